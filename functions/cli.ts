@@ -1,0 +1,152 @@
+/**
+ * `quarantine-edge <command>`: serve | demo | migrate | keys (relay | notify | purge land with
+ * their issues). Every command parses the environment with the same parser as the Worker.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, parseConfig, type Config } from '../src/config.ts';
+import { createKey, listKeys, revokeKey } from '../src/auth/keys.ts';
+import type { Identity } from '../src/auth/identity.ts';
+import { detectSchema } from '../src/amavis/schema.ts';
+import { loadMigrationFiles } from '../src/db/drivers/files.ts';
+import { migrate } from '../src/db/migrations.ts';
+import { consoleLogger, systemClock } from '../src/deps.ts';
+import { seedDemo } from '../src/demo/seed.ts';
+import { listen, openNodeDatabase, startRuntime } from './node.ts';
+
+const USAGE = `usage: quarantine-edge <command> [options]
+
+  serve                 the API on Node (PORT, DATABASE_URL; unset = embedded database)
+  demo                  the API over an embedded database filled with demo quarantine data
+  migrate               create or update quarantine-edge's own tables (qe_*) in DATABASE_URL
+  keys create --name N --role admin|domain_admin|user [--domain D ...] [--mailbox M]
+  keys list
+  keys revoke <id>
+
+Configuration comes from the environment; see README.md.`;
+
+const cliAdmin: Identity = { role: 'admin', actor: 'cli', keyId: null };
+
+function fail(message: string, code = 1): never {
+  console.error(message);
+  process.exit(code);
+}
+
+function config(): Config {
+  try {
+    return parseConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 2);
+    throw err;
+  }
+}
+
+function onSignals(close: () => Promise<void>) {
+  const stop = () => void close().finally(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+async function serveCommand() {
+  const cfg = config();
+  const runtime = await startRuntime(cfg);
+  const server = await listen(runtime, cfg.PORT);
+  consoleLogger.info('quarantine-edge listening', { port: cfg.PORT, driver: runtime.handle.driver, schema: runtime.variant.name });
+  onSignals(async () => {
+    server.close();
+    await runtime.close();
+  });
+}
+
+async function demoCommand(args: string[]) {
+  const { values } = parseArgs({ args, options: { messages: { type: 'string', default: '400' } } });
+  const cfg = config();
+  if (cfg.DATABASE_URL) console.warn('demo: DATABASE_URL is ignored; the demo always runs on a fresh embedded database');
+  const adminKey = cfg.ADMIN_API_KEY ?? `qe_demo_${crypto.randomUUID().replace(/-/g, '')}`;
+  const demoCfg: Config = { ...cfg, DATABASE_URL: undefined, ADMIN_API_KEY: adminKey };
+  console.log('Starting the embedded database (a few seconds)...');
+  const runtime = await startRuntime(demoCfg);
+  const n = Number(values.messages);
+  if (!Number.isInteger(n) || n < 1 || n > 100000) fail('--messages must be an integer from 1 to 100000', 2);
+  const seeded = await seedDemo(runtime.handle.db, runtime.variant, { messages: n, now: Math.floor(Date.now() / 1000) });
+  const server = await listen(runtime, cfg.PORT);
+  const base = `http://localhost:${cfg.PORT}`;
+  console.log(`
+quarantine-edge demo: ${seeded} messages in an embedded database (schema ${runtime.variant.name})
+
+  API docs   ${base}/docs
+  Admin key  ${adminKey}${cfg.ADMIN_API_KEY ? '   (from ADMIN_API_KEY)' : '   (generated; set ADMIN_API_KEY to choose one)'}
+
+  curl -H "Authorization: Bearer ${adminKey}" "${base}/v1/quarantine?limit=5"
+`);
+  onSignals(async () => {
+    server.close();
+    await runtime.close();
+  });
+}
+
+async function migrateCommand() {
+  const cfg = config();
+  if (!cfg.DATABASE_URL) fail('migrate: set DATABASE_URL (the embedded database migrates itself)', 2);
+  const handle = await openNodeDatabase(cfg, 1);
+  try {
+    try {
+      const v = await detectSchema(handle.db, handle.dialect);
+      console.log(`amavisd schema: ${v.name}`);
+    } catch (err) {
+      console.warn(`warning: ${(err as Error).message}`);
+    }
+    const applied = await migrate(handle.db, handle.dialect, await loadMigrationFiles(handle.dialect), () => Date.now());
+    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'already up to date');
+  } finally {
+    await handle.close();
+  }
+}
+
+async function keysCommand(args: string[]) {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' },
+      role: { type: 'string' },
+      domain: { type: 'string', multiple: true },
+      mailbox: { type: 'string' },
+    },
+  });
+  const cfg = config();
+  const runtime = await startRuntime(cfg);
+  const deps = { db: runtime.handle.db, variant: runtime.variant, config: cfg, clock: systemClock, log: consoleLogger };
+  try {
+    const [sub, id] = positionals;
+    if (sub === 'list') {
+      for (const k of await listKeys(deps, cliAdmin)) {
+        console.log([k.id, k.role, k.name, k.domains?.join(',') ?? k.mailbox ?? '', k.revoked_at ? 'revoked' : 'active'].join('\t'));
+      }
+    } else if (sub === 'revoke' && id) {
+      await revokeKey(deps, cliAdmin, id);
+      console.log(`revoked ${id}`);
+    } else if (sub === 'create') {
+      const role = values.role;
+      if (!values.name || (role !== 'admin' && role !== 'domain_admin' && role !== 'user')) {
+        fail('keys create needs --name and --role admin|domain_admin|user', 2);
+      }
+      const k = await createKey(deps, cliAdmin, { name: values.name, role, domains: values.domain, mailbox: values.mailbox });
+      console.log(`${k.id}\t${k.key}\n(the key is shown only now)`);
+    } else {
+      fail(USAGE, 2);
+    }
+  } finally {
+    await runtime.close();
+  }
+}
+
+const [command, ...rest] = process.argv.slice(2);
+const commands: Record<string, (args: string[]) => Promise<void>> = {
+  serve: serveCommand,
+  demo: demoCommand,
+  migrate: migrateCommand,
+  keys: keysCommand,
+};
+const run = command ? commands[command] : undefined;
+if (!run) fail(USAGE, command && command !== 'help' && command !== '--help' ? 2 : 0);
+run(rest).catch((err: Error) => fail(`quarantine-edge ${command}: ${err.message}`));

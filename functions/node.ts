@@ -1,0 +1,61 @@
+/**
+ * Node entry point: the same app as the Worker, on one long-lived pool, next to amavisd
+ * (or over the embedded demo database).
+ */
+import { serve, type ServerType } from '@hono/node-server';
+import { WebSocket } from 'ws';
+import { sql } from 'kysely';
+import { createApp } from '../src/api/app.ts';
+import { detectSchema, type SchemaVariant } from '../src/amavis/schema.ts';
+import type { Config } from '../src/config.ts';
+import { openDatabase, type DbHandle } from '../src/db/connect.ts';
+import { loadAmavisdSchema, loadMigrationFiles } from '../src/db/drivers/files.ts';
+import { openPglite } from '../src/db/drivers/pglite.ts';
+import { migrate, splitStatements } from '../src/db/migrations.ts';
+import { inspectDatabase, sharedProvider } from '../src/db/provider.ts';
+import { consoleLogger, systemClock, type Clock } from '../src/deps.ts';
+
+export async function openNodeDatabase(config: Config, poolSize = 10): Promise<DbHandle> {
+  return openDatabase({ url: config.DATABASE_URL, runtime: 'node', poolSize, openEmbedded: openPglite, webSocket: WebSocket });
+}
+
+/**
+ * An embedded database starts empty: give it amavisd's tables (iRedMail's PostgreSQL layout, the
+ * most common production shape) and our migrations. A real database is never changed here.
+ */
+export async function prepareEmbedded(handle: DbHandle): Promise<void> {
+  const present = await sql<{ n: number }>`SELECT count(*)::int AS n FROM information_schema.tables
+    WHERE table_schema = current_schema() AND table_name = 'msgs'`.execute(handle.db);
+  if (Number(present.rows[0]?.n ?? 0) === 0) {
+    for (const s of splitStatements(await loadAmavisdSchema('pg-iredmail'))) await sql.raw(s).execute(handle.db);
+  }
+  await migrate(handle.db, 'postgres', await loadMigrationFiles('postgres'), () => Date.now());
+}
+
+export interface NodeRuntime {
+  handle: DbHandle;
+  variant: SchemaVariant;
+  app: ReturnType<typeof createApp>;
+  close(): Promise<void>;
+}
+
+export async function startRuntime(config: Config, opts: { clock?: Clock } = {}): Promise<NodeRuntime> {
+  const handle = await openNodeDatabase(config);
+  try {
+    if (handle.driver === 'pglite') await prepareEmbedded(handle);
+    const variant = await inspectDatabase(handle);
+    const app = createApp({ config, database: sharedProvider(handle, variant), clock: opts.clock ?? systemClock, log: consoleLogger });
+    return { handle, variant, app, close: () => handle.close() };
+  } catch (err) {
+    await handle.close().catch(() => {});
+    throw err;
+  }
+}
+
+export function listen(runtime: NodeRuntime, port: number): Promise<ServerType> {
+  return new Promise((resolve) => {
+    const server = serve({ fetch: runtime.app.fetch, port, hostname: '0.0.0.0' }, () => resolve(server));
+  });
+}
+
+export { detectSchema };

@@ -1,0 +1,94 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { SqlDialect } from '../db/connect.ts';
+import type { Database } from '../db/types.ts';
+
+/**
+ * Which of amavisd's four schema layouts the database has, read from information_schema at start
+ * (never configured): the byte-vs-text type of each column decides how we bind and decode it.
+ */
+export type VariantName = 'mysql-upstream' | 'mysql-iredmail' | 'pg-upstream' | 'pg-iredmail';
+
+export interface SchemaVariant {
+  name: VariantName;
+  dialect: SqlDialect;
+  /** "table.column" of every byte-typed column (bytea, varbinary, blob). */
+  binary: ReadonlySet<string>;
+  /** table -> its columns, for the tables we know. */
+  columns: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+const AMAVISD_TABLES = ['msgs', 'msgrcpt', 'maddr', 'quarantine', 'policy', 'users', 'mailaddr', 'wblist', 'outbound_wblist'];
+const REQUIRED = ['msgs', 'msgrcpt', 'maddr', 'quarantine'];
+const BYTE_TYPES = new Set(['bytea', 'varbinary', 'binary', 'blob', 'tinyblob', 'mediumblob', 'longblob']);
+
+export class SchemaError extends Error {}
+
+interface ColumnRow {
+  table_name: string;
+  column_name: string;
+  data_type: string;
+}
+
+export function classifyColumns(dialect: SqlDialect, rows: ColumnRow[]): SchemaVariant {
+  const columns = new Map<string, Set<string>>();
+  const binary = new Set<string>();
+  for (const r of rows) {
+    const table = String(r.table_name).toLowerCase();
+    const column = String(r.column_name).toLowerCase();
+    if (!columns.has(table)) columns.set(table, new Set());
+    columns.get(table)!.add(column);
+    if (BYTE_TYPES.has(String(r.data_type).toLowerCase())) binary.add(`${table}.${column}`);
+  }
+  const missing = REQUIRED.filter((t) => !columns.has(t));
+  if (missing.length > 0) {
+    throw new SchemaError(
+      `amavisd's tables are missing from this database: ${missing.join(', ')}. ` +
+        'Point DATABASE_URL at the database amavisd writes its SQL quarantine to (iRedMail: "amavisd").',
+    );
+  }
+  // iRedMail adds maddr.email_raw and the outbound_wblist table to upstream's schema.
+  const iredmail = columns.get('maddr')!.has('email_raw') || columns.has('outbound_wblist');
+  const name = `${dialect === 'mysql' ? 'mysql' : 'pg'}-${iredmail ? 'iredmail' : 'upstream'}` as VariantName;
+  return { name, dialect, binary, columns };
+}
+
+export async function detectSchema(db: Kysely<Database>, dialect: SqlDialect): Promise<SchemaVariant> {
+  const tables = sql.join(AMAVISD_TABLES.map((t) => sql.lit(t)));
+  const schemaExpr = dialect === 'mysql' ? sql`DATABASE()` : sql`current_schema()`;
+  const { rows } = await sql<ColumnRow>`
+    SELECT table_name AS table_name, column_name AS column_name, data_type AS data_type
+    FROM information_schema.columns
+    WHERE table_schema = ${schemaExpr} AND table_name IN (${tables})`.execute(db);
+  return classifyColumns(dialect, rows);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+const encoder = new TextEncoder();
+
+/** Decode a column that may come back as bytes; invalid UTF-8 becomes U+FFFD, never an error. */
+export function text(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'string') return value;
+  if (value instanceof Uint8Array) return utf8.decode(value);
+  return String(value);
+}
+
+/** Bind a value for comparison with `table.column`: bytes where PostgreSQL has bytea. */
+export function bind(v: SchemaVariant, column: string, value: string): string | Uint8Array {
+  return v.dialect === 'postgres' && v.binary.has(column) ? encoder.encode(value) : value;
+}
+
+/**
+ * A lowercased text expression over a column, for case-insensitive search (compare it with a
+ * lowercased pattern). MySQL: upstream declares subject utf8mb4_bin, iRedMail varbinary; both
+ * compare case-sensitively unless lowered. PostgreSQL bytea: 'escape' keeps ASCII as is.
+ */
+export function searchable(v: SchemaVariant, aliased: string, column: string): RawBuilder<string> {
+  const ref = sql.ref(aliased);
+  if (v.dialect === 'mysql') return sql<string>`LOWER(CONVERT(${ref} USING utf8mb4))`;
+  return v.binary.has(column) ? sql<string>`lower(encode(${ref}, 'escape'))` : sql<string>`lower(${ref})`;
+}
+
+export function hasColumn(v: SchemaVariant, table: string, column: string): boolean {
+  return v.columns.get(table)?.has(column) ?? false;
+}

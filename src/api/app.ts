@@ -1,0 +1,103 @@
+import { bodyLimit } from 'hono/body-limit';
+import { createMiddleware } from 'hono/factory';
+import { authenticate, hashKey } from '../auth/keys.ts';
+import type { Config } from '../config.ts';
+import { consoleLogger, systemClock, type Clock, type DatabaseProvider, type Logger } from '../deps.ts';
+import { AppError } from '../errors.ts';
+import { newRouter, type AppEnv } from './env.ts';
+import { onError } from './problem.ts';
+import { keyRoutes } from './routes/keys.ts';
+import { quarantineRoutes } from './routes/quarantine.ts';
+import { systemRoutes } from './routes/system.ts';
+
+export interface AppOptions {
+  config: Config;
+  database: DatabaseProvider;
+  clock?: Clock;
+  log?: Logger;
+}
+
+const MAX_URL = 8 * 1024;
+const MAX_BODY = 1024 * 1024;
+
+/** The one app factory: functions/worker.ts, functions/node.ts and the tests all call this. */
+export function createApp(opts: AppOptions) {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? consoleLogger;
+  const bootstrapHash = opts.config.ADMIN_API_KEY ? hashKey(opts.config.ADMIN_API_KEY) : Promise.resolve(null);
+  const app = newRouter();
+
+  app.use('*', async (c, next) => {
+    c.set('requestId', c.req.header('cf-ray') ?? crypto.randomUUID());
+    if (c.req.url.length > MAX_URL) {
+      throw new AppError('bad_request', `the URL is longer than ${MAX_URL} bytes`, { field: 'query' });
+    }
+    await next();
+    c.header('x-request-id', c.get('requestId'));
+    c.header('x-content-type-options', 'nosniff');
+    c.header('referrer-policy', 'no-referrer');
+    if (!c.res.headers.has('cache-control')) c.header('cache-control', 'no-store');
+  });
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: MAX_BODY,
+      onError: () => {
+        throw new AppError('payload_too_large', `the request body is larger than ${MAX_BODY} bytes`);
+      },
+    }),
+  );
+
+  // A connection per request: on Workers one may not outlive its request (DESIGN.md §2).
+  const withDatabase = createMiddleware<AppEnv>(async (c, next) => {
+    let lease;
+    try {
+      lease = await opts.database.acquire();
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      log.error('database unavailable', { request_id: c.get('requestId'), message: (err as Error).message });
+      throw new AppError('database_unavailable', 'the database is not reachable; try again shortly', { retryAfter: 5 });
+    }
+    c.set('deps', { db: lease.handle.db, variant: lease.variant, config: opts.config, clock, log });
+    try {
+      await next();
+    } finally {
+      await lease.release().catch(() => {});
+    }
+  });
+
+  const requireKey = createMiddleware<AppEnv>(async (c, next) => {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
+    if (!m) throw new AppError('unauthorized', 'send an API key as "Authorization: Bearer <key>"');
+    const who = await authenticate(c.get('deps'), m[1]!, await bootstrapHash);
+    if (!who) throw new AppError('unauthorized', 'the API key is unknown, revoked or expired');
+    c.set('identity', who);
+    await next();
+  });
+
+  app.use('/v1/*', withDatabase, requireKey);
+  app.use('/readyz', withDatabase);
+
+  app.route('/', systemRoutes());
+  app.route('/v1/quarantine', quarantineRoutes());
+  app.route('/v1/keys', keyRoutes());
+
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'quarantine-edge',
+      version: '0.1.0',
+      description: "Manage amavisd-new's SQL quarantine. Errors are application/problem+json.",
+    },
+    security: [{ bearer: [] }],
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+
+  app.notFound(() => {
+    throw new AppError('not_found', 'no such route');
+  });
+  app.onError(onError);
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

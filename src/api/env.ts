@@ -1,0 +1,30 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Identity } from '../auth/identity.ts';
+import type { Deps } from '../deps.ts';
+import { AppError } from '../errors.ts';
+
+/** The one Hono env: every handler finds its dependencies and caller here. */
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    deps: Deps;
+    identity: Identity;
+  };
+}
+
+/**
+ * A route group. Failed validation becomes an AppError naming the first offending field, so it is
+ * answered by the one onError like every other failure.
+ */
+export function newRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const issue = result.error.issues[0];
+        const unknownKey = issue?.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
+        const field = unknownKey ?? (issue?.path.length ? issue.path.join('.') : (result.target ?? 'request'));
+        throw new AppError('invalid_field', `${field}: ${issue?.message ?? 'invalid'}`, { field });
+      }
+    },
+  });
+}

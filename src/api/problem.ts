@@ -1,0 +1,41 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { isConnectionError } from '../db/errors.ts';
+import { AppError, internalProblem, toProblem, type Problem } from '../errors.ts';
+import type { AppEnv } from './env.ts';
+
+export function problemResponse(c: Context<AppEnv>, problem: Problem, headers: Record<string, string> = {}) {
+  return new Response(JSON.stringify(problem), {
+    status: problem.status,
+    headers: { 'content-type': 'application/problem+json', ...headers },
+  });
+}
+
+/** The one onError: known errors become their problem; anything else is an opaque 500. */
+export function onError(err: Error, c: Context<AppEnv>): Response {
+  const requestId = c.get('requestId') ?? 'unknown';
+  if (err instanceof AppError) {
+    const headers: Record<string, string> = {};
+    if (err.extra.retryAfter !== undefined) headers['retry-after'] = String(err.extra.retryAfter);
+    if (err.status === 401) headers['www-authenticate'] = 'Bearer realm="quarantine-edge"';
+    return problemResponse(c, toProblem(err, requestId), headers);
+  }
+  if (err instanceof HTTPException && err.status < 500) {
+    const code = err.status === 413 ? 'payload_too_large' : err.status === 415 ? 'unsupported_media_type' : 'bad_request';
+    return problemResponse(c, toProblem(new AppError(code, err.message || undefined), requestId));
+  }
+  if (err instanceof SyntaxError) {
+    // A request body that is not JSON.
+    return problemResponse(c, toProblem(new AppError('bad_request', 'request body is not valid JSON'), requestId));
+  }
+  const log = c.get('deps')?.log;
+  if (isConnectionError(err)) {
+    const e = new AppError('database_unavailable', 'the database is not reachable; try again shortly', { retryAfter: 5 });
+    log?.warn('database unavailable', { request_id: requestId, message: err.message });
+    return onError(e, c);
+  }
+  const fields = { request_id: requestId, error: err.name, message: err.message, stack: err.stack };
+  if (log) log.error('unhandled error', fields);
+  else console.error(JSON.stringify({ level: 'error', msg: 'unhandled error', ...fields }));
+  return problemResponse(c, internalProblem(requestId));
+}

@@ -1,0 +1,82 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { createKey, listKeys, revokeKey } from '../../auth/keys.ts';
+import { ROLES } from '../../auth/identity.ts';
+import { AppError } from '../../errors.ts';
+import { newRouter } from '../env.ts';
+import { Address, Domain, Instant, problemResponses } from '../schemas.ts';
+
+const KeyView = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    role: z.enum(ROLES),
+    domains: z.array(z.string()).nullable(),
+    mailbox: z.string().nullable(),
+    prefix: z.string(),
+    created_at: z.string(),
+    created_by: z.string(),
+    expires_at: z.string().nullable(),
+    revoked_at: z.string().nullable(),
+    last_used_at: z.string().nullable(),
+  })
+  .openapi('ApiKey');
+
+const CreateKey = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    role: z.enum(ROLES),
+    domains: z.array(Domain).min(1).max(1000).optional(),
+    mailbox: Address.optional(),
+    expires_at: Instant.optional(),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.role === 'domain_admin' && !v.domains) ctx.addIssue({ code: 'custom', path: ['domains'], message: 'required for role domain_admin' });
+    if (v.role !== 'domain_admin' && v.domains) ctx.addIssue({ code: 'custom', path: ['domains'], message: 'only for role domain_admin' });
+    if (v.role === 'user' && !v.mailbox) ctx.addIssue({ code: 'custom', path: ['mailbox'], message: 'required for role user' });
+    if (v.role !== 'user' && v.mailbox) ctx.addIssue({ code: 'custom', path: ['mailbox'], message: 'only for role user' });
+  });
+
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+
+export function keyRoutes() {
+  const r = newRouter();
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/',
+      tags: ['keys'],
+      summary: 'Create an API key (admin). The key is in this answer only.',
+      request: { body: { ...json(CreateKey), required: true } },
+      responses: { 201: { description: 'Created', ...json(KeyView.extend({ key: z.string() })) }, ...problemResponses },
+    }),
+    async (c) => c.json(await createKey(c.get('deps'), c.get('identity'), c.req.valid('json')), 201),
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/',
+      tags: ['keys'],
+      summary: 'List API keys (admin); hashes and keys are never shown',
+      responses: { 200: { description: 'Keys', ...json(z.object({ items: z.array(KeyView) })) }, ...problemResponses },
+    }),
+    async (c) => c.json({ items: await listKeys(c.get('deps'), c.get('identity')) }, 200),
+  );
+  r.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/{id}',
+      tags: ['keys'],
+      summary: 'Revoke an API key (admin)',
+      request: { params: z.object({ id: z.string().max(40).openapi({ param: { name: 'id', in: 'path' } }) }) },
+      responses: { 204: { description: 'Revoked' }, ...problemResponses },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      if (!/^key_[A-Za-z0-9_-]{16}$/.test(id)) throw new AppError('not_found', 'no active key with this id');
+      await revokeKey(c.get('deps'), c.get('identity'), id);
+      return c.body(null, 204);
+    },
+  );
+  return r;
+}

@@ -1,0 +1,138 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { parseItemId } from '../../amavis/mail-id.ts';
+import { CONTENT_TYPE_NAMES } from '../../amavis/codes.ts';
+import { AppError } from '../../errors.ts';
+import { listQuarantine } from '../../quarantine/list.ts';
+import { getItemDetail, getRawMessage } from '../../quarantine/read.ts';
+import { quarantineStats } from '../../quarantine/stats.ts';
+import { newRouter } from '../env.ts';
+import {
+  Address, AddressOrDomain, Domain, Instant, Item, ItemId, Score, TypeList, problemResponses,
+} from '../schemas.ts';
+
+const Status = z.enum(['pending', 'released', 'deleted', 'all']).default('pending');
+
+const ListQuery = z
+  .object({
+    type: TypeList.optional(),
+    recipient: Address.optional(),
+    sender: AddressOrDomain.optional(),
+    domain: Domain.optional(),
+    q: z.string().min(1).max(200).optional(),
+    since: Instant.optional(),
+    until: Instant.optional(),
+    min_score: Score.optional(),
+    max_score: Score.optional(),
+    status: Status,
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+    cursor: z.string().max(400).optional(),
+  })
+  .strict();
+
+const Detail = Item.extend({
+  headers: z.array(z.object({ name: z.string(), value: z.string() })),
+  text: z.string().nullable(),
+  html: z.string().nullable().describe('the HTML part as data; never render it unsandboxed'),
+  attachments: z.array(z.object({ filename: z.string().nullable(), content_type: z.string(), size: z.number().int() })),
+}).openapi('QuarantineItemDetail');
+
+const listRoute = createRoute({
+  method: 'get',
+  path: '/',
+  tags: ['quarantine'],
+  summary: 'List quarantined mail in your scope, newest first',
+  request: { query: ListQuery },
+  responses: {
+    200: {
+      description: 'A page of items',
+      content: { 'application/json': { schema: z.object({ items: z.array(Item), next_cursor: z.string().nullable() }) } },
+    },
+    ...problemResponses,
+  },
+});
+
+const statsRoute = createRoute({
+  method: 'get',
+  path: '/stats',
+  tags: ['quarantine'],
+  summary: 'Counts by type, by day and by recipient domain (default: the last 30 days)',
+  request: {
+    query: z
+      .object({ since: Instant.optional(), until: Instant.optional(), status: Status, domain: Domain.optional() })
+      .strict(),
+  },
+  responses: {
+    200: {
+      description: 'Counts',
+      content: {
+        'application/json': {
+          schema: z.object({
+            since: z.string(),
+            until: z.string(),
+            total: z.number().int(),
+            by_type: z.partialRecord(z.enum(CONTENT_TYPE_NAMES), z.number().int()),
+            by_day: z.array(z.object({ day: z.string(), count: z.number().int() })),
+            by_domain: z.array(z.object({ domain: z.string(), count: z.number().int() })),
+          }),
+        },
+      },
+    },
+    ...problemResponses,
+  },
+});
+
+const params = z.object({ id: ItemId });
+
+const getRoute = createRoute({
+  method: 'get',
+  path: '/{id}',
+  tags: ['quarantine'],
+  summary: 'One message: the item, its headers, text and HTML parts and attachment list',
+  request: { params },
+  responses: {
+    200: { description: 'The message', content: { 'application/json': { schema: Detail } } },
+    ...problemResponses,
+  },
+});
+
+const rawRoute = createRoute({
+  method: 'get',
+  path: '/{id}/raw',
+  tags: ['quarantine'],
+  summary: "The original message (message/rfc822), without amavisd's X-Envelope-* and X-Quarantine-ID lines",
+  request: { params },
+  responses: {
+    200: { description: 'The message', content: { 'message/rfc822': { schema: z.string() } } },
+    ...problemResponses,
+  },
+});
+
+function key(id: string) {
+  const k = parseItemId(id);
+  if (!k) throw new AppError('invalid_field', 'id: not a quarantine id', { field: 'id' });
+  return k;
+}
+
+export function quarantineRoutes() {
+  const r = newRouter();
+  r.openapi(listRoute, async (c) => {
+    const q = c.req.valid('query');
+    const result = await listQuarantine(c.get('deps'), c.get('identity'), { ...q, types: q.type });
+    return c.json(result, 200);
+  });
+  r.openapi(statsRoute, async (c) => {
+    return c.json(await quarantineStats(c.get('deps'), c.get('identity'), c.req.valid('query')), 200);
+  });
+  r.openapi(getRoute, async (c) => {
+    return c.json(await getItemDetail(c.get('deps'), c.get('identity'), key(c.req.valid('param').id)), 200);
+  });
+  r.openapi(rawRoute, async (c) => {
+    const { id } = c.req.valid('param');
+    const bytes = await getRawMessage(c.get('deps'), c.get('identity'), key(id));
+    return c.body(bytes as unknown as ArrayBuffer, 200, {
+      'content-type': 'message/rfc822',
+      'content-disposition': `attachment; filename="${id}.eml"`,
+    });
+  });
+  return r;
+}

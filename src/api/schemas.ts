@@ -1,0 +1,128 @@
+import { z } from '@hono/zod-openapi';
+import { CONTENT_TYPE_NAMES } from '../amavis/codes.ts';
+import { normalizeAddress, normalizeDomain } from '../amavis/address.ts';
+
+/** Shared pieces of the zod schemas that are also the OpenAPI document. */
+export const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string(),
+    request_id: z.string(),
+    field: z.string().optional(),
+  })
+  .openapi('Problem');
+
+export const problemResponses = {
+  400: { description: 'Invalid input', content: { 'application/problem+json': { schema: Problem } } },
+  401: { description: 'Missing or unknown API key', content: { 'application/problem+json': { schema: Problem } } },
+  404: { description: 'Not found, or not in your scope', content: { 'application/problem+json': { schema: Problem } } },
+  503: { description: 'Database unreachable', content: { 'application/problem+json': { schema: Problem } } },
+} as const;
+
+export const Address = z
+  .string()
+  .max(254)
+  .transform((v, ctx) => {
+    const a = normalizeAddress(v);
+    if (!a) {
+      ctx.addIssue({ code: 'custom', message: 'not an email address' });
+      return z.NEVER;
+    }
+    return a;
+  })
+  .openapi({ type: 'string', format: 'email', example: 'user@example.com' });
+
+export const Domain = z
+  .string()
+  .max(253)
+  .transform((v, ctx) => {
+    const d = normalizeDomain(v);
+    if (!d || !d.includes('.')) {
+      ctx.addIssue({ code: 'custom', message: 'not a domain name' });
+      return z.NEVER;
+    }
+    return d;
+  })
+  .openapi({ type: 'string', example: 'example.com' });
+
+/** An address, or "@domain" for a whole domain. */
+export const AddressOrDomain = z
+  .string()
+  .max(254)
+  .transform((v, ctx) => {
+    const out = v.startsWith('@') ? normalizeDomain(v.slice(1)) : normalizeAddress(v);
+    if (!out) {
+      ctx.addIssue({ code: 'custom', message: 'not an email address or @domain' });
+      return z.NEVER;
+    }
+    return v.startsWith('@') ? `@${out}` : out;
+  })
+  .openapi({ type: 'string', example: '@example.net' });
+
+/** ISO 8601 date-time (or date) -> epoch seconds. */
+export const Instant = z
+  .string()
+  .max(40)
+  .transform((v, ctx) => {
+    const ok = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/.test(v);
+    const ms = ok ? Date.parse(v.length === 10 ? `${v}T00:00:00Z` : v) : NaN;
+    if (!Number.isFinite(ms)) {
+      ctx.addIssue({ code: 'custom', message: 'expected an ISO 8601 date or date-time with zone, e.g. 2026-11-01T00:00:00Z' });
+      return z.NEVER;
+    }
+    return Math.floor(ms / 1000);
+  })
+  .openapi({ type: 'string', format: 'date-time' });
+
+export const TypeList = z
+  .string()
+  .max(300)
+  .transform((v, ctx) => {
+    const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
+    const bad = parts.filter((p) => !(CONTENT_TYPE_NAMES as string[]).includes(p));
+    if (bad.length || parts.length === 0) {
+      ctx.addIssue({ code: 'custom', message: `unknown type ${JSON.stringify(bad[0] ?? v)}; one or more of ${CONTENT_TYPE_NAMES.join(', ')}` });
+      return z.NEVER;
+    }
+    return parts as (typeof CONTENT_TYPE_NAMES)[number][];
+  })
+  .openapi({ type: 'string', example: 'spam,virus', description: `comma list of: ${CONTENT_TYPE_NAMES.join(', ')}` });
+
+export const Score = z.coerce.number().min(-1e6).max(1e6);
+
+export const ItemId = z
+  .string()
+  .regex(/^\d{1,9}\.[A-Za-z0-9_+-]{1,16}$/, 'expected "<partition_tag>.<mail_id>", e.g. 0.hZbBr1WxS3sy')
+  .openapi({ param: { name: 'id', in: 'path' }, example: '0.hZbBr1WxS3sy' });
+
+export const Recipient = z
+  .object({
+    address: z.string(),
+    status: z.enum(['pending', 'released', 'deleted']),
+    score: z.number().nullable(),
+    content_code: z.string(),
+  })
+  .openapi('Recipient');
+
+export const Item = z
+  .object({
+    id: z.string(),
+    partition_tag: z.number().int(),
+    mail_id: z.string(),
+    type: z.enum(CONTENT_TYPE_NAMES),
+    content_code: z.string(),
+    subject: z.string(),
+    sender: z.string().describe('envelope sender; "" is the null sender'),
+    from_header: z.string(),
+    recipients: z.array(Recipient),
+    score: z.number().nullable(),
+    size: z.number().int(),
+    received_at: z.string().describe('ISO 8601 UTC'),
+    message_id: z.string(),
+    client_addr: z.string(),
+    host: z.string(),
+  })
+  .openapi('QuarantineItem');

@@ -1,0 +1,144 @@
+import { base64url } from '../amavis/mail-id.ts';
+import { recordAudit } from '../audit/audit.ts';
+import type { Deps } from '../deps.ts';
+import { AppError } from '../errors.ts';
+import type { Identity, Role } from './identity.ts';
+
+/**
+ * API keys: `qe_` + 32 random bytes. Only a SHA-256 hash is stored (the key has 256 bits of
+ * entropy, so a slow password hash would buy nothing); the key itself is shown once, at creation.
+ */
+const enc = new TextEncoder();
+
+export async function hashKey(key: string): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(key)));
+  return [...d].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Compare two equal-length hex digests without an early exit. */
+function sameDigest(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+export interface KeyInput {
+  name: string;
+  role: Role;
+  domains?: string[];
+  mailbox?: string;
+  expires_at?: number; // epoch seconds
+}
+
+export interface KeyView {
+  id: string;
+  name: string;
+  role: Role;
+  domains: string[] | null;
+  mailbox: string | null;
+  prefix: string;
+  created_at: string;
+  created_by: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+const iso = (s: number | string | null) => (s === null ? null : new Date(Number(s) * 1000).toISOString());
+
+function view(row: {
+  id: string; name: string; role: string; domains: string | null; mailbox: string | null; key_prefix: string;
+  created_at: number | string; created_by: string; expires_at: number | string | null;
+  revoked_at: number | string | null; last_used_at: number | string | null;
+}): KeyView {
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role as Role,
+    domains: row.domains ? (JSON.parse(row.domains) as string[]) : null,
+    mailbox: row.mailbox,
+    prefix: row.key_prefix,
+    created_at: iso(row.created_at)!,
+    created_by: row.created_by,
+    expires_at: iso(row.expires_at),
+    revoked_at: iso(row.revoked_at),
+    last_used_at: iso(row.last_used_at),
+  };
+}
+
+export async function createKey(deps: Deps, who: Identity, input: KeyInput): Promise<KeyView & { key: string }> {
+  requireAdmin(who);
+  const now = Math.floor(deps.clock.now() / 1000);
+  if (input.expires_at !== undefined && input.expires_at <= now) {
+    throw new AppError('invalid_field', 'expires_at must be in the future', { field: 'expires_at' });
+  }
+  const key = `qe_${base64url(crypto.getRandomValues(new Uint8Array(32)))}`;
+  const id = `key_${base64url(crypto.getRandomValues(new Uint8Array(12)))}`;
+  const row = {
+    id,
+    name: input.name,
+    role: input.role,
+    domains: input.role === 'domain_admin' ? JSON.stringify(input.domains ?? []) : null,
+    mailbox: input.role === 'user' ? input.mailbox ?? null : null,
+    key_hash: await hashKey(key),
+    key_prefix: key.slice(0, 10),
+    created_at: now,
+    created_by: who.actor,
+    expires_at: input.expires_at ?? null,
+    revoked_at: null,
+    last_used_at: null,
+  };
+  await deps.db.transaction().execute(async (trx) => {
+    await trx.insertInto('qe_api_keys').values(row).execute();
+    await recordAudit(trx, deps.clock, who, {
+      action: 'key.create',
+      result: 'ok',
+      detail: JSON.stringify({ id, name: row.name, role: row.role, domains: input.domains, mailbox: row.mailbox }),
+    });
+  });
+  return { ...view(row), key };
+}
+
+export async function listKeys(deps: Deps, who: Identity): Promise<KeyView[]> {
+  requireAdmin(who);
+  const rows = await deps.db.selectFrom('qe_api_keys').selectAll().orderBy('created_at', 'desc').orderBy('id').execute();
+  return rows.map(view);
+}
+
+export async function revokeKey(deps: Deps, who: Identity, id: string): Promise<void> {
+  requireAdmin(who);
+  const now = Math.floor(deps.clock.now() / 1000);
+  await deps.db.transaction().execute(async (trx) => {
+    const res = await trx
+      .updateTable('qe_api_keys')
+      .set({ revoked_at: now })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) throw new AppError('not_found', 'no active key with this id');
+    await recordAudit(trx, deps.clock, who, { action: 'key.revoke', result: 'ok', detail: JSON.stringify({ id }) });
+  });
+}
+
+function requireAdmin(who: Identity) {
+  // Keys are an admin matter; to anyone else the resource does not exist.
+  if (who.role !== 'admin') throw new AppError('not_found', 'not found');
+}
+
+/** Resolve a bearer key to an identity, or null. `bootstrapHash` is ADMIN_API_KEY's hash. */
+export async function authenticate(deps: Deps, key: string, bootstrapHash: string | null): Promise<Identity | null> {
+  if (!/^[\x21-\x7e]{16,200}$/.test(key)) return null;
+  const hash = await hashKey(key);
+  if (bootstrapHash && sameDigest(hash, bootstrapHash)) return { role: 'admin', actor: 'bootstrap-admin', keyId: null };
+  const row = await deps.db.selectFrom('qe_api_keys').selectAll().where('key_hash', '=', hash).executeTakeFirst();
+  const now = Math.floor(deps.clock.now() / 1000);
+  if (!row || row.revoked_at !== null || (row.expires_at !== null && Number(row.expires_at) <= now)) return null;
+  const actor = `key:${row.id}`;
+  if (row.role === 'admin') return { role: 'admin', actor, keyId: row.id };
+  if (row.role === 'domain_admin') {
+    return { role: 'domain_admin', actor, keyId: row.id, domains: JSON.parse(row.domains ?? '[]') as string[] };
+  }
+  if (row.role === 'user' && row.mailbox) return { role: 'user', actor, keyId: row.id, mailbox: row.mailbox };
+  return null;
+}

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+
+/**
+ * The one environment parser. Worker (vars + secrets), Node and the CLI all call parseConfig,
+ * so a variable means the same thing everywhere and a bad one stops every entry point the same way.
+ */
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const port = (fallback: number) =>
+  z.coerce.number().int().min(1).max(65535).default(fallback);
+
+const hostPort = z
+  .string()
+  .regex(/^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9998');
+
+const databaseUrl = optionalString.refine(
+  (v) => v === undefined || /^(mysql|mariadb|postgres|postgresql|pglite):\/\//.test(v),
+  'expected mysql://, postgres:// or pglite:// (unset: embedded database)',
+);
+
+export const configSchema = z
+  .object({
+    DATABASE_URL: databaseUrl,
+    ADMIN_API_KEY: optionalString.refine(
+      (v) => v === undefined || v.length >= 24,
+      'must be at least 24 characters',
+    ),
+    AMAVISD_PDP: hostPort.optional(),
+    RELAY_URL: optionalString.pipe(z.url().optional()),
+    RELAY_SECRET: optionalString.refine(
+      (v) => v === undefined || v.length >= 32,
+      'must be at least 32 characters',
+    ),
+    RESEND_API_KEY: optionalString,
+    RESEND_BASE_URL: optionalString.pipe(z.url().optional()),
+    SMTP_URL: optionalString,
+    DIGEST_FROM: optionalString,
+    DIGEST_SUBJECT: z
+      .string()
+      .default('[Attention] You have {{total}} emails quarantined and not delivered to mailbox'),
+    PUBLIC_URL: optionalString.pipe(z.url().optional()),
+    LINK_SECRET: optionalString.refine(
+      (v) => v === undefined || v.length >= 32,
+      'must be at least 32 characters',
+    ),
+    BACKUP_MX_DOMAINS: z
+      .string()
+      .optional()
+      .transform((v) =>
+        (v ?? '')
+          .split(/[\s,]+/)
+          .map((d) => d.trim().toLowerCase())
+          .filter(Boolean),
+      ),
+    PORT: port(8787),
+    RELAY_PORT: port(8788),
+    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  })
+  .refine((c) => !(c.RELAY_URL && !c.RELAY_SECRET), {
+    path: ['RELAY_SECRET'],
+    message: 'is required when RELAY_URL is set',
+  });
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration:\n  ${issues.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Values are never echoed back: a malformed secret must not end up in a log line. */
+export function parseConfig(env: Record<string, unknown>): Config {
+  const picked: Record<string, unknown> = {};
+  for (const key of Object.keys(configSchema.shape ?? {})) {
+    if (typeof env[key] === 'string') picked[key] = env[key];
+  }
+  const result = configSchema.safeParse(picked);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`),
+    );
+  }
+  return result.data;
+}

@@ -1,0 +1,96 @@
+import { Kysely, MysqlDialect, PostgresDialect, type Dialect } from 'kysely';
+import { createPool as createMysqlPool } from 'mysql2';
+import pg from 'pg';
+import { Pool as NeonPool, neonConfig } from '@neondatabase/serverless';
+import type { Database } from './types.ts';
+
+export type SqlDialect = 'mysql' | 'postgres';
+export type DriverName = 'mysql2' | 'pg' | 'neon' | 'pglite';
+
+export interface DbHandle {
+  db: Kysely<Database>;
+  dialect: SqlDialect;
+  driver: DriverName;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** DATABASE_URL, or a Hyperdrive connection string. Unset means the embedded database. */
+  url: string | undefined;
+  runtime: 'node' | 'worker';
+  /** Connections in the pool. A Worker uses one per request (see DESIGN.md §2). */
+  poolSize?: number;
+  /** Only the Node entry points provide this, so PGlite's WASM never lands in the Worker bundle. */
+  openEmbedded?: (path: string | undefined) => Promise<Dialect>;
+  /** Node needs a WebSocket constructor for the Neon driver; workerd has a global one. */
+  webSocket?: unknown;
+}
+
+/** Options in the URL that are ours, not the driver's: removed before the URL is handed on. */
+const OWN_PARAMS = ['driver', 'neon_ws_proxy', 'neon_insecure'] as const;
+
+export function describeUrl(url: string | undefined): { driver: DriverName; dialect: SqlDialect } {
+  if (!url || url.startsWith('pglite://')) return { driver: 'pglite', dialect: 'postgres' };
+  const u = new URL(url);
+  if (u.protocol === 'mysql:' || u.protocol === 'mariadb:') return { driver: 'mysql2', dialect: 'mysql' };
+  const neon = u.searchParams.get('driver') === 'neon' || u.hostname.endsWith('.neon.tech');
+  return { driver: neon ? 'neon' : 'pg', dialect: 'postgres' };
+}
+
+function stripOwnParams(url: string): string {
+  const u = new URL(url);
+  for (const p of OWN_PARAMS) u.searchParams.delete(p);
+  if (u.protocol === 'mariadb:') u.protocol = 'mysql:';
+  return u.toString();
+}
+
+export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
+  const { driver, dialect } = describeUrl(opts.url);
+  const size = opts.poolSize ?? (opts.runtime === 'worker' ? 1 : 10);
+  let kyselyDialect: Dialect;
+
+  if (driver === 'pglite') {
+    if (!opts.openEmbedded) {
+      throw new Error('DATABASE_URL is not set, and the embedded database only runs on Node');
+    }
+    const path = opts.url?.slice('pglite://'.length) || undefined;
+    kyselyDialect = await opts.openEmbedded(path);
+  } else if (driver === 'mysql2') {
+    const pool = createMysqlPool({
+      uri: stripOwnParams(opts.url!),
+      connectionLimit: size,
+      charset: 'utf8mb4',
+      timezone: 'Z',
+      dateStrings: true,
+      connectTimeout: 5000,
+      // workerd forbids eval/new Function, which mysql2's row parser generator uses.
+      disableEval: opts.runtime === 'worker',
+    });
+    kyselyDialect = new MysqlDialect({ pool });
+  } else if (driver === 'neon') {
+    const u = new URL(opts.url!);
+    const proxy = u.searchParams.get('neon_ws_proxy');
+    if (proxy) {
+      // A plain PostgreSQL behind a WebSocket-to-TCP proxy (tests, self-hosting).
+      neonConfig.wsProxy = () => proxy;
+      neonConfig.useSecureWebSocket = u.searchParams.get('neon_insecure') !== '1';
+      neonConfig.pipelineTLS = false;
+      neonConfig.pipelineConnect = false;
+    }
+    if (opts.webSocket) neonConfig.webSocketConstructor = opts.webSocket as typeof WebSocket;
+    const pool = new NeonPool({ connectionString: stripOwnParams(opts.url!), max: size });
+    kyselyDialect = new PostgresDialect({ pool: pool as unknown as pg.Pool });
+  } else {
+    const pool = new pg.Pool({
+      connectionString: stripOwnParams(opts.url!),
+      max: size,
+      connectionTimeoutMillis: 5000,
+    });
+    // An idle client that loses its server must not crash the process.
+    pool.on('error', () => {});
+    kyselyDialect = new PostgresDialect({ pool });
+  }
+
+  const db = new Kysely<Database>({ dialect: kyselyDialect });
+  return { db, dialect, driver, close: () => db.destroy() };
+}

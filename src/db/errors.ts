@@ -1,0 +1,15 @@
+/** Did this error come from failing to reach the database (as opposed to a bad query)? */
+const CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE',
+  'PROTOCOL_CONNECTION_LOST', 'ER_CON_COUNT_ERROR', 'ER_ACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR',
+  '57P01', '57P03', '53300', '28P01', '28000', '3D000',
+]);
+
+export function isConnectionError(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
+  const e = err as { code?: unknown; message?: unknown; errors?: unknown[] };
+  if (typeof e.code === 'string' && CODES.has(e.code)) return true;
+  if (Array.isArray(e.errors) && e.errors.some(isConnectionError)) return true;
+  const msg = typeof e.message === 'string' ? e.message : '';
+  return /connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Connection lost|Network connection lost/i.test(msg);
+}

@@ -1,0 +1,64 @@
+import { sql, type Kysely } from 'kysely';
+import type { SqlDialect } from './connect.ts';
+import type { Database } from './types.ts';
+
+/**
+ * The migrations in migrations/<dialect>/, in order. The SQL lives in files an admin can read and
+ * apply by hand; this list is what the server compares the database against at start (a unit test
+ * keeps it equal to the folder).
+ */
+export const MIGRATIONS = ['0001_init'] as const;
+export const LATEST_VERSION = MIGRATIONS.length;
+
+export interface MigrationFile {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Split a migration file into statements: `--` comment lines out, `;` at line end separates. */
+export function splitStatements(source: string): string[] {
+  return source
+    .split('\n')
+    .filter((line) => !/^\s*--/.test(line))
+    .join('\n')
+    .split(/;\s*(?:\n|$)/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export async function appliedVersion(db: Kysely<Database>): Promise<number | null> {
+  try {
+    const row = await db
+      .selectFrom('qe_schema_migrations')
+      .select(sql<number>`max(version)`.as('v'))
+      .executeTakeFirst();
+    return Number(row?.v ?? 0);
+  } catch {
+    return null; // the table does not exist: never migrated
+  }
+}
+
+export async function migrate(
+  db: Kysely<Database>,
+  _dialect: SqlDialect,
+  files: MigrationFile[],
+  now: () => number,
+): Promise<string[]> {
+  const current = (await appliedVersion(db)) ?? 0;
+  const applied: string[] = [];
+  for (const file of [...files].sort((a, b) => a.version - b.version)) {
+    if (file.version <= current) continue;
+    // MySQL commits DDL implicitly, so a failed file can leave part of it behind: files are
+    // written so that each statement stands alone and the error names the statement.
+    for (const statement of splitStatements(file.sql)) {
+      await sql.raw(statement).execute(db);
+    }
+    await db
+      .insertInto('qe_schema_migrations')
+      .values({ version: file.version, name: file.name, applied_at: Math.floor(now() / 1000) })
+      .execute();
+    applied.push(file.name);
+  }
+  return applied;
+}

@@ -1,0 +1,40 @@
+import type { Kysely } from 'kysely';
+import type { SchemaVariant } from './amavis/schema.ts';
+import type { Config } from './config.ts';
+import type { DbHandle } from './db/connect.ts';
+import type { Database } from './db/types.ts';
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export interface Logger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** JSON lines on stdout; callers never pass secrets in fields. */
+export const consoleLogger: Logger = {
+  info: (msg, f) => console.log(JSON.stringify({ level: 'info', msg, ...f })),
+  warn: (msg, f) => console.warn(JSON.stringify({ level: 'warn', msg, ...f })),
+  error: (msg, f) => console.error(JSON.stringify({ level: 'error', msg, ...f })),
+};
+
+/** What a verb needs. Built per request on Workers, once per process on Node. */
+export interface Deps {
+  db: Kysely<Database>;
+  variant: SchemaVariant;
+  config: Config;
+  clock: Clock;
+  log: Logger;
+}
+
+/** How an entry point hands the app its database: per request on Workers (DESIGN.md §2). */
+export interface DatabaseProvider {
+  /** Borrow a connection for one request or invocation; `release` closes it where needed. */
+  acquire(): Promise<{ handle: DbHandle; variant: SchemaVariant; release(): Promise<void> }>;
+}

@@ -1,0 +1,96 @@
+/**
+ * The closed list of error codes. Every failure a client can see is one of these; anything else
+ * becomes an opaque 500 in onError, with the details only in the log.
+ */
+export const ERROR_STATUS = {
+  bad_request: 400,
+  invalid_field: 400,
+  invalid_cursor: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  nothing_to_release: 409,
+  idempotency_conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  not_implemented: 501,
+  release_failed: 502,
+  upstream_unreachable: 502,
+  database_unavailable: 503,
+  release_not_configured: 503,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+const TITLES: Record<ErrorCode, string> = {
+  bad_request: 'Bad request',
+  invalid_field: 'Invalid field',
+  invalid_cursor: 'Invalid cursor',
+  unauthorized: 'Unauthorized',
+  forbidden: 'Forbidden',
+  not_found: 'Not found',
+  conflict: 'Conflict',
+  nothing_to_release: 'Nothing to release',
+  idempotency_conflict: 'Idempotency key reused with a different request',
+  payload_too_large: 'Payload too large',
+  unsupported_media_type: 'Unsupported media type',
+  not_implemented: 'Not implemented',
+  release_failed: 'Release failed',
+  upstream_unreachable: 'Upstream unreachable',
+  database_unavailable: 'Database unavailable',
+  release_not_configured: 'Release is not configured',
+  internal: 'Internal server error',
+};
+
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    detail?: string,
+    readonly extra: { field?: string; retryAfter?: number; [k: string]: unknown } = {},
+  ) {
+    super(detail ?? TITLES[code]);
+    this.name = 'AppError';
+    this.status = ERROR_STATUS[code];
+  }
+  get title(): string {
+    return TITLES[this.code];
+  }
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  request_id: string;
+  field?: string;
+  [k: string]: unknown;
+}
+
+export function toProblem(err: AppError, requestId: string): Problem {
+  const { retryAfter: _r, ...rest } = err.extra;
+  return {
+    type: `https://quarantine-edge.dev/problems/${err.code.replace(/_/g, '-')}`,
+    title: err.title,
+    status: err.status,
+    detail: err.message,
+    code: err.code,
+    request_id: requestId,
+    ...rest,
+  };
+}
+
+export function internalProblem(requestId: string): Problem {
+  return {
+    type: 'https://quarantine-edge.dev/problems/internal',
+    title: TITLES.internal,
+    status: 500,
+    detail: 'An unexpected error occurred. Quote the request_id when reporting it.',
+    code: 'internal',
+    request_id: requestId,
+  };
+}

@@ -1,0 +1,135 @@
+import { sql, type Expression, type SqlBool } from 'kysely';
+import { RECIPIENT_STATUS, codesOfTypes, type ContentType } from '../amavis/codes.ts';
+import { reverseDomain } from '../amavis/address.ts';
+import { bind, searchable, text } from '../amavis/schema.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { Deps } from '../deps.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
+import { toItem, type MsgRow, type QuarantineItem, type RcptRow } from './item.ts';
+import { recipientScope } from './scope.ts';
+
+export type StatusFilter = 'pending' | 'released' | 'deleted' | 'all';
+
+export interface ListInput {
+  types?: ContentType[];
+  recipient?: string;
+  /** an address, or "@domain" for every sender of that domain */
+  sender?: string;
+  domain?: string;
+  q?: string;
+  since?: number;
+  until?: number;
+  min_score?: number;
+  max_score?: number;
+  status: StatusFilter;
+  limit: number;
+  cursor?: string;
+}
+
+export interface ListResult {
+  items: QuarantineItem[];
+  next_cursor: string | null;
+}
+
+/** Escape LIKE's wildcards (backslash is the default escape in MySQL and PostgreSQL). */
+function likePattern(q: string): string {
+  return `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** Conditions on recipient rows (msgrcpt `mr`, maddr `r`): scope, status, recipient, domain. */
+export function recipientConditions(deps: Deps, who: Identity, input: Pick<ListInput, 'status' | 'recipient' | 'domain'>) {
+  const v = deps.variant;
+  const conds: Expression<SqlBool>[] = [recipientScope(who, v)];
+  if (input.status !== 'all') {
+    conds.push(sql<SqlBool>`mr.rs IN (${sql.join([...RECIPIENT_STATUS[input.status]])})`);
+  }
+  if (input.recipient) conds.push(sql<SqlBool>`r.email = ${bind(v, 'maddr.email', input.recipient)}`);
+  if (input.domain) conds.push(sql<SqlBool>`r.domain = ${bind(v, 'maddr.domain', reverseDomain(input.domain))}`);
+  return sql.join(conds, sql` AND `);
+}
+
+/** Conditions on the message (msgs `m`, sender maddr `s`). */
+export function messageConditions(deps: Deps, input: ListInput) {
+  const v = deps.variant;
+  const conds: Expression<SqlBool>[] = [sql<SqlBool>`m.quar_type = 'Q'`, sql<SqlBool>`m.content IS NOT NULL`];
+  if (input.types?.length) conds.push(sql<SqlBool>`m.content IN (${sql.join(codesOfTypes(input.types))})`);
+  if (input.since !== undefined) conds.push(sql<SqlBool>`m.time_num >= ${input.since}`);
+  if (input.until !== undefined) conds.push(sql<SqlBool>`m.time_num < ${input.until}`);
+  if (input.min_score !== undefined) conds.push(sql<SqlBool>`m.spam_level >= ${input.min_score}`);
+  if (input.max_score !== undefined) conds.push(sql<SqlBool>`m.spam_level <= ${input.max_score}`);
+  if (input.sender) {
+    conds.push(
+      input.sender.startsWith('@')
+        ? sql<SqlBool>`s.domain = ${bind(v, 'maddr.domain', reverseDomain(input.sender.slice(1)))}`
+        : sql<SqlBool>`s.email = ${bind(v, 'maddr.email', input.sender)}`,
+    );
+  }
+  if (input.q) {
+    const pattern = likePattern(input.q.toLowerCase());
+    const fields = [
+      searchable(v, 'm.subject', 'msgs.subject'),
+      searchable(v, 'm.from_addr', 'msgs.from_addr'),
+      searchable(v, 's.email', 'maddr.email'),
+    ].map((f) => sql<SqlBool>`${f} LIKE ${pattern}`);
+    conds.push(sql<SqlBool>`(${sql.join(fields, sql` OR `)})`);
+  }
+  return conds;
+}
+
+export async function listQuarantine(deps: Deps, who: Identity, input: ListInput): Promise<ListResult> {
+  const v = deps.variant;
+  const conds = messageConditions(deps, input);
+  if (input.cursor) {
+    const c = await decodeCursor(input.cursor);
+    const mid = bind(v, 'msgs.mail_id', c.m);
+    conds.push(sql<SqlBool>`(m.time_num < ${c.t} OR (m.time_num = ${c.t} AND (m.partition_tag < ${c.p}
+      OR (m.partition_tag = ${c.p} AND m.mail_id < ${mid}))))`);
+  }
+  conds.push(sql<SqlBool>`EXISTS (SELECT 1 FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
+    WHERE mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id
+    AND ${recipientConditions(deps, who, input)})`);
+
+  const { rows } = await sql<MsgRow>`
+    SELECT m.partition_tag, m.mail_id, m.time_num, m.content, m.spam_level, m.size, m.subject,
+      m.from_addr, m.message_id, m.client_addr, m.host, s.email AS sender
+    FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
+    WHERE ${sql.join(conds, sql` AND `)}
+    ORDER BY m.time_num DESC, m.partition_tag DESC, m.mail_id DESC
+    LIMIT ${input.limit + 1}`.execute(deps.db);
+
+  const page = rows.slice(0, input.limit);
+  const rcpts = await recipientsOf(deps, who, page);
+  const items = page.map((m) => toItem(m, rcpts.get(keyOf(m.partition_tag, m.mail_id)) ?? []));
+  const last = page[page.length - 1];
+  const next_cursor =
+    rows.length > input.limit && last
+      ? await encodeCursor({ t: Number(last.time_num), p: Number(last.partition_tag), m: text(last.mail_id) })
+      : null;
+  return { items, next_cursor };
+}
+
+const keyOf = (p: number | string, mailId: unknown) => `${Number(p)}.${text(mailId)}`;
+
+/** The in-scope recipients of a page of messages, in one query. */
+export async function recipientsOf(
+  deps: Deps,
+  who: Identity,
+  msgs: Array<Pick<MsgRow, 'partition_tag' | 'mail_id'>>,
+): Promise<Map<string, RcptRow[]>> {
+  const out = new Map<string, RcptRow[]>();
+  if (msgs.length === 0) return out;
+  const ids = [...new Set(msgs.map((m) => text(m.mail_id)))].map((id) => bind(deps.variant, 'msgrcpt.mail_id', id));
+  const { rows } = await sql<RcptRow>`
+    SELECT mr.partition_tag, mr.mail_id, mr.rseqnum, mr.rs, mr.content, mr.bspam_level, r.email
+    FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
+    WHERE mr.mail_id IN (${sql.join(ids)}) AND ${recipientScope(who, deps.variant)}
+    ORDER BY mr.rseqnum`.execute(deps.db);
+  const wanted = new Set(msgs.map((m) => keyOf(m.partition_tag, m.mail_id)));
+  for (const r of rows) {
+    const k = keyOf(r.partition_tag, r.mail_id);
+    if (!wanted.has(k)) continue;
+    if (!out.has(k)) out.set(k, []);
+    out.get(k)!.push(r);
+  }
+  return out;
+}

@@ -1,0 +1,103 @@
+import { sql } from 'kysely';
+import PostalMime from 'postal-mime';
+import { bind } from '../amavis/schema.ts';
+import type { MailKey } from '../amavis/mail-id.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { Deps } from '../deps.ts';
+import { AppError } from '../errors.ts';
+import { toItem, type MsgRow, type QuarantineItem } from './item.ts';
+import { recipientsOf } from './list.ts';
+
+/**
+ * One quarantined message as `who` may see it, or not_found: a message none of whose recipients is
+ * in scope does not exist for this caller (404, never 403).
+ */
+export async function getItem(deps: Deps, who: Identity, key: MailKey): Promise<QuarantineItem> {
+  const v = deps.variant;
+  const { rows } = await sql<MsgRow>`
+    SELECT m.partition_tag, m.mail_id, m.time_num, m.content, m.spam_level, m.size, m.subject,
+      m.from_addr, m.message_id, m.client_addr, m.host, s.email AS sender
+    FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
+    WHERE m.partition_tag = ${key.partitionTag} AND m.mail_id = ${bind(v, 'msgs.mail_id', key.mailId)}
+      AND m.quar_type = 'Q' AND m.content IS NOT NULL`.execute(deps.db);
+  const msg = rows[0];
+  if (!msg) throw notFound();
+  const rcpts = (await recipientsOf(deps, who, [msg])).get(`${key.partitionTag}.${key.mailId}`) ?? [];
+  if (rcpts.length === 0) throw notFound();
+  return toItem(msg, rcpts);
+}
+
+const notFound = () => new AppError('not_found', 'no quarantined message with this id');
+
+/** The stored message: amavisd's chunks in order, concatenated byte for byte. */
+export async function readStoredMessage(deps: Deps, key: MailKey): Promise<Uint8Array> {
+  const { rows } = await sql<{ mail_text: unknown }>`
+    SELECT mail_text FROM quarantine
+    WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(deps.variant, 'quarantine.mail_id', key.mailId)}
+    ORDER BY chunk_ind`.execute(deps.db);
+  if (rows.length === 0) throw new AppError('not_found', 'the message text is no longer in the quarantine');
+  const enc = new TextEncoder();
+  const parts = rows.map((r) => (r.mail_text instanceof Uint8Array ? r.mail_text : enc.encode(String(r.mail_text))));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+const AMAVIS_FIELDS = /^(x-envelope-from|x-envelope-to|x-envelope-to-blocked|x-quarantine-id):/i;
+
+/**
+ * The original message: amavisd prepends X-Envelope-From/-To/-To-Blocked and X-Quarantine-ID.
+ * They are removed (they also list every envelope recipient, which a domain admin may not see).
+ * Only the leading block amavisd wrote is touched; the rest stays byte-exact.
+ */
+export function stripAmavisHeaders(message: Uint8Array): Uint8Array {
+  let off = 0;
+  const dec = new TextDecoder('latin1');
+  let skipping = false;
+  while (off < message.length) {
+    let end = message.indexOf(0x0a, off);
+    if (end < 0) end = message.length - 1;
+    const line = dec.decode(message.subarray(off, Math.min(end + 1, off + 40)));
+    const continuation = line.startsWith(' ') || line.startsWith('\t');
+    if (AMAVIS_FIELDS.test(line) || (skipping && continuation)) {
+      skipping = true;
+      off = end + 1;
+      continue;
+    }
+    break;
+  }
+  return message.subarray(off);
+}
+
+export async function getRawMessage(deps: Deps, who: Identity, key: MailKey): Promise<Uint8Array> {
+  await getItem(deps, who, key);
+  return stripAmavisHeaders(await readStoredMessage(deps, key));
+}
+
+export interface ItemDetail extends QuarantineItem {
+  headers: Array<{ name: string; value: string }>;
+  text: string | null;
+  html: string | null;
+  attachments: Array<{ filename: string | null; content_type: string; size: number }>;
+}
+
+export async function getItemDetail(deps: Deps, who: Identity, key: MailKey): Promise<ItemDetail> {
+  const item = await getItem(deps, who, key);
+  const raw = stripAmavisHeaders(await readStoredMessage(deps, key));
+  const parsed = await PostalMime.parse(raw, { attachmentEncoding: 'arraybuffer' });
+  return {
+    ...item,
+    headers: parsed.headers.map((h) => ({ name: h.originalKey ?? h.key, value: h.value })),
+    text: parsed.text ?? null,
+    html: parsed.html ?? null,
+    attachments: parsed.attachments.map((a) => ({
+      filename: a.filename ?? null,
+      content_type: a.mimeType,
+      size: typeof a.content === 'string' ? a.content.length : a.content.byteLength,
+    })),
+  };
+}
