@@ -185,9 +185,17 @@ export async function startAmavisd(opts: StartOptions): Promise<Harness> {
   const schema = db.schemaFile(opts.schemaDir ?? DEFAULT_SCHEMA_DIR, kind, opts.schema);
   if (!existsSync(schema)) throw new Error(`amavisd schema fixture missing: ${schema}`);
 
-  // A harness amavisd left over by a crashed run (recorded by us, still an amavisd): stop it.
+  // harness.pid holds "<amavisd pid> <owning node pid>". A live owner means another harness for
+  // this backend is running (another test file, or a missing stop()): refuse rather than kill it.
+  // A dead owner means a crashed run: its amavisd, if still there, is stopped.
   if (existsSync(harnessPidFile)) {
-    const old = Number(readFileSync(harnessPidFile, 'utf8').trim());
+    const [old = 0, owner = 0] = readFileSync(harnessPidFile, 'utf8').trim().split(/\s+/).map(Number);
+    if (owner > 0 && processAlive(owner, 'node') && processAlive(old, 'amavisd')) {
+      throw new Error(
+        `an e2e amavisd harness for ${kind} is already running (amavisd pid ${old}, owned by pid ${owner}` +
+          `${owner === process.pid ? ', this process: call stop() first' : ''}); run e2e files one at a time`,
+      );
+    }
     if (old > 0) await stopAmavisd(old);
   }
   for (const [name, port] of Object.entries(ports)) {
@@ -245,7 +253,7 @@ export async function startAmavisd(opts: StartOptions): Promise<Harness> {
     });
     closeSync(out);
     process.on('exit', killSync);
-    await writeFile(harnessPidFile, `${child.pid}\n`);
+    await writeFile(harnessPidFile, `${child.pid} ${process.pid}\n`);
     let exited: string | null = null;
     child.once('exit', (code, signal) => {
       exited = `amavisd exited (code ${code}, signal ${signal})`;
@@ -260,6 +268,7 @@ export async function startAmavisd(opts: StartOptions): Promise<Harness> {
       await sleep(100);
     }
     const startupMs = Date.now() - t0;
+    let stopped = false;
 
     const c = conn;
     const s = sink;
@@ -290,6 +299,8 @@ export async function startAmavisd(opts: StartOptions): Promise<Harness> {
       waitForMsg: (messageId, timeoutMs) => waitForMsg(c, messageId, timeoutMs),
       logTail: tail,
       async stop(stopOpts) {
+        if (stopped) return;
+        stopped = true;
         await teardown(!(stopOpts?.keepDatabase ?? process.env.QE_E2E_KEEP === '1'));
         await rm(harnessPidFile, { force: true });
       },

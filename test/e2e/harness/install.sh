@@ -21,9 +21,9 @@ now_ms() { date +%s%3N; }
 
 pkgs=(amavisd-new libdbi-perl libdbd-mysql-perl libdbd-pg-perl)
 [ "$SA" = 1 ] && pkgs+=(spamassassin)
-# the harness creates its database user with the CLI clients (MariaDB root: unix socket only)
+# the harness creates its MariaDB database and user with the CLI (root: unix socket only);
+# PostgreSQL admin goes through the project's own `pg` driver
 command -v mysql >/dev/null 2>&1 || pkgs+=(mariadb-client)
-command -v psql  >/dev/null 2>&1 || pkgs+=(postgresql-client)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -2,10 +2,13 @@
 // bad-header mail into SQL, and a raw AM.PDP release delivers a quarantined message to the sink.
 //   npx vitest run --config test/e2e/harness/vitest.config.ts   (as root, after install.sh)
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   badHeader, bannedAttachment, blacklisted, clean, gtube, startAmavisd, type Harness, type Mail,
 } from './amavisd.ts';
+
+// generous limits also when run without the harness's vitest.config.ts
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
 
 const SENDER = 'bob@example.org';
 const RCPT = 'alice@e2e.test';

@@ -8,6 +8,8 @@ export default defineConfig({
   test: {
     include: ['test/e2e/harness/**/*.test.ts'],
     pool: 'forks',
+    // one harness per backend at a time: fixed ports, one database per backend
+    fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 180_000,
     teardownTimeout: 60_000,

@@ -1,0 +1,50 @@
+import { inject } from 'vitest';
+import { createApp } from '../../src/api/app.ts';
+import { detectSchema, type SchemaVariant, type VariantName } from '../../src/amavis/schema.ts';
+import { createKey } from '../../src/auth/keys.ts';
+import type { Identity, Role } from '../../src/auth/identity.ts';
+import { parseConfig } from '../../src/config.ts';
+import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
+import { sharedProvider } from '../../src/db/provider.ts';
+import { systemClock, type Deps, type Logger } from '../../src/deps.ts';
+
+export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
+const quiet: Logger = { info() {}, warn() {}, error() {} };
+
+export interface TestApp {
+  handle: DbHandle;
+  variant: SchemaVariant;
+  deps: Deps;
+  app: ReturnType<typeof createApp>;
+  /** fetch a path with a bearer key (admin by default) */
+  get(path: string, key?: string, init?: RequestInit): Promise<Response>;
+  key(role: Role, scope?: { domains?: string[]; mailbox?: string }): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function testApp(v: VariantName, env: Record<string, string> = {}): Promise<TestApp> {
+  const url = inject('variantUrls')[v]!;
+  const handle = await openDatabase({ url, runtime: 'node', poolSize: 4 });
+  const variant = await detectSchema(handle.db, handle.dialect);
+  const config = parseConfig({ DATABASE_URL: url, ADMIN_API_KEY: ADMIN_KEY, ...env });
+  const deps: Deps = { db: handle.db, variant, config, clock: systemClock, log: quiet };
+  const app = createApp({ config, database: sharedProvider(handle, variant), log: quiet });
+  const admin: Identity = { role: 'admin', actor: 'test', keyId: null };
+  return {
+    handle,
+    variant,
+    deps,
+    app,
+    get: (path, key = ADMIN_KEY, init = {}) =>
+      Promise.resolve(app.request(path, { ...init, headers: { authorization: `Bearer ${key}`, ...(init.headers ?? {}) } })),
+    key: async (role, scope = {}) =>
+      (await createKey(deps, admin, { name: `test ${role}`, role, domains: scope.domains, mailbox: scope.mailbox })).key,
+    close: () => handle.close(),
+  };
+}
+
+/** Unique, reserved-name domains for one test file, so files never see each other's mail. */
+export function uniqueDomains(n: number): string[] {
+  const tag = crypto.randomUUID().slice(0, 8);
+  return Array.from({ length: n }, (_, i) => `d${i}-${tag}.example.${['com', 'net', 'org'][i % 3]}`);
+}

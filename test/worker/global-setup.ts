@@ -1,0 +1,20 @@
+/**
+ * Runs in Node, once per `npm run test:worker`, before workerd starts: one fresh database per
+ * driver (MariaDB with iRedMail's schema, PostgreSQL with upstream's), seeded, under names of their
+ * own (suffix `wk`) so the integration suite can run at the same time.
+ */
+import type { TestProject } from 'vitest/node';
+import { seedWorkerDatabase, type WorkerSeed } from './seed.ts';
+
+export default async function setup(project: TestProject) {
+  const [mysql, pg] = await Promise.all([seedWorkerDatabase('mysql-iredmail'), seedWorkerDatabase('pg-upstream')]);
+  project.provide('workerSeeds', { mysql, pg });
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    workerSeeds: { mysql: WorkerSeed; pg: WorkerSeed };
+    /** which of workerSeeds this project's Worker is bound to (set per project in the config) */
+    workerDb: 'mysql' | 'pg';
+  }
+}
