@@ -1,5 +1,5 @@
 /**
- * `quarantine-edge <command>`: serve | demo | migrate | keys (relay | notify | purge land with
+ * `quarantine-edge <command>`: serve | demo | migrate | keys | relay (notify | purge land with
  * their issues). Every command parses the environment with the same parser as the Worker.
  */
 import { parseArgs } from 'node:util';
@@ -12,11 +12,15 @@ import { migrate } from '../src/db/migrations.ts';
 import { consoleLogger, systemClock } from '../src/deps.ts';
 import { seedDemo } from '../src/demo/seed.ts';
 import { listen, openNodeDatabase, startRuntime } from './node.ts';
+import { DEFAULT_AMAVISD_PDP, startRelay } from './relay.ts';
 
 const USAGE = `usage: quarantine-edge <command> [options]
 
   serve                 the API on Node (PORT, DATABASE_URL; unset = embedded database)
   demo                  the API over an embedded database filled with demo quarantine data
+  relay [--host H]      the on-host release relay: signed HTTP on RELAY_PORT (default 8788, on
+                        127.0.0.1 unless --host), AM.PDP to AMAVISD_PDP (default 127.0.0.1:9998);
+                        needs RELAY_SECRET
   migrate               create or update quarantine-edge's own tables (qe_*) in DATABASE_URL
   keys create --name N --role admin|domain_admin|user [--domain D ...] [--mailbox M]
   keys list
@@ -84,6 +88,18 @@ quarantine-edge demo: ${seeded} messages in an embedded database (schema ${runti
   });
 }
 
+async function relayCommand(args: string[]) {
+  const { values } = parseArgs({ args, options: { host: { type: 'string', default: '127.0.0.1' } } });
+  const cfg = config();
+  if (!cfg.RELAY_SECRET) {
+    fail('relay: RELAY_SECRET is not set. Set it to the same value (at least 32 characters) as the API\'s RELAY_SECRET.', 2);
+  }
+  const pdp = cfg.AMAVISD_PDP ?? DEFAULT_AMAVISD_PDP;
+  const relay = await startRelay({ secret: cfg.RELAY_SECRET, pdp, port: cfg.RELAY_PORT, host: values.host });
+  consoleLogger.info('quarantine-edge relay listening', { url: relay.url, amavisd_pdp: pdp });
+  onSignals(() => relay.close());
+}
+
 async function migrateCommand() {
   const cfg = config();
   if (!cfg.DATABASE_URL) fail('migrate: set DATABASE_URL (the embedded database migrates itself)', 2);
@@ -115,7 +131,7 @@ async function keysCommand(args: string[]) {
   });
   const cfg = config();
   const runtime = await startRuntime(cfg);
-  const deps = { db: runtime.handle.db, variant: runtime.variant, config: cfg, clock: systemClock, log: consoleLogger };
+  const deps = { db: runtime.handle.db, variant: runtime.variant, config: cfg, clock: systemClock, log: consoleLogger, release: null };
   try {
     const [sub, id] = positionals;
     if (sub === 'list') {
@@ -146,6 +162,7 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   demo: demoCommand,
   migrate: migrateCommand,
   keys: keysCommand,
+  relay: relayCommand,
 };
 const run = command ? commands[command] : undefined;
 if (!run) fail(USAGE, command && command !== 'help' && command !== '--help' ? 2 : 0);

@@ -3,6 +3,7 @@ import type { SchemaVariant } from './amavis/schema.ts';
 import type { Config } from './config.ts';
 import type { DbHandle } from './db/connect.ts';
 import type { Database } from './db/types.ts';
+import type { ReleaseTransport } from './release/transport.ts';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -31,6 +32,8 @@ export interface Deps {
   config: Config;
   clock: Clock;
   log: Logger;
+  /** null when neither AMAVISD_PDP nor RELAY_URL is configured: releases answer 503 */
+  release: ReleaseTransport | null;
 }
 
 /** How an entry point hands the app its database: per request on Workers (DESIGN.md §2). */

@@ -4,10 +4,13 @@ import { authenticate, hashKey } from '../auth/keys.ts';
 import type { Config } from '../config.ts';
 import { consoleLogger, systemClock, type Clock, type DatabaseProvider, type Logger } from '../deps.ts';
 import { AppError } from '../errors.ts';
+import type { ReleaseTransport } from '../release/transport.ts';
 import { newRouter, type AppEnv } from './env.ts';
 import { onError } from './problem.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { quarantineRoutes } from './routes/quarantine.ts';
+import { quarantineActionRoutes } from './routes/quarantine-actions.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { systemRoutes } from './routes/system.ts';
 
 export interface AppOptions {
@@ -15,6 +18,8 @@ export interface AppOptions {
   database: DatabaseProvider;
   clock?: Clock;
   log?: Logger;
+  /** how releases reach amavisd; null or absent: release answers 503 release_not_configured */
+  release?: ReleaseTransport | null;
 }
 
 const MAX_URL = 8 * 1024;
@@ -58,7 +63,7 @@ export function createApp(opts: AppOptions) {
       log.error('database unavailable', { request_id: c.get('requestId'), message: (err as Error).message });
       throw new AppError('database_unavailable', 'the database is not reachable; try again shortly', { retryAfter: 5 });
     }
-    c.set('deps', { db: lease.handle.db, variant: lease.variant, config: opts.config, clock, log });
+    c.set('deps', { db: lease.handle.db, variant: lease.variant, config: opts.config, clock, log, release: opts.release ?? null });
     try {
       await next();
     } finally {
@@ -80,7 +85,9 @@ export function createApp(opts: AppOptions) {
 
   app.route('/', systemRoutes());
   app.route('/v1/quarantine', quarantineRoutes());
+  app.route('/v1/quarantine', quarantineActionRoutes());
   app.route('/v1/keys', keyRoutes());
+  app.route('/v1/audit', auditRoutes());
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

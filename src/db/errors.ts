@@ -13,3 +13,9 @@ export function isConnectionError(err: unknown): boolean {
   const msg = typeof e.message === 'string' ? e.message : '';
   return /connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Connection lost|Network connection lost/i.test(msg);
 }
+
+/** A duplicate key on insert, on MySQL/MariaDB or PostgreSQL. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: unknown; errno?: unknown } | null;
+  return !!e && (e.code === 'ER_DUP_ENTRY' || e.errno === 1062 || e.code === '23505');
+}

@@ -93,7 +93,18 @@ export interface QeAuditTable {
   detail: string | null;
 }
 
+export interface QeIdempotencyTable {
+  key_hash: string;
+  actor: string;
+  request_hash: string;
+  state: string;
+  response_status: number | null;
+  response_body: string | null;
+  created_at: number;
+}
+
 export interface Database {
+  qe_idempotency: QeIdempotencyTable;
   msgs: MsgsTable;
   msgrcpt: MsgrcptTable;
   maddr: MaddrTable;

@@ -6,6 +6,7 @@ import type { Identity, Role } from '../../src/auth/identity.ts';
 import { parseConfig } from '../../src/config.ts';
 import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
 import { sharedProvider } from '../../src/db/provider.ts';
+import type { ReleaseTransport } from '../../src/release/transport.ts';
 import { systemClock, type Deps, type Logger } from '../../src/deps.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
@@ -22,13 +23,16 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function testApp(v: VariantName, env: Record<string, string> = {}): Promise<TestApp> {
+export async function testApp(
+  v: VariantName,
+  opts: { env?: Record<string, string>; release?: ReleaseTransport } = {},
+): Promise<TestApp> {
   const url = inject('variantUrls')[v]!;
   const handle = await openDatabase({ url, runtime: 'node', poolSize: 4 });
   const variant = await detectSchema(handle.db, handle.dialect);
-  const config = parseConfig({ DATABASE_URL: url, ADMIN_API_KEY: ADMIN_KEY, ...env });
-  const deps: Deps = { db: handle.db, variant, config, clock: systemClock, log: quiet };
-  const app = createApp({ config, database: sharedProvider(handle, variant), log: quiet });
+  const config = parseConfig({ DATABASE_URL: url, ADMIN_API_KEY: ADMIN_KEY, ...opts.env });
+  const deps: Deps = { db: handle.db, variant, config, clock: systemClock, log: quiet, release: opts.release ?? null };
+  const app = createApp({ config, database: sharedProvider(handle, variant), log: quiet, release: opts.release ?? null });
   const admin: Identity = { role: 'admin', actor: 'test', keyId: null };
   return {
     handle,

@@ -1,0 +1,66 @@
+import { hashKey } from '../auth/keys.ts';
+import type { Identity } from '../auth/identity.ts';
+import { isUniqueViolation } from '../db/errors.ts';
+import type { Deps } from '../deps.ts';
+import { AppError } from '../errors.ts';
+
+const WINDOW_SECONDS = 24 * 3600;
+
+export interface StoredAnswer {
+  status: number;
+  body: unknown;
+}
+
+/** Writes the answer inside the transaction that records the change, so the two never disagree. */
+export type Remember = (trx: Deps['db'], answer: StoredAnswer) => Promise<void>;
+
+/**
+ * Idempotency-Key: the first request with a key claims it (a row in state 'pending'); the same
+ * key and body within 24 h gets the first answer back; a concurrent duplicate gets 409 rather than
+ * a second release; the same key with a different body is refused. Keys are per caller.
+ */
+export async function idempotent(
+  deps: Deps,
+  who: Identity,
+  key: string | undefined,
+  request: unknown,
+  run: (remember: Remember | undefined) => Promise<StoredAnswer>,
+): Promise<StoredAnswer & { replayed: boolean }> {
+  if (key === undefined) return { ...(await run(undefined)), replayed: false };
+  if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+    throw new AppError('invalid_field', 'Idempotency-Key: 1 to 255 visible ASCII characters', { field: 'Idempotency-Key' });
+  }
+  const keyHash = await hashKey(`${who.actor}\n${key}`);
+  const requestHash = await hashKey(JSON.stringify(request));
+  const now = Math.floor(deps.clock.now() / 1000);
+  await deps.db.deleteFrom('qe_idempotency').where('key_hash', '=', keyHash).where('created_at', '<', now - WINDOW_SECONDS).execute();
+  try {
+    await deps.db
+      .insertInto('qe_idempotency')
+      .values({ key_hash: keyHash, actor: who.actor, request_hash: requestHash, state: 'pending', response_status: null, response_body: null, created_at: now })
+      .execute();
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+    const prior = await deps.db.selectFrom('qe_idempotency').selectAll().where('key_hash', '=', keyHash).executeTakeFirst();
+    if (!prior) throw new AppError('conflict', 'a request with this Idempotency-Key just finished; retry it');
+    if (prior.request_hash !== requestHash) {
+      throw new AppError('idempotency_conflict', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' });
+    }
+    if (prior.state !== 'done') throw new AppError('conflict', 'a request with this Idempotency-Key is still in progress');
+    return { status: Number(prior.response_status), body: JSON.parse(prior.response_body ?? 'null'), replayed: true };
+  }
+  const remember: Remember = async (trx, answer) => {
+    await trx
+      .updateTable('qe_idempotency')
+      .set({ state: 'done', response_status: answer.status, response_body: JSON.stringify(answer.body) })
+      .where('key_hash', '=', keyHash)
+      .execute();
+  };
+  try {
+    return { ...(await run(remember)), replayed: false };
+  } catch (err) {
+    // Nothing was recorded: free the key so the client can retry.
+    await deps.db.deleteFrom('qe_idempotency').where('key_hash', '=', keyHash).where('state', '=', 'pending').execute().catch(() => {});
+    throw err;
+  }
+}

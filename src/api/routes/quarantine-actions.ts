@@ -1,0 +1,154 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { parseItemId } from '../../amavis/mail-id.ts';
+import { AppError, toProblem } from '../../errors.ts';
+import { runBulk } from '../../quarantine/bulk.ts';
+import { deleteMessage } from '../../quarantine/delete.ts';
+import { releaseMessage, type ReleaseResult } from '../../quarantine/release.ts';
+import { newRouter } from '../env.ts';
+import { idempotent, type StoredAnswer } from '../idempotency.ts';
+import { Address, ItemId, Problem, problemResponses } from '../schemas.ts';
+
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+const params = z.object({ id: ItemId });
+
+const Outcome = z.object({ recipient: z.string(), released: z.boolean(), reply: z.string().nullable() });
+const ReleaseAnswer = z
+  .object({ id: z.string(), status: z.enum(['released', 'partial', 'failed']), results: z.array(Outcome), via: z.string() })
+  .openapi('ReleaseResult');
+const ReleaseBody = z
+  .object({ recipients: z.array(Address).min(1).max(100).optional(), allow_sender: z.boolean().optional() })
+  .strict();
+
+const releaseResponses = {
+  200: { description: 'Released to every recipient', ...json(ReleaseAnswer) },
+  207: { description: 'Released to some recipients only: see results', ...json(ReleaseAnswer) },
+  409: { description: 'Nothing left to release in your scope, or the Idempotency-Key is in use', content: { 'application/problem+json': { schema: Problem } } },
+  502: { description: 'amavisd refused the release (results inside), or amavisd/the relay was unreachable', content: { 'application/problem+json': { schema: Problem } } },
+  503: { description: 'Release is not configured', content: { 'application/problem+json': { schema: Problem } } },
+  400: problemResponses[400],
+  401: problemResponses[401],
+  404: problemResponses[404],
+};
+
+/** The HTTP answer for a release outcome; a release that delivered nothing never looks like success. */
+export function releaseAnswer(result: ReleaseResult, requestId: string): StoredAnswer {
+  if (result.status === 'released') return { status: 200, body: result };
+  if (result.status === 'partial') return { status: 207, body: result };
+  const problem = toProblem(new AppError('release_failed', 'amavisd did not release the message; nothing was delivered'), requestId);
+  return { status: 502, body: { ...problem, id: result.id, results: result.results, via: result.via } };
+}
+
+function key(id: string) {
+  const k = parseItemId(id);
+  if (!k) throw new AppError('invalid_field', 'id: not a quarantine id', { field: 'id' });
+  return k;
+}
+
+export function quarantineActionRoutes() {
+  const r = newRouter();
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/{id}/release',
+      tags: ['quarantine'],
+      summary: 'Release a message through amavisd (AM.PDP) to its recipients in your scope',
+      description: 'Send an `Idempotency-Key` header: the same key and body within 24 h returns the first answer and does not release again.',
+      request: { params, body: { ...json(ReleaseBody), required: false } },
+      responses: releaseResponses,
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = (c.req.header('content-length') === '0' || !c.req.header('content-type') ? {} : c.req.valid('json')) ?? {};
+      const deps = c.get('deps');
+      const who = c.get('identity');
+      const answer = await idempotent(deps, who, c.req.header('idempotency-key'), { op: 'release', id, body }, async (remember) => {
+        let stored: StoredAnswer | undefined;
+        const result = await releaseMessage(deps, who, { key: key(id), recipients: body.recipients, allowSender: body.allow_sender },
+          async (trx, res) => {
+            stored = releaseAnswer(res, c.get('requestId'));
+            if (remember) await remember(trx, stored);
+          });
+        return stored ?? releaseAnswer(result, c.get('requestId'));
+      });
+      if (answer.replayed) c.header('idempotent-replayed', 'true');
+      if (answer.status === 502) {
+        return c.body(JSON.stringify(answer.body), 502, { 'content-type': 'application/problem+json' }) as never;
+      }
+      return c.json(answer.body as z.infer<typeof ReleaseAnswer>, answer.status as 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/{id}',
+      tags: ['quarantine'],
+      summary: "Delete your recipients' copies; the stored message goes when no recipient is left pending",
+      request: {
+        params,
+        query: z
+          .object({
+            recipients: z.string().max(10000).optional().openapi({ description: 'comma list of recipient addresses' }),
+            block_sender: z.enum(['true', 'false']).optional(),
+          })
+          .strict(),
+      },
+      responses: {
+        200: { description: 'Deleted', ...json(z.object({ id: z.string(), deleted: z.array(z.string()), content_removed: z.boolean() })) },
+        ...problemResponses,
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const q = c.req.valid('query');
+      const recipients = q.recipients?.split(',').map((a) => a.trim()).filter(Boolean).map((a) => {
+        const parsed = Address.safeParse(a);
+        if (!parsed.success) throw new AppError('invalid_field', `recipients: ${JSON.stringify(a)} is not an address`, { field: 'recipients' });
+        return parsed.data;
+      });
+      const result = await deleteMessage(c.get('deps'), c.get('identity'), { key: key(id), recipients, blockSender: q.block_sender === 'true' });
+      return c.json(result, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/bulk',
+      tags: ['quarantine'],
+      summary: 'Release or delete up to 500 messages; one result per id',
+      request: {
+        body: {
+          required: true,
+          ...json(
+            z
+              .object({
+                action: z.enum(['release', 'delete']),
+                ids: z.array(ItemId).min(1).max(500),
+                allow_sender: z.boolean().optional(),
+                block_sender: z.boolean().optional(),
+              })
+              .strict(),
+          ),
+        },
+      },
+      responses: {
+        200: {
+          description: 'Per-id results (each with its own HTTP-like status)',
+          ...json(z.object({ results: z.array(z.object({ id: z.string(), status: z.number().int(), result: z.any().optional(), error: z.object({ code: z.string(), detail: z.string() }).optional() })) })),
+        },
+        ...problemResponses,
+      },
+    }),
+    async (c) => {
+      const b = c.req.valid('json');
+      if (b.action === 'release' && b.block_sender !== undefined) throw new AppError('invalid_field', 'block_sender is for delete', { field: 'block_sender' });
+      if (b.action === 'delete' && b.allow_sender !== undefined) throw new AppError('invalid_field', 'allow_sender is for release', { field: 'allow_sender' });
+      const results = await runBulk(c.get('deps'), c.get('identity'), {
+        action: b.action, ids: b.ids, allowSender: b.allow_sender, blockSender: b.block_sender,
+      });
+      return c.json({ results }, 200);
+    },
+  );
+  return r;
+}

@@ -1,0 +1,73 @@
+import { sql } from 'kysely';
+import type { Identity } from '../auth/identity.ts';
+import type { Deps } from '../deps.ts';
+import { AppError } from '../errors.ts';
+
+export interface AuditQuery {
+  action?: string;
+  mail_id?: string;
+  actor?: string;
+  since?: number;
+  until?: number;
+  limit: number;
+  /** the id of the last row of the previous page */
+  before?: number;
+}
+
+export interface AuditEntryView {
+  id: number;
+  at: string;
+  actor: string;
+  actor_role: string;
+  action: string;
+  partition_tag: number | null;
+  mail_id: string | null;
+  recipients: string[] | null;
+  result: string;
+  detail: unknown;
+}
+
+/** Admins see everything; a domain admin the entries that touched its domains; users nothing. */
+export async function listAudit(deps: Deps, who: Identity, q: AuditQuery) {
+  if (who.role === 'user') throw new AppError('not_found', 'not found');
+  let query = deps.db.selectFrom('qe_audit').selectAll().orderBy('id', 'desc').limit(q.limit + 1);
+  if (q.action) query = query.where('action', '=', q.action);
+  if (q.mail_id) query = query.where('mail_id', '=', q.mail_id);
+  if (q.actor) query = query.where('actor', '=', q.actor);
+  if (q.since !== undefined) query = query.where('at', '>=', q.since);
+  if (q.until !== undefined) query = query.where('at', '<', q.until);
+  if (q.before !== undefined) query = query.where('id', '<', q.before);
+  if (who.role === 'domain_admin') {
+    const domains = who.domains;
+    query = query.where((eb) =>
+      domains.length ? eb.or(domains.map((d) => eb('domains', 'like', `%,${d},%`))) : sql<boolean>`1 = 0`,
+    );
+  }
+  const rows = await query.execute();
+  const page = rows.slice(0, q.limit);
+  const items: AuditEntryView[] = page.map((r) => ({
+    id: Number(r.id),
+    at: new Date(Number(r.at) * 1000).toISOString(),
+    actor: r.actor,
+    actor_role: r.actor_role,
+    action: r.action,
+    partition_tag: r.partition_tag === null ? null : Number(r.partition_tag),
+    mail_id: r.mail_id,
+    // a domain admin sees only its own domains' recipients of a shared message
+    recipients: r.recipients
+      ? (JSON.parse(r.recipients) as string[]).filter((a) => who.role === 'admin' || who.domains.includes(a.slice(a.lastIndexOf('@') + 1)))
+      : null,
+    result: r.result,
+    detail: parseDetail(r.detail),
+  }));
+  return { items, next_before: rows.length > q.limit ? items[items.length - 1]!.id : null };
+}
+
+function parseDetail(d: string | null): unknown {
+  if (d === null) return null;
+  try {
+    return JSON.parse(d);
+  } catch {
+    return d;
+  }
+}

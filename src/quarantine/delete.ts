@@ -1,0 +1,57 @@
+import { sql } from 'kysely';
+import { bind } from '../amavis/schema.ts';
+import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
+import { recordAudit } from '../audit/audit.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { Deps } from '../deps.ts';
+import { AppError } from '../errors.ts';
+import { chooseRecipients, loadTarget, setRecipientStatus } from './target.ts';
+
+export interface DeleteInput {
+  key: MailKey;
+  recipients?: string[];
+  blockSender?: boolean;
+}
+
+export interface DeleteResult {
+  id: string;
+  deleted: string[];
+  /** true when no recipient was left pending, so the stored message itself was removed */
+  content_removed: boolean;
+}
+
+/**
+ * Delete the caller's copies: their recipients become rs='D' (gone from pending listings). When
+ * no recipient of the message is left pending, the quarantined text is removed too; msgs and
+ * msgrcpt stay for the log until the purge job's retention removes them.
+ */
+export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInput): Promise<DeleteResult> {
+  if (input.blockSender) {
+    throw new AppError('not_implemented', 'block_sender arrives with sender lists; nothing was deleted', { field: 'block_sender' });
+  }
+  const target = await loadTarget(deps, who, input.key);
+  const chosen = chooseRecipients(target, input.recipients).filter((r) => r.status !== 'deleted');
+  const v = deps.variant;
+  const key = input.key;
+  return deps.db.transaction().execute(async (trx) => {
+    if (chosen.length) await setRecipientStatus(trx, deps, key, chosen.map((r) => r.rseqnum), 'D');
+    const left = await sql<{ n: number | string }>`SELECT count(*) AS n FROM msgrcpt
+      WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(v, 'msgrcpt.mail_id', key.mailId)}
+        AND rs NOT IN ('R', 'D')`.execute(trx);
+    const contentRemoved = Number(left.rows[0]?.n ?? 0) === 0;
+    if (contentRemoved) {
+      await sql`DELETE FROM quarantine WHERE partition_tag = ${key.partitionTag}
+        AND mail_id = ${bind(v, 'quarantine.mail_id', key.mailId)}`.execute(trx);
+    }
+    const deleted = chosen.map((r) => r.address);
+    await recordAudit(trx, deps.clock, who, {
+      action: 'delete',
+      partitionTag: key.partitionTag,
+      mailId: key.mailId,
+      recipients: deleted,
+      result: 'ok',
+      detail: JSON.stringify({ content_removed: contentRemoved }),
+    });
+    return { id: formatItemId(key), deleted, content_removed: contentRemoved };
+  });
+}

@@ -1,0 +1,100 @@
+import type { MailKey } from '../amavis/mail-id.ts';
+import { formatItemId } from '../amavis/mail-id.ts';
+import { recordAudit } from '../audit/audit.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { Deps } from '../deps.ts';
+import { AppError } from '../errors.ts';
+import type { ReleaseReply } from '../release/transport.ts';
+import { chooseRecipients, loadTarget, setRecipientStatus } from './target.ts';
+
+export interface ReleaseInput {
+  key: MailKey;
+  recipients?: string[];
+  allowSender?: boolean;
+}
+
+export interface RecipientOutcome {
+  recipient: string;
+  released: boolean;
+  reply: string | null;
+}
+
+export interface ReleaseResult {
+  id: string;
+  status: 'released' | 'partial' | 'failed';
+  results: RecipientOutcome[];
+  via: string;
+}
+
+/** Runs inside the transaction that records the outcome (the API stores its idempotent answer here). */
+export type OnRecorded = (trx: Deps['db'], result: ReleaseResult) => Promise<void>;
+
+const ok = (line: string) => /^2\d\d\b/.test(line) && !/^2\d\d 2\.5\.0\b/.test(line);
+
+/**
+ * amavisd answers one setreply per recipient, in the order they were asked for. When the count
+ * does not match, nothing can be said per recipient, so the overall verdict applies to all.
+ */
+export function outcomes(recipients: string[], reply: ReleaseReply): RecipientOutcome[] {
+  if (reply.setreplies.length === recipients.length) {
+    return recipients.map((r, i) => ({ recipient: r, released: ok(reply.setreplies[i]!), reply: reply.setreplies[i]! }));
+  }
+  const joined = reply.setreplies.join(' | ') || null;
+  return recipients.map((r) => ({ recipient: r, released: reply.released, reply: joined }));
+}
+
+/**
+ * Release a quarantined message through amavisd. Nothing changes until amavisd has answered:
+ * then, in one transaction, the released recipients become rs='R' and the audit row is written.
+ */
+export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseInput, onRecorded?: OnRecorded): Promise<ReleaseResult> {
+  if (input.allowSender) {
+    throw new AppError('not_implemented', 'allow_sender arrives with sender lists; nothing was released', { field: 'allow_sender' });
+  }
+  const transport = deps.release;
+  if (!transport) {
+    throw new AppError('release_not_configured',
+      'set AMAVISD_PDP=127.0.0.1:9998 (Node beside amavisd) or RELAY_URL and RELAY_SECRET (through the relay)');
+  }
+  const target = await loadTarget(deps, who, input.key);
+  const chosen = chooseRecipients(target, input.recipients);
+  const deleted = chosen.filter((r) => r.status === 'deleted');
+  if (deleted.length) {
+    throw new AppError('nothing_to_release', `${deleted[0]!.address}: this copy was deleted`, { field: 'recipients' });
+  }
+  if (chosen.length === 0) throw new AppError('nothing_to_release', 'every recipient in your scope was already released or deleted');
+
+  const id = formatItemId(input.key);
+  const addresses = chosen.map((r) => r.address);
+  const audit = { action: 'release', partitionTag: input.key.partitionTag, mailId: input.key.mailId, recipients: addresses };
+  let reply: ReleaseReply;
+  try {
+    reply = await transport.release({
+      partitionTag: input.key.partitionTag,
+      mailId: input.key.mailId,
+      secretId: target.secretId,
+      recipients: addresses,
+      requestedBy: who.actor,
+    });
+  } catch (err) {
+    const detail = err instanceof AppError ? err.message : 'release transport failed';
+    await deps.db.transaction().execute((trx) => recordAudit(trx, deps.clock, who, { ...audit, result: 'failed', detail }));
+    if (err instanceof AppError) throw err;
+    throw new AppError('upstream_unreachable', detail);
+  }
+
+  const results = outcomes(addresses, reply);
+  const released = chosen.filter((_, i) => results[i]!.released);
+  const status = released.length === chosen.length ? 'released' : released.length ? 'partial' : 'failed';
+  const result: ReleaseResult = { id, status, results, via: reply.via };
+  await deps.db.transaction().execute(async (trx) => {
+    if (released.length) await setRecipientStatus(trx, deps, input.key, released.map((r) => r.rseqnum), 'R');
+    await recordAudit(trx, deps.clock, who, {
+      ...audit,
+      result: status === 'released' ? 'ok' : status === 'partial' ? 'partial' : 'failed',
+      detail: JSON.stringify(results),
+    });
+    if (onRecorded) await onRecorded(trx, result);
+  });
+  return result;
+}

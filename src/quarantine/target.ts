@@ -1,0 +1,69 @@
+import { sql } from 'kysely';
+import { bind, text } from '../amavis/schema.ts';
+import type { MailKey } from '../amavis/mail-id.ts';
+import { statusOfRs, type RecipientStatus } from '../amavis/codes.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { Deps } from '../deps.ts';
+import { AppError } from '../errors.ts';
+import { recipientScope } from './scope.ts';
+
+/** A message an action is about to change, with its recipients limited to the caller's scope. */
+export interface ActionTarget {
+  key: MailKey;
+  secretId: string;
+  sender: string;
+  recipients: Array<{ address: string; rid: string; rseqnum: number; status: RecipientStatus }>;
+}
+
+export async function loadTarget(deps: Deps, who: Identity, key: MailKey): Promise<ActionTarget> {
+  const v = deps.variant;
+  const mid = bind(v, 'msgs.mail_id', key.mailId);
+  const { rows } = await sql<{ secret_id: unknown; sender: unknown }>`
+    SELECT m.secret_id, s.email AS sender FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
+    WHERE m.partition_tag = ${key.partitionTag} AND m.mail_id = ${mid}
+      AND m.quar_type = 'Q' AND m.content IS NOT NULL`.execute(deps.db);
+  const msg = rows[0];
+  if (!msg) throw new AppError('not_found', 'no quarantined message with this id');
+  const rcpts = await sql<{ email: unknown; rid: number | string; rseqnum: number; rs: string }>`
+    SELECT r.email, mr.rid, mr.rseqnum, mr.rs FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
+    WHERE mr.partition_tag = ${key.partitionTag} AND mr.mail_id = ${bind(v, 'msgrcpt.mail_id', key.mailId)}
+      AND ${recipientScope(who, v)}
+    ORDER BY mr.rseqnum`.execute(deps.db);
+  if (rcpts.rows.length === 0) throw new AppError('not_found', 'no quarantined message with this id');
+  return {
+    key,
+    secretId: text(msg.secret_id),
+    sender: text(msg.sender),
+    recipients: rcpts.rows.map((r) => ({
+      address: text(r.email),
+      rid: String(r.rid),
+      rseqnum: Number(r.rseqnum),
+      status: statusOfRs(r.rs),
+    })),
+  };
+}
+
+/**
+ * The recipients an action applies to: those asked for (each must be one of the mail's own, in
+ * scope: an action never reaches an address the mail was not for), else every pending one.
+ */
+export function chooseRecipients(target: ActionTarget, requested: string[] | undefined) {
+  if (!requested || requested.length === 0) return target.recipients.filter((r) => r.status === 'pending');
+  const chosen = [];
+  for (const address of new Set(requested)) {
+    const r = target.recipients.find((x) => x.address === address);
+    if (!r) {
+      throw new AppError('invalid_field', `recipients: ${JSON.stringify(address)} is not a recipient of this message`, {
+        field: 'recipients',
+      });
+    }
+    chosen.push(r);
+  }
+  return chosen;
+}
+
+export function setRecipientStatus(trx: Deps['db'], deps: Deps, key: MailKey, rseqnums: number[], rs: 'R' | 'D') {
+  return sql`UPDATE msgrcpt SET rs = ${rs}
+    WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(deps.variant, 'msgrcpt.mail_id', key.mailId)}
+      AND rseqnum IN (${sql.join(rseqnums)})`.execute(trx);
+}
