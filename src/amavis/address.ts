@@ -14,7 +14,8 @@ export function domainOf(address: string): string {
  */
 export function normalizeDomain(domain: string): string | null {
   const d = domain.trim().toLowerCase().replace(/\.$/, '');
-  if (d === '' || d.length > 253) return null;
+  // WHATWG URL parsing silently drops tabs and newlines: refuse every control character first.
+  if (d === '' || d.length > 253 || /[\x00-\x20\x7f]/.test(d)) return null;
   if (/^[a-z0-9.-]+$/.test(d)) return /(^|\.)-|-(\.|$)|\.\./.test(d) ? null : d;
   try {
     const host = new URL(`http://${d}/`).hostname;

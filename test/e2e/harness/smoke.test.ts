@@ -1,10 +1,11 @@
-// Smoke test of the e2e harness on both backends: a real amavisd-new quarantines spam, banned and
-// bad-header mail into SQL, and a raw AM.PDP release delivers a quarantined message to the sink.
+// Smoke test of the e2e harness on both backends: a real amavisd-new quarantines spam, banned,
+// bad-header and virus mail into SQL, and a raw AM.PDP release delivers a quarantined message to
+// the sink.
 //   npx vitest run --config test/e2e/harness/vitest.config.ts   (as root, after install.sh)
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
-  badHeader, bannedAttachment, blacklisted, clean, gtube, startAmavisd, type Harness, type Mail,
+  badHeader, bannedAttachment, blacklisted, clean, eicar, gtube, startAmavisd, type Harness, type Mail,
 } from './amavisd.ts';
 
 // generous limits also when run without the harness's vitest.config.ts
@@ -59,8 +60,8 @@ describe.each(['mariadb', 'pg'] as const)('amavisd-new e2e harness on %s', (dbKi
     await h?.stop();
   }, 60_000);
 
-  it('quarantines spam, banned and bad-header mail in SQL and delivers clean mail', async () => {
-    const mails = [spam(), bannedAttachment(SENDER, RCPT), badHeader(SENDER, RCPT)];
+  it('quarantines spam, banned, bad-header and virus mail in SQL and delivers clean mail', async () => {
+    const mails = [spam(), bannedAttachment(SENDER, RCPT), badHeader(SENDER, RCPT), eicar(SENDER, RCPT)];
     for (const m of mails) {
       const reply = await harness().submit(m);
       expect(reply.code).toBe(250);

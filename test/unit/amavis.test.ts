@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { mailIdOfSecret, parseItemId, formatItemId } from '../../src/amavis/mail-id.ts';
+import { normalizeAddress, normalizeDomain, reverseDomain } from '../../src/amavis/address.ts';
+import { codesOfTypes, statusOfRs, typeOfCode } from '../../src/amavis/codes.ts';
+import { classifyColumns, text } from '../../src/amavis/schema.ts';
+
+describe('mail_id and secret_id', () => {
+  it('derives mail_id from secret_id as amavisd does', () => {
+    expect(mailIdOfSecret('AQIDBAUGBwgJ')).toBe('hZbBr1WxS3sy');
+  });
+  it('round-trips API ids and refuses anything else', () => {
+    expect(parseItemId('0.hZbBr1WxS3sy')).toEqual({ partitionTag: 0, mailId: 'hZbBr1WxS3sy' });
+    expect(formatItemId({ partitionTag: 7, mailId: 'a-b_c' })).toBe('7.a-b_c');
+    for (const bad of ['hZbBr1WxS3sy', '0.', '.abc', '0.abc/def', '0.abc\u0000', '-1.abc', '99999999999.abc', '0.abc.def']) {
+      expect(parseItemId(bad), bad).toBeNull();
+    }
+  });
+});
+
+describe('addresses as amavisd stores them', () => {
+  it('reverses domains for maddr.domain', () => {
+    expect(reverseDomain('mail.example.com')).toBe('com.example.mail');
+  });
+  it('lowercases and turns IDN into A-labels', () => {
+    expect(normalizeAddress(' Alice@Example.COM ')).toBe('alice@example.com');
+    expect(normalizeAddress('user@bücher.example')).toBe('user@xn--bcher-kva.example');
+    expect(normalizeDomain('Example.org.')).toBe('example.org');
+  });
+  it('refuses what is not an address', () => {
+    for (const bad of ['', 'no-at', '@example.com', 'a@', 'a b@example.com', 'a@exa mple.com', 'a@example.com\r\nx', 'a@-bad.example', 'a"b@example.com']) {
+      expect(normalizeAddress(bad), JSON.stringify(bad)).toBeNull();
+    }
+  });
+});
+
+describe('content codes', () => {
+  it('maps codes to names and back', () => {
+    expect(typeOfCode('S')).toBe('spam');
+    expect(typeOfCode('s')).toBe('spam');
+    expect(typeOfCode('M')).toBe('bad-mime');
+    expect(typeOfCode('Z')).toBe('other');
+    expect(typeOfCode(null)).toBe('other');
+    expect(codesOfTypes(['spam', 'virus'])).toEqual(['S', 's', 'V']);
+  });
+  it('reads msgrcpt.rs', () => {
+    expect([' ', '', 'V', 'p', 'R', 'D'].map(statusOfRs)).toEqual(['pending', 'pending', 'pending', 'pending', 'released', 'deleted']);
+  });
+});
+
+describe('schema detection', () => {
+  const base = (extra: Array<[string, string, string]>) =>
+    [
+      ['msgs', 'mail_id', 'varbinary'], ['msgs', 'subject', 'varchar'], ['msgrcpt', 'rs', 'char'],
+      ['maddr', 'email', 'varbinary'], ['maddr', 'domain', 'varchar'], ['quarantine', 'mail_text', 'blob'],
+      ...extra,
+    ].map(([table_name, column_name, data_type]) => ({ table_name: table_name!, column_name: column_name!, data_type: data_type! }));
+
+  it('tells the four variants apart', () => {
+    expect(classifyColumns('mysql', base([])).name).toBe('mysql-upstream');
+    expect(classifyColumns('mysql', base([['maddr', 'email_raw', 'varbinary']])).name).toBe('mysql-iredmail');
+    expect(classifyColumns('postgres', base([])).name).toBe('pg-upstream');
+    const ired = classifyColumns('postgres', base([['outbound_wblist', 'rid', 'integer']]));
+    expect(ired.name).toBe('pg-iredmail');
+    expect(ired.binary.has('msgs.mail_id')).toBe(true);
+    expect(ired.binary.has('msgs.subject')).toBe(false);
+  });
+  it('names missing tables', () => {
+    expect(() => classifyColumns('mysql', base([]).filter((r) => r.table_name !== 'quarantine'))).toThrow(/quarantine/);
+  });
+  it('decodes bytes leniently', () => {
+    expect(text(new Uint8Array([0xf0, 0x9f, 0x8e, 0x81]))).toBe('🎁');
+    expect(text(new Uint8Array([0x61, 0xff]))).toBe('a\ufffd');
+    expect(text(null)).toBe('');
+  });
+});

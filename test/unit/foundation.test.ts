@@ -1,0 +1,89 @@
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../../src/config.ts';
+import { decodeCursor, encodeCursor } from '../../src/quarantine/cursor.ts';
+import { MIGRATIONS, splitStatements } from '../../src/db/migrations.ts';
+import { stripAmavisHeaders } from '../../src/quarantine/read.ts';
+import { describeUrl } from '../../src/db/connect.ts';
+import { outcomes } from '../../src/quarantine/release.ts';
+
+describe('configuration', () => {
+  it('has defaults and parses lists', () => {
+    const c = parseConfig({ BACKUP_MX_DOMAINS: 'a.example, B.example' });
+    expect(c.PORT).toBe(8787);
+    expect(c.RELAY_PORT).toBe(8788);
+    expect(c.BACKUP_MX_DOMAINS).toEqual(['a.example', 'b.example']);
+    expect(c.DIGEST_SUBJECT).toContain('{{total}}');
+  });
+  it('names the bad variable and never echoes its value', () => {
+    const secret = 'short-secret-value';
+    try {
+      parseConfig({ RELAY_URL: 'https://relay.example', RELAY_SECRET: secret, PORT: 'eighty', DATABASE_URL: 'sqlite://x' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const msg = (err as Error).message;
+      expect(msg).toMatch(/RELAY_SECRET/);
+      expect(msg).toMatch(/PORT/);
+      expect(msg).toMatch(/DATABASE_URL/);
+      expect(msg).not.toContain(secret);
+    }
+    expect(() => parseConfig({ RELAY_URL: 'https://relay.example' })).toThrow(/RELAY_SECRET: is required/);
+    expect(() => parseConfig({ AMAVISD_PDP: '127.0.0.1' })).toThrow(/AMAVISD_PDP/);
+  });
+});
+
+describe('cursor', () => {
+  it('round-trips and refuses any changed character', async () => {
+    const c = await encodeCursor({ t: 1790000000, p: 3, m: 'hZbBr1WxS3sy' });
+    expect(await decodeCursor(c)).toEqual({ t: 1790000000, p: 3, m: 'hZbBr1WxS3sy' });
+    for (let i = 0; i < c.length; i++) {
+      if (c[i] === '.') continue;
+      const changed = c.slice(0, i) + (c[i] === 'x' ? 'y' : 'x') + c.slice(i + 1);
+      await expect(decodeCursor(changed)).rejects.toMatchObject({ code: 'invalid_cursor' });
+    }
+    await expect(decodeCursor('')).rejects.toMatchObject({ code: 'invalid_cursor' });
+  });
+});
+
+describe('migrations', () => {
+  it('lists exactly the files in migrations/<dialect>/', () => {
+    for (const d of ['mysql', 'postgres']) {
+      const files = readdirSync(new URL(`../../migrations/${d}/`, import.meta.url)).map((f) => f.replace(/\.sql$/, '')).sort();
+      expect(files).toEqual([...MIGRATIONS]);
+    }
+  });
+  it('splits statements and drops comment lines', () => {
+    expect(splitStatements('-- c;\nCREATE TABLE a (x int);\n\nCREATE INDEX i ON a (x);\n')).toEqual(['CREATE TABLE a (x int)', 'CREATE INDEX i ON a (x)']);
+  });
+});
+
+describe('database URL', () => {
+  it('chooses the driver', () => {
+    expect(describeUrl(undefined).driver).toBe('pglite');
+    expect(describeUrl('pglite:///tmp/x').driver).toBe('pglite');
+    expect(describeUrl('mysql://u:p@h/db').driver).toBe('mysql2');
+    expect(describeUrl('postgres://u:p@h/db').driver).toBe('pg');
+    expect(describeUrl('postgres://u:p@ep-x.eu-central-1.aws.neon.tech/db').driver).toBe('neon');
+    expect(describeUrl('postgres://u:p@h/db?driver=neon').driver).toBe('neon');
+  });
+});
+
+describe('stored message', () => {
+  const enc = new TextEncoder();
+  it("removes amavisd's leading lines, folded ones too, and keeps the rest byte-exact", () => {
+    const body = 'Received: from x\nSubject: X-Quarantine-ID: <not ours>\n\nX-Envelope-To: <in body>\n';
+    const stored = 'X-Envelope-From: <a@example.net>\nX-Envelope-To: <b@example.com>,\n <c@example.org>\nX-Envelope-To-Blocked: <b@example.com>\nX-Quarantine-ID: <hZbBr1WxS3sy>\n' + body;
+    expect(new TextDecoder().decode(stripAmavisHeaders(enc.encode(stored)))).toBe(body);
+  });
+});
+
+describe('release outcomes', () => {
+  const reply = (setreplies: string[], released: boolean) => ({ setreplies, attributes: [], released, via: 'direct' });
+  it('maps one setreply per recipient and treats 2.5.0 as not released', () => {
+    expect(outcomes(['a@x.example', 'b@x.example'], reply(['250 2.0.0 Ok', '250 2.5.0 No recipients, nothing to do'], false)).map((o) => o.released)).toEqual([true, false]);
+  });
+  it('applies the overall verdict when counts differ', () => {
+    expect(outcomes(['a@x.example', 'b@x.example'], reply(['450 4.5.0 Failure: x'], false)).map((o) => o.released)).toEqual([false, false]);
+  });
+});
