@@ -72,7 +72,8 @@ export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
     const proxy = u.searchParams.get('neon_ws_proxy');
     if (proxy) {
       // A plain PostgreSQL behind a WebSocket-to-TCP proxy (tests, self-hosting).
-      neonConfig.wsProxy = () => proxy;
+      // e.g. "127.0.0.1:9000/v1": the driver appends ?address=host:port
+      neonConfig.wsProxy = proxy;
       neonConfig.useSecureWebSocket = u.searchParams.get('neon_insecure') !== '1';
       neonConfig.pipelineTLS = false;
       neonConfig.pipelineConnect = false;
