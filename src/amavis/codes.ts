@@ -41,10 +41,14 @@ export const RECIPIENT_STATUS = {
   released: ['R'],
   deleted: ['D'],
 } as const;
-export type RecipientStatus = keyof typeof RECIPIENT_STATUS;
+export type StatusFilterName = keyof typeof RECIPIENT_STATUS;
+
+/** 'releasing': a release is with amavisd right now (rs='p'); it lists under the pending filter. */
+export type RecipientStatus = StatusFilterName | 'releasing';
 
 export function statusOfRs(rs: string | null | undefined): RecipientStatus {
   if (rs === 'R') return 'released';
   if (rs === 'D') return 'deleted';
+  if (rs === 'p') return 'releasing';
   return 'pending';
 }

@@ -101,7 +101,7 @@ export const ItemId = z
 export const Recipient = z
   .object({
     address: z.string(),
-    status: z.enum(['pending', 'released', 'deleted']),
+    status: z.enum(['pending', 'releasing', 'released', 'deleted']),
     score: z.number().nullable(),
     content_code: z.string(),
   })

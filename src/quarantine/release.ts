@@ -5,7 +5,7 @@ import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import type { ReleaseReply } from '../release/transport.ts';
-import { chooseRecipients, loadTarget, setRecipientStatus } from './target.ts';
+import { chooseRecipients, claimForRelease, loadTarget, setRecipientStatus, unclaim } from './target.ts';
 
 export interface ReleaseInput {
   key: MailKey;
@@ -44,8 +44,9 @@ export function outcomes(recipients: string[], reply: ReleaseReply): RecipientOu
 }
 
 /**
- * Release a quarantined message through amavisd. Nothing changes until amavisd has answered:
- * then, in one transaction, the released recipients become rs='R' and the audit row is written.
+ * Release a quarantined message through amavisd. The recipients are first claimed (rs='p', so a
+ * concurrent release cannot deliver them a second time); only after amavisd has answered do they
+ * become rs='R' (or get their status back), in one transaction with the audit row.
  */
 export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseInput, onRecorded?: OnRecorded): Promise<ReleaseResult> {
   if (input.allowSender) {
@@ -58,14 +59,17 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   }
   const target = await loadTarget(deps, who, input.key);
   const chosen = chooseRecipients(target, input.recipients);
-  const deleted = chosen.filter((r) => r.status === 'deleted');
-  if (deleted.length) {
-    throw new AppError('nothing_to_release', `${deleted[0]!.address}: this copy was deleted`, { field: 'recipients' });
+  const blocked = chosen.find((r) => r.status === 'deleted' || r.status === 'releasing');
+  if (blocked) {
+    const why = blocked.status === 'deleted' ? 'this copy was deleted' : 'a release of this copy is in progress';
+    throw new AppError('nothing_to_release', `${blocked.address}: ${why}`, { field: 'recipients' });
   }
   if (chosen.length === 0) throw new AppError('nothing_to_release', 'every recipient in your scope was already released or deleted');
 
+  const held = await claimForRelease(deps, input.key, chosen);
+  if (held.length === 0) throw new AppError('nothing_to_release', 'another release of this message is in progress');
   const id = formatItemId(input.key);
-  const addresses = chosen.map((r) => r.address);
+  const addresses = held.map((r) => r.address);
   const audit = { action: 'release', partitionTag: input.key.partitionTag, mailId: input.key.mailId, recipients: addresses };
   let reply: ReleaseReply;
   try {
@@ -78,17 +82,21 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
     });
   } catch (err) {
     const detail = err instanceof AppError ? err.message : 'release transport failed';
-    await deps.db.transaction().execute((trx) => recordAudit(trx, deps.clock, who, { ...audit, result: 'failed', detail }));
+    await deps.db.transaction().execute(async (trx) => {
+      await unclaim(trx, deps, input.key, held);
+      await recordAudit(trx, deps.clock, who, { ...audit, result: 'failed', detail });
+    });
     if (err instanceof AppError) throw err;
     throw new AppError('upstream_unreachable', detail);
   }
 
   const results = outcomes(addresses, reply);
-  const released = chosen.filter((_, i) => results[i]!.released);
-  const status = released.length === chosen.length ? 'released' : released.length ? 'partial' : 'failed';
+  const released = held.filter((_, i) => results[i]!.released);
+  const status = released.length === held.length ? 'released' : released.length ? 'partial' : 'failed';
   const result: ReleaseResult = { id, status, results, via: reply.via };
   await deps.db.transaction().execute(async (trx) => {
     if (released.length) await setRecipientStatus(trx, deps, input.key, released.map((r) => r.rseqnum), 'R');
+    await unclaim(trx, deps, input.key, held.filter((_, i) => !results[i]!.released));
     await recordAudit(trx, deps.clock, who, {
       ...audit,
       result: status === 'released' ? 'ok' : status === 'partial' ? 'partial' : 'failed',

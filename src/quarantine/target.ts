@@ -12,7 +12,7 @@ export interface ActionTarget {
   key: MailKey;
   secretId: string;
   sender: string;
-  recipients: Array<{ address: string; rid: string; rseqnum: number; status: RecipientStatus }>;
+  recipients: Array<{ address: string; rid: string; rseqnum: number; rs: string; status: RecipientStatus }>;
 }
 
 export async function loadTarget(deps: Deps, who: Identity, key: MailKey): Promise<ActionTarget> {
@@ -38,6 +38,7 @@ export async function loadTarget(deps: Deps, who: Identity, key: MailKey): Promi
       address: text(r.email),
       rid: String(r.rid),
       rseqnum: Number(r.rseqnum),
+      rs: r.rs,
       status: statusOfRs(r.rs),
     })),
   };
@@ -60,6 +61,31 @@ export function chooseRecipients(target: ActionTarget, requested: string[] | und
     chosen.push(r);
   }
   return chosen;
+}
+
+/**
+ * Claim recipients for a release (rs='p') with a compare-and-set on the value we read, so two
+ * concurrent releases of one copy cannot both reach amavisd (amavisd itself would deliver twice).
+ * Returns the recipients this caller now holds.
+ */
+export async function claimForRelease<R extends { rseqnum: number; rs: string }>(deps: Deps, key: MailKey, rcpts: R[]): Promise<R[]> {
+  const held: R[] = [];
+  for (const r of rcpts) {
+    const res = await sql`UPDATE msgrcpt SET rs = 'p'
+      WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(deps.variant, 'msgrcpt.mail_id', key.mailId)}
+        AND rseqnum = ${r.rseqnum} AND rs = ${r.rs}`.execute(deps.db);
+    if (Number(res.numAffectedRows ?? 0) === 1) held.push(r);
+  }
+  return held;
+}
+
+/** Give claimed recipients back their former status (the release did not happen for them). */
+export async function unclaim(trx: Deps['db'], deps: Deps, key: MailKey, rcpts: Array<{ rseqnum: number; rs: string }>) {
+  for (const r of rcpts) {
+    await sql`UPDATE msgrcpt SET rs = ${r.rs}
+      WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(deps.variant, 'msgrcpt.mail_id', key.mailId)}
+        AND rseqnum = ${r.rseqnum} AND rs = 'p'`.execute(trx);
+  }
 }
 
 export function setRecipientStatus(trx: Deps['db'], deps: Deps, key: MailKey, rseqnums: number[], rs: 'R' | 'D') {

@@ -128,6 +128,27 @@ describe.each(VARIANTS)('release and delete on %s', (variantName) => {
     expect(await different.json()).toMatchObject({ code: 'idempotency_conflict' });
   });
 
+  it('claims recipients so that concurrent releases without a key still deliver once', async () => {
+    const [id] = await f.add(message([`alice@${dA}`]));
+    twin.delayMs = 150;
+    const during = (async () => {
+      await new Promise((r) => setTimeout(r, 60));
+      const listed = (await (await t.get(`/v1/quarantine?domain=${dA}`)).json()) as any;
+      return listed.items.find((i: any) => i.id === id)?.recipients[0].status;
+    })();
+    const [a, b, statusDuring] = await Promise.all([post(`/v1/quarantine/${id}/release`), post(`/v1/quarantine/${id}/release`), during]);
+    expect([a.status, b.status].sort()).toEqual([200, 409]);
+    expect(statusDuring).toBe('releasing');
+    expect(twin.calls).toHaveLength(1);
+    expect(await f.rs(id!)).toEqual(['R']);
+    // a failed release gives the claim back
+    const [id2] = await f.add(message([`alice@${dA}`]));
+    twin.delayMs = 0;
+    twin.mode = 'unreachable';
+    expect((await post(`/v1/quarantine/${id2}/release`)).status).toBe(502);
+    expect(await f.rs(id2!)).toEqual([' ']);
+  });
+
   it('answers 503 when no release transport is configured, and 501 for allow_sender', async () => {
     const [id] = await f.add(message([`alice@${dA}`]));
     const bare = await testApp(variantName);
