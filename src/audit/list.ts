@@ -45,6 +45,7 @@ export async function listAudit(deps: Deps, who: Identity, q: AuditQuery) {
   }
   const rows = await query.execute();
   const page = rows.slice(0, q.limit);
+  const mine = (a: string) => who.role === 'admin' || who.domains.includes(a.slice(a.lastIndexOf('@') + 1));
   const items: AuditEntryView[] = page.map((r) => ({
     id: Number(r.id),
     at: new Date(Number(r.at) * 1000).toISOString(),
@@ -54,13 +55,17 @@ export async function listAudit(deps: Deps, who: Identity, q: AuditQuery) {
     partition_tag: r.partition_tag === null ? null : Number(r.partition_tag),
     mail_id: r.mail_id,
     // a domain admin sees only its own domains' recipients of a shared message
-    recipients: r.recipients
-      ? (JSON.parse(r.recipients) as string[]).filter((a) => who.role === 'admin' || who.domains.includes(a.slice(a.lastIndexOf('@') + 1)))
-      : null,
+    recipients: r.recipients ? (JSON.parse(r.recipients) as string[]).filter(mine) : null,
     result: r.result,
-    detail: parseDetail(r.detail),
+    detail: scopeDetail(parseDetail(r.detail), mine),
   }));
   return { items, next_before: rows.length > q.limit ? items[items.length - 1]!.id : null };
+}
+
+/** Per-recipient details (release results) are cut to the caller's recipients like `recipients`. */
+function scopeDetail(detail: unknown, mine: (address: string) => boolean): unknown {
+  if (!Array.isArray(detail)) return detail;
+  return detail.filter((d) => !(d && typeof d === 'object' && 'recipient' in d) || mine(String((d as { recipient: unknown }).recipient)));
 }
 
 function parseDetail(d: string | null): unknown {

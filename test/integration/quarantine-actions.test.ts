@@ -201,5 +201,11 @@ describe.each(VARIANTS)('release and delete on %s', (variantName) => {
     expect((await t.get('/v1/audit', userAlice)).status).toBe(404);
     const all = (await (await t.get(`/v1/audit?mail_id=${id!.slice(2)}`)).json()) as any;
     expect(all.items).toHaveLength(1);
+    // a shared message released by an admin: the domain admin sees only its own recipient's part
+    const [shared] = await f.add(message([`alice@${dA}`, `bob@${dB}`]));
+    await post(`/v1/quarantine/${shared}/release`);
+    const entry = ((await (await t.get(`/v1/audit?mail_id=${shared!.slice(2)}`, adminA)).json()) as any).items[0];
+    expect(entry.recipients).toEqual([`alice@${dA}`]);
+    expect(entry.detail.map((d: any) => d.recipient)).toEqual([`alice@${dA}`]);
   });
 });
