@@ -11,6 +11,7 @@ import { loadMigrationFiles } from '../src/db/drivers/files.ts';
 import { migrate } from '../src/db/migrations.ts';
 import { consoleLogger, systemClock } from '../src/deps.ts';
 import { seedDemo } from '../src/demo/seed.ts';
+import { startSandboxPdp, type SandboxPdp } from '../src/release/sandbox-pdp.node.ts';
 import { listen, openNodeDatabase, startRuntime } from './node.ts';
 import { DEFAULT_AMAVISD_PDP, startRelay } from './relay.ts';
 
@@ -67,10 +68,15 @@ async function demoCommand(args: string[]) {
   if (cfg.DATABASE_URL) console.warn('demo: DATABASE_URL is ignored; the demo always runs on a fresh embedded database');
   const adminKey = cfg.ADMIN_API_KEY ?? `qe_demo_${crypto.randomUUID().replace(/-/g, '')}`;
   const demoCfg: Config = { ...cfg, DATABASE_URL: undefined, ADMIN_API_KEY: adminKey };
-  console.log('Starting the embedded database (a few seconds)...');
-  const runtime = await startRuntime(demoCfg);
   const n = Number(values.messages);
   if (!Number.isInteger(n) || n < 1 || n > 100000) fail('--messages must be an integer from 1 to 100000', 2);
+  console.log('Starting the embedded database (a few seconds)...');
+  // No amavisd here: releases go to a sandbox AM.PDP peer that checks ids as amavisd does and
+  // writes the released mail to an outbox folder instead of delivering it.
+  let sandbox: SandboxPdp | undefined;
+  const runtime = await startRuntime(demoCfg, {
+    release: async (handle, variant) => (sandbox = await startSandboxPdp({ db: handle.db, variant, log: consoleLogger })).transport,
+  });
   const seeded = await seedDemo(runtime.handle.db, runtime.variant, { messages: n, now: Math.floor(Date.now() / 1000) });
   const server = await listen(runtime, cfg.PORT);
   const base = `http://localhost:${cfg.PORT}`;
@@ -80,10 +86,14 @@ quarantine-edge demo: ${seeded} messages in an embedded database (schema ${runti
   API docs   ${base}/docs
   Admin key  ${adminKey}${cfg.ADMIN_API_KEY ? '   (from ADMIN_API_KEY)' : '   (generated; set ADMIN_API_KEY to choose one)'}
 
+  Releases  go to a SANDBOX AM.PDP peer (no mail is delivered): released messages are written to
+            ${sandbox?.outbox}
+
   curl -H "Authorization: Bearer ${adminKey}" "${base}/v1/quarantine?limit=5"
 `);
   onSignals(async () => {
     server.close();
+    await sandbox?.close();
     await runtime.close();
   });
 }

@@ -14,6 +14,9 @@ import { openPglite } from '../src/db/drivers/pglite.ts';
 import { migrate, splitStatements } from '../src/db/migrations.ts';
 import { inspectDatabase, sharedProvider } from '../src/db/provider.ts';
 import { consoleLogger, systemClock, type Clock } from '../src/deps.ts';
+import { directTransport } from '../src/amavis/pdp-client.node.ts';
+import { relayTransport } from '../src/release/relay-protocol.ts';
+import type { ReleaseTransport } from '../src/release/transport.ts';
 
 export async function openNodeDatabase(config: Config, poolSize = 10): Promise<DbHandle> {
   return openDatabase({ url: config.DATABASE_URL, runtime: 'node', poolSize, openEmbedded: openPglite, webSocket: WebSocket });
@@ -32,6 +35,13 @@ export async function prepareEmbedded(handle: DbHandle): Promise<void> {
   await migrate(handle.db, 'postgres', await loadMigrationFiles('postgres'), () => Date.now());
 }
 
+/** Beside amavisd, straight to its AM.PDP port; otherwise through the relay; else none (503). */
+export function releaseTransportFor(config: Config): ReleaseTransport | null {
+  if (config.AMAVISD_PDP) return directTransport(config.AMAVISD_PDP);
+  if (config.RELAY_URL && config.RELAY_SECRET) return relayTransport(config.RELAY_URL, config.RELAY_SECRET);
+  return null;
+}
+
 export interface NodeRuntime {
   handle: DbHandle;
   variant: SchemaVariant;
@@ -39,12 +49,16 @@ export interface NodeRuntime {
   close(): Promise<void>;
 }
 
-export async function startRuntime(config: Config, opts: { clock?: Clock } = {}): Promise<NodeRuntime> {
+export async function startRuntime(
+  config: Config,
+  opts: { clock?: Clock; release?: (handle: DbHandle, variant: SchemaVariant) => Promise<ReleaseTransport | null> } = {},
+): Promise<NodeRuntime> {
   const handle = await openNodeDatabase(config);
   try {
     if (handle.driver === 'pglite') await prepareEmbedded(handle);
     const variant = await inspectDatabase(handle);
-    const app = createApp({ config, database: sharedProvider(handle, variant), clock: opts.clock ?? systemClock, log: consoleLogger });
+    const release = opts.release ? await opts.release(handle, variant) : releaseTransportFor(config);
+    const app = createApp({ config, database: sharedProvider(handle, variant), clock: opts.clock ?? systemClock, log: consoleLogger, release });
     return { handle, variant, app, close: () => handle.close() };
   } catch (err) {
     await handle.close().catch(() => {});

@@ -6,6 +6,7 @@ import { createApp, type App } from '../src/api/app.ts';
 import { ConfigError, parseConfig, type Config } from '../src/config.ts';
 import { openDatabase } from '../src/db/connect.ts';
 import { perRequestProvider } from '../src/db/provider.ts';
+import { relayTransport } from '../src/release/relay-protocol.ts';
 
 interface HyperdriveBinding {
   connectionString: string;
@@ -27,6 +28,8 @@ function appFor(env: WorkerEnv): App {
   const app = createApp({
     config,
     database: perRequestProvider(() => openDatabase({ url, runtime: 'worker', poolSize: 1 })),
+    // amavisd's AM.PDP port accepts loopback only: from Workers a release goes through the relay.
+    release: config.RELAY_URL && config.RELAY_SECRET ? relayTransport(config.RELAY_URL, config.RELAY_SECRET) : null,
   });
   cached = { env, app };
   return app;

@@ -100,9 +100,8 @@ export function createApp(opts: AppOptions) {
   });
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
 
-  app.notFound(() => {
-    throw new AppError('not_found', 'no such route');
-  });
+  // Returned, not thrown: a throw from notFound would skip the header middleware above.
+  app.notFound((c) => onError(new AppError('not_found', 'no such route'), c));
   app.onError(onError);
   return app;
 }

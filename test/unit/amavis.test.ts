@@ -43,7 +43,7 @@ describe('content codes', () => {
     expect(codesOfTypes(['spam', 'virus'])).toEqual(['S', 's', 'V']);
   });
   it('reads msgrcpt.rs', () => {
-    expect([' ', '', 'V', 'p', 'R', 'D'].map(statusOfRs)).toEqual(['pending', 'pending', 'pending', 'pending', 'released', 'deleted']);
+    expect([' ', '', 'V', 'p', 'R', 'D'].map(statusOfRs)).toEqual(['pending', 'pending', 'pending', 'releasing', 'released', 'deleted']);
   });
 });
 

@@ -3,6 +3,7 @@
  * it (src/demo/writer.ts), plus two API keys made by the product's own createKey. Everything the
  * tests assert on (ids, counts, keys) is handed to them through vitest's provide/inject.
  */
+import { mailIdOfSecret, randomSecretId } from '../../src/amavis/mail-id.ts';
 import { detectSchema, type VariantName } from '../../src/amavis/schema.ts';
 import { createKey } from '../../src/auth/keys.ts';
 import { parseConfig } from '../../src/config.ts';
@@ -93,9 +94,13 @@ export async function seedWorkerDatabase(variant: VariantName): Promise<WorkerSe
   const handle = await openVariant(variant, 1, { suffix: SUFFIX });
   try {
     const schema = await detectSchema(handle.db, handle.dialect);
-    const written = await writeMessages(handle.db, schema, messages());
-    const id = (i: number) => `${written[i]!.partitionTag}.${written[i]!.mailId}`;
-    const deps: Deps = { db: handle.db, variant: schema, config: parseConfig({}), clock: systemClock, log: consoleLogger };
+    // writeMessages groups by partition, so its answer is not in input order: ids are fixed up front.
+    const input = messages().map((m) => ({ ...m, secretId: randomSecretId() }));
+    await writeMessages(handle.db, schema, input);
+    const id = (i: number) => `${input[i]!.partitionTag ?? 0}.${mailIdOfSecret(input[i]!.secretId)}`;
+    const deps: Deps = {
+      db: handle.db, variant: schema, config: parseConfig({}), clock: systemClock, log: consoleLogger, release: null,
+    };
     const setup = { role: 'admin', actor: 'worker-test-setup', keyId: null } as const;
     const admin = await createKey(deps, setup, { name: 'worker admin', role: 'admin' });
     const domainAdmin = await createKey(deps, setup, { name: 'worker example.com', role: 'domain_admin', domains: ['example.com'] });
