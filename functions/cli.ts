@@ -1,6 +1,6 @@
 /**
- * `quarantine-edge <command>`: serve | demo | migrate | keys | relay (notify | purge land with
- * their issues). Every command parses the environment with the same parser as the Worker.
+ * `quarantine-edge <command>`: serve | demo | migrate | keys | release | delete | relay (notify and
+ * purge land with their issues). Every command parses the environment with the Worker's parser.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, parseConfig, type Config } from '../src/config.ts';
@@ -12,7 +12,12 @@ import { migrate } from '../src/db/migrations.ts';
 import { consoleLogger, systemClock } from '../src/deps.ts';
 import { seedDemo } from '../src/demo/seed.ts';
 import { startSandboxPdp, type SandboxPdp } from '../src/release/sandbox-pdp.node.ts';
-import { listen, openNodeDatabase, startRuntime } from './node.ts';
+import { listen, openNodeDatabase, releaseTransportFor, startRuntime } from './node.ts';
+import { parseItemId } from '../src/amavis/mail-id.ts';
+import { normalizeAddress } from '../src/amavis/address.ts';
+import { AppError } from '../src/errors.ts';
+import { releaseMessage } from '../src/quarantine/release.ts';
+import { deleteMessage } from '../src/quarantine/delete.ts';
 import { DEFAULT_AMAVISD_PDP, startRelay } from './relay.ts';
 
 const USAGE = `usage: quarantine-edge <command> [options]
@@ -23,6 +28,8 @@ const USAGE = `usage: quarantine-edge <command> [options]
                         127.0.0.1 unless --host), AM.PDP to AMAVISD_PDP (default 127.0.0.1:9998);
                         needs RELAY_SECRET
   migrate               create or update quarantine-edge's own tables (qe_*) in DATABASE_URL
+  release <id> [--recipient A ...]   release through AMAVISD_PDP or the relay (as admin "cli")
+  delete <id> [--recipient A ...]
   keys create --name N --role admin|domain_admin|user [--domain D ...] [--mailbox M]
   keys list
   keys revoke <id>
@@ -128,6 +135,29 @@ async function migrateCommand() {
   }
 }
 
+/** `release <id> [--recipient A ...]` and `delete <id> [--recipient A ...]`: the API's verbs, as admin "cli". */
+async function actionCommand(action: 'release' | 'delete', args: string[]) {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { recipient: { type: 'string', multiple: true } } });
+  const key = positionals[0] ? parseItemId(positionals[0]) : null;
+  if (!key) fail(`usage: quarantine-edge ${action} <partition_tag>.<mail_id> [--recipient ADDRESS ...]`, 2);
+  const recipients = values.recipient?.map((r) => normalizeAddress(r) ?? fail(`not an address: ${JSON.stringify(r)}`, 2));
+  const cfg = config();
+  const runtime = await startRuntime(cfg);
+  const deps = { db: runtime.handle.db, variant: runtime.variant, config: cfg, clock: systemClock, log: consoleLogger, release: releaseTransportFor(cfg) };
+  try {
+    const result = action === 'release'
+      ? await releaseMessage(deps, cliAdmin, { key, recipients })
+      : await deleteMessage(deps, cliAdmin, { key, recipients });
+    console.log(JSON.stringify(result, null, 2));
+    if ('status' in result && result.status !== 'released') process.exitCode = 1;
+  } catch (err) {
+    if (err instanceof AppError) fail(`${action}: ${err.message}`, 1);
+    throw err;
+  } finally {
+    await runtime.close();
+  }
+}
+
 async function keysCommand(args: string[]) {
   const { values, positionals } = parseArgs({
     args,
@@ -172,6 +202,8 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   demo: demoCommand,
   migrate: migrateCommand,
   keys: keysCommand,
+  release: (args) => actionCommand('release', args),
+  delete: (args) => actionCommand('delete', args),
   relay: relayCommand,
 };
 const run = command ? commands[command] : undefined;

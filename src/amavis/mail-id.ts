@@ -75,6 +75,13 @@ export function mailIdOfSecret(secretId: string): string {
   return base64url(md5(base64urlDecode(secretId))).slice(0, 12);
 }
 
+/**
+ * A secret_id as amavisd makes one (Amavis::Util::generate_mail_id): retried until the derived
+ * mail_id starts and ends with a letter or digit, which amavisd's AM.PDP insists on.
+ */
 export function randomSecretId(): string {
-  return base64url(crypto.getRandomValues(new Uint8Array(9)));
+  for (;;) {
+    const secret = base64url(crypto.getRandomValues(new Uint8Array(9)));
+    if (/^[A-Za-z0-9].*[A-Za-z0-9]$/.test(mailIdOfSecret(secret))) return secret;
+  }
 }

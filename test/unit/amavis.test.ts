@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mailIdOfSecret, parseItemId, formatItemId } from '../../src/amavis/mail-id.ts';
+import { mailIdOfSecret, parseItemId, formatItemId, randomSecretId } from '../../src/amavis/mail-id.ts';
 import { normalizeAddress, normalizeDomain, reverseDomain } from '../../src/amavis/address.ts';
 import { codesOfTypes, statusOfRs, typeOfCode } from '../../src/amavis/codes.ts';
 import { classifyColumns, text } from '../../src/amavis/schema.ts';
@@ -7,6 +7,9 @@ import { classifyColumns, text } from '../../src/amavis/schema.ts';
 describe('mail_id and secret_id', () => {
   it('derives mail_id from secret_id as amavisd does', () => {
     expect(mailIdOfSecret('AQIDBAUGBwgJ')).toBe('hZbBr1WxS3sy');
+  });
+  it('makes secret_ids whose mail_id amavisd accepts (alphanumeric at both ends)', () => {
+    for (let i = 0; i < 2000; i++) expect(mailIdOfSecret(randomSecretId())).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{10}[A-Za-z0-9]$/);
   });
   it('round-trips API ids and refuses anything else', () => {
     expect(parseItemId('0.hZbBr1WxS3sy')).toEqual({ partitionTag: 0, mailId: 'hZbBr1WxS3sy' });

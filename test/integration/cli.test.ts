@@ -1,0 +1,55 @@
+// The CLI as an admin runs it from a fresh clone: bin/quarantine-edge.js, no build step.
+import { execFile } from 'node:child_process';
+import { describe, expect, it, vi } from 'vitest';
+import { createVariantDatabase } from '../support/databases.ts';
+
+vi.setConfig({ testTimeout: 120_000 });
+
+const BIN = new URL('../../bin/quarantine-edge.js', import.meta.url).pathname;
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DATABASE_URL|ADMIN_API_KEY|AMAVISD_PDP|RELAY_|PORT)/.test(k)));
+    execFile(process.execPath, [BIN, ...args], { env: { ...clean, ...env }, timeout: 60_000 }, (err, out, errOut) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: String(out), err: String(errOut) }));
+  });
+}
+
+describe('quarantine-edge CLI', () => {
+  it('prints usage, and refuses bad configuration naming the variable', async () => {
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.err).toMatch(/serve.*\n.*demo/s);
+    const bad = await cli(['serve'], { PORT: 'eighty', ADMIN_API_KEY: 'hunter2' });
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/PORT/);
+    expect(bad.err).toMatch(/ADMIN_API_KEY: must be at least 24 characters/);
+    expect(bad.err).not.toContain('hunter2');
+    expect((await cli(['migrate'])).code).toBe(2);
+    expect((await cli(['frobnicate'])).code).toBe(2);
+  });
+
+  it.each(['mysql-upstream', 'pg-iredmail'] as const)('on %s: serve names the migrate command until migrate has run; keys work', async (variant) => {
+    const url = await createVariantDatabase(variant, { suffix: 'cli', migrate: false });
+    const env = { DATABASE_URL: url };
+    const before = await cli(['keys', 'list'], env);
+    expect(before.code).toBe(1);
+    expect(before.err).toMatch(/run `quarantine-edge migrate`/);
+    const mig = await cli(['migrate'], env);
+    expect(mig.code, mig.err).toBe(0);
+    expect(mig.out).toMatch(new RegExp(`amavisd schema: ${variant}`));
+    expect(mig.out).toMatch(/applied: 0001_init, 0002_idempotency/);
+    expect((await cli(['migrate'], env)).out).toMatch(/already up to date/);
+    const created = await cli(['keys', 'create', '--name', 'helpdesk', '--role', 'domain_admin', '--domain', 'example.com'], env);
+    expect(created.code, created.err).toBe(0);
+    const [id, key] = created.out.split('\n')[0]!.split('\t');
+    expect(key).toMatch(/^qe_/);
+    const listed = await cli(['keys', 'list'], env);
+    expect(listed.out).toContain(`${id}\tdomain_admin\thelpdesk\texample.com\tactive`);
+    expect(listed.out).not.toContain(key);
+    expect((await cli(['keys', 'revoke', id!], env)).code).toBe(0);
+    const rel = await cli(['release', '0.AAAAAAAAAAAA'], env);
+    expect(rel.code).toBe(1);
+    expect(rel.err).toMatch(/release: (no quarantined message|set AMAVISD_PDP)/);
+  });
+});
