@@ -14,6 +14,9 @@
  * 4. mysql2 probes for the optional `cardinal` inside try/catch; the pool logs a loud "Failed to
  *    require" for it. It resolves to a module that throws MODULE_NOT_FOUND, as Node would.
  *
+ * 5. wrangler.toml's [alias] table (packages the production bundle swaps for small shims) is applied
+ *    here too, so the tests run the Worker with the same modules the bundle has.
+ *
  * Nothing here changes what the Worker bundle (wrangler/esbuild) does in production.
  */
 import { readFileSync, statSync } from 'node:fs';
@@ -117,6 +120,17 @@ export function resolveRequire(id: string, importer: string): string | null {
   return null;
 }
 
+/** wrangler.toml's [alias] entries, as absolute paths. */
+function wranglerAliases(): Map<string, string> {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const toml = readFileSync(join(root, 'wrangler.toml'), 'utf8');
+  const section = /^\[alias\]\s*$([\s\S]*?)(?=^\[|(?![\s\S]))/m.exec(toml)?.[1] ?? '';
+  const out = new Map<string, string>();
+  for (const m of section.matchAll(/^"([^"]+)"\s*=\s*"([^"]+)"/gm)) out.set(m[1]!, join(root, m[2]!));
+  return out;
+}
+const ALIASES = wranglerAliases();
+
 export function workerdCommonJs(): Plugin {
   return {
     name: 'quarantine-edge:workerd-commonjs',
@@ -128,6 +142,7 @@ export function workerdCommonJs(): Plugin {
       const fallback = custom?.['node-resolve'];
       if (!fallback) return null;
       if (id === 'node:process' || id === 'process') return PROCESS_SHIM;
+      if (ALIASES.has(id)) return ALIASES.get(id)!;
       if (!fallback.isRequire || !importer) return null;
       if (id.startsWith('.') || id.startsWith('/') || id.startsWith('\0') || /^[a-z]+:/.test(id)) return null;
       if (NODE_BUILTINS.has(id.split('/')[0]!)) return null;
