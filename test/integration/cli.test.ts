@@ -1,7 +1,7 @@
 // The CLI as an admin runs it from a fresh clone: bin/quarantine-edge.js, no build step.
 import { execFile } from 'node:child_process';
-import { describe, expect, it, vi } from 'vitest';
-import { createVariantDatabase } from '../support/databases.ts';
+import { describe, expect, inject, it, vi } from 'vitest';
+import { createVariantDatabase, dropVariantDatabase } from '../support/databases.ts';
 
 vi.setConfig({ testTimeout: 120_000 });
 
@@ -30,7 +30,8 @@ describe('quarantine-edge CLI', () => {
   });
 
   it.each(['mysql-upstream', 'pg-iredmail'] as const)('on %s: serve names the migrate command until migrate has run; keys work', async (variant) => {
-    const url = await createVariantDatabase(variant, { suffix: 'cli', migrate: false });
+    const suffix = `${inject('runSuffix')}c`;
+    const url = await createVariantDatabase(variant, { suffix, migrate: false });
     const env = { DATABASE_URL: url };
     const before = await cli(['keys', 'list'], env);
     expect(before.code).toBe(1);
@@ -51,5 +52,6 @@ describe('quarantine-edge CLI', () => {
     const rel = await cli(['release', '0.AAAAAAAAAAAA'], env);
     expect(rel.code).toBe(1);
     expect(rel.err).toMatch(/release: (no quarantined message|set AMAVISD_PDP)/);
+    await dropVariantDatabase(variant, { suffix });
   });
 });

@@ -1,15 +1,22 @@
 import type { TestProject } from 'vitest/node';
-import { VARIANTS, createVariantDatabase } from '../support/databases.ts';
+import { VARIANTS, createVariantDatabase, dropVariantDatabase, runSuffix } from '../support/databases.ts';
 
-/** One fresh database per amavisd schema variant for the whole run. */
+/** One fresh database per amavisd schema variant for the whole run, named for this run only. */
 export default async function setup(project: TestProject) {
+  const suffix = runSuffix('it');
   const urls: Record<string, string> = {};
-  for (const v of VARIANTS) urls[v] = await createVariantDatabase(v);
+  for (const v of VARIANTS) urls[v] = await createVariantDatabase(v, { suffix });
   project.provide('variantUrls', urls);
+  project.provide('runSuffix', suffix);
+  return async () => {
+    for (const v of VARIANTS) await dropVariantDatabase(v, { suffix });
+  };
 }
 
 declare module 'vitest' {
   export interface ProvidedContext {
     variantUrls: Record<string, string>;
+    /** a suffix for databases a test makes itself (see runSuffix) */
+    runSuffix: string;
   }
 }

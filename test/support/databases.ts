@@ -89,6 +89,21 @@ export async function createVariantDatabase(v: VariantName, opts: DatabaseOption
   return url;
 }
 
+/** Drop a database made by createVariantDatabase (at the end of a run). */
+export async function dropVariantDatabase(v: VariantName, opts: DatabaseOptions = {}): Promise<void> {
+  const name = databaseName(v, opts);
+  if (v.startsWith('mysql')) await mysqlRoot(`DROP DATABASE IF EXISTS ${name};`);
+  else await pgAdmin([`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
+}
+
+/**
+ * A suffix of this run's own (process id), so that two test runs on one machine (two developers,
+ * CI and a developer) never drop each other's databases.
+ */
+export function runSuffix(kind: string): string {
+  return `${kind}${process.pid}`;
+}
+
 export async function openVariant(v: VariantName, poolSize = 4, opts: DatabaseOptions = {}): Promise<DbHandle> {
   return openDatabase({ url: databaseUrl(v, opts), runtime: 'node', poolSize });
 }

@@ -1,14 +1,19 @@
 /**
  * Runs in Node, once per `npm run test:worker`, before workerd starts: one fresh database per
  * driver (MariaDB with iRedMail's schema, PostgreSQL with upstream's), seeded, under names of their
- * own (suffix `wk`) so the integration suite can run at the same time.
+ * own (suffix `wk<pid>`) so the integration suite can run at the same time.
  */
 import type { TestProject } from 'vitest/node';
-import { seedWorkerDatabase, type WorkerSeed } from './seed.ts';
+import { dropVariantDatabase } from '../support/databases.ts';
+import { SUFFIX, seedWorkerDatabase, type WorkerSeed } from './seed.ts';
 
 export default async function setup(project: TestProject) {
   const [mysql, pg] = await Promise.all([seedWorkerDatabase('mysql-iredmail'), seedWorkerDatabase('pg-upstream')]);
   project.provide('workerSeeds', { mysql, pg });
+  return async () => {
+    await dropVariantDatabase('mysql-iredmail', { suffix: SUFFIX });
+    await dropVariantDatabase('pg-upstream', { suffix: SUFFIX });
+  };
 }
 
 declare module 'vitest' {

@@ -9,7 +9,7 @@ import { createKey } from '../../src/auth/keys.ts';
 import { parseConfig } from '../../src/config.ts';
 import { consoleLogger, systemClock, type Deps } from '../../src/deps.ts';
 import { writeMessages, type AmavisMessage } from '../../src/demo/writer.ts';
-import { createVariantDatabase, openVariant } from '../support/databases.ts';
+import { createVariantDatabase, openVariant, runSuffix } from '../support/databases.ts';
 
 /** What one database of the suite holds, as the tests see it. */
 export interface WorkerSeed {
@@ -37,7 +37,7 @@ export interface WorkerSeed {
 }
 
 /** The suite's databases carry this suffix, so the integration suite may run at the same time. */
-export const SUFFIX = 'wk';
+export const SUFFIX = runSuffix('wk');
 export const NOW = 1_767_225_600; // 2026-01-01T00:00:00Z
 
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
