@@ -9,10 +9,11 @@ import type { Identity } from '../src/auth/identity.ts';
 import { detectSchema } from '../src/amavis/schema.ts';
 import { loadMigrationFiles } from '../src/db/drivers/files.ts';
 import { migrate } from '../src/db/migrations.ts';
-import { consoleLogger, systemClock } from '../src/deps.ts';
+import { consoleLogger } from '../src/deps.ts';
 import { seedDemo } from '../src/demo/seed.ts';
+import { startScheduler } from '../src/jobs/scheduler.node.ts';
 import { startSandboxPdp, type SandboxPdp } from '../src/release/sandbox-pdp.node.ts';
-import { listen, openNodeDatabase, releaseTransportFor, startRuntime } from './node.ts';
+import { listen, openNodeDatabase, startRuntime } from './node.ts';
 import { parseItemId } from '../src/amavis/mail-id.ts';
 import { normalizeAddress } from '../src/amavis/address.ts';
 import { AppError } from '../src/errors.ts';
@@ -62,8 +63,10 @@ async function serveCommand() {
   const cfg = config();
   const runtime = await startRuntime(cfg);
   const server = await listen(runtime, cfg.PORT);
+  const scheduler = startScheduler(runtime.deps);
   consoleLogger.info('quarantine-edge listening', { port: cfg.PORT, driver: runtime.handle.driver, schema: runtime.variant.name });
   onSignals(async () => {
+    scheduler.stop();
     server.close();
     await runtime.close();
   });
@@ -143,7 +146,7 @@ async function actionCommand(action: 'release' | 'delete', args: string[]) {
   const recipients = values.recipient?.map((r) => normalizeAddress(r) ?? fail(`not an address: ${JSON.stringify(r)}`, 2));
   const cfg = config();
   const runtime = await startRuntime(cfg);
-  const deps = { db: runtime.handle.db, variant: runtime.variant, config: cfg, clock: systemClock, log: consoleLogger, release: releaseTransportFor(cfg) };
+  const deps = runtime.deps;
   try {
     const result = action === 'release'
       ? await releaseMessage(deps, cliAdmin, { key, recipients })
@@ -171,7 +174,7 @@ async function keysCommand(args: string[]) {
   });
   const cfg = config();
   const runtime = await startRuntime(cfg);
-  const deps = { db: runtime.handle.db, variant: runtime.variant, config: cfg, clock: systemClock, log: consoleLogger, release: null };
+  const deps = runtime.deps;
   try {
     const [sub, id] = positionals;
     if (sub === 'list') {

@@ -13,7 +13,7 @@ import { loadAmavisdSchema, loadMigrationFiles } from '../src/db/drivers/files.t
 import { openPglite } from '../src/db/drivers/pglite.ts';
 import { migrate, splitStatements } from '../src/db/migrations.ts';
 import { inspectDatabase, sharedProvider } from '../src/db/provider.ts';
-import { consoleLogger, systemClock, type Clock } from '../src/deps.ts';
+import { consoleLogger, systemClock, type Clock, type Deps } from '../src/deps.ts';
 import { directTransport } from '../src/amavis/pdp-client.node.ts';
 import { relayTransport } from '../src/release/relay-protocol.ts';
 import type { ReleaseTransport } from '../src/release/transport.ts';
@@ -45,6 +45,8 @@ export function releaseTransportFor(config: Config): ReleaseTransport | null {
 export interface NodeRuntime {
   handle: DbHandle;
   variant: SchemaVariant;
+  /** the same dependencies the app's requests get: for jobs, the CLI and the scheduler */
+  deps: Deps;
   app: ReturnType<typeof createApp>;
   close(): Promise<void>;
 }
@@ -59,7 +61,8 @@ export async function startRuntime(
     const variant = await inspectDatabase(handle);
     const release = opts.release ? await opts.release(handle, variant) : releaseTransportFor(config);
     const app = createApp({ config, database: sharedProvider(handle, variant), clock: opts.clock ?? systemClock, log: consoleLogger, release });
-    return { handle, variant, app, close: () => handle.close() };
+    const deps: Deps = { db: handle.db, variant, config, clock: opts.clock ?? systemClock, log: consoleLogger, release };
+    return { handle, variant, deps, app, close: () => handle.close() };
   } catch (err) {
     await handle.close().catch(() => {});
     throw err;
