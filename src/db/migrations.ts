@@ -27,16 +27,21 @@ export function splitStatements(source: string): string[] {
     .filter(Boolean);
 }
 
-export async function appliedVersion(db: Kysely<Database>): Promise<number | null> {
+/** The versions applied so far, or null when the database was never migrated. */
+export async function appliedVersions(db: Kysely<Database>): Promise<Set<number> | null> {
   try {
-    const row = await db
-      .selectFrom('qe_schema_migrations')
-      .select(sql<number>`max(version)`.as('v'))
-      .executeTakeFirst();
-    return Number(row?.v ?? 0);
+    const rows = await db.selectFrom('qe_schema_migrations').select('version').execute();
+    return new Set(rows.map((r) => Number(r.version)));
   } catch {
     return null; // the table does not exist: never migrated
   }
+}
+
+/** How many of MIGRATIONS are applied (all of them: LATEST_VERSION), or null when never migrated. */
+export async function appliedVersion(db: Kysely<Database>): Promise<number | null> {
+  const applied = await appliedVersions(db);
+  if (!applied) return null;
+  return MIGRATIONS.filter((_, i) => applied.has(i + 1)).length;
 }
 
 export async function migrate(
@@ -45,10 +50,12 @@ export async function migrate(
   files: MigrationFile[],
   now: () => number,
 ): Promise<string[]> {
-  const current = (await appliedVersion(db)) ?? 0;
+  // Every file not yet applied, in order (not only those above the highest: two branches may land
+  // their migrations in either order).
+  const done = (await appliedVersions(db)) ?? new Set<number>();
   const applied: string[] = [];
   for (const file of [...files].sort((a, b) => a.version - b.version)) {
-    if (file.version <= current) continue;
+    if (done.has(file.version)) continue;
     // MySQL commits DDL implicitly, so a failed file can leave part of it behind: files are
     // written so that each statement stands alone and the error names the statement.
     for (const statement of splitStatements(file.sql)) {
