@@ -19,7 +19,10 @@ import { normalizeAddress } from '../src/amavis/address.ts';
 import { AppError } from '../src/errors.ts';
 import { releaseMessage } from '../src/quarantine/release.ts';
 import { deleteMessage } from '../src/quarantine/delete.ts';
+import { purge, purgeSummary } from '../src/retention/purge.ts';
 import { DEFAULT_AMAVISD_PDP, startRelay } from './relay.ts';
+import { runDigest, systemIdentity, type RunReport } from '../src/digest/run.ts';
+import { summarize } from '../src/digest/job.ts';
 
 const USAGE = `usage: quarantine-edge <command> [options]
 
@@ -31,9 +34,14 @@ const USAGE = `usage: quarantine-edge <command> [options]
   migrate               create or update quarantine-edge's own tables (qe_*) in DATABASE_URL
   release <id> [--recipient A ...]   release through AMAVISD_PDP or the relay (as admin "cli")
   delete <id> [--recipient A ...]
+  purge [--dry-run]     remove quarantined mail older than QUARANTINE_RETENTION_DAYS (30), released/
+                        deleted mail older than RELEASED_RETENTION_DAYS (7), then orphans; prints counts
   keys create --name N --role admin|domain_admin|user [--domain D ...] [--mailbox M]
   keys list
   keys revoke <id>
+  notify [--force-all] [--force-all-time] [--notify-backupmx] [--dry-run] [--recipient A ...]
+                        send quarantine digests now (the seed's flags; for a system cron on Node,
+                        or let \`serve\` run them every 15 minutes)
 
 Configuration comes from the environment; see README.md.`;
 
@@ -77,7 +85,9 @@ async function demoCommand(args: string[]) {
   const cfg = config();
   if (cfg.DATABASE_URL) console.warn('demo: DATABASE_URL is ignored; the demo always runs on a fresh embedded database');
   const adminKey = cfg.ADMIN_API_KEY ?? `qe_demo_${crypto.randomUUID().replace(/-/g, '')}`;
-  const demoCfg: Config = { ...cfg, DATABASE_URL: undefined, ADMIN_API_KEY: adminKey };
+  // The pages (/ui) sign their sessions with LINK_SECRET; the demo makes one when it is not set.
+  const linkSecret = cfg.LINK_SECRET ?? `demo-${crypto.randomUUID()}${crypto.randomUUID()}`;
+  const demoCfg: Config = { ...cfg, DATABASE_URL: undefined, ADMIN_API_KEY: adminKey, LINK_SECRET: linkSecret };
   const n = Number(values.messages);
   if (!Number.isInteger(n) || n < 1 || n > 100000) fail('--messages must be an integer from 1 to 100000', 2);
   console.log('Starting the embedded database (a few seconds)...');
@@ -94,6 +104,7 @@ async function demoCommand(args: string[]) {
 quarantine-edge demo: ${seeded} messages in an embedded database (schema ${runtime.variant.name})
 
   API docs   ${base}/docs
+  Web pages  ${base}/ui   (sign in with the admin key)
   Admin key  ${adminKey}${cfg.ADMIN_API_KEY ? '   (from ADMIN_API_KEY)' : '   (generated; set ADMIN_API_KEY to choose one)'}
 
   Releases  go to a SANDBOX AM.PDP peer (no mail is delivered): released messages are written to
@@ -161,6 +172,55 @@ async function actionCommand(action: 'release' | 'delete', args: string[]) {
   }
 }
 
+/** `purge [--dry-run]`: the purge cron job, once, now. */
+async function purgeCommand(args: string[]) {
+  const { values } = parseArgs({ args, options: { 'dry-run': { type: 'boolean', default: false } } });
+  const runtime = await startRuntime(config());
+  try {
+    const report = await purge(runtime.deps, { dryRun: values['dry-run'] });
+    console.log(purgeSummary(report));
+    console.log(JSON.stringify(report));
+  } finally {
+    await runtime.close();
+  }
+}
+
+/** `notify`: one digest run, a progress line on a terminal, a summary line at the end. */
+async function notifyCommand(args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      'force-all': { type: 'boolean', default: false },
+      'force-all-time': { type: 'boolean', default: false },
+      'notify-backupmx': { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      recipient: { type: 'string', multiple: true },
+    },
+  });
+  const recipients = values.recipient?.map((r) => normalizeAddress(r) ?? fail(`not an address: ${JSON.stringify(r)}`, 2));
+  const runtime = await startRuntime(config());
+  const tty = process.stderr.isTTY;
+  try {
+    const report = await runDigest(runtime.deps, systemIdentity, {
+      forceAll: values['force-all'], allTime: values['force-all-time'], includeBackupMx: values['notify-backupmx'],
+      dryRun: values['dry-run'], recipients,
+      onProgress: (r: RunReport) => {
+        if (tty) process.stderr.write(`\r${r.dry_run ? 'planned' : 'sent'} ${r.dry_run ? r.recipients : r.sent}, skipped ${r.skipped}, failed ${r.failed} (page ${r.pages})   `);
+      },
+    });
+    if (tty) process.stderr.write('\n');
+    if (report.dry_run) for (const p of report.planned) console.log(`${p.recipient}\t${p.messages}`);
+    for (const e of report.errors) console.error(`failed: ${e.recipient}: ${e.error}`);
+    console.log(summarize(report));
+    if (report.failed) process.exitCode = 1;
+  } catch (err) {
+    if (err instanceof AppError) fail(`notify: ${err.message}`, 2);
+    throw err;
+  } finally {
+    await runtime.close();
+  }
+}
+
 async function keysCommand(args: string[]) {
   const { values, positionals } = parseArgs({
     args,
@@ -208,6 +268,8 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   release: (args) => actionCommand('release', args),
   delete: (args) => actionCommand('delete', args),
   relay: relayCommand,
+  notify: notifyCommand,
+  purge: purgeCommand,
 };
 const run = command ? commands[command] : undefined;
 if (!run) fail(USAGE, command && command !== 'help' && command !== '--help' ? 2 : 0);

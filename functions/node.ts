@@ -17,6 +17,8 @@ import { consoleLogger, systemClock, type Clock, type Deps } from '../src/deps.t
 import { directTransport } from '../src/amavis/pdp-client.node.ts';
 import { relayTransport } from '../src/release/relay-protocol.ts';
 import type { ReleaseTransport } from '../src/release/transport.ts';
+import { nodeMailer } from '../src/mail/smtp.node.ts';
+import { loadCustomTemplates } from '../src/digest/templates.node.ts';
 
 export async function openNodeDatabase(config: Config, poolSize = 10): Promise<DbHandle> {
   return openDatabase({ url: config.DATABASE_URL, runtime: 'node', poolSize, openEmbedded: openPglite, webSocket: WebSocket });
@@ -60,8 +62,11 @@ export async function startRuntime(
     if (handle.driver === 'pglite') await prepareEmbedded(handle);
     const variant = await inspectDatabase(handle);
     const release = opts.release ? await opts.release(handle, variant) : releaseTransportFor(config);
-    const app = createApp({ config, database: sharedProvider(handle, variant), clock: opts.clock ?? systemClock, log: consoleLogger, release });
-    const deps: Deps = { db: handle.db, variant, config, clock: opts.clock ?? systemClock, log: consoleLogger, release };
+    // Digests: Resend or SMTP_URL, and templates/<name>.custom.<ext> overrides (Node only).
+    const mailer = nodeMailer(config);
+    const templates = loadCustomTemplates();
+    const app = createApp({ config, database: sharedProvider(handle, variant), clock: opts.clock ?? systemClock, log: consoleLogger, release, mailer, templates });
+    const deps: Deps = { db: handle.db, variant, config, clock: opts.clock ?? systemClock, log: consoleLogger, release, mailer, templates };
     return { handle, variant, deps, app, close: () => handle.close() };
   } catch (err) {
     await handle.close().catch(() => {});

@@ -57,7 +57,19 @@ export const configSchema = z
       ),
     PORT: port(8787),
     RELAY_PORT: port(8788),
+    QUARANTINE_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+    RELEASED_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /** webhooks: allow http:// and private, loopback, link-local targets (tests, closed networks) */
+    WEBHOOK_ALLOW_PRIVATE: z
+      .enum(['0', '1', 'true', 'false'])
+      .optional()
+      .transform((v) => v === '1' || v === 'true'),
+    /** Resend's webhook signing secret (whsec_...): verifies POST /v1/hooks/resend */
+    RESEND_WEBHOOK_SECRET: optionalString.refine(
+      (v) => v === undefined || /^whsec_[A-Za-z0-9+/=]{16,}$/.test(v),
+      'expected whsec_ followed by base64, as Resend shows it',
+    ),
   })
   .refine((c) => !(c.RELAY_URL && !c.RELAY_SECRET), {
     path: ['RELAY_SECRET'],

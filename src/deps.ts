@@ -4,6 +4,8 @@ import type { Config } from './config.ts';
 import type { DbHandle } from './db/connect.ts';
 import type { Database } from './db/types.ts';
 import type { ReleaseTransport } from './release/transport.ts';
+import type { Mailer } from './mail/mailer.ts';
+import type { TemplateOverrides } from './digest/render.ts';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -34,6 +36,10 @@ export interface Deps {
   log: Logger;
   /** null when neither AMAVISD_PDP nor RELAY_URL is configured: releases answer 503 */
   release: ReleaseTransport | null;
+  /** how digests are sent; absent: built from RESEND_API_KEY (SMTP_URL needs Node: functions/node.ts) */
+  mailer?: Mailer | null;
+  /** templates/<name>.custom.<ext> read at start on Node; Workers use the bundled defaults */
+  templates?: TemplateOverrides;
 }
 
 /** How an entry point hands the app its database: per request on Workers (DESIGN.md §2). */

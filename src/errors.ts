@@ -19,6 +19,10 @@ export const ERROR_STATUS = {
   upstream_unreachable: 502,
   database_unavailable: 503,
   release_not_configured: 503,
+  mail_not_configured: 503,
+  digest_not_configured: 503,
+  hook_not_configured: 503,
+  too_many_requests: 429,
   internal: 500,
 } as const;
 
@@ -41,6 +45,10 @@ const TITLES: Record<ErrorCode, string> = {
   upstream_unreachable: 'Upstream unreachable',
   database_unavailable: 'Database unavailable',
   release_not_configured: 'Release is not configured',
+  mail_not_configured: 'Sending mail is not configured',
+  digest_not_configured: 'Digests are not configured',
+  hook_not_configured: 'Inbound webhook is not configured',
+  too_many_requests: 'Too many requests',
   internal: 'Internal server error',
 };
 

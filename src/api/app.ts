@@ -12,6 +12,16 @@ import { quarantineRoutes } from './routes/quarantine.ts';
 import { quarantineActionRoutes } from './routes/quarantine-actions.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { systemRoutes } from './routes/system.ts';
+import { senderListRoutes } from './routes/sender-lists.ts';
+import { policyRoutes } from './routes/policies.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+import { hookRoutes } from './routes/hooks.ts';
+import { RESEND_HOOK_PATH } from '../webhooks/resend.ts';
+import { uiRoutes } from '../ui/routes.tsx';
+import { digestRoutes } from './routes/digests.ts';
+import { actionLinkRoutes } from './routes/action-links.ts';
+import type { Mailer } from '../mail/mailer.ts';
+import type { TemplateOverrides } from '../digest/render.ts';
 
 export interface AppOptions {
   config: Config;
@@ -20,6 +30,10 @@ export interface AppOptions {
   log?: Logger;
   /** how releases reach amavisd; null or absent: release answers 503 release_not_configured */
   release?: ReleaseTransport | null;
+  /** how digests are sent (absent: from RESEND_API_KEY); see src/mail/ */
+  mailer?: Mailer | null;
+  /** templates/<name>.custom.<ext> (Node) */
+  templates?: TemplateOverrides;
 }
 
 const MAX_URL = 8 * 1024;
@@ -63,7 +77,10 @@ export function createApp(opts: AppOptions) {
       log.error('database unavailable', { request_id: c.get('requestId'), message: (err as Error).message });
       throw new AppError('database_unavailable', 'the database is not reachable; try again shortly', { retryAfter: 5 });
     }
-    c.set('deps', { db: lease.handle.db, variant: lease.variant, config: opts.config, clock, log, release: opts.release ?? null });
+    c.set('deps', {
+      db: lease.handle.db, variant: lease.variant, config: opts.config, clock, log, release: opts.release ?? null,
+      mailer: opts.mailer, templates: opts.templates,
+    });
     try {
       await next();
     } finally {
@@ -72,6 +89,8 @@ export function createApp(opts: AppOptions) {
   });
 
   const requireKey = createMiddleware<AppEnv>(async (c, next) => {
+    // Resend's events carry a Svix signature instead of a key (checked by that route, src/webhooks/resend.ts).
+    if (c.req.method === 'POST' && c.req.path === RESEND_HOOK_PATH) return next();
     const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
     if (!m) throw new AppError('unauthorized', 'send an API key as "Authorization: Bearer <key>"');
     const who = await authenticate(c.get('deps'), m[1]!, await bootstrapHash);
@@ -82,12 +101,22 @@ export function createApp(opts: AppOptions) {
 
   app.use('/v1/*', withDatabase, requireKey);
   app.use('/readyz', withDatabase);
+  // Digest one-click links: the signed token is the credential, not a bearer key (src/digest/actions.ts).
+  app.use('/a/*', withDatabase);
+  app.route('/a', actionLinkRoutes());
+  // The pages: their own sessions (cookie + CSRF), not the bearer key; src/ui/.
+  app.route('/ui', uiRoutes({ withDatabase, bootstrapHash }));
 
   app.route('/', systemRoutes());
   app.route('/v1/quarantine', quarantineRoutes());
   app.route('/v1/quarantine', quarantineActionRoutes());
   app.route('/v1/keys', keyRoutes());
   app.route('/v1/audit', auditRoutes());
+  app.route('/v1/sender-lists', senderListRoutes());
+  app.route('/v1/policies', policyRoutes());
+  app.route('/v1/webhooks', webhookRoutes());
+  app.route('/v1/hooks', hookRoutes());
+  app.route('/v1/digests', digestRoutes());
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

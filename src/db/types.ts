@@ -103,7 +103,99 @@ export interface QeIdempotencyTable {
   created_at: number;
 }
 
+export interface QeWebhooksTable {
+  id: string;
+  url: string;
+  /** JSON array of event types */
+  events: string;
+  description: string | null;
+  /** the signing secret (whsec_...): kept to sign, shown once */
+  secret: string;
+  /** JSON array: a domain admin's domains (events are filtered to them); null = every event */
+  domains: string | null;
+  created_by: string;
+  created_at: number;
+  disabled_at: number | null;
+  disabled_reason: string | null;
+}
+
+export interface QeWebhookEventsTable {
+  id: string;
+  type: string;
+  payload: string;
+  /** ",a.example,b.example," the recipient domains the event touches */
+  domains: string | null;
+  created_at: number;
+}
+
+export interface QeWebhookDeliveriesTable {
+  /** also the webhook-id header: stable over retries */
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: number;
+  last_attempt_at: number | null;
+  last_status: number | null;
+  last_error: string | null;
+  last_duration_ms: number | null;
+  delivered_at: number | null;
+  created_at: number;
+}
+
+export interface QeResendEventsTable {
+  svix_id: string;
+  type: string;
+  email_id: string | null;
+  recipient: string | null;
+  bounce_type: string | null;
+  occurred_at: number | null;
+  received_at: number;
+  payload: string;
+}
+
+export interface QeDigestSubscriptionsTable {
+  address: string;
+  domain: string;
+  /** 1 or 0 (smallint on both databases) */
+  enabled: number;
+  frequency: string;
+  time_zone: string | null;
+  updated_at: number | string;
+  updated_by: string;
+}
+
+export interface QeDigestStateTable {
+  recipient: string;
+  last_time_num: number | string;
+  last_mail_id: string;
+  last_sent_at: number | string;
+  updated_at: number | string;
+}
+
+export interface QeDigestSendsTable {
+  id: Generated<number | string>;
+  idempotency_key: string;
+  recipient: string;
+  window_from_time: number | string | null;
+  window_from_id: string | null;
+  window_to_time: number | string;
+  window_to_id: string;
+  messages: number;
+  status: string;
+  provider: string;
+  provider_id: string | null;
+  error: string | null;
+  attempts: number;
+  created_at: number | string;
+  updated_at: number | string;
+}
+
 export interface Database {
+  qe_digest_subscriptions: QeDigestSubscriptionsTable;
+  qe_digest_state: QeDigestStateTable;
+  qe_digest_sends: QeDigestSendsTable;
   qe_idempotency: QeIdempotencyTable;
   msgs: MsgsTable;
   msgrcpt: MsgrcptTable;
@@ -112,4 +204,8 @@ export interface Database {
   qe_schema_migrations: QeSchemaMigrationsTable;
   qe_api_keys: QeApiKeysTable;
   qe_audit: QeAuditTable;
+  qe_webhooks: QeWebhooksTable;
+  qe_webhook_events: QeWebhookEventsTable;
+  qe_webhook_deliveries: QeWebhookDeliveriesTable;
+  qe_resend_events: QeResendEventsTable;
 }

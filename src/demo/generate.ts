@@ -15,6 +15,21 @@ export interface GenerateOptions {
   mailboxesPerDomain?: number;
   /** spread messages over this many seconds before `now` */
   spanSeconds?: number;
+  /**
+   * The options below shape a gateway-scale quarantine (the benchmark's); left unset, the demo's
+   * data stays exactly as before.
+   */
+  /** share of messages with 2..4 recipients (default 0.15; 0.07 gives ~1.2 recipients a message) */
+  multiRecipientRate?: number;
+  /** distinct envelope senders, picked with a skew (a few senders send much); default: 8 fixed ones */
+  senders?: number;
+  /**
+   * 'gateway': msgs.size follows a log-normal distribution (median ~6 KB, banned/virus larger,
+   * capped at 25 MB) and the stored text is padded up to min(size, storedTextCap)
+   */
+  sizes?: 'demo' | 'gateway';
+  /** upper bound of the stored text in 'gateway' mode (default 4096 bytes) */
+  storedTextCap?: number;
 }
 
 function rng(seed: number) {
@@ -57,6 +72,17 @@ function encodeWord(s: string): string {
   return `=?UTF-8?B?${b}?=`;
 }
 
+/** A standard normal deviate (Box-Muller). */
+function gauss(rand: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+}
+
+/** Message size in bytes at a gateway: log-normal, attachments (banned, virus) larger. */
+function gatewaySize(kind: string, rand: () => number): number {
+  const median = kind === 'V' || kind === 'B' ? 60_000 : kind === 'O' ? 12_000_000 : 6_000;
+  return Math.max(400, Math.min(25_000_000, Math.round(median * Math.exp(1.1 * gauss(rand)))));
+}
+
 function mime(kind: string, from: string, to: string[], subject: string, id: string, date: Date, pad: number): string {
   const head = `Return-Path: <${from}>\nReceived: from mx.sender.example (mx.sender.example [192.0.2.${(id.charCodeAt(0) % 200) + 1}])\n\tby mx1.example.net (Postfix) with ESMTPS id ${id}\n` +
     `From: ${from ? `"Sender" <${from}>` : '<>'}\nTo: ${to.join(', ')}\nSubject: ${encodeWord(subject)}\n` +
@@ -89,14 +115,25 @@ export function* generateMessages(opts: GenerateOptions, batch = 500): Generator
     const u = Math.floor(rand() * perDomain);
     return `${u < USERS.length ? USERS[u] : `user${u}`}@${d}`;
   };
+  const multi = opts.multiRecipientRate ?? 0.15;
+  const senderCount = opts.senders ?? 0;
+  const gateway = opts.sizes === 'gateway';
+  const cap = opts.storedTextCap ?? 4096;
+  const pickSender = senderCount > 0
+    ? () => {
+        // skewed: a few senders account for much of the mail, as at a real gateway
+        const k = Math.floor(senderCount * rand() ** 3);
+        return k % 50 === 49 ? '' : `s${k}@m${k % 5000}.sender.example`;
+      }
+    : () => pick(SENDERS);
   let out: AmavisMessage[] = [];
   for (let i = 0; i < opts.messages; i++) {
     let r = rand() * total;
     let kind = 'S';
     for (const [k, w] of KINDS) if ((r -= w) < 0) { kind = k; break; }
-    const nr = rand() < 0.15 ? 2 + Math.floor(rand() * 3) : 1;
+    const nr = rand() < multi ? 2 + Math.floor(rand() * 3) : 1;
     const rcpts = [...new Set(Array.from({ length: nr }, mailbox))];
-    const sender = pick(SENDERS);
+    const sender = pickSender();
     const subject = pick(SUBJECTS).replace('{n}', String(1000 + i)).replace('{q}', String(1 + (i % 4)));
     const timeNum = opts.now - Math.floor((i / Math.max(1, opts.messages)) * span) - Math.floor(rand() * 60);
     const score = kind === 'S' || kind === 's' ? 8 + Math.round(rand() * 400) / 10 : kind === 'Y' ? 5 + Math.round(rand() * 20) / 10 : Math.round(rand() * 30) / 10;
@@ -104,7 +141,10 @@ export function* generateMessages(opts: GenerateOptions, batch = 500): Generator
     const inFlight = roll < 0.01;
     const logOnly = !inFlight && roll < 0.11;
     const id = `${i.toString(36)}${Math.floor(rand() * 1e6).toString(36)}`;
-    const pad = rand() < 0.05 ? 800 : Math.floor(rand() * 20);
+    let pad = rand() < 0.05 ? 800 : Math.floor(rand() * 20);
+    const size = gateway ? gatewaySize(kind, rand) : undefined;
+    // ~28 bytes a pad unit, ~1 KB of headers and parts around it
+    if (size !== undefined) pad = Math.max(0, Math.floor((Math.min(size, cap) - 1100) / 28));
     out.push({
       partitionTag: i % 17 === 0 ? 1 : 0,
       timeNum,
@@ -118,6 +158,7 @@ export function* generateMessages(opts: GenerateOptions, batch = 500): Generator
       messageId: `<${id}@sender.example>`,
       clientAddr: `192.0.2.${(i % 250) + 1}`,
       raw: mime(kind, sender, rcpts, subject, id, new Date(timeNum * 1000), pad),
+      ...(size !== undefined ? { size } : {}),
     });
     if (out.length >= batch) {
       yield out;

@@ -1,4 +1,7 @@
 import type { Deps } from '../deps.ts';
+import { webhookJob } from '../webhooks/job.ts';
+import { purgeJob } from '../retention/job.ts';
+import { digestJob } from '../digest/job.ts';
 
 /**
  * The scheduled jobs: the one table both runtimes read. wrangler.toml's [triggers] crons must list
@@ -24,7 +27,7 @@ export interface JobEnv {
   queue?: { send(body: unknown): Promise<void>; sendBatch?(messages: Array<{ body: unknown }>): Promise<void> };
 }
 
-export const CRON_TABLE: ScheduledJob[] = [];
+export const CRON_TABLE: ScheduledJob[] = [webhookJob, purgeJob, digestJob];
 
 export function jobsFor(cron: string): ScheduledJob[] {
   return CRON_TABLE.filter((j) => j.cron === cron);

@@ -1,4 +1,6 @@
 import type { Deps } from '../deps.ts';
+import { deliverQueued } from '../webhooks/job.ts';
+import { digestBatch } from '../digest/job.ts';
 
 /**
  * Queue messages (Cloudflare Queues on Workers): `{kind, ...}`. Each kind has one handler; the
@@ -12,7 +14,10 @@ export interface QueueMessageBody {
 
 export type QueueHandler = (deps: Deps, body: QueueMessageBody) => Promise<void>;
 
-export const QUEUE_HANDLERS: Record<string, QueueHandler> = {};
+export const QUEUE_HANDLERS: Record<string, QueueHandler> = {
+  'webhook.deliver': deliverQueued,
+  'digest.batch': digestBatch,
+};
 
 export class UnknownQueueMessage extends Error {}
 

@@ -4,8 +4,9 @@ import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
 import { recordAudit } from '../audit/audit.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
-import { AppError } from '../errors.ts';
-import { chooseRecipients, loadTarget, setRecipientStatus } from './target.ts';
+import { writeEntry } from '../senders/lists.ts';
+import { emitMailEvent } from '../webhooks/mail-events.ts';
+import { chooseRecipients, loadTarget, senderListing, setRecipientStatus } from './target.ts';
 
 export interface DeleteInput {
   key: MailKey;
@@ -26,15 +27,16 @@ export interface DeleteResult {
  * msgrcpt stay for the log until the purge job's retention removes them.
  */
 export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInput): Promise<DeleteResult> {
-  if (input.blockSender) {
-    throw new AppError('not_implemented', 'block_sender arrives with sender lists; nothing was deleted', { field: 'block_sender' });
-  }
   const target = await loadTarget(deps, who, input.key);
   const chosen = chooseRecipients(target, input.recipients).filter((r) => r.status !== 'deleted');
+  const listing = input.blockSender ? senderListing(target, chosen, 'block_sender') : null;
   const v = deps.variant;
   const key = input.key;
   return deps.db.transaction().execute(async (trx) => {
     if (chosen.length) await setRecipientStatus(trx, deps, key, chosen.map((r) => r.rseqnum), 'D');
+    if (listing) {
+      for (const r of chosen) await writeEntry(trx, deps, who, listing.recipients.get(r.address)!, listing.sender, 'block');
+    }
     const left = await sql<{ n: number | string }>`SELECT count(*) AS n FROM msgrcpt
       WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(v, 'msgrcpt.mail_id', key.mailId)}
         AND rs NOT IN ('R', 'D')`.execute(trx);
@@ -52,6 +54,7 @@ export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInpu
       result: 'ok',
       detail: JSON.stringify({ content_removed: contentRemoved }),
     });
+    await emitMailEvent(trx, deps, who, 'quarantine.deleted', key, deleted.map((address) => ({ address })), { content_removed: contentRemoved });
     return { id: formatItemId(key), deleted, content_removed: contentRemoved };
   });
 }

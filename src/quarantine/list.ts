@@ -82,7 +82,9 @@ export async function listQuarantine(deps: Deps, who: Identity, input: ListInput
   if (input.cursor) {
     const c = await decodeCursor(input.cursor);
     const mid = bind(v, 'msgs.mail_id', c.m);
-    conds.push(sql<SqlBool>`(m.time_num < ${c.t} OR (m.time_num = ${c.t} AND (m.partition_tag < ${c.p}
+    // The leading `time_num <= t` is implied by the rest; it is there so that PostgreSQL can use it
+    // as an index condition on msgs_idx_time_num (an OR alone makes it scan from the newest row).
+    conds.push(sql<SqlBool>`m.time_num <= ${c.t} AND (m.time_num < ${c.t} OR (m.time_num = ${c.t} AND (m.partition_tag < ${c.p}
       OR (m.partition_tag = ${c.p} AND m.mail_id < ${mid}))))`);
   }
   conds.push(sql<SqlBool>`EXISTS (SELECT 1 FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid

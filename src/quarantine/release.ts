@@ -5,7 +5,9 @@ import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import type { ReleaseReply } from '../release/transport.ts';
-import { chooseRecipients, claimForRelease, loadTarget, setRecipientStatus, unclaim } from './target.ts';
+import { writeEntry } from '../senders/lists.ts';
+import { emitReleaseEvents } from '../webhooks/mail-events.ts';
+import { chooseRecipients, claimForRelease, loadTarget, senderListing, setRecipientStatus, unclaim } from './target.ts';
 
 export interface ReleaseInput {
   key: MailKey;
@@ -49,9 +51,6 @@ export function outcomes(recipients: string[], reply: ReleaseReply): RecipientOu
  * become rs='R' (or get their status back), in one transaction with the audit row.
  */
 export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseInput, onRecorded?: OnRecorded): Promise<ReleaseResult> {
-  if (input.allowSender) {
-    throw new AppError('not_implemented', 'allow_sender arrives with sender lists; nothing was released', { field: 'allow_sender' });
-  }
   const transport = deps.release;
   if (!transport) {
     throw new AppError('release_not_configured',
@@ -65,6 +64,7 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
     throw new AppError('nothing_to_release', `${blocked.address}: ${why}`, { field: 'recipients' });
   }
   if (chosen.length === 0) throw new AppError('nothing_to_release', 'every recipient in your scope was already released or deleted');
+  const listing = input.allowSender ? senderListing(target, chosen, 'allow_sender') : null;
 
   const held = await claimForRelease(deps, input.key, chosen);
   if (held.length === 0) throw new AppError('nothing_to_release', 'another release of this message is in progress');
@@ -85,6 +85,7 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
     await deps.db.transaction().execute(async (trx) => {
       await unclaim(trx, deps, input.key, held);
       await recordAudit(trx, deps.clock, who, { ...audit, result: 'failed', detail });
+      await emitReleaseEvents(trx, deps, who, input.key, addresses.map((recipient) => ({ recipient, released: false, reply: null })), detail);
     });
     if (err instanceof AppError) throw err;
     throw new AppError('upstream_unreachable', detail);
@@ -96,12 +97,16 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   const result: ReleaseResult = { id, status, results, via: reply.via };
   await deps.db.transaction().execute(async (trx) => {
     if (released.length) await setRecipientStatus(trx, deps, input.key, released.map((r) => r.rseqnum), 'R');
+    if (listing) {
+      for (const r of released) await writeEntry(trx, deps, who, listing.recipients.get(r.address)!, listing.sender, 'allow');
+    }
     await unclaim(trx, deps, input.key, held.filter((_, i) => !results[i]!.released));
     await recordAudit(trx, deps.clock, who, {
       ...audit,
       result: status === 'released' ? 'ok' : status === 'partial' ? 'partial' : 'failed',
       detail: JSON.stringify(results),
     });
+    await emitReleaseEvents(trx, deps, who, input.key, results);
     if (onRecorded) await onRecorded(trx, result);
   });
   return result;

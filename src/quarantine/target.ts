@@ -5,6 +5,7 @@ import { statusOfRs, type RecipientStatus } from '../amavis/codes.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
+import { parseRecipient, parseSender, type RecipientForm, type SenderForm } from '../senders/forms.ts';
 import { recipientScope } from './scope.ts';
 
 /** A message an action is about to change, with its recipients limited to the caller's scope. */
@@ -92,4 +93,26 @@ export function setRecipientStatus(trx: Deps['db'], deps: Deps, key: MailKey, rs
   return sql`UPDATE msgrcpt SET rs = ${rs}
     WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(deps.variant, 'msgrcpt.mail_id', key.mailId)}
       AND rseqnum IN (${sql.join(rseqnums)})`.execute(trx);
+}
+
+/**
+ * The sender-list entries an allow_sender / block_sender will write, checked before anything is
+ * sent to amavisd or changed: the envelope sender must be listable (not the null sender '') and
+ * each recipient a mailbox amavisd can key on.
+ */
+export function senderListing(target: ActionTarget, chosen: Array<{ address: string }>, field: string) {
+  const sender: SenderForm | null = target.sender === '' ? null : parseSender(target.sender);
+  if (!sender || !sender.key.includes('@') || sender.key.startsWith('@')) {
+    const why = target.sender === '' ? 'the message has the null sender <>, which cannot be listed' : 'the envelope sender is not a listable address';
+    throw new AppError('invalid_field', `${field}: ${why}; nothing was changed`, { field });
+  }
+  const recipients = new Map<string, RecipientForm>();
+  for (const r of chosen) {
+    const form = parseRecipient(r.address);
+    if (!form || form.kind !== 'mailbox') {
+      throw new AppError('invalid_field', `${field}: recipient ${JSON.stringify(r.address)} cannot carry a sender list`, { field });
+    }
+    recipients.set(r.address, form);
+  }
+  return { sender, recipients };
 }

@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config.ts';
 import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
 import { sharedProvider } from '../../src/db/provider.ts';
 import type { ReleaseTransport } from '../../src/release/transport.ts';
-import { systemClock, type Deps, type Logger } from '../../src/deps.ts';
+import { systemClock, type Clock, type Deps, type Logger } from '../../src/deps.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 const quiet: Logger = { info() {}, warn() {}, error() {} };
@@ -25,14 +25,15 @@ export interface TestApp {
 
 export async function testApp(
   v: VariantName,
-  opts: { env?: Record<string, string>; release?: ReleaseTransport } = {},
+  opts: { env?: Record<string, string>; release?: ReleaseTransport; clock?: Clock } = {},
 ): Promise<TestApp> {
   const url = inject('variantUrls')[v]!;
   const handle = await openDatabase({ url, runtime: 'node', poolSize: 4 });
   const variant = await detectSchema(handle.db, handle.dialect);
   const config = parseConfig({ DATABASE_URL: url, ADMIN_API_KEY: ADMIN_KEY, ...opts.env });
-  const deps: Deps = { db: handle.db, variant, config, clock: systemClock, log: quiet, release: opts.release ?? null };
-  const app = createApp({ config, database: sharedProvider(handle, variant), log: quiet, release: opts.release ?? null });
+  const clock = opts.clock ?? systemClock;
+  const deps: Deps = { db: handle.db, variant, config, clock, log: quiet, release: opts.release ?? null };
+  const app = createApp({ config, database: sharedProvider(handle, variant), clock, log: quiet, release: opts.release ?? null });
   const admin: Identity = { role: 'admin', actor: 'test', keyId: null };
   return {
     handle,

@@ -6,4 +6,6 @@ declare module 'cloudflare:workers' {
   export const exports: {
     default: { fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> };
   };
+  /** The main Worker's bindings (vars and secrets of the test config). */
+  export const env: Record<string, unknown>;
 }

@@ -1,0 +1,160 @@
+/**
+ * Release: the API's round trip (direct AM.PDP, and through the relay) against the floor, a raw
+ * AM.PDP exchange with the same amavisd, interleaved so that drift hits all three alike; then one
+ * bulk release of `bulk` messages. The amavisd is the real amavisd-new of test/e2e/harness when it
+ * is installed and we are root; otherwise the demo's sandbox AM.PDP peer (labelled as such).
+ */
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { detectSchema } from '../src/amavis/schema.ts';
+import { openDatabase } from '../src/db/connect.ts';
+import { loadMigrationFiles } from '../src/db/drivers/files.ts';
+import { migrate } from '../src/db/migrations.ts';
+import { writeMessages, type AmavisMessage } from '../src/demo/writer.ts';
+import { ratio, request, sleep, spawnServer, stats } from './common.ts';
+import { benchDatabaseUrl, type BenchBackend, type SchemaKind } from './db.ts';
+
+export interface ReleaseOptions {
+  samples: number;
+  bulk: number;
+  log: (s: string) => void;
+}
+
+function rawPdp(hostPort: string, attrs: Array<[string, string]>): Promise<string> {
+  const [host, port] = [hostPort.slice(0, hostPort.lastIndexOf(':')), Number(hostPort.slice(hostPort.lastIndexOf(':') + 1))];
+  const req = attrs.map(([k, v]) => `${k}=${v}\r\n`).join('') + '\r\n';
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, host, () => s.write(req));
+    let buf = '';
+    s.setTimeout(30_000, () => s.destroy(new Error('AM.PDP timeout')));
+    s.on('data', (c) => {
+      buf += c.toString('latin1');
+      if (buf.includes('\r\n\r\n')) {
+        s.end();
+        resolve(buf);
+      }
+    });
+    s.on('error', reject);
+  });
+}
+
+const quarantined = (i: number, tag: string, now: number): AmavisMessage => ({
+  partitionTag: 0,
+  timeNum: now - i,
+  content: 'S',
+  sender: 'sender@example.org',
+  recipients: [{ address: `${tag}${i}@e2e.test` }],
+  subject: `bench release ${tag}${i}`,
+  spamLevel: 12,
+  raw: `From: sender@example.org\nTo: ${tag}${i}@e2e.test\nSubject: bench release ${tag}${i}\nMessage-ID: <${tag}${i}.${now}@bench.example>\n\nbody\n`,
+});
+
+type Harness = { databaseUrl: string; pdpPort: number; stop(): Promise<void>; sink(): Promise<unknown[]> };
+
+async function startHarness(backend: BenchBackend, schema: SchemaKind, log: (s: string) => void): Promise<Harness | string> {
+  if (!existsSync('/usr/sbin/amavisd')) return 'sandbox: amavisd-new is not installed (test/e2e/harness/install.sh)';
+  if (process.getuid?.() !== 0) return 'sandbox: the amavisd harness needs root';
+  const { startAmavisd } = await import('../test/e2e/harness/amavisd.ts');
+  const deadline = Date.now() + 5 * 60_000;
+  for (;;) {
+    try {
+      return (await startAmavisd({ db: backend, schema, spamAssassin: false })) as unknown as Harness;
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (!/already running|in use/.test(msg) || Date.now() > deadline) return `sandbox: amavisd harness unavailable (${msg})`;
+      log(`  amavisd harness for ${backend} is busy (another run); retrying in 10 s`);
+      await sleep(10_000);
+    }
+  }
+}
+
+export async function benchRelease(backend: BenchBackend, schema: SchemaKind, opts: ReleaseOptions) {
+  const h = await startHarness(backend, schema, opts.log);
+  const real = typeof h !== 'string';
+  const url = real ? h.databaseUrl : benchDatabaseUrl(backend);
+  const handle = await openDatabase({ url, runtime: 'node', poolSize: 2 });
+  let server: Awaited<ReturnType<typeof spawnServer>> | undefined;
+  try {
+    await migrate(handle.db, handle.dialect, await loadMigrationFiles(handle.dialect), () => Date.now());
+    const variant = await detectSchema(handle.db, handle.dialect);
+    const now = Math.floor(Date.now() / 1000);
+    const tag = `r${now.toString(36)}`;
+    const n = opts.samples + 3; // +3 warm-up each
+    const make = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => quarantined(i, `${tag}${prefix}`, now));
+    const groups = { raw: make('a', n), direct: make('b', n), relay: make('c', n), bulk: make('d', opts.bulk) };
+    const written: Record<string, Array<{ mailId: string; secretId: string; rcpt: string }>> = {};
+    for (const [k, msgs] of Object.entries(groups)) {
+      const w = await writeMessages(handle.db, variant, msgs);
+      written[k] = w.map((x, i) => ({ mailId: x.mailId, secretId: x.secretId, rcpt: msgs[i]!.recipients[0]!.address }));
+    }
+    server = await spawnServer({
+      DATABASE_URL: url,
+      BENCH_RELAY: '1',
+      ...(real ? { AMAVISD_PDP: `127.0.0.1:${h.pdpPort}` } : { BENCH_SANDBOX: '1' }),
+    });
+    const pdp = server.ports.pdp!;
+    const times = { raw: [] as number[], direct: [] as number[], relay: [] as number[] };
+    let failures = 0;
+    for (let i = 0; i < n; i++) {
+      const a = written.raw![i]!;
+      let t0 = performance.now();
+      const reply = await rawPdp(pdp, [['request', 'release'], ['mail_id', a.mailId], ['secret_id', a.secretId],
+        ['partition_tag', '0'], ['quar_type', 'Q'], ['recipient', a.rcpt], ['requested_by', 'bench']]);
+      const tRaw = performance.now() - t0;
+      if (!/setreply=250/.test(reply)) failures++;
+      t0 = performance.now();
+      const d = await request(server.ports.api, `/v1/quarantine/0.${written.direct![i]!.mailId}/release`, { method: 'POST' });
+      const tDirect = performance.now() - t0;
+      if (d.status !== 200) failures++;
+      t0 = performance.now();
+      const r = await request(server.ports.apiRelay!, `/v1/quarantine/0.${written.relay![i]!.mailId}/release`, { method: 'POST' });
+      const tRelay = performance.now() - t0;
+      if (r.status !== 200) failures++;
+      if (i === 0 && (d.status !== 200 || r.status !== 200 || !/setreply=250/.test(reply))) {
+        opts.log(`  release failed: raw ${reply.trim().replace(/\r\n/g, ' ')} | direct ${d.status} ${d.body.slice(0, 300)} | relay ${r.status} ${r.body.slice(0, 300)}`);
+      }
+      if (i < 3) continue; // warm-up
+      times.raw.push(tRaw);
+      times.direct.push(tDirect);
+      times.relay.push(tRelay);
+    }
+    const t0 = performance.now();
+    const bulk = await request(server.ports.api, '/v1/quarantine/bulk', {
+      method: 'POST', body: { action: 'release', ids: written.bulk!.map((m) => `0.${m.mailId}`) },
+    });
+    const bulkS = (performance.now() - t0) / 1000;
+    let bulkOk = 0;
+    try {
+      const body = JSON.parse(bulk.body) as { results?: Array<{ status: number }> } | Array<{ status: number }>;
+      const results = Array.isArray(body) ? body : body.results ?? [];
+      bulkOk = results.filter((x) => x.status === 200).length;
+    } catch {
+      // reported below as 0 released
+    }
+    if (bulkOk !== opts.bulk) opts.log(`  bulk release: ${bulk.status} ${bulk.body.slice(0, 300)}`);
+    let sinkReceived: number | null = null;
+    if (real) {
+      await sleep(1500);
+      sinkReceived = (await h.sink()).length;
+    }
+    const raw = stats(times.raw);
+    const direct = stats(times.direct);
+    const relay = stats(times.relay);
+    return {
+      amavisd: real ? 'amavisd-new (test/e2e/harness, real AM.PDP + SMTP sink)' : h,
+      raw_pdp_ms: raw,
+      api_direct_ms: direct,
+      api_relay_ms: relay,
+      direct_minus_raw_p50_ms: Math.round((direct.p50 - raw.p50) * 100) / 100,
+      relay_minus_raw_p50_ms: Math.round((relay.p50 - raw.p50) * 100) / 100,
+      direct_ratio: ratio(direct.p50, raw.p50),
+      failures,
+      bulk: { messages: opts.bulk, released: bulkOk, status: bulk.status, seconds: Math.round(bulkS * 100) / 100, messages_per_s: Math.round(bulkOk / bulkS) },
+      sink_received: sinkReceived,
+    };
+  } finally {
+    await server?.stop();
+    await handle.close();
+    if (real) await h.stop();
+  }
+}

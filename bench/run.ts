@@ -1,0 +1,347 @@
+/**
+ * `npm run bench -- [--messages N] [--json] [--db mariadb|pg|both] [--schema upstream|iredmail]
+ *   [--keep] [--skip-load] [--duration S]`
+ *
+ * Builds its own databases, loads N generated messages, and measures the API against the floor in
+ * the same run (API / raw SQL, API / raw AM.PDP): absolute times drift on a shared machine,
+ * ratios much less. Prints one JSON object (and, without --json, a table on stderr). See
+ * BENCHMARKS.md for the method.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { createPool as createMysqlPool } from 'mysql2/promise';
+import pg from 'pg';
+import { reverseDomain } from '../src/amavis/address.ts';
+import { codesOfTypes, RECIPIENT_STATUS } from '../src/amavis/codes.ts';
+import { detectSchema, text, type SchemaVariant } from '../src/amavis/schema.ts';
+import { openDatabase } from '../src/db/connect.ts';
+import { encodeCursor } from '../src/quarantine/cursor.ts';
+import { ADMIN_KEY, closeAgent, ratio, request, ROOT, spawnServer, stats } from './common.ts';
+import {
+  benchDatabaseUrl, benchGenerateOptions, createBenchDatabase, dropBenchDatabase, loadBenchData, round,
+  type BenchBackend, type SchemaKind,
+} from './db.ts';
+import { benchRelease } from './release.ts';
+import { benchWorker } from './worker.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '1000000' },
+    json: { type: 'boolean', default: false },
+    db: { type: 'string', default: 'both' },
+    schema: { type: 'string', default: 'iredmail' },
+    samples: { type: 'string', default: '200' },
+    'release-samples': { type: 'string', default: '50' },
+    bulk: { type: 'string', default: '500' },
+    duration: { type: 'string', default: '10' },
+    keep: { type: 'boolean', default: false },
+    'skip-load': { type: 'boolean', default: false },
+    'skip-worker': { type: 'boolean', default: false },
+  },
+});
+const N = Number(args.messages);
+const SAMPLES = Number(args.samples);
+const schema = args.schema as SchemaKind;
+if (!['upstream', 'iredmail'].includes(schema)) throw new Error('--schema upstream|iredmail');
+const backends: BenchBackend[] = args.db === 'both' ? ['mariadb', 'pg'] : args.db === 'mariadb' ? ['mariadb'] : args.db === 'pg' ? ['pg'] : [];
+if (!backends.length) throw new Error('--db mariadb|pg|both');
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** The commit, read from .git without running git. */
+function commitOf(): string | null {
+  try {
+    const gitDir = path.join(ROOT, '.git');
+    const head = readFileSync(path.join(gitDir, 'HEAD'), 'utf8').trim();
+    if (!head.startsWith('ref: ')) return head;
+    const ref = head.slice(5);
+    if (existsSync(path.join(gitDir, ref))) return readFileSync(path.join(gitDir, ref), 'utf8').trim();
+    const packed = readFileSync(path.join(gitDir, 'packed-refs'), 'utf8').split('\n').find((l) => l.endsWith(` ${ref}`));
+    return packed?.split(' ')[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function versionOf(cmd: string, argv: string[]): string | null {
+  try {
+    return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n')[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------- the floor: hand-written SQL
+
+interface RawDb {
+  query(sqlText: string, params: unknown[]): Promise<Array<Record<string, unknown>>>;
+  close(): Promise<void>;
+}
+
+function openRaw(backend: BenchBackend): RawDb {
+  const url = benchDatabaseUrl(backend);
+  if (backend === 'mariadb') {
+    // the same driver and options as src/db/connect.ts, without Kysely
+    const pool = createMysqlPool({ uri: url, connectionLimit: 2, charset: 'utf8mb4', timezone: 'Z', dateStrings: true });
+    return {
+      query: async (s, p) => (await pool.query(s, p))[0] as Array<Record<string, unknown>>,
+      close: () => pool.end(),
+    };
+  }
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  return { query: async (s, p) => (await pool.query(s, p)).rows, close: () => pool.end() };
+}
+
+interface Page {
+  types?: string[];
+  domain?: string;
+  cursor?: { t: number; p: number; m: string };
+}
+
+/**
+ * One statement a DBA would write for the same page: the 51 newest listable messages (the +1 tells
+ * whether there is a next page) with their sender and every recipient row. Returns the page's ids.
+ */
+function floorQuery(v: SchemaVariant, page: Page, limit: number): { text: string; params: unknown[]; where: string } {
+  const params: unknown[] = [];
+  const ph = (value: unknown, column?: string) => {
+    params.push(column && v.dialect === 'postgres' && v.binary.has(column) ? Buffer.from(String(value)) : value);
+    return v.dialect === 'mysql' ? '?' : `$${params.length}`;
+  };
+  const conds = [`m.quar_type = 'Q'`, `m.content IS NOT NULL`];
+  if (page.types) conds.push(`m.content IN (${codesOfTypes(page.types as never).map((c) => ph(c)).join(', ')})`);
+  if (page.cursor) {
+    const c = page.cursor;
+    conds.push(`m.time_num <= ${ph(c.t)} AND (m.time_num < ${ph(c.t)} OR (m.time_num = ${ph(c.t)} AND (m.partition_tag < ${ph(c.p)} OR (m.partition_tag = ${ph(c.p)} AND m.mail_id < ${ph(c.m, 'msgs.mail_id')}))))`);
+  }
+  const pending = RECIPIENT_STATUS.pending.map((s) => ph(s)).join(', ');
+  const domain = page.domain ? ` AND r.domain = ${ph(reverseDomain(page.domain), 'maddr.domain')}` : '';
+  const rjoin = page.domain ? ' JOIN maddr r ON r.id = mr.rid' : '';
+  conds.push(`EXISTS (SELECT 1 FROM msgrcpt mr${rjoin} WHERE mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id AND mr.rs IN (${pending})${domain})`);
+  return {
+    where: conds.join(' AND '),
+    text: `SELECT m.partition_tag, m.mail_id, m.time_num, m.content, m.spam_level, m.size, m.subject, m.from_addr,
+        m.message_id, m.client_addr, m.host, s.email AS sender
+      FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
+      WHERE ${conds.join(' AND ')}
+      ORDER BY m.time_num DESC, m.partition_tag DESC, m.mail_id DESC LIMIT ${limit + 1}`,
+    params,
+  };
+}
+
+/** The recipients of a page: one statement keyed on msgrcpt's primary key. */
+function recipientsQuery(v: SchemaVariant, page: Array<Record<string, unknown>>): { text: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const ph = (value: unknown) => {
+    params.push(value);
+    return v.dialect === 'mysql' ? '?' : `$${params.length}`;
+  };
+  // by mail_id (msgrcpt_idx_mail_id); the partition is checked by the caller, as the API does.
+  // (A row-value IN on (partition_tag, mail_id) is not used as an index range by MariaDB.)
+  const keys = [...new Set(page.map((m) => m.mail_id))].map((id) => ph(id)).join(', ');
+  return {
+    text: `SELECT mr.partition_tag, mr.mail_id, mr.rseqnum, mr.rs, mr.content, mr.bspam_level, r.email
+      FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
+      WHERE mr.mail_id IN (${keys}) ORDER BY mr.rseqnum`,
+    params,
+  };
+}
+
+/** The floor for one page: both statements over the raw driver; returns the page's rows. */
+async function floorPage(raw: RawDb, v: SchemaVariant, page: Page, limit: number) {
+  const q = floorQuery(v, page, limit);
+  const rows = (await raw.query(q.text, q.params)).slice(0, limit);
+  if (rows.length) {
+    const r = recipientsQuery(v, rows);
+    await raw.query(r.text, r.params);
+  }
+  return rows;
+}
+
+const pageIds = (rows: Array<Record<string, unknown>>, limit: number) =>
+  [...new Set(rows.map((r) => `${Number(r.partition_tag)}.${text(r.mail_id)}`))].slice(0, limit);
+
+// ---------------------------------------------------------------- list
+
+async function benchList(backend: BenchBackend, v: SchemaVariant, apiPort: number, raw: RawDb) {
+  const limit = 50;
+  const domain = 'd17.example.org';
+  // the deep page starts after 90% of what the default list shows
+  const listable = floorQuery(v, {}, 0);
+  const countSql = `SELECT count(*) AS n FROM msgs m WHERE ${listable.where}`;
+  const total = Number((await raw.query(countSql, listable.params))[0]!.n);
+  const offset = Math.floor(total * 0.9);
+  const posSql = `SELECT m.time_num, m.partition_tag, m.mail_id FROM msgs m WHERE ${listable.where}
+    ORDER BY m.time_num DESC, m.partition_tag DESC, m.mail_id DESC LIMIT 1 OFFSET ${offset}`;
+  const pos = (await raw.query(posSql, listable.params))[0]!;
+  const cursorPos = { t: Number(pos.time_num), p: Number(pos.partition_tag), m: text(pos.mail_id) };
+  const cursor = await encodeCursor(cursorPos);
+
+  const pages: Record<string, { path: string; page: Page }> = {
+    first: { path: `/v1/quarantine?limit=${limit}`, page: {} },
+    filtered: { path: `/v1/quarantine?limit=${limit}&type=spam&domain=${domain}`, page: { types: ['spam'], domain } },
+    deep: { path: `/v1/quarantine?limit=${limit}&cursor=${encodeURIComponent(cursor)}`, page: { cursor: cursorPos } },
+  };
+  const out: Record<string, unknown> = { listable_messages: total, deep_offset: offset, limit };
+  for (const [name, { path: p, page }] of Object.entries(pages)) {
+    // same page?
+    const res = await request(apiPort, p);
+    if (res.status !== 200) throw new Error(`GET ${p}: ${res.status} ${res.body.slice(0, 300)}`);
+    const apiIds = (JSON.parse(res.body) as { items: Array<{ id: string }> }).items.map((i) => i.id);
+    const rawIds = pageIds(await floorPage(raw, v, page, limit), limit);
+    const same = JSON.stringify(apiIds) === JSON.stringify(rawIds);
+    if (!same) log(`  ${backend} ${name}: the API's page and the floor's differ (${apiIds.length} vs ${rawIds.length} items)`);
+    for (let i = 0; i < 20; i++) {
+      await request(apiPort, p);
+      await floorPage(raw, v, page, limit);
+    }
+    const api: number[] = [];
+    const floor: number[] = [];
+    let errors = 0;
+    for (let i = 0; i < SAMPLES; i++) {
+      let t0 = performance.now();
+      const r = await request(apiPort, p);
+      api.push(performance.now() - t0);
+      if (r.status !== 200) errors++;
+      t0 = performance.now();
+      await floorPage(raw, v, page, limit);
+      floor.push(performance.now() - t0);
+    }
+    const a = stats(api);
+    const f = stats(floor);
+    out[name] = { items: apiIds.length, same_page_as_floor: same, errors, api_ms: a, raw_sql_ms: f };
+    out[`list_${name}_ratio`] = ratio(a.p50, f.p50);
+  }
+  const api = (k: string) => (out[k] as { api_ms: { p50: number } }).api_ms.p50;
+  out.deep_vs_first = ratio(api('deep'), api('first'));
+  return out;
+}
+
+// ---------------------------------------------------------------- throughput
+
+async function benchThroughput(apiPort: number, duration: number) {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${apiPort}/v1/quarantine?limit=50`,
+    connections: 50,
+    duration,
+    headers: { authorization: `Bearer ${ADMIN_KEY}` },
+  });
+  await new Promise((r) => setTimeout(r, 1000)); // autocannon stops with requests in flight
+  return {
+    tool: 'autocannon 9.0.0',
+    connections: 50,
+    duration_s: duration,
+    requests_per_s: Math.round(result.requests.average),
+    requests_total: result.requests.total,
+    errors: result.errors + result.timeouts + result.non2xx,
+    non2xx: result.non2xx,
+    latency_ms: { p50: result.latency.p50, p99: result.latency.p99 },
+  };
+}
+
+// ---------------------------------------------------------------- digest
+
+async function benchDigest() {
+  const dir = path.join(ROOT, 'src/digest');
+  const candidates = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.ts')) : [];
+  for (const f of candidates) {
+    const mod = (await import(path.join(dir, f))) as Record<string, unknown>;
+    const run = Object.entries(mod).find(([k, v]) => typeof v === 'function' && /^run(Digests?|DigestRun)$/i.test(k));
+    if (run) return { skipped: `src/digest/${f} exports ${run[0]}, but the bench does not drive it yet` };
+  }
+  return { skipped: 'digest not implemented yet (src/digest exports no run function)' };
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const t0 = performance.now();
+  const meta = {
+    date: new Date().toISOString(),
+    commit: commitOf(),
+    messages: N,
+    schema,
+    machine: {
+      nproc: os.cpus().length,
+      cpu: os.cpus()[0]?.model ?? null,
+      ram_gib: round(os.totalmem() / 2 ** 30, 1),
+      loadavg_at_start: os.loadavg().map((x) => round(x, 2)),
+    },
+    versions: {
+      node: process.version,
+      mariadb: versionOf('mysql', ['-uroot', '-Nse', 'SELECT VERSION()']),
+      postgres: versionOf('psql', ['-h127.0.0.1', '-Upostgres', '-Atc', 'SHOW server_version']),
+      amavisd: existsSync('/usr/sbin/amavisd') ? versionOf('dpkg-query', ['-W', '-f', '${Version}', 'amavisd-new']) : null,
+    },
+  };
+  const result: Record<string, unknown> = { meta };
+  for (const backend of backends) {
+    log(`[${backend}] ${args['skip-load'] ? 'reusing' : 'creating'} ${benchDatabaseUrl(backend).replace(/:[^:@/]+@/, ':***@')}`);
+    const section: Record<string, unknown> = {};
+    result[backend] = section;
+    if (!args['skip-load']) {
+      const v = await createBenchDatabase(backend, schema);
+      const load = await loadBenchData(backend, v, benchGenerateOptions(N, Math.floor(Date.now() / 1000)));
+      section.load = load;
+      log(`[${backend}] loaded ${load.messages} messages / ${load.recipients} recipient rows in ${load.generate_s} s generate + ${load.load_s} s load + ${load.analyze_s} s analyze`);
+    }
+    const h = await openDatabase({ url: benchDatabaseUrl(backend), runtime: 'node', poolSize: 1 });
+    const v = await detectSchema(h.db, h.dialect);
+    await h.close();
+    const raw = openRaw(backend);
+    const server = await spawnServer({ DATABASE_URL: benchDatabaseUrl(backend) });
+    try {
+      log(`[${backend}] list: ${SAMPLES} requests per page, interleaved with the floor`);
+      section.list = await benchList(backend, v, server.ports.api, raw);
+      log(`[${backend}] throughput: 50 connections, ${args.duration} s`);
+      section.throughput = await benchThroughput(server.ports.api, Number(args.duration));
+    } finally {
+      await server.stop();
+      await raw.close();
+    }
+    log(`[${backend}] release: ${args['release-samples']} each, bulk ${args.bulk}`);
+    section.release = await benchRelease(backend, schema, { samples: Number(args['release-samples']), bulk: Number(args.bulk), log });
+    section.digest = await benchDigest();
+    if (!args.keep) await dropBenchDatabase(backend);
+  }
+  if (!args['skip-worker']) {
+    log('[worker] wrangler deploy --dry-run --minify; start-up CPU');
+    result.worker = await benchWorker(log);
+  }
+  meta.machine = { ...meta.machine, loadavg_at_end: os.loadavg().map((x) => round(x, 2)) } as typeof meta.machine;
+  (meta as Record<string, unknown>).wall_s = round((performance.now() - t0) / 1000, 1);
+  closeAgent();
+  process.stdout.write(`${JSON.stringify(result, null, args.json ? 0 : 2)}\n`);
+  if (!args.json) printTable(result);
+}
+
+function printTable(result: Record<string, unknown>) {
+  const rows: string[][] = [['figure', ...backends]];
+  const get = (b: string, p: string): unknown => p.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], result[b]);
+  const add = (label: string, p: string) => rows.push([label, ...backends.map((b) => String(get(b, p) ?? '-'))]);
+  add('list first API p50 ms', 'list.first.api_ms.p50');
+  add('list first raw SQL p50 ms', 'list.first.raw_sql_ms.p50');
+  add('list_first_ratio (<= 1.3)', 'list.list_first_ratio');
+  add('list_filtered_ratio (<= 1.3)', 'list.list_filtered_ratio');
+  add('list_deep_ratio (<= 1.3)', 'list.list_deep_ratio');
+  add('deep_vs_first (<= 1.5)', 'list.deep_vs_first');
+  add('list req/s, 50 conns (>= 1500)', 'throughput.requests_per_s');
+  add('throughput errors', 'throughput.errors');
+  add('release raw AM.PDP p50 ms', 'release.raw_pdp_ms.p50');
+  add('release API direct p50 ms', 'release.api_direct_ms.p50');
+  add('release API relay p50 ms', 'release.api_relay_ms.p50');
+  add('direct - raw ms (<= 10)', 'release.direct_minus_raw_p50_ms');
+  add('bulk release msg/s', 'release.bulk.messages_per_s');
+  const w = result.worker as Record<string, unknown> | undefined;
+  const width = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) log(r.map((c, i) => c.padEnd(width[i]!)).join('  '));
+  if (w) log(`worker: ${JSON.stringify(w)}`);
+}
+
+main().catch((err) => {
+  log(String(err?.stack ?? err));
+  process.exit(1);
+});

@@ -1,0 +1,49 @@
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import { performAction, showAction, verifyToken, type ActionPage } from '../../digest/actions.ts';
+import { actionLinkLimiter, type RateLimiter } from '../../digest/rate-limit.ts';
+import { renderHtml, templatesWith } from '../../digest/render.ts';
+import type { AppEnv } from '../env.ts';
+
+/**
+ * GET|POST /a/{token}: the digest's one-click links (src/digest/actions.ts). HTML pages, outside
+ * the bearer-key API: the signed token is the credential. Strict headers: no script, no framing,
+ * no referrer (the token is in the URL), forms only back to this origin.
+ */
+const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+function send(c: Context<AppEnv>, p: ActionPage, token: string) {
+  const headers: Record<string, string> = {
+    'content-security-policy': CSP,
+    'x-frame-options': 'DENY',
+    'referrer-policy': 'no-referrer',
+    'cache-control': 'no-store',
+    'x-robots-tag': 'noindex, nofollow',
+  };
+  if (p.location) return c.body(null, 303, { ...headers, location: p.location });
+  const templates = templatesWith(c.get('deps')?.templates);
+  const html = renderHtml(templates['action.html'], {
+    title: p.heading, heading: p.heading, message: p.message, kind: p.kind, details: p.details,
+    form: p.form ? { ...p.form, action_url: `/a/${token}` } : null, items: [],
+  });
+  return c.html(html, p.status as 200, headers);
+}
+
+const tooMany: ActionPage = {
+  status: 429, kind: 'error', heading: 'Too many requests', message: 'This link was used too often. Wait a few minutes and try again.', details: [], form: null,
+};
+
+export function actionLinkRoutes(limiter: RateLimiter = actionLinkLimiter) {
+  const r = new Hono<AppEnv>();
+  const handle = (verb: typeof showAction) => async (c: Context<AppEnv>) => {
+    const token = c.req.param('token') ?? '';
+    const deps = c.get('deps');
+    const v = await verifyToken(deps, token);
+    if (!v.ok) return send(c, v.page, token);
+    if (!limiter.hit(token, deps.clock.now())) return send(c, tooMany, token);
+    return send(c, await verb(deps, v.claims, token), token);
+  };
+  r.get('/:token', handle(showAction));
+  r.post('/:token', handle(performAction));
+  return r;
+}

@@ -1,0 +1,105 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { canSeeRecipient } from '../../auth/identity.ts';
+import { AppError } from '../../errors.ts';
+import { previewDigest } from '../../digest/preview.ts';
+import { runDigest } from '../../digest/run.ts';
+import { FREQUENCIES } from '../../digest/plan.ts';
+import { getSubscription, putSubscription } from '../../digest/subscriptions.ts';
+import { newRouter } from '../env.ts';
+import { Address, problemResponses } from '../schemas.ts';
+
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+
+const RunBody = z
+  .object({
+    force_all: z.boolean().default(false),
+    all_time: z.boolean().default(false),
+    include_backup_mx: z.boolean().default(false),
+    dry_run: z.boolean().default(false),
+    recipients: z.array(Address).min(1).max(1000).optional(),
+  })
+  .strict();
+
+const RunReport = z
+  .object({
+    recipients: z.number().int(), sent: z.number().int(), skipped: z.number().int(), failed: z.number().int(), retryable: z.number().int(),
+    messages: z.number().int(), pages: z.number().int(), enqueued: z.number().int(), dry_run: z.boolean(), duration_ms: z.number(),
+    planned: z.array(z.object({ recipient: z.string(), messages: z.number().int() })),
+    errors: z.array(z.object({ recipient: z.string(), error: z.string() })),
+  })
+  .openapi('DigestRunReport');
+
+const Subscription = z
+  .object({
+    address: z.string(), enabled: z.boolean(), frequency: z.enum(FREQUENCIES), time_zone: z.string().nullable(),
+    updated_at: z.string().nullable(), updated_by: z.string().nullable(),
+  })
+  .openapi('DigestSubscription');
+
+const SubscriptionBody = z
+  .object({ enabled: z.boolean().optional(), frequency: z.enum(FREQUENCIES).optional(), time_zone: z.string().max(64).nullable().optional() })
+  .strict();
+
+const addressParam = z.object({ address: Address.openapi({ param: { name: 'address', in: 'path' }, example: 'alice@example.com' }) });
+
+export function digestRoutes() {
+  const r = newRouter();
+  r.openapi(
+    createRoute({
+      method: 'post', path: '/run', tags: ['digests'],
+      summary: 'Send digests now (admin; a domain admin for its domains)',
+      description: 'force_all: every recipient with quarantined mail, not only subscribers (explicit opt-outs still hold). all_time: all their pending mail, not only new. include_backup_mx: also BACKUP_MX_DOMAINS. dry_run: plan only, nothing sent or recorded.',
+      request: { body: { required: false, ...json(RunBody) } },
+      responses: { 200: { description: 'What the run did', ...json(RunReport) }, ...problemResponses },
+    }),
+    async (c) => {
+      const who = c.get('identity');
+      if (who.role === 'user') throw new AppError('forbidden', 'digest runs are for admins and domain admins');
+      const body = c.req.header('content-type') ? c.req.valid('json') : RunBody.parse({});
+      const outside = body.recipients?.find((a) => !canSeeRecipient(who, a));
+      if (outside) throw new AppError('invalid_field', `recipients: ${outside} is not in your scope`, { field: 'recipients' });
+      const report = await runDigest(c.get('deps'), who, {
+        forceAll: body.force_all, allTime: body.all_time, includeBackupMx: body.include_backup_mx, dryRun: body.dry_run, recipients: body.recipients,
+      });
+      return c.json(report, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get', path: '/preview', tags: ['digests'],
+      summary: "A recipient's next digest as HTML, without sending it",
+      request: { query: z.object({ recipient: Address, all_time: z.enum(['true', 'false']).optional() }).strict() },
+      responses: { 200: { description: 'The digest HTML', content: { 'text/html': { schema: z.string() } } }, ...problemResponses },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const html = await previewDigest(c.get('deps'), c.get('identity'), q.recipient, { allTime: q.all_time === 'true' });
+      return c.html(html, 200, {
+        'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        'x-frame-options': 'DENY',
+      }) as never;
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'get', path: '/subscriptions/{address}', tags: ['digests'],
+      summary: "A mailbox's digest subscription (defaults when never set)",
+      request: { params: addressParam },
+      responses: { 200: { description: 'The subscription', ...json(Subscription) }, ...problemResponses },
+    }),
+    async (c) => c.json(await getSubscription(c.get('deps'), c.get('identity'), c.req.valid('param').address), 200),
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'put', path: '/subscriptions/{address}', tags: ['digests'],
+      summary: "Set a mailbox's digest subscription (admin, its domain admin, or the mailbox's own key)",
+      request: { params: addressParam, body: { required: true, ...json(SubscriptionBody) } },
+      responses: { 200: { description: 'The subscription', ...json(Subscription) }, ...problemResponses },
+    }),
+    async (c) => c.json(await putSubscription(c.get('deps'), c.get('identity'), c.req.valid('param').address, c.req.valid('json')), 200),
+  );
+  return r;
+}

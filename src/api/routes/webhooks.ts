@@ -1,0 +1,129 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { EVENT_TYPES } from '../../webhooks/events.ts';
+import { createWebhook, deleteWebhook, listDeliveries, listWebhooks, retryDelivery } from '../../webhooks/subscriptions.ts';
+import { newRouter } from '../env.ts';
+import { Problem, problemResponses } from '../schemas.ts';
+
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
+
+const WebhookView = z
+  .object({
+    id: z.string(),
+    url: z.string(),
+    events: z.array(z.enum(EVENT_TYPES)),
+    description: z.string().nullable(),
+    domains: z.array(z.string()).nullable().describe("a domain admin's subscription: only events of these domains"),
+    created_at: z.string(),
+    created_by: z.string(),
+    disabled_at: z.string().nullable(),
+    disabled_reason: z.string().nullable(),
+  })
+  .openapi('Webhook');
+
+const DeliveryView = z
+  .object({
+    id: z.string().describe('also the webhook-id header, the same on every attempt'),
+    event_id: z.string(),
+    event_type: z.string(),
+    status: z.enum(['pending', 'delivered', 'failed']),
+    attempts: z.number().int(),
+    created_at: z.string(),
+    last_attempt_at: z.string().nullable(),
+    last_status: z.number().int().nullable(),
+    last_error: z.string().nullable(),
+    last_duration_ms: z.number().int().nullable(),
+    delivered_at: z.string().nullable(),
+    next_attempt_at: z.string().nullable(),
+  })
+  .openapi('WebhookDelivery');
+
+const CreateWebhook = z
+  .object({
+    url: z.string().max(2048),
+    events: z.array(z.enum(EVENT_TYPES)).min(1).max(EVENT_TYPES.length),
+    description: z.string().trim().max(500).optional(),
+  })
+  .strict();
+
+const id = z.string().regex(/^wh_[A-Za-z0-9_-]{1,24}$/, 'not a webhook id').openapi({ param: { name: 'id', in: 'path' } });
+const deliveryId = z.string().regex(/^msg_[A-Za-z0-9_-]{1,36}$/, 'not a delivery id').openapi({ param: { name: 'd', in: 'path' } });
+
+export function webhookRoutes() {
+  const r = newRouter();
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/',
+      tags: ['webhooks'],
+      summary: 'Subscribe a URL to events. The signing secret (whsec_...) is in this answer only.',
+      description: 'Deliveries follow Standard Webhooks: headers webhook-id, webhook-timestamp, webhook-signature (v1, HMAC-SHA256). '
+        + "A domain admin's subscription receives only events of its domains, with other domains' recipients removed.",
+      request: { body: { ...json(CreateWebhook), required: true } },
+      responses: { 201: { description: 'Created', ...json(WebhookView.extend({ secret: z.string() })) }, ...problemResponses },
+    }),
+    async (c) => c.json(await createWebhook(c.get('deps'), c.get('identity'), c.req.valid('json')), 201),
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/',
+      tags: ['webhooks'],
+      summary: 'List subscriptions (admins: all; domain admins: their own); secrets are never shown',
+      responses: { 200: { description: 'Subscriptions', ...json(z.object({ items: z.array(WebhookView) })) }, ...problemResponses },
+    }),
+    async (c) => c.json({ items: await listWebhooks(c.get('deps'), c.get('identity')) }, 200),
+  );
+  r.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/{id}',
+      tags: ['webhooks'],
+      summary: 'Delete a subscription and its delivery history',
+      request: { params: z.object({ id }) },
+      responses: { 204: { description: 'Deleted' }, ...problemResponses },
+    }),
+    async (c) => {
+      await deleteWebhook(c.get('deps'), c.get('identity'), c.req.valid('param').id);
+      return c.body(null, 204);
+    },
+  );
+  r.openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}/deliveries',
+      tags: ['webhooks'],
+      summary: 'Deliveries of a subscription, newest first: attempts, last status code, error and timings',
+      request: {
+        params: z.object({ id }),
+        query: z.object({
+          status: z.enum(['pending', 'delivered', 'failed']).optional(),
+          limit: z.coerce.number().int().min(1).max(500).default(100),
+        }).strict(),
+      },
+      responses: { 200: { description: 'Deliveries', ...json(z.object({ items: z.array(DeliveryView) })) }, ...problemResponses },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      return c.json({ items: await listDeliveries(c.get('deps'), c.get('identity'), c.req.valid('param').id, q) }, 200);
+    },
+  );
+  r.openapi(
+    createRoute({
+      method: 'post',
+      path: '/{id}/deliveries/{d}/retry',
+      tags: ['webhooks'],
+      summary: 'Send a delivery again: a fresh series of attempts, same webhook-id',
+      request: { params: z.object({ id, d: deliveryId }) },
+      responses: {
+        202: { description: 'Queued for the next delivery pass', ...json(DeliveryView) },
+        409: { description: 'The subscription is disabled', content: { 'application/problem+json': { schema: Problem } } },
+        ...problemResponses,
+      },
+    }),
+    async (c) => {
+      const p = c.req.valid('param');
+      return c.json(await retryDelivery(c.get('deps'), c.get('identity'), p.id, p.d), 202);
+    },
+  );
+  return r;
+}

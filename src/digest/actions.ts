@@ -1,0 +1,141 @@
+import { sql } from 'kysely';
+import { bind, text } from '../amavis/schema.ts';
+import type { MailKey } from '../amavis/mail-id.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { Deps } from '../deps.ts';
+import { AppError } from '../errors.ts';
+import { deleteMessage } from '../quarantine/delete.ts';
+import { releaseMessage } from '../quarantine/release.ts';
+import { loadTarget } from '../quarantine/target.ts';
+import { verifyLink, type LinkClaims } from './links.ts';
+import { formatTime } from './render.ts';
+import { putSubscription } from './subscriptions.ts';
+
+/**
+ * One-click links from a digest. Mail security scanners fetch every link in a message, so GET only
+ * reads and shows a confirmation form; the POST from that form (or a mail client's RFC 8058
+ * one-click unsubscribe) performs the API's own verb as the link's recipient, for that recipient only.
+ */
+export interface ActionPage {
+  status: number;
+  kind: 'confirm' | 'done' | 'error';
+  heading: string;
+  message: string;
+  details: Array<{ label: string; value: string }>;
+  form: { button: string; note: string } | null;
+  /** a redirect instead of a page (the portal link) */
+  location?: string;
+}
+
+const VERBS = {
+  release: { button: 'Release to my mailbox', heading: 'Release this message?' },
+  release_allow: { button: 'Release and always allow this sender', heading: 'Release this message and allow its sender?' },
+  delete: { button: 'Delete this message', heading: 'Delete this message?' },
+  unsubscribe: { button: 'Stop quarantine digests', heading: 'Stop quarantine digests?' },
+} as const;
+
+const page = (status: number, kind: ActionPage['kind'], heading: string, message: string, details: ActionPage['details'] = []): ActionPage =>
+  ({ status, kind, heading, message, details, form: null });
+
+export const linkIdentity = (recipient: string): Identity => ({ role: 'user', actor: `link:${recipient}`, keyId: null, mailbox: recipient });
+
+export type Verified = { ok: true; claims: LinkClaims } | { ok: false; page: ActionPage };
+
+export async function verifyToken(deps: Deps, token: string): Promise<Verified> {
+  const secret = deps.config.LINK_SECRET;
+  if (!secret) return { ok: false, page: page(503, 'error', 'Links are not configured', 'This server has no LINK_SECRET.') };
+  const r = await verifyLink(secret, token, Math.floor(deps.clock.now() / 1000));
+  if (r.ok) return r;
+  const message = r.reason === 'expired'
+    ? 'This link has expired. Use a newer digest, or ask your administrator.'
+    : 'This link is not valid. Use the link exactly as it appears in your digest.';
+  return { ok: false, page: page(403, 'error', 'Link not valid', message) };
+}
+
+const keyOf = (c: LinkClaims): MailKey => ({ partitionTag: c.partitionTag!, mailId: c.mailId! });
+
+async function summary(deps: Deps, c: LinkClaims): Promise<ActionPage['details']> {
+  const v = deps.variant;
+  const { rows } = await sql<{ subject: unknown; time_num: number | string; sender: unknown }>`
+    SELECT m.subject, m.time_num, s.email AS sender FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
+    WHERE m.partition_tag = ${c.partitionTag} AND m.mail_id = ${bind(v, 'msgs.mail_id', c.mailId!)}`.execute(deps.db);
+  const m = rows[0];
+  if (!m) return [];
+  return [
+    { label: 'Subject', value: text(m.subject) || '(no subject)' },
+    { label: 'From', value: text(m.sender) || '<>' },
+    { label: 'To', value: c.recipient },
+    { label: 'Received', value: formatTime(Number(m.time_num), null) },
+  ];
+}
+
+/** The copy for this link's recipient, or a page saying why there is nothing to do. */
+async function copyState(deps: Deps, c: LinkClaims): Promise<{ status: string } | ActionPage> {
+  try {
+    const target = await loadTarget(deps, linkIdentity(c.recipient), keyOf(c));
+    const mine = target.recipients.find((r) => r.address === c.recipient);
+    if (!mine) return page(404, 'error', 'No longer in quarantine', 'This message is no longer in the quarantine.');
+    return { status: mine.status };
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'not_found') {
+      return page(404, 'error', 'No longer in quarantine', 'This message is no longer in the quarantine (it may have expired).');
+    }
+    throw err;
+  }
+}
+
+function alreadyDone(status: string, details: ActionPage['details']): ActionPage | null {
+  if (status === 'released') return page(200, 'done', 'Already released', 'This message was already released to your mailbox.', details);
+  if (status === 'deleted') return page(200, 'done', 'Already deleted', 'This message was already deleted.', details);
+  if (status === 'releasing') return page(200, 'done', 'Being released', 'A release of this message is in progress.', details);
+  return null;
+}
+
+/** GET: reads only. Never changes rs, never writes an audit row. */
+export async function showAction(deps: Deps, claims: LinkClaims, token: string): Promise<ActionPage> {
+  if (claims.action === 'portal') return { ...page(303, 'done', 'Your quarantine', ''), location: `/ui/portal/${token}` };
+  const verb = VERBS[claims.action];
+  if (claims.action === 'unsubscribe') {
+    return { ...page(200, 'confirm', verb.heading, `You will no longer receive quarantine digests for ${claims.recipient}.`), form: { button: verb.button, note: 'You can turn them on again at any time.' } };
+  }
+  const state = await copyState(deps, claims);
+  if ('kind' in state) return state;
+  const details = await summary(deps, claims);
+  const done = alreadyDone(state.status, details);
+  if (done) return done;
+  const note = claims.action === 'delete' ? 'Deleted messages cannot be recovered.' : 'The message is delivered to your mailbox as it arrived.';
+  return { ...page(200, 'confirm', verb.heading, 'Nothing happens until you press the button.', details), form: { button: verb.button, note } };
+}
+
+/** POST: the API's verb as identity link:<recipient>, for that recipient only. */
+export async function performAction(deps: Deps, claims: LinkClaims, token: string): Promise<ActionPage> {
+  const who = linkIdentity(claims.recipient);
+  if (claims.action === 'portal') return showAction(deps, claims, token);
+  if (claims.action === 'unsubscribe') {
+    await putSubscription(deps, who, claims.recipient, { enabled: false });
+    return page(200, 'done', 'Unsubscribed', `Quarantine digests for ${claims.recipient} are off.`);
+  }
+  const state = await copyState(deps, claims);
+  if ('kind' in state) return state;
+  const details = await summary(deps, claims);
+  const done = alreadyDone(state.status, details);
+  if (done) return done;
+  try {
+    if (claims.action === 'delete') {
+      await deleteMessage(deps, who, { key: keyOf(claims), recipients: [claims.recipient] });
+      return page(200, 'done', 'Deleted', 'The message was deleted.', details);
+    }
+    const result = await releaseMessage(deps, who, { key: keyOf(claims), recipients: [claims.recipient], allowSender: claims.action === 'release_allow' });
+    if (result.status === 'released') {
+      const also = claims.action === 'release_allow' ? ' Mail from this sender will no longer be quarantined for you.' : '';
+      return page(200, 'done', 'Released', `The message was released to your mailbox.${also}`, details);
+    }
+    return page(502, 'error', 'Release failed', 'The mail server did not release the message. Try again later.', details);
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    if (err.code === 'nothing_to_release') return page(200, 'done', 'Nothing to do', err.message, details);
+    if (err.code === 'not_found') return page(404, 'error', 'No longer in quarantine', 'This message is no longer in the quarantine.');
+    // The verb's own words (e.g. allow_sender not available yet, release not configured).
+    return page(err.status, 'error', err.title, err.message, details);
+  }
+}

@@ -1,0 +1,87 @@
+import { typeOfCode } from '../amavis/codes.ts';
+import type { Config } from '../config.ts';
+import { AppError } from '../errors.ts';
+import type { OutgoingEmail } from '../mail/mailer.ts';
+import { DEFAULT_LINK_TTL, UNSUBSCRIBE_LINK_TTL, linkUrl, signLink, type LinkAction } from './links.ts';
+import type { RecipientDigest } from './plan.ts';
+import { formatTime, renderHtml, renderSubject, renderText, timeZoneLabel, type Templates } from './render.ts';
+
+export interface ComposeContext {
+  config: Config;
+  templates: Templates;
+  /** epoch seconds */
+  now: number;
+  linkTtl?: number;
+}
+
+const DAY = 86400;
+
+/**
+ * Link expiry is rounded up to the day, so the same digest rendered again the same day (a retry,
+ * a restarted run) is byte-for-byte the same email: the mail service's idempotency key then
+ * matches its payload.
+ */
+const expiryAt = (now: number, ttl: number) => Math.ceil((now + ttl) / DAY) * DAY;
+
+export function linkSettings(config: Config): { publicUrl: string; secret: string } {
+  if (!config.PUBLIC_URL || !config.LINK_SECRET) {
+    throw new AppError('digest_not_configured', 'set PUBLIC_URL (the base of action links) and LINK_SECRET (at least 32 characters)');
+  }
+  return { publicUrl: config.PUBLIC_URL, secret: config.LINK_SECRET };
+}
+
+export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
+  const { publicUrl, secret } = linkSettings(ctx.config);
+  const expires = expiryAt(ctx.now, ctx.linkTtl ?? DEFAULT_LINK_TTL);
+  const link = async (action: LinkAction, p: number | null, mailId: string | null, exp = expires) =>
+    linkUrl(publicUrl, await signLink(secret, { action, partitionTag: p, mailId, recipient: d.recipient, expires: exp }));
+  const messages = [];
+  for (const m of d.messages) {
+    messages.push({
+      subject: m.subject || '(no subject)',
+      sender: m.sender || '<>',
+      recipient: d.recipient,
+      show_recipient: false,
+      score: m.score === null ? '' : String(m.score),
+      received: formatTime(m.timeNum, d.timeZone),
+      type: typeOfCode(m.contentCode),
+      reason: m.reason,
+      release_url: await link('release', m.partitionTag, m.mailId),
+      release_allow_url: await link('release_allow', m.partitionTag, m.mailId),
+      delete_url: await link('delete', m.partitionTag, m.mailId),
+    });
+  }
+  const subject = renderSubject(ctx.config.DIGEST_SUBJECT, d.total);
+  return {
+    subject,
+    total: d.total,
+    plural: d.total === 1 ? '' : 's',
+    recipient: d.recipient,
+    messages,
+    more: d.total > messages.length ? d.total - messages.length : 0,
+    portal_url: await link('portal', null, null),
+    unsubscribe_url: await link('unsubscribe', null, null, expiryAt(ctx.now, UNSUBSCRIBE_LINK_TTL)),
+    time_zone_label: timeZoneLabel(d.timeZone),
+    links_expire: formatTime(expires, d.timeZone),
+  };
+}
+
+export async function composeDigest(ctx: ComposeContext, d: RecipientDigest, idempotencyKey: string): Promise<OutgoingEmail> {
+  const from = ctx.config.DIGEST_FROM;
+  if (!from) throw new AppError('digest_not_configured', 'set DIGEST_FROM, e.g. "Quarantine <quarantine@example.com>"');
+  const view = await digestView(ctx, d);
+  return {
+    from,
+    to: d.recipient,
+    subject: view.subject,
+    html: renderHtml(ctx.templates['digest.html'], view),
+    text: renderText(ctx.templates['digest.txt'], view),
+    headers: {
+      // RFC 8058 one-click: the mail client POSTs "List-Unsubscribe=One-Click" to this URL.
+      'List-Unsubscribe': `<${view.unsubscribe_url}>`,
+      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+      'Auto-Submitted': 'auto-generated',
+    },
+    idempotencyKey,
+  };
+}

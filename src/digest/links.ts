@@ -1,0 +1,107 @@
+import { base64url } from '../amavis/mail-id.ts';
+
+/**
+ * Signed one-click links: PUBLIC_URL/a/{token}. The token carries what the link may do (action,
+ * message, recipient, expiry) and an HMAC-SHA256 over exactly that under LINK_SECRET, so a link
+ * can neither be altered nor made for another message or mailbox. Web Crypto only (Workers + Node).
+ */
+export const LINK_ACTIONS = ['release', 'delete', 'release_allow', 'portal', 'unsubscribe'] as const;
+export type LinkAction = (typeof LINK_ACTIONS)[number];
+
+export interface LinkClaims {
+  action: LinkAction;
+  /** null for portal and unsubscribe */
+  partitionTag: number | null;
+  mailId: string | null;
+  recipient: string;
+  /** epoch seconds */
+  expires: number;
+}
+
+export const DEFAULT_LINK_TTL = 7 * 24 * 3600;
+/** An unsubscribe link must keep working as long as people keep old mail around. */
+export const UNSUBSCRIBE_LINK_TTL = 180 * 24 * 3600;
+
+const VERSION = 'v1';
+/** 128 bits of the MAC are plenty and keep the links short. */
+const MAC_BYTES = 16;
+const enc = new TextEncoder();
+const keys = new Map<string, Promise<CryptoKey>>();
+
+function hmacKey(secret: string): Promise<CryptoKey> {
+  let k = keys.get(secret);
+  if (!k) {
+    k = crypto.subtle.importKey('raw', enc.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    keys.set(secret, k);
+  }
+  return k;
+}
+
+function payloadOf(c: LinkClaims): string {
+  // '|' separates the fields: a field holding one is refused rather than signed ambiguously.
+  const fields = [VERSION, c.action, c.partitionTag === null ? '' : String(c.partitionTag), c.mailId ?? '', c.recipient, String(c.expires)];
+  if (fields.some((f) => f.includes('|'))) throw new Error('a link field contains "|"');
+  return fields.join('|');
+}
+
+async function mac(secret: string, payload: string): Promise<Uint8Array> {
+  const sig = await crypto.subtle.sign('HMAC', await hmacKey(secret), enc.encode(payload));
+  return new Uint8Array(sig).subarray(0, MAC_BYTES);
+}
+
+function decodeB64url(s: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(s)) return null;
+  try {
+    const b64 = s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4);
+    return Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+  } catch {
+    return null;
+  }
+}
+
+export async function signLink(secret: string, claims: LinkClaims): Promise<string> {
+  const payload = payloadOf(claims);
+  return `${base64url(enc.encode(payload))}.${base64url(await mac(secret, payload))}`;
+}
+
+export type VerifyResult = { ok: true; claims: LinkClaims } | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired' };
+
+/** Constant-time comparison: a timing difference must not reveal how much of a MAC was right. */
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+export async function verifyLink(secret: string, token: string, nowSeconds: number): Promise<VerifyResult> {
+  if (token.length > 1024) return { ok: false, reason: 'malformed' };
+  const [p, m, ...rest] = token.split('.');
+  if (!p || !m || rest.length) return { ok: false, reason: 'malformed' };
+  const payloadBytes = decodeB64url(p);
+  const given = decodeB64url(m);
+  if (!payloadBytes || !given) return { ok: false, reason: 'malformed' };
+  const payload = new TextDecoder('utf-8', { fatal: false }).decode(payloadBytes);
+  if (!equal(await mac(secret, payload), given)) return { ok: false, reason: 'bad_signature' };
+  const [version, action, partition, mailId, recipient, expires, ...more] = payload.split('|');
+  if (version !== VERSION || more.length || !(LINK_ACTIONS as readonly string[]).includes(action ?? '') || !recipient) {
+    return { ok: false, reason: 'malformed' };
+  }
+  const exp = Number(expires);
+  if (!Number.isSafeInteger(exp)) return { ok: false, reason: 'malformed' };
+  if (exp <= nowSeconds) return { ok: false, reason: 'expired' };
+  const claims: LinkClaims = {
+    action: action as LinkAction,
+    partitionTag: partition === '' ? null : Number(partition),
+    mailId: mailId === '' ? null : mailId!,
+    recipient,
+    expires: exp,
+  };
+  const needsMail = claims.action !== 'portal' && claims.action !== 'unsubscribe';
+  if (needsMail !== (claims.mailId !== null && claims.partitionTag !== null)) return { ok: false, reason: 'malformed' };
+  return { ok: true, claims };
+}
+
+export function linkUrl(publicUrl: string, token: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/a/${token}`;
+}

@@ -1,0 +1,253 @@
+import { sql, type Expression, type SqlBool } from 'kysely';
+import { typeOfCode } from '../amavis/codes.ts';
+import { reverseDomain } from '../amavis/address.ts';
+import { bind, text } from '../amavis/schema.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { Deps } from '../deps.ts';
+import { score } from '../quarantine/item.ts';
+import { recipientScope } from '../quarantine/scope.ts';
+import { reasonFromHeaders } from './render.ts';
+
+/**
+ * Who gets a digest, and what is in it. The plan streams recipients in pages (keyset on the
+ * address), and each page costs a fixed number of queries whatever its size, so a run over any
+ * number of recipients holds one page in memory.
+ */
+export interface DigestMode {
+  /** every recipient with quarantined mail, not only those who subscribed (opt-outs still hold) */
+  forceAll: boolean;
+  /** all their pending quarantined mail, not only what arrived after their watermark */
+  allTime: boolean;
+  /** also recipients in BACKUP_MX_DOMAINS (skipped otherwise: that mail is not ours to report) */
+  includeBackupMx: boolean;
+  recipients?: string[];
+  /** preview: show what is waiting whatever the subscriber's frequency */
+  ignoreFrequency?: boolean;
+}
+
+export interface PlannedMessage {
+  partitionTag: number;
+  mailId: string;
+  timeNum: number;
+  contentCode: string;
+  subject: string;
+  sender: string;
+  score: number | null;
+  reason: string;
+}
+
+export interface RecipientDigest {
+  recipient: string;
+  /** every pending message in the window; `messages` lists the newest `MAX_LISTED` of them */
+  total: number;
+  messages: PlannedMessage[];
+  timeZone: string | null;
+  from: { time: number; mailId: string } | null;
+  /** the newest message covered: the watermark once the mail service has accepted the digest */
+  to: { time: number; mailId: string };
+}
+
+export const MAX_LISTED = 50;
+/** A cron tick is never exactly on time: "due" allows this much early. */
+const SLACK = 300;
+const PERIOD: Record<string, number> = { hourly: 3600, daily: 86400, weekly: 7 * 86400 };
+export const FREQUENCIES = ['hourly', 'daily', 'weekly'] as const;
+export type Frequency = (typeof FREQUENCIES)[number];
+
+export function isDue(frequency: string, lastSentAt: number | string | null | undefined, now: number): boolean {
+  if (lastSentAt === null || lastSentAt === undefined) return true;
+  return Number(lastSentAt) <= now - (PERIOD[frequency] ?? PERIOD.daily!) + SLACK;
+}
+
+/** msgrcpt.rs values that are still waiting for the recipient (not 'p': a release is under way). */
+const WAITING = [' ', '', 'V'];
+
+export interface PlanContext {
+  deps: Deps;
+  who: Identity;
+  mode: DigestMode;
+  /** epoch seconds */
+  now: number;
+  /** only messages with time_num below this are covered (see inProgressCutoff) */
+  cutoff: number;
+}
+
+/**
+ * amavisd writes a msgs row with content NULL when a message arrives and completes it later, with
+ * its arrival time. A watermark past such a row would skip it for ever once it completes, so a run
+ * covers only messages older than the oldest one still in progress (looking back `horizon` seconds).
+ */
+export async function inProgressCutoff(deps: Deps, now: number, horizon = 600): Promise<number> {
+  if (horizon <= 0) return now + 1;
+  const { rows } = await sql<{ t: number | string | null }>`SELECT MIN(time_num) AS t FROM msgs
+    WHERE content IS NULL AND time_num > ${now - horizon}`.execute(deps.db);
+  const t = rows[0]?.t;
+  return t === null || t === undefined ? now + 1 : Math.min(now + 1, Number(t));
+}
+
+function domainConditions(ctx: PlanContext, domainRef: string, reversed: boolean): Expression<SqlBool>[] {
+  const { deps, mode } = ctx;
+  const backup = deps.config.BACKUP_MX_DOMAINS;
+  if (mode.includeBackupMx || backup.length === 0) return [];
+  const ref = sql.ref(domainRef);
+  const values = backup.map((d) => (reversed ? bind(deps.variant, 'maddr.domain', reverseDomain(d)) : d));
+  return [sql<SqlBool>`${ref} NOT IN (${sql.join(values)})`];
+}
+
+/** Subscribers whose digest is due, or (force_all) every recipient with waiting quarantined mail. */
+export async function* recipientPages(ctx: PlanContext, pageSize: number): AsyncGenerator<string[]> {
+  let after = '';
+  for (;;) {
+    const page = ctx.mode.forceAll ? await quarantinedPage(ctx, after, pageSize) : await subscriberPage(ctx, after, pageSize);
+    if (page.length === 0) return;
+    yield page;
+    if (page.length < pageSize) return;
+    after = page[page.length - 1]!;
+  }
+}
+
+async function subscriberPage(ctx: PlanContext, after: string, n: number): Promise<string[]> {
+  const { who, mode, now } = ctx;
+  const conds: Expression<SqlBool>[] = [sql<SqlBool>`sub.enabled = 1`, sql<SqlBool>`sub.address > ${after}`];
+  if (!mode.allTime) {
+    const due = Object.entries(PERIOD).map(([f, p]) => sql<SqlBool>`(sub.frequency = ${f} AND st.last_sent_at <= ${now - p + SLACK})`);
+    conds.push(sql<SqlBool>`(st.recipient IS NULL OR ${sql.join(due, sql` OR `)})`);
+  }
+  if (who.role === 'user') conds.push(sql<SqlBool>`sub.address = ${who.mailbox}`);
+  if (who.role === 'domain_admin') conds.push(who.domains.length ? sql<SqlBool>`sub.domain IN (${sql.join([...who.domains])})` : sql<SqlBool>`1 = 0`);
+  if (mode.recipients) conds.push(mode.recipients.length ? sql<SqlBool>`sub.address IN (${sql.join(mode.recipients)})` : sql<SqlBool>`1 = 0`);
+  conds.push(...domainConditions(ctx, 'sub.domain', false));
+  const { rows } = await sql<{ address: string }>`SELECT sub.address FROM qe_digest_subscriptions sub
+    LEFT JOIN qe_digest_state st ON st.recipient = sub.address
+    WHERE ${sql.join(conds, sql` AND `)} ORDER BY sub.address LIMIT ${n}`.execute(ctx.deps.db);
+  return rows.map((r) => r.address);
+}
+
+async function quarantinedPage(ctx: PlanContext, after: string, n: number): Promise<string[]> {
+  const { deps, who, mode } = ctx;
+  const v = deps.variant;
+  const conds: Expression<SqlBool>[] = [recipientScope(who, v)];
+  if (after) conds.push(sql<SqlBool>`r.email > ${bind(v, 'maddr.email', after)}`);
+  if (mode.recipients) {
+    conds.push(mode.recipients.length ? sql<SqlBool>`r.email IN (${sql.join(mode.recipients.map((a) => bind(v, 'maddr.email', a)))})` : sql<SqlBool>`1 = 0`);
+  }
+  conds.push(...domainConditions(ctx, 'r.domain', true));
+  conds.push(sql<SqlBool>`EXISTS (SELECT 1 FROM msgrcpt mr JOIN msgs m ON m.partition_tag = mr.partition_tag AND m.mail_id = mr.mail_id
+    WHERE mr.rid = r.id AND mr.rs IN (${sql.join(WAITING)}) AND m.quar_type = 'Q' AND m.content IS NOT NULL AND m.time_num < ${ctx.cutoff})`);
+  const { rows } = await sql<{ email: unknown }>`SELECT DISTINCT r.email FROM maddr r
+    WHERE ${sql.join(conds, sql` AND `)} ORDER BY r.email LIMIT ${n}`.execute(deps.db);
+  return rows.map((r) => text(r.email));
+}
+
+interface MessageRow {
+  rcpt: unknown;
+  partition_tag: number;
+  mail_id: unknown;
+  time_num: number | string;
+  content: string | null;
+  rcontent: string | null;
+  bspam_level: number | string | null;
+  spam_level: number | string | null;
+  subject: unknown;
+  sender: unknown;
+  rn: number | string;
+  total: number | string;
+}
+
+/**
+ * The digests of one page of recipients: their subscription and watermark (one query each), their
+ * waiting mail (one query, the newest MAX_LISTED per recipient by a window function) and the
+ * alert header of virus / banned / bad-header mail (one query). Recipients with nothing new drop out.
+ */
+export async function loadDigests(ctx: PlanContext, recipients: string[]): Promise<RecipientDigest[]> {
+  const { deps, who, mode } = ctx;
+  const v = deps.variant;
+  if (recipients.length === 0) return [];
+  const subs = await deps.db.selectFrom('qe_digest_subscriptions').select(['address', 'enabled', 'time_zone', 'frequency'])
+    .where('address', 'in', recipients).execute();
+  const subOf = new Map(subs.map((s) => [s.address, s]));
+  const states = await deps.db.selectFrom('qe_digest_state').selectAll().where('recipient', 'in', recipients).execute();
+  const stateOf = new Map(states.map((s) => [s.recipient, s]));
+  const wanted = recipients.filter((r) => {
+    const sub = subOf.get(r);
+    // An explicit opt-out (List-Unsubscribe, PUT enabled=false) holds even for force_all.
+    if (sub ? Number(sub.enabled) !== 1 : !mode.forceAll) return false;
+    // A subscriber's frequency holds in every mode but all_time (an explicit "send everything now").
+    return !sub || mode.allTime || mode.ignoreFrequency || isDue(sub.frequency, stateOf.get(r)?.last_sent_at, ctx.now);
+  });
+  if (wanted.length === 0) return [];
+  if (mode.allTime) stateOf.clear();
+
+  // Recipients without a watermark in one IN list; each one with a watermark gets its own bound.
+  const fresh = wanted.filter((a) => !stateOf.has(a)).map((a) => bind(v, 'maddr.email', a));
+  const perRecipient: Expression<SqlBool>[] = fresh.length ? [sql<SqlBool>`r.email IN (${sql.join(fresh)})`] : [];
+  for (const addr of wanted) {
+    const st = stateOf.get(addr);
+    if (!st) continue;
+    const t = Number(st.last_time_num);
+    perRecipient.push(sql<SqlBool>`(r.email = ${bind(v, 'maddr.email', addr)} AND (m.time_num > ${t} OR (m.time_num = ${t} AND m.mail_id > ${bind(v, 'msgs.mail_id', st.last_mail_id)})))`);
+  }
+  const conds: Expression<SqlBool>[] = [
+    sql<SqlBool>`m.quar_type = 'Q'`, sql<SqlBool>`m.content IS NOT NULL`, sql<SqlBool>`m.time_num < ${ctx.cutoff}`,
+    sql<SqlBool>`mr.rs IN (${sql.join(WAITING)})`, recipientScope(who, v), sql<SqlBool>`(${sql.join(perRecipient, sql` OR `)})`,
+    ...domainConditions(ctx, 'r.domain', true),
+  ];
+  const { rows } = await sql<MessageRow>`SELECT * FROM (
+      SELECT r.email AS rcpt, m.partition_tag, m.mail_id, m.time_num, m.content, mr.content AS rcontent, mr.bspam_level,
+        m.spam_level, m.subject, s.email AS sender,
+        ROW_NUMBER() OVER (PARTITION BY r.email ORDER BY m.time_num DESC, m.mail_id DESC) AS rn,
+        COUNT(*) OVER (PARTITION BY r.email) AS total
+      FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
+        JOIN msgs m ON m.partition_tag = mr.partition_tag AND m.mail_id = mr.mail_id
+        LEFT JOIN maddr s ON s.id = m.sid
+      WHERE ${sql.join(conds, sql` AND `)}
+    ) x WHERE x.rn <= ${MAX_LISTED} ORDER BY x.rcpt, x.rn`.execute(deps.db);
+
+  const reasons = await alertReasons(ctx, rows);
+  const out = new Map<string, RecipientDigest>();
+  for (const row of rows) {
+    const recipient = text(row.rcpt);
+    const mailId = text(row.mail_id);
+    const code = ((row.rcontent ?? '').trim() || (row.content ?? '?').trim() || '?');
+    const msg: PlannedMessage = {
+      partitionTag: Number(row.partition_tag), mailId, timeNum: Number(row.time_num), contentCode: code,
+      subject: text(row.subject), sender: text(row.sender), score: score(row.bspam_level ?? row.spam_level),
+      reason: reasons.get(`${Number(row.partition_tag)}.${mailId}`) ?? '',
+    };
+    let d = out.get(recipient);
+    if (!d) {
+      const st = stateOf.get(recipient);
+      d = {
+        recipient, total: Number(row.total), messages: [], timeZone: subOf.get(recipient)?.time_zone ?? null,
+        from: st ? { time: Number(st.last_time_num), mailId: st.last_mail_id } : null,
+        // rn = 1 comes first: the newest message, where the watermark will move to
+        to: { time: msg.timeNum, mailId },
+      };
+      out.set(recipient, d);
+    }
+    d.messages.push(msg);
+  }
+  return [...out.values()];
+}
+
+const ALERT_TYPES = new Set(['virus', 'banned', 'bad-header', 'bad-mime']);
+
+/** The start of the stored text of the page's virus/banned/bad-header mail, for X-Amavis-Alert. */
+async function alertReasons(ctx: PlanContext, rows: MessageRow[]): Promise<Map<string, string>> {
+  const v = ctx.deps.variant;
+  const keys = new Map<string, { p: number; id: string }>();
+  for (const r of rows) {
+    if (!ALERT_TYPES.has(typeOfCode((r.content ?? '').trim()))) continue;
+    const id = text(r.mail_id);
+    keys.set(`${Number(r.partition_tag)}.${id}`, { p: Number(r.partition_tag), id });
+  }
+  const out = new Map<string, string>();
+  if (keys.size === 0) return out;
+  const pairs = [...keys.values()].map((k) => sql<SqlBool>`(partition_tag = ${k.p} AND mail_id = ${bind(v, 'quarantine.mail_id', k.id)})`);
+  const head = v.dialect === 'mysql' ? sql`SUBSTRING(mail_text, 1, 8192)` : sql`substring(mail_text from 1 for 8192)`;
+  const { rows: chunks } = await sql<{ partition_tag: number; mail_id: unknown; head: unknown }>`
+    SELECT partition_tag, mail_id, ${head} AS head FROM quarantine
+    WHERE chunk_ind = 1 AND (${sql.join(pairs, sql` OR `)})`.execute(ctx.deps.db);
+  for (const c of chunks) out.set(`${Number(c.partition_tag)}.${text(c.mail_id)}`, reasonFromHeaders(text(c.head)));
+  return out;
+}

@@ -1,0 +1,80 @@
+import Mustache from 'mustache';
+import { DEFAULT_TEMPLATES, type TemplateName } from './templates.generated.ts';
+
+/**
+ * Mustache rendering of the digest and the action pages. Subjects and senders are written by
+ * whoever sent the spam, so HTML templates escape every {{value}}; values are data, never
+ * templates (mustache does not re-render them, so a subject "{{total}}" stays literal).
+ */
+export type Templates = Record<TemplateName, string>;
+export type TemplateOverrides = Partial<Templates>;
+
+export function templatesWith(overrides: TemplateOverrides | undefined): Templates {
+  return { ...DEFAULT_TEMPLATES, ...(overrides ?? {}) };
+}
+
+// mustache caches parsed templates by their text; the set is small (defaults + overrides).
+const noEscape = (s: string) => s;
+
+export function renderHtml(template: string, view: unknown): string {
+  return Mustache.render(template, view);
+}
+
+/** text/plain has no markup: HTML-escaping there would show "&lt;" to the reader. */
+export function renderText(template: string, view: unknown): string {
+  return Mustache.render(template, view, {}, { escape: noEscape });
+}
+
+/**
+ * The email's Subject from DIGEST_SUBJECT. Only the admin's template is rendered, with `total`
+ * alone in its view, and line breaks are flattened: nothing a sender wrote reaches this header.
+ */
+export function renderSubject(template: string, total: number): string {
+  return renderText(template, { total }).replace(/[\r\n\t]+/g, ' ').trim().slice(0, 250);
+}
+
+/** "2026-07-03 14:05 (Europe/Berlin)" or "2026-07-03 12:05 UTC". An unknown zone falls back to UTC. */
+export function formatTime(epochSeconds: number, timeZone: string | null): string {
+  const zone = timeZone && isTimeZone(timeZone) ? timeZone : null;
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone: zone ?? 'UTC',
+    year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).formatToParts(new Date(epochSeconds * 1000));
+  const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
+  const stamp = `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}`;
+  return zone ? `${stamp} (${zone})` : `${stamp} UTC`;
+}
+
+export function timeZoneLabel(timeZone: string | null): string {
+  return timeZone && isTimeZone(timeZone) ? `in ${timeZone}` : 'in UTC';
+}
+
+export function isTimeZone(tz: string): boolean {
+  if (!/^[A-Za-z0-9_+\-/]{1,64}$/.test(tz)) return false;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A short reason from the stored headers: amavisd adds X-Amavis-Alert to what it quarantines,
+ * e.g. "INFECTED, message contains virus: Eicar-Signature" or "BANNED, message contains ...,invoice.exe".
+ */
+export function reasonFromHeaders(head: string): string {
+  const end = head.search(/\r?\n\r?\n/);
+  const unfolded = (end >= 0 ? head.slice(0, end) : head).replace(/\r?\n[ \t]+/g, ' ');
+  const alert = /^X-Amavis-Alert:[ \t]*(.+)$/im.exec(unfolded)?.[1]?.trim();
+  if (!alert) return '';
+  const virus = /virus:\s*(.+)$/i.exec(alert)?.[1];
+  if (virus) return `virus: ${virus.trim()}`.slice(0, 120);
+  const banned = /^BANNED,\s*message contains\s*(.+)$/i.exec(alert)?.[1];
+  if (banned) {
+    // amavisd lists the MIME type path then the offending name last: "text/plain,.exe,invoice.exe"
+    const name = banned.split(',').pop()!.trim();
+    return `banned: ${name}`.slice(0, 120);
+  }
+  return alert.slice(0, 120);
+}

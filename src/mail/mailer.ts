@@ -1,0 +1,44 @@
+/**
+ * How a digest leaves: a Mailer takes a batch of rendered emails and answers one outcome per email,
+ * in order. It never throws for a refused email (that is an outcome); the caller records each one.
+ */
+export interface OutgoingEmail {
+  from: string;
+  to: string;
+  subject: string;
+  html: string;
+  text: string;
+  /** extra header lines, e.g. List-Unsubscribe; values never carry CR/LF */
+  headers: Record<string, string>;
+  /** stable per recipient and digest window: a retried send must not deliver twice */
+  idempotencyKey: string;
+}
+
+export type SendOutcome =
+  | { ok: true; id: string | null }
+  /** permanent: the mail service refused this email (4xx); retrying the same email will not help */
+  | { ok: false; error: string; status: number | null; permanent: boolean };
+
+export interface Mailer {
+  readonly provider: 'resend' | 'smtp';
+  /** emails per send() call (Resend's batch endpoint takes at most 100) */
+  readonly maxBatch: number;
+  send(emails: OutgoingEmail[]): Promise<SendOutcome[]>;
+  close?(): Promise<void>;
+}
+
+export interface RetryPolicy {
+  /** attempts in all, the first included */
+  attempts: number;
+  /** first wait; doubles each time, capped at 30 s; a Retry-After from the service wins */
+  baseDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 500 };
+
+export function backoff(policy: RetryPolicy, attempt: number, retryAfterSeconds?: number | null): number {
+  if (retryAfterSeconds && retryAfterSeconds > 0) return Math.min(retryAfterSeconds * 1000, 30_000);
+  return Math.min(policy.baseDelayMs * 2 ** attempt, 30_000);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,65 @@
+/**
+ * The pages' only stylesheet and script, served from /ui/static/ (CSP: style-src and script-src
+ * 'self', nothing inline). The script is an enhancement: times in the reader's zone, "select all".
+ * Without it every page works, with times in UTC.
+ */
+export const APP_CSS = `
+:root { color-scheme: light dark; --fg: #1b1b1b; --bg: #fff; --muted: #5c5c5c; --line: #d0d0d0; --accent: #0b5cad; --bad: #a4161a; --ok: #1d6b32; }
+@media (prefers-color-scheme: dark) { :root { --fg: #eee; --bg: #141414; --muted: #aaa; --line: #444; --accent: #7ab8ff; --bad: #ff8a8a; --ok: #8fd19e; } }
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
+header.top, main, footer { max-width: 72rem; margin: 0 auto; padding: 0.75rem 1rem; }
+header.top { display: flex; flex-wrap: wrap; gap: 0.5rem 1rem; align-items: center; justify-content: space-between; border-bottom: 1px solid var(--line); }
+header.top .brand { font-weight: 600; color: inherit; text-decoration: none; }
+a { color: var(--accent); }
+:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
+.skip { position: absolute; left: -999px; } .skip:focus { left: 1rem; top: 0.5rem; background: var(--bg); padding: 0.25rem 0.5rem; }
+h1 { font-size: 1.5rem; margin: 0.5rem 0 1rem; overflow-wrap: anywhere; }
+h2 { font-size: 1.15rem; margin: 1.5rem 0 0.5rem; }
+label { display: block; font-weight: 600; font-size: 0.9rem; }
+input, select, button { font: inherit; padding: 0.4rem 0.5rem; border: 1px solid var(--line); border-radius: 4px; background: var(--bg); color: var(--fg); max-width: 100%; }
+button { cursor: pointer; background: var(--accent); color: #fff; border-color: var(--accent); }
+button.secondary { background: transparent; color: var(--accent); }
+button.danger { background: var(--bad); border-color: var(--bad); }
+.filters { display: grid; grid-template-columns: repeat(auto-fill, minmax(11rem, 1fr)); gap: 0.75rem; align-items: end; margin-bottom: 1rem; }
+.filters input, .filters select { width: 100%; }
+.actions { display: flex; flex-wrap: wrap; gap: 0.5rem; margin: 0.75rem 0; }
+.notice { border-left: 4px solid var(--ok); padding: 0.5rem 0.75rem; margin: 0 0 1rem; }
+.notice.error { border-color: var(--bad); }
+.muted { color: var(--muted); font-size: 0.9rem; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 0.4rem 0.5rem; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
+td.sel, th.sel { width: 4.5rem; }
+.badge { display: inline-block; padding: 0 0.4rem; border: 1px solid var(--line); border-radius: 999px; font-size: 0.8rem; }
+dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 0.25rem 1rem; } dl.meta dt { font-weight: 600; } dl.meta dd { margin: 0; overflow-wrap: anywhere; }
+pre.text { white-space: pre-wrap; overflow-wrap: anywhere; border: 1px solid var(--line); padding: 0.75rem; max-height: 60vh; overflow: auto; }
+iframe.body { width: 100%; height: 60vh; border: 1px solid var(--line); background: #fff; }
+.pager { display: flex; gap: 1rem; margin: 1rem 0; }
+form.inline { display: inline; }
+@media (max-width: 40rem) {
+  table.list thead { position: absolute; left: -999px; }
+  table.list tr { display: block; border-bottom: 1px solid var(--line); padding: 0.5rem 0; }
+  table.list td { display: block; border: 0; padding: 0.1rem 0.25rem; }
+  table.list td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; }
+  dl.meta { grid-template-columns: 1fr; }
+}
+`;
+
+export const APP_JS = `
+(function () {
+  var fmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  document.querySelectorAll('time[datetime]').forEach(function (t) {
+    var d = new Date(t.getAttribute('datetime'));
+    if (!isNaN(d.getTime())) { t.title = t.getAttribute('datetime'); t.textContent = fmt.format(d); }
+  });
+  var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  document.querySelectorAll('[data-tz]').forEach(function (e) { e.textContent = 'Times are in your time zone (' + zone + ').'; });
+  var all = document.getElementById('select-all');
+  if (all) {
+    all.hidden = false;
+    all.querySelector('input').addEventListener('change', function (e) {
+      document.querySelectorAll('input[name=ids]').forEach(function (b) { b.checked = e.target.checked; });
+    });
+  }
+})();
+`;

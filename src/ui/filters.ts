@@ -1,0 +1,54 @@
+import { z } from '@hono/zod-openapi';
+import type { ListInput } from '../quarantine/list.ts';
+import { AddressOrDomain, Address, Domain, Instant, TypeList } from '../api/schemas.ts';
+import type { FilterValues } from './quarantine-pages.tsx';
+
+/** The list page's query: the API's filters (same schemas), where an empty form field means "any". */
+const blank = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const opt = <T extends z.ZodType>(s: T) => z.preprocess(blank, s.optional());
+
+const PageQuery = z.object({
+  type: opt(TypeList),
+  status: z.preprocess(blank, z.enum(['pending', 'released', 'deleted', 'all']).default('pending')),
+  domain: opt(Domain),
+  recipient: opt(Address),
+  sender: opt(AddressOrDomain),
+  q: opt(z.string().max(200)),
+  since: opt(Instant),
+  until: opt(Instant),
+  cursor: opt(z.string().max(400)),
+});
+
+export const PAGE_SIZE = 50;
+const FIELDS = ['type', 'status', 'domain', 'recipient', 'sender', 'q', 'since', 'until'] as const;
+
+/** What the reader typed (shown back in the form), and the verb's input or the first problem. */
+export function parseFilters(query: Record<string, string>): { values: FilterValues; input: ListInput | null; error: string | null } {
+  const values: FilterValues = {};
+  for (const k of FIELDS) if (query[k]) values[k] = query[k]!.slice(0, 300);
+  const r = PageQuery.safeParse(query);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    return { values, input: null, error: `${issue?.path.join('.') ?? 'filter'}: ${issue?.message ?? 'invalid'}` };
+  }
+  const d = r.data;
+  // A bare date in "until" means that whole day.
+  const until = d.until !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(query.until ?? '') ? d.until + 86400 : d.until;
+  return {
+    values,
+    error: null,
+    input: {
+      types: d.type, status: d.status, domain: d.domain, recipient: d.recipient, sender: d.sender, q: d.q,
+      since: d.since, until, cursor: d.cursor, limit: PAGE_SIZE,
+    },
+  };
+}
+
+/** The list URL for these filters (and a cursor); only our own fields, so no one can smuggle a path. */
+export function listHref(values: FilterValues, extra: Record<string, string> = {}): string {
+  const p = new URLSearchParams();
+  for (const k of FIELDS) if (values[k]) p.set(k, values[k]!);
+  for (const [k, v] of Object.entries(extra)) p.set(k, v);
+  const s = p.toString();
+  return s ? `/ui/quarantine?${s}` : '/ui/quarantine';
+}

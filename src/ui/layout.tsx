@@ -1,0 +1,99 @@
+/** @jsxImportSource hono/jsx */
+import type { Child } from 'hono/jsx';
+import type { Identity } from '../auth/identity.ts';
+
+/** Every page: no inline script or style (CSP), one h1, a skip link, sign-out when signed in. */
+export function Layout(props: { title: string; who?: Identity | null; csrf?: string; children?: Child }) {
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>{`${props.title} · quarantine-edge`}</title>
+        <link rel="icon" href="data:," />
+        <link rel="stylesheet" href="/ui/static/app.css" />
+        <script src="/ui/static/app.js" defer></script>
+      </head>
+      <body>
+        <a class="skip" href="#main">Skip to content</a>
+        <header class="top">
+          <a class="brand" href="/ui/quarantine">quarantine-edge</a>
+          {props.who && props.csrf ? (
+            <div>
+              <span class="muted">{whoLabel(props.who)}</span>{' '}
+              <form class="inline" method="post" action="/ui/sign-out">
+                <input type="hidden" name="csrf" value={props.csrf} />
+                <button type="submit" class="secondary">Sign out</button>
+              </form>
+            </div>
+          ) : null}
+        </header>
+        <main id="main" tabindex={-1}>{props.children}</main>
+        <footer class="muted"><span data-tz>Times are in UTC.</span></footer>
+      </body>
+    </html>
+  );
+}
+
+export function whoLabel(who: Identity): string {
+  if (who.role === 'user') return `Mailbox ${who.mailbox}`;
+  if (who.role === 'domain_admin') return `Domain admin (${who.domains.join(', ')})`;
+  return 'Admin';
+}
+
+/** A time as UTC text; the script shows it in the reader's zone. */
+export function When(props: { iso: string }) {
+  return <time datetime={props.iso}>{props.iso.slice(0, 16).replace('T', ' ')} UTC</time>;
+}
+
+export function Notice(props: { text: string | null; error?: boolean }) {
+  if (!props.text) return null;
+  return (
+    <p class={props.error ? 'notice error' : 'notice'} role={props.error ? 'alert' : 'status'}>{props.text}</p>
+  );
+}
+
+export function ErrorPage(props: { status: number; title: string; detail: string; requestId: string }) {
+  return (
+    <Layout title={props.title}>
+      <h1>{props.title}</h1>
+      <p>{props.detail}</p>
+      <p class="muted">Error {props.status} · request {props.requestId}</p>
+      <p><a href="/ui/quarantine">Back to the quarantine</a> · <a href="/ui/sign-in">Sign in</a></p>
+    </Layout>
+  );
+}
+
+export function SignInPage(props: { csrf: string; error?: string | null }) {
+  return (
+    <Layout title="Sign in">
+      <h1>Sign in</h1>
+      <Notice text={props.error ?? null} error />
+      <form method="post" action="/ui/sign-in">
+        <input type="hidden" name="csrf" value={props.csrf} />
+        <p>
+          <label for="key">API key</label>
+          <input id="key" name="key" type="password" autocomplete="off" required size={40} />
+        </p>
+        <button type="submit">Sign in</button>
+      </form>
+      <p class="muted">
+        Admins and domain admins sign in with their API key; it is checked once and never stored in
+        the browser. Mailbox owners: open the link in your quarantine digest email.
+      </p>
+    </Layout>
+  );
+}
+
+export function PortalPage(props: { csrf: string; mailbox: string; token: string }) {
+  return (
+    <Layout title="Your quarantined mail">
+      <h1>Your quarantined mail</h1>
+      <p>This link opens the quarantine of <strong>{props.mailbox}</strong>.</p>
+      <form method="post" action={`/ui/portal/${props.token}`}>
+        <input type="hidden" name="csrf" value={props.csrf} />
+        <button type="submit">Continue</button>
+      </form>
+    </Layout>
+  );
+}

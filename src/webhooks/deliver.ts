@@ -1,0 +1,180 @@
+import type { Deps } from '../deps.ts';
+import { payloadFor, subscriptionDomains } from './events.ts';
+import { sign } from './sign.ts';
+import { targetUrlProblem } from './url.ts';
+
+/**
+ * Seconds to wait after the n-th failed attempt; after the last, the delivery is failed. About
+ * 23.6 h in all, so a receiver that is down for a night still gets its events.
+ */
+export const BACKOFF_SECONDS = [5, 60, 300, 1800, 7200, 18000, 28800, 28800];
+/** A claimed delivery is not picked again for this long (a pass that died mid-attempt is retried). */
+const LEASE_SECONDS = 120;
+const DEFAULT_TIMEOUT_MS = 10_000;
+const CONCURRENCY = 4;
+
+export interface DeliveryOptions {
+  limit?: number;
+  /** per attempt; 10 s by default */
+  timeoutMs?: number;
+}
+
+export type AttemptOutcome = 'delivered' | 'retrying' | 'failed' | 'disabled' | 'skipped';
+
+export interface PassReport {
+  job: 'webhooks';
+  summary: string;
+  attempted: number;
+  delivered: number;
+  retrying: number;
+  failed: number;
+}
+
+const seconds = (deps: Deps) => Math.floor(deps.clock.now() / 1000);
+
+/** One delivery pass: every pending delivery that is due, a few at a time. */
+export async function deliverDue(deps: Deps, opts: DeliveryOptions = {}): Promise<PassReport> {
+  const due = await dueDeliveries(deps, opts.limit ?? 100);
+  const counts = { delivered: 0, retrying: 0, failed: 0, disabled: 0, skipped: 0 };
+  let next = 0;
+  const worker = async () => {
+    while (next < due.length) {
+      const id = due[next++]!;
+      counts[await deliverOne(deps, id, opts)]++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, due.length) }, worker));
+  const attempted = due.length - counts.skipped;
+  const failed = counts.failed + counts.disabled;
+  return {
+    job: 'webhooks',
+    summary: `${attempted} attempted: ${counts.delivered} delivered, ${counts.retrying} to retry, ${failed} failed`,
+    attempted,
+    delivered: counts.delivered,
+    retrying: counts.retrying,
+    failed,
+  };
+}
+
+export async function dueDeliveries(deps: Deps, limit: number): Promise<string[]> {
+  const rows = await deps.db
+    .selectFrom('qe_webhook_deliveries')
+    .select('id')
+    .where('status', '=', 'pending')
+    .where('next_attempt_at', '<=', seconds(deps))
+    .orderBy('next_attempt_at')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Attempt one delivery if it is due. It is claimed first (compare-and-set on next_attempt_at), so
+ * two passes (cron and queue, two Node processes) never send it at the same moment; a pass that dies
+ * after the claim leaves it to be sent again when the lease ends: at least once, same webhook-id.
+ */
+export async function deliverOne(deps: Deps, deliveryId: string, opts: DeliveryOptions = {}): Promise<AttemptOutcome> {
+  const now = seconds(deps);
+  const row = await deps.db
+    .selectFrom('qe_webhook_deliveries as d')
+    .innerJoin('qe_webhook_events as e', 'e.id', 'd.event_id')
+    .leftJoin('qe_webhooks as w', 'w.id', 'd.webhook_id')
+    .select(['d.id', 'd.status', 'd.attempts', 'd.next_attempt_at', 'd.webhook_id', 'e.payload',
+      'w.url', 'w.secret', 'w.domains', 'w.disabled_at'])
+    .where('d.id', '=', deliveryId)
+    .executeTakeFirst();
+  if (!row || row.status !== 'pending' || Number(row.next_attempt_at) > now) return 'skipped';
+  const claimed = await deps.db
+    .updateTable('qe_webhook_deliveries')
+    .set({ next_attempt_at: now + LEASE_SECONDS })
+    .where('id', '=', row.id)
+    .where('status', '=', 'pending')
+    .where('next_attempt_at', '=', row.next_attempt_at)
+    .executeTakeFirst();
+  if (Number(claimed.numUpdatedRows) !== 1) return 'skipped';
+
+  if (!row.url || !row.secret || row.disabled_at !== null) {
+    await finish(deps, row.id, { status: 'failed', last_error: 'the subscription is disabled or deleted' });
+    return 'failed';
+  }
+  const refused = targetUrlProblem(row.url, deps.config.WEBHOOK_ALLOW_PRIVATE);
+  if (refused) {
+    await finish(deps, row.id, { status: 'failed', last_error: `url ${refused}` });
+    return 'failed';
+  }
+
+  const body = payloadFor(row.payload, subscriptionDomains(row.domains));
+  const attempt = await post(row.url, body, {
+    'content-type': 'application/json',
+    'user-agent': 'quarantine-edge-webhooks',
+    'webhook-id': row.id,
+    'webhook-timestamp': String(now),
+    'webhook-signature': sign(row.secret, row.id, now, body),
+  }, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const attempts = Number(row.attempts) + 1;
+  const common = { attempts, last_attempt_at: now, last_status: attempt.status, last_duration_ms: attempt.ms, last_error: attempt.error };
+
+  if (attempt.status !== null && attempt.status >= 200 && attempt.status < 300) {
+    await finish(deps, row.id, { ...common, status: 'delivered', delivered_at: seconds(deps) });
+    return 'delivered';
+  }
+  if (attempt.status === 410) {
+    await disableSubscription(deps, row.webhook_id, 'the receiver answered 410 Gone');
+    await finish(deps, row.id, { ...common, status: 'failed' });
+    return 'disabled';
+  }
+  const wait = BACKOFF_SECONDS[attempts - 1];
+  if (wait === undefined) {
+    await finish(deps, row.id, { ...common, status: 'failed' });
+    return 'failed';
+  }
+  await finish(deps, row.id, { ...common, status: 'pending', next_attempt_at: now + wait });
+  return 'retrying';
+}
+
+type DeliveryUpdate = Partial<{
+  status: string; attempts: number; next_attempt_at: number; last_attempt_at: number; last_status: number | null;
+  last_error: string | null; last_duration_ms: number; delivered_at: number;
+}>;
+
+async function finish(deps: Deps, id: string, set: DeliveryUpdate) {
+  await deps.db.updateTable('qe_webhook_deliveries').set(set).where('id', '=', id).execute();
+}
+
+/** A subscription its receiver has given up on (410): off, and its pending deliveries failed. */
+async function disableSubscription(deps: Deps, webhookId: string, reason: string) {
+  const now = seconds(deps);
+  await deps.db.transaction().execute(async (trx) => {
+    await trx.updateTable('qe_webhooks').set({ disabled_at: now, disabled_reason: reason })
+      .where('id', '=', webhookId).where('disabled_at', 'is', null).execute();
+    await trx.updateTable('qe_webhook_deliveries').set({ status: 'failed', last_error: 'the subscription was disabled' })
+      .where('webhook_id', '=', webhookId).where('status', '=', 'pending').execute();
+  });
+}
+
+interface Attempt {
+  status: number | null;
+  error: string | null;
+  ms: number;
+}
+
+/** One POST: no redirects followed (a 3xx is a failure), a hard timeout, the body never kept. */
+async function post(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<Attempt> {
+  const started = Date.now();
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    const res = await fetch(url, { method: 'POST', body, headers, redirect: 'manual', signal: abort.signal });
+    await res.body?.cancel().catch(() => {});
+    const error = res.ok ? null : res.status >= 300 && res.status < 400 ? `redirect (HTTP ${res.status}) not followed` : `HTTP ${res.status}`;
+    return { status: res.status, error, ms: Date.now() - started };
+  } catch (err) {
+    const cause = (err as { cause?: { message?: string } }).cause?.message;
+    const error = abort.signal.aborted
+      ? `no answer within ${timeoutMs} ms`
+      : `request failed: ${(err as Error).message}${cause ? ` (${cause})` : ''}`.slice(0, 500);
+    return { status: null, error, ms: Date.now() - started };
+  } finally {
+    clearTimeout(timer);
+  }
+}

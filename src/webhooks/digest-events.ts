@@ -1,0 +1,60 @@
+import { domainOf } from '../amavis/address.ts';
+import { recordAudit } from '../audit/audit.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { DigestEvent } from '../digest/hooks.ts';
+import type { Deps } from '../deps.ts';
+import { emitEvent } from './events.ts';
+
+/**
+ * digest.sent / digest.failed, from the digest run's hook (src/digest/hooks.ts), inside the
+ * transaction that records the send.
+ */
+export async function emitDigestWebhook(trx: Deps['db'], e: DigestEvent): Promise<void> {
+  await emitEvent(trx, { clock: { now: () => e.at * 1000 } }, {
+    type: e.type,
+    domains: [domainOf(e.recipient)],
+    data: {
+      recipients: [e.recipient],
+      digest: { messages: e.messages, provider: e.provider, provider_id: e.provider_id, window_to: e.window_to, error: e.error },
+    },
+  });
+}
+
+const resendActor: Identity = { role: 'admin', actor: 'resend-webhook', keyId: null };
+
+/**
+ * A hard bounce or complaint for a digest: that recipient's digest subscription is switched off
+ * (audited) and digest.failed is emitted, in the transaction that records Resend's event. The
+ * digest send is found by Resend's email id (qe_digest_sends.provider_id); without one, the
+ * event's own recipient is used.
+ */
+export async function digestUndeliverable(
+  trx: Deps['db'],
+  deps: Pick<Deps, 'clock'>,
+  e: { type: string; email_id: string | null; recipient: string | null; bounce_type: string | null },
+): Promise<boolean> {
+  const send = e.email_id
+    ? await trx.selectFrom('qe_digest_sends').select('recipient').where('provider_id', '=', e.email_id).executeTakeFirst()
+    : undefined;
+  const address = send?.recipient ?? e.recipient;
+  if (!address) return false;
+  const now = Math.floor(deps.clock.now() / 1000);
+  const res = await trx.updateTable('qe_digest_subscriptions')
+    .set({ enabled: 0, updated_at: now, updated_by: resendActor.actor })
+    .where('address', '=', address).where('enabled', '=', 1).executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1) return false;
+  await recordAudit(trx, deps.clock, resendActor, {
+    action: 'digest_subscription', recipients: [address], result: 'ok',
+    detail: JSON.stringify({ enabled: false, reason: e.type, bounce_type: e.bounce_type, email_id: e.email_id }),
+  });
+  await emitEvent(trx, deps, {
+    type: 'digest.failed',
+    domains: [domainOf(address)],
+    data: {
+      recipients: [address],
+      digest: { provider: 'resend', provider_id: e.email_id, error: e.type === 'email.complained' ? 'complaint' : 'hard bounce' },
+      subscription_disabled: true,
+    },
+  });
+  return true;
+}

@@ -1,0 +1,105 @@
+import { base64url } from '../amavis/mail-id.ts';
+import { domainOf } from '../amavis/address.ts';
+import type { Deps } from '../deps.ts';
+
+export const EVENT_TYPES = [
+  'quarantine.released',
+  'quarantine.release_failed',
+  'quarantine.deleted',
+  'sender_list.changed',
+  'digest.sent',
+  'digest.failed',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export type EventData = Record<string, unknown>;
+
+export interface OutboundEvent {
+  type: EventType;
+  /**
+   * The recipient domains the event touches. A domain admin's subscription receives the event only
+   * when one of them is its own; [] means a global event (admin subscriptions only).
+   */
+  domains: string[];
+  /**
+   * The payload's `data`. Recipient lists at `data.recipients` and `data.mail.recipients` (addresses
+   * or `{address, ...}`) are cut to a domain admin subscription's domains at delivery. A function is
+   * only called when some subscription wants the event (no reads for nobody).
+   */
+  data: EventData | (() => Promise<EventData>);
+}
+
+export const newId = (prefix: string) => `${prefix}_${base64url(crypto.getRandomValues(new Uint8Array(18)))}`;
+
+const seconds = (deps: Pick<Deps, 'clock'>) => Math.floor(deps.clock.now() / 1000);
+
+/** A subscription's domains (null: every domain), from its stored JSON. */
+export function subscriptionDomains(stored: string | null): string[] | null {
+  return stored === null ? null : (JSON.parse(stored) as string[]);
+}
+
+function wants(sub: { events: string; domains: string | null }, event: OutboundEvent): boolean {
+  if (!(JSON.parse(sub.events) as string[]).includes(event.type)) return false;
+  const scope = subscriptionDomains(sub.domains);
+  return scope === null || event.domains.some((d) => scope.includes(d));
+}
+
+/**
+ * Write an event to the outbox and one pending delivery per subscription that wants it, with the
+ * caller's transaction: the event exists exactly when the change that caused it was committed, and
+ * a crash before any delivery pass loses nothing (the next pass sends it). Returns the event id,
+ * or null when no subscription wants it (nothing is written).
+ */
+export async function emitEvent(trx: Deps['db'], deps: Pick<Deps, 'clock'>, event: OutboundEvent): Promise<string | null> {
+  const subs = await trx
+    .selectFrom('qe_webhooks')
+    .select(['id', 'events', 'domains'])
+    .where('disabled_at', 'is', null)
+    .execute();
+  const targets = subs.filter((s) => wants(s, event));
+  if (targets.length === 0) return null;
+  const now = seconds(deps);
+  const id = newId('evt');
+  const data = typeof event.data === 'function' ? await event.data() : event.data;
+  const domains = [...new Set(event.domains)];
+  await trx
+    .insertInto('qe_webhook_events')
+    .values({
+      id,
+      type: event.type,
+      payload: JSON.stringify({ type: event.type, timestamp: new Date(now * 1000).toISOString(), data }),
+      domains: domains.length ? `,${domains.join(',')},` : null,
+      created_at: now,
+    })
+    .execute();
+  await trx
+    .insertInto('qe_webhook_deliveries')
+    .values(targets.map((s) => ({
+      id: newId('msg'),
+      webhook_id: s.id,
+      event_id: id,
+      status: 'pending',
+      attempts: 0,
+      next_attempt_at: now,
+      created_at: now,
+    })))
+    .execute();
+  return id;
+}
+
+type Listed = string | { address?: unknown };
+const inScope = (scope: string[]) => (r: Listed) => {
+  const address = typeof r === 'string' ? r : typeof r.address === 'string' ? r.address : '';
+  return scope.includes(domainOf(address));
+};
+
+/** The payload a subscription receives: recipients outside a domain admin's domains removed. */
+export function payloadFor(stored: string, scope: string[] | null): string {
+  if (scope === null) return stored;
+  const p = JSON.parse(stored) as { data?: EventData };
+  const data = p.data ?? {};
+  if (Array.isArray(data.recipients)) data.recipients = (data.recipients as Listed[]).filter(inScope(scope));
+  const mail = data.mail as EventData | undefined;
+  if (mail && Array.isArray(mail.recipients)) mail.recipients = (mail.recipients as Listed[]).filter(inScope(scope));
+  return JSON.stringify(p);
+}

@@ -1,0 +1,55 @@
+import type { Deps } from '../deps.ts';
+import type { JobEnv, JobReport, ScheduledJob } from '../jobs/cron.ts';
+import type { QueueMessageBody } from '../jobs/queue.ts';
+import { deliverDue, deliverOne, dueDeliveries } from './deliver.ts';
+
+/** Delivered and failed deliveries, their events and received Resend events are kept this long. */
+const RETENTION_SECONDS = 30 * 86400;
+
+/**
+ * Every minute: with a Cloudflare Queue, due deliveries are handed to it ('webhook.deliver', one
+ * message each, so one slow receiver never holds up the rest); without one (Node's `serve`, or a
+ * Worker without the binding), they are sent here. Old history is pruned either way.
+ */
+export const webhookJob: ScheduledJob = {
+  cron: '* * * * *',
+  name: 'webhooks',
+  async run(deps: Deps, env: JobEnv): Promise<JobReport> {
+    const pruned = await prune(deps);
+    if (env.queue) {
+      const ids = await dueDeliveries(deps, 500);
+      const messages = ids.map((delivery_id) => ({ body: { kind: 'webhook.deliver', delivery_id } }));
+      if (env.queue.sendBatch) {
+        for (let i = 0; i < messages.length; i += 100) await env.queue.sendBatch(messages.slice(i, i + 100));
+      } else {
+        for (const m of messages) await env.queue.send(m.body);
+      }
+      return { job: 'webhooks', summary: `${ids.length} due deliveries queued, ${pruned} old rows pruned`, queued: ids.length, pruned };
+    }
+    const report = await deliverDue(deps, { limit: 100 });
+    return { ...report, summary: `${report.summary}; ${pruned} old rows pruned`, pruned };
+  },
+};
+
+/**
+ * Queue kind 'webhook.deliver' {delivery_id}: one attempt if still due (the database holds the
+ * backoff schedule, so a message for a delivery already sent or not yet due is a no-op). It
+ * resolves (ack) after any HTTP outcome; only a database failure throws (the Worker retries it).
+ */
+export async function deliverQueued(deps: Deps, body: QueueMessageBody): Promise<void> {
+  if (typeof body.delivery_id !== 'string') throw new Error('webhook.deliver needs a delivery_id');
+  await deliverOne(deps, body.delivery_id);
+}
+
+async function prune(deps: Deps): Promise<number> {
+  const before = Math.floor(deps.clock.now() / 1000) - RETENTION_SECONDS;
+  const d = await deps.db.deleteFrom('qe_webhook_deliveries')
+    .where('status', '!=', 'pending').where('created_at', '<', before).executeTakeFirst();
+  const e = await deps.db.deleteFrom('qe_webhook_events')
+    .where('created_at', '<', before)
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('qe_webhook_deliveries as d').select('d.id').whereRef('d.event_id', '=', 'qe_webhook_events.id'))))
+    .executeTakeFirst();
+  const r = await deps.db.deleteFrom('qe_resend_events').where('received_at', '<', before).executeTakeFirst();
+  return Number(d.numDeletedRows) + Number(e.numDeletedRows) + Number(r.numDeletedRows);
+}

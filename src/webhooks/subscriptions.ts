@@ -1,0 +1,175 @@
+import { recordAudit } from '../audit/audit.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { Deps } from '../deps.ts';
+import { AppError } from '../errors.ts';
+import { newId, subscriptionDomains, type EventType } from './events.ts';
+import { newSigningSecret } from './sign.ts';
+import { targetUrlProblem } from './url.ts';
+
+export interface WebhookInput {
+  url: string;
+  events: EventType[];
+  description?: string;
+}
+
+export interface WebhookView {
+  id: string;
+  url: string;
+  events: EventType[];
+  description: string | null;
+  domains: string[] | null;
+  created_at: string;
+  created_by: string;
+  disabled_at: string | null;
+  disabled_reason: string | null;
+}
+
+export interface DeliveryView {
+  id: string;
+  event_id: string;
+  event_type: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  created_at: string;
+  last_attempt_at: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  last_duration_ms: number | null;
+  delivered_at: string | null;
+  next_attempt_at: string | null;
+}
+
+const iso = (s: number | string | null) => (s === null ? null : new Date(Number(s) * 1000).toISOString());
+const seconds = (deps: Deps) => Math.floor(deps.clock.now() / 1000);
+const notFound = () => new AppError('not_found', 'no webhook with this id');
+
+type Row = {
+  id: string; url: string; events: string; description: string | null; domains: string | null; created_at: number;
+  created_by: string; disabled_at: number | null; disabled_reason: string | null;
+};
+
+function view(r: Row): WebhookView {
+  return {
+    id: r.id,
+    url: r.url,
+    events: JSON.parse(r.events) as EventType[],
+    description: r.description,
+    domains: subscriptionDomains(r.domains),
+    created_at: iso(r.created_at)!,
+    created_by: r.created_by,
+    disabled_at: iso(r.disabled_at),
+    disabled_reason: r.disabled_reason,
+  };
+}
+
+/** Admins manage every subscription; a domain admin only those it made; users none (404). */
+function owned(deps: Deps, who: Identity) {
+  if (who.role === 'user') throw notFound();
+  const q = deps.db
+    .selectFrom('qe_webhooks')
+    .select(['id', 'url', 'events', 'description', 'domains', 'created_at', 'created_by', 'disabled_at', 'disabled_reason']);
+  return who.role === 'admin' ? q : q.where('created_by', '=', who.actor);
+}
+
+async function ownedOne(deps: Deps, who: Identity, id: string): Promise<Row> {
+  const row = await owned(deps, who).where('id', '=', id).executeTakeFirst();
+  if (!row) throw notFound();
+  return row;
+}
+
+/** The signing secret is in this answer only. A domain admin's subscription is scoped to its domains. */
+export async function createWebhook(deps: Deps, who: Identity, input: WebhookInput): Promise<WebhookView & { secret: string }> {
+  if (who.role === 'user') throw notFound();
+  const problem = targetUrlProblem(input.url, deps.config.WEBHOOK_ALLOW_PRIVATE);
+  if (problem) throw new AppError('invalid_field', `url: ${problem}`, { field: 'url' });
+  const secret = newSigningSecret();
+  const row: Row & { secret: string } = {
+    id: newId('wh').slice(0, 27),
+    url: input.url,
+    events: JSON.stringify([...new Set(input.events)]),
+    description: input.description ?? null,
+    secret,
+    domains: who.role === 'domain_admin' ? JSON.stringify(who.domains) : null,
+    created_at: seconds(deps),
+    created_by: who.actor,
+    disabled_at: null,
+    disabled_reason: null,
+  };
+  await deps.db.transaction().execute(async (trx) => {
+    await trx.insertInto('qe_webhooks').values(row).execute();
+    await recordAudit(trx, deps.clock, who, {
+      action: 'webhook.create',
+      result: 'ok',
+      detail: JSON.stringify({ id: row.id, url: row.url, events: input.events }),
+    });
+  });
+  return { ...view(row), secret };
+}
+
+export async function listWebhooks(deps: Deps, who: Identity): Promise<WebhookView[]> {
+  const rows = await owned(deps, who).orderBy('created_at', 'desc').orderBy('id').execute();
+  return rows.map(view);
+}
+
+/** The subscription and its delivery history go; events already in the outbox stay for others. */
+export async function deleteWebhook(deps: Deps, who: Identity, id: string): Promise<void> {
+  const row = await ownedOne(deps, who, id);
+  await deps.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('qe_webhook_deliveries').where('webhook_id', '=', row.id).execute();
+    await trx.deleteFrom('qe_webhooks').where('id', '=', row.id).execute();
+    await recordAudit(trx, deps.clock, who, { action: 'webhook.delete', result: 'ok', detail: JSON.stringify({ id: row.id, url: row.url }) });
+  });
+}
+
+export async function listDeliveries(
+  deps: Deps,
+  who: Identity,
+  id: string,
+  q: { limit: number; status?: 'pending' | 'delivered' | 'failed'; deliveryId?: string },
+): Promise<DeliveryView[]> {
+  await ownedOne(deps, who, id);
+  let query = deps.db
+    .selectFrom('qe_webhook_deliveries as d')
+    .innerJoin('qe_webhook_events as e', 'e.id', 'd.event_id')
+    .select(['d.id', 'd.event_id', 'e.type', 'd.status', 'd.attempts', 'd.created_at', 'd.last_attempt_at', 'd.last_status',
+      'd.last_error', 'd.last_duration_ms', 'd.delivered_at', 'd.next_attempt_at'])
+    .where('d.webhook_id', '=', id)
+    .orderBy('d.created_at', 'desc')
+    .orderBy('d.id')
+    .limit(q.limit);
+  if (q.status) query = query.where('d.status', '=', q.status);
+  if (q.deliveryId) query = query.where('d.id', '=', q.deliveryId);
+  const rows = await query.execute();
+  return rows.map((r) => ({
+    id: r.id,
+    event_id: r.event_id,
+    event_type: r.type,
+    status: r.status as DeliveryView['status'],
+    attempts: Number(r.attempts),
+    created_at: iso(r.created_at)!,
+    last_attempt_at: iso(r.last_attempt_at),
+    last_status: r.last_status === null ? null : Number(r.last_status),
+    last_error: r.last_error,
+    last_duration_ms: r.last_duration_ms === null ? null : Number(r.last_duration_ms),
+    delivered_at: iso(r.delivered_at),
+    next_attempt_at: r.status === 'pending' ? iso(r.next_attempt_at) : null,
+  }));
+}
+
+/**
+ * Send a delivery again (a failed one, or a pending one now rather than at its backoff time): a
+ * fresh series of attempts with the same webhook-id, so a receiver that already has it drops it.
+ */
+export async function retryDelivery(deps: Deps, who: Identity, id: string, deliveryId: string): Promise<DeliveryView> {
+  const hook = await ownedOne(deps, who, id);
+  if (hook.disabled_at !== null) throw new AppError('conflict', 'the subscription is disabled; create a new one');
+  const [known] = await listDeliveries(deps, who, id, { limit: 1, deliveryId });
+  if (!known) throw new AppError('not_found', 'no delivery with this id');
+  await deps.db
+    .updateTable('qe_webhook_deliveries')
+    .set({ status: 'pending', attempts: 0, next_attempt_at: seconds(deps) })
+    .where('id', '=', deliveryId)
+    .where('webhook_id', '=', hook.id)
+    .execute();
+  return (await listDeliveries(deps, who, id, { limit: 1, deliveryId }))[0]!;
+}

@@ -1,0 +1,67 @@
+/**
+ * Webhook targets: https only, and never an address inside the operator's own network (a webhook
+ * must not become a way to make this server call its neighbours), unless WEBHOOK_ALLOW_PRIVATE
+ * (tests, closed networks), which also allows http. Only IP literals and localhost are recognised
+ * here: names are not resolved (on Workers, fetch cannot reach private addresses anyway).
+ */
+export function targetUrlProblem(raw: string, allowPrivate: boolean): string | null {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'not a URL';
+  }
+  if (url.protocol !== 'https:' && !(allowPrivate && url.protocol === 'http:')) {
+    return allowPrivate ? 'must be an http or https URL' : 'must be an https URL';
+  }
+  if (url.username || url.password) return 'must not contain credentials';
+  if (allowPrivate) return null;
+  const host = url.hostname.toLowerCase().replace(/\.$/, '');
+  if (host === 'localhost' || host.endsWith('.localhost')) return 'must not point at localhost';
+  if (host.startsWith('[')) return privateIpv6(host.slice(1, -1)) ? 'must not point at a private, loopback or link-local address' : null;
+  const v4 = ipv4(host);
+  if (v4 && privateIpv4(v4)) return 'must not point at a private, loopback or link-local address';
+  return null;
+}
+
+/** The URL parser has already normalised every IPv4 spelling (decimal, hex, short) to a.b.c.d. */
+function ipv4(host: string): number[] | null {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+  return m ? m.slice(1).map(Number) : null;
+}
+
+function privateIpv4([a, b]: number[]): boolean {
+  if (a === undefined || b === undefined) return true;
+  return (
+    a === 0 || a === 10 || a === 127 || a >= 224 ||
+    (a === 100 && b >= 64 && b < 128) || // carrier-grade NAT
+    (a === 169 && b === 254) ||
+    (a === 172 && b >= 16 && b < 32) ||
+    (a === 192 && b === 168) ||
+    (a === 192 && b === 0) ||
+    (a === 198 && (b === 18 || b === 19))
+  );
+}
+
+function hextets(addr: string): number[] | null {
+  const [head = '', tail] = addr.split('::');
+  const parse = (s: string) => (s ? s.split(':').map((h) => parseInt(h, 16)) : []);
+  const h = parse(head);
+  const t = tail === undefined ? [] : parse(tail);
+  if (tail === undefined && h.length !== 8) return null;
+  const out = [...h, ...Array(8 - h.length - t.length).fill(0), ...t];
+  return out.length === 8 && out.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffff) ? out : null;
+}
+
+function privateIpv6(addr: string): boolean {
+  const h = hextets(addr);
+  if (!h) return true;
+  const [a = 0] = h;
+  if (h.slice(0, 7).every((x) => x === 0) && (h[7] === 0 || h[7] === 1)) return true; // :: and ::1
+  if ((a & 0xfe00) === 0xfc00 || (a & 0xffc0) === 0xfe80 || (a & 0xff00) === 0xff00) return true; // ULA, link-local, multicast
+  const embedsV4 =
+    (h.slice(0, 5).every((x) => x === 0) && h[5] === 0xffff) || // ::ffff:a.b.c.d
+    (a === 0x64 && h[1] === 0xff9b); // NAT64
+  if (embedsV4) return privateIpv4([h[6]! >> 8, h[6]! & 0xff, h[7]! >> 8, h[7]! & 0xff]);
+  return false;
+}

@@ -1,0 +1,109 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bind } from '../../src/amavis/schema.ts';
+import { VARIANTS } from '../support/databases.ts';
+import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
+
+describe.each(VARIANTS)('policies on %s', (variantName) => {
+  let t: TestApp;
+  let dA: string, dB: string;
+  let adminA: string, userAlice: string;
+  let pA: number, pShared: number;
+  const names: string[] = [];
+
+  const send = (method: string, path: string, body?: unknown, key = ADMIN_KEY) =>
+    t.get(path, key, body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const newPolicy = async (name: string, cols = "'N', 'N'") => {
+    names.push(name);
+    await sql.raw(`INSERT INTO policy (policy_name, spam_lover, bypass_spam_checks) VALUES ('${name}', ${cols})`).execute(t.handle.db);
+    return Number((await sql<{ id: number }>`SELECT id FROM policy WHERE policy_name = ${name}`.execute(t.handle.db)).rows[0]!.id);
+  };
+  const policyRow = async (id: number) => (await sql<Record<string, any>>`SELECT * FROM policy WHERE id = ${id}`.execute(t.handle.db)).rows[0]!;
+
+  beforeAll(async () => {
+    t = await testApp(variantName);
+    [dA, dB] = uniqueDomains(2) as [string, string];
+    adminA = await t.key('domain_admin', { domains: [dA] });
+    userAlice = await t.key('user', { mailbox: `alice@${dA}` });
+    const tag = dA.slice(3, 11);
+    pA = await newPolicy(`pa-${tag}`);
+    pShared = await newPolicy(`ps-${tag}`);
+    // pA: only dA's rows use it; pShared: dA and dB
+    expect((await send('PUT', `/v1/policies/assignments/@${dA}`, { policy_id: pA })).status).toBe(200);
+    expect((await send('PUT', `/v1/policies/assignments/bob@${dA}`, { policy_id: pShared })).status).toBe(200);
+    expect((await send('PUT', `/v1/policies/assignments/@${dB}`, { policy_id: pShared })).status).toBe(200);
+  });
+  afterAll(async () => {
+    if (!t) return;
+    const v = t.variant;
+    const users = [`@${dA}`, `bob@${dA}`, `carol@${dA}`, `@${dB}`].map((s) => bind(v, 'users.email', s));
+    await sql`DELETE FROM users WHERE email IN (${sql.join(users)})`.execute(t.handle.db);
+    if (names.length) await sql`DELETE FROM policy WHERE policy_name IN (${sql.join(names)})`.execute(t.handle.db);
+    await t.close();
+  });
+
+  it('reads the friendly shape and writes users rows with the right priority', async () => {
+    const res = await send('GET', `/v1/policies/${pA}`);
+    expect(res.status).toBe(200);
+    const p = (await res.json()) as any;
+    expect(p).toMatchObject({ id: pA, global: false, quarantine: { spam: true, virus: null, banned: null, bad_header: null } });
+    expect(p.levels).toEqual({ spam_tag_level: null, spam_tag2_level: null, spam_kill_level: null, spam_quarantine_cutoff_level: null });
+    expect(Object.keys(p.raw)).toContain('spam_lover');
+    const { rows } = await sql<{ priority: number; policy_id: number }>`SELECT priority, policy_id FROM users
+      WHERE email IN (${bind(t.variant, 'users.email', `@${dA}`)}, ${bind(t.variant, 'users.email', `bob@${dA}`)}) ORDER BY priority`.execute(t.handle.db);
+    expect(rows.map((r) => [Number(r.priority), Number(r.policy_id)])).toEqual([[5, pA], [10, pShared]]);
+  });
+
+  it("lets domain admins manage only their domains' own policies; users get 404", async () => {
+    const listed = (await (await send('GET', '/v1/policies', undefined, adminA)).json()) as any;
+    expect(listed.items.map((p: any) => p.id)).toContain(pA);
+    expect(listed.items.map((p: any) => p.id)).not.toContain(pShared);
+    expect((await send('GET', `/v1/policies/${pShared}`, undefined, adminA)).status).toBe(404);
+    expect((await send('PATCH', `/v1/policies/${pShared}`, { quarantine: { spam: false } }, adminA)).status).toBe(404);
+    expect((await send('GET', '/v1/policies', undefined, userAlice)).status).toBe(404);
+    expect((await send('GET', `/v1/policies/${pA}`, undefined, userAlice)).status).toBe(404);
+    expect((await send('PUT', `/v1/policies/assignments/alice@${dA}`, { policy_id: pA }, userAlice)).status).toBe(404);
+    expect((await send('PUT', `/v1/policies/assignments/@${dB}`, { policy_id: pA }, adminA)).status).toBe(404);
+    expect((await send('PUT', '/v1/policies/assignments/@.', { policy_id: pA }, adminA)).status).toBe(404);
+    // assigning someone else's policy would take it from them: refused
+    const other = await send('PUT', `/v1/policies/assignments/carol@${dA}`, { policy_id: pShared }, adminA);
+    expect(other.status).toBe(400);
+    expect(await other.json()).toMatchObject({ field: 'policy_id' });
+    const ok = await send('PUT', `/v1/policies/assignments/carol@${dA}`, { policy_id: pA }, adminA);
+    expect(await ok.json()).toEqual({ recipient: `carol@${dA}`, policy_id: pA, previous_policy_id: null });
+
+    const patched = await send('PATCH', `/v1/policies/${pA}`, { quarantine: { spam: false, virus: true }, levels: { spam_kill_level: 6.5 } }, adminA);
+    expect(patched.status).toBe(200);
+    expect(await patched.json()).toMatchObject({ quarantine: { spam: false, virus: true }, levels: { spam_kill_level: 6.5 } });
+    const row = await policyRow(pA);
+    expect([row.spam_lover, row.bypass_spam_checks, row.virus_lover, row.bypass_virus_checks]).toEqual(['Y', 'N', 'N', 'N']);
+    expect(Number(row.spam_kill_level)).toBe(6.5);
+    const audit = (await (await send('GET', '/v1/audit?action=policy.update')).json()) as any;
+    expect(audit.items.some((e: any) => e.detail?.policy_id === pA)).toBe(true);
+  });
+
+  it('refuses unknown columns, negative levels and bad values with 400, writing nothing', async () => {
+    const before = await policyRow(pShared);
+    const cases: Array<[unknown, string]> = [
+      [{ raw: { no_such_column: 'x' } }, 'raw.no_such_column'],
+      [{ raw: { id: 5 } }, 'raw.id'],
+      [{ levels: { spam_tag2_level: -1 } }, 'levels.spam_tag2_level'],
+      [{ raw: { spam_kill_level: -3 } }, 'raw.spam_kill_level'],
+      [{ raw: { spam_lover: 'maybe' } }, 'raw.spam_lover'],
+      [{ raw: { spam_subject_tag: 'x\r\ny' } }, 'raw.spam_subject_tag'],
+      [{ quarantine: { spam: false }, raw: { spam_lover: 'N' } }, 'raw.spam_lover'],
+      [{ quarantine: { spam: false }, levels: { spam_tag_level: 1 }, raw: { spam_quarantine_to: 'x'.repeat(65) } }, 'raw.spam_quarantine_to'],
+      [{}, 'body'],
+      [{ colour: 'blue' }, 'colour'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await send('PATCH', `/v1/policies/${pShared}`, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(await res.json()).toMatchObject({ field });
+    }
+    expect(await policyRow(pShared)).toEqual(before);
+    const raw = await send('PATCH', `/v1/policies/${pShared}`, { raw: { spam_subject_tag: '[SPAM] ', message_size_limit: 1000 } });
+    expect(raw.status).toBe(200);
+    expect(((await raw.json()) as any).raw).toMatchObject({ spam_subject_tag: '[SPAM] ', message_size_limit: 1000 });
+  });
+});

@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { GENERATED_PATH, generateTemplatesModule } from '../../scripts/generate-templates.ts';
+import { signLink, verifyLink } from '../../src/digest/links.ts';
+import { formatTime, reasonFromHeaders, renderSubject } from '../../src/digest/render.ts';
+import { windowLimiter } from '../../src/digest/rate-limit.ts';
+
+const SECRET = 'unit-link-secret-0123456789abcdef0123';
+const claims = { action: 'release' as const, partitionTag: 0, mailId: 'hZbBr1WxS3sy', recipient: 'alice@example.com', expires: 2_000_000_000 };
+
+describe('digest templates', () => {
+  it('the bundled copy is the same as templates/ (run: npx tsx scripts/generate-templates.ts)', () => {
+    expect(readFileSync(GENERATED_PATH, 'utf8')).toBe(generateTemplatesModule());
+  });
+});
+
+describe('signed action links', () => {
+  it('round-trips, and refuses any change, another secret, or expiry', async () => {
+    const token = await signLink(SECRET, claims);
+    expect(await verifyLink(SECRET, token, 1_000)).toEqual({ ok: true, claims });
+    expect(await verifyLink(SECRET, token, 2_000_000_000)).toEqual({ ok: false, reason: 'expired' });
+    expect((await verifyLink(`${SECRET}x`, token, 1_000)).ok).toBe(false);
+    const [p, m] = token.split('.') as [string, string];
+    const other = (await signLink(SECRET, { ...claims, recipient: 'bob@example.com' })).split('.')[0];
+    expect(await verifyLink(SECRET, `${other}.${m}`, 1_000)).toEqual({ ok: false, reason: 'bad_signature' });
+    const flipped = `${p}.${m[0] === 'A' ? 'B' : 'A'}${m.slice(1)}`;
+    expect(await verifyLink(SECRET, flipped, 1_000)).toEqual({ ok: false, reason: 'bad_signature' });
+    expect((await verifyLink(SECRET, 'x', 1_000)).ok).toBe(false);
+    await expect(signLink(SECRET, { ...claims, recipient: 'a|b@example.com' })).rejects.toThrow();
+  });
+});
+
+describe('rendering', () => {
+  it('the subject renders only {{total}}, on one line', () => {
+    expect(renderSubject('You have {{total}} held\r\nBcc: x', 3)).toBe('You have 3 held Bcc: x');
+  });
+  it('formats times in the subscriber zone, else UTC, labelled', () => {
+    expect(formatTime(0, null)).toBe('1970-01-01 00:00 UTC');
+    expect(formatTime(0, 'Europe/Berlin')).toBe('1970-01-01 01:00 (Europe/Berlin)');
+    expect(formatTime(0, 'Not/AZone')).toBe('1970-01-01 00:00 UTC');
+  });
+  it('reads a short reason from X-Amavis-Alert', () => {
+    expect(reasonFromHeaders('X-Envelope-From: <a@b>\nX-Amavis-Alert: INFECTED, message contains virus:\n Eicar-Signature\n\nbody')).toBe('virus: Eicar-Signature');
+    expect(reasonFromHeaders('X-Amavis-Alert: BANNED, message contains text/plain,.exe,invoice.exe\n\n')).toBe('banned: invoice.exe');
+    expect(reasonFromHeaders('Subject: x\n\nX-Amavis-Alert: in the body\n')).toBe('');
+  });
+  it('rate limits per key in a window', () => {
+    const l = windowLimiter(2, 1000);
+    expect([l.hit('a', 0), l.hit('a', 1), l.hit('a', 2), l.hit('b', 2), l.hit('a', 1000)]).toEqual([true, true, false, true, true]);
+  });
+});
