@@ -1,6 +1,6 @@
 /**
- * `quarantine-edge <command>`: serve | demo | migrate | keys | release | delete | relay (notify and
- * purge land with their issues). Every command parses the environment with the Worker's parser.
+ * `quarantine-edge <command>`: serve | demo | migrate | keys | release | delete | relay | notify | purge.
+ * Every command parses the environment with the Worker's parser.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, parseConfig, type Config } from '../src/config.ts';
