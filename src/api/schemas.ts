@@ -1,6 +1,8 @@
 import { z } from '@hono/zod-openapi';
 import { CONTENT_TYPE_NAMES } from '../amavis/codes.ts';
 import { normalizeAddress, normalizeDomain } from '../amavis/address.ts';
+import { parseItemId, type MailKey } from '../amavis/mail-id.ts';
+import { AppError } from '../errors.ts';
 
 /** Shared pieces of the zod schemas that are also the OpenAPI document. */
 export const Problem = z
@@ -97,6 +99,13 @@ export const ItemId = z
   .string()
   .regex(/^\d{1,9}\.[A-Za-z0-9_+-]{1,16}$/, 'expected "<partition_tag>.<mail_id>", e.g. 0.hZbBr1WxS3sy')
   .openapi({ param: { name: 'id', in: 'path' }, example: '0.hZbBr1WxS3sy' });
+
+/** The MailKey of an id that ItemId already validated (the pattern is the same). */
+export function mailKey(id: string): MailKey {
+  const k = parseItemId(id);
+  if (!k) throw new AppError('invalid_field', 'id: not a quarantine id', { field: 'id' });
+  return k;
+}
 
 export const Recipient = z
   .object({

@@ -66,6 +66,11 @@ export async function startResendTwin(): Promise<ResendTwin> {
     };
     const error = (status: number, name: string, message: string) => reply(status, { statusCode: status, name, message });
 
+    // Resend's "list emails": lets a test inside workerd see what was sent.
+    if (req.method === 'GET' && req.url === '/emails') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ object: 'list', data: emails }));
+    }
     if (req.method !== 'POST' || (req.url !== '/emails' && req.url !== '/emails/batch')) return error(404, 'not_found', 'no such route');
     if (!API_KEY_PATTERN.test(req.headers.authorization ?? '')) return error(401, 'missing_api_key', 'Missing API key');
     if (key) {

@@ -5,12 +5,17 @@
  */
 import type { TestProject } from 'vitest/node';
 import { dropVariantDatabase } from '../support/databases.ts';
+import { startResendTwin } from '../support/resend-server.ts';
 import { SUFFIX, seedWorkerDatabase, type WorkerSeed } from './seed.ts';
 
 export default async function setup(project: TestProject) {
   const [mysql, pg] = await Promise.all([seedWorkerDatabase('mysql-iredmail'), seedWorkerDatabase('pg-upstream')]);
   project.provide('workerSeeds', { mysql, pg });
+  // Digests from inside workerd go to this Resend-compatible server (Node side).
+  const resend = await startResendTwin();
+  project.provide('resendUrl', resend.url);
   return async () => {
+    await resend.close();
     await dropVariantDatabase('mysql-iredmail', { suffix: SUFFIX });
     await dropVariantDatabase('pg-upstream', { suffix: SUFFIX });
   };
@@ -21,5 +26,7 @@ declare module 'vitest' {
     workerSeeds: { mysql: WorkerSeed; pg: WorkerSeed };
     /** which of workerSeeds this project's Worker is bound to (set per project in the config) */
     workerDb: 'mysql' | 'pg';
+    /** the Resend twin the Worker's RESEND_BASE_URL points to */
+    resendUrl: string;
   }
 }

@@ -30,7 +30,16 @@ function workerProject(db: 'mysql' | 'pg') {
         main: './functions/worker.ts',
         wrangler: { configPath: './wrangler.toml' },
         miniflare: {
-          bindings: { DATABASE_URL: inject('workerSeeds')[db].url, ADMIN_API_KEY },
+          bindings: {
+            DATABASE_URL: inject('workerSeeds')[db].url,
+            ADMIN_API_KEY,
+            RESEND_API_KEY: 're_worker_test',
+            RESEND_BASE_URL: inject('resendUrl'),
+            // per project, so each project can tell its own digests apart on the shared twin
+            DIGEST_FROM: `Quarantine <digest-${db}@example.test>`,
+            PUBLIC_URL: 'https://quarantine.test',
+            LINK_SECRET: 'worker-test-link-secret-0123456789abcdef',
+          },
         },
       })),
     ],

@@ -1,12 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { parseItemId } from '../../amavis/mail-id.ts';
 import { AppError, toProblem } from '../../errors.ts';
 import { runBulk } from '../../quarantine/bulk.ts';
 import { deleteMessage } from '../../quarantine/delete.ts';
 import { releaseMessage, type ReleaseResult } from '../../quarantine/release.ts';
 import { newRouter } from '../env.ts';
 import { idempotent, type StoredAnswer } from '../idempotency.ts';
-import { Address, ItemId, Problem, problemResponses } from '../schemas.ts';
+import { Address, ItemId, mailKey, Problem, problemResponses } from '../schemas.ts';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 const params = z.object({ id: ItemId });
@@ -38,12 +37,6 @@ export function releaseAnswer(result: ReleaseResult, requestId: string): StoredA
   return { status: 502, body: { ...problem, id: result.id, results: result.results, via: result.via } };
 }
 
-function key(id: string) {
-  const k = parseItemId(id);
-  if (!k) throw new AppError('invalid_field', 'id: not a quarantine id', { field: 'id' });
-  return k;
-}
-
 export function quarantineActionRoutes() {
   const r = newRouter();
   r.openapi(
@@ -63,7 +56,7 @@ export function quarantineActionRoutes() {
       const who = c.get('identity');
       const answer = await idempotent(deps, who, c.req.header('idempotency-key'), { op: 'release', id, body }, async (remember) => {
         let stored: StoredAnswer | undefined;
-        const result = await releaseMessage(deps, who, { key: key(id), recipients: body.recipients, allowSender: body.allow_sender },
+        const result = await releaseMessage(deps, who, { key: mailKey(id), recipients: body.recipients, allowSender: body.allow_sender },
           async (trx, res) => {
             stored = releaseAnswer(res, c.get('requestId'));
             if (remember) await remember(trx, stored);
@@ -106,7 +99,7 @@ export function quarantineActionRoutes() {
         if (!parsed.success) throw new AppError('invalid_field', `recipients: ${JSON.stringify(a)} is not an address`, { field: 'recipients' });
         return parsed.data;
       });
-      const result = await deleteMessage(c.get('deps'), c.get('identity'), { key: key(id), recipients, blockSender: q.block_sender === 'true' });
+      const result = await deleteMessage(c.get('deps'), c.get('identity'), { key: mailKey(id), recipients, blockSender: q.block_sender === 'true' });
       return c.json(result, 200);
     },
   );

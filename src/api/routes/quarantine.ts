@@ -1,13 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { parseItemId } from '../../amavis/mail-id.ts';
 import { CONTENT_TYPE_NAMES } from '../../amavis/codes.ts';
-import { AppError } from '../../errors.ts';
 import { listQuarantine } from '../../quarantine/list.ts';
 import { getItemDetail, getRawMessage } from '../../quarantine/read.ts';
 import { quarantineStats } from '../../quarantine/stats.ts';
 import { newRouter } from '../env.ts';
 import {
-  Address, AddressOrDomain, Domain, Instant, Item, ItemId, Score, TypeList, problemResponses,
+  Address, AddressOrDomain, Domain, Instant, Item, ItemId, mailKey, Score, TypeList, problemResponses,
 } from '../schemas.ts';
 
 const Status = z.enum(['pending', 'released', 'deleted', 'all']).default('pending');
@@ -107,12 +105,6 @@ const rawRoute = createRoute({
   },
 });
 
-function key(id: string) {
-  const k = parseItemId(id);
-  if (!k) throw new AppError('invalid_field', 'id: not a quarantine id', { field: 'id' });
-  return k;
-}
-
 export function quarantineRoutes() {
   const r = newRouter();
   r.openapi(listRoute, async (c) => {
@@ -124,11 +116,11 @@ export function quarantineRoutes() {
     return c.json(await quarantineStats(c.get('deps'), c.get('identity'), c.req.valid('query')), 200);
   });
   r.openapi(getRoute, async (c) => {
-    return c.json(await getItemDetail(c.get('deps'), c.get('identity'), key(c.req.valid('param').id)), 200);
+    return c.json(await getItemDetail(c.get('deps'), c.get('identity'), mailKey(c.req.valid('param').id)), 200);
   });
   r.openapi(rawRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const bytes = await getRawMessage(c.get('deps'), c.get('identity'), key(id));
+    const bytes = await getRawMessage(c.get('deps'), c.get('identity'), mailKey(id));
     return c.body(bytes as unknown as ArrayBuffer, 200, {
       'content-type': 'message/rfc822',
       'content-disposition': `attachment; filename="${id}.eml"`,
