@@ -11,7 +11,6 @@ import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { domainOf, reverseDomain } from '../src/amavis/address.ts';
 import { mailIdOfSecret, randomSecretId } from '../src/amavis/mail-id.ts';
 import { detectSchema, hasColumn, type SchemaVariant, type VariantName } from '../src/amavis/schema.ts';
@@ -20,22 +19,20 @@ import { loadAmavisdSchema, loadMigrationFiles } from '../src/db/drivers/files.t
 import { migrate, splitStatements } from '../src/db/migrations.ts';
 import { generateMessages, type GenerateOptions } from '../src/demo/generate.ts';
 import { storedText, timeIso } from '../src/demo/writer.ts';
+import { createEmptyDatabase, dropDatabase, localDatabaseUrl } from '../test/support/databases.ts';
 
 export type BenchBackend = 'mariadb' | 'pg';
 export type SchemaKind = 'upstream' | 'iredmail';
 
-const USER = 'qe_test';
-const PASS = 'qe_test_pw';
-const PG_ADMIN = process.env.QE_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const CHUNK = 16 * 1024;
+
+const serverOf = (b: BenchBackend) => (b === 'mariadb' ? 'mysql' : 'postgres');
 
 export const benchDatabaseName = (b: BenchBackend) => (b === 'mariadb' ? 'qe_bench_mysql' : 'qe_bench_pg');
 export const variantOf = (b: BenchBackend, s: SchemaKind): VariantName => `${b === 'mariadb' ? 'mysql' : 'pg'}-${s}`;
 
 export function benchDatabaseUrl(b: BenchBackend): string {
-  return b === 'mariadb'
-    ? `mysql://${USER}:${PASS}@127.0.0.1:3306/${benchDatabaseName(b)}`
-    : `postgres://${USER}:${PASS}@127.0.0.1:5432/${benchDatabaseName(b)}`;
+  return localDatabaseUrl(serverOf(b), benchDatabaseName(b));
 }
 
 function run(cmd: string, args: string[], input: string, timeout = 3_600_000): Promise<string> {
@@ -47,43 +44,18 @@ function run(cmd: string, args: string[], input: string, timeout = 3_600_000): P
   });
 }
 
-/** MariaDB's root logs in through the unix socket only (as in test/support/databases.ts). */
+/** MariaDB's root logs in through the unix socket only; LOAD DATA needs local-infile. */
 const mysqlRoot = (statements: string, db?: string) =>
   run('mysql', ['-uroot', '--local-infile=1', ...(db ? [db] : [])], statements);
 
-async function pgAdmin(statements: string[]): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_ADMIN });
-  await client.connect();
-  try {
-    for (const s of statements) await client.query(s);
-  } finally {
-    await client.end();
-  }
-}
 
 export async function dropBenchDatabase(b: BenchBackend): Promise<void> {
-  const name = benchDatabaseName(b);
-  if (b === 'mariadb') await mysqlRoot(`DROP DATABASE IF EXISTS ${name};`);
-  else await pgAdmin([`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
+  await dropDatabase(serverOf(b), benchDatabaseName(b));
 }
 
 /** Empty database with amavisd's tables and indexes (the fixture's), and our migrations. */
 export async function createBenchDatabase(b: BenchBackend, schema: SchemaKind): Promise<SchemaVariant> {
-  const name = benchDatabaseName(b);
-  if (b === 'mariadb') {
-    await mysqlRoot(`
-      DROP DATABASE IF EXISTS ${name};
-      CREATE DATABASE ${name} CHARACTER SET utf8mb4;
-      CREATE USER IF NOT EXISTS '${USER}'@'127.0.0.1' IDENTIFIED BY '${PASS}';
-      GRANT ALL PRIVILEGES ON ${name}.* TO '${USER}'@'127.0.0.1';
-      FLUSH PRIVILEGES;`);
-  } else {
-    await pgAdmin([
-      `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${USER}') THEN CREATE ROLE ${USER} LOGIN PASSWORD '${PASS}'; END IF; END $$`,
-      `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`,
-      `CREATE DATABASE ${name} OWNER ${USER} ENCODING 'UTF8' TEMPLATE template0`,
-    ]);
-  }
+  await createEmptyDatabase(serverOf(b), benchDatabaseName(b));
   const handle = await openDatabase({ url: benchDatabaseUrl(b), runtime: 'node', poolSize: 1 });
   try {
     for (const s of splitStatements(await loadAmavisdSchema(variantOf(b, schema)))) await sql.raw(s).execute(handle.db);

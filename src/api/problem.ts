@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { isConnectionError } from '../db/errors.ts';
+import { isConnectionError, isUnstorableText } from '../db/errors.ts';
 import { AppError, internalProblem, toProblem, type Problem } from '../errors.ts';
 import type { AppEnv } from './env.ts';
 
@@ -27,6 +27,9 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
   if (err instanceof SyntaxError) {
     // A request body that is not JSON.
     return problemResponse(c, toProblem(new AppError('bad_request', 'request body is not valid JSON'), requestId));
+  }
+  if (isUnstorableText(err)) {
+    return problemResponse(c, toProblem(new AppError('bad_request', 'a text value contains a NUL byte or characters the database cannot store'), requestId));
   }
   const log = c.get('deps')?.log;
   if (isConnectionError(err)) {

@@ -19,3 +19,12 @@ export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: unknown; errno?: unknown } | null;
   return !!e && (e.code === 'ER_DUP_ENTRY' || e.errno === 1062 || e.code === '23505');
 }
+
+/**
+ * Text PostgreSQL refuses to store or compare (a NUL byte, 22021; 22P05 untranslatable): the
+ * request's text, since what PostgreSQL sends back never trips it. A 400, not a 500.
+ */
+export function isUnstorableText(err: unknown): boolean {
+  const e = err as { code?: unknown } | null;
+  return !!e && (e.code === '22021' || e.code === '22P05');
+}

@@ -19,7 +19,7 @@ export function smtpMailer(url: string, opts: { retry?: RetryPolicy; concurrency
     for (let attempt = 0; attempt < retry.attempts; attempt++) {
       try {
         const info = await transport.sendMail({
-          from: e.from, to: e.to, subject: e.subject, html: e.html, text: e.text, headers: e.headers,
+          from: e.from, to: { name: '', address: e.to }, subject: e.subject, html: e.html, text: e.text, headers: e.headers,
           messageId: `<digest-${e.idempotencyKey.slice(0, 32)}@${domainOf(e.from)}>`,
         });
         return { ok: true, id: info.messageId ?? null };

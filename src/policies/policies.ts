@@ -4,6 +4,7 @@ import { recordAudit } from '../audit/audit.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
+import { isUniqueViolation } from '../db/errors.ts';
 import { parseRecipient } from '../senders/forms.ts';
 import { canManageRecipient, ensureUser, findUser, INHERIT_POLICY, usersScope } from '../senders/rows.ts';
 import { checkRaw, LEVELS, policyColumns, QUARANTINE_SWITCHES, switchColumns, switchOf, type LevelName, type RawValue, type SwitchName } from './columns.ts';
@@ -110,11 +111,24 @@ export function patchColumns(deps: Deps, patch: PolicyPatch): Record<string, Raw
 export async function updatePolicy(deps: Deps, who: Identity, id: number, patch: PolicyPatch): Promise<PolicyView> {
   const columns = patchColumns(deps, patch);
   await getPolicy(deps, who, id); // scope (404) before any write
-  await deps.db.transaction().execute(async (trx) => {
-    const sets = Object.entries(columns).map(([c, val]) => sql`${sql.ref(c)} = ${val}`);
-    await sql`UPDATE policy SET ${sql.join(sets)} WHERE id = ${id}`.execute(trx);
-    await recordAudit(trx, deps.clock, who, { action: 'policy.update', result: 'ok', detail: JSON.stringify({ policy_id: id, set: columns }) });
-  });
+  // The names that give a policy meaning to everyone: '@.' marks the global policy (assignable by
+  // every domain admin) and 'inherit' is the row new users rows get (policyForNewUser). A domain
+  // admin naming its own policy so would reach other domains' mailboxes.
+  const name = typeof columns.policy_name === 'string' ? columns.policy_name.trim() : null;
+  if (who.role !== 'admin' && name !== null && (name === '@.' || name.toLowerCase() === INHERIT_POLICY)) {
+    throw new AppError('invalid_field', `raw.policy_name: ${JSON.stringify(name)} is reserved; nothing was changed`, { field: 'raw.policy_name' });
+  }
+  try {
+    await deps.db.transaction().execute(async (trx) => {
+      const sets = Object.entries(columns).map(([c, val]) => sql`${sql.ref(c)} = ${val}`);
+      await sql`UPDATE policy SET ${sql.join(sets)} WHERE id = ${id}`.execute(trx);
+      await recordAudit(trx, deps.clock, who, { action: 'policy.update', result: 'ok', detail: JSON.stringify({ policy_id: id, set: columns }) });
+    });
+  } catch (err) {
+    // iRedMail declares policy_name unique.
+    if (isUniqueViolation(err)) throw new AppError('conflict', 'raw.policy_name: another policy has this name; nothing was changed', { field: 'raw.policy_name' });
+    throw err;
+  }
   return getPolicy(deps, who, id);
 }
 

@@ -1,5 +1,5 @@
 import { AppError } from '../errors.ts';
-import { base64url } from '../amavis/mail-id.ts';
+import { base64url, MAIL_ID_PATTERN } from '../amavis/mail-id.ts';
 
 /**
  * Keyset position (time_num, partition_tag, mail_id) of the last row of a page. The checksum makes
@@ -33,7 +33,10 @@ export async function decodeCursor(cursor: string): Promise<Position> {
     const b64 = m[1]!.replace(/-/g, '+').replace(/_/g, '/');
     const json = dec.decode(Uint8Array.from(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)), (c) => c.charCodeAt(0)));
     const [t, p, id] = JSON.parse(json) as unknown[];
+    // Forged positions are allowed (scope still applies) but must be plausible: time_num is at most
+    // 32-bit unsigned (MySQL), partition_tag a signed 32-bit integer (list.ts handles PostgreSQL's range).
     if (!Number.isSafeInteger(t) || !Number.isSafeInteger(p) || typeof id !== 'string') throw bad();
+    if ((t as number) < 0 || (t as number) > 2 ** 32 - 1 || (p as number) < 0 || (p as number) > 2 ** 31 - 1 || !MAIL_ID_PATTERN.test(id)) throw bad();
     return { t: t as number, p: p as number, m: id };
   } catch {
     throw bad();

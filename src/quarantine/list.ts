@@ -31,6 +31,11 @@ export interface ListResult {
   next_cursor: string | null;
 }
 
+/** The largest time_num the schema can hold: `integer` on PostgreSQL, `integer unsigned` on MySQL. */
+export function timeNumMax(v: Deps['variant']): number {
+  return v.dialect === 'postgres' ? 2 ** 31 - 1 : 2 ** 32 - 1;
+}
+
 /** Escape LIKE's wildcards (backslash is the default escape in MySQL and PostgreSQL). */
 function likePattern(q: string): string {
   return `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -52,9 +57,16 @@ export function recipientConditions(deps: Deps, who: Identity, input: Pick<ListI
 export function messageConditions(deps: Deps, input: ListInput) {
   const v = deps.variant;
   const conds: Expression<SqlBool>[] = [sql<SqlBool>`m.quar_type = 'Q'`, sql<SqlBool>`m.content IS NOT NULL`];
+  const max = timeNumMax(v);
   if (input.types?.length) conds.push(sql<SqlBool>`m.content IN (${sql.join(codesOfTypes(input.types))})`);
-  if (input.since !== undefined) conds.push(sql<SqlBool>`m.time_num >= ${input.since}`);
-  if (input.until !== undefined) conds.push(sql<SqlBool>`m.time_num < ${input.until}`);
+  // time_num is a 32-bit column (PostgreSQL integer): a bound outside it is a 500 there, so bounds
+  // beyond the range are decided here (nothing / everything) instead of being sent.
+  if (input.since !== undefined && input.since > 0) {
+    conds.push(input.since > max ? sql<SqlBool>`1 = 0` : sql<SqlBool>`m.time_num >= ${input.since}`);
+  }
+  if (input.until !== undefined && input.until <= max) {
+    conds.push(input.until <= 0 ? sql<SqlBool>`1 = 0` : sql<SqlBool>`m.time_num < ${input.until}`);
+  }
   if (input.min_score !== undefined) conds.push(sql<SqlBool>`m.spam_level >= ${input.min_score}`);
   if (input.max_score !== undefined) conds.push(sql<SqlBool>`m.spam_level <= ${input.max_score}`);
   if (input.sender) {
@@ -79,8 +91,10 @@ export function messageConditions(deps: Deps, input: ListInput) {
 export async function listQuarantine(deps: Deps, who: Identity, input: ListInput): Promise<ListResult> {
   const v = deps.variant;
   const conds = messageConditions(deps, input);
-  if (input.cursor) {
-    const c = await decodeCursor(input.cursor);
+  const c = input.cursor ? await decodeCursor(input.cursor) : null;
+  // A position past the column's range is after every row: no condition (and none sent, as PostgreSQL
+  // would refuse the out-of-range value).
+  if (c && c.t <= timeNumMax(v)) {
     const mid = bind(v, 'msgs.mail_id', c.m);
     // The leading `time_num <= t` is implied by the rest; it is there so that PostgreSQL can use it
     // as an index condition on msgs_idx_time_num (an OR alone makes it scan from the newest row).

@@ -5,6 +5,7 @@ import { parseItemId, type MailKey } from '../amavis/mail-id.ts';
 import type { AppEnv } from '../api/env.ts';
 import { authenticate, hashKey } from '../auth/keys.ts';
 import { AppError } from '../errors.ts';
+import { isUnstorableText } from '../db/errors.ts';
 import { runBulk } from '../quarantine/bulk.ts';
 import { deleteMessage } from '../quarantine/delete.ts';
 import { listQuarantine } from '../quarantine/list.ts';
@@ -222,6 +223,7 @@ export function uiRoutes(opts: { withDatabase: MiddlewareHandler<AppEnv>; bootst
 
   ui.onError((err, c) => {
     const requestId = c.get('requestId') ?? 'unknown';
+    if (isUnstorableText(err)) err = new AppError('bad_request', 'A text value contains a NUL byte or characters the database cannot store.');
     if (err instanceof AppError) {
       if (err.status === 401) return c.redirect('/ui/sign-in', 303);
       return c.html(<ErrorPage status={err.status} title={err.title} detail={err.message} requestId={requestId} />, err.status as 400);

@@ -82,6 +82,32 @@ describe.each(VARIANTS)('policies on %s', (variantName) => {
     expect(audit.items.some((e: any) => e.detail?.policy_id === pA)).toBe(true);
   });
 
+  it("refuses a domain admin naming its policy '@.' or 'inherit' (names that reach other domains)", async () => {
+    const before = await policyRow(pA);
+    for (const name of ['@.', 'inherit', 'Inherit ']) {
+      const res = await send('PATCH', `/v1/policies/${pA}`, { raw: { policy_name: name } }, adminA);
+      expect(res.status, name).toBe(400);
+      expect(await res.json()).toMatchObject({ field: 'raw.policy_name' });
+    }
+    expect(await policyRow(pA)).toEqual(before);
+    // still its own policy, still visible to it
+    expect((await send('GET', `/v1/policies/${pA}`, undefined, adminA)).status).toBe(200);
+  });
+
+  it("answers a rename onto another policy's name with 409 where names are unique (iRedMail), never 500", async () => {
+    const other = (await policyRow(pShared)).policy_name as string;
+    const res = await send('PATCH', `/v1/policies/${pA}`, { raw: { policy_name: other } });
+    if (variantName.endsWith('iredmail')) {
+      expect(res.status).toBe(409);
+      expect(await res.json()).toMatchObject({ code: 'conflict', field: 'raw.policy_name' });
+    } else {
+      // upstream declares no unique name: the rename is allowed; put it back
+      expect(res.status).toBe(200);
+      const restore = await send('PATCH', `/v1/policies/${pA}`, { raw: { policy_name: `pa-${dA.slice(3, 11)}` } });
+      expect(restore.status).toBe(200);
+    }
+  });
+
   it('refuses unknown columns, negative levels and bad values with 400, writing nothing', async () => {
     const before = await policyRow(pShared);
     const cases: Array<[unknown, string]> = [

@@ -240,4 +240,30 @@ describe.each(VARIANTS)('read API on %s', (variantName) => {
     expect((await t.get('/v1/quarantine/0.a/b')).status).toBe(404);
     expect((await t.get('/v1/quarantine/0.AAAAAAAAAAAA')).status).toBe(404);
   });
+
+  it('keeps out-of-range times, forged cursors and NUL bytes from becoming 500s (PostgreSQL integer / text)', async () => {
+    const far = await list('?since=9999-12-31');
+    expect(far.items).toEqual([]);
+    const early = await list('?since=0001-01-01&until=9999-12-31T00:00:00Z');
+    expect(early.items.map((i) => i.id)).toContain(ids.spam2);
+    expect((await list('?until=0001-01-01')).items).toEqual([]);
+    expect((await t.get('/v1/quarantine/stats?since=0001-01-01&until=9999-12-31', bothDomainsKey)).status).toBe(200);
+    // a cursor anyone can build (the checksum is not a secret) with positions no column holds
+    const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const cursorAt = async (pos: unknown[]) => {
+      const payload = b64(enc.encode(JSON.stringify(pos)));
+      return `${payload}.${b64(new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(`qe-cursor:${payload}`))).slice(0, 9))}`;
+    };
+    const forged = await t.get(`/v1/quarantine?cursor=${await cursorAt([2 ** 52, 2 ** 40, 'x'])}`, bothDomainsKey);
+    expect(forged.status).toBe(400);
+    expect(await forged.json()).toMatchObject({ code: 'invalid_cursor' });
+    // past 2038 (MySQL's unsigned time_num goes on; PostgreSQL's integer ends): every row comes after it
+    const late = await list(`?cursor=${await cursorAt([2 ** 32 - 1, 0, 'zzzz'])}`);
+    expect(late.items.map((i) => i.id)).toEqual([ids.spam2, ids.virus, ids.banned, ids.bigpart1]);
+    for (const path of ['/v1/quarantine?q=%00', '/v1/audit?actor=a%00b']) {
+      const res = await t.get(path);
+      expect(res.status, path).toBeLessThan(500);
+      expect(res.headers.get('content-type'), path).toMatch(/json/);
+    }
+  });
 });

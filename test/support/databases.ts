@@ -13,6 +13,7 @@ import { loadAmavisdSchema, loadMigrationFiles } from '../../src/db/drivers/file
 import { migrate, splitStatements } from '../../src/db/migrations.ts';
 
 export const VARIANTS: VariantName[] = ['mysql-upstream', 'mysql-iredmail', 'pg-upstream', 'pg-iredmail'];
+const serverOf = (v: VariantName): Server => (v.startsWith('mysql') ? 'mysql' : 'postgres');
 const USER = 'qe_test';
 const PASS = 'qe_test_pw';
 const PG_ADMIN = process.env.QE_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -35,9 +36,7 @@ export function databaseName(v: VariantName, opts: DatabaseOptions = {}): string
 }
 
 export function databaseUrl(v: VariantName, opts: DatabaseOptions = {}): string {
-  return v.startsWith('mysql')
-    ? `mysql://${USER}:${PASS}@127.0.0.1:3306/${databaseName(v, opts)}`
-    : `postgres://${USER}:${PASS}@127.0.0.1:5432/${databaseName(v, opts)}`;
+  return localDatabaseUrl(serverOf(v), databaseName(v, opts));
 }
 
 function mysqlRoot(statements: string): Promise<void> {
@@ -61,10 +60,17 @@ async function pgAdmin(statements: string[]): Promise<void> {
   }
 }
 
-/** Create (or re-create) the database for one variant; returns its URL. */
-export async function createVariantDatabase(v: VariantName, opts: DatabaseOptions = {}): Promise<string> {
-  const name = databaseName(v, opts);
-  if (v.startsWith('mysql')) {
+export type Server = 'mysql' | 'postgres';
+
+/** The URL of database `name` on the local server, as the project's own user. */
+export function localDatabaseUrl(server: Server, name: string): string {
+  return server === 'mysql' ? `mysql://${USER}:${PASS}@127.0.0.1:3306/${name}` : `postgres://${USER}:${PASS}@127.0.0.1:5432/${name}`;
+}
+
+/** (Re)create an empty database owned by the project's own user (tests, bench). */
+export async function createEmptyDatabase(server: Server, name: string): Promise<string> {
+  if (!/^[a-z0-9_]{1,60}$/.test(name)) throw new Error(`not a database name: ${name}`);
+  if (server === 'mysql') {
     await mysqlRoot(`
       DROP DATABASE IF EXISTS ${name};
       CREATE DATABASE ${name} CHARACTER SET utf8mb4;
@@ -78,6 +84,17 @@ export async function createVariantDatabase(v: VariantName, opts: DatabaseOption
       `CREATE DATABASE ${name} OWNER ${USER} ENCODING 'UTF8' TEMPLATE template0`,
     ]);
   }
+  return localDatabaseUrl(server, name);
+}
+
+export async function dropDatabase(server: Server, name: string): Promise<void> {
+  if (server === 'mysql') await mysqlRoot(`DROP DATABASE IF EXISTS ${name};`);
+  else await pgAdmin([`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
+}
+
+/** Create (or re-create) the database for one variant; returns its URL. */
+export async function createVariantDatabase(v: VariantName, opts: DatabaseOptions = {}): Promise<string> {
+  await createEmptyDatabase(serverOf(v), databaseName(v, opts));
   const url = databaseUrl(v, opts);
   const handle = await openDatabase({ url, runtime: 'node', poolSize: 1 });
   try {
@@ -91,9 +108,7 @@ export async function createVariantDatabase(v: VariantName, opts: DatabaseOption
 
 /** Drop a database made by createVariantDatabase (at the end of a run). */
 export async function dropVariantDatabase(v: VariantName, opts: DatabaseOptions = {}): Promise<void> {
-  const name = databaseName(v, opts);
-  if (v.startsWith('mysql')) await mysqlRoot(`DROP DATABASE IF EXISTS ${name};`);
-  else await pgAdmin([`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
+  await dropDatabase(serverOf(v), databaseName(v, opts));
 }
 
 /**
