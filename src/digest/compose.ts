@@ -37,6 +37,9 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
     linkUrl(publicUrl, await signLink(secret, { action, partitionTag: p, mailId, recipient: d.recipient, expires: exp }));
   const messages = [];
   for (const m of d.messages) {
+    // A link never outlives the message: the purge job removes it after QUARANTINE_RETENTION_DAYS.
+    const purgedAt = m.timeNum + ctx.config.QUARANTINE_RETENTION_DAYS * DAY;
+    const exp = Math.min(expires, purgedAt);
     messages.push({
       subject: m.subject || '(no subject)',
       sender: m.sender || '<>',
@@ -46,9 +49,9 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
       received: formatTime(m.timeNum, d.timeZone),
       type: typeOfCode(m.contentCode),
       reason: m.reason,
-      release_url: await link('release', m.partitionTag, m.mailId),
-      release_allow_url: await link('release_allow', m.partitionTag, m.mailId),
-      delete_url: await link('delete', m.partitionTag, m.mailId),
+      release_url: await link('release', m.partitionTag, m.mailId, exp),
+      release_allow_url: await link('release_allow', m.partitionTag, m.mailId, exp),
+      delete_url: await link('delete', m.partitionTag, m.mailId, exp),
     });
   }
   const subject = renderSubject(ctx.config.DIGEST_SUBJECT, d.total);

@@ -49,3 +49,26 @@ describe('rendering', () => {
     expect([l.hit('a', 0), l.hit('a', 1), l.hit('a', 2), l.hit('b', 2), l.hit('a', 1000)]).toEqual([true, true, false, true, true]);
   });
 });
+
+describe('digest link expiry', () => {
+  it('never lets a message link outlive the quarantine retention', async () => {
+    const { digestView } = await import('../../src/digest/compose.ts');
+    const { verifyLink } = await import('../../src/digest/links.ts');
+    const { parseConfig } = await import('../../src/config.ts');
+    const secret = 'unit-link-secret-0123456789abcdef0123';
+    const config = parseConfig({ PUBLIC_URL: 'https://q.example.test', LINK_SECRET: secret, QUARANTINE_RETENTION_DAYS: '2' });
+    const now = 1_790_000_000;
+    const msg = (timeNum: number, mailId: string) => ({ partitionTag: 0, mailId, timeNum, contentCode: 'S', subject: 's', sender: 'a@b.example', score: 9, reason: '' });
+    const view = await digestView({ config, templates: {} as never, now }, {
+      recipient: 'alice@example.com', total: 2, timeZone: null, from: null, to: { time: now, mailId: 'AAAAAAAAAAAA' },
+      messages: [msg(now - 86400, 'BBBBBBBBBBBB'), msg(now - 3600, 'CCCCCCCCCCCC')],
+    });
+    const expiry = async (url: string) => {
+      const r = await verifyLink(secret, url.split('/a/')[1]!, now);
+      if (!r.ok) throw new Error(r.reason);
+      return r.claims.expires;
+    };
+    expect(await expiry(view.messages[0]!.release_url)).toBe(now - 86400 + 2 * 86400);
+    expect(await expiry(view.messages[1]!.delete_url)).toBe(now - 3600 + 2 * 86400);
+  });
+});
