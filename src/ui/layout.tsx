@@ -21,6 +21,7 @@ export function Layout(props: { title: string; who?: Identity | null; csrf?: str
           {props.who && props.csrf ? (
             <div>
               <span class="muted">{whoLabel(props.who)}</span>{' '}
+              {props.who.role === 'user' ? <><a href="/ui/subscription">Digest settings</a>{' '}</> : null}
               <form class="inline" method="post" action="/ui/sign-out">
                 <input type="hidden" name="csrf" value={props.csrf} />
                 <button type="submit" class="secondary">Sign out</button>
@@ -64,7 +65,7 @@ export function ErrorPage(props: { status: number; title: string; detail: string
   );
 }
 
-export function SignInPage(props: { csrf: string; error?: string | null }) {
+export function SignInPage(props: { csrf: string; error?: string | null; linkError?: string | null; address?: string }) {
   return (
     <Layout title="Sign in">
       <h1>Sign in</h1>
@@ -79,8 +80,18 @@ export function SignInPage(props: { csrf: string; error?: string | null }) {
       </form>
       <p class="muted">
         Admins and domain admins sign in with their API key; it is checked once and never stored in
-        the browser. Mailbox owners: open the link in your quarantine digest email.
+        the browser. Mailbox owners: open the link in your quarantine digest email, or ask for one below.
       </p>
+      <h2 id="h-link">Email me a link</h2>
+      <Notice text={props.linkError ?? null} error />
+      <form method="post" action="/ui/email-link" aria-labelledby="h-link">
+        <input type="hidden" name="csrf" value={props.csrf} />
+        <p>
+          <label for="address">Your email address</label>
+          <input id="address" name="address" type="email" autocomplete="email" required size={40} value={props.address ?? ''} />
+        </p>
+        <button type="submit">Email me a link</button>
+      </form>
     </Layout>
   );
 }

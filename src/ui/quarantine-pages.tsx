@@ -88,7 +88,9 @@ export function ListPage(props: {
           </table>
           <div class="actions">
             <button type="submit" name="action" value="release">Release selected</button>
+            <button type="submit" name="action" value="release_allow">Release and always allow sender</button>
             <button type="submit" name="action" value="delete" class="danger">Delete selected</button>
+            <button type="submit" name="action" value="delete_block" class="danger">Delete and block sender</button>
           </div>
         </form>
       )}
@@ -106,6 +108,7 @@ export function DetailPage(props: {
   const { item } = props;
   const detail = 'headers' in item ? item : null;
   const pending = item.recipients.some((r) => r.status === 'pending');
+  const listable = item.sender !== '';
   return (
     <Layout title={item.subject || '(no subject)'} who={props.who} csrf={props.csrf}>
       <p><a href="/ui/quarantine">← Back to the list</a></p>
@@ -129,12 +132,29 @@ export function DetailPage(props: {
             <input type="hidden" name="csrf" value={props.csrf} />
             <button type="submit">Release</button>
           </form>
+          {listable ? (
+            <form method="post" action={`/ui/quarantine/${item.id}/release`}>
+              <input type="hidden" name="csrf" value={props.csrf} />
+              <input type="hidden" name="allow_sender" value="1" />
+              <button type="submit">Release and always allow sender</button>
+            </form>
+          ) : null}
           <form method="post" action={`/ui/quarantine/${item.id}/delete`}>
             <input type="hidden" name="csrf" value={props.csrf} />
             <button type="submit" class="danger">Delete</button>
           </form>
+          {listable ? (
+            <form method="post" action={`/ui/quarantine/${item.id}/delete`}>
+              <input type="hidden" name="csrf" value={props.csrf} />
+              <input type="hidden" name="block_sender" value="1" />
+              <button type="submit" class="danger">Delete and block sender</button>
+            </form>
+          ) : null}
         </div>
       ) : <p class="muted">Nothing pending in your scope: released or deleted.</p>}
+      {pending && !listable ? (
+        <p class="muted">The sender is the null sender &lt;&gt; (a bounce or an automatic reply): it cannot be allowed or blocked.</p>
+      ) : null}
 
       {props.bodyMissing || !detail ? <p>The message text is no longer stored in the quarantine.</p> : (
         <>

@@ -1,55 +1,23 @@
 /** @jsxImportSource hono/jsx */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { parseItemId, type MailKey } from '../amavis/mail-id.ts';
 import type { AppEnv } from '../api/env.ts';
 import { authenticate, hashKey } from '../auth/keys.ts';
 import { AppError } from '../errors.ts';
 import { isUnstorableText } from '../db/errors.ts';
-import { runBulk } from '../quarantine/bulk.ts';
-import { deleteMessage } from '../quarantine/delete.ts';
-import { listQuarantine } from '../quarantine/list.ts';
-import { getItem, getItemDetail } from '../quarantine/read.ts';
-import { releaseMessage } from '../quarantine/release.ts';
 import { APP_CSS, APP_JS } from './assets.ts';
-import { listHref, parseFilters } from './filters.ts';
+import { csrf, ctx, form, one, type C, type UiEnv } from './context.ts';
 import { ErrorPage, PortalPage, SignInPage } from './layout.tsx';
-import { bodyCsp, hasRemoteImages, inertHtml } from './mail-html.ts';
 import { verifyPortalToken } from './portal-token.ts';
-import { DetailPage, ListPage } from './quarantine-pages.tsx';
+import { quarantineRoutes } from './quarantine-routes.tsx';
+import { selfServiceRoutes } from './self-service-routes.tsx';
 import {
-  KEY_SESSION_SECONDS, MAILBOX_SESSION_SECONDS, checkCsrf, csrfFor, endSession, linkSecret, readSession, startSession,
-  type Session,
+  KEY_SESSION_SECONDS, MAILBOX_SESSION_SECONDS, checkCsrf, endSession, linkSecret, readSession, startSession,
 } from './session.ts';
-
-type UiEnv = { Variables: AppEnv['Variables'] & { session: Session | null } };
-type C = Context<UiEnv>;
 
 /** Every page: nothing inline, nothing from elsewhere, never framed, no referrer. */
 export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
   + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-const NOTICES: Record<string, string> = {
-  released: 'Released: amavisd delivered the message.',
-  partial: 'Released to some recipients only; see the statuses below.',
-  release_failed: 'amavisd did not release the message; nothing was delivered.',
-  nothing_to_release: 'Nothing left to release: already released, deleted, or a release is in progress.',
-  release_not_configured: 'Release is not configured on this server (AMAVISD_PDP or RELAY_URL).',
-  upstream_unreachable: 'amavisd could not be reached; nothing was released. Try again shortly.',
-  deleted: 'Deleted.',
-};
-
-function key(id: string): MailKey {
-  const k = parseItemId(id);
-  if (!k) throw new AppError('not_found', 'no quarantined message with this id');
-  return k;
-}
-
-function form(c: C) {
-  return c.req.parseBody({ all: true });
-}
-
-const one = (v: unknown) => (Array.isArray(v) ? v[0] : v);
 
 export function uiRoutes(opts: { withDatabase: MiddlewareHandler<AppEnv>; bootstrapHash: Promise<string | null> }) {
   const ui = new Hono<UiEnv>();
@@ -70,13 +38,6 @@ export function uiRoutes(opts: { withDatabase: MiddlewareHandler<AppEnv>; bootst
     c.set('session', await readSession(c as unknown as Context<AppEnv>, await opts.bootstrapHash));
     await next();
   });
-  const ctx = (c: C) => c as unknown as Context<AppEnv>;
-  const csrf = (c: C) => csrfFor(ctx(c), c.get('session'));
-  const requireSession = (c: C): Session => {
-    const s = c.get('session');
-    if (!s) throw new AppError('unauthorized', 'sign in first');
-    return s;
-  };
 
   ui.get('/', (c) => c.redirect(c.get('session') ? '/ui/quarantine' : '/ui/sign-in', 303));
 
@@ -122,100 +83,8 @@ export function uiRoutes(opts: { withDatabase: MiddlewareHandler<AppEnv>; bootst
     return c.redirect('/ui/sign-in', 303);
   });
 
-  ui.get('/quarantine', async (c) => {
-    const s = c.get('session');
-    if (!s) return c.redirect('/ui/sign-in', 303);
-    const query = c.req.query();
-    const { values, input, error: filterError } = parseFilters(query);
-    let error = filterError;
-    let result = { items: [] as Awaited<ReturnType<typeof listQuarantine>>['items'], next_cursor: null as string | null };
-    if (input) {
-      try {
-        result = await listQuarantine(c.get('deps'), s.identity, input);
-      } catch (err) {
-        if (!(err instanceof AppError) || err.code !== 'invalid_cursor') throw err;
-        error = 'That page link is no longer valid; showing the first page.';
-        result = await listQuarantine(c.get('deps'), s.identity, { ...input, cursor: undefined });
-      }
-    }
-    const ok = Number(query.ok ?? 0), failed = Number(query.failed ?? 0);
-    const notice = query.done === 'bulk-release' || query.done === 'bulk-delete'
-      ? `${query.done === 'bulk-release' ? 'Released' : 'Deleted'}: ${ok}. Failed: ${failed}.`
-      : (NOTICES[query.done ?? ''] ?? null);
-    return c.html(
-      <ListPage who={s.identity} csrf={await csrf(c)} filters={values} items={result.items} notice={notice} error={error}
-        nextHref={result.next_cursor ? listHref(values, { cursor: result.next_cursor }) : null}
-        firstHref={query.cursor ? listHref(values) : null} />,
-      filterError ? 400 : 200,
-    );
-  });
-
-  ui.post('/quarantine/bulk', async (c) => {
-    const s = requireSession(c);
-    const body = await form(c);
-    await checkCsrf(ctx(c), s, one(body.csrf));
-    const action = one(body.action);
-    if (action !== 'release' && action !== 'delete') throw new AppError('bad_request', 'choose release or delete');
-    const raw = body.ids === undefined ? [] : Array.isArray(body.ids) ? body.ids : [body.ids];
-    const ids = raw.filter((v): v is string => typeof v === 'string');
-    if (ids.length === 0 || ids.length > 200) throw new AppError('bad_request', 'select between 1 and 200 messages');
-    const results = await runBulk(c.get('deps'), s.identity, { action, ids });
-    const good = results.filter((r) => r.status === 200).length;
-    return c.redirect(listHref({}, { done: `bulk-${action}`, ok: String(good), failed: String(results.length - good) }), 303);
-  });
-
-  ui.get('/quarantine/:id', async (c) => {
-    const s = requireSession(c);
-    const k = key(c.req.param('id'));
-    const item = await getItem(c.get('deps'), s.identity, k);
-    let detail = null;
-    try {
-      detail = await getItemDetail(c.get('deps'), s.identity, k);
-    } catch (err) {
-      if (!(err instanceof AppError) || err.code !== 'not_found') throw err;
-    }
-    const done = c.req.query('done') ?? '';
-    const error = ['release_failed', 'nothing_to_release', 'release_not_configured', 'upstream_unreachable'].includes(done) ? NOTICES[done]! : null;
-    return c.html(
-      <DetailPage who={s.identity} csrf={await csrf(c)} item={detail ?? item} bodyMissing={!detail}
-        images={c.req.query('images') === '1'} remoteImages={detail?.html ? hasRemoteImages(detail.html) : false}
-        notice={error ? null : (NOTICES[done] ?? null)} error={error} />,
-    );
-  });
-
-  // The HTML part alone, for the sandboxed iframe; never part of a page.
-  ui.get('/quarantine/:id/body', async (c) => {
-    const s = requireSession(c);
-    const detail = await getItemDetail(c.get('deps'), s.identity, key(c.req.param('id')));
-    if (detail.html === null) throw new AppError('not_found', 'this message has no HTML part');
-    return c.body(inertHtml(detail.html), 200, {
-      'content-type': 'text/html; charset=utf-8',
-      'content-security-policy': bodyCsp(c.req.query('images') === '1'),
-      'x-frame-options': 'SAMEORIGIN',
-    });
-  });
-
-  ui.post('/quarantine/:id/release', async (c) => {
-    const s = requireSession(c);
-    await checkCsrf(ctx(c), s, one((await form(c)).csrf));
-    const id = c.req.param('id');
-    let done: string;
-    try {
-      const r = await releaseMessage(c.get('deps'), s.identity, { key: key(id) });
-      done = r.status === 'released' ? 'released' : r.status === 'partial' ? 'partial' : 'release_failed';
-    } catch (err) {
-      if (!(err instanceof AppError) || !(err.code in NOTICES)) throw err;
-      done = err.code;
-    }
-    return c.redirect(`/ui/quarantine/${id}?done=${done}`, 303);
-  });
-
-  ui.post('/quarantine/:id/delete', async (c) => {
-    const s = requireSession(c);
-    await checkCsrf(ctx(c), s, one((await form(c)).csrf));
-    await deleteMessage(c.get('deps'), s.identity, { key: key(c.req.param('id')) });
-    return c.redirect(listHref({}, { done: 'deleted' }), 303);
-  });
+  quarantineRoutes(ui);
+  selfServiceRoutes(ui);
 
   ui.all('*', () => {
     throw new AppError('not_found', 'There is no page here.');

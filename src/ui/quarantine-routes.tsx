@@ -1,0 +1,173 @@
+/** @jsxImportSource hono/jsx */
+import type { Hono } from 'hono';
+import { parseItemId, type MailKey } from '../amavis/mail-id.ts';
+import { AppError } from '../errors.ts';
+import { runBulk, type BulkInput } from '../quarantine/bulk.ts';
+import { deleteMessage } from '../quarantine/delete.ts';
+import { listQuarantine } from '../quarantine/list.ts';
+import { getItem, getItemDetail } from '../quarantine/read.ts';
+import { releaseMessage } from '../quarantine/release.ts';
+import { csrf, ctx, flag, form, one, requireSession, type C, type UiEnv } from './context.ts';
+import { listHref, parseFilters } from './filters.ts';
+import { bodyCsp, hasRemoteImages, inertHtml } from './mail-html.ts';
+import { DetailPage, ListPage } from './quarantine-pages.tsx';
+import { checkCsrf, type Session } from './session.ts';
+
+const NOTICES: Record<string, string> = {
+  released: 'Released: amavisd delivered the message.',
+  released_allowed: 'Released: amavisd delivered the message, and the sender is now always allowed for its recipients.',
+  partial: 'Released to some recipients only; see the statuses below.',
+  release_failed: 'amavisd did not release the message; nothing was delivered.',
+  nothing_to_release: 'Nothing left to release: already released, deleted, or a release is in progress.',
+  release_not_configured: 'Release is not configured on this server (AMAVISD_PDP or RELAY_URL).',
+  upstream_unreachable: 'amavisd could not be reached; nothing was released. Try again shortly.',
+  deleted: 'Deleted.',
+  deleted_blocked: 'Deleted, and the sender is now blocked for its recipients.',
+};
+const ERRORS = ['release_failed', 'nothing_to_release', 'release_not_configured', 'upstream_unreachable'];
+
+const BULK_LABELS: Record<string, string> = {
+  release: 'Released', delete: 'Deleted', release_allow: 'Released and sender allowed', delete_block: 'Deleted and sender blocked',
+};
+const BULK: Record<string, Pick<BulkInput, 'action' | 'allowSender' | 'blockSender'>> = {
+  release: { action: 'release' },
+  delete: { action: 'delete' },
+  release_allow: { action: 'release', allowSender: true },
+  delete_block: { action: 'delete', blockSender: true },
+};
+
+export const NULL_SENDER_TEXT = 'This message has the null sender <> (a bounce or an automatic reply), so its sender cannot be '
+  + 'allowed or blocked. Nothing was changed; use plain Release or Delete instead.';
+
+function key(id: string): MailKey {
+  const k = parseItemId(id);
+  if (!k) throw new AppError('not_found', 'no quarantined message with this id');
+  return k;
+}
+
+async function renderDetail(c: C, s: Session, id: string, o: { notice?: string | null; error?: string | null; status?: number }) {
+  const k = key(id);
+  const item = await getItem(c.get('deps'), s.identity, k);
+  let detail = null;
+  try {
+    detail = await getItemDetail(c.get('deps'), s.identity, k);
+  } catch (err) {
+    if (!(err instanceof AppError) || err.code !== 'not_found') throw err;
+  }
+  return c.html(
+    <DetailPage who={s.identity} csrf={await csrf(c)} item={detail ?? item} bodyMissing={!detail}
+      images={c.req.query('images') === '1'} remoteImages={detail?.html ? hasRemoteImages(detail.html) : false}
+      notice={o.notice ?? null} error={o.error ?? null} />,
+    (o.status ?? 200) as 200,
+  );
+}
+
+/** A sender list could not be written (null sender, unlistable address): the message page, 400, saying why. */
+async function listingRefused(c: C, s: Session, id: string, err: AppError) {
+  const item = await getItem(c.get('deps'), s.identity, key(id));
+  const text = item.sender === '' ? NULL_SENDER_TEXT : `The sender cannot be listed: ${err.message}`;
+  return renderDetail(c, s, id, { error: text, status: 400 });
+}
+
+/** The list, one message, its sandboxed body, and the actions on them (same verbs as the API). */
+export function quarantineRoutes(ui: Hono<UiEnv>) {
+  ui.get('/quarantine', async (c) => {
+    const s = c.get('session');
+    if (!s) return c.redirect('/ui/sign-in', 303);
+    const query = c.req.query();
+    const { values, input, error: filterError } = parseFilters(query);
+    let error = filterError;
+    let result = { items: [] as Awaited<ReturnType<typeof listQuarantine>>['items'], next_cursor: null as string | null };
+    if (input) {
+      try {
+        result = await listQuarantine(c.get('deps'), s.identity, input);
+      } catch (err) {
+        if (!(err instanceof AppError) || err.code !== 'invalid_cursor') throw err;
+        error = 'That page link is no longer valid; showing the first page.';
+        result = await listQuarantine(c.get('deps'), s.identity, { ...input, cursor: undefined });
+      }
+    }
+    const ok = Number(query.ok ?? 0), failed = Number(query.failed ?? 0), nullSender = Number(query.null_sender ?? 0);
+    const bulk = /^bulk-(\w+)$/.exec(query.done ?? '')?.[1];
+    let notice = bulk && BULK_LABELS[bulk] ? `${BULK_LABELS[bulk]}: ${ok}. Failed: ${failed}.` : (NOTICES[query.done ?? ''] ?? null);
+    if (notice && bulk && nullSender > 0) {
+      notice += ` ${nullSender} of them had the null sender <>, which cannot be allowed or blocked; nothing was done to those.`;
+    }
+    return c.html(
+      <ListPage who={s.identity} csrf={await csrf(c)} filters={values} items={result.items} notice={notice} error={error}
+        nextHref={result.next_cursor ? listHref(values, { cursor: result.next_cursor }) : null}
+        firstHref={query.cursor ? listHref(values) : null} />,
+      filterError ? 400 : 200,
+    );
+  });
+
+  ui.post('/quarantine/bulk', async (c) => {
+    const s = requireSession(c);
+    const body = await form(c);
+    await checkCsrf(ctx(c), s, one(body.csrf));
+    const action = one(body.action);
+    const how = typeof action === 'string' && Object.hasOwn(BULK, action) ? BULK[action]! : null;
+    if (!how) throw new AppError('bad_request', 'choose release, delete, release and allow, or delete and block');
+    const raw = body.ids === undefined ? [] : Array.isArray(body.ids) ? body.ids : [body.ids];
+    const ids = raw.filter((v): v is string => typeof v === 'string');
+    if (ids.length === 0 || ids.length > 200) throw new AppError('bad_request', 'select between 1 and 200 messages');
+    const results = await runBulk(c.get('deps'), s.identity, { ...how, ids });
+    const good = results.filter((r) => r.status === 200).length;
+    const nullSender = results.filter((r) => r.error?.code === 'invalid_field' && /null sender/.test(r.error.detail)).length;
+    const extra: Record<string, string> = { done: `bulk-${action as string}`, ok: String(good), failed: String(results.length - good) };
+    if (nullSender) extra.null_sender = String(nullSender);
+    return c.redirect(listHref({}, extra), 303);
+  });
+
+  ui.get('/quarantine/:id', async (c) => {
+    const s = requireSession(c);
+    const done = c.req.query('done') ?? '';
+    const error = ERRORS.includes(done) ? NOTICES[done]! : null;
+    return renderDetail(c, s, c.req.param('id'), { notice: error ? null : (NOTICES[done] ?? null), error });
+  });
+
+  // The HTML part alone, for the sandboxed iframe; never part of a page.
+  ui.get('/quarantine/:id/body', async (c) => {
+    const s = requireSession(c);
+    const detail = await getItemDetail(c.get('deps'), s.identity, key(c.req.param('id')));
+    if (detail.html === null) throw new AppError('not_found', 'this message has no HTML part');
+    return c.body(inertHtml(detail.html), 200, {
+      'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': bodyCsp(c.req.query('images') === '1'),
+      'x-frame-options': 'SAMEORIGIN',
+    });
+  });
+
+  ui.post('/quarantine/:id/release', async (c) => {
+    const s = requireSession(c);
+    const body = await form(c);
+    await checkCsrf(ctx(c), s, one(body.csrf));
+    const id = c.req.param('id');
+    const allowSender = flag(body.allow_sender);
+    let done: string;
+    try {
+      const r = await releaseMessage(c.get('deps'), s.identity, { key: key(id), allowSender });
+      done = r.status === 'released' ? (allowSender ? 'released_allowed' : 'released') : r.status === 'partial' ? 'partial' : 'release_failed';
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_field' && allowSender) return listingRefused(c, s, id, err);
+      if (!(err instanceof AppError) || !ERRORS.includes(err.code)) throw err;
+      done = err.code;
+    }
+    return c.redirect(`/ui/quarantine/${id}?done=${done}`, 303);
+  });
+
+  ui.post('/quarantine/:id/delete', async (c) => {
+    const s = requireSession(c);
+    const body = await form(c);
+    await checkCsrf(ctx(c), s, one(body.csrf));
+    const id = c.req.param('id');
+    const blockSender = flag(body.block_sender);
+    try {
+      await deleteMessage(c.get('deps'), s.identity, { key: key(id), blockSender });
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_field' && blockSender) return listingRefused(c, s, id, err);
+      throw err;
+    }
+    return c.redirect(listHref({}, { done: blockSender ? 'deleted_blocked' : 'deleted' }), 303);
+  });
+}
