@@ -13,6 +13,12 @@ export interface ReleaseInput {
   key: MailKey;
   recipients?: string[];
   allowSender?: boolean;
+  /**
+   * Admins only, with explicit recipients: release copies stuck in 'releasing' (rs='p' left behind
+   * when a process died while amavisd was answering). Their earlier release may have delivered, so
+   * this may deliver a second time: the admin decides.
+   */
+  force?: boolean;
 }
 
 export interface RecipientOutcome {
@@ -58,7 +64,10 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   }
   const target = await loadTarget(deps, who, input.key);
   const chosen = chooseRecipients(target, input.recipients);
-  const blocked = chosen.find((r) => r.status === 'deleted' || r.status === 'releasing');
+  if (input.force && (who.role !== 'admin' || !input.recipients?.length)) {
+    throw new AppError('invalid_field', 'force: only for admins, with explicit recipients', { field: 'force' });
+  }
+  const blocked = chosen.find((r) => r.status === 'deleted' || (r.status === 'releasing' && !input.force));
   if (blocked) {
     const why = blocked.status === 'deleted' ? 'this copy was deleted' : 'a release of this copy is in progress';
     throw new AppError('nothing_to_release', `${blocked.address}: ${why}`, { field: 'recipients' });
@@ -66,7 +75,9 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   if (chosen.length === 0) throw new AppError('nothing_to_release', 'every recipient in your scope was already released or deleted');
   const listing = input.allowSender ? senderListing(target, chosen, 'allow_sender') : null;
 
-  const held = await claimForRelease(deps, input.key, chosen);
+  // Stuck claims taken over by force keep rs='p'; if this release fails they become pending again.
+  const stuck = chosen.filter((r) => r.status === 'releasing').map((r) => ({ ...r, rs: ' ' }));
+  const held = [...stuck, ...(await claimForRelease(deps, input.key, chosen.filter((r) => r.status !== 'releasing')))];
   if (held.length === 0) throw new AppError('nothing_to_release', 'another release of this message is in progress');
   const id = formatItemId(input.key);
   const addresses = held.map((r) => r.address);

@@ -1,8 +1,10 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { VARIANTS } from '../support/databases.ts';
 import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { ReleaseTwin } from '../support/release-twin.ts';
+import { bind } from '../../src/amavis/schema.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
 
@@ -147,6 +149,28 @@ describe.each(VARIANTS)('release and delete on %s', (variantName) => {
     twin.mode = 'unreachable';
     expect((await post(`/v1/quarantine/${id2}/release`)).status).toBe(502);
     expect(await f.rs(id2!)).toEqual([' ']);
+  });
+
+  it("lets an admin, and only an admin, take over a copy stuck in 'releasing' after a crash", async () => {
+    const [id] = await f.add(message([`alice@${dA}`]));
+    const [p, mailId] = id!.split('.') as [string, string];
+    // what a process that died while amavisd was answering leaves behind
+    await sql`UPDATE msgrcpt SET rs = 'p' WHERE partition_tag = ${Number(p)} AND mail_id = ${bind(t.variant, 'msgrcpt.mail_id', mailId)}`.execute(t.handle.db);
+    expect((await post(`/v1/quarantine/${id}/release`)).status).toBe(409);
+    expect((await post(`/v1/quarantine/${id}/release`, { recipients: [`alice@${dA}`] })).status).toBe(409);
+    const notAdmin = await post(`/v1/quarantine/${id}/release`, { recipients: [`alice@${dA}`], force: true }, adminA);
+    expect(notAdmin.status).toBe(400);
+    expect(await notAdmin.json()).toMatchObject({ field: 'force' });
+    expect((await post(`/v1/quarantine/${id}/release`, { force: true })).status).toBe(400);
+    expect(twin.calls).toHaveLength(0);
+    twin.mode = 'unreachable';
+    expect((await post(`/v1/quarantine/${id}/release`, { recipients: [`alice@${dA}`], force: true })).status).toBe(502);
+    expect(await f.rs(id!)).toEqual([' ']); // the forced attempt failed: pending again, not stuck
+    twin.mode = 'answer';
+    await sql`UPDATE msgrcpt SET rs = 'p' WHERE partition_tag = ${Number(p)} AND mail_id = ${bind(t.variant, 'msgrcpt.mail_id', mailId)}`.execute(t.handle.db);
+    const forced = await post(`/v1/quarantine/${id}/release`, { recipients: [`alice@${dA}`], force: true });
+    expect(forced.status).toBe(200);
+    expect(await f.rs(id!)).toEqual(['R']);
   });
 
   it('answers 503 when no release transport is configured, and 400 for allow_sender on the null sender', async () => {

@@ -15,7 +15,11 @@ const ReleaseAnswer = z
   .object({ id: z.string(), status: z.enum(['released', 'partial', 'failed']), results: z.array(Outcome), via: z.string() })
   .openapi('ReleaseResult');
 const ReleaseBody = z
-  .object({ recipients: z.array(Address).min(1).max(100).optional(), allow_sender: z.boolean().optional() })
+  .object({
+    recipients: z.array(Address).min(1).max(100).optional(),
+    allow_sender: z.boolean().optional(),
+    force: z.boolean().optional().describe("admins, with recipients: release copies stuck in 'releasing' (may deliver twice)"),
+  })
   .strict();
 
 const releaseResponses = {
@@ -56,7 +60,7 @@ export function quarantineActionRoutes() {
       const who = c.get('identity');
       const answer = await idempotent(deps, who, c.req.header('idempotency-key'), { op: 'release', id, body }, async (remember) => {
         let stored: StoredAnswer | undefined;
-        const result = await releaseMessage(deps, who, { key: mailKey(id), recipients: body.recipients, allowSender: body.allow_sender },
+        const result = await releaseMessage(deps, who, { key: mailKey(id), recipients: body.recipients, allowSender: body.allow_sender, force: body.force },
           async (trx, res) => {
             stored = releaseAnswer(res, c.get('requestId'));
             if (remember) await remember(trx, stored);
