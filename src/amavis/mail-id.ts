@@ -1,3 +1,5 @@
+import { base64url, base64urlDecode } from '../crypto/hmac.ts';
+
 /**
  * mail_id and secret_id are base64url strings; amavisd derives
  * mail_id = first 12 chars of base64url(md5(decoded secret_id)). Older amavisd used '+' and '-'.
@@ -22,19 +24,6 @@ export function parseItemId(id: string): MailKey | null {
   const partitionTag = Number(m[1]);
   if (!Number.isSafeInteger(partitionTag) || partitionTag > 2147483647) return null;
   return { partitionTag, mailId: m[2]! };
-}
-
-function base64urlDecode(s: string): Uint8Array {
-  const b64 = s.replace(/-/g, '+').replace(/_/g, '/');
-  const padded = b64 + '='.repeat((4 - (b64.length % 4)) % 4);
-  const bin = atob(padded);
-  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
-}
-
-export function base64url(bytes: Uint8Array): string {
-  let bin = '';
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 /** MD5 is not in Web Crypto; this small implementation (RFC 1321) is only for this derivation. */
@@ -72,7 +61,7 @@ function md5(data: Uint8Array): Uint8Array {
 }
 
 export function mailIdOfSecret(secretId: string): string {
-  return base64url(md5(base64urlDecode(secretId))).slice(0, 12);
+  return base64url(md5(base64urlDecode(secretId) ?? new Uint8Array())).slice(0, 12);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { base64url } from '../amavis/mail-id.ts';
+import { base64url, sameString } from '../crypto/hmac.ts';
 import { recordAudit } from '../audit/audit.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
@@ -13,14 +13,6 @@ const enc = new TextEncoder();
 export async function hashKey(key: string): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(key)));
   return [...d].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-/** Compare two equal-length hex digests without an early exit. */
-function sameDigest(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
 }
 
 export interface KeyInput {
@@ -130,7 +122,7 @@ function requireAdmin(who: Identity) {
 export async function authenticate(deps: Deps, key: string, bootstrapHash: string | null): Promise<Identity | null> {
   if (!/^[\x21-\x7e]{16,200}$/.test(key)) return null;
   const hash = await hashKey(key);
-  if (bootstrapHash && sameDigest(hash, bootstrapHash)) return { role: 'admin', actor: 'bootstrap-admin', keyId: null };
+  if (bootstrapHash && sameString(hash, bootstrapHash)) return { role: 'admin', actor: 'bootstrap-admin', keyId: null };
   const row = await deps.db.selectFrom('qe_api_keys').selectAll().where('key_hash', '=', hash).executeTakeFirst();
   const now = Math.floor(deps.clock.now() / 1000);
   if (!row || row.revoked_at !== null || (row.expires_at !== null && Number(row.expires_at) <= now)) return null;

@@ -1,4 +1,4 @@
-import { base64url } from '../amavis/mail-id.ts';
+import { base64url, base64urlDecode, hmacSha256, sameBytes } from '../crypto/hmac.ts';
 
 /**
  * Signed one-click links: PUBLIC_URL/a/{token}. The token carries what the link may do (action,
@@ -26,16 +26,6 @@ const VERSION = 'v1';
 /** 128 bits of the MAC are plenty and keep the links short. */
 const MAC_BYTES = 16;
 const enc = new TextEncoder();
-const keys = new Map<string, Promise<CryptoKey>>();
-
-function hmacKey(secret: string): Promise<CryptoKey> {
-  let k = keys.get(secret);
-  if (!k) {
-    k = crypto.subtle.importKey('raw', enc.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-    keys.set(secret, k);
-  }
-  return k;
-}
 
 function payloadOf(c: LinkClaims): string {
   // '|' separates the fields: a field holding one is refused rather than signed ambiguously.
@@ -45,18 +35,7 @@ function payloadOf(c: LinkClaims): string {
 }
 
 async function mac(secret: string, payload: string): Promise<Uint8Array> {
-  const sig = await crypto.subtle.sign('HMAC', await hmacKey(secret), enc.encode(payload));
-  return new Uint8Array(sig).subarray(0, MAC_BYTES);
-}
-
-function decodeB64url(s: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9_-]*$/.test(s)) return null;
-  try {
-    const b64 = s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4);
-    return Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
-  } catch {
-    return null;
-  }
+  return (await hmacSha256(secret, payload)).subarray(0, MAC_BYTES);
 }
 
 export async function signLink(secret: string, claims: LinkClaims): Promise<string> {
@@ -66,23 +45,15 @@ export async function signLink(secret: string, claims: LinkClaims): Promise<stri
 
 export type VerifyResult = { ok: true; claims: LinkClaims } | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired' };
 
-/** Constant-time comparison: a timing difference must not reveal how much of a MAC was right. */
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}
-
 export async function verifyLink(secret: string, token: string, nowSeconds: number): Promise<VerifyResult> {
   if (token.length > 1024) return { ok: false, reason: 'malformed' };
   const [p, m, ...rest] = token.split('.');
   if (!p || !m || rest.length) return { ok: false, reason: 'malformed' };
-  const payloadBytes = decodeB64url(p);
-  const given = decodeB64url(m);
+  const payloadBytes = base64urlDecode(p);
+  const given = base64urlDecode(m);
   if (!payloadBytes || !given) return { ok: false, reason: 'malformed' };
   const payload = new TextDecoder('utf-8', { fatal: false }).decode(payloadBytes);
-  if (!equal(await mac(secret, payload), given)) return { ok: false, reason: 'bad_signature' };
+  if (!sameBytes(await mac(secret, payload), given)) return { ok: false, reason: 'bad_signature' };
   const [version, action, partition, mailId, recipient, expires, ...more] = payload.split('|');
   if (version !== VERSION || more.length || !(LINK_ACTIONS as readonly string[]).includes(action ?? '') || !recipient) {
     return { ok: false, reason: 'malformed' };

@@ -1,5 +1,6 @@
 import { AppError } from '../errors.ts';
-import { base64url, MAIL_ID_PATTERN } from '../amavis/mail-id.ts';
+import { MAIL_ID_PATTERN } from '../amavis/mail-id.ts';
+import { base64url, base64urlDecode } from '../crypto/hmac.ts';
 
 /**
  * Keyset position (time_num, partition_tag, mail_id) of the last row of a page. The checksum makes
@@ -30,9 +31,9 @@ export async function decodeCursor(cursor: string): Promise<Position> {
   const m = /^([A-Za-z0-9_-]{1,200})\.([A-Za-z0-9_-]{12})$/.exec(cursor);
   if (!m || (await checksum(m[1]!)) !== m[2]) throw bad();
   try {
-    const b64 = m[1]!.replace(/-/g, '+').replace(/_/g, '/');
-    const json = dec.decode(Uint8Array.from(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)), (c) => c.charCodeAt(0)));
-    const [t, p, id] = JSON.parse(json) as unknown[];
+    const bytes = base64urlDecode(m[1]!);
+    if (!bytes) throw bad();
+    const [t, p, id] = JSON.parse(dec.decode(bytes)) as unknown[];
     // Forged positions are allowed (scope still applies) but must be plausible: time_num is at most
     // 32-bit unsigned (MySQL), partition_tag a signed 32-bit integer (list.ts handles PostgreSQL's range).
     if (!Number.isSafeInteger(t) || !Number.isSafeInteger(p) || typeof id !== 'string') throw bad();

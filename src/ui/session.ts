@@ -3,7 +3,8 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { AppEnv } from '../api/env.ts';
 import type { Identity } from '../auth/identity.ts';
 import { AppError } from '../errors.ts';
-import { mac, randomToken, sameString, seal, unseal } from './sign.ts';
+import { sameString } from '../crypto/hmac.ts';
+import { mac, randomToken, seal, unseal } from './sign.ts';
 
 /**
  * Page sessions: a cookie sealed with LINK_SECRET. It never holds an API key: a key session holds

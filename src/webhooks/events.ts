@@ -1,4 +1,4 @@
-import { base64url } from '../amavis/mail-id.ts';
+import { base64url } from '../crypto/hmac.ts';
 import { domainOf } from '../amavis/address.ts';
 import type { Deps } from '../deps.ts';
 
