@@ -2,7 +2,6 @@
 // straight to its AM.PDP port (directTransport) and through a real relay listener
 // (relayTransport -> functions/relay.ts -> AM.PDP). Also measures raw AM.PDP vs both transports.
 //   npx vitest run --project e2e test/e2e/pdp-real.test.ts   (as root, after harness/install.sh)
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startRelay, type RunningRelay } from '../../functions/relay.ts';
 import { directTransport, pdpRequest } from '../../src/amavis/pdp-client.node.ts';
@@ -12,6 +11,7 @@ import type { Logger } from '../../src/deps.ts';
 import { relayTransport } from '../../src/release/relay-protocol.ts';
 import type { ReleaseRequest, ReleaseTransport } from '../../src/release/transport.ts';
 import { blacklisted, gtube, startAmavisd, type Harness, type Mail, type MsgRow, type SinkMessage } from './harness/amavisd.ts';
+import { rawPdpExchange } from './harness/raw-pdp.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
 
@@ -23,22 +23,6 @@ const quiet: Logger = { info() {}, warn() {}, error() {} };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const released = (row: MsgRow) => (s: SinkMessage) => s.raw.includes(`Resent-Message-ID: <${row.mailId}-`);
-
-/** The floor: a hand-written request on a bare socket, read until the empty line. */
-function rawRelease(port: number, request: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write(request));
-    let buf = '';
-    s.on('data', (c) => {
-      buf += c.toString('latin1');
-      if (buf.startsWith('\r\n') || buf.includes('\r\n\r\n')) {
-        s.end();
-        resolve(buf);
-      }
-    });
-    s.on('error', reject);
-  });
-}
 
 function stats(ms: number[]) {
   const s = [...ms].sort((a, b) => a - b);
@@ -164,7 +148,7 @@ describe.each(['mariadb', 'pg'] as const)('AM.PDP release against real amavisd-n
     const req = requestOf(row);
     const rawRequest = `request=release\r\nmail_id=${row.mailId}\r\nsecret_id=${row.secretId}\r\npartition_tag=${row.partitionTag}\r\nquar_type=Q\r\nrecipient=${RCPT}\r\nrequested_by=admin@e2e.test\r\n\r\n`;
     // warm-up: amavisd's children, the relay's HTTP keep-alive
-    await rawRelease(harness().pdpPort, rawRequest);
+    await rawPdpExchange(harness().pdpPort, rawRequest);
     await direct.release(req);
     await viaRelay.release(req);
     // interleaved, so a slow moment of amavisd (a child being replaced, SpamAssassin warming up)
@@ -174,7 +158,7 @@ describe.each(['mariadb', 'pg'] as const)('AM.PDP release against real amavisd-n
     const r: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       raw.push(...(await timed(1, async () => {
-        const reply = await rawRelease(harness().pdpPort, rawRequest);
+        const reply = await rawPdpExchange(harness().pdpPort, rawRequest);
         // amavisd joins the code, the enhanced code and the text with raw spaces
         if (!reply.startsWith('setreply=250 2.0.0 ')) throw new Error(`raw release failed: ${reply}`);
       })));

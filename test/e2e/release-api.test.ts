@@ -2,7 +2,6 @@
 // PostgreSQL: straight to AM.PDP and through the relay; the sink must receive the message for the
 // right recipient and msgrcpt.rs must become 'R'. Every fault leaves rs unchanged and is audited.
 // Also times the API release round trip against raw AM.PDP, side by side (printed, not asserted).
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startRelay, type RunningRelay } from '../../functions/relay.ts';
 import { createApp } from '../../src/api/app.ts';
@@ -18,6 +17,7 @@ import type { Logger } from '../../src/deps.ts';
 import { relayTransport } from '../../src/release/relay-protocol.ts';
 import type { ReleaseTransport } from '../../src/release/transport.ts';
 import { bannedAttachment, badHeader, blacklisted, gtube, startAmavisd, type Harness, type Mail, type SinkMessage } from './harness/amavisd.ts';
+import { rawPdpExchange } from './harness/raw-pdp.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
 
@@ -175,12 +175,7 @@ describe.each(['mariadb', 'pg'] as const)('release through the API with real ama
       const [row] = await h.query<{ secret_id: unknown }>('SELECT secret_id FROM msgs WHERE mail_id = ?', [a.mailId]);
       const req = `request=release\r\nmail_id=${a.mailId}\r\nsecret_id=${String(row!.secret_id)}\r\npartition_tag=0\r\nquar_type=Q\r\nrecipient=t${i}@e2e.test\r\n\r\n`;
       let t0 = performance.now();
-      await new Promise<void>((resolve, reject) => {
-        const s = net.connect(h.pdpPort, '127.0.0.1', () => s.write(req));
-        let buf = '';
-        s.on('data', (c) => { buf += c.toString('latin1'); if (buf.includes('\r\n\r\n')) { s.end(); resolve(); } });
-        s.on('error', reject);
-      });
+      expect(await rawPdpExchange(h.pdpPort, req)).toMatch(/^setreply=250 /m);
       floor.push(performance.now() - t0);
       t0 = performance.now();
       expect((await release(direct, b.id)).status).toBe(200);

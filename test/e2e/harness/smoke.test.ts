@@ -2,11 +2,11 @@
 // bad-header and virus mail into SQL, and a raw AM.PDP release delivers a quarantined message to
 // the sink.
 //   npx vitest run --config test/e2e/harness/vitest.config.ts   (as root, after install.sh)
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   badHeader, bannedAttachment, blacklisted, clean, eicar, gtube, startAmavisd, type Harness, type Mail,
 } from './amavisd.ts';
+import { rawPdpExchange } from './raw-pdp.ts';
 
 // generous limits also when run without the harness's vitest.config.ts
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
@@ -20,20 +20,7 @@ async function ampdp(port: number, attrs: Array<[string, string]>): Promise<{ re
     [...Buffer.from(v, 'utf8')].map((b) => (b > 0x20 && b < 0x7f && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
   const request = attrs.map(([k, v]) => `${k}=${enc(v)}\r\n`).join('') + '\r\n';
   const t0 = performance.now();
-  const raw = await new Promise<string>((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write(request));
-    let buf = '';
-    s.setTimeout(60_000, () => s.destroy(new Error('AM.PDP timeout')));
-    s.on('data', (c) => {
-      buf += c.toString('latin1');
-      if (buf.startsWith('\r\n') || buf.includes('\r\n\r\n')) {
-        s.end();
-        resolve(buf);
-      }
-    });
-    s.on('error', reject);
-    s.on('close', () => resolve(buf));
-  });
+  const raw = await rawPdpExchange(port, request);
   const ms = performance.now() - t0;
   const reply = raw.split('\r\n').filter((l) => l !== '').map((l): [string, string] => {
     const eq = l.indexOf('=');
