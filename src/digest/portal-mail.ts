@@ -21,13 +21,26 @@ import { requireMailer } from './run.ts';
  * The answer never tells whether an address qualifies: the caller gets the same result either
  * way, every well-formed address counts against the limit (once per 10 minutes per address), the
  * same lookups and rendering run for every address, and the email itself is sent in the
- * background (`delivery`), so a known address does not answer measurably later. The limiter is in
- * memory: the whole process on Node, one isolate on Workers (best effort there, as for the action
- * links in rate-limit.ts).
+ * background (`delivery`), so a known address does not answer measurably later.
+ *
+ * A second limit per client IP (5 per 10 minutes) stops one client from mailing many addresses
+ * (or probing them); when it is hit the answer is 429 "try again later" for every address, known
+ * or not, before any lookup. Both limiters are in memory: the whole process on Node, one isolate
+ * on Workers (best effort there, as for the action links in rate-limit.ts). Where the IP comes
+ * from is the caller's business (src/ui/client-ip.ts); null (unknown) skips the IP limit.
  */
 export const PORTAL_MAIL_TTL = 3600;
 export const PORTAL_MAIL_WINDOW_MS = 10 * 60 * 1000;
+export const PORTAL_MAIL_PER_IP = 5;
 export const portalMailLimiter = windowLimiter(1, PORTAL_MAIL_WINDOW_MS);
+export const portalMailIpLimiter = windowLimiter(PORTAL_MAIL_PER_IP, PORTAL_MAIL_WINDOW_MS);
+
+export interface PortalMailOptions {
+  /** the client's IP address, or null when the runtime does not say */
+  ip?: string | null;
+  limiter?: RateLimiter;
+  ipLimiter?: RateLimiter;
+}
 
 export interface PortalMailRequest {
   /** normalized */
@@ -52,7 +65,8 @@ async function isKnownMailbox(deps: Deps, address: string): Promise<boolean> {
   return mail.items.length > 0 || sub !== undefined;
 }
 
-export async function requestPortalLink(deps: Deps, rawAddress: unknown, limiter: RateLimiter = portalMailLimiter): Promise<PortalMailRequest> {
+export async function requestPortalLink(deps: Deps, rawAddress: unknown, opts: PortalMailOptions = {}): Promise<PortalMailRequest> {
+  const { ip = null, limiter = portalMailLimiter, ipLimiter = portalMailIpLimiter } = opts;
   const address = parseMailbox(rawAddress);
   // Configuration problems are the same for every address: say so (503) rather than pretend.
   const { publicUrl, secret } = linkSettings(deps.config);
@@ -61,6 +75,12 @@ export async function requestPortalLink(deps: Deps, rawAddress: unknown, limiter
   const mailer = requireMailer(deps);
 
   const nowMs = deps.clock.now();
+  // The IP limit answers the same for every address, so it tells nothing about any of them.
+  if (ip !== null && !ipLimiter.hit(ip, nowMs)) {
+    throw new AppError('too_many_requests', 'Too many link requests from your network. Try again later (in 10 minutes).', {
+      retryAfter: Math.ceil(PORTAL_MAIL_WINDOW_MS / 1000),
+    });
+  }
   if (!limiter.hit(address, nowMs)) return { address, delivery: Promise.resolve() };
   const known = await isKnownMailbox(deps, address);
 

@@ -11,6 +11,12 @@ body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color: var(--fg); backgr
 header.top, main, footer { max-width: 72rem; margin: 0 auto; padding: 0.75rem 1rem; }
 header.top { display: flex; flex-wrap: wrap; gap: 0.5rem 1rem; align-items: center; justify-content: space-between; border-bottom: 1px solid var(--line); }
 header.top .brand { font-weight: 600; color: inherit; text-decoration: none; }
+nav.main-nav { flex-basis: 100%; display: flex; flex-wrap: wrap; gap: 0.25rem 1rem; }
+form.add { display: grid; grid-template-columns: repeat(auto-fill, minmax(13rem, 1fr)); gap: 0.75rem; align-items: end; }
+form.add input, form.add select { width: 100%; }
+code.detail { font-size: 0.85rem; overflow-wrap: anywhere; white-space: pre-wrap; }
+table.audit th { overflow-wrap: normal; }
+@media (min-width: 40.01rem) { table.audit td.detail { width: 35%; } }
 a { color: var(--accent); }
 :focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 .skip { position: absolute; left: -999px; } .skip:focus { left: 1rem; top: 0.5rem; background: var(--bg); padding: 0.25rem 0.5rem; }

@@ -21,18 +21,31 @@ export function Layout(props: { title: string; who?: Identity | null; csrf?: str
           {props.who && props.csrf ? (
             <div>
               <span class="muted">{whoLabel(props.who)}</span>{' '}
-              {props.who.role === 'user' ? <><a href="/ui/subscription">Digest settings</a>{' '}</> : null}
               <form class="inline" method="post" action="/ui/sign-out">
                 <input type="hidden" name="csrf" value={props.csrf} />
                 <button type="submit" class="secondary">Sign out</button>
               </form>
             </div>
           ) : null}
+          {props.who ? <Nav who={props.who} /> : null}
         </header>
         <main id="main" tabindex={-1}>{props.children}</main>
         <footer class="muted"><span data-tz>Times are in UTC.</span></footer>
       </body>
     </html>
+  );
+}
+
+/** What this role may open: the same scopes as the API (audit: admins and domain admins; digest settings: a mailbox). */
+function Nav(props: { who: Identity }) {
+  const role = props.who.role;
+  return (
+    <nav class="main-nav" aria-label="Main">
+      <a href="/ui/quarantine">Quarantine</a>
+      <a href="/ui/senders">Sender lists</a>
+      {role !== 'user' ? <a href="/ui/audit">Audit log</a> : null}
+      {role === 'user' ? <a href="/ui/subscription">Digest settings</a> : null}
+    </nav>
   );
 }
 

@@ -10,6 +10,8 @@ import { csrf, ctx, form, one, type C, type UiEnv } from './context.ts';
 import { ErrorPage, PortalPage, SignInPage } from './layout.tsx';
 import { verifyPortalToken } from './portal-token.ts';
 import { quarantineRoutes } from './quarantine-routes.tsx';
+import { auditRoutes } from './audit-routes.tsx';
+import { senderListRoutes } from './sender-list-routes.tsx';
 import { selfServiceRoutes } from './self-service-routes.tsx';
 import {
   KEY_SESSION_SECONDS, MAILBOX_SESSION_SECONDS, checkCsrf, endSession, linkSecret, readSession, startSession,
@@ -85,6 +87,8 @@ export function uiRoutes(opts: { withDatabase: MiddlewareHandler<AppEnv>; bootst
 
   quarantineRoutes(ui);
   selfServiceRoutes(ui);
+  senderListRoutes(ui);
+  auditRoutes(ui);
 
   ui.all('*', () => {
     throw new AppError('not_found', 'There is no page here.');

@@ -63,3 +63,17 @@ export function EmailLinkPage(props: { address: string }) {
     </Layout>
   );
 }
+
+/** "Email me a link" asked too often from one network: says nothing about the address. */
+export function TooManyLinksPage() {
+  return (
+    <Layout title="Try again later">
+      <h1>Try again later</h1>
+      <p role="alert">
+        Too many link requests came from your network in the last few minutes. Please try again later (in about 10 minutes).
+        If a link was sent earlier, it is still valid for one hour.
+      </p>
+      <p><a href="/ui/sign-in">Back to sign-in</a></p>
+    </Layout>
+  );
+}

@@ -6,7 +6,8 @@ import { getSubscription, putSubscription } from '../digest/subscriptions.ts';
 import { AppError } from '../errors.ts';
 import { csrf, ctx, field, flag, form, one, requireSession, type C, type UiEnv } from './context.ts';
 import { SignInPage } from './layout.tsx';
-import { EmailLinkPage, SubscriptionPage, type SubscriptionForm } from './self-service-pages.tsx';
+import { clientIp } from './client-ip.ts';
+import { EmailLinkPage, SubscriptionPage, TooManyLinksPage, type SubscriptionForm } from './self-service-pages.tsx';
 import { checkCsrf, type Session } from './session.ts';
 
 /** Digest settings are the mailbox owner's own: only a mailbox session has them (admins use the API). */
@@ -72,10 +73,14 @@ export function selfServiceRoutes(ui: Hono<UiEnv>) {
     await checkCsrf(ctx(c), c.get('session'), one(body.csrf));
     let address: string;
     try {
-      const r = await requestPortalLink(c.get('deps'), one(body.address));
+      const r = await requestPortalLink(c.get('deps'), one(body.address), { ip: clientIp(c) });
       inBackground(c, r.delivery);
       address = r.address;
     } catch (err) {
+      if (err instanceof AppError && err.code === 'too_many_requests') {
+        // the same page for every address, known or not
+        return c.html(<TooManyLinksPage />, 429, { 'retry-after': String(err.extra.retryAfter ?? 600) });
+      }
       if (!(err instanceof AppError) || err.code !== 'invalid_field') throw err;
       return c.html(<SignInPage csrf={await csrf(c)} linkError={err.message} address={field(body.address) ?? ''} />, 400);
     }

@@ -1,0 +1,27 @@
+import type { Context } from 'hono';
+
+/**
+ * The client's IP address, for rate limits only, from what the runtime itself vouches for:
+ *
+ * - Workers: `cf-connecting-ip`. Cloudflare sets it on every request to the Worker and replaces
+ *   any value the client sent, so it cannot be forged from outside.
+ * - Node (@hono/node-server): the TCP peer's address, as hono's getConnInfo reads it
+ *   (`env.incoming.socket.remoteAddress`; read here directly so the Worker bundle does not pull in
+ *   the Node adapter). Behind a reverse proxy on the same host that is the proxy's address, so all
+ *   clients share one limit there. `X-Forwarded-For` is deliberately not read: any client can send
+ *   it, and there is no setting naming a trusted proxy.
+ * - Anything else (in-process `app.request`, e.g. tests): null, the caller's limit by IP is skipped.
+ */
+export function clientIp(c: Context): string | null {
+  if (typeof navigator !== 'undefined' && navigator.userAgent === 'Cloudflare-Workers') {
+    return c.req.header('cf-connecting-ip') ?? null;
+  }
+  const env = c.env as { incoming?: NodeSocketHolder; server?: { incoming?: NodeSocketHolder } } | undefined;
+  const socket = (env?.server?.incoming ?? env?.incoming)?.socket;
+  const address = socket?.remoteAddress;
+  return typeof address === 'string' && address !== '' ? address : null;
+}
+
+interface NodeSocketHolder {
+  socket?: { remoteAddress?: string };
+}

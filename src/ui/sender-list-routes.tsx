@@ -1,0 +1,104 @@
+/** @jsxImportSource hono/jsx */
+import type { Hono } from 'hono';
+import { AppError } from '../errors.ts';
+import { addSenderEntry, listSenderEntries, removeSenderEntry, type ListName } from '../senders/lists.ts';
+import { csrf, ctx, field, form, one, requireSession, type C, type UiEnv } from './context.ts';
+import { SenderListPage, type SenderFilterValues, type SenderFormValues } from './sender-list-pages.tsx';
+import { checkCsrf, type Session } from './session.ts';
+
+const PAGE_LIMIT = 500;
+const NOTICES: Record<string, string> = {
+  created: 'Added.',
+  updated: 'Moved to the other list.',
+  unchanged: 'That entry was already there; nothing changed.',
+  removed: 'Removed.',
+  not_removed: 'There was no such entry (already removed?); nothing changed.',
+};
+
+const listName = (v: string | undefined): ListName | undefined => (v === 'allow' || v === 'block' ? v : undefined);
+const blank = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v.trim());
+
+/**
+ * The page over the caller's scope, with an error (400 naming the field, or 404 out of scope) when
+ * a write was refused. The verbs decide the scope: admins everything, domain admins their domains,
+ * a mailbox its own address (src/senders/rows.ts usersScope / canManageRecipient).
+ */
+async function render(c: C, s: Session, o: { values?: SenderFormValues; notice?: string | null; error?: string | null; status?: number } = {}) {
+  const q = c.req.query();
+  const filters: SenderFilterValues = {
+    recipient: s.identity.role === 'user' ? undefined : blank(q.recipient)?.slice(0, 300),
+    sender: blank(q.sender)?.slice(0, 300),
+    list: listName(q.list),
+  };
+  let error = o.error ?? null;
+  let status = o.status ?? 200;
+  let entries: Awaited<ReturnType<typeof listSenderEntries>> = [];
+  try {
+    entries = await listSenderEntries(c.get('deps'), s.identity, { ...filters, list: listName(filters.list), limit: PAGE_LIMIT });
+  } catch (err) {
+    // a malformed filter: the page says which field, lists nothing
+    if (!(err instanceof AppError) || err.code !== 'invalid_field') throw err;
+    error = `Filter ${err.message}`;
+    status = 400;
+  }
+  const values = o.values ?? { recipient: '', sender: '', list: 'allow' };
+  return c.html(
+    <SenderListPage who={s.identity} csrf={await csrf(c)} entries={entries} limit={PAGE_LIMIT} filters={filters} values={values}
+      notice={o.notice ?? null} error={error} />,
+    status as 200,
+  );
+}
+
+/** A refused write: 400 (which field) or 404 (recipient outside the caller's scope), the form kept. */
+function refused(c: C, s: Session, err: unknown, values: SenderFormValues) {
+  if (err instanceof AppError && (err.code === 'invalid_field' || err.code === 'not_found')) {
+    const text = err.code === 'not_found' ? 'recipient: not a mailbox or domain you manage; nothing was changed.' : `${err.message}. Nothing was changed.`;
+    return render(c, s, { values, error: text, status: err.status });
+  }
+  throw err;
+}
+
+/** Sender allow/block lists: the same verbs as /v1/sender-lists, never the API over HTTP. */
+export function senderListRoutes(ui: Hono<UiEnv>) {
+  ui.get('/senders', async (c) => {
+    const s = c.get('session');
+    if (!s) return c.redirect('/ui/sign-in', 303);
+    return render(c, s, { notice: NOTICES[c.req.query('done') ?? ''] ?? null });
+  });
+
+  ui.post('/senders/add', async (c) => {
+    const s = requireSession(c);
+    const body = await form(c);
+    await checkCsrf(ctx(c), s, one(body.csrf));
+    const values: SenderFormValues = {
+      recipient: (field(body.recipient) ?? '').slice(0, 300), sender: (field(body.sender) ?? '').slice(0, 300), list: field(body.list) ?? '',
+    };
+    const list = listName(values.list);
+    if (!list) return render(c, s, { values, error: 'list: choose allow or block. Nothing was changed.', status: 400 });
+    try {
+      const r = await addSenderEntry(c.get('deps'), s.identity, { recipient: values.recipient, sender: values.sender, list });
+      return c.redirect(`/ui/senders?done=${r.change}`, 303);
+    } catch (err) {
+      return refused(c, s, err, values);
+    }
+  });
+
+  ui.post('/senders/remove', async (c) => {
+    const s = requireSession(c);
+    const body = await form(c);
+    await checkCsrf(ctx(c), s, one(body.csrf));
+    const recipient = (field(body.recipient) ?? '').slice(0, 300);
+    const sender = (field(body.sender) ?? '').slice(0, 300);
+    const rawList = field(body.list);
+    const list = listName(rawList);
+    if (rawList !== undefined && rawList !== '' && !list) {
+      return render(c, s, { error: 'list: expected allow or block. Nothing was changed.', status: 400 });
+    }
+    try {
+      const r = await removeSenderEntry(c.get('deps'), s.identity, { recipient, sender, list });
+      return c.redirect(`/ui/senders?done=${r.removed ? 'removed' : 'not_removed'}`, 303);
+    } catch (err) {
+      return refused(c, s, err, { recipient: '', sender: '', list: 'allow' });
+    }
+  });
+}
