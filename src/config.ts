@@ -65,6 +65,15 @@ export const configSchema = z
       .enum(['0', '1', 'true', 'false'])
       .optional()
       .transform((v) => v === '1' || v === 'true'),
+    /**
+     * Node behind a reverse proxy on the mail host (nginx): take the client's address from the last
+     * X-Forwarded-For entry, the one that proxy appended. Off by default, because without a proxy
+     * any client could write that header (rate limits per IP would be forgeable).
+     */
+    TRUST_PROXY: z
+      .enum(['0', '1', 'true', 'false'])
+      .optional()
+      .transform((v) => v === '1' || v === 'true'),
     /** Resend's webhook signing secret (whsec_...): verifies POST /v1/hooks/resend */
     RESEND_WEBHOOK_SECRET: optionalString.refine(
       (v) => v === undefined || /^whsec_[A-Za-z0-9+/=]{16,}$/.test(v),

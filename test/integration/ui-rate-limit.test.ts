@@ -129,4 +129,30 @@ describe('"email me a link": limited per client IP', () => {
     expect(direct.status).toBe(200);
     await expect.poll(() => resend.emails.length).toBe(5);
   });
+
+  it('behind a trusted proxy (TRUST_PROXY=1) the limit follows the last X-Forwarded-For entry, not the proxy', async () => {
+    const proxied = await testApp('pg-iredmail', {
+      env: {
+        LINK_SECRET: 'ui-rate-link-secret-0123456789abcdefghij', PUBLIC_URL: 'https://quarantine.example',
+        DIGEST_FROM: 'Quarantine <quarantine@example.com>', RESEND_API_KEY: 're_test_key', RESEND_BASE_URL: resend.url, TRUST_PROXY: '1',
+      },
+    });
+    const s2 = await new Promise<ServerType>((resolve) => {
+      const s = serve({ fetch: proxied.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    });
+    try {
+      // one socket (the proxy at 127.0.0.3) carrying two clients; a client's own header entry comes first
+      const proxy = client((s2.address() as AddressInfo).port, '127.0.0.3');
+      await proxy.start();
+      const first = '198.51.100.7', second = '198.51.100.8';
+      for (let i = 0; i < PORTAL_MAIL_PER_IP; i++) {
+        expect((await proxy.ask(`p${i}@${domain}`, { 'x-forwarded-for': `203.0.113.${i}, ${first}` })).status).toBe(200);
+      }
+      expect((await proxy.ask(`p9@${domain}`, { 'x-forwarded-for': `203.0.113.99, ${first}` })).status).toBe(429);
+      expect((await proxy.ask(`p9@${domain}`, { 'x-forwarded-for': second })).status).toBe(200);
+    } finally {
+      await new Promise((r) => s2.close(r));
+      await proxied.close();
+    }
+  });
 });
