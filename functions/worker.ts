@@ -2,15 +2,18 @@
  * Cloudflare Worker entry point: fetch (API), scheduled (CRON_TABLE), queue (QUEUE_HANDLERS).
  * Every request or invocation opens its own database connection (through the Hyperdrive binding
  * when present) and closes it: workerd forbids reusing I/O across requests.
+ *
+ * Start-up: this module imports nothing at load but types and two small values. Each handler
+ * imports what it uses on its first call in an isolate (fetch: the API; scheduled: the jobs; all:
+ * the configuration and the database layer), and the database driver is imported per URL
+ * (src/db/connect.ts). The bundle is one file either way (no code splitting): the deferred modules
+ * are in it, only their evaluation (zod schemas, OpenAPI routes, CommonJS drivers) waits. Building
+ * them at load was most of the isolate's start-up CPU.
  */
-import { createApp, type App } from '../src/api/app.ts';
-import { ConfigError, parseConfig, type Config } from '../src/config.ts';
-import { openDatabase } from '../src/db/connect.ts';
-import { perRequestProvider } from '../src/db/provider.ts';
+import type { App } from '../src/api/app.ts';
+import type { Config } from '../src/config.ts';
 import { consoleLogger, systemClock, type DatabaseProvider, type Deps } from '../src/deps.ts';
-import { jobsFor, type JobEnv } from '../src/jobs/cron.ts';
-import { handleQueueMessage, UnknownQueueMessage } from '../src/jobs/queue.ts';
-import { relayTransport } from '../src/release/relay-protocol.ts';
+import type { JobEnv } from '../src/jobs/cron.ts';
 import type { ReleaseTransport } from '../src/release/transport.ts';
 
 interface HyperdriveBinding {
@@ -32,23 +35,49 @@ interface Runtime {
   config: Config;
   database: DatabaseProvider;
   release: ReleaseTransport | null;
-  app: App;
+  /** made on the first fetch (appFor) */
+  app: Promise<App> | null;
 }
 
-let cached: { env: WorkerEnv; runtime: Runtime } | null = null;
+let cached: { env: WorkerEnv; runtime: Promise<Runtime> } | null = null;
 
 /** Built once per isolate (env is fixed for its life); connections never are. */
-function runtimeFor(env: WorkerEnv): Runtime {
+function runtimeFor(env: WorkerEnv): Promise<Runtime> {
   if (cached?.env === env) return cached.runtime;
+  const runtime = buildRuntime(env);
+  cached = { env, runtime };
+  runtime.catch(() => {
+    if (cached?.runtime === runtime) cached = null; // a bad configuration is reported again, not cached
+  });
+  return runtime;
+}
+
+async function buildRuntime(env: WorkerEnv): Promise<Runtime> {
+  const [{ ConfigError, parseConfig }, { openDatabase }, { perRequestProvider }, { relayTransport }] = await Promise.all([
+    import('../src/config.ts'),
+    import('../src/db/connect.ts'),
+    import('../src/db/provider.ts'),
+    import('../src/release/relay-protocol.ts'),
+  ]);
   const config = parseConfig(env);
   const url = env.HYPERDRIVE?.connectionString ?? config.DATABASE_URL;
   if (!url) throw new ConfigError(['DATABASE_URL: required on Workers (or a HYPERDRIVE binding)']);
   const database = perRequestProvider(() => openDatabase({ url, runtime: 'worker', poolSize: 1 }));
   // amavisd's AM.PDP port accepts loopback only: from Workers a release goes through the relay.
   const release = config.RELAY_URL && config.RELAY_SECRET ? relayTransport(config.RELAY_URL, config.RELAY_SECRET) : null;
-  const runtime = { config, database, release, app: createApp({ config, database, release }) };
-  cached = { env, runtime };
-  return runtime;
+  return { config, database, release, app: null };
+}
+
+/** The API (routes, their schemas, the pages): on the first fetch; scheduled and queue never need it. */
+function appFor(rt: Runtime): Promise<App> {
+  if (!rt.app) {
+    const app = import('../src/api/app.ts').then(({ createApp }) => createApp({ config: rt.config, database: rt.database, release: rt.release }));
+    app.catch(() => {
+      if (rt.app === app) rt.app = null; // a failed import is tried again by the next request
+    });
+    rt.app = app;
+  }
+  return rt.app;
 }
 
 /** Deps for one scheduled or queue invocation; the connection is closed when `fn` settles. */
@@ -62,8 +91,8 @@ async function withDeps<T>(rt: Runtime, fn: (deps: Deps) => Promise<T>): Promise
 }
 
 function misconfigured(err: unknown): Response {
-  // Says which variable is wrong (never its value).
-  const detail = err instanceof ConfigError ? err.message : 'configuration error';
+  // Says which variable is wrong (never its value). By name: src/config.ts is imported lazily.
+  const detail = err instanceof Error && err.name === 'ConfigError' ? err.message : 'configuration error';
   console.error(detail);
   return new Response(JSON.stringify({ type: 'about:blank', title: 'Misconfigured', status: 500, detail, code: 'internal' }), {
     status: 500,
@@ -73,17 +102,17 @@ function misconfigured(err: unknown): Response {
 
 export default {
   async fetch(request: Request, env: WorkerEnv, ctx: Ctx) {
-    let rt: Runtime;
+    let app: App;
     try {
-      rt = runtimeFor(env);
+      app = await appFor(await runtimeFor(env));
     } catch (err) {
       return misconfigured(err);
     }
-    return rt.app.fetch(request, env, ctx as never);
+    return app.fetch(request, env, ctx as never);
   },
 
   async scheduled(controller: { cron: string; scheduledTime: number }, env: WorkerEnv) {
-    const rt = runtimeFor(env);
+    const [rt, { jobsFor }] = await Promise.all([runtimeFor(env), import('../src/jobs/cron.ts')]);
     const jobs = jobsFor(controller.cron);
     if (jobs.length === 0) throw new Error(`no job is scheduled for cron ${JSON.stringify(controller.cron)}`);
     await withDeps(rt, async (deps) => {
@@ -92,7 +121,7 @@ export default {
   },
 
   async queue(batch: { messages: Array<{ id: string; body: unknown; ack(): void; retry(o?: { delaySeconds?: number }): void }> }, env: WorkerEnv) {
-    const rt = runtimeFor(env);
+    const [rt, { handleQueueMessage, UnknownQueueMessage }] = await Promise.all([runtimeFor(env), import('../src/jobs/queue.ts')]);
     await withDeps(rt, async (deps) => {
       for (const msg of batch.messages) {
         try {

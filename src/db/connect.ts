@@ -1,8 +1,10 @@
 import { Kysely, MysqlDialect, PostgresDialect, type Dialect } from 'kysely';
-import { createPool as createMysqlPool } from 'mysql2';
-import pg from 'pg';
-import { Pool as NeonPool, neonConfig } from '@neondatabase/serverless';
+import type pg from 'pg';
 import type { Database } from './types.ts';
+
+// The drivers are imported when a URL asks for them, not at module load: a process (or Worker
+// isolate) uses one of them, and evaluating the others (mysql2 above all) is most of a Worker's
+// start-up CPU. The Worker bundle still contains all three; only their evaluation is deferred.
 
 export type SqlDialect = 'mysql' | 'postgres';
 export type DriverName = 'mysql2' | 'pg' | 'neon' | 'pglite';
@@ -56,6 +58,7 @@ export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
     const path = opts.url?.slice('pglite://'.length) || undefined;
     kyselyDialect = await opts.openEmbedded(path);
   } else if (driver === 'mysql2') {
+    const { createPool: createMysqlPool } = await import('mysql2');
     const pool = createMysqlPool({
       uri: stripOwnParams(opts.url!),
       connectionLimit: size,
@@ -68,6 +71,7 @@ export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
     });
     kyselyDialect = new MysqlDialect({ pool });
   } else if (driver === 'neon') {
+    const { Pool: NeonPool, neonConfig } = await import('@neondatabase/serverless');
     const u = new URL(opts.url!);
     const proxy = u.searchParams.get('neon_ws_proxy');
     if (proxy) {
@@ -82,6 +86,7 @@ export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
     const pool = new NeonPool({ connectionString: stripOwnParams(opts.url!), max: size });
     kyselyDialect = new PostgresDialect({ pool: pool as unknown as pg.Pool });
   } else {
+    const { default: pg } = await import('pg');
     const pool = new pg.Pool({
       connectionString: stripOwnParams(opts.url!),
       max: size,

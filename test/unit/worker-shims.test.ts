@@ -20,3 +20,13 @@ describe("the Worker bundle's iconv-lite stand-in", () => {
     expect(iconv.encodingExists('cesu8')).toBe(true);
   });
 });
+
+describe("the Worker bundle's zod locales stand-in", () => {
+  it('keeps only English, the very function zod reports errors with', async () => {
+    const path = '../../src/db/drivers/worker-shims/zod-locales.js';
+    const shim = (await import(/* @vite-ignore */ path)) as Record<string, unknown>;
+    const { z } = await import('zod');
+    expect(Object.keys(shim)).toEqual(['en']);
+    expect(shim.en).toBe(z.locales.en);
+  });
+});

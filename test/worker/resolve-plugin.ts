@@ -15,7 +15,10 @@
  *    require" for it. It resolves to a module that throws MODULE_NOT_FOUND, as Node would.
  *
  * 5. wrangler.toml's [alias] table (packages the production bundle swaps for small shims) is applied
- *    here too, so the tests run the Worker with the same modules the bundle has.
+ *    here too, so the tests run the Worker with the same modules the bundle has. Like wrangler, an
+ *    alias matches the import specifier exactly, in every importer: for a `require()` reaching the
+ *    fallback service (mysql2's iconv-lite) and in Vite's own pipeline, which transforms the ESM
+ *    dependencies (the pool inlines them): zod's relative "../locales/index.js" is resolved there.
  *
  * Nothing here changes what the Worker bundle (wrangler/esbuild) does in production.
  */
@@ -131,18 +134,33 @@ function wranglerAliases(): Map<string, string> {
 }
 const ALIASES = wranglerAliases();
 
+/**
+ * A relative specifier in [alias] is the package's own import (wrangler matches any importer): the
+ * package it is meant for. Another importer of the same path would get the wrong module, so the
+ * tests fail loudly instead.
+ */
+const RELATIVE_ALIAS_OWNER: Record<string, string> = { '../locales/index.js': '/node_modules/zod/' };
+
 export function workerdCommonJs(): Plugin {
   return {
     name: 'quarantine-edge:workerd-commonjs',
     enforce: 'pre',
     resolveId(id, importer, options) {
+      // wrangler.toml's [alias]: in both pipelines, as wrangler applies it to every import.
+      const alias = ALIASES.get(id);
+      if (alias) {
+        const owner = id.startsWith('.') ? RELATIVE_ALIAS_OWNER[id] : undefined;
+        if (id.startsWith('.') && !(owner && importer?.includes(owner))) {
+          throw new Error(`wrangler.toml [alias] "${id}" also matches an import in ${importer}: make the alias unambiguous`);
+        }
+        return alias;
+      }
       // The pool's module fallback service (workerd asking for a module Vite did not transform)
       // passes this flag; Vite's own transform pipeline does not, so test and src code are untouched.
       const custom = (options as { custom?: Record<string, { isRequire?: boolean } | undefined> }).custom;
       const fallback = custom?.['node-resolve'];
       if (!fallback) return null;
       if (id === 'node:process' || id === 'process') return PROCESS_SHIM;
-      if (ALIASES.has(id)) return ALIASES.get(id)!;
       if (!fallback.isRequire || !importer) return null;
       if (id.startsWith('.') || id.startsWith('/') || id.startsWith('\0') || /^[a-z]+:/.test(id)) return null;
       if (NODE_BUILTINS.has(id.split('/')[0]!)) return null;
