@@ -33,16 +33,29 @@ export async function idempotent(
   const keyHash = await hashKey(`${who.actor}\n${key}`);
   const requestHash = await hashKey(JSON.stringify(request));
   const now = Math.floor(deps.clock.now() / 1000);
-  await deps.db.deleteFrom('qe_idempotency').where('key_hash', '=', keyHash).where('created_at', '<', now - WINDOW_SECONDS).execute();
-  try {
-    await deps.db
+  const claim = () =>
+    deps.db
       .insertInto('qe_idempotency')
       .values({ key_hash: keyHash, actor: who.actor, request_hash: requestHash, state: 'pending', response_status: null, response_body: null, created_at: now })
       .execute();
-  } catch (err) {
-    if (!isUniqueViolation(err)) throw err;
+  // The first use of a key is one INSERT. Only when the key is taken is the row read, and an expired
+  // one removed and the key claimed afresh (the expiry DELETE used to run before every INSERT).
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await claim();
+      break;
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+    }
     const prior = await deps.db.selectFrom('qe_idempotency').selectAll().where('key_hash', '=', keyHash).executeTakeFirst();
-    if (!prior) throw new AppError('conflict', 'a request with this Idempotency-Key just finished; retry it');
+    if (!prior) {
+      if (attempt === 0) continue;
+      throw new AppError('conflict', 'a request with this Idempotency-Key just finished; retry it');
+    }
+    if (Number(prior.created_at) < now - WINDOW_SECONDS && attempt === 0) {
+      await deps.db.deleteFrom('qe_idempotency').where('key_hash', '=', keyHash).where('created_at', '<', now - WINDOW_SECONDS).execute();
+      continue;
+    }
     if (prior.request_hash !== requestHash) {
       throw new AppError('idempotency_conflict', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' });
     }

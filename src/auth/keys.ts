@@ -3,16 +3,35 @@ import { recordAudit } from '../audit/audit.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import type { Identity, Role } from './identity.ts';
+import { sha256Hex } from './sha256.ts';
 
 /**
  * API keys: `qe_` + 32 random bytes. Only a SHA-256 hash is stored (the key has 256 bits of
  * entropy, so a slow password hash would buy nothing); the key itself is shown once, at creation.
  */
-const enc = new TextEncoder();
-
 export async function hashKey(key: string): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(key)));
-  return [...d].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return sha256Hex(key);
+}
+
+/**
+ * The hashes of the bearer keys seen lately: every request hashes its key, and the same few keys
+ * come back again and again. Only key -> hash is kept (what the key may do is still read from
+ * qe_api_keys on every request, so a revocation takes effect at once). Bounded: least recently
+ * used first out.
+ */
+const KEY_HASH_CACHE = 256;
+const keyHashes = new Map<string, string>();
+
+function cachedKeyHash(key: string): string {
+  let h = keyHashes.get(key);
+  if (h !== undefined) {
+    keyHashes.delete(key);
+  } else {
+    h = sha256Hex(key);
+    if (keyHashes.size >= KEY_HASH_CACHE) keyHashes.delete(keyHashes.keys().next().value!);
+  }
+  keyHashes.set(key, h);
+  return h;
 }
 
 export interface KeyInput {
@@ -121,7 +140,7 @@ function requireAdmin(who: Identity) {
 /** Resolve a bearer key to an identity, or null. `bootstrapHash` is ADMIN_API_KEY's hash. */
 export async function authenticate(deps: Deps, key: string, bootstrapHash: string | null): Promise<Identity | null> {
   if (!/^[\x21-\x7e]{16,200}$/.test(key)) return null;
-  const hash = await hashKey(key);
+  const hash = cachedKeyHash(key);
   if (bootstrapHash && sameString(hash, bootstrapHash)) return { role: 'admin', actor: 'bootstrap-admin', keyId: null };
   const row = await deps.db.selectFrom('qe_api_keys').selectAll().where('key_hash', '=', hash).executeTakeFirst();
   const now = Math.floor(deps.clock.now() / 1000);

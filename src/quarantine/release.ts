@@ -7,6 +7,7 @@ import { AppError } from '../errors.ts';
 import type { ReleaseReply } from '../release/transport.ts';
 import { writeEntry } from '../senders/lists.ts';
 import { emitReleaseEvents } from '../webhooks/mail-events.ts';
+import { enabledSubscriptions } from '../webhooks/events.ts';
 import { chooseRecipients, claimForRelease, loadTarget, senderListing, setRecipientStatus, unclaim } from './target.ts';
 
 export interface ReleaseInput {
@@ -82,6 +83,9 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   const id = formatItemId(input.key);
   const addresses = held.map((r) => r.address);
   const audit = { action: 'release', partitionTag: input.key.partitionTag, mailId: input.key.mailId, recipients: addresses };
+  // The webhook subscriptions are read while amavisd delivers (a round trip hidden behind the
+  // AM.PDP exchange instead of one more inside the transaction below); null: read them there.
+  const subs = enabledSubscriptions(deps.db).catch(() => null);
   let reply: ReleaseReply;
   try {
     reply = await transport.release({
@@ -96,7 +100,7 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
     await deps.db.transaction().execute(async (trx) => {
       await unclaim(trx, deps, input.key, held);
       await recordAudit(trx, deps.clock, who, { ...audit, result: 'failed', detail });
-      await emitReleaseEvents(trx, deps, who, input.key, addresses.map((recipient) => ({ recipient, released: false, reply: null })), detail);
+      await emitReleaseEvents(trx, deps, who, input.key, addresses.map((recipient) => ({ recipient, released: false, reply: null })), detail, await subs);
     });
     if (err instanceof AppError) throw err;
     throw new AppError('upstream_unreachable', detail);
@@ -117,7 +121,7 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
       result: status === 'released' ? 'ok' : status === 'partial' ? 'partial' : 'failed',
       detail: JSON.stringify(results),
     });
-    await emitReleaseEvents(trx, deps, who, input.key, results);
+    await emitReleaseEvents(trx, deps, who, input.key, results, undefined, await subs);
     if (onRecorded) await onRecorded(trx, result);
   });
   return result;

@@ -18,24 +18,24 @@ export interface ActionTarget {
 
 export async function loadTarget(deps: Deps, who: Identity, key: MailKey): Promise<ActionTarget> {
   const v = deps.variant;
-  const mid = bind(v, 'msgs.mail_id', key.mailId);
-  const { rows } = await sql<{ secret_id: unknown; sender: unknown }>`
-    SELECT m.secret_id, s.email AS sender FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
-    WHERE m.partition_tag = ${key.partitionTag} AND m.mail_id = ${mid}
-      AND m.quar_type = 'Q' AND m.content IS NOT NULL`.execute(deps.db);
-  const msg = rows[0];
-  if (!msg) throw new AppError('not_found', 'no quarantined message with this id');
-  const rcpts = await sql<{ email: unknown; rid: number | string; rseqnum: number; rs: string }>`
-    SELECT r.email, mr.rid, mr.rseqnum, mr.rs FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
-    WHERE mr.partition_tag = ${key.partitionTag} AND mr.mail_id = ${bind(v, 'msgrcpt.mail_id', key.mailId)}
+  // One statement (it was two: the message, then its recipients): the message with each of its
+  // recipients in the caller's scope. No row: not quarantined, or nothing of it in scope; both 404.
+  const { rows } = await sql<{ secret_id: unknown; sender: unknown; email: unknown; rid: number | string; rseqnum: number; rs: string }>`
+    SELECT m.secret_id, s.email AS sender, r.email, mr.rid, mr.rseqnum, mr.rs
+    FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
+      JOIN msgrcpt mr ON mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id
+      JOIN maddr r ON r.id = mr.rid
+    WHERE m.partition_tag = ${key.partitionTag} AND m.mail_id = ${bind(v, 'msgs.mail_id', key.mailId)}
+      AND m.quar_type = 'Q' AND m.content IS NOT NULL
       AND ${recipientScope(who, v)}
     ORDER BY mr.rseqnum`.execute(deps.db);
-  if (rcpts.rows.length === 0) throw new AppError('not_found', 'no quarantined message with this id');
+  const msg = rows[0];
+  if (!msg) throw new AppError('not_found', 'no quarantined message with this id');
   return {
     key,
     secretId: text(msg.secret_id),
     sender: text(msg.sender),
-    recipients: rcpts.rows.map((r) => ({
+    recipients: rows.map((r) => ({
       address: text(r.email),
       rid: String(r.rid),
       rseqnum: Number(r.rseqnum),

@@ -50,12 +50,19 @@ function wants(sub: { events: string; domains: string | null }, event: OutboundE
  * a crash before any delivery pass loses nothing (the next pass sends it). Returns the event id,
  * or null when no subscription wants it (nothing is written).
  */
-export async function emitEvent(trx: Deps['db'], deps: Pick<Deps, 'clock'>, event: OutboundEvent): Promise<string | null> {
-  const subs = await trx
-    .selectFrom('qe_webhooks')
-    .select(['id', 'events', 'domains'])
-    .where('disabled_at', 'is', null)
-    .execute();
+export type Subscriptions = Array<{ id: string; events: string; domains: string | null }>;
+
+/** The enabled subscriptions, as emitEvent reads them. */
+export function enabledSubscriptions(db: Deps['db']): Promise<Subscriptions> {
+  return db.selectFrom('qe_webhooks').select(['id', 'events', 'domains']).where('disabled_at', 'is', null).execute();
+}
+
+/**
+ * `subs`: the enabled subscriptions when the caller has just read them (enabledSubscriptions),
+ * e.g. a release reads them while amavisd is delivering instead of inside its transaction.
+ */
+export async function emitEvent(trx: Deps['db'], deps: Pick<Deps, 'clock'>, event: OutboundEvent, subs?: Subscriptions | null): Promise<string | null> {
+  subs ??= await enabledSubscriptions(trx);
   const targets = subs.filter((s) => wants(s, event));
   if (targets.length === 0) return null;
   const now = seconds(deps);

@@ -6,7 +6,7 @@ import { bind, text } from '../amavis/schema.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { score } from '../quarantine/item.ts';
-import { emitEvent, type EventType } from './events.ts';
+import { emitEvent, type EventType, type Subscriptions } from './events.ts';
 
 export interface MailEventRecipient {
   address: string;
@@ -43,6 +43,7 @@ export async function emitMailEvent(
   key: MailKey,
   recipients: MailEventRecipient[],
   extra: Record<string, unknown> = {},
+  subs?: Subscriptions | null,
 ): Promise<string | null> {
   if (recipients.length === 0) return null;
   return emitEvent(trx, deps, {
@@ -53,7 +54,7 @@ export async function emitMailEvent(
       actor: { name: who.actor, role: who.role },
       ...extra,
     }),
-  });
+  }, subs);
 }
 
 /** A release's outcome: released recipients in one event, refused ones in another. */
@@ -64,11 +65,12 @@ export async function emitReleaseEvents(
   key: MailKey,
   results: Array<{ recipient: string; released: boolean; reply: string | null }>,
   error?: string,
+  subs?: Subscriptions | null,
 ): Promise<void> {
   const as = (r: (typeof results)[number]) => ({ address: r.recipient, released: r.released, reply: r.reply });
-  await emitMailEvent(trx, deps, who, 'quarantine.released', key, results.filter((r) => r.released).map(as));
+  await emitMailEvent(trx, deps, who, 'quarantine.released', key, results.filter((r) => r.released).map(as), {}, subs);
   await emitMailEvent(trx, deps, who, 'quarantine.release_failed', key, results.filter((r) => !r.released).map(as),
-    error ? { error } : {});
+    error ? { error } : {}, subs);
 }
 
 /** sender_list.changed: one allow/block entry added, moved between lists, or removed. */
