@@ -28,7 +28,10 @@ const CHUNK = 16 * 1024;
 
 const serverOf = (b: BenchBackend) => (b === 'mariadb' ? 'mysql' : 'postgres');
 
-export const benchDatabaseName = (b: BenchBackend) => (b === 'mariadb' ? 'qe_bench_mysql' : 'qe_bench_pg');
+/** QE_BENCH_DB_SUFFIX=x gives an experiment its own databases (qe_bench_mysql_x, qe_bench_pg_x). */
+const suffix = process.env.QE_BENCH_DB_SUFFIX ?? '';
+if (!/^[a-z0-9_]{0,16}$/.test(suffix)) throw new Error('QE_BENCH_DB_SUFFIX must match [a-z0-9_]{0,16}');
+export const benchDatabaseName = (b: BenchBackend) => `${b === 'mariadb' ? 'qe_bench_mysql' : 'qe_bench_pg'}${suffix ? `_${suffix}` : ''}`;
 export const variantOf = (b: BenchBackend, s: SchemaKind): VariantName => `${b === 'mariadb' ? 'mysql' : 'pg'}-${s}`;
 
 export function benchDatabaseUrl(b: BenchBackend): string {
@@ -118,29 +121,91 @@ export interface LoadReport {
   recipients: number;
   addresses: number;
   chunks: number;
+  /** one generator pass writes the TSV files of every backend loaded in the run */
   generate_s: number;
+  generated_for: BenchBackend[];
   load_s: number;
   analyze_s: number;
+  /** the backends were loaded (and analyzed) at the same time */
+  parallel: boolean;
+}
+
+export interface LoadTarget {
+  backend: BenchBackend;
+  variant: SchemaVariant;
+}
+
+const MSGS_COLS = `(partition_tag, mail_id, secret_id, am_id, time_num, time_iso, sid, policy, client_addr, size,
+  originating, content, quar_type, quar_loc, dsn_sent, spam_level, message_id, from_addr, subject, host)`.replace(/\s+/g, ' ');
+const RCPT_COLS = '(partition_tag, mail_id, rseqnum, rid, is_local, content, ds, rs, bl, wl, bspam_level, smtp_resp)';
+const QUAR_COLS = '(partition_tag, mail_id, chunk_ind, mail_text)';
+
+/** One backend's TSV files and how its columns are written. */
+class TargetFiles {
+  readonly maddr: TsvFile;
+  readonly msgs: TsvFile;
+  readonly msgrcpt: TsvFile;
+  readonly quarantine: TsvFile;
+  readonly emailRaw: boolean;
+  constructor(readonly t: LoadTarget, dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.maddr = new TsvFile(path.join(dir, 'maddr.tsv'));
+    this.msgs = new TsvFile(path.join(dir, 'msgs.tsv'));
+    this.msgrcpt = new TsvFile(path.join(dir, 'msgrcpt.tsv'));
+    this.quarantine = new TsvFile(path.join(dir, 'quarantine.tsv'));
+    this.emailRaw = hasColumn(t.variant, 'maddr', 'email_raw');
+  }
+  /** COPY text format reads bytea escapes: a backslash in a bytea value is written twice more */
+  bytes(column: string, s: string): string {
+    const v = this.t.variant;
+    return v.dialect === 'postgres' && v.binary.has(column) ? esc(s.replace(/\\/g, '\\\\')) : esc(s);
+  }
+  tables(): Array<[TsvFile, string, string]> {
+    const maddrCols = this.emailRaw ? '(id, partition_tag, email, domain, email_raw)' : '(id, partition_tag, email, domain)';
+    return [[this.maddr, 'maddr', maddrCols], [this.msgs, 'msgs', MSGS_COLS], [this.msgrcpt, 'msgrcpt', RCPT_COLS], [this.quarantine, 'quarantine', QUAR_COLS]];
+  }
+  close() {
+    for (const [f] of this.tables()) f.close();
+  }
+}
+
+async function loadFiles(b: BenchBackend, files: TargetFiles): Promise<number> {
+  const t0 = performance.now();
+  const name = benchDatabaseName(b);
+  if (b === 'mariadb') {
+    // foreign_key_checks/unique_checks off for the session, as mysqldump's output does
+    await mysqlRoot(`SET foreign_key_checks = 0; SET unique_checks = 0;\n` +
+      files.tables().map(([f, t, cols]) => `LOAD DATA LOCAL INFILE '${f.file}' INTO TABLE ${t} CHARACTER SET binary ${cols};`).join('\n'), name);
+  } else {
+    // \copy as the superuser; session_replication_role=replica skips FK triggers, as pg_restore does
+    await run('psql', ['-h127.0.0.1', '-Upostgres', '-d', name, '-v', 'ON_ERROR_STOP=1', '-q'],
+      `SET session_replication_role = replica;\n` +
+      files.tables().map(([f, t, cols]) => `\\copy ${t} ${cols} FROM '${f.file}'`).join('\n') +
+      `\nSELECT setval(pg_get_serial_sequence('maddr', 'id'), (SELECT max(id) FROM maddr));\n`);
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+async function analyze(b: BenchBackend): Promise<number> {
+  const t0 = performance.now();
+  const name = benchDatabaseName(b);
+  if (b === 'mariadb') await mysqlRoot('ANALYZE TABLE maddr, msgs, msgrcpt, quarantine;', name);
+  else await run('psql', ['-h127.0.0.1', '-Upostgres', '-d', name, '-q'], 'VACUUM ANALYZE;');
+  return (performance.now() - t0) / 1000;
 }
 
 /**
- * Generate `messages` with the bench distribution and bulk-load them. Returns counts and timings
- * (generation to TSV and loading are timed apart).
+ * Generate `messages` with the bench distribution and bulk-load them into every target: one
+ * generator pass (the same messages, ids and secrets for each backend) writes each backend's TSV
+ * files, streaming (a batch of 2,000 messages in memory; the address ids are the only state that
+ * grows, ~250k entries at 1M), then the backends load and analyze at the same time. Returns one
+ * report per backend (generation and loading timed apart).
  */
-export async function loadBenchData(b: BenchBackend, v: SchemaVariant, opts: GenerateOptions): Promise<LoadReport> {
-  const dir = path.join(tmpdir(), `qe-bench-${b}-${process.pid}`);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const pgBytes = (column: string, s: string) =>
-    v.dialect === 'postgres' && v.binary.has(column) ? esc(s.replace(/\\/g, '\\\\')) : esc(s);
+export async function loadBenchDataAll(targets: LoadTarget[], opts: GenerateOptions): Promise<Map<BenchBackend, LoadReport>> {
+  const root = path.join(tmpdir(), `qe-bench-load-${process.pid}`);
+  rmSync(root, { recursive: true, force: true });
+  const all = targets.map((t) => new TargetFiles(t, path.join(root, t.backend)));
   const NULL = '\\N';
-  const emailRaw = hasColumn(v, 'maddr', 'email_raw');
-  const files = {
-    maddr: new TsvFile(path.join(dir, 'maddr.tsv')),
-    msgs: new TsvFile(path.join(dir, 'msgs.tsv')),
-    msgrcpt: new TsvFile(path.join(dir, 'msgrcpt.tsv')),
-    quarantine: new TsvFile(path.join(dir, 'quarantine.tsv')),
-  };
   const dec = new TextDecoder();
   const ids = new Map<string, number>();
   let nextId = 1;
@@ -150,87 +215,84 @@ export async function loadBenchData(b: BenchBackend, v: SchemaVariant, opts: Gen
     if (id === undefined) {
       id = nextId++;
       ids.set(k, id);
-      const f = [String(id), String(partition), pgBytes('maddr.email', email), pgBytes('maddr.domain', reverseDomain(domainOf(email)))];
-      if (emailRaw) f.push(pgBytes('maddr.email_raw', email.replace(/\+[^@]*@/, '@')));
-      files.maddr.row(f);
+      const domain = reverseDomain(domainOf(email));
+      for (const f of all) {
+        const row = [String(id), String(partition), f.bytes('maddr.email', email), f.bytes('maddr.domain', domain)];
+        if (f.emailRaw) row.push(f.bytes('maddr.email_raw', email.replace(/\+[^@]*@/, '@')));
+        f.maddr.row(row);
+      }
     }
     return id;
   };
 
   let t0 = performance.now();
   let messages = 0;
-  for (const batch of generateMessages(opts, 2000)) {
-    for (const m of batch) {
-      messages++;
-      const p = m.partitionTag ?? 0;
-      const secretId = randomSecretId();
-      const mailId = mailIdOfSecret(secretId);
-      const text = storedText(m, mailId);
-      const sid = addressId(p, m.sender);
-      const q = m.quarType ?? 'Q';
-      files.msgs.row([
-        String(p), pgBytes('msgs.mail_id', mailId), pgBytes('msgs.secret_id', secretId), mailId.slice(0, 10),
-        String(m.timeNum), timeIso(v, m.timeNum), String(sid), '', esc(m.clientAddr ?? '192.0.2.10'),
-        String(m.size ?? text.length), 'N', m.content === null ? NULL : m.content, q,
-        q === '' ? '' : pgBytes('msgs.quar_loc', mailId), NULL,
-        m.spamLevel === null || m.spamLevel === undefined ? NULL : String(m.spamLevel),
-        esc(m.messageId ?? `<${mailId}@mx.example.net>`), pgBytes('msgs.from_addr', m.fromHeader ?? m.sender),
-        pgBytes('msgs.subject', m.subject), esc(m.host ?? 'mx1.example.net'),
-      ]);
-      m.recipients.forEach((r, i) => {
-        const score = r.score === undefined ? m.spamLevel ?? null : r.score;
-        files.msgrcpt.row([
-          String(p), pgBytes('msgrcpt.mail_id', mailId), String(i), String(addressId(p, r.address)), 'Y',
-          r.content ?? m.content ?? ' ', r.ds ?? 'D', r.rs ?? ' ', ' ', ' ', score === null ? NULL : String(score),
-          '250 2.7.0 Ok, discarded',
-        ]);
-      });
-      if (m.content !== null && q === 'Q') {
-        for (let off = 0, n = 1; off < text.length; off += CHUNK, n++) {
-          files.quarantine.row([String(p), pgBytes('quarantine.mail_id', mailId), String(n),
-            pgBytes('quarantine.mail_text', dec.decode(text.subarray(off, off + CHUNK)))]);
+  try {
+    for (const batch of generateMessages(opts, 2000)) {
+      for (const m of batch) {
+        messages++;
+        const p = m.partitionTag ?? 0;
+        const secretId = randomSecretId();
+        const mailId = mailIdOfSecret(secretId);
+        const text = storedText(m, mailId);
+        const sid = addressId(p, m.sender);
+        const rids = m.recipients.map((r) => addressId(p, r.address));
+        const q = m.quarType ?? 'Q';
+        const chunks: string[] = [];
+        if (m.content !== null && q === 'Q') {
+          for (let off = 0; off < text.length; off += CHUNK) chunks.push(dec.decode(text.subarray(off, off + CHUNK)));
+        }
+        for (const f of all) {
+          const v = f.t.variant;
+          f.msgs.row([
+            String(p), f.bytes('msgs.mail_id', mailId), f.bytes('msgs.secret_id', secretId), mailId.slice(0, 10),
+            String(m.timeNum), timeIso(v, m.timeNum), String(sid), '', esc(m.clientAddr ?? '192.0.2.10'),
+            String(m.size ?? text.length), 'N', m.content === null ? NULL : m.content, q,
+            q === '' ? '' : f.bytes('msgs.quar_loc', mailId), NULL,
+            m.spamLevel === null || m.spamLevel === undefined ? NULL : String(m.spamLevel),
+            esc(m.messageId ?? `<${mailId}@mx.example.net>`), f.bytes('msgs.from_addr', m.fromHeader ?? m.sender),
+            f.bytes('msgs.subject', m.subject), esc(m.host ?? 'mx1.example.net'),
+          ]);
+          m.recipients.forEach((r, i) => {
+            const score = r.score === undefined ? m.spamLevel ?? null : r.score;
+            f.msgrcpt.row([
+              String(p), f.bytes('msgrcpt.mail_id', mailId), String(i), String(rids[i]), 'Y',
+              r.content ?? m.content ?? ' ', r.ds ?? 'D', r.rs ?? ' ', ' ', ' ', score === null ? NULL : String(score),
+              '250 2.7.0 Ok, discarded',
+            ]);
+          });
+          chunks.forEach((c, n) => f.quarantine.row([String(p), f.bytes('quarantine.mail_id', mailId), String(n + 1), f.bytes('quarantine.mail_text', c)]));
         }
       }
     }
-  }
-  for (const f of Object.values(files)) f.close();
-  const generate_s = (performance.now() - t0) / 1000;
+    for (const f of all) f.close();
+    const generate_s = (performance.now() - t0) / 1000;
 
-  const maddrCols = emailRaw ? '(id, partition_tag, email, domain, email_raw)' : '(id, partition_tag, email, domain)';
-  const msgsCols = `(partition_tag, mail_id, secret_id, am_id, time_num, time_iso, sid, policy, client_addr, size,
-    originating, content, quar_type, quar_loc, dsn_sent, spam_level, message_id, from_addr, subject, host)`.replace(/\s+/g, ' ');
-  const rcptCols = '(partition_tag, mail_id, rseqnum, rid, is_local, content, ds, rs, bl, wl, bspam_level, smtp_resp)';
-  const quarCols = '(partition_tag, mail_id, chunk_ind, mail_text)';
-  const tables: Array<[keyof typeof files, string]> = [['maddr', maddrCols], ['msgs', msgsCols], ['msgrcpt', rcptCols], ['quarantine', quarCols]];
-
-  t0 = performance.now();
-  const name = benchDatabaseName(b);
-  if (b === 'mariadb') {
-    // foreign_key_checks/unique_checks off for the session, as mysqldump's output does
-    await mysqlRoot(`SET foreign_key_checks = 0; SET unique_checks = 0;\n` +
-      tables.map(([t, cols]) => `LOAD DATA LOCAL INFILE '${files[t].file}' INTO TABLE ${t} CHARACTER SET binary ${cols};`).join('\n'), name);
-  } else {
-    // \copy as the superuser; session_replication_role=replica skips FK triggers, as pg_restore does
-    await run('psql', ['-h127.0.0.1', '-Upostgres', '-d', name, '-v', 'ON_ERROR_STOP=1', '-q'],
-      `SET session_replication_role = replica;\n` +
-      tables.map(([t, cols]) => `\\copy ${t} ${cols} FROM '${files[t].file}'`).join('\n') +
-      `\nSELECT setval(pg_get_serial_sequence('maddr', 'id'), (SELECT max(id) FROM maddr));\n`);
+    const parallel = all.length > 1;
+    const loads = await Promise.all(all.map((f) => loadFiles(f.t.backend, f)));
+    t0 = performance.now();
+    const analyzes = await Promise.all(all.map((f) => analyze(f.t.backend)));
+    const out = new Map<BenchBackend, LoadReport>();
+    all.forEach((f, i) => out.set(f.t.backend, {
+      messages,
+      recipients: f.msgrcpt.rows,
+      addresses: f.maddr.rows,
+      chunks: f.quarantine.rows,
+      generate_s: round(generate_s),
+      generated_for: all.map((x) => x.t.backend),
+      load_s: round(loads[i]!),
+      analyze_s: round(analyzes[i]!),
+      parallel,
+    }));
+    return out;
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
-  const load_s = (performance.now() - t0) / 1000;
-  t0 = performance.now();
-  if (b === 'mariadb') await mysqlRoot('ANALYZE TABLE maddr, msgs, msgrcpt, quarantine;', name);
-  else await run('psql', ['-h127.0.0.1', '-Upostgres', '-d', name, '-q'], 'VACUUM ANALYZE;');
-  const analyze_s = (performance.now() - t0) / 1000;
-  rmSync(dir, { recursive: true, force: true });
-  return {
-    messages,
-    recipients: files.msgrcpt.rows,
-    addresses: files.maddr.rows,
-    chunks: files.quarantine.rows,
-    generate_s: round(generate_s),
-    load_s: round(load_s),
-    analyze_s: round(analyze_s),
-  };
+}
+
+/** One backend (see loadBenchDataAll). */
+export async function loadBenchData(b: BenchBackend, v: SchemaVariant, opts: GenerateOptions): Promise<LoadReport> {
+  return (await loadBenchDataAll([{ backend: b, variant: v }], opts)).get(b)!;
 }
 
 export const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;

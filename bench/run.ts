@@ -22,9 +22,10 @@ import { openDatabase } from '../src/db/connect.ts';
 import { encodeCursor } from '../src/quarantine/cursor.ts';
 import { ADMIN_KEY, closeAgent, ratio, request, ROOT, spawnServer, stats } from './common.ts';
 import {
-  benchDatabaseUrl, benchGenerateOptions, createBenchDatabase, dropBenchDatabase, loadBenchData, round,
+  benchDatabaseUrl, benchGenerateOptions, createBenchDatabase, dropBenchDatabase, loadBenchDataAll, round,
   type BenchBackend, type SchemaKind,
 } from './db.ts';
+import { benchDigest } from './digest.ts';
 import { benchRelease } from './release.ts';
 import { benchWorker } from './worker.ts';
 
@@ -41,6 +42,11 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     'skip-load': { type: 'boolean', default: false },
     'skip-worker': { type: 'boolean', default: false },
+    /** comma list of list,throughput,release,digest (default: all) */
+    only: { type: 'string', default: 'list,throughput,release,digest' },
+    /** digest: write a V8 CPU profile of the digest process here; count its SQL statements */
+    'digest-cpu-prof': { type: 'string' },
+    'digest-count-sql': { type: 'boolean', default: false },
   },
 });
 const N = Number(args.messages);
@@ -50,6 +56,7 @@ if (!['upstream', 'iredmail'].includes(schema)) throw new Error('--schema upstre
 const backends: BenchBackend[] = args.db === 'both' ? ['mariadb', 'pg'] : args.db === 'mariadb' ? ['mariadb'] : args.db === 'pg' ? ['pg'] : [];
 if (!backends.length) throw new Error('--db mariadb|pg|both');
 const log = (s: string) => process.stderr.write(`${s}\n`);
+const only = new Set(args.only.split(',').map((x) => x.trim()));
 
 /** The commit, read from .git without running git. */
 function commitOf(): string | null {
@@ -119,8 +126,10 @@ function floorQuery(v: SchemaVariant, page: Page, limit: number): { text: string
   }
   const pending = RECIPIENT_STATUS.pending.map((s) => ph(s)).join(', ');
   const domain = page.domain ? ` AND r.domain = ${ph(reverseDomain(page.domain), 'maddr.domain')}` : '';
-  const rjoin = page.domain ? ' JOIN maddr r ON r.id = mr.rid' : '';
-  conds.push(`EXISTS (SELECT 1 FROM msgrcpt mr${rjoin} WHERE mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id AND mr.rs IN (${pending})${domain})`);
+  // The same EXISTS shape as the API's (msgrcpt joined to maddr even without a domain filter): without
+  // the join MariaDB picked another semi-join strategy for the unfiltered page and the floor came out
+  // slower than the API (BENCHMARKS.md, "floor anomaly").
+  conds.push(`EXISTS (SELECT 1 FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid WHERE mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id AND mr.rs IN (${pending})${domain})`);
   return {
     where: conds.join(' AND '),
     text: `SELECT m.partition_tag, m.mail_id, m.time_num, m.content, m.spam_level, m.size, m.subject, m.from_addr,
@@ -242,19 +251,6 @@ async function benchThroughput(apiPort: number, duration: number) {
   };
 }
 
-// ---------------------------------------------------------------- digest
-
-async function benchDigest() {
-  const dir = path.join(ROOT, 'src/digest');
-  const candidates = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.ts')) : [];
-  for (const f of candidates) {
-    const mod = (await import(path.join(dir, f))) as Record<string, unknown>;
-    const run = Object.entries(mod).find(([k, v]) => typeof v === 'function' && /^run(Digests?|DigestRun)$/i.test(k));
-    if (run) return { skipped: `src/digest/${f} exports ${run[0]}, but the bench does not drive it yet` };
-  }
-  return { skipped: 'digest not implemented yet (src/digest exports no run function)' };
-}
-
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -278,41 +274,64 @@ async function main() {
     },
   };
   const result: Record<string, unknown> = { meta };
-  for (const backend of backends) {
-    log(`[${backend}] ${args['skip-load'] ? 'reusing' : 'creating'} ${benchDatabaseUrl(backend).replace(/:[^:@/]+@/, ':***@')}`);
-    const section: Record<string, unknown> = {};
-    result[backend] = section;
-    if (!args['skip-load']) {
-      const v = await createBenchDatabase(backend, schema);
-      const load = await loadBenchData(backend, v, benchGenerateOptions(N, Math.floor(Date.now() / 1000)));
-      section.load = load;
-      log(`[${backend}] loaded ${load.messages} messages / ${load.recipients} recipient rows in ${load.generate_s} s generate + ${load.load_s} s load + ${load.analyze_s} s analyze`);
+  const elapsed = () => `${Math.round((performance.now() - t0) / 1000)} s`;
+  if (!args['skip-load']) {
+    // every backend's database from one generator pass, loaded at the same time (setup, not a figure)
+    const targets = [];
+    for (const backend of backends) {
+      log(`[${backend}] creating ${benchDatabaseUrl(backend).replace(/:[^:@/]+@/, ':***@')}`);
+      targets.push({ backend, variant: await createBenchDatabase(backend, schema) });
     }
+    const loads = await loadBenchDataAll(targets, benchGenerateOptions(N, Math.floor(Date.now() / 1000)));
+    for (const [backend, load] of loads) {
+      result[backend] = { load };
+      log(`[${backend}] loaded ${load.messages} messages / ${load.recipients} recipient rows in ${load.generate_s} s generate + ${load.load_s} s load + ${load.analyze_s} s analyze${load.parallel ? ' (backends in parallel)' : ''} [${elapsed()}]`);
+    }
+  }
+  for (const backend of backends) {
+    if (args['skip-load']) log(`[${backend}] reusing ${benchDatabaseUrl(backend).replace(/:[^:@/]+@/, ':***@')}`);
+    const section: Record<string, unknown> = (result[backend] as Record<string, unknown> | undefined) ?? {};
+    result[backend] = section;
     const h = await openDatabase({ url: benchDatabaseUrl(backend), runtime: 'node', poolSize: 1 });
     const v = await detectSchema(h.db, h.dialect);
     await h.close();
-    const raw = openRaw(backend);
-    const server = await spawnServer({ DATABASE_URL: benchDatabaseUrl(backend) });
-    try {
-      log(`[${backend}] list: ${SAMPLES} requests per page, interleaved with the floor`);
-      section.list = await benchList(backend, v, server.ports.api, raw);
-      log(`[${backend}] throughput: 50 connections, ${args.duration} s`);
-      section.throughput = await benchThroughput(server.ports.api, Number(args.duration));
-    } finally {
-      await server.stop();
-      await raw.close();
+    if (only.has('list') || only.has('throughput')) {
+      const raw = openRaw(backend);
+      const server = await spawnServer({ DATABASE_URL: benchDatabaseUrl(backend) });
+      try {
+        if (only.has('list')) {
+          log(`[${backend}] list: ${SAMPLES} requests per page, interleaved with the floor [${elapsed()}]`);
+          section.list = await benchList(backend, v, server.ports.api, raw);
+        }
+        if (only.has('throughput')) {
+          log(`[${backend}] throughput: 50 connections, ${args.duration} s [${elapsed()}]`);
+          section.throughput = await benchThroughput(server.ports.api, Number(args.duration));
+        }
+      } finally {
+        await server.stop();
+        await raw.close();
+      }
     }
-    log(`[${backend}] release: ${args['release-samples']} each, bulk ${args.bulk}`);
-    section.release = await benchRelease(backend, schema, { samples: Number(args['release-samples']), bulk: Number(args.bulk), log });
-    section.digest = await benchDigest();
+    if (only.has('digest')) {
+      log(`[${backend}] digest: force_all + all_time to the local Resend twin, then the floor scan [${elapsed()}]`);
+      section.digest = await benchDigest(backend, v, { log, cpuProf: args['digest-cpu-prof'], countSql: args['digest-count-sql'] });
+      const d = section.digest as { wall_s: number; digests_sent: number; peak_rss_mb: number; digest_floor_ratio: number };
+      log(`[${backend}] digest: ${d.digests_sent} digests in ${d.wall_s} s, peak RSS ${d.peak_rss_mb} MB, ${d.digest_floor_ratio}x the floor`);
+    }
+    if (only.has('release')) {
+      log(`[${backend}] release: ${args['release-samples']} each, bulk ${args.bulk} [${elapsed()}]`);
+      section.release = await benchRelease(backend, schema, { samples: Number(args['release-samples']), bulk: Number(args.bulk), log });
+    }
     if (!args.keep) await dropBenchDatabase(backend);
   }
   if (!args['skip-worker']) {
-    log('[worker] wrangler deploy --dry-run --minify; start-up CPU');
+    log(`[worker] wrangler deploy --dry-run --minify; start-up CPU [${elapsed()}]`);
     result.worker = await benchWorker(log);
   }
   meta.machine = { ...meta.machine, loadavg_at_end: os.loadavg().map((x) => round(x, 2)) } as typeof meta.machine;
   (meta as Record<string, unknown>).wall_s = round((performance.now() - t0) / 1000, 1);
+  // the bench process itself (generator, loader, floor, Resend twin): the digest's own RSS is in digest.peak_rss_mb
+  (meta as Record<string, unknown>).bench_peak_rss_mb = Math.round(process.resourceUsage().maxRSS / 1024);
   closeAgent();
   process.stdout.write(`${JSON.stringify(result, null, args.json ? 0 : 2)}\n`);
   if (!args.json) printTable(result);
@@ -335,6 +354,13 @@ function printTable(result: Record<string, unknown>) {
   add('release API relay p50 ms', 'release.api_relay_ms.p50');
   add('direct - raw ms (<= 10)', 'release.direct_minus_raw_p50_ms');
   add('bulk release msg/s', 'release.bulk.messages_per_s');
+  add('digest recipients / sent', 'digest.digests_sent');
+  add('digest wall s', 'digest.wall_s');
+  add('digests/s', 'digest.digests_per_s');
+  add('digest peak RSS MB', 'digest.peak_rss_mb');
+  add('digest floor scan s', 'digest.floor.seconds');
+  add('digest / floor', 'digest.digest_floor_ratio');
+  add('one digest per recipient', 'digest.resend.one_digest_per_recipient');
   const w = result.worker as Record<string, unknown> | undefined;
   const width = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) log(r.map((c, i) => c.padEnd(width[i]!)).join('  '));

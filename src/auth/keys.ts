@@ -3,7 +3,7 @@ import { recordAudit } from '../audit/audit.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import type { Identity, Role } from './identity.ts';
-import { sha256Hex } from './sha256.ts';
+import { sha256Hex } from '../crypto/sha256.ts';
 
 /**
  * API keys: `qe_` + 32 random bytes. Only a SHA-256 hash is stored (the key has 256 bits of

@@ -2,7 +2,7 @@ import { typeOfCode } from '../amavis/codes.ts';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { OutgoingEmail } from '../mail/mailer.ts';
-import { DEFAULT_LINK_TTL, UNSUBSCRIBE_LINK_TTL, linkUrl, signLink, type LinkAction } from './links.ts';
+import { DEFAULT_LINK_TTL, UNSUBSCRIBE_LINK_TTL, linkUrl, signLinkSync, type LinkAction } from './links.ts';
 import type { RecipientDigest } from './plan.ts';
 import { formatTime, renderHtml, renderSubject, renderText, timeZoneLabel, type Templates } from './render.ts';
 
@@ -33,8 +33,8 @@ export function linkSettings(config: Config): { publicUrl: string; secret: strin
 export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
   const { publicUrl, secret } = linkSettings(ctx.config);
   const expires = expiryAt(ctx.now, ctx.linkTtl ?? DEFAULT_LINK_TTL);
-  const link = async (action: LinkAction, p: number | null, mailId: string | null, exp = expires) =>
-    linkUrl(publicUrl, await signLink(secret, { action, partitionTag: p, mailId, recipient: d.recipient, expires: exp }));
+  const link = (action: LinkAction, p: number | null, mailId: string | null, exp = expires) =>
+    linkUrl(publicUrl, signLinkSync(secret, { action, partitionTag: p, mailId, recipient: d.recipient, expires: exp }));
   const messages = [];
   for (const m of d.messages) {
     // A link never outlives the message: the purge job removes it after QUARANTINE_RETENTION_DAYS.
@@ -49,9 +49,9 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
       received: formatTime(m.timeNum, d.timeZone),
       type: typeOfCode(m.contentCode),
       reason: m.reason,
-      release_url: await link('release', m.partitionTag, m.mailId, exp),
-      release_allow_url: await link('release_allow', m.partitionTag, m.mailId, exp),
-      delete_url: await link('delete', m.partitionTag, m.mailId, exp),
+      release_url: link('release', m.partitionTag, m.mailId, exp),
+      release_allow_url: link('release_allow', m.partitionTag, m.mailId, exp),
+      delete_url: link('delete', m.partitionTag, m.mailId, exp),
     });
   }
   const subject = renderSubject(ctx.config.DIGEST_SUBJECT, d.total);
@@ -62,8 +62,8 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
     recipient: d.recipient,
     messages,
     more: d.total > messages.length ? d.total - messages.length : 0,
-    portal_url: await link('portal', null, null),
-    unsubscribe_url: await link('unsubscribe', null, null, expiryAt(ctx.now, UNSUBSCRIBE_LINK_TTL)),
+    portal_url: link('portal', null, null),
+    unsubscribe_url: link('unsubscribe', null, null, expiryAt(ctx.now, UNSUBSCRIBE_LINK_TTL)),
     time_zone_label: timeZoneLabel(d.timeZone),
     links_expire: formatTime(expires, d.timeZone),
   };

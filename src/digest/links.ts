@@ -1,4 +1,5 @@
 import { base64url, base64urlDecode, hmacSha256, sameBytes } from '../crypto/hmac.ts';
+import { hmacSha256Sync } from '../crypto/sha256.ts';
 
 /**
  * Signed one-click links: PUBLIC_URL/a/{token}. The token carries what the link may do (action,
@@ -38,9 +39,14 @@ async function mac(secret: string, payload: string): Promise<Uint8Array> {
   return (await hmacSha256(secret, payload)).subarray(0, MAC_BYTES);
 }
 
+// Signing runs once per link, three links per listed message: synchronous HMAC (crypto/sha256.ts).
+export function signLinkSync(secret: string, claims: LinkClaims): string {
+  const payload = enc.encode(payloadOf(claims));
+  return `${base64url(payload)}.${base64url(hmacSha256Sync(secret, payload).subarray(0, MAC_BYTES))}`;
+}
+
 export async function signLink(secret: string, claims: LinkClaims): Promise<string> {
-  const payload = payloadOf(claims);
-  return `${base64url(enc.encode(payload))}.${base64url(await mac(secret, payload))}`;
+  return signLinkSync(secret, claims);
 }
 
 export type VerifyResult = { ok: true; claims: LinkClaims } | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired' };

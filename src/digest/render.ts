@@ -33,16 +33,47 @@ export function renderSubject(template: string, total: number): string {
   return renderText(template, { total }).replace(/[\r\n\t]+/g, ' ').trim().slice(0, 250);
 }
 
+const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
+
+/**
+ * Intl.DateTimeFormat is costly to build (tens of microseconds) and a digest run formats a time per
+ * listed message: one formatter per zone, kept for the process (an unknown zone is remembered as null).
+ */
+const formatters = new Map<string, Intl.DateTimeFormat | null>();
+
+function formatterOf(tz: string): Intl.DateTimeFormat | null {
+  let f = formatters.get(tz);
+  if (f === undefined) {
+    f = null;
+    if (/^[A-Za-z0-9_+\-/]{1,64}$/.test(tz)) {
+      try {
+        f = new Intl.DateTimeFormat('en-CA', {
+          timeZone: tz,
+          year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+        });
+      } catch {
+        f = null;
+      }
+    }
+    if (formatters.size < 1000) formatters.set(tz, f);
+  }
+  return f;
+}
+
 /** "2026-07-03 14:05 (Europe/Berlin)" or "2026-07-03 12:05 UTC". An unknown zone falls back to UTC. */
 export function formatTime(epochSeconds: number, timeZone: string | null): string {
-  const zone = timeZone && isTimeZone(timeZone) ? timeZone : null;
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone: zone ?? 'UTC',
-    year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
-  }).formatToParts(new Date(epochSeconds * 1000));
+  const f = timeZone ? formatterOf(timeZone) : null;
+  const d = new Date(epochSeconds * 1000);
+  if (!f) {
+    const y = d.getUTCFullYear();
+    if (y >= 1000 && y <= 9999) {
+      return `${y}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())} UTC`;
+    }
+  }
+  const parts = (f ?? formatterOf('UTC')!).formatToParts(d);
   const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
   const stamp = `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')}`;
-  return zone ? `${stamp} (${zone})` : `${stamp} UTC`;
+  return f ? `${stamp} (${timeZone})` : `${stamp} UTC`;
 }
 
 export function timeZoneLabel(timeZone: string | null): string {
@@ -50,13 +81,7 @@ export function timeZoneLabel(timeZone: string | null): string {
 }
 
 export function isTimeZone(tz: string): boolean {
-  if (!/^[A-Za-z0-9_+\-/]{1,64}$/.test(tz)) return false;
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
+  return formatterOf(tz) !== null;
 }
 
 /**

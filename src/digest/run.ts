@@ -43,6 +43,8 @@ export interface RunReport {
 }
 
 export const DEFAULT_PAGE = 100;
+/** pages rendered and sent at the same time by an inline run (each its own send records and watermarks) */
+export const PAGES_IN_FLIGHT = 2;
 const SYSTEM: Identity = { role: 'admin', actor: 'digest', keyId: null };
 export const systemIdentity = SYSTEM;
 
@@ -70,15 +72,47 @@ export async function runDigest(deps: Deps, who: Identity, opts: RunOptions): Pr
   }
   const now = Math.floor(deps.clock.now() / 1000);
   const ctx: PlanContext = { deps, who, mode: modeOf(opts), now, cutoff: await inProgressCutoff(deps, now, opts.inProgressHorizon) };
-  for await (const page of recipientPages(ctx, opts.pageSize ?? DEFAULT_PAGE)) {
-    report.pages++;
-    if (opts.queue && !dryRun) {
+  const pageSize = opts.pageSize ?? DEFAULT_PAGE;
+  if (opts.queue && !dryRun) {
+    for await (const page of recipientPages(ctx, pageSize)) {
+      report.pages++;
       await opts.queue.send({ kind: 'digest.batch', recipients: page, mode: ctx.mode, now, cutoff: ctx.cutoff });
       report.enqueued += page.length;
-    } else {
-      await processPage(ctx, mailer, page, report, { dryRun, hooks: opts.hooks });
+      opts.onProgress?.(report);
     }
-    opts.onProgress?.(report);
+  } else {
+    // Inline: pages are independent (other recipients, their own send records and watermarks), so
+    // up to PAGES_IN_FLIGHT are rendered, sent and recorded at once while the next is planned and
+    // loaded (reads only): the database's round trips overlap the mail service's and the rendering.
+    const pages = recipientPages(ctx, pageSize);
+    const fetchNext = async () => {
+      const r = await pages.next();
+      return r.done ? null : { page: r.value, digests: await loadDigests(ctx, r.value) };
+    };
+    const inFlight = new Set<Promise<void>>();
+    let failure: { error: unknown } | null = null;
+    let next: Promise<Awaited<ReturnType<typeof fetchNext>>> | null = fetchNext();
+    try {
+      while (!failure) {
+        const cur = await next;
+        next = null;
+        if (!cur) break;
+        next = fetchNext();
+        next.catch(() => {}); // awaited on the next turn; an early exit must not leave it unhandled
+        report.pages++;
+        const work: Promise<void> = processPage(ctx, mailer, cur.page, report, { dryRun, hooks: opts.hooks }, cur.digests)
+          .then(() => opts.onProgress?.(report))
+          .catch((error: unknown) => void (failure ??= { error }))
+          .finally(() => inFlight.delete(work));
+        inFlight.add(work);
+        if (inFlight.size >= PAGES_IN_FLIGHT) await Promise.race(inFlight);
+      }
+    } finally {
+      await Promise.all(inFlight);
+      if (next) await next.catch(() => {});
+      await pages.return(undefined);
+    }
+    if (failure) throw (failure as { error: unknown }).error;
   }
   report.duration_ms = Date.now() - started;
   return report;
@@ -89,8 +123,11 @@ function modeOf(o: DigestMode): DigestMode {
 }
 
 /** One page: load its digests and send them in the mailer's batches. Also the queue consumer's work. */
-export async function processPage(ctx: PlanContext, mailer: Mailer | null, page: string[], report: RunReport, o: { dryRun: boolean; hooks?: DigestHook[] }) {
-  const digests = await loadDigests(ctx, page);
+export async function processPage(
+  ctx: PlanContext, mailer: Mailer | null, page: string[], report: RunReport, o: { dryRun: boolean; hooks?: DigestHook[] },
+  loaded?: RecipientDigest[],
+) {
+  const digests = loaded ?? (await loadDigests(ctx, page));
   if (o.dryRun || !mailer) {
     for (const d of digests) {
       report.recipients++;
@@ -165,13 +202,17 @@ async function sendBatch(ctx: PlanContext, mailer: Mailer, digests: RecipientDig
       if (!o.permanent) report.retryable++;
       if (report.errors.length < 20) report.errors.push({ recipient: r.d.recipient, error });
     }
+    const types = new Set<DigestEvent['type']>(results.map((r) => (r.o.ok ? 'digest.sent' : 'digest.failed')));
+    const active: DigestHook[] = [];
+    for (const hook of hooks) if (!hook.wants || (await hook.wants(trx, types))) active.push(hook);
+    if (active.length === 0) return;
     for (const { d, key, o } of results) {
       const event: DigestEvent = {
         type: o.ok ? 'digest.sent' : 'digest.failed', recipient: d.recipient, idempotency_key: key, provider: mailer.provider,
         provider_id: o.ok ? o.id : null, messages: d.total, window_to: { time_num: d.to.time, mail_id: d.to.mailId },
         error: o.ok ? null : o.error, at: now,
       };
-      for (const hook of hooks) await hook(trx, event);
+      for (const hook of active) await hook(trx, event);
     }
   });
   report.sent += sent.length;

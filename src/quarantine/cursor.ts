@@ -1,7 +1,7 @@
 import { AppError } from '../errors.ts';
 import { MAIL_ID_PATTERN } from '../amavis/mail-id.ts';
 import { base64url, base64urlDecode } from '../crypto/hmac.ts';
-import { sha256 } from '../auth/sha256.ts';
+import { sha256 } from '../crypto/sha256.ts';
 
 /**
  * Keyset position (time_num, partition_tag, mail_id) of the last row of a page. The checksum makes
@@ -17,7 +17,7 @@ export interface Position {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** SHA-256, synchronously (one per page: Web Crypto's async digest cost more than the hash, src/auth/sha256.ts). */
+/** SHA-256, synchronously (one per page: Web Crypto's async digest cost more than the hash, src/crypto/sha256.ts). */
 function checksum(payload: string): string {
   return base64url(sha256(`qe-cursor:${payload}`).subarray(0, 9));
 }
