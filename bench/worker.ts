@@ -47,7 +47,9 @@ function profileCpu(p: Profile) {
 export async function benchWorker(log: (s: string) => void) {
   const dir = mkdtempSync(path.join(tmpdir(), 'qe-bench-worker-'));
   try {
-    const out = await wrangler(['deploy', '--dry-run', '--minify', '--outdir', dir]);
+    // one build: the JS for the size, the upload bundle for the start-up runs (no rebuild per run)
+    const bundle = path.join(dir, 'worker.bundle');
+    const out = await wrangler(['deploy', '--dry-run', '--minify', '--outdir', dir, '--outfile', bundle]);
     const reported = /Total Upload:\s*([\d.]+)\s*KiB\s*\/\s*gzip:\s*([\d.]+)\s*KiB/.exec(out);
     const js = readdirSync(dir).filter((f) => /\.(m?js|wasm)$/.test(f));
     const raw = js.reduce((n, f) => n + statSync(path.join(dir, f)).size, 0);
@@ -57,7 +59,7 @@ export async function benchWorker(log: (s: string) => void) {
     for (let i = 0; i < 3; i++) {
       const file = path.join(dir, `startup-${i}.cpuprofile`);
       try {
-        await wrangler(['check', 'startup', '--outfile', file]);
+        await wrangler(['check', 'startup', '--worker', bundle, '--outfile', file]);
         runs.push(profileCpu(JSON.parse(readFileSync(file, 'utf8')) as Profile));
       } catch (err) {
         startupError = (err as Error).message;
