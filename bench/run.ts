@@ -272,6 +272,9 @@ async function main() {
       node: process.version,
       mariadb: versionOf('mysql', ['-uroot', '-Nse', 'SELECT VERSION()']),
       postgres: versionOf('psql', ['-h127.0.0.1', '-Upostgres', '-Atc', 'SHOW server_version']),
+      // the caches that decide whether a 1M working set is read from memory or from disk
+      mariadb_innodb_buffer_pool_mb: Number(versionOf('mysql', ['-uroot', '-Nse', 'SELECT @@innodb_buffer_pool_size DIV 1048576'])) || null,
+      postgres_shared_buffers: versionOf('psql', ['-h127.0.0.1', '-Upostgres', '-Atc', 'SHOW shared_buffers']),
       amavisd: existsSync('/usr/sbin/amavisd') ? versionOf('dpkg-query', ['-W', '-f', '${Version}', 'amavisd-new']) : null,
     },
   };
