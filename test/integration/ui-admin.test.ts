@@ -5,12 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bind, text } from '../../src/amavis/schema.ts';
 import { recordAudit } from '../../src/audit/audit.ts';
 import type { Identity } from '../../src/auth/identity.ts';
-import { signPortalToken } from '../../src/ui/portal-token.ts';
 import { PAGE_CSP } from '../../src/ui/routes.tsx';
 import { testApp, uniqueDomains, ADMIN_KEY, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { ReleaseTwin } from '../support/release-twin.ts';
-import { PageClient } from '../support/ui-client.ts';
+import { PageClient, keySession, portalSession as openPortal } from '../support/ui-client.ts';
 
 const SECRET = 'ui-admin-link-secret-0123456789abcdefghij';
 const NOW = Math.floor(Date.now() / 1000);
@@ -30,19 +29,9 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('admin pages (/ui/send
     return rows.map((r) => ({ recipient: text(r.re), sender: text(r.se), wb: r.wb.trim() })).filter((r) => r.sender.endsWith(sd));
   };
 
-  async function signedIn(key: string): Promise<PageClient> {
-    const b = new PageClient(t.app);
-    const { csrf } = await b.page('/ui/sign-in');
-    expect((await b.post('/ui/sign-in', { csrf: csrf!, key })).status).toBe(303);
-    return b;
-  }
-  async function portalSession(mailbox: string): Promise<PageClient> {
-    const b = new PageClient(t.app);
-    const token = await signPortalToken(SECRET, mailbox, NOW + 3600);
-    const { csrf } = await b.page(`/ui/portal/${token}`);
-    expect((await b.post(`/ui/portal/${token}`, { csrf: csrf! })).status).toBe(303);
-    return b;
-  }
+
+  const portalSession = (mailbox: string) => openPortal(t.app, SECRET, mailbox, NOW + 3600);
+  const signedIn = (key: string) => keySession(t.app, key);
 
   beforeAll(async () => {
     t = await testApp(variantName, { release: new ReleaseTwin(), env: { LINK_SECRET: SECRET } });

@@ -1,13 +1,12 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { bind, text } from '../../src/amavis/schema.ts';
-import { signPortalToken } from '../../src/ui/portal-token.ts';
 import { testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { VARIANTS } from '../support/databases.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { ReleaseTwin } from '../support/release-twin.ts';
 import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
-import { PageClient } from '../support/ui-client.ts';
+import { PageClient, portalSession as openPortal } from '../support/ui-client.ts';
 
 const SECRET = 'ui-more-link-secret-0123456789abcdefghij';
 const PUBLIC_URL = 'https://quarantine.example';
@@ -36,13 +35,8 @@ describe.each(VARIANTS)('pages, self-service (/ui) on %s', (variantName) => {
     return rows.map((r) => ({ recipient: text(r.re), sender: text(r.se), wb: r.wb.trim() }));
   };
 
-  async function portalSession(mailbox: string): Promise<PageClient> {
-    const b = new PageClient(t.app);
-    const token = await signPortalToken(SECRET, mailbox, NOW + 3600);
-    const { csrf } = await b.page(`/ui/portal/${token}`);
-    expect((await b.post(`/ui/portal/${token}`, { csrf: csrf! })).status).toBe(303);
-    return b;
-  }
+
+  const portalSession = (mailbox: string) => openPortal(t.app, SECRET, mailbox, NOW + 3600);
 
   beforeAll(async () => {
     twin = new ReleaseTwin();

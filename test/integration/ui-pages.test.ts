@@ -5,7 +5,7 @@ import { PAGE_CSP } from '../../src/ui/routes.tsx';
 import { testApp, uniqueDomains, ADMIN_KEY, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { ReleaseTwin } from '../support/release-twin.ts';
-import { PageClient } from '../support/ui-client.ts';
+import { PageClient, portalSession as openPortal } from '../support/ui-client.ts';
 
 const SECRET = 'ui-test-link-secret-0123456789abcdefghij';
 const NOW = Math.floor(Date.now() / 1000);
@@ -34,16 +34,8 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('pages (/ui) on %s', (
     recipients: rcpts.map((address) => ({ address })), ...extra,
   });
 
-  /** A browser signed in through a portal link for `mailbox`. */
-  async function portalSession(mailbox: string): Promise<PageClient> {
-    const b = new PageClient(t.app);
-    const token = await signPortalToken(SECRET, mailbox, NOW + 3600);
-    const { csrf } = await b.page(`/ui/portal/${token}`);
-    const res = await b.post(`/ui/portal/${token}`, { csrf: csrf! });
-    expect(res.status).toBe(303);
-    expect(b.cookies.has('qe_session')).toBe(true);
-    return b;
-  }
+
+  const portalSession = (mailbox: string) => openPortal(t.app, SECRET, mailbox, NOW + 3600);
 
   beforeAll(async () => {
     twin = new ReleaseTwin();

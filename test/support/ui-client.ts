@@ -1,4 +1,5 @@
 import type { Hono } from 'hono';
+import { signPortalToken } from '../../src/ui/portal-token.ts';
 
 /**
  * A minimal browser for page tests over app.request: keeps cookies (as a browser would for this
@@ -39,4 +40,25 @@ export class PageClient {
     }
     return this.request(path, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });
   }
+}
+
+type App = Pick<Hono<any>, 'request'>;
+
+/** A browser signed in through a portal link for `mailbox` (GET shows the button, POST starts the session). */
+export async function portalSession(app: App, secret: string, mailbox: string, expires: number): Promise<PageClient> {
+  const b = new PageClient(app);
+  const token = await signPortalToken(secret, mailbox, expires);
+  const { csrf } = await b.page(`/ui/portal/${token}`);
+  const res = await b.post(`/ui/portal/${token}`, { csrf: csrf! });
+  if (res.status !== 303 || !b.cookies.has('qe_session')) throw new Error(`portal sign-in for ${mailbox} answered ${res.status}`);
+  return b;
+}
+
+/** A browser signed in with an API key. */
+export async function keySession(app: App, key: string): Promise<PageClient> {
+  const b = new PageClient(app);
+  const { csrf } = await b.page('/ui/sign-in');
+  const res = await b.post('/ui/sign-in', { csrf: csrf!, key });
+  if (res.status !== 303 || !b.cookies.has('qe_session')) throw new Error(`key sign-in answered ${res.status}`);
+  return b;
 }
