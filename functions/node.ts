@@ -19,6 +19,7 @@ import { relayTransport } from '../src/release/relay-protocol.ts';
 import type { ReleaseTransport } from '../src/release/transport.ts';
 import { nodeMailer } from '../src/mail/smtp.node.ts';
 import { loadCustomTemplates } from '../src/digest/templates.node.ts';
+import { nodeWebhookPost } from '../src/webhooks/post.node.ts';
 
 export async function openNodeDatabase(config: Config, poolSize = 10): Promise<DbHandle> {
   return openDatabase({ url: config.DATABASE_URL, runtime: 'node', poolSize, openEmbedded: openPglite, webSocket: WebSocket });
@@ -66,7 +67,8 @@ export async function startRuntime(
     const mailer = nodeMailer(config);
     const templates = loadCustomTemplates();
     const app = createApp({ config, database: sharedProvider(handle, variant), clock: opts.clock ?? systemClock, log: consoleLogger, release, mailer, templates });
-    const deps: Deps = { db: handle.db, variant, config, clock: opts.clock ?? systemClock, log: consoleLogger, release, mailer, templates };
+    // Webhooks from inside the operator's network: every resolved address is checked (post.node.ts).
+    const deps: Deps = { db: handle.db, variant, config, clock: opts.clock ?? systemClock, log: consoleLogger, release, mailer, templates, webhookPost: nodeWebhookPost };
     return { handle, variant, deps, app, close: () => handle.close() };
   } catch (err) {
     await handle.close().catch(() => {});

@@ -6,6 +6,7 @@ import type { Database } from './db/types.ts';
 import type { ReleaseTransport } from './release/transport.ts';
 import type { Mailer } from './mail/mailer.ts';
 import type { TemplateOverrides } from './digest/render.ts';
+import type { WebhookPost } from './webhooks/post.ts';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -40,6 +41,8 @@ export interface Deps {
   mailer?: Mailer | null;
   /** templates/<name>.custom.<ext> read at start on Node; Workers use the bundled defaults */
   templates?: TemplateOverrides;
+  /** how webhooks are sent; absent: global fetch (Workers). Node checks resolved addresses: webhooks/post.node.ts */
+  webhookPost?: WebhookPost;
 }
 
 /** How an entry point hands the app its database: per request on Workers (DESIGN.md §2). */

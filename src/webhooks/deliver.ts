@@ -1,5 +1,6 @@
 import type { Deps } from '../deps.ts';
 import { payloadFor, subscriptionDomains } from './events.ts';
+import { fetchPost } from './post.ts';
 import { sign } from './sign.ts';
 import { targetUrlProblem } from './url.ts';
 
@@ -104,13 +105,14 @@ export async function deliverOne(deps: Deps, deliveryId: string, opts: DeliveryO
   }
 
   const body = payloadFor(row.payload, subscriptionDomains(row.domains));
+  const post = deps.webhookPost ?? fetchPost;
   const attempt = await post(row.url, body, {
     'content-type': 'application/json',
     'user-agent': 'quarantine-edge-webhooks',
     'webhook-id': row.id,
     'webhook-timestamp': String(now),
     'webhook-signature': sign(row.secret, row.id, now, body),
-  }, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  }, { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, allowPrivate: deps.config.WEBHOOK_ALLOW_PRIVATE });
   const attempts = Number(row.attempts) + 1;
   const common = { attempts, last_attempt_at: now, last_status: attempt.status, last_duration_ms: attempt.ms, last_error: attempt.error };
 
@@ -150,31 +152,4 @@ async function disableSubscription(deps: Deps, webhookId: string, reason: string
     await trx.updateTable('qe_webhook_deliveries').set({ status: 'failed', last_error: 'the subscription was disabled' })
       .where('webhook_id', '=', webhookId).where('status', '=', 'pending').execute();
   });
-}
-
-interface Attempt {
-  status: number | null;
-  error: string | null;
-  ms: number;
-}
-
-/** One POST: no redirects followed (a 3xx is a failure), a hard timeout, the body never kept. */
-async function post(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<Attempt> {
-  const started = Date.now();
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), timeoutMs);
-  try {
-    const res = await fetch(url, { method: 'POST', body, headers, redirect: 'manual', signal: abort.signal });
-    await res.body?.cancel().catch(() => {});
-    const error = res.ok ? null : res.status >= 300 && res.status < 400 ? `redirect (HTTP ${res.status}) not followed` : `HTTP ${res.status}`;
-    return { status: res.status, error, ms: Date.now() - started };
-  } catch (err) {
-    const cause = (err as { cause?: { message?: string } }).cause?.message;
-    const error = abort.signal.aborted
-      ? `no answer within ${timeoutMs} ms`
-      : `request failed: ${(err as Error).message}${cause ? ` (${cause})` : ''}`.slice(0, 500);
-    return { status: null, error, ms: Date.now() - started };
-  } finally {
-    clearTimeout(timer);
-  }
 }

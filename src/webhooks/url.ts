@@ -2,7 +2,9 @@
  * Webhook targets: https only, and never an address inside the operator's own network (a webhook
  * must not become a way to make this server call its neighbours), unless WEBHOOK_ALLOW_PRIVATE
  * (tests, closed networks), which also allows http. Only IP literals and localhost are recognised
- * here: names are not resolved (on Workers, fetch cannot reach private addresses anyway).
+ * here; names are checked when a delivery connects: on Node by post.node.ts (every address the name
+ * resolves to, and the socket goes to the address checked, so DNS rebinding gains nothing), on
+ * Workers by Cloudflare (fetch cannot reach private addresses).
  */
 export function targetUrlProblem(raw: string, allowPrivate: boolean): string | null {
   let url: URL;
@@ -30,6 +32,13 @@ function ipv4(host: string): number[] | null {
   return m ? m.slice(1).map(Number) : null;
 }
 
+/** An address as DNS answers it (a.b.c.d, or IPv6 with an optional %zone); unparseable counts as private. */
+export function privateAddress(addr: string): boolean {
+  if (addr.includes(':')) return privateIpv6(addr.replace(/%.*$/, ''));
+  const v4 = ipv4(addr);
+  return !v4 || v4.some((x) => x > 255) || privateIpv4(v4);
+}
+
 function privateIpv4([a, b]: number[]): boolean {
   if (a === undefined || b === undefined) return true;
   return (
@@ -44,6 +53,13 @@ function privateIpv4([a, b]: number[]): boolean {
 }
 
 function hextets(addr: string): number[] | null {
+  // resolvers print mapped addresses as ::ffff:a.b.c.d: make the dotted tail two hextets
+  const dotted = /^(.*:)(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(addr);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(2).map(Number) as [number, number, number, number];
+    if ([a, b, c, d].some((x) => x > 255)) return null;
+    addr = `${dotted[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
   const [head = '', tail] = addr.split('::');
   const parse = (s: string) => (s ? s.split(':').map((h) => parseInt(h, 16)) : []);
   const h = parse(head);
@@ -60,7 +76,7 @@ function privateIpv6(addr: string): boolean {
   if (h.slice(0, 7).every((x) => x === 0) && (h[7] === 0 || h[7] === 1)) return true; // :: and ::1
   if ((a & 0xfe00) === 0xfc00 || (a & 0xffc0) === 0xfe80 || (a & 0xff00) === 0xff00) return true; // ULA, link-local, multicast
   const embedsV4 =
-    (h.slice(0, 5).every((x) => x === 0) && h[5] === 0xffff) || // ::ffff:a.b.c.d
+    (h.slice(0, 5).every((x) => x === 0) && (h[5] === 0xffff || h[5] === 0)) || // ::ffff:a.b.c.d, ::a.b.c.d
     (a === 0x64 && h[1] === 0xff9b); // NAT64
   if (embedsV4) return privateIpv4([h[6]! >> 8, h[6]! & 0xff, h[7]! >> 8, h[7]! & 0xff]);
   return false;

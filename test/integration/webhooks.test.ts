@@ -1,3 +1,7 @@
+import { promises as dns } from 'node:dns';
+import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -5,7 +9,8 @@ import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.
 import { Fixtures } from '../support/fixtures.ts';
 import { ReleaseTwin } from '../support/release-twin.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
-import { deliverDue } from '../../src/webhooks/deliver.ts';
+import { deliverDue, deliverOne } from '../../src/webhooks/deliver.ts';
+import { nodePost, type Resolve } from '../../src/webhooks/post.node.ts';
 import { emitEvent } from '../../src/webhooks/events.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
@@ -209,6 +214,21 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
   });
 });
 
+/** A real name that resolves only to 127.x here (else a made-up one with an injected resolver). */
+async function loopbackName(): Promise<{ host: string; address: string; resolve?: Resolve }> {
+  let hosts = '';
+  try {
+    hosts = readFileSync('/etc/hosts', 'utf8');
+  } catch {}
+  const fromHosts = hosts.split('\n').flatMap((l) => (/^127\./.test(l) ? l.replace(/#.*/, '').trim().split(/\s+/).slice(1) : []));
+  for (const host of [hostname(), ...fromHosts].filter((h) => h && !/(^|\.)localhost\.?$/i.test(h))) {
+    const found = await dns.lookup(host, { all: true }).catch(() => []);
+    if (found.length > 0 && found.every((a) => a.address.startsWith('127.'))) return { host, address: found[0]!.address };
+  }
+  const resolve: Resolve = (host, cb) => cb(null, host === 'loopback-name.test' ? [{ address: '127.0.0.1', family: 4 }] : []);
+  return { host: 'loopback-name.test', address: '127.0.0.1', resolve };
+}
+
 describe('webhook targets without WEBHOOK_ALLOW_PRIVATE', () => {
   let t: TestApp;
   beforeAll(async () => {
@@ -236,5 +256,43 @@ describe('webhook targets without WEBHOOK_ALLOW_PRIVATE', () => {
     expect(ok.status).toBe(201);
     const { id } = (await ok.json()) as { id: string };
     expect((await t.get(`/v1/webhooks/${id}`, ADMIN_KEY, { method: 'DELETE' })).status).toBe(204);
+  });
+
+  it('does not deliver to a name that resolves to loopback: refused when connecting, nothing reaches the address', async () => {
+    const { host, address, resolve } = await loopbackName();
+    if (resolve) t.deps.webhookPost = nodePost(resolve); // only where no real loopback name exists
+    // The target is https, so a plain HTTP receiver would never record a TLS attempt: this listener
+    // records every TCP connection instead, the strictest "nothing was sent".
+    const connections: Socket[] = [];
+    const listener = createServer((s) => {
+      connections.push(s);
+      s.destroy();
+    });
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+    const url = `https://${host}:${(listener.address() as AddressInfo).port}/hook`;
+    const [domain] = uniqueDomains(1) as [string];
+    const key = await t.key('domain_admin', { domains: [domain] });
+    // a name passes at subscription time (it is not resolved there)
+    const created = await t.get('/v1/webhooks', key, { method: 'POST', body: JSON.stringify({ url, events: ['sender_list.changed'] }), headers: { 'content-type': 'application/json' } });
+    expect(created.status).toBe(201);
+    const hook = (await created.json()) as { id: string };
+    try {
+      await emitEvent(t.handle.db, t.deps, { type: 'sender_list.changed', domains: [domain], data: { marker: 'loopback-name' } });
+      const [pending] = ((await (await t.get(`/v1/webhooks/${hook.id}/deliveries`, key)).json()) as { items: any[] }).items;
+      // one delivery only (other files share this database): deliverOne, not deliverDue
+      expect(await deliverOne(t.deps, pending.id, { timeoutMs: 2000 })).toBe('retrying');
+      const [after] = ((await (await t.get(`/v1/webhooks/${hook.id}/deliveries`, key)).json()) as { items: any[] }).items;
+      expect(after).toMatchObject({
+        id: pending.id, status: 'pending', attempts: 1, last_status: null,
+        last_error: `refused: ${host} resolves to a private, loopback or link-local address ${address}`,
+      });
+      expect(connections).toHaveLength(0);
+      // the control: the same URL through the same transport does reach the listener when the check is off
+      await t.deps.webhookPost!(url, '{}', {}, { timeoutMs: 2000, allowPrivate: true });
+      expect(connections).toHaveLength(1);
+    } finally {
+      expect((await t.get(`/v1/webhooks/${hook.id}`, key, { method: 'DELETE' })).status).toBe(204);
+      await new Promise<void>((r) => listener.close(() => r()));
+    }
   });
 });

@@ -8,6 +8,7 @@ import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
 import { sharedProvider } from '../../src/db/provider.ts';
 import type { ReleaseTransport } from '../../src/release/transport.ts';
 import { systemClock, type Clock, type Deps, type Logger } from '../../src/deps.ts';
+import { nodeWebhookPost } from '../../src/webhooks/post.node.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 const quiet: Logger = { info() {}, warn() {}, error() {} };
@@ -32,7 +33,8 @@ export async function testApp(
   const variant = await detectSchema(handle.db, handle.dialect);
   const config = parseConfig({ DATABASE_URL: url, ADMIN_API_KEY: ADMIN_KEY, ...opts.env });
   const clock = opts.clock ?? systemClock;
-  const deps: Deps = { db: handle.db, variant, config, clock, log: quiet, release: opts.release ?? null };
+  // webhooks go out as on Node in production: through the address-checking transport
+  const deps: Deps = { db: handle.db, variant, config, clock, log: quiet, release: opts.release ?? null, webhookPost: nodeWebhookPost };
   const app = createApp({ config, database: sharedProvider(handle, variant), clock, log: quiet, release: opts.release ?? null });
   const admin: Identity = { role: 'admin', actor: 'test', keyId: null };
   return {

@@ -1,8 +1,14 @@
 import { createHmac } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { promises as dns, type LookupAddress } from 'node:dns';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { payloadFor } from '../../src/webhooks/events.ts';
 import { newSigningSecret, sign, signatureMatches } from '../../src/webhooks/sign.ts';
-import { targetUrlProblem } from '../../src/webhooks/url.ts';
+import { privateAddress, targetUrlProblem } from '../../src/webhooks/url.ts';
+import { guardedLookup, nodePost, type Resolve } from '../../src/webhooks/post.node.ts';
 
 describe('webhook signatures', () => {
   it('are v1,<base64 HMAC-SHA256 of id.timestamp.body> under the decoded whsec_ key', () => {
@@ -37,5 +43,91 @@ describe('scoped payloads', () => {
     const stored = JSON.stringify({ type: 't', data: { mail: { recipients: [{ address: 'a@x.example' }, { address: 'b@y.example' }] }, recipients: ['c@y.example'] } });
     expect(JSON.parse(payloadFor(stored, ['x.example'])).data).toEqual({ mail: { recipients: [{ address: 'a@x.example' }] }, recipients: [] });
     expect(payloadFor(stored, null)).toBe(stored);
+  });
+});
+
+/**
+ * A real name that resolves only to 127.x here: the host's own name, else a non-localhost name from
+ * /etc/hosts; where there is none, a made-up name with an injected resolver (so the test still runs).
+ */
+async function loopbackName(): Promise<{ host: string; address: string; resolve?: Resolve }> {
+  let hosts = '';
+  try {
+    hosts = readFileSync('/etc/hosts', 'utf8');
+  } catch {}
+  const fromHosts = hosts.split('\n').flatMap((l) => (/^127\./.test(l) ? l.replace(/#.*/, '').trim().split(/\s+/).slice(1) : []));
+  for (const host of [hostname(), ...fromHosts].filter((h) => h && !/(^|\.)localhost\.?$/i.test(h))) {
+    const found = await dns.lookup(host, { all: true }).catch(() => []);
+    if (found.length > 0 && found.every((a) => a.address.startsWith('127.'))) return { host, address: found[0]!.address };
+  }
+  const resolve: Resolve = (host, cb) =>
+    host === 'loopback-name.test' ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(Object.assign(new Error(`ENOTFOUND ${host}`), { code: 'ENOTFOUND' }), []);
+  return { host: 'loopback-name.test', address: '127.0.0.1', resolve };
+}
+
+const answers = (...addresses: string[]): Resolve => (_host, cb) =>
+  cb(null, addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+const lookupWith = (resolve: Resolve, host: string, options: { all?: boolean; family?: number } = {}) =>
+  new Promise<{ err: Error | null; address: string | LookupAddress[]; family?: number }>((done) =>
+    guardedLookup(resolve)(host, options, (err, address, family) => done({ err, address, family })));
+
+describe('resolved webhook addresses (Node)', () => {
+  let server: Server;
+  let port = 0;
+  const got: string[] = [];
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      got.push(`${req.method} ${req.url}`);
+      if (req.url === '/moved') res.writeHead(302, { location: '/hook' }).end();
+      else res.writeHead(200).end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('classifies addresses as resolvers print them', () => {
+    for (const a of ['127.0.0.1', '10.1.2.3', '169.254.169.254', '0.0.0.0', '224.0.0.1', '::1', '::', 'fe80::1%eth0', 'fd12::1',
+      '::ffff:127.0.0.1', '::ffff:10.0.0.1', '::127.0.0.1', 'ff02::1', 'bogus']) {
+      expect([a, privateAddress(a)]).toEqual([a, true]);
+    }
+    for (const a of ['8.8.8.8', '93.184.216.34', '2606:4700::1111', '::ffff:8.8.8.8']) expect([a, privateAddress(a)]).toEqual([a, false]);
+  });
+
+  it('refuses a real name that resolves to loopback, and never connects to it', async () => {
+    const { host, address, resolve } = await loopbackName();
+    const resolver = resolve ?? ((h, cb) => dns.lookup(h, { all: true }).then((a) => cb(null, a), (e) => cb(e, [])));
+    for (const options of [{}, { all: true }]) {
+      const { err } = await lookupWith(resolver, host, options);
+      expect(err?.message).toBe(`refused: ${host} resolves to a private, loopback or link-local address ${address}`);
+    }
+    const post = nodePost(resolve);
+    const opts = { timeoutMs: 2000, allowPrivate: false };
+    got.length = 0;
+    for (const url of [`http://${host}:${port}/hook`, `https://${host}:${port}/hook`]) {
+      expect(await post(url, '{}', {}, opts)).toMatchObject({ status: null, error: expect.stringContaining(`${host} resolves to a private, loopback or link-local address ${address}`) });
+    }
+    // an IP literal never goes through lookup: refused by the transport itself
+    expect(await post(`http://127.0.0.1:${port}/hook`, '{}', {}, opts)).toMatchObject({ status: null, error: 'refused: 127.0.0.1 is a private, loopback or link-local address' });
+    expect(await post(`http://[::ffff:7f00:1]:${port}/hook`, '{}', {}, opts)).toMatchObject({ status: null, error: expect.stringMatching(/^refused: /) });
+    expect(got).toEqual([]);
+    // the same name and port do reach the server when private targets are allowed (tests)
+    expect(await post(`http://${host}:${port}/hook`, '{}', {}, { timeoutMs: 2000, allowPrivate: true })).toMatchObject({ status: 200, error: null });
+    expect(got).toEqual(['POST /hook']);
+    // and a redirect is a failure, not followed
+    expect(await post(`http://${host}:${port}/moved`, '{}', {}, { timeoutMs: 2000, allowPrivate: true })).toMatchObject({ status: 302, error: 'redirect (HTTP 302) not followed' });
+    expect(got).toEqual(['POST /hook', 'POST /moved']);
+  });
+
+  it('hands a public address to the socket, and refuses a name with any private address', async () => {
+    expect(await lookupWith(answers('8.8.8.8'), 'hooks.example.com')).toEqual({ err: null, address: '8.8.8.8', family: 4 });
+    expect(await lookupWith(answers('8.8.8.8', '2606:4700::1111'), 'hooks.example.com', { all: true })).toEqual({
+      err: null, address: [{ address: '8.8.8.8', family: 4 }, { address: '2606:4700::1111', family: 6 }], family: undefined,
+    });
+    expect(await lookupWith(answers('8.8.8.8', '2606:4700::1111'), 'hooks.example.com', { family: 6 })).toEqual({ err: null, address: '2606:4700::1111', family: 6 });
+    const mixed = await lookupWith(answers('8.8.8.8', '10.0.0.7'), 'rebind.example.com', { all: true });
+    expect(mixed.err?.message).toBe('refused: rebind.example.com resolves to a private, loopback or link-local address 10.0.0.7');
+    const mapped = await lookupWith(answers('::ffff:169.254.169.254'), 'meta.example.com');
+    expect(mapped.err?.message).toContain('::ffff:169.254.169.254');
   });
 });
