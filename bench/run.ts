@@ -28,6 +28,7 @@ import {
 import { benchDigest } from './digest.ts';
 import { benchRelease } from './release.ts';
 import { benchWorker } from './worker.ts';
+import { checkRecommendedIndexes, createRecommendedIndexes } from '../src/db/recommended-indexes.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -48,6 +49,8 @@ const { values: args } = parseArgs({
     /** digest: write a V8 CPU profile of the digest process here; count its SQL statements */
     'digest-cpu-prof': { type: 'string' },
     'digest-count-sql': { type: 'boolean', default: false },
+    /** apply `quarantine-edge migrate --recommended-indexes` before measuring */
+    'recommended-indexes': { type: 'boolean', default: false },
   },
 });
 const N = Number(args.messages);
@@ -134,11 +137,14 @@ function floorQuery(v: SchemaVariant, page: Page, limit: number): { text: string
   conds.push(`EXISTS (SELECT 1 FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid WHERE mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id AND mr.rs IN (${pending})${domain})`);
   return {
     where: conds.join(' AND '),
-    text: `SELECT m.partition_tag, m.mail_id, m.time_num, m.content, m.spam_level, m.size, m.subject, m.from_addr,
-        m.message_id, m.client_addr, m.host, s.email AS sender
-      FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
-      WHERE ${conds.join(' AND ')}
-      ORDER BY m.time_num DESC, m.partition_tag DESC, m.mail_id DESC LIMIT ${limit + 1}`,
+    // the sender joined after the LIMIT, as the API does when no filter needs it
+    text: `SELECT p.*, s.email AS sender FROM (
+        SELECT m.partition_tag, m.mail_id, m.time_num, m.content, m.spam_level, m.size, m.subject, m.from_addr,
+          m.message_id, m.client_addr, m.host, m.sid
+        FROM msgs m WHERE ${conds.join(' AND ')}
+        ORDER BY m.time_num DESC, m.partition_tag DESC, m.mail_id DESC LIMIT ${limit + 1}) p
+      LEFT JOIN maddr s ON s.id = p.sid
+      ORDER BY p.time_num DESC, p.partition_tag DESC, p.mail_id DESC`,
     params,
   };
 }
@@ -299,6 +305,14 @@ async function main() {
     result[backend] = section;
     const h = await openDatabase({ url: benchDatabaseUrl(backend), runtime: 'node', poolSize: 1 });
     const v = await detectSchema(h.db, h.dialect);
+    if (args['recommended-indexes']) {
+      const started = performance.now();
+      const created = await createRecommendedIndexes(h.db, h.dialect);
+      log(`[${backend}] recommended indexes: created ${created.join(', ') || 'none'} in ${round((performance.now() - started) / 1000, 1)} s`);
+      section.recommended_indexes_created = { names: created, seconds: round((performance.now() - started) / 1000, 1) };
+    }
+    // which of the opt-in indexes the measured database has (name: the index serving it, or missing)
+    section.recommended_indexes = Object.fromEntries((await checkRecommendedIndexes(h.db, h.dialect)).map((x) => [x.index.name, x.servedBy || 'missing']));
     await h.close();
     if (only.has('list') || only.has('throughput')) {
       const raw = openRaw(backend);

@@ -9,6 +9,8 @@ import type { Identity } from '../src/auth/identity.ts';
 import { detectSchema } from '../src/amavis/schema.ts';
 import { loadMigrationFiles } from '../src/db/drivers/files.ts';
 import { migrate } from '../src/db/migrations.ts';
+import { checkRecommendedIndexes, createRecommendedIndexes } from '../src/db/recommended-indexes.ts';
+import type { DbHandle } from '../src/db/connect.ts';
 import { consoleLogger } from '../src/deps.ts';
 import { seedDemo } from '../src/demo/seed.ts';
 import { startScheduler } from '../src/jobs/scheduler.node.ts';
@@ -32,6 +34,9 @@ const USAGE = `usage: quarantine-edge <command> [options]
                         127.0.0.1 unless --host), AM.PDP to AMAVISD_PDP (default 127.0.0.1:9998);
                         needs RELAY_SECRET
   migrate               create or update quarantine-edge's own tables (qe_*) in DATABASE_URL
+  migrate --recommended-indexes [--dry-run]
+                        add the opt-in indexes on amavisd's tables that fast filtered and scoped
+                        listing needs (online; BENCHMARKS.md); --dry-run only shows them
   release <id> [--recipient A ...]   release through AMAVISD_PDP or the relay (as admin "cli")
   delete <id> [--recipient A ...]
   purge [--dry-run]     remove quarantined mail older than QUARANTINE_RETENTION_DAYS (30), released/
@@ -131,11 +136,14 @@ async function relayCommand(args: string[]) {
   onSignals(() => relay.close());
 }
 
-async function migrateCommand() {
+async function migrateCommand(args: string[]) {
+  const { values } = parseArgs({ args, options: { 'recommended-indexes': { type: 'boolean', default: false }, 'dry-run': { type: 'boolean', default: false } } });
   const cfg = config();
   if (!cfg.DATABASE_URL) fail('migrate: set DATABASE_URL (the embedded database migrates itself)', 2);
   const handle = await openNodeDatabase(cfg, 1);
   try {
+    if (values['recommended-indexes']) return await recommendedIndexesCommand(handle, values['dry-run']);
+    if (values['dry-run']) fail('migrate: --dry-run goes with --recommended-indexes', 2);
     try {
       const v = await detectSchema(handle.db, handle.dialect);
       console.log(`amavisd schema: ${v.name}`);
@@ -147,6 +155,20 @@ async function migrateCommand() {
   } finally {
     await handle.close();
   }
+}
+
+/** `migrate --recommended-indexes [--dry-run]`: the opt-in indexes on amavisd's tables (BENCHMARKS.md). */
+async function recommendedIndexesCommand(handle: DbHandle, dryRun: boolean) {
+  await detectSchema(handle.db, handle.dialect); // refuses a database without amavisd's tables
+  const status = await checkRecommendedIndexes(handle.db, handle.dialect);
+  for (const s of status) {
+    console.log(s.servedBy
+      ? `ok       ${s.index.name}: served by ${s.servedBy}`
+      : `missing  ${s.index.name}: ${s.index.why}\n         ${s.statement}`);
+  }
+  if (dryRun) return console.log('dry run: nothing created');
+  const created = await createRecommendedIndexes(handle.db, handle.dialect, (m) => console.log(m));
+  console.log(created.length ? `created: ${created.join(', ')}` : 'nothing to create');
 }
 
 /** `release <id> [--recipient A ...]` and `delete <id> [--recipient A ...]`: the API's verbs, as admin "cli". */

@@ -105,13 +105,27 @@ export async function listQuarantine(deps: Deps, who: Identity, input: ListInput
     WHERE mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id
     AND ${recipientConditions(deps, who, input)})`);
 
-  const pageSql = sql`
-      SELECT m.partition_tag, m.mail_id, m.time_num, m.content, m.spam_level, m.size, m.subject,
-        m.from_addr, m.message_id, m.client_addr, m.host, s.email AS sender
+  const where = sql.join(conds, sql` AND `);
+  const columns = sql`m.partition_tag, m.mail_id, m.time_num, m.content, m.spam_level, m.size, m.subject,
+        m.from_addr, m.message_id, m.client_addr, m.host`;
+  // The sender's address is joined after the LIMIT unless a filter needs it: when the plan collects
+  // candidates and sorts them (a domain, a domain admin's scope), joining it first costs one maddr
+  // read per candidate (2,500 for one domain of 200 at 1M messages: 80 ms on MariaDB) instead of 51.
+  const pageSql = input.sender || input.q
+    ? sql`
+      SELECT ${columns}, s.email AS sender
       FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
-      WHERE ${sql.join(conds, sql` AND `)}
+      WHERE ${where}
       ORDER BY m.time_num DESC, m.partition_tag DESC, m.mail_id DESC
-      LIMIT ${input.limit + 1}`;
+      LIMIT ${input.limit + 1}`
+    : sql`
+      SELECT p.*, s.email AS sender FROM (
+        SELECT ${columns}, m.sid FROM msgs m
+        WHERE ${where}
+        ORDER BY m.time_num DESC, m.partition_tag DESC, m.mail_id DESC
+        LIMIT ${input.limit + 1}) p
+      LEFT JOIN maddr s ON s.id = p.sid
+      ORDER BY p.time_num DESC, p.partition_tag DESC, p.mail_id DESC`;
   const page = v.dialect === 'mysql' ? await pageWithRecipients(deps, who, pageSql, input.limit) : await pageThenRecipients(deps, who, pageSql, input.limit);
   const items = page.msgs.map((x) => toItem(x.m, x.rcpts));
   const last = page.msgs[page.msgs.length - 1]?.m;

@@ -1,7 +1,9 @@
 // The CLI as an admin runs it from a fresh clone: bin/quarantine-edge.js, no build step.
 import { execFile } from 'node:child_process';
 import { describe, expect, inject, it, vi } from 'vitest';
-import { createVariantDatabase, dropVariantDatabase } from '../support/databases.ts';
+import { sql } from 'kysely';
+import { createVariantDatabase, dropVariantDatabase, openVariant, VARIANTS } from '../support/databases.ts';
+import { checkRecommendedIndexes } from '../../src/db/recommended-indexes.ts';
 
 vi.setConfig({ testTimeout: 120_000 });
 
@@ -53,5 +55,50 @@ describe('quarantine-edge CLI', () => {
     expect(rel.code).toBe(1);
     expect(rel.err).toMatch(/release: (no quarantined message|set AMAVISD_PDP)/);
     await dropVariantDatabase(variant, { suffix });
+  });
+});
+
+describe('quarantine-edge migrate --recommended-indexes', () => {
+  it.each(VARIANTS)('on %s: --dry-run creates nothing; the run creates what is missing, once; amavisd\'s own indexes count', async (variant) => {
+    const suffix = `${inject('runSuffix')}x`;
+    const url = await createVariantDatabase(variant, { suffix });
+    const env = { DATABASE_URL: url };
+    const handle = await openVariant(variant, 1, { suffix });
+    try {
+      const served = async () =>
+        Object.fromEntries((await checkRecommendedIndexes(handle.db, handle.dialect)).map((s) => [s.index.name, s.servedBy]));
+      const iredmail = variant.endsWith('iredmail');
+      // iRedMail's schema has maddr_idx_domain and maddr_idx_email; upstream has neither
+      expect(await served()).toEqual({
+        qe_msgrcpt_rid_rs: '',
+        qe_maddr_domain: iredmail ? 'maddr_idx_domain' : '',
+        qe_maddr_email: iredmail ? 'maddr_idx_email' : '',
+      });
+      if (variant === 'pg-upstream') {
+        // an interrupted CONCURRENTLY build leaves an invalid index that holds the name: make one
+        await sql.raw("INSERT INTO maddr (partition_tag, email, domain) VALUES (0, 'a@x.example', 'example.x'), (0, 'b@x.example', 'example.x')").execute(handle.db);
+        await expect(sql.raw('CREATE UNIQUE INDEX CONCURRENTLY qe_maddr_domain ON maddr (domain)').execute(handle.db)).rejects.toThrow();
+        expect((await served()).qe_maddr_domain).toBe('');
+      }
+
+      const dry = await cli(['migrate', '--recommended-indexes', '--dry-run'], env);
+      expect(dry.code, dry.err).toBe(0);
+      expect(dry.out).toMatch(/missing {2}qe_msgrcpt_rid_rs/);
+      expect(dry.out).toMatch(/dry run: nothing created/);
+      expect((await served()).qe_msgrcpt_rid_rs).toBe('');
+
+      const run = await cli(['migrate', '--recommended-indexes'], env);
+      expect(run.code, run.err).toBe(0);
+      expect(run.out).toMatch(iredmail ? /created: qe_msgrcpt_rid_rs\n/ : /created: qe_msgrcpt_rid_rs, qe_maddr_domain, qe_maddr_email/);
+      expect(await served()).toEqual({
+        qe_msgrcpt_rid_rs: 'qe_msgrcpt_rid_rs',
+        qe_maddr_domain: iredmail ? 'maddr_idx_domain' : 'qe_maddr_domain',
+        qe_maddr_email: iredmail ? 'maddr_idx_email' : 'qe_maddr_email',
+      });
+      expect((await cli(['migrate', '--recommended-indexes'], env)).out).toMatch(/nothing to create/);
+    } finally {
+      await handle.close();
+      await dropVariantDatabase(variant, { suffix });
+    }
   });
 });
