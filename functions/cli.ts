@@ -77,6 +77,7 @@ async function serveCommand() {
   const runtime = await startRuntime(cfg);
   const server = await listen(runtime, cfg.PORT);
   const scheduler = startScheduler(runtime.deps);
+  if (runtime.handle.driver !== 'pglite') await hintRecommendedIndexes(runtime.handle);
   consoleLogger.info('quarantine-edge listening', { port: cfg.PORT, driver: runtime.handle.driver, schema: runtime.variant.name });
   onSignals(async () => {
     scheduler.stop();
@@ -154,6 +155,18 @@ async function migrateCommand(args: string[]) {
     console.log(applied.length ? `applied: ${applied.join(', ')}` : 'already up to date');
   } finally {
     await handle.close();
+  }
+}
+
+/** One line at start when the opt-in indexes are missing: the admin decides, nothing is created. */
+async function hintRecommendedIndexes(handle: DbHandle) {
+  try {
+    const missing = (await checkRecommendedIndexes(handle.db, handle.dialect)).filter((s) => !s.servedBy).map((s) => s.index.name);
+    if (missing.length) {
+      consoleLogger.info('optional indexes for large quarantines are missing: see `quarantine-edge migrate --recommended-indexes --dry-run`', { missing });
+    }
+  } catch (err) {
+    consoleLogger.warn('could not read the indexes of amavisd\'s tables', { error: (err as Error).message });
   }
 }
 

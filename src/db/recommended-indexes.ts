@@ -24,7 +24,7 @@ export const RECOMMENDED_INDEXES: RecommendedIndex[] = [
     // InnoDB secondary indexes carry the primary key (partition_tag, mail_id, rseqnum) already;
     // PostgreSQL needs the key columns in the index for an index-only scan.
     columns: { mysql: ['rid', 'rs'], postgres: ['rid', 'rs', 'partition_tag', 'mail_id'] },
-    why: 'a domain filter, a domain admin\'s scope or a mailbox\'s own list reads a recipient\'s messages from the index instead of walking every message by time',
+    why: 'a domain filter or a domain admin\'s list reads that domain\'s recipient rows from the index instead of walking all mail by time',
   },
   {
     name: 'qe_maddr_domain',
