@@ -11,34 +11,16 @@ import type { Logger } from '../../src/deps.ts';
 import { relayTransport } from '../../src/release/relay-protocol.ts';
 import type { ReleaseRequest, ReleaseTransport } from '../../src/release/transport.ts';
 import { blacklisted, gtube, startAmavisd, type Harness, type Mail, type MsgRow, type SinkMessage } from './harness/amavisd.ts';
-import { rawPdpExchange } from './harness/raw-pdp.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
 
 const SENDER = 'bob@example.org';
 const RCPT = 'alice@e2e.test';
 const SECRET = 'e2e-relay-secret-0123456789abcdef0123';
-const ROUNDS = 20;
 const quiet: Logger = { info() {}, warn() {}, error() {} };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const released = (row: MsgRow) => (s: SinkMessage) => s.raw.includes(`Resent-Message-ID: <${row.mailId}-`);
-
-function stats(ms: number[]) {
-  const s = [...ms].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-  return { p50: at(0.5), p90: at(0.9), min: s[0]!, max: s[s.length - 1]! };
-}
-
-async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await fn();
-    out.push(performance.now() - t0);
-  }
-  return out;
-}
 
 describe.each(['mariadb', 'pg'] as const)('AM.PDP release against real amavisd-new on %s', (dbKind) => {
   let h: Harness | undefined;
@@ -141,45 +123,5 @@ describe.each(['mariadb', 'pg'] as const)('AM.PDP release against real amavisd-n
     expect(after.filter((s) => s.to.some((t) => /mallory/i.test(t)))).toEqual([]);
     expect(after.filter((s) => s.to.includes(RCPT) && released(row)(s))).toEqual([]);
     expect(verdict(setrepliesOf(reply))).toBe(false);
-  });
-
-  it(`measures raw AM.PDP vs directTransport vs relay (p50 over ${ROUNDS} each)`, async () => {
-    const row = await quarantine();
-    const req = requestOf(row);
-    const rawRequest = `request=release\r\nmail_id=${row.mailId}\r\nsecret_id=${row.secretId}\r\npartition_tag=${row.partitionTag}\r\nquar_type=Q\r\nrecipient=${RCPT}\r\nrequested_by=admin@e2e.test\r\n\r\n`;
-    // warm-up: amavisd's children, the relay's HTTP keep-alive
-    await rawPdpExchange(harness().pdpPort, rawRequest);
-    await direct.release(req);
-    await viaRelay.release(req);
-    // interleaved, so a slow moment of amavisd (a child being replaced, SpamAssassin warming up)
-    // lands on all three alike
-    const raw: number[] = [];
-    const d: number[] = [];
-    const r: number[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      raw.push(...(await timed(1, async () => {
-        const reply = await rawPdpExchange(harness().pdpPort, rawRequest);
-        // amavisd joins the code, the enhanced code and the text with raw spaces
-        if (!reply.startsWith('setreply=250 2.0.0 ')) throw new Error(`raw release failed: ${reply}`);
-      })));
-      d.push(...(await timed(1, async () => {
-        if (!(await direct.release(req)).released) throw new Error('direct release failed');
-      })));
-      r.push(...(await timed(1, async () => {
-        if (!(await viaRelay.release(req)).released) throw new Error('relay release failed');
-      })));
-    }
-    const fmt = (x: ReturnType<typeof stats>) => `p50 ${x.p50.toFixed(1)} ms (min ${x.min.toFixed(1)}, p90 ${x.p90.toFixed(1)}, max ${x.max.toFixed(1)})`;
-    const [sr, sd, sx] = [stats(raw), stats(d), stats(r)];
-    console.log(
-      `[${dbKind}] release round trip over ${ROUNDS} each:\n` +
-        `  raw AM.PDP        ${fmt(sr)}\n` +
-        `  directTransport   ${fmt(sd)}  (${(sd.p50 / sr.p50).toFixed(2)}x raw)\n` +
-        `  relayTransport    ${fmt(sx)}  (${(sx.p50 / sr.p50).toFixed(2)}x raw)`,
-    );
-    // every one of those releases delivered: 3 warm-ups + 3 x ROUNDS
-    const deliveries = async () => (await harness().sink()).filter(released(row)).length;
-    for (let i = 0; i < 50 && (await deliveries()) < 3 + 3 * ROUNDS; i++) await sleep(100);
-    expect(await deliveries()).toBe(3 + 3 * ROUNDS);
   });
 });

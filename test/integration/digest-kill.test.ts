@@ -1,0 +1,237 @@
+// "A run killed half way and restarted sends the rest and no duplicates", with a real kill: the
+// CLI (`notify --force-all --force-all-time`, from bin/ as an admin's cron runs it) is SIGKILLed
+// while the Resend twin holds one of its batch requests, then run again to the end, then once more.
+//
+// The moment of the kill is chosen by the twin, not by timing: it answers the first two batch
+// requests and holds every later one. Two cases:
+//  - accepted: the twin records the held batch's emails (and its answer under the batch's
+//    Idempotency-Key) but never answers: the mail service sent them, the run never heard so. The
+//    restart must not send them again (the same batch with the same key is answered from Resend's
+//    idempotency store).
+//  - never answered: the twin does not look at the held request until the restart is over, then
+//    handles it (a late request from a dead client): the restart sends that batch itself, and the
+//    late one must not deliver a second time either.
+// And one known bug, kept as it.fails: new mail for one recipient of the held batch between the kill
+// and the restart changes the batch's Idempotency-Key, and the whole batch is delivered again.
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import type { SchemaVariant, VariantName } from '../../src/amavis/schema.ts';
+import type { DbHandle } from '../../src/db/connect.ts';
+import { inspectDatabase } from '../../src/db/provider.ts';
+import { writeMessages, type AmavisMessage } from '../../src/demo/writer.ts';
+import { createVariantDatabase, dropVariantDatabase, openVariant } from '../support/databases.ts';
+import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
+
+vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
+
+const BIN = new URL('../../bin/quarantine-edge.js', import.meta.url).pathname;
+/** 4 pages of 100 (DEFAULT_PAGE), each one Resend batch (100 at most) */
+const RECIPIENTS = 350;
+const ENV = {
+  RESEND_API_KEY: 're_test_kill_key',
+  DIGEST_FROM: 'Quarantine <q@example.test>',
+  PUBLIC_URL: 'https://q.example.test',
+  LINK_SECRET: 'digest-kill-link-secret-0123456789abcdef',
+};
+
+/** The environment without anything of ours, so a developer's shell cannot change what the CLI sees. */
+const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) =>
+  !/^(DATABASE_URL|ADMIN_API_KEY|AMAVISD_PDP|RELAY_|PORT|RESEND_|SMTP_URL|DIGEST_|PUBLIC_URL|LINK_SECRET|BACKUP_MX_DOMAINS)/.test(k)));
+
+interface Child {
+  pid: number;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal: NodeJS.Signals): boolean;
+}
+
+function notify(env: Record<string, string>): Child {
+  const child = spawn(process.execPath, [BIN, 'notify', '--force-all', '--force-all-time'], {
+    env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => void (out += String(b)));
+  child.stderr.on('data', (b: Buffer) => void (out += String(b)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return { pid: child.pid!, output: () => out, exited, kill: (s) => child.kill(s) };
+}
+
+/** A run to its end (killed after 90 s so a hang fails the test instead of timing it out silently). */
+async function notifyToEnd(env: Record<string, string>): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
+  const c = notify(env);
+  const timer = setTimeout(() => c.kill('SIGKILL'), 90_000);
+  const r = await c.exited;
+  clearTimeout(timer);
+  return { ...r, out: c.output() };
+}
+
+/**
+ * all_time's idempotency window is the hour the run starts in (digestKey): a restart in the next
+ * hour is, by design, another digest. Keep the three runs inside one hour.
+ */
+async function awayFromTheHour(marginSeconds = 120) {
+  const left = 3600 - ((Date.now() / 1000) % 3600);
+  if (left < marginSeconds) await new Promise((r) => setTimeout(r, (left + 2) * 1000));
+}
+
+interface Scenario {
+  /** see HoldOptions.accept */
+  accept: boolean;
+  /** done between the kill and the restart; heldBatch: the recipients the service accepted and never answered for (accept) */
+  between?: (ctx: { handle: DbHandle; v: SchemaVariant; now: number; heldBatch: string[] }) => Promise<void>;
+  /** recipients that may rightly get a second digest (new mail arrived for them) */
+  mayGetTwo?: string[];
+}
+
+const SCENARIOS = {
+  accepted: { accept: true },
+  'never answered': { accept: false },
+} satisfies Record<string, Scenario>;
+
+describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-send on %s', (variant: VariantName) => {
+  let suffix: string;
+  let twin: ResendTwin;
+
+  beforeAll(async () => {
+    suffix = `${inject('runSuffix')}k`;
+    twin = await startResendTwin();
+  });
+  afterAll(async () => {
+    await twin?.close();
+    if (suffix) await dropVariantDatabase(variant, { suffix });
+  });
+
+  async function killAndRestart(sc: Scenario) {
+    // A fresh database per scenario: --force-all takes every recipient with quarantined mail.
+    const url = await createVariantDatabase(variant, { suffix });
+    twin.reset();
+    const env = { ...ENV, DATABASE_URL: url, RESEND_BASE_URL: twin.url };
+    const handle: DbHandle = await openVariant(variant, 2, { suffix });
+    try {
+      const v = await inspectDatabase(handle);
+      const now = Math.floor(Date.now() / 1000);
+      const domains = ['kill-a.example.com', 'kill-b.example.net'];
+      const people = Array.from({ length: RECIPIENTS }, (_, i) => `u${String(i).padStart(4, '0')}@${domains[i % 2]}`);
+      // 1 to 3 messages each; the newest is where the recipient's watermark must end up
+      const messages: AmavisMessage[] = people.flatMap((address, i) => Array.from({ length: (i % 3) + 1 }, (_, j) => ({
+        timeNum: now - 7200 + i * 3 + j, content: 'S', sender: 'bulk@spam.example', subject: `offer ${i}/${j}`, spamLevel: 8.5,
+        recipients: [{ address }],
+      })));
+      const written = await writeMessages(handle.db, v, messages);
+      const newest = new Map<string, string>();
+      messages.forEach((m, k) => newest.set(m.recipients[0]!.address, written[k]!.mailId)); // the last one written is the newest
+      const expected = [...people].sort();
+
+      const sends = async () => {
+        const rows = await handle.db.selectFrom('qe_digest_sends').select(['recipient', 'status']).execute();
+        return rows.map((r) => ({ recipient: r.recipient, status: r.status.trim() }));
+      };
+      const states = () => handle.db.selectFrom('qe_digest_state').select(['recipient', 'last_mail_id']).execute();
+
+      await awayFromTheHour();
+
+      // Run 1: two batches answered, then every batch request held; killed while one is held.
+      const hold = twin.hold({ after: 2, accept: sc.accept });
+      const first = notify(env);
+      const killer = setTimeout(() => first.kill('SIGKILL'), 90_000); // never reached a held batch: fail below, not hang
+      await Promise.race([hold.reached(1), first.exited]);
+      clearTimeout(killer);
+      expect(hold.count, `run 1 ended before a batch was held:\n${first.output()}`).toBeGreaterThanOrEqual(1);
+      expect(first.kill('SIGKILL')).toBe(true);
+      expect(await first.exited).toEqual({ code: null, signal: 'SIGKILL' });
+      await twin.disconnected(); // whatever the dead run had sent has arrived (and was held)
+      hold.stop(); // later requests (the restart's) go through; the held ones stay held
+
+      // Half way: some recipients recorded as sent (with their watermark), the held batch only as
+      // "sending". Pages 1 and 2 were answered; the held one is page 3 or page 4 (50, it may overtake
+      // page 3), or both.
+      const afterKill = await sends();
+      const sentBefore = afterKill.filter((r) => r.status === 'sent').map((r) => r.recipient).sort();
+      const sendingBefore = afterKill.filter((r) => r.status === 'sending').length;
+      expect(sentBefore.length).toBeGreaterThanOrEqual(100);
+      expect(sentBefore.length).toBeLessThanOrEqual(200);
+      expect(sendingBefore).toBeGreaterThanOrEqual(50);
+      expect(sentBefore.length + sendingBefore).toBeLessThanOrEqual(RECIPIENTS);
+      expect((await states()).map((s) => s.recipient).sort()).toEqual(sentBefore);
+      const heldKeys = twin.requests.slice(2).map((r) => r.idempotencyKey);
+      const heldRecipients = twin.emails.slice(200).flatMap((e) => e.to);
+      if (sc.accept) {
+        // the nastiest moment: the service has the held batch's emails, the database says "sending"
+        expect(heldKeys.length).toBe(hold.count);
+        expect(heldRecipients.length).toBeGreaterThanOrEqual(50);
+        expect(heldRecipients.filter((r) => sentBefore.includes(r))).toEqual([]);
+      } else {
+        expect(twin.emails.length).toBe(200); // only the two answered batches
+        expect(twin.requests).toHaveLength(2);
+      }
+      const unsent = expected.filter((r) => !sentBefore.includes(r));
+      await sc.between?.({ handle, v, now, heldBatch: heldRecipients });
+      const requestsBefore = twin.requests.length;
+
+      // Run 2: to the end, exit 0; the recipients recorded as sent are skipped without asking Resend.
+      const second = await notifyToEnd(env);
+      expect(second.code, second.out).toBe(0);
+      expect(second.out).toMatch(new RegExp(`digest: ${unsent.length} sent, ${sentBefore.length} already sent, 0 failed`));
+      if (!sc.accept) {
+        // the late request from the dead run now reaches the service: answered from the store
+        const late = twin.requests.length;
+        hold.release();
+        await vi.waitFor(() => expect(twin.requests.length).toBeGreaterThanOrEqual(late + hold.count), { timeout: 10_000 });
+        expect(twin.requests.slice(late).map((r) => [r.status, r.count])).toEqual(Array(hold.count).fill([200, 0]));
+      }
+
+      // Across both runs: exactly one digest each, to every recipient; every send and watermark recorded.
+      const got = new Map<string, number>();
+      for (const e of twin.emails) for (const to of e.to) got.set(to, (got.get(to) ?? 0) + 1);
+      const twice = [...got].filter(([to, n]) => n > (sc.mayGetTwo?.includes(to) ? 2 : 1)).map(([to]) => to);
+      expect(twice, `${twice.length} recipients got more than one digest`).toEqual([]);
+      expect([...got.keys()].sort()).toEqual(expected);
+      if (!sc.mayGetTwo) expect(twin.emails).toHaveLength(RECIPIENTS);
+      if (sc.accept && !sc.between) {
+        // the held batch, asked again under the same Idempotency-Key, was answered from the store
+        const again = twin.requests.slice(requestsBefore);
+        for (const key of heldKeys) expect(again.find((r) => r.idempotencyKey === key)).toMatchObject({ status: 200, count: 0 });
+      }
+      const final = await sends();
+      expect(final.filter((r) => r.status !== 'sent')).toEqual([]);
+      expect([...new Set(final.map((r) => r.recipient))].sort()).toEqual(expected);
+      if (!sc.mayGetTwo) expect(final).toHaveLength(RECIPIENTS);
+      const st = await states();
+      expect(st.map((s) => s.recipient).sort()).toEqual(expected);
+      for (const s of st) if (!sc.mayGetTwo?.includes(s.recipient)) expect(s.last_mail_id.trim(), s.recipient).toBe(newest.get(s.recipient));
+
+      // Run 3: nothing new to send, nothing asked of the service.
+      const emailsAfter = twin.emails.length;
+      const requestsAfter = twin.requests.length;
+      const third = await notifyToEnd(env);
+      expect(third.code, third.out).toBe(0);
+      expect(third.out).toMatch(new RegExp(`digest: 0 sent, ${RECIPIENTS} already sent, 0 failed`));
+      expect(twin.emails).toHaveLength(emailsAfter);
+      expect(twin.requests).toHaveLength(requestsAfter);
+      hold.release();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  it.each(Object.entries(SCENARIOS))('%s: the restart sends the rest, each recipient gets exactly one digest', async (_name, sc) => {
+    await killAndRestart(sc);
+  });
+
+  // KNOWN BUG (remove .fails once fixed): the batch's Idempotency-Key is a hash of all its digests'
+  // keys (src/mail/resend.ts batchKey), and the restart re-forms the batch from a fresh plan. New
+  // mail for one recipient of the held batch gives that digest a new key, so the batch gets a new
+  // Idempotency-Key and Resend delivers all of it again: 99 recipients get their digest twice.
+  // (The same with an opt-out, a release or purge of one's newest message, or a restart in the next hour.)
+  it.fails('new mail for one recipient of the held batch before the restart: the others still get one digest', async () => {
+    let late = '';
+    await killAndRestart({
+      accept: true,
+      between: async ({ handle, v, now, heldBatch }) => {
+        late = heldBatch[5]!;
+        await writeMessages(handle.db, v, [{ timeNum: now - 60, content: 'S', sender: 'bulk@spam.example', subject: 'late', spamLevel: 8, recipients: [{ address: late }] }]);
+      },
+      get mayGetTwo() { return [late]; },
+    });
+  });
+});
