@@ -28,3 +28,25 @@ export function isUnstorableText(err: unknown): boolean {
   const e = err as { code?: unknown } | null;
   return !!e && (e.code === '22021' || e.code === '22P05');
 }
+
+/** The database chose this transaction as a deadlock's victim (or could not serialize it): run it again. */
+export function isDeadlock(err: unknown): boolean {
+  const e = err as { code?: unknown; errno?: unknown } | null;
+  return !!e && (e.code === 'ER_LOCK_DEADLOCK' || e.errno === 1213 || e.code === '40P01' || e.code === '40001');
+}
+
+/**
+ * Run a short transaction, again (up to `attempts` times in all) when it lost a deadlock: two pages
+ * of a digest run write their recipients' rows at the same time, and InnoDB's gap locks on the
+ * same index range can make one of them the victim. The transaction is rolled back, so it is safe.
+ */
+export async function retryOnDeadlock<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts || !isDeadlock(err)) throw err;
+      await new Promise((r) => setTimeout(r, 20 * i + Math.random() * 30));
+    }
+  }
+}

@@ -188,6 +188,8 @@ export interface QeDigestSendsTable {
   provider_id: string | null;
   error: string | null;
   attempts: number;
+  /** the Idempotency-Key of the batch it was last sent in (0006) */
+  batch_key: string | null;
   created_at: number | string;
   updated_at: number | string;
 }

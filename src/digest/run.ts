@@ -1,14 +1,13 @@
-import { sql } from 'kysely';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import type { JobEnv } from '../jobs/cron.ts';
 import { mailerFromConfig } from '../mail/from-config.ts';
 import type { Mailer } from '../mail/mailer.ts';
-import { composeDigest, linkSettings } from './compose.ts';
-import { DIGEST_HOOKS, type DigestEvent, type DigestHook } from './hooks.ts';
+import { linkSettings } from './compose.ts';
+import { DIGEST_HOOKS, type DigestHook } from './hooks.ts';
 import { inProgressCutoff, loadDigests, recipientPages, type DigestMode, type PlanContext, type RecipientDigest } from './plan.ts';
-import { templatesWith } from './render.ts';
+import { sendBatch } from './send.ts';
 
 export interface RunOptions extends DigestMode {
   dryRun?: boolean;
@@ -138,98 +137,5 @@ export async function processPage(
   }
   for (let i = 0; i < digests.length; i += mailer.maxBatch) {
     await sendBatch(ctx, mailer, digests.slice(i, i + mailer.maxBatch), report, o.hooks ?? DIGEST_HOOKS);
-  }
-}
-
-const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('');
-
-/**
- * Per recipient and window: the same new mail yields the same key, so a retried or overlapping
- * run finds the record (or Resend finds the key) and does not send again. all_time has no
- * "from", so its window is the hour it runs in.
- */
-export async function digestKey(d: RecipientDigest, mode: DigestMode, now: number): Promise<string> {
-  const from = mode.allTime ? `all@${Math.floor(now / 3600)}` : d.from ? `${d.from.time}:${d.from.mailId}` : 'start';
-  const material = `digest/v1|${d.recipient}|${from}|${d.to.time}:${d.to.mailId}`;
-  return hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(material)));
-}
-
-async function sendBatch(ctx: PlanContext, mailer: Mailer, digests: RecipientDigest[], report: RunReport, hooks: DigestHook[]) {
-  const { deps, now } = ctx;
-  const db = deps.db;
-  const keyed = await Promise.all(digests.map(async (d) => ({ d, key: await digestKey(d, ctx.mode, now) })));
-  const keys = keyed.map((k) => k.key);
-  const rows = keyed.map(({ d, key }) => ({
-    idempotency_key: key, recipient: d.recipient, window_from_time: d.from?.time ?? null, window_from_id: d.from?.mailId ?? null,
-    window_to_time: d.to.time, window_to_id: d.to.mailId, messages: d.total, status: 'sending', provider: mailer.provider,
-    provider_id: null, error: null, attempts: 0, created_at: now, updated_at: now,
-  }));
-  // Record the intent first (a key already there is an earlier attempt of the same digest).
-  const insert = db.insertInto('qe_digest_sends').values(rows);
-  await (deps.variant.dialect === 'mysql' ? insert.ignore() : insert.onConflict((oc) => oc.column('idempotency_key').doNothing())).execute();
-  const done = new Set(
-    (await db.selectFrom('qe_digest_sends').select('idempotency_key').where('idempotency_key', 'in', keys).where('status', '=', 'sent').execute())
-      .map((r) => r.idempotency_key.trim()),
-  );
-  const todo = keyed.filter((k) => !done.has(k.key));
-  report.recipients += keyed.length;
-  report.skipped += keyed.length - todo.length;
-  if (todo.length === 0) return;
-  await db.updateTable('qe_digest_sends').set({ attempts: sql`attempts + 1`, status: 'sending', updated_at: now })
-    .where('idempotency_key', 'in', todo.map((k) => k.key)).execute();
-
-  const composeCtx = { config: deps.config, templates: templatesWith(deps.templates), now };
-  const emails = await Promise.all(todo.map((k) => composeDigest(composeCtx, k.d, k.key)));
-  const outcomes = await mailer.send(emails);
-
-  const results = todo.map((k, i) => ({ ...k, o: outcomes[i] ?? { ok: false as const, error: 'no outcome', status: null, permanent: false } }));
-  const sent = results.filter((r) => r.o.ok);
-  const failed = results.filter((r) => !r.o.ok);
-  // One transaction for the batch, a few statements whatever its size (not two per recipient).
-  await db.transaction().execute(async (trx) => {
-    if (sent.length) {
-      const ids = sent.map((r) => sql`WHEN ${r.key} THEN ${r.o.ok ? r.o.id : null}`);
-      await trx.updateTable('qe_digest_sends')
-        .set({ status: 'sent', error: null, updated_at: now, provider_id: sql<string | null>`CASE idempotency_key ${sql.join(ids, sql` `)} END` })
-        .where('idempotency_key', 'in', sent.map((r) => r.key)).execute();
-      await advanceWatermarks(trx, deps.variant.dialect, sent.map((r) => r.d), now);
-    }
-    for (const r of failed) {
-      const o = r.o as Extract<typeof r.o, { ok: false }>;
-      const error = `${o.status ?? 'network'} ${o.error}`.slice(0, 1000);
-      await trx.updateTable('qe_digest_sends').set({ status: 'failed', error, updated_at: now }).where('idempotency_key', '=', r.key).execute();
-      report.failed++;
-      if (!o.permanent) report.retryable++;
-      if (report.errors.length < 20) report.errors.push({ recipient: r.d.recipient, error });
-    }
-    const types = new Set<DigestEvent['type']>(results.map((r) => (r.o.ok ? 'digest.sent' : 'digest.failed')));
-    const active: DigestHook[] = [];
-    for (const hook of hooks) if (!hook.wants || (await hook.wants(trx, types))) active.push(hook);
-    if (active.length === 0) return;
-    for (const { d, key, o } of results) {
-      const event: DigestEvent = {
-        type: o.ok ? 'digest.sent' : 'digest.failed', recipient: d.recipient, idempotency_key: key, provider: mailer.provider,
-        provider_id: o.ok ? o.id : null, messages: d.total, window_to: { time_num: d.to.time, mail_id: d.to.mailId },
-        error: o.ok ? null : o.error, at: now,
-      };
-      for (const hook of active) await hook(trx, event);
-    }
-  });
-  report.sent += sent.length;
-  report.messages += sent.reduce((n, r) => n + r.d.total, 0);
-}
-
-/** Only after the mail service accepted the digests: the next run starts after each one's newest message. */
-async function advanceWatermarks(trx: Deps['db'], dialect: 'mysql' | 'postgres', ds: RecipientDigest[], now: number) {
-  const rows = ds.map((d) => ({ recipient: d.recipient, last_time_num: d.to.time, last_mail_id: d.to.mailId, last_sent_at: now, updated_at: now }));
-  const q = trx.insertInto('qe_digest_state').values(rows);
-  if (dialect === 'mysql') {
-    await q.onDuplicateKeyUpdate({
-      last_time_num: sql`VALUES(last_time_num)`, last_mail_id: sql`VALUES(last_mail_id)`, last_sent_at: now, updated_at: now,
-    }).execute();
-  } else {
-    await q.onConflict((oc) => oc.column('recipient').doUpdateSet((eb) => ({
-      last_time_num: eb.ref('excluded.last_time_num'), last_mail_id: eb.ref('excluded.last_mail_id'), last_sent_at: now, updated_at: now,
-    }))).execute();
   }
 }

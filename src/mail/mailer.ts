@@ -15,15 +15,26 @@ export interface OutgoingEmail {
 }
 
 export type SendOutcome =
-  | { ok: true; id: string | null }
+  /** earlier: the service had already accepted a request under this batch key (with other content) */
+  | { ok: true; id: string | null; earlier?: boolean }
   /** permanent: the mail service refused this email (4xx); retrying the same email will not help */
   | { ok: false; error: string; status: number | null; permanent: boolean };
 
+export interface SendOptions {
+  /** the batch's Idempotency-Key; the same key again is never delivered twice (idempotent mailers) */
+  batchKey?: string;
+}
+
 export interface Mailer {
   readonly provider: 'resend' | 'smtp';
+  /**
+   * The service keeps a batch key's first answer (Resend: 24 h), so a send whose answer was lost can
+   * be repeated under its key without a second delivery. SMTP has nothing of the kind.
+   */
+  readonly idempotent: boolean;
   /** emails per send() call (Resend's batch endpoint takes at most 100) */
   readonly maxBatch: number;
-  send(emails: OutgoingEmail[]): Promise<SendOutcome[]>;
+  send(emails: OutgoingEmail[], opts?: SendOptions): Promise<SendOutcome[]>;
   close?(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-import { backoff, DEFAULT_RETRY, sleep, type Mailer, type OutgoingEmail, type RetryPolicy, type SendOutcome } from './mailer.ts';
+import { backoff, DEFAULT_RETRY, sleep, type Mailer, type OutgoingEmail, type RetryPolicy, type SendOptions, type SendOutcome } from './mailer.ts';
 
 /**
  * Resend's batch API (POST /emails/batch), called with fetch, so it runs the same on Node and in
@@ -94,11 +94,12 @@ export function resendMailer(opts: ResendOptions): Mailer {
   const retry = opts.retry ?? DEFAULT_RETRY;
   return {
     provider: 'resend',
+    idempotent: true,
     maxBatch: Math.min(opts.maxBatch ?? 100, 100),
-    async send(emails: OutgoingEmail[]): Promise<SendOutcome[]> {
+    async send(emails: OutgoingEmail[], sendOpts: SendOptions = {}): Promise<SendOutcome[]> {
       if (emails.length === 0) return [];
       const payload = emails.map((e) => ({ from: e.from, to: [e.to], subject: e.subject, html: e.html, text: e.text, headers: e.headers }));
-      const idempotencyKey = await batchKey(emails);
+      const idempotencyKey = sendOpts.batchKey ?? (await batchKey(emails));
       let last: SendOutcome = { ok: false, error: 'not sent', status: null, permanent: false };
       for (let attempt = 0; attempt < retry.attempts; attempt++) {
         const { data, error, retryAfter } = await postBatch(url, opts.apiKey, payload, idempotencyKey);
@@ -113,7 +114,10 @@ export function resendMailer(opts: ResendOptions): Mailer {
           });
         }
         const status = error?.statusCode ?? null;
-        // 409: Resend is still working on a request with this key (concurrent runs); ask again.
+        // The key was used before with another payload: Resend accepted that request (its digests
+        // went out); this one is not sent. The caller records the earlier one as delivered.
+        if (status === 409 && error?.name === 'invalid_idempotent_request') return emails.map(() => ({ ok: true as const, id: null, earlier: true }));
+        // 409 concurrent_idempotent_requests: Resend is still working on a request with this key; ask again.
         const transient = status === null || status === 409 || status === 429 || status >= 500;
         last = { ok: false, error: `${error?.name ?? 'error'}: ${error?.message ?? 'no answer'}`, status, permanent: !transient };
         if (!transient) break;

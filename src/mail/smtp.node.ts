@@ -36,6 +36,7 @@ export function smtpMailer(url: string, opts: { retry?: RetryPolicy; concurrency
 
   return {
     provider: 'smtp',
+    idempotent: false,
     maxBatch: 100,
     async send(emails) {
       const out: SendOutcome[] = new Array(emails.length);

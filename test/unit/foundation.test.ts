@@ -6,6 +6,7 @@ import { MIGRATIONS, splitStatements } from '../../src/db/migrations.ts';
 import { stripAmavisHeaders } from '../../src/quarantine/read.ts';
 import { describeUrl } from '../../src/db/connect.ts';
 import { outcomes } from '../../src/quarantine/release.ts';
+import { retryOnDeadlock } from '../../src/db/errors.ts';
 
 describe('configuration', () => {
   it('has defaults and parses lists', () => {
@@ -85,5 +86,34 @@ describe('release outcomes', () => {
   });
   it('applies the overall verdict when counts differ', () => {
     expect(outcomes(['a@x.example', 'b@x.example'], reply(['450 4.5.0 Failure: x'], false)).map((o) => o.released)).toEqual([false, false]);
+  });
+});
+
+describe('deadlock retry', () => {
+  it('runs a transaction again after a deadlock (MySQL 1213, PostgreSQL 40P01), never after another error', async () => {
+    let calls = 0;
+    const deadlockOnce = async () => {
+      calls++;
+      if (calls === 1) throw Object.assign(new Error('Deadlock found when trying to get lock'), { code: 'ER_LOCK_DEADLOCK', errno: 1213 });
+      return 'committed';
+    };
+    expect(await retryOnDeadlock(deadlockOnce)).toBe('committed');
+    expect(calls).toBe(2);
+
+    calls = 0;
+    const alwaysPg = async () => {
+      calls++;
+      throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
+    };
+    await expect(retryOnDeadlock(alwaysPg, 3)).rejects.toThrow('deadlock detected');
+    expect(calls).toBe(3);
+
+    calls = 0;
+    const other = async () => {
+      calls++;
+      throw Object.assign(new Error('duplicate'), { code: 'ER_DUP_ENTRY' });
+    };
+    await expect(retryOnDeadlock(other)).rejects.toThrow('duplicate');
+    expect(calls).toBe(1);
   });
 });
