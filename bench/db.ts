@@ -70,13 +70,14 @@ export async function createBenchDatabase(b: BenchBackend, schema: SchemaKind): 
 }
 
 /** The bench's distribution: ~1.2 recipients a message, 50k mailboxes over 200 domains, ... */
-export function benchGenerateOptions(messages: number, now: number): GenerateOptions {
+/** `mailboxes`: how many recipients the quarantine is spread over (default 50,000: 250 in each of 200 domains). */
+export function benchGenerateOptions(messages: number, now: number, mailboxes = 50_000): GenerateOptions {
   return {
     messages,
     now,
     seed: 7,
     domains: 200,
-    mailboxesPerDomain: 250,
+    mailboxesPerDomain: Math.max(1, Math.ceil(mailboxes / 200)),
     multiRecipientRate: 0.1,
     senders: Math.max(100, Math.floor(messages / 5)),
     sizes: 'gateway',

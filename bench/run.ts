@@ -33,6 +33,8 @@ import { checkRecommendedIndexes, createRecommendedIndexes } from '../src/db/rec
 const { values: args } = parseArgs({
   options: {
     messages: { type: 'string', default: '1000000' },
+    /** mailboxes the mail is spread over (the digest's recipients): 100000 with 2M messages times a 100k-recipient digest */
+    mailboxes: { type: 'string', default: '50000' },
     json: { type: 'boolean', default: false },
     db: { type: 'string', default: 'both' },
     schema: { type: 'string', default: 'iredmail' },
@@ -267,6 +269,7 @@ async function main() {
     date: new Date().toISOString(),
     commit: commitOf(),
     messages: N,
+    mailboxes: Number(args.mailboxes),
     schema,
     machine: {
       nproc: os.cpus().length,
@@ -293,7 +296,7 @@ async function main() {
       log(`[${backend}] creating ${benchDatabaseUrl(backend).replace(/:[^:@/]+@/, ':***@')}`);
       targets.push({ backend, variant: await createBenchDatabase(backend, schema) });
     }
-    const loads = await loadBenchDataAll(targets, benchGenerateOptions(N, Math.floor(Date.now() / 1000)));
+    const loads = await loadBenchDataAll(targets, benchGenerateOptions(N, Math.floor(Date.now() / 1000), Number(args.mailboxes)));
     for (const [backend, load] of loads) {
       result[backend] = { load };
       log(`[${backend}] loaded ${load.messages} messages / ${load.recipients} recipient rows in ${load.generate_s} s generate + ${load.load_s} s load + ${load.analyze_s} s analyze${load.parallel ? ' (backends in parallel)' : ''} [${elapsed()}]`);
