@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Identity } from '../../src/auth/identity.ts';
 import { signLink } from '../../src/digest/links.ts';
 import { runDigest, type RunOptions } from '../../src/digest/run.ts';
+import { advanceWatermarks } from '../../src/digest/send.ts';
 import { handleQueueMessage } from '../../src/jobs/queue.ts';
 import { resendMailer } from '../../src/mail/resend.ts';
 import { VARIANTS } from '../support/databases.ts';
@@ -142,6 +143,35 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     const rows = await t.handle.db.selectFrom('qe_digest_sends').select(['recipient', 'status', 'error', 'provider_id']).where('recipient', 'in', more).execute();
     expect(rows.find((x) => x.recipient === more[1])).toMatchObject({ status: 'failed', error: expect.stringContaining('422') });
     expect(rows.find((x) => x.recipient === more[0])).toMatchObject({ status: 'sent', provider_id: expect.stringMatching(/^twin-/) });
+  });
+
+  it('two runs at once over the same recipients deliver each digest once (a row is claimed by one run)', async () => {
+    const people = Array.from({ length: 24 }, (_, i) => `both${String(i).padStart(2, '0')}@${dA}`);
+    await f.add(...people.map((p) => msg(p)));
+    for (const p of people) await subscribe(p);
+    const [a, b] = await Promise.all([run({ recipients: people }), run({ recipients: people })]);
+    for (const p of people) expect(to(p), p).toHaveLength(1);
+    // (a run that settles the other's batch under its key gets Resend's stored answer: both may count it)
+    expect(a.sent + b.sent).toBeGreaterThanOrEqual(people.length);
+    expect(a.failed + b.failed).toBe(0);
+    const rows = await t.handle.db.selectFrom('qe_digest_sends').select(['recipient', 'status']).where('recipient', 'in', people).execute();
+    expect(rows.map((r) => r.status.trim())).toEqual(people.map(() => 'sent'));
+  });
+
+  it('a watermark only moves forward (a late settlement of an older batch never re-opens delivered mail)', async () => {
+    const who = `wm@${dA}`;
+    const at = async () => (await t.handle.db.selectFrom('qe_digest_state').select(['last_time_num', 'last_mail_id']).where('recipient', '=', who).executeTakeFirstOrThrow());
+    const move = (time: number, mailId: string) => advanceWatermarks(t.handle.db, t.handle.dialect, [{ recipient: who, time, mailId }], NOW);
+    await move(1000, 'BBBBBBBBBBBB');
+    await move(999, 'ZZZZZZZZZZZZ'); // older time
+    await move(1000, 'AAAAAAAAAAAA'); // same time, lower id
+    expect(await at()).toMatchObject({ last_time_num: expect.anything(), last_mail_id: 'BBBBBBBBBBBB' });
+    expect(Number((await at()).last_time_num)).toBe(1000);
+    await move(1000, 'CCCCCCCCCCCC'); // same time, higher id
+    expect((await at()).last_mail_id.trim()).toBe('CCCCCCCCCCCC');
+    await move(1001, 'AAAAAAAAAAAA'); // newer time, lower id
+    expect(Number((await at()).last_time_num)).toBe(1001);
+    expect((await at()).last_mail_id.trim()).toBe('AAAAAAAAAAAA');
   });
 
   it('fans out through a queue: the cron plans pages, the consumer sends them', async () => {
