@@ -1,7 +1,4 @@
-import { promises as dns } from 'node:dns';
-import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +7,8 @@ import { Fixtures } from '../support/fixtures.ts';
 import { ReleaseTwin } from '../support/release-twin.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
 import { deliverDue, deliverOne } from '../../src/webhooks/deliver.ts';
-import { nodePost, type Resolve } from '../../src/webhooks/post.node.ts';
+import { nodePost } from '../../src/webhooks/post.node.ts';
+import { loopbackName } from '../support/loopback-name.ts';
 import { emitEvent } from '../../src/webhooks/events.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
@@ -213,21 +211,6 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
     expect((await t.get(`/v1/webhooks/${hook.id}/deliveries`)).status).toBe(404);
   });
 });
-
-/** A real name that resolves only to 127.x here (else a made-up one with an injected resolver). */
-async function loopbackName(): Promise<{ host: string; address: string; resolve?: Resolve }> {
-  let hosts = '';
-  try {
-    hosts = readFileSync('/etc/hosts', 'utf8');
-  } catch {}
-  const fromHosts = hosts.split('\n').flatMap((l) => (/^127\./.test(l) ? l.replace(/#.*/, '').trim().split(/\s+/).slice(1) : []));
-  for (const host of [hostname(), ...fromHosts].filter((h) => h && !/(^|\.)localhost\.?$/i.test(h))) {
-    const found = await dns.lookup(host, { all: true }).catch(() => []);
-    if (found.length > 0 && found.every((a) => a.address.startsWith('127.'))) return { host, address: found[0]!.address };
-  }
-  const resolve: Resolve = (host, cb) => cb(null, host === 'loopback-name.test' ? [{ address: '127.0.0.1', family: 4 }] : []);
-  return { host: 'loopback-name.test', address: '127.0.0.1', resolve };
-}
 
 describe('webhook targets without WEBHOOK_ALLOW_PRIVATE', () => {
   let t: TestApp;
