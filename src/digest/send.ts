@@ -50,7 +50,8 @@ async function recordIntent(ctx: PlanContext, mailer: Mailer, keyed: Keyed[]) {
     provider_id: null, error: null, attempts: 0, batch_key: null, created_at: now, updated_at: now,
   }));
   const insert = deps.db.insertInto('qe_digest_sends').values(rows);
-  await (deps.variant.dialect === 'mysql' ? insert.ignore() : insert.onConflict((oc) => oc.column('idempotency_key').doNothing())).execute();
+  // idempotent, so safe to repeat when two overlapping runs' inserts deadlock on MariaDB
+  await retryOnDeadlock(() => (deps.variant.dialect === 'mysql' ? insert.ignore() : insert.onConflict((oc) => oc.column('idempotency_key').doNothing())).execute());
 }
 
 interface SendRow {
@@ -98,7 +99,7 @@ export async function sendBatch(ctx: PlanContext, mailer: Mailer, digests: Recip
     }
     if (reload.length) {
       // their earlier digest was delivered and the watermark moved: what is new since then
-      const fresh = await keyAll(ctx, await loadDigests(ctx, reload));
+      const fresh = await keyAll(ctx, await loadDigests({ ...ctx, mode: { ...ctx.mode, ignoreFrequency: true } }, reload));
       await recordIntent(ctx, mailer, fresh);
       keyed = [...keyed.filter((k) => !reload.includes(k.d.recipient)), ...fresh];
     }
@@ -117,12 +118,12 @@ export async function sendBatch(ctx: PlanContext, mailer: Mailer, digests: Recip
   const batchKey = `${mailer.idempotent ? RESEND_BATCH : SMTP_CLAIM}${crypto.randomUUID()}`;
   // The claim: a row nobody is sending (never claimed, or failed for sure), or on SMTP a claim left by
   // a dead run. Two runs never both claim a row, so they never send it under two keys.
-  await db.updateTable('qe_digest_sends').set({ attempts: sql`attempts + 1`, status: 'sending', batch_key: batchKey, updated_at: ctx.now })
+  await retryOnDeadlock(() => db.updateTable('qe_digest_sends').set({ attempts: sql`attempts + 1`, status: 'sending', batch_key: batchKey, updated_at: ctx.now })
     .where('idempotency_key', 'in', todo.map((k) => k.key))
     .where((eb) => eb.or([
       eb.and([eb('batch_key', 'is', null), eb('status', '=', 'sending')]), eb('status', '=', 'failed'),
       eb.and([eb('batch_key', 'like', `${SMTP_CLAIM}%`), eb('status', '=', 'sending'), eb('updated_at', '<', ctx.now - SMTP_CLAIM_LEASE)]),
-    ])).execute();
+    ])).execute());
   const mine = new Set((await db.selectFrom('qe_digest_sends').select('idempotency_key').where('batch_key', '=', batchKey).execute()).map((r) => r.idempotency_key.trim()));
   report.skipped += todo.filter((k) => !mine.has(k.key)).length;
   todo = todo.filter((k) => mine.has(k.key));

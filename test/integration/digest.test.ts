@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Identity } from '../../src/auth/identity.ts';
 import { signLink } from '../../src/digest/links.ts';
@@ -172,6 +172,51 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     await move(1001, 'AAAAAAAAAAAA'); // newer time, lower id
     expect(Number((await at()).last_time_num)).toBe(1001);
     expect((await at()).last_mail_id.trim()).toBe('AAAAAAAAAAAA');
+  });
+
+  it('a member settled from another page while its own page was already loaded gets only its new mail', async () => {
+    const people = Array.from({ length: 6 }, (_, i) => `stale${i}@${dB}`);
+    const [first, third, moved, last] = [people[0]!, people[2]!, people[4]!, people[5]!];
+    await f.add(...people.map((p, i) => msg(p, { subject: `old mail ${i}` })));
+    for (const p of people) await subscribe(p);
+    // one batch for first, third and moved (pages 1, 2 and 3 of run 2)
+    const deps = { ...t.deps, clock, mailer: resendMailer({ apiKey: 're_test_key', baseUrl: twin.url, retry: { attempts: 2, baseDelayMs: 1 } }) };
+    // run 1: Resend accepts that batch, the run dies before recording it
+    const killed = runDigest(deps, scope, { ...MODE, inProgressHorizon: 0, recipients: [first, third, moved], hooks: [async () => { throw new Error('killed'); }] });
+    await expect(killed).rejects.toThrow('killed');
+    expect(to(moved)).toHaveLength(1);
+    await f.add(msg(moved, { timeNum: NOW - 60, subject: 'new mail 4' }));
+
+    // run 2, pages of 2: pages 1 and 2 both settle that batch (409: delivered, moved's watermark
+    // moves), Resend's answers held until page 3 (moved, last) was loaded. Page 3 is sent only once
+    // page 1 or 2 is done, i.e. after a settlement committed.
+    let loaded!: () => void;
+    const pageThreeLoaded = new Promise<void>((r) => (loaded = r));
+    const watched = new WeakSet<object>();
+    const gate: KyselyPlugin = {
+      transformQuery(a) {
+        const q = JSON.stringify(a.node);
+        if (a.node.kind === 'SelectQueryNode' && q.includes('qe_digest_state') && q.includes(last) && !q.includes(first)) watched.add(a.queryId);
+        return a.node;
+      },
+      async transformResult(a) {
+        if (watched.has(a.queryId)) loaded();
+        return a.result;
+      },
+    };
+    const held = twin.hold();
+    const second = runDigest({ ...deps, db: t.handle.db.withPlugin(gate) }, scope, { ...MODE, inProgressHorizon: 0, recipients: people, pageSize: 2 });
+    await Promise.all([pageThreeLoaded, held.reached(2)]);
+    held.release();
+    expect(await second).toMatchObject({ failed: 0 });
+
+    for (const p of people) expect(to(p), p).toHaveLength(p === moved ? 2 : 1);
+    const [old, fresh] = to(moved);
+    expect(old!.subject).toContain(' 1 emails');
+    expect(old!.text).toContain('old mail 4');
+    expect(fresh!.subject).toContain(' 1 emails');
+    expect(fresh!.text).toContain('new mail 4');
+    expect(fresh!.text).not.toContain('old mail 4');
   });
 
   it('fans out through a queue: the cron plans pages, the consumer sends them', async () => {
