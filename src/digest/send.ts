@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { sha256Hex } from '../crypto/sha256.ts';
 import { retryOnDeadlock } from '../db/errors.ts';
 import type { Deps } from '../deps.ts';
 import type { Mailer, SendOutcome } from '../mail/mailer.ts';
@@ -24,21 +25,17 @@ import type { RunReport } from './run.ts';
 
 export type Keyed = { d: RecipientDigest; key: string };
 
-const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('');
-
 /**
  * Per recipient and window: the same new mail yields the same key, so a retried or overlapping
  * run finds the record and does not send again. all_time has no "from", so its window is the hour
  * it runs in.
  */
-export async function digestKey(d: RecipientDigest, mode: DigestMode, now: number): Promise<string> {
+export function digestKey(d: RecipientDigest, mode: DigestMode, now: number): string {
   const from = mode.allTime ? `all@${Math.floor(now / 3600)}` : d.from ? `${d.from.time}:${d.from.mailId}` : 'start';
-  const material = `digest/v1|${d.recipient}|${from}|${d.to.time}:${d.to.mailId}`;
-  return hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(material)));
+  return sha256Hex(`digest/v1|${d.recipient}|${from}|${d.to.time}:${d.to.mailId}`);
 }
 
-const keyAll = (ctx: PlanContext, ds: RecipientDigest[]) =>
-  Promise.all(ds.map(async (d) => ({ d, key: await digestKey(d, ctx.mode, ctx.now) })));
+const keyAll = (ctx: PlanContext, ds: RecipientDigest[]): Keyed[] => ds.map((d) => ({ d, key: digestKey(d, ctx.mode, ctx.now) }));
 
 /** Record the intent (a key already there is an earlier attempt of the same digest). */
 async function recordIntent(ctx: PlanContext, mailer: Mailer, keyed: Keyed[]) {
@@ -79,7 +76,7 @@ const clean = (r: SendRow): SendRow => ({ ...r, idempotency_key: r.idempotency_k
 
 export async function sendBatch(ctx: PlanContext, mailer: Mailer, digests: RecipientDigest[], report: RunReport, hooks: DigestHook[]) {
   const db = ctx.deps.db;
-  let keyed = await keyAll(ctx, digests);
+  let keyed = keyAll(ctx, digests);
   await recordIntent(ctx, mailer, keyed);
   report.recipients += keyed.length;
 
@@ -99,7 +96,7 @@ export async function sendBatch(ctx: PlanContext, mailer: Mailer, digests: Recip
     }
     if (reload.length) {
       // their earlier digest was delivered and the watermark moved: what is new since then
-      const fresh = await keyAll(ctx, await loadDigests({ ...ctx, mode: { ...ctx.mode, ignoreFrequency: true } }, reload));
+      const fresh = keyAll(ctx, await loadDigests({ ...ctx, mode: { ...ctx.mode, ignoreFrequency: true } }, reload));
       await recordIntent(ctx, mailer, fresh);
       keyed = [...keyed.filter((k) => !reload.includes(k.d.recipient)), ...fresh];
     }
@@ -144,7 +141,7 @@ async function refreshStale(ctx: PlanContext, mailer: Mailer, todo: Keyed[]): Pr
   const stale = todo.filter((k) => stateOf.has(k.d.recipient) && stateOf.get(k.d.recipient) !== (k.d.from ? `${k.d.from.time}:${k.d.from.mailId}` : ''));
   if (stale.length === 0) return todo;
   const names = new Set(stale.map((k) => k.d.recipient));
-  const fresh = await keyAll(ctx, await loadDigests({ ...ctx, mode: { ...ctx.mode, ignoreFrequency: true } }, [...names]));
+  const fresh = keyAll(ctx, await loadDigests({ ...ctx, mode: { ...ctx.mode, ignoreFrequency: true } }, [...names]));
   await recordIntent(ctx, mailer, fresh);
   return [...todo.filter((k) => !names.has(k.d.recipient)), ...fresh];
 }
@@ -184,7 +181,7 @@ async function settleBatch(ctx: PlanContext, mailer: Mailer, batchKey: string, p
   }
   const missing = members.map((m) => m.recipient).filter((r) => !inPage.has(r));
   // members outside this page: their digest now, whatever their subscription's frequency
-  const outside = missing.length ? await keyAll(ctx, await loadDigests({ ...ctx, mode: { ...ctx.mode, forceAll: true, ignoreFrequency: true } }, missing)) : [];
+  const outside = missing.length ? keyAll(ctx, await loadDigests({ ...ctx, mode: { ...ctx.mode, forceAll: true, ignoreFrequency: true } }, missing)) : [];
   await recordIntent(ctx, mailer, outside);
   const current = new Map([...outside.map((k) => [k.d.recipient, k] as const), ...page.map((k) => [k.d.recipient, k] as const)]);
   const now = members.sort((a, b) => byRecipient({ d: a }, { d: b })).map((m) => ({ m, k: current.get(m.recipient) ?? null }));

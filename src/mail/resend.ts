@@ -1,3 +1,4 @@
+import { sha256Hex } from '../crypto/sha256.ts';
 import { backoff, DEFAULT_RETRY, sleep, type Mailer, type OutgoingEmail, type RetryPolicy, type SendOptions, type SendOutcome } from './mailer.ts';
 
 /**
@@ -78,15 +79,12 @@ async function postBatch(
   return { data: null, error: { statusCode, name: e.name ?? 'application_error', message: e.message ?? `HTTP ${res.status}` }, retryAfter };
 }
 
-const HEX = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('');
-
 /**
  * The batch's Idempotency-Key, from its emails' own keys: a batch re-sent with the same emails
  * (a retry, or a restarted run that planned the same page) is answered once by Resend.
  */
-export async function batchKey(emails: OutgoingEmail[]): Promise<string> {
-  const joined = emails.map((e) => e.idempotencyKey).join('\n');
-  return `digest-batch/${HEX(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(joined)))}`;
+export function batchKey(emails: OutgoingEmail[]): string {
+  return `digest-batch/${sha256Hex(emails.map((e) => e.idempotencyKey).join('\n'))}`;
 }
 
 export function resendMailer(opts: ResendOptions): Mailer {
@@ -99,7 +97,7 @@ export function resendMailer(opts: ResendOptions): Mailer {
     async send(emails: OutgoingEmail[], sendOpts: SendOptions = {}): Promise<SendOutcome[]> {
       if (emails.length === 0) return [];
       const payload = emails.map((e) => ({ from: e.from, to: [e.to], subject: e.subject, html: e.html, text: e.text, headers: e.headers }));
-      const idempotencyKey = sendOpts.batchKey ?? (await batchKey(emails));
+      const idempotencyKey = sendOpts.batchKey ?? batchKey(emails);
       let last: SendOutcome = { ok: false, error: 'not sent', status: null, permanent: false };
       for (let attempt = 0; attempt < retry.attempts; attempt++) {
         const { data, error, retryAfter } = await postBatch(url, opts.apiKey, payload, idempotencyKey);
