@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import type { AuditEntryView } from '../audit/list.ts';
 import type { Identity } from '../auth/identity.ts';
-import { Layout, Notice, When } from './layout.tsx';
+import { Layout, Notice, Pager, When } from './layout.tsx';
 
 export interface AuditFilterValues {
   action?: string;
@@ -76,10 +76,7 @@ export function AuditPage(props: {
           </tbody>
         </table>
       )}
-      <nav class="pager" aria-label="Pages">
-        {props.firstHref ? <a href={props.firstHref}>Newest entries</a> : null}
-        {props.nextHref ? <a href={props.nextHref} rel="next">Older entries</a> : null}
-      </nav>
+      <Pager firstHref={props.firstHref} nextHref={props.nextHref} first="Newest entries" next="Older entries" />
     </Layout>
   );
 }

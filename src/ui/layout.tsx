@@ -60,6 +60,16 @@ export function When(props: { iso: string }) {
   return <time datetime={props.iso}>{props.iso.slice(0, 16).replace('T', ' ')} UTC</time>;
 }
 
+/** Cursor paging: back to the first page, and on to the next (the API's next_cursor). */
+export function Pager(props: { firstHref: string | null; nextHref: string | null; first: string; next: string }) {
+  return (
+    <nav class="pager" aria-label="Pages">
+      {props.firstHref ? <a href={props.firstHref}>{props.first}</a> : null}
+      {props.nextHref ? <a href={props.nextHref} rel="next">{props.next}</a> : null}
+    </nav>
+  );
+}
+
 export function Notice(props: { text: string | null; error?: boolean }) {
   if (!props.text) return null;
   return (

@@ -3,7 +3,7 @@ import { CONTENT_TYPE_NAMES } from '../amavis/codes.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { QuarantineItem } from '../quarantine/item.ts';
 import type { ItemDetail } from '../quarantine/read.ts';
-import { Layout, Notice, When } from './layout.tsx';
+import { Layout, Notice, Pager, When } from './layout.tsx';
 
 export interface FilterValues {
   type?: string; status?: string; domain?: string; recipient?: string; sender?: string; q?: string; since?: string; until?: string;
@@ -94,10 +94,7 @@ export function ListPage(props: {
           </div>
         </form>
       )}
-      <nav class="pager" aria-label="Pages">
-        {props.firstHref ? <a href={props.firstHref}>First page</a> : null}
-        {props.nextHref ? <a href={props.nextHref} rel="next">Next page</a> : null}
-      </nav>
+      <Pager firstHref={props.firstHref} nextHref={props.nextHref} first="First page" next="Next page" />
     </Layout>
   );
 }
