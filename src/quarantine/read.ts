@@ -1,5 +1,4 @@
 import { sql } from 'kysely';
-import PostalMime from 'postal-mime';
 import { bind } from '../amavis/schema.ts';
 import type { MailKey } from '../amavis/mail-id.ts';
 import type { Identity } from '../auth/identity.ts';
@@ -7,6 +6,7 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { toItem, type MsgRow, type QuarantineItem } from './item.ts';
 import { recipientsOf } from './list.ts';
+import { DISPLAY_LIMITS, parseForDisplay, type MessageView } from './parse.ts';
 
 /**
  * One quarantined message as `who` may see it, or not_found: a message none of whose recipients is
@@ -36,8 +36,14 @@ export async function readStoredMessage(deps: Deps, key: MailKey): Promise<Uint8
     WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(deps.variant, 'quarantine.mail_id', key.mailId)}
     ORDER BY chunk_ind`.execute(deps.db);
   if (rows.length === 0) throw new AppError('not_found', 'the message text is no longer in the quarantine');
-  const enc = new TextEncoder();
-  const parts = rows.map((r) => (r.mail_text instanceof Uint8Array ? r.mail_text : enc.encode(String(r.mail_text))));
+  return concat(rows.map((r) => chunkBytes(r.mail_text)));
+}
+
+const CHUNK = 16 * 1024; // amavisd's largest chunk
+const enc = new TextEncoder();
+const chunkBytes = (v: unknown) => (v instanceof Uint8Array ? v : enc.encode(String(v)));
+
+function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let off = 0;
   for (const p of parts) {
@@ -45,6 +51,35 @@ export async function readStoredMessage(deps: Deps, key: MailKey): Promise<Uint8
     off += p.length;
   }
   return out;
+}
+
+/**
+ * The first `maxBytes` (or a little more) of the stored message, for display: a message of any size
+ * costs one view at most about that much memory. `complete`: nothing was left unread.
+ */
+export async function readStoredPrefix(deps: Deps, key: MailKey, maxBytes: number): Promise<{ bytes: Uint8Array; complete: boolean }> {
+  const batch = Math.ceil(maxBytes / CHUNK) + 1;
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  let last = -1;
+  // Chunks are usually full, so this is one query; smaller chunks take a few more, at most 8.
+  for (let round = 0; round < 8; round++) {
+    const { rows } = await sql<{ mail_text: unknown; chunk_ind: number | string }>`
+      SELECT mail_text, chunk_ind FROM quarantine
+      WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(deps.variant, 'quarantine.mail_id', key.mailId)}
+        AND chunk_ind > ${last}
+      ORDER BY chunk_ind LIMIT ${batch}`.execute(deps.db);
+    if (round === 0 && rows.length === 0) throw new AppError('not_found', 'the message text is no longer in the quarantine');
+    for (const r of rows) {
+      const b = chunkBytes(r.mail_text);
+      parts.push(b);
+      size += b.length;
+    }
+    if (rows.length < batch) return { bytes: concat(parts), complete: true };
+    last = Number(rows[rows.length - 1]!.chunk_ind);
+    if (size > maxBytes) break;
+  }
+  return { bytes: concat(parts), complete: false };
 }
 
 const AMAVIS_FIELDS = /^(x-envelope-from|x-envelope-to|x-envelope-to-blocked|x-quarantine-id):/i;
@@ -78,26 +113,11 @@ export async function getRawMessage(deps: Deps, who: Identity, key: MailKey): Pr
   return stripAmavisHeaders(await readStoredMessage(deps, key));
 }
 
-export interface ItemDetail extends QuarantineItem {
-  headers: Array<{ name: string; value: string }>;
-  text: string | null;
-  html: string | null;
-  attachments: Array<{ filename: string | null; content_type: string; size: number }>;
-}
+export type ItemDetail = QuarantineItem & MessageView;
 
+/** One message for display: the item and its parts, parsed within DISPLAY_LIMITS (never a 500 for its content). */
 export async function getItemDetail(deps: Deps, who: Identity, key: MailKey): Promise<ItemDetail> {
   const item = await getItem(deps, who, key);
-  const raw = stripAmavisHeaders(await readStoredMessage(deps, key));
-  const parsed = await PostalMime.parse(raw, { attachmentEncoding: 'arraybuffer' });
-  return {
-    ...item,
-    headers: parsed.headers.map((h) => ({ name: h.originalKey ?? h.key, value: h.value })),
-    text: parsed.text ?? null,
-    html: parsed.html ?? null,
-    attachments: parsed.attachments.map((a) => ({
-      filename: a.filename ?? null,
-      content_type: a.mimeType,
-      size: typeof a.content === 'string' ? a.content.length : a.content.byteLength,
-    })),
-  };
+  const { bytes, complete } = await readStoredPrefix(deps, key, DISPLAY_LIMITS.bytes);
+  return { ...item, ...(await parseForDisplay(stripAmavisHeaders(bytes), complete)) };
 }

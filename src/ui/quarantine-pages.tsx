@@ -99,11 +99,41 @@ export function ListPage(props: {
   );
 }
 
+/** Text shown in the page (characters); the HTML part has the same limit (mail-html.ts). */
+const TEXT_LIMIT = 1024 * 1024;
+
+const Original = (props: { id: string }) => <a href={`/ui/quarantine/${props.id}/raw`} download>Download the original (.eml)</a>;
+
+/** What the view could not parse or show: said before the parts, with the way to the whole message. */
+function ShownInPart(props: { id: string; detail: ItemDetail }) {
+  const { detail } = props;
+  if (detail.parse_error) {
+    return (
+      <p class="notice error" role="alert">
+        This message could not be read for display (malformed, or nested or sized beyond what is shown here):
+        only its headers are shown. <Original id={props.id} />
+      </p>
+    );
+  }
+  if (detail.truncated) {
+    return (
+      <p class="notice" role="status">
+        Truncated: this message is too large or has too many parts to show in full; only its beginning was read,
+        so parts and attachments may be missing or short. <Original id={props.id} />
+      </p>
+    );
+  }
+  return null;
+}
+
 export function DetailPage(props: {
-  who: Identity; csrf: string; item: ItemDetail | QuarantineItem; bodyMissing: boolean; images: boolean; remoteImages: boolean; notice: string | null; error: string | null;
+  who: Identity; csrf: string; item: ItemDetail | QuarantineItem; bodyMissing: boolean; images: boolean; remoteImages: boolean;
+  htmlTruncated: boolean; notice: string | null; error: string | null;
 }) {
   const { item } = props;
   const detail = 'headers' in item ? item : null;
+  const text = detail?.text ?? null;
+  const textCut = text !== null && text.length > TEXT_LIMIT;
   const pending = item.recipients.some((r) => r.status === 'pending');
   const listable = item.sender !== '';
   return (
@@ -155,6 +185,7 @@ export function DetailPage(props: {
 
       {props.bodyMissing || !detail ? <p>The message text is no longer stored in the quarantine.</p> : (
         <>
+          <ShownInPart id={item.id} detail={detail} />
           {detail.html !== null ? (
             <section aria-labelledby="h-html">
               <h2 id="h-html">HTML view</h2>
@@ -167,11 +198,13 @@ export function DetailPage(props: {
               </p>
               <iframe class="body" title="HTML body of the message" sandbox=""
                 src={`/ui/quarantine/${item.id}/body${props.images ? '?images=1' : ''}`}></iframe>
+              {props.htmlTruncated ? <p class="muted">Only the first 1 MiB of the HTML part is shown. <Original id={item.id} /></p> : null}
             </section>
           ) : null}
           <section aria-labelledby="h-text">
             <h2 id="h-text">Text</h2>
-            {detail.text !== null ? <pre class="text">{detail.text}</pre> : <p class="muted">No text part.</p>}
+            {text !== null ? <pre class="text">{textCut ? text.slice(0, TEXT_LIMIT) : text}</pre> : <p class="muted">No text part.</p>}
+            {textCut ? <p class="muted">Only the first 1 MiB of the text is shown. <Original id={item.id} /></p> : null}
           </section>
           <section aria-labelledby="h-att">
             <h2 id="h-att">Attachments</h2>

@@ -5,11 +5,11 @@ import { AppError } from '../errors.ts';
 import { runBulk, type BulkInput } from '../quarantine/bulk.ts';
 import { deleteMessage } from '../quarantine/delete.ts';
 import { listQuarantine } from '../quarantine/list.ts';
-import { getItem, getItemDetail } from '../quarantine/read.ts';
+import { getItem, getItemDetail, getRawMessage } from '../quarantine/read.ts';
 import { releaseMessage } from '../quarantine/release.ts';
 import { csrf, ctx, flag, form, one, requireSession, type C, type UiEnv } from './context.ts';
 import { listHref, parseFilters } from './filters.ts';
-import { bodyCsp, hasRemoteImages, inertHtml } from './mail-html.ts';
+import { bodyCsp, inertHtml } from './mail-html.ts';
 import { DetailPage, ListPage } from './quarantine-pages.tsx';
 import { checkCsrf, type Session } from './session.ts';
 
@@ -54,9 +54,11 @@ async function renderDetail(c: C, s: Session, id: string, o: { notice?: string |
   } catch (err) {
     if (!(err instanceof AppError) || err.code !== 'not_found') throw err;
   }
+  // Rendered here only to learn what the frame will hold (remote images, cut); the page never includes it.
+  const body = detail?.html ? inertHtml(detail.html, { loadImages: false }) : null;
   return c.html(
     <DetailPage who={s.identity} csrf={await csrf(c)} item={detail ?? item} bodyMissing={!detail}
-      images={c.req.query('images') === '1'} remoteImages={detail?.html ? hasRemoteImages(detail.html) : false}
+      images={c.req.query('images') === '1'} remoteImages={body?.remoteImages ?? false} htmlTruncated={body?.truncated ?? false}
       notice={o.notice ?? null} error={o.error ?? null} />,
     (o.status ?? 200) as 200,
   );
@@ -126,15 +128,27 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     return renderDetail(c, s, c.req.param('id'), { notice: error ? null : (NOTICES[done] ?? null), error });
   });
 
-  // The HTML part alone, for the sandboxed iframe; never part of a page.
+  // The HTML part alone, rebuilt inert, for the sandboxed iframe; never part of a page.
   ui.get('/quarantine/:id/body', async (c) => {
     const s = requireSession(c);
     const detail = await getItemDetail(c.get('deps'), s.identity, key(c.req.param('id')));
     if (detail.html === null) throw new AppError('not_found', 'this message has no HTML part');
-    return c.body(inertHtml(detail.html), 200, {
+    return c.body(inertHtml(detail.html, { loadImages: c.req.query('images') === '1' }).html, 200, {
       'content-type': 'text/html; charset=utf-8',
       'content-security-policy': bodyCsp(c.req.query('images') === '1'),
       'x-frame-options': 'SAMEORIGIN',
+    });
+  });
+
+  // The original message, as GET /v1/quarantine/{id}/raw: what a view could not show in full.
+  ui.get('/quarantine/:id/raw', async (c) => {
+    const s = requireSession(c);
+    const k = key(c.req.param('id'));
+    const bytes = await getRawMessage(c.get('deps'), s.identity, k);
+    return c.body(bytes as unknown as ArrayBuffer, 200, {
+      'content-type': 'message/rfc822',
+      'content-disposition': `attachment; filename="${k.partitionTag}.${k.mailId}.eml"`,
+      'x-content-type-options': 'nosniff',
     });
   });
 
