@@ -38,8 +38,9 @@ export async function parseForDisplay(raw: Uint8Array, complete = true, limits: 
   let bytes = raw;
   let truncated = !complete;
   if (bytes.length > limits.bytes) {
+    // At a line end when there is one near (a hostile message may have none for megabytes).
     const lf = bytes.lastIndexOf(0x0a, limits.bytes - 1);
-    bytes = bytes.subarray(0, lf > 0 ? lf + 1 : limits.bytes);
+    bytes = bytes.subarray(0, lf >= limits.bytes - 64 * 1024 ? lf + 1 : limits.bytes);
     truncated = true;
   }
   const cut = partLimitCut(bytes, limits.parts);

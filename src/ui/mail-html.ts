@@ -192,10 +192,19 @@ export function inertHtml(source: string, opts: { loadImages: boolean; limit?: n
 
   const note = truncated ? `<hr><p role="note"><strong>${TRUNCATED_NOTE}</strong></p>` : '';
   return {
-    html: `<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>${out.toString()}${note}</body></html>`,
+    html: documentOf(`${out.toString()}${note}`),
     remoteImages,
     truncated,
   };
+}
+
+const documentOf = (body: string) => `<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>${body}</body></html>`;
+
+/** A document that only says `text` (ours, not the sender's): for a message whose HTML could not be read. */
+export function noteDocument(text: string): string {
+  const out = new HtmlWriter();
+  out.text(text);
+  return documentOf(`<p role="note"><strong>${out.toString()}</strong></p>`);
 }
 
 /** The CSP of the body route: images only inline (data:) unless the reader chose to load them. */

@@ -9,7 +9,7 @@ import { getItem, getItemDetail, getRawMessage } from '../quarantine/read.ts';
 import { releaseMessage } from '../quarantine/release.ts';
 import { csrf, ctx, flag, form, one, requireSession, type C, type UiEnv } from './context.ts';
 import { listHref, parseFilters } from './filters.ts';
-import { bodyCsp, inertHtml } from './mail-html.ts';
+import { bodyCsp, inertHtml, noteDocument } from './mail-html.ts';
 import { DetailPage, ListPage } from './quarantine-pages.tsx';
 import { checkCsrf, type Session } from './session.ts';
 
@@ -38,6 +38,9 @@ const BULK: Record<string, Pick<BulkInput, 'action' | 'allowSender' | 'blockSend
 
 export const NULL_SENDER_TEXT = 'This message has the null sender <> (a bounce or an automatic reply), so its sender cannot be '
   + 'allowed or blocked. Nothing was changed; use plain Release or Delete instead.';
+
+const BODY_UNREADABLE = 'No HTML could be read from this message within the limits of this view. '
+  + 'Download the original from the message page to see all of it.';
 
 function key(id: string): MailKey {
   const k = parseItemId(id);
@@ -132,8 +135,11 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
   ui.get('/quarantine/:id/body', async (c) => {
     const s = requireSession(c);
     const detail = await getItemDetail(c.get('deps'), s.identity, key(c.req.param('id')));
-    if (detail.html === null) throw new AppError('not_found', 'this message has no HTML part');
-    return c.body(inertHtml(detail.html, { loadImages: c.req.query('images') === '1' }).html, 200, {
+    let html: string;
+    if (detail.html !== null) html = inertHtml(detail.html, { loadImages: c.req.query('images') === '1' }).html;
+    else if (detail.parse_error || detail.truncated) html = noteDocument(BODY_UNREADABLE);
+    else throw new AppError('not_found', 'this message has no HTML part');
+    return c.body(html, 200, {
       'content-type': 'text/html; charset=utf-8',
       'content-security-policy': bodyCsp(c.req.query('images') === '1'),
       'x-frame-options': 'SAMEORIGIN',
