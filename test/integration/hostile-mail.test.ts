@@ -37,10 +37,11 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('hostile mail on %s', 
     };
     for (const [name, raw] of Object.entries(messages)) {
       raws[name] = raw;
-      [ids[name]] = await f.add({
+      const [id] = await f.add({
         timeNum: NOW - 100, content: 'S', sender: 'spammer@bulk.example', subject: name, spamLevel: 9,
         recipients: [{ address: alice }], raw,
       });
+      ids[name] = id!;
     }
     b = await portalSession(t.app, SECRET, alice, NOW + 3600);
   }, 120_000);
