@@ -9,7 +9,8 @@ const plain = 'From: a@b.example\nSubject: hi\nMIME-Version: 1.0\nContent-Type: 
   + '--x\nContent-Type: text/plain\n\nhello\n-- \nsignature\n--x\nContent-Type: text/html\n\n<p>hello</p>\n'
   + '--x\nContent-Type: application/pdf; name="a.pdf"\nContent-Transfer-Encoding: base64\n\nJVBERi0=\n--x--\n';
 
-describe('parseForDisplay: a message as far as one view may parse it', () => {
+// Timeouts: generous bounds for a loaded machine, not speed assertions (the speed is in the benchmark).
+describe('parseForDisplay: a message as far as one view may parse it', { timeout: 30_000 }, () => {
   it('an ordinary message: every part, no flags', async () => {
     const v = await parseForDisplay(bytes(plain));
     expect(v).toMatchObject({ parse_error: false, truncated: false });
