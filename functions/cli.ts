@@ -141,7 +141,8 @@ async function migrateCommand(args: string[]) {
   const { values } = parseArgs({ args, options: { 'recommended-indexes': { type: 'boolean', default: false }, 'dry-run': { type: 'boolean', default: false } } });
   const cfg = config();
   if (!cfg.DATABASE_URL) fail('migrate: set DATABASE_URL (the embedded database migrates itself)', 2);
-  const handle = await openNodeDatabase(cfg, 1);
+  // An index on a large msgs table takes minutes: statements are bounded by the hour here.
+  const handle = await openNodeDatabase(cfg, 1, { queryMs: 3_600_000 });
   try {
     if (values['recommended-indexes']) return await recommendedIndexesCommand(handle, values['dry-run']);
     if (values['dry-run']) fail('migrate: --dry-run goes with --recommended-indexes', 2);

@@ -7,7 +7,7 @@ import { WebSocket } from 'ws';
 import { sql } from 'kysely';
 import { createApp } from '../src/api/app.ts';
 import { detectSchema, type SchemaVariant } from '../src/amavis/schema.ts';
-import type { Config } from '../src/config.ts';
+import { dbTimeouts, type Config } from '../src/config.ts';
 import { openDatabase, type DbHandle } from '../src/db/connect.ts';
 import { loadAmavisdSchema, loadMigrationFiles } from '../src/db/drivers/files.ts';
 import { openPglite } from '../src/db/drivers/pglite.ts';
@@ -21,8 +21,16 @@ import { nodeMailer } from '../src/mail/smtp.node.ts';
 import { loadCustomTemplates } from '../src/digest/templates.node.ts';
 import { nodeWebhookPost } from '../src/webhooks/post.node.ts';
 
-export async function openNodeDatabase(config: Config, poolSize = 10): Promise<DbHandle> {
-  return openDatabase({ url: config.DATABASE_URL, runtime: 'node', poolSize, openEmbedded: openPglite, webSocket: WebSocket });
+/**
+ * `queryMs` overrides DB_QUERY_TIMEOUT_MS (migrations build indexes on amavisd's large tables).
+ * A connection's own 'error' events (a killed backend, a reset) are logged: the pool replaces it.
+ */
+export async function openNodeDatabase(config: Config, poolSize = 10, opts: { queryMs?: number } = {}): Promise<DbHandle> {
+  return openDatabase({
+    url: config.DATABASE_URL, runtime: 'node', poolSize, openEmbedded: openPglite, webSocket: WebSocket,
+    timeouts: { ...dbTimeouts(config), ...(opts.queryMs ? { queryMs: opts.queryMs } : {}) },
+    onError: (err, where) => consoleLogger.warn('database connection error', { where, code: (err as { code?: unknown }).code, message: err.message }),
+  });
 }
 
 /**
