@@ -35,9 +35,12 @@ export class DatabaseHealth {
     const extra = f.kind === 'permission' ? { table: f.table, privilege: f.privilege } : {};
     this.last = { kind, message, ...extra, at: new Date(nowMs).toISOString(), atMs: nowMs };
   }
+  /** A privilege failure the probes cannot see (they read every table and update msgrcpt), if recent. */
   recentPermissionFailure(nowMs: number): RecordedFailure | null {
     const l = this.last;
     if (!l || l.kind !== 'permission' || nowMs - l.atMs > PERMISSION_MEMORY_MS) return null;
+    const probed = l.privilege === 'SELECT' ? (READ_TABLES as readonly string[]).includes(l.table ?? '') : l.privilege === 'UPDATE' && l.table === 'msgrcpt';
+    if (probed) return null;
     const { atMs: _a, ...rest } = l;
     return rest;
   }
