@@ -108,13 +108,21 @@ export function boundedPgPool(pool: PgPoolLike, t: DbTimeouts, onError: DbErrorL
             );
           });
         },
-        release() {
-          // pg-pool destroys a client released with an error instead of pooling it again.
-          client.release(broken ? (broken instanceof Error ? broken : new Error(String(broken))) : undefined);
+        /** Kysely passes true for a connection it discarded (a cancelled query). */
+        release(discard?: boolean) {
+          // pg-pool destroys a client released with an error (or true) instead of pooling it again.
+          client.release(broken ? (broken instanceof Error ? broken : new Error(String(broken))) : discard ? true : undefined);
+        },
+        get processID() {
+          return (client as { processID?: number }).processID;
         },
       };
     },
     end: () => pool.end(),
+    /** what Kysely's query cancellation reads */
+    get options() {
+      return (pool as { options?: unknown }).options;
+    },
   };
 }
 
