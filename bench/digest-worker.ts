@@ -25,7 +25,7 @@ const config = parseConfig({
   PUBLIC_URL: 'https://quarantine.bench.example',
   LINK_SECRET: 'bench-link-secret-0123456789abcdef0123',
 });
-const runtime = await startRuntime(config);
+const runtime = await startRuntime(config, { bounds: 'jobs' }); // as `notify` runs
 const quiet: Logger = { info() {}, warn() {}, error: (msg, f) => console.error(msg, f ?? '') };
 const statements: Record<string, number> = {};
 let deps = { ...runtime.deps, log: quiet };

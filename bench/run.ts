@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- [--messages N] [--json] [--db mariadb|pg|both] [--schema upstream|iredmail]
- *   [--keep] [--skip-load] [--duration S]`
+ *   [--keep] [--skip-load] [--duration S]`; `npm run bench -- --faults [--db ..] [--clients N]`: the database
+ * fault suite at scale only (bench/faults.ts)
  *
  * Builds its own databases, loads N generated messages, and measures the API against the floor in
  * the same run (API / raw SQL, API / raw AM.PDP): absolute times drift on a shared machine,
@@ -26,6 +27,7 @@ import {
   type BenchBackend, type SchemaKind,
 } from './db.ts';
 import { benchDigest } from './digest.ts';
+import { benchFaults, faultTable } from './faults.ts';
 import { benchRelease } from './release.ts';
 import { benchWorker } from './worker.ts';
 import { checkRecommendedIndexes, createRecommendedIndexes } from '../src/db/recommended-indexes.ts';
@@ -53,6 +55,9 @@ const { values: args } = parseArgs({
     'digest-count-sql': { type: 'boolean', default: false },
     /** apply `quarantine-edge migrate --recommended-indexes` before measuring */
     'recommended-indexes': { type: 'boolean', default: false },
+    /** the database fault suite at scale (bench/faults.ts): only that, then a table for BENCHMARKS.md */
+    faults: { type: 'boolean', default: false },
+    clients: { type: 'string', default: '50' },
   },
 });
 const N = Number(args.messages);
@@ -265,6 +270,16 @@ async function benchThroughput(apiPort: number, duration: number) {
 
 async function main() {
   const t0 = performance.now();
+  if (args.faults) {
+    // --messages defaults to 1M for the figures above; the faults need a quarantine, not a large one
+    const messages = process.argv.includes('--messages') ? N : 5000;
+    const result = await benchFaults(backends, { clients: Number(args.clients), messages, log });
+    const meta = { date: new Date().toISOString(), commit: commitOf(), clients: Number(args.clients), messages, machine: { cpus: os.cpus().length, loadavg_at_end: os.loadavg().map((x) => round(x, 2)) } };
+    process.stdout.write(`${JSON.stringify({ meta, faults: result }, null, args.json ? 0 : 2)}\n`);
+    if (!args.json) log(faultTable(result));
+    closeAgent();
+    return;
+  }
   const meta = {
     date: new Date().toISOString(),
     commit: commitOf(),

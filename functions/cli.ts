@@ -15,7 +15,7 @@ import { consoleLogger } from '../src/deps.ts';
 import { seedDemo } from '../src/demo/seed.ts';
 import { startScheduler } from '../src/jobs/scheduler.node.ts';
 import { startSandboxPdp, type SandboxPdp } from '../src/release/sandbox-pdp.node.ts';
-import { listen, openNodeDatabase, startRuntime } from './node.ts';
+import { JOB_BOUNDS, listen, openNodeDatabase, startRuntime } from './node.ts';
 import { parseItemId } from '../src/amavis/mail-id.ts';
 import { normalizeAddress } from '../src/amavis/address.ts';
 import { AppError } from '../src/errors.ts';
@@ -76,12 +76,16 @@ async function serveCommand() {
   const cfg = config();
   const runtime = await startRuntime(cfg);
   const server = await listen(runtime, cfg.PORT);
-  const scheduler = startScheduler(runtime.deps);
+  // The scheduled digests and purge run on their own small pool with the jobs' bounds; the API's
+  // pool keeps its short ones (DB_*_TIMEOUT_MS).
+  const jobs = runtime.handle.driver === 'pglite' ? runtime.handle : await openNodeDatabase(cfg, 2, JOB_BOUNDS);
+  const scheduler = startScheduler({ ...runtime.deps, db: jobs.db });
   if (runtime.handle.driver !== 'pglite') await hintRecommendedIndexes(runtime.handle);
   consoleLogger.info('quarantine-edge listening', { port: cfg.PORT, driver: runtime.handle.driver, schema: runtime.variant.name });
   onSignals(async () => {
     scheduler.stop();
     server.close();
+    if (jobs !== runtime.handle) await jobs.close();
     await runtime.close();
   });
 }
@@ -141,7 +145,8 @@ async function migrateCommand(args: string[]) {
   const { values } = parseArgs({ args, options: { 'recommended-indexes': { type: 'boolean', default: false }, 'dry-run': { type: 'boolean', default: false } } });
   const cfg = config();
   if (!cfg.DATABASE_URL) fail('migrate: set DATABASE_URL (the embedded database migrates itself)', 2);
-  const handle = await openNodeDatabase(cfg, 1);
+  // An index on a large msgs table takes minutes: statements are bounded by the hour here.
+  const handle = await openNodeDatabase(cfg, 1, { queryMs: 3_600_000, lockMs: JOB_BOUNDS.lockMs });
   try {
     if (values['recommended-indexes']) return await recommendedIndexesCommand(handle, values['dry-run']);
     if (values['dry-run']) fail('migrate: --dry-run goes with --recommended-indexes', 2);
@@ -210,7 +215,7 @@ async function actionCommand(action: 'release' | 'delete', args: string[]) {
 /** `purge [--dry-run]`: the purge cron job, once, now. */
 async function purgeCommand(args: string[]) {
   const { values } = parseArgs({ args, options: { 'dry-run': { type: 'boolean', default: false } } });
-  const runtime = await startRuntime(config());
+  const runtime = await startRuntime(config(), { bounds: 'jobs' });
   try {
     const report = await purge(runtime.deps, { dryRun: values['dry-run'] });
     console.log(purgeSummary(report));
@@ -233,7 +238,7 @@ async function notifyCommand(args: string[]) {
     },
   });
   const recipients = values.recipient?.map((r) => normalizeAddress(r) ?? fail(`not an address: ${JSON.stringify(r)}`, 2));
-  const runtime = await startRuntime(config());
+  const runtime = await startRuntime(config(), { bounds: 'jobs' });
   const tty = process.stderr.isTTY;
   try {
     const report = await runDigest(runtime.deps, systemIdentity, {

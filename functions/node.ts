@@ -7,7 +7,7 @@ import { WebSocket } from 'ws';
 import { sql } from 'kysely';
 import { createApp } from '../src/api/app.ts';
 import { detectSchema, type SchemaVariant } from '../src/amavis/schema.ts';
-import type { Config } from '../src/config.ts';
+import { dbTimeouts, type Config } from '../src/config.ts';
 import { openDatabase, type DbHandle } from '../src/db/connect.ts';
 import { loadAmavisdSchema, loadMigrationFiles } from '../src/db/drivers/files.ts';
 import { openPglite } from '../src/db/drivers/pglite.ts';
@@ -21,8 +21,23 @@ import { nodeMailer } from '../src/mail/smtp.node.ts';
 import { loadCustomTemplates } from '../src/digest/templates.node.ts';
 import { nodeWebhookPost } from '../src/webhooks/post.node.ts';
 
-export async function openNodeDatabase(config: Config, poolSize = 10): Promise<DbHandle> {
-  return openDatabase({ url: config.DATABASE_URL, runtime: 'node', poolSize, openEmbedded: openPglite, webSocket: WebSocket });
+/**
+ * Bounds for the jobs (digests, purge): a page of a digest over a million messages, or a purge
+ * batch, may take longer than a request should, and may wait for an overlapping run's locks. Still
+ * bounded, so a stuck database ends a run instead of hanging it.
+ */
+export const JOB_BOUNDS = { queryMs: 600_000, lockMs: 60_000 } as const;
+
+/**
+ * `bounds` override DB_QUERY_TIMEOUT_MS / DB_LOCK_TIMEOUT_MS (jobs, migrations).
+ * A connection's own 'error' events (a killed backend, a reset) are logged: the pool replaces it.
+ */
+export async function openNodeDatabase(config: Config, poolSize = 10, bounds: { queryMs?: number; lockMs?: number } = {}): Promise<DbHandle> {
+  return openDatabase({
+    url: config.DATABASE_URL, runtime: 'node', poolSize, openEmbedded: openPglite, webSocket: WebSocket,
+    timeouts: { ...dbTimeouts(config), ...bounds },
+    onError: (err, where) => consoleLogger.warn('database connection error', { where, code: (err as { code?: unknown }).code, message: err.message }),
+  });
 }
 
 /**
@@ -56,9 +71,14 @@ export interface NodeRuntime {
 
 export async function startRuntime(
   config: Config,
-  opts: { clock?: Clock; release?: (handle: DbHandle, variant: SchemaVariant) => Promise<ReleaseTransport | null> } = {},
+  opts: {
+    clock?: Clock;
+    release?: (handle: DbHandle, variant: SchemaVariant) => Promise<ReleaseTransport | null>;
+    /** 'jobs': a CLI run of a digest or purge (JOB_BOUNDS); default: the API's DB_*_TIMEOUT_MS */
+    bounds?: 'api' | 'jobs';
+  } = {},
 ): Promise<NodeRuntime> {
-  const handle = await openNodeDatabase(config);
+  const handle = await openNodeDatabase(config, 10, opts.bounds === 'jobs' ? JOB_BOUNDS : {});
   try {
     if (handle.driver === 'pglite') await prepareEmbedded(handle);
     const variant = await inspectDatabase(handle);

@@ -53,7 +53,7 @@ function runtimeFor(env: WorkerEnv): Promise<Runtime> {
 }
 
 async function buildRuntime(env: WorkerEnv): Promise<Runtime> {
-  const [{ ConfigError, parseConfig }, { openDatabase }, { perRequestProvider }, { relayTransport }] = await Promise.all([
+  const [{ ConfigError, parseConfig, dbTimeouts }, { openDatabase }, { perRequestProvider }, { relayTransport }] = await Promise.all([
     import('../src/config.ts'),
     import('../src/db/connect.ts'),
     import('../src/db/provider.ts'),
@@ -62,7 +62,7 @@ async function buildRuntime(env: WorkerEnv): Promise<Runtime> {
   const config = parseConfig(env);
   const url = env.HYPERDRIVE?.connectionString ?? config.DATABASE_URL;
   if (!url) throw new ConfigError(['DATABASE_URL: required on Workers (or a HYPERDRIVE binding)']);
-  const database = perRequestProvider(() => openDatabase({ url, runtime: 'worker', poolSize: 1 }));
+  const database = perRequestProvider(() => openDatabase({ url, runtime: 'worker', poolSize: 1, timeouts: dbTimeouts(config) }));
   // amavisd's AM.PDP port accepts loopback only: from Workers a release goes through the relay.
   const release = config.RELAY_URL && config.RELAY_SECRET ? relayTransport(config.RELAY_URL, config.RELAY_SECRET) : null;
   return { config, database, release, app: null };

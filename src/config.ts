@@ -59,6 +59,10 @@ export const configSchema = z
     RELAY_PORT: port(8788),
     QUARANTINE_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
     RELEASED_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
+    /** database time bounds (src/db/bounded.ts): opening a connection or waiting for one; one statement; a lock wait */
+    DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(3000),
+    DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
+    DB_LOCK_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(3000),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     /** webhooks: allow http:// and private, loopback, link-local targets (tests, closed networks) */
     WEBHOOK_ALLOW_PRIVATE: z
@@ -86,6 +90,11 @@ export const configSchema = z
   });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** The DB_*_TIMEOUT_MS variables as openDatabase takes them. */
+export function dbTimeouts(c: Config) {
+  return { connectMs: c.DB_CONNECT_TIMEOUT_MS, queryMs: c.DB_QUERY_TIMEOUT_MS, lockMs: c.DB_LOCK_TIMEOUT_MS };
+}
 
 export class ConfigError extends Error {
   constructor(readonly issues: string[]) {

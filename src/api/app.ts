@@ -4,6 +4,8 @@ import { authenticate, hashKey } from '../auth/keys.ts';
 import type { Config } from '../config.ts';
 import { consoleLogger, systemClock, type Clock, type DatabaseProvider, type Logger } from '../deps.ts';
 import { AppError } from '../errors.ts';
+import { classifyDatabaseFailure } from '../db/errors.ts';
+import { DatabaseHealth } from '../db/readiness.ts';
 import type { ReleaseTransport } from '../release/transport.ts';
 import { newRouter, type AppEnv } from './env.ts';
 import { onError } from './problem.ts';
@@ -45,9 +47,11 @@ export function createApp(opts: AppOptions) {
   const log = opts.log ?? consoleLogger;
   const bootstrapHash = opts.config.ADMIN_API_KEY ? hashKey(opts.config.ADMIN_API_KEY) : Promise.resolve(null);
   const app = newRouter();
+  const health = new DatabaseHealth();
 
   app.use('*', async (c, next) => {
     c.set('requestId', c.req.header('cf-ray') ?? crypto.randomUUID());
+    c.set('health', health);
     if (c.req.url.length > MAX_URL) {
       throw new AppError('bad_request', `the URL is longer than ${MAX_URL} bytes`, { field: 'query' });
     }
@@ -83,7 +87,8 @@ export function createApp(opts: AppOptions) {
     try {
       lease = await opts.database.acquire();
     } catch (err) {
-      if (err instanceof AppError) throw err;
+      // a privilege or timeout is answered by onError with its own code
+      if (err instanceof AppError || classifyDatabaseFailure(err)?.kind === 'permission') throw err;
       log.error('database unavailable', { request_id: c.get('requestId'), message: (err as Error).message });
       throw new AppError('database_unavailable', 'the database is not reachable; try again shortly', { retryAfter: 5 });
     }
@@ -110,14 +115,14 @@ export function createApp(opts: AppOptions) {
   });
 
   app.use('/v1/*', withDatabase, requireKey);
-  app.use('/readyz', withDatabase);
+  // /readyz acquires its own connection, inside its deadline (src/db/readiness.ts).
   // Digest one-click links: the signed token is the credential, not a bearer key (src/digest/actions.ts).
   app.use('/a/*', withDatabase);
   app.route('/a', actionLinkRoutes());
   // The pages: their own sessions (cookie + CSRF), not the bearer key; src/ui/.
   app.route('/ui', uiRoutes({ withDatabase, bootstrapHash }));
 
-  app.route('/', systemRoutes());
+  app.route('/', systemRoutes({ database: opts.database, health, now: () => Date.now() }));
   app.route('/v1/quarantine', quarantineRoutes());
   app.route('/v1/quarantine', quarantineActionRoutes());
   app.route('/v1/keys', keyRoutes());

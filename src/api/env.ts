@@ -1,5 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Identity } from '../auth/identity.ts';
+import type { DatabaseHealth } from '../db/readiness.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 
@@ -9,6 +10,8 @@ export interface AppEnv {
     requestId: string;
     deps: Deps;
     identity: Identity;
+    /** the last database failure requests met (for /readyz) */
+    health: DatabaseHealth;
   };
 }
 

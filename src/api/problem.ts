@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { isConnectionError, isUnstorableText } from '../db/errors.ts';
+import { classifyDatabaseFailure, isUnstorableText } from '../db/errors.ts';
 import { AppError, internalProblem, toProblem, type Problem } from '../errors.ts';
 import type { AppEnv } from './env.ts';
 
@@ -32,10 +32,18 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
     return problemResponse(c, toProblem(new AppError('bad_request', 'a text value contains a NUL byte or characters the database cannot store'), requestId));
   }
   const log = c.get('deps')?.log;
-  if (isConnectionError(err)) {
-    const e = new AppError('database_unavailable', 'the database is not reachable; try again shortly', { retryAfter: 5 });
-    log?.warn('database unavailable', { request_id: requestId, message: err.message });
-    return onError(e, c);
+  const failure = classifyDatabaseFailure(err);
+  if (failure) {
+    // A dependency failure, not a bug: 503. The client gets the code; the table and privilege,
+    // internal names, go to the log and /readyz only.
+    c.get('health')?.record(failure, Date.now());
+    if (failure.kind === 'permission') {
+      log?.error('database permission denied', { request_id: requestId, table: failure.table, privilege: failure.privilege, message: failure.message });
+      return onError(new AppError('database_permission_denied', 'the database refused this operation for lack of a privilege; an administrator must grant it (GET /readyz names it)', { retryAfter: 30 }), c);
+    }
+    log?.warn('database unavailable', { request_id: requestId, kind: failure.kind, message: failure.message });
+    const detail = failure.kind === 'timeout' ? 'the database did not answer in time; try again shortly' : 'the database is not reachable; try again shortly';
+    return onError(new AppError('database_unavailable', detail, { retryAfter: 5 }), c);
   }
   const fields = { request_id: requestId, error: err.name, message: err.message, stack: err.stack };
   if (log) log.error('unhandled error', fields);

@@ -1,5 +1,6 @@
 import { Kysely, MysqlDialect, PostgresDialect, type Dialect } from 'kysely';
 import type pg from 'pg';
+import { DEFAULT_TIMEOUTS, boundedMysqlPool, boundedPgPool, type DbErrorListener, type DbTimeouts } from './bounded.ts';
 import type { Database } from './types.ts';
 
 // The drivers are imported when a URL asks for them, not at module load: a process (or Worker
@@ -26,7 +27,13 @@ export interface OpenOptions {
   openEmbedded?: (path: string | undefined) => Promise<Dialect>;
   /** Node needs a WebSocket constructor for the Neon driver; workerd has a global one. */
   webSocket?: unknown;
+  /** connect, statement and lock-wait bounds (DB_*_TIMEOUT_MS); defaults: src/db/bounded.ts */
+  timeouts?: Partial<DbTimeouts>;
+  /** where a connection's own 'error' events go (logged, never thrown: see src/db/bounded.ts) */
+  onError?: DbErrorListener;
 }
+
+const quietErrors: DbErrorListener = () => {};
 
 /** Options in the URL that are ours, not the driver's: removed before the URL is handed on. */
 const OWN_PARAMS = ['driver', 'neon_ws_proxy', 'neon_insecure'] as const;
@@ -49,6 +56,15 @@ function stripOwnParams(url: string): string {
 export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
   const { driver, dialect } = describeUrl(opts.url);
   const size = opts.poolSize ?? (opts.runtime === 'worker' ? 1 : 10);
+  const t: DbTimeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+  const onError = opts.onError ?? quietErrors;
+  // Server-side bounds go with the session on Node. A Worker reaches the database through
+  // Hyperdrive's shared pool, where a session setting could outlive the request: there only the
+  // client-side bounds apply (they answer as fast; the server finishes the statement on its own).
+  const serverSide = opts.runtime === 'node';
+  // The server cancels a statement at queryMs (the connection stays usable); the client gives up a
+  // second later, for a server or network that does not answer at all.
+  const clientBound: DbTimeouts = { ...t, queryMs: serverSide ? t.queryMs + 1000 : t.queryMs };
   let kyselyDialect: Dialect;
 
   if (driver === 'pglite') {
@@ -65,11 +81,17 @@ export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
       charset: 'utf8mb4',
       timezone: 'Z',
       dateStrings: true,
-      connectTimeout: 5000,
+      connectTimeout: t.connectMs,
       // workerd forbids eval/new Function, which mysql2's row parser generator uses.
       disableEval: opts.runtime === 'worker',
     });
-    kyselyDialect = new MysqlDialect({ pool });
+    const lockS = Math.max(1, Math.ceil(t.lockMs / 1000));
+    // Row locks (InnoDB) and table/metadata locks (LOCK TABLES, DDL) each have their own wait;
+    // max_statement_time is MariaDB's (the /*M! */ part is skipped by MySQL).
+    const session = serverSide
+      ? `SET SESSION innodb_lock_wait_timeout = ${lockS}, lock_wait_timeout = ${lockS} /*M!, max_statement_time = ${t.queryMs / 1000} */`
+      : null;
+    kyselyDialect = new MysqlDialect({ pool: boundedMysqlPool(pool as never, clientBound, onError, session) as never });
   } else if (driver === 'neon') {
     const { Pool: NeonPool, neonConfig } = await import('@neondatabase/serverless');
     const u = new URL(opts.url!);
@@ -83,18 +105,19 @@ export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
       neonConfig.pipelineConnect = false;
     }
     if (opts.webSocket) neonConfig.webSocketConstructor = opts.webSocket as typeof WebSocket;
-    const pool = new NeonPool({ connectionString: stripOwnParams(opts.url!), max: size });
-    kyselyDialect = new PostgresDialect({ pool: pool as unknown as pg.Pool });
+    const pool = new NeonPool({ connectionString: stripOwnParams(opts.url!), max: size, connectionTimeoutMillis: t.connectMs });
+    // Neon's proxy in front of the server: only the client-side bounds (as on a Worker).
+    kyselyDialect = new PostgresDialect({ pool: boundedPgPool(pool as never, { ...t }, onError) as unknown as pg.Pool });
   } else {
     const { default: pg } = await import('pg');
     const pool = new pg.Pool({
       connectionString: stripOwnParams(opts.url!),
       max: size,
-      connectionTimeoutMillis: 5000,
+      // also bounds the wait for a free client when every one is busy
+      connectionTimeoutMillis: t.connectMs,
+      ...(serverSide ? { statement_timeout: t.queryMs, lock_timeout: t.lockMs } : {}),
     });
-    // An idle client that loses its server must not crash the process.
-    pool.on('error', () => {});
-    kyselyDialect = new PostgresDialect({ pool });
+    kyselyDialect = new PostgresDialect({ pool: boundedPgPool(pool as never, clientBound, onError) as unknown as pg.Pool });
   }
 
   const db = new Kysely<Database>({ dialect: kyselyDialect });

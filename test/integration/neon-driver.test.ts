@@ -9,6 +9,9 @@ import { startWsProxy } from '../support/ws-proxy.ts';
 import { ADMIN_KEY, uniqueDomains } from '../support/app.ts';
 import { WebSocket } from 'ws';
 import { sql } from 'kysely';
+import pg from 'pg';
+import { classifyDatabaseFailure } from '../../src/db/errors.ts';
+import { PG_ADMIN } from '../support/databases.ts';
 
 describe('the Neon serverless driver, through a local WebSocket proxy to PostgreSQL', () => {
   let proxy: Awaited<ReturnType<typeof startWsProxy>>;
@@ -47,5 +50,41 @@ describe('the Neon serverless driver, through a local WebSocket proxy to Postgre
     expect(body.items.map((i: any) => [i.id, i.subject, i.type])).toEqual([[`0.${written[0]!.mailId}`, 'neon 🎁', 'virus']]);
     const one = await app.request(`/v1/quarantine/0.${written[0]!.mailId}/raw`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
     expect(await one.text()).toContain('Subject: neon');
+  });
+
+  it('backends terminated inside transactions: no unhandled error event, each failure is a 503 kind, then it works', async () => {
+    // Only this pool's own backends are terminated: other test files share the database.
+    const pids = new Set<number>();
+    const failures: unknown[] = [];
+    let running = true;
+    const loops = Array.from({ length: 6 }, async () => {
+      while (running) {
+        try {
+          await handle.db.transaction().execute(async (trx) => {
+            const r = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx);
+            pids.add(Number(r.rows[0]!.pid));
+            await new Promise((res) => setTimeout(res, 10));
+            await sql`SELECT 1`.execute(trx);
+          });
+        } catch (err) {
+          failures.push(err);
+        }
+      }
+    });
+    const admin = new pg.Client({ connectionString: PG_ADMIN });
+    await admin.connect();
+    try {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((res) => setTimeout(res, 300));
+        await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [[...pids]]);
+      }
+    } finally {
+      running = false;
+      await Promise.all(loops);
+      await admin.end();
+    }
+    expect(failures.length).toBeGreaterThan(0);
+    expect(failures.filter((f) => classifyDatabaseFailure(f) === null).map((f) => String(f))).toEqual([]);
+    expect((await sql<{ one: number }>`SELECT 1 AS one`.execute(handle.db)).rows[0]!.one).toBe(1);
   });
 });

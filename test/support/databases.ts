@@ -16,7 +16,7 @@ export const VARIANTS: VariantName[] = ['mysql-upstream', 'mysql-iredmail', 'pg-
 const serverOf = (v: VariantName): Server => (v.startsWith('mysql') ? 'mysql' : 'postgres');
 const USER = 'qe_test';
 const PASS = 'qe_test_pw';
-const PG_ADMIN = process.env.QE_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const PG_ADMIN = process.env.QE_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /**
  * `suffix` gives a suite its own databases (e.g. the Worker suite uses `wk`), so suites that each
@@ -39,7 +39,7 @@ export function databaseUrl(v: VariantName, opts: DatabaseOptions = {}): string 
   return localDatabaseUrl(serverOf(v), databaseName(v, opts));
 }
 
-function mysqlRoot(statements: string): Promise<void> {
+export function mysqlRoot(statements: string): Promise<void> {
   const attempt = (args: string[]) =>
     new Promise<void>((resolve, reject) => {
       const child = execFile('mysql', args, { timeout: 60_000 }, (err, _out, stderr) =>

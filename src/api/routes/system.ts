@@ -1,26 +1,18 @@
 import { swaggerUI } from '@hono/swagger-ui';
-import { sql } from 'kysely';
-import { LATEST_VERSION, appliedVersion } from '../../db/migrations.ts';
+import { checkReadiness, type DatabaseHealth } from '../../db/readiness.ts';
+import type { DatabaseProvider } from '../../deps.ts';
 import { newRouter } from '../env.ts';
 
-export function systemRoutes() {
+/** /readyz answers within this, whatever the database does (a probe's own deadline is below 2 s). */
+const READY_DEADLINE_MS = 1500;
+
+export function systemRoutes(opts: { database: DatabaseProvider; health: DatabaseHealth; now: () => number }) {
   const r = newRouter();
   r.get('/healthz', (c) => c.json({ status: 'ok' }));
   r.get('/readyz', async (c) => {
-    const { db, variant } = c.get('deps');
-    await sql`SELECT 1`.execute(db);
-    const version = await appliedVersion(db);
-    const migrated = version !== null && version >= LATEST_VERSION;
-    return c.json(
-      {
-        status: migrated ? 'ready' : 'not_ready',
-        database: 'reachable',
-        schema_variant: variant.name,
-        migrations: { applied: version ?? 0, expected: LATEST_VERSION },
-        ...(migrated ? {} : { action: 'run `quarantine-edge migrate` (npm run migrate)' }),
-      },
-      migrated ? 200 : 503,
-    );
+    const ready = await checkReadiness(opts.database, opts.health, opts.now, READY_DEADLINE_MS);
+    if (ready.retryAfter !== undefined) c.header('retry-after', String(ready.retryAfter));
+    return c.json(ready.body, ready.status);
   });
   r.get('/docs', swaggerUI({ url: '/openapi.json' }));
   r.get('/', (c) => c.redirect('/docs'));

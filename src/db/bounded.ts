@@ -1,0 +1,216 @@
+/**
+ * Time bounds and dead connections, under Kysely, for the pools of all three network drivers.
+ *
+ * - Every statement gets a client-side deadline (`queryMs`): a paused network or a stuck server
+ *   never holds a request longer. The connection that overran is destroyed, never reused, since
+ *   its reply may still arrive and would be read as the next statement's.
+ * - Waiting for a pooled connection is bounded too (`connectMs`; pg has it built in).
+ * - A connection that died (timeout, reset, killed backend) answers the transaction's ROLLBACK as
+ *   done (the server discards an open transaction with its session), so Kysely rethrows the
+ *   original error instead of "Can't add new command when connection is in closed state".
+ * - Every connection keeps an 'error' listener for its whole life: the drivers emit 'error' on a
+ *   checked-out client whose server went away, and an unheard 'error' event ends the process.
+ */
+
+import { isConnectionError } from './errors.ts';
+
+export interface DbTimeouts {
+  /** opening a connection, or waiting for a free one in the pool */
+  connectMs: number;
+  /** one statement, client-side; the server's own statement timeout is set to the same */
+  queryMs: number;
+  /** waiting for a row or table lock (server-side) */
+  lockMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: DbTimeouts = { connectMs: 3000, queryMs: 5000, lockMs: 3000 };
+
+/** Our own deadline passed: classified as a timeout (503) by src/db/errors.ts. */
+export class DatabaseTimeoutError extends Error {
+  readonly code = 'QE_DB_TIMEOUT';
+  constructor(what: 'connect' | 'query', ms: number) {
+    super(what === 'connect' ? `no database connection within ${ms} ms` : `the database did not answer within ${ms} ms`);
+    this.name = 'DatabaseTimeoutError';
+  }
+}
+
+/** A statement sent on a connection that already died. */
+export class ConnectionLostError extends Error {
+  readonly code = 'QE_CONNECTION_LOST';
+  constructor(cause: unknown) {
+    super(`the database connection was lost: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'ConnectionLostError';
+  }
+}
+
+export type DbErrorListener = (err: Error, where: string) => void;
+
+const ROLLBACK = /^\s*rollback\s*;?\s*$/i;
+const verbOf = (sqlText: string) => /^\s*(\w+)/.exec(sqlText)?.[1]?.toUpperCase() ?? null;
+
+/** PostgreSQL's permission error does not say which privilege: remember the statement's verb. */
+function annotate(err: unknown, sqlText: string): unknown {
+  if (err && typeof err === 'object' && (err as { code?: unknown }).code === '42501') {
+    (err as { qeStatement?: string | null }).qeStatement = verbOf(sqlText);
+  }
+  return err;
+}
+
+// ---- pg and @neondatabase/serverless (same Pool/Client API) ----
+
+interface PgClientLike {
+  query(text: unknown, params?: unknown): Promise<unknown>;
+  release(err?: Error | boolean): void;
+  on(ev: 'error', fn: (err: Error) => void): unknown;
+  _queryable?: boolean;
+  connection?: { stream?: { destroy?: () => void } };
+}
+interface PgPoolLike {
+  connect(): Promise<PgClientLike>;
+  end(): Promise<void>;
+  on(ev: 'error' | 'connect', fn: (arg: never) => void): unknown;
+}
+
+/** A pg-style pool for Kysely's PostgresDialect whose clients are time-bounded (see the top). */
+export function boundedPgPool(pool: PgPoolLike, t: DbTimeouts, onError: DbErrorListener) {
+  pool.on('error', ((err: Error) => onError(err, 'idle pooled connection')) as (arg: never) => void);
+  pool.on('connect', ((client: PgClientLike) => client.on('error', (err) => onError(err, 'pooled connection'))) as (arg: never) => void);
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let broken: unknown = null;
+      return {
+        query(text: unknown, params?: unknown): Promise<unknown> {
+          // A cursor (streamed query) keeps its own life; Kysely passes SQL text otherwise.
+          if (typeof text !== 'string') return client.query(text, params);
+          if (broken || client._queryable === false) {
+            broken ??= new Error('not queryable');
+            if (ROLLBACK.test(text)) return Promise.resolve({ command: 'ROLLBACK', rowCount: 0, rows: [] });
+            return Promise.reject(new ConnectionLostError(broken));
+          }
+          return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+              broken = new DatabaseTimeoutError('query', t.queryMs);
+              reject(broken);
+              // The reply may still come: the socket goes, so nothing reads it as another answer.
+              client.connection?.stream?.destroy?.();
+            }, t.queryMs);
+            client.query(text, params).then(
+              (res) => {
+                clearTimeout(timer);
+                resolve(res);
+              },
+              (err: unknown) => {
+                clearTimeout(timer);
+                if (client._queryable === false) broken ??= err;
+                reject(annotate(err, text));
+              },
+            );
+          });
+        },
+        /** Kysely passes true for a connection it discarded (a cancelled query). */
+        release(discard?: boolean) {
+          // pg-pool destroys a client released with an error (or true) instead of pooling it again.
+          client.release(broken ? (broken instanceof Error ? broken : new Error(String(broken))) : discard ? true : undefined);
+        },
+        get processID() {
+          return (client as { processID?: number }).processID;
+        },
+      };
+    },
+    end: () => pool.end(),
+    /** what Kysely's query cancellation reads */
+    get options() {
+      return (pool as { options?: unknown }).options;
+    },
+  };
+}
+
+// ---- mysql2 (callback API, as Kysely's MysqlDialect uses it) ----
+
+type Callback = (err: unknown, result?: unknown) => void;
+interface MysqlConnLike {
+  query(sqlText: string, params: unknown, cb?: Callback): unknown;
+  release(): void;
+  destroy(): void;
+  on(ev: 'error', fn: (err: Error) => void): unknown;
+  threadId: number | null;
+}
+interface MysqlPoolLike {
+  getConnection(cb: (err: unknown, conn: MysqlConnLike) => void): void;
+  end(cb: (err?: unknown) => void): void;
+  on(ev: 'connection', fn: (conn: MysqlConnLike) => void): unknown;
+}
+
+/**
+ * A mysql2 pool for Kysely's MysqlDialect with the bounds above. `onConnection` runs first on every
+ * new connection (the session's server-side timeouts).
+ */
+export function boundedMysqlPool(pool: MysqlPoolLike, t: DbTimeouts, onError: DbErrorListener, sessionSql: string | null) {
+  pool.on('connection', (conn) => {
+    // mysql2 listens with once('error'): a second error on the same connection would be unheard.
+    conn.on('error', (err) => onError(err, 'pooled connection'));
+    // Queued before anything else is sent on this connection.
+    if (sessionSql) conn.query(sessionSql, [], (err) => err && onError(err as Error, 'session settings'));
+  });
+  return {
+    getConnection(cb: (err: unknown, conn?: unknown) => void) {
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        cb(new DatabaseTimeoutError('connect', t.connectMs));
+      }, t.connectMs);
+      pool.getConnection((err, conn) => {
+        if (settled) {
+          // It came too late for the request that asked: back to the pool.
+          if (!err) conn.release();
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        if (err) return cb(err);
+        cb(null, wrapMysqlConnection(conn, t));
+      });
+    },
+    end: (cb: (err?: unknown) => void) => pool.end(cb),
+  };
+}
+
+function wrapMysqlConnection(conn: MysqlConnLike, t: DbTimeouts) {
+  let broken: unknown = null;
+  return {
+    get threadId() {
+      return conn.threadId;
+    },
+    query(sqlText: string, params: unknown, cb?: Callback): unknown {
+      if (!cb) return conn.query(sqlText, params); // streamed
+      if (broken) {
+        if (ROLLBACK.test(sqlText)) return cb(null, { affectedRows: 0, insertId: 0 });
+        return cb(new ConnectionLostError(broken));
+      }
+      let done = false;
+      const timer = setTimeout(() => {
+        done = true;
+        broken = new DatabaseTimeoutError('query', t.queryMs);
+        conn.destroy();
+        cb(broken);
+      }, t.queryMs);
+      conn.query(sqlText, params, (err, result) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (err && ((err as { fatal?: boolean }).fatal || isConnectionError(err))) broken = err;
+        cb(err, result);
+      });
+      return undefined;
+    },
+    release() {
+      if (broken) conn.destroy();
+      else conn.release();
+    },
+    destroy() {
+      broken ??= new Error('destroyed');
+      conn.destroy();
+    },
+  };
+}
