@@ -117,6 +117,12 @@ describe.each(['mysql-iredmail', 'mysql-upstream', 'pg-upstream', 'pg-iredmail']
 
   it('a release of a 254-character recipient through its link ends released and audited (API key and portal session too)', async () => {
     const [byLink, byKey, byPortal] = await f.add(msg(long, 'one'), msg(long, 'two'), msg(long, 'three'));
+    // a webhook subscription (never delivered here: no delivery pass runs), so each release writes its event
+    const hookRes = await t.get('/v1/webhooks', ADMIN_KEY, {
+      method: 'POST', body: JSON.stringify({ url: 'https://hooks.unusual.example/in', events: ['quarantine.released'] }), headers: { 'content-type': 'application/json' },
+    });
+    expect(hookRes.status).toBe(201);
+    const hook = (await hookRes.json()) as { id: string };
     // the API with an admin key
     const res = await t.get(`/v1/quarantine/${byKey}/release`, ADMIN_KEY, {
       method: 'POST', body: JSON.stringify({ recipients: [long] }), headers: { 'content-type': 'application/json' },
@@ -150,6 +156,14 @@ describe.each(['mysql-iredmail', 'mysql-upstream', 'pg-upstream', 'pg-iredmail']
     expect(actorOf(byLink!)).toMatchObject({ actor: `link:${long}`, result: 'ok' });
     expect(actorOf(byPortal!)).toMatchObject({ actor: `portal:${long}`, result: 'ok' });
     expect(actorOf(byKey!)).toMatchObject({ result: 'ok' });
+
+    // and each release's webhook event names the recipient in full
+    const deliveries = await t.handle.db.selectFrom('qe_webhook_deliveries').select('event_id').where('webhook_id', '=', hook.id).execute();
+    const events = await t.handle.db.selectFrom('qe_webhook_events').select('payload').where('id', 'in', deliveries.map((d) => d.event_id)).execute();
+    expect(events).toHaveLength(3);
+    for (const e of events) expect(JSON.parse(e.payload).data.mail.recipients.map((r: { address: string }) => r.address)).toEqual([long]);
+    expect((await t.get(`/v1/webhooks/${hook.id}`, ADMIN_KEY, { method: 'DELETE' })).status).toBe(204);
+    await t.handle.db.deleteFrom('qe_webhook_deliveries').where('webhook_id', '=', hook.id).execute();
   });
 
   it('the audit write cannot fail for length: an over-long actor or detail is cut to fit, a recipient list by whole entries', async () => {
