@@ -289,7 +289,10 @@ async function keysCommand(args: string[]) {
       if (!values.name || (role !== 'admin' && role !== 'domain_admin' && role !== 'user')) {
         fail('keys create needs --name and --role admin|domain_admin|user', 2);
       }
-      const k = await createKey(deps, cliAdmin, { name: values.name, role, domains: values.domain, mailbox: values.mailbox });
+      const k = await createKey(deps, cliAdmin, { name: values.name, role, domains: values.domain, mailbox: values.mailbox }).catch((err: unknown) => {
+        if (err instanceof AppError) fail(`keys create: ${err.message}`, 2);
+        throw err;
+      });
       console.log(`${k.id}\t${k.key}\n(the key is shown only now)`);
     } else {
       fail(USAGE, 2);

@@ -35,3 +35,12 @@ export function normalizeAddress(address: string): string | null {
   const domain = normalizeDomain(a.slice(at + 1));
   return domain ? `${local.toLowerCase()}@${domain}` : null;
 }
+
+/**
+ * An address as amavisd may have stored it in maddr.email (lowercased RFC 5321 form, cut to 255
+ * characters, unprintables as '?'): quoted local parts, '|', spaces inside quotes are all possible.
+ * For values this server signed itself (links), not for input a person typed (normalizeAddress).
+ */
+export function isStoredAddress(address: string): boolean {
+  return address.length <= 255 && address.lastIndexOf('@') > 0 && !/[\x00-\x1f\x7f]/.test(address);
+}

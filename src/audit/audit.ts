@@ -12,6 +12,47 @@ export interface AuditEntry {
   detail?: string;
 }
 
+/**
+ * Column sizes (migrations 0007): actor varchar(512); recipients, domains and detail mediumtext on
+ * MySQL (16 MiB, i.e. at least 4 Mi characters of utf8mb4). The audit row is written in the same
+ * transaction as a change amavisd has already made (a delivered release): it must never fail for
+ * being too long, so every value is made to fit here rather than refused by the database.
+ */
+export const AUDIT_ACTOR_MAX = 512;
+export const AUDIT_TEXT_MAX = 4 * 1024 * 1024;
+
+/** A string cut to `max` characters, marked as cut. */
+function fit(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
+/** A JSON list that fits: whole entries dropped from the end (the audit list parses it). */
+function fitList(list: unknown[], max: number): string {
+  let json = JSON.stringify(list);
+  if (json.length <= max) return json;
+  let n = list.length;
+  // halve, then step: a few stringify calls even for a huge list
+  while (n > 0 && JSON.stringify(list.slice(0, n)).length > max) n = n > 64 ? Math.floor(n / 2) : n - 1;
+  json = JSON.stringify(list.slice(0, n));
+  return json;
+}
+
+/**
+ * detail is a release's per-recipient results (a JSON array, cut to the caller's recipients when
+ * listed) or plain text. An array is shortened by whole entries: cutting its text would turn it into
+ * a string that the list shows unfiltered.
+ */
+function fitDetail(detail: string): string {
+  if (detail.length <= AUDIT_TEXT_MAX) return detail;
+  try {
+    const parsed = JSON.parse(detail) as unknown;
+    if (Array.isArray(parsed)) return fitList(parsed, AUDIT_TEXT_MAX);
+  } catch {
+    // plain text
+  }
+  return fit(detail, AUDIT_TEXT_MAX);
+}
+
 /** Always called with the transaction that makes the change it describes. */
 export async function recordAudit(trx: Kysely<Database>, clock: Clock, who: Identity, e: AuditEntry): Promise<void> {
   const domains = e.recipients ? [...new Set(e.recipients.map((r) => r.slice(r.lastIndexOf('@') + 1)))] : null;
@@ -19,15 +60,15 @@ export async function recordAudit(trx: Kysely<Database>, clock: Clock, who: Iden
     .insertInto('qe_audit')
     .values({
       at: Math.floor(clock.now() / 1000),
-      actor: who.actor,
+      actor: fit(who.actor, AUDIT_ACTOR_MAX),
       actor_role: who.role,
       action: e.action,
       partition_tag: e.partitionTag ?? null,
       mail_id: e.mailId ?? null,
-      recipients: e.recipients ? JSON.stringify(e.recipients) : null,
-      domains: domains ? `,${domains.join(',')},` : null,
+      recipients: e.recipients ? fitList(e.recipients, AUDIT_TEXT_MAX) : null,
+      domains: domains ? fit(`,${domains.join(',')},`, AUDIT_TEXT_MAX) : null,
       result: e.result,
-      detail: e.detail ?? null,
+      detail: e.detail === undefined ? null : fitDetail(e.detail),
     })
     .execute();
 }

@@ -39,12 +39,19 @@ export function base64url(b: Uint8Array): string {
   return out;
 }
 
-/** The bytes of a base64url string, or null when it is not one. */
+/**
+ * The bytes of a base64url string, or null when it is not the one canonical spelling of them: no
+ * padding, no '+' or '/', not a length that leaves a lone character, and the unused low bits of the
+ * last character zero. Every signed value (links, cursors, sessions) therefore has exactly one
+ * spelling, so no caller can be handed the same value under 16 different names (e.g. one rate-limit
+ * bucket each).
+ */
 export function base64urlDecode(s: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9_-]*$/.test(s)) return null;
+  if (!/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) return null;
   try {
     const b64 = s.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (s.length % 4)) % 4);
-    return Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+    const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+    return base64url(bytes) === s ? bytes : null;
   } catch {
     return null;
   }

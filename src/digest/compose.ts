@@ -88,3 +88,8 @@ export async function composeDigest(ctx: ComposeContext, d: RecipientDigest, ide
     idempotencyKey,
   };
 }
+
+/** Each digest's email, or the error that kept it from being rendered (one bad digest fails alone). */
+export function composeEach(ctx: ComposeContext, ds: Array<{ d: RecipientDigest; key: string }>): Promise<Array<OutgoingEmail | Error>> {
+  return Promise.all(ds.map((k) => composeDigest(ctx, k.d, k.key).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
+}

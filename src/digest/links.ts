@@ -1,10 +1,11 @@
-import { base64url, base64urlDecode, hmacSha256, sameBytes } from '../crypto/hmac.ts';
+import { base64url, base64urlDecode, sameBytes } from '../crypto/hmac.ts';
 import { hmacSha256Sync } from '../crypto/sha256.ts';
 
 /**
  * Signed one-click links: PUBLIC_URL/a/{token}. The token carries what the link may do (action,
  * message, recipient, expiry) and an HMAC-SHA256 over exactly that under LINK_SECRET, so a link
- * can neither be altered nor made for another message or mailbox. Web Crypto only (Workers + Node).
+ * can neither be altered nor made for another message or mailbox. Pure JS HMAC (crypto/sha256.ts):
+ * the same on Workers and Node.
  */
 export const LINK_ACTIONS = ['release', 'delete', 'release_allow', 'portal', 'unsubscribe'] as const;
 export type LinkAction = (typeof LINK_ACTIONS)[number];
@@ -23,20 +24,37 @@ export const DEFAULT_LINK_TTL = 7 * 24 * 3600;
 /** An unsubscribe link must keep working as long as people keep old mail around. */
 export const UNSUBSCRIBE_LINK_TTL = 180 * 24 * 3600;
 
-const VERSION = 'v1';
 /** 128 bits of the MAC are plenty and keep the links short. */
 const MAC_BYTES = 16;
 const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * The signed payload: `v2|action|partition|b64url(mail_id)|b64url(recipient)|expires`. The free-text
+ * fields are base64url, so any address amavisd stores (RFC 5321 allows '|', quotes, spaces in a
+ * quoted local part, 254 characters) signs as it is and cannot break the field split.
+ * Tokens signed before v2 (`v1|...|recipient|...`, whose signer refused a '|' in any field) are
+ * still accepted until they expire, so digests already in mailboxes keep working.
+ */
 function payloadOf(c: LinkClaims): string {
-  // '|' separates the fields: a field holding one is refused rather than signed ambiguously.
-  const fields = [VERSION, c.action, c.partitionTag === null ? '' : String(c.partitionTag), c.mailId ?? '', c.recipient, String(c.expires)];
-  if (fields.some((f) => f.includes('|'))) throw new Error('a link field contains "|"');
-  return fields.join('|');
+  return ['v2', c.action, c.partitionTag === null ? '' : String(c.partitionTag), b64text(c.mailId ?? ''), b64text(c.recipient), String(c.expires)].join('|');
 }
 
-async function mac(secret: string, payload: string): Promise<Uint8Array> {
-  return (await hmacSha256(secret, payload)).subarray(0, MAC_BYTES);
+function payloadV1(c: LinkClaims): string | null {
+  const fields = ['v1', c.action, c.partitionTag === null ? '' : String(c.partitionTag), c.mailId ?? '', c.recipient, String(c.expires)];
+  return fields.some((f) => f.includes('|')) ? null : fields.join('|');
+}
+
+const b64text = (s: string) => base64url(enc.encode(s));
+
+function unb64text(s: string | undefined): string | null {
+  const bytes = s === undefined ? null : base64urlDecode(s);
+  if (!bytes) return null;
+  try {
+    return dec.decode(bytes);
+  } catch {
+    return null;
+  }
 }
 
 // Signing runs once per link, three links per listed message: synchronous HMAC (crypto/sha256.ts).
@@ -49,33 +67,59 @@ export async function signLink(secret: string, claims: LinkClaims): Promise<stri
   return signLinkSync(secret, claims);
 }
 
+/**
+ * One name per link, whatever spelling it arrived in (v1 or v2): what per-link limits are keyed by.
+ * The verifier accepts only canonical spellings, so this is the claims themselves, serialized once.
+ */
+export function linkKey(claims: LinkClaims): string {
+  return payloadOf(claims);
+}
+
 export type VerifyResult = { ok: true; claims: LinkClaims } | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired' };
+
+/** a safe integer written the one way String() writes it */
+const DECIMAL = /^(0|[1-9][0-9]{0,14})$/;
+
+/** The claims of a payload, or null. Only its canonical spelling is accepted (checked by the caller). */
+function parsePayload(payload: string): LinkClaims | null {
+  const [version, action, partition, mailIdField, recipientField, expires, ...more] = payload.split('|');
+  if ((version !== 'v1' && version !== 'v2') || more.length || !(LINK_ACTIONS as readonly string[]).includes(action ?? '')) return null;
+  if (partition === undefined || (partition !== '' && !DECIMAL.test(partition)) || !expires || !DECIMAL.test(expires)) return null;
+  const mailId = version === 'v2' ? unb64text(mailIdField) : mailIdField;
+  const recipient = version === 'v2' ? unb64text(recipientField) : recipientField;
+  if (mailId === null || mailId === undefined || !recipient) return null;
+  const claims: LinkClaims = {
+    action: action as LinkAction,
+    partitionTag: partition === '' ? null : Number(partition),
+    mailId: mailId === '' ? null : mailId,
+    recipient,
+    expires: Number(expires),
+  };
+  // exactly one spelling of these claims: the one this server's signer writes
+  if ((version === 'v2' ? payloadOf(claims) : payloadV1(claims)) !== payload) return null;
+  const needsMail = claims.action !== 'portal' && claims.action !== 'unsubscribe';
+  if (needsMail !== (claims.mailId !== null && claims.partitionTag !== null)) return null;
+  return claims;
+}
 
 export async function verifyLink(secret: string, token: string, nowSeconds: number): Promise<VerifyResult> {
   if (token.length > 1024) return { ok: false, reason: 'malformed' };
   const [p, m, ...rest] = token.split('.');
   if (!p || !m || rest.length) return { ok: false, reason: 'malformed' };
+  // canonical base64url only (crypto/hmac.ts): no second spelling of the payload or the MAC
   const payloadBytes = base64urlDecode(p);
   const given = base64urlDecode(m);
-  if (!payloadBytes || !given) return { ok: false, reason: 'malformed' };
-  const payload = new TextDecoder('utf-8', { fatal: false }).decode(payloadBytes);
-  if (!sameBytes(await mac(secret, payload), given)) return { ok: false, reason: 'bad_signature' };
-  const [version, action, partition, mailId, recipient, expires, ...more] = payload.split('|');
-  if (version !== VERSION || more.length || !(LINK_ACTIONS as readonly string[]).includes(action ?? '') || !recipient) {
+  if (!payloadBytes || !given || given.length !== MAC_BYTES) return { ok: false, reason: 'malformed' };
+  if (!sameBytes(hmacSha256Sync(secret, payloadBytes).subarray(0, MAC_BYTES), given)) return { ok: false, reason: 'bad_signature' };
+  let payload: string;
+  try {
+    payload = dec.decode(payloadBytes);
+  } catch {
     return { ok: false, reason: 'malformed' };
   }
-  const exp = Number(expires);
-  if (!Number.isSafeInteger(exp)) return { ok: false, reason: 'malformed' };
-  if (exp <= nowSeconds) return { ok: false, reason: 'expired' };
-  const claims: LinkClaims = {
-    action: action as LinkAction,
-    partitionTag: partition === '' ? null : Number(partition),
-    mailId: mailId === '' ? null : mailId!,
-    recipient,
-    expires: exp,
-  };
-  const needsMail = claims.action !== 'portal' && claims.action !== 'unsubscribe';
-  if (needsMail !== (claims.mailId !== null && claims.partitionTag !== null)) return { ok: false, reason: 'malformed' };
+  const claims = parsePayload(payload);
+  if (!claims) return { ok: false, reason: 'malformed' };
+  if (claims.expires <= nowSeconds) return { ok: false, reason: 'expired' };
   return { ok: true, claims };
 }
 

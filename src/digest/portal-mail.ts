@@ -1,12 +1,12 @@
+import { sql } from 'kysely';
 import { normalizeAddress } from '../amavis/address.ts';
-import type { Identity } from '../auth/identity.ts';
+import { bind } from '../amavis/schema.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
-import type { OutgoingEmail } from '../mail/mailer.ts';
-import { listQuarantine } from '../quarantine/list.ts';
+import type { Mailer, OutgoingEmail } from '../mail/mailer.ts';
 import { linkSettings } from './compose.ts';
 import { signLink } from './links.ts';
-import { windowLimiter, type RateLimiter } from './rate-limit.ts';
+import { ipBucket, windowLimiter, type RateLimiter } from './rate-limit.ts';
 import { formatTime, renderHtml, renderText, templatesWith } from './render.ts';
 import { requireMailer } from './run.ts';
 
@@ -23,7 +23,7 @@ import { requireMailer } from './run.ts';
  * same lookups and rendering run for every address, and the email itself is sent in the
  * background (`delivery`), so a known address does not answer measurably later.
  *
- * A second limit per client IP (5 per 10 minutes) stops one client from mailing many addresses
+ * A second limit per client IP (5 per 10 minutes; IPv6 per /64, see ipBucket) stops one client from mailing many addresses
  * (or probing them); when it is hit the answer is 429 "try again later" for every address, known
  * or not, before any lookup. Both limiters are in memory: the whole process on Node, one isolate
  * on Workers (best effort there, as for the action links in rate-limit.ts). Where the IP comes
@@ -55,14 +55,22 @@ export function parseMailbox(raw: unknown): string {
   return address;
 }
 
-/** Does this mailbox qualify? Both lookups always run (the time taken does not depend on the answer). */
+/**
+ * Does this mailbox qualify? One statement, the same for every address, whatever the answer: no
+ * follow-up query when there is mail (a page of the list, then its recipients, as listQuarantine
+ * does on PostgreSQL, made a known address one round trip slower: an address oracle).
+ */
 async function isKnownMailbox(deps: Deps, address: string): Promise<boolean> {
-  const asOwner: Identity = { role: 'user', actor: `portal-mail:${address}`, keyId: null, mailbox: address };
-  const [mail, sub] = await Promise.all([
-    listQuarantine(deps, asOwner, { status: 'all', limit: 1 }),
-    deps.db.selectFrom('qe_digest_subscriptions').select('address').where('address', '=', address).executeTakeFirst(),
-  ]);
-  return mail.items.length > 0 || sub !== undefined;
+  const email = bind(deps.variant, 'maddr.email', address);
+  const { rows } = await sql<{ mail: number | string; sub: number | string }>`
+    SELECT
+      CASE WHEN EXISTS (SELECT 1 FROM maddr r
+        JOIN msgrcpt mr ON mr.rid = r.id
+        JOIN msgs m ON m.partition_tag = mr.partition_tag AND m.mail_id = mr.mail_id
+        WHERE r.email = ${email} AND m.quar_type = 'Q' AND m.content IS NOT NULL) THEN 1 ELSE 0 END AS mail,
+      CASE WHEN EXISTS (SELECT 1 FROM qe_digest_subscriptions WHERE address = ${address}) THEN 1 ELSE 0 END AS sub`.execute(deps.db);
+  const row = rows[0];
+  return Number(row?.mail) === 1 || Number(row?.sub) === 1;
 }
 
 export async function requestPortalLink(deps: Deps, rawAddress: unknown, opts: PortalMailOptions = {}): Promise<PortalMailRequest> {
@@ -76,7 +84,7 @@ export async function requestPortalLink(deps: Deps, rawAddress: unknown, opts: P
 
   const nowMs = deps.clock.now();
   // The IP limit answers the same for every address, so it tells nothing about any of them.
-  if (ip !== null && !ipLimiter.hit(ip, nowMs)) {
+  if (ip !== null && !ipLimiter.hit(ipBucket(ip), nowMs)) {
     throw new AppError('too_many_requests', 'Too many link requests from your network. Try again later (in 10 minutes).', {
       retryAfter: Math.ceil(PORTAL_MAIL_WINDOW_MS / 1000),
     });
@@ -97,13 +105,20 @@ export async function requestPortalLink(deps: Deps, rawAddress: unknown, opts: P
     headers: { 'Auto-Submitted': 'auto-generated' },
     idempotencyKey: `portal-link/${address}/${now}/${crypto.randomUUID()}`,
   };
-  if (!known) return { address, delivery: Promise.resolve() };
-  const delivery = mailer.send([email]).then(
-    ([o]) => {
-      if (o?.ok) deps.log.info('portal link sent', { recipient: address, provider: mailer.provider, provider_id: o.id });
-      else deps.log.warn('portal link not sent', { recipient: address, provider: mailer.provider, error: o?.error ?? 'no outcome' });
-    },
-    (err: unknown) => deps.log.error('portal link not sent', { recipient: address, message: (err as Error)?.message }),
-  );
+  // Known or not, the same path: the delivery is started the same way and the answer does not wait
+  // for it; only what it sends differs (nothing for an address that does not qualify).
+  const delivery = deliver(deps, mailer, address, known ? [email] : []);
   return { address, delivery };
+}
+
+async function deliver(deps: Deps, mailer: Mailer, address: string, emails: OutgoingEmail[]): Promise<void> {
+  await Promise.resolve(); // never inside the request's own turn
+  if (emails.length === 0) return;
+  try {
+    const [o] = await mailer.send(emails);
+    if (o?.ok) deps.log.info('portal link sent', { recipient: address, provider: mailer.provider, provider_id: o.id });
+    else deps.log.warn('portal link not sent', { recipient: address, provider: mailer.provider, error: o?.error ?? 'no outcome' });
+  } catch (err) {
+    deps.log.error('portal link not sent', { recipient: address, message: (err as Error)?.message });
+  }
 }

@@ -2,8 +2,8 @@ import { sql } from 'kysely';
 import { sha256Hex } from '../crypto/sha256.ts';
 import { retryOnDeadlock } from '../db/errors.ts';
 import type { Deps } from '../deps.ts';
-import type { Mailer, SendOutcome } from '../mail/mailer.ts';
-import { composeDigest } from './compose.ts';
+import type { Mailer, OutgoingEmail, SendOutcome } from '../mail/mailer.ts';
+import { composeDigest, composeEach } from './compose.ts';
 import type { DigestEvent, DigestHook } from './hooks.ts';
 import { loadDigests, type DigestMode, type PlanContext, type RecipientDigest } from './plan.ts';
 import { templatesWith } from './render.ts';
@@ -125,9 +125,20 @@ export async function sendBatch(ctx: PlanContext, mailer: Mailer, digests: Recip
   report.skipped += todo.filter((k) => !mine.has(k.key)).length;
   todo = todo.filter((k) => mine.has(k.key));
   if (todo.length === 0) return;
-  const outcomes = await mailer.send(await compose(ctx, todo), mailer.idempotent ? { batchKey } : {});
-  await record(ctx, mailer, todo.map((k, i) => ({ ...k, o: outcomes[i] ?? lost })), report, hooks);
+  // A digest that cannot be rendered fails alone (recorded, counted); the rest of the batch goes out.
+  const emails = await composeEach(composeCtx(ctx), todo);
+  const ready = todo.filter((_, i) => !(emails[i] instanceof Error));
+  const sent = ready.length
+    ? await mailer.send(emails.filter((e): e is OutgoingEmail => !(e instanceof Error)), mailer.idempotent ? { batchKey } : {})
+    : [];
+  const outcomeOf = new Map(ready.map((k, i) => [k.key, sent[i] ?? lost]));
+  await record(ctx, mailer, todo.map((k, i) => {
+    const e = emails[i];
+    return { ...k, o: e instanceof Error ? unrenderable(e) : outcomeOf.get(k.key) ?? lost };
+  }), report, hooks);
 }
+
+const unrenderable = (e: Error): SendOutcome => ({ ok: false, error: `not rendered: ${e.message}`, status: null, permanent: true });
 
 /**
  * A digest loaded before a settlement (on another page in flight) moved its recipient's watermark
@@ -151,10 +162,8 @@ const byRecipient = (a: { d: { recipient: string } }, b: { d: { recipient: strin
 
 const lost: SendOutcome = { ok: false, error: 'no outcome', status: null, permanent: false };
 
-function compose(ctx: PlanContext, ks: Keyed[]) {
-  const composeCtx = { config: ctx.deps.config, templates: templatesWith(ctx.deps.templates), now: ctx.now };
-  return Promise.all(ks.map((k) => composeDigest(composeCtx, k.d, k.key)));
-}
+const composeCtx = (ctx: PlanContext) => ({ config: ctx.deps.config, templates: templatesWith(ctx.deps.templates), now: ctx.now });
+const compose = (ctx: PlanContext, ks: Keyed[]) => Promise.all(ks.map((k) => composeDigest(composeCtx(ctx), k.d, k.key)));
 
 /**
  * Send batch `batchKey` again, under that key, with its members' current digests (loaded here for

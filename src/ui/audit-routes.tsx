@@ -13,7 +13,7 @@ const blank = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefi
 const PageQuery = z.object({
   action: z.preprocess(blank, z.string().max(40).optional()),
   mail_id: z.preprocess(blank, z.string().regex(/^[A-Za-z0-9_+-]{1,16}$/, 'expected a mail_id such as hZbBr1WxS3sy').optional()),
-  actor: z.preprocess(blank, z.string().max(255).optional()),
+  actor: z.preprocess(blank, z.string().max(512).optional()),
   before: z.preprocess(blank, z.coerce.number().int().min(1).optional()),
 });
 
@@ -34,7 +34,7 @@ export function auditRoutes(ui: Hono<UiEnv>) {
     if (!s) return c.redirect('/ui/sign-in', 303);
     if (s.identity.role === 'user') throw new AppError('not_found', 'The audit log is for admins and domain admins.');
     const query = c.req.query();
-    const shown: AuditFilterValues = { action: query.action?.slice(0, 40), mail_id: query.mail_id?.slice(0, 16), actor: query.actor?.slice(0, 255) };
+    const shown: AuditFilterValues = { action: query.action?.slice(0, 40), mail_id: query.mail_id?.slice(0, 16), actor: query.actor?.slice(0, 512) };
     const r = PageQuery.safeParse(query);
     if (!r.success) {
       const issue = r.error.issues[0];

@@ -1,4 +1,4 @@
-import { normalizeAddress } from '../amavis/address.ts';
+import { isStoredAddress } from '../amavis/address.ts';
 import { signLink, verifyLink } from '../digest/links.ts';
 
 /**
@@ -23,7 +23,8 @@ export async function verifyPortalToken(secret: string, token: string, nowSecond
   if (!r.ok) return { ok: false, reason: r.reason === 'expired' ? 'expired' : 'invalid' };
   // Only a portal link opens the portal: a release or delete link for one message does not.
   if (r.claims.action !== 'portal') return { ok: false, reason: 'invalid' };
-  const mailbox = normalizeAddress(r.claims.recipient);
-  if (!mailbox || mailbox !== r.claims.recipient) return { ok: false, reason: 'invalid' };
+  // The digest signs the address exactly as amavisd stored it (quotes, '|', 254 characters...).
+  const mailbox = r.claims.recipient;
+  if (!isStoredAddress(mailbox)) return { ok: false, reason: 'invalid' };
   return { ok: true, claim: { mailbox, expires: r.claims.expires } };
 }

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ADMIN_KEY, testApp, type TestApp } from '../support/app.ts';
 import { createApp } from '../../src/api/app.ts';
 import { parseConfig } from '../../src/config.ts';
@@ -36,6 +37,43 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('API keys and auth on 
     const audit = (await (await t.get('/v1/audit?action=key.create')).json()) as any;
     expect(audit.items.some((e: any) => e.detail?.id === created.id)).toBe(true);
   });
+
+  it('a domain admin key\'s domains are checked for count and length: 400 naming the field, nothing written (API and CLI)', async () => {
+    // 253-character domain names, each different: 1000 of them are 256 KB, far past MySQL's text column
+    const long = (i: number) => {
+      const head = `k${i}-`.padEnd(63, 'a');
+      return `${head}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(53)}.example`;
+    };
+    expect(long(1)).toHaveLength(253);
+    const keysBefore = (await t.handle.db.selectFrom('qe_api_keys').select('id').execute()).length;
+    const tooLong = await t.get('/v1/keys', ADMIN_KEY, json({ name: 'msp', role: 'domain_admin', domains: Array.from({ length: 1000 }, (_, i) => long(i)) }));
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.headers.get('content-type')).toContain('application/problem+json');
+    const problem = (await tooLong.json()) as any;
+    expect(problem).toMatchObject({ status: 400, field: 'domains' });
+    expect(problem.detail).toMatch(/60000 characters/);
+    const tooMany = await t.get('/v1/keys', ADMIN_KEY, json({ name: 'msp', role: 'domain_admin', domains: Array.from({ length: 1001 }, (_, i) => `d${i}.example`) }));
+    expect(tooMany.status).toBe(400);
+    expect(((await tooMany.json()) as any).field).toBe('domains');
+    expect((await t.handle.db.selectFrom('qe_api_keys').select('id').execute()).length).toBe(keysBefore);
+    // at the limits: 1000 short domains, or 200 of the longest names
+    for (const domains of [Array.from({ length: 1000 }, (_, i) => `d${i}.example`), Array.from({ length: 200 }, (_, i) => long(i))]) {
+      const ok = await t.get('/v1/keys', ADMIN_KEY, json({ name: 'msp', role: 'domain_admin', domains }));
+      expect(ok.status).toBe(201);
+      expect(((await ok.json()) as any).domains).toEqual(domains);
+    }
+
+    // the CLI: the same check, a message naming the field, exit 2, nothing written
+    const bin = new URL('../../bin/quarantine-edge.js', import.meta.url).pathname;
+    const env = { ...process.env, DATABASE_URL: inject('variantUrls')[variant]!, ADMIN_API_KEY: ADMIN_KEY };
+    const args = ['keys', 'create', '--name', 'msp-cli', '--role', 'domain_admin', ...Array.from({ length: 300 }, (_, i) => ['--domain', long(i)]).flat()];
+    const r = await new Promise<{ code: number; err: string }>((resolve) => {
+      execFile(process.execPath, [bin, ...args], { env, timeout: 60_000 }, (err, _out, errOut) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, err: String(errOut) }));
+    });
+    expect(r.code, r.err).toBe(2);
+    expect(r.err).toMatch(/keys create: domains: at most 60000 characters together/);
+    expect(await t.handle.db.selectFrom('qe_api_keys').select('id').where('name', '=', 'msp-cli').execute()).toEqual([]);
+  }, 90_000);
 
   it('refuses expired keys and malformed key requests', async () => {
     const past = await t.get('/v1/keys', ADMIN_KEY, json({ name: 'x', role: 'admin', expires_at: '2001-01-01T00:00:00Z' }));

@@ -155,4 +155,33 @@ describe('"email me a link": limited per client IP', () => {
       await proxied.close();
     }
   });
+  it('IPv6 clients count per /64: new addresses in the same /64 share one allowance, another /64 has its own', async () => {
+    const proxied = await testApp('pg-iredmail', {
+      env: {
+        LINK_SECRET: 'ui-rate-link-secret-0123456789abcdefghij', PUBLIC_URL: 'https://quarantine.example',
+        DIGEST_FROM: 'Quarantine <quarantine@example.com>', RESEND_API_KEY: 're_test_key', RESEND_BASE_URL: resend.url, TRUST_PROXY: '1',
+      },
+    });
+    const s3 = await new Promise<ServerType>((resolve) => {
+      const s = serve({ fetch: proxied.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    });
+    try {
+      const proxy = client((s3.address() as AddressInfo).port, '127.0.0.4');
+      await proxy.start();
+      // one subscriber's /64, a fresh interface id (and spelling) per request
+      const inNet = ['2001:db8:7:1::1', '2001:db8:7:1::2', '2001:0db8:0007:0001:ffff::9', '[2001:db8:7:1:abcd::1]', '2001:db8:7:1:1:2:3:4', '2001:db8:7:1::ff'];
+      for (let i = 0; i < PORTAL_MAIL_PER_IP; i++) {
+        const r = await proxy.ask(`v6-${i}@${domain}`, { 'x-forwarded-for': inNet[i]! });
+        expect(r.status, inNet[i]).toBe(200);
+      }
+      const limited = await proxy.ask(`v6-9@${domain}`, { 'x-forwarded-for': inNet[5]! });
+      expect(limited.status).toBe(429);
+      expect(limited.text).toContain('Try again later');
+      // the neighbouring /64 is another subscriber
+      expect((await proxy.ask(`v6-10@${domain}`, { 'x-forwarded-for': '2001:db8:7:2::1' })).status).toBe(200);
+    } finally {
+      await new Promise((r) => s3.close(r));
+      await proxied.close();
+    }
+  });
 });

@@ -18,6 +18,13 @@ describe('crypto helpers', () => {
     }
   });
 
+  it('base64urlDecode accepts only the canonical spelling (no unused bits set, no padding, no lone character)', () => {
+    expect(base64urlDecode('QQ')).toEqual(Uint8Array.of(65));
+    for (const bad of ['QR', 'QX', 'Q_', 'QQ==', 'QQ=', 'Q', 'QUJ', 'QUI+', 'QUI/', 'QUI D']) expect(base64urlDecode(bad), bad).toBeNull();
+    expect(base64urlDecode('QUI')).toEqual(Uint8Array.of(65, 66));
+    expect(base64urlDecode('')).toEqual(new Uint8Array());
+  });
+
   it('base64url is unpadded, url-safe and round-trips every length', () => {
     for (let n = 0; n < 70; n++) {
       const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 37 + n * 11) % 256);

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { GENERATED_PATH, generateTemplatesModule } from '../../scripts/generate-templates.ts';
-import { signLink, verifyLink } from '../../src/digest/links.ts';
+import { linkKey, signLink, verifyLink } from '../../src/digest/links.ts';
+import { base64url } from '../../src/crypto/hmac.ts';
+import { hmacSha256Sync } from '../../src/crypto/sha256.ts';
 import { formatTime, reasonFromHeaders, renderSubject } from '../../src/digest/render.ts';
-import { windowLimiter } from '../../src/digest/rate-limit.ts';
+import { ipBucket, windowLimiter } from '../../src/digest/rate-limit.ts';
 
 const SECRET = 'unit-link-secret-0123456789abcdef0123';
 const claims = { action: 'release' as const, partitionTag: 0, mailId: 'hZbBr1WxS3sy', recipient: 'alice@example.com', expires: 2_000_000_000 };
@@ -26,7 +28,104 @@ describe('signed action links', () => {
     const flipped = `${p}.${m[0] === 'A' ? 'B' : 'A'}${m.slice(1)}`;
     expect(await verifyLink(SECRET, flipped, 1_000)).toEqual({ ok: false, reason: 'bad_signature' });
     expect((await verifyLink(SECRET, 'x', 1_000)).ok).toBe(false);
-    await expect(signLink(SECRET, { ...claims, recipient: 'a|b@example.com' })).rejects.toThrow();
+  });
+});
+
+describe('signed links carry any address amavisd stores', () => {
+  it('round-trips "|", quotes, spaces in quotes, 8-bit and 254 characters', async () => {
+    const long = `${'l'.repeat(64)}@${'d'.repeat(63)}.${'e'.repeat(63)}.${'f'.repeat(53)}.example`;
+    expect(long).toHaveLength(254);
+    for (const recipient of ['a|b@example.com', '"john|doe smith"@example.com', '"a\\"b"@example.com', 'ünïcode@example.com', long, 'v1|v2|x|y|z|1@example.com']) {
+      for (const c of [{ ...claims, recipient }, { action: 'portal' as const, partitionTag: null, mailId: null, recipient, expires: 2_000_000_000 }]) {
+        const token = await signLink(SECRET, c);
+        expect(token.length).toBeLessThanOrEqual(1024);
+        expect(await verifyLink(SECRET, token, 1_000)).toEqual({ ok: true, claims: c });
+      }
+    }
+  });
+
+  it('links signed before v2 (recipient in clear) keep working until they expire', async () => {
+    const payload = new TextEncoder().encode('v1|release|0|hZbBr1WxS3sy|alice@example.com|2000000000');
+    const v1 = `${base64url(payload)}.${base64url(hmacSha256Sync(SECRET, payload).subarray(0, 16))}`;
+    expect(await verifyLink(SECRET, v1, 1_000)).toEqual({ ok: true, claims });
+    // one link, one rate-limit bucket, whichever version it was written in
+    const v2 = await signLink(SECRET, claims);
+    expect(v2).not.toBe(v1);
+    expect(linkKey(claims)).toBe(linkKey((await verifyLink(SECRET, v1, 1_000) as { claims: typeof claims }).claims));
+  });
+});
+
+describe('tokens have one spelling', () => {
+  const sign = (payload: string) => {
+    const bytes = new TextEncoder().encode(payload);
+    return `${base64url(bytes)}.${base64url(hmacSha256Sync(SECRET, bytes).subarray(0, 16))}`;
+  };
+  const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+  it('only the canonical base64url of the MAC: the 15 other spellings of its last character are refused', async () => {
+    const token = await signLink(SECRET, claims);
+    const [p, m] = token.split('.') as [string, string];
+    expect(m).toHaveLength(22); // 16 bytes: the last character carries 2 bits and 4 unused ones
+    const last = B64.indexOf(m.at(-1)!);
+    const spellings = Array.from({ length: 16 }, (_, low) => `${p}.${m.slice(0, -1)}${B64[(last & ~15) | low]}`);
+    expect(new Set(spellings).size).toBe(16);
+    const results = await Promise.all(spellings.map((s) => verifyLink(SECRET, s, 1_000)));
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(spellings.filter((_, i) => results[i]!.ok)).toEqual([token]);
+    // padding, standard-alphabet characters and a stray lone character are not base64url either
+    for (const bad of [`${p}.${m}==`, `${p}==.${m}`, `${p}.${m}A`, `${p.replace(/-/g, '+').replace(/_/g, '/')}.${m}`, `${p}.${m.replace(/-/g, '+').replace(/_/g, '/')}`]) {
+      if (bad === token) continue;
+      expect((await verifyLink(SECRET, bad, 1_000)).ok, bad).toBe(false);
+    }
+  });
+
+  it('only the canonical base64url of the payload: every spelling with unused bits set is refused', async () => {
+    // payloads of each length modulo 3, so the last character has 2 or 4 unused bits or none
+    for (const recipient of ['a@example.com', 'ab@example.com', 'abc@example.com']) {
+      const token = await signLink(SECRET, { ...claims, recipient });
+      const [p, m] = token.split('.') as [string, string];
+      const unused = p.length % 4 === 2 ? 4 : p.length % 4 === 3 ? 2 : 0;
+      const last = B64.indexOf(p.at(-1)!);
+      const spellings = Array.from({ length: 1 << unused }, (_, low) => `${p.slice(0, -1)}${B64[(last & ~((1 << unused) - 1)) | low]}.${m}`);
+      const ok = await Promise.all(spellings.map(async (s) => (await verifyLink(SECRET, s, 1_000)).ok));
+      expect(ok.filter(Boolean), recipient).toHaveLength(1);
+    }
+  });
+
+  it('only the canonical payload: other spellings of the same claims are refused even with a valid MAC', async () => {
+    const r = (s: string) => base64url(new TextEncoder().encode(s));
+    const mail = r('hZbBr1WxS3sy');
+    const alice = r('alice@example.com');
+    expect(await verifyLink(SECRET, sign(`v2|release|0|${mail}|${alice}|2000000000`), 1_000)).toEqual({ ok: true, claims });
+    const others = [
+      `v2|release|00|${mail}|${alice}|2000000000`,
+      `v2|release|+0|${mail}|${alice}|2000000000`,
+      `v2|release|0|${mail}|${alice}|02000000000`,
+      `v2|release|0|${mail}|${alice}|2000000000.0`,
+      `v2|release|0|${mail}|${alice}|2e9`,
+      `v2|release|0|${mail}|${alice}| 2000000000`,
+      `v2|release|0|${mail}=|${alice}|2000000000`,
+      // the recipient's base64url with its 2 unused bits set: the same bytes, another spelling
+      `v2|release|0|${mail}|${alice.slice(0, -1)}${B64[B64.indexOf(alice.at(-1)!) | 1]}|2000000000`,
+      `v2|release|0|${mail}|${alice}|2000000000|`,
+      `v1|release|00|hZbBr1WxS3sy|alice@example.com|2000000000`,
+      `v1|release|0|hZbBr1WxS3sy|alice@example.com|+2000000000`,
+      `V2|release|0|${mail}|${alice}|2000000000`,
+    ];
+    for (const payload of others) expect(await verifyLink(SECRET, sign(payload), 1_000), payload).toEqual({ ok: false, reason: 'malformed' });
+  });
+});
+
+describe('per-IP buckets', () => {
+  it('an IPv4 address is its own bucket (also IPv4-mapped); IPv6 counts per /64 in any spelling', () => {
+    expect(ipBucket('192.0.2.1')).toBe('192.0.2.1');
+    expect(ipBucket('::ffff:192.0.2.1')).toBe('192.0.2.1');
+    expect(ipBucket('::ffff:c000:201')).toBe('192.0.2.1');
+    const net = ['2001:db8:1:2::1', '2001:DB8:1:2:ffff:ffff:ffff:ffff', '2001:0db8:0001:0002::', '[2001:db8:1:2::5]', '2001:db8:1:2:0:0:0:9', '2001:db8:1:2::1%eth0'];
+    expect(new Set(net.map(ipBucket))).toEqual(new Set(['2001:db8:1:2::/64']));
+    expect(ipBucket('2001:db8:1:3::1')).not.toBe(ipBucket('2001:db8:1:2::1'));
+    expect(ipBucket('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(ipBucket('not an ip')).toBe('not an ip');
   });
 });
 

@@ -76,4 +76,19 @@ describe('functions/worker.ts in workerd: "email me a link" is limited per cf-co
     expect(other.status, otherHtml).toBe(200);
     expect(otherHtml).toContain('Check your email');
   });
+  it('IPv6: the limit is per /64, whatever address in it the client picks', async () => {
+    const browser = new PageClient(worker, BASE);
+    const { csrf } = await browser.page('/ui/sign-in');
+    const ask = (ip: string) => browser.post('/ui/email-link', { csrf: csrf!, address: address() }, { 'cf-connecting-ip': ip });
+    const net = db === 'mysql' ? '2001:db8:a1:1' : '2001:db8:b1:1';
+    for (let i = 0; i < PORTAL_MAIL_PER_IP; i++) {
+      const res = await ask(`${net}::${i + 1}`);
+      expect(res.status, await res.text()).toBe(200);
+    }
+    const limited = await ask(`${net}:ffff:ffff:ffff:fffe`);
+    expect(limited.status).toBe(429);
+    expect(await limited.text()).toContain('Try again later');
+    const neighbour = await ask(`${net.replace(/:1$/, ':2')}::1`);
+    expect(neighbour.status).toBe(200);
+  });
 });

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { performAction, showAction, verifyToken, type ActionPage } from '../../digest/actions.ts';
+import { linkKey } from '../../digest/links.ts';
 import { actionLinkLimiter, type RateLimiter } from '../../digest/rate-limit.ts';
 import { renderHtml, templatesWith } from '../../digest/render.ts';
 import type { AppEnv } from '../env.ts';
@@ -40,7 +41,8 @@ export function actionLinkRoutes(limiter: RateLimiter = actionLinkLimiter) {
     const deps = c.get('deps');
     const v = await verifyToken(deps, token);
     if (!v.ok) return send(c, v.page, token);
-    if (!limiter.hit(token, deps.clock.now())) return send(c, tooMany, token);
+    // keyed by the link's claims, not the string it arrived as: one link, one bucket
+    if (!limiter.hit(linkKey(v.claims), deps.clock.now())) return send(c, tooMany, token);
     return send(c, await verb(deps, v.claims, token), token);
   };
   r.get('/:token', handle(showAction));

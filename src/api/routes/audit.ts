@@ -16,7 +16,7 @@ export function auditRoutes() {
           .object({
             action: z.string().max(40).optional(),
             mail_id: z.string().regex(/^[A-Za-z0-9_+-]{1,16}$/).optional(),
-            actor: z.string().max(255).optional(),
+            actor: z.string().max(512).optional(),
             since: Instant.optional(),
             until: Instant.optional(),
             limit: z.coerce.number().int().min(1).max(500).default(100),

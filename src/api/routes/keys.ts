@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { createKey, listKeys, revokeKey } from '../../auth/keys.ts';
+import { KEY_DOMAINS_MAX, KEY_DOMAINS_MAX_CHARS, createKey, listKeys, revokeKey } from '../../auth/keys.ts';
 import { ROLES } from '../../auth/identity.ts';
 import { AppError } from '../../errors.ts';
 import { newRouter } from '../env.ts';
@@ -25,7 +25,8 @@ const CreateKey = z
   .object({
     name: z.string().trim().min(1).max(200),
     role: z.enum(ROLES),
-    domains: z.array(Domain).min(1).max(1000).optional(),
+    domains: z.array(Domain).min(1).max(KEY_DOMAINS_MAX).optional()
+      .describe(`domain_admin: its domains (at most ${KEY_DOMAINS_MAX}, at most ${KEY_DOMAINS_MAX_CHARS} characters together)`),
     mailbox: Address.optional(),
     expires_at: Instant.optional(),
   })
