@@ -28,6 +28,8 @@ export async function recordAudit(trx: Kysely<Database>, clock: Clock, who: Iden
       domains: domains ? `,${domains.join(',')},` : null,
       result: e.result,
       detail: e.detail ?? null,
+      key_id: who.keyId,
+      key_name: who.keyName ?? null,
     })
     .execute();
 }

@@ -17,6 +17,11 @@ export interface LinkClaims {
   recipient: string;
   /** epoch seconds */
   expires: number;
+  /**
+   * The API key that minted the link through /v1/digests/preview: the link works only while that
+   * key is live (checked at use) and audit rows name it. Absent on the links a digest mails out.
+   */
+  keyId?: string;
 }
 
 export const DEFAULT_LINK_TTL = 7 * 24 * 3600;
@@ -24,13 +29,20 @@ export const DEFAULT_LINK_TTL = 7 * 24 * 3600;
 export const UNSUBSCRIBE_LINK_TTL = 180 * 24 * 3600;
 
 const VERSION = 'v1';
+/** v1 with the minting key's id as a seventh field. */
+const VERSION_KEYED = 'v2';
+const KEY_ID = /^key_[A-Za-z0-9_-]{1,28}$/;
 /** 128 bits of the MAC are plenty and keep the links short. */
 const MAC_BYTES = 16;
 const enc = new TextEncoder();
 
 function payloadOf(c: LinkClaims): string {
   // '|' separates the fields: a field holding one is refused rather than signed ambiguously.
-  const fields = [VERSION, c.action, c.partitionTag === null ? '' : String(c.partitionTag), c.mailId ?? '', c.recipient, String(c.expires)];
+  const fields = [c.keyId === undefined ? VERSION : VERSION_KEYED, c.action, c.partitionTag === null ? '' : String(c.partitionTag), c.mailId ?? '', c.recipient, String(c.expires)];
+  if (c.keyId !== undefined) {
+    if (!KEY_ID.test(c.keyId)) throw new Error('a link\'s key id is malformed');
+    fields.push(c.keyId);
+  }
   if (fields.some((f) => f.includes('|'))) throw new Error('a link field contains "|"');
   return fields.join('|');
 }
@@ -61,7 +73,8 @@ export async function verifyLink(secret: string, token: string, nowSeconds: numb
   const payload = new TextDecoder('utf-8', { fatal: false }).decode(payloadBytes);
   if (!sameBytes(await mac(secret, payload), given)) return { ok: false, reason: 'bad_signature' };
   const [version, action, partition, mailId, recipient, expires, ...more] = payload.split('|');
-  if (version !== VERSION || more.length || !(LINK_ACTIONS as readonly string[]).includes(action ?? '') || !recipient) {
+  const keyId = version === VERSION_KEYED && more.length === 1 && KEY_ID.test(more[0]!) ? more[0] : undefined;
+  if (!(version === VERSION ? more.length === 0 : keyId !== undefined) || !(LINK_ACTIONS as readonly string[]).includes(action ?? '') || !recipient) {
     return { ok: false, reason: 'malformed' };
   }
   const exp = Number(expires);
@@ -73,6 +86,7 @@ export async function verifyLink(secret: string, token: string, nowSeconds: numb
     mailId: mailId === '' ? null : mailId!,
     recipient,
     expires: exp,
+    ...(keyId === undefined ? {} : { keyId }),
   };
   const needsMail = claims.action !== 'portal' && claims.action !== 'unsubscribe';
   if (needsMail !== (claims.mailId !== null && claims.partitionTag !== null)) return { ok: false, reason: 'malformed' };

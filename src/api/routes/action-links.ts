@@ -41,7 +41,7 @@ export function actionLinkRoutes(limiter: RateLimiter = actionLinkLimiter) {
     const v = await verifyToken(deps, token);
     if (!v.ok) return send(c, v.page, token);
     if (!limiter.hit(token, deps.clock.now())) return send(c, tooMany, token);
-    return send(c, await verb(deps, v.claims, token), token);
+    return send(c, await verb(deps, v.claims, token, v.minter), token);
   };
   r.get('/:token', handle(showAction));
   r.post('/:token', handle(performAction));
