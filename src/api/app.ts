@@ -2,7 +2,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { authenticate, hashKey } from '../auth/keys.ts';
 import { keyCheckThrottle, type KeyCheckThrottle } from '../auth/throttle.ts';
-import { clientIp } from '../ui/client-ip.ts';
+import { clientIp, onWorkers } from '../ui/client-ip.ts';
 import type { Config } from '../config.ts';
 import { consoleLogger, systemClock, type Clock, type DatabaseProvider, type Logger } from '../deps.ts';
 import { AppError } from '../errors.ts';
@@ -52,7 +52,11 @@ export function createApp(opts: AppOptions) {
   const app = newRouter();
 
   app.use('*', async (c, next) => {
-    c.set('requestId', c.req.header('cf-ray') ?? crypto.randomUUID());
+    // Cloudflare sets cf-ray on every request to a Worker (a client's value is replaced); anywhere
+    // else the header is the client's own words, so a client could pick its request id (and write
+    // into the logs): ours then.
+    const ray = onWorkers() ? c.req.header('cf-ray') : undefined;
+    c.set('requestId', ray && /^[A-Za-z0-9-]{1,64}$/.test(ray) ? ray : crypto.randomUUID());
     if (c.req.url.length > MAX_URL) {
       throw new AppError('bad_request', `the URL is longer than ${MAX_URL} bytes`, { field: 'query' });
     }

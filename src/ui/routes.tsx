@@ -6,6 +6,7 @@ import { authenticate, liveKey } from '../auth/keys.ts';
 import type { KeyCheckThrottle } from '../auth/throttle.ts';
 import type { Clock } from '../deps.ts';
 import { clientIp } from './client-ip.ts';
+import { clientGone, logClientGone } from '../api/problem.ts';
 import { AppError } from '../errors.ts';
 import { isUnstorableText } from '../db/errors.ts';
 import { APP_CSS, APP_JS } from './assets.ts';
@@ -119,6 +120,10 @@ export function uiRoutes(opts: {
 
   ui.onError((err, c) => {
     const requestId = c.get('requestId') ?? 'unknown';
+    if (!(err instanceof AppError) && clientGone(err, c)) {
+      logClientGone(c as unknown as Context<AppEnv>);
+      err = new AppError('bad_request', 'The connection was closed before the form arrived.');
+    }
     if (isUnstorableText(err)) err = new AppError('bad_request', 'A text value contains a NUL byte or characters the database cannot store.');
     if (err instanceof AppError) {
       if (err.status === 401) return c.redirect('/ui/sign-in', 303);
