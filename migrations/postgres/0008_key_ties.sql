@@ -4,6 +4,8 @@
 -- a random id, stored here as its SHA-256).
 ALTER TABLE qe_webhooks ADD COLUMN key_id varchar(32) NULL;
 CREATE INDEX qe_webhooks_key ON qe_webhooks (key_id);
+-- subscriptions made before this migration: their creator is 'key:<id>' (the bootstrap admin's are not tied)
+UPDATE qe_webhooks SET key_id = substr(created_by, 5) WHERE created_by LIKE 'key:%' AND key_id IS NULL;
 ALTER TABLE qe_audit ADD COLUMN key_id varchar(32) NULL;
 ALTER TABLE qe_audit ADD COLUMN key_name varchar(200) NULL;
 CREATE TABLE qe_ui_sessions (

@@ -4,6 +4,9 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { signLink } from '../../src/digest/links.ts';
+import { loadMigrationFiles } from '../../src/db/drivers/files.ts';
+import { migrate } from '../../src/db/migrations.ts';
+import { createVariantDatabase, dropVariantDatabase, openVariant, runSuffix } from '../support/databases.ts';
 import { deliverDue } from '../../src/webhooks/deliver.ts';
 import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
@@ -143,5 +146,30 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('revoking a key on %s'
     expect((await t.app.request(`/a/${own}`)).status).toBe(200);
     const rows = await sql<{ n: number | string }>`SELECT count(*) AS n FROM qe_ui_sessions WHERE key_id = ${k.id}`.execute(t.handle.db);
     expect(Number(rows.rows[0]!.n)).toBe(0);
+  });
+});
+
+describe.each(['mysql-upstream', 'pg-upstream'] as const)('migration 0008 on %s', (variantName) => {
+  const own = { suffix: runSuffix('mig8'), migrate: false };
+  afterAll(async () => {
+    await dropVariantDatabase(variantName, own);
+  });
+
+  it("ties the subscriptions made before it to the key named in created_by (the bootstrap admin's stay untied)", async () => {
+    await createVariantDatabase(variantName, own);
+    const handle = await openVariant(variantName, 1, own);
+    try {
+      const files = await loadMigrationFiles(handle.dialect);
+      await migrate(handle.db, handle.dialect, files.filter((f) => f.version < 8), () => Date.now());
+      const hook = (id: string, createdBy: string) => sql`INSERT INTO qe_webhooks (id, url, events, secret, created_by, created_at)
+        VALUES (${id}, 'https://h.example/in', '[]', 'whsec_x', ${createdBy}, 1)`.execute(handle.db);
+      await hook('wh_a', 'key:key_abcdefghijklmnop');
+      await hook('wh_b', 'bootstrap-admin');
+      await migrate(handle.db, handle.dialect, files, () => Date.now());
+      const { rows } = await sql<{ id: string; key_id: string | null }>`SELECT id, key_id FROM qe_webhooks ORDER BY id`.execute(handle.db);
+      expect(rows).toEqual([{ id: 'wh_a', key_id: 'key_abcdefghijklmnop' }, { id: 'wh_b', key_id: null }]);
+    } finally {
+      await handle.close();
+    }
   });
 });

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createVariantDatabase, dropVariantDatabase } from '../support/databases.ts';
+import { createVariantDatabase, dropVariantDatabase, runSuffix } from '../support/databases.ts';
 
 vi.setConfig({ testTimeout: 90_000 });
 
@@ -25,7 +25,7 @@ async function freePort(): Promise<number> {
 interface Served { child: ChildProcess; port: number; output: () => string }
 const running: ChildProcess[] = [];
 let databaseUrl = '';
-const OWN = { suffix: 'serve_host' };
+const OWN = { suffix: runSuffix('serve') };
 
 beforeAll(async () => {
   databaseUrl = await createVariantDatabase('pg-upstream', OWN);
