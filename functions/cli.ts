@@ -28,7 +28,7 @@ import { summarize } from '../src/digest/job.ts';
 
 const USAGE = `usage: quarantine-edge <command> [options]
 
-  serve                 the API on Node (PORT, DATABASE_URL; unset = embedded database)
+  serve                 the API on Node (HOST, default 0.0.0.0; PORT; DATABASE_URL, unset = embedded database)
   demo                  the API over an embedded database filled with demo quarantine data
   relay [--host H]      the on-host release relay: signed HTTP on RELAY_PORT (default 8788, on
                         127.0.0.1 unless --host), AM.PDP to AMAVISD_PDP (default 127.0.0.1:9998);
@@ -75,13 +75,13 @@ function onSignals(close: () => Promise<void>) {
 async function serveCommand() {
   const cfg = config();
   const runtime = await startRuntime(cfg);
-  const server = await listen(runtime, cfg.PORT);
+  const server = await listen(runtime, cfg.PORT, cfg.HOST);
   // The scheduled digests and purge run on their own small pool with the jobs' bounds; the API's
   // pool keeps its short ones (DB_*_TIMEOUT_MS).
   const jobs = runtime.handle.driver === 'pglite' ? runtime.handle : await openNodeDatabase(cfg, 2, JOB_BOUNDS);
   const scheduler = startScheduler({ ...runtime.deps, db: jobs.db });
   if (runtime.handle.driver !== 'pglite') await hintRecommendedIndexes(runtime.handle);
-  consoleLogger.info('quarantine-edge listening', { port: cfg.PORT, driver: runtime.handle.driver, schema: runtime.variant.name });
+  consoleLogger.info('quarantine-edge listening', { host: cfg.HOST, port: cfg.PORT, driver: runtime.handle.driver, schema: runtime.variant.name });
   onSignals(async () => {
     scheduler.stop();
     server.close();
@@ -108,7 +108,7 @@ async function demoCommand(args: string[]) {
     release: async (handle, variant) => (sandbox = await startSandboxPdp({ db: handle.db, variant, log: consoleLogger })).transport,
   });
   const seeded = await seedDemo(runtime.handle.db, runtime.variant, { messages: n, now: Math.floor(Date.now() / 1000) });
-  const server = await listen(runtime, cfg.PORT);
+  const server = await listen(runtime, cfg.PORT, cfg.HOST);
   const base = `http://localhost:${cfg.PORT}`;
   console.log(`
 quarantine-edge demo: ${seeded} messages in an embedded database (schema ${runtime.variant.name})

@@ -96,9 +96,11 @@ export async function startRuntime(
   }
 }
 
-export function listen(runtime: NodeRuntime, port: number): Promise<ServerType> {
-  return new Promise((resolve) => {
-    const server = serve({ fetch: runtime.app.fetch, port, hostname: '0.0.0.0' }, () => resolve(server));
+/** Listen on HOST (default 0.0.0.0, every IPv4 address) and PORT. */
+export function listen(runtime: NodeRuntime, port: number, host = '0.0.0.0'): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: runtime.app.fetch, port, hostname: host }, () => resolve(server));
+    server.once('error', reject); // e.g. EADDRINUSE, or HOST is no address of this machine
   });
 }
 

@@ -56,6 +56,12 @@ export const configSchema = z
           .filter(Boolean),
       ),
     PORT: port(8787),
+    /** the address `serve` (and the demo) listen on, Node only; 127.0.0.1 behind a local reverse proxy */
+    HOST: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9.:-]{1,253}$/, 'expected an IP address or host name, e.g. 127.0.0.1 or ::')
+      .default('0.0.0.0'),
     RELAY_PORT: port(8788),
     QUARANTINE_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
     RELEASED_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),

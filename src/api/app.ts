@@ -1,6 +1,8 @@
 import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { authenticate, hashKey } from '../auth/keys.ts';
+import { keyCheckThrottle, type KeyCheckThrottle } from '../auth/throttle.ts';
+import { clientIp, onWorkers } from '../ui/client-ip.ts';
 import type { Config } from '../config.ts';
 import { consoleLogger, systemClock, type Clock, type DatabaseProvider, type Logger } from '../deps.ts';
 import { AppError } from '../errors.ts';
@@ -36,6 +38,8 @@ export interface AppOptions {
   mailer?: Mailer | null;
   /** templates/<name>.custom.<ext> (Node) */
   templates?: TemplateOverrides;
+  /** failed key checks per client address (API and sign-in); absent: one per app (src/auth/throttle.ts) */
+  keyThrottle?: KeyCheckThrottle;
 }
 
 const MAX_URL = 8 * 1024;
@@ -46,11 +50,16 @@ export function createApp(opts: AppOptions) {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? consoleLogger;
   const bootstrapHash = opts.config.ADMIN_API_KEY ? hashKey(opts.config.ADMIN_API_KEY) : Promise.resolve(null);
+  const keyThrottle = opts.keyThrottle ?? keyCheckThrottle();
   const app = newRouter();
   const health = new DatabaseHealth();
 
   app.use('*', async (c, next) => {
-    c.set('requestId', c.req.header('cf-ray') ?? crypto.randomUUID());
+    // Cloudflare sets cf-ray on every request to a Worker (a client's value is replaced); anywhere
+    // else the header is the client's own words, so a client could pick its request id (and write
+    // into the logs): ours then.
+    const ray = onWorkers() ? c.req.header('cf-ray') : undefined;
+    c.set('requestId', ray && /^[A-Za-z0-9-]{1,64}$/.test(ray) ? ray : crypto.randomUUID());
     c.set('health', health);
     if (c.req.url.length > MAX_URL) {
       throw new AppError('bad_request', `the URL is longer than ${MAX_URL} bytes`, { field: 'query' });
@@ -108,8 +117,15 @@ export function createApp(opts: AppOptions) {
     if (c.req.method === 'POST' && c.req.path === RESEND_HOOK_PATH) return next();
     const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
     if (!m) throw new AppError('unauthorized', 'send an API key as "Authorization: Bearer <key>"');
+    const ip = clientIp(c);
+    const now = clock.now();
+    const wait = ip === null ? 0 : keyThrottle.retryAfter(ip, now);
+    if (wait > 0) throw new AppError('too_many_requests', 'too many failed API key checks from your address; try again later', { retryAfter: wait });
     const who = await authenticate(c.get('deps'), m[1]!, await bootstrapHash);
-    if (!who) throw new AppError('unauthorized', 'the API key is unknown, revoked or expired');
+    if (!who) {
+      if (ip !== null) keyThrottle.fail(ip, now);
+      throw new AppError('unauthorized', 'the API key is unknown, revoked or expired');
+    }
     c.set('identity', who);
     await next();
   });
@@ -120,7 +136,7 @@ export function createApp(opts: AppOptions) {
   app.use('/a/*', withDatabase);
   app.route('/a', actionLinkRoutes());
   // The pages: their own sessions (cookie + CSRF), not the bearer key; src/ui/.
-  app.route('/ui', uiRoutes({ withDatabase, bootstrapHash }));
+  app.route('/ui', uiRoutes({ withDatabase, bootstrapHash, keyThrottle, clock }));
 
   app.route('/', systemRoutes({ database: opts.database, health, now: () => Date.now() }));
   app.route('/v1/quarantine', quarantineRoutes());

@@ -11,9 +11,31 @@ export function problemResponse(c: Context<AppEnv>, problem: Problem, headers: R
   });
 }
 
+/**
+ * The client closed the connection before its request was read: @hono/node-server aborts the
+ * request's signal, and reading the rest of the body fails with Node's "aborted" (ECONNRESET).
+ * Nothing went wrong here and nobody reads the answer: one log line, no stack.
+ */
+export function clientGone(err: unknown, c: Context): boolean {
+  if (c.req.raw.signal?.aborted) return true;
+  const e = err as { message?: unknown; code?: unknown } | null;
+  return e?.message === 'aborted' && e.code === 'ECONNRESET';
+}
+
+export function logClientGone(c: Context<AppEnv>): void {
+  const fields = { request_id: c.get('requestId') ?? 'unknown', method: c.req.method, path: c.req.path };
+  const log = c.get('deps')?.log;
+  if (log) log.info('client disconnected', fields);
+  else console.log(JSON.stringify({ level: 'info', msg: 'client disconnected', ...fields }));
+}
+
 /** The one onError: known errors become their problem; anything else is an opaque 500. */
 export function onError(err: Error, c: Context<AppEnv>): Response {
   const requestId = c.get('requestId') ?? 'unknown';
+  if (!(err instanceof AppError) && clientGone(err, c)) {
+    logClientGone(c);
+    return problemResponse(c, toProblem(new AppError('bad_request', 'the client closed the connection'), requestId));
+  }
   if (err instanceof AppError) {
     const headers: Record<string, string> = {};
     if (err.extra.retryAfter !== undefined) headers['retry-after'] = String(err.extra.retryAfter);

@@ -69,6 +69,8 @@ export async function recordAudit(trx: Kysely<Database>, clock: Clock, who: Iden
       domains: domains ? fit(`,${domains.join(',')},`, AUDIT_TEXT_MAX) : null,
       result: e.result,
       detail: e.detail === undefined ? null : fitDetail(e.detail),
+      key_id: who.keyId,
+      key_name: who.keyName == null ? null : fit(who.keyName, 255),
     })
     .execute();
 }

@@ -25,6 +25,7 @@ export interface AuditEntryView {
   recipients: string[] | null;
   result: string;
   detail: unknown;
+  key: { id: string; name: string | null } | null;
 }
 
 /** Admins see everything; a domain admin the entries that touched its domains; users nothing. */
@@ -58,6 +59,7 @@ export async function listAudit(deps: Deps, who: Identity, q: AuditQuery) {
     recipients: r.recipients ? (JSON.parse(r.recipients) as string[]).filter(mine) : null,
     result: r.result,
     detail: scopeDetail(parseDetail(r.detail), mine),
+    key: r.key_id ? { id: r.key_id, name: r.key_name ?? null } : null,
   }));
   return { items, next_before: rows.length > q.limit ? items[items.length - 1]!.id : null };
 }

@@ -1,8 +1,12 @@
-/** Who is asking. Every verb takes one and limits every query to what it may see. */
+/**
+ * Who is asking. Every verb takes one and limits every query to what it may see. `keyId` /
+ * `keyName`: the API key that acts, or that minted the link or portal session acting (audit rows
+ * name it); null for the bootstrap admin, the CLI, jobs and a digest's own links.
+ */
 export type Identity =
-  | { role: 'admin'; actor: string; keyId: string | null }
-  | { role: 'domain_admin'; actor: string; keyId: string; domains: readonly string[] }
-  | { role: 'user'; actor: string; keyId: string | null; mailbox: string };
+  | { role: 'admin'; actor: string; keyId: string | null; keyName?: string | null }
+  | { role: 'domain_admin'; actor: string; keyId: string; keyName?: string | null; domains: readonly string[] }
+  | { role: 'user'; actor: string; keyId: string | null; keyName?: string | null; mailbox: string };
 
 export type Role = Identity['role'];
 export const ROLES = ['admin', 'domain_admin', 'user'] as const;

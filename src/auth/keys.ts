@@ -142,6 +142,9 @@ export async function listKeys(deps: Deps, who: Identity): Promise<KeyView[]> {
   return rows.map(view);
 }
 
+/** disabled_reason of a subscription whose key was revoked (or has expired: webhooks/deliver.ts). */
+export const KEY_REVOKED = 'the API key that created it was revoked or has expired';
+
 export async function revokeKey(deps: Deps, who: Identity, id: string): Promise<void> {
   requireAdmin(who);
   const now = Math.floor(deps.clock.now() / 1000);
@@ -153,7 +156,22 @@ export async function revokeKey(deps: Deps, who: Identity, id: string): Promise<
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) === 0) throw new AppError('not_found', 'no active key with this id');
-    await recordAudit(trx, deps.clock, who, { action: 'key.revoke', result: 'ok', detail: JSON.stringify({ id }) });
+    // What the key started ends with it: its webhook subscriptions are disabled (and stay listed as
+    // such), their pending deliveries fail, and its page sessions (signed in with it, or opened
+    // through a portal link it minted) end. Links it minted are refused at use (src/digest/actions.ts).
+    const hooks = await trx.selectFrom('qe_webhooks').select('id').where('key_id', '=', id).where('disabled_at', 'is', null).execute();
+    if (hooks.length) {
+      const ids = hooks.map((h) => h.id);
+      await trx.updateTable('qe_webhooks').set({ disabled_at: now, disabled_reason: KEY_REVOKED }).where('id', 'in', ids).execute();
+      await trx.updateTable('qe_webhook_deliveries').set({ status: 'failed', last_error: 'the subscription was disabled' })
+        .where('webhook_id', 'in', ids).where('status', '=', 'pending').execute();
+    }
+    const sessions = await trx.deleteFrom('qe_ui_sessions').where('key_id', '=', id).executeTakeFirst();
+    await recordAudit(trx, deps.clock, who, {
+      action: 'key.revoke',
+      result: 'ok',
+      detail: JSON.stringify({ id, webhooks_disabled: hooks.map((h) => h.id), sessions_ended: Number(sessions.numDeletedRows) }),
+    });
   });
 }
 
@@ -170,11 +188,22 @@ export async function authenticate(deps: Deps, key: string, bootstrapHash: strin
   const row = await deps.db.selectFrom('qe_api_keys').selectAll().where('key_hash', '=', hash).executeTakeFirst();
   const now = Math.floor(deps.clock.now() / 1000);
   if (!row || row.revoked_at !== null || (row.expires_at !== null && Number(row.expires_at) <= now)) return null;
-  const actor = `key:${row.id}`;
-  if (row.role === 'admin') return { role: 'admin', actor, keyId: row.id };
-  if (row.role === 'domain_admin') {
-    return { role: 'domain_admin', actor, keyId: row.id, domains: JSON.parse(row.domains ?? '[]') as string[] };
-  }
-  if (row.role === 'user' && row.mailbox) return { role: 'user', actor, keyId: row.id, mailbox: row.mailbox };
+  return identityOfKey(row);
+}
+
+/** The identity a live qe_api_keys row acts as (API requests and key page sessions). */
+export function identityOfKey(row: { id: string; name: string; role: string; domains: string | null; mailbox: string | null }): Identity | null {
+  const base = { actor: `key:${row.id}`, keyId: row.id, keyName: row.name };
+  if (row.role === 'admin') return { role: 'admin', ...base };
+  if (row.role === 'domain_admin') return { role: 'domain_admin', ...base, domains: JSON.parse(row.domains ?? '[]') as string[] };
+  if (row.role === 'user' && row.mailbox) return { role: 'user', ...base, mailbox: row.mailbox };
   return null;
+}
+
+/** Is this key live (exists, not revoked, not expired)? Its id and name when it is. */
+export async function liveKey(deps: Deps, id: string): Promise<{ id: string; name: string } | null> {
+  const row = await deps.db.selectFrom('qe_api_keys').select(['id', 'name', 'revoked_at', 'expires_at']).where('id', '=', id).executeTakeFirst();
+  const now = Math.floor(deps.clock.now() / 1000);
+  if (!row || row.revoked_at !== null || (row.expires_at !== null && Number(row.expires_at) <= now)) return null;
+  return { id: row.id, name: row.name };
 }

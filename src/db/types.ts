@@ -91,6 +91,9 @@ export interface QeAuditTable {
   domains: string | null;
   result: string;
   detail: string | null;
+  /** the API key that acted, or minted the link that acted (0008); null for the bootstrap admin, CLI, jobs */
+  key_id?: string | null;
+  key_name?: string | null;
 }
 
 export interface QeIdempotencyTable {
@@ -117,6 +120,22 @@ export interface QeWebhooksTable {
   created_at: number;
   disabled_at: number | null;
   disabled_reason: string | null;
+  /** the API key that created it (0008): revoking the key disables it */
+  key_id?: string | null;
+}
+
+/** Page sessions (0008): the cookie holds a random id; only its SHA-256 is stored. */
+export interface QeUiSessionsTable {
+  id_hash: string;
+  /** 'key' (signed in with an API key) or 'mailbox' (from a portal link) */
+  kind: string;
+  /** the key signed in with, or the key that minted the portal link; null: bootstrap admin / a digest's link */
+  key_id: string | null;
+  mailbox: string | null;
+  /** bootstrap admin sessions: a MAC of ADMIN_API_KEY's hash, so changing that key ends them */
+  bootstrap: string | null;
+  created_at: number | string;
+  expires_at: number | string;
 }
 
 export interface QeWebhookEventsTable {
@@ -210,4 +229,5 @@ export interface Database {
   qe_webhook_events: QeWebhookEventsTable;
   qe_webhook_deliveries: QeWebhookDeliveriesTable;
   qe_resend_events: QeResendEventsTable;
+  qe_ui_sessions: QeUiSessionsTable;
 }

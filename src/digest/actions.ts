@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { bind, text } from '../amavis/schema.ts';
 import type { MailKey } from '../amavis/mail-id.ts';
 import type { Identity } from '../auth/identity.ts';
+import { liveKey } from '../auth/keys.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { deleteMessage } from '../quarantine/delete.ts';
@@ -37,15 +38,32 @@ const VERBS = {
 const page = (status: number, kind: ActionPage['kind'], heading: string, message: string, details: ActionPage['details'] = []): ActionPage =>
   ({ status, kind, heading, message, details, form: null });
 
-export const linkIdentity = (recipient: string): Identity => ({ role: 'user', actor: `link:${recipient}`, keyId: null, mailbox: recipient });
+/** The key that minted a link through /v1/digests/preview (null: a digest's own link). */
+export type Minter = { id: string; name: string } | null;
 
-export type Verified = { ok: true; claims: LinkClaims } | { ok: false; page: ActionPage };
+export const linkIdentity = (recipient: string, minter: Minter = null): Identity =>
+  ({ role: 'user', actor: `link:${recipient}`, keyId: minter?.id ?? null, keyName: minter?.name ?? null, mailbox: recipient });
+
+export type Verified = { ok: true; claims: LinkClaims; minter: Minter } | { ok: false; page: ActionPage };
+
+/**
+ * A link minted by an API key (preview) works only while that key is live: revoking the key ends
+ * what it started. Returns the key, null for a digest's own link, false when the key is gone.
+ */
+export async function linkMinter(deps: Deps, claims: LinkClaims): Promise<Minter | false> {
+  if (claims.keyId === undefined) return null;
+  return (await liveKey(deps, claims.keyId)) ?? false;
+}
 
 export async function verifyToken(deps: Deps, token: string): Promise<Verified> {
   const secret = deps.config.LINK_SECRET;
   if (!secret) return { ok: false, page: page(503, 'error', 'Links are not configured', 'This server has no LINK_SECRET.') };
   const r = await verifyLink(secret, token, Math.floor(deps.clock.now() / 1000));
-  if (r.ok) return r;
+  if (r.ok) {
+    const minter = await linkMinter(deps, r.claims);
+    if (minter !== false) return { ok: true, claims: r.claims, minter };
+    return { ok: false, page: page(403, 'error', 'Link not valid', 'This link is no longer valid: the API key it was made with was revoked or has expired.') };
+  }
   const message = r.reason === 'expired'
     ? 'This link has expired. Use a newer digest, or ask your administrator.'
     : 'This link is not valid. Use the link exactly as it appears in your digest.';
@@ -92,7 +110,7 @@ function alreadyDone(status: string, details: ActionPage['details']): ActionPage
 }
 
 /** GET: reads only. Never changes rs, never writes an audit row. */
-export async function showAction(deps: Deps, claims: LinkClaims, token: string): Promise<ActionPage> {
+export async function showAction(deps: Deps, claims: LinkClaims, token: string, minter: Minter = null): Promise<ActionPage> {
   if (claims.action === 'portal') return { ...page(303, 'done', 'Your quarantine', ''), location: `/ui/portal/${token}` };
   const verb = VERBS[claims.action];
   if (claims.action === 'unsubscribe') {
@@ -108,9 +126,9 @@ export async function showAction(deps: Deps, claims: LinkClaims, token: string):
 }
 
 /** POST: the API's verb as identity link:<recipient>, for that recipient only. */
-export async function performAction(deps: Deps, claims: LinkClaims, token: string): Promise<ActionPage> {
-  const who = linkIdentity(claims.recipient);
-  if (claims.action === 'portal') return showAction(deps, claims, token);
+export async function performAction(deps: Deps, claims: LinkClaims, token: string, minter: Minter = null): Promise<ActionPage> {
+  const who = linkIdentity(claims.recipient, minter);
+  if (claims.action === 'portal') return showAction(deps, claims, token, minter);
   if (claims.action === 'unsubscribe') {
     await putSubscription(deps, who, claims.recipient, { enabled: false });
     return page(200, 'done', 'Unsubscribed', `Quarantine digests for ${claims.recipient} are off.`);

@@ -12,6 +12,8 @@ export interface ComposeContext {
   /** epoch seconds */
   now: number;
   linkTtl?: number;
+  /** the API key previewing the digest: its links stop working when that key is revoked */
+  mintedBy?: string;
 }
 
 const DAY = 86400;
@@ -34,7 +36,9 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
   const { publicUrl, secret } = linkSettings(ctx.config);
   const expires = expiryAt(ctx.now, ctx.linkTtl ?? DEFAULT_LINK_TTL);
   const link = (action: LinkAction, p: number | null, mailId: string | null, exp = expires) =>
-    linkUrl(publicUrl, signLinkSync(secret, { action, partitionTag: p, mailId, recipient: d.recipient, expires: exp }));
+    linkUrl(publicUrl, signLinkSync(secret, {
+      action, partitionTag: p, mailId, recipient: d.recipient, expires: exp, ...(ctx.mintedBy === undefined ? {} : { keyId: ctx.mintedBy }),
+    }));
   const messages = [];
   for (const m of d.messages) {
     // A link never outlives the message: the purge job removes it after QUARANTINE_RETENTION_DAYS.

@@ -18,6 +18,8 @@ export interface LinkClaims {
   recipient: string;
   /** epoch seconds */
   expires: number;
+  /** the API key that minted the link (a preview): the link works only while that key is live */
+  keyId?: string;
 }
 
 export const DEFAULT_LINK_TTL = 7 * 24 * 3600;
@@ -28,16 +30,23 @@ export const UNSUBSCRIBE_LINK_TTL = 180 * 24 * 3600;
 const MAC_BYTES = 16;
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
+const KEY_ID = /^key_[A-Za-z0-9_-]{1,28}$/;
 
 /**
- * The signed payload: `v2|action|partition|b64url(mail_id)|b64url(recipient)|expires`. The free-text
+ * The signed payload: `v2|action|partition|b64url(mail_id)|b64url(recipient)|expires[|key_id]`
+ * (the seventh field: the API key that minted a preview's link). The free-text
  * fields are base64url, so any address amavisd stores (RFC 5321 allows '|', quotes, spaces in a
  * quoted local part, 254 characters) signs as it is and cannot break the field split.
  * Tokens signed before v2 (`v1|...|recipient|...`, whose signer refused a '|' in any field) are
  * still accepted until they expire, so digests already in mailboxes keep working.
  */
 function payloadOf(c: LinkClaims): string {
-  return ['v2', c.action, c.partitionTag === null ? '' : String(c.partitionTag), b64text(c.mailId ?? ''), b64text(c.recipient), String(c.expires)].join('|');
+  const fields = ['v2', c.action, c.partitionTag === null ? '' : String(c.partitionTag), b64text(c.mailId ?? ''), b64text(c.recipient), String(c.expires)];
+  if (c.keyId !== undefined) {
+    if (!KEY_ID.test(c.keyId)) throw new Error("a link's key id is malformed");
+    fields.push(c.keyId);
+  }
+  return fields.join('|');
 }
 
 function payloadV1(c: LinkClaims): string | null {
@@ -83,7 +92,8 @@ const DECIMAL = /^(0|[1-9][0-9]{0,14})$/;
 /** The claims of a payload, or null. Only its canonical spelling is accepted (checked by the caller). */
 function parsePayload(payload: string): LinkClaims | null {
   const [version, action, partition, mailIdField, recipientField, expires, ...more] = payload.split('|');
-  if ((version !== 'v1' && version !== 'v2') || more.length || !(LINK_ACTIONS as readonly string[]).includes(action ?? '')) return null;
+  const keyId = version === 'v2' && more.length === 1 && KEY_ID.test(more[0]!) ? more[0] : undefined;
+  if ((version !== 'v1' && version !== 'v2') || more.length > (keyId === undefined ? 0 : 1) || !(LINK_ACTIONS as readonly string[]).includes(action ?? '')) return null;
   if (partition === undefined || (partition !== '' && !DECIMAL.test(partition)) || !expires || !DECIMAL.test(expires)) return null;
   const mailId = version === 'v2' ? unb64text(mailIdField) : mailIdField;
   const recipient = version === 'v2' ? unb64text(recipientField) : recipientField;
@@ -94,6 +104,7 @@ function parsePayload(payload: string): LinkClaims | null {
     mailId: mailId === '' ? null : mailId,
     recipient,
     expires: Number(expires),
+    ...(keyId === undefined ? {} : { keyId }),
   };
   // exactly one spelling of these claims: the one this server's signer writes
   if ((version === 'v2' ? payloadOf(claims) : payloadV1(claims)) !== payload) return null;

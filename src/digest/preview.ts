@@ -20,6 +20,8 @@ export async function previewDigest(deps: Deps, who: Identity, recipient: string
   // An opted-out mailbox previews as an empty digest (loadDigests honours the opt-out).
   const [found] = await loadDigests(ctx, [recipient]);
   const d: RecipientDigest = found ?? { recipient, total: 0, messages: [], timeZone: sub?.time_zone ?? null, from: null, to: { time: now, mailId: '' } };
-  const view = await digestView({ config: deps.config, templates: templatesWith(deps.templates), now }, d);
+  // The links in a preview are the key's, not the mailbox owner's: tied to it (links.ts, keyId).
+  const mintedBy = who.keyId ?? undefined;
+  const view = await digestView({ config: deps.config, templates: templatesWith(deps.templates), now, mintedBy }, d);
   return renderHtml(templatesWith(deps.templates)['digest.html'], view);
 }

@@ -37,6 +37,46 @@ export function switchColumns(s: SwitchName, on: boolean): Record<string, string
   return on ? { [lover]: 'N', [bypass]: 'N' } : { [lover]: 'Y' };
 }
 
+/**
+ * Names amavisd's %banned_rules commonly defines (iRedMail's amavisd.conf, and the examples in
+ * amavisd.conf-default). A domain admin picks from these; an admin may write any name, as it is the
+ * admin who configures %banned_rules.
+ */
+export const BANNED_RULENAMES = [
+  'DEFAULT', 'ALLOW_MS_OFFICE', 'ALLOW_MS_WORD', 'ALLOW_MS_EXCEL', 'ALLOW_MS_PPT', 'NO-MS-EXEC', 'PASSALL', 'ALLOW_EXE', 'ALLOW_VBS',
+] as const;
+
+/**
+ * The columns a domain admin may change: only what decides the verdict for its own mailboxes
+ * (quarantine switches, lovers and bypasses, score levels, subject tags, banned rule names) and
+ * the policy's label. Everything else amavisd reads from a policy row sends mail or connections
+ * somewhere: *_quarantine_to and archive_quarantine_to (copies of the mail), *_admin (notification
+ * addresses), forward_method (the next hop, host:port), addr_extension_* (delivery addresses),
+ * sa_userconf / sa_username (SpamAssassin's per-user config), warn*recip, message_size_limit and
+ * disclaimer_options: admins only. An allow-list, so a column this list does not know is an
+ * admin's too.
+ */
+export function domainAdminMayChange(column: string): boolean {
+  return (
+    column === 'policy_name' ||
+    column === 'banned_rulenames' ||
+    /^[a-z_]+_lover$/.test(column) ||
+    /^bypass_[a-z]+_checks$/.test(column) ||
+    /^spam_(tag|tag2|tag3|kill|dsn_cutoff|quarantine_cutoff)_level$/.test(column) ||
+    /^spam_subject_tag[23]?$/.test(column)
+  );
+}
+
+/** banned_rulenames as a domain admin may write it: names from BANNED_RULENAMES, comma-separated. */
+export function checkBannedRulenames(value: string | null, field: string): void {
+  if (value === null) return;
+  const names = value.split(',').map((n) => n.trim());
+  const unknown = names.find((n) => !(BANNED_RULENAMES as readonly string[]).includes(n));
+  if (unknown !== undefined) {
+    throw new AppError('invalid_field', `${field}: ${JSON.stringify(unknown)} is not one of ${BANNED_RULENAMES.join(', ')} (comma-separated); nothing was changed`, { field });
+  }
+}
+
 export function policyColumns(v: SchemaVariant): string[] {
   return [...(v.columns.get('policy') ?? [])].filter((c) => c !== 'id').sort();
 }

@@ -7,7 +7,7 @@ import { AppError } from '../errors.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { parseRecipient } from '../senders/forms.ts';
 import { canManageRecipient, ensureUser, findUser, INHERIT_POLICY, usersScope } from '../senders/rows.ts';
-import { checkRaw, LEVELS, policyColumns, QUARANTINE_SWITCHES, switchColumns, switchOf, type LevelName, type RawValue, type SwitchName } from './columns.ts';
+import { checkBannedRulenames, checkRaw, domainAdminMayChange, LEVELS, policyColumns, QUARANTINE_SWITCHES, switchColumns, switchOf, type LevelName, type RawValue, type SwitchName } from './columns.ts';
 
 /**
  * amavisd's policies (table `policy`, assigned through users.policy_id).
@@ -92,12 +92,14 @@ export async function getPolicy(deps: Deps, who: Identity, id: number): Promise<
   return view(deps, rows[0], await globalPolicyIds(deps));
 }
 
-/** The column values a patch writes, all validated before anything is written. */
-export function patchColumns(deps: Deps, patch: PolicyPatch): Record<string, RawValue> {
+/** The column values a patch writes, all validated before anything is written, with the field that set each. */
+export function patchColumns(deps: Deps, patch: PolicyPatch): { columns: Record<string, RawValue>; fields: Record<string, string> } {
   const out: Record<string, RawValue> = {};
+  const fields: Record<string, string> = {};
   const put = (column: string, value: unknown, field: string) => {
     if (column in out) throw new AppError('invalid_field', `${field}: ${column} is set twice in this patch`, { field });
     out[column] = checkRaw(deps.variant, column, value, field);
+    fields[column] = field;
   };
   for (const [s, on] of Object.entries(patch.quarantine ?? {})) {
     for (const [c, val] of Object.entries(switchColumns(s as SwitchName, on as boolean))) put(c, val, `quarantine.${s}`);
@@ -105,12 +107,28 @@ export function patchColumns(deps: Deps, patch: PolicyPatch): Record<string, Raw
   for (const [l, val] of Object.entries(patch.levels ?? {})) put(l, val, `levels.${l}`);
   for (const [c, val] of Object.entries(patch.raw ?? {})) put(c.toLowerCase(), val, `raw.${c}`);
   if (Object.keys(out).length === 0) throw new AppError('invalid_field', 'nothing to change: send quarantine, levels or raw', { field: 'body' });
-  return out;
+  return { columns: out, fields };
+}
+
+/**
+ * A domain admin changes only the verdict-related columns (columns.ts, domainAdminMayChange): the
+ * others route, copy or notify mail and are an admin's. 403 naming the first refused field.
+ */
+function checkRole(who: Identity, columns: Record<string, RawValue>, fields: Record<string, string>): void {
+  if (who.role === 'admin') return;
+  for (const [column, value] of Object.entries(columns)) {
+    const field = fields[column]!;
+    if (!domainAdminMayChange(column)) {
+      throw new AppError('forbidden', `${field}: only an admin may change ${column} (it routes, copies or notifies mail); nothing was changed`, { field });
+    }
+    if (column === 'banned_rulenames') checkBannedRulenames(value === null ? null : String(value), field);
+  }
 }
 
 export async function updatePolicy(deps: Deps, who: Identity, id: number, patch: PolicyPatch): Promise<PolicyView> {
-  const columns = patchColumns(deps, patch);
+  const { columns, fields } = patchColumns(deps, patch);
   await getPolicy(deps, who, id); // scope (404) before any write
+  checkRole(who, columns, fields);
   // The names that give a policy meaning to everyone: '@.' marks the global policy (assignable by
   // every domain admin) and 'inherit' is the row new users rows get (policyForNewUser). A domain
   // admin naming its own policy so would reach other domains' mailboxes.

@@ -63,7 +63,7 @@ export function AuditPage(props: {
             {props.items.map((e) => (
               <tr>
                 <td data-label="When"><When iso={e.at} /></td>
-                <td data-label="Who">{e.actor} <span class="muted">({e.actor_role})</span></td>
+                <td data-label="Who">{e.actor} <span class="muted">({e.actor_role})</span>{e.key ? <span class="muted"> key “{e.key.name ?? e.key.id}”</span> : null}</td>
                 <td data-label="Action">{e.action}</td>
                 <td data-label="Message">
                   {e.mail_id ? <a href={`/ui/quarantine/${e.partition_tag ?? 0}.${encodeURIComponent(e.mail_id)}`}>{e.mail_id}</a> : '—'}

@@ -13,7 +13,7 @@ import type { Context } from 'hono';
  * - Anything else (in-process `app.request`, e.g. tests): null, the caller's limit by IP is skipped.
  */
 export function clientIp(c: Context): string | null {
-  if (typeof navigator !== 'undefined' && navigator.userAgent === 'Cloudflare-Workers') {
+  if (onWorkers()) {
     return c.req.header('cf-connecting-ip') ?? null;
   }
   if (c.get('deps')?.config.TRUST_PROXY) {
@@ -25,6 +25,11 @@ export function clientIp(c: Context): string | null {
   const socket = (env?.server?.incoming ?? env?.incoming)?.socket;
   const address = socket?.remoteAddress;
   return typeof address === 'string' && address !== '' ? address : null;
+}
+
+/** Inside workerd (Cloudflare's runtime), where Cloudflare itself sets cf-* request headers. */
+export function onWorkers(): boolean {
+  return typeof navigator !== 'undefined' && navigator.userAgent === 'Cloudflare-Workers';
 }
 
 interface NodeSocketHolder {

@@ -10,6 +10,8 @@ export interface PortalClaim {
   mailbox: string;
   /** epoch seconds */
   expires: number;
+  /** the API key that minted it (a digest preview): the link and its sessions live as long as that key */
+  keyId?: string;
 }
 
 export function signPortalToken(secret: string, mailbox: string, expires: number): Promise<string> {
@@ -26,5 +28,5 @@ export async function verifyPortalToken(secret: string, token: string, nowSecond
   // The digest signs the address exactly as amavisd stored it (quotes, '|', 254 characters...).
   const mailbox = r.claims.recipient;
   if (!isStoredAddress(mailbox)) return { ok: false, reason: 'invalid' };
-  return { ok: true, claim: { mailbox, expires: r.claims.expires } };
+  return { ok: true, claim: { mailbox, expires: r.claims.expires, ...(r.claims.keyId === undefined ? {} : { keyId: r.claims.keyId }) } };
 }

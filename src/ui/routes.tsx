@@ -2,7 +2,11 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppEnv } from '../api/env.ts';
-import { authenticate, hashKey } from '../auth/keys.ts';
+import { authenticate, liveKey } from '../auth/keys.ts';
+import type { KeyCheckThrottle } from '../auth/throttle.ts';
+import type { Clock } from '../deps.ts';
+import { clientIp } from './client-ip.ts';
+import { clientGone, logClientGone } from '../api/problem.ts';
 import { AppError } from '../errors.ts';
 import { isUnstorableText } from '../db/errors.ts';
 import { APP_CSS, APP_JS } from './assets.ts';
@@ -21,7 +25,9 @@ import {
 export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
   + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-export function uiRoutes(opts: { withDatabase: MiddlewareHandler<AppEnv>; bootstrapHash: Promise<string | null> }) {
+export function uiRoutes(opts: {
+  withDatabase: MiddlewareHandler<AppEnv>; bootstrapHash: Promise<string | null>; keyThrottle: KeyCheckThrottle; clock: Clock;
+}) {
   const ui = new Hono<UiEnv>();
   const withDatabase = opts.withDatabase as unknown as MiddlewareHandler<UiEnv>;
 
@@ -50,11 +56,24 @@ export function uiRoutes(opts: { withDatabase: MiddlewareHandler<AppEnv>; bootst
   ui.post('/sign-in', async (c) => {
     const body = await form(c);
     await checkCsrf(ctx(c), c.get('session'), one(body.csrf));
+    // Failed sign-ins count with failed API key checks, per client address (src/auth/throttle.ts).
+    const ip = clientIp(c);
+    const now = opts.clock.now();
+    const wait = ip === null ? 0 : opts.keyThrottle.retryAfter(ip, now);
+    if (wait > 0) {
+      return c.html(<SignInPage csrf={await csrf(c)} error="Too many failed sign-ins from your address. Try again later." />, 429,
+        { 'retry-after': String(wait) });
+    }
     const key = one(body.key);
-    const who = typeof key === 'string' ? await authenticate(c.get('deps'), key.trim(), await opts.bootstrapHash) : null;
-    if (!who) return c.html(<SignInPage csrf={await csrf(c)} error="That API key is unknown, revoked or expired." />, 401);
-    const hash = (await hashKey((key as string).trim())).slice(0, 16);
-    await startSession(ctx(c), { kind: 'key', keyId: who.keyId, hash }, KEY_SESSION_SECONDS);
+    const bootstrapHash = await opts.bootstrapHash;
+    const who = typeof key === 'string' ? await authenticate(c.get('deps'), key.trim(), bootstrapHash) : null;
+    if (!who) {
+      if (ip !== null) opts.keyThrottle.fail(ip, now);
+      return c.html(<SignInPage csrf={await csrf(c)} error="That API key is unknown, revoked or expired." />, 401);
+    }
+    // The session row holds the key's id, never anything derived from the key itself.
+    await startSession(ctx(c), who.keyId === null ? { kind: 'bootstrap', bootstrapHash: bootstrapHash! } : { kind: 'key', keyId: who.keyId },
+      KEY_SESSION_SECONDS);
     return c.redirect('/ui/quarantine', 303);
   });
 
@@ -66,6 +85,11 @@ export function uiRoutes(opts: { withDatabase: MiddlewareHandler<AppEnv>; bootst
       throw new AppError(r.reason === 'expired' ? 'forbidden' : 'not_found',
         r.reason === 'expired' ? 'This link has expired. The next digest email brings a fresh one.' : 'This link is not valid.');
     }
+    // A portal link minted through a digest preview lives only as long as the key that minted it.
+    const minter = r.claim.keyId === undefined ? null : await liveKey(c.get('deps'), r.claim.keyId);
+    if (r.claim.keyId !== undefined && !minter) {
+      throw new AppError('forbidden', 'This link is no longer valid: the API key it was made with was revoked or has expired.');
+    }
     return { token, claim: r.claim };
   };
   ui.get('/portal/:token', async (c) => {
@@ -75,13 +99,13 @@ export function uiRoutes(opts: { withDatabase: MiddlewareHandler<AppEnv>; bootst
   ui.post('/portal/:token', async (c) => {
     const { claim } = await portalClaim(c);
     await checkCsrf(ctx(c), c.get('session'), one((await form(c)).csrf));
-    await startSession(ctx(c), { kind: 'mailbox', mailbox: claim.mailbox }, MAILBOX_SESSION_SECONDS);
+    await startSession(ctx(c), { kind: 'mailbox', mailbox: claim.mailbox, keyId: claim.keyId ?? null }, MAILBOX_SESSION_SECONDS);
     return c.redirect('/ui/quarantine', 303);
   });
 
   ui.post('/sign-out', async (c) => {
     await checkCsrf(ctx(c), c.get('session'), one((await form(c)).csrf));
-    endSession(ctx(c));
+    await endSession(ctx(c), c.get('session'));
     return c.redirect('/ui/sign-in', 303);
   });
 
@@ -96,6 +120,10 @@ export function uiRoutes(opts: { withDatabase: MiddlewareHandler<AppEnv>; bootst
 
   ui.onError((err, c) => {
     const requestId = c.get('requestId') ?? 'unknown';
+    if (!(err instanceof AppError) && clientGone(err, c)) {
+      logClientGone(c as unknown as Context<AppEnv>);
+      err = new AppError('bad_request', 'The connection was closed before the form arrived.');
+    }
     if (isUnstorableText(err)) err = new AppError('bad_request', 'A text value contains a NUL byte or characters the database cannot store.');
     if (err instanceof AppError) {
       if (err.status === 401) return c.redirect('/ui/sign-in', 303);

@@ -4,30 +4,39 @@ import type { AppEnv } from '../api/env.ts';
 import type { Identity } from '../auth/identity.ts';
 import { AppError } from '../errors.ts';
 import { sameString } from '../crypto/hmac.ts';
-import { mac, randomToken, seal, unseal } from './sign.ts';
+import { mac, randomToken } from './sign.ts';
+import { identityOfKey } from '../auth/keys.ts';
+import { sha256Hex } from '../crypto/sha256.ts';
 
 /**
- * Page sessions: a cookie sealed with LINK_SECRET. It never holds an API key: a key session holds
- * the key's id (and a prefix of its hash) and is checked against qe_api_keys on every request, so
- * revoking or expiring the key ends the session. A mailbox session (from a portal link) holds the
- * mailbox and acts as a `user` identity for that mailbox only.
+ * Page sessions, kept on the server (qe_ui_sessions): the cookie holds only a random id (nothing
+ * derived from an API key), the table its SHA-256. Every request looks the row up, so signing out
+ * (the row is deleted) ends the session for a copied cookie too. A key session is checked against
+ * qe_api_keys on every request: revoking or expiring the key ends it (revocation also deletes its
+ * rows, src/auth/keys.ts). A mailbox session (from a portal link) acts as a `user` identity for
+ * that mailbox only; when the portal link was minted by an API key (a digest preview), the session
+ * lives only as long as that key.
  */
 export const SESSION_COOKIE = 'qe_session';
 export const PRE_COOKIE = 'qe_pre';
 export const MAILBOX_SESSION_SECONDS = 60 * 60;
 export const KEY_SESSION_SECONDS = 4 * 60 * 60;
-const PURPOSE = 'qe-ui-session-v1';
+const SID = /^[A-Za-z0-9_-]{43}$/;
 
-export type SessionClaim =
-  | { kind: 'mailbox'; mailbox: string; exp: number; sid: string }
-  | { kind: 'key'; keyId: string | null; hash: string; exp: number; sid: string };
+export interface SessionClaim {
+  kind: 'mailbox' | 'key';
+  /** the cookie's random id: CSRF tokens are bound to it */
+  sid: string;
+  /** epoch seconds */
+  exp: number;
+}
 
 export interface Session {
   claim: SessionClaim;
   identity: Identity;
 }
 
-/** LINK_SECRET signs portal links and sessions; without it the pages cannot work. */
+/** LINK_SECRET signs portal links and CSRF tokens; without it the pages cannot work. */
 export function linkSecret(c: Context<AppEnv>): string {
   const s = c.get('deps')?.config.LINK_SECRET;
   if (!s) throw new AppError('internal', 'the pages need LINK_SECRET (at least 32 characters) to sign sessions');
@@ -40,59 +49,65 @@ function secure(c: Context<AppEnv>): boolean {
   return new URL(c.req.url).protocol === 'https:' || (c.get('deps').config.PUBLIC_URL ?? '').startsWith('https:');
 }
 
-type NewClaim = { kind: 'mailbox'; mailbox: string } | { kind: 'key'; keyId: string | null; hash: string };
+/** The bootstrap admin has no key row: its sessions hold a MAC of ADMIN_API_KEY's hash, so a new key ends them. */
+const bootstrapCheck = (c: Context<AppEnv>, bootstrapHash: string) => mac(linkSecret(c), 'qe-bootstrap-session-v1', bootstrapHash);
 
-export async function startSession(c: Context<AppEnv>, claim: NewClaim, seconds: number): Promise<void> {
-  const exp = nowSeconds(c) + seconds;
-  const full = { ...claim, exp, sid: randomToken() } as SessionClaim;
-  const value = full.kind === 'mailbox'
-    ? ['m', full.mailbox, full.exp, full.sid]
-    : ['k', full.keyId, full.hash, full.exp, full.sid];
-  setCookie(c, SESSION_COOKIE, await seal(linkSecret(c), PURPOSE, value), {
-    path: '/ui', httpOnly: true, secure: secure(c), sameSite: 'Strict', maxAge: seconds,
-  });
+export type NewSession =
+  | { kind: 'mailbox'; mailbox: string; keyId: string | null }
+  | { kind: 'key'; keyId: string }
+  | { kind: 'bootstrap'; bootstrapHash: string };
+
+export async function startSession(c: Context<AppEnv>, s: NewSession, seconds: number): Promise<void> {
+  const { db } = c.get('deps');
+  const now = nowSeconds(c);
+  const sid = randomToken(32);
+  // Expired rows go as new ones come (indexed on expires_at): the table stays the size of the live sessions.
+  await db.deleteFrom('qe_ui_sessions').where('expires_at', '<=', now).execute();
+  await db.insertInto('qe_ui_sessions').values({
+    id_hash: sha256Hex(sid),
+    kind: s.kind === 'mailbox' ? 'mailbox' : 'key',
+    key_id: s.kind === 'bootstrap' ? null : s.keyId,
+    mailbox: s.kind === 'mailbox' ? s.mailbox : null,
+    bootstrap: s.kind === 'bootstrap' ? await bootstrapCheck(c, s.bootstrapHash) : null,
+    created_at: now,
+    expires_at: now + seconds,
+  }).execute();
+  setCookie(c, SESSION_COOKIE, sid, { path: '/ui', httpOnly: true, secure: secure(c), sameSite: 'Strict', maxAge: seconds });
 }
 
-export function endSession(c: Context<AppEnv>): void {
+/** Sign-out: the row goes, so the cookie is worthless wherever a copy of it is. */
+export async function endSession(c: Context<AppEnv>, session: Session | null): Promise<void> {
+  if (session) await c.get('deps').db.deleteFrom('qe_ui_sessions').where('id_hash', '=', sha256Hex(session.claim.sid)).execute();
   deleteCookie(c, SESSION_COOKIE, { path: '/ui', secure: secure(c) });
 }
 
-function parseClaim(v: unknown): SessionClaim | null {
-  if (!Array.isArray(v)) return null;
-  if (v[0] === 'm' && v.length === 4 && typeof v[1] === 'string' && Number.isSafeInteger(v[2]) && typeof v[3] === 'string') {
-    return { kind: 'mailbox', mailbox: v[1], exp: v[2], sid: v[3] };
-  }
-  if (v[0] === 'k' && v.length === 5 && (typeof v[1] === 'string' || v[1] === null) && typeof v[2] === 'string'
-    && Number.isSafeInteger(v[3]) && typeof v[4] === 'string') {
-    return { kind: 'key', keyId: v[1], hash: v[2], exp: v[3], sid: v[4] };
-  }
-  return null;
-}
-
-/** The current session, or null (no cookie, bad MAC, expired, or its key revoked). */
+/** The current session, or null (no cookie, unknown or ended, expired, or its key revoked or expired). */
 export async function readSession(c: Context<AppEnv>, bootstrapHash: string | null): Promise<Session | null> {
-  const raw = getCookie(c, SESSION_COOKIE);
-  if (!raw) return null;
-  const claim = parseClaim(await unseal(linkSecret(c), PURPOSE, raw));
+  const sid = getCookie(c, SESSION_COOKIE);
+  if (!sid || !SID.test(sid)) return null;
   const now = nowSeconds(c);
-  if (!claim || claim.exp <= now) return null;
+  const row = await c.get('deps').db
+    .selectFrom('qe_ui_sessions as s')
+    .leftJoin('qe_api_keys as k', 'k.id', 's.key_id')
+    .select(['s.kind', 's.key_id', 's.mailbox', 's.bootstrap', 's.expires_at',
+      'k.id as key_row', 'k.name', 'k.role', 'k.domains', 'k.mailbox as key_mailbox', 'k.revoked_at', 'k.expires_at as key_expires_at'])
+    .where('s.id_hash', '=', sha256Hex(sid))
+    .executeTakeFirst();
+  if (!row || Number(row.expires_at) <= now) return null;
+  const claim: SessionClaim = { kind: row.kind === 'mailbox' ? 'mailbox' : 'key', sid, exp: Number(row.expires_at) };
+  const keyLive = row.key_row !== null && row.revoked_at === null && (row.key_expires_at === null || Number(row.key_expires_at) > now);
+  if (row.key_id !== null && !keyLive) return null;
   if (claim.kind === 'mailbox') {
-    return { claim, identity: { role: 'user', actor: `portal:${claim.mailbox}`, keyId: null, mailbox: claim.mailbox } };
+    if (!row.mailbox) return null;
+    const minter = row.key_id !== null ? { keyId: row.key_id, keyName: row.name } : { keyId: null, keyName: null };
+    return { claim, identity: { role: 'user', actor: `portal:${row.mailbox}`, ...minter, mailbox: row.mailbox } };
   }
-  if (claim.keyId === null) {
-    const ok = bootstrapHash !== null && sameString(bootstrapHash.slice(0, claim.hash.length), claim.hash);
+  if (row.key_id === null) {
+    const ok = bootstrapHash !== null && row.bootstrap !== null && sameString(await bootstrapCheck(c, bootstrapHash), row.bootstrap);
     return ok ? { claim, identity: { role: 'admin', actor: 'bootstrap-admin', keyId: null } } : null;
   }
-  const row = await c.get('deps').db.selectFrom('qe_api_keys').selectAll().where('id', '=', claim.keyId).executeTakeFirst();
-  if (!row || row.revoked_at !== null || (row.expires_at !== null && Number(row.expires_at) <= now)) return null;
-  if (!sameString(row.key_hash.slice(0, claim.hash.length), claim.hash)) return null;
-  const actor = `key:${row.id}`;
-  if (row.role === 'admin') return { claim, identity: { role: 'admin', actor, keyId: row.id } };
-  if (row.role === 'domain_admin') {
-    return { claim, identity: { role: 'domain_admin', actor, keyId: row.id, domains: JSON.parse(row.domains ?? '[]') as string[] } };
-  }
-  if (row.role === 'user' && row.mailbox) return { claim, identity: { role: 'user', actor, keyId: row.id, mailbox: row.mailbox } };
-  return null;
+  const identity = identityOfKey({ id: row.key_id, name: row.name!, role: row.role!, domains: row.domains, mailbox: row.key_mailbox });
+  return identity ? { claim, identity } : null;
 }
 
 /**

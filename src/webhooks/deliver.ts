@@ -1,3 +1,4 @@
+import { KEY_REVOKED } from '../auth/keys.ts';
 import type { Deps } from '../deps.ts';
 import { payloadFor, subscriptionDomains } from './events.ts';
 import { fetchPost } from './post.ts';
@@ -80,8 +81,9 @@ export async function deliverOne(deps: Deps, deliveryId: string, opts: DeliveryO
     .selectFrom('qe_webhook_deliveries as d')
     .innerJoin('qe_webhook_events as e', 'e.id', 'd.event_id')
     .leftJoin('qe_webhooks as w', 'w.id', 'd.webhook_id')
+    .leftJoin('qe_api_keys as k', 'k.id', 'w.key_id')
     .select(['d.id', 'd.status', 'd.attempts', 'd.next_attempt_at', 'd.webhook_id', 'e.payload',
-      'w.url', 'w.secret', 'w.domains', 'w.disabled_at'])
+      'w.url', 'w.secret', 'w.domains', 'w.disabled_at', 'w.key_id', 'k.id as key_row', 'k.revoked_at as key_revoked_at', 'k.expires_at as key_expires_at'])
     .where('d.id', '=', deliveryId)
     .executeTakeFirst();
   if (!row || row.status !== 'pending' || Number(row.next_attempt_at) > now) return 'skipped';
@@ -94,6 +96,14 @@ export async function deliverOne(deps: Deps, deliveryId: string, opts: DeliveryO
     .executeTakeFirst();
   if (Number(claimed.numUpdatedRows) !== 1) return 'skipped';
 
+  // A subscription lives as long as the key that made it: revocation disables it at once
+  // (auth/keys.ts); an expired key (no event marks that) is found here.
+  const keyGone = row.key_id !== null
+    && (row.key_row === null || row.key_revoked_at !== null || (row.key_expires_at !== null && Number(row.key_expires_at) <= now));
+  if (keyGone && row.url && row.disabled_at === null) {
+    await disableSubscription(deps, row.webhook_id, KEY_REVOKED);
+    return 'disabled';
+  }
   if (!row.url || !row.secret || row.disabled_at !== null) {
     await finish(deps, row.id, { status: 'failed', last_error: 'the subscription is disabled or deleted' });
     return 'failed';

@@ -9,7 +9,7 @@ import { privateAddress } from './url.ts';
 export type Resolve = (host: string, cb: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
 const systemResolve: Resolve = (host, cb) => dnsLookup(host, { all: true }, cb);
 
-const PRIVATE = 'a private, loopback or link-local address';
+export const REFUSED = 'refused: resolves to a private address';
 
 class PrivateAddressError extends Error {
   code = 'EPRIVATEADDRESS';
@@ -26,7 +26,9 @@ export function guardedLookup(resolve: Resolve = systemResolve, allowPrivate = f
     resolve(host, (err, addresses) => {
       if (err) return callback(err, '');
       const bad = allowPrivate ? undefined : addresses.find((a) => privateAddress(a.address));
-      if (bad) return callback(new PrivateAddressError(`refused: ${host} resolves to ${PRIVATE} ${bad.address}`), '');
+      // The address itself is not said: the error is shown to the subscription's owner (a domain
+      // admin), and the operator's internal DNS answers are none of theirs.
+      if (bad) return callback(new PrivateAddressError(REFUSED), '');
       const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : options.family;
       const usable = family === 4 || family === 6 ? addresses.filter((a) => a.family === family) : addresses;
       const first = usable[0];
@@ -67,7 +69,7 @@ export function nodePost(resolve?: Resolve): WebhookPost {
       }
       // An IP literal never reaches `lookup` (net connects to it directly): checked here.
       const literal = target.hostname.replace(/^\[(.*)\]$/, '$1');
-      if (!allowPrivate && isIP(literal) && privateAddress(literal)) return finish(null, `refused: ${literal} is ${PRIVATE}`);
+      if (!allowPrivate && isIP(literal) && privateAddress(literal)) return finish(null, REFUSED);
       const send = target.protocol === 'https:' ? httpsRequest : target.protocol === 'http:' ? httpRequest : null;
       if (!send) return finish(null, `request failed: unsupported protocol ${target.protocol}`);
 

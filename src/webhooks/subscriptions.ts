@@ -96,7 +96,8 @@ export async function createWebhook(deps: Deps, who: Identity, input: WebhookInp
     disabled_reason: null,
   };
   await deps.db.transaction().execute(async (trx) => {
-    await trx.insertInto('qe_webhooks').values(row).execute();
+    // tied to the key that made it: revoking the key disables it (auth/keys.ts)
+    await trx.insertInto('qe_webhooks').values({ ...row, key_id: who.keyId }).execute();
     await recordAudit(trx, deps.clock, who, {
       action: 'webhook.create',
       result: 'ok',

@@ -69,15 +69,26 @@ function hextets(addr: string): number[] | null {
   return out.length === 8 && out.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffff) ? out : null;
 }
 
+/** The IPv4 address in two hextets. */
+const v4Of = (hi: number, lo: number) => [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff];
+
 function privateIpv6(addr: string): boolean {
   const h = hextets(addr);
   if (!h) return true;
-  const [a = 0] = h;
+  const [a = 0, b = 0] = h;
   if (h.slice(0, 7).every((x) => x === 0) && (h[7] === 0 || h[7] === 1)) return true; // :: and ::1
   if ((a & 0xfe00) === 0xfc00 || (a & 0xffc0) === 0xfe80 || (a & 0xff00) === 0xff00) return true; // ULA, link-local, multicast
-  const embedsV4 =
-    (h.slice(0, 5).every((x) => x === 0) && (h[5] === 0xffff || h[5] === 0)) || // ::ffff:a.b.c.d, ::a.b.c.d
-    (a === 0x64 && h[1] === 0xff9b); // NAT64
-  if (embedsV4) return privateIpv4([h[6]! >> 8, h[6]! & 0xff, h[7]! >> 8, h[7]! & 0xff]);
+  if ((a & 0xffc0) === 0xfec0) return true; // site-local (fec0::/10, deprecated but still routed inside some networks)
+  // Forms that carry an IPv4 address a gateway or translator turns back into IPv4:
+  const last = v4Of(h[6]!, h[7]!);
+  if (h.slice(0, 5).every((x) => x === 0) && (h[5] === 0xffff || h[5] === 0)) return privateIpv4(last); // ::ffff:a.b.c.d mapped, ::a.b.c.d compatible
+  if (h.slice(0, 4).every((x) => x === 0) && h[4] === 0xffff && h[5] === 0) return privateIpv4(last); // ::ffff:0:a.b.c.d, SIIT's IPv4-translated
+  if (a === 0x64 && b === 0xff9b) {
+    // NAT64: the well-known 64:ff9b::/96 holds the IPv4 address in its last 32 bits; the rest of
+    // 64:ff9b::/32, including the local-use 64:ff9b:1::/48, is for networks' own translators: never public.
+    return h.slice(2, 6).every((x) => x === 0) ? privateIpv4(last) : true;
+  }
+  if (a === 0x2002) return privateIpv4(v4Of(b, h[2]!)); // 6to4: 2002:AABB:CCDD::/48 is the relay for a.b.c.d
+  if (a === 0x2001 && b === 0) return privateIpv4(v4Of(h[6]! ^ 0xffff, h[7]! ^ 0xffff)); // Teredo: the client's IPv4, inverted
   return false;
 }

@@ -94,6 +94,53 @@ describe.each(VARIANTS)('policies on %s', (variantName) => {
     expect((await send('GET', `/v1/policies/${pA}`, undefined, adminA)).status).toBe(200);
   });
 
+  it('lets a domain admin change only verdict columns: routing, archiving, notification and sa_userconf columns answer 403 naming the field', async () => {
+    const before = await policyRow(pA);
+    const refused: Array<[Record<string, unknown>, string]> = [
+      [{ raw: { forward_method: 'smtp:[10.0.0.5]:25' } }, 'raw.forward_method'],
+      [{ raw: { archive_quarantine_to: 'copy@outside.example' } }, 'raw.archive_quarantine_to'],
+      [{ raw: { spam_quarantine_to: 'spam@outside.example' } }, 'raw.spam_quarantine_to'],
+      [{ raw: { clean_quarantine_to: 'all@outside.example' } }, 'raw.clean_quarantine_to'],
+      [{ raw: { virus_admin: 'me@outside.example' } }, 'raw.virus_admin'],
+      [{ raw: { spam_admin: 'me@outside.example' } }, 'raw.spam_admin'],
+      [{ raw: { sa_userconf: 'sql:x' } }, 'raw.sa_userconf'],
+      [{ raw: { addr_extension_spam: 'spam' } }, 'raw.addr_extension_spam'],
+      [{ raw: { message_size_limit: 1 } }, 'raw.message_size_limit'],
+      [{ raw: { warnvirusrecip: 'Y' } }, 'raw.warnvirusrecip'],
+      // one refused column refuses the whole patch: the allowed part is not written either
+      [{ quarantine: { spam: false }, levels: { spam_tag2_level: 3 }, raw: { FORWARD_METHOD: 'smtp:[127.0.0.1]:10025' } }, 'raw.FORWARD_METHOD'],
+    ];
+    for (const [body, field] of refused) {
+      const res = await send('PATCH', `/v1/policies/${pA}`, body, adminA);
+      expect(res.status, JSON.stringify(body)).toBe(403);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(await res.json()).toMatchObject({ code: 'forbidden', field });
+    }
+    // banned rule names: only the fixed set
+    for (const bad of ['NOSUCHRULE', 'DEFAULT,ALLOW_EVERYTHING', '']) {
+      const res = await send('PATCH', `/v1/policies/${pA}`, { raw: { banned_rulenames: bad } }, adminA);
+      expect(res.status, bad).toBe(400);
+      expect(await res.json()).toMatchObject({ field: 'raw.banned_rulenames' });
+    }
+    expect(await policyRow(pA)).toEqual(before);
+
+    const allowed = await send('PATCH', `/v1/policies/${pA}`, {
+      quarantine: { banned: true },
+      levels: { spam_tag_level: 1 },
+      raw: { spam_tag3_level: 12, spam_subject_tag2: '[SPAM] ', banned_rulenames: 'ALLOW_MS_OFFICE,DEFAULT', unchecked_lover: 'N', bypass_header_checks: 'N' },
+    }, adminA);
+    expect(allowed.status).toBe(200);
+    const row = await policyRow(pA);
+    expect([row.spam_subject_tag2, row.banned_rulenames, row.unchecked_lover, row.banned_files_lover]).toEqual(['[SPAM] ', 'ALLOW_MS_OFFICE,DEFAULT', 'N', 'N']);
+    expect([row.forward_method, row.archive_quarantine_to, row.sa_userconf]).toEqual([before.forward_method, before.archive_quarantine_to, before.sa_userconf]);
+
+    // the same columns are an admin's to change
+    const admin = await send('PATCH', `/v1/policies/${pA}`, { raw: { forward_method: 'smtp:[127.0.0.1]:10025', banned_rulenames: 'MY_OWN_RULE' } });
+    expect(admin.status).toBe(200);
+    expect((await policyRow(pA)).forward_method).toBe('smtp:[127.0.0.1]:10025');
+    expect((await send('PATCH', `/v1/policies/${pA}`, { raw: { forward_method: null, banned_rulenames: null } })).status).toBe(200);
+  });
+
   it("answers a rename onto another policy's name with 409 where names are unique (iRedMail), never 500", async () => {
     const other = (await policyRow(pShared)).policy_name as string;
     const res = await send('PATCH', `/v1/policies/${pA}`, { raw: { policy_name: other } });

@@ -43,7 +43,7 @@ export function actionLinkRoutes(limiter: RateLimiter = actionLinkLimiter) {
     if (!v.ok) return send(c, v.page, token);
     // keyed by the link's claims, not the string it arrived as: one link, one bucket
     if (!limiter.hit(linkKey(v.claims), deps.clock.now())) return send(c, tooMany, token);
-    return send(c, await verb(deps, v.claims, token), token);
+    return send(c, await verb(deps, v.claims, token, v.minter), token);
   };
   r.get('/:token', handle(showAction));
   r.post('/:token', handle(performAction));

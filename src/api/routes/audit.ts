@@ -34,6 +34,8 @@ export function auditRoutes() {
                   id: z.number().int(), at: z.string(), actor: z.string(), actor_role: z.string(), action: z.string(),
                   partition_tag: z.number().int().nullable(), mail_id: z.string().nullable(),
                   recipients: z.array(z.string()).nullable(), result: z.string(), detail: z.any(),
+                  key: z.object({ id: z.string(), name: z.string().nullable() }).nullable()
+                    .describe('the API key that acted, or that minted the link or portal session that acted (its name when it acted); null: bootstrap admin, CLI, jobs, digest links'),
                 })),
                 next_before: z.number().int().nullable(),
               }),

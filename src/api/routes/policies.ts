@@ -62,6 +62,9 @@ export function policyRoutes() {
     createRoute({
       method: 'patch', path: '/{id}', tags: ['policies'],
       summary: 'Change quarantine switches, spam levels or raw columns (all checked before anything is written)',
+      description: 'Domain admins may change only the verdict columns: quarantine switches, *_lover, bypass_*_checks, spam_*_level, '
+        + 'spam_subject_tag*, banned_rulenames (names from a fixed set) and policy_name. Every other column (forward_method, '
+        + '*_quarantine_to, archive_quarantine_to, *_admin, sa_userconf, addr_extension_*, ...) is for admins: 403 naming the field.',
       request: { params: idParam, body: { required: true, ...json(Patch) } },
       responses: { 200: { description: 'The policy after the change', ...json(Policy) }, ...problemResponses },
     }),
