@@ -133,7 +133,10 @@ export async function performAction(deps: Deps, claims: LinkClaims, token: strin
     return page(502, 'error', 'Release failed', 'The mail server did not release the message. Try again later.', details);
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
-    if (err.code === 'nothing_to_release') return page(200, 'done', 'Nothing to do', err.message, details);
+    if (err.code === 'nothing_to_release' || err.code === 'nothing_to_delete') return page(200, 'done', 'Nothing to do', err.message, details);
+    if (err.code === 'release_outcome_unknown') {
+      return page(502, 'error', 'Not confirmed', 'The mail server did not confirm the release: the message may still arrive. It will not be released twice; an administrator checks it.', details);
+    }
     if (err.code === 'not_found') return page(404, 'error', 'No longer in quarantine', 'This message is no longer in the quarantine.');
     // The verb's own words (e.g. allow_sender not available yet, release not configured).
     return page(err.status, 'error', err.title, err.message, details);
