@@ -8,7 +8,7 @@ import { writeEntry } from '../senders/lists.ts';
 import { emitReleaseEvents } from '../webhooks/mail-events.ts';
 import { enabledSubscriptions } from '../webhooks/events.ts';
 import { closeResolvedAttempts, markAttemptUnknown, openAttempt, settleAttempt } from './attempts.ts';
-import { chooseRecipients, claimForRelease, loadTarget, senderListing, setRecipientStatus, unclaim, type ActionTarget } from './target.ts';
+import { chooseRecipients, claimForRelease, loadTarget, senderListing, setRecipientStatus, unclaim } from './target.ts';
 
 export interface ReleaseInput {
   key: MailKey;
@@ -66,7 +66,7 @@ export function releaseFrom(config: Deps['config'], recipients: string[]): strin
   return `postmaster@${first.slice(first.lastIndexOf('@') + 1)}`;
 }
 
-type Held = ActionTarget['recipients'][number];
+const UNSETTLED = 'a release is in progress or its outcome is unknown (an admin resolves it: mark-released, or release with force)';
 
 /**
  * Release a quarantined message through amavisd. Before anything is sent, the recipients are
@@ -90,10 +90,15 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   if (blocked) {
     const why = blocked.status === 'deleted'
       ? 'this copy was deleted'
-      : "its release is in progress or its outcome is unknown (an admin resolves it: mark-released, or release with force)";
+      : UNSETTLED;
     throw new AppError('nothing_to_release', `${blocked.address}: ${why}`, { field: 'recipients' });
   }
-  if (chosen.length === 0) throw new AppError('nothing_to_release', 'every recipient in your scope was already released or deleted');
+  if (chosen.length === 0) {
+    const stuck = target.recipients.filter((r) => r.status === 'releasing').map((r) => r.address);
+    throw new AppError('nothing_to_release', stuck.length
+      ? `nothing pending in your scope; ${stuck.join(', ')}: ${UNSETTLED}`
+      : 'every recipient in your scope was already released or deleted');
+  }
   const listing = input.allowSender ? senderListing(target, chosen, 'allow_sender') : null;
 
   const id = formatItemId(input.key);
@@ -136,6 +141,8 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
     throw err;
   }
 
+  // Every transport runs `record` before sending; one that did not would have released unclaimed.
+  if (auditId === 0) throw new Error(`release transport '${transport.kind}' sent without recording the attempt first`);
   const results = outcomes(addresses, reply);
   const released = chosen.filter((_, i) => results[i]!.released);
   const status = released.length === chosen.length ? 'released' : released.length ? 'partial' : 'failed';
