@@ -81,10 +81,18 @@ export function pdpRequest(hostPort: string, attrs: PdpAttributes, opts: PdpClie
       socket.removeAllListeners('data');
       // An error after this point (e.g. a late reset) must not crash the process.
       socket.on('error', () => {});
-      if (err) socket.destroy();
-      else socket.end();
-      if (err) reject(err);
-      else resolve(reply!);
+      if (err) {
+        socket.destroy();
+        return reject(err);
+      }
+      // The amavisd child is busy until it has seen our end of the connection: the exchange (and
+      // its slot in the concurrency limit) ends when the connection is closed, at most 1 s later.
+      const closed = setTimeout(() => socket.destroy(), 1000);
+      socket.once('close', () => {
+        clearTimeout(closed);
+        resolve(reply!);
+      });
+      socket.end();
     };
 
     let timer = setTimeout(
