@@ -12,6 +12,8 @@ export type PeerBehaviour =
   | { kind: 'half'; bytes?: number }
   /** reads the request and never answers */
   | { kind: 'silent' }
+  /** answers the first `n` requests as amavisd would, then holds every later one (never answers) */
+  | { kind: 'first'; n: number }
   /** closes as soon as the request is complete */
   | { kind: 'close' }
   /** resets the connection as soon as the request is complete */
@@ -93,6 +95,9 @@ export async function startPdpPeer(behaviour: PeerBehaviour = { kind: 'reply' })
           socket.end(full.subarray(0, behaviour.bytes ?? Math.floor(full.length / 2)));
           break;
         case 'silent':
+          break;
+        case 'first':
+          if (received.length <= behaviour.n) socket.write(full);
           break;
         case 'close':
           socket.end();
