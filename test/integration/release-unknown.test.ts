@@ -13,6 +13,7 @@ import { VARIANTS } from '../support/databases.ts';
 import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { startPdpPeer, type PdpPeer, type PeerBehaviour } from '../support/pdp-peer.ts';
+import { keySession } from '../support/ui-client.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
 
@@ -46,7 +47,7 @@ describe.each(VARIANTS)('unknown release outcomes on %s', (variantName) => {
     t = await testApp(variantName, {
       release: directTransport(peer.hostPort, { replyTimeoutMs: 300 }),
       clock: { now: () => clockMs },
-      env: { DIGEST_FROM: 'Quarantine <quarantine@gateway.example>' },
+      env: { DIGEST_FROM: 'Quarantine <quarantine@gateway.example>', LINK_SECRET: 'release-unknown-link-secret-0123456789abcdef' },
     });
     f = new Fixtures(t);
     [dA] = uniqueDomains(1) as [string];
@@ -161,6 +162,30 @@ describe.each(VARIANTS)('unknown release outcomes on %s', (variantName) => {
       resolve: { mark_released: expect.stringContaining('mark-released'), release_again: expect.stringContaining('"force": true') },
     });
     expect(deliveries(mailId)).toBe(1);
+  });
+
+  it('the pages show it: the releasing filter, the box on the message, and the admin resolves it there', async () => {
+    const [id] = await f.add(message([`ivan@${dA}`]));
+    behaviour.kind = 'close';
+    expect((await post(`/v1/quarantine/${id}/release`)).status).toBe(502);
+    behaviour.kind = 'reply';
+    const admin = await keySession(t.app, ADMIN_KEY);
+    const list = await admin.page(`/ui/quarantine?status=releasing&domain=${dA}`);
+    expect(list.res.status).toBe(200);
+    expect(list.html).toContain(`/ui/quarantine/${id}`);
+    const detail = await admin.page(`/ui/quarantine/${id}`);
+    expect(detail.html).toContain('Release outcome unknown');
+    expect(detail.html).toContain(`action="/ui/quarantine/${id}/mark-released"`);
+    expect(detail.html).toMatch(/name="force" value="1"/);
+    const domainAdmin = await keySession(t.app, adminA);
+    const theirs = await domainAdmin.page(`/ui/quarantine/${id}`);
+    expect(theirs.html).toContain('Release outcome unknown');
+    expect(theirs.html).not.toContain('mark-released');
+    const res = await admin.post(`/ui/quarantine/${id}/mark-released`, { csrf: detail.csrf!, recipients: [`ivan@${dA}`] });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toContain('done=marked_released');
+    expect(await f.rs(id!)).toEqual(['R']);
+    expect(deliveries(id!.slice(2))).toBe(1);
   });
 
   it('the database refuses the status write after amavisd answered: the bulk answers per id, the audit keeps the attempt, the copy stays releasing', async () => {
