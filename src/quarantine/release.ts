@@ -155,7 +155,8 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
       }
       await unclaim(trx, deps, input.key, fresh.filter((r) => !results[chosen.indexOf(r)]!.released));
       await settleAttempt(trx, auditId, status === 'released' ? 'ok' : status, JSON.stringify(results));
-      await closeResolvedAttempts(trx, deps, input.key);
+      // a forced release settles the earlier, unknown attempts of the copies it took over
+      if (fresh.length !== chosen.length) await closeResolvedAttempts(trx, deps, input.key);
       await emitReleaseEvents(trx, deps, who, input.key, results, undefined, await subs);
       if (onRecorded) await onRecorded(trx, result);
     });
