@@ -87,7 +87,9 @@ async function copyState(deps: Deps, c: LinkClaims): Promise<{ status: string } 
 function alreadyDone(status: string, details: ActionPage['details']): ActionPage | null {
   if (status === 'released') return page(200, 'done', 'Already released', 'This message was already released to your mailbox.', details);
   if (status === 'deleted') return page(200, 'done', 'Already deleted', 'This message was already deleted.', details);
-  if (status === 'releasing') return page(200, 'done', 'Being released', 'A release of this message is in progress.', details);
+  if (status === 'releasing') {
+    return page(200, 'done', 'Being released', 'A release of this message is in progress, or the mail server has not confirmed it: it may still arrive. It is never released twice; an administrator checks it.', details);
+  }
   return null;
 }
 
