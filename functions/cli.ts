@@ -136,7 +136,10 @@ async function relayCommand(args: string[]) {
     fail('relay: RELAY_SECRET is not set. Set it to the same value (at least 32 characters) as the API\'s RELAY_SECRET.', 2);
   }
   const pdp = cfg.AMAVISD_PDP ?? DEFAULT_AMAVISD_PDP;
-  const relay = await startRelay({ secret: cfg.RELAY_SECRET, pdp, port: cfg.RELAY_PORT, host: values.host });
+  const relay = await startRelay({
+    secret: cfg.RELAY_SECRET, pdp, port: cfg.RELAY_PORT, host: values.host,
+    limit: { max: cfg.AMAVISD_PDP_CONCURRENCY, maxWaitMs: cfg.AMAVISD_PDP_WAIT_SECONDS * 1000 },
+  });
   consoleLogger.info('quarantine-edge relay listening', { url: relay.url, amavisd_pdp: pdp });
   onSignals(() => relay.close());
 }

@@ -16,6 +16,7 @@ import { inspectDatabase, sharedProvider } from '../src/db/provider.ts';
 import { consoleLogger, systemClock, type Clock, type Deps } from '../src/deps.ts';
 import { directTransport } from '../src/amavis/pdp-client.node.ts';
 import { relayTransport } from '../src/release/relay-protocol.ts';
+import { pdpLimit } from '../src/release/limit.ts';
 import type { ReleaseTransport } from '../src/release/transport.ts';
 import { nodeMailer } from '../src/mail/smtp.node.ts';
 import { loadCustomTemplates } from '../src/digest/templates.node.ts';
@@ -55,7 +56,11 @@ export async function prepareEmbedded(handle: DbHandle): Promise<void> {
 
 /** Beside amavisd, straight to its AM.PDP port; otherwise through the relay; else none (503). */
 export function releaseTransportFor(config: Config): ReleaseTransport | null {
-  if (config.AMAVISD_PDP) return directTransport(config.AMAVISD_PDP);
+  if (config.AMAVISD_PDP) {
+    return directTransport(config.AMAVISD_PDP, {
+      limit: pdpLimit({ max: config.AMAVISD_PDP_CONCURRENCY, maxWaitMs: config.AMAVISD_PDP_WAIT_SECONDS * 1000 }),
+    });
+  }
   if (config.RELAY_URL && config.RELAY_SECRET) return relayTransport(config.RELAY_URL, config.RELAY_SECRET);
   return null;
 }

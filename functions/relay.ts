@@ -8,6 +8,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { pdpRequest, parseHostPort, type PdpClientOptions } from '../src/amavis/pdp-client.node.ts';
 import { consoleLogger, systemClock, type Clock, type Logger } from '../src/deps.ts';
 import { createRelayApp, type ReplayCache } from '../src/relay/app.ts';
+import { pdpLimit, type PdpLimitOptions } from '../src/release/limit.ts';
 
 export const DEFAULT_AMAVISD_PDP = '127.0.0.1:9998';
 
@@ -18,6 +19,8 @@ export interface RelayOptions {
   port?: number;
   host?: string;
   pdpOptions?: PdpClientOptions;
+  /** concurrent AM.PDP connections and how long a request waits for one (AMAVISD_PDP_CONCURRENCY) */
+  limit?: PdpLimitOptions;
   clock?: Clock;
   log?: Logger;
   replayCache?: ReplayCache;
@@ -37,6 +40,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   const app = createRelayApp({
     secret: opts.secret,
     pdp: (attrs) => pdpRequest(pdp, attrs, opts.pdpOptions),
+    limit: pdpLimit(opts.limit),
     clock: opts.clock ?? systemClock,
     log: opts.log ?? consoleLogger,
     replayCache: opts.replayCache,

@@ -29,6 +29,20 @@ export const configSchema = z
       'must be at least 24 characters',
     ),
     AMAVISD_PDP: hostPort.optional(),
+    /** concurrent AM.PDP connections per process (the API on Node, the relay) */
+    AMAVISD_PDP_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    /** how long a release waits for a free AM.PDP connection before 503 amavisd_busy */
+    AMAVISD_PDP_WAIT_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
+    /**
+     * amavisd's requested_by, i.e. the Resent-From of released mail: a real address of the gateway.
+     * Unset: the address in DIGEST_FROM, else postmaster@ the (first) recipient's domain.
+     */
+    RELEASE_FROM: optionalString.refine(
+      (v) => v === undefined || /^[^\s<>@"]+@[^\s<>@"]+$/.test(v),
+      'expected a plain address, e.g. postmaster@example.com',
+    ),
+    /** a release attempt still unsettled after this long is announced (quarantine.release_unknown) */
+    RELEASE_UNKNOWN_AFTER_MINUTES: z.coerce.number().int().min(1).max(10080).default(15),
     RELAY_URL: optionalString.pipe(z.url().optional()),
     RELAY_SECRET: optionalString.refine(
       (v) => v === undefined || v.length >= 32,

@@ -40,11 +40,16 @@ export const RECIPIENT_STATUS = {
   pending: [' ', '', 'V', 'p'],
   released: ['R'],
   deleted: ['D'],
+  /** a release in progress, or one whose outcome is unknown (README): only these */
+  releasing: ['p'],
 } as const;
 export type StatusFilterName = keyof typeof RECIPIENT_STATUS;
 
-/** 'releasing': a release is with amavisd right now (rs='p'); it lists under the pending filter. */
-export type RecipientStatus = StatusFilterName | 'releasing';
+/**
+ * 'releasing': a release is with amavisd right now, or its outcome is unknown (rs='p'); it lists
+ * under the pending filter too, and alone under the releasing filter.
+ */
+export type RecipientStatus = StatusFilterName;
 
 export function statusOfRs(rs: string | null | undefined): RecipientStatus {
   if (rs === 'R') return 'released';

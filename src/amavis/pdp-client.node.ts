@@ -1,10 +1,14 @@
 /**
  * AM.PDP over TCP (node:net): one connection per request, closed after the reply. A reply counts
- * only once amavisd has sent its terminating empty line; a refused or reset connection, a timeout,
- * or a connection closed before that line is an error: then nothing is known to have happened.
+ * only once amavisd has sent its terminating empty line. Failures are of two kinds:
+ *  - before the request was written (refused, unreachable, no connection in time): nothing reached
+ *    amavisd: 'upstream_unreachable';
+ *  - after it was written (a timeout, a reset, a connection closed before the empty line): amavisd
+ *    may have acted on it (a release delivers before amavisd answers): 'release_outcome_unknown'.
  */
 import net from 'node:net';
 import { AppError } from '../errors.ts';
+import type { PdpLimit } from '../release/limit.ts';
 import type { ReleaseTransport } from '../release/transport.ts';
 import { decodeReply, encodeRequest, endOfMessage, releaseAttributes, toReleaseReply, type PdpAttributes } from './pdp.ts';
 
@@ -15,6 +19,8 @@ export interface PdpClientOptions {
   replyTimeoutMs?: number;
   /** a reply larger than this is refused (default 1 MiB) */
   maxReplyBytes?: number;
+  /** the process's bound on concurrent AM.PDP connections (AMAVISD_PDP_CONCURRENCY); none: unbounded */
+  limit?: PdpLimit;
 }
 
 export function parseHostPort(hostPort: string): { host: string; port: number } {
@@ -27,6 +33,8 @@ export function parseHostPort(hostPort: string): { host: string; port: number } 
 }
 
 const unreachable = (where: string, what: string) => new AppError('upstream_unreachable', `amavisd AM.PDP at ${where}: ${what}`);
+const unknown = (where: string, what: string) =>
+  new AppError('release_outcome_unknown', `amavisd AM.PDP at ${where}: ${what}, after the request was sent: amavisd may have acted on it`);
 
 function describeSocketError(err: NodeJS.ErrnoException): string {
   switch (err.code) {
@@ -59,6 +67,9 @@ export function pdpRequest(hostPort: string, attrs: PdpAttributes, opts: PdpClie
     const chunks: Buffer[] = [];
     let received = 0;
     let connected = false;
+    /** from the first byte written on, a failure no longer means "nothing happened" */
+    let sent = false;
+    const fail = (what: string) => (sent ? unknown(where, what) : unreachable(where, what));
     let settled = false;
     const socket = net.connect({ host, port });
     socket.setNoDelay(true);
@@ -70,10 +81,18 @@ export function pdpRequest(hostPort: string, attrs: PdpAttributes, opts: PdpClie
       socket.removeAllListeners('data');
       // An error after this point (e.g. a late reset) must not crash the process.
       socket.on('error', () => {});
-      if (err) socket.destroy();
-      else socket.end();
-      if (err) reject(err);
-      else resolve(reply!);
+      if (err) {
+        socket.destroy();
+        return reject(err);
+      }
+      // The amavisd child is busy until it has seen our end of the connection: the exchange (and
+      // its slot in the concurrency limit) ends when the connection is closed, at most 1 s later.
+      const closed = setTimeout(() => socket.destroy(), 1000);
+      socket.once('close', () => {
+        clearTimeout(closed);
+        resolve(reply!);
+      });
+      socket.end();
     };
 
     let timer = setTimeout(
@@ -85,9 +104,10 @@ export function pdpRequest(hostPort: string, attrs: PdpAttributes, opts: PdpClie
       connected = true;
       clearTimeout(timer);
       timer = setTimeout(
-        () => finish(unreachable(where, `no complete reply within ${replyTimeoutMs} ms (${received} bytes received)`)),
+        () => finish(fail(`no complete reply within ${replyTimeoutMs} ms (${received} bytes received)`)),
         replyTimeoutMs,
       );
+      sent = true;
       socket.write(request);
     });
 
@@ -97,15 +117,14 @@ export function pdpRequest(hostPort: string, attrs: PdpAttributes, opts: PdpClie
       const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       const end = endOfMessage(all);
       if (end >= 0) return finish(null, decodeReply(all.subarray(0, end)));
-      if (received > maxReplyBytes) finish(unreachable(where, `reply larger than ${maxReplyBytes} bytes without its end line`));
+      if (received > maxReplyBytes) finish(fail(`reply larger than ${maxReplyBytes} bytes without its end line`));
     });
 
-    socket.on('error', (err: NodeJS.ErrnoException) => finish(unreachable(where, describeSocketError(err))));
+    socket.on('error', (err: NodeJS.ErrnoException) => finish(fail(describeSocketError(err))));
 
     socket.on('close', () =>
       finish(
-        unreachable(
-          where,
+        fail(
           connected
             ? `connection closed before the reply was complete (${received} bytes received, no terminating empty line)`
             : 'connection closed before it was established',
@@ -115,14 +134,30 @@ export function pdpRequest(hostPort: string, attrs: PdpAttributes, opts: PdpClie
   });
 }
 
+/**
+ * One AM.PDP exchange inside the limit: the slot is taken first, then `beforeSend` runs (the release
+ * verb records its attempt there), then the request goes out; the slot is given back after the reply.
+ */
+export async function limitedPdpRequest(
+  hostPort: string, attrs: PdpAttributes, opts: PdpClientOptions = {}, beforeSend?: () => Promise<void>,
+): Promise<PdpAttributes> {
+  const done = opts.limit ? await opts.limit.acquire() : () => {};
+  try {
+    if (beforeSend) await beforeSend();
+    return await pdpRequest(hostPort, attrs, opts);
+  } finally {
+    done();
+  }
+}
+
 /** Release straight to amavisd's AM.PDP port: Node beside amavisd (`AMAVISD_PDP`). */
 export function directTransport(hostPort: string, opts: PdpClientOptions = {}): ReleaseTransport {
   parseHostPort(hostPort);
   return {
     kind: 'direct',
-    async release(req) {
+    async release(req, beforeSend) {
       const attrs = releaseAttributes(req);
-      return toReleaseReply(await pdpRequest(hostPort, attrs, opts), 'direct', req.secretId);
+      return toReleaseReply(await limitedPdpRequest(hostPort, attrs, opts, beforeSend), 'direct', req.secretId);
     },
   };
 }

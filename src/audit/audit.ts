@@ -5,7 +5,11 @@ import type { Database } from '../db/types.ts';
 
 export interface AuditEntry {
   action: string;
-  result: 'ok' | 'failed' | 'partial';
+  /**
+   * 'pending': a release recorded before its AM.PDP request, not settled yet (or never: the process
+   * died); 'unknown': settled without knowing whether amavisd delivered (src/quarantine/attempts.ts)
+   */
+  result: 'ok' | 'failed' | 'partial' | 'pending' | 'unknown';
   partitionTag?: number;
   mailId?: string;
   recipients?: string[];
@@ -42,7 +46,7 @@ function fitList(list: unknown[], max: number): string {
  * listed) or plain text. An array is shortened by whole entries: cutting its text would turn it into
  * a string that the list shows unfiltered.
  */
-function fitDetail(detail: string): string {
+export function fitDetail(detail: string): string {
   if (detail.length <= AUDIT_TEXT_MAX) return detail;
   try {
     const parsed = JSON.parse(detail) as unknown;
@@ -52,11 +56,24 @@ function fitDetail(detail: string): string {
   }
   return fit(detail, AUDIT_TEXT_MAX);
 }
+export const auditDomains = (recipients: string[]) => `,${[...new Set(recipients.map((r) => r.slice(r.lastIndexOf('@') + 1)))].join(',')},`;
 
 /** Always called with the transaction that makes the change it describes. */
 export async function recordAudit(trx: Kysely<Database>, clock: Clock, who: Identity, e: AuditEntry): Promise<void> {
-  const domains = e.recipients ? [...new Set(e.recipients.map((r) => r.slice(r.lastIndexOf('@') + 1)))] : null;
-  await trx
+  await auditInsert(trx, clock, who, e).execute();
+}
+
+/** The same, returning the new row's id (a release settles its own 'pending' row later). */
+export async function recordAuditReturningId(
+  trx: Kysely<Database>, dialect: 'mysql' | 'postgres', clock: Clock, who: Identity, e: AuditEntry,
+): Promise<number> {
+  if (dialect === 'postgres') return Number((await auditInsert(trx, clock, who, e).returning('id').executeTakeFirstOrThrow()).id);
+  return Number((await auditInsert(trx, clock, who, e).executeTakeFirstOrThrow()).insertId);
+}
+
+function auditInsert(trx: Kysely<Database>, clock: Clock, who: Identity, e: AuditEntry) {
+  const domains = e.recipients ? auditDomains(e.recipients) : null;
+  return trx
     .insertInto('qe_audit')
     .values({
       at: Math.floor(clock.now() / 1000),
@@ -66,11 +83,10 @@ export async function recordAudit(trx: Kysely<Database>, clock: Clock, who: Iden
       partition_tag: e.partitionTag ?? null,
       mail_id: e.mailId ?? null,
       recipients: e.recipients ? fitList(e.recipients, AUDIT_TEXT_MAX) : null,
-      domains: domains ? fit(`,${domains.join(',')},`, AUDIT_TEXT_MAX) : null,
+      domains: domains ? fit(domains, AUDIT_TEXT_MAX) : null,
       result: e.result,
       detail: e.detail === undefined ? null : fitDetail(e.detail),
       key_id: who.keyId,
       key_name: who.keyName == null ? null : fit(who.keyName, 255),
-    })
-    .execute();
+    });
 }

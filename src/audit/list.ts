@@ -5,6 +5,8 @@ import { AppError } from '../errors.ts';
 
 export interface AuditQuery {
   action?: string;
+  /** any of these results */
+  result?: string[];
   mail_id?: string;
   actor?: string;
   since?: number;
@@ -33,6 +35,7 @@ export async function listAudit(deps: Deps, who: Identity, q: AuditQuery) {
   if (who.role === 'user') throw new AppError('not_found', 'not found');
   let query = deps.db.selectFrom('qe_audit').selectAll().orderBy('id', 'desc').limit(q.limit + 1);
   if (q.action) query = query.where('action', '=', q.action);
+  if (q.result?.length) query = query.where('result', 'in', q.result);
   if (q.mail_id) query = query.where('mail_id', '=', q.mail_id);
   if (q.actor) query = query.where('actor', '=', q.actor);
   if (q.since !== undefined) query = query.where('at', '>=', q.since);

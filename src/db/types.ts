@@ -96,6 +96,20 @@ export interface QeAuditTable {
   key_name?: string | null;
 }
 
+/** An unsettled release attempt (migration 0009): see src/quarantine/attempts.ts. */
+export interface QeReleaseAttemptsTable {
+  audit_id: number;
+  partition_tag: number;
+  mail_id: string;
+  /** JSON array of the addresses the attempt claimed */
+  recipients: string;
+  /** `,a.example,b.example,` like qe_audit.domains, for a domain admin's scope */
+  domains: string;
+  started_at: number;
+  state: 'pending' | 'unknown';
+  notified_at: number | null;
+}
+
 export interface QeIdempotencyTable {
   key_hash: string;
   actor: string;
@@ -225,6 +239,7 @@ export interface Database {
   qe_schema_migrations: QeSchemaMigrationsTable;
   qe_api_keys: QeApiKeysTable;
   qe_audit: QeAuditTable;
+  qe_release_attempts: QeReleaseAttemptsTable;
   qe_webhooks: QeWebhooksTable;
   qe_webhook_events: QeWebhookEventsTable;
   qe_webhook_deliveries: QeWebhookDeliveriesTable;

@@ -105,7 +105,9 @@ async function copyState(deps: Deps, c: LinkClaims): Promise<{ status: string } 
 function alreadyDone(status: string, details: ActionPage['details']): ActionPage | null {
   if (status === 'released') return page(200, 'done', 'Already released', 'This message was already released to your mailbox.', details);
   if (status === 'deleted') return page(200, 'done', 'Already deleted', 'This message was already deleted.', details);
-  if (status === 'releasing') return page(200, 'done', 'Being released', 'A release of this message is in progress.', details);
+  if (status === 'releasing') {
+    return page(200, 'done', 'Being released', 'A release of this message is in progress, or the mail server has not confirmed it: it may still arrive. It is never released twice; an administrator checks it.', details);
+  }
   return null;
 }
 
@@ -151,7 +153,10 @@ export async function performAction(deps: Deps, claims: LinkClaims, token: strin
     return page(502, 'error', 'Release failed', 'The mail server did not release the message. Try again later.', details);
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
-    if (err.code === 'nothing_to_release') return page(200, 'done', 'Nothing to do', err.message, details);
+    if (err.code === 'nothing_to_release' || err.code === 'nothing_to_delete') return page(200, 'done', 'Nothing to do', err.message, details);
+    if (err.code === 'release_outcome_unknown') {
+      return page(502, 'error', 'Not confirmed', 'The mail server did not confirm the release: the message may still arrive. It will not be released twice; an administrator checks it.', details);
+    }
     if (err.code === 'not_found') return page(404, 'error', 'No longer in quarantine', 'This message is no longer in the quarantine.');
     // The verb's own words (e.g. allow_sender not available yet, release not configured).
     return page(err.status, 'error', err.title, err.message, details);

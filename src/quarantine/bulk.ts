@@ -1,6 +1,7 @@
 import { parseItemId } from '../amavis/mail-id.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
+import { isConnectionError } from '../db/errors.ts';
 import { AppError } from '../errors.ts';
 import { deleteMessage, type DeleteResult } from './delete.ts';
 import { releaseMessage, type ReleaseResult } from './release.ts';
@@ -16,11 +17,33 @@ export interface BulkItemResult {
   id: string;
   status: number;
   result?: ReleaseResult | DeleteResult;
-  error?: { code: string; detail: string };
+  /** `extra`: what the error carries besides (an unknown release: its recipients, amavisd's results) */
+  error?: { code: string; detail: string; [k: string]: unknown };
 }
 
-/** amavisd runs few children: more parallel releases than this only queue up inside it. */
+/**
+ * Ids worked on at once by one bulk request. The process-wide bound on AM.PDP connections
+ * (AMAVISD_PDP_CONCURRENCY, src/release/limit.ts) holds across all bulks and single releases.
+ */
 const CONCURRENCY = 4;
+
+/**
+ * One id's failure as its own result: a bulk never fails as a whole for one id. A database error
+ * for one id (a lost connection, a refused write) is that id's 503 / 500; the log has the details.
+ */
+function failure(deps: Deps, id: string, err: unknown): BulkItemResult {
+  if (err instanceof AppError) {
+    const { retryAfter: _r, field: _f, ...extra } = err.extra;
+    return { id, status: err.status, error: { ...extra, code: err.code, detail: err.message } };
+  }
+  const e = err as Error;
+  if (isConnectionError(err)) {
+    deps.log.warn('bulk: database unavailable for one id', { id, message: e.message });
+    return { id, status: 503, error: { code: 'database_unavailable', detail: 'the database is not reachable; nothing was changed for this id unless its audit says otherwise' } };
+  }
+  deps.log.error('bulk: unexpected error for one id', { id, error: e.name, message: e.message, stack: e.stack });
+  return { id, status: 500, error: { code: 'internal', detail: 'an unexpected error occurred for this id; see the audit log and the server log' } };
+}
 
 export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Promise<BulkItemResult[]> {
   const ids = [...new Set(input.ids)];
@@ -32,7 +55,7 @@ export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Prom
       const id = ids[i]!;
       try {
         const key = parseItemId(id);
-        if (!key) throw new AppError('invalid_field', 'not a quarantine id', { field: 'ids' });
+        if (!key) throw new AppError('invalid_field', 'not a quarantine id (<partition_tag>.<mail_id>, e.g. 0.hZbBr1WxS3sy)', { field: 'ids' });
         if (input.action === 'release') {
           const result = await releaseMessage(deps, who, { key, allowSender: input.allowSender });
           out[i] = { id, status: result.status === 'released' ? 200 : result.status === 'partial' ? 207 : 502, result };
@@ -40,8 +63,7 @@ export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Prom
           out[i] = { id, status: 200, result: await deleteMessage(deps, who, { key, blockSender: input.blockSender }) };
         }
       } catch (err) {
-        if (!(err instanceof AppError)) throw err;
-        out[i] = { id, status: err.status, error: { code: err.code, detail: err.message } };
+        out[i] = failure(deps, id, err);
       }
     }
   };

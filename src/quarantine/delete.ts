@@ -5,7 +5,9 @@ import { recordAudit } from '../audit/audit.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { writeEntry } from '../senders/lists.ts';
+import { AppError } from '../errors.ts';
 import { emitMailEvent } from '../webhooks/mail-events.ts';
+import { closeResolvedAttempts } from './attempts.ts';
 import { chooseRecipients, loadTarget, senderListing, setRecipientStatus } from './target.ts';
 
 export interface DeleteInput {
@@ -29,11 +31,19 @@ export interface DeleteResult {
 export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInput): Promise<DeleteResult> {
   const target = await loadTarget(deps, who, input.key);
   const chosen = chooseRecipients(target, input.recipients).filter((r) => r.status !== 'deleted');
+  // Like a repeated release (nothing_to_release): a repeated delete is a 409, not a 200 that did nothing.
+  if (chosen.length === 0) {
+    throw new AppError('nothing_to_delete', input.recipients?.length
+      ? 'every recipient named was already deleted'
+      : 'nothing pending in your scope: every recipient was already released or deleted (or is releasing)');
+  }
   const listing = input.blockSender ? senderListing(target, chosen, 'block_sender') : null;
   const v = deps.variant;
   const key = input.key;
   return deps.db.transaction().execute(async (trx) => {
-    if (chosen.length) await setRecipientStatus(trx, deps, key, chosen.map((r) => r.rseqnum), 'D');
+    await setRecipientStatus(trx, deps, key, chosen.map((r) => r.rseqnum), 'D');
+    // a copy whose release outcome was unknown, deleted by name, closes that attempt
+    if (chosen.some((r) => r.status === 'releasing')) await closeResolvedAttempts(trx, deps, key);
     if (listing) {
       for (const r of chosen) await writeEntry(trx, deps, who, listing.recipients.get(r.address)!, listing.sender, 'block');
     }

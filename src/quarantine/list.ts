@@ -8,7 +8,7 @@ import { decodeCursor, encodeCursor } from './cursor.ts';
 import { toItem, type MsgRow, type QuarantineItem, type RcptRow } from './item.ts';
 import { recipientScope } from './scope.ts';
 
-export type StatusFilter = 'pending' | 'released' | 'deleted' | 'all';
+export type StatusFilter = 'pending' | 'released' | 'deleted' | 'releasing' | 'all';
 
 export interface ListInput {
   types?: ContentType[];

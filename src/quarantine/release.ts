@@ -1,6 +1,5 @@
 import type { MailKey } from '../amavis/mail-id.ts';
 import { formatItemId } from '../amavis/mail-id.ts';
-import { recordAudit } from '../audit/audit.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
@@ -8,6 +7,7 @@ import type { ReleaseReply } from '../release/transport.ts';
 import { writeEntry } from '../senders/lists.ts';
 import { emitReleaseEvents } from '../webhooks/mail-events.ts';
 import { enabledSubscriptions } from '../webhooks/events.ts';
+import { closeResolvedAttempts, markAttemptUnknown, openAttempt, settleAttempt } from './attempts.ts';
 import { chooseRecipients, claimForRelease, loadTarget, senderListing, setRecipientStatus, unclaim } from './target.ts';
 
 export interface ReleaseInput {
@@ -15,9 +15,9 @@ export interface ReleaseInput {
   recipients?: string[];
   allowSender?: boolean;
   /**
-   * Admins only, with explicit recipients: release copies stuck in 'releasing' (rs='p' left behind
-   * when a process died while amavisd was answering). Their earlier release may have delivered, so
-   * this may deliver a second time: the admin decides.
+   * Admins only, with explicit recipients: release copies stuck in 'releasing' (an attempt whose
+   * outcome is unknown: amavisd's reply was cut or timed out, or the process died). Their earlier
+   * release may have delivered, so this may deliver a second time: the admin decides.
    */
   force?: boolean;
 }
@@ -53,9 +53,27 @@ export function outcomes(recipients: string[], reply: ReleaseReply): RecipientOu
 }
 
 /**
- * Release a quarantined message through amavisd. The recipients are first claimed (rs='p', so a
- * concurrent release cannot deliver them a second time); only after amavisd has answered do they
- * become rs='R' (or get their status back), in one transaction with the audit row.
+ * amavisd's requested_by, which becomes the Resent-From of the released copy: what the recipient
+ * sees must be an address of the gateway, never our actor name ("key:...", "link:..."): the actor
+ * stays in our audit. RELEASE_FROM, else the address in DIGEST_FROM, else postmaster@ the domain of
+ * the (first) recipient.
+ */
+export function releaseFrom(config: Deps['config'], recipients: string[]): string {
+  if (config.RELEASE_FROM) return config.RELEASE_FROM;
+  const digest = config.DIGEST_FROM ? (/<([^<>\s]+@[^<>\s]+)>\s*$/.exec(config.DIGEST_FROM)?.[1] ?? config.DIGEST_FROM) : '';
+  if (/^[^\s<>@"]+@[^\s<>@"]+$/.test(digest)) return digest;
+  const first = recipients[0] ?? '';
+  return `postmaster@${first.slice(first.lastIndexOf('@') + 1)}`;
+}
+
+const UNSETTLED = 'a release is in progress or its outcome is unknown (an admin resolves it: mark-released, or release with force)';
+
+/**
+ * Release a quarantined message through amavisd. Before anything is sent, the recipients are
+ * claimed (rs='p', so a concurrent release cannot deliver them a second time) in one transaction
+ * with the attempt's 'pending' audit row (src/quarantine/attempts.ts). Only after amavisd has
+ * answered do they become rs='R' (or get their status back), in one transaction with the settled
+ * audit row and the events. When amavisd's answer cannot be known, they stay 'releasing'.
  */
 export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseInput, onRecorded?: OnRecorded): Promise<ReleaseResult> {
   const transport = deps.release;
@@ -70,19 +88,34 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   }
   const blocked = chosen.find((r) => r.status === 'deleted' || (r.status === 'releasing' && !input.force));
   if (blocked) {
-    const why = blocked.status === 'deleted' ? 'this copy was deleted' : 'a release of this copy is in progress';
+    const why = blocked.status === 'deleted'
+      ? 'this copy was deleted'
+      : UNSETTLED;
     throw new AppError('nothing_to_release', `${blocked.address}: ${why}`, { field: 'recipients' });
   }
-  if (chosen.length === 0) throw new AppError('nothing_to_release', 'every recipient in your scope was already released or deleted');
+  if (chosen.length === 0) {
+    const stuck = target.recipients.filter((r) => r.status === 'releasing').map((r) => r.address);
+    throw new AppError('nothing_to_release', stuck.length
+      ? `nothing pending in your scope; ${stuck.join(', ')}: ${UNSETTLED}`
+      : 'every recipient in your scope was already released or deleted');
+  }
   const listing = input.allowSender ? senderListing(target, chosen, 'allow_sender') : null;
 
-  // Stuck claims taken over by force keep rs='p'; if this release fails they become pending again.
-  const stuck = chosen.filter((r) => r.status === 'releasing').map((r) => ({ ...r, rs: ' ' }));
-  const held = [...stuck, ...(await claimForRelease(deps, input.key, chosen.filter((r) => r.status !== 'releasing')))];
-  if (held.length === 0) throw new AppError('nothing_to_release', 'another release of this message is in progress');
   const id = formatItemId(input.key);
-  const addresses = held.map((r) => r.address);
-  const audit = { action: 'release', partitionTag: input.key.partitionTag, mailId: input.key.mailId, recipients: addresses };
+  const addresses = chosen.map((r) => r.address);
+  // Copies taken over by force are already 'p': they are not claimed again, and whatever this
+  // attempt's fate, they never go back to pending (their earlier attempt's outcome is still unknown).
+  const fresh = chosen.filter((r) => r.status !== 'releasing');
+  let auditId = 0;
+  const record = async () => {
+    // All or nothing: the request that goes out names exactly the claimed recipients.
+    const opened = await deps.db.transaction().execute(async (trx) => {
+      const held = await claimForRelease(trx, deps, input.key, fresh);
+      if (held.length !== fresh.length) throw new AppError('nothing_to_release', 'another release of this message is in progress');
+      return openAttempt(trx, deps, who, input.key, addresses);
+    });
+    auditId = opened;
+  };
   // The webhook subscriptions are read while amavisd delivers (a round trip hidden behind the
   // AM.PDP exchange instead of one more inside the transaction below); null: read them there.
   const subs = enabledSubscriptions(deps.db).catch(() => null);
@@ -93,36 +126,59 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
       mailId: input.key.mailId,
       secretId: target.secretId,
       recipients: addresses,
-      requestedBy: who.actor,
-    });
+      requestedBy: releaseFrom(deps.config, addresses),
+    }, record);
   } catch (err) {
-    const detail = err instanceof AppError ? err.message : 'release transport failed';
+    if (auditId === 0) throw err; // nothing claimed, nothing sent (busy, invalid, or the claim failed)
+    const known = err instanceof AppError && err.code !== 'release_outcome_unknown';
+    if (!known) return unknownOutcome(deps, auditId, id, addresses, err);
+    const detail = err.message;
     await deps.db.transaction().execute(async (trx) => {
-      await unclaim(trx, deps, input.key, held);
-      await recordAudit(trx, deps.clock, who, { ...audit, result: 'failed', detail });
+      await unclaim(trx, deps, input.key, fresh);
+      await settleAttempt(trx, auditId, 'failed', detail);
       await emitReleaseEvents(trx, deps, who, input.key, addresses.map((recipient) => ({ recipient, released: false, reply: null })), detail, await subs);
     });
-    if (err instanceof AppError) throw err;
-    throw new AppError('upstream_unreachable', detail);
+    throw err;
   }
 
+  // Every transport runs `record` before sending; one that did not would have released unclaimed.
+  if (auditId === 0) throw new Error(`release transport '${transport.kind}' sent without recording the attempt first`);
   const results = outcomes(addresses, reply);
-  const released = held.filter((_, i) => results[i]!.released);
-  const status = released.length === held.length ? 'released' : released.length ? 'partial' : 'failed';
+  const released = chosen.filter((_, i) => results[i]!.released);
+  const status = released.length === chosen.length ? 'released' : released.length ? 'partial' : 'failed';
   const result: ReleaseResult = { id, status, results, via: reply.via };
-  await deps.db.transaction().execute(async (trx) => {
-    if (released.length) await setRecipientStatus(trx, deps, input.key, released.map((r) => r.rseqnum), 'R');
-    if (listing) {
-      for (const r of released) await writeEntry(trx, deps, who, listing.recipients.get(r.address)!, listing.sender, 'allow');
-    }
-    await unclaim(trx, deps, input.key, held.filter((_, i) => !results[i]!.released));
-    await recordAudit(trx, deps.clock, who, {
-      ...audit,
-      result: status === 'released' ? 'ok' : status === 'partial' ? 'partial' : 'failed',
-      detail: JSON.stringify(results),
+  try {
+    await deps.db.transaction().execute(async (trx) => {
+      if (released.length) await setRecipientStatus(trx, deps, input.key, released.map((r) => r.rseqnum), 'R');
+      if (listing) {
+        for (const r of released) await writeEntry(trx, deps, who, listing.recipients.get(r.address)!, listing.sender, 'allow');
+      }
+      await unclaim(trx, deps, input.key, fresh.filter((r) => !results[chosen.indexOf(r)]!.released));
+      await settleAttempt(trx, auditId, status === 'released' ? 'ok' : status, JSON.stringify(results));
+      // a forced release settles the earlier, unknown attempts of the copies it took over
+      if (fresh.length !== chosen.length) await closeResolvedAttempts(trx, deps, input.key);
+      await emitReleaseEvents(trx, deps, who, input.key, results, undefined, await subs);
+      if (onRecorded) await onRecorded(trx, result);
     });
-    await emitReleaseEvents(trx, deps, who, input.key, results, undefined, await subs);
-    if (onRecorded) await onRecorded(trx, result);
-  });
+  } catch (err) {
+    // amavisd answered, but its answer could not be recorded: the copies stay 'releasing', the
+    // 'pending' audit row (and, if the database still takes it, its 'unknown' with the reply) remains.
+    return unknownOutcome(deps, auditId, id, addresses, err, results);
+  }
   return result;
+}
+
+async function unknownOutcome(
+  deps: Deps, auditId: number, id: string, recipients: string[], err: unknown, results?: RecipientOutcome[],
+): Promise<never> {
+  const cause = err instanceof AppError ? err.message : `${(err as Error).name}: ${(err as Error).message}`;
+  const detail = results
+    ? `amavisd answered, but recording its answer failed (${cause}); the copies stay 'releasing'`
+    : `${cause}; the copies stay 'releasing'`;
+  deps.log.error('release outcome unknown', { id, audit_id: auditId, recipients, detail });
+  await markAttemptUnknown(deps.db, auditId, JSON.stringify({ error: detail, ...(results ? { results } : {}) })).catch((e: Error) =>
+    deps.log.error('release outcome unknown: the audit row stays pending', { id, audit_id: auditId, message: e.message }));
+  throw new AppError('release_outcome_unknown',
+    `${detail}. amavisd may have delivered: it is not released again without force. An admin resolves it (README: releases whose outcome is unknown).`,
+    { id, recipients, audit_id: auditId, ...(results ? { results } : {}) });
 }

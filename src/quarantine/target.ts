@@ -69,12 +69,12 @@ export function chooseRecipients(target: ActionTarget, requested: string[] | und
  * concurrent releases of one copy cannot both reach amavisd (amavisd itself would deliver twice).
  * Returns the recipients this caller now holds.
  */
-export async function claimForRelease<R extends { rseqnum: number; rs: string }>(deps: Deps, key: MailKey, rcpts: R[]): Promise<R[]> {
+export async function claimForRelease<R extends { rseqnum: number; rs: string }>(trx: Deps['db'], deps: Deps, key: MailKey, rcpts: R[]): Promise<R[]> {
   const held: R[] = [];
   for (const r of rcpts) {
     const res = await sql`UPDATE msgrcpt SET rs = 'p'
       WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(deps.variant, 'msgrcpt.mail_id', key.mailId)}
-        AND rseqnum = ${r.rseqnum} AND rs = ${r.rs}`.execute(deps.db);
+        AND rseqnum = ${r.rseqnum} AND rs = ${r.rs}`.execute(trx);
     if (Number(res.numAffectedRows ?? 0) === 1) held.push(r);
   }
   return held;
@@ -89,10 +89,11 @@ export async function unclaim(trx: Deps['db'], deps: Deps, key: MailKey, rcpts: 
   }
 }
 
-export function setRecipientStatus(trx: Deps['db'], deps: Deps, key: MailKey, rseqnums: number[], rs: 'R' | 'D') {
+/** `from`: only rows still in that state (a compare-and-set). */
+export function setRecipientStatus(trx: Deps['db'], deps: Deps, key: MailKey, rseqnums: number[], rs: 'R' | 'D', from?: string) {
   return sql`UPDATE msgrcpt SET rs = ${rs}
     WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(deps.variant, 'msgrcpt.mail_id', key.mailId)}
-      AND rseqnum IN (${sql.join(rseqnums)})`.execute(trx);
+      AND rseqnum IN (${sql.join(rseqnums)})${from === undefined ? sql`` : sql` AND rs = ${from}`}`.execute(trx);
 }
 
 /**

@@ -3,13 +3,15 @@
  * replay cache. functions/relay.ts builds it with the Node AM.PDP client.
  *
  * Order of checks: signature (401), clock window (401), request id seen before (409), body (400),
- * then amavisd (502 when it cannot be reached or its reply is cut short).
+ * then a free AM.PDP slot (503 amavisd_busy with Retry-After past the wait), then amavisd (502:
+ * upstream_unreachable when nothing reached it, release_outcome_unknown when its reply was cut).
  */
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { releaseAttributes, setrepliesOf, toReleaseReply, type PdpAttributes } from '../amavis/pdp.ts';
 import { systemClock, type Clock, type Logger } from '../deps.ts';
 import { AppError, internalProblem, toProblem, type Problem } from '../errors.ts';
+import type { PdpLimit } from '../release/limit.ts';
 import {
   RELAY_HEADERS, RELAY_RELEASE_PATH, RELAY_WINDOW_MS, relayReleaseBody, releaseRequestOf, signRelayResponse,
   verifyRelayRequest, type RelayReleaseAnswer,
@@ -44,8 +46,13 @@ export function memoryReplayCache(ttlMs = 2 * RELAY_WINDOW_MS + 60_000): ReplayC
 
 export interface RelayAppOptions {
   secret: string;
-  /** one AM.PDP exchange with amavisd; rejects with AppError('upstream_unreachable') */
+  /**
+   * one AM.PDP exchange with amavisd; rejects with AppError('upstream_unreachable') when nothing
+   * was sent, AppError('release_outcome_unknown') when the request went out but no answer came
+   */
   pdp: (attrs: PdpAttributes) => Promise<PdpAttributes>;
+  /** the relay's bound on concurrent AM.PDP connections (AMAVISD_PDP_CONCURRENCY); none: unbounded */
+  limit?: PdpLimit;
   clock?: Clock;
   replayCache?: ReplayCache;
   log: Logger;
@@ -117,14 +124,18 @@ export function createRelayApp(opts: RelayAppOptions) {
       }
       const req = releaseRequestOf(parsed.data);
       const fields = { request_id: verified.requestId, partition_tag: req.partitionTag, mail_id: req.mailId, recipients: req.recipients, requested_by: req.requestedBy };
+      const attrs = releaseAttributes(req);
       let reply: PdpAttributes;
+      const done = opts.limit ? await opts.limit.acquire() : () => {};
       try {
-        reply = await opts.pdp(releaseAttributes(req));
+        reply = await opts.pdp(attrs);
       } catch (err) {
         if (err instanceof AppError) {
           opts.log.error('relay: amavisd not reachable', { ...fields, status: err.status, detail: err.message, ms: clock.now() - t0 });
         }
         throw err;
+      } finally {
+        done();
       }
       const result = toReleaseReply(reply, 'relay', req.secretId);
       opts.log.info('relay: release', { ...fields, released: result.released, setreplies: setrepliesOf(result.attributes), status: 200, ms: clock.now() - t0 });
@@ -143,6 +154,7 @@ export function createRelayApp(opts: RelayAppOptions) {
       const p = toProblem(err, requestId);
       const res = await problem(c, p);
       if (err.status === 401) res.headers.set('www-authenticate', 'QE-HMAC-SHA256');
+      if (err.extra.retryAfter !== undefined) res.headers.set('retry-after', String(err.extra.retryAfter));
       return res;
     }
     opts.log.error('relay: unhandled error', { request_id: requestId, error: err.name, message: err.message, stack: err.stack });

@@ -207,15 +207,24 @@ export interface RelayTransportOptions {
   clock?: { now(): number };
 }
 
-function problemDetail(text: string): string {
+function problemOf(text: string): { detail: string; code: string | null; retryAfter?: number } {
   try {
     const p = JSON.parse(text) as { detail?: unknown; code?: unknown };
-    if (typeof p.detail === 'string') return typeof p.code === 'string' ? `${p.code}: ${p.detail}` : p.detail;
+    if (typeof p.detail === 'string') {
+      const code = typeof p.code === 'string' ? p.code : null;
+      return { detail: code ? `${code}: ${p.detail}` : p.detail, code };
+    }
   } catch {
     // not a problem document (e.g. a proxy's HTML error page)
   }
-  return text.slice(0, 200).replace(/\s+/g, ' ').trim() || '(empty body)';
+  return { detail: text.slice(0, 200).replace(/\s+/g, ' ').trim() || '(empty body)', code: null };
 }
+
+/** Errors of fetch that happen before a byte of the request left (Node's undici names them in `cause`). */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Codes the relay answers (signed) only before it has sent anything to amavisd. */
+const RELAY_NOT_SENT = new Set(['upstream_unreachable', 'amavisd_busy', 'unauthorized', 'conflict', 'bad_request', 'invalid_field', 'payload_too_large', 'not_found']);
 
 /** Release through the on-host relay (`RELAY_URL` + `RELAY_SECRET`): what a Worker uses. */
 export function relayTransport(
@@ -229,7 +238,7 @@ export function relayTransport(
   const timeoutMs = opts.timeoutMs ?? 40_000;
   return {
     kind: 'relay',
-    async release(req: ReleaseRequest): Promise<ReleaseReply> {
+    async release(req: ReleaseRequest, beforeSend?: () => Promise<void>): Promise<ReleaseReply> {
       // Checked here too, so a bad value is a 400 for the caller, not a round trip.
       const parsed = relayReleaseBody.safeParse(relayBodyOf(req));
       if (!parsed.success) {
@@ -240,6 +249,10 @@ export function relayTransport(
       const body = JSON.stringify(parsed.data);
       const headers = await signRelayRequest(secret, { method: 'POST', path: RELAY_RELEASE_PATH, body, nowMs: opts.clock?.now() });
       const requestId = headers[RELAY_HEADERS.requestId]!;
+      if (beforeSend) await beforeSend();
+      // From here on, a failure may be after the relay has handed the request to amavisd.
+      const unknown = (what: string) =>
+        new AppError('release_outcome_unknown', `relay at ${origin}: ${what}, after the request was sent: amavisd may have acted on it`);
       let res: Response;
       let text: string;
       try {
@@ -251,24 +264,33 @@ export function relayTransport(
         });
         text = await res.text();
       } catch (err) {
-        const e = err as Error;
-        const what = e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : e.message;
-        throw new AppError('upstream_unreachable', `relay at ${origin} unreachable: ${what}`);
+        const e = err as Error & { cause?: { code?: unknown } };
+        const cause = typeof e.cause?.code === 'string' ? e.cause.code : '';
+        if (NOT_SENT.has(cause)) throw new AppError('upstream_unreachable', `relay at ${origin} unreachable: ${cause}`);
+        throw unknown(e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : `the exchange failed (${e.message})`);
       }
       if (res.status === 200) {
         if (!(await verifyRelayResponse(secret, { status: 200, requestId, body: text, headers: res.headers }))) {
-          throw new AppError('upstream_unreachable', `relay at ${origin}: the answer is not signed for this request; not trusted`);
+          throw unknown('the answer is not signed for this request; not trusted');
         }
         let answer: RelayReleaseAnswer;
         try {
           answer = relayReleaseAnswer.parse(JSON.parse(text));
         } catch {
-          throw new AppError('upstream_unreachable', `relay at ${origin}: the answer is not a release result`);
+          throw unknown('the answer is not a release result');
         }
         // The verdict is recomputed from amavisd's own lines, not taken from the relay's flag.
         return toReleaseReply(answer.attributes, 'relay', req.secretId);
       }
-      const detail = `relay at ${origin} answered ${res.status}: ${problemDetail(text)}`;
+      const problem = problemOf(text);
+      const detail = `relay at ${origin} answered ${res.status}: ${problem.detail}`;
+      const signed = await verifyRelayResponse(secret, { status: res.status, requestId, body: text, headers: res.headers });
+      // Only the relay itself can say that nothing reached amavisd; a proxy in front that refuses
+      // (4xx) never passed the request on, but its 5xx may come after the relay received it.
+      if (signed ? !RELAY_NOT_SENT.has(problem.code ?? '') : res.status >= 500) throw unknown(`answered ${res.status}: ${problem.detail}`);
+      if (problem.code === 'amavisd_busy') {
+        throw new AppError('amavisd_busy', detail, { retryAfter: Number(res.headers.get('retry-after')) || 5 });
+      }
       if (res.status === 502 || res.status === 503 || res.status === 504) throw new AppError('upstream_unreachable', detail);
       if (res.status === 401) throw new AppError('release_failed', `${detail} (check RELAY_SECRET and both clocks)`);
       throw new AppError('release_failed', detail);

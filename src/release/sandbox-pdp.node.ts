@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { mailIdOfSecret } from '../amavis/mail-id.ts';
-import { pdpRequest } from '../amavis/pdp-client.node.ts';
+import { limitedPdpRequest } from '../amavis/pdp-client.node.ts';
 import { decodeReply, encodeRequest, endOfMessage, releaseAttributes, toReleaseReply, type PdpAttributes } from '../amavis/pdp.ts';
 import { bind, text, type SchemaVariant } from '../amavis/schema.ts';
 import type { Database } from '../db/types.ts';
@@ -206,8 +206,8 @@ export async function startSandboxPdp(opts: SandboxPdpOptions): Promise<SandboxP
     outbox,
     transport: {
       kind: 'sandbox',
-      async release(req) {
-        return toReleaseReply(await pdpRequest(hostPort, releaseAttributes(req)), 'sandbox', req.secretId);
+      async release(req, beforeSend) {
+        return toReleaseReply(await limitedPdpRequest(hostPort, releaseAttributes(req), {}, beforeSend), 'sandbox', req.secretId);
       },
     },
     close: () =>

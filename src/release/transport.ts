@@ -9,7 +9,10 @@ export interface ReleaseRequest {
   secretId: string;
   /** envelope recipients to release to; each one of the mail's own */
   recipients: string[];
-  /** the acting identity, for amavisd's log */
+  /**
+   * amavisd's `requested_by`: it becomes the released copy's Resent-From, so it is a real address
+   * of the gateway (RELEASE_FROM), never our actor name (that stays in our audit)
+   */
   requestedBy: string;
 }
 
@@ -27,9 +30,13 @@ export interface ReleaseReply {
 export interface ReleaseTransport {
   readonly kind: 'direct' | 'relay' | 'sandbox';
   /**
-   * Resolves with amavisd's decoded answer (success or refusal). Rejects with
-   * AppError('upstream_unreachable') when amavisd or the relay could not be reached or the reply
-   * was cut short: then nothing is known to have been delivered.
+   * Resolves with amavisd's decoded answer (success or refusal). `beforeSend` runs once, after any
+   * wait for a free AM.PDP slot and before a byte goes out (the verb records its attempt there);
+   * when it throws, nothing is sent. Rejects with:
+   *  - AppError('release_outcome_unknown') when the request may have reached amavisd but no
+   *    complete answer came back (a timeout, a connection cut or reset after sending, the relay
+   *    lost mid-request): amavisd may have delivered;
+   *  - any other error only when nothing reached amavisd (refused, unreachable, busy, invalid).
    */
-  release(req: ReleaseRequest): Promise<ReleaseReply>;
+  release(req: ReleaseRequest, beforeSend?: () => Promise<void>): Promise<ReleaseReply>;
 }

@@ -9,7 +9,7 @@ const opt = <T extends z.ZodType>(s: T) => z.preprocess(blank, s.optional());
 
 const PageQuery = z.object({
   type: opt(TypeList),
-  status: z.preprocess(blank, z.enum(['pending', 'released', 'deleted', 'all']).default('pending')),
+  status: z.preprocess(blank, z.enum(['pending', 'released', 'deleted', 'releasing', 'all']).default('pending')),
   domain: opt(Domain),
   recipient: opt(Address),
   sender: opt(AddressOrDomain),

@@ -9,7 +9,7 @@ export interface FilterValues {
   type?: string; status?: string; domain?: string; recipient?: string; sender?: string; q?: string; since?: string; until?: string;
 }
 
-const STATUSES = ['pending', 'released', 'deleted', 'all'] as const;
+const STATUSES = ['pending', 'released', 'deleted', 'releasing', 'all'] as const;
 
 function Field(props: { name: keyof FilterValues; label: string; values: FilterValues; type?: string; placeholder?: string }) {
   return (
@@ -126,6 +126,39 @@ function ShownInPart(props: { id: string; detail: ItemDetail }) {
   return null;
 }
 
+/**
+ * Copies whose release is in progress or whose outcome is unknown: never released again by the
+ * ordinary buttons; an admin resolves them (README: releases whose outcome is unknown).
+ */
+function Releasing(props: { who: Identity; csrf: string; item: QuarantineItem }) {
+  const stuck = props.item.recipients.filter((r) => r.status === 'releasing').map((r) => r.address);
+  if (stuck.length === 0) return null;
+  return (
+    <section class="notice error" aria-labelledby="h-releasing">
+      <h2 id="h-releasing">Release outcome unknown</h2>
+      <p>
+        A release to {stuck.join(', ')} is in progress or amavisd never confirmed it: it may or may not have been
+        delivered, so it is not released again automatically. Check the mail log (or ask the recipient), then:
+      </p>
+      {props.who.role === 'admin' ? (
+        <div class="actions">
+          <form method="post" action={`/ui/quarantine/${props.item.id}/mark-released`}>
+            <input type="hidden" name="csrf" value={props.csrf} />
+            {stuck.map((r) => <input type="hidden" name="recipients" value={r} />)}
+            <button type="submit">It was delivered: mark released</button>
+          </form>
+          <form method="post" action={`/ui/quarantine/${props.item.id}/release`}>
+            <input type="hidden" name="csrf" value={props.csrf} />
+            <input type="hidden" name="force" value="1" />
+            {stuck.map((r) => <input type="hidden" name="recipients" value={r} />)}
+            <button type="submit" class="danger">Release again (may deliver a second time)</button>
+          </form>
+        </div>
+      ) : <p class="muted">An administrator resolves it.</p>}
+    </section>
+  );
+}
+
 export function DetailPage(props: {
   who: Identity; csrf: string; item: ItemDetail | QuarantineItem; bodyMissing: boolean; images: boolean; remoteImages: boolean;
   htmlTruncated: boolean; notice: string | null; error: string | null;
@@ -179,6 +212,7 @@ export function DetailPage(props: {
           ) : null}
         </div>
       ) : <p class="muted">Nothing pending in your scope: released or deleted.</p>}
+      <Releasing who={props.who} csrf={props.csrf} item={item} />
       {pending && !listable ? (
         <p class="muted">The sender is the null sender &lt;&gt; (a bounce or an automatic reply): it cannot be allowed or blocked.</p>
       ) : null}

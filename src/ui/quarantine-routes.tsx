@@ -7,6 +7,7 @@ import { deleteMessage } from '../quarantine/delete.ts';
 import { listQuarantine } from '../quarantine/list.ts';
 import { getItem, getItemDetail, getRawMessage } from '../quarantine/read.ts';
 import { releaseMessage } from '../quarantine/release.ts';
+import { markReleased } from '../quarantine/resolve.ts';
 import { csrf, ctx, flag, form, one, requireSession, type C, type UiEnv } from './context.ts';
 import { listHref, parseFilters } from './filters.ts';
 import { bodyCsp, inertHtml, noteDocument } from './mail-html.ts';
@@ -21,10 +22,14 @@ const NOTICES: Record<string, string> = {
   nothing_to_release: 'Nothing left to release: already released, deleted, or a release is in progress.',
   release_not_configured: 'Release is not configured on this server (AMAVISD_PDP or RELAY_URL).',
   upstream_unreachable: 'amavisd could not be reached; nothing was released. Try again shortly.',
+  release_outcome_unknown: 'amavisd did not confirm the release: it may or may not have been delivered. The copy stays "releasing" until an administrator resolves it.',
+  amavisd_busy: 'amavisd is busy with other releases; nothing was sent. Try again in a few seconds.',
+  nothing_to_delete: 'Nothing left to delete: already released or deleted.',
+  marked_released: 'Marked released (nothing was delivered by this action).',
   deleted: 'Deleted.',
   deleted_blocked: 'Deleted, and the sender is now blocked for its recipients.',
 };
-const ERRORS = ['release_failed', 'nothing_to_release', 'release_not_configured', 'upstream_unreachable'];
+const ERRORS = ['release_failed', 'nothing_to_release', 'release_not_configured', 'upstream_unreachable', 'release_outcome_unknown', 'amavisd_busy', 'nothing_to_delete'];
 
 const BULK_LABELS: Record<string, string> = {
   release: 'Released', delete: 'Deleted', release_allow: 'Released and sender allowed', delete_block: 'Deleted and sender blocked',
@@ -41,6 +46,7 @@ export const NULL_SENDER_TEXT = 'This message has the null sender <> (a bounce o
 
 const BODY_UNREADABLE = 'No HTML could be read from this message within the limits of this view. '
   + 'Download the original from the message page to see all of it.';
+const many = (v: unknown): string[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]).filter((x): x is string => typeof x === 'string');
 
 function key(id: string): MailKey {
   const k = parseItemId(id);
@@ -164,9 +170,12 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     await checkCsrf(ctx(c), s, one(body.csrf));
     const id = c.req.param('id');
     const allowSender = flag(body.allow_sender);
+    // force (admins, from the "Release outcome unknown" box) names the stuck recipients
+    const force = flag(body.force);
+    const recipients = force ? many(body.recipients) : undefined;
     let done: string;
     try {
-      const r = await releaseMessage(c.get('deps'), s.identity, { key: key(id), allowSender });
+      const r = await releaseMessage(c.get('deps'), s.identity, { key: key(id), allowSender, force, recipients });
       done = r.status === 'released' ? (allowSender ? 'released_allowed' : 'released') : r.status === 'partial' ? 'partial' : 'release_failed';
     } catch (err) {
       if (err instanceof AppError && err.code === 'invalid_field' && allowSender) return listingRefused(c, s, id, err);
@@ -174,6 +183,15 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
       done = err.code;
     }
     return c.redirect(`/ui/quarantine/${id}?done=${done}`, 303);
+  });
+
+  ui.post('/quarantine/:id/mark-released', async (c) => {
+    const s = requireSession(c);
+    const body = await form(c);
+    await checkCsrf(ctx(c), s, one(body.csrf));
+    const id = c.req.param('id');
+    await markReleased(c.get('deps'), s.identity, { key: key(id), recipients: many(body.recipients), note: 'marked on the page' });
+    return c.redirect(`/ui/quarantine/${id}?done=marked_released`, 303);
   });
 
   ui.post('/quarantine/:id/delete', async (c) => {
@@ -186,6 +204,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
       await deleteMessage(c.get('deps'), s.identity, { key: key(id), blockSender });
     } catch (err) {
       if (err instanceof AppError && err.code === 'invalid_field' && blockSender) return listingRefused(c, s, id, err);
+      if (err instanceof AppError && err.code === 'nothing_to_delete') return c.redirect(`/ui/quarantine/${id}?done=nothing_to_delete`, 303);
       throw err;
     }
     return c.redirect(listHref({}, { done: blockSender ? 'deleted_blocked' : 'deleted' }), 303);

@@ -5,6 +5,8 @@ import type { Deps } from '../deps.ts';
 export const EVENT_TYPES = [
   'quarantine.released',
   'quarantine.release_failed',
+  /** a release attempt still unsettled RELEASE_UNKNOWN_AFTER_MINUTES after it started */
+  'quarantine.release_unknown',
   'quarantine.deleted',
   'sender_list.changed',
   'digest.sent',

@@ -1,6 +1,7 @@
 import type { Deps } from '../deps.ts';
 import type { JobEnv, JobReport, ScheduledJob } from '../jobs/cron.ts';
 import type { QueueMessageBody } from '../jobs/queue.ts';
+import { announceUnsettledReleases } from '../quarantine/attempts.ts';
 import { deliverDue, deliverOne, dueDeliveries } from './deliver.ts';
 
 /** Delivered and failed deliveries, their events and received Resend events are kept this long. */
@@ -9,13 +10,16 @@ const RETENTION_SECONDS = 30 * 86400;
 /**
  * Every minute: with a Cloudflare Queue, due deliveries are handed to it ('webhook.deliver', one
  * message each, so one slow receiver never holds up the rest); without one (Node's `serve`, or a
- * Worker without the binding), they are sent here. Old history is pruned either way.
+ * Worker without the binding), they are sent here. Old history is pruned either way, and release
+ * attempts left unsettled too long are announced (quarantine.release_unknown).
  */
 export const webhookJob: ScheduledJob = {
   cron: '* * * * *',
   name: 'webhooks',
   async run(deps: Deps, env: JobEnv): Promise<JobReport> {
     const pruned = await prune(deps);
+    // before the delivery pass, so an announcement goes out in the same run
+    const unknown = await announceUnsettledReleases(deps);
     if (env.queue) {
       const ids = await dueDeliveries(deps, 500);
       const messages = ids.map((delivery_id) => ({ body: { kind: 'webhook.deliver', delivery_id } }));
@@ -24,10 +28,10 @@ export const webhookJob: ScheduledJob = {
       } else {
         for (const m of messages) await env.queue.send(m.body);
       }
-      return { job: 'webhooks', summary: `${ids.length} due deliveries queued, ${pruned} old rows pruned`, queued: ids.length, pruned };
+      return { job: 'webhooks', summary: `${ids.length} due deliveries queued, ${pruned} old rows pruned, ${unknown} unsettled releases announced`, queued: ids.length, pruned, unknown };
     }
     const report = await deliverDue(deps, { limit: 100 });
-    return { ...report, summary: `${report.summary}; ${pruned} old rows pruned`, pruned };
+    return { ...report, summary: `${report.summary}; ${pruned} old rows pruned; ${unknown} unsettled releases announced`, pruned, unknown };
   },
 };
 

@@ -7,11 +7,13 @@ import { decodeReply, encodeRequest, endOfMessage, type PdpAttributes } from '..
 
 export type PeerBehaviour =
   /** amavisd's answer: one 250 setreply per recipient (or what `reply` returns) */
-  | { kind: 'reply'; reply?: (request: PdpAttributes) => PdpAttributes; trickle?: boolean }
+  | { kind: 'reply'; reply?: (request: PdpAttributes) => PdpAttributes; trickle?: boolean; delayMs?: number }
   /** sends the first `bytes` of a full answer, then closes */
   | { kind: 'half'; bytes?: number }
   /** reads the request and never answers */
   | { kind: 'silent' }
+  /** answers the first `n` requests as amavisd would, then holds every later one (never answers) */
+  | { kind: 'first'; n: number }
   /** closes as soon as the request is complete */
   | { kind: 'close' }
   /** resets the connection as soon as the request is complete */
@@ -22,6 +24,9 @@ export interface PdpPeer {
   port: number;
   /** raw bytes of each complete request received, in order */
   received: Buffer[];
+  /** connections open right now, and the most that were ever open at once */
+  open: number;
+  maxOpen: number;
   requests(): PdpAttributes[];
   close(): Promise<void>;
 }
@@ -41,12 +46,34 @@ async function trickle(socket: net.Socket, data: Buffer): Promise<void> {
   }
 }
 
+/**
+ * `behaviour` is read at each request, so a test may change it (e.g. cut the next reply) between
+ * requests.
+ */
 export async function startPdpPeer(behaviour: PeerBehaviour = { kind: 'reply' }): Promise<PdpPeer> {
   const received: Buffer[] = [];
   const sockets = new Set<net.Socket>();
+  const peer: PdpPeer = {
+    hostPort: '',
+    port: 0,
+    received,
+    open: 0,
+    maxOpen: 0,
+    requests: () => received.map((r) => decodeReply(r)),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  };
   const server = net.createServer((socket) => {
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    peer.open++;
+    peer.maxOpen = Math.max(peer.maxOpen, peer.open);
+    socket.on('close', () => {
+      sockets.delete(socket);
+      peer.open--;
+    });
     socket.on('error', () => {});
     let buf = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
@@ -60,13 +87,17 @@ export async function startPdpPeer(behaviour: PeerBehaviour = { kind: 'reply' })
       const full = Buffer.from(encodeRequest((behaviour.kind === 'reply' && behaviour.reply ? behaviour.reply : okReply)(request)));
       switch (behaviour.kind) {
         case 'reply':
-          if (!behaviour.trickle) socket.write(full);
+          if (behaviour.delayMs) setTimeout(() => socket.destroyed || socket.write(full), behaviour.delayMs);
+          else if (!behaviour.trickle) socket.write(full);
           else void trickle(socket, full);
           break;
         case 'half':
           socket.end(full.subarray(0, behaviour.bytes ?? Math.floor(full.length / 2)));
           break;
         case 'silent':
+          break;
+        case 'first':
+          if (received.length <= behaviour.n) socket.write(full);
           break;
         case 'close':
           socket.end();
@@ -79,17 +110,9 @@ export async function startPdpPeer(behaviour: PeerBehaviour = { kind: 'reply' })
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const port = (server.address() as net.AddressInfo).port;
-  return {
-    hostPort: `127.0.0.1:${port}`,
-    port,
-    received,
-    requests: () => received.map((r) => decodeReply(r)),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      }),
-  };
+  peer.hostPort = `127.0.0.1:${port}`;
+  peer.port = port;
+  return peer;
 }
 
 /** A port nothing listens on (bound, then released). */

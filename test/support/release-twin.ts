@@ -15,7 +15,9 @@ export class ReleaseTwin implements ReleaseTransport {
   mode: 'answer' | 'unreachable' = 'answer';
   delayMs = 0;
 
-  async release(req: ReleaseRequest): Promise<ReleaseReply> {
+  async release(req: ReleaseRequest, beforeSend?: () => Promise<void>): Promise<ReleaseReply> {
+    // as the real transports do: the verb records its attempt, then the request goes out
+    if (beforeSend) await beforeSend();
     this.calls.push(req);
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.mode === 'unreachable') throw new AppError('upstream_unreachable', 'amavisd AM.PDP at 127.0.0.1:1: connection refused');

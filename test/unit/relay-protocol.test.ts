@@ -106,13 +106,13 @@ describe('relayReleaseBody', () => {
 describe('relayTransport (fetch stubbed)', () => {
   const req = { partitionTag: 0, mailId: 'hZbBr1WxS3sy', secretId: 'AQIDBAUGBwgJ', recipients: ['a@example.com'], requestedBy: 'admin' };
 
-  it('signs what it sends and refuses an unsigned 200', async () => {
+  it('signs what it sends; an unsigned 200 is not trusted, and since the relay may have released, its outcome is unknown', async () => {
     let seen: Request | undefined;
     const t = relayTransport('https://relay.example/', SECRET, async (input, init) => {
       seen = new Request(input, init);
       return new Response(JSON.stringify({ setreplies: ['250 2.0.0 Ok'], attributes: [['setreply', '250 2.0.0 Ok']], released: true }), { status: 200 });
     });
-    await expect(t.release(req)).rejects.toMatchObject({ code: 'upstream_unreachable' });
+    await expect(t.release(req)).rejects.toMatchObject({ code: 'release_outcome_unknown' });
     expect(seen?.url).toBe('https://relay.example/v1/release');
     const body = await seen!.text();
     expect(JSON.parse(body)).toEqual({ partition_tag: 0, mail_id: 'hZbBr1WxS3sy', secret_id: 'AQIDBAUGBwgJ', recipients: ['a@example.com'], requested_by: 'admin' });
@@ -131,24 +131,39 @@ describe('relayTransport (fetch stubbed)', () => {
     });
   });
 
+  // Only the relay's own (signed) answer can say that nothing reached amavisd. An unsigned 4xx is
+  // a proxy refusing before the relay; an unsigned 5xx may come after the relay took the request.
   it.each([
-    [502, 'upstream_unreachable'], [503, 'upstream_unreachable'], [504, 'upstream_unreachable'],
-    [401, 'release_failed'], [409, 'release_failed'], [400, 'release_failed'], [500, 'release_failed'],
-  ])('maps a %d answer to %s with the relay detail', async (status, code) => {
-    const t = relayTransport('https://relay.example', SECRET, async () =>
-      new Response(JSON.stringify({ code: 'x', detail: 'the detail' }), { status, headers: { 'content-type': 'application/problem+json' } }));
-    await expect(t.release(req)).rejects.toMatchObject({ code, message: expect.stringContaining('the detail') });
+    [502, true, 'upstream_unreachable', 'upstream_unreachable'], [503, true, 'amavisd_busy', 'amavisd_busy'],
+    [409, true, 'conflict', 'release_failed'], [400, true, 'invalid_field', 'release_failed'],
+    [502, true, 'release_outcome_unknown', 'release_outcome_unknown'], [500, true, 'internal', 'release_outcome_unknown'],
+    [502, false, 'x', 'release_outcome_unknown'], [503, false, 'x', 'release_outcome_unknown'], [504, false, 'x', 'release_outcome_unknown'],
+    [500, false, 'x', 'release_outcome_unknown'], [401, false, 'x', 'release_failed'], [400, false, 'x', 'release_failed'],
+  ])('maps a %d answer (signed: %s, code %s) to %s with the relay detail', async (status, signed, problemCode, code) => {
+    const t = relayTransport('https://relay.example', SECRET, async (_input, init) => {
+      const body = JSON.stringify({ code: problemCode, detail: 'the detail' });
+      const id = new Headers(init?.headers).get(RELAY_HEADERS.requestId)!;
+      const headers = { 'content-type': 'application/problem+json', 'retry-after': '7', ...(signed ? await signRelayResponse(SECRET, { status, requestId: id, body }) : {}) };
+      return new Response(body, { status, headers });
+    });
+    const err = await t.release(req).catch((e) => e);
+    expect(err).toMatchObject({ code, message: expect.stringContaining('the detail') });
+    if (code === 'amavisd_busy') expect(err.extra.retryAfter).toBe(7);
   });
 
-  it('maps a network error and a timeout to upstream_unreachable', async () => {
-    const down = relayTransport('https://relay.example', SECRET, async () => {
-      throw new TypeError('fetch failed');
+  it('maps a refused connection to upstream_unreachable, any other network failure and a timeout to an unknown outcome', async () => {
+    const refused = relayTransport('https://relay.example', SECRET, async () => {
+      throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
     });
-    await expect(down.release(req)).rejects.toMatchObject({ code: 'upstream_unreachable', message: expect.stringContaining('fetch failed') });
+    await expect(refused.release(req)).rejects.toMatchObject({ code: 'upstream_unreachable', message: expect.stringContaining('ECONNREFUSED') });
+    const cut = relayTransport('https://relay.example', SECRET, async () => {
+      throw new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) });
+    });
+    await expect(cut.release(req)).rejects.toMatchObject({ code: 'release_outcome_unknown', message: expect.stringContaining('fetch failed') });
     const slow = relayTransport('https://relay.example', SECRET, (_i, init) => new Promise((_r, reject) => {
       init?.signal?.addEventListener('abort', () => reject(init.signal!.reason));
     }), { timeoutMs: 50 });
-    await expect(slow.release(req)).rejects.toMatchObject({ code: 'upstream_unreachable', message: expect.stringContaining('no answer within 50 ms') });
+    await expect(slow.release(req)).rejects.toMatchObject({ code: 'release_outcome_unknown', message: expect.stringContaining('no answer within 50 ms') });
   });
 
   it('refuses a bad request before sending anything', async () => {

@@ -15,6 +15,11 @@ export function auditRoutes() {
         query: z
           .object({
             action: z.string().max(40).optional(),
+            result: z
+              .string()
+              .regex(/^(ok|failed|partial|pending|unknown)(,(ok|failed|partial|pending|unknown))*$/, 'a comma list of ok, failed, partial, pending, unknown')
+              .optional()
+              .openapi({ description: "e.g. `pending,unknown`: release attempts whose outcome was never learned (README: releases whose outcome is unknown)" }),
             mail_id: z.string().regex(/^[A-Za-z0-9_+-]{1,16}$/).optional(),
             actor: z.string().max(512).optional(),
             since: Instant.optional(),
@@ -45,7 +50,10 @@ export function auditRoutes() {
         ...problemResponses,
       },
     }),
-    async (c) => c.json(await listAudit(c.get('deps'), c.get('identity'), c.req.valid('query')), 200),
+    async (c) => {
+      const q = c.req.valid('query');
+      return c.json(await listAudit(c.get('deps'), c.get('identity'), { ...q, result: q.result?.split(',') }), 200);
+    },
   );
   return r;
 }

@@ -3,6 +3,7 @@ import { AppError, toProblem } from '../../errors.ts';
 import { runBulk } from '../../quarantine/bulk.ts';
 import { deleteMessage } from '../../quarantine/delete.ts';
 import { releaseMessage, type ReleaseResult } from '../../quarantine/release.ts';
+import { markReleased } from '../../quarantine/resolve.ts';
 import { newRouter } from '../env.ts';
 import { idempotent, type StoredAnswer } from '../idempotency.ts';
 import { Address, ItemId, mailKey, Problem, problemResponses } from '../schemas.ts';
@@ -18,16 +19,26 @@ const ReleaseBody = z
   .object({
     recipients: z.array(Address).min(1).max(100).optional(),
     allow_sender: z.boolean().optional(),
-    force: z.boolean().optional().describe("admins, with recipients: release copies stuck in 'releasing' (may deliver twice)"),
+    force: z.boolean().optional().describe("admins, with recipients: release copies stuck in 'releasing' (outcome unknown) again; may deliver twice"),
   })
   .strict();
 
 const releaseResponses = {
   200: { description: 'Released to every recipient', ...json(ReleaseAnswer) },
   207: { description: 'Released to some recipients only: see results', ...json(ReleaseAnswer) },
-  409: { description: 'Nothing left to release in your scope, or the Idempotency-Key is in use', content: { 'application/problem+json': { schema: Problem } } },
-  502: { description: 'amavisd refused the release (results inside), or amavisd/the relay was unreachable', content: { 'application/problem+json': { schema: Problem } } },
-  503: { description: 'Release is not configured', content: { 'application/problem+json': { schema: Problem } } },
+  409: {
+    description: "nothing_to_release: nothing left to release in your scope (already released or deleted, or 'releasing': in progress or outcome unknown); or the Idempotency-Key is in use",
+    content: { 'application/problem+json': { schema: Problem } },
+  },
+  502: {
+    description: "release_failed: amavisd refused (results inside; nothing delivered); upstream_unreachable: amavisd or the relay could not be reached (nothing sent); "
+      + "release_outcome_unknown: the request went out but no answer came back, or it could not be recorded: the copies stay 'releasing' (recipients, audit_id and any results inside)",
+    content: { 'application/problem+json': { schema: Problem } },
+  },
+  503: {
+    description: 'release_not_configured; amavisd_busy: every AM.PDP connection (AMAVISD_PDP_CONCURRENCY) stayed in use for the wait (Retry-After; nothing sent); database_unavailable',
+    content: { 'application/problem+json': { schema: Problem } },
+  },
   400: problemResponses[400],
   401: problemResponses[401],
   404: problemResponses[404],
@@ -92,6 +103,10 @@ export function quarantineActionRoutes() {
       },
       responses: {
         200: { description: 'Deleted', ...json(z.object({ id: z.string(), deleted: z.array(z.string()), content_removed: z.boolean() })) },
+        409: {
+          description: 'nothing_to_delete: every recipient in your scope (or every one named) was already deleted, released or is releasing; as a repeated release answers nothing_to_release',
+          content: { 'application/problem+json': { schema: Problem } },
+        },
         ...problemResponses,
       },
     }),
@@ -111,6 +126,34 @@ export function quarantineActionRoutes() {
   r.openapi(
     createRoute({
       method: 'post',
+      path: '/{id}/mark-released',
+      tags: ['quarantine'],
+      summary: "Admins: record copies stuck in 'releasing' (outcome unknown) as released, without delivering",
+      description: 'For when the mail log or the mailbox shows that amavisd did deliver. The other way out is a release with `force` (which delivers again).',
+      request: {
+        params,
+        body: {
+          required: true,
+          ...json(z.object({ recipients: z.array(Address).min(1).max(100), note: z.string().max(500).optional() }).strict()),
+        },
+      },
+      responses: {
+        200: { description: 'Marked released', ...json(z.object({ id: z.string(), marked: z.array(z.string()) })) },
+        403: { description: 'Not an admin', content: { 'application/problem+json': { schema: Problem } } },
+        409: { description: "A recipient named is not 'releasing', or changed meanwhile", content: { 'application/problem+json': { schema: Problem } } },
+        ...problemResponses,
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const b = c.req.valid('json');
+      return c.json(await markReleased(c.get('deps'), c.get('identity'), { key: mailKey(id), recipients: b.recipients, note: b.note }), 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: 'post',
       path: '/bulk',
       tags: ['quarantine'],
       summary: 'Release or delete up to 500 messages; one result per id',
@@ -121,7 +164,8 @@ export function quarantineActionRoutes() {
             z
               .object({
                 action: z.enum(['release', 'delete']),
-                ids: z.array(ItemId).min(1).max(500),
+                // Each id is checked on its own: a malformed one gets its own 400 result.
+                ids: z.array(z.string().max(100)).min(1).max(500),
                 allow_sender: z.boolean().optional(),
                 block_sender: z.boolean().optional(),
               })
@@ -131,8 +175,9 @@ export function quarantineActionRoutes() {
       },
       responses: {
         200: {
-          description: 'Per-id results (each with its own HTTP-like status)',
-          ...json(z.object({ results: z.array(z.object({ id: z.string(), status: z.number().int(), result: z.any().optional(), error: z.object({ code: z.string(), detail: z.string() }).optional() })) })),
+          description: 'One result per distinct id, in order, each with its own HTTP-like status and, on failure, its problem code '
+            + "(a malformed id: 400 invalid_field; a database failure for one id: 503/500; an unknown release outcome: 502 release_outcome_unknown)",
+          ...json(z.object({ results: z.array(z.object({ id: z.string(), status: z.number().int(), result: z.any().optional(), error: z.object({ code: z.string(), detail: z.string() }).passthrough().optional() })) })),
         },
         ...problemResponses,
       },

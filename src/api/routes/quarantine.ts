@@ -8,7 +8,10 @@ import {
   Address, AddressOrDomain, Domain, Instant, Item, ItemId, mailKey, Score, TypeList, problemResponses,
 } from '../schemas.ts';
 
-const Status = z.enum(['pending', 'released', 'deleted', 'all']).default('pending');
+const Status = z
+  .enum(['pending', 'released', 'deleted', 'releasing', 'all'])
+  .default('pending')
+  .openapi({ description: "releasing: copies whose release is in progress or whose outcome is unknown (an admin resolves them: README)" });
 
 const ListQuery = z
   .object({
