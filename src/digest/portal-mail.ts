@@ -3,6 +3,7 @@ import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import type { OutgoingEmail } from '../mail/mailer.ts';
+import { messageIdHost, randomMessageId } from '../mail/message-id.ts';
 import { listQuarantine } from '../quarantine/list.ts';
 import { linkSettings } from './compose.ts';
 import { signLink } from './links.ts';
@@ -95,7 +96,9 @@ export async function requestPortalLink(deps: Deps, rawAddress: unknown, opts: P
     html: renderHtml(templates['portal-link.html'], view),
     text: renderText(templates['portal-link.txt'], view),
     headers: { 'Auto-Submitted': 'auto-generated' },
-    idempotencyKey: `portal-link/${address}/${now}/${crypto.randomUUID()}`,
+    idempotencyKey: `portal-link/${crypto.randomUUID()}`,
+    // a new ID per email (every link mail is another email), nothing of the address in it
+    messageId: randomMessageId(messageIdHost(publicUrl)),
   };
   if (!known) return { address, delivery: Promise.resolve() };
   const delivery = mailer.send([email]).then(

@@ -12,6 +12,11 @@ export interface OutgoingEmail {
   headers: Record<string, string>;
   /** stable per recipient and digest window: a retried send must not deliver twice */
   idempotencyKey: string;
+  /**
+   * RFC 5322 Message-ID (src/mail/message-id.ts), written by SMTP. Resend sets its own, equally
+   * unique, so it is not sent there (a header Resend refuses would fail every digest).
+   */
+  messageId?: string;
 }
 
 export type SendOutcome =

@@ -20,7 +20,8 @@ export function smtpMailer(url: string, opts: { retry?: RetryPolicy; concurrency
       try {
         const info = await transport.sendMail({
           from: e.from, to: { name: '', address: e.to }, subject: e.subject, html: e.html, text: e.text, headers: e.headers,
-          messageId: `<digest-${e.idempotencyKey.slice(0, 32)}@${domainOf(e.from)}>`,
+          // without one, nodemailer makes a random ID of its own (never the recipient)
+          ...(e.messageId ? { messageId: e.messageId } : {}),
         });
         return { ok: true, id: info.messageId ?? null };
       } catch (err) {
@@ -54,11 +55,6 @@ export function smtpMailer(url: string, opts: { retry?: RetryPolicy; concurrency
       transport.close();
     },
   };
-}
-
-function domainOf(from: string): string {
-  const m = /@([A-Za-z0-9.-]+)/.exec(from);
-  return m?.[1] ?? 'localhost';
 }
 
 /** Node: Resend when RESEND_API_KEY is set, else SMTP_URL, else none. */
