@@ -26,16 +26,18 @@ import type { RunReport } from './run.ts';
 export type Keyed = { d: RecipientDigest; key: string };
 
 /**
- * Per recipient and window: the same new mail yields the same key, so a retried or overlapping
- * run finds the record and does not send again. all_time has no "from", so its window is the hour
- * it runs in.
+ * Per recipient and window: the same new mail yields the same key, so a retried, restarted or
+ * overlapping run finds the record and does not send again. Only what the digest covers goes in,
+ * never the clock: all_time's window is "everything up to its newest message" (a restart in another
+ * hour once sent every delivered digest again), so a second all_time digest goes out once new mail
+ * arrived, not for the same mail again.
  */
-export function digestKey(d: RecipientDigest, mode: DigestMode, now: number): string {
-  const from = mode.allTime ? `all@${Math.floor(now / 3600)}` : d.from ? `${d.from.time}:${d.from.mailId}` : 'start';
+export function digestKey(d: RecipientDigest, mode: DigestMode): string {
+  const from = mode.allTime ? 'all' : d.from ? `${d.from.time}:${d.from.mailId}` : 'start';
   return sha256Hex(`digest/v1|${d.recipient}|${from}|${d.to.time}:${d.to.mailId}`);
 }
 
-const keyAll = (ctx: PlanContext, ds: RecipientDigest[]): Keyed[] => ds.map((d) => ({ d, key: digestKey(d, ctx.mode, ctx.now) }));
+const keyAll = (ctx: PlanContext, ds: RecipientDigest[]): Keyed[] => ds.map((d) => ({ d, key: digestKey(d, ctx.mode) }));
 
 /** Record the intent (a key already there is an earlier attempt of the same digest). */
 async function recordIntent(ctx: PlanContext, mailer: Mailer, keyed: Keyed[]) {
