@@ -8,8 +8,12 @@ const ESCAPE = /\\x\{([0-9A-Fa-f]{1,6})\}/g;
 /** a run of octet escapes, or one wider escape (a code point) */
 const TOKEN = /(?:\\x\{[0-9A-Fa-f]{1,2}\})+|\\x\{[0-9A-Fa-f]{3,6}\}/g;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-// WHATWG's "latin1" is windows-1252: what a mail client would show for such octets
-const latin1 = new TextDecoder('windows-1252');
+/**
+ * windows-1252 (what a mail client shows for such octets; WHATWG's "latin1"), by hand: not every
+ * runtime's TextDecoder knows it. 0x80-0x9F are its own; the rest is ISO-8859-1, the code point itself.
+ */
+const CP1252 = '€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008DŽ\u008F\u0090‘’“”•–—˜™š›œ\u009DžŸ';
+const latin1 = { decode: (bytes: Uint8Array) => Array.from(bytes, (b) => (b >= 0x80 && b <= 0x9f ? CP1252[b - 0x80]! : String.fromCharCode(b))).join('') };
 
 /**
  * Decode `\x{..}` escapes: each run of consecutive octet escapes as UTF-8 when it is valid UTF-8,

@@ -50,6 +50,8 @@ describe('rendering', () => {
     expect(reasonFromHeaders(latin1)).toBe('BAD HEADER SECTION, Non-encoded non-ASCII data (and not UTF-8) (char E9 hex): Subject: été à Paris');
     const utf8 = 'X-Amavis-Alert: BAD HEADER SECTION, Non-encoded UTF-8 string in non-EAI mail (char C3 A9 hex): Subject: \\x{C3}\\x{A9}t\\x{C3}\\x{A9}\n\n';
     expect(reasonFromHeaders(utf8)).toBe('BAD HEADER SECTION, Non-encoded UTF-8 string in non-EAI mail (char C3 A9 hex): Subject: été');
+    // windows-1252's own octets, as a mail client shows them
+    expect(reasonFromHeaders('X-Amavis-Alert: BAD HEADER SECTION, x: 5\\x{80} \\x{93}ok\\x{94}\n\n')).toBe('BAD HEADER SECTION, x: 5€ “ok”');
     // a backslash amavisd escaped, a wide code point, a control character
     expect(reasonFromHeaders('X-Amavis-Alert: BAD HEADER SECTION, x: a\\x{5C}x{41} \\x{263A} b\\x{0D}c\n\n')).toBe('BAD HEADER SECTION, x: a\\x{41} ☺ b\uFFFDc');
     // long: cut between characters, never inside an escape, a character or an emoji (a grapheme of
