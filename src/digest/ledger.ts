@@ -94,12 +94,14 @@ export async function claim(ctx: PlanContext, keys: string[], batchKey: string):
   const db = ctx.deps.db;
   // SMTP claims are timed by the wall clock: a run lasts long, and the lease is about the claim's age
   const at = batchKey.startsWith(SMTP_CLAIM) ? wallClock(ctx) : ctx.now;
-  await retryOnDeadlock(() => db.updateTable('qe_digest_sends').set({ attempts: sql`attempts + 1`, status: 'sending' satisfies SendStatus, batch_key: batchKey, updated_at: at })
+  const r = await retryOnDeadlock(() => db.updateTable('qe_digest_sends').set({ attempts: sql`attempts + 1`, status: 'sending' satisfies SendStatus, batch_key: batchKey, updated_at: at })
     .where('idempotency_key', 'in', keys)
     .where((eb) => eb.or([
       eb.and([eb('batch_key', 'is', null), eb('status', '=', 'sending')]), eb('status', '=', 'failed'),
       eb.and([eb('batch_key', 'like', `${SMTP_CLAIM}%`), eb('status', '=', 'sending'), eb('updated_at', '<', at - SMTP_CLAIM_LEASE)]),
-    ])).execute());
+    ])).executeTakeFirst());
+  // one row: the update's row count says it (attempts always changes, so matched = changed)
+  if (keys.length === 1) return new Set(Number(r.numUpdatedRows) === 1 ? keys : []);
   const held = await db.selectFrom('qe_digest_sends').select('idempotency_key').where('batch_key', '=', batchKey).where('idempotency_key', 'in', keys).execute();
   return new Set(held.map((r) => r.idempotency_key.trim()));
 }
@@ -180,6 +182,24 @@ function sentEvent(mailer: Mailer, recipient: string, key: string, id: string | 
     type: 'digest.sent', recipient, idempotency_key: key, provider: mailer.provider, provider_id: id, messages,
     window_to: { time_num: time, mail_id: mailId }, error: null, at,
   };
+}
+
+/**
+ * The hooks with each one's `wants` answered once per set of event types: for a batch recorded
+ * message by message (SMTP) the question is asked once, as for a batch recorded at once.
+ */
+export function askOnce(hooks: DigestHook[]): DigestHook[] {
+  return hooks.map((hook) => {
+    if (!hook.wants) return hook;
+    const answers = new Map<string, Promise<boolean>>();
+    const wants: NonNullable<DigestHook['wants']> = (trx, types) => {
+      const k = [...types].sort().join(',');
+      let a = answers.get(k);
+      if (!a) answers.set(k, (a = hook.wants!(trx, types)));
+      return a;
+    };
+    return Object.assign((trx: Deps['db'], e: DigestEvent) => hook(trx, e), { wants });
+  });
 }
 
 async function emit(trx: Deps['db'], hooks: DigestHook[], events: DigestEvent[]) {

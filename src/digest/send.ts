@@ -3,7 +3,7 @@ import type { Mailer, SendOutcome } from '../mail/mailer.ts';
 import { composeDigest } from './compose.ts';
 import type { DigestHook } from './hooks.ts';
 import {
-  batchMembers, claim, closeBatch, FINAL, KEY_LIFETIME, openBatches, recordDeliveredEarlier, recordIntent, recordOutcomes, RESEND_BATCH,
+  askOnce, batchMembers, claim, closeBatch, FINAL, KEY_LIFETIME, openBatches, recordDeliveredEarlier, recordIntent, recordOutcomes, RESEND_BATCH,
   rowsByKey, SMTP_CLAIM, watermarksOf, type Failure, type Keyed, type Outcome, type SendRow,
 } from './ledger.ts';
 import { loadDigests, type DigestMode, type PlanContext, type RecipientDigest } from './plan.ts';
@@ -98,6 +98,7 @@ export async function sendBatch(ctx: PlanContext, mailer: Mailer, digests: Recip
 async function sendEach(ctx: PlanContext, mailer: Mailer, todo: Keyed[], report: RunReport, hooks: DigestHook[]) {
   const claimKey = `${SMTP_CLAIM}${crypto.randomUUID()}`;
   const notMine: Keyed[] = [];
+  const batchHooks = askOnce(hooks);
   await mailer.send(await compose(ctx, todo), {
     beforeEach: async (i) => {
       const k = todo[i]!;
@@ -105,7 +106,7 @@ async function sendEach(ctx: PlanContext, mailer: Mailer, todo: Keyed[], report:
       if (!ok) notMine.push(k);
       return ok;
     },
-    afterEach: async (i, o) => count(report, await recordOutcomes(ctx, mailer, [{ ...todo[i]!, o }], hooks)),
+    afterEach: async (i, o) => count(report, await recordOutcomes(ctx, mailer, [{ ...todo[i]!, o }], batchHooks)),
   });
   await countNotClaimed(ctx, notMine, report);
 }

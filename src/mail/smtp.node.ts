@@ -22,9 +22,11 @@ const TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTim
  */
 export function smtpMailer(url: string, opts: { retry?: RetryPolicy; concurrency?: number } = {}): Mailer {
   // SMTP_URL's own parameters (e.g. ?socketTimeout=) win over these defaults
-  const transport = nodemailer.createTransport({ url, ...TIMEOUTS });
+  const size = opts.concurrency ?? SMTP_POOL;
+  // pooled connections (each reused for up to 100 messages): no TCP and EHLO/AUTH per message
+  const transport = nodemailer.createTransport({ url, pool: true, maxConnections: size, maxMessages: 100, ...TIMEOUTS });
   const retry = opts.retry ?? DEFAULT_RETRY;
-  const slots = semaphore(opts.concurrency ?? SMTP_POOL);
+  const slots = semaphore(size);
 
   async function one(e: OutgoingEmail): Promise<SendOutcome> {
     let last: SendOutcome = { ok: false, error: 'not sent', status: null, permanent: false };
