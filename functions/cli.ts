@@ -50,6 +50,9 @@ const USAGE = `usage: quarantine-edge <command> [options]
 
 Configuration comes from the environment; see README.md.`;
 
+/** `notify`'s exit code when digests were held by another run's claim (sysexits EX_TEMPFAIL) */
+const NOTIFY_HELD = 75;
+
 const cliAdmin: Identity = { role: 'admin', actor: 'cli', keyId: null };
 
 function fail(message: string, code = 1): never {
@@ -254,8 +257,12 @@ async function notifyCommand(args: string[]) {
     if (tty) process.stderr.write('\n');
     if (report.dry_run) for (const p of report.planned) console.log(`${p.recipient}\t${p.messages}`);
     for (const e of report.errors) console.error(`failed: ${e.recipient}: ${e.error}`);
+    for (const r of report.held_recipients) console.error(`held: ${r}: claimed by another run, not settled`);
     console.log(summarize(report));
+    // 1: a digest failed; 75 (EX_TEMPFAIL): none failed, but some were in another run's hands (a
+    // dead run's claim lapses after 10 minutes): run again later. Never 0 while someone got nothing.
     if (report.failed) process.exitCode = 1;
+    else if (report.held) process.exitCode = NOTIFY_HELD;
   } catch (err) {
     if (err instanceof AppError) fail(`notify: ${err.message}`, 2);
     throw err;

@@ -94,7 +94,8 @@ export async function startRuntime(
     const app = createApp({ config, database: sharedProvider(handle, variant), clock: opts.clock ?? systemClock, log: consoleLogger, release, mailer, templates });
     // Webhooks from inside the operator's network: every resolved address is checked (post.node.ts).
     const deps: Deps = { db: handle.db, variant, config, clock: opts.clock ?? systemClock, log: consoleLogger, release, mailer, templates, webhookPost: nodeWebhookPost };
-    return { handle, variant, deps, app, close: () => handle.close() };
+    // the SMTP mailer keeps pooled connections open: closed with the database, so a CLI run ends at once
+    return { handle, variant, deps, app, close: async () => (await mailer?.close?.(), await handle.close()) };
   } catch (err) {
     await handle.close().catch(() => {});
     throw err;

@@ -2,6 +2,7 @@ import { typeOfCode } from '../amavis/codes.ts';
 import type { Config } from '../config.ts';
 import { AppError } from '../errors.ts';
 import type { OutgoingEmail } from '../mail/mailer.ts';
+import { digestMessageId, messageIdHost } from '../mail/message-id.ts';
 import { DEFAULT_LINK_TTL, UNSUBSCRIBE_LINK_TTL, linkUrl, signLinkSync, type LinkAction } from './links.ts';
 import type { RecipientDigest } from './plan.ts';
 import { formatTime, renderHtml, renderSubject, renderText, timeZoneLabel, type Templates } from './render.ts';
@@ -77,6 +78,7 @@ export async function composeDigest(ctx: ComposeContext, d: RecipientDigest, ide
   const from = ctx.config.DIGEST_FROM;
   if (!from) throw new AppError('digest_not_configured', 'set DIGEST_FROM, e.g. "Quarantine <quarantine@example.com>"');
   const view = await digestView(ctx, d);
+  const { publicUrl, secret } = linkSettings(ctx.config);
   return {
     from,
     to: d.recipient,
@@ -90,6 +92,7 @@ export async function composeDigest(ctx: ComposeContext, d: RecipientDigest, ide
       'Auto-Submitted': 'auto-generated',
     },
     idempotencyKey,
+    messageId: digestMessageId(secret, idempotencyKey, messageIdHost(publicUrl)),
   };
 }
 

@@ -16,7 +16,9 @@ const SCHEDULED: DigestMode = { forceAll: false, allTime: false, includeBackupMx
 
 export function summarize(r: RunReport): string {
   if (r.enqueued) return `digest: ${r.enqueued} recipients enqueued in ${r.pages} batches`;
+  // held: another run's claim, not settled (a dead run's, until its lease lapses): said, never hidden
   return `digest: ${r.sent} sent, ${r.skipped} already sent, ${r.failed} failed, ${r.messages} messages` +
+    `${r.held ? `, ${r.held} held by another run (claimed, not settled: sent later)` : ''}` +
     `${r.dry_run ? ` (dry run: ${r.recipients} recipients)` : ''} in ${r.duration_ms} ms`;
 }
 
@@ -46,7 +48,7 @@ export async function digestBatch(deps: Deps, body: QueueMessageBody): Promise<v
   };
   const report = emptyReport(false);
   await processPage(ctx, requireMailer(deps), recipients, report, { dryRun: false });
-  deps.log.info('digest batch', { sent: report.sent, skipped: report.skipped, failed: report.failed });
+  deps.log.info('digest batch', { sent: report.sent, skipped: report.skipped, failed: report.failed, held: report.held });
   // Transient failures (429/5xx/network) are retried by the queue; the send records make the retry
   // skip what was already accepted. Permanent (4xx) ones are recorded and not retried.
   if (report.retryable > 0) throw new Error(`digest.batch: ${report.retryable} digests failed transiently`);

@@ -4,6 +4,7 @@ import { bind } from '../amavis/schema.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import type { Mailer, OutgoingEmail } from '../mail/mailer.ts';
+import { messageIdHost, randomMessageId } from '../mail/message-id.ts';
 import { linkSettings } from './compose.ts';
 import { signLink } from './links.ts';
 import { ipBucket, windowLimiter, type RateLimiter } from './rate-limit.ts';
@@ -103,7 +104,9 @@ export async function requestPortalLink(deps: Deps, rawAddress: unknown, opts: P
     html: renderHtml(templates['portal-link.html'], view),
     text: renderText(templates['portal-link.txt'], view),
     headers: { 'Auto-Submitted': 'auto-generated' },
-    idempotencyKey: `portal-link/${address}/${now}/${crypto.randomUUID()}`,
+    idempotencyKey: `portal-link/${crypto.randomUUID()}`,
+    // a new ID per email (every link mail is another email), nothing of the address in it
+    messageId: randomMessageId(messageIdHost(publicUrl)),
   };
   // Known or not, the same path: the delivery is started the same way and the answer does not wait
   // for it; only what it sends differs (nothing for an address that does not qualify).

@@ -1,4 +1,5 @@
 import Mustache from 'mustache';
+import { cutText, decodePerlEscapes } from '../amavis/alert-text.ts';
 import { DEFAULT_TEMPLATES, type TemplateName } from './templates.generated.ts';
 
 /**
@@ -84,6 +85,8 @@ export function isTimeZone(tz: string): boolean {
   return formatterOf(tz) !== null;
 }
 
+const REASON_MAX = 120;
+
 /**
  * A short reason from the stored headers: amavisd adds X-Amavis-Alert to what it quarantines,
  * e.g. "INFECTED, message contains virus: Eicar-Signature" or "BANNED, message contains ...,invoice.exe".
@@ -91,15 +94,17 @@ export function isTimeZone(tz: string): boolean {
 export function reasonFromHeaders(head: string): string {
   const end = head.search(/\r?\n\r?\n/);
   const unfolded = (end >= 0 ? head.slice(0, end) : head).replace(/\r?\n[ \t]+/g, ' ');
-  const alert = /^X-Amavis-Alert:[ \t]*(.+)$/im.exec(unfolded)?.[1]?.trim();
-  if (!alert) return '';
+  const raw = /^X-Amavis-Alert:[ \t]*(.+)$/im.exec(unfolded)?.[1]?.trim();
+  if (!raw) return '';
+  // a bad header's text comes with amavisd's \x{..} escapes; cut between characters, not inside one
+  const alert = decodePerlEscapes(raw);
   const virus = /virus:\s*(.+)$/i.exec(alert)?.[1];
-  if (virus) return `virus: ${virus.trim()}`.slice(0, 120);
+  if (virus) return cutText(`virus: ${virus.trim()}`, REASON_MAX);
   const banned = /^BANNED,\s*message contains\s*(.+)$/i.exec(alert)?.[1];
   if (banned) {
     // amavisd lists the MIME type path then the offending name last: "text/plain,.exe,invoice.exe"
     const name = banned.split(',').pop()!.trim();
-    return `banned: ${name}`.slice(0, 120);
+    return cutText(`banned: ${name}`, REASON_MAX);
   }
-  return alert.slice(0, 120);
+  return cutText(alert, REASON_MAX);
 }

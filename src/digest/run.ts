@@ -30,6 +30,13 @@ export interface RunReport {
   failed: number;
   /** of the failed: refused for now (429, 5xx, network), worth another try */
   retryable: number;
+  /**
+   * claimed by another run and not settled: not sent by this one. They go out when that run records
+   * them or, if it died, once its claim lapses (SMTP: 10 minutes); never counted as sent or skipped.
+   */
+  held: number;
+  /** the first 20 of them */
+  held_recipients: string[];
   messages: number;
   pages: number;
   enqueued: number;
@@ -48,7 +55,7 @@ const SYSTEM: Identity = { role: 'admin', actor: 'digest', keyId: null };
 export const systemIdentity = SYSTEM;
 
 export function emptyReport(dryRun: boolean): RunReport {
-  return { recipients: 0, sent: 0, skipped: 0, failed: 0, retryable: 0, messages: 0, pages: 0, enqueued: 0, dry_run: dryRun, duration_ms: 0, planned: [], errors: [] };
+  return { recipients: 0, sent: 0, skipped: 0, failed: 0, retryable: 0, held: 0, held_recipients: [], messages: 0, pages: 0, enqueued: 0, dry_run: dryRun, duration_ms: 0, planned: [], errors: [] };
 }
 
 export function requireMailer(deps: Deps): Mailer {

@@ -12,6 +12,11 @@ export interface OutgoingEmail {
   headers: Record<string, string>;
   /** stable per recipient and digest window: a retried send must not deliver twice */
   idempotencyKey: string;
+  /**
+   * RFC 5322 Message-ID (src/mail/message-id.ts), written by SMTP. Resend sets its own, equally
+   * unique, so it is not sent there (a header Resend refuses would fail every digest).
+   */
+  messageId?: string;
 }
 
 export type SendOutcome =
@@ -23,6 +28,14 @@ export type SendOutcome =
 export interface SendOptions {
   /** the batch's Idempotency-Key; the same key again is never delivered twice (idempotent mailers) */
   batchKey?: string;
+  /**
+   * Mailers that send one email at a time (SMTP) call these in the email's connection slot:
+   * beforeEach right before it goes out (false: skip it; its outcome is then `not sent`), afterEach
+   * with its outcome before the slot takes the next email. A hook that throws stops the send (the
+   * promise rejects once the emails in flight are done). Batch mailers (Resend) do not call them.
+   */
+  beforeEach?(index: number): Promise<boolean>;
+  afterEach?(index: number, outcome: SendOutcome): Promise<void>;
 }
 
 export interface Mailer {

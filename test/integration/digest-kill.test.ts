@@ -12,18 +12,18 @@
 //    handles it (a late request from a dead client): the restart sends that batch itself, and the
 //    late one must not deliver a second time either.
 // And the held batch's content changing before the restart (new mail for one of its recipients).
-import { spawn } from 'node:child_process';
+// Run 1's clock is just before an hour boundary, the restarts' just after (test/support/clock-offset.mjs).
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import type { SchemaVariant, VariantName } from '../../src/amavis/schema.ts';
 import type { DbHandle } from '../../src/db/connect.ts';
 import { inspectDatabase } from '../../src/db/provider.ts';
 import { writeMessages, type AmavisMessage } from '../../src/demo/writer.ts';
 import { createVariantDatabase, dropVariantDatabase, openVariant } from '../support/databases.ts';
+import { acrossTheHour, notify, notifyToEnd } from '../support/notify-cli.ts';
 import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
 
 vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 
-const BIN = new URL('../../bin/quarantine-edge.js', import.meta.url).pathname;
 /** 4 pages of 100 (DEFAULT_PAGE), each one Resend batch (100 at most) */
 const RECIPIENTS = 350;
 const ENV = {
@@ -32,46 +32,6 @@ const ENV = {
   PUBLIC_URL: 'https://q.example.test',
   LINK_SECRET: 'digest-kill-link-secret-0123456789abcdef',
 };
-
-/** The environment without anything of ours, so a developer's shell cannot change what the CLI sees. */
-const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) =>
-  !/^(DATABASE_URL|ADMIN_API_KEY|AMAVISD_PDP|RELAY_|PORT|RESEND_|SMTP_URL|DIGEST_|PUBLIC_URL|LINK_SECRET|BACKUP_MX_DOMAINS)/.test(k)));
-
-interface Child {
-  pid: number;
-  output: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  kill(signal: NodeJS.Signals): boolean;
-}
-
-function notify(env: Record<string, string>): Child {
-  const child = spawn(process.execPath, [BIN, 'notify', '--force-all', '--force-all-time'], {
-    env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => void (out += String(b)));
-  child.stderr.on('data', (b: Buffer) => void (out += String(b)));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  return { pid: child.pid!, output: () => out, exited, kill: (s) => child.kill(s) };
-}
-
-/** A run to its end (killed after 90 s so a hang fails the test instead of timing it out silently). */
-async function notifyToEnd(env: Record<string, string>): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
-  const c = notify(env);
-  const timer = setTimeout(() => c.kill('SIGKILL'), 90_000);
-  const r = await c.exited;
-  clearTimeout(timer);
-  return { ...r, out: c.output() };
-}
-
-/**
- * all_time's idempotency window is the hour the run starts in (digestKey): a restart in the next
- * hour is, by design, another digest. Keep the three runs inside one hour.
- */
-async function awayFromTheHour(marginSeconds = 120) {
-  const left = 3600 - ((Date.now() / 1000) % 3600);
-  if (left < marginSeconds) await new Promise((r) => setTimeout(r, (left + 2) * 1000));
-}
 
 interface Scenario {
   /** see HoldOptions.accept */
@@ -129,11 +89,13 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-sen
       };
       const states = () => handle.db.selectFrom('qe_digest_state').select(['recipient', 'last_mail_id']).execute();
 
-      await awayFromTheHour();
+      // Run 1 at hh:58:30, the restarts at (hh+1):00:30: all_time's key must not depend on the clock
+      // (it used to be the hour the run started in: every digest run 1 delivered went out again).
+      const clock = acrossTheHour();
 
       // Run 1: two batches answered, then every batch request held; killed while one is held.
       const hold = twin.hold({ after: 2, accept: sc.accept });
-      const first = notify(env);
+      const first = notify(env, { clockOffsetMs: clock.before() });
       const killer = setTimeout(() => first.kill('SIGKILL'), 90_000); // never reached a held batch: fail below, not hang
       await Promise.race([hold.reached(1), first.exited]);
       clearTimeout(killer);
@@ -170,7 +132,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-sen
       const requestsBefore = twin.requests.length;
 
       // Run 2: to the end, exit 0; the recipients recorded as sent are skipped without asking Resend.
-      const second = await notifyToEnd(env);
+      const second = await notifyToEnd(env, { clockOffsetMs: clock.after() });
       expect(second.code, second.out).toBe(0);
       // (a recipient of the held batch with new mail counts once: its held digest is settled as
       // delivered, the digest of what is new is the one this run sent)
@@ -216,7 +178,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-sen
       // Run 3: nothing new to send, nothing asked of the service.
       const emailsAfter = twin.emails.length;
       const requestsAfter = twin.requests.length;
-      const third = await notifyToEnd(env);
+      const third = await notifyToEnd(env, { clockOffsetMs: clock.after() });
       expect(third.code, third.out).toBe(0);
       expect(third.out).toMatch(new RegExp(`digest: 0 sent, ${RECIPIENTS} already sent, 0 failed`));
       expect(twin.emails).toHaveLength(emailsAfter);

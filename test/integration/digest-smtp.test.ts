@@ -4,6 +4,8 @@ import { sql } from 'kysely';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Identity } from '../../src/auth/identity.ts';
+import { requestPortalLink } from '../../src/digest/portal-mail.ts';
+import { windowLimiter } from '../../src/digest/rate-limit.ts';
 import { runDigest } from '../../src/digest/run.ts';
 import { resendMailer } from '../../src/mail/resend.ts';
 import { smtpMailer } from '../../src/mail/smtp.node.ts';
@@ -70,6 +72,38 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('digest delivery on %s
     expect(head).toMatch(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click/m);
     expect(await runDigest(deps, scope, { forceAll: true, allTime: false, includeBackupMx: false, recipients: [to], inProgressHorizon: 0 })).toMatchObject({ sent: 0 });
     expect(received.filter((m) => m.to.includes(to))).toHaveLength(1);
+  });
+
+  // RFC 5322 msg-id as we write it: dot-atom-text "@" (dot-atom-text or a bracketed literal)
+  const ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
+  const MSG_ID = new RegExp(`^<${ATOM}(\\.${ATOM})*@(${ATOM}(\\.${ATOM})*|\\[[^\\[\\]\\\\\\s]*\\])>$`);
+  const messageIdOf = (raw: string) => {
+    const head = raw.slice(0, raw.indexOf('\r\n\r\n')).replace(/\r\n[ \t]+/g, ' ');
+    const ids = [...head.matchAll(/^Message-ID:[ \t]*(.*)$/gim)].map((m) => m[1]!.trim());
+    expect(ids).toHaveLength(1);
+    return ids[0]!;
+  };
+
+  it('every "Email me a link" mail and every digest has its own valid Message-ID that does not name the recipient', async () => {
+    const who = `link-me.person@${d}`;
+    const other = `other.person@${d}`;
+    await f.add(
+      { timeNum: NOW - 4000, content: 'S', sender: 'x@bulk.example', subject: 'one', spamLevel: 7, recipients: [{ address: who }] },
+      { timeNum: NOW - 4000, content: 'S', sender: 'x@bulk.example', subject: 'two', spamLevel: 7, recipients: [{ address: other }] },
+    );
+    const deps = { ...t.deps, mailer: smtpMailer(`smtp://digest:s3cret@127.0.0.1:${port}`, { retry: { attempts: 2, baseDelayMs: 1 } }) };
+    const limiter = windowLimiter(10, 60_000);
+    for (let i = 0; i < 3; i++) await (await requestPortalLink(deps, who, { limiter, ip: null })).delivery;
+    await runDigest(deps, scope, { forceAll: true, allTime: false, includeBackupMx: false, recipients: [who, other], inProgressHorizon: 0 });
+    const mails = received.filter((m) => m.to.includes(who) || m.to.includes(other));
+    expect(mails).toHaveLength(5); // three links, two digests
+    const ids = mails.map((m) => messageIdOf(m.raw));
+    expect(new Set(ids).size).toBe(5);
+    for (const id of ids) {
+      expect(id).toMatch(MSG_ID);
+      expect(id.endsWith('@q.example.test>'), id).toBe(true); // the host of PUBLIC_URL
+      for (const part of ['link-me', 'person', 'other', d.split('.')[0]!]) expect(id.toLowerCase()).not.toContain(part);
+    }
   });
 
   it('a 10k-recipient run sends exactly one digest to each through the Resend twin', async () => {

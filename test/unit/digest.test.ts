@@ -143,6 +143,31 @@ describe('rendering', () => {
     expect(reasonFromHeaders('X-Amavis-Alert: BANNED, message contains text/plain,.exe,invoice.exe\n\n')).toBe('banned: invoice.exe');
     expect(reasonFromHeaders('Subject: x\n\nX-Amavis-Alert: in the body\n')).toBe('');
   });
+  it("decodes amavisd's \\x{..} escapes in a bad header's reason and cuts it between characters", () => {
+    // what amavisd's header check writes (Unpackers/Validity.pm): each non-ASCII octet as \x{HH}
+    const latin1 = 'X-Amavis-Alert: BAD HEADER SECTION, Non-encoded non-ASCII data (and not UTF-8) (char E9 hex):\n Subject: \\x{E9}t\\x{E9} \\x{E0} Paris\n\n';
+    expect(reasonFromHeaders(latin1)).toBe('BAD HEADER SECTION, Non-encoded non-ASCII data (and not UTF-8) (char E9 hex): Subject: été à Paris');
+    const utf8 = 'X-Amavis-Alert: BAD HEADER SECTION, Non-encoded UTF-8 string in non-EAI mail (char C3 A9 hex): Subject: \\x{C3}\\x{A9}t\\x{C3}\\x{A9}\n\n';
+    expect(reasonFromHeaders(utf8)).toBe('BAD HEADER SECTION, Non-encoded UTF-8 string in non-EAI mail (char C3 A9 hex): Subject: été');
+    // windows-1252's own octets, as a mail client shows them
+    expect(reasonFromHeaders('X-Amavis-Alert: BAD HEADER SECTION, x: 5\\x{80} \\x{93}ok\\x{94}\n\n')).toBe('BAD HEADER SECTION, x: 5€ “ok”');
+    // a backslash amavisd escaped, a wide code point, a control character
+    expect(reasonFromHeaders('X-Amavis-Alert: BAD HEADER SECTION, x: a\\x{5C}x{41} \\x{263A} b\\x{0D}c\n\n')).toBe('BAD HEADER SECTION, x: a\\x{41} ☺ b\uFFFDc');
+    // long: cut between characters, never inside an escape, a character or an emoji (a grapheme of
+    // several code points: woman, zero-width joiner, microscope)
+    const alert = (body: string) => `X-Amavis-Alert: BAD HEADER SECTION, Non-encoded UTF-8 string in non-EAI mail: Subject: ${body}\n\n`;
+    const words = reasonFromHeaders(alert('\\x{C3}\\x{A9}t\\x{C3}\\x{A9}'.repeat(40)));
+    expect(words).toMatch(/Subject: [ét]{30,}…$/);
+    expect(words.length).toBeLessThanOrEqual(120);
+    const scientist = '\\x{F0}\\x{9F}\\x{91}\\x{A9}\\x{E2}\\x{80}\\x{8D}\\x{F0}\\x{9F}\\x{94}\\x{AC}';
+    for (const pad of ['', 'a', 'ab', 'abc', 'abcd']) {
+      const emoji = reasonFromHeaders(alert(pad + scientist.repeat(20)));
+      expect(emoji).toMatch(new RegExp(`Subject: ${pad}(\u{1F469}\u200D\u{1F52C})+…$`, 'u'));
+      expect(emoji.length).toBeLessThanOrEqual(120);
+    }
+    // a virus name in UTF-8, cut at a space near the end
+    expect(reasonFromHeaders(`X-Amavis-Alert: INFECTED, message contains virus: ${'Gr\\x{C3}\\x{BC}n '.repeat(30)}\n\n`)).toMatch(/^virus: (Grün )+Grün…$/);
+  });
   it('rate limits per key in a window', () => {
     const l = windowLimiter(2, 1000);
     expect([l.hit('a', 0), l.hit('a', 1), l.hit('a', 2), l.hit('b', 2), l.hit('a', 1000)]).toEqual([true, true, false, true, true]);

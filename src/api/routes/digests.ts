@@ -23,6 +23,8 @@ const RunBody = z
 const RunReport = z
   .object({
     recipients: z.number().int(), sent: z.number().int(), skipped: z.number().int(), failed: z.number().int(), retryable: z.number().int(),
+    held: z.number().int().openapi({ description: 'claimed by another run (running, or died less than 10 minutes ago) and not settled: not sent by this run' }),
+    held_recipients: z.array(z.string()).openapi({ description: 'the first 20 held recipients' }),
     messages: z.number().int(), pages: z.number().int(), enqueued: z.number().int(), dry_run: z.boolean(), duration_ms: z.number(),
     planned: z.array(z.object({ recipient: z.string(), messages: z.number().int() })),
     errors: z.array(z.object({ recipient: z.string(), error: z.string() })),
