@@ -21,6 +21,12 @@ const databaseUrl = optionalString.refine(
   'expected mysql://, postgres:// or pglite:// (unset: embedded database)',
 );
 
+/** Five fields of digits, '*', ',', '-', '/' (croner checks the ranges on Node when it schedules it). */
+function isCronExpression(v: string): boolean {
+  const fields = v.split(/\s+/);
+  return fields.length === 5 && fields.every((f) => /^[0-9*,\/-]+$/.test(f));
+}
+
 export const configSchema = z
   .object({
     DATABASE_URL: databaseUrl,
@@ -59,6 +65,14 @@ export const configSchema = z
     RELAY_PORT: port(8788),
     QUARANTINE_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
     RELEASED_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
+    /**
+     * The in-process purge (it deletes from amavisd's tables): off unless set to a five-field cron
+     * expression, UTC, e.g. "17 3 * * *". On Workers it must equal a trigger in wrangler.toml.
+     */
+    PURGE_SCHEDULE: optionalString.refine(
+      (v) => v === undefined || isCronExpression(v),
+      'expected a five-field cron expression (UTC), e.g. "17 3 * * *"; unset: no purge',
+    ).transform((v) => v?.split(/\s+/).join(' ')),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     /** webhooks: allow http:// and private, loopback, link-local targets (tests, closed networks) */
     WEBHOOK_ALLOW_PRIVATE: z

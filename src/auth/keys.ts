@@ -4,6 +4,7 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import type { Identity, Role } from './identity.ts';
 import { sha256Hex } from '../crypto/sha256.ts';
+import { roleProblems } from './key-input.ts';
 
 /**
  * API keys: `qe_` + 32 random bytes. Only a SHA-256 hash is stored (the key has 256 bits of
@@ -80,6 +81,9 @@ function view(row: {
 
 export async function createKey(deps: Deps, who: Identity, input: KeyInput): Promise<KeyView & { key: string }> {
   requireAdmin(who);
+  // The API's schema already refused these; the CLI and any other caller get the same answer.
+  const problem = roleProblems(input)[0];
+  if (problem) throw new AppError('invalid_field', `${problem.field}: ${problem.message}`, { field: problem.field });
   const now = Math.floor(deps.clock.now() / 1000);
   if (input.expires_at !== undefined && input.expires_at <= now) {
     throw new AppError('invalid_field', 'expires_at must be in the future', { field: 'expires_at' });

@@ -29,7 +29,7 @@ export interface DeleteResult {
 export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInput): Promise<DeleteResult> {
   const target = await loadTarget(deps, who, input.key);
   const chosen = chooseRecipients(target, input.recipients).filter((r) => r.status !== 'deleted');
-  const listing = input.blockSender ? senderListing(target, chosen, 'block_sender') : null;
+  const listing = input.blockSender ? senderListing(deps.variant, target, chosen, 'block_sender') : null;
   const v = deps.variant;
   const key = input.key;
   return deps.db.transaction().execute(async (trx) => {

@@ -74,7 +74,7 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
     throw new AppError('nothing_to_release', `${blocked.address}: ${why}`, { field: 'recipients' });
   }
   if (chosen.length === 0) throw new AppError('nothing_to_release', 'every recipient in your scope was already released or deleted');
-  const listing = input.allowSender ? senderListing(target, chosen, 'allow_sender') : null;
+  const listing = input.allowSender ? senderListing(deps.variant, target, chosen, 'allow_sender') : null;
 
   // Stuck claims taken over by force keep rs='p'; if this release fails they become pending again.
   const stuck = chosen.filter((r) => r.status === 'releasing').map((r) => ({ ...r, rs: ' ' }));

@@ -17,6 +17,10 @@ export function systemRoutes() {
         database: 'reachable',
         schema_variant: variant.name,
         migrations: { applied: version ?? 0, expected: LATEST_VERSION },
+        // Sender lists and policies need amavisd's lookup tables; the rest works without them.
+        lookup_tables: variant.lookup.missing.length
+          ? { status: 'missing', missing: variant.lookup.missing, detail: variant.lookup.detail }
+          : { status: 'present' },
         ...(migrated ? {} : { action: 'run `quarantine-edge migrate` (npm run migrate)' }),
       },
       migrated ? 200 : 503,
