@@ -1,31 +1,16 @@
 // The CLI as an admin runs it from a fresh clone: bin/quarantine-edge.js, no build step.
-import { execFile, spawn } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
 import { describe, expect, inject, it, vi } from 'vitest';
 import { sql } from 'kysely';
 import { createVariantDatabase, dropVariantDatabase, openVariant, VARIANTS } from '../support/databases.ts';
 import { checkRecommendedIndexes } from '../../src/db/recommended-indexes.ts';
+import { BIN, cleanEnv, cli, freePort } from '../support/cli.ts';
 
 vi.setConfig({ testTimeout: 120_000 });
 
-const BIN = new URL('../../bin/quarantine-edge.js', import.meta.url).pathname;
-
-/** The environment without any of ours, so a developer's shell cannot change what a test sees. */
-const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DATABASE_URL|ADMIN_API_KEY|AMAVISD_PDP|RELAY_|PORT)/.test(k)));
-
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...cleanEnv(), ...env }, timeout: 60_000 }, (err, out, errOut) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: String(out), err: String(errOut) }));
-  });
-}
-
 /** `serve` on a free port until its output matches `until` (or 30 s); then stopped. Returns its output. */
 async function serveUntil(env: Record<string, string>, until: RegExp): Promise<string> {
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((r) => probe.close(r));
+  const port = await freePort();
   const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...cleanEnv(), ...env, PORT: String(port) } });
   let out = '';
   try {
