@@ -1,5 +1,8 @@
 // The CLI as an admin runs it from a fresh clone: bin/quarantine-edge.js, no build step.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, inject, it, vi } from 'vitest';
 import { sql } from 'kysely';
 import { createVariantDatabase, dropVariantDatabase, openVariant, VARIANTS } from '../support/databases.ts';
@@ -55,12 +58,23 @@ describe('quarantine-edge CLI', () => {
     expect((await cli(['toString'])).err).toMatch(/unknown command "toString"/);
   });
 
-  it('without DATABASE_URL only demo may run (on the embedded database): the others refuse, naming it', async () => {
+  it('without DATABASE_URL only demo may run (on the embedded database): the others refuse, naming it; pglite://PATH is allowed', async () => {
     for (const args of [['serve'], ['keys', 'create', '--name', 'k', '--role', 'admin'], ['keys', 'list'], ['notify'], ['purge'], ['migrate'], ['release', '0.AAAAAAAAAAAA']]) {
       const r = await cli(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.err, args.join(' ')).toMatch(/DATABASE_URL is not set/);
       expect(r.out, args.join(' ')).not.toMatch(/qe_/); // no key printed that exists nowhere
+    }
+    // an embedded database asked for by name keeps what was written
+    const dir = mkdtempSync(join(tmpdir(), 'qe-pglite-'));
+    try {
+      const env = { DATABASE_URL: `pglite://${dir}` };
+      const created = await cli(['keys', 'create', '--name', 'kept', '--role', 'admin'], env);
+      expect(created.code, created.err).toBe(0);
+      const id = created.out.split('\t')[0]!;
+      expect((await cli(['keys', 'list'], env)).out).toContain(`${id}\tadmin\tkept`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
