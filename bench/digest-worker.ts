@@ -1,6 +1,6 @@
 /**
  * The digest run under test, in its own Node process so that its peak RSS is the product's alone:
- * exactly what `quarantine-edge notify --force-all --force-all-time` does (functions/cli.ts:
+ * exactly what `quarantine-edge notify --force-all --force-all-time` does (functions/cli-ops.ts:
  * startRuntime from functions/node.ts, then runDigest with the system identity), with the Resend
  * mailer (src/mail/resend.ts) pointed at RESEND_BASE_URL.
  *

@@ -21,6 +21,12 @@ const databaseUrl = optionalString.refine(
   'expected mysql://, postgres:// or pglite:// (unset: embedded database)',
 );
 
+/** Five fields of digits, '*', ',', '-', '/' (croner checks the ranges on Node when it schedules it). */
+function isCronExpression(v: string): boolean {
+  const fields = v.split(/\s+/);
+  return fields.length === 5 && fields.every((f) => /^[0-9*,\/-]+$/.test(f));
+}
+
 export const configSchema = z
   .object({
     DATABASE_URL: databaseUrl,
@@ -83,6 +89,14 @@ export const configSchema = z
     DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(3000),
     DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
     DB_LOCK_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(3000),
+    /**
+     * The in-process purge (it deletes from amavisd's tables): off unless set to a five-field cron
+     * expression, UTC, e.g. "17 3 * * *". On Workers it must equal a trigger in wrangler.toml.
+     */
+    PURGE_SCHEDULE: optionalString.refine(
+      (v) => v === undefined || isCronExpression(v),
+      'expected a five-field cron expression (UTC), e.g. "17 3 * * *"; unset: no purge',
+    ).transform((v) => v?.split(/\s+/).join(' ')),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     /** webhooks: allow http:// and private, loopback, link-local targets (tests, closed networks) */
     WEBHOOK_ALLOW_PRIVATE: z

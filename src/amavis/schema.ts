@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { SqlDialect } from '../db/connect.ts';
 import type { Database } from '../db/types.ts';
+import { AppError } from '../errors.ts';
 
 /**
  * Which of amavisd's four schema layouts the database has, read from information_schema at start
@@ -15,10 +16,17 @@ export interface SchemaVariant {
   binary: ReadonlySet<string>;
   /** table -> its columns, for the tables we know. */
   columns: ReadonlyMap<string, ReadonlySet<string>>;
+  /**
+   * amavisd's lookup tables (read through its @lookup_sql_dsn), where sender lists and policies
+   * live. A quarantine-only amavisd has none of them: listing and release still work, sender lists
+   * and policies answer 501 with `detail` (requireLookupTables), /readyz and the pages say so.
+   */
+  lookup: { missing: readonly string[]; detail: string | null };
 }
 
 const AMAVISD_TABLES = ['msgs', 'msgrcpt', 'maddr', 'quarantine', 'policy', 'users', 'mailaddr', 'wblist', 'outbound_wblist'];
 const REQUIRED = ['msgs', 'msgrcpt', 'maddr', 'quarantine'];
+export const LOOKUP_TABLES = ['users', 'mailaddr', 'wblist', 'policy'] as const;
 const BYTE_TYPES = new Set(['bytea', 'varbinary', 'binary', 'blob', 'tinyblob', 'mediumblob', 'longblob']);
 
 export class SchemaError extends Error {}
@@ -49,7 +57,23 @@ export function classifyColumns(dialect: SqlDialect, rows: ColumnRow[]): SchemaV
   // iRedMail adds maddr.email_raw and the outbound_wblist table to upstream's schema.
   const iredmail = columns.get('maddr')!.has('email_raw') || columns.has('outbound_wblist');
   const name = `${dialect === 'mysql' ? 'mysql' : 'pg'}-${iredmail ? 'iredmail' : 'upstream'}` as VariantName;
-  return { name, dialect, binary, columns };
+  const lookupMissing = LOOKUP_TABLES.filter((t) => !columns.has(t));
+  return { name, dialect, binary, columns, lookup: { missing: lookupMissing, detail: lookupDetail(lookupMissing) } };
+}
+
+function lookupDetail(missing: readonly string[]): string | null {
+  if (missing.length === 0) return null;
+  return `amavisd's lookup tables are missing from this database (or this database user may not read them): ${missing.join(', ')}. ` +
+    'Sender lists and policies are kept there, and amavisd reads them only when its @lookup_sql_dsn points at this ' +
+    "database: create them with amavisd's SQL schema (iRedMail creates them) and set @lookup_sql_dsn in amavisd's " +
+    'configuration. Listing, release and delete work without them.';
+}
+
+/** Sender lists and policies need amavisd's lookup tables: 501 naming the missing ones, before anything is read or written. */
+export function requireLookupTables(v: SchemaVariant): void {
+  if (v.lookup.missing.length) {
+    throw new AppError('lookup_tables_missing', v.lookup.detail!, { missing_tables: [...v.lookup.missing] });
+  }
 }
 
 export async function detectSchema(db: Kysely<Database>, dialect: SqlDialect): Promise<SchemaVariant> {

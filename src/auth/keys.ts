@@ -5,6 +5,9 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import type { Identity, Role } from './identity.ts';
 import { sha256Hex } from '../crypto/sha256.ts';
+import { KEY_DOMAINS_MAX, KEY_DOMAINS_MAX_CHARS, roleProblems } from './key-input.ts';
+
+export { KEY_DOMAINS_MAX, KEY_DOMAINS_MAX_CHARS };
 
 /**
  * API keys: `qe_` + 32 random bytes. Only a SHA-256 hash is stored (the key has 256 bits of
@@ -84,8 +87,6 @@ function view(row: {
  * each of its webhook subscriptions), a `text` column: 64 KiB on MySQL. The list is checked here,
  * for the API and the CLI alike, so that it always fits: a 400 naming the field, never a 500.
  */
-export const KEY_DOMAINS_MAX = 1000;
-export const KEY_DOMAINS_MAX_CHARS = 60_000;
 
 function keyDomains(raw: string[] | undefined): string[] {
   const bad = (message: string) => new AppError('invalid_field', `domains: ${message}`, { field: 'domains' });
@@ -104,6 +105,9 @@ function keyDomains(raw: string[] | undefined): string[] {
 
 export async function createKey(deps: Deps, who: Identity, input: KeyInput): Promise<KeyView & { key: string }> {
   requireAdmin(who);
+  // The API's schema already refused these; the CLI and any other caller get the same answer.
+  const problem = roleProblems(input)[0];
+  if (problem) throw new AppError('invalid_field', `${problem.field}: ${problem.message}`, { field: problem.field });
   const now = Math.floor(deps.clock.now() / 1000);
   if (input.expires_at !== undefined && input.expires_at <= now) {
     throw new AppError('invalid_field', 'expires_at must be in the future', { field: 'expires_at' });

@@ -12,9 +12,10 @@ import { LATEST_VERSION, appliedVersion } from './migrations.ts';
 
 /** amavisd's tables and ours that requests read. */
 const READ_TABLES = [
-  'msgs', 'msgrcpt', 'maddr', 'quarantine', 'mailaddr', 'wblist', 'policy', 'users',
+  'msgs', 'msgrcpt', 'maddr', 'quarantine',
   'qe_api_keys', 'qe_audit', 'qe_idempotency', 'qe_webhooks', 'qe_webhook_events', 'qe_digest_subscriptions', 'qe_digest_state',
 ] as const;
+const LOOKUP_TABLES = ['mailaddr', 'wblist', 'policy', 'users'] as const;
 
 /** A privilege failure a request met keeps readiness failed this long (or until the next one replaces it). */
 const PERMISSION_MEMORY_MS = 60_000;
@@ -39,7 +40,7 @@ export class DatabaseHealth {
   recentPermissionFailure(nowMs: number): RecordedFailure | null {
     const l = this.last;
     if (!l || l.kind !== 'permission' || nowMs - l.atMs > PERMISSION_MEMORY_MS) return null;
-    const probed = l.privilege === 'SELECT' ? (READ_TABLES as readonly string[]).includes(l.table ?? '') : l.privilege === 'UPDATE' && l.table === 'msgrcpt';
+    const probed = l.privilege === 'SELECT' ? ([...READ_TABLES, ...LOOKUP_TABLES] as readonly string[]).includes(l.table ?? '') : l.privilege === 'UPDATE' && l.table === 'msgrcpt';
     if (probed) return null;
     const { atMs: _a, ...rest } = l;
     return rest;
@@ -81,12 +82,20 @@ async function probe(database: DatabaseProvider, health: DatabaseHealth, nowMs: 
   try {
     const { db } = lease.handle;
     const version = await appliedVersion(db);
-    const base = { schema_variant: lease.variant.name, migrations: { applied: version ?? 0, expected: LATEST_VERSION } };
+    const { lookup } = lease.variant;
+    const base = {
+      schema_variant: lease.variant.name,
+      migrations: { applied: version ?? 0, expected: LATEST_VERSION },
+      // Sender lists and policies need amavisd's lookup tables; the rest works without them.
+      lookup_tables: lookup.missing.length ? { status: 'missing', missing: lookup.missing, detail: lookup.detail } : { status: 'present' },
+    };
     if (version === null || version < LATEST_VERSION) {
       return notReady('reachable', 'the database is behind the expected migration', { ...base, action: 'run `quarantine-edge migrate` (npm run migrate)' }, 60);
     }
+    // amavisd's lookup tables only where they exist (a quarantine-only amavisd has none; see lookup_tables)
+    const lookupTables = LOOKUP_TABLES.filter((t) => !lease.variant.lookup.missing.includes(t));
     await db.connection().execute(async (conn) => {
-      for (const t of READ_TABLES) await sql`SELECT 1 FROM ${sql.table(t)} LIMIT 0`.execute(conn);
+      for (const t of [...READ_TABLES, ...lookupTables]) await sql`SELECT 1 FROM ${sql.table(t)} LIMIT 0`.execute(conn);
       await sql`UPDATE msgrcpt SET rs = rs WHERE 1 = 0`.execute(conn);
     });
     const recent = health.recentPermissionFailure(nowMs());

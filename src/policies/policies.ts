@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { bind, text } from '../amavis/schema.ts';
+import { bind, requireLookupTables, text } from '../amavis/schema.ts';
 import { recordAudit } from '../audit/audit.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
@@ -62,8 +62,9 @@ async function globalPolicyIds(deps: Deps): Promise<Set<number>> {
 
 /** Ids of the policies `who` may see and change (null = all, for admins). */
 async function visibleIds(deps: Deps, who: Identity): Promise<Set<number> | null> {
-  if (who.role === 'admin') return null;
   if (who.role === 'user') return new Set();
+  requireLookupTables(deps.variant);
+  if (who.role === 'admin') return null;
   const { rows } = await sql<{ policy_id: number | string }>`
     SELECT u.policy_id FROM users u GROUP BY u.policy_id
     HAVING SUM(CASE WHEN ${usersScope(who, deps.variant, 'u')} THEN 0 ELSE 1 END) = 0`.execute(deps.db);
@@ -126,6 +127,7 @@ function checkRole(who: Identity, columns: Record<string, RawValue>, fields: Rec
 }
 
 export async function updatePolicy(deps: Deps, who: Identity, id: number, patch: PolicyPatch): Promise<PolicyView> {
+  requireLookupTables(deps.variant);
   const { columns, fields } = patchColumns(deps, patch);
   await getPolicy(deps, who, id); // scope (404) before any write
   checkRole(who, columns, fields);
@@ -153,6 +155,7 @@ export async function updatePolicy(deps: Deps, who: Identity, id: number, patch:
 /** Point a recipient's users row at a policy (the row is created when missing, priority by form). */
 export async function assignPolicy(deps: Deps, who: Identity, recipient: string, policyId: number) {
   if (who.role === 'user') throw new AppError('not_found', 'no such route in your scope');
+  requireLookupTables(deps.variant);
   const r = parseRecipient(recipient);
   if (!r) throw new AppError('invalid_field', 'recipient: expected user@example.com, @example.com or @.', { field: 'recipient' });
   if (!canManageRecipient(who, r)) throw new AppError('not_found', 'no such recipient in your scope');

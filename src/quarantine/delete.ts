@@ -37,7 +37,7 @@ export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInpu
       ? 'every recipient named was already deleted'
       : 'nothing pending in your scope: every recipient was already released or deleted (or is releasing)');
   }
-  const listing = input.blockSender ? senderListing(target, chosen, 'block_sender') : null;
+  const listing = input.blockSender ? senderListing(deps.variant, target, chosen, 'block_sender') : null;
   const v = deps.variant;
   const key = input.key;
   return deps.db.transaction().execute(async (trx) => {

@@ -99,7 +99,7 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
       ? `nothing pending in your scope; ${stuck.join(', ')}: ${UNSETTLED}`
       : 'every recipient in your scope was already released or deleted');
   }
-  const listing = input.allowSender ? senderListing(target, chosen, 'allow_sender') : null;
+  const listing = input.allowSender ? senderListing(deps.variant, target, chosen, 'allow_sender') : null;
 
   const id = formatItemId(input.key);
   const addresses = chosen.map((r) => r.address);

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { bind, text } from '../amavis/schema.ts';
+import { bind, requireLookupTables, text, type SchemaVariant } from '../amavis/schema.ts';
 import type { MailKey } from '../amavis/mail-id.ts';
 import { statusOfRs, type RecipientStatus } from '../amavis/codes.ts';
 import type { Identity } from '../auth/identity.ts';
@@ -99,9 +99,10 @@ export function setRecipientStatus(trx: Deps['db'], deps: Deps, key: MailKey, rs
 /**
  * The sender-list entries an allow_sender / block_sender will write, checked before anything is
  * sent to amavisd or changed: the envelope sender must be listable (not the null sender '') and
- * each recipient a mailbox amavisd can key on.
+ * each recipient a mailbox amavisd can key on; amavisd's lookup tables must exist (501 otherwise).
  */
-export function senderListing(target: ActionTarget, chosen: Array<{ address: string }>, field: string) {
+export function senderListing(v: SchemaVariant, target: ActionTarget, chosen: Array<{ address: string }>, field: string) {
+  requireLookupTables(v);
   const sender: SenderForm | null = target.sender === '' ? null : parseSender(target.sender);
   if (!sender || !sender.key.includes('@') || sender.key.startsWith('@')) {
     const why = target.sender === '' ? 'the message has the null sender <>, which cannot be listed' : 'the envelope sender is not a listable address';

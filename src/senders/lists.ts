@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { bind, text } from '../amavis/schema.ts';
+import { bind, requireLookupTables, text } from '../amavis/schema.ts';
 import { recordAudit } from '../audit/audit.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
@@ -51,6 +51,7 @@ export async function listSenderEntries(
   who: Identity,
   q: { recipient?: string; sender?: string; list?: ListName; limit?: number } = {},
 ): Promise<SenderEntry[]> {
+  requireLookupTables(deps.variant);
   const v = deps.variant;
   const conds = [usersScope(who, v, 'u')];
   if (q.recipient !== undefined) {
@@ -112,6 +113,7 @@ export async function writeEntry(trx: Db, deps: Deps, who: Identity, r: Recipien
 }
 
 export async function addSenderEntry(deps: Deps, who: Identity, input: EntryInput) {
+  requireLookupTables(deps.variant);
   const { r, s } = forms(input);
   inScope(who, r);
   const change = await deps.db.transaction().execute((trx) => writeEntry(trx, deps, who, r, s, input.list));
@@ -120,6 +122,7 @@ export async function addSenderEntry(deps: Deps, who: Identity, input: EntryInpu
 
 /** Removes the wblist row only; users and mailaddr rows stay (they may carry a policy or other lists). */
 export async function removeSenderEntry(deps: Deps, who: Identity, input: { recipient: string; sender: string; list?: ListName }) {
+  requireLookupTables(deps.variant);
   const { r, s } = forms(input);
   inScope(who, r);
   const v = deps.variant;

@@ -28,6 +28,8 @@ function recipientsText(item: QuarantineItem): string {
 export function ListPage(props: {
   who: Identity; csrf: string; filters: FilterValues; items: QuarantineItem[]; nextHref: string | null; firstHref: string | null;
   notice: string | null; error: string | null;
+  /** why sender lists are unavailable (amavisd's lookup tables are missing), or null */
+  listsUnavailable: string | null;
 }) {
   const { filters: f, who } = props;
   return (
@@ -88,10 +90,11 @@ export function ListPage(props: {
           </table>
           <div class="actions">
             <button type="submit" name="action" value="release">Release selected</button>
-            <button type="submit" name="action" value="release_allow">Release and always allow sender</button>
+            {props.listsUnavailable ? null : <button type="submit" name="action" value="release_allow">Release and always allow sender</button>}
             <button type="submit" name="action" value="delete" class="danger">Delete selected</button>
-            <button type="submit" name="action" value="delete_block" class="danger">Delete and block sender</button>
+            {props.listsUnavailable ? null : <button type="submit" name="action" value="delete_block" class="danger">Delete and block sender</button>}
           </div>
+          {props.listsUnavailable ? <p class="muted">Allow and block are unavailable: {props.listsUnavailable}</p> : null}
         </form>
       )}
       <Pager firstHref={props.firstHref} nextHref={props.nextHref} first="First page" next="Next page" />
@@ -162,13 +165,14 @@ function Releasing(props: { who: Identity; csrf: string; item: QuarantineItem })
 export function DetailPage(props: {
   who: Identity; csrf: string; item: ItemDetail | QuarantineItem; bodyMissing: boolean; images: boolean; remoteImages: boolean;
   htmlTruncated: boolean; notice: string | null; error: string | null;
+  listsUnavailable: string | null;
 }) {
   const { item } = props;
   const detail = 'headers' in item ? item : null;
   const text = detail?.text ?? null;
   const textCut = text !== null && text.length > TEXT_LIMIT;
   const pending = item.recipients.some((r) => r.status === 'pending');
-  const listable = item.sender !== '';
+  const listable = item.sender !== '' && !props.listsUnavailable;
   return (
     <Layout title={item.subject || '(no subject)'} who={props.who} csrf={props.csrf}>
       <p><a href="/ui/quarantine">← Back to the list</a></p>
@@ -213,7 +217,8 @@ export function DetailPage(props: {
         </div>
       ) : <p class="muted">Nothing pending in your scope: released or deleted.</p>}
       <Releasing who={props.who} csrf={props.csrf} item={item} />
-      {pending && !listable ? (
+      {pending && props.listsUnavailable ? <p class="muted">Allow and block are unavailable: {props.listsUnavailable}</p> : null}
+      {pending && item.sender === '' ? (
         <p class="muted">The sender is the null sender &lt;&gt; (a bounce or an automatic reply): it cannot be allowed or blocked.</p>
       ) : null}
 

@@ -68,7 +68,7 @@ async function renderDetail(c: C, s: Session, id: string, o: { notice?: string |
   return c.html(
     <DetailPage who={s.identity} csrf={await csrf(c)} item={detail ?? item} bodyMissing={!detail}
       images={c.req.query('images') === '1'} remoteImages={body?.remoteImages ?? false} htmlTruncated={body?.truncated ?? false}
-      notice={o.notice ?? null} error={o.error ?? null} />,
+      notice={o.notice ?? null} error={o.error ?? null} listsUnavailable={c.get('deps').variant.lookup.detail} />,
     (o.status ?? 200) as 200,
   );
 }
@@ -107,7 +107,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     return c.html(
       <ListPage who={s.identity} csrf={await csrf(c)} filters={values} items={result.items} notice={notice} error={error}
         nextHref={result.next_cursor ? listHref(values, { cursor: result.next_cursor }) : null}
-        firstHref={query.cursor ? listHref(values) : null} />,
+        firstHref={query.cursor ? listHref(values) : null} listsUnavailable={c.get('deps').variant.lookup.detail} />,
       filterError ? 400 : 200,
     );
   });

@@ -36,10 +36,10 @@ async function render(c: C, s: Session, o: { values?: SenderFormValues; notice?:
   try {
     entries = await listSenderEntries(c.get('deps'), s.identity, { ...filters, list: listName(filters.list), limit: PAGE_LIMIT });
   } catch (err) {
-    // a malformed filter: the page says which field, lists nothing
-    if (!(err instanceof AppError) || err.code !== 'invalid_field') throw err;
-    error = `Filter ${err.message}`;
-    status = 400;
+    // a malformed filter: the page says which field, lists nothing; no lookup tables: it says so (501)
+    if (!(err instanceof AppError) || (err.code !== 'invalid_field' && err.code !== 'lookup_tables_missing')) throw err;
+    error = err.code === 'invalid_field' ? `Filter ${err.message}` : err.message;
+    status = err.status;
   }
   const values = o.values ?? { recipient: '', sender: '', list: 'allow' };
   return c.html(
@@ -51,6 +51,7 @@ async function render(c: C, s: Session, o: { values?: SenderFormValues; notice?:
 
 /** A refused write: 400 (which field) or 404 (recipient outside the caller's scope), the form kept. */
 function refused(c: C, s: Session, err: unknown, values: SenderFormValues) {
+  if (err instanceof AppError && err.code === 'lookup_tables_missing') return render(c, s, { values, error: `${err.message} Nothing was changed.`, status: err.status });
   if (err instanceof AppError && (err.code === 'invalid_field' || err.code === 'not_found')) {
     const text = err.code === 'not_found' ? 'recipient: not a mailbox or domain you manage; nothing was changed.' : `${err.message}. Nothing was changed.`;
     return render(c, s, { values, error: text, status: err.status });

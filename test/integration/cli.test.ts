@@ -1,31 +1,19 @@
 // The CLI as an admin runs it from a fresh clone: bin/quarantine-edge.js, no build step.
-import { execFile, spawn } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, inject, it, vi } from 'vitest';
 import { sql } from 'kysely';
 import { createVariantDatabase, dropVariantDatabase, openVariant, VARIANTS } from '../support/databases.ts';
 import { checkRecommendedIndexes } from '../../src/db/recommended-indexes.ts';
+import { BIN, cleanEnv, cli, freePort } from '../support/cli.ts';
 
 vi.setConfig({ testTimeout: 120_000 });
 
-const BIN = new URL('../../bin/quarantine-edge.js', import.meta.url).pathname;
-
-/** The environment without any of ours, so a developer's shell cannot change what a test sees. */
-const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DATABASE_URL|ADMIN_API_KEY|AMAVISD_PDP|RELAY_|PORT)/.test(k)));
-
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...cleanEnv(), ...env }, timeout: 60_000 }, (err, out, errOut) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: String(out), err: String(errOut) }));
-  });
-}
-
 /** `serve` on a free port until its output matches `until` (or 30 s); then stopped. Returns its output. */
 async function serveUntil(env: Record<string, string>, until: RegExp): Promise<string> {
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as AddressInfo).port;
-  await new Promise((r) => probe.close(r));
+  const port = await freePort();
   const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...cleanEnv(), ...env, PORT: String(port) } });
   let out = '';
   try {
@@ -49,14 +37,63 @@ describe('quarantine-edge CLI', () => {
   it('prints usage, and refuses bad configuration naming the variable', async () => {
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
-    expect(help.err).toMatch(/serve.*\n.*demo/s);
+    expect(help.out).toMatch(/serve.*\n.*demo/s);
     const bad = await cli(['serve'], { PORT: 'eighty', ADMIN_API_KEY: 'hunter2' });
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/PORT/);
     expect(bad.err).toMatch(/ADMIN_API_KEY: must be at least 24 characters/);
     expect(bad.err).not.toContain('hunter2');
     expect((await cli(['migrate'])).code).toBe(2);
-    expect((await cli(['frobnicate'])).code).toBe(2);
+  });
+
+  it('an unknown command says so and exits 2; no command prints usage and exits 2', async () => {
+    const unknown = await cli(['frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/^quarantine-edge: unknown command "frobnicate"\n/);
+    expect(unknown.err).toMatch(/usage: quarantine-edge <command>/);
+    const none = await cli([]);
+    expect(none.code).toBe(2);
+    expect(none.err).toMatch(/^usage: quarantine-edge <command>/);
+    expect((await cli(['help'])).code).toBe(0);
+    expect((await cli(['toString'])).err).toMatch(/unknown command "toString"/);
+  });
+
+  it('without DATABASE_URL only demo may run (on the embedded database): the others refuse, naming it; pglite://PATH is allowed', async () => {
+    for (const args of [['serve'], ['keys', 'create', '--name', 'k', '--role', 'admin'], ['keys', 'list'], ['notify'], ['purge'], ['migrate'], ['release', '0.AAAAAAAAAAAA']]) {
+      const r = await cli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.err, args.join(' ')).toMatch(/DATABASE_URL is not set/);
+      expect(r.out, args.join(' ')).not.toMatch(/qe_/); // no key printed that exists nowhere
+    }
+    // an embedded database asked for by name keeps what was written
+    const dir = mkdtempSync(join(tmpdir(), 'qe-pglite-'));
+    try {
+      const env = { DATABASE_URL: `pglite://${dir}` };
+      const created = await cli(['keys', 'create', '--name', 'kept', '--role', 'admin'], env);
+      expect(created.code, created.err).toBe(0);
+      const id = created.out.split('\t')[0]!;
+      expect((await cli(['keys', 'list'], env)).out).toContain(`${id}\tadmin\tkept`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keys create refuses what the API refuses: a user key without --mailbox, a domain_admin key without --domain', async () => {
+    const env = { DATABASE_URL: inject('variantUrls')['pg-iredmail']! };
+    const name = `unusable-${process.pid}`;
+    const user = await cli(['keys', 'create', '--name', name, '--role', 'user'], env);
+    expect(user.code).toBe(2);
+    expect(user.err).toMatch(/keys create: mailbox: required for role user/);
+    const dadmin = await cli(['keys', 'create', '--name', name, '--role', 'domain_admin'], env);
+    expect(dadmin.code).toBe(2);
+    expect(dadmin.err).toMatch(/keys create: domains: required for role domain_admin/);
+    const bad = await cli(['keys', 'create', '--name', name, '--role', 'user', '--mailbox', 'not an address'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/mailbox: not an email address/);
+    expect((await cli(['keys', 'list'], env)).out).not.toContain(name);
+    const ok = await cli(['keys', 'create', '--name', name, '--role', 'user', '--mailbox', 'Alice@Example.com'], env);
+    expect(ok.code, ok.err).toBe(0);
+    expect((await cli(['keys', 'list'], env)).out).toMatch(new RegExp(`\\tuser\\t${name}\\talice@example.com\\tactive`));
   });
 
   it.each(['mysql-upstream', 'pg-iredmail'] as const)('on %s: serve names the migrate command until migrate has run; keys work', async (variant) => {

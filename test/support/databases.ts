@@ -39,6 +39,7 @@ export function databaseUrl(v: VariantName, opts: DatabaseOptions = {}): string 
   return localDatabaseUrl(serverOf(v), databaseName(v, opts));
 }
 
+/** Statements as MariaDB's root (unix socket): user and grant set-up in tests. */
 export function mysqlRoot(statements: string): Promise<void> {
   const attempt = (args: string[]) =>
     new Promise<void>((resolve, reject) => {
@@ -50,8 +51,11 @@ export function mysqlRoot(statements: string): Promise<void> {
   return attempt(['-uroot']).catch((first) => attempt(['-h127.0.0.1', '-uroot']).catch(() => Promise.reject(first)));
 }
 
-async function pgAdmin(statements: string[]): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_ADMIN });
+/** Statements as PostgreSQL's `postgres`, in database `database` (default: the maintenance database). */
+export async function pgAdmin(statements: string[], database?: string): Promise<void> {
+  const url = new URL(PG_ADMIN);
+  if (database) url.pathname = `/${database}`;
+  const client = new pg.Client({ connectionString: url.toString() });
   await client.connect();
   try {
     for (const s of statements) await client.query(s);

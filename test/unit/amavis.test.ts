@@ -70,6 +70,15 @@ describe('schema detection', () => {
   it('names missing tables', () => {
     expect(() => classifyColumns('mysql', base([]).filter((r) => r.table_name !== 'quarantine'))).toThrow(/quarantine/);
   });
+  it('notes which of amavisd\'s lookup tables are missing (a quarantine-only amavisd) without refusing', () => {
+    const quarantineOnly = classifyColumns('mysql', base([]));
+    expect(quarantineOnly.lookup.missing).toEqual(['users', 'mailaddr', 'wblist', 'policy']);
+    expect(quarantineOnly.lookup.detail).toMatch(/users, mailaddr, wblist, policy.*@lookup_sql_dsn/);
+    const some = classifyColumns('postgres', base([['users', 'id', 'integer'], ['policy', 'id', 'integer']]));
+    expect(some.lookup.missing).toEqual(['mailaddr', 'wblist']);
+    const all = classifyColumns('postgres', base([['users', 'id', 'integer'], ['mailaddr', 'id', 'integer'], ['wblist', 'rid', 'integer'], ['policy', 'id', 'integer']]));
+    expect(all.lookup).toEqual({ missing: [], detail: null });
+  });
   it('decodes bytes leniently', () => {
     expect(text(new Uint8Array([0xf0, 0x9f, 0x8e, 0x81]))).toBe('🎁');
     expect(text(new Uint8Array([0x61, 0xff]))).toBe('a\ufffd');

@@ -3,7 +3,8 @@ import { KEY_DOMAINS_MAX, KEY_DOMAINS_MAX_CHARS, createKey, listKeys, revokeKey 
 import { ROLES } from '../../auth/identity.ts';
 import { AppError } from '../../errors.ts';
 import { newRouter } from '../env.ts';
-import { Address, Domain, Instant, problemResponses } from '../schemas.ts';
+import { problemResponses } from '../schemas.ts';
+import { CreateKeyInput } from '../../auth/key-input.ts';
 
 const KeyView = z
   .object({
@@ -21,22 +22,7 @@ const KeyView = z
   })
   .openapi('ApiKey');
 
-const CreateKey = z
-  .object({
-    name: z.string().trim().min(1).max(200),
-    role: z.enum(ROLES),
-    domains: z.array(Domain).min(1).max(KEY_DOMAINS_MAX).optional()
-      .describe(`domain_admin: its domains (at most ${KEY_DOMAINS_MAX}, at most ${KEY_DOMAINS_MAX_CHARS} characters together)`),
-    mailbox: Address.optional(),
-    expires_at: Instant.optional(),
-  })
-  .strict()
-  .superRefine((v, ctx) => {
-    if (v.role === 'domain_admin' && !v.domains) ctx.addIssue({ code: 'custom', path: ['domains'], message: 'required for role domain_admin' });
-    if (v.role !== 'domain_admin' && v.domains) ctx.addIssue({ code: 'custom', path: ['domains'], message: 'only for role domain_admin' });
-    if (v.role === 'user' && !v.mailbox) ctx.addIssue({ code: 'custom', path: ['mailbox'], message: 'required for role user' });
-    if (v.role !== 'user' && v.mailbox) ctx.addIssue({ code: 'custom', path: ['mailbox'], message: 'only for role user' });
-  });
+const CreateKey = CreateKeyInput;
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
