@@ -12,14 +12,12 @@ import { openDatabase, type DbHandle } from '../src/db/connect.ts';
 import { loadAmavisdSchema, loadMigrationFiles } from '../src/db/drivers/files.ts';
 import { openPglite } from '../src/db/drivers/pglite.ts';
 import { migrate, splitStatements } from '../src/db/migrations.ts';
-import { inspectDatabase, sharedProvider } from '../src/db/provider.ts';
-import { consoleLogger, systemClock, type Clock, type Deps } from '../src/deps.ts';
+import { inspectDatabase } from '../src/db/provider.ts';
+import type { Clock, Deps } from '../src/deps.ts';
+import { composeNode } from '../src/compose.node.ts';
 import { directTransport } from '../src/amavis/pdp-client.node.ts';
 import { relayTransport } from '../src/release/relay-protocol.ts';
 import type { ReleaseTransport } from '../src/release/transport.ts';
-import { nodeMailer } from '../src/mail/smtp.node.ts';
-import { loadCustomTemplates } from '../src/digest/templates.node.ts';
-import { nodeWebhookPost } from '../src/webhooks/post.node.ts';
 
 export async function openNodeDatabase(config: Config, poolSize = 10): Promise<DbHandle> {
   return openDatabase({ url: config.DATABASE_URL, runtime: 'node', poolSize, openEmbedded: openPglite, webSocket: WebSocket });
@@ -48,7 +46,7 @@ export function releaseTransportFor(config: Config): ReleaseTransport | null {
 export interface NodeRuntime {
   handle: DbHandle;
   variant: SchemaVariant;
-  /** the same dependencies the app's requests get: for jobs, the CLI and the scheduler */
+  /** the same dependencies the app's requests get (one composition root): for jobs, the CLI and the scheduler */
   deps: Deps;
   app: ReturnType<typeof createApp>;
   close(): Promise<void>;
@@ -63,13 +61,8 @@ export async function startRuntime(
     if (handle.driver === 'pglite') await prepareEmbedded(handle);
     const variant = await inspectDatabase(handle);
     const release = opts.release ? await opts.release(handle, variant) : releaseTransportFor(config);
-    // Digests: Resend or SMTP_URL, and templates/<name>.custom.<ext> overrides (Node only).
-    const mailer = nodeMailer(config);
-    const templates = loadCustomTemplates();
-    const app = createApp({ config, database: sharedProvider(handle, variant), clock: opts.clock ?? systemClock, log: consoleLogger, release, mailer, templates });
-    // Webhooks from inside the operator's network: every resolved address is checked (post.node.ts).
-    const deps: Deps = { db: handle.db, variant, config, clock: opts.clock ?? systemClock, log: consoleLogger, release, mailer, templates, webhookPost: nodeWebhookPost };
-    return { handle, variant, deps, app, close: () => handle.close() };
+    const root = composeNode(config, { handle, variant }, { clock: opts.clock, release });
+    return { handle, variant, deps: root.deps({ handle, variant }), app: createApp(root), close: () => handle.close() };
   } catch (err) {
     await handle.close().catch(() => {});
     throw err;

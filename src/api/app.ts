@@ -2,9 +2,9 @@ import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { authenticate, hashKey } from '../auth/keys.ts';
 import type { Config } from '../config.ts';
-import { consoleLogger, systemClock, type Clock, type DatabaseProvider, type Logger } from '../deps.ts';
+import { composeRoot, type Platform } from '../compose.ts';
+import type { DatabaseProvider } from '../deps.ts';
 import { AppError } from '../errors.ts';
-import type { ReleaseTransport } from '../release/transport.ts';
 import { newRouter, type AppEnv } from './env.ts';
 import { onError } from './problem.ts';
 import { keyRoutes } from './routes/keys.ts';
@@ -20,20 +20,11 @@ import { RESEND_HOOK_PATH } from '../webhooks/resend.ts';
 import { uiRoutes } from '../ui/routes.tsx';
 import { digestRoutes } from './routes/digests.ts';
 import { actionLinkRoutes } from './routes/action-links.ts';
-import type { Mailer } from '../mail/mailer.ts';
-import type { TemplateOverrides } from '../digest/render.ts';
 
-export interface AppOptions {
+/** The configuration, how a request borrows a connection, and what differs by runtime (src/compose.ts). */
+export interface AppOptions extends Platform {
   config: Config;
   database: DatabaseProvider;
-  clock?: Clock;
-  log?: Logger;
-  /** how releases reach amavisd; null or absent: release answers 503 release_not_configured */
-  release?: ReleaseTransport | null;
-  /** how digests are sent (absent: from RESEND_API_KEY); see src/mail/ */
-  mailer?: Mailer | null;
-  /** templates/<name>.custom.<ext> (Node) */
-  templates?: TemplateOverrides;
 }
 
 const MAX_URL = 8 * 1024;
@@ -41,8 +32,9 @@ const MAX_BODY = 1024 * 1024;
 
 /** The one app factory: functions/worker.ts, functions/node.ts and the tests all call this. */
 export function createApp(opts: AppOptions) {
-  const clock = opts.clock ?? systemClock;
-  const log = opts.log ?? consoleLogger;
+  // Each request's Deps come from the one composition root, as the cron's, the queue's and the CLI's do.
+  const root = composeRoot(opts.config, opts.database, opts);
+  const log = root.log;
   const bootstrapHash = opts.config.ADMIN_API_KEY ? hashKey(opts.config.ADMIN_API_KEY) : Promise.resolve(null);
   const app = newRouter();
 
@@ -87,10 +79,7 @@ export function createApp(opts: AppOptions) {
       log.error('database unavailable', { request_id: c.get('requestId'), message: (err as Error).message });
       throw new AppError('database_unavailable', 'the database is not reachable; try again shortly', { retryAfter: 5 });
     }
-    c.set('deps', {
-      db: lease.handle.db, variant: lease.variant, config: opts.config, clock, log, release: opts.release ?? null,
-      mailer: opts.mailer, templates: opts.templates,
-    });
+    c.set('deps', root.deps(lease));
     try {
       await next();
     } finally {
