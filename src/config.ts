@@ -87,10 +87,26 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 
+/** One variable that is wrong, and how: never its value. */
+export interface ConfigProblem {
+  variable: string;
+  problem: string;
+}
+
 export class ConfigError extends Error {
-  constructor(readonly issues: string[]) {
+  readonly problems: ConfigProblem[];
+  readonly issues: string[];
+  constructor(problems: Array<ConfigProblem | string>) {
+    const list = problems.map((p) => {
+      if (typeof p !== 'string') return p;
+      const at = p.indexOf(': ');
+      return at > 0 ? { variable: p.slice(0, at), problem: p.slice(at + 2) } : { variable: '(config)', problem: p };
+    });
+    const issues = list.map((p) => `${p.variable}: ${p.problem}`);
     super(`invalid configuration:\n  ${issues.join('\n  ')}`);
     this.name = 'ConfigError';
+    this.problems = list;
+    this.issues = issues;
   }
 }
 
@@ -103,7 +119,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
   const result = configSchema.safeParse(picked);
   if (!result.success) {
     throw new ConfigError(
-      result.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`),
+      result.error.issues.map((i) => ({ variable: i.path.join('.') || '(config)', problem: i.message })),
     );
   }
   return result.data;
