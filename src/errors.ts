@@ -28,6 +28,8 @@ export const ERROR_STATUS = {
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
+/** The statuses a problem can have: literal, so a route's answer is typed without casts. */
+export type ErrorStatus = (typeof ERROR_STATUS)[ErrorCode];
 
 const TITLES: Record<ErrorCode, string> = {
   bad_request: 'Bad request',
@@ -55,7 +57,7 @@ const TITLES: Record<ErrorCode, string> = {
 };
 
 export class AppError extends Error {
-  readonly status: number;
+  readonly status: ErrorStatus;
   constructor(
     readonly code: ErrorCode,
     detail?: string,

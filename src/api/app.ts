@@ -7,6 +7,7 @@ import type { DatabaseProvider } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { newRouter, type AppEnv } from './env.ts';
 import { onError } from './problem.ts';
+import { Problem } from './schemas.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { quarantineRoutes } from './routes/quarantine.ts';
 import { quarantineActionRoutes } from './routes/quarantine-actions.ts';
@@ -127,6 +128,8 @@ export function createApp(opts: AppOptions) {
     security: [{ bearer: [] }],
   });
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+  // Every problem answer has this shape; each operation's responses narrow `code` to its own codes.
+  app.openAPIRegistry.register('Problem', Problem);
 
   // Returned, not thrown: a throw from notFound would skip the header middleware above.
   app.notFound((c) => onError(new AppError('not_found', 'no such route'), c));

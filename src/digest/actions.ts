@@ -1,3 +1,4 @@
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { sql } from 'kysely';
 import { bind, text } from '../amavis/schema.ts';
 import type { MailKey } from '../amavis/mail-id.ts';
@@ -17,7 +18,7 @@ import { putSubscription } from './subscriptions.ts';
  * one-click unsubscribe) performs the API's own verb as the link's recipient, for that recipient only.
  */
 export interface ActionPage {
-  status: number;
+  status: ContentfulStatusCode;
   kind: 'confirm' | 'done' | 'error';
   heading: string;
   message: string;
@@ -34,7 +35,7 @@ const VERBS = {
   unsubscribe: { button: 'Stop quarantine digests', heading: 'Stop quarantine digests?' },
 } as const;
 
-const page = (status: number, kind: ActionPage['kind'], heading: string, message: string, details: ActionPage['details'] = []): ActionPage =>
+const page = (status: ContentfulStatusCode, kind: ActionPage['kind'], heading: string, message: string, details: ActionPage['details'] = []): ActionPage =>
   ({ status, kind, heading, message, details, form: null });
 
 export const linkIdentity = (recipient: string): Identity => ({ role: 'user', actor: `link:${recipient}`, keyId: null, mailbox: recipient });

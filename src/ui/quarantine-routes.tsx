@@ -1,4 +1,5 @@
 /** @jsxImportSource hono/jsx */
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Hono } from 'hono';
 import { parseItemId, type MailKey } from '../amavis/mail-id.ts';
 import { AppError } from '../errors.ts';
@@ -45,7 +46,7 @@ function key(id: string): MailKey {
   return k;
 }
 
-async function renderDetail(c: C, s: Session, id: string, o: { notice?: string | null; error?: string | null; status?: number }) {
+async function renderDetail(c: C, s: Session, id: string, o: { notice?: string | null; error?: string | null; status?: ContentfulStatusCode }) {
   const k = key(id);
   const item = await getItem(c.get('deps'), s.identity, k);
   let detail = null;
@@ -58,7 +59,7 @@ async function renderDetail(c: C, s: Session, id: string, o: { notice?: string |
     <DetailPage who={s.identity} csrf={await csrf(c)} item={detail ?? item} bodyMissing={!detail}
       images={c.req.query('images') === '1'} remoteImages={detail?.html ? hasRemoteImages(detail.html) : false}
       notice={o.notice ?? null} error={o.error ?? null} />,
-    (o.status ?? 200) as 200,
+    o.status ?? 200,
   );
 }
 

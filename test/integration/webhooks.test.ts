@@ -10,7 +10,8 @@ import { deliverDue, deliverOne } from '../../src/webhooks/deliver.ts';
 import { nodePost } from '../../src/webhooks/post.node.ts';
 import { loopbackName } from '../support/loopback-name.ts';
 import { emitEvent } from '../../src/webhooks/events.ts';
-import { DeliveryList } from '../../src/api/routes/webhooks.ts';
+import { DeliveryList, WebhookView } from '../../src/api/routes/webhooks.ts';
+import { Problem } from '../../src/api/schemas.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
 
@@ -164,7 +165,7 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
     rx.plan = [410];
     await pass();
     expect(forMail(id!)).toHaveLength(1);
-    const listed = ((await (await t.get('/v1/webhooks', adminA)).json()) as { items: any[] }).items.find((h) => h.id === hook.id);
+    const listed = WebhookView.array().parse(((await (await t.get('/v1/webhooks', adminA)).json()) as { items: unknown[] }).items).find((h) => h.id === hook.id)!;
     expect(listed).toMatchObject({ disabled_reason: expect.stringContaining('410') });
     expect(listed.disabled_at).not.toBeNull();
     const [d] = await deliveries(hook.id, adminA);
@@ -174,6 +175,7 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
     expect(await deliveries(hook.id, adminA)).toHaveLength(1);
     const retry = await send(`/v1/webhooks/${hook.id}/deliveries/${d.id}/retry`, 'POST', undefined, adminA);
     expect(retry.status).toBe(409);
+    expect(Problem.parse(await retry.json())).toMatchObject({ code: 'conflict', status: 409 });
   });
 
   it('gives up on a receiver that never answers after the timeout, and retries it later', async () => {

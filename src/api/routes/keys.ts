@@ -3,7 +3,7 @@ import { createKey, listKeys, revokeKey } from '../../auth/keys.ts';
 import { ROLES } from '../../auth/identity.ts';
 import { AppError } from '../../errors.ts';
 import { newRouter } from '../env.ts';
-import { Address, Domain, Instant, problemResponses } from '../schemas.ts';
+import { Address, bodyProblemResponses, Domain, Instant, problemResponses } from '../schemas.ts';
 
 const KeyView = z
   .object({
@@ -48,7 +48,7 @@ export function keyRoutes() {
       tags: ['keys'],
       summary: 'Create an API key (admin). The key is in this answer only.',
       request: { body: { ...json(CreateKey), required: true } },
-      responses: { 201: { description: 'Created', ...json(KeyView.extend({ key: z.string() })) }, ...problemResponses },
+      responses: { 201: { description: 'Created', ...json(KeyView.extend({ key: z.string() })) }, ...bodyProblemResponses },
     }),
     async (c) => c.json(await createKey(c.get('deps'), c.get('identity'), c.req.valid('json')), 201),
   );

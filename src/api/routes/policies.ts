@@ -3,7 +3,7 @@ import { LEVELS } from '../../policies/columns.ts';
 import { assignPolicy, getPolicy, listPolicies, updatePolicy } from '../../policies/policies.ts';
 import { AppError } from '../../errors.ts';
 import { newRouter } from '../env.ts';
-import { problemResponses } from '../schemas.ts';
+import { bodyProblemResponses, problemResponses, problems } from '../schemas.ts';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
@@ -63,7 +63,7 @@ export function policyRoutes() {
       method: 'patch', path: '/{id}', tags: ['policies'],
       summary: 'Change quarantine switches, spam levels or raw columns (all checked before anything is written)',
       request: { params: idParam, body: { required: true, ...json(Patch) } },
-      responses: { 200: { description: 'The policy after the change', ...json(Policy) }, ...problemResponses },
+      responses: { 200: { description: 'The policy after the change', ...json(Policy) }, ...problems('conflict', 'payload_too_large', 'unsupported_media_type') },
     }),
     async (c) => c.json(await updatePolicy(c.get('deps'), c.get('identity'), c.req.valid('param').id, c.req.valid('json')), 200),
   );
@@ -77,7 +77,7 @@ export function policyRoutes() {
       },
       responses: {
         200: { description: 'Assigned', ...json(z.object({ recipient: z.string(), policy_id: z.number().int(), previous_policy_id: z.number().int().nullable() })) },
-        ...problemResponses,
+        ...bodyProblemResponses,
       },
     }),
     async (c) => {

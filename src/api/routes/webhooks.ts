@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { EVENT_TYPES } from '../../webhooks/events.ts';
 import { createWebhook, deleteWebhook, listDeliveries, listWebhooks, retryDelivery } from '../../webhooks/subscriptions.ts';
 import { newRouter } from '../env.ts';
-import { Problem, problemResponses } from '../schemas.ts';
+import { bodyProblemResponses, problemResponses, problems } from '../schemas.ts';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
@@ -71,7 +71,7 @@ export function webhookRoutes() {
       description: 'Deliveries follow Standard Webhooks: headers webhook-id, webhook-timestamp, webhook-signature (v1, HMAC-SHA256). '
         + "A domain admin's subscription receives only events of its domains, with other domains' recipients removed.",
       request: { body: { ...json(CreateWebhook), required: true } },
-      responses: { 201: { description: 'Created', ...json(WebhookView.extend({ secret: z.string() })) }, ...problemResponses },
+      responses: { 201: { description: 'Created', ...json(WebhookView.extend({ secret: z.string() })) }, ...bodyProblemResponses },
     }),
     async (c) => c.json(await createWebhook(c.get('deps'), c.get('identity'), c.req.valid('json')), 201),
   );
@@ -128,8 +128,7 @@ export function webhookRoutes() {
       request: { params: z.object({ id, d: deliveryId }) },
       responses: {
         202: { description: 'Queued for the next delivery pass', ...json(DeliveryView) },
-        409: { description: 'The subscription is disabled', content: { 'application/problem+json': { schema: Problem } } },
-        ...problemResponses,
+        ...problems('conflict'),
       },
     }),
     async (c) => {
