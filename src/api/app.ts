@@ -70,7 +70,7 @@ export function createApp(opts: AppOptions) {
   // GET and HEAD carry no body; asking for one (bodyLimit reads req.raw.body) builds a full Request.
   app.use('/v1/*', (c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next)));
 
-  // A connection per request: on Workers one may not outlive its request (DESIGN.md §2).
+  // A connection per request: on Workers one may not outlive its request (README "Deploying to Cloudflare Workers").
   const withDatabase = createMiddleware<AppEnv>(async (c, next) => {
     let lease;
     try {
