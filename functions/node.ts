@@ -16,7 +16,7 @@ import { inspectDatabase } from '../src/db/provider.ts';
 import type { Clock, Deps } from '../src/deps.ts';
 import { composeNode } from '../src/compose.node.ts';
 import { directTransport } from '../src/amavis/pdp-client.node.ts';
-import { relayTransport } from '../src/release/relay-protocol.ts';
+import { relayFromConfig } from '../src/compose.ts';
 import type { ReleaseTransport } from '../src/release/transport.ts';
 
 export async function openNodeDatabase(config: Config, poolSize = 10): Promise<DbHandle> {
@@ -39,8 +39,7 @@ export async function prepareEmbedded(handle: DbHandle): Promise<void> {
 /** Beside amavisd, straight to its AM.PDP port; otherwise through the relay; else none (503). */
 export function releaseTransportFor(config: Config): ReleaseTransport | null {
   if (config.AMAVISD_PDP) return directTransport(config.AMAVISD_PDP);
-  if (config.RELAY_URL && config.RELAY_SECRET) return relayTransport(config.RELAY_URL, config.RELAY_SECRET);
-  return null;
+  return relayFromConfig(config);
 }
 
 export interface NodeRuntime {

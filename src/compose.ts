@@ -87,5 +87,22 @@ export function composeRoot(config: Config, database: DatabaseProvider, platform
  * relay on the mail host, or answers 503 naming what to set. Node chooses in functions/node.ts.
  */
 export function relayFromConfig(config: Config): ReleaseTransport | null {
-  return config.RELAY_URL && config.RELAY_SECRET ? relayTransport(config.RELAY_URL, config.RELAY_SECRET) : null;
+  return config.RELAY_URL && config.RELAY_SECRET ? relayTransport(config.RELAY_URL, config.RELAY_SECRET, relayFetch(config)) : null;
+}
+
+/**
+ * fetch for relay requests: with a Cloudflare Access service token configured (the relay published
+ * through a Tunnel behind Access), its two headers go with every request. The relay's own signature
+ * is checked either way; Access only keeps unsigned traffic from reaching the mail host.
+ */
+export function relayFetch(config: Config): typeof fetch {
+  const id = config.RELAY_ACCESS_CLIENT_ID;
+  const secret = config.RELAY_ACCESS_CLIENT_SECRET;
+  if (!id || !secret) return (input, init) => fetch(input, init);
+  return (input, init) => {
+    const headers = new Headers(init?.headers);
+    headers.set('cf-access-client-id', id);
+    headers.set('cf-access-client-secret', secret);
+    return fetch(input, { ...init, headers });
+  };
 }

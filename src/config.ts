@@ -34,6 +34,12 @@ export const configSchema = z
       (v) => v === undefined || v.length >= 32,
       'must be at least 32 characters',
     ),
+    /**
+     * A Cloudflare Access service token in front of the relay (README: Cloudflare Tunnel): sent as
+     * CF-Access-Client-Id / CF-Access-Client-Secret with every relay request.
+     */
+    RELAY_ACCESS_CLIENT_ID: optionalString,
+    RELAY_ACCESS_CLIENT_SECRET: optionalString,
     RESEND_API_KEY: optionalString,
     RESEND_BASE_URL: optionalString.pipe(z.url().optional()),
     SMTP_URL: optionalString,
@@ -83,6 +89,10 @@ export const configSchema = z
   .refine((c) => !(c.RELAY_URL && !c.RELAY_SECRET), {
     path: ['RELAY_SECRET'],
     message: 'is required when RELAY_URL is set',
+  })
+  .refine((c) => !c.RELAY_ACCESS_CLIENT_ID === !c.RELAY_ACCESS_CLIENT_SECRET, {
+    path: ['RELAY_ACCESS_CLIENT_SECRET'],
+    message: 'RELAY_ACCESS_CLIENT_ID and RELAY_ACCESS_CLIENT_SECRET are set together (a Cloudflare Access service token)',
   });
 
 export type Config = z.infer<typeof configSchema>;
