@@ -12,15 +12,14 @@ import { openDatabase, type DbHandle } from '../src/db/connect.ts';
 import { loadAmavisdSchema, loadMigrationFiles } from '../src/db/drivers/files.ts';
 import { openPglite } from '../src/db/drivers/pglite.ts';
 import { migrate, splitStatements } from '../src/db/migrations.ts';
-import { inspectDatabase, sharedProvider } from '../src/db/provider.ts';
-import { consoleLogger, systemClock, type Clock, type Deps } from '../src/deps.ts';
+import { inspectDatabase } from '../src/db/provider.ts';
+import type { Clock, Deps } from '../src/deps.ts';
+import { composeNode } from '../src/compose.node.ts';
 import { directTransport } from '../src/amavis/pdp-client.node.ts';
-import { relayTransport } from '../src/release/relay-protocol.ts';
 import { pdpLimit } from '../src/release/limit.ts';
+import { relayFromConfig } from '../src/compose.ts';
+import { consoleLogger } from '../src/deps.ts';
 import type { ReleaseTransport } from '../src/release/transport.ts';
-import { nodeMailer } from '../src/mail/smtp.node.ts';
-import { loadCustomTemplates } from '../src/digest/templates.node.ts';
-import { nodeWebhookPost } from '../src/webhooks/post.node.ts';
 
 /**
  * Bounds for the jobs (digests, purge): a page of a digest over a million messages, or a purge
@@ -61,14 +60,13 @@ export function releaseTransportFor(config: Config): ReleaseTransport | null {
       limit: pdpLimit({ max: config.AMAVISD_PDP_CONCURRENCY, maxWaitMs: config.AMAVISD_PDP_WAIT_SECONDS * 1000 }),
     });
   }
-  if (config.RELAY_URL && config.RELAY_SECRET) return relayTransport(config.RELAY_URL, config.RELAY_SECRET);
-  return null;
+  return relayFromConfig(config);
 }
 
 export interface NodeRuntime {
   handle: DbHandle;
   variant: SchemaVariant;
-  /** the same dependencies the app's requests get: for jobs, the CLI and the scheduler */
+  /** the same dependencies the app's requests get (one composition root): for jobs, the CLI and the scheduler */
   deps: Deps;
   app: ReturnType<typeof createApp>;
   close(): Promise<void>;
@@ -88,14 +86,10 @@ export async function startRuntime(
     if (handle.driver === 'pglite') await prepareEmbedded(handle);
     const variant = await inspectDatabase(handle);
     const release = opts.release ? await opts.release(handle, variant) : releaseTransportFor(config);
-    // Digests: Resend or SMTP_URL, and templates/<name>.custom.<ext> overrides (Node only).
-    const mailer = nodeMailer(config);
-    const templates = loadCustomTemplates();
-    const app = createApp({ config, database: sharedProvider(handle, variant), clock: opts.clock ?? systemClock, log: consoleLogger, release, mailer, templates });
-    // Webhooks from inside the operator's network: every resolved address is checked (post.node.ts).
-    const deps: Deps = { db: handle.db, variant, config, clock: opts.clock ?? systemClock, log: consoleLogger, release, mailer, templates, webhookPost: nodeWebhookPost };
+    const root = composeNode(config, { handle, variant }, { clock: opts.clock, release });
     // the SMTP mailer keeps pooled connections open: closed with the database, so a CLI run ends at once
-    return { handle, variant, deps, app, close: async () => (await mailer?.close?.(), await handle.close()) };
+    const close = async () => (await root.mailer?.close?.(), await handle.close());
+    return { handle, variant, deps: root.deps({ handle, variant }), app: createApp(root), close };
   } catch (err) {
     await handle.close().catch(() => {});
     throw err;

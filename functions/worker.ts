@@ -12,9 +12,9 @@
  */
 import type { App } from '../src/api/app.ts';
 import type { Config } from '../src/config.ts';
-import { consoleLogger, systemClock, type DatabaseProvider, type Deps } from '../src/deps.ts';
+import type { Root } from '../src/compose.ts';
+import type { Deps } from '../src/deps.ts';
 import type { JobEnv } from '../src/jobs/cron.ts';
-import type { ReleaseTransport } from '../src/release/transport.ts';
 
 interface HyperdriveBinding {
   connectionString: string;
@@ -29,49 +29,73 @@ export interface WorkerEnv {
 interface Ctx {
   waitUntil(p: Promise<unknown>): void;
   passThroughOnException(): void;
+  props: unknown;
 }
 
 interface Runtime {
   config: Config;
-  database: DatabaseProvider;
-  release: ReleaseTransport | null;
+  /** builds every Deps of this isolate: requests (through the app), cron and queue (src/compose.ts) */
+  root: Root;
   /** made on the first fetch (appFor) */
   app: Promise<App> | null;
 }
 
-let cached: { env: WorkerEnv; runtime: Promise<Runtime> } | null = null;
+/** A configuration the isolate cannot run with: the variables and what is wrong (never values). */
+interface Misconfigured {
+  misconfigured: Array<{ variable: string; problem: string }>;
+}
 
-/** Built once per isolate (env is fixed for its life); connections never are. */
-function runtimeFor(env: WorkerEnv): Promise<Runtime> {
+let cached: { env: WorkerEnv; runtime: Promise<Runtime | Misconfigured> } | null = null;
+
+/**
+ * Built once per isolate (env is fixed for its life); connections never are. A bad configuration
+ * is kept too, and logged once here: it cannot change without a new env (a new deploy or isolate).
+ */
+function runtimeFor(env: WorkerEnv): Promise<Runtime | Misconfigured> {
   if (cached?.env === env) return cached.runtime;
   const runtime = buildRuntime(env);
   cached = { env, runtime };
   runtime.catch(() => {
-    if (cached?.runtime === runtime) cached = null; // a bad configuration is reported again, not cached
+    if (cached?.runtime === runtime) cached = null; // a failed import is tried again by the next call
   });
   return runtime;
 }
 
-async function buildRuntime(env: WorkerEnv): Promise<Runtime> {
-  const [{ ConfigError, parseConfig, dbTimeouts }, { openDatabase }, { perRequestProvider }, { relayTransport }] = await Promise.all([
+async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
+  const [{ ConfigError, parseConfig, dbTimeouts }, { openDatabase }, { perRequestProvider }, { composeRoot, relayFromConfig }] = await Promise.all([
     import('../src/config.ts'),
     import('../src/db/connect.ts'),
     import('../src/db/provider.ts'),
-    import('../src/release/relay-protocol.ts'),
+    import('../src/compose.ts'),
   ]);
-  const config = parseConfig(env);
-  const url = env.HYPERDRIVE?.connectionString ?? config.DATABASE_URL;
-  if (!url) throw new ConfigError(['DATABASE_URL: required on Workers (or a HYPERDRIVE binding)']);
-  const database = perRequestProvider(() => openDatabase({ url, runtime: 'worker', poolSize: 1, timeouts: dbTimeouts(config) }));
+  let config: Config;
+  try {
+    config = parseConfig(env);
+    if (!env.HYPERDRIVE?.connectionString && !config.DATABASE_URL) {
+      throw new ConfigError([{ variable: 'DATABASE_URL', problem: 'required on Workers (or a HYPERDRIVE binding)' }]);
+    }
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(JSON.stringify({ level: 'error', msg: 'the Worker is misconfigured; every route answers 503 until it is fixed', misconfigured: err.problems }));
+    return { misconfigured: err.problems };
+  }
+  const hyperdrive = env.HYPERDRIVE?.connectionString;
+  const url = hyperdrive ?? config.DATABASE_URL!;
+  const database = perRequestProvider(() => openDatabase({ url, runtime: 'worker', poolSize: 1, hyperdrive: hyperdrive !== undefined, timeouts: dbTimeouts(config) }));
   // amavisd's AM.PDP port accepts loopback only: from Workers a release goes through the relay.
-  const release = config.RELAY_URL && config.RELAY_SECRET ? relayTransport(config.RELAY_URL, config.RELAY_SECRET) : null;
-  return { config, database, release, app: null };
+  return { config, root: composeRoot(config, database, { release: relayFromConfig(config) }), app: null };
+}
+
+async function ready(env: WorkerEnv): Promise<Runtime> {
+  const rt = await runtimeFor(env);
+  if ('misconfigured' in rt) throw new Error(`the Worker is misconfigured: ${rt.misconfigured.map((m) => m.variable).join(', ')}`);
+  return rt;
 }
 
 /** The API (routes, their schemas, the pages): on the first fetch; scheduled and queue never need it. */
 function appFor(rt: Runtime): Promise<App> {
   if (!rt.app) {
-    const app = import('../src/api/app.ts').then(({ createApp }) => createApp({ config: rt.config, database: rt.database, release: rt.release }));
+    const app = import('../src/api/app.ts').then(({ createApp }) => createApp(rt.root));
     app.catch(() => {
       if (rt.app === app) rt.app = null; // a failed import is tried again by the next request
     });
@@ -81,38 +105,41 @@ function appFor(rt: Runtime): Promise<App> {
 }
 
 /** Deps for one scheduled or queue invocation; the connection is closed when `fn` settles. */
-async function withDeps<T>(rt: Runtime, fn: (deps: Deps) => Promise<T>): Promise<T> {
-  const lease = await rt.database.acquire();
-  try {
-    return await fn({ db: lease.handle.db, variant: lease.variant, config: rt.config, clock: systemClock, log: consoleLogger, release: rt.release });
-  } finally {
-    await lease.release();
-  }
+function withDeps<T>(rt: Runtime, fn: (deps: Deps) => Promise<T>): Promise<T> {
+  return rt.root.withDeps(fn);
 }
 
-function misconfigured(err: unknown): Response {
-  // Says which variable is wrong (never its value). By name: src/config.ts is imported lazily.
-  const detail = err instanceof Error && err.name === 'ConfigError' ? err.message : 'configuration error';
-  console.error(detail);
-  return new Response(JSON.stringify({ type: 'about:blank', title: 'Misconfigured', status: 500, detail, code: 'internal' }), {
-    status: 500,
-    headers: { 'content-type': 'application/problem+json' },
-  });
+/**
+ * Every route answers 503 naming the variables (never their values); /healthz says the same as
+ * JSON, so a health check shows what to fix. Built here: the app needs a valid configuration.
+ */
+function misconfigured(request: Request, m: Misconfigured): Response {
+  const names = m.misconfigured.map((p) => p.variable).join(', ');
+  const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+  if (new URL(request.url).pathname === '/healthz') {
+    return Response.json({ status: 'misconfigured', misconfigured: m.misconfigured }, { status: 503, headers });
+  }
+  const problem = {
+    type: 'https://quarantine-edge.dev/problems/misconfigured',
+    title: 'The server is misconfigured',
+    status: 503,
+    detail: `fix ${names} (see /healthz and the Worker's log)`,
+    code: 'misconfigured',
+    request_id: request.headers.get('cf-ray') ?? crypto.randomUUID(),
+  };
+  return new Response(JSON.stringify(problem), { status: 503, headers: { ...headers, 'content-type': 'application/problem+json' } });
 }
 
 export default {
   async fetch(request: Request, env: WorkerEnv, ctx: Ctx) {
-    let app: App;
-    try {
-      app = await appFor(await runtimeFor(env));
-    } catch (err) {
-      return misconfigured(err);
-    }
-    return app.fetch(request, env, ctx as never);
+    const rt = await runtimeFor(env);
+    if ('misconfigured' in rt) return misconfigured(request, rt);
+    const app = await appFor(rt);
+    return app.fetch(request, env, ctx);
   },
 
   async scheduled(controller: { cron: string; scheduledTime: number }, env: WorkerEnv) {
-    const [rt, { jobsFor, isKnownTrigger }] = await Promise.all([runtimeFor(env), import('../src/jobs/cron.ts')]);
+    const [rt, { jobsFor, isKnownTrigger }] = await Promise.all([ready(env), import('../src/jobs/cron.ts')]);
     const jobs = jobsFor(controller.cron, rt.config);
     if (jobs.length === 0) {
       // wrangler.toml lists the purge trigger; without PURGE_SCHEDULE naming it, the purge is off.
@@ -125,7 +152,7 @@ export default {
   },
 
   async queue(batch: { messages: Array<{ id: string; body: unknown; ack(): void; retry(o?: { delaySeconds?: number }): void }> }, env: WorkerEnv) {
-    const [rt, { handleQueueMessage, UnknownQueueMessage }] = await Promise.all([runtimeFor(env), import('../src/jobs/queue.ts')]);
+    const [rt, { handleQueueMessage, UnknownQueueMessage }] = await Promise.all([ready(env), import('../src/jobs/queue.ts')]);
     await withDeps(rt, async (deps) => {
       for (const msg of batch.messages) {
         try {

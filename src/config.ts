@@ -54,6 +54,12 @@ export const configSchema = z
       (v) => v === undefined || v.length >= 32,
       'must be at least 32 characters',
     ),
+    /**
+     * A Cloudflare Access service token in front of the relay (README: Cloudflare Tunnel): sent as
+     * CF-Access-Client-Id / CF-Access-Client-Secret with every relay request.
+     */
+    RELAY_ACCESS_CLIENT_ID: optionalString,
+    RELAY_ACCESS_CLIENT_SECRET: optionalString,
     RESEND_API_KEY: optionalString,
     RESEND_BASE_URL: optionalString.pipe(z.url().optional()),
     SMTP_URL: optionalString,
@@ -121,6 +127,10 @@ export const configSchema = z
   .refine((c) => !(c.RELAY_URL && !c.RELAY_SECRET), {
     path: ['RELAY_SECRET'],
     message: 'is required when RELAY_URL is set',
+  })
+  .refine((c) => !c.RELAY_ACCESS_CLIENT_ID === !c.RELAY_ACCESS_CLIENT_SECRET, {
+    path: ['RELAY_ACCESS_CLIENT_SECRET'],
+    message: 'RELAY_ACCESS_CLIENT_ID and RELAY_ACCESS_CLIENT_SECRET are set together (a Cloudflare Access service token)',
   });
 
 export type Config = z.infer<typeof configSchema>;
@@ -130,10 +140,26 @@ export function dbTimeouts(c: Config) {
   return { connectMs: c.DB_CONNECT_TIMEOUT_MS, queryMs: c.DB_QUERY_TIMEOUT_MS, lockMs: c.DB_LOCK_TIMEOUT_MS };
 }
 
+/** One variable that is wrong, and how: never its value. */
+export interface ConfigProblem {
+  variable: string;
+  problem: string;
+}
+
 export class ConfigError extends Error {
-  constructor(readonly issues: string[]) {
+  readonly problems: ConfigProblem[];
+  readonly issues: string[];
+  constructor(problems: Array<ConfigProblem | string>) {
+    const list = problems.map((p) => {
+      if (typeof p !== 'string') return p;
+      const at = p.indexOf(': ');
+      return at > 0 ? { variable: p.slice(0, at), problem: p.slice(at + 2) } : { variable: '(config)', problem: p };
+    });
+    const issues = list.map((p) => `${p.variable}: ${p.problem}`);
     super(`invalid configuration:\n  ${issues.join('\n  ')}`);
     this.name = 'ConfigError';
+    this.problems = list;
+    this.issues = issues;
   }
 }
 
@@ -146,7 +172,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
   const result = configSchema.safeParse(picked);
   if (!result.success) {
     throw new ConfigError(
-      result.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`),
+      result.error.issues.map((i) => ({ variable: i.path.join('.') || '(config)', problem: i.message })),
     );
   }
   return result.data;

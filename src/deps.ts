@@ -45,7 +45,7 @@ export interface Deps {
   webhookPost?: WebhookPost;
 }
 
-/** How an entry point hands the app its database: per request on Workers (DESIGN.md §2). */
+/** How an entry point hands the app its database: per request on Workers (workerd forbids sharing I/O across requests; README "Deploying to Cloudflare Workers"). */
 export interface DatabaseProvider {
   /** Borrow a connection for one request or invocation; `release` closes it where needed. */
   acquire(): Promise<{ handle: DbHandle; variant: SchemaVariant; release(): Promise<void> }>;

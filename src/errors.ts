@@ -23,6 +23,7 @@ export const ERROR_STATUS = {
   amavisd_busy: 503,
   database_unavailable: 503,
   database_permission_denied: 503,
+  misconfigured: 503,
   release_not_configured: 503,
   mail_not_configured: 503,
   digest_not_configured: 503,
@@ -32,6 +33,8 @@ export const ERROR_STATUS = {
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
+/** The statuses a problem can have: literal, so a route's answer is typed without casts. */
+export type ErrorStatus = (typeof ERROR_STATUS)[ErrorCode];
 
 const TITLES: Record<ErrorCode, string> = {
   bad_request: 'Bad request',
@@ -54,6 +57,7 @@ const TITLES: Record<ErrorCode, string> = {
   amavisd_busy: 'amavisd is busy',
   database_unavailable: 'Database unavailable',
   database_permission_denied: 'Database permission denied',
+  misconfigured: 'The server is misconfigured',
   release_not_configured: 'Release is not configured',
   mail_not_configured: 'Sending mail is not configured',
   digest_not_configured: 'Digests are not configured',
@@ -63,7 +67,7 @@ const TITLES: Record<ErrorCode, string> = {
 };
 
 export class AppError extends Error {
-  readonly status: number;
+  readonly status: ErrorStatus;
   constructor(
     readonly code: ErrorCode,
     detail?: string,

@@ -4,13 +4,14 @@ import { authenticate, hashKey } from '../auth/keys.ts';
 import { keyCheckThrottle, type KeyCheckThrottle } from '../auth/throttle.ts';
 import { clientIp, onWorkers } from '../ui/client-ip.ts';
 import type { Config } from '../config.ts';
-import { consoleLogger, systemClock, type Clock, type DatabaseProvider, type Logger } from '../deps.ts';
+import { composeRoot, type Platform } from '../compose.ts';
+import type { DatabaseProvider } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { classifyDatabaseFailure } from '../db/errors.ts';
 import { DatabaseHealth } from '../db/readiness.ts';
-import type { ReleaseTransport } from '../release/transport.ts';
 import { newRouter, type AppEnv } from './env.ts';
 import { onError } from './problem.ts';
+import { Problem } from './schemas.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { quarantineRoutes } from './routes/quarantine.ts';
 import { quarantineActionRoutes } from './routes/quarantine-actions.ts';
@@ -24,20 +25,11 @@ import { RESEND_HOOK_PATH } from '../webhooks/resend.ts';
 import { uiRoutes } from '../ui/routes.tsx';
 import { digestRoutes } from './routes/digests.ts';
 import { actionLinkRoutes } from './routes/action-links.ts';
-import type { Mailer } from '../mail/mailer.ts';
-import type { TemplateOverrides } from '../digest/render.ts';
 
-export interface AppOptions {
+/** The configuration, how a request borrows a connection, and what differs by runtime (src/compose.ts). */
+export interface AppOptions extends Platform {
   config: Config;
   database: DatabaseProvider;
-  clock?: Clock;
-  log?: Logger;
-  /** how releases reach amavisd; null or absent: release answers 503 release_not_configured */
-  release?: ReleaseTransport | null;
-  /** how digests are sent (absent: from RESEND_API_KEY); see src/mail/ */
-  mailer?: Mailer | null;
-  /** templates/<name>.custom.<ext> (Node) */
-  templates?: TemplateOverrides;
   /** failed key checks per client address (API and sign-in); absent: one per app (src/auth/throttle.ts) */
   keyThrottle?: KeyCheckThrottle;
 }
@@ -47,8 +39,10 @@ const MAX_BODY = 1024 * 1024;
 
 /** The one app factory: functions/worker.ts, functions/node.ts and the tests all call this. */
 export function createApp(opts: AppOptions) {
-  const clock = opts.clock ?? systemClock;
-  const log = opts.log ?? consoleLogger;
+  // Each request's Deps come from the one composition root, as the cron's, the queue's and the CLI's do.
+  const root = composeRoot(opts.config, opts.database, opts);
+  const log = root.log;
+  const clock = root.clock;
   const bootstrapHash = opts.config.ADMIN_API_KEY ? hashKey(opts.config.ADMIN_API_KEY) : Promise.resolve(null);
   const keyThrottle = opts.keyThrottle ?? keyCheckThrottle();
   const app = newRouter();
@@ -90,7 +84,7 @@ export function createApp(opts: AppOptions) {
   // GET and HEAD carry no body; asking for one (bodyLimit reads req.raw.body) builds a full Request.
   app.use('/v1/*', (c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next)));
 
-  // A connection per request: on Workers one may not outlive its request (DESIGN.md §2).
+  // A connection per request: on Workers one may not outlive its request (README "Deploying to Cloudflare Workers").
   const withDatabase = createMiddleware<AppEnv>(async (c, next) => {
     let lease;
     try {
@@ -101,10 +95,7 @@ export function createApp(opts: AppOptions) {
       log.error('database unavailable', { request_id: c.get('requestId'), message: (err as Error).message });
       throw new AppError('database_unavailable', 'the database is not reachable; try again shortly', { retryAfter: 5 });
     }
-    c.set('deps', {
-      db: lease.handle.db, variant: lease.variant, config: opts.config, clock, log, release: opts.release ?? null,
-      mailer: opts.mailer, templates: opts.templates,
-    });
+    c.set('deps', root.deps(lease));
     try {
       await next();
     } finally {
@@ -159,6 +150,8 @@ export function createApp(opts: AppOptions) {
     security: [{ bearer: [] }],
   });
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+  // Every problem answer has this shape; each operation's responses narrow `code` to its own codes.
+  app.openAPIRegistry.register('Problem', Problem);
 
   // Returned, not thrown: a throw from notFound would skip the header middleware above.
   app.notFound((c) => onError(new AppError('not_found', 'no such route'), c));

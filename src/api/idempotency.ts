@@ -19,13 +19,13 @@ export type Remember = (trx: Deps['db'], answer: StoredAnswer) => Promise<void>;
  * key and body within 24 h gets the first answer back; a concurrent duplicate gets 409 rather than
  * a second release; the same key with a different body is refused. Keys are per caller.
  */
-export async function idempotent(
+export async function idempotent<A extends StoredAnswer = StoredAnswer>(
   deps: Deps,
   who: Identity,
   key: string | undefined,
   request: unknown,
-  run: (remember: Remember | undefined) => Promise<StoredAnswer>,
-): Promise<StoredAnswer & { replayed: boolean }> {
+  run: (remember: Remember | undefined) => Promise<A>,
+): Promise<A & { replayed: boolean }> {
   if (key === undefined) return { ...(await run(undefined)), replayed: false };
   if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
     throw new AppError('invalid_field', 'Idempotency-Key: 1 to 255 visible ASCII characters', { field: 'Idempotency-Key' });
@@ -60,7 +60,8 @@ export async function idempotent(
       throw new AppError('idempotency_conflict', 'this Idempotency-Key was used with a different request', { field: 'Idempotency-Key' });
     }
     if (prior.state !== 'done') throw new AppError('conflict', 'a request with this Idempotency-Key is still in progress');
-    return { status: Number(prior.response_status), body: JSON.parse(prior.response_body ?? 'null'), replayed: true };
+    // What `run` answered the first time (written by `remember` below), so of its type.
+    return { status: Number(prior.response_status), body: JSON.parse(prior.response_body ?? 'null'), replayed: true } as A & { replayed: true };
   }
   const remember: Remember = async (trx, answer) => {
     await trx

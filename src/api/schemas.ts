@@ -2,27 +2,75 @@ import { z } from '@hono/zod-openapi';
 import { CONTENT_TYPE_NAMES } from '../amavis/codes.ts';
 import { normalizeAddress, normalizeDomain } from '../amavis/address.ts';
 import { parseItemId, type MailKey } from '../amavis/mail-id.ts';
-import { AppError } from '../errors.ts';
+import { AppError, ERROR_STATUS, type ErrorCode } from '../errors.ts';
+
+/** Every error code, from the one table (src/errors.ts): `Problem.code` is this enum. */
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]];
+export const ErrorCodeSchema = z.enum(ERROR_CODES).openapi('ErrorCode');
 
 /** Shared pieces of the zod schemas that are also the OpenAPI document. */
-export const Problem = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    code: z.string(),
-    request_id: z.string(),
-    field: z.string().optional(),
-  })
-  .openapi('Problem');
+export const ProblemFields = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+  code: ErrorCodeSchema,
+  request_id: z.string(),
+  field: z.string().optional(),
+});
+export const Problem = ProblemFields.openapi('Problem');
+export type ProblemBody = z.infer<typeof Problem>;
 
-export const problemResponses = {
-  400: { description: 'Invalid input', content: { 'application/problem+json': { schema: Problem } } },
-  401: { description: 'Missing or unknown API key', content: { 'application/problem+json': { schema: Problem } } },
-  404: { description: 'Not found, or not in your scope', content: { 'application/problem+json': { schema: Problem } } },
-  503: { description: 'Database unreachable', content: { 'application/problem+json': { schema: Problem } } },
-} as const;
+/** What every /v1 route can answer: bad input, no key, not in scope, the database gone, the unexpected. */
+// every /v1 route: a throttled client address (too_many_requests) and a refused privilege can meet any of them
+const BASE_CODES = ['bad_request', 'invalid_field', 'unauthorized', 'not_found', 'too_many_requests', 'database_unavailable', 'database_permission_denied', 'internal'] as const;
+type BaseCode = (typeof BASE_CODES)[number];
+type StatusOf<C extends ErrorCode> = (typeof ERROR_STATUS)[C];
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Invalid input (field names the offending one)',
+  401: 'Missing or unknown API key',
+  403: 'Not allowed for this key',
+  404: 'Not found, or not in your scope',
+  409: 'Conflict with the current state',
+  413: 'Request body too large',
+  415: 'Unsupported media type',
+  429: 'Too many requests (Retry-After)',
+  500: 'Unexpected error: the details are only in the log; quote request_id',
+  501: 'Not available on this database',
+  502: 'amavisd or the relay refused or could not be reached',
+  503: 'A dependency is unavailable or not configured (Retry-After when retrying helps)',
+};
+
+export interface ProblemResponse {
+  description: string;
+  content: { 'application/problem+json': { schema: z.ZodType } };
+}
+
+/**
+ * A route's problem answers, by status, each naming the codes it can carry (the schema's `code` is
+ * narrowed to them); the base codes every /v1 route can answer are always in.
+ */
+export function problems<C extends ErrorCode = never>(...codes: C[]): { [S in StatusOf<C | BaseCode>]: ProblemResponse } {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of new Set<ErrorCode>([...BASE_CODES, ...codes])) {
+    const status = ERROR_STATUS[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  const out: Record<number, ProblemResponse> = {};
+  for (const [status, list] of [...byStatus].sort((a, b) => a[0] - b[0])) {
+    out[status] = {
+      description: `${STATUS_TEXT[status] ?? 'Problem'}. code: ${list.join(', ')}`,
+      content: { 'application/problem+json': { schema: ProblemFields.extend({ code: z.enum(list as [ErrorCode, ...ErrorCode[]]) }) } },
+    };
+  }
+  return out as { [S in StatusOf<C | BaseCode>]: ProblemResponse };
+}
+
+/** The base answers of a route without a body. */
+export const problemResponses = problems();
+/** ... and of one with a JSON body (bodies over 1 MiB are 413). */
+export const bodyProblemResponses = problems('payload_too_large', 'unsupported_media_type');
 
 export const Address = z
   .string()

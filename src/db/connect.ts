@@ -2,6 +2,7 @@ import { Kysely, MysqlDialect, PostgresDialect, type Dialect } from 'kysely';
 import type pg from 'pg';
 import { DEFAULT_TIMEOUTS, boundedMysqlPool, boundedPgPool, type DbErrorListener, type DbTimeouts } from './bounded.ts';
 import type { Database } from './types.ts';
+import { mysqlTarget } from './mysql-url.ts';
 
 // The drivers are imported when a URL asks for them, not at module load: a process (or Worker
 // isolate) uses one of them, and evaluating the others (mysql2 above all) is most of a Worker's
@@ -21,10 +22,12 @@ export interface OpenOptions {
   /** DATABASE_URL, or a Hyperdrive connection string. Unset means the embedded database. */
   url: string | undefined;
   runtime: 'node' | 'worker';
-  /** Connections in the pool. A Worker uses one per request (see DESIGN.md §2). */
+  /** Connections in the pool. A Worker uses one per request (workerd forbids sharing I/O across requests). */
   poolSize?: number;
   /** Only the Node entry points provide this, so PGlite's WASM never lands in the Worker bundle. */
   openEmbedded?: (path: string | undefined) => Promise<Dialect>;
+  /** the URL is a Hyperdrive binding's connection string (src/db/mysql-url.ts) */
+  hyperdrive?: boolean;
   /** Node needs a WebSocket constructor for the Neon driver; workerd has a global one. */
   webSocket?: unknown;
   /** connect, statement and lock-wait bounds (DB_*_TIMEOUT_MS); defaults: src/db/bounded.ts */
@@ -75,8 +78,10 @@ export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
     kyselyDialect = await opts.openEmbedded(path);
   } else if (driver === 'mysql2') {
     const { createPool: createMysqlPool } = await import('mysql2');
+    const target = mysqlTarget(stripOwnParams(opts.url!), { hyperdrive: opts.hyperdrive });
     const pool = createMysqlPool({
-      uri: stripOwnParams(opts.url!),
+      uri: target.uri,
+      ...(target.ssl ? { ssl: target.ssl } : {}),
       connectionLimit: size,
       charset: 'utf8mb4',
       timezone: 'Z',

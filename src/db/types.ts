@@ -177,6 +177,17 @@ export interface QeWebhookDeliveriesTable {
   created_at: number;
 }
 
+/** One attempt of a delivery (migration 0011): the whole history, where the delivery keeps the last. */
+export interface QeWebhookAttemptsTable {
+  seq: Generated<number | string>;
+  delivery_id: string;
+  attempted_at: number;
+  /** the receiver's HTTP status; null when no answer came (error says why) */
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
 export interface QeResendEventsTable {
   svix_id: string;
   type: string;
@@ -243,6 +254,7 @@ export interface Database {
   qe_webhooks: QeWebhooksTable;
   qe_webhook_events: QeWebhookEventsTable;
   qe_webhook_deliveries: QeWebhookDeliveriesTable;
+  qe_webhook_attempts: QeWebhookAttemptsTable;
   qe_resend_events: QeResendEventsTable;
   qe_ui_sessions: QeUiSessionsTable;
 }

@@ -1,3 +1,4 @@
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { sql } from 'kysely';
 import { bind, text } from '../amavis/schema.ts';
 import type { MailKey } from '../amavis/mail-id.ts';
@@ -18,7 +19,7 @@ import { putSubscription } from './subscriptions.ts';
  * one-click unsubscribe) performs the API's own verb as the link's recipient, for that recipient only.
  */
 export interface ActionPage {
-  status: number;
+  status: ContentfulStatusCode;
   kind: 'confirm' | 'done' | 'error';
   heading: string;
   message: string;
@@ -35,7 +36,7 @@ const VERBS = {
   unsubscribe: { button: 'Stop quarantine digests', heading: 'Stop quarantine digests?' },
 } as const;
 
-const page = (status: number, kind: ActionPage['kind'], heading: string, message: string, details: ActionPage['details'] = []): ActionPage =>
+const page = (status: ContentfulStatusCode, kind: ActionPage['kind'], heading: string, message: string, details: ActionPage['details'] = []): ActionPage =>
   ({ status, kind, heading, message, details, form: null });
 
 /** The key that minted a link through /v1/digests/preview (null: a digest's own link). */

@@ -1,4 +1,5 @@
 /** @jsxImportSource hono/jsx */
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Hono } from 'hono';
 import { parseItemId, type MailKey } from '../amavis/mail-id.ts';
 import { AppError } from '../errors.ts';
@@ -54,7 +55,7 @@ function key(id: string): MailKey {
   return k;
 }
 
-async function renderDetail(c: C, s: Session, id: string, o: { notice?: string | null; error?: string | null; status?: number }) {
+async function renderDetail(c: C, s: Session, id: string, o: { notice?: string | null; error?: string | null; status?: ContentfulStatusCode }) {
   const k = key(id);
   const item = await getItem(c.get('deps'), s.identity, k);
   let detail = null;
@@ -69,7 +70,7 @@ async function renderDetail(c: C, s: Session, id: string, o: { notice?: string |
     <DetailPage who={s.identity} csrf={await csrf(c)} item={detail ?? item} bodyMissing={!detail}
       images={c.req.query('images') === '1'} remoteImages={body?.remoteImages ?? false} htmlTruncated={body?.truncated ?? false}
       notice={o.notice ?? null} error={o.error ?? null} listsUnavailable={c.get('deps').variant.lookup.detail} />,
-    (o.status ?? 200) as 200,
+    o.status ?? 200,
   );
 }
 

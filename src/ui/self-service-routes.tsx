@@ -1,4 +1,5 @@
 /** @jsxImportSource hono/jsx */
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Hono } from 'hono';
 import { FREQUENCIES, type Frequency } from '../digest/plan.ts';
 import { requestPortalLink } from '../digest/portal-mail.ts';
@@ -16,14 +17,14 @@ function mailboxOf(s: Session): string {
   return s.identity.mailbox;
 }
 
-async function subscriptionPage(c: C, s: Session, o: { values?: SubscriptionForm; notice?: string; error?: string; status?: number } = {}) {
+async function subscriptionPage(c: C, s: Session, o: { values?: SubscriptionForm; notice?: string; error?: string; status?: ContentfulStatusCode } = {}) {
   const mailbox = mailboxOf(s);
   const current = await getSubscription(c.get('deps'), s.identity, mailbox);
   const values = o.values ?? { enabled: current.enabled, frequency: current.frequency, time_zone: current.time_zone ?? '' };
   return c.html(
     <SubscriptionPage who={s.identity} csrf={await csrf(c)} mailbox={mailbox} current={current} values={values}
       notice={o.notice ?? null} error={o.error ?? null} />,
-    (o.status ?? 200) as 200,
+    o.status ?? 200,
   );
 }
 

@@ -1,4 +1,5 @@
 /** @jsxImportSource hono/jsx */
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Hono } from 'hono';
 import { AppError } from '../errors.ts';
 import { addSenderEntry, listSenderEntries, removeSenderEntry, type ListName } from '../senders/lists.ts';
@@ -23,7 +24,7 @@ const blank = (v: string | undefined) => (v === undefined || v.trim() === '' ? u
  * a write was refused. The verbs decide the scope: admins everything, domain admins their domains,
  * a mailbox its own address (src/senders/rows.ts usersScope / canManageRecipient).
  */
-async function render(c: C, s: Session, o: { values?: SenderFormValues; notice?: string | null; error?: string | null; status?: number } = {}) {
+async function render(c: C, s: Session, o: { values?: SenderFormValues; notice?: string | null; error?: string | null; status?: ContentfulStatusCode } = {}) {
   const q = c.req.query();
   const filters: SenderFilterValues = {
     recipient: s.identity.role === 'user' ? undefined : blank(q.recipient)?.slice(0, 300),
@@ -31,7 +32,7 @@ async function render(c: C, s: Session, o: { values?: SenderFormValues; notice?:
     list: listName(q.list),
   };
   let error = o.error ?? null;
-  let status = o.status ?? 200;
+  let status: ContentfulStatusCode = o.status ?? 200;
   let entries: Awaited<ReturnType<typeof listSenderEntries>> = [];
   try {
     entries = await listSenderEntries(c.get('deps'), s.identity, { ...filters, list: listName(filters.list), limit: PAGE_LIMIT });
@@ -45,7 +46,7 @@ async function render(c: C, s: Session, o: { values?: SenderFormValues; notice?:
   return c.html(
     <SenderListPage who={s.identity} csrf={await csrf(c)} entries={entries} limit={PAGE_LIMIT} filters={filters} values={values}
       notice={o.notice ?? null} error={error} />,
-    status as 200,
+    status,
   );
 }
 

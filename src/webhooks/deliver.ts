@@ -125,23 +125,31 @@ export async function deliverOne(deps: Deps, deliveryId: string, opts: DeliveryO
   }, { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, allowPrivate: deps.config.WEBHOOK_ALLOW_PRIVATE });
   const attempts = Number(row.attempts) + 1;
   const common = { attempts, last_attempt_at: now, last_status: attempt.status, last_duration_ms: attempt.ms, last_error: attempt.error };
+  const made: AttemptRecord = { at: now, status: attempt.status, error: attempt.error, ms: attempt.ms };
 
   if (attempt.status !== null && attempt.status >= 200 && attempt.status < 300) {
-    await finish(deps, row.id, { ...common, status: 'delivered', delivered_at: seconds(deps) });
+    await finish(deps, row.id, { ...common, status: 'delivered', delivered_at: seconds(deps) }, made);
     return 'delivered';
   }
   if (attempt.status === 410) {
     await disableSubscription(deps, row.webhook_id, 'the receiver answered 410 Gone');
-    await finish(deps, row.id, { ...common, status: 'failed' });
+    await finish(deps, row.id, { ...common, status: 'failed' }, made);
     return 'disabled';
   }
   const wait = BACKOFF_SECONDS[attempts - 1];
   if (wait === undefined) {
-    await finish(deps, row.id, { ...common, status: 'failed' });
+    await finish(deps, row.id, { ...common, status: 'failed' }, made);
     return 'failed';
   }
-  await finish(deps, row.id, { ...common, status: 'pending', next_attempt_at: now + wait });
+  await finish(deps, row.id, { ...common, status: 'pending', next_attempt_at: now + wait }, made);
   return 'retrying';
+}
+
+interface AttemptRecord {
+  at: number;
+  status: number | null;
+  error: string | null;
+  ms: number;
 }
 
 type DeliveryUpdate = Partial<{
@@ -149,8 +157,25 @@ type DeliveryUpdate = Partial<{
   last_error: string | null; last_duration_ms: number; delivered_at: number;
 }>;
 
-async function finish(deps: Deps, id: string, set: DeliveryUpdate) {
-  await deps.db.updateTable('qe_webhook_deliveries').set(set).where('id', '=', id).execute();
+/**
+ * The delivery's new state, and the attempt that led to it in its history (qe_webhook_attempts),
+ * in one transaction: the list of attempts never disagrees with the delivery's counters.
+ */
+async function finish(deps: Deps, id: string, set: DeliveryUpdate, attempt?: AttemptRecord) {
+  if (!attempt) {
+    await deps.db.updateTable('qe_webhook_deliveries').set(set).where('id', '=', id).execute();
+    return;
+  }
+  await deps.db.transaction().execute(async (trx) => {
+    await trx.updateTable('qe_webhook_deliveries').set(set).where('id', '=', id).execute();
+    await trx.insertInto('qe_webhook_attempts').values({
+      delivery_id: id,
+      attempted_at: attempt.at,
+      status_code: attempt.status,
+      error: attempt.error === null ? null : attempt.error.slice(0, 500),
+      duration_ms: Math.max(0, Math.round(attempt.ms)),
+    }).execute();
+  });
 }
 
 /** A subscription its receiver has given up on (410): off, and its pending deliveries failed. */

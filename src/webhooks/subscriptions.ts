@@ -37,6 +37,17 @@ export interface DeliveryView {
   last_duration_ms: number | null;
   delivered_at: string | null;
   next_attempt_at: string | null;
+  /** every attempt, oldest first (a manual retry starts a new series; the earlier attempts stay) */
+  history: AttemptView[];
+}
+
+export interface AttemptView {
+  at: string;
+  /** the receiver's HTTP status; null when no answer came */
+  status_code: number | null;
+  /** why it failed (HTTP status, timeout, refused address); null when delivered */
+  error: string | null;
+  duration_ms: number;
 }
 
 const iso = (s: number | string | null) => (s === null ? null : new Date(Number(s) * 1000).toISOString());
@@ -116,6 +127,9 @@ export async function listWebhooks(deps: Deps, who: Identity): Promise<WebhookVi
 export async function deleteWebhook(deps: Deps, who: Identity, id: string): Promise<void> {
   const row = await ownedOne(deps, who, id);
   await deps.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('qe_webhook_attempts')
+      .where('delivery_id', 'in', trx.selectFrom('qe_webhook_deliveries').select('id').where('webhook_id', '=', row.id))
+      .execute();
     await trx.deleteFrom('qe_webhook_deliveries').where('webhook_id', '=', row.id).execute();
     await trx.deleteFrom('qe_webhooks').where('id', '=', row.id).execute();
     await recordAudit(trx, deps.clock, who, { action: 'webhook.delete', result: 'ok', detail: JSON.stringify({ id: row.id, url: row.url }) });
@@ -141,6 +155,7 @@ export async function listDeliveries(
   if (q.status) query = query.where('d.status', '=', q.status);
   if (q.deliveryId) query = query.where('d.id', '=', q.deliveryId);
   const rows = await query.execute();
+  const history = await attemptsOf(deps, rows.map((r) => r.id));
   return rows.map((r) => ({
     id: r.id,
     event_id: r.event_id,
@@ -154,7 +169,31 @@ export async function listDeliveries(
     last_duration_ms: r.last_duration_ms === null ? null : Number(r.last_duration_ms),
     delivered_at: iso(r.delivered_at),
     next_attempt_at: r.status === 'pending' ? iso(r.next_attempt_at) : null,
+    history: history.get(r.id) ?? [],
   }));
+}
+
+/** The attempts of these deliveries, oldest first: one query for the whole page. */
+async function attemptsOf(deps: Deps, ids: string[]): Promise<Map<string, AttemptView[]>> {
+  const out = new Map<string, AttemptView[]>();
+  if (ids.length === 0) return out;
+  const rows = await deps.db
+    .selectFrom('qe_webhook_attempts')
+    .select(['delivery_id', 'attempted_at', 'status_code', 'error', 'duration_ms'])
+    .where('delivery_id', 'in', ids)
+    .orderBy('seq')
+    .execute();
+  for (const r of rows) {
+    const list = out.get(r.delivery_id) ?? [];
+    list.push({
+      at: iso(r.attempted_at)!,
+      status_code: r.status_code === null ? null : Number(r.status_code),
+      error: r.error,
+      duration_ms: Number(r.duration_ms),
+    });
+    out.set(r.delivery_id, list);
+  }
+  return out;
 }
 
 /**

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bind, detectSchema, text } from '../../src/amavis/schema.ts';
 import { parseConfig } from '../../src/config.ts';
 import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
-import { systemClock, type Deps } from '../../src/deps.ts';
+import type { Deps } from '../../src/deps.ts';
+import { composeNode } from '../../src/compose.node.ts';
 import { writeMessages, type AmavisMessage } from '../../src/demo/writer.ts';
 import { purge } from '../../src/retention/purge.ts';
 import { VARIANTS, createVariantDatabase, dropVariantDatabase, runSuffix } from '../support/databases.ts';
@@ -29,7 +30,7 @@ describe.each(VARIANTS)('purge on %s', (v) => {
     const url = await createVariantDatabase(v, { suffix });
     handle = await openDatabase({ url, runtime: 'node', poolSize: 4 });
     const variant = await detectSchema(handle.db, handle.dialect);
-    deps = { db: handle.db, variant, config: parseConfig({ DATABASE_URL: url }), clock: systemClock, log: { info() {}, warn() {}, error() {} }, release: null };
+    deps = composeNode(parseConfig({ DATABASE_URL: url }), { handle, variant }, { log: { info() {}, warn() {}, error() {} } }).deps({ handle, variant });
   });
   afterAll(async () => {
     await handle?.close();

@@ -5,6 +5,8 @@ import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.
 import { Fixtures } from '../support/fixtures.ts';
 import { ReleaseTwin } from '../support/release-twin.ts';
 import { bind } from '../../src/amavis/schema.ts';
+import { Problem } from '../../src/api/schemas.ts';
+import { ReleaseAnswer, ReleaseFailed } from '../../src/api/routes/quarantine-actions.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
 
@@ -51,7 +53,7 @@ describe.each(VARIANTS)('release and delete on %s', (variantName) => {
     const [id] = await f.add(message([`alice@${dA}`, `bob@${dB}`]));
     const res = await post(`/v1/quarantine/${id}/release`, undefined, adminA);
     expect(res.status).toBe(200);
-    const body = (await res.json()) as any;
+    const body = ReleaseAnswer.parse(await res.json()); // the answer is what the OpenAPI document declares
     expect(body).toMatchObject({ id, status: 'released', results: [{ recipient: `alice@${dA}`, released: true }] });
     expect(body.results).toHaveLength(1); // bob is not in this domain admin's scope
     expect(twin.calls).toHaveLength(1);
@@ -63,7 +65,7 @@ describe.each(VARIANTS)('release and delete on %s', (variantName) => {
     // again: nothing left in this scope
     const again = await post(`/v1/quarantine/${id}/release`, undefined, adminA);
     expect(again.status).toBe(409);
-    expect(await again.json()).toMatchObject({ code: 'nothing_to_release' });
+    expect(Problem.parse(await again.json())).toMatchObject({ code: 'nothing_to_release' });
   });
 
   it('never releases to an address the mail was not for, nor one out of scope', async () => {
@@ -101,14 +103,14 @@ describe.each(VARIANTS)('release and delete on %s', (variantName) => {
     const trap = await post(`/v1/quarantine/${id2}/release`);
     expect(trap.status).toBe(502);
     expect(trap.headers.get('content-type')).toBe('application/problem+json');
-    expect(await trap.json()).toMatchObject({ code: 'release_failed', results: [{ released: false }] });
+    expect(ReleaseFailed.parse(await trap.json())).toMatchObject({ code: 'release_failed', results: [{ released: false }] });
     expect(await f.rs(id2!)).toEqual([' ']);
     expect((await audit(id2!.slice(2)))[0]).toMatchObject({ result: 'failed' });
 
     twin.mode = 'unreachable';
     const down = await post(`/v1/quarantine/${id2}/release`);
     expect(down.status).toBe(502);
-    expect(await down.json()).toMatchObject({ code: 'upstream_unreachable' });
+    expect(Problem.parse(await down.json())).toMatchObject({ code: 'upstream_unreachable' });
     expect(await f.rs(id2!)).toEqual([' ']);
     expect((await audit(id2!.slice(2)))[0]).toMatchObject({ result: 'failed', detail: expect.stringContaining('connection refused') });
   });

@@ -10,6 +10,8 @@ import { deliverDue, deliverOne } from '../../src/webhooks/deliver.ts';
 import { nodePost } from '../../src/webhooks/post.node.ts';
 import { loopbackName } from '../support/loopback-name.ts';
 import { emitEvent } from '../../src/webhooks/events.ts';
+import { DeliveryList, WebhookView } from '../../src/api/routes/webhooks.ts';
+import { Problem } from '../../src/api/schemas.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
 
@@ -163,7 +165,7 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
     rx.plan = [410];
     await pass();
     expect(forMail(id!)).toHaveLength(1);
-    const listed = ((await (await t.get('/v1/webhooks', adminA)).json()) as { items: any[] }).items.find((h) => h.id === hook.id);
+    const listed = WebhookView.array().parse(((await (await t.get('/v1/webhooks', adminA)).json()) as { items: unknown[] }).items).find((h) => h.id === hook.id)!;
     expect(listed).toMatchObject({ disabled_reason: expect.stringContaining('410') });
     expect(listed.disabled_at).not.toBeNull();
     const [d] = await deliveries(hook.id, adminA);
@@ -173,6 +175,7 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
     expect(await deliveries(hook.id, adminA)).toHaveLength(1);
     const retry = await send(`/v1/webhooks/${hook.id}/deliveries/${d.id}/retry`, 'POST', undefined, adminA);
     expect(retry.status).toBe(409);
+    expect(Problem.parse(await retry.json())).toMatchObject({ code: 'conflict', status: 409 });
   });
 
   it('gives up on a receiver that never answers after the timeout, and retries it later', async () => {
@@ -193,6 +196,39 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
     await pass();
     expect((await deliveries(hook.id, adminA))[0]).toMatchObject({ status: 'delivered', attempts: 1, last_status: 200 });
     expect(new Set(forMail(id!).map((r) => r.headers['webhook-id']))).toEqual(new Set([d.id]));
+  });
+
+  it('keeps every attempt of a delivery (time, status code or error, duration), also across a manual retry', async () => {
+    const hook = await subscribe(['quarantine.deleted'], adminA);
+    const [id] = await f.add(message([`gina@${dA}`]));
+    expect((await send(`/v1/quarantine/${id}`, 'DELETE', undefined, adminA)).status).toBe(200);
+    const plan: Array<number | 'hang'> = [503, 'hang'];
+    rx.respond = (r) => (JSON.parse(r.body).data?.mail?.id === id ? (plan.shift() ?? 200) : undefined);
+    const t0 = clock.ms;
+    await pass(300); // 503
+    clock.ms += 6_000;
+    await pass(300); // no answer
+    const listed = async () => {
+      const res = await t.get(`/v1/webhooks/${hook.id}/deliveries`, adminA);
+      expect(res.status).toBe(200);
+      return DeliveryList.parse(await res.json()).items; // the answer is what the OpenAPI document says
+    };
+    const [pending] = await listed();
+    expect(pending!.history.map((a) => [a.status_code, a.error])).toEqual([[503, 'HTTP 503'], [null, 'no answer within 300 ms']]);
+    expect(pending!.history.map((a) => Date.parse(a.at))).toEqual([Math.floor(t0 / 1000) * 1000, Math.floor((t0 + 6_000) / 1000) * 1000]);
+    expect(pending!.history[1]!.duration_ms).toBeGreaterThanOrEqual(290);
+    // a manual retry starts a new series; the history keeps the earlier attempts
+    expect((await send(`/v1/webhooks/${hook.id}/deliveries/${pending!.id}/retry`, 'POST', undefined, adminA)).status).toBe(202);
+    await pass(300);
+    const [done] = await listed();
+    expect(done).toMatchObject({ status: 'delivered', attempts: 1, last_status: 200 });
+    expect(done!.history.map((a) => [a.status_code, a.error])).toEqual([[503, 'HTTP 503'], [null, 'no answer within 300 ms'], [200, null]]);
+    for (const a of done!.history) expect(a.duration_ms).toBeGreaterThanOrEqual(0);
+    // deleting the subscription takes its delivery history with it
+    expect((await send(`/v1/webhooks/${hook.id}`, 'DELETE', undefined, adminA)).status).toBe(204);
+    made.splice(made.findIndex((h) => h.id === hook.id), 1);
+    const left = await t.handle.db.selectFrom('qe_webhook_attempts').select('seq').where('delivery_id', '=', done!.id).execute();
+    expect(left).toHaveLength(0);
   });
 
   it('keeps subscriptions to their owners: users get 404, domain admins see their own', async () => {

@@ -5,10 +5,9 @@ import { createKey } from '../../src/auth/keys.ts';
 import type { Identity, Role } from '../../src/auth/identity.ts';
 import { parseConfig } from '../../src/config.ts';
 import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
-import { sharedProvider } from '../../src/db/provider.ts';
+import { composeNode } from '../../src/compose.node.ts';
 import type { ReleaseTransport } from '../../src/release/transport.ts';
 import { systemClock, type Clock, type Deps, type Logger } from '../../src/deps.ts';
-import { nodeWebhookPost } from '../../src/webhooks/post.node.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 const quiet: Logger = { info() {}, warn() {}, error() {} };
@@ -32,10 +31,11 @@ export async function testApp(
   const handle = await openDatabase({ url, runtime: 'node', poolSize: 4 });
   const variant = await detectSchema(handle.db, handle.dialect);
   const config = parseConfig({ DATABASE_URL: url, ADMIN_API_KEY: ADMIN_KEY, ...opts.env });
-  const clock = opts.clock ?? systemClock;
-  // webhooks go out as on Node in production: through the address-checking transport
-  const deps: Deps = { db: handle.db, variant, config, clock, log: quiet, release: opts.release ?? null, webhookPost: nodeWebhookPost };
-  const app = createApp({ config, database: sharedProvider(handle, variant), clock, log: quiet, release: opts.release ?? null });
+  // The composition root `serve` uses: the app's requests and `deps` (jobs, verbs) get the same
+  // transports, webhooks through the address-checking one as on Node in production.
+  const root = composeNode(config, { handle, variant }, { clock: opts.clock ?? systemClock, log: quiet, release: opts.release ?? null });
+  const deps = root.deps({ handle, variant });
+  const app = createApp(root);
   const admin: Identity = { role: 'admin', actor: 'test', keyId: null };
   return {
     handle,

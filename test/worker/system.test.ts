@@ -34,6 +34,15 @@ describe('functions/worker.ts in workerd: system routes', () => {
     await problem(await call('/v1/quarantine', 'qe_this-key-was-never-issued-anywhere'), 401, 'unauthorized');
   });
 
+  it('/docs: pinned Swagger UI with SRI under a CSP', async () => {
+    const res = await call('/docs');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toMatch(/^default-src 'none'; script-src 'self' https:\/\/cdn\.jsdelivr\.net;/);
+    const html = await res.text();
+    expect(html.match(/integrity="sha384-/g)).toHaveLength(2);
+    expect(html).toMatch(/swagger-ui-dist@\d+\.\d+\.\d+\//);
+  });
+
   it('serves the OpenAPI document', async () => {
     const doc = await json(await call('/openapi.json'));
     expect(doc.openapi).toBe('3.1.0');

@@ -27,7 +27,7 @@ function send(c: Context<AppEnv>, p: ActionPage, token: string) {
     title: p.heading, heading: p.heading, message: p.message, kind: p.kind, details: p.details,
     form: p.form ? { ...p.form, action_url: `/a/${token}` } : null, items: [],
   });
-  return c.html(html, p.status as 200, headers);
+  return c.html(html, p.status, headers);
 }
 
 const tooMany: ActionPage = {

@@ -6,7 +6,7 @@ import { runDigest } from '../../digest/run.ts';
 import { FREQUENCIES } from '../../digest/plan.ts';
 import { getSubscription, putSubscription } from '../../digest/subscriptions.ts';
 import { newRouter } from '../env.ts';
-import { Address, problemResponses } from '../schemas.ts';
+import { Address, bodyProblemResponses, problemResponses, problems } from '../schemas.ts';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
@@ -52,7 +52,7 @@ export function digestRoutes() {
       summary: 'Send digests now (admin; a domain admin for its domains)',
       description: 'force_all: every recipient with quarantined mail, not only subscribers (explicit opt-outs still hold). all_time: all their pending mail, not only new. include_backup_mx: also BACKUP_MX_DOMAINS. dry_run: plan only, nothing sent or recorded.',
       request: { body: { required: false, ...json(RunBody) } },
-      responses: { 200: { description: 'What the run did', ...json(RunReport) }, ...problemResponses },
+      responses: { 200: { description: 'What the run did', ...json(RunReport) }, ...problems('forbidden', 'digest_not_configured', 'mail_not_configured', 'payload_too_large', 'unsupported_media_type') },
     }),
     async (c) => {
       const who = c.get('identity');
@@ -72,7 +72,7 @@ export function digestRoutes() {
       method: 'get', path: '/preview', tags: ['digests'],
       summary: "A recipient's next digest as HTML, without sending it",
       request: { query: z.object({ recipient: Address, all_time: z.enum(['true', 'false']).optional() }).strict() },
-      responses: { 200: { description: 'The digest HTML', content: { 'text/html': { schema: z.string() } } }, ...problemResponses },
+      responses: { 200: { description: 'The digest HTML', content: { 'text/html': { schema: z.string() } } }, ...problems('digest_not_configured') },
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -80,7 +80,7 @@ export function digestRoutes() {
       return c.html(html, 200, {
         'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
         'x-frame-options': 'DENY',
-      }) as never;
+      });
     },
   );
 
@@ -99,7 +99,7 @@ export function digestRoutes() {
       method: 'put', path: '/subscriptions/{address}', tags: ['digests'],
       summary: "Set a mailbox's digest subscription (admin, its domain admin, or the mailbox's own key)",
       request: { params: addressParam, body: { required: true, ...json(SubscriptionBody) } },
-      responses: { 200: { description: 'The subscription', ...json(Subscription) }, ...problemResponses },
+      responses: { 200: { description: 'The subscription', ...json(Subscription) }, ...bodyProblemResponses },
     }),
     async (c) => c.json(await putSubscription(c.get('deps'), c.get('identity'), c.req.valid('param').address, c.req.valid('json')), 200),
   );

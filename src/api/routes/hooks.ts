@@ -1,9 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { receiveResendEvent } from '../../webhooks/resend.ts';
 import { newRouter } from '../env.ts';
-import { Problem } from '../schemas.ts';
+import type { ErrorCode } from '../../errors.ts';
+import { problems, ProblemFields } from '../schemas.ts';
 
-const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: Problem } } });
+const problem = (description: string, codes: [ErrorCode, ...ErrorCode[]]) =>
+  ({ description: `${description}. code: ${codes.join(', ')}`, content: { 'application/problem+json': { schema: ProblemFields.extend({ code: z.enum(codes) }) } } });
 
 /** Inbound webhooks: signed by their sender, not called with an API key. */
 export function hookRoutes() {
@@ -22,9 +24,10 @@ export function hookRoutes() {
           description: 'Recorded',
           content: { 'application/json': { schema: z.object({ received: z.literal(true), type: z.string(), undeliverable: z.boolean(), digest_disabled: z.boolean() }) } },
         },
-        400: problem('Not a Resend event'),
-        401: problem('Missing, wrong, stale or replayed signature'),
-        503: problem('RESEND_WEBHOOK_SECRET is not set'),
+        ...problems('hook_not_configured', 'payload_too_large', 'unsupported_media_type'),
+        400: problem('Not a Resend event', ['bad_request', 'invalid_field']),
+        401: problem('Missing, wrong, stale or replayed signature', ['unauthorized']),
+        503: problem('RESEND_WEBHOOK_SECRET is not set, or the database is unreachable', ['hook_not_configured', 'database_unavailable']),
       },
     }),
     async (c) => {

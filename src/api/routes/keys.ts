@@ -3,7 +3,7 @@ import { KEY_DOMAINS_MAX, KEY_DOMAINS_MAX_CHARS, createKey, listKeys, revokeKey 
 import { ROLES } from '../../auth/identity.ts';
 import { AppError } from '../../errors.ts';
 import { newRouter } from '../env.ts';
-import { problemResponses } from '../schemas.ts';
+import { bodyProblemResponses, problemResponses } from '../schemas.ts';
 import { CreateKeyInput } from '../../auth/key-input.ts';
 
 const KeyView = z
@@ -35,7 +35,7 @@ export function keyRoutes() {
       tags: ['keys'],
       summary: 'Create an API key (admin). The key is in this answer only.',
       request: { body: { ...json(CreateKey), required: true } },
-      responses: { 201: { description: 'Created', ...json(KeyView.extend({ key: z.string() })) }, ...problemResponses },
+      responses: { 201: { description: 'Created', ...json(KeyView.extend({ key: z.string() })) }, ...bodyProblemResponses },
     }),
     async (c) => c.json(await createKey(c.get('deps'), c.get('identity'), c.req.valid('json')), 201),
   );

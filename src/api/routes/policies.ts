@@ -3,7 +3,7 @@ import { LEVELS } from '../../policies/columns.ts';
 import { assignPolicy, getPolicy, listPolicies, updatePolicy } from '../../policies/policies.ts';
 import { AppError } from '../../errors.ts';
 import { newRouter } from '../env.ts';
-import { problemResponses } from '../schemas.ts';
+import { bodyProblemResponses, problemResponses, problems } from '../schemas.ts';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
@@ -66,7 +66,7 @@ export function policyRoutes() {
         + 'spam_subject_tag*, banned_rulenames (names from a fixed set) and policy_name. Every other column (forward_method, '
         + '*_quarantine_to, archive_quarantine_to, *_admin, sa_userconf, addr_extension_*, ...) is for admins: 403 naming the field.',
       request: { params: idParam, body: { required: true, ...json(Patch) } },
-      responses: { 200: { description: 'The policy after the change', ...json(Policy) }, ...problemResponses },
+      responses: { 200: { description: 'The policy after the change', ...json(Policy) }, ...problems('conflict', 'payload_too_large', 'unsupported_media_type') },
     }),
     async (c) => c.json(await updatePolicy(c.get('deps'), c.get('identity'), c.req.valid('param').id, c.req.valid('json')), 200),
   );
@@ -80,7 +80,7 @@ export function policyRoutes() {
       },
       responses: {
         200: { description: 'Assigned', ...json(z.object({ recipient: z.string(), policy_id: z.number().int(), previous_policy_id: z.number().int().nullable() })) },
-        ...problemResponses,
+        ...bodyProblemResponses,
       },
     }),
     async (c) => {

@@ -5,14 +5,14 @@ import { deleteMessage } from '../../quarantine/delete.ts';
 import { releaseMessage, type ReleaseResult } from '../../quarantine/release.ts';
 import { markReleased } from '../../quarantine/resolve.ts';
 import { newRouter } from '../env.ts';
-import { idempotent, type StoredAnswer } from '../idempotency.ts';
-import { Address, ItemId, mailKey, Problem, problemResponses } from '../schemas.ts';
+import { idempotent } from '../idempotency.ts';
+import { Address, bodyProblemResponses, ItemId, mailKey, problemResponses, problems, ProblemFields } from '../schemas.ts';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 const params = z.object({ id: ItemId });
 
 const Outcome = z.object({ recipient: z.string(), released: z.boolean(), reply: z.string().nullable() });
-const ReleaseAnswer = z
+export const ReleaseAnswer = z
   .object({ id: z.string(), status: z.enum(['released', 'partial', 'failed']), results: z.array(Outcome), via: z.string() })
   .openapi('ReleaseResult');
 const ReleaseBody = z
@@ -23,33 +23,39 @@ const ReleaseBody = z
   })
   .strict();
 
+/** A release that delivered nothing: the problem, with amavisd's reply per recipient. */
+export const ReleaseFailed = ProblemFields.extend({
+  code: z.enum(['release_failed']),
+  id: z.string(),
+  results: z.array(Outcome),
+  via: z.string(),
+}).openapi('ReleaseFailed');
+
+const releaseProblems = problems(
+  'nothing_to_release', 'idempotency_conflict', 'conflict', 'release_failed', 'upstream_unreachable', 'release_outcome_unknown',
+  'release_not_configured', 'amavisd_busy', 'lookup_tables_missing',
+  'payload_too_large', 'unsupported_media_type',
+);
 const releaseResponses = {
   200: { description: 'Released to every recipient', ...json(ReleaseAnswer) },
   207: { description: 'Released to some recipients only: see results', ...json(ReleaseAnswer) },
-  409: {
-    description: "nothing_to_release: nothing left to release in your scope (already released or deleted, or 'releasing': in progress or outcome unknown); or the Idempotency-Key is in use",
-    content: { 'application/problem+json': { schema: Problem } },
-  },
+  ...releaseProblems,
   502: {
-    description: "release_failed: amavisd refused (results inside; nothing delivered); upstream_unreachable: amavisd or the relay could not be reached (nothing sent); "
-      + "release_outcome_unknown: the request went out but no answer came back, or it could not be recorded: the copies stay 'releasing' (recipients, audit_id and any results inside)",
-    content: { 'application/problem+json': { schema: Problem } },
+    description: `${releaseProblems[502].description} (release_failed: amavisd refused; the results are inside, nothing was delivered; release_outcome_unknown: the request went out but no answer came back, or it could not be recorded: the copies stay 'releasing')`,
+    content: { 'application/problem+json': { schema: z.union([ReleaseFailed, ProblemFields.extend({ code: z.enum(['upstream_unreachable', 'release_outcome_unknown']) })]) } },
   },
-  503: {
-    description: 'release_not_configured; amavisd_busy: every AM.PDP connection (AMAVISD_PDP_CONCURRENCY) stayed in use for the wait (Retry-After; nothing sent); database_unavailable',
-    content: { 'application/problem+json': { schema: Problem } },
-  },
-  400: problemResponses[400],
-  401: problemResponses[401],
-  404: problemResponses[404],
 };
 
 /** The HTTP answer for a release outcome; a release that delivered nothing never looks like success. */
-export function releaseAnswer(result: ReleaseResult, requestId: string): StoredAnswer {
+export type ReleaseHttpAnswer =
+  | { status: 200 | 207; body: z.infer<typeof ReleaseAnswer> }
+  | { status: 502; body: z.infer<typeof ReleaseFailed> };
+
+export function releaseAnswer(result: ReleaseResult, requestId: string): ReleaseHttpAnswer {
   if (result.status === 'released') return { status: 200, body: result };
   if (result.status === 'partial') return { status: 207, body: result };
   const problem = toProblem(new AppError('release_failed', 'amavisd did not release the message; nothing was delivered'), requestId);
-  return { status: 502, body: { ...problem, id: result.id, results: result.results, via: result.via } };
+  return { status: 502, body: { ...problem, code: 'release_failed', id: result.id, results: result.results, via: result.via } };
 }
 
 export function quarantineActionRoutes() {
@@ -69,8 +75,8 @@ export function quarantineActionRoutes() {
       const body = (c.req.header('content-length') === '0' || !c.req.header('content-type') ? {} : c.req.valid('json')) ?? {};
       const deps = c.get('deps');
       const who = c.get('identity');
-      const answer = await idempotent(deps, who, c.req.header('idempotency-key'), { op: 'release', id, body }, async (remember) => {
-        let stored: StoredAnswer | undefined;
+      const answer = await idempotent<ReleaseHttpAnswer>(deps, who, c.req.header('idempotency-key'), { op: 'release', id, body }, async (remember) => {
+        let stored: ReleaseHttpAnswer | undefined;
         const result = await releaseMessage(deps, who, { key: mailKey(id), recipients: body.recipients, allowSender: body.allow_sender, force: body.force },
           async (trx, res) => {
             stored = releaseAnswer(res, c.get('requestId'));
@@ -79,10 +85,8 @@ export function quarantineActionRoutes() {
         return stored ?? releaseAnswer(result, c.get('requestId'));
       });
       if (answer.replayed) c.header('idempotent-replayed', 'true');
-      if (answer.status === 502) {
-        return c.body(JSON.stringify(answer.body), 502, { 'content-type': 'application/problem+json' }) as never;
-      }
-      return c.json(answer.body as z.infer<typeof ReleaseAnswer>, answer.status as 200);
+      if (answer.status === 502) return c.json(answer.body, 502, { 'content-type': 'application/problem+json' });
+      return c.json(answer.body, answer.status);
     },
   );
 
@@ -103,11 +107,9 @@ export function quarantineActionRoutes() {
       },
       responses: {
         200: { description: 'Deleted', ...json(z.object({ id: z.string(), deleted: z.array(z.string()), content_removed: z.boolean() })) },
-        409: {
-          description: 'nothing_to_delete: every recipient in your scope (or every one named) was already deleted, released or is releasing; as a repeated release answers nothing_to_release',
-          content: { 'application/problem+json': { schema: Problem } },
-        },
-        ...problemResponses,
+        // nothing_to_delete: every recipient in your scope (or every one named) was already deleted,
+        // released or is releasing; as a repeated release answers nothing_to_release
+        ...problems('nothing_to_delete', 'lookup_tables_missing'),
       },
     }),
     async (c) => {
@@ -139,9 +141,8 @@ export function quarantineActionRoutes() {
       },
       responses: {
         200: { description: 'Marked released', ...json(z.object({ id: z.string(), marked: z.array(z.string()) })) },
-        403: { description: 'Not an admin', content: { 'application/problem+json': { schema: Problem } } },
-        409: { description: "A recipient named is not 'releasing', or changed meanwhile", content: { 'application/problem+json': { schema: Problem } } },
-        ...problemResponses,
+        // forbidden: not an admin; conflict: a recipient named is not 'releasing', or changed meanwhile
+        ...problems('forbidden', 'conflict', 'payload_too_large', 'unsupported_media_type'),
       },
     }),
     async (c) => {
@@ -179,7 +180,7 @@ export function quarantineActionRoutes() {
             + "(a malformed id: 400 invalid_field; a database failure for one id: 503/500; an unknown release outcome: 502 release_outcome_unknown)",
           ...json(z.object({ results: z.array(z.object({ id: z.string(), status: z.number().int(), result: z.any().optional(), error: z.object({ code: z.string(), detail: z.string() }).passthrough().optional() })) })),
         },
-        ...problemResponses,
+        ...bodyProblemResponses,
       },
     }),
     async (c) => {

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { addSenderEntry, listSenderEntries, removeSenderEntry } from '../../senders/lists.ts';
 import { parseRecipient, parseSender } from '../../senders/forms.ts';
 import { newRouter } from '../env.ts';
-import { problemResponses } from '../schemas.ts';
+import { bodyProblemResponses, problemResponses } from '../schemas.ts';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
@@ -71,7 +71,7 @@ export function senderListRoutes() {
       responses: {
         201: { description: 'Created', ...json(Written) },
         200: { description: 'Already there (unchanged) or moved from the other list (updated)', ...json(Written) },
-        ...problemResponses,
+        ...bodyProblemResponses,
       },
     }),
     async (c) => {

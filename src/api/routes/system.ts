@@ -1,7 +1,7 @@
-import { swaggerUI } from '@hono/swagger-ui';
 import { checkReadiness, type DatabaseHealth } from '../../db/readiness.ts';
 import type { DatabaseProvider } from '../../deps.ts';
 import { newRouter } from '../env.ts';
+import { DOCS_HEADERS, DOCS_HTML, DOCS_INIT_JS } from '../docs.ts';
 
 /** /readyz answers within this, whatever the database does (a probe's own deadline is below 2 s). */
 const READY_DEADLINE_MS = 1500;
@@ -14,7 +14,9 @@ export function systemRoutes(opts: { database: DatabaseProvider; health: Databas
     if (ready.retryAfter !== undefined) c.header('retry-after', String(ready.retryAfter));
     return c.json(ready.body, ready.status);
   });
-  r.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  // Pinned Swagger UI with SRI under a CSP (src/api/docs.ts).
+  r.get('/docs', (c) => c.html(DOCS_HTML, 200, DOCS_HEADERS));
+  r.get('/docs/init.js', (c) => c.body(DOCS_INIT_JS, 200, { ...DOCS_HEADERS, 'content-type': 'text/javascript; charset=utf-8' }));
   r.get('/', (c) => c.redirect('/docs'));
   return r;
 }

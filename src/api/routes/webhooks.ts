@@ -2,11 +2,11 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { EVENT_TYPES } from '../../webhooks/events.ts';
 import { createWebhook, deleteWebhook, listDeliveries, listWebhooks, retryDelivery } from '../../webhooks/subscriptions.ts';
 import { newRouter } from '../env.ts';
-import { Problem, problemResponses } from '../schemas.ts';
+import { bodyProblemResponses, problemResponses, problems } from '../schemas.ts';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
-const WebhookView = z
+export const WebhookView = z
   .object({
     id: z.string(),
     url: z.string(),
@@ -20,7 +20,16 @@ const WebhookView = z
   })
   .openapi('Webhook');
 
-const DeliveryView = z
+export const WebhookAttempt = z
+  .object({
+    at: z.string().describe('ISO 8601 UTC, when the request was sent'),
+    status_code: z.number().int().nullable().describe("the receiver's HTTP status; null when no answer came"),
+    error: z.string().nullable().describe('why the attempt failed (HTTP status, no answer within 10 s, refused address); null when delivered'),
+    duration_ms: z.number().int(),
+  })
+  .openapi('WebhookAttempt');
+
+export const DeliveryView = z
   .object({
     id: z.string().describe('also the webhook-id header, the same on every attempt'),
     event_id: z.string(),
@@ -34,8 +43,11 @@ const DeliveryView = z
     last_duration_ms: z.number().int().nullable(),
     delivered_at: z.string().nullable(),
     next_attempt_at: z.string().nullable(),
+    history: z.array(WebhookAttempt).describe('every attempt, oldest first; a manual retry adds to it'),
   })
   .openapi('WebhookDelivery');
+
+export const DeliveryList = z.object({ items: z.array(DeliveryView) }).openapi('WebhookDeliveryList');
 
 const CreateWebhook = z
   .object({
@@ -59,7 +71,7 @@ export function webhookRoutes() {
       description: 'Deliveries follow Standard Webhooks: headers webhook-id, webhook-timestamp, webhook-signature (v1, HMAC-SHA256). '
         + "A domain admin's subscription receives only events of its domains, with other domains' recipients removed.",
       request: { body: { ...json(CreateWebhook), required: true } },
-      responses: { 201: { description: 'Created', ...json(WebhookView.extend({ secret: z.string() })) }, ...problemResponses },
+      responses: { 201: { description: 'Created', ...json(WebhookView.extend({ secret: z.string() })) }, ...bodyProblemResponses },
     }),
     async (c) => c.json(await createWebhook(c.get('deps'), c.get('identity'), c.req.valid('json')), 201),
   );
@@ -92,7 +104,7 @@ export function webhookRoutes() {
       method: 'get',
       path: '/{id}/deliveries',
       tags: ['webhooks'],
-      summary: 'Deliveries of a subscription, newest first: attempts, last status code, error and timings',
+      summary: 'Deliveries of a subscription, newest first, each with its every attempt (time, status code or error, duration)',
       request: {
         params: z.object({ id }),
         query: z.object({
@@ -100,7 +112,7 @@ export function webhookRoutes() {
           limit: z.coerce.number().int().min(1).max(500).default(100),
         }).strict(),
       },
-      responses: { 200: { description: 'Deliveries', ...json(z.object({ items: z.array(DeliveryView) })) }, ...problemResponses },
+      responses: { 200: { description: 'Deliveries', ...json(DeliveryList) }, ...problemResponses },
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -116,8 +128,7 @@ export function webhookRoutes() {
       request: { params: z.object({ id, d: deliveryId }) },
       responses: {
         202: { description: 'Queued for the next delivery pass', ...json(DeliveryView) },
-        409: { description: 'The subscription is disabled', content: { 'application/problem+json': { schema: Problem } } },
-        ...problemResponses,
+        ...problems('conflict'),
       },
     }),
     async (c) => {

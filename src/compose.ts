@@ -1,0 +1,108 @@
+/**
+ * The one composition root: how Deps are built, for the Worker (functions/worker.ts), Node and the
+ * CLI (functions/node.ts through compose.node.ts), the app's requests (src/api/app.ts) and the tests
+ * (test/support/app.ts). An entry point says only what differs by runtime (a Platform) and how it
+ * borrows a connection (a DatabaseProvider); every Deps is then made here, so a request, a cron job,
+ * a queue message and a CLI command get the same transports.
+ */
+import type { SchemaVariant } from './amavis/schema.ts';
+import type { Config } from './config.ts';
+import type { DbHandle } from './db/connect.ts';
+import { consoleLogger, systemClock, type Clock, type DatabaseProvider, type Deps, type Logger } from './deps.ts';
+import type { TemplateOverrides } from './digest/render.ts';
+import type { Mailer } from './mail/mailer.ts';
+import { relayTransport } from './release/relay-protocol.ts';
+import type { ReleaseTransport } from './release/transport.ts';
+import type { WebhookPost } from './webhooks/post.ts';
+
+/** What differs by runtime. Absent: the system clock, JSON log lines, no release, defaults below. */
+export interface Platform {
+  clock?: Clock;
+  log?: Logger;
+  /** null or absent: releases answer 503 release_not_configured */
+  release?: ReleaseTransport | null;
+  /** absent: built from RESEND_API_KEY where a digest is sent (SMTP_URL needs Node: compose.node.ts) */
+  mailer?: Mailer | null;
+  /** templates/<name>.custom.<ext> (Node); Workers use the bundled defaults */
+  templates?: TemplateOverrides;
+  /** absent: global fetch (Workers: Cloudflare's fetch cannot reach private addresses) */
+  webhookPost?: WebhookPost;
+}
+
+export interface Lease {
+  handle: DbHandle;
+  variant: SchemaVariant;
+}
+
+export interface Root {
+  config: Config;
+  database: DatabaseProvider;
+  clock: Clock;
+  log: Logger;
+  release: ReleaseTransport | null;
+  mailer?: Mailer | null;
+  templates?: TemplateOverrides;
+  webhookPost?: WebhookPost;
+  /** the Deps of one borrowed connection */
+  deps(lease: Lease): Deps;
+  /** borrow a connection, run `fn` with its Deps, give the connection back however `fn` ends */
+  withDeps<T>(fn: (deps: Deps) => Promise<T>): Promise<T>;
+}
+
+export function composeRoot(config: Config, database: DatabaseProvider, platform: Platform = {}): Root {
+  const root: Root = {
+    config,
+    database,
+    clock: platform.clock ?? systemClock,
+    log: platform.log ?? consoleLogger,
+    release: platform.release ?? null,
+    mailer: platform.mailer,
+    templates: platform.templates,
+    webhookPost: platform.webhookPost,
+    deps: (lease) => ({
+      db: lease.handle.db,
+      variant: lease.variant,
+      config,
+      clock: root.clock,
+      log: root.log,
+      release: root.release,
+      mailer: root.mailer,
+      templates: root.templates,
+      webhookPost: root.webhookPost,
+    }),
+    async withDeps(fn) {
+      const lease = await database.acquire();
+      try {
+        return await fn(root.deps(lease));
+      } finally {
+        await lease.release();
+      }
+    },
+  };
+  return root;
+}
+
+/**
+ * Workers cannot reach amavisd's AM.PDP port (it accepts loopback only): a release goes through the
+ * relay on the mail host, or answers 503 naming what to set. Node chooses in functions/node.ts.
+ */
+export function relayFromConfig(config: Config): ReleaseTransport | null {
+  return config.RELAY_URL && config.RELAY_SECRET ? relayTransport(config.RELAY_URL, config.RELAY_SECRET, relayFetch(config)) : null;
+}
+
+/**
+ * fetch for relay requests: with a Cloudflare Access service token configured (the relay published
+ * through a Tunnel behind Access), its two headers go with every request. The relay's own signature
+ * is checked either way; Access only keeps unsigned traffic from reaching the mail host.
+ */
+export function relayFetch(config: Config): typeof fetch {
+  const id = config.RELAY_ACCESS_CLIENT_ID;
+  const secret = config.RELAY_ACCESS_CLIENT_SECRET;
+  if (!id || !secret) return (input, init) => fetch(input, init);
+  return (input, init) => {
+    const headers = new Headers(init?.headers);
+    headers.set('cf-access-client-id', id);
+    headers.set('cf-access-client-secret', secret);
+    return fetch(input, { ...init, headers });
+  };
+}
