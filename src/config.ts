@@ -96,6 +96,11 @@ export const configSchema = z
     DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
     DB_LOCK_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(3000),
     /**
+     * read-only: this instance runs with the README's read-only database user (list and show only);
+     * /readyz then probes reads alone, and a refused write does not make it not-ready.
+     */
+    DATABASE_ACCESS: z.enum(['read-write', 'read-only']).default('read-write'),
+    /**
      * The in-process purge (it deletes from amavisd's tables): off unless set to a five-field cron
      * expression, UTC, e.g. "17 3 * * *". On Workers it must equal a trigger in wrangler.toml.
      */

@@ -129,7 +129,7 @@ export function createApp(opts: AppOptions) {
   // The pages: their own sessions (cookie + CSRF), not the bearer key; src/ui/.
   app.route('/ui', uiRoutes({ withDatabase, bootstrapHash, keyThrottle, clock }));
 
-  app.route('/', systemRoutes({ database: opts.database, health, now: () => Date.now() }));
+  app.route('/', systemRoutes({ database: opts.database, health, now: () => Date.now(), readOnly: opts.config.DATABASE_ACCESS === 'read-only' }));
   app.route('/v1/quarantine', quarantineRoutes());
   app.route('/v1/quarantine', quarantineActionRoutes());
   app.route('/v1/keys', keyRoutes());

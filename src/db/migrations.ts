@@ -68,7 +68,7 @@ export class MigrationError extends Error {
     const first = statement.replace(/\s+/g, ' ').slice(0, 80);
     const what = privilegeError(cause)
       ? dialect === 'mysql'
-        ? 'the migrate user lacks a privilege: GRANT SELECT, INSERT, CREATE, ALTER, INDEX ON <database>.* TO it (README, "Database users"), or run migrate as a database administrator'
+        ? 'the migrate user lacks a privilege: GRANT SELECT, INSERT, UPDATE, CREATE, ALTER, INDEX ON <database>.* TO it (README, "Database users"), or run migrate as a database administrator'
         : 'the migrate user lacks a privilege: GRANT CREATE, USAGE ON SCHEMA public TO it (README, "Database users"), or run migrate as the database\'s owner'
       : 'fix the cause';
     super(

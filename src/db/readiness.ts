@@ -7,7 +7,8 @@ import { LATEST_VERSION, appliedVersion } from './migrations.ts';
  * What /readyz says, and how it finds out: within a deadline whatever the database does, by running
  * what the API depends on (a zero-row SELECT on every table it reads, a zero-row UPDATE of msgrcpt,
  * which release and delete write), plus the last privilege failure a request met (the probes cannot
- * try every write without writing).
+ * try every write without writing). An instance declared read-only (DATABASE_ACCESS=read-only) is
+ * ready when it can read: it probes no write and ignores refused writes.
  */
 
 /** amavisd's tables and ours that requests read. */
@@ -37,9 +38,10 @@ export class DatabaseHealth {
     this.last = { kind, message, ...extra, at: new Date(nowMs).toISOString(), atMs: nowMs };
   }
   /** A privilege failure the probes cannot see (they read every table and update msgrcpt), if recent. */
-  recentPermissionFailure(nowMs: number): RecordedFailure | null {
+  recentPermissionFailure(nowMs: number, readOnly = false): RecordedFailure | null {
     const l = this.last;
     if (!l || l.kind !== 'permission' || nowMs - l.atMs > PERMISSION_MEMORY_MS) return null;
+    if (readOnly && l.privilege !== 'SELECT') return null;
     const probed = l.privilege === 'SELECT' ? ([...READ_TABLES, ...LOOKUP_TABLES] as readonly string[]).includes(l.table ?? '') : l.privilege === 'UPDATE' && l.table === 'msgrcpt';
     if (probed) return null;
     const { atMs: _a, ...rest } = l;
@@ -53,9 +55,15 @@ export interface Readiness {
   retryAfter?: number;
 }
 
-export async function checkReadiness(database: DatabaseProvider, health: DatabaseHealth, nowMs: () => number, deadlineMs: number): Promise<Readiness> {
+export async function checkReadiness(
+  database: DatabaseProvider,
+  health: DatabaseHealth,
+  nowMs: () => number,
+  deadlineMs: number,
+  readOnly = false,
+): Promise<Readiness> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const work = probe(database, health, nowMs);
+  const work = probe(database, health, nowMs, readOnly);
   // Whatever the probe does after the deadline (it is bounded by the pool's own timeouts) is not awaited.
   work.catch(() => {});
   const late = new Promise<Readiness>((resolve) => {
@@ -72,7 +80,7 @@ function notReady(database: string, detail: string, extra: Record<string, unknow
   return { status: 503, retryAfter, body: { status: 'not_ready', database, detail, ...extra } };
 }
 
-async function probe(database: DatabaseProvider, health: DatabaseHealth, nowMs: () => number): Promise<Readiness> {
+async function probe(database: DatabaseProvider, health: DatabaseHealth, nowMs: () => number, readOnly: boolean): Promise<Readiness> {
   let lease;
   try {
     lease = await database.acquire();
@@ -85,6 +93,7 @@ async function probe(database: DatabaseProvider, health: DatabaseHealth, nowMs: 
     const { lookup } = lease.variant;
     const base = {
       schema_variant: lease.variant.name,
+      access: readOnly ? 'read-only' : 'read-write',
       migrations: { applied: version ?? 0, expected: LATEST_VERSION },
       // Sender lists and policies need amavisd's lookup tables; the rest works without them.
       lookup_tables: lookup.missing.length ? { status: 'missing', missing: lookup.missing, detail: lookup.detail } : { status: 'present' },
@@ -96,9 +105,9 @@ async function probe(database: DatabaseProvider, health: DatabaseHealth, nowMs: 
     const lookupTables = LOOKUP_TABLES.filter((t) => !lease.variant.lookup.missing.includes(t));
     await db.connection().execute(async (conn) => {
       for (const t of [...READ_TABLES, ...lookupTables]) await sql`SELECT 1 FROM ${sql.table(t)} LIMIT 0`.execute(conn);
-      await sql`UPDATE msgrcpt SET rs = rs WHERE 1 = 0`.execute(conn);
+      if (!readOnly) await sql`UPDATE msgrcpt SET rs = rs WHERE 1 = 0`.execute(conn);
     });
-    const recent = health.recentPermissionFailure(nowMs());
+    const recent = health.recentPermissionFailure(nowMs(), readOnly);
     if (recent) {
       return notReady('permission_denied', 'a request was refused a privilege', { ...base, code: 'database_permission_denied', table: recent.table, privilege: recent.privilege, last_failure: recent }, 30);
     }

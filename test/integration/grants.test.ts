@@ -148,10 +148,24 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as VariantName[])('the README\'s
     expect(Number(left.rows[0]!.n)).toBe(0);
 
     // read-only: list and show, nothing else
-    const ro = await startServe({ DATABASE_URL: urlAs('readonly'), ADMIN_API_KEY: ADMIN_KEY });
+    const ro = await startServe({ DATABASE_URL: urlAs('readonly'), ADMIN_API_KEY: ADMIN_KEY, DATABASE_ACCESS: 'read-only' });
     try {
       const get = (path: string) => fetch(`${ro.base}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+      const readyRo = await get('/readyz');
+      expect(readyRo.status).toBe(200);
+      expect(await readyRo.json()).toMatchObject({ status: 'ready', access: 'read-only' });
+      // a write is refused by the database: 503 with its code, nothing changed, and the instance stays ready
+      const write = await fetch(`${ro.base}/v1/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'ro-write', role: 'user', mailbox: 'carol@grants.example' }),
+      });
+      expect(write.status).toBe(503);
+      expect(await write.json()).toMatchObject({ code: 'database_permission_denied' });
       expect((await get('/readyz')).status).toBe(200);
+      const keys = (await (await get('/v1/keys')).json()) as { items: Array<{ name: string }> };
+      expect(keys.items.map((k) => k.name)).toContain('grants');
+      expect(keys.items.map((k) => k.name)).not.toContain('ro-write');
       const items = ((await (await get('/v1/quarantine?status=all&limit=200')).json()) as { items: Array<{ id: string }> }).items.map((i) => i.id);
       expect(items).toEqual(expect.arrayContaining([id(toRelease!), id(toDelete!)]));
       expect((await get(`/v1/quarantine/${id(toRelease!)}`)).status).toBe(200);

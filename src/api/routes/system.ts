@@ -6,11 +6,11 @@ import { DOCS_HEADERS, DOCS_HTML, DOCS_INIT_JS } from '../docs.ts';
 /** /readyz answers within this, whatever the database does (a probe's own deadline is below 2 s). */
 const READY_DEADLINE_MS = 1500;
 
-export function systemRoutes(opts: { database: DatabaseProvider; health: DatabaseHealth; now: () => number }) {
+export function systemRoutes(opts: { database: DatabaseProvider; health: DatabaseHealth; now: () => number; readOnly: boolean }) {
   const r = newRouter();
   r.get('/healthz', (c) => c.json({ status: 'ok' }));
   r.get('/readyz', async (c) => {
-    const ready = await checkReadiness(opts.database, opts.health, opts.now, READY_DEADLINE_MS);
+    const ready = await checkReadiness(opts.database, opts.health, opts.now, READY_DEADLINE_MS, opts.readOnly);
     if (ready.retryAfter !== undefined) c.header('retry-after', String(ready.retryAfter));
     return c.json(ready.body, ready.status);
   });
