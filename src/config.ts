@@ -14,7 +14,7 @@ const port = (fallback: number) =>
 
 const hostPort = z
   .string()
-  .regex(/^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9998');
+  .regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9998');
 
 const databaseUrl = optionalString.refine(
   (v) => v === undefined || /^(mysql|mariadb|postgres|postgresql|pglite):\/\//.test(v),
@@ -24,7 +24,7 @@ const databaseUrl = optionalString.refine(
 /** Five fields of digits, '*', ',', '-', '/' (croner checks the ranges on Node when it schedules it). */
 function isCronExpression(v: string): boolean {
   const fields = v.split(/\s+/);
-  return fields.length === 5 && fields.every((f) => /^[0-9*,\/-]+$/.test(f));
+  return fields.length === 5 && fields.every((f) => /^[0-9*,/-]+$/.test(f));
 }
 
 export const configSchema = z

@@ -86,7 +86,7 @@ export function createApp(opts: AppOptions) {
 
   // A connection per request: on Workers one may not outlive its request (README "Deploying to Cloudflare Workers").
   const withDatabase = createMiddleware<AppEnv>(async (c, next) => {
-    let lease;
+    let lease: Awaited<ReturnType<DatabaseProvider['acquire']>>;
     try {
       lease = await opts.database.acquire();
     } catch (err) {

@@ -90,7 +90,7 @@ export const Domain = z
   .max(253)
   .transform((v, ctx) => {
     const d = normalizeDomain(v);
-    if (!d || !d.includes('.')) {
+    if (!d?.includes('.')) {
       ctx.addIssue({ code: 'custom', message: 'not a domain name' });
       return z.NEVER;
     }

@@ -95,7 +95,7 @@ function keyDomains(raw: string[] | undefined): string[] {
   const domains: string[] = [];
   for (const d of raw) {
     const n = d.length <= 253 ? normalizeDomain(d) : null;
-    if (!n || !n.includes('.')) throw bad(`"${d.slice(0, 80)}" is not a domain name`);
+    if (!n?.includes('.')) throw bad(`"${d.slice(0, 80)}" is not a domain name`);
     if (!domains.includes(n)) domains.push(n);
   }
   const chars = JSON.stringify(domains).length;

@@ -40,7 +40,7 @@ export class DatabaseHealth {
   /** A privilege failure the probes cannot see (they read every table and update msgrcpt), if recent. */
   recentPermissionFailure(nowMs: number, readOnly = false): RecordedFailure | null {
     const l = this.last;
-    if (!l || l.kind !== 'permission' || nowMs - l.atMs > PERMISSION_MEMORY_MS) return null;
+    if (l?.kind !== 'permission' || nowMs - l.atMs > PERMISSION_MEMORY_MS) return null;
     if (readOnly && l.privilege !== 'SELECT') return null;
     const probed = l.privilege === 'SELECT' ? ([...READ_TABLES, ...LOOKUP_TABLES] as readonly string[]).includes(l.table ?? '') : l.privilege === 'UPDATE' && l.table === 'msgrcpt';
     if (probed) return null;
@@ -81,7 +81,7 @@ function notReady(database: string, detail: string, extra: Record<string, unknow
 }
 
 async function probe(database: DatabaseProvider, health: DatabaseHealth, nowMs: () => number, readOnly: boolean): Promise<Readiness> {
-  let lease;
+  let lease: Awaited<ReturnType<DatabaseProvider['acquire']>>;
   try {
     lease = await database.acquire();
   } catch (err) {

@@ -104,14 +104,14 @@ export function setRecipientStatus(trx: Deps['db'], deps: Deps, key: MailKey, rs
 export function senderListing(v: SchemaVariant, target: ActionTarget, chosen: Array<{ address: string }>, field: string) {
   requireLookupTables(v);
   const sender: SenderForm | null = target.sender === '' ? null : parseSender(target.sender);
-  if (!sender || !sender.key.includes('@') || sender.key.startsWith('@')) {
+  if (!sender?.key.includes('@') || sender.key.startsWith('@')) {
     const why = target.sender === '' ? 'the message has the null sender <>, which cannot be listed' : 'the envelope sender is not a listable address';
     throw new AppError('invalid_field', `${field}: ${why}; nothing was changed`, { field });
   }
   const recipients = new Map<string, RecipientForm>();
   for (const r of chosen) {
     const form = parseRecipient(r.address);
-    if (!form || form.kind !== 'mailbox') {
+    if (form?.kind !== 'mailbox') {
       throw new AppError('invalid_field', `${field}: recipient ${JSON.stringify(r.address)} cannot carry a sender list`, { field });
     }
     recipients.set(r.address, form);

@@ -13,7 +13,7 @@ import { systemClock, type Clock, type Logger } from '../deps.ts';
 import { AppError, internalProblem, toProblem, type Problem } from '../errors.ts';
 import type { PdpLimit } from '../release/limit.ts';
 import {
-  RELAY_HEADERS, RELAY_RELEASE_PATH, RELAY_WINDOW_MS, relayReleaseBody, releaseRequestOf, signRelayResponse,
+  RELAY_RELEASE_PATH, RELAY_WINDOW_MS, relayReleaseBody, releaseRequestOf, signRelayResponse,
   verifyRelayRequest, type RelayReleaseAnswer,
 } from '../release/relay-protocol.ts';
 

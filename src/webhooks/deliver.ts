@@ -86,7 +86,7 @@ export async function deliverOne(deps: Deps, deliveryId: string, opts: DeliveryO
       'w.url', 'w.secret', 'w.domains', 'w.disabled_at', 'w.key_id', 'k.id as key_row', 'k.revoked_at as key_revoked_at', 'k.expires_at as key_expires_at'])
     .where('d.id', '=', deliveryId)
     .executeTakeFirst();
-  if (!row || row.status !== 'pending' || Number(row.next_attempt_at) > now) return 'skipped';
+  if (row?.status !== 'pending' || Number(row.next_attempt_at) > now) return 'skipped';
   const claimed = await deps.db
     .updateTable('qe_webhook_deliveries')
     .set({ next_attempt_at: now + LEASE_SECONDS })

@@ -6,7 +6,7 @@
  * `npm run bench -- --faults` (BENCHMARKS.md).
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type VariantName } from '../../src/amavis/schema.ts';
+import type { VariantName } from '../../src/amavis/schema.ts';
 import { createVariantDatabase, databaseName, dropVariantDatabase } from '../support/databases.ts';
 import { dbOperator, sleep, startLoad, startServe, useTableGrants, type DbOperator, type ServeChild } from '../support/faults.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';

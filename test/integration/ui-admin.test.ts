@@ -9,7 +9,7 @@ import { PAGE_CSP } from '../../src/ui/routes.tsx';
 import { testApp, uniqueDomains, ADMIN_KEY, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { ReleaseTwin } from '../support/release-twin.ts';
-import { PageClient, keySession, portalSession as openPortal } from '../support/ui-client.ts';
+import { keySession, portalSession as openPortal } from '../support/ui-client.ts';
 
 const SECRET = 'ui-admin-link-secret-0123456789abcdefghij';
 const NOW = Math.floor(Date.now() / 1000);
@@ -22,7 +22,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('admin pages (/ui/send
 
   /** wblist rows whose sender is in this file's sender domain, as amavisd reads them. */
   const listed = async () => {
-    const v = t.variant;
+    const _v = t.variant;
     const { rows } = await sql<{ re: unknown; se: unknown; wb: string }>`
       SELECT u.email AS re, m.email AS se, w.wb FROM wblist w JOIN users u ON u.id = w.rid JOIN mailaddr m ON m.id = w.sid
       ORDER BY u.email, m.email`.execute(t.handle.db);

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { KEY_DOMAINS_MAX, KEY_DOMAINS_MAX_CHARS, createKey, listKeys, revokeKey } from '../../auth/keys.ts';
+import { createKey, listKeys, revokeKey } from '../../auth/keys.ts';
 import { ROLES } from '../../auth/identity.ts';
 import { AppError } from '../../errors.ts';
 import { newRouter } from '../env.ts';

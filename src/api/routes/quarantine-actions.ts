@@ -6,7 +6,7 @@ import { releaseMessage, type ReleaseResult } from '../../quarantine/release.ts'
 import { markReleased } from '../../quarantine/resolve.ts';
 import { newRouter } from '../env.ts';
 import { idempotent } from '../idempotency.ts';
-import { Address, bodyProblemResponses, ItemId, mailKey, problemResponses, problems, ProblemFields } from '../schemas.ts';
+import { Address, bodyProblemResponses, ItemId, mailKey, problems, ProblemFields } from '../schemas.ts';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 const params = z.object({ id: ItemId });

@@ -57,8 +57,8 @@ describe.each(['mariadb', 'pg'] as const)('amavisd-new e2e harness on %s', (dbKi
       expect(row.quarType).toBe('Q');
       expect(row.quarLoc).toBe(row.mailId);
       expect(row.quarantineChunks).toBeGreaterThan(0);
-      expect(row.mailId).toMatch(/^[A-Za-z0-9_+\-]{12}$/);
-      expect(row.secretId).toMatch(/^[A-Za-z0-9_+\-]{12}$/);
+      expect(row.mailId).toMatch(/^[A-Za-z0-9_+-]{12}$/);
+      expect(row.secretId).toMatch(/^[A-Za-z0-9_+-]{12}$/);
       expect(row.recipients).toEqual([expect.objectContaining({ address: RCPT, content: m.expect, ds: 'D' })]);
       // amavisd writes rs = ' '; MariaDB returns CHAR(1) ' ' as '' (trailing pad stripped), PostgreSQL as ' '
       expect(row.recipients[0]?.rs.trim()).toBe('');
