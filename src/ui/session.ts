@@ -39,7 +39,8 @@ export interface Session {
 /** LINK_SECRET signs portal links and CSRF tokens; without it the pages cannot work. */
 export function linkSecret(c: Context<AppEnv>): string {
   const s = c.get('deps')?.config.LINK_SECRET;
-  if (!s) throw new AppError('internal', 'the pages need LINK_SECRET (at least 32 characters) to sign sessions');
+  // a configuration problem the administrator fixes, not a bug: 503 naming the variable (never its value)
+  if (!s) throw new AppError('misconfigured', 'The pages are not set up on this server: its administrator must set LINK_SECRET (at least 32 characters).');
   return s;
 }
 

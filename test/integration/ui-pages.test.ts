@@ -53,6 +53,21 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('pages (/ui) on %s', (
     await t?.close();
   });
 
+  it('without LINK_SECRET the pages answer 503 naming the variable, never a 500', async () => {
+    const bare = await testApp(variantName, { release: twin, env: { LINK_SECRET: '' } });
+    try {
+      for (const path of ['/ui/sign-in', '/ui/quarantine']) {
+        const r = await bare.app.request(path);
+        expect(r.status, path).toBe(503);
+        const html = await r.text();
+        expect(html).toContain('LINK_SECRET');
+        expect(html).not.toMatch(/Something went wrong/);
+      }
+    } finally {
+      await bare.close();
+    }
+  });
+
   it('GET of a portal link changes nothing; POST with the form token starts a mailbox session', async () => {
     const [id] = await f.add(message([alice]));
     const b = new PageClient(t.app);
