@@ -21,6 +21,7 @@ const config = parseConfig({
   DATABASE_URL: env.DATABASE_URL,
   RESEND_API_KEY: 're_bench_key',
   RESEND_BASE_URL: env.RESEND_BASE_URL,
+  RESEND_RATE_LIMIT: env.RESEND_RATE_LIMIT ?? '0',
   DIGEST_FROM: 'Quarantine <quarantine@bench.example>',
   PUBLIC_URL: 'https://quarantine.bench.example',
   LINK_SECRET: 'bench-link-secret-0123456789abcdef0123',

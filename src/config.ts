@@ -62,6 +62,8 @@ export const configSchema = z
     RELAY_ACCESS_CLIENT_SECRET: optionalString,
     RESEND_API_KEY: optionalString,
     RESEND_BASE_URL: optionalString.pipe(z.url().optional()),
+    /** requests per second to Resend (its default limit is 2; a raised limit may be set here); 0: unpaced */
+    RESEND_RATE_LIMIT: z.coerce.number().min(0).max(1000).default(2),
     SMTP_URL: optionalString,
     DIGEST_FROM: optionalString,
     DIGEST_SUBJECT: z

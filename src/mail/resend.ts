@@ -18,6 +18,10 @@ export interface ResendOptions {
   retry?: RetryPolicy;
   /** fewer than 100 per call (tests) */
   maxBatch?: number;
+  /** RESEND_RATE_LIMIT: requests per second this mailer starts at most (Resend's default is 2); 0: unpaced */
+  rateLimit?: number;
+  /** how long 429s may hold one batch in all before it counts as a (retryable) failure */
+  maxRateLimitWaitMs?: number;
 }
 
 const RESEND_API = 'https://api.resend.com';
@@ -41,7 +45,7 @@ async function postBatch(
   apiKey: string,
   payload: unknown[],
   idempotencyKey: string,
-): Promise<{ data: BatchAnswer | null; error: ResendError | null; retryAfter: string | null }> {
+): Promise<{ data: BatchAnswer | null; error: ResendError | null; retryAfter: string | null; resetAfter: number | null }> {
   let res: Response;
   let text: string;
   try {
@@ -58,9 +62,13 @@ async function postBatch(
     });
     text = await res.text();
   } catch (err) {
-    return { data: null, error: { statusCode: null, name: 'application_error', message: `no answer from Resend (${(err as Error).message})` }, retryAfter: null };
+    return { data: null, error: { statusCode: null, name: 'application_error', message: `no answer from Resend (${(err as Error).message})` }, retryAfter: null, resetAfter: null };
   }
   const retryAfter = res.headers.get('retry-after');
+  // Resend's rate-limit headers: with none left in this window, the next request waits for its reset.
+  const remaining = res.headers.get('ratelimit-remaining');
+  const reset = Number(res.headers.get('ratelimit-reset') ?? Number.NaN);
+  const resetAfter = remaining === '0' && Number.isFinite(reset) && reset > 0 ? Math.min(reset, 60) * 1000 : null;
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -69,14 +77,39 @@ async function postBatch(
   }
   const json = body && typeof body === 'object' ? body : null;
   if (res.ok) {
-    if (json) return { data: json as BatchAnswer, error: null, retryAfter };
+    if (json) return { data: json as BatchAnswer, error: null, retryAfter, resetAfter };
     // Sent, but unreadable: asking again with the same Idempotency-Key is safe.
-    return { data: null, error: { statusCode: null, name: 'application_error', message: `HTTP ${res.status} without a JSON answer` }, retryAfter };
+    return { data: null, error: { statusCode: null, name: 'application_error', message: `HTTP ${res.status} without a JSON answer` }, retryAfter, resetAfter };
   }
   // An error that is not Resend's JSON (a proxy's page) counts with its HTTP status.
   const e = (json ?? {}) as Partial<ResendError>;
   const statusCode = typeof e.statusCode === 'number' ? e.statusCode : res.status;
-  return { data: null, error: { statusCode, name: e.name ?? 'application_error', message: e.message ?? `HTTP ${res.status}` }, retryAfter };
+  return { data: null, error: { statusCode, name: e.name ?? 'application_error', message: e.message ?? `HTTP ${res.status}` }, retryAfter, resetAfter };
+}
+
+/**
+ * Paces request starts to a rate shared by every send() of one mailer (batches sent at once queue
+ * for their slots), and lets an answer push the next slot back (a 429's retry-after, no requests
+ * left in Resend's window).
+ */
+export class Pacer {
+  private next = 0;
+  constructor(
+    private readonly perSecond: number,
+    private readonly now: () => number = Date.now,
+    private readonly wait: (ms: number) => Promise<unknown> = sleep,
+  ) {}
+  /** resolves when this caller may start its request */
+  async slot(): Promise<void> {
+    const now = this.now();
+    const at = Math.max(now, this.next);
+    this.next = at + (this.perSecond > 0 ? 1000 / this.perSecond : 0);
+    if (at > now) await this.wait(at - now);
+  }
+  /** no request starts before `ms` from now */
+  holdFor(ms: number): void {
+    this.next = Math.max(this.next, this.now() + ms);
+  }
 }
 
 /**
@@ -90,6 +123,8 @@ export function batchKey(emails: OutgoingEmail[]): string {
 export function resendMailer(opts: ResendOptions): Mailer {
   const url = `${(opts.baseUrl ?? RESEND_API).replace(/\/+$/, '')}/emails/batch`;
   const retry = opts.retry ?? DEFAULT_RETRY;
+  const pacer = new Pacer(opts.rateLimit ?? 0);
+  const maxRateLimitWait = opts.maxRateLimitWaitMs ?? 120_000;
   return {
     provider: 'resend',
     idempotent: true,
@@ -99,8 +134,11 @@ export function resendMailer(opts: ResendOptions): Mailer {
       const payload = emails.map((e) => ({ from: e.from, to: [e.to], subject: e.subject, html: e.html, text: e.text, headers: e.headers }));
       const idempotencyKey = sendOpts.batchKey ?? batchKey(emails);
       let last: SendOutcome = { ok: false, error: 'not sent', status: null, permanent: false };
+      let limitedFor = 0;
       for (let attempt = 0; attempt < retry.attempts; attempt++) {
-        const { data, error, retryAfter } = await postBatch(url, opts.apiKey, payload, idempotencyKey);
+        await pacer.slot();
+        const { data, error, retryAfter, resetAfter } = await postBatch(url, opts.apiKey, payload, idempotencyKey);
+        if (resetAfter !== null) pacer.holdFor(resetAfter);
         if (!error && data) {
           const failed = new Map((data.errors ?? []).map((e) => [e.index, e.message]));
           const ids = data.data ?? [];
@@ -112,6 +150,18 @@ export function resendMailer(opts: ResendOptions): Mailer {
           });
         }
         const status = error?.statusCode ?? null;
+        // Rate limited: nothing was sent and nothing failed; wait as told and ask again without
+        // spending an attempt, up to maxRateLimitWait in all for this batch.
+        if (status === 429) {
+          const ra = Number(retryAfter ?? Number.NaN);
+          const wait = Number.isFinite(ra) && ra > 0 ? Math.min(ra * 1000, 60_000) : 1000;
+          if (limitedFor + wait <= maxRateLimitWait) {
+            limitedFor += wait;
+            pacer.holdFor(wait);
+            attempt--;
+            continue;
+          }
+        }
         // The key was used before with another payload: Resend accepted that request (its digests
         // went out); this one is not sent. The caller records the earlier one as delivered.
         if (status === 409 && error?.name === 'invalid_idempotent_request') return emails.map(() => ({ ok: true as const, id: null, earlier: true }));

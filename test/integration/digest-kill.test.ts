@@ -66,7 +66,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-sen
     // A fresh database per scenario: --force-all takes every recipient with quarantined mail.
     const url = await createVariantDatabase(variant, { suffix });
     twin.reset();
-    const env = { ...ENV, DATABASE_URL: url, RESEND_BASE_URL: twin.url };
+    const env = { ...ENV, DATABASE_URL: url, RESEND_BASE_URL: twin.url, RESEND_RATE_LIMIT: '0' };
     const handle: DbHandle = await openVariant(variant, 2, { suffix });
     try {
       const v = await inspectDatabase(handle);

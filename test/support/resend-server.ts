@@ -48,6 +48,13 @@ export interface ResendTwin {
   emails: SentEmail[];
   /** every request, with its status */
   requests: Array<{ path: string; status: number; idempotencyKey: string | null; count: number }>;
+  /**
+   * Resend's rate limit: at most `perSecond` POSTs in any second (null: none); beyond it 429
+   * rate_limit_exceeded with retry-after and ratelimit-* headers, as Resend answers.
+   */
+  rateLimit(perSecond: number | null): void;
+  /** the 429s the rate limit gave */
+  readonly limited: number;
   /** answer the next `times` requests with `status` (e.g. 429, 500, 422) */
   failNext(status: number, times?: number): void;
   /** accept this many more emails, then answer every request with `status` until `healthy()` */
@@ -85,6 +92,9 @@ export async function startResendTwin(): Promise<ResendTwin> {
   let budget: { left: number; status: number } | null = null;
   const rejectAddresses = new Set<string>();
   let seq = 0;
+  let perSecond: number | null = null;
+  let arrivals: number[] = [];
+  let limited = 0;
   interface Holding { left: number; accept: boolean; take(go: () => void): void; release(): void }
   let holding: Holding | null = null;
   const holds = new Set<Holding>();
@@ -126,6 +136,20 @@ export async function startResendTwin(): Promise<ResendTwin> {
     }
     if (req.method !== 'POST' || (req.url !== '/emails' && req.url !== '/emails/batch')) return error(404, 'not_found', 'no such route');
     if (!API_KEY_PATTERN.test(req.headers.authorization ?? '')) return error(401, 'missing_api_key', 'Missing API key');
+    if (perSecond !== null) {
+      const now = Date.now();
+      arrivals = arrivals.filter((t) => now - t < 1000);
+      if (arrivals.length >= perSecond) {
+        limited++;
+        const reset = Math.max(1, Math.ceil((arrivals[0]! + 1000 - now) / 1000));
+        requests.push({ path: req.url, status: 429, idempotencyKey: key, count: 0 });
+        return send(429, {
+          'content-type': 'application/json', 'retry-after': String(reset),
+          'ratelimit-limit': String(perSecond), 'ratelimit-remaining': '0', 'ratelimit-reset': String(reset),
+        }, JSON.stringify({ statusCode: 429, name: 'rate_limit_exceeded', message: 'Too many requests. You can only make 2 requests per second.' }));
+      }
+      arrivals.push(now);
+    }
     if (held && !held.accept) await new Promise<void>((go) => held!.take(go));
     if (key) {
       const prior = idem.get(key);
@@ -227,6 +251,13 @@ export async function startResendTwin(): Promise<ResendTwin> {
     emails,
     requests,
     rejectAddresses,
+    rateLimit: (n) => {
+      perSecond = n;
+      arrivals = [];
+    },
+    get limited() {
+      return limited;
+    },
     failNext: (status, times = 1) => void (failing = { status, times }),
     failAfter: (n, status) => void (budget = { left: n, status }),
     hold,
@@ -242,6 +273,9 @@ export async function startResendTwin(): Promise<ResendTwin> {
       failing = null;
       budget = null;
       rejectAddresses.clear();
+      perSecond = null;
+      arrivals = [];
+      limited = 0;
       releaseAll();
     },
     close: () => new Promise<void>((r) => { releaseAll(); server.closeAllConnections(); server.close(() => r()); }),

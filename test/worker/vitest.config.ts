@@ -35,6 +35,7 @@ function workerProject(db: 'mysql' | 'pg') {
             ADMIN_API_KEY,
             RESEND_API_KEY: 're_worker_test',
             RESEND_BASE_URL: inject('resendUrl'),
+            RESEND_RATE_LIMIT: '0',
             // per project, so each project can tell its own digests apart on the shared twin
             DIGEST_FROM: `Quarantine <digest-${db}@example.test>`,
             PUBLIC_URL: 'https://quarantine.test',
