@@ -20,11 +20,11 @@ const TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTim
  * connection failures are retried with backoff. At most `concurrency` messages are in flight per
  * mailer, whatever the number of send() calls at once (a run sends two pages at a time).
  */
-export function smtpMailer(url: string, opts: { retry?: RetryPolicy; concurrency?: number } = {}): Mailer {
+export function smtpMailer(url: string, opts: { retry?: RetryPolicy; concurrency?: number; messagesPerConnection?: number } = {}): Mailer {
   // SMTP_URL's own parameters (e.g. ?socketTimeout=) win over these defaults
   const size = opts.concurrency ?? SMTP_POOL;
   // pooled connections (each reused for up to 100 messages): no TCP and EHLO/AUTH per message
-  const transport = nodemailer.createTransport({ url, pool: true, maxConnections: size, maxMessages: 100, ...TIMEOUTS });
+  const transport = nodemailer.createTransport({ url, pool: true, maxConnections: size, maxMessages: opts.messagesPerConnection ?? 100, ...TIMEOUTS });
   const retry = opts.retry ?? DEFAULT_RETRY;
   const slots = semaphore(size);
 
@@ -97,5 +97,8 @@ function semaphore(n: number) {
 
 /** Node: Resend when RESEND_API_KEY is set, else SMTP_URL, else none. */
 export function nodeMailer(config: Config): Mailer | null {
-  return mailerFromConfig(config) ?? (config.SMTP_URL ? smtpMailer(config.SMTP_URL) : null);
+  return (
+    mailerFromConfig(config) ??
+    (config.SMTP_URL ? smtpMailer(config.SMTP_URL, { concurrency: config.SMTP_POOL_SIZE, messagesPerConnection: config.SMTP_MESSAGES_PER_CONNECTION }) : null)
+  );
 }
