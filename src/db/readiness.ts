@@ -15,6 +15,7 @@ import { LATEST_VERSION, appliedVersion } from './migrations.ts';
 const READ_TABLES = [
   'msgs', 'msgrcpt', 'maddr', 'quarantine',
   'qe_api_keys', 'qe_audit', 'qe_idempotency', 'qe_webhooks', 'qe_webhook_events', 'qe_digest_subscriptions', 'qe_digest_state',
+  'qe_release_policies',
 ] as const;
 const LOOKUP_TABLES = ['mailaddr', 'wblist', 'policy', 'users'] as const;
 

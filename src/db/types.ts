@@ -238,6 +238,15 @@ export interface QeDigestSendsTable {
   updated_at: number | string;
 }
 
+/** What a mailbox owner may do with a content type (migration 0012): domain '*' is the global rule. */
+export interface QeReleasePoliciesTable {
+  domain: string;
+  content_type: string;
+  owner_action: string;
+  updated_at: number | string;
+  updated_by: string;
+}
+
 export interface Database {
   qe_digest_subscriptions: QeDigestSubscriptionsTable;
   qe_digest_state: QeDigestStateTable;
@@ -257,4 +266,5 @@ export interface Database {
   qe_webhook_attempts: QeWebhookAttemptsTable;
   qe_resend_events: QeResendEventsTable;
   qe_ui_sessions: QeUiSessionsTable;
+  qe_release_policies: QeReleasePoliciesTable;
 }

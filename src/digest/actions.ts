@@ -8,6 +8,7 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { deleteMessage } from '../quarantine/delete.ts';
 import { releaseMessage } from '../quarantine/release.ts';
+import { ownerActions, policyTypeOf, rulesForMailbox } from '../quarantine/release-policy.ts';
 import { loadTarget } from '../quarantine/target.ts';
 import { verifyLink, type LinkClaims } from './links.ts';
 import { formatTime } from './render.ts';
@@ -89,12 +90,12 @@ async function summary(deps: Deps, c: LinkClaims): Promise<ActionPage['details']
 }
 
 /** The copy for this link's recipient, or a page saying why there is nothing to do. */
-async function copyState(deps: Deps, c: LinkClaims): Promise<{ status: string } | ActionPage> {
+async function copyState(deps: Deps, c: LinkClaims): Promise<{ status: string; contentCode: string } | ActionPage> {
   try {
     const target = await loadTarget(deps, linkIdentity(c.recipient), keyOf(c));
     const mine = target.recipients.find((r) => r.address === c.recipient);
     if (!mine) return page(404, 'error', 'No longer in quarantine', 'This message is no longer in the quarantine.');
-    return { status: mine.status };
+    return { status: mine.status, contentCode: target.contentCode };
   } catch (err) {
     if (err instanceof AppError && err.code === 'not_found') {
       return page(404, 'error', 'No longer in quarantine', 'This message is no longer in the quarantine (it may have expired).');
@@ -112,6 +113,20 @@ function alreadyDone(status: string, details: ActionPage['details']): ActionPage
   return null;
 }
 
+/** A release link for a type the owner's release policy does not let them release (the verb refuses it too). */
+async function releaseRefused(deps: Deps, c: LinkClaims, contentCode: string, details: ActionPage['details']): Promise<ActionPage | null> {
+  if (c.action !== 'release' && c.action !== 'release_allow') return null;
+  const type = policyTypeOf(contentCode);
+  const allowed = ownerActions(await rulesForMailbox(deps, c.recipient), type);
+  if (allowed.includes(c.action)) return null;
+  return notAllowedPage(type, allowed.includes('request'), details);
+}
+
+const notAllowedPage = (type: string, mayRequest: boolean, details: ActionPage['details']) =>
+  page(403, 'error', 'Release not allowed', mayRequest
+    ? `You cannot release ${type} mail yourself: request a release instead, and an administrator decides.`
+    : `You cannot release ${type} mail yourself. Ask your administrator.`, details);
+
 /** GET: reads only. Never changes rs, never writes an audit row. */
 export async function showAction(deps: Deps, claims: LinkClaims, token: string, minter: Minter = null): Promise<ActionPage> {
   if (claims.action === 'portal') return { ...page(303, 'done', 'Your quarantine', ''), location: `/ui/portal/${token}` };
@@ -124,6 +139,8 @@ export async function showAction(deps: Deps, claims: LinkClaims, token: string, 
   const details = await summary(deps, claims);
   const done = alreadyDone(state.status, details);
   if (done) return done;
+  const refused = await releaseRefused(deps, claims, state.contentCode, details);
+  if (refused) return refused;
   const note = claims.action === 'delete' ? 'Deleted messages cannot be recovered.' : 'The message is delivered to your mailbox as it arrived.';
   return { ...page(200, 'confirm', verb.heading, 'Nothing happens until you press the button.', details), form: { button: verb.button, note } };
 }
@@ -159,6 +176,7 @@ export async function performAction(deps: Deps, claims: LinkClaims, token: strin
       return page(502, 'error', 'Not confirmed', 'The mail server did not confirm the release: the message may still arrive. It will not be released twice; an administrator checks it.', details);
     }
     if (err.code === 'not_found') return page(404, 'error', 'No longer in quarantine', 'This message is no longer in the quarantine.');
+    if (err.code === 'release_not_allowed') return notAllowedPage(String(err.extra.content_type), err.extra.allowed === 'request', details);
     // The verb's own words (e.g. allow_sender not available yet, release not configured).
     return page(err.status, 'error', err.title, err.message, details);
   }

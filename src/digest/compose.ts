@@ -4,6 +4,7 @@ import { AppError } from '../errors.ts';
 import type { OutgoingEmail } from '../mail/mailer.ts';
 import { digestMessageId, messageIdHost } from '../mail/message-id.ts';
 import { DEFAULT_LINK_TTL, UNSUBSCRIBE_LINK_TTL, linkUrl, signLinkSync, type LinkAction } from './links.ts';
+import { DEFAULT_RULES, ownerActions, policyTypeOf } from '../quarantine/release-policy.ts';
 import type { RecipientDigest } from './plan.ts';
 import { formatTime, renderHtml, renderSubject, renderText, timeZoneLabel, type Templates } from './render.ts';
 
@@ -45,6 +46,9 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
     // A link never outlives the message: the purge job removes it after QUARANTINE_RETENTION_DAYS.
     const purgedAt = m.timeNum + ctx.config.QUARANTINE_RETENTION_DAYS * DAY;
     const exp = Math.min(expires, purgedAt);
+    // Only the links the owner's release policy allows exist (an empty one is left out by the templates).
+    const allowed = new Set(m.actions ?? ownerActions(DEFAULT_RULES, policyTypeOf(m.contentCode)));
+    const maybe = (action: 'release' | 'release_allow' | 'delete') => (allowed.has(action) ? link(action, m.partitionTag, m.mailId, exp) : '');
     messages.push({
       subject: m.subject || '(no subject)',
       sender: m.sender || '<>',
@@ -54,9 +58,9 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
       received: formatTime(m.timeNum, d.timeZone),
       type: typeOfCode(m.contentCode),
       reason: m.reason,
-      release_url: link('release', m.partitionTag, m.mailId, exp),
-      release_allow_url: link('release_allow', m.partitionTag, m.mailId, exp),
-      delete_url: link('delete', m.partitionTag, m.mailId, exp),
+      release_url: maybe('release'),
+      release_allow_url: maybe('release_allow'),
+      delete_url: maybe('delete'),
     });
   }
   const subject = renderSubject(ctx.config.DIGEST_SUBJECT, d.total);

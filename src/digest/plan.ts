@@ -1,10 +1,13 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
 import { typeOfCode } from '../amavis/codes.ts';
-import { reverseDomain } from '../amavis/address.ts';
+import { domainOf, reverseDomain } from '../amavis/address.ts';
 import { bind, text } from '../amavis/schema.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { score } from '../quarantine/item.ts';
+import {
+  codesOfPolicyTypes, effectiveRules, loadPolicyTable, ownerActions, POLICY_TYPES, policyTypeOf, type OwnerLinkAction, type Rules,
+} from '../quarantine/release-policy.ts';
 import { recipientScope } from '../quarantine/scope.ts';
 import { reasonFromHeaders } from './render.ts';
 
@@ -34,6 +37,8 @@ export interface PlannedMessage {
   sender: string;
   score: number | null;
   reason: string;
+  /** the one-click links the owner's release policy allows for it (release-policy.ts ownerActions); unset: the defaults' */
+  actions?: OwnerLinkAction[];
 }
 
 export interface RecipientDigest {
@@ -183,14 +188,23 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
   if (wanted.length === 0) return [];
   if (mode.allTime) stateOf.clear();
 
-  // Recipients without a watermark in one IN list; each one with a watermark gets its own bound.
-  const fresh = wanted.filter((a) => !stateOf.has(a)).map((a) => bind(v, 'maddr.email', a));
+  // What each owner's release policy hides is not in their digest (one query for the page's domains).
+  const policies = await loadPolicyTable(deps, [...new Set(wanted.map(domainOf))]);
+  const rulesOf = new Map(wanted.map((a) => [a, effectiveRules(policies, domainOf(a))]));
+  // Recipients without a watermark in one IN list; each one with a watermark, or with hidden types, gets its own bound.
+  const fresh = wanted.filter((a) => !stateOf.has(a) && !hiddenCondition(rulesOf.get(a)!)).map((a) => bind(v, 'maddr.email', a));
   const perRecipient: Expression<SqlBool>[] = fresh.length ? [sql<SqlBool>`r.email IN (${sql.join(fresh)})`] : [];
   for (const addr of wanted) {
     const st = stateOf.get(addr);
-    if (!st) continue;
-    const t = Number(st.last_time_num);
-    perRecipient.push(sql<SqlBool>`(r.email = ${bind(v, 'maddr.email', addr)} AND (m.time_num > ${t} OR (m.time_num = ${t} AND m.mail_id > ${bind(v, 'msgs.mail_id', st.last_mail_id)})))`);
+    const hidden = hiddenCondition(rulesOf.get(addr)!);
+    if (!st && !hidden) continue;
+    const parts: Expression<SqlBool>[] = [sql<SqlBool>`r.email = ${bind(v, 'maddr.email', addr)}`];
+    if (st) {
+      const t = Number(st.last_time_num);
+      parts.push(sql<SqlBool>`(m.time_num > ${t} OR (m.time_num = ${t} AND m.mail_id > ${bind(v, 'msgs.mail_id', st.last_mail_id)}))`);
+    }
+    if (hidden) parts.push(hidden);
+    perRecipient.push(sql<SqlBool>`(${sql.join(parts, sql` AND `)})`);
   }
   const conds: Expression<SqlBool>[] = [
     sql<SqlBool>`m.quar_type = 'Q'`, sql<SqlBool>`m.content IS NOT NULL`, sql<SqlBool>`m.time_num < ${ctx.cutoff}`,
@@ -218,6 +232,7 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
       partitionTag: Number(row.partition_tag), mailId, timeNum: Number(row.time_num), contentCode: code,
       subject: text(row.subject), sender: text(row.sender), score: score(row.bspam_level ?? row.spam_level),
       reason: reasons.get(`${Number(row.partition_tag)}.${mailId}`) ?? '',
+      actions: ownerActions(rulesOf.get(recipient) ?? effectiveRules(policies, domainOf(recipient)), policyTypeOf(row.content)),
     };
     let d = out.get(recipient);
     if (!d) {
@@ -233,6 +248,15 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
     d.messages.push(msg);
   }
   return [...out.values()];
+}
+
+/** The condition that leaves out the types a recipient's policy hides (null: it hides none). */
+function hiddenCondition(rules: Rules): Expression<SqlBool> | null {
+  const hidden = POLICY_TYPES.filter((t) => rules[t] === 'hidden');
+  if (hidden.length === 0) return null;
+  const { codes, negate } = codesOfPolicyTypes(hidden);
+  if (negate) return codes.length ? sql<SqlBool>`m.content IN (${sql.join(codes)})` : sql<SqlBool>`1 = 0`;
+  return sql<SqlBool>`m.content NOT IN (${sql.join(codes)})`;
 }
 
 const ALERT_TYPES = new Set(['virus', 'banned', 'bad-header', 'bad-mime']);

@@ -11,6 +11,8 @@ export interface BulkInput {
   ids: string[];
   allowSender?: boolean;
   blockSender?: boolean;
+  /** release: the caller means to release virus or banned mail too */
+  confirmDangerous?: boolean;
 }
 
 export interface BulkItemResult {
@@ -57,7 +59,7 @@ export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Prom
         const key = parseItemId(id);
         if (!key) throw new AppError('invalid_field', 'not a quarantine id (<partition_tag>.<mail_id>, e.g. 0.hZbBr1WxS3sy)', { field: 'ids' });
         if (input.action === 'release') {
-          const result = await releaseMessage(deps, who, { key, allowSender: input.allowSender });
+          const result = await releaseMessage(deps, who, { key, allowSender: input.allowSender, confirmDangerous: input.confirmDangerous });
           out[i] = { id, status: result.status === 'released' ? 200 : result.status === 'partial' ? 207 : 502, result };
         } else {
           out[i] = { id, status: 200, result: await deleteMessage(deps, who, { key, blockSender: input.blockSender }) };

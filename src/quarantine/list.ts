@@ -6,6 +6,7 @@ import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { toItem, type MsgRow, type QuarantineItem, type RcptRow } from './item.ts';
+import { ownerVisible } from './release-policy.ts';
 import { recipientScope } from './scope.ts';
 
 export type StatusFilter = 'pending' | 'released' | 'deleted' | 'releasing' | 'all';
@@ -90,7 +91,8 @@ export function messageConditions(deps: Deps, input: ListInput) {
 
 export async function listQuarantine(deps: Deps, who: Identity, input: ListInput): Promise<ListResult> {
   const v = deps.variant;
-  const conds = messageConditions(deps, input);
+  // a mailbox owner does not see the types their domain's release policy hides
+  const conds = [...messageConditions(deps, input), ownerVisible(who)];
   const c = input.cursor ? await decodeCursor(input.cursor) : null;
   // A position past the column's range is after every row: no condition (and none sent, as PostgreSQL
   // would refuse the out-of-range value).

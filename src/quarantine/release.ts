@@ -7,6 +7,7 @@ import type { ReleaseReply } from '../release/transport.ts';
 import { writeEntry } from '../senders/lists.ts';
 import { emitReleaseEvents } from '../webhooks/mail-events.ts';
 import { enabledSubscriptions } from '../webhooks/events.ts';
+import { assertMayRelease } from './release-policy.ts';
 import { closeResolvedAttempts, markAttemptUnknown, openAttempt, settleAttempt } from './attempts.ts';
 import { chooseRecipients, claimForRelease, loadTarget, senderListing, setRecipientStatus, unclaim } from './target.ts';
 
@@ -20,6 +21,8 @@ export interface ReleaseInput {
    * release may have delivered, so this may deliver a second time: the admin decides.
    */
   force?: boolean;
+  /** admins and domain admins: they mean to release virus or banned mail (src/quarantine/release-policy.ts) */
+  confirmDangerous?: boolean;
 }
 
 export interface RecipientOutcome {
@@ -76,12 +79,15 @@ const UNSETTLED = 'a release is in progress or its outcome is unknown (an admin 
  * audit row and the events. When amavisd's answer cannot be known, they stay 'releasing'.
  */
 export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseInput, onRecorded?: OnRecorded): Promise<ReleaseResult> {
+  const target = await loadTarget(deps, who, input.key);
+  // the release policy, before anything is claimed or sent: every way in (API, bulk, pages, links)
+  // comes here; who may not release is told so whatever the server's configuration
+  await assertMayRelease(deps, who, formatItemId(input.key), target.contentCode, input.confirmDangerous);
   const transport = deps.release;
   if (!transport) {
     throw new AppError('release_not_configured',
       'set AMAVISD_PDP=127.0.0.1:9998 (Node beside amavisd) or RELAY_URL and RELAY_SECRET (through the relay)');
   }
-  const target = await loadTarget(deps, who, input.key);
   const chosen = chooseRecipients(target, input.recipients);
   if (input.force && (who.role !== 'admin' || !input.recipients?.length)) {
     throw new AppError('invalid_field', 'force: only for admins, with explicit recipients', { field: 'force' });

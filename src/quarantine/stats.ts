@@ -4,6 +4,7 @@ import { reverseDomain } from '../amavis/address.ts';
 import { text } from '../amavis/schema.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
+import { ownerVisible } from './release-policy.ts';
 import { messageConditions, recipientConditions, type ListInput } from './list.ts';
 
 export interface Stats {
@@ -24,7 +25,7 @@ export async function quarantineStats(
   const until = input.until ?? Math.floor(deps.clock.now() / 1000) + 1;
   const since = input.since ?? until - 30 * 86400;
   const filter: ListInput = { ...input, since, until, limit: 0 };
-  const msgConds = sql.join(messageConditions(deps, filter), sql` AND `);
+  const msgConds = sql.join([...messageConditions(deps, filter), ownerVisible(who)], sql` AND `);
   const rcptConds = recipientConditions(deps, who, filter);
   const inScope = sql`EXISTS (SELECT 1 FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
     WHERE mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id AND ${rcptConds})`;

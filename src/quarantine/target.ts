@@ -6,6 +6,7 @@ import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { parseRecipient, parseSender, type RecipientForm, type SenderForm } from '../senders/forms.ts';
+import { ownerVisible } from './release-policy.ts';
 import { recipientScope } from './scope.ts';
 
 /** A message an action is about to change, with its recipients limited to the caller's scope. */
@@ -13,6 +14,8 @@ export interface ActionTarget {
   key: MailKey;
   secretId: string;
   sender: string;
+  /** msgs.content: what the release policy is decided on */
+  contentCode: string;
   recipients: Array<{ address: string; rid: string; rseqnum: number; rs: string; status: RecipientStatus }>;
 }
 
@@ -20,14 +23,14 @@ export async function loadTarget(deps: Deps, who: Identity, key: MailKey): Promi
   const v = deps.variant;
   // One statement (it was two: the message, then its recipients): the message with each of its
   // recipients in the caller's scope. No row: not quarantined, or nothing of it in scope; both 404.
-  const { rows } = await sql<{ secret_id: unknown; sender: unknown; email: unknown; rid: number | string; rseqnum: number; rs: string }>`
-    SELECT m.secret_id, s.email AS sender, r.email, mr.rid, mr.rseqnum, mr.rs
+  const { rows } = await sql<{ secret_id: unknown; sender: unknown; content: string | null; email: unknown; rid: number | string; rseqnum: number; rs: string }>`
+    SELECT m.secret_id, s.email AS sender, m.content, r.email, mr.rid, mr.rseqnum, mr.rs
     FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
       JOIN msgrcpt mr ON mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id
       JOIN maddr r ON r.id = mr.rid
     WHERE m.partition_tag = ${key.partitionTag} AND m.mail_id = ${bind(v, 'msgs.mail_id', key.mailId)}
       AND m.quar_type = 'Q' AND m.content IS NOT NULL
-      AND ${recipientScope(who, v)}
+      AND ${recipientScope(who, v)} AND ${ownerVisible(who)}
     ORDER BY mr.rseqnum`.execute(deps.db);
   const msg = rows[0];
   if (!msg) throw new AppError('not_found', 'no quarantined message with this id');
@@ -35,6 +38,7 @@ export async function loadTarget(deps: Deps, who: Identity, key: MailKey): Promi
     key,
     secretId: text(msg.secret_id),
     sender: text(msg.sender),
+    contentCode: (msg.content ?? '').trim(),
     recipients: rows.map((r) => ({
       address: text(r.email),
       rid: String(r.rid),

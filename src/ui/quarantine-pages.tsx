@@ -3,6 +3,7 @@ import { CONTENT_TYPE_NAMES } from '../amavis/codes.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { QuarantineItem } from '../quarantine/item.ts';
 import type { ItemDetail } from '../quarantine/read.ts';
+import type { ReleaseMode } from '../quarantine/release-policy.ts';
 import { Layout, Notice, Pager, When } from './layout.tsx';
 
 export interface FilterValues {
@@ -166,8 +167,16 @@ export function DetailPage(props: {
   who: Identity; csrf: string; item: ItemDetail | QuarantineItem; bodyMissing: boolean; images: boolean; remoteImages: boolean;
   htmlTruncated: boolean; notice: string | null; error: string | null;
   listsUnavailable: string | null;
+  /** what the release policy lets this caller do (src/quarantine/release-policy.ts releaseMode); unset: release */
+  releaseMode?: ReleaseMode;
 }) {
   const { item } = props;
+  const mode = props.releaseMode ?? 'release';
+  const mayRelease = mode === 'release' || mode === 'confirm';
+  // virus / banned mail: admins tick this before a release (the verb refuses it otherwise)
+  const confirm = mode === 'confirm'
+    ? <label><input type="checkbox" name="confirm_dangerous" value="1" required /> I understand this is {item.type} mail</label>
+    : null;
   const detail = 'headers' in item ? item : null;
   const text = detail?.text ?? null;
   const textCut = text !== null && text.length > TEXT_LIMIT;
@@ -192,14 +201,18 @@ export function DetailPage(props: {
       </dl>
       {pending ? (
         <div class="actions">
-          <form method="post" action={`/ui/quarantine/${item.id}/release`}>
-            <input type="hidden" name="csrf" value={props.csrf} />
-            <button type="submit">Release</button>
-          </form>
-          {listable ? (
+          {mayRelease ? (
+            <form method="post" action={`/ui/quarantine/${item.id}/release`}>
+              <input type="hidden" name="csrf" value={props.csrf} />
+              {confirm}
+              <button type="submit">Release</button>
+            </form>
+          ) : <p class="muted">{mode === 'request' ? `You cannot release ${item.type} mail yourself: an administrator decides on a release request.` : `You cannot release ${item.type} mail yourself.`}</p>}
+          {listable && mayRelease ? (
             <form method="post" action={`/ui/quarantine/${item.id}/release`}>
               <input type="hidden" name="csrf" value={props.csrf} />
               <input type="hidden" name="allow_sender" value="1" />
+              {confirm}
               <button type="submit">Release and always allow sender</button>
             </form>
           ) : null}

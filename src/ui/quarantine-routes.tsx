@@ -8,6 +8,7 @@ import { deleteMessage } from '../quarantine/delete.ts';
 import { listQuarantine } from '../quarantine/list.ts';
 import { getItem, getItemDetail, getRawMessage } from '../quarantine/read.ts';
 import { releaseMessage } from '../quarantine/release.ts';
+import { releaseMode } from '../quarantine/release-policy.ts';
 import { markReleased } from '../quarantine/resolve.ts';
 import { csrf, ctx, flag, form, one, requireSession, type C, type UiEnv } from './context.ts';
 import { listHref, parseFilters } from './filters.ts';
@@ -29,8 +30,9 @@ const NOTICES: Record<string, string> = {
   marked_released: 'Marked released (nothing was delivered by this action).',
   deleted: 'Deleted.',
   deleted_blocked: 'Deleted, and the sender is now blocked for its recipients.',
+  confirmation_required: 'This is virus or banned mail: tick the confirmation box to release it.',
 };
-const ERRORS = ['release_failed', 'nothing_to_release', 'release_not_configured', 'upstream_unreachable', 'release_outcome_unknown', 'amavisd_busy', 'nothing_to_delete'];
+const ERRORS = ['release_failed', 'nothing_to_release', 'release_not_configured', 'upstream_unreachable', 'release_outcome_unknown', 'amavisd_busy', 'nothing_to_delete', 'confirmation_required'];
 
 const BULK_LABELS: Record<string, string> = {
   release: 'Released', delete: 'Deleted', release_allow: 'Released and sender allowed', delete_block: 'Deleted and sender blocked',
@@ -69,7 +71,8 @@ async function renderDetail(c: C, s: Session, id: string, o: { notice?: string |
   return c.html(
     <DetailPage who={s.identity} csrf={await csrf(c)} item={detail ?? item} bodyMissing={!detail}
       images={c.req.query('images') === '1'} remoteImages={body?.remoteImages ?? false} htmlTruncated={body?.truncated ?? false}
-      notice={o.notice ?? null} error={o.error ?? null} listsUnavailable={c.get('deps').variant.lookup.detail} />,
+      notice={o.notice ?? null} error={o.error ?? null} listsUnavailable={c.get('deps').variant.lookup.detail}
+      releaseMode={await releaseMode(c.get('deps'), s.identity, item.content_code)} />,
     o.status ?? 200,
   );
 }
@@ -174,12 +177,17 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     // force (admins, from the "Release outcome unknown" box) names the stuck recipients
     const force = flag(body.force);
     const recipients = force ? many(body.recipients) : undefined;
+    const confirmDangerous = flag(body.confirm_dangerous);
     let done: string;
     try {
-      const r = await releaseMessage(c.get('deps'), s.identity, { key: key(id), allowSender, force, recipients });
+      const r = await releaseMessage(c.get('deps'), s.identity, { key: key(id), allowSender, force, recipients, confirmDangerous });
       done = r.status === 'released' ? (allowSender ? 'released_allowed' : 'released') : r.status === 'partial' ? 'partial' : 'release_failed';
     } catch (err) {
       if (err instanceof AppError && err.code === 'invalid_field' && allowSender) return listingRefused(c, s, id, err);
+      if (err instanceof AppError && err.code === 'release_not_allowed') {
+        const how = err.extra.allowed === 'request' ? 'request a release instead; an administrator decides' : 'ask your administrator';
+        return renderDetail(c, s, id, { error: `You cannot release ${String(err.extra.content_type)} mail yourself: ${how}.`, status: 403 });
+      }
       if (!(err instanceof AppError) || !ERRORS.includes(err.code)) throw err;
       done = err.code;
     }

@@ -20,6 +20,7 @@ const ReleaseBody = z
     recipients: z.array(Address).min(1).max(100).optional(),
     allow_sender: z.boolean().optional(),
     force: z.boolean().optional().describe("admins, with recipients: release copies stuck in 'releasing' (outcome unknown) again; may deliver twice"),
+    confirm_dangerous: z.boolean().optional().describe('admins and domain admins: required (true) to release virus or banned mail, else 409 confirmation_required'),
   })
   .strict();
 
@@ -32,7 +33,7 @@ export const ReleaseFailed = ProblemFields.extend({
 }).openapi('ReleaseFailed');
 
 const releaseProblems = problems(
-  'nothing_to_release', 'idempotency_conflict', 'conflict', 'release_failed', 'upstream_unreachable', 'release_outcome_unknown',
+  'nothing_to_release', 'release_not_allowed', 'confirmation_required', 'idempotency_conflict', 'conflict', 'release_failed', 'upstream_unreachable', 'release_outcome_unknown',
   'release_not_configured', 'amavisd_busy', 'lookup_tables_missing',
   'payload_too_large', 'unsupported_media_type',
 );
@@ -77,7 +78,7 @@ export function quarantineActionRoutes() {
       const who = c.get('identity');
       const answer = await idempotent<ReleaseHttpAnswer>(deps, who, c.req.header('idempotency-key'), { op: 'release', id, body }, async (remember) => {
         let stored: ReleaseHttpAnswer | undefined;
-        const result = await releaseMessage(deps, who, { key: mailKey(id), recipients: body.recipients, allowSender: body.allow_sender, force: body.force },
+        const result = await releaseMessage(deps, who, { key: mailKey(id), recipients: body.recipients, allowSender: body.allow_sender, force: body.force, confirmDangerous: body.confirm_dangerous },
           async (trx, res) => {
             stored = releaseAnswer(res, c.get('requestId'));
             if (remember) await remember(trx, stored);
@@ -169,6 +170,7 @@ export function quarantineActionRoutes() {
                 ids: z.array(z.string().max(100)).min(1).max(500),
                 allow_sender: z.boolean().optional(),
                 block_sender: z.boolean().optional(),
+                confirm_dangerous: z.boolean().optional().describe('release: admins and domain admins mean to release virus or banned mail too (else those ids answer 409 confirmation_required)'),
               })
               .strict(),
           ),
@@ -186,9 +188,10 @@ export function quarantineActionRoutes() {
     async (c) => {
       const b = c.req.valid('json');
       if (b.action === 'release' && b.block_sender !== undefined) throw new AppError('invalid_field', 'block_sender is for delete', { field: 'block_sender' });
+      if (b.action === 'delete' && b.confirm_dangerous !== undefined) throw new AppError('invalid_field', 'confirm_dangerous is for release', { field: 'confirm_dangerous' });
       if (b.action === 'delete' && b.allow_sender !== undefined) throw new AppError('invalid_field', 'allow_sender is for release', { field: 'allow_sender' });
       const results = await runBulk(c.get('deps'), c.get('identity'), {
-        action: b.action, ids: b.ids, allowSender: b.allow_sender, blockSender: b.block_sender,
+        action: b.action, ids: b.ids, allowSender: b.allow_sender, blockSender: b.block_sender, confirmDangerous: b.confirm_dangerous,
       });
       return c.json({ results }, 200);
     },
