@@ -84,6 +84,7 @@ export async function relayCommand(args: string[]) {
   const relay = await startRelay({
     secret: cfg.RELAY_SECRET, pdp, port: cfg.RELAY_PORT, host: values.host,
     limit: { max: cfg.AMAVISD_PDP_CONCURRENCY, maxWaitMs: cfg.AMAVISD_PDP_WAIT_SECONDS * 1000 },
+    learnCommand: cfg.SA_LEARN_COMMAND,
   });
   consoleLogger.info('quarantine-edge relay listening', { url: relay.url, amavisd_pdp: pdp });
   onSignals(() => relay.close());

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { pdpRequest, parseHostPort, type PdpClientOptions } from '../src/amavis/pdp-client.node.ts';
 import { consoleLogger, systemClock, type Clock, type Logger } from '../src/deps.ts';
+import { commandLearner } from '../src/learn/command.node.ts';
 import { createRelayApp, type ReplayCache } from '../src/relay/app.ts';
 import { pdpLimit, type PdpLimitOptions } from '../src/release/limit.ts';
 
@@ -21,6 +22,8 @@ export interface RelayOptions {
   pdpOptions?: PdpClientOptions;
   /** concurrent AM.PDP connections and how long a request waits for one (AMAVISD_PDP_CONCURRENCY) */
   limit?: PdpLimitOptions;
+  /** SA_LEARN_COMMAND: reports to the spam filter run here (POST /v1/learn); absent: 501 */
+  learnCommand?: string;
   clock?: Clock;
   log?: Logger;
   replayCache?: ReplayCache;
@@ -41,6 +44,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     secret: opts.secret,
     pdp: (attrs) => pdpRequest(pdp, attrs, opts.pdpOptions),
     limit: pdpLimit(opts.limit),
+    learner: opts.learnCommand ? commandLearner(opts.learnCommand) : null,
     clock: opts.clock ?? systemClock,
     log: opts.log ?? consoleLogger,
     replayCache: opts.replayCache,

@@ -62,7 +62,7 @@ function runtimeFor(env: WorkerEnv): Promise<Runtime | Misconfigured> {
 }
 
 async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
-  const [{ ConfigError, parseConfig, dbTimeouts }, { openDatabase }, { perRequestProvider }, { composeRoot, relayFromConfig }] = await Promise.all([
+  const [{ ConfigError, parseConfig, dbTimeouts }, { openDatabase }, { perRequestProvider }, { composeRoot, relayFromConfig, learnerFromConfig }] = await Promise.all([
     import('../src/config.ts'),
     import('../src/db/connect.ts'),
     import('../src/db/provider.ts'),
@@ -83,7 +83,7 @@ async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
   const url = hyperdrive ?? config.DATABASE_URL!;
   const database = perRequestProvider(() => openDatabase({ url, runtime: 'worker', poolSize: 1, hyperdrive: hyperdrive !== undefined, timeouts: dbTimeouts(config) }));
   // amavisd's AM.PDP port accepts loopback only: from Workers a release goes through the relay.
-  return { config, root: composeRoot(config, database, { release: relayFromConfig(config) }), app: null };
+  return { config, root: composeRoot(config, database, { release: relayFromConfig(config), learner: learnerFromConfig(config) }), app: null };
 }
 
 async function ready(env: WorkerEnv): Promise<Runtime> {

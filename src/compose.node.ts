@@ -4,10 +4,11 @@
  * (webhooks/post.node.ts). Used by `serve`, `demo`, the CLI commands and the tests; the release
  * transport is the caller's (functions/node.ts: AM.PDP or the relay; tests: a twin).
  */
-import { composeRoot, type Lease, type Platform, type Root } from './compose.ts';
+import { composeRoot, learnerFromConfig, type Lease, type Platform, type Root } from './compose.ts';
 import type { Config } from './config.ts';
 import { sharedProvider } from './db/provider.ts';
 import { loadCustomTemplates } from './digest/templates.node.ts';
+import { commandLearner } from './learn/command.node.ts';
 import { nodeMailer } from './mail/smtp.node.ts';
 import { nodeWebhookPost } from './webhooks/post.node.ts';
 
@@ -17,6 +18,8 @@ export function nodePlatform(config: Config, overrides: Platform = {}): Platform
     mailer: nodeMailer(config),
     templates: loadCustomTemplates(),
     webhookPost: nodeWebhookPost,
+    // next to amavisd the learner runs here; otherwise the relay's
+    learner: config.SA_LEARN_COMMAND ? commandLearner(config.SA_LEARN_COMMAND) : learnerFromConfig(config),
   };
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) (base as Record<string, unknown>)[k] = v;
   return base;

@@ -10,6 +10,8 @@ import type { Config } from './config.ts';
 import type { DbHandle } from './db/connect.ts';
 import { consoleLogger, systemClock, type Clock, type DatabaseProvider, type Deps, type Logger } from './deps.ts';
 import type { TemplateOverrides } from './digest/render.ts';
+import type { Learner } from './learn/learner.ts';
+import { relayLearner } from './learn/relay-learner.ts';
 import type { Mailer } from './mail/mailer.ts';
 import { relayTransport } from './release/relay-protocol.ts';
 import type { ReleaseTransport } from './release/transport.ts';
@@ -21,6 +23,8 @@ export interface Platform {
   log?: Logger;
   /** null or absent: releases answer 503 release_not_configured */
   release?: ReleaseTransport | null;
+  /** null or absent: reports to the spam filter answer 501 learner_not_configured */
+  learner?: Learner | null;
   /** absent: built from RESEND_API_KEY where a digest is sent (SMTP_URL needs Node: compose.node.ts) */
   mailer?: Mailer | null;
   /** templates/<name>.custom.<ext> (Node); Workers use the bundled defaults */
@@ -40,6 +44,7 @@ export interface Root {
   clock: Clock;
   log: Logger;
   release: ReleaseTransport | null;
+  learner: Learner | null;
   mailer?: Mailer | null;
   templates?: TemplateOverrides;
   webhookPost?: WebhookPost;
@@ -56,6 +61,7 @@ export function composeRoot(config: Config, database: DatabaseProvider, platform
     clock: platform.clock ?? systemClock,
     log: platform.log ?? consoleLogger,
     release: platform.release ?? null,
+    learner: platform.learner ?? null,
     mailer: platform.mailer,
     templates: platform.templates,
     webhookPost: platform.webhookPost,
@@ -66,6 +72,7 @@ export function composeRoot(config: Config, database: DatabaseProvider, platform
       clock: root.clock,
       log: root.log,
       release: root.release,
+      learner: root.learner,
       mailer: root.mailer,
       templates: root.templates,
       webhookPost: root.webhookPost,
@@ -88,6 +95,11 @@ export function composeRoot(config: Config, database: DatabaseProvider, platform
  */
 export function relayFromConfig(config: Config): ReleaseTransport | null {
   return config.RELAY_URL && config.RELAY_SECRET ? relayTransport(config.RELAY_URL, config.RELAY_SECRET, relayFetch(config)) : null;
+}
+
+/** Reports to the spam filter from a Worker (or a Node without SA_LEARN_COMMAND): through the relay. */
+export function learnerFromConfig(config: Config): Learner | null {
+  return config.RELAY_URL && config.RELAY_SECRET ? relayLearner(config.RELAY_URL, config.RELAY_SECRET, relayFetch(config)) : null;
 }
 
 /**

@@ -65,6 +65,12 @@ export const configSchema = z
     /** requests per second to Resend (its default limit is 2; a raised limit may be set here); 0: unpaced */
     RESEND_RATE_LIMIT: z.coerce.number().min(0).max(1000).default(2),
     SMTP_URL: optionalString,
+    /**
+     * "Report as spam / not spam": the learner run on the mail host with the message on its stdin,
+     * `{kind}` replaced by ham or spam, e.g. "sa-learn --{kind} -" or "spamc -L {kind}" (serve and
+     * the relay; a Worker reports through the relay)
+     */
+    SA_LEARN_COMMAND: optionalString.refine((v) => v === undefined || v.includes('{kind}'), 'must contain {kind}, e.g. "sa-learn --{kind} -"'),
     /** SMTP connections open at once (messages in flight), and messages sent over one before it is replaced */
     SMTP_POOL_SIZE: z.coerce.number().int().min(1).max(64).default(4),
     SMTP_MESSAGES_PER_CONNECTION: z.coerce.number().int().min(1).max(10_000).default(100),

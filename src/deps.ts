@@ -3,6 +3,7 @@ import type { SchemaVariant } from './amavis/schema.ts';
 import type { Config } from './config.ts';
 import type { DbHandle } from './db/connect.ts';
 import type { Database } from './db/types.ts';
+import type { Learner } from './learn/learner.ts';
 import type { ReleaseTransport } from './release/transport.ts';
 import type { Mailer } from './mail/mailer.ts';
 import type { TemplateOverrides } from './digest/render.ts';
@@ -37,6 +38,8 @@ export interface Deps {
   log: Logger;
   /** null when neither AMAVISD_PDP nor RELAY_URL is configured: releases answer 503 */
   release: ReleaseTransport | null;
+  /** SpamAssassin's learner (SA_LEARN_COMMAND, or the relay's); absent or null: reports answer 501 */
+  learner?: Learner | null;
   /** how digests are sent; absent: built from RESEND_API_KEY (SMTP_URL needs Node: functions/node.ts) */
   mailer?: Mailer | null;
   /** templates/<name>.custom.<ext> read at start on Node; Workers use the bundled defaults */

@@ -15,6 +15,7 @@ import { Problem } from './schemas.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { quarantineRoutes } from './routes/quarantine.ts';
 import { quarantineActionRoutes } from './routes/quarantine-actions.ts';
+import { quarantineReportRoutes } from './routes/quarantine-report.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { systemRoutes } from './routes/system.ts';
 import { senderListRoutes } from './routes/sender-lists.ts';
@@ -133,6 +134,7 @@ export function createApp(opts: AppOptions) {
   app.route('/', systemRoutes({ database: opts.database, health, now: () => Date.now(), readOnly: opts.config.DATABASE_ACCESS === 'read-only' }));
   app.route('/v1/quarantine', quarantineRoutes());
   app.route('/v1/quarantine', quarantineActionRoutes());
+  app.route('/v1/quarantine', quarantineReportRoutes());
   app.route('/v1/keys', keyRoutes());
   app.route('/v1/audit', auditRoutes());
   app.route('/v1/sender-lists', senderListRoutes());

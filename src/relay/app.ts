@@ -11,8 +11,10 @@ import { bodyLimit } from 'hono/body-limit';
 import { releaseAttributes, setrepliesOf, toReleaseReply, type PdpAttributes } from '../amavis/pdp.ts';
 import { systemClock, type Clock, type Logger } from '../deps.ts';
 import { AppError, internalProblem, toProblem, type Problem } from '../errors.ts';
+import { LEARN_KINDS, LEARN_MAX_BYTES, type Learner, type LearnKind } from '../learn/learner.ts';
 import type { PdpLimit } from '../release/limit.ts';
 import {
+  RELAY_LEARN_PATH,
   RELAY_RELEASE_PATH, RELAY_WINDOW_MS, relayReleaseBody, releaseRequestOf, signRelayResponse,
   verifyRelayRequest, type RelayReleaseAnswer,
 } from '../release/relay-protocol.ts';
@@ -53,6 +55,8 @@ export interface RelayAppOptions {
   pdp: (attrs: PdpAttributes) => Promise<PdpAttributes>;
   /** the relay's bound on concurrent AM.PDP connections (AMAVISD_PDP_CONCURRENCY); none: unbounded */
   limit?: PdpLimit;
+  /** SA_LEARN_COMMAND on the relay's host (src/learn/command.node.ts); absent: POST /v1/learn answers 501 */
+  learner?: Learner | null;
   clock?: Clock;
   replayCache?: ReplayCache;
   log: Logger;
@@ -79,6 +83,28 @@ export function createRelayApp(opts: RelayAppOptions) {
   };
   const problem = (c: Context<RelayEnv>, p: Problem) => answer(c, p.status, p, 'application/problem+json');
 
+  /** Signature, clock window, then the request id not seen before: 401, 401, 409. */
+  const verify = async (c: Context<RelayEnv>, raw: Uint8Array) => {
+    const verified = await verifyRelayRequest(opts.secret, {
+      method: c.req.method,
+      path: c.req.path,
+      body: raw,
+      headers: c.req.raw.headers,
+      nowMs: clock.now(),
+      windowMs: opts.windowMs,
+    });
+    if (!verified.ok) {
+      opts.log.warn('relay: request refused', { reason: verified.reason, detail: verified.detail, status: 401 });
+      throw new AppError('unauthorized', verified.detail, { reason: verified.reason });
+    }
+    c.set('requestId', verified.requestId);
+    if (!replay.claim(verified.requestId, clock.now())) {
+      opts.log.warn('relay: replayed request refused', { request_id: verified.requestId, status: 409 });
+      throw new AppError('conflict', 'this request id was already used; sign every request with a new one');
+    }
+    return verified;
+  };
+
   app.get('/healthz', (c) => c.json({ status: 'ok', service: 'quarantine-edge relay' }));
 
   app.post(
@@ -92,23 +118,7 @@ export function createRelayApp(opts: RelayAppOptions) {
     async (c) => {
       const t0 = clock.now();
       const raw = new Uint8Array(await c.req.arrayBuffer());
-      const verified = await verifyRelayRequest(opts.secret, {
-        method: c.req.method,
-        path: c.req.path,
-        body: raw,
-        headers: c.req.raw.headers,
-        nowMs: clock.now(),
-        windowMs: opts.windowMs,
-      });
-      if (!verified.ok) {
-        opts.log.warn('relay: request refused', { reason: verified.reason, detail: verified.detail, status: 401 });
-        throw new AppError('unauthorized', verified.detail, { reason: verified.reason });
-      }
-      c.set('requestId', verified.requestId);
-      if (!replay.claim(verified.requestId, clock.now())) {
-        opts.log.warn('relay: replayed request refused', { request_id: verified.requestId, status: 409 });
-        throw new AppError('conflict', 'this request id was already used; sign every request with a new one');
-      }
+      const verified = await verify(c, raw);
       let json: unknown;
       try {
         json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
@@ -141,6 +151,27 @@ export function createRelayApp(opts: RelayAppOptions) {
       opts.log.info('relay: release', { ...fields, released: result.released, setreplies: setrepliesOf(result.attributes), status: 200, ms: clock.now() - t0 });
       const payload: RelayReleaseAnswer = { setreplies: result.setreplies, attributes: result.attributes, released: result.released };
       return answer(c, 200, payload, 'application/json');
+    },
+  );
+
+  app.post(
+    `${RELAY_LEARN_PATH}/:kind`,
+    bodyLimit({
+      maxSize: LEARN_MAX_BYTES,
+      onError: () => {
+        throw new AppError('payload_too_large', `the message is larger than ${LEARN_MAX_BYTES} bytes`);
+      },
+    }),
+    async (c) => {
+      const t0 = clock.now();
+      const raw = new Uint8Array(await c.req.arrayBuffer());
+      const verified = await verify(c, raw);
+      const kind = c.req.param('kind') as LearnKind;
+      if (!LEARN_KINDS.includes(kind)) throw new AppError('invalid_field', 'kind: expected ham or spam', { field: 'kind' });
+      if (!opts.learner) throw new AppError('learner_not_configured', 'this relay has no SA_LEARN_COMMAND: set it on the mail host (README "Reporting spam")');
+      const result = await opts.learner.learn(kind, raw);
+      opts.log.info('relay: learn', { request_id: verified.requestId, kind, bytes: raw.length, learned: result.learned, status: 200, ms: clock.now() - t0 });
+      return answer(c, 200, result, 'application/json');
     },
   );
 

@@ -22,6 +22,8 @@ import { AppError } from '../errors.ts';
 import type { ReleaseReply, ReleaseRequest, ReleaseTransport } from './transport.ts';
 
 export const RELAY_RELEASE_PATH = '/v1/release';
+/** `POST ${RELAY_URL}/v1/learn/{ham|spam}`: the original message as the body (src/learn/relay-learner.ts) */
+export const RELAY_LEARN_PATH = '/v1/learn';
 export const RELAY_WINDOW_MS = 5 * 60_000;
 export const RELAY_HEADERS = {
   timestamp: 'x-qe-timestamp',
@@ -207,7 +209,7 @@ export interface RelayTransportOptions {
   clock?: { now(): number };
 }
 
-function problemOf(text: string): { detail: string; code: string | null; retryAfter?: number } {
+export function problemOf(text: string): { detail: string; code: string | null; retryAfter?: number } {
   try {
     const p = JSON.parse(text) as { detail?: unknown; code?: unknown };
     if (typeof p.detail === 'string') {

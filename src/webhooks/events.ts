@@ -8,6 +8,8 @@ export const EVENT_TYPES = [
   /** a release attempt still unsettled RELEASE_UNKNOWN_AFTER_MINUTES after it started */
   'quarantine.release_unknown',
   'quarantine.deleted',
+  /** reported to the spam filter as spam or not spam (data.kind, data.learned) */
+  'quarantine.reported',
   'sender_list.changed',
   'digest.sent',
   'digest.failed',

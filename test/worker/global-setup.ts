@@ -3,7 +3,11 @@
  * driver (MariaDB with iRedMail's schema, PostgreSQL with upstream's), seeded, under names of their
  * own (suffix `wk<pid>`) so the integration suite can run at the same time.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { startRelay } from '../../functions/relay.ts';
 import { dropVariantDatabase } from '../support/databases.ts';
 import { startResendTwin } from '../support/resend-server.ts';
 import { SUFFIX, seedWorkerDatabase, type WorkerSeed } from './seed.ts';
@@ -14,12 +18,27 @@ export default async function setup(project: TestProject) {
   // Digests from inside workerd go to this Resend-compatible server (Node side).
   const resend = await startResendTwin();
   project.provide('resendUrl', resend.url);
+  // Reports to the spam filter from inside workerd go through this relay to the real sa-learn.
+  // One per project: both seeds hold the same messages, which one Bayes database would learn once.
+  const bayes = mkdtempSync(path.join(tmpdir(), 'qe-worker-bayes-'));
+  const learnRelay = (db: string) =>
+    startRelay({
+      secret: LEARN_RELAY_SECRET, pdp: '127.0.0.1:9', learnCommand: `sa-learn --dbpath ${bayes}/${db} --{kind} -`,
+      log: { info() {}, warn() {}, error() {} },
+    });
+  const relays = { mysql: await learnRelay('mysql'), pg: await learnRelay('pg') };
+  project.provide('learnRelay', { mysql: relays.mysql.url, pg: relays.pg.url, secret: LEARN_RELAY_SECRET });
   return async () => {
+    await relays.mysql.close();
+    await relays.pg.close();
+    rmSync(bayes, { recursive: true, force: true });
     await resend.close();
     await dropVariantDatabase('mysql-iredmail', { suffix: SUFFIX });
     await dropVariantDatabase('pg-upstream', { suffix: SUFFIX });
   };
 }
+
+const LEARN_RELAY_SECRET = 'worker-test-learn-relay-secret-0123456789';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -28,5 +47,7 @@ declare module 'vitest' {
     workerDb: 'mysql' | 'pg';
     /** the Resend twin the Worker's RESEND_BASE_URL points to */
     resendUrl: string;
+    /** a relay that runs the real sa-learn (its AM.PDP goes nowhere) */
+    learnRelay: { mysql: string; pg: string; secret: string };
   }
 }

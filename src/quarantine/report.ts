@@ -1,0 +1,46 @@
+import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
+import { recordAudit } from '../audit/audit.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { Deps } from '../deps.ts';
+import { AppError } from '../errors.ts';
+import { LEARN_MAX_BYTES, type LearnKind } from '../learn/learner.ts';
+import { emitMailEvent } from '../webhooks/mail-events.ts';
+import { getItem, readStoredMessage, stripAmavisHeaders } from './read.ts';
+
+export interface ReportResult {
+  id: string;
+  kind: LearnKind;
+  /** false: the spam filter had learned this message as this kind before (it counts once) */
+  learned: boolean;
+  /** what the learner said */
+  learner_output: string;
+}
+
+/**
+ * "Report as spam / not spam": the original message (amavisd's own added lines removed, as the
+ * download) goes to SpamAssassin's learner; once it answered, its answer is audited and announced
+ * (quarantine.reported) in one transaction. Nothing about the message's state changes: a report is
+ * not a release. Anyone who may see the message may report it.
+ */
+export async function reportMessage(deps: Deps, who: Identity, key: MailKey, kind: LearnKind): Promise<ReportResult> {
+  const item = await getItem(deps, who, key);
+  if (!deps.learner) {
+    throw new AppError('learner_not_configured', 'reporting to the spam filter is not set up: set SA_LEARN_COMMAND on the mail host (README "Reporting spam")');
+  }
+  const message = stripAmavisHeaders(await readStoredMessage(deps, key));
+  if (message.length > LEARN_MAX_BYTES) throw new AppError('payload_too_large', `the message is larger than ${LEARN_MAX_BYTES} bytes`);
+  const result = await deps.learner.learn(kind, message);
+  const recipients = item.recipients.map((r) => r.address);
+  await deps.db.transaction().execute(async (trx) => {
+    await recordAudit(trx, deps.clock, who, {
+      action: `report_${kind}`,
+      partitionTag: key.partitionTag,
+      mailId: key.mailId,
+      recipients,
+      result: 'ok',
+      detail: JSON.stringify({ learned: result.learned, learner: result.output }),
+    });
+    await emitMailEvent(trx, deps, who, 'quarantine.reported', key, recipients.map((address) => ({ address })), { kind, learned: result.learned });
+  });
+  return { id: formatItemId(key), kind, learned: result.learned, learner_output: result.output };
+}
