@@ -3,7 +3,10 @@ import { AppError, toProblem } from '../../errors.ts';
 import { runBulk } from '../../quarantine/bulk.ts';
 import { deleteMessage } from '../../quarantine/delete.ts';
 import { releaseMessage, type ReleaseResult } from '../../quarantine/release.ts';
+import { reportMessage } from '../../quarantine/report.ts';
 import { markReleased } from '../../quarantine/resolve.ts';
+import type { Identity } from '../../auth/identity.ts';
+import type { Deps } from '../../deps.ts';
 import { newRouter } from '../env.ts';
 import { idempotent } from '../idempotency.ts';
 import { Address, bodyProblemResponses, ItemId, mailKey, problems, ProblemFields } from '../schemas.ts';
@@ -12,8 +15,13 @@ const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json
 const params = z.object({ id: ItemId });
 
 const Outcome = z.object({ recipient: z.string(), released: z.boolean(), reply: z.string().nullable() });
+/** With report_ham: the spam filter's answer, or why it could not learn (the release stands either way). */
+const ReleaseReport = z.union([
+  z.object({ kind: z.literal('ham'), learned: z.boolean(), learner_output: z.string() }),
+  z.object({ error: z.object({ code: z.string(), detail: z.string() }) }),
+]);
 export const ReleaseAnswer = z
-  .object({ id: z.string(), status: z.enum(['released', 'partial', 'failed']), results: z.array(Outcome), via: z.string() })
+  .object({ id: z.string(), status: z.enum(['released', 'partial', 'failed']), results: z.array(Outcome), via: z.string(), report: ReleaseReport.optional() })
   .openapi('ReleaseResult');
 const ReleaseBody = z
   .object({
@@ -21,6 +29,7 @@ const ReleaseBody = z
     allow_sender: z.boolean().optional(),
     force: z.boolean().optional().describe("admins, with recipients: release copies stuck in 'releasing' (outcome unknown) again; may deliver twice"),
     confirm_dangerous: z.boolean().optional().describe('admins and domain admins: required (true) to release virus or banned mail, else 409 confirmation_required'),
+    report_ham: z.boolean().optional().describe('once released, also report the message to the spam filter as not spam (its answer in `report`)'),
   })
   .strict();
 
@@ -59,6 +68,16 @@ export function releaseAnswer(result: ReleaseResult, requestId: string): Release
   return { status: 502, body: { ...problem, code: 'release_failed', id: result.id, results: result.results, via: result.via } };
 }
 
+async function reportHam(deps: Deps, who: Identity, id: string): Promise<z.infer<typeof ReleaseReport>> {
+  try {
+    const r = await reportMessage(deps, who, mailKey(id), 'ham');
+    return { kind: 'ham', learned: r.learned, learner_output: r.learner_output };
+  } catch (err) {
+    if (err instanceof AppError) return { error: { code: err.code, detail: err.message } };
+    throw err;
+  }
+}
+
 export function quarantineActionRoutes() {
   const r = newRouter();
   r.openapi(
@@ -87,6 +106,8 @@ export function quarantineActionRoutes() {
       });
       if (answer.replayed) c.header('idempotent-replayed', 'true');
       if (answer.status === 502) return c.json(answer.body, 502, { 'content-type': 'application/problem+json' });
+      // "release and report as not spam": after the release is settled, never instead of it
+      if (body.report_ham && !answer.replayed) return c.json({ ...answer.body, report: await reportHam(deps, who, id) }, answer.status);
       return c.json(answer.body, answer.status);
     },
   );
