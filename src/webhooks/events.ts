@@ -8,6 +8,9 @@ export const EVENT_TYPES = [
   /** a release attempt still unsettled RELEASE_UNKNOWN_AFTER_MINUTES after it started */
   'quarantine.release_unknown',
   'quarantine.deleted',
+  /** a mailbox owner asked for a release (issue 18); and an admin's decision on it */
+  'quarantine.release_requested',
+  'quarantine.release_request_decided',
   'sender_list.changed',
   'digest.sent',
   'digest.failed',
