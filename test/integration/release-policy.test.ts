@@ -102,6 +102,7 @@ describe.each(VARIANTS)('release policy on %s', (variantName) => {
     expect(preview).toContain('invoice virus');
     expect(preview.match(/>Release<\/a>/g)).toHaveLength(1);
     expect(preview.match(/>Delete<\/a>/g)).toHaveLength(2);
+    expect(preview.match(/>Request release<\/a>/g)).toHaveLength(1);
 
     // spam stays the owner's to release
     expect((await release(spam!, userAlice)).status).toBe(200);

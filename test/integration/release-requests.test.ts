@@ -9,6 +9,7 @@ import { VARIANTS } from '../support/databases.ts';
 import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
+import { portalSession } from '../support/ui-client.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
 const SECRET = 'release-requests-link-secret-0123456789abcdef';
@@ -149,5 +150,16 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     expect(await count()).toBe(1);
     expect(await (await t.app.request(`/a/${tok}`, { method: 'POST' })).text()).toContain('Already requested');
     expect(await count()).toBe(1);
+
+    // the owner's page offers Request release instead of Release, and records one
+    const [banned] = await f.add(message([alice], 'B', 'page banned'));
+    const b = await portalSession(t.app, SECRET, alice, NOW + 3600);
+    const page = await b.page(`/ui/quarantine/${banned}`);
+    expect(page.html).toContain('>Request release</button>');
+    expect(page.html).not.toContain('>Release</button>');
+    const res = await b.post(`/ui/quarantine/${banned}/release-request`, { csrf: page.csrf! });
+    expect(res.headers.get('location')).toContain('done=requested');
+    const mine = ((await (await call('GET', '/v1/release-requests', undefined, userAlice)).json()) as any).items;
+    expect(mine.find((x: any) => x.mail_id === banned)).toMatchObject({ status: 'pending', requested_by: `portal:${alice}` });
   });
 });
