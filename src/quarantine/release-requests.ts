@@ -8,6 +8,7 @@ import { AppError } from '../errors.ts';
 import { newId } from '../webhooks/events.ts';
 import { emitMailEvent } from '../webhooks/mail-events.ts';
 import { releaseMessage, type OnRecorded, type ReleaseResult } from './release.ts';
+import { notifyDecision } from './release-request-mail.ts';
 import { policyTypeOf, rulesForMailbox } from './release-policy.ts';
 import { loadTarget } from './target.ts';
 
@@ -137,16 +138,26 @@ async function decide(trx: Deps['db'], deps: Deps, who: Identity, row: QeRelease
  * explicit confirmation virus and banned mail need. The request becomes `approved` in the
  * transaction that records a delivered release; a release amavisd refused leaves it pending.
  */
-export async function approveReleaseRequest(deps: Deps, who: Identity, id: string, onRecorded?: OnRecorded): Promise<ReleaseResult> {
+export async function approveReleaseRequest(
+  deps: Deps, who: Identity, id: string, onRecorded?: OnRecorded,
+): Promise<{ result: ReleaseResult; delivery: Promise<void> }> {
   const row = await decidable(deps, who, id);
-  return releaseMessage(deps, who, { key: keyOf(row), recipients: [row.recipient], confirmDangerous: true }, async (trx, result) => {
-    if (result.status === 'released') await decide(trx, deps, who, row, 'approved', null);
-    if (onRecorded) await onRecorded(trx, result);
+  const result = await releaseMessage(deps, who, { key: keyOf(row), recipients: [row.recipient], confirmDangerous: true }, async (trx, res) => {
+    if (res.status === 'released') await decide(trx, deps, who, row, 'approved', null);
+    if (onRecorded) await onRecorded(trx, res);
   });
+  const delivery = result.status === 'released' ? (await notifyDecision(deps, decision(row, 'approved', null))).delivery : Promise.resolve();
+  return { result, delivery };
 }
 
-export async function denyReleaseRequest(deps: Deps, who: Identity, id: string, reason: string): Promise<ReleaseRequest> {
+/** `delivery`: the owner's email saying so (src/quarantine/release-request-mail.ts), never rejecting. */
+export async function denyReleaseRequest(deps: Deps, who: Identity, id: string, reason: string): Promise<{ request: ReleaseRequest; delivery: Promise<void> }> {
   const row = await decidable(deps, who, id);
   await deps.db.transaction().execute((trx) => decide(trx, deps, who, row, 'denied', reason));
-  return view({ ...row, status: 'denied', decided_at: seconds(deps), decided_by: who.actor.slice(0, 512), reason });
+  const { delivery } = await notifyDecision(deps, decision(row, 'denied', reason));
+  return { request: view({ ...row, status: 'denied', decided_at: seconds(deps), decided_by: who.actor.slice(0, 512), reason }), delivery };
 }
+
+const decision = (row: QeReleaseRequestsTable, d: 'approved' | 'denied', reason: string | null) => ({
+  id: row.id, partitionTag: Number(row.partition_tag), mailId: row.mail_id, recipient: row.recipient, decision: d, reason,
+});

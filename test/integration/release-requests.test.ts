@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { releaseTransportFor } from '../../functions/node.ts';
 import { parseConfig } from '../../src/config.ts';
 import { signLink } from '../../src/digest/links.ts';
@@ -10,6 +10,7 @@ import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.
 import { Fixtures } from '../support/fixtures.ts';
 import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
 import { portalSession } from '../support/ui-client.ts';
+import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
 const SECRET = 'release-requests-link-secret-0123456789abcdef';
@@ -20,6 +21,7 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
   let t: TestApp;
   let f: Fixtures;
   let peer: PdpPeer;
+  let mail: ResendTwin;
   let dA: string, dB: string;
   let adminA: string, adminB: string, userAlice: string, userBob: string;
   let alice: string;
@@ -43,9 +45,13 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
 
   beforeAll(async () => {
     peer = await startPdpPeer({ kind: 'reply' });
+    mail = await startResendTwin();
     t = await testApp(variantName, {
       release: releaseTransportFor(parseConfig({ AMAVISD_PDP: peer.hostPort }))!,
-      env: { LINK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: '1' },
+      env: {
+        LINK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: '1',
+        RESEND_API_KEY: 're_test_key', RESEND_BASE_URL: mail.url, DIGEST_FROM: 'Quarantine <q@example.test>',
+      },
     });
     f = new Fixtures(t);
     [dA, dB] = uniqueDomains(2) as [string, string];
@@ -62,7 +68,9 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     await f?.cleanup();
     await t?.close();
     await peer?.close();
+    await mail?.close();
   });
+  const mailTo = (address: string, subject: string) => mail.emails.filter((e) => e.to[0] === address && e.subject === subject);
 
   it('an owner asks once (201, then 200 with the same request); an admin approves: released over AM.PDP, audit names both', async () => {
     const [id] = await f.add(message([alice, `bob@${dB}`], 'V', 'invoice virus'));
@@ -102,6 +110,9 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     expect(approval.detail).toMatchObject({ request_id: req.id, requested_by: req.requested_by });
     expect(audit.find((a: any) => a.action === 'release')).toMatchObject({ actor_role: 'domain_admin', result: 'ok', recipients: [alice] });
     expect(audit.find((a: any) => a.action === 'release_request')).toMatchObject({ actor_role: 'user' });
+    // the owner hears of it (after the answer, through the configured mailer)
+    await vi.waitFor(() => expect(mailTo(alice, 'Your release request was approved')).toHaveLength(1));
+    expect(mailTo(alice, 'Your release request was approved')[0]!.text).toContain('invoice virus');
 
     expect((await events(req.id)).map((e) => e.type).sort()).toEqual(['quarantine.release_request_decided', 'quarantine.release_requested']);
     // decided once
@@ -109,7 +120,7 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
   });
 
   it('deny records the reason; a domain admin of another domain gets 404; bad input names the field', async () => {
-    const [id] = await f.add(message([alice], 'B', 'payroll banned'));
+    const [id] = await f.add(message([alice], 'B', '<b>payroll</b> banned'));
     const req = (await (await ask(id!, userAlice)).json()) as any;
     expect((await call('POST', `/v1/release-requests/${req.id}/deny`, { reason: 'no' }, adminB)).status).toBe(404);
     expect((await call('POST', `/v1/release-requests/${req.id}/approve`, undefined, adminB)).status).toBe(404);
@@ -126,6 +137,11 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     expect(await f.rs(id!)).toEqual([' ']); // nothing released
     const decided = (await events(req.id)).find((e) => e.type === 'quarantine.release_request_decided');
     expect(decided?.data.request).toMatchObject({ decision: 'denied', reason: 'payroll files are never released' });
+    await vi.waitFor(() => expect(mailTo(alice, 'Your release request was denied')).toHaveLength(1));
+    const told = mailTo(alice, 'Your release request was denied')[0]!;
+    expect(told.text).toContain('Reason:  payroll files are never released');
+    expect(told.html).toContain('&lt;b&gt;payroll&lt;&#x2F;b&gt; banned');
+    expect(told.html).not.toContain('<b>payroll');
     // asking again answers the denied request
     const again = await ask(id!, userAlice);
     expect(again.status).toBe(200);

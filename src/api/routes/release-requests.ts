@@ -22,6 +22,15 @@ const Request = z.object({
 }).openapi('ReleaseRequest');
 const requestId = z.object({ id: z.string().max(40).openapi({ param: { name: 'id', in: 'path' } }) });
 
+/** The owner's email about the decision goes on after the answer (Workers: waitUntil). */
+function inBackground(c: { executionCtx: { waitUntil(p: Promise<unknown>): void } }, p: Promise<void>) {
+  try {
+    c.executionCtx.waitUntil(p);
+  } catch {
+    // no ExecutionContext (Node): the promise runs on by itself
+  }
+}
+
 /** Release requests: owners ask (where their release policy says `request`), admins decide. */
 export function releaseRequestRoutes() {
   const r = newRouter();
@@ -83,10 +92,11 @@ export function releaseRequestRoutes() {
     }),
     async (c) => {
       let answer: ReleaseHttpAnswer | undefined;
-      const result = await approveReleaseRequest(c.get('deps'), c.get('identity'), c.req.valid('param').id, async (_trx, res) => {
+      const { result, delivery } = await approveReleaseRequest(c.get('deps'), c.get('identity'), c.req.valid('param').id, async (_trx, res) => {
         answer = releaseAnswer(res, c.get('requestId'));
       });
       answer ??= releaseAnswer(result, c.get('requestId'));
+      inBackground(c, delivery);
       if (answer.status === 502) return c.json(answer.body, 502, { 'content-type': 'application/problem+json' });
       return c.json(answer.body, answer.status);
     },
@@ -98,7 +108,11 @@ export function releaseRequestRoutes() {
       request: { params: requestId, body: { required: true, ...json(z.object({ reason: z.string().min(1).max(1000) }).strict()) } },
       responses: { 200: { description: 'Denied', ...json(Request) }, ...problems('conflict', 'payload_too_large', 'unsupported_media_type') },
     }),
-    async (c) => c.json(await denyReleaseRequest(c.get('deps'), c.get('identity'), c.req.valid('param').id, c.req.valid('json').reason), 200),
+    async (c) => {
+      const { request, delivery } = await denyReleaseRequest(c.get('deps'), c.get('identity'), c.req.valid('param').id, c.req.valid('json').reason);
+      inBackground(c, delivery);
+      return c.json(request, 200);
+    },
   );
   return r;
 }
