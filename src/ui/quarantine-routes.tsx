@@ -128,7 +128,8 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const raw = body.ids === undefined ? [] : Array.isArray(body.ids) ? body.ids : [body.ids];
     const ids = raw.filter((v): v is string => typeof v === 'string');
     if (ids.length === 0 || ids.length > 200) throw new AppError('bad_request', 'select between 1 and 200 messages');
-    const results = await runBulk(c.get('deps'), s.identity, { ...how, ids });
+    // confirm_dangerous: a confirmation box the list may offer; without it virus and banned ids fail (409)
+    const results = await runBulk(c.get('deps'), s.identity, { ...how, ids, confirmDangerous: flag(body.confirm_dangerous) });
     const good = results.filter((r) => r.status === 200).length;
     const nullSender = results.filter((r) => r.error?.code === 'invalid_field' && /null sender/.test(r.error.detail)).length;
     const extra: Record<string, string> = { done: `bulk-${action as string}`, ok: String(good), failed: String(results.length - good) };
