@@ -16,9 +16,9 @@ import { cliAdmin, databaseConfig, fail } from './cli-shared.ts';
 /** `notify`'s exit code when digests were held by another run's claim (sysexits EX_TEMPFAIL) */
 const NOTIFY_HELD = 75;
 
-/** `release <id> [--recipient A ...]` and `delete <id> [--recipient A ...]`: the API's verbs, as admin "cli". */
+/** `release <id> [--recipient A ...] [--confirm-dangerous]` and `delete <id> [--recipient A ...]`: the API's verbs, as admin "cli". */
 export async function actionCommand(action: 'release' | 'delete', args: string[]) {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { recipient: { type: 'string', multiple: true } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { recipient: { type: 'string', multiple: true }, 'confirm-dangerous': { type: 'boolean', default: false } } });
   const key = positionals[0] ? parseItemId(positionals[0]) : null;
   if (!key) fail(`usage: quarantine-edge ${action} <partition_tag>.<mail_id> [--recipient ADDRESS ...]`, 2);
   const recipients = values.recipient?.map((r) => normalizeAddress(r) ?? fail(`not an address: ${JSON.stringify(r)}`, 2));
@@ -26,7 +26,7 @@ export async function actionCommand(action: 'release' | 'delete', args: string[]
   const deps = runtime.deps;
   try {
     const result = action === 'release'
-      ? await releaseMessage(deps, cliAdmin, { key, recipients })
+      ? await releaseMessage(deps, cliAdmin, { key, recipients, confirmDangerous: values['confirm-dangerous'] })
       : await deleteMessage(deps, cliAdmin, { key, recipients });
     console.log(JSON.stringify(result, null, 2));
     if ('status' in result && result.status !== 'released') process.exitCode = 1;

@@ -21,6 +21,7 @@ import { systemRoutes } from './routes/system.ts';
 import { senderListRoutes } from './routes/sender-lists.ts';
 import { policyRoutes } from './routes/policies.ts';
 import { releasePolicyRoutes } from './routes/release-policies.ts';
+import { releaseRequestRoutes } from './routes/release-requests.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { hookRoutes } from './routes/hooks.ts';
 import { RESEND_HOOK_PATH } from '../webhooks/resend.ts';
@@ -140,6 +141,7 @@ export function createApp(opts: AppOptions) {
   app.route('/v1/sender-lists', senderListRoutes());
   app.route('/v1/policies', policyRoutes());
   app.route('/v1/release-policies', releasePolicyRoutes());
+  app.route('/v1', releaseRequestRoutes());
   app.route('/v1/webhooks', webhookRoutes());
   app.route('/v1/hooks', hookRoutes());
   app.route('/v1/digests', digestRoutes());

@@ -247,6 +247,22 @@ export interface QeReleasePoliciesTable {
   updated_by: string;
 }
 
+/** An owner's request to release their copy (migration 0013). */
+export interface QeReleaseRequestsTable {
+  id: string;
+  partition_tag: number;
+  mail_id: string;
+  recipient: string;
+  domain: string;
+  requested_by: string;
+  note: string | null;
+  status: string;
+  created_at: number | string;
+  decided_at: number | string | null;
+  decided_by: string | null;
+  reason: string | null;
+}
+
 export interface Database {
   qe_digest_subscriptions: QeDigestSubscriptionsTable;
   qe_digest_state: QeDigestStateTable;
@@ -267,4 +283,5 @@ export interface Database {
   qe_resend_events: QeResendEventsTable;
   qe_ui_sessions: QeUiSessionsTable;
   qe_release_policies: QeReleasePoliciesTable;
+  qe_release_requests: QeReleaseRequestsTable;
 }

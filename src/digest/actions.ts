@@ -9,6 +9,7 @@ import { AppError } from '../errors.ts';
 import { deleteMessage } from '../quarantine/delete.ts';
 import { releaseMessage } from '../quarantine/release.ts';
 import { ownerActions, policyTypeOf, rulesForMailbox } from '../quarantine/release-policy.ts';
+import { requestRelease } from '../quarantine/release-requests.ts';
 import { loadTarget } from '../quarantine/target.ts';
 import { verifyLink, type LinkClaims } from './links.ts';
 import { formatTime } from './render.ts';
@@ -34,6 +35,7 @@ const VERBS = {
   release: { button: 'Release to my mailbox', heading: 'Release this message?' },
   release_allow: { button: 'Release and always allow this sender', heading: 'Release this message and allow its sender?' },
   delete: { button: 'Delete this message', heading: 'Delete this message?' },
+  request: { button: 'Ask for its release', heading: 'Ask an administrator to release this message?' },
   unsubscribe: { button: 'Stop quarantine digests', heading: 'Stop quarantine digests?' },
 } as const;
 
@@ -115,10 +117,13 @@ function alreadyDone(status: string, details: ActionPage['details']): ActionPage
 
 /** A release link for a type the owner's release policy does not let them release (the verb refuses it too). */
 async function releaseRefused(deps: Deps, c: LinkClaims, contentCode: string, details: ActionPage['details']): Promise<ActionPage | null> {
-  if (c.action !== 'release' && c.action !== 'release_allow') return null;
+  if (c.action !== 'release' && c.action !== 'release_allow' && c.action !== 'request') return null;
   const type = policyTypeOf(contentCode);
   const allowed = ownerActions(await rulesForMailbox(deps, c.recipient), type);
   if (allowed.includes(c.action)) return null;
+  if (c.action === 'request' && allowed.includes('release')) {
+    return page(409, 'error', 'Nothing to request', `You may release ${type} mail yourself: use the Release link of a newer digest.`, details);
+  }
   return notAllowedPage(type, allowed.includes('request'), details);
 }
 
@@ -141,7 +146,9 @@ export async function showAction(deps: Deps, claims: LinkClaims, token: string, 
   if (done) return done;
   const refused = await releaseRefused(deps, claims, state.contentCode, details);
   if (refused) return refused;
-  const note = claims.action === 'delete' ? 'Deleted messages cannot be recovered.' : 'The message is delivered to your mailbox as it arrived.';
+  const note = claims.action === 'delete' ? 'Deleted messages cannot be recovered.'
+    : claims.action === 'request' ? 'An administrator decides; nothing is delivered until then.'
+      : 'The message is delivered to your mailbox as it arrived.';
   return { ...page(200, 'confirm', verb.heading, 'Nothing happens until you press the button.', details), form: { button: verb.button, note } };
 }
 
@@ -163,6 +170,12 @@ export async function performAction(deps: Deps, claims: LinkClaims, token: strin
       await deleteMessage(deps, who, { key: keyOf(claims), recipients: [claims.recipient] });
       return page(200, 'done', 'Deleted', 'The message was deleted.', details);
     }
+    if (claims.action === 'request') {
+      const { request, created } = await requestRelease(deps, who, keyOf(claims));
+      return created
+        ? page(200, 'done', 'Release requested', 'Your request was sent: an administrator decides.', details)
+        : page(200, 'done', 'Already requested', `You asked for this message already (${request.status}).`, details);
+    }
     const result = await releaseMessage(deps, who, { key: keyOf(claims), recipients: [claims.recipient], allowSender: claims.action === 'release_allow' });
     if (result.status === 'released') {
       const also = claims.action === 'release_allow' ? ' Mail from this sender will no longer be quarantined for you.' : '';
@@ -176,6 +189,7 @@ export async function performAction(deps: Deps, claims: LinkClaims, token: strin
       return page(502, 'error', 'Not confirmed', 'The mail server did not confirm the release: the message may still arrive. It will not be released twice; an administrator checks it.', details);
     }
     if (err.code === 'not_found') return page(404, 'error', 'No longer in quarantine', 'This message is no longer in the quarantine.');
+    if (err.code === 'conflict') return page(409, 'error', 'Nothing to request', err.message, details);
     if (err.code === 'release_not_allowed') return notAllowedPage(String(err.extra.content_type), err.extra.allowed === 'request', details);
     // The verb's own words (e.g. allow_sender not available yet, release not configured).
     return page(err.status, 'error', err.title, err.message, details);

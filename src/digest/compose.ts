@@ -48,7 +48,7 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
     const exp = Math.min(expires, purgedAt);
     // Only the links the owner's release policy allows exist (an empty one is left out by the templates).
     const allowed = new Set(m.actions ?? ownerActions(DEFAULT_RULES, policyTypeOf(m.contentCode)));
-    const maybe = (action: 'release' | 'release_allow' | 'delete') => (allowed.has(action) ? link(action, m.partitionTag, m.mailId, exp) : '');
+    const maybe = (action: 'release' | 'release_allow' | 'request' | 'delete') => (allowed.has(action) ? link(action, m.partitionTag, m.mailId, exp) : '');
     messages.push({
       subject: m.subject || '(no subject)',
       sender: m.sender || '<>',
@@ -60,6 +60,7 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
       reason: m.reason,
       release_url: maybe('release'),
       release_allow_url: maybe('release_allow'),
+      request_url: maybe('request'),
       delete_url: maybe('delete'),
     });
   }

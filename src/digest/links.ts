@@ -7,7 +7,7 @@ import { hmacSha256Sync } from '../crypto/sha256.ts';
  * can neither be altered nor made for another message or mailbox. Pure JS HMAC (crypto/sha256.ts):
  * the same on Workers and Node.
  */
-export const LINK_ACTIONS = ['release', 'delete', 'release_allow', 'portal', 'unsubscribe'] as const;
+export const LINK_ACTIONS = ['release', 'delete', 'release_allow', 'portal', 'unsubscribe', 'request'] as const;
 export type LinkAction = (typeof LINK_ACTIONS)[number];
 
 export interface LinkClaims {

@@ -145,12 +145,13 @@ export interface PolicyView {
   domains: Array<{ domain: string; overrides: Partial<Rules>; effective: Rules }>;
 }
 
-/** What the caller may see: admins every override; domain admins their domains'; owners 404. */
+/** What the caller may see: admins every override; domain admins each of their domains (overridden or not); owners 404. */
 export async function getReleasePolicies(deps: Deps, who: Identity): Promise<PolicyView> {
   if (who.role === 'user') throw new AppError('not_found', 'no such route');
   const table = await loadPolicyTable(deps, who.role === 'admin' ? undefined : who.domains);
-  const domains = [...table.domains.keys()].sort().map((domain) => ({
-    domain, overrides: table.domains.get(domain)!, effective: effectiveRules(table, domain),
+  const names = who.role === 'admin' ? [...table.domains.keys()] : [...new Set(who.domains)];
+  const domains = names.sort().map((domain) => ({
+    domain, overrides: table.domains.get(domain) ?? {}, effective: effectiveRules(table, domain),
   }));
   return { defaults: { ...DEFAULT_RULES }, global: effectiveRules(table, null), domains };
 }

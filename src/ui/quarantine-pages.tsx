@@ -207,7 +207,13 @@ export function DetailPage(props: {
               {confirm}
               <button type="submit">Release</button>
             </form>
-          ) : <p class="muted">{mode === 'request' ? `You cannot release ${item.type} mail yourself: an administrator decides on a release request.` : `You cannot release ${item.type} mail yourself.`}</p>}
+          ) : mode === 'request' ? (
+            <form method="post" action={`/ui/quarantine/${item.id}/release-request`}>
+              <input type="hidden" name="csrf" value={props.csrf} />
+              <p class="muted">You cannot release {item.type} mail yourself: an administrator decides on a release request.</p>
+              <button type="submit">Request release</button>
+            </form>
+          ) : <p class="muted">You cannot release {item.type} mail yourself.</p>}
           {listable && mayRelease ? (
             <form method="post" action={`/ui/quarantine/${item.id}/release`}>
               <input type="hidden" name="csrf" value={props.csrf} />

@@ -9,6 +9,7 @@ import { listQuarantine } from '../quarantine/list.ts';
 import { getItem, getItemDetail, getRawMessage } from '../quarantine/read.ts';
 import { releaseMessage } from '../quarantine/release.ts';
 import { releaseMode } from '../quarantine/release-policy.ts';
+import { requestRelease } from '../quarantine/release-requests.ts';
 import { markReleased } from '../quarantine/resolve.ts';
 import { csrf, ctx, flag, form, one, requireSession, type C, type UiEnv } from './context.ts';
 import { listHref, parseFilters } from './filters.ts';
@@ -31,6 +32,7 @@ const NOTICES: Record<string, string> = {
   deleted: 'Deleted.',
   deleted_blocked: 'Deleted, and the sender is now blocked for its recipients.',
   confirmation_required: 'This is virus or banned mail: tick the confirmation box to release it.',
+  requested: 'Release requested: an administrator decides.',
 };
 const ERRORS = ['release_failed', 'nothing_to_release', 'release_not_configured', 'upstream_unreachable', 'release_outcome_unknown', 'amavisd_busy', 'nothing_to_delete', 'confirmation_required'];
 
@@ -126,7 +128,8 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const raw = body.ids === undefined ? [] : Array.isArray(body.ids) ? body.ids : [body.ids];
     const ids = raw.filter((v): v is string => typeof v === 'string');
     if (ids.length === 0 || ids.length > 200) throw new AppError('bad_request', 'select between 1 and 200 messages');
-    const results = await runBulk(c.get('deps'), s.identity, { ...how, ids });
+    // confirm_dangerous: a confirmation box the list may offer; without it virus and banned ids fail (409)
+    const results = await runBulk(c.get('deps'), s.identity, { ...how, ids, confirmDangerous: flag(body.confirm_dangerous) });
     const good = results.filter((r) => r.status === 200).length;
     const nullSender = results.filter((r) => r.error?.code === 'invalid_field' && /null sender/.test(r.error.detail)).length;
     const extra: Record<string, string> = { done: `bulk-${action as string}`, ok: String(good), failed: String(results.length - good) };
@@ -192,6 +195,16 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
       done = err.code;
     }
     return c.redirect(`/ui/quarantine/${id}?done=${done}`, 303);
+  });
+
+  // A mailbox owner's release request (where the release policy says `request`), as the API's.
+  ui.post('/quarantine/:id/release-request', async (c) => {
+    const s = requireSession(c);
+    const body = await form(c);
+    await checkCsrf(ctx(c), s, one(body.csrf));
+    const id = c.req.param('id');
+    await requestRelease(c.get('deps'), s.identity, key(id));
+    return c.redirect(`/ui/quarantine/${id}?done=requested`, 303);
   });
 
   ui.post('/quarantine/:id/mark-released', async (c) => {

@@ -10,6 +10,9 @@ export const EVENT_TYPES = [
   'quarantine.deleted',
   /** reported to the spam filter as spam or not spam (data.kind, data.learned) */
   'quarantine.reported',
+  /** a mailbox owner asked for a release (issue 18); and an admin's decision on it */
+  'quarantine.release_requested',
+  'quarantine.release_request_decided',
   'sender_list.changed',
   'digest.sent',
   'digest.failed',

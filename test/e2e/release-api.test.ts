@@ -38,8 +38,10 @@ describe.each(['mariadb', 'pg'] as const)('release through the API with real ama
     createApp({ config: parseConfig({ ADMIN_API_KEY: KEY }), database: sharedProvider(handle, variant), log: quiet, release });
   const call = (app: ReturnType<typeof createApp>, path: string, init: RequestInit = {}) =>
     app.request(path, { ...init, headers: { authorization: `Bearer ${KEY}`, ...(init.headers ?? {}) } });
-  const release = (app: ReturnType<typeof createApp>, id: string, headers: Record<string, string> = {}) =>
-    call(app, `/v1/quarantine/${id}/release`, { method: 'POST', headers });
+  const release = (app: ReturnType<typeof createApp>, id: string, headers: Record<string, string> = {}, body?: unknown) =>
+    call(app, `/v1/quarantine/${id}/release`, body === undefined
+      ? { method: 'POST', headers }
+      : { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 
   async function quarantine(m: Mail): Promise<{ id: string; mailId: string }> {
     await h.submit(m);
@@ -78,7 +80,15 @@ describe.each(['mariadb', 'pg'] as const)('release through the API with real ama
     ];
     for (const [mail, app, via] of cases) {
       const { id, mailId } = await quarantine(mail);
-      const res = await release(app, id);
+      // banned mail: an admin confirms it (issue 18); unconfirmed, nothing reaches amavisd
+      const dangerous = mail.expect === 'B';
+      if (dangerous) {
+        const refused = await release(app, id);
+        expect(refused.status).toBe(409);
+        expect(await refused.json()).toMatchObject({ code: 'confirmation_required', field: 'confirm_dangerous' });
+        expect(await rs(mailId)).toEqual([' ']);
+      }
+      const res = await release(app, id, {}, dangerous ? { confirm_dangerous: true } : undefined);
       const body = (await res.json()) as any;
       expect(res.status, JSON.stringify(body)).toBe(200);
       expect(body).toMatchObject({ status: 'released', via, results: [{ recipient: mail.to[0], released: true }] });

@@ -4,6 +4,7 @@ import { runBulk } from '../../quarantine/bulk.ts';
 import { deleteMessage } from '../../quarantine/delete.ts';
 import { releaseMessage, type ReleaseResult } from '../../quarantine/release.ts';
 import { reportMessage } from '../../quarantine/report.ts';
+import { OWNER_ACTIONS, POLICY_TYPES } from '../../quarantine/release-policy.ts';
 import { markReleased } from '../../quarantine/resolve.ts';
 import type { Identity } from '../../auth/identity.ts';
 import type { Deps } from '../../deps.ts';
@@ -46,10 +47,21 @@ const releaseProblems = problems(
   'release_not_configured', 'amavisd_busy', 'lookup_tables_missing',
   'payload_too_large', 'unsupported_media_type',
 );
+/** A mailbox owner's release the release policy does not allow: what they may do instead. */
+export const ReleaseNotAllowed = ProblemFields.extend({
+  code: z.enum(['release_not_allowed']),
+  content_type: z.enum(POLICY_TYPES),
+  allowed: z.enum(OWNER_ACTIONS).describe('what the policy lets the owner do: request (a release request), none'),
+}).openapi('ReleaseNotAllowed');
+
 const releaseResponses = {
   200: { description: 'Released to every recipient', ...json(ReleaseAnswer) },
   207: { description: 'Released to some recipients only: see results', ...json(ReleaseAnswer) },
   ...releaseProblems,
+  403: {
+    description: `${releaseProblems[403].description} (a mailbox owner, where the release policy says request or none)`,
+    content: { 'application/problem+json': { schema: ReleaseNotAllowed } },
+  },
   502: {
     description: `${releaseProblems[502].description} (release_failed: amavisd refused; the results are inside, nothing was delivered; release_outcome_unknown: the request went out but no answer came back, or it could not be recorded: the copies stay 'releasing')`,
     content: { 'application/problem+json': { schema: z.union([ReleaseFailed, ProblemFields.extend({ code: z.enum(['upstream_unreachable', 'release_outcome_unknown']) })]) } },
