@@ -80,11 +80,13 @@ async function summary(deps: Deps, c: LinkClaims): Promise<ActionPage['details']
     WHERE m.partition_tag = ${c.partitionTag} AND m.mail_id = ${bind(v, 'msgs.mail_id', c.mailId!)}`.execute(deps.db);
   const m = rows[0];
   if (!m) return [];
+  // times in the owner's zone, as their digest shows them
+  const sub = await deps.db.selectFrom('qe_digest_subscriptions').select('time_zone').where('address', '=', c.recipient).executeTakeFirst();
   return [
     { label: 'Subject', value: text(m.subject) || '(no subject)' },
     { label: 'From', value: text(m.sender) || '<>' },
     { label: 'To', value: c.recipient },
-    { label: 'Received', value: formatTime(Number(m.time_num), null) },
+    { label: 'Received', value: formatTime(Number(m.time_num), sub?.time_zone ?? null) },
   ];
 }
 

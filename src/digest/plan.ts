@@ -7,6 +7,7 @@ import type { Deps } from '../deps.ts';
 import { score } from '../quarantine/item.ts';
 import { recipientScope } from '../quarantine/scope.ts';
 import { reasonFromHeaders } from './render.ts';
+import { ENABLED_OFF, ENABLED_ON, NOT_CHOSEN } from './subscriptions.ts';
 
 /**
  * Who gets a digest, and what is in it. The plan streams recipients in pages (keyset on the
@@ -175,10 +176,12 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
   const stateOf = new Map(states.map((s) => [s.recipient, s]));
   const wanted = recipients.filter((r) => {
     const sub = subOf.get(r);
-    // An explicit opt-out (List-Unsubscribe, PUT enabled=false) holds even for force_all.
-    if (sub ? Number(sub.enabled) !== 1 : !mode.forceAll) return false;
+    // An explicit opt-out (List-Unsubscribe, PUT enabled=false) holds even for force_all; an owner who
+    // saved only a time zone (enabled = 2, not chosen) is reached by force_all as if no row existed.
+    const enabled = sub ? Number(sub.enabled) : NOT_CHOSEN;
+    if (enabled === ENABLED_OFF || (enabled !== ENABLED_ON && !mode.forceAll)) return false;
     // A subscriber's frequency holds in every mode but all_time (an explicit "send everything now").
-    return !sub || mode.allTime || mode.ignoreFrequency || isDue(sub.frequency, stateOf.get(r)?.last_sent_at, ctx.now);
+    return enabled !== ENABLED_ON || mode.allTime || mode.ignoreFrequency || isDue(sub!.frequency, stateOf.get(r)?.last_sent_at, ctx.now);
   });
   if (wanted.length === 0) return [];
   if (mode.allTime) stateOf.clear();
