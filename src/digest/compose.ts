@@ -4,6 +4,7 @@ import { AppError } from '../errors.ts';
 import type { OutgoingEmail } from '../mail/mailer.ts';
 import { digestMessageId, messageIdHost } from '../mail/message-id.ts';
 import { DEFAULT_LINK_TTL, UNSUBSCRIBE_LINK_TTL, linkUrl, signLinkSync, type LinkAction } from './links.ts';
+import { messageActions, type MessageAction, type MessageVerb } from './message-actions.ts';
 import type { RecipientDigest } from './plan.ts';
 import { formatTime, renderHtml, renderSubject, renderText, timeZoneLabel, type Templates } from './render.ts';
 
@@ -33,6 +34,16 @@ export function linkSettings(config: Config): { publicUrl: string; secret: strin
   return { publicUrl: config.PUBLIC_URL, secret: config.LINK_SECRET };
 }
 
+/**
+ * A message's buttons, from the one list of what the owner may do with it (message-actions.ts), and
+ * the same links under their own names for templates that place them one by one (empty when not offered).
+ */
+function actionLinks(actions: MessageAction[], url: (a: MessageVerb) => string) {
+  const list = actions.map((a) => ({ action: a.action, label: a.label, danger: a.danger, url: url(a.action) }));
+  const of = (a: MessageVerb) => list.find((x) => x.action === a)?.url ?? '';
+  return { actions: list, release_url: of('release'), release_allow_url: of('release_allow'), delete_url: of('delete') };
+}
+
 export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
   const { publicUrl, secret } = linkSettings(ctx.config);
   const expires = expiryAt(ctx.now, ctx.linkTtl ?? DEFAULT_LINK_TTL);
@@ -54,9 +65,7 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
       received: formatTime(m.timeNum, d.timeZone),
       type: typeOfCode(m.contentCode),
       reason: m.reason,
-      release_url: link('release', m.partitionTag, m.mailId, exp),
-      release_allow_url: link('release_allow', m.partitionTag, m.mailId, exp),
-      delete_url: link('delete', m.partitionTag, m.mailId, exp),
+      ...actionLinks(messageActions(m), (a) => link(a, m.partitionTag, m.mailId, exp)),
     });
   }
   const subject = renderSubject(ctx.config.DIGEST_SUBJECT, d.total);
