@@ -1,5 +1,5 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
-import { typeOfCode } from '../amavis/codes.ts';
+import { codesOfTypes, typeOfCode } from '../amavis/codes.ts';
 import { reverseDomain } from '../amavis/address.ts';
 import { bind, text } from '../amavis/schema.ts';
 import type { Identity } from '../auth/identity.ts';
@@ -43,6 +43,8 @@ export interface RecipientDigest {
   total: number;
   messages: PlannedMessage[];
   timeZone: string | null;
+  /** every pending message in the window by kind (absent: counted from `messages`) */
+  kinds?: { spam: number; virus: number; banned: number; other: number };
   from: { time: number; mailId: string } | null;
   /** the newest message covered: the watermark once the mail service has accepted the digest */
   to: { time: number; mailId: string };
@@ -145,6 +147,10 @@ async function quarantinedPage(ctx: PlanContext, after: string, n: number): Prom
   return rows.map((r) => text(r.email));
 }
 
+/** How many of a recipient's waiting messages have these content codes (the copy's own code first, as listed). */
+const kindCount = (codes: string[]) =>
+  sql`SUM(CASE WHEN COALESCE(NULLIF(TRIM(mr.content), ''), TRIM(m.content)) IN (${sql.join(codes)}) THEN 1 ELSE 0 END) OVER (PARTITION BY r.email)`;
+
 interface MessageRow {
   rcpt: unknown;
   partition_tag: number;
@@ -158,6 +164,9 @@ interface MessageRow {
   sender: unknown;
   rn: number | string;
   total: number | string;
+  n_spam: number | string;
+  n_virus: number | string;
+  n_banned: number | string;
 }
 
 /**
@@ -204,7 +213,8 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
       SELECT r.email AS rcpt, m.partition_tag, m.mail_id, m.time_num, m.content, mr.content AS rcontent, mr.bspam_level,
         m.spam_level, m.subject, s.email AS sender,
         ROW_NUMBER() OVER (PARTITION BY r.email ORDER BY m.time_num DESC, m.mail_id DESC) AS rn,
-        COUNT(*) OVER (PARTITION BY r.email) AS total
+        COUNT(*) OVER (PARTITION BY r.email) AS total,
+        ${kindCount(codesOfTypes(['spam', 'spammy']))} AS n_spam, ${kindCount(['V'])} AS n_virus, ${kindCount(['B'])} AS n_banned
       FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
         JOIN msgs m ON m.partition_tag = mr.partition_tag AND m.mail_id = mr.mail_id
         LEFT JOIN maddr s ON s.id = m.sid
@@ -227,6 +237,7 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
       const st = stateOf.get(recipient);
       d = {
         recipient, total: Number(row.total), messages: [], timeZone: subOf.get(recipient)?.time_zone ?? null,
+        kinds: kindsOf(row),
         from: st ? { time: Number(st.last_time_num), mailId: st.last_mail_id } : null,
         // rn = 1 comes first: the newest message, where the watermark will move to
         to: { time: msg.timeNum, mailId },
@@ -236,6 +247,11 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
     d.messages.push(msg);
   }
   return [...out.values()];
+}
+
+function kindsOf(row: MessageRow): NonNullable<RecipientDigest['kinds']> {
+  const spam = Number(row.n_spam), virus = Number(row.n_virus), banned = Number(row.n_banned);
+  return { spam, virus, banned, other: Math.max(0, Number(row.total) - spam - virus - banned) };
 }
 
 const ALERT_TYPES = new Set(['virus', 'banned', 'bad-header', 'bad-mime']);
