@@ -236,7 +236,12 @@ async function perform(deps: Deps, claims: LinkClaims, minter: Minter): Promise<
       return page(502, 'error', 'Not confirmed', 'The mail server did not confirm the release: the message may still arrive. It will not be released twice; an administrator checks it.', details);
     }
     if (err.code === 'not_found') return page(404, 'error', 'No longer in quarantine', 'This message is no longer in the quarantine.');
-    // The verb's own words (e.g. allow_sender not available yet, release not configured).
-    return page(err.status, 'error', err.title, err.message, details);
+    // The verb's own words name the machinery (AM.PDP, lookup tables): the owner gets plain words,
+    // the log gets the detail.
+    deps.log.warn('one-click action failed', { action: claims.action, code: err.code, detail: err.message });
+    if (err.status >= 500) {
+      return page(err.status, 'error', 'Not done', 'The mail server could not do this right now, so nothing was changed. Try again in a few minutes; if it keeps failing, tell your administrator.', details);
+    }
+    return page(err.status, 'error', 'Not done', 'This could not be done, so nothing was changed. Your administrator can help.', details);
   }
 }

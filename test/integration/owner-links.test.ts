@@ -115,6 +115,22 @@ describe.each(VARIANTS)('one-click links that match the message on %s', (variant
     expect(portal.headers.get('location')).toMatch(/^\/ui\/portal\//);
   });
 
+  it('a release the mail server refuses: plain words, no machinery, the way to the quarantine', async () => {
+    const fay = `fay@${domain}`;
+    const [id] = await mail(fay);
+    twin.mode = 'unreachable';
+    try {
+      const page = await open(await token('release', id!, fay), 'POST');
+      expect(page.res.status).toBe(502);
+      expect(page.html).toContain('nothing was changed');
+      expect(page.html).not.toMatch(/amavis|AM\.PDP|127\.0\.0\.1|scope/i);
+      expect(linksOf(page.html).map((l) => l.label)).toEqual(['Open your quarantine']);
+    } finally {
+      twin.mode = 'answer';
+    }
+    expect(await f.rs(id!)).toEqual([' ']);
+  });
+
   it('delete is set apart from release (danger style)', async () => {
     const dee = `dee@${domain}`;
     const [id] = await mail(dee);
