@@ -45,9 +45,9 @@ function actionLinks(w: Words, actions: MessageAction[], url: (a: MessageVerb) =
   return { actions: list, release_url: of('release'), release_allow_url: of('release_allow'), delete_url: of('delete') };
 }
 
-export async function digestView(ctx: ComposeContext, d: RecipientDigest, language: string | null = null) {
+export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
   const { publicUrl, secret } = linkSettings(ctx.config);
-  const w = wordsFor(language);
+  const w = wordsFor(d.language);
   const expires = expiryAt(ctx.now, ctx.linkTtl ?? DEFAULT_LINK_TTL);
   const link = (action: LinkAction, p: number | null, mailId: string | null, exp = expires) =>
     linkUrl(publicUrl, signLinkSync(secret, {
@@ -103,7 +103,6 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest, langua
     times_note: w.t('footer.times', { zone: d.timeZone && isTimeZone(d.timeZone) ? d.timeZone : 'UTC' }),
     links_expire: formatTime(expires, d.timeZone),
     links_note: w.t('footer.links', { expires: formatTime(expires, d.timeZone), recipient: d.recipient }),
-    open_text: w.t('text.open'),
   };
 }
 

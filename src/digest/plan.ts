@@ -43,6 +43,8 @@ export interface RecipientDigest {
   total: number;
   messages: PlannedMessage[];
   timeZone: string | null;
+  /** the owner's language (a catalog in templates/messages/); null or absent: English */
+  language?: string | null;
   /** every pending message in the window by kind (absent: counted from `messages`) */
   kinds?: { spam: number; virus: number; banned: number; other: number };
   from: { time: number; mailId: string } | null;
@@ -178,7 +180,7 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
   const { deps, who, mode } = ctx;
   const v = deps.variant;
   if (recipients.length === 0) return [];
-  const subs = await deps.db.selectFrom('qe_digest_subscriptions').select(['address', 'enabled', 'time_zone', 'frequency'])
+  const subs = await deps.db.selectFrom('qe_digest_subscriptions').select(['address', 'enabled', 'time_zone', 'frequency', 'language'])
     .where('address', 'in', recipients).execute();
   const subOf = new Map(subs.map((s) => [s.address, s]));
   const states = await deps.db.selectFrom('qe_digest_state').selectAll().where('recipient', 'in', recipients).execute();
@@ -237,7 +239,7 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
       const st = stateOf.get(recipient);
       d = {
         recipient, total: Number(row.total), messages: [], timeZone: subOf.get(recipient)?.time_zone ?? null,
-        kinds: kindsOf(row),
+        kinds: kindsOf(row), language: subOf.get(recipient)?.language ?? null,
         from: st ? { time: Number(st.last_time_num), mailId: st.last_mail_id } : null,
         // rn = 1 comes first: the newest message, where the watermark will move to
         to: { time: msg.timeNum, mailId },

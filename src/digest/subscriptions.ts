@@ -5,6 +5,7 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { FREQUENCIES, type Frequency } from './plan.ts';
 import { isTimeZone } from './render.ts';
+import { LANGUAGES } from './wording.ts';
 
 /** Who wants a digest, how often, in which time zone. Set by an admin, a domain admin or the mailbox's owner. */
 export interface Subscription {
@@ -12,6 +13,8 @@ export interface Subscription {
   enabled: boolean;
   frequency: Frequency;
   time_zone: string | null;
+  /** the digest's language (a catalog in templates/messages/); null: English */
+  language: string | null;
   /** ISO 8601 UTC; null when never set (the defaults shown) */
   updated_at: string | null;
   updated_by: string | null;
@@ -21,6 +24,7 @@ export interface SubscriptionPatch {
   enabled?: boolean;
   frequency?: Frequency;
   time_zone?: string | null;
+  language?: string | null;
 }
 
 /**
@@ -52,13 +56,17 @@ export async function getSubscription(deps: Deps, who: Identity, address: string
   return subscriptionOf(address, row);
 }
 
-function subscriptionOf(address: string, row: { enabled: number; frequency: string; time_zone: string | null; updated_at: number | string; updated_by: string } | undefined): Subscription {
-  if (!row) return { address, enabled: false, frequency: 'daily', time_zone: null, updated_at: null, updated_by: null };
+function subscriptionOf(
+  address: string,
+  row: { enabled: number; frequency: string; time_zone: string | null; language: string | null; updated_at: number | string; updated_by: string } | undefined,
+): Subscription {
+  if (!row) return { address, enabled: false, frequency: 'daily', time_zone: null, language: null, updated_at: null, updated_by: null };
   return {
     address,
     enabled: Number(row.enabled) === 1,
     frequency: (FREQUENCIES as readonly string[]).includes(row.frequency) ? (row.frequency as Frequency) : 'daily',
     time_zone: row.time_zone,
+    language: row.language,
     updated_at: new Date(Number(row.updated_at) * 1000).toISOString(),
     updated_by: row.updated_by,
   };
@@ -89,6 +97,9 @@ export async function putSubscription(
   if (patch.time_zone && !isTimeZone(patch.time_zone)) {
     throw new AppError('invalid_field', 'time_zone: not an IANA time zone, e.g. Europe/Berlin', { field: 'time_zone' });
   }
+  if (patch.language && !LANGUAGES.includes(patch.language)) {
+    throw new AppError('invalid_field', `language: one of ${LANGUAGES.join(', ')}`, { field: 'language' });
+  }
   const now = Math.floor(deps.clock.now() / 1000);
   await deps.db.transaction().execute(async (trx) => {
     const prior = await trx.selectFrom('qe_digest_subscriptions').selectAll().where('address', '=', address).executeTakeFirst();
@@ -98,6 +109,7 @@ export async function putSubscription(
         : patch.enabled ? ENABLED_ON : ENABLED_OFF,
       frequency: patch.frequency ?? prior?.frequency ?? 'daily',
       time_zone: patch.time_zone === undefined ? (prior?.time_zone ?? null) : patch.time_zone,
+      language: patch.language === undefined ? (prior?.language ?? null) : patch.language,
       updated_at: now,
       updated_by: who.actor,
     };
@@ -105,7 +117,7 @@ export async function putSubscription(
     else await trx.insertInto('qe_digest_subscriptions').values({ address, domain: domainOf(address), ...next }).execute();
     await recordAudit(trx, deps.clock, who, {
       action: 'digest_subscription', recipients: [address], result: 'ok',
-      detail: JSON.stringify({ enabled: next.enabled === NOT_CHOSEN ? null : next.enabled === ENABLED_ON, frequency: next.frequency, time_zone: next.time_zone }),
+      detail: JSON.stringify({ enabled: next.enabled === NOT_CHOSEN ? null : next.enabled === ENABLED_ON, frequency: next.frequency, time_zone: next.time_zone, language: next.language }),
     });
   });
   return getSubscription(deps, who, address);

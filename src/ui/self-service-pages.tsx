@@ -3,12 +3,14 @@ import type { Identity } from '../auth/identity.ts';
 import { FREQUENCIES } from '../digest/plan.ts';
 import { formatTime, isListedTimeZone, timeZones } from '../digest/render.ts';
 import type { SubscriptionStatus } from '../digest/subscriptions.ts';
+import { LANGUAGES, wordsFor } from '../digest/wording.ts';
 import { Layout, Notice, When } from './layout.tsx';
 
 export interface SubscriptionForm {
   enabled: boolean;
   frequency: string;
   time_zone: string;
+  language: string;
 }
 
 const FREQUENCY_LABELS: Record<string, string> = { hourly: 'Every hour', daily: 'Once a day', weekly: 'Once a week' };
@@ -60,6 +62,7 @@ export function SubscriptionPage(props: {
         <input type="hidden" name="orig_enabled" value={o.enabled ? '1' : '0'} />
         <input type="hidden" name="orig_frequency" value={o.frequency} />
         <input type="hidden" name="orig_time_zone" value={o.time_zone} />
+        <input type="hidden" name="orig_language" value={o.language} />
         <p><label><input type="checkbox" name="enabled" value="1" checked={v.enabled} /> Send me the digest</label></p>
         <p>
           <label for="s-frequency">How often</label>
@@ -76,6 +79,12 @@ export function SubscriptionPage(props: {
           <span id="s-tz-help" class="muted">
             {saved ? ' ' : ' Filled in from your browser when you have not chosen one; it is saved only when you press Save.'}
           </span>
+        </p>
+        <p>
+          <label for="s-language">Language of the digest</label>
+          <select id="s-language" name="language">
+            {LANGUAGES.map((l) => <option value={l} selected={v.language === l}>{wordsFor(l).t('language.name')}</option>)}
+          </select>
         </p>
         <button type="submit">Save</button>
       </form>

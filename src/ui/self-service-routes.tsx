@@ -4,6 +4,7 @@ import type { Hono } from 'hono';
 import { FREQUENCIES, type Frequency } from '../digest/plan.ts';
 import { requestPortalLink } from '../digest/portal-mail.ts';
 import { isListedTimeZone } from '../digest/render.ts';
+import { DEFAULT_LANGUAGE, LANGUAGES } from '../digest/wording.ts';
 import { putSubscription, subscriptionStatus, type SubscriptionPatch, type SubscriptionStatus } from '../digest/subscriptions.ts';
 import { AppError } from '../errors.ts';
 import { csrf, ctx, field, flag, form, one, requireSession, type C, type UiEnv } from './context.ts';
@@ -23,6 +24,7 @@ async function subscriptionPage(c: C, s: Session, o: { values?: SubscriptionForm
   const status = await subscriptionStatus(c.get('deps'), s.identity, mailbox);
   const original: SubscriptionForm = {
     enabled: effectiveEnabled(status), frequency: status.subscription.frequency, time_zone: status.subscription.time_zone ?? '',
+    language: status.subscription.language ?? DEFAULT_LANGUAGE,
   };
   return c.html(
     <SubscriptionPage who={s.identity} csrf={await csrf(c)} mailbox={mailbox} status={status} values={o.values ?? original}
@@ -39,11 +41,13 @@ async function subscriptionPage(c: C, s: Session, o: { values?: SubscriptionForm
 function changes(body: Record<string, unknown>, values: SubscriptionForm, status: SubscriptionStatus): SubscriptionPatch | null {
   const shown = field(body.orig_frequency) === undefined ? null : {
     enabled: field(body.orig_enabled) === '1', frequency: field(body.orig_frequency) ?? '', time_zone: field(body.orig_time_zone) ?? '',
+    language: field(body.orig_language) ?? values.language,
   };
   const patch: SubscriptionPatch = {};
   if (!shown || values.enabled !== shown.enabled) patch.enabled = values.enabled;
   if (!shown || values.frequency !== shown.frequency) patch.frequency = values.frequency as Frequency;
   if (!shown || values.time_zone !== shown.time_zone) patch.time_zone = values.time_zone === '' ? null : values.time_zone;
+  if (values.language !== (shown?.language ?? status.subscription.language ?? DEFAULT_LANGUAGE)) patch.language = values.language;
   // Choosing how often to get a digest one receives (from a send-to-everyone run) is subscribing to it.
   if (patch.frequency && patch.enabled === undefined && status.choice === 'not_chosen' && values.enabled) patch.enabled = true;
   return Object.keys(patch).length ? patch : null;
@@ -81,12 +85,18 @@ export function selfServiceRoutes(ui: Hono<UiEnv>) {
     const mailbox = mailboxOf(s);
     const values: SubscriptionForm = {
       enabled: flag(body.enabled), frequency: field(body.frequency) ?? '', time_zone: (field(body.time_zone) ?? '').trim().slice(0, 100),
+      // an older form without the field keeps the saved language
+      language: field(body.language) ?? '',
     };
     if (!(FREQUENCIES as readonly string[]).includes(values.frequency)) {
       return subscriptionPage(c, s, { values, error: 'Choose how often: every hour, once a day or once a week.', status: 400 });
     }
     const deps = c.get('deps');
     const status = await subscriptionStatus(deps, s.identity, mailbox);
+    if (values.language === '') values.language = status.subscription.language ?? DEFAULT_LANGUAGE;
+    if (!LANGUAGES.includes(values.language)) {
+      return subscriptionPage(c, s, { values, error: `Choose a language from the list (${LANGUAGES.join(', ')}).`, status: 400 });
+    }
     const patch = changes(body, values, status);
     // only the zones the list offers (the runtime's IANA names), or the one already saved
     if (patch?.time_zone && !isListedTimeZone(patch.time_zone)) {

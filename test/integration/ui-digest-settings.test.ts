@@ -141,6 +141,31 @@ describe.each(VARIANTS)('digest settings page on %s', (variantName) => {
     expect((await b.page('/ui/subscription?done=unchanged')).html).toContain('Nothing changed. You turned digests off');
   });
 
+  it('the owner chooses the digest\'s language: subject, HTML and text in German', async () => {
+    const gus = `gus@${domain}`;
+    const b = await portal(gus);
+    const page = await b.page('/ui/subscription');
+    expect(page.html).toContain('<option value="de">Deutsch</option>');
+    expect((await save(b, { language: 'xx' })).status).toBe(400);
+    expect(await sub(gus)).toBeUndefined();
+    expect((await save(b, { language: 'de' })).status).toBe(303);
+    // only the language was changed: no on/off choice stored
+    expect(await sub(gus)).toMatchObject({ enabled: 2, language: 'de' });
+    expect((await t.get(`/v1/digests/subscriptions/${gus}`)).status).toBe(200);
+    expect(await (await t.get(`/v1/digests/subscriptions/${gus}`)).json()).toMatchObject({ language: 'de' });
+
+    await mail(gus, 3600);
+    await mail(gus, 1800);
+    await sendToEveryone([gus]);
+    const [email] = resend.emails.filter((e) => e.to[0] === gus);
+    expect(email!.subject).toBe('2 Nachrichten wurden für Sie in Quarantäne gehalten');
+    expect(email!.html).toContain('<html lang="de">');
+    expect(email!.html).toContain('Alle in Ihrer Quarantäne ansehen');
+    expect(email!.text).toContain('Grund: Wahrscheinlich Spam');
+    expect(email!.text).toContain('Freigeben:');
+    expect(email!.text).not.toContain('Release');
+  });
+
   it('a time zone outside the list is a 400 page naming the field; nothing is stored', async () => {
     const dee = `dee@${domain}`;
     const b = await portal(dee);

@@ -273,3 +273,41 @@ describe('the digest email (issue 16.3)', () => {
     expect(html).toMatch(/display:inline-block;margin:8px 8px 0 0;padding:11px 16px;[^"]*line-height:20px/);
   });
 });
+
+describe('message catalogs (templates/messages/<language>.json)', () => {
+  const placeholders = (s: string) => [...s.matchAll(/\{([a-z_]+)\}/g)].map((m) => m[1]).sort();
+
+  it('every catalog has every key of every other, with the same placeholders', async () => {
+    const { CATALOGS } = await import('../../src/digest/templates.generated.ts');
+    const languages = Object.keys(CATALOGS);
+    expect(languages).toEqual(expect.arrayContaining(['en', 'de']));
+    const keys = new Set(languages.flatMap((l) => Object.keys(CATALOGS[l]!)));
+    for (const l of languages) {
+      for (const k of keys) {
+        expect(CATALOGS[l]![k], `${l}: ${k} missing`).toBeTypeOf('string');
+        expect(placeholders(CATALOGS[l]![k]!), `${l}: ${k}`).toEqual(placeholders(CATALOGS.en![k]!));
+      }
+    }
+  });
+
+  it('the catalog files are what is bundled, and each names its language', async () => {
+    const { readdirSync } = await import('node:fs');
+    const { CATALOGS } = await import('../../src/digest/templates.generated.ts');
+    const files = readdirSync(new URL('../../templates/messages/', import.meta.url)).filter((f) => f.endsWith('.json')).sort();
+    expect(files.map((f) => f.slice(0, -5))).toEqual(Object.keys(CATALOGS).sort());
+    for (const f of files) {
+      const data = JSON.parse(readFileSync(new URL(`../../templates/messages/${f}`, import.meta.url), 'utf8')) as Record<string, string>;
+      expect(data).toEqual(CATALOGS[f.slice(0, -5)]);
+      expect(data['language.name']).toBeTruthy();
+    }
+  });
+
+  it('words in the owner\'s language, plural by the language\'s rules, English for an unknown one', async () => {
+    const { wordsFor } = await import('../../src/digest/wording.ts');
+    const de = wordsFor('de');
+    expect(de.n('subject', 1, { total: 1 })).toBe('1 Nachricht wurde für Sie in Quarantäne gehalten');
+    expect(de.n('subject', 4, { total: 4 })).toBe('4 Nachrichten wurden für Sie in Quarantäne gehalten');
+    expect(wordsFor('xx').language).toBe('en');
+    expect(wordsFor(null).n('more', 1)).toBe('and 1 more message');
+  });
+});
