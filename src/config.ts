@@ -75,9 +75,10 @@ export const configSchema = z
     SMTP_POOL_SIZE: z.coerce.number().int().min(1).max(64).default(4),
     SMTP_MESSAGES_PER_CONNECTION: z.coerce.number().int().min(1).max(10_000).default(100),
     DIGEST_FROM: optionalString,
-    DIGEST_SUBJECT: z
-      .string()
-      .default('[Attention] You have {{total}} emails quarantined and not delivered to mailbox'),
+    /** unset: a sentence in the owner's language, singular or plural ("3 messages were held in quarantine for you") */
+    DIGEST_SUBJECT: optionalString,
+    /** the newest this many messages are listed in a digest; the rest as "and M more" with a link to the quarantine */
+    DIGEST_MAX_ITEMS: z.coerce.number().int().min(1).max(50).default(20),
     PUBLIC_URL: optionalString.pipe(z.url().optional()),
     LINK_SECRET: optionalString.refine(
       (v) => v === undefined || v.length >= 32,

@@ -7,7 +7,7 @@ import type { Database } from './types.ts';
  * apply by hand; this list is what the server compares the database against at start (a unit test
  * keeps it equal to the folder).
  */
-export const MIGRATIONS = ['0001_init', '0002_idempotency', '0003_digest', '0005_webhooks', '0006_digest_batches', '0007_long_addresses', '0008_key_ties', '0009_release_attempts', '0011_webhook_attempts', '0012_release_policies', '0013_release_requests'] as const;
+export const MIGRATIONS = ['0001_init', '0002_idempotency', '0003_digest', '0005_webhooks', '0006_digest_batches', '0007_long_addresses', '0008_key_ties', '0009_release_attempts', '0011_webhook_attempts', '0012_release_policies', '0013_release_requests', '0014_digest_language'] as const;
 export const LATEST_VERSION = MIGRATIONS.length;
 
 export interface MigrationFile {

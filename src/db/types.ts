@@ -202,10 +202,12 @@ export interface QeResendEventsTable {
 export interface QeDigestSubscriptionsTable {
   address: string;
   domain: string;
-  /** 1 or 0 (smallint on both databases) */
+  /** 1 on, 0 off, 2 not chosen (smallint on both databases; src/digest/subscriptions.ts) */
   enabled: number;
   frequency: string;
   time_zone: string | null;
+  /** a catalog in templates/messages/; null: English (0014) */
+  language: string | null;
   updated_at: number | string;
   updated_by: string;
 }

@@ -5,8 +5,10 @@ import type { OutgoingEmail } from '../mail/mailer.ts';
 import { digestMessageId, messageIdHost } from '../mail/message-id.ts';
 import { DEFAULT_LINK_TTL, UNSUBSCRIBE_LINK_TTL, linkUrl, signLinkSync, type LinkAction } from './links.ts';
 import { DEFAULT_RULES, ownerActions, policyTypeOf } from '../quarantine/release-policy.ts';
+import { messageActions, type MessageAction, type MessageVerb } from './message-actions.ts';
 import type { RecipientDigest } from './plan.ts';
-import { formatTime, renderHtml, renderSubject, renderText, timeZoneLabel, type Templates } from './render.ts';
+import { formatTime, isTimeZone, renderHtml, renderSubject, renderText, timeZoneLabel, type Templates } from './render.ts';
+import { kindOf, kindsSentence, reasonWords, wordsFor, wrapText, type Kind, type Words } from './wording.ts';
 
 export interface ComposeContext {
   config: Config;
@@ -34,49 +36,85 @@ export function linkSettings(config: Config): { publicUrl: string; secret: strin
   return { publicUrl: config.PUBLIC_URL, secret: config.LINK_SECRET };
 }
 
+/**
+ * A message's buttons, from the one list of what the owner may do with it (message-actions.ts), and
+ * the same links under their own names for templates that place them one by one (empty when not offered).
+ */
+function actionLinks(w: Words, actions: MessageAction[], url: (a: MessageVerb) => string) {
+  const list = actions.map((a) => ({ action: a.action, label: w.t(`action.${a.action}`), danger: a.danger, url: url(a.action) }));
+  const of = (a: MessageVerb) => list.find((x) => x.action === a)?.url ?? '';
+  return { actions: list, release_url: of('release'), release_allow_url: of('release_allow'), request_url: of('request'), delete_url: of('delete') };
+}
+
 export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
   const { publicUrl, secret } = linkSettings(ctx.config);
+  const w = wordsFor(d.language);
   const expires = expiryAt(ctx.now, ctx.linkTtl ?? DEFAULT_LINK_TTL);
   const link = (action: LinkAction, p: number | null, mailId: string | null, exp = expires) =>
     linkUrl(publicUrl, signLinkSync(secret, {
       action, partitionTag: p, mailId, recipient: d.recipient, expires: exp, ...(ctx.mintedBy === undefined ? {} : { keyId: ctx.mintedBy }),
     }));
   const messages = [];
-  for (const m of d.messages) {
+  // the plan lists the newest first; the digest shows the newest DIGEST_MAX_ITEMS of them
+  for (const m of d.messages.slice(0, ctx.config.DIGEST_MAX_ITEMS)) {
     // A link never outlives the message: the purge job removes it after QUARANTINE_RETENTION_DAYS.
     const purgedAt = m.timeNum + ctx.config.QUARANTINE_RETENTION_DAYS * DAY;
     const exp = Math.min(expires, purgedAt);
-    // Only the links the owner's release policy allows exist (an empty one is left out by the templates).
-    const allowed = new Set(m.actions ?? ownerActions(DEFAULT_RULES, policyTypeOf(m.contentCode)));
-    const maybe = (action: 'release' | 'release_allow' | 'request' | 'delete') => (allowed.has(action) ? link(action, m.partitionTag, m.mailId, exp) : '');
+    const kind = kindOf(m.contentCode);
+    // Only what the owner's release policy allows, and what makes sense for the message, is offered.
+    const allowed = new Set<string>(m.actions ?? ownerActions(DEFAULT_RULES, policyTypeOf(m.contentCode)));
     messages.push({
-      subject: m.subject || '(no subject)',
-      sender: m.sender || '<>',
+      subject: m.subject || w.t('no_subject'),
+      sender: m.sender || w.t('null_sender'),
       recipient: d.recipient,
       show_recipient: false,
       score: m.score === null ? '' : String(m.score),
+      score_text: m.score === null ? '' : w.t('score', { score: m.score }),
       received: formatTime(m.timeNum, d.timeZone),
       type: typeOfCode(m.contentCode),
-      reason: m.reason,
-      release_url: maybe('release'),
-      release_allow_url: maybe('release_allow'),
-      request_url: maybe('request'),
-      delete_url: maybe('delete'),
+      kind,
+      reason: reasonWords(w, m.contentCode, m.reason),
+      ...actionLinks(w, messageActions(m, allowed), (a) => link(a, m.partitionTag, m.mailId, exp)),
     });
   }
-  const subject = renderSubject(ctx.config.DIGEST_SUBJECT, d.total);
+  const kinds = d.kinds ?? countKinds(d);
+  const more = d.total > messages.length ? d.total - messages.length : 0;
   return {
-    subject,
+    subject: ctx.config.DIGEST_SUBJECT ? renderSubject(ctx.config.DIGEST_SUBJECT, d.total) : w.n('subject', d.total, { total: d.total }),
+    language: w.language,
     total: d.total,
     plural: d.total === 1 ? '' : 's',
+    heading: w.n('heading', d.total, { total: d.total }),
+    intro: w.t('intro', { recipient: d.recipient, days: ctx.config.QUARANTINE_RETENTION_DAYS }),
+    kinds_lead: w.t('kinds.lead'),
+    kinds_line: kindsSentence(w, kinds),
+    kind_counts: kinds,
+    review_all: w.t('review_all'),
+    label_from: w.t('label.from'),
+    label_received: w.t('label.received'),
+    label_why: w.t('label.why'),
     recipient: d.recipient,
     messages,
-    more: d.total > messages.length ? d.total - messages.length : 0,
+    more,
+    more_text: more ? w.n('more', more) : '',
+    more_link: w.t('more.link'),
+    confirm_note: w.t('confirm_note'),
     portal_url: link('portal', null, null),
     unsubscribe_url: link('unsubscribe', null, null, expiryAt(ctx.now, UNSUBSCRIBE_LINK_TTL)),
+    unsubscribe_text: w.t('unsubscribe'),
     time_zone_label: timeZoneLabel(d.timeZone),
+    times_note: w.t('footer.times', { zone: d.timeZone && isTimeZone(d.timeZone) ? d.timeZone : 'UTC' }),
     links_expire: formatTime(expires, d.timeZone),
+    links_note: w.t('footer.links', { expires: formatTime(expires, d.timeZone), recipient: d.recipient }),
   };
+}
+
+/** A digest built without the plan's counts (a preview, a test): counted from its listed messages. */
+function countKinds(d: RecipientDigest): Record<Kind, number> {
+  const counts: Record<Kind, number> = { spam: 0, virus: 0, banned: 0, other: 0 };
+  for (const m of d.messages) counts[kindOf(m.contentCode)]++;
+  counts.other += Math.max(0, d.total - d.messages.length);
+  return counts;
 }
 
 export async function composeDigest(ctx: ComposeContext, d: RecipientDigest, idempotencyKey: string): Promise<OutgoingEmail> {
@@ -89,7 +127,7 @@ export async function composeDigest(ctx: ComposeContext, d: RecipientDigest, ide
     to: d.recipient,
     subject: view.subject,
     html: renderHtml(ctx.templates['digest.html'], view),
-    text: renderText(ctx.templates['digest.txt'], view),
+    text: wrapText(renderText(ctx.templates['digest.txt'], view)),
     headers: {
       // RFC 8058 one-click: the mail client POSTs "List-Unsubscribe=One-Click" to this URL.
       'List-Unsubscribe': `<${view.unsubscribe_url}>`,

@@ -7,7 +7,8 @@ import { hmacSha256Sync } from '../crypto/sha256.ts';
  * can neither be altered nor made for another message or mailbox. Pure JS HMAC (crypto/sha256.ts):
  * the same on Workers and Node.
  */
-export const LINK_ACTIONS = ['release', 'delete', 'release_allow', 'portal', 'unsubscribe', 'request'] as const;
+// subscribe: only minted by the unsubscribe result page ("Turn digests back on"), never mailed
+export const LINK_ACTIONS = ['release', 'delete', 'release_allow', 'portal', 'unsubscribe', 'request', 'subscribe'] as const;
 export type LinkAction = (typeof LINK_ACTIONS)[number];
 
 export interface LinkClaims {
@@ -108,7 +109,7 @@ function parsePayload(payload: string): LinkClaims | null {
   };
   // exactly one spelling of these claims: the one this server's signer writes
   if ((version === 'v2' ? payloadOf(claims) : payloadV1(claims)) !== payload) return null;
-  const needsMail = claims.action !== 'portal' && claims.action !== 'unsubscribe';
+  const needsMail = claims.action !== 'portal' && claims.action !== 'unsubscribe' && claims.action !== 'subscribe';
   if (needsMail !== (claims.mailId !== null && claims.partitionTag !== null)) return null;
   return claims;
 }

@@ -1,5 +1,5 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
-import { typeOfCode } from '../amavis/codes.ts';
+import { codesOfTypes, typeOfCode } from '../amavis/codes.ts';
 import { domainOf, reverseDomain } from '../amavis/address.ts';
 import { bind, text } from '../amavis/schema.ts';
 import type { Identity } from '../auth/identity.ts';
@@ -10,6 +10,7 @@ import {
 } from '../quarantine/release-policy.ts';
 import { recipientScope } from '../quarantine/scope.ts';
 import { reasonFromHeaders } from './render.ts';
+import { ENABLED_OFF, ENABLED_ON, NOT_CHOSEN } from './subscriptions.ts';
 
 /**
  * Who gets a digest, and what is in it. The plan streams recipients in pages (keyset on the
@@ -47,6 +48,10 @@ export interface RecipientDigest {
   total: number;
   messages: PlannedMessage[];
   timeZone: string | null;
+  /** the owner's language (a catalog in templates/messages/); null or absent: English */
+  language?: string | null;
+  /** every pending message in the window by kind (absent: counted from `messages`) */
+  kinds?: { spam: number; virus: number; banned: number; other: number };
   from: { time: number; mailId: string } | null;
   /** the newest message covered: the watermark once the mail service has accepted the digest */
   to: { time: number; mailId: string };
@@ -149,6 +154,10 @@ async function quarantinedPage(ctx: PlanContext, after: string, n: number): Prom
   return rows.map((r) => text(r.email));
 }
 
+/** How many of a recipient's waiting messages have these content codes (the copy's own code first, as listed). */
+const kindCount = (codes: string[]) =>
+  sql`SUM(CASE WHEN COALESCE(NULLIF(TRIM(mr.content), ''), TRIM(m.content)) IN (${sql.join(codes)}) THEN 1 ELSE 0 END) OVER (PARTITION BY r.email)`;
+
 interface MessageRow {
   rcpt: unknown;
   partition_tag: number;
@@ -162,6 +171,9 @@ interface MessageRow {
   sender: unknown;
   rn: number | string;
   total: number | string;
+  n_spam: number | string;
+  n_virus: number | string;
+  n_banned: number | string;
 }
 
 /**
@@ -173,17 +185,19 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
   const { deps, who, mode } = ctx;
   const v = deps.variant;
   if (recipients.length === 0) return [];
-  const subs = await deps.db.selectFrom('qe_digest_subscriptions').select(['address', 'enabled', 'time_zone', 'frequency'])
+  const subs = await deps.db.selectFrom('qe_digest_subscriptions').select(['address', 'enabled', 'time_zone', 'frequency', 'language'])
     .where('address', 'in', recipients).execute();
   const subOf = new Map(subs.map((s) => [s.address, s]));
   const states = await deps.db.selectFrom('qe_digest_state').selectAll().where('recipient', 'in', recipients).execute();
   const stateOf = new Map(states.map((s) => [s.recipient, s]));
   const wanted = recipients.filter((r) => {
     const sub = subOf.get(r);
-    // An explicit opt-out (List-Unsubscribe, PUT enabled=false) holds even for force_all.
-    if (sub ? Number(sub.enabled) !== 1 : !mode.forceAll) return false;
+    // An explicit opt-out (List-Unsubscribe, PUT enabled=false) holds even for force_all; an owner who
+    // saved only a time zone (enabled = 2, not chosen) is reached by force_all as if no row existed.
+    const enabled = sub ? Number(sub.enabled) : NOT_CHOSEN;
+    if (enabled === ENABLED_OFF || (enabled !== ENABLED_ON && !mode.forceAll)) return false;
     // A subscriber's frequency holds in every mode but all_time (an explicit "send everything now").
-    return !sub || mode.allTime || mode.ignoreFrequency || isDue(sub.frequency, stateOf.get(r)?.last_sent_at, ctx.now);
+    return enabled !== ENABLED_ON || mode.allTime || mode.ignoreFrequency || isDue(sub!.frequency, stateOf.get(r)?.last_sent_at, ctx.now);
   });
   if (wanted.length === 0) return [];
   if (mode.allTime) stateOf.clear();
@@ -215,7 +229,8 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
       SELECT r.email AS rcpt, m.partition_tag, m.mail_id, m.time_num, m.content, mr.content AS rcontent, mr.bspam_level,
         m.spam_level, m.subject, s.email AS sender,
         ROW_NUMBER() OVER (PARTITION BY r.email ORDER BY m.time_num DESC, m.mail_id DESC) AS rn,
-        COUNT(*) OVER (PARTITION BY r.email) AS total
+        COUNT(*) OVER (PARTITION BY r.email) AS total,
+        ${kindCount(codesOfTypes(['spam', 'spammy']))} AS n_spam, ${kindCount(['V'])} AS n_virus, ${kindCount(['B'])} AS n_banned
       FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
         JOIN msgs m ON m.partition_tag = mr.partition_tag AND m.mail_id = mr.mail_id
         LEFT JOIN maddr s ON s.id = m.sid
@@ -239,6 +254,7 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
       const st = stateOf.get(recipient);
       d = {
         recipient, total: Number(row.total), messages: [], timeZone: subOf.get(recipient)?.time_zone ?? null,
+        kinds: kindsOf(row), language: subOf.get(recipient)?.language ?? null,
         from: st ? { time: Number(st.last_time_num), mailId: st.last_mail_id } : null,
         // rn = 1 comes first: the newest message, where the watermark will move to
         to: { time: msg.timeNum, mailId },
@@ -257,6 +273,11 @@ function hiddenCondition(rules: Rules): Expression<SqlBool> | null {
   const { codes, negate } = codesOfPolicyTypes(hidden);
   if (negate) return codes.length ? sql<SqlBool>`m.content IN (${sql.join(codes)})` : sql<SqlBool>`1 = 0`;
   return sql<SqlBool>`m.content NOT IN (${sql.join(codes)})`;
+}
+
+function kindsOf(row: MessageRow): NonNullable<RecipientDigest['kinds']> {
+  const spam = Number(row.n_spam), virus = Number(row.n_virus), banned = Number(row.n_banned);
+  return { spam, virus, banned, other: Math.max(0, Number(row.total) - spam - virus - banned) };
 }
 
 const ALERT_TYPES = new Set(['virus', 'banned', 'bad-header', 'bad-mime']);

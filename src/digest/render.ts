@@ -85,6 +85,21 @@ export function isTimeZone(tz: string): boolean {
   return formatterOf(tz) !== null;
 }
 
+let zoneList: string[] | null = null;
+
+/** The runtime's IANA zones (what the owner's page offers and accepts), with UTC first. */
+export function timeZones(): readonly string[] {
+  if (!zoneList) {
+    const listed = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+    zoneList = ['UTC', ...listed.filter((z) => z !== 'UTC')];
+  }
+  return zoneList;
+}
+
+export function isListedTimeZone(tz: string): boolean {
+  return timeZones().includes(tz);
+}
+
 const REASON_MAX = 120;
 
 /**

@@ -22,6 +22,8 @@ export interface ResendOptions {
   rateLimit?: number;
   /** how long 429s may hold one batch in all before it counts as a (retryable) failure */
   maxRateLimitWaitMs?: number;
+  /** instead of one paced at rateLimit (tests: a pacer with its own clock) */
+  pacer?: Pacer;
 }
 
 const RESEND_API = 'https://api.resend.com';
@@ -123,7 +125,7 @@ export function batchKey(emails: OutgoingEmail[]): string {
 export function resendMailer(opts: ResendOptions): Mailer {
   const url = `${(opts.baseUrl ?? RESEND_API).replace(/\/+$/, '')}/emails/batch`;
   const retry = opts.retry ?? DEFAULT_RETRY;
-  const pacer = new Pacer(opts.rateLimit ?? 0);
+  const pacer = opts.pacer ?? new Pacer(opts.rateLimit ?? 0);
   const maxRateLimitWait = opts.maxRateLimitWaitMs ?? 120_000;
   return {
     provider: 'resend',

@@ -17,6 +17,7 @@ import { quarantineRoutes } from './quarantine-routes.tsx';
 import { auditRoutes } from './audit-routes.tsx';
 import { senderListRoutes } from './sender-list-routes.tsx';
 import { selfServiceRoutes } from './self-service-routes.tsx';
+import { TZ_JS } from './self-service-pages.tsx';
 import {
   KEY_SESSION_SECONDS, MAILBOX_SESSION_SECONDS, checkCsrf, endSession, linkSecret, readSession, startSession,
 } from './session.ts';
@@ -39,6 +40,7 @@ export function uiRoutes(opts: {
   });
   ui.get('/static/app.css', (c) => c.body(APP_CSS, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' }));
   ui.get('/static/app.js', (c) => c.body(APP_JS, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' }));
+  ui.get('/static/tz.js', (c) => c.body(TZ_JS, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' }));
 
   ui.use('*', withDatabase, bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new AppError('payload_too_large'); } }));
   ui.use('*', async (c, next) => {

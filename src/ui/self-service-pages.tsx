@@ -1,22 +1,51 @@
 /** @jsxImportSource hono/jsx */
 import type { Identity } from '../auth/identity.ts';
 import { FREQUENCIES } from '../digest/plan.ts';
-import type { Subscription } from '../digest/subscriptions.ts';
+import { formatTime, isListedTimeZone, timeZones } from '../digest/render.ts';
+import type { SubscriptionStatus } from '../digest/subscriptions.ts';
+import { LANGUAGES, wordsFor } from '../digest/wording.ts';
 import { Layout, Notice, When } from './layout.tsx';
 
 export interface SubscriptionForm {
   enabled: boolean;
   frequency: string;
   time_zone: string;
+  language: string;
 }
 
 const FREQUENCY_LABELS: Record<string, string> = { hourly: 'Every hour', daily: 'Once a day', weekly: 'Once a week' };
 
+/** The effective state: what the owner receives and why, in their time zone. */
+export function effectiveEnabled(st: SubscriptionStatus): boolean {
+  return st.choice === 'on' || (st.choice === 'not_chosen' && st.lastSentAt !== null);
+}
+
+export function stateSentence(st: SubscriptionStatus, mailbox: string): string {
+  const sub = st.subscription;
+  const tz = sub.time_zone;
+  const changedOn = sub.updated_at ? formatTime(Math.floor(Date.parse(sub.updated_at) / 1000), tz) : '';
+  if (st.choice === 'on') return `You receive a digest ${(FREQUENCY_LABELS[sub.frequency] ?? sub.frequency).toLowerCase()} when mail was quarantined.`;
+  if (st.choice === 'off') {
+    if (sub.updated_by === `portal:${mailbox}`) return `You turned digests off on ${changedOn}.`;
+    if (sub.updated_by === `link:${mailbox}`) return `You turned digests off on ${changedOn} with the link in a digest.`;
+    return `Your administrator turned digests off for you on ${changedOn}.`;
+  }
+  if (st.lastSentAt !== null) {
+    return `You receive a digest because your administrator sends one to everyone (the last one on ${formatTime(st.lastSentAt, tz)}).`;
+  }
+  return 'You do not receive a digest. Turn it on below to get one when mail is quarantined for you.';
+}
+
 /** The mailbox owner's digest settings: on/off, how often, in which time zone. */
 export function SubscriptionPage(props: {
-  who: Identity; csrf: string; mailbox: string; current: Subscription; values: SubscriptionForm; notice: string | null; error: string | null;
+  who: Identity; csrf: string; mailbox: string; status: SubscriptionStatus; values: SubscriptionForm; original: SubscriptionForm;
+  notice: string | null; error: string | null;
 }) {
   const v = props.values;
+  const o = props.original;
+  const saved = props.status.subscription.time_zone;
+  // a stored zone the runtime does not list (an alias set through the API) stays selectable
+  const zones = saved && !isListedTimeZone(saved) ? [saved, ...timeZones()] : timeZones();
   return (
     <Layout title="Digest settings" who={props.who} csrf={props.csrf}>
       <p><a href="/ui/quarantine">← Back to the list</a></p>
@@ -24,13 +53,16 @@ export function SubscriptionPage(props: {
       <Notice text={props.notice} />
       <Notice text={props.error} error />
       <p>
-        The digest is an email listing the mail quarantined for <strong>{props.mailbox}</strong>, with links to release or delete it.
-        {' '}{props.current.updated_at
-          ? <>Last changed <When iso={props.current.updated_at} />.</>
-          : 'You have not chosen yet: no digest is sent unless you turn it on (or your admin sends them to everyone).'}
+        The digest is an email listing the mail quarantined for <strong>{props.mailbox}</strong>, with buttons to release or delete it.
       </p>
+      <p id="s-state"><strong>{stateSentence(props.status, props.mailbox)}</strong></p>
       <form method="post" action="/ui/subscription">
         <input type="hidden" name="csrf" value={props.csrf} />
+        {/* what the form was shown with: saving changes only what the owner changed */}
+        <input type="hidden" name="orig_enabled" value={o.enabled ? '1' : '0'} />
+        <input type="hidden" name="orig_frequency" value={o.frequency} />
+        <input type="hidden" name="orig_time_zone" value={o.time_zone} />
+        <input type="hidden" name="orig_language" value={o.language} />
         <p><label><input type="checkbox" name="enabled" value="1" checked={v.enabled} /> Send me the digest</label></p>
         <p>
           <label for="s-frequency">How often</label>
@@ -39,16 +71,42 @@ export function SubscriptionPage(props: {
           </select>
         </p>
         <p>
-          <label for="s-tz">Time zone (for the times in the email)</label>
-          <input id="s-tz" name="time_zone" type="text" value={v.time_zone} placeholder="Europe/Berlin" maxlength={64}
-            aria-describedby="s-tz-help" autocomplete="off" />
-          <span id="s-tz-help" class="muted"> An IANA name such as Europe/Berlin or America/New_York; empty means UTC.</span>
+          <label for="s-tz">Time zone (for the times in the email and on these pages)</label>
+          <select id="s-tz" name="time_zone" aria-describedby="s-tz-help" data-tz-prefill={saved ? undefined : '1'}>
+            <option value="" selected={v.time_zone === ''}>Not set (UTC)</option>
+            {zones.map((z) => <option value={z} selected={v.time_zone === z}>{z.replaceAll('_', ' ')}</option>)}
+          </select>
+          <span id="s-tz-help" class="muted">
+            {saved ? ' ' : ' Filled in from your browser when you have not chosen one; it is saved only when you press Save.'}
+          </span>
+        </p>
+        <p>
+          <label for="s-language">Language of the digest</label>
+          <select id="s-language" name="language">
+            {LANGUAGES.map((l) => <option value={l} selected={v.language === l}>{wordsFor(l).t('language.name')}</option>)}
+          </select>
         </p>
         <button type="submit">Save</button>
       </form>
+      <script src="/ui/static/tz.js" defer></script>
     </Layout>
   );
 }
+
+/**
+ * Fills the empty time zone <select> with the browser's zone when it is one of the options. Runs
+ * only on the settings page (script-src 'self'); nothing is stored until the owner saves.
+ */
+export const TZ_JS = `(function () {
+  var s = document.querySelector('select[data-tz-prefill]');
+  if (!s || s.value !== '') return;
+  var zone = '';
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (e) { return; }
+  for (var i = 0; i < s.options.length; i++) {
+    if (s.options[i].value === zone) { s.value = zone; return; }
+  }
+})();
+`;
 
 /** The answer to "email me a link": the same whatever the address. */
 export function EmailLinkPage(props: { address: string }) {

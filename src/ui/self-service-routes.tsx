@@ -3,12 +3,14 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Hono } from 'hono';
 import { FREQUENCIES, type Frequency } from '../digest/plan.ts';
 import { requestPortalLink } from '../digest/portal-mail.ts';
-import { getSubscription, putSubscription } from '../digest/subscriptions.ts';
+import { isListedTimeZone } from '../digest/render.ts';
+import { DEFAULT_LANGUAGE, LANGUAGES } from '../digest/wording.ts';
+import { putSubscription, subscriptionStatus, type SubscriptionPatch, type SubscriptionStatus } from '../digest/subscriptions.ts';
 import { AppError } from '../errors.ts';
 import { csrf, ctx, field, flag, form, one, requireSession, type C, type UiEnv } from './context.ts';
 import { SignInPage } from './layout.tsx';
 import { clientIp } from './client-ip.ts';
-import { EmailLinkPage, SubscriptionPage, TooManyLinksPage, type SubscriptionForm } from './self-service-pages.tsx';
+import { EmailLinkPage, SubscriptionPage, TooManyLinksPage, effectiveEnabled, stateSentence, type SubscriptionForm } from './self-service-pages.tsx';
 import { checkCsrf, type Session } from './session.ts';
 
 /** Digest settings are the mailbox owner's own: only a mailbox session has them (admins use the API). */
@@ -19,13 +21,36 @@ function mailboxOf(s: Session): string {
 
 async function subscriptionPage(c: C, s: Session, o: { values?: SubscriptionForm; notice?: string; error?: string; status?: ContentfulStatusCode } = {}) {
   const mailbox = mailboxOf(s);
-  const current = await getSubscription(c.get('deps'), s.identity, mailbox);
-  const values = o.values ?? { enabled: current.enabled, frequency: current.frequency, time_zone: current.time_zone ?? '' };
+  const status = await subscriptionStatus(c.get('deps'), s.identity, mailbox);
+  const original: SubscriptionForm = {
+    enabled: effectiveEnabled(status), frequency: status.subscription.frequency, time_zone: status.subscription.time_zone ?? '',
+    language: status.subscription.language ?? DEFAULT_LANGUAGE,
+  };
   return c.html(
-    <SubscriptionPage who={s.identity} csrf={await csrf(c)} mailbox={mailbox} current={current} values={values}
-      notice={o.notice ?? null} error={o.error ?? null} />,
+    <SubscriptionPage who={s.identity} csrf={await csrf(c)} mailbox={mailbox} status={status} values={o.values ?? original}
+      original={original} notice={o.notice ?? null} error={o.error ?? null} />,
     o.status ?? 200,
   );
+}
+
+/**
+ * Only what the owner changed, compared with the values the form was shown with (orig_*): a form
+ * saved as shown never turns a send-to-everyone digest into an opt-out. Without orig_* (an older
+ * form) every field counts as given.
+ */
+function changes(body: Record<string, unknown>, values: SubscriptionForm, status: SubscriptionStatus): SubscriptionPatch | null {
+  const shown = field(body.orig_frequency) === undefined ? null : {
+    enabled: field(body.orig_enabled) === '1', frequency: field(body.orig_frequency) ?? '', time_zone: field(body.orig_time_zone) ?? '',
+    language: field(body.orig_language) ?? values.language,
+  };
+  const patch: SubscriptionPatch = {};
+  if (!shown || values.enabled !== shown.enabled) patch.enabled = values.enabled;
+  if (!shown || values.frequency !== shown.frequency) patch.frequency = values.frequency as Frequency;
+  if (!shown || values.time_zone !== shown.time_zone) patch.time_zone = values.time_zone === '' ? null : values.time_zone;
+  if (values.language !== (shown?.language ?? status.subscription.language ?? DEFAULT_LANGUAGE)) patch.language = values.language;
+  // Choosing how often to get a digest one receives (from a send-to-everyone run) is subscribing to it.
+  if (patch.frequency && patch.enabled === undefined && status.choice === 'not_chosen' && values.enabled) patch.enabled = true;
+  return Object.keys(patch).length ? patch : null;
 }
 
 /** Hand background work to the Worker runtime when there is one; on Node the promise simply runs on. */
@@ -42,7 +67,15 @@ export function selfServiceRoutes(ui: Hono<UiEnv>) {
   ui.get('/subscription', async (c) => {
     const s = c.get('session');
     if (!s) return c.redirect('/ui/sign-in', 303);
-    return subscriptionPage(c, s, { notice: c.req.query('done') === 'saved' ? 'Saved.' : undefined });
+    const done = c.req.query('done');
+    if (done !== 'saved' && done !== 'unchanged') return subscriptionPage(c, s);
+    // the result names the new state, as the page now reads it
+    const status = await subscriptionStatus(c.get('deps'), s.identity, mailboxOf(s));
+    const tz = status.subscription.time_zone;
+    const notice = done === 'unchanged'
+      ? `Nothing changed. ${stateSentence(status, mailboxOf(s))}`
+      : `Saved. ${stateSentence(status, mailboxOf(s))} Times are shown in ${tz ?? 'UTC'}.`;
+    return subscriptionPage(c, s, { notice });
   });
 
   ui.post('/subscription', async (c) => {
@@ -52,19 +85,26 @@ export function selfServiceRoutes(ui: Hono<UiEnv>) {
     const mailbox = mailboxOf(s);
     const values: SubscriptionForm = {
       enabled: flag(body.enabled), frequency: field(body.frequency) ?? '', time_zone: (field(body.time_zone) ?? '').trim().slice(0, 100),
+      // an older form without the field keeps the saved language
+      language: field(body.language) ?? '',
     };
     if (!(FREQUENCIES as readonly string[]).includes(values.frequency)) {
       return subscriptionPage(c, s, { values, error: 'Choose how often: every hour, once a day or once a week.', status: 400 });
     }
-    try {
-      await putSubscription(c.get('deps'), s.identity, mailbox, {
-        enabled: values.enabled, frequency: values.frequency as Frequency, time_zone: values.time_zone === '' ? null : values.time_zone,
-      });
-    } catch (err) {
-      if (!(err instanceof AppError) || err.code !== 'invalid_field') throw err;
-      const error = `“${values.time_zone}” is not a time zone name. Use an IANA name such as Europe/Berlin, or leave it empty for UTC.`;
+    const deps = c.get('deps');
+    const status = await subscriptionStatus(deps, s.identity, mailbox);
+    if (values.language === '') values.language = status.subscription.language ?? DEFAULT_LANGUAGE;
+    if (!LANGUAGES.includes(values.language)) {
+      return subscriptionPage(c, s, { values, error: `Choose a language from the list (${LANGUAGES.join(', ')}).`, status: 400 });
+    }
+    const patch = changes(body, values, status);
+    // only the zones the list offers (the runtime's IANA names), or the one already saved
+    if (patch?.time_zone && !isListedTimeZone(patch.time_zone)) {
+      const error = `“${values.time_zone}” is not a time zone in the list. Choose one such as Europe/Berlin, or “Not set (UTC)”.`;
       return subscriptionPage(c, s, { values, error, status: 400 });
     }
+    if (!patch) return c.redirect('/ui/subscription?done=unchanged', 303);
+    await putSubscription(deps, s.identity, mailbox, patch, { absentEnabled: 'not_chosen' });
     return c.redirect('/ui/subscription?done=saved', 303);
   });
 

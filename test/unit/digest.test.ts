@@ -196,3 +196,118 @@ describe('digest link expiry', () => {
     expect(await expiry(view.messages[1]!.delete_url)).toBe(now - 3600 + 2 * 86400);
   });
 });
+
+describe('the digest email (issue 16.3)', () => {
+  const secret = 'unit-link-secret-0123456789abcdef0123';
+  const now = 1_790_000_000;
+  const msg = (i: number, contentCode: string, extra: Record<string, unknown> = {}) => ({
+    partitionTag: 0, mailId: `M${String(i).padStart(11, '0')}`, timeNum: now - 60 * i, contentCode,
+    subject: `message ${i}`, sender: `sender${i}@example.net`, score: contentCode === 'S' ? 9.5 : null, reason: '', ...extra,
+  });
+  const compose = async (env: Record<string, string>, messages: ReturnType<typeof msg>[], total = messages.length, kinds?: Record<string, number>) => {
+    const { composeDigest } = await import('../../src/digest/compose.ts');
+    const { templatesWith } = await import('../../src/digest/render.ts');
+    const { parseConfig } = await import('../../src/config.ts');
+    const config = parseConfig({ PUBLIC_URL: 'https://q.example.test', LINK_SECRET: secret, DIGEST_FROM: 'Q <q@example.test>', ...env });
+    return composeDigest({ config, templates: templatesWith({}), now }, {
+      recipient: 'alice@example.com', total, timeZone: 'Europe/Berlin', from: null, to: { time: now, mailId: 'AAAAAAAAAAAA' },
+      messages, ...(kinds ? { kinds: kinds as never } : {}),
+    }, 'k'.repeat(64));
+  };
+
+  it('a plural-correct subject by default; a custom DIGEST_SUBJECT still fills {{total}}', async () => {
+    expect((await compose({}, [msg(1, 'S')])).subject).toBe('1 message was held in quarantine for you');
+    expect((await compose({}, [msg(1, 'S'), msg(2, 'S')])).subject).toBe('2 messages were held in quarantine for you');
+    expect((await compose({ DIGEST_SUBJECT: 'Quarantäne: {{total}} Nachrichten' }, [msg(1, 'S')])).subject).toBe('Quarantäne: 1 Nachrichten');
+  });
+
+  it('counts by kind and gives each reason in plain words, never the filter\'s jargon', async () => {
+    const mail = await compose({}, [
+      msg(1, 'S'), msg(2, 'V', { reason: 'virus: Eicar-Signature' }), msg(3, 'B', { reason: 'banned: invoice.exe' }),
+      msg(4, 'H', { reason: 'BAD HEADER SECTION, Non-encoded 8-bit data' }), msg(5, 'Y'),
+    ]);
+    // the text part is wrapped: compare with line breaks as spaces
+    for (const part of [mail.html!, mail.text!.replace(/\n\s*/g, ' ')]) {
+      expect(part).toContain('What was held: 2 probably spam, 1 with a virus, 1 with a blocked attachment, 1 held for another reason.');
+      expect(part).toContain('Probably spam');
+      expect(part).toContain('Contains a virus: Eicar-Signature');
+      expect(part).toContain('Blocked attachment: invoice.exe');
+      expect(part).toContain('Badly formed message headers');
+      expect(part).toContain('Review all in your quarantine');
+      expect(part).toMatch(/\(Europe(\/|&#x2F;)Berlin\)/);
+      expect(part).not.toMatch(/amavis|scope|spam \(S\)|BAD HEADER|bad-header|spammy/i);
+    }
+  });
+
+  it('lists the newest DIGEST_MAX_ITEMS, then "and M more" with the quarantine link', async () => {
+    const many = Array.from({ length: 25 }, (_, i) => msg(i + 1, 'S'));
+    const mail = await compose({}, many, 30);
+    expect(mail.html!.match(/>message \d+</g)).toHaveLength(20);
+    expect(mail.html).toContain('>message 1<');
+    expect(mail.html).not.toContain('>message 21<');
+    expect(mail.html).toContain('and 10 more messages');
+    expect(mail.text).toMatch(/and 10 more messages\. See all in your quarantine:\nhttps:\/\/q\.example\.test\/a\//);
+    const few = await compose({ DIGEST_MAX_ITEMS: '3' }, many, 25);
+    expect(few.html!.match(/>message \d+</g)).toHaveLength(3);
+    expect(few.text).toContain('and 22 more messages');
+  });
+
+  it('the text part is wrapped at 78 columns with every URL on its own line', async () => {
+    const long = msg(1, 'S', { subject: 'a long subject '.repeat(12).trim(), sender: `${'x'.repeat(90)}@example.net` });
+    const text = (await compose({}, [long])).text!;
+    const urls = text.split('\n').filter((l) => l.includes('https://'));
+    expect(urls.length).toBeGreaterThanOrEqual(4);
+    for (const l of urls) expect(l.trim()).toMatch(/^https:\/\/q\.example\.test\/a\/\S+$/);
+    for (const l of text.split('\n')) {
+      if (!/https:\/\/|x{90}/.test(l)) expect(l.length, l).toBeLessThanOrEqual(78);
+    }
+    expect(text).toMatch(/^- a long subject a long subject/m);
+  });
+
+  it('the HTML: tables for layout, inline styles, nothing external, no script, at most 600 px', async () => {
+    const html = (await compose({}, [msg(1, 'S')])).html!;
+    expect(html).toContain('max-width:600px');
+    expect(html).toMatch(/<table role="presentation"/);
+    expect(html).not.toMatch(/<script|<link|@import|@font-face|url\(/i);
+    // every button is a padded block: 11 + 20 + 11 px and a 1 px border each side
+    expect(html).toMatch(/display:inline-block;margin:8px 8px 0 0;padding:11px 16px;[^"]*line-height:20px/);
+  });
+});
+
+describe('message catalogs (templates/messages/<language>.json)', () => {
+  const placeholders = (s: string) => [...s.matchAll(/\{([a-z_]+)\}/g)].map((m) => m[1]).sort();
+
+  it('every catalog has every key of every other, with the same placeholders', async () => {
+    const { CATALOGS } = await import('../../src/digest/templates.generated.ts');
+    const languages = Object.keys(CATALOGS);
+    expect(languages).toEqual(expect.arrayContaining(['en', 'de']));
+    const keys = new Set(languages.flatMap((l) => Object.keys(CATALOGS[l]!)));
+    for (const l of languages) {
+      for (const k of keys) {
+        expect(CATALOGS[l]![k], `${l}: ${k} missing`).toBeTypeOf('string');
+        expect(placeholders(CATALOGS[l]![k]!), `${l}: ${k}`).toEqual(placeholders(CATALOGS.en![k]!));
+      }
+    }
+  });
+
+  it('the catalog files are what is bundled, and each names its language', async () => {
+    const { readdirSync } = await import('node:fs');
+    const { CATALOGS } = await import('../../src/digest/templates.generated.ts');
+    const files = readdirSync(new URL('../../templates/messages/', import.meta.url)).filter((f) => f.endsWith('.json')).sort();
+    expect(files.map((f) => f.slice(0, -5))).toEqual(Object.keys(CATALOGS).sort());
+    for (const f of files) {
+      const data = JSON.parse(readFileSync(new URL(`../../templates/messages/${f}`, import.meta.url), 'utf8')) as Record<string, string>;
+      expect(data).toEqual(CATALOGS[f.slice(0, -5)]);
+      expect(data['language.name']).toBeTruthy();
+    }
+  });
+
+  it('words in the owner\'s language, plural by the language\'s rules, English for an unknown one', async () => {
+    const { wordsFor } = await import('../../src/digest/wording.ts');
+    const de = wordsFor('de');
+    expect(de.n('subject', 1, { total: 1 })).toBe('1 Nachricht wurde für Sie in Quarantäne gehalten');
+    expect(de.n('subject', 4, { total: 4 })).toBe('4 Nachrichten wurden für Sie in Quarantäne gehalten');
+    expect(wordsFor('xx').language).toBe('en');
+    expect(wordsFor(null).n('more', 1)).toBe('and 1 more message');
+  });
+});

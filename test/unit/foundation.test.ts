@@ -14,7 +14,8 @@ describe('configuration', () => {
     expect(c.PORT).toBe(8787);
     expect(c.RELAY_PORT).toBe(8788);
     expect(c.BACKUP_MX_DOMAINS).toEqual(['a.example', 'b.example']);
-    expect(c.DIGEST_SUBJECT).toContain('{{total}}');
+    expect(c.DIGEST_SUBJECT).toBeUndefined();
+    expect(c.DIGEST_MAX_ITEMS).toBe(20);
   });
   it('names the bad variable and never echoes its value', () => {
     const secret = 'short-secret-value';

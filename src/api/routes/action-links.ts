@@ -25,7 +25,8 @@ function send(c: Context<AppEnv>, p: ActionPage, token: string) {
   const templates = templatesWith(c.get('deps')?.templates);
   const html = renderHtml(templates['action.html'], {
     title: p.heading, heading: p.heading, message: p.message, kind: p.kind, details: p.details,
-    form: p.form ? { ...p.form, action_url: `/a/${token}` } : null, items: [],
+    form: p.form ? { button: p.form.button, note: p.form.note, danger: !!p.form.danger, action_url: p.form.url ?? `/a/${token}` } : null,
+    links: p.links ?? [], items: [],
   });
   return c.html(html, p.status, headers);
 }

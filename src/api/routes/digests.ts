@@ -34,12 +34,14 @@ const RunReport = z
 const Subscription = z
   .object({
     address: z.string(), enabled: z.boolean(), frequency: z.enum(FREQUENCIES), time_zone: z.string().nullable(),
+    language: z.string().nullable().openapi({ description: 'the digest\'s language (a catalog: en, de, ...); null: English' }),
     updated_at: z.string().nullable(), updated_by: z.string().nullable(),
   })
   .openapi('DigestSubscription');
 
 const SubscriptionBody = z
-  .object({ enabled: z.boolean().optional(), frequency: z.enum(FREQUENCIES).optional(), time_zone: z.string().max(64).nullable().optional() })
+  .object({ enabled: z.boolean().optional(), frequency: z.enum(FREQUENCIES).optional(), time_zone: z.string().max(64).nullable().optional(),
+    language: z.string().max(16).nullable().optional() })
   .strict();
 
 const addressParam = z.object({ address: Address.openapi({ param: { name: 'address', in: 'path' }, example: 'alice@example.com' }) });

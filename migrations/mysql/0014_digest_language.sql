@@ -1,0 +1,4 @@
+-- The language of a mailbox owner's digest (issue 16): a catalog name from templates/messages/
+-- ("en", "de"); NULL is the default (English). Set by the owner on the Digest settings page.
+-- Re-runnable: a column that already exists (MySQL 1060) counts as done.
+ALTER TABLE qe_digest_subscriptions ADD COLUMN language varchar(16) NULL;

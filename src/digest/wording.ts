@@ -1,0 +1,98 @@
+import { typeOfCode } from '../amavis/codes.ts';
+import { CATALOGS } from './templates.generated.ts';
+
+/**
+ * The digest's words in the owner's language, from the catalogs in templates/messages/. A key a
+ * catalog lacks falls back to English; `{name}` placeholders are filled with plain values (the
+ * templates escape them), and "key.one" / "key.other" pick the plural form by Intl.PluralRules.
+ */
+export const DEFAULT_LANGUAGE = 'en';
+export const LANGUAGES = Object.keys(CATALOGS);
+
+export type Words = {
+  language: string;
+  t(key: string, vars?: Record<string, string | number>): string;
+  /** `key.one` or `key.other` for n */
+  n(key: string, n: number, vars?: Record<string, string | number>): string;
+};
+
+const fill = (s: string, vars: Record<string, string | number>) =>
+  s.replace(/\{([a-z_]+)\}/g, (all, k: string) => (k in vars ? String(vars[k]) : all));
+
+export function wordsFor(language: string | null | undefined): Words {
+  const lang = language && CATALOGS[language] ? language : DEFAULT_LANGUAGE;
+  const own = CATALOGS[lang]!;
+  const en = CATALOGS[DEFAULT_LANGUAGE]!;
+  const rules = new Intl.PluralRules(lang);
+  const t = (key: string, vars: Record<string, string | number> = {}) => fill(own[key] ?? en[key] ?? key, vars);
+  return {
+    language: lang,
+    t,
+    n: (key, n, vars = {}) => {
+      const form = rules.select(n);
+      const k = own[`${key}.${form}`] !== undefined || en[`${key}.${form}`] !== undefined ? `${key}.${form}` : `${key}.other`;
+      return t(k, { n, ...vars });
+    },
+  };
+}
+
+/** The four kinds the digest counts, in the order it names them. */
+export const KINDS = ['spam', 'virus', 'banned', 'other'] as const;
+export type Kind = (typeof KINDS)[number];
+
+export function kindOf(contentCode: string): Kind {
+  const type = typeOfCode(contentCode);
+  if (type === 'spam' || type === 'spammy') return 'spam';
+  if (type === 'virus' || type === 'banned') return type;
+  return 'other';
+}
+
+/**
+ * Why a message was held, in plain words: "Probably spam", "Contains a virus: Eicar-Signature",
+ * "Blocked attachment: invoice.exe". `detail` is the short reason the plan read from the stored
+ * X-Amavis-Alert header ("virus: NAME", "banned: NAME"); other alerts are the filter's jargon and
+ * are not shown to the owner.
+ */
+export function reasonWords(w: Words, contentCode: string, detail: string): string {
+  const type = typeOfCode(contentCode);
+  const named = (prefix: string) => (detail.startsWith(prefix) ? detail.slice(prefix.length).trim() : '');
+  switch (type) {
+    case 'spam': case 'spammy': return w.t('reason.spam');
+    case 'virus': { const name = named('virus:'); return name ? w.t('reason.virus_named', { name }) : w.t('reason.virus'); }
+    case 'banned': { const name = named('banned:'); return name ? w.t('reason.banned_named', { name }) : w.t('reason.banned'); }
+    case 'bad-header': return w.t('reason.bad_header');
+    case 'bad-mime': return w.t('reason.bad_mime');
+    case 'oversized': return w.t('reason.oversized');
+    case 'unchecked': return w.t('reason.unchecked');
+    default: return w.t('reason.other');
+  }
+}
+
+/** "2 probably spam, 1 with a virus": the kinds present, in KINDS order. */
+export function kindsSentence(w: Words, counts: Record<Kind, number>): string {
+  return KINDS.filter((k) => counts[k] > 0).map((k) => w.n(`kind.${k}`, counts[k])).join(', ');
+}
+
+/**
+ * Text mail wrapped at `width` columns (RFC 5322's 78): long lines break at spaces, continuation
+ * lines keep the line's indent; a word longer than the line (a URL) is never broken, so a link
+ * stays whole and clickable on a line of its own.
+ */
+export function wrapText(text: string, width = 78): string {
+  return text.split('\n').map((line) => {
+    if (line.length <= width) return line;
+    const indent = /^\s*/.exec(line)![0];
+    const out: string[] = [];
+    let cur = '';
+    for (const word of line.slice(indent.length).split(/ +/)) {
+      if (cur && indent.length + cur.length + 1 + word.length > width) {
+        out.push(indent + cur);
+        cur = word;
+      } else {
+        cur = cur ? `${cur} ${word}` : word;
+      }
+    }
+    if (cur) out.push(indent + cur);
+    return out.join('\n');
+  }).join('\n');
+}

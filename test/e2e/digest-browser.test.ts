@@ -1,0 +1,111 @@
+// The digest email as a mail client shows it: the real composed HTML (default templates, the
+// compose code the digest job runs) rendered in Debian's Chromium at phone and desktop widths.
+// Needs Chromium only (no amavisd): the email is composed in-process. Screenshots go to
+// test-results/digest/.
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { parseConfig } from '../../src/config.ts';
+import { composeDigest } from '../../src/digest/compose.ts';
+import { messageActions } from '../../src/digest/message-actions.ts';
+import type { PlannedMessage } from '../../src/digest/plan.ts';
+import { templatesWith } from '../../src/digest/render.ts';
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = path.resolve('test-results/digest');
+const NOW = 1_790_000_000;
+
+const message = (i: number, contentCode: string, extra: Partial<PlannedMessage> = {}): PlannedMessage => ({
+  partitionTag: 0, mailId: `M${String(i).padStart(11, '0')}`, timeNum: NOW - 900 * i, contentCode,
+  subject: `Your weekly offers, number ${i}`, sender: `offers${i}@shop.example`, score: contentCode === 'S' ? 8.1 + i / 10 : null, reason: '', ...extra,
+});
+
+/** What a real mailbox gets: every kind, a null sender, text that does not break on its own, and more than fit. */
+const MESSAGES: PlannedMessage[] = [
+  message(1, 'V', { subject: 'Invoice 2026-0915 attached', sender: 'billing@suppl1er.example', reason: 'virus: Eicar-Signature' }),
+  message(2, 'B', { subject: 'Scan from the office printer', sender: 'scanner@printers.example', reason: 'banned: invoice.exe' }),
+  message(3, 'S', { subject: 'Undeliverable: returned mail', sender: '' }),
+  message(4, 'S', { subject: 'A'.repeat(120), sender: `${'very.long.local.part.'.repeat(5)}x@an-extremely-long-subdomain.of-a-mail-domain.example` }),
+  message(5, 'H', { subject: 'Newsletter: Umlaute ä ö ü and emoji 🎉 in the subject, which is long enough to wrap on a phone' }),
+  ...Array.from({ length: 20 }, (_, i) => message(6 + i, 'S')),
+];
+
+describe('the digest email in Chromium at 320, 390 and 600 px', () => {
+  let browser: Browser;
+  let html: string;
+
+  beforeAll(async () => {
+    // Fail, never skip: CI installs Chromium (test/e2e/install-browser.sh).
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium`);
+    await mkdir(SHOTS, { recursive: true });
+    const config = parseConfig({ PUBLIC_URL: 'https://quarantine.example.com', LINK_SECRET: 'digest-browser-secret-0123456789abcdef', DIGEST_FROM: 'Quarantine <q@example.com>' });
+    const mail = await composeDigest({ config, templates: templatesWith({}), now: NOW }, {
+      recipient: 'alice@example.com', total: 32, timeZone: 'Europe/Berlin', from: null, to: { time: NOW, mailId: 'M00000000001' },
+      kinds: { spam: 28, virus: 1, banned: 1, other: 2 }, messages: MESSAGES,
+    }, 'k'.repeat(64));
+    html = mail.html!;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM, headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  for (const width of [320, 390, 600]) {
+    for (const scheme of ['light', 'dark'] as const) {
+      it(`${width} px, ${scheme}: no horizontal scrolling; every button visible and at least 44 px tall`, async () => {
+        const context = await browser.newContext({ viewport: { width, height: 900 }, colorScheme: scheme });
+        const page = await context.newPage();
+        // a mail client loads nothing for the email: any request it makes is a failure here
+        const requests: string[] = [];
+        await page.route('**/*', (route) => { requests.push(route.request().url()); return route.abort(); });
+        try {
+          await page.setContent(html, { waitUntil: 'load' });
+          const overflow = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
+          expect(overflow.scroll, `scrollWidth ${overflow.scroll} > ${overflow.inner}`).toBeLessThanOrEqual(overflow.inner);
+
+          // the buttons: "Review all", then each listed message's Release / (allow) / Delete
+          const buttons = await page.$$eval('a[href*="/a/"]', (as) => as.map((a) => {
+            const r = a.getBoundingClientRect();
+            const cs = getComputedStyle(a);
+            return { text: a.textContent!.trim(), top: r.top + window.scrollY, left: r.left, right: r.right, height: r.height, visible: cs.visibility !== 'hidden' && cs.display !== 'none' && r.width > 0 };
+          }));
+          const actions = buttons.filter((b) => /^(Release|Release and always allow sender|Delete|Review all in your quarantine)$/.test(b.text));
+          // the 20 listed messages' buttons (fewer where the sender cannot be allowed), plus "Review all"
+          const expected = MESSAGES.slice(0, 20).reduce((n, m) => n + messageActions(m).length, 1);
+          expect(expected).toBe(20 * 3 - 2 + 1);
+          expect(actions).toHaveLength(expected);
+          for (const b of actions) {
+            expect(b.visible, b.text).toBe(true);
+            expect(b.height, `${b.text} is ${b.height} px tall`).toBeGreaterThanOrEqual(44);
+            expect(b.left, b.text).toBeGreaterThanOrEqual(0);
+            expect(b.right, b.text).toBeLessThanOrEqual(width);
+          }
+          // the card is at most 600 px wide, fluid below
+          const card = await page.$eval('table.qe-card', (t) => t.getBoundingClientRect().width);
+          expect(card).toBeLessThanOrEqual(600);
+          expect(card).toBeGreaterThan(width - 40);
+          expect(await page.textContent('body')).toContain('and 12 more messages');
+          await page.screenshot({ path: path.join(SHOTS, `digest-${width}-${scheme}.png`), fullPage: false });
+          if (scheme === 'light') {
+            await page.screenshot({ path: path.join(SHOTS, `digest-${width}-full.png`), fullPage: true });
+            // the long unbreakable subject and sender, and the end ("and M more", the footer)
+            await page.evaluate(() => document.querySelectorAll('table.qe-line')[3]!.scrollIntoView());
+            await page.screenshot({ path: path.join(SHOTS, `digest-${width}-long.png`) });
+            await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+            await page.screenshot({ path: path.join(SHOTS, `digest-${width}-end.png`) });
+          }
+          expect(requests).toEqual([]);
+        } finally {
+          await context.close();
+        }
+      });
+    }
+  }
+});
