@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import type { ListInput } from '../quarantine/list.ts';
+import type { RecipientFilter } from '../quarantine/bulk.ts';
 import { AddressOrDomain, Address, Domain, Instant, TypeList } from '../api/schemas.ts';
 import type { FilterValues } from './quarantine-pages.tsx';
 
@@ -45,10 +46,36 @@ export function parseFilters(query: Record<string, string>): { values: FilterVal
 }
 
 /** The list URL for these filters (and a cursor); only our own fields, so no one can smuggle a path. */
-export function listHref(values: FilterValues, extra: Record<string, string> = {}): string {
+export function listHref(values: FilterValues, extra: Record<string, string | string[]> = {}): string {
+  const s = filterQuery(values, extra);
+  return s ? `/ui/quarantine?${s}` : '/ui/quarantine';
+}
+
+function filterQuery(values: FilterValues, extra: Record<string, string | string[]> = {}): string {
   const p = new URLSearchParams();
   for (const k of FIELDS) if (values[k]) p.set(k, values[k]!);
-  for (const [k, v] of Object.entries(extra)) p.set(k, v);
-  const s = p.toString();
-  return s ? `/ui/quarantine?${s}` : '/ui/quarantine';
+  for (const [k, v] of Object.entries(extra)) for (const x of Array.isArray(v) ? v : [v]) p.append(k, x);
+  return p.toString();
+}
+
+/** The message page, opened from a list filtered by recipient or domain: its actions keep to them. */
+export function detailHref(id: string, values: FilterValues): string {
+  const s = filterQuery({ domain: values.domain, recipient: values.recipient });
+  return s ? `/ui/quarantine/${id}?${s}` : `/ui/quarantine/${id}`;
+}
+
+/** The list's filter fields as a form carries them back (hidden fields of the bulk form). */
+export function filterFields(body: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of [...FIELDS, 'cursor'] as const) {
+    const v = Array.isArray(body[k]) ? (body[k] as unknown[])[0] : body[k];
+    if (typeof v === 'string' && v !== '') out[k] = v;
+  }
+  return out;
+}
+
+/** The recipients a filtered view shows (a recipient, a recipient domain), or undefined for all. */
+export function recipientFilter(input: Pick<ListInput, 'recipient' | 'domain'>): RecipientFilter | undefined {
+  if (!input.recipient && !input.domain) return undefined;
+  return { recipient: input.recipient, domain: input.domain };
 }

@@ -1,11 +1,13 @@
 /** @jsxImportSource hono/jsx */
+import { raw } from 'hono/html';
 import type { Child } from 'hono/jsx';
 import type { Identity } from '../auth/identity.ts';
 
 /** Every page: no inline script or style (CSP), one h1, a skip link, sign-out when signed in. */
 export function Layout(props: { title: string; who?: Identity | null; csrf?: string; children?: Child }) {
+  // The doctype keeps browsers out of quirks mode (JSX cannot write one).
   return (
-    <html lang="en">
+    <>{raw('<!DOCTYPE html>')}<html lang="en">
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
@@ -32,7 +34,7 @@ export function Layout(props: { title: string; who?: Identity | null; csrf?: str
         <main id="main" tabindex={-1}>{props.children}</main>
         <footer class="muted"><span data-tz>Times are in UTC.</span></footer>
       </body>
-    </html>
+    </html></>
   );
 }
 

@@ -3,7 +3,9 @@ import { CONTENT_TYPE_NAMES } from '../amavis/codes.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { QuarantineItem } from '../quarantine/item.ts';
 import type { ItemDetail } from '../quarantine/read.ts';
+import { domainOf } from '../amavis/address.ts';
 import { Layout, Notice, Pager, When } from './layout.tsx';
+import { detailHref, listHref } from './filters.ts';
 
 export interface FilterValues {
   type?: string; status?: string; domain?: string; recipient?: string; sender?: string; q?: string; since?: string; until?: string;
@@ -21,13 +23,52 @@ function Field(props: { name: keyof FilterValues; label: string; values: FilterV
   );
 }
 
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** What an action will reach, said before it happens: "Releases to 3 recipients in 1 domain". */
+export function scopeText(action: 'release' | 'delete', addresses: string[]): string {
+  const domains = new Set(addresses.map((a) => domainOf(a).toLowerCase())).size;
+  const who = `${plural(addresses.length, 'recipient')} in ${plural(domains, 'domain')}`;
+  return action === 'release' ? `Releases to ${who}` : `Deletes the copies of ${who}`;
+}
+
+/** The list's filters as hidden fields: an action posts them back, and returns to the same view. */
+function FilterHidden(props: { filters: FilterValues; cursor?: string | null }) {
+  return (
+    <>
+      {Object.entries(props.filters).map(([k, v]) => (v ? <input type="hidden" name={k} value={v} /> : null))}
+      {props.cursor ? <input type="hidden" name="cursor" value={props.cursor} /> : null}
+    </>
+  );
+}
+
+/** One failed id of a bulk action and why (the bulk verb's per-id result). */
+export interface BulkFailure { id: string; reason: string }
+
+/** The outcome of the last action, focused when the page opens (role=status, autofocus). */
+function BulkResult(props: { notice: string | null; failures: BulkFailure[]; more: number }) {
+  if (!props.notice) return null;
+  return (
+    <section class="notice result" role="status" aria-labelledby="h-result" tabindex={-1} autofocus>
+      <h2 id="h-result">{props.notice}</h2>
+      {props.failures.length ? (
+        <ul>
+          {props.failures.map((x) => <li><a href={`/ui/quarantine/${x.id}`}>{x.id}</a>: {x.reason}</li>)}
+          {props.more ? <li>{plural(props.more, 'more failure')}: see the audit log.</li> : null}
+        </ul>
+      ) : null}
+    </section>
+  );
+}
+
 function recipientsText(item: QuarantineItem): string {
   return item.recipients.map((r) => (r.status === 'pending' ? r.address : `${r.address} (${r.status})`)).join(', ');
 }
 
 export function ListPage(props: {
   who: Identity; csrf: string; filters: FilterValues; items: QuarantineItem[]; nextHref: string | null; firstHref: string | null;
-  notice: string | null; error: string | null;
+  notice: string | null; error: string | null; cursor?: string | null;
+  failures?: BulkFailure[]; moreFailures?: number;
   /** why sender lists are unavailable (amavisd's lookup tables are missing), or null */
   listsUnavailable: string | null;
 }) {
@@ -35,7 +76,7 @@ export function ListPage(props: {
   return (
     <Layout title="Quarantine" who={who} csrf={props.csrf}>
       <h1>Quarantined mail</h1>
-      <Notice text={props.notice} />
+      <BulkResult notice={props.notice} failures={props.failures ?? []} more={props.moreFailures ?? 0} />
       <Notice text={props.error} error />
       <form method="get" action="/ui/quarantine" class="filters" role="search" aria-label="Filter quarantined mail">
         <p>
@@ -65,6 +106,7 @@ export function ListPage(props: {
       ) : (
         <form method="post" action="/ui/quarantine/bulk">
           <input type="hidden" name="csrf" value={props.csrf} />
+          <FilterHidden filters={f} cursor={props.cursor} />
           <p id="select-all" hidden><label><input type="checkbox" /> Select all on this page</label></p>
           <table class="list">
             <caption class="muted">{props.items.length} message(s) on this page, newest first</caption>
@@ -79,7 +121,7 @@ export function ListPage(props: {
                     <input type="checkbox" name="ids" value={item.id} id={`sel-${item.id}`} aria-label={`Select: ${item.subject || '(no subject)'}`} />
                   </td>
                   <td data-label="Received"><When iso={item.received_at} /></td>
-                  <td data-label="Subject"><a href={`/ui/quarantine/${item.id}`}>{item.subject || '(no subject)'}</a></td>
+                  <td data-label="Subject"><a href={detailHref(item.id, f)}>{item.subject || '(no subject)'}</a></td>
                   <td data-label="Sender">{item.sender || '<> (null sender)'}</td>
                   <td data-label="Recipients">{recipientsText(item)}</td>
                   <td data-label="Type"><span class="badge">{item.type}</span></td>
@@ -165,17 +207,28 @@ function Releasing(props: { who: Identity; csrf: string; item: QuarantineItem })
 export function DetailPage(props: {
   who: Identity; csrf: string; item: ItemDetail | QuarantineItem; bodyMissing: boolean; images: boolean; remoteImages: boolean;
   htmlTruncated: boolean; notice: string | null; error: string | null;
+  /** opened from a list filtered by recipient or domain: the actions reach these pending recipients only */
+  scoped: { filters: FilterValues; addresses: string[] } | null;
   listsUnavailable: string | null;
 }) {
-  const { item } = props;
+  const { item, scoped } = props;
   const detail = 'headers' in item ? item : null;
   const text = detail?.text ?? null;
   const textCut = text !== null && text.length > TEXT_LIMIT;
-  const pending = item.recipients.some((r) => r.status === 'pending');
+  const allPending = item.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
+  const reach = scoped ? scoped.addresses : allPending;
+  const pending = reach.length > 0;
+  // the filter's recipients, named in each action form (and the filter, to return to it)
+  const Scope = () => (scoped ? (
+    <>
+      {scoped.addresses.map((a) => <input type="hidden" name="recipients" value={a} />)}
+      <FilterHidden filters={scoped.filters} />
+    </>
+  ) : null);
   const listable = item.sender !== '' && !props.listsUnavailable;
   return (
     <Layout title={item.subject || '(no subject)'} who={props.who} csrf={props.csrf}>
-      <p><a href="/ui/quarantine">← Back to the list</a></p>
+      <p><a href={scoped ? listHref(scoped.filters) : '/ui/quarantine'}>← Back to the list</a></p>
       <h1>{item.subject || '(no subject)'}</h1>
       <Notice text={props.notice} />
       <Notice text={props.error} error />
@@ -191,31 +244,41 @@ export function DetailPage(props: {
         <dt>Client</dt><dd>{item.client_addr || '—'}</dd>
       </dl>
       {pending ? (
+        <p class="muted" id="reach">
+          {scopeText('release', reach)}; delete: the same {reach.length === 1 ? 'copy' : 'copies'}
+          {scoped ? <>, as the list was filtered. <a href={`/ui/quarantine/${item.id}`}>Act on every recipient instead</a></> : '.'}
+        </p>
+      ) : null}
+      {pending ? (
         <div class="actions">
           <form method="post" action={`/ui/quarantine/${item.id}/release`}>
             <input type="hidden" name="csrf" value={props.csrf} />
+            <Scope />
             <button type="submit">Release</button>
           </form>
           {listable ? (
             <form method="post" action={`/ui/quarantine/${item.id}/release`}>
               <input type="hidden" name="csrf" value={props.csrf} />
+              <Scope />
               <input type="hidden" name="allow_sender" value="1" />
               <button type="submit">Release and always allow sender</button>
             </form>
           ) : null}
           <form method="post" action={`/ui/quarantine/${item.id}/delete`}>
             <input type="hidden" name="csrf" value={props.csrf} />
+            <Scope />
             <button type="submit" class="danger">Delete</button>
           </form>
           {listable ? (
             <form method="post" action={`/ui/quarantine/${item.id}/delete`}>
               <input type="hidden" name="csrf" value={props.csrf} />
+              <Scope />
               <input type="hidden" name="block_sender" value="1" />
               <button type="submit" class="danger">Delete and block sender</button>
             </form>
           ) : null}
         </div>
-      ) : <p class="muted">Nothing pending in your scope: released or deleted.</p>}
+      ) : <p class="muted">Nothing pending {scoped ? 'for the recipients the list was filtered by' : 'in your scope'}: released or deleted.</p>}
       <Releasing who={props.who} csrf={props.csrf} item={item} />
       {pending && props.listsUnavailable ? <p class="muted">Allow and block are unavailable: {props.listsUnavailable}</p> : null}
       {pending && item.sender === '' ? (
@@ -259,6 +322,70 @@ export function DetailPage(props: {
           </details>
         </>
       )}
+    </Layout>
+  );
+}
+
+/** One selected message as the confirmation shows it: the recipients the action will reach. */
+export interface ConfirmRow { id: string; subject: string; type: string; addresses: string[] }
+
+const DANGEROUS: Record<string, string> = { virus: 'virus-infected', banned: 'carrying a banned attachment' };
+
+/**
+ * The step before a bulk action: what it reaches (recipients, domains), and for a release of virus
+ * or banned mail a box to tick naming it. Works without a script: a plain form posting confirmed=1.
+ */
+export function ConfirmBulkPage(props: {
+  who: Identity; csrf: string; action: string; verb: 'release' | 'delete'; label: string; filters: FilterValues; cursor: string | null;
+  ids: string[]; rows: ConfirmRow[]; error: string | null;
+}) {
+  const { rows, verb } = props;
+  const addresses = rows.flatMap((r) => r.addresses);
+  const summary = scopeText(verb, addresses);
+  const filtered = props.filters.recipient || props.filters.domain;
+  const danger = verb === 'release'
+    ? Object.entries(DANGEROUS).map(([type, what]) => [rows.filter((r) => r.type === type).length, what] as const).filter(([n]) => n > 0)
+    : [];
+  const missing = props.ids.length - rows.length;
+  return (
+    <Layout title="Confirm" who={props.who} csrf={props.csrf}>
+      <h1>{props.label}: {plural(rows.length, 'message')}?</h1>
+      <Notice text={props.error} error />
+      <p class="notice" role="status"><strong>{summary}.</strong>{' '}
+        {filtered ? 'Only the recipients the filter shows; their other recipients are not touched.' : 'Every pending recipient in your scope.'}</p>
+      {missing > 0 ? <p class="muted">{plural(missing, 'selected message')} could not be found or has nothing pending; the result will list {missing === 1 ? 'it' : 'them'}.</p> : null}
+      <form method="post" action="/ui/quarantine/bulk">
+        <input type="hidden" name="csrf" value={props.csrf} />
+        <input type="hidden" name="action" value={props.action} />
+        <input type="hidden" name="confirmed" value="1" />
+        {props.ids.map((id) => <input type="hidden" name="ids" value={id} />)}
+        <FilterHidden filters={props.filters} cursor={props.cursor} />
+        {danger.length ? (
+          <fieldset class="danger-box">
+            <legend>Dangerous mail</legend>
+            {danger.map(([n, what]) => <p>{n === 1 ? '1 of these messages is' : `${n} of these messages are`} {what}.</p>)}
+            <p><label class="check"><input type="checkbox" name="dangerous" value="1" required />
+              {' '}Yes, release {danger.map(([n, what]) => `${plural(n, 'message')} ${what}`).join(' and ')} to the recipients</label></p>
+          </fieldset>
+        ) : null}
+        <div class="actions">
+          <button type="submit" class={verb === 'delete' ? 'danger' : undefined}>{summary}</button>
+          <a class="button-link" href={listHref(props.filters, props.cursor ? { cursor: props.cursor } : {})}>Cancel</a>
+        </div>
+      </form>
+      <table class="list">
+        <caption class="muted">The selected messages and the recipients this reaches</caption>
+        <thead><tr><th scope="col">Subject</th><th scope="col">Type</th><th scope="col">Recipients</th></tr></thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr>
+              <td data-label="Subject"><a href={`/ui/quarantine/${r.id}`}>{r.subject || '(no subject)'}</a></td>
+              <td data-label="Type"><span class={`badge${DANGEROUS[r.type] ? ' bad' : ''}`}>{r.type}</span></td>
+              <td data-label="Recipients">{r.addresses.join(', ')}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </Layout>
   );
 }
