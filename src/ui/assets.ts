@@ -4,8 +4,8 @@
  * Without it every page works, with times in UTC.
  */
 export const APP_CSS = `
-:root { color-scheme: light dark; --fg: #1b1b1b; --bg: #fff; --muted: #5c5c5c; --line: #d0d0d0; --accent: #0b5cad; --bad: #a4161a; --ok: #1d6b32; }
-@media (prefers-color-scheme: dark) { :root { --fg: #eee; --bg: #141414; --muted: #aaa; --line: #444; --accent: #7ab8ff; --bad: #ff8a8a; --ok: #8fd19e; } }
+:root { color-scheme: light dark; --fg: #1b1b1b; --bg: #fff; --muted: #5c5c5c; --line: #d0d0d0; --accent: #0b5cad; --bad: #a4161a; --ok: #1d6b32; --on-accent: #fff; }
+@media (prefers-color-scheme: dark) { :root { --fg: #eee; --bg: #141414; --muted: #aaa; --line: #444; --accent: #7ab8ff; --bad: #ff8a8a; --ok: #8fd19e; --on-accent: #111; } }
 * { box-sizing: border-box; }
 body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
 header.top, main, footer { max-width: 72rem; margin: 0 auto; padding: 0.75rem 1rem; }
@@ -24,7 +24,8 @@ h1 { font-size: 1.5rem; margin: 0.5rem 0 1rem; overflow-wrap: anywhere; }
 h2 { font-size: 1.15rem; margin: 1.5rem 0 0.5rem; }
 label { display: block; font-weight: 600; font-size: 0.9rem; }
 input, select, button { font: inherit; padding: 0.4rem 0.5rem; border: 1px solid var(--line); border-radius: 4px; background: var(--bg); color: var(--fg); max-width: 100%; }
-button { cursor: pointer; background: var(--accent); color: #fff; border-color: var(--accent); }
+/* text on the accent: white on the light theme's dark blue, near-black on the dark theme's light blue (both >= 4.5:1) */
+button { cursor: pointer; background: var(--accent); color: var(--on-accent); border-color: var(--accent); min-height: 24px; }
 button.secondary { background: transparent; color: var(--accent); }
 button.danger { background: var(--bad); border-color: var(--bad); }
 .filters { display: grid; grid-template-columns: repeat(auto-fill, minmax(11rem, 1fr)); gap: 0.75rem; align-items: end; margin-bottom: 1rem; }
@@ -42,6 +43,14 @@ pre.text { white-space: pre-wrap; overflow-wrap: anywhere; border: 1px solid var
 iframe.body { width: 100%; height: 60vh; border: 1px solid var(--line); background: #fff; }
 .pager { display: flex; gap: 1rem; margin: 1rem 0; }
 form.inline { display: inline; }
+/* 24 px minimum targets for the links and boxes that stand alone (not links inside sentences) */
+nav.main-nav a, .pager a, header.top .brand, a.button-link, td a, .result a { display: inline-block; min-height: 24px; line-height: 24px; }
+input[type=checkbox] { width: 24px; height: 24px; margin: 0; vertical-align: middle; }
+a.button-link { padding: 0.4rem 0.5rem; line-height: 1.5; }
+.badge.bad { border-color: var(--bad); color: var(--bad); }
+fieldset.danger-box { border: 2px solid var(--bad); border-radius: 4px; margin: 1rem 0; }
+label.check { font-weight: 400; font-size: 1rem; }
+.result h2 { margin: 0; font-size: 1rem; } .result ul { margin: 0.25rem 0 0; padding-left: 1.25rem; }
 @media (max-width: 40rem) {
   table.list thead { position: absolute; left: -999px; }
   table.list tr { display: block; border-bottom: 1px solid var(--line); padding: 0.5rem 0; }

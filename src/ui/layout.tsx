@@ -79,13 +79,16 @@ export function Notice(props: { text: string | null; error?: boolean }) {
   );
 }
 
-export function ErrorPage(props: { status: number; title: string; detail: string; requestId: string }) {
+/** An error page keeps the way on: the signed-in reader's navigation, else the quarantine and sign-in. */
+export function ErrorPage(props: { status: number; title: string; detail: string; requestId: string; who?: Identity | null }) {
   return (
-    <Layout title={props.title}>
+    <Layout title={props.title} who={props.who ?? null}>
       <h1>{props.title}</h1>
       <p>{props.detail}</p>
       <p class="muted">Error {props.status} · request {props.requestId}</p>
-      <p><a href="/ui/quarantine">Back to the quarantine</a> · <a href="/ui/sign-in">Sign in</a></p>
+      {props.who ? <p><a href="/ui/quarantine">Back to the quarantine</a></p> : (
+        <nav class="main-nav" aria-label="Main"><a href="/ui/quarantine">Quarantine</a><a href="/ui/sign-in">Sign in</a></nav>
+      )}
     </Layout>
   );
 }

@@ -161,4 +161,21 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('a filtered list acts 
     expect(again.html).toContain('role="alert"');
     expect(twin.calls).toHaveLength(0);
   });
+
+  it('every page starts with <!DOCTYPE html>; an error page keeps the navigation, signed in or not', async () => {
+    const b = await keySession(t.app, ADMIN_KEY);
+    const [id] = await f.add(message([`d@${dA}`], { subject: 'doctype' }));
+    for (const path of ['/ui/quarantine', `/ui/quarantine/${id}`, '/ui/senders', '/ui/audit', '/ui/quarantine/0.nosuchmail1x', '/ui/nowhere']) {
+      const page = await b.page(path);
+      expect(page.html.startsWith('<!DOCTYPE html><html lang="en">'), path).toBe(true);
+    }
+    const missing = await b.page('/ui/quarantine/0.nosuchmail1x');
+    expect(missing.res.status).toBe(404);
+    expect(missing.html).toContain('<nav class="main-nav" aria-label="Main"><a href="/ui/quarantine">Quarantine</a><a href="/ui/senders">Sender lists</a><a href="/ui/audit">Audit log</a></nav>');
+    const anon = await t.app.request('/ui/portal/not-a-token');
+    expect(anon.status).toBe(404);
+    const html = await anon.text();
+    expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
+    expect(html).toContain('<nav class="main-nav" aria-label="Main"><a href="/ui/quarantine">Quarantine</a><a href="/ui/sign-in">Sign in</a></nav>');
+  });
 });
