@@ -4,7 +4,7 @@ import type { Child } from 'hono/jsx';
 import type { Identity } from '../auth/identity.ts';
 
 /** Every page: no inline script or style (CSP), one h1, a skip link, sign-out when signed in. */
-export function Layout(props: { title: string; who?: Identity | null; csrf?: string; children?: Child }) {
+export function Layout(props: { title: string; who?: Identity | null; csrf?: string; wide?: boolean; children?: Child }) {
   // The doctype keeps browsers out of quirks mode (JSX cannot write one).
   return (
     <>{raw('<!DOCTYPE html>')}<html lang="en">
@@ -31,7 +31,7 @@ export function Layout(props: { title: string; who?: Identity | null; csrf?: str
           ) : null}
           {props.who ? <Nav who={props.who} /> : null}
         </header>
-        <main id="main" tabindex={-1}>{props.children}</main>
+        <main id="main" tabindex={-1} class={props.wide ? 'wide' : undefined}>{props.children}</main>
         <footer class="muted"><span data-tz>Times are in UTC.</span></footer>
       </body>
     </html></>

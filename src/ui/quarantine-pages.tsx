@@ -5,20 +5,23 @@ import type { QuarantineItem } from '../quarantine/item.ts';
 import type { ItemDetail } from '../quarantine/read.ts';
 import { domainOf } from '../amavis/address.ts';
 import { Layout, Notice, Pager, When } from './layout.tsx';
-import { detailHref, listHref } from './filters.ts';
+import { detailHref, listHref, PAGE_SIZES } from './filters.ts';
 
 export interface FilterValues {
   type?: string; status?: string; domain?: string; recipient?: string; sender?: string; q?: string; since?: string; until?: string;
+  min_score?: string; max_score?: string; size?: string;
 }
+
+const DANGEROUS: Record<string, string> = { virus: 'virus-infected', banned: 'carrying a banned attachment' };
 
 const STATUSES = ['pending', 'released', 'deleted', 'releasing', 'all'] as const;
 
-function Field(props: { name: keyof FilterValues; label: string; values: FilterValues; type?: string; placeholder?: string }) {
+function Field(props: { name: keyof FilterValues; label: string; values: FilterValues; type?: string; placeholder?: string; step?: string }) {
   return (
     <p>
       <label for={`f-${props.name}`}>{props.label}</label>
       <input id={`f-${props.name}`} name={props.name} type={props.type ?? 'text'} value={props.values[props.name] ?? ''}
-        placeholder={props.placeholder} />
+        placeholder={props.placeholder} step={props.step} />
     </p>
   );
 }
@@ -69,23 +72,29 @@ export function ListPage(props: {
   who: Identity; csrf: string; filters: FilterValues; items: QuarantineItem[]; nextHref: string | null; firstHref: string | null;
   notice: string | null; error: string | null; cursor?: string | null;
   failures?: BulkFailure[]; moreFailures?: number;
+  /** how many messages the filters match, bounded (src/quarantine/count.ts); null when not counted */
+  total?: { count: number; more: boolean } | null;
   /** why sender lists are unavailable (amavisd's lookup tables are missing), or null */
   listsUnavailable: string | null;
 }) {
   const { filters: f, who } = props;
+  const types = new Set((f.type ?? '').split(',').filter(Boolean));
+  const total = props.total ? `${props.total.count.toLocaleString('en-US')}${props.total.more ? '+' : ''}` : null;
   return (
-    <Layout title="Quarantine" who={who} csrf={props.csrf}>
+    <Layout title="Quarantine" who={who} csrf={props.csrf} wide>
       <h1>Quarantined mail</h1>
       <BulkResult notice={props.notice} failures={props.failures ?? []} more={props.moreFailures ?? 0} />
       <Notice text={props.error} error />
       <form method="get" action="/ui/quarantine" class="filters" role="search" aria-label="Filter quarantined mail">
-        <p>
-          <label for="f-type">Type</label>
-          <select id="f-type" name="type">
-            <option value="">any</option>
-            {CONTENT_TYPE_NAMES.map((t) => <option value={t} selected={f.type === t}>{t}</option>)}
-          </select>
-        </p>
+        <details class="types" open={types.size > 0}>
+          <summary>Type: {types.size ? [...types].join(', ') : 'any'}</summary>
+          <fieldset>
+            <legend>Types</legend>
+            {CONTENT_TYPE_NAMES.map((t) => (
+              <label class="check"><input type="checkbox" name="type" value={t} checked={types.has(t)} /> {t}</label>
+            ))}
+          </fieldset>
+        </details>
         <p>
           <label for="f-status">Status</label>
           <select id="f-status" name="status">
@@ -98,45 +107,59 @@ export function ListPage(props: {
         <Field name="q" label="Search subject and sender" values={f} type="search" />
         <Field name="since" label="From date (UTC)" values={f} type="date" />
         <Field name="until" label="To date (UTC, inclusive)" values={f} type="date" />
-        <p><button type="submit">Apply filters</button> <a href="/ui/quarantine">Clear</a></p>
+        <Field name="min_score" label="Score at least" values={f} type="number" step="any" />
+        <Field name="max_score" label="Score at most" values={f} type="number" step="any" />
+        <p>
+          <label for="f-size">Per page</label>
+          <select id="f-size" name="size">
+            {PAGE_SIZES.map((n) => <option value={String(n)} selected={(f.size || '50') === String(n)}>{n}</option>)}
+          </select>
+        </p>
+        <p class="apply"><button type="submit">Apply filters</button> <a class="button-link" href="/ui/quarantine">Clear</a></p>
       </form>
+      {total !== null ? <p class="muted" id="total">{total} {props.total!.count === 1 && !props.total!.more ? 'message matches' : 'messages match'} these filters.</p> : null}
 
       {props.items.length === 0 ? (
         <p>{props.error ? 'Nothing to show.' : 'No quarantined mail matches these filters.'}</p>
       ) : (
-        <form method="post" action="/ui/quarantine/bulk">
+        <form method="post" action="/ui/quarantine/bulk" id="bulk">
           <input type="hidden" name="csrf" value={props.csrf} />
           <FilterHidden filters={f} cursor={props.cursor} />
-          <p id="select-all" hidden><label><input type="checkbox" /> Select all on this page</label></p>
-          <table class="list">
-            <caption class="muted">{props.items.length} message(s) on this page, newest first</caption>
-            <thead>
-              <tr><th scope="col" class="sel">Select</th><th scope="col">Received</th><th scope="col">Subject</th><th scope="col">Sender</th>
-                <th scope="col">Recipients</th><th scope="col">Type</th><th scope="col">Score</th></tr>
-            </thead>
-            <tbody>
-              {props.items.map((item) => (
-                <tr>
-                  <td class="sel">
-                    <input type="checkbox" name="ids" value={item.id} id={`sel-${item.id}`} aria-label={`Select: ${item.subject || '(no subject)'}`} />
-                  </td>
-                  <td data-label="Received"><When iso={item.received_at} /></td>
-                  <td data-label="Subject"><a href={detailHref(item.id, f)}>{item.subject || '(no subject)'}</a></td>
-                  <td data-label="Sender">{item.sender || '<> (null sender)'}</td>
-                  <td data-label="Recipients">{recipientsText(item)}</td>
-                  <td data-label="Type"><span class="badge">{item.type}</span></td>
-                  <td data-label="Score">{item.score ?? '—'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <div class="actions">
+          {/* Above the table and sticky; the script hides it until a row is ticked (without it, always shown). */}
+          <div class="actions bulkbar" id="bulkbar">
+            <span class="muted" id="sel-count" aria-live="polite"></span>
             <button type="submit" name="action" value="release">Release selected</button>
             {props.listsUnavailable ? null : <button type="submit" name="action" value="release_allow">Release and always allow sender</button>}
             <button type="submit" name="action" value="delete" class="danger">Delete selected</button>
             {props.listsUnavailable ? null : <button type="submit" name="action" value="delete_block" class="danger">Delete and block sender</button>}
           </div>
           {props.listsUnavailable ? <p class="muted">Allow and block are unavailable: {props.listsUnavailable}</p> : null}
+          <p id="select-all" hidden><label class="check"><input type="checkbox" /> Select all on this page</label>
+            <span class="muted"> Shift-click a box to tick the rows between it and the last one clicked.</span></p>
+          <div class="table-wrap">
+            <table class="list">
+              <caption class="muted">{props.items.length} message(s) on this page, newest first</caption>
+              <thead>
+                <tr><th scope="col" class="sel">Select</th><th scope="col">Received</th><th scope="col">Subject</th><th scope="col">Sender</th>
+                  <th scope="col">Recipients</th><th scope="col">Type</th><th scope="col" class="num">Score</th></tr>
+              </thead>
+              <tbody>
+                {props.items.map((item) => (
+                  <tr>
+                    <td class="sel">
+                      <input type="checkbox" name="ids" value={item.id} id={`sel-${item.id}`} aria-label={`Select: ${item.subject || '(no subject)'}`} />
+                    </td>
+                    <td data-label="Received" class="nowrap"><When iso={item.received_at} /></td>
+                    <td data-label="Subject" class="subject"><a href={detailHref(item.id, f)}>{item.subject || '(no subject)'}</a></td>
+                    <td data-label="Sender" class="addr">{item.sender || '<> (null sender)'}</td>
+                    <td data-label="Recipients" class="addr">{recipientsText(item)}</td>
+                    <td data-label="Type" class="nowrap"><span class={`badge${DANGEROUS[item.type] ? ' bad' : ''}`}>{item.type}</span></td>
+                    <td data-label="Score" class="num">{item.score ?? '—'}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </form>
       )}
       <Pager firstHref={props.firstHref} nextHref={props.nextHref} first="First page" next="Next page" />
@@ -329,7 +352,6 @@ export function DetailPage(props: {
 /** One selected message as the confirmation shows it: the recipients the action will reach. */
 export interface ConfirmRow { id: string; subject: string; type: string; addresses: string[] }
 
-const DANGEROUS: Record<string, string> = { virus: 'virus-infected', banned: 'carrying a banned attachment' };
 
 /**
  * The step before a bulk action: what it reaches (recipients, domains), and for a release of virus

@@ -5,12 +5,13 @@ import { parseItemId, type MailKey } from '../amavis/mail-id.ts';
 import { AppError } from '../errors.ts';
 import { inFilter, runBulk, type BulkInput, type RecipientFilter } from '../quarantine/bulk.ts';
 import { deleteMessage } from '../quarantine/delete.ts';
+import { countQuarantine } from '../quarantine/count.ts';
 import { listQuarantine } from '../quarantine/list.ts';
 import { getItem, getItemDetail, getRawMessage } from '../quarantine/read.ts';
 import { releaseMessage } from '../quarantine/release.ts';
 import { markReleased } from '../quarantine/resolve.ts';
 import { csrf, ctx, flag, form, one, requireSession, type C, type UiEnv } from './context.ts';
-import { filterFields, listHref, parseFilters, recipientFilter } from './filters.ts';
+import { filterFields, listHref, pageQuery, parseFilters, recipientFilter } from './filters.ts';
 import { bodyCsp, inertHtml, noteDocument } from './mail-html.ts';
 import { ConfirmBulkPage, DetailPage, ListPage, type BulkFailure, type ConfirmRow } from './quarantine-pages.tsx';
 import { checkCsrf, type Session } from './session.ts';
@@ -136,7 +137,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
   ui.get('/quarantine', async (c) => {
     const s = c.get('session');
     if (!s) return c.redirect('/ui/sign-in', 303);
-    const query = c.req.query();
+    const query = pageQuery(c.req.query(), c.req.queries('type'));
     const { values, input, error: filterError } = parseFilters(query);
     let error = filterError;
     let result = { items: [] as Awaited<ReturnType<typeof listQuarantine>>['items'], next_cursor: null as string | null };
@@ -149,6 +150,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
         result = await listQuarantine(c.get('deps'), s.identity, { ...input, cursor: undefined });
       }
     }
+    const total = input ? await countQuarantine(c.get('deps'), s.identity, input) : null;
     const ok = Number(query.ok ?? 0), failed = Number(query.failed ?? 0), nullSender = Number(query.null_sender ?? 0);
     const bulk = /^bulk-(\w+)$/.exec(query.done ?? '')?.[1];
     let notice = bulk && BULK_LABELS[bulk] ? `${BULK_LABELS[bulk]}: ${ok}. Failed: ${failed}.` : (NOTICES[query.done ?? ''] ?? null);
@@ -164,7 +166,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     return c.html(
       <ListPage who={s.identity} csrf={await csrf(c)} filters={values} items={result.items} notice={notice} error={error}
         failures={bulk ? failures : []} moreFailures={bulk ? Math.max(0, Math.min(failed, 200) - failures.length) : 0}
-        cursor={query.cursor ?? null}
+        cursor={query.cursor ?? null} total={total}
         nextHref={result.next_cursor ? listHref(values, { cursor: result.next_cursor }) : null}
         firstHref={query.cursor ? listHref(values) : null} listsUnavailable={c.get('deps').variant.lookup.detail} />,
       filterError ? 400 : 200,

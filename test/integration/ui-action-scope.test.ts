@@ -3,6 +3,7 @@
 // copies for other domains. A confirmation says how many recipients in how many domains first, and a
 // release of virus or banned mail needs its own explicit confirmation.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { countQuarantine } from '../../src/quarantine/count.ts';
 import { testApp, uniqueDomains, ADMIN_KEY, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { ReleaseTwin } from '../support/release-twin.ts';
@@ -177,5 +178,58 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('a filtered list acts 
     const html = await anon.text();
     expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
     expect(html).toContain('<nav class="main-nav" aria-label="Main"><a href="/ui/quarantine">Quarantine</a><a href="/ui/sign-in">Sign in</a></nav>');
+  });
+
+  it('the list: page size, score range, several types, and a bounded total for the filter', async () => {
+    const sub = uniqueDomains(1)[0]!;
+    const rc = `list@${sub}`;
+    await f.add(
+      ...Array.from({ length: 30 }, (_, i) => message([rc], { subject: `page ${i}`, spamLevel: i, timeNum: NOW - 2000 - i })),
+      message([rc], { content: 'V', subject: 'a virus', spamLevel: 0, timeNum: NOW - 3000 }),
+      message([rc], { content: 'B', subject: 'a banned one', spamLevel: 0, timeNum: NOW - 3001 }),
+      message([rc], { content: 'C', subject: 'clean', spamLevel: 0, timeNum: NOW - 3002 }),
+    );
+    const b = await keySession(t.app, ADMIN_KEY);
+    const subjects = (html: string) => [...html.matchAll(/<td data-label="Subject" class="subject"><a [^>]*>([^<]*)<\/a>/g)].map((m) => m[1]);
+
+    const p25 = await b.page(`/ui/quarantine?domain=${sub}&size=25`);
+    expect(subjects(p25.html)).toHaveLength(25);
+    expect(p25.html).toContain('33 messages match these filters.');
+    expect(p25.html).toMatch(/<option value="25" selected="">25<\/option>/);
+    const next = /href="([^"]*)" rel="next"/.exec(p25.html)![1]!.replace(/&amp;/g, '&');
+    expect(next).toContain('size=25');
+    expect(subjects((await b.page(next)).html)).toHaveLength(8);
+    expect(subjects((await b.page(`/ui/quarantine?domain=${sub}&size=100`)).html)).toHaveLength(33);
+
+    // score between 10 and 12.5: pages 10, 11, 12
+    const scored = await b.page(`/ui/quarantine?domain=${sub}&min_score=10&max_score=12.5`);
+    expect(subjects(scored.html).sort()).toEqual(['page 10', 'page 11', 'page 12']);
+    expect(scored.html).toContain('3 messages match');
+    // several types, as the boxes send them (type=virus&type=banned)
+    const typed = await b.page(`/ui/quarantine?domain=${sub}&type=virus&type=banned`);
+    expect(subjects(typed.html).sort()).toEqual(['a banned one', 'a virus']);
+    expect(typed.html).toContain('Type: virus, banned');
+    expect(typed.html).toMatch(/name="type" value="virus" checked=""/);
+    // the bulk form carries them on as one comma list
+    expect(hiddenFields(typed.html, '/ui/quarantine/bulk').type).toEqual(['virus,banned']);
+
+    // bad input: a 400 naming the field
+    for (const [q, field] of [['size=7', 'size'], ['min_score=abc', 'min_score'], ['min_score=5&max_score=1', 'max_score']] as const) {
+      const r = await b.page(`/ui/quarantine?domain=${sub}&${q}`);
+      expect(r.res.status, q).toBe(400);
+      expect(r.html).toContain(`${field}:`);
+    }
+  });
+
+  it('the total is exact up to the cap, then "cap+" from a LIMIT cap+1 subquery', async () => {
+    const sub = uniqueDomains(1)[0]!;
+    await f.add(...Array.from({ length: 5 }, (_, i) => message([`c@${sub}`], { subject: `count ${i}`, timeNum: NOW - 4000 - i })));
+    const who = { role: 'admin', actor: 'test', keyId: null } as const;
+    const input = { status: 'pending', domain: sub, limit: 50 } as const;
+    expect(await countQuarantine(t.deps, who, input, 5)).toEqual({ count: 5, more: false });
+    expect(await countQuarantine(t.deps, who, input, 4)).toEqual({ count: 4, more: true });
+    expect(await countQuarantine(t.deps, who, { ...input, q: 'count 3' }, 4)).toEqual({ count: 1, more: false });
+    // a domain admin of another domain counts none of them
+    expect(await countQuarantine(t.deps, { role: 'domain_admin', actor: 't', keyId: 'k', domains: [dB] }, input)).toEqual({ count: 0, more: false });
   });
 });
