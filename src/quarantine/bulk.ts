@@ -1,10 +1,38 @@
-import { parseItemId } from '../amavis/mail-id.ts';
+import { domainOf } from '../amavis/address.ts';
+import { parseItemId, type MailKey } from '../amavis/mail-id.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { isConnectionError } from '../db/errors.ts';
 import { AppError } from '../errors.ts';
 import { deleteMessage, type DeleteResult } from './delete.ts';
 import { releaseMessage, type ReleaseResult } from './release.ts';
+import { loadTarget } from './target.ts';
+
+/** A list's recipient filter (normalized as the list's): an action under it reaches only these. */
+export interface RecipientFilter {
+  recipient?: string;
+  domain?: string;
+}
+
+export function inFilter(address: string, only: RecipientFilter): boolean {
+  if (only.recipient !== undefined && address !== only.recipient) return false;
+  if (only.domain !== undefined && domainOf(address).toLowerCase() !== only.domain.toLowerCase()) return false;
+  return true;
+}
+
+/**
+ * The pending recipients of one message that the filter names, in the caller's scope: a filtered
+ * view acts on what it shows, never on the same message's copies for other recipients or domains.
+ */
+export async function filteredRecipients(deps: Deps, who: Identity, key: MailKey, only: RecipientFilter, action: BulkInput['action']) {
+  const target = await loadTarget(deps, who, key);
+  const chosen = target.recipients.filter((r) => r.status === 'pending' && inFilter(r.address, only)).map((r) => r.address);
+  if (chosen.length === 0) {
+    throw new AppError(action === 'release' ? 'nothing_to_release' : 'nothing_to_delete',
+      'no pending recipient of this message matches the filter (recipient or recipient domain)');
+  }
+  return chosen;
+}
 
 export interface BulkInput {
   action: 'release' | 'delete';
@@ -13,6 +41,8 @@ export interface BulkInput {
   blockSender?: boolean;
   /** release: the caller means to release virus or banned mail too */
   confirmDangerous?: boolean;
+  /** act only on each message's pending recipients this filter names (a filtered list's bulk) */
+  only?: RecipientFilter;
 }
 
 export interface BulkItemResult {
@@ -58,11 +88,12 @@ export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Prom
       try {
         const key = parseItemId(id);
         if (!key) throw new AppError('invalid_field', 'not a quarantine id (<partition_tag>.<mail_id>, e.g. 0.hZbBr1WxS3sy)', { field: 'ids' });
+        const recipients = input.only ? await filteredRecipients(deps, who, key, input.only, input.action) : undefined;
         if (input.action === 'release') {
-          const result = await releaseMessage(deps, who, { key, allowSender: input.allowSender, confirmDangerous: input.confirmDangerous });
+          const result = await releaseMessage(deps, who, { key, allowSender: input.allowSender, confirmDangerous: input.confirmDangerous, recipients });
           out[i] = { id, status: result.status === 'released' ? 200 : result.status === 'partial' ? 207 : 502, result };
         } else {
-          out[i] = { id, status: 200, result: await deleteMessage(deps, who, { key, blockSender: input.blockSender }) };
+          out[i] = { id, status: 200, result: await deleteMessage(deps, who, { key, blockSender: input.blockSender, recipients }) };
         }
       } catch (err) {
         out[i] = failure(deps, id, err);

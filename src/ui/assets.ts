@@ -1,12 +1,14 @@
 /**
  * The pages' only stylesheet and script, served from /ui/static/ (CSP: style-src and script-src
- * 'self', nothing inline). The script is an enhancement: times in the reader's zone, "select all".
+ * 'self', nothing inline). The script is an enhancement: times in the reader's zone, "select all",
+ * shift-click range select, the bulk bar shown once a row is ticked, focus on an action's result.
  * Without it every page works, with times in UTC.
  */
 export const APP_CSS = `
-:root { color-scheme: light dark; --fg: #1b1b1b; --bg: #fff; --muted: #5c5c5c; --line: #d0d0d0; --accent: #0b5cad; --bad: #a4161a; --ok: #1d6b32; }
-@media (prefers-color-scheme: dark) { :root { --fg: #eee; --bg: #141414; --muted: #aaa; --line: #444; --accent: #7ab8ff; --bad: #ff8a8a; --ok: #8fd19e; } }
+:root { color-scheme: light dark; --fg: #1b1b1b; --bg: #fff; --muted: #5c5c5c; --line: #d0d0d0; --accent: #0b5cad; --bad: #a4161a; --ok: #1d6b32; --on-accent: #fff; }
+@media (prefers-color-scheme: dark) { :root { --fg: #eee; --bg: #141414; --muted: #aaa; --line: #444; --accent: #7ab8ff; --bad: #ff8a8a; --ok: #8fd19e; --on-accent: #111; } }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
 header.top, main, footer { max-width: 72rem; margin: 0 auto; padding: 0.75rem 1rem; }
 header.top { display: flex; flex-wrap: wrap; gap: 0.5rem 1rem; align-items: center; justify-content: space-between; border-bottom: 1px solid var(--line); }
@@ -24,11 +26,25 @@ h1 { font-size: 1.5rem; margin: 0.5rem 0 1rem; overflow-wrap: anywhere; }
 h2 { font-size: 1.15rem; margin: 1.5rem 0 0.5rem; }
 label { display: block; font-weight: 600; font-size: 0.9rem; }
 input, select, button { font: inherit; padding: 0.4rem 0.5rem; border: 1px solid var(--line); border-radius: 4px; background: var(--bg); color: var(--fg); max-width: 100%; }
-button { cursor: pointer; background: var(--accent); color: #fff; border-color: var(--accent); }
+/* text on the accent: white on the light theme's dark blue, near-black on the dark theme's light blue (both >= 4.5:1) */
+button { cursor: pointer; background: var(--accent); color: var(--on-accent); border-color: var(--accent); min-height: 24px; }
 button.secondary { background: transparent; color: var(--accent); }
 button.danger { background: var(--bad); border-color: var(--bad); }
-.filters { display: grid; grid-template-columns: repeat(auto-fill, minmax(11rem, 1fr)); gap: 0.75rem; align-items: end; margin-bottom: 1rem; }
-.filters input, .filters select { width: 100%; }
+main.wide { max-width: none; }
+.filters { display: grid; grid-template-columns: repeat(auto-fill, minmax(10rem, 1fr)); gap: 0.5rem 0.75rem; align-items: end; margin-bottom: 0.75rem; }
+.filters p { margin: 0; }
+.filters input:not([type=checkbox]), .filters select { width: 100%; }
+.filters details.types[open] { grid-column: 1 / -1; }
+.filters summary { cursor: pointer; min-height: 24px; padding: 0.4rem 0.5rem; border: 1px solid var(--line); border-radius: 4px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.filters fieldset { display: grid; grid-template-columns: repeat(auto-fill, minmax(8rem, 1fr)); gap: 0.25rem 0.75rem; border: 1px solid var(--line); border-radius: 4px; margin: 0.25rem 0 0; }
+.filters legend { font-weight: 600; font-size: 0.9rem; }
+.filters .apply { display: flex; gap: 0.5rem; align-items: center; }
+/* the bulk actions stay in reach while the list scrolls */
+.bulkbar { position: sticky; top: 0; z-index: 2; background: var(--bg); margin: 0; padding: 0.5rem 0; border-bottom: 1px solid var(--line); align-items: center; }
+.table-wrap { overflow-x: auto; }
+table.list th, table.list td { overflow-wrap: normal; }
+table.list td.nowrap, table.list .num { white-space: nowrap; }
+table.list .num { text-align: right; }
 .actions { display: flex; flex-wrap: wrap; gap: 0.5rem; margin: 0.75rem 0; }
 .notice { border-left: 4px solid var(--ok); padding: 0.5rem 0.75rem; margin: 0 0 1rem; }
 .notice.error { border-color: var(--bad); }
@@ -42,10 +58,19 @@ pre.text { white-space: pre-wrap; overflow-wrap: anywhere; border: 1px solid var
 iframe.body { width: 100%; height: 60vh; border: 1px solid var(--line); background: #fff; }
 .pager { display: flex; gap: 1rem; margin: 1rem 0; }
 form.inline { display: inline; }
+/* 24 px minimum targets for the links and boxes that stand alone (not links inside sentences) */
+nav.main-nav a, .pager a, header.top .brand, a.button-link, td a, .result a { display: inline-block; min-height: 24px; line-height: 24px; }
+input[type=checkbox] { width: 24px; height: 24px; margin: 0; vertical-align: middle; }
+a.button-link { padding: 0.4rem 0.5rem; line-height: 1.5; }
+.badge.bad { border-color: var(--bad); color: var(--bad); }
+fieldset.danger-box { border: 2px solid var(--bad); border-radius: 4px; margin: 1rem 0; }
+label.check { font-weight: 400; font-size: 1rem; }
+.result h2 { margin: 0; font-size: 1rem; } .result ul { margin: 0.25rem 0 0; padding-left: 1.25rem; }
 @media (max-width: 40rem) {
   table.list thead { position: absolute; left: -999px; }
   table.list tr { display: block; border-bottom: 1px solid var(--line); padding: 0.5rem 0; }
-  table.list td { display: block; border: 0; padding: 0.1rem 0.25rem; }
+  table.list td { display: block; border: 0; padding: 0.1rem 0.25rem; overflow-wrap: anywhere; }
+  table.list .num { text-align: left; }
   table.list td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; }
   dl.meta { grid-template-columns: 1fr; }
 }
@@ -60,12 +85,39 @@ export const APP_JS = `
   });
   var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   document.querySelectorAll('[data-tz]').forEach(function (e) { e.textContent = 'Times are in your time zone (' + zone + ').'; });
+  var boxes = Array.prototype.slice.call(document.querySelectorAll('input[name=ids]'));
+  var bar = document.getElementById('bulkbar');
+  var count = document.getElementById('sel-count');
+  // The action bar shows once a row is ticked (without this script it is always there).
+  function update() {
+    var n = boxes.filter(function (b) { return b.checked; }).length;
+    if (bar) bar.hidden = n === 0;
+    if (count) count.textContent = n ? n + ' selected' : '';
+  }
   var all = document.getElementById('select-all');
   if (all) {
     all.hidden = false;
     all.querySelector('input').addEventListener('change', function (e) {
-      document.querySelectorAll('input[name=ids]').forEach(function (b) { b.checked = e.target.checked; });
+      boxes.forEach(function (b) { b.checked = e.target.checked; });
+      update();
     });
   }
+  // Shift-click: every box between the last one clicked and this one takes this one's state.
+  var last = null;
+  boxes.forEach(function (b) {
+    b.addEventListener('click', function (e) {
+      if (e.shiftKey && last !== null && last !== b) {
+        var i = boxes.indexOf(last), j = boxes.indexOf(b);
+        boxes.slice(Math.min(i, j), Math.max(i, j) + 1).forEach(function (x) { x.checked = b.checked; });
+      }
+      last = b;
+      update();
+    });
+    b.addEventListener('change', update);
+  });
+  update();
+  // The result of the last action takes the focus (autofocus is not honoured after every navigation).
+  var result = document.querySelector('.result[autofocus]');
+  if (result) result.focus();
 })();
 `;

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import type { ListInput } from '../quarantine/list.ts';
-import { AddressOrDomain, Address, Domain, Instant, TypeList } from '../api/schemas.ts';
+import type { RecipientFilter } from '../quarantine/bulk.ts';
+import { AddressOrDomain, Address, Domain, Instant, Score, TypeList } from '../api/schemas.ts';
 import type { FilterValues } from './quarantine-pages.tsx';
 
 /** The list page's query: the API's filters (same schemas), where an empty form field means "any". */
@@ -16,11 +17,22 @@ const PageQuery = z.object({
   q: opt(z.string().max(200)),
   since: opt(Instant),
   until: opt(Instant),
+  min_score: opt(Score),
+  max_score: opt(Score),
+  size: z.preprocess(blank, z.enum(['25', '50', '100', '200'], { message: 'choose 25, 50, 100 or 200 per page' }).default('50')),
   cursor: opt(z.string().max(400)),
+}).refine((d) => d.min_score === undefined || d.max_score === undefined || d.min_score <= d.max_score, {
+  path: ['max_score'], message: 'must be at least the minimum score',
 });
 
+export const PAGE_SIZES = [25, 50, 100, 200] as const;
 export const PAGE_SIZE = 50;
-const FIELDS = ['type', 'status', 'domain', 'recipient', 'sender', 'q', 'since', 'until'] as const;
+const FIELDS = ['type', 'status', 'domain', 'recipient', 'sender', 'q', 'since', 'until', 'min_score', 'max_score', 'size'] as const;
+
+/** The page's query with repeated type boxes (type=spam&type=virus) as the API's comma list. */
+export function pageQuery(query: Record<string, string>, types: string[] | undefined): Record<string, string> {
+  return types && types.length > 1 ? { ...query, type: types.join(',') } : query;
+}
 
 /** What the reader typed (shown back in the form), and the verb's input or the first problem. */
 export function parseFilters(query: Record<string, string>): { values: FilterValues; input: ListInput | null; error: string | null } {
@@ -39,16 +51,42 @@ export function parseFilters(query: Record<string, string>): { values: FilterVal
     error: null,
     input: {
       types: d.type, status: d.status, domain: d.domain, recipient: d.recipient, sender: d.sender, q: d.q,
-      since: d.since, until, cursor: d.cursor, limit: PAGE_SIZE,
+      since: d.since, until, min_score: d.min_score, max_score: d.max_score, cursor: d.cursor, limit: Number(d.size),
     },
   };
 }
 
 /** The list URL for these filters (and a cursor); only our own fields, so no one can smuggle a path. */
-export function listHref(values: FilterValues, extra: Record<string, string> = {}): string {
+export function listHref(values: FilterValues, extra: Record<string, string | string[]> = {}): string {
+  const s = filterQuery(values, extra);
+  return s ? `/ui/quarantine?${s}` : '/ui/quarantine';
+}
+
+function filterQuery(values: FilterValues, extra: Record<string, string | string[]> = {}): string {
   const p = new URLSearchParams();
   for (const k of FIELDS) if (values[k]) p.set(k, values[k]!);
-  for (const [k, v] of Object.entries(extra)) p.set(k, v);
-  const s = p.toString();
-  return s ? `/ui/quarantine?${s}` : '/ui/quarantine';
+  for (const [k, v] of Object.entries(extra)) for (const x of Array.isArray(v) ? v : [v]) p.append(k, x);
+  return p.toString();
+}
+
+/** The message page, opened from a list filtered by recipient or domain: its actions keep to them. */
+export function detailHref(id: string, values: FilterValues): string {
+  const s = filterQuery({ domain: values.domain, recipient: values.recipient });
+  return s ? `/ui/quarantine/${id}?${s}` : `/ui/quarantine/${id}`;
+}
+
+/** The list's filter fields as a form carries them back (hidden fields of the bulk form). */
+export function filterFields(body: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of [...FIELDS, 'cursor'] as const) {
+    const v = Array.isArray(body[k]) ? (body[k] as unknown[])[0] : body[k];
+    if (typeof v === 'string' && v !== '') out[k] = v;
+  }
+  return out;
+}
+
+/** The recipients a filtered view shows (a recipient, a recipient domain), or undefined for all. */
+export function recipientFilter(input: Pick<ListInput, 'recipient' | 'domain'>): RecipientFilter | undefined {
+  if (!input.recipient && !input.domain) return undefined;
+  return { recipient: input.recipient, domain: input.domain };
 }

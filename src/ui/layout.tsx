@@ -1,11 +1,13 @@
 /** @jsxImportSource hono/jsx */
+import { raw } from 'hono/html';
 import type { Child } from 'hono/jsx';
 import type { Identity } from '../auth/identity.ts';
 
 /** Every page: no inline script or style (CSP), one h1, a skip link, sign-out when signed in. */
-export function Layout(props: { title: string; who?: Identity | null; csrf?: string; children?: Child }) {
+export function Layout(props: { title: string; who?: Identity | null; csrf?: string; wide?: boolean; children?: Child }) {
+  // The doctype keeps browsers out of quirks mode (JSX cannot write one).
   return (
-    <html lang="en">
+    <>{raw('<!DOCTYPE html>')}<html lang="en">
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
@@ -29,10 +31,10 @@ export function Layout(props: { title: string; who?: Identity | null; csrf?: str
           ) : null}
           {props.who ? <Nav who={props.who} /> : null}
         </header>
-        <main id="main" tabindex={-1}>{props.children}</main>
+        <main id="main" tabindex={-1} class={props.wide ? 'wide' : undefined}>{props.children}</main>
         <footer class="muted"><span data-tz>Times are in UTC.</span></footer>
       </body>
-    </html>
+    </html></>
   );
 }
 
@@ -77,13 +79,16 @@ export function Notice(props: { text: string | null; error?: boolean }) {
   );
 }
 
-export function ErrorPage(props: { status: number; title: string; detail: string; requestId: string }) {
+/** An error page keeps the way on: the signed-in reader's navigation, else the quarantine and sign-in. */
+export function ErrorPage(props: { status: number; title: string; detail: string; requestId: string; who?: Identity | null }) {
   return (
-    <Layout title={props.title}>
+    <Layout title={props.title} who={props.who ?? null}>
       <h1>{props.title}</h1>
       <p>{props.detail}</p>
       <p class="muted">Error {props.status} · request {props.requestId}</p>
-      <p><a href="/ui/quarantine">Back to the quarantine</a> · <a href="/ui/sign-in">Sign in</a></p>
+      {props.who ? <p><a href="/ui/quarantine">Back to the quarantine</a></p> : (
+        <nav class="main-nav" aria-label="Main"><a href="/ui/quarantine">Quarantine</a><a href="/ui/sign-in">Sign in</a></nav>
+      )}
     </Layout>
   );
 }

@@ -4,21 +4,64 @@ import type { Identity } from '../auth/identity.ts';
 import type { QuarantineItem } from '../quarantine/item.ts';
 import type { ItemDetail } from '../quarantine/read.ts';
 import type { ReleaseMode } from '../quarantine/release-policy.ts';
+import { domainOf } from '../amavis/address.ts';
 import { Layout, Notice, Pager, When } from './layout.tsx';
+import { detailHref, listHref, PAGE_SIZES } from './filters.ts';
 
 export interface FilterValues {
   type?: string; status?: string; domain?: string; recipient?: string; sender?: string; q?: string; since?: string; until?: string;
+  min_score?: string; max_score?: string; size?: string;
 }
+
+const DANGEROUS: Record<string, string> = { virus: 'virus-infected', banned: 'carrying a banned attachment' };
 
 const STATUSES = ['pending', 'released', 'deleted', 'releasing', 'all'] as const;
 
-function Field(props: { name: keyof FilterValues; label: string; values: FilterValues; type?: string; placeholder?: string }) {
+function Field(props: { name: keyof FilterValues; label: string; values: FilterValues; type?: string; placeholder?: string; step?: string }) {
   return (
     <p>
       <label for={`f-${props.name}`}>{props.label}</label>
       <input id={`f-${props.name}`} name={props.name} type={props.type ?? 'text'} value={props.values[props.name] ?? ''}
-        placeholder={props.placeholder} />
+        placeholder={props.placeholder} step={props.step} />
     </p>
+  );
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** What an action will reach, said before it happens: "Releases to 3 recipients in 1 domain". */
+export function scopeText(action: 'release' | 'delete', addresses: string[]): string {
+  const domains = new Set(addresses.map((a) => domainOf(a).toLowerCase())).size;
+  const who = `${plural(addresses.length, 'recipient')} in ${plural(domains, 'domain')}`;
+  return action === 'release' ? `Releases to ${who}` : `Deletes the copies of ${who}`;
+}
+
+/** The list's filters as hidden fields: an action posts them back, and returns to the same view. */
+function FilterHidden(props: { filters: FilterValues; cursor?: string | null }) {
+  return (
+    <>
+      {Object.entries(props.filters).map(([k, v]) => (v ? <input type="hidden" name={k} value={v} /> : null))}
+      {props.cursor ? <input type="hidden" name="cursor" value={props.cursor} /> : null}
+    </>
+  );
+}
+
+/** One failed id of a bulk action and why (the bulk verb's per-id result). */
+export interface BulkFailure { id: string; reason: string }
+
+/** The outcome of the last action, focused when the page opens (role=status, autofocus). */
+function BulkResult(props: { notice: string | null; failures: BulkFailure[]; more: number }) {
+  if (!props.notice) return null;
+  return (
+    <section class="notice result" role="status" aria-labelledby="h-result" tabindex={-1} autofocus>
+      <h2 id="h-result">{props.notice}</h2>
+      {props.failures.length ? (
+        <ul>
+          {props.failures.map((x) => <li><a href={`/ui/quarantine/${x.id}`}>{x.id}</a>: {x.reason}</li>)}
+          {props.more ? <li>{plural(props.more, 'more failure')}: see the audit log.</li> : null}
+        </ul>
+      ) : null}
+    </section>
   );
 }
 
@@ -28,24 +71,31 @@ function recipientsText(item: QuarantineItem): string {
 
 export function ListPage(props: {
   who: Identity; csrf: string; filters: FilterValues; items: QuarantineItem[]; nextHref: string | null; firstHref: string | null;
-  notice: string | null; error: string | null;
+  notice: string | null; error: string | null; cursor?: string | null;
+  failures?: BulkFailure[]; moreFailures?: number;
+  /** how many messages the filters match, bounded (src/quarantine/count.ts); null when not counted */
+  total?: { count: number; more: boolean } | null;
   /** why sender lists are unavailable (amavisd's lookup tables are missing), or null */
   listsUnavailable: string | null;
 }) {
   const { filters: f, who } = props;
+  const types = new Set((f.type ?? '').split(',').filter(Boolean));
+  const total = props.total ? `${props.total.count.toLocaleString('en-US')}${props.total.more ? '+' : ''}` : null;
   return (
-    <Layout title="Quarantine" who={who} csrf={props.csrf}>
+    <Layout title="Quarantine" who={who} csrf={props.csrf} wide>
       <h1>Quarantined mail</h1>
-      <Notice text={props.notice} />
+      <BulkResult notice={props.notice} failures={props.failures ?? []} more={props.moreFailures ?? 0} />
       <Notice text={props.error} error />
       <form method="get" action="/ui/quarantine" class="filters" role="search" aria-label="Filter quarantined mail">
-        <p>
-          <label for="f-type">Type</label>
-          <select id="f-type" name="type">
-            <option value="">any</option>
-            {CONTENT_TYPE_NAMES.map((t) => <option value={t} selected={f.type === t}>{t}</option>)}
-          </select>
-        </p>
+        <details class="types" open={types.size > 0}>
+          <summary>Type: {types.size ? [...types].join(', ') : 'any'}</summary>
+          <fieldset>
+            <legend>Types</legend>
+            {CONTENT_TYPE_NAMES.map((t) => (
+              <label class="check"><input type="checkbox" name="type" value={t} checked={types.has(t)} /> {t}</label>
+            ))}
+          </fieldset>
+        </details>
         <p>
           <label for="f-status">Status</label>
           <select id="f-status" name="status">
@@ -58,44 +108,59 @@ export function ListPage(props: {
         <Field name="q" label="Search subject and sender" values={f} type="search" />
         <Field name="since" label="From date (UTC)" values={f} type="date" />
         <Field name="until" label="To date (UTC, inclusive)" values={f} type="date" />
-        <p><button type="submit">Apply filters</button> <a href="/ui/quarantine">Clear</a></p>
+        <Field name="min_score" label="Score at least" values={f} type="number" step="any" />
+        <Field name="max_score" label="Score at most" values={f} type="number" step="any" />
+        <p>
+          <label for="f-size">Per page</label>
+          <select id="f-size" name="size">
+            {PAGE_SIZES.map((n) => <option value={String(n)} selected={(f.size || '50') === String(n)}>{n}</option>)}
+          </select>
+        </p>
+        <p class="apply"><button type="submit">Apply filters</button> <a class="button-link" href="/ui/quarantine">Clear</a></p>
       </form>
+      {total !== null ? <p class="muted" id="total">{total} {props.total!.count === 1 && !props.total!.more ? 'message matches' : 'messages match'} these filters.</p> : null}
 
       {props.items.length === 0 ? (
         <p>{props.error ? 'Nothing to show.' : 'No quarantined mail matches these filters.'}</p>
       ) : (
-        <form method="post" action="/ui/quarantine/bulk">
+        <form method="post" action="/ui/quarantine/bulk" id="bulk">
           <input type="hidden" name="csrf" value={props.csrf} />
-          <p id="select-all" hidden><label><input type="checkbox" /> Select all on this page</label></p>
-          <table class="list">
-            <caption class="muted">{props.items.length} message(s) on this page, newest first</caption>
-            <thead>
-              <tr><th scope="col" class="sel">Select</th><th scope="col">Received</th><th scope="col">Subject</th><th scope="col">Sender</th>
-                <th scope="col">Recipients</th><th scope="col">Type</th><th scope="col">Score</th></tr>
-            </thead>
-            <tbody>
-              {props.items.map((item) => (
-                <tr>
-                  <td class="sel">
-                    <input type="checkbox" name="ids" value={item.id} id={`sel-${item.id}`} aria-label={`Select: ${item.subject || '(no subject)'}`} />
-                  </td>
-                  <td data-label="Received"><When iso={item.received_at} /></td>
-                  <td data-label="Subject"><a href={`/ui/quarantine/${item.id}`}>{item.subject || '(no subject)'}</a></td>
-                  <td data-label="Sender">{item.sender || '<> (null sender)'}</td>
-                  <td data-label="Recipients">{recipientsText(item)}</td>
-                  <td data-label="Type"><span class="badge">{item.type}</span></td>
-                  <td data-label="Score">{item.score ?? '—'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <div class="actions">
+          <FilterHidden filters={f} cursor={props.cursor} />
+          {/* Above the table and sticky; the script hides it until a row is ticked (without it, always shown). */}
+          <div class="actions bulkbar" id="bulkbar">
+            <span class="muted" id="sel-count" aria-live="polite"></span>
             <button type="submit" name="action" value="release">Release selected</button>
             {props.listsUnavailable ? null : <button type="submit" name="action" value="release_allow">Release and always allow sender</button>}
             <button type="submit" name="action" value="delete" class="danger">Delete selected</button>
             {props.listsUnavailable ? null : <button type="submit" name="action" value="delete_block" class="danger">Delete and block sender</button>}
           </div>
           {props.listsUnavailable ? <p class="muted">Allow and block are unavailable: {props.listsUnavailable}</p> : null}
+          <p id="select-all" hidden><label class="check"><input type="checkbox" /> Select all on this page</label>
+            <span class="muted"> Shift-click a box to tick the rows between it and the last one clicked.</span></p>
+          <div class="table-wrap">
+            <table class="list">
+              <caption class="muted">{props.items.length} message(s) on this page, newest first</caption>
+              <thead>
+                <tr><th scope="col" class="sel">Select</th><th scope="col">Received</th><th scope="col">Subject</th><th scope="col">Sender</th>
+                  <th scope="col">Recipients</th><th scope="col">Type</th><th scope="col" class="num">Score</th></tr>
+              </thead>
+              <tbody>
+                {props.items.map((item) => (
+                  <tr>
+                    <td class="sel">
+                      <input type="checkbox" name="ids" value={item.id} id={`sel-${item.id}`} aria-label={`Select: ${item.subject || '(no subject)'}`} />
+                    </td>
+                    <td data-label="Received" class="nowrap"><When iso={item.received_at} /></td>
+                    <td data-label="Subject" class="subject"><a href={detailHref(item.id, f)}>{item.subject || '(no subject)'}</a></td>
+                    <td data-label="Sender" class="addr">{item.sender || '<> (null sender)'}</td>
+                    <td data-label="Recipients" class="addr">{recipientsText(item)}</td>
+                    <td data-label="Type" class="nowrap"><span class={`badge${DANGEROUS[item.type] ? ' bad' : ''}`}>{item.type}</span></td>
+                    <td data-label="Score" class="num">{item.score ?? '—'}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </form>
       )}
       <Pager firstHref={props.firstHref} nextHref={props.nextHref} first="First page" next="Next page" />
@@ -166,11 +231,13 @@ function Releasing(props: { who: Identity; csrf: string; item: QuarantineItem })
 export function DetailPage(props: {
   who: Identity; csrf: string; item: ItemDetail | QuarantineItem; bodyMissing: boolean; images: boolean; remoteImages: boolean;
   htmlTruncated: boolean; notice: string | null; error: string | null;
+  /** opened from a list filtered by recipient or domain: the actions reach these pending recipients only */
+  scoped: { filters: FilterValues; addresses: string[] } | null;
   listsUnavailable: string | null;
   /** what the release policy lets this caller do (src/quarantine/release-policy.ts releaseMode); unset: release */
   releaseMode?: ReleaseMode;
 }) {
-  const { item } = props;
+  const { item, scoped } = props;
   const mode = props.releaseMode ?? 'release';
   const mayRelease = mode === 'release' || mode === 'confirm';
   // virus / banned mail: admins tick this before a release (the verb refuses it otherwise)
@@ -180,11 +247,20 @@ export function DetailPage(props: {
   const detail = 'headers' in item ? item : null;
   const text = detail?.text ?? null;
   const textCut = text !== null && text.length > TEXT_LIMIT;
-  const pending = item.recipients.some((r) => r.status === 'pending');
+  const allPending = item.recipients.filter((r) => r.status === 'pending').map((r) => r.address);
+  const reach = scoped ? scoped.addresses : allPending;
+  const pending = reach.length > 0;
+  // the filter's recipients, named in each action form (and the filter, to return to it)
+  const Scope = () => (scoped ? (
+    <>
+      {scoped.addresses.map((a) => <input type="hidden" name="recipients" value={a} />)}
+      <FilterHidden filters={scoped.filters} />
+    </>
+  ) : null);
   const listable = item.sender !== '' && !props.listsUnavailable;
   return (
     <Layout title={item.subject || '(no subject)'} who={props.who} csrf={props.csrf}>
-      <p><a href="/ui/quarantine">← Back to the list</a></p>
+      <p><a href={scoped ? listHref(scoped.filters) : '/ui/quarantine'}>← Back to the list</a></p>
       <h1>{item.subject || '(no subject)'}</h1>
       <Notice text={props.notice} />
       <Notice text={props.error} error />
@@ -200,10 +276,17 @@ export function DetailPage(props: {
         <dt>Client</dt><dd>{item.client_addr || '—'}</dd>
       </dl>
       {pending ? (
+        <p class="muted" id="reach">
+          {scopeText('release', reach)}; delete: the same {reach.length === 1 ? 'copy' : 'copies'}
+          {scoped ? <>, as the list was filtered. <a href={`/ui/quarantine/${item.id}`}>Act on every recipient instead</a></> : '.'}
+        </p>
+      ) : null}
+      {pending ? (
         <div class="actions">
           {mayRelease ? (
             <form method="post" action={`/ui/quarantine/${item.id}/release`}>
               <input type="hidden" name="csrf" value={props.csrf} />
+              <Scope />
               {confirm}
               <button type="submit">Release</button>
             </form>
@@ -217,6 +300,7 @@ export function DetailPage(props: {
           {listable && mayRelease ? (
             <form method="post" action={`/ui/quarantine/${item.id}/release`}>
               <input type="hidden" name="csrf" value={props.csrf} />
+              <Scope />
               <input type="hidden" name="allow_sender" value="1" />
               {confirm}
               <button type="submit">Release and always allow sender</button>
@@ -224,17 +308,19 @@ export function DetailPage(props: {
           ) : null}
           <form method="post" action={`/ui/quarantine/${item.id}/delete`}>
             <input type="hidden" name="csrf" value={props.csrf} />
+            <Scope />
             <button type="submit" class="danger">Delete</button>
           </form>
           {listable ? (
             <form method="post" action={`/ui/quarantine/${item.id}/delete`}>
               <input type="hidden" name="csrf" value={props.csrf} />
+              <Scope />
               <input type="hidden" name="block_sender" value="1" />
               <button type="submit" class="danger">Delete and block sender</button>
             </form>
           ) : null}
         </div>
-      ) : <p class="muted">Nothing pending in your scope: released or deleted.</p>}
+      ) : <p class="muted">Nothing pending {scoped ? 'for the recipients the list was filtered by' : 'in your scope'}: released or deleted.</p>}
       <Releasing who={props.who} csrf={props.csrf} item={item} />
       {pending && props.listsUnavailable ? <p class="muted">Allow and block are unavailable: {props.listsUnavailable}</p> : null}
       {pending && item.sender === '' ? (
@@ -278,6 +364,69 @@ export function DetailPage(props: {
           </details>
         </>
       )}
+    </Layout>
+  );
+}
+
+/** One selected message as the confirmation shows it: the recipients the action will reach. */
+export interface ConfirmRow { id: string; subject: string; type: string; addresses: string[] }
+
+
+/**
+ * The step before a bulk action: what it reaches (recipients, domains), and for a release of virus
+ * or banned mail a box to tick naming it. Works without a script: a plain form posting confirmed=1.
+ */
+export function ConfirmBulkPage(props: {
+  who: Identity; csrf: string; action: string; verb: 'release' | 'delete'; label: string; filters: FilterValues; cursor: string | null;
+  ids: string[]; rows: ConfirmRow[]; error: string | null;
+}) {
+  const { rows, verb } = props;
+  const addresses = rows.flatMap((r) => r.addresses);
+  const summary = scopeText(verb, addresses);
+  const filtered = props.filters.recipient || props.filters.domain;
+  const danger = verb === 'release'
+    ? Object.entries(DANGEROUS).map(([type, what]) => [rows.filter((r) => r.type === type).length, what] as const).filter(([n]) => n > 0)
+    : [];
+  const missing = props.ids.length - rows.length;
+  return (
+    <Layout title="Confirm" who={props.who} csrf={props.csrf}>
+      <h1>{props.label}: {plural(rows.length, 'message')}?</h1>
+      <Notice text={props.error} error />
+      <p class="notice" role="status"><strong>{summary}.</strong>{' '}
+        {filtered ? 'Only the recipients the filter shows; their other recipients are not touched.' : 'Every pending recipient in your scope.'}</p>
+      {missing > 0 ? <p class="muted">{plural(missing, 'selected message')} could not be found or has nothing pending; the result will list {missing === 1 ? 'it' : 'them'}.</p> : null}
+      <form method="post" action="/ui/quarantine/bulk">
+        <input type="hidden" name="csrf" value={props.csrf} />
+        <input type="hidden" name="action" value={props.action} />
+        <input type="hidden" name="confirmed" value="1" />
+        {props.ids.map((id) => <input type="hidden" name="ids" value={id} />)}
+        <FilterHidden filters={props.filters} cursor={props.cursor} />
+        {danger.length ? (
+          <fieldset class="danger-box">
+            <legend>Dangerous mail</legend>
+            {danger.map(([n, what]) => <p>{n === 1 ? '1 of these messages is' : `${n} of these messages are`} {what}.</p>)}
+            <p><label class="check"><input type="checkbox" name="dangerous" value="1" required />
+              {' '}Yes, release {danger.map(([n, what]) => `${plural(n, 'message')} ${what}`).join(' and ')} to the recipients</label></p>
+          </fieldset>
+        ) : null}
+        <div class="actions">
+          <button type="submit" class={verb === 'delete' ? 'danger' : undefined}>{summary}</button>
+          <a class="button-link" href={listHref(props.filters, props.cursor ? { cursor: props.cursor } : {})}>Cancel</a>
+        </div>
+      </form>
+      <table class="list">
+        <caption class="muted">The selected messages and the recipients this reaches</caption>
+        <thead><tr><th scope="col">Subject</th><th scope="col">Type</th><th scope="col">Recipients</th></tr></thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr>
+              <td data-label="Subject"><a href={`/ui/quarantine/${r.id}`}>{r.subject || '(no subject)'}</a></td>
+              <td data-label="Type"><span class={`badge${DANGEROUS[r.type] ? ' bad' : ''}`}>{r.type}</span></td>
+              <td data-label="Recipients">{r.addresses.join(', ')}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </Layout>
   );
 }

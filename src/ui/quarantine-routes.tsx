@@ -3,8 +3,9 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Hono } from 'hono';
 import { parseItemId, type MailKey } from '../amavis/mail-id.ts';
 import { AppError } from '../errors.ts';
-import { runBulk, type BulkInput } from '../quarantine/bulk.ts';
+import { inFilter, runBulk, type BulkInput, type RecipientFilter } from '../quarantine/bulk.ts';
 import { deleteMessage } from '../quarantine/delete.ts';
+import { countQuarantine } from '../quarantine/count.ts';
 import { listQuarantine } from '../quarantine/list.ts';
 import { getItem, getItemDetail, getRawMessage } from '../quarantine/read.ts';
 import { releaseMessage } from '../quarantine/release.ts';
@@ -12,9 +13,9 @@ import { releaseMode } from '../quarantine/release-policy.ts';
 import { requestRelease } from '../quarantine/release-requests.ts';
 import { markReleased } from '../quarantine/resolve.ts';
 import { csrf, ctx, flag, form, one, requireSession, type C, type UiEnv } from './context.ts';
-import { listHref, parseFilters } from './filters.ts';
+import { filterFields, listHref, pageQuery, parseFilters, recipientFilter } from './filters.ts';
 import { bodyCsp, inertHtml, noteDocument } from './mail-html.ts';
-import { DetailPage, ListPage } from './quarantine-pages.tsx';
+import { ConfirmBulkPage, DetailPage, ListPage, type BulkFailure, type ConfirmRow } from './quarantine-pages.tsx';
 import { checkCsrf, type Session } from './session.ts';
 
 const NOTICES: Record<string, string> = {
@@ -39,12 +40,55 @@ const ERRORS = ['release_failed', 'nothing_to_release', 'release_not_configured'
 const BULK_LABELS: Record<string, string> = {
   release: 'Released', delete: 'Deleted', release_allow: 'Released and sender allowed', delete_block: 'Deleted and sender blocked',
 };
+const CONFIRM_LABELS: Record<string, string> = {
+  release: 'Release', delete: 'Delete', release_allow: 'Release and always allow the sender', delete_block: 'Delete and block the sender',
+};
 const BULK: Record<string, Pick<BulkInput, 'action' | 'allowSender' | 'blockSender'>> = {
   release: { action: 'release' },
   delete: { action: 'delete' },
   release_allow: { action: 'release', allowSender: true },
   delete_block: { action: 'delete', blockSender: true },
 };
+
+/** Why one id of a bulk failed, by the verb's error code (the result page lists each). */
+const REASONS: Record<string, string> = {
+  not_found: 'not found in your scope',
+  nothing_to_release: 'nothing left to release: already released, deleted, a release in progress, or no recipient matching the filter',
+  nothing_to_delete: 'nothing left to delete: already released or deleted, or no recipient matching the filter',
+  invalid_field: 'refused: the sender cannot be allowed or blocked (for example the null sender <>)',
+  release_failed: 'amavisd did not release it; nothing was delivered',
+  partial: 'released to some recipients only; see the message',
+  release_not_configured: 'release is not configured on this server',
+  upstream_unreachable: 'amavisd could not be reached; nothing was released',
+  release_outcome_unknown: 'amavisd did not confirm: it may or may not have been delivered (an administrator resolves it)',
+  amavisd_busy: 'amavisd was busy; nothing was sent',
+  database_unavailable: 'the database was not reachable',
+};
+/** Failures listed by id in the result (and so in its URL); the rest are counted. */
+const SHOWN_FAILURES = 50;
+
+/** The selected messages with the recipients the action reaches (pending, in scope, in the filter). */
+/** The recipient filter a message page was opened with, as its forms post it back. */
+function scopeFields(body: Record<string, unknown>): Record<string, string> {
+  const { domain, recipient } = filterFields(body);
+  return { ...(domain ? { domain } : {}), ...(recipient ? { recipient } : {}) };
+}
+
+async function selection(c: C, s: Session, ids: string[], only: RecipientFilter | undefined): Promise<ConfirmRow[]> {
+  const rows: ConfirmRow[] = [];
+  for (const id of ids) {
+    const k = parseItemId(id);
+    if (!k) continue;
+    try {
+      const item = await getItem(c.get('deps'), s.identity, k);
+      const addresses = item.recipients.filter((r) => r.status === 'pending' && (!only || inFilter(r.address, only))).map((r) => r.address);
+      if (addresses.length) rows.push({ id, subject: item.subject, type: item.type, addresses });
+    } catch (err) {
+      if (!(err instanceof AppError) || err.code !== 'not_found') throw err;
+    }
+  }
+  return rows;
+}
 
 export const NULL_SENDER_TEXT = 'This message has the null sender <> (a bounce or an automatic reply), so its sender cannot be '
   + 'allowed or blocked. Nothing was changed; use plain Release or Delete instead.';
@@ -59,7 +103,9 @@ function key(id: string): MailKey {
   return k;
 }
 
-async function renderDetail(c: C, s: Session, id: string, o: { notice?: string | null; error?: string | null; status?: ContentfulStatusCode }) {
+async function renderDetail(c: C, s: Session, id: string, o: {
+  notice?: string | null; error?: string | null; status?: ContentfulStatusCode; filter?: Record<string, string>;
+}) {
   const k = key(id);
   const item = await getItem(c.get('deps'), s.identity, k);
   let detail = null;
@@ -70,20 +116,25 @@ async function renderDetail(c: C, s: Session, id: string, o: { notice?: string |
   }
   // Rendered here only to learn what the frame will hold (remote images, cut); the page never includes it.
   const body = detail?.html ? inertHtml(detail.html, { loadImages: false }) : null;
+  const { values, input } = parseFilters(o.filter ?? c.req.query());
+  const only = input ? recipientFilter(input) : undefined;
+  const shown = detail ?? item;
+  const scoped = only ? { filters: { domain: values.domain, recipient: values.recipient },
+    addresses: shown.recipients.filter((r) => r.status === 'pending' && inFilter(r.address, only)).map((r) => r.address) } : null;
   return c.html(
     <DetailPage who={s.identity} csrf={await csrf(c)} item={detail ?? item} bodyMissing={!detail}
       images={c.req.query('images') === '1'} remoteImages={body?.remoteImages ?? false} htmlTruncated={body?.truncated ?? false}
-      notice={o.notice ?? null} error={o.error ?? null} listsUnavailable={c.get('deps').variant.lookup.detail}
+      notice={o.notice ?? null} error={o.error ?? null} scoped={scoped} listsUnavailable={c.get('deps').variant.lookup.detail}
       releaseMode={await releaseMode(c.get('deps'), s.identity, item.content_code)} />,
     o.status ?? 200,
   );
 }
 
 /** A sender list could not be written (null sender, unlistable address): the message page, 400, saying why. */
-async function listingRefused(c: C, s: Session, id: string, err: AppError) {
+async function listingRefused(c: C, s: Session, id: string, err: AppError, body: Record<string, unknown>) {
   const item = await getItem(c.get('deps'), s.identity, key(id));
   const text = item.sender === '' ? NULL_SENDER_TEXT : `The sender cannot be listed: ${err.message}`;
-  return renderDetail(c, s, id, { error: text, status: 400 });
+  return renderDetail(c, s, id, { error: text, status: 400, filter: scopeFields(body) });
 }
 
 /** The list, one message, its sandboxed body, and the actions on them (same verbs as the API). */
@@ -91,7 +142,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
   ui.get('/quarantine', async (c) => {
     const s = c.get('session');
     if (!s) return c.redirect('/ui/sign-in', 303);
-    const query = c.req.query();
+    const query = pageQuery(c.req.query(), c.req.queries('type'));
     const { values, input, error: filterError } = parseFilters(query);
     let error = filterError;
     let result = { items: [] as Awaited<ReturnType<typeof listQuarantine>>['items'], next_cursor: null as string | null };
@@ -104,20 +155,30 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
         result = await listQuarantine(c.get('deps'), s.identity, { ...input, cursor: undefined });
       }
     }
+    const total = input ? await countQuarantine(c.get('deps'), s.identity, input) : null;
     const ok = Number(query.ok ?? 0), failed = Number(query.failed ?? 0), nullSender = Number(query.null_sender ?? 0);
     const bulk = /^bulk-(\w+)$/.exec(query.done ?? '')?.[1];
     let notice = bulk && BULK_LABELS[bulk] ? `${BULK_LABELS[bulk]}: ${ok}. Failed: ${failed}.` : (NOTICES[query.done ?? ''] ?? null);
     if (notice && bulk && nullSender > 0) {
       notice += ` ${nullSender} of them had the null sender <>, which cannot be allowed or blocked; nothing was done to those.`;
     }
+    if (query.done === 'none_selected') error = 'Nothing was selected: tick the messages to act on, then choose the action.';
+    const failures: BulkFailure[] = [];
+    for (const x of c.req.queries('fail') ?? []) {
+      const [id, code] = x.split('~');
+      if (id && parseItemId(id) && failures.length < SHOWN_FAILURES) failures.push({ id, reason: REASONS[code ?? ''] ?? 'failed' });
+    }
     return c.html(
       <ListPage who={s.identity} csrf={await csrf(c)} filters={values} items={result.items} notice={notice} error={error}
+        failures={bulk ? failures : []} moreFailures={bulk ? Math.max(0, Math.min(failed, 200) - failures.length) : 0}
+        cursor={query.cursor ?? null} total={total}
         nextHref={result.next_cursor ? listHref(values, { cursor: result.next_cursor }) : null}
         firstHref={query.cursor ? listHref(values) : null} listsUnavailable={c.get('deps').variant.lookup.detail} />,
       filterError ? 400 : 200,
     );
   });
 
+  // Confirm (what it reaches), then act on the filter's recipients, then back to the same view.
   ui.post('/quarantine/bulk', async (c) => {
     const s = requireSession(c);
     const body = await form(c);
@@ -125,16 +186,41 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const action = one(body.action);
     const how = typeof action === 'string' && Object.hasOwn(BULK, action) ? BULK[action]! : null;
     if (!how) throw new AppError('bad_request', 'choose release, delete, release and allow, or delete and block');
-    const raw = body.ids === undefined ? [] : Array.isArray(body.ids) ? body.ids : [body.ids];
-    const ids = raw.filter((v): v is string => typeof v === 'string');
-    if (ids.length === 0 || ids.length > 200) throw new AppError('bad_request', 'select between 1 and 200 messages');
-    // confirm_dangerous: a confirmation box the list may offer; without it virus and banned ids fail (409)
-    const results = await runBulk(c.get('deps'), s.identity, { ...how, ids, confirmDangerous: flag(body.confirm_dangerous) });
+    const posted = filterFields(body);
+    const { values, input, error } = parseFilters(posted);
+    if (!input) throw new AppError('bad_request', `The list's filter is not valid: ${error}`);
+    const cursor = posted.cursor ?? null;
+    const back = (extra: Record<string, string | string[]>) => listHref(values, cursor ? { cursor, ...extra } : extra);
+    const ids = [...new Set(many(body.ids))];
+    if (ids.length === 0) return c.redirect(back({ done: 'none_selected' }), 303);
+    if (ids.length > 200) throw new AppError('bad_request', 'select at most 200 messages');
+    const only = recipientFilter(input);
+    const confirmed = flag(body.confirmed);
+    const dangerousOk = flag(body.dangerous);
+    if (!confirmed || (how.action === 'release' && !dangerousOk)) {
+      const rows = await selection(c, s, ids, only);
+      const dangerous = how.action === 'release' && rows.some((r) => r.type === 'virus' || r.type === 'banned');
+      if (!confirmed || dangerous) {
+        const refused = confirmed && dangerous;
+        return c.html(
+          <ConfirmBulkPage who={s.identity} csrf={await csrf(c)} action={action as string} verb={how.action} label={CONFIRM_LABELS[action as string]!}
+            filters={values} cursor={cursor} ids={ids} rows={rows}
+            error={refused ? 'Tick the box to confirm releasing virus-infected or banned mail; nothing was released.' : null} />,
+          refused ? 400 : 200,
+        );
+      }
+    }
+    // the confirmation page's box for virus / banned mail is the verb's confirm_dangerous
+    const results = await runBulk(c.get('deps'), s.identity, { ...how, ids, only, confirmDangerous: dangerousOk });
     const good = results.filter((r) => r.status === 200).length;
     const nullSender = results.filter((r) => r.error?.code === 'invalid_field' && /null sender/.test(r.error.detail)).length;
-    const extra: Record<string, string> = { done: `bulk-${action as string}`, ok: String(good), failed: String(results.length - good) };
+    const failed = results.filter((r) => r.status !== 200);
+    const extra: Record<string, string | string[]> = { done: `bulk-${action as string}`, ok: String(good), failed: String(failed.length) };
     if (nullSender) extra.null_sender = String(nullSender);
-    return c.redirect(listHref({}, extra), 303);
+    if (failed.length) {
+      extra.fail = failed.slice(0, SHOWN_FAILURES).map((r) => `${r.id}~${r.status === 207 ? 'partial' : r.status === 502 ? 'release_failed' : r.error?.code ?? 'failed'}`);
+    }
+    return c.redirect(back(extra), 303);
   });
 
   ui.get('/quarantine/:id', async (c) => {
@@ -179,14 +265,16 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const allowSender = flag(body.allow_sender);
     // force (admins, from the "Release outcome unknown" box) names the stuck recipients
     const force = flag(body.force);
-    const recipients = force ? many(body.recipients) : undefined;
+    // named recipients: a forced release's stuck copies, or the copies a filtered view showed
+    const named = many(body.recipients);
+    const recipients = named.length ? named : undefined;
     const confirmDangerous = flag(body.confirm_dangerous);
     let done: string;
     try {
       const r = await releaseMessage(c.get('deps'), s.identity, { key: key(id), allowSender, force, recipients, confirmDangerous });
       done = r.status === 'released' ? (allowSender ? 'released_allowed' : 'released') : r.status === 'partial' ? 'partial' : 'release_failed';
     } catch (err) {
-      if (err instanceof AppError && err.code === 'invalid_field' && allowSender) return listingRefused(c, s, id, err);
+      if (err instanceof AppError && err.code === 'invalid_field' && allowSender) return listingRefused(c, s, id, err, body);
       if (err instanceof AppError && err.code === 'release_not_allowed') {
         const how = err.extra.allowed === 'request' ? 'request a release instead; an administrator decides' : 'ask your administrator';
         return renderDetail(c, s, id, { error: `You cannot release ${String(err.extra.content_type)} mail yourself: ${how}.`, status: 403 });
@@ -194,7 +282,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
       if (!(err instanceof AppError) || !ERRORS.includes(err.code)) throw err;
       done = err.code;
     }
-    return c.redirect(`/ui/quarantine/${id}?done=${done}`, 303);
+    return c.redirect(`/ui/quarantine/${id}?${new URLSearchParams({ ...scopeFields(body), done })}`, 303);
   });
 
   // A mailbox owner's release request (where the release policy says `request`), as the API's.
@@ -222,13 +310,17 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     await checkCsrf(ctx(c), s, one(body.csrf));
     const id = c.req.param('id');
     const blockSender = flag(body.block_sender);
+    const named = many(body.recipients);
     try {
-      await deleteMessage(c.get('deps'), s.identity, { key: key(id), blockSender });
+      await deleteMessage(c.get('deps'), s.identity, { key: key(id), blockSender, recipients: named.length ? named : undefined });
     } catch (err) {
-      if (err instanceof AppError && err.code === 'invalid_field' && blockSender) return listingRefused(c, s, id, err);
-      if (err instanceof AppError && err.code === 'nothing_to_delete') return c.redirect(`/ui/quarantine/${id}?done=nothing_to_delete`, 303);
+      if (err instanceof AppError && err.code === 'invalid_field' && blockSender) return listingRefused(c, s, id, err, body);
+      if (err instanceof AppError && err.code === 'nothing_to_delete') {
+        return c.redirect(`/ui/quarantine/${id}?${new URLSearchParams({ ...scopeFields(body), done: 'nothing_to_delete' })}`, 303);
+      }
       throw err;
     }
-    return c.redirect(listHref({}, { done: blockSender ? 'deleted_blocked' : 'deleted' }), 303);
+    const scope = scopeFields(body);
+    return c.redirect(listHref({ domain: scope.domain, recipient: scope.recipient }, { done: blockSender ? 'deleted_blocked' : 'deleted' }), 303);
   });
 }

@@ -129,10 +129,12 @@ export function uiRoutes(opts: {
     if (isUnstorableText(err)) err = new AppError('bad_request', 'A text value contains a NUL byte or characters the database cannot store.');
     if (err instanceof AppError) {
       if (err.status === 401) return c.redirect('/ui/sign-in', 303);
-      return c.html(<ErrorPage status={err.status} title={err.title} detail={err.message} requestId={requestId} />, err.status);
+      return c.html(<ErrorPage status={err.status} title={err.title} detail={err.message} requestId={requestId}
+        who={c.get('session')?.identity ?? null} />, err.status);
     }
     c.get('deps')?.log.error('unhandled error', { request_id: requestId, error: err.name, message: err.message, stack: err.stack });
-    return c.html(<ErrorPage status={500} title="Something went wrong" detail="An unexpected error occurred." requestId={requestId} />, 500);
+    return c.html(<ErrorPage status={500} title="Something went wrong" detail="An unexpected error occurred." requestId={requestId}
+      who={c.get('session')?.identity ?? null} />, 500);
   });
   return ui;
 }

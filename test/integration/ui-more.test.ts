@@ -128,14 +128,17 @@ describe.each(VARIANTS)('pages, self-service (/ui) on %s', (variantName) => {
     expect((await b.post('/ui/quarantine/bulk', { action: 'release_allow', ids: [r1!] })).status).toBe(403);
     expect(twin.calls).toHaveLength(0);
 
-    const rel = await b.post('/ui/quarantine/bulk', { csrf: list.csrf!, action: 'release_allow', ids: [r1!, nul!, d1!] });
+    const rel = await b.post('/ui/quarantine/bulk', { csrf: list.csrf!, action: 'release_allow', ids: [r1!, nul!, d1!], confirmed: '1' });
     expect(rel.status).toBe(303);
-    // carol's message is not bob's (404), the null sender is refused (400)
-    expect(rel.headers.get('location')).toBe('/ui/quarantine?done=bulk-release_allow&ok=1&failed=2&null_sender=1');
-    expect((await b.page(rel.headers.get('location')!)).html).toContain('null sender');
+    // carol's message is not bob's (404), the null sender is refused (400): each listed with why
+    expect(rel.headers.get('location')).toBe(
+      `/ui/quarantine?done=bulk-release_allow&ok=1&failed=2&null_sender=1&fail=${nul}%7Einvalid_field&fail=${d1}%7Enot_found`);
+    const result = (await b.page(rel.headers.get('location')!)).html;
+    expect(result).toContain('null sender');
+    expect(result).toContain(`<a href="/ui/quarantine/${d1}">${d1}</a>: not found in your scope`);
     expect(await f.rs(nul!)).toEqual([' ']);
     expect(await f.rs(d1!)).toEqual([' ']);
-    const del = await b.post('/ui/quarantine/bulk', { csrf: list.csrf!, action: 'delete_block', ids: [r2!] });
+    const del = await b.post('/ui/quarantine/bulk', { csrf: list.csrf!, action: 'delete_block', ids: [r2!], confirmed: '1' });
     expect(del.headers.get('location')).toBe('/ui/quarantine?done=bulk-delete_block&ok=1&failed=0');
     expect(await f.rs(r2!)).toEqual(['D']);
     expect((await listed()).filter((r) => r.recipient === bob)).toEqual([

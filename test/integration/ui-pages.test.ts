@@ -167,7 +167,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('pages (/ui) on %s', (
     expect(detail.html).not.toContain(bob);
     expect((await b.post(`/ui/quarantine/${bobs}/release`, { csrf: list.csrf! })).status).toBe(404);
     expect((await b.post(`/ui/quarantine/${bobs}/delete`, { csrf: list.csrf! })).status).toBe(404);
-    const bulk = await b.post('/ui/quarantine/bulk', { csrf: list.csrf!, action: 'delete', ids: [bobs!, mine!] });
+    const bulk = await b.post('/ui/quarantine/bulk', { csrf: list.csrf!, action: 'delete', ids: [bobs!, mine!], confirmed: '1' });
     expect(bulk.status).toBe(303);
     expect(bulk.headers.get('location')).toContain('ok=1&failed=1');
     expect(await f.rs(bobs!)).toEqual([' ']);
