@@ -238,6 +238,8 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
     ) x WHERE x.rn <= ${MAX_LISTED} ORDER BY x.rcpt, x.rn`.execute(deps.db);
 
   const reasons = await alertReasons(ctx, rows);
+  // without amavisd's lookup tables there is no sender list to write: no "always allow sender"
+  const listable = deps.variant.lookup.missing.length === 0;
   const out = new Map<string, RecipientDigest>();
   for (const row of rows) {
     const recipient = text(row.rcpt);
@@ -247,7 +249,8 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
       partitionTag: Number(row.partition_tag), mailId, timeNum: Number(row.time_num), contentCode: code,
       subject: text(row.subject), sender: text(row.sender), score: score(row.bspam_level ?? row.spam_level),
       reason: reasons.get(`${Number(row.partition_tag)}.${mailId}`) ?? '',
-      actions: ownerActions(rulesOf.get(recipient) ?? effectiveRules(policies, domainOf(recipient)), policyTypeOf(row.content)),
+      actions: ownerActions(rulesOf.get(recipient) ?? effectiveRules(policies, domainOf(recipient)), policyTypeOf(row.content))
+        .filter((a) => listable || a !== 'release_allow'),
     };
     let d = out.get(recipient);
     if (!d) {

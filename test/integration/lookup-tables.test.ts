@@ -46,13 +46,22 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as VariantName[])('a quarantine-
     }]);
     id = `${w!.partitionTag}.${w!.mailId}`;
     peer = await startPdpPeer();
-    const config = parseConfig({ DATABASE_URL: url, ADMIN_API_KEY: ADMIN_KEY, LINK_SECRET });
+    const config = parseConfig({ DATABASE_URL: url, ADMIN_API_KEY: ADMIN_KEY, LINK_SECRET, PUBLIC_URL: 'https://q.lookup.example' });
     app = createApp({ config, database: sharedProvider(handle, v), log: quiet, release: directTransport(peer.hostPort) });
   });
   afterAll(async () => {
     await peer?.close();
     await handle?.close();
     await dropVariantDatabase(variant, { suffix });
+  });
+
+  it("the digest offers no 'always allow sender' (there is no sender list to write), only release and delete", async () => {
+    const res = await call('/v1/digests/preview?recipient=alice@lookup.example&all_time=true');
+    expect(res.status, await res.clone().text()).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('>Release<');
+    expect(html).toContain('>Delete<');
+    expect(html).not.toMatch(/always allow/i);
   });
 
   const expectLookupProblem = async (res: Response) => {
