@@ -22,7 +22,7 @@ const NOW = Math.floor(Date.now() / 1000);
 function bayesCounts(dbpath: string): { nspam: number; nham: number } {
   let out = '';
   try {
-    out = execFileSync('sa-learn', ['--dbpath', dbpath, '--dump', 'magic'], { encoding: 'utf8' });
+    out = execFileSync('sa-learn', ['--dbpath', dbpath, '--dump', 'magic'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   } catch {
     return { nspam: 0, nham: 0 }; // no database yet
   }
