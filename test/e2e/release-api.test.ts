@@ -115,6 +115,18 @@ describe.each(['mariadb', 'pg'] as const)('release through the API with real ama
     expect(byAddr).toEqual({ 'erin@e2e.test': ' ', 'frank@e2e.test': 'R' });
   });
 
+  it('recipients_override (admins): amavisd delivers a copy to the other address only; the recipient keeps its pending copy', async () => {
+    const { id, mailId } = await quarantine(spam('ivan@e2e.test'));
+    const res = await release(viaRelay, id, {}, { recipients_override: ['helpdesk@e2e.test'] });
+    const body = (await res.json()) as any;
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body).toMatchObject({ status: 'released', via: 'relay', results: [{ recipient: 'helpdesk@e2e.test', released: true }] });
+    const got = await h.waitForSink((s: SinkMessage) => s.raw.includes(`Resent-Message-ID: <${mailId}-`));
+    expect(got.to).toEqual(['helpdesk@e2e.test']);
+    expect(await rs(mailId)).toEqual([' ']);
+    expect(await lastAudit(mailId)).toMatchObject({ action: 'release_override', result: 'ok', recipients: ['helpdesk@e2e.test'] });
+  });
+
   it('delivers once for two concurrent releases with one Idempotency-Key', async () => {
     const { id, mailId } = await quarantine(spam('grace@e2e.test'));
     const headers = { 'idempotency-key': `e2e-${mailId}` };

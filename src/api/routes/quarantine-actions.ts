@@ -5,6 +5,7 @@ import { deleteMessage } from '../../quarantine/delete.ts';
 import { releaseMessage, type ReleaseResult } from '../../quarantine/release.ts';
 import { reportMessage } from '../../quarantine/report.ts';
 import { OWNER_ACTIONS, POLICY_TYPES } from '../../quarantine/release-policy.ts';
+import { releaseToOverride } from '../../quarantine/release-override.ts';
 import { markReleased } from '../../quarantine/resolve.ts';
 import type { Identity } from '../../auth/identity.ts';
 import type { Deps } from '../../deps.ts';
@@ -31,6 +32,8 @@ const ReleaseBody = z
     force: z.boolean().optional().describe("admins, with recipients: release copies stuck in 'releasing' (outcome unknown) again; may deliver twice"),
     confirm_dangerous: z.boolean().optional().describe('admins and domain admins: required (true) to release virus or banned mail, else 409 confirmation_required'),
     report_ham: z.boolean().optional().describe('once released, also report the message to the spam filter as not spam (its answer in `report`)'),
+    recipients_override: z.array(Address).min(1).max(20).optional()
+      .describe("admins: deliver a copy to these addresses instead of the message's recipients (AM.PDP's recipient override); the recipients' copies stay pending; audited as release_override"),
   })
   .strict();
 
@@ -43,7 +46,7 @@ export const ReleaseFailed = ProblemFields.extend({
 }).openapi('ReleaseFailed');
 
 const releaseProblems = problems(
-  'nothing_to_release', 'release_not_allowed', 'confirmation_required', 'idempotency_conflict', 'conflict', 'release_failed', 'upstream_unreachable', 'release_outcome_unknown',
+  'nothing_to_release', 'release_not_allowed', 'forbidden', 'confirmation_required', 'idempotency_conflict', 'conflict', 'release_failed', 'upstream_unreachable', 'release_outcome_unknown',
   'release_not_configured', 'amavisd_busy', 'lookup_tables_missing',
   'payload_too_large', 'unsupported_media_type',
 );
@@ -59,8 +62,8 @@ const releaseResponses = {
   207: { description: 'Released to some recipients only: see results', ...json(ReleaseAnswer) },
   ...releaseProblems,
   403: {
-    description: `${releaseProblems[403].description} (a mailbox owner, where the release policy says request or none)`,
-    content: { 'application/problem+json': { schema: ReleaseNotAllowed } },
+    description: `${releaseProblems[403].description} (release_not_allowed: a mailbox owner, where the release policy says request or none; forbidden: recipients_override without an admin key)`,
+    content: { 'application/problem+json': { schema: z.union([ReleaseNotAllowed, ProblemFields.extend({ code: z.enum(['forbidden']) })]) } },
   },
   502: {
     description: `${releaseProblems[502].description} (release_failed: amavisd refused; the results are inside, nothing was delivered; release_outcome_unknown: the request went out but no answer came back, or it could not be recorded: the copies stay 'releasing')`,
@@ -107,8 +110,20 @@ export function quarantineActionRoutes() {
       const body = (c.req.header('content-length') === '0' || !c.req.header('content-type') ? {} : c.req.valid('json')) ?? {};
       const deps = c.get('deps');
       const who = c.get('identity');
+      if (body.recipients_override) {
+        const clash = (['recipients', 'allow_sender', 'force', 'report_ham'] as const).find((f) => body[f] !== undefined);
+        if (clash) throw new AppError('invalid_field', `${clash}: not with recipients_override`, { field: clash });
+      }
       const answer = await idempotent<ReleaseHttpAnswer>(deps, who, c.req.header('idempotency-key'), { op: 'release', id, body }, async (remember) => {
         let stored: ReleaseHttpAnswer | undefined;
+        if (body.recipients_override) {
+          const result = await releaseToOverride(deps, who, { key: mailKey(id), recipients: body.recipients_override, confirmDangerous: body.confirm_dangerous },
+            async (trx, res) => {
+              stored = releaseAnswer(res, c.get('requestId'));
+              if (remember) await remember(trx, stored);
+            });
+          return stored ?? releaseAnswer(result, c.get('requestId'));
+        }
         const result = await releaseMessage(deps, who, { key: mailKey(id), recipients: body.recipients, allowSender: body.allow_sender, force: body.force, confirmDangerous: body.confirm_dangerous },
           async (trx, res) => {
             stored = releaseAnswer(res, c.get('requestId'));
