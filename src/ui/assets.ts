@@ -44,7 +44,9 @@ main.wide { max-width: none; }
 .table-wrap { overflow-x: auto; }
 table.list th, table.list td { overflow-wrap: normal; }
 table.list td.nowrap, table.list .num { white-space: nowrap; }
-table.list .num { text-align: right; }
+table.list .num, table.rules .num, table.attachments .num { text-align: right; white-space: nowrap; }
+code.hash { font-size: 0.8rem; overflow-wrap: anywhere; }
+table.rules { width: auto; min-width: 50%; }
 .actions { display: flex; flex-wrap: wrap; gap: 0.5rem; margin: 0.75rem 0; }
 .notice { border-left: 4px solid var(--ok); padding: 0.5rem 0.75rem; margin: 0 0 1rem; }
 .notice.error { border-color: var(--bad); }
