@@ -38,7 +38,7 @@ main.wide { max-width: none; }
 .filters summary { cursor: pointer; min-height: 24px; padding: 0.4rem 0.5rem; border: 1px solid var(--line); border-radius: 4px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .filters fieldset { display: grid; grid-template-columns: repeat(auto-fill, minmax(8rem, 1fr)); gap: 0.25rem 0.75rem; border: 1px solid var(--line); border-radius: 4px; margin: 0.25rem 0 0; }
 .filters legend { font-weight: 600; font-size: 0.9rem; }
-.filters .apply { display: flex; gap: 0.5rem; align-items: center; }
+.filters .apply { display: flex; gap: 0.5rem; align-items: center; white-space: nowrap; }
 /* the bulk actions stay in reach while the list scrolls */
 .bulkbar { position: sticky; top: 0; z-index: 2; background: var(--bg); margin: 0; padding: 0.5rem 0; border-bottom: 1px solid var(--line); align-items: center; }
 .table-wrap { overflow-x: auto; }
