@@ -1,4 +1,5 @@
 import PostalMime from 'postal-mime';
+import { sha256Hex } from '../crypto/sha256.ts';
 
 /**
  * How much of a quarantined message one view parses. Whatever the message (any size, any number of
@@ -23,7 +24,8 @@ export interface MessageView {
   headers: Array<{ name: string; value: string }>;
   text: string | null;
   html: string | null;
-  attachments: Array<{ filename: string | null; content_type: string; size: number }>;
+  /** sha256: of the decoded content, hex (to look the file up elsewhere without opening it) */
+  attachments: Array<{ filename: string | null; content_type: string; size: number; sha256: string }>;
   /** the MIME parser gave up (a limit or malformed input): only the top-level headers are shown */
   parse_error: boolean;
   /** only the beginning of the message was parsed (size or part limit): parts or attachments may be missing or short */
@@ -65,6 +67,7 @@ export async function parseForDisplay(raw: Uint8Array, complete = true, limits: 
         filename: a.filename ?? null,
         content_type: a.mimeType,
         size: typeof a.content === 'string' ? a.content.length : a.content.byteLength,
+        sha256: sha256Hex(typeof a.content === 'string' ? a.content : new Uint8Array(a.content)),
       })),
       parse_error: false,
       truncated,

@@ -38,13 +38,15 @@ main.wide { max-width: none; }
 .filters summary { cursor: pointer; min-height: 24px; padding: 0.4rem 0.5rem; border: 1px solid var(--line); border-radius: 4px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .filters fieldset { display: grid; grid-template-columns: repeat(auto-fill, minmax(8rem, 1fr)); gap: 0.25rem 0.75rem; border: 1px solid var(--line); border-radius: 4px; margin: 0.25rem 0 0; }
 .filters legend { font-weight: 600; font-size: 0.9rem; }
-.filters .apply { display: flex; gap: 0.5rem; align-items: center; }
+.filters .apply { display: flex; gap: 0.5rem; align-items: center; white-space: nowrap; }
 /* the bulk actions stay in reach while the list scrolls */
 .bulkbar { position: sticky; top: 0; z-index: 2; background: var(--bg); margin: 0; padding: 0.5rem 0; border-bottom: 1px solid var(--line); align-items: center; }
 .table-wrap { overflow-x: auto; }
 table.list th, table.list td { overflow-wrap: normal; }
 table.list td.nowrap, table.list .num { white-space: nowrap; }
-table.list .num { text-align: right; }
+table.list .num, table.rules .num, table.attachments .num { text-align: right; white-space: nowrap; }
+code.hash { font-size: 0.8rem; overflow-wrap: anywhere; }
+table.rules { width: auto; min-width: 50%; }
 .actions { display: flex; flex-wrap: wrap; gap: 0.5rem; margin: 0.75rem 0; }
 .notice { border-left: 4px solid var(--ok); padding: 0.5rem 0.75rem; margin: 0 0 1rem; }
 .notice.error { border-color: var(--bad); }

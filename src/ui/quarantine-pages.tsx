@@ -7,6 +7,7 @@ import type { ReleaseMode } from '../quarantine/release-policy.ts';
 import { domainOf } from '../amavis/address.ts';
 import { Layout, Notice, Pager, When } from './layout.tsx';
 import { detailHref, listHref, PAGE_SIZES } from './filters.ts';
+import { alertFinding, spamRules } from './verdict.ts';
 
 export interface FilterValues {
   type?: string; status?: string; domain?: string; recipient?: string; sender?: string; q?: string; since?: string; until?: string;
@@ -228,6 +229,30 @@ function Releasing(props: { who: Identity; csrf: string; item: QuarantineItem })
   );
 }
 
+/** Why amavisd quarantined it: the virus or banned part it named, and SpamAssassin's rules with their scores. */
+function Verdict(props: { item: QuarantineItem; detail: ItemDetail | null }) {
+  const headers = props.detail?.headers ?? [];
+  const value = (name: string) => headers.filter((h) => h.name.toLowerCase() === name).map((h) => h.value);
+  const finding = alertFinding(value('x-amavis-alert'));
+  const rules = spamRules(value('x-spam-status')[0]);
+  return (
+    <section aria-labelledby="h-verdict">
+      <h2 id="h-verdict">Why it was quarantined</h2>
+      <p>
+        {props.item.type}{props.item.score !== null ? `, score ${props.item.score}` : ''}
+        {finding ? <>; {finding.kind === 'virus' ? 'virus found' : 'banned content'}: <strong>{finding.text}</strong></> : null}
+      </p>
+      {rules.length ? (
+        <table class="rules">
+          <caption class="muted">SpamAssassin rules that matched (X-Spam-Status), highest score first</caption>
+          <thead><tr><th scope="col">Rule</th><th scope="col" class="num">Score</th></tr></thead>
+          <tbody>{rules.map((r) => <tr><td><code>{r.name}</code></td><td class="num">{r.score ?? '—'}</td></tr>)}</tbody>
+        </table>
+      ) : props.detail && !finding ? <p class="muted">The message carries no SpamAssassin rule list or amavisd alert.</p> : null}
+    </section>
+  );
+}
+
 export function DetailPage(props: {
   who: Identity; csrf: string; item: ItemDetail | QuarantineItem; bodyMissing: boolean; images: boolean; remoteImages: boolean;
   htmlTruncated: boolean; notice: string | null; error: string | null;
@@ -274,7 +299,9 @@ export function DetailPage(props: {
         <dt>Size</dt><dd>{item.size} bytes</dd>
         <dt>Message-ID</dt><dd>{item.message_id || '—'}</dd>
         <dt>Client</dt><dd>{item.client_addr || '—'}</dd>
+        <dt>Original</dt><dd><Original id={item.id} /></dd>
       </dl>
+      <Verdict item={item} detail={detail} />
       {pending ? (
         <p class="muted" id="reach">
           {scopeText('release', reach)}; delete: the same {reach.length === 1 ? 'copy' : 'copies'}
@@ -353,7 +380,17 @@ export function DetailPage(props: {
           <section aria-labelledby="h-att">
             <h2 id="h-att">Attachments</h2>
             {detail.attachments.length === 0 ? <p class="muted">None.</p> : (
-              <ul>{detail.attachments.map((a) => <li>{a.filename ?? '(no name)'} — {a.content_type}, {a.size} bytes</li>)}</ul>
+              <table class="attachments">
+                <thead><tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col" class="num">Size</th><th scope="col">SHA-256</th></tr></thead>
+                <tbody>
+                  {detail.attachments.map((a) => (
+                    <tr>
+                      <td>{a.filename ?? '(no name)'}</td><td>{a.content_type}</td><td class="num">{a.size} bytes</td>
+                      <td><code class="hash">{a.sha256}</code></td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
             )}
           </section>
           <details>

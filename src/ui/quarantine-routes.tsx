@@ -67,13 +67,13 @@ const REASONS: Record<string, string> = {
 /** Failures listed by id in the result (and so in its URL); the rest are counted. */
 const SHOWN_FAILURES = 50;
 
-/** The selected messages with the recipients the action reaches (pending, in scope, in the filter). */
 /** The recipient filter a message page was opened with, as its forms post it back. */
 function scopeFields(body: Record<string, unknown>): Record<string, string> {
   const { domain, recipient } = filterFields(body);
   return { ...(domain ? { domain } : {}), ...(recipient ? { recipient } : {}) };
 }
 
+/** The selected messages with the recipients the action reaches (pending, in scope, in the filter). */
 async function selection(c: C, s: Session, ids: string[], only: RecipientFilter | undefined): Promise<ConfirmRow[]> {
   const rows: ConfirmRow[] = [];
   for (const id of ids) {
@@ -116,8 +116,10 @@ async function renderDetail(c: C, s: Session, id: string, o: {
   }
   // Rendered here only to learn what the frame will hold (remote images, cut); the page never includes it.
   const body = detail?.html ? inertHtml(detail.html, { loadImages: false }) : null;
-  const { values, input } = parseFilters(o.filter ?? c.req.query());
-  const only = input ? recipientFilter(input) : undefined;
+  // A filter that does not parse is a 400, never "no filter": the buttons would reach every recipient.
+  const { values, input, error } = parseFilters(o.filter ?? scopeFields(c.req.query()));
+  if (!input) throw new AppError('bad_request', `The list's filter is not valid: ${error}`);
+  const only = recipientFilter(input);
   const shown = detail ?? item;
   const scoped = only ? { filters: { domain: values.domain, recipient: values.recipient },
     addresses: shown.recipients.filter((r) => r.status === 'pending' && inFilter(r.address, only)).map((r) => r.address) } : null;

@@ -162,6 +162,16 @@ describe('the admin list in Chromium, releasing through a real amavisd-new (Mari
     expect(await rs('e2e eicar')).toEqual([' ']);
     await page.getByRole('link', { name: 'Cancel' }).click();
     await page.waitForURL(`${base}/ui/quarantine?type=virus`);
+
+    // its page says why: the virus amavisd named, the attachment with its SHA-256, the original
+    await page.getByRole('link', { name: 'e2e eicar' }).click();
+    const verdict = page.locator('section[aria-labelledby="h-verdict"]');
+    expect(await verdict.textContent()).toMatch(/virus found: \S+/);
+    expect(await page.locator('table.attachments').textContent()).toContain('eicar.com.txt');
+    expect(await page.locator('table.attachments code.hash').textContent()).toMatch(/^[0-9a-f]{64}$/);
+    expect(await page.getByRole('link', { name: 'Download the original (.eml)' }).getAttribute('href')).toBe(`/ui/quarantine/${ids['e2e eicar']}/raw`);
+    await axe(page, 'virus message page');
+    await page.screenshot({ path: path.join(SHOTS, 'admin-message-virus-1280.png'), fullPage: true });
     await close();
   });
 

@@ -166,7 +166,8 @@ describe.each(VARIANTS)('read API on %s', (variantName) => {
     expect(d.headers.find((h: any) => h.name === 'Subject').value).toMatch(/^=\?UTF-8\?B\?/);
     expect(d.headers.some((h: any) => /^x-(envelope|quarantine)/i.test(h.name))).toBe(false);
     const v = (await (await t.get(`/v1/quarantine/${ids.virus}`, bothDomainsKey)).json()) as Record<string, any>;
-    expect(v.attachments).toEqual([{ filename: 'eicar.com', content_type: 'application/octet-stream', size: 68 }]);
+    expect(v.attachments).toEqual([{ filename: 'eicar.com', content_type: 'application/octet-stream', size: 68,
+      sha256: '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f' }]);
   });
 
   it('returns the original message byte for byte, across chunks, without amavisd lines', async () => {

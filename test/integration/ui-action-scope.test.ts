@@ -112,6 +112,11 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('a filtered list acts 
     expect(res.status).toBe(303);
     expect(twin.calls.map((c) => c.recipients)).toEqual([[`q1@${dB}`]]);
     expect(await f.rs(m1!)).toEqual([' ', 'R']);
+    // a filter that does not parse is a 400 naming it, never a page whose buttons reach everyone
+    const bad = await b.page(`/ui/quarantine/${m1}?domain=not_a_domain`);
+    expect(bad.res.status).toBe(400);
+    expect(bad.html).toContain('domain: not a domain name');
+    expect(bad.html).not.toContain('action="/ui/quarantine/');
   });
 
   it('a bulk release of virus or banned mail needs an explicit confirmation naming it', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DISPLAY_LIMITS, parseForDisplay, partLimitCut } from '../../src/quarantine/parse.ts';
 import { MB, bigHeadersMessage, deepMessage, htmlMessage, manyPartsMessage } from '../support/hostile-mail.ts';
@@ -16,7 +17,8 @@ describe('parseForDisplay: a message as far as one view may parse it', { timeout
     expect(v).toMatchObject({ parse_error: false, truncated: false });
     expect(v.text).toMatch(/^hello\n-- \nsignature\n/);
     expect(v.html).toContain('<p>hello</p>');
-    expect(v.attachments).toEqual([{ filename: 'a.pdf', content_type: 'application/pdf', size: 5 }]);
+    expect(v.attachments).toEqual([{ filename: 'a.pdf', content_type: 'application/pdf', size: 5,
+      sha256: '38523c087796e5d5dd1cf9bad1fb026781a838dd9dd2cf8af58b9f6502a46778' }]);
     expect(v.headers.find((h) => h.name === 'Subject')?.value).toBe('hi');
   });
 
@@ -71,7 +73,7 @@ describe('parseForDisplay: a message as far as one view may parse it', { timeout
       + `--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n${b64}\n--o--\n`;
     const v = await parseForDisplay(bytes(outer));
     expect(v).toMatchObject({ text: 'see inside\n', parse_error: false, truncated: false });
-    expect(v.attachments).toEqual([{ filename: null, content_type: 'message/rfc822', size: inner.length }]);
+    expect(v.attachments).toEqual([{ filename: null, content_type: 'message/rfc822', size: inner.length, sha256: createHash('sha256').update(inner).digest('hex') }]);
   });
 });
 

@@ -137,7 +137,8 @@ describe('functions/worker.ts in workerd: /v1/quarantine', () => {
       expect(d.type).toBe('virus');
       expect((d.text as string).trim()).toBe('See the attachment.');
       expect(d.html).toBeNull();
-      expect(d.attachments).toEqual([{ filename: 'eicar.com', content_type: 'application/octet-stream', size: EICAR.length }]);
+      expect(d.attachments).toEqual([{ filename: 'eicar.com', content_type: 'application/octet-stream', size: EICAR.length,
+        sha256: '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f' }]);
     });
 
     it('a domain admin reads mail of its own domain', async () => {

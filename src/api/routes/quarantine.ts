@@ -34,7 +34,10 @@ const Detail = Item.extend({
   headers: z.array(z.object({ name: z.string(), value: z.string() })),
   text: z.string().nullable(),
   html: z.string().nullable().describe('the HTML part as data; never render it unsandboxed'),
-  attachments: z.array(z.object({ filename: z.string().nullable(), content_type: z.string(), size: z.number().int() })),
+  attachments: z.array(z.object({
+    filename: z.string().nullable(), content_type: z.string(), size: z.number().int(),
+    sha256: z.string().describe('SHA-256 of the decoded content, hex'),
+  })),
   parse_error: z.boolean().describe('the MIME parser gave up (malformed, nested too deep, too many header bytes): only the top-level headers are given; GET /raw has the message'),
   truncated: z.boolean().describe('only the beginning of the message was parsed (over 4 MiB, or over 1000 MIME parts): parts and attachments may be missing or short; GET /raw has the whole message'),
 }).openapi('QuarantineItemDetail');
