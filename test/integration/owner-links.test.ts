@@ -27,9 +27,9 @@ describe.each(VARIANTS)('one-click links that match the message on %s', (variant
     return { res, html: await res.text() };
   };
   // mustache writes "/" as &#x2F; in attributes
-  const unescape = (s: string) => s.replaceAll('&#x2F;', '/').replaceAll('&#x3D;', '=').replaceAll('&amp;', '&');
-  const formAction = (html: string) => unescape(/<form method="post" action="([^"]+)"/.exec(html)?.[1] ?? '');
-  const linksOf = (html: string) => [...html.matchAll(/<li><a href="([^"]+)">([^<]+)<\/a><\/li>/g)].map((m) => ({ url: unescape(m[1]!), label: m[2]! }));
+  const unentity = (s: string) => s.replaceAll('&#x2F;', '/').replaceAll('&#x3D;', '=').replaceAll('&amp;', '&');
+  const formAction = (html: string) => unentity(/<form method="post" action="([^"]+)"/.exec(html)?.[1] ?? '');
+  const linksOf = (html: string) => [...html.matchAll(/<li><a href="([^"]+)">([^<]+)<\/a><\/li>/g)].map((m) => ({ url: unentity(m[1]!), label: m[2]! }));
   const mail = (to: string, extra: Record<string, unknown> = {}) => f.add({
     timeNum: NOW - 3600, content: 'S', sender: `news@${domain}`, subject: 'buy now', spamLevel: 9, recipients: [{ address: to }], ...extra,
   });

@@ -38,7 +38,7 @@ describe('the Resend mailer against a rate-limited Resend', () => {
 
   it('every request waits for its slot: six batches sent at once start 500 ms apart at 2/s', async () => {
     twin.rateLimit(null);
-    let now = 0;
+    const now = 0;
     const waits: number[] = [];
     // the pacer's clock is the test's: what is checked is the schedule, not the machine's timing
     const pacer = new Pacer(2, () => now, async (ms) => void waits.push(ms));
