@@ -4,7 +4,7 @@ import { FREQUENCIES } from '../digest/plan.ts';
 import { formatTime, isListedTimeZone, timeZones } from '../digest/render.ts';
 import type { SubscriptionStatus } from '../digest/subscriptions.ts';
 import { LANGUAGES, wordsFor } from '../digest/wording.ts';
-import { Layout, Notice, When } from './layout.tsx';
+import { Layout, Notice } from './layout.tsx';
 
 export interface SubscriptionForm {
   enabled: boolean;
