@@ -138,6 +138,17 @@ describe.each(VARIANTS)('one-click links that match the message on %s', (variant
     expect(await f.rs(id!)).toEqual([' ']);
   });
 
+  it("the confirmation page shows the time in the owner's saved zone", async () => {
+    const gil = `gil@${domain}`;
+    const [id] = await mail(gil);
+    const put = await t.get(`/v1/digests/subscriptions/${gil}`, ADMIN_KEY, {
+      method: 'PUT', body: JSON.stringify({ time_zone: 'Asia/Tokyo' }), headers: { 'content-type': 'application/json' },
+    });
+    expect(put.status).toBe(200);
+    const page = await open(await token('release', id!, gil));
+    expect(unescape(page.html)).toMatch(/<dt>Received<\/dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d \(Asia\/Tokyo\)<\/dd>/);
+  });
+
   it('delete is set apart from release (danger style)', async () => {
     const dee = `dee@${domain}`;
     const [id] = await mail(dee);
