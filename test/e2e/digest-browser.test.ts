@@ -11,7 +11,7 @@ import { parseConfig } from '../../src/config.ts';
 import { composeDigest } from '../../src/digest/compose.ts';
 import { messageActions } from '../../src/digest/message-actions.ts';
 import type { PlannedMessage } from '../../src/digest/plan.ts';
-import { templatesWith } from '../../src/digest/render.ts';
+import { renderHtml, templatesWith } from '../../src/digest/render.ts';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
@@ -108,4 +108,32 @@ describe('the digest email in Chromium at 320, 390 and 600 px', () => {
       });
     }
   }
+
+  it('the one-click pages at 320 px: delete set apart in danger style, 44 px buttons, the way on', async () => {
+    const action = templatesWith({})['action.html'];
+    const details = [{ label: 'Subject', value: 'Invoice 2026-0915 attached' }, { label: 'From', value: 'billing@suppl1er.example' }];
+    const pages = {
+      delete: renderHtml(action, { title: 'Delete this message?', heading: 'Delete this message?', message: 'Nothing happens until you press the button.', kind: 'confirm', details,
+        form: { button: 'Delete this message', note: 'Deleted messages cannot be recovered.', danger: true, action_url: '/a/x' }, links: [{ label: 'Open your quarantine', url: '/a/p' }], items: [] }),
+      release: renderHtml(action, { title: 'Release this message?', heading: 'Release this message?', message: 'Nothing happens until you press the button.', kind: 'confirm', details,
+        form: { button: 'Release to my mailbox', note: 'The message is delivered to your mailbox as it arrived.', danger: false, action_url: '/a/x' }, links: [{ label: 'Open your quarantine', url: '/a/p' }], items: [] }),
+    };
+    const colours: Record<string, string> = {};
+    for (const [name, html] of Object.entries(pages)) {
+      const context = await browser.newContext({ viewport: { width: 320, height: 640 } });
+      const page = await context.newPage();
+      try {
+        await page.setContent(html);
+        expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+        const button = await page.$eval('button', (b) => ({ height: b.getBoundingClientRect().height, bg: getComputedStyle(b).backgroundColor, color: getComputedStyle(b).color }));
+        expect(button.height).toBeGreaterThanOrEqual(44);
+        colours[name] = `${button.bg} ${button.color}`;
+        expect(await page.textContent('ul.next')).toContain('Open your quarantine');
+        await page.screenshot({ path: path.join(SHOTS, `action-${name}-320.png`), fullPage: true });
+      } finally {
+        await context.close();
+      }
+    }
+    expect(colours.delete).not.toBe(colours.release);
+  });
 });

@@ -39,7 +39,7 @@ describe.each(VARIANTS)('one-click links that match the message on %s', (variant
     resend = await startResendTwin();
     t = await testApp(variantName, {
       release: twin,
-      env: { LINK_SECRET: SECRET, PUBLIC_URL: PUBLIC, DIGEST_FROM: 'Quarantine <q@example.test>', RESEND_API_KEY: 're_test', RESEND_BASE_URL: resend.url },
+      env: { DIGEST_MAX_ITEMS: '2', LINK_SECRET: SECRET, PUBLIC_URL: PUBLIC, DIGEST_FROM: 'Quarantine <q@example.test>', RESEND_API_KEY: 're_test', RESEND_BASE_URL: resend.url },
     });
     f = new Fixtures(t);
     [domain] = uniqueDomains(1) as [string];
@@ -61,8 +61,10 @@ describe.each(VARIANTS)('one-click links that match the message on %s', (variant
 
   it('the digest offers "always allow sender" only for a message with a sender address', async () => {
     const ann = `ann@${domain}`;
-    await mail(ann, { subject: 'a bounce', sender: '' });
-    await mail(ann, { subject: 'a newsletter' });
+    await mail(ann, { subject: 'a bounce', sender: '', timeNum: NOW - 3000 });
+    await mail(ann, { subject: 'a newsletter', timeNum: NOW - 3600 });
+    // the oldest: not listed (DIGEST_MAX_ITEMS 2), still counted
+    await mail(ann, { subject: 'an infected invoice', content: 'V', spamLevel: null, timeNum: NOW - 4000 });
     const run = await t.get('/v1/digests/run', ADMIN_KEY, {
       method: 'POST', body: JSON.stringify({ force_all: true, recipients: [ann] }), headers: { 'content-type': 'application/json' },
     });
@@ -75,6 +77,11 @@ describe.each(VARIANTS)('one-click links that match the message on %s', (variant
     expect(bounce).not.toContain('always allow');
     expect(news).toContain('Release and always allow sender');
     expect(email!.html!.match(/always allow sender/g)).toHaveLength(1);
+    expect(email!.html).not.toContain('an infected invoice');
+    expect(email!.html).toContain('and 1 more message');
+    // the counts by kind come from the database (every waiting message, not only the listed ones)
+    expect(email!.html).toContain('What was held: 2 probably spam, 1 with a virus.');
+    expect(email!.subject).toBe('3 messages were held in quarantine for you');
   });
 
   it('"release and allow" for the null sender: a 409 page that changes nothing and offers the release alone, which works', async () => {
@@ -129,6 +136,17 @@ describe.each(VARIANTS)('one-click links that match the message on %s', (variant
       twin.mode = 'answer';
     }
     expect(await f.rs(id!)).toEqual([' ']);
+  });
+
+  it("the confirmation page shows the time in the owner's saved zone", async () => {
+    const gil = `gil@${domain}`;
+    const [id] = await mail(gil);
+    const put = await t.get(`/v1/digests/subscriptions/${gil}`, ADMIN_KEY, {
+      method: 'PUT', body: JSON.stringify({ time_zone: 'Asia/Tokyo' }), headers: { 'content-type': 'application/json' },
+    });
+    expect(put.status).toBe(200);
+    const page = await open(await token('release', id!, gil));
+    expect(unescape(page.html)).toMatch(/<dt>Received<\/dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d \(Asia\/Tokyo\)<\/dd>/);
   });
 
   it('delete is set apart from release (danger style)', async () => {
