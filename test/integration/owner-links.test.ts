@@ -146,7 +146,7 @@ describe.each(VARIANTS)('one-click links that match the message on %s', (variant
     });
     expect(put.status).toBe(200);
     const page = await open(await token('release', id!, gil));
-    expect(unescape(page.html)).toMatch(/<dt>Received<\/dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d \(Asia\/Tokyo\)<\/dd>/);
+    expect(unentity(page.html)).toMatch(/<dt>Received<\/dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d \(Asia\/Tokyo\)<\/dd>/);
   });
 
   it('delete is set apart from release (danger style)', async () => {
