@@ -31,3 +31,12 @@ export const field = (v: unknown): string | undefined => {
 
 /** A checkbox or hidden flag: present and "1"/"on"/"true". */
 export const flag = (v: unknown) => ['1', 'on', 'true'].includes(field(v) ?? '');
+
+/** Work that may finish after the answer (an email): waitUntil on Workers; on Node the promise just runs. */
+export function inBackground(c: C, p: Promise<void>) {
+  try {
+    c.executionCtx.waitUntil(p);
+  } catch {
+    // no ExecutionContext (Node): nothing to do
+  }
+}

@@ -45,6 +45,7 @@ function Nav(props: { who: Identity }) {
     <nav class="main-nav" aria-label="Main">
       <a href="/ui/quarantine">Quarantine</a>
       <a href="/ui/senders">Sender lists</a>
+      {role !== 'user' ? <a href="/ui/requests">Release requests</a> : null}
       {role !== 'user' ? <a href="/ui/audit">Audit log</a> : null}
       {role === 'user' ? <a href="/ui/subscription">Digest settings</a> : null}
     </nav>

@@ -14,6 +14,7 @@ import { csrf, ctx, form, one, type C, type UiEnv } from './context.ts';
 import { ErrorPage, PortalPage, SignInPage } from './layout.tsx';
 import { verifyPortalToken } from './portal-token.ts';
 import { quarantineRoutes } from './quarantine-routes.tsx';
+import { requestRoutes } from './request-routes.tsx';
 import { auditRoutes } from './audit-routes.tsx';
 import { senderListRoutes } from './sender-list-routes.tsx';
 import { selfServiceRoutes } from './self-service-routes.tsx';
@@ -115,6 +116,7 @@ export function uiRoutes(opts: {
   selfServiceRoutes(ui);
   senderListRoutes(ui);
   auditRoutes(ui);
+  requestRoutes(ui);
 
   ui.all('*', () => {
     throw new AppError('not_found', 'There is no page here.');

@@ -7,7 +7,7 @@ import { isListedTimeZone } from '../digest/render.ts';
 import { DEFAULT_LANGUAGE, LANGUAGES } from '../digest/wording.ts';
 import { putSubscription, subscriptionStatus, type SubscriptionPatch, type SubscriptionStatus } from '../digest/subscriptions.ts';
 import { AppError } from '../errors.ts';
-import { csrf, ctx, field, flag, form, one, requireSession, type C, type UiEnv } from './context.ts';
+import { csrf, ctx, field, flag, form, inBackground, one, requireSession, type C, type UiEnv } from './context.ts';
 import { SignInPage } from './layout.tsx';
 import { clientIp } from './client-ip.ts';
 import { EmailLinkPage, SubscriptionPage, TooManyLinksPage, effectiveEnabled, stateSentence, type SubscriptionForm } from './self-service-pages.tsx';
@@ -54,14 +54,6 @@ function changes(body: Record<string, unknown>, values: SubscriptionForm, status
 }
 
 /** Hand background work to the Worker runtime when there is one; on Node the promise simply runs on. */
-function inBackground(c: C, p: Promise<void>) {
-  try {
-    c.executionCtx.waitUntil(p);
-  } catch {
-    // no ExecutionContext (Node): nothing to do
-  }
-}
-
 /** The mailbox owner's digest settings, and "email me a link" on the sign-in page. */
 export function selfServiceRoutes(ui: Hono<UiEnv>) {
   ui.get('/subscription', async (c) => {

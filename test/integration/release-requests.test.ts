@@ -9,7 +9,7 @@ import { VARIANTS } from '../support/databases.ts';
 import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
-import { portalSession } from '../support/ui-client.ts';
+import { keySession, portalSession } from '../support/ui-client.ts';
 import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
@@ -111,12 +111,53 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     expect(audit.find((a: any) => a.action === 'release')).toMatchObject({ actor_role: 'domain_admin', result: 'ok', recipients: [alice] });
     expect(audit.find((a: any) => a.action === 'release_request')).toMatchObject({ actor_role: 'user' });
     // the owner hears of it (after the answer, through the configured mailer)
-    await vi.waitFor(() => expect(mailTo(alice, 'Your release request was approved')).toHaveLength(1));
+    await vi.waitFor(() => expect(mailTo(alice, 'Your release request was approved')).toHaveLength(1), { timeout: 15_000, interval: 50 });
     expect(mailTo(alice, 'Your release request was approved')[0]!.text).toContain('invoice virus');
 
     expect((await events(req.id)).map((e) => e.type).sort()).toEqual(['quarantine.release_request_decided', 'quarantine.release_requested']);
     // decided once
     expect(Problem.parse(await (await call('POST', `/v1/release-requests/${req.id}/approve`, undefined, ADMIN_KEY)).json())).toMatchObject({ code: 'conflict' });
+  });
+
+  it("the admins' Release requests page: lists its scope's pending requests, approves (released) and denies with a reason", async () => {
+    // its own owner, so the decision emails do not mix with the other tests' (they count alice's)
+    const carol = `carol@${dA}`;
+    const userCarol = await t.key('user', { mailbox: carol });
+    const [approveMe] = await f.add(message([carol], 'V', 'page approve'));
+    const [denyMe] = await f.add(message([carol], 'B', 'page deny'));
+    for (const id of [approveMe!, denyMe!]) expect((await ask(id, userCarol)).status).toBe(201);
+    const listed = async (key: string) => {
+      const b = await keySession(t.app, key);
+      const { csrf } = await b.page('/ui/quarantine'); // the session's form token
+      return { b, ...(await b.page('/ui/requests')), csrf };
+    };
+    // another domain's domain admin sees neither, and cannot approve them
+    const other = await listed(adminB);
+    expect(other.res.status).toBe(200);
+    expect(other.html).not.toContain(approveMe!);
+    const pending = (await call('GET', '/v1/release-requests?limit=200', undefined, adminA).then((r) => r.json())) as { items: Array<{ id: string; mail_id: string }> };
+    const reqOf = (id: string) => pending.items.find((r) => r.mail_id === id)!.id;
+    expect((await other.b.post(`/ui/requests/${reqOf(approveMe!)}/approve`, { csrf: other.csrf! })).status).toBe(404);
+    // the domain's admin: listed with a link to the message; approve releases it
+    const mine = await listed(adminA);
+    expect(mine.html).toContain(`/ui/quarantine/${approveMe}`);
+    expect(mine.html).toMatch(/href="\/ui\/requests"/); // in the navigation
+    const before = peer.requests().length;
+    const approved = await mine.b.post(`/ui/requests/${reqOf(approveMe!)}/approve`, { csrf: mine.csrf! });
+    expect(approved.status).toBe(303);
+    expect(approved.headers.get('location')).toBe('/ui/requests?done=approved');
+    expect(peer.requests().length).toBe(before + 1);
+    expect(await f.rs(approveMe!)).toEqual(['R']);
+    // deny needs a reason
+    expect((await mine.b.post(`/ui/requests/${reqOf(denyMe!)}/deny`, { csrf: mine.csrf!, reason: ' ' })).status).toBe(400);
+    const denied = await mine.b.post(`/ui/requests/${reqOf(denyMe!)}/deny`, { csrf: mine.csrf!, reason: 'not a real invoice' });
+    expect(denied.status).toBe(303);
+    const after = (await call('GET', '/v1/release-requests?status=all&limit=200', undefined, adminA).then((r) => r.json())) as { items: Array<{ mail_id: string; status: string; reason: string | null }> };
+    expect(after.items.find((r) => r.mail_id === denyMe)).toMatchObject({ status: 'denied', reason: 'not a real invoice' });
+    expect(await f.rs(denyMe!)).toEqual([' ']);
+    // a mailbox owner has no such page
+    const owner = await portalSession(t.app, SECRET, carol, NOW + 3600);
+    expect((await owner.page('/ui/requests')).res.status).toBe(404);
   });
 
   it('deny records the reason; a domain admin of another domain gets 404; bad input names the field', async () => {
@@ -137,7 +178,7 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     expect(await f.rs(id!)).toEqual([' ']); // nothing released
     const decided = (await events(req.id)).find((e) => e.type === 'quarantine.release_request_decided');
     expect(decided?.data.request).toMatchObject({ decision: 'denied', reason: 'payroll files are never released' });
-    await vi.waitFor(() => expect(mailTo(alice, 'Your release request was denied')).toHaveLength(1));
+    await vi.waitFor(() => expect(mailTo(alice, 'Your release request was denied')).toHaveLength(1), { timeout: 15_000, interval: 50 });
     const told = mailTo(alice, 'Your release request was denied')[0]!;
     expect(told.text).toContain('Reason:  payroll files are never released');
     expect(told.html).toContain('&lt;b&gt;payroll&lt;&#x2F;b&gt; banned');
