@@ -113,6 +113,29 @@ describe('the digest email in Chromium at 320, 390 and 600 px', () => {
     }
   }
 
+  it('in German (the subscription\'s language): the same layout, German words, no overflow at 390 and 600 px', async () => {
+    const config = parseConfig({ PUBLIC_URL: 'https://quarantine.example.com', LINK_SECRET: 'digest-browser-secret-0123456789abcdef', DIGEST_FROM: 'Quarantine <q@example.com>' });
+    const mail = await composeDigest({ config, templates: templatesWith({}), now: NOW }, {
+      recipient: 'alice@example.com', total: 32, timeZone: 'Europe/Berlin', language: 'de', from: null, to: { time: NOW, mailId: 'M00000000001' },
+      kinds: { spam: 28, virus: 1, banned: 1, other: 2 }, messages: MESSAGES,
+    }, 'k'.repeat(64));
+    expect(mail.html).toContain('<html lang="de">');
+    expect(mail.text).toContain('Freigabe anfordern');
+    for (const width of [390, 600]) {
+      const context = await browser.newContext({ viewport: { width, height: 900 } });
+      const page = await context.newPage();
+      await page.route('**/*', (route) => route.abort());
+      try {
+        await page.setContent(mail.html!, { waitUntil: 'load' });
+        expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+        expect(await page.textContent('body')).toContain('Freigabe anfordern');
+        await page.screenshot({ path: path.join(SHOTS, `digest-${width}-de.png`) });
+      } finally {
+        await context.close();
+      }
+    }
+  });
+
   it('the one-click pages at 320 px: delete set apart in danger style, 44 px buttons, the way on', async () => {
     const action = templatesWith({})['action.html'];
     const details = [{ label: 'Subject', value: 'Invoice 2026-0915 attached' }, { label: 'From', value: 'billing@suppl1er.example' }];
