@@ -67,7 +67,11 @@ export function request(
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        host: '127.0.0.1', port, path: pathname, method: opts.method ?? 'GET', agent,
+        host: '127.0.0.1',
+        port,
+        path: pathname,
+        method: opts.method ?? 'GET',
+        agent,
         headers: {
           authorization: `Bearer ${ADMIN_KEY}`,
           ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),

@@ -48,9 +48,7 @@ function run(cmd: string, args: string[], input: string, timeout = 3_600_000): P
 }
 
 /** MariaDB's root logs in through the unix socket only; LOAD DATA needs local-infile. */
-const mysqlRoot = (statements: string, db?: string) =>
-  run('mysql', ['-uroot', '--local-infile=1', ...(db ? [db] : [])], statements);
-
+const mysqlRoot = (statements: string, db?: string) => run('mysql', ['-uroot', '--local-infile=1', ...(db ? [db] : [])], statements);
 
 export async function dropBenchDatabase(b: BenchBackend): Promise<void> {
   await dropDatabase(serverOf(b), benchDatabaseName(b));
@@ -148,7 +146,10 @@ class TargetFiles {
   readonly msgrcpt: TsvFile;
   readonly quarantine: TsvFile;
   readonly emailRaw: boolean;
-  constructor(readonly t: LoadTarget, dir: string) {
+  constructor(
+    readonly t: LoadTarget,
+    dir: string,
+  ) {
     mkdirSync(dir, { recursive: true });
     this.maddr = new TsvFile(path.join(dir, 'maddr.tsv'));
     this.msgs = new TsvFile(path.join(dir, 'msgs.tsv'));
@@ -163,7 +164,12 @@ class TargetFiles {
   }
   tables(): Array<[TsvFile, string, string]> {
     const maddrCols = this.emailRaw ? '(id, partition_tag, email, domain, email_raw)' : '(id, partition_tag, email, domain)';
-    return [[this.maddr, 'maddr', maddrCols], [this.msgs, 'msgs', MSGS_COLS], [this.msgrcpt, 'msgrcpt', RCPT_COLS], [this.quarantine, 'quarantine', QUAR_COLS]];
+    return [
+      [this.maddr, 'maddr', maddrCols],
+      [this.msgs, 'msgs', MSGS_COLS],
+      [this.msgrcpt, 'msgrcpt', RCPT_COLS],
+      [this.quarantine, 'quarantine', QUAR_COLS],
+    ];
   }
   close() {
     for (const [f] of this.tables()) f.close();
@@ -175,14 +181,26 @@ async function loadFiles(b: BenchBackend, files: TargetFiles): Promise<number> {
   const name = benchDatabaseName(b);
   if (b === 'mariadb') {
     // foreign_key_checks/unique_checks off for the session, as mysqldump's output does
-    await mysqlRoot(`SET foreign_key_checks = 0; SET unique_checks = 0;\n` +
-      files.tables().map(([f, t, cols]) => `LOAD DATA LOCAL INFILE '${f.file}' INTO TABLE ${t} CHARACTER SET binary ${cols};`).join('\n'), name);
+    await mysqlRoot(
+      `SET foreign_key_checks = 0; SET unique_checks = 0;\n` +
+        files
+          .tables()
+          .map(([f, t, cols]) => `LOAD DATA LOCAL INFILE '${f.file}' INTO TABLE ${t} CHARACTER SET binary ${cols};`)
+          .join('\n'),
+      name,
+    );
   } else {
     // \copy as the superuser; session_replication_role=replica skips FK triggers, as pg_restore does
-    await run('psql', ['-h127.0.0.1', '-Upostgres', '-d', name, '-v', 'ON_ERROR_STOP=1', '-q'],
+    await run(
+      'psql',
+      ['-h127.0.0.1', '-Upostgres', '-d', name, '-v', 'ON_ERROR_STOP=1', '-q'],
       `SET session_replication_role = replica;\n` +
-      files.tables().map(([f, t, cols]) => `\\copy ${t} ${cols} FROM '${f.file}'`).join('\n') +
-      `\nSELECT setval(pg_get_serial_sequence('maddr', 'id'), (SELECT max(id) FROM maddr));\n`);
+        files
+          .tables()
+          .map(([f, t, cols]) => `\\copy ${t} ${cols} FROM '${f.file}'`)
+          .join('\n') +
+        `\nSELECT setval(pg_get_serial_sequence('maddr', 'id'), (SELECT max(id) FROM maddr));\n`,
+    );
   }
   return (performance.now() - t0) / 1000;
 }
@@ -246,23 +264,47 @@ export async function loadBenchDataAll(targets: LoadTarget[], opts: GenerateOpti
         for (const f of all) {
           const v = f.t.variant;
           f.msgs.row([
-            String(p), f.bytes('msgs.mail_id', mailId), f.bytes('msgs.secret_id', secretId), mailId.slice(0, 10),
-            String(m.timeNum), timeIso(v, m.timeNum), String(sid), '', esc(m.clientAddr ?? '192.0.2.10'),
-            String(m.size ?? text.length), 'N', m.content === null ? NULL : m.content, q,
-            q === '' ? '' : f.bytes('msgs.quar_loc', mailId), NULL,
+            String(p),
+            f.bytes('msgs.mail_id', mailId),
+            f.bytes('msgs.secret_id', secretId),
+            mailId.slice(0, 10),
+            String(m.timeNum),
+            timeIso(v, m.timeNum),
+            String(sid),
+            '',
+            esc(m.clientAddr ?? '192.0.2.10'),
+            String(m.size ?? text.length),
+            'N',
+            m.content === null ? NULL : m.content,
+            q,
+            q === '' ? '' : f.bytes('msgs.quar_loc', mailId),
+            NULL,
             m.spamLevel === null || m.spamLevel === undefined ? NULL : String(m.spamLevel),
-            esc(m.messageId ?? `<${mailId}@mx.example.net>`), f.bytes('msgs.from_addr', m.fromHeader ?? m.sender),
-            f.bytes('msgs.subject', m.subject), esc(m.host ?? 'mx1.example.net'),
+            esc(m.messageId ?? `<${mailId}@mx.example.net>`),
+            f.bytes('msgs.from_addr', m.fromHeader ?? m.sender),
+            f.bytes('msgs.subject', m.subject),
+            esc(m.host ?? 'mx1.example.net'),
           ]);
           m.recipients.forEach((r, i) => {
-            const score = r.score === undefined ? m.spamLevel ?? null : r.score;
+            const score = r.score === undefined ? (m.spamLevel ?? null) : r.score;
             f.msgrcpt.row([
-              String(p), f.bytes('msgrcpt.mail_id', mailId), String(i), String(rids[i]), 'Y',
-              r.content ?? m.content ?? ' ', r.ds ?? 'D', r.rs ?? ' ', ' ', ' ', score === null ? NULL : String(score),
+              String(p),
+              f.bytes('msgrcpt.mail_id', mailId),
+              String(i),
+              String(rids[i]),
+              'Y',
+              r.content ?? m.content ?? ' ',
+              r.ds ?? 'D',
+              r.rs ?? ' ',
+              ' ',
+              ' ',
+              score === null ? NULL : String(score),
               '250 2.7.0 Ok, discarded',
             ]);
           });
-          chunks.forEach((c, n) => f.quarantine.row([String(p), f.bytes('quarantine.mail_id', mailId), String(n + 1), f.bytes('quarantine.mail_text', c)]));
+          chunks.forEach((c, n) =>
+            f.quarantine.row([String(p), f.bytes('quarantine.mail_id', mailId), String(n + 1), f.bytes('quarantine.mail_text', c)]),
+          );
         }
       }
     }
@@ -274,17 +316,19 @@ export async function loadBenchDataAll(targets: LoadTarget[], opts: GenerateOpti
     t0 = performance.now();
     const analyzes = await Promise.all(all.map((f) => analyze(f.t.backend)));
     const out = new Map<BenchBackend, LoadReport>();
-    all.forEach((f, i) => out.set(f.t.backend, {
-      messages,
-      recipients: f.msgrcpt.rows,
-      addresses: f.maddr.rows,
-      chunks: f.quarantine.rows,
-      generate_s: round(generate_s),
-      generated_for: all.map((x) => x.t.backend),
-      load_s: round(loads[i]!),
-      analyze_s: round(analyzes[i]!),
-      parallel,
-    }));
+    all.forEach((f, i) =>
+      out.set(f.t.backend, {
+        messages,
+        recipients: f.msgrcpt.rows,
+        addresses: f.maddr.rows,
+        chunks: f.quarantine.rows,
+        generate_s: round(generate_s),
+        generated_for: all.map((x) => x.t.backend),
+        load_s: round(loads[i]!),
+        analyze_s: round(analyzes[i]!),
+        parallel,
+      }),
+    );
     return out;
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -50,13 +50,15 @@ const runMs = performance.now() - started;
 const cpu = process.cpuUsage(cpu0);
 await runtime.close();
 const { planned: _planned, ...rest } = report;
-process.stdout.write(`${JSON.stringify({
-  report: rest,
-  cutoff,
-  run_ms: Math.round(runMs),
-  /** user + system CPU of this process during the run: less sensitive to a loaded machine than wall time */
-  cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
-  process_ms: Math.round(performance.now() - t0),
-  statements: env.BENCH_COUNT_SQL === '1' ? statements : null,
-  max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
-})}\n`);
+process.stdout.write(
+  `${JSON.stringify({
+    report: rest,
+    cutoff,
+    run_ms: Math.round(runMs),
+    /** user + system CPU of this process during the run: less sensitive to a loaded machine than wall time */
+    cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
+    process_ms: Math.round(performance.now() - t0),
+    statements: env.BENCH_COUNT_SQL === '1' ? statements : null,
+    max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+  })}\n`,
+);

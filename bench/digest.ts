@@ -67,7 +67,11 @@ async function floorScan(backend: BenchBackend, cutoff: number): Promise<{ ms: n
     try {
       const t0 = performance.now();
       await new Promise<void>((resolve, reject) => {
-        conn.query(FLOOR_SQL.replace('CUTOFF', String(cutoff))).on('result', (row: Record<string, unknown>) => see(row.rcpt)).on('error', reject).on('end', () => resolve());
+        conn
+          .query(FLOOR_SQL.replace('CUTOFF', String(cutoff)))
+          .on('result', (row: Record<string, unknown>) => see(row.rcpt))
+          .on('error', reject)
+          .on('end', () => resolve());
       });
       return { ms: performance.now() - t0, rows, recipients };
     } finally {
@@ -173,7 +177,9 @@ export async function benchDigest(backend: BenchBackend, _v: SchemaVariant | nul
   const dupes = [...perRecipient.values()].filter((n) => n !== 1).length;
   const oneEach = dupes === 0 && perRecipient.size === out.report.sent && perRecipient.size === floor.recipients;
   if (!oneEach) {
-    opts.log(`  ${backend} digest: ${perRecipient.size} recipients got ${emails} emails (${dupes} more than one), run says ${out.report.sent} sent, floor finds ${floor.recipients} recipients`);
+    opts.log(
+      `  ${backend} digest: ${perRecipient.size} recipients got ${emails} emails (${dupes} more than one), run says ${out.report.sent} sent, floor finds ${floor.recipients} recipients`,
+    );
   }
   const wallS = out.run_ms / 1000;
   return {
@@ -184,14 +190,25 @@ export async function benchDigest(backend: BenchBackend, _v: SchemaVariant | nul
     skipped: out.report.skipped,
     messages_covered: out.report.messages,
     pages: out.report.pages,
-    resend: { emails, batch_requests: batches, refused_requests: refused, distinct_recipients: perRecipient.size, one_digest_per_recipient: oneEach },
+    resend: {
+      emails,
+      batch_requests: batches,
+      refused_requests: refused,
+      distinct_recipients: perRecipient.size,
+      one_digest_per_recipient: oneEach,
+    },
     wall_s: round(wallS),
     process_wall_s: round(run.wall_ms / 1000),
     digests_per_s: Math.round(out.report.sent / wallS),
     cpu_s: round(out.cpu_ms / 1000),
     cpu_ms_per_digest: round(out.cpu_ms / Math.max(1, out.report.sent), 3),
     peak_rss_mb: out.max_rss_mb,
-    floor: { what: 'one streamed SELECT of the same msgrcpt x msgs x maddr rows, ordered by recipient', rows: floor.rows, recipients: floor.recipients, seconds: round(floor.ms / 1000, 3) },
+    floor: {
+      what: 'one streamed SELECT of the same msgrcpt x msgs x maddr rows, ordered by recipient',
+      rows: floor.rows,
+      recipients: floor.recipients,
+      seconds: round(floor.ms / 1000, 3),
+    },
     digest_floor_ratio: ratio(out.run_ms, floor.ms),
     ...(out.statements ? { statements: out.statements } : {}),
     ...(out.report.errors.length ? { errors: out.report.errors.slice(0, 5) } : {}),

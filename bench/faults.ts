@@ -20,15 +20,43 @@ const auth = { authorization: `Bearer ${KEY}` };
 const CLIENT_TIMEOUT = 30_000;
 const WRITERS = 4;
 
-interface Ctx { proxy: TcpProxy; op: DbOperator; serve: ServeChild }
-interface Fault { name: string; inject(c: Ctx): Promise<() => Promise<void>> }
+interface Ctx {
+  proxy: TcpProxy;
+  op: DbOperator;
+  serve: ServeChild;
+}
+interface Fault {
+  name: string;
+  inject(c: Ctx): Promise<() => Promise<void>>;
+}
 
 const FAULTS: Fault[] = [
-  { name: 'pause 5 s', async inject(c) { c.proxy.pause(); await sleep(5000); return async () => c.proxy.heal(); } },
-  { name: 'drop + refuse 3 s', async inject(c) { c.proxy.refuse(); c.proxy.drop(); await sleep(3000); return async () => c.proxy.heal(); } },
+  {
+    name: 'pause 5 s',
+    async inject(c) {
+      c.proxy.pause();
+      await sleep(5000);
+      return async () => c.proxy.heal();
+    },
+  },
+  {
+    name: 'drop + refuse 3 s',
+    async inject(c) {
+      c.proxy.refuse();
+      c.proxy.drop();
+      await sleep(3000);
+      return async () => c.proxy.heal();
+    },
+  },
   {
     name: 'kill backends x5 (300 ms apart)',
-    async inject(c) { for (let i = 0; i < 5; i++) { await c.op.killBackends(); await sleep(300); } return async () => {}; },
+    async inject(c) {
+      for (let i = 0; i < 5; i++) {
+        await c.op.killBackends();
+        await sleep(300);
+      }
+      return async () => {};
+    },
   },
   {
     name: 'lock msgs + qe_audit 6 s',
@@ -36,7 +64,10 @@ const FAULTS: Fault[] = [
       const a = await c.op.lockTable('msgs');
       const b = await c.op.lockTable('qe_audit');
       await sleep(6000);
-      return async () => { await a(); await b(); };
+      return async () => {
+        await a();
+        await b();
+      };
     },
   },
   {
@@ -45,17 +76,29 @@ const FAULTS: Fault[] = [
       // writers wait on qe_audit after their key INSERT; their connections are killed there
       const unlock = await c.op.lockTable('qe_audit');
       const end = Date.now() + 3000;
-      while (Date.now() < end) { for (const w of await c.op.lockWaiters()) await c.op.kill(w); await sleep(100); }
+      while (Date.now() < end) {
+        for (const w of await c.op.lockWaiters()) await c.op.kill(w);
+        await sleep(100);
+      }
       return unlock;
     },
   },
   {
     name: 'revoke SELECT on msgs 3 s',
-    async inject(c) { await c.op.revoke('SELECT', 'msgs'); await sleep(3000); return () => c.op.grant('SELECT', 'msgs'); },
+    async inject(c) {
+      await c.op.revoke('SELECT', 'msgs');
+      await sleep(3000);
+      return () => c.op.grant('SELECT', 'msgs');
+    },
   },
 ];
 
-interface Answer { status: number; ms: number; at: number; tag?: string }
+interface Answer {
+  status: number;
+  ms: number;
+  at: number;
+  tag?: string;
+}
 
 /** `n` clients, back to back until stop.v; every answer (0: none) recorded with its request's tag. */
 function run(url: string, init: () => { req: RequestInit; tag?: string }, n: number, answers: Answer[], stop: { v: boolean }) {
@@ -76,7 +119,10 @@ function run(url: string, init: () => { req: RequestInit; tag?: string }, n: num
   });
 }
 
-export async function benchFaults(backends: Array<'mariadb' | 'pg'>, opts: { clients: number; messages: number; log: (s: string) => void }) {
+export async function benchFaults(
+  backends: Array<'mariadb' | 'pg'>,
+  opts: { clients: number; messages: number; log: (s: string) => void },
+) {
   const out: Record<string, unknown> = {};
   for (const backend of backends) {
     const v: VariantName = backend === 'mariadb' ? 'mysql-iredmail' : 'pg-iredmail';
@@ -84,7 +130,10 @@ export async function benchFaults(backends: Array<'mariadb' | 'pg'>, opts: { cli
     const dbOpts = { suffix: `bf${process.pid}` };
     const url = await createVariantDatabase(v, dbOpts);
     const direct = await openDatabase({ url, runtime: 'node', poolSize: 2 });
-    await seedDemo(direct.db, await detectSchema(direct.db, direct.dialect), { messages: opts.messages, now: Math.floor(Date.now() / 1000) });
+    await seedDemo(direct.db, await detectSchema(direct.db, direct.dialect), {
+      messages: opts.messages,
+      now: Math.floor(Date.now() / 1000),
+    });
     const restore = server === 'mysql' ? await useTableGrants(databaseName(v, dbOpts)) : null;
     const target = new URL(url);
     const proxy = await startTcpProxy(target.hostname, Number(target.port));
@@ -101,11 +150,17 @@ export async function benchFaults(backends: Array<'mariadb' | 'pg'>, opts: { cli
         let seq = 0;
         const loops = [
           ...run(`http://127.0.0.1:${serve.port}/v1/quarantine?limit=50`, () => ({ req: { headers: auth } }), opts.clients, reads, stop),
-          ...run(`http://127.0.0.1:${serve.port}/v1/keys`, () => {
-            const name = `${prefix}${seq++}`;
-            const body = JSON.stringify({ name, role: 'user', mailbox: 'x@example.com' });
-            return { tag: name, req: { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body } };
-          }, WRITERS, writes, stop),
+          ...run(
+            `http://127.0.0.1:${serve.port}/v1/keys`,
+            () => {
+              const name = `${prefix}${seq++}`;
+              const body = JSON.stringify({ name, role: 'user', mailbox: 'x@example.com' });
+              return { tag: name, req: { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body } };
+            },
+            WRITERS,
+            writes,
+            stop,
+          ),
         ];
         await sleep(1000);
         const faultStart = Date.now();
@@ -117,10 +172,13 @@ export async function benchFaults(backends: Array<'mariadb' | 'pg'>, opts: { cli
         await Promise.all(loops);
         const during = reads.filter((a) => a.at >= faultStart);
         const firstOk = reads.filter((a) => a.at >= faultEnd && a.status === 200).sort((a, b) => a.at - b.at)[0];
-        const tally = (xs: Answer[]) => xs.reduce<Record<string, number>>((m, a) => ((m[a.status || 'none'] = (m[a.status || 'none'] ?? 0) + 1), m), {});
+        const tally = (xs: Answer[]) =>
+          xs.reduce<Record<string, number>>((m, a) => ((m[a.status || 'none'] = (m[a.status || 'none'] ?? 0) + 1), m), {});
         // what the writes left behind, read straight from the database
         const keys = await sql<{ name: string }>`SELECT name FROM qe_api_keys WHERE name LIKE ${`${prefix}%`}`.execute(direct.db);
-        const audits = await sql<{ n: number }>`SELECT count(*) AS n FROM qe_audit WHERE action = 'key.create' AND detail LIKE ${`%${prefix}%`}`.execute(direct.db);
+        const audits = await sql<{
+          n: number;
+        }>`SELECT count(*) AS n FROM qe_audit WHERE action = 'key.create' AND detail LIKE ${`%${prefix}%`}`.execute(direct.db);
         const present = new Set(keys.rows.map((r) => r.name));
         const ok201 = writes.filter((w) => w.status === 201);
         const row = {
@@ -159,10 +217,15 @@ export function faultTable(result: Record<string, unknown>): string {
     '| db | fault | reads from the fault on (status: count; 0 = no answer) | slowest read ms | recover ms | writes from the fault on | keys written / 201s (whole run) | lost | written, unconfirmed | keys without audit | process alive |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  const fmt = (m: Record<string, number>) => Object.entries(m).map(([k, n]) => `${k}: ${n}`).join(', ');
+  const fmt = (m: Record<string, number>) =>
+    Object.entries(m)
+      .map(([k, n]) => `${k}: ${n}`)
+      .join(', ');
   for (const [db, rows] of Object.entries(result)) {
     for (const r of rows as Array<Record<string, any>>) {
-      lines.push(`| ${db} | ${r.fault} | ${fmt(r.reads)} | ${r.slowest_read_ms} | ${r.recover_ms ?? '-'} | ${fmt(r.writes)} | ${r.keys_written} / ${r.writes_201} | ${r.lost} | ${r.written_unconfirmed} | ${r.keys_without_audit} | ${r.process_alive ? 'yes' : 'NO'} |`);
+      lines.push(
+        `| ${db} | ${r.fault} | ${fmt(r.reads)} | ${r.slowest_read_ms} | ${r.recover_ms ?? '-'} | ${fmt(r.writes)} | ${r.keys_written} / ${r.writes_201} | ${r.lost} | ${r.written_unconfirmed} | ${r.keys_without_audit} | ${r.process_alive ? 'yes' : 'NO'} |`,
+      );
     }
   }
   return lines.join('\n');

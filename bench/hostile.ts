@@ -24,7 +24,13 @@ import { migrate, splitStatements } from '../src/db/migrations.ts';
 import { writeMessages } from '../src/demo/writer.ts';
 import { createEmptyDatabase, dropDatabase, localDatabaseUrl } from '../test/support/databases.ts';
 import {
-  HTML_BYPASSES, MB, bigHeadersMessage, deepMessage, hostileHtml, htmlMessage, manyPartsMessage,
+  HTML_BYPASSES,
+  MB,
+  bigHeadersMessage,
+  deepMessage,
+  hostileHtml,
+  htmlMessage,
+  manyPartsMessage,
 } from '../test/support/hostile-mail.ts';
 import { ADMIN_KEY, ROOT } from './common.ts';
 import { round, type BenchBackend } from './db.ts';
@@ -60,16 +66,24 @@ async function setup(b: BenchBackend): Promise<Record<string, string>> {
   await createEmptyDatabase(serverOf(b), dbName(b));
   const handle = await openDatabase({ url: localDatabaseUrl(serverOf(b), dbName(b)), runtime: 'node', poolSize: 1 });
   try {
-    for (const s of splitStatements(await loadAmavisdSchema(b === 'mariadb' ? 'mysql-iredmail' : 'pg-iredmail'))) await sql.raw(s).execute(handle.db);
+    for (const s of splitStatements(await loadAmavisdSchema(b === 'mariadb' ? 'mysql-iredmail' : 'pg-iredmail')))
+      await sql.raw(s).execute(handle.db);
     await migrate(handle.db, handle.dialect, await loadMigrationFiles(handle.dialect), () => Date.now());
     const v = await detectSchema(handle.db, handle.dialect);
     const ids: Record<string, string> = {};
     const now = Math.floor(Date.now() / 1000);
     for (const [name, raw] of [['normal', NORMAL] as const, ...Object.entries(CASES).map(([n, c]) => [n, c.raw] as const)]) {
-      const [w] = await writeMessages(handle.db, v, [{
-        timeNum: now - 60, content: 'S', sender: 'spammer@bulk.example', subject: name, spamLevel: 9,
-        recipients: [{ address: 'victim@example.test' }], raw: raw(),
-      }]);
+      const [w] = await writeMessages(handle.db, v, [
+        {
+          timeNum: now - 60,
+          content: 'S',
+          sender: 'spammer@bulk.example',
+          subject: name,
+          spamLevel: 9,
+          recipients: [{ address: 'victim@example.test' }],
+          raw: raw(),
+        },
+      ]);
       ids[name] = `${w!.partitionTag}.${w!.mailId}`;
     }
     return ids;
@@ -84,11 +98,16 @@ async function child(spec: { url: string; id: string; normal: string; views: Vie
   const { keySession } = await import('../test/support/ui-client.ts');
   const runtime = await startRuntime(parseConfig({ DATABASE_URL: spec.url, ADMIN_API_KEY: ADMIN_KEY, LINK_SECRET }));
   const b = await keySession(runtime.app, ADMIN_KEY);
-  const paths = (id: string): Record<View, string> => ({ api: `/v1/quarantine/${id}`, page: `/ui/quarantine/${id}`, body: `/ui/quarantine/${id}/body` });
+  const paths = (id: string): Record<View, string> => ({
+    api: `/v1/quarantine/${id}`,
+    page: `/ui/quarantine/${id}`,
+    body: `/ui/quarantine/${id}/body`,
+  });
   const open = async (view: View, id: string) => {
-    const res = view === 'api'
-      ? await runtime.app.request(paths(id).api, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
-      : await b.request(paths(id)[view]);
+    const res =
+      view === 'api'
+        ? await runtime.app.request(paths(id).api, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+        : await b.request(paths(id)[view]);
     const body = await res.text();
     return { status: res.status, bytes: body.length, flags: view === 'api' ? pick(body) : undefined };
   };
@@ -107,14 +126,24 @@ async function child(spec: { url: string; id: string; normal: string; views: Vie
       wall.push(performance.now() - t0);
       cpu.push((c.user + c.system) / 1000);
     }
-    out[view] = { status: last!.status, response_bytes: last!.bytes, ...(last!.flags ?? {}), cpu_ms: round(median(cpu), 0), wall_ms: round(median(wall), 0) };
+    out[view] = {
+      status: last!.status,
+      response_bytes: last!.bytes,
+      ...(last!.flags ?? {}),
+      cpu_ms: round(median(cpu), 0),
+      wall_ms: round(median(wall), 0),
+    };
   }
   if (spec.concurrent) {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     const r = await Promise.all([0, 1, 2].map(() => open('api', spec.id)));
     const c = process.cpuUsage(c0);
-    out.api_3_at_once = { statuses: r.map((x) => x.status), cpu_ms: round((c.user + c.system) / 1000, 0), wall_ms: round(performance.now() - t0, 0) };
+    out.api_3_at_once = {
+      statuses: r.map((x) => x.status),
+      cpu_ms: round((c.user + c.system) / 1000, 0),
+      wall_ms: round(performance.now() - t0, 0),
+    };
   }
   out.peak_rss_mb = round(process.resourceUsage().maxRSS / 1024, 0);
   await runtime.close();
@@ -135,10 +164,13 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 function runChild(spec: object): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/hostile.ts'), '--child', JSON.stringify(spec)], {
-      cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'],
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
-    p.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    p.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     p.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`child exited ${code}`))));
   });
 }
@@ -147,7 +179,10 @@ async function main() {
   const backends: BenchBackend[] = args.db === 'both' ? ['mariadb', 'pg'] : [args.db as BenchBackend];
   const result: Record<string, unknown> = {
     meta: {
-      date: new Date().toISOString(), node: process.version, nproc: os.cpus().length, cpu: os.cpus()[0]?.model ?? null,
+      date: new Date().toISOString(),
+      node: process.version,
+      nproc: os.cpus().length,
+      cpu: os.cpus()[0]?.model ?? null,
       loadavg_at_start: os.loadavg().map((x) => round(x, 2)),
     },
   };
@@ -158,7 +193,13 @@ async function main() {
     result[b] = section;
     try {
       for (const [name, c] of Object.entries(CASES).filter(([n]) => !args.cases || args.cases.split(',').includes(n))) {
-        section[name] = await runChild({ url: localDatabaseUrl(serverOf(b), dbName(b)), id: ids[name], normal: ids.normal, views: c.views, concurrent: !!c.concurrent });
+        section[name] = await runChild({
+          url: localDatabaseUrl(serverOf(b), dbName(b)),
+          id: ids[name],
+          normal: ids.normal,
+          views: c.views,
+          concurrent: !!c.concurrent,
+        });
         log(`[${b}] ${name}: ${JSON.stringify(section[name])}`);
       }
     } finally {

@@ -98,8 +98,15 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
     for (let i = 0; i < n; i++) {
       const a = written.raw![i]!;
       let t0 = performance.now();
-      const reply = await rawPdp(pdp, [['request', 'release'], ['mail_id', a.mailId], ['secret_id', a.secretId],
-        ['partition_tag', '0'], ['quar_type', 'Q'], ['recipient', a.rcpt], ['requested_by', 'bench']]);
+      const reply = await rawPdp(pdp, [
+        ['request', 'release'],
+        ['mail_id', a.mailId],
+        ['secret_id', a.secretId],
+        ['partition_tag', '0'],
+        ['quar_type', 'Q'],
+        ['recipient', a.rcpt],
+        ['requested_by', 'bench'],
+      ]);
       const tRaw = performance.now() - t0;
       if (!/setreply=250/.test(reply)) failures++;
       t0 = performance.now();
@@ -111,7 +118,9 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
       const tRelay = performance.now() - t0;
       if (r.status !== 200) failures++;
       if (i === 0 && (d.status !== 200 || r.status !== 200 || !/setreply=250/.test(reply))) {
-        opts.log(`  release failed: raw ${reply.trim().replace(/\r\n/g, ' ')} | direct ${d.status} ${d.body.slice(0, 300)} | relay ${r.status} ${r.body.slice(0, 300)}`);
+        opts.log(
+          `  release failed: raw ${reply.trim().replace(/\r\n/g, ' ')} | direct ${d.status} ${d.body.slice(0, 300)} | relay ${r.status} ${r.body.slice(0, 300)}`,
+        );
       }
       if (i < 3) continue; // warm-up
       times.raw.push(tRaw);
@@ -120,13 +129,14 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
     }
     const t0 = performance.now();
     const bulk = await request(server.ports.api, '/v1/quarantine/bulk', {
-      method: 'POST', body: { action: 'release', ids: written.bulk!.map((m) => `0.${m.mailId}`) },
+      method: 'POST',
+      body: { action: 'release', ids: written.bulk!.map((m) => `0.${m.mailId}`) },
     });
     const bulkS = (performance.now() - t0) / 1000;
     let bulkOk = 0;
     try {
       const body = JSON.parse(bulk.body) as { results?: Array<{ status: number }> } | Array<{ status: number }>;
-      const results = Array.isArray(body) ? body : body.results ?? [];
+      const results = Array.isArray(body) ? body : (body.results ?? []);
       bulkOk = results.filter((x) => x.status === 200).length;
     } catch {
       // reported below as 0 released
@@ -149,7 +159,13 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
       relay_minus_raw_p50_ms: Math.round((relay.p50 - raw.p50) * 100) / 100,
       direct_ratio: ratio(direct.p50, raw.p50),
       failures,
-      bulk: { messages: opts.bulk, released: bulkOk, status: bulk.status, seconds: Math.round(bulkS * 100) / 100, messages_per_s: Math.round(bulkOk / bulkS) },
+      bulk: {
+        messages: opts.bulk,
+        released: bulkOk,
+        status: bulk.status,
+        seconds: Math.round(bulkS * 100) / 100,
+        messages_per_s: Math.round(bulkOk / bulkS),
+      },
       sink_received: sinkReceived,
     };
   } finally {

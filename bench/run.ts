@@ -9,7 +9,7 @@
  * BENCHMARKS.md for the method.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, existsSync, } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,8 +23,14 @@ import { openDatabase } from '../src/db/connect.ts';
 import { encodeCursor } from '../src/quarantine/cursor.ts';
 import { ADMIN_KEY, closeAgent, ratio, request, ROOT, spawnServer, stats } from './common.ts';
 import {
-  benchDatabaseUrl, benchGenerateOptions, createBenchDatabase, dropBenchDatabase, loadBenchDataAll, round,
-  type BenchBackend, type SchemaKind,
+  benchDatabaseUrl,
+  benchGenerateOptions,
+  createBenchDatabase,
+  dropBenchDatabase,
+  loadBenchDataAll,
+  round,
+  type BenchBackend,
+  type SchemaKind,
 } from './db.ts';
 import { benchDigest } from './digest.ts';
 import { benchFaults, faultTable } from './faults.ts';
@@ -65,7 +71,8 @@ args.duration ??= N < 100_000 ? '5' : '10';
 const SAMPLES = Number(args.samples);
 const schema = args.schema as SchemaKind;
 if (!['upstream', 'iredmail'].includes(schema)) throw new Error('--schema upstream|iredmail');
-const backends: BenchBackend[] = args.db === 'both' ? ['mariadb', 'pg'] : args.db === 'mariadb' ? ['mariadb'] : args.db === 'pg' ? ['pg'] : [];
+const backends: BenchBackend[] =
+  args.db === 'both' ? ['mariadb', 'pg'] : args.db === 'mariadb' ? ['mariadb'] : args.db === 'pg' ? ['pg'] : [];
 if (!backends.length) throw new Error('--db mariadb|pg|both');
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const only = new Set(args.only.split(',').map((x) => x.trim()));
@@ -78,7 +85,9 @@ function commitOf(): string | null {
     if (!head.startsWith('ref: ')) return head;
     const ref = head.slice(5);
     if (existsSync(path.join(gitDir, ref))) return readFileSync(path.join(gitDir, ref), 'utf8').trim();
-    const packed = readFileSync(path.join(gitDir, 'packed-refs'), 'utf8').split('\n').find((l) => l.endsWith(` ${ref}`));
+    const packed = readFileSync(path.join(gitDir, 'packed-refs'), 'utf8')
+      .split('\n')
+      .find((l) => l.endsWith(` ${ref}`));
     return packed?.split(' ')[0] ?? null;
   } catch {
     return null;
@@ -87,7 +96,11 @@ function commitOf(): string | null {
 
 function versionOf(cmd: string, argv: string[]): string | null {
   try {
-    return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n')[0] ?? null;
+    return (
+      execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+        .trim()
+        .split('\n')[0] ?? null
+    );
   } catch {
     return null;
   }
@@ -131,17 +144,26 @@ function floorQuery(v: SchemaVariant, page: Page, limit: number): { text: string
     return v.dialect === 'mysql' ? '?' : `$${params.length}`;
   };
   const conds = [`m.quar_type = 'Q'`, `m.content IS NOT NULL`];
-  if (page.types) conds.push(`m.content IN (${codesOfTypes(page.types as never).map((c) => ph(c)).join(', ')})`);
+  if (page.types)
+    conds.push(
+      `m.content IN (${codesOfTypes(page.types as never)
+        .map((c) => ph(c))
+        .join(', ')})`,
+    );
   if (page.cursor) {
     const c = page.cursor;
-    conds.push(`m.time_num <= ${ph(c.t)} AND (m.time_num < ${ph(c.t)} OR (m.time_num = ${ph(c.t)} AND (m.partition_tag < ${ph(c.p)} OR (m.partition_tag = ${ph(c.p)} AND m.mail_id < ${ph(c.m, 'msgs.mail_id')}))))`);
+    conds.push(
+      `m.time_num <= ${ph(c.t)} AND (m.time_num < ${ph(c.t)} OR (m.time_num = ${ph(c.t)} AND (m.partition_tag < ${ph(c.p)} OR (m.partition_tag = ${ph(c.p)} AND m.mail_id < ${ph(c.m, 'msgs.mail_id')}))))`,
+    );
   }
   const pending = RECIPIENT_STATUS.pending.map((s) => ph(s)).join(', ');
   const domain = page.domain ? ` AND r.domain = ${ph(reverseDomain(page.domain), 'maddr.domain')}` : '';
   // The same EXISTS shape as the API's (msgrcpt joined to maddr even without a domain filter): without
   // the join MariaDB picked another semi-join strategy for the unfiltered page and the floor came out
   // slower than the API (BENCHMARKS.md, "floor anomaly").
-  conds.push(`EXISTS (SELECT 1 FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid WHERE mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id AND mr.rs IN (${pending})${domain})`);
+  conds.push(
+    `EXISTS (SELECT 1 FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid WHERE mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id AND mr.rs IN (${pending})${domain})`,
+  );
   return {
     where: conds.join(' AND '),
     // the sender joined after the LIMIT, as the API does when no filter needs it
@@ -274,7 +296,13 @@ async function main() {
     // --messages defaults to 1M for the figures above; the faults need a quarantine, not a large one
     const messages = process.argv.includes('--messages') ? N : 5000;
     const result = await benchFaults(backends, { clients: Number(args.clients), messages, log });
-    const meta = { date: new Date().toISOString(), commit: commitOf(), clients: Number(args.clients), messages, machine: { cpus: os.cpus().length, loadavg_at_end: os.loadavg().map((x) => round(x, 2)) } };
+    const meta = {
+      date: new Date().toISOString(),
+      commit: commitOf(),
+      clients: Number(args.clients),
+      messages,
+      machine: { cpus: os.cpus().length, loadavg_at_end: os.loadavg().map((x) => round(x, 2)) },
+    };
     process.stdout.write(`${JSON.stringify({ meta, faults: result }, null, args.json ? 0 : 2)}\n`);
     if (!args.json) log(faultTable(result));
     closeAgent();
@@ -314,7 +342,9 @@ async function main() {
     const loads = await loadBenchDataAll(targets, benchGenerateOptions(N, Math.floor(Date.now() / 1000), Number(args.mailboxes)));
     for (const [backend, load] of loads) {
       result[backend] = { load };
-      log(`[${backend}] loaded ${load.messages} messages / ${load.recipients} recipient rows in ${load.generate_s} s generate + ${load.load_s} s load + ${load.analyze_s} s analyze${load.parallel ? ' (backends in parallel)' : ''} [${elapsed()}]`);
+      log(
+        `[${backend}] loaded ${load.messages} messages / ${load.recipients} recipient rows in ${load.generate_s} s generate + ${load.load_s} s load + ${load.analyze_s} s analyze${load.parallel ? ' (backends in parallel)' : ''} [${elapsed()}]`,
+      );
     }
   }
   for (const backend of backends) {
@@ -326,11 +356,15 @@ async function main() {
     if (args['recommended-indexes']) {
       const started = performance.now();
       const created = await createRecommendedIndexes(h.db, h.dialect);
-      log(`[${backend}] recommended indexes: created ${created.join(', ') || 'none'} in ${round((performance.now() - started) / 1000, 1)} s`);
+      log(
+        `[${backend}] recommended indexes: created ${created.join(', ') || 'none'} in ${round((performance.now() - started) / 1000, 1)} s`,
+      );
       section.recommended_indexes_created = { names: created, seconds: round((performance.now() - started) / 1000, 1) };
     }
     // which of the opt-in indexes the measured database has (name: the index serving it, or missing)
-    section.recommended_indexes = Object.fromEntries((await checkRecommendedIndexes(h.db, h.dialect)).map((x) => [x.index.name, x.servedBy || 'missing']));
+    section.recommended_indexes = Object.fromEntries(
+      (await checkRecommendedIndexes(h.db, h.dialect)).map((x) => [x.index.name, x.servedBy || 'missing']),
+    );
     await h.close();
     if (only.has('list') || only.has('throughput')) {
       const raw = openRaw(backend);
@@ -353,7 +387,9 @@ async function main() {
       log(`[${backend}] digest: force_all + all_time to the local Resend twin, then the floor scan [${elapsed()}]`);
       section.digest = await benchDigest(backend, v, { log, cpuProf: args['digest-cpu-prof'], countSql: args['digest-count-sql'] });
       const d = section.digest as { wall_s: number; digests_sent: number; peak_rss_mb: number; digest_floor_ratio: number };
-      log(`[${backend}] digest: ${d.digests_sent} digests in ${d.wall_s} s, peak RSS ${d.peak_rss_mb} MB, ${d.digest_floor_ratio}x the floor`);
+      log(
+        `[${backend}] digest: ${d.digests_sent} digests in ${d.wall_s} s, peak RSS ${d.peak_rss_mb} MB, ${d.digest_floor_ratio}x the floor`,
+      );
     }
     if (only.has('release')) {
       log(`[${backend}] release: ${args['release-samples']} each, bulk ${args.bulk} [${elapsed()}]`);
@@ -376,7 +412,8 @@ async function main() {
 
 function printTable(result: Record<string, unknown>) {
   const rows: string[][] = [['figure', ...backends]];
-  const get = (b: string, p: string): unknown => p.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], result[b]);
+  const get = (b: string, p: string): unknown =>
+    p.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], result[b]);
   const add = (label: string, p: string) => rows.push([label, ...backends.map((b) => String(get(b, p) ?? '-'))]);
   add('list first API p50 ms', 'list.first.api_ms.p50');
   add('list first raw SQL p50 ms', 'list.first.raw_sql_ms.p50');

@@ -29,7 +29,12 @@ let runtime: NodeRuntime;
 if (env.BENCH_SANDBOX === '1') {
   runtime = await startRuntime(parseConfig(base), {
     release: async (handle, variant) => {
-      sandbox = await startSandboxPdp({ db: handle.db, variant, outbox: path.join(tmpdir(), `qe-bench-outbox-${process.pid}`), log: quiet });
+      sandbox = await startSandboxPdp({
+        db: handle.db,
+        variant,
+        outbox: path.join(tmpdir(), `qe-bench-outbox-${process.pid}`),
+        log: quiet,
+      });
       pdp = sandbox.hostPort;
       return sandbox.transport;
     },
@@ -39,7 +44,13 @@ if (env.BENCH_SANDBOX === '1') {
 }
 closers.push(() => runtime.close());
 const server = await listen(runtime, 0);
-closers.unshift(() => new Promise((r) => { server.close(r); (server as { closeAllConnections?: () => void }).closeAllConnections?.(); }));
+closers.unshift(
+  () =>
+    new Promise((r) => {
+      server.close(r);
+      (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+    }),
+);
 const out: Record<string, unknown> = { api: (server.address() as AddressInfo).port, pdp: pdp ?? null };
 
 if (env.BENCH_RELAY === '1' && pdp) {
@@ -48,7 +59,13 @@ if (env.BENCH_RELAY === '1' && pdp) {
   const viaRelay = await startRuntime(parseConfig({ ...base, RELAY_URL: relay.url, RELAY_SECRET }));
   closers.push(() => viaRelay.close());
   const s2 = await listen(viaRelay, 0);
-  closers.unshift(() => new Promise((r) => { s2.close(r); (s2 as { closeAllConnections?: () => void }).closeAllConnections?.(); }));
+  closers.unshift(
+    () =>
+      new Promise((r) => {
+        s2.close(r);
+        (s2 as { closeAllConnections?: () => void }).closeAllConnections?.();
+      }),
+  );
   out.relay = relay.port;
   out.apiRelay = (s2.address() as AddressInfo).port;
 }

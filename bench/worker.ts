@@ -32,7 +32,10 @@ interface Profile {
 
 function profileCpu(p: Profile) {
   const kind = new Map(p.nodes.map((n) => [n.id, n.callFrame.functionName]));
-  let idle = 0, program = 0, gc = 0, js = 0;
+  let idle = 0,
+    program = 0,
+    gc = 0,
+    js = 0;
   p.samples.forEach((s, i) => {
     const dt = (p.timeDeltas[i] ?? 0) / 1000;
     const k = kind.get(s);
@@ -77,7 +80,10 @@ export async function benchWorker(log: (s: string) => void) {
       startup: mid
         ? {
             method: 'wrangler check startup (local workerd CPU profile), median of 3',
-            cpu_ms: r1(mid.cpu_ms), js_ms: r1(mid.js_ms), program_ms: r1(mid.program_ms), gc_ms: r1(mid.gc_ms),
+            cpu_ms: r1(mid.cpu_ms),
+            js_ms: r1(mid.js_ms),
+            program_ms: r1(mid.program_ms),
+            gc_ms: r1(mid.gc_ms),
             runs_cpu_ms: runs.map((r) => r1(r.cpu_ms)),
           }
         : { skipped: `wrangler check startup did not run here: ${startupError}` },

@@ -18,16 +18,21 @@ const NOTIFY_HELD = 75;
 
 /** `release <id> [--recipient A ...] [--confirm-dangerous]` and `delete <id> [--recipient A ...]`: the API's verbs, as admin "cli". */
 export async function actionCommand(action: 'release' | 'delete', args: string[]) {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { recipient: { type: 'string', multiple: true }, 'confirm-dangerous': { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { recipient: { type: 'string', multiple: true }, 'confirm-dangerous': { type: 'boolean', default: false } },
+  });
   const key = positionals[0] ? parseItemId(positionals[0]) : null;
   if (!key) fail(`usage: quarantine-edge ${action} <partition_tag>.<mail_id> [--recipient ADDRESS ...]`, 2);
   const recipients = values.recipient?.map((r) => normalizeAddress(r) ?? fail(`not an address: ${JSON.stringify(r)}`, 2));
   const runtime = await startRuntime(databaseConfig(action));
   const deps = runtime.deps;
   try {
-    const result = action === 'release'
-      ? await releaseMessage(deps, cliAdmin, { key, recipients, confirmDangerous: values['confirm-dangerous'] })
-      : await deleteMessage(deps, cliAdmin, { key, recipients });
+    const result =
+      action === 'release'
+        ? await releaseMessage(deps, cliAdmin, { key, recipients, confirmDangerous: values['confirm-dangerous'] })
+        : await deleteMessage(deps, cliAdmin, { key, recipients });
     console.log(JSON.stringify(result, null, 2));
     if ('status' in result && result.status !== 'released') process.exitCode = 1;
   } catch (err) {
@@ -68,10 +73,16 @@ export async function notifyCommand(args: string[]) {
   const tty = process.stderr.isTTY;
   try {
     const report = await runDigest(runtime.deps, systemIdentity, {
-      forceAll: values['force-all'], allTime: values['force-all-time'], includeBackupMx: values['notify-backupmx'],
-      dryRun: values['dry-run'], recipients,
+      forceAll: values['force-all'],
+      allTime: values['force-all-time'],
+      includeBackupMx: values['notify-backupmx'],
+      dryRun: values['dry-run'],
+      recipients,
       onProgress: (r: RunReport) => {
-        if (tty) process.stderr.write(`\r${r.dry_run ? 'planned' : 'sent'} ${r.dry_run ? r.recipients : r.sent}, skipped ${r.skipped}, failed ${r.failed} (page ${r.pages})   `);
+        if (tty)
+          process.stderr.write(
+            `\r${r.dry_run ? 'planned' : 'sent'} ${r.dry_run ? r.recipients : r.sent}, skipped ${r.skipped}, failed ${r.failed} (page ${r.pages})   `,
+          );
       },
     });
     if (tty) process.stderr.write('\n');
@@ -110,7 +121,8 @@ export async function keysCommand(args: string[], usage: string) {
     try {
       input = validateKeyInput({ name: values.name, role: values.role, domains: values.domain, mailbox: values.mailbox });
     } catch (err) {
-      if (err instanceof AppError) fail(`keys create: ${err.message} (--name N --role admin|domain_admin|user [--domain D ...] [--mailbox M])`, 2);
+      if (err instanceof AppError)
+        fail(`keys create: ${err.message} (--name N --role admin|domain_admin|user [--domain D ...] [--mailbox M])`, 2);
       throw err;
     }
   }

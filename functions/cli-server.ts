@@ -24,7 +24,11 @@ export async function serveCommand() {
   const scheduler = startScheduler({ ...runtime.deps, db: jobs.db });
   if (runtime.handle.driver !== 'pglite') await hintRecommendedIndexes(runtime.handle);
   consoleLogger.info('quarantine-edge listening', {
-    host: cfg.HOST, port: cfg.PORT, driver: runtime.handle.driver, schema: runtime.variant.name, jobs: scheduler.jobs,
+    host: cfg.HOST,
+    port: cfg.PORT,
+    driver: runtime.handle.driver,
+    schema: runtime.variant.name,
+    jobs: scheduler.jobs,
     ...(runtime.variant.lookup.missing.length ? { lookup_tables_missing: runtime.variant.lookup.missing } : {}),
   });
   onSignals(async () => {
@@ -78,11 +82,14 @@ export async function relayCommand(args: string[]) {
   const { values } = parseArgs({ args, options: { host: { type: 'string', default: '127.0.0.1' } } });
   const cfg = config();
   if (!cfg.RELAY_SECRET) {
-    fail('relay: RELAY_SECRET is not set. Set it to the same value (at least 32 characters) as the API\'s RELAY_SECRET.', 2);
+    fail("relay: RELAY_SECRET is not set. Set it to the same value (at least 32 characters) as the API's RELAY_SECRET.", 2);
   }
   const pdp = cfg.AMAVISD_PDP ?? DEFAULT_AMAVISD_PDP;
   const relay = await startRelay({
-    secret: cfg.RELAY_SECRET, pdp, port: cfg.RELAY_PORT, host: values.host,
+    secret: cfg.RELAY_SECRET,
+    pdp,
+    port: cfg.RELAY_PORT,
+    host: values.host,
     limit: { max: cfg.AMAVISD_PDP_CONCURRENCY, maxWaitMs: cfg.AMAVISD_PDP_WAIT_SECONDS * 1000 },
     learnCommand: cfg.SA_LEARN_COMMAND,
   });
@@ -112,7 +119,8 @@ export async function migrateCommand(args: string[]) {
     } catch (err) {
       // The same refusal as `serve`: qe_* tables beside no amavisd are a wrong DATABASE_URL, not a start.
       if (!(err instanceof SchemaError) || !values['without-amavisd']) {
-        if (err instanceof SchemaError) fail(`quarantine-edge migrate: ${err.message}\n(--without-amavisd creates quarantine-edge's tables anyway)`, 1);
+        if (err instanceof SchemaError)
+          fail(`quarantine-edge migrate: ${err.message}\n(--without-amavisd creates quarantine-edge's tables anyway)`, 1);
         throw err;
       }
       console.warn(`warning: ${err.message} (--without-amavisd: creating quarantine-edge's tables anyway)`);
@@ -129,10 +137,13 @@ async function hintRecommendedIndexes(handle: DbHandle) {
   try {
     const missing = (await checkRecommendedIndexes(handle.db, handle.dialect)).filter((s) => !s.servedBy).map((s) => s.index.name);
     if (missing.length) {
-      consoleLogger.info('optional indexes for large quarantines are missing: see `quarantine-edge migrate --recommended-indexes --dry-run`', { missing });
+      consoleLogger.info(
+        'optional indexes for large quarantines are missing: see `quarantine-edge migrate --recommended-indexes --dry-run`',
+        { missing },
+      );
     }
   } catch (err) {
-    consoleLogger.warn('could not read the indexes of amavisd\'s tables', { error: (err as Error).message });
+    consoleLogger.warn("could not read the indexes of amavisd's tables", { error: (err as Error).message });
   }
 }
 
@@ -141,9 +152,11 @@ async function recommendedIndexesCommand(handle: DbHandle, dryRun: boolean) {
   await detectSchema(handle.db, handle.dialect); // refuses a database without amavisd's tables
   const status = await checkRecommendedIndexes(handle.db, handle.dialect);
   for (const s of status) {
-    console.log(s.servedBy
-      ? `ok       ${s.index.name}: served by ${s.servedBy}`
-      : `missing  ${s.index.name}: ${s.index.why}\n         ${s.statement}`);
+    console.log(
+      s.servedBy
+        ? `ok       ${s.index.name}: served by ${s.servedBy}`
+        : `missing  ${s.index.name}: ${s.index.why}\n         ${s.statement}`,
+    );
   }
   if (dryRun) return console.log('dry run: nothing created');
   const created = await createRecommendedIndexes(handle.db, handle.dialect, (m) => console.log(m));

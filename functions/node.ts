@@ -32,11 +32,20 @@ export const JOB_BOUNDS = { queryMs: 600_000, lockMs: 60_000 } as const;
  * `bounds` override DB_QUERY_TIMEOUT_MS / DB_LOCK_TIMEOUT_MS (jobs, migrations).
  * A connection's own 'error' events (a killed backend, a reset) are logged: the pool replaces it.
  */
-export async function openNodeDatabase(config: Config, poolSize = 10, bounds: { queryMs?: number; lockMs?: number } = {}): Promise<DbHandle> {
+export async function openNodeDatabase(
+  config: Config,
+  poolSize = 10,
+  bounds: { queryMs?: number; lockMs?: number } = {},
+): Promise<DbHandle> {
   return openDatabase({
-    url: config.DATABASE_URL, runtime: 'node', poolSize, openEmbedded: openPglite, webSocket: WebSocket,
+    url: config.DATABASE_URL,
+    runtime: 'node',
+    poolSize,
+    openEmbedded: openPglite,
+    webSocket: WebSocket,
     timeouts: { ...dbTimeouts(config), ...bounds },
-    onError: (err, where) => consoleLogger.warn('database connection error', { where, code: (err as { code?: unknown }).code, message: err.message }),
+    onError: (err, where) =>
+      consoleLogger.warn('database connection error', { where, code: (err as { code?: unknown }).code, message: err.message }),
   });
 }
 

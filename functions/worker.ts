@@ -62,7 +62,12 @@ function runtimeFor(env: WorkerEnv): Promise<Runtime | Misconfigured> {
 }
 
 async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
-  const [{ ConfigError, parseConfig, dbTimeouts }, { openDatabase }, { perRequestProvider }, { composeRoot, relayFromConfig, learnerFromConfig }] = await Promise.all([
+  const [
+    { ConfigError, parseConfig, dbTimeouts },
+    { openDatabase },
+    { perRequestProvider },
+    { composeRoot, relayFromConfig, learnerFromConfig },
+  ] = await Promise.all([
     import('../src/config.ts'),
     import('../src/db/connect.ts'),
     import('../src/db/provider.ts'),
@@ -76,14 +81,26 @@ async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
     }
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    console.error(JSON.stringify({ level: 'error', msg: 'the Worker is misconfigured; every route answers 503 until it is fixed', misconfigured: err.problems }));
+    console.error(
+      JSON.stringify({
+        level: 'error',
+        msg: 'the Worker is misconfigured; every route answers 503 until it is fixed',
+        misconfigured: err.problems,
+      }),
+    );
     return { misconfigured: err.problems };
   }
   const hyperdrive = env.HYPERDRIVE?.connectionString;
   const url = hyperdrive ?? config.DATABASE_URL!;
-  const database = perRequestProvider(() => openDatabase({ url, runtime: 'worker', poolSize: 1, hyperdrive: hyperdrive !== undefined, timeouts: dbTimeouts(config) }));
+  const database = perRequestProvider(() =>
+    openDatabase({ url, runtime: 'worker', poolSize: 1, hyperdrive: hyperdrive !== undefined, timeouts: dbTimeouts(config) }),
+  );
   // amavisd's AM.PDP port accepts loopback only: from Workers a release goes through the relay.
-  return { config, root: composeRoot(config, database, { release: relayFromConfig(config), learner: learnerFromConfig(config) }), app: null };
+  return {
+    config,
+    root: composeRoot(config, database, { release: relayFromConfig(config), learner: learnerFromConfig(config) }),
+    app: null,
+  };
 }
 
 async function ready(env: WorkerEnv): Promise<Runtime> {
@@ -151,7 +168,10 @@ export default {
     });
   },
 
-  async queue(batch: { messages: Array<{ id: string; body: unknown; ack(): void; retry(o?: { delaySeconds?: number }): void }> }, env: WorkerEnv) {
+  async queue(
+    batch: { messages: Array<{ id: string; body: unknown; ack(): void; retry(o?: { delaySeconds?: number }): void }> },
+    env: WorkerEnv,
+  ) {
     const [rt, { handleQueueMessage, UnknownQueueMessage }] = await Promise.all([ready(env), import('../src/jobs/queue.ts')]);
     await withDeps(rt, async (deps) => {
       for (const msg of batch.messages) {

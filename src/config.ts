@@ -9,12 +9,9 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
-const port = (fallback: number) =>
-  z.coerce.number().int().min(1).max(65535).default(fallback);
+const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
 
-const hostPort = z
-  .string()
-  .regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9998');
+const hostPort = z.string().regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9998');
 
 const databaseUrl = optionalString.refine(
   (v) => v === undefined || /^(mysql|mariadb|postgres|postgresql|pglite):\/\//.test(v),
@@ -30,10 +27,7 @@ function isCronExpression(v: string): boolean {
 export const configSchema = z
   .object({
     DATABASE_URL: databaseUrl,
-    ADMIN_API_KEY: optionalString.refine(
-      (v) => v === undefined || v.length >= 24,
-      'must be at least 24 characters',
-    ),
+    ADMIN_API_KEY: optionalString.refine((v) => v === undefined || v.length >= 24, 'must be at least 24 characters'),
     AMAVISD_PDP: hostPort.optional(),
     /** concurrent AM.PDP connections per process (the API on Node, the relay) */
     AMAVISD_PDP_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
@@ -50,10 +44,7 @@ export const configSchema = z
     /** a release attempt still unsettled after this long is announced (quarantine.release_unknown) */
     RELEASE_UNKNOWN_AFTER_MINUTES: z.coerce.number().int().min(1).max(10080).default(15),
     RELAY_URL: optionalString.pipe(z.url().optional()),
-    RELAY_SECRET: optionalString.refine(
-      (v) => v === undefined || v.length >= 32,
-      'must be at least 32 characters',
-    ),
+    RELAY_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, 'must be at least 32 characters'),
     /**
      * A Cloudflare Access service token in front of the relay (README: Cloudflare Tunnel): sent as
      * CF-Access-Client-Id / CF-Access-Client-Secret with every relay request.
@@ -70,7 +61,10 @@ export const configSchema = z
      * `{kind}` replaced by ham or spam, e.g. "sa-learn --{kind} -" or "spamc -L {kind}" (serve and
      * the relay; a Worker reports through the relay)
      */
-    SA_LEARN_COMMAND: optionalString.refine((v) => v === undefined || v.includes('{kind}'), 'must contain {kind}, e.g. "sa-learn --{kind} -"'),
+    SA_LEARN_COMMAND: optionalString.refine(
+      (v) => v === undefined || v.includes('{kind}'),
+      'must contain {kind}, e.g. "sa-learn --{kind} -"',
+    ),
     /** SMTP connections open at once (messages in flight), and messages sent over one before it is replaced */
     SMTP_POOL_SIZE: z.coerce.number().int().min(1).max(64).default(4),
     SMTP_MESSAGES_PER_CONNECTION: z.coerce.number().int().min(1).max(10_000).default(100),
@@ -80,10 +74,7 @@ export const configSchema = z
     /** the newest this many messages are listed in a digest; the rest as "and M more" with a link to the quarantine */
     DIGEST_MAX_ITEMS: z.coerce.number().int().min(1).max(50).default(20),
     PUBLIC_URL: optionalString.pipe(z.url().optional()),
-    LINK_SECRET: optionalString.refine(
-      (v) => v === undefined || v.length >= 32,
-      'must be at least 32 characters',
-    ),
+    LINK_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, 'must be at least 32 characters'),
     BACKUP_MX_DOMAINS: z
       .string()
       .optional()
@@ -116,10 +107,12 @@ export const configSchema = z
      * The in-process purge (it deletes from amavisd's tables): off unless set to a five-field cron
      * expression, UTC, e.g. "17 3 * * *". On Workers it must equal a trigger in wrangler.toml.
      */
-    PURGE_SCHEDULE: optionalString.refine(
-      (v) => v === undefined || isCronExpression(v),
-      'expected a five-field cron expression (UTC), e.g. "17 3 * * *"; unset: no purge',
-    ).transform((v) => v?.split(/\s+/).join(' ')),
+    PURGE_SCHEDULE: optionalString
+      .refine(
+        (v) => v === undefined || isCronExpression(v),
+        'expected a five-field cron expression (UTC), e.g. "17 3 * * *"; unset: no purge',
+      )
+      .transform((v) => v?.split(/\s+/).join(' ')),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     /** webhooks: allow http:// and private, loopback, link-local targets (tests, closed networks) */
     WEBHOOK_ALLOW_PRIVATE: z
@@ -188,9 +181,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
   }
   const result = configSchema.safeParse(picked);
   if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((i) => ({ variable: i.path.join('.') || '(config)', problem: i.message })),
-    );
+    throw new ConfigError(result.error.issues.map((i) => ({ variable: i.path.join('.') || '(config)', problem: i.message })));
   }
   return result.data;
 }

@@ -13,7 +13,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * runtime's TextDecoder knows it. 0x80-0x9F are its own; the rest is ISO-8859-1, the code point itself.
  */
 const CP1252 = '€\u0081‚ƒ„…†‡ˆ‰Š‹Œ\u008DŽ\u008F\u0090‘’“”•–—˜™š›œ\u009DžŸ';
-const latin1 = { decode: (bytes: Uint8Array) => Array.from(bytes, (b) => (b >= 0x80 && b <= 0x9f ? CP1252[b - 0x80]! : String.fromCharCode(b))).join('') };
+const latin1 = {
+  decode: (bytes: Uint8Array) => Array.from(bytes, (b) => (b >= 0x80 && b <= 0x9f ? CP1252[b - 0x80]! : String.fromCharCode(b))).join(''),
+};
 
 /**
  * Decode `\x{..}` escapes: each run of consecutive octet escapes as UTF-8 when it is valid UTF-8,

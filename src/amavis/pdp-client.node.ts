@@ -95,18 +95,12 @@ export function pdpRequest(hostPort: string, attrs: PdpAttributes, opts: PdpClie
       socket.end();
     };
 
-    let timer = setTimeout(
-      () => finish(unreachable(where, `no connection within ${connectTimeoutMs} ms`)),
-      connectTimeoutMs,
-    );
+    let timer = setTimeout(() => finish(unreachable(where, `no connection within ${connectTimeoutMs} ms`)), connectTimeoutMs);
 
     socket.once('connect', () => {
       connected = true;
       clearTimeout(timer);
-      timer = setTimeout(
-        () => finish(fail(`no complete reply within ${replyTimeoutMs} ms (${received} bytes received)`)),
-        replyTimeoutMs,
-      );
+      timer = setTimeout(() => finish(fail(`no complete reply within ${replyTimeoutMs} ms (${received} bytes received)`)), replyTimeoutMs);
       sent = true;
       socket.write(request);
     });
@@ -139,7 +133,10 @@ export function pdpRequest(hostPort: string, attrs: PdpAttributes, opts: PdpClie
  * verb records its attempt there), then the request goes out; the slot is given back after the reply.
  */
 export async function limitedPdpRequest(
-  hostPort: string, attrs: PdpAttributes, opts: PdpClientOptions = {}, beforeSend?: () => Promise<void>,
+  hostPort: string,
+  attrs: PdpAttributes,
+  opts: PdpClientOptions = {},
+  beforeSend?: () => Promise<void>,
 ): Promise<PdpAttributes> {
   const done = opts.limit ? await opts.limit.acquire() : () => {};
   try {

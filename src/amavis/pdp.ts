@@ -126,9 +126,11 @@ export function releaseAttributes(req: ReleaseRequest): PdpAttributes {
     throw new AppError('bad_request', 'partition_tag must be a non-negative integer', { field: 'partition_tag' });
   }
   for (const r of req.recipients) {
-    if (r === '' || CONTROL.test(r)) throw new AppError('bad_request', 'a recipient is empty or contains control characters', { field: 'recipients' });
+    if (r === '' || CONTROL.test(r))
+      throw new AppError('bad_request', 'a recipient is empty or contains control characters', { field: 'recipients' });
   }
-  if (CONTROL.test(req.requestedBy)) throw new AppError('bad_request', 'requested_by contains control characters', { field: 'requested_by' });
+  if (CONTROL.test(req.requestedBy))
+    throw new AppError('bad_request', 'requested_by contains control characters', { field: 'requested_by' });
   const attrs: PdpAttributes = [
     ['request', 'release'],
     ['mail_id', req.mailId],

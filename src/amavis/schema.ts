@@ -63,10 +63,12 @@ export function classifyColumns(dialect: SqlDialect, rows: ColumnRow[]): SchemaV
 
 function lookupDetail(missing: readonly string[]): string | null {
   if (missing.length === 0) return null;
-  return `amavisd's lookup tables are missing from this database (or this database user may not read them): ${missing.join(', ')}. ` +
+  return (
+    `amavisd's lookup tables are missing from this database (or this database user may not read them): ${missing.join(', ')}. ` +
     'Sender lists and policies are kept there, and amavisd reads them only when its @lookup_sql_dsn points at this ' +
     "database: create them with amavisd's SQL schema (iRedMail creates them) and set @lookup_sql_dsn in amavisd's " +
-    'configuration. Listing, release and delete work without them.';
+    'configuration. Listing, release and delete work without them.'
+  );
 }
 
 /** Sender lists and policies need amavisd's lookup tables: 501 naming the missing ones, before anything is read or written. */

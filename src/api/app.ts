@@ -114,7 +114,8 @@ export function createApp(opts: AppOptions) {
     const ip = clientIp(c);
     const now = clock.now();
     const wait = ip === null ? 0 : keyThrottle.retryAfter(ip, now);
-    if (wait > 0) throw new AppError('too_many_requests', 'too many failed API key checks from your address; try again later', { retryAfter: wait });
+    if (wait > 0)
+      throw new AppError('too_many_requests', 'too many failed API key checks from your address; try again later', { retryAfter: wait });
     const who = await authenticate(c.get('deps'), m[1]!, await bootstrapHash);
     if (!who) {
       if (ip !== null) keyThrottle.fail(ip, now);
@@ -132,7 +133,10 @@ export function createApp(opts: AppOptions) {
   // The pages: their own sessions (cookie + CSRF), not the bearer key; src/ui/.
   app.route('/ui', uiRoutes({ withDatabase, bootstrapHash, keyThrottle, clock }));
 
-  app.route('/', systemRoutes({ database: opts.database, health, now: () => Date.now(), readOnly: opts.config.DATABASE_ACCESS === 'read-only' }));
+  app.route(
+    '/',
+    systemRoutes({ database: opts.database, health, now: () => Date.now(), readOnly: opts.config.DATABASE_ACCESS === 'read-only' }),
+  );
   app.route('/v1/quarantine', quarantineRoutes());
   app.route('/v1/quarantine', quarantineActionRoutes());
   app.route('/v1/quarantine', quarantineReportRoutes());

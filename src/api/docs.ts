@@ -17,7 +17,7 @@ export const SWAGGER_UI_ASSETS = {
 export const DOCS_CSP = [
   "default-src 'none'",
   "script-src 'self' https://cdn.jsdelivr.net",
-  "style-src https://cdn.jsdelivr.net",
+  'style-src https://cdn.jsdelivr.net',
   "img-src 'self' data:",
   "connect-src 'self'",
   "base-uri 'none'",

@@ -36,7 +36,15 @@ export async function idempotent<A extends StoredAnswer = StoredAnswer>(
   const claim = () =>
     deps.db
       .insertInto('qe_idempotency')
-      .values({ key_hash: keyHash, actor: who.actor, request_hash: requestHash, state: 'pending', response_status: null, response_body: null, created_at: now })
+      .values({
+        key_hash: keyHash,
+        actor: who.actor,
+        request_hash: requestHash,
+        state: 'pending',
+        response_status: null,
+        response_body: null,
+        created_at: now,
+      })
       .execute();
   // The first use of a key is one INSERT. Only when the key is taken is the row read, and an expired
   // one removed and the key claimed afresh (the expiry DELETE used to run before every INSERT).
@@ -53,7 +61,11 @@ export async function idempotent<A extends StoredAnswer = StoredAnswer>(
       throw new AppError('conflict', 'a request with this Idempotency-Key just finished; retry it');
     }
     if (Number(prior.created_at) < now - WINDOW_SECONDS && attempt === 0) {
-      await deps.db.deleteFrom('qe_idempotency').where('key_hash', '=', keyHash).where('created_at', '<', now - WINDOW_SECONDS).execute();
+      await deps.db
+        .deleteFrom('qe_idempotency')
+        .where('key_hash', '=', keyHash)
+        .where('created_at', '<', now - WINDOW_SECONDS)
+        .execute();
       continue;
     }
     if (prior.request_hash !== requestHash) {
@@ -61,7 +73,9 @@ export async function idempotent<A extends StoredAnswer = StoredAnswer>(
     }
     if (prior.state !== 'done') throw new AppError('conflict', 'a request with this Idempotency-Key is still in progress');
     // What `run` answered the first time (written by `remember` below), so of its type.
-    return { status: Number(prior.response_status), body: JSON.parse(prior.response_body ?? 'null'), replayed: true } as A & { replayed: true };
+    return { status: Number(prior.response_status), body: JSON.parse(prior.response_body ?? 'null'), replayed: true } as A & {
+      replayed: true;
+    };
   }
   const remember: Remember = async (trx, answer) => {
     await trx
@@ -74,7 +88,12 @@ export async function idempotent<A extends StoredAnswer = StoredAnswer>(
     return { ...(await run(remember)), replayed: false };
   } catch (err) {
     // Nothing was recorded: free the key so the client can retry.
-    await deps.db.deleteFrom('qe_idempotency').where('key_hash', '=', keyHash).where('state', '=', 'pending').execute().catch(() => {});
+    await deps.db
+      .deleteFrom('qe_idempotency')
+      .where('key_hash', '=', keyHash)
+      .where('state', '=', 'pending')
+      .execute()
+      .catch(() => {});
     throw err;
   }
 }

@@ -51,7 +51,10 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
     return problemResponse(c, toProblem(new AppError('bad_request', 'request body is not valid JSON'), requestId));
   }
   if (isUnstorableText(err)) {
-    return problemResponse(c, toProblem(new AppError('bad_request', 'a text value contains a NUL byte or characters the database cannot store'), requestId));
+    return problemResponse(
+      c,
+      toProblem(new AppError('bad_request', 'a text value contains a NUL byte or characters the database cannot store'), requestId),
+    );
   }
   const log = c.get('deps')?.log;
   const failure = classifyDatabaseFailure(err);
@@ -60,11 +63,26 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
     // internal names, go to the log and /readyz only.
     c.get('health')?.record(failure, Date.now());
     if (failure.kind === 'permission') {
-      log?.error('database permission denied', { request_id: requestId, table: failure.table, privilege: failure.privilege, message: failure.message });
-      return onError(new AppError('database_permission_denied', 'the database refused this operation for lack of a privilege; an administrator must grant it (GET /readyz names it)', { retryAfter: 30 }), c);
+      log?.error('database permission denied', {
+        request_id: requestId,
+        table: failure.table,
+        privilege: failure.privilege,
+        message: failure.message,
+      });
+      return onError(
+        new AppError(
+          'database_permission_denied',
+          'the database refused this operation for lack of a privilege; an administrator must grant it (GET /readyz names it)',
+          { retryAfter: 30 },
+        ),
+        c,
+      );
     }
     log?.warn('database unavailable', { request_id: requestId, kind: failure.kind, message: failure.message });
-    const detail = failure.kind === 'timeout' ? 'the database did not answer in time; try again shortly' : 'the database is not reachable; try again shortly';
+    const detail =
+      failure.kind === 'timeout'
+        ? 'the database did not answer in time; try again shortly'
+        : 'the database is not reachable; try again shortly';
     return onError(new AppError('database_unavailable', detail, { retryAfter: 5 }), c);
   }
   const fields = { request_id: requestId, error: err.name, message: err.message, stack: err.stack };

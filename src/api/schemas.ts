@@ -23,7 +23,16 @@ export type ProblemBody = z.infer<typeof Problem>;
 
 /** What every /v1 route can answer: bad input, no key, not in scope, the database gone, the unexpected. */
 // every /v1 route: a throttled client address (too_many_requests) and a refused privilege can meet any of them
-const BASE_CODES = ['bad_request', 'invalid_field', 'unauthorized', 'not_found', 'too_many_requests', 'database_unavailable', 'database_permission_denied', 'internal'] as const;
+const BASE_CODES = [
+  'bad_request',
+  'invalid_field',
+  'unauthorized',
+  'not_found',
+  'too_many_requests',
+  'database_unavailable',
+  'database_permission_denied',
+  'internal',
+] as const;
 type BaseCode = (typeof BASE_CODES)[number];
 type StatusOf<C extends ErrorCode> = (typeof ERROR_STATUS)[C];
 
@@ -131,10 +140,16 @@ export const TypeList = z
   .string()
   .max(300)
   .transform((v, ctx) => {
-    const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
+    const parts = v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const bad = parts.filter((p) => !(CONTENT_TYPE_NAMES as string[]).includes(p));
     if (bad.length || parts.length === 0) {
-      ctx.addIssue({ code: 'custom', message: `unknown type ${JSON.stringify(bad[0] ?? v)}; one or more of ${CONTENT_TYPE_NAMES.join(', ')}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown type ${JSON.stringify(bad[0] ?? v)}; one or more of ${CONTENT_TYPE_NAMES.join(', ')}`,
+      });
       return z.NEVER;
     }
     return parts as (typeof CONTENT_TYPE_NAMES)[number][];

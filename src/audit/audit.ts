@@ -65,7 +65,11 @@ export async function recordAudit(trx: Kysely<Database>, clock: Clock, who: Iden
 
 /** The same, returning the new row's id (a release settles its own 'pending' row later). */
 export async function recordAuditReturningId(
-  trx: Kysely<Database>, dialect: 'mysql' | 'postgres', clock: Clock, who: Identity, e: AuditEntry,
+  trx: Kysely<Database>,
+  dialect: 'mysql' | 'postgres',
+  clock: Clock,
+  who: Identity,
+  e: AuditEntry,
 ): Promise<number> {
   if (dialect === 'postgres') return Number((await auditInsert(trx, clock, who, e).returning('id').executeTakeFirstOrThrow()).id);
   return Number((await auditInsert(trx, clock, who, e).executeTakeFirstOrThrow()).insertId);
@@ -73,20 +77,18 @@ export async function recordAuditReturningId(
 
 function auditInsert(trx: Kysely<Database>, clock: Clock, who: Identity, e: AuditEntry) {
   const domains = e.recipients ? auditDomains(e.recipients) : null;
-  return trx
-    .insertInto('qe_audit')
-    .values({
-      at: Math.floor(clock.now() / 1000),
-      actor: fit(who.actor, AUDIT_ACTOR_MAX),
-      actor_role: who.role,
-      action: e.action,
-      partition_tag: e.partitionTag ?? null,
-      mail_id: e.mailId ?? null,
-      recipients: e.recipients ? fitList(e.recipients, AUDIT_TEXT_MAX) : null,
-      domains: domains ? fit(domains, AUDIT_TEXT_MAX) : null,
-      result: e.result,
-      detail: e.detail === undefined ? null : fitDetail(e.detail),
-      key_id: who.keyId,
-      key_name: who.keyName == null ? null : fit(who.keyName, 255),
-    });
+  return trx.insertInto('qe_audit').values({
+    at: Math.floor(clock.now() / 1000),
+    actor: fit(who.actor, AUDIT_ACTOR_MAX),
+    actor_role: who.role,
+    action: e.action,
+    partition_tag: e.partitionTag ?? null,
+    mail_id: e.mailId ?? null,
+    recipients: e.recipients ? fitList(e.recipients, AUDIT_TEXT_MAX) : null,
+    domains: domains ? fit(domains, AUDIT_TEXT_MAX) : null,
+    result: e.result,
+    detail: e.detail === undefined ? null : fitDetail(e.detail),
+    key_id: who.keyId,
+    key_name: who.keyName == null ? null : fit(who.keyName, 255),
+  });
 }

@@ -33,7 +33,11 @@ export interface AuditEntryView {
 /** Admins see everything; a domain admin the entries that touched its domains; users nothing. */
 export async function listAudit(deps: Deps, who: Identity, q: AuditQuery) {
   if (who.role === 'user') throw new AppError('not_found', 'not found');
-  let query = deps.db.selectFrom('qe_audit').selectAll().orderBy('id', 'desc').limit(q.limit + 1);
+  let query = deps.db
+    .selectFrom('qe_audit')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(q.limit + 1);
   if (q.action) query = query.where('action', '=', q.action);
   if (q.result?.length) query = query.where('result', 'in', q.result);
   if (q.mail_id) query = query.where('mail_id', '=', q.mail_id);
@@ -43,9 +47,7 @@ export async function listAudit(deps: Deps, who: Identity, q: AuditQuery) {
   if (q.before !== undefined) query = query.where('id', '<', q.before);
   if (who.role === 'domain_admin') {
     const domains = who.domains;
-    query = query.where((eb) =>
-      domains.length ? eb.or(domains.map((d) => eb('domains', 'like', `%,${d},%`))) : sql<boolean>`1 = 0`,
-    );
+    query = query.where((eb) => (domains.length ? eb.or(domains.map((d) => eb('domains', 'like', `%,${d},%`))) : sql<boolean>`1 = 0`));
   }
   const rows = await query.execute();
   const page = rows.slice(0, q.limit);

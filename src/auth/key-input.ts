@@ -17,7 +17,11 @@ export const CreateKeyInput = z
   .object({
     name: z.string().trim().min(1).max(200),
     role: z.enum(ROLES),
-    domains: z.array(Domain).min(1).max(KEY_DOMAINS_MAX).optional()
+    domains: z
+      .array(Domain)
+      .min(1)
+      .max(KEY_DOMAINS_MAX)
+      .optional()
       .describe(`domain_admin: its domains (at most ${KEY_DOMAINS_MAX}, at most ${KEY_DOMAINS_MAX_CHARS} characters together)`),
     mailbox: Address.optional(),
     expires_at: Instant.optional(),
@@ -28,7 +32,11 @@ export const CreateKeyInput = z
   });
 
 /** The fields a role needs and the ones it may not have; createKey checks them again (any caller). */
-export function roleProblems(v: { role: string; domains?: readonly string[] | null; mailbox?: string | null }): Array<{ field: 'domains' | 'mailbox'; message: string }> {
+export function roleProblems(v: {
+  role: string;
+  domains?: readonly string[] | null;
+  mailbox?: string | null;
+}): Array<{ field: 'domains' | 'mailbox'; message: string }> {
   const out: Array<{ field: 'domains' | 'mailbox'; message: string }> = [];
   if (v.role === 'domain_admin' && !v.domains?.length) out.push({ field: 'domains', message: 'required for role domain_admin' });
   if (v.role !== 'domain_admin' && v.domains) out.push({ field: 'domains', message: 'only for role domain_admin' });

@@ -63,9 +63,17 @@ export interface KeyView {
 const iso = (s: number | string | null) => (s === null ? null : new Date(Number(s) * 1000).toISOString());
 
 function view(row: {
-  id: string; name: string; role: string; domains: string | null; mailbox: string | null; key_prefix: string;
-  created_at: number | string; created_by: string; expires_at: number | string | null;
-  revoked_at: number | string | null; last_used_at: number | string | null;
+  id: string;
+  name: string;
+  role: string;
+  domains: string | null;
+  mailbox: string | null;
+  key_prefix: string;
+  created_at: number | string;
+  created_by: string;
+  expires_at: number | string | null;
+  revoked_at: number | string | null;
+  last_used_at: number | string | null;
 }): KeyView {
   return {
     id: row.id,
@@ -99,7 +107,8 @@ function keyDomains(raw: string[] | undefined): string[] {
     if (!domains.includes(n)) domains.push(n);
   }
   const chars = JSON.stringify(domains).length;
-  if (chars > KEY_DOMAINS_MAX_CHARS) throw bad(`at most ${KEY_DOMAINS_MAX_CHARS} characters together (${chars} given); split them over several keys`);
+  if (chars > KEY_DOMAINS_MAX_CHARS)
+    throw bad(`at most ${KEY_DOMAINS_MAX_CHARS} characters together (${chars} given); split them over several keys`);
   return domains;
 }
 
@@ -120,7 +129,7 @@ export async function createKey(deps: Deps, who: Identity, input: KeyInput): Pro
     name: input.name,
     role: input.role,
     domains: domains === null ? null : JSON.stringify(domains),
-    mailbox: input.role === 'user' ? input.mailbox ?? null : null,
+    mailbox: input.role === 'user' ? (input.mailbox ?? null) : null,
     key_hash: await hashKey(key),
     key_prefix: key.slice(0, 10),
     created_at: now,
@@ -167,8 +176,12 @@ export async function revokeKey(deps: Deps, who: Identity, id: string): Promise<
     if (hooks.length) {
       const ids = hooks.map((h) => h.id);
       await trx.updateTable('qe_webhooks').set({ disabled_at: now, disabled_reason: KEY_REVOKED }).where('id', 'in', ids).execute();
-      await trx.updateTable('qe_webhook_deliveries').set({ status: 'failed', last_error: 'the subscription was disabled' })
-        .where('webhook_id', 'in', ids).where('status', '=', 'pending').execute();
+      await trx
+        .updateTable('qe_webhook_deliveries')
+        .set({ status: 'failed', last_error: 'the subscription was disabled' })
+        .where('webhook_id', 'in', ids)
+        .where('status', '=', 'pending')
+        .execute();
     }
     const sessions = await trx.deleteFrom('qe_ui_sessions').where('key_id', '=', id).executeTakeFirst();
     await recordAudit(trx, deps.clock, who, {
@@ -196,7 +209,13 @@ export async function authenticate(deps: Deps, key: string, bootstrapHash: strin
 }
 
 /** The identity a live qe_api_keys row acts as (API requests and key page sessions). */
-export function identityOfKey(row: { id: string; name: string; role: string; domains: string | null; mailbox: string | null }): Identity | null {
+export function identityOfKey(row: {
+  id: string;
+  name: string;
+  role: string;
+  domains: string | null;
+  mailbox: string | null;
+}): Identity | null {
   const base = { actor: `key:${row.id}`, keyId: row.id, keyName: row.name };
   if (row.role === 'admin') return { role: 'admin', ...base };
   if (row.role === 'domain_admin') return { role: 'domain_admin', ...base, domains: JSON.parse(row.domains ?? '[]') as string[] };
@@ -206,7 +225,11 @@ export function identityOfKey(row: { id: string; name: string; role: string; dom
 
 /** Is this key live (exists, not revoked, not expired)? Its id and name when it is. */
 export async function liveKey(deps: Deps, id: string): Promise<{ id: string; name: string } | null> {
-  const row = await deps.db.selectFrom('qe_api_keys').select(['id', 'name', 'revoked_at', 'expires_at']).where('id', '=', id).executeTakeFirst();
+  const row = await deps.db
+    .selectFrom('qe_api_keys')
+    .select(['id', 'name', 'revoked_at', 'expires_at'])
+    .where('id', '=', id)
+    .executeTakeFirst();
   const now = Math.floor(deps.clock.now() / 1000);
   if (!row || row.revoked_at !== null || (row.expires_at !== null && Number(row.expires_at) <= now)) return null;
   return { id: row.id, name: row.name };

@@ -61,5 +61,8 @@ export function addressBucket(address: string): string {
   const h = head ? head.split(':') : [];
   const t = tail === undefined || tail === '' ? [] : tail.split(':');
   const all = tail === undefined ? h : [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t];
-  return `${all.slice(0, 4).map((x) => (parseInt(x, 16) || 0).toString(16)).join(':')}::/64`;
+  return `${all
+    .slice(0, 4)
+    .map((x) => (parseInt(x, 16) || 0).toString(16))
+    .join(':')}::/64`;
 }

@@ -46,5 +46,8 @@ export function hmacSha256Sync(secret: string, data: string | Uint8Array): Uint8
     if (signers.size > 16) signers.clear();
     signers.set(secret, h);
   }
-  return h.reset().update(typeof data === 'string' ? enc.encode(data) : data).digest();
+  return h
+    .reset()
+    .update(typeof data === 'string' ? enc.encode(data) : data)
+    .digest();
 }

@@ -1,10 +1,34 @@
 /** Did this error come from failing to reach the database (as opposed to a bad query)? */
 const CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', 'ECONNABORTED', 'EAI_AGAIN',
-  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_ACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR',
-  'ER_SERVER_SHUTDOWN', 'ER_CONNECTION_KILLED', 'QE_CONNECTION_LOST',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'EPIPE',
+  'ECONNABORTED',
+  'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_BAD_DB_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
+  'QE_CONNECTION_LOST',
   // PostgreSQL: admin shutdown / crash shutdown / cannot connect now, too many connections, auth, no database, connection exceptions
-  '57P01', '57P02', '57P03', '53300', '28P01', '28000', '3D000', '08000', '08001', '08003', '08004', '08006',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '28P01',
+  '28000',
+  '3D000',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
 ]);
 
 export function isConnectionError(err: unknown): boolean {
@@ -16,7 +40,9 @@ export function isConnectionError(err: unknown): boolean {
   // mysql2 answers a command on a connection that already died with "Can't add new command when
   // connection is in closed state" (no code); pg with "Client has encountered a connection error
   // and is not queryable" or "Connection terminated unexpectedly".
-  return /connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Connection lost|Network connection lost|connection is in closed state|not queryable|Connection is closed|Client was closed/i.test(msg);
+  return /connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Connection lost|Network connection lost|connection is in closed state|not queryable|Connection is closed|Client was closed/i.test(
+    msg,
+  );
 }
 
 /**
@@ -48,7 +74,7 @@ export function permissionFailure(err: unknown): PermissionFailure | null {
   if (!err || typeof err !== 'object') return null;
   const e = err as { code?: unknown; errno?: unknown; message?: unknown; qeStatement?: unknown };
   const message = typeof e.message === 'string' ? e.message : '';
-  const unquote = (s: string | undefined) => (s === undefined ? null : s.replace(/[`'"]/g, '').split('.').pop() ?? null);
+  const unquote = (s: string | undefined) => (s === undefined ? null : (s.replace(/[`'"]/g, '').split('.').pop() ?? null));
   if (e.errno === 1142 || e.errno === 1143 || e.code === 'ER_TABLEACCESS_DENIED_ERROR' || e.code === 'ER_COLUMNACCESS_DENIED_ERROR') {
     // "SELECT command denied to user 'u'@'h' for table `db`.`msgs`" / "... for column 'x' in table 'msgs'"
     const m = /^(\w+) command denied .*? table ([`'"]?[^\s]+[`'"]?)\s*$/i.exec(message);

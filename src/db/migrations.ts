@@ -7,7 +7,20 @@ import type { Database } from './types.ts';
  * apply by hand; this list is what the server compares the database against at start (a unit test
  * keeps it equal to the folder).
  */
-export const MIGRATIONS = ['0001_init', '0002_idempotency', '0003_digest', '0005_webhooks', '0006_digest_batches', '0007_long_addresses', '0008_key_ties', '0009_release_attempts', '0011_webhook_attempts', '0012_release_policies', '0013_release_requests', '0014_digest_language'] as const;
+export const MIGRATIONS = [
+  '0001_init',
+  '0002_idempotency',
+  '0003_digest',
+  '0005_webhooks',
+  '0006_digest_batches',
+  '0007_long_addresses',
+  '0008_key_ties',
+  '0009_release_attempts',
+  '0011_webhook_attempts',
+  '0012_release_policies',
+  '0013_release_requests',
+  '0014_digest_language',
+] as const;
 export const LATEST_VERSION = MIGRATIONS.length;
 
 export interface MigrationFile {
@@ -88,12 +101,7 @@ export class MigrationError extends Error {
  * On both, an object left by an earlier, interrupted run (before this was so) also counts as done:
  * each statement runs under a savepoint on PostgreSQL, so "already exists" does not abort the file.
  */
-export async function migrate(
-  db: Kysely<Database>,
-  dialect: SqlDialect,
-  files: MigrationFile[],
-  now: () => number,
-): Promise<string[]> {
+export async function migrate(db: Kysely<Database>, dialect: SqlDialect, files: MigrationFile[], now: () => number): Promise<string[]> {
   // Every file not yet applied, in order (not only those above the highest: two branches may land
   // their migrations in either order).
   const done = (await appliedVersions(db)) ?? new Set<number>();
@@ -101,7 +109,10 @@ export async function migrate(
   for (const file of [...files].sort((a, b) => a.version - b.version)) {
     if (done.has(file.version)) continue;
     const record = (q: Kysely<Database>) =>
-      q.insertInto('qe_schema_migrations').values({ version: file.version, name: file.name, applied_at: Math.floor(now() / 1000) }).execute();
+      q
+        .insertInto('qe_schema_migrations')
+        .values({ version: file.version, name: file.name, applied_at: Math.floor(now() / 1000) })
+        .execute();
     if (dialect === 'postgres') {
       await db.transaction().execute(async (trx) => {
         for (const [i, statement] of splitStatements(file.sql).entries()) {

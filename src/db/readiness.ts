@@ -13,8 +13,17 @@ import { LATEST_VERSION, appliedVersion } from './migrations.ts';
 
 /** amavisd's tables and ours that requests read. */
 const READ_TABLES = [
-  'msgs', 'msgrcpt', 'maddr', 'quarantine',
-  'qe_api_keys', 'qe_audit', 'qe_idempotency', 'qe_webhooks', 'qe_webhook_events', 'qe_digest_subscriptions', 'qe_digest_state',
+  'msgs',
+  'msgrcpt',
+  'maddr',
+  'quarantine',
+  'qe_api_keys',
+  'qe_audit',
+  'qe_idempotency',
+  'qe_webhooks',
+  'qe_webhook_events',
+  'qe_digest_subscriptions',
+  'qe_digest_state',
   'qe_release_policies',
 ] as const;
 const LOOKUP_TABLES = ['mailaddr', 'wblist', 'policy', 'users'] as const;
@@ -43,7 +52,10 @@ export class DatabaseHealth {
     const l = this.last;
     if (l?.kind !== 'permission' || nowMs - l.atMs > PERMISSION_MEMORY_MS) return null;
     if (readOnly && l.privilege !== 'SELECT') return null;
-    const probed = l.privilege === 'SELECT' ? ([...READ_TABLES, ...LOOKUP_TABLES] as readonly string[]).includes(l.table ?? '') : l.privilege === 'UPDATE' && l.table === 'msgrcpt';
+    const probed =
+      l.privilege === 'SELECT'
+        ? ([...READ_TABLES, ...LOOKUP_TABLES] as readonly string[]).includes(l.table ?? '')
+        : l.privilege === 'UPDATE' && l.table === 'msgrcpt';
     if (probed) return null;
     const { atMs: _a, ...rest } = l;
     return rest;
@@ -100,7 +112,12 @@ async function probe(database: DatabaseProvider, health: DatabaseHealth, nowMs: 
       lookup_tables: lookup.missing.length ? { status: 'missing', missing: lookup.missing, detail: lookup.detail } : { status: 'present' },
     };
     if (version === null || version < LATEST_VERSION) {
-      return notReady('reachable', 'the database is behind the expected migration', { ...base, action: 'run `quarantine-edge migrate` (npm run migrate)' }, 60);
+      return notReady(
+        'reachable',
+        'the database is behind the expected migration',
+        { ...base, action: 'run `quarantine-edge migrate` (npm run migrate)' },
+        60,
+      );
     }
     // amavisd's lookup tables only where they exist (a quarantine-only amavisd has none; see lookup_tables)
     const lookupTables = LOOKUP_TABLES.filter((t) => !lease.variant.lookup.missing.includes(t));
@@ -110,9 +127,17 @@ async function probe(database: DatabaseProvider, health: DatabaseHealth, nowMs: 
     });
     const recent = health.recentPermissionFailure(nowMs(), readOnly);
     if (recent) {
-      return notReady('permission_denied', 'a request was refused a privilege', { ...base, code: 'database_permission_denied', table: recent.table, privilege: recent.privilege, last_failure: recent }, 30);
+      return notReady(
+        'permission_denied',
+        'a request was refused a privilege',
+        { ...base, code: 'database_permission_denied', table: recent.table, privilege: recent.privilege, last_failure: recent },
+        30,
+      );
     }
-    return { status: 200, body: { status: 'ready', database: 'reachable', ...base, ...(health.last ? { last_failure: omitAt(health.last) } : {}) } };
+    return {
+      status: 200,
+      body: { status: 'ready', database: 'reachable', ...base, ...(health.last ? { last_failure: omitAt(health.last) } : {}) },
+    };
   } catch (err) {
     return failed(err);
   } finally {
@@ -134,5 +159,10 @@ function failed(err: unknown): Readiness {
   if (f?.kind === 'unavailable') return notReady('unreachable', f.message, { code: 'database_unavailable' });
   // e.g. NotMigratedError from a Worker's per-request inspection, or an unexpected failure
   const e = err as { code?: unknown; message?: unknown; extra?: { retryAfter?: number } };
-  return notReady('unreachable', String(e?.message ?? err), { code: typeof e?.code === 'string' ? e.code : 'internal' }, e?.extra?.retryAfter ?? 5);
+  return notReady(
+    'unreachable',
+    String(e?.message ?? err),
+    { code: typeof e?.code === 'string' ? e.code : 'internal' },
+    e?.extra?.retryAfter ?? 5,
+  );
 }

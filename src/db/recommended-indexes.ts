@@ -24,19 +24,19 @@ export const RECOMMENDED_INDEXES: RecommendedIndex[] = [
     // InnoDB secondary indexes carry the primary key (partition_tag, mail_id, rseqnum) already;
     // PostgreSQL needs the key columns in the index for an index-only scan.
     columns: { mysql: ['rid', 'rs'], postgres: ['rid', 'rs', 'partition_tag', 'mail_id'] },
-    why: 'a domain filter or a domain admin\'s list reads that domain\'s recipient rows from the index instead of walking all mail by time',
+    why: "a domain filter or a domain admin's list reads that domain's recipient rows from the index instead of walking all mail by time",
   },
   {
     name: 'qe_maddr_domain',
     table: 'maddr',
     columns: { mysql: ['domain'], postgres: ['domain'] },
-    why: 'finds a domain\'s addresses (iRedMail\'s schema has maddr_idx_domain already)',
+    why: "finds a domain's addresses (iRedMail's schema has maddr_idx_domain already)",
   },
   {
     name: 'qe_maddr_email',
     table: 'maddr',
     columns: { mysql: ['email'], postgres: ['email'] },
-    why: 'finds a mailbox by address without its partition (iRedMail\'s schema has maddr_idx_email already)',
+    why: "finds a mailbox by address without its partition (iRedMail's schema has maddr_idx_email already)",
   },
 ];
 

@@ -35,9 +35,11 @@ export interface GenerateOptions {
 function rng(seed: number) {
   let s = seed >>> 0 || 1;
   return () => {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     return s / 0x100000000;
   };
 }
@@ -48,11 +50,32 @@ export function demoDomains(n: number): string[] {
 }
 
 const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'mallory', 'oscar'];
-const SENDERS = ['billing@invoices.example', 'promo@deals.example', 'noreply@bank-secure.example',
-  'newsletter@shop.example', 'hr@partner.example', 'ceo@spoof.example', 'postmaster@relay.example', ''];
+const SENDERS = [
+  'billing@invoices.example',
+  'promo@deals.example',
+  'noreply@bank-secure.example',
+  'newsletter@shop.example',
+  'hr@partner.example',
+  'ceo@spoof.example',
+  'postmaster@relay.example',
+  '',
+];
 
 // content code -> weight, and what a message of that kind looks like
-const KINDS: Array<[string, number]> = [['S', 40], ['Y', 12], ['V', 6], ['B', 10], ['H', 6], ['M', 4], ['U', 3], ['O', 2], ['T', 1], ['C', 1], ['?', 1], ['s', 1]];
+const KINDS: Array<[string, number]> = [
+  ['S', 40],
+  ['Y', 12],
+  ['V', 6],
+  ['B', 10],
+  ['H', 6],
+  ['M', 4],
+  ['U', 3],
+  ['O', 2],
+  ['T', 1],
+  ['C', 1],
+  ['?', 1],
+  ['s', 1],
+];
 const SUBJECTS = [
   'Your invoice #{n} is overdue',
   'Congratulations! You won a 🎁 gift card',
@@ -84,7 +107,8 @@ function gatewaySize(kind: string, rand: () => number): number {
 }
 
 function mime(kind: string, from: string, to: string[], subject: string, id: string, date: Date, pad: number): string {
-  const head = `Return-Path: <${from}>\nReceived: from mx.sender.example (mx.sender.example [192.0.2.${(id.charCodeAt(0) % 200) + 1}])\n\tby mx1.example.net (Postfix) with ESMTPS id ${id}\n` +
+  const head =
+    `Return-Path: <${from}>\nReceived: from mx.sender.example (mx.sender.example [192.0.2.${(id.charCodeAt(0) % 200) + 1}])\n\tby mx1.example.net (Postfix) with ESMTPS id ${id}\n` +
     `From: ${from ? `"Sender" <${from}>` : '<>'}\nTo: ${to.join(', ')}\nSubject: ${encodeWord(subject)}\n` +
     `Date: ${date.toUTCString().replace('GMT', '+0000')}\nMessage-ID: <${id}@sender.example>\nMIME-Version: 1.0\n`;
   const text = `Hello,\n\nThis is a demo message of kind ${kind}.\n${'Lorem ipsum dolor sit amet. '.repeat(pad)}\n`;
@@ -92,15 +116,21 @@ function mime(kind: string, from: string, to: string[], subject: string, id: str
   if (kind === 'V' || kind === 'B') {
     const name = kind === 'V' ? 'eicar.com' : 'invoice.exe';
     const body = kind === 'V' ? 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' : 'MZ demo executable bytes';
-    return head + `Content-Type: multipart/mixed; boundary="b1"\n\n--b1\nContent-Type: text/plain; charset=utf-8\n\n${text}\n--b1\n` +
+    return (
+      head +
+      `Content-Type: multipart/mixed; boundary="b1"\n\n--b1\nContent-Type: text/plain; charset=utf-8\n\n${text}\n--b1\n` +
       `Content-Type: application/octet-stream; name="${name}"\nContent-Disposition: attachment; filename="${name}"\nContent-Transfer-Encoding: base64\n\n` +
-      `${btoa(body)}\n--b1--\n`;
+      `${btoa(body)}\n--b1--\n`
+    );
   }
   if (kind === 'H' || kind === 'M') {
     return head + `Content-Type: text/plain\n\n${text}`;
   }
-  return head + `Content-Type: multipart/alternative; boundary="b2"\n\n--b2\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n${text}\n--b2\n` +
-    `Content-Type: text/html; charset=utf-8\n\n${html}\n--b2--\n`;
+  return (
+    head +
+    `Content-Type: multipart/alternative; boundary="b2"\n\n--b2\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n${text}\n--b2\n` +
+    `Content-Type: text/html; charset=utf-8\n\n${html}\n--b2--\n`
+  );
 }
 
 export function* generateMessages(opts: GenerateOptions, batch = 500): Generator<AmavisMessage[]> {
@@ -119,24 +149,36 @@ export function* generateMessages(opts: GenerateOptions, batch = 500): Generator
   const senderCount = opts.senders ?? 0;
   const gateway = opts.sizes === 'gateway';
   const cap = opts.storedTextCap ?? 4096;
-  const pickSender = senderCount > 0
-    ? () => {
-        // skewed: a few senders account for much of the mail, as at a real gateway
-        const k = Math.floor(senderCount * rand() ** 3);
-        return k % 50 === 49 ? '' : `s${k}@m${k % 5000}.sender.example`;
-      }
-    : () => pick(SENDERS);
+  const pickSender =
+    senderCount > 0
+      ? () => {
+          // skewed: a few senders account for much of the mail, as at a real gateway
+          const k = Math.floor(senderCount * rand() ** 3);
+          return k % 50 === 49 ? '' : `s${k}@m${k % 5000}.sender.example`;
+        }
+      : () => pick(SENDERS);
   let out: AmavisMessage[] = [];
   for (let i = 0; i < opts.messages; i++) {
     let r = rand() * total;
     let kind = 'S';
-    for (const [k, w] of KINDS) if ((r -= w) < 0) { kind = k; break; }
+    for (const [k, w] of KINDS)
+      if ((r -= w) < 0) {
+        kind = k;
+        break;
+      }
     const nr = rand() < multi ? 2 + Math.floor(rand() * 3) : 1;
     const rcpts = [...new Set(Array.from({ length: nr }, mailbox))];
     const sender = pickSender();
-    const subject = pick(SUBJECTS).replace('{n}', String(1000 + i)).replace('{q}', String(1 + (i % 4)));
+    const subject = pick(SUBJECTS)
+      .replace('{n}', String(1000 + i))
+      .replace('{q}', String(1 + (i % 4)));
     const timeNum = opts.now - Math.floor((i / Math.max(1, opts.messages)) * span) - Math.floor(rand() * 60);
-    const score = kind === 'S' || kind === 's' ? 8 + Math.round(rand() * 400) / 10 : kind === 'Y' ? 5 + Math.round(rand() * 20) / 10 : Math.round(rand() * 30) / 10;
+    const score =
+      kind === 'S' || kind === 's'
+        ? 8 + Math.round(rand() * 400) / 10
+        : kind === 'Y'
+          ? 5 + Math.round(rand() * 20) / 10
+          : Math.round(rand() * 30) / 10;
     const roll = rand();
     const inFlight = roll < 0.01;
     const logOnly = !inFlight && roll < 0.11;

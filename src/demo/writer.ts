@@ -52,7 +52,7 @@ function val(v: SchemaVariant, column: string, value: string): string | Uint8Arr
 }
 
 export function storedText(m: AmavisMessage, mailId: string): Uint8Array {
-  const raw = typeof m.raw === 'string' ? enc.encode(m.raw) : m.raw ?? enc.encode(`Subject: ${m.subject}\n\nbody\n`);
+  const raw = typeof m.raw === 'string' ? enc.encode(m.raw) : (m.raw ?? enc.encode(`Subject: ${m.subject}\n\nbody\n`));
   const blocked = m.recipients.filter((r) => r.blocked !== false).map((r) => r.address);
   const head =
     `X-Envelope-From: <${m.sender}>\n` +
@@ -105,7 +105,12 @@ export async function writeMessages(db: Kysely<Database>, v: SchemaVariant, mess
     byPartition.get(p)!.push(m);
   }
   for (const [partition, group] of byPartition) {
-    const ids = await addressIds(db, v, partition, group.flatMap((m) => [m.sender, ...m.recipients.map((r) => r.address)]));
+    const ids = await addressIds(
+      db,
+      v,
+      partition,
+      group.flatMap((m) => [m.sender, ...m.recipients.map((r) => r.address)]),
+    );
     type Row = ReturnType<typeof sql>;
     const msgRows: Row[] = [];
     const rcptRows: Row[] = [];
@@ -115,19 +120,47 @@ export async function writeMessages(db: Kysely<Database>, v: SchemaVariant, mess
       const mailId = mailIdOfSecret(secretId);
       written.push({ partitionTag: partition, mailId, secretId });
       const text = storedText(m, mailId);
-      msgRows.push(sql`(${sql.join([
-        partition, val(v, 'msgs.mail_id', mailId), val(v, 'msgs.secret_id', secretId), mailId.slice(0, 10),
-        m.timeNum, timeIso(v, m.timeNum), ids.get(m.sender)!, m.policy ?? '', m.clientAddr ?? '192.0.2.10', m.size ?? text.length,
-        'N', m.content, m.quarType ?? 'Q', m.quarType === '' ? '' : val(v, 'msgs.quar_loc', mailId), null,
-        m.spamLevel ?? null, m.messageId ?? `<${mailId}@mx.example.net>`,
-        val(v, 'msgs.from_addr', m.fromHeader ?? m.sender), val(v, 'msgs.subject', m.subject), m.host ?? 'mx1.example.net',
-      ])})`);
+      msgRows.push(
+        sql`(${sql.join([
+          partition,
+          val(v, 'msgs.mail_id', mailId),
+          val(v, 'msgs.secret_id', secretId),
+          mailId.slice(0, 10),
+          m.timeNum,
+          timeIso(v, m.timeNum),
+          ids.get(m.sender)!,
+          m.policy ?? '',
+          m.clientAddr ?? '192.0.2.10',
+          m.size ?? text.length,
+          'N',
+          m.content,
+          m.quarType ?? 'Q',
+          m.quarType === '' ? '' : val(v, 'msgs.quar_loc', mailId),
+          null,
+          m.spamLevel ?? null,
+          m.messageId ?? `<${mailId}@mx.example.net>`,
+          val(v, 'msgs.from_addr', m.fromHeader ?? m.sender),
+          val(v, 'msgs.subject', m.subject),
+          m.host ?? 'mx1.example.net',
+        ])})`,
+      );
       m.recipients.forEach((r, i) => {
-        rcptRows.push(sql`(${sql.join([
-          partition, val(v, 'msgrcpt.mail_id', mailId), i, ids.get(r.address)!, 'Y', r.content ?? m.content ?? ' ',
-          r.ds ?? 'D', r.rs ?? ' ', ' ', ' ', r.score === undefined ? m.spamLevel ?? null : r.score,
-          '250 2.7.0 Ok, discarded',
-        ])})`);
+        rcptRows.push(
+          sql`(${sql.join([
+            partition,
+            val(v, 'msgrcpt.mail_id', mailId),
+            i,
+            ids.get(r.address)!,
+            'Y',
+            r.content ?? m.content ?? ' ',
+            r.ds ?? 'D',
+            r.rs ?? ' ',
+            ' ',
+            ' ',
+            r.score === undefined ? (m.spamLevel ?? null) : r.score,
+            '250 2.7.0 Ok, discarded',
+          ])})`,
+        );
       });
       if (m.content !== null && (m.quarType ?? 'Q') === 'Q') {
         for (let off = 0, n = 1; off < text.length; off += CHUNK, n++) {
@@ -140,11 +173,19 @@ export async function writeMessages(db: Kysely<Database>, v: SchemaVariant, mess
         await sql`${head} VALUES ${sql.join(rows.slice(i, i + per))}`.execute(db);
       }
     };
-    await insert(sql`INSERT INTO msgs (partition_tag, mail_id, secret_id, am_id, time_num, time_iso, sid, policy,
+    await insert(
+      sql`INSERT INTO msgs (partition_tag, mail_id, secret_id, am_id, time_num, time_iso, sid, policy,
       client_addr, size, originating, content, quar_type, quar_loc, dsn_sent, spam_level, message_id, from_addr,
-      subject, host)`, msgRows, 200);
-    await insert(sql`INSERT INTO msgrcpt (partition_tag, mail_id, rseqnum, rid, is_local, content, ds, rs, bl, wl,
-      bspam_level, smtp_resp)`, rcptRows, 500);
+      subject, host)`,
+      msgRows,
+      200,
+    );
+    await insert(
+      sql`INSERT INTO msgrcpt (partition_tag, mail_id, rseqnum, rid, is_local, content, ds, rs, bl, wl,
+      bspam_level, smtp_resp)`,
+      rcptRows,
+      500,
+    );
     await insert(sql`INSERT INTO quarantine (partition_tag, mail_id, chunk_ind, mail_text)`, chunkRows, 50);
   }
   return written;

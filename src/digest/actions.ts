@@ -44,8 +44,13 @@ const VERBS = {
   subscribe: { button: 'Turn digests back on', heading: 'Turn quarantine digests back on?' },
 } as const;
 
-const page = (status: ContentfulStatusCode, kind: ActionPage['kind'], heading: string, message: string, details: ActionPage['details'] = []): ActionPage =>
-  ({ status, kind, heading, message, details, form: null });
+const page = (
+  status: ContentfulStatusCode,
+  kind: ActionPage['kind'],
+  heading: string,
+  message: string,
+  details: ActionPage['details'] = [],
+): ActionPage => ({ status, kind, heading, message, details, form: null });
 
 /**
  * A link for the next step, signed like the digest's own: same recipient, same minter, expiring no
@@ -54,7 +59,11 @@ const page = (status: ContentfulStatusCode, kind: ActionPage['kind'], heading: s
 function nextLink(deps: Deps, c: LinkClaims, action: LinkAction): string {
   const mail = action === 'release' || action === 'delete' || action === 'release_allow';
   return `/a/${signLinkSync(deps.config.LINK_SECRET!, {
-    action, partitionTag: mail ? c.partitionTag : null, mailId: mail ? c.mailId : null, recipient: c.recipient, expires: c.expires,
+    action,
+    partitionTag: mail ? c.partitionTag : null,
+    mailId: mail ? c.mailId : null,
+    recipient: c.recipient,
+    expires: c.expires,
     ...(c.keyId === undefined ? {} : { keyId: c.keyId }),
   })}`;
 }
@@ -72,8 +81,13 @@ function quarantineLinks(deps: Deps, c: LinkClaims, label = 'Open your quarantin
 /** The key that minted a link through /v1/digests/preview (null: a digest's own link). */
 export type Minter = { id: string; name: string } | null;
 
-export const linkIdentity = (recipient: string, minter: Minter = null): Identity =>
-  ({ role: 'user', actor: `link:${recipient}`, keyId: minter?.id ?? null, keyName: minter?.name ?? null, mailbox: recipient });
+export const linkIdentity = (recipient: string, minter: Minter = null): Identity => ({
+  role: 'user',
+  actor: `link:${recipient}`,
+  keyId: minter?.id ?? null,
+  keyName: minter?.name ?? null,
+  mailbox: recipient,
+});
 
 export type Verified = { ok: true; claims: LinkClaims; minter: Minter } | { ok: false; page: ActionPage };
 
@@ -93,17 +107,24 @@ export async function verifyToken(deps: Deps, token: string): Promise<Verified> 
   if (r.ok) {
     const minter = await linkMinter(deps, r.claims);
     if (minter !== false) return { ok: true, claims: r.claims, minter };
-    return { ok: false, page: page(403, 'error', 'Link not valid', 'This link is no longer valid: the API key it was made with was revoked or has expired.') };
+    return {
+      ok: false,
+      page: page(403, 'error', 'Link not valid', 'This link is no longer valid: the API key it was made with was revoked or has expired.'),
+    };
   }
-  const message = r.reason === 'expired'
-    ? 'This link has expired. Use a newer digest, or ask your administrator.'
-    : 'This link is not valid. Use the link exactly as it appears in your digest.';
+  const message =
+    r.reason === 'expired'
+      ? 'This link has expired. Use a newer digest, or ask your administrator.'
+      : 'This link is not valid. Use the link exactly as it appears in your digest.';
   return { ok: false, page: page(403, 'error', 'Link not valid', message) };
 }
 
 const keyOf = (c: LinkClaims): MailKey => ({ partitionTag: c.partitionTag!, mailId: c.mailId! });
 
-interface Summary { details: ActionPage['details']; sender: string | null }
+interface Summary {
+  details: ActionPage['details'];
+  sender: string | null;
+}
 
 async function summary(deps: Deps, c: LinkClaims): Promise<Summary> {
   const v = deps.variant;
@@ -132,10 +153,18 @@ async function summary(deps: Deps, c: LinkClaims): Promise<Summary> {
  */
 function noSenderToAllow(deps: Deps, c: LinkClaims, details: ActionPage['details']): ActionPage {
   return {
-    ...page(409, 'error', 'No sender to allow',
+    ...page(
+      409,
+      'error',
+      'No sender to allow',
       'This message has no sender address (the null sender <>, used by bounces and automatic replies), so there is no sender to always allow. Nothing was changed. You can still release the message itself.',
-      details),
-    form: { button: VERBS.release.button, note: 'The message is delivered to your mailbox as it arrived.', url: nextLink(deps, c, 'release') },
+      details,
+    ),
+    form: {
+      button: VERBS.release.button,
+      note: 'The message is delivered to your mailbox as it arrived.',
+      url: nextLink(deps, c, 'release'),
+    },
     links: quarantineLinks(deps, c),
   };
 }
@@ -159,7 +188,13 @@ function alreadyDone(status: string, details: ActionPage['details']): ActionPage
   if (status === 'released') return page(200, 'done', 'Already released', 'This message was already released to your mailbox.', details);
   if (status === 'deleted') return page(200, 'done', 'Already deleted', 'This message was already deleted.', details);
   if (status === 'releasing') {
-    return page(200, 'done', 'Being released', 'A release of this message is in progress, or the mail server has not confirmed it: it may still arrive. It is never released twice; an administrator checks it.', details);
+    return page(
+      200,
+      'done',
+      'Being released',
+      'A release of this message is in progress, or the mail server has not confirmed it: it may still arrive. It is never released twice; an administrator checks it.',
+      details,
+    );
   }
   return null;
 }
@@ -171,15 +206,27 @@ async function releaseRefused(deps: Deps, c: LinkClaims, contentCode: string, de
   const allowed = ownerActions(await rulesForMailbox(deps, c.recipient), type);
   if (allowed.includes(c.action)) return null;
   if (c.action === 'request' && allowed.includes('release')) {
-    return page(409, 'error', 'Nothing to request', `You may release ${type} mail yourself: use the Release link of a newer digest.`, details);
+    return page(
+      409,
+      'error',
+      'Nothing to request',
+      `You may release ${type} mail yourself: use the Release link of a newer digest.`,
+      details,
+    );
   }
   return notAllowedPage(type, allowed.includes('request'), details);
 }
 
 const notAllowedPage = (type: string, mayRequest: boolean, details: ActionPage['details']) =>
-  page(403, 'error', 'Release not allowed', mayRequest
-    ? `You cannot release ${type} mail yourself: request a release instead, and an administrator decides.`
-    : `You cannot release ${type} mail yourself. Ask your administrator.`, details);
+  page(
+    403,
+    'error',
+    'Release not allowed',
+    mayRequest
+      ? `You cannot release ${type} mail yourself: request a release instead, and an administrator decides.`
+      : `You cannot release ${type} mail yourself. Ask your administrator.`,
+    details,
+  );
 
 /** Every page from a link leads on: at least to the owner's quarantine, never a dead end. */
 function leadOn(deps: Deps, c: LinkClaims, p: ActionPage): ActionPage {
@@ -195,10 +242,16 @@ async function confirmPage(deps: Deps, claims: LinkClaims, token: string): Promi
   if (claims.action === 'portal') return { ...page(303, 'done', 'Your quarantine', ''), location: `/ui/portal/${token}` };
   const verb = VERBS[claims.action];
   if (claims.action === 'unsubscribe') {
-    return { ...page(200, 'confirm', verb.heading, `You will no longer receive quarantine digests for ${claims.recipient}.`), form: { button: verb.button, note: 'You can turn them on again at any time.' } };
+    return {
+      ...page(200, 'confirm', verb.heading, `You will no longer receive quarantine digests for ${claims.recipient}.`),
+      form: { button: verb.button, note: 'You can turn them on again at any time.' },
+    };
   }
   if (claims.action === 'subscribe') {
-    return { ...page(200, 'confirm', verb.heading, `You will receive quarantine digests for ${claims.recipient} again.`), form: { button: verb.button, note: 'You can change how often on the Digest settings page.' } };
+    return {
+      ...page(200, 'confirm', verb.heading, `You will receive quarantine digests for ${claims.recipient} again.`),
+      form: { button: verb.button, note: 'You can change how often on the Digest settings page.' },
+    };
   }
   const state = await copyState(deps, claims);
   if ('kind' in state) return state;
@@ -209,10 +262,15 @@ async function confirmPage(deps: Deps, claims: LinkClaims, token: string): Promi
   if (refused) return refused;
   if (claims.action === 'release_allow' && !senderCanBeAllowed(sender ?? '')) return noSenderToAllow(deps, claims, details);
   const danger = claims.action === 'delete';
-  const note = danger ? 'Deleted messages cannot be recovered.'
-    : claims.action === 'request' ? 'An administrator decides; nothing is delivered until then.'
+  const note = danger
+    ? 'Deleted messages cannot be recovered.'
+    : claims.action === 'request'
+      ? 'An administrator decides; nothing is delivered until then.'
       : 'The message is delivered to your mailbox as it arrived.';
-  return { ...page(200, 'confirm', verb.heading, 'Nothing happens until you press the button.', details), form: { button: verb.button, note, danger } };
+  return {
+    ...page(200, 'confirm', verb.heading, 'Nothing happens until you press the button.', details),
+    form: { button: verb.button, note, danger },
+  };
 }
 
 /** POST: the API's verb as identity link:<recipient>, for that recipient only. */
@@ -227,7 +285,11 @@ async function perform(deps: Deps, claims: LinkClaims, minter: Minter): Promise<
     await putSubscription(deps, who, claims.recipient, { enabled: false });
     return {
       ...page(200, 'done', 'Unsubscribed', `Quarantine digests for ${claims.recipient} are off.`),
-      form: { button: VERBS.subscribe.button, note: 'Changed your mind? This turns them on again.', url: nextLink(deps, claims, 'subscribe') },
+      form: {
+        button: VERBS.subscribe.button,
+        note: 'Changed your mind? This turns them on again.',
+        url: nextLink(deps, claims, 'subscribe'),
+      },
     };
   }
   if (claims.action === 'subscribe') {
@@ -253,7 +315,11 @@ async function perform(deps: Deps, claims: LinkClaims, minter: Minter): Promise<
         ? page(200, 'done', 'Release requested', 'Your request was sent: an administrator decides.', details)
         : page(200, 'done', 'Already requested', `You asked for this message already (${request.status}).`, details);
     }
-    const result = await releaseMessage(deps, who, { key: keyOf(claims), recipients: [claims.recipient], allowSender: claims.action === 'release_allow' });
+    const result = await releaseMessage(deps, who, {
+      key: keyOf(claims),
+      recipients: [claims.recipient],
+      allowSender: claims.action === 'release_allow',
+    });
     if (result.status === 'released') {
       const also = claims.action === 'release_allow' ? ' Mail from this sender will no longer be quarantined for you.' : '';
       return { ...page(200, 'done', 'Released', `The message was released to your mailbox.${also}`, details), links: rest };
@@ -261,9 +327,16 @@ async function perform(deps: Deps, claims: LinkClaims, minter: Minter): Promise<
     return page(502, 'error', 'Release failed', 'The mail server did not release the message. Try again later.', details);
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
-    if (err.code === 'nothing_to_release' || err.code === 'nothing_to_delete') return page(200, 'done', 'Nothing to do', err.message, details);
+    if (err.code === 'nothing_to_release' || err.code === 'nothing_to_delete')
+      return page(200, 'done', 'Nothing to do', err.message, details);
     if (err.code === 'release_outcome_unknown') {
-      return page(502, 'error', 'Not confirmed', 'The mail server did not confirm the release: the message may still arrive. It will not be released twice; an administrator checks it.', details);
+      return page(
+        502,
+        'error',
+        'Not confirmed',
+        'The mail server did not confirm the release: the message may still arrive. It will not be released twice; an administrator checks it.',
+        details,
+      );
     }
     if (err.code === 'not_found') return page(404, 'error', 'No longer in quarantine', 'This message is no longer in the quarantine.');
     if (err.code === 'conflict') return page(409, 'error', 'Nothing to request', err.message, details);
@@ -272,7 +345,13 @@ async function perform(deps: Deps, claims: LinkClaims, minter: Minter): Promise<
     // the log gets the detail.
     deps.log.warn('one-click action failed', { action: claims.action, code: err.code, detail: err.message });
     if (err.status >= 500) {
-      return page(err.status, 'error', 'Not done', 'The mail server could not do this right now, so nothing was changed. Try again in a few minutes; if it keeps failing, tell your administrator.', details);
+      return page(
+        err.status,
+        'error',
+        'Not done',
+        'The mail server could not do this right now, so nothing was changed. Try again in a few minutes; if it keeps failing, tell your administrator.',
+        details,
+      );
     }
     return page(err.status, 'error', 'Not done', 'This could not be done, so nothing was changed. Your administrator can help.', details);
   }

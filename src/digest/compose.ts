@@ -43,7 +43,13 @@ export function linkSettings(config: Config): { publicUrl: string; secret: strin
 function actionLinks(w: Words, actions: MessageAction[], url: (a: MessageVerb) => string) {
   const list = actions.map((a) => ({ action: a.action, label: w.t(`action.${a.action}`), danger: a.danger, url: url(a.action) }));
   const of = (a: MessageVerb) => list.find((x) => x.action === a)?.url ?? '';
-  return { actions: list, release_url: of('release'), release_allow_url: of('release_allow'), request_url: of('request'), delete_url: of('delete') };
+  return {
+    actions: list,
+    release_url: of('release'),
+    release_allow_url: of('release_allow'),
+    request_url: of('request'),
+    delete_url: of('delete'),
+  };
 }
 
 export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
@@ -51,9 +57,17 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
   const w = wordsFor(d.language);
   const expires = expiryAt(ctx.now, ctx.linkTtl ?? DEFAULT_LINK_TTL);
   const link = (action: LinkAction, p: number | null, mailId: string | null, exp = expires) =>
-    linkUrl(publicUrl, signLinkSync(secret, {
-      action, partitionTag: p, mailId, recipient: d.recipient, expires: exp, ...(ctx.mintedBy === undefined ? {} : { keyId: ctx.mintedBy }),
-    }));
+    linkUrl(
+      publicUrl,
+      signLinkSync(secret, {
+        action,
+        partitionTag: p,
+        mailId,
+        recipient: d.recipient,
+        expires: exp,
+        ...(ctx.mintedBy === undefined ? {} : { keyId: ctx.mintedBy }),
+      }),
+    );
   const messages = [];
   // the plan lists the newest first; the digest shows the newest DIGEST_MAX_ITEMS of them
   for (const m of d.messages.slice(0, ctx.config.DIGEST_MAX_ITEMS)) {
@@ -141,5 +155,7 @@ export async function composeDigest(ctx: ComposeContext, d: RecipientDigest, ide
 
 /** Each digest's email, or the error that kept it from being rendered (one bad digest fails alone). */
 export function composeEach(ctx: ComposeContext, ds: Array<{ d: RecipientDigest; key: string }>): Promise<Array<OutgoingEmail | Error>> {
-  return Promise.all(ds.map((k) => composeDigest(ctx, k.d, k.key).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
+  return Promise.all(
+    ds.map((k) => composeDigest(ctx, k.d, k.key).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))),
+  );
 }

@@ -17,16 +17,19 @@ const SCHEDULED: DigestMode = { forceAll: false, allTime: false, includeBackupMx
 export function summarize(r: RunReport): string {
   if (r.enqueued) return `digest: ${r.enqueued} recipients enqueued in ${r.pages} batches`;
   // held: another run's claim, not settled (a dead run's, until its lease lapses): said, never hidden
-  return `digest: ${r.sent} sent, ${r.skipped} already sent, ${r.failed} failed, ${r.messages} messages` +
+  return (
+    `digest: ${r.sent} sent, ${r.skipped} already sent, ${r.failed} failed, ${r.messages} messages` +
     `${r.held ? `, ${r.held} held by another run (claimed, not settled: sent later)` : ''}` +
-    `${r.dry_run ? ` (dry run: ${r.recipients} recipients)` : ''} in ${r.duration_ms} ms`;
+    `${r.dry_run ? ` (dry run: ${r.recipients} recipients)` : ''} in ${r.duration_ms} ms`
+  );
 }
 
 export const digestJob: ScheduledJob = {
   cron: DIGEST_CRON,
   name: 'digest',
   async run(deps: Deps, env: JobEnv): Promise<JobReport> {
-    const configured = deps.config.PUBLIC_URL && deps.config.LINK_SECRET && deps.config.DIGEST_FROM && (deps.mailer || deps.config.RESEND_API_KEY);
+    const configured =
+      deps.config.PUBLIC_URL && deps.config.LINK_SECRET && deps.config.DIGEST_FROM && (deps.mailer || deps.config.RESEND_API_KEY);
     if (!configured) {
       // Not an error: digests are optional. Said once per tick so an admin sees why none go out.
       return { job: 'digest', summary: 'digest: not configured (PUBLIC_URL, LINK_SECRET, DIGEST_FROM and RESEND_API_KEY or SMTP_URL)' };
@@ -43,7 +46,10 @@ export async function digestBatch(deps: Deps, body: QueueMessageBody): Promise<v
   if (!mode || recipients.length === 0) throw new Error('digest.batch: recipients and mode are required');
   const now = Number(body.now) || Math.floor(deps.clock.now() / 1000);
   const ctx: PlanContext = {
-    deps, who: systemIdentity, now, cutoff: Number(body.cutoff) || now,
+    deps,
+    who: systemIdentity,
+    now,
+    cutoff: Number(body.cutoff) || now,
     mode: { forceAll: !!mode.forceAll, allTime: !!mode.allTime, includeBackupMx: !!mode.includeBackupMx },
   };
   const report = emptyReport(false);

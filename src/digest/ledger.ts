@@ -46,10 +46,23 @@ export const KEY_LIFETIME = 23 * 3600;
 export const SMTP_CLAIM_LEASE = 600;
 
 const ROW = ['idempotency_key', 'recipient', 'status', 'batch_key', 'window_to_time', 'window_to_id', 'messages', 'updated_at'] as const;
-type RawRow = { [K in (typeof ROW)[number]]: K extends 'window_to_time' | 'updated_at' ? number | string : K extends 'batch_key' ? string | null : K extends 'messages' ? number : string };
+type RawRow = {
+  [K in (typeof ROW)[number]]: K extends 'window_to_time' | 'updated_at'
+    ? number | string
+    : K extends 'batch_key'
+      ? string | null
+      : K extends 'messages'
+        ? number
+        : string;
+};
 const clean = (r: RawRow): SendRow => ({
-  ...r, idempotency_key: r.idempotency_key.trim(), status: r.status.trim() as SendStatus, batch_key: r.batch_key?.trim() ?? null,
-  window_to_time: Number(r.window_to_time), window_to_id: r.window_to_id.trim(), updated_at: Number(r.updated_at),
+  ...r,
+  idempotency_key: r.idempotency_key.trim(),
+  status: r.status.trim() as SendStatus,
+  batch_key: r.batch_key?.trim() ?? null,
+  window_to_time: Number(r.window_to_time),
+  window_to_id: r.window_to_id.trim(),
+  updated_at: Number(r.updated_at),
 });
 const wallClock = (ctx: PlanContext) => Math.floor(ctx.deps.clock.now() / 1000);
 
@@ -58,30 +71,62 @@ export async function recordIntent(ctx: PlanContext, mailer: Mailer, keyed: Keye
   if (keyed.length === 0) return;
   const { deps, now } = ctx;
   const rows = keyed.map(({ d, key }) => ({
-    idempotency_key: key, recipient: d.recipient, window_from_time: d.from?.time ?? null, window_from_id: d.from?.mailId ?? null,
-    window_to_time: d.to.time, window_to_id: d.to.mailId, messages: d.total, status: 'sending' satisfies SendStatus, provider: mailer.provider,
-    provider_id: null, error: null, attempts: 0, batch_key: null, created_at: now, updated_at: now,
+    idempotency_key: key,
+    recipient: d.recipient,
+    window_from_time: d.from?.time ?? null,
+    window_from_id: d.from?.mailId ?? null,
+    window_to_time: d.to.time,
+    window_to_id: d.to.mailId,
+    messages: d.total,
+    status: 'sending' satisfies SendStatus,
+    provider: mailer.provider,
+    provider_id: null,
+    error: null,
+    attempts: 0,
+    batch_key: null,
+    created_at: now,
+    updated_at: now,
   }));
   const insert = deps.db.insertInto('qe_digest_sends').values(rows);
   // idempotent, so safe to repeat when two overlapping runs' inserts deadlock on MariaDB
-  await retryOnDeadlock(() => (deps.variant.dialect === 'mysql' ? insert.ignore() : insert.onConflict((oc) => oc.column('idempotency_key').doNothing())).execute());
+  await retryOnDeadlock(() =>
+    (deps.variant.dialect === 'mysql' ? insert.ignore() : insert.onConflict((oc) => oc.column('idempotency_key').doNothing())).execute(),
+  );
 }
 
 export async function rowsByKey(ctx: PlanContext, keys: string[]): Promise<SendRow[]> {
   if (keys.length === 0) return [];
-  return (await ctx.deps.db.selectFrom('qe_digest_sends').select([...ROW]).where('idempotency_key', 'in', keys).execute()).map(clean);
+  return (
+    await ctx.deps.db
+      .selectFrom('qe_digest_sends')
+      .select([...ROW])
+      .where('idempotency_key', 'in', keys)
+      .execute()
+  ).map(clean);
 }
 
 /** Resend batches still unanswered that any of these recipients is in. */
 export async function openBatches(ctx: PlanContext, recipients: string[]): Promise<string[]> {
-  const open = await ctx.deps.db.selectFrom('qe_digest_sends').select('batch_key').distinct()
-    .where('recipient', 'in', recipients).where('status', '=', 'sending').where('batch_key', 'like', `${RESEND_BATCH}%`).execute();
+  const open = await ctx.deps.db
+    .selectFrom('qe_digest_sends')
+    .select('batch_key')
+    .distinct()
+    .where('recipient', 'in', recipients)
+    .where('status', '=', 'sending')
+    .where('batch_key', 'like', `${RESEND_BATCH}%`)
+    .execute();
   return open.map((r) => r.batch_key!.trim());
 }
 
 export async function batchMembers(ctx: PlanContext, batchKey: string): Promise<SendRow[]> {
-  return (await ctx.deps.db.selectFrom('qe_digest_sends').select([...ROW])
-    .where('batch_key', '=', batchKey).where('status', '=', 'sending').execute()).map(clean);
+  return (
+    await ctx.deps.db
+      .selectFrom('qe_digest_sends')
+      .select([...ROW])
+      .where('batch_key', '=', batchKey)
+      .where('status', '=', 'sending')
+      .execute()
+  ).map(clean);
 }
 
 /**
@@ -94,22 +139,39 @@ export async function claim(ctx: PlanContext, keys: string[], batchKey: string):
   const db = ctx.deps.db;
   // SMTP claims are timed by the wall clock: a run lasts long, and the lease is about the claim's age
   const at = batchKey.startsWith(SMTP_CLAIM) ? wallClock(ctx) : ctx.now;
-  const r = await retryOnDeadlock(() => db.updateTable('qe_digest_sends').set({ attempts: sql`attempts + 1`, status: 'sending' satisfies SendStatus, batch_key: batchKey, updated_at: at })
-    .where('idempotency_key', 'in', keys)
-    .where((eb) => eb.or([
-      eb.and([eb('batch_key', 'is', null), eb('status', '=', 'sending')]), eb('status', '=', 'failed'),
-      eb.and([eb('batch_key', 'like', `${SMTP_CLAIM}%`), eb('status', '=', 'sending'), eb('updated_at', '<', at - SMTP_CLAIM_LEASE)]),
-    ])).executeTakeFirst());
+  const r = await retryOnDeadlock(() =>
+    db
+      .updateTable('qe_digest_sends')
+      .set({ attempts: sql`attempts + 1`, status: 'sending' satisfies SendStatus, batch_key: batchKey, updated_at: at })
+      .where('idempotency_key', 'in', keys)
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('batch_key', 'is', null), eb('status', '=', 'sending')]),
+          eb('status', '=', 'failed'),
+          eb.and([eb('batch_key', 'like', `${SMTP_CLAIM}%`), eb('status', '=', 'sending'), eb('updated_at', '<', at - SMTP_CLAIM_LEASE)]),
+        ]),
+      )
+      .executeTakeFirst(),
+  );
   // one row: the update's row count says it (attempts always changes, so matched = changed)
   if (keys.length === 1) return new Set(Number(r.numUpdatedRows) === 1 ? keys : []);
-  const held = await db.selectFrom('qe_digest_sends').select('idempotency_key').where('batch_key', '=', batchKey).where('idempotency_key', 'in', keys).execute();
+  const held = await db
+    .selectFrom('qe_digest_sends')
+    .select('idempotency_key')
+    .where('batch_key', '=', batchKey)
+    .where('idempotency_key', 'in', keys)
+    .execute();
   return new Set(held.map((r) => r.idempotency_key.trim()));
 }
 
 /** Settle every still-open member of a batch without an answer (too old to ask again, or nothing left to send). */
 export async function closeBatch(ctx: PlanContext, batchKey: string, status: Extract<SendStatus, 'unknown' | 'superseded'>, error: string) {
-  await ctx.deps.db.updateTable('qe_digest_sends').set({ status, error, updated_at: ctx.now })
-    .where('batch_key', '=', batchKey).where('status', '=', 'sending').execute();
+  await ctx.deps.db
+    .updateTable('qe_digest_sends')
+    .set({ status, error, updated_at: ctx.now })
+    .where('batch_key', '=', batchKey)
+    .where('status', '=', 'sending')
+    .execute();
 }
 
 /**
@@ -117,18 +179,45 @@ export async function closeBatch(ctx: PlanContext, batchKey: string, status: Ext
  * sent and their watermarks move to what they covered; `replaced` rows (newer digests of those
  * members, in all_time) are superseded by it.
  */
-export async function recordDeliveredEarlier(ctx: PlanContext, mailer: Mailer, batchKey: string, members: SendRow[], replaced: string[], hooks: DigestHook[]) {
+export async function recordDeliveredEarlier(
+  ctx: PlanContext,
+  mailer: Mailer,
+  batchKey: string,
+  members: SendRow[],
+  replaced: string[],
+  hooks: DigestHook[],
+) {
   const { deps, now } = ctx;
-  await retryOnDeadlock(() => deps.db.transaction().execute(async (trx) => {
-    await trx.updateTable('qe_digest_sends').set({ status: 'sent', error: 'delivered by an earlier attempt', updated_at: now })
-      .where('batch_key', '=', batchKey).where('status', '=', 'sending').execute();
-    if (replaced.length) {
-      await trx.updateTable('qe_digest_sends').set({ status: 'superseded', updated_at: now })
-        .where('idempotency_key', 'in', replaced).where('status', '=', 'sending').where('batch_key', 'is', null).execute();
-    }
-    await advanceWatermarks(trx, deps.variant.dialect, members.map((m) => ({ recipient: m.recipient, time: m.window_to_time, mailId: m.window_to_id })), now);
-    await emit(trx, hooks, members.map((m) => sentEvent(mailer, m.recipient, m.idempotency_key, null, m.messages, m.window_to_time, m.window_to_id, now)));
-  }));
+  await retryOnDeadlock(() =>
+    deps.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('qe_digest_sends')
+        .set({ status: 'sent', error: 'delivered by an earlier attempt', updated_at: now })
+        .where('batch_key', '=', batchKey)
+        .where('status', '=', 'sending')
+        .execute();
+      if (replaced.length) {
+        await trx
+          .updateTable('qe_digest_sends')
+          .set({ status: 'superseded', updated_at: now })
+          .where('idempotency_key', 'in', replaced)
+          .where('status', '=', 'sending')
+          .where('batch_key', 'is', null)
+          .execute();
+      }
+      await advanceWatermarks(
+        trx,
+        deps.variant.dialect,
+        members.map((m) => ({ recipient: m.recipient, time: m.window_to_time, mailId: m.window_to_id })),
+        now,
+      );
+      await emit(
+        trx,
+        hooks,
+        members.map((m) => sentEvent(mailer, m.recipient, m.idempotency_key, null, m.messages, m.window_to_time, m.window_to_id, now)),
+      );
+    }),
+  );
 }
 
 export interface Failure {
@@ -144,43 +233,100 @@ export interface Failure {
  * what was sent and what failed, for the caller to count once the transaction committed.
  */
 export async function recordOutcomes(
-  ctx: PlanContext, mailer: Mailer, results: Outcome[], hooks: DigestHook[],
+  ctx: PlanContext,
+  mailer: Mailer,
+  results: Outcome[],
+  hooks: DigestHook[],
   settling: { batchKey: string; superseded: string[] } | null = null,
 ): Promise<{ sent: Outcome[]; failures: Failure[] }> {
   const batchKey = settling?.batchKey;
   const { deps, now } = ctx;
   const sent = results.filter((r) => r.o.ok);
-  const failures = results.filter((r) => !r.o.ok).map((r) => {
-    const o = r.o as Extract<SendOutcome, { ok: false }>;
-    return { r, o, error: `${o.status ?? 'network'} ${o.error}`.slice(0, 1000) };
-  });
-  await retryOnDeadlock(() => deps.db.transaction().execute(async (trx) => {
-    if (sent.length) {
-      const ids = sent.map((r) => sql`WHEN ${r.key} THEN ${r.o.ok ? r.o.id : null}`);
-      await trx.updateTable('qe_digest_sends')
-        .set({ status: 'sent' satisfies SendStatus, error: null, updated_at: now, provider_id: sql<string | null>`CASE idempotency_key ${sql.join(ids, sql` `)} END`, ...(batchKey ? { batch_key: batchKey } : {}) })
-        .where('idempotency_key', 'in', sent.map((r) => r.key)).execute();
-      await advanceWatermarks(trx, deps.variant.dialect, sent.map((r) => ({ recipient: r.d.recipient, time: r.d.to.time, mailId: r.d.to.mailId })), now);
-    }
-    if (settling?.superseded.length) {
-      await trx.updateTable('qe_digest_sends').set({ status: 'superseded' satisfies SendStatus, updated_at: now }).where('idempotency_key', 'in', settling.superseded).execute();
-    }
-    for (const { r, o, error } of failures) {
-      const status: SendStatus = mailer.idempotent && !o.permanent ? 'sending' : 'failed';
-      await trx.updateTable('qe_digest_sends').set({ status, error, updated_at: now, ...(batchKey ? { batch_key: batchKey } : {}) })
-        .where('idempotency_key', '=', r.key).execute();
-    }
-    await emit(trx, hooks, results.map(({ d, key, o }) => o.ok
-      ? sentEvent(mailer, d.recipient, key, o.id, d.total, d.to.time, d.to.mailId, now)
-      : { ...sentEvent(mailer, d.recipient, key, null, d.total, d.to.time, d.to.mailId, now), type: 'digest.failed' as const, error: o.error }));
-  }));
+  const failures = results
+    .filter((r) => !r.o.ok)
+    .map((r) => {
+      const o = r.o as Extract<SendOutcome, { ok: false }>;
+      return { r, o, error: `${o.status ?? 'network'} ${o.error}`.slice(0, 1000) };
+    });
+  await retryOnDeadlock(() =>
+    deps.db.transaction().execute(async (trx) => {
+      if (sent.length) {
+        const ids = sent.map((r) => sql`WHEN ${r.key} THEN ${r.o.ok ? r.o.id : null}`);
+        await trx
+          .updateTable('qe_digest_sends')
+          .set({
+            status: 'sent' satisfies SendStatus,
+            error: null,
+            updated_at: now,
+            provider_id: sql<string | null>`CASE idempotency_key ${sql.join(ids, sql` `)} END`,
+            ...(batchKey ? { batch_key: batchKey } : {}),
+          })
+          .where(
+            'idempotency_key',
+            'in',
+            sent.map((r) => r.key),
+          )
+          .execute();
+        await advanceWatermarks(
+          trx,
+          deps.variant.dialect,
+          sent.map((r) => ({ recipient: r.d.recipient, time: r.d.to.time, mailId: r.d.to.mailId })),
+          now,
+        );
+      }
+      if (settling?.superseded.length) {
+        await trx
+          .updateTable('qe_digest_sends')
+          .set({ status: 'superseded' satisfies SendStatus, updated_at: now })
+          .where('idempotency_key', 'in', settling.superseded)
+          .execute();
+      }
+      for (const { r, o, error } of failures) {
+        const status: SendStatus = mailer.idempotent && !o.permanent ? 'sending' : 'failed';
+        await trx
+          .updateTable('qe_digest_sends')
+          .set({ status, error, updated_at: now, ...(batchKey ? { batch_key: batchKey } : {}) })
+          .where('idempotency_key', '=', r.key)
+          .execute();
+      }
+      await emit(
+        trx,
+        hooks,
+        results.map(({ d, key, o }) =>
+          o.ok
+            ? sentEvent(mailer, d.recipient, key, o.id, d.total, d.to.time, d.to.mailId, now)
+            : {
+                ...sentEvent(mailer, d.recipient, key, null, d.total, d.to.time, d.to.mailId, now),
+                type: 'digest.failed' as const,
+                error: o.error,
+              },
+        ),
+      );
+    }),
+  );
   return { sent, failures };
 }
 
-function sentEvent(mailer: Mailer, recipient: string, key: string, id: string | null, messages: number, time: number, mailId: string, at: number): DigestEvent {
+function sentEvent(
+  mailer: Mailer,
+  recipient: string,
+  key: string,
+  id: string | null,
+  messages: number,
+  time: number,
+  mailId: string,
+  at: number,
+): DigestEvent {
   return {
-    type: 'digest.sent', recipient, idempotency_key: key, provider: mailer.provider, provider_id: id, messages,
-    window_to: { time_num: time, mail_id: mailId }, error: null, at,
+    type: 'digest.sent',
+    recipient,
+    idempotency_key: key,
+    provider: mailer.provider,
+    provider_id: id,
+    messages,
+    window_to: { time_num: time, mail_id: mailId },
+    error: null,
+    at,
   };
 }
 
@@ -212,8 +358,11 @@ async function emit(trx: Deps['db'], hooks: DigestHook[], events: DigestEvent[])
 
 /** Each recipient's watermark as "time:mail_id", for those that have one. */
 export async function watermarksOf(ctx: PlanContext, recipients: string[]): Promise<Map<string, string>> {
-  const states = await ctx.deps.db.selectFrom('qe_digest_state').select(['recipient', 'last_time_num', 'last_mail_id'])
-    .where('recipient', 'in', recipients).execute();
+  const states = await ctx.deps.db
+    .selectFrom('qe_digest_state')
+    .select(['recipient', 'last_time_num', 'last_mail_id'])
+    .where('recipient', 'in', recipients)
+    .execute();
   return new Map(states.map((st) => [st.recipient, `${Number(st.last_time_num)}:${st.last_mail_id.trim()}`]));
 }
 
@@ -221,20 +370,46 @@ export async function watermarksOf(ctx: PlanContext, recipients: string[]): Prom
  * Only after the mail service accepted the digests: the next run starts after each one's newest
  * message. Never backwards (a late settlement of an older batch must not re-open delivered mail).
  */
-export async function advanceWatermarks(trx: Deps['db'], dialect: 'mysql' | 'postgres', ws: Array<{ recipient: string; time: number; mailId: string }>, now: number) {
+export async function advanceWatermarks(
+  trx: Deps['db'],
+  dialect: 'mysql' | 'postgres',
+  ws: Array<{ recipient: string; time: number; mailId: string }>,
+  now: number,
+) {
   if (ws.length === 0) return;
-  const rows = ws.map((w) => ({ recipient: w.recipient, last_time_num: w.time, last_mail_id: w.mailId, last_sent_at: now, updated_at: now }));
+  const rows = ws.map((w) => ({
+    recipient: w.recipient,
+    last_time_num: w.time,
+    last_mail_id: w.mailId,
+    last_sent_at: now,
+    updated_at: now,
+  }));
   const q = trx.insertInto('qe_digest_state').values(rows);
   if (dialect === 'mysql') {
     // MySQL assigns left to right, each seeing the ones before: the id first, while last_time_num is still the old one
-    await q.onDuplicateKeyUpdate({
-      last_mail_id: sql`IF(VALUES(last_time_num) > last_time_num OR (VALUES(last_time_num) = last_time_num AND VALUES(last_mail_id) > last_mail_id), VALUES(last_mail_id), last_mail_id)`,
-      last_time_num: sql`GREATEST(last_time_num, VALUES(last_time_num))`,
-      last_sent_at: now, updated_at: now,
-    }).execute();
+    await q
+      .onDuplicateKeyUpdate({
+        last_mail_id: sql`IF(VALUES(last_time_num) > last_time_num OR (VALUES(last_time_num) = last_time_num AND VALUES(last_mail_id) > last_mail_id), VALUES(last_mail_id), last_mail_id)`,
+        last_time_num: sql`GREATEST(last_time_num, VALUES(last_time_num))`,
+        last_sent_at: now,
+        updated_at: now,
+      })
+      .execute();
   } else {
-    await q.onConflict((oc) => oc.column('recipient').doUpdateSet((eb) => ({
-      last_time_num: eb.ref('excluded.last_time_num'), last_mail_id: eb.ref('excluded.last_mail_id'), last_sent_at: now, updated_at: now,
-    })).where(sql<boolean>`(excluded.last_time_num, excluded.last_mail_id) >= (qe_digest_state.last_time_num, qe_digest_state.last_mail_id)`)).execute();
+    await q
+      .onConflict((oc) =>
+        oc
+          .column('recipient')
+          .doUpdateSet((eb) => ({
+            last_time_num: eb.ref('excluded.last_time_num'),
+            last_mail_id: eb.ref('excluded.last_mail_id'),
+            last_sent_at: now,
+            updated_at: now,
+          }))
+          .where(
+            sql<boolean>`(excluded.last_time_num, excluded.last_mail_id) >= (qe_digest_state.last_time_num, qe_digest_state.last_mail_id)`,
+          ),
+      )
+      .execute();
   }
 }

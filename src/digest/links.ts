@@ -42,7 +42,14 @@ const KEY_ID = /^key_[A-Za-z0-9_-]{1,28}$/;
  * still accepted until they expire, so digests already in mailboxes keep working.
  */
 function payloadOf(c: LinkClaims): string {
-  const fields = ['v2', c.action, c.partitionTag === null ? '' : String(c.partitionTag), b64text(c.mailId ?? ''), b64text(c.recipient), String(c.expires)];
+  const fields = [
+    'v2',
+    c.action,
+    c.partitionTag === null ? '' : String(c.partitionTag),
+    b64text(c.mailId ?? ''),
+    b64text(c.recipient),
+    String(c.expires),
+  ];
   if (c.keyId !== undefined) {
     if (!KEY_ID.test(c.keyId)) throw new Error("a link's key id is malformed");
     fields.push(c.keyId);
@@ -94,7 +101,12 @@ const DECIMAL = /^(0|[1-9][0-9]{0,14})$/;
 function parsePayload(payload: string): LinkClaims | null {
   const [version, action, partition, mailIdField, recipientField, expires, ...more] = payload.split('|');
   const keyId = version === 'v2' && more.length === 1 && KEY_ID.test(more[0]!) ? more[0] : undefined;
-  if ((version !== 'v1' && version !== 'v2') || more.length > (keyId === undefined ? 0 : 1) || !(LINK_ACTIONS as readonly string[]).includes(action ?? '')) return null;
+  if (
+    (version !== 'v1' && version !== 'v2') ||
+    more.length > (keyId === undefined ? 0 : 1) ||
+    !(LINK_ACTIONS as readonly string[]).includes(action ?? '')
+  )
+    return null;
   if (partition === undefined || (partition !== '' && !DECIMAL.test(partition)) || !expires || !DECIMAL.test(expires)) return null;
   const mailId = version === 'v2' ? unb64text(mailIdField) : mailIdField;
   const recipient = version === 'v2' ? unb64text(recipientField) : recipientField;

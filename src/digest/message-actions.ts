@@ -35,7 +35,8 @@ export function messageActions(m: ActionSubject, allowed?: ReadonlySet<string>):
   const may = (a: MessageVerb) => !allowed || allowed.has(a);
   const out: MessageAction[] = [];
   if (may('release')) out.push({ action: 'release', label: 'Release', danger: false });
-  if (may('release_allow') && senderCanBeAllowed(m.sender)) out.push({ action: 'release_allow', label: 'Release and always allow sender', danger: false });
+  if (may('release_allow') && senderCanBeAllowed(m.sender))
+    out.push({ action: 'release_allow', label: 'Release and always allow sender', danger: false });
   if (may('request')) out.push({ action: 'request', label: 'Request release', danger: false });
   if (may('delete')) out.push({ action: 'delete', label: 'Delete', danger: true });
   return out;

@@ -6,7 +6,14 @@ import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { score } from '../quarantine/item.ts';
 import {
-  codesOfPolicyTypes, effectiveRules, loadPolicyTable, ownerActions, POLICY_TYPES, policyTypeOf, type OwnerLinkAction, type Rules,
+  codesOfPolicyTypes,
+  effectiveRules,
+  loadPolicyTable,
+  ownerActions,
+  POLICY_TYPES,
+  policyTypeOf,
+  type OwnerLinkAction,
+  type Rules,
 } from '../quarantine/release-policy.ts';
 import { recipientScope } from '../quarantine/scope.ts';
 import { reasonFromHeaders } from './render.ts';
@@ -124,8 +131,10 @@ async function subscriberPage(ctx: PlanContext, after: string, n: number): Promi
     conds.push(sql<SqlBool>`(st.recipient IS NULL OR ${sql.join(due, sql` OR `)})`);
   }
   if (who.role === 'user') conds.push(sql<SqlBool>`sub.address = ${who.mailbox}`);
-  if (who.role === 'domain_admin') conds.push(who.domains.length ? sql<SqlBool>`sub.domain IN (${sql.join([...who.domains])})` : sql<SqlBool>`1 = 0`);
-  if (mode.recipients) conds.push(mode.recipients.length ? sql<SqlBool>`sub.address IN (${sql.join(mode.recipients)})` : sql<SqlBool>`1 = 0`);
+  if (who.role === 'domain_admin')
+    conds.push(who.domains.length ? sql<SqlBool>`sub.domain IN (${sql.join([...who.domains])})` : sql<SqlBool>`1 = 0`);
+  if (mode.recipients)
+    conds.push(mode.recipients.length ? sql<SqlBool>`sub.address IN (${sql.join(mode.recipients)})` : sql<SqlBool>`1 = 0`);
   conds.push(...domainConditions(ctx, 'sub.domain', false));
   const { rows } = await sql<{ address: string }>`SELECT sub.address FROM qe_digest_subscriptions sub
     LEFT JOIN qe_digest_state st ON st.recipient = sub.address
@@ -139,7 +148,11 @@ async function quarantinedPage(ctx: PlanContext, after: string, n: number): Prom
   const conds: Expression<SqlBool>[] = [recipientScope(who, v)];
   if (after) conds.push(sql<SqlBool>`r.email > ${bind(v, 'maddr.email', after)}`);
   if (mode.recipients) {
-    conds.push(mode.recipients.length ? sql<SqlBool>`r.email IN (${sql.join(mode.recipients.map((a) => bind(v, 'maddr.email', a)))})` : sql<SqlBool>`1 = 0`);
+    conds.push(
+      mode.recipients.length
+        ? sql<SqlBool>`r.email IN (${sql.join(mode.recipients.map((a) => bind(v, 'maddr.email', a)))})`
+        : sql<SqlBool>`1 = 0`,
+    );
   }
   conds.push(...domainConditions(ctx, 'r.domain', true));
   const waiting = sql`SELECT 1 FROM msgrcpt mr JOIN msgs m ON m.partition_tag = mr.partition_tag AND m.mail_id = mr.mail_id
@@ -185,8 +198,11 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
   const { deps, who, mode } = ctx;
   const v = deps.variant;
   if (recipients.length === 0) return [];
-  const subs = await deps.db.selectFrom('qe_digest_subscriptions').select(['address', 'enabled', 'time_zone', 'frequency', 'language'])
-    .where('address', 'in', recipients).execute();
+  const subs = await deps.db
+    .selectFrom('qe_digest_subscriptions')
+    .select(['address', 'enabled', 'time_zone', 'frequency', 'language'])
+    .where('address', 'in', recipients)
+    .execute();
   const subOf = new Map(subs.map((s) => [s.address, s]));
   const states = await deps.db.selectFrom('qe_digest_state').selectAll().where('recipient', 'in', recipients).execute();
   const stateOf = new Map(states.map((s) => [s.recipient, s]));
@@ -221,8 +237,12 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
     perRecipient.push(sql<SqlBool>`(${sql.join(parts, sql` AND `)})`);
   }
   const conds: Expression<SqlBool>[] = [
-    sql<SqlBool>`m.quar_type = 'Q'`, sql<SqlBool>`m.content IS NOT NULL`, sql<SqlBool>`m.time_num < ${ctx.cutoff}`,
-    sql<SqlBool>`mr.rs IN (${sql.join(WAITING)})`, recipientScope(who, v), sql<SqlBool>`(${sql.join(perRecipient, sql` OR `)})`,
+    sql<SqlBool>`m.quar_type = 'Q'`,
+    sql<SqlBool>`m.content IS NOT NULL`,
+    sql<SqlBool>`m.time_num < ${ctx.cutoff}`,
+    sql<SqlBool>`mr.rs IN (${sql.join(WAITING)})`,
+    recipientScope(who, v),
+    sql<SqlBool>`(${sql.join(perRecipient, sql` OR `)})`,
     ...domainConditions(ctx, 'r.domain', true),
   ];
   const { rows } = await sql<MessageRow>`SELECT * FROM (
@@ -244,20 +264,30 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
   for (const row of rows) {
     const recipient = text(row.rcpt);
     const mailId = text(row.mail_id);
-    const code = ((row.rcontent ?? '').trim() || (row.content ?? '?').trim() || '?');
+    const code = (row.rcontent ?? '').trim() || (row.content ?? '?').trim() || '?';
     const msg: PlannedMessage = {
-      partitionTag: Number(row.partition_tag), mailId, timeNum: Number(row.time_num), contentCode: code,
-      subject: text(row.subject), sender: text(row.sender), score: score(row.bspam_level ?? row.spam_level),
+      partitionTag: Number(row.partition_tag),
+      mailId,
+      timeNum: Number(row.time_num),
+      contentCode: code,
+      subject: text(row.subject),
+      sender: text(row.sender),
+      score: score(row.bspam_level ?? row.spam_level),
       reason: reasons.get(`${Number(row.partition_tag)}.${mailId}`) ?? '',
-      actions: ownerActions(rulesOf.get(recipient) ?? effectiveRules(policies, domainOf(recipient)), policyTypeOf(row.content))
-        .filter((a) => listable || a !== 'release_allow'),
+      actions: ownerActions(rulesOf.get(recipient) ?? effectiveRules(policies, domainOf(recipient)), policyTypeOf(row.content)).filter(
+        (a) => listable || a !== 'release_allow',
+      ),
     };
     let d = out.get(recipient);
     if (!d) {
       const st = stateOf.get(recipient);
       d = {
-        recipient, total: Number(row.total), messages: [], timeZone: subOf.get(recipient)?.time_zone ?? null,
-        kinds: kindsOf(row), language: subOf.get(recipient)?.language ?? null,
+        recipient,
+        total: Number(row.total),
+        messages: [],
+        timeZone: subOf.get(recipient)?.time_zone ?? null,
+        kinds: kindsOf(row),
+        language: subOf.get(recipient)?.language ?? null,
         from: st ? { time: Number(st.last_time_num), mailId: st.last_mail_id } : null,
         // rn = 1 comes first: the newest message, where the watermark will move to
         to: { time: msg.timeNum, mailId },
@@ -279,7 +309,9 @@ function hiddenCondition(rules: Rules): Expression<SqlBool> | null {
 }
 
 function kindsOf(row: MessageRow): NonNullable<RecipientDigest['kinds']> {
-  const spam = Number(row.n_spam), virus = Number(row.n_virus), banned = Number(row.n_banned);
+  const spam = Number(row.n_spam),
+    virus = Number(row.n_virus),
+    banned = Number(row.n_banned);
   return { spam, virus, banned, other: Math.max(0, Number(row.total) - spam - virus - banned) };
 }
 

@@ -98,9 +98,16 @@ export async function requestPortalLink(deps: Deps, rawAddress: unknown, opts: P
   const token = await signLink(secret, { action: 'portal', partitionTag: null, mailId: null, recipient: address, expires });
   const templates = templatesWith(deps.templates);
   const subject = 'Your quarantine link';
-  const view = { subject, mailbox: address, portal_url: `${publicUrl.replace(/\/+$/, '')}/ui/portal/${token}`, expires: formatTime(expires, null) };
+  const view = {
+    subject,
+    mailbox: address,
+    portal_url: `${publicUrl.replace(/\/+$/, '')}/ui/portal/${token}`,
+    expires: formatTime(expires, null),
+  };
   const email: OutgoingEmail = {
-    from, to: address, subject,
+    from,
+    to: address,
+    subject,
     html: renderHtml(templates['portal-link.html'], view),
     text: renderText(templates['portal-link.txt'], view),
     headers: { 'Auto-Submitted': 'auto-generated' },

@@ -13,13 +13,23 @@ export async function previewDigest(deps: Deps, who: Identity, recipient: string
   if (!canSeeRecipient(who, recipient)) throw new AppError('not_found', 'no such recipient in your scope');
   const now = Math.floor(deps.clock.now() / 1000);
   const ctx: PlanContext = {
-    deps, who, now, cutoff: await inProgressCutoff(deps, now),
+    deps,
+    who,
+    now,
+    cutoff: await inProgressCutoff(deps, now),
     mode: { forceAll: true, allTime: opts.allTime ?? false, includeBackupMx: true, recipients: [recipient], ignoreFrequency: true },
   };
   const sub = await deps.db.selectFrom('qe_digest_subscriptions').select('time_zone').where('address', '=', recipient).executeTakeFirst();
   // An opted-out mailbox previews as an empty digest (loadDigests honours the opt-out).
   const [found] = await loadDigests(ctx, [recipient]);
-  const d: RecipientDigest = found ?? { recipient, total: 0, messages: [], timeZone: sub?.time_zone ?? null, from: null, to: { time: now, mailId: '' } };
+  const d: RecipientDigest = found ?? {
+    recipient,
+    total: 0,
+    messages: [],
+    timeZone: sub?.time_zone ?? null,
+    from: null,
+    to: { time: now, mailId: '' },
+  };
   // The links in a preview are the key's, not the mailbox owner's: tied to it (links.ts, keyId).
   const mintedBy = who.keyId ?? undefined;
   const view = await digestView({ config: deps.config, templates: templatesWith(deps.templates), now, mintedBy }, d);

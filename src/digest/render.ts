@@ -31,7 +31,10 @@ export function renderText(template: string, view: unknown): string {
  * alone in its view, and line breaks are flattened: nothing a sender wrote reaches this header.
  */
 export function renderSubject(template: string, total: number): string {
-  return renderText(template, { total }).replace(/[\r\n\t]+/g, ' ').trim().slice(0, 250);
+  return renderText(template, { total })
+    .replace(/[\r\n\t]+/g, ' ')
+    .trim()
+    .slice(0, 250);
 }
 
 const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
@@ -50,7 +53,12 @@ function formatterOf(tz: string): Intl.DateTimeFormat | null {
       try {
         f = new Intl.DateTimeFormat('en-CA', {
           timeZone: tz,
-          year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+          year: 'numeric',
+          month: '2-digit',
+          day: '2-digit',
+          hour: '2-digit',
+          minute: '2-digit',
+          hourCycle: 'h23',
         });
       } catch {
         f = null;

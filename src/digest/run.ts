@@ -55,7 +55,22 @@ const SYSTEM: Identity = { role: 'admin', actor: 'digest', keyId: null };
 export const systemIdentity = SYSTEM;
 
 export function emptyReport(dryRun: boolean): RunReport {
-  return { recipients: 0, sent: 0, skipped: 0, failed: 0, retryable: 0, held: 0, held_recipients: [], messages: 0, pages: 0, enqueued: 0, dry_run: dryRun, duration_ms: 0, planned: [], errors: [] };
+  return {
+    recipients: 0,
+    sent: 0,
+    skipped: 0,
+    failed: 0,
+    retryable: 0,
+    held: 0,
+    held_recipients: [],
+    messages: 0,
+    pages: 0,
+    enqueued: 0,
+    dry_run: dryRun,
+    duration_ms: 0,
+    planned: [],
+    errors: [],
+  };
 }
 
 export function requireMailer(deps: Deps): Mailer {
@@ -74,7 +89,8 @@ export async function runDigest(deps: Deps, who: Identity, opts: RunOptions): Pr
   const mailer = dryRun || opts.queue ? null : requireMailer(deps);
   if (!dryRun) {
     linkSettings(deps.config);
-    if (!deps.config.DIGEST_FROM) throw new AppError('digest_not_configured', 'set DIGEST_FROM, e.g. "Quarantine <quarantine@example.com>"');
+    if (!deps.config.DIGEST_FROM)
+      throw new AppError('digest_not_configured', 'set DIGEST_FROM, e.g. "Quarantine <quarantine@example.com>"');
   }
   const now = Math.floor(deps.clock.now() / 1000);
   const ctx: PlanContext = { deps, who, mode: modeOf(opts), now, cutoff: await inProgressCutoff(deps, now, opts.inProgressHorizon) };
@@ -125,12 +141,21 @@ export async function runDigest(deps: Deps, who: Identity, opts: RunOptions): Pr
 }
 
 function modeOf(o: DigestMode): DigestMode {
-  return { forceAll: o.forceAll, allTime: o.allTime, includeBackupMx: o.includeBackupMx, ...(o.recipients ? { recipients: o.recipients } : {}) };
+  return {
+    forceAll: o.forceAll,
+    allTime: o.allTime,
+    includeBackupMx: o.includeBackupMx,
+    ...(o.recipients ? { recipients: o.recipients } : {}),
+  };
 }
 
 /** One page: load its digests and send them in the mailer's batches. Also the queue consumer's work. */
 export async function processPage(
-  ctx: PlanContext, mailer: Mailer | null, page: string[], report: RunReport, o: { dryRun: boolean; hooks?: DigestHook[] },
+  ctx: PlanContext,
+  mailer: Mailer | null,
+  page: string[],
+  report: RunReport,
+  o: { dryRun: boolean; hooks?: DigestHook[] },
   loaded?: RecipientDigest[],
 ) {
   const digests = loaded ?? (await loadDigests(ctx, page));

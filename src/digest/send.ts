@@ -3,8 +3,24 @@ import type { Mailer, OutgoingEmail, SendOutcome } from '../mail/mailer.ts';
 import { composeDigest, composeEach } from './compose.ts';
 import type { DigestHook } from './hooks.ts';
 import {
-  askOnce, batchMembers, claim, closeBatch, FINAL, KEY_LIFETIME, openBatches, recordDeliveredEarlier, recordIntent, recordOutcomes, RESEND_BATCH,
-  rowsByKey, SMTP_CLAIM, watermarksOf, type Failure, type Keyed, type Outcome, type SendRow,
+  askOnce,
+  batchMembers,
+  claim,
+  closeBatch,
+  FINAL,
+  KEY_LIFETIME,
+  openBatches,
+  recordDeliveredEarlier,
+  recordIntent,
+  recordOutcomes,
+  RESEND_BATCH,
+  rowsByKey,
+  SMTP_CLAIM,
+  watermarksOf,
+  type Failure,
+  type Keyed,
+  type Outcome,
+  type SendRow,
 } from './ledger.ts';
 import { loadDigests, type DigestMode, type PlanContext, type RecipientDigest } from './plan.ts';
 import { templatesWith } from './render.ts';
@@ -45,7 +61,10 @@ export function digestKey(d: RecipientDigest, mode: DigestMode): string {
 }
 
 const keyAll = (ctx: PlanContext, ds: RecipientDigest[]): Keyed[] => ds.map((d) => ({ d, key: digestKey(d, ctx.mode) }));
-const forced = (ctx: PlanContext, extra: Partial<DigestMode> = {}): PlanContext => ({ ...ctx, mode: { ...ctx.mode, ignoreFrequency: true, ...extra } });
+const forced = (ctx: PlanContext, extra: Partial<DigestMode> = {}): PlanContext => ({
+  ...ctx,
+  mode: { ...ctx.mode, ignoreFrequency: true, ...extra },
+});
 
 export async function sendBatch(ctx: PlanContext, mailer: Mailer, digests: RecipientDigest[], report: RunReport, hooks: DigestHook[]) {
   let keyed = keyAll(ctx, digests);
@@ -58,7 +77,10 @@ export async function sendBatch(ctx: PlanContext, mailer: Mailer, digests: Recip
   const counted = new Set<string>();
   if (mailer.idempotent) {
     const reload: string[] = [];
-    for (const batchKey of await openBatches(ctx, keyed.map((k) => k.d.recipient))) {
+    for (const batchKey of await openBatches(
+      ctx,
+      keyed.map((k) => k.d.recipient),
+    )) {
       const r = await settleBatch(ctx, mailer, batchKey, keyed, report, hooks);
       r.unsettled.forEach((x) => unsettled.add(x));
       r.counted.forEach((x) => counted.add(x));
@@ -73,7 +95,14 @@ export async function sendBatch(ctx: PlanContext, mailer: Mailer, digests: Recip
   }
 
   // 2. The rest: only digests this run claims (an overlapping run may hold others).
-  const status = new Map((await rowsByKey(ctx, keyed.map((k) => k.key))).map((r) => [r.idempotency_key, r.status]));
+  const status = new Map(
+    (
+      await rowsByKey(
+        ctx,
+        keyed.map((k) => k.key),
+      )
+    ).map((r) => [r.idempotency_key, r.status]),
+  );
   let todo = keyed.filter((k) => !FINAL.has(status.get(k.key) ?? '') && !unsettled.has(k.d.recipient) && !counted.has(k.d.recipient));
   report.skipped += keyed.filter((k) => FINAL.has(status.get(k.key) ?? '') && !counted.has(k.d.recipient)).length;
   todo = await refreshStale(ctx, mailer, todo);
@@ -82,19 +111,40 @@ export async function sendBatch(ctx: PlanContext, mailer: Mailer, digests: Recip
   if (!mailer.idempotent) return sendEach(ctx, mailer, todo, report, hooks);
 
   const batchKey = `${RESEND_BATCH}${crypto.randomUUID()}`;
-  const mine = await claim(ctx, todo.map((k) => k.key), batchKey);
-  await countNotClaimed(ctx, todo.filter((k) => !mine.has(k.key)), report);
+  const mine = await claim(
+    ctx,
+    todo.map((k) => k.key),
+    batchKey,
+  );
+  await countNotClaimed(
+    ctx,
+    todo.filter((k) => !mine.has(k.key)),
+    report,
+  );
   todo = todo.filter((k) => mine.has(k.key));
   if (todo.length === 0) return;
   // A digest that cannot be rendered fails alone (recorded, counted); the rest of the batch goes out.
   const emails = await composeEach(composeCtx(ctx), todo);
   const ready = todo.filter((_, i) => !(emails[i] instanceof Error));
-  const sent = ready.length ? await mailer.send(emails.filter((e): e is OutgoingEmail => !(e instanceof Error)), { batchKey }) : [];
+  const sent = ready.length
+    ? await mailer.send(
+        emails.filter((e): e is OutgoingEmail => !(e instanceof Error)),
+        { batchKey },
+      )
+    : [];
   const outcomeOf = new Map(ready.map((k, i) => [k.key, sent[i] ?? lost]));
-  count(report, await recordOutcomes(ctx, mailer, todo.map((k, i) => {
-    const e = emails[i];
-    return { ...k, o: e instanceof Error ? unrenderable(e) : outcomeOf.get(k.key) ?? lost };
-  }), hooks));
+  count(
+    report,
+    await recordOutcomes(
+      ctx,
+      mailer,
+      todo.map((k, i) => {
+        const e = emails[i];
+        return { ...k, o: e instanceof Error ? unrenderable(e) : (outcomeOf.get(k.key) ?? lost) };
+      }),
+      hooks,
+    ),
+  );
 }
 
 /**
@@ -108,10 +158,25 @@ async function sendEach(ctx: PlanContext, mailer: Mailer, all: Keyed[], report: 
   const batchHooks = askOnce(hooks);
   // A digest that cannot be rendered fails alone (claimed, recorded, counted); the others go out.
   const rendered = await composeEach(composeCtx(ctx), all);
-  const broken = all.flatMap((k, i) => { const e = rendered[i]; return e instanceof Error ? [{ ...k, o: unrenderable(e) }] : []; });
+  const broken = all.flatMap((k, i) => {
+    const e = rendered[i];
+    return e instanceof Error ? [{ ...k, o: unrenderable(e) }] : [];
+  });
   if (broken.length) {
-    const mine = await claim(ctx, broken.map((k) => k.key), claimKey);
-    count(report, await recordOutcomes(ctx, mailer, broken.filter((k) => mine.has(k.key)), batchHooks));
+    const mine = await claim(
+      ctx,
+      broken.map((k) => k.key),
+      claimKey,
+    );
+    count(
+      report,
+      await recordOutcomes(
+        ctx,
+        mailer,
+        broken.filter((k) => mine.has(k.key)),
+        batchHooks,
+      ),
+    );
   }
   const todo = all.filter((_, i) => !(rendered[i] instanceof Error));
   const emails = rendered.filter((e): e is OutgoingEmail => !(e instanceof Error));
@@ -133,10 +198,17 @@ async function sendEach(ctx: PlanContext, mailer: Mailer, all: Keyed[], report: 
  */
 async function countNotClaimed(ctx: PlanContext, ks: Keyed[], report: RunReport) {
   if (ks.length === 0) return;
-  const status = new Map((await rowsByKey(ctx, ks.map((k) => k.key))).map((r) => [r.idempotency_key, r.status]));
+  const status = new Map(
+    (
+      await rowsByKey(
+        ctx,
+        ks.map((k) => k.key),
+      )
+    ).map((r) => [r.idempotency_key, r.status]),
+  );
   for (const k of ks) {
     if (FINAL.has(status.get(k.key) ?? '')) report.skipped++;
-    else (report.held++, report.held_recipients.length < 20 && report.held_recipients.push(k.d.recipient));
+    else report.held++, report.held_recipients.length < 20 && report.held_recipients.push(k.d.recipient);
   }
 }
 
@@ -158,8 +230,13 @@ const unrenderable = (e: Error): SendOutcome => ({ ok: false, error: `not render
  */
 async function refreshStale(ctx: PlanContext, mailer: Mailer, todo: Keyed[]): Promise<Keyed[]> {
   if (todo.length === 0 || ctx.mode.allTime) return todo;
-  const stateOf = await watermarksOf(ctx, todo.map((k) => k.d.recipient));
-  const stale = todo.filter((k) => stateOf.has(k.d.recipient) && stateOf.get(k.d.recipient) !== (k.d.from ? `${k.d.from.time}:${k.d.from.mailId}` : ''));
+  const stateOf = await watermarksOf(
+    ctx,
+    todo.map((k) => k.d.recipient),
+  );
+  const stale = todo.filter(
+    (k) => stateOf.has(k.d.recipient) && stateOf.get(k.d.recipient) !== (k.d.from ? `${k.d.from.time}:${k.d.from.mailId}` : ''),
+  );
   if (stale.length === 0) return todo;
   const names = new Set(stale.map((k) => k.d.recipient));
   const fresh = keyAll(ctx, await loadDigests(forced(ctx), [...names]));
@@ -191,7 +268,7 @@ async function settleBatch(ctx: PlanContext, mailer: Mailer, batchKey: string, p
     // Resend may have forgotten the key: sending again could deliver twice. The watermark did not
     // move, so the mail is in these recipients' next digest (once new mail gives it a new window).
     await closeBatch(ctx, batchKey, 'unknown', 'no answer, and Resend keeps idempotency keys 24 h: not sent again');
-    for (const m of members) if (inPage.has(m.recipient)) (result.counted.push(m.recipient), report.failed++);
+    for (const m of members) if (inPage.has(m.recipient)) result.counted.push(m.recipient), report.failed++;
     return result;
   }
   const missing = members.map((m) => m.recipient).filter((r) => !inPage.has(r));
@@ -207,7 +284,13 @@ async function settleBatch(ctx: PlanContext, mailer: Mailer, batchKey: string, p
     return result;
   }
 
-  const outcomes = await mailer.send(await compose(ctx, sendable.map((x) => x.k)), { batchKey });
+  const outcomes = await mailer.send(
+    await compose(
+      ctx,
+      sendable.map((x) => x.k),
+    ),
+    { batchKey },
+  );
   if (outcomes.every((o) => o.ok && o.earlier)) {
     // The first request was delivered: its digests are sent, their watermarks move to what they
     // covered. A member's newer digest is planned again from there, except in all_time (which
@@ -217,7 +300,7 @@ async function settleBatch(ctx: PlanContext, mailer: Mailer, batchKey: string, p
     for (const m of members) {
       if (!inPage.has(m.recipient)) continue;
       if (!ctx.mode.allTime && replaced.some((x) => x.m.recipient === m.recipient)) result.reload.push(m.recipient);
-      else (report.sent++, result.counted.push(m.recipient));
+      else report.sent++, result.counted.push(m.recipient);
     }
     return result;
   }
@@ -232,10 +315,10 @@ async function settleBatch(ctx: PlanContext, mailer: Mailer, batchKey: string, p
   for (const r of results) {
     if (!inPage.has(r.d.recipient)) continue; // counted when its own page comes
     result.counted.push(r.d.recipient);
-    if (r.o.ok) (report.sent++, (report.messages += r.d.total));
+    if (r.o.ok) report.sent++, (report.messages += r.d.total);
     else {
       report.failed++;
-      if (!r.o.permanent) (report.retryable++, result.unsettled.push(r.d.recipient));
+      if (!r.o.permanent) report.retryable++, result.unsettled.push(r.d.recipient);
       const error = failures.find((f) => f.r.d.recipient === r.d.recipient)?.error ?? r.o.error;
       if (report.errors.length < 20) report.errors.push({ recipient: r.d.recipient, error });
     }

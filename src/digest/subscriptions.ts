@@ -58,7 +58,16 @@ export async function getSubscription(deps: Deps, who: Identity, address: string
 
 function subscriptionOf(
   address: string,
-  row: { enabled: number; frequency: string; time_zone: string | null; language: string | null; updated_at: number | string; updated_by: string } | undefined,
+  row:
+    | {
+        enabled: number;
+        frequency: string;
+        time_zone: string | null;
+        language: string | null;
+        updated_at: number | string;
+        updated_by: string;
+      }
+    | undefined,
 ): Subscription {
   if (!row) return { address, enabled: false, frequency: 'daily', time_zone: null, language: null, updated_at: null, updated_by: null };
   return {
@@ -91,7 +100,11 @@ export async function subscriptionStatus(deps: Deps, who: Identity, address: str
  * (the owner's page saving only a time zone or frequency), never an opt-out nor a subscription.
  */
 export async function putSubscription(
-  deps: Deps, who: Identity, address: string, patch: SubscriptionPatch, opts: { absentEnabled?: 'on' | 'not_chosen' } = {},
+  deps: Deps,
+  who: Identity,
+  address: string,
+  patch: SubscriptionPatch,
+  opts: { absentEnabled?: 'on' | 'not_chosen' } = {},
 ): Promise<Subscription> {
   inScope(who, address);
   if (patch.time_zone && !isTimeZone(patch.time_zone)) {
@@ -104,9 +117,16 @@ export async function putSubscription(
   await deps.db.transaction().execute(async (trx) => {
     const prior = await trx.selectFrom('qe_digest_subscriptions').selectAll().where('address', '=', address).executeTakeFirst();
     const next = {
-      enabled: patch.enabled === undefined
-        ? (prior ? Number(prior.enabled) : opts.absentEnabled === 'not_chosen' ? NOT_CHOSEN : ENABLED_ON)
-        : patch.enabled ? ENABLED_ON : ENABLED_OFF,
+      enabled:
+        patch.enabled === undefined
+          ? prior
+            ? Number(prior.enabled)
+            : opts.absentEnabled === 'not_chosen'
+              ? NOT_CHOSEN
+              : ENABLED_ON
+          : patch.enabled
+            ? ENABLED_ON
+            : ENABLED_OFF,
       frequency: patch.frequency ?? prior?.frequency ?? 'daily',
       time_zone: patch.time_zone === undefined ? (prior?.time_zone ?? null) : patch.time_zone,
       language: patch.language === undefined ? (prior?.language ?? null) : patch.language,
@@ -114,10 +134,21 @@ export async function putSubscription(
       updated_by: who.actor,
     };
     if (prior) await trx.updateTable('qe_digest_subscriptions').set(next).where('address', '=', address).execute();
-    else await trx.insertInto('qe_digest_subscriptions').values({ address, domain: domainOf(address), ...next }).execute();
+    else
+      await trx
+        .insertInto('qe_digest_subscriptions')
+        .values({ address, domain: domainOf(address), ...next })
+        .execute();
     await recordAudit(trx, deps.clock, who, {
-      action: 'digest_subscription', recipients: [address], result: 'ok',
-      detail: JSON.stringify({ enabled: next.enabled === NOT_CHOSEN ? null : next.enabled === ENABLED_ON, frequency: next.frequency, time_zone: next.time_zone, language: next.language }),
+      action: 'digest_subscription',
+      recipients: [address],
+      result: 'ok',
+      detail: JSON.stringify({
+        enabled: next.enabled === NOT_CHOSEN ? null : next.enabled === ENABLED_ON,
+        frequency: next.frequency,
+        time_zone: next.time_zone,
+        language: next.language,
+      }),
     });
   });
   return getSubscription(deps, who, address);

@@ -57,20 +57,35 @@ export function reasonWords(w: Words, contentCode: string, detail: string): stri
   const type = typeOfCode(contentCode);
   const named = (prefix: string) => (detail.startsWith(prefix) ? detail.slice(prefix.length).trim() : '');
   switch (type) {
-    case 'spam': case 'spammy': return w.t('reason.spam');
-    case 'virus': { const name = named('virus:'); return name ? w.t('reason.virus_named', { name }) : w.t('reason.virus'); }
-    case 'banned': { const name = named('banned:'); return name ? w.t('reason.banned_named', { name }) : w.t('reason.banned'); }
-    case 'bad-header': return w.t('reason.bad_header');
-    case 'bad-mime': return w.t('reason.bad_mime');
-    case 'oversized': return w.t('reason.oversized');
-    case 'unchecked': return w.t('reason.unchecked');
-    default: return w.t('reason.other');
+    case 'spam':
+    case 'spammy':
+      return w.t('reason.spam');
+    case 'virus': {
+      const name = named('virus:');
+      return name ? w.t('reason.virus_named', { name }) : w.t('reason.virus');
+    }
+    case 'banned': {
+      const name = named('banned:');
+      return name ? w.t('reason.banned_named', { name }) : w.t('reason.banned');
+    }
+    case 'bad-header':
+      return w.t('reason.bad_header');
+    case 'bad-mime':
+      return w.t('reason.bad_mime');
+    case 'oversized':
+      return w.t('reason.oversized');
+    case 'unchecked':
+      return w.t('reason.unchecked');
+    default:
+      return w.t('reason.other');
   }
 }
 
 /** "2 probably spam, 1 with a virus": the kinds present, in KINDS order. */
 export function kindsSentence(w: Words, counts: Record<Kind, number>): string {
-  return KINDS.filter((k) => counts[k] > 0).map((k) => w.n(`kind.${k}`, counts[k])).join(', ');
+  return KINDS.filter((k) => counts[k] > 0)
+    .map((k) => w.n(`kind.${k}`, counts[k]))
+    .join(', ');
 }
 
 /**
@@ -79,20 +94,23 @@ export function kindsSentence(w: Words, counts: Record<Kind, number>): string {
  * stays whole and clickable on a line of its own.
  */
 export function wrapText(text: string, width = 78): string {
-  return text.split('\n').map((line) => {
-    if (line.length <= width) return line;
-    const indent = /^\s*/.exec(line)![0];
-    const out: string[] = [];
-    let cur = '';
-    for (const word of line.slice(indent.length).split(/ +/)) {
-      if (cur && indent.length + cur.length + 1 + word.length > width) {
-        out.push(indent + cur);
-        cur = word;
-      } else {
-        cur = cur ? `${cur} ${word}` : word;
+  return text
+    .split('\n')
+    .map((line) => {
+      if (line.length <= width) return line;
+      const indent = /^\s*/.exec(line)![0];
+      const out: string[] = [];
+      let cur = '';
+      for (const word of line.slice(indent.length).split(/ +/)) {
+        if (cur && indent.length + cur.length + 1 + word.length > width) {
+          out.push(indent + cur);
+          cur = word;
+        } else {
+          cur = cur ? `${cur} ${word}` : word;
+        }
       }
-    }
-    if (cur) out.push(indent + cur);
-    return out.join('\n');
-  }).join('\n');
+      if (cur) out.push(indent + cur);
+      return out.join('\n');
+    })
+    .join('\n');
 }

@@ -30,13 +30,23 @@ function run(argv: string[], message: Uint8Array, timeoutMs: number): Promise<Le
     child.stdin.on('error', () => {}); // a learner that exits early closes its input; its exit code says the rest
     child.on('error', (err) => {
       clearTimeout(timer);
-      reject(new AppError('learner_failed', `the learner could not be started (${(err as NodeJS.ErrnoException).code ?? err.message}): check SA_LEARN_COMMAND`));
+      reject(
+        new AppError(
+          'learner_failed',
+          `the learner could not be started (${(err as NodeJS.ErrnoException).code ?? err.message}): check SA_LEARN_COMMAND`,
+        ),
+      );
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const output = out.replace(/\s+/g, ' ').trim().slice(0, 500);
       if (code === 0) return resolve({ learned: learnedFrom(out), output });
-      reject(new AppError('learner_failed', signal ? `the learner was stopped after ${timeoutMs / 1000} s` : `the learner exited with ${code}: ${output}`));
+      reject(
+        new AppError(
+          'learner_failed',
+          signal ? `the learner was stopped after ${timeoutMs / 1000} s` : `the learner exited with ${code}: ${output}`,
+        ),
+      );
     });
     child.stdin.end(message);
   });

@@ -8,7 +8,12 @@ import type { Learner, LearnKind, LearnResult } from './learner.ts';
  * answer. A learner is idempotent per message (it counts a message once), so an unknown outcome
  * is simply a failure the caller may repeat.
  */
-export function relayLearner(url: string, secret: string, fetchFn: typeof fetch = (i, init) => fetch(i, init), timeoutMs = 150_000): Learner {
+export function relayLearner(
+  url: string,
+  secret: string,
+  fetchFn: typeof fetch = (i, init) => fetch(i, init),
+  timeoutMs = 150_000,
+): Learner {
   const base = url.replace(/\/+$/, '');
   return {
     via: 'relay',

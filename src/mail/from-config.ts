@@ -7,6 +7,7 @@ import { resendMailer } from './resend.ts';
  * nodemailer, so Node builds it in src/mail/smtp.node.ts and passes it in Deps.
  */
 export function mailerFromConfig(config: Config): Mailer | null {
-  if (config.RESEND_API_KEY) return resendMailer({ apiKey: config.RESEND_API_KEY, baseUrl: config.RESEND_BASE_URL, rateLimit: config.RESEND_RATE_LIMIT });
+  if (config.RESEND_API_KEY)
+    return resendMailer({ apiKey: config.RESEND_API_KEY, baseUrl: config.RESEND_BASE_URL, rateLimit: config.RESEND_RATE_LIMIT });
   return null;
 }

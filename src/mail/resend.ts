@@ -1,5 +1,14 @@
 import { sha256Hex } from '../crypto/sha256.ts';
-import { backoff, DEFAULT_RETRY, sleep, type Mailer, type OutgoingEmail, type RetryPolicy, type SendOptions, type SendOutcome } from './mailer.ts';
+import {
+  backoff,
+  DEFAULT_RETRY,
+  sleep,
+  type Mailer,
+  type OutgoingEmail,
+  type RetryPolicy,
+  type SendOptions,
+  type SendOutcome,
+} from './mailer.ts';
 
 /**
  * Resend's batch API (POST /emails/batch), called with fetch, so it runs the same on Node and in
@@ -64,7 +73,12 @@ async function postBatch(
     });
     text = await res.text();
   } catch (err) {
-    return { data: null, error: { statusCode: null, name: 'application_error', message: `no answer from Resend (${(err as Error).message})` }, retryAfter: null, resetAfter: null };
+    return {
+      data: null,
+      error: { statusCode: null, name: 'application_error', message: `no answer from Resend (${(err as Error).message})` },
+      retryAfter: null,
+      resetAfter: null,
+    };
   }
   const retryAfter = res.headers.get('retry-after');
   // Resend's rate-limit headers: with none left in this window, the next request waits for its reset.
@@ -81,12 +95,22 @@ async function postBatch(
   if (res.ok) {
     if (json) return { data: json as BatchAnswer, error: null, retryAfter, resetAfter };
     // Sent, but unreadable: asking again with the same Idempotency-Key is safe.
-    return { data: null, error: { statusCode: null, name: 'application_error', message: `HTTP ${res.status} without a JSON answer` }, retryAfter, resetAfter };
+    return {
+      data: null,
+      error: { statusCode: null, name: 'application_error', message: `HTTP ${res.status} without a JSON answer` },
+      retryAfter,
+      resetAfter,
+    };
   }
   // An error that is not Resend's JSON (a proxy's page) counts with its HTTP status.
   const e = (json ?? {}) as Partial<ResendError>;
   const statusCode = typeof e.statusCode === 'number' ? e.statusCode : res.status;
-  return { data: null, error: { statusCode, name: e.name ?? 'application_error', message: e.message ?? `HTTP ${res.status}` }, retryAfter, resetAfter };
+  return {
+    data: null,
+    error: { statusCode, name: e.name ?? 'application_error', message: e.message ?? `HTTP ${res.status}` },
+    retryAfter,
+    resetAfter,
+  };
 }
 
 /**
@@ -166,7 +190,8 @@ export function resendMailer(opts: ResendOptions): Mailer {
         }
         // The key was used before with another payload: Resend accepted that request (its digests
         // went out); this one is not sent. The caller records the earlier one as delivered.
-        if (status === 409 && error?.name === 'invalid_idempotent_request') return emails.map(() => ({ ok: true as const, id: null, earlier: true }));
+        if (status === 409 && error?.name === 'invalid_idempotent_request')
+          return emails.map(() => ({ ok: true as const, id: null, earlier: true }));
         // 409 concurrent_idempotent_requests: Resend is still working on a request with this key; ask again.
         const transient = status === null || status === 409 || status === 429 || status >= 500;
         last = { ok: false, error: `${error?.name ?? 'error'}: ${error?.message ?? 'no answer'}`, status, permanent: !transient };

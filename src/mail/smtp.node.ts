@@ -1,7 +1,16 @@
 import nodemailer from 'nodemailer';
 import type { Config } from '../config.ts';
 import { mailerFromConfig } from './from-config.ts';
-import { backoff, DEFAULT_RETRY, sleep, type Mailer, type OutgoingEmail, type RetryPolicy, type SendOptions, type SendOutcome } from './mailer.ts';
+import {
+  backoff,
+  DEFAULT_RETRY,
+  sleep,
+  type Mailer,
+  type OutgoingEmail,
+  type RetryPolicy,
+  type SendOptions,
+  type SendOutcome,
+} from './mailer.ts';
 
 /** Connections (so messages in flight) per mailer, across every send() at once. */
 export const SMTP_POOL = 4;
@@ -24,7 +33,13 @@ export function smtpMailer(url: string, opts: { retry?: RetryPolicy; concurrency
   // SMTP_URL's own parameters (e.g. ?socketTimeout=) win over these defaults
   const size = opts.concurrency ?? SMTP_POOL;
   // pooled connections (each reused for up to 100 messages): no TCP and EHLO/AUTH per message
-  const transport = nodemailer.createTransport({ url, pool: true, maxConnections: size, maxMessages: opts.messagesPerConnection ?? 100, ...TIMEOUTS });
+  const transport = nodemailer.createTransport({
+    url,
+    pool: true,
+    maxConnections: size,
+    maxMessages: opts.messagesPerConnection ?? 100,
+    ...TIMEOUTS,
+  });
   const retry = opts.retry ?? DEFAULT_RETRY;
   const slots = semaphore(size);
 
@@ -34,7 +49,12 @@ export function smtpMailer(url: string, opts: { retry?: RetryPolicy; concurrency
     for (let attempt = 0; attempt < retry.attempts; attempt++) {
       try {
         const info = await transport.sendMail({
-          from: e.from, to: { name: '', address: e.to }, subject: e.subject, html: e.html, text: e.text, headers: e.headers,
+          from: e.from,
+          to: { name: '', address: e.to },
+          subject: e.subject,
+          html: e.html,
+          text: e.text,
+          headers: e.headers,
           // without one, nodemailer makes a random ID of its own (never the recipient)
           ...(e.messageId ? { messageId: e.messageId } : {}),
         });
@@ -57,16 +77,20 @@ export function smtpMailer(url: string, opts: { retry?: RetryPolicy; concurrency
     async send(emails, sendOpts: SendOptions = {}) {
       const out: SendOutcome[] = emails.map(() => ({ ok: false, error: 'not sent', status: null, permanent: false }));
       let failure: { error: unknown } | null = null;
-      await Promise.all(emails.map((e, i) => slots.run(async () => {
-        if (failure) return; // a hook failed: send nothing more
-        try {
-          if (sendOpts.beforeEach && !(await sendOpts.beforeEach(i))) return;
-          out[i] = await one(e);
-          await sendOpts.afterEach?.(i, out[i]!);
-        } catch (error) {
-          failure ??= { error };
-        }
-      })));
+      await Promise.all(
+        emails.map((e, i) =>
+          slots.run(async () => {
+            if (failure) return; // a hook failed: send nothing more
+            try {
+              if (sendOpts.beforeEach && !(await sendOpts.beforeEach(i))) return;
+              out[i] = await one(e);
+              await sendOpts.afterEach?.(i, out[i]!);
+            } catch (error) {
+              failure ??= { error };
+            }
+          }),
+        ),
+      );
       if (failure) throw (failure as { error: unknown }).error;
       return out;
     },
@@ -99,6 +123,8 @@ function semaphore(n: number) {
 export function nodeMailer(config: Config): Mailer | null {
   return (
     mailerFromConfig(config) ??
-    (config.SMTP_URL ? smtpMailer(config.SMTP_URL, { concurrency: config.SMTP_POOL_SIZE, messagesPerConnection: config.SMTP_MESSAGES_PER_CONNECTION }) : null)
+    (config.SMTP_URL
+      ? smtpMailer(config.SMTP_URL, { concurrency: config.SMTP_POOL_SIZE, messagesPerConnection: config.SMTP_MESSAGES_PER_CONNECTION })
+      : null)
   );
 }

@@ -43,7 +43,15 @@ export function switchColumns(s: SwitchName, on: boolean): Record<string, string
  * admin who configures %banned_rules.
  */
 export const BANNED_RULENAMES = [
-  'DEFAULT', 'ALLOW_MS_OFFICE', 'ALLOW_MS_WORD', 'ALLOW_MS_EXCEL', 'ALLOW_MS_PPT', 'NO-MS-EXEC', 'PASSALL', 'ALLOW_EXE', 'ALLOW_VBS',
+  'DEFAULT',
+  'ALLOW_MS_OFFICE',
+  'ALLOW_MS_WORD',
+  'ALLOW_MS_EXCEL',
+  'ALLOW_MS_PPT',
+  'NO-MS-EXEC',
+  'PASSALL',
+  'ALLOW_EXE',
+  'ALLOW_VBS',
 ] as const;
 
 /**
@@ -73,7 +81,11 @@ export function checkBannedRulenames(value: string | null, field: string): void 
   const names = value.split(',').map((n) => n.trim());
   const unknown = names.find((n) => !(BANNED_RULENAMES as readonly string[]).includes(n));
   if (unknown !== undefined) {
-    throw new AppError('invalid_field', `${field}: ${JSON.stringify(unknown)} is not one of ${BANNED_RULENAMES.join(', ')} (comma-separated); nothing was changed`, { field });
+    throw new AppError(
+      'invalid_field',
+      `${field}: ${JSON.stringify(unknown)} is not one of ${BANNED_RULENAMES.join(', ')} (comma-separated); nothing was changed`,
+      { field },
+    );
   }
 }
 
@@ -86,7 +98,7 @@ export function checkRaw(v: SchemaVariant, column: string, value: unknown, field
   const bad = (why: string): never => {
     throw new AppError('invalid_field', `${field}: ${why}; nothing was changed`, { field });
   };
-  if (column === 'id' || !hasColumn(v, 'policy', column)) bad('not a column of this database\'s policy table');
+  if (column === 'id' || !hasColumn(v, 'policy', column)) bad("not a column of this database's policy table");
   if (value === null) return null;
   if (/_lover$|^bypass_|^warn/.test(column)) {
     if (value !== 'Y' && value !== 'N') bad("expected 'Y', 'N' or null");
@@ -99,7 +111,8 @@ export function checkRaw(v: SchemaVariant, column: string, value: unknown, field
     return value as number;
   }
   if (column === 'message_size_limit') {
-    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 2 ** 31 - 1) bad('expected a byte count (integer >= 0) or null');
+    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 2 ** 31 - 1)
+      bad('expected a byte count (integer >= 0) or null');
     return value as number;
   }
   const max = column === 'policy_name' ? 32 : 64;

@@ -7,7 +7,19 @@ import { AppError } from '../errors.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { parseRecipient } from '../senders/forms.ts';
 import { canManageRecipient, ensureUser, findUser, INHERIT_POLICY, usersScope } from '../senders/rows.ts';
-import { checkBannedRulenames, checkRaw, domainAdminMayChange, LEVELS, policyColumns, QUARANTINE_SWITCHES, switchColumns, switchOf, type LevelName, type RawValue, type SwitchName } from './columns.ts';
+import {
+  checkBannedRulenames,
+  checkRaw,
+  domainAdminMayChange,
+  LEVELS,
+  policyColumns,
+  QUARANTINE_SWITCHES,
+  switchColumns,
+  switchOf,
+  type LevelName,
+  type RawValue,
+  type SwitchName,
+} from './columns.ts';
 
 /**
  * amavisd's policies (table `policy`, assigned through users.policy_id).
@@ -43,14 +55,22 @@ function view(deps: Deps, row: Row, globalIds: Set<number>): PolicyView {
   const raw: Record<string, RawValue> = {};
   for (const c of policyColumns(deps.variant)) {
     const x = row[c];
-    raw[c] = x === null || x === undefined ? null : typeof x === 'number' ? x : /_level$|^message_size_limit$/.test(c) ? Number(x) : text(x);
+    raw[c] =
+      x === null || x === undefined ? null : typeof x === 'number' ? x : /_level$|^message_size_limit$/.test(c) ? Number(x) : text(x);
   }
   const id = Number(row.id);
   const quarantine = {} as PolicyView['quarantine'];
   for (const s of Object.keys(QUARANTINE_SWITCHES) as SwitchName[]) quarantine[s] = switchOf(row, s);
   const levels = {} as PolicyView['levels'];
   for (const l of LEVELS) levels[l] = num(row[l]);
-  return { id, name: row.policy_name === null || row.policy_name === undefined ? null : text(row.policy_name), global: globalIds.has(id), quarantine, levels, raw };
+  return {
+    id,
+    name: row.policy_name === null || row.policy_name === undefined ? null : text(row.policy_name),
+    global: globalIds.has(id),
+    quarantine,
+    levels,
+    raw,
+  };
 }
 
 async function globalPolicyIds(deps: Deps): Promise<Set<number>> {
@@ -107,7 +127,8 @@ export function patchColumns(deps: Deps, patch: PolicyPatch): { columns: Record<
   }
   for (const [l, val] of Object.entries(patch.levels ?? {})) put(l, val, `levels.${l}`);
   for (const [c, val] of Object.entries(patch.raw ?? {})) put(c.toLowerCase(), val, `raw.${c}`);
-  if (Object.keys(out).length === 0) throw new AppError('invalid_field', 'nothing to change: send quarantine, levels or raw', { field: 'body' });
+  if (Object.keys(out).length === 0)
+    throw new AppError('invalid_field', 'nothing to change: send quarantine, levels or raw', { field: 'body' });
   return { columns: out, fields };
 }
 
@@ -120,7 +141,11 @@ function checkRole(who: Identity, columns: Record<string, RawValue>, fields: Rec
   for (const [column, value] of Object.entries(columns)) {
     const field = fields[column]!;
     if (!domainAdminMayChange(column)) {
-      throw new AppError('forbidden', `${field}: only an admin may change ${column} (it routes, copies or notifies mail); nothing was changed`, { field });
+      throw new AppError(
+        'forbidden',
+        `${field}: only an admin may change ${column} (it routes, copies or notifies mail); nothing was changed`,
+        { field },
+      );
     }
     if (column === 'banned_rulenames') checkBannedRulenames(value === null ? null : String(value), field);
   }
@@ -136,17 +161,24 @@ export async function updatePolicy(deps: Deps, who: Identity, id: number, patch:
   // admin naming its own policy so would reach other domains' mailboxes.
   const name = typeof columns.policy_name === 'string' ? columns.policy_name.trim() : null;
   if (who.role !== 'admin' && name !== null && (name === '@.' || name.toLowerCase() === INHERIT_POLICY)) {
-    throw new AppError('invalid_field', `raw.policy_name: ${JSON.stringify(name)} is reserved; nothing was changed`, { field: 'raw.policy_name' });
+    throw new AppError('invalid_field', `raw.policy_name: ${JSON.stringify(name)} is reserved; nothing was changed`, {
+      field: 'raw.policy_name',
+    });
   }
   try {
     await deps.db.transaction().execute(async (trx) => {
       const sets = Object.entries(columns).map(([c, val]) => sql`${sql.ref(c)} = ${val}`);
       await sql`UPDATE policy SET ${sql.join(sets)} WHERE id = ${id}`.execute(trx);
-      await recordAudit(trx, deps.clock, who, { action: 'policy.update', result: 'ok', detail: JSON.stringify({ policy_id: id, set: columns }) });
+      await recordAudit(trx, deps.clock, who, {
+        action: 'policy.update',
+        result: 'ok',
+        detail: JSON.stringify({ policy_id: id, set: columns }),
+      });
     });
   } catch (err) {
     // iRedMail declares policy_name unique.
-    if (isUniqueViolation(err)) throw new AppError('conflict', 'raw.policy_name: another policy has this name; nothing was changed', { field: 'raw.policy_name' });
+    if (isUniqueViolation(err))
+      throw new AppError('conflict', 'raw.policy_name: another policy has this name; nothing was changed', { field: 'raw.policy_name' });
     throw err;
   }
   return getPolicy(deps, who, id);
@@ -165,7 +197,9 @@ export async function assignPolicy(deps: Deps, who: Identity, recipient: string,
     const mine = (await visibleIds(deps, who))!;
     const globals = await globalPolicyIds(deps);
     if (!mine.has(policyId) && !globals.has(policyId)) {
-      throw new AppError('invalid_field', "policy_id: domain admins may assign their domains' policies or the global one", { field: 'policy_id' });
+      throw new AppError('invalid_field', "policy_id: domain admins may assign their domains' policies or the global one", {
+        field: 'policy_id',
+      });
     }
   }
   const v = deps.variant;

@@ -26,31 +26,46 @@ const now = (deps: Pick<Deps, 'clock'>) => Math.floor(deps.clock.now() / 1000);
 /** Step 1, inside the claim's transaction. Returns the audit row's id, which names the attempt. */
 export async function openAttempt(trx: Deps['db'], deps: Deps, who: Identity, key: MailKey, recipients: string[]): Promise<number> {
   const auditId = await recordAuditReturningId(trx, deps.variant.dialect, deps.clock, who, {
-    action: 'release', partitionTag: key.partitionTag, mailId: key.mailId, recipients, result: 'pending',
+    action: 'release',
+    partitionTag: key.partitionTag,
+    mailId: key.mailId,
+    recipients,
+    result: 'pending',
   });
-  await trx.insertInto('qe_release_attempts').values({
-    audit_id: auditId,
-    partition_tag: key.partitionTag,
-    mail_id: key.mailId,
-    recipients: JSON.stringify(recipients),
-    domains: auditDomains(recipients),
-    started_at: now(deps),
-    state: 'pending',
-    notified_at: null,
-  }).execute();
+  await trx
+    .insertInto('qe_release_attempts')
+    .values({
+      audit_id: auditId,
+      partition_tag: key.partitionTag,
+      mail_id: key.mailId,
+      recipients: JSON.stringify(recipients),
+      domains: auditDomains(recipients),
+      started_at: now(deps),
+      state: 'pending',
+      notified_at: null,
+    })
+    .execute();
   return auditId;
 }
 
 /** Step 2, inside the transaction that records amavisd's answer. */
 export async function settleAttempt(trx: Deps['db'], auditId: number, result: 'ok' | 'partial' | 'failed', detail: string): Promise<void> {
-  await trx.updateTable('qe_audit').set({ result, detail: fitDetail(detail) }).where('id', '=', auditId).execute();
+  await trx
+    .updateTable('qe_audit')
+    .set({ result, detail: fitDetail(detail) })
+    .where('id', '=', auditId)
+    .execute();
   await trx.deleteFrom('qe_release_attempts').where('audit_id', '=', auditId).execute();
 }
 
 /** Step 3: the outcome cannot be known. The copies keep rs='p' (never set back to pending). */
 export async function markAttemptUnknown(db: Deps['db'], auditId: number, detail: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    await trx.updateTable('qe_audit').set({ result: 'unknown', detail: fitDetail(detail) }).where('id', '=', auditId).execute();
+    await trx
+      .updateTable('qe_audit')
+      .set({ result: 'unknown', detail: fitDetail(detail) })
+      .where('id', '=', auditId)
+      .execute();
     await trx.updateTable('qe_release_attempts').set({ state: 'unknown' }).where('audit_id', '=', auditId).execute();
   });
 }
@@ -62,11 +77,17 @@ export async function markAttemptUnknown(db: Deps['db'], auditId: number, detail
  * never learned.
  */
 export async function closeResolvedAttempts(trx: Deps['db'], deps: Deps, key: MailKey): Promise<void> {
-  const open = await trx.selectFrom('qe_release_attempts').select(['audit_id', 'recipients'])
-    .where('partition_tag', '=', key.partitionTag).where('mail_id', '=', key.mailId).execute();
+  const open = await trx
+    .selectFrom('qe_release_attempts')
+    .select(['audit_id', 'recipients'])
+    .where('partition_tag', '=', key.partitionTag)
+    .where('mail_id', '=', key.mailId)
+    .execute();
   if (open.length === 0) return;
   const { rows } = await sql<{ email: unknown }>`SELECT r.email FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
-    WHERE mr.partition_tag = ${key.partitionTag} AND mr.mail_id = ${bind(deps.variant, 'msgrcpt.mail_id', key.mailId)} AND mr.rs = 'p'`.execute(trx);
+    WHERE mr.partition_tag = ${key.partitionTag} AND mr.mail_id = ${bind(deps.variant, 'msgrcpt.mail_id', key.mailId)} AND mr.rs = 'p'`.execute(
+    trx,
+  );
   const releasing = new Set(rows.map((r) => text(r.email)));
   const closed = open.filter((a) => !(JSON.parse(a.recipients) as string[]).some((r) => releasing.has(r))).map((a) => Number(a.audit_id));
   if (closed.length === 0) return;
@@ -83,26 +104,43 @@ export async function closeResolvedAttempts(trx: Deps['db'], deps: Deps, key: Ma
 export async function announceUnsettledReleases(deps: Deps, limit = 100): Promise<number> {
   const at = now(deps);
   const cutoff = at - deps.config.RELEASE_UNKNOWN_AFTER_MINUTES * 60;
-  const due = await deps.db.selectFrom('qe_release_attempts').selectAll()
-    .where('notified_at', 'is', null).where('started_at', '<=', cutoff).orderBy('started_at').limit(limit).execute();
+  const due = await deps.db
+    .selectFrom('qe_release_attempts')
+    .selectAll()
+    .where('notified_at', 'is', null)
+    .where('started_at', '<=', cutoff)
+    .orderBy('started_at')
+    .limit(limit)
+    .execute();
   let announced = 0;
   for (const a of due) {
     await deps.db.transaction().execute(async (trx) => {
-      const mark = await trx.updateTable('qe_release_attempts').set({ notified_at: at })
-        .where('audit_id', '=', a.audit_id).where('notified_at', 'is', null).executeTakeFirst();
+      const mark = await trx
+        .updateTable('qe_release_attempts')
+        .set({ notified_at: at })
+        .where('audit_id', '=', a.audit_id)
+        .where('notified_at', 'is', null)
+        .executeTakeFirst();
       if (Number(mark.numUpdatedRows) !== 1) return;
       const row = await trx.selectFrom('qe_audit').select(['actor', 'actor_role']).where('id', '=', a.audit_id).executeTakeFirst();
       const who = { role: row?.actor_role ?? 'admin', actor: row?.actor ?? '', keyId: null } as Identity;
       const key = { partitionTag: Number(a.partition_tag), mailId: a.mail_id };
       const id = formatItemId(key);
-      await emitMailEvent(trx, deps, who, 'quarantine.release_unknown', key,
-        (JSON.parse(a.recipients) as string[]).map((address) => ({ address })), {
+      await emitMailEvent(
+        trx,
+        deps,
+        who,
+        'quarantine.release_unknown',
+        key,
+        (JSON.parse(a.recipients) as string[]).map((address) => ({ address })),
+        {
           attempt: { audit_id: Number(a.audit_id), started_at: new Date(Number(a.started_at) * 1000).toISOString(), state: a.state },
           resolve: {
             mark_released: `POST /v1/quarantine/${id}/mark-released {"recipients": [...]}`,
             release_again: `POST /v1/quarantine/${id}/release {"recipients": [...], "force": true}`,
           },
-        });
+        },
+      );
       announced++;
     });
   }

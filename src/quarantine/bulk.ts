@@ -28,8 +28,10 @@ export async function filteredRecipients(deps: Deps, who: Identity, key: MailKey
   const target = await loadTarget(deps, who, key);
   const chosen = target.recipients.filter((r) => r.status === 'pending' && inFilter(r.address, only)).map((r) => r.address);
   if (chosen.length === 0) {
-    throw new AppError(action === 'release' ? 'nothing_to_release' : 'nothing_to_delete',
-      'no pending recipient of this message matches the filter (recipient or recipient domain)');
+    throw new AppError(
+      action === 'release' ? 'nothing_to_release' : 'nothing_to_delete',
+      'no pending recipient of this message matches the filter (recipient or recipient domain)',
+    );
   }
   return chosen;
 }
@@ -71,10 +73,21 @@ function failure(deps: Deps, id: string, err: unknown): BulkItemResult {
   const e = err as Error;
   if (isConnectionError(err)) {
     deps.log.warn('bulk: database unavailable for one id', { id, message: e.message });
-    return { id, status: 503, error: { code: 'database_unavailable', detail: 'the database is not reachable; nothing was changed for this id unless its audit says otherwise' } };
+    return {
+      id,
+      status: 503,
+      error: {
+        code: 'database_unavailable',
+        detail: 'the database is not reachable; nothing was changed for this id unless its audit says otherwise',
+      },
+    };
   }
   deps.log.error('bulk: unexpected error for one id', { id, error: e.name, message: e.message, stack: e.stack });
-  return { id, status: 500, error: { code: 'internal', detail: 'an unexpected error occurred for this id; see the audit log and the server log' } };
+  return {
+    id,
+    status: 500,
+    error: { code: 'internal', detail: 'an unexpected error occurred for this id; see the audit log and the server log' },
+  };
 }
 
 export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Promise<BulkItemResult[]> {
@@ -87,10 +100,16 @@ export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Prom
       const id = ids[i]!;
       try {
         const key = parseItemId(id);
-        if (!key) throw new AppError('invalid_field', 'not a quarantine id (<partition_tag>.<mail_id>, e.g. 0.hZbBr1WxS3sy)', { field: 'ids' });
+        if (!key)
+          throw new AppError('invalid_field', 'not a quarantine id (<partition_tag>.<mail_id>, e.g. 0.hZbBr1WxS3sy)', { field: 'ids' });
         const recipients = input.only ? await filteredRecipients(deps, who, key, input.only, input.action) : undefined;
         if (input.action === 'release') {
-          const result = await releaseMessage(deps, who, { key, allowSender: input.allowSender, confirmDangerous: input.confirmDangerous, recipients });
+          const result = await releaseMessage(deps, who, {
+            key,
+            allowSender: input.allowSender,
+            confirmDangerous: input.confirmDangerous,
+            recipients,
+          });
           out[i] = { id, status: result.status === 'released' ? 200 : result.status === 'partial' ? 207 : 502, result };
         } else {
           out[i] = { id, status: 200, result: await deleteMessage(deps, who, { key, blockSender: input.blockSender, recipients }) };

@@ -38,7 +38,8 @@ export async function decodeCursor(cursor: string): Promise<Position> {
     // Forged positions are allowed (scope still applies) but must be plausible: time_num is at most
     // 32-bit unsigned (MySQL), partition_tag a signed 32-bit integer (list.ts handles PostgreSQL's range).
     if (!Number.isSafeInteger(t) || !Number.isSafeInteger(p) || typeof id !== 'string') throw bad();
-    if ((t as number) < 0 || (t as number) > 2 ** 32 - 1 || (p as number) < 0 || (p as number) > 2 ** 31 - 1 || !MAIL_ID_PATTERN.test(id)) throw bad();
+    if ((t as number) < 0 || (t as number) > 2 ** 32 - 1 || (p as number) < 0 || (p as number) > 2 ** 31 - 1 || !MAIL_ID_PATTERN.test(id))
+      throw bad();
     return { t: t as number, p: p as number, m: id };
   } catch {
     throw bad();

@@ -33,15 +33,24 @@ export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInpu
   const chosen = chooseRecipients(target, input.recipients).filter((r) => r.status !== 'deleted');
   // Like a repeated release (nothing_to_release): a repeated delete is a 409, not a 200 that did nothing.
   if (chosen.length === 0) {
-    throw new AppError('nothing_to_delete', input.recipients?.length
-      ? 'every recipient named was already deleted'
-      : 'nothing pending in your scope: every recipient was already released or deleted (or is releasing)');
+    throw new AppError(
+      'nothing_to_delete',
+      input.recipients?.length
+        ? 'every recipient named was already deleted'
+        : 'nothing pending in your scope: every recipient was already released or deleted (or is releasing)',
+    );
   }
   const listing = input.blockSender ? senderListing(deps.variant, target, chosen, 'block_sender') : null;
   const v = deps.variant;
   const key = input.key;
   return deps.db.transaction().execute(async (trx) => {
-    await setRecipientStatus(trx, deps, key, chosen.map((r) => r.rseqnum), 'D');
+    await setRecipientStatus(
+      trx,
+      deps,
+      key,
+      chosen.map((r) => r.rseqnum),
+      'D',
+    );
     // a copy whose release outcome was unknown, deleted by name, closes that attempt
     if (chosen.some((r) => r.status === 'releasing')) await closeResolvedAttempts(trx, deps, key);
     if (listing) {
@@ -64,7 +73,15 @@ export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInpu
       result: 'ok',
       detail: JSON.stringify({ content_removed: contentRemoved }),
     });
-    await emitMailEvent(trx, deps, who, 'quarantine.deleted', key, deleted.map((address) => ({ address })), { content_removed: contentRemoved });
+    await emitMailEvent(
+      trx,
+      deps,
+      who,
+      'quarantine.deleted',
+      key,
+      deleted.map((address) => ({ address })),
+      { content_removed: contentRemoved },
+    );
     return { id: formatItemId(key), deleted, content_removed: contentRemoved };
   });
 }

@@ -102,7 +102,7 @@ export function partLimitCut(bytes: Uint8Array, maxParts: number): number {
   }
   if (boundaries.size === 0 && !everyDashLine) return -1;
   let parts = 0;
-  for (let pos = 0; pos < text.length;) {
+  for (let pos = 0; pos < text.length; ) {
     let end = text.indexOf('\n', pos);
     if (end < 0) end = text.length;
     if (text.charCodeAt(pos) === 0x2d && text.charCodeAt(pos + 1) === 0x2d) {

@@ -17,41 +17,65 @@ import { loadTarget } from './target.ts';
  * ('unknown' when none came back), as for every release.
  */
 export async function releaseToOverride(
-  deps: Deps, who: Identity, input: { key: MailKey; recipients: string[]; confirmDangerous?: boolean }, onRecorded?: OnRecorded,
+  deps: Deps,
+  who: Identity,
+  input: { key: MailKey; recipients: string[]; confirmDangerous?: boolean },
+  onRecorded?: OnRecorded,
 ): Promise<ReleaseResult> {
   if (who.role !== 'admin') throw new AppError('forbidden', 'recipients_override: for admins only', { field: 'recipients_override' });
   const target = await loadTarget(deps, who, input.key);
   await assertMayRelease(deps, who, formatItemId(input.key), target.contentCode, input.confirmDangerous);
   const transport = deps.release;
   if (!transport) {
-    throw new AppError('release_not_configured',
-      'set AMAVISD_PDP=127.0.0.1:9998 (Node beside amavisd) or RELAY_URL and RELAY_SECRET (through the relay)');
+    throw new AppError(
+      'release_not_configured',
+      'set AMAVISD_PDP=127.0.0.1:9998 (Node beside amavisd) or RELAY_URL and RELAY_SECRET (through the relay)',
+    );
   }
   const id = formatItemId(input.key);
   const to = [...new Set(input.recipients)];
   let auditId = 0;
   const record = async () => {
     auditId = await recordAuditReturningId(deps.db, deps.variant.dialect, deps.clock, who, {
-      action: 'release_override', result: 'pending', partitionTag: input.key.partitionTag, mailId: input.key.mailId, recipients: to,
+      action: 'release_override',
+      result: 'pending',
+      partitionTag: input.key.partitionTag,
+      mailId: input.key.mailId,
+      recipients: to,
       detail: JSON.stringify({ original_recipients: target.recipients.map((r) => r.address) }),
     });
   };
   const settle = (result: 'ok' | 'partial' | 'failed' | 'unknown', detail: string) =>
-    deps.db.updateTable('qe_audit').set({ result, detail: fitDetail(detail) }).where('id', '=', auditId).execute();
+    deps.db
+      .updateTable('qe_audit')
+      .set({ result, detail: fitDetail(detail) })
+      .where('id', '=', auditId)
+      .execute();
   let reply: ReleaseReply;
   try {
-    reply = await transport.release({
-      partitionTag: input.key.partitionTag, mailId: input.key.mailId, secretId: target.secretId, recipients: to,
-      requestedBy: releaseFrom(deps.config, to),
-    }, record);
+    reply = await transport.release(
+      {
+        partitionTag: input.key.partitionTag,
+        mailId: input.key.mailId,
+        secretId: target.secretId,
+        recipients: to,
+        requestedBy: releaseFrom(deps.config, to),
+      },
+      record,
+    );
   } catch (err) {
     if (auditId === 0) throw err; // nothing sent
     const unknown = !(err instanceof AppError) || err.code === 'release_outcome_unknown';
     const message = err instanceof Error ? err.message : String(err);
     await settle(unknown ? 'unknown' : 'failed', JSON.stringify({ error: message })).catch((e: Error) =>
-      deps.log.error('release override: the audit row stays pending', { id, audit_id: auditId, message: e.message }));
+      deps.log.error('release override: the audit row stays pending', { id, audit_id: auditId, message: e.message }),
+    );
     if (!unknown) throw err;
-    throw new AppError('release_outcome_unknown', `${message}. amavisd may have delivered to ${to.join(', ')}.`, { id, recipients: to, audit_id: auditId });
+    throw new AppError('release_outcome_unknown', `${message}. amavisd may have delivered to ${to.join(', ')}.`, {
+      id,
+      recipients: to,
+      audit_id: auditId,
+    });
   }
   const results = outcomes(to, reply);
   const delivered = results.filter((r) => r.released).length;
@@ -59,8 +83,11 @@ export async function releaseToOverride(
   const result: ReleaseResult = { id, status, results, via: reply.via };
   try {
     await deps.db.transaction().execute(async (trx) => {
-      await trx.updateTable('qe_audit').set({ result: status === 'released' ? 'ok' : status, detail: fitDetail(JSON.stringify(results)) })
-        .where('id', '=', auditId).execute();
+      await trx
+        .updateTable('qe_audit')
+        .set({ result: status === 'released' ? 'ok' : status, detail: fitDetail(JSON.stringify(results)) })
+        .where('id', '=', auditId)
+        .execute();
       if (onRecorded) await onRecorded(trx, result);
     });
   } catch (err) {

@@ -24,8 +24,14 @@ export type Rules = Record<PolicyType, OwnerAction>;
  * mailbox. `other` (unchecked, mta-error, clean and unknown codes) keeps today's behaviour.
  */
 export const DEFAULT_RULES: Readonly<Rules> = {
-  spam: 'release', spammy: 'release', virus: 'request', banned: 'request',
-  'bad-header': 'release', 'bad-mime': 'release', oversized: 'release', other: 'release',
+  spam: 'release',
+  spammy: 'release',
+  virus: 'request',
+  banned: 'request',
+  'bad-header': 'release',
+  'bad-mime': 'release',
+  oversized: 'release',
+  other: 'release',
 };
 
 /** Types whose release by an admin or domain admin needs `confirm_dangerous`. */
@@ -35,7 +41,13 @@ export const DANGEROUS: ReadonlySet<PolicyType> = new Set(['virus', 'banned']);
 export const GLOBAL = '*';
 
 const NAMED: Record<Exclude<PolicyType, 'other'>, ContentType> = {
-  spam: 'spam', spammy: 'spammy', virus: 'virus', banned: 'banned', 'bad-header': 'bad-header', 'bad-mime': 'bad-mime', oversized: 'oversized',
+  spam: 'spam',
+  spammy: 'spammy',
+  virus: 'virus',
+  banned: 'banned',
+  'bad-header': 'bad-header',
+  'bad-mime': 'bad-mime',
+  oversized: 'oversized',
 };
 
 /** amavisd's content code (src/amavis/codes.ts) as a policy type: the codes not named are `other`. */
@@ -50,7 +62,8 @@ export function policyTypeOf(code: string | null | undefined): PolicyType {
 /** The same mapping in SQL, over a content column: what the hidden rule compares to. */
 function policyTypeSql(column: string): RawBuilder<string> {
   const whens = Object.entries(NAMED).flatMap(([type, name]) =>
-    CONTENT_TYPES[name].map((code) => sql`WHEN ${sql.lit(code)} THEN ${sql.lit(type)}`));
+    CONTENT_TYPES[name].map((code) => sql`WHEN ${sql.lit(code)} THEN ${sql.lit(type)}`),
+  );
   return sql<string>`CASE ${sql.ref(column)} ${sql.join(whens, sql` `)} ELSE 'other' END`;
 }
 
@@ -59,7 +72,9 @@ export function codesOfPolicyTypes(types: readonly PolicyType[]): { codes: strin
   const named = types.filter((t): t is Exclude<PolicyType, 'other'> => t !== 'other').flatMap((t) => [...CONTENT_TYPES[NAMED[t]]]);
   if (!types.includes('other')) return { codes: named, negate: false };
   // `other` is open-ended: say which codes are NOT in the set instead
-  const rest = POLICY_TYPES.filter((t): t is Exclude<PolicyType, 'other'> => t !== 'other' && !types.includes(t)).flatMap((t) => [...CONTENT_TYPES[NAMED[t]]]);
+  const rest = POLICY_TYPES.filter((t): t is Exclude<PolicyType, 'other'> => t !== 'other' && !types.includes(t)).flatMap((t) => [
+    ...CONTENT_TYPES[NAMED[t]],
+  ]);
   return { codes: rest, negate: true };
 }
 
@@ -75,7 +90,8 @@ export async function loadPolicyTable(deps: Deps, domains?: readonly string[]): 
   const rows = await q.execute();
   const out: PolicyTable = { global: {}, domains: new Map() };
   for (const r of rows) {
-    if (!(POLICY_TYPES as readonly string[]).includes(r.content_type) || !(OWNER_ACTIONS as readonly string[]).includes(r.owner_action)) continue;
+    if (!(POLICY_TYPES as readonly string[]).includes(r.content_type) || !(OWNER_ACTIONS as readonly string[]).includes(r.owner_action))
+      continue;
     const rules = r.domain === GLOBAL ? out.global : (out.domains.get(r.domain) ?? out.domains.set(r.domain, {}).get(r.domain)!);
     rules[r.content_type as PolicyType] = r.owner_action as OwnerAction;
   }
@@ -99,10 +115,14 @@ export async function rulesForMailbox(deps: Deps, mailbox: string): Promise<Rule
 export type OwnerLinkAction = 'release' | 'release_allow' | 'request' | 'delete';
 export function ownerActions(rules: Rules, type: PolicyType): OwnerLinkAction[] {
   switch (rules[type]) {
-    case 'release': return ['release', 'release_allow', 'delete'];
-    case 'request': return ['request', 'delete'];
-    case 'none': return ['delete'];
-    case 'hidden': return [];
+    case 'release':
+      return ['release', 'release_allow', 'delete'];
+    case 'request':
+      return ['request', 'delete'];
+    case 'none':
+      return ['delete'];
+    case 'hidden':
+      return [];
   }
 }
 
@@ -124,18 +144,30 @@ export function ownerVisible(who: Identity, column = 'm.content'): RawBuilder<bo
  * Checked by the release verb before anything is claimed or sent: an owner only where the policy
  * says `release`; an admin or domain admin of virus or banned mail only with `confirm_dangerous`.
  */
-export async function assertMayRelease(deps: Deps, who: Identity, id: string, contentCode: string, confirmDangerous: boolean | undefined): Promise<void> {
+export async function assertMayRelease(
+  deps: Deps,
+  who: Identity,
+  id: string,
+  contentCode: string,
+  confirmDangerous: boolean | undefined,
+): Promise<void> {
   const type = policyTypeOf(contentCode);
   if (who.role === 'user') {
     const action = (await rulesForMailbox(deps, who.mailbox))[type];
     if (action === 'release') return;
     // 'hidden' never gets here: the scope query already answered 404
-    throw new AppError('release_not_allowed', action === 'request'
-      ? `${type} mail is not released by its owner: request a release (POST /v1/quarantine/${id}/release-requests); an administrator decides`
-      : `${type} mail is not released by its owner: ask your administrator`, { content_type: type, allowed: action });
+    throw new AppError(
+      'release_not_allowed',
+      action === 'request'
+        ? `${type} mail is not released by its owner: request a release (POST /v1/quarantine/${id}/release-requests); an administrator decides`
+        : `${type} mail is not released by its owner: ask your administrator`,
+      { content_type: type, allowed: action },
+    );
   }
   if (DANGEROUS.has(type) && confirmDangerous !== true) {
-    throw new AppError('confirmation_required', `this is ${type} mail: releasing it needs confirm_dangerous: true`, { field: 'confirm_dangerous' });
+    throw new AppError('confirmation_required', `this is ${type} mail: releasing it needs confirm_dangerous: true`, {
+      field: 'confirm_dangerous',
+    });
   }
 }
 
@@ -151,7 +183,9 @@ export async function getReleasePolicies(deps: Deps, who: Identity): Promise<Pol
   const table = await loadPolicyTable(deps, who.role === 'admin' ? undefined : who.domains);
   const names = who.role === 'admin' ? [...table.domains.keys()] : [...new Set(who.domains)];
   const domains = names.sort().map((domain) => ({
-    domain, overrides: table.domains.get(domain) ?? {}, effective: effectiveRules(table, domain),
+    domain,
+    overrides: table.domains.get(domain) ?? {},
+    effective: effectiveRules(table, domain),
   }));
   return { defaults: { ...DEFAULT_RULES }, global: effectiveRules(table, null), domains };
 }
@@ -160,7 +194,8 @@ export async function getReleasePolicies(deps: Deps, who: Identity): Promise<Pol
 function target(who: Identity, domain: string | null): string {
   if (who.role === 'user') throw new AppError('not_found', 'no such route');
   if (domain === null) {
-    if (who.role !== 'admin') throw new AppError('forbidden', 'the global release policy is for admins; set your domain\'s override instead');
+    if (who.role !== 'admin')
+      throw new AppError('forbidden', "the global release policy is for admins; set your domain's override instead");
     return GLOBAL;
   }
   const d = normalizeDomain(domain);
@@ -179,11 +214,17 @@ export async function putReleasePolicy(deps: Deps, who: Identity, domain: string
   await deps.db.transaction().execute(async (trx) => {
     await trx.deleteFrom('qe_release_policies').where('domain', '=', key).execute();
     const rows = Object.entries(rules).map(([type, action]) => ({
-      domain: key, content_type: type, owner_action: action as string, updated_at: now, updated_by: who.actor.slice(0, 512),
+      domain: key,
+      content_type: type,
+      owner_action: action as string,
+      updated_at: now,
+      updated_by: who.actor.slice(0, 512),
     }));
     if (rows.length) await trx.insertInto('qe_release_policies').values(rows).execute();
     await recordAudit(trx, deps.clock, who, {
-      action: 'release_policy', result: 'ok', ...(key === GLOBAL ? {} : { recipients: [`@${key}`] }),
+      action: 'release_policy',
+      result: 'ok',
+      ...(key === GLOBAL ? {} : { recipients: [`@${key}`] }),
       detail: JSON.stringify({ domain: key, rules }),
     });
   });
@@ -195,7 +236,12 @@ export async function deleteReleasePolicy(deps: Deps, who: Identity, domain: str
   await deps.db.transaction().execute(async (trx) => {
     const res = await trx.deleteFrom('qe_release_policies').where('domain', '=', key).executeTakeFirst();
     if (Number(res.numDeletedRows) === 0) throw new AppError('not_found', 'this domain has no override');
-    await recordAudit(trx, deps.clock, who, { action: 'release_policy', result: 'ok', recipients: [`@${key}`], detail: JSON.stringify({ domain: key, rules: null }) });
+    await recordAudit(trx, deps.clock, who, {
+      action: 'release_policy',
+      result: 'ok',
+      recipients: [`@${key}`],
+      detail: JSON.stringify({ domain: key, rules: null }),
+    });
   });
 }
 

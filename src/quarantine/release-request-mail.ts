@@ -51,13 +51,18 @@ export async function notifyDecision(deps: Deps, d: Decision): Promise<{ deliver
       WHERE m.partition_tag = ${d.partitionTag} AND m.mail_id = ${bind(deps.variant, 'msgs.mail_id', d.mailId)}`.execute(deps.db);
     // the sender wrote the subject: Mustache escapes it in the HTML; no header line carries it
     const view = {
-      decision: d.decision, approved: d.decision === 'approved', reason: d.reason,
-      subject: text(rows[0]?.subject) || '(no subject)', sender: text(rows[0]?.sender) || '<>',
+      decision: d.decision,
+      approved: d.decision === 'approved',
+      reason: d.reason,
+      subject: text(rows[0]?.subject) || '(no subject)',
+      sender: text(rows[0]?.sender) || '<>',
     };
     email = {
-      from, to: d.recipient,
+      from,
+      to: d.recipient,
       subject: d.decision === 'approved' ? 'Your release request was approved' : 'Your release request was denied',
-      html: renderHtml(HTML, view), text: renderText(TEXT, view),
+      html: renderHtml(HTML, view),
+      text: renderText(TEXT, view),
       headers: { 'Auto-Submitted': 'auto-generated' },
       idempotencyKey: `release-request/${d.id}/${d.decision}`,
       ...(deps.config.PUBLIC_URL ? { messageId: randomMessageId(messageIdHost(deps.config.PUBLIC_URL)) } : {}),

@@ -39,8 +39,16 @@ const seconds = (deps: Deps) => Math.floor(deps.clock.now() / 1000);
 
 function view(r: QeReleaseRequestsTable): ReleaseRequest {
   return {
-    id: r.id, mail_id: `${Number(r.partition_tag)}.${r.mail_id}`, recipient: r.recipient, requested_by: r.requested_by, note: r.note,
-    status: r.status as RequestStatus, created_at: iso(r.created_at)!, decided_at: iso(r.decided_at), decided_by: r.decided_by, reason: r.reason,
+    id: r.id,
+    mail_id: `${Number(r.partition_tag)}.${r.mail_id}`,
+    recipient: r.recipient,
+    requested_by: r.requested_by,
+    note: r.note,
+    status: r.status as RequestStatus,
+    created_at: iso(r.created_at)!,
+    decided_at: iso(r.decided_at),
+    decided_by: r.decided_by,
+    reason: r.reason,
   };
 }
 
@@ -48,31 +56,58 @@ function view(r: QeReleaseRequestsTable): ReleaseRequest {
  * The owner asks for their copy. Only where their policy says `request` (release: they release it
  * themselves; none: they may not). A second ask answers the first request (`created: false`).
  */
-export async function requestRelease(deps: Deps, who: Identity, key: MailKey, note?: string): Promise<{ request: ReleaseRequest; created: boolean }> {
-  if (who.role !== 'user') throw new AppError('forbidden', 'release requests are for mailbox owners; admins release (POST /v1/quarantine/{id}/release)');
+export async function requestRelease(
+  deps: Deps,
+  who: Identity,
+  key: MailKey,
+  note?: string,
+): Promise<{ request: ReleaseRequest; created: boolean }> {
+  if (who.role !== 'user')
+    throw new AppError('forbidden', 'release requests are for mailbox owners; admins release (POST /v1/quarantine/{id}/release)');
   const target = await loadTarget(deps, who, key); // scope and hidden types: 404
   const type = policyTypeOf(target.contentCode);
   const rule = (await rulesForMailbox(deps, who.mailbox))[type];
-  if (rule === 'release') throw new AppError('conflict', `${type} mail: you may release it yourself (POST /v1/quarantine/${formatItemId(key)}/release)`);
-  if (rule !== 'request') throw new AppError('release_not_allowed', `${type} mail is not released by its owner: ask your administrator`, { content_type: type, allowed: rule });
+  if (rule === 'release')
+    throw new AppError('conflict', `${type} mail: you may release it yourself (POST /v1/quarantine/${formatItemId(key)}/release)`);
+  if (rule !== 'request')
+    throw new AppError('release_not_allowed', `${type} mail is not released by its owner: ask your administrator`, {
+      content_type: type,
+      allowed: rule,
+    });
   const mine = target.recipients.find((r) => r.address === who.mailbox);
   const existing = await find(deps, key, who.mailbox);
   if (existing) return { request: view(existing), created: false };
-  if (mine?.status !== 'pending') throw new AppError('nothing_to_release', 'your copy was already released or deleted, or a release is in progress');
+  if (mine?.status !== 'pending')
+    throw new AppError('nothing_to_release', 'your copy was already released or deleted, or a release is in progress');
 
   const row: QeReleaseRequestsTable = {
-    id: newId('rr'), partition_tag: key.partitionTag, mail_id: key.mailId, recipient: who.mailbox, domain: domainOf(who.mailbox),
-    requested_by: who.actor.slice(0, 512), note: note ?? null, status: 'pending', created_at: seconds(deps),
-    decided_at: null, decided_by: null, reason: null,
+    id: newId('rr'),
+    partition_tag: key.partitionTag,
+    mail_id: key.mailId,
+    recipient: who.mailbox,
+    domain: domainOf(who.mailbox),
+    requested_by: who.actor.slice(0, 512),
+    note: note ?? null,
+    status: 'pending',
+    created_at: seconds(deps),
+    decided_at: null,
+    decided_by: null,
+    reason: null,
   };
   try {
     await deps.db.transaction().execute(async (trx) => {
       await trx.insertInto('qe_release_requests').values(row).execute();
       await recordAudit(trx, deps.clock, who, {
-        action: 'release_request', result: 'ok', partitionTag: key.partitionTag, mailId: key.mailId, recipients: [who.mailbox],
+        action: 'release_request',
+        result: 'ok',
+        partitionTag: key.partitionTag,
+        mailId: key.mailId,
+        recipients: [who.mailbox],
         detail: JSON.stringify({ request_id: row.id, note: row.note }),
       });
-      await emitMailEvent(trx, deps, who, 'quarantine.release_requested', key, [{ address: who.mailbox }], { request: { id: row.id, note: row.note } });
+      await emitMailEvent(trx, deps, who, 'quarantine.release_requested', key, [{ address: who.mailbox }], {
+        request: { id: row.id, note: row.note },
+      });
     });
   } catch (err) {
     // two asks at once: the unique key lets one in; the other answers it
@@ -84,13 +119,21 @@ export async function requestRelease(deps: Deps, who: Identity, key: MailKey, no
 }
 
 function find(deps: Deps, key: MailKey, recipient: string) {
-  return deps.db.selectFrom('qe_release_requests').selectAll()
-    .where('partition_tag', '=', key.partitionTag).where('mail_id', '=', key.mailId).where('recipient', '=', recipient)
+  return deps.db
+    .selectFrom('qe_release_requests')
+    .selectAll()
+    .where('partition_tag', '=', key.partitionTag)
+    .where('mail_id', '=', key.mailId)
+    .where('recipient', '=', recipient)
     .executeTakeFirst();
 }
 
 /** Requests in the caller's scope: admins all, domain admins their domains', owners their own. */
-export async function listReleaseRequests(deps: Deps, who: Identity, q: { status?: RequestStatus | 'all'; limit: number }): Promise<ReleaseRequest[]> {
+export async function listReleaseRequests(
+  deps: Deps,
+  who: Identity,
+  q: { status?: RequestStatus | 'all'; limit: number },
+): Promise<ReleaseRequest[]> {
   let query = deps.db.selectFrom('qe_release_requests').selectAll();
   if (who.role === 'user') query = query.where('recipient', '=', who.mailbox);
   if (who.role === 'domain_admin') {
@@ -105,8 +148,10 @@ export async function listReleaseRequests(deps: Deps, who: Identity, q: { status
 
 /** One request a decider may decide: admins any, domain admins their domains'; everyone else 404. */
 async function decidable(deps: Deps, who: Identity, id: string): Promise<QeReleaseRequestsTable> {
-  const row = who.role === 'user' ? undefined : await deps.db.selectFrom('qe_release_requests').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!row || (who.role === 'domain_admin' && !who.domains.includes(row.domain))) throw new AppError('not_found', 'no release request with this id in your scope');
+  const row =
+    who.role === 'user' ? undefined : await deps.db.selectFrom('qe_release_requests').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row || (who.role === 'domain_admin' && !who.domains.includes(row.domain)))
+    throw new AppError('not_found', 'no release request with this id in your scope');
   if (row.status !== 'pending') throw new AppError('conflict', `this request was already ${row.status}`);
   return row;
 }
@@ -114,8 +159,16 @@ async function decidable(deps: Deps, who: Identity, id: string): Promise<QeRelea
 const keyOf = (r: QeReleaseRequestsTable): MailKey => ({ partitionTag: Number(r.partition_tag), mailId: r.mail_id });
 
 /** Mark a pending request decided (compare-and-set: two deciders cannot both decide it). */
-async function decide(trx: Deps['db'], deps: Deps, who: Identity, row: QeReleaseRequestsTable, status: 'approved' | 'denied', reason: string | null) {
-  let update = trx.updateTable('qe_release_requests')
+async function decide(
+  trx: Deps['db'],
+  deps: Deps,
+  who: Identity,
+  row: QeReleaseRequestsTable,
+  status: 'approved' | 'denied',
+  reason: string | null,
+) {
+  let update = trx
+    .updateTable('qe_release_requests')
     .set({ status, decided_at: seconds(deps), decided_by: who.actor.slice(0, 512), reason })
     .where('id', '=', row.id);
   // An approval runs in the transaction that records a delivered release: it must not fail (the
@@ -125,8 +178,12 @@ async function decide(trx: Deps['db'], deps: Deps, who: Identity, row: QeRelease
   if (status === 'denied' && Number(res.numUpdatedRows) !== 1) throw new AppError('conflict', 'this request was decided meanwhile');
   const key = keyOf(row);
   await recordAudit(trx, deps.clock, who, {
-    action: `release_request_${status === 'approved' ? 'approve' : 'deny'}`, result: 'ok', partitionTag: key.partitionTag, mailId: key.mailId,
-    recipients: [row.recipient], detail: JSON.stringify({ request_id: row.id, requested_by: row.requested_by, decided_by: who.actor, reason }),
+    action: `release_request_${status === 'approved' ? 'approve' : 'deny'}`,
+    result: 'ok',
+    partitionTag: key.partitionTag,
+    mailId: key.mailId,
+    recipients: [row.recipient],
+    detail: JSON.stringify({ request_id: row.id, requested_by: row.requested_by, decided_by: who.actor, reason }),
   });
   await emitMailEvent(trx, deps, who, 'quarantine.release_request_decided', key, [{ address: row.recipient }], {
     request: { id: row.id, requested_by: row.requested_by, decision: status, reason },
@@ -139,19 +196,33 @@ async function decide(trx: Deps['db'], deps: Deps, who: Identity, row: QeRelease
  * transaction that records a delivered release; a release amavisd refused leaves it pending.
  */
 export async function approveReleaseRequest(
-  deps: Deps, who: Identity, id: string, onRecorded?: OnRecorded,
+  deps: Deps,
+  who: Identity,
+  id: string,
+  onRecorded?: OnRecorded,
 ): Promise<{ result: ReleaseResult; delivery: Promise<void> }> {
   const row = await decidable(deps, who, id);
-  const result = await releaseMessage(deps, who, { key: keyOf(row), recipients: [row.recipient], confirmDangerous: true }, async (trx, res) => {
-    if (res.status === 'released') await decide(trx, deps, who, row, 'approved', null);
-    if (onRecorded) await onRecorded(trx, res);
-  });
-  const delivery = result.status === 'released' ? (await notifyDecision(deps, decision(row, 'approved', null))).delivery : Promise.resolve();
+  const result = await releaseMessage(
+    deps,
+    who,
+    { key: keyOf(row), recipients: [row.recipient], confirmDangerous: true },
+    async (trx, res) => {
+      if (res.status === 'released') await decide(trx, deps, who, row, 'approved', null);
+      if (onRecorded) await onRecorded(trx, res);
+    },
+  );
+  const delivery =
+    result.status === 'released' ? (await notifyDecision(deps, decision(row, 'approved', null))).delivery : Promise.resolve();
   return { result, delivery };
 }
 
 /** `delivery`: the owner's email saying so (src/quarantine/release-request-mail.ts), never rejecting. */
-export async function denyReleaseRequest(deps: Deps, who: Identity, id: string, reason: string): Promise<{ request: ReleaseRequest; delivery: Promise<void> }> {
+export async function denyReleaseRequest(
+  deps: Deps,
+  who: Identity,
+  id: string,
+  reason: string,
+): Promise<{ request: ReleaseRequest; delivery: Promise<void> }> {
   const row = await decidable(deps, who, id);
   await deps.db.transaction().execute((trx) => decide(trx, deps, who, row, 'denied', reason));
   const { delivery } = await notifyDecision(deps, decision(row, 'denied', reason));
@@ -159,5 +230,10 @@ export async function denyReleaseRequest(deps: Deps, who: Identity, id: string, 
 }
 
 const decision = (row: QeReleaseRequestsTable, d: 'approved' | 'denied', reason: string | null) => ({
-  id: row.id, partitionTag: Number(row.partition_tag), mailId: row.mail_id, recipient: row.recipient, decision: d, reason,
+  id: row.id,
+  partitionTag: Number(row.partition_tag),
+  mailId: row.mail_id,
+  recipient: row.recipient,
+  decision: d,
+  reason,
 });

@@ -85,8 +85,10 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   await assertMayRelease(deps, who, formatItemId(input.key), target.contentCode, input.confirmDangerous);
   const transport = deps.release;
   if (!transport) {
-    throw new AppError('release_not_configured',
-      'set AMAVISD_PDP=127.0.0.1:9998 (Node beside amavisd) or RELAY_URL and RELAY_SECRET (through the relay)');
+    throw new AppError(
+      'release_not_configured',
+      'set AMAVISD_PDP=127.0.0.1:9998 (Node beside amavisd) or RELAY_URL and RELAY_SECRET (through the relay)',
+    );
   }
   const chosen = chooseRecipients(target, input.recipients);
   if (input.force && (who.role !== 'admin' || !input.recipients?.length)) {
@@ -94,16 +96,17 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   }
   const blocked = chosen.find((r) => r.status === 'deleted' || (r.status === 'releasing' && !input.force));
   if (blocked) {
-    const why = blocked.status === 'deleted'
-      ? 'this copy was deleted'
-      : UNSETTLED;
+    const why = blocked.status === 'deleted' ? 'this copy was deleted' : UNSETTLED;
     throw new AppError('nothing_to_release', `${blocked.address}: ${why}`, { field: 'recipients' });
   }
   if (chosen.length === 0) {
     const stuck = target.recipients.filter((r) => r.status === 'releasing').map((r) => r.address);
-    throw new AppError('nothing_to_release', stuck.length
-      ? `nothing pending in your scope; ${stuck.join(', ')}: ${UNSETTLED}`
-      : 'every recipient in your scope was already released or deleted');
+    throw new AppError(
+      'nothing_to_release',
+      stuck.length
+        ? `nothing pending in your scope; ${stuck.join(', ')}: ${UNSETTLED}`
+        : 'every recipient in your scope was already released or deleted',
+    );
   }
   const listing = input.allowSender ? senderListing(deps.variant, target, chosen, 'allow_sender') : null;
 
@@ -127,13 +130,16 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   const subs = enabledSubscriptions(deps.db).catch(() => null);
   let reply: ReleaseReply;
   try {
-    reply = await transport.release({
-      partitionTag: input.key.partitionTag,
-      mailId: input.key.mailId,
-      secretId: target.secretId,
-      recipients: addresses,
-      requestedBy: releaseFrom(deps.config, addresses),
-    }, record);
+    reply = await transport.release(
+      {
+        partitionTag: input.key.partitionTag,
+        mailId: input.key.mailId,
+        secretId: target.secretId,
+        recipients: addresses,
+        requestedBy: releaseFrom(deps.config, addresses),
+      },
+      record,
+    );
   } catch (err) {
     if (auditId === 0) throw err; // nothing claimed, nothing sent (busy, invalid, or the claim failed)
     const known = err instanceof AppError && err.code !== 'release_outcome_unknown';
@@ -142,7 +148,15 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
     await deps.db.transaction().execute(async (trx) => {
       await unclaim(trx, deps, input.key, fresh);
       await settleAttempt(trx, auditId, 'failed', detail);
-      await emitReleaseEvents(trx, deps, who, input.key, addresses.map((recipient) => ({ recipient, released: false, reply: null })), detail, await subs);
+      await emitReleaseEvents(
+        trx,
+        deps,
+        who,
+        input.key,
+        addresses.map((recipient) => ({ recipient, released: false, reply: null })),
+        detail,
+        await subs,
+      );
     });
     throw err;
   }
@@ -155,11 +169,23 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   const result: ReleaseResult = { id, status, results, via: reply.via };
   try {
     await deps.db.transaction().execute(async (trx) => {
-      if (released.length) await setRecipientStatus(trx, deps, input.key, released.map((r) => r.rseqnum), 'R');
+      if (released.length)
+        await setRecipientStatus(
+          trx,
+          deps,
+          input.key,
+          released.map((r) => r.rseqnum),
+          'R',
+        );
       if (listing) {
         for (const r of released) await writeEntry(trx, deps, who, listing.recipients.get(r.address)!, listing.sender, 'allow');
       }
-      await unclaim(trx, deps, input.key, fresh.filter((r) => !results[chosen.indexOf(r)]!.released));
+      await unclaim(
+        trx,
+        deps,
+        input.key,
+        fresh.filter((r) => !results[chosen.indexOf(r)]!.released),
+      );
       await settleAttempt(trx, auditId, status === 'released' ? 'ok' : status, JSON.stringify(results));
       // a forced release settles the earlier, unknown attempts of the copies it took over
       if (fresh.length !== chosen.length) await closeResolvedAttempts(trx, deps, input.key);
@@ -175,7 +201,12 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
 }
 
 async function unknownOutcome(
-  deps: Deps, auditId: number, id: string, recipients: string[], err: unknown, results?: RecipientOutcome[],
+  deps: Deps,
+  auditId: number,
+  id: string,
+  recipients: string[],
+  err: unknown,
+  results?: RecipientOutcome[],
 ): Promise<never> {
   const cause = err instanceof AppError ? err.message : `${(err as Error).name}: ${(err as Error).message}`;
   const detail = results
@@ -183,8 +214,11 @@ async function unknownOutcome(
     : `${cause}; the copies stay 'releasing'`;
   deps.log.error('release outcome unknown', { id, audit_id: auditId, recipients, detail });
   await markAttemptUnknown(deps.db, auditId, JSON.stringify({ error: detail, ...(results ? { results } : {}) })).catch((e: Error) =>
-    deps.log.error('release outcome unknown: the audit row stays pending', { id, audit_id: auditId, message: e.message }));
-  throw new AppError('release_outcome_unknown',
+    deps.log.error('release outcome unknown: the audit row stays pending', { id, audit_id: auditId, message: e.message }),
+  );
+  throw new AppError(
+    'release_outcome_unknown',
     `${detail}. amavisd may have delivered: it is not released again without force. An admin resolves it (README: releases whose outcome is unknown).`,
-    { id, recipients, audit_id: auditId, ...(results ? { results } : {}) });
+    { id, recipients, audit_id: auditId, ...(results ? { results } : {}) },
+  );
 }

@@ -25,7 +25,10 @@ export interface ReportResult {
 export async function reportMessage(deps: Deps, who: Identity, key: MailKey, kind: LearnKind): Promise<ReportResult> {
   const item = await getItem(deps, who, key);
   if (!deps.learner) {
-    throw new AppError('learner_not_configured', 'reporting to the spam filter is not set up: set SA_LEARN_COMMAND on the mail host (README "Reporting spam")');
+    throw new AppError(
+      'learner_not_configured',
+      'reporting to the spam filter is not set up: set SA_LEARN_COMMAND on the mail host (README "Reporting spam")',
+    );
   }
   const message = stripAmavisHeaders(await readStoredMessage(deps, key));
   if (message.length > LEARN_MAX_BYTES) throw new AppError('payload_too_large', `the message is larger than ${LEARN_MAX_BYTES} bytes`);
@@ -40,7 +43,15 @@ export async function reportMessage(deps: Deps, who: Identity, key: MailKey, kin
       result: 'ok',
       detail: JSON.stringify({ learned: result.learned, learner: result.output }),
     });
-    await emitMailEvent(trx, deps, who, 'quarantine.reported', key, recipients.map((address) => ({ address })), { kind, learned: result.learned });
+    await emitMailEvent(
+      trx,
+      deps,
+      who,
+      'quarantine.reported',
+      key,
+      recipients.map((address) => ({ address })),
+      { kind, learned: result.learned },
+    );
   });
   return { id: formatItemId(key), kind, learned: result.learned, learner_output: result.output };
 }

@@ -27,28 +27,52 @@ export interface MarkReleasedResult {
  */
 export async function markReleased(deps: Deps, who: Identity, input: MarkReleasedInput): Promise<MarkReleasedResult> {
   if (who.role !== 'admin') throw new AppError('forbidden', 'only admins resolve releases whose outcome is unknown');
-  if (input.recipients.length === 0) throw new AppError('invalid_field', 'recipients: name the copies to mark released', { field: 'recipients' });
+  if (input.recipients.length === 0)
+    throw new AppError('invalid_field', 'recipients: name the copies to mark released', { field: 'recipients' });
   const target = await loadTarget(deps, who, input.key);
   const chosen = chooseRecipients(target, input.recipients);
   const notReleasing = chosen.find((r) => r.status !== 'releasing');
   if (notReleasing) {
-    throw new AppError('conflict', `${notReleasing.address} is ${notReleasing.status}, not releasing: only a release whose outcome is unknown is marked`, {
-      field: 'recipients',
-    });
+    throw new AppError(
+      'conflict',
+      `${notReleasing.address} is ${notReleasing.status}, not releasing: only a release whose outcome is unknown is marked`,
+      {
+        field: 'recipients',
+      },
+    );
   }
   const key = input.key;
   const addresses = chosen.map((r) => r.address);
   await deps.db.transaction().execute(async (trx) => {
     // Compare-and-set: a concurrent resolution (or the late settlement of the attempt) wins once.
-    const res = await setRecipientStatus(trx, deps, key, chosen.map((r) => r.rseqnum), 'R', 'p');
-    if (Number(res.numAffectedRows ?? 0) !== chosen.length) throw new AppError('conflict', 'these copies changed meanwhile; reload and check again');
+    const res = await setRecipientStatus(
+      trx,
+      deps,
+      key,
+      chosen.map((r) => r.rseqnum),
+      'R',
+      'p',
+    );
+    if (Number(res.numAffectedRows ?? 0) !== chosen.length)
+      throw new AppError('conflict', 'these copies changed meanwhile; reload and check again');
     await closeResolvedAttempts(trx, deps, key);
     await recordAudit(trx, deps.clock, who, {
-      action: 'mark_released', partitionTag: key.partitionTag, mailId: key.mailId, recipients: addresses, result: 'ok',
+      action: 'mark_released',
+      partitionTag: key.partitionTag,
+      mailId: key.mailId,
+      recipients: addresses,
+      result: 'ok',
       detail: JSON.stringify({ note: input.note ?? null, delivered_by_this_action: false }),
     });
-    await emitMailEvent(trx, deps, who, 'quarantine.released', key,
-      addresses.map((address) => ({ address, released: true, reply: null })), { marked: true });
+    await emitMailEvent(
+      trx,
+      deps,
+      who,
+      'quarantine.released',
+      key,
+      addresses.map((address) => ({ address, released: true, reply: null })),
+      { marked: true },
+    );
   });
   return { id: formatItemId(key), marked: addresses };
 }

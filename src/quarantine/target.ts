@@ -23,7 +23,15 @@ export async function loadTarget(deps: Deps, who: Identity, key: MailKey): Promi
   const v = deps.variant;
   // One statement (it was two: the message, then its recipients): the message with each of its
   // recipients in the caller's scope. No row: not quarantined, or nothing of it in scope; both 404.
-  const { rows } = await sql<{ secret_id: unknown; sender: unknown; content: string | null; email: unknown; rid: number | string; rseqnum: number; rs: string }>`
+  const { rows } = await sql<{
+    secret_id: unknown;
+    sender: unknown;
+    content: string | null;
+    email: unknown;
+    rid: number | string;
+    rseqnum: number;
+    rs: string;
+  }>`
     SELECT m.secret_id, s.email AS sender, m.content, r.email, mr.rid, mr.rseqnum, mr.rs
     FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
       JOIN msgrcpt mr ON mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id
@@ -73,7 +81,12 @@ export function chooseRecipients(target: ActionTarget, requested: string[] | und
  * concurrent releases of one copy cannot both reach amavisd (amavisd itself would deliver twice).
  * Returns the recipients this caller now holds.
  */
-export async function claimForRelease<R extends { rseqnum: number; rs: string }>(trx: Deps['db'], deps: Deps, key: MailKey, rcpts: R[]): Promise<R[]> {
+export async function claimForRelease<R extends { rseqnum: number; rs: string }>(
+  trx: Deps['db'],
+  deps: Deps,
+  key: MailKey,
+  rcpts: R[],
+): Promise<R[]> {
   const held: R[] = [];
   for (const r of rcpts) {
     const res = await sql`UPDATE msgrcpt SET rs = 'p'
@@ -109,7 +122,8 @@ export function senderListing(v: SchemaVariant, target: ActionTarget, chosen: Ar
   requireLookupTables(v);
   const sender: SenderForm | null = target.sender === '' ? null : parseSender(target.sender);
   if (!sender?.key.includes('@') || sender.key.startsWith('@')) {
-    const why = target.sender === '' ? 'the message has the null sender <>, which cannot be listed' : 'the envelope sender is not a listable address';
+    const why =
+      target.sender === '' ? 'the message has the null sender <>, which cannot be listed' : 'the envelope sender is not a listable address';
     throw new AppError('invalid_field', `${field}: ${why}; nothing was changed`, { field });
   }
   const recipients = new Map<string, RecipientForm>();

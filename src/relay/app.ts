@@ -15,8 +15,13 @@ import { LEARN_KINDS, LEARN_MAX_BYTES, type Learner, type LearnKind } from '../l
 import type { PdpLimit } from '../release/limit.ts';
 import {
   RELAY_LEARN_PATH,
-  RELAY_RELEASE_PATH, RELAY_WINDOW_MS, relayReleaseBody, releaseRequestOf, signRelayResponse,
-  verifyRelayRequest, type RelayReleaseAnswer,
+  RELAY_RELEASE_PATH,
+  RELAY_WINDOW_MS,
+  relayReleaseBody,
+  releaseRequestOf,
+  signRelayResponse,
+  verifyRelayRequest,
+  type RelayReleaseAnswer,
 } from '../release/relay-protocol.ts';
 
 export interface ReplayCache {
@@ -133,7 +138,13 @@ export function createRelayApp(opts: RelayAppOptions) {
         throw new AppError('invalid_field', `${field}: ${issue?.message ?? 'invalid'}`, { field });
       }
       const req = releaseRequestOf(parsed.data);
-      const fields = { request_id: verified.requestId, partition_tag: req.partitionTag, mail_id: req.mailId, recipients: req.recipients, requested_by: req.requestedBy };
+      const fields = {
+        request_id: verified.requestId,
+        partition_tag: req.partitionTag,
+        mail_id: req.mailId,
+        recipients: req.recipients,
+        requested_by: req.requestedBy,
+      };
       const attrs = releaseAttributes(req);
       let reply: PdpAttributes;
       const done = opts.limit ? await opts.limit.acquire() : () => {};
@@ -148,7 +159,13 @@ export function createRelayApp(opts: RelayAppOptions) {
         done();
       }
       const result = toReleaseReply(reply, 'relay', req.secretId);
-      opts.log.info('relay: release', { ...fields, released: result.released, setreplies: setrepliesOf(result.attributes), status: 200, ms: clock.now() - t0 });
+      opts.log.info('relay: release', {
+        ...fields,
+        released: result.released,
+        setreplies: setrepliesOf(result.attributes),
+        status: 200,
+        ms: clock.now() - t0,
+      });
       const payload: RelayReleaseAnswer = { setreplies: result.setreplies, attributes: result.attributes, released: result.released };
       return answer(c, 200, payload, 'application/json');
     },
@@ -168,9 +185,20 @@ export function createRelayApp(opts: RelayAppOptions) {
       const verified = await verify(c, raw);
       const kind = c.req.param('kind') as LearnKind;
       if (!LEARN_KINDS.includes(kind)) throw new AppError('invalid_field', 'kind: expected ham or spam', { field: 'kind' });
-      if (!opts.learner) throw new AppError('learner_not_configured', 'this relay has no SA_LEARN_COMMAND: set it on the mail host (README "Reporting spam")');
+      if (!opts.learner)
+        throw new AppError(
+          'learner_not_configured',
+          'this relay has no SA_LEARN_COMMAND: set it on the mail host (README "Reporting spam")',
+        );
       const result = await opts.learner.learn(kind, raw);
-      opts.log.info('relay: learn', { request_id: verified.requestId, kind, bytes: raw.length, learned: result.learned, status: 200, ms: clock.now() - t0 });
+      opts.log.info('relay: learn', {
+        request_id: verified.requestId,
+        kind,
+        bytes: raw.length,
+        learned: result.learned,
+        status: 200,
+        ms: clock.now() - t0,
+      });
       return answer(c, 200, result, 'application/json');
     },
   );

@@ -39,7 +39,8 @@ export function pdpLimit(opts: PdpLimitOptions = {}): PdpLimit {
 
   const release = () => {
     const next = queue.shift();
-    if (next) next.grant(); // the slot passes straight on: `active` stays the same
+    if (next)
+      next.grant(); // the slot passes straight on: `active` stays the same
     else active--;
   };
   const once = () => {
@@ -51,7 +52,9 @@ export function pdpLimit(opts: PdpLimitOptions = {}): PdpLimit {
     };
   };
   const busy = (why: string) =>
-    new AppError('amavisd_busy', `${max} AM.PDP releases are already running (AMAVISD_PDP_CONCURRENCY); ${why}; retry shortly`, { retryAfter });
+    new AppError('amavisd_busy', `${max} AM.PDP releases are already running (AMAVISD_PDP_CONCURRENCY); ${why}; retry shortly`, {
+      retryAfter,
+    });
 
   return {
     get active() {

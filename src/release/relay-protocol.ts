@@ -45,9 +45,19 @@ export const relayReleaseBody = z
     mail_id: z.string().regex(/^[A-Za-z0-9+_-]{1,16}$/, 'expected an amavisd mail_id'),
     secret_id: z.string().regex(/^[A-Za-z0-9+_-]{1,16}$/, 'expected an amavisd secret_id'),
     recipients: z
-      .array(z.string().min(1).max(320).refine((r) => !CONTROL.test(r), 'must not contain control characters'))
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(320)
+          .refine((r) => !CONTROL.test(r), 'must not contain control characters'),
+      )
       .max(1000),
-    requested_by: z.string().max(320).refine((r) => !CONTROL.test(r), 'must not contain control characters').default(''),
+    requested_by: z
+      .string()
+      .max(320)
+      .refine((r) => !CONTROL.test(r), 'must not contain control characters')
+      .default(''),
   })
   .strict();
 export type RelayReleaseBody = z.infer<typeof relayReleaseBody>;
@@ -226,7 +236,16 @@ export function problemOf(text: string): { detail: string; code: string | null; 
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Codes the relay answers (signed) only before it has sent anything to amavisd. */
-const RELAY_NOT_SENT = new Set(['upstream_unreachable', 'amavisd_busy', 'unauthorized', 'conflict', 'bad_request', 'invalid_field', 'payload_too_large', 'not_found']);
+const RELAY_NOT_SENT = new Set([
+  'upstream_unreachable',
+  'amavisd_busy',
+  'unauthorized',
+  'conflict',
+  'bad_request',
+  'invalid_field',
+  'payload_too_large',
+  'not_found',
+]);
 
 /** Release through the on-host relay (`RELAY_URL` + `RELAY_SECRET`): what a Worker uses. */
 export function relayTransport(
@@ -269,7 +288,9 @@ export function relayTransport(
         const e = err as Error & { cause?: { code?: unknown } };
         const cause = typeof e.cause?.code === 'string' ? e.cause.code : '';
         if (NOT_SENT.has(cause)) throw new AppError('upstream_unreachable', `relay at ${origin} unreachable: ${cause}`);
-        throw unknown(e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : `the exchange failed (${e.message})`);
+        throw unknown(
+          e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : `the exchange failed (${e.message})`,
+        );
       }
       if (res.status === 200) {
         if (!(await verifyRelayResponse(secret, { status: 200, requestId, body: text, headers: res.headers }))) {

@@ -39,7 +39,8 @@ class ReleaseFailure extends Error {}
 
 const enc = new TextEncoder();
 /** The header lines amavisd puts in front of a quarantined message, and skips when releasing. */
-const AMAVISD_PREFIX = /^(?:X-Envelope-From|Return-Path|X-Envelope-To|X-Envelope-To-Blocked|X-Quarantine-ID|Delivered-To|X-Amavis-(?:Hold|Alert|Modified|PenPals|PolicyBank|OS-Fingerprint)|X-Spam-[^:]+|X-CRM114-[^:]+):/i;
+const AMAVISD_PREFIX =
+  /^(?:X-Envelope-From|Return-Path|X-Envelope-To|X-Envelope-To-Blocked|X-Quarantine-ID|Delivered-To|X-Amavis-(?:Hold|Alert|Modified|PenPals|PolicyBank|OS-Fingerprint)|X-Spam-[^:]+|X-CRM114-[^:]+):/i;
 
 function one(attrs: PdpAttributes, name: string): string | undefined {
   return attrs.find(([k]) => k === name)?.[1];
@@ -61,7 +62,13 @@ export function splitQuarantined(stored: Uint8Array): { fields: Array<[string, s
     const field = latin1.decode(stored.subarray(pos, end));
     if (!AMAVISD_PREFIX.test(field)) break;
     const colon = field.indexOf(':');
-    fields.push([field.slice(0, colon).toLowerCase(), field.slice(colon + 1).replace(/\r?\n[ \t]*/g, ' ').trim()]);
+    fields.push([
+      field.slice(0, colon).toLowerCase(),
+      field
+        .slice(colon + 1)
+        .replace(/\r?\n[ \t]*/g, ' ')
+        .trim(),
+    ]);
     pos = end;
   }
   return { fields, message: stored.subarray(pos) };
@@ -160,7 +167,11 @@ export async function startSandboxPdp(opts: SandboxPdpOptions): Promise<SandboxP
     } catch (err) {
       const detail = err instanceof ReleaseFailure ? err.message : `sandbox error: ${(err as Error).message}`;
       opts.log?.warn('sandbox AM.PDP: release failed', { mail_id: one(attrs, 'mail_id'), detail });
-      return [['setreply', `450 4.5.0 Failure: ${detail}`], ['return_value', 'tempfail'], ['exit_code', '75']];
+      return [
+        ['setreply', `450 4.5.0 Failure: ${detail}`],
+        ['return_value', 'tempfail'],
+        ['exit_code', '75'],
+      ];
     }
   }
 

@@ -92,7 +92,8 @@ export async function purge(deps: Deps, input: PurgeInput = {}): Promise<PurgeRe
     AND NOT EXISTS (SELECT 1 FROM msgrcpt r WHERE r.rid = a.id)`;
 
   if (input.dryRun) {
-    const distinct = (t: string) => sql<{ n: number }>`SELECT count(*) AS n FROM (SELECT DISTINCT x.partition_tag, x.mail_id ${orphansOf(t)}) d`;
+    const distinct = (t: string) =>
+      sql<{ n: number }>`SELECT count(*) AS n FROM (SELECT DISTINCT x.partition_tag, x.mail_id ${orphansOf(t)}) d`;
     return {
       dry_run: true,
       messages_expired: await count(db, sql`SELECT count(*) AS n ${expired}`),
@@ -106,8 +107,18 @@ export async function purge(deps: Deps, input: PurgeInput = {}): Promise<PurgeRe
   const all = ['msgrcpt', 'quarantine', 'msgs'];
   const messages_expired = await drain(db, (n) => sql<Key>`SELECT m.partition_tag, m.mail_id ${expired} LIMIT ${n}`, all, limit);
   const messages_released_or_deleted = await drain(db, (n) => sql<Key>`SELECT m.partition_tag, m.mail_id ${done} LIMIT ${n}`, all, limit);
-  const orphan_msgrcpt_messages = await drain(db, (n) => sql<Key>`SELECT DISTINCT x.partition_tag, x.mail_id ${orphansOf('msgrcpt')} LIMIT ${n}`, ['msgrcpt'], limit);
-  const orphan_quarantine_messages = await drain(db, (n) => sql<Key>`SELECT DISTINCT x.partition_tag, x.mail_id ${orphansOf('quarantine')} LIMIT ${n}`, ['quarantine'], limit);
+  const orphan_msgrcpt_messages = await drain(
+    db,
+    (n) => sql<Key>`SELECT DISTINCT x.partition_tag, x.mail_id ${orphansOf('msgrcpt')} LIMIT ${n}`,
+    ['msgrcpt'],
+    limit,
+  );
+  const orphan_quarantine_messages = await drain(
+    db,
+    (n) => sql<Key>`SELECT DISTINCT x.partition_tag, x.mail_id ${orphansOf('quarantine')} LIMIT ${n}`,
+    ['quarantine'],
+    limit,
+  );
   let orphan_maddr = 0;
   for (;;) {
     const { rows } = await sql<{ id: number | string }>`SELECT a.id ${unreferenced} LIMIT ${limit}`.execute(db);
@@ -115,12 +126,21 @@ export async function purge(deps: Deps, input: PurgeInput = {}): Promise<PurgeRe
     orphan_maddr += rows.length;
     if (rows.length < limit) break;
   }
-  const report = { dry_run: false, messages_expired, messages_released_or_deleted, orphan_msgrcpt_messages, orphan_quarantine_messages, orphan_maddr };
+  const report = {
+    dry_run: false,
+    messages_expired,
+    messages_released_or_deleted,
+    orphan_msgrcpt_messages,
+    orphan_quarantine_messages,
+    orphan_maddr,
+  };
   deps.log.info('purge done', { ...report });
   return report;
 }
 
 export function purgeSummary(r: PurgeReport): string {
-  return `${r.dry_run ? 'would remove' : 'removed'} ${r.messages_expired} expired and ${r.messages_released_or_deleted} released/deleted messages, ` +
-    `orphans: ${r.orphan_msgrcpt_messages} msgrcpt, ${r.orphan_quarantine_messages} quarantine message sets, ${r.orphan_maddr} maddr`;
+  return (
+    `${r.dry_run ? 'would remove' : 'removed'} ${r.messages_expired} expired and ${r.messages_released_or_deleted} released/deleted messages, ` +
+    `orphans: ${r.orphan_msgrcpt_messages} msgrcpt, ${r.orphan_quarantine_messages} quarantine message sets, ${r.orphan_maddr} maddr`
+  );
 }

@@ -51,7 +51,12 @@ export async function policyForNewUser(db: Db, v: SchemaVariant): Promise<number
 }
 
 /** The users row for a recipient form, created when missing (priority by form, see forms.ts). */
-export async function ensureUser(db: Db, v: SchemaVariant, r: RecipientForm, policyId?: number): Promise<{ id: number; policy_id: number; created: boolean }> {
+export async function ensureUser(
+  db: Db,
+  v: SchemaVariant,
+  r: RecipientForm,
+  policyId?: number,
+): Promise<{ id: number; policy_id: number; created: boolean }> {
   const existing = await findUser(db, v, r.key);
   if (existing) return { ...existing, created: false };
   const pid = policyId ?? (await policyForNewUser(db, v));

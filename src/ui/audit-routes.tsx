@@ -12,7 +12,13 @@ const blank = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefi
 /** The API's audit query rules (src/api/routes/audit.ts), where an empty form field means "any". */
 const PageQuery = z.object({
   action: z.preprocess(blank, z.string().max(40).optional()),
-  mail_id: z.preprocess(blank, z.string().regex(/^[A-Za-z0-9_+-]{1,16}$/, 'expected a mail_id such as hZbBr1WxS3sy').optional()),
+  mail_id: z.preprocess(
+    blank,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_+-]{1,16}$/, 'expected a mail_id such as hZbBr1WxS3sy')
+      .optional(),
+  ),
   actor: z.preprocess(blank, z.string().max(512).optional()),
   before: z.preprocess(blank, z.coerce.number().int().min(1).optional()),
 });
@@ -34,20 +40,40 @@ export function auditRoutes(ui: Hono<UiEnv>) {
     if (!s) return c.redirect('/ui/sign-in', 303);
     if (s.identity.role === 'user') throw new AppError('not_found', 'The audit log is for admins and domain admins.');
     const query = c.req.query();
-    const shown: AuditFilterValues = { action: query.action?.slice(0, 40), mail_id: query.mail_id?.slice(0, 16), actor: query.actor?.slice(0, 512) };
+    const shown: AuditFilterValues = {
+      action: query.action?.slice(0, 40),
+      mail_id: query.mail_id?.slice(0, 16),
+      actor: query.actor?.slice(0, 512),
+    };
     const r = PageQuery.safeParse(query);
     if (!r.success) {
       const issue = r.error.issues[0];
       const error = `${issue?.path.join('.') || 'filter'}: ${issue?.message ?? 'invalid'}`;
-      return c.html(<AuditPage who={s.identity} csrf={await csrf(c)} items={[]} filters={shown} nextHref={null}
-        firstHref={auditHref(shown)} error={error} />, 400);
+      return c.html(
+        <AuditPage
+          who={s.identity}
+          csrf={await csrf(c)}
+          items={[]}
+          filters={shown}
+          nextHref={null}
+          firstHref={auditHref(shown)}
+          error={error}
+        />,
+        400,
+      );
     }
     const f: AuditFilterValues = { action: r.data.action, mail_id: r.data.mail_id, actor: r.data.actor };
     const page = await listAudit(c.get('deps'), s.identity, { ...f, before: r.data.before, limit: PAGE_SIZE });
     return c.html(
-      <AuditPage who={s.identity} csrf={await csrf(c)} items={page.items} filters={f} error={null}
+      <AuditPage
+        who={s.identity}
+        csrf={await csrf(c)}
+        items={page.items}
+        filters={f}
+        error={null}
         nextHref={page.next_before !== null ? auditHref(f, page.next_before) : null}
-        firstHref={r.data.before !== undefined ? auditHref(f) : null} />,
+        firstHref={r.data.before !== undefined ? auditHref(f) : null}
+      />,
     );
   });
 }

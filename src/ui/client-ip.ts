@@ -17,7 +17,10 @@ export function clientIp(c: Context): string | null {
     return c.req.header('cf-connecting-ip') ?? null;
   }
   if (c.get('deps')?.config.TRUST_PROXY) {
-    const hops = (c.req.header('x-forwarded-for') ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+    const hops = (c.req.header('x-forwarded-for') ?? '')
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
     const last = hops[hops.length - 1];
     if (last) return last;
   }

@@ -8,22 +8,25 @@ import type { FilterValues } from './quarantine-pages.tsx';
 const blank = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 const opt = <T extends z.ZodType>(s: T) => z.preprocess(blank, s.optional());
 
-const PageQuery = z.object({
-  type: opt(TypeList),
-  status: z.preprocess(blank, z.enum(['pending', 'released', 'deleted', 'releasing', 'all']).default('pending')),
-  domain: opt(Domain),
-  recipient: opt(Address),
-  sender: opt(AddressOrDomain),
-  q: opt(z.string().max(200)),
-  since: opt(Instant),
-  until: opt(Instant),
-  min_score: opt(Score),
-  max_score: opt(Score),
-  size: z.preprocess(blank, z.enum(['25', '50', '100', '200'], { message: 'choose 25, 50, 100 or 200 per page' }).default('50')),
-  cursor: opt(z.string().max(400)),
-}).refine((d) => d.min_score === undefined || d.max_score === undefined || d.min_score <= d.max_score, {
-  path: ['max_score'], message: 'must be at least the minimum score',
-});
+const PageQuery = z
+  .object({
+    type: opt(TypeList),
+    status: z.preprocess(blank, z.enum(['pending', 'released', 'deleted', 'releasing', 'all']).default('pending')),
+    domain: opt(Domain),
+    recipient: opt(Address),
+    sender: opt(AddressOrDomain),
+    q: opt(z.string().max(200)),
+    since: opt(Instant),
+    until: opt(Instant),
+    min_score: opt(Score),
+    max_score: opt(Score),
+    size: z.preprocess(blank, z.enum(['25', '50', '100', '200'], { message: 'choose 25, 50, 100 or 200 per page' }).default('50')),
+    cursor: opt(z.string().max(400)),
+  })
+  .refine((d) => d.min_score === undefined || d.max_score === undefined || d.min_score <= d.max_score, {
+    path: ['max_score'],
+    message: 'must be at least the minimum score',
+  });
 
 export const PAGE_SIZES = [25, 50, 100, 200] as const;
 export const PAGE_SIZE = 50;
@@ -50,8 +53,18 @@ export function parseFilters(query: Record<string, string>): { values: FilterVal
     values,
     error: null,
     input: {
-      types: d.type, status: d.status, domain: d.domain, recipient: d.recipient, sender: d.sender, q: d.q,
-      since: d.since, until, min_score: d.min_score, max_score: d.max_score, cursor: d.cursor, limit: Number(d.size),
+      types: d.type,
+      status: d.status,
+      domain: d.domain,
+      recipient: d.recipient,
+      sender: d.sender,
+      q: d.q,
+      since: d.since,
+      until,
+      min_score: d.min_score,
+      max_score: d.max_score,
+      cursor: d.cursor,
+      limit: Number(d.size),
     },
   };
 }

@@ -7,34 +7,47 @@ import type { Identity } from '../auth/identity.ts';
 export function Layout(props: { title: string; who?: Identity | null; csrf?: string; wide?: boolean; children?: Child }) {
   // The doctype keeps browsers out of quirks mode (JSX cannot write one).
   return (
-    <>{raw('<!DOCTYPE html>')}<html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>{`${props.title} · quarantine-edge`}</title>
-        <link rel="icon" href="data:," />
-        <link rel="stylesheet" href="/ui/static/app.css" />
-        <script src="/ui/static/app.js" defer></script>
-      </head>
-      <body>
-        <a class="skip" href="#main">Skip to content</a>
-        <header class="top">
-          <a class="brand" href="/ui/quarantine">quarantine-edge</a>
-          {props.who && props.csrf ? (
-            <div>
-              <span class="muted">{whoLabel(props.who)}</span>{' '}
-              <form class="inline" method="post" action="/ui/sign-out">
-                <input type="hidden" name="csrf" value={props.csrf} />
-                <button type="submit" class="secondary">Sign out</button>
-              </form>
-            </div>
-          ) : null}
-          {props.who ? <Nav who={props.who} /> : null}
-        </header>
-        <main id="main" tabindex={-1} class={props.wide ? 'wide' : undefined}>{props.children}</main>
-        <footer class="muted"><span data-tz>Times are in UTC.</span></footer>
-      </body>
-    </html></>
+    <>
+      {raw('<!DOCTYPE html>')}
+      <html lang="en">
+        <head>
+          <meta charset="utf-8" />
+          <meta name="viewport" content="width=device-width, initial-scale=1" />
+          <title>{`${props.title} · quarantine-edge`}</title>
+          <link rel="icon" href="data:," />
+          <link rel="stylesheet" href="/ui/static/app.css" />
+          <script src="/ui/static/app.js" defer></script>
+        </head>
+        <body>
+          <a class="skip" href="#main">
+            Skip to content
+          </a>
+          <header class="top">
+            <a class="brand" href="/ui/quarantine">
+              quarantine-edge
+            </a>
+            {props.who && props.csrf ? (
+              <div>
+                <span class="muted">{whoLabel(props.who)}</span>{' '}
+                <form class="inline" method="post" action="/ui/sign-out">
+                  <input type="hidden" name="csrf" value={props.csrf} />
+                  <button type="submit" class="secondary">
+                    Sign out
+                  </button>
+                </form>
+              </div>
+            ) : null}
+            {props.who ? <Nav who={props.who} /> : null}
+          </header>
+          <main id="main" tabindex={-1} class={props.wide ? 'wide' : undefined}>
+            {props.children}
+          </main>
+          <footer class="muted">
+            <span data-tz>Times are in UTC.</span>
+          </footer>
+        </body>
+      </html>
+    </>
   );
 }
 
@@ -68,7 +81,11 @@ export function Pager(props: { firstHref: string | null; nextHref: string | null
   return (
     <nav class="pager" aria-label="Pages">
       {props.firstHref ? <a href={props.firstHref}>{props.first}</a> : null}
-      {props.nextHref ? <a href={props.nextHref} rel="next">{props.next}</a> : null}
+      {props.nextHref ? (
+        <a href={props.nextHref} rel="next">
+          {props.next}
+        </a>
+      ) : null}
     </nav>
   );
 }
@@ -76,7 +93,9 @@ export function Pager(props: { firstHref: string | null; nextHref: string | null
 export function Notice(props: { text: string | null; error?: boolean }) {
   if (!props.text) return null;
   return (
-    <p class={props.error ? 'notice error' : 'notice'} role={props.error ? 'alert' : 'status'}>{props.text}</p>
+    <p class={props.error ? 'notice error' : 'notice'} role={props.error ? 'alert' : 'status'}>
+      {props.text}
+    </p>
   );
 }
 
@@ -86,9 +105,18 @@ export function ErrorPage(props: { status: number; title: string; detail: string
     <Layout title={props.title} who={props.who ?? null}>
       <h1>{props.title}</h1>
       <p>{props.detail}</p>
-      <p class="muted">Error {props.status} · request {props.requestId}</p>
-      {props.who ? <p><a href="/ui/quarantine">Back to the quarantine</a></p> : (
-        <nav class="main-nav" aria-label="Main"><a href="/ui/quarantine">Quarantine</a><a href="/ui/sign-in">Sign in</a></nav>
+      <p class="muted">
+        Error {props.status} · request {props.requestId}
+      </p>
+      {props.who ? (
+        <p>
+          <a href="/ui/quarantine">Back to the quarantine</a>
+        </p>
+      ) : (
+        <nav class="main-nav" aria-label="Main">
+          <a href="/ui/quarantine">Quarantine</a>
+          <a href="/ui/sign-in">Sign in</a>
+        </nav>
       )}
     </Layout>
   );
@@ -108,8 +136,8 @@ export function SignInPage(props: { csrf: string; error?: string | null; linkErr
         <button type="submit">Sign in</button>
       </form>
       <p class="muted">
-        Admins and domain admins sign in with their API key; it is checked once and never stored in
-        the browser. Mailbox owners: open the link in your quarantine digest email, or ask for one below.
+        Admins and domain admins sign in with their API key; it is checked once and never stored in the browser. Mailbox owners: open the
+        link in your quarantine digest email, or ask for one below.
       </p>
       <h2 id="h-link">Email me a link</h2>
       <Notice text={props.linkError ?? null} error />
@@ -129,7 +157,9 @@ export function PortalPage(props: { csrf: string; mailbox: string; token: string
   return (
     <Layout title="Your quarantined mail">
       <h1>Your quarantined mail</h1>
-      <p>This link opens the quarantine of <strong>{props.mailbox}</strong>.</p>
+      <p>
+        This link opens the quarantine of <strong>{props.mailbox}</strong>.
+      </p>
       <form method="post" action={`/ui/portal/${props.token}`}>
         <input type="hidden" name="csrf" value={props.csrf} />
         <button type="submit">Continue</button>

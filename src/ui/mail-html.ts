@@ -16,25 +16,134 @@ import { HtmlWriter } from './html-writer.ts';
 /** How much of the HTML part is rendered (UTF-16 code units, so at most ~1 MiB of ASCII markup). */
 export const HTML_RENDER_LIMIT = 1024 * 1024;
 
-export const TRUNCATED_NOTE = 'Truncated: this HTML part is longer than 1 MiB and only its beginning is shown. '
-  + 'Download the original to see all of it.';
+export const TRUNCATED_NOTE =
+  'Truncated: this HTML part is longer than 1 MiB and only its beginning is shown. ' + 'Download the original to see all of it.';
 
 /** Written as they are (their attributes checked one by one). Everything else: the tag goes, its text stays. */
 const TAGS = new Set([
-  'a', 'abbr', 'acronym', 'address', 'article', 'aside', 'b', 'bdi', 'bdo', 'big', 'blockquote', 'br', 'caption',
-  'center', 'cite', 'code', 'col', 'colgroup', 'dd', 'del', 'details', 'dfn', 'div', 'dl', 'dt', 'em', 'figcaption',
-  'figure', 'font', 'footer', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'header', 'hr', 'i', 'img', 'ins', 'kbd', 'li',
-  'main', 'mark', 'nav', 'ol', 'p', 'pre', 'q', 's', 'samp', 'section', 'small', 'span', 'strike', 'strong', 'style',
-  'sub', 'summary', 'sup', 'table', 'tbody', 'td', 'tfoot', 'th', 'thead', 'time', 'tr', 'tt', 'u', 'ul', 'var', 'wbr',
+  'a',
+  'abbr',
+  'acronym',
+  'address',
+  'article',
+  'aside',
+  'b',
+  'bdi',
+  'bdo',
+  'big',
+  'blockquote',
+  'br',
+  'caption',
+  'center',
+  'cite',
+  'code',
+  'col',
+  'colgroup',
+  'dd',
+  'del',
+  'details',
+  'dfn',
+  'div',
+  'dl',
+  'dt',
+  'em',
+  'figcaption',
+  'figure',
+  'font',
+  'footer',
+  'h1',
+  'h2',
+  'h3',
+  'h4',
+  'h5',
+  'h6',
+  'header',
+  'hr',
+  'i',
+  'img',
+  'ins',
+  'kbd',
+  'li',
+  'main',
+  'mark',
+  'nav',
+  'ol',
+  'p',
+  'pre',
+  'q',
+  's',
+  'samp',
+  'section',
+  'small',
+  'span',
+  'strike',
+  'strong',
+  'style',
+  'sub',
+  'summary',
+  'sup',
+  'table',
+  'tbody',
+  'td',
+  'tfoot',
+  'th',
+  'thead',
+  'time',
+  'tr',
+  'tt',
+  'u',
+  'ul',
+  'var',
+  'wbr',
 ]);
 const VOID = new Set(['br', 'col', 'hr', 'img', 'wbr']);
 
 /** Presentation only: none of these takes a URL or runs anything. `style` is rewritten (cleanCss). */
 const ATTRS = new Set([
-  'abbr', 'align', 'alt', 'bgcolor', 'border', 'cellpadding', 'cellspacing', 'char', 'charoff', 'class', 'clear',
-  'color', 'cols', 'colspan', 'compact', 'datetime', 'dir', 'face', 'frame', 'headers', 'height', 'hspace', 'id',
-  'lang', 'noshade', 'nowrap', 'open', 'reversed', 'role', 'rows', 'rowspan', 'rules', 'scope', 'size', 'span',
-  'start', 'style', 'summary', 'title', 'type', 'valign', 'value', 'vspace', 'width',
+  'abbr',
+  'align',
+  'alt',
+  'bgcolor',
+  'border',
+  'cellpadding',
+  'cellspacing',
+  'char',
+  'charoff',
+  'class',
+  'clear',
+  'color',
+  'cols',
+  'colspan',
+  'compact',
+  'datetime',
+  'dir',
+  'face',
+  'frame',
+  'headers',
+  'height',
+  'hspace',
+  'id',
+  'lang',
+  'noshade',
+  'nowrap',
+  'open',
+  'reversed',
+  'role',
+  'rows',
+  'rowspan',
+  'rules',
+  'scope',
+  'size',
+  'span',
+  'start',
+  'style',
+  'summary',
+  'title',
+  'type',
+  'valign',
+  'value',
+  'vspace',
+  'width',
 ]);
 
 /**
@@ -42,13 +151,21 @@ const ATTRS = new Set([
  * becomes of that text: dropped, cleaned CSS, or shown as text.
  */
 const RAW_TEXT: Record<string, 'drop' | 'css' | 'text'> = {
-  script: 'drop', style: 'css', title: 'drop', iframe: 'drop', noembed: 'drop', noframes: 'drop',
-  textarea: 'text', xmp: 'text', plaintext: 'text',
+  script: 'drop',
+  style: 'css',
+  title: 'drop',
+  iframe: 'drop',
+  noembed: 'drop',
+  noframes: 'drop',
+  textarea: 'text',
+  xmp: 'text',
+  plaintext: 'text',
 };
 
 /** Where an <img src> points, without the leading and trailing spaces and controls a browser ignores. */
 function imageSource(src: string): { kind: 'inline' | 'remote' | 'other'; url: string } {
-  let a = 0, b = src.length;
+  let a = 0,
+    b = src.length;
   while (a < b && src.charCodeAt(a) <= 0x20) a++;
   while (b > a && src.charCodeAt(b - 1) <= 0x20) b--;
   const url = src.slice(a, b);
@@ -76,7 +193,8 @@ export function inertHtml(source: string, opts: { loadImages: boolean; limit?: n
 
   const out = new HtmlWriter();
   // Text arrives in pieces (every stray `<` ends one); adjacent pieces are written as one.
-  let textStart = 0, textEnd = 0;
+  let textStart = 0,
+    textEnd = 0;
   const flush = () => {
     if (textEnd > textStart) out.text(input, textStart, textEnd);
     textStart = textEnd = 0;
@@ -131,62 +249,65 @@ export function inertHtml(source: string, opts: { loadImages: boolean; limit?: n
   };
 
   // Offsets are into `input`; every callback the tokenizer can make is here (unused ones do nothing).
-  const tokenizer = new Tokenizer({ decodeEntities: true }, {
-    onopentagname(start, end) {
-      tag = input.slice(start, end).toLowerCase();
-      attrs.clear();
-    },
-    onattribname(start, end) {
-      attrName = input.slice(start, end).toLowerCase();
-      attrValue = '';
-    },
-    onattribdata(start, end) {
-      attrValue += input.slice(start, end);
-    },
-    onattribentity(codepoint) {
-      attrValue += String.fromCodePoint(codepoint);
-    },
-    onattribend() {
-      // The first of two equal names counts, as in browsers.
-      if (!attrs.has(attrName)) attrs.set(attrName, attrValue);
-    },
-    onopentagend: openTag,
-    onselfclosingtag: openTag, // `<div/>` opens a div in HTML
-    onclosetag(start, end) {
-      flush();
-      const name = input.slice(start, end).toLowerCase();
-      if (raw) {
-        if (name !== rawTag) return;
-        if (raw === 'css') out.markup('</style>');
-        raw = null;
-        return;
-      }
-      if (TAGS.has(name) && !VOID.has(name) && name !== 'style') out.markup(`</${name}>`);
-    },
-    ontext(start, end) {
-      if (raw === 'css') out.css(input.slice(start, end), false);
-      else if (raw === 'drop') return;
-      else if (start === textEnd) textEnd = end;
-      else {
+  const tokenizer = new Tokenizer(
+    { decodeEntities: true },
+    {
+      onopentagname(start, end) {
+        tag = input.slice(start, end).toLowerCase();
+        attrs.clear();
+      },
+      onattribname(start, end) {
+        attrName = input.slice(start, end).toLowerCase();
+        attrValue = '';
+      },
+      onattribdata(start, end) {
+        attrValue += input.slice(start, end);
+      },
+      onattribentity(codepoint) {
+        attrValue += String.fromCodePoint(codepoint);
+      },
+      onattribend() {
+        // The first of two equal names counts, as in browsers.
+        if (!attrs.has(attrName)) attrs.set(attrName, attrValue);
+      },
+      onopentagend: openTag,
+      onselfclosingtag: openTag, // `<div/>` opens a div in HTML
+      onclosetag(start, end) {
         flush();
-        textStart = start;
-        textEnd = end;
-      }
+        const name = input.slice(start, end).toLowerCase();
+        if (raw) {
+          if (name !== rawTag) return;
+          if (raw === 'css') out.markup('</style>');
+          raw = null;
+          return;
+        }
+        if (TAGS.has(name) && !VOID.has(name) && name !== 'style') out.markup(`</${name}>`);
+      },
+      ontext(start, end) {
+        if (raw === 'css') out.css(input.slice(start, end), false);
+        else if (raw === 'drop') return;
+        else if (start === textEnd) textEnd = end;
+        else {
+          flush();
+          textStart = start;
+          textEnd = end;
+        }
+      },
+      ontextentity(codepoint) {
+        if (raw !== null && raw !== 'text') return;
+        flush();
+        out.codePoint(codepoint);
+      },
+      oncomment() {},
+      oncdata() {},
+      ondeclaration() {},
+      onprocessinginstruction() {},
+      onend() {
+        flush();
+        if (raw === 'css') out.markup('</style>');
+      },
     },
-    ontextentity(codepoint) {
-      if (raw !== null && raw !== 'text') return;
-      flush();
-      out.codePoint(codepoint);
-    },
-    oncomment() {},
-    oncdata() {},
-    ondeclaration() {},
-    onprocessinginstruction() {},
-    onend() {
-      flush();
-      if (raw === 'css') out.markup('</style>');
-    },
-  });
+  );
   tokenizer.write(input);
   tokenizer.end();
 

@@ -10,20 +10,42 @@ import { detailHref, listHref, PAGE_SIZES } from './filters.ts';
 import { alertFinding, spamRules } from './verdict.ts';
 
 export interface FilterValues {
-  type?: string; status?: string; domain?: string; recipient?: string; sender?: string; q?: string; since?: string; until?: string;
-  min_score?: string; max_score?: string; size?: string;
+  type?: string;
+  status?: string;
+  domain?: string;
+  recipient?: string;
+  sender?: string;
+  q?: string;
+  since?: string;
+  until?: string;
+  min_score?: string;
+  max_score?: string;
+  size?: string;
 }
 
 const DANGEROUS: Record<string, string> = { virus: 'virus-infected', banned: 'carrying a banned attachment' };
 
 const STATUSES = ['pending', 'released', 'deleted', 'releasing', 'all'] as const;
 
-function Field(props: { name: keyof FilterValues; label: string; values: FilterValues; type?: string; placeholder?: string; step?: string }) {
+function Field(props: {
+  name: keyof FilterValues;
+  label: string;
+  values: FilterValues;
+  type?: string;
+  placeholder?: string;
+  step?: string;
+}) {
   return (
     <p>
       <label for={`f-${props.name}`}>{props.label}</label>
-      <input id={`f-${props.name}`} name={props.name} type={props.type ?? 'text'} value={props.values[props.name] ?? ''}
-        placeholder={props.placeholder} step={props.step} />
+      <input
+        id={`f-${props.name}`}
+        name={props.name}
+        type={props.type ?? 'text'}
+        value={props.values[props.name] ?? ''}
+        placeholder={props.placeholder}
+        step={props.step}
+      />
     </p>
   );
 }
@@ -48,7 +70,10 @@ function FilterHidden(props: { filters: FilterValues; cursor?: string | null }) 
 }
 
 /** One failed id of a bulk action and why (the bulk verb's per-id result). */
-export interface BulkFailure { id: string; reason: string }
+export interface BulkFailure {
+  id: string;
+  reason: string;
+}
 
 /** The outcome of the last action, focused when the page opens (role=status, autofocus). */
 function BulkResult(props: { notice: string | null; failures: BulkFailure[]; more: number }) {
@@ -58,7 +83,11 @@ function BulkResult(props: { notice: string | null; failures: BulkFailure[]; mor
       <h2 id="h-result">{props.notice}</h2>
       {props.failures.length ? (
         <ul>
-          {props.failures.map((x) => <li><a href={`/ui/quarantine/${x.id}`}>{x.id}</a>: {x.reason}</li>)}
+          {props.failures.map((x) => (
+            <li>
+              <a href={`/ui/quarantine/${x.id}`}>{x.id}</a>: {x.reason}
+            </li>
+          ))}
           {props.more ? <li>{plural(props.more, 'more failure')}: see the audit log.</li> : null}
         </ul>
       ) : null}
@@ -71,9 +100,17 @@ function recipientsText(item: QuarantineItem): string {
 }
 
 export function ListPage(props: {
-  who: Identity; csrf: string; filters: FilterValues; items: QuarantineItem[]; nextHref: string | null; firstHref: string | null;
-  notice: string | null; error: string | null; cursor?: string | null;
-  failures?: BulkFailure[]; moreFailures?: number;
+  who: Identity;
+  csrf: string;
+  filters: FilterValues;
+  items: QuarantineItem[];
+  nextHref: string | null;
+  firstHref: string | null;
+  notice: string | null;
+  error: string | null;
+  cursor?: string | null;
+  failures?: BulkFailure[];
+  moreFailures?: number;
   /** how many messages the filters match, bounded (src/quarantine/count.ts); null when not counted */
   total?: { count: number; more: boolean } | null;
   /** why sender lists are unavailable (amavisd's lookup tables are missing), or null */
@@ -93,14 +130,20 @@ export function ListPage(props: {
           <fieldset>
             <legend>Types</legend>
             {CONTENT_TYPE_NAMES.map((t) => (
-              <label class="check"><input type="checkbox" name="type" value={t} checked={types.has(t)} /> {t}</label>
+              <label class="check">
+                <input type="checkbox" name="type" value={t} checked={types.has(t)} /> {t}
+              </label>
             ))}
           </fieldset>
         </details>
         <p>
           <label for="f-status">Status</label>
           <select id="f-status" name="status">
-            {STATUSES.map((s) => <option value={s} selected={(f.status || 'pending') === s}>{s}</option>)}
+            {STATUSES.map((s) => (
+              <option value={s} selected={(f.status || 'pending') === s}>
+                {s}
+              </option>
+            ))}
           </select>
         </p>
         {who.role !== 'user' ? <Field name="domain" label="Recipient domain" values={f} placeholder="example.com" /> : null}
@@ -114,12 +157,25 @@ export function ListPage(props: {
         <p>
           <label for="f-size">Per page</label>
           <select id="f-size" name="size">
-            {PAGE_SIZES.map((n) => <option value={String(n)} selected={(f.size || '50') === String(n)}>{n}</option>)}
+            {PAGE_SIZES.map((n) => (
+              <option value={String(n)} selected={(f.size || '50') === String(n)}>
+                {n}
+              </option>
+            ))}
           </select>
         </p>
-        <p class="apply"><button type="submit">Apply filters</button> <a class="button-link" href="/ui/quarantine">Clear</a></p>
+        <p class="apply">
+          <button type="submit">Apply filters</button>{' '}
+          <a class="button-link" href="/ui/quarantine">
+            Clear
+          </a>
+        </p>
       </form>
-      {total !== null ? <p class="muted" id="total">{total} {props.total!.count === 1 && !props.total!.more ? 'message matches' : 'messages match'} these filters.</p> : null}
+      {total !== null ? (
+        <p class="muted" id="total">
+          {total} {props.total!.count === 1 && !props.total!.more ? 'message matches' : 'messages match'} these filters.
+        </p>
+      ) : null}
 
       {props.items.length === 0 ? (
         <p>{props.error ? 'Nothing to show.' : 'No quarantined mail matches these filters.'}</p>
@@ -130,33 +186,78 @@ export function ListPage(props: {
           {/* Above the table and sticky; the script hides it until a row is ticked (without it, always shown). */}
           <div class="actions bulkbar" id="bulkbar">
             <span class="muted" id="sel-count" aria-live="polite"></span>
-            <button type="submit" name="action" value="release">Release selected</button>
-            {props.listsUnavailable ? null : <button type="submit" name="action" value="release_allow">Release and always allow sender</button>}
-            <button type="submit" name="action" value="delete" class="danger">Delete selected</button>
-            {props.listsUnavailable ? null : <button type="submit" name="action" value="delete_block" class="danger">Delete and block sender</button>}
+            <button type="submit" name="action" value="release">
+              Release selected
+            </button>
+            {props.listsUnavailable ? null : (
+              <button type="submit" name="action" value="release_allow">
+                Release and always allow sender
+              </button>
+            )}
+            <button type="submit" name="action" value="delete" class="danger">
+              Delete selected
+            </button>
+            {props.listsUnavailable ? null : (
+              <button type="submit" name="action" value="delete_block" class="danger">
+                Delete and block sender
+              </button>
+            )}
           </div>
           {props.listsUnavailable ? <p class="muted">Allow and block are unavailable: {props.listsUnavailable}</p> : null}
-          <p id="select-all" hidden><label class="check"><input type="checkbox" /> Select all on this page</label>
-            <span class="muted"> Shift-click a box to tick the rows between it and the last one clicked.</span></p>
+          <p id="select-all" hidden>
+            <label class="check">
+              <input type="checkbox" /> Select all on this page
+            </label>
+            <span class="muted"> Shift-click a box to tick the rows between it and the last one clicked.</span>
+          </p>
           <div class="table-wrap">
             <table class="list">
               <caption class="muted">{props.items.length} message(s) on this page, newest first</caption>
               <thead>
-                <tr><th scope="col" class="sel">Select</th><th scope="col">Received</th><th scope="col">Subject</th><th scope="col">Sender</th>
-                  <th scope="col">Recipients</th><th scope="col">Type</th><th scope="col" class="num">Score</th></tr>
+                <tr>
+                  <th scope="col" class="sel">
+                    Select
+                  </th>
+                  <th scope="col">Received</th>
+                  <th scope="col">Subject</th>
+                  <th scope="col">Sender</th>
+                  <th scope="col">Recipients</th>
+                  <th scope="col">Type</th>
+                  <th scope="col" class="num">
+                    Score
+                  </th>
+                </tr>
               </thead>
               <tbody>
                 {props.items.map((item) => (
                   <tr>
                     <td class="sel">
-                      <input type="checkbox" name="ids" value={item.id} id={`sel-${item.id}`} aria-label={`Select: ${item.subject || '(no subject)'}`} />
+                      <input
+                        type="checkbox"
+                        name="ids"
+                        value={item.id}
+                        id={`sel-${item.id}`}
+                        aria-label={`Select: ${item.subject || '(no subject)'}`}
+                      />
                     </td>
-                    <td data-label="Received" class="nowrap"><When iso={item.received_at} /></td>
-                    <td data-label="Subject" class="subject"><a href={detailHref(item.id, f)}>{item.subject || '(no subject)'}</a></td>
-                    <td data-label="Sender" class="addr">{item.sender || '<> (null sender)'}</td>
-                    <td data-label="Recipients" class="addr">{recipientsText(item)}</td>
-                    <td data-label="Type" class="nowrap"><span class={`badge${DANGEROUS[item.type] ? ' bad' : ''}`}>{item.type}</span></td>
-                    <td data-label="Score" class="num">{item.score ?? '—'}</td>
+                    <td data-label="Received" class="nowrap">
+                      <When iso={item.received_at} />
+                    </td>
+                    <td data-label="Subject" class="subject">
+                      <a href={detailHref(item.id, f)}>{item.subject || '(no subject)'}</a>
+                    </td>
+                    <td data-label="Sender" class="addr">
+                      {item.sender || '<> (null sender)'}
+                    </td>
+                    <td data-label="Recipients" class="addr">
+                      {recipientsText(item)}
+                    </td>
+                    <td data-label="Type" class="nowrap">
+                      <span class={`badge${DANGEROUS[item.type] ? ' bad' : ''}`}>{item.type}</span>
+                    </td>
+                    <td data-label="Score" class="num">
+                      {item.score ?? '—'}
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -172,7 +273,11 @@ export function ListPage(props: {
 /** Text shown in the page (characters); the HTML part has the same limit (mail-html.ts). */
 const TEXT_LIMIT = 1024 * 1024;
 
-const Original = (props: { id: string }) => <a href={`/ui/quarantine/${props.id}/raw`} download>Download the original (.eml)</a>;
+const Original = (props: { id: string }) => (
+  <a href={`/ui/quarantine/${props.id}/raw`} download>
+    Download the original (.eml)
+  </a>
+);
 
 /** What the view could not parse or show: said before the parts, with the way to the whole message. */
 function ShownInPart(props: { id: string; detail: ItemDetail }) {
@@ -180,16 +285,16 @@ function ShownInPart(props: { id: string; detail: ItemDetail }) {
   if (detail.parse_error) {
     return (
       <p class="notice error" role="alert">
-        This message could not be read for display (malformed, or nested or sized beyond what is shown here):
-        only its headers are shown. <Original id={props.id} />
+        This message could not be read for display (malformed, or nested or sized beyond what is shown here): only its headers are shown.{' '}
+        <Original id={props.id} />
       </p>
     );
   }
   if (detail.truncated) {
     return (
       <p class="notice" role="status">
-        Truncated: this message is too large or has too many parts to show in full; only its beginning was read,
-        so parts and attachments may be missing or short. <Original id={props.id} />
+        Truncated: this message is too large or has too many parts to show in full; only its beginning was read, so parts and attachments
+        may be missing or short. <Original id={props.id} />
       </p>
     );
   }
@@ -207,24 +312,32 @@ function Releasing(props: { who: Identity; csrf: string; item: QuarantineItem })
     <section class="notice error" aria-labelledby="h-releasing">
       <h2 id="h-releasing">Release outcome unknown</h2>
       <p>
-        A release to {stuck.join(', ')} is in progress or amavisd never confirmed it: it may or may not have been
-        delivered, so it is not released again automatically. Check the mail log (or ask the recipient), then:
+        A release to {stuck.join(', ')} is in progress or amavisd never confirmed it: it may or may not have been delivered, so it is not
+        released again automatically. Check the mail log (or ask the recipient), then:
       </p>
       {props.who.role === 'admin' ? (
         <div class="actions">
           <form method="post" action={`/ui/quarantine/${props.item.id}/mark-released`}>
             <input type="hidden" name="csrf" value={props.csrf} />
-            {stuck.map((r) => <input type="hidden" name="recipients" value={r} />)}
+            {stuck.map((r) => (
+              <input type="hidden" name="recipients" value={r} />
+            ))}
             <button type="submit">It was delivered: mark released</button>
           </form>
           <form method="post" action={`/ui/quarantine/${props.item.id}/release`}>
             <input type="hidden" name="csrf" value={props.csrf} />
             <input type="hidden" name="force" value="1" />
-            {stuck.map((r) => <input type="hidden" name="recipients" value={r} />)}
-            <button type="submit" class="danger">Release again (may deliver a second time)</button>
+            {stuck.map((r) => (
+              <input type="hidden" name="recipients" value={r} />
+            ))}
+            <button type="submit" class="danger">
+              Release again (may deliver a second time)
+            </button>
           </form>
         </div>
-      ) : <p class="muted">An administrator resolves it.</p>}
+      ) : (
+        <p class="muted">An administrator resolves it.</p>
+      )}
     </section>
   );
 }
@@ -239,23 +352,53 @@ function Verdict(props: { item: QuarantineItem; detail: ItemDetail | null }) {
     <section aria-labelledby="h-verdict">
       <h2 id="h-verdict">Why it was quarantined</h2>
       <p>
-        {props.item.type}{props.item.score !== null ? `, score ${props.item.score}` : ''}
-        {finding ? <>; {finding.kind === 'virus' ? 'virus found' : 'banned content'}: <strong>{finding.text}</strong></> : null}
+        {props.item.type}
+        {props.item.score !== null ? `, score ${props.item.score}` : ''}
+        {finding ? (
+          <>
+            ; {finding.kind === 'virus' ? 'virus found' : 'banned content'}: <strong>{finding.text}</strong>
+          </>
+        ) : null}
       </p>
       {rules.length ? (
         <table class="rules">
           <caption class="muted">SpamAssassin rules that matched (X-Spam-Status), highest score first</caption>
-          <thead><tr><th scope="col">Rule</th><th scope="col" class="num">Score</th></tr></thead>
-          <tbody>{rules.map((r) => <tr><td><code>{r.name}</code></td><td class="num">{r.score ?? '—'}</td></tr>)}</tbody>
+          <thead>
+            <tr>
+              <th scope="col">Rule</th>
+              <th scope="col" class="num">
+                Score
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {rules.map((r) => (
+              <tr>
+                <td>
+                  <code>{r.name}</code>
+                </td>
+                <td class="num">{r.score ?? '—'}</td>
+              </tr>
+            ))}
+          </tbody>
         </table>
-      ) : props.detail && !finding ? <p class="muted">The message carries no SpamAssassin rule list or amavisd alert.</p> : null}
+      ) : props.detail && !finding ? (
+        <p class="muted">The message carries no SpamAssassin rule list or amavisd alert.</p>
+      ) : null}
     </section>
   );
 }
 
 export function DetailPage(props: {
-  who: Identity; csrf: string; item: ItemDetail | QuarantineItem; bodyMissing: boolean; images: boolean; remoteImages: boolean;
-  htmlTruncated: boolean; notice: string | null; error: string | null;
+  who: Identity;
+  csrf: string;
+  item: ItemDetail | QuarantineItem;
+  bodyMissing: boolean;
+  images: boolean;
+  remoteImages: boolean;
+  htmlTruncated: boolean;
+  notice: string | null;
+  error: string | null;
   /** opened from a list filtered by recipient or domain: the actions reach these pending recipients only */
   scoped: { filters: FilterValues; addresses: string[] } | null;
   listsUnavailable: string | null;
@@ -266,9 +409,12 @@ export function DetailPage(props: {
   const mode = props.releaseMode ?? 'release';
   const mayRelease = mode === 'release' || mode === 'confirm';
   // virus / banned mail: admins tick this before a release (the verb refuses it otherwise)
-  const confirm = mode === 'confirm'
-    ? <label><input type="checkbox" name="confirm_dangerous" value="1" required /> I understand this is {item.type} mail</label>
-    : null;
+  const confirm =
+    mode === 'confirm' ? (
+      <label>
+        <input type="checkbox" name="confirm_dangerous" value="1" required /> I understand this is {item.type} mail
+      </label>
+    ) : null;
   const detail = 'headers' in item ? item : null;
   const text = detail?.text ?? null;
   const textCut = text !== null && text.length > TEXT_LIMIT;
@@ -276,36 +422,63 @@ export function DetailPage(props: {
   const reach = scoped ? scoped.addresses : allPending;
   const pending = reach.length > 0;
   // the filter's recipients, named in each action form (and the filter, to return to it)
-  const Scope = () => (scoped ? (
-    <>
-      {scoped.addresses.map((a) => <input type="hidden" name="recipients" value={a} />)}
-      <FilterHidden filters={scoped.filters} />
-    </>
-  ) : null);
+  const Scope = () =>
+    scoped ? (
+      <>
+        {scoped.addresses.map((a) => (
+          <input type="hidden" name="recipients" value={a} />
+        ))}
+        <FilterHidden filters={scoped.filters} />
+      </>
+    ) : null;
   const listable = item.sender !== '' && !props.listsUnavailable;
   return (
     <Layout title={item.subject || '(no subject)'} who={props.who} csrf={props.csrf}>
-      <p><a href={scoped ? listHref(scoped.filters) : '/ui/quarantine'}>← Back to the list</a></p>
+      <p>
+        <a href={scoped ? listHref(scoped.filters) : '/ui/quarantine'}>← Back to the list</a>
+      </p>
       <h1>{item.subject || '(no subject)'}</h1>
       <Notice text={props.notice} />
       <Notice text={props.error} error />
       <dl class="meta">
-        <dt>From</dt><dd>{item.from_header || '—'}</dd>
-        <dt>Envelope sender</dt><dd>{item.sender || '<> (null sender)'}</dd>
-        <dt>Recipients</dt><dd>{item.recipients.map((r) => `${r.address} (${r.status})`).join(', ')}</dd>
-        <dt>Received</dt><dd><When iso={item.received_at} /></dd>
-        <dt>Type</dt><dd>{item.type} ({item.content_code})</dd>
-        <dt>Score</dt><dd>{item.score ?? '—'}</dd>
-        <dt>Size</dt><dd>{item.size} bytes</dd>
-        <dt>Message-ID</dt><dd>{item.message_id || '—'}</dd>
-        <dt>Client</dt><dd>{item.client_addr || '—'}</dd>
-        <dt>Original</dt><dd><Original id={item.id} /></dd>
+        <dt>From</dt>
+        <dd>{item.from_header || '—'}</dd>
+        <dt>Envelope sender</dt>
+        <dd>{item.sender || '<> (null sender)'}</dd>
+        <dt>Recipients</dt>
+        <dd>{item.recipients.map((r) => `${r.address} (${r.status})`).join(', ')}</dd>
+        <dt>Received</dt>
+        <dd>
+          <When iso={item.received_at} />
+        </dd>
+        <dt>Type</dt>
+        <dd>
+          {item.type} ({item.content_code})
+        </dd>
+        <dt>Score</dt>
+        <dd>{item.score ?? '—'}</dd>
+        <dt>Size</dt>
+        <dd>{item.size} bytes</dd>
+        <dt>Message-ID</dt>
+        <dd>{item.message_id || '—'}</dd>
+        <dt>Client</dt>
+        <dd>{item.client_addr || '—'}</dd>
+        <dt>Original</dt>
+        <dd>
+          <Original id={item.id} />
+        </dd>
       </dl>
       <Verdict item={item} detail={detail} />
       {pending ? (
         <p class="muted" id="reach">
           {scopeText('release', reach)}; delete: the same {reach.length === 1 ? 'copy' : 'copies'}
-          {scoped ? <>, as the list was filtered. <a href={`/ui/quarantine/${item.id}`}>Act on every recipient instead</a></> : '.'}
+          {scoped ? (
+            <>
+              , as the list was filtered. <a href={`/ui/quarantine/${item.id}`}>Act on every recipient instead</a>
+            </>
+          ) : (
+            '.'
+          )}
         </p>
       ) : null}
       {pending ? (
@@ -323,7 +496,9 @@ export function DetailPage(props: {
               <p class="muted">You cannot release {item.type} mail yourself: an administrator decides on a release request.</p>
               <button type="submit">Request release</button>
             </form>
-          ) : <p class="muted">You cannot release {item.type} mail yourself.</p>}
+          ) : (
+            <p class="muted">You cannot release {item.type} mail yourself.</p>
+          )}
           {listable && mayRelease ? (
             <form method="post" action={`/ui/quarantine/${item.id}/release`}>
               <input type="hidden" name="csrf" value={props.csrf} />
@@ -336,25 +511,35 @@ export function DetailPage(props: {
           <form method="post" action={`/ui/quarantine/${item.id}/delete`}>
             <input type="hidden" name="csrf" value={props.csrf} />
             <Scope />
-            <button type="submit" class="danger">Delete</button>
+            <button type="submit" class="danger">
+              Delete
+            </button>
           </form>
           {listable ? (
             <form method="post" action={`/ui/quarantine/${item.id}/delete`}>
               <input type="hidden" name="csrf" value={props.csrf} />
               <Scope />
               <input type="hidden" name="block_sender" value="1" />
-              <button type="submit" class="danger">Delete and block sender</button>
+              <button type="submit" class="danger">
+                Delete and block sender
+              </button>
             </form>
           ) : null}
         </div>
-      ) : <p class="muted">Nothing pending {scoped ? 'for the recipients the list was filtered by' : 'in your scope'}: released or deleted.</p>}
+      ) : (
+        <p class="muted">
+          Nothing pending {scoped ? 'for the recipients the list was filtered by' : 'in your scope'}: released or deleted.
+        </p>
+      )}
       <Releasing who={props.who} csrf={props.csrf} item={item} />
       {pending && props.listsUnavailable ? <p class="muted">Allow and block are unavailable: {props.listsUnavailable}</p> : null}
       {pending && item.sender === '' ? (
         <p class="muted">The sender is the null sender &lt;&gt; (a bounce or an automatic reply): it cannot be allowed or blocked.</p>
       ) : null}
 
-      {props.bodyMissing || !detail ? <p>The message text is no longer stored in the quarantine.</p> : (
+      {props.bodyMissing || !detail ? (
+        <p>The message text is no longer stored in the quarantine.</p>
+      ) : (
         <>
           <ShownInPart id={item.id} detail={detail} />
           {detail.html !== null ? (
@@ -362,31 +547,68 @@ export function DetailPage(props: {
               <h2 id="h-html">HTML view</h2>
               <p class="muted">
                 Shown in a sandbox: scripts never run, links are disabled
-                {props.remoteImages ? (props.images
-                  ? <>, remote images are loaded. <a href={`/ui/quarantine/${item.id}`}>Block remote images</a></>
-                  : <>, remote images are blocked (they can tell the sender you read the mail). <a href={`/ui/quarantine/${item.id}?images=1`}>Load remote images</a></>)
-                  : '.'}
+                {props.remoteImages ? (
+                  props.images ? (
+                    <>
+                      , remote images are loaded. <a href={`/ui/quarantine/${item.id}`}>Block remote images</a>
+                    </>
+                  ) : (
+                    <>
+                      , remote images are blocked (they can tell the sender you read the mail).{' '}
+                      <a href={`/ui/quarantine/${item.id}?images=1`}>Load remote images</a>
+                    </>
+                  )
+                ) : (
+                  '.'
+                )}
               </p>
-              <iframe class="body" title="HTML body of the message" sandbox=""
-                src={`/ui/quarantine/${item.id}/body${props.images ? '?images=1' : ''}`}></iframe>
-              {props.htmlTruncated ? <p class="muted">Only the first 1 MiB of the HTML part is shown. <Original id={item.id} /></p> : null}
+              <iframe
+                class="body"
+                title="HTML body of the message"
+                sandbox=""
+                src={`/ui/quarantine/${item.id}/body${props.images ? '?images=1' : ''}`}
+              ></iframe>
+              {props.htmlTruncated ? (
+                <p class="muted">
+                  Only the first 1 MiB of the HTML part is shown. <Original id={item.id} />
+                </p>
+              ) : null}
             </section>
           ) : null}
           <section aria-labelledby="h-text">
             <h2 id="h-text">Text</h2>
             {text !== null ? <pre class="text">{textCut ? text.slice(0, TEXT_LIMIT) : text}</pre> : <p class="muted">No text part.</p>}
-            {textCut ? <p class="muted">Only the first 1 MiB of the text is shown. <Original id={item.id} /></p> : null}
+            {textCut ? (
+              <p class="muted">
+                Only the first 1 MiB of the text is shown. <Original id={item.id} />
+              </p>
+            ) : null}
           </section>
           <section aria-labelledby="h-att">
             <h2 id="h-att">Attachments</h2>
-            {detail.attachments.length === 0 ? <p class="muted">None.</p> : (
+            {detail.attachments.length === 0 ? (
+              <p class="muted">None.</p>
+            ) : (
               <table class="attachments">
-                <thead><tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col" class="num">Size</th><th scope="col">SHA-256</th></tr></thead>
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Type</th>
+                    <th scope="col" class="num">
+                      Size
+                    </th>
+                    <th scope="col">SHA-256</th>
+                  </tr>
+                </thead>
                 <tbody>
                   {detail.attachments.map((a) => (
                     <tr>
-                      <td>{a.filename ?? '(no name)'}</td><td>{a.content_type}</td><td class="num">{a.size} bytes</td>
-                      <td><code class="hash">{a.sha256}</code></td>
+                      <td>{a.filename ?? '(no name)'}</td>
+                      <td>{a.content_type}</td>
+                      <td class="num">{a.size} bytes</td>
+                      <td>
+                        <code class="hash">{a.sha256}</code>
+                      </td>
                     </tr>
                   ))}
                 </tbody>
@@ -396,7 +618,14 @@ export function DetailPage(props: {
           <details>
             <summary>Headers ({detail.headers.length})</summary>
             <table>
-              <tbody>{detail.headers.map((h) => <tr><th scope="row">{h.name}</th><td>{h.value}</td></tr>)}</tbody>
+              <tbody>
+                {detail.headers.map((h) => (
+                  <tr>
+                    <th scope="row">{h.name}</th>
+                    <td>{h.value}</td>
+                  </tr>
+                ))}
+              </tbody>
             </table>
           </details>
         </>
@@ -406,59 +635,109 @@ export function DetailPage(props: {
 }
 
 /** One selected message as the confirmation shows it: the recipients the action will reach. */
-export interface ConfirmRow { id: string; subject: string; type: string; addresses: string[] }
-
+export interface ConfirmRow {
+  id: string;
+  subject: string;
+  type: string;
+  addresses: string[];
+}
 
 /**
  * The step before a bulk action: what it reaches (recipients, domains), and for a release of virus
  * or banned mail a box to tick naming it. Works without a script: a plain form posting confirmed=1.
  */
 export function ConfirmBulkPage(props: {
-  who: Identity; csrf: string; action: string; verb: 'release' | 'delete'; label: string; filters: FilterValues; cursor: string | null;
-  ids: string[]; rows: ConfirmRow[]; error: string | null;
+  who: Identity;
+  csrf: string;
+  action: string;
+  verb: 'release' | 'delete';
+  label: string;
+  filters: FilterValues;
+  cursor: string | null;
+  ids: string[];
+  rows: ConfirmRow[];
+  error: string | null;
 }) {
   const { rows, verb } = props;
   const addresses = rows.flatMap((r) => r.addresses);
   const summary = scopeText(verb, addresses);
   const filtered = props.filters.recipient || props.filters.domain;
-  const danger = verb === 'release'
-    ? Object.entries(DANGEROUS).map(([type, what]) => [rows.filter((r) => r.type === type).length, what] as const).filter(([n]) => n > 0)
-    : [];
+  const danger =
+    verb === 'release'
+      ? Object.entries(DANGEROUS)
+          .map(([type, what]) => [rows.filter((r) => r.type === type).length, what] as const)
+          .filter(([n]) => n > 0)
+      : [];
   const missing = props.ids.length - rows.length;
   return (
     <Layout title="Confirm" who={props.who} csrf={props.csrf}>
-      <h1>{props.label}: {plural(rows.length, 'message')}?</h1>
+      <h1>
+        {props.label}: {plural(rows.length, 'message')}?
+      </h1>
       <Notice text={props.error} error />
-      <p class="notice" role="status"><strong>{summary}.</strong>{' '}
-        {filtered ? 'Only the recipients the filter shows; their other recipients are not touched.' : 'Every pending recipient in your scope.'}</p>
-      {missing > 0 ? <p class="muted">{plural(missing, 'selected message')} could not be found or has nothing pending; the result will list {missing === 1 ? 'it' : 'them'}.</p> : null}
+      <p class="notice" role="status">
+        <strong>{summary}.</strong>{' '}
+        {filtered
+          ? 'Only the recipients the filter shows; their other recipients are not touched.'
+          : 'Every pending recipient in your scope.'}
+      </p>
+      {missing > 0 ? (
+        <p class="muted">
+          {plural(missing, 'selected message')} could not be found or has nothing pending; the result will list{' '}
+          {missing === 1 ? 'it' : 'them'}.
+        </p>
+      ) : null}
       <form method="post" action="/ui/quarantine/bulk">
         <input type="hidden" name="csrf" value={props.csrf} />
         <input type="hidden" name="action" value={props.action} />
         <input type="hidden" name="confirmed" value="1" />
-        {props.ids.map((id) => <input type="hidden" name="ids" value={id} />)}
+        {props.ids.map((id) => (
+          <input type="hidden" name="ids" value={id} />
+        ))}
         <FilterHidden filters={props.filters} cursor={props.cursor} />
         {danger.length ? (
           <fieldset class="danger-box">
             <legend>Dangerous mail</legend>
-            {danger.map(([n, what]) => <p>{n === 1 ? '1 of these messages is' : `${n} of these messages are`} {what}.</p>)}
-            <p><label class="check"><input type="checkbox" name="dangerous" value="1" required />
-              {' '}Yes, release {danger.map(([n, what]) => `${plural(n, 'message')} ${what}`).join(' and ')} to the recipients</label></p>
+            {danger.map(([n, what]) => (
+              <p>
+                {n === 1 ? '1 of these messages is' : `${n} of these messages are`} {what}.
+              </p>
+            ))}
+            <p>
+              <label class="check">
+                <input type="checkbox" name="dangerous" value="1" required /> Yes, release{' '}
+                {danger.map(([n, what]) => `${plural(n, 'message')} ${what}`).join(' and ')} to the recipients
+              </label>
+            </p>
           </fieldset>
         ) : null}
         <div class="actions">
-          <button type="submit" class={verb === 'delete' ? 'danger' : undefined}>{summary}</button>
-          <a class="button-link" href={listHref(props.filters, props.cursor ? { cursor: props.cursor } : {})}>Cancel</a>
+          <button type="submit" class={verb === 'delete' ? 'danger' : undefined}>
+            {summary}
+          </button>
+          <a class="button-link" href={listHref(props.filters, props.cursor ? { cursor: props.cursor } : {})}>
+            Cancel
+          </a>
         </div>
       </form>
       <table class="list">
         <caption class="muted">The selected messages and the recipients this reaches</caption>
-        <thead><tr><th scope="col">Subject</th><th scope="col">Type</th><th scope="col">Recipients</th></tr></thead>
+        <thead>
+          <tr>
+            <th scope="col">Subject</th>
+            <th scope="col">Type</th>
+            <th scope="col">Recipients</th>
+          </tr>
+        </thead>
         <tbody>
           {rows.map((r) => (
             <tr>
-              <td data-label="Subject"><a href={`/ui/quarantine/${r.id}`}>{r.subject || '(no subject)'}</a></td>
-              <td data-label="Type"><span class={`badge${DANGEROUS[r.type] ? ' bad' : ''}`}>{r.type}</span></td>
+              <td data-label="Subject">
+                <a href={`/ui/quarantine/${r.id}`}>{r.subject || '(no subject)'}</a>
+              </td>
+              <td data-label="Type">
+                <span class={`badge${DANGEROUS[r.type] ? ' bad' : ''}`}>{r.type}</span>
+              </td>
               <td data-label="Recipients">{r.addresses.join(', ')}</td>
             </tr>
           ))}

@@ -26,7 +26,8 @@ const NOTICES: Record<string, string> = {
   nothing_to_release: 'Nothing left to release: already released, deleted, or a release is in progress.',
   release_not_configured: 'Release is not configured on this server (AMAVISD_PDP or RELAY_URL).',
   upstream_unreachable: 'amavisd could not be reached; nothing was released. Try again shortly.',
-  release_outcome_unknown: 'amavisd did not confirm the release: it may or may not have been delivered. The copy stays "releasing" until an administrator resolves it.',
+  release_outcome_unknown:
+    'amavisd did not confirm the release: it may or may not have been delivered. The copy stays "releasing" until an administrator resolves it.',
   amavisd_busy: 'amavisd is busy with other releases; nothing was sent. Try again in a few seconds.',
   nothing_to_delete: 'Nothing left to delete: already released or deleted.',
   marked_released: 'Marked released (nothing was delivered by this action).',
@@ -35,13 +36,28 @@ const NOTICES: Record<string, string> = {
   confirmation_required: 'This is virus or banned mail: tick the confirmation box to release it.',
   requested: 'Release requested: an administrator decides.',
 };
-const ERRORS = ['release_failed', 'nothing_to_release', 'release_not_configured', 'upstream_unreachable', 'release_outcome_unknown', 'amavisd_busy', 'nothing_to_delete', 'confirmation_required'];
+const ERRORS = [
+  'release_failed',
+  'nothing_to_release',
+  'release_not_configured',
+  'upstream_unreachable',
+  'release_outcome_unknown',
+  'amavisd_busy',
+  'nothing_to_delete',
+  'confirmation_required',
+];
 
 const BULK_LABELS: Record<string, string> = {
-  release: 'Released', delete: 'Deleted', release_allow: 'Released and sender allowed', delete_block: 'Deleted and sender blocked',
+  release: 'Released',
+  delete: 'Deleted',
+  release_allow: 'Released and sender allowed',
+  delete_block: 'Deleted and sender blocked',
 };
 const CONFIRM_LABELS: Record<string, string> = {
-  release: 'Release', delete: 'Delete', release_allow: 'Release and always allow the sender', delete_block: 'Delete and block the sender',
+  release: 'Release',
+  delete: 'Delete',
+  release_allow: 'Release and always allow the sender',
+  delete_block: 'Delete and block the sender',
 };
 const BULK: Record<string, Pick<BulkInput, 'action' | 'allowSender' | 'blockSender'>> = {
   release: { action: 'release' },
@@ -90,12 +106,15 @@ async function selection(c: C, s: Session, ids: string[], only: RecipientFilter 
   return rows;
 }
 
-export const NULL_SENDER_TEXT = 'This message has the null sender <> (a bounce or an automatic reply), so its sender cannot be '
-  + 'allowed or blocked. Nothing was changed; use plain Release or Delete instead.';
+export const NULL_SENDER_TEXT =
+  'This message has the null sender <> (a bounce or an automatic reply), so its sender cannot be ' +
+  'allowed or blocked. Nothing was changed; use plain Release or Delete instead.';
 
-const BODY_UNREADABLE = 'No HTML could be read from this message within the limits of this view. '
-  + 'Download the original from the message page to see all of it.';
-const many = (v: unknown): string[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]).filter((x): x is string => typeof x === 'string');
+const BODY_UNREADABLE =
+  'No HTML could be read from this message within the limits of this view. ' +
+  'Download the original from the message page to see all of it.';
+const many = (v: unknown): string[] =>
+  (Array.isArray(v) ? v : v === undefined ? [] : [v]).filter((x): x is string => typeof x === 'string');
 
 function key(id: string): MailKey {
   const k = parseItemId(id);
@@ -103,9 +122,17 @@ function key(id: string): MailKey {
   return k;
 }
 
-async function renderDetail(c: C, s: Session, id: string, o: {
-  notice?: string | null; error?: string | null; status?: ContentfulStatusCode; filter?: Record<string, string>;
-}) {
+async function renderDetail(
+  c: C,
+  s: Session,
+  id: string,
+  o: {
+    notice?: string | null;
+    error?: string | null;
+    status?: ContentfulStatusCode;
+    filter?: Record<string, string>;
+  },
+) {
   const k = key(id);
   const item = await getItem(c.get('deps'), s.identity, k);
   let detail = null;
@@ -121,13 +148,27 @@ async function renderDetail(c: C, s: Session, id: string, o: {
   if (!input) throw new AppError('bad_request', `The list's filter is not valid: ${error}`);
   const only = recipientFilter(input);
   const shown = detail ?? item;
-  const scoped = only ? { filters: { domain: values.domain, recipient: values.recipient },
-    addresses: shown.recipients.filter((r) => r.status === 'pending' && inFilter(r.address, only)).map((r) => r.address) } : null;
+  const scoped = only
+    ? {
+        filters: { domain: values.domain, recipient: values.recipient },
+        addresses: shown.recipients.filter((r) => r.status === 'pending' && inFilter(r.address, only)).map((r) => r.address),
+      }
+    : null;
   return c.html(
-    <DetailPage who={s.identity} csrf={await csrf(c)} item={detail ?? item} bodyMissing={!detail}
-      images={c.req.query('images') === '1'} remoteImages={body?.remoteImages ?? false} htmlTruncated={body?.truncated ?? false}
-      notice={o.notice ?? null} error={o.error ?? null} scoped={scoped} listsUnavailable={c.get('deps').variant.lookup.detail}
-      releaseMode={await releaseMode(c.get('deps'), s.identity, item.content_code)} />,
+    <DetailPage
+      who={s.identity}
+      csrf={await csrf(c)}
+      item={detail ?? item}
+      bodyMissing={!detail}
+      images={c.req.query('images') === '1'}
+      remoteImages={body?.remoteImages ?? false}
+      htmlTruncated={body?.truncated ?? false}
+      notice={o.notice ?? null}
+      error={o.error ?? null}
+      scoped={scoped}
+      listsUnavailable={c.get('deps').variant.lookup.detail}
+      releaseMode={await releaseMode(c.get('deps'), s.identity, item.content_code)}
+    />,
     o.status ?? 200,
   );
 }
@@ -158,7 +199,9 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
       }
     }
     const total = input ? await countQuarantine(c.get('deps'), s.identity, input) : null;
-    const ok = Number(query.ok ?? 0), failed = Number(query.failed ?? 0), nullSender = Number(query.null_sender ?? 0);
+    const ok = Number(query.ok ?? 0),
+      failed = Number(query.failed ?? 0),
+      nullSender = Number(query.null_sender ?? 0);
     const bulk = /^bulk-(\w+)$/.exec(query.done ?? '')?.[1];
     let notice = bulk && BULK_LABELS[bulk] ? `${BULK_LABELS[bulk]}: ${ok}. Failed: ${failed}.` : (NOTICES[query.done ?? ''] ?? null);
     if (notice && bulk && nullSender > 0) {
@@ -171,11 +214,21 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
       if (id && parseItemId(id) && failures.length < SHOWN_FAILURES) failures.push({ id, reason: REASONS[code ?? ''] ?? 'failed' });
     }
     return c.html(
-      <ListPage who={s.identity} csrf={await csrf(c)} filters={values} items={result.items} notice={notice} error={error}
-        failures={bulk ? failures : []} moreFailures={bulk ? Math.max(0, Math.min(failed, 200) - failures.length) : 0}
-        cursor={query.cursor ?? null} total={total}
+      <ListPage
+        who={s.identity}
+        csrf={await csrf(c)}
+        filters={values}
+        items={result.items}
+        notice={notice}
+        error={error}
+        failures={bulk ? failures : []}
+        moreFailures={bulk ? Math.max(0, Math.min(failed, 200) - failures.length) : 0}
+        cursor={query.cursor ?? null}
+        total={total}
         nextHref={result.next_cursor ? listHref(values, { cursor: result.next_cursor }) : null}
-        firstHref={query.cursor ? listHref(values) : null} listsUnavailable={c.get('deps').variant.lookup.detail} />,
+        firstHref={query.cursor ? listHref(values) : null}
+        listsUnavailable={c.get('deps').variant.lookup.detail}
+      />,
       filterError ? 400 : 200,
     );
   });
@@ -205,9 +258,18 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
       if (!confirmed || dangerous) {
         const refused = confirmed && dangerous;
         return c.html(
-          <ConfirmBulkPage who={s.identity} csrf={await csrf(c)} action={action as string} verb={how.action} label={CONFIRM_LABELS[action as string]!}
-            filters={values} cursor={cursor} ids={ids} rows={rows}
-            error={refused ? 'Tick the box to confirm releasing virus-infected or banned mail; nothing was released.' : null} />,
+          <ConfirmBulkPage
+            who={s.identity}
+            csrf={await csrf(c)}
+            action={action as string}
+            verb={how.action}
+            label={CONFIRM_LABELS[action as string]!}
+            filters={values}
+            cursor={cursor}
+            ids={ids}
+            rows={rows}
+            error={refused ? 'Tick the box to confirm releasing virus-infected or banned mail; nothing was released.' : null}
+          />,
           refused ? 400 : 200,
         );
       }
@@ -220,7 +282,9 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const extra: Record<string, string | string[]> = { done: `bulk-${action as string}`, ok: String(good), failed: String(failed.length) };
     if (nullSender) extra.null_sender = String(nullSender);
     if (failed.length) {
-      extra.fail = failed.slice(0, SHOWN_FAILURES).map((r) => `${r.id}~${r.status === 207 ? 'partial' : r.status === 502 ? 'release_failed' : r.error?.code ?? 'failed'}`);
+      extra.fail = failed
+        .slice(0, SHOWN_FAILURES)
+        .map((r) => `${r.id}~${r.status === 207 ? 'partial' : r.status === 502 ? 'release_failed' : (r.error?.code ?? 'failed')}`);
     }
     return c.redirect(back(extra), 303);
   });
@@ -274,12 +338,16 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     let done: string;
     try {
       const r = await releaseMessage(c.get('deps'), s.identity, { key: key(id), allowSender, force, recipients, confirmDangerous });
-      done = r.status === 'released' ? (allowSender ? 'released_allowed' : 'released') : r.status === 'partial' ? 'partial' : 'release_failed';
+      done =
+        r.status === 'released' ? (allowSender ? 'released_allowed' : 'released') : r.status === 'partial' ? 'partial' : 'release_failed';
     } catch (err) {
       if (err instanceof AppError && err.code === 'invalid_field' && allowSender) return listingRefused(c, s, id, err, body);
       if (err instanceof AppError && err.code === 'release_not_allowed') {
         const how = err.extra.allowed === 'request' ? 'request a release instead; an administrator decides' : 'ask your administrator';
-        return renderDetail(c, s, id, { error: `You cannot release ${String(err.extra.content_type)} mail yourself: ${how}.`, status: 403 });
+        return renderDetail(c, s, id, {
+          error: `You cannot release ${String(err.extra.content_type)} mail yourself: ${how}.`,
+          status: 403,
+        });
       }
       if (!(err instanceof AppError) || !ERRORS.includes(err.code)) throw err;
       done = err.code;
@@ -323,6 +391,9 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
       throw err;
     }
     const scope = scopeFields(body);
-    return c.redirect(listHref({ domain: scope.domain, recipient: scope.recipient }, { done: blockSender ? 'deleted_blocked' : 'deleted' }), 303);
+    return c.redirect(
+      listHref({ domain: scope.domain, recipient: scope.recipient }, { done: blockSender ? 'deleted_blocked' : 'deleted' }),
+      303,
+    );
   });
 }

@@ -10,7 +10,12 @@ export const REQUEST_FILTERS = ['pending', 'approved', 'denied', 'all'] as const
  * release, by them) or deny with a reason the owner is told. Text from the owner (note) is escaped by JSX.
  */
 export function RequestsPage(props: {
-  who: Identity; csrf: string; items: ReleaseRequest[]; status: RequestStatus | 'all'; notice: string | null; error: string | null;
+  who: Identity;
+  csrf: string;
+  items: ReleaseRequest[];
+  status: RequestStatus | 'all';
+  notice: string | null;
+  error: string | null;
 }) {
   return (
     <Layout title="Release requests" who={props.who} wide>
@@ -20,19 +25,38 @@ export function RequestsPage(props: {
       <form method="get" action="/ui/requests" class="filters">
         <label for="status">Show</label>
         <select id="status" name="status">
-          {REQUEST_FILTERS.map((s) => <option value={s} selected={s === props.status}>{s}</option>)}
+          {REQUEST_FILTERS.map((s) => (
+            <option value={s} selected={s === props.status}>
+              {s}
+            </option>
+          ))}
         </select>
         <button type="submit">Show</button>
       </form>
-      {props.items.length === 0 ? <p>No {props.status === 'all' ? '' : `${props.status} `}release requests.</p> : (
+      {props.items.length === 0 ? (
+        <p>No {props.status === 'all' ? '' : `${props.status} `}release requests.</p>
+      ) : (
         <div class="table-wrap">
           <table>
-            <thead><tr><th>Asked</th><th>Message</th><th>For</th><th>Note</th><th>Status</th><th>Decision</th></tr></thead>
+            <thead>
+              <tr>
+                <th>Asked</th>
+                <th>Message</th>
+                <th>For</th>
+                <th>Note</th>
+                <th>Status</th>
+                <th>Decision</th>
+              </tr>
+            </thead>
             <tbody>
               {props.items.map((r) => (
                 <tr>
-                  <td><When iso={r.created_at} /></td>
-                  <td><a href={`/ui/quarantine/${r.mail_id}`}>Open the message</a></td>
+                  <td>
+                    <When iso={r.created_at} />
+                  </td>
+                  <td>
+                    <a href={`/ui/quarantine/${r.mail_id}`}>Open the message</a>
+                  </td>
                   <td>{r.recipient}</td>
                   <td>{r.note ?? ''}</td>
                   <td>{r.status}</td>
@@ -47,11 +71,16 @@ export function RequestsPage(props: {
                           <input type="hidden" name="csrf" value={props.csrf} />
                           <label for={`reason-${r.id}`}>Reason for the owner</label>
                           <input id={`reason-${r.id}`} name="reason" required maxlength={1000} />
-                          <button type="submit" class="danger">Deny</button>
+                          <button type="submit" class="danger">
+                            Deny
+                          </button>
                         </form>
                       </>
                     ) : (
-                      <span>{r.decided_by ?? ''}{r.reason ? `: ${r.reason}` : ''}</span>
+                      <span>
+                        {r.decided_by ?? ''}
+                        {r.reason ? `: ${r.reason}` : ''}
+                      </span>
                     )}
                   </td>
                 </tr>

@@ -23,12 +23,22 @@ export function requestRoutes(ui: Hono<UiEnv>) {
   ui.get('/requests', async (c) => {
     const s = deciderOnly(c);
     const q = c.req.query('status') ?? 'pending';
-    if (!(REQUEST_FILTERS as readonly string[]).includes(q)) throw new AppError('invalid_field', 'status: choose pending, approved, denied or all', { field: 'status' });
+    if (!(REQUEST_FILTERS as readonly string[]).includes(q))
+      throw new AppError('invalid_field', 'status: choose pending, approved, denied or all', { field: 'status' });
     const status = q as RequestStatus | 'all';
     const items = await listReleaseRequests(c.get('deps'), s.identity, { status, limit: 200 });
     const done = c.req.query('done') ?? '';
     const error = c.req.query('error');
-    return c.html(<RequestsPage who={s.identity} csrf={await csrf(c)} items={items} status={status} notice={NOTICES[done] ?? null} error={error ? error.slice(0, 300) : null} />);
+    return c.html(
+      <RequestsPage
+        who={s.identity}
+        csrf={await csrf(c)}
+        items={items}
+        status={status}
+        notice={NOTICES[done] ?? null}
+        error={error ? error.slice(0, 300) : null}
+      />,
+    );
   });
 
   ui.post('/requests/:id/approve', async (c) => {
@@ -38,7 +48,10 @@ export function requestRoutes(ui: Hono<UiEnv>) {
     const { result, delivery } = await approveReleaseRequest(c.get('deps'), s.identity, c.req.param('id'));
     inBackground(c, delivery);
     if (result.status !== 'released') {
-      return c.redirect(`/ui/requests?${new URLSearchParams({ error: 'amavisd did not release the message; the request stays pending.' })}`, 303);
+      return c.redirect(
+        `/ui/requests?${new URLSearchParams({ error: 'amavisd did not release the message; the request stays pending.' })}`,
+        303,
+      );
     }
     return c.redirect('/ui/requests?done=approved', 303);
   });
@@ -48,7 +61,8 @@ export function requestRoutes(ui: Hono<UiEnv>) {
     const body = await form(c);
     await checkCsrf(ctx(c), s, one(body.csrf));
     const reason = (field(body.reason) ?? '').trim();
-    if (!reason || reason.length > 1000) throw new AppError('invalid_field', 'reason: say why, in 1 to 1000 characters', { field: 'reason' });
+    if (!reason || reason.length > 1000)
+      throw new AppError('invalid_field', 'reason: say why, in 1 to 1000 characters', { field: 'reason' });
     const { delivery } = await denyReleaseRequest(c.get('deps'), s.identity, c.req.param('id'), reason);
     inBackground(c, delivery);
     return c.redirect('/ui/requests?done=denied', 303);

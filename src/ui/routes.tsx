@@ -19,16 +19,18 @@ import { auditRoutes } from './audit-routes.tsx';
 import { senderListRoutes } from './sender-list-routes.tsx';
 import { selfServiceRoutes } from './self-service-routes.tsx';
 import { TZ_JS } from './self-service-pages.tsx';
-import {
-  KEY_SESSION_SECONDS, MAILBOX_SESSION_SECONDS, checkCsrf, endSession, linkSecret, readSession, startSession,
-} from './session.ts';
+import { KEY_SESSION_SECONDS, MAILBOX_SESSION_SECONDS, checkCsrf, endSession, linkSecret, readSession, startSession } from './session.ts';
 
 /** Every page: nothing inline, nothing from elsewhere, never framed, no referrer. */
-export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
-  + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+export const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; " +
+  "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 export function uiRoutes(opts: {
-  withDatabase: MiddlewareHandler<AppEnv>; bootstrapHash: Promise<string | null>; keyThrottle: KeyCheckThrottle; clock: Clock;
+  withDatabase: MiddlewareHandler<AppEnv>;
+  bootstrapHash: Promise<string | null>;
+  keyThrottle: KeyCheckThrottle;
+  clock: Clock;
 }) {
   const ui = new Hono<UiEnv>();
   const withDatabase = opts.withDatabase as unknown as MiddlewareHandler<UiEnv>;
@@ -39,11 +41,26 @@ export function uiRoutes(opts: {
     if (!c.res.headers.has('x-frame-options')) c.header('x-frame-options', 'DENY');
     c.header('cross-origin-opener-policy', 'same-origin');
   });
-  ui.get('/static/app.css', (c) => c.body(APP_CSS, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' }));
-  ui.get('/static/app.js', (c) => c.body(APP_JS, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' }));
-  ui.get('/static/tz.js', (c) => c.body(TZ_JS, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' }));
+  ui.get('/static/app.css', (c) =>
+    c.body(APP_CSS, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' }),
+  );
+  ui.get('/static/app.js', (c) =>
+    c.body(APP_JS, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' }),
+  );
+  ui.get('/static/tz.js', (c) =>
+    c.body(TZ_JS, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' }),
+  );
 
-  ui.use('*', withDatabase, bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new AppError('payload_too_large'); } }));
+  ui.use(
+    '*',
+    withDatabase,
+    bodyLimit({
+      maxSize: 64 * 1024,
+      onError: () => {
+        throw new AppError('payload_too_large');
+      },
+    }),
+  );
   ui.use('*', async (c, next) => {
     linkSecret(c as unknown as Context<AppEnv>);
     c.set('session', await readSession(c as unknown as Context<AppEnv>, await opts.bootstrapHash));
@@ -64,8 +81,9 @@ export function uiRoutes(opts: {
     const now = opts.clock.now();
     const wait = ip === null ? 0 : opts.keyThrottle.retryAfter(ip, now);
     if (wait > 0) {
-      return c.html(<SignInPage csrf={await csrf(c)} error="Too many failed sign-ins from your address. Try again later." />, 429,
-        { 'retry-after': String(wait) });
+      return c.html(<SignInPage csrf={await csrf(c)} error="Too many failed sign-ins from your address. Try again later." />, 429, {
+        'retry-after': String(wait),
+      });
     }
     const key = one(body.key);
     const bootstrapHash = await opts.bootstrapHash;
@@ -75,8 +93,11 @@ export function uiRoutes(opts: {
       return c.html(<SignInPage csrf={await csrf(c)} error="That API key is unknown, revoked or expired." />, 401);
     }
     // The session row holds the key's id, never anything derived from the key itself.
-    await startSession(ctx(c), who.keyId === null ? { kind: 'bootstrap', bootstrapHash: bootstrapHash! } : { kind: 'key', keyId: who.keyId },
-      KEY_SESSION_SECONDS);
+    await startSession(
+      ctx(c),
+      who.keyId === null ? { kind: 'bootstrap', bootstrapHash: bootstrapHash! } : { kind: 'key', keyId: who.keyId },
+      KEY_SESSION_SECONDS,
+    );
     return c.redirect('/ui/quarantine', 303);
   });
 
@@ -85,8 +106,10 @@ export function uiRoutes(opts: {
     const token = c.req.param('token') ?? '';
     const r = await verifyPortalToken(linkSecret(ctx(c)), token, Math.floor(c.get('deps').clock.now() / 1000));
     if (!r.ok) {
-      throw new AppError(r.reason === 'expired' ? 'forbidden' : 'not_found',
-        r.reason === 'expired' ? 'This link has expired. The next digest email brings a fresh one.' : 'This link is not valid.');
+      throw new AppError(
+        r.reason === 'expired' ? 'forbidden' : 'not_found',
+        r.reason === 'expired' ? 'This link has expired. The next digest email brings a fresh one.' : 'This link is not valid.',
+      );
     }
     // A portal link minted through a digest preview lives only as long as the key that minted it.
     const minter = r.claim.keyId === undefined ? null : await liveKey(c.get('deps'), r.claim.keyId);
@@ -128,15 +151,32 @@ export function uiRoutes(opts: {
       logClientGone(c as unknown as Context<AppEnv>);
       err = new AppError('bad_request', 'The connection was closed before the form arrived.');
     }
-    if (isUnstorableText(err)) err = new AppError('bad_request', 'A text value contains a NUL byte or characters the database cannot store.');
+    if (isUnstorableText(err))
+      err = new AppError('bad_request', 'A text value contains a NUL byte or characters the database cannot store.');
     if (err instanceof AppError) {
       if (err.status === 401) return c.redirect('/ui/sign-in', 303);
-      return c.html(<ErrorPage status={err.status} title={err.title} detail={err.message} requestId={requestId}
-        who={c.get('session')?.identity ?? null} />, err.status);
+      return c.html(
+        <ErrorPage
+          status={err.status}
+          title={err.title}
+          detail={err.message}
+          requestId={requestId}
+          who={c.get('session')?.identity ?? null}
+        />,
+        err.status,
+      );
     }
     c.get('deps')?.log.error('unhandled error', { request_id: requestId, error: err.name, message: err.message, stack: err.stack });
-    return c.html(<ErrorPage status={500} title="Something went wrong" detail="An unexpected error occurred." requestId={requestId}
-      who={c.get('session')?.identity ?? null} />, 500);
+    return c.html(
+      <ErrorPage
+        status={500}
+        title="Something went wrong"
+        detail="An unexpected error occurred."
+        requestId={requestId}
+        who={c.get('session')?.identity ?? null}
+      />,
+      500,
+    );
   });
   return ui;
 }

@@ -10,25 +10,47 @@ import { AppError } from '../errors.ts';
 import { csrf, ctx, field, flag, form, inBackground, one, requireSession, type C, type UiEnv } from './context.ts';
 import { SignInPage } from './layout.tsx';
 import { clientIp } from './client-ip.ts';
-import { EmailLinkPage, SubscriptionPage, TooManyLinksPage, effectiveEnabled, stateSentence, type SubscriptionForm } from './self-service-pages.tsx';
+import {
+  EmailLinkPage,
+  SubscriptionPage,
+  TooManyLinksPage,
+  effectiveEnabled,
+  stateSentence,
+  type SubscriptionForm,
+} from './self-service-pages.tsx';
 import { checkCsrf, type Session } from './session.ts';
 
 /** Digest settings are the mailbox owner's own: only a mailbox session has them (admins use the API). */
 function mailboxOf(s: Session): string {
-  if (s.identity.role !== 'user') throw new AppError('not_found', 'Digest settings belong to a mailbox; admins manage subscriptions through /v1/digests.');
+  if (s.identity.role !== 'user')
+    throw new AppError('not_found', 'Digest settings belong to a mailbox; admins manage subscriptions through /v1/digests.');
   return s.identity.mailbox;
 }
 
-async function subscriptionPage(c: C, s: Session, o: { values?: SubscriptionForm; notice?: string; error?: string; status?: ContentfulStatusCode } = {}) {
+async function subscriptionPage(
+  c: C,
+  s: Session,
+  o: { values?: SubscriptionForm; notice?: string; error?: string; status?: ContentfulStatusCode } = {},
+) {
   const mailbox = mailboxOf(s);
   const status = await subscriptionStatus(c.get('deps'), s.identity, mailbox);
   const original: SubscriptionForm = {
-    enabled: effectiveEnabled(status), frequency: status.subscription.frequency, time_zone: status.subscription.time_zone ?? '',
+    enabled: effectiveEnabled(status),
+    frequency: status.subscription.frequency,
+    time_zone: status.subscription.time_zone ?? '',
     language: status.subscription.language ?? DEFAULT_LANGUAGE,
   };
   return c.html(
-    <SubscriptionPage who={s.identity} csrf={await csrf(c)} mailbox={mailbox} status={status} values={o.values ?? original}
-      original={original} notice={o.notice ?? null} error={o.error ?? null} />,
+    <SubscriptionPage
+      who={s.identity}
+      csrf={await csrf(c)}
+      mailbox={mailbox}
+      status={status}
+      values={o.values ?? original}
+      original={original}
+      notice={o.notice ?? null}
+      error={o.error ?? null}
+    />,
     o.status ?? 200,
   );
 }
@@ -39,10 +61,15 @@ async function subscriptionPage(c: C, s: Session, o: { values?: SubscriptionForm
  * form) every field counts as given.
  */
 function changes(body: Record<string, unknown>, values: SubscriptionForm, status: SubscriptionStatus): SubscriptionPatch | null {
-  const shown = field(body.orig_frequency) === undefined ? null : {
-    enabled: field(body.orig_enabled) === '1', frequency: field(body.orig_frequency) ?? '', time_zone: field(body.orig_time_zone) ?? '',
-    language: field(body.orig_language) ?? values.language,
-  };
+  const shown =
+    field(body.orig_frequency) === undefined
+      ? null
+      : {
+          enabled: field(body.orig_enabled) === '1',
+          frequency: field(body.orig_frequency) ?? '',
+          time_zone: field(body.orig_time_zone) ?? '',
+          language: field(body.orig_language) ?? values.language,
+        };
   const patch: SubscriptionPatch = {};
   if (!shown || values.enabled !== shown.enabled) patch.enabled = values.enabled;
   if (!shown || values.frequency !== shown.frequency) patch.frequency = values.frequency as Frequency;
@@ -64,9 +91,10 @@ export function selfServiceRoutes(ui: Hono<UiEnv>) {
     // the result names the new state, as the page now reads it
     const status = await subscriptionStatus(c.get('deps'), s.identity, mailboxOf(s));
     const tz = status.subscription.time_zone;
-    const notice = done === 'unchanged'
-      ? `Nothing changed. ${stateSentence(status, mailboxOf(s))}`
-      : `Saved. ${stateSentence(status, mailboxOf(s))} Times are shown in ${tz ?? 'UTC'}.`;
+    const notice =
+      done === 'unchanged'
+        ? `Nothing changed. ${stateSentence(status, mailboxOf(s))}`
+        : `Saved. ${stateSentence(status, mailboxOf(s))} Times are shown in ${tz ?? 'UTC'}.`;
     return subscriptionPage(c, s, { notice });
   });
 
@@ -76,7 +104,9 @@ export function selfServiceRoutes(ui: Hono<UiEnv>) {
     await checkCsrf(ctx(c), s, one(body.csrf));
     const mailbox = mailboxOf(s);
     const values: SubscriptionForm = {
-      enabled: flag(body.enabled), frequency: field(body.frequency) ?? '', time_zone: (field(body.time_zone) ?? '').trim().slice(0, 100),
+      enabled: flag(body.enabled),
+      frequency: field(body.frequency) ?? '',
+      time_zone: (field(body.time_zone) ?? '').trim().slice(0, 100),
       // an older form without the field keeps the saved language
       language: field(body.language) ?? '',
     };

@@ -24,7 +24,11 @@ const blank = (v: string | undefined) => (v === undefined || v.trim() === '' ? u
  * a write was refused. The verbs decide the scope: admins everything, domain admins their domains,
  * a mailbox its own address (src/senders/rows.ts usersScope / canManageRecipient).
  */
-async function render(c: C, s: Session, o: { values?: SenderFormValues; notice?: string | null; error?: string | null; status?: ContentfulStatusCode } = {}) {
+async function render(
+  c: C,
+  s: Session,
+  o: { values?: SenderFormValues; notice?: string | null; error?: string | null; status?: ContentfulStatusCode } = {},
+) {
   const q = c.req.query();
   const filters: SenderFilterValues = {
     recipient: s.identity.role === 'user' ? undefined : blank(q.recipient)?.slice(0, 300),
@@ -44,17 +48,29 @@ async function render(c: C, s: Session, o: { values?: SenderFormValues; notice?:
   }
   const values = o.values ?? { recipient: '', sender: '', list: 'allow' };
   return c.html(
-    <SenderListPage who={s.identity} csrf={await csrf(c)} entries={entries} limit={PAGE_LIMIT} filters={filters} values={values}
-      notice={o.notice ?? null} error={error} />,
+    <SenderListPage
+      who={s.identity}
+      csrf={await csrf(c)}
+      entries={entries}
+      limit={PAGE_LIMIT}
+      filters={filters}
+      values={values}
+      notice={o.notice ?? null}
+      error={error}
+    />,
     status,
   );
 }
 
 /** A refused write: 400 (which field) or 404 (recipient outside the caller's scope), the form kept. */
 function refused(c: C, s: Session, err: unknown, values: SenderFormValues) {
-  if (err instanceof AppError && err.code === 'lookup_tables_missing') return render(c, s, { values, error: `${err.message} Nothing was changed.`, status: err.status });
+  if (err instanceof AppError && err.code === 'lookup_tables_missing')
+    return render(c, s, { values, error: `${err.message} Nothing was changed.`, status: err.status });
   if (err instanceof AppError && (err.code === 'invalid_field' || err.code === 'not_found')) {
-    const text = err.code === 'not_found' ? 'recipient: not a mailbox or domain you manage; nothing was changed.' : `${err.message}. Nothing was changed.`;
+    const text =
+      err.code === 'not_found'
+        ? 'recipient: not a mailbox or domain you manage; nothing was changed.'
+        : `${err.message}. Nothing was changed.`;
     return render(c, s, { values, error: text, status: err.status });
   }
   throw err;
@@ -73,7 +89,9 @@ export function senderListRoutes(ui: Hono<UiEnv>) {
     const body = await form(c);
     await checkCsrf(ctx(c), s, one(body.csrf));
     const values: SenderFormValues = {
-      recipient: (field(body.recipient) ?? '').slice(0, 300), sender: (field(body.sender) ?? '').slice(0, 300), list: field(body.list) ?? '',
+      recipient: (field(body.recipient) ?? '').slice(0, 300),
+      sender: (field(body.sender) ?? '').slice(0, 300),
+      list: field(body.list) ?? '',
     };
     const list = listName(values.list);
     if (!list) return render(c, s, { values, error: 'list: choose allow or block. Nothing was changed.', status: 400 });

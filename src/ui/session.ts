@@ -40,7 +40,11 @@ export interface Session {
 export function linkSecret(c: Context<AppEnv>): string {
   const s = c.get('deps')?.config.LINK_SECRET;
   // a configuration problem the administrator fixes, not a bug: 503 naming the variable (never its value)
-  if (!s) throw new AppError('misconfigured', 'The pages are not set up on this server: its administrator must set LINK_SECRET (at least 32 characters).');
+  if (!s)
+    throw new AppError(
+      'misconfigured',
+      'The pages are not set up on this server: its administrator must set LINK_SECRET (at least 32 characters).',
+    );
   return s;
 }
 
@@ -64,15 +68,18 @@ export async function startSession(c: Context<AppEnv>, s: NewSession, seconds: n
   const sid = randomToken(32);
   // Expired rows go as new ones come (indexed on expires_at): the table stays the size of the live sessions.
   await db.deleteFrom('qe_ui_sessions').where('expires_at', '<=', now).execute();
-  await db.insertInto('qe_ui_sessions').values({
-    id_hash: sha256Hex(sid),
-    kind: s.kind === 'mailbox' ? 'mailbox' : 'key',
-    key_id: s.kind === 'bootstrap' ? null : s.keyId,
-    mailbox: s.kind === 'mailbox' ? s.mailbox : null,
-    bootstrap: s.kind === 'bootstrap' ? await bootstrapCheck(c, s.bootstrapHash) : null,
-    created_at: now,
-    expires_at: now + seconds,
-  }).execute();
+  await db
+    .insertInto('qe_ui_sessions')
+    .values({
+      id_hash: sha256Hex(sid),
+      kind: s.kind === 'mailbox' ? 'mailbox' : 'key',
+      key_id: s.kind === 'bootstrap' ? null : s.keyId,
+      mailbox: s.kind === 'mailbox' ? s.mailbox : null,
+      bootstrap: s.kind === 'bootstrap' ? await bootstrapCheck(c, s.bootstrapHash) : null,
+      created_at: now,
+      expires_at: now + seconds,
+    })
+    .execute();
   setCookie(c, SESSION_COOKIE, sid, { path: '/ui', httpOnly: true, secure: secure(c), sameSite: 'Strict', maxAge: seconds });
 }
 
@@ -87,11 +94,24 @@ export async function readSession(c: Context<AppEnv>, bootstrapHash: string | nu
   const sid = getCookie(c, SESSION_COOKIE);
   if (!sid || !SID.test(sid)) return null;
   const now = nowSeconds(c);
-  const row = await c.get('deps').db
-    .selectFrom('qe_ui_sessions as s')
+  const row = await c
+    .get('deps')
+    .db.selectFrom('qe_ui_sessions as s')
     .leftJoin('qe_api_keys as k', 'k.id', 's.key_id')
-    .select(['s.kind', 's.key_id', 's.mailbox', 's.bootstrap', 's.expires_at',
-      'k.id as key_row', 'k.name', 'k.role', 'k.domains', 'k.mailbox as key_mailbox', 'k.revoked_at', 'k.expires_at as key_expires_at'])
+    .select([
+      's.kind',
+      's.key_id',
+      's.mailbox',
+      's.bootstrap',
+      's.expires_at',
+      'k.id as key_row',
+      'k.name',
+      'k.role',
+      'k.domains',
+      'k.mailbox as key_mailbox',
+      'k.revoked_at',
+      'k.expires_at as key_expires_at',
+    ])
     .where('s.id_hash', '=', sha256Hex(sid))
     .executeTakeFirst();
   if (!row || Number(row.expires_at) <= now) return null;

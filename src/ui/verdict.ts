@@ -1,7 +1,10 @@
 import { decodePerlEscapes } from '../amavis/alert-text.ts';
 
 /** One SpamAssassin rule that hit, with its score when amavisd wrote it (tests=[NAME=score, ...]). */
-export interface RuleHit { name: string; score: number | null }
+export interface RuleHit {
+  name: string;
+  score: number | null;
+}
 
 /** Header text read at most: X-Spam-Status is attacker-influenced and may be folded over many lines. */
 const MAX_HEADER = 8 * 1024;

@@ -82,8 +82,22 @@ export async function deliverOne(deps: Deps, deliveryId: string, opts: DeliveryO
     .innerJoin('qe_webhook_events as e', 'e.id', 'd.event_id')
     .leftJoin('qe_webhooks as w', 'w.id', 'd.webhook_id')
     .leftJoin('qe_api_keys as k', 'k.id', 'w.key_id')
-    .select(['d.id', 'd.status', 'd.attempts', 'd.next_attempt_at', 'd.webhook_id', 'e.payload',
-      'w.url', 'w.secret', 'w.domains', 'w.disabled_at', 'w.key_id', 'k.id as key_row', 'k.revoked_at as key_revoked_at', 'k.expires_at as key_expires_at'])
+    .select([
+      'd.id',
+      'd.status',
+      'd.attempts',
+      'd.next_attempt_at',
+      'd.webhook_id',
+      'e.payload',
+      'w.url',
+      'w.secret',
+      'w.domains',
+      'w.disabled_at',
+      'w.key_id',
+      'k.id as key_row',
+      'k.revoked_at as key_revoked_at',
+      'k.expires_at as key_expires_at',
+    ])
     .where('d.id', '=', deliveryId)
     .executeTakeFirst();
   if (row?.status !== 'pending' || Number(row.next_attempt_at) > now) return 'skipped';
@@ -98,8 +112,9 @@ export async function deliverOne(deps: Deps, deliveryId: string, opts: DeliveryO
 
   // A subscription lives as long as the key that made it: revocation disables it at once
   // (auth/keys.ts); an expired key (no event marks that) is found here.
-  const keyGone = row.key_id !== null
-    && (row.key_row === null || row.key_revoked_at !== null || (row.key_expires_at !== null && Number(row.key_expires_at) <= now));
+  const keyGone =
+    row.key_id !== null &&
+    (row.key_row === null || row.key_revoked_at !== null || (row.key_expires_at !== null && Number(row.key_expires_at) <= now));
   if (keyGone && row.url && row.disabled_at === null) {
     await disableSubscription(deps, row.webhook_id, KEY_REVOKED);
     return 'disabled';
@@ -116,13 +131,18 @@ export async function deliverOne(deps: Deps, deliveryId: string, opts: DeliveryO
 
   const body = payloadFor(row.payload, subscriptionDomains(row.domains));
   const post = deps.webhookPost ?? fetchPost;
-  const attempt = await post(row.url, body, {
-    'content-type': 'application/json',
-    'user-agent': 'quarantine-edge-webhooks',
-    'webhook-id': row.id,
-    'webhook-timestamp': String(now),
-    'webhook-signature': sign(row.secret, row.id, now, body),
-  }, { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, allowPrivate: deps.config.WEBHOOK_ALLOW_PRIVATE });
+  const attempt = await post(
+    row.url,
+    body,
+    {
+      'content-type': 'application/json',
+      'user-agent': 'quarantine-edge-webhooks',
+      'webhook-id': row.id,
+      'webhook-timestamp': String(now),
+      'webhook-signature': sign(row.secret, row.id, now, body),
+    },
+    { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, allowPrivate: deps.config.WEBHOOK_ALLOW_PRIVATE },
+  );
   const attempts = Number(row.attempts) + 1;
   const common = { attempts, last_attempt_at: now, last_status: attempt.status, last_duration_ms: attempt.ms, last_error: attempt.error };
   const made: AttemptRecord = { at: now, status: attempt.status, error: attempt.error, ms: attempt.ms };
@@ -153,8 +173,14 @@ interface AttemptRecord {
 }
 
 type DeliveryUpdate = Partial<{
-  status: string; attempts: number; next_attempt_at: number; last_attempt_at: number; last_status: number | null;
-  last_error: string | null; last_duration_ms: number; delivered_at: number;
+  status: string;
+  attempts: number;
+  next_attempt_at: number;
+  last_attempt_at: number;
+  last_status: number | null;
+  last_error: string | null;
+  last_duration_ms: number;
+  delivered_at: number;
 }>;
 
 /**
@@ -168,13 +194,16 @@ async function finish(deps: Deps, id: string, set: DeliveryUpdate, attempt?: Att
   }
   await deps.db.transaction().execute(async (trx) => {
     await trx.updateTable('qe_webhook_deliveries').set(set).where('id', '=', id).execute();
-    await trx.insertInto('qe_webhook_attempts').values({
-      delivery_id: id,
-      attempted_at: attempt.at,
-      status_code: attempt.status,
-      error: attempt.error === null ? null : attempt.error.slice(0, 500),
-      duration_ms: Math.max(0, Math.round(attempt.ms)),
-    }).execute();
+    await trx
+      .insertInto('qe_webhook_attempts')
+      .values({
+        delivery_id: id,
+        attempted_at: attempt.at,
+        status_code: attempt.status,
+        error: attempt.error === null ? null : attempt.error.slice(0, 500),
+        duration_ms: Math.max(0, Math.round(attempt.ms)),
+      })
+      .execute();
   });
 }
 
@@ -182,9 +211,17 @@ async function finish(deps: Deps, id: string, set: DeliveryUpdate, attempt?: Att
 async function disableSubscription(deps: Deps, webhookId: string, reason: string) {
   const now = seconds(deps);
   await deps.db.transaction().execute(async (trx) => {
-    await trx.updateTable('qe_webhooks').set({ disabled_at: now, disabled_reason: reason })
-      .where('id', '=', webhookId).where('disabled_at', 'is', null).execute();
-    await trx.updateTable('qe_webhook_deliveries').set({ status: 'failed', last_error: 'the subscription was disabled' })
-      .where('webhook_id', '=', webhookId).where('status', '=', 'pending').execute();
+    await trx
+      .updateTable('qe_webhooks')
+      .set({ disabled_at: now, disabled_reason: reason })
+      .where('id', '=', webhookId)
+      .where('disabled_at', 'is', null)
+      .execute();
+    await trx
+      .updateTable('qe_webhook_deliveries')
+      .set({ status: 'failed', last_error: 'the subscription was disabled' })
+      .where('webhook_id', '=', webhookId)
+      .where('status', '=', 'pending')
+      .execute();
   });
 }

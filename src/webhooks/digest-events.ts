@@ -10,14 +10,18 @@ import { emitEvent } from './events.ts';
  * transaction that records the send.
  */
 export async function emitDigestWebhook(trx: Deps['db'], e: DigestEvent): Promise<void> {
-  await emitEvent(trx, { clock: { now: () => e.at * 1000 } }, {
-    type: e.type,
-    domains: [domainOf(e.recipient)],
-    data: {
-      recipients: [e.recipient],
-      digest: { messages: e.messages, provider: e.provider, provider_id: e.provider_id, window_to: e.window_to, error: e.error },
+  await emitEvent(
+    trx,
+    { clock: { now: () => e.at * 1000 } },
+    {
+      type: e.type,
+      domains: [domainOf(e.recipient)],
+      data: {
+        recipients: [e.recipient],
+        digest: { messages: e.messages, provider: e.provider, provider_id: e.provider_id, window_to: e.window_to, error: e.error },
+      },
     },
-  });
+  );
 }
 
 const resendActor: Identity = { role: 'admin', actor: 'resend-webhook', keyId: null };
@@ -39,12 +43,17 @@ export async function digestUndeliverable(
   const address = send?.recipient ?? e.recipient;
   if (!address) return false;
   const now = Math.floor(deps.clock.now() / 1000);
-  const res = await trx.updateTable('qe_digest_subscriptions')
+  const res = await trx
+    .updateTable('qe_digest_subscriptions')
     .set({ enabled: 0, updated_at: now, updated_by: resendActor.actor })
-    .where('address', '=', address).where('enabled', '=', 1).executeTakeFirst();
+    .where('address', '=', address)
+    .where('enabled', '=', 1)
+    .executeTakeFirst();
   if (Number(res.numUpdatedRows) !== 1) return false;
   await recordAudit(trx, deps.clock, resendActor, {
-    action: 'digest_subscription', recipients: [address], result: 'ok',
+    action: 'digest_subscription',
+    recipients: [address],
+    result: 'ok',
     detail: JSON.stringify({ enabled: false, reason: e.type, bounce_type: e.bounce_type, email_id: e.email_id }),
   });
   await emitEvent(trx, deps, {

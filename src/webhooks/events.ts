@@ -68,7 +68,12 @@ export function enabledSubscriptions(db: Deps['db']): Promise<Subscriptions> {
  * `subs`: the enabled subscriptions when the caller has just read them (enabledSubscriptions),
  * e.g. a release reads them while amavisd is delivering instead of inside its transaction.
  */
-export async function emitEvent(trx: Deps['db'], deps: Pick<Deps, 'clock'>, event: OutboundEvent, subs?: Subscriptions | null): Promise<string | null> {
+export async function emitEvent(
+  trx: Deps['db'],
+  deps: Pick<Deps, 'clock'>,
+  event: OutboundEvent,
+  subs?: Subscriptions | null,
+): Promise<string | null> {
   subs ??= await enabledSubscriptions(trx);
   const targets = subs.filter((s) => wants(s, event));
   if (targets.length === 0) return null;
@@ -88,15 +93,17 @@ export async function emitEvent(trx: Deps['db'], deps: Pick<Deps, 'clock'>, even
     .execute();
   await trx
     .insertInto('qe_webhook_deliveries')
-    .values(targets.map((s) => ({
-      id: newId('msg'),
-      webhook_id: s.id,
-      event_id: id,
-      status: 'pending',
-      attempts: 0,
-      next_attempt_at: now,
-      created_at: now,
-    })))
+    .values(
+      targets.map((s) => ({
+        id: newId('msg'),
+        webhook_id: s.id,
+        event_id: id,
+        status: 'pending',
+        attempts: 0,
+        next_attempt_at: now,
+        created_at: now,
+      })),
+    )
     .execute();
   return id;
 }

@@ -28,7 +28,13 @@ export const webhookJob: ScheduledJob = {
       } else {
         for (const m of messages) await env.queue.send(m.body);
       }
-      return { job: 'webhooks', summary: `${ids.length} due deliveries queued, ${pruned} old rows pruned, ${unknown} unsettled releases announced`, queued: ids.length, pruned, unknown };
+      return {
+        job: 'webhooks',
+        summary: `${ids.length} due deliveries queued, ${pruned} old rows pruned, ${unknown} unsettled releases announced`,
+        queued: ids.length,
+        pruned,
+        unknown,
+      };
     }
     const report = await deliverDue(deps, { limit: 100 });
     return { ...report, summary: `${report.summary}; ${pruned} old rows pruned; ${unknown} unsettled releases announced`, pruned, unknown };
@@ -47,18 +53,25 @@ export async function deliverQueued(deps: Deps, body: QueueMessageBody): Promise
 
 async function prune(deps: Deps): Promise<number> {
   const before = Math.floor(deps.clock.now() / 1000) - RETENTION_SECONDS;
-  const d = await deps.db.deleteFrom('qe_webhook_deliveries')
-    .where('status', '!=', 'pending').where('created_at', '<', before).executeTakeFirst();
+  const d = await deps.db
+    .deleteFrom('qe_webhook_deliveries')
+    .where('status', '!=', 'pending')
+    .where('created_at', '<', before)
+    .executeTakeFirst();
   // The attempts of the deliveries just pruned (and of none still kept: a delivery's history is whole).
-  const a = await deps.db.deleteFrom('qe_webhook_attempts')
+  const a = await deps.db
+    .deleteFrom('qe_webhook_attempts')
     .where('attempted_at', '<', before)
     .where(({ not, exists, selectFrom }) =>
-      not(exists(selectFrom('qe_webhook_deliveries as d').select('d.id').whereRef('d.id', '=', 'qe_webhook_attempts.delivery_id'))))
+      not(exists(selectFrom('qe_webhook_deliveries as d').select('d.id').whereRef('d.id', '=', 'qe_webhook_attempts.delivery_id'))),
+    )
     .executeTakeFirst();
-  const e = await deps.db.deleteFrom('qe_webhook_events')
+  const e = await deps.db
+    .deleteFrom('qe_webhook_events')
     .where('created_at', '<', before)
     .where(({ not, exists, selectFrom }) =>
-      not(exists(selectFrom('qe_webhook_deliveries as d').select('d.id').whereRef('d.event_id', '=', 'qe_webhook_events.id'))))
+      not(exists(selectFrom('qe_webhook_deliveries as d').select('d.id').whereRef('d.event_id', '=', 'qe_webhook_events.id'))),
+    )
     .executeTakeFirst();
   const r = await deps.db.deleteFrom('qe_resend_events').where('received_at', '<', before).executeTakeFirst();
   return Number(d.numDeletedRows) + Number(a.numDeletedRows) + Number(e.numDeletedRows) + Number(r.numDeletedRows);

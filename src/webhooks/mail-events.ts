@@ -46,15 +46,20 @@ export async function emitMailEvent(
   subs?: Subscriptions | null,
 ): Promise<string | null> {
   if (recipients.length === 0) return null;
-  return emitEvent(trx, deps, {
-    type,
-    domains: recipients.map((r) => domainOf(r.address)),
-    data: async () => ({
-      mail: { ...(await mailSummary(trx, deps, key)), recipients },
-      actor: { name: who.actor, role: who.role },
-      ...extra,
-    }),
-  }, subs);
+  return emitEvent(
+    trx,
+    deps,
+    {
+      type,
+      domains: recipients.map((r) => domainOf(r.address)),
+      data: async () => ({
+        mail: { ...(await mailSummary(trx, deps, key)), recipients },
+        actor: { name: who.actor, role: who.role },
+        ...extra,
+      }),
+    },
+    subs,
+  );
 }
 
 /** A release's outcome: released recipients in one event, refused ones in another. */
@@ -69,8 +74,16 @@ export async function emitReleaseEvents(
 ): Promise<void> {
   const as = (r: (typeof results)[number]) => ({ address: r.recipient, released: r.released, reply: r.reply });
   await emitMailEvent(trx, deps, who, 'quarantine.released', key, results.filter((r) => r.released).map(as), {}, subs);
-  await emitMailEvent(trx, deps, who, 'quarantine.release_failed', key, results.filter((r) => !r.released).map(as),
-    error ? { error } : {}, subs);
+  await emitMailEvent(
+    trx,
+    deps,
+    who,
+    'quarantine.release_failed',
+    key,
+    results.filter((r) => !r.released).map(as),
+    error ? { error } : {},
+    subs,
+  );
 }
 
 /** sender_list.changed: one allow/block entry added, moved between lists, or removed. */

@@ -74,15 +74,19 @@ export function nodePost(resolve?: Resolve): WebhookPost {
       if (!send) return finish(null, `request failed: unsupported protocol ${target.protocol}`);
 
       timer = setTimeout(() => finish(null, `no answer within ${timeoutMs} ms`), timeoutMs);
-      req = send(target, {
-        method: 'POST',
-        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
-        agent: false, // a fresh connection each time: nothing pooled outlives the attempt
-        lookup: allowPrivate ? unchecked : checked,
-      }, (res) => {
-        const status = res.statusCode ?? null;
-        finish(status, status === null ? 'request failed: no status' : statusError(status)); // destroys the socket: body never read
-      });
+      req = send(
+        target,
+        {
+          method: 'POST',
+          headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+          agent: false, // a fresh connection each time: nothing pooled outlives the attempt
+          lookup: allowPrivate ? unchecked : checked,
+        },
+        (res) => {
+          const status = res.statusCode ?? null;
+          finish(status, status === null ? 'request failed: no status' : statusError(status)); // destroys the socket: body never read
+        },
+      );
       req.on('error', (err) => finish(null, err instanceof PrivateAddressError ? err.message : `request failed: ${err.message}`));
       req.end(body);
     });

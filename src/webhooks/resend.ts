@@ -75,11 +75,13 @@ export async function receiveResendEvent(deps: Deps, h: SvixHeaders, rawBody: st
       payload: rawBody,
     };
     const insert = trx.insertInto('qe_resend_events').values(row);
-    const res = deps.variant.dialect === 'mysql'
-      ? await insert.ignore().executeTakeFirst()
-      : await insert.onConflict((oc) => oc.column('svix_id').doNothing()).executeTakeFirst();
+    const res =
+      deps.variant.dialect === 'mysql'
+        ? await insert.ignore().executeTakeFirst()
+        : await insert.onConflict((oc) => oc.column('svix_id').doNothing()).executeTakeFirst();
     if (Number(res.numInsertedOrUpdatedRows ?? 0) !== 1) throw refuse('this svix-id was already received (replay)');
-    if (received.undeliverable) received.digest_disabled = await digestUndeliverable(trx, deps, { ...received, bounce_type: row.bounce_type });
+    if (received.undeliverable)
+      received.digest_disabled = await digestUndeliverable(trx, deps, { ...received, bounce_type: row.bounce_type });
   });
   return received;
 }

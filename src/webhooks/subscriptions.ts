@@ -55,8 +55,15 @@ const seconds = (deps: Deps) => Math.floor(deps.clock.now() / 1000);
 const notFound = () => new AppError('not_found', 'no webhook with this id');
 
 type Row = {
-  id: string; url: string; events: string; description: string | null; domains: string | null; created_at: number;
-  created_by: string; disabled_at: number | null; disabled_reason: string | null;
+  id: string;
+  url: string;
+  events: string;
+  description: string | null;
+  domains: string | null;
+  created_at: number;
+  created_by: string;
+  disabled_at: number | null;
+  disabled_reason: string | null;
 };
 
 function view(r: Row): WebhookView {
@@ -108,7 +115,10 @@ export async function createWebhook(deps: Deps, who: Identity, input: WebhookInp
   };
   await deps.db.transaction().execute(async (trx) => {
     // tied to the key that made it: revoking the key disables it (auth/keys.ts)
-    await trx.insertInto('qe_webhooks').values({ ...row, key_id: who.keyId }).execute();
+    await trx
+      .insertInto('qe_webhooks')
+      .values({ ...row, key_id: who.keyId })
+      .execute();
     await recordAudit(trx, deps.clock, who, {
       action: 'webhook.create',
       result: 'ok',
@@ -127,12 +137,17 @@ export async function listWebhooks(deps: Deps, who: Identity): Promise<WebhookVi
 export async function deleteWebhook(deps: Deps, who: Identity, id: string): Promise<void> {
   const row = await ownedOne(deps, who, id);
   await deps.db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('qe_webhook_attempts')
+    await trx
+      .deleteFrom('qe_webhook_attempts')
       .where('delivery_id', 'in', trx.selectFrom('qe_webhook_deliveries').select('id').where('webhook_id', '=', row.id))
       .execute();
     await trx.deleteFrom('qe_webhook_deliveries').where('webhook_id', '=', row.id).execute();
     await trx.deleteFrom('qe_webhooks').where('id', '=', row.id).execute();
-    await recordAudit(trx, deps.clock, who, { action: 'webhook.delete', result: 'ok', detail: JSON.stringify({ id: row.id, url: row.url }) });
+    await recordAudit(trx, deps.clock, who, {
+      action: 'webhook.delete',
+      result: 'ok',
+      detail: JSON.stringify({ id: row.id, url: row.url }),
+    });
   });
 }
 
@@ -146,8 +161,20 @@ export async function listDeliveries(
   let query = deps.db
     .selectFrom('qe_webhook_deliveries as d')
     .innerJoin('qe_webhook_events as e', 'e.id', 'd.event_id')
-    .select(['d.id', 'd.event_id', 'e.type', 'd.status', 'd.attempts', 'd.created_at', 'd.last_attempt_at', 'd.last_status',
-      'd.last_error', 'd.last_duration_ms', 'd.delivered_at', 'd.next_attempt_at'])
+    .select([
+      'd.id',
+      'd.event_id',
+      'e.type',
+      'd.status',
+      'd.attempts',
+      'd.created_at',
+      'd.last_attempt_at',
+      'd.last_status',
+      'd.last_error',
+      'd.last_duration_ms',
+      'd.delivered_at',
+      'd.next_attempt_at',
+    ])
     .where('d.webhook_id', '=', id)
     .orderBy('d.created_at', 'desc')
     .orderBy('d.id')
@@ -155,7 +182,10 @@ export async function listDeliveries(
   if (q.status) query = query.where('d.status', '=', q.status);
   if (q.deliveryId) query = query.where('d.id', '=', q.deliveryId);
   const rows = await query.execute();
-  const history = await attemptsOf(deps, rows.map((r) => r.id));
+  const history = await attemptsOf(
+    deps,
+    rows.map((r) => r.id),
+  );
   return rows.map((r) => ({
     id: r.id,
     event_id: r.event_id,

@@ -42,7 +42,10 @@ export function privateAddress(addr: string): boolean {
 function privateIpv4([a, b]: number[]): boolean {
   if (a === undefined || b === undefined) return true;
   return (
-    a === 0 || a === 10 || a === 127 || a >= 224 ||
+    a === 0 ||
+    a === 10 ||
+    a === 127 ||
+    a >= 224 ||
     (a === 100 && b >= 64 && b < 128) || // carrier-grade NAT
     (a === 169 && b === 254) ||
     (a === 172 && b >= 16 && b < 32) ||

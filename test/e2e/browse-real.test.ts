@@ -28,7 +28,11 @@ describe.each(['mariadb', 'pg'] as const)('read API over a real amavisd-new quar
     handle = await openDatabase({ url: h.databaseUrl, runtime: 'node', poolSize: 2 });
     await migrate(handle.db, handle.dialect, await loadMigrationFiles(handle.dialect), () => Date.now());
     const variant = await detectSchema(handle.db, handle.dialect);
-    app = createApp({ config: parseConfig({ ADMIN_API_KEY: KEY }), database: sharedProvider(handle, variant), log: { info() {}, warn() {}, error() {} } });
+    app = createApp({
+      config: parseConfig({ ADMIN_API_KEY: KEY }),
+      database: sharedProvider(handle, variant),
+      log: { info() {}, warn() {}, error() {} },
+    });
   });
   afterAll(async () => {
     await handle?.close();
@@ -55,7 +59,11 @@ describe.each(['mariadb', 'pg'] as const)('read API over a real amavisd-new quar
     expect(s.recipients.map((r: any) => r.address).sort()).toEqual(rcpts);
     expect(s.score).toBeGreaterThan(h.spamAssassin ? 900 : 5);
     expect(typeof s.recipients[0].score).toBe('number');
-    expect(byId.get(ids[1]!)).toMatchObject({ type: 'banned', subject: 'e2e banned', recipients: [{ address: 'alice@e2e.test', status: 'pending' }] });
+    expect(byId.get(ids[1]!)).toMatchObject({
+      type: 'banned',
+      subject: 'e2e banned',
+      recipients: [{ address: 'alice@e2e.test', status: 'pending' }],
+    });
     expect(byId.get(ids[2]!)).toMatchObject({ type: 'bad-header', recipients: [{ address: 'carol@e2e.test' }] });
     expect(byId.get(ids[3]!)).toMatchObject({ type: 'virus' });
     for (const i of items) expect(i.received_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000Z$/);

@@ -21,8 +21,15 @@ const SHOTS = path.resolve('test-results/digest');
 const NOW = 1_790_000_000;
 
 const message = (i: number, contentCode: string, extra: Partial<PlannedMessage> = {}): PlannedMessage => ({
-  partitionTag: 0, mailId: `M${String(i).padStart(11, '0')}`, timeNum: NOW - 900 * i, contentCode,
-  subject: `Your weekly offers, number ${i}`, sender: `offers${i}@shop.example`, score: contentCode === 'S' ? 8.1 + i / 10 : null, reason: '', ...extra,
+  partitionTag: 0,
+  mailId: `M${String(i).padStart(11, '0')}`,
+  timeNum: NOW - 900 * i,
+  contentCode,
+  subject: `Your weekly offers, number ${i}`,
+  sender: `offers${i}@shop.example`,
+  score: contentCode === 'S' ? 8.1 + i / 10 : null,
+  reason: '',
+  ...extra,
 });
 
 /** What a real mailbox gets: every kind, a null sender, text that does not break on its own, and more than fit. */
@@ -30,7 +37,10 @@ const MESSAGES: PlannedMessage[] = [
   message(1, 'V', { subject: 'Invoice 2026-0915 attached', sender: 'billing@suppl1er.example', reason: 'virus: Eicar-Signature' }),
   message(2, 'B', { subject: 'Scan from the office printer', sender: 'scanner@printers.example', reason: 'banned: invoice.exe' }),
   message(3, 'S', { subject: 'Undeliverable: returned mail', sender: '' }),
-  message(4, 'S', { subject: 'A'.repeat(120), sender: `${'very.long.local.part.'.repeat(5)}x@an-extremely-long-subdomain.of-a-mail-domain.example` }),
+  message(4, 'S', {
+    subject: 'A'.repeat(120),
+    sender: `${'very.long.local.part.'.repeat(5)}x@an-extremely-long-subdomain.of-a-mail-domain.example`,
+  }),
   message(5, 'H', { subject: 'Newsletter: Umlaute ä ö ü and emoji 🎉 in the subject, which is long enough to wrap on a phone' }),
   ...Array.from({ length: 20 }, (_, i) => message(6 + i, 'S')),
 ];
@@ -43,15 +53,37 @@ describe('the digest email in Chromium at 320, 390 and 600 px', () => {
     // Fail, never skip: CI installs Chromium (test/e2e/install-browser.sh).
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium`);
     await mkdir(SHOTS, { recursive: true });
-    const config = parseConfig({ PUBLIC_URL: 'https://quarantine.example.com', LINK_SECRET: 'digest-browser-secret-0123456789abcdef', DIGEST_FROM: 'Quarantine <q@example.com>' });
-    const mail = await composeDigest({ config, templates: templatesWith({}), now: NOW }, {
-      recipient: 'alice@example.com', total: 32, timeZone: 'Europe/Berlin', from: null, to: { time: NOW, mailId: 'M00000000001' },
-      kinds: { spam: 28, virus: 1, banned: 1, other: 2 }, messages: MESSAGES,
-    }, 'k'.repeat(64));
+    const config = parseConfig({
+      PUBLIC_URL: 'https://quarantine.example.com',
+      LINK_SECRET: 'digest-browser-secret-0123456789abcdef',
+      DIGEST_FROM: 'Quarantine <q@example.com>',
+    });
+    const mail = await composeDigest(
+      { config, templates: templatesWith({}), now: NOW },
+      {
+        recipient: 'alice@example.com',
+        total: 32,
+        timeZone: 'Europe/Berlin',
+        from: null,
+        to: { time: NOW, mailId: 'M00000000001' },
+        kinds: { spam: 28, virus: 1, banned: 1, other: 2 },
+        messages: MESSAGES,
+      },
+      'k'.repeat(64),
+    );
     html = mail.html!;
     browser = await chromium.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   afterAll(async () => {
@@ -65,19 +97,33 @@ describe('the digest email in Chromium at 320, 390 and 600 px', () => {
         const page = await context.newPage();
         // a mail client loads nothing for the email: any request it makes is a failure here
         const requests: string[] = [];
-        await page.route('**/*', (route) => { requests.push(route.request().url()); return route.abort(); });
+        await page.route('**/*', (route) => {
+          requests.push(route.request().url());
+          return route.abort();
+        });
         try {
           await page.setContent(html, { waitUntil: 'load' });
           const overflow = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
           expect(overflow.scroll, `scrollWidth ${overflow.scroll} > ${overflow.inner}`).toBeLessThanOrEqual(overflow.inner);
 
           // the buttons: "Review all", then each listed message's Release / (allow) / Delete
-          const buttons = await page.$$eval('a[href*="/a/"]', (as) => as.map((a) => {
-            const r = a.getBoundingClientRect();
-            const cs = getComputedStyle(a);
-            return { text: a.textContent!.trim(), top: r.top + window.scrollY, left: r.left, right: r.right, height: r.height, visible: cs.visibility !== 'hidden' && cs.display !== 'none' && r.width > 0 };
-          }));
-          const actions = buttons.filter((b) => /^(Release|Release and always allow sender|Request release|Delete|Review all in your quarantine)$/.test(b.text));
+          const buttons = await page.$$eval('a[href*="/a/"]', (as) =>
+            as.map((a) => {
+              const r = a.getBoundingClientRect();
+              const cs = getComputedStyle(a);
+              return {
+                text: a.textContent!.trim(),
+                top: r.top + window.scrollY,
+                left: r.left,
+                right: r.right,
+                height: r.height,
+                visible: cs.visibility !== 'hidden' && cs.display !== 'none' && r.width > 0,
+              };
+            }),
+          );
+          const actions = buttons.filter((b) =>
+            /^(Release|Release and always allow sender|Request release|Delete|Review all in your quarantine)$/.test(b.text),
+          );
           // the 20 listed messages' buttons as the default release policy allows them (virus and
           // banned: request, not release; no "always allow" for the null sender), plus "Review all"
           const allowed = (m: PlannedMessage) => new Set<string>(ownerActions(DEFAULT_RULES, policyTypeOf(m.contentCode)));
@@ -113,12 +159,26 @@ describe('the digest email in Chromium at 320, 390 and 600 px', () => {
     }
   }
 
-  it('in German (the subscription\'s language): the same layout, German words, no overflow at 390 and 600 px', async () => {
-    const config = parseConfig({ PUBLIC_URL: 'https://quarantine.example.com', LINK_SECRET: 'digest-browser-secret-0123456789abcdef', DIGEST_FROM: 'Quarantine <q@example.com>' });
-    const mail = await composeDigest({ config, templates: templatesWith({}), now: NOW }, {
-      recipient: 'alice@example.com', total: 32, timeZone: 'Europe/Berlin', language: 'de', from: null, to: { time: NOW, mailId: 'M00000000001' },
-      kinds: { spam: 28, virus: 1, banned: 1, other: 2 }, messages: MESSAGES,
-    }, 'k'.repeat(64));
+  it("in German (the subscription's language): the same layout, German words, no overflow at 390 and 600 px", async () => {
+    const config = parseConfig({
+      PUBLIC_URL: 'https://quarantine.example.com',
+      LINK_SECRET: 'digest-browser-secret-0123456789abcdef',
+      DIGEST_FROM: 'Quarantine <q@example.com>',
+    });
+    const mail = await composeDigest(
+      { config, templates: templatesWith({}), now: NOW },
+      {
+        recipient: 'alice@example.com',
+        total: 32,
+        timeZone: 'Europe/Berlin',
+        language: 'de',
+        from: null,
+        to: { time: NOW, mailId: 'M00000000001' },
+        kinds: { spam: 28, virus: 1, banned: 1, other: 2 },
+        messages: MESSAGES,
+      },
+      'k'.repeat(64),
+    );
     expect(mail.html).toContain('<html lang="de">');
     expect(mail.text).toContain('Freigabe anfordern');
     for (const width of [390, 600]) {
@@ -138,12 +198,36 @@ describe('the digest email in Chromium at 320, 390 and 600 px', () => {
 
   it('the one-click pages at 320 px: delete set apart in danger style, 44 px buttons, the way on', async () => {
     const action = templatesWith({})['action.html'];
-    const details = [{ label: 'Subject', value: 'Invoice 2026-0915 attached' }, { label: 'From', value: 'billing@suppl1er.example' }];
+    const details = [
+      { label: 'Subject', value: 'Invoice 2026-0915 attached' },
+      { label: 'From', value: 'billing@suppl1er.example' },
+    ];
     const pages = {
-      delete: renderHtml(action, { title: 'Delete this message?', heading: 'Delete this message?', message: 'Nothing happens until you press the button.', kind: 'confirm', details,
-        form: { button: 'Delete this message', note: 'Deleted messages cannot be recovered.', danger: true, action_url: '/a/x' }, links: [{ label: 'Open your quarantine', url: '/a/p' }], items: [] }),
-      release: renderHtml(action, { title: 'Release this message?', heading: 'Release this message?', message: 'Nothing happens until you press the button.', kind: 'confirm', details,
-        form: { button: 'Release to my mailbox', note: 'The message is delivered to your mailbox as it arrived.', danger: false, action_url: '/a/x' }, links: [{ label: 'Open your quarantine', url: '/a/p' }], items: [] }),
+      delete: renderHtml(action, {
+        title: 'Delete this message?',
+        heading: 'Delete this message?',
+        message: 'Nothing happens until you press the button.',
+        kind: 'confirm',
+        details,
+        form: { button: 'Delete this message', note: 'Deleted messages cannot be recovered.', danger: true, action_url: '/a/x' },
+        links: [{ label: 'Open your quarantine', url: '/a/p' }],
+        items: [],
+      }),
+      release: renderHtml(action, {
+        title: 'Release this message?',
+        heading: 'Release this message?',
+        message: 'Nothing happens until you press the button.',
+        kind: 'confirm',
+        details,
+        form: {
+          button: 'Release to my mailbox',
+          note: 'The message is delivered to your mailbox as it arrived.',
+          danger: false,
+          action_url: '/a/x',
+        },
+        links: [{ label: 'Open your quarantine', url: '/a/p' }],
+        items: [],
+      }),
     };
     const colours: Record<string, string> = {};
     for (const [name, html] of Object.entries(pages)) {
@@ -152,7 +236,11 @@ describe('the digest email in Chromium at 320, 390 and 600 px', () => {
       try {
         await page.setContent(html);
         expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
-        const button = await page.$eval('button', (b) => ({ height: b.getBoundingClientRect().height, bg: getComputedStyle(b).backgroundColor, color: getComputedStyle(b).color }));
+        const button = await page.$eval('button', (b) => ({
+          height: b.getBoundingClientRect().height,
+          bg: getComputedStyle(b).backgroundColor,
+          color: getComputedStyle(b).color,
+        }));
         expect(button.height).toBeGreaterThanOrEqual(44);
         colours[name] = `${button.bg} ${button.color}`;
         expect(await page.textContent('ul.next')).toContain('Open your quarantine');

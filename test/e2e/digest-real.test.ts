@@ -34,11 +34,17 @@ describe.each(['mariadb', 'pg'] as const)('digest links with real amavisd-new on
     await migrate(handle.db, handle.dialect, await loadMigrationFiles(handle.dialect), () => Date.now());
     const variant = await detectSchema(handle.db, handle.dialect);
     const config = parseConfig({
-      ADMIN_API_KEY: KEY, PUBLIC_URL: PUBLIC, LINK_SECRET: 'e2e-link-secret-0123456789abcdef0123',
-      RESEND_API_KEY: 're_e2e_key', RESEND_BASE_URL: resend.url, DIGEST_FROM: 'Quarantine <quarantine@e2e.test>',
+      ADMIN_API_KEY: KEY,
+      PUBLIC_URL: PUBLIC,
+      LINK_SECRET: 'e2e-link-secret-0123456789abcdef0123',
+      RESEND_API_KEY: 're_e2e_key',
+      RESEND_BASE_URL: resend.url,
+      DIGEST_FROM: 'Quarantine <quarantine@e2e.test>',
     });
     app = createApp({
-      config, database: sharedProvider(handle, variant), log: quiet,
+      config,
+      database: sharedProvider(handle, variant),
+      log: quiet,
       release: directTransport(`127.0.0.1:${h.pdpPort}`),
       mailer: resendMailer({ apiKey: 're_e2e_key', baseUrl: resend.url }),
     });
@@ -54,10 +60,12 @@ describe.each(['mariadb', 'pg'] as const)('digest links with real amavisd-new on
     const mail = h.spamAssassin ? gtube('sender@example.org', rcpt) : blacklisted(rcpt);
     await h.submit(mail);
     const row = await h.waitForMsg(mail.messageId);
-    const rs = async () => (await h.query<{ rs: string }>('SELECT rs FROM msgrcpt WHERE mail_id = ?', [row.mailId])).map((r) => r.rs.trim());
+    const rs = async () =>
+      (await h.query<{ rs: string }>('SELECT rs FROM msgrcpt WHERE mail_id = ?', [row.mailId])).map((r) => r.rs.trim());
 
     const run = await app.request('/v1/digests/run', {
-      method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
       body: JSON.stringify({ force_all: true }),
     });
     expect(run.status, await run.clone().text()).toBe(200);
@@ -85,7 +93,9 @@ describe.each(['mariadb', 'pg'] as const)('digest links with real amavisd-new on
     const got = await h.waitForSink((s) => s.raw.includes(`Resent-Message-ID: <${row.mailId}-`));
     expect(got.to).toEqual([rcpt]);
     expect(await rs()).toEqual(['R']);
-    const audit = (await (await app.request(`/v1/audit?mail_id=${row.mailId}`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as any;
+    const audit = (await (
+      await app.request(`/v1/audit?mail_id=${row.mailId}`, { headers: { authorization: `Bearer ${KEY}` } })
+    ).json()) as any;
     expect(audit.items[0]).toMatchObject({ action: 'release', result: 'ok', actor: `link:${rcpt}`, actor_role: 'user' });
   });
 });

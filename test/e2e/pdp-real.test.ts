@@ -40,7 +40,12 @@ describe.each(['mariadb', 'pg'] as const)('AM.PDP release against real amavisd-n
     return row;
   };
   const requestOf = (row: MsgRow, over: Partial<ReleaseRequest> = {}): ReleaseRequest => ({
-    partitionTag: row.partitionTag, mailId: row.mailId, secretId: row.secretId, recipients: [RCPT], requestedBy: 'admin@e2e.test', ...over,
+    partitionTag: row.partitionTag,
+    mailId: row.mailId,
+    secretId: row.secretId,
+    recipients: [RCPT],
+    requestedBy: 'admin@e2e.test',
+    ...over,
   });
 
   beforeAll(async () => {
@@ -48,7 +53,9 @@ describe.each(['mariadb', 'pg'] as const)('AM.PDP release against real amavisd-n
     relay = await startRelay({ secret: SECRET, pdp: `127.0.0.1:${h.pdpPort}`, port: 0, log: quiet });
     direct = directTransport(`127.0.0.1:${h.pdpPort}`);
     viaRelay = relayTransport(relay.url, SECRET);
-    console.log(`[${dbKind}] amavisd ready in ${h.startupMs} ms (SpamAssassin: ${h.spamAssassin}); relay ${relay.url} -> AM.PDP ${h.pdpPort}`);
+    console.log(
+      `[${dbKind}] amavisd ready in ${h.startupMs} ms (SpamAssassin: ${h.spamAssassin}); relay ${relay.url} -> AM.PDP ${h.pdpPort}`,
+    );
   }, 180_000);
 
   afterAll(async () => {
@@ -110,7 +117,11 @@ describe.each(['mariadb', 'pg'] as const)('AM.PDP release against real amavisd-n
     // (amavisd then decodes it and writes it into its SMTP RCPT TO as is: the sink answers 501
     // and the session desyncs. That is why the transports refuse control characters outright.)
     const attrs = releaseAttributes(requestOf(row));
-    attrs.splice(attrs.findIndex(([k]) => k === 'recipient'), 1, ['recipient', hostile]);
+    attrs.splice(
+      attrs.findIndex(([k]) => k === 'recipient'),
+      1,
+      ['recipient', hostile],
+    );
     const wire = new TextDecoder().decode(encodeRequest(attrs));
     expect(wire).toContain('recipient=alice@e2e.test%0D%0ARCPT%20TO:<mallory@e2e.test>\r\n');
     expect(wire.replace(/\r\n/g, '')).not.toMatch(/[\r\n]/);

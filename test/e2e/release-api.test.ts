@@ -16,7 +16,16 @@ import { sharedProvider } from '../../src/db/provider.ts';
 import type { Logger } from '../../src/deps.ts';
 import { relayTransport } from '../../src/release/relay-protocol.ts';
 import type { ReleaseTransport } from '../../src/release/transport.ts';
-import { bannedAttachment, badHeader, blacklisted, gtube, startAmavisd, type Harness, type Mail, type SinkMessage } from './harness/amavisd.ts';
+import {
+  bannedAttachment,
+  badHeader,
+  blacklisted,
+  gtube,
+  startAmavisd,
+  type Harness,
+  type Mail,
+  type SinkMessage,
+} from './harness/amavisd.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
 
@@ -39,9 +48,13 @@ describe.each(['mariadb', 'pg'] as const)('release through the API with real ama
   const call = (app: ReturnType<typeof createApp>, path: string, init: RequestInit = {}) =>
     app.request(path, { ...init, headers: { authorization: `Bearer ${KEY}`, ...(init.headers ?? {}) } });
   const release = (app: ReturnType<typeof createApp>, id: string, headers: Record<string, string> = {}, body?: unknown) =>
-    call(app, `/v1/quarantine/${id}/release`, body === undefined
-      ? { method: 'POST', headers }
-      : { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    call(
+      app,
+      `/v1/quarantine/${id}/release`,
+      body === undefined
+        ? { method: 'POST', headers }
+        : { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) },
+    );
 
   async function quarantine(m: Mail): Promise<{ id: string; mailId: string }> {
     await h.submit(m);
@@ -104,13 +117,17 @@ describe.each(['mariadb', 'pg'] as const)('release through the API with real ama
   it('releases only the asked recipient of a multi-recipient message', async () => {
     const { id, mailId } = await quarantine(spam(['erin@e2e.test', 'frank@e2e.test']));
     const res = await call(direct, `/v1/quarantine/${id}/release`, {
-      method: 'POST', body: JSON.stringify({ recipients: ['frank@e2e.test'] }), headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      body: JSON.stringify({ recipients: ['frank@e2e.test'] }),
+      headers: { 'content-type': 'application/json' },
     });
     expect(res.status).toBe(200);
     const got = await h.waitForSink((s) => s.raw.includes(`Resent-Message-ID: <${mailId}-`));
     expect(got.to).toEqual(['frank@e2e.test']);
-    const order = (await h.query<{ rs: string; email: unknown }>(
-      'SELECT mr.rs, a.email FROM msgrcpt mr JOIN maddr a ON a.id = mr.rid WHERE mr.mail_id = ? ORDER BY mr.rseqnum', [mailId]));
+    const order = await h.query<{ rs: string; email: unknown }>(
+      'SELECT mr.rs, a.email FROM msgrcpt mr JOIN maddr a ON a.id = mr.rid WHERE mr.mail_id = ? ORDER BY mr.rseqnum',
+      [mailId],
+    );
     const byAddr = Object.fromEntries(order.map((r) => [String(r.email), r.rs.trim() || ' ']));
     expect(byAddr).toEqual({ 'erin@e2e.test': ' ', 'frank@e2e.test': 'R' });
   });
@@ -193,8 +210,11 @@ describe.each(['mariadb', 'pg'] as const)('release through the API with real ama
     const res = await release(direct, id);
     expect(res.status).toBe(502);
     expect(await res.json()).toMatchObject({ code: 'upstream_unreachable' });
-    const { rows } = await import('kysely').then(({ sql }) => sql<{ rs: string }>`SELECT rs FROM msgrcpt WHERE mail_id = ${
-      variant.dialect === 'postgres' ? new TextEncoder().encode(mailId) : mailId}`.execute(handle.db));
+    const { rows } = await import('kysely').then(({ sql }) =>
+      sql<{ rs: string }>`SELECT rs FROM msgrcpt WHERE mail_id = ${
+        variant.dialect === 'postgres' ? new TextEncoder().encode(mailId) : mailId
+      }`.execute(handle.db),
+    );
     expect(rows.map((r) => r.rs.trim())).toEqual(['']);
     expect(await lastAudit(mailId)).toMatchObject({ result: 'failed' });
   });

@@ -50,10 +50,11 @@ async function cuttingProxy(target: number): Promise<{ hostPort: string; close()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   return {
     hostPort: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const s of sockets) s.destroy();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
   };
 }
 
@@ -67,7 +68,8 @@ describe.each(['mariadb', 'pg'] as const)('release safety with real amavisd-new 
     createApp({ config: parseConfig({ ADMIN_API_KEY: KEY, ...env }), database: sharedProvider(handle, variant), log: quiet, release });
   const call = (app: ReturnType<typeof createApp>, path: string, init: RequestInit = {}, key = KEY) =>
     app.request(path, { ...init, headers: { authorization: `Bearer ${key}`, ...(init.headers ?? {}) } });
-  const release = (app: ReturnType<typeof createApp>, id: string, key = KEY) => call(app, `/v1/quarantine/${id}/release`, { method: 'POST' }, key);
+  const release = (app: ReturnType<typeof createApp>, id: string, key = KEY) =>
+    call(app, `/v1/quarantine/${id}/release`, { method: 'POST' }, key);
   async function quarantine(m: Mail): Promise<{ id: string; mailId: string }> {
     await h.submit(m);
     const row = await h.waitForMsg(m.messageId);
@@ -98,14 +100,26 @@ describe.each(['mariadb', 'pg'] as const)('release safety with real amavisd-new 
       // default: postmaster@ the recipient's domain
       [appWith(directTransport(`127.0.0.1:${h.pdpPort}`)), 'alice@e2e.test', '<postmaster@e2e.test>'],
       // DIGEST_FROM's address, through the relay
-      [appWith(relayTransport(relay.url, SECRET), { DIGEST_FROM: 'Quarantine <quarantine@gw.e2e.test>' }), 'bob@e2e.test', '<quarantine@gw.e2e.test>'],
+      [
+        appWith(relayTransport(relay.url, SECRET), { DIGEST_FROM: 'Quarantine <quarantine@gw.e2e.test>' }),
+        'bob@e2e.test',
+        '<quarantine@gw.e2e.test>',
+      ],
       // RELEASE_FROM wins
-      [appWith(directTransport(`127.0.0.1:${h.pdpPort}`), { RELEASE_FROM: 'releases@gw.e2e.test', DIGEST_FROM: 'q@gw.e2e.test' }), 'carol@e2e.test', '<releases@gw.e2e.test>'],
+      [
+        appWith(directTransport(`127.0.0.1:${h.pdpPort}`), { RELEASE_FROM: 'releases@gw.e2e.test', DIGEST_FROM: 'q@gw.e2e.test' }),
+        'carol@e2e.test',
+        '<releases@gw.e2e.test>',
+      ],
     ];
     // a created key: its actor is "key:<id>", what issue reports saw in Resent-From
-    const created = (await (await call(cases[0]![0], '/v1/keys', {
-      method: 'POST', body: JSON.stringify({ name: 'e2e releaser', role: 'admin' }), headers: { 'content-type': 'application/json' },
-    })).json()) as { id: string; key: string };
+    const created = (await (
+      await call(cases[0]![0], '/v1/keys', {
+        method: 'POST',
+        body: JSON.stringify({ name: 'e2e releaser', role: 'admin' }),
+        headers: { 'content-type': 'application/json' },
+      })
+    ).json()) as { id: string; key: string };
     for (const [app, to, expected] of cases) {
       const { id, mailId } = await quarantine(spam(to));
       const res = await release(app, id, created.key);
@@ -141,7 +155,9 @@ describe.each(['mariadb', 'pg'] as const)('release safety with real amavisd-new 
       expect(await sinkFor(mailId)).toHaveLength(1);
       // the admin saw it in the log: mark released; still one copy
       const marked = await call(direct, `/v1/quarantine/${id}/mark-released`, {
-        method: 'POST', body: JSON.stringify({ recipients: ['dave@e2e.test'] }), headers: { 'content-type': 'application/json' },
+        method: 'POST',
+        body: JSON.stringify({ recipients: ['dave@e2e.test'] }),
+        headers: { 'content-type': 'application/json' },
       });
       expect(marked.status).toBe(200);
       expect(await rs(mailId)).toEqual(['R']);

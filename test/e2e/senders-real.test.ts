@@ -74,7 +74,9 @@ describe.each(['mariadb', 'pg'] as const)('sender lists and policies with real a
     expect(sub.row.content).toBe('S');
 
     // removed: passes again
-    expect(await (await call('DELETE', '/v1/sender-lists?recipient=carol@e2e.test&sender=friend@good.test')).json()).toEqual({ removed: true });
+    expect(await (await call('DELETE', '/v1/sender-lists?recipient=carol@e2e.test&sender=friend@good.test')).json()).toEqual({
+      removed: true,
+    });
     expect((await verdict(clean('friend@good.test', 'carol@e2e.test'))).row.content).toBe('C');
   });
 

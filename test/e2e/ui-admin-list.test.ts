@@ -32,8 +32,16 @@ const B = 'b.e2e.test';
 function spamMail(to: string[], subject: string): Mail {
   const messageId = `<list.${randomUUID()}@client.e2e.test>`;
   const raw = [
-    `From: Bulk <${BLACKLISTED_SENDER}>`, `To: ${to.map((x) => `<${x}>`).join(', ')}`, `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`,
-    `Message-ID: ${messageId}`, `Subject: ${subject}`, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '', 'Cheap things.', '',
+    `From: Bulk <${BLACKLISTED_SENDER}>`,
+    `To: ${to.map((x) => `<${x}>`).join(', ')}`,
+    `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`,
+    `Message-ID: ${messageId}`,
+    `Subject: ${subject}`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'Cheap things.',
+    '',
   ].join('\r\n');
   return { from: BLACKLISTED_SENDER, to, raw, messageId, subject, expect: 'S' };
 }
@@ -47,7 +55,9 @@ describe('the admin list in Chromium, releasing through a real amavisd-new (Mari
   const ids: Record<string, string> = {};
   const mailIdOf = (subject: string) => ids[subject]!.split('.')[1]!;
   const rs = async (subject: string) =>
-    (await h.query<{ rs: string }>('SELECT rs FROM msgrcpt WHERE mail_id = ? ORDER BY rseqnum', [mailIdOf(subject)])).map((r) => r.rs.trim() || ' ');
+    (await h.query<{ rs: string }>('SELECT rs FROM msgrcpt WHERE mail_id = ? ORDER BY rseqnum', [mailIdOf(subject)])).map(
+      (r) => r.rs.trim() || ' ',
+    );
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium`);
@@ -59,9 +69,14 @@ describe('the admin list in Chromium, releasing through a real amavisd-new (Mari
     } finally {
       await migrator.close();
     }
-    runtime = await startRuntime(parseConfig({
-      ADMIN_API_KEY: KEY, LINK_SECRET: 'ui-admin-list-link-secret-0123456789abc', DATABASE_URL: h.databaseUrl, AMAVISD_PDP: `127.0.0.1:${h.pdpPort}`,
-    }));
+    runtime = await startRuntime(
+      parseConfig({
+        ADMIN_API_KEY: KEY,
+        LINK_SECRET: 'ui-admin-list-link-secret-0123456789abc',
+        DATABASE_URL: h.databaseUrl,
+        AMAVISD_PDP: `127.0.0.1:${h.pdpPort}`,
+      }),
+    );
     const mails = [
       spamMail([`ann@${A}`, `xavier@${B}`], 'Shared across two domains'),
       eicar('sender@example.org', `ann@${A}`),
@@ -80,9 +95,17 @@ describe('the admin list in Chromium, releasing through a real amavisd-new (Mari
     });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     browser = await chromium.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   afterAll(async () => {
@@ -98,7 +121,9 @@ describe('the admin list in Chromium, releasing through a real amavisd-new (Mari
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
     await page.goto(`${base}/ui/sign-in`);
     await page.getByLabel('API key').fill(KEY);
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -109,7 +134,9 @@ describe('the admin list in Chromium, releasing through a real amavisd-new (Mari
   async function axe(page: Page, what: string) {
     await page.addScriptTag({ path: AXE });
     const r = await page.evaluate(async () => {
-      const res = await (globalThis as any).axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] } });
+      const res = await (globalThis as any).axe.run(document, {
+        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+      });
       return res.violations.map((v: any) => `${v.id}: ${v.nodes.map((n: any) => n.target.join(' ')).join(', ')}`);
     });
     expect(r, what).toEqual([]);
@@ -141,7 +168,9 @@ describe('the admin list in Chromium, releasing through a real amavisd-new (Mari
     expect(await rs('Shared across two domains')).toEqual(['R', ' ']);
     // back on the same filter, the result focused
     expect(await page.getByLabel('Recipient domain').inputValue()).toBe(A);
-    expect(await page.evaluate(() => document.activeElement?.id === 'h-result' || document.activeElement?.classList.contains('result'))).toBe(true);
+    expect(
+      await page.evaluate(() => document.activeElement?.id === 'h-result' || document.activeElement?.classList.contains('result')),
+    ).toBe(true);
     expect(await page.locator('.result h2').textContent()).toBe('Released: 1. Failed: 0.');
     await page.screenshot({ path: path.join(SHOTS, 'admin-after-release-1280.png'), fullPage: true });
     expect(errors).toEqual([]);
@@ -169,7 +198,9 @@ describe('the admin list in Chromium, releasing through a real amavisd-new (Mari
     expect(await verdict.textContent()).toMatch(/virus found: \S+/);
     expect(await page.locator('table.attachments').textContent()).toContain('eicar.com.txt');
     expect(await page.locator('table.attachments code.hash').textContent()).toMatch(/^[0-9a-f]{64}$/);
-    expect(await page.getByRole('link', { name: 'Download the original (.eml)' }).getAttribute('href')).toBe(`/ui/quarantine/${ids['e2e eicar']}/raw`);
+    expect(await page.getByRole('link', { name: 'Download the original (.eml)' }).getAttribute('href')).toBe(
+      `/ui/quarantine/${ids['e2e eicar']}/raw`,
+    );
     await axe(page, 'virus message page');
     await page.screenshot({ path: path.join(SHOTS, 'admin-message-virus-1280.png'), fullPage: true });
     await close();
@@ -203,7 +234,9 @@ describe('the admin list in Chromium, releasing through a real amavisd-new (Mari
     expect((await subjects(page)).length).toBe(2);
     expect(await page.getByLabel('Score at least').inputValue()).toBe('21');
     // nothing ticked: back to the list with a message
-    await page.evaluate(() => { document.getElementById('bulkbar')!.hidden = false; });
+    await page.evaluate(() => {
+      document.getElementById('bulkbar')!.hidden = false;
+    });
     await page.getByRole('button', { name: 'Release selected' }).click();
     await page.waitForURL(/done=none_selected/);
     expect(await page.getByRole('alert').textContent()).toContain('Nothing was selected');

@@ -41,15 +41,24 @@ const CAROL = 'carol@e2e.test';
 function spamMail(to: string, subject: string, body: string, contentType = 'text/plain; charset=utf-8'): Mail {
   const messageId = `<ui.${randomUUID()}@client.e2e.test>`;
   const raw = [
-    `From: Bulk <${BLACKLISTED_SENDER}>`, `To: <${to}>`, `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`,
-    `Message-ID: ${messageId}`, `Subject: ${subject}`, 'MIME-Version: 1.0', `Content-Type: ${contentType}`, '', body, '',
+    `From: Bulk <${BLACKLISTED_SENDER}>`,
+    `To: <${to}>`,
+    `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`,
+    `Message-ID: ${messageId}`,
+    `Subject: ${subject}`,
+    'MIME-Version: 1.0',
+    `Content-Type: ${contentType}`,
+    '',
+    body,
+    '',
   ].join('\r\n');
   return { from: BLACKLISTED_SENDER, to: [to], raw, messageId, subject, expect: 'S' };
 }
 
-const hostileHtml = '<html><body><h2>Hello from the HTML part</h2><script>alert("script ran")</script>'
-  + '<img src="https://tracker.example/pixel.gif" onerror="alert(\'onerror ran\')" alt="tracker">'
-  + '<a href="https://evil.example/phish">win a prize</a></body></html>';
+const hostileHtml =
+  '<html><body><h2>Hello from the HTML part</h2><script>alert("script ran")</script>' +
+  '<img src="https://tracker.example/pixel.gif" onerror="alert(\'onerror ran\')" alt="tracker">' +
+  '<a href="https://evil.example/phish">win a prize</a></body></html>';
 
 describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)', () => {
   let h: Harness;
@@ -62,7 +71,9 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
 
   const mailIdOf = (subject: string) => ids[subject]!.split('.')[1]!;
   const rs = async (subject: string) =>
-    (await h.query<{ rs: string }>('SELECT rs FROM msgrcpt WHERE mail_id = ? ORDER BY rseqnum', [mailIdOf(subject)])).map((r) => r.rs.trim() || ' ');
+    (await h.query<{ rs: string }>('SELECT rs FROM msgrcpt WHERE mail_id = ? ORDER BY rseqnum', [mailIdOf(subject)])).map(
+      (r) => r.rs.trim() || ' ',
+    );
   const sunk = async (subject: string) => (await h.sink()).filter((s) => s.raw.includes(`Resent-Message-ID: <${mailIdOf(subject)}-`));
 
   beforeAll(async () => {
@@ -77,9 +88,14 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
       await migrator.close();
     }
     // The Node runtime as deployed next to amavisd: DATABASE_URL and AMAVISD_PDP, nothing injected.
-    runtime = await startRuntime(parseConfig({
-      ADMIN_API_KEY: KEY, LINK_SECRET: SECRET, DATABASE_URL: h.databaseUrl, AMAVISD_PDP: `127.0.0.1:${h.pdpPort}`,
-    }));
+    runtime = await startRuntime(
+      parseConfig({
+        ADMIN_API_KEY: KEY,
+        LINK_SECRET: SECRET,
+        DATABASE_URL: h.databaseUrl,
+        AMAVISD_PDP: `127.0.0.1:${h.pdpPort}`,
+      }),
+    );
     const mails = [
       spamMail(ALICE, 'Weekly offer for alice', 'Buy now.'),
       eicar('sender@example.org', BOB),
@@ -104,8 +120,16 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
       headless: true,
       // site-per-process off: headless screenshots otherwise leave the sandboxed (out-of-process)
       // iframe blank. The frame's sandbox and CSP apply the same either way (checked both ways).
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--disable-features=site-per-process,IsolateOrigins'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-features=site-per-process,IsolateOrigins',
+      ],
     });
   });
   afterAll(async () => {
@@ -122,13 +146,22 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
     const errors: string[] = [];
     const dialogs: string[] = [];
     const foreign: string[] = [];
-    page.on('console', (m: ConsoleMessage) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('console', (m: ConsoleMessage) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
     page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
     // Chromium announces a request that CSP then blocks; only how it ended tells whether it went out.
     const isForeign = (url: string) => !url.startsWith(base) && !url.startsWith('data:');
-    page.on('requestfinished', (r) => { if (isForeign(r.url())) foreign.push(`${r.url()} finished`); });
-    page.on('requestfailed', (r) => { if (isForeign(r.url())) foreign.push(`${r.url()} ${r.failure()?.errorText}`); });
+    page.on('requestfinished', (r) => {
+      if (isForeign(r.url())) foreign.push(`${r.url()} finished`);
+    });
+    page.on('requestfailed', (r) => {
+      if (isForeign(r.url())) foreign.push(`${r.url()} ${r.failure()?.errorText}`);
+    });
     return { page, errors, dialogs, foreign, close: () => context.close() };
   }
 
@@ -288,7 +321,9 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
     await zone.selectOption('Europe/Berlin');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.waitForURL(`${base}/ui/subscription?done=saved`);
-    expect(await page.getByRole('status').first().textContent()).toBe('Saved. You receive a digest once a week when mail was quarantined. Times are shown in Europe/Berlin.');
+    expect(await page.getByRole('status').first().textContent()).toBe(
+      'Saved. You receive a digest once a week when mail was quarantined. Times are shown in Europe/Berlin.',
+    );
     await page.goto(`${base}/ui/subscription`);
     expect(await enabled.isChecked()).toBe(true);
     expect(await frequency.inputValue()).toBe('weekly');
@@ -296,7 +331,10 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
     await page.screenshot({ path: path.join(SHOTS, 'subscription.png'), fullPage: true });
     const admin = { role: 'admin', actor: 'test', keyId: null } as const;
     expect(await getSubscription(runtime.deps, admin, ALICE)).toMatchObject({
-      enabled: true, frequency: 'weekly', time_zone: 'Europe/Berlin', updated_by: `portal:${ALICE}`,
+      enabled: true,
+      frequency: 'weekly',
+      time_zone: 'Europe/Berlin',
+      updated_by: `portal:${ALICE}`,
     });
 
     // a zone that is not in the list (a crafted form): a 400 page saying so, nothing saved
@@ -305,8 +343,10 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
       s.add(new Option('Mars', 'Mars/Olympus_Mons'));
       s.value = 'Mars/Olympus_Mons';
     });
-    const [bad] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/ui/subscription') && r.request().method() === 'POST'),
-      page.getByRole('button', { name: 'Save' }).click()]);
+    const [bad] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/ui/subscription') && r.request().method() === 'POST'),
+      page.getByRole('button', { name: 'Save' }).click(),
+    ]);
     expect(bad.status()).toBe(400);
     expect(await page.getByRole('alert').textContent()).toContain('not a time zone in the list');
     expect((await getSubscription(runtime.deps, admin, ALICE)).time_zone).toBe('Europe/Berlin');
@@ -318,7 +358,9 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
     await zone.selectOption('');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.waitForURL(`${base}/ui/subscription?done=saved`);
-    expect(await page.getByRole('status').first().textContent()).toMatch(/^Saved\. You turned digests off on \d{4}-\d\d-\d\d \d\d:\d\d UTC\./);
+    expect(await page.getByRole('status').first().textContent()).toMatch(
+      /^Saved\. You turned digests off on \d{4}-\d\d-\d\d \d\d:\d\d UTC\./,
+    );
     await page.reload();
     expect(await enabled.isChecked()).toBe(false);
     expect(await frequency.inputValue()).toBe('hourly');
@@ -364,7 +406,7 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
     await close();
   });
 
-  it('the sender-list page: an admin adds an entry, sees it, removes it (in amavisd\'s wblist)', async () => {
+  it("the sender-list page: an admin adds an entry, sees it, removes it (in amavisd's wblist)", async () => {
     const { page, errors, close } = await newPage();
     await signInAdmin(page);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sender lists' }).click();
@@ -381,7 +423,10 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
     // a bad sender first: a 400 page naming the field, nothing written
     await page.locator('#a-recipient').fill(ALICE);
     await page.locator('#a-sender').fill('not a sender');
-    const [bad] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/ui/senders/add')), page.getByRole('button', { name: 'Add', exact: true }).click()]);
+    const [bad] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/ui/senders/add')),
+      page.getByRole('button', { name: 'Add', exact: true }).click(),
+    ]);
     expect(bad.status()).toBe(400);
     expect(await page.getByRole('alert').textContent()).toContain('sender: expected');
     expect(await page.locator('#a-sender').inputValue()).toBe('not a sender');
@@ -415,17 +460,23 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
     await page.waitForURL(`${base}/ui/audit`);
     await expectPageHeaders(page, page.url());
-    const rows = await page.locator('table.list tbody tr').evaluateAll((trs) => trs.map((tr) => ({
-      action: tr.querySelector('td[data-label="Action"]')!.textContent,
-      message: tr.querySelector('td[data-label="Message"]')!.textContent,
-      who: tr.querySelector('td[data-label="Who"]')!.textContent,
-      result: tr.querySelector('td[data-label="Result"]')!.textContent,
-    })));
+    const rows = await page.locator('table.list tbody tr').evaluateAll((trs) =>
+      trs.map((tr) => ({
+        action: tr.querySelector('td[data-label="Action"]')!.textContent,
+        message: tr.querySelector('td[data-label="Message"]')!.textContent,
+        who: tr.querySelector('td[data-label="Who"]')!.textContent,
+        result: tr.querySelector('td[data-label="Result"]')!.textContent,
+      })),
+    );
     const find = (action: string, subject?: string) =>
       rows.findIndex((r) => r.action === action && (subject === undefined || r.message === mailIdOf(subject)));
     const i = {
-      adminRelease: find('release', 'Weekly offer for alice'), portalRelease: find('release', 'Portal release for alice'),
-      bulk1: find('delete', 'Bulk one'), bulk2: find('delete', 'Bulk two'), add: find('sender_list.add'), remove: find('sender_list.remove'),
+      adminRelease: find('release', 'Weekly offer for alice'),
+      portalRelease: find('release', 'Portal release for alice'),
+      bulk1: find('delete', 'Bulk one'),
+      bulk2: find('delete', 'Bulk two'),
+      add: find('sender_list.add'),
+      remove: find('sender_list.remove'),
     };
     for (const [k, v] of Object.entries(i)) expect(v, k).toBeGreaterThanOrEqual(0);
     expect(rows[i.portalRelease]!.who).toContain(`portal:${ALICE}`);
@@ -445,7 +496,10 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
     await page.setViewportSize({ width: 1200, height: 900 });
 
     // the message link leads to the message
-    await page.getByRole('link', { name: mailIdOf('Weekly offer for alice') }).first().click();
+    await page
+      .getByRole('link', { name: mailIdOf('Weekly offer for alice') })
+      .first()
+      .click();
     await page.waitForURL(`${base}/ui/quarantine/${ids['Weekly offer for alice']}`);
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Weekly offer for alice');
     expect(errors).toEqual([]);

@@ -21,7 +21,7 @@ async function serveUntil(env: Record<string, string>, until: RegExp): Promise<s
       const timer = setTimeout(resolve, 30_000);
       const take = (b: Buffer) => {
         out += String(b);
-        if (until.test(out)) (clearTimeout(timer), resolve());
+        if (until.test(out)) clearTimeout(timer), resolve();
       };
       child.stdout.on('data', take);
       child.stderr.on('data', take);
@@ -59,7 +59,15 @@ describe('quarantine-edge CLI', () => {
   });
 
   it('without DATABASE_URL only demo may run (on the embedded database): the others refuse, naming it; pglite://PATH is allowed', async () => {
-    for (const args of [['serve'], ['keys', 'create', '--name', 'k', '--role', 'admin'], ['keys', 'list'], ['notify'], ['purge'], ['migrate'], ['release', '0.AAAAAAAAAAAA']]) {
+    for (const args of [
+      ['serve'],
+      ['keys', 'create', '--name', 'k', '--role', 'admin'],
+      ['keys', 'list'],
+      ['notify'],
+      ['purge'],
+      ['migrate'],
+      ['release', '0.AAAAAAAAAAAA'],
+    ]) {
       const r = await cli(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.err, args.join(' ')).toMatch(/DATABASE_URL is not set/);
@@ -96,81 +104,89 @@ describe('quarantine-edge CLI', () => {
     expect((await cli(['keys', 'list'], env)).out).toMatch(new RegExp(`\\tuser\\t${name}\\talice@example.com\\tactive`));
   });
 
-  it.each(['mysql-upstream', 'pg-iredmail'] as const)('on %s: serve names the migrate command until migrate has run; keys work', async (variant) => {
-    const suffix = `${inject('runSuffix')}c`;
-    const url = await createVariantDatabase(variant, { suffix, migrate: false });
-    const env = { DATABASE_URL: url };
-    const before = await cli(['keys', 'list'], env);
-    expect(before.code).toBe(1);
-    expect(before.err).toMatch(/run `quarantine-edge migrate`/);
-    const mig = await cli(['migrate'], env);
-    expect(mig.code, mig.err).toBe(0);
-    expect(mig.out).toMatch(new RegExp(`amavisd schema: ${variant}`));
-    expect(mig.out).toMatch(/applied: 0001_init, 0002_idempotency/);
-    expect((await cli(['migrate'], env)).out).toMatch(/already up to date/);
-    const created = await cli(['keys', 'create', '--name', 'helpdesk', '--role', 'domain_admin', '--domain', 'example.com'], env);
-    expect(created.code, created.err).toBe(0);
-    const [id, key] = created.out.split('\n')[0]!.split('\t');
-    expect(key).toMatch(/^qe_/);
-    const listed = await cli(['keys', 'list'], env);
-    expect(listed.out).toContain(`${id}\tdomain_admin\thelpdesk\texample.com\tactive`);
-    expect(listed.out).not.toContain(key);
-    expect((await cli(['keys', 'revoke', id!], env)).code).toBe(0);
-    const rel = await cli(['release', '0.AAAAAAAAAAAA'], env);
-    expect(rel.code).toBe(1);
-    expect(rel.err).toMatch(/release: (no quarantined message|set AMAVISD_PDP)/);
-    await dropVariantDatabase(variant, { suffix });
-  });
+  it.each(['mysql-upstream', 'pg-iredmail'] as const)(
+    'on %s: serve names the migrate command until migrate has run; keys work',
+    async (variant) => {
+      const suffix = `${inject('runSuffix')}c`;
+      const url = await createVariantDatabase(variant, { suffix, migrate: false });
+      const env = { DATABASE_URL: url };
+      const before = await cli(['keys', 'list'], env);
+      expect(before.code).toBe(1);
+      expect(before.err).toMatch(/run `quarantine-edge migrate`/);
+      const mig = await cli(['migrate'], env);
+      expect(mig.code, mig.err).toBe(0);
+      expect(mig.out).toMatch(new RegExp(`amavisd schema: ${variant}`));
+      expect(mig.out).toMatch(/applied: 0001_init, 0002_idempotency/);
+      expect((await cli(['migrate'], env)).out).toMatch(/already up to date/);
+      const created = await cli(['keys', 'create', '--name', 'helpdesk', '--role', 'domain_admin', '--domain', 'example.com'], env);
+      expect(created.code, created.err).toBe(0);
+      const [id, key] = created.out.split('\n')[0]!.split('\t');
+      expect(key).toMatch(/^qe_/);
+      const listed = await cli(['keys', 'list'], env);
+      expect(listed.out).toContain(`${id}\tdomain_admin\thelpdesk\texample.com\tactive`);
+      expect(listed.out).not.toContain(key);
+      expect((await cli(['keys', 'revoke', id!], env)).code).toBe(0);
+      const rel = await cli(['release', '0.AAAAAAAAAAAA'], env);
+      expect(rel.code).toBe(1);
+      expect(rel.err).toMatch(/release: (no quarantined message|set AMAVISD_PDP)/);
+      await dropVariantDatabase(variant, { suffix });
+    },
+  );
 });
 
 describe('quarantine-edge migrate --recommended-indexes', () => {
-  it.each(VARIANTS)('on %s: --dry-run creates nothing; the run creates what is missing, once; amavisd\'s own indexes count', async (variant) => {
-    const suffix = `${inject('runSuffix')}x`;
-    const url = await createVariantDatabase(variant, { suffix });
-    const env = { DATABASE_URL: url };
-    const handle = await openVariant(variant, 1, { suffix });
-    try {
-      const served = async () =>
-        Object.fromEntries((await checkRecommendedIndexes(handle.db, handle.dialect)).map((s) => [s.index.name, s.servedBy]));
-      const iredmail = variant.endsWith('iredmail');
-      // iRedMail's schema has maddr_idx_domain and maddr_idx_email; upstream has neither
-      expect(await served()).toEqual({
-        qe_msgrcpt_rid_rs: '',
-        qe_maddr_domain: iredmail ? 'maddr_idx_domain' : '',
-        qe_maddr_email: iredmail ? 'maddr_idx_email' : '',
-      });
-      if (variant === 'pg-upstream') {
-        // an interrupted CONCURRENTLY build leaves an invalid index that holds the name: make one
-        await sql.raw("INSERT INTO maddr (partition_tag, email, domain) VALUES (0, 'a@x.example', 'example.x'), (0, 'b@x.example', 'example.x')").execute(handle.db);
-        await expect(sql.raw('CREATE UNIQUE INDEX CONCURRENTLY qe_maddr_domain ON maddr (domain)').execute(handle.db)).rejects.toThrow();
-        expect((await served()).qe_maddr_domain).toBe('');
+  it.each(VARIANTS)(
+    "on %s: --dry-run creates nothing; the run creates what is missing, once; amavisd's own indexes count",
+    async (variant) => {
+      const suffix = `${inject('runSuffix')}x`;
+      const url = await createVariantDatabase(variant, { suffix });
+      const env = { DATABASE_URL: url };
+      const handle = await openVariant(variant, 1, { suffix });
+      try {
+        const served = async () =>
+          Object.fromEntries((await checkRecommendedIndexes(handle.db, handle.dialect)).map((s) => [s.index.name, s.servedBy]));
+        const iredmail = variant.endsWith('iredmail');
+        // iRedMail's schema has maddr_idx_domain and maddr_idx_email; upstream has neither
+        expect(await served()).toEqual({
+          qe_msgrcpt_rid_rs: '',
+          qe_maddr_domain: iredmail ? 'maddr_idx_domain' : '',
+          qe_maddr_email: iredmail ? 'maddr_idx_email' : '',
+        });
+        if (variant === 'pg-upstream') {
+          // an interrupted CONCURRENTLY build leaves an invalid index that holds the name: make one
+          await sql
+            .raw("INSERT INTO maddr (partition_tag, email, domain) VALUES (0, 'a@x.example', 'example.x'), (0, 'b@x.example', 'example.x')")
+            .execute(handle.db);
+          await expect(sql.raw('CREATE UNIQUE INDEX CONCURRENTLY qe_maddr_domain ON maddr (domain)').execute(handle.db)).rejects.toThrow();
+          expect((await served()).qe_maddr_domain).toBe('');
+        }
+
+        // serve names what is missing at start, once, and creates nothing
+        const hint = /optional indexes for large quarantines are missing.*"missing":\["qe_msgrcpt_rid_rs"/;
+        expect(await serveUntil(env, hint)).toMatch(hint);
+
+        const dry = await cli(['migrate', '--recommended-indexes', '--dry-run'], env);
+        expect(dry.code, dry.err).toBe(0);
+        expect(dry.out).toMatch(/missing {2}qe_msgrcpt_rid_rs/);
+        expect(dry.out).toMatch(/dry run: nothing created/);
+        expect((await served()).qe_msgrcpt_rid_rs).toBe('');
+
+        const run = await cli(['migrate', '--recommended-indexes'], env);
+        expect(run.code, run.err).toBe(0);
+        expect(run.out).toMatch(iredmail ? /created: qe_msgrcpt_rid_rs\n/ : /created: qe_msgrcpt_rid_rs, qe_maddr_domain, qe_maddr_email/);
+        expect(await served()).toEqual({
+          qe_msgrcpt_rid_rs: 'qe_msgrcpt_rid_rs',
+          qe_maddr_domain: iredmail ? 'maddr_idx_domain' : 'qe_maddr_domain',
+          qe_maddr_email: iredmail ? 'maddr_idx_email' : 'qe_maddr_email',
+        });
+        expect((await cli(['migrate', '--recommended-indexes'], env)).out).toMatch(/nothing to create/);
+        const quiet = await serveUntil(env, /quarantine-edge listening/);
+        expect(quiet).toMatch(/quarantine-edge listening/);
+        expect(quiet).not.toMatch(/optional indexes/);
+      } finally {
+        await handle.close();
+        await dropVariantDatabase(variant, { suffix });
       }
-
-      // serve names what is missing at start, once, and creates nothing
-      const hint = /optional indexes for large quarantines are missing.*"missing":\["qe_msgrcpt_rid_rs"/;
-      expect(await serveUntil(env, hint)).toMatch(hint);
-
-      const dry = await cli(['migrate', '--recommended-indexes', '--dry-run'], env);
-      expect(dry.code, dry.err).toBe(0);
-      expect(dry.out).toMatch(/missing {2}qe_msgrcpt_rid_rs/);
-      expect(dry.out).toMatch(/dry run: nothing created/);
-      expect((await served()).qe_msgrcpt_rid_rs).toBe('');
-
-      const run = await cli(['migrate', '--recommended-indexes'], env);
-      expect(run.code, run.err).toBe(0);
-      expect(run.out).toMatch(iredmail ? /created: qe_msgrcpt_rid_rs\n/ : /created: qe_msgrcpt_rid_rs, qe_maddr_domain, qe_maddr_email/);
-      expect(await served()).toEqual({
-        qe_msgrcpt_rid_rs: 'qe_msgrcpt_rid_rs',
-        qe_maddr_domain: iredmail ? 'maddr_idx_domain' : 'qe_maddr_domain',
-        qe_maddr_email: iredmail ? 'maddr_idx_email' : 'qe_maddr_email',
-      });
-      expect((await cli(['migrate', '--recommended-indexes'], env)).out).toMatch(/nothing to create/);
-      const quiet = await serveUntil(env, /quarantine-edge listening/);
-      expect(quiet).toMatch(/quarantine-edge listening/);
-      expect(quiet).not.toMatch(/optional indexes/);
-    } finally {
-      await handle.close();
-      await dropVariantDatabase(variant, { suffix });
-    }
-  });
+    },
+  );
 });

@@ -10,11 +10,19 @@ const ADMIN = 'compose-test-admin-key-0123456789';
 describe('the Node runtime (serve, the CLI)', () => {
   let rt: NodeRuntime;
   beforeAll(async () => {
-    rt = await startRuntime(parseConfig({ DATABASE_URL: inject('variantUrls')['mysql-iredmail']!, ADMIN_API_KEY: ADMIN, RELAY_URL: 'https://relay.example', RELAY_SECRET: 'r'.repeat(32), SMTP_URL: 'smtp://127.0.0.1:1' }));
+    rt = await startRuntime(
+      parseConfig({
+        DATABASE_URL: inject('variantUrls')['mysql-iredmail']!,
+        ADMIN_API_KEY: ADMIN,
+        RELAY_URL: 'https://relay.example',
+        RELAY_SECRET: 'r'.repeat(32),
+        SMTP_URL: 'smtp://127.0.0.1:1',
+      }),
+    );
   }, 60_000);
   afterAll(async () => rt?.close());
 
-  it("gives a request the same Deps as its jobs: address-checked webhooks, the release transport, SMTP, templates", async () => {
+  it('gives a request the same Deps as its jobs: address-checked webhooks, the release transport, SMTP, templates', async () => {
     let seen: Deps | undefined;
     rt.app.get('/v1/compose-probe', (c) => {
       seen = c.get('deps');

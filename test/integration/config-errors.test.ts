@@ -10,7 +10,8 @@ const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k
 function serve(env: Record<string, string>): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, 'serve'], { env: { ...cleanEnv(), ...env }, timeout: 60_000 }, (err, out, errOut) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: String(out), err: String(errOut) }));
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: String(out), err: String(errOut) }),
+    );
   });
 }
 

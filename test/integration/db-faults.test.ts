@@ -42,7 +42,10 @@ describe.each(VARIANTS)('database faults under `serve` (%s)', (v) => {
   async function expectRecovers() {
     let last = 0;
     for (let i = 0; i < 100 && last !== 200; i++) {
-      last = await get('/v1/quarantine?limit=5').then((r) => r.status, () => 0);
+      last = await get('/v1/quarantine?limit=5').then(
+        (r) => r.status,
+        () => 0,
+      );
       if (last !== 200) await sleep(200);
     }
     expect(serve.alive(), serve.output()).toBe(true);
@@ -78,7 +81,11 @@ describe.each(VARIANTS)('database faults under `serve` (%s)', (v) => {
     proxy.pause();
     try {
       // /readyz is read whole within its (shorter) client timeout, while the list waits
-      const readyz = get('/readyz', 5_000).then(async (r) => ({ status: r.status, retryAfter: r.headers.get('retry-after'), body: await r.json() }));
+      const readyz = get('/readyz', 5_000).then(async (r) => ({
+        status: r.status,
+        retryAfter: r.headers.get('retry-after'),
+        body: await r.json(),
+      }));
       const [list, ready] = await Promise.all([get('/v1/quarantine'), readyz]);
       await expectUnavailable(list);
       expect(ready).toMatchObject({ status: 503, body: { status: 'not_ready' } });
@@ -110,7 +117,10 @@ describe.each(VARIANTS)('database faults under `serve` (%s)', (v) => {
     const tally = await load.stop();
     expect(serve.alive(), serve.output()).toBe(true);
     // every request answered, and with 200 or 503, never a 500 nor silence
-    expect(Object.keys(tally.byStatus).filter((s) => s !== '200' && s !== '503'), JSON.stringify(tally)).toEqual([]);
+    expect(
+      Object.keys(tally.byStatus).filter((s) => s !== '200' && s !== '503'),
+      JSON.stringify(tally),
+    ).toEqual([]);
     await expectRecovers();
   }, 60_000);
 
@@ -162,7 +172,12 @@ describe.each(VARIANTS)('database faults under `serve` (%s)', (v) => {
       // readiness finds it by itself (its probes read every table), before any request met it
       const ready = await get('/readyz', 5_000);
       expect(ready.status).toBe(503);
-      expect(await ready.json()).toMatchObject({ status: 'not_ready', code: 'database_permission_denied', table: 'msgs', privilege: 'SELECT' });
+      expect(await ready.json()).toMatchObject({
+        status: 'not_ready',
+        code: 'database_permission_denied',
+        table: 'msgs',
+        privilege: 'SELECT',
+      });
       const body = await expectUnavailable(await get('/v1/quarantine'), 'database_permission_denied');
       expect(JSON.stringify(body)).not.toMatch(/msgs|qe_test|command denied|permission denied for/);
     } finally {

@@ -37,7 +37,10 @@ const ENV = {
   LINK_SECRET: 'digest-kill-smtp-link-secret-0123456789',
 };
 
-interface Received { to: string; raw: string }
+interface Received {
+  to: string;
+  raw: string;
+}
 
 /** A real SMTP server that can stop answering DATA while still keeping what it was sent. */
 async function startSmtp() {
@@ -46,7 +49,8 @@ async function startSmtp() {
   let holdAfter = Infinity;
   let open = 0;
   const server = new SMTPServer({
-    disabledCommands: ['STARTTLS', 'AUTH'], logger: false,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
     onConnect: (_s, cb) => (open++, cb()),
     onClose: () => void open--,
     onData: (stream, session, cb) => {
@@ -63,9 +67,15 @@ async function startSmtp() {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.server.address() as { port: number }).port;
   return {
-    url: `smtp://127.0.0.1:${port}`, received, held,
-    holdAfter(n: number) { holdAfter = n; },
-    healthy() { holdAfter = Infinity; },
+    url: `smtp://127.0.0.1:${port}`,
+    received,
+    held,
+    holdAfter(n: number) {
+      holdAfter = n;
+    },
+    healthy() {
+      holdAfter = Infinity;
+    },
     /** resolves once no client has a connection open */
     disconnected: () => vi.waitFor(() => expect(open).toBe(0), { timeout: 10_000, interval: 50 }),
     close: () => new Promise<void>((r) => server.close(() => r())),
@@ -85,7 +95,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('SMTP notify killed mi
     if (suffix) await dropVariantDatabase(variant, { suffix });
   });
 
-  it('a restart repeats at most the pool\'s messages in flight, and says whom it could not send yet', async () => {
+  it("a restart repeats at most the pool's messages in flight, and says whom it could not send yet", async () => {
     const url = await createVariantDatabase(variant, { suffix });
     const env = { ...ENV, DATABASE_URL: url, SMTP_URL: smtp.url };
     const handle: DbHandle = await openVariant(variant, 2, { suffix });
@@ -93,12 +103,25 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('SMTP notify killed mi
       const v = await inspectDatabase(handle);
       const now = Math.floor(Date.now() / 1000);
       const people = Array.from({ length: RECIPIENTS }, (_, i) => `s${String(i).padStart(4, '0')}@smtp-kill.example.com`);
-      const written = await writeMessages(handle.db, v, people.map((address, i) => ({
-        timeNum: now - 7200 + i, content: 'S', sender: 'bulk@spam.example', subject: `offer ${i}`, spamLevel: 8.5, recipients: [{ address }],
-      })));
+      const written = await writeMessages(
+        handle.db,
+        v,
+        people.map((address, i) => ({
+          timeNum: now - 7200 + i,
+          content: 'S',
+          sender: 'bulk@spam.example',
+          subject: `offer ${i}`,
+          spamLevel: 8.5,
+          recipients: [{ address }],
+        })),
+      );
       const newest = new Map(people.map((p, i) => [p, written[i]!.mailId]));
-      const sends = async () => (await handle.db.selectFrom('qe_digest_sends').select(['recipient', 'status', 'batch_key']).execute())
-        .map((r) => ({ recipient: r.recipient, status: r.status.trim(), claimed: r.batch_key !== null }));
+      const sends = async () =>
+        (await handle.db.selectFrom('qe_digest_sends').select(['recipient', 'status', 'batch_key']).execute()).map((r) => ({
+          recipient: r.recipient,
+          status: r.status.trim(),
+          claimed: r.batch_key !== null,
+        }));
       const got = () => {
         const n = new Map<string, number>();
         for (const m of smtp.received) n.set(m.to, (n.get(m.to) ?? 0) + 1);
@@ -119,17 +142,35 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('SMTP notify killed mi
       smtp.healthy();
 
       // Every accepted-and-answered message is recorded; only the ones in flight are claimed and unrecorded.
-      const inFlight = smtp.received.slice(AFTER).map((m) => m.to).sort();
+      const inFlight = smtp.received
+        .slice(AFTER)
+        .map((m) => m.to)
+        .sort();
       expect(smtp.received).toHaveLength(AFTER + SMTP_POOL);
       const afterKill = await sends();
-      expect(afterKill.filter((r) => r.status === 'sent').map((r) => r.recipient).sort()).toEqual(smtp.received.slice(0, AFTER).map((m) => m.to).sort());
-      const claimedOpen = afterKill.filter((r) => r.status === 'sending' && r.claimed).map((r) => r.recipient).sort();
+      expect(
+        afterKill
+          .filter((r) => r.status === 'sent')
+          .map((r) => r.recipient)
+          .sort(),
+      ).toEqual(
+        smtp.received
+          .slice(0, AFTER)
+          .map((m) => m.to)
+          .sort(),
+      );
+      const claimedOpen = afterKill
+        .filter((r) => r.status === 'sending' && r.claimed)
+        .map((r) => r.recipient)
+        .sort();
       expect(claimedOpen).toEqual(inFlight);
 
       // Run 2 at once: everyone else, and the held ones are named, in the summary and the exit code.
       const second = await notifyToEnd(env, { clockOffsetMs: 60_000 });
       const rest = RECIPIENTS - AFTER - SMTP_POOL;
-      expect(second.out).toMatch(new RegExp(`digest: ${rest} sent, ${AFTER} already sent, 0 failed, ${rest} messages, ${SMTP_POOL} held by another run`));
+      expect(second.out).toMatch(
+        new RegExp(`digest: ${rest} sent, ${AFTER} already sent, 0 failed, ${rest} messages, ${SMTP_POOL} held by another run`),
+      );
       for (const r of inFlight) expect(second.out).toContain(`held: ${r}: claimed by another run`);
       expect(second.code, second.out).toBe(75);
       expect(smtp.received).toHaveLength(RECIPIENTS);
@@ -139,7 +180,10 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('SMTP notify killed mi
       const third = await notifyToEnd(env, { clockOffsetMs: (SMTP_CLAIM_LEASE + 120) * 1000 });
       expect(third.out).toMatch(new RegExp(`digest: ${SMTP_POOL} sent, ${RECIPIENTS - SMTP_POOL} already sent, 0 failed`));
       expect(third.code, third.out).toBe(0);
-      const twice = [...got()].filter(([, n]) => n > 1).map(([to]) => to).sort();
+      const twice = [...got()]
+        .filter(([, n]) => n > 1)
+        .map(([to]) => to)
+        .sort();
       expect(twice).toEqual(inFlight); // the only duplicates: the messages in flight at the kill
       expect(twice.length).toBeLessThanOrEqual(SMTP_POOL);
       expect(smtp.received).toHaveLength(RECIPIENTS + SMTP_POOL);
@@ -157,7 +201,12 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('SMTP notify killed mi
       expect(fourth.out).toMatch(new RegExp(`digest: 0 sent, ${RECIPIENTS} already sent, 0 failed`));
       expect(smtp.received).toHaveLength(RECIPIENTS + SMTP_POOL);
     } finally {
-      for (const answer of smtp.held.splice(0)) try { answer(); } catch { /* the client is gone */ }
+      for (const answer of smtp.held.splice(0))
+        try {
+          answer();
+        } catch {
+          /* the client is gone */
+        }
       await handle.close();
     }
   });

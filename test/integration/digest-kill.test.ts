@@ -74,10 +74,16 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-sen
       const domains = ['kill-a.example.com', 'kill-b.example.net'];
       const people = Array.from({ length: RECIPIENTS }, (_, i) => `u${String(i).padStart(4, '0')}@${domains[i % 2]}`);
       // 1 to 3 messages each; the newest is where the recipient's watermark must end up
-      const messages: AmavisMessage[] = people.flatMap((address, i) => Array.from({ length: (i % 3) + 1 }, (_, j) => ({
-        timeNum: now - 7200 + i * 3 + j, content: 'S', sender: 'bulk@spam.example', subject: `offer ${i}/${j}`, spamLevel: 8.5,
-        recipients: [{ address }],
-      })));
+      const messages: AmavisMessage[] = people.flatMap((address, i) =>
+        Array.from({ length: (i % 3) + 1 }, (_, j) => ({
+          timeNum: now - 7200 + i * 3 + j,
+          content: 'S',
+          sender: 'bulk@spam.example',
+          subject: `offer ${i}/${j}`,
+          spamLevel: 8.5,
+          recipients: [{ address }],
+        })),
+      );
       const written = await writeMessages(handle.db, v, messages);
       const newest = new Map<string, string>();
       messages.forEach((m, k) => newest.set(m.recipients[0]!.address, written[k]!.mailId)); // the last one written is the newest
@@ -109,7 +115,10 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-sen
       // "sending". Pages 1 and 2 were answered; the held one is page 3 or page 4 (50, it may overtake
       // page 3), or both.
       const afterKill = await sends();
-      const sentBefore = afterKill.filter((r) => r.status === 'sent').map((r) => r.recipient).sort();
+      const sentBefore = afterKill
+        .filter((r) => r.status === 'sent')
+        .map((r) => r.recipient)
+        .sort();
       const sendingBefore = afterKill.filter((r) => r.status === 'sending').length;
       expect(sentBefore.length).toBeGreaterThanOrEqual(100);
       expect(sentBefore.length).toBeLessThanOrEqual(200);
@@ -147,7 +156,11 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-sen
         // request: its batch may instead have been marked but killed before it was sent)
         const lateAnswers = twin.requests.slice(late).map((r) => [r.status, r.count]);
         expect(lateAnswers).toHaveLength(hold.count);
-        for (const a of lateAnswers) expect([[200, 0], [409, 0]]).toContainEqual(a);
+        for (const a of lateAnswers)
+          expect([
+            [200, 0],
+            [409, 0],
+          ]).toContainEqual(a);
         expect(lateAnswers.filter(([status]) => status === 409).length).toBeLessThanOrEqual(sc.between ? 1 : 0);
       }
 
@@ -206,9 +219,13 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-sen
       accept: true,
       between: async ({ handle, v, now, heldBatch }) => {
         late = heldBatch[5]!;
-        await writeMessages(handle.db, v, [{ timeNum: now - 60, content: 'S', sender: 'bulk@spam.example', subject: 'late', spamLevel: 8, recipients: [{ address: late }] }]);
+        await writeMessages(handle.db, v, [
+          { timeNum: now - 60, content: 'S', sender: 'bulk@spam.example', subject: 'late', spamLevel: 8, recipients: [{ address: late }] },
+        ]);
       },
-      get superseded() { return [late]; },
+      get superseded() {
+        return [late];
+      },
     });
   });
 
@@ -221,12 +238,21 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-sen
       accept: false,
       between: async ({ handle, v, now }) => {
         // a member of a batch that was marked for sending (rows of a page not reached have no batch key)
-        const held = (await handle.db.selectFrom('qe_digest_sends').select('recipient').where('status', '=', 'sending')
-          .where('batch_key', 'is not', null).orderBy('recipient').execute());
+        const held = await handle.db
+          .selectFrom('qe_digest_sends')
+          .select('recipient')
+          .where('status', '=', 'sending')
+          .where('batch_key', 'is not', null)
+          .orderBy('recipient')
+          .execute();
         late = held[5]!.recipient;
-        await writeMessages(handle.db, v, [{ timeNum: now - 60, content: 'S', sender: 'bulk@spam.example', subject: 'late', spamLevel: 8, recipients: [{ address: late }] }]);
+        await writeMessages(handle.db, v, [
+          { timeNum: now - 60, content: 'S', sender: 'bulk@spam.example', subject: 'late', spamLevel: 8, recipients: [{ address: late }] },
+        ]);
       },
-      get superseded() { return [late]; },
+      get superseded() {
+        return [late];
+      },
     });
   });
 });

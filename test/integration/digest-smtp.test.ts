@@ -14,7 +14,12 @@ import { Fixtures } from '../support/fixtures.ts';
 import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
-const ENV = { PUBLIC_URL: 'https://q.example.test', LINK_SECRET: 'digest-link-secret-0123456789abcdef0123', DIGEST_FROM: 'Quarantäne <q@example.test>', DIGEST_SUBJECT: 'Quarantäne: {{total}} Nachrichten' };
+const ENV = {
+  PUBLIC_URL: 'https://q.example.test',
+  LINK_SECRET: 'digest-link-secret-0123456789abcdef0123',
+  DIGEST_FROM: 'Quarantäne <q@example.test>',
+  DIGEST_SUBJECT: 'Quarantäne: {{total}} Nachrichten',
+};
 
 describe.each(['mysql-iredmail', 'pg-upstream'] as const)('digest delivery on %s', (variantName) => {
   let t: TestApp;
@@ -32,13 +37,21 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('digest delivery on %s
     [d] = uniqueDomains(1) as [string];
     scope = { role: 'domain_admin', actor: 'test', keyId: 'k', domains: [d] };
     smtp = new SMTPServer({
-      disabledCommands: ['STARTTLS'], allowInsecureAuth: true, logger: false,
-      onAuth: (auth, _s, cb) => (auth.username === 'digest' && auth.password === 's3cret' ? cb(null, { user: 'digest' }) : cb(new Error('bad auth'))),
+      disabledCommands: ['STARTTLS'],
+      allowInsecureAuth: true,
+      logger: false,
+      onAuth: (auth, _s, cb) =>
+        auth.username === 'digest' && auth.password === 's3cret' ? cb(null, { user: 'digest' }) : cb(new Error('bad auth')),
       onData: (stream, session, cb) => {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
         stream.on('end', () => {
-          received.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString('utf8'), user: session.user as string | undefined });
+          received.push({
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+            raw: Buffer.concat(chunks).toString('utf8'),
+            user: session.user as string | undefined,
+          });
           cb();
         });
       },
@@ -59,9 +72,22 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('digest delivery on %s
 
   it('sends through SMTP with AUTH: RFC 2047 subject, one-click unsubscribe headers, sent once', async () => {
     const to = `smtp-user@${d}`;
-    await f.add({ timeNum: NOW - 4000, content: 'S', sender: 'x@bulk.example', subject: '<script>x</script> {{total}}', spamLevel: 7, recipients: [{ address: to }] });
+    await f.add({
+      timeNum: NOW - 4000,
+      content: 'S',
+      sender: 'x@bulk.example',
+      subject: '<script>x</script> {{total}}',
+      spamLevel: 7,
+      recipients: [{ address: to }],
+    });
     const deps = { ...t.deps, mailer: smtpMailer(`smtp://digest:s3cret@127.0.0.1:${port}`, { retry: { attempts: 2, baseDelayMs: 1 } }) };
-    const report = await runDigest(deps, scope, { forceAll: true, allTime: false, includeBackupMx: false, recipients: [to], inProgressHorizon: 0 });
+    const report = await runDigest(deps, scope, {
+      forceAll: true,
+      allTime: false,
+      includeBackupMx: false,
+      recipients: [to],
+      inProgressHorizon: 0,
+    });
     expect(report).toMatchObject({ sent: 1, failed: 0 });
     const mail = received.find((m) => m.to.includes(to))!;
     const head = mail.raw.slice(0, mail.raw.indexOf('\r\n\r\n')).replace(/\r\n[ \t]+/g, ' ');
@@ -70,7 +96,9 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('digest delivery on %s
     expect(head).not.toMatch(/^Subject: .*ä/m);
     expect(head).toMatch(/^List-Unsubscribe: <https:\/\/q\.example\.test\/a\/[A-Za-z0-9_.-]+>/m);
     expect(head).toMatch(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click/m);
-    expect(await runDigest(deps, scope, { forceAll: true, allTime: false, includeBackupMx: false, recipients: [to], inProgressHorizon: 0 })).toMatchObject({ sent: 0 });
+    expect(
+      await runDigest(deps, scope, { forceAll: true, allTime: false, includeBackupMx: false, recipients: [to], inProgressHorizon: 0 }),
+    ).toMatchObject({ sent: 0 });
     expect(received.filter((m) => m.to.includes(to))).toHaveLength(1);
   });
 
@@ -94,7 +122,13 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('digest delivery on %s
     const deps = { ...t.deps, mailer: smtpMailer(`smtp://digest:s3cret@127.0.0.1:${port}`, { retry: { attempts: 2, baseDelayMs: 1 } }) };
     const limiter = windowLimiter(10, 60_000);
     for (let i = 0; i < 3; i++) await (await requestPortalLink(deps, who, { limiter, ip: null })).delivery;
-    await runDigest(deps, scope, { forceAll: true, allTime: false, includeBackupMx: false, recipients: [who, other], inProgressHorizon: 0 });
+    await runDigest(deps, scope, {
+      forceAll: true,
+      allTime: false,
+      includeBackupMx: false,
+      recipients: [who, other],
+      inProgressHorizon: 0,
+    });
     const mails = received.filter((m) => m.to.includes(who) || m.to.includes(other));
     expect(mails).toHaveLength(5); // three links, two digests
     const ids = mails.map((m) => messageIdOf(m.raw));
@@ -111,7 +145,16 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('digest delivery on %s
     const people = Array.from({ length: n }, (_, i) => `r${String(i).padStart(5, '0')}@${d}`);
     const t0 = performance.now();
     for (let i = 0; i < n; i += 1000) {
-      await f.add(...people.slice(i, i + 1000).map((address, j) => ({ timeNum: NOW - 5000 - j, content: 'S', sender: 'bulk@spam.example', subject: `offer ${i + j}`, spamLevel: 8, recipients: [{ address }] })));
+      await f.add(
+        ...people.slice(i, i + 1000).map((address, j) => ({
+          timeNum: NOW - 5000 - j,
+          content: 'S',
+          sender: 'bulk@spam.example',
+          subject: `offer ${i + j}`,
+          spamLevel: 8,
+          recipients: [{ address }],
+        })),
+      );
     }
     const seeded = performance.now() - t0;
     const deps = { ...t.deps, mailer: resendMailer({ apiKey: 're_test', baseUrl: twin.url, retry: { attempts: 2, baseDelayMs: 1 } }) };
@@ -130,6 +173,8 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('digest delivery on %s
         await sql`DELETE FROM ${sql.table(table)} WHERE partition_tag = 0 AND mail_id IN (${sql.join(ids)})`.execute(t.handle.db);
       }
     }
-    console.log(`[${variantName}] digest run: ${n} recipients, ${report.pages} pages, ${twin.requests.length} batch calls: ${(ms / 1000).toFixed(1)} s (${(n / (ms / 1000)).toFixed(0)}/s); seeding took ${(seeded / 1000).toFixed(1)} s; heap ${heap.toFixed(0)} MB`);
+    console.log(
+      `[${variantName}] digest run: ${n} recipients, ${report.pages} pages, ${twin.requests.length} batch calls: ${(ms / 1000).toFixed(1)} s (${(n / (ms / 1000)).toFixed(0)}/s); seeding took ${(seeded / 1000).toFixed(1)} s; heap ${heap.toFixed(0)} MB`,
+    );
   }, 600_000);
 });

@@ -28,14 +28,24 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
   const clock = { now: () => Date.now() + offset * 1000 };
 
   const msg = (to: string, extra: Record<string, unknown> = {}) => ({
-    timeNum: NOW - 3600 - Math.floor(Math.random() * 600), content: 'S', sender: 'spammer@bulk.example', subject: 'buy now',
-    spamLevel: 9.5, recipients: [{ address: to }], ...extra,
+    timeNum: NOW - 3600 - Math.floor(Math.random() * 600),
+    content: 'S',
+    sender: 'spammer@bulk.example',
+    subject: 'buy now',
+    spamLevel: 9.5,
+    recipients: [{ address: to }],
+    ...extra,
   });
   const run = (o: Partial<RunOptions> = {}) => runDigest({ ...t.deps, clock }, scope, { ...MODE, inProgressHorizon: 0, ...o });
   const subscribe = (address: string, body: Record<string, unknown> = {}) =>
-    t.get(`/v1/digests/subscriptions/${address}`, ADMIN_KEY, { method: 'PUT', body: JSON.stringify({ enabled: true, ...body }), headers: { 'content-type': 'application/json' } });
+    t.get(`/v1/digests/subscriptions/${address}`, ADMIN_KEY, {
+      method: 'PUT',
+      body: JSON.stringify({ enabled: true, ...body }),
+      headers: { 'content-type': 'application/json' },
+    });
   const to = (address: string) => twin.emails.filter((e) => e.to[0] === address);
-  const linksIn = (text: string) => [...text.matchAll(/https:\/\/q\.example\.test\/a\/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)/g)].map((m) => m[1]!);
+  const linksIn = (text: string) =>
+    [...text.matchAll(/https:\/\/q\.example\.test\/a\/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)/g)].map((m) => m[1]!);
   const auditCount = async (mailId: string) =>
     Number((await sql<{ n: number }>`SELECT count(*) AS n FROM qe_audit WHERE mail_id = ${mailId}`.execute(t.handle.db)).rows[0]!.n);
 
@@ -44,7 +54,13 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     release = new ReleaseTwin();
     t = await testApp(variantName, {
       release,
-      env: { RESEND_API_KEY: 're_test_key', RESEND_BASE_URL: twin.url, PUBLIC_URL: PUBLIC, LINK_SECRET: SECRET, DIGEST_FROM: 'Quarantine <q@example.test>' },
+      env: {
+        RESEND_API_KEY: 're_test_key',
+        RESEND_BASE_URL: twin.url,
+        PUBLIC_URL: PUBLIC,
+        LINK_SECRET: SECRET,
+        DIGEST_FROM: 'Quarantine <q@example.test>',
+      },
     });
     t.deps.mailer = resendMailer({ apiKey: 're_test_key', baseUrl: twin.url, retry: { attempts: 2, baseDelayMs: 1 }, maxBatch: 2 });
     f = new Fixtures(t);
@@ -124,7 +140,14 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     const late = Array.from({ length: 2 }, (_, i) => `late${i}@${dB}`);
     await f.add(...late.map((p) => msg(p)));
     for (const p of late) await subscribe(p);
-    const crash = run({ recipients: late, hooks: [async () => { throw new Error('killed'); }] });
+    const crash = run({
+      recipients: late,
+      hooks: [
+        async () => {
+          throw new Error('killed');
+        },
+      ],
+    });
     await expect(crash).rejects.toThrow('killed');
     expect(twin.emails.filter((e) => late.includes(e.to[0]!))).toHaveLength(2);
     expect(await run({ recipients: late })).toMatchObject({ sent: 2 });
@@ -140,7 +163,11 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     const r = await run({ recipients: more });
     expect(r).toMatchObject({ sent: 1, failed: 1, retryable: 0 });
     expect(r.errors[0]).toMatchObject({ recipient: more[1] });
-    const rows = await t.handle.db.selectFrom('qe_digest_sends').select(['recipient', 'status', 'error', 'provider_id']).where('recipient', 'in', more).execute();
+    const rows = await t.handle.db
+      .selectFrom('qe_digest_sends')
+      .select(['recipient', 'status', 'error', 'provider_id'])
+      .where('recipient', 'in', more)
+      .execute();
     expect(rows.find((x) => x.recipient === more[1])).toMatchObject({ status: 'failed', error: expect.stringContaining('422') });
     expect(rows.find((x) => x.recipient === more[0])).toMatchObject({ status: 'sent', provider_id: expect.stringMatching(/^twin-/) });
   });
@@ -160,8 +187,14 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
 
   it('a watermark only moves forward (a late settlement of an older batch never re-opens delivered mail)', async () => {
     const who = `wm@${dA}`;
-    const at = async () => (await t.handle.db.selectFrom('qe_digest_state').select(['last_time_num', 'last_mail_id']).where('recipient', '=', who).executeTakeFirstOrThrow());
-    const move = (time: number, mailId: string) => advanceWatermarks(t.handle.db, t.handle.dialect, [{ recipient: who, time, mailId }], NOW);
+    const at = async () =>
+      await t.handle.db
+        .selectFrom('qe_digest_state')
+        .select(['last_time_num', 'last_mail_id'])
+        .where('recipient', '=', who)
+        .executeTakeFirstOrThrow();
+    const move = (time: number, mailId: string) =>
+      advanceWatermarks(t.handle.db, t.handle.dialect, [{ recipient: who, time, mailId }], NOW);
     await move(1000, 'BBBBBBBBBBBB');
     await move(999, 'ZZZZZZZZZZZZ'); // older time
     await move(1000, 'AAAAAAAAAAAA'); // same time, lower id
@@ -180,9 +213,22 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     await f.add(...people.map((p, i) => msg(p, { subject: `old mail ${i}` })));
     for (const p of people) await subscribe(p);
     // one batch for first, third and moved (pages 1, 2 and 3 of run 2)
-    const deps = { ...t.deps, clock, mailer: resendMailer({ apiKey: 're_test_key', baseUrl: twin.url, retry: { attempts: 2, baseDelayMs: 1 } }) };
+    const deps = {
+      ...t.deps,
+      clock,
+      mailer: resendMailer({ apiKey: 're_test_key', baseUrl: twin.url, retry: { attempts: 2, baseDelayMs: 1 } }),
+    };
     // run 1: Resend accepts that batch, the run dies before recording it
-    const killed = runDigest(deps, scope, { ...MODE, inProgressHorizon: 0, recipients: [first, third, moved], hooks: [async () => { throw new Error('killed'); }] });
+    const killed = runDigest(deps, scope, {
+      ...MODE,
+      inProgressHorizon: 0,
+      recipients: [first, third, moved],
+      hooks: [
+        async () => {
+          throw new Error('killed');
+        },
+      ],
+    });
     await expect(killed).rejects.toThrow('killed');
     expect(to(moved)).toHaveLength(1);
     await f.add(msg(moved, { timeNum: NOW - 60, subject: 'new mail 4' }));
@@ -196,7 +242,8 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     const gate: KyselyPlugin = {
       transformQuery(a) {
         const q = JSON.stringify(a.node);
-        if (a.node.kind === 'SelectQueryNode' && q.includes('qe_digest_state') && q.includes(last) && !q.includes(first)) watched.add(a.queryId);
+        if (a.node.kind === 'SelectQueryNode' && q.includes('qe_digest_state') && q.includes(last) && !q.includes(first))
+          watched.add(a.queryId);
         return a.node;
       },
       async transformResult(a) {
@@ -205,7 +252,12 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
       },
     };
     const held = twin.hold();
-    const second = runDigest({ ...deps, db: t.handle.db.withPlugin(gate) }, scope, { ...MODE, inProgressHorizon: 0, recipients: people, pageSize: 2 });
+    const second = runDigest({ ...deps, db: t.handle.db.withPlugin(gate) }, scope, {
+      ...MODE,
+      inProgressHorizon: 0,
+      recipients: people,
+      pageSize: 2,
+    });
     await Promise.all([pageThreeLoaded, held.reached(2)]);
     held.release();
     expect(await second).toMatchObject({ failed: 0 });
@@ -270,7 +322,13 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
 
     // release_allow: whatever the verb answers (501 until sender lists land), shown as a page
     const [id2] = await f.add(msg(erin));
-    const allow = await signLink(SECRET, { action: 'release_allow', partitionTag: 0, mailId: id2!.slice(2), recipient: erin, expires: NOW + 3600 });
+    const allow = await signLink(SECRET, {
+      action: 'release_allow',
+      partitionTag: 0,
+      mailId: id2!.slice(2),
+      recipient: erin,
+      expires: NOW + 3600,
+    });
     const allowed = await t.app.request(`/a/${allow}`, { method: 'POST' });
     expect([200, 501]).toContain(allowed.status);
     expect(allowed.headers.get('content-type')).toContain('text/html');
@@ -292,7 +350,13 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
       `${payload}.${mac.slice(0, -2)}${mac.endsWith('AA') ? 'BB' : 'AA'}`,
       `${other.split('.')[0]}.${mac}`,
       await signLink(SECRET, { action: 'release', partitionTag: 0, mailId, recipient: frank, expires: NOW - 1 }),
-      await signLink('another-secret-0123456789abcdef0123456789', { action: 'release', partitionTag: 0, mailId, recipient: frank, expires: NOW + 3600 }),
+      await signLink('another-secret-0123456789abcdef0123456789', {
+        action: 'release',
+        partitionTag: 0,
+        mailId,
+        recipient: frank,
+        expires: NOW + 3600,
+      }),
       'not-a-token',
     ];
     for (const tok of bad) {
@@ -331,21 +395,37 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     const user = await t.key('user', { mailbox: hank });
     const otherAdmin = await t.key('domain_admin', { domains: [dB] });
     const put = (key: string, body: unknown, who = hank) =>
-      t.get(`/v1/digests/subscriptions/${who}`, key, { method: 'PUT', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+      t.get(`/v1/digests/subscriptions/${who}`, key, {
+        method: 'PUT',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
     expect((await put(user, { enabled: true, frequency: 'weekly', time_zone: 'America/New_York' })).status).toBe(200);
-    expect(await (await t.get(`/v1/digests/subscriptions/${hank}`, user)).json()).toMatchObject({ enabled: true, frequency: 'weekly', time_zone: 'America/New_York' });
+    expect(await (await t.get(`/v1/digests/subscriptions/${hank}`, user)).json()).toMatchObject({
+      enabled: true,
+      frequency: 'weekly',
+      time_zone: 'America/New_York',
+    });
     expect((await put(user, { enabled: true }, `ivy@${dA}`)).status).toBe(404);
     expect((await put(otherAdmin, { enabled: false })).status).toBe(404);
     expect((await put(user, { time_zone: 'Mars/Olympus' })).status).toBe(400);
     expect((await t.get('/v1/digests/run', user, { method: 'POST' })).status).toBe(403);
-    const dry = await t.get('/v1/digests/run', ADMIN_KEY, { method: 'POST', body: JSON.stringify({ dry_run: true, force_all: true, recipients: [hank] }), headers: { 'content-type': 'application/json' } });
+    const dry = await t.get('/v1/digests/run', ADMIN_KEY, {
+      method: 'POST',
+      body: JSON.stringify({ dry_run: true, force_all: true, recipients: [hank] }),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(dry.status).toBe(200);
     expect(await dry.json()).toMatchObject({ dry_run: true, sent: 0 });
 
     const unsub = await signLink(SECRET, { action: 'unsubscribe', partitionTag: null, mailId: null, recipient: hank, expires: NOW + 3600 });
     expect((await t.app.request(`/a/${unsub}`)).status).toBe(200);
     expect(await (await t.get(`/v1/digests/subscriptions/${hank}`)).json()).toMatchObject({ enabled: true });
-    const one = await t.app.request(`/a/${unsub}`, { method: 'POST', body: 'List-Unsubscribe=One-Click', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const one = await t.app.request(`/a/${unsub}`, {
+      method: 'POST',
+      body: 'List-Unsubscribe=One-Click',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(one.status).toBe(200);
     expect(await (await t.get(`/v1/digests/subscriptions/${hank}`)).json()).toMatchObject({ enabled: false, updated_by: `link:${hank}` });
   });

@@ -26,55 +26,85 @@ class StatementLog implements KyselyPlugin {
   }
 }
 
-describe.each(['mysql-iredmail', 'pg-upstream', 'pg-iredmail'] as const)('"email me a link" does the same work for every address on %s', (variantName) => {
-  let t: TestApp;
-  let f: Fixtures;
-  let domain: string;
-  const sent: string[] = [];
-  const mailer: Mailer = {
-    provider: 'resend', idempotent: true, maxBatch: 100,
-    async send(emails) {
-      sent.push(...emails.map((e) => e.to));
-      return emails.map(() => ({ ok: true, id: 'x' }));
-    },
-  };
-
-  beforeAll(async () => {
-    t = await testApp(variantName, {
-      env: { LINK_SECRET: 'same-work-link-secret-0123456789abcdefgh', PUBLIC_URL: 'https://q.example.test', DIGEST_FROM: 'Quarantine <q@example.test>' },
-    });
-    f = new Fixtures(t);
-    [domain] = uniqueDomains(1) as [string];
-  });
-  afterAll(async () => {
-    await f?.cleanup();
-    await t?.deps.db.deleteFrom('qe_digest_subscriptions').where('address', 'like', `%@${domain}`).execute();
-    await t?.close();
-  });
-
-  it('the same statements for an address with mail, one with a subscription only, and an unknown one; only the first two get mail', async () => {
-    const withMail = `has-mail@${domain}`;
-    const subscribed = `subscribed@${domain}`;
-    const unknown = `nobody@${domain}`;
-    await f.add(
-      { timeNum: NOW - 100, content: 'S', sender: 'spammer@bulk.example', subject: 'one', spamLevel: 9, recipients: [{ address: withMail }, { address: `other@${domain}` }] },
-      { timeNum: NOW - 90, content: 'V', sender: 'spammer@bulk.example', subject: 'two', spamLevel: 0, recipients: [{ address: withMail }] },
-    );
-    await t.deps.db.insertInto('qe_digest_subscriptions').values({ address: subscribed, domain, enabled: 0, frequency: 'daily', time_zone: null, updated_at: NOW, updated_by: 'test' }).execute();
-
-    const shapesFor = async (address: string) => {
-      const log = new StatementLog();
-      const deps = { ...t.deps, db: t.deps.db.withPlugin(log), mailer };
-      const r = await requestPortalLink(deps, address, { ip: '192.0.2.1', limiter: windowLimiter(1, 60_000), ipLimiter: windowLimiter(100, 60_000) });
-      await r.delivery;
-      return log.shapes;
+describe.each(['mysql-iredmail', 'pg-upstream', 'pg-iredmail'] as const)(
+  '"email me a link" does the same work for every address on %s',
+  (variantName) => {
+    let t: TestApp;
+    let f: Fixtures;
+    let domain: string;
+    const sent: string[] = [];
+    const mailer: Mailer = {
+      provider: 'resend',
+      idempotent: true,
+      maxBatch: 100,
+      async send(emails) {
+        sent.push(...emails.map((e) => e.to));
+        return emails.map(() => ({ ok: true, id: 'x' }));
+      },
     };
-    const known = await shapesFor(withMail);
-    const sub = await shapesFor(subscribed);
-    const none = await shapesFor(unknown);
-    expect(known.length).toBeGreaterThan(0);
-    expect(sub).toEqual(known);
-    expect(none).toEqual(known);
-    expect(sent).toEqual([withMail, subscribed]);
-  });
-});
+
+    beforeAll(async () => {
+      t = await testApp(variantName, {
+        env: {
+          LINK_SECRET: 'same-work-link-secret-0123456789abcdefgh',
+          PUBLIC_URL: 'https://q.example.test',
+          DIGEST_FROM: 'Quarantine <q@example.test>',
+        },
+      });
+      f = new Fixtures(t);
+      [domain] = uniqueDomains(1) as [string];
+    });
+    afterAll(async () => {
+      await f?.cleanup();
+      await t?.deps.db.deleteFrom('qe_digest_subscriptions').where('address', 'like', `%@${domain}`).execute();
+      await t?.close();
+    });
+
+    it('the same statements for an address with mail, one with a subscription only, and an unknown one; only the first two get mail', async () => {
+      const withMail = `has-mail@${domain}`;
+      const subscribed = `subscribed@${domain}`;
+      const unknown = `nobody@${domain}`;
+      await f.add(
+        {
+          timeNum: NOW - 100,
+          content: 'S',
+          sender: 'spammer@bulk.example',
+          subject: 'one',
+          spamLevel: 9,
+          recipients: [{ address: withMail }, { address: `other@${domain}` }],
+        },
+        {
+          timeNum: NOW - 90,
+          content: 'V',
+          sender: 'spammer@bulk.example',
+          subject: 'two',
+          spamLevel: 0,
+          recipients: [{ address: withMail }],
+        },
+      );
+      await t.deps.db
+        .insertInto('qe_digest_subscriptions')
+        .values({ address: subscribed, domain, enabled: 0, frequency: 'daily', time_zone: null, updated_at: NOW, updated_by: 'test' })
+        .execute();
+
+      const shapesFor = async (address: string) => {
+        const log = new StatementLog();
+        const deps = { ...t.deps, db: t.deps.db.withPlugin(log), mailer };
+        const r = await requestPortalLink(deps, address, {
+          ip: '192.0.2.1',
+          limiter: windowLimiter(1, 60_000),
+          ipLimiter: windowLimiter(100, 60_000),
+        });
+        await r.delivery;
+        return log.shapes;
+      };
+      const known = await shapesFor(withMail);
+      const sub = await shapesFor(subscribed);
+      const none = await shapesFor(unknown);
+      expect(known.length).toBeGreaterThan(0);
+      expect(sub).toEqual(known);
+      expect(none).toEqual(known);
+      expect(sent).toEqual([withMail, subscribed]);
+    });
+  },
+);

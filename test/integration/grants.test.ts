@@ -20,7 +20,7 @@ const DAY = 86400;
 type Role = 'migrate' | 'api' | 'readonly';
 const PASSWORD: Record<Role, string> = { migrate: 'change-me-migrate', api: 'change-me-api', readonly: 'change-me-ro' };
 
-describe.each(['mysql-iredmail', 'pg-upstream'] as VariantName[])('the README\'s database users on %s', (variant) => {
+describe.each(['mysql-iredmail', 'pg-upstream'] as VariantName[])("the README's database users on %s", (variant) => {
   const server = variant.startsWith('mysql') ? 'mysql' : 'postgres';
   const suffix = `${inject('runSuffix')}g`;
   const db = databaseName(variant, { suffix });
@@ -61,7 +61,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as VariantName[])('the README\'s
     else await pgAdmin(users.map((u) => `DROP ROLE IF EXISTS ${u}`));
   });
 
-  it('the API user\'s grants name every qe_* table the migrations create', async () => {
+  it("the API user's grants name every qe_* table the migrations create", async () => {
     const tables = qeTables(server, await loadMigrationFiles(server));
     expect(tables.length).toBeGreaterThan(5);
     const api = statements('api').join('\n');
@@ -83,7 +83,12 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as VariantName[])('the README\'s
     const variantInfo = await detectSchema(owner.db, owner.dialect);
     const now = Math.floor(Date.now() / 1000);
     const msg = (timeNum: number, to: string, subject: string): AmavisMessage => ({
-      timeNum, content: 'S', sender: 'sender@grants.example', subject, recipients: [{ address: to }], raw: `Subject: ${subject}\n\nbody\n`,
+      timeNum,
+      content: 'S',
+      sender: 'sender@grants.example',
+      subject,
+      recipients: [{ address: to }],
+      raw: `Subject: ${subject}\n\nbody\n`,
     });
     const [toRelease, toDelete] = await writeMessages(owner.db, variantInfo, [
       msg(now - 60, 'alice@grants.example', 'release me'),
@@ -98,21 +103,32 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as VariantName[])('the README\'s
       // the in-process purge is off unless PURGE_SCHEDULE says when
       expect(api.output()).toMatch(/"purge":"off \(set PURGE_SCHEDULE\)"/);
       const call = (path: string, init: RequestInit = {}) =>
-        fetch(`${api.base}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+        fetch(`${api.base}${path}`, {
+          ...init,
+          headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
+        });
       const ready = await call('/readyz');
       expect(ready.status).toBe(200);
       expect(await ready.json()).toMatchObject({ status: 'ready', lookup_tables: { status: 'present' } });
 
       const list = await call('/v1/quarantine?limit=200');
       expect(list.status).toBe(200);
-      expect(((await list.json()) as { items: Array<{ id: string }> }).items.map((i) => i.id)).toEqual(expect.arrayContaining([id(toRelease!), id(toDelete!)]));
+      expect(((await list.json()) as { items: Array<{ id: string }> }).items.map((i) => i.id)).toEqual(
+        expect.arrayContaining([id(toRelease!), id(toDelete!)]),
+      );
       expect((await call(`/v1/quarantine/${id(toRelease!)}`)).status).toBe(200);
 
-      const released = await call(`/v1/quarantine/${id(toRelease!)}/release`, { method: 'POST', body: JSON.stringify({ allow_sender: true }) });
+      const released = await call(`/v1/quarantine/${id(toRelease!)}/release`, {
+        method: 'POST',
+        body: JSON.stringify({ allow_sender: true }),
+      });
       expect(released.status, await released.clone().text()).toBe(200);
       expect(peer.requests().length).toBe(1);
 
-      const added = await call('/v1/sender-lists', { method: 'POST', body: JSON.stringify({ recipient: 'bob@grants.example', sender: '@spam.example', list: 'block' }) });
+      const added = await call('/v1/sender-lists', {
+        method: 'POST',
+        body: JSON.stringify({ recipient: 'bob@grants.example', sender: '@spam.example', list: 'block' }),
+      });
       expect(added.status, await added.clone().text()).toBe(201);
       const entries = await call('/v1/sender-lists?recipient=alice@grants.example');
       expect(((await entries.json()) as { items: Array<{ sender: string; list: string }> }).items).toEqual([
@@ -123,23 +139,36 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as VariantName[])('the README\'s
 
       const policies = await call('/v1/policies');
       expect(policies.status).toBe(200);
-      const policy = ((await policies.json()) as { items: Array<{ id: number; name: string }> }).items.find((p) => p.name === 'grants-test')!;
-      const patched = await call(`/v1/policies/${policy.id}`, { method: 'PATCH', body: JSON.stringify({ levels: { spam_kill_level: 9 } }) });
+      const policy = ((await policies.json()) as { items: Array<{ id: number; name: string }> }).items.find(
+        (p) => p.name === 'grants-test',
+      )!;
+      const patched = await call(`/v1/policies/${policy.id}`, {
+        method: 'PATCH',
+        body: JSON.stringify({ levels: { spam_kill_level: 9 } }),
+      });
       expect(patched.status, await patched.clone().text()).toBe(200);
-      const assign = await call('/v1/policies/assignments/@grants.example', { method: 'PUT', body: JSON.stringify({ policy_id: policy.id }) });
+      const assign = await call('/v1/policies/assignments/@grants.example', {
+        method: 'PUT',
+        body: JSON.stringify({ policy_id: policy.id }),
+      });
       expect(assign.status, await assign.clone().text()).toBe(200);
 
       const deleted = await call(`/v1/quarantine/${id(toDelete!)}`, { method: 'DELETE' });
       expect(deleted.status, await deleted.clone().text()).toBe(200);
 
-      const key = await call('/v1/keys', { method: 'POST', body: JSON.stringify({ name: 'grants', role: 'user', mailbox: 'alice@grants.example' }) });
+      const key = await call('/v1/keys', {
+        method: 'POST',
+        body: JSON.stringify({ name: 'grants', role: 'user', mailbox: 'alice@grants.example' }),
+      });
       expect(key.status, await key.clone().text()).toBe(201);
       expect((await call('/v1/audit?limit=10')).status).toBe(200);
     } finally {
       await api.stop();
     }
 
-    const keys = await cli(['keys', 'create', '--name', 'cli', '--role', 'domain_admin', '--domain', 'grants.example'], { DATABASE_URL: urlAs('api') });
+    const keys = await cli(['keys', 'create', '--name', 'cli', '--role', 'domain_admin', '--domain', 'grants.example'], {
+      DATABASE_URL: urlAs('api'),
+    });
     expect(keys.code, keys.err).toBe(0);
     const purged = await cli(['purge'], { DATABASE_URL: urlAs('api') });
     expect(purged.code, purged.err).toBe(0);
@@ -166,7 +195,9 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as VariantName[])('the README\'s
       const keys = (await (await get('/v1/keys')).json()) as { items: Array<{ name: string }> };
       expect(keys.items.map((k) => k.name)).toContain('grants');
       expect(keys.items.map((k) => k.name)).not.toContain('ro-write');
-      const items = ((await (await get('/v1/quarantine?status=all&limit=200')).json()) as { items: Array<{ id: string }> }).items.map((i) => i.id);
+      const items = ((await (await get('/v1/quarantine?status=all&limit=200')).json()) as { items: Array<{ id: string }> }).items.map(
+        (i) => i.id,
+      );
       expect(items).toEqual(expect.arrayContaining([id(toRelease!), id(toDelete!)]));
       expect((await get(`/v1/quarantine/${id(toRelease!)}`)).status).toBe(200);
       expect((await get(`/v1/quarantine/${id(toRelease!)}/raw`)).status).toBe(200);

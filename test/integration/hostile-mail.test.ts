@@ -3,9 +3,7 @@ import { DISPLAY_LIMITS } from '../../src/quarantine/parse.ts';
 import { TRUNCATED_NOTE } from '../../src/ui/mail-html.ts';
 import { testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
-import {
-  HTML_BYPASSES, MB, bigHeadersMessage, deepMessage, hostileHtml, htmlMessage, manyPartsMessage,
-} from '../support/hostile-mail.ts';
+import { HTML_BYPASSES, MB, bigHeadersMessage, deepMessage, hostileHtml, htmlMessage, manyPartsMessage } from '../support/hostile-mail.ts';
 import { liveParts } from '../support/inspect-html.ts';
 import { PageClient, portalSession } from '../support/ui-client.ts';
 
@@ -38,8 +36,13 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('hostile mail on %s', 
     for (const [name, raw] of Object.entries(messages)) {
       raws[name] = raw;
       const [id] = await f.add({
-        timeNum: NOW - 100, content: 'S', sender: 'spammer@bulk.example', subject: name, spamLevel: 9,
-        recipients: [{ address: alice }], raw,
+        timeNum: NOW - 100,
+        content: 'S',
+        sender: 'spammer@bulk.example',
+        subject: name,
+        spamLevel: 9,
+        recipients: [{ address: alice }],
+        raw,
       });
       ids[name] = id!;
     }

@@ -22,10 +22,19 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('revoking a key on %s'
   let f: Fixtures;
   let rx: WebhookReceiver;
   let dA: string;
-  const clock = { ms: Date.now(), now() { return this.ms; } };
+  const clock = {
+    ms: Date.now(),
+    now() {
+      return this.ms;
+    },
+  };
 
   const send = (path: string, method: string, body?: unknown, key = ADMIN_KEY) =>
-    t.get(path, key, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: body === undefined ? {} : { 'content-type': 'application/json' } });
+    t.get(path, key, {
+      method,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    });
   const newKey = async (name: string, extra: Record<string, unknown> = {}) => {
     const res = await send('/v1/keys', 'POST', { name, role: 'domain_admin', domains: [dA], ...extra });
     expect(res.status).toBe(201);
@@ -33,9 +42,15 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('revoking a key on %s'
   };
   const revoke = async (id: string) => expect((await send(`/v1/keys/${id}`, 'DELETE')).status).toBe(204);
   const message = (to: string) => ({
-    timeNum: NOW - 600, content: 'S', sender: 'spammer@bulk.example', subject: 'buy now', spamLevel: 9, recipients: [{ address: to }],
+    timeNum: NOW - 600,
+    content: 'S',
+    sender: 'spammer@bulk.example',
+    subject: 'buy now',
+    spamLevel: 9,
+    recipients: [{ address: to }],
   });
-  const hookOf = async (id: string) => ((await (await send('/v1/webhooks', 'GET')).json()) as { items: any[] }).items.find((h) => h.id === id);
+  const hookOf = async (id: string) =>
+    ((await (await send('/v1/webhooks', 'GET')).json()) as { items: any[] }).items.find((h) => h.id === id);
   const forMail = (id: string) => rx.received.filter((r) => JSON.parse(r.body).data?.mail?.id === id);
   /** every /a/{token} in a preview, with what each token says (its payload is readable base64url) */
   const previewLinks = (html: string) =>
@@ -43,7 +58,15 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('revoking a key on %s'
       const [version, action, p, mailId64, recipient64, expires, keyId] = Buffer.from(m[1]!, 'base64url').toString('utf8').split('|');
       const mailId = Buffer.from(mailId64 ?? '', 'base64url').toString('utf8');
       const recipient = Buffer.from(recipient64 ?? '', 'base64url').toString('utf8');
-      return { token: `${m[1]}.${m[2]}`, version, action, id: mailId ? `${p}.${mailId}` : null, recipient, expires: Number(expires), keyId };
+      return {
+        token: `${m[1]}.${m[2]}`,
+        version,
+        action,
+        id: mailId ? `${p}.${mailId}` : null,
+        recipient,
+        expires: Number(expires),
+        keyId,
+      };
     });
 
   beforeAll(async () => {
@@ -79,14 +102,17 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('revoking a key on %s'
     expect((await send(`/v1/quarantine/${second}`, 'DELETE')).status).toBe(200);
     await deliverDue(t.deps, { limit: 500, timeoutMs: 2000 });
     expect([...forMail(first!), ...forMail(second!)]).toEqual([]);
-    const revokedAudit = ((await (await send('/v1/audit?action=key.revoke', 'GET')).json()) as { items: any[] }).items
-      .find((e) => e.detail?.id === k.id);
+    const revokedAudit = ((await (await send('/v1/audit?action=key.revoke', 'GET')).json()) as { items: any[] }).items.find(
+      (e) => e.detail?.id === k.id,
+    );
     expect(revokedAudit.detail.webhooks_disabled).toEqual([hook.id]);
   });
 
   it('stops the subscriptions of a key that has expired at their next delivery', async () => {
     const k = await newKey(`short-${dA.slice(3, 11)}`, { expires_at: new Date((Math.floor(clock.ms / 1000) + 60) * 1000).toISOString() });
-    const hook = (await (await send('/v1/webhooks', 'POST', { url: rx.url, events: ['quarantine.deleted'] }, k.key)).json()) as { id: string };
+    const hook = (await (await send('/v1/webhooks', 'POST', { url: rx.url, events: ['quarantine.deleted'] }, k.key)).json()) as {
+      id: string;
+    };
     const [id] = await f.add(message(`carol@${dA}`));
     expect((await send(`/v1/quarantine/${id}`, 'DELETE')).status).toBe(200);
     clock.ms += 120_000;
@@ -113,13 +139,17 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('revoking a key on %s'
 
     // while the key is live: the link works, and its audit row names the key that minted it
     expect((await t.app.request(`/a/${del.token}`, { method: 'POST' })).status).toBe(200);
-    const deleted = ((await (await send(`/v1/audit?action=delete&mail_id=${gone!.split('.')[1]}`, 'GET')).json()) as { items: any[] }).items;
+    const deleted = ((await (await send(`/v1/audit?action=delete&mail_id=${gone!.split('.')[1]}`, 'GET')).json()) as { items: any[] })
+      .items;
     expect(deleted).toHaveLength(1);
     expect(deleted[0]).toMatchObject({ actor: `link:${dave}`, key: { id: k.id, name: k.name } });
     // the key's own API actions name it too
-    expect((await send('/v1/sender-lists', 'POST', { recipient: dave, sender: 'friend@ok.example', list: 'allow' }, k.key)).status).toBe(201);
-    const listed = ((await (await send('/v1/audit?action=sender_list.add', 'GET')).json()) as { items: any[] }).items
-      .filter((e) => e.actor === `key:${k.id}`);
+    expect((await send('/v1/sender-lists', 'POST', { recipient: dave, sender: 'friend@ok.example', list: 'allow' }, k.key)).status).toBe(
+      201,
+    );
+    const listed = ((await (await send('/v1/audit?action=sender_list.add', 'GET')).json()) as { items: any[] }).items.filter(
+      (e) => e.actor === `key:${k.id}`,
+    );
     expect(listed[0]?.key).toEqual({ id: k.id, name: k.name });
 
     // a mailbox session through its portal link, and a page session signed in with it
@@ -144,7 +174,13 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('revoking a key on %s'
       expect(res.headers.get('location')).toBe('/ui/sign-in');
     }
     // the digest's own links for the same message are not the key's: they keep working
-    const own = await signLink(SECRET, { action: 'release', partitionTag: Number(kept!.split('.')[0]), mailId: kept!.split('.')[1]!, recipient: dave, expires: release.expires });
+    const own = await signLink(SECRET, {
+      action: 'release',
+      partitionTag: Number(kept!.split('.')[0]),
+      mailId: kept!.split('.')[1]!,
+      recipient: dave,
+      expires: release.expires,
+    });
     expect((await t.app.request(`/a/${own}`)).status).toBe(200);
     const rows = await sql<{ n: number | string }>`SELECT count(*) AS n FROM qe_ui_sessions WHERE key_id = ${k.id}`.execute(t.handle.db);
     expect(Number(rows.rows[0]!.n)).toBe(0);
@@ -162,14 +198,23 @@ describe.each(['mysql-upstream', 'pg-upstream'] as const)('migration 0008 on %s'
     const handle = await openVariant(variantName, 1, own);
     try {
       const files = await loadMigrationFiles(handle.dialect);
-      await migrate(handle.db, handle.dialect, files.filter((f) => f.version < 8), () => Date.now());
-      const hook = (id: string, createdBy: string) => sql`INSERT INTO qe_webhooks (id, url, events, secret, created_by, created_at)
+      await migrate(
+        handle.db,
+        handle.dialect,
+        files.filter((f) => f.version < 8),
+        () => Date.now(),
+      );
+      const hook = (id: string, createdBy: string) =>
+        sql`INSERT INTO qe_webhooks (id, url, events, secret, created_by, created_at)
         VALUES (${id}, 'https://h.example/in', '[]', 'whsec_x', ${createdBy}, 1)`.execute(handle.db);
       await hook('wh_a', 'key:key_abcdefghijklmnop');
       await hook('wh_b', 'bootstrap-admin');
       await migrate(handle.db, handle.dialect, files, () => Date.now());
       const { rows } = await sql<{ id: string; key_id: string | null }>`SELECT id, key_id FROM qe_webhooks ORDER BY id`.execute(handle.db);
-      expect(rows).toEqual([{ id: 'wh_a', key_id: 'key_abcdefghijklmnop' }, { id: 'wh_b', key_id: null }]);
+      expect(rows).toEqual([
+        { id: 'wh_a', key_id: 'key_abcdefghijklmnop' },
+        { id: 'wh_b', key_id: null },
+      ]);
     } finally {
       await handle.close();
     }

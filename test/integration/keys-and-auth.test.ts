@@ -38,7 +38,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('API keys and auth on 
     expect(audit.items.some((e: any) => e.detail?.id === created.id)).toBe(true);
   });
 
-  it('a domain admin key\'s domains are checked for count and length: 400 naming the field, nothing written (API and CLI)', async () => {
+  it("a domain admin key's domains are checked for count and length: 400 naming the field, nothing written (API and CLI)", async () => {
     // 253-character domain names, each different: 1000 of them are 256 KB, far past MySQL's text column
     const long = (i: number) => {
       const head = `k${i}-`.padEnd(63, 'a');
@@ -46,13 +46,21 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('API keys and auth on 
     };
     expect(long(1)).toHaveLength(253);
     const keysBefore = (await t.handle.db.selectFrom('qe_api_keys').select('id').execute()).length;
-    const tooLong = await t.get('/v1/keys', ADMIN_KEY, json({ name: 'msp', role: 'domain_admin', domains: Array.from({ length: 1000 }, (_, i) => long(i)) }));
+    const tooLong = await t.get(
+      '/v1/keys',
+      ADMIN_KEY,
+      json({ name: 'msp', role: 'domain_admin', domains: Array.from({ length: 1000 }, (_, i) => long(i)) }),
+    );
     expect(tooLong.status).toBe(400);
     expect(tooLong.headers.get('content-type')).toContain('application/problem+json');
     const problem = (await tooLong.json()) as any;
     expect(problem).toMatchObject({ status: 400, field: 'domains' });
     expect(problem.detail).toMatch(/60000 characters/);
-    const tooMany = await t.get('/v1/keys', ADMIN_KEY, json({ name: 'msp', role: 'domain_admin', domains: Array.from({ length: 1001 }, (_, i) => `d${i}.example`) }));
+    const tooMany = await t.get(
+      '/v1/keys',
+      ADMIN_KEY,
+      json({ name: 'msp', role: 'domain_admin', domains: Array.from({ length: 1001 }, (_, i) => `d${i}.example`) }),
+    );
     expect(tooMany.status).toBe(400);
     expect(((await tooMany.json()) as any).field).toBe('domains');
     expect((await t.handle.db.selectFrom('qe_api_keys').select('id').execute()).length).toBe(keysBefore);
@@ -66,9 +74,19 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('API keys and auth on 
     // the CLI: the same check, a message naming the field, exit 2, nothing written
     const bin = new URL('../../bin/quarantine-edge.js', import.meta.url).pathname;
     const env = { ...process.env, DATABASE_URL: inject('variantUrls')[variant]!, ADMIN_API_KEY: ADMIN_KEY };
-    const args = ['keys', 'create', '--name', 'msp-cli', '--role', 'domain_admin', ...Array.from({ length: 300 }, (_, i) => ['--domain', long(i)]).flat()];
+    const args = [
+      'keys',
+      'create',
+      '--name',
+      'msp-cli',
+      '--role',
+      'domain_admin',
+      ...Array.from({ length: 300 }, (_, i) => ['--domain', long(i)]).flat(),
+    ];
     const r = await new Promise<{ code: number; err: string }>((resolve) => {
-      execFile(process.execPath, [bin, ...args], { env, timeout: 60_000 }, (err, _out, errOut) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, err: String(errOut) }));
+      execFile(process.execPath, [bin, ...args], { env, timeout: 60_000 }, (err, _out, errOut) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, err: String(errOut) }),
+      );
     });
     expect(r.code, r.err).toBe(2);
     expect(r.err).toMatch(/keys create: domains: at most 60000 characters together/);
@@ -112,9 +130,32 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('API keys and auth on 
     expect(await ready.json()).toMatchObject({ status: 'ready', schema_variant: variant });
     const doc = (await (await t.app.request('/openapi.json')).json()) as any;
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/quarantine', '/v1/quarantine/{id}', '/v1/quarantine/{id}/raw', '/v1/quarantine/stats', '/v1/quarantine/{id}/release', '/v1/keys', '/v1/audit']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/quarantine',
+        '/v1/quarantine/{id}',
+        '/v1/quarantine/{id}/raw',
+        '/v1/quarantine/stats',
+        '/v1/quarantine/{id}/release',
+        '/v1/keys',
+        '/v1/audit',
+      ]),
+    );
     expect(doc.paths['/v1/quarantine'].get.parameters.map((p: any) => p.name)).toEqual(
-      expect.arrayContaining(['type', 'recipient', 'sender', 'domain', 'q', 'since', 'until', 'min_score', 'max_score', 'status', 'limit', 'cursor']),
+      expect.arrayContaining([
+        'type',
+        'recipient',
+        'sender',
+        'domain',
+        'q',
+        'since',
+        'until',
+        'min_score',
+        'max_score',
+        'status',
+        'limit',
+        'cursor',
+      ]),
     );
     expect((await t.app.request('/docs')).status).toBe(200);
     const nf = await t.app.request('/nowhere');

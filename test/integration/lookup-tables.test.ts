@@ -29,7 +29,12 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as VariantName[])('a quarantine-
   let app: ReturnType<typeof createApp>;
   let id: string;
   const call = (path: string, init: RequestInit = {}) =>
-    Promise.resolve(app.request(path, { ...init, headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', ...(init.headers ?? {}) } }));
+    Promise.resolve(
+      app.request(path, {
+        ...init,
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
+      }),
+    );
 
   beforeAll(async () => {
     const url = await createVariantDatabase(variant, { suffix, migrate: false });
@@ -40,10 +45,16 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as VariantName[])('a quarantine-
     }
     await migrate(handle.db, handle.dialect, await loadMigrationFiles(handle.dialect), () => Date.now());
     const v = await detectSchema(handle.db, handle.dialect);
-    const [w] = await writeMessages(handle.db, v, [{
-      timeNum: Math.floor(Date.now() / 1000) - 60, content: 'S', sender: 'someone@lookup.example', subject: 'hello',
-      recipients: [{ address: 'alice@lookup.example' }], raw: 'Subject: hello\n\nbody\n',
-    }]);
+    const [w] = await writeMessages(handle.db, v, [
+      {
+        timeNum: Math.floor(Date.now() / 1000) - 60,
+        content: 'S',
+        sender: 'someone@lookup.example',
+        subject: 'hello',
+        recipients: [{ address: 'alice@lookup.example' }],
+        raw: 'Subject: hello\n\nbody\n',
+      },
+    ]);
     id = `${w!.partitionTag}.${w!.mailId}`;
     peer = await startPdpPeer();
     const config = parseConfig({ DATABASE_URL: url, ADMIN_API_KEY: ADMIN_KEY, LINK_SECRET, PUBLIC_URL: 'https://q.lookup.example' });
@@ -76,18 +87,28 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as VariantName[])('a quarantine-
   it('/readyz is ready and names the missing lookup tables', async () => {
     const res = await call('/readyz');
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: 'ready', lookup_tables: { status: 'missing', missing: ['users', 'mailaddr', 'wblist', 'policy'] } });
+    expect(await res.json()).toMatchObject({
+      status: 'ready',
+      lookup_tables: { status: 'missing', missing: ['users', 'mailaddr', 'wblist', 'policy'] },
+    });
   });
 
   it('sender lists and policies answer 501 naming the tables and @lookup_sql_dsn; listing works', async () => {
     expect((await call('/v1/quarantine')).status).toBe(200);
     await expectLookupProblem(await call('/v1/sender-lists'));
-    await expectLookupProblem(await call('/v1/sender-lists', { method: 'POST', body: JSON.stringify({ recipient: 'alice@lookup.example', sender: '@spam.example', list: 'block' }) }));
+    await expectLookupProblem(
+      await call('/v1/sender-lists', {
+        method: 'POST',
+        body: JSON.stringify({ recipient: 'alice@lookup.example', sender: '@spam.example', list: 'block' }),
+      }),
+    );
     await expectLookupProblem(await call('/v1/sender-lists?recipient=alice@lookup.example&sender=@spam.example', { method: 'DELETE' }));
     await expectLookupProblem(await call('/v1/policies'));
     await expectLookupProblem(await call('/v1/policies/1'));
     await expectLookupProblem(await call('/v1/policies/1', { method: 'PATCH', body: JSON.stringify({ levels: { spam_kill_level: 9 } }) }));
-    await expectLookupProblem(await call('/v1/policies/assignments/alice@lookup.example', { method: 'PUT', body: JSON.stringify({ policy_id: 1 }) }));
+    await expectLookupProblem(
+      await call('/v1/policies/assignments/alice@lookup.example', { method: 'PUT', body: JSON.stringify({ policy_id: 1 }) }),
+    );
   });
 
   it('the pages say why there are no sender lists and offer no allow/block', async () => {
@@ -113,5 +134,4 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as VariantName[])('a quarantine-
     expect(plain.status, await plain.clone().text()).toBe(200);
     expect(peer.requests()).toHaveLength(1);
   });
-
 });

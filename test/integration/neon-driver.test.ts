@@ -40,7 +40,13 @@ describe('the Neon serverless driver, through a local WebSocket proxy to Postgre
     const variant = await detectSchema(handle.db, handle.dialect);
     expect(variant.name).toBe('pg-iredmail');
     written = await writeMessages(handle.db, variant, [
-      { timeNum: Math.floor(Date.now() / 1000), content: 'V', sender: 'a@virus.example', subject: 'neon 🎁', recipients: [{ address: `x@${domain}` }] },
+      {
+        timeNum: Math.floor(Date.now() / 1000),
+        content: 'V',
+        sender: 'a@virus.example',
+        subject: 'neon 🎁',
+        recipients: [{ address: `x@${domain}` }],
+      },
     ]);
     const config = parseConfig({ ADMIN_API_KEY: ADMIN_KEY });
     const app = createApp({ config, database: sharedProvider(handle, variant), log: { info() {}, warn() {}, error() {} } });

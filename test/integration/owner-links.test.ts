@@ -29,17 +29,32 @@ describe.each(VARIANTS)('one-click links that match the message on %s', (variant
   // mustache writes "/" as &#x2F; in attributes
   const unentity = (s: string) => s.replaceAll('&#x2F;', '/').replaceAll('&#x3D;', '=').replaceAll('&amp;', '&');
   const formAction = (html: string) => unentity(/<form method="post" action="([^"]+)"/.exec(html)?.[1] ?? '');
-  const linksOf = (html: string) => [...html.matchAll(/<li><a href="([^"]+)">([^<]+)<\/a><\/li>/g)].map((m) => ({ url: unentity(m[1]!), label: m[2]! }));
-  const mail = (to: string, extra: Record<string, unknown> = {}) => f.add({
-    timeNum: NOW - 3600, content: 'S', sender: `news@${domain}`, subject: 'buy now', spamLevel: 9, recipients: [{ address: to }], ...extra,
-  });
+  const linksOf = (html: string) =>
+    [...html.matchAll(/<li><a href="([^"]+)">([^<]+)<\/a><\/li>/g)].map((m) => ({ url: unentity(m[1]!), label: m[2]! }));
+  const mail = (to: string, extra: Record<string, unknown> = {}) =>
+    f.add({
+      timeNum: NOW - 3600,
+      content: 'S',
+      sender: `news@${domain}`,
+      subject: 'buy now',
+      spamLevel: 9,
+      recipients: [{ address: to }],
+      ...extra,
+    });
 
   beforeAll(async () => {
     twin = new ReleaseTwin();
     resend = await startResendTwin();
     t = await testApp(variantName, {
       release: twin,
-      env: { DIGEST_MAX_ITEMS: '2', LINK_SECRET: SECRET, PUBLIC_URL: PUBLIC, DIGEST_FROM: 'Quarantine <q@example.test>', RESEND_API_KEY: 're_test', RESEND_BASE_URL: resend.url },
+      env: {
+        DIGEST_MAX_ITEMS: '2',
+        LINK_SECRET: SECRET,
+        PUBLIC_URL: PUBLIC,
+        DIGEST_FROM: 'Quarantine <q@example.test>',
+        RESEND_API_KEY: 're_test',
+        RESEND_BASE_URL: resend.url,
+      },
     });
     f = new Fixtures(t);
     [domain] = uniqueDomains(1) as [string];
@@ -66,7 +81,9 @@ describe.each(VARIANTS)('one-click links that match the message on %s', (variant
     // the oldest: not listed (DIGEST_MAX_ITEMS 2), still counted
     await mail(ann, { subject: 'an infected invoice', content: 'V', spamLevel: null, timeNum: NOW - 4000 });
     const run = await t.get('/v1/digests/run', ADMIN_KEY, {
-      method: 'POST', body: JSON.stringify({ force_all: true, recipients: [ann] }), headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      body: JSON.stringify({ force_all: true, recipients: [ann] }),
+      headers: { 'content-type': 'application/json' },
     });
     expect(run.status).toBe(200);
     const [email] = resend.emails.filter((e) => e.to[0] === ann);
@@ -142,7 +159,9 @@ describe.each(VARIANTS)('one-click links that match the message on %s', (variant
     const gil = `gil@${domain}`;
     const [id] = await mail(gil);
     const put = await t.get(`/v1/digests/subscriptions/${gil}`, ADMIN_KEY, {
-      method: 'PUT', body: JSON.stringify({ time_zone: 'Asia/Tokyo' }), headers: { 'content-type': 'application/json' },
+      method: 'PUT',
+      body: JSON.stringify({ time_zone: 'Asia/Tokyo' }),
+      headers: { 'content-type': 'application/json' },
     });
     expect(put.status).toBe(200);
     const page = await open(await token('release', id!, gil));
@@ -152,13 +171,18 @@ describe.each(VARIANTS)('one-click links that match the message on %s', (variant
   it('delete is set apart from release (danger style)', async () => {
     const dee = `dee@${domain}`;
     const [id] = await mail(dee);
-    expect((await open(await token('delete', id!, dee))).html).toMatch(/<button type="submit" class="danger">Delete this message<\/button>/);
+    expect((await open(await token('delete', id!, dee))).html).toMatch(
+      /<button type="submit" class="danger">Delete this message<\/button>/,
+    );
     expect((await open(await token('release', id!, dee))).html).toMatch(/<button type="submit">Release to my mailbox<\/button>/);
   });
 
   it('after unsubscribing: "Turn digests back on" as a POST form (its GET changes nothing), and the way to the quarantine', async () => {
     const eve = `eve@${domain}`;
-    const enabled = async () => Number((await t.handle.db.selectFrom('qe_digest_subscriptions').select('enabled').where('address', '=', eve).executeTakeFirst())?.enabled);
+    const enabled = async () =>
+      Number(
+        (await t.handle.db.selectFrom('qe_digest_subscriptions').select('enabled').where('address', '=', eve).executeTakeFirst())?.enabled,
+      );
     const off = await open(await token('unsubscribe', null, eve), 'POST');
     expect(off.res.status).toBe(200);
     expect(await enabled()).toBe(0);

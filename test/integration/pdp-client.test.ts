@@ -4,10 +4,20 @@ import type { PdpAttributes } from '../../src/amavis/pdp.ts';
 import { closedPort, startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
 
 const RELEASE: PdpAttributes = [
-  ['request', 'release'], ['mail_id', 'hZbBr1WxS3sy'], ['secret_id', 'AQIDBAUGBwgJ'], ['partition_tag', '0'],
-  ['quar_type', 'Q'], ['recipient', 'alice@example.com'],
+  ['request', 'release'],
+  ['mail_id', 'hZbBr1WxS3sy'],
+  ['secret_id', 'AQIDBAUGBwgJ'],
+  ['partition_tag', '0'],
+  ['quar_type', 'Q'],
+  ['recipient', 'alice@example.com'],
 ];
-const REQ = { partitionTag: 0, mailId: 'hZbBr1WxS3sy', secretId: 'AQIDBAUGBwgJ', recipients: ['alice@example.com', 'bob@example.net'], requestedBy: 'admin@example.com' };
+const REQ = {
+  partitionTag: 0,
+  mailId: 'hZbBr1WxS3sy',
+  secretId: 'AQIDBAUGBwgJ',
+  recipients: ['alice@example.com', 'bob@example.net'],
+  requestedBy: 'admin@example.com',
+};
 
 let peers: PdpPeer[] = [];
 const peer = async (...args: Parameters<typeof startPdpPeer>) => {
@@ -34,9 +44,19 @@ describe('pdpRequest over TCP', () => {
   });
 
   it('waits for the terminating empty line even when the reply arrives byte by byte', async () => {
-    const p = await peer({ kind: 'reply', trickle: true, reply: () => [['setreply', '250 2.0.0 Ok'], ['setreply', '250 2.0.0 Ok too']] });
+    const p = await peer({
+      kind: 'reply',
+      trickle: true,
+      reply: () => [
+        ['setreply', '250 2.0.0 Ok'],
+        ['setreply', '250 2.0.0 Ok too'],
+      ],
+    });
     const reply = await pdpRequest(p.hostPort, RELEASE);
-    expect(reply).toEqual([['setreply', '250 2.0.0 Ok'], ['setreply', '250 2.0.0 Ok too']]);
+    expect(reply).toEqual([
+      ['setreply', '250 2.0.0 Ok'],
+      ['setreply', '250 2.0.0 Ok too'],
+    ]);
   });
 
   // Once the request is out, amavisd may have delivered: every failure from there on is an unknown
@@ -50,18 +70,27 @@ describe('pdpRequest over TCP', () => {
   });
 
   it('is an unknown outcome when the last setreply line arrives but not the empty line', async () => {
-    const p = await peer({ kind: 'half', bytes: 'setreply=250%202.0.0%20Ok,%20id=peer0,%20from%20MTA:%20250%202.0.0%20Ok:%20queued%20(for%20alice@example.com)\r\n'.length });
+    const p = await peer({
+      kind: 'half',
+      bytes: 'setreply=250%202.0.0%20Ok,%20id=peer0,%20from%20MTA:%20250%202.0.0%20Ok:%20queued%20(for%20alice@example.com)\r\n'.length,
+    });
     await expect(pdpRequest(p.hostPort, RELEASE)).rejects.toMatchObject({ code: 'release_outcome_unknown' });
   });
 
   it('is an unknown outcome when the peer closes without answering', async () => {
     const p = await peer({ kind: 'close' });
-    await expect(pdpRequest(p.hostPort, RELEASE)).rejects.toMatchObject({ code: 'release_outcome_unknown', message: expect.stringContaining('(0 bytes received') });
+    await expect(pdpRequest(p.hostPort, RELEASE)).rejects.toMatchObject({
+      code: 'release_outcome_unknown',
+      message: expect.stringContaining('(0 bytes received'),
+    });
   });
 
   it('is an unknown outcome when the peer resets the connection', async () => {
     const p = await peer({ kind: 'reset' });
-    await expect(pdpRequest(p.hostPort, RELEASE)).rejects.toMatchObject({ code: 'release_outcome_unknown', message: expect.stringMatching(/reset|closed/) });
+    await expect(pdpRequest(p.hostPort, RELEASE)).rejects.toMatchObject({
+      code: 'release_outcome_unknown',
+      message: expect.stringMatching(/reset|closed/),
+    });
   });
 
   it('is an unknown outcome when a peer that never answers times out', async () => {
@@ -110,7 +139,11 @@ describe('on the wire', () => {
     const lines = text.split('\r\n');
     expect(lines.slice(-2)).toEqual(['', '']); // last attribute line, then the empty line
     expect(lines.slice(0, -2)).toEqual([
-      'request=release', 'mail_id=hZbBr1WxS3sy', 'secret_id=AQIDBAUGBwgJ', 'partition_tag=0', 'quar_type=Q',
+      'request=release',
+      'mail_id=hZbBr1WxS3sy',
+      'secret_id=AQIDBAUGBwgJ',
+      'partition_tag=0',
+      'quar_type=Q',
       'recipient=alice@example.com%0D%0Arecipient=mallory@evil.example%0D%0A%0D%0Arequest=release',
       'requested_by=x%0Ay%20z%00',
     ]);
@@ -127,13 +160,26 @@ describe('directTransport', () => {
     expect(reply.released).toBe(true);
     expect(reply.setreplies).toHaveLength(2);
     expect(p.requests()[0]).toEqual([
-      ['request', 'release'], ['mail_id', 'hZbBr1WxS3sy'], ['secret_id', 'AQIDBAUGBwgJ'], ['partition_tag', '0'], ['quar_type', 'Q'],
-      ['recipient', 'alice@example.com'], ['recipient', 'bob@example.net'], ['requested_by', 'admin@example.com'],
+      ['request', 'release'],
+      ['mail_id', 'hZbBr1WxS3sy'],
+      ['secret_id', 'AQIDBAUGBwgJ'],
+      ['partition_tag', '0'],
+      ['quar_type', 'Q'],
+      ['recipient', 'alice@example.com'],
+      ['recipient', 'bob@example.net'],
+      ['requested_by', 'admin@example.com'],
     ]);
   });
 
   it('reports amavisd refusals as released: false, not as an error', async () => {
-    const p = await peer({ kind: 'reply', reply: () => [['setreply', '450 4.5.0 Failure: Secret_id AQIDBAUGBwgJ does not match mail_id hZbBr1WxS3sy'], ['return_value', 'tempfail'], ['exit_code', '75']] });
+    const p = await peer({
+      kind: 'reply',
+      reply: () => [
+        ['setreply', '450 4.5.0 Failure: Secret_id AQIDBAUGBwgJ does not match mail_id hZbBr1WxS3sy'],
+        ['return_value', 'tempfail'],
+        ['exit_code', '75'],
+      ],
+    });
     const reply = await directTransport(p.hostPort).release(REQ);
     expect(reply.released).toBe(false);
     expect(reply.setreplies).toEqual(['450 4.5.0 Failure: Secret_id [secret_id] does not match mail_id hZbBr1WxS3sy']);
@@ -141,8 +187,9 @@ describe('directTransport', () => {
 
   it('refuses a recipient with CR/LF before connecting', async () => {
     const p = await peer();
-    await expect(directTransport(p.hostPort).release({ ...REQ, recipients: ['a@example.com\r\nRCPT TO:<m@evil.example>'] }))
-      .rejects.toMatchObject({ code: 'bad_request' });
+    await expect(
+      directTransport(p.hostPort).release({ ...REQ, recipients: ['a@example.com\r\nRCPT TO:<m@evil.example>'] }),
+    ).rejects.toMatchObject({ code: 'bad_request' });
     expect(p.received).toHaveLength(0);
   });
 });

@@ -16,7 +16,12 @@ import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
 const NOW = Math.floor(Date.now() / 1000);
 const quiet: Logger = { info() {}, warn() {}, error() {} };
 const message = (address: string) => ({
-  timeNum: NOW - 100, content: 'S', sender: 'spammer@bulk.example', subject: 'buy now', spamLevel: 9, recipients: [{ address }],
+  timeNum: NOW - 100,
+  content: 'S',
+  sender: 'spammer@bulk.example',
+  subject: 'buy now',
+  spamLevel: 9,
+  recipients: [{ address }],
 });
 
 describe.each(['mysql-upstream', 'pg-upstream'] as const)('AM.PDP concurrency on %s', (variantName) => {
@@ -33,7 +38,11 @@ describe.each(['mysql-upstream', 'pg-upstream'] as const)('AM.PDP concurrency on
     return { t, f };
   };
   const bulk = (t: TestApp, ids: string[]) =>
-    t.get('/v1/quarantine/bulk', ADMIN_KEY, { method: 'POST', body: JSON.stringify({ action: 'release', ids }), headers: { 'content-type': 'application/json' } });
+    t.get('/v1/quarantine/bulk', ADMIN_KEY, {
+      method: 'POST',
+      body: JSON.stringify({ action: 'release', ids }),
+      headers: { 'content-type': 'application/json' },
+    });
 
   beforeAll(async () => {
     // each release holds its connection for 80 ms, so parallel ones overlap
@@ -82,7 +91,13 @@ describe.each(['mysql-upstream', 'pg-upstream'] as const)('AM.PDP concurrency on
 
 describe('AM.PDP concurrency at the relay', () => {
   const SECRET = 'relay-limit-secret-0123456789abcdef0123';
-  const req = (i: number) => ({ partitionTag: 0, mailId: 'hZbBr1WxS3sy', secretId: 'AQIDBAUGBwgJ', recipients: [`r${i}@example.com`], requestedBy: 'postmaster@example.com' });
+  const req = (i: number) => ({
+    partitionTag: 0,
+    mailId: 'hZbBr1WxS3sy',
+    secretId: 'AQIDBAUGBwgJ',
+    recipients: [`r${i}@example.com`],
+    requestedBy: 'postmaster@example.com',
+  });
 
   it('holds at most its AMAVISD_PDP_CONCURRENCY connections; past the wait, a signed 503 the API maps to amavisd_busy', async () => {
     const peer = await startPdpPeer({ kind: 'reply', delayMs: 80 });
@@ -97,7 +112,10 @@ describe('AM.PDP concurrency at the relay', () => {
       const outcomes = await Promise.allSettled([0, 1].map((i) => relayTransport(tight.url, SECRET).release(req(i))));
       const refused = outcomes.filter((o) => o.status === 'rejected');
       expect(refused).toHaveLength(1);
-      expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'amavisd_busy', extra: { retryAfter: expect.any(Number) } });
+      expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({
+        code: 'amavisd_busy',
+        extra: { retryAfter: expect.any(Number) },
+      });
       expect(peer.received).toHaveLength(9);
     } finally {
       await relay.close();

@@ -12,13 +12,18 @@ describe.each(VARIANTS)('policies on %s', (variantName) => {
   const names: string[] = [];
 
   const send = (method: string, path: string, body?: unknown, key = ADMIN_KEY) =>
-    t.get(path, key, body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    t.get(
+      path,
+      key,
+      body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
+    );
   const newPolicy = async (name: string, cols = "'N', 'N'") => {
     names.push(name);
     await sql.raw(`INSERT INTO policy (policy_name, spam_lover, bypass_spam_checks) VALUES ('${name}', ${cols})`).execute(t.handle.db);
     return Number((await sql<{ id: number }>`SELECT id FROM policy WHERE policy_name = ${name}`.execute(t.handle.db)).rows[0]!.id);
   };
-  const policyRow = async (id: number) => (await sql<Record<string, any>>`SELECT * FROM policy WHERE id = ${id}`.execute(t.handle.db)).rows[0]!;
+  const policyRow = async (id: number) =>
+    (await sql<Record<string, any>>`SELECT * FROM policy WHERE id = ${id}`.execute(t.handle.db)).rows[0]!;
 
   beforeAll(async () => {
     t = await testApp(variantName);
@@ -50,8 +55,13 @@ describe.each(VARIANTS)('policies on %s', (variantName) => {
     expect(p.levels).toEqual({ spam_tag_level: null, spam_tag2_level: null, spam_kill_level: null, spam_quarantine_cutoff_level: null });
     expect(Object.keys(p.raw)).toContain('spam_lover');
     const { rows } = await sql<{ priority: number; policy_id: number }>`SELECT priority, policy_id FROM users
-      WHERE email IN (${bind(t.variant, 'users.email', `@${dA}`)}, ${bind(t.variant, 'users.email', `bob@${dA}`)}) ORDER BY priority`.execute(t.handle.db);
-    expect(rows.map((r) => [Number(r.priority), Number(r.policy_id)])).toEqual([[5, pA], [10, pShared]]);
+      WHERE email IN (${bind(t.variant, 'users.email', `@${dA}`)}, ${bind(t.variant, 'users.email', `bob@${dA}`)}) ORDER BY priority`.execute(
+      t.handle.db,
+    );
+    expect(rows.map((r) => [Number(r.priority), Number(r.policy_id)])).toEqual([
+      [5, pA],
+      [10, pShared],
+    ]);
   });
 
   it("lets domain admins manage only their domains' own policies; users get 404", async () => {
@@ -72,7 +82,12 @@ describe.each(VARIANTS)('policies on %s', (variantName) => {
     const ok = await send('PUT', `/v1/policies/assignments/carol@${dA}`, { policy_id: pA }, adminA);
     expect(await ok.json()).toEqual({ recipient: `carol@${dA}`, policy_id: pA, previous_policy_id: null });
 
-    const patched = await send('PATCH', `/v1/policies/${pA}`, { quarantine: { spam: false, virus: true }, levels: { spam_kill_level: 6.5 } }, adminA);
+    const patched = await send(
+      'PATCH',
+      `/v1/policies/${pA}`,
+      { quarantine: { spam: false, virus: true }, levels: { spam_kill_level: 6.5 } },
+      adminA,
+    );
     expect(patched.status).toBe(200);
     expect(await patched.json()).toMatchObject({ quarantine: { spam: false, virus: true }, levels: { spam_kill_level: 6.5 } });
     const row = await policyRow(pA);
@@ -108,7 +123,10 @@ describe.each(VARIANTS)('policies on %s', (variantName) => {
       [{ raw: { message_size_limit: 1 } }, 'raw.message_size_limit'],
       [{ raw: { warnvirusrecip: 'Y' } }, 'raw.warnvirusrecip'],
       // one refused column refuses the whole patch: the allowed part is not written either
-      [{ quarantine: { spam: false }, levels: { spam_tag2_level: 3 }, raw: { FORWARD_METHOD: 'smtp:[127.0.0.1]:10025' } }, 'raw.FORWARD_METHOD'],
+      [
+        { quarantine: { spam: false }, levels: { spam_tag2_level: 3 }, raw: { FORWARD_METHOD: 'smtp:[127.0.0.1]:10025' } },
+        'raw.FORWARD_METHOD',
+      ],
     ];
     for (const [body, field] of refused) {
       const res = await send('PATCH', `/v1/policies/${pA}`, body, adminA);
@@ -124,18 +142,40 @@ describe.each(VARIANTS)('policies on %s', (variantName) => {
     }
     expect(await policyRow(pA)).toEqual(before);
 
-    const allowed = await send('PATCH', `/v1/policies/${pA}`, {
-      quarantine: { banned: true },
-      levels: { spam_tag_level: 1 },
-      raw: { spam_tag3_level: 12, spam_subject_tag2: '[SPAM] ', banned_rulenames: 'ALLOW_MS_OFFICE,DEFAULT', unchecked_lover: 'N', bypass_header_checks: 'N' },
-    }, adminA);
+    const allowed = await send(
+      'PATCH',
+      `/v1/policies/${pA}`,
+      {
+        quarantine: { banned: true },
+        levels: { spam_tag_level: 1 },
+        raw: {
+          spam_tag3_level: 12,
+          spam_subject_tag2: '[SPAM] ',
+          banned_rulenames: 'ALLOW_MS_OFFICE,DEFAULT',
+          unchecked_lover: 'N',
+          bypass_header_checks: 'N',
+        },
+      },
+      adminA,
+    );
     expect(allowed.status).toBe(200);
     const row = await policyRow(pA);
-    expect([row.spam_subject_tag2, row.banned_rulenames, row.unchecked_lover, row.banned_files_lover]).toEqual(['[SPAM] ', 'ALLOW_MS_OFFICE,DEFAULT', 'N', 'N']);
-    expect([row.forward_method, row.archive_quarantine_to, row.sa_userconf]).toEqual([before.forward_method, before.archive_quarantine_to, before.sa_userconf]);
+    expect([row.spam_subject_tag2, row.banned_rulenames, row.unchecked_lover, row.banned_files_lover]).toEqual([
+      '[SPAM] ',
+      'ALLOW_MS_OFFICE,DEFAULT',
+      'N',
+      'N',
+    ]);
+    expect([row.forward_method, row.archive_quarantine_to, row.sa_userconf]).toEqual([
+      before.forward_method,
+      before.archive_quarantine_to,
+      before.sa_userconf,
+    ]);
 
     // the same columns are an admin's to change
-    const admin = await send('PATCH', `/v1/policies/${pA}`, { raw: { forward_method: 'smtp:[127.0.0.1]:10025', banned_rulenames: 'MY_OWN_RULE' } });
+    const admin = await send('PATCH', `/v1/policies/${pA}`, {
+      raw: { forward_method: 'smtp:[127.0.0.1]:10025', banned_rulenames: 'MY_OWN_RULE' },
+    });
     expect(admin.status).toBe(200);
     expect((await policyRow(pA)).forward_method).toBe('smtp:[127.0.0.1]:10025');
     expect((await send('PATCH', `/v1/policies/${pA}`, { raw: { forward_method: null, banned_rulenames: null } })).status).toBe(200);
@@ -165,7 +205,10 @@ describe.each(VARIANTS)('policies on %s', (variantName) => {
       [{ raw: { spam_lover: 'maybe' } }, 'raw.spam_lover'],
       [{ raw: { spam_subject_tag: 'x\r\ny' } }, 'raw.spam_subject_tag'],
       [{ quarantine: { spam: false }, raw: { spam_lover: 'N' } }, 'raw.spam_lover'],
-      [{ quarantine: { spam: false }, levels: { spam_tag_level: 1 }, raw: { spam_quarantine_to: 'x'.repeat(65) } }, 'raw.spam_quarantine_to'],
+      [
+        { quarantine: { spam: false }, levels: { spam_tag_level: 1 }, raw: { spam_quarantine_to: 'x'.repeat(65) } },
+        'raw.spam_quarantine_to',
+      ],
       [{}, 'body'],
       [{ colour: 'blue' }, 'colour'],
     ];

@@ -18,8 +18,13 @@ describe.each(VARIANTS)('release and delete on %s', (variantName) => {
   let adminA: string, userAlice: string;
 
   const message = (rcpts: string[], extra: Record<string, unknown> = {}) => ({
-    timeNum: NOW - 100, content: 'S', sender: 'spammer@bulk.example', subject: 'buy now', spamLevel: 9,
-    recipients: rcpts.map((address) => ({ address })), ...extra,
+    timeNum: NOW - 100,
+    content: 'S',
+    sender: 'spammer@bulk.example',
+    subject: 'buy now',
+    spamLevel: 9,
+    recipients: rcpts.map((address) => ({ address })),
+    ...extra,
   });
   const post = (path: string, body?: unknown, key = ADMIN_KEY, headers: Record<string, string> = {}) =>
     t.get(path, key, {
@@ -27,8 +32,7 @@ describe.each(VARIANTS)('release and delete on %s', (variantName) => {
       body: body === undefined ? undefined : JSON.stringify(body),
       headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
     });
-  const audit = async (mailId: string) =>
-    ((await (await t.get(`/v1/audit?mail_id=${mailId}`)).json()) as { items: any[] }).items;
+  const audit = async (mailId: string) => ((await (await t.get(`/v1/audit?mail_id=${mailId}`)).json()) as { items: any[] }).items;
 
   beforeAll(async () => {
     twin = new ReleaseTwin();
@@ -160,7 +164,9 @@ describe.each(VARIANTS)('release and delete on %s', (variantName) => {
     const [id] = await f.add(message([`alice@${dA}`]));
     const [p, mailId] = id!.split('.') as [string, string];
     // what a process that died while amavisd was answering leaves behind
-    await sql`UPDATE msgrcpt SET rs = 'p' WHERE partition_tag = ${Number(p)} AND mail_id = ${bind(t.variant, 'msgrcpt.mail_id', mailId)}`.execute(t.handle.db);
+    await sql`UPDATE msgrcpt SET rs = 'p' WHERE partition_tag = ${Number(p)} AND mail_id = ${bind(t.variant, 'msgrcpt.mail_id', mailId)}`.execute(
+      t.handle.db,
+    );
     expect((await post(`/v1/quarantine/${id}/release`)).status).toBe(409);
     expect((await post(`/v1/quarantine/${id}/release`, { recipients: [`alice@${dA}`] })).status).toBe(409);
     const notAdmin = await post(`/v1/quarantine/${id}/release`, { recipients: [`alice@${dA}`], force: true }, adminA);
@@ -229,13 +235,20 @@ describe.each(VARIANTS)('release and delete on %s', (variantName) => {
     const res = await post('/v1/quarantine/bulk', { action: 'release', ids: [...ids, '0.AAAAAAAAAAAA'] }, adminA);
     expect(res.status).toBe(200);
     const { results } = (await res.json()) as any;
-    expect(results.map((r: any) => [r.id, r.status])).toEqual([[ids[0], 200], [ids[1], 404], [ids[2], 200], ['0.AAAAAAAAAAAA', 404]]);
+    expect(results.map((r: any) => [r.id, r.status])).toEqual([
+      [ids[0], 200],
+      [ids[1], 404],
+      [ids[2], 200],
+      ['0.AAAAAAAAAAAA', 404],
+    ]);
     expect(twin.calls).toHaveLength(2);
     // a malformed id is its own 400 result, not a 400 for the whole request
     const mixed = await post('/v1/quarantine/bulk', { action: 'release', ids: ['not an id', ids[0], '0.AAA/../x'] });
     expect(mixed.status).toBe(200);
     expect(((await mixed.json()) as any).results.map((r: any) => [r.id, r.status, r.error?.code])).toEqual([
-      ['not an id', 400, 'invalid_field'], [ids[0], 409, 'nothing_to_release'], ['0.AAA/../x', 400, 'invalid_field'],
+      ['not an id', 400, 'invalid_field'],
+      [ids[0], 409, 'nothing_to_release'],
+      ['0.AAA/../x', 400, 'invalid_field'],
     ]);
     const bad = await post('/v1/quarantine/bulk', { action: 'release', ids: Array(501).fill(ids[0]) });
     expect(bad.status).toBe(400);

@@ -24,31 +24,72 @@ describe.each(VARIANTS)('read API on %s', (variantName) => {
     const binarySubject = t.variant.binary.has('msgs.subject');
     const fixtures = [
       fixture('spam2', {
-        timeNum: NOW - 100, content: 'S', sender: 'spammer@bulk.example', subject: 'Win a 🎁 now, ünïcode',
-        spamLevel: 12.5, recipients: [{ address: `alice@${dA}`, score: 12.5 }, { address: `bob@${dB}`, score: 14.25 }],
+        timeNum: NOW - 100,
+        content: 'S',
+        sender: 'spammer@bulk.example',
+        subject: 'Win a 🎁 now, ünïcode',
+        spamLevel: 12.5,
+        recipients: [
+          { address: `alice@${dA}`, score: 12.5 },
+          { address: `bob@${dB}`, score: 14.25 },
+        ],
         raw: `From: "Bulk" <spammer@bulk.example>\nTo: alice@${dA}, bob@${dB}\nSubject: =?UTF-8?B?${btoa(String.fromCharCode(...enc.encode('Win a 🎁 now, ünïcode')))}?=\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary="x"\n\n--x\nContent-Type: text/plain; charset=utf-8\n\nplain part\n--x\nContent-Type: text/html; charset=utf-8\n\n<p onclick="alert(1)">html part<script>alert(2)</script></p>\n--x--\n`,
       }),
       fixture('virus', {
-        timeNum: NOW - 200, content: 'V', sender: 'infected@bad.example', subject: 'Invoice attached', spamLevel: 0,
+        timeNum: NOW - 200,
+        content: 'V',
+        sender: 'infected@bad.example',
+        subject: 'Invoice attached',
+        spamLevel: 0,
         recipients: [{ address: `alice@${dA}` }],
         raw: `From: infected@bad.example\nSubject: Invoice attached\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nsee attachment\n--b\nContent-Type: application/octet-stream; name="eicar.com"\nContent-Disposition: attachment; filename="eicar.com"\nContent-Transfer-Encoding: base64\n\nWDVPIVAlQEFQWzRcUFpYNTQoUF4pN0NDKTd9JEVJQ0FSLVNUQU5EQVJELUFOVElWSVJVUy1URVNULUZJTEUhJEgrSCo=\n--b--\n`,
       }),
       fixture('banned', {
-        timeNum: NOW - 300, content: 'B', sender: 'hr@partner.example', subject: 'Payroll', spamLevel: 1.5,
+        timeNum: NOW - 300,
+        content: 'B',
+        sender: 'hr@partner.example',
+        subject: 'Payroll',
+        spamLevel: 1.5,
         recipients: [{ address: `carol@${dB}` }],
       }),
-      fixture('inflight', { timeNum: NOW - 50, content: null, sender: 'x@y.example', subject: 'in flight', recipients: [{ address: `alice@${dA}` }] }),
-      fixture('logonly', { timeNum: NOW - 60, content: 'C', quarType: '', sender: 'x@y.example', subject: 'clean passed', recipients: [{ address: `alice@${dA}` }] }),
+      fixture('inflight', {
+        timeNum: NOW - 50,
+        content: null,
+        sender: 'x@y.example',
+        subject: 'in flight',
+        recipients: [{ address: `alice@${dA}` }],
+      }),
+      fixture('logonly', {
+        timeNum: NOW - 60,
+        content: 'C',
+        quarType: '',
+        sender: 'x@y.example',
+        subject: 'clean passed',
+        recipients: [{ address: `alice@${dA}` }],
+      }),
       fixture('released', {
-        timeNum: NOW - 400, content: 'Y', sender: 'news@letter.example', subject: 'Weekly news', spamLevel: 5.5,
+        timeNum: NOW - 400,
+        content: 'Y',
+        sender: 'news@letter.example',
+        subject: 'Weekly news',
+        spamLevel: 5.5,
         recipients: [{ address: `alice@${dA}`, rs: 'R' }],
       }),
       fixture('bigpart1', {
-        partitionTag: 1, timeNum: NOW - 500, content: 'H', sender: '', subject: binarySubject ? 'bad \u00ff bytes' : 'bad header',
-        recipients: [{ address: `alice@${dA}` }], raw: bigBody,
+        partitionTag: 1,
+        timeNum: NOW - 500,
+        content: 'H',
+        sender: '',
+        subject: binarySubject ? 'bad \u00ff bytes' : 'bad header',
+        recipients: [{ address: `alice@${dA}` }],
+        raw: bigBody,
       }),
     ];
-    const w = await writeMessages(t.handle.db, t.variant, fixtures.map((f) => f.m));
+    const w = await writeMessages(
+      t.handle.db,
+      t.variant,
+      fixtures.map((f) => f.m),
+    );
     w.forEach((x, i) => {
       ids[fixtures[i]!.name] = `${x.partitionTag}.${x.mailId}`;
       written.push(x);
@@ -57,7 +98,9 @@ describe.each(VARIANTS)('read API on %s', (variantName) => {
       // Bytes that are not UTF-8, as an 8-bit header can leave them: must not break a listing.
       const bad = new Uint8Array([0x62, 0x61, 0x64, 0x20, 0xff, 0xfe, 0x20, 0x62, 0x79, 0x74, 0x65, 0x73]);
       const big = w[6]!;
-      await sql`UPDATE msgs SET subject = ${bad} WHERE partition_tag = 1 AND mail_id = ${bind(t.variant, 'msgs.mail_id', big.mailId)}`.execute(t.handle.db);
+      await sql`UPDATE msgs SET subject = ${bad} WHERE partition_tag = 1 AND mail_id = ${bind(t.variant, 'msgs.mail_id', big.mailId)}`.execute(
+        t.handle.db,
+      );
     }
     domainAdminKey = await t.key('domain_admin', { domains: [dA] });
     bothDomainsKey = await t.key('domain_admin', { domains: [dA, dB] });
@@ -67,7 +110,9 @@ describe.each(VARIANTS)('read API on %s', (variantName) => {
   const remove = async (ws: Written[]) => {
     for (const w of ws) {
       for (const table of ['quarantine', 'msgrcpt', 'msgs'] as const) {
-        await sql`DELETE FROM ${sql.table(table)} WHERE partition_tag = ${w.partitionTag} AND mail_id = ${bind(t.variant, `${table}.mail_id`, w.mailId)}`.execute(t.handle.db);
+        await sql`DELETE FROM ${sql.table(table)} WHERE partition_tag = ${w.partitionTag} AND mail_id = ${bind(t.variant, `${table}.mail_id`, w.mailId)}`.execute(
+          t.handle.db,
+        );
       }
     }
   };
@@ -89,8 +134,13 @@ describe.each(VARIANTS)('read API on %s', (variantName) => {
     expect(page.next_cursor).toBeNull();
     const spam = page.items[0]!;
     expect(spam).toMatchObject({
-      type: 'spam', content_code: 'S', subject: 'Win a 🎁 now, ünïcode', sender: 'spammer@bulk.example', score: 12.5,
-      partition_tag: 0, received_at: new Date((NOW - 100) * 1000).toISOString(),
+      type: 'spam',
+      content_code: 'S',
+      subject: 'Win a 🎁 now, ünïcode',
+      sender: 'spammer@bulk.example',
+      score: 12.5,
+      partition_tag: 0,
+      received_at: new Date((NOW - 100) * 1000).toISOString(),
     });
     expect(spam.recipients).toEqual([
       { address: `alice@${dA}`, status: 'pending', score: 12.5, content_code: 'S' },
@@ -166,8 +216,14 @@ describe.each(VARIANTS)('read API on %s', (variantName) => {
     expect(d.headers.find((h: any) => h.name === 'Subject').value).toMatch(/^=\?UTF-8\?B\?/);
     expect(d.headers.some((h: any) => /^x-(envelope|quarantine)/i.test(h.name))).toBe(false);
     const v = (await (await t.get(`/v1/quarantine/${ids.virus}`, bothDomainsKey)).json()) as Record<string, any>;
-    expect(v.attachments).toEqual([{ filename: 'eicar.com', content_type: 'application/octet-stream', size: 68,
-      sha256: '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f' }]);
+    expect(v.attachments).toEqual([
+      {
+        filename: 'eicar.com',
+        content_type: 'application/octet-stream',
+        size: 68,
+        sha256: '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f',
+      },
+    ]);
   });
 
   it('returns the original message byte for byte, across chunks, without amavisd lines', async () => {
@@ -177,7 +233,11 @@ describe.each(VARIANTS)('read API on %s', (variantName) => {
     const body = new Uint8Array(await res.arrayBuffer());
     expect(body.length).toBeGreaterThan(48 * 1024);
     expect(new TextDecoder().decode(body)).toBe(bigBody);
-    const chunks = await sql<{ n: number | string }>`SELECT count(*) AS n FROM quarantine WHERE partition_tag = 1 AND mail_id = ${bind(t.variant, 'quarantine.mail_id', ids.bigpart1!.slice(2))}`.execute(t.handle.db);
+    const chunks = await sql<{
+      n: number | string;
+    }>`SELECT count(*) AS n FROM quarantine WHERE partition_tag = 1 AND mail_id = ${bind(t.variant, 'quarantine.mail_id', ids.bigpart1!.slice(2))}`.execute(
+      t.handle.db,
+    );
     expect(Number(chunks.rows[0]!.n)).toBeGreaterThanOrEqual(4);
   });
 
@@ -210,7 +270,12 @@ describe.each(VARIANTS)('read API on %s', (variantName) => {
     expect(sa.by_type).toEqual({ spam: 1, virus: 1, 'bad-header': 1 });
     expect(sa.by_domain).toEqual([{ domain: dA, count: 3 }]);
     const sb = await stats(bothDomainsKey);
-    expect(sb.by_domain).toEqual(expect.arrayContaining([{ domain: dA, count: 3 }, { domain: dB, count: 2 }]));
+    expect(sb.by_domain).toEqual(
+      expect.arrayContaining([
+        { domain: dA, count: 3 },
+        { domain: dB, count: 2 },
+      ]),
+    );
     expect(sb.by_day.reduce((n: number, d: any) => n + d.count, 0)).toBe(4);
   });
 
@@ -250,7 +315,11 @@ describe.each(VARIANTS)('read API on %s', (variantName) => {
     expect((await list('?until=0001-01-01')).items).toEqual([]);
     expect((await t.get('/v1/quarantine/stats?since=0001-01-01&until=9999-12-31', bothDomainsKey)).status).toBe(200);
     // a cursor anyone can build (the checksum is not a secret) with positions no column holds
-    const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const b64 = (bytes: Uint8Array) =>
+      btoa(String.fromCharCode(...bytes))
+        .replace(/\+/g, '-')
+        .replace(/\//g, '_')
+        .replace(/=+$/, '');
     const cursorAt = async (pos: unknown[]) => {
       const payload = b64(enc.encode(JSON.stringify(pos)));
       return `${payload}.${b64(new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(`qe-cursor:${payload}`))).slice(0, 9))}`;

@@ -12,7 +12,13 @@ import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
 const SECRET = 'relay-access-secret-0123456789abcdef0123';
 const ACCESS_ID = 'f00dcafe.access';
 const ACCESS_SECRET = 'access-service-token-secret-0123456789';
-const req = { partitionTag: 0, mailId: 'hZbBr1WxS3sy', secretId: 'AQIDBAUGBwgJ', recipients: ['carol@example.com'], requestedBy: 'admin@example.com' };
+const req = {
+  partitionTag: 0,
+  mailId: 'hZbBr1WxS3sy',
+  secretId: 'AQIDBAUGBwgJ',
+  recipients: ['carol@example.com'],
+  requestedBy: 'admin@example.com',
+};
 
 /** What Access does at the edge: 403 without the service token's two headers, else pass it on. */
 async function accessGate(target: string): Promise<{ url: string; server: Server; refused: number }> {
@@ -26,7 +32,8 @@ async function accessGate(target: string): Promise<{ url: string; server: Server
       return;
     }
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(r.headers)) if (typeof v === 'string' && !k.startsWith('cf-access-') && k !== 'host') headers[k] = v;
+    for (const [k, v] of Object.entries(r.headers))
+      if (typeof v === 'string' && !k.startsWith('cf-access-') && k !== 'host') headers[k] = v;
     const up = await fetch(`${target}${r.url}`, { method: r.method, headers, body: Buffer.concat(chunks) });
     const out: Record<string, string> = {};
     up.headers.forEach((v, k) => (out[k] = v));
@@ -53,7 +60,12 @@ describe('relay behind Cloudflare Access (service token)', () => {
   });
 
   it('sends CF-Access-Client-Id/-Secret from RELAY_ACCESS_CLIENT_ID/_SECRET (Worker and Node), and releases', async () => {
-    const config = parseConfig({ RELAY_URL: gate.url, RELAY_SECRET: SECRET, RELAY_ACCESS_CLIENT_ID: ACCESS_ID, RELAY_ACCESS_CLIENT_SECRET: ACCESS_SECRET });
+    const config = parseConfig({
+      RELAY_URL: gate.url,
+      RELAY_SECRET: SECRET,
+      RELAY_ACCESS_CLIENT_ID: ACCESS_ID,
+      RELAY_ACCESS_CLIENT_SECRET: ACCESS_SECRET,
+    });
     for (const transport of [relayFromConfig(config)!, releaseTransportFor(config)!]) {
       expect(await transport.release(req)).toMatchObject({ released: true, via: 'relay' });
     }

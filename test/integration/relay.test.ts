@@ -2,13 +2,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay, type RunningRelay } from '../../functions/relay.ts';
 import type { Logger } from '../../src/deps.ts';
 import {
-  RELAY_HEADERS, RELAY_RELEASE_PATH, relayTransport, signRelayRequest, verifyRelayResponse,
+  RELAY_HEADERS,
+  RELAY_RELEASE_PATH,
+  relayTransport,
+  signRelayRequest,
+  verifyRelayResponse,
 } from '../../src/release/relay-protocol.ts';
 import { closedPort, startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
 
 const SECRET = 'relay-integration-secret-0123456789abcdef';
 const SECRET_ID = 'AQIDBAUGBwgJ';
-const BODY = { partition_tag: 0, mail_id: 'hZbBr1WxS3sy', secret_id: SECRET_ID, recipients: ['alice@example.com', 'bob@example.net'], requested_by: 'admin@example.com' };
+const BODY = {
+  partition_tag: 0,
+  mail_id: 'hZbBr1WxS3sy',
+  secret_id: SECRET_ID,
+  recipients: ['alice@example.com', 'bob@example.net'],
+  requested_by: 'admin@example.com',
+};
 
 const logs: string[] = [];
 const log: Logger = {
@@ -47,7 +57,13 @@ async function post(
 ) {
   const raw = typeof body === 'string' ? body : JSON.stringify(body);
   const path = opts.path ?? RELAY_RELEASE_PATH;
-  const signed = await signRelayRequest(opts.secret ?? SECRET, { method: 'POST', path, body: raw, nowMs: opts.nowMs ?? now, requestId: opts.requestId });
+  const signed = await signRelayRequest(opts.secret ?? SECRET, {
+    method: 'POST',
+    path,
+    body: raw,
+    nowMs: opts.nowMs ?? now,
+    requestId: opts.requestId,
+  });
   const res = await fetch(`${r.url}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...signed, ...opts.headers },
@@ -74,10 +90,18 @@ describe('relay over HTTP in front of an AM.PDP peer', () => {
       released: true,
     });
     await expect(verifyRelayResponse(SECRET, { status: 200, requestId, body: text, headers: res.headers })).resolves.toBe(true);
-    expect(peer.requests().slice(before)).toEqual([[
-      ['request', 'release'], ['mail_id', 'hZbBr1WxS3sy'], ['secret_id', SECRET_ID], ['partition_tag', '0'], ['quar_type', 'Q'],
-      ['recipient', 'alice@example.com'], ['recipient', 'bob@example.net'], ['requested_by', 'admin@example.com'],
-    ]]);
+    expect(peer.requests().slice(before)).toEqual([
+      [
+        ['request', 'release'],
+        ['mail_id', 'hZbBr1WxS3sy'],
+        ['secret_id', SECRET_ID],
+        ['partition_tag', '0'],
+        ['quar_type', 'Q'],
+        ['recipient', 'alice@example.com'],
+        ['recipient', 'bob@example.net'],
+        ['requested_by', 'admin@example.com'],
+      ],
+    ]);
     expect(logs.some((l) => l.includes('"msg":"relay: release"') && l.includes(requestId) && l.includes('"released":true'))).toBe(true);
   });
 
@@ -100,7 +124,9 @@ describe('relay over HTTP in front of an AM.PDP peer', () => {
     const raw = JSON.stringify(BODY);
     const signed = await signRelayRequest(SECRET, { method: 'POST', path: RELAY_RELEASE_PATH, body: raw, nowMs: now });
     const res = await fetch(`${relay.url}${RELAY_RELEASE_PATH}`, {
-      method: 'POST', headers: signed, body: raw.replace('alice@example.com', 'mallory@example.com'),
+      method: 'POST',
+      headers: signed,
+      body: raw.replace('alice@example.com', 'mallory@example.com'),
     });
     expect(res.status).toBe(401);
   });
@@ -159,7 +185,13 @@ describe('relay over HTTP in front of an AM.PDP peer', () => {
 });
 
 describe('relayTransport -> relay -> AM.PDP peer', () => {
-  const req = { partitionTag: 0, mailId: 'hZbBr1WxS3sy', secretId: SECRET_ID, recipients: ['carol@example.com'], requestedBy: 'admin@example.com' };
+  const req = {
+    partitionTag: 0,
+    mailId: 'hZbBr1WxS3sy',
+    secretId: SECRET_ID,
+    recipients: ['carol@example.com'],
+    requestedBy: 'admin@example.com',
+  };
 
   it('round-trips a release', async () => {
     now = Date.now();
@@ -176,13 +208,15 @@ describe('relayTransport -> relay -> AM.PDP peer', () => {
 
   it('maps amavisd down to upstream_unreachable', async () => {
     await expect(relayTransport(downRelay.url, SECRET).release(req)).rejects.toMatchObject({
-      code: 'upstream_unreachable', message: expect.stringContaining('connection refused'),
+      code: 'upstream_unreachable',
+      message: expect.stringContaining('connection refused'),
     });
   });
 
   it('maps a wrong secret to release_failed (401) and a stopped relay to upstream_unreachable', async () => {
     await expect(relayTransport(relay.url, 'wrong-secret-0123456789abcdef0123456789').release(req)).rejects.toMatchObject({
-      code: 'release_failed', message: expect.stringContaining('401'),
+      code: 'release_failed',
+      message: expect.stringContaining('401'),
     });
     const port = await closedPort();
     await expect(relayTransport(`http://127.0.0.1:${port}`, SECRET).release(req)).rejects.toMatchObject({ code: 'upstream_unreachable' });

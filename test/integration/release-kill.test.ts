@@ -19,8 +19,15 @@ const ANSWERED = 3;
 const IN_FLIGHT = 4; // the bulk's own parallelism and the default AMAVISD_PDP_CONCURRENCY
 
 /** The environment without anything of ours, so a developer's shell cannot change what the server sees. */
-const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) =>
-  !/^(DATABASE_URL|ADMIN_API_KEY|AMAVISD_|RELAY_|PORT|RESEND_|SMTP_URL|DIGEST_|RELEASE_|PUBLIC_URL|LINK_SECRET|BACKUP_MX_DOMAINS)/.test(k)));
+const cleanEnv = () =>
+  Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) =>
+        !/^(DATABASE_URL|ADMIN_API_KEY|AMAVISD_|RELAY_|PORT|RESEND_|SMTP_URL|DIGEST_|RELEASE_|PUBLIC_URL|LINK_SECRET|BACKUP_MX_DOMAINS)/.test(
+          k,
+        ),
+    ),
+  );
 
 async function until(what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
@@ -50,13 +57,25 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('a server killed mid-b
 
   it('leaves the in-flight releases releasing, with pending audit rows an admin can list', async () => {
     const [domain] = uniqueDomains(1) as [string];
-    const ids = await f.add(...Array.from({ length: 10 }, (_, i) => ({
-      timeNum: NOW - 100 - i, content: 'S', sender: 'spammer@bulk.example', subject: `kill ${i}`, spamLevel: 9,
-      recipients: [{ address: `k${i}@${domain}` }],
-    })));
+    const ids = await f.add(
+      ...Array.from({ length: 10 }, (_, i) => ({
+        timeNum: NOW - 100 - i,
+        content: 'S',
+        sender: 'spammer@bulk.example',
+        subject: `kill ${i}`,
+        spamLevel: 9,
+        recipients: [{ address: `k${i}@${domain}` }],
+      })),
+    );
     const port = await closedPort();
     const child = spawn(process.execPath, [BIN, 'serve'], {
-      env: { ...cleanEnv(), DATABASE_URL: inject('variantUrls')[variantName]!, ADMIN_API_KEY: ADMIN_KEY, AMAVISD_PDP: peer.hostPort, PORT: String(port) },
+      env: {
+        ...cleanEnv(),
+        DATABASE_URL: inject('variantUrls')[variantName]!,
+        ADMIN_API_KEY: ADMIN_KEY,
+        AMAVISD_PDP: peer.hostPort,
+        PORT: String(port),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -64,7 +83,10 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('a server killed mid-b
     child.stderr.on('data', (b: Buffer) => void (out += String(b)));
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
     try {
-      await until(`the server to listen (${out})`, async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok === true);
+      await until(
+        `the server to listen (${out})`,
+        async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok === true,
+      );
       const bulk = fetch(`http://127.0.0.1:${port}/v1/quarantine/bulk`, {
         method: 'POST',
         headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },

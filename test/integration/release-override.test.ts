@@ -18,11 +18,19 @@ describe.each(VARIANTS)('release with recipients_override on %s', (variantName) 
   let alice: string;
 
   const message = (rcpts: string[], content = 'S') => ({
-    timeNum: NOW - 100, content, sender: 'someone@sender.example', subject: 'for the helpdesk', spamLevel: 5,
+    timeNum: NOW - 100,
+    content,
+    sender: 'someone@sender.example',
+    subject: 'for the helpdesk',
+    spamLevel: 5,
     recipients: rcpts.map((address) => ({ address })),
   });
   const release = (id: string, body: unknown, key = ADMIN_KEY) =>
-    t.get(`/v1/quarantine/${id}/release`, key, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    t.get(`/v1/quarantine/${id}/release`, key, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    });
 
   beforeAll(async () => {
     twin = new ReleaseTwin();
@@ -48,13 +56,22 @@ describe.each(VARIANTS)('release with recipients_override on %s', (variantName) 
     const res = await release(id!, { recipients_override: ['Helpdesk@Support.Example', 'analyst@support.example'] });
     expect(res.status).toBe(200);
     expect(ReleaseAnswer.parse(await res.json())).toMatchObject({
-      status: 'released', results: [{ recipient: 'helpdesk@support.example', released: true }, { recipient: 'analyst@support.example', released: true }],
+      status: 'released',
+      results: [
+        { recipient: 'helpdesk@support.example', released: true },
+        { recipient: 'analyst@support.example', released: true },
+      ],
     });
     expect(twin.calls).toHaveLength(1);
     expect(twin.calls[0]!.recipients).toEqual(['helpdesk@support.example', 'analyst@support.example']);
     expect(await f.rs(id!)).toEqual([' ', ' ']);
     const audit = ((await (await t.get(`/v1/audit?mail_id=${id!.slice(2)}`)).json()) as any).items;
-    expect(audit[0]).toMatchObject({ action: 'release_override', result: 'ok', actor_role: 'admin', recipients: ['helpdesk@support.example', 'analyst@support.example'] });
+    expect(audit[0]).toMatchObject({
+      action: 'release_override',
+      result: 'ok',
+      actor_role: 'admin',
+      recipients: ['helpdesk@support.example', 'analyst@support.example'],
+    });
     // the recipients can still release their own copies
     expect((await release(id!, {}, ADMIN_KEY)).status).toBe(200);
     expect(await f.rs(id!)).toEqual(['R', 'R']);

@@ -24,7 +24,11 @@ describe.each(VARIANTS)('release policy on %s', (variantName) => {
   let alice: string, bob: string, carol: string;
 
   const message = (rcpts: string[], content: string, subject = `${content} mail`) => ({
-    timeNum: NOW - 100, content, sender: 'someone@sender.example', subject, spamLevel: 3,
+    timeNum: NOW - 100,
+    content,
+    sender: 'someone@sender.example',
+    subject,
+    spamLevel: 3,
     recipients: rcpts.map((address) => ({ address })),
   });
   const call = (method: string, path: string, body?: unknown, key = ADMIN_KEY) =>
@@ -78,7 +82,13 @@ describe.each(VARIANTS)('release policy on %s', (variantName) => {
     expect(((await bulk.json()) as any).results[0]).toMatchObject({ id: virus, status: 403, error: { code: 'release_not_allowed' } });
 
     // the digest's one-click link: the GET says so and offers no button, the POST is refused by the verb
-    const tok = await signLink(SECRET, { action: 'release', partitionTag: 0, mailId: virus!.slice(2), recipient: alice, expires: NOW + 3600 });
+    const tok = await signLink(SECRET, {
+      action: 'release',
+      partitionTag: 0,
+      mailId: virus!.slice(2),
+      recipient: alice,
+      expires: NOW + 3600,
+    });
     const shown = await t.app.request(`/a/${tok}`);
     expect(shown.status).toBe(403);
     expect(await shown.text()).toContain('request a release');
@@ -112,7 +122,10 @@ describe.each(VARIANTS)('release policy on %s', (variantName) => {
 
   it('admins and domain admins release virus or banned mail only with confirm_dangerous (API, bulk, page)', async () => {
     const [virus, banned, banned2, virus2] = await f.add(
-      message([alice], 'V'), message([alice], 'B'), message([alice], 'B'), message([alice], 'V'),
+      message([alice], 'V'),
+      message([alice], 'B'),
+      message([alice], 'B'),
+      message([alice], 'V'),
     );
     const refused = await release(virus!, ADMIN_KEY);
     expect(refused.status).toBe(409);
@@ -125,7 +138,16 @@ describe.each(VARIANTS)('release policy on %s', (variantName) => {
     expect((await release(banned!, adminA, { confirm_dangerous: true })).status).toBe(200);
 
     const bulk = async (confirm?: boolean) =>
-      ((await (await call('POST', '/v1/quarantine/bulk', { action: 'release', ids: [banned2], ...(confirm ? { confirm_dangerous: true } : {}) }, adminA)).json()) as any).results[0];
+      (
+        (await (
+          await call(
+            'POST',
+            '/v1/quarantine/bulk',
+            { action: 'release', ids: [banned2], ...(confirm ? { confirm_dangerous: true } : {}) },
+            adminA,
+          )
+        ).json()) as any
+      ).results[0];
     expect(await bulk()).toMatchObject({ status: 409, error: { code: 'confirmation_required' } });
     expect(await bulk(true)).toMatchObject({ status: 200 });
 
@@ -145,7 +167,9 @@ describe.each(VARIANTS)('release policy on %s', (variantName) => {
     const put = await call('PUT', `/v1/release-policies/domains/${dA}`, { rules: { virus: 'release' } }, adminA);
     expect(put.status).toBe(200);
     const view = (await put.json()) as any;
-    expect(view.domains).toEqual([{ domain: dA, overrides: { virus: 'release' }, effective: expect.objectContaining({ virus: 'release', banned: 'request' }) }]);
+    expect(view.domains).toEqual([
+      { domain: dA, overrides: { virus: 'release' }, effective: expect.objectContaining({ virus: 'release', banned: 'request' }) },
+    ]);
 
     // not the domain admin's to change: another domain (404, as for anything out of scope), the global rule (403)
     expect((await call('PUT', `/v1/release-policies/domains/${dB}`, { rules: { virus: 'release' } }, adminA)).status).toBe(404);
@@ -157,8 +181,9 @@ describe.each(VARIANTS)('release policy on %s', (variantName) => {
     expect((await call('GET', '/v1/release-policies', undefined, userAlice)).status).toBe(404);
     expect((await call('PUT', `/v1/release-policies/domains/${dA}`, { rules: { virus: 'release' } }, userAlice)).status).toBe(404);
     // another domain admin does not see dA's override, only its own domain's rules in force
-    expect(((await (await call('GET', '/v1/release-policies', undefined, adminB)).json()) as any).domains)
-      .toEqual([{ domain: dB, overrides: {}, effective: expect.objectContaining({ virus: 'request' }) }]);
+    expect(((await (await call('GET', '/v1/release-policies', undefined, adminB)).json()) as any).domains).toEqual([
+      { domain: dB, overrides: {}, effective: expect.objectContaining({ virus: 'request' }) },
+    ]);
     // bad input names the field
     const bad = await call('PUT', `/v1/release-policies/domains/${dA}`, { rules: { virus: 'maybe' } }, adminA);
     expect(bad.status).toBe(400);
@@ -184,8 +209,9 @@ describe.each(VARIANTS)('release policy on %s', (variantName) => {
     const list = ((await (await t.get(`/v1/quarantine?limit=200`, userCarol)).json()) as any).items.map((i: any) => i.id);
     expect(list).toContain(seen);
     expect(list).not.toContain(hidden);
-    expect((await (await t.get(`/v1/quarantine?type=banned`, userCarol)).json() as any).items).toEqual([]);
-    for (const path of [`/v1/quarantine/${hidden}`, `/v1/quarantine/${hidden}/raw`]) expect((await t.get(path, userCarol)).status).toBe(404);
+    expect(((await (await t.get(`/v1/quarantine?type=banned`, userCarol)).json()) as any).items).toEqual([]);
+    for (const path of [`/v1/quarantine/${hidden}`, `/v1/quarantine/${hidden}/raw`])
+      expect((await t.get(path, userCarol)).status).toBe(404);
     expect((await release(hidden!, userCarol)).status).toBe(404);
     expect((await call('DELETE', `/v1/quarantine/${hidden}`, undefined, userCarol)).status).toBe(404);
     const stats = (await (await t.get('/v1/quarantine/stats', userCarol)).json()) as any;
@@ -194,7 +220,13 @@ describe.each(VARIANTS)('release policy on %s', (variantName) => {
     const b = await portalSession(t.app, SECRET, carol, NOW + 3600);
     expect((await b.page(`/ui/quarantine/${hidden}`)).res.status).toBe(404);
     expect((await b.page('/ui/quarantine')).html).not.toContain('hidden payroll');
-    const tok = await signLink(SECRET, { action: 'delete', partitionTag: 0, mailId: hidden!.slice(2), recipient: carol, expires: NOW + 3600 });
+    const tok = await signLink(SECRET, {
+      action: 'delete',
+      partitionTag: 0,
+      mailId: hidden!.slice(2),
+      recipient: carol,
+      expires: NOW + 3600,
+    });
     expect((await t.app.request(`/a/${tok}`, { method: 'POST' })).status).toBe(404);
 
     // 'none': seen, not released; the digest lists it with Delete only, and leaves the hidden one out

@@ -28,7 +28,11 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
   let hookId: string;
 
   const message = (rcpts: string[], content: string, subject = `${content} mail`) => ({
-    timeNum: NOW - 100, content, sender: 'someone@sender.example', subject, spamLevel: 0,
+    timeNum: NOW - 100,
+    content,
+    sender: 'someone@sender.example',
+    subject,
+    spamLevel: 0,
     recipients: rcpts.map((address) => ({ address })),
   });
   const call = (method: string, path: string, body?: unknown, key = ADMIN_KEY) =>
@@ -39,8 +43,13 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     });
   const ask = (id: string, key: string, body?: unknown) => call('POST', `/v1/quarantine/${id}/release-requests`, body, key);
   const events = async (requestId: string) => {
-    const { rows } = await sql<{ type: string; payload: string }>`SELECT type, payload FROM qe_webhook_events ORDER BY created_at, id`.execute(t.handle.db);
-    return rows.filter((r) => r.payload.includes(requestId)).map((r) => ({ type: r.type, data: (JSON.parse(r.payload) as { data: any }).data }));
+    const { rows } = await sql<{
+      type: string;
+      payload: string;
+    }>`SELECT type, payload FROM qe_webhook_events ORDER BY created_at, id`.execute(t.handle.db);
+    return rows
+      .filter((r) => r.payload.includes(requestId))
+      .map((r) => ({ type: r.type, data: (JSON.parse(r.payload) as { data: any }).data }));
   };
 
   beforeAll(async () => {
@@ -49,8 +58,11 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     t = await testApp(variantName, {
       release: releaseTransportFor(parseConfig({ AMAVISD_PDP: peer.hostPort }))!,
       env: {
-        LINK_SECRET: SECRET, WEBHOOK_ALLOW_PRIVATE: '1',
-        RESEND_API_KEY: 're_test_key', RESEND_BASE_URL: mail.url, DIGEST_FROM: 'Quarantine <q@example.test>',
+        LINK_SECRET: SECRET,
+        WEBHOOK_ALLOW_PRIVATE: '1',
+        RESEND_API_KEY: 're_test_key',
+        RESEND_BASE_URL: mail.url,
+        DIGEST_FROM: 'Quarantine <q@example.test>',
       },
     });
     f = new Fixtures(t);
@@ -60,7 +72,10 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     adminB = await t.key('domain_admin', { domains: [dB] });
     userAlice = await t.key('user', { mailbox: alice });
     userBob = await t.key('user', { mailbox: `bob@${dB}` });
-    const hook = await call('POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/hook', events: ['quarantine.release_requested', 'quarantine.release_request_decided'] });
+    const hook = await call('POST', '/v1/webhooks', {
+      url: 'http://127.0.0.1:9/hook',
+      events: ['quarantine.release_requested', 'quarantine.release_request_decided'],
+    });
     hookId = ((await hook.json()) as { id: string }).id;
   });
   afterAll(async () => {
@@ -77,14 +92,25 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     const first = await ask(id!, userAlice, { note: 'I expect this invoice' });
     expect(first.status).toBe(201);
     const req = (await first.json()) as any;
-    expect(req).toMatchObject({ mail_id: id, recipient: alice, status: 'pending', note: 'I expect this invoice', requested_by: expect.stringMatching(/^key:/) });
+    expect(req).toMatchObject({
+      mail_id: id,
+      recipient: alice,
+      status: 'pending',
+      note: 'I expect this invoice',
+      requested_by: expect.stringMatching(/^key:/),
+    });
     const again = await ask(id!, userAlice);
     expect(again.status).toBe(200);
     expect(((await again.json()) as any).id).toBe(req.id);
-    expect(Number((await sql<{ n: number }>`SELECT count(*) AS n FROM qe_release_requests WHERE id = ${req.id}`.execute(t.handle.db)).rows[0]!.n)).toBe(1);
+    expect(
+      Number(
+        (await sql<{ n: number }>`SELECT count(*) AS n FROM qe_release_requests WHERE id = ${req.id}`.execute(t.handle.db)).rows[0]!.n,
+      ),
+    ).toBe(1);
 
     // listed for the owner, the domain admin of dA, admins; not for dB's domain admin
-    const listed = async (key: string) => ((await (await call('GET', '/v1/release-requests', undefined, key)).json()) as any).items.map((x: any) => x.id);
+    const listed = async (key: string) =>
+      ((await (await call('GET', '/v1/release-requests', undefined, key)).json()) as any).items.map((x: any) => x.id);
     expect(await listed(userAlice)).toContain(req.id);
     expect(await listed(adminA)).toContain(req.id);
     expect(await listed(ADMIN_KEY)).toContain(req.id);
@@ -96,7 +122,10 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     const before = peer.received.length;
     const approved = await call('POST', `/v1/release-requests/${req.id}/approve`, undefined, adminA);
     expect(approved.status).toBe(200);
-    expect(ReleaseAnswer.parse(await approved.json())).toMatchObject({ status: 'released', results: [{ recipient: alice, released: true }] });
+    expect(ReleaseAnswer.parse(await approved.json())).toMatchObject({
+      status: 'released',
+      results: [{ recipient: alice, released: true }],
+    });
     const sent = peer.requests().slice(before);
     expect(sent).toHaveLength(1);
     expect(sent[0]!.filter(([k]) => k === 'recipient').map(([, v]) => v)).toEqual([alice]); // the requester's copy only
@@ -114,9 +143,14 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     await vi.waitFor(() => expect(mailTo(alice, 'Your release request was approved')).toHaveLength(1), { timeout: 15_000, interval: 50 });
     expect(mailTo(alice, 'Your release request was approved')[0]!.text).toContain('invoice virus');
 
-    expect((await events(req.id)).map((e) => e.type).sort()).toEqual(['quarantine.release_request_decided', 'quarantine.release_requested']);
+    expect((await events(req.id)).map((e) => e.type).sort()).toEqual([
+      'quarantine.release_request_decided',
+      'quarantine.release_requested',
+    ]);
     // decided once
-    expect(Problem.parse(await (await call('POST', `/v1/release-requests/${req.id}/approve`, undefined, ADMIN_KEY)).json())).toMatchObject({ code: 'conflict' });
+    expect(Problem.parse(await (await call('POST', `/v1/release-requests/${req.id}/approve`, undefined, ADMIN_KEY)).json())).toMatchObject({
+      code: 'conflict',
+    });
   });
 
   it("the admins' Release requests page: lists its scope's pending requests, approves (released) and denies with a reason", async () => {
@@ -135,7 +169,9 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     const other = await listed(adminB);
     expect(other.res.status).toBe(200);
     expect(other.html).not.toContain(approveMe!);
-    const pending = (await call('GET', '/v1/release-requests?limit=200', undefined, adminA).then((r) => r.json())) as { items: Array<{ id: string; mail_id: string }> };
+    const pending = (await call('GET', '/v1/release-requests?limit=200', undefined, adminA).then((r) => r.json())) as {
+      items: Array<{ id: string; mail_id: string }>;
+    };
     const reqOf = (id: string) => pending.items.find((r) => r.mail_id === id)!.id;
     expect((await other.b.post(`/ui/requests/${reqOf(approveMe!)}/approve`, { csrf: other.csrf! })).status).toBe(404);
     // the domain's admin: listed with a link to the message; approve releases it
@@ -152,7 +188,9 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     expect((await mine.b.post(`/ui/requests/${reqOf(denyMe!)}/deny`, { csrf: mine.csrf!, reason: ' ' })).status).toBe(400);
     const denied = await mine.b.post(`/ui/requests/${reqOf(denyMe!)}/deny`, { csrf: mine.csrf!, reason: 'not a real invoice' });
     expect(denied.status).toBe(303);
-    const after = (await call('GET', '/v1/release-requests?status=all&limit=200', undefined, adminA).then((r) => r.json())) as { items: Array<{ mail_id: string; status: string; reason: string | null }> };
+    const after = (await call('GET', '/v1/release-requests?status=all&limit=200', undefined, adminA).then((r) => r.json())) as {
+      items: Array<{ mail_id: string; status: string; reason: string | null }>;
+    };
     expect(after.items.find((r) => r.mail_id === denyMe)).toMatchObject({ status: 'denied', reason: 'not a real invoice' });
     expect(await f.rs(denyMe!)).toEqual([' ']);
     // a mailbox owner has no such page
@@ -194,12 +232,23 @@ describe.each(VARIANTS)('release requests on %s', (variantName) => {
     expect(Problem.parse(await (await ask(spam!, userAlice)).json())).toMatchObject({ code: 'conflict' });
     expect((await ask(virus!, adminA)).status).toBe(403);
 
-    const tok = await signLink(SECRET, { action: 'request', partitionTag: 0, mailId: virus!.slice(2), recipient: alice, expires: NOW + 3600 });
+    const tok = await signLink(SECRET, {
+      action: 'request',
+      partitionTag: 0,
+      mailId: virus!.slice(2),
+      recipient: alice,
+      expires: NOW + 3600,
+    });
     const shown = await t.app.request(`/a/${tok}`);
     expect(shown.status).toBe(200);
     expect(await shown.text()).toContain('Ask for its release');
-    const count = async () => Number((await sql<{ n: number }>`SELECT count(*) AS n FROM qe_release_requests
-      WHERE recipient = ${alice} AND mail_id = ${virus!.slice(2)}`.execute(t.handle.db)).rows[0]!.n);
+    const count = async () =>
+      Number(
+        (
+          await sql<{ n: number }>`SELECT count(*) AS n FROM qe_release_requests
+      WHERE recipient = ${alice} AND mail_id = ${virus!.slice(2)}`.execute(t.handle.db)
+        ).rows[0]!.n,
+      );
     expect(await count()).toBe(0); // GET changed nothing
     const posted = await t.app.request(`/a/${tok}`, { method: 'POST' });
     expect(posted.status).toBe(200);

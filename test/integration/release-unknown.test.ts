@@ -28,7 +28,11 @@ describe.each(VARIANTS)('unknown release outcomes on %s', (variantName) => {
   let adminA: string;
 
   const message = (rcpts: string[]) => ({
-    timeNum: NOW - 100, content: 'S', sender: 'spammer@bulk.example', subject: 'buy now', spamLevel: 9,
+    timeNum: NOW - 100,
+    content: 'S',
+    sender: 'spammer@bulk.example',
+    subject: 'buy now',
+    spamLevel: 9,
     recipients: rcpts.map((address) => ({ address })),
   });
   const post = (path: string, body?: unknown, key = ADMIN_KEY, headers: Record<string, string> = {}) =>
@@ -81,7 +85,11 @@ describe.each(VARIANTS)('unknown release outcomes on %s', (variantName) => {
 
     // Retries without force, with or without an Idempotency-Key, by the admin or a domain admin: 409, nothing sent.
     behaviour.kind = 'reply';
-    for (const [key, headers] of [[ADMIN_KEY, {}], [ADMIN_KEY, { 'idempotency-key': `retry-${mailId}` }], [adminA, {}]] as const) {
+    for (const [key, headers] of [
+      [ADMIN_KEY, {}],
+      [ADMIN_KEY, { 'idempotency-key': `retry-${mailId}` }],
+      [adminA, {}],
+    ] as const) {
       const again = await post(`/v1/quarantine/${id}/release`, undefined, key, headers);
       expect(again.status).toBe(409);
       expect(await again.json()).toMatchObject({ code: 'nothing_to_release', detail: expect.stringContaining('outcome is unknown') });
@@ -107,7 +115,10 @@ describe.each(VARIANTS)('unknown release outcomes on %s', (variantName) => {
     expect(await f.rs(id!)).toEqual(['R']);
     expect(deliveries(mailId)).toBe(1);
     expect(await attempts(mailId)).toEqual([]);
-    expect((await audit(mailId)).map((e) => [e.action, e.result])).toEqual([['mark_released', 'ok'], ['release', 'unknown']]);
+    expect((await audit(mailId)).map((e) => [e.action, e.result])).toEqual([
+      ['mark_released', 'ok'],
+      ['release', 'unknown'],
+    ]);
     expect((await post(`/v1/quarantine/${id}/mark-released`, { recipients: [`alice@${dA}`] })).status).toBe(409);
   });
 
@@ -117,7 +128,10 @@ describe.each(VARIANTS)('unknown release outcomes on %s', (variantName) => {
     behaviour.kind = 'silent';
     const res = await post(`/v1/quarantine/${id}/release`);
     expect(res.status).toBe(502);
-    expect(await res.json()).toMatchObject({ code: 'release_outcome_unknown', detail: expect.stringContaining('no complete reply within 300 ms') });
+    expect(await res.json()).toMatchObject({
+      code: 'release_outcome_unknown',
+      detail: expect.stringContaining('no complete reply within 300 ms'),
+    });
     expect(await f.rs(id!)).toEqual(['p']);
     expect((await audit(mailId))[0]).toMatchObject({ result: 'unknown' });
 
@@ -137,17 +151,35 @@ describe.each(VARIANTS)('unknown release outcomes on %s', (variantName) => {
   });
 
   it('announces an unsettled attempt once, after RELEASE_UNKNOWN_AFTER_MINUTES, as quarantine.release_unknown', async () => {
-    await t.handle.db.insertInto('qe_webhooks').values({
-      id: `wh_unknown_${variantName}`, url: 'https://hooks.example/unknown', secret: 'whsec_dGVzdHRlc3R0ZXN0dGVzdA==',
-      events: JSON.stringify(['quarantine.release_unknown']), domains: null, description: null, created_at: NOW, disabled_at: null,
-      created_by: 'test', disabled_reason: null,
-    }).execute();
+    await t.handle.db
+      .insertInto('qe_webhooks')
+      .values({
+        id: `wh_unknown_${variantName}`,
+        url: 'https://hooks.example/unknown',
+        secret: 'whsec_dGVzdHRlc3R0ZXN0dGVzdA==',
+        events: JSON.stringify(['quarantine.release_unknown']),
+        domains: null,
+        description: null,
+        created_at: NOW,
+        disabled_at: null,
+        created_by: 'test',
+        disabled_reason: null,
+      })
+      .execute();
     const [id] = await f.add(message([`carol@${dA}`]));
     const mailId = id!.slice(2);
     behaviour.kind = 'reset';
     expect((await post(`/v1/quarantine/${id}/release`)).status).toBe(502);
-    const events = async () => (await t.handle.db.selectFrom('qe_webhook_events').select(['type', 'payload']).where('type', '=', 'quarantine.release_unknown').execute())
-      .map((e) => JSON.parse(e.payload)).filter((p) => p.data.mail.id === id);
+    const events = async () =>
+      (
+        await t.handle.db
+          .selectFrom('qe_webhook_events')
+          .select(['type', 'payload'])
+          .where('type', '=', 'quarantine.release_unknown')
+          .execute()
+      )
+        .map((e) => JSON.parse(e.payload))
+        .filter((p) => p.data.mail.id === id);
     clockMs += 14 * 60_000;
     await announceUnsettledReleases(t.deps);
     expect(await events()).toEqual([]);
@@ -196,7 +228,11 @@ describe.each(VARIANTS)('unknown release outcomes on %s', (variantName) => {
       const res = await post('/v1/quarantine/bulk', { action: 'release', ids });
       expect(res.status).toBe(200);
       const { results } = (await res.json()) as any;
-      expect(results.map((r: any) => [r.id, r.status])).toEqual([[ids[0], 200], [ids[1], 502], [ids[2], 200]]);
+      expect(results.map((r: any) => [r.id, r.status])).toEqual([
+        [ids[0], 200],
+        [ids[1], 502],
+        [ids[2], 200],
+      ]);
       expect(results[1].error).toMatchObject({ code: 'release_outcome_unknown', results: [{ recipient: `erin@${dA}`, released: true }] });
       expect(await f.rs(ids[1]!)).toEqual(['p']);
       expect((await audit(refused))[0]).toMatchObject({ action: 'release', result: 'unknown', detail: { results: [{ released: true }] } });
@@ -206,7 +242,10 @@ describe.each(VARIANTS)('unknown release outcomes on %s', (variantName) => {
       try {
         const del = await post('/v1/quarantine/bulk', { action: 'delete', ids: more });
         expect(del.status).toBe(200);
-        expect(((await del.json()) as any).results.map((r: any) => [r.status, r.error?.code ?? null])).toEqual([[500, 'internal'], [200, null]]);
+        expect(((await del.json()) as any).results.map((r: any) => [r.status, r.error?.code ?? null])).toEqual([
+          [500, 'internal'],
+          [200, null],
+        ]);
       } finally {
         await drop2();
       }
@@ -225,13 +264,17 @@ async function refuseStatusWrite(t: TestApp, mailId: string, rs = 'R'): Promise<
   const db = t.handle.db;
   const name = `qe_test_refuse_${mailId.replace(/[^A-Za-z0-9]/g, '_')}`;
   if (t.variant.dialect === 'mysql') {
-    await sql.raw(`CREATE TRIGGER ${name} BEFORE UPDATE ON msgrcpt FOR EACH ROW
-      BEGIN IF NEW.rs = '${rs}' AND NEW.mail_id = '${mailId}' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the test'; END IF; END`).execute(db);
+    await sql
+      .raw(`CREATE TRIGGER ${name} BEFORE UPDATE ON msgrcpt FOR EACH ROW
+      BEGIN IF NEW.rs = '${rs}' AND NEW.mail_id = '${mailId}' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the test'; END IF; END`)
+      .execute(db);
     return async () => void (await sql.raw(`DROP TRIGGER ${name}`).execute(db));
   }
   const idExpr = t.variant.binary.has('msgrcpt.mail_id') ? `convert_from(NEW.mail_id, 'UTF8')` : 'NEW.mail_id::text';
-  await sql.raw(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-      IF NEW.rs = '${rs}' AND ${idExpr} = '${mailId}' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`).execute(db);
+  await sql
+    .raw(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+      IF NEW.rs = '${rs}' AND ${idExpr} = '${mailId}' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`)
+    .execute(db);
   await sql.raw(`CREATE TRIGGER ${name} BEFORE UPDATE ON msgrcpt FOR EACH ROW EXECUTE FUNCTION ${name}()`).execute(db);
   return async () => {
     await sql.raw(`DROP TRIGGER ${name} ON msgrcpt`).execute(db);

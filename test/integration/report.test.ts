@@ -37,7 +37,8 @@ const mail = (to: string[], tag: string) => ({
   sender: `offers@spam-${tag}.example`,
   subject: `Limited offer ${tag}`,
   recipients: to.map((address) => ({ address })),
-  raw: `From: offers@spam-${tag}.example\r\nTo: ${to.join(', ')}\r\nSubject: Limited offer ${tag}\r\nMessage-ID: <${tag}-${crypto.randomUUID()}@spam.example>\r\n\r\n` +
+  raw:
+    `From: offers@spam-${tag}.example\r\nTo: ${to.join(', ')}\r\nSubject: Limited offer ${tag}\r\nMessage-ID: <${tag}-${crypto.randomUUID()}@spam.example>\r\n\r\n` +
     `Buy cheap watches and pills now, limited offer ${tag}, click here to claim your prize today.\r\n`,
 });
 
@@ -55,7 +56,12 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('report to the spam fi
     dir = mkdtempSync(path.join(tmpdir(), 'qe-bayes-'));
     const command = `sa-learn --dbpath ${dir}/bayes --{kind} -`;
     direct = await testApp(variantName, { env: { SA_LEARN_COMMAND: command }, release: new ReleaseTwin() });
-    relay = await startRelay({ secret: RELAY_SECRET, pdp: '127.0.0.1:9', learnCommand: command, log: { info() {}, warn() {}, error() {} } });
+    relay = await startRelay({
+      secret: RELAY_SECRET,
+      pdp: '127.0.0.1:9',
+      learnCommand: command,
+      log: { info() {}, warn() {}, error() {} },
+    });
     viaRelay = await testApp(variantName, { env: { RELAY_URL: relay.url, RELAY_SECRET } });
     unset = await testApp(variantName, { release: new ReleaseTwin() });
     f = new Fixtures(direct);
@@ -69,12 +75,17 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('report to the spam fi
   });
 
   const report = (t: TestApp, id: string, body: unknown, key?: string) =>
-    t.get(`/v1/quarantine/${id}/report`, key, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    t.get(`/v1/quarantine/${id}/report`, key, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   it('directly: spam is learned once (a second report says so), and audited and announced', async () => {
     const adminA = await direct.key('domain_admin', { domains: [dA] });
     const hook = await direct.get('/v1/webhooks', adminA, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ url: 'https://hooks.example.com/qe-report', events: ['quarantine.reported'] }),
     });
     expect(hook.status, await hook.clone().text()).toBe(201);
@@ -82,7 +93,12 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('report to the spam fi
     const before = bayesCounts(`${dir}/bayes`);
     const first = await report(direct, id!, { kind: 'spam' });
     expect(first.status, await first.clone().text()).toBe(200);
-    expect(await first.json()).toMatchObject({ id, kind: 'spam', learned: true, learner_output: expect.stringMatching(/Learned tokens from 1 message/) });
+    expect(await first.json()).toMatchObject({
+      id,
+      kind: 'spam',
+      learned: true,
+      learner_output: expect.stringMatching(/Learned tokens from 1 message/),
+    });
     expect(bayesCounts(`${dir}/bayes`).nspam).toBe(before.nspam + 1);
     const again = await report(direct, id!, { kind: 'spam' });
     expect(await again.json()).toMatchObject({ learned: false });
@@ -91,15 +107,21 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('report to the spam fi
       items: Array<{ mail_id: string; recipients: string[]; result: string; detail: unknown }>;
     };
     const mine = audit.items.filter((a) => id!.endsWith(`.${a.mail_id}`));
-    expect(mine.map((a) => a.detail)).toEqual([
-      expect.objectContaining({ learned: false }),
-      expect.objectContaining({ learned: true }),
-    ]);
+    expect(mine.map((a) => a.detail)).toEqual([expect.objectContaining({ learned: false }), expect.objectContaining({ learned: true })]);
     expect(mine[0]).toMatchObject({ result: 'ok', recipients: [`alice@${dA}`] });
     // announced to the domain's webhook, in the report's transaction
-    const { rows } = await sql<{ payload: string }>`SELECT payload FROM qe_webhook_events WHERE type = 'quarantine.reported'`.execute(direct.handle.db);
-    const events = rows.map((r) => JSON.parse(r.payload) as { data: { mail: { id: string }; kind: string; learned: boolean } }).filter((e) => e.data.mail.id === id);
-    expect(events.map((e) => [e.data.kind, e.data.learned])).toEqual(expect.arrayContaining([['spam', true], ['spam', false]]));
+    const { rows } = await sql<{ payload: string }>`SELECT payload FROM qe_webhook_events WHERE type = 'quarantine.reported'`.execute(
+      direct.handle.db,
+    );
+    const events = rows
+      .map((r) => JSON.parse(r.payload) as { data: { mail: { id: string }; kind: string; learned: boolean } })
+      .filter((e) => e.data.mail.id === id);
+    expect(events.map((e) => [e.data.kind, e.data.learned])).toEqual(
+      expect.arrayContaining([
+        ['spam', true],
+        ['spam', false],
+      ]),
+    );
   });
 
   it('through the relay: a mailbox owner reports their own mail as not spam; the Bayes ham count grows', async () => {
@@ -127,14 +149,22 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('report to the spam fi
     const [id] = await f.add(mail([`erin@${dA}`], 'release-ham'));
     const before = bayesCounts(`${dir}/bayes`);
     const post = (t: TestApp, body: unknown) =>
-      t.get(`/v1/quarantine/${id}/release`, undefined, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      t.get(`/v1/quarantine/${id}/release`, undefined, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     const res = await post(direct, { report_ham: true });
     expect(res.status, await res.clone().text()).toBe(200);
     expect(await res.json()).toMatchObject({ status: 'released', report: { kind: 'ham', learned: true } });
     expect(bayesCounts(`${dir}/bayes`).nham).toBe(before.nham + 1);
 
     const [other] = await f.add(mail([`frank@${dA}`], 'release-ham-unset'));
-    const res2 = await unset.get(`/v1/quarantine/${other}/release`, undefined, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ report_ham: true }) });
+    const res2 = await unset.get(`/v1/quarantine/${other}/release`, undefined, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ report_ham: true }),
+    });
     expect(res2.status).toBe(200);
     expect(await res2.json()).toMatchObject({ status: 'released', report: { error: { code: 'learner_not_configured' } } });
     expect(await f.rs(other!)).toEqual(['R']);

@@ -13,21 +13,29 @@ function signed(body: string, opts: { id?: string; at?: number; secret?: string 
 }
 
 const event = (type: string, to: string, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ type, created_at: new Date().toISOString(), data: { email_id: `em-${crypto.randomUUID()}`, to: [to], subject: 'digest', ...extra } });
+  JSON.stringify({
+    type,
+    created_at: new Date().toISOString(),
+    data: { email_id: `em-${crypto.randomUUID()}`, to: [to], subject: 'digest', ...extra },
+  });
 
 describe.each(['mysql-iredmail', 'pg-upstream'] as const)('POST /v1/hooks/resend on %s', (variantName) => {
   let t: TestApp;
   const ids: string[] = [];
   const post = (body: string, headers: Record<string, string>) =>
     Promise.resolve(t.app.request('/v1/hooks/resend', { method: 'POST', body, headers }));
-  const stored = async (svixId: string) =>
-    t.handle.db.selectFrom('qe_resend_events').selectAll().where('svix_id', '=', svixId).execute();
+  const stored = async (svixId: string) => t.handle.db.selectFrom('qe_resend_events').selectAll().where('svix_id', '=', svixId).execute();
 
   const digestEnabled = async (address: string) =>
-    Number((await t.handle.db.selectFrom('qe_digest_subscriptions').select('enabled').where('address', '=', address).executeTakeFirst())?.enabled);
+    Number(
+      (await t.handle.db.selectFrom('qe_digest_subscriptions').select('enabled').where('address', '=', address).executeTakeFirst())
+        ?.enabled,
+    );
   const subscribeDigest = async (address: string) => {
     const res = await t.get(`/v1/digests/subscriptions/${encodeURIComponent(address)}`, ADMIN_KEY, {
-      method: 'PUT', body: JSON.stringify({ enabled: true }), headers: { 'content-type': 'application/json' },
+      method: 'PUT',
+      body: JSON.stringify({ enabled: true }),
+      headers: { 'content-type': 'application/json' },
     });
     expect(res.status).toBe(200);
     addresses.push(address);
@@ -35,7 +43,9 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('POST /v1/hooks/resend
   const createKey = (role: 'domain_admin', domains: string[]) => t.key(role, { domains });
   const subscribeHook = async (key: string) => {
     const res = await t.get('/v1/webhooks', key, {
-      method: 'POST', body: JSON.stringify({ url: 'https://hooks.example.com/in', events: ['digest.failed'] }), headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      body: JSON.stringify({ url: 'https://hooks.example.com/in', events: ['digest.failed'] }),
+      headers: { 'content-type': 'application/json' },
     });
     expect(res.status).toBe(201);
     return ((await res.json()) as { id: string }).id;
@@ -52,7 +62,9 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('POST /v1/hooks/resend
   });
 
   it('records a correctly signed event without an API key, and refuses its replay', async () => {
-    const body = event('email.bounced', 'Alice@Example.com', { bounce: { type: 'Permanent', subType: 'General', message: 'no such user' } });
+    const body = event('email.bounced', 'Alice@Example.com', {
+      bounce: { type: 'Permanent', subType: 'General', message: 'no such user' },
+    });
     const headers = signed(body);
     ids.push(headers['svix-id']);
     const res = await post(body, headers);
@@ -77,22 +89,47 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('POST /v1/hooks/resend
     const address = `erin@${domain}`;
     const emailId = `em-${crypto.randomUUID()}`;
     await subscribeDigest(address);
-    await t.handle.db.insertInto('qe_digest_sends').values({
-      idempotency_key: crypto.randomUUID().replace(/-/g, '').padEnd(64, '0'), recipient: address, window_from_time: null, window_from_id: null,
-      window_to_time: 1, window_to_id: 'x', messages: 3, status: 'sent', provider: 'resend', provider_id: emailId, error: null, attempts: 1,
-      created_at: 1, updated_at: 1,
-    }).execute();
+    await t.handle.db
+      .insertInto('qe_digest_sends')
+      .values({
+        idempotency_key: crypto.randomUUID().replace(/-/g, '').padEnd(64, '0'),
+        recipient: address,
+        window_from_time: null,
+        window_from_id: null,
+        window_to_time: 1,
+        window_to_id: 'x',
+        messages: 3,
+        status: 'sent',
+        provider: 'resend',
+        provider_id: emailId,
+        error: null,
+        attempts: 1,
+        created_at: 1,
+        updated_at: 1,
+      })
+      .execute();
     const hook = await createKey('domain_admin', [domain]).then((key) => subscribeHook(key));
     // Resend names the address as it was sent; the send is found by its email id
-    const body = JSON.stringify({ type: 'email.bounced', created_at: new Date().toISOString(), data: { email_id: emailId, to: [`Erin@${domain.toUpperCase()}`], bounce: { type: 'Permanent' } } });
+    const body = JSON.stringify({
+      type: 'email.bounced',
+      created_at: new Date().toISOString(),
+      data: { email_id: emailId, to: [`Erin@${domain.toUpperCase()}`], bounce: { type: 'Permanent' } },
+    });
     const headers = signed(body);
     ids.push(headers['svix-id']);
     expect(await (await post(body, headers)).json()).toMatchObject({ undeliverable: true, digest_disabled: true });
     expect(await digestEnabled(address)).toBe(0);
-    const [delivery] = await t.handle.db.selectFrom('qe_webhook_deliveries as d').innerJoin('qe_webhook_events as e', 'e.id', 'd.event_id')
-      .select(['e.type', 'e.payload']).where('d.webhook_id', '=', hook).execute();
+    const [delivery] = await t.handle.db
+      .selectFrom('qe_webhook_deliveries as d')
+      .innerJoin('qe_webhook_events as e', 'e.id', 'd.event_id')
+      .select(['e.type', 'e.payload'])
+      .where('d.webhook_id', '=', hook)
+      .execute();
     expect(delivery?.type).toBe('digest.failed');
-    expect(JSON.parse(delivery!.payload).data).toMatchObject({ recipients: [address], digest: { provider_id: emailId, error: 'hard bounce' } });
+    expect(JSON.parse(delivery!.payload).data).toMatchObject({
+      recipients: [address],
+      digest: { provider_id: emailId, error: 'hard bounce' },
+    });
     await t.get(`/v1/webhooks/${hook}`, ADMIN_KEY, { method: 'DELETE' });
     await t.handle.db.deleteFrom('qe_digest_sends').where('provider_id', '=', emailId).execute();
   });

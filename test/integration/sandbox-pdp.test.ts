@@ -31,24 +31,39 @@ describe.each(VARIANTS)('sandbox AM.PDP peer on %s', (variantName) => {
     variant = await detectSchema(handle.db, handle.dialect);
     outbox = await mkdtemp(path.join(os.tmpdir(), 'qe-outbox-'));
     sandbox = await startSandboxPdp({ db: handle.db, variant, outbox });
-    [msg] = (await writeMessages(handle.db, variant, [{
-      timeNum: NOW, content: 'S', sender: 'news@sender.example', subject: 'sandbox', spamLevel: 9,
-      recipients: [{ address: alice }, { address: bob }], raw,
-    }])) as [Written];
+    [msg] = (await writeMessages(handle.db, variant, [
+      {
+        timeNum: NOW,
+        content: 'S',
+        sender: 'news@sender.example',
+        subject: 'sandbox',
+        spamLevel: 9,
+        recipients: [{ address: alice }, { address: bob }],
+        raw,
+      },
+    ])) as [Written];
   });
 
   afterAll(async () => {
     await sandbox?.close();
     if (msg) {
       for (const table of ['quarantine', 'msgrcpt', 'msgs'] as const) {
-        await sql`DELETE FROM ${sql.table(table)} WHERE partition_tag = ${msg.partitionTag} AND mail_id = ${bind(variant, `${table}.mail_id`, msg.mailId)}`.execute(handle.db);
+        await sql`DELETE FROM ${sql.table(table)} WHERE partition_tag = ${msg.partitionTag} AND mail_id = ${bind(variant, `${table}.mail_id`, msg.mailId)}`.execute(
+          handle.db,
+        );
       }
     }
     await handle?.close();
     await rm(outbox, { recursive: true, force: true });
   });
 
-  const req = () => ({ partitionTag: msg.partitionTag, mailId: msg.mailId, secretId: msg.secretId, recipients: [alice], requestedBy: 'admin@example.com' });
+  const req = () => ({
+    partitionTag: msg.partitionTag,
+    mailId: msg.mailId,
+    secretId: msg.secretId,
+    recipients: [alice],
+    requestedBy: 'admin@example.com',
+  });
 
   it('releases like amavisd: 250 per recipient, the message in the outbox without X-Envelope lines', async () => {
     const reply = await directTransport(sandbox.hostPort).release({ ...req(), recipients: [alice, bob] });
@@ -76,12 +91,18 @@ describe.each(VARIANTS)('sandbox AM.PDP peer on %s', (variantName) => {
     const reply = await directTransport(sandbox.hostPort).release({ ...req(), secretId: 'AQIDBAUGBwgJ' });
     expect(reply.released).toBe(false);
     expect(reply.attributes).toEqual([
-      ['setreply', `450 4.5.0 Failure: Secret_id does not match mail_id ${msg.mailId}`], ['return_value', 'tempfail'], ['exit_code', '75'],
+      ['setreply', `450 4.5.0 Failure: Secret_id does not match mail_id ${msg.mailId}`],
+      ['return_value', 'tempfail'],
+      ['exit_code', '75'],
     ]);
   });
 
   it('refuses a release without secret_id and an unknown message', async () => {
-    const noSecret = await pdpRequest(sandbox.hostPort, [['request', 'release'], ['mail_id', msg.mailId], ['quar_type', 'Q']]);
+    const noSecret = await pdpRequest(sandbox.hostPort, [
+      ['request', 'release'],
+      ['mail_id', msg.mailId],
+      ['quar_type', 'Q'],
+    ]);
     expect(noSecret[0]).toEqual(['setreply', '450 4.5.0 Failure: Secret_id is required, but missing']);
     const unknown = await directTransport(sandbox.hostPort).release({ ...req(), mailId: 'hZbBr1WxS3sy', secretId: 'AQIDBAUGBwgJ' });
     expect(unknown.released).toBe(false);
@@ -113,7 +134,7 @@ describe('splitQuarantined', () => {
   it('strips amavisd header lines (folded too) and keeps the original message byte for byte', () => {
     const stored = new TextEncoder().encode(
       'X-Envelope-From: <a@b>\nX-Envelope-To: <c@d>,\n <e@f>\nX-Envelope-To-Blocked: <c@d>\nX-Quarantine-ID: <abc>\n' +
-      'X-Spam-Flag: YES\nReceived: from x\nSubject: s\n\nbody\n',
+        'X-Spam-Flag: YES\nReceived: from x\nSubject: s\n\nbody\n',
     );
     const { fields, message } = splitQuarantined(stored);
     expect(fields.map(([k]) => k)).toEqual(['x-envelope-from', 'x-envelope-to', 'x-envelope-to-blocked', 'x-quarantine-id', 'x-spam-flag']);

@@ -16,7 +16,11 @@ describe.each(VARIANTS)('sender lists on %s', (variantName) => {
   let adminA: string, userAlice: string;
 
   const send = (method: string, path: string, body?: unknown, key = ADMIN_KEY) =>
-    t.get(path, key, body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    t.get(
+      path,
+      key,
+      body === undefined ? { method } : { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } },
+    );
   const rows = async () => {
     const v = t.variant;
     const { rows } = await sql<{ re: unknown; rp: number; pid: number; se: unknown; sp: number; wb: string }>`
@@ -25,7 +29,14 @@ describe.each(VARIANTS)('sender lists on %s', (variantName) => {
       WHERE m.email IN (${bind(v, 'mailaddr.email', `x@${senderDomain}`)}, ${bind(v, 'mailaddr.email', `@${senderDomain}`)},
         ${bind(v, 'mailaddr.email', `@.${senderDomain}`)}, ${bind(v, 'mailaddr.email', `bad@${senderDomain}`)})
       ORDER BY u.priority DESC, m.priority DESC`.execute(t.handle.db);
-    return rows.map((r) => ({ recipient: text(r.re), rp: Number(r.rp), pid: Number(r.pid), sender: text(r.se), sp: Number(r.sp), wb: r.wb }));
+    return rows.map((r) => ({
+      recipient: text(r.re),
+      rp: Number(r.rp),
+      pid: Number(r.pid),
+      sender: text(r.se),
+      sp: Number(r.sp),
+      wb: r.wb,
+    }));
   };
 
   beforeAll(async () => {
@@ -41,7 +52,9 @@ describe.each(VARIANTS)('sender lists on %s', (variantName) => {
     if (t) {
       const v = t.variant;
       const db = t.handle.db;
-      const senders = [`x@${senderDomain}`, `@${senderDomain}`, `@.${senderDomain}`, `bad@${senderDomain}`].map((s) => bind(v, 'mailaddr.email', s));
+      const senders = [`x@${senderDomain}`, `@${senderDomain}`, `@.${senderDomain}`, `bad@${senderDomain}`].map((s) =>
+        bind(v, 'mailaddr.email', s),
+      );
       await sql`DELETE FROM wblist WHERE sid IN (SELECT id FROM mailaddr WHERE email IN (${sql.join(senders)}))`.execute(db);
       await sql`DELETE FROM mailaddr WHERE email IN (${sql.join(senders)})`.execute(db);
       const users = [`alice@${dA}`, `bob@${dA}`, `@${dA}`, `bob@${dB}`].map((s) => bind(v, 'users.email', s));
@@ -51,19 +64,31 @@ describe.each(VARIANTS)('sender lists on %s', (variantName) => {
   });
 
   it('writes users, mailaddr and wblist rows as amavisd reads them, idempotently, with audit', async () => {
-    const a = await send('POST', '/v1/sender-lists', { recipient: `Alice@${dA.toUpperCase()}`, sender: `X@${senderDomain}`, list: 'block' }, adminA);
+    const a = await send(
+      'POST',
+      '/v1/sender-lists',
+      { recipient: `Alice@${dA.toUpperCase()}`, sender: `X@${senderDomain}`, list: 'block' },
+      adminA,
+    );
     expect(a.status).toBe(201);
     expect(await a.json()).toEqual({ entry: { recipient: `alice@${dA}`, sender: `x@${senderDomain}`, list: 'block' }, change: 'created' });
     const again = await send('POST', '/v1/sender-lists', { recipient: `alice@${dA}`, sender: `x@${senderDomain}`, list: 'block' }, adminA);
     expect(again.status).toBe(200);
     expect(((await again.json()) as any).change).toBe('unchanged');
-    expect((await send('POST', '/v1/sender-lists', { recipient: `@${dA}`, sender: `@.${senderDomain}`, list: 'allow' }, adminA)).status).toBe(201);
-    expect((await send('POST', '/v1/sender-lists', { recipient: `@${dA}`, sender: `@${senderDomain}`, list: 'block' }, adminA)).status).toBe(201);
+    expect(
+      (await send('POST', '/v1/sender-lists', { recipient: `@${dA}`, sender: `@.${senderDomain}`, list: 'allow' }, adminA)).status,
+    ).toBe(201);
+    expect(
+      (await send('POST', '/v1/sender-lists', { recipient: `@${dA}`, sender: `@${senderDomain}`, list: 'block' }, adminA)).status,
+    ).toBe(201);
 
     const written = await rows();
-    const inherit = variantName === 'pg-upstream'
-      ? Number((await sql<{ id: number }>`SELECT min(id) AS id FROM policy WHERE policy_name = 'inherit'`.execute(t.handle.db)).rows[0]!.id)
-      : 0;
+    const inherit =
+      variantName === 'pg-upstream'
+        ? Number(
+            (await sql<{ id: number }>`SELECT min(id) AS id FROM policy WHERE policy_name = 'inherit'`.execute(t.handle.db)).rows[0]!.id,
+          )
+        : 0;
     expect(written).toEqual([
       { recipient: `alice@${dA}`, rp: 10, pid: inherit, sender: `x@${senderDomain}`, sp: 10, wb: 'B' },
       { recipient: `@${dA}`, rp: 5, pid: inherit, sender: `@${senderDomain}`, sp: 5, wb: 'B' },
@@ -75,13 +100,18 @@ describe.each(VARIANTS)('sender lists on %s', (variantName) => {
     expect((await rows())[0]).toMatchObject({ recipient: `alice@${dA}`, wb: 'W' });
 
     const listed = (await (await send('GET', `/v1/sender-lists?recipient=@${dA}`, undefined, adminA)).json()) as any;
-    expect(listed.items.map((i: any) => [i.sender, i.list])).toEqual([[`@${senderDomain}`, 'block'], [`@.${senderDomain}`, 'allow']]);
+    expect(listed.items.map((i: any) => [i.sender, i.list])).toEqual([
+      [`@${senderDomain}`, 'block'],
+      [`@.${senderDomain}`, 'allow'],
+    ]);
     const audit = (await (await send('GET', '/v1/audit?action=sender_list.add', undefined, adminA)).json()) as any;
     expect(audit.items.filter((e: any) => e.detail?.sender?.endsWith(senderDomain))).toHaveLength(4);
 
     const removed = await send('DELETE', `/v1/sender-lists?recipient=@${dA}&sender=@${senderDomain}`, undefined, adminA);
     expect(await removed.json()).toEqual({ removed: true });
-    expect(await (await send('DELETE', `/v1/sender-lists?recipient=@${dA}&sender=@${senderDomain}`, undefined, adminA)).json()).toEqual({ removed: false });
+    expect(await (await send('DELETE', `/v1/sender-lists?recipient=@${dA}&sender=@${senderDomain}`, undefined, adminA)).json()).toEqual({
+      removed: false,
+    });
     expect((await rows()).map((r) => r.sender)).not.toContain(`@${senderDomain}`);
   });
 
@@ -121,7 +151,12 @@ describe.each(VARIANTS)('sender lists on %s', (variantName) => {
 
   it('allow_sender on release and block_sender on delete write entries with the status change', async () => {
     const msg = (sender: string, rcpts: string[]) => ({
-      timeNum: NOW - 60, content: 'S', sender, subject: 's', spamLevel: 9, recipients: rcpts.map((address) => ({ address })),
+      timeNum: NOW - 60,
+      content: 'S',
+      sender,
+      subject: 's',
+      spamLevel: 9,
+      recipients: rcpts.map((address) => ({ address })),
     });
     const [id] = await f.add(msg(`x@${senderDomain}`, [`bob@${dA}`, `bob@${dB}`]));
     twin.replies.set(`bob@${dA}`, '250 2.0.0 Ok');
@@ -155,7 +190,9 @@ describe.each(VARIANTS)('sender lists on %s', (variantName) => {
     expect(await f.rs(nul!)).toEqual([' ']);
     // bulk uses the same verbs
     const [b1] = await f.add(msg(`bad@${senderDomain}`, [`alice@${dA}`]));
-    const bulk = (await (await send('POST', '/v1/quarantine/bulk', { action: 'delete', ids: [b1, nul], block_sender: true })).json()) as any;
+    const bulk = (await (
+      await send('POST', '/v1/quarantine/bulk', { action: 'delete', ids: [b1, nul], block_sender: true })
+    ).json()) as any;
     expect(bulk.results.map((r: any) => r.status)).toEqual([200, 400]);
     expect((await rows()).find((r) => r.recipient === `alice@${dA}` && r.sender === `bad@${senderDomain}`)).toMatchObject({ wb: 'B' });
   });

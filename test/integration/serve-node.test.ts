@@ -12,7 +12,10 @@ vi.setConfig({ testTimeout: 90_000 });
 
 const BIN = new URL('../../bin/quarantine-edge.js', import.meta.url).pathname;
 const ADMIN = 'serve-node-admin-key-0123456789abcdef';
-const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DATABASE_URL|ADMIN_API_KEY|AMAVISD_PDP|RELAY_|PORT|HOST|LINK_SECRET)/.test(k)));
+const cleanEnv = () =>
+  Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(DATABASE_URL|ADMIN_API_KEY|AMAVISD_PDP|RELAY_|PORT|HOST|LINK_SECRET)/.test(k)),
+  );
 
 async function freePort(): Promise<number> {
   const probe = createServer();
@@ -22,7 +25,11 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-interface Served { child: ChildProcess; port: number; output: () => string }
+interface Served {
+  child: ChildProcess;
+  port: number;
+  output: () => string;
+}
 const running: ChildProcess[] = [];
 let databaseUrl = '';
 const OWN = { suffix: runSuffix('serve') };
@@ -37,16 +44,26 @@ afterAll(async () => {
 async function serve(env: Record<string, string>): Promise<Served> {
   const port = await freePort();
   const child = spawn(process.execPath, [BIN, 'serve'], {
-    env: { ...cleanEnv(), DATABASE_URL: databaseUrl, ADMIN_API_KEY: ADMIN, LINK_SECRET: 'serve-node-link-secret-0123456789abcdef', ...env, PORT: String(port) },
+    env: {
+      ...cleanEnv(),
+      DATABASE_URL: databaseUrl,
+      ADMIN_API_KEY: ADMIN,
+      LINK_SECRET: 'serve-node-link-secret-0123456789abcdef',
+      ...env,
+      PORT: String(port),
+    },
   });
   running.push(child);
   let out = '';
   child.stdout!.on('data', (b) => (out += String(b)));
   child.stderr!.on('data', (b) => (out += String(b)));
-  await vi.waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`serve exited: ${out}`);
-    expect(out).toMatch(/quarantine-edge listening/);
-  }, { timeout: 60_000, interval: 100 });
+  await vi.waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`serve exited: ${out}`);
+      expect(out).toMatch(/quarantine-edge listening/);
+    },
+    { timeout: 60_000, interval: 100 },
+  );
   return { child, port, output: () => out };
 }
 
@@ -73,7 +90,10 @@ describe('serve on Node', () => {
     // all of 127/8 is loopback, but a socket bound to 127.0.0.1 answers that address only
     await expect(get('127.0.0.2', s.port, '/healthz')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
 
-    const chosen = await get('127.0.0.1', s.port, '/v1/quarantine', { 'cf-ray': 'chosen-by-the-client', authorization: 'Bearer nope-nope-nope-nope-nope' });
+    const chosen = await get('127.0.0.1', s.port, '/v1/quarantine', {
+      'cf-ray': 'chosen-by-the-client',
+      authorization: 'Bearer nope-nope-nope-nope-nope',
+    });
     expect(chosen.status).toBe(401);
     expect(chosen.headers['x-request-id']).not.toBe('chosen-by-the-client');
     expect(chosen.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
@@ -82,11 +102,16 @@ describe('serve on Node', () => {
     const sock = connect(s.port, '127.0.0.1');
     sock.on('error', () => {});
     await new Promise((r) => sock.on('connect', r));
-    sock.write('POST /ui/sign-in HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 5000\r\n\r\ncsrf=abc');
+    sock.write(
+      'POST /ui/sign-in HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 5000\r\n\r\ncsrf=abc',
+    );
     await new Promise((r) => setTimeout(r, 300));
     sock.destroy();
     await vi.waitFor(() => expect(s.output()).toMatch(/client disconnected/), { timeout: 10_000 });
-    const lines = s.output().split('\n').filter((l) => /client disconnected|aborted|unhandled/.test(l));
+    const lines = s
+      .output()
+      .split('\n')
+      .filter((l) => /client disconnected|aborted|unhandled/.test(l));
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'info', msg: 'client disconnected', method: 'POST', path: '/ui/sign-in' });
     expect(s.output()).not.toMatch(/"stack"|\n\s+at /); // no stack, raw or in a JSON line

@@ -38,7 +38,7 @@ function envFile(path: string): Record<string, string> {
   return env;
 }
 
-describe('the README\'s systemd units', () => {
+describe("the README's systemd units", () => {
   let root: string;
   let copy: string;
   beforeAll(() => {
@@ -48,7 +48,8 @@ describe('the README\'s systemd units', () => {
     // the repository's files as an admin would have them in /opt/quarantine-edge (owned by root,
     // readable by all); node_modules is the checkout's own, which the unprivileged user can read
     const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard'], { cwd: REPO, encoding: 'utf8' })
-      .split('\n').filter((f) => f && !f.startsWith('node_modules/'));
+      .split('\n')
+      .filter((f) => f && !f.startsWith('node_modules/'));
     execFileSync('mkdir', ['-p', copy]);
     execFileSync('tar', ['-cf', join(root, 'repo.tar'), '-C', REPO, ...files]);
     execFileSync('tar', ['-xf', join(root, 'repo.tar'), '-C', copy, '--no-same-owner']);
@@ -59,7 +60,13 @@ describe('the README\'s systemd units', () => {
 
   async function runUnit(name: 'relay' | 'serve', secrets: Record<string, string>, overrides: Record<string, string>, probe: string) {
     const envPath = join(root, `${name}.env`);
-    writeFileSync(envPath, Object.entries(secrets).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 });
+    writeFileSync(
+      envPath,
+      Object.entries(secrets)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n') + '\n',
+      { mode: 0o600 },
+    );
     const unit = readmeBlock(`unit:${name}`)
       .replaceAll('/opt/quarantine-edge', copy)
       .replaceAll(`/etc/quarantine-edge/${name}.env`, envPath)
@@ -68,7 +75,10 @@ describe('the README\'s systemd units', () => {
     const unitPath = join(root, `quarantine-edge-${name}.service`);
     writeFileSync(unitPath, unit);
     const verify = await new Promise<{ code: number; err: string }>((resolve) =>
-      execFile('systemd-analyze', ['verify', unitPath], (err, _o, e) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, err: String(e) })));
+      execFile('systemd-analyze', ['verify', unitPath], (err, _o, e) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, err: String(e) }),
+      ),
+    );
     expect(verify.code, verify.err).toBe(0);
 
     const s = serviceSection(unit);
@@ -81,14 +91,27 @@ describe('the README\'s systemd units', () => {
     expect(execStart.slice(1)).toEqual([join(copy, 'bin/quarantine-edge.js'), name]);
     // the environment systemd gives a service: its own few variables, Environment=, EnvironmentFile=
     const env: Record<string, string> = {
-      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: RUN_AS.home, USER: RUN_AS.user, LOGNAME: RUN_AS.user,
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      HOME: RUN_AS.home,
+      USER: RUN_AS.user,
+      LOGNAME: RUN_AS.user,
     };
-    for (const line of s.get('Environment') ?? []) for (const kv of line.split(/\s+/)) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
+    for (const line of s.get('Environment') ?? [])
+      for (const kv of line.split(/\s+/)) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
     for (const f of s.get('EnvironmentFile') ?? []) Object.assign(env, envFile(f));
     Object.assign(env, overrides);
     const port = Number(overrides.PORT ?? overrides.RELAY_PORT);
     const running = await startProcess(
-      ['setpriv', `--reuid=${RUN_AS.uid}`, `--regid=${RUN_AS.gid}`, '--clear-groups', '--no-new-privs', '--', process.execPath, ...execStart.slice(1)],
+      [
+        'setpriv',
+        `--reuid=${RUN_AS.uid}`,
+        `--regid=${RUN_AS.gid}`,
+        '--clear-groups',
+        '--no-new-privs',
+        '--',
+        process.execPath,
+        ...execStart.slice(1),
+      ],
       { env, port, cwd: s.get('WorkingDirectory')![0], ready: name === 'relay' ? /relay listening/ : /quarantine-edge listening/ },
     );
     try {
@@ -108,7 +131,12 @@ describe('the README\'s systemd units', () => {
 
   it('the serve unit starts as an unprivileged user and answers /readyz', async () => {
     const port = await freePort();
-    const r = await runUnit('serve', { DATABASE_URL: inject('variantUrls')['pg-iredmail']!, ADMIN_API_KEY: 'units-test-admin-key-0123456789' }, { PORT: String(port) }, '/readyz');
+    const r = await runUnit(
+      'serve',
+      { DATABASE_URL: inject('variantUrls')['pg-iredmail']!, ADMIN_API_KEY: 'units-test-admin-key-0123456789' },
+      { PORT: String(port) },
+      '/readyz',
+    );
     expect(r.status, r.body).toBe(200);
     expect(JSON.parse(r.body)).toMatchObject({ status: 'ready', schema_variant: 'pg-iredmail' });
   });

@@ -18,7 +18,11 @@ function hiddenFields(html: string, action: string): Record<string, string[]> {
   const form = html.slice(start, html.indexOf('</form>', start));
   const out: Record<string, string[]> = {};
   for (const m of form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)) {
-    const v = m[2]!.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>');
+    const v = m[2]!
+      .replace(/&amp;/g, '&')
+      .replace(/&quot;/g, '"')
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>');
     (out[m[1]!] ??= []).push(v);
   }
   return out;
@@ -31,8 +35,13 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('a filtered list acts 
   let dA: string, dB: string, sd: string;
 
   const message = (rcpts: string[], extra: Record<string, unknown> = {}) => ({
-    timeNum: NOW - 100, content: 'S', sender: `spam@${sd}`, subject: 'scope test', spamLevel: 9,
-    recipients: rcpts.map((address) => ({ address })), ...extra,
+    timeNum: NOW - 100,
+    content: 'S',
+    sender: `spam@${sd}`,
+    subject: 'scope test',
+    spamLevel: 9,
+    recipients: rcpts.map((address) => ({ address })),
+    ...extra,
   });
 
   /** The list page's bulk form, as the browser submits it with these ids checked and this button. */
@@ -143,7 +152,16 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('a filtered list acts 
     await f.add(...Array.from({ length: 3 }, (_, i) => message([`r3@${dA}`], { subject: `filler ${i}`, timeNum: NOW - 1000 - i })));
     const b = await keySession(t.app, ADMIN_KEY);
     const list = await b.page(`/ui/quarantine?domain=${dA}&q=already`);
-    expect((await b.post('/ui/quarantine/bulk', { ...hiddenFields(list.html, '/ui/quarantine/bulk'), ids: [gone!], action: 'delete', confirmed: '1' })).status).toBe(303);
+    expect(
+      (
+        await b.post('/ui/quarantine/bulk', {
+          ...hiddenFields(list.html, '/ui/quarantine/bulk'),
+          ids: [gone!],
+          action: 'delete',
+          confirmed: '1',
+        })
+      ).status,
+    ).toBe(303);
 
     // a page further on (a cursor in the URL): the action returns to that page, not the first
     const cursor = 'AAAA';
@@ -171,18 +189,29 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('a filtered list acts 
   it('every page starts with <!DOCTYPE html>; an error page keeps the navigation, signed in or not', async () => {
     const b = await keySession(t.app, ADMIN_KEY);
     const [id] = await f.add(message([`d@${dA}`], { subject: 'doctype' }));
-    for (const path of ['/ui/quarantine', `/ui/quarantine/${id}`, '/ui/senders', '/ui/audit', '/ui/quarantine/0.nosuchmail1x', '/ui/nowhere']) {
+    for (const path of [
+      '/ui/quarantine',
+      `/ui/quarantine/${id}`,
+      '/ui/senders',
+      '/ui/audit',
+      '/ui/quarantine/0.nosuchmail1x',
+      '/ui/nowhere',
+    ]) {
       const page = await b.page(path);
       expect(page.html.startsWith('<!DOCTYPE html><html lang="en">'), path).toBe(true);
     }
     const missing = await b.page('/ui/quarantine/0.nosuchmail1x');
     expect(missing.res.status).toBe(404);
-    expect(missing.html).toContain('<nav class="main-nav" aria-label="Main"><a href="/ui/quarantine">Quarantine</a><a href="/ui/senders">Sender lists</a><a href="/ui/audit">Audit log</a></nav>');
+    expect(missing.html).toContain(
+      '<nav class="main-nav" aria-label="Main"><a href="/ui/quarantine">Quarantine</a><a href="/ui/senders">Sender lists</a><a href="/ui/audit">Audit log</a></nav>',
+    );
     const anon = await t.app.request('/ui/portal/not-a-token');
     expect(anon.status).toBe(404);
     const html = await anon.text();
     expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
-    expect(html).toContain('<nav class="main-nav" aria-label="Main"><a href="/ui/quarantine">Quarantine</a><a href="/ui/sign-in">Sign in</a></nav>');
+    expect(html).toContain(
+      '<nav class="main-nav" aria-label="Main"><a href="/ui/quarantine">Quarantine</a><a href="/ui/sign-in">Sign in</a></nav>',
+    );
   });
 
   it('the list: page size, score range, several types, and a bounded total for the filter', async () => {
@@ -195,7 +224,8 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('a filtered list acts 
       message([rc], { content: 'C', subject: 'clean', spamLevel: 0, timeNum: NOW - 3002 }),
     );
     const b = await keySession(t.app, ADMIN_KEY);
-    const subjects = (html: string) => [...html.matchAll(/<td data-label="Subject" class="subject"><a [^>]*>([^<]*)<\/a>/g)].map((m) => m[1]);
+    const subjects = (html: string) =>
+      [...html.matchAll(/<td data-label="Subject" class="subject"><a [^>]*>([^<]*)<\/a>/g)].map((m) => m[1]);
 
     const p25 = await b.page(`/ui/quarantine?domain=${sub}&size=25`);
     expect(subjects(p25.html)).toHaveLength(25);
@@ -219,7 +249,11 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('a filtered list acts 
     expect(hiddenFields(typed.html, '/ui/quarantine/bulk').type).toEqual(['virus,banned']);
 
     // bad input: a 400 naming the field
-    for (const [q, field] of [['size=7', 'size'], ['min_score=abc', 'min_score'], ['min_score=5&max_score=1', 'max_score']] as const) {
+    for (const [q, field] of [
+      ['size=7', 'size'],
+      ['min_score=abc', 'min_score'],
+      ['min_score=5&max_score=1', 'max_score'],
+    ] as const) {
       const r = await b.page(`/ui/quarantine?domain=${sub}&${q}`);
       expect(r.res.status, q).toBe(400);
       expect(r.html).toContain(`${field}:`);
@@ -235,6 +269,9 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('a filtered list acts 
     expect(await countQuarantine(t.deps, who, input, 4)).toEqual({ count: 4, more: true });
     expect(await countQuarantine(t.deps, who, { ...input, q: 'count 3' }, 4)).toEqual({ count: 1, more: false });
     // a domain admin of another domain counts none of them
-    expect(await countQuarantine(t.deps, { role: 'domain_admin', actor: 't', keyId: 'k', domains: [dB] }, input)).toEqual({ count: 0, more: false });
+    expect(await countQuarantine(t.deps, { role: 'domain_admin', actor: 't', keyId: 'k', domains: [dB] }, input)).toEqual({
+      count: 0,
+      more: false,
+    });
   });
 });

@@ -29,7 +29,6 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('admin pages (/ui/send
     return rows.map((r) => ({ recipient: text(r.re), sender: text(r.se), wb: r.wb.trim() })).filter((r) => r.sender.endsWith(sd));
   };
 
-
   const portalSession = (mailbox: string) => openPortal(t.app, SECRET, mailbox, NOW + 3600);
   const signedIn = (key: string) => keySession(t.app, key);
 
@@ -46,10 +45,12 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('admin pages (/ui/send
       const v = t.variant;
       const db = t.handle.db;
       const like = (col: string) => sql`${sql.ref(col)} LIKE ${`%${sd}`}`;
-      await sql`DELETE FROM wblist WHERE sid IN (SELECT id FROM mailaddr m WHERE ${v.dialect === 'postgres' && v.binary.has('mailaddr.email')
-        ? sql`encode(m.email, 'escape') LIKE ${`%${sd}`}` : like('m.email')})`.execute(db);
-      await sql`DELETE FROM mailaddr WHERE ${v.dialect === 'postgres' && v.binary.has('mailaddr.email')
-        ? sql`encode(email, 'escape') LIKE ${`%${sd}`}` : like('email')}`.execute(db);
+      await sql`DELETE FROM wblist WHERE sid IN (SELECT id FROM mailaddr m WHERE ${
+        v.dialect === 'postgres' && v.binary.has('mailaddr.email') ? sql`encode(m.email, 'escape') LIKE ${`%${sd}`}` : like('m.email')
+      })`.execute(db);
+      await sql`DELETE FROM mailaddr WHERE ${
+        v.dialect === 'postgres' && v.binary.has('mailaddr.email') ? sql`encode(email, 'escape') LIKE ${`%${sd}`}` : like('email')
+      }`.execute(db);
       const users = [alice, bob, `@${dA}`, `@${dB}`].map((x) => bind(v, 'users.email', x));
       await sql`DELETE FROM users WHERE email IN (${sql.join(users)})`.execute(db);
       await t.close();
@@ -165,7 +166,11 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('admin pages (/ui/send
     const who: Identity = { role: 'admin', actor, keyId: null };
     for (let i = 0; i < 55; i++) {
       await recordAudit(t.handle.db, t.deps.clock, who, {
-        action: 'delete', result: 'ok', mailId: `m${i}x`, partitionTag: 0, recipients: i === 54 ? [alice, bob] : [alice],
+        action: 'delete',
+        result: 'ok',
+        mailId: `m${i}x`,
+        partitionTag: 0,
+        recipients: i === 54 ? [alice, bob] : [alice],
         detail: JSON.stringify({ n: i, note: '<b>sender</b>' }),
       });
     }
@@ -191,7 +196,11 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('admin pages (/ui/send
     // another domain's admin sees none of them; a bad filter names the field
     const other = await signedIn(await t.key('domain_admin', { domains: [uniqueDomains(1)[0]!] }));
     expect(ids((await other.page(`/ui/audit?actor=${actor}`)).html)).toEqual([]);
-    for (const [q, name] of [['mail_id=bad!id', 'mail_id'], ['before=abc', 'before'], [`action=${'x'.repeat(41)}`, 'action']] as const) {
+    for (const [q, name] of [
+      ['mail_id=bad!id', 'mail_id'],
+      ['before=abc', 'before'],
+      [`action=${'x'.repeat(41)}`, 'action'],
+    ] as const) {
       const r = await b.page(`/ui/audit?${q}`);
       expect(r.res.status, q).toBe(400);
       expect(r.html).toContain('role="alert"');
@@ -201,7 +210,12 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('admin pages (/ui/send
 
   it('a delete done on the message page shows up on the audit page', async () => {
     const [id] = await f.add({
-      timeNum: NOW - 50, content: 'S', sender: `spam@${sd}`, subject: 'audit me', spamLevel: 9, recipients: [{ address: alice }],
+      timeNum: NOW - 50,
+      content: 'S',
+      sender: `spam@${sd}`,
+      subject: 'audit me',
+      spamLevel: 9,
+      recipients: [{ address: alice }],
     });
     const b = await signedIn(ADMIN_KEY);
     const { csrf } = await b.page(`/ui/quarantine/${id}`);

@@ -39,12 +39,21 @@ describe.each(VARIANTS)('digest settings page on %s', (variantName) => {
   let domain: string;
   const sub = (a: string) => t.handle.db.selectFrom('qe_digest_subscriptions').selectAll().where('address', '=', a).executeTakeFirst();
   const portal = (mailbox: string) => openPortal(t.app, SECRET, mailbox, NOW + 3600);
-  const sendToEveryone = (recipients: string[]) => t.get('/v1/digests/run', ADMIN_KEY, {
-    method: 'POST', body: JSON.stringify({ force_all: true, recipients }), headers: { 'content-type': 'application/json' },
-  });
-  const mail = (to: string, ago: number) => f.add({
-    timeNum: NOW - ago, content: 'S', sender: `spam@${domain}`, subject: 'buy now', spamLevel: 9, recipients: [{ address: to }],
-  });
+  const sendToEveryone = (recipients: string[]) =>
+    t.get('/v1/digests/run', ADMIN_KEY, {
+      method: 'POST',
+      body: JSON.stringify({ force_all: true, recipients }),
+      headers: { 'content-type': 'application/json' },
+    });
+  const mail = (to: string, ago: number) =>
+    f.add({
+      timeNum: NOW - ago,
+      content: 'S',
+      sender: `spam@${domain}`,
+      subject: 'buy now',
+      spamLevel: 9,
+      recipients: [{ address: to }],
+    });
   const save = async (b: PageClient, change: Record<string, string | undefined>) => {
     const page = await b.page('/ui/subscription');
     const fields = { ...formFields(page.html), ...change };
@@ -54,7 +63,13 @@ describe.each(VARIANTS)('digest settings page on %s', (variantName) => {
   beforeAll(async () => {
     resend = await startResendTwin();
     t = await testApp(variantName, {
-      env: { LINK_SECRET: SECRET, PUBLIC_URL: 'https://q.example.test', DIGEST_FROM: 'Quarantine <q@example.test>', RESEND_API_KEY: 're_test', RESEND_BASE_URL: resend.url },
+      env: {
+        LINK_SECRET: SECRET,
+        PUBLIC_URL: 'https://q.example.test',
+        DIGEST_FROM: 'Quarantine <q@example.test>',
+        RESEND_API_KEY: 're_test',
+        RESEND_BASE_URL: resend.url,
+      },
     });
     f = new Fixtures(t);
     [domain] = uniqueDomains(1) as [string];
@@ -141,7 +156,7 @@ describe.each(VARIANTS)('digest settings page on %s', (variantName) => {
     expect((await b.page('/ui/subscription?done=unchanged')).html).toContain('Nothing changed. You turned digests off');
   });
 
-  it('the owner chooses the digest\'s language: subject, HTML and text in German', async () => {
+  it("the owner chooses the digest's language: subject, HTML and text in German", async () => {
     const gus = `gus@${domain}`;
     const b = await portal(gus);
     const page = await b.page('/ui/subscription');

@@ -22,8 +22,13 @@ describe.each(VARIANTS)('pages, self-service (/ui) on %s', (variantName) => {
   const senders = () => [`good@${senderDomain}`, `bad@${senderDomain}`, `bulk1@${senderDomain}`, `bulk2@${senderDomain}`];
 
   const message = (rcpts: string[], extra: Record<string, unknown> = {}) => ({
-    timeNum: NOW - 100, content: 'S', sender: `good@${senderDomain}`, subject: 'buy now', spamLevel: 9,
-    recipients: rcpts.map((address) => ({ address })), ...extra,
+    timeNum: NOW - 100,
+    content: 'S',
+    sender: `good@${senderDomain}`,
+    subject: 'buy now',
+    spamLevel: 9,
+    recipients: rcpts.map((address) => ({ address })),
+    ...extra,
   });
 
   /** wblist rows (recipient, sender, W/B) for this file's senders, as amavisd reads them. */
@@ -35,7 +40,6 @@ describe.each(VARIANTS)('pages, self-service (/ui) on %s', (variantName) => {
     return rows.map((r) => ({ recipient: text(r.re), sender: text(r.se), wb: r.wb.trim() }));
   };
 
-
   const portalSession = (mailbox: string) => openPortal(t.app, SECRET, mailbox, NOW + 3600);
 
   beforeAll(async () => {
@@ -43,7 +47,13 @@ describe.each(VARIANTS)('pages, self-service (/ui) on %s', (variantName) => {
     resend = await startResendTwin();
     t = await testApp(variantName, {
       release: twin,
-      env: { LINK_SECRET: SECRET, PUBLIC_URL, DIGEST_FROM: 'Quarantine <quarantine@example.com>', RESEND_API_KEY: 're_test_key', RESEND_BASE_URL: resend.url },
+      env: {
+        LINK_SECRET: SECRET,
+        PUBLIC_URL,
+        DIGEST_FROM: 'Quarantine <quarantine@example.com>',
+        RESEND_API_KEY: 're_test_key',
+        RESEND_BASE_URL: resend.url,
+      },
     });
     f = new Fixtures(t);
     [dA, senderDomain] = uniqueDomains(2) as [string, string];
@@ -104,7 +114,10 @@ describe.each(VARIANTS)('pages, self-service (/ui) on %s', (variantName) => {
     const page = await b.page(`/ui/quarantine/${id}`);
     expect(page.html).not.toContain('Release and always allow sender');
     expect(page.html).toContain('null sender');
-    for (const [path, fields] of [[`/ui/quarantine/${id}/release`, { allow_sender: '1' }], [`/ui/quarantine/${id}/delete`, { block_sender: '1' }]] as const) {
+    for (const [path, fields] of [
+      [`/ui/quarantine/${id}/release`, { allow_sender: '1' }],
+      [`/ui/quarantine/${id}/delete`, { block_sender: '1' }],
+    ] as const) {
       const res = await b.post(path, { csrf: page.csrf!, ...fields });
       expect(res.status, path).toBe(400);
       const html = await res.text();
@@ -118,8 +131,10 @@ describe.each(VARIANTS)('pages, self-service (/ui) on %s', (variantName) => {
 
   it('bulk release + allow and delete + block, counting null-sender failures; CSRF enforced', async () => {
     const [r1, r2, nul, d1] = await f.add(
-      message([bob], { sender: `bulk1@${senderDomain}` }), message([bob], { sender: `bulk2@${senderDomain}` }),
-      message([bob], { sender: '' }), message([`carol@${dA}`], { sender: `bulk1@${senderDomain}` }),
+      message([bob], { sender: `bulk1@${senderDomain}` }),
+      message([bob], { sender: `bulk2@${senderDomain}` }),
+      message([bob], { sender: '' }),
+      message([`carol@${dA}`], { sender: `bulk1@${senderDomain}` }),
     );
     const b = await portalSession(bob);
     const list = await b.page('/ui/quarantine');
@@ -132,7 +147,8 @@ describe.each(VARIANTS)('pages, self-service (/ui) on %s', (variantName) => {
     expect(rel.status).toBe(303);
     // carol's message is not bob's (404), the null sender is refused (400): each listed with why
     expect(rel.headers.get('location')).toBe(
-      `/ui/quarantine?done=bulk-release_allow&ok=1&failed=2&null_sender=1&fail=${nul}%7Einvalid_field&fail=${d1}%7Enot_found`);
+      `/ui/quarantine?done=bulk-release_allow&ok=1&failed=2&null_sender=1&fail=${nul}%7Einvalid_field&fail=${d1}%7Enot_found`,
+    );
     const result = (await b.page(rel.headers.get('location')!)).html;
     expect(result).toContain('null sender');
     expect(result).toContain(`<a href="/ui/quarantine/${d1}">${d1}</a>: not found in your scope`);
@@ -148,7 +164,7 @@ describe.each(VARIANTS)('pages, self-service (/ui) on %s', (variantName) => {
     expect((await b.post('/ui/quarantine/bulk', { csrf: list.csrf!, action: 'nuke', ids: [r2!] })).status).toBe(400);
   });
 
-  it("a mailbox session changes its own digest subscription only; bad values are a 400 page; CSRF", async () => {
+  it('a mailbox session changes its own digest subscription only; bad values are a 400 page; CSRF', async () => {
     const b = await portalSession(alice);
     const page = await b.page('/ui/subscription');
     expect(page.res.status).toBe(200);
@@ -158,7 +174,13 @@ describe.each(VARIANTS)('pages, self-service (/ui) on %s', (variantName) => {
     expect(await sub(alice)).toBeUndefined();
 
     // an address field is ignored: the session's mailbox is the only one it can change
-    const ok = await b.post('/ui/subscription', { csrf: page.csrf!, enabled: '1', frequency: 'weekly', time_zone: 'Europe/Berlin', address: bob });
+    const ok = await b.post('/ui/subscription', {
+      csrf: page.csrf!,
+      enabled: '1',
+      frequency: 'weekly',
+      time_zone: 'Europe/Berlin',
+      address: bob,
+    });
     expect(ok.status).toBe(303);
     expect(ok.headers.get('location')).toBe('/ui/subscription?done=saved');
     expect(await sub(bob)).toBeUndefined();
@@ -230,9 +252,18 @@ describe.each(VARIANTS)('pages, self-service (/ui) on %s', (variantName) => {
 
     // a subscriber without quarantined mail qualifies too; a malformed address is a plain 400
     const subscriber = `frank@${dA}`;
-    await t.handle.db.insertInto('qe_digest_subscriptions').values({
-      address: subscriber, domain: dA, enabled: 0, frequency: 'daily', time_zone: null, updated_at: NOW, updated_by: 'test',
-    }).execute();
+    await t.handle.db
+      .insertInto('qe_digest_subscriptions')
+      .values({
+        address: subscriber,
+        domain: dA,
+        enabled: 0,
+        frequency: 'daily',
+        time_zone: null,
+        updated_at: NOW,
+        updated_by: 'test',
+      })
+      .execute();
     await ask(subscriber);
     await expect.poll(() => resend.emails.length).toBe(3);
     expect((await anon.post('/ui/email-link', { csrf: signIn.csrf!, address: 'not an address' })).status).toBe(400);

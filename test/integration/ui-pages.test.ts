@@ -13,12 +13,23 @@ const XSS = '<script>alert(1)</script>';
 
 function htmlMail(subject: string, to: string): string {
   return [
-    'From: Bulk <spammer@bulk.example>', `To: ${to}`, `Subject: ${subject}`, 'MIME-Version: 1.0',
-    'Content-Type: multipart/alternative; boundary="b1"', '', '--b1', 'Content-Type: text/plain; charset=utf-8', '',
-    'plain words here', '--b1', 'Content-Type: text/html; charset=utf-8', '',
-    '<html><body><p>Hello there</p><script>alert("html-part")</script>'
-      + '<img src="https://tracker.example/p.gif" onerror="alert(2)"><a href="https://evil.example/go">click me</a></body></html>',
-    '--b1--', '',
+    'From: Bulk <spammer@bulk.example>',
+    `To: ${to}`,
+    `Subject: ${subject}`,
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/alternative; boundary="b1"',
+    '',
+    '--b1',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'plain words here',
+    '--b1',
+    'Content-Type: text/html; charset=utf-8',
+    '',
+    '<html><body><p>Hello there</p><script>alert("html-part")</script>' +
+      '<img src="https://tracker.example/p.gif" onerror="alert(2)"><a href="https://evil.example/go">click me</a></body></html>',
+    '--b1--',
+    '',
   ].join('\n');
 }
 
@@ -30,10 +41,14 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('pages (/ui) on %s', (
   let alice: string, bob: string;
 
   const message = (rcpts: string[], extra: Record<string, unknown> = {}) => ({
-    timeNum: NOW - 100, content: 'S', sender: 'spammer@bulk.example', subject: 'buy now', spamLevel: 9,
-    recipients: rcpts.map((address) => ({ address })), ...extra,
+    timeNum: NOW - 100,
+    content: 'S',
+    sender: 'spammer@bulk.example',
+    subject: 'buy now',
+    spamLevel: 9,
+    recipients: rcpts.map((address) => ({ address })),
+    ...extra,
   });
-
 
   const portalSession = (mailbox: string) => openPortal(t.app, SECRET, mailbox, NOW + 3600);
 
@@ -109,7 +124,13 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('pages (/ui) on %s', (
     const tampered = good.slice(0, -2) + (good.endsWith('AA') ? 'BB' : 'AA');
     expect((await b.request(`/ui/portal/${tampered}`)).status).toBe(404);
     expect((await b.request(`/ui/portal/${await signPortalToken(SECRET, alice, NOW - 1)}`)).status).toBe(403);
-    const release = await signLink(SECRET, { action: 'release', partitionTag: 0, mailId: 'hZbBr1WxS3sy', recipient: alice, expires: NOW + 3600 });
+    const release = await signLink(SECRET, {
+      action: 'release',
+      partitionTag: 0,
+      mailId: 'hZbBr1WxS3sy',
+      recipient: alice,
+      expires: NOW + 3600,
+    });
     expect((await b.request(`/ui/portal/${release}`)).status).toBe(404);
     const other = await signPortalToken('another-secret-0123456789abcdefghijklmn', alice, NOW + 3600);
     expect((await b.request(`/ui/portal/${other}`)).status).toBe(404);

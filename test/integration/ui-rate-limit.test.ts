@@ -58,8 +58,11 @@ describe('"email me a link": limited per client IP', () => {
     resend = await startResendTwin();
     t = await testApp('pg-iredmail', {
       env: {
-        LINK_SECRET: 'ui-rate-link-secret-0123456789abcdefghij', PUBLIC_URL: 'https://quarantine.example',
-        DIGEST_FROM: 'Quarantine <quarantine@example.com>', RESEND_API_KEY: 're_test_key', RESEND_BASE_URL: resend.url,
+        LINK_SECRET: 'ui-rate-link-secret-0123456789abcdefghij',
+        PUBLIC_URL: 'https://quarantine.example',
+        DIGEST_FROM: 'Quarantine <quarantine@example.com>',
+        RESEND_API_KEY: 're_test_key',
+        RESEND_BASE_URL: resend.url,
       },
     });
     f = new Fixtures(t);
@@ -78,9 +81,16 @@ describe('"email me a link": limited per client IP', () => {
 
   it('the sixth request from one IP is a 429 for every address; nothing is sent; another IP still gets its link', async () => {
     const known = (i: number) => `known${i}@${domain}`;
-    await f.add(...[0, 1, 2, 3, 4, 5, 6].map((i) => ({
-      timeNum: NOW - 100, content: 'S', sender: 'spammer@bulk.example', subject: 'buy now', spamLevel: 9, recipients: [{ address: known(i) }],
-    })));
+    await f.add(
+      ...[0, 1, 2, 3, 4, 5, 6].map((i) => ({
+        timeNum: NOW - 100,
+        content: 'S',
+        sender: 'spammer@bulk.example',
+        subject: 'buy now',
+        spamLevel: 9,
+        recipients: [{ address: known(i) }],
+      })),
+    );
     // this IP; the server binds 127.0.0.1, the client connects from 127.0.0.1 (all of 127/8 is loopback)
     const a = client(port, '127.0.0.1');
     await a.start();
@@ -105,7 +115,11 @@ describe('"email me a link": limited per client IP', () => {
     expect(knownLimited.text.replace(/request [\w-]+/g, '')).toBe(unknownLimited.text.replace(/request [\w-]+/g, ''));
     expect(knownLimited.text).not.toContain(known(3));
     // on Node the IP is the socket's: headers a client can write do not buy a fresh allowance
-    const forged = await a.ask(known(5), { 'x-forwarded-for': '203.0.113.9', 'cf-connecting-ip': '203.0.113.10', 'x-real-ip': '203.0.113.11' });
+    const forged = await a.ask(known(5), {
+      'x-forwarded-for': '203.0.113.9',
+      'cf-connecting-ip': '203.0.113.10',
+      'x-real-ip': '203.0.113.11',
+    });
     expect(forged.status).toBe(429);
 
     // another client IP has its own allowance: its known address gets mail
@@ -120,10 +134,14 @@ describe('"email me a link": limited per client IP', () => {
 
     // an in-process request (no socket, e.g. app.request) has no IP: only the per-address limit applies
     const inProcess = await t.app.request('/ui/sign-in');
-    const pre = inProcess.headers.getSetCookie().find((c) => c.startsWith('qe_pre='))!.split(';')[0]!;
+    const pre = inProcess.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('qe_pre='))!
+      .split(';')[0]!;
     const token = /name="csrf" value="([^"]+)"/.exec(await inProcess.text())![1]!;
     const direct = await t.app.request('/ui/email-link', {
-      method: 'POST', headers: { cookie: pre, 'content-type': 'application/x-www-form-urlencoded' },
+      method: 'POST',
+      headers: { cookie: pre, 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ csrf: token, address: known(6) }).toString(),
     });
     expect(direct.status).toBe(200);
@@ -133,8 +151,12 @@ describe('"email me a link": limited per client IP', () => {
   it('behind a trusted proxy (TRUST_PROXY=1) the limit follows the last X-Forwarded-For entry, not the proxy', async () => {
     const proxied = await testApp('pg-iredmail', {
       env: {
-        LINK_SECRET: 'ui-rate-link-secret-0123456789abcdefghij', PUBLIC_URL: 'https://quarantine.example',
-        DIGEST_FROM: 'Quarantine <quarantine@example.com>', RESEND_API_KEY: 're_test_key', RESEND_BASE_URL: resend.url, TRUST_PROXY: '1',
+        LINK_SECRET: 'ui-rate-link-secret-0123456789abcdefghij',
+        PUBLIC_URL: 'https://quarantine.example',
+        DIGEST_FROM: 'Quarantine <quarantine@example.com>',
+        RESEND_API_KEY: 're_test_key',
+        RESEND_BASE_URL: resend.url,
+        TRUST_PROXY: '1',
       },
     });
     const s2 = await new Promise<ServerType>((resolve) => {
@@ -144,7 +166,8 @@ describe('"email me a link": limited per client IP', () => {
       // one socket (the proxy at 127.0.0.3) carrying two clients; a client's own header entry comes first
       const proxy = client((s2.address() as AddressInfo).port, '127.0.0.3');
       await proxy.start();
-      const first = '198.51.100.7', second = '198.51.100.8';
+      const first = '198.51.100.7',
+        second = '198.51.100.8';
       for (let i = 0; i < PORTAL_MAIL_PER_IP; i++) {
         expect((await proxy.ask(`p${i}@${domain}`, { 'x-forwarded-for': `203.0.113.${i}, ${first}` })).status).toBe(200);
       }
@@ -158,8 +181,12 @@ describe('"email me a link": limited per client IP', () => {
   it('IPv6 clients count per /64: new addresses in the same /64 share one allowance, another /64 has its own', async () => {
     const proxied = await testApp('pg-iredmail', {
       env: {
-        LINK_SECRET: 'ui-rate-link-secret-0123456789abcdefghij', PUBLIC_URL: 'https://quarantine.example',
-        DIGEST_FROM: 'Quarantine <quarantine@example.com>', RESEND_API_KEY: 're_test_key', RESEND_BASE_URL: resend.url, TRUST_PROXY: '1',
+        LINK_SECRET: 'ui-rate-link-secret-0123456789abcdefghij',
+        PUBLIC_URL: 'https://quarantine.example',
+        DIGEST_FROM: 'Quarantine <quarantine@example.com>',
+        RESEND_API_KEY: 're_test_key',
+        RESEND_BASE_URL: resend.url,
+        TRUST_PROXY: '1',
       },
     });
     const s3 = await new Promise<ServerType>((resolve) => {
@@ -169,7 +196,14 @@ describe('"email me a link": limited per client IP', () => {
       const proxy = client((s3.address() as AddressInfo).port, '127.0.0.4');
       await proxy.start();
       // one subscriber's /64, a fresh interface id (and spelling) per request
-      const inNet = ['2001:db8:7:1::1', '2001:db8:7:1::2', '2001:0db8:0007:0001:ffff::9', '[2001:db8:7:1:abcd::1]', '2001:db8:7:1:1:2:3:4', '2001:db8:7:1::ff'];
+      const inNet = [
+        '2001:db8:7:1::1',
+        '2001:db8:7:1::2',
+        '2001:0db8:0007:0001:ffff::9',
+        '[2001:db8:7:1:abcd::1]',
+        '2001:db8:7:1:1:2:3:4',
+        '2001:db8:7:1::ff',
+      ];
       for (let i = 0; i < PORTAL_MAIL_PER_IP; i++) {
         const r = await proxy.ask(`v6-${i}@${domain}`, { 'x-forwarded-for': inNet[i]! });
         expect(r.status, inNet[i]).toBe(200);

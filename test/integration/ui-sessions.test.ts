@@ -29,14 +29,20 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('page sessions on %s',
 
   const newKey = async () => {
     const res = await t.get('/v1/keys', ADMIN_KEY, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'pages', role: 'domain_admin', domains: [domain] }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'pages', role: 'domain_admin', domains: [domain] }),
     });
     return (await res.json()) as { id: string; key: string };
   };
 
   it('sign-out ends the session on the server: a copied cookie stops working (key, bootstrap and mailbox sessions)', async () => {
     const k = await newKey();
-    const sessions = [await keySession(t.app, k.key), await keySession(t.app, ADMIN_KEY), await portalSession(t.app, SECRET, `owner@${domain}`, NOW + 3600)];
+    const sessions = [
+      await keySession(t.app, k.key),
+      await keySession(t.app, ADMIN_KEY),
+      await portalSession(t.app, SECRET, `owner@${domain}`, NOW + 3600),
+    ];
     for (const b of sessions) {
       const copy = new PageClient(t.app);
       copy.cookies.set('qe_session', b.cookies.get('qe_session')!);
@@ -66,11 +72,15 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('page sessions on %s',
         expect(decoded).not.toContain(part);
       }
     }
-    const { rows } = await sql<Record<string, unknown>>`SELECT * FROM qe_ui_sessions WHERE id_hash IN (${sha256Hex(a)}, ${sha256Hex(b)})`.execute(t.handle.db);
+    const { rows } = await sql<
+      Record<string, unknown>
+    >`SELECT * FROM qe_ui_sessions WHERE id_hash IN (${sha256Hex(a)}, ${sha256Hex(b)})`.execute(t.handle.db);
     expect(rows).toHaveLength(2);
     for (const row of rows) {
       expect(row.key_id).toBe(k.id);
-      expect(Object.values(row).some((v) => typeof v === 'string' && (v.includes(hash.slice(0, 16)) || v.includes(a) || v.includes(b)))).toBe(false);
+      expect(
+        Object.values(row).some((v) => typeof v === 'string' && (v.includes(hash.slice(0, 16)) || v.includes(a) || v.includes(b))),
+      ).toBe(false);
     }
   });
 });
@@ -127,7 +137,9 @@ describe('failed key checks are throttled per client address', () => {
       expect(JSON.parse(res.text)).toMatchObject({ code: 'too_many_requests', status: 429 });
     }
     // a header a client can write does not buy a fresh allowance on Node
-    expect((await get('GET', '/v1/quarantine?limit=1', { ...bad, 'x-forwarded-for': '203.0.113.7', 'cf-connecting-ip': '203.0.113.8' })).status).toBe(429);
+    expect(
+      (await get('GET', '/v1/quarantine?limit=1', { ...bad, 'x-forwarded-for': '203.0.113.7', 'cf-connecting-ip': '203.0.113.8' })).status,
+    ).toBe(429);
     expect((await from(port, '127.0.0.4')('GET', '/v1/quarantine?limit=1', { authorization: `Bearer ${ADMIN_KEY}` })).status).toBe(200);
   });
 
@@ -136,7 +148,12 @@ describe('failed key checks are throttled per client address', () => {
     const signIn = async (key: string) => {
       const page = await go('GET', '/ui/sign-in');
       const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)![1]!;
-      return go('POST', '/ui/sign-in', { 'content-type': 'application/x-www-form-urlencoded' }, new URLSearchParams({ csrf, key }).toString());
+      return go(
+        'POST',
+        '/ui/sign-in',
+        { 'content-type': 'application/x-www-form-urlencoded' },
+        new URLSearchParams({ csrf, key }).toString(),
+      );
     };
     for (let i = 0; i < FAILED_KEY_CHECKS; i++) expect((await signIn(`qe_wrong-${i}-0123456789abcdefghij`)).status).toBe(401);
     const limited = await signIn(ADMIN_KEY);
@@ -148,7 +165,12 @@ describe('failed key checks are throttled per client address', () => {
     const other = from(port, '127.0.0.6');
     const page = await other('GET', '/ui/sign-in');
     const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)![1]!;
-    const ok = await other('POST', '/ui/sign-in', { 'content-type': 'application/x-www-form-urlencoded' }, new URLSearchParams({ csrf, key: ADMIN_KEY }).toString());
+    const ok = await other(
+      'POST',
+      '/ui/sign-in',
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      new URLSearchParams({ csrf, key: ADMIN_KEY }).toString(),
+    );
     expect(ok.status).toBe(303);
   });
 });

@@ -23,15 +23,28 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
   let rx: WebhookReceiver;
   let dA: string, dB: string;
   let adminA: string;
-  const clock = { ms: Date.now(), now() { return this.ms; } };
+  const clock = {
+    ms: Date.now(),
+    now() {
+      return this.ms;
+    },
+  };
   const made: Array<{ id: string; key: string }> = [];
 
   const message = (rcpts: string[]) => ({
-    timeNum: NOW - 100, content: 'S', sender: 'spammer@bulk.example', subject: 'buy now', spamLevel: 9,
+    timeNum: NOW - 100,
+    content: 'S',
+    sender: 'spammer@bulk.example',
+    subject: 'buy now',
+    spamLevel: 9,
     recipients: rcpts.map((address) => ({ address })),
   });
   const send = (path: string, method: string, body?: unknown, key = ADMIN_KEY) =>
-    t.get(path, key, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: body === undefined ? {} : { 'content-type': 'application/json' } });
+    t.get(path, key, {
+      method,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    });
   const subscribe = async (events: string[], key = ADMIN_KEY, url = rx.url) => {
     const res = await send('/v1/webhooks', 'POST', { url, events, description: 'test' }, key);
     expect(res.status).toBe(201);
@@ -83,7 +96,13 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
     const failedFirst = forMail(id!).find((r) => JSON.parse(r.body).data.mail.recipients.length === 2)!;
     const msgId = failedFirst.headers['webhook-id']!;
     const byId = async () => (await deliveries(all.id)).find((d) => d.id === msgId);
-    expect(await byId()).toMatchObject({ status: 'pending', attempts: 1, last_status: 500, last_error: 'HTTP 500', event_type: 'quarantine.released' });
+    expect(await byId()).toMatchObject({
+      status: 'pending',
+      attempts: 1,
+      last_status: 500,
+      last_error: 'HTTP 500',
+      event_type: 'quarantine.released',
+    });
 
     await pass(); // not due yet: backoff
     expect(forMail(id!)).toHaveLength(2);
@@ -96,7 +115,10 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
     for (const r of got) {
       const secret = JSON.parse(r.body).data.mail.recipients.length === 2 ? all.secret : scoped.secret;
       const payload = new Webhook(secret).verify(r.body, r.headers) as any;
-      expect(payload).toMatchObject({ type: 'quarantine.released', data: { mail: { id, type: 'spam', subject: 'buy now', sender: 'spammer@bulk.example', score: 9 } } });
+      expect(payload).toMatchObject({
+        type: 'quarantine.released',
+        data: { mail: { id, type: 'spam', subject: 'buy now', sender: 'spammer@bulk.example', score: 9 } },
+      });
       expect(payload.data.actor).toEqual({ name: 'bootstrap-admin', role: 'admin' });
       expect(r.body).not.toContain(twin.calls[0]!.secretId);
       expect(() => new Webhook(secret === all.secret ? scoped.secret : all.secret).verify(r.body, r.headers)).toThrow();
@@ -122,7 +144,14 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
       type: 'quarantine.deleted',
       timestamp: expect.any(String),
       data: {
-        mail: { id: id2, type: 'spam', subject: 'buy now', sender: 'spammer@bulk.example', score: 9, recipients: [{ address: `alice@${dA}` }] },
+        mail: {
+          id: id2,
+          type: 'spam',
+          subject: 'buy now',
+          sender: 'spammer@bulk.example',
+          score: 9,
+          recipients: [{ address: `alice@${dA}` }],
+        },
         actor: { name: 'bootstrap-admin', role: 'admin' },
         content_removed: true,
       },
@@ -150,11 +179,15 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
     expect(forMail(id!)).toHaveLength(1);
     expect(forMail(id!)[0]!.headers['webhook-id']).toBe(pending.id);
     // and an event of a transaction that rolls back never exists
-    await expect(t.handle.db.transaction().execute(async (trx) => {
-      await emitEvent(trx, t.deps, { type: 'quarantine.released', domains: [dA], data: { marker: 'rolled-back' } });
-      throw new Error('the change failed');
-    })).rejects.toThrow('the change failed');
-    const ghost = await sql<{ n: number | string }>`SELECT count(*) AS n FROM qe_webhook_events WHERE payload LIKE ${'%rolled-back%'}`.execute(t.handle.db);
+    await expect(
+      t.handle.db.transaction().execute(async (trx) => {
+        await emitEvent(trx, t.deps, { type: 'quarantine.released', domains: [dA], data: { marker: 'rolled-back' } });
+        throw new Error('the change failed');
+      }),
+    ).rejects.toThrow('the change failed');
+    const ghost = await sql<{
+      n: number | string;
+    }>`SELECT count(*) AS n FROM qe_webhook_events WHERE payload LIKE ${'%rolled-back%'}`.execute(t.handle.db);
     expect(Number(ghost.rows[0]!.n)).toBe(0);
   });
 
@@ -165,7 +198,9 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
     rx.plan = [410];
     await pass();
     expect(forMail(id!)).toHaveLength(1);
-    const listed = WebhookView.array().parse(((await (await t.get('/v1/webhooks', adminA)).json()) as { items: unknown[] }).items).find((h) => h.id === hook.id)!;
+    const listed = WebhookView.array()
+      .parse(((await (await t.get('/v1/webhooks', adminA)).json()) as { items: unknown[] }).items)
+      .find((h) => h.id === hook.id)!;
     expect(listed).toMatchObject({ disabled_reason: expect.stringContaining('410') });
     expect(listed.disabled_at).not.toBeNull();
     const [d] = await deliveries(hook.id, adminA);
@@ -214,7 +249,10 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
       return DeliveryList.parse(await res.json()).items; // the answer is what the OpenAPI document says
     };
     const [pending] = await listed();
-    expect(pending!.history.map((a) => [a.status_code, a.error])).toEqual([[503, 'HTTP 503'], [null, 'no answer within 300 ms']]);
+    expect(pending!.history.map((a) => [a.status_code, a.error])).toEqual([
+      [503, 'HTTP 503'],
+      [null, 'no answer within 300 ms'],
+    ]);
     expect(pending!.history.map((a) => Date.parse(a.at))).toEqual([Math.floor(t0 / 1000) * 1000, Math.floor((t0 + 6_000) / 1000) * 1000]);
     expect(pending!.history[1]!.duration_ms).toBeGreaterThanOrEqual(290);
     // a manual retry starts a new series; the history keeps the earlier attempts
@@ -222,11 +260,18 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('webhooks on %s', (var
     await pass(300);
     const [done] = await listed();
     expect(done).toMatchObject({ status: 'delivered', attempts: 1, last_status: 200 });
-    expect(done!.history.map((a) => [a.status_code, a.error])).toEqual([[503, 'HTTP 503'], [null, 'no answer within 300 ms'], [200, null]]);
+    expect(done!.history.map((a) => [a.status_code, a.error])).toEqual([
+      [503, 'HTTP 503'],
+      [null, 'no answer within 300 ms'],
+      [200, null],
+    ]);
     for (const a of done!.history) expect(a.duration_ms).toBeGreaterThanOrEqual(0);
     // deleting the subscription takes its delivery history with it
     expect((await send(`/v1/webhooks/${hook.id}`, 'DELETE', undefined, adminA)).status).toBe(204);
-    made.splice(made.findIndex((h) => h.id === hook.id), 1);
+    made.splice(
+      made.findIndex((h) => h.id === hook.id),
+      1,
+    );
     const left = await t.handle.db.selectFrom('qe_webhook_attempts').select('seq').where('delivery_id', '=', done!.id).execute();
     expect(left).toHaveLength(0);
   });
@@ -259,18 +304,37 @@ describe('webhook targets without WEBHOOK_ALLOW_PRIVATE', () => {
 
   it('refuses http, private, loopback and link-local targets', async () => {
     const refused = [
-      'http://hooks.example.com/x', 'https://127.0.0.1/x', 'https://2130706433/x', 'https://localhost/x', 'https://a.localhost/x',
-      'https://10.1.2.3/x', 'https://172.20.0.1/x', 'https://192.168.1.1/x', 'https://169.254.169.254/latest', 'https://[::1]/x',
-      'https://[fe80::1]/x', 'https://[fd00::5]/x', 'https://[::ffff:127.0.0.1]/x', 'https://0.0.0.0/x', 'https://u:p@hooks.example.com/',
-      'ftp://hooks.example.com/', 'not a url',
+      'http://hooks.example.com/x',
+      'https://127.0.0.1/x',
+      'https://2130706433/x',
+      'https://localhost/x',
+      'https://a.localhost/x',
+      'https://10.1.2.3/x',
+      'https://172.20.0.1/x',
+      'https://192.168.1.1/x',
+      'https://169.254.169.254/latest',
+      'https://[::1]/x',
+      'https://[fe80::1]/x',
+      'https://[fd00::5]/x',
+      'https://[::ffff:127.0.0.1]/x',
+      'https://0.0.0.0/x',
+      'https://u:p@hooks.example.com/',
+      'ftp://hooks.example.com/',
+      'not a url',
     ];
     for (const url of refused) {
-      const res = await t.get('/v1/webhooks', ADMIN_KEY, { method: 'POST', body: JSON.stringify({ url, events: ['digest.sent'] }), headers: { 'content-type': 'application/json' } });
+      const res = await t.get('/v1/webhooks', ADMIN_KEY, {
+        method: 'POST',
+        body: JSON.stringify({ url, events: ['digest.sent'] }),
+        headers: { 'content-type': 'application/json' },
+      });
       expect([url, res.status]).toEqual([url, 400]);
       expect(await res.json()).toMatchObject({ field: 'url' });
     }
     const ok = await t.get('/v1/webhooks', ADMIN_KEY, {
-      method: 'POST', body: JSON.stringify({ url: 'https://hooks.example.com/in', events: ['digest.sent'] }), headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      body: JSON.stringify({ url: 'https://hooks.example.com/in', events: ['digest.sent'] }),
+      headers: { 'content-type': 'application/json' },
     });
     expect(ok.status).toBe(201);
     const { id } = (await ok.json()) as { id: string };
@@ -292,7 +356,11 @@ describe('webhook targets without WEBHOOK_ALLOW_PRIVATE', () => {
     const [domain] = uniqueDomains(1) as [string];
     const key = await t.key('domain_admin', { domains: [domain] });
     // a name passes at subscription time (it is not resolved there)
-    const created = await t.get('/v1/webhooks', key, { method: 'POST', body: JSON.stringify({ url, events: ['sender_list.changed'] }), headers: { 'content-type': 'application/json' } });
+    const created = await t.get('/v1/webhooks', key, {
+      method: 'POST',
+      body: JSON.stringify({ url, events: ['sender_list.changed'] }),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(created.status).toBe(201);
     const hook = (await created.json()) as { id: string };
     try {
@@ -302,7 +370,10 @@ describe('webhook targets without WEBHOOK_ALLOW_PRIVATE', () => {
       expect(await deliverOne(t.deps, pending.id, { timeoutMs: 2000 })).toBe('retrying');
       const [after] = ((await (await t.get(`/v1/webhooks/${hook.id}/deliveries`, key)).json()) as { items: any[] }).items;
       expect(after).toMatchObject({
-        id: pending.id, status: 'pending', attempts: 1, last_status: null,
+        id: pending.id,
+        status: 'pending',
+        attempts: 1,
+        last_status: null,
         last_error: 'refused: resolves to a private address',
       });
       // the domain admin who owns the subscription never learns what the operator's DNS answered

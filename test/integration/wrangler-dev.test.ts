@@ -33,29 +33,43 @@ describe('wrangler dev with Hyperdrive on MariaDB (README: the local Worker loop
     dir = mkdtempSync(join(tmpdir(), 'qe-wrangler-'));
     // the project's wrangler.toml plus the README's [[hyperdrive]] block (paths made absolute)
     const { readFileSync } = await import('node:fs');
-    const toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')
-      .replace('main = "functions/worker.ts"', `main = "${ROOT}functions/worker.ts"`)
-      .replaceAll('"./src/', `"${ROOT}src/`)
-      + '\n[[hyperdrive]]\nbinding = "HYPERDRIVE"\nid = "00000000000000000000000000000000"\n';
+    const toml =
+      readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')
+        .replace('main = "functions/worker.ts"', `main = "${ROOT}functions/worker.ts"`)
+        .replaceAll('"./src/', `"${ROOT}src/`) + '\n[[hyperdrive]]\nbinding = "HYPERDRIVE"\nid = "00000000000000000000000000000000"\n';
     writeFileSync(join(dir, 'wrangler.toml'), toml.replace(/^\[vars\][\s\S]*?(?=\n#|\n\[)/m, '[vars]\n'));
-    writeFileSync(join(dir, '.dev.vars'), [
-      `ADMIN_API_KEY=${ADMIN}`,
-      'LINK_SECRET=wrangler-dev-link-secret-0123456789abcdef',
-      'PUBLIC_URL=http://127.0.0.1',
-    ].join('\n') + '\n');
+    writeFileSync(
+      join(dir, '.dev.vars'),
+      [`ADMIN_API_KEY=${ADMIN}`, 'LINK_SECRET=wrangler-dev-link-secret-0123456789abcdef', 'PUBLIC_URL=http://127.0.0.1'].join('\n') + '\n',
+    );
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--config', join(dir, 'wrangler.toml'),
-      '--ip', '127.0.0.1', '--port', String(port), '--test-scheduled', '--inspector-port', String(await freePort())], {
-      cwd: dir,
-      env: {
-        ...process.env,
-        WRANGLER_SEND_METRICS: 'false',
-        CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-        // workerd appends ?ssl-mode=... to this when it hands it to the Worker
-        CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: url,
+    child = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/wrangler/bin/wrangler.js'),
+        'dev',
+        '--config',
+        join(dir, 'wrangler.toml'),
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--test-scheduled',
+        '--inspector-port',
+        String(await freePort()),
+      ],
+      {
+        cwd: dir,
+        env: {
+          ...process.env,
+          WRANGLER_SEND_METRICS: 'false',
+          CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+          // workerd appends ?ssl-mode=... to this when it hands it to the Worker
+          CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: url,
+        },
       },
-    });
+    );
     const take = (b: Buffer) => (output += String(b));
     child.stdout!.on('data', take);
     child.stderr!.on('data', take);

@@ -6,12 +6,15 @@ export const BIN = new URL('../../bin/quarantine-edge.js', import.meta.url).path
 
 /** The environment without any of ours, so a developer's shell cannot change what a test sees. */
 export const cleanEnv = () =>
-  Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DATABASE_URL|ADMIN_API_KEY|AMAVISD_PDP|RELAY_|PORT|PURGE_SCHEDULE)/.test(k)));
+  Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(DATABASE_URL|ADMIN_API_KEY|AMAVISD_PDP|RELAY_|PORT|PURGE_SCHEDULE)/.test(k)),
+  );
 
 export function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, ...args], { env: { ...cleanEnv(), ...env }, timeout: 60_000 }, (err, out, errOut) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: String(out), err: String(errOut) }));
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: String(out), err: String(errOut) }),
+    );
   });
 }
 
@@ -33,7 +36,10 @@ export interface Running {
  * Start a long-running process (`serve`, `relay`) and wait until its output matches `ready`
  * (rejects with the output when it exits first or after 60 s).
  */
-export async function startProcess(argv: string[], opts: { env: Record<string, string>; port: number; ready: RegExp; cwd?: string }): Promise<Running> {
+export async function startProcess(
+  argv: string[],
+  opts: { env: Record<string, string>; port: number; ready: RegExp; cwd?: string },
+): Promise<Running> {
   const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { env: opts.env, cwd: opts.cwd });
   let out = '';
   const take = (b: Buffer) => (out += String(b));
@@ -43,7 +49,7 @@ export async function startProcess(argv: string[], opts: { env: Record<string, s
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not ready after 60 s:\n${out}`)), 60_000);
     const check = () => {
-      if (opts.ready.test(out)) (clearTimeout(timer), resolve());
+      if (opts.ready.test(out)) clearTimeout(timer), resolve();
     };
     child.stdout!.on('data', check);
     child.stderr!.on('data', check);
@@ -62,5 +68,9 @@ export async function startProcess(argv: string[], opts: { env: Record<string, s
 /** `quarantine-edge serve` with this environment on a free port, until it listens. */
 export async function startServe(env: Record<string, string>): Promise<Running> {
   const port = await freePort();
-  return startProcess([process.execPath, BIN, 'serve'], { env: { ...cleanEnv(), ...env, PORT: String(port) }, port, ready: /quarantine-edge listening/ });
+  return startProcess([process.execPath, BIN, 'serve'], {
+    env: { ...cleanEnv(), ...env, PORT: String(port) },
+    port,
+    ready: /quarantine-edge listening/,
+  });
 }

@@ -50,7 +50,10 @@ export async function startServe(env: Record<string, string>): Promise<ServeChil
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (!alive()) throw new Error(`serve exited before answering:\n${lines.join('\n')}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline) throw new Error(`serve did not answer within 60 s:\n${lines.join('\n')}`);
     await sleep(200);
@@ -141,7 +144,10 @@ async function pgOperator(dbName: string): Promise<DbOperator> {
       return Number(rows[0]?.n ?? 0);
     },
     async lockWaiters() {
-      const rows = await q(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND usename = $2 AND wait_event_type = 'Lock'`, [dbName, USER]);
+      const rows = await q(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND usename = $2 AND wait_event_type = 'Lock'`, [
+        dbName,
+        USER,
+      ]);
       return rows.map((r) => Number(r.pid));
     },
     async kill(pid) {
@@ -179,11 +185,13 @@ export async function useTableGrants(dbName: string): Promise<() => Promise<void
   const [rows] = await conn.query('SELECT table_name AS t FROM information_schema.tables WHERE table_schema = DATABASE()');
   await conn.end();
   const tables = (rows as Array<{ t: string }>).map((r) => r.t);
-  await mysqlRoot([
-    `REVOKE ALL PRIVILEGES ON ${dbName}.* FROM ${mysqlUser};`,
-    `GRANT LOCK TABLES ON ${dbName}.* TO ${mysqlUser};`,
-    ...tables.map((t) => `GRANT ALL PRIVILEGES ON ${dbName}.\`${t}\` TO ${mysqlUser};`),
-  ].join('\n'));
+  await mysqlRoot(
+    [
+      `REVOKE ALL PRIVILEGES ON ${dbName}.* FROM ${mysqlUser};`,
+      `GRANT LOCK TABLES ON ${dbName}.* TO ${mysqlUser};`,
+      ...tables.map((t) => `GRANT ALL PRIVILEGES ON ${dbName}.\`${t}\` TO ${mysqlUser};`),
+    ].join('\n'),
+  );
   return () => mysqlRoot(tables.map((t) => `REVOKE ALL PRIVILEGES ON ${dbName}.\`${t}\` FROM ${mysqlUser};`).join('\n')).catch(() => {});
 }
 

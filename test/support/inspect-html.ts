@@ -1,6 +1,10 @@
 import { Tokenizer } from 'htmlparser2';
 
-export interface Token { tag: string; attrs: Record<string, string>; text?: string }
+export interface Token {
+  tag: string;
+  attrs: Record<string, string>;
+  text?: string;
+}
 
 /**
  * The start tags of a served document as a browser's tokenizer reads them, with their attributes
@@ -12,18 +16,48 @@ export function tagsOf(html: string): Token[] {
   let name = '';
   let value = '';
   let inStyle: Token | null = null;
-  const t = new Tokenizer({ decodeEntities: true }, {
-    onopentagname: (s, e) => { current = { tag: html.slice(s, e).toLowerCase(), attrs: {} }; },
-    onattribname: (s, e) => { name = html.slice(s, e).toLowerCase(); value = ''; },
-    onattribdata: (s, e) => { value += html.slice(s, e); },
-    onattribentity: (cp) => { value += String.fromCodePoint(cp); },
-    onattribend: () => { if (current && !(name in current.attrs)) current.attrs[name] = value; },
-    onopentagend: () => { if (current) tags.push(current); if (current?.tag === 'style') inStyle = current; current = null; },
-    onselfclosingtag: () => { if (current) tags.push(current); current = null; },
-    onclosetag: () => { inStyle = null; },
-    ontext: (s, e) => { if (inStyle) inStyle.text = (inStyle.text ?? '') + html.slice(s, e); },
-    ontextentity() {}, oncomment() {}, oncdata() {}, ondeclaration() {}, onprocessinginstruction() {}, onend() {},
-  });
+  const t = new Tokenizer(
+    { decodeEntities: true },
+    {
+      onopentagname: (s, e) => {
+        current = { tag: html.slice(s, e).toLowerCase(), attrs: {} };
+      },
+      onattribname: (s, e) => {
+        name = html.slice(s, e).toLowerCase();
+        value = '';
+      },
+      onattribdata: (s, e) => {
+        value += html.slice(s, e);
+      },
+      onattribentity: (cp) => {
+        value += String.fromCodePoint(cp);
+      },
+      onattribend: () => {
+        if (current && !(name in current.attrs)) current.attrs[name] = value;
+      },
+      onopentagend: () => {
+        if (current) tags.push(current);
+        if (current?.tag === 'style') inStyle = current;
+        current = null;
+      },
+      onselfclosingtag: () => {
+        if (current) tags.push(current);
+        current = null;
+      },
+      onclosetag: () => {
+        inStyle = null;
+      },
+      ontext: (s, e) => {
+        if (inStyle) inStyle.text = (inStyle.text ?? '') + html.slice(s, e);
+      },
+      ontextentity() {},
+      oncomment() {},
+      oncdata() {},
+      ondeclaration() {},
+      onprocessinginstruction() {},
+      onend() {},
+    },
+  );
   t.write(html);
   t.end();
   return tags;
@@ -32,7 +66,25 @@ export function tagsOf(html: string): Token[] {
 /** Attributes that navigate, submit, refresh, run script or load something. */
 const LIVE = /^(href|xlink:href|action|formaction|http-equiv|srcset|srcdoc|src|data|poster|background|ping|on.*)$/i;
 const LOADS = /(?<!qe-blocked-)(url\(|image-set\()|@import|expression\(/i;
-const TAGS = ['script', 'iframe', 'frame', 'object', 'embed', 'meta', 'base', 'link', 'form', 'svg', 'math', 'area', 'video', 'audio', 'source', 'input', 'button'];
+const TAGS = [
+  'script',
+  'iframe',
+  'frame',
+  'object',
+  'embed',
+  'meta',
+  'base',
+  'link',
+  'form',
+  'svg',
+  'math',
+  'area',
+  'video',
+  'audio',
+  'source',
+  'input',
+  'button',
+];
 
 /**
  * What in `html` is live: attributes from LIVE (an img src only when `allowSrc` accepts it), CSS

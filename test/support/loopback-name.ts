@@ -18,6 +18,8 @@ export async function loopbackName(): Promise<{ host: string; address: string; r
     if (found.length > 0 && found.every((a) => a.address.startsWith('127.'))) return { host, address: found[0]!.address };
   }
   const resolve: Resolve = (host, cb) =>
-    host === 'loopback-name.test' ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(Object.assign(new Error(`ENOTFOUND ${host}`), { code: 'ENOTFOUND' }), []);
+    host === 'loopback-name.test'
+      ? cb(null, [{ address: '127.0.0.1', family: 4 }])
+      : cb(Object.assign(new Error(`ENOTFOUND ${host}`), { code: 'ENOTFOUND' }), []);
   return { host: 'loopback-name.test', address: '127.0.0.1', resolve };
 }

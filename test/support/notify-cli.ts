@@ -5,8 +5,15 @@ const BIN = new URL('../../bin/quarantine-edge.js', import.meta.url).pathname;
 const CLOCK = new URL('./clock-offset.mjs', import.meta.url).href;
 
 /** The environment without anything of ours, so a developer's shell cannot change what the CLI sees. */
-const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) =>
-  !/^(DATABASE_URL|ADMIN_API_KEY|AMAVISD_PDP|RELAY_|PORT|RESEND_|SMTP_URL|DIGEST_|PUBLIC_URL|LINK_SECRET|BACKUP_MX_DOMAINS|QE_TEST_)/.test(k)));
+const cleanEnv = () =>
+  Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) =>
+        !/^(DATABASE_URL|ADMIN_API_KEY|AMAVISD_PDP|RELAY_|PORT|RESEND_|SMTP_URL|DIGEST_|PUBLIC_URL|LINK_SECRET|BACKUP_MX_DOMAINS|QE_TEST_)/.test(
+          k,
+        ),
+    ),
+  );
 
 export interface Child {
   pid: number;
@@ -23,17 +30,23 @@ export interface NotifyOptions {
 
 export function notify(env: Record<string, string>, o: NotifyOptions = {}): Child {
   const child = spawn(process.execPath, ['--import', CLOCK, BIN, 'notify', ...(o.args ?? ['--force-all', '--force-all-time'])], {
-    env: { ...cleanEnv(), ...env, QE_TEST_CLOCK_OFFSET_MS: String(Math.round(o.clockOffsetMs ?? 0)) }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...cleanEnv(), ...env, QE_TEST_CLOCK_OFFSET_MS: String(Math.round(o.clockOffsetMs ?? 0)) },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout.on('data', (b: Buffer) => void (out += String(b)));
   child.stderr.on('data', (b: Buffer) => void (out += String(b)));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { pid: child.pid!, output: () => out, exited, kill: (s) => child.kill(s) };
 }
 
 /** A run to its end (killed after 90 s so a hang fails the test instead of timing it out silently). */
-export async function notifyToEnd(env: Record<string, string>, o: NotifyOptions = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
+export async function notifyToEnd(
+  env: Record<string, string>,
+  o: NotifyOptions = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
   const c = notify(env, o);
   const timer = setTimeout(() => c.kill('SIGKILL'), 90_000);
   const r = await c.exited;

@@ -21,7 +21,14 @@ export class ReleaseTwin implements ReleaseTransport {
     this.calls.push(req);
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.mode === 'unreachable') throw new AppError('upstream_unreachable', 'amavisd AM.PDP at 127.0.0.1:1: connection refused');
-    const setreplies = req.recipients.map((r) => this.replies.get(r) ?? `250 2.0.0 Ok, id=twin, from MTA([127.0.0.1]:10025): 250 2.0.0 Ok: queued`);
-    return { setreplies, attributes: setreplies.map((s) => ['setreply', s] as [string, string]), released: verdict(setreplies), via: 'direct' };
+    const setreplies = req.recipients.map(
+      (r) => this.replies.get(r) ?? `250 2.0.0 Ok, id=twin, from MTA([127.0.0.1]:10025): 250 2.0.0 Ok: queued`,
+    );
+    return {
+      setreplies,
+      attributes: setreplies.map((s) => ['setreply', s] as [string, string]),
+      released: verdict(setreplies),
+      via: 'direct',
+    };
   }
 }

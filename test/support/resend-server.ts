@@ -95,7 +95,12 @@ export async function startResendTwin(): Promise<ResendTwin> {
   let perSecond: number | null = null;
   let arrivals: number[] = [];
   let limited = 0;
-  interface Holding { left: number; accept: boolean; take(go: () => void): void; release(): void }
+  interface Holding {
+    left: number;
+    accept: boolean;
+    take(go: () => void): void;
+    release(): void;
+  }
   let holding: Holding | null = null;
   const holds = new Set<Holding>();
 
@@ -104,7 +109,12 @@ export async function startResendTwin(): Promise<ResendTwin> {
     // twin while holding is held even if the hold is stopped meanwhile. accept: its answer waits;
     // otherwise the request itself does.
     let held: Holding | null = null;
-    if (holding && req.method === 'POST' && (req.url === '/emails' || req.url === '/emails/batch') && API_KEY_PATTERN.test(req.headers.authorization ?? '')) {
+    if (
+      holding &&
+      req.method === 'POST' &&
+      (req.url === '/emails' || req.url === '/emails/batch') &&
+      API_KEY_PATTERN.test(req.headers.authorization ?? '')
+    ) {
       if (holding.left > 0) holding.left--;
       else held = holding;
     }
@@ -143,17 +153,29 @@ export async function startResendTwin(): Promise<ResendTwin> {
         limited++;
         const reset = Math.max(1, Math.ceil((arrivals[0]! + 1000 - now) / 1000));
         requests.push({ path: req.url, status: 429, idempotencyKey: key, count: 0 });
-        return send(429, {
-          'content-type': 'application/json', 'retry-after': String(reset),
-          'ratelimit-limit': String(perSecond), 'ratelimit-remaining': '0', 'ratelimit-reset': String(reset),
-        }, JSON.stringify({ statusCode: 429, name: 'rate_limit_exceeded', message: 'Too many requests. You can only make 2 requests per second.' }));
+        return send(
+          429,
+          {
+            'content-type': 'application/json',
+            'retry-after': String(reset),
+            'ratelimit-limit': String(perSecond),
+            'ratelimit-remaining': '0',
+            'ratelimit-reset': String(reset),
+          },
+          JSON.stringify({
+            statusCode: 429,
+            name: 'rate_limit_exceeded',
+            message: 'Too many requests. You can only make 2 requests per second.',
+          }),
+        );
       }
       arrivals.push(now);
     }
     if (held && !held.accept) await new Promise<void>((go) => held!.take(go));
     if (key) {
       const prior = idem.get(key);
-      if (prior && prior.body !== body) return error(409, 'invalid_idempotent_request', 'Same idempotency key used with a different request payload');
+      if (prior && prior.body !== body)
+        return error(409, 'invalid_idempotent_request', 'Same idempotency key used with a different request payload');
       if (prior) {
         requests.push({ path: req.url, status: prior.status, idempotencyKey: key, count: 0 });
         return send(prior.status, { 'content-type': 'application/json' }, prior.answer);
@@ -161,7 +183,11 @@ export async function startResendTwin(): Promise<ResendTwin> {
     }
     if (failing && failing.times > 0) {
       failing.times--;
-      return error(failing.status, failing.status === 429 ? 'rate_limit_exceeded' : failing.status >= 500 ? 'internal_server_error' : 'validation_error', 'told to fail');
+      return error(
+        failing.status,
+        failing.status === 429 ? 'rate_limit_exceeded' : failing.status >= 500 ? 'internal_server_error' : 'validation_error',
+        'told to fail',
+      );
     }
     let parsed: unknown;
     try {
@@ -171,7 +197,8 @@ export async function startResendTwin(): Promise<ResendTwin> {
     }
     const batch = req.url === '/emails/batch';
     const list = (batch ? parsed : [parsed]) as Array<Record<string, unknown>>;
-    if (!Array.isArray(list) || list.length === 0 || list.length > 100) return error(422, 'validation_error', 'a batch holds 1 to 100 emails');
+    if (!Array.isArray(list) || list.length === 0 || list.length > 100)
+      return error(422, 'validation_error', 'a batch holds 1 to 100 emails');
     if (budget && budget.left < list.length) return error(budget.status, 'internal_server_error', 'told to fail after N');
     const permissive = req.headers['x-batch-validation'] === 'permissive';
     const invalid = (e: Record<string, unknown>) => {
@@ -180,15 +207,24 @@ export async function startResendTwin(): Promise<ResendTwin> {
       const bad = to.find((a) => rejectAddresses.has(a));
       return bad ? `Invalid \`to\` field: ${bad}` : null;
     };
-    const errors = list.map((e, index) => ({ index, message: invalid(e) })).filter((x): x is { index: number; message: string } => x.message !== null);
+    const errors = list
+      .map((e, index) => ({ index, message: invalid(e) }))
+      .filter((x): x is { index: number; message: string } => x.message !== null);
     if (errors.length && (!batch || !permissive)) return error(422, 'validation_error', errors[0]!.message);
     const data: Array<{ id: string }> = [];
     list.forEach((e, i) => {
       if (errors.some((x) => x.index === i)) return;
       const id = `twin-${++seq}`;
       data.push({ id });
-      emails.push({ id, from: String(e.from), to: (Array.isArray(e.to) ? e.to : [e.to]) as string[], subject: String(e.subject),
-        html: e.html as string | undefined, text: e.text as string | undefined, headers: e.headers as Record<string, string> | undefined });
+      emails.push({
+        id,
+        from: String(e.from),
+        to: (Array.isArray(e.to) ? e.to : [e.to]) as string[],
+        subject: String(e.subject),
+        html: e.html as string | undefined,
+        text: e.text as string | undefined,
+        headers: e.headers as Record<string, string> | undefined,
+      });
     });
     if (budget) budget.left -= data.length;
     if (!batch) return reply(200, data[0], 1);
@@ -228,7 +264,9 @@ export async function startResendTwin(): Promise<ResendTwin> {
     holding = self;
     holds.add(self);
     return {
-      get count() { return count; },
+      get count() {
+        return count;
+      },
       reached: (n = 1) => (count >= n ? Promise.resolve() : new Promise<void>((resolve) => void waiters.push({ n, resolve }))),
       stop: () => {
         if (holding === self) holding = null;
@@ -278,6 +316,11 @@ export async function startResendTwin(): Promise<ResendTwin> {
       limited = 0;
       releaseAll();
     },
-    close: () => new Promise<void>((r) => { releaseAll(); server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        releaseAll();
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -9,7 +9,10 @@ export class PageClient {
   cookies = new Map<string, string>();
   /** every Set-Cookie seen, raw, for attribute checks */
   setCookies: string[] = [];
-  constructor(private app: Pick<Hono<any>, 'request'>, private origin = 'http://localhost') {}
+  constructor(
+    private app: Pick<Hono<any>, 'request'>,
+    private origin = 'http://localhost',
+  ) {}
 
   async request(path: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);

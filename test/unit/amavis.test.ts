@@ -30,7 +30,17 @@ describe('addresses as amavisd stores them', () => {
     expect(normalizeDomain('Example.org.')).toBe('example.org');
   });
   it('refuses what is not an address', () => {
-    for (const bad of ['', 'no-at', '@example.com', 'a@', 'a b@example.com', 'a@exa mple.com', 'a@example.com\r\nx', 'a@-bad.example', 'a"b@example.com']) {
+    for (const bad of [
+      '',
+      'no-at',
+      '@example.com',
+      'a@',
+      'a b@example.com',
+      'a@exa mple.com',
+      'a@example.com\r\nx',
+      'a@-bad.example',
+      'a"b@example.com',
+    ]) {
       expect(normalizeAddress(bad), JSON.stringify(bad)).toBeNull();
     }
   });
@@ -53,8 +63,12 @@ describe('content codes', () => {
 describe('schema detection', () => {
   const base = (extra: Array<[string, string, string]>) =>
     [
-      ['msgs', 'mail_id', 'varbinary'], ['msgs', 'subject', 'varchar'], ['msgrcpt', 'rs', 'char'],
-      ['maddr', 'email', 'varbinary'], ['maddr', 'domain', 'varchar'], ['quarantine', 'mail_text', 'blob'],
+      ['msgs', 'mail_id', 'varbinary'],
+      ['msgs', 'subject', 'varchar'],
+      ['msgrcpt', 'rs', 'char'],
+      ['maddr', 'email', 'varbinary'],
+      ['maddr', 'domain', 'varchar'],
+      ['quarantine', 'mail_text', 'blob'],
       ...extra,
     ].map(([table_name, column_name, data_type]) => ({ table_name: table_name!, column_name: column_name!, data_type: data_type! }));
 
@@ -68,15 +82,34 @@ describe('schema detection', () => {
     expect(ired.binary.has('msgs.subject')).toBe(false);
   });
   it('names missing tables', () => {
-    expect(() => classifyColumns('mysql', base([]).filter((r) => r.table_name !== 'quarantine'))).toThrow(/quarantine/);
+    expect(() =>
+      classifyColumns(
+        'mysql',
+        base([]).filter((r) => r.table_name !== 'quarantine'),
+      ),
+    ).toThrow(/quarantine/);
   });
-  it('notes which of amavisd\'s lookup tables are missing (a quarantine-only amavisd) without refusing', () => {
+  it("notes which of amavisd's lookup tables are missing (a quarantine-only amavisd) without refusing", () => {
     const quarantineOnly = classifyColumns('mysql', base([]));
     expect(quarantineOnly.lookup.missing).toEqual(['users', 'mailaddr', 'wblist', 'policy']);
     expect(quarantineOnly.lookup.detail).toMatch(/users, mailaddr, wblist, policy.*@lookup_sql_dsn/);
-    const some = classifyColumns('postgres', base([['users', 'id', 'integer'], ['policy', 'id', 'integer']]));
+    const some = classifyColumns(
+      'postgres',
+      base([
+        ['users', 'id', 'integer'],
+        ['policy', 'id', 'integer'],
+      ]),
+    );
     expect(some.lookup.missing).toEqual(['mailaddr', 'wblist']);
-    const all = classifyColumns('postgres', base([['users', 'id', 'integer'], ['mailaddr', 'id', 'integer'], ['wblist', 'rid', 'integer'], ['policy', 'id', 'integer']]));
+    const all = classifyColumns(
+      'postgres',
+      base([
+        ['users', 'id', 'integer'],
+        ['mailaddr', 'id', 'integer'],
+        ['wblist', 'rid', 'integer'],
+        ['policy', 'id', 'integer'],
+      ]),
+    );
     expect(all.lookup).toEqual({ missing: [], detail: null });
   });
   it('decodes bytes leniently', () => {

@@ -8,7 +8,13 @@ import { formatTime, reasonFromHeaders, renderSubject } from '../../src/digest/r
 import { ipBucket, windowLimiter } from '../../src/digest/rate-limit.ts';
 
 const SECRET = 'unit-link-secret-0123456789abcdef0123';
-const claims = { action: 'release' as const, partitionTag: 0, mailId: 'hZbBr1WxS3sy', recipient: 'alice@example.com', expires: 2_000_000_000 };
+const claims = {
+  action: 'release' as const,
+  partitionTag: 0,
+  mailId: 'hZbBr1WxS3sy',
+  recipient: 'alice@example.com',
+  expires: 2_000_000_000,
+};
 
 describe('digest templates', () => {
   it('the bundled copy is the same as templates/ (run: npx tsx scripts/generate-templates.ts)', () => {
@@ -35,8 +41,18 @@ describe('signed links carry any address amavisd stores', () => {
   it('round-trips "|", quotes, spaces in quotes, 8-bit and 254 characters', async () => {
     const long = `${'l'.repeat(64)}@${'d'.repeat(63)}.${'e'.repeat(63)}.${'f'.repeat(53)}.example`;
     expect(long).toHaveLength(254);
-    for (const recipient of ['a|b@example.com', '"john|doe smith"@example.com', '"a\\"b"@example.com', 'ünïcode@example.com', long, 'v1|v2|x|y|z|1@example.com']) {
-      for (const c of [{ ...claims, recipient }, { action: 'portal' as const, partitionTag: null, mailId: null, recipient, expires: 2_000_000_000 }]) {
+    for (const recipient of [
+      'a|b@example.com',
+      '"john|doe smith"@example.com',
+      '"a\\"b"@example.com',
+      'ünïcode@example.com',
+      long,
+      'v1|v2|x|y|z|1@example.com',
+    ]) {
+      for (const c of [
+        { ...claims, recipient },
+        { action: 'portal' as const, partitionTag: null, mailId: null, recipient, expires: 2_000_000_000 },
+      ]) {
         const token = await signLink(SECRET, c);
         expect(token.length).toBeLessThanOrEqual(1024);
         expect(await verifyLink(SECRET, token, 1_000)).toEqual({ ok: true, claims: c });
@@ -51,7 +67,7 @@ describe('signed links carry any address amavisd stores', () => {
     // one link, one rate-limit bucket, whichever version it was written in
     const v2 = await signLink(SECRET, claims);
     expect(v2).not.toBe(v1);
-    expect(linkKey(claims)).toBe(linkKey((await verifyLink(SECRET, v1, 1_000) as { claims: typeof claims }).claims));
+    expect(linkKey(claims)).toBe(linkKey(((await verifyLink(SECRET, v1, 1_000)) as { claims: typeof claims }).claims));
   });
 });
 
@@ -73,7 +89,13 @@ describe('tokens have one spelling', () => {
     expect(results.filter((r) => r.ok)).toHaveLength(1);
     expect(spellings.filter((_, i) => results[i]!.ok)).toEqual([token]);
     // padding, standard-alphabet characters and a stray lone character are not base64url either
-    for (const bad of [`${p}.${m}==`, `${p}==.${m}`, `${p}.${m}A`, `${p.replace(/-/g, '+').replace(/_/g, '/')}.${m}`, `${p}.${m.replace(/-/g, '+').replace(/_/g, '/')}`]) {
+    for (const bad of [
+      `${p}.${m}==`,
+      `${p}==.${m}`,
+      `${p}.${m}A`,
+      `${p.replace(/-/g, '+').replace(/_/g, '/')}.${m}`,
+      `${p}.${m.replace(/-/g, '+').replace(/_/g, '/')}`,
+    ]) {
       if (bad === token) continue;
       expect((await verifyLink(SECRET, bad, 1_000)).ok, bad).toBe(false);
     }
@@ -86,7 +108,10 @@ describe('tokens have one spelling', () => {
       const [p, m] = token.split('.') as [string, string];
       const unused = p.length % 4 === 2 ? 4 : p.length % 4 === 3 ? 2 : 0;
       const last = B64.indexOf(p.at(-1)!);
-      const spellings = Array.from({ length: 1 << unused }, (_, low) => `${p.slice(0, -1)}${B64[(last & ~((1 << unused) - 1)) | low]}.${m}`);
+      const spellings = Array.from(
+        { length: 1 << unused },
+        (_, low) => `${p.slice(0, -1)}${B64[(last & ~((1 << unused) - 1)) | low]}.${m}`,
+      );
       const ok = await Promise.all(spellings.map(async (s) => (await verifyLink(SECRET, s, 1_000)).ok));
       expect(ok.filter(Boolean), recipient).toHaveLength(1);
     }
@@ -112,7 +137,8 @@ describe('tokens have one spelling', () => {
       `v1|release|0|hZbBr1WxS3sy|alice@example.com|+2000000000`,
       `V2|release|0|${mail}|${alice}|2000000000`,
     ];
-    for (const payload of others) expect(await verifyLink(SECRET, sign(payload), 1_000), payload).toEqual({ ok: false, reason: 'malformed' });
+    for (const payload of others)
+      expect(await verifyLink(SECRET, sign(payload), 1_000), payload).toEqual({ ok: false, reason: 'malformed' });
   });
 });
 
@@ -121,7 +147,14 @@ describe('per-IP buckets', () => {
     expect(ipBucket('192.0.2.1')).toBe('192.0.2.1');
     expect(ipBucket('::ffff:192.0.2.1')).toBe('192.0.2.1');
     expect(ipBucket('::ffff:c000:201')).toBe('192.0.2.1');
-    const net = ['2001:db8:1:2::1', '2001:DB8:1:2:ffff:ffff:ffff:ffff', '2001:0db8:0001:0002::', '[2001:db8:1:2::5]', '2001:db8:1:2:0:0:0:9', '2001:db8:1:2::1%eth0'];
+    const net = [
+      '2001:db8:1:2::1',
+      '2001:DB8:1:2:ffff:ffff:ffff:ffff',
+      '2001:0db8:0001:0002::',
+      '[2001:db8:1:2::5]',
+      '2001:db8:1:2:0:0:0:9',
+      '2001:db8:1:2::1%eth0',
+    ];
     expect(new Set(net.map(ipBucket))).toEqual(new Set(['2001:db8:1:2::/64']));
     expect(ipBucket('2001:db8:1:3::1')).not.toBe(ipBucket('2001:db8:1:2::1'));
     expect(ipBucket('2001:db8::1')).toBe('2001:db8:0:0::/64');
@@ -139,20 +172,30 @@ describe('rendering', () => {
     expect(formatTime(0, 'Not/AZone')).toBe('1970-01-01 00:00 UTC');
   });
   it('reads a short reason from X-Amavis-Alert', () => {
-    expect(reasonFromHeaders('X-Envelope-From: <a@b>\nX-Amavis-Alert: INFECTED, message contains virus:\n Eicar-Signature\n\nbody')).toBe('virus: Eicar-Signature');
+    expect(reasonFromHeaders('X-Envelope-From: <a@b>\nX-Amavis-Alert: INFECTED, message contains virus:\n Eicar-Signature\n\nbody')).toBe(
+      'virus: Eicar-Signature',
+    );
     expect(reasonFromHeaders('X-Amavis-Alert: BANNED, message contains text/plain,.exe,invoice.exe\n\n')).toBe('banned: invoice.exe');
     expect(reasonFromHeaders('Subject: x\n\nX-Amavis-Alert: in the body\n')).toBe('');
   });
   it("decodes amavisd's \\x{..} escapes in a bad header's reason and cuts it between characters", () => {
     // what amavisd's header check writes (Unpackers/Validity.pm): each non-ASCII octet as \x{HH}
-    const latin1 = 'X-Amavis-Alert: BAD HEADER SECTION, Non-encoded non-ASCII data (and not UTF-8) (char E9 hex):\n Subject: \\x{E9}t\\x{E9} \\x{E0} Paris\n\n';
-    expect(reasonFromHeaders(latin1)).toBe('BAD HEADER SECTION, Non-encoded non-ASCII data (and not UTF-8) (char E9 hex): Subject: été à Paris');
-    const utf8 = 'X-Amavis-Alert: BAD HEADER SECTION, Non-encoded UTF-8 string in non-EAI mail (char C3 A9 hex): Subject: \\x{C3}\\x{A9}t\\x{C3}\\x{A9}\n\n';
+    const latin1 =
+      'X-Amavis-Alert: BAD HEADER SECTION, Non-encoded non-ASCII data (and not UTF-8) (char E9 hex):\n Subject: \\x{E9}t\\x{E9} \\x{E0} Paris\n\n';
+    expect(reasonFromHeaders(latin1)).toBe(
+      'BAD HEADER SECTION, Non-encoded non-ASCII data (and not UTF-8) (char E9 hex): Subject: été à Paris',
+    );
+    const utf8 =
+      'X-Amavis-Alert: BAD HEADER SECTION, Non-encoded UTF-8 string in non-EAI mail (char C3 A9 hex): Subject: \\x{C3}\\x{A9}t\\x{C3}\\x{A9}\n\n';
     expect(reasonFromHeaders(utf8)).toBe('BAD HEADER SECTION, Non-encoded UTF-8 string in non-EAI mail (char C3 A9 hex): Subject: été');
     // windows-1252's own octets, as a mail client shows them
-    expect(reasonFromHeaders('X-Amavis-Alert: BAD HEADER SECTION, x: 5\\x{80} \\x{93}ok\\x{94}\n\n')).toBe('BAD HEADER SECTION, x: 5€ “ok”');
+    expect(reasonFromHeaders('X-Amavis-Alert: BAD HEADER SECTION, x: 5\\x{80} \\x{93}ok\\x{94}\n\n')).toBe(
+      'BAD HEADER SECTION, x: 5€ “ok”',
+    );
     // a backslash amavisd escaped, a wide code point, a control character
-    expect(reasonFromHeaders('X-Amavis-Alert: BAD HEADER SECTION, x: a\\x{5C}x{41} \\x{263A} b\\x{0D}c\n\n')).toBe('BAD HEADER SECTION, x: a\\x{41} ☺ b\uFFFDc');
+    expect(reasonFromHeaders('X-Amavis-Alert: BAD HEADER SECTION, x: a\\x{5C}x{41} \\x{263A} b\\x{0D}c\n\n')).toBe(
+      'BAD HEADER SECTION, x: a\\x{41} ☺ b\uFFFDc',
+    );
     // long: cut between characters, never inside an escape, a character or an emoji (a grapheme of
     // several code points: woman, zero-width joiner, microscope)
     const alert = (body: string) => `X-Amavis-Alert: BAD HEADER SECTION, Non-encoded UTF-8 string in non-EAI mail: Subject: ${body}\n\n`;
@@ -166,7 +209,9 @@ describe('rendering', () => {
       expect(emoji.length).toBeLessThanOrEqual(120);
     }
     // a virus name in UTF-8, cut at a space near the end
-    expect(reasonFromHeaders(`X-Amavis-Alert: INFECTED, message contains virus: ${'Gr\\x{C3}\\x{BC}n '.repeat(30)}\n\n`)).toMatch(/^virus: (Grün )+Grün…$/);
+    expect(reasonFromHeaders(`X-Amavis-Alert: INFECTED, message contains virus: ${'Gr\\x{C3}\\x{BC}n '.repeat(30)}\n\n`)).toMatch(
+      /^virus: (Grün )+Grün…$/,
+    );
   });
   it('rate limits per key in a window', () => {
     const l = windowLimiter(2, 1000);
@@ -182,11 +227,27 @@ describe('digest link expiry', () => {
     const secret = 'unit-link-secret-0123456789abcdef0123';
     const config = parseConfig({ PUBLIC_URL: 'https://q.example.test', LINK_SECRET: secret, QUARANTINE_RETENTION_DAYS: '2' });
     const now = 1_790_000_000;
-    const msg = (timeNum: number, mailId: string) => ({ partitionTag: 0, mailId, timeNum, contentCode: 'S', subject: 's', sender: 'a@b.example', score: 9, reason: '' });
-    const view = await digestView({ config, templates: {} as never, now }, {
-      recipient: 'alice@example.com', total: 2, timeZone: null, from: null, to: { time: now, mailId: 'AAAAAAAAAAAA' },
-      messages: [msg(now - 86400, 'BBBBBBBBBBBB'), msg(now - 3600, 'CCCCCCCCCCCC')],
+    const msg = (timeNum: number, mailId: string) => ({
+      partitionTag: 0,
+      mailId,
+      timeNum,
+      contentCode: 'S',
+      subject: 's',
+      sender: 'a@b.example',
+      score: 9,
+      reason: '',
     });
+    const view = await digestView(
+      { config, templates: {} as never, now },
+      {
+        recipient: 'alice@example.com',
+        total: 2,
+        timeZone: null,
+        from: null,
+        to: { time: now, mailId: 'AAAAAAAAAAAA' },
+        messages: [msg(now - 86400, 'BBBBBBBBBBBB'), msg(now - 3600, 'CCCCCCCCCCCC')],
+      },
+    );
     const expiry = async (url: string) => {
       const r = await verifyLink(secret, url.split('/a/')[1]!, now);
       if (!r.ok) throw new Error(r.reason);
@@ -201,30 +262,56 @@ describe('the digest email (issue 16.3)', () => {
   const secret = 'unit-link-secret-0123456789abcdef0123';
   const now = 1_790_000_000;
   const msg = (i: number, contentCode: string, extra: Record<string, unknown> = {}) => ({
-    partitionTag: 0, mailId: `M${String(i).padStart(11, '0')}`, timeNum: now - 60 * i, contentCode,
-    subject: `message ${i}`, sender: `sender${i}@example.net`, score: contentCode === 'S' ? 9.5 : null, reason: '', ...extra,
+    partitionTag: 0,
+    mailId: `M${String(i).padStart(11, '0')}`,
+    timeNum: now - 60 * i,
+    contentCode,
+    subject: `message ${i}`,
+    sender: `sender${i}@example.net`,
+    score: contentCode === 'S' ? 9.5 : null,
+    reason: '',
+    ...extra,
   });
-  const compose = async (env: Record<string, string>, messages: ReturnType<typeof msg>[], total = messages.length, kinds?: Record<string, number>) => {
+  const compose = async (
+    env: Record<string, string>,
+    messages: ReturnType<typeof msg>[],
+    total = messages.length,
+    kinds?: Record<string, number>,
+  ) => {
     const { composeDigest } = await import('../../src/digest/compose.ts');
     const { templatesWith } = await import('../../src/digest/render.ts');
     const { parseConfig } = await import('../../src/config.ts');
     const config = parseConfig({ PUBLIC_URL: 'https://q.example.test', LINK_SECRET: secret, DIGEST_FROM: 'Q <q@example.test>', ...env });
-    return composeDigest({ config, templates: templatesWith({}), now }, {
-      recipient: 'alice@example.com', total, timeZone: 'Europe/Berlin', from: null, to: { time: now, mailId: 'AAAAAAAAAAAA' },
-      messages, ...(kinds ? { kinds: kinds as never } : {}),
-    }, 'k'.repeat(64));
+    return composeDigest(
+      { config, templates: templatesWith({}), now },
+      {
+        recipient: 'alice@example.com',
+        total,
+        timeZone: 'Europe/Berlin',
+        from: null,
+        to: { time: now, mailId: 'AAAAAAAAAAAA' },
+        messages,
+        ...(kinds ? { kinds: kinds as never } : {}),
+      },
+      'k'.repeat(64),
+    );
   };
 
   it('a plural-correct subject by default; a custom DIGEST_SUBJECT still fills {{total}}', async () => {
     expect((await compose({}, [msg(1, 'S')])).subject).toBe('1 message was held in quarantine for you');
     expect((await compose({}, [msg(1, 'S'), msg(2, 'S')])).subject).toBe('2 messages were held in quarantine for you');
-    expect((await compose({ DIGEST_SUBJECT: 'Quarantäne: {{total}} Nachrichten' }, [msg(1, 'S')])).subject).toBe('Quarantäne: 1 Nachrichten');
+    expect((await compose({ DIGEST_SUBJECT: 'Quarantäne: {{total}} Nachrichten' }, [msg(1, 'S')])).subject).toBe(
+      'Quarantäne: 1 Nachrichten',
+    );
   });
 
-  it('counts by kind and gives each reason in plain words, never the filter\'s jargon', async () => {
+  it("counts by kind and gives each reason in plain words, never the filter's jargon", async () => {
     const mail = await compose({}, [
-      msg(1, 'S'), msg(2, 'V', { reason: 'virus: Eicar-Signature' }), msg(3, 'B', { reason: 'banned: invoice.exe' }),
-      msg(4, 'H', { reason: 'BAD HEADER SECTION, Non-encoded 8-bit data' }), msg(5, 'Y'),
+      msg(1, 'S'),
+      msg(2, 'V', { reason: 'virus: Eicar-Signature' }),
+      msg(3, 'B', { reason: 'banned: invoice.exe' }),
+      msg(4, 'H', { reason: 'BAD HEADER SECTION, Non-encoded 8-bit data' }),
+      msg(5, 'Y'),
     ]);
     // the text part is wrapped: compare with line breaks as spaces
     for (const part of [mail.html!, mail.text!.replace(/\n\s*/g, ' ')]) {
@@ -293,7 +380,9 @@ describe('message catalogs (templates/messages/<language>.json)', () => {
   it('the catalog files are what is bundled, and each names its language', async () => {
     const { readdirSync } = await import('node:fs');
     const { CATALOGS } = await import('../../src/digest/templates.generated.ts');
-    const files = readdirSync(new URL('../../templates/messages/', import.meta.url)).filter((f) => f.endsWith('.json')).sort();
+    const files = readdirSync(new URL('../../templates/messages/', import.meta.url))
+      .filter((f) => f.endsWith('.json'))
+      .sort();
     expect(files.map((f) => f.slice(0, -5))).toEqual(Object.keys(CATALOGS).sort());
     for (const f of files) {
       const data = JSON.parse(readFileSync(new URL(`../../templates/messages/${f}`, import.meta.url), 'utf8')) as Record<string, string>;
@@ -302,7 +391,7 @@ describe('message catalogs (templates/messages/<language>.json)', () => {
     }
   });
 
-  it('words in the owner\'s language, plural by the language\'s rules, English for an unknown one', async () => {
+  it("words in the owner's language, plural by the language's rules, English for an unknown one", async () => {
     const { wordsFor } = await import('../../src/digest/wording.ts');
     const de = wordsFor('de');
     expect(de.n('subject', 1, { total: 1 })).toBe('1 Nachricht wurde für Sie in Quarantäne gehalten');

@@ -42,7 +42,9 @@ describe('GET /docs', () => {
   it('pins the swagger-ui-dist version installed, and the hashes are those of its files', () => {
     expect(JSON.parse(readFileSync(join(dist, 'package.json'), 'utf8')).version).toBe(SWAGGER_UI_VERSION);
     for (const [file, integrity] of Object.entries(SWAGGER_UI_ASSETS)) {
-      const actual = `sha384-${createHash('sha384').update(readFileSync(join(dist, file))).digest('base64')}`;
+      const actual = `sha384-${createHash('sha384')
+        .update(readFileSync(join(dist, file)))
+        .digest('base64')}`;
       expect(actual, `${file}: put this in src/api/docs.ts`).toBe(integrity);
     }
   });

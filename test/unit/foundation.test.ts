@@ -51,12 +51,17 @@ describe('cursor', () => {
 describe('migrations', () => {
   it('lists exactly the files in migrations/<dialect>/', () => {
     for (const d of ['mysql', 'postgres']) {
-      const files = readdirSync(new URL(`../../migrations/${d}/`, import.meta.url)).map((f) => f.replace(/\.sql$/, '')).sort();
+      const files = readdirSync(new URL(`../../migrations/${d}/`, import.meta.url))
+        .map((f) => f.replace(/\.sql$/, ''))
+        .sort();
       expect(files).toEqual([...MIGRATIONS]);
     }
   });
   it('splits statements and drops comment lines', () => {
-    expect(splitStatements('-- c;\nCREATE TABLE a (x int);\n\nCREATE INDEX i ON a (x);\n')).toEqual(['CREATE TABLE a (x int)', 'CREATE INDEX i ON a (x)']);
+    expect(splitStatements('-- c;\nCREATE TABLE a (x int);\n\nCREATE INDEX i ON a (x);\n')).toEqual([
+      'CREATE TABLE a (x int)',
+      'CREATE INDEX i ON a (x)',
+    ]);
   });
 });
 
@@ -75,7 +80,9 @@ describe('stored message', () => {
   const enc = new TextEncoder();
   it("removes amavisd's leading lines, folded ones too, and keeps the rest byte-exact", () => {
     const body = 'Received: from x\nSubject: X-Quarantine-ID: <not ours>\n\nX-Envelope-To: <in body>\n';
-    const stored = 'X-Envelope-From: <a@example.net>\nX-Envelope-To: <b@example.com>,\n <c@example.org>\nX-Envelope-To-Blocked: <b@example.com>\nX-Quarantine-ID: <hZbBr1WxS3sy>\n' + body;
+    const stored =
+      'X-Envelope-From: <a@example.net>\nX-Envelope-To: <b@example.com>,\n <c@example.org>\nX-Envelope-To-Blocked: <b@example.com>\nX-Quarantine-ID: <hZbBr1WxS3sy>\n' +
+      body;
     expect(new TextDecoder().decode(stripAmavisHeaders(enc.encode(stored)))).toBe(body);
   });
 });
@@ -83,7 +90,11 @@ describe('stored message', () => {
 describe('release outcomes', () => {
   const reply = (setreplies: string[], released: boolean) => ({ setreplies, attributes: [], released, via: 'direct' });
   it('maps one setreply per recipient and treats 2.5.0 as not released', () => {
-    expect(outcomes(['a@x.example', 'b@x.example'], reply(['250 2.0.0 Ok', '250 2.5.0 No recipients, nothing to do'], false)).map((o) => o.released)).toEqual([true, false]);
+    expect(
+      outcomes(['a@x.example', 'b@x.example'], reply(['250 2.0.0 Ok', '250 2.5.0 No recipients, nothing to do'], false)).map(
+        (o) => o.released,
+      ),
+    ).toEqual([true, false]);
   });
   it('applies the overall verdict when counts differ', () => {
     expect(outcomes(['a@x.example', 'b@x.example'], reply(['450 4.5.0 Failure: x'], false)).map((o) => o.released)).toEqual([false, false]);

@@ -25,33 +25,40 @@ describe('inertHtml: the HTML part rebuilt from tokens', () => {
     const off = tagsOf(inertHtml(HTML_BYPASSES, { loadImages: false }).html).filter((t) => t.tag === 'img');
     expect(off).toEqual([{ tag: 'img', attrs: { alt: 'pixel', 'data-qe-src': 'https://tracker.example/pixel.gif' } }]);
     const on = inertHtml(HTML_BYPASSES, { loadImages: true });
-    expect(tagsOf(on.html).filter((t) => t.tag === 'img')).toEqual([{ tag: 'img', attrs: { alt: 'pixel', src: 'https://tracker.example/pixel.gif' } }]);
+    expect(tagsOf(on.html).filter((t) => t.tag === 'img')).toEqual([
+      { tag: 'img', attrs: { alt: 'pixel', src: 'https://tracker.example/pixel.gif' } },
+    ]);
     expect(liveParts(on.html, (u) => u === 'https://tracker.example/pixel.gif')).toEqual([]);
     // inline images always show; a javascript: or cid: source never becomes a src
-    const inline = inertHtml('<img src=" data:image/png;base64,AAAA"><img src="javascript:alert(1)"><img src="cid:x@y">', { loadImages: true });
-    expect(tagsOf(inline.html).filter((t) => t.tag === 'img').map((t) => t.attrs)).toEqual([
-      { src: 'data:image/png;base64,AAAA' }, { 'data-qe-src': 'javascript:alert(1)' }, { 'data-qe-src': 'cid:x@y' },
-    ]);
+    const inline = inertHtml('<img src=" data:image/png;base64,AAAA"><img src="javascript:alert(1)"><img src="cid:x@y">', {
+      loadImages: true,
+    });
+    expect(
+      tagsOf(inline.html)
+        .filter((t) => t.tag === 'img')
+        .map((t) => t.attrs),
+    ).toEqual([{ src: 'data:image/png;base64,AAAA' }, { 'data-qe-src': 'javascript:alert(1)' }, { 'data-qe-src': 'cid:x@y' }]);
     expect(inline.remoteImages).toBe(false);
     expect(inertHtml('<img src="//cdn.example/p.gif">', { loadImages: true }).html).toContain('src="https://cdn.example/p.gif"');
   });
 
   it('keeps the look (allow-listed tags and presentation attributes) and escapes all text again', () => {
     const doc = inertHtml(
-      '<table border=1 bgcolor="#fff"><tr><td align=center style="color: red">a &lt;b&gt; &amp; &quot;c&quot;</td></tr></table>'
-        + '<font face="Arial" color=blue>x</font><textarea><img src=x onerror=alert(1)></textarea><title>t</title><xmp><b>raw</b></xmp>',
+      '<table border=1 bgcolor="#fff"><tr><td align=center style="color: red">a &lt;b&gt; &amp; &quot;c&quot;</td></tr></table>' +
+        '<font face="Arial" color=blue>x</font><textarea><img src=x onerror=alert(1)></textarea><title>t</title><xmp><b>raw</b></xmp>',
       { loadImages: false },
     );
     expect(body(doc.html)).toBe(
-      '<table border="1" bgcolor="#fff"><tr><td align="center" style="color: red">a &lt;b&gt; &amp; &quot;c&quot;</td></tr></table>'
-        + '<font face="Arial" color="blue">x</font>&lt;img src=x onerror=alert(1)&gt;&lt;b&gt;raw&lt;/b&gt;',
+      '<table border="1" bgcolor="#fff"><tr><td align="center" style="color: red">a &lt;b&gt; &amp; &quot;c&quot;</td></tr></table>' +
+        '<font face="Arial" color="blue">x</font>&lt;img src=x onerror=alert(1)&gt;&lt;b&gt;raw&lt;/b&gt;',
     );
   });
 
   it('turns every CSS load into a declaration the browser drops, also when spelled with escapes or entities', () => {
     const doc = inertHtml(
-      '<p style="background:u&#114;l(https://t.example/a)">a</p><p style="background:u\\72l(https://t.example/b)">b</p>'
-        + '<style>p{background:image-set("https://t.example/c" 1x)}</style' + '><style>x{}</style >after',
+      '<p style="background:u&#114;l(https://t.example/a)">a</p><p style="background:u\\72l(https://t.example/b)">b</p>' +
+        '<style>p{background:image-set("https://t.example/c" 1x)}</style' +
+        '><style>x{}</style >after',
       { loadImages: true },
     );
     expect(liveParts(doc.html)).toEqual([]);

@@ -6,9 +6,10 @@ import { MB, bigHeadersMessage, deepMessage, htmlMessage, manyPartsMessage } fro
 const enc = new TextEncoder();
 const bytes = (s: string) => enc.encode(s);
 
-const plain = 'From: a@b.example\nSubject: hi\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="x"\n\n'
-  + '--x\nContent-Type: text/plain\n\nhello\n-- \nsignature\n--x\nContent-Type: text/html\n\n<p>hello</p>\n'
-  + '--x\nContent-Type: application/pdf; name="a.pdf"\nContent-Transfer-Encoding: base64\n\nJVBERi0=\n--x--\n';
+const plain =
+  'From: a@b.example\nSubject: hi\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="x"\n\n' +
+  '--x\nContent-Type: text/plain\n\nhello\n-- \nsignature\n--x\nContent-Type: text/html\n\n<p>hello</p>\n' +
+  '--x\nContent-Type: application/pdf; name="a.pdf"\nContent-Transfer-Encoding: base64\n\nJVBERi0=\n--x--\n';
 
 // Timeouts: generous bounds for a loaded machine, not speed assertions (the speed is in the benchmark).
 describe('parseForDisplay: a message as far as one view may parse it', { timeout: 30_000 }, () => {
@@ -17,8 +18,14 @@ describe('parseForDisplay: a message as far as one view may parse it', { timeout
     expect(v).toMatchObject({ parse_error: false, truncated: false });
     expect(v.text).toMatch(/^hello\n-- \nsignature\n/);
     expect(v.html).toContain('<p>hello</p>');
-    expect(v.attachments).toEqual([{ filename: 'a.pdf', content_type: 'application/pdf', size: 5,
-      sha256: '38523c087796e5d5dd1cf9bad1fb026781a838dd9dd2cf8af58b9f6502a46778' }]);
+    expect(v.attachments).toEqual([
+      {
+        filename: 'a.pdf',
+        content_type: 'application/pdf',
+        size: 5,
+        sha256: '38523c087796e5d5dd1cf9bad1fb026781a838dd9dd2cf8af58b9f6502a46778',
+      },
+    ]);
     expect(v.headers.find((h) => h.name === 'Subject')?.value).toBe('hi');
   });
 
@@ -69,11 +76,14 @@ describe('parseForDisplay: a message as far as one view may parse it', { timeout
   it('a message inside a message is an attachment, so base64 cannot hide a bomb from the part count', async () => {
     const inner = manyPartsMessage(100_000);
     const b64 = btoa(inner).replace(/.{76}/g, '$&\n');
-    const outer = 'Subject: wrapped\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="o"\n\n--o\nContent-Type: text/plain\n\nsee inside\n'
-      + `--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n${b64}\n--o--\n`;
+    const outer =
+      'Subject: wrapped\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="o"\n\n--o\nContent-Type: text/plain\n\nsee inside\n' +
+      `--o\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n${b64}\n--o--\n`;
     const v = await parseForDisplay(bytes(outer));
     expect(v).toMatchObject({ text: 'see inside\n', parse_error: false, truncated: false });
-    expect(v.attachments).toEqual([{ filename: null, content_type: 'message/rfc822', size: inner.length, sha256: createHash('sha256').update(inner).digest('hex') }]);
+    expect(v.attachments).toEqual([
+      { filename: null, content_type: 'message/rfc822', size: inner.length, sha256: createHash('sha256').update(inner).digest('hex') },
+    ]);
   });
 });
 
@@ -89,7 +99,7 @@ describe('partLimitCut: where the parser must stop', () => {
   });
 
   it('counts every "--" line when the boundaries cannot be read (RFC 2231, overlong)', () => {
-    const rfc2231 = "Content-Type: multipart/mixed; boundary*0=\"a\"; boundary*1=\"b\"\n\n--ab\n\n1\n--ab\n\n2\n";
+    const rfc2231 = 'Content-Type: multipart/mixed; boundary*0="a"; boundary*1="b"\n\n--ab\n\n1\n--ab\n\n2\n';
     expect(cut(rfc2231, 1)).toBe(rfc2231.lastIndexOf('--ab'));
     const long = `Content-Type: multipart/mixed; boundary="${'z'.repeat(500)}"\n\n--q\n--r\n`;
     expect(cut(long, 1)).toBe(long.indexOf('--r'));

@@ -12,7 +12,10 @@ const app = createApp({
 });
 
 interface Operation {
-  responses: Record<string, { content?: Record<string, { schema: { $ref?: string; properties?: { code?: { enum?: string[] } }; anyOf?: unknown[] } }> }>;
+  responses: Record<
+    string,
+    { content?: Record<string, { schema: { $ref?: string; properties?: { code?: { enum?: string[] } }; anyOf?: unknown[] } }> }
+  >;
 }
 
 async function doc() {
@@ -40,7 +43,9 @@ describe('the OpenAPI document and the error table (src/errors.ts)', () => {
 
   it('every /v1 operation declares 400, 401, 404, 500 and 503, and each problem status lists only codes of that status', async () => {
     const d = await doc();
-    const ops = Object.entries(d.paths).filter(([p]) => p.startsWith('/v1/')).flatMap(([p, m]) => Object.entries(m).map(([verb, op]) => ({ at: `${verb.toUpperCase()} ${p}`, op })));
+    const ops = Object.entries(d.paths)
+      .filter(([p]) => p.startsWith('/v1/'))
+      .flatMap(([p, m]) => Object.entries(m).map(([verb, op]) => ({ at: `${verb.toUpperCase()} ${p}`, op })));
     expect(ops.length).toBeGreaterThan(20);
     for (const { at, op } of ops) {
       for (const status of ['400', '401', '404', '500', '503']) expect(op.responses[status], `${at} declares ${status}`).toBeDefined();
@@ -65,7 +70,9 @@ describe('the OpenAPI document and the error table (src/errors.ts)', () => {
     expect(codes('/v1/digests/run', 'post', '503')).toEqual(expect.arrayContaining(['digest_not_configured', 'mail_not_configured']));
     expect(codes('/v1/webhooks/{id}/deliveries/{d}/retry', 'post', '409')).toEqual(['conflict']);
     for (const [p, methods] of Object.entries(d.paths)) {
-      for (const [verb, op] of Object.entries(methods) as Array<[string, Operation & { requestBody?: { content?: Record<string, unknown> } }]>) {
+      for (const [verb, op] of Object.entries(methods) as Array<
+        [string, Operation & { requestBody?: { content?: Record<string, unknown> } }]
+      >) {
         if (op.requestBody?.content?.['application/json']) expect(op.responses['413'], `${verb} ${p} declares 413`).toBeDefined();
       }
     }

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
-  decodeReply, encodeRequest, endOfMessage, percentDecode, redactSecret, releaseAttributes, toReleaseReply, verdict,
+  decodeReply,
+  encodeRequest,
+  endOfMessage,
+  percentDecode,
+  redactSecret,
+  releaseAttributes,
+  toReleaseReply,
+  verdict,
   type PdpAttributes,
 } from '../../src/amavis/pdp.ts';
 import { AppError } from '../../src/errors.ts';
@@ -46,7 +53,11 @@ const HOSTILE: Array<[string, string]> = [
 
 describe('AM.PDP encodeRequest', () => {
   it.each(HOSTILE)('keeps %s on one line: no raw CR, LF, NUL, space or 8-bit byte in the value', (_name, value) => {
-    const bytes = encodeRequest([['request', 'release'], ['recipient', value], ['requested_by', value]]);
+    const bytes = encodeRequest([
+      ['request', 'release'],
+      ['recipient', value],
+      ['requested_by', value],
+    ]);
     const values = wireValues(bytes);
     expect(values).toHaveLength(3);
     for (const v of values) {
@@ -57,7 +68,12 @@ describe('AM.PDP encodeRequest', () => {
   });
 
   it.each(HOSTILE)('round-trips %s through decode(encode(x))', (_name, value) => {
-    const attrs: PdpAttributes = [['request', 'release'], ['recipient', value], ['recipient', 'second@example.com'], ['secret_id', 'AQIDBAUGBwgJ']];
+    const attrs: PdpAttributes = [
+      ['request', 'release'],
+      ['recipient', value],
+      ['recipient', 'second@example.com'],
+      ['secret_id', 'AQIDBAUGBwgJ'],
+    ];
     expect(decodeReply(encodeRequest(attrs))).toEqual(attrs);
   });
 
@@ -77,7 +93,8 @@ describe('AM.PDP encodeRequest', () => {
 
 describe('AM.PDP decodeReply', () => {
   it('decodes what amavisd writes (lowercase hex, CRLF, empty line)', () => {
-    const wire = 'setreply=250%202.0.0%20Ok,%20id=rel-abc,%20from%20MTA:%20250%202.0.0%20Ok:%20queued\r\n' +
+    const wire =
+      'setreply=250%202.0.0%20Ok,%20id=rel-abc,%20from%20MTA:%20250%202.0.0%20Ok:%20queued\r\n' +
       'setreply=450%204.5.0%20Failure:%20%c3%a9\r\n\r\n';
     expect(decodeReply(wire)).toEqual([
       ['setreply', '250 2.0.0 Ok, id=rel-abc, from MTA: 250 2.0.0 Ok: queued'],
@@ -103,7 +120,14 @@ describe('AM.PDP decodeReply', () => {
 describe('endOfMessage', () => {
   const e = (s: string) => endOfMessage(new TextEncoder().encode(s));
   it.each([
-    ['', -1], ['a=b\r\n', -1], ['a=b\r\n\r', -1], ['a=b\r\n\r\n', 7], ['\r\n', 2], ['\n', 1], ['a=b\n\nrest', 5], ['a=b\r\n\r\nc=d', 7],
+    ['', -1],
+    ['a=b\r\n', -1],
+    ['a=b\r\n\r', -1],
+    ['a=b\r\n\r\n', 7],
+    ['\r\n', 2],
+    ['\n', 1],
+    ['a=b\n\nrest', 5],
+    ['a=b\r\n\r\nc=d', 7],
   ])('%j -> %d', (s, n) => expect(e(s)).toBe(n));
 });
 
@@ -128,12 +152,24 @@ describe('verdict', () => {
 });
 
 describe('releaseAttributes', () => {
-  const base = { partitionTag: 0, mailId: 'hZbBr1WxS3sy', secretId: 'AQIDBAUGBwgJ', recipients: ['alice@example.com', 'bob@example.net'], requestedBy: 'admin@example.com' };
+  const base = {
+    partitionTag: 0,
+    mailId: 'hZbBr1WxS3sy',
+    secretId: 'AQIDBAUGBwgJ',
+    recipients: ['alice@example.com', 'bob@example.net'],
+    requestedBy: 'admin@example.com',
+  };
 
   it('builds the release request in amavisd order, one recipient line each', () => {
     expect(releaseAttributes(base)).toEqual([
-      ['request', 'release'], ['mail_id', 'hZbBr1WxS3sy'], ['secret_id', 'AQIDBAUGBwgJ'], ['partition_tag', '0'],
-      ['quar_type', 'Q'], ['recipient', 'alice@example.com'], ['recipient', 'bob@example.net'], ['requested_by', 'admin@example.com'],
+      ['request', 'release'],
+      ['mail_id', 'hZbBr1WxS3sy'],
+      ['secret_id', 'AQIDBAUGBwgJ'],
+      ['partition_tag', '0'],
+      ['quar_type', 'Q'],
+      ['recipient', 'alice@example.com'],
+      ['recipient', 'bob@example.net'],
+      ['requested_by', 'admin@example.com'],
     ]);
   });
 
@@ -142,8 +178,12 @@ describe('releaseAttributes', () => {
   });
 
   it.each(['', 'has space', 'a/b', 'x'.repeat(17), 'id\r\n', 'é'])('refuses mail_id %j and secret_id %j', (bad) => {
-    expect(() => releaseAttributes({ ...base, mailId: bad })).toThrow(expect.objectContaining({ code: 'bad_request', extra: { field: 'mail_id' } }));
-    expect(() => releaseAttributes({ ...base, secretId: bad })).toThrow(expect.objectContaining({ code: 'bad_request', extra: { field: 'secret_id' } }));
+    expect(() => releaseAttributes({ ...base, mailId: bad })).toThrow(
+      expect.objectContaining({ code: 'bad_request', extra: { field: 'mail_id' } }),
+    );
+    expect(() => releaseAttributes({ ...base, secretId: bad })).toThrow(
+      expect.objectContaining({ code: 'bad_request', extra: { field: 'secret_id' } }),
+    );
   });
 
   it('accepts old-style ids with + and -', () => {
@@ -151,7 +191,9 @@ describe('releaseAttributes', () => {
   });
 
   it.each(['alice@example.com\r\nRCPT TO:<x@y>', 'a\u0000@b', 'a\n', ''])('refuses recipient %j before anything is sent', (r) => {
-    expect(() => releaseAttributes({ ...base, recipients: ['ok@example.com', r] })).toThrow(expect.objectContaining({ code: 'bad_request' }));
+    expect(() => releaseAttributes({ ...base, recipients: ['ok@example.com', r] })).toThrow(
+      expect.objectContaining({ code: 'bad_request' }),
+    );
   });
 
   it('refuses a negative or fractional partition_tag and a requested_by with CR/LF', () => {
@@ -164,13 +206,21 @@ describe('releaseAttributes', () => {
 describe('toReleaseReply', () => {
   it('collects setreplies, computes the verdict and cuts a secret_id that amavisd echoed', () => {
     const r = toReleaseReply(
-      [['setreply', '450 4.5.0 Failure: Secret_id AQIDBAUGBwgJ does not match mail_id hZbBr1WxS3sy'], ['return_value', 'tempfail'], ['exit_code', '75']],
+      [
+        ['setreply', '450 4.5.0 Failure: Secret_id AQIDBAUGBwgJ does not match mail_id hZbBr1WxS3sy'],
+        ['return_value', 'tempfail'],
+        ['exit_code', '75'],
+      ],
       'direct',
       'AQIDBAUGBwgJ',
     );
     expect(r).toEqual({
       setreplies: ['450 4.5.0 Failure: Secret_id [secret_id] does not match mail_id hZbBr1WxS3sy'],
-      attributes: [['setreply', '450 4.5.0 Failure: Secret_id [secret_id] does not match mail_id hZbBr1WxS3sy'], ['return_value', 'tempfail'], ['exit_code', '75']],
+      attributes: [
+        ['setreply', '450 4.5.0 Failure: Secret_id [secret_id] does not match mail_id hZbBr1WxS3sy'],
+        ['return_value', 'tempfail'],
+        ['exit_code', '75'],
+      ],
       released: false,
       via: 'direct',
     });

@@ -1,19 +1,38 @@
 import { describe, expect, it } from 'vitest';
 import {
-  codesOfPolicyTypes, DEFAULT_RULES, effectiveRules, ownerActions, policyTypeOf, type PolicyTable,
+  codesOfPolicyTypes,
+  DEFAULT_RULES,
+  effectiveRules,
+  ownerActions,
+  policyTypeOf,
+  type PolicyTable,
 } from '../../src/quarantine/release-policy.ts';
 
 describe('release policy rules', () => {
   it('maps amavisd content codes to policy types; the codes not named are other', () => {
-    expect(['V', 'B', 'S', 's', 'Y', 'H', 'M', 'O'].map(policyTypeOf))
-      .toEqual(['virus', 'banned', 'spam', 'spam', 'spammy', 'bad-header', 'bad-mime', 'oversized']);
+    expect(['V', 'B', 'S', 's', 'Y', 'H', 'M', 'O'].map(policyTypeOf)).toEqual([
+      'virus',
+      'banned',
+      'spam',
+      'spam',
+      'spammy',
+      'bad-header',
+      'bad-mime',
+      'oversized',
+    ]);
     expect(['U', 'T', 'C', '?', '', null, 'Z'].map(policyTypeOf)).toEqual(Array(7).fill('other'));
   });
 
   it('defaults: owners release spam and the like, request virus and banned', () => {
     expect(DEFAULT_RULES).toEqual({
-      spam: 'release', spammy: 'release', virus: 'request', banned: 'request',
-      'bad-header': 'release', 'bad-mime': 'release', oversized: 'release', other: 'release',
+      spam: 'release',
+      spammy: 'release',
+      virus: 'request',
+      banned: 'request',
+      'bad-header': 'release',
+      'bad-mime': 'release',
+      oversized: 'release',
+      other: 'release',
     });
   });
 

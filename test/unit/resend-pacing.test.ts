@@ -6,14 +6,24 @@ import { Pacer, resendMailer } from '../../src/mail/resend.ts';
 import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
 
 const email = (i: number): OutgoingEmail => ({
-  from: 'Quarantine <q@example.test>', to: `user${i}@example.test`, subject: `digest ${i}`, html: '<p>x</p>', text: 'x', headers: {}, idempotencyKey: `pace/${i}`,
+  from: 'Quarantine <q@example.test>',
+  to: `user${i}@example.test`,
+  subject: `digest ${i}`,
+  html: '<p>x</p>',
+  text: 'x',
+  headers: {},
+  idempotencyKey: `pace/${i}`,
 });
 
 describe('Pacer', () => {
   it('spaces request starts by 1/rate, and an answer can push the next start back', async () => {
     let now = 1_000;
     const waits: number[] = [];
-    const pacer = new Pacer(2, () => now, async (ms) => void waits.push(ms));
+    const pacer = new Pacer(
+      2,
+      () => now,
+      async (ms) => void waits.push(ms),
+    );
     await pacer.slot();
     await pacer.slot();
     await pacer.slot();
@@ -41,7 +51,11 @@ describe('the Resend mailer against a rate-limited Resend', () => {
     const now = 0;
     const waits: number[] = [];
     // the pacer's clock is the test's: what is checked is the schedule, not the machine's timing
-    const pacer = new Pacer(2, () => now, async (ms) => void waits.push(ms));
+    const pacer = new Pacer(
+      2,
+      () => now,
+      async (ms) => void waits.push(ms),
+    );
     const mailer = resendMailer({ apiKey: 're_test', baseUrl: twin.url, pacer, maxBatch: 1 });
     const outcomes = (await Promise.all([0, 1, 2, 3, 4, 5].map((i) => mailer.send([email(i)])))).flat();
     expect(outcomes.every((o) => o.ok)).toBe(true);
@@ -50,7 +64,13 @@ describe('the Resend mailer against a rate-limited Resend', () => {
   });
 
   it('unpaced, the 429s are waited out as Resend says, spend no attempt, and deliver each email once', async () => {
-    const mailer = resendMailer({ apiKey: 're_test', baseUrl: twin.url, rateLimit: 0, maxBatch: 1, retry: { attempts: 1, baseDelayMs: 1 } });
+    const mailer = resendMailer({
+      apiKey: 're_test',
+      baseUrl: twin.url,
+      rateLimit: 0,
+      maxBatch: 1,
+      retry: { attempts: 1, baseDelayMs: 1 },
+    });
     const outcomes = (await Promise.all([0, 1, 2, 3, 4, 5].map((i) => mailer.send([email(i)])))).flat();
     expect(twin.limited).toBeGreaterThan(0);
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
@@ -58,7 +78,13 @@ describe('the Resend mailer against a rate-limited Resend', () => {
   });
 
   it('a 429 that lasts past the bound is a retryable failure, not a permanent one', async () => {
-    const mailer = resendMailer({ apiKey: 're_test', baseUrl: twin.url, maxBatch: 1, retry: { attempts: 1, baseDelayMs: 1 }, maxRateLimitWaitMs: 0 });
+    const mailer = resendMailer({
+      apiKey: 're_test',
+      baseUrl: twin.url,
+      maxBatch: 1,
+      retry: { attempts: 1, baseDelayMs: 1 },
+      maxRateLimitWaitMs: 0,
+    });
     twin.failNext(429, 5);
     const [o] = await mailer.send([email(9)]);
     expect(o).toMatchObject({ ok: false, status: 429, permanent: false });

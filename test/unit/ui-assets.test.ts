@@ -8,8 +8,17 @@ function vars(block: string): Record<string, string> {
 }
 
 function luminance(hex: string): number {
-  const h = hex.length === 4 ? hex.slice(1).split('').map((c) => c + c).join('') : hex.slice(1);
-  const [r, g, b] = [0, 2, 4].map((i) => parseInt(h.slice(i, i + 2), 16) / 255).map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+  const h =
+    hex.length === 4
+      ? hex
+          .slice(1)
+          .split('')
+          .map((c) => c + c)
+          .join('')
+      : hex.slice(1);
+  const [r, g, b] = [0, 2, 4]
+    .map((i) => parseInt(h.slice(i, i + 2), 16) / 255)
+    .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
   return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
 }
 
@@ -22,7 +31,10 @@ describe('page colours', () => {
   const light = vars(/:root \{([^}]*)\}/.exec(APP_CSS)![1]!);
   const dark = { ...light, ...vars(/prefers-color-scheme: dark\) \{ :root \{([^}]*)\}/.exec(APP_CSS)![1]!) };
 
-  it.each([['light', light], ['dark', dark]] as const)('%s theme: button text, danger buttons, links and muted text reach 4.5:1', (_, v) => {
+  it.each([
+    ['light', light],
+    ['dark', dark],
+  ] as const)('%s theme: button text, danger buttons, links and muted text reach 4.5:1', (_, v) => {
     expect(APP_CSS).toMatch(/button \{[^}]*color: var\(--on-accent\)/);
     expect(contrast(v['on-accent']!, v.accent!)).toBeGreaterThanOrEqual(4.5);
     expect(contrast(v['on-accent']!, v.bad!)).toBeGreaterThanOrEqual(4.5);

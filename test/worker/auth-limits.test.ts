@@ -31,7 +31,8 @@ describe('functions/worker.ts in workerd: request ids, key-check throttle, serve
 
   it('throttles failed key checks per cf-connecting-ip: 429 with Retry-After, a right key included; another address is not affected', async () => {
     const from = (ip: string, key: string) => call('/v1/quarantine?limit=1', key, { headers: { 'cf-connecting-ip': ip } });
-    for (let i = 0; i < FAILED_KEY_CHECKS; i++) await problem(await from(`${net}.21`, `qe_wrong-key-${i}-0123456789abcdef`), 401, 'unauthorized');
+    for (let i = 0; i < FAILED_KEY_CHECKS; i++)
+      await problem(await from(`${net}.21`, `qe_wrong-key-${i}-0123456789abcdef`), 401, 'unauthorized');
     const limited = await from(`${net}.21`, BOOTSTRAP_KEY);
     await problem(limited, 429, 'too_many_requests');
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(500);

@@ -21,9 +21,13 @@ async function sentHere(): Promise<Sent[]> {
 describe('functions/worker.ts in workerd: the digest cron', () => {
   it('sends one digest per subscribed recipient through Resend, then none; its links change nothing on GET', async () => {
     const key = seed().adminKey;
-    await json(await call('/v1/digests/subscriptions/alice@example.com', key, {
-      method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enabled: true, frequency: 'hourly' }),
-    }));
+    await json(
+      await call('/v1/digests/subscriptions/alice@example.com', key, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ enabled: true, frequency: 'hourly' }),
+      }),
+    );
     await worker.scheduled({ cron: '*/15 * * * *', scheduledTime: Date.now() }, env as never);
     const first = (await sentHere()).filter((e) => e.to.includes('alice@example.com'));
     expect(first).toHaveLength(1);

@@ -23,7 +23,9 @@ export default async function setup(project: TestProject) {
   const bayes = mkdtempSync(path.join(tmpdir(), 'qe-worker-bayes-'));
   const learnRelay = (db: string) =>
     startRelay({
-      secret: LEARN_RELAY_SECRET, pdp: '127.0.0.1:9', learnCommand: `sa-learn --dbpath ${bayes}/${db} --{kind} -`,
+      secret: LEARN_RELAY_SECRET,
+      pdp: '127.0.0.1:9',
+      learnCommand: `sa-learn --dbpath ${bayes}/${db} --{kind} -`,
       log: { info() {}, warn() {}, error() {} },
     });
   const relays = { mysql: await learnRelay('mysql'), pg: await learnRelay('pg') };

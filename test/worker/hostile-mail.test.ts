@@ -19,7 +19,8 @@ describe('hostile mail inside workerd', () => {
     expect(liveParts(off.html)).toEqual([]);
     expect(off.remoteImages).toBe(true);
     expect(tagsOf(off.html).find((t) => t.tag === 'a')!.attrs).toEqual({
-      title: 'https://evil.example/quoted-gt', 'data-qe-href': 'https://evil.example/quoted-gt',
+      title: 'https://evil.example/quoted-gt',
+      'data-qe-href': 'https://evil.example/quoted-gt',
     });
     const on = inertHtml(HTML_BYPASSES, { loadImages: true });
     expect(liveParts(on.html, (u) => u === 'https://tracker.example/pixel.gif')).toEqual([]);

@@ -57,9 +57,7 @@ describe('functions/worker.ts in workerd: /v1/quarantine', () => {
     it('filters by status and type', async () => {
       const released = await list('?status=released', s.adminKey);
       expect(released.items.map((i) => i.id)).toEqual([ids.released]);
-      expect(released.items[0]!.recipients).toEqual([
-        { address: 'alice@example.com', status: 'released', score: 9, content_code: 'S' },
-      ]);
+      expect(released.items[0]!.recipients).toEqual([{ address: 'alice@example.com', status: 'released', score: 9, content_code: 'S' }]);
       const spamOrVirus = await list('?type=virus,banned', s.adminKey);
       expect(spamOrVirus.items.map((i) => i.id)).toEqual([ids.virus, ids.banned]);
     });
@@ -137,8 +135,14 @@ describe('functions/worker.ts in workerd: /v1/quarantine', () => {
       expect(d.type).toBe('virus');
       expect((d.text as string).trim()).toBe('See the attachment.');
       expect(d.html).toBeNull();
-      expect(d.attachments).toEqual([{ filename: 'eicar.com', content_type: 'application/octet-stream', size: EICAR.length,
-        sha256: '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f' }]);
+      expect(d.attachments).toEqual([
+        {
+          filename: 'eicar.com',
+          content_type: 'application/octet-stream',
+          size: EICAR.length,
+          sha256: '275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f',
+        },
+      ]);
     });
 
     it('a domain admin reads mail of its own domain', async () => {
@@ -147,7 +151,7 @@ describe('functions/worker.ts in workerd: /v1/quarantine', () => {
       expect((d.recipients as Array<{ address: string }>).map((r) => r.address)).toEqual(['carol@example.com']);
     });
 
-    it('GET /raw is the original message, byte for byte after amavisd\'s lines', async () => {
+    it("GET /raw is the original message, byte for byte after amavisd's lines", async () => {
       const res = await call(`/v1/quarantine/${ids.spam}/raw`, s.adminKey);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('message/rfc822');

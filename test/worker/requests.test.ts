@@ -26,17 +26,20 @@ describe('functions/worker.ts in workerd: many requests in one isolate', () => {
   it('concurrent requests (lists, reads, readiness) all succeed with the right answers', async () => {
     const jobs = [
       ...Array.from({ length: 6 }, () => list('', s.adminKey).then((b) => b.items.map((i) => i.id))),
-      ...pending.map((id) => call(`/v1/quarantine/${id}`, s.adminKey).then(json).then((d) => d.id)),
-      ...Array.from({ length: 3 }, () => call('/readyz').then(json).then((b) => b.status)),
+      ...pending.map((id) =>
+        call(`/v1/quarantine/${id}`, s.adminKey)
+          .then(json)
+          .then((d) => d.id),
+      ),
+      ...Array.from({ length: 3 }, () =>
+        call('/readyz')
+          .then(json)
+          .then((b) => b.status),
+      ),
       list('?limit=1', s.domainAdminKey).then((b) => b.items.map((i) => i.id)),
     ];
     const results = await Promise.all(jobs);
-    expect(results).toEqual([
-      ...Array.from({ length: 6 }, () => pending),
-      ...pending,
-      'ready', 'ready', 'ready',
-      [s.ids.spam],
-    ]);
+    expect(results).toEqual([...Array.from({ length: 6 }, () => pending), ...pending, 'ready', 'ready', 'ready', [s.ids.spam]]);
   });
 
   it('still works after the concurrent burst (nothing was left bound to a finished request)', async () => {

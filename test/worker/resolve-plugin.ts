@@ -116,7 +116,7 @@ export function resolveRequire(id: string, importer: string): string | null {
     const target = exportsEntry(pkg.exports, subpath);
     return target && isFile(join(dir, target)) ? join(dir, target) : null;
   }
-  const base = subpath === '.' ? pkg.main ?? 'index.js' : subpath;
+  const base = subpath === '.' ? (pkg.main ?? 'index.js') : subpath;
   for (const candidate of [base, `${base}.js`, `${base}.cjs`, `${base}.json`, join(base, 'index.js')]) {
     if (isFile(join(dir, candidate))) return join(dir, candidate);
   }

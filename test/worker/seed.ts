@@ -58,33 +58,64 @@ const withAttachment = (to: string) =>
 function messages(): AmavisMessage[] {
   return [
     {
-      timeNum: NOW - 10, content: 'S', sender: 'promo@deals.example', spamLevel: 12.5,
-      subject: 'Congratulations, you won', recipients: [{ address: 'alice@example.com' }],
+      timeNum: NOW - 10,
+      content: 'S',
+      sender: 'promo@deals.example',
+      spamLevel: 12.5,
+      subject: 'Congratulations, you won',
+      recipients: [{ address: 'alice@example.com' }],
       raw: alternative('Congratulations, you won', 'alice@example.com'),
     },
     {
-      timeNum: NOW - 20, content: 'V', sender: 'billing@invoices.example', spamLevel: 0,
-      subject: 'Invoice attached', recipients: [{ address: 'bob@example.com' }], raw: withAttachment('bob@example.com'),
+      timeNum: NOW - 20,
+      content: 'V',
+      sender: 'billing@invoices.example',
+      spamLevel: 0,
+      subject: 'Invoice attached',
+      recipients: [{ address: 'bob@example.com' }],
+      raw: withAttachment('bob@example.com'),
     },
     {
-      partitionTag: 1, timeNum: NOW - 30, content: 'B', sender: 'hr@partner.example', spamLevel: 1.5,
-      subject: 'Payroll update', recipients: [{ address: 'carol@example.com' }, { address: 'dave@example.net' }],
+      partitionTag: 1,
+      timeNum: NOW - 30,
+      content: 'B',
+      sender: 'hr@partner.example',
+      spamLevel: 1.5,
+      subject: 'Payroll update',
+      recipients: [{ address: 'carol@example.com' }, { address: 'dave@example.net' }],
     },
     {
-      timeNum: NOW - 40, content: 'S', sender: 'promo@deals.example', spamLevel: 20,
-      subject: 'Other domain spam', recipients: [{ address: 'erin@example.net' }],
+      timeNum: NOW - 40,
+      content: 'S',
+      sender: 'promo@deals.example',
+      spamLevel: 20,
+      subject: 'Other domain spam',
+      recipients: [{ address: 'erin@example.net' }],
     },
     {
-      timeNum: NOW - 50, content: 'S', sender: 'promo@deals.example', spamLevel: 9,
-      subject: 'Released earlier', recipients: [{ address: 'alice@example.com', rs: 'R' }],
+      timeNum: NOW - 50,
+      content: 'S',
+      sender: 'promo@deals.example',
+      spamLevel: 9,
+      subject: 'Released earlier',
+      recipients: [{ address: 'alice@example.com', rs: 'R' }],
     },
     {
-      timeNum: NOW - 5, content: null, sender: 'promo@deals.example', spamLevel: null,
-      subject: 'Still being scanned', recipients: [{ address: 'alice@example.com' }],
+      timeNum: NOW - 5,
+      content: null,
+      sender: 'promo@deals.example',
+      spamLevel: null,
+      subject: 'Still being scanned',
+      recipients: [{ address: 'alice@example.com' }],
     },
     {
-      timeNum: NOW - 15, content: 'C', quarType: '', sender: 'friend@partner.example', spamLevel: 0,
-      subject: 'Clean, only logged', recipients: [{ address: 'alice@example.com', ds: 'P' }],
+      timeNum: NOW - 15,
+      content: 'C',
+      quarType: '',
+      sender: 'friend@partner.example',
+      spamLevel: 0,
+      subject: 'Clean, only logged',
+      recipients: [{ address: 'alice@example.com', ds: 'P' }],
     },
   ];
 }
@@ -99,7 +130,12 @@ export async function seedWorkerDatabase(variant: VariantName): Promise<WorkerSe
     await writeMessages(handle.db, schema, input);
     const id = (i: number) => `${input[i]!.partitionTag ?? 0}.${mailIdOfSecret(input[i]!.secretId)}`;
     const deps: Deps = {
-      db: handle.db, variant: schema, config: parseConfig({}), clock: systemClock, log: consoleLogger, release: null,
+      db: handle.db,
+      variant: schema,
+      config: parseConfig({}),
+      clock: systemClock,
+      log: consoleLogger,
+      release: null,
     };
     const setup = { role: 'admin', actor: 'worker-test-setup', keyId: null } as const;
     const admin = await createKey(deps, setup, { name: 'worker admin', role: 'admin' });

@@ -21,7 +21,9 @@ export function call(path: string, key?: string, init: RequestInit = {}): Promis
 }
 
 export interface ListBody {
-  items: Array<{ id: string; type: string; recipients: Array<{ address: string; status: string; score: number | null }> } & Record<string, unknown>>;
+  items: Array<
+    { id: string; type: string; recipients: Array<{ address: string; status: string; score: number | null }> } & Record<string, unknown>
+  >;
   next_cursor: string | null;
 }
 

@@ -64,7 +64,10 @@ describe('functions/worker.ts in workerd: "email me a link" is limited per cf-co
     expect(html).toContain('role="alert"');
 
     // the same cf-connecting-ip with a new X-Forwarded-For (or X-Real-IP) is still the same client
-    for (const extra of [{ 'x-forwarded-for': `${net}.99` }, { 'x-forwarded-for': `${ipB}` }, { 'x-real-ip': `${net}.98` }] as Record<string, string>[]) {
+    for (const extra of [{ 'x-forwarded-for': `${net}.99` }, { 'x-forwarded-for': `${ipB}` }, { 'x-real-ip': `${net}.98` }] as Record<
+      string,
+      string
+    >[]) {
       const again = await ask({ 'cf-connecting-ip': ipA, ...extra });
       expect(again.status, JSON.stringify(extra)).toBe(429);
       expect(await again.text()).toContain('Try again later');

@@ -19,11 +19,14 @@ describe('functions/worker.ts in workerd: webhooks', () => {
 
   it('manages subscriptions through the API', async () => {
     const key = seed().adminKey;
-    const created = await json(await call('/v1/webhooks', key, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ url: 'https://hooks.example.com/in', events: ['quarantine.released'] }),
-    }), 201);
+    const created = await json(
+      await call('/v1/webhooks', key, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ url: 'https://hooks.example.com/in', events: ['quarantine.released'] }),
+      }),
+      201,
+    );
     expect(created.secret).toEqual(expect.stringMatching(/^whsec_/));
     const listed = await json<{ items: Array<{ id: string }> }>(await call('/v1/webhooks', key));
     expect(listed.items.map((h) => h.id)).toContain(created.id);
@@ -34,9 +37,14 @@ describe('functions/worker.ts in workerd: webhooks', () => {
   it("runs the 'webhooks' cron job and the webhook.deliver queue kind", async () => {
     await worker.scheduled({ cron: '* * * * *', scheduledTime: Date.now() }, env as never);
     const acked: string[] = [];
-    await worker.queue({
-      messages: [{ id: 'm1', body: { kind: 'webhook.deliver', delivery_id: 'msg_unknown' }, ack: () => acked.push('m1'), retry: () => {} }],
-    }, env as never);
+    await worker.queue(
+      {
+        messages: [
+          { id: 'm1', body: { kind: 'webhook.deliver', delivery_id: 'msg_unknown' }, ack: () => acked.push('m1'), retry: () => {} },
+        ],
+      },
+      env as never,
+    );
     expect(acked).toEqual(['m1']);
   });
 });

@@ -24,15 +24,25 @@ function send(c: Context<AppEnv>, p: ActionPage, token: string) {
   if (p.location) return c.body(null, 303, { ...headers, location: p.location });
   const templates = templatesWith(c.get('deps')?.templates);
   const html = renderHtml(templates['action.html'], {
-    title: p.heading, heading: p.heading, message: p.message, kind: p.kind, details: p.details,
+    title: p.heading,
+    heading: p.heading,
+    message: p.message,
+    kind: p.kind,
+    details: p.details,
     form: p.form ? { button: p.form.button, note: p.form.note, danger: !!p.form.danger, action_url: p.form.url ?? `/a/${token}` } : null,
-    links: p.links ?? [], items: [],
+    links: p.links ?? [],
+    items: [],
   });
   return c.html(html, p.status, headers);
 }
 
 const tooMany: ActionPage = {
-  status: 429, kind: 'error', heading: 'Too many requests', message: 'This link was used too often. Wait a few minutes and try again.', details: [], form: null,
+  status: 429,
+  kind: 'error',
+  heading: 'Too many requests',
+  message: 'This link was used too often. Wait a few minutes and try again.',
+  details: [],
+  form: null,
 };
 
 export function actionLinkRoutes(limiter: RateLimiter = actionLinkLimiter) {

@@ -17,10 +17,19 @@ export function auditRoutes() {
             action: z.string().max(40).optional(),
             result: z
               .string()
-              .regex(/^(ok|failed|partial|pending|unknown)(,(ok|failed|partial|pending|unknown))*$/, 'a comma list of ok, failed, partial, pending, unknown')
+              .regex(
+                /^(ok|failed|partial|pending|unknown)(,(ok|failed|partial|pending|unknown))*$/,
+                'a comma list of ok, failed, partial, pending, unknown',
+              )
               .optional()
-              .openapi({ description: "e.g. `pending,unknown`: release attempts whose outcome was never learned (README: releases whose outcome is unknown)" }),
-            mail_id: z.string().regex(/^[A-Za-z0-9_+-]{1,16}$/).optional(),
+              .openapi({
+                description:
+                  'e.g. `pending,unknown`: release attempts whose outcome was never learned (README: releases whose outcome is unknown)',
+              }),
+            mail_id: z
+              .string()
+              .regex(/^[A-Za-z0-9_+-]{1,16}$/)
+              .optional(),
             actor: z.string().max(512).optional(),
             since: Instant.optional(),
             until: Instant.optional(),
@@ -35,13 +44,26 @@ export function auditRoutes() {
           content: {
             'application/json': {
               schema: z.object({
-                items: z.array(z.object({
-                  id: z.number().int(), at: z.string(), actor: z.string(), actor_role: z.string(), action: z.string(),
-                  partition_tag: z.number().int().nullable(), mail_id: z.string().nullable(),
-                  recipients: z.array(z.string()).nullable(), result: z.string(), detail: z.any(),
-                  key: z.object({ id: z.string(), name: z.string().nullable() }).nullable()
-                    .describe('the API key that acted, or that minted the link or portal session that acted (its name when it acted); null: bootstrap admin, CLI, jobs, digest links'),
-                })),
+                items: z.array(
+                  z.object({
+                    id: z.number().int(),
+                    at: z.string(),
+                    actor: z.string(),
+                    actor_role: z.string(),
+                    action: z.string(),
+                    partition_tag: z.number().int().nullable(),
+                    mail_id: z.string().nullable(),
+                    recipients: z.array(z.string()).nullable(),
+                    result: z.string(),
+                    detail: z.any(),
+                    key: z
+                      .object({ id: z.string(), name: z.string().nullable() })
+                      .nullable()
+                      .describe(
+                        'the API key that acted, or that minted the link or portal session that acted (its name when it acted); null: bootstrap admin, CLI, jobs, digest links',
+                      ),
+                  }),
+                ),
                 next_before: z.number().int().nullable(),
               }),
             },

@@ -22,10 +22,21 @@ const RunBody = z
 
 const RunReport = z
   .object({
-    recipients: z.number().int(), sent: z.number().int(), skipped: z.number().int(), failed: z.number().int(), retryable: z.number().int(),
-    held: z.number().int().openapi({ description: 'claimed by another run (running, or died less than 10 minutes ago) and not settled: not sent by this run' }),
+    recipients: z.number().int(),
+    sent: z.number().int(),
+    skipped: z.number().int(),
+    failed: z.number().int(),
+    retryable: z.number().int(),
+    held: z
+      .number()
+      .int()
+      .openapi({ description: 'claimed by another run (running, or died less than 10 minutes ago) and not settled: not sent by this run' }),
     held_recipients: z.array(z.string()).openapi({ description: 'the first 20 held recipients' }),
-    messages: z.number().int(), pages: z.number().int(), enqueued: z.number().int(), dry_run: z.boolean(), duration_ms: z.number(),
+    messages: z.number().int(),
+    pages: z.number().int(),
+    enqueued: z.number().int(),
+    dry_run: z.boolean(),
+    duration_ms: z.number(),
     planned: z.array(z.object({ recipient: z.string(), messages: z.number().int() })),
     errors: z.array(z.object({ recipient: z.string(), error: z.string() })),
   })
@@ -33,15 +44,23 @@ const RunReport = z
 
 const Subscription = z
   .object({
-    address: z.string(), enabled: z.boolean(), frequency: z.enum(FREQUENCIES), time_zone: z.string().nullable(),
-    language: z.string().nullable().openapi({ description: 'the digest\'s language (a catalog: en, de, ...); null: English' }),
-    updated_at: z.string().nullable(), updated_by: z.string().nullable(),
+    address: z.string(),
+    enabled: z.boolean(),
+    frequency: z.enum(FREQUENCIES),
+    time_zone: z.string().nullable(),
+    language: z.string().nullable().openapi({ description: "the digest's language (a catalog: en, de, ...); null: English" }),
+    updated_at: z.string().nullable(),
+    updated_by: z.string().nullable(),
   })
   .openapi('DigestSubscription');
 
 const SubscriptionBody = z
-  .object({ enabled: z.boolean().optional(), frequency: z.enum(FREQUENCIES).optional(), time_zone: z.string().max(64).nullable().optional(),
-    language: z.string().max(16).nullable().optional() })
+  .object({
+    enabled: z.boolean().optional(),
+    frequency: z.enum(FREQUENCIES).optional(),
+    time_zone: z.string().max(64).nullable().optional(),
+    language: z.string().max(16).nullable().optional(),
+  })
   .strict();
 
 const addressParam = z.object({ address: Address.openapi({ param: { name: 'address', in: 'path' }, example: 'alice@example.com' }) });
@@ -50,11 +69,17 @@ export function digestRoutes() {
   const r = newRouter();
   r.openapi(
     createRoute({
-      method: 'post', path: '/run', tags: ['digests'],
+      method: 'post',
+      path: '/run',
+      tags: ['digests'],
       summary: 'Send digests now (admin; a domain admin for its domains)',
-      description: 'force_all: every recipient with quarantined mail, not only subscribers (explicit opt-outs still hold). all_time: all their pending mail, not only new. include_backup_mx: also BACKUP_MX_DOMAINS. dry_run: plan only, nothing sent or recorded.',
+      description:
+        'force_all: every recipient with quarantined mail, not only subscribers (explicit opt-outs still hold). all_time: all their pending mail, not only new. include_backup_mx: also BACKUP_MX_DOMAINS. dry_run: plan only, nothing sent or recorded.',
       request: { body: { required: false, ...json(RunBody) } },
-      responses: { 200: { description: 'What the run did', ...json(RunReport) }, ...problems('forbidden', 'digest_not_configured', 'mail_not_configured', 'payload_too_large', 'unsupported_media_type') },
+      responses: {
+        200: { description: 'What the run did', ...json(RunReport) },
+        ...problems('forbidden', 'digest_not_configured', 'mail_not_configured', 'payload_too_large', 'unsupported_media_type'),
+      },
     }),
     async (c) => {
       const who = c.get('identity');
@@ -63,7 +88,11 @@ export function digestRoutes() {
       const outside = body.recipients?.find((a) => !canSeeRecipient(who, a));
       if (outside) throw new AppError('invalid_field', `recipients: ${outside} is not in your scope`, { field: 'recipients' });
       const report = await runDigest(c.get('deps'), who, {
-        forceAll: body.force_all, allTime: body.all_time, includeBackupMx: body.include_backup_mx, dryRun: body.dry_run, recipients: body.recipients,
+        forceAll: body.force_all,
+        allTime: body.all_time,
+        includeBackupMx: body.include_backup_mx,
+        dryRun: body.dry_run,
+        recipients: body.recipients,
       });
       return c.json(report, 200);
     },
@@ -71,10 +100,15 @@ export function digestRoutes() {
 
   r.openapi(
     createRoute({
-      method: 'get', path: '/preview', tags: ['digests'],
+      method: 'get',
+      path: '/preview',
+      tags: ['digests'],
       summary: "A recipient's next digest as HTML, without sending it",
       request: { query: z.object({ recipient: Address, all_time: z.enum(['true', 'false']).optional() }).strict() },
-      responses: { 200: { description: 'The digest HTML', content: { 'text/html': { schema: z.string() } } }, ...problems('digest_not_configured') },
+      responses: {
+        200: { description: 'The digest HTML', content: { 'text/html': { schema: z.string() } } },
+        ...problems('digest_not_configured'),
+      },
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -88,7 +122,9 @@ export function digestRoutes() {
 
   r.openapi(
     createRoute({
-      method: 'get', path: '/subscriptions/{address}', tags: ['digests'],
+      method: 'get',
+      path: '/subscriptions/{address}',
+      tags: ['digests'],
       summary: "A mailbox's digest subscription (defaults when never set)",
       request: { params: addressParam },
       responses: { 200: { description: 'The subscription', ...json(Subscription) }, ...problemResponses },
@@ -98,7 +134,9 @@ export function digestRoutes() {
 
   r.openapi(
     createRoute({
-      method: 'put', path: '/subscriptions/{address}', tags: ['digests'],
+      method: 'put',
+      path: '/subscriptions/{address}',
+      tags: ['digests'],
       summary: "Set a mailbox's digest subscription (admin, its domain admin, or the mailbox's own key)",
       request: { params: addressParam, body: { required: true, ...json(SubscriptionBody) } },
       responses: { 200: { description: 'The subscription', ...json(Subscription) }, ...bodyProblemResponses },

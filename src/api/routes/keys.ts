@@ -55,7 +55,14 @@ export function keyRoutes() {
       path: '/{id}',
       tags: ['keys'],
       summary: 'Revoke an API key (admin)',
-      request: { params: z.object({ id: z.string().max(40).openapi({ param: { name: 'id', in: 'path' } }) }) },
+      request: {
+        params: z.object({
+          id: z
+            .string()
+            .max(40)
+            .openapi({ param: { name: 'id', in: 'path' } }),
+        }),
+      },
       responses: { 204: { description: 'Revoked' }, ...problemResponses },
     }),
     async (c) => {

@@ -23,17 +23,38 @@ const ReleaseReport = z.union([
   z.object({ error: z.object({ code: z.string(), detail: z.string() }) }),
 ]);
 export const ReleaseAnswer = z
-  .object({ id: z.string(), status: z.enum(['released', 'partial', 'failed']), results: z.array(Outcome), via: z.string(), report: ReleaseReport.optional() })
+  .object({
+    id: z.string(),
+    status: z.enum(['released', 'partial', 'failed']),
+    results: z.array(Outcome),
+    via: z.string(),
+    report: ReleaseReport.optional(),
+  })
   .openapi('ReleaseResult');
 const ReleaseBody = z
   .object({
     recipients: z.array(Address).min(1).max(100).optional(),
     allow_sender: z.boolean().optional(),
-    force: z.boolean().optional().describe("admins, with recipients: release copies stuck in 'releasing' (outcome unknown) again; may deliver twice"),
-    confirm_dangerous: z.boolean().optional().describe('admins and domain admins: required (true) to release virus or banned mail, else 409 confirmation_required'),
-    report_ham: z.boolean().optional().describe('once released, also report the message to the spam filter as not spam (its answer in `report`)'),
-    recipients_override: z.array(Address).min(1).max(20).optional()
-      .describe("admins: deliver a copy to these addresses instead of the message's recipients (AM.PDP's recipient override); the recipients' copies stay pending; audited as release_override"),
+    force: z
+      .boolean()
+      .optional()
+      .describe("admins, with recipients: release copies stuck in 'releasing' (outcome unknown) again; may deliver twice"),
+    confirm_dangerous: z
+      .boolean()
+      .optional()
+      .describe('admins and domain admins: required (true) to release virus or banned mail, else 409 confirmation_required'),
+    report_ham: z
+      .boolean()
+      .optional()
+      .describe('once released, also report the message to the spam filter as not spam (its answer in `report`)'),
+    recipients_override: z
+      .array(Address)
+      .min(1)
+      .max(20)
+      .optional()
+      .describe(
+        "admins: deliver a copy to these addresses instead of the message's recipients (AM.PDP's recipient override); the recipients' copies stay pending; audited as release_override",
+      ),
   })
   .strict();
 
@@ -46,9 +67,20 @@ export const ReleaseFailed = ProblemFields.extend({
 }).openapi('ReleaseFailed');
 
 const releaseProblems = problems(
-  'nothing_to_release', 'release_not_allowed', 'forbidden', 'confirmation_required', 'idempotency_conflict', 'conflict', 'release_failed', 'upstream_unreachable', 'release_outcome_unknown',
-  'release_not_configured', 'amavisd_busy', 'lookup_tables_missing',
-  'payload_too_large', 'unsupported_media_type',
+  'nothing_to_release',
+  'release_not_allowed',
+  'forbidden',
+  'confirmation_required',
+  'idempotency_conflict',
+  'conflict',
+  'release_failed',
+  'upstream_unreachable',
+  'release_outcome_unknown',
+  'release_not_configured',
+  'amavisd_busy',
+  'lookup_tables_missing',
+  'payload_too_large',
+  'unsupported_media_type',
 );
 /** A mailbox owner's release the release policy does not allow: what they may do instead. */
 export const ReleaseNotAllowed = ProblemFields.extend({
@@ -63,11 +95,17 @@ const releaseResponses = {
   ...releaseProblems,
   403: {
     description: `${releaseProblems[403].description} (release_not_allowed: a mailbox owner, where the release policy says request or none; forbidden: recipients_override without an admin key)`,
-    content: { 'application/problem+json': { schema: z.union([ReleaseNotAllowed, ProblemFields.extend({ code: z.enum(['forbidden']) })]) } },
+    content: {
+      'application/problem+json': { schema: z.union([ReleaseNotAllowed, ProblemFields.extend({ code: z.enum(['forbidden']) })]) },
+    },
   },
   502: {
     description: `${releaseProblems[502].description} (release_failed: amavisd refused; the results are inside, nothing was delivered; release_outcome_unknown: the request went out but no answer came back, or it could not be recorded: the copies stay 'releasing')`,
-    content: { 'application/problem+json': { schema: z.union([ReleaseFailed, ProblemFields.extend({ code: z.enum(['upstream_unreachable', 'release_outcome_unknown']) })]) } },
+    content: {
+      'application/problem+json': {
+        schema: z.union([ReleaseFailed, ProblemFields.extend({ code: z.enum(['upstream_unreachable', 'release_outcome_unknown']) })]),
+      },
+    },
   },
 };
 
@@ -101,7 +139,8 @@ export function quarantineActionRoutes() {
       path: '/{id}/release',
       tags: ['quarantine'],
       summary: 'Release a message through amavisd (AM.PDP) to its recipients in your scope',
-      description: 'Send an `Idempotency-Key` header: the same key and body within 24 h returns the first answer and does not release again.',
+      description:
+        'Send an `Idempotency-Key` header: the same key and body within 24 h returns the first answer and does not release again.',
       request: { params, body: { ...json(ReleaseBody), required: false } },
       responses: releaseResponses,
     }),
@@ -114,23 +153,43 @@ export function quarantineActionRoutes() {
         const clash = (['recipients', 'allow_sender', 'force', 'report_ham'] as const).find((f) => body[f] !== undefined);
         if (clash) throw new AppError('invalid_field', `${clash}: not with recipients_override`, { field: clash });
       }
-      const answer = await idempotent<ReleaseHttpAnswer>(deps, who, c.req.header('idempotency-key'), { op: 'release', id, body }, async (remember) => {
-        let stored: ReleaseHttpAnswer | undefined;
-        if (body.recipients_override) {
-          const result = await releaseToOverride(deps, who, { key: mailKey(id), recipients: body.recipients_override, confirmDangerous: body.confirm_dangerous },
+      const answer = await idempotent<ReleaseHttpAnswer>(
+        deps,
+        who,
+        c.req.header('idempotency-key'),
+        { op: 'release', id, body },
+        async (remember) => {
+          let stored: ReleaseHttpAnswer | undefined;
+          if (body.recipients_override) {
+            const result = await releaseToOverride(
+              deps,
+              who,
+              { key: mailKey(id), recipients: body.recipients_override, confirmDangerous: body.confirm_dangerous },
+              async (trx, res) => {
+                stored = releaseAnswer(res, c.get('requestId'));
+                if (remember) await remember(trx, stored);
+              },
+            );
+            return stored ?? releaseAnswer(result, c.get('requestId'));
+          }
+          const result = await releaseMessage(
+            deps,
+            who,
+            {
+              key: mailKey(id),
+              recipients: body.recipients,
+              allowSender: body.allow_sender,
+              force: body.force,
+              confirmDangerous: body.confirm_dangerous,
+            },
             async (trx, res) => {
               stored = releaseAnswer(res, c.get('requestId'));
               if (remember) await remember(trx, stored);
-            });
+            },
+          );
           return stored ?? releaseAnswer(result, c.get('requestId'));
-        }
-        const result = await releaseMessage(deps, who, { key: mailKey(id), recipients: body.recipients, allowSender: body.allow_sender, force: body.force, confirmDangerous: body.confirm_dangerous },
-          async (trx, res) => {
-            stored = releaseAnswer(res, c.get('requestId'));
-            if (remember) await remember(trx, stored);
-          });
-        return stored ?? releaseAnswer(result, c.get('requestId'));
-      });
+        },
+      );
       if (answer.replayed) c.header('idempotent-replayed', 'true');
       if (answer.status === 502) return c.json(answer.body, 502, { 'content-type': 'application/problem+json' });
       // "release and report as not spam": after the release is settled, never instead of it
@@ -164,12 +223,21 @@ export function quarantineActionRoutes() {
     async (c) => {
       const { id } = c.req.valid('param');
       const q = c.req.valid('query');
-      const recipients = q.recipients?.split(',').map((a) => a.trim()).filter(Boolean).map((a) => {
-        const parsed = Address.safeParse(a);
-        if (!parsed.success) throw new AppError('invalid_field', `recipients: ${JSON.stringify(a)} is not an address`, { field: 'recipients' });
-        return parsed.data;
+      const recipients = q.recipients
+        ?.split(',')
+        .map((a) => a.trim())
+        .filter(Boolean)
+        .map((a) => {
+          const parsed = Address.safeParse(a);
+          if (!parsed.success)
+            throw new AppError('invalid_field', `recipients: ${JSON.stringify(a)} is not an address`, { field: 'recipients' });
+          return parsed.data;
+        });
+      const result = await deleteMessage(c.get('deps'), c.get('identity'), {
+        key: mailKey(id),
+        recipients,
+        blockSender: q.block_sender === 'true',
       });
-      const result = await deleteMessage(c.get('deps'), c.get('identity'), { key: mailKey(id), recipients, blockSender: q.block_sender === 'true' });
       return c.json(result, 200);
     },
   );
@@ -180,7 +248,8 @@ export function quarantineActionRoutes() {
       path: '/{id}/mark-released',
       tags: ['quarantine'],
       summary: "Admins: record copies stuck in 'releasing' (outcome unknown) as released, without delivering",
-      description: 'For when the mail log or the mailbox shows that amavisd did deliver. The other way out is a release with `force` (which delivers again).',
+      description:
+        'For when the mail log or the mailbox shows that amavisd did deliver. The other way out is a release with `force` (which delivers again).',
       request: {
         params,
         body: {
@@ -197,7 +266,10 @@ export function quarantineActionRoutes() {
     async (c) => {
       const { id } = c.req.valid('param');
       const b = c.req.valid('json');
-      return c.json(await markReleased(c.get('deps'), c.get('identity'), { key: mailKey(id), recipients: b.recipients, note: b.note }), 200);
+      return c.json(
+        await markReleased(c.get('deps'), c.get('identity'), { key: mailKey(id), recipients: b.recipients, note: b.note }),
+        200,
+      );
     },
   );
 
@@ -218,7 +290,12 @@ export function quarantineActionRoutes() {
                 ids: z.array(z.string().max(100)).min(1).max(500),
                 allow_sender: z.boolean().optional(),
                 block_sender: z.boolean().optional(),
-                confirm_dangerous: z.boolean().optional().describe('release: admins and domain admins mean to release virus or banned mail too (else those ids answer 409 confirmation_required)'),
+                confirm_dangerous: z
+                  .boolean()
+                  .optional()
+                  .describe(
+                    'release: admins and domain admins mean to release virus or banned mail too (else those ids answer 409 confirmation_required)',
+                  ),
               })
               .strict(),
           ),
@@ -226,20 +303,39 @@ export function quarantineActionRoutes() {
       },
       responses: {
         200: {
-          description: 'One result per distinct id, in order, each with its own HTTP-like status and, on failure, its problem code '
-            + "(a malformed id: 400 invalid_field; a database failure for one id: 503/500; an unknown release outcome: 502 release_outcome_unknown)",
-          ...json(z.object({ results: z.array(z.object({ id: z.string(), status: z.number().int(), result: z.any().optional(), error: z.object({ code: z.string(), detail: z.string() }).passthrough().optional() })) })),
+          description:
+            'One result per distinct id, in order, each with its own HTTP-like status and, on failure, its problem code ' +
+            '(a malformed id: 400 invalid_field; a database failure for one id: 503/500; an unknown release outcome: 502 release_outcome_unknown)',
+          ...json(
+            z.object({
+              results: z.array(
+                z.object({
+                  id: z.string(),
+                  status: z.number().int(),
+                  result: z.any().optional(),
+                  error: z.object({ code: z.string(), detail: z.string() }).passthrough().optional(),
+                }),
+              ),
+            }),
+          ),
         },
         ...bodyProblemResponses,
       },
     }),
     async (c) => {
       const b = c.req.valid('json');
-      if (b.action === 'release' && b.block_sender !== undefined) throw new AppError('invalid_field', 'block_sender is for delete', { field: 'block_sender' });
-      if (b.action === 'delete' && b.confirm_dangerous !== undefined) throw new AppError('invalid_field', 'confirm_dangerous is for release', { field: 'confirm_dangerous' });
-      if (b.action === 'delete' && b.allow_sender !== undefined) throw new AppError('invalid_field', 'allow_sender is for release', { field: 'allow_sender' });
+      if (b.action === 'release' && b.block_sender !== undefined)
+        throw new AppError('invalid_field', 'block_sender is for delete', { field: 'block_sender' });
+      if (b.action === 'delete' && b.confirm_dangerous !== undefined)
+        throw new AppError('invalid_field', 'confirm_dangerous is for release', { field: 'confirm_dangerous' });
+      if (b.action === 'delete' && b.allow_sender !== undefined)
+        throw new AppError('invalid_field', 'allow_sender is for release', { field: 'allow_sender' });
       const results = await runBulk(c.get('deps'), c.get('identity'), {
-        action: b.action, ids: b.ids, allowSender: b.allow_sender, blockSender: b.block_sender, confirmDangerous: b.confirm_dangerous,
+        action: b.action,
+        ids: b.ids,
+        allowSender: b.allow_sender,
+        blockSender: b.block_sender,
+        confirmDangerous: b.confirm_dangerous,
       });
       return c.json({ results }, 200);
     },

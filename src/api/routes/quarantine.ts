@@ -4,14 +4,12 @@ import { listQuarantine } from '../../quarantine/list.ts';
 import { getItemDetail, getRawMessage } from '../../quarantine/read.ts';
 import { quarantineStats } from '../../quarantine/stats.ts';
 import { newRouter } from '../env.ts';
-import {
-  Address, AddressOrDomain, Domain, Instant, Item, ItemId, mailKey, Score, TypeList, problemResponses,
-} from '../schemas.ts';
+import { Address, AddressOrDomain, Domain, Instant, Item, ItemId, mailKey, Score, TypeList, problemResponses } from '../schemas.ts';
 
 const Status = z
   .enum(['pending', 'released', 'deleted', 'releasing', 'all'])
   .default('pending')
-  .openapi({ description: "releasing: copies whose release is in progress or whose outcome is unknown (an admin resolves them: README)" });
+  .openapi({ description: 'releasing: copies whose release is in progress or whose outcome is unknown (an admin resolves them: README)' });
 
 const ListQuery = z
   .object({
@@ -34,12 +32,24 @@ const Detail = Item.extend({
   headers: z.array(z.object({ name: z.string(), value: z.string() })),
   text: z.string().nullable(),
   html: z.string().nullable().describe('the HTML part as data; never render it unsandboxed'),
-  attachments: z.array(z.object({
-    filename: z.string().nullable(), content_type: z.string(), size: z.number().int(),
-    sha256: z.string().describe('SHA-256 of the decoded content, hex'),
-  })),
-  parse_error: z.boolean().describe('the MIME parser gave up (malformed, nested too deep, too many header bytes): only the top-level headers are given; GET /raw has the message'),
-  truncated: z.boolean().describe('only the beginning of the message was parsed (over 4 MiB, or over 1000 MIME parts): parts and attachments may be missing or short; GET /raw has the whole message'),
+  attachments: z.array(
+    z.object({
+      filename: z.string().nullable(),
+      content_type: z.string(),
+      size: z.number().int(),
+      sha256: z.string().describe('SHA-256 of the decoded content, hex'),
+    }),
+  ),
+  parse_error: z
+    .boolean()
+    .describe(
+      'the MIME parser gave up (malformed, nested too deep, too many header bytes): only the top-level headers are given; GET /raw has the message',
+    ),
+  truncated: z
+    .boolean()
+    .describe(
+      'only the beginning of the message was parsed (over 4 MiB, or over 1000 MIME parts): parts and attachments may be missing or short; GET /raw has the whole message',
+    ),
 }).openapi('QuarantineItemDetail');
 
 const listRoute = createRoute({
@@ -63,9 +73,7 @@ const statsRoute = createRoute({
   tags: ['quarantine'],
   summary: 'Counts by type, by day and by recipient domain (default: the last 30 days)',
   request: {
-    query: z
-      .object({ since: Instant.optional(), until: Instant.optional(), status: Status, domain: Domain.optional() })
-      .strict(),
+    query: z.object({ since: Instant.optional(), until: Instant.optional(), status: Status, domain: Domain.optional() }).strict(),
   },
   responses: {
     200: {

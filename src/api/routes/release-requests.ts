@@ -1,6 +1,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import {
-  approveReleaseRequest, denyReleaseRequest, listReleaseRequests, REQUEST_STATUSES, requestRelease,
+  approveReleaseRequest,
+  denyReleaseRequest,
+  listReleaseRequests,
+  REQUEST_STATUSES,
+  requestRelease,
 } from '../../quarantine/release-requests.ts';
 import { newRouter } from '../env.ts';
 import { ItemId, mailKey, problemResponses, problems, ProblemFields } from '../schemas.ts';
@@ -8,19 +12,26 @@ import { ReleaseAnswer, ReleaseFailed, releaseAnswer, type ReleaseHttpAnswer } f
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
-const Request = z.object({
-  id: z.string(),
-  mail_id: z.string().describe('the quarantine item id, <partition_tag>.<mail_id>'),
-  recipient: z.string(),
-  requested_by: z.string(),
-  note: z.string().nullable(),
-  status: z.enum(REQUEST_STATUSES),
-  created_at: z.string(),
-  decided_at: z.string().nullable(),
-  decided_by: z.string().nullable(),
-  reason: z.string().nullable(),
-}).openapi('ReleaseRequest');
-const requestId = z.object({ id: z.string().max(40).openapi({ param: { name: 'id', in: 'path' } }) });
+const Request = z
+  .object({
+    id: z.string(),
+    mail_id: z.string().describe('the quarantine item id, <partition_tag>.<mail_id>'),
+    recipient: z.string(),
+    requested_by: z.string(),
+    note: z.string().nullable(),
+    status: z.enum(REQUEST_STATUSES),
+    created_at: z.string(),
+    decided_at: z.string().nullable(),
+    decided_by: z.string().nullable(),
+    reason: z.string().nullable(),
+  })
+  .openapi('ReleaseRequest');
+const requestId = z.object({
+  id: z
+    .string()
+    .max(40)
+    .openapi({ param: { name: 'id', in: 'path' } }),
+});
 
 /** The owner's email about the decision goes on after the answer (Workers: waitUntil). */
 function inBackground(c: { executionCtx: { waitUntil(p: Promise<unknown>): void } }, p: Promise<void>) {
@@ -36,7 +47,9 @@ export function releaseRequestRoutes() {
   const r = newRouter();
   r.openapi(
     createRoute({
-      method: 'post', path: '/quarantine/{id}/release-requests', tags: ['release-requests'],
+      method: 'post',
+      path: '/quarantine/{id}/release-requests',
+      tags: ['release-requests'],
       summary: 'Mailbox owners: ask for your copy to be released (where your release policy says request)',
       description: 'One request per message and recipient: asking again answers the existing request with 200.',
       request: {
@@ -60,41 +73,71 @@ export function releaseRequestRoutes() {
   );
   r.openapi(
     createRoute({
-      method: 'get', path: '/release-requests', tags: ['release-requests'],
-      summary: 'Release requests in your scope (admins all, domain admins their domains\', owners their own), newest first',
+      method: 'get',
+      path: '/release-requests',
+      tags: ['release-requests'],
+      summary: "Release requests in your scope (admins all, domain admins their domains', owners their own), newest first",
       request: {
-        query: z.object({
-          status: z.enum([...REQUEST_STATUSES, 'all']).optional().openapi({ description: 'default pending' }),
-          limit: z.coerce.number().int().min(1).max(200).optional(),
-        }).strict(),
+        query: z
+          .object({
+            status: z
+              .enum([...REQUEST_STATUSES, 'all'])
+              .optional()
+              .openapi({ description: 'default pending' }),
+            limit: z.coerce.number().int().min(1).max(200).optional(),
+          })
+          .strict(),
       },
       responses: { 200: { description: 'Requests', ...json(z.object({ items: z.array(Request) })) }, ...problemResponses },
     }),
     async (c) => {
       const q = c.req.valid('query');
-      return c.json({ items: await listReleaseRequests(c.get('deps'), c.get('identity'), { status: q.status, limit: q.limit ?? 50 }) }, 200);
+      return c.json(
+        { items: await listReleaseRequests(c.get('deps'), c.get('identity'), { status: q.status, limit: q.limit ?? 50 }) },
+        200,
+      );
     },
   );
   r.openapi(
     createRoute({
-      method: 'post', path: '/release-requests/{id}/approve', tags: ['release-requests'],
-      summary: "Admins, or the domain's domain admin: release the requester's copy (the normal release; it is the confirmation virus and banned mail need)",
+      method: 'post',
+      path: '/release-requests/{id}/approve',
+      tags: ['release-requests'],
+      summary:
+        "Admins, or the domain's domain admin: release the requester's copy (the normal release; it is the confirmation virus and banned mail need)",
       request: { params: requestId },
       responses: {
         200: { description: 'Released; the request is approved', ...json(ReleaseAnswer) },
         207: { description: 'Not every copy was released', ...json(ReleaseAnswer) },
-        ...problems('conflict', 'nothing_to_release', 'release_not_configured', 'amavisd_busy', 'upstream_unreachable', 'release_outcome_unknown', 'release_failed'),
+        ...problems(
+          'conflict',
+          'nothing_to_release',
+          'release_not_configured',
+          'amavisd_busy',
+          'upstream_unreachable',
+          'release_outcome_unknown',
+          'release_failed',
+        ),
         502: {
           description: 'amavisd refused (release_failed: the request stays pending), could not be reached, or the outcome is unknown',
-          content: { 'application/problem+json': { schema: z.union([ReleaseFailed, ProblemFields.extend({ code: z.enum(['upstream_unreachable', 'release_outcome_unknown']) })]) } },
+          content: {
+            'application/problem+json': {
+              schema: z.union([ReleaseFailed, ProblemFields.extend({ code: z.enum(['upstream_unreachable', 'release_outcome_unknown']) })]),
+            },
+          },
         },
       },
     }),
     async (c) => {
       let answer: ReleaseHttpAnswer | undefined;
-      const { result, delivery } = await approveReleaseRequest(c.get('deps'), c.get('identity'), c.req.valid('param').id, async (_trx, res) => {
-        answer = releaseAnswer(res, c.get('requestId'));
-      });
+      const { result, delivery } = await approveReleaseRequest(
+        c.get('deps'),
+        c.get('identity'),
+        c.req.valid('param').id,
+        async (_trx, res) => {
+          answer = releaseAnswer(res, c.get('requestId'));
+        },
+      );
       answer ??= releaseAnswer(result, c.get('requestId'));
       inBackground(c, delivery);
       if (answer.status === 502) return c.json(answer.body, 502, { 'content-type': 'application/problem+json' });
@@ -103,13 +146,23 @@ export function releaseRequestRoutes() {
   );
   r.openapi(
     createRoute({
-      method: 'post', path: '/release-requests/{id}/deny', tags: ['release-requests'],
+      method: 'post',
+      path: '/release-requests/{id}/deny',
+      tags: ['release-requests'],
       summary: "Admins, or the domain's domain admin: deny a pending request, with a reason",
       request: { params: requestId, body: { required: true, ...json(z.object({ reason: z.string().min(1).max(1000) }).strict()) } },
-      responses: { 200: { description: 'Denied', ...json(Request) }, ...problems('conflict', 'payload_too_large', 'unsupported_media_type') },
+      responses: {
+        200: { description: 'Denied', ...json(Request) },
+        ...problems('conflict', 'payload_too_large', 'unsupported_media_type'),
+      },
     }),
     async (c) => {
-      const { request, delivery } = await denyReleaseRequest(c.get('deps'), c.get('identity'), c.req.valid('param').id, c.req.valid('json').reason);
+      const { request, delivery } = await denyReleaseRequest(
+        c.get('deps'),
+        c.get('identity'),
+        c.req.valid('param').id,
+        c.req.valid('json').reason,
+      );
       inBackground(c, delivery);
       return c.json(request, 200);
     },

@@ -53,7 +53,10 @@ export function senderListRoutes() {
           })
           .strict(),
       },
-      responses: { 200: { description: 'Entries, most specific recipient first', ...json(z.object({ items: z.array(Entry) })) }, ...problemResponses },
+      responses: {
+        200: { description: 'Entries, most specific recipient first', ...json(z.object({ items: z.array(Entry) })) },
+        ...problemResponses,
+      },
     }),
     async (c) => {
       const items = await listSenderEntries(c.get('deps'), c.get('identity'), c.req.valid('query'));
@@ -87,7 +90,10 @@ export function senderListRoutes() {
       tags: ['sender-lists'],
       summary: 'Remove an entry (the users/mailaddr rows stay)',
       request: { query: z.object({ recipient: RecipientKey, sender: SenderKey, list: ListName.optional() }).strict() },
-      responses: { 200: { description: 'removed: false when there was no such entry', ...json(z.object({ removed: z.boolean() })) }, ...problemResponses },
+      responses: {
+        200: { description: 'removed: false when there was no such entry', ...json(z.object({ removed: z.boolean() })) },
+        ...problemResponses,
+      },
     }),
     async (c) => c.json(await removeSenderEntry(c.get('deps'), c.get('identity'), c.req.valid('query')), 200),
   );

@@ -24,7 +24,10 @@ export const WebhookAttempt = z
   .object({
     at: z.string().describe('ISO 8601 UTC, when the request was sent'),
     status_code: z.number().int().nullable().describe("the receiver's HTTP status; null when no answer came"),
-    error: z.string().nullable().describe('why the attempt failed (HTTP status, no answer within 10 s, refused address); null when delivered'),
+    error: z
+      .string()
+      .nullable()
+      .describe('why the attempt failed (HTTP status, no answer within 10 s, refused address); null when delivered'),
     duration_ms: z.number().int(),
   })
   .openapi('WebhookAttempt');
@@ -57,8 +60,14 @@ const CreateWebhook = z
   })
   .strict();
 
-const id = z.string().regex(/^wh_[A-Za-z0-9_-]{1,24}$/, 'not a webhook id').openapi({ param: { name: 'id', in: 'path' } });
-const deliveryId = z.string().regex(/^msg_[A-Za-z0-9_-]{1,36}$/, 'not a delivery id').openapi({ param: { name: 'd', in: 'path' } });
+const id = z
+  .string()
+  .regex(/^wh_[A-Za-z0-9_-]{1,24}$/, 'not a webhook id')
+  .openapi({ param: { name: 'id', in: 'path' } });
+const deliveryId = z
+  .string()
+  .regex(/^msg_[A-Za-z0-9_-]{1,36}$/, 'not a delivery id')
+  .openapi({ param: { name: 'd', in: 'path' } });
 
 export function webhookRoutes() {
   const r = newRouter();
@@ -68,8 +77,9 @@ export function webhookRoutes() {
       path: '/',
       tags: ['webhooks'],
       summary: 'Subscribe a URL to events. The signing secret (whsec_...) is in this answer only.',
-      description: 'Deliveries follow Standard Webhooks: headers webhook-id, webhook-timestamp, webhook-signature (v1, HMAC-SHA256). '
-        + "A domain admin's subscription receives only events of its domains, with other domains' recipients removed.",
+      description:
+        'Deliveries follow Standard Webhooks: headers webhook-id, webhook-timestamp, webhook-signature (v1, HMAC-SHA256). ' +
+        "A domain admin's subscription receives only events of its domains, with other domains' recipients removed.",
       request: { body: { ...json(CreateWebhook), required: true } },
       responses: { 201: { description: 'Created', ...json(WebhookView.extend({ secret: z.string() })) }, ...bodyProblemResponses },
     }),
@@ -107,10 +117,12 @@ export function webhookRoutes() {
       summary: 'Deliveries of a subscription, newest first, each with its every attempt (time, status code or error, duration)',
       request: {
         params: z.object({ id }),
-        query: z.object({
-          status: z.enum(['pending', 'delivered', 'failed']).optional(),
-          limit: z.coerce.number().int().min(1).max(500).default(100),
-        }).strict(),
+        query: z
+          .object({
+            status: z.enum(['pending', 'delivered', 'failed']).optional(),
+            limit: z.coerce.number().int().min(1).max(500).default(100),
+          })
+          .strict(),
       },
       responses: { 200: { description: 'Deliveries', ...json(DeliveryList) }, ...problemResponses },
     }),

@@ -137,11 +137,22 @@ async function launch(opts: StartOptions, schema: string, unlock: () => void): P
     }
   }
   await prepareDir(dir);
-  await writeFile(confFile, amavisdConfig({
-    dir, smtpPort: ports.smtp, pdpPort: ports.pdp, sinkPort: ports.sink,
-    dsn: db.perlDsn(kind), dbUser: db.DB_USER, dbPass: db.DB_PASS,
-    spamAssassin, lookupSql: opts.lookupSql ?? false, logLevel: opts.logLevel ?? 2,
-  }), { mode: 0o644 });
+  await writeFile(
+    confFile,
+    amavisdConfig({
+      dir,
+      smtpPort: ports.smtp,
+      pdpPort: ports.pdp,
+      sinkPort: ports.sink,
+      dsn: db.perlDsn(kind),
+      dbUser: db.DB_USER,
+      dbPass: db.DB_PASS,
+      spamAssassin,
+      lookupSql: opts.lookupSql ?? false,
+      logLevel: opts.logLevel ?? 2,
+    }),
+    { mode: 0o644 },
+  );
 
   // Everything from here on is undone by teardown, also when a later step fails.
   let conn: db.Db | undefined;

@@ -134,8 +134,13 @@ export interface Db {
 export async function connect(db: DbKind): Promise<Db> {
   if (db === 'mariadb') {
     const conn = await mysql.createConnection({
-      host: MY_HOST, port: MY_PORT, user: DB_USER, password: DB_PASS, database: DB_NAME,
-      charset: 'utf8mb4', supportBigNumbers: true,
+      host: MY_HOST,
+      port: MY_PORT,
+      user: DB_USER,
+      password: DB_PASS,
+      database: DB_NAME,
+      charset: 'utf8mb4',
+      supportBigNumbers: true,
     });
     return {
       async query<T>(sql: string, params: unknown[] = []) {

@@ -50,19 +50,39 @@ function textMail(kind: string, expect: Mail['expect'], from: string, to: string
   return { from, to: rcpts, raw: `${head}\r\n\r\n${body.replace(/\r?\n/g, '\r\n')}`, messageId, subject: subj, expect };
 }
 
-function withAttachment(kind: string, expect: Mail['expect'], from: string, to: string | string[], text: string,
-  file: { name: string; type: string; content: Buffer }): Mail {
+function withAttachment(
+  kind: string,
+  expect: Mail['expect'],
+  from: string,
+  to: string | string[],
+  text: string,
+  file: { name: string; type: string; content: Buffer },
+): Mail {
   const rcpts = list(to);
   const subj = `e2e ${kind}`;
   const boundary = `=_qe_e2e_${randomUUID()}`;
   const { messageId, head } = headers(kind, from, rcpts, subj, [`Content-Type: multipart/mixed; boundary="${boundary}"`]);
   const b64 = file.content.toString('base64').replace(/.{76}/g, '$&\r\n');
   const raw = [
-    head, '', 'This is a multi-part message in MIME format.', '',
-    `--${boundary}`, 'Content-Type: text/plain; charset=us-ascii', 'Content-Transfer-Encoding: 7bit', '', text, '',
-    `--${boundary}`, `Content-Type: ${file.type}; name="${file.name}"`, 'Content-Transfer-Encoding: base64',
-    `Content-Disposition: attachment; filename="${file.name}"`, '', b64, '',
-    `--${boundary}--`, '',
+    head,
+    '',
+    'This is a multi-part message in MIME format.',
+    '',
+    `--${boundary}`,
+    'Content-Type: text/plain; charset=us-ascii',
+    'Content-Transfer-Encoding: 7bit',
+    '',
+    text,
+    '',
+    `--${boundary}`,
+    `Content-Type: ${file.type}; name="${file.name}"`,
+    'Content-Transfer-Encoding: base64',
+    `Content-Disposition: attachment; filename="${file.name}"`,
+    '',
+    b64,
+    '',
+    `--${boundary}--`,
+    '',
   ].join('\r\n');
   return { from, to: rcpts, raw, messageId, subject: subj, expect };
 }
@@ -83,13 +103,17 @@ export function blacklisted(to: string | string[]): Mail {
 
 export function bannedAttachment(from: string, to: string | string[]): Mail {
   return withAttachment('banned', 'B', from, to, 'Invoice attached.', {
-    name: 'invoice.exe', type: 'application/octet-stream', content: Buffer.from('MZ\x90\x00 not really an exe', 'latin1'),
+    name: 'invoice.exe',
+    type: 'application/octet-stream',
+    content: Buffer.from('MZ\x90\x00 not really an exe', 'latin1'),
   });
 }
 
 export function eicar(from: string, to: string | string[]): Mail {
   return withAttachment('eicar', 'V', from, to, 'EICAR test file attached.', {
-    name: 'eicar.com.txt', type: 'application/octet-stream', content: Buffer.from(EICAR_STRING, 'latin1'),
+    name: 'eicar.com.txt',
+    type: 'application/octet-stream',
+    content: Buffer.from(EICAR_STRING, 'latin1'),
   });
 }
 

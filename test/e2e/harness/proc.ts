@@ -86,7 +86,9 @@ export async function stopAmavisd(pid: number, graceMs = 15_000): Promise<void> 
 }
 
 export function amavisIds(): { uid: number; gid: number } {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('amavis:'));
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('amavis:'));
   const f = line?.split(':');
   if (!f || f.length < 4) throw new Error('user amavis missing: run test/e2e/harness/install.sh as root');
   return { uid: Number(f[2]), gid: Number(f[3]) };

@@ -3,9 +3,7 @@
 // the sink.
 //   npx vitest run --config test/e2e/harness/vitest.config.ts   (as root, after install.sh)
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  badHeader, bannedAttachment, blacklisted, clean, eicar, gtube, startAmavisd, type Harness, type Mail,
-} from './amavisd.ts';
+import { badHeader, bannedAttachment, blacklisted, clean, eicar, gtube, startAmavisd, type Harness, type Mail } from './amavisd.ts';
 import { rawPdpExchange } from './raw-pdp.ts';
 
 // generous limits also when run without the harness's vitest.config.ts
@@ -17,15 +15,20 @@ const RCPT = 'alice@e2e.test';
 /** A tiny raw AM.PDP client: name=value lines, CRLF, empty line; values %XX-encoded. */
 async function ampdp(port: number, attrs: Array<[string, string]>): Promise<{ reply: Array<[string, string]>; ms: number }> {
   const enc = (v: string) =>
-    [...Buffer.from(v, 'utf8')].map((b) => (b > 0x20 && b < 0x7f && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+    [...Buffer.from(v, 'utf8')]
+      .map((b) => (b > 0x20 && b < 0x7f && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
+      .join('');
   const request = attrs.map(([k, v]) => `${k}=${enc(v)}\r\n`).join('') + '\r\n';
   const t0 = performance.now();
   const raw = await rawPdpExchange(port, request);
   const ms = performance.now() - t0;
-  const reply = raw.split('\r\n').filter((l) => l !== '').map((l): [string, string] => {
-    const eq = l.indexOf('=');
-    return [l.slice(0, eq), decodeURIComponent(l.slice(eq + 1))];
-  });
+  const reply = raw
+    .split('\r\n')
+    .filter((l) => l !== '')
+    .map((l): [string, string] => {
+      const eq = l.indexOf('=');
+      return [l.slice(0, eq), decodeURIComponent(l.slice(eq + 1))];
+    });
   return { reply, ms };
 }
 
@@ -40,7 +43,9 @@ describe.each(['mariadb', 'pg'] as const)('amavisd-new e2e harness on %s', (dbKi
 
   beforeAll(async () => {
     h = await startAmavisd({ db: dbKind });
-    console.log(`[${dbKind}] amavisd ready in ${h.startupMs} ms (SpamAssassin: ${h.spamAssassin}, ports smtp ${h.smtpPort} pdp ${h.pdpPort} sink ${h.sinkPort})`);
+    console.log(
+      `[${dbKind}] amavisd ready in ${h.startupMs} ms (SpamAssassin: ${h.spamAssassin}, ports smtp ${h.smtpPort} pdp ${h.pdpPort} sink ${h.sinkPort})`,
+    );
   }, 180_000);
 
   afterAll(async () => {
@@ -78,8 +83,12 @@ describe.each(['mariadb', 'pg'] as const)('amavisd-new e2e harness on %s', (dbKi
     await harness().submit(m);
     const row = await harness().waitForMsg(m.messageId);
     const release = [
-      ['request', 'release'], ['mail_id', row.mailId], ['secret_id', row.secretId],
-      ['partition_tag', String(row.partitionTag)], ['quar_type', 'Q'], ['recipient', RCPT],
+      ['request', 'release'],
+      ['mail_id', row.mailId],
+      ['secret_id', row.secretId],
+      ['partition_tag', String(row.partitionTag)],
+      ['quar_type', 'Q'],
+      ['recipient', RCPT],
     ] as Array<[string, string]>;
     for (const attempt of [1, 2]) {
       const { reply, ms } = await ampdp(harness().pdpPort, release);
@@ -99,7 +108,11 @@ describe.each(['mariadb', 'pg'] as const)('amavisd-new e2e harness on %s', (dbKi
     const m = spam();
     await harness().submit(m);
     const row = await harness().waitForMsg(m.messageId);
-    const { reply } = await ampdp(harness().pdpPort, [['request', 'release'], ['mail_id', row.mailId], ['quar_type', 'Q']]);
+    const { reply } = await ampdp(harness().pdpPort, [
+      ['request', 'release'],
+      ['mail_id', row.mailId],
+      ['quar_type', 'Q'],
+    ]);
     expect(reply).toContainEqual(['setreply', expect.stringMatching(/^450 4\.5\.0 Failure: Secret_id is required/)]);
     expect(reply).toContainEqual(['exit_code', '75']);
   });
@@ -111,8 +124,12 @@ describe.each(['mariadb', 'pg'] as const)('amavisd-new e2e harness on %s', (dbKi
     harness().sinkMode('tempfail');
     try {
       const { reply } = await ampdp(harness().pdpPort, [
-        ['request', 'release'], ['mail_id', row.mailId], ['secret_id', row.secretId],
-        ['partition_tag', String(row.partitionTag)], ['quar_type', 'Q'], ['recipient', RCPT],
+        ['request', 'release'],
+        ['mail_id', row.mailId],
+        ['secret_id', row.secretId],
+        ['partition_tag', String(row.partitionTag)],
+        ['quar_type', 'Q'],
+        ['recipient', RCPT],
       ]);
       console.log(`[${dbKind}] release with the sink in tempfail mode: ${JSON.stringify(reply)}`);
       const setreplies = reply.filter(([k]) => k === 'setreply').map(([, v]) => v);
