@@ -4,7 +4,7 @@
  * dependencies), for a data set with N digest subscribers that all have quarantined mail.
  *
  *   npx tsx bench/worker-digest.ts [--recipients 50000] [--messages N] [--db mariadb|pg]
- *                                  [--skip-load] [--keep] [--batches 1,10] [--json]
+ *                                  [--skip-load] [--keep] [--batches 1,10] [--json] [--cpu-prof DIR]
  *
  * 1. Data: bench/db.ts (the bench's generator and bulk load) into qe_bench_{mysql,pg}_<suffix>
  *    (QE_BENCH_DB_SUFFIX, default "wdigest": its own databases, apart from `npm run bench`'s),
@@ -21,9 +21,10 @@
  *    is 10), each sending through the Resend mailer to the tests' Resend twin (unpaced).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { Miniflare } from 'miniflare';
 import WebSocket from 'ws';
@@ -43,6 +44,8 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     batches: { type: 'string', default: '1,10' },
     json: { type: 'boolean', default: false },
+    /** write each invocation's V8 CPU profile here (open in Chrome DevTools) */
+    'cpu-prof': { type: 'string' },
   },
 });
 const backend = args.db as BenchBackend;
@@ -109,6 +112,11 @@ const mf = new Miniflare({
   compatibilityFlags: ['nodejs_compat'],
   inspectorPort,
   unsafeInspectorProxy: true,
+  // the Worker's own log lines (job finished, digest batch) go to stderr: stdout is the report
+  handleRuntimeStdio(stdout: Readable, stderr: Readable) {
+    stdout.pipe(process.stderr);
+    stderr.pipe(process.stderr);
+  },
   bindings: {
     DATABASE_URL: benchDatabaseUrl(backend),
     RESEND_API_KEY: 're_bench_key',
@@ -215,6 +223,10 @@ async function measure<T>(what: string, fn: () => Promise<T>) {
   await poller;
   const after = await heap();
   const cpu = profileCpu(profile);
+  if (args['cpu-prof']) {
+    mkdirSync(args['cpu-prof'], { recursive: true });
+    writeFileSync(path.join(args['cpu-prof'], `${backend}-${what.replace(/\W+/g, '-')}.cpuprofile`), JSON.stringify(profile));
+  }
   const out = {
     ...cpu,
     wall_ms: Math.round(wall),
