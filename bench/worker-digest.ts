@@ -103,7 +103,7 @@ const script = readdirSync(dir).find((f) => f.endsWith('.js'));
 if (!script) throw new Error(`wrangler wrote no .js to ${dir}`);
 const twin = await startResendTwin();
 const inspectorPort = 20000 + (process.pid % 20000);
-const mf = new Miniflare({
+const miniflareOptions = () => ({
   name: 'qe',
   modules: true,
   scriptPath: path.join(dir, script),
@@ -127,21 +127,45 @@ const mf = new Miniflare({
     LINK_SECRET: 'bench-link-secret-0123456789abcdef0123',
   },
 });
-await mf.ready;
 
-// ---- 3. the inspector: CPU profile and heap per invocation ----
-const ws = new WebSocket(`ws://127.0.0.1:${inspectorPort}/qe`);
-await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+interface BenchWorker {
+  scheduled(o: { cron: string; scheduledTime?: Date }): Promise<{ outcome: string; noRetry: boolean }>;
+  queue(name: string, messages: Array<{ id: string; timestamp: Date; body: unknown; attempts: number }>): Promise<{ outcome: string; ackAll: boolean; retryBatch: unknown; explicitAcks: string[]; retryMessages: unknown[] }>;
+  fetch(url: string): Promise<{ json(): Promise<unknown> }>;
+}
+let mf: Miniflare;
+let ws: WebSocket;
+let worker!: BenchWorker;
+let workerdPid: string | undefined;
 let nextId = 1;
 const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-ws.on('message', (raw) => {
-  const msg = JSON.parse(String(raw)) as { id?: number; result?: unknown; error?: { message: string } };
-  if (msg.id === undefined) return;
-  const p = pending.get(msg.id);
-  pending.delete(msg.id);
-  if (msg.error) p?.reject(new Error(msg.error.message));
-  else p?.resolve(msg.result);
-});
+
+/** A workerd with a fresh isolate, its inspector connected (CPU profiler on), and its pid. */
+async function boot() {
+  mf = new Miniflare(miniflareOptions());
+  await mf.ready;
+  // ---- 3. the inspector: CPU profile and heap per invocation ----
+  ws = new WebSocket(`ws://127.0.0.1:${inspectorPort}/qe`);
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  ws.on('message', (raw) => {
+    const msg = JSON.parse(String(raw)) as { id?: number; result?: unknown; error?: { message: string } };
+    if (msg.id === undefined) return;
+    const p = pending.get(msg.id);
+    pending.delete(msg.id);
+    if (msg.error) p?.reject(new Error(msg.error.message));
+    else p?.resolve(msg.result);
+  });
+  await cdp('Profiler.enable');
+  await cdp('Profiler.setSamplingInterval', { interval: 100 });
+  const heapProbe = await heap();
+  workerdPid = findWorkerdPid();
+  log(`inspector connected; Runtime.getHeapUsage ${heapProbe ? 'works' : 'not available'}; workerd pid ${workerdPid ?? 'not found'}`);
+  worker = (await mf.getWorker('qe')) as unknown as BenchWorker;
+}
+async function shutdown() {
+  ws.close();
+  await mf.dispose();
+}
 /** one DevTools protocol call; rejects when unanswered within `timeout` ms (an unsupported method may never answer) */
 function cdp<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}, timeout = 120_000): Promise<T> {
   const id = nextId++;
@@ -161,10 +185,6 @@ const heap = async () => {
     return null;
   }
 };
-await cdp('Profiler.enable');
-await cdp('Profiler.setSamplingInterval', { interval: 100 });
-const heapProbe = await heap();
-log(`inspector connected; Runtime.getHeapUsage ${heapProbe ? 'works' : 'not available'}`);
 
 interface Profile { nodes: Array<{ id: number; callFrame: { functionName: string } }>; samples: number[]; timeDeltas: number[] }
 function profileCpu(p: Profile) {
@@ -184,7 +204,7 @@ function profileCpu(p: Profile) {
 
 const MB = 1024 * 1024;
 /** Miniflare's workerd: the child of this process */
-const workerdPid = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).find((d) => {
+const findWorkerdPid = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).find((d) => {
   try {
     const st = readFileSync(`/proc/${d}/stat`, 'utf8');
     return st.includes('(workerd)') && Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === process.pid;
@@ -193,7 +213,6 @@ const workerdPid = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).find((d) 
   }
 });
 const TICK_MS = 10; // USER_HZ 100
-log(`workerd pid ${workerdPid ?? 'not found'}`);
 function workerdCpuMs(): number {
   if (!workerdPid) return Number.NaN;
   const f = readFileSync(`/proc/${workerdPid}/stat`, 'utf8').slice(-0).split(')').pop()!.trim().split(' ');
@@ -241,11 +260,7 @@ async function measure<T>(what: string, fn: () => Promise<T>) {
   return { result, figures: out };
 }
 
-const worker = (await mf.getWorker('qe')) as unknown as {
-  scheduled(o: { cron: string; scheduledTime?: Date }): Promise<{ outcome: string; noRetry: boolean }>;
-  queue(name: string, messages: Array<{ id: string; timestamp: Date; body: unknown; attempts: number }>): Promise<{ outcome: string; ackAll: boolean; retryBatch: unknown; explicitAcks: string[]; retryMessages: unknown[] }>;
-  fetch(url: string): Promise<{ json(): Promise<unknown> }>;
-};
+await boot();
 const loadAtStart = loadavg().map((x) => round(x, 2));
 const results: Record<string, unknown> = {};
 try {
@@ -277,9 +292,24 @@ try {
     });
   }
   results.queue_batches = batches;
+
+  // one page again, as the first event of a fresh isolate (a new workerd): what a consumer pays
+  // when the queue lands on an isolate that has not run anything yet
+  await shutdown();
+  await boot();
+  const slice = pages.slice(next, next + 1);
+  const before = twin.emails.length;
+  const r = await measure('queue batch of 1 (fresh isolate)', () =>
+    worker.queue('quarantine-edge-jobs', slice.map((body, i) => ({ id: `f${next}-${i}`, timestamp: new Date(), body, attempts: 1 }))));
+  results.queue_batch_fresh_isolate = {
+    queue_messages: slice.length,
+    recipients: slice.reduce((n, p) => n + p.recipients.length, 0),
+    emails_sent_to_twin: twin.emails.length - before,
+    outcome: r.result.outcome, acked: r.result.ackAll ? slice.length : r.result.explicitAcks.length, retried: r.result.retryMessages.length,
+    ...r.figures,
+  };
 } finally {
-  ws.close();
-  await mf.dispose();
+  await shutdown();
   await twin.close();
   rmSync(dir, { recursive: true, force: true });
   if (!args.keep && !args['skip-load']) {
