@@ -144,6 +144,9 @@ const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): v
 async function boot() {
   mf = new Miniflare(miniflareOptions());
   await mf.ready;
+  // Miniflare's inspector proxy connects to workerd's own inspector after `ready`; a message sent
+  // before it has throws inside Miniflare (seen on the second boot): give it time
+  await new Promise((r) => setTimeout(r, 2000));
   // ---- 3. the inspector: CPU profile and heap per invocation ----
   ws = new WebSocket(`ws://127.0.0.1:${inspectorPort}/qe`);
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
