@@ -32,7 +32,8 @@ import { startResendTwin } from '../test/support/resend-server.ts';
 import { ROOT } from './common.ts';
 
 process.env.QE_BENCH_DB_SUFFIX ??= 'wdigest';
-const { benchDatabaseName, benchDatabaseUrl, benchGenerateOptions, createBenchDatabase, dropBenchDatabase, loadBenchData, round } = await import('./db.ts');
+const { benchDatabaseName, benchDatabaseUrl, benchGenerateOptions, createBenchDatabase, dropBenchDatabase, loadBenchData, round } =
+  await import('./db.ts');
 type BenchBackend = import('./db.ts').BenchBackend;
 
 const { values: args } = parseArgs({
@@ -90,15 +91,23 @@ INSERT INTO qe_digest_subscriptions (address, domain, enabled, frequency, time_z
     SELECT DISTINCT ${email} AS e FROM maddr a JOIN msgrcpt r ON r.rid = a.id
     JOIN msgs m ON m.partition_tag = r.partition_tag AND m.mail_id = r.mail_id
     WHERE r.rs IN (' ', '', 'V') AND m.quar_type = 'Q' AND m.content IS NOT NULL ORDER BY e LIMIT ${recipients}) s;`);
-const counts = (await dbSql(`SELECT (SELECT COUNT(*) FROM msgs), (SELECT COUNT(*) FROM msgrcpt), (SELECT COUNT(*) FROM qe_digest_subscriptions);`))
-  .trim().split(/\s+|\|/).map(Number);
+const counts = (
+  await dbSql(`SELECT (SELECT COUNT(*) FROM msgs), (SELECT COUNT(*) FROM msgrcpt), (SELECT COUNT(*) FROM qe_digest_subscriptions);`)
+)
+  .trim()
+  .split(/\s+|\|/)
+  .map(Number);
 const data = { messages: counts[0], recipient_rows: counts[1], subscribers: counts[2] };
 log(`data: ${JSON.stringify(data)}`);
 
 // ---- 2. the Worker, built as `wrangler deploy` builds it ----
 const dir = mkdtempSync(path.join(tmpdir(), 'qe-bench-wdigest-'));
-await sh(path.join(ROOT, 'node_modules/.bin/wrangler'), ['deploy', '--dry-run', '--outdir', dir, 'bench/worker-digest-entry.ts'], undefined,
-  { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1' });
+await sh(
+  path.join(ROOT, 'node_modules/.bin/wrangler'),
+  ['deploy', '--dry-run', '--outdir', dir, 'bench/worker-digest-entry.ts'],
+  undefined,
+  { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', NO_COLOR: '1' },
+);
 const script = readdirSync(dir).find((f) => f.endsWith('.js'));
 if (!script) throw new Error(`wrangler wrote no .js to ${dir}`);
 const twin = await startResendTwin();
@@ -130,7 +139,10 @@ const miniflareOptions = () => ({
 
 interface BenchWorker {
   scheduled(o: { cron: string; scheduledTime?: Date }): Promise<{ outcome: string; noRetry: boolean }>;
-  queue(name: string, messages: Array<{ id: string; timestamp: Date; body: unknown; attempts: number }>): Promise<{ outcome: string; ackAll: boolean; retryBatch: unknown; explicitAcks: string[]; retryMessages: unknown[] }>;
+  queue(
+    name: string,
+    messages: Array<{ id: string; timestamp: Date; body: unknown; attempts: number }>,
+  ): Promise<{ outcome: string; ackAll: boolean; retryBatch: unknown; explicitAcks: string[]; retryMessages: unknown[] }>;
   fetch(url: string): Promise<{ json(): Promise<unknown> }>;
 }
 let mf: Miniflare;
@@ -149,7 +161,10 @@ async function boot() {
   await new Promise((r) => setTimeout(r, 2000));
   // ---- 3. the inspector: CPU profile and heap per invocation ----
   ws = new WebSocket(`ws://127.0.0.1:${inspectorPort}/qe`);
-  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
   ws.on('message', (raw) => {
     const msg = JSON.parse(String(raw)) as { id?: number; result?: unknown; error?: { message: string } };
     if (msg.id === undefined) return;
@@ -178,7 +193,16 @@ function cdp<T = Record<string, unknown>>(method: string, params: Record<string,
       pending.delete(id);
       reject(new Error(`${method}: no answer in ${timeout} ms`));
     }, timeout);
-    pending.set(id, { resolve: (v) => { clearTimeout(timer); resolve(v as T); }, reject: (e) => { clearTimeout(timer); reject(e); } });
+    pending.set(id, {
+      resolve: (v) => {
+        clearTimeout(timer);
+        resolve(v as T);
+      },
+      reject: (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    });
   });
 }
 const heap = async () => {
@@ -189,10 +213,17 @@ const heap = async () => {
   }
 };
 
-interface Profile { nodes: Array<{ id: number; callFrame: { functionName: string } }>; samples: number[]; timeDeltas: number[] }
+interface Profile {
+  nodes: Array<{ id: number; callFrame: { functionName: string } }>;
+  samples: number[];
+  timeDeltas: number[];
+}
 function profileCpu(p: Profile) {
   const kind = new Map(p.nodes.map((n) => [n.id, n.callFrame.functionName]));
-  let idle = 0, program = 0, gc = 0, js = 0;
+  let idle = 0,
+    program = 0,
+    gc = 0,
+    js = 0;
   p.samples.forEach((s, i) => {
     const dt = (p.timeDeltas[i] ?? 0) / 1000;
     const k = kind.get(s);
@@ -207,14 +238,17 @@ function profileCpu(p: Profile) {
 
 const MB = 1024 * 1024;
 /** Miniflare's workerd: the child of this process */
-const findWorkerdPid = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).find((d) => {
-  try {
-    const st = readFileSync(`/proc/${d}/stat`, 'utf8');
-    return st.includes('(workerd)') && Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === process.pid;
-  } catch {
-    return false;
-  }
-});
+const findWorkerdPid = () =>
+  readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .find((d) => {
+      try {
+        const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+        return st.includes('(workerd)') && Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === process.pid;
+      } catch {
+        return false;
+      }
+    });
 const TICK_MS = 10; // USER_HZ 100
 function workerdCpuMs(): number {
   if (!workerdPid) return Number.NaN;
@@ -271,7 +305,13 @@ try {
   const sched = await measure('scheduled (cold isolate)', () => worker.scheduled({ cron: '*/15 * * * *', scheduledTime: new Date() }));
   const pages = (await (await worker.fetch('http://qe/__bench/sent')).json()) as Array<{ kind: string; recipients: string[] }>;
   const enqueued = pages.reduce((n, p) => n + p.recipients.length, 0);
-  results.scheduled = { outcome: sched.result.outcome, ...sched.figures, queue_messages: pages.length, recipients_enqueued: enqueued, largest_page: Math.max(...pages.map((p) => p.recipients.length)) };
+  results.scheduled = {
+    outcome: sched.result.outcome,
+    ...sched.figures,
+    queue_messages: pages.length,
+    recipients_enqueued: enqueued,
+    largest_page: Math.max(...pages.map((p) => p.recipients.length)),
+  };
   // the same tick again in the same (now warm) isolate: nothing was sent, so it plans the same pages
   const sched2 = await measure('scheduled (warm isolate)', () => worker.scheduled({ cron: '*/15 * * * *', scheduledTime: new Date() }));
   const pages2 = (await (await worker.fetch('http://qe/__bench/sent')).json()) as unknown[];
@@ -285,12 +325,18 @@ try {
     next += size;
     const before = twin.emails.length;
     const r = await measure(`queue batch of ${slice.length}`, () =>
-      worker.queue('quarantine-edge-jobs', slice.map((body, i) => ({ id: `m${next}-${i}`, timestamp: new Date(), body, attempts: 1 }))));
+      worker.queue(
+        'quarantine-edge-jobs',
+        slice.map((body, i) => ({ id: `m${next}-${i}`, timestamp: new Date(), body, attempts: 1 })),
+      ),
+    );
     batches.push({
       queue_messages: slice.length,
       recipients: slice.reduce((n, p) => n + p.recipients.length, 0),
       emails_sent_to_twin: twin.emails.length - before,
-      outcome: r.result.outcome, acked: r.result.ackAll ? slice.length : r.result.explicitAcks.length, retried: r.result.retryMessages.length,
+      outcome: r.result.outcome,
+      acked: r.result.ackAll ? slice.length : r.result.explicitAcks.length,
+      retried: r.result.retryMessages.length,
       ...r.figures,
     });
   }
@@ -303,12 +349,18 @@ try {
   const slice = pages.slice(next, next + 1);
   const before = twin.emails.length;
   const r = await measure('queue batch of 1 (fresh isolate)', () =>
-    worker.queue('quarantine-edge-jobs', slice.map((body, i) => ({ id: `f${next}-${i}`, timestamp: new Date(), body, attempts: 1 }))));
+    worker.queue(
+      'quarantine-edge-jobs',
+      slice.map((body, i) => ({ id: `f${next}-${i}`, timestamp: new Date(), body, attempts: 1 })),
+    ),
+  );
   results.queue_batch_fresh_isolate = {
     queue_messages: slice.length,
     recipients: slice.reduce((n, p) => n + p.recipients.length, 0),
     emails_sent_to_twin: twin.emails.length - before,
-    outcome: r.result.outcome, acked: r.result.ackAll ? slice.length : r.result.explicitAcks.length, retried: r.result.retryMessages.length,
+    outcome: r.result.outcome,
+    acked: r.result.ackAll ? slice.length : r.result.explicitAcks.length,
+    retried: r.result.retryMessages.length,
     ...r.figures,
   };
 } finally {
@@ -329,7 +381,8 @@ const report = {
   load,
   limits: { cpu_ms: 30_000, memory_mb: 128 },
   machine: { load_average_start: loadAtStart, load_average_end: loadavg().map((x) => round(x, 2)) },
-  method: 'wrangler deploy --dry-run build of bench/worker-digest-entry.ts (functions/worker.ts, recording QUEUE) in Miniflare/workerd; CPU = non-idle time of a V8 CPU profile (inspector, 100 µs sampling) around the invocation; heap = Runtime.getHeapUsage polled every 10 ms',
+  method:
+    'wrangler deploy --dry-run build of bench/worker-digest-entry.ts (functions/worker.ts, recording QUEUE) in Miniflare/workerd; CPU = non-idle time of a V8 CPU profile (inspector, 100 µs sampling) around the invocation; heap = Runtime.getHeapUsage polled every 10 ms',
   ...results,
 };
 process.stdout.write(`${JSON.stringify(report, null, args.json ? 0 : 2)}\n`);
