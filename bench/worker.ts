@@ -22,7 +22,7 @@ function wrangler(args: string[], timeout = 180_000): Promise<string> {
   });
 }
 
-interface Profile {
+export interface Profile {
   nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
   samples: number[];
   timeDeltas: number[];
@@ -30,7 +30,7 @@ interface Profile {
   endTime: number;
 }
 
-function profileCpu(p: Profile) {
+export function profileCpu(p: Profile) {
   const kind = new Map(p.nodes.map((n) => [n.id, n.callFrame.functionName]));
   let idle = 0,
     program = 0,

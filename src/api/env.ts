@@ -31,3 +31,15 @@ export function newRouter() {
     },
   });
 }
+
+/**
+ * Work that may finish after the answer (an email): waitUntil on Workers; on Node there is no
+ * ExecutionContext and the promise runs on by itself. Never rejects the request.
+ */
+export function inBackground(c: { executionCtx: { waitUntil(p: Promise<unknown>): void } }, p: Promise<void>) {
+  try {
+    c.executionCtx.waitUntil(p);
+  } catch {
+    // no ExecutionContext (Node)
+  }
+}

@@ -1,3 +1,5 @@
+import { ipBucket } from '../digest/rate-limit.ts';
+
 /**
  * Failed key checks per client address: API requests with an unknown, revoked or expired bearer
  * key, and failed sign-ins on the pages, count together. After FAILED_KEY_CHECKS failures in
@@ -29,11 +31,11 @@ export function keyCheckThrottle(limit = FAILED_KEY_CHECKS, windowMs = FAILED_KE
   };
   return {
     retryAfter(address, now) {
-      const e = current(addressBucket(address), now);
+      const e = current(ipBucket(address), now);
       return e && e.n >= limit ? Math.max(1, Math.ceil((e.start + windowMs - now) / 1000)) : 0;
     },
     fail(address, now) {
-      const bucket = addressBucket(address);
+      const bucket = ipBucket(address);
       let e = current(bucket, now);
       if (!e) {
         if (failures.size >= maxAddresses) {
@@ -49,20 +51,4 @@ export function keyCheckThrottle(limit = FAILED_KEY_CHECKS, windowMs = FAILED_KE
       e.n++;
     },
   };
-}
-
-/** IPv4 as is (also when IPv4-mapped); IPv6 cut to its /64. */
-export function addressBucket(address: string): string {
-  const a = address.trim().toLowerCase().replace(/%.*$/, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
-  if (mapped) return mapped[1]!;
-  if (!a.includes(':')) return a;
-  const [head = '', tail] = a.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail === undefined || tail === '' ? [] : tail.split(':');
-  const all = tail === undefined ? h : [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t];
-  return `${all
-    .slice(0, 4)
-    .map((x) => (parseInt(x, 16) || 0).toString(16))
-    .join(':')}::/64`;
 }

@@ -1,5 +1,7 @@
 import type { Context } from 'hono';
 import type { AppEnv } from '../api/env.ts';
+
+export { inBackground } from '../api/env.ts';
 import { AppError } from '../errors.ts';
 import { csrfFor, type Session } from './session.ts';
 
@@ -31,12 +33,3 @@ export const field = (v: unknown): string | undefined => {
 
 /** A checkbox or hidden flag: present and "1"/"on"/"true". */
 export const flag = (v: unknown) => ['1', 'on', 'true'].includes(field(v) ?? '');
-
-/** Work that may finish after the answer (an email): waitUntil on Workers; on Node the promise just runs. */
-export function inBackground(c: C, p: Promise<void>) {
-  try {
-    c.executionCtx.waitUntil(p);
-  } catch {
-    // no ExecutionContext (Node): nothing to do
-  }
-}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { addressBucket, keyCheckThrottle } from '../../src/auth/throttle.ts';
+import { keyCheckThrottle } from '../../src/auth/throttle.ts';
+import { ipBucket as addressBucket } from '../../src/digest/rate-limit.ts';
 
 describe('failed key-check throttle', () => {
   it('counts IPv6 per /64 and IPv4-mapped as IPv4', () => {

@@ -6,7 +6,7 @@ import {
   REQUEST_STATUSES,
   requestRelease,
 } from '../../quarantine/release-requests.ts';
-import { newRouter } from '../env.ts';
+import { inBackground, newRouter } from '../env.ts';
 import { ItemId, mailKey, problemResponses, problems, ProblemFields } from '../schemas.ts';
 import { ReleaseAnswer, ReleaseFailed, releaseAnswer, type ReleaseHttpAnswer } from './quarantine-actions.ts';
 
@@ -32,15 +32,6 @@ const requestId = z.object({
     .max(40)
     .openapi({ param: { name: 'id', in: 'path' } }),
 });
-
-/** The owner's email about the decision goes on after the answer (Workers: waitUntil). */
-function inBackground(c: { executionCtx: { waitUntil(p: Promise<unknown>): void } }, p: Promise<void>) {
-  try {
-    c.executionCtx.waitUntil(p);
-  } catch {
-    // no ExecutionContext (Node): the promise runs on by itself
-  }
-}
 
 /** Release requests: owners ask (where their release policy says `request`), admins decide. */
 export function releaseRequestRoutes() {
