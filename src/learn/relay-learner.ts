@@ -37,8 +37,13 @@ export function relayLearner(
       }
       const signed = await verifyRelayResponse(secret, { status: res.status, requestId, body: text, headers: res.headers });
       if (res.status === 200 && signed) {
-        const a = JSON.parse(text) as Partial<LearnResult>;
-        if (typeof a.learned === 'boolean' && typeof a.output === 'string') return { learned: a.learned, output: a.output };
+        let a: Partial<LearnResult> | null = null;
+        try {
+          a = JSON.parse(text) as Partial<LearnResult>;
+        } catch {
+          // signed but not JSON: treated as any other unreadable answer below
+        }
+        if (typeof a?.learned === 'boolean' && typeof a.output === 'string') return { learned: a.learned, output: a.output };
       }
       const p = problemOf(text);
       if (signed && p.code === 'learner_not_configured') throw new AppError('learner_not_configured', `the relay: ${p.detail}`);

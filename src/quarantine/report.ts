@@ -5,7 +5,7 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { LEARN_MAX_BYTES, type LearnKind } from '../learn/learner.ts';
 import { emitMailEvent } from '../webhooks/mail-events.ts';
-import { getItem, readStoredMessage, stripAmavisHeaders } from './read.ts';
+import { getItem, readStoredPrefix, stripAmavisHeaders } from './read.ts';
 
 export interface ReportResult {
   id: string;
@@ -30,8 +30,11 @@ export async function reportMessage(deps: Deps, who: Identity, key: MailKey, kin
       'reporting to the spam filter is not set up: set SA_LEARN_COMMAND on the mail host (README "Reporting spam")',
     );
   }
-  const message = stripAmavisHeaders(await readStoredMessage(deps, key));
-  if (message.length > LEARN_MAX_BYTES) throw new AppError('payload_too_large', `the message is larger than ${LEARN_MAX_BYTES} bytes`);
+  // read no more than the learner may be given
+  const stored = await readStoredPrefix(deps, key, LEARN_MAX_BYTES);
+  if (!stored.complete)
+    throw new AppError('payload_too_large', `the message is larger than ${LEARN_MAX_BYTES} bytes, more than the spam filter is given`);
+  const message = stripAmavisHeaders(stored.bytes);
   const result = await deps.learner.learn(kind, message);
   const recipients = item.recipients.map((r) => r.address);
   await deps.db.transaction().execute(async (trx) => {
