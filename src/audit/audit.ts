@@ -89,6 +89,6 @@ function auditInsert(trx: Kysely<Database>, clock: Clock, who: Identity, e: Audi
     result: e.result,
     detail: e.detail === undefined ? null : fitDetail(e.detail),
     key_id: who.keyId,
-    key_name: who.keyName == null ? null : fit(who.keyName, 255),
+    key_name: who.keyName == null ? null : fit(who.keyName, 200), // qe_audit.key_name varchar(200) (0008)
   });
 }

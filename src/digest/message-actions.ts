@@ -8,7 +8,6 @@ export type MessageVerb = 'release' | 'release_allow' | 'request' | 'delete';
 
 export interface MessageAction {
   action: MessageVerb;
-  label: string;
   /** shown as a destructive button, set apart from release */
   danger: boolean;
 }
@@ -34,10 +33,9 @@ export function senderCanBeAllowed(sender: string): boolean {
 export function messageActions(m: ActionSubject, allowed?: ReadonlySet<string>): MessageAction[] {
   const may = (a: MessageVerb) => !allowed || allowed.has(a);
   const out: MessageAction[] = [];
-  if (may('release')) out.push({ action: 'release', label: 'Release', danger: false });
-  if (may('release_allow') && senderCanBeAllowed(m.sender))
-    out.push({ action: 'release_allow', label: 'Release and always allow sender', danger: false });
-  if (may('request')) out.push({ action: 'request', label: 'Request release', danger: false });
-  if (may('delete')) out.push({ action: 'delete', label: 'Delete', danger: true });
+  if (may('release')) out.push({ action: 'release', danger: false });
+  if (may('release_allow') && senderCanBeAllowed(m.sender)) out.push({ action: 'release_allow', danger: false });
+  if (may('request')) out.push({ action: 'request', danger: false });
+  if (may('delete')) out.push({ action: 'delete', danger: true });
   return out;
 }

@@ -19,8 +19,17 @@ export type Words = {
 const fill = (s: string, vars: Record<string, string | number>) =>
   s.replace(/\{([a-z_]+)\}/g, (all, k: string) => (k in vars ? String(vars[k]) : all));
 
+/** One Words per language, made once (a digest run asks for them once per recipient). */
+const made = new Map<string, Words>();
+
 export function wordsFor(language: string | null | undefined): Words {
   const lang = language && CATALOGS[language] ? language : DEFAULT_LANGUAGE;
+  let w = made.get(lang);
+  if (!w) made.set(lang, (w = makeWords(lang)));
+  return w;
+}
+
+function makeWords(lang: string): Words {
   const own = CATALOGS[lang]!;
   const en = CATALOGS[DEFAULT_LANGUAGE]!;
   const rules = new Intl.PluralRules(lang);

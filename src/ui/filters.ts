@@ -29,7 +29,6 @@ const PageQuery = z
   });
 
 export const PAGE_SIZES = [25, 50, 100, 200] as const;
-export const PAGE_SIZE = 50;
 const FIELDS = ['type', 'status', 'domain', 'recipient', 'sender', 'q', 'since', 'until', 'min_score', 'max_score', 'size'] as const;
 
 /** The page's query with repeated type boxes (type=spam&type=virus) as the API's comma list. */
