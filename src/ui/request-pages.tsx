@@ -37,7 +37,7 @@ export function RequestsPage(props: {
         <p>No {props.status === 'all' ? '' : `${props.status} `}release requests.</p>
       ) : (
         <div class="table-wrap">
-          <table>
+          <table class="list">
             <thead>
               <tr>
                 <th>Asked</th>
@@ -51,16 +51,18 @@ export function RequestsPage(props: {
             <tbody>
               {props.items.map((r) => (
                 <tr>
-                  <td>
+                  <td data-label="Asked">
                     <When iso={r.created_at} />
                   </td>
-                  <td>
+                  <td data-label="Message">
                     <a href={`/ui/quarantine/${r.mail_id}`}>Open the message</a>
                   </td>
-                  <td>{r.recipient}</td>
-                  <td>{r.note ?? ''}</td>
-                  <td>{r.status}</td>
-                  <td>
+                  <td data-label="For" class="addr">
+                    {r.recipient}
+                  </td>
+                  <td data-label="Note">{r.note ?? ''}</td>
+                  <td data-label="Status">{r.status}</td>
+                  <td data-label="Decision">
                     {r.status === 'pending' ? (
                       <>
                         <form method="post" action={`/ui/requests/${r.id}/approve`}>
