@@ -5,7 +5,18 @@
  * where it asks for TLS, turned into mysql2's own `ssl` option.
  */
 export type SslMode = 'DISABLED' | 'PREFERRED' | 'REQUIRED' | 'VERIFY_CA' | 'VERIFY_IDENTITY';
-const MODES: readonly SslMode[] = ['DISABLED', 'PREFERRED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'];
+export const SSL_MODES: readonly SslMode[] = ['DISABLED', 'PREFERRED', 'REQUIRED', 'VERIFY_CA', 'VERIFY_IDENTITY'];
+
+/** null: the URL's ssl-mode (if any) is one of SSL_MODES; else what is wrong (src/config.ts checks it at start) */
+export function sslModeProblem(url: string): string | null {
+  let raw: string | null;
+  try {
+    raw = new URL(url).searchParams.get('ssl-mode');
+  } catch {
+    return null; // not a URL: the driver says so
+  }
+  return raw === null || SSL_MODES.includes(raw.toUpperCase() as SslMode) ? null : `ssl-mode must be one of ${SSL_MODES.join(', ')}`;
+}
 
 export interface MysqlTarget {
   /** the URL without `ssl-mode` */
@@ -30,8 +41,8 @@ export function mysqlTarget(url: string, opts: { hyperdrive?: boolean } = {}): M
   const uri = u.toString();
   if (opts.hyperdrive) return { uri };
   const mode = raw.toUpperCase() as SslMode;
-  if (!MODES.includes(mode)) {
-    throw new Error(`DATABASE_URL: ssl-mode must be one of ${MODES.join(', ')}`);
+  if (!SSL_MODES.includes(mode)) {
+    throw new Error(`DATABASE_URL: ssl-mode must be one of ${SSL_MODES.join(', ')}`);
   }
   if (mode === 'DISABLED' || mode === 'PREFERRED') return { uri };
   return { uri, ssl: { rejectUnauthorized: mode !== 'REQUIRED' } };

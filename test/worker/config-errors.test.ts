@@ -53,6 +53,20 @@ describe('functions/worker.ts in workerd: a configuration it cannot run with', (
     });
   });
 
+  it('a MySQL DATABASE_URL with an ssl-mode MySQL does not know is misconfigured at start, not a 500 per request', async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    const bad: WorkerEnv = { ...env, DATABASE_URL: 'mysql://qe:pw@127.0.0.1:3306/amavisd?ssl-mode=sometimes' };
+    const res = await worker.fetch(new Request('https://quarantine.test/healthz'), bad, ctx);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({
+      status: 'misconfigured',
+      misconfigured: [{ variable: 'DATABASE_URL', problem: expect.stringContaining('ssl-mode must be one of DISABLED') }],
+    });
+    await problem(await worker.fetch(new Request('https://quarantine.test/v1/quarantine'), bad, ctx), 503, 'misconfigured', {
+      requestIdHeader: false,
+    });
+  });
+
   it('the configured Worker answers /healthz ok', async () => {
     expect(await json(await call('/healthz'))).toEqual({ status: 'ok' });
   });
