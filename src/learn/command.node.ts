@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { AppError } from '../errors.ts';
+import { type PdpLimit, slotLimit } from '../release/limit.ts';
 import { learnArgv, learnedFrom, type Learner, type LearnKind, type LearnResult } from './learner.ts';
 
 const OUTPUT_MAX = 4096;
@@ -7,12 +8,30 @@ const OUTPUT_MAX = 4096;
 /**
  * SA_LEARN_COMMAND run directly, the message on its standard input: e.g. `sa-learn --{kind} -`, or
  * `sudo -u amavis sa-learn --{kind} -` so the Bayes database is amavisd's, or `spamc -L {kind}`.
- * No shell; bounded in time (the process is killed) and in output kept.
+ * No shell; bounded in time (the process is killed) and in output kept, and in number: one learner
+ * process at a time by default (each is a Perl process of ~100 MB holding the Bayes database's
+ * lock, so more at once only wait inside it); a report that cannot get its turn within
+ * `waitMs` is refused with 503 learner_busy and a Retry-After, and nothing was learned.
  */
-export function commandLearner(command: string, timeoutMs = 120_000): Learner {
+export function commandLearner(
+  command: string,
+  opts: { timeoutMs?: number; concurrency?: number; waitMs?: number; maxQueue?: number } = {},
+): Learner {
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const limit: PdpLimit = slotLimit(
+    { max: opts.concurrency ?? 1, maxWaitMs: opts.waitMs ?? 30_000, maxQueue: opts.maxQueue ?? 100 },
+    (why, retryAfter) => new AppError('learner_busy', `the spam filter is learning other messages; ${why}; retry shortly`, { retryAfter }),
+  );
   return {
     via: 'command',
-    learn: (kind, message) => run(learnArgv(command, kind), message, timeoutMs),
+    async learn(kind, message) {
+      const done = await limit.acquire();
+      try {
+        return await run(learnArgv(command, kind), message, timeoutMs);
+      } finally {
+        done();
+      }
+    },
   };
 }
 

@@ -47,6 +47,9 @@ export function relayLearner(
       }
       const p = problemOf(text);
       if (signed && p.code === 'learner_not_configured') throw new AppError('learner_not_configured', `the relay: ${p.detail}`);
+      if (signed && p.code === 'learner_busy') {
+        throw new AppError('learner_busy', `the relay: ${p.detail}`, { retryAfter: Number(res.headers.get('retry-after')) || 30 });
+      }
       if (res.status === 502 || res.status === 503 || res.status === 504 || !signed) {
         throw new AppError('upstream_unreachable', `relay answered ${res.status}${signed ? '' : ' (unsigned)'}: ${p.detail}`);
       }

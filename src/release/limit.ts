@@ -31,6 +31,21 @@ export const DEFAULT_PDP_CONCURRENCY = 4;
 
 export function pdpLimit(opts: PdpLimitOptions = {}): PdpLimit {
   const max = Math.max(1, opts.max ?? DEFAULT_PDP_CONCURRENCY);
+  return slotLimit(
+    { ...opts, max },
+    (why, retryAfter) =>
+      new AppError('amavisd_busy', `${max} AM.PDP releases are already running (AMAVISD_PDP_CONCURRENCY); ${why}; retry shortly`, {
+        retryAfter,
+      }),
+  );
+}
+
+/**
+ * At most `max` at once, the rest waiting in arrival order for at most maxWaitMs; past it (or past
+ * maxQueue waiting) `refuse` makes the error they get, with the Retry-After to answer.
+ */
+export function slotLimit(opts: PdpLimitOptions, refuse: (why: string, retryAfter: number) => AppError): PdpLimit {
+  const max = Math.max(1, opts.max ?? DEFAULT_PDP_CONCURRENCY);
   const maxWaitMs = opts.maxWaitMs ?? 10_000;
   const maxQueue = opts.maxQueue ?? 1000;
   const retryAfter = Math.max(1, Math.ceil(maxWaitMs / 1000));
@@ -51,10 +66,7 @@ export function pdpLimit(opts: PdpLimitOptions = {}): PdpLimit {
       release();
     };
   };
-  const busy = (why: string) =>
-    new AppError('amavisd_busy', `${max} AM.PDP releases are already running (AMAVISD_PDP_CONCURRENCY); ${why}; retry shortly`, {
-      retryAfter,
-    });
+  const busy = (why: string) => refuse(why, retryAfter);
 
   return {
     get active() {

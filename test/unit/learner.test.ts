@@ -15,3 +15,25 @@ describe('the learner command and its answer', () => {
     expect(learnedFrom('Message was already un/learned')).toBe(false);
   });
 });
+
+describe('the learner command, one at a time', () => {
+  it('a report that cannot get its turn is refused with 503 learner_busy and a Retry-After; the next one runs', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { commandLearner } = await import('../../src/learn/command.node.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'qe-learner-'));
+    const script = join(dir, 'slow-learner.sh');
+    // holds its turn until the file `go` exists, as a learner holding the Bayes lock would
+    writeFileSync(script, `cat >/dev/null; while [ ! -e ${dir}/go ]; do sleep 0.05; done; echo "Learned tokens from 1 message(s)"\n`);
+    const learner = commandLearner(`sh ${script} {kind}`, { concurrency: 1, waitMs: 200 });
+    const message = new TextEncoder().encode('Subject: x\r\n\r\nbody\r\n');
+
+    const first = learner.learn('spam', message);
+    const second = await learner.learn('ham', message).catch((e: unknown) => e);
+    expect(second).toMatchObject({ code: 'learner_busy', status: 503, extra: { retryAfter: 1 } });
+    writeFileSync(join(dir, 'go'), '');
+    await expect(first).resolves.toEqual({ learned: true, output: 'Learned tokens from 1 message(s)' });
+    await expect(learner.learn('ham', message)).resolves.toMatchObject({ learned: true });
+  });
+});

@@ -30,8 +30,16 @@ export function quarantineReportRoutes() {
       },
       responses: {
         200: { description: "The learner's answer", ...json(ReportAnswer) },
-        // learner_not_configured: no SA_LEARN_COMMAND here nor on the relay; learner_failed: it ran and failed
-        ...problems('payload_too_large', 'unsupported_media_type', 'learner_not_configured', 'learner_failed', 'upstream_unreachable'),
+        // learner_not_configured: no SA_LEARN_COMMAND here nor on the relay; learner_failed: it ran and failed;
+        // learner_busy: other reports hold the learner (one at a time) longer than a report waits
+        ...problems(
+          'payload_too_large',
+          'unsupported_media_type',
+          'learner_not_configured',
+          'learner_failed',
+          'learner_busy',
+          'upstream_unreachable',
+        ),
       },
     }),
     async (c) => {
