@@ -48,9 +48,10 @@ const segmenter = typeof Intl !== 'undefined' && 'Segmenter' in Intl ? new Intl.
  */
 export function cutText(s: string, max: number): string {
   if (s.length <= max) return s;
-  const units = segmenter ? [...segmenter.segment(s)].map((x) => x.segment) : Array.from(s);
+  // only the head is looked at (a header can be megabytes); a cluster cut by the slice is past max anyway
+  const head = s.slice(0, max + 32);
   let out = '';
-  for (const u of units) {
+  for (const u of segmenter ? Array.from(segmenter.segment(head), (x) => x.segment) : Array.from(head)) {
     if (out.length + u.length > max - 1) break;
     out += u;
   }

@@ -1,3 +1,4 @@
+import { cutText } from '../../src/amavis/alert-text.ts';
 import { describe, expect, it } from 'vitest';
 import { mailIdOfSecret, parseItemId, formatItemId, randomSecretId } from '../../src/amavis/mail-id.ts';
 import { normalizeAddress, normalizeDomain, reverseDomain } from '../../src/amavis/address.ts';
@@ -116,5 +117,20 @@ describe('schema detection', () => {
     expect(text(new Uint8Array([0xf0, 0x9f, 0x8e, 0x81]))).toBe('🎁');
     expect(text(new Uint8Array([0x61, 0xff]))).toBe('a\ufffd');
     expect(text(null)).toBe('');
+  });
+});
+
+describe('cutText (reasons shown to owners: from a header an attacker can make megabytes long)', () => {
+  it('keeps short text, cuts long text at a grapheme boundary with an ellipsis, and reads only the head of a 5 MB one', () => {
+    expect(cutText('virus: Eicar-Signature', 80)).toBe('virus: Eicar-Signature');
+    const flags = '🇩🇪'.repeat(30);
+    const cut = cutText(flags, 21);
+    expect(cut.endsWith('…')).toBe(true);
+    expect(cut.length).toBeLessThanOrEqual(21);
+    expect(Array.from(new Intl.Segmenter().segment(cut.slice(0, -1)), (s) => s.segment).every((g) => g === '🇩🇪')).toBe(true);
+    const huge = `banned: ${'a\u0301'.repeat(2_500_000)}`; // 5 MB of letters with combining accents
+    const out = cutText(huge, 120);
+    expect(out.length).toBeLessThanOrEqual(120);
+    expect(out.startsWith('banned: a\u0301a\u0301')).toBe(true);
   });
 });
