@@ -25,7 +25,11 @@ export function sha256(data: string | Uint8Array): Uint8Array {
 }
 
 export function sha256Hex(data: string | Uint8Array): string {
-  const d = sha256(data);
+  return toHex(sha256(data));
+}
+
+/** Lower-case hex of bytes. */
+export function toHex(d: Uint8Array): string {
   let out = '';
   for (let i = 0; i < d.length; i++) out += HEX[d[i]!];
   return out;

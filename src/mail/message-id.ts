@@ -1,4 +1,4 @@
-import { hmacSha256Sync } from '../crypto/sha256.ts';
+import { hmacSha256Sync, toHex as hex } from '../crypto/sha256.ts';
 
 /**
  * Message-IDs of the mail we write (RFC 5322 3.6.4: "<" id-left "@" id-right ">"). The left part is
@@ -6,8 +6,6 @@ import { hmacSha256Sync } from '../crypto/sha256.ts';
  * IPv6 literal in brackets: dot-atom-text or no-fold-literal), so the ID is valid and says nothing
  * about the recipient.
  */
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-const hex = (b: Uint8Array) => Array.from(b, (x) => HEX[x]).join('');
 
 export function messageIdHost(publicUrl: string): string {
   try {

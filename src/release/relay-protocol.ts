@@ -18,6 +18,7 @@
  */
 import { z } from 'zod';
 import { toReleaseReply } from '../amavis/pdp.ts';
+import { toHex } from '../crypto/sha256.ts';
 import { AppError } from '../errors.ts';
 import type { ReleaseReply, ReleaseRequest, ReleaseTransport } from './transport.ts';
 
@@ -93,9 +94,7 @@ export type RelayReleaseAnswer = z.infer<typeof relayReleaseAnswer>;
 type Bytes = Uint8Array | string;
 const bytesOf = (b: Bytes): Uint8Array<ArrayBuffer> => (typeof b === 'string' ? encoder.encode(b) : new Uint8Array(b));
 
-function hex(buf: ArrayBuffer): string {
-  return [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
+const hex = (buf: ArrayBuffer): string => toHex(new Uint8Array(buf));
 
 function unhex(s: string): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(s.length / 2);
