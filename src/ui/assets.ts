@@ -100,7 +100,7 @@ export const APP_JS = `
   function update() {
     var n = boxes.filter(function (b) { return b.checked; }).length;
     if (bar) bar.hidden = n === 0;
-    if (count) count.textContent = n ? n + ' selected' : '';
+    if (count) count.textContent = n ? (count.getAttribute('data-words') || '{n} selected').replace('{n}', n) : '';
   }
   var all = document.getElementById('select-all');
   if (all) {
