@@ -65,10 +65,7 @@ export function parseMailbox(raw: unknown): string {
  * follow-up query when there is mail (a page of the list, then its recipients, as listQuarantine
  * does on PostgreSQL, made a known address one round trip slower: an address oracle).
  */
-async function isKnownMailbox(
-  deps: Deps,
-  address: string,
-): Promise<{ known: boolean; language: string | null; timeZone: string | null }> {
+async function isKnownMailbox(deps: Deps, address: string): Promise<{ known: boolean; language: string | null; timeZone: string | null }> {
   const email = bind(deps.variant, 'maddr.email', address);
   const { rows } = await sql<{ mail: number | string; sub: number | string; language: string | null; time_zone: string | null }>`
     SELECT

@@ -19,7 +19,11 @@ export async function previewDigest(deps: Deps, who: Identity, recipient: string
     cutoff: await inProgressCutoff(deps, now),
     mode: { forceAll: true, allTime: opts.allTime ?? false, includeBackupMx: true, recipients: [recipient], ignoreFrequency: true },
   };
-  const sub = await deps.db.selectFrom('qe_digest_subscriptions').select(['time_zone', 'language']).where('address', '=', recipient).executeTakeFirst();
+  const sub = await deps.db
+    .selectFrom('qe_digest_subscriptions')
+    .select(['time_zone', 'language'])
+    .where('address', '=', recipient)
+    .executeTakeFirst();
   // An opted-out mailbox previews as an empty digest (loadDigests honours the opt-out).
   const [found] = await loadDigests(ctx, [recipient]);
   const d: RecipientDigest = found ?? {

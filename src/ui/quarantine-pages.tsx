@@ -577,9 +577,7 @@ export function DetailPage(props: {
       )}
       <Releasing who={props.who} csrf={props.csrf} item={item} />
       {pending && props.listsUnavailable ? <p class="muted">Allow and block are unavailable: {props.listsUnavailable}</p> : null}
-      {pending && item.sender === '' ? (
-        <p class="muted">{w.t('page.detail.null_sender')}</p>
-      ) : null}
+      {pending && item.sender === '' ? <p class="muted">{w.t('page.detail.null_sender')}</p> : null}
 
       {props.bodyMissing || !detail ? (
         <p>{w.t('page.detail.gone_text')}</p>
