@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SSL_MODES, sslModeProblem } from './db/mysql-url.ts';
+import { CATALOGS } from './digest/templates.generated.ts';
 
 /**
  * The one environment parser. Worker (vars + secrets), Node and the CLI all call parseConfig,
@@ -77,6 +78,11 @@ export const configSchema = z
     DIGEST_FROM: optionalString,
     /** unset: a sentence in the owner's language, singular or plural ("3 messages were held in quarantine for you") */
     DIGEST_SUBJECT: optionalString,
+    /** the owners' language when they have not chosen one (a catalog in templates/messages/: en, de, fr, ...); unset: English, and pages follow the browser */
+    DIGEST_LANGUAGE: optionalString.refine(
+      (v) => v === undefined || Object.keys(CATALOGS).includes(v),
+      `one of ${Object.keys(CATALOGS).join(', ')}`,
+    ),
     /** the newest this many messages are listed in a digest; the rest as "and M more" with a link to the quarantine */
     DIGEST_MAX_ITEMS: z.coerce.number().int().min(1).max(50).default(20),
     PUBLIC_URL: optionalString.pipe(z.url().optional()),

@@ -13,8 +13,8 @@ import { requestRelease } from '../quarantine/release-requests.ts';
 import { loadTarget } from '../quarantine/target.ts';
 import { signLinkSync, verifyLink, type LinkAction, type LinkClaims } from './links.ts';
 import { senderCanBeAllowed } from './message-actions.ts';
-import { formatTime } from './render.ts';
 import { putSubscription } from './subscriptions.ts';
+import { reasonWords, type Words } from './wording.ts';
 
 /**
  * One-click links from a digest. Mail security scanners fetch every link in a message, so GET only
@@ -35,14 +35,14 @@ export interface ActionPage {
   location?: string;
 }
 
-const VERBS = {
-  release: { button: 'Release to my mailbox', heading: 'Release this message?' },
-  release_allow: { button: 'Release and always allow this sender', heading: 'Release this message and allow its sender?' },
-  delete: { button: 'Delete this message', heading: 'Delete this message?' },
-  request: { button: 'Ask for its release', heading: 'Ask an administrator to release this message?' },
-  unsubscribe: { button: 'Stop quarantine digests', heading: 'Stop quarantine digests?' },
-  subscribe: { button: 'Turn digests back on', heading: 'Turn quarantine digests back on?' },
-} as const;
+/** Who reads the page: the link's owner's words and time zone (src/digest/reader.ts). */
+export interface Reader {
+  w: Words;
+  timeZone: string | null;
+}
+
+type Verb = Exclude<LinkAction, 'portal'>;
+const verbWords = (r: Reader, action: Verb) => ({ button: r.w.t(`act.${action}.button`), heading: r.w.t(`act.${action}.heading`) });
 
 const page = (
   status: ContentfulStatusCode,
@@ -51,6 +51,16 @@ const page = (
   message: string,
   details: ActionPage['details'] = [],
 ): ActionPage => ({ status, kind, heading, message, details, form: null });
+
+/** A page whose heading and message are `act.<key>.heading` / `.message` in the reader's words. */
+const said = (
+  r: Reader,
+  status: ContentfulStatusCode,
+  kind: ActionPage['kind'],
+  key: string,
+  details: ActionPage['details'] = [],
+  vars: Record<string, string> = {},
+) => page(status, kind, r.w.t(`act.${key}.heading`), r.w.t(`act.${key}.message`, vars), details);
 
 /**
  * A link for the next step, signed like the digest's own: same recipient, same minter, expiring no
@@ -73,7 +83,7 @@ function nextLink(deps: Deps, c: LinkClaims, action: LinkAction): string {
  * digest's portal link does). An unsubscribe link lives 180 days and only turns digests off, so it
  * leads to the sign-in page (with "email me a link") rather than into the quarantine.
  */
-function quarantineLinks(deps: Deps, c: LinkClaims, label = 'Open your quarantine'): ActionPage['links'] {
+function quarantineLinks(deps: Deps, r: Reader, c: LinkClaims, label = r.w.t('act.open_quarantine')): ActionPage['links'] {
   if (c.action === 'unsubscribe' || c.action === 'subscribe') return [{ label, url: '/ui/quarantine' }];
   return [{ label, url: nextLink(deps, c, 'portal') }];
 }
@@ -89,7 +99,7 @@ export const linkIdentity = (recipient: string, minter: Minter = null): Identity
   mailbox: recipient,
 });
 
-export type Verified = { ok: true; claims: LinkClaims; minter: Minter } | { ok: false; page: ActionPage };
+export type Verified = { ok: true; claims: LinkClaims; minter: Minter; reader: Reader } | { ok: false; page: ActionPage; reader: Reader };
 
 /**
  * A link minted by an API key (preview) works only while that key is live: revoking the key ends
@@ -100,23 +110,23 @@ export async function linkMinter(deps: Deps, claims: LinkClaims): Promise<Minter
   return (await liveKey(deps, claims.keyId)) ?? false;
 }
 
-export async function verifyToken(deps: Deps, token: string): Promise<Verified> {
+/** `readerOf(recipient)`: the words and zone of the link's owner (null: the link says no owner). */
+export async function verifyToken(deps: Deps, token: string, readerOf: (recipient: string | null) => Promise<Reader>): Promise<Verified> {
   const secret = deps.config.LINK_SECRET;
-  if (!secret) return { ok: false, page: page(503, 'error', 'Links are not configured', 'This server has no LINK_SECRET.') };
-  const r = await verifyLink(secret, token, Math.floor(deps.clock.now() / 1000));
-  if (r.ok) {
-    const minter = await linkMinter(deps, r.claims);
-    if (minter !== false) return { ok: true, claims: r.claims, minter };
-    return {
-      ok: false,
-      page: page(403, 'error', 'Link not valid', 'This link is no longer valid: the API key it was made with was revoked or has expired.'),
-    };
+  if (!secret) {
+    const r = await readerOf(null);
+    return { ok: false, page: said(r, 503, 'error', 'not_configured'), reader: r };
   }
-  const message =
-    r.reason === 'expired'
-      ? 'This link has expired. Use a newer digest, or ask your administrator.'
-      : 'This link is not valid. Use the link exactly as it appears in your digest.';
-  return { ok: false, page: page(403, 'error', 'Link not valid', message) };
+  const v = await verifyLink(secret, token, Math.floor(deps.clock.now() / 1000));
+  if (v.ok) {
+    const reader = await readerOf(v.claims.recipient);
+    const minter = await linkMinter(deps, v.claims);
+    if (minter !== false) return { ok: true, claims: v.claims, minter, reader };
+    return { ok: false, page: page(403, 'error', reader.w.t('act.invalid.heading'), reader.w.t('act.invalid.revoked')), reader };
+  }
+  const r = await readerOf(null);
+  const message = r.w.t(v.reason === 'expired' ? 'act.invalid.expired' : 'act.invalid.bad');
+  return { ok: false, page: page(403, 'error', r.w.t('act.invalid.heading'), message), reader: r };
 }
 
 const keyOf = (c: LinkClaims): MailKey => ({ partitionTag: c.partitionTag!, mailId: c.mailId! });
@@ -126,23 +136,24 @@ interface Summary {
   sender: string | null;
 }
 
-async function summary(deps: Deps, c: LinkClaims): Promise<Summary> {
+async function summary(deps: Deps, r: Reader, c: LinkClaims): Promise<Summary> {
   const v = deps.variant;
-  const { rows } = await sql<{ subject: unknown; time_num: number | string; sender: unknown }>`
-    SELECT m.subject, m.time_num, s.email AS sender FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
+  const { rows } = await sql<{ subject: unknown; time_num: number | string; sender: unknown; content: unknown }>`
+    SELECT m.subject, m.time_num, m.content, s.email AS sender FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
     WHERE m.partition_tag = ${c.partitionTag} AND m.mail_id = ${bind(v, 'msgs.mail_id', c.mailId!)}`.execute(deps.db);
   const m = rows[0];
   if (!m) return { details: [], sender: null };
-  // times in the owner's zone, as their digest shows them
-  const sub = await deps.db.selectFrom('qe_digest_subscriptions').select('time_zone').where('address', '=', c.recipient).executeTakeFirst();
   const sender = text(m.sender);
+  const w = r.w;
   return {
     sender,
     details: [
-      { label: 'Subject', value: text(m.subject) || '(no subject)' },
-      { label: 'From', value: sender || '<> (a bounce or automatic reply)' },
-      { label: 'To', value: c.recipient },
-      { label: 'Received', value: formatTime(Number(m.time_num), sub?.time_zone ?? null) },
+      { label: w.t('act.label.subject'), value: text(m.subject) || w.t('no_subject') },
+      { label: w.t('label.from'), value: sender || w.t('null_sender') },
+      { label: w.t('act.label.to'), value: c.recipient },
+      // times in the owner's zone, as their digest shows them
+      { label: w.t('label.received'), value: w.time(Number(m.time_num), r.timeZone) },
+      { label: w.t('label.why'), value: reasonWords(w, text(m.content), '') },
     ],
   };
 }
@@ -151,169 +162,116 @@ async function summary(deps: Deps, c: LinkClaims): Promise<Summary> {
  * "Always allow sender" for a message whose sender cannot be listed (the null sender <>): refused
  * before anything happens, with the release alone offered instead of a dead end.
  */
-function noSenderToAllow(deps: Deps, c: LinkClaims, details: ActionPage['details']): ActionPage {
+function noSenderToAllow(deps: Deps, r: Reader, c: LinkClaims, details: ActionPage['details']): ActionPage {
   return {
-    ...page(
-      409,
-      'error',
-      'No sender to allow',
-      'This message has no sender address (the null sender <>, used by bounces and automatic replies), so there is no sender to always allow. Nothing was changed. You can still release the message itself.',
-      details,
-    ),
-    form: {
-      button: VERBS.release.button,
-      note: 'The message is delivered to your mailbox as it arrived.',
-      url: nextLink(deps, c, 'release'),
-    },
-    links: quarantineLinks(deps, c),
+    ...said(r, 409, 'error', 'no_sender', details),
+    form: { button: verbWords(r, 'release').button, note: r.w.t('act.note.release'), url: nextLink(deps, c, 'release') },
+    links: quarantineLinks(deps, r, c),
   };
 }
 
 /** The copy for this link's recipient, or a page saying why there is nothing to do. */
-async function copyState(deps: Deps, c: LinkClaims): Promise<{ status: string; contentCode: string } | ActionPage> {
+async function copyState(deps: Deps, r: Reader, c: LinkClaims): Promise<{ status: string; contentCode: string } | ActionPage> {
   try {
     const target = await loadTarget(deps, linkIdentity(c.recipient), keyOf(c));
-    const mine = target.recipients.find((r) => r.address === c.recipient);
-    if (!mine) return page(404, 'error', 'No longer in quarantine', 'This message is no longer in the quarantine.');
+    const mine = target.recipients.find((x) => x.address === c.recipient);
+    if (!mine) return said(r, 404, 'error', 'gone');
     return { status: mine.status, contentCode: target.contentCode };
   } catch (err) {
-    if (err instanceof AppError && err.code === 'not_found') {
-      return page(404, 'error', 'No longer in quarantine', 'This message is no longer in the quarantine (it may have expired).');
-    }
+    if (err instanceof AppError && err.code === 'not_found') return said(r, 404, 'error', 'gone');
     throw err;
   }
 }
 
-function alreadyDone(status: string, details: ActionPage['details']): ActionPage | null {
-  if (status === 'released') return page(200, 'done', 'Already released', 'This message was already released to your mailbox.', details);
-  if (status === 'deleted') return page(200, 'done', 'Already deleted', 'This message was already deleted.', details);
-  if (status === 'releasing') {
-    return page(
-      200,
-      'done',
-      'Being released',
-      'A release of this message is in progress, or the mail server has not confirmed it: it may still arrive. It is never released twice; an administrator checks it.',
-      details,
-    );
-  }
+function alreadyDone(r: Reader, status: string, details: ActionPage['details']): ActionPage | null {
+  if (status === 'released') return said(r, 200, 'done', 'already_released', details);
+  if (status === 'deleted') return said(r, 200, 'done', 'already_deleted', details);
+  if (status === 'releasing') return said(r, 200, 'done', 'releasing', details);
   return null;
 }
 
 /** A release link for a type the owner's release policy does not let them release (the verb refuses it too). */
-async function releaseRefused(deps: Deps, c: LinkClaims, contentCode: string, details: ActionPage['details']): Promise<ActionPage | null> {
+async function releaseRefused(deps: Deps, r: Reader, c: LinkClaims, contentCode: string, details: ActionPage['details']) {
   if (c.action !== 'release' && c.action !== 'release_allow' && c.action !== 'request') return null;
-  const type = policyTypeOf(contentCode);
-  const allowed = ownerActions(await rulesForMailbox(deps, c.recipient), type);
+  const allowed = ownerActions(await rulesForMailbox(deps, c.recipient), policyTypeOf(contentCode));
   if (allowed.includes(c.action)) return null;
-  if (c.action === 'request' && allowed.includes('release')) {
-    return page(
-      409,
-      'error',
-      'Nothing to request',
-      `You may release ${type} mail yourself: use the Release link of a newer digest.`,
-      details,
-    );
-  }
-  return notAllowedPage(type, allowed.includes('request'), details);
+  if (c.action === 'request' && allowed.includes('release')) return said(r, 409, 'error', 'request_instead', details);
+  return notAllowedPage(r, allowed.includes('request'), details);
 }
 
-const notAllowedPage = (type: string, mayRequest: boolean, details: ActionPage['details']) =>
-  page(
-    403,
-    'error',
-    'Release not allowed',
-    mayRequest
-      ? `You cannot release ${type} mail yourself: request a release instead, and an administrator decides.`
-      : `You cannot release ${type} mail yourself. Ask your administrator.`,
-    details,
-  );
+const notAllowedPage = (r: Reader, mayRequest: boolean, details: ActionPage['details']) =>
+  page(403, 'error', r.w.t('act.not_allowed.heading'), r.w.t(mayRequest ? 'act.not_allowed.request' : 'act.not_allowed.none'), details);
 
 /** Every page from a link leads on: at least to the owner's quarantine, never a dead end. */
-function leadOn(deps: Deps, c: LinkClaims, p: ActionPage): ActionPage {
-  return p.links || p.location ? p : { ...p, links: quarantineLinks(deps, c) };
+function leadOn(deps: Deps, r: Reader, c: LinkClaims, p: ActionPage): ActionPage {
+  return p.links || p.location ? p : { ...p, links: quarantineLinks(deps, r, c) };
 }
 
 /** GET: reads only. Never changes rs, never writes an audit row. */
-export async function showAction(deps: Deps, claims: LinkClaims, token: string, minter: Minter = null): Promise<ActionPage> {
-  return leadOn(deps, claims, await confirmPage(deps, claims, token));
+export async function showAction(deps: Deps, r: Reader, claims: LinkClaims, token: string): Promise<ActionPage> {
+  return leadOn(deps, r, claims, await confirmPage(deps, r, claims, token));
 }
 
-async function confirmPage(deps: Deps, claims: LinkClaims, token: string): Promise<ActionPage> {
-  if (claims.action === 'portal') return { ...page(303, 'done', 'Your quarantine', ''), location: `/ui/portal/${token}` };
-  const verb = VERBS[claims.action];
-  if (claims.action === 'unsubscribe') {
+async function confirmPage(deps: Deps, r: Reader, claims: LinkClaims, token: string): Promise<ActionPage> {
+  if (claims.action === 'portal') return { ...page(303, 'done', '', ''), location: `/ui/portal/${token}` };
+  const verb = verbWords(r, claims.action);
+  const recipient = { recipient: claims.recipient };
+  if (claims.action === 'unsubscribe' || claims.action === 'subscribe') {
     return {
-      ...page(200, 'confirm', verb.heading, `You will no longer receive quarantine digests for ${claims.recipient}.`),
-      form: { button: verb.button, note: 'You can turn them on again at any time.' },
+      ...page(200, 'confirm', verb.heading, r.w.t(`act.${claims.action}.message`, recipient)),
+      form: { button: verb.button, note: r.w.t(`act.${claims.action}.note`) },
     };
   }
-  if (claims.action === 'subscribe') {
-    return {
-      ...page(200, 'confirm', verb.heading, `You will receive quarantine digests for ${claims.recipient} again.`),
-      form: { button: verb.button, note: 'You can change how often on the Digest settings page.' },
-    };
-  }
-  const state = await copyState(deps, claims);
+  const state = await copyState(deps, r, claims);
   if ('kind' in state) return state;
-  const { details, sender } = await summary(deps, claims);
-  const done = alreadyDone(state.status, details);
+  const { details, sender } = await summary(deps, r, claims);
+  const done = alreadyDone(r, state.status, details);
   if (done) return done;
-  const refused = await releaseRefused(deps, claims, state.contentCode, details);
+  const refused = await releaseRefused(deps, r, claims, state.contentCode, details);
   if (refused) return refused;
-  if (claims.action === 'release_allow' && !senderCanBeAllowed(sender ?? '')) return noSenderToAllow(deps, claims, details);
+  if (claims.action === 'release_allow' && !senderCanBeAllowed(sender ?? '')) return noSenderToAllow(deps, r, claims, details);
   const danger = claims.action === 'delete';
-  const note = danger
-    ? 'Deleted messages cannot be recovered.'
-    : claims.action === 'request'
-      ? 'An administrator decides; nothing is delivered until then.'
-      : 'The message is delivered to your mailbox as it arrived.';
-  return {
-    ...page(200, 'confirm', verb.heading, 'Nothing happens until you press the button.', details),
-    form: { button: verb.button, note, danger },
-  };
+  const note = r.w.t(danger ? 'act.note.delete' : claims.action === 'request' ? 'act.note.request' : 'act.note.release');
+  return { ...page(200, 'confirm', verb.heading, r.w.t('act.confirm_first'), details), form: { button: verb.button, note, danger } };
 }
 
 /** POST: the API's verb as identity link:<recipient>, for that recipient only. */
-export async function performAction(deps: Deps, claims: LinkClaims, token: string, minter: Minter = null): Promise<ActionPage> {
-  if (claims.action === 'portal') return showAction(deps, claims, token, minter);
-  return leadOn(deps, claims, await perform(deps, claims, minter));
+export async function performAction(deps: Deps, r: Reader, claims: LinkClaims, token: string, minter: Minter = null): Promise<ActionPage> {
+  if (claims.action === 'portal') return showAction(deps, r, claims, token);
+  return leadOn(deps, r, claims, await perform(deps, r, claims, minter));
 }
 
-async function perform(deps: Deps, claims: LinkClaims, minter: Minter): Promise<ActionPage> {
+async function perform(deps: Deps, r: Reader, claims: LinkClaims, minter: Minter): Promise<ActionPage> {
   const who = linkIdentity(claims.recipient, minter);
+  const recipient = { recipient: claims.recipient };
   if (claims.action === 'unsubscribe') {
     await putSubscription(deps, who, claims.recipient, { enabled: false });
     return {
-      ...page(200, 'done', 'Unsubscribed', `Quarantine digests for ${claims.recipient} are off.`),
-      form: {
-        button: VERBS.subscribe.button,
-        note: 'Changed your mind? This turns them on again.',
-        url: nextLink(deps, claims, 'subscribe'),
-      },
+      ...said(r, 200, 'done', 'unsubscribed', [], recipient),
+      form: { button: verbWords(r, 'subscribe').button, note: r.w.t('act.unsubscribed.note'), url: nextLink(deps, claims, 'subscribe') },
     };
   }
   if (claims.action === 'subscribe') {
     await putSubscription(deps, who, claims.recipient, { enabled: true });
-    return page(200, 'done', 'Digests are on', `Quarantine digests for ${claims.recipient} are on again.`);
+    return said(r, 200, 'done', 'subscribed', [], recipient);
   }
-  const state = await copyState(deps, claims);
+  const state = await copyState(deps, r, claims);
   if ('kind' in state) return state;
-  const { details, sender } = await summary(deps, claims);
-  const done = alreadyDone(state.status, details);
+  const { details, sender } = await summary(deps, r, claims);
+  const done = alreadyDone(r, state.status, details);
   if (done) return done;
   // refused before the verb runs: the verb would refuse too (a 400 about a field the owner never saw)
-  if (claims.action === 'release_allow' && !senderCanBeAllowed(sender ?? '')) return noSenderToAllow(deps, claims, details);
-  const rest = quarantineLinks(deps, claims, 'See the rest of your quarantine');
+  if (claims.action === 'release_allow' && !senderCanBeAllowed(sender ?? '')) return noSenderToAllow(deps, r, claims, details);
+  const rest = quarantineLinks(deps, r, claims, r.w.t('act.see_rest'));
   try {
     if (claims.action === 'delete') {
       await deleteMessage(deps, who, { key: keyOf(claims), recipients: [claims.recipient] });
-      return { ...page(200, 'done', 'Deleted', 'The message was deleted.', details), links: rest };
+      return { ...said(r, 200, 'done', 'deleted', details), links: rest };
     }
     if (claims.action === 'request') {
       const { request, created } = await requestRelease(deps, who, keyOf(claims));
-      return created
-        ? page(200, 'done', 'Release requested', 'Your request was sent: an administrator decides.', details)
-        : page(200, 'done', 'Already requested', `You asked for this message already (${request.status}).`, details);
+      if (created) return said(r, 200, 'done', 'requested', details);
+      return said(r, 200, 'done', 'already_requested', details, { state: r.w.t(`act.request_state.${request.status}`) });
     }
     const result = await releaseMessage(deps, who, {
       key: keyOf(claims),
@@ -321,38 +279,20 @@ async function perform(deps: Deps, claims: LinkClaims, minter: Minter): Promise<
       allowSender: claims.action === 'release_allow',
     });
     if (result.status === 'released') {
-      const also = claims.action === 'release_allow' ? ' Mail from this sender will no longer be quarantined for you.' : '';
-      return { ...page(200, 'done', 'Released', `The message was released to your mailbox.${also}`, details), links: rest };
+      return { ...said(r, 200, 'done', claims.action === 'release_allow' ? 'released_allowed' : 'released', details), links: rest };
     }
-    return page(502, 'error', 'Release failed', 'The mail server did not release the message. Try again later.', details);
+    return said(r, 502, 'error', 'release_failed', details);
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
-    if (err.code === 'nothing_to_release' || err.code === 'nothing_to_delete')
-      return page(200, 'done', 'Nothing to do', err.message, details);
-    if (err.code === 'release_outcome_unknown') {
-      return page(
-        502,
-        'error',
-        'Not confirmed',
-        'The mail server did not confirm the release: the message may still arrive. It will not be released twice; an administrator checks it.',
-        details,
-      );
-    }
-    if (err.code === 'not_found') return page(404, 'error', 'No longer in quarantine', 'This message is no longer in the quarantine.');
-    if (err.code === 'conflict') return page(409, 'error', 'Nothing to request', err.message, details);
-    if (err.code === 'release_not_allowed') return notAllowedPage(String(err.extra.content_type), err.extra.allowed === 'request', details);
+    if (err.code === 'nothing_to_release' || err.code === 'nothing_to_delete') return said(r, 200, 'done', 'nothing', details);
+    if (err.code === 'release_outcome_unknown') return said(r, 502, 'error', 'unknown', details);
+    if (err.code === 'not_found') return said(r, 404, 'error', 'gone');
+    if (err.code === 'conflict') return said(r, 409, 'error', 'request_conflict', details);
+    if (err.code === 'release_not_allowed') return notAllowedPage(r, err.extra.allowed === 'request', details);
     // The verb's own words name the machinery (AM.PDP, lookup tables): the owner gets plain words,
     // the log gets the detail.
     deps.log.warn('one-click action failed', { action: claims.action, code: err.code, detail: err.message });
-    if (err.status >= 500) {
-      return page(
-        err.status,
-        'error',
-        'Not done',
-        'The mail server could not do this right now, so nothing was changed. Try again in a few minutes; if it keeps failing, tell your administrator.',
-        details,
-      );
-    }
-    return page(err.status, 'error', 'Not done', 'This could not be done, so nothing was changed. Your administrator can help.', details);
+    if (err.status >= 500) return page(err.status, 'error', r.w.t('act.failed.heading'), r.w.t('act.failed.server'), details);
+    return page(err.status, 'error', r.w.t('act.failed.heading'), r.w.t('act.failed.other'), details);
   }
 }

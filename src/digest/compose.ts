@@ -7,7 +7,7 @@ import { DEFAULT_LINK_TTL, UNSUBSCRIBE_LINK_TTL, linkUrl, signLinkSync, type Lin
 import { DEFAULT_RULES, ownerActions, policyTypeOf } from '../quarantine/release-policy.ts';
 import { messageActions, type MessageAction, type MessageVerb } from './message-actions.ts';
 import type { RecipientDigest } from './plan.ts';
-import { formatTime, isTimeZone, renderHtml, renderSubject, renderText, timeZoneLabel, type Templates } from './render.ts';
+import { isTimeZone, renderHtml, renderSubject, renderText, templateFor, timeZoneLabel, type Templates } from './render.ts';
 import { kindOf, kindsSentence, reasonWords, wordsFor, wrapText, type Kind, type Words } from './wording.ts';
 
 export interface ComposeContext {
@@ -54,7 +54,7 @@ function actionLinks(w: Words, actions: MessageAction[], url: (a: MessageVerb) =
 
 export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
   const { publicUrl, secret } = linkSettings(ctx.config);
-  const w = wordsFor(d.language);
+  const w = wordsFor(d.language ?? ctx.config.DIGEST_LANGUAGE);
   const expires = expiryAt(ctx.now, ctx.linkTtl ?? DEFAULT_LINK_TTL);
   const link = (action: LinkAction, p: number | null, mailId: string | null, exp = expires) =>
     linkUrl(
@@ -84,7 +84,7 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
       show_recipient: false,
       score: m.score === null ? '' : String(m.score),
       score_text: m.score === null ? '' : w.t('score', { score: m.score }),
-      received: formatTime(m.timeNum, d.timeZone),
+      received: w.time(m.timeNum, d.timeZone),
       type: typeOfCode(m.contentCode),
       kind,
       reason: reasonWords(w, m.contentCode, m.reason),
@@ -118,8 +118,8 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
     unsubscribe_text: w.t('unsubscribe'),
     time_zone_label: timeZoneLabel(d.timeZone),
     times_note: w.t('footer.times', { zone: d.timeZone && isTimeZone(d.timeZone) ? d.timeZone : 'UTC' }),
-    links_expire: formatTime(expires, d.timeZone),
-    links_note: w.t('footer.links', { expires: formatTime(expires, d.timeZone), recipient: d.recipient }),
+    links_expire: w.time(expires, d.timeZone),
+    links_note: w.t('footer.links', { expires: w.time(expires, d.timeZone), recipient: d.recipient }),
   };
 }
 
@@ -140,8 +140,8 @@ export async function composeDigest(ctx: ComposeContext, d: RecipientDigest, ide
     from,
     to: d.recipient,
     subject: view.subject,
-    html: renderHtml(ctx.templates['digest.html'], view),
-    text: wrapText(renderText(ctx.templates['digest.txt'], view)),
+    html: renderHtml(templateFor(ctx.templates, 'digest.html', view.language), view),
+    text: wrapText(renderText(templateFor(ctx.templates, 'digest.txt', view.language), view)),
     headers: {
       // RFC 8058 one-click: the mail client POSTs "List-Unsubscribe=One-Click" to this URL.
       'List-Unsubscribe': `<${view.unsubscribe_url}>`,

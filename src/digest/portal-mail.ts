@@ -8,8 +8,10 @@ import { messageIdHost, randomMessageId } from '../mail/message-id.ts';
 import { linkSettings } from './compose.ts';
 import { signLink } from './links.ts';
 import { ipBucket, windowLimiter, type RateLimiter } from './rate-limit.ts';
-import { formatTime, renderHtml, renderText, templatesWith } from './render.ts';
+import { pickLanguage } from './locale.ts';
+import { renderHtml, renderText, templateFor, templatesWith } from './render.ts';
 import { requireMailer } from './run.ts';
+import { wordsFor } from './wording.ts';
 
 /**
  * "Email me a link" on the sign-in page: a fresh portal link (/ui/portal/{token}, valid 1 h) sent
@@ -39,6 +41,8 @@ export const portalMailIpLimiter = windowLimiter(PORTAL_MAIL_PER_IP, PORTAL_MAIL
 export interface PortalMailOptions {
   /** the client's IP address, or null when the runtime does not say */
   ip?: string | null;
+  /** the page's language (Accept-Language): the email's when the mailbox has not chosen one nor DIGEST_LANGUAGE set */
+  pageLanguage?: string | null;
   limiter?: RateLimiter;
   ipLimiter?: RateLimiter;
 }
@@ -61,17 +65,23 @@ export function parseMailbox(raw: unknown): string {
  * follow-up query when there is mail (a page of the list, then its recipients, as listQuarantine
  * does on PostgreSQL, made a known address one round trip slower: an address oracle).
  */
-async function isKnownMailbox(deps: Deps, address: string): Promise<boolean> {
+async function isKnownMailbox(deps: Deps, address: string): Promise<{ known: boolean; language: string | null; timeZone: string | null }> {
   const email = bind(deps.variant, 'maddr.email', address);
-  const { rows } = await sql<{ mail: number | string; sub: number | string }>`
+  const { rows } = await sql<{ mail: number | string; sub: number | string; language: string | null; time_zone: string | null }>`
     SELECT
       CASE WHEN EXISTS (SELECT 1 FROM maddr r
         JOIN msgrcpt mr ON mr.rid = r.id
         JOIN msgs m ON m.partition_tag = mr.partition_tag AND m.mail_id = mr.mail_id
         WHERE r.email = ${email} AND m.quar_type = 'Q' AND m.content IS NOT NULL) THEN 1 ELSE 0 END AS mail,
-      CASE WHEN EXISTS (SELECT 1 FROM qe_digest_subscriptions WHERE address = ${address}) THEN 1 ELSE 0 END AS sub`.execute(deps.db);
+      CASE WHEN EXISTS (SELECT 1 FROM qe_digest_subscriptions WHERE address = ${address}) THEN 1 ELSE 0 END AS sub,
+      (SELECT language FROM qe_digest_subscriptions WHERE address = ${address}) AS language,
+      (SELECT time_zone FROM qe_digest_subscriptions WHERE address = ${address}) AS time_zone`.execute(deps.db);
   const row = rows[0];
-  return Number(row?.mail) === 1 || Number(row?.sub) === 1;
+  return {
+    known: Number(row?.mail) === 1 || Number(row?.sub) === 1,
+    language: row?.language ?? null,
+    timeZone: row?.time_zone ?? null,
+  };
 }
 
 export async function requestPortalLink(deps: Deps, rawAddress: unknown, opts: PortalMailOptions = {}): Promise<PortalMailRequest> {
@@ -91,25 +101,33 @@ export async function requestPortalLink(deps: Deps, rawAddress: unknown, opts: P
     });
   }
   if (!limiter.hit(address, nowMs)) return { address, delivery: Promise.resolve() };
-  const known = await isKnownMailbox(deps, address);
+  const { known, language, timeZone } = await isKnownMailbox(deps, address);
 
   const now = Math.floor(nowMs / 1000);
   const expires = now + PORTAL_MAIL_TTL;
   const token = await signLink(secret, { action: 'portal', partitionTag: null, mailId: null, recipient: address, expires });
   const templates = templatesWith(deps.templates);
-  const subject = 'Your quarantine link';
+  const w = wordsFor(pickLanguage(language, deps.config.DIGEST_LANGUAGE, opts.pageLanguage));
+  const subject = w.t('portal.subject');
+  const when = w.time(expires, timeZone);
   const view = {
+    lang: w.language,
     subject,
     mailbox: address,
     portal_url: `${publicUrl.replace(/\/+$/, '')}/ui/portal/${token}`,
-    expires: formatTime(expires, null),
+    expires: when,
+    heading: w.t('portal.heading'),
+    intro: w.t('portal.intro', { mailbox: address }),
+    open: w.t('portal.open'),
+    expires_note: w.t('portal.expires', { expires: when, mailbox: address }),
+    ignore_note: w.t('portal.ignore'),
   };
   const email: OutgoingEmail = {
     from,
     to: address,
     subject,
-    html: renderHtml(templates['portal-link.html'], view),
-    text: renderText(templates['portal-link.txt'], view),
+    html: renderHtml(templateFor(templates, 'portal-link.html', w.language), view),
+    text: renderText(templateFor(templates, 'portal-link.txt', w.language), view),
     headers: { 'Auto-Submitted': 'auto-generated' },
     idempotencyKey: `portal-link/${crypto.randomUUID()}`,
     // a new ID per email (every link mail is another email), nothing of the address in it

@@ -3,7 +3,7 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { digestView } from './compose.ts';
 import { inProgressCutoff, loadDigests, type PlanContext, type RecipientDigest } from './plan.ts';
-import { renderHtml, templatesWith } from './render.ts';
+import { renderHtml, templateFor, templatesWith } from './render.ts';
 
 /**
  * What `recipient` would get from the next run, rendered, not sent, nothing recorded. Subscription
@@ -19,7 +19,11 @@ export async function previewDigest(deps: Deps, who: Identity, recipient: string
     cutoff: await inProgressCutoff(deps, now),
     mode: { forceAll: true, allTime: opts.allTime ?? false, includeBackupMx: true, recipients: [recipient], ignoreFrequency: true },
   };
-  const sub = await deps.db.selectFrom('qe_digest_subscriptions').select('time_zone').where('address', '=', recipient).executeTakeFirst();
+  const sub = await deps.db
+    .selectFrom('qe_digest_subscriptions')
+    .select(['time_zone', 'language'])
+    .where('address', '=', recipient)
+    .executeTakeFirst();
   // An opted-out mailbox previews as an empty digest (loadDigests honours the opt-out).
   const [found] = await loadDigests(ctx, [recipient]);
   const d: RecipientDigest = found ?? {
@@ -27,11 +31,12 @@ export async function previewDigest(deps: Deps, who: Identity, recipient: string
     total: 0,
     messages: [],
     timeZone: sub?.time_zone ?? null,
+    language: sub?.language ?? null,
     from: null,
     to: { time: now, mailId: '' },
   };
   // The links in a preview are the key's, not the mailbox owner's: tied to it (links.ts, keyId).
   const mintedBy = who.keyId ?? undefined;
   const view = await digestView({ config: deps.config, templates: templatesWith(deps.templates), now, mintedBy }, d);
-  return renderHtml(templatesWith(deps.templates)['digest.html'], view);
+  return renderHtml(templateFor(templatesWith(deps.templates), 'digest.html', view.language), view);
 }

@@ -7,11 +7,17 @@ import { DEFAULT_TEMPLATES, type TemplateName } from './templates.generated.ts';
  * whoever sent the spam, so HTML templates escape every {{value}}; values are data, never
  * templates (mustache does not re-render them, so a subject "{{total}}" stays literal).
  */
-export type Templates = Record<TemplateName, string>;
+export type Templates = Record<TemplateName, string> & { byLanguage?: Record<string, Partial<Record<TemplateName, string>>> };
+/** `byLanguage.de['digest.html']`: templates/digest.de.custom.html, German readers only */
 export type TemplateOverrides = Partial<Templates>;
 
 export function templatesWith(overrides: TemplateOverrides | undefined): Templates {
   return { ...DEFAULT_TEMPLATES, ...(overrides ?? {}) };
+}
+
+/** The template for a reader of this language: its own .custom one, else the general one (custom or default). */
+export function templateFor(templates: Templates, name: TemplateName, language: string): string {
+  return templates.byLanguage?.[language]?.[name] ?? templates[name];
 }
 
 // mustache caches parsed templates by their text; the set is small (defaults + overrides).

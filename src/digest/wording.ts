@@ -1,4 +1,5 @@
 import { typeOfCode } from '../amavis/codes.ts';
+import { formatTime, isTimeZone } from './render.ts';
 import { CATALOGS } from './templates.generated.ts';
 
 /**
@@ -11,13 +12,21 @@ export const LANGUAGES = Object.keys(CATALOGS);
 
 export type Words = {
   language: string;
+  /** numbers in the vars are written as the language writes them (1.000 in German) */
   t(key: string, vars?: Record<string, string | number>): string;
-  /** `key.one` or `key.other` for n */
+  /** `key.<category>` for n, the category chosen by Intl.PluralRules (one, few, many, other) */
   n(key: string, n: number, vars?: Record<string, string | number>): string;
+  num(n: number): string;
+  /** "3 juil. 2026, 14:05 (Europe/Berlin)", "Jul 3, 2026, 2:05 PM UTC": the locale's date and time in the zone */
+  time(epochSeconds: number, timeZone: string | null): string;
 };
 
-const fill = (s: string, vars: Record<string, string | number>) =>
-  s.replace(/\{([a-z_]+)\}/g, (all, k: string) => (k in vars ? String(vars[k]) : all));
+const fill = (s: string, vars: Record<string, string | number>, num: (n: number) => string) =>
+  s.replace(/\{([a-z_]+)\}/g, (all, k: string) => {
+    if (!(k in vars)) return all;
+    const v = vars[k]!;
+    return typeof v === 'number' ? num(v) : v;
+  });
 
 /** One Words per language, made once (a digest run asks for them once per recipient). */
 const made = new Map<string, Words>();
@@ -33,10 +42,29 @@ function makeWords(lang: string): Words {
   const own = CATALOGS[lang]!;
   const en = CATALOGS[DEFAULT_LANGUAGE]!;
   const rules = new Intl.PluralRules(lang);
-  const t = (key: string, vars: Record<string, string | number> = {}) => fill(own[key] ?? en[key] ?? key, vars);
+  const numbers = new Intl.NumberFormat(lang);
+  const num = (n: number) => numbers.format(n);
+  const times = new Map<string, Intl.DateTimeFormat | null>();
+  const t = (key: string, vars: Record<string, string | number> = {}) => fill(own[key] ?? en[key] ?? key, vars, num);
   return {
     language: lang,
     t,
+    num,
+    time: (epochSeconds, timeZone) => {
+      const zone = timeZone && isTimeZone(timeZone) ? timeZone : 'UTC';
+      let f = times.get(zone);
+      if (f === undefined) {
+        try {
+          f = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short', timeZone: zone });
+        } catch {
+          f = null;
+        }
+        if (times.size < 1000) times.set(zone, f);
+      }
+      const d = new Date(epochSeconds * 1000);
+      if (!f || Number.isNaN(d.getTime())) return formatTime(epochSeconds, timeZone);
+      return zone === 'UTC' ? `${f.format(d)} UTC` : `${f.format(d)} (${zone})`;
+    },
     n: (key, n, vars = {}) => {
       const form = rules.select(n);
       const k = own[`${key}.${form}`] !== undefined || en[`${key}.${form}`] !== undefined ? `${key}.${form}` : `${key}.other`;

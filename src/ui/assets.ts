@@ -80,13 +80,19 @@ label.check { font-weight: 400; font-size: 1rem; }
 
 export const APP_JS = `
 (function () {
-  var fmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-  document.querySelectorAll('time[datetime]').forEach(function (t) {
+  // in the page's language; a time already written in the owner's saved zone (data-zone) stays as it is
+  var fmt;
+  try { fmt = new Intl.DateTimeFormat(document.documentElement.lang || undefined, { dateStyle: 'medium', timeStyle: 'short' }); }
+  catch (e) { fmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' }); }
+  document.querySelectorAll('time[datetime]:not([data-zone])').forEach(function (t) {
     var d = new Date(t.getAttribute('datetime'));
     if (!isNaN(d.getTime())) { t.title = t.getAttribute('datetime'); t.textContent = fmt.format(d); }
   });
   var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  document.querySelectorAll('[data-tz]').forEach(function (e) { e.textContent = 'Times are in your time zone (' + zone + ').'; });
+  document.querySelectorAll('[data-tz]').forEach(function (e) {
+    var words = e.getAttribute('data-tz') || 'Times are in your time zone ({zone}).';
+    e.textContent = words.replace('{zone}', zone);
+  });
   var boxes = Array.prototype.slice.call(document.querySelectorAll('input[name=ids]'));
   var bar = document.getElementById('bulkbar');
   var count = document.getElementById('sel-count');
@@ -94,7 +100,7 @@ export const APP_JS = `
   function update() {
     var n = boxes.filter(function (b) { return b.checked; }).length;
     if (bar) bar.hidden = n === 0;
-    if (count) count.textContent = n ? n + ' selected' : '';
+    if (count) count.textContent = n ? (count.getAttribute('data-words') || '{n} selected').replace('{n}', n) : '';
   }
   var all = document.getElementById('select-all');
   if (all) {

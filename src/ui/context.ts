@@ -4,9 +4,10 @@ import type { AppEnv } from '../api/env.ts';
 export { inBackground } from '../api/env.ts';
 import { AppError } from '../errors.ts';
 import { csrfFor, type Session } from './session.ts';
+import type { PageReader } from './words.ts';
 
 /** What every page handler sees: the app's variables plus the page session (or null). */
-export type UiEnv = { Variables: AppEnv['Variables'] & { session: Session | null } };
+export type UiEnv = { Variables: AppEnv['Variables'] & { session: Session | null; reader: PageReader } };
 export type C = Context<UiEnv>;
 
 export const ctx = (c: C) => c as unknown as Context<AppEnv>;

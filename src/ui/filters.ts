@@ -37,7 +37,31 @@ export function pageQuery(query: Record<string, string>, types: string[] | undef
 }
 
 /** What the reader typed (shown back in the form), and the verb's input or the first problem. */
-export function parseFilters(query: Record<string, string>): { values: FilterValues; input: ListInput | null; error: string | null } {
+/** Seconds the zone is ahead of UTC at that instant (Europe/Berlin in July: 7200). */
+export function zoneOffset(timeZone: string, epochSeconds: number): number {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  }).formatToParts(new Date(epochSeconds * 1000));
+  const n = (t: string) => Number(parts.find((p) => p.type === t)?.value ?? 0);
+  return Date.UTC(n('year'), n('month') - 1, n('day'), n('hour'), n('minute'), n('second')) / 1000 - epochSeconds;
+}
+
+/** A bare date's midnight in the zone (the Instant schema read it as UTC midnight). */
+const inZone = (utcMidnight: number, timeZone: string | null) =>
+  timeZone ? utcMidnight - zoneOffset(timeZone, utcMidnight - zoneOffset(timeZone, utcMidnight)) : utcMidnight;
+
+/** `timeZone`: the owner's saved zone, in which the date fields' bare dates are days (null: UTC). */
+export function parseFilters(
+  query: Record<string, string>,
+  timeZone: string | null = null,
+): { values: FilterValues; input: ListInput | null; error: string | null } {
   const values: FilterValues = {};
   for (const k of FIELDS) if (query[k]) values[k] = query[k]!.slice(0, 300);
   const r = PageQuery.safeParse(query);
@@ -46,8 +70,10 @@ export function parseFilters(query: Record<string, string>): { values: FilterVal
     return { values, input: null, error: `${issue?.path.join('.') ?? 'filter'}: ${issue?.message ?? 'invalid'}` };
   }
   const d = r.data;
-  // A bare date in "until" means that whole day.
-  const until = d.until !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(query.until ?? '') ? d.until + 86400 : d.until;
+  // A bare date in "until" means that whole day; bare dates are days in the owner's zone.
+  const bare = (k: 'since' | 'until') => /^\d{4}-\d{2}-\d{2}$/.test(query[k] ?? '');
+  const since = d.since !== undefined && bare('since') ? inZone(d.since, timeZone) : d.since;
+  const until = d.until !== undefined && bare('until') ? inZone(d.until + 86400, timeZone) : d.until;
   return {
     values,
     error: null,
@@ -58,7 +84,7 @@ export function parseFilters(query: Record<string, string>): { values: FilterVal
       recipient: d.recipient,
       sender: d.sender,
       q: d.q,
-      since: d.since,
+      since,
       until,
       min_score: d.min_score,
       max_score: d.max_score,

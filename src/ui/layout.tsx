@@ -2,14 +2,16 @@
 import { raw } from 'hono/html';
 import type { Child } from 'hono/jsx';
 import type { Identity } from '../auth/identity.ts';
+import { usePage } from './words.ts';
 
 /** Every page: no inline script or style (CSP), one h1, a skip link, sign-out when signed in. */
 export function Layout(props: { title: string; who?: Identity | null; csrf?: string; wide?: boolean; children?: Child }) {
+  const { w, timeZone } = usePage();
   // The doctype keeps browsers out of quirks mode (JSX cannot write one).
   return (
     <>
       {raw('<!DOCTYPE html>')}
-      <html lang="en">
+      <html lang={w.language}>
         <head>
           <meta charset="utf-8" />
           <meta name="viewport" content="width=device-width, initial-scale=1" />
@@ -20,7 +22,7 @@ export function Layout(props: { title: string; who?: Identity | null; csrf?: str
         </head>
         <body>
           <a class="skip" href="#main">
-            Skip to content
+            {w.t('page.skip')}
           </a>
           <header class="top">
             <a class="brand" href="/ui/quarantine">
@@ -32,7 +34,7 @@ export function Layout(props: { title: string; who?: Identity | null; csrf?: str
                 <form class="inline" method="post" action="/ui/sign-out">
                   <input type="hidden" name="csrf" value={props.csrf} />
                   <button type="submit" class="secondary">
-                    Sign out
+                    {w.t('page.sign_out')}
                   </button>
                 </form>
               </div>
@@ -43,7 +45,11 @@ export function Layout(props: { title: string; who?: Identity | null; csrf?: str
             {props.children}
           </main>
           <footer class="muted">
-            <span data-tz>Times are in UTC.</span>
+            {timeZone ? (
+              <span>{w.t('page.times_zone', { zone: timeZone })}</span>
+            ) : (
+              <span data-tz={w.t('page.times_browser')}>{w.t('page.times_utc')}</span>
+            )}
           </footer>
         </body>
       </html>
@@ -54,25 +60,37 @@ export function Layout(props: { title: string; who?: Identity | null; csrf?: str
 /** What this role may open: the same scopes as the API (audit: admins and domain admins; digest settings: a mailbox). */
 function Nav(props: { who: Identity }) {
   const role = props.who.role;
+  const { w } = usePage();
   return (
-    <nav class="main-nav" aria-label="Main">
-      <a href="/ui/quarantine">Quarantine</a>
-      <a href="/ui/senders">Sender lists</a>
+    <nav class="main-nav" aria-label={w.t('page.nav.label')}>
+      <a href="/ui/quarantine">{w.t('page.nav.quarantine')}</a>
+      <a href="/ui/senders">{w.t('page.nav.senders')}</a>
       {role !== 'user' ? <a href="/ui/requests">Release requests</a> : null}
       {role !== 'user' ? <a href="/ui/audit">Audit log</a> : null}
-      {role === 'user' ? <a href="/ui/subscription">Digest settings</a> : null}
+      {role === 'user' ? <a href="/ui/subscription">{w.t('page.nav.settings')}</a> : null}
     </nav>
   );
 }
 
 export function whoLabel(who: Identity): string {
-  if (who.role === 'user') return `Mailbox ${who.mailbox}`;
+  if (who.role === 'user') return usePage().w.t('page.mailbox', { mailbox: who.mailbox });
   if (who.role === 'domain_admin') return `Domain admin (${who.domains.join(', ')})`;
   return 'Admin';
 }
 
-/** A time as UTC text; the script shows it in the reader's zone. */
+/**
+ * A time in the owner's saved zone, in their language (data-zone: the script leaves it); without a
+ * saved zone as UTC text, which the script shows in the browser's zone.
+ */
 export function When(props: { iso: string }) {
+  const { w, timeZone } = usePage();
+  if (timeZone) {
+    return (
+      <time datetime={props.iso} data-zone={timeZone}>
+        {w.time(Math.floor(Date.parse(props.iso) / 1000), timeZone)}
+      </time>
+    );
+  }
   return <time datetime={props.iso}>{props.iso.slice(0, 16).replace('T', ' ')} UTC</time>;
 }
 
@@ -101,21 +119,20 @@ export function Notice(props: { text: string | null; error?: boolean }) {
 
 /** An error page keeps the way on: the signed-in reader's navigation, else the quarantine and sign-in. */
 export function ErrorPage(props: { status: number; title: string; detail: string; requestId: string; who?: Identity | null }) {
+  const { w } = usePage();
   return (
     <Layout title={props.title} who={props.who ?? null}>
       <h1>{props.title}</h1>
       <p>{props.detail}</p>
-      <p class="muted">
-        Error {props.status} · request {props.requestId}
-      </p>
+      <p class="muted">{w.t('page.error_line', { status: String(props.status), id: props.requestId })}</p>
       {props.who ? (
         <p>
-          <a href="/ui/quarantine">Back to the quarantine</a>
+          <a href="/ui/quarantine">{w.t('page.back_quarantine')}</a>
         </p>
       ) : (
-        <nav class="main-nav" aria-label="Main">
-          <a href="/ui/quarantine">Quarantine</a>
-          <a href="/ui/sign-in">Sign in</a>
+        <nav class="main-nav" aria-label={w.t('page.nav.label')}>
+          <a href="/ui/quarantine">{w.t('page.nav.quarantine')}</a>
+          <a href="/ui/sign-in">{w.t('page.sign_in.title')}</a>
         </nav>
       )}
     </Layout>
@@ -123,46 +140,43 @@ export function ErrorPage(props: { status: number; title: string; detail: string
 }
 
 export function SignInPage(props: { csrf: string; error?: string | null; linkError?: string | null; address?: string }) {
+  const { w } = usePage();
   return (
-    <Layout title="Sign in">
-      <h1>Sign in</h1>
+    <Layout title={w.t('page.sign_in.title')}>
+      <h1>{w.t('page.sign_in.title')}</h1>
       <Notice text={props.error ?? null} error />
       <form method="post" action="/ui/sign-in">
         <input type="hidden" name="csrf" value={props.csrf} />
         <p>
-          <label for="key">API key</label>
+          <label for="key">{w.t('page.sign_in.key')}</label>
           <input id="key" name="key" type="password" autocomplete="off" required size={40} />
         </p>
-        <button type="submit">Sign in</button>
+        <button type="submit">{w.t('page.sign_in.title')}</button>
       </form>
-      <p class="muted">
-        Admins and domain admins sign in with their API key; it is checked once and never stored in the browser. Mailbox owners: open the
-        link in your quarantine digest email, or ask for one below.
-      </p>
-      <h2 id="h-link">Email me a link</h2>
+      <p class="muted">{w.t('page.sign_in.help')}</p>
+      <h2 id="h-link">{w.t('page.link.heading')}</h2>
       <Notice text={props.linkError ?? null} error />
       <form method="post" action="/ui/email-link" aria-labelledby="h-link">
         <input type="hidden" name="csrf" value={props.csrf} />
         <p>
-          <label for="address">Your email address</label>
+          <label for="address">{w.t('page.link.address')}</label>
           <input id="address" name="address" type="email" autocomplete="email" required size={40} value={props.address ?? ''} />
         </p>
-        <button type="submit">Email me a link</button>
+        <button type="submit">{w.t('page.link.heading')}</button>
       </form>
     </Layout>
   );
 }
 
 export function PortalPage(props: { csrf: string; mailbox: string; token: string }) {
+  const { w } = usePage();
   return (
-    <Layout title="Your quarantined mail">
-      <h1>Your quarantined mail</h1>
-      <p>
-        This link opens the quarantine of <strong>{props.mailbox}</strong>.
-      </p>
+    <Layout title={w.t('page.portal.title')}>
+      <h1>{w.t('page.portal.title')}</h1>
+      <p>{w.t('page.portal.intro', { mailbox: props.mailbox })}</p>
       <form method="post" action={`/ui/portal/${props.token}`}>
         <input type="hidden" name="csrf" value={props.csrf} />
-        <button type="submit">Continue</button>
+        <button type="submit">{w.t('page.portal.continue')}</button>
       </form>
     </Layout>
   );

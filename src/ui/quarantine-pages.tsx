@@ -8,6 +8,8 @@ import { domainOf } from '../amavis/address.ts';
 import { Layout, Notice, Pager, When } from './layout.tsx';
 import { detailHref, listHref, PAGE_SIZES } from './filters.ts';
 import { alertFinding, spamRules } from './verdict.ts';
+import { reasonWords, type Words } from '../digest/wording.ts';
+import { usePage } from './words.ts';
 
 export interface FilterValues {
   type?: string;
@@ -95,9 +97,26 @@ function BulkResult(props: { notice: string | null; failures: BulkFailure[]; mor
   );
 }
 
-function recipientsText(item: QuarantineItem): string {
-  return item.recipients.map((r) => (r.status === 'pending' ? r.address : `${r.address} (${r.status})`)).join(', ');
+function recipientsText(item: QuarantineItem, w?: Words): string {
+  const state = (s: string) => (w ? w.t(`page.status.${s}`) : s);
+  return item.recipients.map((r) => (r.status === 'pending' ? r.address : `${r.address} (${state(r.status)})`)).join(', ');
 }
+
+/** A content type as a filter names it: the API's name for admins, plain words for owners. */
+const TYPE_WORDS: Record<string, string> = {
+  spam: 'reason.spam',
+  spammy: 'page.type.spammy',
+  virus: 'reason.virus',
+  banned: 'reason.banned',
+  'bad-header': 'reason.bad_header',
+  'bad-mime': 'reason.bad_mime',
+  unchecked: 'reason.unchecked',
+  oversized: 'reason.oversized',
+  clean: 'page.type.clean',
+  'mta-error': 'page.type.mta_error',
+  other: 'reason.other',
+};
+const typeLabel = (w: Words, owner: boolean, t: string) => (owner && TYPE_WORDS[t] ? w.t(TYPE_WORDS[t]) : t);
 
 export function ListPage(props: {
   who: Identity;
@@ -117,45 +136,50 @@ export function ListPage(props: {
   listsUnavailable: string | null;
 }) {
   const { filters: f, who } = props;
+  const { w, timeZone } = usePage();
+  const owner = who.role === 'user';
   const types = new Set((f.type ?? '').split(',').filter(Boolean));
-  const total = props.total ? `${props.total.count.toLocaleString('en-US')}${props.total.more ? '+' : ''}` : null;
+  const total = props.total ? `${w.num(props.total.count)}${props.total.more ? '+' : ''}` : null;
+  const zone = timeZone ?? 'UTC';
   return (
-    <Layout title="Quarantine" who={who} csrf={props.csrf} wide>
-      <h1>Quarantined mail</h1>
+    <Layout title={w.t('page.nav.quarantine')} who={who} csrf={props.csrf} wide>
+      <h1>{w.t('page.list.title')}</h1>
       <BulkResult notice={props.notice} failures={props.failures ?? []} more={props.moreFailures ?? 0} />
       <Notice text={props.error} error />
-      <form method="get" action="/ui/quarantine" class="filters" role="search" aria-label="Filter quarantined mail">
+      <form method="get" action="/ui/quarantine" class="filters" role="search" aria-label={w.t('page.list.filter_label')}>
         <details class="types" open={types.size > 0}>
-          <summary>Type: {types.size ? [...types].join(', ') : 'any'}</summary>
+          <summary>
+            {w.t('page.list.type')}: {types.size ? [...types].map((t) => typeLabel(w, owner, t)).join(', ') : w.t('page.list.any')}
+          </summary>
           <fieldset>
-            <legend>Types</legend>
+            <legend>{w.t('page.list.types')}</legend>
             {CONTENT_TYPE_NAMES.map((t) => (
               <label class="check">
-                <input type="checkbox" name="type" value={t} checked={types.has(t)} /> {t}
+                <input type="checkbox" name="type" value={t} checked={types.has(t)} /> {typeLabel(w, owner, t)}
               </label>
             ))}
           </fieldset>
         </details>
         <p>
-          <label for="f-status">Status</label>
+          <label for="f-status">{w.t('page.list.status')}</label>
           <select id="f-status" name="status">
             {STATUSES.map((s) => (
               <option value={s} selected={(f.status || 'pending') === s}>
-                {s}
+                {owner ? w.t(`page.status.${s}`) : s}
               </option>
             ))}
           </select>
         </p>
         {who.role !== 'user' ? <Field name="domain" label="Recipient domain" values={f} placeholder="example.com" /> : null}
         {who.role !== 'user' ? <Field name="recipient" label="Recipient" values={f} type="email" /> : null}
-        <Field name="sender" label="Sender (address or @domain)" values={f} />
-        <Field name="q" label="Search subject and sender" values={f} type="search" />
-        <Field name="since" label="From date (UTC)" values={f} type="date" />
-        <Field name="until" label="To date (UTC, inclusive)" values={f} type="date" />
-        <Field name="min_score" label="Score at least" values={f} type="number" step="any" />
-        <Field name="max_score" label="Score at most" values={f} type="number" step="any" />
+        <Field name="sender" label={w.t('page.list.sender')} values={f} />
+        <Field name="q" label={w.t('page.list.search')} values={f} type="search" />
+        <Field name="since" label={w.t('page.list.since', { zone })} values={f} type="date" />
+        <Field name="until" label={w.t('page.list.until', { zone })} values={f} type="date" />
+        <Field name="min_score" label={w.t('page.list.min_score')} values={f} type="number" step="any" />
+        <Field name="max_score" label={w.t('page.list.max_score')} values={f} type="number" step="any" />
         <p>
-          <label for="f-size">Per page</label>
+          <label for="f-size">{w.t('page.list.size')}</label>
           <select id="f-size" name="size">
             {PAGE_SIZES.map((n) => (
               <option value={String(n)} selected={(f.size || '50') === String(n)}>
@@ -165,66 +189,66 @@ export function ListPage(props: {
           </select>
         </p>
         <p class="apply">
-          <button type="submit">Apply filters</button>{' '}
+          <button type="submit">{w.t('page.list.apply')}</button>{' '}
           <a class="button-link" href="/ui/quarantine">
-            Clear
+            {w.t('page.list.clear')}
           </a>
         </p>
       </form>
       {total !== null ? (
         <p class="muted" id="total">
-          {total} {props.total!.count === 1 && !props.total!.more ? 'message matches' : 'messages match'} these filters.
+          {w.n('page.list.total', props.total!.more ? 2 : props.total!.count, { count: total })}
         </p>
       ) : null}
 
       {props.items.length === 0 ? (
-        <p>{props.error ? 'Nothing to show.' : 'No quarantined mail matches these filters.'}</p>
+        <p>{props.error ? w.t('page.list.nothing') : w.t('page.list.empty')}</p>
       ) : (
         <form method="post" action="/ui/quarantine/bulk" id="bulk">
           <input type="hidden" name="csrf" value={props.csrf} />
           <FilterHidden filters={f} cursor={props.cursor} />
           {/* Above the table and sticky; the script hides it until a row is ticked (without it, always shown). */}
           <div class="actions bulkbar" id="bulkbar">
-            <span class="muted" id="sel-count" aria-live="polite"></span>
+            <span class="muted" id="sel-count" aria-live="polite" data-words={w.t('page.list.selected')}></span>
             <button type="submit" name="action" value="release">
-              Release selected
+              {w.t('page.list.release_sel')}
             </button>
             {props.listsUnavailable ? null : (
               <button type="submit" name="action" value="release_allow">
-                Release and always allow sender
+                {w.t('action.release_allow')}
               </button>
             )}
             <button type="submit" name="action" value="delete" class="danger">
-              Delete selected
+              {w.t('page.list.delete_sel')}
             </button>
             {props.listsUnavailable ? null : (
               <button type="submit" name="action" value="delete_block" class="danger">
-                Delete and block sender
+                {w.t('page.list.delete_block')}
               </button>
             )}
           </div>
           {props.listsUnavailable ? <p class="muted">Allow and block are unavailable: {props.listsUnavailable}</p> : null}
           <p id="select-all" hidden>
             <label class="check">
-              <input type="checkbox" /> Select all on this page
+              <input type="checkbox" /> {w.t('page.list.select_all')}
             </label>
-            <span class="muted"> Shift-click a box to tick the rows between it and the last one clicked.</span>
+            <span class="muted"> {w.t('page.list.shift')}</span>
           </p>
           <div class="table-wrap">
             <table class="list">
-              <caption class="muted">{props.items.length} message(s) on this page, newest first</caption>
+              <caption class="muted">{w.n('page.list.caption', props.items.length)}</caption>
               <thead>
                 <tr>
                   <th scope="col" class="sel">
-                    Select
+                    {w.t('page.list.select')}
                   </th>
-                  <th scope="col">Received</th>
-                  <th scope="col">Subject</th>
-                  <th scope="col">Sender</th>
-                  <th scope="col">Recipients</th>
-                  <th scope="col">Type</th>
+                  <th scope="col">{w.t('label.received')}</th>
+                  <th scope="col">{w.t('act.label.subject')}</th>
+                  <th scope="col">{w.t('page.list.col_sender')}</th>
+                  <th scope="col">{w.t('page.list.col_recipients')}</th>
+                  <th scope="col">{owner ? w.t('label.why') : 'Type'}</th>
                   <th scope="col" class="num">
-                    Score
+                    {w.t('page.list.col_score')}
                   </th>
                 </tr>
               </thead>
@@ -237,25 +261,27 @@ export function ListPage(props: {
                         name="ids"
                         value={item.id}
                         id={`sel-${item.id}`}
-                        aria-label={`Select: ${item.subject || '(no subject)'}`}
+                        aria-label={w.t('page.list.select_one', { subject: item.subject || w.t('no_subject') })}
                       />
                     </td>
-                    <td data-label="Received" class="nowrap">
+                    <td data-label={w.t('label.received')} class={owner ? undefined : 'nowrap'}>
                       <When iso={item.received_at} />
                     </td>
-                    <td data-label="Subject" class="subject">
-                      <a href={detailHref(item.id, f)}>{item.subject || '(no subject)'}</a>
+                    <td data-label={w.t('act.label.subject')} class="subject">
+                      <a href={detailHref(item.id, f)}>{item.subject || w.t('no_subject')}</a>
                     </td>
-                    <td data-label="Sender" class="addr">
-                      {item.sender || '<> (null sender)'}
+                    <td data-label={w.t('page.list.col_sender')} class="addr">
+                      {item.sender || w.t('null_sender')}
                     </td>
-                    <td data-label="Recipients" class="addr">
-                      {recipientsText(item)}
+                    <td data-label={w.t('page.list.col_recipients')} class="addr">
+                      {owner ? recipientsText(item, w) : recipientsText(item)}
                     </td>
-                    <td data-label="Type" class="nowrap">
-                      <span class={`badge${DANGEROUS[item.type] ? ' bad' : ''}`}>{item.type}</span>
+                    <td data-label={owner ? w.t('label.why') : 'Type'} class={owner ? undefined : 'nowrap'}>
+                      <span class={`badge${DANGEROUS[item.type] ? ' bad' : ''}`}>
+                        {owner ? reasonWords(w, item.content_code, '') : item.type}
+                      </span>
                     </td>
-                    <td data-label="Score" class="num">
+                    <td data-label={w.t('page.list.col_score')} class="num">
                       {item.score ?? '—'}
                     </td>
                   </tr>
@@ -265,7 +291,7 @@ export function ListPage(props: {
           </div>
         </form>
       )}
-      <Pager firstHref={props.firstHref} nextHref={props.nextHref} first="First page" next="Next page" />
+      <Pager firstHref={props.firstHref} nextHref={props.nextHref} first={w.t('page.first')} next={w.t('page.next')} />
     </Layout>
   );
 }
@@ -275,7 +301,7 @@ const TEXT_LIMIT = 1024 * 1024;
 
 const Original = (props: { id: string }) => (
   <a href={`/ui/quarantine/${props.id}/raw`} download>
-    Download the original (.eml)
+    {usePage().w.t('page.detail.download')}
   </a>
 );
 
@@ -307,7 +333,16 @@ function ShownInPart(props: { id: string; detail: ItemDetail }) {
  */
 function Releasing(props: { who: Identity; csrf: string; item: QuarantineItem }) {
   const stuck = props.item.recipients.filter((r) => r.status === 'releasing').map((r) => r.address);
+  const { w } = usePage();
   if (stuck.length === 0) return null;
+  if (props.who.role === 'user') {
+    return (
+      <section class="notice error" aria-labelledby="h-releasing">
+        <h2 id="h-releasing">{w.t('act.releasing.heading')}</h2>
+        <p>{w.t('act.releasing.message')}</p>
+      </section>
+    );
+  }
   return (
     <section class="notice error" aria-labelledby="h-releasing">
       <h2 id="h-releasing">Release outcome unknown</h2>
@@ -343,18 +378,21 @@ function Releasing(props: { who: Identity; csrf: string; item: QuarantineItem })
 }
 
 /** Why amavisd quarantined it: the virus or banned part it named, and SpamAssassin's rules with their scores. */
-function Verdict(props: { item: QuarantineItem; detail: ItemDetail | null }) {
+function Verdict(props: { item: QuarantineItem; detail: ItemDetail | null; owner: boolean }) {
+  const { w } = usePage();
   const headers = props.detail?.headers ?? [];
   const value = (name: string) => headers.filter((h) => h.name.toLowerCase() === name).map((h) => h.value);
   const finding = alertFinding(value('x-amavis-alert'));
   const rules = spamRules(value('x-spam-status')[0]);
+  // owners read plain words: "Contains a virus: Eicar-Signature", "Blocked attachment: invoice.exe"
+  const plain = finding ? `${finding.kind === 'virus' ? 'virus' : 'banned'}: ${finding.text}` : '';
   return (
     <section aria-labelledby="h-verdict">
-      <h2 id="h-verdict">Why it was quarantined</h2>
+      <h2 id="h-verdict">{w.t('page.detail.why')}</h2>
       <p>
-        {props.item.type}
-        {props.item.score !== null ? `, score ${props.item.score}` : ''}
-        {finding ? (
+        {props.owner ? reasonWords(w, props.item.content_code, plain) : props.item.type}
+        {props.item.score !== null ? ` (${w.t('score', { score: props.item.score })})` : ''}
+        {props.owner ? null : finding ? (
           <>
             ; {finding.kind === 'virus' ? 'virus found' : 'banned content'}: <strong>{finding.text}</strong>
           </>
@@ -362,12 +400,12 @@ function Verdict(props: { item: QuarantineItem; detail: ItemDetail | null }) {
       </p>
       {rules.length ? (
         <table class="rules">
-          <caption class="muted">SpamAssassin rules that matched (X-Spam-Status), highest score first</caption>
+          <caption class="muted">{w.t('page.detail.rules')}</caption>
           <thead>
             <tr>
-              <th scope="col">Rule</th>
+              <th scope="col">{w.t('page.detail.rule')}</th>
               <th scope="col" class="num">
-                Score
+                {w.t('page.list.col_score')}
               </th>
             </tr>
           </thead>
@@ -383,7 +421,7 @@ function Verdict(props: { item: QuarantineItem; detail: ItemDetail | null }) {
           </tbody>
         </table>
       ) : props.detail && !finding ? (
-        <p class="muted">The message carries no SpamAssassin rule list or amavisd alert.</p>
+        <p class="muted">{w.t('page.detail.no_rules')}</p>
       ) : null}
     </section>
   );
@@ -406,6 +444,8 @@ export function DetailPage(props: {
   releaseMode?: ReleaseMode;
 }) {
   const { item, scoped } = props;
+  const { w } = usePage();
+  const owner = props.who.role === 'user';
   const mode = props.releaseMode ?? 'release';
   const mayRelease = mode === 'release' || mode === 'confirm';
   // virus / banned mail: admins tick this before a release (the verb refuses it otherwise)
@@ -433,43 +473,45 @@ export function DetailPage(props: {
     ) : null;
   const listable = item.sender !== '' && !props.listsUnavailable;
   return (
-    <Layout title={item.subject || '(no subject)'} who={props.who} csrf={props.csrf}>
+    <Layout title={item.subject || w.t('no_subject')} who={props.who} csrf={props.csrf}>
       <p>
-        <a href={scoped ? listHref(scoped.filters) : '/ui/quarantine'}>← Back to the list</a>
+        <a href={scoped ? listHref(scoped.filters) : '/ui/quarantine'}>{w.t('page.back_list')}</a>
       </p>
-      <h1>{item.subject || '(no subject)'}</h1>
+      <h1>{item.subject || w.t('no_subject')}</h1>
       <Notice text={props.notice} />
       <Notice text={props.error} error />
       <dl class="meta">
-        <dt>From</dt>
+        <dt>{w.t('label.from')}</dt>
         <dd>{item.from_header || '—'}</dd>
-        <dt>Envelope sender</dt>
-        <dd>{item.sender || '<> (null sender)'}</dd>
-        <dt>Recipients</dt>
-        <dd>{item.recipients.map((r) => `${r.address} (${r.status})`).join(', ')}</dd>
-        <dt>Received</dt>
+        <dt>{w.t('page.detail.envelope')}</dt>
+        <dd>{item.sender || w.t('null_sender')}</dd>
+        <dt>{w.t('page.list.col_recipients')}</dt>
+        <dd>{item.recipients.map((r) => `${r.address} (${owner ? w.t(`page.status.${r.status}`) : r.status})`).join(', ')}</dd>
+        <dt>{w.t('label.received')}</dt>
         <dd>
           <When iso={item.received_at} />
         </dd>
-        <dt>Type</dt>
-        <dd>
-          {item.type} ({item.content_code})
-        </dd>
-        <dt>Score</dt>
+        <dt>{owner ? w.t('label.why') : 'Type'}</dt>
+        <dd>{owner ? reasonWords(w, item.content_code, '') : `${item.type} (${item.content_code})`}</dd>
+        <dt>{w.t('page.list.col_score')}</dt>
         <dd>{item.score ?? '—'}</dd>
-        <dt>Size</dt>
-        <dd>{item.size} bytes</dd>
+        <dt>{w.t('page.detail.size')}</dt>
+        <dd>{w.n('page.detail.bytes', item.size)}</dd>
         <dt>Message-ID</dt>
         <dd>{item.message_id || '—'}</dd>
-        <dt>Client</dt>
-        <dd>{item.client_addr || '—'}</dd>
-        <dt>Original</dt>
+        {owner ? null : (
+          <>
+            <dt>Client</dt>
+            <dd>{item.client_addr || '—'}</dd>
+          </>
+        )}
+        <dt>{w.t('page.detail.original')}</dt>
         <dd>
           <Original id={item.id} />
         </dd>
       </dl>
-      <Verdict item={item} detail={detail} />
-      {pending ? (
+      <Verdict item={item} detail={detail} owner={owner} />
+      {pending && !owner ? (
         <p class="muted" id="reach">
           {scopeText('release', reach)}; delete: the same {reach.length === 1 ? 'copy' : 'copies'}
           {scoped ? (
@@ -488,16 +530,16 @@ export function DetailPage(props: {
               <input type="hidden" name="csrf" value={props.csrf} />
               <Scope />
               {confirm}
-              <button type="submit">Release</button>
+              <button type="submit">{w.t('action.release')}</button>
             </form>
           ) : mode === 'request' ? (
             <form method="post" action={`/ui/quarantine/${item.id}/release-request`}>
               <input type="hidden" name="csrf" value={props.csrf} />
-              <p class="muted">You cannot release {item.type} mail yourself: an administrator decides on a release request.</p>
-              <button type="submit">Request release</button>
+              <p class="muted">{w.t('act.not_allowed.request')}</p>
+              <button type="submit">{w.t('action.request')}</button>
             </form>
           ) : (
-            <p class="muted">You cannot release {item.type} mail yourself.</p>
+            <p class="muted">{w.t('act.not_allowed.none')}</p>
           )}
           {listable && mayRelease ? (
             <form method="post" action={`/ui/quarantine/${item.id}/release`}>
@@ -505,14 +547,14 @@ export function DetailPage(props: {
               <Scope />
               <input type="hidden" name="allow_sender" value="1" />
               {confirm}
-              <button type="submit">Release and always allow sender</button>
+              <button type="submit">{w.t('action.release_allow')}</button>
             </form>
           ) : null}
           <form method="post" action={`/ui/quarantine/${item.id}/delete`}>
             <input type="hidden" name="csrf" value={props.csrf} />
             <Scope />
             <button type="submit" class="danger">
-              Delete
+              {w.t('action.delete')}
             </button>
           </form>
           {listable ? (
@@ -521,11 +563,13 @@ export function DetailPage(props: {
               <Scope />
               <input type="hidden" name="block_sender" value="1" />
               <button type="submit" class="danger">
-                Delete and block sender
+                {w.t('page.list.delete_block')}
               </button>
             </form>
           ) : null}
         </div>
+      ) : owner ? (
+        <p class="muted">{w.t('page.detail.nothing')}</p>
       ) : (
         <p class="muted">
           Nothing pending {scoped ? 'for the recipients the list was filtered by' : 'in your scope'}: released or deleted.
@@ -533,18 +577,16 @@ export function DetailPage(props: {
       )}
       <Releasing who={props.who} csrf={props.csrf} item={item} />
       {pending && props.listsUnavailable ? <p class="muted">Allow and block are unavailable: {props.listsUnavailable}</p> : null}
-      {pending && item.sender === '' ? (
-        <p class="muted">The sender is the null sender &lt;&gt; (a bounce or an automatic reply): it cannot be allowed or blocked.</p>
-      ) : null}
+      {pending && item.sender === '' ? <p class="muted">{w.t('page.detail.null_sender')}</p> : null}
 
       {props.bodyMissing || !detail ? (
-        <p>The message text is no longer stored in the quarantine.</p>
+        <p>{w.t('page.detail.gone_text')}</p>
       ) : (
         <>
           <ShownInPart id={item.id} detail={detail} />
           {detail.html !== null ? (
             <section aria-labelledby="h-html">
-              <h2 id="h-html">HTML view</h2>
+              <h2 id="h-html">{w.t('page.detail.html')}</h2>
               <p class="muted">
                 Shown in a sandbox: scripts never run, links are disabled
                 {props.remoteImages ? (
@@ -564,7 +606,7 @@ export function DetailPage(props: {
               </p>
               <iframe
                 class="body"
-                title="HTML body of the message"
+                title={w.t('page.detail.html')}
                 sandbox=""
                 src={`/ui/quarantine/${item.id}/body${props.images ? '?images=1' : ''}`}
               ></iframe>
@@ -576,8 +618,12 @@ export function DetailPage(props: {
             </section>
           ) : null}
           <section aria-labelledby="h-text">
-            <h2 id="h-text">Text</h2>
-            {text !== null ? <pre class="text">{textCut ? text.slice(0, TEXT_LIMIT) : text}</pre> : <p class="muted">No text part.</p>}
+            <h2 id="h-text">{w.t('page.detail.text')}</h2>
+            {text !== null ? (
+              <pre class="text">{textCut ? text.slice(0, TEXT_LIMIT) : text}</pre>
+            ) : (
+              <p class="muted">{w.t('page.detail.no_text')}</p>
+            )}
             {textCut ? (
               <p class="muted">
                 Only the first 1 MiB of the text is shown. <Original id={item.id} />
@@ -585,17 +631,17 @@ export function DetailPage(props: {
             ) : null}
           </section>
           <section aria-labelledby="h-att">
-            <h2 id="h-att">Attachments</h2>
+            <h2 id="h-att">{w.t('page.detail.attachments')}</h2>
             {detail.attachments.length === 0 ? (
-              <p class="muted">None.</p>
+              <p class="muted">{w.t('page.detail.no_attachments')}</p>
             ) : (
               <table class="attachments">
                 <thead>
                   <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Type</th>
+                    <th scope="col">{w.t('page.detail.att_name')}</th>
+                    <th scope="col">{w.t('page.detail.att_type')}</th>
                     <th scope="col" class="num">
-                      Size
+                      {w.t('page.detail.size')}
                     </th>
                     <th scope="col">SHA-256</th>
                   </tr>
@@ -603,9 +649,9 @@ export function DetailPage(props: {
                 <tbody>
                   {detail.attachments.map((a) => (
                     <tr>
-                      <td>{a.filename ?? '(no name)'}</td>
+                      <td>{a.filename ?? '—'}</td>
                       <td>{a.content_type}</td>
-                      <td class="num">{a.size} bytes</td>
+                      <td class="num">{w.n('page.detail.bytes', a.size)}</td>
                       <td>
                         <code class="hash">{a.sha256}</code>
                       </td>
@@ -616,7 +662,7 @@ export function DetailPage(props: {
             )}
           </section>
           <details>
-            <summary>Headers ({detail.headers.length})</summary>
+            <summary>{w.t('page.detail.headers', { n: detail.headers.length })}</summary>
             <table>
               <tbody>
                 {detail.headers.map((h) => (

@@ -144,7 +144,7 @@ async function renderDetail(
   // Rendered here only to learn what the frame will hold (remote images, cut); the page never includes it.
   const body = detail?.html ? inertHtml(detail.html, { loadImages: false }) : null;
   // A filter that does not parse is a 400, never "no filter": the buttons would reach every recipient.
-  const { values, input, error } = parseFilters(o.filter ?? scopeFields(c.req.query()));
+  const { values, input, error } = parseFilters(o.filter ?? scopeFields(c.req.query()), c.get('reader').timeZone);
   if (!input) throw new AppError('bad_request', `The list's filter is not valid: ${error}`);
   const only = recipientFilter(input);
   const shown = detail ?? item;
@@ -186,7 +186,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const s = c.get('session');
     if (!s) return c.redirect('/ui/sign-in', 303);
     const query = pageQuery(c.req.query(), c.req.queries('type'));
-    const { values, input, error: filterError } = parseFilters(query);
+    const { values, input, error: filterError } = parseFilters(query, c.get('reader').timeZone);
     let error = filterError;
     let result = { items: [] as Awaited<ReturnType<typeof listQuarantine>>['items'], next_cursor: null as string | null };
     if (input) {
@@ -242,7 +242,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const how = typeof action === 'string' && Object.hasOwn(BULK, action) ? BULK[action]! : null;
     if (!how) throw new AppError('bad_request', 'choose release, delete, release and allow, or delete and block');
     const posted = filterFields(body);
-    const { values, input, error } = parseFilters(posted);
+    const { values, input, error } = parseFilters(posted, c.get('reader').timeZone);
     if (!input) throw new AppError('bad_request', `The list's filter is not valid: ${error}`);
     const cursor = posted.cursor ?? null;
     const back = (extra: Record<string, string | string[]>) => listHref(values, cursor ? { cursor, ...extra } : extra);

@@ -13,6 +13,7 @@ import { APP_CSS, APP_JS } from './assets.ts';
 import { csrf, ctx, form, one, type C, type UiEnv } from './context.ts';
 import { ErrorPage, PortalPage, SignInPage } from './layout.tsx';
 import { verifyPortalToken } from './portal-token.ts';
+import { usePageReader } from './page-reader.tsx';
 import { quarantineRoutes } from './quarantine-routes.tsx';
 import { requestRoutes } from './request-routes.tsx';
 import { auditRoutes } from './audit-routes.tsx';
@@ -64,6 +65,7 @@ export function uiRoutes(opts: {
   ui.use('*', async (c, next) => {
     linkSecret(c as unknown as Context<AppEnv>);
     c.set('session', await readSession(c as unknown as Context<AppEnv>, await opts.bootstrapHash));
+    await usePageReader(c);
     await next();
   });
 

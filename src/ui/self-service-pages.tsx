@@ -1,10 +1,11 @@
 /** @jsxImportSource hono/jsx */
 import type { Identity } from '../auth/identity.ts';
 import { FREQUENCIES } from '../digest/plan.ts';
-import { formatTime, isListedTimeZone, timeZones } from '../digest/render.ts';
+import { isListedTimeZone, timeZones } from '../digest/render.ts';
 import type { SubscriptionStatus } from '../digest/subscriptions.ts';
-import { LANGUAGES, wordsFor } from '../digest/wording.ts';
+import { LANGUAGES, wordsFor, type Words } from '../digest/wording.ts';
 import { Layout, Notice } from './layout.tsx';
+import { usePage } from './words.ts';
 
 export interface SubscriptionForm {
   enabled: boolean;
@@ -13,28 +14,23 @@ export interface SubscriptionForm {
   language: string;
 }
 
-const FREQUENCY_LABELS: Record<string, string> = { hourly: 'Every hour', daily: 'Once a day', weekly: 'Once a week' };
-
 /** The effective state: what the owner receives and why, in their time zone. */
 export function effectiveEnabled(st: SubscriptionStatus): boolean {
   return st.choice === 'on' || (st.choice === 'not_chosen' && st.lastSentAt !== null);
 }
 
-export function stateSentence(st: SubscriptionStatus, mailbox: string): string {
+export function stateSentence(w: Words, st: SubscriptionStatus, mailbox: string): string {
   const sub = st.subscription;
   const tz = sub.time_zone;
-  const changedOn = sub.updated_at ? formatTime(Math.floor(Date.parse(sub.updated_at) / 1000), tz) : '';
-  if (st.choice === 'on')
-    return `You receive a digest ${(FREQUENCY_LABELS[sub.frequency] ?? sub.frequency).toLowerCase()} when mail was quarantined.`;
+  const date = sub.updated_at ? w.time(Math.floor(Date.parse(sub.updated_at) / 1000), tz) : '';
+  if (st.choice === 'on') return w.t(`page.state.on.${sub.frequency}`);
   if (st.choice === 'off') {
-    if (sub.updated_by === `portal:${mailbox}`) return `You turned digests off on ${changedOn}.`;
-    if (sub.updated_by === `link:${mailbox}`) return `You turned digests off on ${changedOn} with the link in a digest.`;
-    return `Your administrator turned digests off for you on ${changedOn}.`;
+    if (sub.updated_by === `portal:${mailbox}`) return w.t('page.state.off_self', { date });
+    if (sub.updated_by === `link:${mailbox}`) return w.t('page.state.off_link', { date });
+    return w.t('page.state.off_admin', { date });
   }
-  if (st.lastSentAt !== null) {
-    return `You receive a digest because your administrator sends one to everyone (the last one on ${formatTime(st.lastSentAt, tz)}).`;
-  }
-  return 'You do not receive a digest. Turn it on below to get one when mail is quarantined for you.';
+  if (st.lastSentAt !== null) return w.t('page.state.everyone', { date: w.time(st.lastSentAt, tz) });
+  return w.t('page.state.none');
 }
 
 /** The mailbox owner's digest settings: on/off, how often, in which time zone. */
@@ -48,24 +44,23 @@ export function SubscriptionPage(props: {
   notice: string | null;
   error: string | null;
 }) {
+  const { w } = usePage();
   const v = props.values;
   const o = props.original;
   const saved = props.status.subscription.time_zone;
   // a stored zone the runtime does not list (an alias set through the API) stays selectable
   const zones = saved && !isListedTimeZone(saved) ? [saved, ...timeZones()] : timeZones();
   return (
-    <Layout title="Digest settings" who={props.who} csrf={props.csrf}>
+    <Layout title={w.t('page.nav.settings')} who={props.who} csrf={props.csrf}>
       <p>
-        <a href="/ui/quarantine">← Back to the list</a>
+        <a href="/ui/quarantine">{w.t('page.back_list')}</a>
       </p>
-      <h1>Digest settings</h1>
+      <h1>{w.t('page.nav.settings')}</h1>
       <Notice text={props.notice} />
       <Notice text={props.error} error />
-      <p>
-        The digest is an email listing the mail quarantined for <strong>{props.mailbox}</strong>, with buttons to release or delete it.
-      </p>
+      <p>{w.t('page.settings.about', { mailbox: props.mailbox })}</p>
       <p id="s-state">
-        <strong>{stateSentence(props.status, props.mailbox)}</strong>
+        <strong>{stateSentence(w, props.status, props.mailbox)}</strong>
       </p>
       <form method="post" action="/ui/subscription">
         <input type="hidden" name="csrf" value={props.csrf} />
@@ -76,24 +71,24 @@ export function SubscriptionPage(props: {
         <input type="hidden" name="orig_language" value={o.language} />
         <p>
           <label>
-            <input type="checkbox" name="enabled" value="1" checked={v.enabled} /> Send me the digest
+            <input type="checkbox" name="enabled" value="1" checked={v.enabled} /> {w.t('page.settings.enabled')}
           </label>
         </p>
         <p>
-          <label for="s-frequency">How often</label>
+          <label for="s-frequency">{w.t('page.settings.frequency')}</label>
           <select id="s-frequency" name="frequency">
             {FREQUENCIES.map((f) => (
               <option value={f} selected={v.frequency === f}>
-                {FREQUENCY_LABELS[f] ?? f}
+                {w.t(`page.freq.${f}`)}
               </option>
             ))}
           </select>
         </p>
         <p>
-          <label for="s-tz">Time zone (for the times in the email and on these pages)</label>
+          <label for="s-tz">{w.t('page.settings.tz')}</label>
           <select id="s-tz" name="time_zone" aria-describedby="s-tz-help" data-tz-prefill={saved ? undefined : '1'}>
             <option value="" selected={v.time_zone === ''}>
-              Not set (UTC)
+              {w.t('page.settings.tz_unset')}
             </option>
             {zones.map((z) => (
               <option value={z} selected={v.time_zone === z}>
@@ -102,11 +97,11 @@ export function SubscriptionPage(props: {
             ))}
           </select>
           <span id="s-tz-help" class="muted">
-            {saved ? ' ' : ' Filled in from your browser when you have not chosen one; it is saved only when you press Save.'}
+            {saved ? ' ' : ` ${w.t('page.settings.tz_help')}`}
           </span>
         </p>
         <p>
-          <label for="s-language">Language of the digest</label>
+          <label for="s-language">{w.t('page.settings.language')}</label>
           <select id="s-language" name="language">
             {LANGUAGES.map((l) => (
               <option value={l} selected={v.language === l}>
@@ -115,7 +110,7 @@ export function SubscriptionPage(props: {
             ))}
           </select>
         </p>
-        <button type="submit">Save</button>
+        <button type="submit">{w.t('page.settings.save')}</button>
       </form>
       <script src="/ui/static/tz.js" defer></script>
     </Layout>
@@ -139,15 +134,13 @@ export const TZ_JS = `(function () {
 
 /** The answer to "email me a link": the same whatever the address. */
 export function EmailLinkPage(props: { address: string }) {
+  const { w } = usePage();
   return (
-    <Layout title="Check your email">
-      <h1>Check your email</h1>
-      <p role="status">
-        If <strong>{props.address}</strong> has quarantined mail here, a link to its quarantine is on its way. The link works for one hour.
-        A new link can be requested for the same address once every 10 minutes.
-      </p>
+    <Layout title={w.t('page.link.sent_title')}>
+      <h1>{w.t('page.link.sent_title')}</h1>
+      <p role="status">{w.t('page.link.sent', { address: props.address })}</p>
       <p>
-        <a href="/ui/sign-in">Back to sign-in</a>
+        <a href="/ui/sign-in">{w.t('page.back_sign_in')}</a>
       </p>
     </Layout>
   );
@@ -155,15 +148,13 @@ export function EmailLinkPage(props: { address: string }) {
 
 /** "Email me a link" asked too often from one network: says nothing about the address. */
 export function TooManyLinksPage() {
+  const { w } = usePage();
   return (
-    <Layout title="Try again later">
-      <h1>Try again later</h1>
-      <p role="alert">
-        Too many link requests came from your network in the last few minutes. Please try again later (in about 10 minutes). If a link was
-        sent earlier, it is still valid for one hour.
-      </p>
+    <Layout title={w.t('page.link.too_many_title')}>
+      <h1>{w.t('page.link.too_many_title')}</h1>
+      <p role="alert">{w.t('page.link.too_many')}</p>
       <p>
-        <a href="/ui/sign-in">Back to sign-in</a>
+        <a href="/ui/sign-in">{w.t('page.back_sign_in')}</a>
       </p>
     </Layout>
   );

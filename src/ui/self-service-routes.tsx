@@ -38,7 +38,7 @@ async function subscriptionPage(
     enabled: effectiveEnabled(status),
     frequency: status.subscription.frequency,
     time_zone: status.subscription.time_zone ?? '',
-    language: status.subscription.language ?? DEFAULT_LANGUAGE,
+    language: status.subscription.language ?? c.get('deps').config.DIGEST_LANGUAGE ?? DEFAULT_LANGUAGE,
   };
   return c.html(
     <SubscriptionPage
@@ -91,10 +91,10 @@ export function selfServiceRoutes(ui: Hono<UiEnv>) {
     // the result names the new state, as the page now reads it
     const status = await subscriptionStatus(c.get('deps'), s.identity, mailboxOf(s));
     const tz = status.subscription.time_zone;
+    const { w } = c.get('reader');
+    const state = stateSentence(w, status, mailboxOf(s));
     const notice =
-      done === 'unchanged'
-        ? `Nothing changed. ${stateSentence(status, mailboxOf(s))}`
-        : `Saved. ${stateSentence(status, mailboxOf(s))} Times are shown in ${tz ?? 'UTC'}.`;
+      done === 'unchanged' ? w.t('page.settings.unchanged', { state }) : w.t('page.settings.saved', { state, zone: tz ?? 'UTC' });
     return subscriptionPage(c, s, { notice });
   });
 
@@ -111,18 +111,18 @@ export function selfServiceRoutes(ui: Hono<UiEnv>) {
       language: field(body.language) ?? '',
     };
     if (!(FREQUENCIES as readonly string[]).includes(values.frequency)) {
-      return subscriptionPage(c, s, { values, error: 'Choose how often: every hour, once a day or once a week.', status: 400 });
+      return subscriptionPage(c, s, { values, error: c.get('reader').w.t('page.settings.err_frequency'), status: 400 });
     }
     const deps = c.get('deps');
     const status = await subscriptionStatus(deps, s.identity, mailbox);
     if (values.language === '') values.language = status.subscription.language ?? DEFAULT_LANGUAGE;
     if (!LANGUAGES.includes(values.language)) {
-      return subscriptionPage(c, s, { values, error: `Choose a language from the list (${LANGUAGES.join(', ')}).`, status: 400 });
+      return subscriptionPage(c, s, { values, error: c.get('reader').w.t('page.settings.err_language'), status: 400 });
     }
     const patch = changes(body, values, status);
     // only the zones the list offers (the runtime's IANA names), or the one already saved
     if (patch?.time_zone && !isListedTimeZone(patch.time_zone)) {
-      const error = `“${values.time_zone}” is not a time zone in the list. Choose one such as Europe/Berlin, or “Not set (UTC)”.`;
+      const error = c.get('reader').w.t('page.settings.err_tz', { zone: values.time_zone });
       return subscriptionPage(c, s, { values, error, status: 400 });
     }
     if (!patch) return c.redirect('/ui/subscription?done=unchanged', 303);
@@ -136,7 +136,10 @@ export function selfServiceRoutes(ui: Hono<UiEnv>) {
     await checkCsrf(ctx(c), c.get('session'), one(body.csrf));
     let address: string;
     try {
-      const r = await requestPortalLink(c.get('deps'), one(body.address), { ip: clientIp(c) });
+      const r = await requestPortalLink(c.get('deps'), one(body.address), {
+        ip: clientIp(c),
+        pageLanguage: c.get('reader').w.language,
+      });
       inBackground(c, r.delivery);
       address = r.address;
     } catch (err) {

@@ -165,7 +165,33 @@ describe.each(VARIANTS)('one-click links that match the message on %s', (variant
     });
     expect(put.status).toBe(200);
     const page = await open(await token('release', id!, gil));
-    expect(unentity(page.html)).toMatch(/<dt>Received<\/dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d \(Asia\/Tokyo\)<\/dd>/);
+    // the locale's date and time (Intl, en: "Jul 3, 2026, 11:05 PM") in the saved zone
+    expect(unentity(page.html)).toMatch(/<dt>Received<\/dt><dd>[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d [AP]M \(Asia\/Tokyo\)<\/dd>/);
+  });
+
+  it("the action page in the owner's saved language: each catalog's words and lang attribute", async () => {
+    const { CATALOGS } = await import('../../src/digest/templates.generated.ts');
+    for (const lang of Object.keys(CATALOGS)) {
+      const who = `lang-${lang.toLowerCase()}@${domain}`;
+      const [id] = await mail(who);
+      const put = await t.get(`/v1/digests/subscriptions/${who}`, ADMIN_KEY, {
+        method: 'PUT',
+        body: JSON.stringify({ language: lang }),
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(put.status).toBe(200);
+      const page = await open(await token('release', id!, who));
+      expect(page.html).toContain(`<html lang="${lang}">`);
+      expect(unentity(page.html)).toContain(CATALOGS[lang]!['act.release.heading']!);
+      expect(unentity(page.html)).toContain(CATALOGS[lang]!['act.release.button']!);
+    }
+    const bad = await t.get(`/v1/digests/subscriptions/lang-x@${domain}`, ADMIN_KEY, {
+      method: 'PUT',
+      body: JSON.stringify({ language: 'xx' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { field?: string }).field).toBe('language');
   });
 
   it('delete is set apart from release (danger style)', async () => {

@@ -147,7 +147,7 @@ describe.each(VARIANTS)('digest settings page on %s', (variantName) => {
     expect(off.status).toBe(303);
     expect(await sub(cy)).toMatchObject({ enabled: 0 });
     const page = await b.page(off.headers.get('location')!);
-    expect(page.html).toMatch(/Saved\. You turned digests off on \d{4}-\d\d-\d\d \d\d:\d\d UTC\./);
+    expect(page.html).toMatch(/Saved\. You turned digests off on [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d [AP]M UTC\./);
 
     const before = await sub(cy);
     const same = await save(b, {});

@@ -364,16 +364,27 @@ describe('the digest email (issue 16.3)', () => {
 describe('message catalogs (templates/messages/<language>.json)', () => {
   const placeholders = (s: string) => [...s.matchAll(/\{([a-z_]+)\}/g)].map((m) => m[1]).sort();
 
-  it('every catalog has every key of every other, with the same placeholders', async () => {
+  it('every catalog has every key of English, the same placeholders, and each plural form the language selects', async () => {
     const { CATALOGS } = await import('../../src/digest/templates.generated.ts');
-    const languages = Object.keys(CATALOGS);
-    expect(languages).toEqual(expect.arrayContaining(['en', 'de']));
-    const keys = new Set(languages.flatMap((l) => Object.keys(CATALOGS[l]!)));
-    for (const l of languages) {
-      for (const k of keys) {
-        expect(CATALOGS[l]![k], `${l}: ${k} missing`).toBeTypeOf('string');
-        expect(placeholders(CATALOGS[l]![k]!), `${l}: ${k}`).toEqual(placeholders(CATALOGS.en![k]!));
+    const en = CATALOGS.en!;
+    // a plural key: English has its .one and .other forms (reason.other alone is not one)
+    const plural = new Set(Object.keys(en).flatMap((k) => (k.endsWith('.one') && `${k.slice(0, -4)}.other` in en ? [k.slice(0, -4)] : [])));
+    const isForm = (k: string) => plural.has(k.slice(0, k.lastIndexOf('.')));
+    for (const [l, cat] of Object.entries(CATALOGS)) {
+      for (const k of Object.keys(en).filter((x) => !isForm(x))) {
+        expect(cat[k], `${l}: ${k} missing`).toBeTypeOf('string');
+        expect(placeholders(cat[k]!), `${l}: ${k}`).toEqual(placeholders(en[k]!));
       }
+      const forms = new Intl.PluralRules(l).resolvedOptions().pluralCategories;
+      for (const base of plural) {
+        for (const f of forms) {
+          expect(cat[`${base}.${f}`], `${l}: ${base}.${f} missing`).toBeTypeOf('string');
+          expect(placeholders(cat[`${base}.${f}`]!), `${l}: ${base}.${f}`).toEqual(placeholders(en[`${base}.other`]!));
+        }
+      }
+      // nothing but English's keys and the language's own plural forms
+      for (const k of Object.keys(cat))
+        expect(k in en || (isForm(k) && forms.includes(k.slice(k.lastIndexOf('.') + 1) as never)), `${l}: ${k}`).toBe(true);
     }
   });
 

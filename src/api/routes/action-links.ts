@@ -1,9 +1,10 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
-import { performAction, showAction, verifyToken, type ActionPage } from '../../digest/actions.ts';
+import { performAction, showAction, verifyToken, type ActionPage, type Reader } from '../../digest/actions.ts';
 import { linkKey } from '../../digest/links.ts';
 import { actionLinkLimiter, type RateLimiter } from '../../digest/rate-limit.ts';
-import { renderHtml, templatesWith } from '../../digest/render.ts';
+import { ownerReader } from '../../digest/reader.ts';
+import { renderHtml, templateFor, templatesWith } from '../../digest/render.ts';
 import type { AppEnv } from '../env.ts';
 
 /**
@@ -13,7 +14,7 @@ import type { AppEnv } from '../env.ts';
  */
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-function send(c: Context<AppEnv>, p: ActionPage, token: string) {
+function send(c: Context<AppEnv>, r: Reader, p: ActionPage, token: string) {
   const headers: Record<string, string> = {
     'content-security-policy': CSP,
     'x-frame-options': 'DENY',
@@ -23,7 +24,8 @@ function send(c: Context<AppEnv>, p: ActionPage, token: string) {
   };
   if (p.location) return c.body(null, 303, { ...headers, location: p.location });
   const templates = templatesWith(c.get('deps')?.templates);
-  const html = renderHtml(templates['action.html'], {
+  const html = renderHtml(templateFor(templates, 'action.html', r.w.language), {
+    lang: r.w.language,
     title: p.heading,
     heading: p.heading,
     message: p.message,
@@ -36,25 +38,27 @@ function send(c: Context<AppEnv>, p: ActionPage, token: string) {
   return c.html(html, p.status, headers);
 }
 
-const tooMany: ActionPage = {
+const tooMany = (r: Reader): ActionPage => ({
   status: 429,
   kind: 'error',
-  heading: 'Too many requests',
-  message: 'This link was used too often. Wait a few minutes and try again.',
+  heading: r.w.t('act.too_many.heading'),
+  message: r.w.t('act.too_many.message'),
   details: [],
   form: null,
-};
+});
 
 export function actionLinkRoutes(limiter: RateLimiter = actionLinkLimiter) {
   const r = new Hono<AppEnv>();
-  const handle = (verb: typeof showAction) => async (c: Context<AppEnv>) => {
+  const handle = (verb: typeof performAction) => async (c: Context<AppEnv>) => {
     const token = c.req.param('token') ?? '';
     const deps = c.get('deps');
-    const v = await verifyToken(deps, token);
-    if (!v.ok) return send(c, v.page, token);
+    // the link owner's language and zone; without one (a bad link) the server's or the browser's language
+    const accept = c.req.header('accept-language');
+    const v = await verifyToken(deps, token, (mailbox) => ownerReader(deps, mailbox, accept));
+    if (!v.ok) return send(c, v.reader, v.page, token);
     // keyed by the link's claims, not the string it arrived as: one link, one bucket
-    if (!limiter.hit(linkKey(v.claims), deps.clock.now())) return send(c, tooMany, token);
-    return send(c, await verb(deps, v.claims, token, v.minter), token);
+    if (!limiter.hit(linkKey(v.claims), deps.clock.now())) return send(c, v.reader, tooMany(v.reader), token);
+    return send(c, v.reader, await verb(deps, v.reader, v.claims, token, v.minter), token);
   };
   r.get('/:token', handle(showAction));
   r.post('/:token', handle(performAction));
