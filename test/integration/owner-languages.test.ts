@@ -178,7 +178,9 @@ describe.each(VARIANTS)("the owner's language on %s", (variantName) => {
     const noa = `noa@${domain}`; // no subscription row at all
     const ptCatalog = 'pt-BR' in CATALOGS ? 'pt-BR' : 'en';
     const cases: Array<[string, string]> = [
-      ['fr;q=0.2, de;q=0.9, en;q=0.5', 'de'],
+      // the highest q wins, not the first named
+      ['en;q=0.5, de;q=0.9', 'de'],
+      ['ru;q=0.3, nl, ja;q=0.8', 'nl'],
       ['xx-YY, ru;q=0.1', 'ru'],
       ['de;q=0, ja', 'ja'],
       ['zh, en;q=0.5', 'zh-CN'],
