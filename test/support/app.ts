@@ -7,6 +7,7 @@ import { parseConfig } from '../../src/config.ts';
 import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
 import { composeNode } from '../../src/compose.node.ts';
 import type { ReleaseTransport } from '../../src/release/transport.ts';
+import type { TemplateOverrides } from '../../src/digest/render.ts';
 import { systemClock, type Clock, type Deps, type Logger } from '../../src/deps.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
@@ -25,7 +26,7 @@ export interface TestApp {
 
 export async function testApp(
   v: VariantName,
-  opts: { env?: Record<string, string>; release?: ReleaseTransport; clock?: Clock } = {},
+  opts: { env?: Record<string, string>; release?: ReleaseTransport; clock?: Clock; templates?: TemplateOverrides } = {},
 ): Promise<TestApp> {
   const url = inject('variantUrls')[v]!;
   const handle = await openDatabase({ url, runtime: 'node', poolSize: 4 });
@@ -33,7 +34,11 @@ export async function testApp(
   const config = parseConfig({ DATABASE_URL: url, ADMIN_API_KEY: ADMIN_KEY, ...opts.env });
   // The composition root `serve` uses: the app's requests and `deps` (jobs, verbs) get the same
   // transports, webhooks through the address-checking one as on Node in production.
-  const root = composeNode(config, { handle, variant }, { clock: opts.clock ?? systemClock, log: quiet, release: opts.release ?? null });
+  const root = composeNode(
+    config,
+    { handle, variant },
+    { clock: opts.clock ?? systemClock, log: quiet, release: opts.release ?? null, templates: opts.templates },
+  );
   const deps = root.deps({ handle, variant });
   const app = createApp(root);
   const admin: Identity = { role: 'admin', actor: 'test', keyId: null };
