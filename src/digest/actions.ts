@@ -13,6 +13,7 @@ import { requestRelease } from '../quarantine/release-requests.ts';
 import { loadTarget } from '../quarantine/target.ts';
 import { signLinkSync, verifyLink, type LinkAction, type LinkClaims } from './links.ts';
 import { senderCanBeAllowed } from './message-actions.ts';
+import { performAdminAction, showAdminAction } from './admin-actions.ts';
 import { formatTime } from './render.ts';
 import { putSubscription } from './subscriptions.ts';
 
@@ -28,7 +29,7 @@ export interface ActionPage {
   message: string;
   details: Array<{ label: string; value: string }>;
   /** the page's button: a POST to this link, or to `url` (another link minted for the next step) */
-  form: { button: string; note: string; danger?: boolean; url?: string } | null;
+  form: { button: string; note: string; danger?: boolean; url?: string; confirm?: string } | null;
   /** where to go next: the owner's quarantine, the rest of the list */
   links?: Array<{ label: string; url: string }>;
   /** a redirect instead of a page (the portal link) */
@@ -44,7 +45,7 @@ const VERBS = {
   subscribe: { button: 'Turn digests back on', heading: 'Turn quarantine digests back on?' },
 } as const;
 
-const page = (
+export const page = (
   status: ContentfulStatusCode,
   kind: ActionPage['kind'],
   heading: string,
@@ -119,14 +120,14 @@ export async function verifyToken(deps: Deps, token: string): Promise<Verified> 
   return { ok: false, page: page(403, 'error', 'Link not valid', message) };
 }
 
-const keyOf = (c: LinkClaims): MailKey => ({ partitionTag: c.partitionTag!, mailId: c.mailId! });
+export const keyOf = (c: LinkClaims): MailKey => ({ partitionTag: c.partitionTag!, mailId: c.mailId! });
 
 interface Summary {
   details: ActionPage['details'];
   sender: string | null;
 }
 
-async function summary(deps: Deps, c: LinkClaims): Promise<Summary> {
+export async function summary(deps: Deps, c: LinkClaims): Promise<Summary> {
   const v = deps.variant;
   const { rows } = await sql<{ subject: unknown; time_num: number | string; sender: unknown }>`
     SELECT m.subject, m.time_num, s.email AS sender FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
@@ -184,7 +185,7 @@ async function copyState(deps: Deps, c: LinkClaims): Promise<{ status: string; c
   }
 }
 
-function alreadyDone(status: string, details: ActionPage['details']): ActionPage | null {
+export function alreadyDone(status: string, details: ActionPage['details']): ActionPage | null {
   if (status === 'released') return page(200, 'done', 'Already released', 'This message was already released to your mailbox.', details);
   if (status === 'deleted') return page(200, 'done', 'Already deleted', 'This message was already deleted.', details);
   if (status === 'releasing') {
@@ -235,6 +236,7 @@ function leadOn(deps: Deps, c: LinkClaims, p: ActionPage): ActionPage {
 
 /** GET: reads only. Never changes rs, never writes an audit row. */
 export async function showAction(deps: Deps, claims: LinkClaims, token: string, minter: Minter = null): Promise<ActionPage> {
+  if (claims.actsAsKey) return showAdminAction(deps, claims);
   return leadOn(deps, claims, await confirmPage(deps, claims, token));
 }
 
@@ -274,7 +276,14 @@ async function confirmPage(deps: Deps, claims: LinkClaims, token: string): Promi
 }
 
 /** POST: the API's verb as identity link:<recipient>, for that recipient only. */
-export async function performAction(deps: Deps, claims: LinkClaims, token: string, minter: Minter = null): Promise<ActionPage> {
+export async function performAction(
+  deps: Deps,
+  claims: LinkClaims,
+  token: string,
+  minter: Minter = null,
+  form: { confirmDangerous?: boolean } = {},
+): Promise<ActionPage> {
+  if (claims.actsAsKey) return performAdminAction(deps, claims, form);
   if (claims.action === 'portal') return showAction(deps, claims, token, minter);
   return leadOn(deps, claims, await perform(deps, claims, minter));
 }

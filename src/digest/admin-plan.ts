@@ -23,7 +23,11 @@ export async function dueAdminDigests(ctx: PlanContext): Promise<string[]> {
   );
   const names = subs.filter((s) => live.has(s.key_id)).map((s) => ledgerName(s.id));
   if (names.length === 0 || ctx.mode.allTime) return names;
-  const states = await ctx.deps.db.selectFrom('qe_digest_state').select(['recipient', 'last_sent_at']).where('recipient', 'in', names).execute();
+  const states = await ctx.deps.db
+    .selectFrom('qe_digest_state')
+    .select(['recipient', 'last_sent_at'])
+    .where('recipient', 'in', names)
+    .execute();
   const sentAt = new Map(states.map((s) => [s.recipient, s.last_sent_at]));
   return subs.filter((s) => live.has(s.key_id) && isDue(s.frequency, sentAt.get(ledgerName(s.id)), ctx.now)).map((s) => ledgerName(s.id));
 }

@@ -29,7 +29,15 @@ function send(c: Context<AppEnv>, p: ActionPage, token: string) {
     message: p.message,
     kind: p.kind,
     details: p.details,
-    form: p.form ? { button: p.form.button, note: p.form.note, danger: !!p.form.danger, action_url: p.form.url ?? `/a/${token}` } : null,
+    form: p.form
+      ? {
+          button: p.form.button,
+          note: p.form.note,
+          danger: !!p.form.danger,
+          action_url: p.form.url ?? `/a/${token}`,
+          confirm: p.form.confirm ?? '',
+        }
+      : null,
     links: p.links ?? [],
     items: [],
   });
@@ -47,14 +55,17 @@ const tooMany: ActionPage = {
 
 export function actionLinkRoutes(limiter: RateLimiter = actionLinkLimiter) {
   const r = new Hono<AppEnv>();
-  const handle = (verb: typeof showAction) => async (c: Context<AppEnv>) => {
+  const handle = (verb: typeof performAction) => async (c: Context<AppEnv>) => {
     const token = c.req.param('token') ?? '';
     const deps = c.get('deps');
     const v = await verifyToken(deps, token);
     if (!v.ok) return send(c, v.page, token);
     // keyed by the link's claims, not the string it arrived as: one link, one bucket
     if (!limiter.hit(linkKey(v.claims), deps.clock.now())) return send(c, tooMany, token);
-    return send(c, await verb(deps, v.claims, token, v.minter), token);
+    // an admin's link: the form's "I mean it" for virus and banned mail (src/digest/admin-actions.ts)
+    const form = c.req.method === 'POST' && v.claims.actsAsKey ? await c.req.parseBody().catch(() => ({})) : {};
+    const confirmDangerous = (form as Record<string, unknown>).confirm_dangerous === '1';
+    return send(c, await verb(deps, v.claims, token, v.minter, { confirmDangerous }), token);
   };
   r.get('/:token', handle(showAction));
   r.post('/:token', handle(performAction));
