@@ -60,7 +60,13 @@ describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
     release = new ReleaseTwin();
     t = await testApp(variantName, {
       release,
-      env: { RESEND_API_KEY: 're_test_key', RESEND_BASE_URL: twin.url, PUBLIC_URL: PUBLIC, LINK_SECRET: SECRET, DIGEST_FROM: 'Q <q@example.test>' },
+      env: {
+        RESEND_API_KEY: 're_test_key',
+        RESEND_BASE_URL: twin.url,
+        PUBLIC_URL: PUBLIC,
+        LINK_SECRET: SECRET,
+        DIGEST_FROM: 'Q <q@example.test>',
+      },
     });
     t.deps.mailer = resendMailer({ apiKey: 're_test_key', baseUrl: twin.url, retry: { attempts: 2, baseDelayMs: 1 }, maxBatch: 2 });
     f = new Fixtures(t);
@@ -73,9 +79,9 @@ describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
   afterAll(async () => {
     await f?.cleanup();
     if (t) {
-      const ids = (await t.handle.db.selectFrom('qe_admin_digests').select('id').where('address', 'like', '%@ops.example.test').execute()).map(
-        (r) => r.id,
-      );
+      const ids = (
+        await t.handle.db.selectFrom('qe_admin_digests').select('id').where('address', 'like', '%@ops.example.test').execute()
+      ).map((r) => r.id);
       if (ids.length) {
         const names = ids.map((id) => `admin-digest:${id}`);
         await t.handle.db.deleteFrom('qe_digest_sends').where('recipient', 'in', names).execute();

@@ -24,16 +24,10 @@ const AdminDigest = z
 const AdminDigestBody = z
   .object({
     address: Address.openapi({ description: 'where the digest is sent' }),
-    domains: z
-      .array(Domain)
-      .min(1)
-      .max(100)
-      .nullable()
-      .optional()
-      .openapi({
-        description:
-          "absent: every domain the key administers (an admin key: every domain, also with null); a domain admin's key: its own domains only",
-      }),
+    domains: z.array(Domain).min(1).max(100).nullable().optional().openapi({
+      description:
+        "absent: every domain the key administers (an admin key: every domain, also with null); a domain admin's key: its own domains only",
+    }),
     frequency: z.enum(FREQUENCIES).optional(),
     time_zone: z.string().max(64).nullable().optional(),
     language: z.string().max(16).nullable().optional(),
