@@ -4,6 +4,7 @@ import type { QueueMessageBody } from '../jobs/queue.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import { dueAdminDigests, loadAdminDigests } from './admin-plan.ts';
 import { linkSettings } from './compose.ts';
+import type { DigestHook } from './hooks.ts';
 import { DIGEST_CRON, summarize } from './job.ts';
 import { inProgressCutoff, type DigestMode, type PlanContext } from './plan.ts';
 import { DEFAULT_PAGE, emptyReport, requireMailer, systemIdentity, type RunReport } from './run.ts';
@@ -25,6 +26,8 @@ export interface AdminRunOptions {
   /** see inProgressCutoff; 0 turns the guard off */
   inProgressHorizon?: number;
   pageSize?: number;
+  /** run inside each send's record transaction (none by default: admin digests emit no webhooks) */
+  hooks?: DigestHook[];
 }
 
 const contextOf = (deps: Deps, now: number, cutoff: number, mode: DigestMode = SCHEDULED): PlanContext => ({
@@ -36,10 +39,10 @@ const contextOf = (deps: Deps, now: number, cutoff: number, mode: DigestMode = S
   load: loadAdminDigests,
 });
 
-async function sendPage(ctx: PlanContext, mailer: Mailer, names: string[], report: RunReport) {
+async function sendPage(ctx: PlanContext, mailer: Mailer, names: string[], report: RunReport, hooks: DigestHook[] = []) {
   const digests = await loadAdminDigests(ctx, names);
   for (let i = 0; i < digests.length; i += mailer.maxBatch) {
-    await sendBatch(ctx, mailer, digests.slice(i, i + mailer.maxBatch), report, []);
+    await sendBatch(ctx, mailer, digests.slice(i, i + mailer.maxBatch), report, hooks);
   }
 }
 
@@ -69,7 +72,7 @@ export async function runAdminDigests(deps: Deps, opts: AdminRunOptions = {}): P
     } else if (opts.queue) {
       await opts.queue.send({ kind: 'digest.admin', names: page, now, cutoff: ctx.cutoff });
       report.enqueued += page.length;
-    } else await sendPage(ctx, mailer!, page, report);
+    } else await sendPage(ctx, mailer!, page, report, opts.hooks);
   }
   report.duration_ms = Date.now() - started;
   return report;

@@ -326,6 +326,37 @@ describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
     offset = 0;
   });
 
+  it('killed after the mail service accepted, before the record: the rerun sends under the same key, delivered once', async () => {
+    const da = await keyOf('domain_admin', { domains: [dB] });
+    const ops = ['late0@ops.example.test', 'late1@ops.example.test'];
+    const mine = new Set<string>();
+    for (const a of ops) mine.add(`admin-digest:${(await (await api('', da.secret, 'POST', { address: a })).json()).id}`);
+    await f.add(msg(`ivy@${dB}`, { timeNum: NOW - 7 }));
+    offset = 6 * 86400;
+    // the record's transaction fails after the send (as a process killed there would leave it)
+    const killed = run({
+      hooks: [
+        async (_trx, e) => {
+          if (mine.has(e.recipient)) throw new Error('killed');
+        },
+      ],
+    });
+    await expect(killed).rejects.toThrow('killed');
+    const delivered = ops.filter((a) => to(a).length === 1);
+    expect(delivered.length).toBeGreaterThan(0);
+    const again = await run();
+    expect(again.failed).toBe(0);
+    // the rerun sent the unrecorded batch again under its key: the mail service did not deliver it twice
+    for (const a of ops) expect(to(a), a).toHaveLength(1);
+    const rows = await t.handle.db
+      .selectFrom('qe_digest_sends')
+      .select('status')
+      .where('recipient', 'in', [...mine])
+      .execute();
+    expect(rows.map((r) => r.status.trim())).toEqual(['sent', 'sent']);
+    offset = 0;
+  });
+
   it('fans out through a queue (Workers): the cron plans, the consumer sends, a redelivery sends nothing', async () => {
     const da = await keyOf('domain_admin', { domains: [dC] });
     const ops = 'queued@ops.example.test';
