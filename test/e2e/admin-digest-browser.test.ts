@@ -174,11 +174,9 @@ describe("an admin's digest in Chromium at 390 and 600 px", () => {
       expect(label).toBeGreaterThanOrEqual(44);
       await page.addScriptTag({ path: AXE });
       const violations = await page.evaluate(async () => {
-        // biome-ignore lint/suspicious/noExplicitAny: axe is injected as a global
         const res = await (globalThis as any).axe.run(document, {
           runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
         });
-        // biome-ignore lint/suspicious/noExplicitAny: axe's result
         return res.violations.map((v: any) => v.id);
       });
       expect(violations).toEqual([]);
