@@ -27,6 +27,7 @@ import { hookRoutes } from './routes/hooks.ts';
 import { RESEND_HOOK_PATH } from '../webhooks/resend.ts';
 import { uiRoutes } from '../ui/routes.tsx';
 import { digestRoutes } from './routes/digests.ts';
+import { adminDigestRoutes } from './routes/admin-digests.ts';
 import { actionLinkRoutes } from './routes/action-links.ts';
 
 /** The configuration, how a request borrows a connection, and what differs by runtime (src/compose.ts). */
@@ -148,6 +149,7 @@ export function createApp(opts: AppOptions) {
   app.route('/v1', releaseRequestRoutes());
   app.route('/v1/webhooks', webhookRoutes());
   app.route('/v1/hooks', hookRoutes());
+  app.route('/v1/digests/admin', adminDigestRoutes());
   app.route('/v1/digests', digestRoutes());
 
   app.doc31('/openapi.json', {

@@ -240,6 +240,20 @@ export interface QeDigestSendsTable {
   updated_at: number | string;
 }
 
+/** An admin's digest of a reach (migration 0015, src/digest/admin-subscriptions.ts). */
+export interface QeAdminDigestsTable {
+  id: string;
+  address: string;
+  key_id: string;
+  /** JSON array of domains; null: every domain */
+  domains: string | null;
+  frequency: string;
+  time_zone: string | null;
+  language: string | null;
+  created_at: number | string;
+  created_by: string;
+}
+
 /** What a mailbox owner may do with a content type (migration 0012): domain '*' is the global rule. */
 export interface QeReleasePoliciesTable {
   domain: string;
@@ -286,4 +300,5 @@ export interface Database {
   qe_ui_sessions: QeUiSessionsTable;
   qe_release_policies: QeReleasePoliciesTable;
   qe_release_requests: QeReleaseRequestsTable;
+  qe_admin_digests: QeAdminDigestsTable;
 }

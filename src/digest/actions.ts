@@ -13,6 +13,7 @@ import { requestRelease } from '../quarantine/release-requests.ts';
 import { loadTarget } from '../quarantine/target.ts';
 import { signLinkSync, verifyLink, type LinkAction, type LinkClaims } from './links.ts';
 import { senderCanBeAllowed } from './message-actions.ts';
+import { performAdminAction, showAdminAction } from './admin-actions.ts';
 import { putSubscription } from './subscriptions.ts';
 import { reasonWords, type Words } from './wording.ts';
 
@@ -28,7 +29,7 @@ export interface ActionPage {
   message: string;
   details: Array<{ label: string; value: string }>;
   /** the page's button: a POST to this link, or to `url` (another link minted for the next step) */
-  form: { button: string; note: string; danger?: boolean; url?: string } | null;
+  form: { button: string; note: string; danger?: boolean; url?: string; confirm?: string } | null;
   /** where to go next: the owner's quarantine, the rest of the list */
   links?: Array<{ label: string; url: string }>;
   /** a redirect instead of a page (the portal link) */
@@ -44,7 +45,7 @@ export interface Reader {
 type Verb = Exclude<LinkAction, 'portal'>;
 const verbWords = (r: Reader, action: Verb) => ({ button: r.w.t(`act.${action}.button`), heading: r.w.t(`act.${action}.heading`) });
 
-const page = (
+export const page = (
   status: ContentfulStatusCode,
   kind: ActionPage['kind'],
   heading: string,
@@ -129,14 +130,14 @@ export async function verifyToken(deps: Deps, token: string, readerOf: (recipien
   return { ok: false, page: page(403, 'error', r.w.t('act.invalid.heading'), message), reader: r };
 }
 
-const keyOf = (c: LinkClaims): MailKey => ({ partitionTag: c.partitionTag!, mailId: c.mailId! });
+export const keyOf = (c: LinkClaims): MailKey => ({ partitionTag: c.partitionTag!, mailId: c.mailId! });
 
 interface Summary {
   details: ActionPage['details'];
   sender: string | null;
 }
 
-async function summary(deps: Deps, r: Reader, c: LinkClaims): Promise<Summary> {
+export async function summary(deps: Deps, r: Reader, c: LinkClaims): Promise<Summary> {
   const v = deps.variant;
   const { rows } = await sql<{ subject: unknown; time_num: number | string; sender: unknown; content: unknown }>`
     SELECT m.subject, m.time_num, m.content, s.email AS sender FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
@@ -183,7 +184,7 @@ async function copyState(deps: Deps, r: Reader, c: LinkClaims): Promise<{ status
   }
 }
 
-function alreadyDone(r: Reader, status: string, details: ActionPage['details']): ActionPage | null {
+export function alreadyDone(r: Reader, status: string, details: ActionPage['details']): ActionPage | null {
   if (status === 'released') return said(r, 200, 'done', 'already_released', details);
   if (status === 'deleted') return said(r, 200, 'done', 'already_deleted', details);
   if (status === 'releasing') return said(r, 200, 'done', 'releasing', details);
@@ -209,6 +210,7 @@ function leadOn(deps: Deps, r: Reader, c: LinkClaims, p: ActionPage): ActionPage
 
 /** GET: reads only. Never changes rs, never writes an audit row. */
 export async function showAction(deps: Deps, r: Reader, claims: LinkClaims, token: string): Promise<ActionPage> {
+  if (claims.actsAsKey) return showAdminAction(deps, claims);
   return leadOn(deps, r, claims, await confirmPage(deps, r, claims, token));
 }
 
@@ -236,7 +238,15 @@ async function confirmPage(deps: Deps, r: Reader, claims: LinkClaims, token: str
 }
 
 /** POST: the API's verb as identity link:<recipient>, for that recipient only. */
-export async function performAction(deps: Deps, r: Reader, claims: LinkClaims, token: string, minter: Minter = null): Promise<ActionPage> {
+export async function performAction(
+  deps: Deps,
+  r: Reader,
+  claims: LinkClaims,
+  token: string,
+  minter: Minter = null,
+  form: { confirmDangerous?: boolean } = {},
+): Promise<ActionPage> {
+  if (claims.actsAsKey) return performAdminAction(deps, claims, form);
   if (claims.action === 'portal') return showAction(deps, r, claims, token);
   return leadOn(deps, r, claims, await perform(deps, r, claims, minter));
 }

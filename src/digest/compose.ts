@@ -8,6 +8,7 @@ import { DEFAULT_RULES, ownerActions, policyTypeOf } from '../quarantine/release
 import { messageActions, type MessageAction, type MessageVerb } from './message-actions.ts';
 import type { RecipientDigest } from './plan.ts';
 import { isTimeZone, renderHtml, renderSubject, renderText, templateFor, timeZoneLabel, type Templates } from './render.ts';
+import { adminWords } from './admin-compose.ts';
 import { kindOf, kindsSentence, reasonWords, wordsFor, wrapText, type Kind, type Words } from './wording.ts';
 
 export interface ComposeContext {
@@ -56,18 +57,10 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
   const { publicUrl, secret } = linkSettings(ctx.config);
   const w = wordsFor(d.language ?? ctx.config.DIGEST_LANGUAGE);
   const expires = expiryAt(ctx.now, ctx.linkTtl ?? DEFAULT_LINK_TTL);
-  const link = (action: LinkAction, p: number | null, mailId: string | null, exp = expires) =>
-    linkUrl(
-      publicUrl,
-      signLinkSync(secret, {
-        action,
-        partitionTag: p,
-        mailId,
-        recipient: d.recipient,
-        expires: exp,
-        ...(ctx.mintedBy === undefined ? {} : { keyId: ctx.mintedBy }),
-      }),
-    );
+  // an admin's digest: each item's links are for its recipient and act as the admin's key
+  const by = d.admin ? { keyId: d.admin.keyId, actsAsKey: true as const } : ctx.mintedBy === undefined ? {} : { keyId: ctx.mintedBy };
+  const link = (action: LinkAction, p: number | null, mailId: string | null, exp = expires, recipient = d.recipient) =>
+    linkUrl(publicUrl, signLinkSync(secret, { action, partitionTag: p, mailId, recipient, expires: exp, ...by }));
   const messages = [];
   // the plan lists the newest first; the digest shows the newest DIGEST_MAX_ITEMS of them
   for (const m of d.messages.slice(0, ctx.config.DIGEST_MAX_ITEMS)) {
@@ -80,20 +73,20 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
     messages.push({
       subject: m.subject || w.t('no_subject'),
       sender: m.sender || w.t('null_sender'),
-      recipient: d.recipient,
-      show_recipient: false,
+      recipient: m.recipient ?? d.recipient,
+      show_recipient: m.recipient !== undefined,
       score: m.score === null ? '' : String(m.score),
       score_text: m.score === null ? '' : w.t('score', { score: m.score }),
       received: w.time(m.timeNum, d.timeZone),
       type: typeOfCode(m.contentCode),
       kind,
       reason: reasonWords(w, m.contentCode, m.reason),
-      ...actionLinks(w, messageActions(m, allowed), (a) => link(a, m.partitionTag, m.mailId, exp)),
+      ...actionLinks(w, messageActions(m, allowed), (a) => link(a, m.partitionTag, m.mailId, exp, m.recipient)),
     });
   }
   const kinds = d.kinds ?? countKinds(d);
   const more = d.total > messages.length ? d.total - messages.length : 0;
-  return {
+  const view = {
     subject: ctx.config.DIGEST_SUBJECT ? renderSubject(ctx.config.DIGEST_SUBJECT, d.total) : w.n('subject', d.total, { total: d.total }),
     language: w.language,
     total: d.total,
@@ -121,6 +114,7 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
     links_expire: w.time(expires, d.timeZone),
     links_note: w.t('footer.links', { expires: w.time(expires, d.timeZone), recipient: d.recipient }),
   };
+  return d.admin ? { ...view, ...adminWords(ctx, d, d.admin, w, expires, link) } : view;
 }
 
 /** A digest built without the plan's counts (a preview, a test): counted from its listed messages. */
@@ -138,7 +132,7 @@ export async function composeDigest(ctx: ComposeContext, d: RecipientDigest, ide
   const { publicUrl, secret } = linkSettings(ctx.config);
   return {
     from,
-    to: d.recipient,
+    to: d.admin?.address ?? d.recipient,
     subject: view.subject,
     html: renderHtml(templateFor(ctx.templates, 'digest.html', view.language), view),
     text: wrapText(renderText(templateFor(ctx.templates, 'digest.txt', view.language), view)),

@@ -21,6 +21,8 @@ export interface LinkClaims {
   expires: number;
   /** the API key that minted the link (a preview): the link works only while that key is live */
   keyId?: string;
+  /** an admin's digest: the link acts as that key (an admin), not as the recipient (src/digest/admin-actions.ts) */
+  actsAsKey?: true;
 }
 
 export const DEFAULT_LINK_TTL = 7 * 24 * 3600;
@@ -32,10 +34,12 @@ const MAC_BYTES = 16;
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
 const KEY_ID = /^key_[A-Za-z0-9_-]{1,28}$/;
+const ACTS_AS_KEY = 'as-key';
 
 /**
  * The signed payload: `v2|action|partition|b64url(mail_id)|b64url(recipient)|expires[|key_id]`
- * (the seventh field: the API key that minted a preview's link). The free-text
+ * (the seventh field: the API key that minted a preview's link; an eighth, `as-key`: the link acts
+ * as that key, from an admin's digest). The free-text
  * fields are base64url, so any address amavisd stores (RFC 5321 allows '|', quotes, spaces in a
  * quoted local part, 254 characters) signs as it is and cannot break the field split.
  * Tokens signed before v2 (`v1|...|recipient|...`, whose signer refused a '|' in any field) are
@@ -53,7 +57,8 @@ function payloadOf(c: LinkClaims): string {
   if (c.keyId !== undefined) {
     if (!KEY_ID.test(c.keyId)) throw new Error("a link's key id is malformed");
     fields.push(c.keyId);
-  }
+    if (c.actsAsKey) fields.push(ACTS_AS_KEY);
+  } else if (c.actsAsKey) throw new Error('a link acting as a key needs its key id');
   return fields.join('|');
 }
 
@@ -100,10 +105,11 @@ const DECIMAL = /^(0|[1-9][0-9]{0,14})$/;
 /** The claims of a payload, or null. Only its canonical spelling is accepted (checked by the caller). */
 function parsePayload(payload: string): LinkClaims | null {
   const [version, action, partition, mailIdField, recipientField, expires, ...more] = payload.split('|');
-  const keyId = version === 'v2' && more.length === 1 && KEY_ID.test(more[0]!) ? more[0] : undefined;
+  const keyId = version === 'v2' && more.length >= 1 && KEY_ID.test(more[0]!) ? more[0] : undefined;
+  const actsAsKey = keyId !== undefined && more.length === 2 && more[1] === ACTS_AS_KEY;
   if (
     (version !== 'v1' && version !== 'v2') ||
-    more.length > (keyId === undefined ? 0 : 1) ||
+    more.length > (keyId === undefined ? 0 : actsAsKey ? 2 : 1) ||
     !(LINK_ACTIONS as readonly string[]).includes(action ?? '')
   )
     return null;
@@ -118,6 +124,7 @@ function parsePayload(payload: string): LinkClaims | null {
     recipient,
     expires: Number(expires),
     ...(keyId === undefined ? {} : { keyId }),
+    ...(actsAsKey ? { actsAsKey: true as const } : {}),
   };
   // exactly one spelling of these claims: the one this server's signer writes
   if ((version === 'v2' ? payloadOf(claims) : payloadV1(claims)) !== payload) return null;

@@ -47,6 +47,8 @@ export interface PlannedMessage {
   reason: string;
   /** the one-click links the owner's release policy allows for it (release-policy.ts ownerActions); unset: the defaults' */
   actions?: OwnerLinkAction[];
+  /** an admin's digest: whose copy this is (shown on the item; its links act for this recipient) */
+  recipient?: string;
 }
 
 export interface RecipientDigest {
@@ -62,6 +64,18 @@ export interface RecipientDigest {
   from: { time: number; mailId: string } | null;
   /** the newest message covered: the watermark once the mail service has accepted the digest */
   to: { time: number; mailId: string };
+  /** an admin's digest (src/digest/admin-plan.ts): `recipient` is then its ledger name, not an address */
+  admin?: AdminDigestOf;
+}
+
+export interface AdminDigestOf {
+  id: string;
+  /** where it is sent */
+  address: string;
+  /** the key it belongs to: its links act as that key */
+  keyId: string;
+  /** null: every domain */
+  domains: string[] | null;
 }
 
 export const MAX_LISTED = 50;
@@ -77,7 +91,7 @@ export function isDue(frequency: string, lastSentAt: number | string | null | un
 }
 
 /** msgrcpt.rs values that are still waiting for the recipient (not 'p': a release is under way). */
-const WAITING = [' ', '', 'V'];
+export const WAITING = [' ', '', 'V'];
 
 export interface PlanContext {
   deps: Deps;
@@ -87,6 +101,8 @@ export interface PlanContext {
   now: number;
   /** only messages with time_num below this are covered (see inProgressCutoff) */
   cutoff: number;
+  /** loads digests by ledger name again (send.ts settles and refreshes); absent: the owners' loadDigests */
+  load?: (ctx: PlanContext, names: string[]) => Promise<RecipientDigest[]>;
 }
 
 /**
@@ -102,7 +118,7 @@ export async function inProgressCutoff(deps: Deps, now: number, horizon = 600): 
   return t === null || t === undefined ? now + 1 : Math.min(now + 1, Number(t));
 }
 
-function domainConditions(ctx: PlanContext, domainRef: string, reversed: boolean): Expression<SqlBool>[] {
+export function domainConditions(ctx: PlanContext, domainRef: string, reversed: boolean): Expression<SqlBool>[] {
   const { deps, mode } = ctx;
   const backup = deps.config.BACKUP_MX_DOMAINS;
   if (mode.includeBackupMx || backup.length === 0) return [];
@@ -318,7 +334,10 @@ function kindsOf(row: MessageRow): NonNullable<RecipientDigest['kinds']> {
 const ALERT_TYPES = new Set(['virus', 'banned', 'bad-header', 'bad-mime']);
 
 /** The start of the stored text of the page's virus/banned/bad-header mail, for X-Amavis-Alert. */
-async function alertReasons(ctx: PlanContext, rows: MessageRow[]): Promise<Map<string, string>> {
+export async function alertReasons(
+  ctx: PlanContext,
+  rows: Array<Pick<MessageRow, 'content' | 'mail_id' | 'partition_tag'>>,
+): Promise<Map<string, string>> {
   const v = ctx.deps.variant;
   const keys = new Map<string, { p: number; id: string }>();
   for (const r of rows) {

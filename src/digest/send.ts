@@ -88,7 +88,7 @@ export async function sendBatch(ctx: PlanContext, mailer: Mailer, digests: Recip
     }
     if (reload.length) {
       // their earlier digest was delivered and the watermark moved: what is new since then
-      const fresh = keyAll(ctx, await loadDigests(forced(ctx), reload));
+      const fresh = keyAll(ctx, await (ctx.load ?? loadDigests)(forced(ctx), reload));
       await recordIntent(ctx, mailer, fresh);
       keyed = [...keyed.filter((k) => !reload.includes(k.d.recipient)), ...fresh];
     }
@@ -239,7 +239,7 @@ async function refreshStale(ctx: PlanContext, mailer: Mailer, todo: Keyed[]): Pr
   );
   if (stale.length === 0) return todo;
   const names = new Set(stale.map((k) => k.d.recipient));
-  const fresh = keyAll(ctx, await loadDigests(forced(ctx), [...names]));
+  const fresh = keyAll(ctx, await (ctx.load ?? loadDigests)(forced(ctx), [...names]));
   await recordIntent(ctx, mailer, fresh);
   return [...todo.filter((k) => !names.has(k.d.recipient)), ...fresh];
 }
@@ -273,7 +273,7 @@ async function settleBatch(ctx: PlanContext, mailer: Mailer, batchKey: string, p
   }
   const missing = members.map((m) => m.recipient).filter((r) => !inPage.has(r));
   // members outside this page: their digest now, whatever their subscription's frequency
-  const outside = missing.length ? keyAll(ctx, await loadDigests(forced(ctx, { forceAll: true }), missing)) : [];
+  const outside = missing.length ? keyAll(ctx, await (ctx.load ?? loadDigests)(forced(ctx, { forceAll: true }), missing)) : [];
   await recordIntent(ctx, mailer, outside);
   const current = new Map([...outside.map((k) => [k.d.recipient, k] as const), ...page.map((k) => [k.d.recipient, k] as const)]);
   const now = members.sort((a, b) => byRecipient({ d: a }, { d: b })).map((m) => ({ m, k: current.get(m.recipient) ?? null }));

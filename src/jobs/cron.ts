@@ -3,6 +3,7 @@ import type { Deps } from '../deps.ts';
 import { webhookJob } from '../webhooks/job.ts';
 import { purgeJob } from '../retention/job.ts';
 import { digestJob } from '../digest/job.ts';
+import { adminDigestJob } from '../digest/admin-run.ts';
 
 /**
  * The scheduled jobs: the one table both runtimes read. wrangler.toml's [triggers] crons must list
@@ -35,7 +36,7 @@ export interface JobEnv {
   queue?: { send(body: unknown): Promise<void>; sendBatch?(messages: Array<{ body: unknown }>): Promise<void> };
 }
 
-export const CRON_TABLE: ScheduledJob[] = [webhookJob, purgeJob, digestJob];
+export const CRON_TABLE: ScheduledJob[] = [webhookJob, purgeJob, digestJob, adminDigestJob];
 
 /** When `job` runs under this configuration (five fields, UTC), or null when it is off. */
 export function scheduleOf(job: ScheduledJob, config: Pick<Config, 'PURGE_SCHEDULE'>): string | null {

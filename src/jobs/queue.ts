@@ -1,6 +1,7 @@
 import type { Deps } from '../deps.ts';
 import { deliverQueued } from '../webhooks/job.ts';
 import { digestBatch } from '../digest/job.ts';
+import { adminDigestBatch } from '../digest/admin-run.ts';
 
 /**
  * Queue messages (Cloudflare Queues on Workers): `{kind, ...}`. Each kind has one handler; the
@@ -17,6 +18,7 @@ export type QueueHandler = (deps: Deps, body: QueueMessageBody) => Promise<void>
 export const QUEUE_HANDLERS: Record<string, QueueHandler> = {
   'webhook.deliver': deliverQueued,
   'digest.batch': digestBatch,
+  'digest.admin': adminDigestBatch,
 };
 
 export class UnknownQueueMessage extends Error {}

@@ -28,7 +28,7 @@ describe('the cron table', () => {
     expect(scheduleOf(purge, other)).toBe('0 4 * * 0');
     expect(jobsFor('17 3 * * *', other)).toEqual([]);
     // the other jobs do not depend on it
-    expect(jobsFor('*/15 * * * *', off).map((j) => j.name)).toEqual(['digest']);
+    expect(jobsFor('*/15 * * * *', off).map((j) => j.name)).toEqual(['digest', 'admin-digest']);
     expect(() => parseConfig({ PURGE_SCHEDULE: 'nightly' })).toThrow(/PURGE_SCHEDULE: expected a five-field cron expression/);
   });
 });

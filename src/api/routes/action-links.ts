@@ -31,7 +31,15 @@ function send(c: Context<AppEnv>, r: Reader, p: ActionPage, token: string) {
     message: p.message,
     kind: p.kind,
     details: p.details,
-    form: p.form ? { button: p.form.button, note: p.form.note, danger: !!p.form.danger, action_url: p.form.url ?? `/a/${token}` } : null,
+    form: p.form
+      ? {
+          button: p.form.button,
+          note: p.form.note,
+          danger: !!p.form.danger,
+          action_url: p.form.url ?? `/a/${token}`,
+          confirm: p.form.confirm ?? '',
+        }
+      : null,
     links: p.links ?? [],
     items: [],
   });
@@ -58,7 +66,10 @@ export function actionLinkRoutes(limiter: RateLimiter = actionLinkLimiter) {
     if (!v.ok) return send(c, v.reader, v.page, token);
     // keyed by the link's claims, not the string it arrived as: one link, one bucket
     if (!limiter.hit(linkKey(v.claims), deps.clock.now())) return send(c, v.reader, tooMany(v.reader), token);
-    return send(c, v.reader, await verb(deps, v.reader, v.claims, token, v.minter), token);
+    // an admin's link: the form's "I mean it" for virus and banned mail (src/digest/admin-actions.ts)
+    const form = c.req.method === 'POST' && v.claims.actsAsKey ? await c.req.parseBody().catch(() => ({})) : {};
+    const confirmDangerous = (form as Record<string, unknown>).confirm_dangerous === '1';
+    return send(c, v.reader, await verb(deps, v.reader, v.claims, token, v.minter, { confirmDangerous }), token);
   };
   r.get('/:token', handle(showAction));
   r.post('/:token', handle(performAction));
