@@ -49,6 +49,37 @@ const quarantined = (i: number, tag: string, now: number): AmavisMessage => ({
   raw: `From: sender@example.org\nTo: ${tag}${i}@e2e.test\nSubject: bench release ${tag}${i}\nMessage-ID: <${tag}${i}.${now}@bench.example>\n\nbody\n`,
 });
 
+/** Ids worked on at once by the API's bulk (src/quarantine/bulk.ts CONCURRENCY = AMAVISD_PDP_CONCURRENCY's default). */
+export const BULK_CONCURRENCY = 4;
+
+/**
+ * The bulk's floor: the same releases as raw AM.PDP exchanges (a socket each, one request, read
+ * the reply), `concurrency` at a time against the same amavisd: what amavisd itself takes.
+ */
+async function rawBulk(pdp: string, items: Array<{ mailId: string; secretId: string; rcpt: string }>, concurrency: number) {
+  let next = 0;
+  let ok = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < items.length) {
+      const a = items[next++]!;
+      const reply = await rawPdp(pdp, [
+        ['request', 'release'],
+        ['mail_id', a.mailId],
+        ['secret_id', a.secretId],
+        ['partition_tag', '0'],
+        ['quar_type', 'Q'],
+        ['recipient', a.rcpt],
+        ['requested_by', 'bench'],
+      ]);
+      if (/setreply=250/.test(reply)) ok++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  return { messages: items.length, released: ok, seconds: Math.round(seconds * 100) / 100, messages_per_s: Math.round(ok / seconds) };
+}
+
 type Harness = { databaseUrl: string; pdpPort: number; stop(): Promise<void>; sink(): Promise<unknown[]> };
 
 async function startHarness(backend: BenchBackend, schema: SchemaKind, log: (s: string) => void): Promise<Harness | string> {
@@ -81,7 +112,14 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
     const tag = `r${now.toString(36)}`;
     const n = opts.samples + 3; // +3 warm-up each
     const make = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => quarantined(i, `${tag}${prefix}`, now));
-    const groups = { raw: make('a', n), direct: make('b', n), relay: make('c', n), bulk: make('d', opts.bulk) };
+    const groups = {
+      raw: make('a', n),
+      direct: make('b', n),
+      relay: make('c', n),
+      bulk: make('d', opts.bulk),
+      floorBefore: make('e', opts.bulk),
+      floorAfter: make('f', opts.bulk),
+    };
     const written: Record<string, Array<{ mailId: string; secretId: string; rcpt: string }>> = {};
     for (const [k, msgs] of Object.entries(groups)) {
       const w = await writeMessages(handle.db, variant, msgs);
@@ -127,12 +165,17 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
       times.direct.push(tDirect);
       times.relay.push(tRelay);
     }
+    // the bulk between two runs of its floor (drift hits both alike): the same number of releases,
+    // raw AM.PDP, BULK_CONCURRENCY at a time
+    const floorBefore = await rawBulk(pdp, written.floorBefore!, BULK_CONCURRENCY);
     const t0 = performance.now();
     const bulk = await request(server.ports.api, '/v1/quarantine/bulk', {
       method: 'POST',
       body: { action: 'release', ids: written.bulk!.map((m) => `0.${m.mailId}`) },
     });
     const bulkS = (performance.now() - t0) / 1000;
+    const floorAfter = await rawBulk(pdp, written.floorAfter!, BULK_CONCURRENCY);
+    const floorS = (floorBefore.seconds + floorAfter.seconds) / 2;
     let bulkOk = 0;
     try {
       const body = JSON.parse(bulk.body) as { results?: Array<{ status: number }> } | Array<{ status: number }>;
@@ -165,6 +208,10 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
         status: bulk.status,
         seconds: Math.round(bulkS * 100) / 100,
         messages_per_s: Math.round(bulkOk / bulkS),
+        floor_before: floorBefore,
+        floor_after: floorAfter,
+        /** bulk seconds / the mean of the two floors' */
+        floor_ratio: ratio(bulkS, floorS),
       },
       sink_received: sinkReceived,
     };
