@@ -4,7 +4,7 @@
  * bulk release of `bulk` messages. The amavisd is the real amavisd-new of test/e2e/harness when it
  * is installed and we are root; otherwise the demo's sandbox AM.PDP peer (labelled as such).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { detectSchema } from '../src/amavis/schema.ts';
 import { openDatabase } from '../src/db/connect.ts';
@@ -49,7 +49,7 @@ const quarantined = (i: number, tag: string, now: number): AmavisMessage => ({
   raw: `From: sender@example.org\nTo: ${tag}${i}@e2e.test\nSubject: bench release ${tag}${i}\nMessage-ID: <${tag}${i}.${now}@bench.example>\n\nbody\n`,
 });
 
-/** Ids worked on at once by the API's bulk (src/quarantine/bulk.ts CONCURRENCY = AMAVISD_PDP_CONCURRENCY's default). */
+/** AM.PDP exchanges at once: the bound the API's bulk release runs under (AMAVISD_PDP_CONCURRENCY, default 4; src/quarantine/bulk.ts). */
 export const BULK_CONCURRENCY = 4;
 
 /**
@@ -78,6 +78,16 @@ async function rawBulk(pdp: string, items: Array<{ mailId: string; secretId: str
   await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (performance.now() - t0) / 1000;
   return { messages: items.length, released: ok, seconds: Math.round(seconds * 100) / 100, messages_per_s: Math.round(ok / seconds) };
+}
+
+/** utime + stime of a process (Linux /proc, 10 ms ticks); NaN elsewhere */
+function processCpuMs(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(')').pop()!.trim().split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 type Harness = { databaseUrl: string; pdpPort: number; stop(): Promise<void>; sink(): Promise<unknown[]> };
@@ -168,12 +178,14 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
     // the bulk between two runs of its floor (drift hits both alike): the same number of releases,
     // raw AM.PDP, BULK_CONCURRENCY at a time
     const floorBefore = await rawBulk(pdp, written.floorBefore!, BULK_CONCURRENCY);
+    const apiCpu0 = processCpuMs(server.child.pid);
     const t0 = performance.now();
     const bulk = await request(server.ports.api, '/v1/quarantine/bulk', {
       method: 'POST',
       body: { action: 'release', ids: written.bulk!.map((m) => `0.${m.mailId}`) },
     });
     const bulkS = (performance.now() - t0) / 1000;
+    const apiCpuMs = processCpuMs(server.child.pid) - apiCpu0;
     const floorAfter = await rawBulk(pdp, written.floorAfter!, BULK_CONCURRENCY);
     const floorS = (floorBefore.seconds + floorAfter.seconds) / 2;
     let bulkOk = 0;
@@ -208,6 +220,8 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
         status: bulk.status,
         seconds: Math.round(bulkS * 100) / 100,
         messages_per_s: Math.round(bulkOk / bulkS),
+        /** user + system CPU of the API's process during the bulk (/proc, 10 ms ticks) */
+        api_process_cpu_ms: Math.round(apiCpuMs),
         floor_before: floorBefore,
         floor_after: floorAfter,
         /** bulk seconds / the mean of the two floors' */

@@ -9,7 +9,7 @@ import { emitReleaseEvents } from '../webhooks/mail-events.ts';
 import { enabledSubscriptions } from '../webhooks/events.ts';
 import { assertMayRelease } from './release-policy.ts';
 import { closeResolvedAttempts, markAttemptUnknown, openAttempt, settleAttempt } from './attempts.ts';
-import { chooseRecipients, claimForRelease, loadTarget, senderListing, setRecipientStatus, unclaim } from './target.ts';
+import { chooseRecipients, claimForRelease, loadTarget, senderListing, setRecipientStatus, unclaim, type ActionTarget } from './target.ts';
 
 export interface ReleaseInput {
   key: MailKey;
@@ -23,6 +23,8 @@ export interface ReleaseInput {
   force?: boolean;
   /** admins and domain admins: they mean to release virus or banned mail (src/quarantine/release-policy.ts) */
   confirmDangerous?: boolean;
+  /** the message as loadTarget just read it for this caller and key (a filtered bulk); unset: read here */
+  target?: ActionTarget;
 }
 
 export interface RecipientOutcome {
@@ -79,7 +81,7 @@ const UNSETTLED = 'a release is in progress or its outcome is unknown (an admin 
  * audit row and the events. When amavisd's answer cannot be known, they stay 'releasing'.
  */
 export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseInput, onRecorded?: OnRecorded): Promise<ReleaseResult> {
-  const target = await loadTarget(deps, who, input.key);
+  const target = input.target ?? (await loadTarget(deps, who, input.key));
   // the release policy, before anything is claimed or sent: every way in (API, bulk, pages, links)
   // comes here; who may not release is told so whatever the server's configuration
   await assertMayRelease(deps, who, formatItemId(input.key), target.contentCode, input.confirmDangerous);
