@@ -5,7 +5,9 @@ import type { Deps } from '../deps.ts';
 import { isConnectionError } from '../db/errors.ts';
 import { AppError } from '../errors.ts';
 import { deleteMessage, type DeleteResult } from './delete.ts';
-import { releaseMessage, type ReleaseResult } from './release.ts';
+import { enabledSubscriptions } from '../webhooks/events.ts';
+import { releaseMessage, type ReleaseResult, type SharedReads } from './release.ts';
+import { rulesForMailbox } from './release-policy.ts';
 import { loadTarget } from './target.ts';
 
 /** A list's recipient filter (normalized as the list's): an action under it reaches only these. */
@@ -97,8 +99,33 @@ function failure(deps: Deps, id: string, err: unknown): BulkItemResult {
   };
 }
 
+/**
+ * `read`, shared by every id of one bulk: read again once the last read is older than `ms` (a
+ * release used to read the same rows once per id; a webhook created during a bulk still gets its
+ * events from the next second on). A failed read is not kept.
+ */
+function freshFor<T>(deps: Deps, ms: number, read: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | null = null;
+  return () => {
+    const now = deps.clock.now();
+    if (!last || now - last.at > ms) {
+      const value = read();
+      const entry = { at: now, value };
+      last = entry;
+      value.catch(() => {
+        if (last === entry) last = null;
+      });
+    }
+    return last.value;
+  };
+}
+
 export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Promise<BulkItemResult[]> {
   const ids = [...new Set(input.ids)];
+  const shared: SharedReads = {
+    subscriptions: freshFor(deps, 1000, () => enabledSubscriptions(deps.db)),
+    ...(who.role === 'user' ? { ownerRules: freshFor(deps, 1000, () => rulesForMailbox(deps, who.mailbox)) } : {}),
+  };
   const out: BulkItemResult[] = new Array(ids.length);
   let next = 0;
   const worker = async () => {
@@ -118,6 +145,7 @@ export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Prom
             confirmDangerous: input.confirmDangerous,
             recipients,
             target: filtered?.target,
+            shared,
           });
           out[i] = { id, status: result.status === 'released' ? 200 : result.status === 'partial' ? 207 : 502, result };
         } else {
