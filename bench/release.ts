@@ -51,6 +51,7 @@ const quarantined = (i: number, tag: string, now: number): AmavisMessage => ({
 
 /** AM.PDP exchanges at once: the bound the API's bulk release runs under (AMAVISD_PDP_CONCURRENCY, default 4; src/quarantine/bulk.ts). */
 export const BULK_CONCURRENCY = 4;
+const ROUNDS = 5;
 
 /**
  * The bulk's floor: the same releases as raw AM.PDP exchanges (a socket each, one request, read
@@ -129,6 +130,9 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
       bulk: make('d', opts.bulk),
       floorBefore: make('e', opts.bulk),
       floorAfter: make('f', opts.bulk),
+      // interleaved rounds: ROUNDS x (floor of bulk/ROUNDS, API bulk of bulk/ROUNDS)
+      roundsFloor: make('g', opts.bulk),
+      roundsApi: make('h', opts.bulk),
     };
     const written: Record<string, Array<{ mailId: string; secretId: string; rcpt: string }>> = {};
     for (const [k, msgs] of Object.entries(groups)) {
@@ -188,6 +192,25 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
     const apiCpuMs = processCpuMs(server.child.pid) - apiCpu0;
     const floorAfter = await rawBulk(pdp, written.floorAfter!, BULK_CONCURRENCY);
     const floorS = (floorBefore.seconds + floorAfter.seconds) / 2;
+    // The machine's drift moves a 500-release floor by 2-4x between two runs minutes apart, so the
+    // same comparison again in ROUNDS alternating slices: drift hits both sides alike.
+    const per = Math.ceil(opts.bulk / ROUNDS);
+    const rounds = { floor_s: 0, api_s: 0, floor_released: 0, api_released: 0 };
+    for (let r = 0; r < ROUNDS; r++) {
+      const f = await rawBulk(pdp, written.roundsFloor!.slice(r * per, (r + 1) * per), BULK_CONCURRENCY);
+      rounds.floor_s += f.seconds;
+      rounds.floor_released += f.released;
+      const ids = written.roundsApi!.slice(r * per, (r + 1) * per).map((m) => `0.${m.mailId}`);
+      const t1 = performance.now();
+      const res = await request(server.ports.api, '/v1/quarantine/bulk', { method: 'POST', body: { action: 'release', ids } });
+      rounds.api_s += (performance.now() - t1) / 1000;
+      try {
+        const body = JSON.parse(res.body) as { results?: Array<{ status: number }> };
+        rounds.api_released += (body.results ?? []).filter((x) => x.status === 200).length;
+      } catch {
+        // counted as not released
+      }
+    }
     let bulkOk = 0;
     try {
       const body = JSON.parse(bulk.body) as { results?: Array<{ status: number }> } | Array<{ status: number }>;
@@ -226,6 +249,16 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
         floor_after: floorAfter,
         /** bulk seconds / the mean of the two floors' */
         floor_ratio: ratio(bulkS, floorS),
+        /** ROUNDS x (raw floor, API bulk) of bulk/ROUNDS ids each, alternating: total seconds and ratio */
+        interleaved: {
+          rounds: ROUNDS,
+          ids_per_round: per,
+          floor_s: Math.round(rounds.floor_s * 100) / 100,
+          api_s: Math.round(rounds.api_s * 100) / 100,
+          floor_released: rounds.floor_released,
+          api_released: rounds.api_released,
+          ratio: ratio(rounds.api_s, rounds.floor_s),
+        },
       },
       sink_received: sinkReceived,
     };
