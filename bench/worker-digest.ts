@@ -326,7 +326,10 @@ try {
     const out = await drain();
     for (const b of batchesOf(out)) {
       pages.push(b);
-      for (const a of b.recipients!) (planned.has(a) ? duplicates++ : planned.add(a));
+      for (const a of b.recipients!) {
+        if (planned.has(a)) duplicates++;
+        else planned.add(a);
+      }
     }
     steps.push({
       acked: r.result.explicitAcks.length,
