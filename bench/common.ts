@@ -31,7 +31,9 @@ export interface ServerChild {
 
 /** bench/server.ts in its own Node process; resolves once it prints its ports. */
 export function spawnServer(env: Record<string, string>): Promise<ServerChild> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/server.ts')], {
+  // BENCH_SERVER_CPU_PROF=DIR: a V8 CPU profile of the API's process, written there when it stops
+  const prof = process.env.BENCH_SERVER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(ROOT, 'bench/server.ts')], {
     cwd: ROOT,
     env: { ...process.env, ADMIN_API_KEY: ADMIN_KEY, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

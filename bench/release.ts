@@ -4,7 +4,7 @@
  * bulk release of `bulk` messages. The amavisd is the real amavisd-new of test/e2e/harness when it
  * is installed and we are root; otherwise the demo's sandbox AM.PDP peer (labelled as such).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { detectSchema } from '../src/amavis/schema.ts';
 import { openDatabase } from '../src/db/connect.ts';
@@ -49,6 +49,48 @@ const quarantined = (i: number, tag: string, now: number): AmavisMessage => ({
   raw: `From: sender@example.org\nTo: ${tag}${i}@e2e.test\nSubject: bench release ${tag}${i}\nMessage-ID: <${tag}${i}.${now}@bench.example>\n\nbody\n`,
 });
 
+/** AM.PDP exchanges at once: the bound the API's bulk release runs under (AMAVISD_PDP_CONCURRENCY, default 4; src/quarantine/bulk.ts). */
+export const BULK_CONCURRENCY = 4;
+const ROUNDS = 5;
+
+/**
+ * The bulk's floor: the same releases as raw AM.PDP exchanges (a socket each, one request, read
+ * the reply), `concurrency` at a time against the same amavisd: what amavisd itself takes.
+ */
+async function rawBulk(pdp: string, items: Array<{ mailId: string; secretId: string; rcpt: string }>, concurrency: number) {
+  let next = 0;
+  let ok = 0;
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < items.length) {
+      const a = items[next++]!;
+      const reply = await rawPdp(pdp, [
+        ['request', 'release'],
+        ['mail_id', a.mailId],
+        ['secret_id', a.secretId],
+        ['partition_tag', '0'],
+        ['quar_type', 'Q'],
+        ['recipient', a.rcpt],
+        ['requested_by', 'bench'],
+      ]);
+      if (/setreply=250/.test(reply)) ok++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  return { messages: items.length, released: ok, seconds: Math.round(seconds * 100) / 100, messages_per_s: Math.round(ok / seconds) };
+}
+
+/** utime + stime of a process (Linux /proc, 10 ms ticks); NaN elsewhere */
+function processCpuMs(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(')').pop()!.trim().split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 type Harness = { databaseUrl: string; pdpPort: number; stop(): Promise<void>; sink(): Promise<unknown[]> };
 
 async function startHarness(backend: BenchBackend, schema: SchemaKind, log: (s: string) => void): Promise<Harness | string> {
@@ -81,7 +123,17 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
     const tag = `r${now.toString(36)}`;
     const n = opts.samples + 3; // +3 warm-up each
     const make = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => quarantined(i, `${tag}${prefix}`, now));
-    const groups = { raw: make('a', n), direct: make('b', n), relay: make('c', n), bulk: make('d', opts.bulk) };
+    const groups = {
+      raw: make('a', n),
+      direct: make('b', n),
+      relay: make('c', n),
+      bulk: make('d', opts.bulk),
+      floorBefore: make('e', opts.bulk),
+      floorAfter: make('f', opts.bulk),
+      // interleaved rounds: ROUNDS x (floor of bulk/ROUNDS, API bulk of bulk/ROUNDS)
+      roundsFloor: make('g', opts.bulk),
+      roundsApi: make('h', opts.bulk),
+    };
     const written: Record<string, Array<{ mailId: string; secretId: string; rcpt: string }>> = {};
     for (const [k, msgs] of Object.entries(groups)) {
       const w = await writeMessages(handle.db, variant, msgs);
@@ -127,12 +179,38 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
       times.direct.push(tDirect);
       times.relay.push(tRelay);
     }
+    // the bulk between two runs of its floor (drift hits both alike): the same number of releases,
+    // raw AM.PDP, BULK_CONCURRENCY at a time
+    const floorBefore = await rawBulk(pdp, written.floorBefore!, BULK_CONCURRENCY);
+    const apiCpu0 = processCpuMs(server.child.pid);
     const t0 = performance.now();
     const bulk = await request(server.ports.api, '/v1/quarantine/bulk', {
       method: 'POST',
       body: { action: 'release', ids: written.bulk!.map((m) => `0.${m.mailId}`) },
     });
     const bulkS = (performance.now() - t0) / 1000;
+    const apiCpuMs = processCpuMs(server.child.pid) - apiCpu0;
+    const floorAfter = await rawBulk(pdp, written.floorAfter!, BULK_CONCURRENCY);
+    const floorS = (floorBefore.seconds + floorAfter.seconds) / 2;
+    // The machine's drift moves a 500-release floor by 2-4x between two runs minutes apart, so the
+    // same comparison again in ROUNDS alternating slices: drift hits both sides alike.
+    const per = Math.ceil(opts.bulk / ROUNDS);
+    const rounds = { floor_s: 0, api_s: 0, floor_released: 0, api_released: 0 };
+    for (let r = 0; r < ROUNDS; r++) {
+      const f = await rawBulk(pdp, written.roundsFloor!.slice(r * per, (r + 1) * per), BULK_CONCURRENCY);
+      rounds.floor_s += f.seconds;
+      rounds.floor_released += f.released;
+      const ids = written.roundsApi!.slice(r * per, (r + 1) * per).map((m) => `0.${m.mailId}`);
+      const t1 = performance.now();
+      const res = await request(server.ports.api, '/v1/quarantine/bulk', { method: 'POST', body: { action: 'release', ids } });
+      rounds.api_s += (performance.now() - t1) / 1000;
+      try {
+        const body = JSON.parse(res.body) as { results?: Array<{ status: number }> };
+        rounds.api_released += (body.results ?? []).filter((x) => x.status === 200).length;
+      } catch {
+        // counted as not released
+      }
+    }
     let bulkOk = 0;
     try {
       const body = JSON.parse(bulk.body) as { results?: Array<{ status: number }> } | Array<{ status: number }>;
@@ -165,6 +243,22 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
         status: bulk.status,
         seconds: Math.round(bulkS * 100) / 100,
         messages_per_s: Math.round(bulkOk / bulkS),
+        /** user + system CPU of the API's process during the bulk (/proc, 10 ms ticks) */
+        api_process_cpu_ms: Math.round(apiCpuMs),
+        floor_before: floorBefore,
+        floor_after: floorAfter,
+        /** bulk seconds / the mean of the two floors' */
+        floor_ratio: ratio(bulkS, floorS),
+        /** ROUNDS x (raw floor, API bulk) of bulk/ROUNDS ids each, alternating: total seconds and ratio */
+        interleaved: {
+          rounds: ROUNDS,
+          ids_per_round: per,
+          floor_s: Math.round(rounds.floor_s * 100) / 100,
+          api_s: Math.round(rounds.api_s * 100) / 100,
+          floor_released: rounds.floor_released,
+          api_released: rounds.api_released,
+          ratio: ratio(rounds.api_s, rounds.floor_s),
+        },
       },
       sink_received: sinkReceived,
     };

@@ -428,6 +428,9 @@ function printTable(result: Record<string, unknown>) {
   add('release API relay p50 ms', 'release.api_relay_ms.p50');
   add('direct - raw ms (<= 10)', 'release.direct_minus_raw_p50_ms');
   add('bulk release msg/s', 'release.bulk.messages_per_s');
+  add('bulk floor msg/s (raw AM.PDP, 4 at a time)', 'release.bulk.floor_before.messages_per_s');
+  add('bulk / floor (<= 1.2)', 'release.bulk.floor_ratio');
+  add('bulk / floor, 5 interleaved rounds', 'release.bulk.interleaved.ratio');
   add('digest recipients / sent', 'digest.digests_sent');
   add('digest wall s', 'digest.wall_s');
   add('digests/s', 'digest.digests_per_s');

@@ -1,7 +1,7 @@
 /**
  * Bench-only Worker entry (bench/worker-digest.ts builds it with wrangler, as `wrangler deploy`
  * would build functions/worker.ts): functions/worker.ts unchanged, with one difference: the QUEUE
- * binding is an in-isolate recorder, so the scheduled invocation's enqueued pages can be read back
+ * binding is an in-isolate recorder (send, sendBatch), so what an invocation enqueues (pages, a continuation) can be read back
  * (GET /__bench/sent) and handed to the queue handler one batch at a time, under the bench's
  * control. A real Queue's send() is a subrequest; the recorder's is an array push (its CPU is lower
  * than a real send's, by the cost of serializing ~100 addresses per page).
@@ -12,6 +12,9 @@ const sent: unknown[] = [];
 const recorder = {
   async send(body: unknown) {
     sent.push(structuredClone(body));
+  },
+  async sendBatch(messages: Array<{ body: unknown }>) {
+    for (const m of messages) sent.push(structuredClone(m.body));
   },
 };
 const wrapped = new WeakMap<object, WorkerEnv>();

@@ -16,9 +16,12 @@
  * 3. CPU: a V8 CPU profile (inspector Profiler, 100 µs sampling) around each invocation; the figure
  *    is the profile's non-idle time (JS + "(program)" + GC), as bench/worker.ts does for start-up.
  *    Heap: Runtime.getHeapUsage of the isolate, polled every 10 ms during the invocation (peak seen)
- *    and after it. The invocations: one scheduled `*\/15 * * * *` (the digest cron: plans, enqueues
- *    pages of 100), then queue batches of 1 and 10 of those pages (wrangler.toml's max_batch_size
- *    is 10), each sending through the Resend mailer to the tests' Resend twin (unpaced).
+ *    and after it. The invocations: one scheduled `*\/15 * * * *` (the digest cron: plans one planning
+ *    page, DIGEST_PLAN_PAGES x DIGEST_PAGE_SIZE = 10 x 100 recipients, enqueues it as pages and a
+ *    'digest.plan' continuation), the same tick warm, then every continuation of the plan as its own
+ *    queue invocation until the last page (each measured), then queue batches of 1 and 10 of the
+ *    planned pages (wrangler.toml's max_batch_size is 10), each sending through the Resend mailer to
+ *    the tests' Resend twin (unpaced), and one page in a fresh isolate.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -286,21 +289,76 @@ await boot();
 const loadAtStart = loadavg().map((x) => round(x, 2));
 const results: Record<string, unknown> = {};
 try {
-  // the scheduled digest: plan and enqueue every due subscriber, page by page
+  // the scheduled digest: plans one planning page (DIGEST_PLAN_PAGES x DIGEST_PAGE_SIZE), enqueues
+  // it as pages and the rest as a 'digest.plan' continuation
+  type Sent = { kind: string; recipients?: string[]; after?: string };
+  const drain = async () => (await (await worker.fetch('http://qe/__bench/sent')).json()) as Sent[];
   const sched = await measure('scheduled (cold isolate)', () => worker.scheduled({ cron: '*/15 * * * *', scheduledTime: new Date() }));
-  const pages = (await (await worker.fetch('http://qe/__bench/sent')).json()) as Array<{ kind: string; recipients: string[] }>;
-  const enqueued = pages.reduce((n, p) => n + p.recipients.length, 0);
+  const first = await drain();
+  const batchesOf = (sent: Sent[]) => sent.filter((b) => b.kind === 'digest.batch');
+  const plansOf = (sent: Sent[]) => sent.filter((b) => b.kind === 'digest.plan');
+  const pages = batchesOf(first);
   results.scheduled = {
     outcome: sched.result.outcome,
     ...sched.figures,
-    queue_messages: pages.length,
-    recipients_enqueued: enqueued,
-    largest_page: Math.max(...pages.map((p) => p.recipients.length)),
+    queue_messages: first.length,
+    recipients_planned: pages.reduce((n, p) => n + p.recipients!.length, 0),
+    continuation: plansOf(first).length === 1,
+    largest_page: Math.max(...pages.map((p) => p.recipients!.length)),
   };
-  // the same tick again in the same (now warm) isolate: nothing was sent, so it plans the same pages
+  // the same tick again in the same (now warm) isolate: nothing was sent, so it plans the same page
   const sched2 = await measure('scheduled (warm isolate)', () => worker.scheduled({ cron: '*/15 * * * *', scheduledTime: new Date() }));
-  const pages2 = (await (await worker.fetch('http://qe/__bench/sent')).json()) as unknown[];
-  results.scheduled_warm = { outcome: sched2.result.outcome, ...sched2.figures, queue_messages: pages2.length };
+  const second = await drain();
+  results.scheduled_warm = { outcome: sched2.result.outcome, ...sched2.figures, queue_messages: second.length };
+
+  // the whole plan: every continuation, one queue invocation each, until the last page
+  let plan = plansOf(first)[0];
+  const steps: Array<Record<string, unknown>> = [];
+  const planned = new Set(pages.flatMap((p) => p.recipients!));
+  let duplicates = 0;
+  let stepNo = 0;
+  while (plan) {
+    stepNo++;
+    const body = plan;
+    const r = await measure(`plan step ${stepNo}`, () =>
+      worker.queue('quarantine-edge-jobs', [{ id: `p${stepNo}`, timestamp: new Date(), body, attempts: 1 }]),
+    );
+    const out = await drain();
+    for (const b of batchesOf(out)) {
+      pages.push(b);
+      for (const a of b.recipients!) {
+        if (planned.has(a)) duplicates++;
+        else planned.add(a);
+      }
+    }
+    steps.push({
+      acked: r.result.explicitAcks.length,
+      retried: r.result.retryMessages.length,
+      recipients_planned: batchesOf(out).reduce((n, b) => n + b.recipients!.length, 0),
+      ...r.figures,
+    });
+    plan = plansOf(out)[0];
+  }
+  const worst = (k: string) => Math.max(...steps.map((x) => Number(x[k])));
+  const median = (k: string) => {
+    const v = steps.map((x) => Number(x[k])).sort((a, b) => a - b);
+    return v[Math.floor(v.length / 2)] ?? null;
+  };
+  results.plan_steps = {
+    invocations: steps.length,
+    all_acked: steps.every((x) => x.acked === 1 && x.retried === 0),
+    recipients_planned_in_all: planned.size,
+    recipients_planned_twice: duplicates,
+    largest_step_recipients: worst('recipients_planned'),
+    cpu_ms_max: worst('cpu_ms'),
+    cpu_ms_median: median('cpu_ms'),
+    workerd_process_cpu_ms_max: worst('workerd_process_cpu_ms'),
+    wall_ms_max: worst('wall_ms'),
+    heap_used_peak_sampled_mb_max: worst('heap_used_peak_sampled_mb'),
+    heap_total_after_mb_max: worst('heap_total_after_mb'),
+    first: steps[0] ?? null,
+    last: steps[steps.length - 1] ?? null,
+  };
 
   // queue consumer batches: the first pages, as the queue would deliver them
   let next = 0;
@@ -317,7 +375,7 @@ try {
     );
     batches.push({
       queue_messages: slice.length,
-      recipients: slice.reduce((n, p) => n + p.recipients.length, 0),
+      recipients: slice.reduce((n, p) => n + p.recipients!.length, 0),
       emails_sent_to_twin: twin.emails.length - before,
       outcome: r.result.outcome,
       acked: r.result.ackAll ? slice.length : r.result.explicitAcks.length,
@@ -341,7 +399,7 @@ try {
   );
   results.queue_batch_fresh_isolate = {
     queue_messages: slice.length,
-    recipients: slice.reduce((n, p) => n + p.recipients.length, 0),
+    recipients: slice.reduce((n, p) => n + p.recipients!.length, 0),
     emails_sent_to_twin: twin.emails.length - before,
     outcome: r.result.outcome,
     acked: r.result.ackAll ? slice.length : r.result.explicitAcks.length,

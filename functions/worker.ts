@@ -176,7 +176,7 @@ export default {
     await withDeps(rt, async (deps) => {
       for (const msg of batch.messages) {
         try {
-          await handleQueueMessage(deps, msg.body);
+          await handleQueueMessage(deps, msg.body, { queue: env.QUEUE });
           msg.ack();
         } catch (err) {
           deps.log.error('queue message failed', { id: msg.id, message: (err as Error).message });

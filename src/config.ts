@@ -85,6 +85,9 @@ export const configSchema = z
     ),
     /** the newest this many messages are listed in a digest; the rest as "and M more" with a link to the quarantine */
     DIGEST_MAX_ITEMS: z.coerce.number().int().min(1).max(50).default(20),
+    /** the scheduled digest's recipients per page (Workers with a QUEUE: per 'digest.batch' message), and pages per planning invocation (src/digest/fanout.ts) */
+    DIGEST_PAGE_SIZE: z.coerce.number().int().min(1).max(250).default(100),
+    DIGEST_PLAN_PAGES: z.coerce.number().int().min(1).max(100).default(10),
     PUBLIC_URL: optionalString.pipe(z.url().optional()),
     LINK_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, 'must be at least 32 characters'),
     BACKUP_MX_DOMAINS: z

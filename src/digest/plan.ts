@@ -127,15 +127,34 @@ export function domainConditions(ctx: PlanContext, domainRef: string, reversed: 
   return [sql<SqlBool>`${ref} NOT IN (${sql.join(values)})`];
 }
 
-/** Subscribers whose digest is due, or (force_all) every recipient with waiting quarantined mail. */
+/** One page of the plan, and where the next one starts. */
+export interface PlannedPage {
+  recipients: string[];
+  /** the keyset cursor (the last address of this page) when more follow; null: this was the last page */
+  next: string | null;
+}
+
+/**
+ * Subscribers whose digest is due, or (force_all) every recipient with waiting quarantined mail:
+ * the (at most) `n` after `after` in address order. One query reads one row more than the page to
+ * tell whether another page follows. An inline run walks the pages one after another
+ * (recipientPages); on Workers each planning invocation plans one page and hands its cursor on
+ * through the queue (job.ts), so no invocation walks every recipient.
+ */
+export async function planPage(ctx: PlanContext, after: string, n: number): Promise<PlannedPage> {
+  const rows = ctx.mode.forceAll ? await quarantinedPage(ctx, after, n + 1) : await subscriberPage(ctx, after, n + 1);
+  if (rows.length <= n) return { recipients: rows, next: null };
+  const recipients = rows.slice(0, n);
+  return { recipients, next: recipients[n - 1]! };
+}
+
+/** Every page of the plan, one after another (an inline run). */
 export async function* recipientPages(ctx: PlanContext, pageSize: number): AsyncGenerator<string[]> {
-  let after = '';
-  for (;;) {
-    const page = ctx.mode.forceAll ? await quarantinedPage(ctx, after, pageSize) : await subscriberPage(ctx, after, pageSize);
-    if (page.length === 0) return;
-    yield page;
-    if (page.length < pageSize) return;
-    after = page[page.length - 1]!;
+  let after: string | null = '';
+  while (after !== null) {
+    const page: PlannedPage = await planPage(ctx, after, pageSize);
+    if (page.recipients.length > 0) yield page.recipients;
+    after = page.next;
   }
 }
 

@@ -6,6 +6,7 @@ import { mailerFromConfig } from '../mail/from-config.ts';
 import type { Mailer } from '../mail/mailer.ts';
 import { linkSettings } from './compose.ts';
 import { DIGEST_HOOKS, type DigestHook } from './hooks.ts';
+import { planStep } from './fanout.ts';
 import { inProgressCutoff, loadDigests, recipientPages, type DigestMode, type PlanContext, type RecipientDigest } from './plan.ts';
 import { sendBatch } from './send.ts';
 
@@ -13,8 +14,10 @@ export interface RunOptions extends DigestMode {
   dryRun?: boolean;
   /** recipients per page (and per queue message) */
   pageSize?: number;
-  /** Workers: plan only, and hand each page to the queue ('digest.batch') */
+  /** Workers: plan one planning page, hand it to the queue ('digest.batch') and the rest as a continuation (fanout.ts) */
   queue?: JobEnv['queue'];
+  /** with `queue`: pages per planning step (default DEFAULT_PLAN_PAGES) */
+  planPages?: number;
   hooks?: DigestHook[];
   onProgress?(report: RunReport): void;
   /** see inProgressCutoff; 0 turns the guard off */
@@ -40,6 +43,8 @@ export interface RunReport {
   messages: number;
   pages: number;
   enqueued: number;
+  /** queued run: the rest of the plan continues in a 'digest.plan' message */
+  continued?: boolean;
   dry_run: boolean;
   duration_ms: number;
   /** dry run: who would get a digest (first 1000) */
@@ -49,6 +54,8 @@ export interface RunReport {
 }
 
 export const DEFAULT_PAGE = 100;
+/** pages of DEFAULT_PAGE per planning step of a queued run: wrangler.toml's max_batch_size */
+export const DEFAULT_PLAN_PAGES = 10;
 /** pages rendered and sent at the same time by an inline run (each its own send records and watermarks) */
 export const PAGES_IN_FLIGHT = 2;
 const SYSTEM: Identity = { role: 'admin', actor: 'digest', keyId: null };
@@ -96,12 +103,11 @@ export async function runDigest(deps: Deps, who: Identity, opts: RunOptions): Pr
   const ctx: PlanContext = { deps, who, mode: modeOf(opts), now, cutoff: await inProgressCutoff(deps, now, opts.inProgressHorizon) };
   const pageSize = opts.pageSize ?? DEFAULT_PAGE;
   if (opts.queue && !dryRun) {
-    for await (const page of recipientPages(ctx, pageSize)) {
-      report.pages++;
-      await opts.queue.send({ kind: 'digest.batch', recipients: page, mode: ctx.mode, now, cutoff: ctx.cutoff });
-      report.enqueued += page.length;
-      opts.onProgress?.(report);
-    }
+    const step = await planStep(ctx, opts.queue, { after: '', pageSize, planPages: opts.planPages ?? DEFAULT_PLAN_PAGES });
+    report.pages = step.pages;
+    report.enqueued = step.enqueued;
+    report.continued = step.continued;
+    opts.onProgress?.(report);
   } else {
     // Inline: pages are independent (other recipients, their own send records and watermarks), so
     // up to PAGES_IN_FLIGHT are rendered, sent and recorded at once while the next is planned and

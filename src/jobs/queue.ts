@@ -1,7 +1,8 @@
 import type { Deps } from '../deps.ts';
 import { deliverQueued } from '../webhooks/job.ts';
-import { digestBatch } from '../digest/job.ts';
+import { digestBatch, digestPlan } from '../digest/job.ts';
 import { adminDigestBatch } from '../digest/admin-run.ts';
+import type { JobEnv } from './cron.ts';
 
 /**
  * Queue messages (Cloudflare Queues on Workers): `{kind, ...}`. Each kind has one handler; the
@@ -13,19 +14,21 @@ export interface QueueMessageBody {
   [k: string]: unknown;
 }
 
-export type QueueHandler = (deps: Deps, body: QueueMessageBody) => Promise<void>;
+/** `env`: the runtime's queue, for a handler that enqueues what comes next (a digest run's continuation) */
+export type QueueHandler = (deps: Deps, body: QueueMessageBody, env: JobEnv) => Promise<void>;
 
 export const QUEUE_HANDLERS: Record<string, QueueHandler> = {
   'webhook.deliver': deliverQueued,
   'digest.batch': digestBatch,
   'digest.admin': adminDigestBatch,
+  'digest.plan': digestPlan,
 };
 
 export class UnknownQueueMessage extends Error {}
 
-export async function handleQueueMessage(deps: Deps, body: unknown): Promise<void> {
+export async function handleQueueMessage(deps: Deps, body: unknown, env: JobEnv = {}): Promise<void> {
   const kind = body && typeof body === 'object' ? (body as QueueMessageBody).kind : undefined;
   const handler = typeof kind === 'string' ? QUEUE_HANDLERS[kind] : undefined;
   if (!handler) throw new UnknownQueueMessage(`no handler for queue message kind ${JSON.stringify(kind)}`);
-  await handler(deps, body as QueueMessageBody);
+  await handler(deps, body as QueueMessageBody, env);
 }

@@ -5,7 +5,9 @@ import type { Deps } from '../deps.ts';
 import { isConnectionError } from '../db/errors.ts';
 import { AppError } from '../errors.ts';
 import { deleteMessage, type DeleteResult } from './delete.ts';
-import { releaseMessage, type ReleaseResult } from './release.ts';
+import { enabledSubscriptions } from '../webhooks/events.ts';
+import { releaseMessage, type ReleaseResult, type SharedReads } from './release.ts';
+import { rulesForMailbox } from './release-policy.ts';
 import { loadTarget } from './target.ts';
 
 /** A list's recipient filter (normalized as the list's): an action under it reaches only these. */
@@ -23,6 +25,7 @@ export function inFilter(address: string, only: RecipientFilter): boolean {
 /**
  * The pending recipients of one message that the filter names, in the caller's scope: a filtered
  * view acts on what it shows, never on the same message's copies for other recipients or domains.
+ * With the target they were chosen from, which the verb then acts on (it is not read a second time).
  */
 export async function filteredRecipients(deps: Deps, who: Identity, key: MailKey, only: RecipientFilter, action: BulkInput['action']) {
   const target = await loadTarget(deps, who, key);
@@ -33,7 +36,7 @@ export async function filteredRecipients(deps: Deps, who: Identity, key: MailKey
       'no pending recipient of this message matches the filter (recipient or recipient domain)',
     );
   }
-  return chosen;
+  return { target, recipients: chosen };
 }
 
 export interface BulkInput {
@@ -56,10 +59,16 @@ export interface BulkItemResult {
 }
 
 /**
- * Ids worked on at once by one bulk request. The process-wide bound on AM.PDP connections
- * (AMAVISD_PDP_CONCURRENCY, src/release/limit.ts) holds across all bulks and single releases.
+ * Ids worked on at once by one bulk request. A release holds an AM.PDP slot only for its claim and
+ * amavisd's exchange; its target read before and its settling transaction after are database work
+ * outside the slot. A bulk release therefore works on twice as many ids as there are slots, so that
+ * while some ids are read or settled the others keep every slot busy; the process-wide bound on
+ * AM.PDP connections (AMAVISD_PDP_CONCURRENCY, src/release/limit.ts) still holds across all bulks
+ * and single releases, and an id waits for a slot at most about one exchange.
  */
 const CONCURRENCY = 4;
+const concurrencyOf = (deps: Deps, action: BulkInput['action']) =>
+  action === 'release' ? Math.max(CONCURRENCY, 2 * deps.config.AMAVISD_PDP_CONCURRENCY) : CONCURRENCY;
 
 /**
  * One id's failure as its own result: a bulk never fails as a whole for one id. A database error
@@ -90,8 +99,33 @@ function failure(deps: Deps, id: string, err: unknown): BulkItemResult {
   };
 }
 
+/**
+ * `read`, shared by every id of one bulk: read again once the last read is older than `ms` (a
+ * release used to read the same rows once per id; a webhook created during a bulk still gets its
+ * events from the next second on). A failed read is not kept.
+ */
+function freshFor<T>(deps: Deps, ms: number, read: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | null = null;
+  return () => {
+    const now = deps.clock.now();
+    if (!last || now - last.at > ms) {
+      const value = read();
+      const entry = { at: now, value };
+      last = entry;
+      value.catch(() => {
+        if (last === entry) last = null;
+      });
+    }
+    return last.value;
+  };
+}
+
 export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Promise<BulkItemResult[]> {
   const ids = [...new Set(input.ids)];
+  const shared: SharedReads = {
+    subscriptions: freshFor(deps, 1000, () => enabledSubscriptions(deps.db)),
+    ...(who.role === 'user' ? { ownerRules: freshFor(deps, 1000, () => rulesForMailbox(deps, who.mailbox)) } : {}),
+  };
   const out: BulkItemResult[] = new Array(ids.length);
   let next = 0;
   const worker = async () => {
@@ -102,23 +136,30 @@ export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Prom
         const key = parseItemId(id);
         if (!key)
           throw new AppError('invalid_field', 'not a quarantine id (<partition_tag>.<mail_id>, e.g. 0.hZbBr1WxS3sy)', { field: 'ids' });
-        const recipients = input.only ? await filteredRecipients(deps, who, key, input.only, input.action) : undefined;
+        const filtered = input.only ? await filteredRecipients(deps, who, key, input.only, input.action) : undefined;
+        const recipients = filtered?.recipients;
         if (input.action === 'release') {
           const result = await releaseMessage(deps, who, {
             key,
             allowSender: input.allowSender,
             confirmDangerous: input.confirmDangerous,
             recipients,
+            target: filtered?.target,
+            shared,
           });
           out[i] = { id, status: result.status === 'released' ? 200 : result.status === 'partial' ? 207 : 502, result };
         } else {
-          out[i] = { id, status: 200, result: await deleteMessage(deps, who, { key, blockSender: input.blockSender, recipients }) };
+          out[i] = {
+            id,
+            status: 200,
+            result: await deleteMessage(deps, who, { key, blockSender: input.blockSender, recipients, target: filtered?.target }),
+          };
         }
       } catch (err) {
         out[i] = failure(deps, id, err);
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, ids.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(concurrencyOf(deps, input.action), ids.length) }, worker));
   return out;
 }

@@ -8,12 +8,14 @@ import { writeEntry } from '../senders/lists.ts';
 import { AppError } from '../errors.ts';
 import { emitMailEvent } from '../webhooks/mail-events.ts';
 import { closeResolvedAttempts } from './attempts.ts';
-import { chooseRecipients, loadTarget, senderListing, setRecipientStatus } from './target.ts';
+import { chooseRecipients, loadTarget, senderListing, setRecipientStatus, type ActionTarget } from './target.ts';
 
 export interface DeleteInput {
   key: MailKey;
   recipients?: string[];
   blockSender?: boolean;
+  /** the message as loadTarget just read it for this caller and key (a filtered bulk); unset: read here */
+  target?: ActionTarget;
 }
 
 export interface DeleteResult {
@@ -29,7 +31,7 @@ export interface DeleteResult {
  * msgrcpt stay for the log until the purge job's retention removes them.
  */
 export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInput): Promise<DeleteResult> {
-  const target = await loadTarget(deps, who, input.key);
+  const target = input.target ?? (await loadTarget(deps, who, input.key));
   const chosen = chooseRecipients(target, input.recipients).filter((r) => r.status !== 'deleted');
   // Like a repeated release (nothing_to_release): a repeated delete is a 409, not a 200 that did nothing.
   if (chosen.length === 0) {

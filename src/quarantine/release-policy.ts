@@ -150,10 +150,12 @@ export async function assertMayRelease(
   id: string,
   contentCode: string,
   confirmDangerous: boolean | undefined,
+  /** the caller's rules when already read (a bulk reads them once); unset: read here */
+  ownerRules?: () => Promise<Rules>,
 ): Promise<void> {
   const type = policyTypeOf(contentCode);
   if (who.role === 'user') {
-    const action = (await rulesForMailbox(deps, who.mailbox))[type];
+    const action = (await (ownerRules ? ownerRules() : rulesForMailbox(deps, who.mailbox)))[type];
     if (action === 'release') return;
     // 'hidden' never gets here: the scope query already answered 404
     throw new AppError(

@@ -6,10 +6,10 @@ import { AppError } from '../errors.ts';
 import type { ReleaseReply } from '../release/transport.ts';
 import { writeEntry } from '../senders/lists.ts';
 import { emitReleaseEvents } from '../webhooks/mail-events.ts';
-import { enabledSubscriptions } from '../webhooks/events.ts';
-import { assertMayRelease } from './release-policy.ts';
+import { enabledSubscriptions, type Subscriptions } from '../webhooks/events.ts';
+import { assertMayRelease, type Rules } from './release-policy.ts';
 import { closeResolvedAttempts, markAttemptUnknown, openAttempt, settleAttempt } from './attempts.ts';
-import { chooseRecipients, claimForRelease, loadTarget, senderListing, setRecipientStatus, unclaim } from './target.ts';
+import { chooseRecipients, claimForRelease, loadTarget, senderListing, setRecipientStatus, unclaim, type ActionTarget } from './target.ts';
 
 export interface ReleaseInput {
   key: MailKey;
@@ -23,6 +23,16 @@ export interface ReleaseInput {
   force?: boolean;
   /** admins and domain admins: they mean to release virus or banned mail (src/quarantine/release-policy.ts) */
   confirmDangerous?: boolean;
+  /** the message as loadTarget just read it for this caller and key (a filtered bulk); unset: read here */
+  target?: ActionTarget;
+  /** a bulk's shared readers of what is the same for all its ids (read at most once a second); unset: read here */
+  shared?: SharedReads;
+}
+
+/** What a release reads that does not depend on the message: the webhook subscriptions, a user's release policy. */
+export interface SharedReads {
+  subscriptions(): Promise<Subscriptions>;
+  ownerRules?(): Promise<Rules>;
 }
 
 export interface RecipientOutcome {
@@ -79,10 +89,10 @@ const UNSETTLED = 'a release is in progress or its outcome is unknown (an admin 
  * audit row and the events. When amavisd's answer cannot be known, they stay 'releasing'.
  */
 export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseInput, onRecorded?: OnRecorded): Promise<ReleaseResult> {
-  const target = await loadTarget(deps, who, input.key);
+  const target = input.target ?? (await loadTarget(deps, who, input.key));
   // the release policy, before anything is claimed or sent: every way in (API, bulk, pages, links)
   // comes here; who may not release is told so whatever the server's configuration
-  await assertMayRelease(deps, who, formatItemId(input.key), target.contentCode, input.confirmDangerous);
+  await assertMayRelease(deps, who, formatItemId(input.key), target.contentCode, input.confirmDangerous, input.shared?.ownerRules);
   const transport = deps.release;
   if (!transport) {
     throw new AppError(
@@ -127,7 +137,7 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   };
   // The webhook subscriptions are read while amavisd delivers (a round trip hidden behind the
   // AM.PDP exchange instead of one more inside the transaction below); null: read them there.
-  const subs = enabledSubscriptions(deps.db).catch(() => null);
+  const subs = (input.shared ? input.shared.subscriptions() : enabledSubscriptions(deps.db)).catch(() => null);
   let reply: ReleaseReply;
   try {
     reply = await transport.release(

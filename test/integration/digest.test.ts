@@ -4,7 +4,7 @@ import type { Identity } from '../../src/auth/identity.ts';
 import { signLink } from '../../src/digest/links.ts';
 import { runDigest, type RunOptions } from '../../src/digest/run.ts';
 import { advanceWatermarks } from '../../src/digest/send.ts';
-import { handleQueueMessage } from '../../src/jobs/queue.ts';
+import { handleQueueMessage, type QueueMessageBody } from '../../src/jobs/queue.ts';
 import { resendMailer } from '../../src/mail/resend.ts';
 import { VARIANTS } from '../support/databases.ts';
 import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
@@ -283,6 +283,33 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     for (const p of people) expect(to(p)).toHaveLength(1);
     for (const body of queued) await handleQueueMessage({ ...t.deps, clock }, body); // redelivered: nothing new
     expect(twin.emails).toHaveLength(3);
+  });
+
+  it('plans one planning page per step and carries the rest as a continuation; a step delivered twice sends nothing twice', async () => {
+    const people = Array.from({ length: 5 }, (_, i) => `step${i}@${dA}`);
+    await f.add(...people.map((p) => msg(p)));
+    for (const p of people) await subscribe(p);
+    const queued: QueueMessageBody[] = [];
+    const queue = { send: async (b: unknown) => void queued.push(b as QueueMessageBody) };
+    const first = await run({ recipients: people, pageSize: 2, planPages: 1, queue });
+    expect(first).toMatchObject({ enqueued: 2, pages: 1, continued: true, sent: 0 });
+    expect(queued.map((b) => [b.kind, b.recipients ?? b.after])).toEqual([
+      ['digest.batch', people.slice(0, 2)],
+      ['digest.plan', people[1]],
+    ]);
+    // the queue delivers every message; each continuation twice (a retry after it had enqueued)
+    const planned: string[][] = [];
+    while (queued.length > 0) {
+      const body = queued.shift()!;
+      const deliveries = body.kind === 'digest.plan' ? 2 : 1;
+      for (let i = 0; i < deliveries; i++) await handleQueueMessage({ ...t.deps, clock }, body, { queue });
+      if (body.kind === 'digest.batch') planned.push(body.recipients as string[]);
+    }
+    // three planning steps (the cron's, then two continuations, each delivered twice): pages of at most 2
+    expect(planned.every((p) => p.length <= 2)).toBe(true);
+    expect(new Set(planned.flat())).toEqual(new Set(people));
+    expect(planned.flat().length).toBeGreaterThan(people.length); // the duplicated steps enqueued pages twice
+    for (const p of people) expect(to(p), p).toHaveLength(1);
   });
 
   it('a scanner GETting a link changes nothing; the POST releases as link:<recipient>', async () => {

@@ -9,3 +9,35 @@ declare module 'cloudflare:workers' {
   /** The main Worker's bindings (vars and secrets of the test config). */
   export const env: Record<string, unknown>;
 }
+
+// The queue helpers of @cloudflare/vitest-pool-workers: a real MessageBatch (ack/retry) for a
+// queue() handler, and what the handler did with each message.
+declare module 'cloudflare:test' {
+  export interface QueueMessageInit {
+    id: string;
+    timestamp: Date;
+    attempts: number;
+    body: unknown;
+  }
+  export interface ExecutionContextLike {
+    waitUntil(p: Promise<unknown>): void;
+    passThroughOnException(): void;
+    props: unknown;
+  }
+  export interface MessageBatchLike {
+    readonly queue: string;
+    readonly messages: Array<{ id: string; body: unknown; attempts: number; ack(): void; retry(o?: { delaySeconds?: number }): void }>;
+  }
+  export function createExecutionContext(): ExecutionContextLike;
+  export function createMessageBatch(queueName: string, messages: QueueMessageInit[]): MessageBatchLike;
+  export function getQueueResult(
+    batch: MessageBatchLike,
+    ctx: ExecutionContextLike,
+  ): Promise<{
+    outcome: string;
+    ackAll: boolean;
+    retryBatch: { retry: boolean };
+    explicitAcks: string[];
+    retryMessages: Array<{ msgId: string }>;
+  }>;
+}
