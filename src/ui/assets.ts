@@ -38,7 +38,8 @@ main.wide { max-width: none; }
 .filters summary { cursor: pointer; min-height: 24px; padding: 0.4rem 0.5rem; border: 1px solid var(--line); border-radius: 4px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .filters fieldset { display: grid; grid-template-columns: repeat(auto-fill, minmax(8rem, 1fr)); gap: 0.25rem 0.75rem; border: 1px solid var(--line); border-radius: 4px; margin: 0.25rem 0 0; }
 .filters legend { font-weight: 600; font-size: 0.9rem; }
-.filters .apply { display: flex; gap: 0.5rem; align-items: center; white-space: nowrap; }
+/* wraps: "Apply" and "Clear" in German or Russian are wider than one filter column on a phone */
+.filters .apply { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; }
 /* the bulk actions stay in reach while the list scrolls */
 .bulkbar { position: sticky; top: 0; z-index: 2; background: var(--bg); margin: 0; padding: 0.5rem 0; border-bottom: 1px solid var(--line); align-items: center; }
 .table-wrap { overflow-x: auto; }
@@ -69,11 +70,11 @@ fieldset.danger-box { border: 2px solid var(--bad); border-radius: 4px; margin: 
 label.check { font-weight: 400; font-size: 1rem; }
 .result h2 { margin: 0; font-size: 1rem; } .result ul { margin: 0.25rem 0 0; padding-left: 1.25rem; }
 @media (max-width: 40rem) {
-  table.list thead { position: absolute; left: -999px; }
-  table.list tr { display: block; border-bottom: 1px solid var(--line); padding: 0.5rem 0; }
-  table.list td { display: block; border: 0; padding: 0.1rem 0.25rem; overflow-wrap: anywhere; }
-  table.list .num { text-align: left; }
-  table.list td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; }
+  table.list thead, table.attachments thead { position: absolute; left: -999px; }
+  table.list tr, table.attachments tr { display: block; border-bottom: 1px solid var(--line); padding: 0.5rem 0; }
+  table.list td, table.attachments td { display: block; border: 0; padding: 0.1rem 0.25rem; overflow-wrap: anywhere; }
+  table.list .num, table.attachments .num { text-align: left; }
+  table.list td[data-label]::before, table.attachments td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; }
   dl.meta { grid-template-columns: 1fr; }
 }
 `;

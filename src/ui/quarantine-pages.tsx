@@ -649,10 +649,12 @@ export function DetailPage(props: {
                 <tbody>
                   {detail.attachments.map((a) => (
                     <tr>
-                      <td>{a.filename ?? '—'}</td>
-                      <td>{a.content_type}</td>
-                      <td class="num">{w.n('page.detail.bytes', a.size)}</td>
-                      <td>
+                      <td data-label={w.t('page.detail.att_name')}>{a.filename ?? '—'}</td>
+                      <td data-label={w.t('page.detail.att_type')}>{a.content_type}</td>
+                      <td class="num" data-label={w.t('page.detail.size')}>
+                        {w.n('page.detail.bytes', a.size)}
+                      </td>
+                      <td data-label="SHA-256">
                         <code class="hash">{a.sha256}</code>
                       </td>
                     </tr>

@@ -359,7 +359,7 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
     await page.getByRole('button', { name: 'Save' }).click();
     await page.waitForURL(`${base}/ui/subscription?done=saved`);
     expect(await page.getByRole('status').first().textContent()).toMatch(
-      /^Saved\. You turned digests off on \d{4}-\d\d-\d\d \d\d:\d\d UTC\./,
+      /^Saved\. You turned digests off on [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d\s[AP]M UTC\./,
     );
     await page.reload();
     expect(await enabled.isChecked()).toBe(false);

@@ -69,8 +69,8 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('the message page expl
     const page = await b.page(`/ui/quarantine/${id}`);
     expect(page.html).toContain('virus found: <strong>Eicar-Test-Signature</strong>');
     expect(page.html).toContain(
-      '<td>eicar.com</td><td>application/octet-stream</td><td class="num">68 bytes</td>' +
-        '<td><code class="hash">275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f</code></td>',
+      '<td data-label="Name">eicar.com</td><td data-label="File type">application/octet-stream</td><td class="num" data-label="Size">68 bytes</td>' +
+        '<td data-label="SHA-256"><code class="hash">275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f</code></td>',
     );
   });
 });
