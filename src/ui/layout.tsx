@@ -23,7 +23,7 @@ export function Layout(props: { title: string; who?: Identity | null; csrf?: str
             Skip to content
           </a>
           <header class="top">
-            <a class="brand" href="/ui/quarantine">
+            <a class="brand" href="/ui">
               quarantine-edge
             </a>
             {props.who && props.csrf ? (
@@ -56,6 +56,7 @@ function Nav(props: { who: Identity }) {
   const role = props.who.role;
   return (
     <nav class="main-nav" aria-label="Main">
+      {role !== 'user' ? <a href="/ui">Overview</a> : null}
       <a href="/ui/quarantine">Quarantine</a>
       <a href="/ui/senders">Sender lists</a>
       {role !== 'user' ? <a href="/ui/requests">Release requests</a> : null}
