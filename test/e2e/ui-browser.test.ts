@@ -178,7 +178,9 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
     await expectPageHeaders(page, `${base}/ui/sign-in`);
     await page.getByLabel('API key').fill(KEY);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(`${base}/ui/quarantine`);
+    // admins land on the overview
+    await page.waitForURL(`${base}/ui`);
+    await page.goto(`${base}/ui/quarantine`);
   }
 
   async function portal(page: Page, mailbox: string) {
