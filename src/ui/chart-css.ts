@@ -65,5 +65,9 @@ table.bars .hbar { fill: var(--accent); }
 .zone-form { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; margin: 0 0 1rem; }
 .zone-form label { display: inline; }
 details > summary { cursor: pointer; min-height: 24px; }
+table.audit ul.detail { margin: 0.25rem 0 0; padding-left: 1.1rem; font-size: 0.85rem; overflow-wrap: anywhere; }
+table.audit td.outcome { min-width: 14rem; }
+table.audit td[data-label="Recipients"] { overflow-wrap: anywhere; }
+@media (max-width: 40rem) { table.audit td.outcome { min-width: 0; } }
 @media (min-width: 60rem) { .two-col { display: grid; grid-template-columns: 1fr 1fr; gap: 0 2rem; } }
 `;
