@@ -65,12 +65,12 @@ export async function quarantineStats(deps: Deps, who: Identity, input: StatsInp
     JOIN msgrcpt mr ON mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id
     JOIN maddr r ON r.id = mr.rid
     WHERE ${msgConds} AND ${rcptConds} GROUP BY r.domain ORDER BY n DESC, r.domain LIMIT ${top}`.execute(deps.db);
-  // grouped by the sender's id, then the few ids named (not a join per message)
-  const bySender = await sql<{ email: unknown; n: number | string }>`
-    SELECT s.email, t.n FROM (
-      SELECT m.sid, count(*) AS n FROM msgs m WHERE ${msgConds} AND ${inScope}
-      GROUP BY m.sid ORDER BY n DESC, m.sid LIMIT ${top}) t
-    LEFT JOIN maddr s ON s.id = t.sid ORDER BY t.n DESC, s.email`.execute(deps.db);
+  // counted by the sender's id (one pass over the window), then summed by address (one address can
+  // have an id per partition): the join reads one maddr row per distinct sender, not per message
+  const bySender = await sql<{ email: unknown; total: number | string }>`
+    SELECT s.email, sum(t.n) AS total FROM (
+      SELECT m.sid, count(*) AS n FROM msgs m WHERE ${msgConds} AND ${inScope} GROUP BY m.sid) t
+    JOIN maddr s ON s.id = t.sid GROUP BY s.email ORDER BY total DESC, s.email LIMIT ${top}`.execute(deps.db);
   // every status, whatever the filter asked for: the copies' share of each
   const anyStatus = recipientConditions(deps, who, { ...filter, status: 'all' });
   const byRs = await sql<{ rs: string | null; n: number | string }>`
@@ -103,7 +103,7 @@ export async function quarantineStats(deps: Deps, who: Identity, input: StatsInp
     by_type: ordered(by_type),
     by_day: [...days.values()].map((d) => ({ ...d, by_type: ordered(d.by_type) })),
     by_domain: byDomain.rows.map((r) => ({ domain: reverseDomain(text(r.domain)), count: Number(r.n) })),
-    top_senders: mergeSenders(bySender.rows.map((r) => ({ sender: r.email == null ? '' : text(r.email), count: Number(r.n) }))),
+    top_senders: bySender.rows.map((r) => ({ sender: text(r.email), count: Number(r.total) })),
     by_status,
   };
 }
@@ -113,11 +113,4 @@ function ordered(x: Partial<Record<ContentType, number>>): Partial<Record<Conten
   const out: Partial<Record<ContentType, number>> = {};
   for (const t of CONTENT_TYPE_NAMES) if (x[t] !== undefined) out[t] = x[t];
   return out;
-}
-
-/** One address stored under two partitions (maddr is unique per partition) is one sender. */
-function mergeSenders(list: Stats['top_senders']): Stats['top_senders'] {
-  const m = new Map<string, number>();
-  for (const s of list) m.set(s.sender, (m.get(s.sender) ?? 0) + s.count);
-  return [...m].map(([sender, count]) => ({ sender, count })).sort((a, b) => b.count - a.count || (a.sender < b.sender ? -1 : 1));
 }

@@ -97,7 +97,8 @@ export function DayChart(props: { days: DayCounts[]; types: ContentType[]; label
 /** The chart's numbers: a day per row, a column per type. */
 export function DayTable(props: { days: DayCounts[]; types: ContentType[]; caption: string }) {
   return (
-    <div class="table-wrap">
+    // scrolls sideways on a phone: a region the keyboard can reach
+    <div class="table-wrap" tabindex={0} role="region" aria-label={props.caption}>
       <table class="numbers">
         <caption>{props.caption}</caption>
         <thead>
