@@ -45,7 +45,8 @@ function capturing(db: Kysely<Database>, seen: CompiledQuery[]): Kysely<Database
 }
 
 async function main() {
-  const h = await openDatabase({ url: benchDatabaseUrl(backend), runtime: 'node', poolSize: 1 });
+  // the figures, not the API's 5 s per statement (DB_QUERY_TIMEOUT_MS)
+  const h = await openDatabase({ url: benchDatabaseUrl(backend), runtime: 'node', poolSize: 1, timeouts: { queryMs: 600_000 } });
   const variant = await detectSchema(h.db, h.dialect);
   const who: Record<string, Identity> = {
     admin: { role: 'admin', actor: 'bench', keyId: null },
@@ -70,7 +71,10 @@ async function main() {
       const { rows } = await h.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(explain, [...cq.parameters]));
       for (const r of rows) {
         if (h.dialect === 'postgres') console.log(String(r['QUERY PLAN']));
-        else console.log(['table', 'type', 'key', 'rows', 'r_rows', 'filtered', 'r_filtered', 'Extra'].map((k) => `${k}=${r[k] ?? ''}`).join(' '));
+        else
+          console.log(
+            ['table', 'type', 'key', 'rows', 'r_rows', 'filtered', 'r_filtered', 'Extra'].map((k) => `${k}=${r[k] ?? ''}`).join(' '),
+          );
       }
     }
   }

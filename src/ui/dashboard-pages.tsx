@@ -67,7 +67,7 @@ export function DashboardPage(props: {
       <section aria-labelledby="h-days">
         <h2 id="h-days">Quarantined mail per day, by type</h2>
         <p class="muted">
-          {fmt(s.total)} message{s.total === 1 ? '' : 's'} with a recipient still pending in these 30 days.
+          {fmt(s.total)} message{s.total === 1 ? '' : 's'} quarantined in these 30 days, whatever became of {s.total === 1 ? 'it' : 'them'}.
         </p>
         {s.total === 0 ? (
           <p>Nothing was quarantined in these 30 days.</p>
@@ -91,11 +91,11 @@ export function DashboardPage(props: {
         <section aria-labelledby="h-domains">
           <h2 id="h-domains">Top recipient domains</h2>
           <BarTable
-            caption="Recipients with mail pending, by domain (the 10 largest)"
+            caption="Recipients of quarantined mail, by domain (the 10 largest)"
             head="Domain"
             empty="No recipients."
             rows={s.by_domain.map((d) => ({
-              label: <a href={listHref({ domain: d.domain, since: s.since })}>{d.domain}</a>,
+              label: <a href={listHref({ domain: d.domain, status: 'all', since: s.since })}>{d.domain}</a>,
               count: d.count,
             }))}
           />
@@ -103,12 +103,12 @@ export function DashboardPage(props: {
         <section aria-labelledby="h-senders">
           <h2 id="h-senders">Top senders</h2>
           <BarTable
-            caption="Messages pending, by envelope sender (the 10 largest)"
+            caption="Quarantined messages, by envelope sender (the 10 largest)"
             head="Sender"
             empty="No senders."
             rows={s.top_senders.map((x) => ({
               label: x.sender ? (
-                <a href={listHref({ sender: x.sender, since: s.since })}>{x.sender}</a>
+                <a href={listHref({ sender: x.sender, status: 'all', since: s.since })}>{x.sender}</a>
               ) : (
                 <span class="muted">(empty: bounces)</span>
               ),
@@ -118,7 +118,8 @@ export function DashboardPage(props: {
         </section>
       </div>
       <p class="muted">
-        The same numbers as <code>GET /v1/quarantine/stats</code> with since {s.since}, until {s.until} and tz {zone}.
+        The same numbers as{' '}
+        <code class="detail">{`GET /v1/quarantine/stats?${new URLSearchParams({ since: s.since, until: s.until, tz: zone, status: 'all' })}`}</code>
       </p>
     </Layout>
   );

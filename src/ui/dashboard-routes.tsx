@@ -30,8 +30,9 @@ export function fillDays(stats: Stats, first: number, last: number): DayCounts[]
 }
 
 /**
- * GET /ui: admins and domain admins get the overview (the stats verb, in their scope); a mailbox
- * owner goes on to the list, and no session to the sign-in.
+ * GET /ui: admins and domain admins get the overview (the stats verb, in their scope, of all mail
+ * quarantined in the window whatever became of it); a mailbox owner goes on to the list, and no
+ * session to the sign-in.
  */
 export function dashboardRoutes(ui: Hono<UiEnv>) {
   ui.get('/', async (c) => {
@@ -43,7 +44,7 @@ export function dashboardRoutes(ui: Hono<UiEnv>) {
     const zone = asked && !bad ? asked : 'UTC';
     const deps = c.get('deps');
     const w = dashboardWindow(Math.floor(deps.clock.now() / 1000), zone);
-    const stats = await quarantineStats(deps, s.identity, { since: w.since, until: w.until, status: 'pending', tz: zone });
+    const stats = await quarantineStats(deps, s.identity, { since: w.since, until: w.until, status: 'all', tz: zone });
     const zones = timeZones().includes(zone) ? timeZones() : [zone, ...timeZones()];
     return c.html(
       <DashboardPage

@@ -172,7 +172,8 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('quarantine stats and 
     expect(html.match(/<th scope="row">\d{4}-\d{2}-\d{2}<\/th>/g)).toHaveLength(30);
     expect(html).toContain(`<th scope="row">${utcDay(times.m1)}</th><td class="num">2</td>`);
     // top domains and senders are tables; nothing of the other domain
-    expect(html).toContain(`>${dA}</a></td><td class="num">4</td>`);
+    expect(html).toContain(`>${dA}</a></td><td class="num">6</td>`);
+    expect(html).toContain(`>s2@${sd}</a></td><td class="num">3</td>`);
     expect(html).toContain(`>s1@${sd}</a></td><td class="num">2</td>`);
     expect(html).not.toContain(dB);
     expect(html).not.toContain(`s3@${sd}`);
