@@ -124,3 +124,20 @@ export function DashboardPage(props: {
     </Layout>
   );
 }
+
+/** The overview when counting the window took longer than the database's time limit. */
+export function DashboardTooSlowPage(props: { who: Identity; csrf: string; zone: string }) {
+  return (
+    <Layout title="Overview" who={props.who} csrf={props.csrf}>
+      <h1>Overview</h1>
+      <Notice
+        error
+        text={`Counting the last 30 days of quarantined mail took longer than the database's time limit for one statement (DB_QUERY_TIMEOUT_MS). The overview counts every message of the window on each visit; with this much mail it needs a higher limit.`}
+      />
+      <p>
+        <a href="/ui/quarantine">Go to the quarantine list</a>
+      </p>
+      <p class="muted">Days would have been in {props.zone}.</p>
+    </Layout>
+  );
+}

@@ -5,7 +5,8 @@ import { quarantineStats, type Stats } from '../quarantine/stats.ts';
 import { dayText, offsetAt } from '../quarantine/zone-days.ts';
 import type { DayCounts } from './charts.tsx';
 import { csrf, type UiEnv } from './context.ts';
-import { DashboardPage } from './dashboard-pages.tsx';
+import { DashboardPage, DashboardTooSlowPage } from './dashboard-pages.tsx';
+import { isTimeoutError } from '../db/errors.ts';
 
 const DAYS = 30;
 
@@ -44,7 +45,14 @@ export function dashboardRoutes(ui: Hono<UiEnv>) {
     const zone = asked && !bad ? asked : 'UTC';
     const deps = c.get('deps');
     const w = dashboardWindow(Math.floor(deps.clock.now() / 1000), zone);
-    const stats = await quarantineStats(deps, s.identity, { since: w.since, until: w.until, status: 'all', tz: zone });
+    let stats: Stats;
+    try {
+      stats = await quarantineStats(deps, s.identity, { since: w.since, until: w.until, status: 'all', tz: zone });
+    } catch (err) {
+      // a page that says why, not a 500 (the API answers the same as a 503 problem)
+      if (!isTimeoutError(err)) throw err;
+      return c.html(<DashboardTooSlowPage who={s.identity} csrf={await csrf(c)} zone={zone} />, 503, { 'retry-after': '60' });
+    }
     const zones = timeZones().includes(zone) ? timeZones() : [zone, ...timeZones()];
     return c.html(
       <DashboardPage
