@@ -67,7 +67,10 @@ table.bars .hbar { fill: var(--accent); }
 details > summary { cursor: pointer; min-height: 24px; }
 table.audit ul.detail { margin: 0.25rem 0 0; padding-left: 1.1rem; font-size: 0.85rem; overflow-wrap: anywhere; }
 table.audit td.outcome { min-width: 14rem; }
-table.audit td[data-label="Recipients"] { overflow-wrap: anywhere; }
+/* wide: an address or subject keeps its column's width rather than breaking mid-word (stacked on a phone it may) */
+@media (min-width: 40.01rem) { table.audit td { overflow-wrap: break-word; } }
+table.bars td.label { overflow-wrap: break-word; }
+@media (max-width: 40rem) { table.bars td.bar { width: 22%; } ul.tiles { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
 @media (max-width: 40rem) { table.audit td.outcome { min-width: 0; } }
 @media (min-width: 60rem) { .two-col { display: grid; grid-template-columns: 1fr 1fr; gap: 0 2rem; } }
 `;

@@ -74,7 +74,7 @@ describe('the overview and the audit page in Chromium (PostgreSQL, demo data)', 
         const rs = i % 3 === 0 ? 'D' : 'R';
         await sql`UPDATE msgrcpt SET rs = ${rs} WHERE partition_tag = ${r.partition_tag} AND mail_id = ${r.mail_id}`.execute(h.db);
         const address = text(r.email);
-        await recordAudit(h.db, { now: () => (NOW - i * 3600) * 1000 }, admin, {
+        await recordAudit(h.db, { now: () => (NOW - (rows.length - i) * 3600) * 1000 }, admin, {
           action: rs === 'D' ? 'delete' : 'release',
           result: rs === 'D' ? 'ok' : i % 2 ? 'ok' : 'failed',
           partitionTag: Number(r.partition_tag),
