@@ -202,7 +202,13 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
     expect(await subjectsOnPage(page)).toEqual(expect.arrayContaining(['Weekly offer for alice', 'e2e eicar', 'For carol only']));
     // the nav offers what an admin may use
     const nav = page.getByRole('navigation', { name: 'Main' });
-    expect(await nav.getByRole('link').allTextContents()).toEqual(['Quarantine', 'Sender lists', 'Release requests', 'Audit log']);
+    expect(await nav.getByRole('link').allTextContents()).toEqual([
+      'Overview',
+      'Quarantine',
+      'Sender lists',
+      'Release requests',
+      'Audit log',
+    ]);
     // the script turned UTC labels into the reader's zone
     expect(await page.locator('footer').textContent()).toContain('your time zone');
     await page.screenshot({ path: path.join(SHOTS, 'list-admin.png'), fullPage: true });
