@@ -35,6 +35,7 @@ import {
 import { benchDigest } from './digest.ts';
 import { benchFaults, faultTable } from './faults.ts';
 import { benchRelease } from './release.ts';
+import { benchStats } from './stats.ts';
 import { benchWorker } from './worker.ts';
 import { checkRecommendedIndexes, createRecommendedIndexes } from '../src/db/recommended-indexes.ts';
 
@@ -54,8 +55,10 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     'skip-load': { type: 'boolean', default: false },
     'skip-worker': { type: 'boolean', default: false },
-    /** comma list of list,throughput,release,digest (default: all) */
-    only: { type: 'string', default: 'list,throughput,release,digest' },
+    /** comma list of list,throughput,stats,release,digest (default: all) */
+    only: { type: 'string', default: 'list,throughput,stats,release,digest' },
+    /** requests per stats figure (each reads the whole 30-day window) */
+    'stats-samples': { type: 'string', default: '20' },
     /** digest: write a V8 CPU profile of the digest process here; count its SQL statements */
     'digest-cpu-prof': { type: 'string' },
     'digest-count-sql': { type: 'boolean', default: false },
@@ -366,7 +369,7 @@ async function main() {
       (await checkRecommendedIndexes(h.db, h.dialect)).map((x) => [x.index.name, x.servedBy || 'missing']),
     );
     await h.close();
-    if (only.has('list') || only.has('throughput')) {
+    if (only.has('list') || only.has('throughput') || only.has('stats')) {
       const raw = openRaw(backend);
       const server = await spawnServer({ DATABASE_URL: benchDatabaseUrl(backend) });
       try {
@@ -377,6 +380,10 @@ async function main() {
         if (only.has('throughput')) {
           log(`[${backend}] throughput: 50 connections, ${args.duration} s [${elapsed()}]`);
           section.throughput = await benchThroughput(server.ports.api, Number(args.duration));
+        }
+        if (only.has('stats')) {
+          log(`[${backend}] stats: ${args['stats-samples']} requests each (all, one domain, a DST zone) [${elapsed()}]`);
+          section.stats = await benchStats(server.ports.api, Number(args['stats-samples']));
         }
       } finally {
         await server.stop();
@@ -422,6 +429,8 @@ function printTable(result: Record<string, unknown>) {
   add('list_deep_ratio (<= 1.3)', 'list.list_deep_ratio');
   add('deep_vs_first (<= 1.5)', 'list.deep_vs_first');
   add('list req/s, 50 conns (>= 1500)', 'throughput.requests_per_s');
+  add('stats (30 days, admin) p50 ms', 'stats.all.api_ms.p50');
+  add('stats (one domain) p50 ms', 'stats.domain.api_ms.p50');
   add('throughput errors', 'throughput.errors');
   add('release raw AM.PDP p50 ms', 'release.raw_pdp_ms.p50');
   add('release API direct p50 ms', 'release.api_direct_ms.p50');

@@ -1,10 +1,13 @@
+import { CHART_CSS } from './chart-css.ts';
+
 /**
  * The pages' only stylesheet and script, served from /ui/static/ (CSP: style-src and script-src
  * 'self', nothing inline). The script is an enhancement: times in the reader's zone, "select all",
  * shift-click range select, the bulk bar shown once a row is ticked, focus on an action's result.
  * Without it every page works, with times in UTC.
  */
-export const APP_CSS = `
+export const APP_CSS =
+  `
 :root { color-scheme: light dark; --fg: #1b1b1b; --bg: #fff; --muted: #5c5c5c; --line: #d0d0d0; --accent: #0b5cad; --bad: #a4161a; --ok: #1d6b32; --on-accent: #fff; }
 @media (prefers-color-scheme: dark) { :root { --fg: #eee; --bg: #141414; --muted: #aaa; --line: #444; --accent: #7ab8ff; --bad: #ff8a8a; --ok: #8fd19e; --on-accent: #111; } }
 * { box-sizing: border-box; }
@@ -77,7 +80,7 @@ label.check { font-weight: 400; font-size: 1rem; }
   table.list td[data-label]::before, table.attachments td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; }
   dl.meta { grid-template-columns: 1fr; }
 }
-`;
+` + CHART_CSS;
 
 export const APP_JS = `
 (function () {

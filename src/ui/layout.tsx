@@ -25,7 +25,7 @@ export function Layout(props: { title: string; who?: Identity | null; csrf?: str
             {w.t('page.skip')}
           </a>
           <header class="top">
-            <a class="brand" href="/ui/quarantine">
+            <a class="brand" href="/ui">
               quarantine-edge
             </a>
             {props.who && props.csrf ? (
@@ -63,6 +63,7 @@ function Nav(props: { who: Identity }) {
   const { w } = usePage();
   return (
     <nav class="main-nav" aria-label={w.t('page.nav.label')}>
+      {role !== 'user' ? <a href="/ui">Overview</a> : null}
       <a href="/ui/quarantine">{w.t('page.nav.quarantine')}</a>
       <a href="/ui/senders">{w.t('page.nav.senders')}</a>
       {role !== 'user' ? <a href="/ui/requests">Release requests</a> : null}

@@ -17,6 +17,7 @@ import { usePageReader } from './page-reader.tsx';
 import { quarantineRoutes } from './quarantine-routes.tsx';
 import { requestRoutes } from './request-routes.tsx';
 import { auditRoutes } from './audit-routes.tsx';
+import { dashboardRoutes } from './dashboard-routes.tsx';
 import { senderListRoutes } from './sender-list-routes.tsx';
 import { selfServiceRoutes } from './self-service-routes.tsx';
 import { TZ_JS } from './self-service-pages.tsx';
@@ -69,10 +70,11 @@ export function uiRoutes(opts: {
     await next();
   });
 
-  ui.get('/', (c) => c.redirect(c.get('session') ? '/ui/quarantine' : '/ui/sign-in', 303));
+  // admins and domain admins land on the overview, mailbox owners on their list
+  dashboardRoutes(ui);
 
   ui.get('/sign-in', async (c) => {
-    if (c.get('session')) return c.redirect('/ui/quarantine', 303);
+    if (c.get('session')) return c.redirect('/ui', 303);
     return c.html(<SignInPage csrf={await csrf(c)} />);
   });
   ui.post('/sign-in', async (c) => {
@@ -100,7 +102,7 @@ export function uiRoutes(opts: {
       who.keyId === null ? { kind: 'bootstrap', bootstrapHash: bootstrapHash! } : { kind: 'key', keyId: who.keyId },
       KEY_SESSION_SECONDS,
     );
-    return c.redirect('/ui/quarantine', 303);
+    return c.redirect('/ui', 303);
   });
 
   // GET shows a button and changes nothing (mail scanners follow links); POST starts the session.

@@ -127,7 +127,9 @@ describe('the admin list in Chromium, releasing through a real amavisd-new (Mari
     await page.goto(`${base}/ui/sign-in`);
     await page.getByLabel('API key').fill(KEY);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(`${base}/ui/quarantine`);
+    // admins land on the overview
+    await page.waitForURL(`${base}/ui`);
+    await page.goto(`${base}/ui/quarantine`);
     return { page, errors, close: () => context.close() };
   }
 

@@ -223,7 +223,8 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('admin pages (/ui/send
     const mailId = id!.split('.')[1]!;
     const audit = await b.page(`/ui/audit?mail_id=${mailId}`);
     expect(audit.html).toContain(`href="/ui/quarantine/${id}"`);
-    expect(audit.html).toMatch(/>delete<\/td>/);
-    expect(audit.html).toContain('bootstrap-admin');
+    expect(audit.html).toMatch(/>Deleted<\/td>/);
+    expect(audit.html).toContain('>audit me</a>');
+    expect(audit.html).toContain('bootstrap admin key (admin)');
   });
 });

@@ -2,7 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { CONTENT_TYPE_NAMES } from '../../amavis/codes.ts';
 import { listQuarantine } from '../../quarantine/list.ts';
 import { getItemDetail, getRawMessage } from '../../quarantine/read.ts';
-import { quarantineStats } from '../../quarantine/stats.ts';
+import { STATS_TOP_DEFAULT, quarantineStats } from '../../quarantine/stats.ts';
+import { isTimeZone } from '../../digest/render.ts';
 import { newRouter } from '../env.ts';
 import { Address, AddressOrDomain, Domain, Instant, Item, ItemId, mailKey, Score, TypeList, problemResponses } from '../schemas.ts';
 
@@ -67,27 +68,56 @@ const listRoute = createRoute({
   },
 });
 
+const TimeZone = z
+  .string()
+  .max(64)
+  .refine(isTimeZone, 'expected an IANA time zone such as Europe/Berlin')
+  .openapi({ description: 'the zone whose days by_day counts (default UTC); at most 400 days between since and until' });
+
+const typeCounts = z.partialRecord(z.enum(CONTENT_TYPE_NAMES), z.number().int());
+const StatsSchema = z
+  .object({
+    since: z.string(),
+    until: z.string(),
+    time_zone: z.string().describe("the zone of by_day's days"),
+    total: z.number().int().describe('messages'),
+    by_type: typeCounts.describe('messages by type'),
+    by_day: z
+      .array(z.object({ day: z.string(), count: z.number().int(), by_type: typeCounts }))
+      .describe('messages by day in time_zone (days without mail left out), oldest first'),
+    by_domain: z.array(z.object({ domain: z.string(), count: z.number().int() })).describe('recipients by domain: the `top` largest'),
+    top_senders: z
+      .array(z.object({ sender: z.string(), count: z.number().int() }))
+      .describe('messages by envelope sender: the `top` largest ("" is the null sender of bounces)'),
+    by_status: z
+      .object({ pending: z.number().int(), releasing: z.number().int(), released: z.number().int(), deleted: z.number().int() })
+      .describe('recipient copies by status, whatever `status` filters'),
+  })
+  .openapi('QuarantineStats');
+
 const statsRoute = createRoute({
   method: 'get',
   path: '/stats',
   tags: ['quarantine'],
-  summary: 'Counts by type, by day and by recipient domain (default: the last 30 days)',
+  summary: 'Counts by type, by day (and type), by recipient domain, by sender and by status (default: the last 30 days)',
   request: {
-    query: z.object({ since: Instant.optional(), until: Instant.optional(), status: Status, domain: Domain.optional() }).strict(),
+    query: z
+      .object({
+        since: Instant.optional(),
+        until: Instant.optional(),
+        status: Status,
+        domain: Domain.optional(),
+        tz: TimeZone.optional(),
+        top: z.coerce.number().int().min(1).max(100).default(STATS_TOP_DEFAULT).openapi({ description: 'how many domains and senders' }),
+      })
+      .strict(),
   },
   responses: {
     200: {
       description: 'Counts',
       content: {
         'application/json': {
-          schema: z.object({
-            since: z.string(),
-            until: z.string(),
-            total: z.number().int(),
-            by_type: z.partialRecord(z.enum(CONTENT_TYPE_NAMES), z.number().int()),
-            by_day: z.array(z.object({ day: z.string(), count: z.number().int() })),
-            by_domain: z.array(z.object({ domain: z.string(), count: z.number().int() })),
-          }),
+          schema: StatsSchema,
         },
       },
     },
