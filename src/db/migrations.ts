@@ -20,6 +20,7 @@ export const MIGRATIONS = [
   '0012_release_policies',
   '0013_release_requests',
   '0014_digest_language',
+  '0015_key_notify_email',
 ] as const;
 export const LATEST_VERSION = MIGRATIONS.length;
 

@@ -13,6 +13,7 @@ import { requestRelease } from '../quarantine/release-requests.ts';
 import { loadTarget } from '../quarantine/target.ts';
 import { signLinkSync, verifyLink, type LinkAction, type LinkClaims } from './links.ts';
 import { senderCanBeAllowed } from './message-actions.ts';
+import { performDecision, showDecision } from './request-actions.ts';
 import { formatTime } from './render.ts';
 import { putSubscription } from './subscriptions.ts';
 
@@ -28,11 +29,13 @@ export interface ActionPage {
   message: string;
   details: Array<{ label: string; value: string }>;
   /** the page's button: a POST to this link, or to `url` (another link minted for the next step) */
-  form: { button: string; note: string; danger?: boolean; url?: string } | null;
+  form: { button: string; note: string; danger?: boolean; url?: string; reason?: boolean } | null;
   /** where to go next: the owner's quarantine, the rest of the list */
   links?: Array<{ label: string; url: string }>;
   /** a redirect instead of a page (the portal link) */
   location?: string;
+  /** work that goes on after the answer (an email), never rejecting: on Workers handed to waitUntil */
+  background?: Promise<void>;
 }
 
 const VERBS = {
@@ -233,14 +236,20 @@ function leadOn(deps: Deps, c: LinkClaims, p: ActionPage): ActionPage {
   return p.links || p.location ? p : { ...p, links: quarantineLinks(deps, c) };
 }
 
+/** A decider's link about a release request (src/digest/request-actions.ts): no owner's pages lead from it. */
+const isDecision = (c: LinkClaims): c is LinkClaims & { action: 'approve_request' | 'deny_request' } =>
+  c.action === 'approve_request' || c.action === 'deny_request';
+
 /** GET: reads only. Never changes rs, never writes an audit row. */
 export async function showAction(deps: Deps, claims: LinkClaims, token: string, minter: Minter = null): Promise<ActionPage> {
+  if (isDecision(claims)) return showDecision(deps, claims);
   return leadOn(deps, claims, await confirmPage(deps, claims, token));
 }
 
 async function confirmPage(deps: Deps, claims: LinkClaims, token: string): Promise<ActionPage> {
   if (claims.action === 'portal') return { ...page(303, 'done', 'Your quarantine', ''), location: `/ui/portal/${token}` };
-  const verb = VERBS[claims.action];
+  // the deciders' links never come here (showAction)
+  const verb = VERBS[claims.action as keyof typeof VERBS];
   if (claims.action === 'unsubscribe') {
     return {
       ...page(200, 'confirm', verb.heading, `You will no longer receive quarantine digests for ${claims.recipient}.`),
@@ -274,7 +283,14 @@ async function confirmPage(deps: Deps, claims: LinkClaims, token: string): Promi
 }
 
 /** POST: the API's verb as identity link:<recipient>, for that recipient only. */
-export async function performAction(deps: Deps, claims: LinkClaims, token: string, minter: Minter = null): Promise<ActionPage> {
+export async function performAction(
+  deps: Deps,
+  claims: LinkClaims,
+  token: string,
+  minter: Minter = null,
+  input: { reason?: string } = {},
+): Promise<ActionPage> {
+  if (isDecision(claims)) return performDecision(deps, claims, input);
   if (claims.action === 'portal') return showAction(deps, claims, token, minter);
   return leadOn(deps, claims, await perform(deps, claims, minter));
 }
@@ -310,9 +326,9 @@ async function perform(deps: Deps, claims: LinkClaims, minter: Minter): Promise<
       return { ...page(200, 'done', 'Deleted', 'The message was deleted.', details), links: rest };
     }
     if (claims.action === 'request') {
-      const { request, created } = await requestRelease(deps, who, keyOf(claims));
+      const { request, created, delivery } = await requestRelease(deps, who, keyOf(claims));
       return created
-        ? page(200, 'done', 'Release requested', 'Your request was sent: an administrator decides.', details)
+        ? { ...page(200, 'done', 'Release requested', 'Your request was sent: an administrator decides.', details), background: delivery }
         : page(200, 'done', 'Already requested', `You asked for this message already (${request.status}).`, details);
     }
     const result = await releaseMessage(deps, who, {

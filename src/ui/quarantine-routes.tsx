@@ -12,7 +12,7 @@ import { releaseMessage } from '../quarantine/release.ts';
 import { releaseMode } from '../quarantine/release-policy.ts';
 import { requestRelease } from '../quarantine/release-requests.ts';
 import { markReleased } from '../quarantine/resolve.ts';
-import { csrf, ctx, flag, form, one, requireSession, type C, type UiEnv } from './context.ts';
+import { csrf, ctx, flag, form, inBackground, one, requireSession, type C, type UiEnv } from './context.ts';
 import { filterFields, listHref, pageQuery, parseFilters, recipientFilter } from './filters.ts';
 import { bodyCsp, inertHtml, noteDocument } from './mail-html.ts';
 import { ConfirmBulkPage, DetailPage, ListPage, type BulkFailure, type ConfirmRow } from './quarantine-pages.tsx';
@@ -361,7 +361,8 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const body = await form(c);
     await checkCsrf(ctx(c), s, one(body.csrf));
     const id = c.req.param('id');
-    await requestRelease(c.get('deps'), s.identity, key(id));
+    const { delivery } = await requestRelease(c.get('deps'), s.identity, key(id));
+    inBackground(c, delivery);
     return c.redirect(`/ui/quarantine/${id}?done=requested`, 303);
   });
 

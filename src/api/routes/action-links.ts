@@ -1,10 +1,11 @@
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { Context } from 'hono';
 import { performAction, showAction, verifyToken, type ActionPage } from '../../digest/actions.ts';
 import { linkKey } from '../../digest/links.ts';
 import { actionLinkLimiter, type RateLimiter } from '../../digest/rate-limit.ts';
 import { renderHtml, templatesWith } from '../../digest/render.ts';
-import type { AppEnv } from '../env.ts';
+import { inBackground, type AppEnv } from '../env.ts';
 
 /**
  * GET|POST /a/{token}: the digest's one-click links (src/digest/actions.ts). HTML pages, outside
@@ -22,6 +23,7 @@ function send(c: Context<AppEnv>, p: ActionPage, token: string) {
     'x-robots-tag': 'noindex, nofollow',
   };
   if (p.location) return c.body(null, 303, { ...headers, location: p.location });
+  if (p.background) inBackground(c, p.background);
   const templates = templatesWith(c.get('deps')?.templates);
   const html = renderHtml(templates['action.html'], {
     title: p.heading,
@@ -29,7 +31,9 @@ function send(c: Context<AppEnv>, p: ActionPage, token: string) {
     message: p.message,
     kind: p.kind,
     details: p.details,
-    form: p.form ? { button: p.form.button, note: p.form.note, danger: !!p.form.danger, action_url: p.form.url ?? `/a/${token}` } : null,
+    form: p.form
+      ? { button: p.form.button, note: p.form.note, danger: !!p.form.danger, reason: !!p.form.reason, action_url: p.form.url ?? `/a/${token}` }
+      : null,
     links: p.links ?? [],
     items: [],
   });
@@ -45,18 +49,30 @@ const tooMany: ActionPage = {
   form: null,
 };
 
+/** A decider's Deny form carries its reason; nothing else is read from a link's POST. */
+async function formInput(c: Context<AppEnv>): Promise<{ reason?: string }> {
+  if (c.req.method !== 'POST' || !(c.req.header('content-type') ?? '').startsWith('application/x-www-form-urlencoded')) return {};
+  const reason = (await c.req.parseBody()).reason;
+  return typeof reason === 'string' ? { reason } : {};
+}
+
 export function actionLinkRoutes(limiter: RateLimiter = actionLinkLimiter) {
   const r = new Hono<AppEnv>();
-  const handle = (verb: typeof showAction) => async (c: Context<AppEnv>) => {
+  const handle = (verb: typeof performAction) => async (c: Context<AppEnv>) => {
     const token = c.req.param('token') ?? '';
     const deps = c.get('deps');
     const v = await verifyToken(deps, token);
     if (!v.ok) return send(c, v.page, token);
     // keyed by the link's claims, not the string it arrived as: one link, one bucket
     if (!limiter.hit(linkKey(v.claims), deps.clock.now())) return send(c, tooMany, token);
-    return send(c, await verb(deps, v.claims, token, v.minter), token);
+    return send(c, await verb(deps, v.claims, token, v.minter, await formInput(c)), token);
   };
   r.get('/:token', handle(showAction));
-  r.post('/:token', handle(performAction));
+  // the one field a link's form sends (a Deny's reason) is short: no large bodies are read
+  const small = bodyLimit({
+    maxSize: 16 * 1024,
+    onError: (c) => send(c, { ...tooMany, status: 413, heading: 'Too large', message: 'The form was too large; nothing was changed.' }, ''),
+  });
+  r.post('/:token', small, handle(performAction));
   return r;
 }
