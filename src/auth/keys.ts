@@ -179,7 +179,11 @@ export async function setKeyNotifyEmail(deps: Deps, who: Identity, id: string, n
     throw new AppError('invalid_field', 'notify_email: only for roles admin and domain_admin', { field: 'notify_email' });
   await deps.db.transaction().execute(async (trx) => {
     await trx.updateTable('qe_api_keys').set({ notify_email: notifyEmail }).where('id', '=', id).execute();
-    await recordAudit(trx, deps.clock, who, { action: 'key.update', result: 'ok', detail: JSON.stringify({ id, notify_email: notifyEmail }) });
+    await recordAudit(trx, deps.clock, who, {
+      action: 'key.update',
+      result: 'ok',
+      detail: JSON.stringify({ id, notify_email: notifyEmail }),
+    });
   });
   return view({ ...row, notify_email: notifyEmail });
 }

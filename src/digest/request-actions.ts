@@ -18,8 +18,22 @@ import type { LinkClaims } from './links.ts';
  */
 export const REASON_MAX = 1000;
 
-const page = (status: ActionPage['status'], kind: ActionPage['kind'], heading: string, message: string, details: ActionPage['details'] = []) =>
-  ({ status, kind, heading, message, details, form: null, links: [{ label: 'Open the Release requests page', url: '/ui/requests' }] }) as ActionPage;
+const page = (
+  status: ActionPage['status'],
+  kind: ActionPage['kind'],
+  heading: string,
+  message: string,
+  details: ActionPage['details'] = [],
+) =>
+  ({
+    status,
+    kind,
+    heading,
+    message,
+    details,
+    form: null,
+    links: [{ label: 'Open the Release requests page', url: '/ui/requests' }],
+  }) as ActionPage;
 
 const STATE_WORDS: Record<string, string> = {
   approved: 'This request was already approved: the message was released.',
@@ -63,7 +77,8 @@ type Loaded = { ok: true; who: Identity; id: string; details: ActionPage['detail
 async function load(deps: Deps, c: LinkClaims): Promise<Loaded> {
   const who = await decider(deps, c.keyId!);
   const row = await find(deps, { partitionTag: c.partitionTag!, mailId: c.mailId! }, c.recipient);
-  if (!who || !row) return { ok: false, page: page(404, 'error', 'No such request', 'There is no release request here that you may decide.') };
+  if (!who || !row)
+    return { ok: false, page: page(404, 'error', 'No such request', 'There is no release request here that you may decide.') };
   const d = await details(deps, c, row.requested_by, row.note);
   try {
     await decidable(deps, who, row.id);
@@ -99,10 +114,18 @@ export async function performDecision(deps: Deps, c: LinkClaims, input: { reason
     const reason = (input.reason ?? '').trim();
     if (!reason || reason.length > REASON_MAX) {
       const p = await showDecision(deps, c);
-      return { ...p, status: 400, kind: 'error', message: `Say why, in 1 to ${REASON_MAX} characters: the owner is told. Nothing was changed.` };
+      return {
+        ...p,
+        status: 400,
+        kind: 'error',
+        message: `Say why, in 1 to ${REASON_MAX} characters: the owner is told. Nothing was changed.`,
+      };
     }
     const { delivery } = await denyReleaseRequest(deps, l.who, l.id, reason);
-    return { ...page(200, 'done', 'Denied', 'The request was denied; the owner is told, with your reason.', l.details), background: delivery };
+    return {
+      ...page(200, 'done', 'Denied', 'The request was denied; the owner is told, with your reason.', l.details),
+      background: delivery,
+    };
   }
   try {
     const { result, delivery } = await approveReleaseRequest(deps, l.who, l.id);

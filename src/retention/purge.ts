@@ -70,13 +70,7 @@ async function deleteMessages(db: Db, keys: Key[], tables: string[], now: number
 }
 
 /** Select up to `limit` keys, delete them, repeat until a batch comes back short. */
-async function drain(
-  db: Db,
-  select: (limit: number) => RawBuilder<Key>,
-  tables: string[],
-  limit: number,
-  now: number,
-): Promise<number> {
+async function drain(db: Db, select: (limit: number) => RawBuilder<Key>, tables: string[], limit: number, now: number): Promise<number> {
   let total = 0;
   for (;;) {
     const { rows } = await select(limit).execute(db);
@@ -125,7 +119,13 @@ export async function purge(deps: Deps, input: PurgeInput = {}): Promise<PurgeRe
 
   const all = ['msgrcpt', 'quarantine', 'msgs'];
   const messages_expired = await drain(db, (n) => sql<Key>`SELECT m.partition_tag, m.mail_id ${expired} LIMIT ${n}`, all, limit, now);
-  const messages_released_or_deleted = await drain(db, (n) => sql<Key>`SELECT m.partition_tag, m.mail_id ${done} LIMIT ${n}`, all, limit, now);
+  const messages_released_or_deleted = await drain(
+    db,
+    (n) => sql<Key>`SELECT m.partition_tag, m.mail_id ${done} LIMIT ${n}`,
+    all,
+    limit,
+    now,
+  );
   const orphan_msgrcpt_messages = await drain(
     db,
     (n) => sql<Key>`SELECT DISTINCT x.partition_tag, x.mail_id ${orphansOf('msgrcpt')} LIMIT ${n}`,

@@ -2,6 +2,7 @@
 import { raw } from 'hono/html';
 import type { Child } from 'hono/jsx';
 import type { Identity } from '../auth/identity.ts';
+import { pendingRequests } from './request-count.ts';
 
 /** Every page: no inline script or style (CSP), one h1, a skip link, sign-out when signed in. */
 export function Layout(props: { title: string; who?: Identity | null; csrf?: string; wide?: boolean; children?: Child }) {
@@ -58,7 +59,9 @@ function Nav(props: { who: Identity }) {
     <nav class="main-nav" aria-label="Main">
       <a href="/ui/quarantine">Quarantine</a>
       <a href="/ui/senders">Sender lists</a>
-      {role !== 'user' ? <a href="/ui/requests">Release requests</a> : null}
+      {role !== 'user' ? (
+        <a href="/ui/requests">{`Release requests${pendingRequests(props.who) ? ` (${pendingRequests(props.who)})` : ''}`}</a>
+      ) : null}
       {role !== 'user' ? <a href="/ui/audit">Audit log</a> : null}
       {role === 'user' ? <a href="/ui/subscription">Digest settings</a> : null}
     </nav>

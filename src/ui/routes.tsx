@@ -15,6 +15,8 @@ import { ErrorPage, PortalPage, SignInPage } from './layout.tsx';
 import { verifyPortalToken } from './portal-token.ts';
 import { quarantineRoutes } from './quarantine-routes.tsx';
 import { requestRoutes } from './request-routes.tsx';
+import { countPendingRequests } from './request-count.ts';
+import { reportRoutes } from './report-routes.tsx';
 import { auditRoutes } from './audit-routes.tsx';
 import { senderListRoutes } from './sender-list-routes.tsx';
 import { selfServiceRoutes } from './self-service-routes.tsx';
@@ -66,6 +68,7 @@ export function uiRoutes(opts: {
     c.set('session', await readSession(c as unknown as Context<AppEnv>, await opts.bootstrapHash));
     await next();
   });
+  ui.use('*', countPendingRequests);
 
   ui.get('/', (c) => c.redirect(c.get('session') ? '/ui/quarantine' : '/ui/sign-in', 303));
 
@@ -140,6 +143,7 @@ export function uiRoutes(opts: {
   senderListRoutes(ui);
   auditRoutes(ui);
   requestRoutes(ui);
+  reportRoutes(ui);
 
   ui.all('*', () => {
     throw new AppError('not_found', 'There is no page here.');

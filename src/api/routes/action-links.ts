@@ -32,7 +32,13 @@ function send(c: Context<AppEnv>, p: ActionPage, token: string) {
     kind: p.kind,
     details: p.details,
     form: p.form
-      ? { button: p.form.button, note: p.form.note, danger: !!p.form.danger, reason: !!p.form.reason, action_url: p.form.url ?? `/a/${token}` }
+      ? {
+          button: p.form.button,
+          note: p.form.note,
+          danger: !!p.form.danger,
+          reason: !!p.form.reason,
+          action_url: p.form.url ?? `/a/${token}`,
+        }
       : null,
     links: p.links ?? [],
     items: [],
