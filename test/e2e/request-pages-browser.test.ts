@@ -179,6 +179,8 @@ describe('release request pages and report buttons in Chromium (real amavisd-new
       const said = await page.getByRole('status').textContent();
       expect(said).toMatch(/Reported as spam: the spam filter (learned it|had learned this message before)/);
       expect(said).toContain('It said:');
+      // the page a form's POST answers with keeps the count too
+      expect(await page.getByRole('link', { name: 'Release requests (1)' }).isVisible()).toBe(true);
       await page.screenshot({ path: path.join(SHOTS, `message-reported-${width}.png`), fullPage: true });
       await axe(page, `reported at ${width}`);
       expect(errors).toEqual([]);
