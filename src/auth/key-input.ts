@@ -25,6 +25,9 @@ export const CreateKeyInput = z
       .describe(`domain_admin: its domains (at most ${KEY_DOMAINS_MAX}, at most ${KEY_DOMAINS_MAX_CHARS} characters together)`),
     mailbox: Address.optional(),
     expires_at: Instant.optional(),
+    notify_email: Address.optional().describe(
+      'admin and domain_admin keys: where new release requests in its scope are mailed, with approve / deny links (README: Who may release what)',
+    ),
   })
   .strict()
   .superRefine((v, ctx) => {
@@ -36,12 +39,14 @@ export function roleProblems(v: {
   role: string;
   domains?: readonly string[] | null;
   mailbox?: string | null;
-}): Array<{ field: 'domains' | 'mailbox'; message: string }> {
-  const out: Array<{ field: 'domains' | 'mailbox'; message: string }> = [];
+  notify_email?: string | null;
+}): Array<{ field: 'domains' | 'mailbox' | 'notify_email'; message: string }> {
+  const out: Array<{ field: 'domains' | 'mailbox' | 'notify_email'; message: string }> = [];
   if (v.role === 'domain_admin' && !v.domains?.length) out.push({ field: 'domains', message: 'required for role domain_admin' });
   if (v.role !== 'domain_admin' && v.domains) out.push({ field: 'domains', message: 'only for role domain_admin' });
   if (v.role === 'user' && !v.mailbox) out.push({ field: 'mailbox', message: 'required for role user' });
   if (v.role !== 'user' && v.mailbox) out.push({ field: 'mailbox', message: 'only for role user' });
+  if (v.role === 'user' && v.notify_email) out.push({ field: 'notify_email', message: 'only for roles admin and domain_admin' });
   return out;
 }
 

@@ -44,6 +44,7 @@ export interface KeyInput {
   domains?: string[];
   mailbox?: string;
   expires_at?: number; // epoch seconds
+  notify_email?: string;
 }
 
 export interface KeyView {
@@ -58,6 +59,7 @@ export interface KeyView {
   expires_at: string | null;
   revoked_at: string | null;
   last_used_at: string | null;
+  notify_email: string | null;
 }
 
 const iso = (s: number | string | null) => (s === null ? null : new Date(Number(s) * 1000).toISOString());
@@ -74,6 +76,7 @@ function view(row: {
   expires_at: number | string | null;
   revoked_at: number | string | null;
   last_used_at: number | string | null;
+  notify_email?: string | null;
 }): KeyView {
   return {
     id: row.id,
@@ -87,6 +90,7 @@ function view(row: {
     expires_at: iso(row.expires_at),
     revoked_at: iso(row.revoked_at),
     last_used_at: iso(row.last_used_at),
+    notify_email: row.notify_email ?? null,
   };
 }
 
@@ -137,13 +141,21 @@ export async function createKey(deps: Deps, who: Identity, input: KeyInput): Pro
     expires_at: input.expires_at ?? null,
     revoked_at: null,
     last_used_at: null,
+    notify_email: input.role === 'user' ? null : (input.notify_email ?? null),
   };
   await deps.db.transaction().execute(async (trx) => {
     await trx.insertInto('qe_api_keys').values(row).execute();
     await recordAudit(trx, deps.clock, who, {
       action: 'key.create',
       result: 'ok',
-      detail: JSON.stringify({ id, name: row.name, role: row.role, domains: domains ?? undefined, mailbox: row.mailbox }),
+      detail: JSON.stringify({
+        id,
+        name: row.name,
+        role: row.role,
+        domains: domains ?? undefined,
+        mailbox: row.mailbox,
+        notify_email: row.notify_email ?? undefined,
+      }),
     });
   });
   return { ...view(row), key };
@@ -153,6 +165,27 @@ export async function listKeys(deps: Deps, who: Identity): Promise<KeyView[]> {
   requireAdmin(who);
   const rows = await deps.db.selectFrom('qe_api_keys').selectAll().orderBy('created_at', 'desc').orderBy('id').execute();
   return rows.map(view);
+}
+
+/**
+ * Where a live admin or domain admin key is told of new release requests (null: nowhere). Admins
+ * only; a user key gets none (400 naming the field); an unknown or revoked key 404.
+ */
+export async function setKeyNotifyEmail(deps: Deps, who: Identity, id: string, notifyEmail: string | null): Promise<KeyView> {
+  requireAdmin(who);
+  const row = await deps.db.selectFrom('qe_api_keys').selectAll().where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+  if (!row) throw new AppError('not_found', 'no active key with this id');
+  if (row.role === 'user' && notifyEmail !== null)
+    throw new AppError('invalid_field', 'notify_email: only for roles admin and domain_admin', { field: 'notify_email' });
+  await deps.db.transaction().execute(async (trx) => {
+    await trx.updateTable('qe_api_keys').set({ notify_email: notifyEmail }).where('id', '=', id).execute();
+    await recordAudit(trx, deps.clock, who, {
+      action: 'key.update',
+      result: 'ok',
+      detail: JSON.stringify({ id, notify_email: notifyEmail }),
+    });
+  });
+  return view({ ...row, notify_email: notifyEmail });
 }
 
 /** disabled_reason of a subscription whose key was revoked (or has expired: webhooks/deliver.ts). */

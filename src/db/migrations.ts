@@ -21,6 +21,7 @@ export const MIGRATIONS = [
   '0013_release_requests',
   '0014_digest_language',
   '0015_admin_digests',
+  '0016_key_notify_email',
 ] as const;
 export const LATEST_VERSION = MIGRATIONS.length;
 

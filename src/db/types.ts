@@ -77,6 +77,8 @@ export interface QeApiKeysTable {
   expires_at: number | null;
   revoked_at: number | null;
   last_used_at: number | null;
+  /** release request notifications (migration 0015); absent before it */
+  notify_email?: string | null;
 }
 
 export interface QeAuditTable {

@@ -14,6 +14,7 @@ import { loadTarget } from '../quarantine/target.ts';
 import { signLinkSync, verifyLink, type LinkAction, type LinkClaims } from './links.ts';
 import { senderCanBeAllowed } from './message-actions.ts';
 import { performAdminAction, showAdminAction } from './admin-actions.ts';
+import { performDecision, showDecision } from './request-actions.ts';
 import { putSubscription } from './subscriptions.ts';
 import { reasonWords, type Words } from './wording.ts';
 
@@ -29,11 +30,13 @@ export interface ActionPage {
   message: string;
   details: Array<{ label: string; value: string }>;
   /** the page's button: a POST to this link, or to `url` (another link minted for the next step) */
-  form: { button: string; note: string; danger?: boolean; url?: string; confirm?: string } | null;
+  form: { button: string; note: string; danger?: boolean; url?: string; confirm?: string; reason?: boolean } | null;
   /** where to go next: the owner's quarantine, the rest of the list */
   links?: Array<{ label: string; url: string }>;
   /** a redirect instead of a page (the portal link) */
   location?: string;
+  /** work that goes on after the answer (an email), never rejecting: on Workers handed to waitUntil */
+  background?: Promise<void>;
 }
 
 /** Who reads the page: the link's owner's words and time zone (src/digest/reader.ts). */
@@ -208,8 +211,13 @@ function leadOn(deps: Deps, r: Reader, c: LinkClaims, p: ActionPage): ActionPage
   return p.links || p.location ? p : { ...p, links: quarantineLinks(deps, r, c) };
 }
 
+/** A decider's link about a release request (src/digest/request-actions.ts): no owner's pages lead from it. */
+const isDecision = (c: LinkClaims): c is LinkClaims & { action: 'approve_request' | 'deny_request' } =>
+  c.action === 'approve_request' || c.action === 'deny_request';
+
 /** GET: reads only. Never changes rs, never writes an audit row. */
 export async function showAction(deps: Deps, r: Reader, claims: LinkClaims, token: string): Promise<ActionPage> {
+  if (isDecision(claims)) return showDecision(deps, claims);
   if (claims.actsAsKey) return showAdminAction(deps, claims);
   return leadOn(deps, r, claims, await confirmPage(deps, r, claims, token));
 }
@@ -244,8 +252,9 @@ export async function performAction(
   claims: LinkClaims,
   token: string,
   minter: Minter = null,
-  form: { confirmDangerous?: boolean } = {},
+  form: { confirmDangerous?: boolean; reason?: string } = {},
 ): Promise<ActionPage> {
+  if (isDecision(claims)) return performDecision(deps, claims, form);
   if (claims.actsAsKey) return performAdminAction(deps, claims, form);
   if (claims.action === 'portal') return showAction(deps, r, claims, token);
   return leadOn(deps, r, claims, await perform(deps, r, claims, minter));
@@ -279,8 +288,8 @@ async function perform(deps: Deps, r: Reader, claims: LinkClaims, minter: Minter
       return { ...said(r, 200, 'done', 'deleted', details), links: rest };
     }
     if (claims.action === 'request') {
-      const { request, created } = await requestRelease(deps, who, keyOf(claims));
-      if (created) return said(r, 200, 'done', 'requested', details);
+      const { request, created, delivery } = await requestRelease(deps, who, keyOf(claims));
+      if (created) return { ...said(r, 200, 'done', 'requested', details), background: delivery };
       return said(r, 200, 'done', 'already_requested', details, { state: r.w.t(`act.request_state.${request.status}`) });
     }
     const result = await releaseMessage(deps, who, {

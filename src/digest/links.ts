@@ -7,8 +7,20 @@ import { hmacSha256Sync } from '../crypto/sha256.ts';
  * can neither be altered nor made for another message or mailbox. Pure JS HMAC (crypto/sha256.ts):
  * the same on Workers and Node.
  */
-// subscribe: only minted by the unsubscribe result page ("Turn digests back on"), never mailed
-export const LINK_ACTIONS = ['release', 'delete', 'release_allow', 'portal', 'unsubscribe', 'request', 'subscribe'] as const;
+// subscribe: only minted by the unsubscribe result page ("Turn digests back on"), never mailed.
+// approve_request / deny_request: mailed to a decider about a release request (the recipient is the
+// requester's copy; keyId, required, the decider's key: src/quarantine/request-notify.ts).
+export const LINK_ACTIONS = [
+  'release',
+  'delete',
+  'release_allow',
+  'portal',
+  'unsubscribe',
+  'request',
+  'subscribe',
+  'approve_request',
+  'deny_request',
+] as const;
 export type LinkAction = (typeof LINK_ACTIONS)[number];
 
 export interface LinkClaims {
@@ -130,6 +142,7 @@ function parsePayload(payload: string): LinkClaims | null {
   if ((version === 'v2' ? payloadOf(claims) : payloadV1(claims)) !== payload) return null;
   const needsMail = claims.action !== 'portal' && claims.action !== 'unsubscribe' && claims.action !== 'subscribe';
   if (needsMail !== (claims.mailId !== null && claims.partitionTag !== null)) return null;
+  if ((claims.action === 'approve_request' || claims.action === 'deny_request') && claims.keyId === undefined) return null;
   return claims;
 }
 

@@ -1,4 +1,6 @@
+import { sql } from 'kysely';
 import { domainOf } from '../amavis/address.ts';
+import { bind } from '../amavis/schema.ts';
 import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
 import { recordAudit } from '../audit/audit.ts';
 import type { Identity } from '../auth/identity.ts';
@@ -9,6 +11,7 @@ import { newId } from '../webhooks/events.ts';
 import { emitMailEvent } from '../webhooks/mail-events.ts';
 import { releaseMessage, type OnRecorded, type ReleaseResult } from './release.ts';
 import { notifyDecision } from './release-request-mail.ts';
+import { notifyDeciders } from './request-notify.ts';
 import { policyTypeOf, rulesForMailbox } from './release-policy.ts';
 import { loadTarget } from './target.ts';
 
@@ -18,7 +21,8 @@ import { loadTarget } from './target.ts';
  * approver; its settled outcome, the request's new state, an audit row naming both people and the
  * webhook event are one transaction.
  */
-export const REQUEST_STATUSES = ['pending', 'approved', 'denied'] as const;
+// expired: retention removed the message while the request was pending (src/retention/purge.ts)
+export const REQUEST_STATUSES = ['pending', 'approved', 'denied', 'expired'] as const;
 export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
 export interface ReleaseRequest {
@@ -55,13 +59,16 @@ function view(r: QeReleaseRequestsTable): ReleaseRequest {
 /**
  * The owner asks for their copy. Only where their policy says `request` (release: they release it
  * themselves; none: they may not). A second ask answers the first request (`created: false`).
+ * `delivery`: the deciders' emails (src/quarantine/request-notify.ts), never rejecting; on Workers
+ * hand it to waitUntil.
  */
 export async function requestRelease(
   deps: Deps,
   who: Identity,
   key: MailKey,
   note?: string,
-): Promise<{ request: ReleaseRequest; created: boolean }> {
+): Promise<{ request: ReleaseRequest; created: boolean; delivery: Promise<void> }> {
+  const none = Promise.resolve();
   if (who.role !== 'user')
     throw new AppError('forbidden', 'release requests are for mailbox owners; admins release (POST /v1/quarantine/{id}/release)');
   const target = await loadTarget(deps, who, key); // scope and hidden types: 404
@@ -76,7 +83,7 @@ export async function requestRelease(
     });
   const mine = target.recipients.find((r) => r.address === who.mailbox);
   const existing = await find(deps, key, who.mailbox);
-  if (existing) return { request: view(existing), created: false };
+  if (existing) return { request: view(existing), created: false, delivery: none };
   if (mine?.status !== 'pending')
     throw new AppError('nothing_to_release', 'your copy was already released or deleted, or a release is in progress');
 
@@ -112,13 +119,14 @@ export async function requestRelease(
   } catch (err) {
     // two asks at once: the unique key lets one in; the other answers it
     const again = await find(deps, key, who.mailbox);
-    if (again) return { request: view(again), created: false };
+    if (again) return { request: view(again), created: false, delivery: none };
     throw err;
   }
-  return { request: view(row), created: true };
+  const { delivery } = await notifyDeciders(deps, row);
+  return { request: view(row), created: true, delivery };
 }
 
-function find(deps: Deps, key: MailKey, recipient: string) {
+export function find(deps: Deps, key: MailKey, recipient: string) {
   return deps.db
     .selectFrom('qe_release_requests')
     .selectAll()
@@ -147,14 +155,35 @@ export async function listReleaseRequests(
 }
 
 /** One request a decider may decide: admins any, domain admins their domains'; everyone else 404. */
-async function decidable(deps: Deps, who: Identity, id: string): Promise<QeReleaseRequestsTable> {
+export async function decidable(deps: Deps, who: Identity, id: string): Promise<QeReleaseRequestsTable> {
   const row =
     who.role === 'user' ? undefined : await deps.db.selectFrom('qe_release_requests').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row || (who.role === 'domain_admin' && !who.domains.includes(row.domain)))
     throw new AppError('not_found', 'no release request with this id in your scope');
-  if (row.status !== 'pending') throw new AppError('conflict', `this request was already ${row.status}`);
+  if (row.status !== 'pending') throw new AppError('conflict', `this request was already ${row.status}`, { request_status: row.status });
   return row;
 }
+
+/**
+ * A request whose message is no longer in the quarantine (retention removed it, or amavisd's own
+ * purge did) cannot be approved: it becomes `expired` (if still pending) and the answer is 409.
+ */
+async function expireIfGone(deps: Deps, row: QeReleaseRequestsTable): Promise<void> {
+  // amavisd's mail_id column differs by schema variant (text or binary): bound as the variant needs
+  const { rows } = await sql<{ one: number }>`SELECT 1 AS one FROM msgs
+    WHERE partition_tag = ${Number(row.partition_tag)} AND mail_id = ${bind(deps.variant, 'msgs.mail_id', row.mail_id)}`.execute(deps.db);
+  if (rows.length) return;
+  await deps.db
+    .updateTable('qe_release_requests')
+    .set({ status: 'expired', decided_at: seconds(deps), decided_by: 'retention', reason: EXPIRED_REASON })
+    .where('id', '=', row.id)
+    .where('status', '=', 'pending')
+    .execute();
+  throw new AppError('conflict', 'the message is no longer in the quarantine: this request expired', { request_status: 'expired' });
+}
+
+/** The reason an expired request records (the purge writes it too). */
+export const EXPIRED_REASON = 'the message was removed from the quarantine';
 
 const keyOf = (r: QeReleaseRequestsTable): MailKey => ({ partitionTag: Number(r.partition_tag), mailId: r.mail_id });
 
@@ -202,6 +231,7 @@ export async function approveReleaseRequest(
   onRecorded?: OnRecorded,
 ): Promise<{ result: ReleaseResult; delivery: Promise<void> }> {
   const row = await decidable(deps, who, id);
+  await expireIfGone(deps, row);
   const result = await releaseMessage(
     deps,
     who,

@@ -3,6 +3,7 @@ import { raw } from 'hono/html';
 import type { Child } from 'hono/jsx';
 import type { Identity } from '../auth/identity.ts';
 import { usePage } from './words.ts';
+import { pendingRequests } from './request-count.ts';
 
 /** Every page: no inline script or style (CSP), one h1, a skip link, sign-out when signed in. */
 export function Layout(props: { title: string; who?: Identity | null; csrf?: string; wide?: boolean; children?: Child }) {
@@ -66,7 +67,9 @@ function Nav(props: { who: Identity }) {
       {role !== 'user' ? <a href="/ui">Overview</a> : null}
       <a href="/ui/quarantine">{w.t('page.nav.quarantine')}</a>
       <a href="/ui/senders">{w.t('page.nav.senders')}</a>
-      {role !== 'user' ? <a href="/ui/requests">Release requests</a> : null}
+      {role !== 'user' ? (
+        <a href="/ui/requests">{`Release requests${pendingRequests(props.who) ? ` (${pendingRequests(props.who)})` : ''}`}</a>
+      ) : null}
       {role !== 'user' ? <a href="/ui/audit">Audit log</a> : null}
       {role === 'user' ? <a href="/ui/subscription">{w.t('page.nav.settings')}</a> : null}
     </nav>

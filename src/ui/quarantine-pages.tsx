@@ -4,6 +4,7 @@ import type { Identity } from '../auth/identity.ts';
 import type { QuarantineItem } from '../quarantine/item.ts';
 import type { ItemDetail } from '../quarantine/read.ts';
 import type { ReleaseMode } from '../quarantine/release-policy.ts';
+import { ReportForms } from './report-forms.tsx';
 import { domainOf } from '../amavis/address.ts';
 import { Layout, Notice, Pager, When } from './layout.tsx';
 import { detailHref, listHref, PAGE_SIZES } from './filters.ts';
@@ -550,6 +551,15 @@ export function DetailPage(props: {
               <button type="submit">{w.t('action.release_allow')}</button>
             </form>
           ) : null}
+          {mayRelease ? (
+            <form method="post" action={`/ui/quarantine/${item.id}/release`}>
+              <input type="hidden" name="csrf" value={props.csrf} />
+              <Scope />
+              <input type="hidden" name="report_ham" value="1" />
+              {confirm}
+              <button type="submit">Release and report as not spam</button>
+            </form>
+          ) : null}
           <form method="post" action={`/ui/quarantine/${item.id}/delete`}>
             <input type="hidden" name="csrf" value={props.csrf} />
             <Scope />
@@ -576,6 +586,7 @@ export function DetailPage(props: {
         </p>
       )}
       <Releasing who={props.who} csrf={props.csrf} item={item} />
+      <ReportForms id={item.id} csrf={props.csrf} />
       {pending && props.listsUnavailable ? <p class="muted">Allow and block are unavailable: {props.listsUnavailable}</p> : null}
       {pending && item.sender === '' ? <p class="muted">{w.t('page.detail.null_sender')}</p> : null}
 

@@ -12,7 +12,9 @@ import { releaseMessage } from '../quarantine/release.ts';
 import { releaseMode } from '../quarantine/release-policy.ts';
 import { requestRelease } from '../quarantine/release-requests.ts';
 import { markReleased } from '../quarantine/resolve.ts';
-import { csrf, ctx, flag, form, one, requireSession, type C, type UiEnv } from './context.ts';
+import { reportMessage } from '../quarantine/report.ts';
+import { REPORT_ERRORS, reportNotice } from './report-forms.tsx';
+import { csrf, ctx, flag, form, inBackground, one, requireSession, type C, type UiEnv } from './context.ts';
 import { filterFields, listHref, pageQuery, parseFilters, recipientFilter } from './filters.ts';
 import { bodyCsp, inertHtml, noteDocument } from './mail-html.ts';
 import { ConfirmBulkPage, DetailPage, ListPage, type BulkFailure, type ConfirmRow } from './quarantine-pages.tsx';
@@ -122,7 +124,7 @@ function key(id: string): MailKey {
   return k;
 }
 
-async function renderDetail(
+export async function renderDetail(
   c: C,
   s: Session,
   id: string,
@@ -178,6 +180,20 @@ async function listingRefused(c: C, s: Session, id: string, err: AppError, body:
   const item = await getItem(c.get('deps'), s.identity, key(id));
   const text = item.sender === '' ? NULL_SENDER_TEXT : `The sender cannot be listed: ${err.message}`;
   return renderDetail(c, s, id, { error: text, status: 400, filter: scopeFields(body) });
+}
+
+/** After a release with report_ham: the release stands whatever the spam filter answers. */
+async function releasedAndReported(c: C, s: Session, id: string, status: 'released' | 'partial', body: Record<string, unknown>) {
+  const released = NOTICES[status === 'released' ? 'released' : 'partial']!;
+  try {
+    const r = await reportMessage(c.get('deps'), s.identity, key(id), 'ham');
+    const said = reportNotice('ham', { learned: r.learned, output: r.learner_output });
+    return renderDetail(c, s, id, { notice: `${released} ${said}`, filter: scopeFields(body) });
+  } catch (err) {
+    if (!(err instanceof AppError) || !REPORT_ERRORS[err.code]) throw err;
+    c.get('deps').log.warn('report after release failed', { code: err.code, detail: err.message });
+    return renderDetail(c, s, id, { notice: released, error: REPORT_ERRORS[err.code]!, filter: scopeFields(body) });
+  }
 }
 
 /** The list, one message, its sandboxed body, and the actions on them (same verbs as the API). */
@@ -338,6 +354,8 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     let done: string;
     try {
       const r = await releaseMessage(c.get('deps'), s.identity, { key: key(id), allowSender, force, recipients, confirmDangerous });
+      // "Release and report as not spam": once released, the report; the page says what the learner said
+      if (flag(body.report_ham) && r.status !== 'failed') return releasedAndReported(c, s, id, r.status, body);
       done =
         r.status === 'released' ? (allowSender ? 'released_allowed' : 'released') : r.status === 'partial' ? 'partial' : 'release_failed';
     } catch (err) {
@@ -361,7 +379,8 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const body = await form(c);
     await checkCsrf(ctx(c), s, one(body.csrf));
     const id = c.req.param('id');
-    await requestRelease(c.get('deps'), s.identity, key(id));
+    const { delivery } = await requestRelease(c.get('deps'), s.identity, key(id));
+    inBackground(c, delivery);
     return c.redirect(`/ui/quarantine/${id}?done=requested`, 303);
   });
 

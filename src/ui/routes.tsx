@@ -16,6 +16,8 @@ import { verifyPortalToken } from './portal-token.ts';
 import { usePageReader } from './page-reader.tsx';
 import { quarantineRoutes } from './quarantine-routes.tsx';
 import { requestRoutes } from './request-routes.tsx';
+import { countPendingRequests } from './request-count.ts';
+import { reportRoutes } from './report-routes.tsx';
 import { auditRoutes } from './audit-routes.tsx';
 import { dashboardRoutes } from './dashboard-routes.tsx';
 import { senderListRoutes } from './sender-list-routes.tsx';
@@ -69,6 +71,7 @@ export function uiRoutes(opts: {
     await usePageReader(c);
     await next();
   });
+  ui.use('*', countPendingRequests);
 
   // admins and domain admins land on the overview, mailbox owners on their list
   dashboardRoutes(ui);
@@ -144,6 +147,7 @@ export function uiRoutes(opts: {
   senderListRoutes(ui);
   auditRoutes(ui);
   requestRoutes(ui);
+  reportRoutes(ui);
 
   ui.all('*', () => {
     throw new AppError('not_found', 'There is no page here.');

@@ -1,11 +1,13 @@
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { Context } from 'hono';
 import { performAction, showAction, verifyToken, type ActionPage, type Reader } from '../../digest/actions.ts';
 import { linkKey } from '../../digest/links.ts';
 import { actionLinkLimiter, type RateLimiter } from '../../digest/rate-limit.ts';
 import { ownerReader } from '../../digest/reader.ts';
 import { renderHtml, templateFor, templatesWith } from '../../digest/render.ts';
-import type { AppEnv } from '../env.ts';
+import { wordsFor } from '../../digest/wording.ts';
+import { inBackground, type AppEnv } from '../env.ts';
 
 /**
  * GET|POST /a/{token}: the digest's one-click links (src/digest/actions.ts). HTML pages, outside
@@ -23,6 +25,7 @@ function send(c: Context<AppEnv>, r: Reader, p: ActionPage, token: string) {
     'x-robots-tag': 'noindex, nofollow',
   };
   if (p.location) return c.body(null, 303, { ...headers, location: p.location });
+  if (p.background) inBackground(c, p.background);
   const templates = templatesWith(c.get('deps')?.templates);
   const html = renderHtml(templateFor(templates, 'action.html', r.w.language), {
     lang: r.w.language,
@@ -38,6 +41,7 @@ function send(c: Context<AppEnv>, r: Reader, p: ActionPage, token: string) {
           danger: !!p.form.danger,
           action_url: p.form.url ?? `/a/${token}`,
           confirm: p.form.confirm ?? '',
+          reason: !!p.form.reason,
         }
       : null,
     links: p.links ?? [],
@@ -55,6 +59,19 @@ const tooMany = (r: Reader): ActionPage => ({
   form: null,
 });
 
+/**
+ * What a link's form sends: a decider's Deny its reason, an admin's digest link its "I mean it" for
+ * virus and banned mail (src/digest/admin-actions.ts); nothing else is read from a link's POST.
+ */
+async function formInput(c: Context<AppEnv>): Promise<{ reason?: string; confirmDangerous?: boolean }> {
+  if (c.req.method !== 'POST' || !(c.req.header('content-type') ?? '').startsWith('application/x-www-form-urlencoded')) return {};
+  const body = await c.req.parseBody();
+  return {
+    ...(typeof body.reason === 'string' ? { reason: body.reason } : {}),
+    ...(body.confirm_dangerous === '1' ? { confirmDangerous: true } : {}),
+  };
+}
+
 export function actionLinkRoutes(limiter: RateLimiter = actionLinkLimiter) {
   const r = new Hono<AppEnv>();
   const handle = (verb: typeof performAction) => async (c: Context<AppEnv>) => {
@@ -66,12 +83,17 @@ export function actionLinkRoutes(limiter: RateLimiter = actionLinkLimiter) {
     if (!v.ok) return send(c, v.reader, v.page, token);
     // keyed by the link's claims, not the string it arrived as: one link, one bucket
     if (!limiter.hit(linkKey(v.claims), deps.clock.now())) return send(c, v.reader, tooMany(v.reader), token);
-    // an admin's link: the form's "I mean it" for virus and banned mail (src/digest/admin-actions.ts)
-    const form = c.req.method === 'POST' && v.claims.actsAsKey ? await c.req.parseBody().catch(() => ({})) : {};
-    const confirmDangerous = (form as Record<string, unknown>).confirm_dangerous === '1';
-    return send(c, v.reader, await verb(deps, v.reader, v.claims, token, v.minter, { confirmDangerous }), token);
+    return send(c, v.reader, await verb(deps, v.reader, v.claims, token, v.minter, await formInput(c)), token);
   };
   r.get('/:token', handle(showAction));
-  r.post('/:token', handle(performAction));
+  // the one field a link's form sends (a Deny's reason) is short: no large bodies are read
+  const small = bodyLimit({
+    maxSize: 16 * 1024,
+    onError: (c) => {
+      const r: Reader = { w: wordsFor(c.get('deps')?.config.DIGEST_LANGUAGE), timeZone: null };
+      return send(c, r, { ...tooMany(r), status: 413, heading: 'Too large', message: 'The form was too large; nothing was changed.' }, '');
+    },
+  });
+  r.post('/:token', small, handle(performAction));
   return r;
 }

@@ -1,9 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { createKey, listKeys, revokeKey } from '../../auth/keys.ts';
+import { createKey, listKeys, revokeKey, setKeyNotifyEmail } from '../../auth/keys.ts';
 import { ROLES } from '../../auth/identity.ts';
 import { AppError } from '../../errors.ts';
 import { newRouter } from '../env.ts';
-import { bodyProblemResponses, problemResponses } from '../schemas.ts';
+import { Address, bodyProblemResponses, problemResponses } from '../schemas.ts';
 import { CreateKeyInput } from '../../auth/key-input.ts';
 
 const KeyView = z
@@ -19,6 +19,7 @@ const KeyView = z
     expires_at: z.string().nullable(),
     revoked_at: z.string().nullable(),
     last_used_at: z.string().nullable(),
+    notify_email: z.string().nullable(),
   })
   .openapi('ApiKey');
 
@@ -70,6 +71,29 @@ export function keyRoutes() {
       if (!/^key_[A-Za-z0-9_-]{16}$/.test(id)) throw new AppError('not_found', 'no active key with this id');
       await revokeKey(c.get('deps'), c.get('identity'), id);
       return c.body(null, 204);
+    },
+  );
+  r.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/{id}',
+      tags: ['keys'],
+      summary: 'Set where an admin or domain admin key is told of new release requests (admin); null: nowhere',
+      request: {
+        params: z.object({
+          id: z
+            .string()
+            .max(40)
+            .openapi({ param: { name: 'id', in: 'path' } }),
+        }),
+        body: { ...json(z.object({ notify_email: Address.nullable() }).strict()), required: true },
+      },
+      responses: { 200: { description: 'Updated', ...json(KeyView) }, ...bodyProblemResponses },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      if (!/^key_[A-Za-z0-9_-]{16}$/.test(id)) throw new AppError('not_found', 'no active key with this id');
+      return c.json(await setKeyNotifyEmail(c.get('deps'), c.get('identity'), id, c.req.valid('json').notify_email), 200);
     },
   );
   return r;

@@ -1,0 +1,33 @@
+/** @jsxImportSource hono/jsx */
+import type { Hono } from 'hono';
+import { parseItemId } from '../amavis/mail-id.ts';
+import { AppError } from '../errors.ts';
+import { LEARN_KINDS, type LearnKind } from '../learn/learner.ts';
+import { reportMessage } from '../quarantine/report.ts';
+import { ctx, field, form, one, requireSession, type UiEnv } from './context.ts';
+import { renderDetail } from './quarantine-routes.tsx';
+import { REPORT_ERRORS, reportNotice } from './report-forms.tsx';
+import { checkCsrf } from './session.ts';
+
+/** POST /ui/quarantine/{id}/report: the API's report verb; the message page answers with the learner's words. */
+export function reportRoutes(ui: Hono<UiEnv>) {
+  ui.post('/quarantine/:id/report', async (c) => {
+    const s = requireSession(c);
+    const body = await form(c);
+    await checkCsrf(ctx(c), s, one(body.csrf));
+    const id = c.req.param('id');
+    const key = parseItemId(id);
+    if (!key) throw new AppError('not_found', 'no quarantined message with this id');
+    const kind = field(body.kind);
+    if (!(LEARN_KINDS as readonly string[]).includes(kind ?? ''))
+      throw new AppError('invalid_field', 'kind: spam or ham', { field: 'kind' });
+    try {
+      const r = await reportMessage(c.get('deps'), s.identity, key, kind as LearnKind);
+      return renderDetail(c, s, id, { notice: reportNotice(r.kind, { learned: r.learned, output: r.learner_output }) });
+    } catch (err) {
+      if (!(err instanceof AppError) || !REPORT_ERRORS[err.code]) throw err;
+      c.get('deps').log.warn('report failed', { code: err.code, detail: err.message });
+      return renderDetail(c, s, id, { error: REPORT_ERRORS[err.code]!, status: err.status as 501 });
+    }
+  });
+}

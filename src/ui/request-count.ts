@@ -1,0 +1,29 @@
+import type { MiddlewareHandler } from 'hono';
+import type { Identity } from '../auth/identity.ts';
+import type { UiEnv } from './context.ts';
+
+/**
+ * "Release requests (3)" in an admin's or domain admin's navigation: the pending requests of their
+ * scope, one count query per page request (a form's POST may answer with a page too), on the index
+ * qe_release_requests (status, created_at).
+ * Kept per request against the session's identity object, which every page hands to its Layout.
+ */
+const counts = new WeakMap<Identity, number>();
+
+export function pendingRequests(who: Identity): number | undefined {
+  return counts.get(who);
+}
+
+export const countPendingRequests: MiddlewareHandler<UiEnv> = async (c, next) => {
+  const who = c.get('session')?.identity;
+  if (who && who.role !== 'user' && (who.role === 'admin' || who.domains.length > 0)) {
+    let q = c
+      .get('deps')
+      .db.selectFrom('qe_release_requests')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('status', '=', 'pending');
+    if (who.role === 'domain_admin') q = q.where('domain', 'in', [...who.domains]);
+    counts.set(who, Number((await q.executeTakeFirst())?.n ?? 0));
+  }
+  await next();
+};
