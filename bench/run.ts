@@ -224,7 +224,7 @@ async function benchList(backend: BenchBackend, v: SchemaVariant, apiPort: numbe
     ORDER BY m.time_num DESC, m.partition_tag DESC, m.mail_id DESC LIMIT 1 OFFSET ${offset}`;
   const pos = (await raw.query(posSql, listable.params))[0]!;
   const cursorPos = { t: Number(pos.time_num), p: Number(pos.partition_tag), m: text(pos.mail_id) };
-  const cursor = await encodeCursor(cursorPos);
+  const cursor = await encodeCursor({ sort: { key: 'received', order: 'desc' }, p: cursorPos.p, m: cursorPos.m, v: cursorPos.t });
 
   const pages: Record<string, { path: string; page: Page }> = {
     first: { path: `/v1/quarantine?limit=${limit}`, page: {} },
