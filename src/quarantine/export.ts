@@ -83,3 +83,13 @@ export async function exportCsv(
   });
   return { stream, done };
 }
+
+/** The export's answer headers (also the /ui download). */
+export function csvHeaders(): Record<string, string> {
+  return {
+    'content-type': 'text/csv; charset=utf-8; header=present',
+    'content-disposition': 'attachment; filename="quarantine.csv"',
+    'x-export-max-rows': String(EXPORT_MAX_ROWS),
+    'cache-control': 'no-store',
+  };
+}

@@ -43,6 +43,8 @@ main.wide { max-width: none; }
 .bulkbar { position: sticky; top: 0; z-index: 2; background: var(--bg); margin: 0; padding: 0.5rem 0; border-bottom: 1px solid var(--line); align-items: center; }
 .table-wrap { overflow-x: auto; }
 table.list th, table.list td { overflow-wrap: normal; }
+th.sortable a { display: inline-block; min-height: 24px; white-space: nowrap; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 table.list td.nowrap, table.list .num { white-space: nowrap; }
 table.list .num, table.rules .num, table.attachments .num { text-align: right; white-space: nowrap; }
 code.hash { font-size: 0.8rem; overflow-wrap: anywhere; }
@@ -70,6 +72,7 @@ label.check { font-weight: 400; font-size: 1rem; }
 .result h2 { margin: 0; font-size: 1rem; } .result ul { margin: 0.25rem 0 0; padding-left: 1.25rem; }
 @media (max-width: 40rem) {
   table.list thead { position: absolute; left: -999px; }
+  table.list thead a { visibility: hidden; }
   table.list tr { display: block; border-bottom: 1px solid var(--line); padding: 0.5rem 0; }
   table.list td { display: block; border: 0; padding: 0.1rem 0.25rem; overflow-wrap: anywhere; }
   table.list .num { text-align: left; }

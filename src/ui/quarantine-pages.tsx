@@ -6,7 +6,8 @@ import type { ItemDetail } from '../quarantine/read.ts';
 import type { ReleaseMode } from '../quarantine/release-policy.ts';
 import { domainOf } from '../amavis/address.ts';
 import { Layout, Notice, Pager, When } from './layout.tsx';
-import { detailHref, listHref, PAGE_SIZES } from './filters.ts';
+import { detailHref, exportHref, listHref, PAGE_SIZES } from './filters.ts';
+import { SortFields, SortHeader, sortCaption } from './sort-header.tsx';
 import { alertFinding, spamRules } from './verdict.ts';
 
 export interface FilterValues {
@@ -21,6 +22,8 @@ export interface FilterValues {
   min_score?: string;
   max_score?: string;
   size?: string;
+  sort?: string;
+  order?: string;
 }
 
 const DANGEROUS: Record<string, string> = { virus: 'virus-infected', banned: 'carrying a banned attachment' };
@@ -164,6 +167,7 @@ export function ListPage(props: {
             ))}
           </select>
         </p>
+        <SortFields filters={f} />
         <p class="apply">
           <button type="submit">Apply filters</button>{' '}
           <a class="button-link" href="/ui/quarantine">
@@ -173,7 +177,10 @@ export function ListPage(props: {
       </form>
       {total !== null ? (
         <p class="muted" id="total">
-          {total} {props.total!.count === 1 && !props.total!.more ? 'message matches' : 'messages match'} these filters.
+          {total} {props.total!.count === 1 && !props.total!.more ? 'message matches' : 'messages match'} these filters.{' '}
+          <a href={exportHref(f)} download="quarantine.csv" id="export-csv">
+            Download CSV
+          </a>
         </p>
       ) : null}
 
@@ -212,20 +219,20 @@ export function ListPage(props: {
           </p>
           <div class="table-wrap">
             <table class="list">
-              <caption class="muted">{props.items.length} message(s) on this page, newest first</caption>
+              <caption class="muted">
+                {props.items.length} message(s) on this page, {sortCaption(f)}
+              </caption>
               <thead>
                 <tr>
                   <th scope="col" class="sel">
                     Select
                   </th>
-                  <th scope="col">Received</th>
-                  <th scope="col">Subject</th>
-                  <th scope="col">Sender</th>
+                  <SortHeader filters={f} by="received" label="Received" />
+                  <SortHeader filters={f} by="subject" label="Subject" />
+                  <SortHeader filters={f} by="sender" label="Sender" />
                   <th scope="col">Recipients</th>
                   <th scope="col">Type</th>
-                  <th scope="col" class="num">
-                    Score
-                  </th>
+                  <SortHeader filters={f} by="score" label="Score" num />
                 </tr>
               </thead>
               <tbody>

@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { CONTENT_TYPE_NAMES } from '../../amavis/codes.ts';
 import { CURSOR_MAX } from '../../quarantine/cursor.ts';
-import { EXPORT_MAX_ROWS, exportCsv } from '../../quarantine/export.ts';
+import { csvHeaders, EXPORT_MAX_ROWS, exportCsv } from '../../quarantine/export.ts';
 import { listQuarantine } from '../../quarantine/list.ts';
 import { SORT_KEYS } from '../../quarantine/sort.ts';
 import { getItemDetail, getRawMessage } from '../../quarantine/read.ts';
@@ -186,14 +186,4 @@ export function quarantineRoutes() {
     });
   });
   return r;
-}
-
-/** The export's answer headers (also the /ui download). */
-export function csvHeaders(): Record<string, string> {
-  return {
-    'content-type': 'text/csv; charset=utf-8; header=present',
-    'content-disposition': 'attachment; filename="quarantine.csv"',
-    'x-export-max-rows': String(EXPORT_MAX_ROWS),
-    'cache-control': 'no-store',
-  };
 }
