@@ -7,7 +7,7 @@ import { sha256 } from '../../src/crypto/sha256.ts';
 describe('csvRow', () => {
   it('quotes per RFC 4180 and ends in CRLF', () => {
     expect(csvRow(['a', 'b c', 1.5, null, ''])).toBe('a,b c,1.5,,\r\n');
-    expect(csvRow(['say "hi"', 'a,b', 'two\nlines', 'cr\r'])).toBe('"say ""hi""","a,b","two\nlines",cr\r\n'.replace('cr\r', '"cr\r"'));
+    expect(csvRow(['say "hi"', 'a,b', 'two\nlines', 'cr\rx'])).toBe('"say ""hi""","a,b","two\nlines","cr\rx"\r\n');
   });
   it('defuses formulas in text cells, not numbers', () => {
     expect(csvRow(['=1+1', '+1', '-1', '@A1', '\tx', '\rx', 'a=b'])).toBe(`'=1+1,'+1,'-1,'@A1,'\tx,"'\rx",a=b\r\n`);
@@ -24,7 +24,10 @@ describe('cursor per order', () => {
       const sort = { key, order: 'desc' } as const;
       const c = await encodeCursor({ sort, p: 1, m: 'hZbBr1WxS3sy', v });
       expect((await decodeCursor(c, sort)).v).toEqual(v);
-      await expect(decodeCursor(c, { key, order: 'asc' })).rejects.toMatchObject({ code: 'invalid_cursor', field: 'cursor' });
+      await expect(decodeCursor(c, { key, order: 'asc' })).rejects.toMatchObject({
+        code: 'invalid_cursor',
+        message: expect.stringMatching(/another order/),
+      });
       await expect(decodeCursor(c, { key: 'received', order: 'desc' })).rejects.toMatchObject({ code: 'invalid_cursor' });
     }
   });
