@@ -72,7 +72,7 @@ label.check { font-weight: 400; font-size: 1rem; }
 .result h2 { margin: 0; font-size: 1rem; } .result ul { margin: 0.25rem 0 0; padding-left: 1.25rem; }
 @media (max-width: 40rem) {
   table.list thead { position: absolute; left: -999px; }
-  table.list thead a { visibility: hidden; }
+  table.list thead a:focus { position: fixed; top: 0.5rem; left: 1rem; z-index: 3; background: var(--bg); padding: 0.25rem 0.5rem; }
   table.list tr { display: block; border-bottom: 1px solid var(--line); padding: 0.5rem 0; }
   table.list td { display: block; border: 0; padding: 0.1rem 0.25rem; overflow-wrap: anywhere; }
   table.list .num { text-align: left; }
