@@ -35,6 +35,7 @@ import {
 import { benchDigest } from './digest.ts';
 import { benchFaults, faultTable } from './faults.ts';
 import { benchRelease } from './release.ts';
+import { benchCount, benchSorted } from './sorted.ts';
 import { benchWorker } from './worker.ts';
 import { checkRecommendedIndexes, createRecommendedIndexes } from '../src/db/recommended-indexes.ts';
 
@@ -54,8 +55,10 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     'skip-load': { type: 'boolean', default: false },
     'skip-worker': { type: 'boolean', default: false },
-    /** comma list of list,throughput,release,digest (default: all) */
-    only: { type: 'string', default: 'list,throughput,release,digest' },
+    /** comma list of list,sorted,throughput,release,digest (default: all) */
+    only: { type: 'string', default: 'list,sorted,throughput,release,digest' },
+    /** requests per page and order for the sorted figures, and counts per filter */
+    'sort-samples': { type: 'string', default: '20' },
     /** digest: write a V8 CPU profile of the digest process here; count its SQL statements */
     'digest-cpu-prof': { type: 'string' },
     'digest-count-sql': { type: 'boolean', default: false },
@@ -365,14 +368,22 @@ async function main() {
     section.recommended_indexes = Object.fromEntries(
       (await checkRecommendedIndexes(h.db, h.dialect)).map((x) => [x.index.name, x.servedBy || 'missing']),
     );
+    if (only.has('sorted')) {
+      log(`[${backend}] count: the bounded total, ${args['sort-samples']} per filter [${elapsed()}]`);
+      section.count = await benchCount(h, v, Number(args['sort-samples']));
+    }
     await h.close();
-    if (only.has('list') || only.has('throughput')) {
+    if (only.has('list') || only.has('throughput') || only.has('sorted')) {
       const raw = openRaw(backend);
       const server = await spawnServer({ DATABASE_URL: benchDatabaseUrl(backend) });
       try {
         if (only.has('list')) {
           log(`[${backend}] list: ${SAMPLES} requests per page, interleaved with the floor [${elapsed()}]`);
           section.list = await benchList(backend, v, server.ports.api, raw);
+        }
+        if (only.has('sorted')) {
+          log(`[${backend}] sorted: each order's first page and the next, ${args['sort-samples']} each [${elapsed()}]`);
+          section.sorted = await benchSorted(server.ports.api, Number(args['sort-samples']));
         }
         if (only.has('throughput')) {
           log(`[${backend}] throughput: 50 connections, ${args.duration} s [${elapsed()}]`);
@@ -421,6 +432,22 @@ function printTable(result: Record<string, unknown>) {
   add('list_filtered_ratio (<= 1.3)', 'list.list_filtered_ratio');
   add('list_deep_ratio (<= 1.3)', 'list.list_deep_ratio');
   add('deep_vs_first (<= 1.5)', 'list.deep_vs_first');
+  add('count all pending p50 ms', 'count.all_pending.ms.p50');
+  add('count spam p50 ms', 'count.spam.ms.p50');
+  add('count one domain p50 ms', 'count.domain.ms.p50');
+  for (const key of ['received', 'score', 'sender', 'subject']) {
+    for (const order of ['asc', 'desc']) {
+      add(`sort ${key} ${order} first / next p50 ms`, `sorted.${key}_${order}.first_page_ms.p50`);
+      rows[rows.length - 1]!.splice(
+        1,
+        backends.length,
+        ...backends.map(
+          (b) =>
+            `${get(b, `sorted.${key}_${order}.first_page_ms.p50`) ?? '-'} / ${get(b, `sorted.${key}_${order}.next_page_ms.p50`) ?? '-'}`,
+        ),
+      );
+    }
+  }
   add('list req/s, 50 conns (>= 1500)', 'throughput.requests_per_s');
   add('throughput errors', 'throughput.errors');
   add('release raw AM.PDP p50 ms', 'release.raw_pdp_ms.p50');

@@ -10,9 +10,9 @@ import type { CursorValue } from './cursor.ts';
  * - NULL (no score, no subject, a sender address row that is gone) is the lowest value on both
  *   databases: first ascending, last descending (MySQL's own rule; PostgreSQL is told NULLS FIRST /
  *   NULLS LAST).
- * - Subjects and senders sort by their bytes (code point order: "B" before "a"), the comparison the
- *   binary columns (bytea, varbinary) make; PostgreSQL's text columns are compared COLLATE "C" to
- *   match. MySQL's utf8mb4_bin (upstream subject) ignores trailing spaces, the one difference.
+ * - Subjects and senders sort as their columns compare: by bytes where they are binary (bytea,
+ *   varbinary; "B" before "a") and MySQL's utf8mb4_bin (code point order, trailing spaces ignored);
+ *   PostgreSQL upstream's varchar subject in the database's collation (so that an index on it serves).
  * - Scores are compared as doubles: MySQL's FLOAT does not equal its own printed value (5.123).
  */
 export const SORT_KEYS = ['received', 'score', 'sender', 'subject'] as const;
@@ -41,17 +41,11 @@ export function sortValue(v: SchemaVariant, key: SortKey): RawBuilder<unknown> {
   return ref;
 }
 
-/** The column as compared in ORDER BY and the keyset condition. */
-function compared(v: SchemaVariant, key: SortKey, ref: RawBuilder<unknown>): RawBuilder<unknown> {
-  if (v.dialect === 'postgres' && (key === 'subject' || key === 'sender') && !isBinary(v, key)) return sql`${ref} COLLATE "C"`;
-  return ref;
-}
-
 /** ORDER BY over the page's rows: `alias` '' for msgs m itself, 'p' for the page subquery (its sort_v). */
 export function orderBy(v: SchemaVariant, s: Sort, alias: '' | 'p'): RawBuilder<unknown> {
   const dir = s.order === 'asc' ? sql`ASC` : sql`DESC`;
   const nulls = v.dialect === 'postgres' && s.key !== 'received' ? (s.order === 'asc' ? sql` NULLS FIRST` : sql` NULLS LAST`) : sql``;
-  const col = alias === 'p' ? compared(v, s.key, sql.ref('p.sort_v')) : compared(v, s.key, sql.ref(COLUMN[s.key].ref));
+  const col = alias === 'p' ? sql.ref('p.sort_v') : sql.ref(COLUMN[s.key].ref);
   const t = alias === 'p' ? 'p' : 'm';
   return sql`${col} ${dir}${nulls}, ${sql.ref(`${t}.partition_tag`)} ${dir}, ${sql.ref(`${t}.mail_id`)} ${dir}`;
 }
@@ -78,7 +72,7 @@ export function afterPosition(
   pos: { p: number; mailId: unknown; value: CursorValue | undefined },
 ): RawBuilder<SqlBool> {
   const gt = s.order === 'asc' ? sql`>` : sql`<`;
-  const col = compared(v, s.key, sql.ref(COLUMN[s.key].ref));
+  const col = sql.ref(COLUMN[s.key].ref);
   const tie = sql<SqlBool>`(m.partition_tag ${gt} ${pos.p} OR (m.partition_tag = ${pos.p} AND m.mail_id ${gt} ${pos.mailId}))`;
   if (s.key === 'received') {
     // The leading bound is implied by the rest; it lets PostgreSQL use msgs_idx_time_num as an index
@@ -95,8 +89,8 @@ export function afterPosition(
   }
   const value =
     pos.value === undefined
-      ? compared(v, s.key, sql`(SELECT a.subject FROM msgs a WHERE a.partition_tag = ${pos.p} AND a.mail_id = ${pos.mailId})`)
-      : compared(v, s.key, bound(v, s.key, pos.value));
+      ? sql`(SELECT a.subject FROM msgs a WHERE a.partition_tag = ${pos.p} AND a.mail_id = ${pos.mailId})`
+      : bound(v, s.key, pos.value);
   const rest = sql<SqlBool>`(${col} ${gt} ${value} OR (${col} = ${value} AND ${tie}))`;
   return s.order === 'asc' ? rest : sql<SqlBool>`(${rest} OR ${col} IS NULL)`;
 }
