@@ -58,6 +58,11 @@ export function pageQuery(query: Record<string, string>, types: string[] | undef
 export function parseFilters(query: Record<string, string>): { values: FilterValues; input: ListInput | null; error: string | null } {
   const values: FilterValues = {};
   for (const k of FIELDS) if (query[k]) values[k] = query[k]!.slice(0, 300);
+  // the default order (the filter bar always sends it) stays out of the page's links
+  if (values.sort === 'received' && values.order === 'desc') {
+    delete values.sort;
+    delete values.order;
+  }
   const r = PageQuery.safeParse(query);
   if (!r.success) {
     const issue = r.error.issues[0];

@@ -176,8 +176,10 @@ export function ListPage(props: {
         </p>
       </form>
       {total !== null ? (
-        <p class="muted" id="total">
-          {total} {props.total!.count === 1 && !props.total!.more ? 'message matches' : 'messages match'} these filters.{' '}
+        <p class="muted">
+          <span id="total">
+            {total} {props.total!.count === 1 && !props.total!.more ? 'message matches' : 'messages match'} these filters.
+          </span>{' '}
           <a href={exportHref(f)} download="quarantine.csv" id="export-csv">
             Download CSV
           </a>
