@@ -36,6 +36,7 @@ import { benchDigest } from './digest.ts';
 import { benchFaults, faultTable } from './faults.ts';
 import { benchRelease } from './release.ts';
 import { benchStats } from './stats.ts';
+import { benchCount, benchSorted } from './sorted.ts';
 import { benchWorker } from './worker.ts';
 import { checkRecommendedIndexes, createRecommendedIndexes } from '../src/db/recommended-indexes.ts';
 
@@ -55,10 +56,12 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     'skip-load': { type: 'boolean', default: false },
     'skip-worker': { type: 'boolean', default: false },
-    /** comma list of list,throughput,stats,release,digest (default: all) */
-    only: { type: 'string', default: 'list,throughput,stats,release,digest' },
+    /** comma list of list,sorted,throughput,stats,release,digest (default: all) */
+    only: { type: 'string', default: 'list,sorted,throughput,stats,release,digest' },
     /** requests per stats figure (each reads the whole 30-day window) */
     'stats-samples': { type: 'string', default: '20' },
+    /** requests per page and order for the sorted figures, and counts per filter */
+    'sort-samples': { type: 'string', default: '20' },
     /** digest: write a V8 CPU profile of the digest process here; count its SQL statements */
     'digest-cpu-prof': { type: 'string' },
     'digest-count-sql': { type: 'boolean', default: false },
@@ -227,7 +230,7 @@ async function benchList(backend: BenchBackend, v: SchemaVariant, apiPort: numbe
     ORDER BY m.time_num DESC, m.partition_tag DESC, m.mail_id DESC LIMIT 1 OFFSET ${offset}`;
   const pos = (await raw.query(posSql, listable.params))[0]!;
   const cursorPos = { t: Number(pos.time_num), p: Number(pos.partition_tag), m: text(pos.mail_id) };
-  const cursor = await encodeCursor(cursorPos);
+  const cursor = await encodeCursor({ sort: { key: 'received', order: 'desc' }, p: cursorPos.p, m: cursorPos.m, v: cursorPos.t });
 
   const pages: Record<string, { path: string; page: Page }> = {
     first: { path: `/v1/quarantine?limit=${limit}`, page: {} },
@@ -368,14 +371,22 @@ async function main() {
     section.recommended_indexes = Object.fromEntries(
       (await checkRecommendedIndexes(h.db, h.dialect)).map((x) => [x.index.name, x.servedBy || 'missing']),
     );
+    if (only.has('sorted')) {
+      log(`[${backend}] count: the bounded total, ${args['sort-samples']} per filter [${elapsed()}]`);
+      section.count = await benchCount(h, v, Number(args['sort-samples']));
+    }
     await h.close();
-    if (only.has('list') || only.has('throughput') || only.has('stats')) {
+    if (only.has('list') || only.has('throughput') || only.has('stats') || only.has('sorted')) {
       const raw = openRaw(backend);
       const server = await spawnServer({ DATABASE_URL: benchDatabaseUrl(backend) });
       try {
         if (only.has('list')) {
           log(`[${backend}] list: ${SAMPLES} requests per page, interleaved with the floor [${elapsed()}]`);
           section.list = await benchList(backend, v, server.ports.api, raw);
+        }
+        if (only.has('sorted')) {
+          log(`[${backend}] sorted: each order's first page and the next, ${args['sort-samples']} each [${elapsed()}]`);
+          section.sorted = await benchSorted(server.ports.api, Number(args['sort-samples']));
         }
         if (only.has('throughput')) {
           log(`[${backend}] throughput: 50 connections, ${args.duration} s [${elapsed()}]`);
@@ -428,6 +439,22 @@ function printTable(result: Record<string, unknown>) {
   add('list_filtered_ratio (<= 1.3)', 'list.list_filtered_ratio');
   add('list_deep_ratio (<= 1.3)', 'list.list_deep_ratio');
   add('deep_vs_first (<= 1.5)', 'list.deep_vs_first');
+  add('count all pending p50 ms', 'count.all_pending.ms.p50');
+  add('count spam p50 ms', 'count.spam.ms.p50');
+  add('count one domain p50 ms', 'count.domain.ms.p50');
+  for (const key of ['received', 'score', 'sender', 'subject']) {
+    for (const order of ['asc', 'desc']) {
+      add(`sort ${key} ${order} first / next p50 ms`, `sorted.${key}_${order}.first_page_ms.p50`);
+      rows[rows.length - 1]!.splice(
+        1,
+        backends.length,
+        ...backends.map(
+          (b) =>
+            `${get(b, `sorted.${key}_${order}.first_page_ms.p50`) ?? '-'} / ${get(b, `sorted.${key}_${order}.next_page_ms.p50`) ?? '-'}`,
+        ),
+      );
+    }
+  }
   add('list req/s, 50 conns (>= 1500)', 'throughput.requests_per_s');
   add('stats (30 days, admin) p50 ms', 'stats.all.api_ms.p50');
   add('stats (one domain) p50 ms', 'stats.domain.api_ms.p50');

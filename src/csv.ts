@@ -1,16 +1,15 @@
 /**
- * One CSV record as RFC 4180 writes it: fields joined by commas, a field quoted (with its quotes
- * doubled) when it holds a comma, a quote, CR or LF, and the record ended by CRLF. A text cell that
- * a spreadsheet would run as a formula (starting with = + - @, a tab or CR) gets a leading '
- * first. null is an empty field; numbers are written as they are.
+ * One CSV record (RFC 4180): fields with a comma, quote, CR or LF are quoted, quotes doubled, the
+ * record ends in CRLF. A text cell that a spreadsheet would read as a formula (it starts with =, +,
+ * -, @, tab or CR) gets a leading apostrophe; numbers are written as numbers, null as an empty cell.
  */
 export function csvRow(cells: (string | number | null)[]): string {
   return `${cells.map(csvCell).join(',')}\r\n`;
 }
 
-function csvCell(v: string | number | null): string {
-  if (v === null) return '';
-  let s = String(v);
-  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+function csvCell(cell: string | number | null): string {
+  if (cell === null) return '';
+  let s = typeof cell === 'number' ? (Number.isFinite(cell) ? String(cell) : '') : cell;
+  if (typeof cell === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }

@@ -100,10 +100,16 @@ export function createApp(opts: AppOptions) {
       throw new AppError('database_unavailable', 'the database is not reachable; try again shortly', { retryAfter: 5 });
     }
     c.set('deps', root.deps(lease));
+    let held: Promise<void> | null = null;
+    c.set('holdDatabase', (until) => {
+      held = until;
+    });
     try {
       await next();
     } finally {
-      await lease.release().catch(() => {});
+      // a streamed answer still reading (CSV export) gives the connection back when it ends
+      if (held) void (held as Promise<void>).catch(() => {}).then(() => lease.release().catch(() => {}));
+      else await lease.release().catch(() => {});
     }
   });
 

@@ -12,6 +12,8 @@ export interface AppEnv {
     identity: Identity;
     /** the last database failure requests met (for /readyz) */
     health: DatabaseHealth;
+    /** keep the request's connection until `until` settles (a streamed answer that still reads: CSV export) */
+    holdDatabase: (until: Promise<void>) => void;
   };
 }
 

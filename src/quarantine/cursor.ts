@@ -2,17 +2,27 @@ import { AppError } from '../errors.ts';
 import { MAIL_ID_PATTERN } from '../amavis/mail-id.ts';
 import { base64url, base64urlDecode } from '../crypto/hmac.ts';
 import { sha256 } from '../crypto/sha256.ts';
+import { SORT_KEYS, type Sort } from './sort.ts';
 
 /**
- * Keyset position (time_num, partition_tag, mail_id) of the last row of a page. The checksum makes
- * it tamper-evident: a changed character is a 400, not a silently different page. (It is not a
- * secret: any position a caller forges is still filtered by the caller's scope.)
+ * Keyset position of the last row of a page in one order (src/quarantine/sort.ts): the order, the
+ * row's sort value and its unique key (partition_tag, mail_id). The checksum makes it
+ * tamper-evident: a changed character is a 400, not a silently different page; so is a cursor of
+ * another order. (It is not a secret: any position a caller forges is still filtered by the
+ * caller's scope.)
  */
+export type CursorValue = number | string | Uint8Array | null;
 export interface Position {
-  t: number;
+  sort: Sort;
   p: number;
   m: string;
+  /** the sort value; undefined: too long to carry (a subject over VALUE_MAX bytes), read back from the row */
+  v: CursorValue | undefined;
 }
+
+/** Longer sort values (only subjects can be) are not carried: the cursor stays under CURSOR_MAX characters. */
+const VALUE_MAX = 1024;
+export const CURSOR_MAX = 3000;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -22,26 +32,59 @@ function checksum(payload: string): string {
   return base64url(sha256(`qe-cursor:${payload}`).subarray(0, 9));
 }
 
+function packValue(v: CursorValue | undefined): unknown[] {
+  if (v === undefined) return [];
+  if (v instanceof Uint8Array) return v.length > VALUE_MAX ? [] : [['b', base64url(v)]];
+  if (typeof v === 'string') return enc.encode(v).length > VALUE_MAX ? [] : [['s', v]];
+  return [v];
+}
+
 export async function encodeCursor(pos: Position): Promise<string> {
-  const payload = base64url(enc.encode(JSON.stringify([pos.t, pos.p, pos.m])));
+  const payload = base64url(enc.encode(JSON.stringify([pos.sort.key, pos.sort.order, pos.p, pos.m, ...packValue(pos.v)])));
   return `${payload}.${checksum(payload)}`;
 }
 
-export async function decodeCursor(cursor: string): Promise<Position> {
-  const bad = () => new AppError('invalid_cursor', 'cursor is not one this server issued', { field: 'cursor' });
-  const m = /^([A-Za-z0-9_-]{1,200})\.([A-Za-z0-9_-]{12})$/.exec(cursor);
+/** The position, if the cursor is one this server issued for the order `sort`; else 400 invalid_cursor. */
+export async function decodeCursor(cursor: string, sort: Sort): Promise<Position> {
+  const bad = (why = 'cursor is not one this server issued') => new AppError('invalid_cursor', why, { field: 'cursor' });
+  const m = /^([A-Za-z0-9_-]{1,2800})\.([A-Za-z0-9_-]{12})$/.exec(cursor);
   if (!m || checksum(m[1]!) !== m[2]) throw bad();
+  let parsed: unknown[];
   try {
     const bytes = base64urlDecode(m[1]!);
     if (!bytes) throw bad();
-    const [t, p, id] = JSON.parse(dec.decode(bytes)) as unknown[];
-    // Forged positions are allowed (scope still applies) but must be plausible: time_num is at most
-    // 32-bit unsigned (MySQL), partition_tag a signed 32-bit integer (list.ts handles PostgreSQL's range).
-    if (!Number.isSafeInteger(t) || !Number.isSafeInteger(p) || typeof id !== 'string') throw bad();
-    if ((t as number) < 0 || (t as number) > 2 ** 32 - 1 || (p as number) < 0 || (p as number) > 2 ** 31 - 1 || !MAIL_ID_PATTERN.test(id))
-      throw bad();
-    return { t: t as number, p: p as number, m: id };
+    parsed = JSON.parse(dec.decode(bytes)) as unknown[];
+    if (!Array.isArray(parsed)) throw bad();
   } catch {
     throw bad();
   }
+  // a cursor of the first release ([time_num, partition_tag, mail_id]) is a place in the default order
+  const [key, order, p, id, ...rest] =
+    parsed.length === 3 && typeof parsed[0] === 'number' ? ['received', 'desc', parsed[1], parsed[2], parsed[0]] : parsed;
+  if (!SORT_KEYS.includes(key as never) || (order !== 'asc' && order !== 'desc')) throw bad();
+  if (key !== sort.key || order !== sort.order) throw bad(`cursor belongs to another order (sort=${String(key)}&order=${String(order)})`);
+  // Forged positions are allowed (scope still applies) but must be plausible: partition_tag a signed
+  // 32-bit integer, time_num at most 32-bit unsigned (MySQL; list.ts handles PostgreSQL's range).
+  if (!Number.isSafeInteger(p) || (p as number) < 0 || (p as number) > 2 ** 31 - 1 || typeof id !== 'string' || !MAIL_ID_PATTERN.test(id))
+    throw bad();
+  if (rest.length > 1) throw bad();
+  const v = rest.length === 0 ? undefined : unpackValue(rest[0]);
+  if (v === false) throw bad();
+  const ok =
+    key === 'received'
+      ? Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= 2 ** 32 - 1
+      : key === 'score'
+        ? v === null || (typeof v === 'number' && Number.isFinite(v))
+        : v === null || typeof v === 'string' || v instanceof Uint8Array || (v === undefined && key === 'subject');
+  if (!ok) throw bad();
+  return { sort, p: p as number, m: id, v };
+}
+
+function unpackValue(x: unknown): CursorValue | undefined | false {
+  if (x === null || typeof x === 'number') return x;
+  if (Array.isArray(x) && x.length === 2 && typeof x[1] === 'string') {
+    if (x[0] === 's') return x[1];
+    if (x[0] === 'b') return base64urlDecode(x[1]) ?? false;
+  }
+  return false;
 }

@@ -47,6 +47,8 @@ main.wide { max-width: none; }
 .bulkbar { position: sticky; top: 0; z-index: 2; background: var(--bg); margin: 0; padding: 0.5rem 0; border-bottom: 1px solid var(--line); align-items: center; }
 .table-wrap { overflow-x: auto; }
 table.list th, table.list td { overflow-wrap: normal; }
+th.sortable a { display: inline-block; min-height: 24px; white-space: nowrap; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 table.list td.nowrap, table.list .num { white-space: nowrap; }
 table.list .num, table.rules .num, table.attachments .num { text-align: right; white-space: nowrap; }
 code.hash { font-size: 0.8rem; overflow-wrap: anywhere; }
@@ -78,6 +80,7 @@ label.check { font-weight: 400; font-size: 1rem; }
   table.list td, table.attachments td { display: block; border: 0; padding: 0.1rem 0.25rem; overflow-wrap: anywhere; }
   table.list .num, table.attachments .num { text-align: left; }
   table.list td[data-label]::before, table.attachments td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; }
+  table.list thead a:focus { position: fixed; top: 0.5rem; left: 1rem; z-index: 3; background: var(--bg); padding: 0.25rem 0.5rem; }
   dl.meta { grid-template-columns: 1fr; }
 }
 ` + CHART_CSS;

@@ -1,5 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import type { ListInput } from '../quarantine/list.ts';
+import { CURSOR_MAX } from '../quarantine/cursor.ts';
+import { SORT_KEYS } from '../quarantine/sort.ts';
 import type { RecipientFilter } from '../quarantine/bulk.ts';
 import { AddressOrDomain, Address, Domain, Instant, Score, TypeList } from '../api/schemas.ts';
 import type { FilterValues } from './quarantine-pages.tsx';
@@ -21,7 +23,9 @@ const PageQuery = z
     min_score: opt(Score),
     max_score: opt(Score),
     size: z.preprocess(blank, z.enum(['25', '50', '100', '200'], { message: 'choose 25, 50, 100 or 200 per page' }).default('50')),
-    cursor: opt(z.string().max(400)),
+    sort: z.preprocess(blank, z.enum(SORT_KEYS).default('received')),
+    order: z.preprocess(blank, z.enum(['asc', 'desc']).default('desc')),
+    cursor: opt(z.string().max(CURSOR_MAX)),
   })
   .refine((d) => d.min_score === undefined || d.max_score === undefined || d.min_score <= d.max_score, {
     path: ['max_score'],
@@ -29,7 +33,21 @@ const PageQuery = z
   });
 
 export const PAGE_SIZES = [25, 50, 100, 200] as const;
-const FIELDS = ['type', 'status', 'domain', 'recipient', 'sender', 'q', 'since', 'until', 'min_score', 'max_score', 'size'] as const;
+const FIELDS = [
+  'type',
+  'status',
+  'domain',
+  'recipient',
+  'sender',
+  'q',
+  'since',
+  'until',
+  'min_score',
+  'max_score',
+  'size',
+  'sort',
+  'order',
+] as const;
 
 /** The page's query with repeated type boxes (type=spam&type=virus) as the API's comma list. */
 export function pageQuery(query: Record<string, string>, types: string[] | undefined): Record<string, string> {
@@ -64,6 +82,11 @@ export function parseFilters(
 ): { values: FilterValues; input: ListInput | null; error: string | null } {
   const values: FilterValues = {};
   for (const k of FIELDS) if (query[k]) values[k] = query[k]!.slice(0, 300);
+  // the default order (the filter bar always sends it) stays out of the page's links
+  if (values.sort === 'received' && values.order === 'desc') {
+    delete values.sort;
+    delete values.order;
+  }
   const r = PageQuery.safeParse(query);
   if (!r.success) {
     const issue = r.error.issues[0];
@@ -90,6 +113,7 @@ export function parseFilters(
       max_score: d.max_score,
       cursor: d.cursor,
       limit: Number(d.size),
+      sort: { key: d.sort, order: d.order },
     },
   };
 }
@@ -105,6 +129,13 @@ function filterQuery(values: FilterValues, extra: Record<string, string | string
   for (const k of FIELDS) if (values[k]) p.set(k, values[k]!);
   for (const [k, v] of Object.entries(extra)) for (const x of Array.isArray(v) ? v : [v]) p.append(k, x);
   return p.toString();
+}
+
+/** The CSV export of what the list shows: its filters and order, every page (size and cursor aside). */
+export function exportHref(values: FilterValues): string {
+  const { size: _size, ...rest } = values;
+  const s = filterQuery(rest);
+  return s ? `/ui/quarantine/export.csv?${s}` : '/ui/quarantine/export.csv';
 }
 
 /** The message page, opened from a list filtered by recipient or domain: its actions keep to them. */

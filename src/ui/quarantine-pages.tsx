@@ -7,7 +7,8 @@ import type { ReleaseMode } from '../quarantine/release-policy.ts';
 import { ReportForms } from './report-forms.tsx';
 import { domainOf } from '../amavis/address.ts';
 import { Layout, Notice, Pager, When } from './layout.tsx';
-import { detailHref, listHref, PAGE_SIZES } from './filters.ts';
+import { detailHref, exportHref, listHref, PAGE_SIZES } from './filters.ts';
+import { SortFields, SortHeader, sortCaption } from './sort-header.tsx';
 import { alertFinding, spamRules } from './verdict.ts';
 import { reasonWords, type Words } from '../digest/wording.ts';
 import { usePage } from './words.ts';
@@ -24,6 +25,8 @@ export interface FilterValues {
   min_score?: string;
   max_score?: string;
   size?: string;
+  sort?: string;
+  order?: string;
 }
 
 const DANGEROUS: Record<string, string> = { virus: 'virus-infected', banned: 'carrying a banned attachment' };
@@ -189,6 +192,7 @@ export function ListPage(props: {
             ))}
           </select>
         </p>
+        {owner ? null : <SortFields filters={f} />}
         <p class="apply">
           <button type="submit">{w.t('page.list.apply')}</button>{' '}
           <a class="button-link" href="/ui/quarantine">
@@ -197,8 +201,16 @@ export function ListPage(props: {
         </p>
       </form>
       {total !== null ? (
-        <p class="muted" id="total">
-          {w.n('page.list.total', props.total!.more ? 2 : props.total!.count, { count: total })}
+        <p class="muted">
+          <span id="total">{w.n('page.list.total', props.total!.more ? 2 : props.total!.count, { count: total })}</span>
+          {owner ? null : (
+            <>
+              {' '}
+              <a href={exportHref(f)} download="quarantine.csv" id="export-csv">
+                Download CSV
+              </a>
+            </>
+          )}
         </p>
       ) : null}
 
@@ -237,20 +249,35 @@ export function ListPage(props: {
           </p>
           <div class="table-wrap">
             <table class="list">
-              <caption class="muted">{w.n('page.list.caption', props.items.length)}</caption>
+              <caption class="muted">
+                {owner ? w.n('page.list.caption', props.items.length) : `${props.items.length} message(s) on this page, ${sortCaption(f)}`}
+              </caption>
               <thead>
                 <tr>
                   <th scope="col" class="sel">
                     {w.t('page.list.select')}
                   </th>
-                  <th scope="col">{w.t('label.received')}</th>
-                  <th scope="col">{w.t('act.label.subject')}</th>
-                  <th scope="col">{w.t('page.list.col_sender')}</th>
-                  <th scope="col">{w.t('page.list.col_recipients')}</th>
-                  <th scope="col">{owner ? w.t('label.why') : 'Type'}</th>
-                  <th scope="col" class="num">
-                    {w.t('page.list.col_score')}
-                  </th>
+                  {owner ? (
+                    <>
+                      <th scope="col">{w.t('label.received')}</th>
+                      <th scope="col">{w.t('act.label.subject')}</th>
+                      <th scope="col">{w.t('page.list.col_sender')}</th>
+                      <th scope="col">{w.t('page.list.col_recipients')}</th>
+                      <th scope="col">{w.t('label.why')}</th>
+                      <th scope="col" class="num">
+                        {w.t('page.list.col_score')}
+                      </th>
+                    </>
+                  ) : (
+                    <>
+                      <SortHeader filters={f} by="received" label="Received" />
+                      <SortHeader filters={f} by="subject" label="Subject" />
+                      <SortHeader filters={f} by="sender" label="Sender" />
+                      <th scope="col">Recipients</th>
+                      <th scope="col">Type</th>
+                      <SortHeader filters={f} by="score" label="Score" num />
+                    </>
+                  )}
                 </tr>
               </thead>
               <tbody>

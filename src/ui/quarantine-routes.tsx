@@ -6,6 +6,7 @@ import { AppError } from '../errors.ts';
 import { inFilter, runBulk, type BulkInput, type RecipientFilter } from '../quarantine/bulk.ts';
 import { deleteMessage } from '../quarantine/delete.ts';
 import { countQuarantine } from '../quarantine/count.ts';
+import { csvHeaders, exportCsv } from '../quarantine/export.ts';
 import { listQuarantine } from '../quarantine/list.ts';
 import { getItem, getItemDetail, getRawMessage } from '../quarantine/read.ts';
 import { releaseMessage } from '../quarantine/release.ts';
@@ -247,6 +248,18 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
       />,
       filterError ? 400 : 200,
     );
+  });
+
+  // What the list shows (filters, order; every page) as CSV: the API's export verb.
+  ui.get('/quarantine/export.csv', async (c) => {
+    const s = c.get('session');
+    if (!s) return c.redirect('/ui/sign-in', 303);
+    const { input, error } = parseFilters(pageQuery(c.req.query(), c.req.queries('type')));
+    if (!input) throw new AppError('bad_request', `The list's filter is not valid: ${error}`);
+    const { limit: _limit, cursor: _cursor, ...filters } = input;
+    const { stream, done } = await exportCsv(c.get('deps'), s.identity, filters);
+    c.get('holdDatabase')(done);
+    return c.body(stream, 200, csvHeaders());
   });
 
   // Confirm (what it reaches), then act on the filter's recipients, then back to the same view.

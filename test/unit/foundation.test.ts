@@ -37,14 +37,15 @@ describe('configuration', () => {
 
 describe('cursor', () => {
   it('round-trips and refuses any changed character', async () => {
-    const c = await encodeCursor({ t: 1790000000, p: 3, m: 'hZbBr1WxS3sy' });
-    expect(await decodeCursor(c)).toEqual({ t: 1790000000, p: 3, m: 'hZbBr1WxS3sy' });
+    const sort = { key: 'received', order: 'desc' } as const;
+    const c = await encodeCursor({ sort, p: 3, m: 'hZbBr1WxS3sy', v: 1790000000 });
+    expect(await decodeCursor(c, sort)).toEqual({ sort, p: 3, m: 'hZbBr1WxS3sy', v: 1790000000 });
     for (let i = 0; i < c.length; i++) {
       if (c[i] === '.') continue;
       const changed = c.slice(0, i) + (c[i] === 'x' ? 'y' : 'x') + c.slice(i + 1);
-      await expect(decodeCursor(changed)).rejects.toMatchObject({ code: 'invalid_cursor' });
+      await expect(decodeCursor(changed, sort)).rejects.toMatchObject({ code: 'invalid_cursor' });
     }
-    await expect(decodeCursor('')).rejects.toMatchObject({ code: 'invalid_cursor' });
+    await expect(decodeCursor('', sort)).rejects.toMatchObject({ code: 'invalid_cursor' });
   });
 });
 

@@ -1,6 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { CONTENT_TYPE_NAMES } from '../../amavis/codes.ts';
+import { CURSOR_MAX } from '../../quarantine/cursor.ts';
+import { csvHeaders, EXPORT_MAX_ROWS, exportCsv } from '../../quarantine/export.ts';
 import { listQuarantine } from '../../quarantine/list.ts';
+import { SORT_KEYS } from '../../quarantine/sort.ts';
 import { getItemDetail, getRawMessage } from '../../quarantine/read.ts';
 import { STATS_TOP_DEFAULT, quarantineStats } from '../../quarantine/stats.ts';
 import { isTimeZone } from '../../digest/render.ts';
@@ -12,22 +15,38 @@ const Status = z
   .default('pending')
   .openapi({ description: 'releasing: copies whose release is in progress or whose outcome is unknown (an admin resolves them: README)' });
 
-const ListQuery = z
-  .object({
-    type: TypeList.optional(),
-    recipient: Address.optional(),
-    sender: AddressOrDomain.optional(),
-    domain: Domain.optional(),
-    q: z.string().min(1).max(200).optional(),
-    since: Instant.optional(),
-    until: Instant.optional(),
-    min_score: Score.optional(),
-    max_score: Score.optional(),
-    status: Status,
-    limit: z.coerce.number().int().min(1).max(200).default(50),
-    cursor: z.string().max(400).optional(),
-  })
-  .strict();
+export const SortParam = z.enum(SORT_KEYS).default('received').openapi({
+  description:
+    'received (time), score, sender (envelope sender) or subject; ties by the message key; no score or subject (NULL) is the lowest; sender and subject by bytes (upper case first)',
+});
+export const OrderParam = z
+  .enum(['asc', 'desc'])
+  .default('desc')
+  .openapi({ description: 'asc or desc (default desc: newest, highest, Z first)' });
+
+const Filters = z.object({
+  type: TypeList.optional(),
+  recipient: Address.optional(),
+  sender: AddressOrDomain.optional(),
+  domain: Domain.optional(),
+  q: z.string().min(1).max(200).optional(),
+  since: Instant.optional(),
+  until: Instant.optional(),
+  min_score: Score.optional(),
+  max_score: Score.optional(),
+  status: Status,
+  sort: SortParam,
+  order: OrderParam,
+});
+
+const ListQuery = Filters.extend({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(CURSOR_MAX).optional().openapi({
+    description: "next_cursor of the previous page, for the same sort and order (another order's cursor is a 400 invalid_cursor)",
+  }),
+}).strict();
+
+const ExportQuery = Filters.strict();
 
 const Detail = Item.extend({
   headers: z.array(z.object({ name: z.string(), value: z.string() })),
@@ -57,7 +76,7 @@ const listRoute = createRoute({
   method: 'get',
   path: '/',
   tags: ['quarantine'],
-  summary: 'List quarantined mail in your scope, newest first',
+  summary: 'List quarantined mail in your scope (default newest first; sort and order)',
   request: { query: ListQuery },
   responses: {
     200: {
@@ -94,6 +113,20 @@ const StatsSchema = z
       .describe('recipient copies by status, whatever `status` filters'),
   })
   .openapi('QuarantineStats');
+
+const exportRoute = createRoute({
+  method: 'get',
+  path: '/export.csv',
+  tags: ['quarantine'],
+  summary: `The list's filters and order as CSV (RFC 4180, UTF-8, header row), at most ${EXPORT_MAX_ROWS.toLocaleString('en-US')} messages`,
+  description:
+    'Streamed. Columns: id, received_at, type, score, sender, from_header, subject, recipients and recipient_statuses (space-separated, in your scope), size, message_id, client_addr. A text cell starting with = + - @ tab or CR is prefixed with an apostrophe. X-Export-Max-Rows gives the cap: a file with that many rows may have been cut.',
+  request: { query: ExportQuery },
+  responses: {
+    200: { description: 'The CSV file', content: { 'text/csv': { schema: z.string() } } },
+    ...problemResponses,
+  },
+});
 
 const statsRoute = createRoute({
   method: 'get',
@@ -155,8 +188,18 @@ export function quarantineRoutes() {
   const r = newRouter();
   r.openapi(listRoute, async (c) => {
     const q = c.req.valid('query');
-    const result = await listQuarantine(c.get('deps'), c.get('identity'), { ...q, types: q.type });
+    const result = await listQuarantine(c.get('deps'), c.get('identity'), { ...q, types: q.type, sort: { key: q.sort, order: q.order } });
     return c.json(result, 200);
+  });
+  r.openapi(exportRoute, async (c) => {
+    const q = c.req.valid('query');
+    const { stream, done } = await exportCsv(c.get('deps'), c.get('identity'), {
+      ...q,
+      types: q.type,
+      sort: { key: q.sort, order: q.order },
+    });
+    c.get('holdDatabase')(done);
+    return c.body(stream, 200, csvHeaders()) as never;
   });
   r.openapi(statsRoute, async (c) => {
     return c.json(await quarantineStats(c.get('deps'), c.get('identity'), c.req.valid('query')), 200);

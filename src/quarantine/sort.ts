@@ -1,0 +1,96 @@
+import { sql, type RawBuilder, type SqlBool } from 'kysely';
+import type { SchemaVariant } from '../amavis/schema.ts';
+import type { CursorValue } from './cursor.ts';
+
+/**
+ * The list's orders: a key (received time, score, envelope sender, subject) and a direction, ties
+ * broken by the message's unique key (partition_tag, mail_id) in the same direction, so a keyset
+ * cursor (src/quarantine/cursor.ts) names one exact place in every order.
+ *
+ * - NULL (no score, no subject, a sender address row that is gone) is the lowest value on both
+ *   databases: first ascending, last descending (MySQL's own rule; PostgreSQL is told NULLS FIRST /
+ *   NULLS LAST).
+ * - Subjects and senders sort as their columns compare: by bytes where they are binary (bytea,
+ *   varbinary; "B" before "a") and MySQL's utf8mb4_bin (code point order, trailing spaces ignored);
+ *   PostgreSQL upstream's varchar subject in the database's collation (so that an index on it serves).
+ * - Scores are compared as doubles: MySQL's FLOAT does not equal its own printed value (5.123).
+ */
+export const SORT_KEYS = ['received', 'score', 'sender', 'subject'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+export type SortOrder = 'asc' | 'desc';
+export interface Sort {
+  key: SortKey;
+  order: SortOrder;
+}
+export const DEFAULT_SORT: Sort = { key: 'received', order: 'desc' };
+
+/** The column each key sorts by ("table.column" for the variant's byte/text type), under its alias. */
+const COLUMN: Record<SortKey, { ref: string; column: string }> = {
+  received: { ref: 'm.time_num', column: 'msgs.time_num' },
+  score: { ref: 'm.spam_level', column: 'msgs.spam_level' },
+  sender: { ref: 's.email', column: 'maddr.email' },
+  subject: { ref: 'm.subject', column: 'msgs.subject' },
+};
+
+export const isBinary = (v: SchemaVariant, key: SortKey) => v.binary.has(COLUMN[key].column);
+
+/** The sort value as compared (selected as `sort_v`; the cursor carries it back). */
+export function sortValue(v: SchemaVariant, key: SortKey): RawBuilder<unknown> {
+  const ref = sql.ref(COLUMN[key].ref);
+  if (key === 'score') return v.dialect === 'mysql' ? sql`CAST(${ref} AS DOUBLE)` : sql`CAST(${ref} AS double precision)`;
+  return ref;
+}
+
+/** ORDER BY over the page's rows: `alias` '' for msgs m itself, 'p' for the page subquery (its sort_v). */
+export function orderBy(v: SchemaVariant, s: Sort, alias: '' | 'p'): RawBuilder<unknown> {
+  const dir = s.order === 'asc' ? sql`ASC` : sql`DESC`;
+  const nulls = v.dialect === 'postgres' && s.key !== 'received' ? (s.order === 'asc' ? sql` NULLS FIRST` : sql` NULLS LAST`) : sql``;
+  const col = alias === 'p' ? sql.ref('p.sort_v') : sql.ref(COLUMN[s.key].ref);
+  const t = alias === 'p' ? 'p' : 'm';
+  return sql`${col} ${dir}${nulls}, ${sql.ref(`${t}.partition_tag`)} ${dir}, ${sql.ref(`${t}.mail_id`)} ${dir}`;
+}
+
+/** The bound cursor value: exact bytes for byte columns (MySQL: UNHEX), a double for scores. */
+function bound(v: SchemaVariant, key: SortKey, value: CursorValue): RawBuilder<unknown> {
+  if (value instanceof Uint8Array) {
+    if (v.dialect === 'postgres') return isBinary(v, key) ? sql`${value}` : sql`${new TextDecoder().decode(value)}`;
+    const hex = Array.from(value, (b) => b.toString(16).padStart(2, '0')).join('');
+    return isBinary(v, key) ? sql`UNHEX(${hex})` : sql`CONVERT(UNHEX(${hex}) USING utf8mb4)`;
+  }
+  if (key === 'score') return v.dialect === 'mysql' ? sql`${value}` : sql`CAST(${value} AS double precision)`;
+  return sql`${value}`;
+}
+
+/**
+ * The rows after a cursor's position (sort value, partition_tag, mail_id) in order `s`; `anchor`
+ * is the value when the cursor carries it, or the anchor row's own column (a value too long for a
+ * cursor) read back by subquery.
+ */
+export function afterPosition(
+  v: SchemaVariant,
+  s: Sort,
+  pos: { p: number; mailId: unknown; value: CursorValue | undefined },
+): RawBuilder<SqlBool> {
+  const gt = s.order === 'asc' ? sql`>` : sql`<`;
+  const col = sql.ref(COLUMN[s.key].ref);
+  const tie = sql<SqlBool>`(m.partition_tag ${gt} ${pos.p} OR (m.partition_tag = ${pos.p} AND m.mail_id ${gt} ${pos.mailId}))`;
+  if (s.key === 'received') {
+    // The leading bound is implied by the rest; it lets PostgreSQL use msgs_idx_time_num as an index
+    // condition (an OR alone makes it scan from the first row).
+    const t = pos.value as number;
+    const ge = s.order === 'asc' ? sql`>=` : sql`<=`;
+    return sql<SqlBool>`m.time_num ${ge} ${t} AND (m.time_num ${gt} ${t} OR (m.time_num = ${t} AND ${tie}))`;
+  }
+  if (pos.value === null) {
+    // NULL is the lowest value: ascending, the other NULLs after it, then every value; descending, only NULLs
+    return s.order === 'asc'
+      ? sql<SqlBool>`((${col} IS NULL AND ${tie}) OR ${col} IS NOT NULL)`
+      : sql<SqlBool>`(${col} IS NULL AND ${tie})`;
+  }
+  const value =
+    pos.value === undefined
+      ? sql`(SELECT a.subject FROM msgs a WHERE a.partition_tag = ${pos.p} AND a.mail_id = ${pos.mailId})`
+      : bound(v, s.key, pos.value);
+  const rest = sql<SqlBool>`(${col} ${gt} ${value} OR (${col} = ${value} AND ${tie}))`;
+  return s.order === 'asc' ? rest : sql<SqlBool>`(${rest} OR ${col} IS NULL)`;
+}
