@@ -10,7 +10,7 @@ import { Layout, Notice, Pager, When } from './layout.tsx';
 import { detailHref, exportHref, listHref, PAGE_SIZES } from './filters.ts';
 import { SortFields, SortHeader, sortCaption } from './sort-header.tsx';
 import { alertFinding, spamRules } from './verdict.ts';
-import { reasonWords, type Words } from '../digest/wording.ts';
+import { reasonWords, wordsFor, type Words } from '../digest/wording.ts';
 import { usePage } from './words.ts';
 
 export interface FilterValues {
@@ -29,7 +29,8 @@ export interface FilterValues {
   order?: string;
 }
 
-const DANGEROUS: Record<string, string> = { virus: 'virus-infected', banned: 'carrying a banned attachment' };
+/** The kinds a release must confirm (catalog keys page.bulk.danger.<kind> and page.bulk.n_<kind>). */
+const DANGEROUS = new Set(['virus', 'banned']);
 
 const STATUSES = ['pending', 'released', 'deleted', 'releasing', 'all'] as const;
 
@@ -58,11 +59,18 @@ function Field(props: {
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
-/** What an action will reach, said before it happens: "Releases to 3 recipients in 1 domain". */
-export function scopeText(action: 'release' | 'delete', addresses: string[]): string {
+/** What an action will reach, said before it happens: "Releases to 3 recipients in 1 domain" (English unless w is given). */
+export function scopeText(action: 'release' | 'delete', addresses: string[], w: Words = wordsFor('en')): string {
   const domains = new Set(addresses.map((a) => domainOf(a).toLowerCase())).size;
-  const who = `${plural(addresses.length, 'recipient')} in ${plural(domains, 'domain')}`;
-  return action === 'release' ? `Releases to ${who}` : `Deletes the copies of ${who}`;
+  const where = w.n('page.bulk.in_domains', domains);
+  return w.n(action === 'release' ? 'page.bulk.release_to' : 'page.bulk.delete_of', addresses.length, { where });
+}
+
+/** Allow and block need amavisd's lookup tables: admins read what is missing, owners that it is not set up. */
+function ListsUnavailable(props: { detail: string; owner: boolean }) {
+  const { w } = usePage();
+  const reason = props.owner ? w.t('page.senders.not_set_up') : props.detail;
+  return <p class="muted">{w.t('page.senders.unavailable', { reason })}</p>;
 }
 
 /** The list's filters as hidden fields: an action posts them back, and returns to the same view. */
@@ -240,7 +248,7 @@ export function ListPage(props: {
               </button>
             )}
           </div>
-          {props.listsUnavailable ? <p class="muted">Allow and block are unavailable: {props.listsUnavailable}</p> : null}
+          {props.listsUnavailable ? <ListsUnavailable detail={props.listsUnavailable} owner={owner} /> : null}
           <p id="select-all" hidden>
             <label class="check">
               <input type="checkbox" /> {w.t('page.list.select_all')}
@@ -305,7 +313,7 @@ export function ListPage(props: {
                       {owner ? recipientsText(item, w) : recipientsText(item)}
                     </td>
                     <td data-label={owner ? w.t('label.why') : 'Type'} class={owner ? undefined : 'nowrap'}>
-                      <span class={`badge${DANGEROUS[item.type] ? ' bad' : ''}`}>
+                      <span class={`badge${DANGEROUS.has(item.type) ? ' bad' : ''}`}>
                         {owner ? reasonWords(w, item.content_code, '') : item.type}
                       </span>
                     </td>
@@ -336,19 +344,18 @@ const Original = (props: { id: string }) => (
 /** What the view could not parse or show: said before the parts, with the way to the whole message. */
 function ShownInPart(props: { id: string; detail: ItemDetail }) {
   const { detail } = props;
+  const { w } = usePage();
   if (detail.parse_error) {
     return (
       <p class="notice error" role="alert">
-        This message could not be read for display (malformed, or nested or sized beyond what is shown here): only its headers are shown.{' '}
-        <Original id={props.id} />
+        {w.t('page.msg.unreadable')} <Original id={props.id} />
       </p>
     );
   }
   if (detail.truncated) {
     return (
       <p class="notice" role="status">
-        Truncated: this message is too large or has too many parts to show in full; only its beginning was read, so parts and attachments
-        may be missing or short. <Original id={props.id} />
+        {w.t('page.msg.truncated')} <Original id={props.id} />
       </p>
     );
   }
@@ -614,7 +621,7 @@ export function DetailPage(props: {
       )}
       <Releasing who={props.who} csrf={props.csrf} item={item} />
       <ReportForms id={item.id} csrf={props.csrf} />
-      {pending && props.listsUnavailable ? <p class="muted">Allow and block are unavailable: {props.listsUnavailable}</p> : null}
+      {pending && props.listsUnavailable ? <ListsUnavailable detail={props.listsUnavailable} owner={owner} /> : null}
       {pending && item.sender === '' ? <p class="muted">{w.t('page.detail.null_sender')}</p> : null}
 
       {props.bodyMissing || !detail ? (
@@ -626,20 +633,19 @@ export function DetailPage(props: {
             <section aria-labelledby="h-html">
               <h2 id="h-html">{w.t('page.detail.html')}</h2>
               <p class="muted">
-                Shown in a sandbox: scripts never run, links are disabled
                 {props.remoteImages ? (
                   props.images ? (
                     <>
-                      , remote images are loaded. <a href={`/ui/quarantine/${item.id}`}>Block remote images</a>
+                      {w.t('page.msg.sandbox_images_loaded')} <a href={`/ui/quarantine/${item.id}`}>{w.t('page.msg.block_images')}</a>
                     </>
                   ) : (
                     <>
-                      , remote images are blocked (they can tell the sender you read the mail).{' '}
-                      <a href={`/ui/quarantine/${item.id}?images=1`}>Load remote images</a>
+                      {w.t('page.msg.sandbox_images_blocked')}{' '}
+                      <a href={`/ui/quarantine/${item.id}?images=1`}>{w.t('page.msg.load_images')}</a>
                     </>
                   )
                 ) : (
-                  '.'
+                  w.t('page.msg.sandbox')
                 )}
               </p>
               <iframe
@@ -650,7 +656,7 @@ export function DetailPage(props: {
               ></iframe>
               {props.htmlTruncated ? (
                 <p class="muted">
-                  Only the first 1 MiB of the HTML part is shown. <Original id={item.id} />
+                  {w.t('page.msg.html_cut')} <Original id={item.id} />
                 </p>
               ) : null}
             </section>
@@ -664,7 +670,7 @@ export function DetailPage(props: {
             )}
             {textCut ? (
               <p class="muted">
-                Only the first 1 MiB of the text is shown. <Original id={item.id} />
+                {w.t('page.msg.text_cut')} <Original id={item.id} />
               </p>
             ) : null}
           </section>
@@ -745,34 +751,25 @@ export function ConfirmBulkPage(props: {
   error: string | null;
 }) {
   const { rows, verb } = props;
+  const { w } = usePage();
+  const owner = props.who.role === 'user';
   const addresses = rows.flatMap((r) => r.addresses);
-  const summary = scopeText(verb, addresses);
+  const summary = scopeText(verb, addresses, w);
   const filtered = props.filters.recipient || props.filters.domain;
   const danger =
     verb === 'release'
-      ? Object.entries(DANGEROUS)
-          .map(([type, what]) => [rows.filter((r) => r.type === type).length, what] as const)
-          .filter(([n]) => n > 0)
+      ? [...DANGEROUS].map((type) => [rows.filter((r) => r.type === type).length, type] as const).filter(([n]) => n > 0)
       : [];
   const missing = props.ids.length - rows.length;
+  const dangerList = danger.map(([n, type]) => w.n(`page.bulk.n_${type}`, n));
   return (
-    <Layout title="Confirm" who={props.who} csrf={props.csrf}>
-      <h1>
-        {props.label}: {plural(rows.length, 'message')}?
-      </h1>
+    <Layout title={w.t('page.bulk.title')} who={props.who} csrf={props.csrf}>
+      <h1>{w.n('page.bulk.heading', rows.length, { label: props.label })}</h1>
       <Notice text={props.error} error />
       <p class="notice" role="status">
-        <strong>{summary}.</strong>{' '}
-        {filtered
-          ? 'Only the recipients the filter shows; their other recipients are not touched.'
-          : 'Every pending recipient in your scope.'}
+        <strong>{w.t('page.bulk.summary', { summary })}</strong> {w.t(filtered ? 'page.bulk.filtered' : 'page.bulk.everyone')}
       </p>
-      {missing > 0 ? (
-        <p class="muted">
-          {plural(missing, 'selected message')} could not be found or has nothing pending; the result will list{' '}
-          {missing === 1 ? 'it' : 'them'}.
-        </p>
-      ) : null}
+      {missing > 0 ? <p class="muted">{w.n('page.bulk.missing', missing)}</p> : null}
       <form method="post" action="/ui/quarantine/bulk">
         <input type="hidden" name="csrf" value={props.csrf} />
         <input type="hidden" name="action" value={props.action} />
@@ -783,16 +780,16 @@ export function ConfirmBulkPage(props: {
         <FilterHidden filters={props.filters} cursor={props.cursor} />
         {danger.length ? (
           <fieldset class="danger-box">
-            <legend>Dangerous mail</legend>
-            {danger.map(([n, what]) => (
-              <p>
-                {n === 1 ? '1 of these messages is' : `${n} of these messages are`} {what}.
-              </p>
+            <legend>{w.t('page.bulk.dangerous')}</legend>
+            {danger.map(([n, type]) => (
+              <p>{w.n(`page.bulk.danger_${type}`, n)}</p>
             ))}
             <p>
               <label class="check">
-                <input type="checkbox" name="dangerous" value="1" required /> Yes, release{' '}
-                {danger.map(([n, what]) => `${plural(n, 'message')} ${what}`).join(' and ')} to the recipients
+                <input type="checkbox" name="dangerous" value="1" required />{' '}
+                {w.t('page.bulk.confirm_danger', {
+                  what: dangerList.length > 1 ? w.t('page.bulk.both', { a: dangerList[0]!, b: dangerList[1]! }) : dangerList[0]!,
+                })}
               </label>
             </p>
           </fieldset>
@@ -802,29 +799,29 @@ export function ConfirmBulkPage(props: {
             {summary}
           </button>
           <a class="button-link" href={listHref(props.filters, props.cursor ? { cursor: props.cursor } : {})}>
-            Cancel
+            {w.t('page.bulk.cancel')}
           </a>
         </div>
       </form>
       <table class="list">
-        <caption class="muted">The selected messages and the recipients this reaches</caption>
+        <caption class="muted">{w.t('page.bulk.caption')}</caption>
         <thead>
           <tr>
-            <th scope="col">Subject</th>
-            <th scope="col">Type</th>
-            <th scope="col">Recipients</th>
+            <th scope="col">{w.t('page.bulk.subject')}</th>
+            <th scope="col">{w.t('page.list.type')}</th>
+            <th scope="col">{w.t('page.list.col_recipients')}</th>
           </tr>
         </thead>
         <tbody>
           {rows.map((r) => (
             <tr>
-              <td data-label="Subject">
-                <a href={`/ui/quarantine/${r.id}`}>{r.subject || '(no subject)'}</a>
+              <td data-label={w.t('page.bulk.subject')}>
+                <a href={`/ui/quarantine/${r.id}`}>{r.subject || w.t('no_subject')}</a>
               </td>
-              <td data-label="Type">
-                <span class={`badge${DANGEROUS[r.type] ? ' bad' : ''}`}>{r.type}</span>
+              <td data-label={w.t('page.list.type')}>
+                <span class={`badge${DANGEROUS.has(r.type) ? ' bad' : ''}`}>{typeLabel(w, owner, r.type)}</span>
               </td>
-              <td data-label="Recipients">{r.addresses.join(', ')}</td>
+              <td data-label={w.t('page.list.col_recipients')}>{r.addresses.join(', ')}</td>
             </tr>
           ))}
         </tbody>

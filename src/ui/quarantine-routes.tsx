@@ -56,12 +56,6 @@ const BULK_LABELS: Record<string, string> = {
   release_allow: 'Released and sender allowed',
   delete_block: 'Deleted and sender blocked',
 };
-const CONFIRM_LABELS: Record<string, string> = {
-  release: 'Release',
-  delete: 'Delete',
-  release_allow: 'Release and always allow the sender',
-  delete_block: 'Delete and block the sender',
-};
 const BULK: Record<string, Pick<BulkInput, 'action' | 'allowSender' | 'blockSender'>> = {
   release: { action: 'release' },
   delete: { action: 'delete' },
@@ -292,12 +286,12 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
             csrf={await csrf(c)}
             action={action as string}
             verb={how.action}
-            label={CONFIRM_LABELS[action as string]!}
+            label={c.get('reader').w.t(`page.bulk.action.${action}`)}
             filters={values}
             cursor={cursor}
             ids={ids}
             rows={rows}
-            error={refused ? 'Tick the box to confirm releasing virus-infected or banned mail; nothing was released.' : null}
+            error={refused ? c.get('reader').w.t('page.bulk.err_confirm') : null}
           />,
           refused ? 400 : 200,
         );

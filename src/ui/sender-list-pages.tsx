@@ -1,7 +1,9 @@
 /** @jsxImportSource hono/jsx */
 import type { Identity } from '../auth/identity.ts';
 import type { SenderEntry } from '../senders/lists.ts';
+import type { Words } from '../digest/wording.ts';
 import { Layout, Notice } from './layout.tsx';
+import { usePage } from './words.ts';
 
 export interface SenderFormValues {
   recipient: string;
@@ -15,16 +17,13 @@ export interface SenderFilterValues {
   list?: string;
 }
 
-const LIST_LABELS: Record<string, string> = {
-  allow: 'Allow (never quarantine as spam)',
-  block: 'Block (always spam)',
-  neutral: 'Neutral (set by another tool)',
-  score: 'Score (set by another tool)',
-};
+/** The kinds of entry amavisd keeps: allow and block are set here, neutral and score by other tools. */
+const KINDS = new Set(['allow', 'block', 'neutral', 'score']);
+const kindWord = (w: Words, list: string) => (KINDS.has(list) ? w.t(`page.senders.kind.${list}`) : list);
 
 /** Who the form may name as recipient: a mailbox only its own address; admins any form the verb takes. */
-function recipientHelp(who: Identity): string {
-  if (who.role === 'user') return `Your mailbox, ${who.mailbox}.`;
+function recipientHelp(who: Identity, w: Words): string {
+  if (who.role === 'user') return w.t('page.senders.your_mailbox', { mailbox: who.mailbox });
   if (who.role === 'domain_admin')
     return `A mailbox (user@${who.domains[0] ?? 'example.com'}) or a whole domain (@${who.domains[0] ?? 'example.com'}) of yours.`;
   return 'A mailbox (user@example.com), a domain (@example.com), or @. for everyone.';
@@ -42,21 +41,20 @@ export function SenderListPage(props: {
   error: string | null;
 }) {
   const { who, values: v, filters: f } = props;
+  const { w } = usePage();
+  const n = props.entries.length;
   return (
-    <Layout title="Sender lists" who={who} csrf={props.csrf}>
-      <h1>Sender lists</h1>
-      <p class="muted">
-        Senders allowed or blocked per recipient, in amavisd's own tables: an allowed sender's mail is not quarantined as spam, a blocked
-        sender's mail always is. The most specific entry wins (a mailbox before its domain).
-      </p>
+    <Layout title={w.t('page.nav.senders')} who={who} csrf={props.csrf}>
+      <h1>{w.t('page.nav.senders')}</h1>
+      <p class="muted">{w.t('page.senders.intro')}</p>
       <Notice text={props.notice} />
       <Notice text={props.error} error />
 
-      <h2 id="h-add">Add an entry</h2>
+      <h2 id="h-add">{w.t('page.senders.add')}</h2>
       <form method="post" action="/ui/senders/add" class="add" aria-labelledby="h-add">
         <input type="hidden" name="csrf" value={props.csrf} />
         <p>
-          <label for="a-recipient">Recipient</label>
+          <label for="a-recipient">{w.t('page.senders.recipient')}</label>
           {who.role === 'user' ? (
             <input id="a-recipient" name="recipient" type="text" value={who.mailbox} readonly aria-describedby="a-recipient-help" />
           ) : (
@@ -73,11 +71,11 @@ export function SenderListPage(props: {
             />
           )}
           <span id="a-recipient-help" class="muted">
-            {recipientHelp(who)}
+            {recipientHelp(who, w)}
           </span>
         </p>
         <p>
-          <label for="a-sender">Sender</label>
+          <label for="a-sender">{w.t('page.senders.sender')}</label>
           <input
             id="a-sender"
             name="sender"
@@ -90,85 +88,90 @@ export function SenderListPage(props: {
             aria-describedby="a-sender-help"
           />
           <span id="a-sender-help" class="muted">
-            An address, @domain, or @.domain (with its subdomains).
+            {w.t('page.senders.sender_help')}
           </span>
         </p>
         <p>
-          <label for="a-list">List</label>
+          <label for="a-list">{w.t('page.senders.list')}</label>
           <select id="a-list" name="list">
             <option value="allow" selected={v.list !== 'block'}>
-              Allow
+              {w.t('page.senders.allow')}
             </option>
             <option value="block" selected={v.list === 'block'}>
-              Block
+              {w.t('page.senders.block')}
             </option>
           </select>
         </p>
         <p>
-          <button type="submit">Add</button>
+          <button type="submit">{w.t('page.senders.add_button')}</button>
         </p>
       </form>
 
-      <h2 id="h-entries">Entries</h2>
-      <form method="get" action="/ui/senders" class="filters" role="search" aria-label="Filter sender list entries">
+      <h2 id="h-entries">{w.t('page.senders.entries')}</h2>
+      <form method="get" action="/ui/senders" class="filters" role="search" aria-label={w.t('page.senders.filter_label')}>
         {who.role !== 'user' ? (
           <p>
-            <label for="f-recipient">Recipient</label>
+            <label for="f-recipient">{w.t('page.senders.recipient')}</label>
             <input id="f-recipient" name="recipient" type="text" value={f.recipient ?? ''} placeholder="@example.com" />
           </p>
         ) : null}
         <p>
-          <label for="f-sender">Sender</label>
+          <label for="f-sender">{w.t('page.senders.sender')}</label>
           <input id="f-sender" name="sender" type="text" value={f.sender ?? ''} />
         </p>
         <p>
-          <label for="f-list">List</label>
+          <label for="f-list">{w.t('page.senders.list')}</label>
           <select id="f-list" name="list">
-            <option value="">any</option>
+            <option value="">{w.t('page.list.any')}</option>
             <option value="allow" selected={f.list === 'allow'}>
-              allow
+              {kindWord(w, 'allow')}
             </option>
             <option value="block" selected={f.list === 'block'}>
-              block
+              {kindWord(w, 'block')}
             </option>
           </select>
         </p>
         <p>
-          <button type="submit">Apply filters</button> <a href="/ui/senders">Clear</a>
+          <button type="submit">{w.t('page.list.apply')}</button> <a href="/ui/senders">{w.t('page.list.clear')}</a>
         </p>
       </form>
-      {props.entries.length === 0 ? (
-        <p>No entries{f.recipient || f.sender || f.list ? ' match these filters' : ' yet'}.</p>
+      {n === 0 ? (
+        <p>{w.t(f.recipient || f.sender || f.list ? 'page.senders.none_match' : 'page.senders.none_yet')}</p>
       ) : (
         <table class="list" aria-labelledby="h-entries">
           <caption class="muted">
-            {props.entries.length} entr{props.entries.length === 1 ? 'y' : 'ies'}, most specific recipient first
-            {props.entries.length >= props.limit ? ` (the first ${props.limit}; narrow with the filters)` : ''}
+            {w.n('page.senders.caption', n)}
+            {n >= props.limit ? ` ${w.t('page.senders.capped', { limit: props.limit })}` : ''}
           </caption>
           <thead>
             <tr>
-              <th scope="col">Recipient</th>
-              <th scope="col">Sender</th>
-              <th scope="col">List</th>
-              <th scope="col">Remove</th>
+              <th scope="col">{w.t('page.senders.recipient')}</th>
+              <th scope="col">{w.t('page.senders.sender')}</th>
+              <th scope="col">{w.t('page.senders.list')}</th>
+              <th scope="col">{w.t('page.senders.remove')}</th>
             </tr>
           </thead>
           <tbody>
             {props.entries.map((e) => (
               <tr>
-                <td data-label="Recipient">{e.recipient}</td>
-                <td data-label="Sender">{e.sender}</td>
-                <td data-label="List">
-                  <span class="badge">{e.list}</span> <span class="muted">{LIST_LABELS[e.list] ?? ''}</span>
+                <td data-label={w.t('page.senders.recipient')}>{e.recipient}</td>
+                <td data-label={w.t('page.senders.sender')}>{e.sender}</td>
+                <td data-label={w.t('page.senders.list')}>
+                  <span class="badge">{kindWord(w, e.list)}</span>{' '}
+                  <span class="muted">{KINDS.has(e.list) ? w.t(`page.senders.about.${e.list}`) : ''}</span>
                 </td>
-                <td data-label="Remove">
+                <td data-label={w.t('page.senders.remove')}>
                   <form method="post" action="/ui/senders/remove" class="inline">
                     <input type="hidden" name="csrf" value={props.csrf} />
                     <input type="hidden" name="recipient" value={e.recipient} />
                     <input type="hidden" name="sender" value={e.sender} />
                     {e.list === 'allow' || e.list === 'block' ? <input type="hidden" name="list" value={e.list} /> : null}
-                    <button type="submit" class="danger" aria-label={`Remove ${e.sender} from ${e.recipient}'s ${e.list} list`}>
-                      Remove
+                    <button
+                      type="submit"
+                      class="danger"
+                      aria-label={w.t('page.senders.remove_label', { sender: e.sender, recipient: e.recipient, list: kindWord(w, e.list) })}
+                    >
+                      {w.t('page.senders.remove')}
                     </button>
                   </form>
                 </td>

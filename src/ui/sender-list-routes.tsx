@@ -8,13 +8,8 @@ import { SenderListPage, type SenderFilterValues, type SenderFormValues } from '
 import { checkCsrf, type Session } from './session.ts';
 
 const PAGE_LIMIT = 500;
-const NOTICES: Record<string, string> = {
-  created: 'Added.',
-  updated: 'Moved to the other list.',
-  unchanged: 'That entry was already there; nothing changed.',
-  removed: 'Removed.',
-  not_removed: 'There was no such entry (already removed?); nothing changed.',
-};
+/** The result of a write, by the ?done= it redirects with (catalog keys page.senders.done.*). */
+const DONE = new Set(['created', 'updated', 'unchanged', 'removed', 'not_removed']);
 
 const listName = (v: string | undefined): ListName | undefined => (v === 'allow' || v === 'block' ? v : undefined);
 const blank = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v.trim());
@@ -43,7 +38,7 @@ async function render(
   } catch (err) {
     // a malformed filter: the page says which field, lists nothing; no lookup tables: it says so (501)
     if (!(err instanceof AppError) || (err.code !== 'invalid_field' && err.code !== 'lookup_tables_missing')) throw err;
-    error = err.code === 'invalid_field' ? `Filter ${err.message}` : err.message;
+    error = err.code === 'invalid_field' ? c.get('reader').w.t('page.senders.err_filter', { reason: err.message }) : unavailable(c, s, err);
     status = err.status;
   }
   const values = o.values ?? { recipient: '', sender: '', list: 'allow' };
@@ -62,15 +57,20 @@ async function render(
   );
 }
 
+/** No lookup tables: admins read the setup detail; an owner reads that sender lists are not set up. */
+function unavailable(c: C, s: Session, err: AppError): string {
+  return s.identity.role === 'user'
+    ? c.get('reader').w.t('page.senders.unavailable', { reason: c.get('reader').w.t('page.senders.not_set_up') })
+    : err.message;
+}
+
 /** A refused write: 400 (which field) or 404 (recipient outside the caller's scope), the form kept. */
 function refused(c: C, s: Session, err: unknown, values: SenderFormValues) {
+  const { w } = c.get('reader');
   if (err instanceof AppError && err.code === 'lookup_tables_missing')
-    return render(c, s, { values, error: `${err.message} Nothing was changed.`, status: err.status });
+    return render(c, s, { values, error: `${unavailable(c, s, err)} ${w.t('page.senders.unchanged')}`, status: err.status });
   if (err instanceof AppError && (err.code === 'invalid_field' || err.code === 'not_found')) {
-    const text =
-      err.code === 'not_found'
-        ? 'recipient: not a mailbox or domain you manage; nothing was changed.'
-        : `${err.message}. Nothing was changed.`;
+    const text = err.code === 'not_found' ? w.t('page.senders.err_recipient') : w.t('page.senders.err_field', { reason: err.message });
     return render(c, s, { values, error: text, status: err.status });
   }
   throw err;
@@ -81,7 +81,8 @@ export function senderListRoutes(ui: Hono<UiEnv>) {
   ui.get('/senders', async (c) => {
     const s = c.get('session');
     if (!s) return c.redirect('/ui/sign-in', 303);
-    return render(c, s, { notice: NOTICES[c.req.query('done') ?? ''] ?? null });
+    const done = c.req.query('done') ?? '';
+    return render(c, s, { notice: DONE.has(done) ? c.get('reader').w.t(`page.senders.done.${done}`) : null });
   });
 
   ui.post('/senders/add', async (c) => {
@@ -94,7 +95,7 @@ export function senderListRoutes(ui: Hono<UiEnv>) {
       list: field(body.list) ?? '',
     };
     const list = listName(values.list);
-    if (!list) return render(c, s, { values, error: 'list: choose allow or block. Nothing was changed.', status: 400 });
+    if (!list) return render(c, s, { values, error: c.get('reader').w.t('page.senders.err_list'), status: 400 });
     try {
       const r = await addSenderEntry(c.get('deps'), s.identity, { recipient: values.recipient, sender: values.sender, list });
       return c.redirect(`/ui/senders?done=${r.change}`, 303);
@@ -112,7 +113,7 @@ export function senderListRoutes(ui: Hono<UiEnv>) {
     const rawList = field(body.list);
     const list = listName(rawList);
     if (rawList !== undefined && rawList !== '' && !list) {
-      return render(c, s, { error: 'list: expected allow or block. Nothing was changed.', status: 400 });
+      return render(c, s, { error: c.get('reader').w.t('page.senders.err_list_remove'), status: 400 });
     }
     try {
       const r = await removeSenderEntry(c.get('deps'), s.identity, { recipient, sender, list });
