@@ -261,4 +261,24 @@ describe.each(VARIANTS)("the owner's language on %s", (variantName) => {
     const inUtc = await ownerPage(t, uli, day);
     expect(shown(inUtc).sort()).toEqual(['late UTC evening', 'last second', 'next day in Berlin'].sort());
   });
+
+  it("the sender lists, the bulk confirmation and the message notices read in the owner's language too", async () => {
+    const gerd = `gerd@${domain}`;
+    await setSub(t, gerd, { language: 'de' });
+    const [id] = await mail(gerd, { subject: 'sammeln' });
+    const de = CATALOGS.de!;
+    const b = await portalSession(t.app, SECRET, gerd, NOW + 3600);
+
+    const senders = await b.page('/ui/senders');
+    expect(senders.res.status).toBe(200);
+    expect(langOf(senders.html)).toBe('de');
+    expect(plain(senders.html)).toContain(de['page.senders.intro']!);
+
+    const list = await b.page('/ui/quarantine');
+    const confirm = await b.post('/ui/quarantine/bulk', { csrf: list.csrf!, ids: [id!], action: 'delete' });
+    expect(confirm.status).toBe(200);
+    const page = plain(await confirm.text());
+    expect(page).toContain(de['page.bulk.heading.one']!.replace('{label}', de['page.bulk.action.delete']!).replace('{n}', '1'));
+    expect(page).not.toContain('Cancel');
+  });
 });
