@@ -101,7 +101,7 @@ describe.each(VARIANTS)('release policy on %s', (variantName) => {
     const page = await b.page(`/ui/quarantine/${virus}`);
     expect(page.res.status).toBe(200);
     expect(page.html).not.toContain('>Release</button>');
-    expect(page.html).toContain('You cannot release virus mail yourself');
+    expect(page.html).toContain('You cannot release this kind of message yourself');
     const forged = await b.post(`/ui/quarantine/${virus}/release`, { csrf: page.csrf! });
     expect(forged.status).toBe(403);
     expect(await forged.text()).toContain('You cannot release virus mail yourself');
