@@ -145,6 +145,7 @@ describe("an admin's digest in Chromium at 390 and 600 px", () => {
 
   it("a link's confirmation for virus mail at 390 px: the box to tick, 44 px targets; axe finds nothing", async () => {
     const page0 = renderHtml(templatesWith({})['action.html'], {
+      lang: 'en',
       title: 'Release this message?',
       heading: 'Release this message?',
       message: 'Nothing happens until you press the button. You act as your API key key_e2eAdminKey01.',
