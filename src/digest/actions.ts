@@ -126,7 +126,9 @@ export async function verifyToken(deps: Deps, token: string, readerOf: (recipien
     const reader = await readerOf(v.claims.recipient);
     const minter = await linkMinter(deps, v.claims);
     if (minter !== false) return { ok: true, claims: v.claims, minter, reader };
-    return { ok: false, page: page(403, 'error', reader.w.t('act.invalid.heading'), reader.w.t('act.invalid.revoked')), reader };
+    // an admin's link (its digest, a request's decision) names the key; an owner's says what to do instead
+    const why = v.claims.actsAsKey || isDecision(v.claims) ? ADMIN_REVOKED : reader.w.t('act.invalid.revoked');
+    return { ok: false, page: page(403, 'error', reader.w.t('act.invalid.heading'), why), reader };
   }
   const r = await readerOf(null);
   const message = r.w.t(v.reason === 'expired' ? 'act.invalid.expired' : 'act.invalid.bad');
@@ -212,6 +214,9 @@ function leadOn(deps: Deps, r: Reader, c: LinkClaims, p: ActionPage): ActionPage
 }
 
 /** A decider's link about a release request (src/digest/request-actions.ts): no owner's pages lead from it. */
+const ADMIN_REVOKED =
+  'This link is no longer valid: the API key it acts as was revoked or has expired. Sign in to the admin pages with a live key.';
+
 const isDecision = (c: LinkClaims): c is LinkClaims & { action: 'approve_request' | 'deny_request' } =>
   c.action === 'approve_request' || c.action === 'deny_request';
 

@@ -62,14 +62,13 @@ export function Layout(props: { title: string; who?: Identity | null; csrf?: str
 function Nav(props: { who: Identity }) {
   const role = props.who.role;
   const { w } = usePage();
+  const pending = pendingRequests(props.who);
   return (
     <nav class="main-nav" aria-label={w.t('page.nav.label')}>
       {role !== 'user' ? <a href="/ui">Overview</a> : null}
       <a href="/ui/quarantine">{w.t('page.nav.quarantine')}</a>
       <a href="/ui/senders">{w.t('page.nav.senders')}</a>
-      {role !== 'user' ? (
-        <a href="/ui/requests">{`Release requests${pendingRequests(props.who) ? ` (${pendingRequests(props.who)})` : ''}`}</a>
-      ) : null}
+      {role !== 'user' ? <a href="/ui/requests">{`Release requests${pending ? ` (${pending})` : ''}`}</a> : null}
       {role !== 'user' ? <a href="/ui/audit">Audit log</a> : null}
       {role === 'user' ? <a href="/ui/subscription">{w.t('page.nav.settings')}</a> : null}
     </nav>

@@ -248,6 +248,7 @@ describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
     expect((await t.get(`/v1/keys/${da.id}`, ADMIN_KEY, { method: 'DELETE' })).status).toBe(204);
     const dead = await t.app.request(`/a/${sRelease}`, { method: 'POST' });
     expect(dead.status).toBe(403);
+    expect(await dead.text()).toContain('the API key it acts as was revoked');
     expect(await f.rs(spamId!)).toEqual([' ']);
     await sql`DELETE FROM qe_release_policies WHERE domain = ${dB}`.execute(t.handle.db);
   });

@@ -214,7 +214,7 @@ describe.each(VARIANTS)('release request links for deciders on %s', (variantName
     for (const method of ['GET', 'POST']) {
       const r = await t.app.request(approve, { method });
       expect(r.status).toBe(403);
-      expect(await r.text()).toContain('This link is no longer valid');
+      expect(await r.text()).toContain('the API key it acts as was revoked');
     }
     expect(peer.requests().length).toBe(before);
     expect((await requestRow(req.id)).status).toBe('pending');
