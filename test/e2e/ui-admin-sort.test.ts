@@ -8,21 +8,19 @@ import { readFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { serve, type ServerType } from '@hono/node-server';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startRuntime, type NodeRuntime } from '../../functions/node.ts';
 import { parseConfig } from '../../src/config.ts';
 import { writeMessages, type AmavisMessage } from '../../src/demo/writer.ts';
 import { createVariantDatabase, dropVariantDatabase, runSuffix } from '../support/databases.ts';
+import { AXE, CHROMIUM, launchChromium } from '../support/browser.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
 
-const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'ui-admin-sort-key-0123456789abcdef';
 const SHOTS = path.resolve('test-results/ui');
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const VARIANT = 'pg-iredmail' as const;
 const OPTS = { suffix: runSuffix('uisort') };
 const A = 'sorted.example.com';
@@ -74,18 +72,7 @@ describe('sorting the admin list and downloading it as CSV, in Chromium (Postgre
       const s = serve({ fetch: runtime.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
     });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

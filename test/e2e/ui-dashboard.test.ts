@@ -7,10 +7,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { serve, type ServerType } from '@hono/node-server';
 import { sql } from 'kysely';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startRuntime, type NodeRuntime } from '../../functions/node.ts';
 import { detectSchema, text } from '../../src/amavis/schema.ts';
@@ -20,13 +19,12 @@ import { parseConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/db/connect.ts';
 import { seedDemo } from '../../src/demo/seed.ts';
 import { createVariantDatabase, dropVariantDatabase, runSuffix } from '../support/databases.ts';
+import { AXE, CHROMIUM, launchChromium } from '../support/browser.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
 
-const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'ui-dashboard-admin-key-0123456789abcdef';
 const SHOTS = path.resolve('test-results/ui');
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const NOW = Math.floor(Date.now() / 1000);
 const DB = { suffix: runSuffix('dash') };
 
@@ -98,18 +96,7 @@ describe('the overview and the audit page in Chromium (PostgreSQL, demo data)', 
       const s = serve({ fetch: runtime.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
     });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
