@@ -10,6 +10,7 @@ import type { TestProject } from 'vitest/node';
 import { startRelay } from '../../functions/relay.ts';
 import { dropVariantDatabase } from '../support/databases.ts';
 import { startResendTwin } from '../support/resend-server.ts';
+import { type RealAmavisd, startRealAmavisd } from './real-amavisd.ts';
 import { SUFFIX, seedWorkerDatabase, type WorkerSeed } from './seed.ts';
 
 export default async function setup(project: TestProject) {
@@ -30,7 +31,13 @@ export default async function setup(project: TestProject) {
     });
   const relays = { mysql: await learnRelay('mysql'), pg: await learnRelay('pg') };
   project.provide('learnRelay', { mysql: relays.mysql.url, pg: relays.pg.url, secret: LEARN_RELAY_SECRET });
+  // A real amavisd-new per backend (the harness's own ports and database), for the one path that
+  // must end in a delivery: an approved release request (test/worker/real-release.test.ts).
+  const real = { mysql: await startRealAmavisd('mariadb'), pg: await startRealAmavisd('pg') };
+  project.provide('realAmavisd', { mysql: real.mysql.real, pg: real.pg.real });
   return async () => {
+    await real.mysql.stop();
+    await real.pg.stop();
     await relays.mysql.close();
     await relays.pg.close();
     rmSync(bayes, { recursive: true, force: true });
@@ -51,5 +58,7 @@ declare module 'vitest' {
     resendUrl: string;
     /** a relay that runs the real sa-learn (its AM.PDP goes nowhere) */
     learnRelay: { mysql: string; pg: string; secret: string };
+    /** a real amavisd-new with one quarantined banned message, its relay and its sink */
+    realAmavisd: { mysql: RealAmavisd; pg: RealAmavisd };
   }
 }
