@@ -3,8 +3,36 @@ import type { Identity } from '../auth/identity.ts';
 import type { Clock } from '../deps.ts';
 import type { Database } from '../db/types.ts';
 
+/** Every action an audit row records; src/audit/words.ts must say each in words (the type checks it). */
+export const AUDIT_ACTIONS = [
+  'release',
+  'release_override',
+  'mark_released',
+  'delete',
+  'release_request',
+  'release_request_approve',
+  'release_request_deny',
+  'release_request_expire',
+  'release_policy',
+  'report_spam',
+  'report_ham',
+  'sender_list.add',
+  'sender_list.remove',
+  'policy.assign',
+  'policy.update',
+  'digest_subscription',
+  'admin_digest.create',
+  'admin_digest.delete',
+  'key.create',
+  'key.update',
+  'key.revoke',
+  'webhook.create',
+  'webhook.delete',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
 export interface AuditEntry {
-  action: string;
+  action: AuditAction;
   /**
    * 'pending': a release recorded before its AM.PDP request, not settled yet (or never: the process
    * died); 'unknown': settled without knowing whether amavisd delivered (src/quarantine/attempts.ts)

@@ -2,9 +2,10 @@
  * An audit row in words, for the audit page and its CSV: who acted, what they did, and how it
  * ended (amavisd's reply for each recipient of a release). Plain text: the page escapes it.
  */
+import type { AuditAction } from './audit.ts';
 import type { AuditEntryView } from './list.ts';
 
-const ACTIONS: Record<string, string> = {
+const ACTIONS: Record<AuditAction, string> = {
   release: 'Released',
   release_override: 'Released to other addresses',
   mark_released: 'Marked released (not delivered)',
@@ -12,6 +13,7 @@ const ACTIONS: Record<string, string> = {
   release_request: 'Asked for release',
   release_request_approve: 'Approved a release request',
   release_request_deny: 'Denied a release request',
+  release_request_expire: 'Release request expired (message removed)',
   release_policy: 'Changed a release policy',
   report_spam: 'Reported as spam',
   report_ham: 'Reported as not spam',
@@ -20,7 +22,10 @@ const ACTIONS: Record<string, string> = {
   'policy.assign': 'Assigned a policy',
   'policy.update': 'Changed a policy',
   digest_subscription: 'Changed digest settings',
+  'admin_digest.create': 'Subscribed an address to an admin digest',
+  'admin_digest.delete': 'Ended an admin digest',
   'key.create': 'Created an API key',
+  'key.update': 'Changed an API key',
   'key.revoke': 'Revoked an API key',
   'webhook.create': 'Added a webhook',
   'webhook.delete': 'Removed a webhook',
@@ -29,8 +34,10 @@ const ACTIONS: Record<string, string> = {
 /** The actions with words, in the order the page's filter offers them. */
 export const AUDIT_ACTION_WORDS = Object.entries(ACTIONS).map(([action, words]) => ({ action, words }));
 
+const BY_NAME: Record<string, string> = ACTIONS;
+
 export function actionWords(action: string): string {
-  return ACTIONS[action] ?? action;
+  return BY_NAME[action] ?? action;
 }
 
 const ROLES: Record<string, string> = { admin: 'admin', domain_admin: 'domain admin', user: 'mailbox owner' };
@@ -44,6 +51,7 @@ export function actorWords(e: Pick<AuditEntryView, 'actor' | 'actor_role' | 'key
   else if (a.startsWith('link:')) who = `${a.slice(5)} (digest link`;
   else if (a === 'bootstrap-admin') who = 'bootstrap admin key (';
   else if (a === 'digest') who = 'digest job (';
+  else if (a === 'retention') who = 'retention job (';
   else if (a === 'resend-webhook') who = 'Resend delivery events (';
   else if (e.key) who = `key “${e.key.name ?? e.key.id}” (`;
   else who = `${a} (`;

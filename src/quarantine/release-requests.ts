@@ -13,6 +13,7 @@ import { releaseMessage, type OnRecorded, type ReleaseResult } from './release.t
 import { notifyDecision } from './release-request-mail.ts';
 import { notifyDeciders } from './request-notify.ts';
 import { policyTypeOf, rulesForMailbox } from './release-policy.ts';
+import { expireRequests } from './request-expiry.ts';
 import { loadTarget } from './target.ts';
 
 /**
@@ -166,24 +167,17 @@ export async function decidable(deps: Deps, who: Identity, id: string): Promise<
 
 /**
  * A request whose message is no longer in the quarantine (retention removed it, or amavisd's own
- * purge did) cannot be approved: it becomes `expired` (if still pending) and the answer is 409.
+ * purge did) cannot be approved: it becomes `expired` (if still pending; src/quarantine/request-expiry.ts)
+ * and the answer is 409.
  */
 async function expireIfGone(deps: Deps, row: QeReleaseRequestsTable): Promise<void> {
   // amavisd's mail_id column differs by schema variant (text or binary): bound as the variant needs
   const { rows } = await sql<{ one: number }>`SELECT 1 AS one FROM msgs
     WHERE partition_tag = ${Number(row.partition_tag)} AND mail_id = ${bind(deps.variant, 'msgs.mail_id', row.mail_id)}`.execute(deps.db);
   if (rows.length) return;
-  await deps.db
-    .updateTable('qe_release_requests')
-    .set({ status: 'expired', decided_at: seconds(deps), decided_by: 'retention', reason: EXPIRED_REASON })
-    .where('id', '=', row.id)
-    .where('status', '=', 'pending')
-    .execute();
+  await deps.db.transaction().execute((trx) => expireRequests(trx, deps, Number(row.partition_tag), [row.mail_id]));
   throw new AppError('conflict', 'the message is no longer in the quarantine: this request expired', { request_status: 'expired' });
 }
-
-/** The reason an expired request records (the purge writes it too). */
-export const EXPIRED_REASON = 'the message was removed from the quarantine';
 
 const keyOf = (r: QeReleaseRequestsTable): MailKey => ({ partitionTag: Number(r.partition_tag), mailId: r.mail_id });
 

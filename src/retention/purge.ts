@@ -1,7 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import { text } from '../amavis/schema.ts';
 import type { Deps } from '../deps.ts';
-import { EXPIRED_REASON } from '../quarantine/release-requests.ts';
+import { expireRequests } from '../quarantine/request-expiry.ts';
 
 /**
  * Retention, in the order amavisd's README (README.sql, "purging") gives: old msgs by time_num,
@@ -41,9 +41,9 @@ const IN_FLIGHT_SECONDS = 3600;
 
 /**
  * Removing a message ends its open release requests (README: Who may release what): in the same
- * transaction they become `expired`, so none is left pending for mail that is gone.
+ * transaction, before the rows go, they become `expired` with their audit rows and events.
  */
-async function deleteMessages(db: Db, keys: Key[], tables: string[], now: number): Promise<void> {
+async function deleteMessages(deps: Deps, keys: Key[], tables: string[]): Promise<void> {
   if (keys.length === 0) return;
   // Per partition with a plain IN list: MariaDB does not use the (partition_tag, mail_id) index
   // for a row-constructor IN ((p, id), ...) and would scan the table once per batch.
@@ -53,28 +53,25 @@ async function deleteMessages(db: Db, keys: Key[], tables: string[], now: number
     if (!byPartition.has(p)) byPartition.set(p, []);
     byPartition.get(p)!.push(k.mail_id);
   }
-  await db.transaction().execute(async (trx) => {
+  await deps.db.transaction().execute(async (trx) => {
+    if (tables.includes('msgs')) {
+      // qe_release_requests.mail_id is text: amavisd's ids as text, whatever the variant stores
+      for (const [p, ids] of byPartition) await expireRequests(trx, deps, p, ids.map(text));
+    }
     for (const t of tables) {
       for (const [p, ids] of byPartition) {
         await sql`DELETE FROM ${sql.table(t)} WHERE partition_tag = ${p} AND mail_id IN (${sql.join(ids)})`.execute(trx);
       }
     }
-    if (!tables.includes('msgs')) return;
-    for (const [p, ids] of byPartition) {
-      // qe_release_requests.mail_id is text: amavisd's ids as text, whatever the variant stores
-      const texts = ids.map(text);
-      await sql`UPDATE qe_release_requests SET status = 'expired', decided_at = ${now}, decided_by = 'retention',
-        reason = ${EXPIRED_REASON} WHERE partition_tag = ${p} AND mail_id IN (${sql.join(texts)}) AND status = 'pending'`.execute(trx);
-    }
   });
 }
 
 /** Select up to `limit` keys, delete them, repeat until a batch comes back short. */
-async function drain(db: Db, select: (limit: number) => RawBuilder<Key>, tables: string[], limit: number, now: number): Promise<number> {
+async function drain(deps: Deps, select: (limit: number) => RawBuilder<Key>, tables: string[], limit: number): Promise<number> {
   let total = 0;
   for (;;) {
-    const { rows } = await select(limit).execute(db);
-    await deleteMessages(db, rows, tables, now);
+    const { rows } = await select(limit).execute(deps.db);
+    await deleteMessages(deps, rows, tables);
     total += rows.length;
     if (rows.length < limit) return total;
   }
@@ -118,27 +115,19 @@ export async function purge(deps: Deps, input: PurgeInput = {}): Promise<PurgeRe
   }
 
   const all = ['msgrcpt', 'quarantine', 'msgs'];
-  const messages_expired = await drain(db, (n) => sql<Key>`SELECT m.partition_tag, m.mail_id ${expired} LIMIT ${n}`, all, limit, now);
-  const messages_released_or_deleted = await drain(
-    db,
-    (n) => sql<Key>`SELECT m.partition_tag, m.mail_id ${done} LIMIT ${n}`,
-    all,
-    limit,
-    now,
-  );
+  const messages_expired = await drain(deps, (n) => sql<Key>`SELECT m.partition_tag, m.mail_id ${expired} LIMIT ${n}`, all, limit);
+  const messages_released_or_deleted = await drain(deps, (n) => sql<Key>`SELECT m.partition_tag, m.mail_id ${done} LIMIT ${n}`, all, limit);
   const orphan_msgrcpt_messages = await drain(
-    db,
+    deps,
     (n) => sql<Key>`SELECT DISTINCT x.partition_tag, x.mail_id ${orphansOf('msgrcpt')} LIMIT ${n}`,
     ['msgrcpt'],
     limit,
-    now,
   );
   const orphan_quarantine_messages = await drain(
-    db,
+    deps,
     (n) => sql<Key>`SELECT DISTINCT x.partition_tag, x.mail_id ${orphansOf('quarantine')} LIMIT ${n}`,
     ['quarantine'],
     limit,
-    now,
   );
   let orphan_maddr = 0;
   for (;;) {

@@ -59,6 +59,22 @@ describe.each(VARIANTS)('release requests expire with retention on %s', (v) => {
     const rDenied = await ask(oldDenied!, 'b@old.example');
     const rFresh = await ask(fresh!, 'a@old.example');
     await denyReleaseRequest(deps, admin, rDenied, 'no');
+    // a subscriber, so decisions are written to the outbox
+    await handle.db
+      .insertInto('qe_webhooks')
+      .values({
+        id: 'wh_expiry',
+        url: 'https://hooks.example/expiry',
+        secret: 'whsec_dGVzdHRlc3R0ZXN0dGVzdA==',
+        events: JSON.stringify(['quarantine.release_request_decided']),
+        domains: null,
+        description: null,
+        created_at: now,
+        disabled_at: null,
+        created_by: 'test',
+        disabled_reason: null,
+      })
+      .execute();
 
     const report = await purge(deps);
     expect(report.messages_expired).toBe(2);
@@ -69,6 +85,19 @@ describe.each(VARIANTS)('release requests expire with retention on %s', (v) => {
     });
     expect(await status(rDenied)).toBe('denied');
     expect(await status(rFresh)).toBe('pending');
+    // the expiry is recorded like a decision: its audit row and its event, written with the change
+    const audit = await handle.db.selectFrom('qe_audit').selectAll().where('action', '=', 'release_request_expire').execute();
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({ actor: 'retention', actor_role: 'admin', result: 'ok' });
+    expect(JSON.parse(String(audit[0]!.detail))).toMatchObject({ request_id: rOld, requested_by: 'test:a@old.example' });
+    const events = (await handle.db.selectFrom('qe_webhook_events').selectAll().where('type', '=', 'quarantine.release_request_decided').execute())
+      .map((e) => JSON.parse(String(e.payload)))
+      .filter((e) => e.data.request.decision === 'expired');
+    expect(events).toHaveLength(1);
+    expect(events[0].data).toMatchObject({
+      request: { id: rOld, decision: 'expired', reason: 'the message was removed from the quarantine' },
+      mail: { subject: 'v', sender: 'x@virus.example', recipients: [{ address: 'a@old.example' }] },
+    });
 
     const refused = await approveReleaseRequest(deps, admin, rOld).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(AppError);
