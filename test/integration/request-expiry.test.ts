@@ -90,7 +90,9 @@ describe.each(VARIANTS)('release requests expire with retention on %s', (v) => {
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ actor: 'retention', actor_role: 'admin', result: 'ok' });
     expect(JSON.parse(String(audit[0]!.detail))).toMatchObject({ request_id: rOld, requested_by: 'test:a@old.example' });
-    const events = (await handle.db.selectFrom('qe_webhook_events').selectAll().where('type', '=', 'quarantine.release_request_decided').execute())
+    const events = (
+      await handle.db.selectFrom('qe_webhook_events').selectAll().where('type', '=', 'quarantine.release_request_decided').execute()
+    )
       .map((e) => JSON.parse(String(e.payload)))
       .filter((e) => e.data.request.decision === 'expired');
     expect(events).toHaveLength(1);
