@@ -111,6 +111,7 @@ export async function keysCommand(args: string[], usage: string) {
       role: { type: 'string' },
       domain: { type: 'string', multiple: true },
       mailbox: { type: 'string' },
+      'notify-email': { type: 'string' },
     },
   });
   const [sub, id] = positionals;
@@ -119,10 +120,16 @@ export async function keysCommand(args: string[], usage: string) {
   let input: ReturnType<typeof validateKeyInput> | undefined;
   if (sub === 'create') {
     try {
-      input = validateKeyInput({ name: values.name, role: values.role, domains: values.domain, mailbox: values.mailbox });
+      input = validateKeyInput({
+        name: values.name,
+        role: values.role,
+        domains: values.domain,
+        mailbox: values.mailbox,
+        notify_email: values['notify-email'],
+      });
     } catch (err) {
       if (err instanceof AppError)
-        fail(`keys create: ${err.message} (--name N --role admin|domain_admin|user [--domain D ...] [--mailbox M])`, 2);
+        fail(`keys create: ${err.message} (--name N --role admin|domain_admin|user [--domain D ...] [--mailbox M] [--notify-email E])`, 2);
       throw err;
     }
   }
@@ -131,7 +138,8 @@ export async function keysCommand(args: string[], usage: string) {
   try {
     if (sub === 'list') {
       for (const k of await listKeys(deps, cliAdmin)) {
-        console.log([k.id, k.role, k.name, k.domains?.join(',') ?? k.mailbox ?? '', k.revoked_at ? 'revoked' : 'active'].join('\t'));
+        const scope = k.domains?.join(',') ?? k.mailbox ?? '';
+        console.log([k.id, k.role, k.name, scope, k.revoked_at ? 'revoked' : 'active', k.notify_email ?? ''].join('\t'));
       }
     } else if (sub === 'revoke') {
       await revokeKey(deps, cliAdmin, id!);

@@ -101,7 +101,25 @@ describe('quarantine-edge CLI', () => {
     expect((await cli(['keys', 'list'], env)).out).not.toContain(name);
     const ok = await cli(['keys', 'create', '--name', name, '--role', 'user', '--mailbox', 'Alice@Example.com'], env);
     expect(ok.code, ok.err).toBe(0);
-    expect((await cli(['keys', 'list'], env)).out).toMatch(new RegExp(`\\tuser\\t${name}\\talice@example.com\\tactive`));
+    expect((await cli(['keys', 'list'], env)).out).toMatch(new RegExp(`\\tuser\\t${name}\\talice@example.com\\tactive\\t\\n`));
+    // a decider's address: validated as the API does, refused for a user key, listed last
+    const userNotify = await cli(
+      ['keys', 'create', '--name', name, '--role', 'user', '--mailbox', 'b@example.com', '--notify-email', 'b@example.com'],
+      env,
+    );
+    expect(userNotify.code).toBe(2);
+    expect(userNotify.err).toMatch(/notify_email: only for roles admin and domain_admin/);
+    const badNotify = await cli(['keys', 'create', '--name', name, '--role', 'admin', '--notify-email', 'nobody'], env);
+    expect(badNotify.code).toBe(2);
+    expect(badNotify.err).toMatch(/notify_email: /);
+    const decider = await cli(
+      ['keys', 'create', '--name', `${name}-d`, '--role', 'domain_admin', '--domain', 'example.com', '--notify-email', 'IT@Example.com'],
+      env,
+    );
+    expect(decider.code, decider.err).toBe(0);
+    expect((await cli(['keys', 'list'], env)).out).toMatch(
+      new RegExp(`\\tdomain_admin\\t${name}-d\\texample.com\\tactive\\tit@example.com\\n`),
+    );
   });
 
   it.each(['mysql-upstream', 'pg-iredmail'] as const)(
