@@ -155,9 +155,13 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
     const known = err instanceof AppError && err.code !== 'release_outcome_unknown';
     if (!known) return unknownOutcome(deps, auditId, id, addresses, err);
     const detail = err.message;
+    // amavisd_busy (the relay's AM.PDP slots were full): the request never reached amavisd. The
+    // attempt is settled as not sent, and no release_failed event announces a refusal that was not.
+    const notSent = err.code === 'amavisd_busy';
     await deps.db.transaction().execute(async (trx) => {
       await unclaim(trx, deps, input.key, fresh);
-      await settleAttempt(trx, auditId, 'failed', detail);
+      await settleAttempt(trx, auditId, 'failed', notSent ? `not sent: ${detail}` : detail);
+      if (notSent) return;
       await emitReleaseEvents(
         trx,
         deps,

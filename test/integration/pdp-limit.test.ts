@@ -87,6 +87,53 @@ describe.each(['mysql-upstream', 'pg-upstream'] as const)('AM.PDP concurrency on
     expect(entries).toEqual([]);
     expect(peer.maxOpen).toBeLessThanOrEqual(1);
   });
+
+  it('through a relay whose slots are full: 503 amavisd_busy, the copy back to pending, the attempt settled "not sent", no release_failed event', async () => {
+    const SECRET = 'relay-busy-secret-0123456789abcdef0123';
+    const tight = await startRelay({ secret: SECRET, pdp: peer.hostPort, log: quiet, limit: { max: 1, maxWaitMs: 0 } });
+    try {
+      const t = await testApp(variantName, { release: relayTransport(tight.url, SECRET) });
+      apps.push(t);
+      const f = new Fixtures(t);
+      fixtures.push(f);
+      // a subscriber for this test's domain only, so release_failed events would be written
+      const [hookDomain] = uniqueDomains(1) as [string];
+      await t.handle.db
+        .insertInto('qe_webhooks')
+        .values({
+          id: `wh_busy_${variantName}`,
+          url: 'https://hooks.example/busy',
+          secret: 'whsec_dGVzdHRlc3R0ZXN0dGVzdA==',
+          events: JSON.stringify(['quarantine.released', 'quarantine.release_failed']),
+          domains: JSON.stringify([hookDomain]),
+          description: null,
+          created_at: NOW,
+          disabled_at: null,
+          created_by: 'test',
+          disabled_reason: null,
+        })
+        .execute();
+      const [a, b] = await f.add(message(`busy-a@${hookDomain}`), message(`busy-b@${hookDomain}`));
+      const release = (id: string) => t.get(`/v1/quarantine/${id}/release`, ADMIN_KEY, { method: 'POST' });
+      const [ra, rb] = await Promise.all([release(a!), release(b!)]);
+      expect([ra.status, rb.status].sort(), `${await ra.clone().text()} ${await rb.clone().text()}`).toEqual([200, 503]);
+      const busy = ra.status === 503 ? ra : rb;
+      expect(busy.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+      expect(await busy.json()).toMatchObject({ code: 'amavisd_busy' });
+      const [busyId, doneId] = busy === ra ? [a!, b!] : [b!, a!];
+      expect(await f.rs(busyId)).toEqual([' ']);
+      const entries = ((await (await t.get(`/v1/audit?mail_id=${busyId.slice(2)}`)).json()) as any).items;
+      expect(entries).toHaveLength(1);
+      expect(entries[0]).toMatchObject({ action: 'release', result: 'failed' });
+      expect(JSON.stringify(entries[0].detail)).toContain('not sent');
+      const events = (
+        await t.handle.db.selectFrom('qe_webhook_events').select(['type', 'payload']).where('domains', '=', `,${hookDomain},`).execute()
+      ).map((e) => [e.type, JSON.parse(String(e.payload)).data.mail.id]);
+      expect(events).toEqual([['quarantine.released', doneId]]);
+    } finally {
+      await tight.close();
+    }
+  });
 });
 
 describe('AM.PDP concurrency at the relay', () => {
