@@ -1,5 +1,9 @@
-import type { Hono } from 'hono';
 import { signPortalToken } from '../../src/ui/portal-token.ts';
+
+/** What PageClient sends requests through: a Hono app's `request`, or the Worker's fetch in workerd. */
+export interface Fetcher {
+  request(url: string, init?: RequestInit): Response | Promise<Response>;
+}
 
 /**
  * A minimal browser for page tests over app.request: keeps cookies (as a browser would for this
@@ -10,7 +14,7 @@ export class PageClient {
   /** every Set-Cookie seen, raw, for attribute checks */
   setCookies: string[] = [];
   constructor(
-    private app: Pick<Hono<any>, 'request'>,
+    private app: Fetcher,
     private origin = 'http://localhost',
   ) {}
 
@@ -45,7 +49,7 @@ export class PageClient {
   }
 }
 
-type App = Pick<Hono<any>, 'request'>;
+type App = Fetcher;
 
 /** A browser signed in through a portal link for `mailbox` (GET shows the button, POST starts the session). */
 export async function portalSession(app: App, secret: string, mailbox: string, expires: number): Promise<PageClient> {
@@ -58,8 +62,8 @@ export async function portalSession(app: App, secret: string, mailbox: string, e
 }
 
 /** A browser signed in with an API key. */
-export async function keySession(app: App, key: string): Promise<PageClient> {
-  const b = new PageClient(app);
+export async function keySession(app: App, key: string, origin?: string): Promise<PageClient> {
+  const b = new PageClient(app, origin);
   const { csrf } = await b.page('/ui/sign-in');
   const res = await b.post('/ui/sign-in', { csrf: csrf!, key });
   if (res.status !== 303 || !b.cookies.has('qe_session')) throw new Error(`key sign-in answered ${res.status}`);

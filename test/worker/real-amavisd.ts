@@ -26,6 +26,8 @@ export interface RealAmavisd {
   /** the banned message amavisd quarantined for `owner` (partition.mail_id) */
   id: string;
   mailId: string;
+  /** when amavisd quarantined it (msgs.time_num, seconds) */
+  timeNum: number;
   owner: string;
   /** an admin key with notify_email `decider`, and the owner's user key */
   adminKey: string;
@@ -90,6 +92,7 @@ export async function startRealAmavisd(kind: DbKind): Promise<{ real: RealAmavis
         sinkUrl: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`,
         id: `${row.partitionTag}.${row.mailId}`,
         mailId: row.mailId,
+        timeNum: row.timeNum,
         owner,
         adminKey,
         ownerKey,

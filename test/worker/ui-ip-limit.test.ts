@@ -15,13 +15,11 @@
 import { exports } from 'cloudflare:workers';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { PORTAL_MAIL_PER_IP } from '../../src/digest/portal-mail.ts';
-import { PageClient } from '../support/ui-client.ts';
+import { type Fetcher, PageClient } from '../support/ui-client.ts';
 import { BASE, call } from './support.ts';
 
 /** PageClient over the Worker: each request a new one through the loopback binding. */
-const worker = {
-  request: (input: string | URL | Request, init?: RequestInit) => exports.default.fetch(input, init),
-} as unknown as ConstructorParameters<typeof PageClient>[0];
+const worker: Fetcher = { request: (url, init) => exports.default.fetch(url, init) };
 
 describe('functions/worker.ts in workerd: "email me a link" is limited per cf-connecting-ip', () => {
   const db = inject('workerDb');
