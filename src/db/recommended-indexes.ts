@@ -71,16 +71,44 @@ async function existingIndexes(db: Kysely<Database>, dialect: SqlDialect, table:
     for (const r of rows) out.set(r.name, [...(out.get(r.name) ?? []), String(r.col).toLowerCase()]);
     return out;
   }
-  // indisvalid: a CONCURRENTLY build that was interrupted leaves an invalid index behind
-  const { rows } = await sql<{ name: string; col: string }>`
-    SELECT c.relname AS name, a.attname AS col
+  // indisvalid: a CONCURRENTLY build that was interrupted leaves an invalid index behind.
+  // indoption per column: bit 0 DESC, bit 1 NULLS FIRST (absolute: DESC alone is 3); read back as written.
+  const { rows } = await sql<{ name: string; col: string; opt: number | string }>`
+    SELECT c.relname AS name, a.attname AS col, i.indoption[k.pos - 1] AS opt
     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
     JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos) ON true
     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
     WHERE i.indrelid = to_regclass(${table}) AND i.indisvalid
     ORDER BY c.relname, k.pos`.execute(db);
-  for (const r of rows) out.set(r.name, [...(out.get(r.name) ?? []), String(r.col).toLowerCase()]);
+  for (const r of rows) out.set(r.name, [...(out.get(r.name) ?? []), `${String(r.col).toLowerCase()}${PG_ORDER[Number(r.opt) & 3]}`]);
   return out;
+}
+
+/** PostgreSQL's column order by indoption bits, as CREATE INDEX writes it ('' is ASC NULLS LAST). */
+const PG_ORDER = ['', ' DESC NULLS LAST', ' NULLS FIRST', ' DESC'] as const;
+
+/** The same order read backwards (an index scanned backwards serves it). */
+const BACKWARD: Record<string, string> = {
+  '': ' DESC',
+  ' DESC': '',
+  ' NULLS FIRST': ' DESC NULLS LAST',
+  ' DESC NULLS LAST': ' NULLS FIRST',
+};
+
+/** Does an index starting with `have` serve `want`, in one direction or the other? */
+function serves(dialect: SqlDialect, want: string[], have: string[]): boolean {
+  // MySQL/MariaDB: NULL sorts first ascending, and the list's orders are built for that
+  if (dialect === 'mysql') return want.every((c, i) => have[i] === c.split(' ')[0]);
+  const split = (c: string) => {
+    const at = c.indexOf(' ');
+    return at < 0 ? [c, ''] : [c.slice(0, at), c.slice(at)];
+  };
+  const match = (backward: boolean) =>
+    want.every((c, i) => {
+      const [name, order] = split(c);
+      return have[i] === `${name}${backward ? BACKWARD[order!] : order}`;
+    });
+  return match(false) || match(true);
 }
 
 function createStatement(dialect: SqlDialect, ix: RecommendedIndex): string {
@@ -96,11 +124,9 @@ export async function checkRecommendedIndexes(db: Kysely<Database>, dialect: Sql
   const out: IndexStatus[] = [];
   for (const ix of RECOMMENDED_INDEXES) {
     if (!byTable.has(ix.table)) byTable.set(ix.table, await existingIndexes(db, dialect, ix.table));
-    // an index's column list as read back: names only (NULLS FIRST is not checked)
-    const want = ix.columns[dialect].map((c) => c.split(' ')[0]!);
     let servedBy = '';
     for (const [name, cols] of byTable.get(ix.table)!) {
-      if (want.every((c, i) => cols[i] === c)) servedBy = servedBy || name;
+      if (serves(dialect, ix.columns[dialect], cols)) servedBy = servedBy || name;
     }
     out.push({ index: ix, servedBy, statement: createStatement(dialect, ix) });
   }

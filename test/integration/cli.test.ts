@@ -181,6 +181,15 @@ describe('quarantine-edge migrate --recommended-indexes', () => {
             .execute(handle.db);
           await expect(sql.raw('CREATE UNIQUE INDEX CONCURRENTLY qe_maddr_domain ON maddr (domain)').execute(handle.db)).rejects.toThrow();
           expect((await served()).qe_maddr_domain).toBe('');
+          // the order counts: NULLS LAST does not serve the subject order (NULL lowest); the same
+          // order read backwards (DESC NULLS LAST, the rest DESC) does
+          await sql.raw('CREATE INDEX test_subject_nulls_last ON msgs (subject, partition_tag, mail_id)').execute(handle.db);
+          expect((await served()).qe_msgs_subject).toBe('');
+          await sql
+            .raw('CREATE INDEX test_subject_backward ON msgs (subject DESC NULLS LAST, partition_tag DESC, mail_id DESC)')
+            .execute(handle.db);
+          expect((await served()).qe_msgs_subject).toBe('test_subject_backward');
+          await sql.raw('DROP INDEX test_subject_nulls_last, test_subject_backward').execute(handle.db);
         }
 
         // serve names what is missing at start, once, and creates nothing
