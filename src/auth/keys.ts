@@ -5,6 +5,7 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import type { Identity, Role } from './identity.ts';
 import { sha256Hex } from '../crypto/sha256.ts';
+import { disableWebhooks } from '../webhooks/disable.ts';
 import { KEY_DOMAINS_MAX, KEY_DOMAINS_MAX_CHARS, roleProblems } from './key-input.ts';
 
 export { KEY_DOMAINS_MAX, KEY_DOMAINS_MAX_CHARS };
@@ -206,16 +207,12 @@ export async function revokeKey(deps: Deps, who: Identity, id: string): Promise<
     // such), their pending deliveries fail, and its page sessions (signed in with it, or opened
     // through a portal link it minted) end. Links it minted are refused at use (src/digest/actions.ts).
     const hooks = await trx.selectFrom('qe_webhooks').select('id').where('key_id', '=', id).where('disabled_at', 'is', null).execute();
-    if (hooks.length) {
-      const ids = hooks.map((h) => h.id);
-      await trx.updateTable('qe_webhooks').set({ disabled_at: now, disabled_reason: KEY_REVOKED }).where('id', 'in', ids).execute();
-      await trx
-        .updateTable('qe_webhook_deliveries')
-        .set({ status: 'failed', last_error: 'the subscription was disabled' })
-        .where('webhook_id', 'in', ids)
-        .where('status', '=', 'pending')
-        .execute();
-    }
+    await disableWebhooks(
+      trx,
+      hooks.map((h) => h.id),
+      KEY_REVOKED,
+      now,
+    );
     const sessions = await trx.deleteFrom('qe_ui_sessions').where('key_id', '=', id).executeTakeFirst();
     await recordAudit(trx, deps.clock, who, {
       action: 'key.revoke',
@@ -237,7 +234,7 @@ export async function authenticate(deps: Deps, key: string, bootstrapHash: strin
   if (bootstrapHash && sameString(hash, bootstrapHash)) return { role: 'admin', actor: 'bootstrap-admin', keyId: null };
   const row = await deps.db.selectFrom('qe_api_keys').selectAll().where('key_hash', '=', hash).executeTakeFirst();
   const now = Math.floor(deps.clock.now() / 1000);
-  if (!row || row.revoked_at !== null || (row.expires_at !== null && Number(row.expires_at) <= now)) return null;
+  if (!row || !keyIsLive(row, now)) return null;
   return identityOfKey(row);
 }
 
@@ -256,6 +253,14 @@ export function identityOfKey(row: {
   return null;
 }
 
+/**
+ * The one rule for a key's life: not revoked, and not past its expiry. Every reader of a key (API
+ * requests, page sessions, links, webhook deliveries, admin digests) decides with this.
+ */
+export function keyIsLive(row: { revoked_at: number | string | null; expires_at: number | string | null }, nowSeconds: number): boolean {
+  return row.revoked_at === null && (row.expires_at === null || Number(row.expires_at) > nowSeconds);
+}
+
 /** Is this key live (exists, not revoked, not expired)? Its id and name when it is. */
 export async function liveKey(deps: Deps, id: string): Promise<{ id: string; name: string } | null> {
   const row = await deps.db
@@ -264,6 +269,6 @@ export async function liveKey(deps: Deps, id: string): Promise<{ id: string; nam
     .where('id', '=', id)
     .executeTakeFirst();
   const now = Math.floor(deps.clock.now() / 1000);
-  if (!row || row.revoked_at !== null || (row.expires_at !== null && Number(row.expires_at) <= now)) return null;
+  if (!row || !keyIsLive(row, now)) return null;
   return { id: row.id, name: row.name };
 }

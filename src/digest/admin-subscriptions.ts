@@ -1,6 +1,6 @@
 import { recordAudit } from '../audit/audit.ts';
 import type { Identity } from '../auth/identity.ts';
-import { identityOfKey } from '../auth/keys.ts';
+import { identityOfKey, keyIsLive } from '../auth/keys.ts';
 import type { Deps } from '../deps.ts';
 import type { QeAdminDigestsTable } from '../db/types.ts';
 import { AppError } from '../errors.ts';
@@ -85,7 +85,7 @@ export async function liveKeys(deps: Deps, ids: string[]): Promise<Map<string, I
     .execute();
   const out = new Map<string, Identity>();
   for (const r of rows) {
-    if (r.revoked_at !== null || (r.expires_at !== null && Number(r.expires_at) <= now)) continue;
+    if (!keyIsLive(r, now)) continue;
     const who = identityOfKey(r);
     if (who && who.role !== 'user') out.set(r.id, who);
   }

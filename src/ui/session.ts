@@ -5,7 +5,7 @@ import type { Identity } from '../auth/identity.ts';
 import { AppError } from '../errors.ts';
 import { sameString } from '../crypto/hmac.ts';
 import { mac, randomToken } from './sign.ts';
-import { identityOfKey } from '../auth/keys.ts';
+import { identityOfKey, keyIsLive } from '../auth/keys.ts';
 import { sha256Hex } from '../crypto/sha256.ts';
 
 /**
@@ -116,7 +116,7 @@ export async function readSession(c: Context<AppEnv>, bootstrapHash: string | nu
     .executeTakeFirst();
   if (!row || Number(row.expires_at) <= now) return null;
   const claim: SessionClaim = { kind: row.kind === 'mailbox' ? 'mailbox' : 'key', sid, exp: Number(row.expires_at) };
-  const keyLive = row.key_row !== null && row.revoked_at === null && (row.key_expires_at === null || Number(row.key_expires_at) > now);
+  const keyLive = row.key_row !== null && keyIsLive({ revoked_at: row.revoked_at, expires_at: row.key_expires_at }, now);
   if (row.key_id !== null && !keyLive) return null;
   if (claim.kind === 'mailbox') {
     if (!row.mailbox) return null;

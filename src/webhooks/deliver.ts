@@ -1,4 +1,5 @@
-import { KEY_REVOKED } from '../auth/keys.ts';
+import { KEY_REVOKED, keyIsLive } from '../auth/keys.ts';
+import { disableWebhooks } from './disable.ts';
 import type { Deps } from '../deps.ts';
 import { payloadFor, subscriptionDomains } from './events.ts';
 import { fetchPost } from './post.ts';
@@ -113,8 +114,7 @@ export async function deliverOne(deps: Deps, deliveryId: string, opts: DeliveryO
   // A subscription lives as long as the key that made it: revocation disables it at once
   // (auth/keys.ts); an expired key (no event marks that) is found here.
   const keyGone =
-    row.key_id !== null &&
-    (row.key_row === null || row.key_revoked_at !== null || (row.key_expires_at !== null && Number(row.key_expires_at) <= now));
+    row.key_id !== null && (row.key_row === null || !keyIsLive({ revoked_at: row.key_revoked_at, expires_at: row.key_expires_at }, now));
   if (keyGone && row.url && row.disabled_at === null) {
     await disableSubscription(deps, row.webhook_id, KEY_REVOKED);
     return 'disabled';
@@ -209,19 +209,5 @@ async function finish(deps: Deps, id: string, set: DeliveryUpdate, attempt?: Att
 
 /** A subscription its receiver has given up on (410): off, and its pending deliveries failed. */
 async function disableSubscription(deps: Deps, webhookId: string, reason: string) {
-  const now = seconds(deps);
-  await deps.db.transaction().execute(async (trx) => {
-    await trx
-      .updateTable('qe_webhooks')
-      .set({ disabled_at: now, disabled_reason: reason })
-      .where('id', '=', webhookId)
-      .where('disabled_at', 'is', null)
-      .execute();
-    await trx
-      .updateTable('qe_webhook_deliveries')
-      .set({ status: 'failed', last_error: 'the subscription was disabled' })
-      .where('webhook_id', '=', webhookId)
-      .where('status', '=', 'pending')
-      .execute();
-  });
+  await deps.db.transaction().execute((trx) => disableWebhooks(trx, [webhookId], reason, seconds(deps)));
 }
