@@ -2,10 +2,9 @@
 // compose code the digest job runs) rendered in Debian's Chromium at phone and desktop widths.
 // Needs Chromium only (no amavisd): the email is composed in-process. Screenshots go to
 // test-results/digest/.
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config.ts';
 import { composeDigest } from '../../src/digest/compose.ts';
@@ -13,10 +12,10 @@ import { DEFAULT_RULES, ownerActions, policyTypeOf } from '../../src/quarantine/
 import { messageActions } from '../../src/digest/message-actions.ts';
 import type { PlannedMessage } from '../../src/digest/plan.ts';
 import { renderHtml, templatesWith } from '../../src/digest/render.ts';
+import { launchChromium } from '../support/browser.ts';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.resolve('test-results/digest');
 const NOW = 1_790_000_000;
 
@@ -50,8 +49,6 @@ describe('the digest email in Chromium at 320, 390 and 600 px', () => {
   let html: string;
 
   beforeAll(async () => {
-    // Fail, never skip: CI installs Chromium (test/e2e/install-browser.sh).
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium`);
     await mkdir(SHOTS, { recursive: true });
     const config = parseConfig({
       PUBLIC_URL: 'https://quarantine.example.com',
@@ -72,19 +69,7 @@ describe('the digest email in Chromium at 320, 390 and 600 px', () => {
       'k'.repeat(64),
     );
     html = mail.html!;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

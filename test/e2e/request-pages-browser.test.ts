@@ -2,14 +2,13 @@
 // over the Node runtime next to a real amavisd-new (MariaDB): the admin's emailed approve / deny
 // confirmation pages, and the message page with Report as spam / Not spam / Release and report as
 // not spam, at 390 and 1280 px; axe finds nothing. Screenshots go to test-results/ui/.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startRuntime, type NodeRuntime } from '../../functions/node.ts';
 import { parseConfig } from '../../src/config.ts';
@@ -18,13 +17,12 @@ import { loadMigrationFiles } from '../../src/db/drivers/files.ts';
 import { migrate } from '../../src/db/migrations.ts';
 import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
 import { bannedAttachment, blacklisted, startAmavisd, type Harness } from './harness/amavisd.ts';
+import { AXE, launchChromium } from '../support/browser.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
 
-const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'request-pages-admin-key-0123456789abcdef';
 const SHOTS = path.resolve('test-results/ui');
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const OWNER = 'dora@e2e.test';
 const ADMIN_TO = 'hostmaster@e2e.test';
 const WIDTHS = [390, 1280] as const;
@@ -50,7 +48,6 @@ describe('release request pages and report buttons in Chromium (real amavisd-new
     });
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium`);
     await mkdir(SHOTS, { recursive: true });
     h = await startAmavisd({ db: 'mariadb' });
     resend = await startResendTwin();
@@ -104,11 +101,7 @@ describe('release request pages and report buttons in Chromium (real amavisd-new
       const srv = serve({ fetch: runtime.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(srv));
     });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

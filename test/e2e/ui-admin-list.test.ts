@@ -4,13 +4,11 @@
 // page size, score range and shift-click range select; axe finds nothing in light and dark mode at
 // 1280 and 390 px. Screenshots go to test-results/ui/.
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { serve, type ServerType } from '@hono/node-server';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startRuntime, type NodeRuntime } from '../../functions/node.ts';
 import { parseConfig } from '../../src/config.ts';
@@ -18,13 +16,12 @@ import { openDatabase } from '../../src/db/connect.ts';
 import { loadMigrationFiles } from '../../src/db/drivers/files.ts';
 import { migrate } from '../../src/db/migrations.ts';
 import { BLACKLISTED_SENDER, eicar, startAmavisd, type Harness, type Mail } from './harness/amavisd.ts';
+import { AXE, launchChromium } from '../support/browser.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
 
-const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'ui-admin-list-key-0123456789abcdef';
 const SHOTS = path.resolve('test-results/ui');
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 // Two domains amavisd treats as local (.e2e.test): one message to a recipient in each.
 const A = 'a.e2e.test';
 const B = 'b.e2e.test';
@@ -60,7 +57,6 @@ describe('the admin list in Chromium, releasing through a real amavisd-new (Mari
     );
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium`);
     await mkdir(SHOTS, { recursive: true });
     h = await startAmavisd({ db: 'mariadb' });
     const migrator = await openDatabase({ url: h.databaseUrl, runtime: 'node', poolSize: 1 });
@@ -94,19 +90,7 @@ describe('the admin list in Chromium, releasing through a real amavisd-new (Mari
       const s = serve({ fetch: runtime.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
     });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

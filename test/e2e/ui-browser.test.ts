@@ -6,13 +6,12 @@
 // The tests run in order and build on each other (one harness start): the admin's release and
 // bulk delete are what the audit page shows at the end.
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { sql } from 'kysely';
-import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
+import type { Browser, ConsoleMessage, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startRuntime, type NodeRuntime } from '../../functions/node.ts';
 import { bind, text } from '../../src/amavis/schema.ts';
@@ -24,10 +23,10 @@ import { getSubscription } from '../../src/digest/subscriptions.ts';
 import { signPortalToken } from '../../src/ui/portal-token.ts';
 import { PAGE_CSP } from '../../src/ui/routes.tsx';
 import { BLACKLISTED_SENDER, eicar, startAmavisd, type Harness, type Mail } from './harness/amavisd.ts';
+import { launchChromium } from '../support/browser.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
 
-const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'ui-browser-admin-key-0123456789abcdef';
 const SECRET = 'ui-browser-link-secret-0123456789abcdef';
 const SHOTS = path.resolve('test-results/ui');
@@ -77,8 +76,6 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
   const sunk = async (subject: string) => (await h.sink()).filter((s) => s.raw.includes(`Resent-Message-ID: <${mailIdOf(subject)}-`));
 
   beforeAll(async () => {
-    // Fail, never skip: CI installs Chromium (.ci/run) and amavisd-new (harness/install.sh); a missing one is a broken setup.
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium`);
     await mkdir(SHOTS, { recursive: true });
     h = await startAmavisd({ db: 'mariadb' });
     const migrator = await openDatabase({ url: h.databaseUrl, runtime: 'node', poolSize: 1 });
@@ -115,22 +112,9 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
       const s = serve({ fetch: runtime.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
     });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // site-per-process off: headless screenshots otherwise leave the sandboxed (out-of-process)
-      // iframe blank. The frame's sandbox and CSP apply the same either way (checked both ways).
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-features=site-per-process,IsolateOrigins',
-      ],
-    });
+    // site-per-process off: headless screenshots otherwise leave the sandboxed (out-of-process)
+    // iframe blank. The frame's sandbox and CSP apply the same either way (checked both ways).
+    browser = await launchChromium(['--disable-features=site-per-process,IsolateOrigins']);
   });
   afterAll(async () => {
     await browser?.close();
