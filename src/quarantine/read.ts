@@ -118,7 +118,11 @@ export type ItemDetail = QuarantineItem & MessageView;
 
 /** One message for display: the item and its parts, parsed within DISPLAY_LIMITS (never a 500 for its content). */
 export async function getItemDetail(deps: Deps, who: Identity, key: MailKey): Promise<ItemDetail> {
-  const item = await getItem(deps, who, key);
+  return detailOf(deps, await getItem(deps, who, key), key);
+}
+
+/** The stored message of an item the caller already read through getItem (its scope checked there). */
+export async function detailOf(deps: Deps, item: QuarantineItem, key: MailKey): Promise<ItemDetail> {
   const { bytes, complete } = await readStoredPrefix(deps, key, DISPLAY_LIMITS.bytes);
   return { ...item, ...(await parseForDisplay(stripAmavisHeaders(bytes), complete)) };
 }

@@ -8,7 +8,7 @@ import { deleteMessage } from '../quarantine/delete.ts';
 import { countQuarantine } from '../quarantine/count.ts';
 import { csvHeaders, exportCsv } from '../quarantine/export.ts';
 import { listQuarantine } from '../quarantine/list.ts';
-import { getItem, getItemDetail, getRawMessage } from '../quarantine/read.ts';
+import { detailOf, getItem, getItemDetail, getRawMessage } from '../quarantine/read.ts';
 import { releaseMessage } from '../quarantine/release.ts';
 import { releaseMode } from '../quarantine/release-policy.ts';
 import { requestRelease } from '../quarantine/release-requests.ts';
@@ -134,7 +134,7 @@ export async function renderDetail(
   const item = await getItem(c.get('deps'), s.identity, k);
   let detail = null;
   try {
-    detail = await getItemDetail(c.get('deps'), s.identity, k);
+    detail = await detailOf(c.get('deps'), item, k); // the item is read (and scoped) once
   } catch (err) {
     if (!(err instanceof AppError) || err.code !== 'not_found') throw err;
   }
