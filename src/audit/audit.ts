@@ -22,6 +22,7 @@ export const AUDIT_ACTIONS = [
   'policy.update',
   'digest_subscription',
   'admin_digest.create',
+  'admin_digest.update',
   'admin_digest.delete',
   'key.create',
   'key.update',

@@ -23,6 +23,7 @@ const ACTIONS: Record<AuditAction, string> = {
   'policy.update': 'Changed a policy',
   digest_subscription: 'Changed digest settings',
   'admin_digest.create': 'Subscribed an address to an admin digest',
+  'admin_digest.update': 'Changed an admin digest',
   'admin_digest.delete': 'Ended an admin digest',
   'key.create': 'Created an API key',
   'key.update': 'Changed an API key',

@@ -92,6 +92,15 @@ export async function liveKeys(deps: Deps, ids: string[]): Promise<Map<string, I
   return out;
 }
 
+function checkZoneAndLanguage(input: { time_zone?: string | null; language?: string | null }) {
+  if (input.time_zone && !isTimeZone(input.time_zone)) {
+    throw new AppError('invalid_field', 'time_zone: not an IANA time zone, e.g. Europe/Berlin', { field: 'time_zone' });
+  }
+  if (input.language && !LANGUAGES.includes(input.language)) {
+    throw new AppError('invalid_field', `language: one of ${LANGUAGES.join(', ')}`, { field: 'language' });
+  }
+}
+
 export async function createAdminDigest(deps: Deps, caller: Identity, input: AdminDigestInput): Promise<AdminDigest> {
   const who = admins(caller);
   if (who.keyId === null) {
@@ -106,12 +115,7 @@ export async function createAdminDigest(deps: Deps, caller: Identity, input: Adm
     if (outside) throw new AppError('not_found', `domains: ${outside} is not one of your domains`, { field: 'domains' });
   }
   if (domains && domains.length === 0) throw new AppError('invalid_field', 'domains: at least one domain', { field: 'domains' });
-  if (input.time_zone && !isTimeZone(input.time_zone)) {
-    throw new AppError('invalid_field', 'time_zone: not an IANA time zone, e.g. Europe/Berlin', { field: 'time_zone' });
-  }
-  if (input.language && !LANGUAGES.includes(input.language)) {
-    throw new AppError('invalid_field', `language: one of ${LANGUAGES.join(', ')}`, { field: 'language' });
-  }
+  checkZoneAndLanguage(input);
   const keyId = who.keyId;
   const now = Math.floor(deps.clock.now() / 1000);
   const row: QeAdminDigestsTable = {
@@ -179,4 +183,35 @@ export async function deleteAdminDigest(deps: Deps, caller: Identity, id: string
       detail: JSON.stringify({ id: row.id }),
     });
   });
+}
+
+/** What PATCH may change: when and how it is sent. Its address and reach are what it is: stop it and make another. */
+export interface AdminDigestChange {
+  frequency?: Frequency;
+  time_zone?: string | null;
+  language?: string | null;
+}
+
+/** Changes only the fields given (null clears a zone or language); audited with the new values. */
+export async function updateAdminDigest(deps: Deps, caller: Identity, id: string, change: AdminDigestChange): Promise<AdminDigest> {
+  const who = admins(caller);
+  const row = await loadVisible(deps, who, id);
+  checkZoneAndLanguage(change);
+  const set: Partial<QeAdminDigestsTable> = {};
+  if (change.frequency !== undefined) set.frequency = change.frequency;
+  if (change.time_zone !== undefined) set.time_zone = change.time_zone;
+  if (change.language !== undefined) set.language = change.language;
+  const next = { ...row, ...set };
+  if (Object.keys(set).length > 0) {
+    await deps.db.transaction().execute(async (trx) => {
+      await trx.updateTable('qe_admin_digests').set(set).where('id', '=', row.id).execute();
+      await recordAudit(trx, deps.clock, who, {
+        action: 'admin_digest.update',
+        result: 'ok',
+        recipients: [row.address],
+        detail: JSON.stringify({ id: row.id, ...set }),
+      });
+    });
+  }
+  return viewOf(next, (await liveKeys(deps, [row.key_id])).has(row.key_id));
 }

@@ -139,11 +139,45 @@ describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
     expect((await api(`/${sub.id}`, other.secret)).status).toBe(404);
     expect((await api(`/${sub.id}`, other.secret, 'DELETE')).status).toBe(404);
     expect((await api(`/${sub.id}`, da.secret)).status).toBe(200);
+    // PATCH changes only what it is given; the address and reach are not its to change
+    const patched = await api(`/${sub.id}`, da.secret, 'PATCH', { frequency: 'weekly', time_zone: 'Europe/Berlin' });
+    expect(patched.status).toBe(200);
+    expect(await patched.json()).toMatchObject({
+      id: sub.id,
+      address: 'api@ops.example.test',
+      domains: [dA],
+      frequency: 'weekly',
+      time_zone: 'Europe/Berlin',
+      language: null,
+    });
+    expect(await (await api(`/${sub.id}`, da.secret, 'PATCH', { time_zone: null, language: 'de' })).json()).toMatchObject({
+      frequency: 'weekly',
+      time_zone: null,
+      language: 'de',
+    });
+    for (const [body, field] of [
+      [{ time_zone: 'Mars/Olympus' }, 'time_zone'],
+      [{ language: 'xx' }, 'language'],
+      [{ frequency: 'yearly' }, 'frequency'],
+      [{ address: 'elsewhere@ops.example.test' }, 'address'],
+      [{ domains: [dB] }, 'domains'],
+    ] as const) {
+      const r = await api(`/${sub.id}`, da.secret, 'PATCH', body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(JSON.stringify(await r.json()), JSON.stringify(body)).toContain(field);
+    }
+    expect((await api(`/${sub.id}`, other.secret, 'PATCH', { frequency: 'daily' })).status).toBe(404);
+    expect(await (await api(`/${sub.id}`, da.secret)).json()).toMatchObject({ frequency: 'weekly', language: 'de' });
     expect((await api(`/${sub.id}`, da.secret, 'DELETE')).status).toBe(204);
     expect((await api(`/${sub.id}`, da.secret)).status).toBe(404);
     expect((await api(`/${all.id}`, admin.secret, 'DELETE')).status).toBe(204);
     const audit = await t.handle.db.selectFrom('qe_audit').select(['action', 'actor']).where('action', 'like', 'admin_digest.%').execute();
-    expect(audit).toEqual(expect.arrayContaining([{ action: 'admin_digest.create', actor: `key:${da.id}` }]));
+    expect(audit).toEqual(
+      expect.arrayContaining([
+        { action: 'admin_digest.create', actor: `key:${da.id}` },
+        { action: 'admin_digest.update', actor: `key:${da.id}` },
+      ]),
+    );
   });
 
   it('lists every copy in its reach since its watermark, each with its recipient, capped with "and M more"', async () => {

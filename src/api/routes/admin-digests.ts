@@ -1,5 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { createAdminDigest, deleteAdminDigest, getAdminDigest, listAdminDigests } from '../../digest/admin-subscriptions.ts';
+import {
+  createAdminDigest,
+  deleteAdminDigest,
+  getAdminDigest,
+  listAdminDigests,
+  updateAdminDigest,
+} from '../../digest/admin-subscriptions.ts';
 import { FREQUENCIES } from '../../digest/plan.ts';
 import { newRouter } from '../env.ts';
 import { Address, Domain, problemResponses, problems } from '../schemas.ts';
@@ -33,6 +39,15 @@ const AdminDigestBody = z
     language: z.string().max(16).nullable().optional(),
   })
   .strict();
+
+const AdminDigestChange = z
+  .object({
+    frequency: z.enum(FREQUENCIES).optional(),
+    time_zone: z.string().max(64).nullable().optional().openapi({ description: 'an IANA zone; null: UTC' }),
+    language: z.string().max(16).nullable().optional().openapi({ description: 'a catalog; null: DIGEST_LANGUAGE, then English' }),
+  })
+  .strict()
+  .openapi({ description: 'only the fields given change; the address and the reach do not (stop it and make another)' });
 
 const idParam = z.object({
   id: z
@@ -78,6 +93,20 @@ export function adminDigestRoutes() {
       responses: { 200: { description: 'The admin digest', ...json(AdminDigest) }, ...problemResponses },
     }),
     async (c) => c.json(await getAdminDigest(c.get('deps'), c.get('identity'), c.req.valid('param').id), 200),
+  );
+  r.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/{id}',
+      tags: ['digests'],
+      summary: 'Change when and how an admin digest is sent (frequency, time zone, language)',
+      request: { params: idParam, body: { required: true, ...json(AdminDigestChange) } },
+      responses: {
+        200: { description: 'The admin digest as changed', ...json(AdminDigest) },
+        ...problems('payload_too_large', 'unsupported_media_type'),
+      },
+    }),
+    async (c) => c.json(await updateAdminDigest(c.get('deps'), c.get('identity'), c.req.valid('param').id, c.req.valid('json')), 200),
   );
   r.openapi(
     createRoute({
