@@ -91,6 +91,31 @@ export interface SnapshotRunReport extends JobReport {
   duration_ms: number;
 }
 
+/**
+ * One snapshot as the job counts it: the overview's window now, in `zone`, for everything (no
+ * domains) or exactly these domains, each statement bounded by STATS_SNAPSHOT_TIMEOUT_MS (client
+ * and server; bench/stats-snapshot.ts times it). Reads only.
+ */
+export async function countSnapshot(deps: Deps, domains: string[], zone: string): Promise<{ stats: Stats; at: number }> {
+  const ms = deps.config.STATS_SNAPSHOT_TIMEOUT_MS;
+  const who: Identity =
+    domains.length === 0
+      ? { role: 'admin', actor: 'stats-snapshot job', keyId: null }
+      : { role: 'domain_admin', actor: 'stats-snapshot job', keyId: 'stats-snapshot', domains };
+  const at = Math.floor(deps.clock.now() / 1000);
+  const w = overviewWindow(at, zone);
+  const input = { since: w.since, until: w.until, status: 'all' as const, tz: zone };
+  // PostgreSQL bounds a statement per session or transaction: this transaction's, then gone
+  const stats =
+    deps.variant.dialect === 'postgres'
+      ? await deps.db.transaction().execute(async (trx) => {
+          await sql.raw(`SET LOCAL statement_timeout = ${Math.floor(ms)}`).execute(trx);
+          return quarantineStats({ ...deps, db: trx }, who, input, { statementMs: ms });
+        })
+      : await quarantineStats(deps, who, input, { statementMs: ms });
+  return { stats, at };
+}
+
 /** The job: drop stale wants, then count the wanted snapshots (bounded: see SNAPSHOTS_PER_RUN). */
 export async function refreshSnapshots(deps: Deps, opts: { max?: number } = {}): Promise<SnapshotRunReport> {
   const started = Date.now();
@@ -109,30 +134,14 @@ export async function refreshSnapshots(deps: Deps, opts: { max?: number } = {}):
     .orderBy('time_zone')
     .limit(max + 1)
     .execute();
-  const ms = deps.config.STATS_SNAPSHOT_TIMEOUT_MS;
   let counted = 0;
   let failed = 0;
   let tried = 0;
   for (const row of due.slice(0, max)) {
     if (Date.now() - started > RUN_BUDGET_MS) break;
     tried++;
-    const domains: string[] = JSON.parse(row.domains);
-    const who: Identity =
-      domains.length === 0
-        ? { role: 'admin', actor: 'stats-snapshot job', keyId: null }
-        : { role: 'domain_admin', actor: 'stats-snapshot job', keyId: 'stats-snapshot', domains };
     try {
-      const at = Math.floor(deps.clock.now() / 1000);
-      const w = overviewWindow(at, row.time_zone);
-      const input = { since: w.since, until: w.until, status: 'all' as const, tz: row.time_zone };
-      // PostgreSQL bounds a statement per session or transaction: this transaction's, then gone
-      const stats =
-        deps.variant.dialect === 'postgres'
-          ? await deps.db.transaction().execute(async (trx) => {
-              await sql.raw(`SET LOCAL statement_timeout = ${Math.floor(ms)}`).execute(trx);
-              return quarantineStats({ ...deps, db: trx }, who, input, { statementMs: ms });
-            })
-          : await quarantineStats(deps, who, input, { statementMs: ms });
+      const { stats, at } = await countSnapshot(deps, JSON.parse(row.domains), row.time_zone);
       await deps.db
         .updateTable('qe_stats_snapshots')
         .set({ stats: JSON.stringify(stats), computed_at: at })
