@@ -113,6 +113,8 @@ export const configSchema = z
     DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(3000),
     DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
     DB_LOCK_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(3000),
+    /** one statement of the overview's snapshot job (src/quarantine/stats-snapshots.ts): longer than a request's */
+    STATS_SNAPSHOT_TIMEOUT_MS: z.coerce.number().int().min(1000).max(3_600_000).default(300_000),
     /**
      * read-only: this instance runs with the README's read-only database user (list and show only);
      * /readyz then probes reads alone, and a refused write does not make it not-ready.

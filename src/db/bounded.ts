@@ -43,6 +43,22 @@ export class ConnectionLostError extends Error {
   }
 }
 
+/**
+ * A statement whose text begins with this comment gets its own client-side deadline (`ms`, plus a
+ * second for the server's own cancel to arrive first) instead of `queryMs`: the overview's
+ * snapshot job counts a window that is too large for a request (src/quarantine/stats-snapshots.ts),
+ * and sets the server's bound for the same statements itself. Only this code writes SQL text (values
+ * are parameters), so no request can lengthen its own bound.
+ */
+export function longerDeadline(ms: number): string {
+  return `/* qe:deadline-ms=${Math.max(1, Math.floor(ms))} */ `;
+}
+const DEADLINE = /^\/\* qe:deadline-ms=(\d{1,9}) \*\//;
+const deadlineOf = (sqlText: string, queryMs: number) => {
+  const m = DEADLINE.exec(sqlText);
+  return m ? Number(m[1]) + 1000 : queryMs;
+};
+
 export type DbErrorListener = (err: Error, where: string) => void;
 
 const ROLLBACK = /^\s*rollback\s*;?\s*$/i;
@@ -88,13 +104,14 @@ export function boundedPgPool(pool: PgPoolLike, t: DbTimeouts, onError: DbErrorL
             if (ROLLBACK.test(text)) return Promise.resolve({ command: 'ROLLBACK', rowCount: 0, rows: [] });
             return Promise.reject(new ConnectionLostError(broken));
           }
+          const ms = deadlineOf(text, t.queryMs);
           return new Promise((resolve, reject) => {
             const timer = setTimeout(() => {
-              broken = new DatabaseTimeoutError('query', t.queryMs);
+              broken = new DatabaseTimeoutError('query', ms);
               reject(broken);
               // The reply may still come: the socket goes, so nothing reads it as another answer.
               client.connection?.stream?.destroy?.();
-            }, t.queryMs);
+            }, ms);
             client.query(text, params).then(
               (res) => {
                 clearTimeout(timer);
@@ -189,12 +206,13 @@ function wrapMysqlConnection(conn: MysqlConnLike, t: DbTimeouts) {
         return cb(new ConnectionLostError(broken));
       }
       let done = false;
+      const ms = deadlineOf(sqlText, t.queryMs);
       const timer = setTimeout(() => {
         done = true;
-        broken = new DatabaseTimeoutError('query', t.queryMs);
+        broken = new DatabaseTimeoutError('query', ms);
         conn.destroy();
         cb(broken);
-      }, t.queryMs);
+      }, ms);
       conn.query(sqlText, params, (err, result) => {
         if (done) return;
         done = true;

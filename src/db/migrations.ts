@@ -22,6 +22,7 @@ export const MIGRATIONS = [
   '0014_digest_language',
   '0015_admin_digests',
   '0016_key_notify_email',
+  '0017_stats_snapshots',
 ] as const;
 export const LATEST_VERSION = MIGRATIONS.length;
 

@@ -256,6 +256,21 @@ export interface QeAdminDigestsTable {
   created_by: string;
 }
 
+/** The overview's stored stats for a scope and zone (migration 0017; src/quarantine/stats-snapshots.ts). */
+export interface QeStatsSnapshotsTable {
+  /** 'all', or 'domains:' + SHA-256 hex of the sorted domain list */
+  scope_key: string;
+  time_zone: string;
+  /** JSON array of the scope's domains; '[]' for all */
+  domains: string;
+  /** epoch seconds: the last page view that wanted it (live counting timed out) */
+  wanted_at: number | string;
+  /** epoch seconds: when `stats` was counted; null until the job has run */
+  computed_at: number | string | null;
+  /** the stats verb's answer (src/quarantine/stats.ts Stats) as JSON */
+  stats: string | null;
+}
+
 /** What a mailbox owner may do with a content type (migration 0012): domain '*' is the global rule. */
 export interface QeReleasePoliciesTable {
   domain: string;
@@ -303,4 +318,5 @@ export interface Database {
   qe_release_policies: QeReleasePoliciesTable;
   qe_release_requests: QeReleaseRequestsTable;
   qe_admin_digests: QeAdminDigestsTable;
+  qe_stats_snapshots: QeStatsSnapshotsTable;
 }

@@ -4,6 +4,7 @@ import { webhookJob } from '../webhooks/job.ts';
 import { purgeJob } from '../retention/job.ts';
 import { digestJob } from '../digest/job.ts';
 import { adminDigestJob } from '../digest/admin-run.ts';
+import { statsSnapshotJob } from '../quarantine/stats-snapshots.ts';
 
 /**
  * The scheduled jobs: the one table both runtimes read. wrangler.toml's [triggers] crons must list
@@ -36,7 +37,7 @@ export interface JobEnv {
   queue?: { send(body: unknown): Promise<void>; sendBatch?(messages: Array<{ body: unknown }>): Promise<void> };
 }
 
-export const CRON_TABLE: ScheduledJob[] = [webhookJob, purgeJob, digestJob, adminDigestJob];
+export const CRON_TABLE: ScheduledJob[] = [webhookJob, purgeJob, digestJob, adminDigestJob, statsSnapshotJob];
 
 /** When `job` runs under this configuration (five fields, UTC), or null when it is off. */
 export function scheduleOf(job: ScheduledJob, config: Pick<Config, 'PURGE_SCHEDULE'>): string | null {

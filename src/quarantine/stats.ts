@@ -5,6 +5,7 @@ import { text } from '../amavis/schema.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
+import { longerDeadline } from '../db/bounded.ts';
 import { ownerVisible } from './release-policy.ts';
 import { messageConditions, recipientConditions, type ListInput } from './list.ts';
 import { ZONED_WINDOW_MAX_DAYS, dayExpression, dayText, offsetSegments } from './zone-days.ts';
@@ -37,7 +38,13 @@ export const STATS_TOP_DEFAULT = 10;
  * the window (BENCHMARKS.md has their cost at 1M messages); the domains are summed here from a row
  * per domain and status in scope (a few hundred for a gateway of 200 domains).
  */
-export async function quarantineStats(deps: Deps, who: Identity, input: StatsInput): Promise<Stats> {
+export async function quarantineStats(
+  deps: Deps,
+  who: Identity,
+  input: StatsInput,
+  /** the snapshot job's longer bound for these statements (src/quarantine/stats-snapshots.ts) */
+  opts: { statementMs?: number } = {},
+): Promise<Stats> {
   const until = input.until ?? Math.floor(deps.clock.now() / 1000) + 1;
   const since = input.since ?? until - 30 * 86400;
   const zone = input.tz ?? 'UTC';
@@ -63,19 +70,20 @@ export async function quarantineStats(deps: Deps, who: Identity, input: StatsInp
   const everything = who.role === 'admin' && !input.domain && filter.status === 'all';
   const msgWhere = everything ? msgConds : sql`${msgConds} AND ${inScope}`;
 
-  const byDayType = await sql<{ d: number | string; content: string | null; n: number | string }>`
+  const lead = leadFor(deps, opts.statementMs);
+  const byDayType = await sql<{ d: number | string; content: string | null; n: number | string }>`${lead}
     SELECT ${day} AS d, m.content, count(*) AS n FROM msgs m
     WHERE ${msgWhere} GROUP BY 1, 2 ORDER BY 1`.execute(deps.db);
   // counted by the sender's id (one pass over the window), then summed by address (one address can
   // have an id per partition): the join reads one maddr row per distinct sender, not per message
-  const bySender = await sql<{ email: unknown; total: number | string }>`
+  const bySender = await sql<{ email: unknown; total: number | string }>`${lead}
     SELECT s.email, sum(t.n) AS total FROM (
       SELECT m.sid, count(*) AS n FROM msgs m WHERE ${msgWhere} GROUP BY m.sid) t
     JOIN maddr s ON s.id = t.sid GROUP BY s.email ORDER BY total DESC, s.email LIMIT ${top}`.execute(deps.db);
   // one pass over the copies for both the domains (those of the status asked for) and the statuses
   // (all of them): a row per domain and status in scope
   const anyStatus = recipientConditions(deps, who, { ...filter, status: 'all' });
-  const byDomainRs = await sql<{ domain: unknown; rs: string | null; n: number | string }>`
+  const byDomainRs = await sql<{ domain: unknown; rs: string | null; n: number | string }>`${lead}
     SELECT r.domain, mr.rs, count(*) AS n FROM msgs m
     JOIN msgrcpt mr ON mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id
     JOIN maddr r ON r.id = mr.rid
@@ -120,6 +128,17 @@ export async function quarantineStats(deps: Deps, who: Identity, input: StatsInp
     top_senders: bySender.rows.map((r) => ({ sender: text(r.email), count: Number(r.total) })),
     by_status,
   };
+}
+
+/**
+ * What goes before each statement: nothing for a request; for the snapshot job its own client-side
+ * deadline (src/db/bounded.ts) and, on MariaDB, the server's (SET STATEMENT, MariaDB only: MySQL
+ * skips the /*M! comment). On PostgreSQL the job sets statement_timeout for its transaction.
+ */
+function leadFor(deps: Deps, ms: number | undefined) {
+  if (ms === undefined) return sql``;
+  const server = deps.variant.dialect === 'mysql' ? `/*M! SET STATEMENT max_statement_time = ${ms / 1000} FOR */ ` : '';
+  return sql.raw(longerDeadline(ms) + server);
 }
 
 /** Types in the API's order (CONTENT_TYPE_NAMES), so that every answer lists them alike. */

@@ -23,6 +23,8 @@ export function DashboardPage(props: {
   days: DayCounts[];
   zones: readonly string[];
   error: string | null;
+  /** epoch seconds of the snapshot shown, or null when counted live */
+  asOf?: number | null;
 }) {
   const s = props.stats;
   const types = typesIn(props.days.map((d) => d.by_type));
@@ -37,6 +39,12 @@ export function DashboardPage(props: {
         Quarantined mail{scope} over the last 30 days, {first} to {last}; days in <strong>{zone}</strong>.
       </p>
       <Notice text={props.error} error />
+      {props.asOf ? (
+        <p class="notice" role="status">
+          Figures as of <strong>{asOfText(props.asOf)}</strong>; this quarantine is too large to count live on every view. They are counted
+          again twice an hour.
+        </p>
+      ) : null}
       <form method="get" action="/ui" class="zone-form">
         <label for="tz">Days in time zone</label>
         <select id="tz" name="tz">
@@ -125,14 +133,19 @@ export function DashboardPage(props: {
   );
 }
 
-/** The overview when counting the window took longer than the database's time limit. */
+/** "2026-12-04 14:05 UTC" (the snapshot's own time, whatever the days' zone). */
+export function asOfText(seconds: number): string {
+  return `${new Date(seconds * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** The overview when counting the window took longer than the database's time limit, and no snapshot is stored yet. */
 export function DashboardTooSlowPage(props: { who: Identity; csrf: string; zone: string }) {
   return (
     <Layout title="Overview" who={props.who} csrf={props.csrf}>
       <h1>Overview</h1>
       <Notice
         error
-        text={`Counting the last 30 days of quarantined mail took longer than the database's time limit for one statement (DB_QUERY_TIMEOUT_MS). The overview counts every message of the window on each visit; with this much mail it needs a higher limit.`}
+        text={`Counting the last 30 days of quarantined mail took longer than the database's time limit for one statement (DB_QUERY_TIMEOUT_MS). This quarantine is too large to count live on every view: the figures will be ready after the next scheduled run of the overview's snapshot job (at :10 and :40 past each hour), and this page shows them from then on.`}
       />
       <p>
         <a href="/ui/quarantine">Go to the quarantine list</a>

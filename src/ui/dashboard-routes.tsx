@@ -2,22 +2,15 @@
 import type { Hono } from 'hono';
 import { isTimeZone, timeZones } from '../digest/render.ts';
 import { quarantineStats, type Stats } from '../quarantine/stats.ts';
-import { dayText, offsetAt } from '../quarantine/zone-days.ts';
+import { dayText } from '../quarantine/zone-days.ts';
+import { overviewWindow, wantSnapshot } from '../quarantine/stats-snapshots.ts';
 import type { DayCounts } from './charts.tsx';
 import { csrf, type UiEnv } from './context.ts';
 import { DashboardPage, DashboardTooSlowPage } from './dashboard-pages.tsx';
 import { isTimeoutError } from '../db/errors.ts';
 
-const DAYS = 30;
-
 /** The window: the last 30 whole days in `zone`, today included, from its local midnight. */
-export function dashboardWindow(nowSeconds: number, zone: string): { since: number; until: number; first: number; last: number } {
-  const last = Math.floor((nowSeconds + offsetAt(zone, nowSeconds)) / 86400);
-  const first = last - (DAYS - 1);
-  let since = first * 86400 - offsetAt(zone, first * 86400);
-  since = first * 86400 - offsetAt(zone, since);
-  return { since, until: nowSeconds + 1, first, last };
-}
+export const dashboardWindow = overviewWindow;
 
 /** Every day of the window, the days without mail as zeros. */
 export function fillDays(stats: Stats, first: number, last: number): DayCounts[] {
@@ -33,7 +26,8 @@ export function fillDays(stats: Stats, first: number, last: number): DayCounts[]
 /**
  * GET /ui: admins and domain admins get the overview (the stats verb, in their scope, of all mail
  * quarantined in the window whatever became of it); a mailbox owner goes on to the list, and no
- * session to the sign-in.
+ * session to the sign-in. When counting live takes longer than DB_QUERY_TIMEOUT_MS, the newest
+ * snapshot of the scope and zone stands in, labelled with its time (src/quarantine/stats-snapshots.ts).
  */
 export function dashboardRoutes(ui: Hono<UiEnv>) {
   ui.get('/', async (c) => {
@@ -46,12 +40,20 @@ export function dashboardRoutes(ui: Hono<UiEnv>) {
     const deps = c.get('deps');
     const w = dashboardWindow(Math.floor(deps.clock.now() / 1000), zone);
     let stats: Stats;
+    let days: DayCounts[];
+    let asOf: number | null = null;
     try {
       stats = await quarantineStats(deps, s.identity, { since: w.since, until: w.until, status: 'all', tz: zone });
+      days = fillDays(stats, w.first, w.last);
     } catch (err) {
-      // a page that says why, not a 500 (the API answers the same as a 503 problem)
       if (!isTimeoutError(err)) throw err;
-      return c.html(<DashboardTooSlowPage who={s.identity} csrf={await csrf(c)} zone={zone} />, 503, { 'retry-after': '60' });
+      const snap = await wantSnapshot(deps, s.identity, zone);
+      // a page that says why, not a 500 (the API answers the same as a 503 problem)
+      if (!snap) return c.html(<DashboardTooSlowPage who={s.identity} csrf={await csrf(c)} zone={zone} />, 503, { 'retry-after': '60' });
+      stats = snap.stats;
+      asOf = snap.computedAt;
+      const then = overviewWindow(snap.computedAt, zone);
+      days = fillDays(stats, then.first, then.last);
     }
     const zones = timeZones().includes(zone) ? timeZones() : [zone, ...timeZones()];
     return c.html(
@@ -59,7 +61,8 @@ export function dashboardRoutes(ui: Hono<UiEnv>) {
         who={s.identity}
         csrf={await csrf(c)}
         stats={stats}
-        days={fillDays(stats, w.first, w.last)}
+        days={days}
+        asOf={asOf}
         zones={zones}
         error={bad ? 'tz: expected an IANA time zone such as Europe/Berlin; showing UTC.' : null}
       />,

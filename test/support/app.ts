@@ -5,6 +5,7 @@ import { createKey } from '../../src/auth/keys.ts';
 import type { Identity, Role } from '../../src/auth/identity.ts';
 import { parseConfig } from '../../src/config.ts';
 import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
+import type { DbTimeouts } from '../../src/db/bounded.ts';
 import { composeNode } from '../../src/compose.node.ts';
 import type { ReleaseTransport } from '../../src/release/transport.ts';
 import type { TemplateOverrides } from '../../src/digest/render.ts';
@@ -26,10 +27,17 @@ export interface TestApp {
 
 export async function testApp(
   v: VariantName,
-  opts: { env?: Record<string, string>; release?: ReleaseTransport; clock?: Clock; templates?: TemplateOverrides } = {},
+  opts: {
+    env?: Record<string, string>;
+    release?: ReleaseTransport;
+    clock?: Clock;
+    templates?: TemplateOverrides;
+    /** the pool's bounds (default: src/db/bounded.ts DEFAULT_TIMEOUTS) */
+    timeouts?: Partial<DbTimeouts>;
+  } = {},
 ): Promise<TestApp> {
   const url = inject('variantUrls')[v]!;
-  const handle = await openDatabase({ url, runtime: 'node', poolSize: 4 });
+  const handle = await openDatabase({ url, runtime: 'node', poolSize: 4, timeouts: opts.timeouts });
   const variant = await detectSchema(handle.db, handle.dialect);
   const config = parseConfig({ DATABASE_URL: url, ADMIN_API_KEY: ADMIN_KEY, ...opts.env });
   // The composition root `serve` uses: the app's requests and `deps` (jobs, verbs) get the same
