@@ -139,7 +139,8 @@ export async function keysCommand(args: string[], usage: string) {
     if (sub === 'list') {
       for (const k of await listKeys(deps, cliAdmin)) {
         const scope = k.domains?.join(',') ?? k.mailbox ?? '';
-        console.log([k.id, k.role, k.name, scope, k.revoked_at ? 'revoked' : 'active', k.notify_email ?? ''].join('\t'));
+        const state = k.revoked_at ? 'revoked' : k.expires_at && Date.parse(k.expires_at) <= Date.now() ? 'expired' : 'active';
+        console.log([k.id, k.role, k.name, scope, state, k.notify_email ?? ''].join('\t'));
       }
     } else if (sub === 'revoke') {
       await revokeKey(deps, cliAdmin, id!);

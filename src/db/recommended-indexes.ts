@@ -79,6 +79,7 @@ async function existingIndexes(db: Kysely<Database>, dialect: SqlDialect, table:
     JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos) ON true
     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
     WHERE i.indrelid = to_regclass(${table}) AND i.indisvalid
+      AND i.indpred IS NULL AND k.pos <= i.indnkeyatts -- not partial; key columns only (not INCLUDE)
     ORDER BY c.relname, k.pos`.execute(db);
   for (const r of rows) out.set(r.name, [...(out.get(r.name) ?? []), `${String(r.col).toLowerCase()}${PG_ORDER[Number(r.opt) & 3]}`]);
   return out;
@@ -87,7 +88,7 @@ async function existingIndexes(db: Kysely<Database>, dialect: SqlDialect, table:
 /** PostgreSQL's column order by indoption bits, as CREATE INDEX writes it ('' is ASC NULLS LAST). */
 const PG_ORDER = ['', ' DESC NULLS LAST', ' NULLS FIRST', ' DESC'] as const;
 
-/** The same order read backwards (an index scanned backwards serves it). */
+/** The same order read backwards (an index scanned backwards serves it). RECOMMENDED_INDEXES spell their orders as PG_ORDER does. */
 const BACKWARD: Record<string, string> = {
   '': ' DESC',
   ' DESC': '',

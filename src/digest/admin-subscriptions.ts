@@ -204,7 +204,9 @@ export async function updateAdminDigest(deps: Deps, caller: Identity, id: string
   const next = { ...row, ...set };
   if (Object.keys(set).length > 0) {
     await deps.db.transaction().execute(async (trx) => {
-      await trx.updateTable('qe_admin_digests').set(set).where('id', '=', row.id).execute();
+      const res = await trx.updateTable('qe_admin_digests').set(set).where('id', '=', row.id).executeTakeFirst();
+      // stopped meanwhile (a DELETE between the read and this write): nothing to change
+      if (Number(res.numUpdatedRows) !== 1) throw new AppError('not_found', 'no such admin digest');
       await recordAudit(trx, deps.clock, who, {
         action: 'admin_digest.update',
         result: 'ok',

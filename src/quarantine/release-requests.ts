@@ -170,12 +170,12 @@ export async function decidable(deps: Deps, who: Identity, id: string): Promise<
  * purge did) cannot be approved: it becomes `expired` (if still pending; src/quarantine/request-expiry.ts)
  * and the answer is 409.
  */
-async function expireIfGone(deps: Deps, row: QeReleaseRequestsTable): Promise<void> {
+async function expireIfGone(deps: Deps, who: Identity, row: QeReleaseRequestsTable): Promise<void> {
   // amavisd's mail_id column differs by schema variant (text or binary): bound as the variant needs
   const { rows } = await sql<{ one: number }>`SELECT 1 AS one FROM msgs
     WHERE partition_tag = ${Number(row.partition_tag)} AND mail_id = ${bind(deps.variant, 'msgs.mail_id', row.mail_id)}`.execute(deps.db);
   if (rows.length) return;
-  await deps.db.transaction().execute((trx) => expireRequests(trx, deps, Number(row.partition_tag), [row.mail_id]));
+  await deps.db.transaction().execute((trx) => expireRequests(trx, deps, Number(row.partition_tag), [row.mail_id], who));
   throw new AppError('conflict', 'the message is no longer in the quarantine: this request expired', { request_status: 'expired' });
 }
 
@@ -225,7 +225,7 @@ export async function approveReleaseRequest(
   onRecorded?: OnRecorded,
 ): Promise<{ result: ReleaseResult; delivery: Promise<void> }> {
   const row = await decidable(deps, who, id);
-  await expireIfGone(deps, row);
+  await expireIfGone(deps, who, row);
   const result = await releaseMessage(
     deps,
     who,

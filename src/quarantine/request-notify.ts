@@ -55,6 +55,7 @@ export async function decidersOf(deps: Deps, domain: string): Promise<Decider[]>
     .selectFrom('qe_api_keys')
     .select(['id', 'role', 'domains', 'notify_email'])
     .where('notify_email', 'is not', null)
+    // keyIsLive (src/auth/keys.ts) in SQL: not revoked, not past its expiry
     .where('revoked_at', 'is', null)
     .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
     .where('role', 'in', ['admin', 'domain_admin'])

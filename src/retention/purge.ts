@@ -53,16 +53,20 @@ async function deleteMessages(deps: Deps, keys: Key[], tables: string[]): Promis
     if (!byPartition.has(p)) byPartition.set(p, []);
     byPartition.get(p)!.push(k.mail_id);
   }
+  const remove = async (trx: Deps['db'], t: string) => {
+    for (const [p, ids] of byPartition) {
+      await sql`DELETE FROM ${sql.table(t)} WHERE partition_tag = ${p} AND mail_id IN (${sql.join(ids)})`.execute(trx);
+    }
+  };
   await deps.db.transaction().execute(async (trx) => {
-    if (tables.includes('msgs')) {
-      // qe_release_requests.mail_id is text: amavisd's ids as text, whatever the variant stores
-      for (const [p, ids] of byPartition) await expireRequests(trx, deps, p, ids.map(text));
-    }
-    for (const t of tables) {
-      for (const [p, ids] of byPartition) {
-        await sql`DELETE FROM ${sql.table(t)} WHERE partition_tag = ${p} AND mail_id IN (${sql.join(ids)})`.execute(trx);
-      }
-    }
+    // msgrcpt before qe_release_requests, as a release records its outcome (msgrcpt, then the
+    // request it approves): the same lock order, so the two never deadlock.
+    for (const t of tables) if (t !== 'msgs') await remove(trx, t);
+    if (!tables.includes('msgs')) return;
+    // before msgs goes: the expiry's event names the message's subject and sender.
+    // qe_release_requests.mail_id is text: amavisd's ids as text, whatever the variant stores
+    for (const [p, ids] of byPartition) await expireRequests(trx, deps, p, ids.map(text));
+    await remove(trx, 'msgs');
   });
 }
 

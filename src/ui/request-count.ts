@@ -5,7 +5,7 @@ import type { UiEnv } from './context.ts';
 /**
  * "Release requests (3)" in an admin's or domain admin's navigation: the pending requests of their
  * scope, one count query per request that may answer with a page (a form's POST may too), on the
- * index qe_release_requests (status, created_at); not for the CSV downloads.
+ * index qe_release_requests (status, created_at).
  * Kept per request against the session's identity object, which every page hands to its Layout.
  */
 const counts = new WeakMap<Identity, number>();
@@ -16,7 +16,8 @@ export function pendingRequests(who: Identity): number | undefined {
 
 export const countPendingRequests: MiddlewareHandler<UiEnv> = async (c, next) => {
   const who = c.get('session')?.identity;
-  const pageView = !c.req.path.endsWith('.csv');
+  // not for the CSV downloads, the message frame's body or the original (.eml): no navigation there
+  const pageView = !/(\.csv|\/body|\/raw)$/.test(c.req.path);
   if (pageView && who && who.role !== 'user' && (who.role === 'admin' || who.domains.length > 0)) {
     let q = c
       .get('deps')

@@ -90,7 +90,10 @@ describe.each(['mysql-upstream', 'pg-upstream'] as const)('AM.PDP concurrency on
 
   it('through a relay whose slots are full: 503 amavisd_busy, the copy back to pending, the attempt settled "not sent", no release_failed event', async () => {
     const SECRET = 'relay-busy-secret-0123456789abcdef0123';
-    const tight = await startRelay({ secret: SECRET, pdp: peer.hostPort, log: quiet, limit: { max: 1, maxWaitMs: 0 } });
+    // its own peer, holding each release 3 s: the second request reaches the relay's one slot
+    // while the first holds it, however slowly the machine runs the claims before them
+    const slow = await startPdpPeer({ kind: 'reply', delayMs: 3000 });
+    const tight = await startRelay({ secret: SECRET, pdp: slow.hostPort, log: quiet, limit: { max: 1, maxWaitMs: 0 } });
     try {
       const t = await testApp(variantName, { release: relayTransport(tight.url, SECRET) });
       apps.push(t);
@@ -132,6 +135,7 @@ describe.each(['mysql-upstream', 'pg-upstream'] as const)('AM.PDP concurrency on
       expect(events).toEqual([['quarantine.released', doneId]]);
     } finally {
       await tight.close();
+      await slow.close();
     }
   });
 });

@@ -241,6 +241,15 @@ describe.each(VARIANTS)('release request links for deciders on %s', (variantName
     expect(await api.json()).toMatchObject({ code: 'conflict', detail: expect.stringContaining('no longer in the quarantine') });
     expect(await requestRow(r2.id)).toMatchObject({ status: 'expired', reason: 'the message was removed from the quarantine' });
     expect(peer.requests().length).toBe(before);
+    // recorded as the decider's doing: an audit row each, naming the request and its requester
+    const expiries = await t.handle.db
+      .selectFrom('qe_audit')
+      .select(['actor', 'detail'])
+      .where('action', '=', 'release_request_expire')
+      .where('actor', '=', `key:${keys.adminA!.id}`)
+      .execute();
+    const expiredIds = expiries.map((e) => JSON.parse(String(e.detail)).request_id);
+    expect(expiredIds).toEqual(expect.arrayContaining([r1.id, r2.id]));
   });
 
   it("the navigation counts pending requests in the reader's scope", async () => {

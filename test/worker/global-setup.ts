@@ -1,7 +1,9 @@
 /**
  * Runs in Node, once per `npm run test:worker`, before workerd starts: one fresh database per
  * driver (MariaDB with iRedMail's schema, PostgreSQL with upstream's), seeded, under names of their
- * own (suffix `wk<pid>`) so the integration suite can run at the same time.
+ * own (suffix `wk<pid>`) so the integration suite can run at the same time. It also starts the e2e
+ * harness's amavisd for each backend (fixed ports, database qe_e2e_amavisd): the worker suite and
+ * the e2e suite (or a second worker run) take turns, as `npm test` runs them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +35,15 @@ export default async function setup(project: TestProject) {
   project.provide('learnRelay', { mysql: relays.mysql.url, pg: relays.pg.url, secret: LEARN_RELAY_SECRET });
   // A real amavisd-new per backend (the harness's own ports and database), for the one path that
   // must end in a delivery: an approved release request (test/worker/real-release.test.ts).
-  const real = { mysql: await startRealAmavisd('mariadb'), pg: await startRealAmavisd('pg') };
+  // Both at once (their own ports, lock files and databases); if one fails, the other is stopped.
+  const started = await Promise.allSettled([startRealAmavisd('mariadb'), startRealAmavisd('pg')]);
+  const ok = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const errors = started.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+  if (errors.length) {
+    for (const r of ok) await r.stop();
+    throw errors[0];
+  }
+  const real = { mysql: ok[0]!, pg: ok[1]! };
   project.provide('realAmavisd', { mysql: real.mysql.real, pg: real.pg.real });
   return async () => {
     await real.mysql.stop();

@@ -75,12 +75,18 @@ export async function startRealAmavisd(kind: DbKind): Promise<{ real: RealAmavis
     stops.push(() => relay.close());
     const sink = createServer((req, res) => {
       const mailId = new URL(req.url ?? '/', 'http://x').searchParams.get('mail_id') ?? '';
-      void h.sink().then((all) => {
-        // amavisd marks a released copy with Resent-Message-ID: <mail_id-…>
-        const delivered = all.filter((m) => mailId !== '' && m.raw.includes(`Resent-Message-ID: <${mailId}-`)).map((m) => ({ to: m.to }));
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify({ delivered }));
-      });
+      h.sink().then(
+        (all) => {
+          // amavisd marks a released copy with Resent-Message-ID: <mail_id-…>
+          const delivered = all.filter((m) => mailId !== '' && m.raw.includes(`Resent-Message-ID: <${mailId}-`)).map((m) => ({ to: m.to }));
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify({ delivered }));
+        },
+        (err: Error) => {
+          res.statusCode = 500;
+          res.end(err.message);
+        },
+      );
     });
     await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
     stops.push(() => new Promise<void>((resolve) => sink.close(() => resolve())));

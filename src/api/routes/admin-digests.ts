@@ -35,16 +35,16 @@ const AdminDigestBody = z
         "absent: every domain the key administers (an admin key: every domain, also with null); a domain admin's key: its own domains only",
     }),
     frequency: z.enum(FREQUENCIES).optional(),
-    time_zone: z.string().max(64).nullable().optional(),
-    language: z.string().max(16).nullable().optional(),
+    time_zone: z.string().min(1).max(64).nullable().optional(),
+    language: z.string().min(1).max(16).nullable().optional(),
   })
   .strict();
 
 const AdminDigestChange = z
   .object({
     frequency: z.enum(FREQUENCIES).optional(),
-    time_zone: z.string().max(64).nullable().optional().openapi({ description: 'an IANA zone; null: UTC' }),
-    language: z.string().max(16).nullable().optional().openapi({ description: 'a catalog; null: DIGEST_LANGUAGE, then English' }),
+    time_zone: z.string().min(1).max(64).nullable().optional().openapi({ description: 'an IANA zone; null: UTC' }),
+    language: z.string().min(1).max(16).nullable().optional().openapi({ description: 'a catalog; null: DIGEST_LANGUAGE, then English' }),
   })
   .strict()
   .openapi({ description: 'only the fields given change; the address and the reach do not (stop it and make another)' });
