@@ -2,7 +2,7 @@ import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import type { CursorValue } from './cursor.ts';
-import { bound, orderBy, type Sort } from './sort.ts';
+import { afterKey, bound, orderBy, type Sort } from './sort.ts';
 
 /**
  * The list sorted by sender without sorting every listable message.
@@ -34,10 +34,8 @@ export function walksSenders(who: Identity, input: { recipient?: string; domain?
 export interface WalkInput {
   /** the list's conditions on `msgs m` (with sender `maddr s`), without the cursor's */
   base: RawBuilder<SqlBool>;
-  /** the rows after the cursor (src/quarantine/sort.ts afterPosition), or none on the first page */
-  after: RawBuilder<SqlBool> | null;
-  /** the cursor's sender address (null: among the messages whose sender row is gone; undefined: first page) */
-  cursorValue: CursorValue | undefined;
+  /** the cursor: its sender address (null: among the messages whose sender row is gone) and key; none on the first page */
+  cursor: { value: CursorValue | undefined; p: number; mailId: unknown } | null;
   /** the page's columns over `m` and `s` (list.ts), `sort_v` among them */
   columns: RawBuilder<unknown>;
   limit: number;
@@ -56,12 +54,19 @@ export async function senderWalkPage(deps: Deps, sort: Sort, q: WalkInput): Prom
     (await sql<{ id: unknown }>`SELECT id FROM maddr WHERE email = ${email}`.execute(deps.db)).rows.map((r) => r.id);
 
   let walkEnded = true;
-  // "has a listable message" as a scalar subquery, not EXISTS: MariaDB turns an EXISTS into a
-  // semi-join and materializes every listable message first (EXPLAIN at 1M: 461,216 rows)
-  if (q.cursorValue !== null) {
-    const from = q.cursorValue === undefined ? null : bound(v, 'sender', q.cursorValue);
-    if (from) add(await sameAddress(from));
+  const c = q.cursor;
+  // the cursor's own address: only its messages after the cursor's key
+  const sameAsCursor = new Set<string>();
+  if (c?.value !== null) {
+    const from = c?.value === undefined ? null : bound(v, 'sender', c.value);
+    if (from) {
+      const ids = await sameAddress(from);
+      add(ids);
+      for (const id of ids) sameAsCursor.add(String(id));
+    }
     const gt = sort.order === 'asc' ? sql`>` : sql`<`;
+    // "has a listable message" as a scalar subquery, not EXISTS: MariaDB turns an EXISTS into a
+    // semi-join and materializes every listable message first (EXPLAIN at 1M: 461,216 rows)
     const { rows } = await sql<{ id: unknown; email: unknown }>`
       SELECT s.id, s.email FROM maddr s
       WHERE ${from ? sql`s.email ${gt} ${from} AND ` : sql``}(SELECT 1 FROM msgs m WHERE m.sid = s.id AND ${q.base} LIMIT 1) = 1
@@ -73,13 +78,19 @@ export async function senderWalkPage(deps: Deps, sort: Sort, q: WalkInput): Prom
     if (!walkEnded) add(await sameAddress(sql`${rows[rows.length - 1]!.email}`));
   }
 
-  const where = q.after ? sql<SqlBool>`${q.after} AND ${q.base}` : q.base;
+  // Each branch's condition on the cursor is on msgs alone (the sender row decides the rest), so
+  // that it is the index range of the branch instead of a filter after the join.
+  const tie = c ? afterKey(v, sort, c.p, c.mailId) : null;
   const branch = (join: RawBuilder<unknown>, cond: RawBuilder<SqlBool>) => sql`(
     SELECT ${q.columns}, s.email AS sender FROM msgs m ${join} maddr s ON s.id = m.sid
-    WHERE ${cond} AND ${where}
+    WHERE ${cond} AND ${q.base}
     ORDER BY m.partition_tag ${dir}, m.mail_id ${dir}
     LIMIT ${n})`;
-  const branches = [...rowsOf.values()].map((id) => branch(sql`JOIN`, sql<SqlBool>`m.sid = ${id}`));
-  if (walkEnded) branches.push(branch(sql`LEFT JOIN`, sql<SqlBool>`s.id IS NULL`));
+  const branches = [...rowsOf].map(([key, id]) =>
+    branch(sql`JOIN`, tie && sameAsCursor.has(key) ? sql<SqlBool>`m.sid = ${id} AND ${tie}` : sql<SqlBool>`m.sid = ${id}`),
+  );
+  // gone sender rows come last: after an address every one of them, after one of them the rest
+  if (walkEnded)
+    branches.push(branch(sql`LEFT JOIN`, tie && c?.value === null ? sql<SqlBool>`s.id IS NULL AND ${tie}` : sql<SqlBool>`s.id IS NULL`));
   return sql`SELECT p.* FROM (${sql.join(branches, sql` UNION ALL `)}) p ORDER BY ${orderBy(v, sort, 'p')} LIMIT ${n}`;
 }

@@ -72,6 +72,18 @@ export function bound(v: SchemaVariant, key: SortKey, value: CursorValue): RawBu
 }
 
 /**
+ * The messages after a position's (partition_tag, mail_id) in order `s`, among messages of one sort
+ * value (src/quarantine/sender-walk.ts, one sender row): on PostgreSQL as a row comparison, which an
+ * index on (sid, partition_tag, mail_id) takes as its range; MySQL's range optimizer takes the OR.
+ */
+export function afterKey(v: SchemaVariant, s: Sort, p: number, mailId: unknown): RawBuilder<SqlBool> {
+  const gt = s.order === 'asc' ? sql`>` : sql`<`;
+  return v.dialect === 'postgres'
+    ? sql<SqlBool>`(m.partition_tag, m.mail_id) ${gt} (${p}, ${mailId})`
+    : sql<SqlBool>`(m.partition_tag ${gt} ${p} OR (m.partition_tag = ${p} AND m.mail_id ${gt} ${mailId}))`;
+}
+
+/**
  * The rows after a cursor's position (sort value, partition_tag, mail_id) in order `s`; `anchor`
  * is the value when the cursor carries it, or the anchor row's own column (a value too long for a
  * cursor) read back by subquery.
