@@ -52,6 +52,13 @@ export const RECOMMENDED_INDEXES: RecommendedIndex[] = [
     columns: { mysql: ['subject'], postgres: ['subject NULLS FIRST', 'partition_tag', 'mail_id'] },
     why: 'the list sorted by subject reads its page from the index instead of sorting every listable message',
   },
+  {
+    name: 'qe_msgs_sid',
+    table: 'msgs',
+    // every amavisd schema has msgs_idx_sid (sid): on MySQL it carries the primary key and serves
+    columns: { mysql: ['sid'], postgres: ['sid', 'partition_tag', 'mail_id'] },
+    why: "an admin's list sorted by sender reads each sender's first messages from the index instead of sorting all of that sender's mail (src/quarantine/sender-walk.ts)",
+  },
 ];
 
 export interface IndexStatus {

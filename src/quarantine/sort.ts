@@ -7,9 +7,11 @@ import type { CursorValue } from './cursor.ts';
  * broken by the message's unique key (partition_tag, mail_id) in the same direction, so a keyset
  * cursor (src/quarantine/cursor.ts) names one exact place in every order.
  *
- * - NULL (no score, no subject, a sender address row that is gone) is the lowest value on both
- *   databases: first ascending, last descending (MySQL's own rule; PostgreSQL is told NULLS FIRST /
- *   NULLS LAST).
+ * - NULL (no score, no subject) is the lowest value on both databases: first ascending, last
+ *   descending (MySQL's own rule; PostgreSQL is told NULLS FIRST / NULLS LAST).
+ * - A message whose sender address row is gone (NULL sender) comes last in both directions: the
+ *   sender order of an admin's whole list walks the addresses in order (src/quarantine/sender-walk.ts)
+ *   and only at the end of the walk looks for such messages, which no index finds.
  * - Subjects and senders sort as their columns compare: by bytes where they are binary (bytea,
  *   varbinary; "B" before "a") and MySQL's utf8mb4_bin (code point order, trailing spaces ignored);
  *   PostgreSQL upstream's varchar subject in the database's collation (so that an index on it serves).
@@ -32,6 +34,9 @@ const COLUMN: Record<SortKey, { ref: string; column: string }> = {
   subject: { ref: 'm.subject', column: 'msgs.subject' },
 };
 
+/** The NULLs of this key come last in both directions (see above). */
+const nullsLast = (key: SortKey) => key === 'sender';
+
 export const isBinary = (v: SchemaVariant, key: SortKey) => v.binary.has(COLUMN[key].column);
 
 /** The sort value as compared (selected as `sort_v`; the cursor carries it back). */
@@ -44,14 +49,19 @@ export function sortValue(v: SchemaVariant, key: SortKey): RawBuilder<unknown> {
 /** ORDER BY over the page's rows: `alias` '' for msgs m itself, 'p' for the page subquery (its sort_v). */
 export function orderBy(v: SchemaVariant, s: Sort, alias: '' | 'p'): RawBuilder<unknown> {
   const dir = s.order === 'asc' ? sql`ASC` : sql`DESC`;
-  const nulls = v.dialect === 'postgres' && s.key !== 'received' ? (s.order === 'asc' ? sql` NULLS FIRST` : sql` NULLS LAST`) : sql``;
   const col = alias === 'p' ? sql.ref('p.sort_v') : sql.ref(COLUMN[s.key].ref);
   const t = alias === 'p' ? 'p' : 'm';
-  return sql`${col} ${dir}${nulls}, ${sql.ref(`${t}.partition_tag`)} ${dir}, ${sql.ref(`${t}.mail_id`)} ${dir}`;
+  const tie = sql`${sql.ref(`${t}.partition_tag`)} ${dir}, ${sql.ref(`${t}.mail_id`)} ${dir}`;
+  if (nullsLast(s.key)) {
+    // MySQL has no NULLS LAST: false (0) sorts before true
+    return v.dialect === 'postgres' ? sql`${col} ${dir} NULLS LAST, ${tie}` : sql`${col} IS NULL, ${col} ${dir}, ${tie}`;
+  }
+  const nulls = v.dialect === 'postgres' && s.key !== 'received' ? (s.order === 'asc' ? sql` NULLS FIRST` : sql` NULLS LAST`) : sql``;
+  return sql`${col} ${dir}${nulls}, ${tie}`;
 }
 
 /** The bound cursor value: exact bytes for byte columns (MySQL: UNHEX), a double for scores. */
-function bound(v: SchemaVariant, key: SortKey, value: CursorValue): RawBuilder<unknown> {
+export function bound(v: SchemaVariant, key: SortKey, value: CursorValue): RawBuilder<unknown> {
   if (value instanceof Uint8Array) {
     if (v.dialect === 'postgres') return isBinary(v, key) ? sql`${value}` : sql`${new TextDecoder().decode(value)}`;
     const hex = Array.from(value, (b) => b.toString(16).padStart(2, '0')).join('');
@@ -59,6 +69,18 @@ function bound(v: SchemaVariant, key: SortKey, value: CursorValue): RawBuilder<u
   }
   if (key === 'score') return v.dialect === 'mysql' ? sql`${value}` : sql`CAST(${value} AS double precision)`;
   return sql`${value}`;
+}
+
+/**
+ * The messages after a position's (partition_tag, mail_id) in order `s`, among messages of one sort
+ * value (src/quarantine/sender-walk.ts, one sender row): on PostgreSQL as a row comparison, which an
+ * index on (sid, partition_tag, mail_id) takes as its range; MySQL's range optimizer takes the OR.
+ */
+export function afterKey(v: SchemaVariant, s: Sort, p: number, mailId: unknown): RawBuilder<SqlBool> {
+  const gt = s.order === 'asc' ? sql`>` : sql`<`;
+  return v.dialect === 'postgres'
+    ? sql<SqlBool>`(m.partition_tag, m.mail_id) ${gt} (${p}, ${mailId})`
+    : sql<SqlBool>`(m.partition_tag ${gt} ${p} OR (m.partition_tag = ${p} AND m.mail_id ${gt} ${mailId}))`;
 }
 
 /**
@@ -82,6 +104,8 @@ export function afterPosition(
     return sql<SqlBool>`m.time_num ${ge} ${t} AND (m.time_num ${gt} ${t} OR (m.time_num = ${t} AND ${tie}))`;
   }
   if (pos.value === null) {
+    // NULLs last: only the other NULLs come after one
+    if (nullsLast(s.key)) return sql<SqlBool>`(${col} IS NULL AND ${tie})`;
     // NULL is the lowest value: ascending, the other NULLs after it, then every value; descending, only NULLs
     return s.order === 'asc'
       ? sql<SqlBool>`((${col} IS NULL AND ${tie}) OR ${col} IS NOT NULL)`
@@ -92,5 +116,5 @@ export function afterPosition(
       ? sql`(SELECT a.subject FROM msgs a WHERE a.partition_tag = ${pos.p} AND a.mail_id = ${pos.mailId})`
       : bound(v, s.key, pos.value);
   const rest = sql<SqlBool>`(${col} ${gt} ${value} OR (${col} = ${value} AND ${tie}))`;
-  return s.order === 'asc' ? rest : sql<SqlBool>`(${rest} OR ${col} IS NULL)`;
+  return s.order === 'asc' && !nullsLast(s.key) ? rest : sql<SqlBool>`(${rest} OR ${col} IS NULL)`;
 }
