@@ -34,6 +34,9 @@ button { cursor: pointer; background: var(--accent); color: var(--on-accent); bo
 button.secondary { background: transparent; color: var(--accent); }
 button.danger { background: var(--bad); border-color: var(--bad); }
 main.wide { max-width: none; }
+/* The filter panel: always open on wide screens (no summary there), a fold on a phone. */
+.filter-panel > summary { cursor: pointer; display: list-item; padding: 0.65rem 0.75rem; border: 1px solid var(--line); border-radius: 4px; margin-bottom: 0.5rem; font-weight: 600; }
+@media (min-width: 40.01rem) { .filter-panel > summary { display: none; } }
 .filters { display: grid; grid-template-columns: repeat(auto-fill, minmax(10rem, 1fr)); gap: 0.5rem 0.75rem; align-items: end; margin-bottom: 0.75rem; }
 .filters p { margin: 0; }
 .filters input:not([type=checkbox]), .filters select { width: 100%; }
@@ -100,6 +103,14 @@ export const APP_JS = `
     var words = e.getAttribute('data-tz') || 'Times are in your time zone ({zone}).';
     e.textContent = words.replace('{zone}', zone);
   });
+  // The list's filters fold on a phone so the messages start on the first screen; wide again: open.
+  var panel = document.getElementById('filter-panel');
+  if (panel && window.matchMedia) {
+    var narrow = window.matchMedia('(max-width: 40rem)');
+    var fold = function () { panel.open = !narrow.matches; };
+    fold();
+    if (narrow.addEventListener) narrow.addEventListener('change', fold);
+  }
   var boxes = Array.prototype.slice.call(document.querySelectorAll('input[name=ids]'));
   var bar = document.getElementById('bulkbar');
   var count = document.getElementById('sel-count');

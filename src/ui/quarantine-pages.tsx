@@ -130,6 +130,12 @@ const TYPE_WORDS: Record<string, string> = {
 };
 const typeLabel = (w: Words, owner: boolean, t: string) => (owner && TYPE_WORDS[t] ? w.t(TYPE_WORDS[t]) : t);
 
+/** How many filters narrow the list (status pending, the page size and the order are defaults, not filters). */
+function activeFilters(f: FilterValues): number {
+  const narrowing = ['type', 'domain', 'recipient', 'sender', 'q', 'since', 'until', 'min_score', 'max_score'] as const;
+  return narrowing.filter((k) => f[k]).length + (f.status && f.status !== 'pending' ? 1 : 0);
+}
+
 export function ListPage(props: {
   who: Identity;
   csrf: string;
@@ -158,56 +164,63 @@ export function ListPage(props: {
       <h1>{w.t('page.list.title')}</h1>
       <BulkResult notice={props.notice} failures={props.failures ?? []} more={props.moreFailures ?? 0} />
       <Notice text={props.error} error />
-      <form method="get" action="/ui/quarantine" class="filters" role="search" aria-label={w.t('page.list.filter_label')}>
-        <details class="types" open={types.size > 0}>
-          <summary>
-            {w.t('page.list.type')}: {types.size ? [...types].map((t) => typeLabel(w, owner, t)).join(', ') : w.t('page.list.any')}
-          </summary>
-          <fieldset>
-            <legend>{w.t('page.list.types')}</legend>
-            {CONTENT_TYPE_NAMES.map((t) => (
-              <label class="check">
-                <input type="checkbox" name="type" value={t} checked={types.has(t)} /> {typeLabel(w, owner, t)}
-              </label>
-            ))}
-          </fieldset>
-        </details>
-        <p>
-          <label for="f-status">{w.t('page.list.status')}</label>
-          <select id="f-status" name="status">
-            {STATUSES.map((s) => (
-              <option value={s} selected={(f.status || 'pending') === s}>
-                {owner ? w.t(`page.status.${s}`) : s}
-              </option>
-            ))}
-          </select>
-        </p>
-        {who.role !== 'user' ? <Field name="domain" label="Recipient domain" values={f} placeholder="example.com" /> : null}
-        {who.role !== 'user' ? <Field name="recipient" label="Recipient" values={f} type="email" /> : null}
-        <Field name="sender" label={w.t('page.list.sender')} values={f} />
-        <Field name="q" label={w.t('page.list.search')} values={f} type="search" />
-        <Field name="since" label={w.t('page.list.since', { zone })} values={f} type="date" />
-        <Field name="until" label={w.t('page.list.until', { zone })} values={f} type="date" />
-        <Field name="min_score" label={w.t('page.list.min_score')} values={f} type="number" step="any" />
-        <Field name="max_score" label={w.t('page.list.max_score')} values={f} type="number" step="any" />
-        <p>
-          <label for="f-size">{w.t('page.list.size')}</label>
-          <select id="f-size" name="size">
-            {PAGE_SIZES.map((n) => (
-              <option value={String(n)} selected={(f.size || '50') === String(n)}>
-                {n}
-              </option>
-            ))}
-          </select>
-        </p>
-        {owner ? null : <SortFields filters={f} />}
-        <p class="apply">
-          <button type="submit">{w.t('page.list.apply')}</button>{' '}
-          <a class="button-link" href="/ui/quarantine">
-            {w.t('page.list.clear')}
-          </a>
-        </p>
-      </form>
+      {/* Open as sent; on a phone the script folds it to one line (the summary counts the filters set). */}
+      <details class="filter-panel" id="filter-panel" open>
+        <summary>
+          {w.t('page.list.filter_label')}
+          {activeFilters(f) ? ` (${w.num(activeFilters(f))})` : ''}
+        </summary>
+        <form method="get" action="/ui/quarantine" class="filters" role="search" aria-label={w.t('page.list.filter_label')}>
+          <details class="types" open={types.size > 0}>
+            <summary>
+              {w.t('page.list.type')}: {types.size ? [...types].map((t) => typeLabel(w, owner, t)).join(', ') : w.t('page.list.any')}
+            </summary>
+            <fieldset>
+              <legend>{w.t('page.list.types')}</legend>
+              {CONTENT_TYPE_NAMES.map((t) => (
+                <label class="check">
+                  <input type="checkbox" name="type" value={t} checked={types.has(t)} /> {typeLabel(w, owner, t)}
+                </label>
+              ))}
+            </fieldset>
+          </details>
+          <p>
+            <label for="f-status">{w.t('page.list.status')}</label>
+            <select id="f-status" name="status">
+              {STATUSES.map((s) => (
+                <option value={s} selected={(f.status || 'pending') === s}>
+                  {owner ? w.t(`page.status.${s}`) : s}
+                </option>
+              ))}
+            </select>
+          </p>
+          {who.role !== 'user' ? <Field name="domain" label="Recipient domain" values={f} placeholder="example.com" /> : null}
+          {who.role !== 'user' ? <Field name="recipient" label="Recipient" values={f} type="email" /> : null}
+          <Field name="sender" label={w.t('page.list.sender')} values={f} />
+          <Field name="q" label={w.t('page.list.search')} values={f} type="search" />
+          <Field name="since" label={w.t('page.list.since', { zone })} values={f} type="date" />
+          <Field name="until" label={w.t('page.list.until', { zone })} values={f} type="date" />
+          <Field name="min_score" label={w.t('page.list.min_score')} values={f} type="number" step="any" />
+          <Field name="max_score" label={w.t('page.list.max_score')} values={f} type="number" step="any" />
+          <p>
+            <label for="f-size">{w.t('page.list.size')}</label>
+            <select id="f-size" name="size">
+              {PAGE_SIZES.map((n) => (
+                <option value={String(n)} selected={(f.size || '50') === String(n)}>
+                  {n}
+                </option>
+              ))}
+            </select>
+          </p>
+          {owner ? null : <SortFields filters={f} />}
+          <p class="apply">
+            <button type="submit">{w.t('page.list.apply')}</button>{' '}
+            <a class="button-link" href="/ui/quarantine">
+              {w.t('page.list.clear')}
+            </a>
+          </p>
+        </form>
+      </details>
       {total !== null ? (
         <p class="muted">
           <span id="total">{w.n('page.list.total', props.total!.more ? 2 : props.total!.count, { count: total })}</span>
