@@ -1,4 +1,4 @@
-import Mustache from 'mustache';
+import { renderCompiled } from './compiled-template.ts';
 import { cutText, decodePerlEscapes } from '../amavis/alert-text.ts';
 import { DEFAULT_TEMPLATES, type TemplateName } from './templates.generated.ts';
 
@@ -21,7 +21,7 @@ export function templateFor(templates: Templates, name: TemplateName, language: 
 }
 
 // mustache caches parsed templates by their text; the set is small (defaults + overrides).
-const noEscape = (s: string) => s;
+const noEscape = (s: unknown) => String(s);
 
 /**
  * mustache's own escaping (the same eight characters, the same entities: `&<>"'\`=/`), without a
@@ -69,12 +69,12 @@ export function escapeHtml(value: unknown): string {
 }
 
 export function renderHtml(template: string, view: unknown): string {
-  return Mustache.render(template, view, {}, { escape: escapeHtml });
+  return renderCompiled(template, view, escapeHtml);
 }
 
 /** text/plain has no markup: HTML-escaping there would show "&lt;" to the reader. */
 export function renderText(template: string, view: unknown): string {
-  return Mustache.render(template, view, {}, { escape: noEscape });
+  return renderCompiled(template, view, noEscape);
 }
 
 /**
