@@ -50,6 +50,15 @@ interface StreamRow {
   sid: number | string | null;
 }
 
+/**
+ * Pages loaded (senders, alert headers) at once ahead of the one handed on, and statements reading
+ * one page's alert headers at the same time. With the stream's connection and the ledger's of the
+ * pages in flight (run.ts PAGES_IN_FLIGHT) that stays under the jobs' pool of 10 (functions/node.ts):
+ * a statement never waits for a connection long enough to time out.
+ */
+const LOAD_AHEAD = 2;
+const ALERT_READS = 2;
+
 /** rows fetched per round trip (PostgreSQL cursor) / handed on at once (MySQL stream) */
 const CHUNK = 2000;
 
@@ -200,29 +209,44 @@ export async function* streamDigests(ctx: PlanContext, pageSize: number): AsyncG
   };
   let cur: Acc | null = null;
   let page: Acc[] = [];
-  for await (const chunk of pendingRows(ctx)) {
-    for (const row of chunk) {
-      const recipient = text(row.rcpt);
-      if (cur === null || cur.recipient !== recipient) {
-        if (cur !== null && cur.total > 0) page.push(cur);
-        if (page.length >= pageSize) {
-          yield await digestsOf(ctx, page);
-          page = [];
+  // Pages whose senders and alert headers are being read: LOAD_AHEAD of them at once, so the
+  // database's random reads of `quarantine` overlap each other and the rendering (a failed read
+  // is thrown when its page's turn comes; the others are awaited, never left unhandled).
+  const loading: Array<Promise<RecipientDigest[]>> = [];
+  const start = (accs: Acc[]) => {
+    const p = digestsOf(ctx, accs);
+    p.catch(() => {});
+    loading.push(p);
+  };
+  try {
+    for await (const chunk of pendingRows(ctx)) {
+      for (const row of chunk) {
+        const recipient = text(row.rcpt);
+        if (cur === null || cur.recipient !== recipient) {
+          if (cur !== null && cur.total > 0) page.push(cur);
+          if (page.length >= pageSize) {
+            start(page);
+            page = [];
+            if (loading.length >= LOAD_AHEAD) yield await loading.shift()!;
+          }
+          cur = { recipient, rules: rulesFor(recipient), total: 0, spam: 0, virus: 0, banned: 0, rows: [] };
         }
-        cur = { recipient, rules: rulesFor(recipient), total: 0, spam: 0, virus: 0, banned: 0, rows: [] };
+        // what the owner's release policy hides is not in their digest (plan.ts hiddenCondition)
+        if (cur.rules[policyTypeOf(row.content)] === 'hidden') continue;
+        cur.total++;
+        const code = (row.rcontent ?? '').trim() || (row.content ?? '').trim();
+        if (SPAM.has(code)) cur.spam++;
+        else if (code === 'V') cur.virus++;
+        else if (code === 'B') cur.banned++;
+        if (cur.rows.length < listed) cur.rows.push(row);
       }
-      // what the owner's release policy hides is not in their digest (plan.ts hiddenCondition)
-      if (cur.rules[policyTypeOf(row.content)] === 'hidden') continue;
-      cur.total++;
-      const code = (row.rcontent ?? '').trim() || (row.content ?? '').trim();
-      if (SPAM.has(code)) cur.spam++;
-      else if (code === 'V') cur.virus++;
-      else if (code === 'B') cur.banned++;
-      if (cur.rows.length < listed) cur.rows.push(row);
     }
+    if (cur !== null && cur.total > 0) page.push(cur);
+    if (page.length) start(page);
+    while (loading.length) yield await loading.shift()!;
+  } finally {
+    await Promise.allSettled(loading);
   }
-  if (cur !== null && cur.total > 0) page.push(cur);
-  if (page.length) yield await digestsOf(ctx, page);
 }
 
 /** A page's digests: opt-outs dropped, language and zone from the subscriptions, senders and alert reasons of the listed messages. */
@@ -249,7 +273,10 @@ async function digestsOf(ctx: PlanContext, page: Acc[]): Promise<RecipientDigest
         .map(String),
     ),
   ];
-  const [senders, reasons] = await Promise.all([sendersOf(deps, sids), alertReasons(ctx, rows)]);
+  // the alert headers in a few statements at once: each is a random read of `quarantine` per message
+  const parts = Array.from({ length: ALERT_READS }, (_, i) => rows.filter((_, j) => j % ALERT_READS === i));
+  const [senders, ...found] = await Promise.all([sendersOf(deps, sids), ...parts.map((p) => alertReasons(ctx, p))]);
+  const reasons = new Map(found.flatMap((m) => [...m]));
   // without amavisd's lookup tables there is no sender list to write: no "always allow sender"
   const listable = deps.variant.lookup.missing.length === 0;
   return wanted.map((a) => {
