@@ -12,8 +12,8 @@ import Mustache from 'mustache';
  */
 type Scope = { view: unknown; parent: Scope | null };
 type Escape = (value: unknown) => string;
-type Part = (scope: Scope, escape: Escape) => string;
-export type CompiledTemplate = (view: unknown, escape: Escape) => string;
+type Part = (scope: Scope, esc: Escape) => string;
+export type CompiledTemplate = (view: unknown, esc: Escape) => string;
 
 /** thrown at render time: this view needs mustache.js's own rendering (a function value) */
 const NOT_HERE = Symbol('render with mustache.js');
@@ -45,9 +45,9 @@ function compileTokens(tokens: Token[]): Part | null {
     if (type !== 'name' && type !== '&' && type !== '#' && type !== '^') return null; // a partial
     if (value.includes('.')) return null;
     if (type === 'name') {
-      parts.push((s, escape) => {
+      parts.push((s, esc) => {
         const v = lookup(s, value);
-        return v === null || v === undefined ? '' : escape(v);
+        return v === null || v === undefined ? '' : esc(v);
       });
     } else if (type === '&') {
       parts.push((s) => {
@@ -58,28 +58,28 @@ function compileTokens(tokens: Token[]): Part | null {
       const inner = compileTokens(token[4] ?? []);
       if (!inner) return null;
       if (type === '^') {
-        parts.push((s, escape) => {
+        parts.push((s, esc) => {
           const v = lookup(s, value);
-          return !v || (Array.isArray(v) && v.length === 0) ? inner(s, escape) : '';
+          return !v || (Array.isArray(v) && v.length === 0) ? inner(s, esc) : '';
         });
       } else {
-        parts.push((s, escape) => {
+        parts.push((s, esc) => {
           const v = lookup(s, value);
           if (!v) return '';
           if (Array.isArray(v)) {
             let out = '';
-            for (const item of v) out += inner({ view: item, parent: s }, escape);
+            for (const item of v) out += inner({ view: item, parent: s }, esc);
             return out;
           }
-          if (typeof v === 'object' || typeof v === 'string' || typeof v === 'number') return inner({ view: v, parent: s }, escape);
-          return inner(s, escape); // true
+          if (typeof v === 'object' || typeof v === 'string' || typeof v === 'number') return inner({ view: v, parent: s }, esc);
+          return inner(s, esc); // true
         });
       }
     }
   }
-  return (s, escape) => {
+  return (s, esc) => {
     let out = '';
-    for (const part of parts) out += part(s, escape);
+    for (const part of parts) out += part(s, esc);
     return out;
   };
 }
@@ -87,7 +87,7 @@ function compileTokens(tokens: Token[]): Part | null {
 const compiled = new Map<string, Part | null>();
 
 /** Render `template` with `view`, compiled on first use (the set of templates is small: defaults and overrides). */
-export function renderCompiled(template: string, view: unknown, escape: Escape): string {
+export function renderCompiled(template: string, view: unknown, esc: Escape): string {
   let part = compiled.get(template);
   if (part === undefined) {
     part = compileTokens(Mustache.parse(template) as Token[]);
@@ -95,10 +95,10 @@ export function renderCompiled(template: string, view: unknown, escape: Escape):
   }
   if (part) {
     try {
-      return part({ view, parent: null }, escape);
+      return part({ view, parent: null }, esc);
     } catch (err) {
       if (err !== NOT_HERE) throw err;
     }
   }
-  return Mustache.render(template, view, {}, { escape });
+  return Mustache.render(template, view, {}, { escape: esc });
 }
