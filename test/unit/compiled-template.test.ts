@@ -8,8 +8,8 @@ import { DEFAULT_TEMPLATES } from '../../src/digest/templates.generated.ts';
 
 const plain = (s: unknown) => String(s);
 const both = (template: string, view: unknown) => {
-  for (const escape of [escapeHtml, plain]) {
-    expect(renderCompiled(template, view, escape)).toBe(Mustache.render(template, view, {}, { escape }));
+  for (const esc of [escapeHtml, plain]) {
+    expect(renderCompiled(template, view, esc)).toBe(Mustache.render(template, view, {}, { escape: esc }));
   }
 };
 
