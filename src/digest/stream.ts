@@ -1,5 +1,5 @@
 import { CompiledQuery, sql, type Expression, type SqlBool } from 'kysely';
-import { codesOfTypes } from '../amavis/codes.ts';
+import { codesOfTypes, typeOfCode } from '../amavis/codes.ts';
 import { domainOf } from '../amavis/address.ts';
 import { bind, text } from '../amavis/schema.ts';
 import type { Deps } from '../deps.ts';
@@ -28,7 +28,7 @@ import { ENABLED_OFF } from './subscriptions.ts';
  * opt-out drops the recipient. all_time has no watermark, so no row is compared with one (that
  * comparison would need the database's collation of mail_id). Only the newest DIGEST_MAX_ITEMS rows
  * of a recipient are kept (what the digest lists); the rest are counted. Senders and alert reasons
- * are read per page for the listed messages only.
+ * are read per page for the listed messages only (alert reasons only where the digest shows them).
  *
  * Memory: one chunk of rows and the pages in flight, whatever the number of recipients.
  * The statement lasts as long as the run, so only runs with job bounds use it (RunOptions.streamed).
@@ -53,11 +53,12 @@ interface StreamRow {
 /**
  * Pages loaded (senders, alert headers) at once ahead of the one handed on, and statements reading
  * one page's alert headers at the same time. With the stream's connection and the ledger's of the
- * pages in flight (run.ts PAGES_IN_FLIGHT) that stays under the jobs' pool of 10 (functions/node.ts):
- * a statement never waits for a connection long enough to time out.
+ * pages in flight (run.ts PAGES_IN_FLIGHT) that stays well under the jobs' pool of 10
+ * (functions/node.ts): with two statements a page and three pages loading, PostgreSQL's pool
+ * refused a connection after DB_CONNECT_TIMEOUT_MS at 1M messages.
  */
 const LOAD_AHEAD = 2;
-const ALERT_READS = 2;
+const ALERT_READS = 1;
 
 /** rows fetched per round trip (PostgreSQL cursor) / handed on at once (MySQL stream) */
 const CHUNK = 2000;
@@ -273,8 +274,15 @@ async function digestsOf(ctx: PlanContext, page: Acc[]): Promise<RecipientDigest
         .map(String),
     ),
   ];
-  // the alert headers in a few statements at once: each is a random read of `quarantine` per message
-  const parts = Array.from({ length: ALERT_READS }, (_, i) => rows.filter((_, j) => j % ALERT_READS === i));
+  // The digest names a virus or a blocked file from the stored X-Amavis-Alert header (wording.ts
+  // reasonWords, by the code it shows); other alerts are not shown to owners, so only those
+  // messages' headers are read, in a few statements at once (each a random read of `quarantine`).
+  const named = rows.flatMap((r) => {
+    const code = shownCode(r);
+    const type = typeOfCode(code);
+    return type === 'virus' || type === 'banned' ? [{ content: code, mail_id: r.mail_id, partition_tag: r.partition_tag }] : [];
+  });
+  const parts = Array.from({ length: ALERT_READS }, (_, i) => named.filter((_, j) => j % ALERT_READS === i));
   const [senders, ...found] = await Promise.all([sendersOf(deps, sids), ...parts.map((p) => alertReasons(ctx, p))]);
   const reasons = new Map(found.flatMap((m) => [...m]));
   // without amavisd's lookup tables there is no sender list to write: no "always allow sender"
@@ -286,7 +294,7 @@ async function digestsOf(ctx: PlanContext, page: Acc[]): Promise<RecipientDigest
         partitionTag: Number(row.partition_tag),
         mailId,
         timeNum: Number(row.time_num),
-        contentCode: (row.rcontent ?? '').trim() || (row.content ?? '?').trim() || '?',
+        contentCode: shownCode(row),
         subject: text(row.subject),
         sender: row.sid === null ? '' : (senders.get(String(row.sid)) ?? ''),
         score: score(row.bspam_level ?? row.spam_level),
@@ -308,6 +316,9 @@ async function digestsOf(ctx: PlanContext, page: Acc[]): Promise<RecipientDigest
     };
   });
 }
+
+/** The copy's own content code, else the message's (plan.ts loadDigests) */
+const shownCode = (row: StreamRow) => (row.rcontent ?? '').trim() || (row.content ?? '?').trim() || '?';
 
 /** The listed messages' sender addresses (msgs.sid), one query a page. */
 async function sendersOf(deps: Deps, ids: string[]): Promise<Map<string, string>> {
