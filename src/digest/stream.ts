@@ -54,7 +54,7 @@ interface StreamRow {
  * Pages loaded (senders, alert headers) at once ahead of the one handed on, and statements reading
  * one page's alert headers at the same time. With the stream's connection and the ledger's of the
  * pages in flight (run.ts PAGES_IN_FLIGHT) that stays well under the jobs' pool of 10
- * (functions/node.ts): with two statements a page and three pages loading, PostgreSQL's pool
+ * (functions/node.ts): with two alert statements a page and two pages loading, PostgreSQL's pool
  * refused a connection after DB_CONNECT_TIMEOUT_MS at 1M messages.
  */
 const LOAD_AHEAD = 2;
