@@ -45,7 +45,7 @@ if (env.BENCH_COUNT_SQL === '1') {
 const cutoff = await inProgressCutoff(deps, Math.floor(deps.clock.now() / 1000));
 const started = performance.now();
 const cpu0 = process.cpuUsage();
-const report = await runDigest(deps, systemIdentity, { forceAll: true, allTime: true, includeBackupMx: false });
+const report = await runDigest(deps, systemIdentity, { forceAll: true, allTime: true, includeBackupMx: false, streamed: true });
 const runMs = performance.now() - started;
 const cpu = process.cpuUsage(cpu0);
 await runtime.close();

@@ -25,6 +25,13 @@ export interface DigestOptions {
   cpuProf?: string;
   /** count the statements the run sends (a Kysely plugin; adds a little work) */
   countSql?: boolean;
+  /**
+   * 'compiled' (default): the digest process runs bench/digest-worker.ts bundled by esbuild (tsx's
+   * own compiler, installed with it) into dist/bench/, dependencies left as imports, with plain
+   * node: what a compiled `notify` entry costs. 'tsx': compiled in-process at start, as
+   * bin/quarantine-edge.js runs `notify` today (~100 MB more peak RSS).
+   */
+  entry?: 'compiled' | 'tsx';
 }
 
 interface WorkerOut {
@@ -117,10 +124,28 @@ async function resetDigestTables(backend: BenchBackend) {
   }
 }
 
-function runWorker(url: string, resendUrl: string, opts: DigestOptions): Promise<{ out: WorkerOut; wall_ms: number }> {
-  const argv = ['--import', 'tsx'];
+/** bench/digest-worker.ts as one ES module (dist/bench/, so that templates/ is where templates.node.ts looks) */
+async function compiledWorker(): Promise<string> {
+  const { build } = await import('esbuild');
+  const outfile = path.join(ROOT, 'dist/bench/digest-worker.mjs');
+  await build({
+    entryPoints: [path.join(ROOT, 'bench/digest-worker.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    outfile,
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
+async function runWorker(url: string, resendUrl: string, opts: DigestOptions): Promise<{ out: WorkerOut; wall_ms: number }> {
+  const compiled = (opts.entry ?? 'compiled') === 'compiled';
+  const argv = compiled ? [] : ['--import', 'tsx'];
   if (opts.cpuProf) argv.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`);
-  argv.push(path.join(ROOT, 'bench/digest-worker.ts'));
+  argv.push(compiled ? await compiledWorker() : path.join(ROOT, 'bench/digest-worker.ts'));
   const t0 = performance.now();
   const child = spawn(process.execPath, argv, {
     cwd: ROOT,
@@ -184,6 +209,7 @@ export async function benchDigest(backend: BenchBackend, _v: SchemaVariant | nul
   const wallS = out.run_ms / 1000;
   return {
     mode: 'force_all + all_time (quarantine-edge notify --force-all --force-all-time), Resend batch API to the local twin',
+    entry: (opts.entry ?? 'compiled') === 'compiled' ? 'bundled by esbuild, plain node' : 'tsx in-process',
     recipients: floor.recipients,
     digests_sent: out.report.sent,
     failed: out.report.failed,

@@ -65,6 +65,8 @@ const { values: args } = parseArgs({
     /** digest: write a V8 CPU profile of the digest process here; count its SQL statements */
     'digest-cpu-prof': { type: 'string' },
     'digest-count-sql': { type: 'boolean', default: false },
+    /** digest process: compiled (esbuild bundle, plain node; default) or tsx (as bin/ runs notify today) */
+    'digest-entry': { type: 'string', default: 'compiled' },
     /** apply `quarantine-edge migrate --recommended-indexes` before measuring */
     'recommended-indexes': { type: 'boolean', default: false },
     /** the database fault suite at scale (bench/faults.ts): only that, then a table for BENCHMARKS.md */
@@ -405,7 +407,12 @@ async function main() {
     }
     if (only.has('digest')) {
       log(`[${backend}] digest: force_all + all_time to the local Resend twin, then the floor scan [${elapsed()}]`);
-      section.digest = await benchDigest(backend, v, { log, cpuProf: args['digest-cpu-prof'], countSql: args['digest-count-sql'] });
+      section.digest = await benchDigest(backend, v, {
+        log,
+        cpuProf: args['digest-cpu-prof'],
+        countSql: args['digest-count-sql'],
+        entry: args['digest-entry'] === 'tsx' ? 'tsx' : 'compiled',
+      });
       const d = section.digest as { wall_s: number; digests_sent: number; peak_rss_mb: number; digest_floor_ratio: number };
       log(
         `[${backend}] digest: ${d.digests_sent} digests in ${d.wall_s} s, peak RSS ${d.peak_rss_mb} MB, ${d.digest_floor_ratio}x the floor`,

@@ -78,6 +78,8 @@ export async function notifyCommand(args: string[]) {
       includeBackupMx: values['notify-backupmx'],
       dryRun: values['dry-run'],
       recipients,
+      // a CLI run has job bounds (startRuntime above): force_all + all_time reads in one stream
+      streamed: true,
       onProgress: (r: RunReport) => {
         if (tty)
           process.stderr.write(

@@ -9,6 +9,7 @@ import { DIGEST_HOOKS, type DigestHook } from './hooks.ts';
 import { planStep } from './fanout.ts';
 import { inProgressCutoff, loadDigests, recipientPages, type DigestMode, type PlanContext, type RecipientDigest } from './plan.ts';
 import { sendBatch } from './send.ts';
+import { canStream, streamDigests } from './stream.ts';
 
 export interface RunOptions extends DigestMode {
   dryRun?: boolean;
@@ -22,6 +23,12 @@ export interface RunOptions extends DigestMode {
   onProgress?(report: RunReport): void;
   /** see inProgressCutoff; 0 turns the guard off */
   inProgressHorizon?: number;
+  /**
+   * force_all + all_time inline: read every recipient's mail in one streamed statement (stream.ts)
+   * instead of two queries a page. That statement lasts as long as the run, so only callers with
+   * job bounds on the database (`notify`) ask for it; others keep the per-page queries.
+   */
+  streamed?: boolean;
 }
 
 export interface RunReport {
@@ -112,10 +119,10 @@ export async function runDigest(deps: Deps, who: Identity, opts: RunOptions): Pr
     // Inline: pages are independent (other recipients, their own send records and watermarks), so
     // up to PAGES_IN_FLIGHT are rendered, sent and recorded at once while the next is planned and
     // loaded (reads only): the database's round trips overlap the mail service's and the rendering.
-    const pages = recipientPages(ctx, pageSize);
+    const pages = opts.streamed && canStream(ctx) ? streamDigests(ctx, pageSize) : plannedPages(ctx, pageSize);
     const fetchNext = async () => {
       const r = await pages.next();
-      return r.done ? null : { page: r.value, digests: await loadDigests(ctx, r.value) };
+      return r.done ? null : { page: r.value.map((d) => d.recipient), digests: r.value };
     };
     const inFlight = new Set<Promise<void>>();
     let failure: { error: unknown } | null = null;
@@ -144,6 +151,11 @@ export async function runDigest(deps: Deps, who: Identity, opts: RunOptions): Pr
   }
   report.duration_ms = Date.now() - started;
   return report;
+}
+
+/** The per-page plan: a keyset query for the page's recipients, then their digests (plan.ts). */
+async function* plannedPages(ctx: PlanContext, pageSize: number): AsyncGenerator<RecipientDigest[]> {
+  for await (const page of recipientPages(ctx, pageSize)) yield await loadDigests(ctx, page);
 }
 
 function modeOf(o: DigestMode): DigestMode {

@@ -45,25 +45,44 @@ function makeWords(lang: string): Words {
   const numbers = new Intl.NumberFormat(lang);
   const num = (n: number) => numbers.format(n);
   const times = new Map<string, Intl.DateTimeFormat | null>();
-  const t = (key: string, vars: Record<string, string | number> = {}) => fill(own[key] ?? en[key] ?? key, vars, num);
+  // A digest asks for the same words for every message: the plain ones (no vars) are made once,
+  // and a time once per zone and minute (the format shows minutes; zone offsets since 1973 are whole minutes).
+  const plain = new Map<string, string>();
+  const stamps = new Map<string, string>();
+  const t = (key: string, vars?: Record<string, string | number>) => {
+    if (vars) return fill(own[key] ?? en[key] ?? key, vars, num);
+    let s = plain.get(key);
+    if (s === undefined) plain.set(key, (s = fill(own[key] ?? en[key] ?? key, {}, num)));
+    return s;
+  };
+  const format = (epochSeconds: number, timeZone: string | null): string => {
+    const zone = timeZone && isTimeZone(timeZone) ? timeZone : 'UTC';
+    let f = times.get(zone);
+    if (f === undefined) {
+      try {
+        f = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short', timeZone: zone });
+      } catch {
+        f = null;
+      }
+      if (times.size < 1000) times.set(zone, f);
+    }
+    const d = new Date(epochSeconds * 1000);
+    if (!f || Number.isNaN(d.getTime())) return formatTime(epochSeconds, timeZone);
+    return zone === 'UTC' ? `${f.format(d)} UTC` : `${f.format(d)} (${zone})`;
+  };
   return {
     language: lang,
     t,
     num,
     time: (epochSeconds, timeZone) => {
-      const zone = timeZone && isTimeZone(timeZone) ? timeZone : 'UTC';
-      let f = times.get(zone);
-      if (f === undefined) {
-        try {
-          f = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short', timeZone: zone });
-        } catch {
-          f = null;
-        }
-        if (times.size < 1000) times.set(zone, f);
+      if (!(epochSeconds >= 1e8 && epochSeconds <= 1e11)) return format(epochSeconds, timeZone);
+      const key = `${timeZone ?? ''}|${Math.floor(epochSeconds / 60)}`;
+      let s = stamps.get(key);
+      if (s === undefined) {
+        if (stamps.size >= 20_000) stamps.clear();
+        stamps.set(key, (s = format(epochSeconds, timeZone)));
       }
-      const d = new Date(epochSeconds * 1000);
-      if (!f || Number.isNaN(d.getTime())) return formatTime(epochSeconds, timeZone);
-      return zone === 'UTC' ? `${f.format(d)} UTC` : `${f.format(d)} (${zone})`;
+      return s;
     },
     n: (key, n, vars = {}) => {
       const form = rules.select(n);

@@ -36,6 +36,7 @@ export interface ResendOptions {
 }
 
 const RESEND_API = 'https://api.resend.com';
+const utf8 = new TextEncoder();
 
 /** What POST /emails/batch answers: ids in order, and with permissive validation the rejects. */
 interface BatchAnswer {
@@ -54,7 +55,7 @@ interface ResendError {
 async function postBatch(
   url: string,
   apiKey: string,
-  payload: unknown[],
+  payload: Uint8Array<ArrayBuffer>,
   idempotencyKey: string,
 ): Promise<{ data: BatchAnswer | null; error: ResendError | null; retryAfter: string | null; resetAfter: number | null }> {
   let res: Response;
@@ -69,7 +70,7 @@ async function postBatch(
         'idempotency-key': idempotencyKey,
         'x-batch-validation': 'permissive',
       },
-      body: JSON.stringify(payload),
+      body: payload,
     });
     text = await res.text();
   } catch (err) {
@@ -159,11 +160,15 @@ export function resendMailer(opts: ResendOptions): Mailer {
       if (emails.length === 0) return [];
       const payload = emails.map((e) => ({ from: e.from, to: [e.to], subject: e.subject, html: e.html, text: e.text, headers: e.headers }));
       const idempotencyKey = sendOpts.batchKey ?? batchKey(emails);
+      // Encoded once for every attempt, as bytes: a string body is copied twice more by fetch (a
+      // USVString check, then UTF-8), megabytes a batch of digests. JSON.stringify never leaves a
+      // lone surrogate, so the bytes are what the string would have become.
+      const body = utf8.encode(JSON.stringify(payload)) as Uint8Array<ArrayBuffer>;
       let last: SendOutcome = { ok: false, error: 'not sent', status: null, permanent: false };
       let limitedFor = 0;
       for (let attempt = 0; attempt < retry.attempts; attempt++) {
         await pacer.slot();
-        const { data, error, retryAfter, resetAfter } = await postBatch(url, opts.apiKey, payload, idempotencyKey);
+        const { data, error, retryAfter, resetAfter } = await postBatch(url, opts.apiKey, body, idempotencyKey);
         if (resetAfter !== null) pacer.holdFor(resetAfter);
         if (!error && data) {
           const failed = new Map((data.errors ?? []).map((e) => [e.index, e.message]));
