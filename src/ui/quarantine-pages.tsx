@@ -57,8 +57,6 @@ function Field(props: {
   );
 }
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-
 /** What an action will reach, said before it happens: "Releases to 3 recipients in 1 domain" (English unless w is given). */
 export function scopeText(action: 'release' | 'delete', addresses: string[], w: Words = wordsFor('en')): string {
   const domains = new Set(addresses.map((a) => domainOf(a).toLowerCase())).size;
@@ -89,8 +87,8 @@ export interface BulkFailure {
   reason: string;
 }
 
-/** The outcome of the last action, focused when the page opens (role=status, autofocus). */
-function BulkResult(props: { notice: string | null; failures: BulkFailure[]; more: number }) {
+/** The outcome of the last action, focused when the page opens (role=status, autofocus); `more`: the unlisted failures, said. */
+function BulkResult(props: { notice: string | null; failures: BulkFailure[]; more: string | null }) {
   if (!props.notice) return null;
   return (
     <section class="notice result" role="status" aria-labelledby="h-result" tabindex={-1} autofocus>
@@ -102,7 +100,7 @@ function BulkResult(props: { notice: string | null; failures: BulkFailure[]; mor
               <a href={`/ui/quarantine/${x.id}`}>{x.id}</a>: {x.reason}
             </li>
           ))}
-          {props.more ? <li>{plural(props.more, 'more failure')}: see the audit log.</li> : null}
+          {props.more ? <li>{props.more}.</li> : null}
         </ul>
       ) : null}
     </section>
@@ -141,7 +139,8 @@ export function ListPage(props: {
   error: string | null;
   cursor?: string | null;
   failures?: BulkFailure[];
-  moreFailures?: number;
+  /** the failures beyond the listed ones, said in the reader's words (src/ui/result-words.ts) */
+  moreFailures?: string | null;
   /** how many messages the filters match, bounded (src/quarantine/count.ts); null when not counted */
   total?: { count: number; more: boolean } | null;
   /** why sender lists are unavailable (amavisd's lookup tables are missing), or null */
@@ -156,7 +155,7 @@ export function ListPage(props: {
   return (
     <Layout title={w.t('page.nav.quarantine')} who={who} csrf={props.csrf} wide>
       <h1>{w.t('page.list.title')}</h1>
-      <BulkResult notice={props.notice} failures={props.failures ?? []} more={props.moreFailures ?? 0} />
+      <BulkResult notice={props.notice} failures={props.failures ?? []} more={props.moreFailures ?? null} />
       <Notice text={props.error} error />
       <form method="get" action="/ui/quarantine" class="filters" role="search" aria-label={w.t('page.list.filter_label')}>
         <details class="types" open={types.size > 0}>
@@ -591,7 +590,7 @@ export function DetailPage(props: {
               <Scope />
               <input type="hidden" name="report_ham" value="1" />
               {confirm}
-              <button type="submit">Release and report as not spam</button>
+              <button type="submit">{w.t('page.report.release_ham')}</button>
             </form>
           ) : null}
           <form method="post" action={`/ui/quarantine/${item.id}/delete`}>

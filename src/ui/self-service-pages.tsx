@@ -14,6 +14,20 @@ export interface SubscriptionForm {
   language: string;
 }
 
+/** The languages "Automatic" gives this owner now: the digest's, and these pages'. */
+export interface AutoLanguages {
+  digest: string;
+  pages: string;
+}
+
+/** "Automatic (Deutsch)", or both when the browser's language differs from the server's for the digest. */
+function autoLabel(w: Words, auto: AutoLanguages): string {
+  const name = (l: string) => wordsFor(l).t('language.name');
+  return auto.digest === auto.pages
+    ? w.t('page.settings.lang_auto', { language: name(auto.digest) })
+    : w.t('page.settings.lang_auto_split', { pages: name(auto.pages), digest: name(auto.digest) });
+}
+
 /** The effective state: what the owner receives and why, in their time zone. */
 export function effectiveEnabled(st: SubscriptionStatus): boolean {
   return st.choice === 'on' || (st.choice === 'not_chosen' && st.lastSentAt !== null);
@@ -41,6 +55,7 @@ export function SubscriptionPage(props: {
   status: SubscriptionStatus;
   values: SubscriptionForm;
   original: SubscriptionForm;
+  auto: AutoLanguages;
   notice: string | null;
   error: string | null;
 }) {
@@ -102,13 +117,19 @@ export function SubscriptionPage(props: {
         </p>
         <p>
           <label for="s-language">{w.t('page.settings.language')}</label>
-          <select id="s-language" name="language">
+          <select id="s-language" name="language" aria-describedby="s-language-help">
+            <option value="" selected={v.language === ''}>
+              {autoLabel(w, props.auto)}
+            </option>
             {LANGUAGES.map((l) => (
               <option value={l} selected={v.language === l}>
                 {wordsFor(l).t('language.name')}
               </option>
             ))}
           </select>
+          <span id="s-language-help" class="muted">
+            {w.t('page.settings.lang_help')}
+          </span>
         </p>
         <button type="submit">{w.t('page.settings.save')}</button>
       </form>
