@@ -731,6 +731,8 @@ export interface ConfirmRow {
   subject: string;
   type: string;
   addresses: string[];
+  /** what the release policy lets the caller do with it (an owner: release, request or none) */
+  releaseMode: ReleaseMode;
 }
 
 /**
@@ -752,11 +754,13 @@ export function ConfirmBulkPage(props: {
   const { rows, verb } = props;
   const { w } = usePage();
   const owner = props.who.role === 'user';
-  const addresses = rows.flatMap((r) => r.addresses);
+  // an owner's release skips what the policy keeps from them (they may request it instead): said, not confirmed
+  const skipped = owner && verb === 'release' ? rows.filter((r) => r.releaseMode !== 'release') : [];
+  const addresses = rows.filter((r) => !skipped.includes(r)).flatMap((r) => r.addresses);
   const summary = scopeText(verb, addresses, w);
   const filtered = props.filters.recipient || props.filters.domain;
   const danger =
-    verb === 'release'
+    verb === 'release' && !owner
       ? [...DANGEROUS].map((type) => [rows.filter((r) => r.type === type).length, type] as const).filter(([n]) => n > 0)
       : [];
   const missing = props.ids.length - rows.length;
@@ -769,6 +773,11 @@ export function ConfirmBulkPage(props: {
         <strong>{w.t('page.bulk.summary', { summary })}</strong> {w.t(filtered ? 'page.bulk.filtered' : 'page.bulk.everyone')}
       </p>
       {missing > 0 ? <p class="muted">{w.n('page.bulk.missing', missing)}</p> : null}
+      {skipped.length ? (
+        <p class="notice" id="skipped">
+          {w.n('page.bulk.not_releasable', skipped.length)}
+        </p>
+      ) : null}
       <form method="post" action="/ui/quarantine/bulk">
         <input type="hidden" name="csrf" value={props.csrf} />
         <input type="hidden" name="action" value={props.action} />

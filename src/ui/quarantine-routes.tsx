@@ -10,7 +10,7 @@ import { csvHeaders, exportCsv } from '../quarantine/export.ts';
 import { listQuarantine } from '../quarantine/list.ts';
 import { getItem, getItemDetail, getRawMessage } from '../quarantine/read.ts';
 import { releaseMessage } from '../quarantine/release.ts';
-import { releaseMode } from '../quarantine/release-policy.ts';
+import { releaseMode, type ReleaseMode } from '../quarantine/release-policy.ts';
 import { requestRelease } from '../quarantine/release-requests.ts';
 import { markReleased } from '../quarantine/resolve.ts';
 import { reportMessage } from '../quarantine/report.ts';
@@ -38,16 +38,23 @@ function scopeFields(body: Record<string, unknown>): Record<string, string> {
   return { ...(domain ? { domain } : {}), ...(recipient ? { recipient } : {}) };
 }
 
-/** The selected messages with the recipients the action reaches (pending, in scope, in the filter). */
+/**
+ * The selected messages with the recipients the action reaches (pending, in scope, in the filter),
+ * and what the release policy lets the caller do with each (read once per content code).
+ */
 async function selection(c: C, s: Session, ids: string[], only: RecipientFilter | undefined): Promise<ConfirmRow[]> {
   const rows: ConfirmRow[] = [];
+  const modes = new Map<string, ReleaseMode>();
   for (const id of ids) {
     const k = parseItemId(id);
     if (!k) continue;
     try {
       const item = await getItem(c.get('deps'), s.identity, k);
       const addresses = item.recipients.filter((r) => r.status === 'pending' && (!only || inFilter(r.address, only))).map((r) => r.address);
-      if (addresses.length) rows.push({ id, subject: item.subject, type: item.type, addresses });
+      if (!addresses.length) continue;
+      let mode = modes.get(item.content_code);
+      if (mode === undefined) modes.set(item.content_code, (mode = await releaseMode(c.get('deps'), s.identity, item.content_code)));
+      rows.push({ id, subject: item.subject, type: item.type, addresses, releaseMode: mode });
     } catch (err) {
       if (!(err instanceof AppError) || err.code !== 'not_found') throw err;
     }
@@ -238,9 +245,11 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const only = recipientFilter(input);
     const confirmed = flag(body.confirmed);
     const dangerousOk = flag(body.dangerous);
-    if (!confirmed || (how.action === 'release' && !dangerousOk)) {
+    // an owner never confirms virus or banned mail: the release policy alone decides what they may release
+    const owner = s.identity.role === 'user';
+    if (!confirmed || (how.action === 'release' && !dangerousOk && !owner)) {
       const rows = await selection(c, s, ids, only);
-      const dangerous = how.action === 'release' && rows.some((r) => r.type === 'virus' || r.type === 'banned');
+      const dangerous = how.action === 'release' && !owner && rows.some((r) => r.type === 'virus' || r.type === 'banned');
       if (!confirmed || dangerous) {
         const refused = confirmed && dangerous;
         return c.html(

@@ -360,7 +360,7 @@ describe("the owner's pages in Chromium at 320, 390 and 1280 px, in the owner's 
         }
       });
 
-      it('the bulk confirmation: both messages ticked, "Delete selected" says what it reaches; Cancel leaves them', async () => {
+      it('the bulk confirmations: "Delete selected" says what it reaches; "Release selected" skips the virus, no box to tick', async () => {
         const { page, errors, close } = await ownerPage(o.mailbox);
         try {
           const boxes = page.locator('input[name=ids]');
@@ -379,6 +379,25 @@ describe("the owner's pages in Chromium at 320, 390 and 1280 px, in the owner's 
           await page.getByRole('link', { name: w.t('page.bulk.cancel'), exact: true }).click();
           await page.waitForURL(`${base}/ui/quarantine`);
           expect(await page.locator('input[name=ids]').count()).toBe(2);
+
+          // "Release selected" with the virus among them: the policy keeps it from the owner, so the
+          // page says it is skipped and offers no box to confirm releasing it
+          await page.setViewportSize({ width: 1280, height: 900 });
+          await page.locator('input[name=ids]').nth(0).check();
+          await page.locator('input[name=ids]').nth(1).check();
+          await button(page, w.t('page.list.release_sel')).click();
+          await page.waitForURL(`${base}/ui/quarantine/bulk`);
+          const release = w.t('page.bulk.action.release');
+          expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe(w.n('page.bulk.heading', 2, { label: release }));
+          expect(await page.locator('#skipped').textContent()).toBe(w.n('page.bulk.not_releasable', 1));
+          expect(await page.locator('input[name=dangerous]').count()).toBe(0);
+          const releases = w.n('page.bulk.release_to', 1, { where: w.n('page.bulk.in_domains', 1) });
+          await checkWidths(page, 'bulk-release-confirm', o.lang, [
+            [releases, button(page, releases)],
+            [w.t('page.bulk.cancel'), page.getByRole('link', { name: w.t('page.bulk.cancel'), exact: true })],
+          ]);
+          await page.getByRole('link', { name: w.t('page.bulk.cancel'), exact: true }).click();
+          await page.waitForURL(`${base}/ui/quarantine`);
           expect(errors).toEqual([]);
         } finally {
           await close();

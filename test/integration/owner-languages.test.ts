@@ -341,6 +341,21 @@ describe.each(VARIANTS)("the owner's language on %s", (variantName) => {
       expect(result, lang).toContain(cat['page.result.no_sender_this']);
       expect(result, lang).toContain(cat['act.gone.message']);
       expect(result, lang).not.toMatch(admin);
+      // a release of a virus the owner may not release (default policy: request): no box to tick,
+      // the confirmation says it is skipped; confirmed without the box it is refused by the policy alone
+      const [virus] = await mail(owner, { subject: `virus ${lang}`, content: 'V' });
+      const [spam] = await mail(owner, { subject: `spam ${lang}` });
+      const relConfirm = await b.post('/ui/quarantine/bulk', { csrf: list.csrf!, action: 'release', ids: [spam!, virus!] });
+      expect(relConfirm.status).toBe(200);
+      const relHtml = await relConfirm.text();
+      expect(relHtml).not.toContain('name="dangerous"');
+      expect(plain(relHtml), lang).toContain(cat[`page.bulk.not_releasable.${new Intl.PluralRules(lang).select(1)}`]!.replace('{n}', '1'));
+      const relDone = await b.post('/ui/quarantine/bulk', { csrf: list.csrf!, action: 'release', ids: [spam!, virus!], confirmed: '1' });
+      expect(relDone.status).toBe(303);
+      const relSaid = said((await b.page(relDone.headers.get('location')!)).html);
+      expect(relSaid, lang).toContain(cat['page.reason.not_allowed']);
+      expect(relSaid, lang).not.toMatch(admin);
+      expect(await f.rs(virus!)).toEqual([' ']);
       // nothing ticked
       const none = await b.post('/ui/quarantine/bulk', { csrf: list.csrf!, action: 'delete' });
       expect(said((await b.page(none.headers.get('location')!)).html), lang).toBe(cat['page.result.none_selected']);
