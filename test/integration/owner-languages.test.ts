@@ -363,6 +363,13 @@ describe.each(VARIANTS)("the owner's language on %s", (variantName) => {
       const del = await b.post(`/ui/quarantine/${one}/delete`, { csrf: detail.csrf! });
       expect(said((await b.page(del.headers.get('location')!)).html), lang).toBe(cat['act.deleted.message']);
 
+      // another mailbox's message (or one gone): a 404 in the owner's words, not the verb's
+      const theirs = await b.page(`/ui/quarantine/${foreign}`);
+      expect(theirs.res.status).toBe(404);
+      expect(plain(theirs.html), lang).toContain(`<h1>${cat['page.error.not_found_title']}</h1>`);
+      expect(plain(theirs.html), lang).toContain(cat['page.error.not_found']);
+      expect(theirs.html).not.toContain('no quarantined message with this id');
+
       // the sender list refuses a malformed sender in the owner's words, not the verb's
       const senders = await b.page('/ui/senders');
       const bad = await b.post('/ui/senders/add', { csrf: senders.csrf!, recipient: owner, sender: 'not an address', list: 'allow' });
