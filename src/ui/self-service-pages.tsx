@@ -20,12 +20,19 @@ export interface AutoLanguages {
   pages: string;
 }
 
-/** "Automatic (Deutsch)", or both when the browser's language differs from the server's for the digest. */
+const languageName = (l: string) => wordsFor(l).t('language.name');
+
+/**
+ * "Automatic (Deutsch)"; just "Automatic" when these pages follow the browser and the digest does
+ * not (two names do not fit a phone's select): then autoSplit says which is which under it.
+ */
 function autoLabel(w: Words, auto: AutoLanguages): string {
-  const name = (l: string) => wordsFor(l).t('language.name');
-  return auto.digest === auto.pages
-    ? w.t('page.settings.lang_auto', { language: name(auto.digest) })
-    : w.t('page.settings.lang_auto_split', { pages: name(auto.pages), digest: name(auto.digest) });
+  if (auto.digest !== auto.pages) return w.t('page.settings.lang_auto_plain');
+  return w.t('page.settings.lang_auto', { language: languageName(auto.digest) });
+}
+function autoSplit(w: Words, auto: AutoLanguages): string | null {
+  if (auto.digest === auto.pages) return null;
+  return w.t('page.settings.lang_auto_split', { pages: languageName(auto.pages), digest: languageName(auto.digest) });
 }
 
 /** The effective state: what the owner receives and why, in their time zone. */
@@ -128,6 +135,7 @@ export function SubscriptionPage(props: {
             ))}
           </select>
           <span id="s-language-help" class="muted">
+            {autoSplit(w, props.auto) ? `${autoSplit(w, props.auto)} ` : ''}
             {w.t('page.settings.lang_help')}
           </span>
         </p>

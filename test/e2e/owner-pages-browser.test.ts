@@ -436,7 +436,7 @@ describe("the owner's pages in Chromium at 320, 390 and 1280 px, in the owner's 
     });
   }
 
-  it('without a saved language: the portal list in the Accept-Language (de) of the browser', async () => {
+  it('without a saved language: the portal list and the settings in the Accept-Language (de) of the browser', async () => {
     const w = wordsFor('de');
     const { page, errors, close } = await ownerPage(HANS, 'de-DE');
     try {
@@ -446,6 +446,32 @@ describe("the owner's pages in Chromium at 320, 390 and 1280 px, in the owner's 
       await checkWidths(page, 'list', 'de', [
         [w.t('page.list.release_sel'), button(page, w.t('page.list.release_sel'))],
         [w.t('page.list.delete_sel'), button(page, w.t('page.list.delete_sel'))],
+      ]);
+      // the settings: no language saved, so the menu's "Automatic" says what it gives (these pages
+      // German by the browser, the digest English: no DIGEST_LANGUAGE here) and is the one selected
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await page.goto(`${base}/ui/subscription`);
+      const menu = page.getByLabel(w.t('page.settings.language'));
+      expect(await menu.inputValue()).toBe('');
+      expect((await menu.locator('option:checked').textContent())?.trim()).toBe(w.t('page.settings.lang_auto_plain'));
+      expect(await page.locator('#s-language-help').textContent()).toContain(
+        w.t('page.settings.lang_auto_split', { pages: 'Deutsch', digest: 'English' }),
+      );
+      // the selected option is read whole on a phone, not cut at the select's edge
+      await page.setViewportSize({ width: 320, height: 900 });
+      const fits = await menu.evaluate((s: HTMLSelectElement) => {
+        // a select does not scroll: measure the selected text in its font against its box, less padding and the arrow
+        const cs = getComputedStyle(s);
+        const ctx = document.createElement('canvas').getContext('2d')!;
+        ctx.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+        const text = ctx.measureText(s.options[s.selectedIndex]!.text).width;
+        return { text, room: s.clientWidth - Number.parseFloat(cs.paddingLeft) - Number.parseFloat(cs.paddingRight) - 20 };
+      });
+      expect(fits.text, `the selected language option is ${fits.text} px in ${fits.room} px`).toBeLessThanOrEqual(fits.room);
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await checkWidths(page, 'settings', 'de', [
+        [w.t('page.settings.language'), menu],
+        [w.t('page.settings.save'), button(page, w.t('page.settings.save'))],
       ]);
       expect(errors).toEqual([]);
     } finally {

@@ -192,7 +192,8 @@ describe.each(VARIANTS)('digest settings page on %s', (variantName) => {
     };
     const page = await shown();
     expect(page).toContain('<html lang="de">');
-    expect(page).toContain('<option value="" selected="">Automatisch (diese Seiten: Deutsch; die Übersicht: English)</option>');
+    expect(page).toContain('<option value="" selected="">Automatisch</option>');
+    expect(page).toContain('Mit „Automatisch“ gilt zurzeit – diese Seiten: Deutsch; die Übersicht: English.');
     expect(formFields(page).language).toBe('');
     // untouched: nothing stored at all (no row), the result says nothing changed
     const same = await b.post('/ui/subscription', formFields(page), de);
