@@ -84,7 +84,7 @@ export function SubscriptionPage(props: {
       <p id="s-state">
         <strong>{stateSentence(w, props.status, props.mailbox)}</strong>
       </p>
-      <form method="post" action="/ui/subscription">
+      <form method="post" action="/ui/subscription" class="settings">
         <input type="hidden" name="csrf" value={props.csrf} />
         {/* what the form was shown with: saving changes only what the owner changed */}
         <input type="hidden" name="orig_enabled" value={o.enabled ? '1' : '0'} />
