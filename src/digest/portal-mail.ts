@@ -11,7 +11,7 @@ import { ipBucket, windowLimiter, type RateLimiter } from './rate-limit.ts';
 import { pickLanguage } from './locale.ts';
 import { renderHtml, renderText, templateFor, templatesWith } from './render.ts';
 import { requireMailer } from './run.ts';
-import { wordsFor } from './wording.ts';
+import { wordsFor, type Words } from './wording.ts';
 
 /**
  * "Email me a link" on the sign-in page: a fresh portal link (/ui/portal/{token}, valid 1 h) sent
@@ -60,6 +60,33 @@ export function parseMailbox(raw: unknown): string {
   return address;
 }
 
+/** The portal-link email's subject, HTML and text in `w`'s language (the browser tests render this). */
+export function portalLinkEmail(
+  templates: ReturnType<typeof templatesWith>,
+  w: Words,
+  o: { mailbox: string; portalUrl: string; expires: number; timeZone: string | null },
+): { subject: string; html: string; text: string } {
+  const subject = w.t('portal.subject');
+  const when = w.time(o.expires, o.timeZone);
+  const view = {
+    lang: w.language,
+    subject,
+    mailbox: o.mailbox,
+    portal_url: o.portalUrl,
+    expires: when,
+    heading: w.t('portal.heading'),
+    intro: w.t('portal.intro', { mailbox: o.mailbox }),
+    open: w.t('portal.open'),
+    expires_note: w.t('portal.expires', { expires: when, mailbox: o.mailbox }),
+    ignore_note: w.t('portal.ignore'),
+  };
+  return {
+    subject,
+    html: renderHtml(templateFor(templates, 'portal-link.html', w.language), view),
+    text: renderText(templateFor(templates, 'portal-link.txt', w.language), view),
+  };
+}
+
 /**
  * Does this mailbox qualify? One statement, the same for every address, whatever the answer: no
  * follow-up query when there is mail (a page of the list, then its recipients, as listQuarantine
@@ -106,28 +133,12 @@ export async function requestPortalLink(deps: Deps, rawAddress: unknown, opts: P
   const now = Math.floor(nowMs / 1000);
   const expires = now + PORTAL_MAIL_TTL;
   const token = await signLink(secret, { action: 'portal', partitionTag: null, mailId: null, recipient: address, expires });
-  const templates = templatesWith(deps.templates);
   const w = wordsFor(pickLanguage(language, deps.config.DIGEST_LANGUAGE, opts.pageLanguage));
-  const subject = w.t('portal.subject');
-  const when = w.time(expires, timeZone);
-  const view = {
-    lang: w.language,
-    subject,
-    mailbox: address,
-    portal_url: `${publicUrl.replace(/\/+$/, '')}/ui/portal/${token}`,
-    expires: when,
-    heading: w.t('portal.heading'),
-    intro: w.t('portal.intro', { mailbox: address }),
-    open: w.t('portal.open'),
-    expires_note: w.t('portal.expires', { expires: when, mailbox: address }),
-    ignore_note: w.t('portal.ignore'),
-  };
+  const portalUrl = `${publicUrl.replace(/\/+$/, '')}/ui/portal/${token}`;
   const email: OutgoingEmail = {
     from,
     to: address,
-    subject,
-    html: renderHtml(templateFor(templates, 'portal-link.html', w.language), view),
-    text: renderText(templateFor(templates, 'portal-link.txt', w.language), view),
+    ...portalLinkEmail(templatesWith(deps.templates), w, { mailbox: address, portalUrl, expires, timeZone }),
     headers: { 'Auto-Submitted': 'auto-generated' },
     idempotencyKey: `portal-link/${crypto.randomUUID()}`,
     // a new ID per email (every link mail is another email), nothing of the address in it

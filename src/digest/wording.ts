@@ -137,11 +137,13 @@ export function reasonWords(w: Words, contentCode: string, detail: string): stri
   }
 }
 
-/** "2 probably spam, 1 with a virus": the kinds present, in KINDS order. */
+/**
+ * "2 probably spam and 1 with a virus": the kinds present, in KINDS order, joined as the language
+ * lists things (Intl.ListFormat: "、" in Japanese, "und" in German).
+ */
 export function kindsSentence(w: Words, counts: Record<Kind, number>): string {
-  return KINDS.filter((k) => counts[k] > 0)
-    .map((k) => w.n(`kind.${k}`, counts[k]))
-    .join(', ');
+  const parts = KINDS.filter((k) => counts[k] > 0).map((k) => w.n(`kind.${k}`, counts[k]));
+  return new Intl.ListFormat(w.language, { type: 'conjunction' }).format(parts);
 }
 
 /**

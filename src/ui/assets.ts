@@ -19,6 +19,9 @@ header.top .brand { font-weight: 600; color: inherit; text-decoration: none; }
 nav.main-nav { flex-basis: 100%; display: flex; flex-wrap: wrap; gap: 0.25rem 1rem; }
 form.add { display: grid; grid-template-columns: repeat(auto-fill, minmax(13rem, 1fr)); gap: 0.75rem; align-items: end; }
 form.add input, form.add select { width: 100%; }
+/* the digest settings: every menu as wide as the page, its help on the line under it (a phone shows it whole) */
+form.settings select { width: 100%; max-width: 32rem; }
+form.settings span.muted { display: block; }
 code.detail { font-size: 0.85rem; overflow-wrap: anywhere; white-space: pre-wrap; }
 table.audit th { overflow-wrap: normal; }
 @media (min-width: 40.01rem) { table.audit td.detail { width: 35%; } }

@@ -57,8 +57,6 @@ function Field(props: {
   );
 }
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-
 /** What an action will reach, said before it happens: "Releases to 3 recipients in 1 domain" (English unless w is given). */
 export function scopeText(action: 'release' | 'delete', addresses: string[], w: Words = wordsFor('en')): string {
   const domains = new Set(addresses.map((a) => domainOf(a).toLowerCase())).size;
@@ -89,8 +87,8 @@ export interface BulkFailure {
   reason: string;
 }
 
-/** The outcome of the last action, focused when the page opens (role=status, autofocus). */
-function BulkResult(props: { notice: string | null; failures: BulkFailure[]; more: number }) {
+/** The outcome of the last action, focused when the page opens (role=status, autofocus); `more`: the unlisted failures, said. */
+function BulkResult(props: { notice: string | null; failures: BulkFailure[]; more: string | null }) {
   if (!props.notice) return null;
   return (
     <section class="notice result" role="status" aria-labelledby="h-result" tabindex={-1} autofocus>
@@ -102,7 +100,7 @@ function BulkResult(props: { notice: string | null; failures: BulkFailure[]; mor
               <a href={`/ui/quarantine/${x.id}`}>{x.id}</a>: {x.reason}
             </li>
           ))}
-          {props.more ? <li>{plural(props.more, 'more failure')}: see the audit log.</li> : null}
+          {props.more ? <li>{props.more}.</li> : null}
         </ul>
       ) : null}
     </section>
@@ -147,7 +145,8 @@ export function ListPage(props: {
   error: string | null;
   cursor?: string | null;
   failures?: BulkFailure[];
-  moreFailures?: number;
+  /** the failures beyond the listed ones, said in the reader's words (src/ui/result-words.ts) */
+  moreFailures?: string | null;
   /** how many messages the filters match, bounded (src/quarantine/count.ts); null when not counted */
   total?: { count: number; more: boolean } | null;
   /** why sender lists are unavailable (amavisd's lookup tables are missing), or null */
@@ -162,7 +161,7 @@ export function ListPage(props: {
   return (
     <Layout title={w.t('page.nav.quarantine')} who={who} csrf={props.csrf} wide>
       <h1>{w.t('page.list.title')}</h1>
-      <BulkResult notice={props.notice} failures={props.failures ?? []} more={props.moreFailures ?? 0} />
+      <BulkResult notice={props.notice} failures={props.failures ?? []} more={props.moreFailures ?? null} />
       <Notice text={props.error} error />
       {/* Open as sent; on a phone the script folds it to one line (the summary counts the filters set). */}
       <details class="filter-panel" id="filter-panel" open>
@@ -604,7 +603,7 @@ export function DetailPage(props: {
               <Scope />
               <input type="hidden" name="report_ham" value="1" />
               {confirm}
-              <button type="submit">Release and report as not spam</button>
+              <button type="submit">{w.t('page.report.release_ham')}</button>
             </form>
           ) : null}
           <form method="post" action={`/ui/quarantine/${item.id}/delete`}>
@@ -745,6 +744,8 @@ export interface ConfirmRow {
   subject: string;
   type: string;
   addresses: string[];
+  /** what the release policy lets the caller do with it (an owner: release, request or none) */
+  releaseMode: ReleaseMode;
 }
 
 /**
@@ -766,11 +767,13 @@ export function ConfirmBulkPage(props: {
   const { rows, verb } = props;
   const { w } = usePage();
   const owner = props.who.role === 'user';
-  const addresses = rows.flatMap((r) => r.addresses);
+  // an owner's release skips what the policy keeps from them (they may request it instead): said, not confirmed
+  const skipped = owner && verb === 'release' ? rows.filter((r) => r.releaseMode !== 'release') : [];
+  const addresses = rows.filter((r) => !skipped.includes(r)).flatMap((r) => r.addresses);
   const summary = scopeText(verb, addresses, w);
   const filtered = props.filters.recipient || props.filters.domain;
   const danger =
-    verb === 'release'
+    verb === 'release' && !owner
       ? [...DANGEROUS].map((type) => [rows.filter((r) => r.type === type).length, type] as const).filter(([n]) => n > 0)
       : [];
   const missing = props.ids.length - rows.length;
@@ -783,6 +786,11 @@ export function ConfirmBulkPage(props: {
         <strong>{w.t('page.bulk.summary', { summary })}</strong> {w.t(filtered ? 'page.bulk.filtered' : 'page.bulk.everyone')}
       </p>
       {missing > 0 ? <p class="muted">{w.n('page.bulk.missing', missing)}</p> : null}
+      {skipped.length ? (
+        <p class="notice" id="skipped">
+          {w.n('page.bulk.not_releasable', skipped.length)}
+        </p>
+      ) : null}
       <form method="post" action="/ui/quarantine/bulk">
         <input type="hidden" name="csrf" value={props.csrf} />
         <input type="hidden" name="action" value={props.action} />

@@ -10,52 +10,18 @@ import { csvHeaders, exportCsv } from '../quarantine/export.ts';
 import { listQuarantine } from '../quarantine/list.ts';
 import { detailOf, getItem, getItemDetail, getRawMessage } from '../quarantine/read.ts';
 import { releaseMessage } from '../quarantine/release.ts';
-import { releaseMode } from '../quarantine/release-policy.ts';
+import { releaseMode, type ReleaseMode } from '../quarantine/release-policy.ts';
 import { requestRelease } from '../quarantine/release-requests.ts';
 import { markReleased } from '../quarantine/resolve.ts';
 import { reportMessage } from '../quarantine/report.ts';
-import { REPORT_ERRORS, reportNotice } from './report-forms.tsx';
+import { reportError, reportNotice } from './report-forms.tsx';
+import { ERROR_CODES, resultWords } from './result-words.ts';
 import { csrf, ctx, flag, form, inBackground, one, requireSession, type C, type UiEnv } from './context.ts';
 import { filterFields, listHref, pageQuery, parseFilters, recipientFilter } from './filters.ts';
 import { bodyCsp, inertHtml, noteDocument } from './mail-html.ts';
 import { ConfirmBulkPage, DetailPage, ListPage, type BulkFailure, type ConfirmRow } from './quarantine-pages.tsx';
 import { checkCsrf, type Session } from './session.ts';
 
-const NOTICES: Record<string, string> = {
-  released: 'Released: amavisd delivered the message.',
-  released_allowed: 'Released: amavisd delivered the message, and the sender is now always allowed for its recipients.',
-  partial: 'Released to some recipients only; see the statuses below.',
-  release_failed: 'amavisd did not release the message; nothing was delivered.',
-  nothing_to_release: 'Nothing left to release: already released, deleted, or a release is in progress.',
-  release_not_configured: 'Release is not configured on this server (AMAVISD_PDP or RELAY_URL).',
-  upstream_unreachable: 'amavisd could not be reached; nothing was released. Try again shortly.',
-  release_outcome_unknown:
-    'amavisd did not confirm the release: it may or may not have been delivered. The copy stays "releasing" until an administrator resolves it.',
-  amavisd_busy: 'amavisd is busy with other releases; nothing was sent. Try again in a few seconds.',
-  nothing_to_delete: 'Nothing left to delete: already released or deleted.',
-  marked_released: 'Marked released (nothing was delivered by this action).',
-  deleted: 'Deleted.',
-  deleted_blocked: 'Deleted, and the sender is now blocked for its recipients.',
-  confirmation_required: 'This is virus or banned mail: tick the confirmation box to release it.',
-  requested: 'Release requested: an administrator decides.',
-};
-const ERRORS = [
-  'release_failed',
-  'nothing_to_release',
-  'release_not_configured',
-  'upstream_unreachable',
-  'release_outcome_unknown',
-  'amavisd_busy',
-  'nothing_to_delete',
-  'confirmation_required',
-];
-
-const BULK_LABELS: Record<string, string> = {
-  release: 'Released',
-  delete: 'Deleted',
-  release_allow: 'Released and sender allowed',
-  delete_block: 'Deleted and sender blocked',
-};
 const BULK: Record<string, Pick<BulkInput, 'action' | 'allowSender' | 'blockSender'>> = {
   release: { action: 'release' },
   delete: { action: 'delete' },
@@ -63,20 +29,6 @@ const BULK: Record<string, Pick<BulkInput, 'action' | 'allowSender' | 'blockSend
   delete_block: { action: 'delete', blockSender: true },
 };
 
-/** Why one id of a bulk failed, by the verb's error code (the result page lists each). */
-const REASONS: Record<string, string> = {
-  not_found: 'not found in your scope',
-  nothing_to_release: 'nothing left to release: already released, deleted, a release in progress, or no recipient matching the filter',
-  nothing_to_delete: 'nothing left to delete: already released or deleted, or no recipient matching the filter',
-  invalid_field: 'refused: the sender cannot be allowed or blocked (for example the null sender <>)',
-  release_failed: 'amavisd did not release it; nothing was delivered',
-  partial: 'released to some recipients only; see the message',
-  release_not_configured: 'release is not configured on this server',
-  upstream_unreachable: 'amavisd could not be reached; nothing was released',
-  release_outcome_unknown: 'amavisd did not confirm: it may or may not have been delivered (an administrator resolves it)',
-  amavisd_busy: 'amavisd was busy; nothing was sent',
-  database_unavailable: 'the database was not reachable',
-};
 /** Failures listed by id in the result (and so in its URL); the rest are counted. */
 const SHOWN_FAILURES = 50;
 
@@ -86,16 +38,23 @@ function scopeFields(body: Record<string, unknown>): Record<string, string> {
   return { ...(domain ? { domain } : {}), ...(recipient ? { recipient } : {}) };
 }
 
-/** The selected messages with the recipients the action reaches (pending, in scope, in the filter). */
+/**
+ * The selected messages with the recipients the action reaches (pending, in scope, in the filter),
+ * and what the release policy lets the caller do with each (read once per content code).
+ */
 async function selection(c: C, s: Session, ids: string[], only: RecipientFilter | undefined): Promise<ConfirmRow[]> {
   const rows: ConfirmRow[] = [];
+  const modes = new Map<string, ReleaseMode>();
   for (const id of ids) {
     const k = parseItemId(id);
     if (!k) continue;
     try {
       const item = await getItem(c.get('deps'), s.identity, k);
       const addresses = item.recipients.filter((r) => r.status === 'pending' && (!only || inFilter(r.address, only))).map((r) => r.address);
-      if (addresses.length) rows.push({ id, subject: item.subject, type: item.type, addresses });
+      if (!addresses.length) continue;
+      let mode = modes.get(item.content_code);
+      if (mode === undefined) modes.set(item.content_code, (mode = await releaseMode(c.get('deps'), s.identity, item.content_code)));
+      rows.push({ id, subject: item.subject, type: item.type, addresses, releaseMode: mode });
     } catch (err) {
       if (!(err instanceof AppError) || err.code !== 'not_found') throw err;
     }
@@ -103,7 +62,7 @@ async function selection(c: C, s: Session, ids: string[], only: RecipientFilter 
   return rows;
 }
 
-export const NULL_SENDER_TEXT =
+const NULL_SENDER_TEXT =
   'This message has the null sender <> (a bounce or an automatic reply), so its sender cannot be ' +
   'allowed or blocked. Nothing was changed; use plain Release or Delete instead.';
 
@@ -173,21 +132,33 @@ export async function renderDetail(
 /** A sender list could not be written (null sender, unlistable address): the message page, 400, saying why. */
 async function listingRefused(c: C, s: Session, id: string, err: AppError, body: Record<string, unknown>) {
   const item = await getItem(c.get('deps'), s.identity, key(id));
-  const text = item.sender === '' ? NULL_SENDER_TEXT : `The sender cannot be listed: ${err.message}`;
+  const { w } = c.get('reader');
+  const owner = s.identity.role === 'user';
+  const text =
+    item.sender === ''
+      ? owner
+        ? w.t('page.result.no_sender_this')
+        : NULL_SENDER_TEXT
+      : owner
+        ? w.t('page.result.not_listable')
+        : `The sender cannot be listed: ${err.message}`;
   return renderDetail(c, s, id, { error: text, status: 400, filter: scopeFields(body) });
 }
 
 /** After a release with report_ham: the release stands whatever the spam filter answers. */
 async function releasedAndReported(c: C, s: Session, id: string, status: 'released' | 'partial', body: Record<string, unknown>) {
-  const released = NOTICES[status === 'released' ? 'released' : 'partial']!;
+  const { w } = c.get('reader');
+  const owner = s.identity.role === 'user';
+  const released = resultWords(w, owner).notice(status)!;
   try {
     const r = await reportMessage(c.get('deps'), s.identity, key(id), 'ham');
-    const said = reportNotice('ham', { learned: r.learned, output: r.learner_output });
+    const said = reportNotice('ham', { learned: r.learned, output: r.learner_output }, w, owner);
     return renderDetail(c, s, id, { notice: `${released} ${said}`, filter: scopeFields(body) });
   } catch (err) {
-    if (!(err instanceof AppError) || !REPORT_ERRORS[err.code]) throw err;
+    const failed = err instanceof AppError ? reportError(err.code, w, owner) : null;
+    if (!failed || !(err instanceof AppError)) throw err;
     c.get('deps').log.warn('report after release failed', { code: err.code, detail: err.message });
-    return renderDetail(c, s, id, { notice: released, error: REPORT_ERRORS[err.code]!, filter: scopeFields(body) });
+    return renderDetail(c, s, id, { notice: released, error: failed, filter: scopeFields(body) });
   }
 }
 
@@ -198,6 +169,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     if (!s) return c.redirect('/ui/sign-in', 303);
     const query = pageQuery(c.req.query(), c.req.queries('type'));
     const { values, input, error: filterError } = parseFilters(query, c.get('reader').timeZone);
+    const said = resultWords(c.get('reader').w, s.identity.role === 'user');
     let error = filterError;
     let result = { items: [] as Awaited<ReturnType<typeof listQuarantine>>['items'], next_cursor: null as string | null };
     if (input) {
@@ -205,7 +177,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
         result = await listQuarantine(c.get('deps'), s.identity, input);
       } catch (err) {
         if (!(err instanceof AppError) || err.code !== 'invalid_cursor') throw err;
-        error = 'That page link is no longer valid; showing the first page.';
+        error = said.stalePage;
         result = await listQuarantine(c.get('deps'), s.identity, { ...input, cursor: undefined });
       }
     }
@@ -214,16 +186,14 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
       failed = Number(query.failed ?? 0),
       nullSender = Number(query.null_sender ?? 0);
     const bulk = /^bulk-(\w+)$/.exec(query.done ?? '')?.[1];
-    let notice = bulk && BULK_LABELS[bulk] ? `${BULK_LABELS[bulk]}: ${ok}. Failed: ${failed}.` : (NOTICES[query.done ?? ''] ?? null);
-    if (notice && bulk && nullSender > 0) {
-      notice += ` ${nullSender} of them had the null sender <>, which cannot be allowed or blocked; nothing was done to those.`;
-    }
-    if (query.done === 'none_selected') error = 'Nothing was selected: tick the messages to act on, then choose the action.';
+    const notice = bulk ? said.bulk(bulk, ok, failed, nullSender) : said.notice(query.done ?? '');
+    if (query.done === 'none_selected') error = said.noneSelected;
     const failures: BulkFailure[] = [];
     for (const x of c.req.queries('fail') ?? []) {
       const [id, code] = x.split('~');
-      if (id && parseItemId(id) && failures.length < SHOWN_FAILURES) failures.push({ id, reason: REASONS[code ?? ''] ?? 'failed' });
+      if (id && parseItemId(id) && failures.length < SHOWN_FAILURES) failures.push({ id, reason: said.reason(code ?? '') });
     }
+    const more = bulk ? Math.max(0, Math.min(failed, 200) - failures.length) : 0;
     return c.html(
       <ListPage
         who={s.identity}
@@ -233,7 +203,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
         notice={notice}
         error={error}
         failures={bulk ? failures : []}
-        moreFailures={bulk ? Math.max(0, Math.min(failed, 200) - failures.length) : 0}
+        moreFailures={more > 0 ? said.more(more) : null}
         cursor={query.cursor ?? null}
         total={total}
         nextHref={result.next_cursor ? listHref(values, { cursor: result.next_cursor }) : null}
@@ -275,9 +245,11 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const only = recipientFilter(input);
     const confirmed = flag(body.confirmed);
     const dangerousOk = flag(body.dangerous);
-    if (!confirmed || (how.action === 'release' && !dangerousOk)) {
+    // an owner never confirms virus or banned mail: the release policy alone decides what they may release
+    const owner = s.identity.role === 'user';
+    if (!confirmed || (how.action === 'release' && !dangerousOk && !owner)) {
       const rows = await selection(c, s, ids, only);
-      const dangerous = how.action === 'release' && rows.some((r) => r.type === 'virus' || r.type === 'banned');
+      const dangerous = how.action === 'release' && !owner && rows.some((r) => r.type === 'virus' || r.type === 'banned');
       if (!confirmed || dangerous) {
         const refused = confirmed && dangerous;
         return c.html(
@@ -315,8 +287,9 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
   ui.get('/quarantine/:id', async (c) => {
     const s = requireSession(c);
     const done = c.req.query('done') ?? '';
-    const error = ERRORS.includes(done) ? NOTICES[done]! : null;
-    return renderDetail(c, s, c.req.param('id'), { notice: error ? null : (NOTICES[done] ?? null), error });
+    const text = resultWords(c.get('reader').w, s.identity.role === 'user').notice(done);
+    const error = ERROR_CODES.has(done) ? text : null;
+    return renderDetail(c, s, c.req.param('id'), { notice: error ? null : text, error });
   });
 
   // The HTML part alone, rebuilt inert, for the sandboxed iframe; never part of a page.
@@ -325,7 +298,8 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const detail = await getItemDetail(c.get('deps'), s.identity, key(c.req.param('id')));
     let html: string;
     if (detail.html !== null) html = inertHtml(detail.html, { loadImages: c.req.query('images') === '1' }).html;
-    else if (detail.parse_error || detail.truncated) html = noteDocument(BODY_UNREADABLE);
+    else if (detail.parse_error || detail.truncated)
+      html = noteDocument(s.identity.role === 'user' ? c.get('reader').w.t('page.msg.body_unreadable') : BODY_UNREADABLE);
     else throw new AppError('not_found', 'this message has no HTML part');
     return c.body(html, 200, {
       'content-type': 'text/html; charset=utf-8',
@@ -368,13 +342,14 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     } catch (err) {
       if (err instanceof AppError && err.code === 'invalid_field' && allowSender) return listingRefused(c, s, id, err, body);
       if (err instanceof AppError && err.code === 'release_not_allowed') {
-        const how = err.extra.allowed === 'request' ? 'request a release instead; an administrator decides' : 'ask your administrator';
+        // only owners are refused by the release policy (README: Release policy): the catalog's words
+        const { w } = c.get('reader');
         return renderDetail(c, s, id, {
-          error: `You cannot release ${String(err.extra.content_type)} mail yourself: ${how}.`,
+          error: w.t(err.extra.allowed === 'request' ? 'act.not_allowed.request' : 'act.not_allowed.none'),
           status: 403,
         });
       }
-      if (!(err instanceof AppError) || !ERRORS.includes(err.code)) throw err;
+      if (!(err instanceof AppError) || !ERROR_CODES.has(err.code)) throw err;
       done = err.code;
     }
     return c.redirect(`/ui/quarantine/${id}?${new URLSearchParams({ ...scopeFields(body), done })}`, 303);

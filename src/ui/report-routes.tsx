@@ -6,7 +6,7 @@ import { LEARN_KINDS, type LearnKind } from '../learn/learner.ts';
 import { reportMessage } from '../quarantine/report.ts';
 import { ctx, field, form, one, requireSession, type UiEnv } from './context.ts';
 import { renderDetail } from './quarantine-routes.tsx';
-import { REPORT_ERRORS, reportNotice } from './report-forms.tsx';
+import { reportError, reportNotice } from './report-forms.tsx';
 import { checkCsrf } from './session.ts';
 
 /** POST /ui/quarantine/{id}/report: the API's report verb; the message page answers with the learner's words. */
@@ -21,13 +21,16 @@ export function reportRoutes(ui: Hono<UiEnv>) {
     const kind = field(body.kind);
     if (!(LEARN_KINDS as readonly string[]).includes(kind ?? ''))
       throw new AppError('invalid_field', 'kind: spam or ham', { field: 'kind' });
+    const { w } = c.get('reader');
+    const owner = s.identity.role === 'user';
     try {
       const r = await reportMessage(c.get('deps'), s.identity, key, kind as LearnKind);
-      return renderDetail(c, s, id, { notice: reportNotice(r.kind, { learned: r.learned, output: r.learner_output }) });
+      return renderDetail(c, s, id, { notice: reportNotice(r.kind, { learned: r.learned, output: r.learner_output }, w, owner) });
     } catch (err) {
-      if (!(err instanceof AppError) || !REPORT_ERRORS[err.code]) throw err;
+      const said = err instanceof AppError ? reportError(err.code, w, owner) : null;
+      if (!said || !(err instanceof AppError)) throw err;
       c.get('deps').log.warn('report failed', { code: err.code, detail: err.message });
-      return renderDetail(c, s, id, { error: REPORT_ERRORS[err.code]!, status: err.status as 501 });
+      return renderDetail(c, s, id, { error: said, status: err.status as 501 });
     }
   });
 }

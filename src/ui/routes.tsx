@@ -161,15 +161,20 @@ export function uiRoutes(opts: {
     }
     if (isUnstorableText(err))
       err = new AppError('bad_request', 'A text value contains a NUL byte or characters the database cannot store.');
+    // a mailbox owner (or a visitor) reads "not found" and "something went wrong" in their own
+    // words; admins and domain admins read the verb's detail (README: Languages)
+    const who = c.get('session')?.identity ?? null;
+    const plain = who && who.role !== 'user' ? null : (c.get('reader')?.w ?? null);
     if (err instanceof AppError) {
       if (err.status === 401) return c.redirect('/ui/sign-in', 303);
+      const notFound = plain && err.status === 404;
       return c.html(
         <ErrorPage
           status={err.status}
-          title={err.title}
-          detail={err.message}
+          title={notFound ? plain.t('page.error.not_found_title') : err.title}
+          detail={notFound ? plain.t('page.error.not_found') : err.message}
           requestId={requestId}
-          who={c.get('session')?.identity ?? null}
+          who={who}
         />,
         err.status,
       );
@@ -178,10 +183,10 @@ export function uiRoutes(opts: {
     return c.html(
       <ErrorPage
         status={500}
-        title="Something went wrong"
-        detail="An unexpected error occurred."
+        title={plain ? plain.t('act.failed.heading') : 'Something went wrong'}
+        detail={plain ? plain.t('act.failed.other') : 'An unexpected error occurred.'}
         requestId={requestId}
-        who={c.get('session')?.identity ?? null}
+        who={who}
       />,
       500,
     );

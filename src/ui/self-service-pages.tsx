@@ -14,6 +14,27 @@ export interface SubscriptionForm {
   language: string;
 }
 
+/** The languages "Automatic" gives this owner now: the digest's, and these pages'. */
+export interface AutoLanguages {
+  digest: string;
+  pages: string;
+}
+
+const languageName = (l: string) => wordsFor(l).t('language.name');
+
+/**
+ * "Automatic (Deutsch)"; just "Automatic" when these pages follow the browser and the digest does
+ * not (two names do not fit a phone's select): then autoSplit says which is which under it.
+ */
+function autoLabel(w: Words, auto: AutoLanguages): string {
+  if (auto.digest !== auto.pages) return w.t('page.settings.lang_auto_plain');
+  return w.t('page.settings.lang_auto', { language: languageName(auto.digest) });
+}
+function autoSplit(w: Words, auto: AutoLanguages): string | null {
+  if (auto.digest === auto.pages) return null;
+  return w.t('page.settings.lang_auto_split', { pages: languageName(auto.pages), digest: languageName(auto.digest) });
+}
+
 /** The effective state: what the owner receives and why, in their time zone. */
 export function effectiveEnabled(st: SubscriptionStatus): boolean {
   return st.choice === 'on' || (st.choice === 'not_chosen' && st.lastSentAt !== null);
@@ -41,6 +62,7 @@ export function SubscriptionPage(props: {
   status: SubscriptionStatus;
   values: SubscriptionForm;
   original: SubscriptionForm;
+  auto: AutoLanguages;
   notice: string | null;
   error: string | null;
 }) {
@@ -62,7 +84,7 @@ export function SubscriptionPage(props: {
       <p id="s-state">
         <strong>{stateSentence(w, props.status, props.mailbox)}</strong>
       </p>
-      <form method="post" action="/ui/subscription">
+      <form method="post" action="/ui/subscription" class="settings">
         <input type="hidden" name="csrf" value={props.csrf} />
         {/* what the form was shown with: saving changes only what the owner changed */}
         <input type="hidden" name="orig_enabled" value={o.enabled ? '1' : '0'} />
@@ -102,13 +124,20 @@ export function SubscriptionPage(props: {
         </p>
         <p>
           <label for="s-language">{w.t('page.settings.language')}</label>
-          <select id="s-language" name="language">
+          <select id="s-language" name="language" aria-describedby="s-language-help">
+            <option value="" selected={v.language === ''}>
+              {autoLabel(w, props.auto)}
+            </option>
             {LANGUAGES.map((l) => (
               <option value={l} selected={v.language === l}>
                 {wordsFor(l).t('language.name')}
               </option>
             ))}
           </select>
+          <span id="s-language-help" class="muted">
+            {autoSplit(w, props.auto) ? `${autoSplit(w, props.auto)} ` : ''}
+            {w.t('page.settings.lang_help')}
+          </span>
         </p>
         <button type="submit">{w.t('page.settings.save')}</button>
       </form>

@@ -4,7 +4,8 @@ import type { Hono } from 'hono';
 import { FREQUENCIES, type Frequency } from '../digest/plan.ts';
 import { requestPortalLink } from '../digest/portal-mail.ts';
 import { isListedTimeZone } from '../digest/render.ts';
-import { DEFAULT_LANGUAGE, LANGUAGES } from '../digest/wording.ts';
+import { negotiate, pickLanguage } from '../digest/locale.ts';
+import { LANGUAGES } from '../digest/wording.ts';
 import { putSubscription, subscriptionStatus, type SubscriptionPatch, type SubscriptionStatus } from '../digest/subscriptions.ts';
 import { AppError } from '../errors.ts';
 import { csrf, ctx, field, flag, form, inBackground, one, requireSession, type C, type UiEnv } from './context.ts';
@@ -16,6 +17,7 @@ import {
   TooManyLinksPage,
   effectiveEnabled,
   stateSentence,
+  type AutoLanguages,
   type SubscriptionForm,
 } from './self-service-pages.tsx';
 import { checkCsrf, type Session } from './session.ts';
@@ -38,7 +40,8 @@ async function subscriptionPage(
     enabled: effectiveEnabled(status),
     frequency: status.subscription.frequency,
     time_zone: status.subscription.time_zone ?? '',
-    language: status.subscription.language ?? c.get('deps').config.DIGEST_LANGUAGE ?? DEFAULT_LANGUAGE,
+    // '' is "Automatic": nothing saved; the menu says what it resolves to (autoLanguages)
+    language: status.subscription.language ?? '',
   };
   return c.html(
     <SubscriptionPage
@@ -48,11 +51,21 @@ async function subscriptionPage(
       status={status}
       values={o.values ?? original}
       original={original}
+      auto={autoLanguages(c)}
       notice={o.notice ?? null}
       error={o.error ?? null}
     />,
     o.status ?? 200,
   );
+}
+
+/**
+ * What "Automatic" (no saved language) means for this owner now: the digest in DIGEST_LANGUAGE or
+ * English; these pages also by the browser's Accept-Language (src/digest/reader.ts).
+ */
+function autoLanguages(c: C): AutoLanguages {
+  const server = c.get('deps').config.DIGEST_LANGUAGE;
+  return { digest: pickLanguage(server), pages: pickLanguage(server, negotiate(c.req.header('accept-language'))) };
 }
 
 /**
@@ -74,7 +87,8 @@ function changes(body: Record<string, unknown>, values: SubscriptionForm, status
   if (!shown || values.enabled !== shown.enabled) patch.enabled = values.enabled;
   if (!shown || values.frequency !== shown.frequency) patch.frequency = values.frequency as Frequency;
   if (!shown || values.time_zone !== shown.time_zone) patch.time_zone = values.time_zone === '' ? null : values.time_zone;
-  if (values.language !== (shown?.language ?? status.subscription.language ?? DEFAULT_LANGUAGE)) patch.language = values.language;
+  // '' is "Automatic": saving it stores no language (null), and only when it was not shown already
+  if (values.language !== (shown ? shown.language : (status.subscription.language ?? ''))) patch.language = values.language || null;
   // Choosing how often to get a digest one receives (from a send-to-everyone run) is subscribing to it.
   if (patch.frequency && patch.enabled === undefined && status.choice === 'not_chosen' && values.enabled) patch.enabled = true;
   return Object.keys(patch).length ? patch : null;
@@ -103,20 +117,21 @@ export function selfServiceRoutes(ui: Hono<UiEnv>) {
     const body = await form(c);
     await checkCsrf(ctx(c), s, one(body.csrf));
     const mailbox = mailboxOf(s);
+    const language = field(body.language);
     const values: SubscriptionForm = {
       enabled: flag(body.enabled),
       frequency: field(body.frequency) ?? '',
       time_zone: (field(body.time_zone) ?? '').trim().slice(0, 100),
-      // an older form without the field keeps the saved language
-      language: field(body.language) ?? '',
+      // '' is "Automatic"; a form without the field keeps the saved language (below)
+      language: language ?? '',
     };
     if (!(FREQUENCIES as readonly string[]).includes(values.frequency)) {
       return subscriptionPage(c, s, { values, error: c.get('reader').w.t('page.settings.err_frequency'), status: 400 });
     }
     const deps = c.get('deps');
     const status = await subscriptionStatus(deps, s.identity, mailbox);
-    if (values.language === '') values.language = status.subscription.language ?? DEFAULT_LANGUAGE;
-    if (!LANGUAGES.includes(values.language)) {
+    if (language === undefined) values.language = status.subscription.language ?? '';
+    if (values.language !== '' && !LANGUAGES.includes(values.language)) {
       return subscriptionPage(c, s, { values, error: c.get('reader').w.t('page.settings.err_language'), status: 400 });
     }
     const patch = changes(body, values, status);

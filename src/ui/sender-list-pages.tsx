@@ -132,7 +132,11 @@ export function SenderListPage(props: {
           </select>
         </p>
         <p>
-          <button type="submit">{w.t('page.list.apply')}</button> <a href="/ui/senders">{w.t('page.list.clear')}</a>
+          {/* a button-sized link, as on the list: a bare text link beside the button is too small a target on a phone */}
+          <button type="submit">{w.t('page.list.apply')}</button>{' '}
+          <a class="button-link" href="/ui/senders">
+            {w.t('page.list.clear')}
+          </a>
         </p>
       </form>
       {n === 0 ? (

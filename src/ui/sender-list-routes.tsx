@@ -38,7 +38,7 @@ async function render(
   } catch (err) {
     // a malformed filter: the page says which field, lists nothing; no lookup tables: it says so (501)
     if (!(err instanceof AppError) || (err.code !== 'invalid_field' && err.code !== 'lookup_tables_missing')) throw err;
-    error = err.code === 'invalid_field' ? c.get('reader').w.t('page.senders.err_filter', { reason: err.message }) : unavailable(c, s, err);
+    error = err.code === 'invalid_field' ? fieldError(c, s, err, 'filter') : unavailable(c, s, err);
     status = err.status;
   }
   const values = o.values ?? { recipient: '', sender: '', list: 'allow' };
@@ -64,13 +64,26 @@ function unavailable(c: C, s: Session, err: AppError): string {
     : err.message;
 }
 
+/**
+ * A field the verb refused. Admins read the verb's detail ("sender: expected a@b.example, ..."); an
+ * owner reads the catalog's sentence for that field. An owner's recipient is their own mailbox
+ * (read-only in the form), so only a changed form gets there: the recipient sentence.
+ */
+function fieldError(c: C, s: Session, err: AppError, where: 'filter' | 'write'): string {
+  const { w } = c.get('reader');
+  if (s.identity.role !== 'user')
+    return w.t(where === 'filter' ? 'page.senders.err_filter' : 'page.senders.err_field', { reason: err.message });
+  if (err.extra.field === 'sender') return w.t(where === 'filter' ? 'page.senders.err_filter_sender' : 'page.senders.err_sender');
+  return w.t('page.senders.err_recipient');
+}
+
 /** A refused write: 400 (which field) or 404 (recipient outside the caller's scope), the form kept. */
 function refused(c: C, s: Session, err: unknown, values: SenderFormValues) {
   const { w } = c.get('reader');
   if (err instanceof AppError && err.code === 'lookup_tables_missing')
     return render(c, s, { values, error: `${unavailable(c, s, err)} ${w.t('page.senders.unchanged')}`, status: err.status });
   if (err instanceof AppError && (err.code === 'invalid_field' || err.code === 'not_found')) {
-    const text = err.code === 'not_found' ? w.t('page.senders.err_recipient') : w.t('page.senders.err_field', { reason: err.message });
+    const text = err.code === 'not_found' ? w.t('page.senders.err_recipient') : fieldError(c, s, err, 'write');
     return render(c, s, { values, error: text, status: err.status });
   }
   throw err;

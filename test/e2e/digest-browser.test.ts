@@ -1,18 +1,22 @@
 // The digest email as a mail client shows it: the real composed HTML (default templates, the
 // compose code the digest job runs) rendered in Debian's Chromium at phone and desktop widths.
-// Needs Chromium only (no amavisd): the email is composed in-process. Screenshots go to
-// test-results/digest/.
+// Also in German, Japanese and Russian, and the "email me a link" (portal-link) email in four
+// languages. Needs Chromium only (no amavisd): the emails are composed in-process. Screenshots go
+// to test-results/digest/.
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config.ts';
 import { composeDigest } from '../../src/digest/compose.ts';
 import { DEFAULT_RULES, ownerActions, policyTypeOf } from '../../src/quarantine/release-policy.ts';
 import { messageActions } from '../../src/digest/message-actions.ts';
 import type { PlannedMessage } from '../../src/digest/plan.ts';
+import { portalLinkEmail } from '../../src/digest/portal-mail.ts';
 import { renderHtml, templatesWith } from '../../src/digest/render.ts';
-import { launchChromium } from '../support/browser.ts';
+import { wordsFor } from '../../src/digest/wording.ts';
+import { CHROMIUM, launchChromium } from '../support/browser.ts';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
@@ -49,6 +53,8 @@ describe('the digest email in Chromium at 320, 390 and 600 px', () => {
   let html: string;
 
   beforeAll(async () => {
+    // Fail, never skip: CI installs Chromium (test/e2e/install-browser.sh).
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium`);
     await mkdir(SHOTS, { recursive: true });
     const config = parseConfig({
       PUBLIC_URL: 'https://quarantine.example.com',
@@ -144,42 +150,123 @@ describe('the digest email in Chromium at 320, 390 and 600 px', () => {
     }
   }
 
-  it("in German (the subscription's language): the same layout, German words, no overflow at 390 and 600 px", async () => {
-    const config = parseConfig({
-      PUBLIC_URL: 'https://quarantine.example.com',
-      LINK_SECRET: 'digest-browser-secret-0123456789abcdef',
-      DIGEST_FROM: 'Quarantine <q@example.com>',
-    });
-    const mail = await composeDigest(
-      { config, templates: templatesWith({}), now: NOW },
-      {
-        recipient: 'alice@example.com',
-        total: 32,
-        timeZone: 'Europe/Berlin',
-        language: 'de',
-        from: null,
-        to: { time: NOW, mailId: 'M00000000001' },
-        kinds: { spam: 28, virus: 1, banned: 1, other: 2 },
-        messages: MESSAGES,
-      },
-      'k'.repeat(64),
+  /** The digest's and the portal email's buttons (not the text links, a.qe-link) as a phone shows them. */
+  async function buttonsIn(page: Page, names: string[]) {
+    const found = await page.$$eval('a[href]:not(.qe-link)', (as) =>
+      as.map((a) => {
+        const r = a.getBoundingClientRect();
+        return { text: a.textContent!.trim(), left: r.left, right: r.right, height: r.height, shown: r.width > 0 };
+      }),
     );
-    expect(mail.html).toContain('<html lang="de">');
-    expect(mail.text).toContain('Freigabe anfordern');
-    for (const width of [390, 600]) {
-      const context = await browser.newContext({ viewport: { width, height: 900 } });
-      const page = await context.newPage();
-      await page.route('**/*', (route) => route.abort());
-      try {
-        await page.setContent(mail.html!, { waitUntil: 'load' });
-        expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
-        expect(await page.textContent('body')).toContain('Freigabe anfordern');
-        await page.screenshot({ path: path.join(SHOTS, `digest-${width}-de.png`) });
-      } finally {
-        await context.close();
+    return found.filter((b) => names.includes(b.text));
+  }
+
+  // The owner's language (the subscription's): German, and two scripts that wrap differently
+  // (Japanese has no spaces, Russian has long words). Same layout, same buttons, in their words.
+  for (const lang of ['de', 'ja', 'ru'] as const) {
+    it(`in ${lang} (the subscription's language): its words, no overflow, every button on screen and 44 px tall at 320, 390 and 600 px`, async () => {
+      const w = wordsFor(lang);
+      const config = parseConfig({
+        PUBLIC_URL: 'https://quarantine.example.com',
+        LINK_SECRET: 'digest-browser-secret-0123456789abcdef',
+        DIGEST_FROM: 'Quarantine <q@example.com>',
+      });
+      const mail = await composeDigest(
+        { config, templates: templatesWith({}), now: NOW },
+        {
+          recipient: 'alice@example.com',
+          total: 32,
+          timeZone: lang === 'ja' ? 'Asia/Tokyo' : 'Europe/Berlin',
+          language: lang,
+          from: null,
+          to: { time: NOW, mailId: 'M00000000001' },
+          kinds: { spam: 28, virus: 1, banned: 1, other: 2 },
+          messages: MESSAGES,
+        },
+        'k'.repeat(64),
+      );
+      expect(mail.html).toContain(`<html lang="${lang}">`);
+      expect(mail.subject).toBe(w.n('subject', 32, { total: 32 }));
+      expect(mail.text).toContain(w.t('action.request'));
+      const names = ['action.release', 'action.release_allow', 'action.request', 'action.delete', 'review_all'].map((k) => w.t(k));
+      const allowed = (m: PlannedMessage) => new Set<string>(ownerActions(DEFAULT_RULES, policyTypeOf(m.contentCode)));
+      const expected = MESSAGES.slice(0, 20).reduce((n, m) => n + messageActions(m, allowed(m)).length, 1);
+      for (const width of [320, 390, 600]) {
+        const context = await browser.newContext({ viewport: { width, height: 900 } });
+        const page = await context.newPage();
+        await page.route('**/*', (route) => route.abort());
+        try {
+          await page.setContent(mail.html!, { waitUntil: 'load' });
+          const o = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
+          expect(o.scroll, `${lang} ${width} px: scrollWidth ${o.scroll} > ${o.inner}`).toBeLessThanOrEqual(o.inner);
+          const buttons = await buttonsIn(page, names);
+          expect(buttons, `${lang} ${width} px`).toHaveLength(expected);
+          for (const b of buttons) {
+            expect(b.shown, b.text).toBe(true);
+            expect(b.height, `${lang} ${width} px: ${b.text} is ${b.height} px tall`).toBeGreaterThanOrEqual(44);
+            expect(b.left, b.text).toBeGreaterThanOrEqual(0);
+            expect(b.right, `${lang} ${width} px: ${b.text}`).toBeLessThanOrEqual(width);
+          }
+          expect(await page.textContent('body')).toContain(w.n('more', 12));
+          await page.screenshot({ path: path.join(SHOTS, `digest-${width}-${lang}.png`) });
+          if (width === 390) {
+            // the long unbreakable subject and sender in this language's layout
+            await page.evaluate(() => document.querySelectorAll('table.qe-line')[3]!.scrollIntoView());
+            await page.screenshot({ path: path.join(SHOTS, `digest-${width}-${lang}-long.png`) });
+          }
+        } finally {
+          await context.close();
+        }
       }
-    }
-  });
+    });
+  }
+
+  // "Email me a link": the portal-link email as composed for the sign-in page's request.
+  for (const lang of ['en', 'de', 'ja', 'ru'] as const) {
+    it(`the portal-link email in ${lang}: its words, no overflow, the open button on screen and 44 px tall at 320, 390 and 600 px; dark too`, async () => {
+      const w = wordsFor(lang);
+      // a long address that does not break on its own: it must wrap, not widen the email
+      const mailbox = `${'firstname.middlename.lastname.'.repeat(2)}x@an-extremely-long-subdomain.of-a-mail-domain.example`;
+      const mail = portalLinkEmail(templatesWith({}), w, {
+        mailbox,
+        portalUrl: `https://quarantine.example.com/ui/portal/${'t'.repeat(120)}`,
+        expires: NOW + 3600,
+        timeZone: lang === 'ja' ? 'Asia/Tokyo' : lang === 'ru' ? 'Europe/Moscow' : null,
+      });
+      expect(mail.subject).toBe(w.t('portal.subject'));
+      expect(mail.html).toContain(`<html lang="${lang}">`);
+      expect(mail.text).toContain('https://quarantine.example.com/ui/portal/');
+      for (const width of [320, 390, 600]) {
+        for (const scheme of ['light', 'dark'] as const) {
+          const context = await browser.newContext({ viewport: { width, height: 700 }, colorScheme: scheme });
+          const page = await context.newPage();
+          const requests: string[] = [];
+          await page.route('**/*', (route) => {
+            requests.push(route.request().url());
+            return route.abort();
+          });
+          try {
+            await page.setContent(mail.html, { waitUntil: 'load' });
+            const o = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
+            expect(o.scroll, `${lang} ${width} px ${scheme}: scrollWidth ${o.scroll} > ${o.inner}`).toBeLessThanOrEqual(o.inner);
+            const [open] = await buttonsIn(page, [w.t('portal.open')]);
+            expect(open, `${lang} ${width} px: the open button`).toBeDefined();
+            expect(open!.shown).toBe(true);
+            expect(open!.height).toBeGreaterThanOrEqual(44);
+            expect(open!.left).toBeGreaterThanOrEqual(0);
+            expect(open!.right).toBeLessThanOrEqual(width);
+            const body = await page.textContent('body');
+            expect(body).toContain(w.t('portal.heading'));
+            expect(body).toContain(w.t('portal.ignore'));
+            await page.screenshot({ path: path.join(SHOTS, `portal-link-${lang}-${width}${scheme === 'dark' ? '-dark' : ''}.png`) });
+            expect(requests).toEqual([]);
+          } finally {
+            await context.close();
+          }
+        }
+      }
+    });
+  }
 
   it('the one-click pages at 320 px: delete set apart in danger style, 44 px buttons, the way on', async () => {
     const action = templatesWith({})['action.html'];

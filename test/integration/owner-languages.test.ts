@@ -281,4 +281,103 @@ describe.each(VARIANTS)("the owner's language on %s", (variantName) => {
     expect(page).toContain(de['page.bulk.heading.one']!.replace('{label}', de['page.bulk.action.delete']!).replace('{n}', '1'));
     expect(page).not.toContain('Cancel');
   });
+
+  it("an owner's action results, report buttons and sender-list errors in German and Japanese: their catalog's words, no amavisd, no scope", async () => {
+    for (const lang of ['de', 'ja']) {
+      const cat = CATALOGS[lang]!;
+      const fill = (key: string, vars: Record<string, string | number>) =>
+        Object.entries(vars).reduce((s, [k, v]) => s.replaceAll(`{${k}}`, String(v)), cat[key]!);
+      const owner = `act-${lang}@${domain}`;
+      await setSub(t, owner, { language: lang });
+      const [one, nul, other] = [
+        (await mail(owner, { subject: `eins ${lang}` }))[0]!,
+        (await mail(owner, { subject: `null ${lang}`, sender: '' }))[0]!,
+        (await mail(owner, { subject: `two ${lang}` }))[0]!,
+      ];
+      const [foreign] = await mail(`someone-else-${lang}@${domain}`, { subject: 'not theirs' });
+      const b = await portalSession(t.app, SECRET, owner, NOW + 3600);
+      /** what the page says about the action: its notices and alerts, as text */
+      const said = (html: string) =>
+        [...html.matchAll(/<(p|section) class="notice[^"]*"[^>]*>([\s\S]*?)<\/\1>/g)]
+          .map((m) => plain(m[2]!.replace(/<[^>]*>/g, ' ')))
+          .join(' ')
+          .replace(/\s+/g, ' ')
+          .trim();
+      const admin = /amavisd|scope|null sender|\(S\)|Failed|Teach the spam/i;
+
+      // the message page: report buttons and "release and report" in the owner's words
+      const detail = await b.page(`/ui/quarantine/${one}`);
+      const text = plain(detail.html);
+      for (const key of ['page.report.heading', 'page.report.spam', 'page.report.ham', 'page.report.release_ham'])
+        expect(text, `${lang} ${key}`).toContain(cat[key]);
+      expect(text).not.toContain('Teach the spam filter');
+
+      // a release this server cannot do (no AMAVISD_PDP): plain words, not the operator's setting
+      const rel = await b.post(`/ui/quarantine/${one}/release`, { csrf: detail.csrf! });
+      expect(rel.status).toBe(303);
+      const relPage = await b.page(rel.headers.get('location')!);
+      expect(said(relPage.html), lang).toContain(cat['act.failed.other']);
+      expect(said(relPage.html), lang).not.toMatch(admin);
+
+      // a report with no learner set up: 501, said in the owner's language
+      const rep = await b.post(`/ui/quarantine/${one}/report`, { csrf: detail.csrf!, kind: 'spam' });
+      expect(rep.status).toBe(501);
+      const repSaid = said(await rep.text());
+      expect(repSaid, lang).toContain(cat['page.report.err.learner_not_configured']);
+      expect(repSaid, lang).not.toMatch(admin);
+
+      // a bulk delete-and-block: one blocked is refused (no sender), one is another mailbox's
+      const list = await b.page('/ui/quarantine');
+      const bulk = await b.post('/ui/quarantine/bulk', {
+        csrf: list.csrf!,
+        action: 'delete_block',
+        ids: [other, nul, foreign!],
+        confirmed: '1',
+      });
+      expect(bulk.status).toBe(303);
+      const result = said((await b.page(bulk.headers.get('location')!)).html);
+      expect(result, lang).toContain(fill('page.result.bulk.delete_block', { ok: 1, failed: 2 }));
+      expect(result, lang).toContain(cat[`page.result.no_sender.${new Intl.PluralRules(lang).select(1)}`]!.replace('{n}', '1'));
+      expect(result, lang).toContain(cat['page.result.no_sender_this']);
+      expect(result, lang).toContain(cat['act.gone.message']);
+      expect(result, lang).not.toMatch(admin);
+      // a release of a virus the owner may not release (default policy: request): no box to tick,
+      // the confirmation says it is skipped; confirmed without the box it is refused by the policy alone
+      const [virus] = await mail(owner, { subject: `virus ${lang}`, content: 'V' });
+      const [spam] = await mail(owner, { subject: `spam ${lang}` });
+      const relConfirm = await b.post('/ui/quarantine/bulk', { csrf: list.csrf!, action: 'release', ids: [spam!, virus!] });
+      expect(relConfirm.status).toBe(200);
+      const relHtml = await relConfirm.text();
+      expect(relHtml).not.toContain('name="dangerous"');
+      expect(plain(relHtml), lang).toContain(cat[`page.bulk.not_releasable.${new Intl.PluralRules(lang).select(1)}`]!.replace('{n}', '1'));
+      const relDone = await b.post('/ui/quarantine/bulk', { csrf: list.csrf!, action: 'release', ids: [spam!, virus!], confirmed: '1' });
+      expect(relDone.status).toBe(303);
+      const relSaid = said((await b.page(relDone.headers.get('location')!)).html);
+      expect(relSaid, lang).toContain(cat['page.reason.not_allowed']);
+      expect(relSaid, lang).not.toMatch(admin);
+      expect(await f.rs(virus!)).toEqual([' ']);
+      // nothing ticked
+      const none = await b.post('/ui/quarantine/bulk', { csrf: list.csrf!, action: 'delete' });
+      expect(said((await b.page(none.headers.get('location')!)).html), lang).toBe(cat['page.result.none_selected']);
+      // a plain delete
+      const del = await b.post(`/ui/quarantine/${one}/delete`, { csrf: detail.csrf! });
+      expect(said((await b.page(del.headers.get('location')!)).html), lang).toBe(cat['act.deleted.message']);
+
+      // another mailbox's message (or one gone): a 404 in the owner's words, not the verb's
+      const theirs = await b.page(`/ui/quarantine/${foreign}`);
+      expect(theirs.res.status).toBe(404);
+      expect(plain(theirs.html), lang).toContain(`<h1>${cat['page.error.not_found_title']}</h1>`);
+      expect(plain(theirs.html), lang).toContain(cat['page.error.not_found']);
+      expect(theirs.html).not.toContain('no quarantined message with this id');
+
+      // the sender list refuses a malformed sender in the owner's words, not the verb's
+      const senders = await b.page('/ui/senders');
+      const bad = await b.post('/ui/senders/add', { csrf: senders.csrf!, recipient: owner, sender: 'not an address', list: 'allow' });
+      expect(bad.status).toBe(400);
+      expect(said(await bad.text()), lang).toBe(cat['page.senders.err_sender']);
+      const filtered = await b.page('/ui/senders?sender=not%20an%20address');
+      expect(filtered.res.status).toBe(400);
+      expect(said(filtered.html), lang).toBe(cat['page.senders.err_filter_sender']);
+    }
+  });
 });

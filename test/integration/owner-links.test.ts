@@ -97,7 +97,7 @@ describe.each(VARIANTS)('one-click links that match the message on %s', (variant
     expect(email!.html).not.toContain('an infected invoice');
     expect(email!.html).toContain('and 1 more message');
     // the counts by kind come from the database (every waiting message, not only the listed ones)
-    expect(email!.html).toContain('What was held: 2 probably spam, 1 with a virus.');
+    expect(email!.html).toContain('What was held: 2 probably spam and 1 with a virus.');
     expect(email!.subject).toBe('3 messages were held in quarantine for you');
   });
 

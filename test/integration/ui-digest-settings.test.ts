@@ -181,6 +181,40 @@ describe.each(VARIANTS)('digest settings page on %s', (variantName) => {
     expect(email!.text).not.toContain('Release');
   });
 
+  it('the language menu with nothing saved says what "Automatic" gives; saving the page untouched stores no language', async () => {
+    const eva = `eva@${domain}`;
+    const b = await portal(eva);
+    // a German browser, no DIGEST_LANGUAGE: these pages are German, the digest English; the menu says both
+    const de = { 'accept-language': 'de-DE,de;q=0.9' };
+    const shown = async () => {
+      const res = await b.request('/ui/subscription', { headers: de });
+      return res.text();
+    };
+    const page = await shown();
+    expect(page).toContain('<html lang="de">');
+    expect(page).toContain('<option value="" selected="">Automatisch</option>');
+    expect(page).toContain('Mit „Automatisch“ gilt zurzeit – diese Seiten: Deutsch; die Übersicht: English.');
+    expect(formFields(page).language).toBe('');
+    // untouched: nothing stored at all (no row), the result says nothing changed
+    const same = await b.post('/ui/subscription', formFields(page), de);
+    expect(same.headers.get('location')).toBe('/ui/subscription?done=unchanged');
+    expect(await sub(eva)).toBeUndefined();
+    // another field changed: still no language stored
+    expect((await b.post('/ui/subscription', { ...formFields(await shown()), frequency: 'weekly' }, de)).status).toBe(303);
+    expect(await sub(eva)).toMatchObject({ frequency: 'weekly', language: null });
+    // an English browser reads one language: "Automatic (English)"
+    expect((await b.page('/ui/subscription')).html).toContain('<option value="" selected="">Automatic (English)</option>');
+
+    // a chosen language is selected; choosing Automatic again stores no language
+    expect((await b.post('/ui/subscription', { ...formFields(await shown()), language: 'ja' }, de)).status).toBe(303);
+    expect(await sub(eva)).toMatchObject({ language: 'ja' });
+    const chosen = await shown();
+    expect(chosen).toContain('<html lang="ja">');
+    expect(formFields(chosen).language).toBe('ja');
+    expect((await b.post('/ui/subscription', { ...formFields(chosen), language: '' }, de)).status).toBe(303);
+    expect(await sub(eva)).toMatchObject({ frequency: 'weekly', language: null });
+  });
+
   it('a time zone outside the list is a 400 page naming the field; nothing is stored', async () => {
     const dee = `dee@${domain}`;
     const b = await portal(dee);

@@ -315,7 +315,7 @@ describe('the digest email (issue 16.3)', () => {
     ]);
     // the text part is wrapped: compare with line breaks as spaces
     for (const part of [mail.html!, mail.text!.replace(/\n\s*/g, ' ')]) {
-      expect(part).toContain('What was held: 2 probably spam, 1 with a virus, 1 with a blocked attachment, 1 held for another reason.');
+      expect(part).toContain('What was held: 2 probably spam, 1 with a virus, 1 with a blocked attachment, and 1 held for another reason.');
       expect(part).toContain('Probably spam');
       expect(part).toContain('Contains a virus: Eicar-Signature');
       expect(part).toContain('Blocked attachment: invoice.exe');
