@@ -32,6 +32,12 @@ export interface DigestOptions {
    * bin/quarantine-edge.js runs `notify` today (~100 MB more peak RSS).
    */
   entry?: 'compiled' | 'tsx';
+  /**
+   * Also run the same digest again paced at this many Resend requests per second
+   * (RESEND_RATE_LIMIT; Resend's default is 2, i.e. 200 emails/s in batches of 100), and report its
+   * wall time against the ideal: ceil(recipients / 100) / rate seconds (issue 19.2).
+   */
+  paced?: number;
 }
 
 interface WorkerOut {
@@ -141,7 +147,7 @@ async function compiledWorker(): Promise<string> {
   return outfile;
 }
 
-async function runWorker(url: string, resendUrl: string, opts: DigestOptions): Promise<{ out: WorkerOut; wall_ms: number }> {
+async function runWorker(url: string, resendUrl: string, opts: DigestOptions, rateLimit = 0): Promise<{ out: WorkerOut; wall_ms: number }> {
   const compiled = (opts.entry ?? 'compiled') === 'compiled';
   const argv = compiled ? [] : ['--import', 'tsx'];
   if (opts.cpuProf) argv.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`);
@@ -149,7 +155,13 @@ async function runWorker(url: string, resendUrl: string, opts: DigestOptions): P
   const t0 = performance.now();
   const child = spawn(process.execPath, argv, {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: url, RESEND_BASE_URL: resendUrl, BENCH_COUNT_SQL: opts.countSql ? '1' : '0' },
+    env: {
+      ...process.env,
+      DATABASE_URL: url,
+      RESEND_BASE_URL: resendUrl,
+      RESEND_RATE_LIMIT: String(rateLimit),
+      BENCH_COUNT_SQL: opts.countSql ? '1' : '0',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let stdout = '';
@@ -199,6 +211,7 @@ export async function benchDigest(backend: BenchBackend, _v: SchemaVariant | nul
   }
   const floor = await floorScan(backend, run.out.cutoff);
   const { out } = run;
+  const paced = opts.paced ? await pacedRun(backend, opts, opts.paced, out.report.sent) : null;
   const dupes = [...perRecipient.values()].filter((n) => n !== 1).length;
   const oneEach = dupes === 0 && perRecipient.size === out.report.sent && perRecipient.size === floor.recipients;
   if (!oneEach) {
@@ -236,7 +249,42 @@ export async function benchDigest(backend: BenchBackend, _v: SchemaVariant | nul
       seconds: round(floor.ms / 1000, 3),
     },
     digest_floor_ratio: ratio(out.run_ms, floor.ms),
+    ...(paced ? { paced } : {}),
     ...(out.statements ? { statements: out.statements } : {}),
     ...(out.report.errors.length ? { errors: out.report.errors.slice(0, 5) } : {}),
+  };
+}
+
+/** The same digest again, paced to the mail service (RESEND_RATE_LIMIT), against the ideal time at that rate. */
+async function pacedRun(backend: BenchBackend, opts: DigestOptions, rate: number, expected: number) {
+  await resetDigestTables(backend);
+  const twin = await startResendTwin();
+  let batches = 0;
+  let sent = 0;
+  const timer = setInterval(() => {
+    batches += twin.requests.filter((r) => r.path === '/emails/batch' && r.status === 200).length;
+    sent += twin.emails.length;
+    twin.reset();
+  }, 250);
+  let run: Awaited<ReturnType<typeof runWorker>>;
+  try {
+    run = await runWorker(benchDatabaseUrl(backend), twin.url, { ...opts, cpuProf: undefined, countSql: false }, rate);
+  } finally {
+    clearInterval(timer);
+    batches += twin.requests.filter((r) => r.path === '/emails/batch' && r.status === 200).length;
+    sent += twin.emails.length;
+    await twin.close();
+  }
+  const idealS = Math.ceil(expected / 100) / rate;
+  const wallS = run.out.run_ms / 1000;
+  return {
+    rate_limit_rps: rate,
+    digests_sent: run.out.report.sent,
+    emails_accepted: sent,
+    batch_requests: batches,
+    wall_s: round(wallS),
+    ideal_s: round(idealS),
+    ratio_to_ideal: round(wallS / idealS, 3),
+    peak_rss_mb: run.out.max_rss_mb,
   };
 }

@@ -67,6 +67,8 @@ const { values: args } = parseArgs({
     'digest-count-sql': { type: 'boolean', default: false },
     /** digest process: compiled (esbuild bundle, plain node; default) or tsx (as bin/ runs notify today) */
     'digest-entry': { type: 'string', default: 'compiled' },
+    /** digest: run it again paced at N Resend requests/s (Resend's default: 2) and report it against the ideal */
+    'digest-paced': { type: 'string' },
     /** apply `quarantine-edge migrate --recommended-indexes` before measuring */
     'recommended-indexes': { type: 'boolean', default: false },
     /** the database fault suite at scale (bench/faults.ts): only that, then a table for BENCHMARKS.md */
@@ -412,6 +414,7 @@ async function main() {
         cpuProf: args['digest-cpu-prof'],
         countSql: args['digest-count-sql'],
         entry: args['digest-entry'] === 'tsx' ? 'tsx' : 'compiled',
+        ...(args['digest-paced'] ? { paced: Number(args['digest-paced']) } : {}),
       });
       const d = section.digest as { wall_s: number; digests_sent: number; peak_rss_mb: number; digest_floor_ratio: number };
       log(
