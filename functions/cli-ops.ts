@@ -78,8 +78,9 @@ export async function notifyCommand(args: string[]) {
       includeBackupMx: values['notify-backupmx'],
       dryRun: values['dry-run'],
       recipients,
-      // a CLI run has job bounds (startRuntime above): force_all + all_time reads in one stream
-      streamed: true,
+      // a CLI run has job bounds (startRuntime above): force_all + all_time reads in one stream; not
+      // on the embedded database, whose one connection the stream would hold while each page waits for it
+      streamed: runtime.handle.driver !== 'pglite',
       onProgress: (r: RunReport) => {
         if (tty)
           process.stderr.write(

@@ -2,7 +2,8 @@
  * Time bounds and dead connections, under Kysely, for the pools of all three network drivers.
  *
  * - Every statement gets a client-side deadline (`queryMs`): a paused network or a stuck server
- *   never holds a request longer. The connection that overran is destroyed, never reused, since
+ *   never holds a request longer. Streamed results (the digest's one pass, src/digest/stream.ts)
+ *   are bounded by the server's statement timeout and per FETCH instead. The connection that overran is destroyed, never reused, since
  *   its reply may still arrive and would be read as the next statement's.
  * - Waiting for a pooled connection is bounded too (`connectMs`; pg has it built in).
  * - A connection that died (timeout, reset, killed backend) answers the transaction's ROLLBACK as

@@ -92,9 +92,12 @@ export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
     });
     const lockS = Math.max(1, Math.ceil(t.lockMs / 1000));
     // Row locks (InnoDB) and table/metadata locks (LOCK TABLES, DDL) each have their own wait;
-    // max_statement_time is MariaDB's (the /*M! */ part is skipped by MySQL).
+    // max_statement_time is MariaDB's (the /*M! */ part is skipped by MySQL). net_write_timeout:
+    // a streamed result (the digest's, src/digest/stream.ts) pauses the socket while its consumer
+    // is behind (a paced mail service); the server must wait as long as the statement may run.
+    const writeS = Math.max(60, Math.ceil(t.queryMs / 1000));
     const session = serverSide
-      ? `SET SESSION innodb_lock_wait_timeout = ${lockS}, lock_wait_timeout = ${lockS} /*M!, max_statement_time = ${t.queryMs / 1000} */`
+      ? `SET SESSION innodb_lock_wait_timeout = ${lockS}, lock_wait_timeout = ${lockS}, net_write_timeout = ${writeS} /*M!, max_statement_time = ${t.queryMs / 1000} */`
       : null;
     kyselyDialect = new MysqlDialect({ pool: boundedMysqlPool(pool as never, clientBound, onError, session) as never });
   } else if (driver === 'neon') {

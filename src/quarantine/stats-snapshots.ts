@@ -39,7 +39,8 @@ export function overviewWindow(nowSeconds: number, zone: string): { since: numbe
  */
 export function snapshotScope(who: Identity): { key: string; domains: string[] } | null {
   if (who.role === 'admin') return { key: 'all', domains: [] };
-  if (who.role !== 'domain_admin') return null;
+  // a domain admin without domains has no scope to count (an empty list would count everything)
+  if (who.role !== 'domain_admin' || who.domains.length === 0) return null;
   const domains = [...new Set(who.domains)].sort();
   return { key: `domains:${sha256Hex(JSON.stringify(domains))}`, domains };
 }

@@ -36,7 +36,9 @@ export function dashboardRoutes(ui: Hono<UiEnv>) {
     if (s.identity.role === 'user') return c.redirect('/ui/quarantine', 303);
     const asked = c.req.query('tz');
     const bad = asked !== undefined && asked !== '' && !isTimeZone(asked);
-    const zone = asked && !bad ? asked : 'UTC';
+    // one spelling per zone (europe/berlin is the menu's Europe/Berlin): snapshots are kept per scope and zone
+    const listed = asked && !bad ? timeZones().find((z) => z.toLowerCase() === asked.toLowerCase()) : undefined;
+    const zone = asked && !bad ? (listed ?? asked) : 'UTC';
     const deps = c.get('deps');
     const w = dashboardWindow(Math.floor(deps.clock.now() / 1000), zone);
     let stats: Stats;

@@ -183,6 +183,8 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('quarantine stats and 
     const zoned = await b.page('/ui?tz=Asia%2FKolkata');
     expect(zoned.html).toContain('days in <strong>Asia/Kolkata</strong>');
     expect(zoned.html).toContain('<option value="Asia/Kolkata" selected="">');
+    // any spelling of a listed zone is that zone (one snapshot per zone, not per spelling)
+    expect((await b.page('/ui?tz=asia%2FKOLKATA')).html).toContain('days in <strong>Asia/Kolkata</strong>');
     const bad = await b.page('/ui?tz=%3Cb%3Ex');
     expect(bad.res.status).toBe(400);
     expect(bad.html).toContain('tz: expected an IANA time zone');

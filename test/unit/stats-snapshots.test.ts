@@ -16,6 +16,8 @@ describe("the overview snapshots' scope", () => {
     // a domain list that reads like another set once joined is still another set
     expect(snapshotScope(da(['a.example,b.example']))!.key).not.toBe(ab.key);
     expect(snapshotScope({ role: 'user', actor: 'x', keyId: null, mailbox: 'u@a.example' })).toBeNull();
+    // no domains is no scope (the job counts an empty list as everything)
+    expect(snapshotScope(da([]))).toBeNull();
   });
   it('labels a snapshot with its UTC minute', () => {
     expect(asOfText(Date.parse('2026-12-04T14:05:59Z') / 1000)).toBe('2026-12-04 14:05 UTC');
