@@ -23,6 +23,8 @@ export const SNAPSHOTS_PER_RUN = 10;
 const RUN_BUDGET_MS = 10 * 60_000;
 /** a want no page view renewed for this long is dropped with its snapshot */
 export const WANT_LIFETIME_SECONDS = 7 * 86400;
+/** zones one scope may want snapshots in */
+export const ZONES_PER_SCOPE = 12;
 
 /** The window: the last 30 whole days in `zone`, today included, from its local midnight. */
 export function overviewWindow(nowSeconds: number, zone: string): { since: number; until: number; first: number; last: number } {
@@ -64,6 +66,10 @@ export async function wantSnapshot(deps: Deps, who: Identity, zone: string): Pro
     .insertInto('qe_stats_snapshots')
     .values({ scope_key: scope.key, time_zone: zone, domains, wanted_at: now, computed_at: null, stats: null });
   try {
+    // at most ZONES_PER_SCOPE zones a scope: typed URLs (any spelling V8 accepts) cannot bury the
+    // job in counts of one scope
+    const zones = await deps.db.selectFrom('qe_stats_snapshots').select('time_zone').where('scope_key', '=', scope.key).execute();
+    if (zones.length >= ZONES_PER_SCOPE && !zones.some((z) => z.time_zone === zone)) throw new Error('too many zones for this scope');
     await (deps.variant.dialect === 'mysql'
       ? insert.onDuplicateKeyUpdate({ wanted_at: now })
       : insert.onConflict((oc) => oc.columns(['scope_key', 'time_zone']).doUpdateSet({ wanted_at: now }))
