@@ -1,5 +1,6 @@
 import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import type { SchemaVariant } from '../amavis/schema.ts';
+import { AppError } from '../errors.ts';
 import type { CursorValue } from './cursor.ts';
 
 /**
@@ -68,6 +69,12 @@ export function bound(v: SchemaVariant, key: SortKey, value: CursorValue): RawBu
     return isBinary(v, key) ? sql`UNHEX(${hex})` : sql`CONVERT(UNHEX(${hex}) USING utf8mb4)`;
   }
   if (key === 'score') return v.dialect === 'mysql' ? sql`${value}` : sql`CAST(${value} AS double precision)`;
+  // A forged cursor's text where this server would have issued bytes, or a NUL PostgreSQL's text
+  // cannot hold: the same order's bytes, or a 400, never the database's error (a 500).
+  if (typeof value === 'string' && v.dialect === 'postgres') {
+    if (isBinary(v, key)) return sql`${new TextEncoder().encode(value)}`;
+    if (value.includes('\u0000')) throw new AppError('invalid_cursor', 'cursor is not one this server issued', { field: 'cursor' });
+  }
   return sql`${value}`;
 }
 

@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bind } from '../../src/amavis/schema.ts';
 import type { AmavisMessage } from '../../src/demo/writer.ts';
+import { encodeCursor } from '../../src/quarantine/cursor.ts';
 import { testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { VARIANTS } from '../support/databases.ts';
 import { Fixtures } from '../support/fixtures.ts';
@@ -229,6 +230,16 @@ describe.each(VARIANTS)('sorted list and CSV export on %s', (variantName) => {
     const r = await t.get(`/v1/quarantine?domain=${dA}&status=all&sort=score&order=asc&limit=2&cursor=${encodeURIComponent(tampered)}`);
     expect(r.status).toBe(400);
     expect(await r.json()).toMatchObject({ code: 'invalid_cursor' });
+    // forged but well-formed (the checksum is tamper-evidence, not a secret): text for a byte
+    // column, a NUL PostgreSQL's text cannot hold — a page or a 400, never a 500
+    for (const key of ['sender', 'subject'] as const) {
+      for (const value of ['zzz', 'a\u0000b']) {
+        const forged = await encodeCursor({ sort: { key, order: 'asc' }, p: 0, m: 'AAAAAAAAAAAA', v: value });
+        const f = await t.get(`/v1/quarantine?status=all&sort=${key}&order=asc&limit=2&cursor=${encodeURIComponent(forged)}`);
+        expect([200, 400], `${key} ${JSON.stringify(value)}`).toContain(f.status);
+        if (f.status === 400) expect(await f.json()).toMatchObject({ code: 'invalid_cursor', field: 'cursor' });
+      }
+    }
     const bad = await t.get('/v1/quarantine?sort=size');
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ code: 'invalid_field', field: 'sort' });
