@@ -206,7 +206,8 @@ async function quarantinedPage(ctx: PlanContext, after: string, n: number): Prom
 const kindCount = (codes: string[]) =>
   sql`SUM(CASE WHEN COALESCE(NULLIF(TRIM(mr.content), ''), TRIM(m.content)) IN (${sql.join(codes)}) THEN 1 ELSE 0 END) OVER (PARTITION BY r.email)`;
 
-interface MessageRow {
+/** A waiting copy as the digest reads it (the paged plan here, the streamed pass in stream.ts). */
+export interface WaitingRow {
   rcpt: unknown;
   partition_tag: number;
   mail_id: unknown;
@@ -216,6 +217,9 @@ interface MessageRow {
   bspam_level: number | string | null;
   spam_level: number | string | null;
   subject: unknown;
+}
+
+interface MessageRow extends WaitingRow {
   sender: unknown;
   rn: number | string;
   total: number | string;

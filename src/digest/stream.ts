@@ -14,6 +14,7 @@ import {
   type PlanContext,
   type PlannedMessage,
   type RecipientDigest,
+  type WaitingRow,
 } from './plan.ts';
 import { ENABLED_OFF } from './subscriptions.ts';
 
@@ -37,16 +38,7 @@ export function canStream(ctx: PlanContext): boolean {
   return ctx.mode.forceAll && ctx.mode.allTime;
 }
 
-interface StreamRow {
-  rcpt: unknown;
-  partition_tag: number;
-  mail_id: unknown;
-  time_num: number | string;
-  content: string | null;
-  rcontent: string | null;
-  bspam_level: number | string | null;
-  spam_level: number | string | null;
-  subject: unknown;
+interface StreamRow extends WaitingRow {
   sid: number | string | null;
 }
 
