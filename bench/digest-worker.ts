@@ -6,7 +6,8 @@
  *
  * env: DATABASE_URL, RESEND_BASE_URL; BENCH_COUNT_SQL=1 counts the statements the run sends (a
  * Kysely plugin on the same handle; off by default so it adds nothing to what is timed).
- * Prints one JSON line: the run's report, wall time, statements, process.resourceUsage().maxRSS.
+ * Prints one JSON line: the run's report, wall time, statements, process.resourceUsage().maxRSS and the
+ * largest of each part of process.memoryUsage() over the run (`memory`: what the peak is made of).
  */
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 import { startRuntime } from '../functions/node.ts';
@@ -43,11 +44,34 @@ if (env.BENCH_COUNT_SQL === '1') {
 }
 // the same cutoff runDigest computes (mail still in progress bounds the run), for the floor to use
 const cutoff = await inProgressCutoff(deps, Math.floor(deps.clock.now() / 1000));
+// what the peak RSS is made of: the highest of each part of process.memoryUsage(), sampled twice a second
+const memory = {
+  rss_mb: 0,
+  heap_total_mb: 0,
+  heap_used_mb: 0,
+  external_mb: 0,
+  array_buffers_mb: 0,
+  at_peak_rss: {} as Record<string, number>,
+};
+const mb = (n: number) => Math.round(n / 1048576);
+const sampler = setInterval(() => {
+  const m = process.memoryUsage();
+  const now = {
+    rss_mb: mb(m.rss),
+    heap_total_mb: mb(m.heapTotal),
+    heap_used_mb: mb(m.heapUsed),
+    external_mb: mb(m.external),
+    array_buffers_mb: mb(m.arrayBuffers),
+  };
+  if (now.rss_mb > memory.rss_mb) memory.at_peak_rss = now;
+  for (const k of Object.keys(now) as (keyof typeof now)[]) memory[k] = Math.max(memory[k], now[k]);
+}, 500);
 const started = performance.now();
 const cpu0 = process.cpuUsage();
 const report = await runDigest(deps, systemIdentity, { forceAll: true, allTime: true, includeBackupMx: false, streamed: true });
 const runMs = performance.now() - started;
 const cpu = process.cpuUsage(cpu0);
+clearInterval(sampler);
 await runtime.close();
 const { planned: _planned, ...rest } = report;
 process.stdout.write(
@@ -60,5 +84,6 @@ process.stdout.write(
     process_ms: Math.round(performance.now() - t0),
     statements: env.BENCH_COUNT_SQL === '1' ? statements : null,
     max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+    memory,
   })}\n`,
 );

@@ -48,6 +48,7 @@ interface WorkerOut {
   process_ms: number;
   statements: Record<string, number> | null;
   max_rss_mb: number;
+  memory: Record<string, unknown>;
 }
 
 /** msgrcpt.rs values the digest counts as waiting (src/digest/plan.ts WAITING). */
@@ -150,6 +151,8 @@ async function compiledWorker(): Promise<string> {
 async function runWorker(url: string, resendUrl: string, opts: DigestOptions, rateLimit = 0): Promise<{ out: WorkerOut; wall_ms: number }> {
   const compiled = (opts.entry ?? 'compiled') === 'compiled';
   const argv = compiled ? [] : ['--import', 'tsx'];
+  // BENCH_DIGEST_NODE_FLAGS: V8 flags for the digest process only (e.g. --max-semi-space-size=16), to measure GC settings
+  argv.push(...(process.env.BENCH_DIGEST_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean));
   if (opts.cpuProf) argv.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`);
   argv.push(compiled ? await compiledWorker() : path.join(ROOT, 'bench/digest-worker.ts'));
   const t0 = performance.now();
@@ -242,6 +245,7 @@ export async function benchDigest(backend: BenchBackend, _v: SchemaVariant | nul
     cpu_s: round(out.cpu_ms / 1000),
     cpu_ms_per_digest: round(out.cpu_ms / Math.max(1, out.report.sent), 3),
     peak_rss_mb: out.max_rss_mb,
+    memory: out.memory,
     floor: {
       what: 'one streamed SELECT of the same msgrcpt x msgs x maddr rows, ordered by recipient',
       rows: floor.rows,
