@@ -53,8 +53,10 @@ describe("the README's systemd units", () => {
     execFileSync('mkdir', ['-p', copy]);
     execFileSync('tar', ['-cf', join(root, 'repo.tar'), '-C', REPO, ...files]);
     execFileSync('tar', ['-xf', join(root, 'repo.tar'), '-C', copy, '--no-same-owner']);
-    execFileSync('chmod', ['-R', 'a+rX', copy]);
     symlinkSync(join(REPO, 'node_modules'), join(copy, 'node_modules'));
+    // what `npm ci` (its prepare script) leaves there: the compiled CLI the units then run
+    execFileSync(process.execPath, [join(copy, 'scripts/build-cli.mjs')], { cwd: copy });
+    execFileSync('chmod', ['-R', 'a+rX', copy]);
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
