@@ -9,6 +9,7 @@ import {
   type SendOptions,
   type SendOutcome,
 } from './mailer.ts';
+import { BatchBodies } from './batch-body.ts';
 
 /**
  * Resend's batch API (POST /emails/batch), called with fetch, so it runs the same on Node and in
@@ -33,10 +34,11 @@ export interface ResendOptions {
   maxRateLimitWaitMs?: number;
   /** instead of one paced at rateLimit (tests: a pacer with its own clock) */
   pacer?: Pacer;
+  /** how long one request may take, answer included (default 60 s: a batch can be megabytes) */
+  timeoutMs?: number;
 }
 
 const RESEND_API = 'https://api.resend.com';
-const utf8 = new TextEncoder();
 
 /** What POST /emails/batch answers: ids in order, and with permissive validation the rejects. */
 interface BatchAnswer {
@@ -57,6 +59,7 @@ async function postBatch(
   apiKey: string,
   payload: Uint8Array<ArrayBuffer>,
   idempotencyKey: string,
+  timeoutMs: number,
 ): Promise<{ data: BatchAnswer | null; error: ResendError | null; retryAfter: string | null; resetAfter: number | null }> {
   let res: Response;
   let text: string;
@@ -71,6 +74,9 @@ async function postBatch(
         'x-batch-validation': 'permissive',
       },
       body: payload,
+      // a mail service that stops answering must not hold the run: it is "no answer", retried
+      // with the same Idempotency-Key (Resend sends a key's batch once)
+      signal: AbortSignal.timeout(timeoutMs),
     });
     text = await res.text();
   } catch (err) {
@@ -152,6 +158,9 @@ export function resendMailer(opts: ResendOptions): Mailer {
   const retry = opts.retry ?? DEFAULT_RETRY;
   const pacer = opts.pacer ?? new Pacer(opts.rateLimit ?? 0);
   const maxRateLimitWait = opts.maxRateLimitWaitMs ?? 120_000;
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  // one buffer per batch in flight (src/digest/run.ts PAGES_IN_FLIGHT), reused batch after batch
+  const bodies = new BatchBodies();
   return {
     provider: 'resend',
     idempotent: true,
@@ -160,53 +169,60 @@ export function resendMailer(opts: ResendOptions): Mailer {
       if (emails.length === 0) return [];
       const payload = emails.map((e) => ({ from: e.from, to: [e.to], subject: e.subject, html: e.html, text: e.text, headers: e.headers }));
       const idempotencyKey = sendOpts.batchKey ?? batchKey(emails);
-      // Encoded once for every attempt, as bytes: a string body is copied twice more by fetch (a
-      // USVString check, then UTF-8), megabytes a batch of digests. JSON.stringify never leaves a
-      // lone surrogate, so the bytes are what the string would have become.
-      const body = utf8.encode(JSON.stringify(payload)) as Uint8Array<ArrayBuffer>;
-      let last: SendOutcome = { ok: false, error: 'not sent', status: null, permanent: false };
-      let limitedFor = 0;
-      for (let attempt = 0; attempt < retry.attempts; attempt++) {
-        await pacer.slot();
-        const { data, error, retryAfter, resetAfter } = await postBatch(url, opts.apiKey, body, idempotencyKey);
-        if (resetAfter !== null) pacer.holdFor(resetAfter);
-        if (!error && data) {
-          const failed = new Map((data.errors ?? []).map((e) => [e.index, e.message]));
-          const ids = data.data ?? [];
-          let next = 0;
-          return emails.map((_, i) => {
-            const msg = failed.get(i);
-            if (msg !== undefined) return { ok: false as const, error: msg, status: 422, permanent: true };
-            return { ok: true as const, id: ids[next++]?.id ?? null };
-          });
-        }
-        const status = error?.statusCode ?? null;
-        // Rate limited: nothing was sent and nothing failed; wait as told and ask again without
-        // spending an attempt, up to maxRateLimitWait in all for this batch.
-        if (status === 429) {
-          const ra = Number(retryAfter ?? Number.NaN);
-          const wait = Number.isFinite(ra) && ra > 0 ? Math.min(ra * 1000, 60_000) : 1000;
-          if (limitedFor + wait <= maxRateLimitWait) {
-            limitedFor += wait;
-            pacer.holdFor(wait);
-            attempt--;
-            continue;
-          }
-        }
-        // The key was used before with another payload: Resend accepted that request (its digests
-        // went out); this one is not sent. The caller records the earlier one as delivered.
-        if (status === 409 && error?.name === 'invalid_idempotent_request')
-          return emails.map(() => ({ ok: true as const, id: null, earlier: true }));
-        // 409 concurrent_idempotent_requests: Resend is still working on a request with this key; ask again.
-        const transient = status === null || status === 409 || status === 429 || status >= 500;
-        last = { ok: false, error: `${error?.name ?? 'error'}: ${error?.message ?? 'no answer'}`, status, permanent: !transient };
-        if (!transient) break;
-        if (attempt + 1 < retry.attempts) {
-          const ra = Number(retryAfter ?? undefined);
-          await sleep(backoff(retry, attempt, Number.isFinite(ra) ? ra : null));
-        }
+      // Encoded once for every attempt, as bytes (a string body is copied twice more by fetch),
+      // into a reused buffer: src/mail/batch-body.ts. Given back when every attempt is over.
+      const body = bodies.take(payload);
+      try {
+        return await sendBody(body.bytes, idempotencyKey, emails);
+      } finally {
+        body.give();
       }
-      return emails.map(() => last);
     },
   };
+
+  async function sendBody(body: Uint8Array<ArrayBuffer>, idempotencyKey: string, emails: OutgoingEmail[]): Promise<SendOutcome[]> {
+    let last: SendOutcome = { ok: false, error: 'not sent', status: null, permanent: false };
+    let limitedFor = 0;
+    for (let attempt = 0; attempt < retry.attempts; attempt++) {
+      await pacer.slot();
+      const { data, error, retryAfter, resetAfter } = await postBatch(url, opts.apiKey, body, idempotencyKey, timeoutMs);
+      if (resetAfter !== null) pacer.holdFor(resetAfter);
+      if (!error && data) {
+        const failed = new Map((data.errors ?? []).map((e) => [e.index, e.message]));
+        const ids = data.data ?? [];
+        let next = 0;
+        return emails.map((_, i) => {
+          const msg = failed.get(i);
+          if (msg !== undefined) return { ok: false as const, error: msg, status: 422, permanent: true };
+          return { ok: true as const, id: ids[next++]?.id ?? null };
+        });
+      }
+      const status = error?.statusCode ?? null;
+      // Rate limited: nothing was sent and nothing failed; wait as told and ask again without
+      // spending an attempt, up to maxRateLimitWait in all for this batch.
+      if (status === 429) {
+        const ra = Number(retryAfter ?? Number.NaN);
+        const wait = Number.isFinite(ra) && ra > 0 ? Math.min(ra * 1000, 60_000) : 1000;
+        if (limitedFor + wait <= maxRateLimitWait) {
+          limitedFor += wait;
+          pacer.holdFor(wait);
+          attempt--;
+          continue;
+        }
+      }
+      // The key was used before with another payload: Resend accepted that request (its digests
+      // went out); this one is not sent. The caller records the earlier one as delivered.
+      if (status === 409 && error?.name === 'invalid_idempotent_request')
+        return emails.map(() => ({ ok: true as const, id: null, earlier: true }));
+      // 409 concurrent_idempotent_requests: Resend is still working on a request with this key; ask again.
+      const transient = status === null || status === 409 || status === 429 || status >= 500;
+      last = { ok: false, error: `${error?.name ?? 'error'}: ${error?.message ?? 'no answer'}`, status, permanent: !transient };
+      if (!transient) break;
+      if (attempt + 1 < retry.attempts) {
+        const ra = Number(retryAfter ?? undefined);
+        await sleep(backoff(retry, attempt, Number.isFinite(ra) ? ra : null));
+      }
+    }
+    return emails.map(() => last);
+  }
 }

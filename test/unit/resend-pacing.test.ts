@@ -91,3 +91,39 @@ describe('the Resend mailer against a rate-limited Resend', () => {
     expect(twin.emails).toHaveLength(0);
   });
 });
+
+describe('the Resend mailer against a Resend that stops answering', () => {
+  let twin: ResendTwin;
+  beforeAll(async () => {
+    twin = await startResendTwin();
+  });
+  afterAll(() => twin.close());
+
+  it('gives up on a request after its time bound, retries it with the same key, and reports no answer', async () => {
+    twin.reset();
+    const hold = twin.hold({ accept: false }); // held before anything is looked at: nothing is sent
+    const mailer = resendMailer({
+      apiKey: 're_test_key',
+      baseUrl: twin.url,
+      timeoutMs: 300,
+      retry: { attempts: 2, baseDelayMs: 10 },
+    });
+    const outcomes = await mailer.send([email(1), email(2)]);
+    expect(outcomes).toHaveLength(2);
+    for (const o of outcomes) {
+      expect(o.ok).toBe(false);
+      if (!o.ok) {
+        expect(o.error).toMatch(/no answer from Resend/);
+        expect(o.permanent).toBe(false); // asked again on the next run, with the same Idempotency-Key
+      }
+    }
+    await hold.reached(2);
+    expect(hold.count).toBe(2); // both attempts reached the service, each cut off by the bound
+    hold.stop();
+    // the mailer is usable afterwards: its buffer was given back, the next batch goes out whole
+    twin.healthy();
+    const next = await mailer.send([email(3)]);
+    expect(next[0]?.ok).toBe(true);
+    expect(twin.emails.map((e) => e.to[0])).toContain('user3@example.test');
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * The bytes of a JSON array of emails, for Resend's batch API, written into buffers that are
+ * reused from one batch to the next.
+ *
+ * Why not `encode(JSON.stringify(batch))`: a batch of 100 digests is megabytes. That string lands
+ * in V8's large-object space and its bytes in a new ArrayBuffer; both are freed only by a full
+ * collection, so at 50,000 digests the process carried ~100 MB of finished bodies and as much again
+ * of their strings (BENCHMARKS.md, "Digest at 1M"). Here each email is stringified on its own (a
+ * string small enough to die young) and encoded into a buffer taken from a small pool, given back
+ * once the request is over. Buffers grow by doubling and are never shrunk; the pool keeps at most
+ * `keep` of them (the batches a run has in flight at once).
+ */
+const utf8 = new TextEncoder();
+
+export class BatchBodies {
+  private readonly free: Uint8Array<ArrayBuffer>[] = [];
+
+  constructor(
+    private readonly keep = 4,
+    private readonly initial = 1 << 20,
+  ) {}
+
+  /**
+   * `items` as a JSON array, in a buffer that is the caller's until `give`: the returned view
+   * must not be used after that. JSON.stringify never leaves a lone surrogate, so the bytes are
+   * those of the whole array's string.
+   */
+  take(items: readonly unknown[]): { bytes: Uint8Array<ArrayBuffer>; give(): void } {
+    let buf = this.free.pop() ?? new Uint8Array(this.initial);
+    let at = 0;
+    const write = (s: string) => {
+      for (;;) {
+        const { read, written } = utf8.encodeInto(s, buf.subarray(at));
+        at += written;
+        if (read === s.length) return;
+        s = s.slice(read);
+        const bigger = new Uint8Array(Math.max(buf.length * 2, at + s.length * 3));
+        bigger.set(buf.subarray(0, at));
+        buf = bigger;
+      }
+    };
+    write('[');
+    items.forEach((item, i) => {
+      if (i > 0) write(',');
+      write(JSON.stringify(item));
+    });
+    write(']');
+    let given = false;
+    return {
+      bytes: buf.subarray(0, at),
+      give: () => {
+        if (given) return;
+        given = true;
+        if (this.free.length < this.keep) this.free.push(buf);
+      },
+    };
+  }
+}

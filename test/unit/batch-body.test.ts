@@ -1,0 +1,51 @@
+// Resend batch bodies written into reused buffers (src/mail/batch-body.ts): the same bytes as the
+// whole array's JSON, whatever the characters and however often the buffer has to grow.
+import { describe, expect, it } from 'vitest';
+import { BatchBodies } from '../../src/mail/batch-body.ts';
+
+const utf8 = new TextEncoder();
+const whole = (items: unknown[]) => utf8.encode(JSON.stringify(items));
+
+describe('BatchBodies', () => {
+  it('writes the bytes of JSON.stringify(items), growing a small buffer across multi-byte characters', () => {
+    const items = [
+      { to: ['a@example.test'], subject: 'Grüße 😀 日本語', html: '<p>"quoted" \\ back\nslash</p>' },
+      { to: ['b@example.test'], subject: '\u2028 line sep', text: 'x'.repeat(5000) },
+      { subject: '😀'.repeat(3000) }, // four UTF-8 bytes each, split across every buffer boundary
+      [],
+      {},
+    ];
+    const bodies = new BatchBodies(2, 7); // 7 bytes: every item makes it grow
+    const body = bodies.take(items);
+    expect(body.bytes).toEqual(whole(items));
+    expect(JSON.parse(new TextDecoder().decode(body.bytes))).toEqual(items);
+    body.give();
+    expect(bodies.take([]).bytes).toEqual(whole([]));
+  });
+
+  it('reuses a buffer given back, and never hands out one still taken', () => {
+    const bodies = new BatchBodies(1);
+    const first = bodies.take([{ a: 1 }]);
+    const second = bodies.take([{ b: 2 }]); // first is still the caller's: a buffer of its own
+    expect(second.bytes.buffer).not.toBe(first.bytes.buffer);
+    expect(new TextDecoder().decode(first.bytes)).toBe('[{"a":1}]');
+    const buffer = first.bytes.buffer;
+    first.give();
+    first.give(); // twice is once
+    second.give(); // the pool keeps one: this one is dropped
+    const third = bodies.take([{ c: 3 }]);
+    expect(third.bytes.buffer).toBe(buffer);
+    expect(new TextDecoder().decode(third.bytes)).toBe('[{"c":3}]');
+    const fourth = bodies.take([{ d: 4 }]);
+    expect(fourth.bytes.buffer).not.toBe(buffer);
+  });
+
+  it('encodes a multi-megabyte batch of hostile text byte for byte', () => {
+    const nasty = '\uD83D\uDE00<script>'.repeat(200_000) + '"\\'.repeat(100_000); // ~2.6 MB of JSON
+    const items = Array.from({ length: 3 }, (_, i) => ({ to: [`u${i}@example.test`], html: nasty }));
+    const body = new BatchBodies().take(items);
+    const expected = Buffer.from(whole(items));
+    expect(body.bytes.length).toBe(expected.length);
+    expect(Buffer.from(body.bytes.buffer, 0, body.bytes.length).equals(expected)).toBe(true);
+  });
+});
