@@ -8,6 +8,7 @@ import type { ReleaseTransport } from './release/transport.ts';
 import type { Mailer } from './mail/mailer.ts';
 import type { TemplateOverrides } from './digest/render.ts';
 import type { WebhookPost } from './webhooks/post.ts';
+import type { CrossWriteStep } from './quarantine/cross-writes.ts';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -56,6 +57,8 @@ export interface Deps {
   templates?: TemplateOverrides;
   /** how webhooks are sent; absent: global fetch (Workers). Node checks resolved addresses: webhooks/post.node.ts */
   webhookPost?: WebhookPost;
+  /** told each committed step of a write across a state database apart; only kill tests listen (src/quarantine/cross-writes.ts) */
+  crossWriteStep?: (step: CrossWriteStep) => void;
 }
 
 /** How an entry point hands the app its database: per request on Workers (workerd forbids sharing I/O across requests; README "Deploying to Cloudflare Workers"). */

@@ -85,7 +85,7 @@ export interface PolicyTable {
 
 /** The rows for the global rule and the given domains (all domains when none are given). */
 export async function loadPolicyTable(deps: Deps, domains?: readonly string[]): Promise<PolicyTable> {
-  let q = deps.db.selectFrom('qe_release_policies').select(['domain', 'content_type', 'owner_action']);
+  let q = deps.state.selectFrom('qe_release_policies').select(['domain', 'content_type', 'owner_action']);
   if (domains) q = q.where('domain', 'in', [GLOBAL, ...domains]);
   const rows = await q.execute();
   const out: PolicyTable = { global: {}, domains: new Map() };
@@ -138,6 +138,20 @@ export function ownerVisible(who: Identity, column = 'm.content'): RawBuilder<bo
     WHERE qp.owner_action = 'hidden' AND qp.content_type = ${policyTypeSql(column)}
       AND (qp.domain = ${domain} OR (qp.domain = ${GLOBAL} AND NOT EXISTS (
         SELECT 1 FROM qe_release_policies qd WHERE qd.domain = ${domain} AND qd.content_type = qp.content_type))))`;
+}
+
+/**
+ * ownerVisible for a state database apart from amavisd's (STATE_DATABASE_URL): the policy table is
+ * not in the database the condition runs in, so the owner's hidden types are read first (two reads,
+ * one small) and named in the condition. The same rows decide as in ownerVisible: a domain's rule,
+ * else the global one (no default is 'hidden').
+ */
+export async function ownerVisibleApart(deps: Deps, who: Identity, column = 'm.content'): Promise<RawBuilder<boolean>> {
+  if (who.role !== 'user') return sql<boolean>`1 = 1`;
+  const rules = await rulesForMailbox(deps, who.mailbox);
+  const hidden = POLICY_TYPES.filter((t) => rules[t] === 'hidden');
+  if (hidden.length === 0) return sql<boolean>`1 = 1`;
+  return sql<boolean>`${policyTypeSql(column)} NOT IN (${sql.join(hidden.map((t) => sql.lit(t)))})`;
 }
 
 /**

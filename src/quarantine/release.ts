@@ -8,6 +8,7 @@ import { writeEntry } from '../senders/lists.ts';
 import { emitReleaseEvents } from '../webhooks/mail-events.ts';
 import { enabledSubscriptions, type Subscriptions } from '../webhooks/events.ts';
 import { assertMayRelease, type Rules } from './release-policy.ts';
+import { releaseApart } from './release-apart.ts';
 import { closeResolvedAttempts, markAttemptUnknown, openAttempt, settleAttempt } from './attempts.ts';
 import { chooseRecipients, claimForRelease, loadTarget, senderListing, setRecipientStatus, unclaim, type ActionTarget } from './target.ts';
 
@@ -79,6 +80,10 @@ export function releaseFrom(config: Deps['config'], recipients: string[]): strin
   return `postmaster@${first.slice(first.lastIndexOf('@') + 1)}`;
 }
 
+/** allow_sender / block_sender with a state database apart (README "State in its own database"). */
+export const STATE_APART_NO_LISTS = (field: string) =>
+  `${field}: sender lists are not supported yet with a state database apart (STATE_DATABASE_URL); nothing was changed`;
+
 const UNSETTLED = 'a release is in progress or its outcome is unknown (an admin resolves it: mark-released, or release with force)';
 
 /**
@@ -118,6 +123,11 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
         : 'every recipient in your scope was already released or deleted',
     );
   }
+  if (deps.stateApart) {
+    // sender lists write amavisd's lookup tables with their audit row and event: not apart yet
+    if (input.allowSender) throw new AppError('not_implemented', STATE_APART_NO_LISTS('allow_sender'), { field: 'allow_sender' });
+    return releaseApart(deps, who, { key: input.key, target, chosen, transport, shared: input.shared }, onRecorded);
+  }
   const listing = input.allowSender ? senderListing(deps.variant, target, chosen, 'allow_sender') : null;
 
   const id = formatItemId(input.key);
@@ -137,7 +147,7 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   };
   // The webhook subscriptions are read while amavisd delivers (a round trip hidden behind the
   // AM.PDP exchange instead of one more inside the transaction below); null: read them there.
-  const subs = (input.shared ? input.shared.subscriptions() : enabledSubscriptions(deps.db)).catch(() => null);
+  const subs = (input.shared ? input.shared.subscriptions() : enabledSubscriptions(deps.state)).catch(() => null);
   let reply: ReleaseReply;
   try {
     reply = await transport.release(
@@ -227,7 +237,7 @@ async function unknownOutcome(
     ? `amavisd answered, but recording its answer failed (${cause}); the copies stay 'releasing'`
     : `${cause}; the copies stay 'releasing'`;
   deps.log.error('release outcome unknown', { id, audit_id: auditId, recipients, detail });
-  await markAttemptUnknown(deps.db, auditId, JSON.stringify({ error: detail, ...(results ? { results } : {}) })).catch((e: Error) =>
+  await markAttemptUnknown(deps.state, auditId, JSON.stringify({ error: detail, ...(results ? { results } : {}) })).catch((e: Error) =>
     deps.log.error('release outcome unknown: the audit row stays pending', { id, audit_id: auditId, message: e.message }),
   );
   throw new AppError(

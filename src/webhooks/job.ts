@@ -2,6 +2,7 @@ import type { Deps } from '../deps.ts';
 import type { JobEnv, JobReport, ScheduledJob } from '../jobs/cron.ts';
 import type { QueueMessageBody } from '../jobs/queue.ts';
 import { announceUnsettledReleases } from '../quarantine/attempts.ts';
+import { settleCrossWrites } from '../quarantine/cross-writes.ts';
 import { deliverDue, deliverOne, dueDeliveries } from './deliver.ts';
 
 /** Delivered and failed deliveries, their events and received Resend events are kept this long. */
@@ -18,6 +19,9 @@ export const webhookJob: ScheduledJob = {
   name: 'webhooks',
   async run(deps: Deps, env: JobEnv): Promise<JobReport> {
     const pruned = await prune(deps);
+    // a state database apart: writes a stopped process left half done are settled (their events go out in this run)
+    const recovered = await settleCrossWrites(deps);
+    if (recovered.settled || recovered.voided || recovered.failed) deps.log.info('cross-database writes recovered', { ...recovered });
     // before the delivery pass, so an announcement goes out in the same run
     const unknown = await announceUnsettledReleases(deps);
     if (env.queue) {

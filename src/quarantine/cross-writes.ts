@@ -1,0 +1,278 @@
+/**
+ * Writes that span amavisd's database and a state database apart from it (STATE_DATABASE_URL;
+ * README "State in its own database"). With one database, a change to msgrcpt, its audit row and
+ * its outgoing event are one transaction (release.ts, delete.ts). Apart, they cannot be, so:
+ *  1. intent: a qe_cross_writes row, committed in the state database, holding everything the
+ *     settlement needs (who, which copies, their rs before, amavisd's answer for a release);
+ *  2. amavisd's change, committed in amavisd's database; idempotent (compare-and-set on rs);
+ *  3. settle: in one state transaction, the intent row deleted (exactly one settler wins: the
+ *     deletion is the token), the audit row written or settled, the events in the outbox.
+ * A process killed after 1 leaves the intent: the minute job (settleCrossWrites, run by the
+ * webhook job before its delivery pass) redoes 2 (a no-op when it was done) and then 3, so no audit
+ * row or event is lost, and none is written for a change that was not made: step 3 only ever
+ * follows a committed step 2. A release's claim has its own intent and fence (releaseApart in
+ * release.ts: the attempt row is 'pending' until the claim is made and fenced as 'claimed'; a
+ * 'pending' one whose copies were never claimed is voided here, and nothing is sent for it).
+ */
+import { sql } from 'kysely';
+import { bind } from '../amavis/schema.ts';
+import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
+import { recordAudit } from '../audit/audit.ts';
+import type { Identity } from '../auth/identity.ts';
+import type { Deps } from '../deps.ts';
+import { emitMailEvent, emitReleaseEvents } from '../webhooks/mail-events.ts';
+import { newId, type Subscriptions } from '../webhooks/events.ts';
+import { closeResolvedAttempts, settleAttempt } from './attempts.ts';
+import type { DeleteResult } from './delete.ts';
+import type { OnRecorded, RecipientOutcome, ReleaseResult } from './release.ts';
+
+/** A copy a cross-write changes: its rs before (a compare-and-set, and what a failed release gives back). */
+export interface PlannedCopy {
+  address: string;
+  rseqnum: number;
+  rs: string;
+  /** a release: claimed by this attempt (false: taken over by force, already 'p') */
+  fresh?: boolean;
+}
+
+export interface ReleasePayload {
+  who: Identity;
+  copies: PlannedCopy[];
+  results: RecipientOutcome[];
+  status: ReleaseResult['status'];
+  via: string;
+  /** a known failure (amavisd refused, or never reached: notSent) */
+  error?: string;
+  notSent?: boolean;
+}
+
+export interface DeletePayload {
+  who: Identity;
+  copies: PlannedCopy[];
+}
+
+/** Steps a test can stop the process at (test/integration/state-apart-kill.test.ts); nothing else observes them. */
+export type CrossWriteStep =
+  | 'release.intent'
+  | 'release.claimed'
+  | 'release.fenced'
+  | 'release.answered'
+  | 'release.amavisd'
+  | 'delete.intent'
+  | 'delete.amavisd';
+
+export const seconds = (deps: Pick<Deps, 'clock'>) => Math.floor(deps.clock.now() / 1000);
+
+/** Step 1: the intent, committed in the state database (or in `trx`, the state transaction that records the answer). */
+export async function writeIntent(
+  trx: Deps['state'],
+  deps: Deps,
+  kind: 'release' | 'delete',
+  key: MailKey,
+  payload: ReleasePayload | DeletePayload,
+  auditId: number | null = null,
+): Promise<string> {
+  const id = newId('xw');
+  await trx
+    .insertInto('qe_cross_writes')
+    .values({
+      id,
+      kind,
+      audit_id: auditId,
+      partition_tag: key.partitionTag,
+      mail_id: key.mailId,
+      payload: JSON.stringify(payload),
+      created_at: seconds(deps),
+    })
+    .execute();
+  return id;
+}
+
+const mailIdOf = (deps: Deps, key: MailKey) => bind(deps.variant, 'msgrcpt.mail_id', key.mailId);
+
+/** The copies' rs now, by rseqnum. */
+async function currentRs(db: Deps['db'], deps: Deps, key: MailKey, rseqnums: number[]): Promise<Map<number, string>> {
+  if (rseqnums.length === 0) return new Map();
+  const { rows } = await sql<{ rseqnum: number; rs: string }>`SELECT rseqnum, rs FROM msgrcpt
+    WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)} AND rseqnum IN (${sql.join(rseqnums)})`.execute(db);
+  return new Map(rows.map((r) => [Number(r.rseqnum), r.rs]));
+}
+
+/**
+ * A release whose answer is recorded (the intent): step 2, released copies 'p' → 'R' and the rest
+ * of its own claims back to their rs, then step 3. Returns the result, or null when another
+ * settler recorded it first.
+ */
+export async function settleRelease(
+  deps: Deps,
+  intent: { id: string; audit_id: number | null; partition_tag: number; mail_id: string; payload: string },
+  opts: { onRecorded?: OnRecorded; subs?: Subscriptions | null; step?: (s: CrossWriteStep) => void } = {},
+): Promise<ReleaseResult | null> {
+  const p = JSON.parse(intent.payload) as ReleasePayload;
+  const key: MailKey = { partitionTag: Number(intent.partition_tag), mailId: intent.mail_id };
+  const auditId = Number(intent.audit_id);
+  const released = p.copies.filter((_, i) => p.results[i]?.released);
+  const giveBack = p.copies.filter((c, i) => c.fresh !== false && !p.results[i]?.released);
+  await deps.db.transaction().execute(async (trx) => {
+    if (released.length) {
+      await sql`UPDATE msgrcpt SET rs = 'R' WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)}
+        AND rseqnum IN (${sql.join(released.map((c) => c.rseqnum))}) AND rs = 'p'`.execute(trx);
+    }
+    for (const c of giveBack) {
+      await sql`UPDATE msgrcpt SET rs = ${c.rs} WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)}
+        AND rseqnum = ${c.rseqnum} AND rs = 'p'`.execute(trx);
+    }
+  });
+  opts.step?.('release.amavisd');
+  const result: ReleaseResult = { id: formatItemId(key), status: p.status, results: p.results, via: p.via };
+  const forced = p.copies.some((c) => c.fresh === false);
+  const settled = await deps.state.transaction().execute(async (trx) => {
+    const token = await trx.deleteFrom('qe_cross_writes').where('id', '=', intent.id).executeTakeFirst();
+    if (Number(token.numDeletedRows) !== 1) return false;
+    if (p.error !== undefined) {
+      await settleAttempt(trx, auditId, 'failed', p.notSent ? `not sent: ${p.error}` : p.error);
+      if (!p.notSent) await emitReleaseEvents(trx, deps, p.who, key, p.results, p.error, opts.subs);
+      return true;
+    }
+    await settleAttempt(trx, auditId, p.status === 'released' ? 'ok' : p.status, JSON.stringify(p.results));
+    if (forced) await closeResolvedAttempts(trx, deps, key);
+    await emitReleaseEvents(trx, deps, p.who, key, p.results, undefined, opts.subs);
+    if (opts.onRecorded) await opts.onRecorded(trx, result);
+    return true;
+  });
+  return settled ? result : null;
+}
+
+/**
+ * A delete's step 2 (copies → 'D' where they still have the rs read before; the stored text
+ * removed when no copy is left pending) and step 3. Returns null when another settler recorded it.
+ */
+export async function settleDelete(
+  deps: Deps,
+  intent: { id: string; partition_tag: number; mail_id: string; payload: string },
+  step?: (s: CrossWriteStep) => void,
+): Promise<DeleteResult | null> {
+  const p = JSON.parse(intent.payload) as DeletePayload;
+  const key: MailKey = { partitionTag: Number(intent.partition_tag), mailId: intent.mail_id };
+  const v = deps.variant;
+  const { deleted, contentRemoved } = await deps.db.transaction().execute(async (trx) => {
+    for (const c of p.copies) {
+      await sql`UPDATE msgrcpt SET rs = 'D' WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)}
+        AND rseqnum = ${c.rseqnum} AND rs = ${c.rs}`.execute(trx);
+    }
+    // what is 'D' now: this change, whether made now or by the run that was stopped
+    const now = await currentRs(
+      trx,
+      deps,
+      key,
+      p.copies.map((c) => c.rseqnum),
+    );
+    const left = await sql<{ n: number | string }>`SELECT count(*) AS n FROM msgrcpt
+      WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(v, 'msgrcpt.mail_id', key.mailId)}
+        AND rs NOT IN ('R', 'D')`.execute(trx);
+    const removed = Number(left.rows[0]?.n ?? 0) === 0;
+    if (removed) {
+      await sql`DELETE FROM quarantine WHERE partition_tag = ${key.partitionTag}
+        AND mail_id = ${bind(v, 'quarantine.mail_id', key.mailId)}`.execute(trx);
+    }
+    return { deleted: p.copies.filter((c) => now.get(c.rseqnum) === 'D').map((c) => c.address), contentRemoved: removed };
+  });
+  step?.('delete.amavisd');
+  const settled = await deps.state.transaction().execute(async (trx) => {
+    const token = await trx.deleteFrom('qe_cross_writes').where('id', '=', intent.id).executeTakeFirst();
+    if (Number(token.numDeletedRows) !== 1) return false;
+    // a copy whose release outcome was unknown, deleted by name, closes that attempt
+    if (p.copies.some((c) => c.rs === 'p')) await closeResolvedAttempts(trx, deps, key);
+    await recordAudit(trx, deps.clock, p.who, {
+      action: 'delete',
+      partitionTag: key.partitionTag,
+      mailId: key.mailId,
+      recipients: deleted,
+      result: 'ok',
+      detail: JSON.stringify({ content_removed: contentRemoved }),
+    });
+    await emitMailEvent(
+      trx,
+      deps,
+      p.who,
+      'quarantine.deleted',
+      key,
+      deleted.map((address) => ({ address })),
+      { content_removed: contentRemoved },
+    );
+    return true;
+  });
+  return settled ? { id: formatItemId(key), deleted, content_removed: contentRemoved } : null;
+}
+
+export interface CrossWriteReport {
+  settled: number;
+  voided: number;
+  failed: number;
+}
+
+/**
+ * The recovery pass (minute job): every intent older than `graceSeconds` (a live request settles
+ * its own within a second or two; settling it twice is harmless, the token decides) is settled;
+ * every release attempt still 'pending' after RELEASE_UNKNOWN_AFTER_MINUTES whose copies were never
+ * claimed is voided (nothing was sent: a live request sends only after fencing it as 'claimed').
+ * Only with a state database apart; with one database there is nothing to recover.
+ */
+export async function settleCrossWrites(deps: Deps, opts: { graceSeconds?: number; limit?: number } = {}): Promise<CrossWriteReport> {
+  const report: CrossWriteReport = { settled: 0, voided: 0, failed: 0 };
+  if (!deps.stateApart) return report;
+  const now = seconds(deps);
+  const due = await deps.state
+    .selectFrom('qe_cross_writes')
+    .selectAll()
+    .where('created_at', '<=', now - (opts.graceSeconds ?? 60))
+    .orderBy('created_at')
+    .limit(opts.limit ?? 100)
+    .execute();
+  for (const intent of due) {
+    try {
+      const done = intent.kind === 'release' ? await settleRelease(deps, intent) : await settleDelete(deps, intent);
+      if (done) report.settled++;
+    } catch (err) {
+      report.failed++;
+      deps.log.warn('cross-database write not settled yet', { id: intent.id, kind: intent.kind, message: (err as Error).message });
+    }
+  }
+  const cutoff = now - deps.config.RELEASE_UNKNOWN_AFTER_MINUTES * 60;
+  const stale = await deps.state
+    .selectFrom('qe_release_attempts')
+    .select(['audit_id', 'partition_tag', 'mail_id', 'plan'])
+    .where('state', '=', 'pending')
+    .where('started_at', '<=', cutoff)
+    .orderBy('started_at')
+    .limit(opts.limit ?? 100)
+    .execute();
+  for (const a of stale) {
+    if (a.plan === null) continue; // recorded with one database (never apart): the announcement's
+    const key: MailKey = { partitionTag: Number(a.partition_tag), mailId: a.mail_id };
+    const copies = JSON.parse(a.plan) as PlannedCopy[];
+    const rs = await currentRs(
+      deps.db,
+      deps,
+      key,
+      copies.map((c) => c.rseqnum),
+    );
+    // claimed but not fenced (the process stopped between the two): left to the admin, as unknown
+    if (copies.some((c) => c.fresh !== false && rs.get(c.rseqnum) === 'p')) continue;
+    await deps.state.transaction().execute(async (trx) => {
+      const token = await trx
+        .deleteFrom('qe_release_attempts')
+        .where('audit_id', '=', a.audit_id)
+        .where('state', '=', 'pending')
+        .executeTakeFirst();
+      if (Number(token.numDeletedRows) !== 1) return; // fenced by the live request meanwhile
+      await trx
+        .updateTable('qe_audit')
+        .set({ result: 'failed', detail: 'not sent: the process stopped before it claimed the copies' })
+        .where('id', '=', a.audit_id)
+        .execute();
+      report.voided++;
+    });
+  }
+  return report;
+}

@@ -1,0 +1,279 @@
+// A state database apart (README "State in its own database"): a release or delete run in a
+// process of its own (test/support/state-apart-child.ts) is SIGKILLed right after each committed
+// step; then, on amavisd's side and the state's, what a stopped process left is checked, the
+// recovery pass (the webhook job's settleCrossWrites, then the announcement) runs twice, and: every
+// change made is audited and announced exactly once, none that was not made is, and nothing is
+// sent to amavisd that the records do not account for. amavisd's database is reached as the README's
+// least-privileged user for this setup (grants:*:amavisd-apart): no qe_* table is ever asked of it.
+// MariaDB holds amavisd's tables and PostgreSQL the state, then the other way round.
+import { spawn } from 'node:child_process';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { detectSchema, type VariantName } from '../../src/amavis/schema.ts';
+import { composeNode } from '../../src/compose.node.ts';
+import { parseConfig } from '../../src/config.ts';
+import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
+import { loadMigrationFiles } from '../../src/db/drivers/files.ts';
+import { migrate } from '../../src/db/migrations.ts';
+import type { Deps } from '../../src/deps.ts';
+import { announceUnsettledReleases } from '../../src/quarantine/attempts.ts';
+import { settleCrossWrites } from '../../src/quarantine/cross-writes.ts';
+import type { TestApp } from '../support/app.ts';
+import { createEmptyDatabase, dropDatabase, mysqlRoot, pgAdmin } from '../support/databases.ts';
+import { Fixtures } from '../support/fixtures.ts';
+import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
+import { readmeBlock } from '../support/readme.ts';
+
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
+
+const CHILD = new URL('../support/state-apart-child.ts', import.meta.url).pathname;
+const NOW = Math.floor(Date.now() / 1000);
+const quiet = { info() {}, warn() {}, error() {} };
+
+interface Run {
+  signal: NodeJS.Signals | null;
+  code: number | null;
+  out: string;
+}
+
+function runChild(env: Record<string, string>): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => void (out += String(b)));
+    child.stderr.on('data', (b: Buffer) => void (out += String(b)));
+    const timer = setTimeout(() => (child.kill('SIGKILL'), reject(new Error(`child did not end:\n${out}`))), 90_000);
+    child.on('exit', (code, signal) => (clearTimeout(timer), resolve({ code, signal, out })));
+  });
+}
+
+/** amavisd's user with the README's grants for a state database apart, on database `db`. */
+async function leastPrivilegedUrl(server: 'mysql' | 'postgres', db: string, user: string): Promise<string> {
+  const pass = 'change-me-apart';
+  const block = readmeBlock(`grants:${server}:amavisd-apart`)
+    .replace(/\bamavisd\b/g, db)
+    .replace(/\bquarantine_edge\b/g, user)
+    .replace(/change-me-api/g, pass);
+  if (server === 'mysql') {
+    await mysqlRoot(`DROP USER IF EXISTS '${user}'@'127.0.0.1';\n${block}`);
+    return `mysql://${user}:${pass}@127.0.0.1:3306/${db}`;
+  }
+  await pgAdmin([`DROP ROLE IF EXISTS ${user}`]);
+  const [create, ...grants] = block
+    .split(/;\s*\n/)
+    .map((s) => s.trim())
+    .filter((s) => s && !s.startsWith('--'));
+  await pgAdmin([create!]);
+  await pgAdmin(grants, db);
+  return `postgres://${user}:${pass}@127.0.0.1:5432/${db}`;
+}
+
+const COMBOS: Array<{ amavisd: VariantName; state: 'mysql' | 'postgres' }> = [
+  { amavisd: 'mysql-iredmail', state: 'postgres' },
+  { amavisd: 'pg-upstream', state: 'mysql' },
+];
+
+describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', ({ amavisd, state: stateServer }) => {
+  const server = amavisd.startsWith('mysql') ? 'mysql' : 'postgres';
+  const tag = () => `${inject('runSuffix')}${server[0]}`;
+  const stateName = () => `qe_state_k_${tag()}`;
+  const user = () => `qe_apart_${tag()}`;
+  let amavisdUrl: string;
+  let stateUrl: string;
+  let dbName: string;
+  let owner: DbHandle; // amavisd's database as its owner: fixtures only
+  let limited: DbHandle; // as the least-privileged user: every verb and the recovery pass
+  let stateDb: DbHandle;
+  let f: Fixtures;
+  let peer: PdpPeer;
+  let later: Deps; // the recovery pass, 20 minutes on
+
+  beforeAll(async () => {
+    const ownerUrl = inject('variantUrls')[amavisd]!;
+    owner = await openDatabase({ url: ownerUrl, runtime: 'node', poolSize: 2 });
+    dbName = new URL(ownerUrl).pathname.slice(1);
+    amavisdUrl = await leastPrivilegedUrl(server, dbName, user());
+    stateUrl = await createEmptyDatabase(stateServer, stateName());
+    stateDb = await openDatabase({ url: stateUrl, runtime: 'node', poolSize: 2 });
+    await migrate(stateDb.db, stateDb.dialect, await loadMigrationFiles(stateDb.dialect), () => Date.now());
+    await stateDb.db
+      .insertInto('qe_webhooks')
+      .values({
+        id: 'wh_kill',
+        url: 'http://127.0.0.1:9/',
+        events: JSON.stringify(['quarantine.released', 'quarantine.release_failed', 'quarantine.release_unknown', 'quarantine.deleted']),
+        description: null,
+        secret: 'whsec_a2lsbC10ZXN0LXNlY3JldC0wMTIz',
+        domains: null,
+        created_by: 'test',
+        created_at: NOW,
+        disabled_at: null,
+        disabled_reason: null,
+      })
+      .execute();
+    const variant = await detectSchema(owner.db, owner.dialect);
+    f = new Fixtures({ handle: owner, variant } as TestApp);
+    limited = await openDatabase({ url: amavisdUrl, runtime: 'node', poolSize: 2 });
+    const lease = { handle: limited, state: stateDb, variant: await detectSchema(limited.db, limited.dialect) };
+    later = composeNode(parseConfig({ DATABASE_URL: amavisdUrl }), lease, {
+      log: quiet,
+      clock: { now: () => Date.now() + 20 * 60_000 },
+    }).deps(lease);
+    peer = await startPdpPeer({ kind: 'reply' });
+  });
+  afterAll(async () => {
+    await f?.cleanup();
+    await peer?.close();
+    await limited?.close();
+    await owner?.close();
+    await stateDb?.close();
+    await dropDatabase(stateServer, stateName());
+    if (server === 'mysql') await mysqlRoot(`DROP USER IF EXISTS '${user()}'@'127.0.0.1';`);
+    else {
+      // its grants in amavisd's database go first (that database outlives this file)
+      await pgAdmin([`DROP OWNED BY ${user()}`], dbName);
+      await pgAdmin([`DROP ROLE IF EXISTS ${user()}`]);
+    }
+  });
+
+  async function message(domain: string): Promise<string> {
+    const [id] = await f.add({
+      timeNum: NOW - 60,
+      content: 'S',
+      sender: 'spammer@kill.example',
+      subject: 'kill',
+      spamLevel: 9,
+      recipients: [{ address: `a@${domain}` }, { address: `b@${domain}` }],
+    });
+    return id!;
+  }
+
+  const mailOf = (id: string) => id.slice(id.indexOf('.') + 1);
+  const sentFor = (id: string) => peer.requests().filter((r) => r.find(([k]) => k === 'mail_id')?.[1] === mailOf(id)).length;
+  async function events(id: string): Promise<string[]> {
+    const rows = await stateDb.db.selectFrom('qe_webhook_events').select(['type', 'payload']).execute();
+    return rows.filter((r) => r.payload.includes(mailOf(id))).map((r) => r.type);
+  }
+  async function audit(id: string) {
+    return stateDb.db
+      .selectFrom('qe_audit')
+      .select(['action', 'result', 'detail', 'recipients'])
+      .where('mail_id', '=', mailOf(id))
+      .orderBy('id')
+      .execute();
+  }
+  async function recover(): Promise<void> {
+    await settleCrossWrites(later, { graceSeconds: 0 });
+    await announceUnsettledReleases(later);
+  }
+  const open = async () => ({
+    attempts: Number((await stateDb.db.selectFrom('qe_release_attempts').select(sql<number>`count(*)`.as('n')).executeTakeFirst())?.n),
+    intents: Number((await stateDb.db.selectFrom('qe_cross_writes').select(sql<number>`count(*)`.as('n')).executeTakeFirst())?.n),
+  });
+
+  async function kill(action: 'release' | 'delete', id: string, at: string): Promise<Run> {
+    const run = await runChild({ AMAVISD_URL: amavisdUrl, STATE_URL: stateUrl, PDP: peer.hostPort, ACTION: action, ID: id, KILL_AT: at });
+    if (at) expect(run.signal, run.out).toBe('SIGKILL');
+    else expect(run.code, run.out).toBe(0);
+    return run;
+  }
+
+  it('runs through when not killed: released, audited ok, one event, nothing to recover', async () => {
+    const id = await message(`ok-${tag()}.example`);
+    const run = await kill('release', id, '');
+    expect(JSON.parse(run.out.trim().split('\n').pop()!)).toMatchObject({ result: { status: 'released' } });
+    expect(await f.rs(id)).toEqual(['R', 'R']);
+    expect(await audit(id)).toMatchObject([{ action: 'release', result: 'ok' }]);
+    expect(await events(id)).toEqual(['quarantine.released']);
+    await recover();
+    expect(await events(id)).toEqual(['quarantine.released']);
+    expect(sentFor(id)).toBe(1);
+  });
+
+  it('after the attempt is recorded, before the claim: nothing sent; voided as not sent, no event', async () => {
+    const id = await message(`intent-${tag()}.example`);
+    await kill('release', id, 'release.intent');
+    expect(await f.rs(id)).toEqual([' ', ' ']);
+    expect(await audit(id)).toMatchObject([{ result: 'pending' }]);
+    await recover();
+    await recover();
+    expect(await audit(id)).toMatchObject([{ action: 'release', result: 'failed', detail: expect.stringMatching(/^not sent/) }]);
+    expect(await events(id)).toEqual([]);
+    expect(sentFor(id)).toBe(0);
+    expect(await f.rs(id)).toEqual([' ', ' ']);
+  });
+
+  for (const at of ['release.claimed', 'release.fenced']) {
+    it(`after ${at === 'release.claimed' ? 'the claim' : 'the fence'}, before sending: releasing, announced as unknown once, never as released`, async () => {
+      const id = await message(`${at.split('.')[1]}-${tag()}.example`);
+      await kill('release', id, at);
+      expect(sentFor(id)).toBe(0);
+      expect(await f.rs(id)).toEqual(['p', 'p']);
+      await recover();
+      await recover();
+      expect(await f.rs(id)).toEqual(['p', 'p']);
+      expect(await audit(id)).toMatchObject([{ result: 'pending' }]);
+      expect(await events(id)).toEqual(['quarantine.release_unknown']);
+    });
+  }
+
+  it("after amavisd's answer is recorded, before amavisd's rows: the recovery marks them and records it once", async () => {
+    const id = await message(`answered-${tag()}.example`);
+    await kill('release', id, 'release.answered');
+    expect(sentFor(id)).toBe(1);
+    expect(await f.rs(id)).toEqual(['p', 'p']);
+    expect(await events(id)).toEqual([]);
+    await recover();
+    await recover();
+    expect(await f.rs(id)).toEqual(['R', 'R']);
+    expect(await audit(id)).toMatchObject([{ action: 'release', result: 'ok' }]);
+    expect(await events(id)).toEqual(['quarantine.released']);
+    expect(sentFor(id)).toBe(1);
+  });
+
+  it("after amavisd's rows, before the audit row and event: the recovery records it once", async () => {
+    const id = await message(`settled-${tag()}.example`);
+    await kill('release', id, 'release.amavisd');
+    expect(await f.rs(id)).toEqual(['R', 'R']);
+    expect(await audit(id)).toMatchObject([{ result: 'pending' }]);
+    expect(await events(id)).toEqual([]);
+    await recover();
+    await recover();
+    expect(await audit(id)).toMatchObject([{ action: 'release', result: 'ok' }]);
+    expect(await events(id)).toEqual(['quarantine.released']);
+    expect(sentFor(id)).toBe(1);
+  });
+
+  it('a delete killed after its intent: the recovery deletes and records it once', async () => {
+    const id = await message(`del-intent-${tag()}.example`);
+    await kill('delete', id, 'delete.intent');
+    expect(await f.rs(id)).toEqual([' ', ' ']);
+    expect(await audit(id)).toEqual([]);
+    await recover();
+    await recover();
+    expect(await f.rs(id)).toEqual(['D', 'D']);
+    expect(await f.chunks(id)).toBe(0);
+    expect(await audit(id)).toMatchObject([{ action: 'delete', result: 'ok', detail: '{"content_removed":true}' }]);
+    expect(await events(id)).toEqual(['quarantine.deleted']);
+  });
+
+  it("a delete killed after amavisd's rows: the recovery records it once", async () => {
+    const id = await message(`del-amavisd-${tag()}.example`);
+    await kill('delete', id, 'delete.amavisd');
+    expect(await f.rs(id)).toEqual(['D', 'D']);
+    expect(await f.chunks(id)).toBe(0);
+    expect(await audit(id)).toEqual([]);
+    expect(await events(id)).toEqual([]);
+    await recover();
+    await recover();
+    expect(await audit(id)).toMatchObject([{ action: 'delete', result: 'ok', detail: '{"content_removed":true}' }]);
+    expect(await events(id)).toEqual(['quarantine.deleted']);
+  });
+
+  it('leaves nothing open but the unknown attempts an admin resolves', async () => {
+    expect(await open()).toEqual({ attempts: 2, intents: 0 });
+  });
+});
