@@ -31,18 +31,15 @@ const databaseUrl = optionalString
  * is refused at start rather than run wrongly. README "State in its own database".
  */
 export const STATE_APART_UNSUPPORTED: readonly string[] = [
-  'release and delete',
-  'bulk actions',
+  'digests (sending, admin digests, action links)',
   'release requests',
-  'digests',
-  'sender lists',
+  'sender lists (and allow_sender / block_sender)',
   'policies',
   'reports to the spam filter',
+  'mark-released and resolving unknown releases',
   'purge',
-  'webhooks',
-  'keys and audit',
-  'pages and sessions',
   'stats snapshots',
+  'the web pages (/ui)',
 ];
 
 /** Five fields of digits, '*', ',', '-', '/' (croner checks the ranges on Node when it schedules it). */

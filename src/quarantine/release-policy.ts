@@ -154,6 +154,11 @@ export async function ownerVisibleApart(deps: Deps, who: Identity, column = 'm.c
   return sql<boolean>`${policyTypeSql(column)} NOT IN (${sql.join(hidden.map((t) => sql.lit(t)))})`;
 }
 
+/** ownerVisible, or with a state database apart ownerVisibleApart (its policy rows read first). */
+export function ownerVisibleFor(deps: Deps, who: Identity, column = 'm.content'): Promise<RawBuilder<boolean>> {
+  return deps.stateApart ? ownerVisibleApart(deps, who, column) : Promise.resolve(ownerVisible(who, column));
+}
+
 /**
  * Checked by the release verb before anything is claimed or sent: an owner only where the policy
  * says `release`; an admin or domain admin of virus or banned mail only with `confirm_dangerous`.
@@ -227,7 +232,7 @@ function target(who: Identity, domain: string | null): string {
 export async function putReleasePolicy(deps: Deps, who: Identity, domain: string | null, rules: Partial<Rules>): Promise<PolicyView> {
   const key = target(who, domain);
   const now = Math.floor(deps.clock.now() / 1000);
-  await deps.db.transaction().execute(async (trx) => {
+  await deps.state.transaction().execute(async (trx) => {
     await trx.deleteFrom('qe_release_policies').where('domain', '=', key).execute();
     const rows = Object.entries(rules).map(([type, action]) => ({
       domain: key,
@@ -249,7 +254,7 @@ export async function putReleasePolicy(deps: Deps, who: Identity, domain: string
 
 export async function deleteReleasePolicy(deps: Deps, who: Identity, domain: string): Promise<void> {
   const key = target(who, domain);
-  await deps.db.transaction().execute(async (trx) => {
+  await deps.state.transaction().execute(async (trx) => {
     const res = await trx.deleteFrom('qe_release_policies').where('domain', '=', key).executeTakeFirst();
     if (Number(res.numDeletedRows) === 0) throw new AppError('not_found', 'this domain has no override');
     await recordAudit(trx, deps.clock, who, {

@@ -6,7 +6,7 @@ import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { parseRecipient, parseSender, type RecipientForm, type SenderForm } from '../senders/forms.ts';
-import { ownerVisible, ownerVisibleApart } from './release-policy.ts';
+import { ownerVisibleFor } from './release-policy.ts';
 import { recipientScope } from './scope.ts';
 
 /** A message an action is about to change, with its recipients limited to the caller's scope. */
@@ -22,7 +22,7 @@ export interface ActionTarget {
 export async function loadTarget(deps: Deps, who: Identity, key: MailKey): Promise<ActionTarget> {
   const v = deps.variant;
   // with our tables apart, the owner's hidden types are read from them first (release-policy.ts)
-  const visible = deps.stateApart ? await ownerVisibleApart(deps, who) : ownerVisible(who);
+  const visible = await ownerVisibleFor(deps, who);
   // One statement (it was two: the message, then its recipients): the message with each of its
   // recipients in the caller's scope. No row: not quarantined, or nothing of it in scope; both 404.
   const { rows } = await sql<{

@@ -57,26 +57,26 @@ export async function deliverQueued(deps: Deps, body: QueueMessageBody): Promise
 
 async function prune(deps: Deps): Promise<number> {
   const before = Math.floor(deps.clock.now() / 1000) - RETENTION_SECONDS;
-  const d = await deps.db
+  const d = await deps.state
     .deleteFrom('qe_webhook_deliveries')
     .where('status', '!=', 'pending')
     .where('created_at', '<', before)
     .executeTakeFirst();
   // The attempts of the deliveries just pruned (and of none still kept: a delivery's history is whole).
-  const a = await deps.db
+  const a = await deps.state
     .deleteFrom('qe_webhook_attempts')
     .where('attempted_at', '<', before)
     .where(({ not, exists, selectFrom }) =>
       not(exists(selectFrom('qe_webhook_deliveries as d').select('d.id').whereRef('d.id', '=', 'qe_webhook_attempts.delivery_id'))),
     )
     .executeTakeFirst();
-  const e = await deps.db
+  const e = await deps.state
     .deleteFrom('qe_webhook_events')
     .where('created_at', '<', before)
     .where(({ not, exists, selectFrom }) =>
       not(exists(selectFrom('qe_webhook_deliveries as d').select('d.id').whereRef('d.event_id', '=', 'qe_webhook_events.id'))),
     )
     .executeTakeFirst();
-  const r = await deps.db.deleteFrom('qe_resend_events').where('received_at', '<', before).executeTakeFirst();
+  const r = await deps.state.deleteFrom('qe_resend_events').where('received_at', '<', before).executeTakeFirst();
   return Number(d.numDeletedRows) + Number(a.numDeletedRows) + Number(e.numDeletedRows) + Number(r.numDeletedRows);
 }

@@ -13,16 +13,13 @@ import { detectSchema, type VariantName } from '../../src/amavis/schema.ts';
 import { composeNode } from '../../src/compose.node.ts';
 import { parseConfig } from '../../src/config.ts';
 import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
-import { loadMigrationFiles } from '../../src/db/drivers/files.ts';
-import { migrate } from '../../src/db/migrations.ts';
 import type { Deps } from '../../src/deps.ts';
 import { announceUnsettledReleases } from '../../src/quarantine/attempts.ts';
 import { settleCrossWrites } from '../../src/quarantine/cross-writes.ts';
 import type { TestApp } from '../support/app.ts';
-import { createEmptyDatabase, dropDatabase, mysqlRoot, pgAdmin } from '../support/databases.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
-import { readmeBlock } from '../support/readme.ts';
+import { apartDatabases, type ApartDatabases } from '../support/state-apart.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
@@ -50,27 +47,6 @@ function runChild(env: Record<string, string>): Promise<Run> {
   });
 }
 
-/** amavisd's user with the README's grants for a state database apart, on database `db`. */
-async function leastPrivilegedUrl(server: 'mysql' | 'postgres', db: string, user: string): Promise<string> {
-  const pass = 'change-me-apart';
-  const block = readmeBlock(`grants:${server}:amavisd-apart`)
-    .replace(/\bamavisd\b/g, db)
-    .replace(/\bquarantine_edge\b/g, user)
-    .replace(/change-me-api/g, pass);
-  if (server === 'mysql') {
-    await mysqlRoot(`DROP USER IF EXISTS '${user}'@'127.0.0.1';\n${block}`);
-    return `mysql://${user}:${pass}@127.0.0.1:3306/${db}`;
-  }
-  await pgAdmin([`DROP ROLE IF EXISTS ${user}`]);
-  const [create, ...grants] = block
-    .split(/;\s*\n/)
-    .map((s) => s.trim())
-    .filter((s) => s && !s.startsWith('--'));
-  await pgAdmin([create!]);
-  await pgAdmin(grants, db);
-  return `postgres://${user}:${pass}@127.0.0.1:5432/${db}`;
-}
-
 const COMBOS: Array<{ amavisd: VariantName; state: 'mysql' | 'postgres' }> = [
   { amavisd: 'mysql-iredmail', state: 'postgres' },
   { amavisd: 'pg-upstream', state: 'mysql' },
@@ -79,11 +55,9 @@ const COMBOS: Array<{ amavisd: VariantName; state: 'mysql' | 'postgres' }> = [
 describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', ({ amavisd, state: stateServer }) => {
   const server = amavisd.startsWith('mysql') ? 'mysql' : 'postgres';
   const tag = () => `${inject('runSuffix')}${server[0]}`;
-  const stateName = () => `qe_state_k_${tag()}`;
-  const user = () => `qe_apart_${tag()}`;
   let amavisdUrl: string;
   let stateUrl: string;
-  let dbName: string;
+  let apart: ApartDatabases;
   let owner: DbHandle; // amavisd's database as its owner: fixtures only
   let limited: DbHandle; // as the least-privileged user: every verb and the recovery pass
   let stateDb: DbHandle;
@@ -94,11 +68,8 @@ describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', 
   beforeAll(async () => {
     const ownerUrl = inject('variantUrls')[amavisd]!;
     owner = await openDatabase({ url: ownerUrl, runtime: 'node', poolSize: 2 });
-    dbName = new URL(ownerUrl).pathname.slice(1);
-    amavisdUrl = await leastPrivilegedUrl(server, dbName, user());
-    stateUrl = await createEmptyDatabase(stateServer, stateName());
-    stateDb = await openDatabase({ url: stateUrl, runtime: 'node', poolSize: 2 });
-    await migrate(stateDb.db, stateDb.dialect, await loadMigrationFiles(stateDb.dialect), () => Date.now());
+    apart = await apartDatabases({ ownerUrl, amavisdServer: server, stateServer, tag: `k${tag()}` });
+    ({ amavisdUrl, stateUrl, state: stateDb } = apart);
     await stateDb.db
       .insertInto('qe_webhooks')
       .values({
@@ -129,14 +100,7 @@ describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', 
     await peer?.close();
     await limited?.close();
     await owner?.close();
-    await stateDb?.close();
-    await dropDatabase(stateServer, stateName());
-    if (server === 'mysql') await mysqlRoot(`DROP USER IF EXISTS '${user()}'@'127.0.0.1';`);
-    else {
-      // its grants in amavisd's database go first (that database outlives this file)
-      await pgAdmin([`DROP OWNED BY ${user()}`], dbName);
-      await pgAdmin([`DROP ROLE IF EXISTS ${user()}`]);
-    }
+    await apart?.drop();
   });
 
   async function message(domain: string): Promise<string> {

@@ -1,0 +1,201 @@
+// The flows that support a state database apart (README "State in its own database"), through the
+// API as a client sees it, with amavisd's database reached as the README's least-privileged user
+// for this setup: any qe_* statement sent to amavisd's database would be refused there. Keys and
+// authentication, the quarantine list, item, stats and raw message (an owner's hidden types read
+// from the state database first), release (with an idempotency key) and delete, a bulk release,
+// release policies, webhooks, digest subscriptions and the audit log; allow_sender and
+// block_sender answer 501 naming the field rather than run half in one database.
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { directTransport } from '../../src/amavis/pdp-client.node.ts';
+import { detectSchema, type VariantName } from '../../src/amavis/schema.ts';
+import { createApp } from '../../src/api/app.ts';
+import { parseConfig } from '../../src/config.ts';
+import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
+import { sharedProvider } from '../../src/db/provider.ts';
+import { ADMIN_KEY, type TestApp } from '../support/app.ts';
+import { Fixtures } from '../support/fixtures.ts';
+import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
+import { apartDatabases, type ApartDatabases } from '../support/state-apart.ts';
+
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
+
+const NOW = Math.floor(Date.now() / 1000);
+const quiet = { info() {}, warn() {}, error() {} };
+
+const COMBOS: Array<{ amavisd: VariantName; state: 'mysql' | 'postgres' }> = [
+  { amavisd: 'mysql-upstream', state: 'postgres' },
+  { amavisd: 'pg-iredmail', state: 'mysql' },
+];
+
+describe.each(COMBOS)('state apart through the API: amavisd on $amavisd, state on $state', ({ amavisd, state: stateServer }) => {
+  const server = amavisd.startsWith('mysql') ? 'mysql' : 'postgres';
+  const tag = () => `f${inject('runSuffix')}${server[0]}`;
+  const domain = () => `apart-${tag()}.example`.replace(/_/g, '-');
+  let apart: ApartDatabases;
+  let owner: DbHandle;
+  let limited: DbHandle;
+  let f: Fixtures;
+  let peer: PdpPeer;
+  let app: ReturnType<typeof createApp>;
+
+  const call = (method: string, path: string, body?: unknown, key = ADMIN_KEY, headers: Record<string, string> = {}) =>
+    Promise.resolve(
+      app.request(path, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      }),
+    );
+
+  beforeAll(async () => {
+    const ownerUrl = inject('variantUrls')[amavisd]!;
+    owner = await openDatabase({ url: ownerUrl, runtime: 'node', poolSize: 2 });
+    apart = await apartDatabases({ ownerUrl, amavisdServer: server, stateServer, tag: tag() });
+    limited = await openDatabase({ url: apart.amavisdUrl, runtime: 'node', poolSize: 4 });
+    const variant = await detectSchema(limited.db, limited.dialect);
+    f = new Fixtures({ handle: owner, variant: await detectSchema(owner.db, owner.dialect) } as TestApp);
+    peer = await startPdpPeer({ kind: 'reply' });
+    app = createApp({
+      config: parseConfig({ DATABASE_URL: apart.amavisdUrl, ADMIN_API_KEY: ADMIN_KEY }),
+      database: sharedProvider(limited, variant, apart.state),
+      log: quiet,
+      release: directTransport(peer.hostPort),
+    });
+  });
+  afterAll(async () => {
+    await f?.cleanup();
+    await peer?.close();
+    await limited?.close();
+    await owner?.close();
+    await apart?.drop();
+  });
+
+  const msg = (content: string, subject: string, to: string[]) => ({
+    timeNum: NOW - 30,
+    content,
+    sender: 'sender@apart.example',
+    subject,
+    spamLevel: 8,
+    recipients: to.map((address) => ({ address })),
+  });
+  const events = async (mailId: string) =>
+    (await apart.state.db.selectFrom('qe_webhook_events').select(['type', 'payload']).execute())
+      .filter((e) => e.payload.includes(mailId))
+      .map((e) => e.type);
+
+  it('/readyz: both databases ready, the state apart', async () => {
+    const res = await app.request('/readyz');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'ready', state_database: 'apart' });
+  });
+
+  it('keys, list, item, stats, raw, release policies (an owner hidden type), audit', async () => {
+    const d = domain();
+    const [spam, banned] = await f.add(msg('S', 'apart spam', [`owner@${d}`]), msg('B', 'apart banned', [`owner@${d}`]));
+    const created = await call('POST', '/v1/keys', { name: 'owner', role: 'user', mailbox: `owner@${d}` });
+    expect(created.status).toBe(201);
+    const ownerKey = ((await created.json()) as { key: string; id: string }).key;
+    expect(await apart.state.db.selectFrom('qe_api_keys').select('id').where('mailbox', '=', `owner@${d}`).execute()).toHaveLength(1);
+
+    const listed = (await (await call('GET', `/v1/quarantine?domain=${d}`)).json()) as { items: Array<{ id: string }> };
+    expect(listed.items.map((i) => i.id).sort()).toEqual([spam, banned].sort());
+    expect((await call('GET', `/v1/quarantine/${spam}`)).status).toBe(200);
+    expect(await (await call('GET', `/v1/quarantine/${spam}/raw`)).text()).toContain('apart spam');
+    expect((await call('GET', `/v1/quarantine/stats?domain=${d}`)).status).toBe(200);
+
+    // the policy is in the state database; the owner's list, item and stats obey it in amavisd's
+    expect((await call('PUT', `/v1/release-policies/domains/${d}`, { rules: { banned: 'hidden' } })).status).toBe(200);
+    const mine = (await (await call('GET', '/v1/quarantine', undefined, ownerKey)).json()) as { items: Array<{ id: string }> };
+    expect(mine.items.map((i) => i.id)).toEqual([spam]);
+    expect((await call('GET', `/v1/quarantine/${banned}`, undefined, ownerKey)).status).toBe(404);
+    expect((await call('POST', `/v1/quarantine/${banned}/release`, undefined, ownerKey)).status).toBe(404);
+    expect((await call('GET', `/v1/quarantine/${spam}`, undefined, ownerKey)).status).toBe(200);
+
+    for (const action of ['release_policy', 'key.create']) {
+      const audit = (await (await call('GET', `/v1/audit?action=${action}`)).json()) as { items: Array<{ actor: string }> };
+      expect(audit.items.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('webhooks, release with an idempotency key, delete, bulk: changes in amavisd, audit and events in the state', async () => {
+    const d = domain();
+    const hook = await call('POST', '/v1/webhooks', {
+      url: 'https://hooks.apart.example/in',
+      events: ['quarantine.released', 'quarantine.deleted'],
+    });
+    expect(hook.status).toBe(201);
+    const [a, b, c1, c2] = await f.add(
+      msg('S', 'apart a', [`x@${d}`, `y@${d}`]),
+      msg('S', 'apart b', [`z@${d}`]),
+      msg('S', 'apart c1', [`w@${d}`]),
+      msg('S', 'apart c2', [`w@${d}`]),
+    );
+    const once = await call('POST', `/v1/quarantine/${a}/release`, undefined, ADMIN_KEY, { 'idempotency-key': `apart-${tag()}` });
+    expect(once.status).toBe(200);
+    const answer = await once.json();
+    expect(answer).toMatchObject({ status: 'released' });
+    const again = await call('POST', `/v1/quarantine/${a}/release`, undefined, ADMIN_KEY, { 'idempotency-key': `apart-${tag()}` });
+    expect(await again.json()).toEqual(answer);
+    expect(await f.rs(a!)).toEqual(['R', 'R']);
+    expect(await events(a!.split('.')[1]!)).toEqual(['quarantine.released']);
+
+    const del = await call('DELETE', `/v1/quarantine/${b}`);
+    expect(del.status).toBe(200);
+    expect(await del.json()).toMatchObject({ deleted: [`z@${d}`], content_removed: true });
+    expect(await f.rs(b!)).toEqual(['D']);
+    expect(await f.chunks(b!)).toBe(0);
+    expect(await events(b!.split('.')[1]!)).toEqual(['quarantine.deleted']);
+
+    const bulk = await call('POST', '/v1/quarantine/bulk', { action: 'release', ids: [c1, c2] });
+    expect(bulk.status).toBe(200);
+    expect(await f.rs(c1!)).toEqual(['R']);
+    expect(await f.rs(c2!)).toEqual(['R']);
+
+    const audited = async (id: string) =>
+      (
+        (await (await call('GET', `/v1/audit?mail_id=${id.split('.')[1]}`)).json()) as { items: Array<{ action: string; result: string }> }
+      ).items.map((x) => `${x.action}:${x.result}`);
+    expect(await audited(a!)).toEqual(['release:ok']);
+    expect(await audited(b!)).toEqual(['delete:ok']);
+    expect(await audited(c1!)).toEqual(['release:ok']);
+    expect(await audited(c2!)).toEqual(['release:ok']);
+    expect(await apart.state.db.selectFrom('qe_cross_writes').selectAll().execute()).toEqual([]);
+    expect(await apart.state.db.selectFrom('qe_release_attempts').selectAll().execute()).toEqual([]);
+  });
+
+  it('a release to other addresses (recipients_override): audited in the state, the copies untouched', async () => {
+    const d = domain();
+    const [m] = await f.add(msg('S', 'apart override', [`u@${d}`]));
+    const res = await call('POST', `/v1/quarantine/${m}/release`, { recipients_override: [`helpdesk@${d}`] });
+    expect(res.status).toBe(200);
+    expect(await f.rs(m!)).toEqual([' ']);
+    const rows = await apart.state.db
+      .selectFrom('qe_audit')
+      .select(['action', 'result'])
+      .where('mail_id', '=', m!.split('.')[1]!)
+      .execute();
+    expect(rows).toEqual([{ action: 'release_override', result: 'ok' }]);
+  });
+
+  it('allow_sender and block_sender: 501 naming the field, nothing changed', async () => {
+    const d = domain();
+    const [m] = await f.add(msg('S', 'apart lists', [`v@${d}`]));
+    const rel = await call('POST', `/v1/quarantine/${m}/release`, { allow_sender: true });
+    expect(rel.status).toBe(501);
+    expect(await rel.json()).toMatchObject({ field: 'allow_sender' });
+    const del = await call('DELETE', `/v1/quarantine/${m}?block_sender=true`);
+    expect([400, 501]).toContain(del.status);
+    expect(await f.rs(m!)).toEqual([' ']);
+    expect(peer.requests().filter((r) => r.find(([k]) => k === 'mail_id')?.[1] === m!.split('.')[1])).toEqual([]);
+  });
+
+  it('digest subscriptions are kept in the state database', async () => {
+    const address = `sub@${domain()}`;
+    const put = await call('PUT', `/v1/digests/subscriptions/${address}`, { enabled: true });
+    expect(put.status).toBe(200);
+    expect(await apart.state.db.selectFrom('qe_digest_subscriptions').select('address').where('address', '=', address).execute()).toEqual([
+      { address },
+    ]);
+    expect((await call('GET', `/v1/digests/subscriptions/${address}`)).status).toBe(200);
+  });
+});
