@@ -32,13 +32,10 @@ const databaseUrl = optionalString
  */
 export const STATE_APART_UNSUPPORTED: readonly string[] = [
   'digests (sending, admin digests, action links)',
-  'release requests',
   'sender lists (and allow_sender / block_sender)',
   'policies',
-  'reports to the spam filter',
-  'mark-released and resolving unknown releases',
+  'mark-released',
   'purge',
-  'stats snapshots',
   'the web pages (/ui)',
 ];
 

@@ -12,6 +12,9 @@ import { createApp } from '../../src/api/app.ts';
 import { parseConfig } from '../../src/config.ts';
 import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
 import { sharedProvider } from '../../src/db/provider.ts';
+import { composeNode } from '../../src/compose.node.ts';
+import type { Deps } from '../../src/deps.ts';
+import { refreshSnapshots, wantSnapshot } from '../../src/quarantine/stats-snapshots.ts';
 import { ADMIN_KEY, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
@@ -37,6 +40,7 @@ describe.each(COMBOS)('state apart through the API: amavisd on $amavisd, state o
   let f: Fixtures;
   let peer: PdpPeer;
   let app: ReturnType<typeof createApp>;
+  let deps: Deps;
 
   const call = (method: string, path: string, body?: unknown, key = ADMIN_KEY, headers: Record<string, string> = {}) =>
     Promise.resolve(
@@ -60,6 +64,16 @@ describe.each(COMBOS)('state apart through the API: amavisd on $amavisd, state o
       database: sharedProvider(limited, variant, apart.state),
       log: quiet,
       release: directTransport(peer.hostPort),
+      learner: { via: 'command', learn: async () => ({ learned: true, output: 'Learned tokens from 1 message(s)' }) },
+    });
+    deps = composeNode(
+      parseConfig({ DATABASE_URL: apart.amavisdUrl }),
+      { handle: limited, state: apart.state, variant },
+      { log: quiet },
+    ).deps({
+      handle: limited,
+      state: apart.state,
+      variant,
     });
   });
   afterAll(async () => {
@@ -175,6 +189,56 @@ describe.each(COMBOS)('state apart through the API: amavisd on $amavisd, state o
       .where('mail_id', '=', m!.split('.')[1]!)
       .execute();
     expect(rows).toEqual([{ action: 'release_override', result: 'ok' }]);
+  });
+
+  it('release requests: asked, listed, approved (released in amavisd) and denied, kept in the state', async () => {
+    const d = domain();
+    const [v1, v2] = await f.add(msg('V', 'apart virus 1', [`req@${d}`]), msg('V', 'apart virus 2', [`req@${d}`]));
+    const created = await call('POST', '/v1/keys', { name: 'req', role: 'user', mailbox: `req@${d}` });
+    const ownerKey = ((await created.json()) as { key: string }).key;
+    const ask = async (id: string) => {
+      const res = await call('POST', `/v1/quarantine/${id}/release-requests`, { note: 'mine' }, ownerKey);
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { id: string }).id;
+    };
+    const [r1, r2] = [await ask(v1!), await ask(v2!)];
+    const pending = (await (await call('GET', '/v1/release-requests')).json()) as { items: Array<{ id: string }> };
+    expect(pending.items.map((x) => x.id)).toEqual(expect.arrayContaining([r1, r2]));
+    const approved = await call('POST', `/v1/release-requests/${r1}/approve`);
+    expect(approved.status).toBe(200);
+    expect(await f.rs(v1!)).toEqual(['R']);
+    expect((await call('POST', `/v1/release-requests/${r2}/deny`, { reason: 'no' })).status).toBe(200);
+    expect(await f.rs(v2!)).toEqual([' ']);
+    const rows = await apart.state.db
+      .selectFrom('qe_release_requests')
+      .select(['id', 'status'])
+      .where('recipient', '=', `req@${d}`)
+      .execute();
+    expect(Object.fromEntries(rows.map((r) => [r.id, r.status]))).toEqual({ [r1]: 'approved', [r2]: 'denied' });
+  });
+
+  it('a report to the spam filter: audited and announced in the state', async () => {
+    const d = domain();
+    const [m] = await f.add(msg('S', 'apart report', [`rep@${d}`]));
+    const res = await call('POST', `/v1/quarantine/${m}/report`, { kind: 'spam' });
+    expect(res.status).toBe(200);
+    const rows = await apart.state.db
+      .selectFrom('qe_audit')
+      .select(['action', 'result'])
+      .where('mail_id', '=', m!.split('.')[1]!)
+      .execute();
+    expect(rows).toEqual([{ action: 'report_spam', result: 'ok' }]);
+  });
+
+  it("stats snapshots: wanted and stored in the state, counted in amavisd's", async () => {
+    const d = `snap-${domain()}`;
+    await f.add(msg('S', 'apart snapshot', [`snap@${d}`]));
+    const who = { role: 'domain_admin', actor: 'snap', keyId: 'snap', domains: [d] } as const;
+    expect(await wantSnapshot(deps, who, 'UTC')).toBeNull();
+    const run = await refreshSnapshots(deps);
+    expect(run.failed).toBe(0);
+    const snap = await wantSnapshot(deps, who, 'UTC');
+    expect(snap?.stats).toMatchObject({ total: 1, by_domain: [{ domain: d, count: 1 }] });
   });
 
   it('allow_sender and block_sender: 501 naming the field, nothing changed', async () => {
