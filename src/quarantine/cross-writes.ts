@@ -51,6 +51,12 @@ export interface DeletePayload {
   copies: PlannedCopy[];
 }
 
+export interface MarkPayload {
+  who: Identity;
+  copies: PlannedCopy[];
+  note: string | null;
+}
+
 /** Steps a test can stop the process at (test/integration/state-apart-kill.test.ts); nothing else observes them. */
 export type CrossWriteStep =
   | 'release.intent'
@@ -59,7 +65,9 @@ export type CrossWriteStep =
   | 'release.answered'
   | 'release.amavisd'
   | 'delete.intent'
-  | 'delete.amavisd';
+  | 'delete.amavisd'
+  | 'mark.intent'
+  | 'mark.amavisd';
 
 export const seconds = (deps: Pick<Deps, 'clock'>) => Math.floor(deps.clock.now() / 1000);
 
@@ -67,9 +75,9 @@ export const seconds = (deps: Pick<Deps, 'clock'>) => Math.floor(deps.clock.now(
 export async function writeIntent(
   trx: Deps['state'],
   deps: Deps,
-  kind: 'release' | 'delete',
+  kind: 'release' | 'delete' | 'mark_released',
   key: MailKey,
-  payload: ReleasePayload | DeletePayload,
+  payload: ReleasePayload | DeletePayload | MarkPayload,
   auditId: number | null = null,
 ): Promise<string> {
   const id = newId('xw');
@@ -205,6 +213,61 @@ export async function settleDelete(
   return settled ? { id: formatItemId(key), deleted, content_removed: contentRemoved } : null;
 }
 
+/**
+ * An admin's mark-released (src/quarantine/resolve.ts): step 2 turns the copies from 'p' to 'R',
+ * all or none (copies already 'R' count as done: the stopped run's own change); step 3 records it.
+ * Returns 'conflict' when the copies are neither (changed meanwhile: nothing is marked or
+ * recorded, and the intent goes), null when another settler recorded it first.
+ */
+export async function settleMark(
+  deps: Deps,
+  intent: { id: string; partition_tag: number; mail_id: string; payload: string },
+  step?: (s: CrossWriteStep) => void,
+): Promise<'conflict' | { marked: string[] } | null> {
+  const p = JSON.parse(intent.payload) as MarkPayload;
+  const key: MailKey = { partitionTag: Number(intent.partition_tag), mailId: intent.mail_id };
+  const rseqnums = p.copies.map((c) => c.rseqnum);
+  const applied = await deps.db.transaction().execute(async (trx) => {
+    const { rows } = await sql<{ rseqnum: number; rs: string }>`SELECT rseqnum, rs FROM msgrcpt
+      WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)} AND rseqnum IN (${sql.join(rseqnums)})
+      FOR UPDATE`.execute(trx);
+    if (rows.length !== rseqnums.length || rows.some((r) => r.rs !== 'p' && r.rs !== 'R')) return false;
+    await sql`UPDATE msgrcpt SET rs = 'R' WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)}
+      AND rseqnum IN (${sql.join(rseqnums)}) AND rs = 'p'`.execute(trx);
+    return true;
+  });
+  if (!applied) {
+    await deps.state.deleteFrom('qe_cross_writes').where('id', '=', intent.id).execute();
+    return 'conflict';
+  }
+  step?.('mark.amavisd');
+  const addresses = p.copies.map((c) => c.address);
+  const settled = await deps.state.transaction().execute(async (trx) => {
+    const token = await trx.deleteFrom('qe_cross_writes').where('id', '=', intent.id).executeTakeFirst();
+    if (Number(token.numDeletedRows) !== 1) return false;
+    await closeResolvedAttempts(trx, deps, key);
+    await recordAudit(trx, deps.clock, p.who, {
+      action: 'mark_released',
+      partitionTag: key.partitionTag,
+      mailId: key.mailId,
+      recipients: addresses,
+      result: 'ok',
+      detail: JSON.stringify({ note: p.note, delivered_by_this_action: false }),
+    });
+    await emitMailEvent(
+      trx,
+      deps,
+      p.who,
+      'quarantine.released',
+      key,
+      addresses.map((address) => ({ address, released: true, reply: null })),
+      { marked: true },
+    );
+    return true;
+  });
+  return settled ? { marked: addresses } : null;
+}
+
 export interface CrossWriteReport {
   settled: number;
   voided: number;
@@ -231,8 +294,13 @@ export async function settleCrossWrites(deps: Deps, opts: { graceSeconds?: numbe
     .execute();
   for (const intent of due) {
     try {
-      const done = intent.kind === 'release' ? await settleRelease(deps, intent) : await settleDelete(deps, intent);
-      if (done) report.settled++;
+      const done =
+        intent.kind === 'release'
+          ? await settleRelease(deps, intent)
+          : intent.kind === 'delete'
+            ? await settleDelete(deps, intent)
+            : await settleMark(deps, intent);
+      if (done && done !== 'conflict') report.settled++;
     } catch (err) {
       report.failed++;
       deps.log.warn('cross-database write not settled yet', { id: intent.id, kind: intent.kind, message: (err as Error).message });

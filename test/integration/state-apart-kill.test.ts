@@ -138,8 +138,16 @@ describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', 
     intents: Number((await stateDb.db.selectFrom('qe_cross_writes').select(sql<number>`count(*)`.as('n')).executeTakeFirst())?.n),
   });
 
-  async function kill(action: 'release' | 'delete', id: string, at: string): Promise<Run> {
-    const run = await runChild({ AMAVISD_URL: amavisdUrl, STATE_URL: stateUrl, PDP: peer.hostPort, ACTION: action, ID: id, KILL_AT: at });
+  async function kill(action: 'release' | 'delete' | 'mark', id: string, at: string, recipients: string[] = []): Promise<Run> {
+    const run = await runChild({
+      AMAVISD_URL: amavisdUrl,
+      STATE_URL: stateUrl,
+      PDP: peer.hostPort,
+      ACTION: action,
+      ID: id,
+      KILL_AT: at,
+      RECIPIENTS: JSON.stringify(recipients),
+    });
     if (at) expect(run.signal, run.out).toBe('SIGKILL');
     else expect(run.code, run.out).toBe(0);
     return run;
@@ -236,6 +244,27 @@ describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', 
     expect(await audit(id)).toMatchObject([{ action: 'delete', result: 'ok', detail: '{"content_removed":true}' }]);
     expect(await events(id)).toEqual(['quarantine.deleted']);
   });
+
+  for (const at of ['mark.intent', 'mark.amavisd']) {
+    it(`an admin's mark-released of an unknown release, killed after ${at === 'mark.intent' ? 'its intent' : "amavisd's rows"}: recorded once`, async () => {
+      const d = `${at.split('.')[1]}-mark-${tag()}.example`;
+      const id = await message(d);
+      await kill('release', id, 'release.fenced'); // copies 'releasing', outcome unknown
+      await kill('mark', id, at, [`a@${d}`, `b@${d}`]);
+      expect(await f.rs(id)).toEqual(at === 'mark.intent' ? ['p', 'p'] : ['R', 'R']);
+      expect((await audit(id)).map((a) => a.action)).toEqual(['release']);
+      await recover();
+      await recover();
+      expect(await f.rs(id)).toEqual(['R', 'R']);
+      // the release attempt is closed as unknown (it was never learned), the marking recorded once
+      expect(await audit(id)).toMatchObject([
+        { action: 'release', result: 'unknown' },
+        { action: 'mark_released', result: 'ok' },
+      ]);
+      expect(await events(id)).toEqual(['quarantine.released']);
+      expect(sentFor(id)).toBe(0);
+    });
+  }
 
   it('leaves nothing open but the unknown attempts an admin resolves', async () => {
     expect(await open()).toEqual({ attempts: 2, intents: 0 });
