@@ -34,7 +34,6 @@ export const STATE_APART_UNSUPPORTED: readonly string[] = [
   'digests (sending, admin digests, action links)',
   'sender lists (and allow_sender / block_sender)',
   'policies',
-  'purge',
   'the web pages (/ui)',
 ];
 

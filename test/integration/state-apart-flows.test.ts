@@ -15,6 +15,7 @@ import { sharedProvider } from '../../src/db/provider.ts';
 import { composeNode } from '../../src/compose.node.ts';
 import type { Deps } from '../../src/deps.ts';
 import { refreshSnapshots, wantSnapshot } from '../../src/quarantine/stats-snapshots.ts';
+import { purge } from '../../src/retention/purge.ts';
 import { ADMIN_KEY, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
@@ -239,6 +240,38 @@ describe.each(COMBOS)('state apart through the API: amavisd on $amavisd, state o
     expect(run.failed).toBe(0);
     const snap = await wantSnapshot(deps, who, 'UTC');
     expect(snap?.stats).toMatchObject({ total: 1, by_domain: [{ domain: d, count: 1 }] });
+  });
+
+  it("purge: an old message's pending request expires in the state (audited, announced), then its rows go", async () => {
+    const d = `purge-${domain()}`;
+    const [old] = await f.add({ ...msg('V', 'apart old virus', [`p@${d}`]), timeNum: NOW - 40 * 86400 });
+    const created = await call('POST', '/v1/keys', { name: 'purge owner', role: 'user', mailbox: `p@${d}` });
+    const ownerKey = ((await created.json()) as { key: string }).key;
+    const asked = await call('POST', `/v1/quarantine/${old}/release-requests`, {}, ownerKey);
+    expect(asked.status).toBe(201);
+    const requestId = ((await asked.json()) as { id: string }).id;
+    const hook = await call('POST', '/v1/webhooks', {
+      url: 'https://hooks.apart.example/purge',
+      events: ['quarantine.release_request_decided'],
+    });
+    expect(hook.status).toBe(201);
+    const report = await purge(deps);
+    expect(report.messages_expired).toBeGreaterThanOrEqual(1);
+    expect(await f.rs(old!)).toEqual([]);
+    const row = await apart.state.db
+      .selectFrom('qe_release_requests')
+      .select(['status'])
+      .where('id', '=', requestId)
+      .executeTakeFirstOrThrow();
+    expect(row.status).toBe('expired');
+    const mailId = old!.split('.')[1]!;
+    const audited = await apart.state.db.selectFrom('qe_audit').select(['action']).where('mail_id', '=', mailId).execute();
+    expect(audited.map((a) => a.action)).toEqual(['release_request', 'release_request_expire']);
+    const decided = (await apart.state.db.selectFrom('qe_webhook_events').select(['type', 'payload']).execute()).filter(
+      (e) => e.type === 'quarantine.release_request_decided' && e.payload.includes(mailId),
+    );
+    expect(decided).toHaveLength(1);
+    expect(decided[0]!.payload).toContain('apart old virus');
   });
 
   it('allow_sender and block_sender: 501 naming the field, nothing changed', async () => {

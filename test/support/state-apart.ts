@@ -37,6 +37,9 @@ export async function apartDatabases(opts: {
     amavisdUrl = `mysql://${user}:${pass}@127.0.0.1:3306/${db}`;
   } else {
     const [create, ...grants] = block
+      .split('\n')
+      .filter((line) => !line.trim().startsWith('--'))
+      .join('\n')
       .split(/;\s*\n/)
       .map((s) => s.trim())
       .filter((s) => s && !s.startsWith('--'));
