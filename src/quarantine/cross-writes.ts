@@ -23,6 +23,8 @@ import type { Deps } from '../deps.ts';
 import { emitMailEvent, emitReleaseEvents } from '../webhooks/mail-events.ts';
 import { newId, type Subscriptions } from '../webhooks/events.ts';
 import { closeResolvedAttempts, settleAttempt } from './attempts.ts';
+import type { QeCrossWritesTable } from '../db/types.ts';
+import { settleSenderList, type SenderListPayload } from '../senders/lists-apart.ts';
 import type { DeleteResult } from './delete.ts';
 import type { OnRecorded, RecipientOutcome, ReleaseResult } from './release.ts';
 
@@ -75,9 +77,9 @@ export const seconds = (deps: Pick<Deps, 'clock'>) => Math.floor(deps.clock.now(
 export async function writeIntent(
   trx: Deps['state'],
   deps: Deps,
-  kind: 'release' | 'delete' | 'mark_released',
+  kind: QeCrossWritesTable['kind'],
   key: MailKey,
-  payload: ReleasePayload | DeletePayload | MarkPayload,
+  payload: ReleasePayload | DeletePayload | MarkPayload | SenderListPayload,
   auditId: number | null = null,
 ): Promise<string> {
   const id = newId('xw');
@@ -299,7 +301,9 @@ export async function settleCrossWrites(deps: Deps, opts: { graceSeconds?: numbe
           ? await settleRelease(deps, intent)
           : intent.kind === 'delete'
             ? await settleDelete(deps, intent)
-            : await settleMark(deps, intent);
+            : intent.kind === 'mark_released'
+              ? await settleMark(deps, intent)
+              : await settleSenderList(deps, intent);
       if (done && done !== 'conflict') report.settled++;
     } catch (err) {
       report.failed++;

@@ -16,6 +16,9 @@ import { composeNode } from '../../src/compose.node.ts';
 import type { Deps } from '../../src/deps.ts';
 import { refreshSnapshots, wantSnapshot } from '../../src/quarantine/stats-snapshots.ts';
 import { purge } from '../../src/retention/purge.ts';
+import { settleCrossWrites, writeIntent } from '../../src/quarantine/cross-writes.ts';
+import { parseRecipient, parseSender } from '../../src/senders/forms.ts';
+import type { SenderListPayload } from '../../src/senders/lists-apart.ts';
 import { ADMIN_KEY, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
@@ -272,6 +275,55 @@ describe.each(COMBOS)('state apart through the API: amavisd on $amavisd, state o
     );
     expect(decided).toHaveLength(1);
     expect(decided[0]!.payload).toContain('apart old virus');
+  });
+
+  it("sender lists: amavisd's wblist written, the change audited and announced in the state, once each", async () => {
+    const d = `lists-${domain()}`;
+    const entry = { recipient: `alice@${d}`, sender: 'x@lists.example' };
+    const add = await call('POST', '/v1/sender-lists', { ...entry, list: 'block' });
+    expect(add.status).toBe(201);
+    expect(await add.json()).toMatchObject({ change: 'created' });
+    const again = await call('POST', '/v1/sender-lists', { ...entry, list: 'block' });
+    expect(await again.json()).toMatchObject({ change: 'unchanged' });
+    const moved = await call('POST', '/v1/sender-lists', { ...entry, list: 'allow' });
+    expect(await moved.json()).toMatchObject({ change: 'updated' });
+    const listed = (await (await call('GET', `/v1/sender-lists?recipient=alice@${d}`)).json()) as { items: Array<{ list: string }> };
+    expect(listed.items.map((i) => i.list)).toEqual(['allow']);
+    const removed = await call('DELETE', `/v1/sender-lists?recipient=alice@${d}&sender=x@lists.example`);
+    expect(removed.status).toBe(200);
+    expect((await (await call('GET', `/v1/sender-lists?recipient=alice@${d}`)).json()) as unknown).toMatchObject({ items: [] });
+    const rows = await apart.state.db
+      .selectFrom('qe_audit')
+      .select(['action', 'detail'])
+      .where('recipients', 'like', `%alice@${d}%`)
+      .orderBy('id')
+      .execute();
+    expect(rows.map((r) => `${r.action} ${JSON.parse(r.detail!).change ?? ''}`.trim())).toEqual([
+      'sender_list.add created',
+      'sender_list.add updated',
+      'sender_list.remove',
+    ]);
+    expect(await apart.state.db.selectFrom('qe_cross_writes').selectAll().execute()).toEqual([]);
+  });
+
+  it('a sender-list change whose process stopped after its intent: the recovery pass makes and records it once', async () => {
+    const d = `listrec-${domain()}`;
+    const payload: SenderListPayload = {
+      who: { role: 'admin', actor: 'stopped', keyId: null },
+      r: parseRecipient(`bob@${d}`)!,
+      s: parseSender('y@lists.example')!,
+      from: null,
+      to: 'block',
+    };
+    // what a process stopped right after step 1 leaves: the intent alone
+    await apart.state.db.transaction().execute((trx) => writeIntent(trx, deps, 'sender_list', { partitionTag: 0, mailId: '' }, payload));
+    const later = { ...deps, clock: { now: () => Date.now() + 120_000 } };
+    expect(await settleCrossWrites(later, { graceSeconds: 60 })).toMatchObject({ settled: 1, failed: 0 });
+    expect(await settleCrossWrites(later, { graceSeconds: 60 })).toMatchObject({ settled: 0, failed: 0 });
+    const listed = (await (await call('GET', `/v1/sender-lists?recipient=bob@${d}`)).json()) as { items: Array<{ list: string }> };
+    expect(listed.items.map((i) => i.list)).toEqual(['block']);
+    const rows = await apart.state.db.selectFrom('qe_audit').select(['action']).where('recipients', 'like', `%bob@${d}%`).execute();
+    expect(rows).toEqual([{ action: 'sender_list.add' }]);
   });
 
   it('allow_sender and block_sender: 501 naming the field, nothing changed', async () => {
