@@ -26,6 +26,7 @@ import { closeResolvedAttempts, settleAttempt } from './attempts.ts';
 import type { QeCrossWritesTable } from '../db/types.ts';
 import { settleSenderList, type SenderListPayload } from '../senders/lists-apart.ts';
 import type { DeleteResult } from './delete.ts';
+import { decideRequest } from './release-requests.ts';
 import type { OnRecorded, RecipientOutcome, ReleaseResult } from './release.ts';
 
 /** A copy a cross-write changes: its rs before (a compare-and-set, and what a failed release gives back). */
@@ -46,6 +47,8 @@ export interface ReleasePayload {
   /** a known failure (amavisd refused, or never reached: notSent) */
   error?: string;
   notSent?: boolean;
+  /** the release request it approves (src/quarantine/release-requests.ts): approved with it when released */
+  request?: string;
 }
 
 export interface DeletePayload {
@@ -148,6 +151,11 @@ export async function settleRelease(
     if (forced) await closeResolvedAttempts(trx, deps, key);
     await emitReleaseEvents(trx, deps, p.who, key, p.results, undefined, opts.subs);
     if (opts.onRecorded) await opts.onRecorded(trx, result);
+    else if (p.request && p.status === 'released') {
+      // the recovery pass: the approval the stopped request would have recorded with the release
+      const row = await trx.selectFrom('qe_release_requests').selectAll().where('id', '=', p.request).executeTakeFirst();
+      if (row?.status === 'pending') await decideRequest(trx, deps, p.who, row, 'approved', null);
+    }
     return true;
   });
   return settled ? result : null;

@@ -30,6 +30,7 @@ export interface ApartRelease {
   chosen: ActionTarget['recipients'];
   transport: ReleaseTransport;
   shared?: SharedReads;
+  requestId?: string;
 }
 
 export async function releaseApart(deps: Deps, who: Identity, r: ApartRelease, onRecorded?: OnRecorded): Promise<ReleaseResult> {
@@ -96,7 +97,7 @@ export async function releaseApart(deps: Deps, who: Identity, r: ApartRelease, o
   const results = outcomes(addresses, reply);
   const releasedCount = results.filter((x) => x.released).length;
   const status = releasedCount === chosen.length ? 'released' : releasedCount ? 'partial' : 'failed';
-  const payload: ReleasePayload = { who, copies, results, status, via: reply.via };
+  const payload: ReleasePayload = { who, copies, results, status, via: reply.via, ...(r.requestId ? { request: r.requestId } : {}) };
   let intentId: string;
   try {
     intentId = await deps.state.transaction().execute(async (trx) => {

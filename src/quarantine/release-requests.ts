@@ -184,7 +184,7 @@ async function expireIfGone(deps: Deps, who: Identity, row: QeReleaseRequestsTab
 const keyOf = (r: QeReleaseRequestsTable): MailKey => ({ partitionTag: Number(r.partition_tag), mailId: r.mail_id });
 
 /** Mark a pending request decided (compare-and-set: two deciders cannot both decide it). */
-async function decide(
+export async function decideRequest(
   trx: Deps['db'],
   deps: Deps,
   who: Identity,
@@ -231,9 +231,9 @@ export async function approveReleaseRequest(
   const result = await releaseMessage(
     deps,
     who,
-    { key: keyOf(row), recipients: [row.recipient], confirmDangerous: true },
+    { key: keyOf(row), recipients: [row.recipient], confirmDangerous: true, requestId: row.id },
     async (trx, res) => {
-      if (res.status === 'released') await decide(trx, deps, who, row, 'approved', null);
+      if (res.status === 'released') await decideRequest(trx, deps, who, row, 'approved', null);
       if (onRecorded) await onRecorded(trx, res);
     },
   );
@@ -250,7 +250,7 @@ export async function denyReleaseRequest(
   reason: string,
 ): Promise<{ request: ReleaseRequest; delivery: Promise<void> }> {
   const row = await decidable(deps, who, id);
-  await deps.state.transaction().execute((trx) => decide(trx, deps, who, row, 'denied', reason));
+  await deps.state.transaction().execute((trx) => decideRequest(trx, deps, who, row, 'denied', reason));
   const { delivery } = await notifyDecision(deps, decision(row, 'denied', reason));
   return { request: view({ ...row, status: 'denied', decided_at: seconds(deps), decided_by: who.actor.slice(0, 512), reason }), delivery };
 }

@@ -28,6 +28,8 @@ export interface ReleaseInput {
   target?: ActionTarget;
   /** a bulk's shared readers of what is the same for all its ids (read at most once a second); unset: read here */
   shared?: SharedReads;
+  /** the release request this release approves (with a state database apart, the recovery pass records the approval too) */
+  requestId?: string;
 }
 
 /** What a release reads that does not depend on the message: the webhook subscriptions, a user's release policy. */
@@ -126,7 +128,12 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   if (deps.stateApart) {
     // sender lists write amavisd's lookup tables with their audit row and event: not apart yet
     if (input.allowSender) throw new AppError('not_implemented', STATE_APART_NO_LISTS('allow_sender'), { field: 'allow_sender' });
-    return releaseApart(deps, who, { key: input.key, target, chosen, transport, shared: input.shared }, onRecorded);
+    return releaseApart(
+      deps,
+      who,
+      { key: input.key, target, chosen, transport, shared: input.shared, requestId: input.requestId },
+      onRecorded,
+    );
   }
   const listing = input.allowSender ? senderListing(deps.variant, target, chosen, 'allow_sender') : null;
 

@@ -138,7 +138,13 @@ describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', 
     intents: Number((await stateDb.db.selectFrom('qe_cross_writes').select(sql<number>`count(*)`.as('n')).executeTakeFirst())?.n),
   });
 
-  async function kill(action: 'release' | 'delete' | 'mark', id: string, at: string, recipients: string[] = []): Promise<Run> {
+  async function kill(
+    action: 'release' | 'delete' | 'mark' | 'approve',
+    id: string,
+    at: string,
+    recipients: string[] = [],
+    request = '',
+  ): Promise<Run> {
     const run = await runChild({
       AMAVISD_URL: amavisdUrl,
       STATE_URL: stateUrl,
@@ -147,6 +153,7 @@ describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', 
       ID: id,
       KILL_AT: at,
       RECIPIENTS: JSON.stringify(recipients),
+      REQUEST: request,
     });
     if (at) expect(run.signal, run.out).toBe('SIGKILL');
     else expect(run.code, run.out).toBe(0);
@@ -265,6 +272,49 @@ describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', 
       expect(sentFor(id)).toBe(0);
     });
   }
+
+  it("an approved release request, killed after amavisd's answer: the recovery releases, approves and records once", async () => {
+    const d = `approve-${tag()}.example`;
+    const [id] = await f.add({
+      timeNum: NOW - 60,
+      content: 'V',
+      sender: 'spammer@kill.example',
+      subject: 'kill approve',
+      spamLevel: 9,
+      recipients: [{ address: `owner@${d}` }],
+    });
+    const requestId = `rr_kill_${tag()}`;
+    await stateDb.db
+      .insertInto('qe_release_requests')
+      .values({
+        id: requestId,
+        partition_tag: Number(id!.split('.')[0]),
+        mail_id: mailOf(id!),
+        recipient: `owner@${d}`,
+        domain: d,
+        requested_by: 'owner',
+        note: null,
+        status: 'pending',
+        created_at: NOW,
+        decided_at: null,
+        decided_by: null,
+        reason: null,
+      })
+      .execute();
+    await kill('approve', id!, 'release.answered', [], requestId);
+    expect(await f.rs(id!)).toEqual(['p']);
+    await recover();
+    await recover();
+    expect(await f.rs(id!)).toEqual(['R']);
+    const request = await stateDb.db
+      .selectFrom('qe_release_requests')
+      .select('status')
+      .where('id', '=', requestId)
+      .executeTakeFirstOrThrow();
+    expect(request.status).toBe('approved');
+    expect((await audit(id!)).map((a) => `${a.action}:${a.result}`)).toEqual(['release:ok', 'release_request_approve:ok']);
+    expect(sentFor(id!)).toBe(1);
+  });
 
   it('leaves nothing open but the unknown attempts an admin resolves', async () => {
     expect(await open()).toEqual({ attempts: 2, intents: 0 });
