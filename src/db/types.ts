@@ -121,7 +121,7 @@ export interface QeReleaseAttemptsTable {
 /** A change to amavisd's tables whose audit row and event are not written yet (migration 0018; src/quarantine/cross-writes.ts). */
 export interface QeCrossWritesTable {
   id: string;
-  kind: 'release' | 'delete' | 'mark_released' | 'sender_list';
+  kind: 'release' | 'delete' | 'mark_released' | 'sender_list' | 'policy';
   audit_id: number | null;
   partition_tag: number;
   mail_id: string;

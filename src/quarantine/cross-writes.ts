@@ -25,6 +25,7 @@ import { newId, type Subscriptions } from '../webhooks/events.ts';
 import { closeResolvedAttempts, settleAttempt } from './attempts.ts';
 import type { QeCrossWritesTable } from '../db/types.ts';
 import { settleSenderList, type SenderListPayload } from '../senders/lists-apart.ts';
+import { settlePolicy, type PolicyPayload } from '../policies/policies-apart.ts';
 import type { DeleteResult } from './delete.ts';
 import { decideRequest } from './release-requests.ts';
 import type { OnRecorded, RecipientOutcome, ReleaseResult } from './release.ts';
@@ -82,7 +83,7 @@ export async function writeIntent(
   deps: Deps,
   kind: QeCrossWritesTable['kind'],
   key: MailKey,
-  payload: ReleasePayload | DeletePayload | MarkPayload | SenderListPayload,
+  payload: ReleasePayload | DeletePayload | MarkPayload | SenderListPayload | PolicyPayload,
   auditId: number | null = null,
 ): Promise<string> {
   const id = newId('xw');
@@ -311,8 +312,10 @@ export async function settleCrossWrites(deps: Deps, opts: { graceSeconds?: numbe
             ? await settleDelete(deps, intent)
             : intent.kind === 'mark_released'
               ? await settleMark(deps, intent)
-              : await settleSenderList(deps, intent);
-      if (done && done !== 'conflict') report.settled++;
+              : intent.kind === 'sender_list'
+                ? await settleSenderList(deps, intent)
+                : await settlePolicy(deps, intent);
+      if (done === true || (typeof done === 'object' && done !== null)) report.settled++;
     } catch (err) {
       report.failed++;
       deps.log.warn('cross-database write not settled yet', { id: intent.id, kind: intent.kind, message: (err as Error).message });

@@ -5,6 +5,7 @@
 // from the state database first), release (with an idempotency key) and delete, a bulk release,
 // release policies, webhooks, digest subscriptions and the audit log; allow_sender and
 // block_sender answer 501 naming the field rather than run half in one database.
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { directTransport } from '../../src/amavis/pdp-client.node.ts';
 import { detectSchema, type VariantName } from '../../src/amavis/schema.ts';
@@ -324,6 +325,35 @@ describe.each(COMBOS)('state apart through the API: amavisd on $amavisd, state o
     expect(listed.items.map((i) => i.list)).toEqual(['block']);
     const rows = await apart.state.db.selectFrom('qe_audit').select(['action']).where('recipients', 'like', `%bob@${d}%`).execute();
     expect(rows).toEqual([{ action: 'sender_list.add' }]);
+  });
+
+  it('policies: an update and an assignment in amavisd, audited in the state', async () => {
+    const d = `pol-${domain()}`;
+    const name = `apart-${tag()}`;
+    await sql`INSERT INTO policy (policy_name, spam_lover, bypass_spam_checks) VALUES (${name}, 'N', 'N')`.execute(owner.db);
+    const id = Number((await sql<{ id: number }>`SELECT id FROM policy WHERE policy_name = ${name}`.execute(owner.db)).rows[0]!.id);
+    try {
+      const assigned = await call('PUT', `/v1/policies/assignments/@${d}`, { policy_id: id });
+      expect(assigned.status).toBe(200);
+      const patched = await call('PATCH', `/v1/policies/${id}`, { levels: { spam_kill_level: 6.5 } });
+      expect(patched.status).toBe(200);
+      const row = (await sql<{ spam_kill_level: unknown }>`SELECT spam_kill_level FROM policy WHERE id = ${id}`.execute(owner.db)).rows[0]!;
+      expect(Number(row.spam_kill_level)).toBe(6.5);
+      const user = (await sql<{ policy_id: unknown }>`SELECT policy_id FROM users WHERE email = ${`@${d}`}`.execute(owner.db)).rows[0]!;
+      expect(Number(user.policy_id)).toBe(id);
+      const audited = await apart.state.db
+        .selectFrom('qe_audit')
+        .select(['action'])
+        .where('action', 'in', ['policy.update', 'policy.assign'])
+        .where('detail', 'like', `%"policy_id":${id}%`)
+        .orderBy('id')
+        .execute();
+      expect(audited.map((a) => a.action)).toEqual(['policy.assign', 'policy.update']);
+      expect(await apart.state.db.selectFrom('qe_cross_writes').selectAll().execute()).toEqual([]);
+    } finally {
+      await sql`DELETE FROM users WHERE email = ${`@${d}`}`.execute(owner.db);
+      await sql`DELETE FROM policy WHERE id = ${id}`.execute(owner.db);
+    }
   });
 
   it('allow_sender and block_sender: 501 naming the field, nothing changed', async () => {
