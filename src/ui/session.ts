@@ -63,7 +63,7 @@ export type NewSession =
   | { kind: 'bootstrap'; bootstrapHash: string };
 
 export async function startSession(c: Context<AppEnv>, s: NewSession, seconds: number): Promise<void> {
-  const { db } = c.get('deps');
+  const db = c.get('deps').state;
   const now = nowSeconds(c);
   const sid = randomToken(32);
   // Expired rows go as new ones come (indexed on expires_at): the table stays the size of the live sessions.

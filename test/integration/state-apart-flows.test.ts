@@ -22,6 +22,7 @@ import { parseRecipient, parseSender } from '../../src/senders/forms.ts';
 import type { SenderListPayload } from '../../src/senders/lists-apart.ts';
 import { ADMIN_KEY, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
+import { keySession, portalSession } from '../support/ui-client.ts';
 import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
 import { apartDatabases, type ApartDatabases } from '../support/state-apart.ts';
 
@@ -65,7 +66,11 @@ describe.each(COMBOS)('state apart through the API: amavisd on $amavisd, state o
     f = new Fixtures({ handle: owner, variant: await detectSchema(owner.db, owner.dialect) } as TestApp);
     peer = await startPdpPeer({ kind: 'reply' });
     app = createApp({
-      config: parseConfig({ DATABASE_URL: apart.amavisdUrl, ADMIN_API_KEY: ADMIN_KEY }),
+      config: parseConfig({
+        DATABASE_URL: apart.amavisdUrl,
+        ADMIN_API_KEY: ADMIN_KEY,
+        LINK_SECRET: 'state-apart-link-secret-0123456789abcdef',
+      }),
       database: sharedProvider(limited, variant, apart.state),
       log: quiet,
       release: directTransport(peer.hostPort),
@@ -354,6 +359,28 @@ describe.each(COMBOS)('state apart through the API: amavisd on $amavisd, state o
       await sql`DELETE FROM users WHERE email = ${`@${d}`}`.execute(owner.db);
       await sql`DELETE FROM policy WHERE id = ${id}`.execute(owner.db);
     }
+  });
+
+  it('the web pages: a session kept in the state; overview, quarantine, item, audit, requests, senders, subscription', async () => {
+    const d = `ui-${domain()}`;
+    const [m] = await f.add(msg('S', 'apart page', [`page@${d}`]));
+    const b = await keySession(app, ADMIN_KEY);
+    expect(await apart.state.db.selectFrom('qe_ui_sessions').select('kind').execute()).not.toEqual([]);
+    for (const path of [
+      '/ui',
+      `/ui/quarantine?domain=${d}`,
+      `/ui/quarantine/${m}`,
+      '/ui/audit',
+      '/ui/requests',
+      `/ui/senders?recipient=page@${d}`,
+    ]) {
+      const { res, html } = await b.page(path);
+      expect(res.status, path).toBe(200);
+      if (path.startsWith('/ui/quarantine')) expect(html).toContain('apart page');
+    }
+    const owner = await portalSession(app, 'state-apart-link-secret-0123456789abcdef', `page@${d}`, NOW + 3600);
+    expect((await owner.page('/ui/subscription')).res.status).toBe(200);
+    expect((await owner.page('/ui/quarantine')).html).toContain('apart page');
   });
 
   it('allow_sender and block_sender: 501 naming the field, nothing changed', async () => {
