@@ -32,7 +32,6 @@ const databaseUrl = optionalString
  */
 export const STATE_APART_UNSUPPORTED: readonly string[] = [
   'digests (sending, admin digests, action links)',
-  'allow_sender / block_sender on a release or delete (answered 501 when apart)',
 ];
 
 /** Five fields of digits, '*', ',', '-', '/' (croner checks the ranges on Node when it schedules it). */

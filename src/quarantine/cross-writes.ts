@@ -24,7 +24,9 @@ import { emitMailEvent, emitReleaseEvents } from '../webhooks/mail-events.ts';
 import { newId, type Subscriptions } from '../webhooks/events.ts';
 import { closeResolvedAttempts, settleAttempt } from './attempts.ts';
 import type { QeCrossWritesTable } from '../db/types.ts';
-import { settleSenderList, type SenderListPayload } from '../senders/lists-apart.ts';
+import { listIntent, settleSenderList, type SenderListPayload } from '../senders/lists-apart.ts';
+import type { RecipientForm, SenderForm } from '../senders/forms.ts';
+import type { ListName } from '../senders/lists.ts';
 import { settlePolicy, type PolicyPayload } from '../policies/policies-apart.ts';
 import type { DeleteResult } from './delete.ts';
 import { decideRequest } from './release-requests.ts';
@@ -50,11 +52,43 @@ export interface ReleasePayload {
   notSent?: boolean;
   /** the release request it approves (src/quarantine/release-requests.ts): approved with it when released */
   request?: string;
+  /** allow_sender: the sender and each recipient's form; the released ones get an allow entry */
+  listing?: Listing;
+}
+
+/** allow_sender / block_sender: entries written as sender-list cross-writes of their own, their intents in the settlement's transaction. */
+export interface Listing {
+  sender: SenderForm;
+  recipients: Record<string, RecipientForm>;
+}
+
+/** The sender-list intents for these recipients (read before the settlement), then written in it, then settled after it. */
+async function listingIntents(deps: Deps, who: Identity, listing: Listing | undefined, addresses: string[], to: ListName) {
+  const out: SenderListPayload[] = [];
+  if (!listing) return out;
+  for (const a of addresses) {
+    const r = listing.recipients[a];
+    if (!r) continue;
+    const p = await listIntent(deps, who, r, listing.sender, to);
+    if (p) out.push(p);
+  }
+  return out;
+}
+
+async function settleListings(deps: Deps, ids: Array<{ id: string; payload: string }>) {
+  for (const i of ids) {
+    // left to the recovery pass when this fails: its intent is committed
+    await settleSenderList(deps, i).catch((e: Error) =>
+      deps.log.warn('sender-list entry left to the recovery pass', { message: e.message }),
+    );
+  }
 }
 
 export interface DeletePayload {
   who: Identity;
   copies: PlannedCopy[];
+  /** block_sender */
+  listing?: Listing;
 }
 
 export interface MarkPayload {
@@ -102,6 +136,9 @@ export async function writeIntent(
   return id;
 }
 
+/** a sender-list intent names no message */
+const NO_MAIL: MailKey = { partitionTag: 0, mailId: '' };
+
 const mailIdOf = (deps: Deps, key: MailKey) => bind(deps.variant, 'msgrcpt.mail_id', key.mailId);
 
 /** The copies' rs now, by rseqnum. */
@@ -140,9 +177,18 @@ export async function settleRelease(
   opts.step?.('release.amavisd');
   const result: ReleaseResult = { id: formatItemId(key), status: p.status, results: p.results, via: p.via };
   const forced = p.copies.some((c) => c.fresh === false);
+  const lists = await listingIntents(
+    deps,
+    p.who,
+    p.listing,
+    released.map((c) => c.address),
+    'allow',
+  );
+  const listIds: Array<{ id: string; payload: string }> = [];
   const settled = await deps.state.transaction().execute(async (trx) => {
     const token = await trx.deleteFrom('qe_cross_writes').where('id', '=', intent.id).executeTakeFirst();
     if (Number(token.numDeletedRows) !== 1) return false;
+    for (const l of lists) listIds.push({ id: await writeIntent(trx, deps, 'sender_list', NO_MAIL, l), payload: JSON.stringify(l) });
     if (p.error !== undefined) {
       await settleAttempt(trx, auditId, 'failed', p.notSent ? `not sent: ${p.error}` : p.error);
       if (!p.notSent) await emitReleaseEvents(trx, deps, p.who, key, p.results, p.error, opts.subs);
@@ -159,6 +205,7 @@ export async function settleRelease(
     }
     return true;
   });
+  await settleListings(deps, listIds);
   return settled ? result : null;
 }
 
@@ -197,9 +244,12 @@ export async function settleDelete(
     return { deleted: p.copies.filter((c) => now.get(c.rseqnum) === 'D').map((c) => c.address), contentRemoved: removed };
   });
   step?.('delete.amavisd');
+  const lists = await listingIntents(deps, p.who, p.listing, deleted, 'block');
+  const listIds: Array<{ id: string; payload: string }> = [];
   const settled = await deps.state.transaction().execute(async (trx) => {
     const token = await trx.deleteFrom('qe_cross_writes').where('id', '=', intent.id).executeTakeFirst();
     if (Number(token.numDeletedRows) !== 1) return false;
+    for (const l of lists) listIds.push({ id: await writeIntent(trx, deps, 'sender_list', NO_MAIL, l), payload: JSON.stringify(l) });
     // a copy whose release outcome was unknown, deleted by name, closes that attempt
     if (p.copies.some((c) => c.rs === 'p')) await closeResolvedAttempts(trx, deps, key);
     await recordAudit(trx, deps.clock, p.who, {
@@ -221,6 +271,7 @@ export async function settleDelete(
     );
     return true;
   });
+  await settleListings(deps, listIds);
   return settled ? { id: formatItemId(key), deleted, content_removed: contentRemoved } : null;
 }
 

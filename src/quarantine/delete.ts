@@ -8,8 +8,7 @@ import { writeEntry } from '../senders/lists.ts';
 import { AppError } from '../errors.ts';
 import { emitMailEvent } from '../webhooks/mail-events.ts';
 import { closeResolvedAttempts } from './attempts.ts';
-import { settleDelete, writeIntent, type DeletePayload } from './cross-writes.ts';
-import { STATE_APART_NO_LISTS } from './release.ts';
+import { settleDelete, writeIntent, type DeletePayload, type Listing } from './cross-writes.ts';
 import { chooseRecipients, loadTarget, senderListing, setRecipientStatus, type ActionTarget } from './target.ts';
 
 export interface DeleteInput {
@@ -46,8 +45,14 @@ export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInpu
   }
   const key = input.key;
   if (deps.stateApart) {
-    if (input.blockSender) throw new AppError('not_implemented', STATE_APART_NO_LISTS('block_sender'), { field: 'block_sender' });
-    return deleteApart(deps, who, key, chosen);
+    const listing = input.blockSender ? senderListing(deps.variant, target, chosen, 'block_sender') : null;
+    return deleteApart(
+      deps,
+      who,
+      key,
+      chosen,
+      listing ? { sender: listing.sender, recipients: Object.fromEntries(listing.recipients) } : undefined,
+    );
   }
   const listing = input.blockSender ? senderListing(deps.variant, target, chosen, 'block_sender') : null;
   const v = deps.variant;
@@ -99,8 +104,18 @@ export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInpu
  * change and the audit row and event; a process stopped between them is settled by the recovery
  * pass, which makes the change (it was asked for and recorded) before recording it.
  */
-async function deleteApart(deps: Deps, who: Identity, key: MailKey, chosen: ActionTarget['recipients']): Promise<DeleteResult> {
-  const payload: DeletePayload = { who, copies: chosen.map((c) => ({ address: c.address, rseqnum: c.rseqnum, rs: c.rs })) };
+async function deleteApart(
+  deps: Deps,
+  who: Identity,
+  key: MailKey,
+  chosen: ActionTarget['recipients'],
+  listing?: Listing,
+): Promise<DeleteResult> {
+  const payload: DeletePayload = {
+    who,
+    copies: chosen.map((c) => ({ address: c.address, rseqnum: c.rseqnum, rs: c.rs })),
+    ...(listing ? { listing } : {}),
+  };
   const id = await deps.state.transaction().execute((trx) => writeIntent(trx, deps, 'delete', key, payload));
   deps.crossWriteStep?.('delete.intent');
   const intent = { id, partition_tag: key.partitionTag, mail_id: key.mailId, payload: JSON.stringify(payload) };

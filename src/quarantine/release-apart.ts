@@ -20,7 +20,7 @@ import { AppError } from '../errors.ts';
 import type { ReleaseReply, ReleaseTransport } from '../release/transport.ts';
 import { enabledSubscriptions, type Subscriptions } from '../webhooks/events.ts';
 import { markAttemptUnknown, openAttempt } from './attempts.ts';
-import { settleRelease, writeIntent, type PlannedCopy, type ReleasePayload } from './cross-writes.ts';
+import { settleRelease, writeIntent, type Listing, type PlannedCopy, type ReleasePayload } from './cross-writes.ts';
 import { outcomes, releaseFrom, type OnRecorded, type ReleaseResult, type SharedReads } from './release.ts';
 import { claimForRelease, unclaim, type ActionTarget } from './target.ts';
 
@@ -31,6 +31,8 @@ export interface ApartRelease {
   transport: ReleaseTransport;
   shared?: SharedReads;
   requestId?: string;
+  /** allow_sender (src/quarantine/cross-writes.ts Listing) */
+  listing?: Listing;
 }
 
 export async function releaseApart(deps: Deps, who: Identity, r: ApartRelease, onRecorded?: OnRecorded): Promise<ReleaseResult> {
@@ -97,7 +99,15 @@ export async function releaseApart(deps: Deps, who: Identity, r: ApartRelease, o
   const results = outcomes(addresses, reply);
   const releasedCount = results.filter((x) => x.released).length;
   const status = releasedCount === chosen.length ? 'released' : releasedCount ? 'partial' : 'failed';
-  const payload: ReleasePayload = { who, copies, results, status, via: reply.via, ...(r.requestId ? { request: r.requestId } : {}) };
+  const payload: ReleasePayload = {
+    who,
+    copies,
+    results,
+    status,
+    via: reply.via,
+    ...(r.requestId ? { request: r.requestId } : {}),
+    ...(r.listing ? { listing: r.listing } : {}),
+  };
   let intentId: string;
   try {
     intentId = await deps.state.transaction().execute(async (trx) => {

@@ -82,10 +82,6 @@ export function releaseFrom(config: Deps['config'], recipients: string[]): strin
   return `postmaster@${first.slice(first.lastIndexOf('@') + 1)}`;
 }
 
-/** allow_sender / block_sender with a state database apart (README "State in its own database"). */
-export const STATE_APART_NO_LISTS = (field: string) =>
-  `${field}: sender lists are not supported yet with a state database apart (STATE_DATABASE_URL); nothing was changed`;
-
 const UNSETTLED = 'a release is in progress or its outcome is unknown (an admin resolves it: mark-released, or release with force)';
 
 /**
@@ -126,12 +122,20 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
     );
   }
   if (deps.stateApart) {
-    // sender lists write amavisd's lookup tables with their audit row and event: not apart yet
-    if (input.allowSender) throw new AppError('not_implemented', STATE_APART_NO_LISTS('allow_sender'), { field: 'allow_sender' });
+    // allow_sender: the released recipients' entries are sender-list cross-writes of their own, their intents in the release's settlement
+    const listing = input.allowSender ? senderListing(deps.variant, target, chosen, 'allow_sender') : null;
     return releaseApart(
       deps,
       who,
-      { key: input.key, target, chosen, transport, shared: input.shared, requestId: input.requestId },
+      {
+        key: input.key,
+        target,
+        chosen,
+        transport,
+        shared: input.shared,
+        requestId: input.requestId,
+        ...(listing ? { listing: { sender: listing.sender, recipients: Object.fromEntries(listing.recipients) } } : {}),
+      },
       onRecorded,
     );
   }

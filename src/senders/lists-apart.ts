@@ -45,6 +45,18 @@ async function currentEntry(db: Deps['db'], deps: Deps, r: RecipientForm, s: Sen
   return rows[0] ? listOfWb(text(rows[0].wb)) : null;
 }
 
+/** A sender-list change another cross-database write carries (allow_sender, block_sender): null when there is nothing to change. */
+export async function listIntent(
+  deps: Deps,
+  who: Identity,
+  r: RecipientForm,
+  s: SenderForm,
+  to: ListName,
+): Promise<SenderListPayload | null> {
+  const from = await currentEntry(deps.db, deps, r, s);
+  return from === to ? null : { who, r, s, from, to };
+}
+
 /** An add or remove, apart: 'unchanged' / not removed without writing anything, as with one database. */
 export async function changeEntryApart(
   deps: Deps,

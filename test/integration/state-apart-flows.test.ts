@@ -383,16 +383,38 @@ describe.each(COMBOS)('state apart through the API: amavisd on $amavisd, state o
     expect((await owner.page('/ui/quarantine')).html).toContain('apart page');
   });
 
-  it('allow_sender and block_sender: 501 naming the field, nothing changed', async () => {
-    const d = domain();
-    const [m] = await f.add(msg('S', 'apart lists', [`v@${d}`]));
-    const rel = await call('POST', `/v1/quarantine/${m}/release`, { allow_sender: true });
-    expect(rel.status).toBe(501);
-    expect(await rel.json()).toMatchObject({ field: 'allow_sender' });
-    const del = await call('DELETE', `/v1/quarantine/${m}?block_sender=true`);
-    expect([400, 501]).toContain(del.status);
-    expect(await f.rs(m!)).toEqual([' ']);
-    expect(peer.requests().filter((r) => r.find(([k]) => k === 'mail_id')?.[1] === m!.split('.')[1])).toEqual([]);
+  it('allow_sender on a release and block_sender on a delete: the entries written, audited and announced once', async () => {
+    const d = `wb-${domain()}`;
+    const hook = await call('POST', '/v1/webhooks', { url: 'https://hooks.apart.example/lists', events: ['sender_list.changed'] });
+    expect(hook.status).toBe(201);
+    const [m1, m2] = await f.add(
+      { ...msg('S', 'apart allow', [`v@${d}`]), sender: 'friend@lists-allow.example' },
+      { ...msg('S', 'apart block', [`w@${d}`]), sender: 'foe@lists-block.example' },
+    );
+    const rel = await call('POST', `/v1/quarantine/${m1}/release`, { allow_sender: true });
+    expect(rel.status).toBe(200);
+    expect(await f.rs(m1!)).toEqual(['R']);
+    const del = await call('DELETE', `/v1/quarantine/${m2}?block_sender=true`);
+    expect(del.status).toBe(200);
+    expect(await f.rs(m2!)).toEqual(['D']);
+    const entries = async (r: string) =>
+      ((await (await call('GET', `/v1/sender-lists?recipient=${r}`)).json()) as { items: Array<{ sender: string; list: string }> }).items;
+    expect(await entries(`v@${d}`)).toEqual([expect.objectContaining({ sender: 'friend@lists-allow.example', list: 'allow' })]);
+    expect(await entries(`w@${d}`)).toEqual([expect.objectContaining({ sender: 'foe@lists-block.example', list: 'block' })]);
+    for (const r of [`v@${d}`, `w@${d}`]) {
+      const rows = await apart.state.db
+        .selectFrom('qe_audit')
+        .select(['action'])
+        .where('recipients', 'like', `%"${r}"%`)
+        .orderBy('id')
+        .execute();
+      expect(rows.map((x) => x.action)).toEqual([r.startsWith('v') ? 'release' : 'delete', 'sender_list.add']);
+    }
+    const changed = (await apart.state.db.selectFrom('qe_webhook_events').select(['type', 'payload']).execute()).filter(
+      (e) => e.type === 'sender_list.changed' && e.payload.includes(d),
+    );
+    expect(changed).toHaveLength(2);
+    expect(await apart.state.db.selectFrom('qe_cross_writes').selectAll().execute()).toEqual([]);
   });
 
   it('digest subscriptions are kept in the state database', async () => {
