@@ -30,9 +30,7 @@ const databaseUrl = optionalString
  * join them in one statement): while any is listed, a STATE_DATABASE_URL apart from DATABASE_URL
  * is refused at start rather than run wrongly. README "State in its own database".
  */
-export const STATE_APART_UNSUPPORTED: readonly string[] = [
-  'digests (sending, admin digests, action links)',
-];
+export const STATE_APART_UNSUPPORTED: readonly string[] = ['digests (sending, admin digests, action links)'];
 
 /** Five fields of digits, '*', ',', '-', '/' (croner checks the ranges on Node when it schedules it). */
 function isCronExpression(v: string): boolean {
