@@ -25,7 +25,17 @@ async function main() {
   const config = parseConfig({ DATABASE_URL: benchDatabaseUrl(backend) });
   const h = await openDatabase({ url: config.DATABASE_URL, runtime: 'node', poolSize: 2 });
   const variant = await detectSchema(h.db, h.dialect);
-  const deps: Deps = { db: h.db, variant, config, clock: systemClock, log: consoleLogger, release: null };
+  const deps: Deps = {
+    db: h.db,
+    state: h.db,
+    stateDialect: h.dialect,
+    stateApart: false,
+    variant,
+    config,
+    clock: systemClock,
+    log: consoleLogger,
+    release: null,
+  };
   for (const domains of [[], [args.domain!]]) {
     const label = domains.length ? `domain admin of ${domains[0]}` : 'admin';
     const who: Identity = domains.length

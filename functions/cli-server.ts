@@ -1,6 +1,6 @@
 /** The long-running commands and the database set-up: serve, demo, relay, migrate. */
 import { parseArgs } from 'node:util';
-import type { Config } from '../src/config.ts';
+import { stateApart, type Config } from '../src/config.ts';
 import { SchemaError, detectSchema } from '../src/amavis/schema.ts';
 import { loadMigrationFiles } from '../src/db/drivers/files.ts';
 import { migrate } from '../src/db/migrations.ts';
@@ -21,7 +21,10 @@ export async function serveCommand() {
   // The scheduled digests and purge run on their own small pool with the jobs' bounds; the API's
   // pool keeps its short ones (DB_*_TIMEOUT_MS).
   const jobs = runtime.handle.driver === 'pglite' ? runtime.handle : await openNodeDatabase(cfg, 2, JOB_BOUNDS);
-  const scheduler = startScheduler({ ...runtime.deps, db: jobs.db });
+  // our tables: with amavisd's (the jobs' pool), or apart (a jobs' pool of the state database's own)
+  const state = runtime.state;
+  const jobsState = !state ? jobs : state.driver === 'pglite' ? state : await openNodeDatabase(cfg, 2, JOB_BOUNDS, 'state');
+  const scheduler = startScheduler({ ...runtime.deps, db: jobs.db, state: jobsState.db });
   if (runtime.handle.driver !== 'pglite') await hintRecommendedIndexes(runtime.handle);
   consoleLogger.info('quarantine-edge listening', {
     host: cfg.HOST,
@@ -35,6 +38,7 @@ export async function serveCommand() {
     scheduler.stop();
     server.close();
     if (jobs !== runtime.handle) await jobs.close();
+    if (jobsState !== jobs && jobsState !== state) await jobsState.close();
     await runtime.close();
   });
 }
@@ -46,7 +50,13 @@ export async function demoCommand(args: string[]) {
   const adminKey = cfg.ADMIN_API_KEY ?? `qe_demo_${crypto.randomUUID().replace(/-/g, '')}`;
   // The pages (/ui) sign their sessions with LINK_SECRET; the demo makes one when it is not set.
   const linkSecret = cfg.LINK_SECRET ?? `demo-${crypto.randomUUID()}${crypto.randomUUID()}`;
-  const demoCfg: Config = { ...cfg, DATABASE_URL: undefined, ADMIN_API_KEY: adminKey, LINK_SECRET: linkSecret };
+  const demoCfg: Config = {
+    ...cfg,
+    DATABASE_URL: undefined,
+    STATE_DATABASE_URL: undefined,
+    ADMIN_API_KEY: adminKey,
+    LINK_SECRET: linkSecret,
+  };
   const n = Number(values.messages);
   if (!Number.isInteger(n) || n < 1 || n > 100000) fail('--messages must be an integer from 1 to 100000', 2);
   console.log('Starting the embedded database (a few seconds)...');
@@ -125,8 +135,15 @@ export async function migrateCommand(args: string[]) {
       }
       console.warn(`warning: ${err.message} (--without-amavisd: creating quarantine-edge's tables anyway)`);
     }
-    const applied = await migrate(handle.db, handle.dialect, await loadMigrationFiles(handle.dialect), () => Date.now());
-    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'already up to date');
+    // our tables go where the server keeps them: STATE_DATABASE_URL when set (README "State in its own database")
+    const target = stateApart(cfg) ? await openNodeDatabase(cfg, 1, { queryMs: 3_600_000, lockMs: JOB_BOUNDS.lockMs }, 'state') : handle;
+    try {
+      if (target !== handle) console.log('quarantine-edge tables: in STATE_DATABASE_URL');
+      const applied = await migrate(target.db, target.dialect, await loadMigrationFiles(target.dialect), () => Date.now());
+      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'already up to date');
+    } finally {
+      if (target !== handle) await target.close();
+    }
   } finally {
     await handle.close();
   }

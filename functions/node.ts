@@ -7,7 +7,7 @@ import { WebSocket } from 'ws';
 import { sql } from 'kysely';
 import { createApp } from '../src/api/app.ts';
 import { detectSchema, type SchemaVariant } from '../src/amavis/schema.ts';
-import { dbTimeouts, type Config } from '../src/config.ts';
+import { ConfigError, dbTimeouts, stateApart, stateApartProblem, type Config } from '../src/config.ts';
 import { openDatabase, type DbHandle } from '../src/db/connect.ts';
 import { loadAmavisdSchema, loadMigrationFiles } from '../src/db/drivers/files.ts';
 import { openPglite } from '../src/db/drivers/pglite.ts';
@@ -36,9 +36,11 @@ export async function openNodeDatabase(
   config: Config,
   poolSize = 10,
   bounds: { queryMs?: number; lockMs?: number } = {},
+  /** 'state': STATE_DATABASE_URL, where our qe_* tables are when they are apart (README "State in its own database") */
+  which: 'amavisd' | 'state' = 'amavisd',
 ): Promise<DbHandle> {
   return openDatabase({
-    url: config.DATABASE_URL,
+    url: which === 'state' ? config.STATE_DATABASE_URL : config.DATABASE_URL,
     runtime: 'node',
     poolSize,
     openEmbedded: openPglite,
@@ -53,13 +55,17 @@ export async function openNodeDatabase(
  * An embedded database starts empty: give it amavisd's tables (iRedMail's PostgreSQL layout, the
  * most common production shape) and our migrations. A real database is never changed here.
  */
-export async function prepareEmbedded(handle: DbHandle): Promise<void> {
+export async function prepareEmbedded(handle: DbHandle, tables: 'amavisd' | 'state' | 'both' = 'both'): Promise<void> {
+  if (tables === 'state') {
+    await migrate(handle.db, 'postgres', await loadMigrationFiles('postgres'), () => Date.now());
+    return;
+  }
   const present = await sql<{ n: number }>`SELECT count(*)::int AS n FROM information_schema.tables
     WHERE table_schema = current_schema() AND table_name = 'msgs'`.execute(handle.db);
   if (Number(present.rows[0]?.n ?? 0) === 0) {
     for (const s of splitStatements(await loadAmavisdSchema('pg-iredmail'))) await sql.raw(s).execute(handle.db);
   }
-  await migrate(handle.db, 'postgres', await loadMigrationFiles('postgres'), () => Date.now());
+  if (tables === 'both') await migrate(handle.db, 'postgres', await loadMigrationFiles('postgres'), () => Date.now());
 }
 
 /** Beside amavisd, straight to its AM.PDP port; otherwise through the relay; else none (503). */
@@ -74,6 +80,8 @@ export function releaseTransportFor(config: Config): ReleaseTransport | null {
 
 export interface NodeRuntime {
   handle: DbHandle;
+  /** the state database when it is apart (STATE_DATABASE_URL); absent: our tables are in `handle` */
+  state?: DbHandle;
   variant: SchemaVariant;
   /** the same dependencies the app's requests get (one composition root): for jobs, the CLI and the scheduler */
   deps: Deps;
@@ -90,17 +98,25 @@ export async function startRuntime(
     bounds?: 'api' | 'jobs';
   } = {},
 ): Promise<NodeRuntime> {
-  const handle = await openNodeDatabase(config, 10, opts.bounds === 'jobs' ? JOB_BOUNDS : {});
+  const unsupported = stateApartProblem(config);
+  if (unsupported) throw new ConfigError([unsupported]);
+  const bounds = opts.bounds === 'jobs' ? JOB_BOUNDS : {};
+  const handle = await openNodeDatabase(config, 10, bounds);
+  let state: DbHandle | undefined;
   try {
-    if (handle.driver === 'pglite') await prepareEmbedded(handle);
-    const variant = await inspectDatabase(handle);
+    if (stateApart(config)) state = await openNodeDatabase(config, 10, bounds, 'state');
+    if (handle.driver === 'pglite') await prepareEmbedded(handle, state ? 'amavisd' : 'both');
+    if (state?.driver === 'pglite') await prepareEmbedded(state, 'state');
+    const variant = await inspectDatabase(handle, state);
     const release = opts.release ? await opts.release(handle, variant) : releaseTransportFor(config);
-    const root = composeNode(config, { handle, variant }, { clock: opts.clock, release });
+    const lease = { handle, variant, ...(state ? { state } : {}) };
+    const root = composeNode(config, lease, { clock: opts.clock, release });
     // the SMTP mailer keeps pooled connections open: closed with the database, so a CLI run ends at once
-    const close = async () => (await root.mailer?.close?.(), await handle.close());
-    return { handle, variant, deps: root.deps({ handle, variant }), app: createApp(root), close };
+    const close = async () => (await root.mailer?.close?.(), await handle.close(), await state?.close());
+    return { handle, ...(state ? { state } : {}), variant, deps: root.deps(lease), app: createApp(root), close };
   } catch (err) {
     await handle.close().catch(() => {});
+    await state?.close().catch(() => {});
     throw err;
   }
 }

@@ -63,7 +63,7 @@ function runtimeFor(env: WorkerEnv): Promise<Runtime | Misconfigured> {
 
 async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
   const [
-    { ConfigError, parseConfig, dbTimeouts },
+    { ConfigError, parseConfig, dbTimeouts, stateApart, stateApartProblem },
     { openDatabase },
     { perRequestProvider },
     { composeRoot, relayFromConfig, learnerFromConfig },
@@ -79,6 +79,11 @@ async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
     if (!env.HYPERDRIVE?.connectionString && !config.DATABASE_URL) {
       throw new ConfigError([{ variable: 'DATABASE_URL', problem: 'required on Workers (or a HYPERDRIVE binding)' }]);
     }
+    const unsupported = stateApartProblem({
+      DATABASE_URL: env.HYPERDRIVE?.connectionString ?? config.DATABASE_URL,
+      STATE_DATABASE_URL: config.STATE_DATABASE_URL,
+    });
+    if (unsupported) throw new ConfigError([unsupported]);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(
@@ -92,8 +97,11 @@ async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
   }
   const hyperdrive = env.HYPERDRIVE?.connectionString;
   const url = hyperdrive ?? config.DATABASE_URL!;
-  const database = perRequestProvider(() =>
-    openDatabase({ url, runtime: 'worker', poolSize: 1, hyperdrive: hyperdrive !== undefined, timeouts: dbTimeouts(config) }),
+  // STATE_DATABASE_URL (e.g. Neon through its WebSocket driver): our qe_* tables, one connection per request too
+  const stateUrl = stateApart({ DATABASE_URL: url, STATE_DATABASE_URL: config.STATE_DATABASE_URL }) ? config.STATE_DATABASE_URL : undefined;
+  const database = perRequestProvider(
+    () => openDatabase({ url, runtime: 'worker', poolSize: 1, hyperdrive: hyperdrive !== undefined, timeouts: dbTimeouts(config) }),
+    stateUrl ? () => openDatabase({ url: stateUrl, runtime: 'worker', poolSize: 1, timeouts: dbTimeouts(config) }) : undefined,
   );
   // amavisd's AM.PDP port accepts loopback only: from Workers a release goes through the relay.
   return {

@@ -27,5 +27,5 @@ export function nodePlatform(config: Config, overrides: Platform = {}): Platform
 
 /** One long-lived pool for the process, its schema inspected once. */
 export function composeNode(config: Config, lease: Lease, overrides: Platform = {}): Root {
-  return composeRoot(config, sharedProvider(lease.handle, lease.variant), nodePlatform(config, overrides));
+  return composeRoot(config, sharedProvider(lease.handle, lease.variant, lease.state), nodePlatform(config, overrides));
 }

@@ -35,6 +35,8 @@ export interface Platform {
 
 export interface Lease {
   handle: DbHandle;
+  /** the state database (STATE_DATABASE_URL); absent: our tables are in amavisd's (handle) */
+  state?: DbHandle;
   variant: SchemaVariant;
 }
 
@@ -67,6 +69,9 @@ export function composeRoot(config: Config, database: DatabaseProvider, platform
     webhookPost: platform.webhookPost,
     deps: (lease) => ({
       db: lease.handle.db,
+      state: (lease.state ?? lease.handle).db,
+      stateDialect: (lease.state ?? lease.handle).dialect,
+      stateApart: lease.state !== undefined && lease.state !== lease.handle,
       variant: lease.variant,
       config,
       clock: root.clock,

@@ -1,13 +1,14 @@
 import type { Kysely } from 'kysely';
 import type { SchemaVariant } from './amavis/schema.ts';
 import type { Config } from './config.ts';
-import type { DbHandle } from './db/connect.ts';
+import type { DbHandle, SqlDialect } from './db/connect.ts';
 import type { Database } from './db/types.ts';
 import type { Learner } from './learn/learner.ts';
 import type { ReleaseTransport } from './release/transport.ts';
 import type { Mailer } from './mail/mailer.ts';
 import type { TemplateOverrides } from './digest/render.ts';
 import type { WebhookPost } from './webhooks/post.ts';
+import type { CrossWriteStep } from './quarantine/cross-writes.ts';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -31,7 +32,17 @@ export const consoleLogger: Logger = {
 
 /** What a verb needs. Built per request on Workers, once per process on Node. */
 export interface Deps {
+  /** amavisd's database: msgs, msgrcpt, maddr, quarantine, and the lookup tables for sender lists */
   db: Kysely<Database>;
+  /**
+   * Where our qe_* tables live: STATE_DATABASE_URL, else the same handle as `db` (README "State in
+   * its own database"). While they are one database, a write that spans both is one transaction.
+   */
+  state: Kysely<Database>;
+  /** the state database's dialect (it may differ from amavisd's: variant.dialect) */
+  stateDialect: SqlDialect;
+  /** true when `state` is a database of its own: a write spanning both cannot be one transaction */
+  stateApart: boolean;
   variant: SchemaVariant;
   config: Config;
   clock: Clock;
@@ -46,10 +57,15 @@ export interface Deps {
   templates?: TemplateOverrides;
   /** how webhooks are sent; absent: global fetch (Workers). Node checks resolved addresses: webhooks/post.node.ts */
   webhookPost?: WebhookPost;
+  /** told each committed step of a write across a state database apart; only kill tests listen (src/quarantine/cross-writes.ts) */
+  crossWriteStep?: (step: CrossWriteStep) => void;
 }
 
 /** How an entry point hands the app its database: per request on Workers (workerd forbids sharing I/O across requests; README "Deploying to Cloudflare Workers"). */
 export interface DatabaseProvider {
-  /** Borrow a connection for one request or invocation; `release` closes it where needed. */
-  acquire(): Promise<{ handle: DbHandle; variant: SchemaVariant; release(): Promise<void> }>;
+  /**
+   * Borrow a connection for one request or invocation; `release` closes it where needed. `state`:
+   * the state database's (STATE_DATABASE_URL), absent when our tables are in amavisd's database.
+   */
+  acquire(): Promise<{ handle: DbHandle; state?: DbHandle; variant: SchemaVariant; release(): Promise<void> }>;
 }

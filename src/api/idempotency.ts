@@ -34,7 +34,7 @@ export async function idempotent<A extends StoredAnswer = StoredAnswer>(
   const requestHash = await hashKey(JSON.stringify(request));
   const now = Math.floor(deps.clock.now() / 1000);
   const claim = () =>
-    deps.db
+    deps.state
       .insertInto('qe_idempotency')
       .values({
         key_hash: keyHash,
@@ -55,13 +55,13 @@ export async function idempotent<A extends StoredAnswer = StoredAnswer>(
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
     }
-    const prior = await deps.db.selectFrom('qe_idempotency').selectAll().where('key_hash', '=', keyHash).executeTakeFirst();
+    const prior = await deps.state.selectFrom('qe_idempotency').selectAll().where('key_hash', '=', keyHash).executeTakeFirst();
     if (!prior) {
       if (attempt === 0) continue;
       throw new AppError('conflict', 'a request with this Idempotency-Key just finished; retry it');
     }
     if (Number(prior.created_at) < now - WINDOW_SECONDS && attempt === 0) {
-      await deps.db
+      await deps.state
         .deleteFrom('qe_idempotency')
         .where('key_hash', '=', keyHash)
         .where('created_at', '<', now - WINDOW_SECONDS)
@@ -88,7 +88,7 @@ export async function idempotent<A extends StoredAnswer = StoredAnswer>(
     return { ...(await run(remember)), replayed: false };
   } catch (err) {
     // Nothing was recorded: free the key so the client can retry.
-    await deps.db
+    await deps.state
       .deleteFrom('qe_idempotency')
       .where('key_hash', '=', keyHash)
       .where('state', '=', 'pending')

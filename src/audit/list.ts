@@ -38,7 +38,7 @@ export interface AuditEntryView {
 /** Admins see everything; a domain admin the entries that touched its domains; users nothing. */
 export async function listAudit(deps: Deps, who: Identity, q: AuditQuery) {
   if (who.role === 'user') throw new AppError('not_found', 'not found');
-  let query = deps.db
+  let query = deps.state
     .selectFrom('qe_audit')
     .selectAll()
     .orderBy('id', 'desc')

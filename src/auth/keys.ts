@@ -144,7 +144,7 @@ export async function createKey(deps: Deps, who: Identity, input: KeyInput): Pro
     last_used_at: null,
     notify_email: input.role === 'user' ? null : (input.notify_email ?? null),
   };
-  await deps.db.transaction().execute(async (trx) => {
+  await deps.state.transaction().execute(async (trx) => {
     await trx.insertInto('qe_api_keys').values(row).execute();
     await recordAudit(trx, deps.clock, who, {
       action: 'key.create',
@@ -164,7 +164,7 @@ export async function createKey(deps: Deps, who: Identity, input: KeyInput): Pro
 
 export async function listKeys(deps: Deps, who: Identity): Promise<KeyView[]> {
   requireAdmin(who);
-  const rows = await deps.db.selectFrom('qe_api_keys').selectAll().orderBy('created_at', 'desc').orderBy('id').execute();
+  const rows = await deps.state.selectFrom('qe_api_keys').selectAll().orderBy('created_at', 'desc').orderBy('id').execute();
   return rows.map(view);
 }
 
@@ -174,11 +174,16 @@ export async function listKeys(deps: Deps, who: Identity): Promise<KeyView[]> {
  */
 export async function setKeyNotifyEmail(deps: Deps, who: Identity, id: string, notifyEmail: string | null): Promise<KeyView> {
   requireAdmin(who);
-  const row = await deps.db.selectFrom('qe_api_keys').selectAll().where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+  const row = await deps.state
+    .selectFrom('qe_api_keys')
+    .selectAll()
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
   if (!row) throw new AppError('not_found', 'no active key with this id');
   if (row.role === 'user' && notifyEmail !== null)
     throw new AppError('invalid_field', 'notify_email: only for roles admin and domain_admin', { field: 'notify_email' });
-  await deps.db.transaction().execute(async (trx) => {
+  await deps.state.transaction().execute(async (trx) => {
     await trx.updateTable('qe_api_keys').set({ notify_email: notifyEmail }).where('id', '=', id).execute();
     await recordAudit(trx, deps.clock, who, {
       action: 'key.update',
@@ -195,7 +200,7 @@ export const KEY_REVOKED = 'the API key that created it was revoked or has expir
 export async function revokeKey(deps: Deps, who: Identity, id: string): Promise<void> {
   requireAdmin(who);
   const now = Math.floor(deps.clock.now() / 1000);
-  await deps.db.transaction().execute(async (trx) => {
+  await deps.state.transaction().execute(async (trx) => {
     const res = await trx
       .updateTable('qe_api_keys')
       .set({ revoked_at: now })
@@ -232,7 +237,7 @@ export async function authenticate(deps: Deps, key: string, bootstrapHash: strin
   if (!/^[\x21-\x7e]{16,200}$/.test(key)) return null;
   const hash = cachedKeyHash(key);
   if (bootstrapHash && sameString(hash, bootstrapHash)) return { role: 'admin', actor: 'bootstrap-admin', keyId: null };
-  const row = await deps.db.selectFrom('qe_api_keys').selectAll().where('key_hash', '=', hash).executeTakeFirst();
+  const row = await deps.state.selectFrom('qe_api_keys').selectAll().where('key_hash', '=', hash).executeTakeFirst();
   const now = Math.floor(deps.clock.now() / 1000);
   if (!row || !keyIsLive(row, now)) return null;
   return identityOfKey(row);
@@ -263,7 +268,7 @@ export function keyIsLive(row: { revoked_at: number | string | null; expires_at:
 
 /** Is this key live (exists, not revoked, not expired)? Its id and name when it is. */
 export async function liveKey(deps: Deps, id: string): Promise<{ id: string; name: string } | null> {
-  const row = await deps.db
+  const row = await deps.state
     .selectFrom('qe_api_keys')
     .select(['id', 'name', 'revoked_at', 'expires_at'])
     .where('id', '=', id)

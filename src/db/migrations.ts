@@ -23,6 +23,7 @@ export const MIGRATIONS = [
   '0015_admin_digests',
   '0016_key_notify_email',
   '0017_stats_snapshots',
+  '0018_state_apart',
 ] as const;
 export const LATEST_VERSION = MIGRATIONS.length;
 

@@ -11,12 +11,9 @@ import { LATEST_VERSION, appliedVersion } from './migrations.ts';
  * ready when it can read: it probes no write and ignores refused writes.
  */
 
-/** amavisd's tables and ours that requests read. */
-const READ_TABLES = [
-  'msgs',
-  'msgrcpt',
-  'maddr',
-  'quarantine',
+/** amavisd's tables that requests read, and ours (in the state database when it is apart: STATE_DATABASE_URL). */
+const AMAVISD_READ_TABLES = ['msgs', 'msgrcpt', 'maddr', 'quarantine'] as const;
+const STATE_READ_TABLES = [
   'qe_api_keys',
   'qe_audit',
   'qe_idempotency',
@@ -26,6 +23,7 @@ const READ_TABLES = [
   'qe_digest_state',
   'qe_release_policies',
 ] as const;
+const READ_TABLES = [...AMAVISD_READ_TABLES, ...STATE_READ_TABLES] as const;
 const LOOKUP_TABLES = ['mailaddr', 'wblist', 'policy', 'users'] as const;
 
 /** A privilege failure a request met keeps readiness failed this long (or until the next one replaces it). */
@@ -102,11 +100,13 @@ async function probe(database: DatabaseProvider, health: DatabaseHealth, nowMs: 
   }
   try {
     const { db } = lease.handle;
-    const version = await appliedVersion(db);
+    const state = (lease.state ?? lease.handle).db;
+    const version = await appliedVersion(state);
     const { lookup } = lease.variant;
     const base = {
       schema_variant: lease.variant.name,
       access: readOnly ? 'read-only' : 'read-write',
+      ...(lease.state ? { state_database: 'apart' } : {}),
       migrations: { applied: version ?? 0, expected: LATEST_VERSION },
       // Sender lists and policies need amavisd's lookup tables; the rest works without them.
       lookup_tables: lookup.missing.length ? { status: 'missing', missing: lookup.missing, detail: lookup.detail } : { status: 'present' },
@@ -122,9 +122,15 @@ async function probe(database: DatabaseProvider, health: DatabaseHealth, nowMs: 
     // amavisd's lookup tables only where they exist (a quarantine-only amavisd has none; see lookup_tables)
     const lookupTables = LOOKUP_TABLES.filter((t) => !lease.variant.lookup.missing.includes(t));
     await db.connection().execute(async (conn) => {
-      for (const t of [...READ_TABLES, ...lookupTables]) await sql`SELECT 1 FROM ${sql.table(t)} LIMIT 0`.execute(conn);
+      const tables = lease.state ? [...AMAVISD_READ_TABLES, ...lookupTables] : [...READ_TABLES, ...lookupTables];
+      for (const t of tables) await sql`SELECT 1 FROM ${sql.table(t)} LIMIT 0`.execute(conn);
       if (!readOnly) await sql`UPDATE msgrcpt SET rs = rs WHERE 1 = 0`.execute(conn);
     });
+    if (lease.state) {
+      await state.connection().execute(async (conn) => {
+        for (const t of STATE_READ_TABLES) await sql`SELECT 1 FROM ${sql.table(t)} LIMIT 0`.execute(conn);
+      });
+    }
     const recent = health.recentPermissionFailure(nowMs(), readOnly);
     if (recent) {
       return notReady(

@@ -108,8 +108,25 @@ export interface QeReleaseAttemptsTable {
   /** `,a.example,b.example,` like qe_audit.domains, for a domain admin's scope */
   domains: string;
   started_at: number;
-  state: 'pending' | 'unknown';
+  /**
+   * 'pending' (recorded, copies not known to be claimed); with a state database apart also
+   * 'claimed' (claimed, may be sent), 'answered' (amavisd's answer in qe_cross_writes, settling)
+   */
+  state: 'pending' | 'unknown' | 'claimed' | 'answered';
   notified_at: number | null;
+  /** JSON: the copies and their rs before the claim (migration 0018; a state database apart) */
+  plan: string | null;
+}
+
+/** A change to amavisd's tables whose audit row and event are not written yet (migration 0018; src/quarantine/cross-writes.ts). */
+export interface QeCrossWritesTable {
+  id: string;
+  kind: 'release' | 'delete' | 'mark_released' | 'sender_list' | 'policy';
+  audit_id: number | null;
+  partition_tag: number;
+  mail_id: string;
+  payload: string;
+  created_at: number;
 }
 
 export interface QeIdempotencyTable {
@@ -309,6 +326,7 @@ export interface Database {
   qe_api_keys: QeApiKeysTable;
   qe_audit: QeAuditTable;
   qe_release_attempts: QeReleaseAttemptsTable;
+  qe_cross_writes: QeCrossWritesTable;
   qe_webhooks: QeWebhooksTable;
   qe_webhook_events: QeWebhookEventsTable;
   qe_webhook_deliveries: QeWebhookDeliveriesTable;

@@ -117,7 +117,7 @@ async function perform(deps: Deps, c: LinkClaims, form: { confirmDangerous?: boo
   if (!who || !isAdminVerb(c.action)) return notFound();
   if (c.action === 'unsubscribe') {
     const id = idOfLedgerName(c.recipient);
-    const row = id ? await deps.db.selectFrom('qe_admin_digests').select('key_id').where('id', '=', id).executeTakeFirst() : undefined;
+    const row = id ? await deps.state.selectFrom('qe_admin_digests').select('key_id').where('id', '=', id).executeTakeFirst() : undefined;
     if (!row || row.key_id !== c.keyId) return page(200, 'done', 'Already stopped', 'This admin digest no longer exists.');
     await deleteAdminDigest(deps, who, id!);
     return page(200, 'done', 'Stopped', 'This admin digest was stopped: no more will be sent.');

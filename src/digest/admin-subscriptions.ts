@@ -78,7 +78,7 @@ function visible(who: Exclude<Identity, { role: 'user' }>) {
 export async function liveKeys(deps: Deps, ids: string[]): Promise<Map<string, Identity>> {
   if (ids.length === 0) return new Map();
   const now = Math.floor(deps.clock.now() / 1000);
-  const rows = await deps.db
+  const rows = await deps.state
     .selectFrom('qe_api_keys')
     .select(['id', 'name', 'role', 'domains', 'mailbox', 'revoked_at', 'expires_at'])
     .where('id', 'in', [...new Set(ids)])
@@ -129,7 +129,7 @@ export async function createAdminDigest(deps: Deps, caller: Identity, input: Adm
     created_at: now,
     created_by: who.actor,
   };
-  await deps.db.transaction().execute(async (trx) => {
+  await deps.state.transaction().execute(async (trx) => {
     const n = await trx
       .selectFrom('qe_admin_digests')
       .select((eb) => eb.fn.countAll<number | string>().as('n'))
@@ -149,7 +149,7 @@ export async function createAdminDigest(deps: Deps, caller: Identity, input: Adm
 
 export async function listAdminDigests(deps: Deps, caller: Identity): Promise<AdminDigest[]> {
   const who = admins(caller);
-  let q = deps.db.selectFrom('qe_admin_digests').selectAll().orderBy('created_at').orderBy('id');
+  let q = deps.state.selectFrom('qe_admin_digests').selectAll().orderBy('created_at').orderBy('id');
   if (who.role !== 'admin') q = q.where('key_id', '=', who.keyId);
   const rows = (await q.execute()).filter(visible(who));
   const live = await liveKeys(
@@ -160,7 +160,7 @@ export async function listAdminDigests(deps: Deps, caller: Identity): Promise<Ad
 }
 
 async function loadVisible(deps: Deps, who: Exclude<Identity, { role: 'user' }>, id: string): Promise<QeAdminDigestsTable> {
-  const row = await deps.db.selectFrom('qe_admin_digests').selectAll().where('id', '=', id).executeTakeFirst();
+  const row = await deps.state.selectFrom('qe_admin_digests').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row || !visible(who)(row)) throw new AppError('not_found', 'no such admin digest');
   return row;
 }
@@ -174,7 +174,7 @@ export async function getAdminDigest(deps: Deps, caller: Identity, id: string): 
 export async function deleteAdminDigest(deps: Deps, caller: Identity, id: string): Promise<void> {
   const who = admins(caller);
   const row = await loadVisible(deps, who, id);
-  await deps.db.transaction().execute(async (trx) => {
+  await deps.state.transaction().execute(async (trx) => {
     await trx.deleteFrom('qe_admin_digests').where('id', '=', row.id).execute();
     await recordAudit(trx, deps.clock, who, {
       action: 'admin_digest.delete',
@@ -203,7 +203,7 @@ export async function updateAdminDigest(deps: Deps, caller: Identity, id: string
   if (change.language !== undefined) set.language = change.language;
   const next = { ...row, ...set };
   if (Object.keys(set).length > 0) {
-    await deps.db.transaction().execute(async (trx) => {
+    await deps.state.transaction().execute(async (trx) => {
       const res = await trx.updateTable('qe_admin_digests').set(set).where('id', '=', row.id).executeTakeFirst();
       // stopped meanwhile (a DELETE between the read and this write): nothing to change
       if (Number(res.numUpdatedRows) !== 1) throw new AppError('not_found', 'no such admin digest');

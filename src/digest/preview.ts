@@ -19,7 +19,7 @@ export async function previewDigest(deps: Deps, who: Identity, recipient: string
     cutoff: await inProgressCutoff(deps, now),
     mode: { forceAll: true, allTime: opts.allTime ?? false, includeBackupMx: true, recipients: [recipient], ignoreFrequency: true },
   };
-  const sub = await deps.db
+  const sub = await deps.state
     .selectFrom('qe_digest_subscriptions')
     .select(['time_zone', 'language'])
     .where('address', '=', recipient)

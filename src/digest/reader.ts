@@ -16,7 +16,7 @@ export interface OwnerReader {
 
 export async function ownerReader(deps: Deps, mailbox: string | null, acceptLanguage?: string | null): Promise<OwnerReader> {
   const sub = mailbox
-    ? await deps.db
+    ? await deps.state
         .selectFrom('qe_digest_subscriptions')
         .select(['language', 'time_zone'])
         .where('address', '=', mailbox)

@@ -42,7 +42,7 @@ const STATE_WORDS: Record<string, string> = {
 };
 
 async function decider(deps: Deps, keyId: string): Promise<Identity | null> {
-  const row = await deps.db
+  const row = await deps.state
     .selectFrom('qe_api_keys')
     .select(['id', 'name', 'role', 'domains', 'mailbox'])
     .where('id', '=', keyId)

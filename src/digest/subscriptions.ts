@@ -52,7 +52,7 @@ function inScope(who: Identity, address: string) {
 
 export async function getSubscription(deps: Deps, who: Identity, address: string): Promise<Subscription> {
   inScope(who, address);
-  const row = await deps.db.selectFrom('qe_digest_subscriptions').selectAll().where('address', '=', address).executeTakeFirst();
+  const row = await deps.state.selectFrom('qe_digest_subscriptions').selectAll().where('address', '=', address).executeTakeFirst();
   return subscriptionOf(address, row);
 }
 
@@ -84,8 +84,8 @@ function subscriptionOf(
 /** The subscription, how it was chosen, and the last digest sent (whoever's run sent it). */
 export async function subscriptionStatus(deps: Deps, who: Identity, address: string): Promise<SubscriptionStatus> {
   inScope(who, address);
-  const row = await deps.db.selectFrom('qe_digest_subscriptions').selectAll().where('address', '=', address).executeTakeFirst();
-  const state = await deps.db.selectFrom('qe_digest_state').select('last_sent_at').where('recipient', '=', address).executeTakeFirst();
+  const row = await deps.state.selectFrom('qe_digest_subscriptions').selectAll().where('address', '=', address).executeTakeFirst();
+  const state = await deps.state.selectFrom('qe_digest_state').select('last_sent_at').where('recipient', '=', address).executeTakeFirst();
   const stored = row ? Number(row.enabled) : NOT_CHOSEN;
   return {
     subscription: subscriptionOf(address, row),
@@ -114,7 +114,7 @@ export async function putSubscription(
     throw new AppError('invalid_field', `language: one of ${LANGUAGES.join(', ')}`, { field: 'language' });
   }
   const now = Math.floor(deps.clock.now() / 1000);
-  await deps.db.transaction().execute(async (trx) => {
+  await deps.state.transaction().execute(async (trx) => {
     const prior = await trx.selectFrom('qe_digest_subscriptions').selectAll().where('address', '=', address).executeTakeFirst();
     const next = {
       enabled:

@@ -6,6 +6,7 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import { parseRecipient } from '../senders/forms.ts';
+import { assignPolicyApart, updatePolicyApart } from './policies-apart.ts';
 import { canManageRecipient, ensureUser, findUser, INHERIT_POLICY, usersScope } from '../senders/rows.ts';
 import {
   checkBannedRulenames,
@@ -165,6 +166,10 @@ export async function updatePolicy(deps: Deps, who: Identity, id: number, patch:
       field: 'raw.policy_name',
     });
   }
+  if (deps.stateApart) {
+    await updatePolicyApart(deps, who, id, columns);
+    return getPolicy(deps, who, id);
+  }
   try {
     await deps.db.transaction().execute(async (trx) => {
       const sets = Object.entries(columns).map(([c, val]) => sql`${sql.ref(c)} = ${val}`);
@@ -202,6 +207,7 @@ export async function assignPolicy(deps: Deps, who: Identity, recipient: string,
       });
     }
   }
+  if (deps.stateApart) return assignPolicyApart(deps, who, r, policyId);
   const v = deps.variant;
   return deps.db.transaction().execute(async (trx) => {
     const before = await findUser(trx, v, r.key);

@@ -24,8 +24,16 @@ import { fitDetail } from '../audit/audit.ts';
 const now = (deps: Pick<Deps, 'clock'>) => Math.floor(deps.clock.now() / 1000);
 
 /** Step 1, inside the claim's transaction. Returns the audit row's id, which names the attempt. */
-export async function openAttempt(trx: Deps['db'], deps: Deps, who: Identity, key: MailKey, recipients: string[]): Promise<number> {
-  const auditId = await recordAuditReturningId(trx, deps.variant.dialect, deps.clock, who, {
+export async function openAttempt(
+  trx: Deps['state'],
+  deps: Deps,
+  who: Identity,
+  key: MailKey,
+  recipients: string[],
+  /** with a state database apart: the copies and their rs before the claim (src/quarantine/cross-writes.ts) */
+  plan?: string,
+): Promise<number> {
+  const auditId = await recordAuditReturningId(trx, deps.stateDialect, deps.clock, who, {
     action: 'release',
     partitionTag: key.partitionTag,
     mailId: key.mailId,
@@ -43,6 +51,7 @@ export async function openAttempt(trx: Deps['db'], deps: Deps, who: Identity, ke
       started_at: now(deps),
       state: 'pending',
       notified_at: null,
+      ...(plan === undefined ? {} : { plan }),
     })
     .execute();
   return auditId;
@@ -84,9 +93,10 @@ export async function closeResolvedAttempts(trx: Deps['db'], deps: Deps, key: Ma
     .where('mail_id', '=', key.mailId)
     .execute();
   if (open.length === 0) return;
+  // `trx` is the state database's; amavisd's copies are read from its own when that is apart
   const { rows } = await sql<{ email: unknown }>`SELECT r.email FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
     WHERE mr.partition_tag = ${key.partitionTag} AND mr.mail_id = ${bind(deps.variant, 'msgrcpt.mail_id', key.mailId)} AND mr.rs = 'p'`.execute(
-    trx,
+    deps.stateApart ? deps.db : trx,
   );
   const releasing = new Set(rows.map((r) => text(r.email)));
   const closed = open.filter((a) => !(JSON.parse(a.recipients) as string[]).some((r) => releasing.has(r))).map((a) => Number(a.audit_id));
@@ -104,17 +114,19 @@ export async function closeResolvedAttempts(trx: Deps['db'], deps: Deps, key: Ma
 export async function announceUnsettledReleases(deps: Deps, limit = 100): Promise<number> {
   const at = now(deps);
   const cutoff = at - deps.config.RELEASE_UNKNOWN_AFTER_MINUTES * 60;
-  const due = await deps.db
+  // answered (a state database apart): the outcome is known, the cross-write settlement records it
+  const due = await deps.state
     .selectFrom('qe_release_attempts')
     .selectAll()
     .where('notified_at', 'is', null)
     .where('started_at', '<=', cutoff)
+    .where('state', '!=', 'answered')
     .orderBy('started_at')
     .limit(limit)
     .execute();
   let announced = 0;
   for (const a of due) {
-    await deps.db.transaction().execute(async (trx) => {
+    await deps.state.transaction().execute(async (trx) => {
       const mark = await trx
         .updateTable('qe_release_attempts')
         .set({ notified_at: at })

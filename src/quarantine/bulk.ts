@@ -123,7 +123,7 @@ function freshFor<T>(deps: Deps, ms: number, read: () => Promise<T>): () => Prom
 export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Promise<BulkItemResult[]> {
   const ids = [...new Set(input.ids)];
   const shared: SharedReads = {
-    subscriptions: freshFor(deps, 1000, () => enabledSubscriptions(deps.db)),
+    subscriptions: freshFor(deps, 1000, () => enabledSubscriptions(deps.state)),
     ...(who.role === 'user' ? { ownerRules: freshFor(deps, 1000, () => rulesForMailbox(deps, who.mailbox)) } : {}),
   };
   const out: BulkItemResult[] = new Array(ids.length);

@@ -8,6 +8,7 @@ import { writeEntry } from '../senders/lists.ts';
 import { AppError } from '../errors.ts';
 import { emitMailEvent } from '../webhooks/mail-events.ts';
 import { closeResolvedAttempts } from './attempts.ts';
+import { settleDelete, writeIntent, type DeletePayload, type Listing } from './cross-writes.ts';
 import { chooseRecipients, loadTarget, senderListing, setRecipientStatus, type ActionTarget } from './target.ts';
 
 export interface DeleteInput {
@@ -42,9 +43,19 @@ export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInpu
         : 'nothing pending in your scope: every recipient was already released or deleted (or is releasing)',
     );
   }
+  const key = input.key;
+  if (deps.stateApart) {
+    const listing = input.blockSender ? senderListing(deps.variant, target, chosen, 'block_sender') : null;
+    return deleteApart(
+      deps,
+      who,
+      key,
+      chosen,
+      listing ? { sender: listing.sender, recipients: Object.fromEntries(listing.recipients) } : undefined,
+    );
+  }
   const listing = input.blockSender ? senderListing(deps.variant, target, chosen, 'block_sender') : null;
   const v = deps.variant;
-  const key = input.key;
   return deps.db.transaction().execute(async (trx) => {
     await setRecipientStatus(
       trx,
@@ -86,4 +97,29 @@ export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInpu
     );
     return { id: formatItemId(key), deleted, content_removed: contentRemoved };
   });
+}
+
+/**
+ * With a state database apart (src/quarantine/cross-writes.ts): the intent first, then amavisd's
+ * change and the audit row and event; a process stopped between them is settled by the recovery
+ * pass, which makes the change (it was asked for and recorded) before recording it.
+ */
+async function deleteApart(
+  deps: Deps,
+  who: Identity,
+  key: MailKey,
+  chosen: ActionTarget['recipients'],
+  listing?: Listing,
+): Promise<DeleteResult> {
+  const payload: DeletePayload = {
+    who,
+    copies: chosen.map((c) => ({ address: c.address, rseqnum: c.rseqnum, rs: c.rs })),
+    ...(listing ? { listing } : {}),
+  };
+  const id = await deps.state.transaction().execute((trx) => writeIntent(trx, deps, 'delete', key, payload));
+  deps.crossWriteStep?.('delete.intent');
+  const intent = { id, partition_tag: key.partitionTag, mail_id: key.mailId, payload: JSON.stringify(payload) };
+  const settled = await settleDelete(deps, intent, deps.crossWriteStep);
+  // settled by the recovery pass meanwhile: the copies are deleted either way
+  return settled ?? { id: formatItemId(key), deleted: chosen.map((c) => c.address), content_removed: false };
 }

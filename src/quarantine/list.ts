@@ -8,7 +8,7 @@ import { decodeCursor, encodeCursor, type CursorValue } from './cursor.ts';
 import { afterPosition, DEFAULT_SORT, orderBy, sortValue, type Sort } from './sort.ts';
 import { senderWalkPage, walksSenders } from './sender-walk.ts';
 import { toItem, type MsgRow, type QuarantineItem, type RcptRow } from './item.ts';
-import { ownerVisible } from './release-policy.ts';
+import { ownerVisibleFor } from './release-policy.ts';
 import { recipientScope } from './scope.ts';
 
 export type StatusFilter = 'pending' | 'released' | 'deleted' | 'releasing' | 'all';
@@ -96,7 +96,7 @@ export function messageConditions(deps: Deps, input: ListInput) {
 export async function listQuarantine(deps: Deps, who: Identity, input: ListInput): Promise<ListResult> {
   const v = deps.variant;
   // a mailbox owner does not see the types their domain's release policy hides
-  const conds = [...messageConditions(deps, input), ownerVisible(who)];
+  const conds = [...messageConditions(deps, input), await ownerVisibleFor(deps, who)];
   const sort = input.sort ?? DEFAULT_SORT;
   const c = input.cursor ? await decodeCursor(input.cursor, sort) : null;
   const inScope = sql<SqlBool>`EXISTS (SELECT 1 FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid

@@ -6,7 +6,7 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { toItem, type MsgRow, type QuarantineItem } from './item.ts';
 import { recipientsOf } from './list.ts';
-import { ownerVisible } from './release-policy.ts';
+import { ownerVisibleFor } from './release-policy.ts';
 import { DISPLAY_LIMITS, parseForDisplay, type MessageView } from './parse.ts';
 
 /**
@@ -20,7 +20,7 @@ export async function getItem(deps: Deps, who: Identity, key: MailKey): Promise<
       m.from_addr, m.message_id, m.client_addr, m.host, s.email AS sender
     FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
     WHERE m.partition_tag = ${key.partitionTag} AND m.mail_id = ${bind(v, 'msgs.mail_id', key.mailId)}
-      AND m.quar_type = 'Q' AND m.content IS NOT NULL AND ${ownerVisible(who)}`.execute(deps.db);
+      AND m.quar_type = 'Q' AND m.content IS NOT NULL AND ${await ownerVisibleFor(deps, who)}`.execute(deps.db);
   const msg = rows[0];
   if (!msg) throw notFound();
   const rcpts = (await recipientsOf(deps, who, [msg])).get(`${key.partitionTag}.${key.mailId}`) ?? [];

@@ -36,7 +36,7 @@ export async function releaseToOverride(
   const to = [...new Set(input.recipients)];
   let auditId = 0;
   const record = async () => {
-    auditId = await recordAuditReturningId(deps.db, deps.variant.dialect, deps.clock, who, {
+    auditId = await recordAuditReturningId(deps.state, deps.stateDialect, deps.clock, who, {
       action: 'release_override',
       result: 'pending',
       partitionTag: input.key.partitionTag,
@@ -46,7 +46,7 @@ export async function releaseToOverride(
     });
   };
   const settle = (result: 'ok' | 'partial' | 'failed' | 'unknown', detail: string) =>
-    deps.db
+    deps.state
       .updateTable('qe_audit')
       .set({ result, detail: fitDetail(detail) })
       .where('id', '=', auditId)
@@ -82,7 +82,7 @@ export async function releaseToOverride(
   const status = delivered === to.length ? 'released' : delivered ? 'partial' : 'failed';
   const result: ReleaseResult = { id, status, results, via: reply.via };
   try {
-    await deps.db.transaction().execute(async (trx) => {
+    await deps.state.transaction().execute(async (trx) => {
       await trx
         .updateTable('qe_audit')
         .set({ result: status === 'released' ? 'ok' : status, detail: fitDetail(JSON.stringify(results)) })

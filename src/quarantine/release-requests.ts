@@ -103,7 +103,7 @@ export async function requestRelease(
     reason: null,
   };
   try {
-    await deps.db.transaction().execute(async (trx) => {
+    await deps.state.transaction().execute(async (trx) => {
       await trx.insertInto('qe_release_requests').values(row).execute();
       await recordAudit(trx, deps.clock, who, {
         action: 'release_request',
@@ -128,7 +128,7 @@ export async function requestRelease(
 }
 
 export function find(deps: Deps, key: MailKey, recipient: string) {
-  return deps.db
+  return deps.state
     .selectFrom('qe_release_requests')
     .selectAll()
     .where('partition_tag', '=', key.partitionTag)
@@ -143,7 +143,7 @@ export async function listReleaseRequests(
   who: Identity,
   q: { status?: RequestStatus | 'all'; limit: number },
 ): Promise<ReleaseRequest[]> {
-  let query = deps.db.selectFrom('qe_release_requests').selectAll();
+  let query = deps.state.selectFrom('qe_release_requests').selectAll();
   if (who.role === 'user') query = query.where('recipient', '=', who.mailbox);
   if (who.role === 'domain_admin') {
     if (who.domains.length === 0) return [];
@@ -158,7 +158,9 @@ export async function listReleaseRequests(
 /** One request a decider may decide: admins any, domain admins their domains'; everyone else 404. */
 export async function decidable(deps: Deps, who: Identity, id: string): Promise<QeReleaseRequestsTable> {
   const row =
-    who.role === 'user' ? undefined : await deps.db.selectFrom('qe_release_requests').selectAll().where('id', '=', id).executeTakeFirst();
+    who.role === 'user'
+      ? undefined
+      : await deps.state.selectFrom('qe_release_requests').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row || (who.role === 'domain_admin' && !who.domains.includes(row.domain)))
     throw new AppError('not_found', 'no release request with this id in your scope');
   if (row.status !== 'pending') throw new AppError('conflict', `this request was already ${row.status}`, { request_status: row.status });
@@ -175,14 +177,14 @@ async function expireIfGone(deps: Deps, who: Identity, row: QeReleaseRequestsTab
   const { rows } = await sql<{ one: number }>`SELECT 1 AS one FROM msgs
     WHERE partition_tag = ${Number(row.partition_tag)} AND mail_id = ${bind(deps.variant, 'msgs.mail_id', row.mail_id)}`.execute(deps.db);
   if (rows.length) return;
-  await deps.db.transaction().execute((trx) => expireRequests(trx, deps, Number(row.partition_tag), [row.mail_id], who));
+  await deps.state.transaction().execute((trx) => expireRequests(trx, deps, Number(row.partition_tag), [row.mail_id], who));
   throw new AppError('conflict', 'the message is no longer in the quarantine: this request expired', { request_status: 'expired' });
 }
 
 const keyOf = (r: QeReleaseRequestsTable): MailKey => ({ partitionTag: Number(r.partition_tag), mailId: r.mail_id });
 
 /** Mark a pending request decided (compare-and-set: two deciders cannot both decide it). */
-async function decide(
+export async function decideRequest(
   trx: Deps['db'],
   deps: Deps,
   who: Identity,
@@ -229,9 +231,9 @@ export async function approveReleaseRequest(
   const result = await releaseMessage(
     deps,
     who,
-    { key: keyOf(row), recipients: [row.recipient], confirmDangerous: true },
+    { key: keyOf(row), recipients: [row.recipient], confirmDangerous: true, requestId: row.id },
     async (trx, res) => {
-      if (res.status === 'released') await decide(trx, deps, who, row, 'approved', null);
+      if (res.status === 'released') await decideRequest(trx, deps, who, row, 'approved', null);
       if (onRecorded) await onRecorded(trx, res);
     },
   );
@@ -248,7 +250,7 @@ export async function denyReleaseRequest(
   reason: string,
 ): Promise<{ request: ReleaseRequest; delivery: Promise<void> }> {
   const row = await decidable(deps, who, id);
-  await deps.db.transaction().execute((trx) => decide(trx, deps, who, row, 'denied', reason));
+  await deps.state.transaction().execute((trx) => decideRequest(trx, deps, who, row, 'denied', reason));
   const { delivery } = await notifyDecision(deps, decision(row, 'denied', reason));
   return { request: view({ ...row, status: 'denied', decided_at: seconds(deps), decided_by: who.actor.slice(0, 512), reason }), delivery };
 }

@@ -8,6 +8,7 @@ import { writeEntry } from '../senders/lists.ts';
 import { emitReleaseEvents } from '../webhooks/mail-events.ts';
 import { enabledSubscriptions, type Subscriptions } from '../webhooks/events.ts';
 import { assertMayRelease, type Rules } from './release-policy.ts';
+import { releaseApart } from './release-apart.ts';
 import { closeResolvedAttempts, markAttemptUnknown, openAttempt, settleAttempt } from './attempts.ts';
 import { chooseRecipients, claimForRelease, loadTarget, senderListing, setRecipientStatus, unclaim, type ActionTarget } from './target.ts';
 
@@ -27,6 +28,8 @@ export interface ReleaseInput {
   target?: ActionTarget;
   /** a bulk's shared readers of what is the same for all its ids (read at most once a second); unset: read here */
   shared?: SharedReads;
+  /** the release request this release approves (with a state database apart, the recovery pass records the approval too) */
+  requestId?: string;
 }
 
 /** What a release reads that does not depend on the message: the webhook subscriptions, a user's release policy. */
@@ -118,6 +121,24 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
         : 'every recipient in your scope was already released or deleted',
     );
   }
+  if (deps.stateApart) {
+    // allow_sender: the released recipients' entries are sender-list cross-writes of their own, their intents in the release's settlement
+    const listing = input.allowSender ? senderListing(deps.variant, target, chosen, 'allow_sender') : null;
+    return releaseApart(
+      deps,
+      who,
+      {
+        key: input.key,
+        target,
+        chosen,
+        transport,
+        shared: input.shared,
+        requestId: input.requestId,
+        ...(listing ? { listing: { sender: listing.sender, recipients: Object.fromEntries(listing.recipients) } } : {}),
+      },
+      onRecorded,
+    );
+  }
   const listing = input.allowSender ? senderListing(deps.variant, target, chosen, 'allow_sender') : null;
 
   const id = formatItemId(input.key);
@@ -137,7 +158,7 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   };
   // The webhook subscriptions are read while amavisd delivers (a round trip hidden behind the
   // AM.PDP exchange instead of one more inside the transaction below); null: read them there.
-  const subs = (input.shared ? input.shared.subscriptions() : enabledSubscriptions(deps.db)).catch(() => null);
+  const subs = (input.shared ? input.shared.subscriptions() : enabledSubscriptions(deps.state)).catch(() => null);
   let reply: ReleaseReply;
   try {
     reply = await transport.release(
@@ -227,7 +248,7 @@ async function unknownOutcome(
     ? `amavisd answered, but recording its answer failed (${cause}); the copies stay 'releasing'`
     : `${cause}; the copies stay 'releasing'`;
   deps.log.error('release outcome unknown', { id, audit_id: auditId, recipients, detail });
-  await markAttemptUnknown(deps.db, auditId, JSON.stringify({ error: detail, ...(results ? { results } : {}) })).catch((e: Error) =>
+  await markAttemptUnknown(deps.state, auditId, JSON.stringify({ error: detail, ...(results ? { results } : {}) })).catch((e: Error) =>
     deps.log.error('release outcome unknown: the audit row stays pending', { id, audit_id: auditId, message: e.message }),
   );
   throw new AppError(

@@ -37,7 +37,8 @@ export async function reportMessage(deps: Deps, who: Identity, key: MailKey, kin
   const message = stripAmavisHeaders(stored.bytes);
   const result = await deps.learner.learn(kind, message);
   const recipients = item.recipients.map((r) => r.address);
-  await deps.db.transaction().execute(async (trx) => {
+  // the audit row and event are the state database's (the mail's summary is read from amavisd's)
+  await deps.state.transaction().execute(async (trx) => {
     await recordAudit(trx, deps.clock, who, {
       action: `report_${kind}`,
       partitionTag: key.partitionTag,

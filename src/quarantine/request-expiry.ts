@@ -22,7 +22,8 @@ export const EXPIRED_REASON = 'the message was removed from the quarantine';
  */
 export async function expireRequests(
   trx: Deps['db'],
-  deps: Pick<Deps, 'clock' | 'variant'>,
+  /** `db` and `stateApart`: with a state database apart, `trx` is its own and the mail is read from amavisd's */
+  deps: Pick<Deps, 'clock' | 'variant'> & Partial<Pick<Deps, 'db' | 'stateApart'>>,
   partitionTag: number,
   mailIds: string[],
   who: Identity = RETENTION_ACTOR,

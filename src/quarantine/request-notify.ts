@@ -51,7 +51,7 @@ interface Decider {
 /** Live keys with a notify_email that may decide a request of this domain. */
 export async function decidersOf(deps: Deps, domain: string): Promise<Decider[]> {
   const now = Math.floor(deps.clock.now() / 1000);
-  const rows = await deps.db
+  const rows = await deps.state
     .selectFrom('qe_api_keys')
     .select(['id', 'role', 'domains', 'notify_email'])
     .where('notify_email', 'is not', null)

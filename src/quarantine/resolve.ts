@@ -5,7 +5,8 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { emitMailEvent } from '../webhooks/mail-events.ts';
 import { closeResolvedAttempts } from './attempts.ts';
-import { chooseRecipients, loadTarget, setRecipientStatus } from './target.ts';
+import { chooseRecipients, loadTarget, setRecipientStatus, type ActionTarget } from './target.ts';
+import { settleMark, writeIntent, type MarkPayload } from './cross-writes.ts';
 
 export interface MarkReleasedInput {
   key: MailKey;
@@ -43,6 +44,7 @@ export async function markReleased(deps: Deps, who: Identity, input: MarkRelease
   }
   const key = input.key;
   const addresses = chosen.map((r) => r.address);
+  if (deps.stateApart) return markReleasedApart(deps, who, key, chosen, input.note ?? null);
   await deps.db.transaction().execute(async (trx) => {
     // Compare-and-set: a concurrent resolution (or the late settlement of the attempt) wins once.
     const res = await setRecipientStatus(
@@ -75,4 +77,24 @@ export async function markReleased(deps: Deps, who: Identity, input: MarkRelease
     );
   });
   return { id: formatItemId(key), marked: addresses };
+}
+
+/** With a state database apart: intent, amavisd's change, record (src/quarantine/cross-writes.ts). */
+async function markReleasedApart(
+  deps: Deps,
+  who: Identity,
+  key: MailKey,
+  chosen: ActionTarget['recipients'],
+  note: string | null,
+): Promise<MarkReleasedResult> {
+  const payload: MarkPayload = { who, copies: chosen.map((c) => ({ address: c.address, rseqnum: c.rseqnum, rs: c.rs })), note };
+  const id = await deps.state.transaction().execute((trx) => writeIntent(trx, deps, 'mark_released', key, payload));
+  deps.crossWriteStep?.('mark.intent');
+  const done = await settleMark(
+    deps,
+    { id, partition_tag: key.partitionTag, mail_id: key.mailId, payload: JSON.stringify(payload) },
+    deps.crossWriteStep,
+  );
+  if (done === 'conflict') throw new AppError('conflict', 'these copies changed meanwhile; reload and check again');
+  return { id: formatItemId(key), marked: chosen.map((c) => c.address) };
 }

@@ -62,15 +62,15 @@ export async function wantSnapshot(deps: Deps, who: Identity, zone: string): Pro
   if (!scope) return null;
   const now = Math.floor(deps.clock.now() / 1000);
   const domains = JSON.stringify(scope.domains);
-  const insert = deps.db
+  const insert = deps.state
     .insertInto('qe_stats_snapshots')
     .values({ scope_key: scope.key, time_zone: zone, domains, wanted_at: now, computed_at: null, stats: null });
   try {
     // at most ZONES_PER_SCOPE zones a scope: typed URLs (any spelling V8 accepts) cannot bury the
     // job in counts of one scope
-    const zones = await deps.db.selectFrom('qe_stats_snapshots').select('time_zone').where('scope_key', '=', scope.key).execute();
+    const zones = await deps.state.selectFrom('qe_stats_snapshots').select('time_zone').where('scope_key', '=', scope.key).execute();
     if (zones.length >= ZONES_PER_SCOPE && !zones.some((z) => z.time_zone === zone)) throw new Error('too many zones for this scope');
-    await (deps.variant.dialect === 'mysql'
+    await (deps.stateDialect === 'mysql'
       ? insert.onDuplicateKeyUpdate({ wanted_at: now })
       : insert.onConflict((oc) => oc.columns(['scope_key', 'time_zone']).doUpdateSet({ wanted_at: now }))
     ).execute();
@@ -78,7 +78,7 @@ export async function wantSnapshot(deps: Deps, who: Identity, zone: string): Pro
     // a read-only instance (DATABASE_ACCESS) cannot ask: it still shows what another instance's job stored
     deps.log.warn('overview snapshot: could not record the want', { message: (err as Error).message });
   }
-  const row = await deps.db
+  const row = await deps.state
     .selectFrom('qe_stats_snapshots')
     .select(['domains', 'computed_at', 'stats'])
     .where('scope_key', '=', scope.key)
@@ -128,11 +128,11 @@ export async function refreshSnapshots(deps: Deps, opts: { max?: number } = {}):
   const started = Date.now();
   const now = Math.floor(deps.clock.now() / 1000);
   const max = opts.max ?? SNAPSHOTS_PER_RUN;
-  const gone = await deps.db
+  const gone = await deps.state
     .deleteFrom('qe_stats_snapshots')
     .where('wanted_at', '<', now - WANT_LIFETIME_SECONDS)
     .executeTakeFirst();
-  const due = await deps.db
+  const due = await deps.state
     .selectFrom('qe_stats_snapshots')
     .select(['scope_key', 'time_zone', 'domains'])
     .orderBy(sql`CASE WHEN computed_at IS NULL THEN 0 ELSE 1 END`)
@@ -149,7 +149,7 @@ export async function refreshSnapshots(deps: Deps, opts: { max?: number } = {}):
     tried++;
     try {
       const { stats, at } = await countSnapshot(deps, JSON.parse(row.domains), row.time_zone);
-      await deps.db
+      await deps.state
         .updateTable('qe_stats_snapshots')
         .set({ stats: JSON.stringify(stats), computed_at: at })
         .where('scope_key', '=', row.scope_key)

@@ -6,7 +6,7 @@ import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { longerDeadline } from '../db/bounded.ts';
-import { ownerVisible } from './release-policy.ts';
+import { ownerVisibleFor } from './release-policy.ts';
 import { messageConditions, recipientConditions, type ListInput } from './list.ts';
 import { ZONED_WINDOW_MAX_DAYS, dayExpression, dayText, offsetSegments } from './zone-days.ts';
 
@@ -59,7 +59,7 @@ export async function quarantineStats(
   }
   const top = input.top ?? STATS_TOP_DEFAULT;
   const filter: ListInput = { ...input, since, until, limit: 0 };
-  const msgConds = sql.join([...messageConditions(deps, filter), ownerVisible(who)], sql` AND `);
+  const msgConds = sql.join([...messageConditions(deps, filter), await ownerVisibleFor(deps, who)], sql` AND `);
   const rcptConds = recipientConditions(deps, who, filter);
   const inScope = sql`EXISTS (SELECT 1 FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
     WHERE mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id AND ${rcptConds})`;

@@ -58,6 +58,7 @@ async function deleteMessages(deps: Deps, keys: Key[], tables: string[]): Promis
       await sql`DELETE FROM ${sql.table(t)} WHERE partition_tag = ${p} AND mail_id IN (${sql.join(ids)})`.execute(trx);
     }
   };
+  if (deps.stateApart) return deleteMessagesApart(deps, byPartition, tables, remove);
   await deps.db.transaction().execute(async (trx) => {
     // msgrcpt before qe_release_requests, as a release records its outcome (msgrcpt, then the
     // request it approves): the same lock order, so the two never deadlock.
@@ -67,6 +68,29 @@ async function deleteMessages(deps: Deps, keys: Key[], tables: string[]): Promis
     // qe_release_requests.mail_id is text: amavisd's ids as text, whatever the variant stores
     for (const [p, ids] of byPartition) await expireRequests(trx, deps, p, ids.map(text));
     await remove(trx, 'msgs');
+  });
+}
+
+/**
+ * With a state database apart (README "State in its own database"): the requests expire first, in
+ * the state database with their audit rows and events (the message is still there for the event to
+ * name); then amavisd's rows go. Stopped in between, the message is still past its retention and
+ * the next run removes it; the expiry it announced did happen.
+ */
+async function deleteMessagesApart(
+  deps: Deps,
+  byPartition: Map<number, unknown[]>,
+  tables: string[],
+  remove: (trx: Deps['db'], t: string) => Promise<void>,
+): Promise<void> {
+  if (tables.includes('msgs')) {
+    await deps.state.transaction().execute(async (trx) => {
+      for (const [p, ids] of byPartition) await expireRequests(trx, deps, p, ids.map(text));
+    });
+  }
+  await deps.db.transaction().execute(async (trx) => {
+    for (const t of tables) if (t !== 'msgs') await remove(trx, t);
+    if (tables.includes('msgs')) await remove(trx, 'msgs');
   });
 }
 

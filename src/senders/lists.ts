@@ -6,6 +6,7 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { emitSenderListEvent } from '../webhooks/mail-events.ts';
 import { listOfWb, parseRecipient, parseSender, type RecipientForm, type SenderForm } from './forms.ts';
+import { changeEntryApart } from './lists-apart.ts';
 import { canManageRecipient, ensureSender, ensureUser, findSender, findUser, usersScope } from './rows.ts';
 
 /**
@@ -116,6 +117,10 @@ export async function addSenderEntry(deps: Deps, who: Identity, input: EntryInpu
   requireLookupTables(deps.variant);
   const { r, s } = forms(input);
   inScope(who, r);
+  if (deps.stateApart) {
+    const change = (await changeEntryApart(deps, who, r, s, input.list)) as 'created' | 'updated' | 'unchanged';
+    return { entry: { recipient: r.key, sender: s.key, list: input.list }, change };
+  }
   const change = await deps.db.transaction().execute((trx) => writeEntry(trx, deps, who, r, s, input.list));
   return { entry: { recipient: r.key, sender: s.key, list: input.list }, change };
 }
@@ -125,6 +130,7 @@ export async function removeSenderEntry(deps: Deps, who: Identity, input: { reci
   requireLookupTables(deps.variant);
   const { r, s } = forms(input);
   inScope(who, r);
+  if (deps.stateApart) return { removed: (await changeEntryApart(deps, who, r, s, null, input.list)) === 'removed' };
   const v = deps.variant;
   return deps.db.transaction().execute(async (trx) => {
     const user = await findUser(trx, v, r.key);

@@ -21,7 +21,7 @@ export const countPendingRequests: MiddlewareHandler<UiEnv> = async (c, next) =>
   if (pageView && who && who.role !== 'user' && (who.role === 'admin' || who.domains.length > 0)) {
     let q = c
       .get('deps')
-      .db.selectFrom('qe_release_requests')
+      .state.selectFrom('qe_release_requests')
       .select((eb) => eb.fn.countAll().as('n'))
       .where('status', '=', 'pending');
     if (who.role === 'domain_admin') q = q.where('domain', 'in', [...who.domains]);

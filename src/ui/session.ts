@@ -63,7 +63,7 @@ export type NewSession =
   | { kind: 'bootstrap'; bootstrapHash: string };
 
 export async function startSession(c: Context<AppEnv>, s: NewSession, seconds: number): Promise<void> {
-  const { db } = c.get('deps');
+  const db = c.get('deps').state;
   const now = nowSeconds(c);
   const sid = randomToken(32);
   // Expired rows go as new ones come (indexed on expires_at): the table stays the size of the live sessions.
@@ -85,7 +85,7 @@ export async function startSession(c: Context<AppEnv>, s: NewSession, seconds: n
 
 /** Sign-out: the row goes, so the cookie is worthless wherever a copy of it is. */
 export async function endSession(c: Context<AppEnv>, session: Session | null): Promise<void> {
-  if (session) await c.get('deps').db.deleteFrom('qe_ui_sessions').where('id_hash', '=', sha256Hex(session.claim.sid)).execute();
+  if (session) await c.get('deps').state.deleteFrom('qe_ui_sessions').where('id_hash', '=', sha256Hex(session.claim.sid)).execute();
   deleteCookie(c, SESSION_COOKIE, { path: '/ui', secure: secure(c) });
 }
 
@@ -96,7 +96,7 @@ export async function readSession(c: Context<AppEnv>, bootstrapHash: string | nu
   const now = nowSeconds(c);
   const row = await c
     .get('deps')
-    .db.selectFrom('qe_ui_sessions as s')
+    .state.selectFrom('qe_ui_sessions as s')
     .leftJoin('qe_api_keys as k', 'k.id', 's.key_id')
     .select([
       's.kind',

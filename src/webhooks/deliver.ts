@@ -60,7 +60,7 @@ export async function deliverDue(deps: Deps, opts: DeliveryOptions = {}): Promis
 }
 
 export async function dueDeliveries(deps: Deps, limit: number): Promise<string[]> {
-  const rows = await deps.db
+  const rows = await deps.state
     .selectFrom('qe_webhook_deliveries')
     .select('id')
     .where('status', '=', 'pending')
@@ -78,7 +78,7 @@ export async function dueDeliveries(deps: Deps, limit: number): Promise<string[]
  */
 export async function deliverOne(deps: Deps, deliveryId: string, opts: DeliveryOptions = {}): Promise<AttemptOutcome> {
   const now = seconds(deps);
-  const row = await deps.db
+  const row = await deps.state
     .selectFrom('qe_webhook_deliveries as d')
     .innerJoin('qe_webhook_events as e', 'e.id', 'd.event_id')
     .leftJoin('qe_webhooks as w', 'w.id', 'd.webhook_id')
@@ -102,7 +102,7 @@ export async function deliverOne(deps: Deps, deliveryId: string, opts: DeliveryO
     .where('d.id', '=', deliveryId)
     .executeTakeFirst();
   if (row?.status !== 'pending' || Number(row.next_attempt_at) > now) return 'skipped';
-  const claimed = await deps.db
+  const claimed = await deps.state
     .updateTable('qe_webhook_deliveries')
     .set({ next_attempt_at: now + LEASE_SECONDS })
     .where('id', '=', row.id)
@@ -189,10 +189,10 @@ type DeliveryUpdate = Partial<{
  */
 async function finish(deps: Deps, id: string, set: DeliveryUpdate, attempt?: AttemptRecord) {
   if (!attempt) {
-    await deps.db.updateTable('qe_webhook_deliveries').set(set).where('id', '=', id).execute();
+    await deps.state.updateTable('qe_webhook_deliveries').set(set).where('id', '=', id).execute();
     return;
   }
-  await deps.db.transaction().execute(async (trx) => {
+  await deps.state.transaction().execute(async (trx) => {
     await trx.updateTable('qe_webhook_deliveries').set(set).where('id', '=', id).execute();
     await trx
       .insertInto('qe_webhook_attempts')
@@ -209,5 +209,5 @@ async function finish(deps: Deps, id: string, set: DeliveryUpdate, attempt?: Att
 
 /** A subscription its receiver has given up on (410): off, and its pending deliveries failed. */
 async function disableSubscription(deps: Deps, webhookId: string, reason: string) {
-  await deps.db.transaction().execute((trx) => disableWebhooks(trx, [webhookId], reason, seconds(deps)));
+  await deps.state.transaction().execute((trx) => disableWebhooks(trx, [webhookId], reason, seconds(deps)));
 }

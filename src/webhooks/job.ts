@@ -2,6 +2,7 @@ import type { Deps } from '../deps.ts';
 import type { JobEnv, JobReport, ScheduledJob } from '../jobs/cron.ts';
 import type { QueueMessageBody } from '../jobs/queue.ts';
 import { announceUnsettledReleases } from '../quarantine/attempts.ts';
+import { settleCrossWrites } from '../quarantine/cross-writes.ts';
 import { deliverDue, deliverOne, dueDeliveries } from './deliver.ts';
 
 /** Delivered and failed deliveries, their events and received Resend events are kept this long. */
@@ -18,6 +19,9 @@ export const webhookJob: ScheduledJob = {
   name: 'webhooks',
   async run(deps: Deps, env: JobEnv): Promise<JobReport> {
     const pruned = await prune(deps);
+    // a state database apart: writes a stopped process left half done are settled (their events go out in this run)
+    const recovered = await settleCrossWrites(deps);
+    if (recovered.settled || recovered.voided || recovered.failed) deps.log.info('cross-database writes recovered', { ...recovered });
     // before the delivery pass, so an announcement goes out in the same run
     const unknown = await announceUnsettledReleases(deps);
     if (env.queue) {
@@ -53,26 +57,26 @@ export async function deliverQueued(deps: Deps, body: QueueMessageBody): Promise
 
 async function prune(deps: Deps): Promise<number> {
   const before = Math.floor(deps.clock.now() / 1000) - RETENTION_SECONDS;
-  const d = await deps.db
+  const d = await deps.state
     .deleteFrom('qe_webhook_deliveries')
     .where('status', '!=', 'pending')
     .where('created_at', '<', before)
     .executeTakeFirst();
   // The attempts of the deliveries just pruned (and of none still kept: a delivery's history is whole).
-  const a = await deps.db
+  const a = await deps.state
     .deleteFrom('qe_webhook_attempts')
     .where('attempted_at', '<', before)
     .where(({ not, exists, selectFrom }) =>
       not(exists(selectFrom('qe_webhook_deliveries as d').select('d.id').whereRef('d.id', '=', 'qe_webhook_attempts.delivery_id'))),
     )
     .executeTakeFirst();
-  const e = await deps.db
+  const e = await deps.state
     .deleteFrom('qe_webhook_events')
     .where('created_at', '<', before)
     .where(({ not, exists, selectFrom }) =>
       not(exists(selectFrom('qe_webhook_deliveries as d').select('d.id').whereRef('d.event_id', '=', 'qe_webhook_events.id'))),
     )
     .executeTakeFirst();
-  const r = await deps.db.deleteFrom('qe_resend_events').where('received_at', '<', before).executeTakeFirst();
+  const r = await deps.state.deleteFrom('qe_resend_events').where('received_at', '<', before).executeTakeFirst();
   return Number(d.numDeletedRows) + Number(a.numDeletedRows) + Number(e.numDeletedRows) + Number(r.numDeletedRows);
 }

@@ -8,6 +8,9 @@ import type { Deps } from '../deps.ts';
 import { score } from '../quarantine/item.ts';
 import { emitEvent, type EventType, type Subscriptions } from './events.ts';
 
+/** What a mail event needs; `db` and `stateApart` when the state database is apart from amavisd's. */
+type MailEventDeps = Pick<Deps, 'clock' | 'variant'> & Partial<Pick<Deps, 'db' | 'stateApart'>>;
+
 export interface MailEventRecipient {
   address: string;
   released?: boolean;
@@ -18,11 +21,13 @@ export interface MailEventRecipient {
  * The mail as an event names it: id, type, subject, sender, score and the recipients the action
  * touched. Never secret_id, never the message text.
  */
-async function mailSummary(trx: Deps['db'], deps: Pick<Deps, 'variant'>, key: MailKey) {
+async function mailSummary(trx: Deps['db'], deps: MailEventDeps, key: MailKey) {
+  // the event is written in the state database's transaction; the mail is amavisd's (apart: its own database)
+  const reader = deps.stateApart && deps.db ? deps.db : trx;
   const { rows } = await sql<{ content: string | null; subject: unknown; spam_level: number | string | null; sender: unknown }>`
     SELECT m.content, m.subject, m.spam_level, s.email AS sender
     FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
-    WHERE m.partition_tag = ${key.partitionTag} AND m.mail_id = ${bind(deps.variant, 'msgs.mail_id', key.mailId)}`.execute(trx);
+    WHERE m.partition_tag = ${key.partitionTag} AND m.mail_id = ${bind(deps.variant, 'msgs.mail_id', key.mailId)}`.execute(reader);
   const m = rows[0];
   const content = (m?.content ?? '?').trim() || '?';
   return {
@@ -37,7 +42,7 @@ async function mailSummary(trx: Deps['db'], deps: Pick<Deps, 'variant'>, key: Ma
 /** Emit one quarantine.* event for an action on a message, inside the action's transaction. */
 export async function emitMailEvent(
   trx: Deps['db'],
-  deps: Pick<Deps, 'clock' | 'variant'>,
+  deps: MailEventDeps,
   who: Identity,
   type: EventType,
   key: MailKey,
@@ -65,7 +70,7 @@ export async function emitMailEvent(
 /** A release's outcome: released recipients in one event, refused ones in another. */
 export async function emitReleaseEvents(
   trx: Deps['db'],
-  deps: Pick<Deps, 'clock' | 'variant'>,
+  deps: MailEventDeps,
   who: Identity,
   key: MailKey,
   results: Array<{ recipient: string; released: boolean; reply: string | null }>,

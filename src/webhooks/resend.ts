@@ -63,7 +63,7 @@ export async function receiveResendEvent(deps: Deps, h: SvixHeaders, rawBody: st
   };
   const occurred = typeof event.created_at === 'string' ? Date.parse(event.created_at) : NaN;
 
-  await deps.db.transaction().execute(async (trx) => {
+  await deps.state.transaction().execute(async (trx) => {
     const row = {
       svix_id: h.id!,
       type: received.type,
@@ -76,7 +76,7 @@ export async function receiveResendEvent(deps: Deps, h: SvixHeaders, rawBody: st
     };
     const insert = trx.insertInto('qe_resend_events').values(row);
     const res =
-      deps.variant.dialect === 'mysql'
+      deps.stateDialect === 'mysql'
         ? await insert.ignore().executeTakeFirst()
         : await insert.onConflict((oc) => oc.column('svix_id').doNothing()).executeTakeFirst();
     if (Number(res.numInsertedOrUpdatedRows ?? 0) !== 1) throw refuse('this svix-id was already received (replay)');

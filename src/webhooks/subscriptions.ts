@@ -83,7 +83,7 @@ function view(r: Row): WebhookView {
 /** Admins manage every subscription; a domain admin only those it made; users none (404). */
 function owned(deps: Deps, who: Identity) {
   if (who.role === 'user') throw notFound();
-  const q = deps.db
+  const q = deps.state
     .selectFrom('qe_webhooks')
     .select(['id', 'url', 'events', 'description', 'domains', 'created_at', 'created_by', 'disabled_at', 'disabled_reason']);
   return who.role === 'admin' ? q : q.where('created_by', '=', who.actor);
@@ -113,7 +113,7 @@ export async function createWebhook(deps: Deps, who: Identity, input: WebhookInp
     disabled_at: null,
     disabled_reason: null,
   };
-  await deps.db.transaction().execute(async (trx) => {
+  await deps.state.transaction().execute(async (trx) => {
     // tied to the key that made it: revoking the key disables it (auth/keys.ts)
     await trx
       .insertInto('qe_webhooks')
@@ -136,7 +136,7 @@ export async function listWebhooks(deps: Deps, who: Identity): Promise<WebhookVi
 /** The subscription and its delivery history go; events already in the outbox stay for others. */
 export async function deleteWebhook(deps: Deps, who: Identity, id: string): Promise<void> {
   const row = await ownedOne(deps, who, id);
-  await deps.db.transaction().execute(async (trx) => {
+  await deps.state.transaction().execute(async (trx) => {
     await trx
       .deleteFrom('qe_webhook_attempts')
       .where('delivery_id', 'in', trx.selectFrom('qe_webhook_deliveries').select('id').where('webhook_id', '=', row.id))
@@ -158,7 +158,7 @@ export async function listDeliveries(
   q: { limit: number; status?: 'pending' | 'delivered' | 'failed'; deliveryId?: string },
 ): Promise<DeliveryView[]> {
   await ownedOne(deps, who, id);
-  let query = deps.db
+  let query = deps.state
     .selectFrom('qe_webhook_deliveries as d')
     .innerJoin('qe_webhook_events as e', 'e.id', 'd.event_id')
     .select([
@@ -207,7 +207,7 @@ export async function listDeliveries(
 async function attemptsOf(deps: Deps, ids: string[]): Promise<Map<string, AttemptView[]>> {
   const out = new Map<string, AttemptView[]>();
   if (ids.length === 0) return out;
-  const rows = await deps.db
+  const rows = await deps.state
     .selectFrom('qe_webhook_attempts')
     .select(['delivery_id', 'attempted_at', 'status_code', 'error', 'duration_ms'])
     .where('delivery_id', 'in', ids)
@@ -235,7 +235,7 @@ export async function retryDelivery(deps: Deps, who: Identity, id: string, deliv
   if (hook.disabled_at !== null) throw new AppError('conflict', 'the subscription is disabled; create a new one');
   const [known] = await listDeliveries(deps, who, id, { limit: 1, deliveryId });
   if (!known) throw new AppError('not_found', 'no delivery with this id');
-  await deps.db
+  await deps.state
     .updateTable('qe_webhook_deliveries')
     .set({ status: 'pending', attempts: 0, next_attempt_at: seconds(deps) })
     .where('id', '=', deliveryId)

@@ -7,7 +7,9 @@ export const BIN = new URL('../../bin/quarantine-edge.js', import.meta.url).path
 /** The environment without any of ours, so a developer's shell cannot change what a test sees. */
 export const cleanEnv = () =>
   Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !/^(DATABASE_URL|ADMIN_API_KEY|AMAVISD_PDP|RELAY_|PORT|PURGE_SCHEDULE)/.test(k)),
+    Object.entries(process.env).filter(
+      ([k]) => !/^(DATABASE_URL|STATE_DATABASE_URL|ADMIN_API_KEY|AMAVISD_PDP|RELAY_|PORT|PURGE_SCHEDULE)/.test(k),
+    ),
   );
 
 export function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {

@@ -55,6 +55,9 @@ export async function startRealAmavisd(kind: DbKind): Promise<{ real: RealAmavis
       await migrate(handle.db, handle.dialect, await loadMigrationFiles(handle.dialect), () => Date.now());
       const deps = {
         db: handle.db,
+        state: handle.db,
+        stateDialect: handle.dialect,
+        stateApart: false,
         variant: await detectSchema(handle.db, handle.dialect),
         config: parseConfig({}),
         clock: systemClock,

@@ -131,6 +131,9 @@ export async function seedWorkerDatabase(variant: VariantName): Promise<WorkerSe
     const id = (i: number) => `${input[i]!.partitionTag ?? 0}.${mailIdOfSecret(input[i]!.secretId)}`;
     const deps: Deps = {
       db: handle.db,
+      state: handle.db,
+      stateDialect: handle.dialect,
+      stateApart: false,
       variant: schema,
       config: parseConfig({}),
       clock: systemClock,

@@ -1,0 +1,51 @@
+/**
+ * A release or delete with a state database apart, in a process of its own that SIGKILLs itself
+ * right after a named step commits (test/integration/state-apart-kill.test.ts). Environment:
+ * AMAVISD_URL, STATE_URL, PDP (host:port), ACTION (release|delete|mark with RECIPIENTS, a JSON list|approve with REQUEST, a request id), ID, KILL_AT (a CrossWriteStep, or
+ * empty: run to the end). Prints the verb's answer (or its error) as one JSON line.
+ */
+import { directTransport } from '../../src/amavis/pdp-client.node.ts';
+import { parseItemId } from '../../src/amavis/mail-id.ts';
+import { detectSchema } from '../../src/amavis/schema.ts';
+import { composeNode } from '../../src/compose.node.ts';
+import { parseConfig } from '../../src/config.ts';
+import { openDatabase } from '../../src/db/connect.ts';
+import { deleteMessage } from '../../src/quarantine/delete.ts';
+import { releaseMessage } from '../../src/quarantine/release.ts';
+import { markReleased } from '../../src/quarantine/resolve.ts';
+import { approveReleaseRequest } from '../../src/quarantine/release-requests.ts';
+
+const env = process.env;
+const handle = await openDatabase({ url: env.AMAVISD_URL, runtime: 'node', poolSize: 2 });
+const state = await openDatabase({ url: env.STATE_URL, runtime: 'node', poolSize: 2 });
+const variant = await detectSchema(handle.db, handle.dialect);
+const quiet = { info() {}, warn() {}, error() {} };
+const root = composeNode(
+  parseConfig({ DATABASE_URL: env.AMAVISD_URL }),
+  { handle, state, variant },
+  { log: quiet, release: directTransport(env.PDP!) },
+);
+const deps = {
+  ...root.deps({ handle, state, variant }),
+  crossWriteStep: (step: string) => {
+    if (step === env.KILL_AT) process.kill(process.pid, 'SIGKILL');
+  },
+};
+const who = { role: 'admin', actor: 'kill-test', keyId: null } as const;
+const key = parseItemId(env.ID!)!;
+try {
+  const result =
+    env.ACTION === 'release'
+      ? await releaseMessage(deps, who, { key })
+      : env.ACTION === 'approve'
+        ? (await approveReleaseRequest(deps, who, env.REQUEST!)).result
+        : env.ACTION === 'mark'
+          ? await markReleased(deps, who, { key, recipients: JSON.parse(env.RECIPIENTS ?? '[]') as string[] })
+          : await deleteMessage(deps, who, { key });
+  console.log(JSON.stringify({ result }));
+} catch (err) {
+  console.log(JSON.stringify({ error: (err as Error).message, code: (err as { code?: string }).code }));
+} finally {
+  await handle.close();
+  await state.close();
+}
