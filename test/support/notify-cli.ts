@@ -54,8 +54,15 @@ export async function notifyToEnd(
   return { ...r, out: c.output() };
 }
 
-/** Clock offsets that put a run at hh:58:30 and its restart at (hh+1):00:30, whatever the time now. */
+/**
+ * Clock offsets that put a run at hh:58:30 and its restart at (hh+1):00:30, whatever the time now;
+ * never across midnight UTC: a digest's links expire at a day boundary (src/digest/compose.ts
+ * expiryAt), so a restart on the next day re-sends a held batch with other links, which Resend
+ * rightly refuses as another payload under a used key (409, recorded as delivered), and the test
+ * could not tell that apart from a key that depends on the clock.
+ */
 export function acrossTheHour(): { before: () => number; after: () => number } {
-  const boundary = Math.ceil((Date.now() + 60_000) / 3_600_000) * 3_600_000;
+  let boundary = Math.ceil((Date.now() + 60_000) / 3_600_000) * 3_600_000;
+  if (boundary % 86_400_000 === 0) boundary += 3_600_000;
   return { before: () => boundary - 90_000 - Date.now(), after: () => boundary + 30_000 - Date.now() };
 }
