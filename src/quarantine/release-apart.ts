@@ -51,8 +51,11 @@ export async function releaseApart(deps: Deps, who: Identity, r: ApartRelease, o
         if (held.length !== fresh.length) throw new AppError('nothing_to_release', 'another release of this message is in progress');
       });
     } catch (err) {
-      // nothing claimed, nothing sent: the attempt never was (left behind, the recovery pass voids it)
-      await dropAttempt(deps, opened);
+      // Refused inside the transaction (another release holds a copy): rolled back, nothing claimed,
+      // so the attempt never was. Any other failure (a connection lost at COMMIT) may have claimed:
+      // the attempt stays 'pending' for the recovery pass, which voids it when nothing was claimed
+      // and otherwise leaves it to be announced as unknown (cross-writes.ts settleCrossWrites).
+      if (err instanceof AppError && err.code === 'nothing_to_release') await dropAttempt(deps, opened);
       throw err;
     }
     step?.('release.claimed');
