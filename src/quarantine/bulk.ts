@@ -6,9 +6,10 @@ import { isConnectionError } from '../db/errors.ts';
 import { AppError } from '../errors.ts';
 import { deleteMessage, type DeleteResult } from './delete.ts';
 import { enabledSubscriptions } from '../webhooks/events.ts';
-import { releaseMessage, type ReleaseResult, type SharedReads } from './release.ts';
+import type { ReleaseResult, SharedReads } from './release.ts';
 import { rulesForMailbox } from './release-policy.ts';
-import { loadTarget } from './target.ts';
+import { loadTarget, type ActionTarget } from './target.ts';
+import { releaseInBatches } from './bulk-release.ts';
 
 /** A list's recipient filter (normalized as the list's): an action under it reaches only these. */
 export interface RecipientFilter {
@@ -29,6 +30,10 @@ export function inFilter(address: string, only: RecipientFilter): boolean {
  */
 export async function filteredRecipients(deps: Deps, who: Identity, key: MailKey, only: RecipientFilter, action: BulkInput['action']) {
   const target = await loadTarget(deps, who, key);
+  return { target, recipients: pendingInFilter(target, only, action) };
+}
+
+function pendingInFilter(target: ActionTarget, only: RecipientFilter, action: BulkInput['action']): string[] {
   const chosen = target.recipients.filter((r) => r.status === 'pending' && inFilter(r.address, only)).map((r) => r.address);
   if (chosen.length === 0) {
     throw new AppError(
@@ -36,7 +41,7 @@ export async function filteredRecipients(deps: Deps, who: Identity, key: MailKey
       'no pending recipient of this message matches the filter (recipient or recipient domain)',
     );
   }
-  return { target, recipients: chosen };
+  return chosen;
 }
 
 export interface BulkInput {
@@ -59,16 +64,10 @@ export interface BulkItemResult {
 }
 
 /**
- * Ids worked on at once by one bulk request. A release holds an AM.PDP slot only for its claim and
- * amavisd's exchange; its target read before and its settling transaction after are database work
- * outside the slot. A bulk release therefore works on twice as many ids as there are slots, so that
- * while some ids are read or settled the others keep every slot busy; the process-wide bound on
- * AM.PDP connections (AMAVISD_PDP_CONCURRENCY, src/release/limit.ts) still holds across all bulks
- * and single releases, and an id waits for a slot at most about one exchange.
+ * Ids a bulk delete works on at once. A bulk release is pipelined in batches instead
+ * (src/quarantine/bulk-release.ts), bounded by AMAVISD_PDP_CONCURRENCY.
  */
 const CONCURRENCY = 4;
-const concurrencyOf = (deps: Deps, action: BulkInput['action']) =>
-  action === 'release' ? Math.max(CONCURRENCY, 2 * deps.config.AMAVISD_PDP_CONCURRENCY) : CONCURRENCY;
 
 /**
  * One id's failure as its own result: a bulk never fails as a whole for one id. A database error
@@ -126,6 +125,11 @@ export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Prom
     subscriptions: freshFor(deps, 1000, () => enabledSubscriptions(deps.db)),
     ...(who.role === 'user' ? { ownerRules: freshFor(deps, 1000, () => rulesForMailbox(deps, who.mailbox)) } : {}),
   };
+  if (input.action === 'release') {
+    const only = input.only;
+    const recipientsOf = only ? (target: ActionTarget) => pendingInFilter(target, only, 'release') : undefined;
+    return releaseInBatches(deps, who, input, ids, shared, recipientsOf, (id, err) => failure(deps, id, err));
+  }
   const out: BulkItemResult[] = new Array(ids.length);
   let next = 0;
   const worker = async () => {
@@ -138,28 +142,16 @@ export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Prom
           throw new AppError('invalid_field', 'not a quarantine id (<partition_tag>.<mail_id>, e.g. 0.hZbBr1WxS3sy)', { field: 'ids' });
         const filtered = input.only ? await filteredRecipients(deps, who, key, input.only, input.action) : undefined;
         const recipients = filtered?.recipients;
-        if (input.action === 'release') {
-          const result = await releaseMessage(deps, who, {
-            key,
-            allowSender: input.allowSender,
-            confirmDangerous: input.confirmDangerous,
-            recipients,
-            target: filtered?.target,
-            shared,
-          });
-          out[i] = { id, status: result.status === 'released' ? 200 : result.status === 'partial' ? 207 : 502, result };
-        } else {
-          out[i] = {
-            id,
-            status: 200,
-            result: await deleteMessage(deps, who, { key, blockSender: input.blockSender, recipients, target: filtered?.target }),
-          };
-        }
+        out[i] = {
+          id,
+          status: 200,
+          result: await deleteMessage(deps, who, { key, blockSender: input.blockSender, recipients, target: filtered?.target }),
+        };
       } catch (err) {
         out[i] = failure(deps, id, err);
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrencyOf(deps, input.action), ids.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, ids.length) }, worker));
   return out;
 }
