@@ -8,7 +8,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import { bind, text } from '../amavis/schema.ts';
 import type { MailKey } from '../amavis/mail-id.ts';
-import { auditDomains, fitDetail, recordAuditReturningId } from '../audit/audit.ts';
+import { auditDomains, fitDetail, recordAuditsReturningIds } from '../audit/audit.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
@@ -63,20 +63,21 @@ export async function claimBatch(deps: Deps, who: Identity, items: Claimable[]):
     });
     const rows = claimed.flatMap((it) => it.plan.fresh.map((r) => ({ key: it.key, rseqnum: r.rseqnum })));
     if (rows.length) await sql`UPDATE msgrcpt SET rs = 'p' WHERE ${rowsWhere(deps, rows)}`.execute(trx);
-    const audits = new Map<Claimable, number>();
+    const ids = await recordAuditsReturningIds(
+      trx,
+      deps.variant.dialect,
+      deps.clock,
+      who,
+      claimed.map((it) => ({
+        action: 'release',
+        partitionTag: it.key.partitionTag,
+        mailId: it.key.mailId,
+        recipients: it.plan.addresses,
+        result: 'pending',
+      })),
+    );
+    const audits = new Map(claimed.map((it, i) => [it, ids[i]!]));
     const at = Math.floor(deps.clock.now() / 1000);
-    for (const it of claimed) {
-      audits.set(
-        it,
-        await recordAuditReturningId(trx, deps.variant.dialect, deps.clock, who, {
-          action: 'release',
-          partitionTag: it.key.partitionTag,
-          mailId: it.key.mailId,
-          recipients: it.plan.addresses,
-          result: 'pending',
-        }),
-      );
-    }
     if (claimed.length) {
       await trx
         .insertInto('qe_release_attempts')
