@@ -2,18 +2,20 @@
  * A bulk release, pipelined in batches (BENCHMARKS.md "Bulk release against its floor"). One
  * release costs ~11 database round trips when each message is read, claimed and settled on its
  * own; here the messages are read and claimed a batch at a time (one statement for the targets,
- * one transaction for the claims), and the answers that have arrived are settled together (group
- * commit: while one settling transaction runs, the next answers wait and go in the next one).
+ * one transaction for the claims), and the answers are settled a group at a time (group commit:
+ * one transaction records several answers, each after its own reply).
  *
  * What stays as for one release (src/quarantine/release.ts): a message's claim is committed before
  * it is sent; its outcome is recorded only after amavisd's reply, in one transaction with its
  * audit result and events; an unknown outcome stays 'releasing' and is audited 'unknown'.
  *
- * What a crash leaves: at most 2 × AMAVISD_PDP_CONCURRENCY messages of one bulk claimed and not
- * settled ('releasing', their audit rows 'pending'): up to AMAVISD_PDP_CONCURRENCY with amavisd,
- * the rest claimed and waiting for a slot (never sent) or answered and waiting for the settling
- * transaction. Both are the unknown outcome an admin already resolves (README "Releases whose
- * outcome is unknown"); test/integration/release-kill.test.ts kills a server mid-bulk.
+ * What a crash leaves: at most 4 × AMAVISD_PDP_CONCURRENCY messages of one bulk claimed and not
+ * settled ('releasing', their audit rows 'pending'; batchSizes below): up to
+ * AMAVISD_PDP_CONCURRENCY with amavisd, the rest claimed and waiting for a slot (never sent) or
+ * answered and waiting for the settling transaction (at most GROUP_WAIT_MS after the answer, or the
+ * length of the transaction before). All are the unknown outcome an admin already resolves
+ * (README "Releases whose outcome is unknown"); test/integration/release-kill.test.ts kills a
+ * server mid-bulk.
  */
 import { formatItemId, parseItemId, type MailKey } from '../amavis/mail-id.ts';
 import type { Identity } from '../auth/identity.ts';
@@ -56,6 +58,17 @@ function slots(n: number) {
   };
 }
 
+/**
+ * For AMAVISD_PDP_CONCURRENCY = n: at most 4n ids claimed and not yet settled (what a crash leaves
+ * 'releasing'); claims in batches of at least 2n (the next batch is claimed while n are with
+ * amavisd and n more wait for a slot); answers settled n at a time, an answer waiting at most
+ * GROUP_WAIT_MS for the others of its group. Measured against fewer and
+ * smaller batches in BENCHMARKS.md ("Bulk release against its floor").
+ */
+const GROUP_WAIT_MS = 20;
+
+export const batchSizes = (n: number) => ({ window: 4 * n, batch: 2 * n, group: n });
+
 const httpStatus = (status: 'released' | 'partial' | 'failed') => (status === 'released' ? 200 : status === 'partial' ? 207 : 502);
 
 type Planned = Omit<Claimed, 'auditId'>;
@@ -73,10 +86,10 @@ export async function releaseInBatches(
   failure: Failure,
 ): Promise<BulkItemResult[]> {
   const pdp = deps.config.AMAVISD_PDP_CONCURRENCY;
-  // claimed and not yet settled, at most: the bound on what a crash leaves 'releasing'
-  const window = 2 * pdp;
+  const { window, batch: claimSize, group } = batchSizes(pdp);
   const out: BulkItemResult[] = new Array(ids.length);
   const sending = slots(pdp);
+  /** claimed and not yet settled (never more than `window`) */
   let unsettled = 0;
   let roomMade: (() => void) | null = null;
   const settled = () => {
@@ -84,6 +97,7 @@ export async function releaseInBatches(
     const wake = roomMade;
     roomMade = null;
     wake?.();
+    maySettle();
   };
 
   /** null: recorded; else the database's error */
@@ -108,25 +122,35 @@ export async function releaseInBatches(
       (e: unknown) => failure(claimed.id, e),
     );
   };
-  // Group commit: answers queue here; one settling transaction at a time takes all that are queued.
+  // Group commit: answers queue here, and one settling transaction at a time takes all that are
+  // queued: once `group` are, or no other answer can come (the rest are settled or settling), or
+  // the first has waited GROUP_WAIT_MS.
   const queue: Queued[] = [];
-  let settling = false;
+  let settling = 0;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const due = () => queue.length >= group || (queue.length > 0 && queue.length + settling === unsettled);
+  const maySettle = () => {
+    if (settling > 0 || queue.length === 0) return;
+    if (due()) void settleQueued();
+    else timer ??= setTimeout(() => void settleQueued(), GROUP_WAIT_MS);
+  };
   const settleQueued = async () => {
-    if (settling) return;
-    settling = true;
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (settling > 0 || queue.length === 0) return;
+    const batch = queue.splice(0);
+    settling = batch.length;
     try {
-      while (queue.length) {
-        const batch = queue.splice(0);
-        const subs = await shared.subscriptions().catch(() => null);
-        const err = await record(batch, subs);
-        if (err === null || batch.length === 1) for (const q of batch) await answer(q, err);
-        // A batch the database refuses is settled again one message at a time, so that only the
-        // message it refuses (or all, when it is gone) ends unknown, as a single release would.
-        else for (const q of batch) await answer(q, await record([q], subs));
-        for (const q of batch) q.done();
-      }
+      const subs = await shared.subscriptions().catch(() => null);
+      const err = await record(batch, subs);
+      if (err === null || batch.length === 1) for (const q of batch) await answer(q, err);
+      // A batch the database refuses is settled again one message at a time, so that only the
+      // message it refuses (or all, when it is gone) ends unknown, as a single release would.
+      else for (const q of batch) await answer(q, await record([q], subs));
     } finally {
-      settling = false;
+      settling = 0;
+      for (const q of batch) q.done();
+      maySettle();
     }
   };
 
@@ -153,7 +177,7 @@ export async function releaseInBatches(
     const status = released === results.length ? 'released' : released ? 'partial' : 'failed';
     await new Promise<void>((done) => {
       queue.push({ answer: { key: c.key, plan: c.plan, auditId: c.auditId, results, status }, claimed: c, via: reply.via, done });
-      void settleQueued();
+      maySettle();
     });
   };
 
@@ -231,9 +255,9 @@ export async function releaseInBatches(
   const running: Array<Promise<void>> = [];
   let next = 0;
   while (next < ids.length) {
-    // refill once half the window is free: a batch of at least AMAVISD_PDP_CONCURRENCY is claimed
-    // while as many are still with amavisd, so the slots do not idle while the next batch is read
-    while (unsettled > window - pdp) await new Promise<void>((r) => (roomMade = r));
+    // the next batch is read and claimed while AMAVISD_PDP_CONCURRENCY are with amavisd and as
+    // many wait for a slot, so the slots do not idle meanwhile
+    while (unsettled > window - claimSize) await new Promise<void>((r) => (roomMade = r));
     const take = Math.min(window - unsettled, ids.length - next);
     const indexes = Array.from({ length: take }, (_, i) => next + i);
     next += take;
