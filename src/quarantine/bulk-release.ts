@@ -58,22 +58,22 @@ function slots(n: number) {
   };
 }
 
+/** The longest an answer waits for others to be recorded with (besides a transaction running then). */
+const GROUP_WAIT_MS = 20;
+
 /**
  * For AMAVISD_PDP_CONCURRENCY = n: at most 4n ids claimed and not yet settled (what a crash leaves
  * 'releasing'); claims in batches of at least 2n (the next batch is claimed while n are with
- * amavisd and n more wait for a slot); answers settled n at a time, an answer waiting at most
- * GROUP_WAIT_MS for the others of its group. Measured against fewer and
- * smaller batches in BENCHMARKS.md ("Bulk release against its floor").
+ * amavisd and n more wait for a slot); answers recorded n at a time. Measured against smaller
+ * batches and one transaction per answer in BENCHMARKS.md ("Bulk release against its floor").
  */
-const GROUP_WAIT_MS = 20;
-
 export const batchSizes = (n: number) => ({ window: 4 * n, batch: 2 * n, group: n });
 
 const httpStatus = (status: 'released' | 'partial' | 'failed') => (status === 'released' ? 200 : status === 'partial' ? 207 : 502);
 
 type Planned = Omit<Claimed, 'auditId'>;
 
-type Queued = { answer: Answered; claimed: Claimed; via: string; done: () => void };
+type Queued = { answer: Answered; claimed: Claimed; via: string; at: number; done: () => void };
 
 export async function releaseInBatches(
   deps: Deps,
@@ -128,16 +128,16 @@ export async function releaseInBatches(
   const queue: Queued[] = [];
   let settling = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
-  const due = () => queue.length >= group || (queue.length > 0 && queue.length + settling === unsettled);
+  const due = () => queue.length >= group || queue.length + settling === unsettled || Date.now() - queue[0]!.at >= GROUP_WAIT_MS;
   const maySettle = () => {
-    if (settling > 0 || queue.length === 0) return;
-    if (due()) void settleQueued();
-    else timer ??= setTimeout(() => void settleQueued(), GROUP_WAIT_MS);
+    if (queue.length === 0) return;
+    if (settling === 0 && due()) void settleQueued();
+    else timer ??= setTimeout(() => void settleQueued(), Math.max(1, GROUP_WAIT_MS - (Date.now() - queue[0]!.at)));
   };
   const settleQueued = async () => {
     if (timer) clearTimeout(timer);
     timer = null;
-    if (settling > 0 || queue.length === 0) return;
+    if (settling > 0 || queue.length === 0) return; // the running one takes them after it
     const batch = queue.splice(0);
     settling = batch.length;
     try {
@@ -176,7 +176,13 @@ export async function releaseInBatches(
     const released = results.filter((r) => r.released).length;
     const status = released === results.length ? 'released' : released ? 'partial' : 'failed';
     await new Promise<void>((done) => {
-      queue.push({ answer: { key: c.key, plan: c.plan, auditId: c.auditId, results, status }, claimed: c, via: reply.via, done });
+      queue.push({
+        answer: { key: c.key, plan: c.plan, auditId: c.auditId, results, status },
+        claimed: c,
+        via: reply.via,
+        at: Date.now(),
+        done,
+      });
       maySettle();
     });
   };
