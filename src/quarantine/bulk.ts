@@ -6,7 +6,7 @@ import { isConnectionError } from '../db/errors.ts';
 import { AppError } from '../errors.ts';
 import { deleteMessage, type DeleteResult } from './delete.ts';
 import { enabledSubscriptions } from '../webhooks/events.ts';
-import type { ReleaseResult, SharedReads } from './release.ts';
+import { releaseMessage, type ReleaseResult, type SharedReads } from './release.ts';
 import { rulesForMailbox } from './release-policy.ts';
 import { loadTarget, type ActionTarget } from './target.ts';
 import { releaseInBatches } from './bulk-release.ts';
@@ -64,10 +64,20 @@ export interface BulkItemResult {
 }
 
 /**
- * Ids a bulk delete works on at once. A bulk release is pipelined in batches instead
- * (src/quarantine/bulk-release.ts), bounded by AMAVISD_PDP_CONCURRENCY.
+ * Whether a bulk release is pipelined in batches (src/quarantine/bulk-release.ts: its claims and
+ * settlements write msgrcpt and the audit and attempt rows in one transaction, so they need them in
+ * one database). Otherwise each id is released on its own (releaseMessage), by the workers below.
+ */
+const batchesReleases = (_deps: Deps) => true;
+
+/**
+ * Ids worked on at once by a bulk delete (and a bulk release not in batches). Such a release holds
+ * an AM.PDP slot only for its claim and amavisd's exchange, so it works on twice as many ids as
+ * there are slots, to keep every slot busy while some ids are read or settled.
  */
 const CONCURRENCY = 4;
+const concurrencyOf = (deps: Deps, action: BulkInput['action']) =>
+  action === 'release' ? Math.max(CONCURRENCY, 2 * deps.config.AMAVISD_PDP_CONCURRENCY) : CONCURRENCY;
 
 /**
  * One id's failure as its own result: a bulk never fails as a whole for one id. A database error
@@ -125,7 +135,7 @@ export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Prom
     subscriptions: freshFor(deps, 1000, () => enabledSubscriptions(deps.db)),
     ...(who.role === 'user' ? { ownerRules: freshFor(deps, 1000, () => rulesForMailbox(deps, who.mailbox)) } : {}),
   };
-  if (input.action === 'release') {
+  if (input.action === 'release' && batchesReleases(deps)) {
     const only = input.only;
     const recipientsOf = only ? (target: ActionTarget) => pendingInFilter(target, only, 'release') : undefined;
     return releaseInBatches(deps, who, input, ids, shared, recipientsOf, (id, err) => failure(deps, id, err));
@@ -142,16 +152,28 @@ export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Prom
           throw new AppError('invalid_field', 'not a quarantine id (<partition_tag>.<mail_id>, e.g. 0.hZbBr1WxS3sy)', { field: 'ids' });
         const filtered = input.only ? await filteredRecipients(deps, who, key, input.only, input.action) : undefined;
         const recipients = filtered?.recipients;
-        out[i] = {
-          id,
-          status: 200,
-          result: await deleteMessage(deps, who, { key, blockSender: input.blockSender, recipients, target: filtered?.target }),
-        };
+        if (input.action === 'release') {
+          const result = await releaseMessage(deps, who, {
+            key,
+            allowSender: input.allowSender,
+            confirmDangerous: input.confirmDangerous,
+            recipients,
+            target: filtered?.target,
+            shared,
+          });
+          out[i] = { id, status: result.status === 'released' ? 200 : result.status === 'partial' ? 207 : 502, result };
+        } else {
+          out[i] = {
+            id,
+            status: 200,
+            result: await deleteMessage(deps, who, { key, blockSender: input.blockSender, recipients, target: filtered?.target }),
+          };
+        }
       } catch (err) {
         out[i] = failure(deps, id, err);
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, ids.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(concurrencyOf(deps, input.action), ids.length) }, worker));
   return out;
 }
