@@ -104,9 +104,40 @@ export async function recordAuditReturningId(
   return Number((await auditInsert(trx, clock, who, e).executeTakeFirstOrThrow()).insertId);
 }
 
+/**
+ * Rows for several entries about distinct messages, their ids in the entries' order: on PostgreSQL
+ * one statement (each id matched back by its message, not by the order rows come back in); on
+ * MySQL/MariaDB one statement per row, as its insert id is the only way back to it.
+ */
+export async function recordAuditsReturningIds(
+  trx: Kysely<Database>,
+  dialect: 'mysql' | 'postgres',
+  clock: Clock,
+  who: Identity,
+  entries: Array<AuditEntry & { partitionTag: number; mailId: string }>,
+): Promise<number[]> {
+  if (dialect !== 'postgres' || entries.length < 2) {
+    const ids: number[] = [];
+    for (const e of entries) ids.push(await recordAuditReturningId(trx, dialect, clock, who, e));
+    return ids;
+  }
+  const rows = await trx
+    .insertInto('qe_audit')
+    .values(entries.map((e) => auditRow(clock, who, e)))
+    .returning(['id', 'partition_tag', 'mail_id'])
+    .execute();
+  const byMessage = new Map(rows.map((r) => [`${r.partition_tag}.${r.mail_id}`, Number(r.id)]));
+  if (byMessage.size !== entries.length) throw new Error('recordAuditsReturningIds: entries must name distinct messages');
+  return entries.map((e) => byMessage.get(`${e.partitionTag}.${e.mailId}`)!);
+}
+
 function auditInsert(trx: Kysely<Database>, clock: Clock, who: Identity, e: AuditEntry) {
+  return trx.insertInto('qe_audit').values(auditRow(clock, who, e));
+}
+
+function auditRow(clock: Clock, who: Identity, e: AuditEntry) {
   const domains = e.recipients ? auditDomains(e.recipients) : null;
-  return trx.insertInto('qe_audit').values({
+  return {
     at: Math.floor(clock.now() / 1000),
     actor: fit(who.actor, AUDIT_ACTOR_MAX),
     actor_role: who.role,
@@ -119,5 +150,5 @@ function auditInsert(trx: Kysely<Database>, clock: Clock, who: Identity, e: Audi
     detail: e.detail === undefined ? null : fitDetail(e.detail),
     key_id: who.keyId,
     key_name: who.keyName == null ? null : fit(who.keyName, 200), // qe_audit.key_name varchar(200) (0008)
-  });
+  };
 }

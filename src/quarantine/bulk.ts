@@ -8,7 +8,8 @@ import { deleteMessage, type DeleteResult } from './delete.ts';
 import { enabledSubscriptions } from '../webhooks/events.ts';
 import { releaseMessage, type ReleaseResult, type SharedReads } from './release.ts';
 import { rulesForMailbox } from './release-policy.ts';
-import { loadTarget } from './target.ts';
+import { loadTarget, type ActionTarget } from './target.ts';
+import { releaseInBatches } from './bulk-release.ts';
 
 /** A list's recipient filter (normalized as the list's): an action under it reaches only these. */
 export interface RecipientFilter {
@@ -29,6 +30,10 @@ export function inFilter(address: string, only: RecipientFilter): boolean {
  */
 export async function filteredRecipients(deps: Deps, who: Identity, key: MailKey, only: RecipientFilter, action: BulkInput['action']) {
   const target = await loadTarget(deps, who, key);
+  return { target, recipients: pendingInFilter(target, only, action) };
+}
+
+function pendingInFilter(target: ActionTarget, only: RecipientFilter, action: BulkInput['action']): string[] {
   const chosen = target.recipients.filter((r) => r.status === 'pending' && inFilter(r.address, only)).map((r) => r.address);
   if (chosen.length === 0) {
     throw new AppError(
@@ -36,7 +41,7 @@ export async function filteredRecipients(deps: Deps, who: Identity, key: MailKey
       'no pending recipient of this message matches the filter (recipient or recipient domain)',
     );
   }
-  return { target, recipients: chosen };
+  return chosen;
 }
 
 export interface BulkInput {
@@ -59,12 +64,16 @@ export interface BulkItemResult {
 }
 
 /**
- * Ids worked on at once by one bulk request. A release holds an AM.PDP slot only for its claim and
- * amavisd's exchange; its target read before and its settling transaction after are database work
- * outside the slot. A bulk release therefore works on twice as many ids as there are slots, so that
- * while some ids are read or settled the others keep every slot busy; the process-wide bound on
- * AM.PDP connections (AMAVISD_PDP_CONCURRENCY, src/release/limit.ts) still holds across all bulks
- * and single releases, and an id waits for a slot at most about one exchange.
+ * Whether a bulk release is pipelined in batches (src/quarantine/bulk-release.ts: its claims and
+ * settlements write msgrcpt and the audit and attempt rows in one transaction, so they need them in
+ * one database). Otherwise each id is released on its own (releaseMessage), by the workers below.
+ */
+const batchesReleases = (_deps: Deps) => true;
+
+/**
+ * Ids worked on at once by a bulk delete (and a bulk release not in batches). Such a release holds
+ * an AM.PDP slot only for its claim and amavisd's exchange, so it works on twice as many ids as
+ * there are slots, to keep every slot busy while some ids are read or settled.
  */
 const CONCURRENCY = 4;
 const concurrencyOf = (deps: Deps, action: BulkInput['action']) =>
@@ -126,6 +135,11 @@ export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Prom
     subscriptions: freshFor(deps, 1000, () => enabledSubscriptions(deps.state)),
     ...(who.role === 'user' ? { ownerRules: freshFor(deps, 1000, () => rulesForMailbox(deps, who.mailbox)) } : {}),
   };
+  if (input.action === 'release' && batchesReleases(deps)) {
+    const only = input.only;
+    const recipientsOf = only ? (target: ActionTarget) => pendingInFilter(target, only, 'release') : undefined;
+    return releaseInBatches(deps, who, input, ids, shared, recipientsOf, (id, err) => failure(deps, id, err));
+  }
   const out: BulkItemResult[] = new Array(ids.length);
   let next = 0;
   const worker = async () => {

@@ -84,15 +84,24 @@ export function releaseFrom(config: Deps['config'], recipients: string[]): strin
 
 const UNSETTLED = 'a release is in progress or its outcome is unknown (an admin resolves it: mark-released, or release with force)';
 
+/** What one release will do, checked before anything is claimed or sent. */
+export interface ReleasePlan {
+  id: string;
+  transport: NonNullable<Deps['release']>;
+  /** the recipients released to, in the order asked for */
+  chosen: ActionTarget['recipients'];
+  /** those of `chosen` that are claimed now (not already 'releasing', taken over by force) */
+  fresh: ActionTarget['recipients'];
+  addresses: string[];
+  listing: ReturnType<typeof senderListing> | null;
+}
+
 /**
- * Release a quarantined message through amavisd. Before anything is sent, the recipients are
- * claimed (rs='p', so a concurrent release cannot deliver them a second time) in one transaction
- * with the attempt's 'pending' audit row (src/quarantine/attempts.ts). Only after amavisd has
- * answered do they become rs='R' (or get their status back), in one transaction with the settled
- * audit row and the events. When amavisd's answer cannot be known, they stay 'releasing'.
+ * Every check of a release on the message as read (the release policy, the transport, the
+ * recipients and their states, the sender listing): an AppError, or the plan. Reads nothing but
+ * the caller's release rules (a user's).
  */
-export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseInput, onRecorded?: OnRecorded): Promise<ReleaseResult> {
-  const target = input.target ?? (await loadTarget(deps, who, input.key));
+export async function planRelease(deps: Deps, who: Identity, input: ReleaseInput, target: ActionTarget): Promise<ReleasePlan> {
   // the release policy, before anything is claimed or sent: every way in (API, bulk, pages, links)
   // comes here; who may not release is told so whatever the server's configuration
   await assertMayRelease(deps, who, formatItemId(input.key), target.contentCode, input.confirmDangerous, input.shared?.ownerRules);
@@ -140,12 +149,22 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
     );
   }
   const listing = input.allowSender ? senderListing(deps.variant, target, chosen, 'allow_sender') : null;
-
-  const id = formatItemId(input.key);
-  const addresses = chosen.map((r) => r.address);
   // Copies taken over by force are already 'p': they are not claimed again, and whatever this
   // attempt's fate, they never go back to pending (their earlier attempt's outcome is still unknown).
   const fresh = chosen.filter((r) => r.status !== 'releasing');
+  return { id: formatItemId(input.key), transport, chosen, fresh, addresses: chosen.map((r) => r.address), listing };
+}
+
+/**
+ * Release a quarantined message through amavisd. Before anything is sent, the recipients are
+ * claimed (rs='p', so a concurrent release cannot deliver them a second time) in one transaction
+ * with the attempt's 'pending' audit row (src/quarantine/attempts.ts). Only after amavisd has
+ * answered do they become rs='R' (or get their status back), in one transaction with the settled
+ * audit row and the events. When amavisd's answer cannot be known, they stay 'releasing'.
+ */
+export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseInput, onRecorded?: OnRecorded): Promise<ReleaseResult> {
+  const target = input.target ?? (await loadTarget(deps, who, input.key));
+  const { transport, chosen, fresh, addresses, listing, id } = await planRelease(deps, who, input, target);
   let auditId = 0;
   const record = async () => {
     // All or nothing: the request that goes out names exactly the claimed recipients.
@@ -173,27 +192,7 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
     );
   } catch (err) {
     if (auditId === 0) throw err; // nothing claimed, nothing sent (busy, invalid, or the claim failed)
-    const known = err instanceof AppError && err.code !== 'release_outcome_unknown';
-    if (!known) return unknownOutcome(deps, auditId, id, addresses, err);
-    const detail = err.message;
-    // amavisd_busy (the relay's AM.PDP slots were full): the request never reached amavisd. The
-    // attempt is settled as not sent, and no release_failed event announces a refusal that was not.
-    const notSent = err.code === 'amavisd_busy';
-    await deps.db.transaction().execute(async (trx) => {
-      await unclaim(trx, deps, input.key, fresh);
-      await settleAttempt(trx, auditId, 'failed', notSent ? `not sent: ${detail}` : detail);
-      if (notSent) return;
-      await emitReleaseEvents(
-        trx,
-        deps,
-        who,
-        input.key,
-        addresses.map((recipient) => ({ recipient, released: false, reply: null })),
-        detail,
-        await subs,
-      );
-    });
-    throw err;
+    return sendFailed(deps, who, input.key, { id, fresh, addresses }, auditId, err, subs);
   }
 
   // Every transport runs `record` before sending; one that did not would have released unclaimed.
@@ -235,7 +234,44 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
   return result;
 }
 
-async function unknownOutcome(
+/**
+ * The exchange failed after the attempt was recorded. An unknown outcome stays 'releasing'
+ * (unknownOutcome). A known one (amavisd refused, or amavisd_busy: the relay's AM.PDP slots were
+ * full and the request never reached amavisd) gives the copies back, settles the attempt
+ * 'failed' and, unless nothing was sent, announces the refusal: in one transaction. Always throws.
+ */
+export async function sendFailed(
+  deps: Deps,
+  who: Identity,
+  key: MailKey,
+  plan: Pick<ReleasePlan, 'id' | 'fresh' | 'addresses'>,
+  auditId: number,
+  err: unknown,
+  subs: Promise<Subscriptions | null>,
+): Promise<never> {
+  const { id, fresh, addresses } = plan;
+  const known = err instanceof AppError && err.code !== 'release_outcome_unknown';
+  if (!known) return unknownOutcome(deps, auditId, id, addresses, err);
+  const detail = err.message;
+  const notSent = err.code === 'amavisd_busy';
+  await deps.db.transaction().execute(async (trx) => {
+    await unclaim(trx, deps, key, fresh);
+    await settleAttempt(trx, auditId, 'failed', notSent ? `not sent: ${detail}` : detail);
+    if (notSent) return;
+    await emitReleaseEvents(
+      trx,
+      deps,
+      who,
+      key,
+      addresses.map((recipient) => ({ recipient, released: false, reply: null })),
+      detail,
+      await subs,
+    );
+  });
+  throw err;
+}
+
+export async function unknownOutcome(
   deps: Deps,
   auditId: number,
   id: string,

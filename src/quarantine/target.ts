@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { bind, requireLookupTables, text, type SchemaVariant } from '../amavis/schema.ts';
-import type { MailKey } from '../amavis/mail-id.ts';
+import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
 import { statusOfRs, type RecipientStatus } from '../amavis/codes.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
@@ -19,21 +19,75 @@ export interface ActionTarget {
   recipients: Array<{ address: string; rid: string; rseqnum: number; rs: string; status: RecipientStatus }>;
 }
 
+type TargetRow = {
+  partition_tag: number | string;
+  mail_id: unknown;
+  secret_id: unknown;
+  sender: unknown;
+  content: string | null;
+  email: unknown;
+  rid: number | string;
+  rseqnum: number;
+  rs: string;
+};
+
+/**
+ * The messages with each of their recipients in the caller's scope, in one statement for any
+ * number of keys. A key with no row is absent from the map: not quarantined, or nothing of it in
+ * scope (both 404 for the caller).
+ */
+export async function loadTargets(deps: Deps, who: Identity, keys: MailKey[]): Promise<Map<string, ActionTarget>> {
+  const out = new Map<string, ActionTarget>();
+  if (keys.length === 0) return out;
+  const v = deps.variant;
+  const wanted = sql.join(
+    keys.map((k) => sql`(m.partition_tag = ${k.partitionTag} AND m.mail_id = ${bind(v, 'msgs.mail_id', k.mailId)})`),
+    sql` OR `,
+  );
+  const { rows } = await sql<TargetRow>`
+    SELECT m.partition_tag, m.mail_id, m.secret_id, s.email AS sender, m.content, r.email, mr.rid, mr.rseqnum, mr.rs
+    FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
+      JOIN msgrcpt mr ON mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id
+      JOIN maddr r ON r.id = mr.rid
+    WHERE (${wanted})
+      AND m.quar_type = 'Q' AND m.content IS NOT NULL
+      AND ${recipientScope(who, v)} AND ${ownerVisible(who)}
+    ORDER BY m.partition_tag, m.mail_id, mr.rseqnum`.execute(deps.db);
+  const byId = new Map(keys.map((k) => [formatItemId(k), k]));
+  for (const row of rows) {
+    const id = formatItemId({ partitionTag: Number(row.partition_tag), mailId: text(row.mail_id) });
+    const key = byId.get(id);
+    if (!key) continue;
+    const target = out.get(id) ?? toTarget(key, row);
+    if (!out.has(id)) out.set(id, target);
+    target.recipients.push(toRecipient(row));
+  }
+  return out;
+}
+
+const toTarget = (key: MailKey, msg: Omit<TargetRow, 'partition_tag' | 'mail_id'>): ActionTarget => ({
+  key,
+  secretId: text(msg.secret_id),
+  sender: text(msg.sender),
+  contentCode: (msg.content ?? '').trim(),
+  recipients: [],
+});
+
+const toRecipient = (r: Omit<TargetRow, 'partition_tag' | 'mail_id'>) => ({
+  address: text(r.email),
+  rid: String(r.rid),
+  rseqnum: Number(r.rseqnum),
+  rs: r.rs,
+  status: statusOfRs(r.rs),
+});
+
 export async function loadTarget(deps: Deps, who: Identity, key: MailKey): Promise<ActionTarget> {
   const v = deps.variant;
   // with our tables apart, the owner's hidden types are read from them first (release-policy.ts)
   const visible = await ownerVisibleFor(deps, who);
   // One statement (it was two: the message, then its recipients): the message with each of its
   // recipients in the caller's scope. No row: not quarantined, or nothing of it in scope; both 404.
-  const { rows } = await sql<{
-    secret_id: unknown;
-    sender: unknown;
-    content: string | null;
-    email: unknown;
-    rid: number | string;
-    rseqnum: number;
-    rs: string;
-  }>`
+  const { rows } = await sql<Omit<TargetRow, 'partition_tag' | 'mail_id'>>`
     SELECT m.secret_id, s.email AS sender, m.content, r.email, mr.rid, mr.rseqnum, mr.rs
     FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
       JOIN msgrcpt mr ON mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id
@@ -44,19 +98,7 @@ export async function loadTarget(deps: Deps, who: Identity, key: MailKey): Promi
     ORDER BY mr.rseqnum`.execute(deps.db);
   const msg = rows[0];
   if (!msg) throw new AppError('not_found', 'no quarantined message with this id');
-  return {
-    key,
-    secretId: text(msg.secret_id),
-    sender: text(msg.sender),
-    contentCode: (msg.content ?? '').trim(),
-    recipients: rows.map((r) => ({
-      address: text(r.email),
-      rid: String(r.rid),
-      rseqnum: Number(r.rseqnum),
-      rs: r.rs,
-      status: statusOfRs(r.rs),
-    })),
-  };
+  return { ...toTarget(key, msg), recipients: rows.map(toRecipient) };
 }
 
 /**

@@ -4,7 +4,6 @@
 // 'releasing', the attempt be audited (pending before the request, unknown after), a retry
 // without force must answer 409 and never reach amavisd again, and an admin must be able to see
 // it and resolve it both ways.
-import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { directTransport } from '../../src/amavis/pdp-client.node.ts';
 import type { PdpAttributes } from '../../src/amavis/pdp.ts';
@@ -14,6 +13,7 @@ import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.
 import { Fixtures } from '../support/fixtures.ts';
 import { startPdpPeer, type PdpPeer, type PeerBehaviour } from '../support/pdp-peer.ts';
 import { keySession } from '../support/ui-client.ts';
+import { refuseStatusWrite } from '../support/refuse.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
 
@@ -255,29 +255,3 @@ describe.each(VARIANTS)('unknown release outcomes on %s', (variantName) => {
     expect(deliveries(refused)).toBe(1);
   });
 });
-
-/**
- * Make the database refuse msgrcpt.rs := R (or D) for one mail_id, as a revoked privilege or a
- * failing disk would (a trigger on this run's own test database); returns the undo.
- */
-async function refuseStatusWrite(t: TestApp, mailId: string, rs = 'R'): Promise<() => Promise<void>> {
-  const db = t.handle.db;
-  const name = `qe_test_refuse_${mailId.replace(/[^A-Za-z0-9]/g, '_')}`;
-  if (t.variant.dialect === 'mysql') {
-    await sql
-      .raw(`CREATE TRIGGER ${name} BEFORE UPDATE ON msgrcpt FOR EACH ROW
-      BEGIN IF NEW.rs = '${rs}' AND NEW.mail_id = '${mailId}' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the test'; END IF; END`)
-      .execute(db);
-    return async () => void (await sql.raw(`DROP TRIGGER ${name}`).execute(db));
-  }
-  const idExpr = t.variant.binary.has('msgrcpt.mail_id') ? `convert_from(NEW.mail_id, 'UTF8')` : 'NEW.mail_id::text';
-  await sql
-    .raw(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-      IF NEW.rs = '${rs}' AND ${idExpr} = '${mailId}' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`)
-    .execute(db);
-  await sql.raw(`CREATE TRIGGER ${name} BEFORE UPDATE ON msgrcpt FOR EACH ROW EXECUTE FUNCTION ${name}()`).execute(db);
-  return async () => {
-    await sql.raw(`DROP TRIGGER ${name} ON msgrcpt`).execute(db);
-    await sql.raw(`DROP FUNCTION ${name}()`).execute(db);
-  };
-}
