@@ -68,7 +68,7 @@ export interface BulkItemResult {
  * settlements write msgrcpt and the audit and attempt rows in one transaction, so they need them in
  * one database). Otherwise each id is released on its own (releaseMessage), by the workers below.
  */
-const batchesReleases = (_deps: Deps) => true;
+const batchesReleases = (deps: Deps) => !deps.stateApart; // apart: each id in steps (src/quarantine/release-apart.ts)
 
 /**
  * Ids worked on at once by a bulk delete (and a bulk release not in batches). Such a release holds

@@ -130,24 +130,6 @@ export async function planRelease(deps: Deps, who: Identity, input: ReleaseInput
         : 'every recipient in your scope was already released or deleted',
     );
   }
-  if (deps.stateApart) {
-    // allow_sender: the released recipients' entries are sender-list cross-writes of their own, their intents in the release's settlement
-    const listing = input.allowSender ? senderListing(deps.variant, target, chosen, 'allow_sender') : null;
-    return releaseApart(
-      deps,
-      who,
-      {
-        key: input.key,
-        target,
-        chosen,
-        transport,
-        shared: input.shared,
-        requestId: input.requestId,
-        ...(listing ? { listing: { sender: listing.sender, recipients: Object.fromEntries(listing.recipients) } } : {}),
-      },
-      onRecorded,
-    );
-  }
   const listing = input.allowSender ? senderListing(deps.variant, target, chosen, 'allow_sender') : null;
   // Copies taken over by force are already 'p': they are not claimed again, and whatever this
   // attempt's fate, they never go back to pending (their earlier attempt's outcome is still unknown).
@@ -165,6 +147,23 @@ export async function planRelease(deps: Deps, who: Identity, input: ReleaseInput
 export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseInput, onRecorded?: OnRecorded): Promise<ReleaseResult> {
   const target = input.target ?? (await loadTarget(deps, who, input.key));
   const { transport, chosen, fresh, addresses, listing, id } = await planRelease(deps, who, input, target);
+  if (deps.stateApart) {
+    // allow_sender: the released recipients' entries are sender-list cross-writes of their own, their intents in the release's settlement
+    return releaseApart(
+      deps,
+      who,
+      {
+        key: input.key,
+        target,
+        chosen,
+        transport,
+        shared: input.shared,
+        requestId: input.requestId,
+        ...(listing ? { listing: { sender: listing.sender, recipients: Object.fromEntries(listing.recipients) } } : {}),
+      },
+      onRecorded,
+    );
+  }
   let auditId = 0;
   const record = async () => {
     // All or nothing: the request that goes out names exactly the claimed recipients.

@@ -38,6 +38,7 @@ type TargetRow = {
  */
 export async function loadTargets(deps: Deps, who: Identity, keys: MailKey[]): Promise<Map<string, ActionTarget>> {
   const out = new Map<string, ActionTarget>();
+  const visible = await ownerVisibleFor(deps, who);
   if (keys.length === 0) return out;
   const v = deps.variant;
   const wanted = sql.join(
@@ -51,7 +52,7 @@ export async function loadTargets(deps: Deps, who: Identity, keys: MailKey[]): P
       JOIN maddr r ON r.id = mr.rid
     WHERE (${wanted})
       AND m.quar_type = 'Q' AND m.content IS NOT NULL
-      AND ${recipientScope(who, v)} AND ${ownerVisible(who)}
+      AND ${recipientScope(who, v)} AND ${visible}
     ORDER BY m.partition_tag, m.mail_id, mr.rseqnum`.execute(deps.db);
   const byId = new Map(keys.map((k) => [formatItemId(k), k]));
   for (const row of rows) {
