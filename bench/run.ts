@@ -21,7 +21,8 @@ import { codesOfTypes, RECIPIENT_STATUS } from '../src/amavis/codes.ts';
 import { detectSchema, text, type SchemaVariant } from '../src/amavis/schema.ts';
 import { openDatabase } from '../src/db/connect.ts';
 import { encodeCursor } from '../src/quarantine/cursor.ts';
-import { ADMIN_KEY, closeAgent, ratio, request, ROOT, spawnServer, stats } from './common.ts';
+import { ADMIN_KEY, closeAgent, ratio, request, ROOT, spawnServer, stats, type ServerChild } from './common.ts';
+import { cpuPerRequest, cpuSnapshot } from './cpu.ts';
 import {
   benchDatabaseUrl,
   benchGenerateOptions,
@@ -278,7 +279,16 @@ async function benchList(backend: BenchBackend, v: SchemaVariant, apiPort: numbe
 
 // ---------------------------------------------------------------- throughput
 
-async function benchThroughput(apiPort: number, duration: number) {
+async function benchThroughput(backend: BenchBackend, server: ServerChild, raw: RawDb, duration: number) {
+  const apiPort = server.ports.api;
+  const backends = async () =>
+    (
+      await raw.query(
+        `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()`,
+        [],
+      )
+    ).map((r) => Number(r.pid));
+  const cpu0 = await cpuSnapshot(backend, server.child.pid, backends);
   const result = await autocannon({
     url: `http://127.0.0.1:${apiPort}/v1/quarantine?limit=50`,
     connections: 50,
@@ -286,6 +296,7 @@ async function benchThroughput(apiPort: number, duration: number) {
     headers: { authorization: `Bearer ${ADMIN_KEY}` },
   });
   await new Promise((r) => setTimeout(r, 1000)); // autocannon stops with requests in flight
+  const cpu1 = await cpuSnapshot(backend, server.child.pid, backends);
   return {
     tool: 'autocannon 9.0.0',
     connections: 50,
@@ -295,6 +306,8 @@ async function benchThroughput(apiPort: number, duration: number) {
     errors: result.errors + result.timeouts + result.non2xx,
     non2xx: result.non2xx,
     latency_ms: { p50: result.latency.p50, p99: result.latency.p99 },
+    /** user + system CPU per request (/proc, 10 ms ticks): MariaDB's is the whole server process */
+    cpu_ms_per_request: cpuPerRequest(cpu0, cpu1, result.requests.total),
   };
 }
 
@@ -396,7 +409,7 @@ async function main() {
         }
         if (only.has('throughput')) {
           log(`[${backend}] throughput: 50 connections, ${args.duration} s [${elapsed()}]`);
-          section.throughput = await benchThroughput(server.ports.api, Number(args.duration));
+          section.throughput = await benchThroughput(backend, server, raw, Number(args.duration));
         }
         if (only.has('stats')) {
           log(`[${backend}] stats: ${args['stats-samples']} requests each (all, one domain, a DST zone) [${elapsed()}]`);
@@ -468,6 +481,10 @@ function printTable(result: Record<string, unknown>) {
     }
   }
   add('list req/s, 50 conns (>= 1500)', 'throughput.requests_per_s');
+  add('  p99 latency ms', 'throughput.latency_ms.p99');
+  add('  CPU ms a request: API process', 'throughput.cpu_ms_per_request.api_process_ms');
+  add('  CPU ms a request: database', 'throughput.cpu_ms_per_request.database_ms');
+  add('  CPU ms a request: autocannon', 'throughput.cpu_ms_per_request.load_generator_ms');
   add('stats (30 days, admin) p50 ms', 'stats.all.api_ms.p50');
   add('stats (one domain) p50 ms', 'stats.domain.api_ms.p50');
   add('throughput errors', 'throughput.errors');

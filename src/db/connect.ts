@@ -125,7 +125,7 @@ export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
       connectionTimeoutMillis: t.connectMs,
       ...(serverSide ? { statement_timeout: t.queryMs, lock_timeout: t.lockMs } : {}),
     });
-    kyselyDialect = new PostgresDialect({ pool: boundedPgPool(pool as never, clientBound, onError) as unknown as pg.Pool });
+    kyselyDialect = new PostgresDialect({ pool: boundedPgPool(pool as never, clientBound, onError, { prepare: true }) as unknown as pg.Pool });
   }
 
   const db = new Kysely<Database>({ dialect: kyselyDialect });

@@ -3,6 +3,7 @@ import { RECIPIENT_STATUS, codesOfTypes, type ContentType } from '../amavis/code
 import { reverseDomain } from '../amavis/address.ts';
 import { bind, searchable, text } from '../amavis/schema.ts';
 import type { Identity } from '../auth/identity.ts';
+import { PREPARED } from '../db/bounded.ts';
 import type { Deps } from '../deps.ts';
 import { decodeCursor, encodeCursor, type CursorValue } from './cursor.ts';
 import { afterPosition, DEFAULT_SORT, orderBy, sortValue, type Sort } from './sort.ts';
@@ -144,12 +145,36 @@ export async function listQuarantine(deps: Deps, who: Identity, input: ListInput
   const page =
     v.dialect === 'mysql'
       ? await pageWithRecipients(deps, who, pageSql, input.limit, orderBy(v, sort, 'p'))
-      : await pageThenRecipients(deps, who, pageSql, input.limit);
+      : await pageThenRecipients(deps, who, planIsValueFree(who, input, sort) ? sql`${sql.raw(PREPARED)}${pageSql}` : pageSql, input.limit);
   const items = page.msgs.map((x) => toItem(x.m, x.rcpts));
   const last = page.msgs[page.msgs.length - 1]?.m;
   const next_cursor =
     page.more && last ? await encodeCursor({ sort, p: Number(last.partition_tag), m: text(last.mail_id), v: cursorValue(last) }) : null;
   return { items, next_cursor };
+}
+
+/**
+ * Whether the page's plan is the same whatever the values bound into it, so that PostgreSQL may keep
+ * one plan for it (src/db/bounded.ts, PREPARED): the caller's whole list (an admin's, or a mailbox's:
+ * one address, unique in maddr), any status, order and cursor. Not a filter (a domain, sender, type,
+ * search or range: how many rows match decides the plan, and a plan kept for a common value can be
+ * the wrong one for a rare value), nor a domain admin's scope (its domains differ in size), nor the
+ * sender walk (its text grows with the page).
+ */
+export function planIsValueFree(who: Identity, input: ListInput, sort: Sort): boolean {
+  return (
+    who.role !== 'domain_admin' &&
+    !input.types?.length &&
+    !input.recipient &&
+    !input.domain &&
+    !input.sender &&
+    !input.q &&
+    input.since === undefined &&
+    input.until === undefined &&
+    input.min_score === undefined &&
+    input.max_score === undefined &&
+    !walksSenders(who, input, sort)
+  );
 }
 
 /** The last row's sort value as the cursor carries it (bytes stay bytes). */
@@ -249,10 +274,14 @@ export async function recipientsOf(
     const bytes = m.mail_id instanceof Uint8Array && deps.variant.dialect === 'postgres' && deps.variant.binary.has('msgrcpt.mail_id');
     ids.push(bytes ? m.mail_id : bind(deps.variant, 'msgrcpt.mail_id', id));
   }
-  const { rows } = await sql<RcptRow>`
+  // PostgreSQL: the ids as one array parameter, so that the text is the same for every page and the
+  // statement is prepared once per connection (src/db/bounded.ts, PREPARED); not for a domain admin,
+  // whose scope's size decides the plan (see planIsValueFree).
+  const pg = deps.variant.dialect === 'postgres';
+  const { rows } = await sql<RcptRow>`${sql.raw(pg && who.role !== 'domain_admin' ? PREPARED : '')}
     SELECT mr.partition_tag, mr.mail_id, mr.rseqnum, mr.rs, mr.content, mr.bspam_level, r.email
     FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
-    WHERE mr.mail_id IN (${sql.join(ids)}) AND ${recipientScope(who, deps.variant)}
+    WHERE ${pg ? sql`mr.mail_id = ANY(${ids})` : sql`mr.mail_id IN (${sql.join(ids)})`} AND ${recipientScope(who, deps.variant)}
     ORDER BY mr.rseqnum`.execute(deps.db);
   const wanted = new Set(msgs.map((m) => keyOf(m.partition_tag, m.mail_id)));
   for (const r of rows) {
