@@ -99,6 +99,13 @@ export function text(value: unknown): string {
   return String(value);
 }
 
+/** The bytes of PostgreSQL's encode(x, 'hex') (a bytea inside JSON, where bytes have no form of their own). */
+export function hexBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
 /** Bind a value for comparison with `table.column`: bytes where PostgreSQL has bytea. */
 export function bind(v: SchemaVariant, column: string, value: string): string | Uint8Array {
   return v.dialect === 'postgres' && v.binary.has(column) ? encoder.encode(value) : value;

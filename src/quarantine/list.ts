@@ -1,7 +1,7 @@
 import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import { RECIPIENT_STATUS, codesOfTypes, type ContentType } from '../amavis/codes.ts';
 import { reverseDomain } from '../amavis/address.ts';
-import { bind, searchable, text } from '../amavis/schema.ts';
+import { bind, hexBytes, searchable, text } from '../amavis/schema.ts';
 import type { Identity } from '../auth/identity.ts';
 import { PREPARED } from '../db/bounded.ts';
 import type { Deps } from '../deps.ts';
@@ -145,7 +145,7 @@ export async function listQuarantine(deps: Deps, who: Identity, input: ListInput
   const page =
     v.dialect === 'mysql'
       ? await pageWithRecipients(deps, who, pageSql, input.limit, orderBy(v, sort, 'p'))
-      : await pageThenRecipients(deps, who, planIsValueFree(who, input, sort) ? sql`${sql.raw(PREPARED)}${pageSql}` : pageSql, input.limit);
+      : await pageWithRecipientLists(deps, who, pageSql, input.limit, orderBy(v, sort, 'p'), planIsValueFree(who, input, sort));
   const items = page.msgs.map((x) => toItem(x.m, x.rcpts));
   const last = page.msgs[page.msgs.length - 1]?.m;
   const next_cursor =
@@ -238,12 +238,49 @@ async function pageWithRecipients(
   return { msgs, more: false };
 }
 
-/** PostgreSQL: the page, then its recipients in one more statement. */
-async function pageThenRecipients(deps: Deps, who: Identity, pageSql: RawBuilder<unknown>, limit: number): Promise<Page> {
-  const { rows } = await (pageSql as RawBuilder<MsgRow>).execute(deps.db);
-  const page = rows.slice(0, limit);
-  const rcpts = await recipientsOf(deps, who, page);
-  return { msgs: page.map((m) => ({ m, rcpts: rcpts.get(keyOf(m.partition_tag, m.mail_id)) ?? [] })), more: rows.length > limit };
+/** A recipient as the PostgreSQL page carries it: [rseqnum, rs, content, bspam_level, email (hex where bytea)]. */
+type RcptTuple = [number, string, string | null, number | null, string];
+
+/**
+ * PostgreSQL: one statement, the page with each message's recipients in the caller's scope as one
+ * JSON array (a subquery per row on msgrcpt's primary key, the probe the page's EXISTS made).
+ * Against the page and then its recipients (two statements) it saves, per request, a statement's
+ * round trip, its socket writes and reads, and its result parsing, which were most of the API
+ * process's CPU beyond the floor's (BENCHMARKS.md, issue 19.4). A join instead (as on MySQL) cost
+ * the backend about twice the CPU of the two. `prepared`: the plan does not depend on the values
+ * (planIsValueFree), so it is a prepared statement (src/db/bounded.ts, PREPARED).
+ */
+async function pageWithRecipientLists(
+  deps: Deps,
+  who: Identity,
+  pageSql: RawBuilder<unknown>,
+  limit: number,
+  order: RawBuilder<unknown>,
+  prepared: boolean,
+): Promise<Page> {
+  const v = deps.variant;
+  const bytes = v.binary.has('maddr.email');
+  const { rows } = await sql<MsgRow & { r_list: RcptTuple[] | null }>`${sql.raw(prepared ? PREPARED : '')}
+    SELECT p.*, (SELECT json_agg(json_build_array(mr.rseqnum, mr.rs, mr.content, mr.bspam_level,
+        ${bytes ? sql`encode(r.email, 'hex')` : sql`r.email`}) ORDER BY mr.rseqnum)
+      FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
+      WHERE mr.partition_tag = p.partition_tag AND mr.mail_id = p.mail_id AND ${recipientScope(who, v)}) AS r_list
+    FROM (${pageSql}) p
+    ORDER BY ${order}`.execute(deps.db);
+  const msgs: Page['msgs'] = [];
+  for (const row of rows.slice(0, limit)) {
+    const rcpts = (row.r_list ?? []).map(([rseqnum, rs, content, bspam_level, email]) => ({
+      partition_tag: row.partition_tag,
+      mail_id: row.mail_id,
+      rseqnum,
+      rs,
+      content: content ?? '',
+      bspam_level,
+      email: bytes ? hexBytes(email) : email,
+    }));
+    msgs.push({ m: row, rcpts });
+  }
+  return { msgs, more: rows.length > limit };
 }
 
 type PageRow = MsgRow & {

@@ -144,13 +144,13 @@ describe.each(VARIANTS)('the list through prepared statements on %s', (variantNa
     expect([...seen.slice(0, 4), ...seen.slice(6)]).toEqual([...ids.slice(0, 4), ...ids.slice(6)]);
     if (!pg) return;
     const prepared = await preparedOn(t.handle);
-    const page = prepared.filter((r) => r.statement.startsWith(PREPARED) && r.statement.includes('FROM msgs m'));
-    const rcpts = prepared.filter((r) => r.statement.startsWith(PREPARED) && r.statement.includes('= ANY('));
-    expect(page.length).toBeGreaterThanOrEqual(1);
-    expect(rcpts.length).toBe(1);
-    // the pages after the first carry a cursor: one text, run 11 times
-    expect(Math.max(...page.map((r) => Number(r.generic_plans) + Number(r.custom_plans)))).toBe(11);
-    expect(Number(rcpts[0]!.generic_plans) + Number(rcpts[0]!.custom_plans)).toBe(12);
+    const pages = prepared.filter((r) => r.statement.startsWith(PREPARED) && r.statement.includes('FROM msgs m'));
+    // one statement a page, its recipients in it: the first page's text, then the one with a cursor, run 11 times
+    expect(pages.length).toBe(2);
+    expect(pages.every((r) => r.statement.includes('json_agg'))).toBe(true);
+    expect(pages.map((r) => Number(r.generic_plans) + Number(r.custom_plans))).toEqual([1, 11]);
+    // past five planned runs PostgreSQL keeps the generic plan when it costs no more (it does here)
+    expect(Number(pages[1]!.generic_plans)).toBeGreaterThan(0);
   });
 
   it('a filtered page (a domain, a type) and a domain admin’s page are planned each time, not kept', async () => {
@@ -160,7 +160,5 @@ describe.each(VARIANTS)('the list through prepared statements on %s', (variantNa
     expect((await list(`domain=${domain}&type=virus&status=all`)).items.map((i) => i.id)).toEqual([ids[0], ids[3], ids[6], ids[9]]);
     expect((await list('status=all&limit=200', domainAdmin)).items.map((i) => i.id).sort()).toEqual([...ids].sort());
     if (pg) expect(await pages()).toBe(before);
-    // nor the domain admin's recipients (its domains in the text); an admin's are (one text for every page)
-    if (pg) expect((await preparedOn(t.handle)).some((r) => r.statement.includes('r.domain IN'))).toBe(false);
   });
 });
