@@ -9,7 +9,7 @@
  * BENCHMARKS.md for the method.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -93,12 +93,23 @@ const only = new Set(args.only.split(',').map((x) => x.trim()));
 /** The commit, read from .git without running git. */
 function commitOf(): string | null {
   try {
-    const gitDir = path.join(ROOT, '.git');
+    let gitDir = path.join(ROOT, '.git');
+    // a worktree's .git is a file naming its own git directory; branches live in the common one
+    let common = gitDir;
+    if (!statSync(gitDir).isDirectory()) {
+      gitDir = path.resolve(
+        ROOT,
+        readFileSync(gitDir, 'utf8')
+          .trim()
+          .replace(/^gitdir: /, ''),
+      );
+      common = path.resolve(gitDir, readFileSync(path.join(gitDir, 'commondir'), 'utf8').trim());
+    }
     const head = readFileSync(path.join(gitDir, 'HEAD'), 'utf8').trim();
     if (!head.startsWith('ref: ')) return head;
     const ref = head.slice(5);
-    if (existsSync(path.join(gitDir, ref))) return readFileSync(path.join(gitDir, ref), 'utf8').trim();
-    const packed = readFileSync(path.join(gitDir, 'packed-refs'), 'utf8')
+    if (existsSync(path.join(common, ref))) return readFileSync(path.join(common, ref), 'utf8').trim();
+    const packed = readFileSync(path.join(common, 'packed-refs'), 'utf8')
       .split('\n')
       .find((l) => l.endsWith(` ${ref}`));
     return packed?.split(' ')[0] ?? null;

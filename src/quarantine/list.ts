@@ -197,8 +197,8 @@ interface Page {
  * recipient in scope (the EXISTS), so the inner join drops none. Against the page and then its
  * recipients by mail_id (two statements) it saves a round trip and ~40% of the SQL time on MariaDB
  * 10.11 (1.5-1.8 vs 2.4-3.4 ms p50, first page, 20k messages). Not on PostgreSQL 15: there the
- * joined statement cost the backend about twice the CPU of the two (measured per backend process),
- * so PostgreSQL keeps two statements.
+ * joined statement cost the backend about twice the CPU of the two (measured per backend process);
+ * PostgreSQL reads each message's recipients as a JSON array instead (pageWithRecipientLists).
  */
 async function pageWithRecipients(
   deps: Deps,

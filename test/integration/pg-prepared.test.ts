@@ -162,3 +162,30 @@ describe.each(VARIANTS)('the list through prepared statements on %s', (variantNa
     if (pg) expect(await pages()).toBe(before);
   });
 });
+
+describe.each(VARIANTS)('the key lookup, prepared, on %s', (variantName) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await testApp(variantName, { poolSize: 1 });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('a revoked key is refused at its next request, after PostgreSQL keeps the lookup’s plan', async () => {
+    const created = (await (
+      await t.get('/v1/keys', undefined, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'prepared lookup', role: 'admin' }),
+      })
+    ).json()) as { id: string; key: string };
+    for (let i = 0; i < 7; i++) expect((await t.get('/v1/keys', created.key)).status).toBe(200);
+    if (variantName.startsWith('pg')) {
+      const lookup = (await preparedOn(t.handle)).find((r) => r.statement.includes('FROM qe_api_keys WHERE key_hash'));
+      expect(Number(lookup?.generic_plans) + Number(lookup?.custom_plans)).toBeGreaterThanOrEqual(7);
+    }
+    expect((await t.get(`/v1/keys/${created.id}`, undefined, { method: 'DELETE' })).status).toBe(204);
+    expect((await t.get('/v1/keys', created.key)).status).toBe(401);
+  });
+});
