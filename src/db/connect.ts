@@ -39,7 +39,7 @@ export interface OpenOptions {
 const quietErrors: DbErrorListener = () => {};
 
 /** Options in the URL that are ours, not the driver's: removed before the URL is handed on. */
-const OWN_PARAMS = ['driver', 'neon_ws_proxy', 'neon_insecure'] as const;
+const OWN_PARAMS = ['driver', 'neon_ws_proxy', 'neon_insecure', 'prepare'] as const;
 
 export function describeUrl(url: string | undefined): { driver: DriverName; dialect: SqlDialect } {
   if (!url || url.startsWith('pglite://')) return { driver: 'pglite', dialect: 'postgres' };
@@ -125,7 +125,10 @@ export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
       connectionTimeoutMillis: t.connectMs,
       ...(serverSide ? { statement_timeout: t.queryMs, lock_timeout: t.lockMs } : {}),
     });
-    kyselyDialect = new PostgresDialect({ pool: boundedPgPool(pool as never, clientBound, onError, { prepare: true }) as unknown as pg.Pool });
+    // ?prepare=false: no named statements (a pooler in transaction mode, e.g. PgBouncer before 1.21,
+    // does not keep a session's prepared statements across transactions)
+    const prepare = new URL(opts.url!).searchParams.get('prepare') !== 'false';
+    kyselyDialect = new PostgresDialect({ pool: boundedPgPool(pool as never, clientBound, onError, { prepare }) as unknown as pg.Pool });
   }
 
   const db = new Kysely<Database>({ dialect: kyselyDialect });

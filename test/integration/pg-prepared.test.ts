@@ -189,3 +189,18 @@ describe.each(VARIANTS)('the key lookup, prepared, on %s', (variantName) => {
     expect((await t.get('/v1/keys', created.key)).status).toBe(401);
   });
 });
+
+describe.each(PG_VARIANTS)('?prepare=false on %s', (variantName) => {
+  it('sends marked statements unnamed (for a pooler that does not keep them)', async () => {
+    const url = new URL(inject('variantUrls')[variantName]!);
+    url.searchParams.set('prepare', 'false');
+    const h = await openDatabase({ url: url.toString(), runtime: 'node', poolSize: 1 });
+    try {
+      for (const x of [1, 2])
+        expect((await sql<{ x: number }>`${sql.raw(PREPARED)}SELECT ${x}::int AS x`.execute(h.db)).rows).toEqual([{ x }]);
+      expect(await preparedOn(h)).toEqual([]);
+    } finally {
+      await h.close();
+    }
+  });
+});
