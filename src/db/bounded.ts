@@ -78,7 +78,8 @@ const PLAN_CHANGED = '0A000';
 export type DbErrorListener = (err: Error, where: string) => void;
 
 const ROLLBACK = /^\s*rollback\s*;?\s*$/i;
-const verbOf = (sqlText: string) => /^\s*(\w+)/.exec(sqlText)?.[1]?.toUpperCase() ?? null;
+// past our leading comments (PREPARED, longerDeadline)
+const verbOf = (sqlText: string) => /^\s*(?:\/\*[^*]*\*\/\s*)*(\w+)/.exec(sqlText)?.[1]?.toUpperCase() ?? null;
 
 /** PostgreSQL's permission error does not say which privilege: remember the statement's verb. */
 function annotate(err: unknown, sqlText: string): unknown {
