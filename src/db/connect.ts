@@ -125,9 +125,10 @@ export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
       connectionTimeoutMillis: t.connectMs,
       ...(serverSide ? { statement_timeout: t.queryMs, lock_timeout: t.lockMs } : {}),
     });
-    // ?prepare=false: no named statements (a pooler in transaction mode, e.g. PgBouncer before 1.21,
-    // does not keep a session's prepared statements across transactions)
-    const prepare = new URL(opts.url!).searchParams.get('prepare') !== 'false';
+    // Named statements on Node only: a Worker's connection lives for one request (nothing to reuse)
+    // and goes through Hyperdrive's pool. ?prepare=false: none (a pooler in transaction mode, e.g.
+    // PgBouncer before 1.21, does not keep a session's prepared statements across transactions).
+    const prepare = serverSide && new URL(opts.url!).searchParams.get('prepare') !== 'false';
     kyselyDialect = new PostgresDialect({ pool: boundedPgPool(pool as never, clientBound, onError, { prepare }) as unknown as pg.Pool });
   }
 

@@ -190,7 +190,18 @@ describe.each(VARIANTS)('the key lookup, prepared, on %s', (variantName) => {
   });
 });
 
-describe.each(PG_VARIANTS)('?prepare=false on %s', (variantName) => {
+describe.each(PG_VARIANTS)('no named statements with ?prepare=false, nor on a Worker, on %s', (variantName) => {
+  it('the Worker runtime sends marked statements unnamed (its connection lives for one request)', async () => {
+    const h = await openDatabase({ url: inject('variantUrls')[variantName]!, runtime: 'worker', poolSize: 1 });
+    try {
+      for (const x of [1, 2])
+        expect((await sql<{ x: number }>`${sql.raw(PREPARED)}SELECT ${x}::int AS x`.execute(h.db)).rows).toEqual([{ x }]);
+      expect(await preparedOn(h)).toEqual([]);
+    } finally {
+      await h.close();
+    }
+  });
+
   it('sends marked statements unnamed (for a pooler that does not keep them)', async () => {
     const url = new URL(inject('variantUrls')[variantName]!);
     url.searchParams.set('prepare', 'false');
