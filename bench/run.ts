@@ -9,7 +9,7 @@
  * BENCHMARKS.md for the method.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,7 +21,8 @@ import { codesOfTypes, RECIPIENT_STATUS } from '../src/amavis/codes.ts';
 import { detectSchema, text, type SchemaVariant } from '../src/amavis/schema.ts';
 import { openDatabase } from '../src/db/connect.ts';
 import { encodeCursor } from '../src/quarantine/cursor.ts';
-import { ADMIN_KEY, closeAgent, ratio, request, ROOT, spawnServer, stats } from './common.ts';
+import { ADMIN_KEY, closeAgent, ratio, request, ROOT, spawnServer, stats, type ServerChild } from './common.ts';
+import { cpuPerRequest, cpuSnapshot } from './cpu.ts';
 import {
   benchDatabaseUrl,
   benchGenerateOptions,
@@ -62,6 +63,8 @@ const { values: args } = parseArgs({
     'stats-samples': { type: 'string', default: '20' },
     /** requests per page and order for the sorted figures, and counts per filter */
     'sort-samples': { type: 'string', default: '20' },
+    /** the list pages measured (comma list of first,filtered,deep): the filtered page takes ~1 s a sample at 1M */
+    'list-pages': { type: 'string', default: 'first,filtered,deep' },
     /** digest: write a V8 CPU profile of the digest process here; count its SQL statements */
     'digest-cpu-prof': { type: 'string' },
     'digest-count-sql': { type: 'boolean', default: false },
@@ -90,12 +93,23 @@ const only = new Set(args.only.split(',').map((x) => x.trim()));
 /** The commit, read from .git without running git. */
 function commitOf(): string | null {
   try {
-    const gitDir = path.join(ROOT, '.git');
+    let gitDir = path.join(ROOT, '.git');
+    // a worktree's .git is a file naming its own git directory; branches live in the common one
+    let common = gitDir;
+    if (!statSync(gitDir).isDirectory()) {
+      gitDir = path.resolve(
+        ROOT,
+        readFileSync(gitDir, 'utf8')
+          .trim()
+          .replace(/^gitdir: /, ''),
+      );
+      common = path.resolve(gitDir, readFileSync(path.join(gitDir, 'commondir'), 'utf8').trim());
+    }
     const head = readFileSync(path.join(gitDir, 'HEAD'), 'utf8').trim();
     if (!head.startsWith('ref: ')) return head;
     const ref = head.slice(5);
-    if (existsSync(path.join(gitDir, ref))) return readFileSync(path.join(gitDir, ref), 'utf8').trim();
-    const packed = readFileSync(path.join(gitDir, 'packed-refs'), 'utf8')
+    if (existsSync(path.join(common, ref))) return readFileSync(path.join(common, ref), 'utf8').trim();
+    const packed = readFileSync(path.join(common, 'packed-refs'), 'utf8')
       .split('\n')
       .find((l) => l.endsWith(` ${ref}`));
     return packed?.split(' ')[0] ?? null;
@@ -242,7 +256,8 @@ async function benchList(backend: BenchBackend, v: SchemaVariant, apiPort: numbe
     deep: { path: `/v1/quarantine?limit=${limit}&cursor=${encodeURIComponent(cursor)}`, page: { cursor: cursorPos } },
   };
   const out: Record<string, unknown> = { listable_messages: total, deep_offset: offset, limit };
-  for (const [name, { path: p, page }] of Object.entries(pages)) {
+  const wanted = new Set(String(args['list-pages']).split(','));
+  for (const [name, { path: p, page }] of Object.entries(pages).filter(([n]) => wanted.has(n))) {
     // same page?
     const res = await request(apiPort, p);
     if (res.status !== 200) throw new Error(`GET ${p}: ${res.status} ${res.body.slice(0, 300)}`);
@@ -272,13 +287,22 @@ async function benchList(backend: BenchBackend, v: SchemaVariant, apiPort: numbe
     out[`list_${name}_ratio`] = ratio(a.p50, f.p50);
   }
   const api = (k: string) => (out[k] as { api_ms: { p50: number } }).api_ms.p50;
-  out.deep_vs_first = ratio(api('deep'), api('first'));
+  if (out.deep && out.first) out.deep_vs_first = ratio(api('deep'), api('first'));
   return out;
 }
 
 // ---------------------------------------------------------------- throughput
 
-async function benchThroughput(apiPort: number, duration: number) {
+async function benchThroughput(backend: BenchBackend, server: ServerChild, raw: RawDb, duration: number) {
+  const apiPort = server.ports.api;
+  const backends = async () =>
+    (
+      await raw.query(
+        `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()`,
+        [],
+      )
+    ).map((r) => Number(r.pid));
+  const cpu0 = await cpuSnapshot(backend, server.child.pid, backends);
   const result = await autocannon({
     url: `http://127.0.0.1:${apiPort}/v1/quarantine?limit=50`,
     connections: 50,
@@ -286,6 +310,7 @@ async function benchThroughput(apiPort: number, duration: number) {
     headers: { authorization: `Bearer ${ADMIN_KEY}` },
   });
   await new Promise((r) => setTimeout(r, 1000)); // autocannon stops with requests in flight
+  const cpu1 = await cpuSnapshot(backend, server.child.pid, backends);
   return {
     tool: 'autocannon 9.0.0',
     connections: 50,
@@ -295,6 +320,8 @@ async function benchThroughput(apiPort: number, duration: number) {
     errors: result.errors + result.timeouts + result.non2xx,
     non2xx: result.non2xx,
     latency_ms: { p50: result.latency.p50, p99: result.latency.p99 },
+    /** user + system CPU per request (/proc, 10 ms ticks): MariaDB's is the whole server process */
+    cpu_ms_per_request: cpuPerRequest(cpu0, cpu1, result.requests.total),
   };
 }
 
@@ -396,7 +423,7 @@ async function main() {
         }
         if (only.has('throughput')) {
           log(`[${backend}] throughput: 50 connections, ${args.duration} s [${elapsed()}]`);
-          section.throughput = await benchThroughput(server.ports.api, Number(args.duration));
+          section.throughput = await benchThroughput(backend, server, raw, Number(args.duration));
         }
         if (only.has('stats')) {
           log(`[${backend}] stats: ${args['stats-samples']} requests each (all, one domain, a DST zone) [${elapsed()}]`);
@@ -468,6 +495,10 @@ function printTable(result: Record<string, unknown>) {
     }
   }
   add('list req/s, 50 conns (>= 1500)', 'throughput.requests_per_s');
+  add('  p99 latency ms', 'throughput.latency_ms.p99');
+  add('  CPU ms a request: API process', 'throughput.cpu_ms_per_request.api_process_ms');
+  add('  CPU ms a request: database', 'throughput.cpu_ms_per_request.database_ms');
+  add('  CPU ms a request: autocannon', 'throughput.cpu_ms_per_request.load_generator_ms');
   add('stats (30 days, admin) p50 ms', 'stats.all.api_ms.p50');
   add('stats (one domain) p50 ms', 'stats.domain.api_ms.p50');
   add('throughput errors', 'throughput.errors');

@@ -99,6 +99,15 @@ export function text(value: unknown): string {
   return String(value);
 }
 
+/** The bytes of PostgreSQL's encode(x, 'hex') (a bytea inside JSON, where bytes have no form of their own). */
+export function hexBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = (nibble(hex.charCodeAt(2 * i)) << 4) | nibble(hex.charCodeAt(2 * i + 1));
+  return out;
+}
+/** 0-9, a-f (encode() writes lower case) */
+const nibble = (c: number) => (c <= 57 ? c - 48 : c - 87);
+
 /** Bind a value for comparison with `table.column`: bytes where PostgreSQL has bytea. */
 export function bind(v: SchemaVariant, column: string, value: string): string | Uint8Array {
   return v.dialect === 'postgres' && v.binary.has(column) ? encoder.encode(value) : value;

@@ -1,6 +1,9 @@
+import { sql, type Selectable } from 'kysely';
 import { normalizeDomain } from '../amavis/address.ts';
 import { base64url, sameString } from '../crypto/hmac.ts';
 import { recordAudit } from '../audit/audit.ts';
+import { PREPARED } from '../db/bounded.ts';
+import type { Database } from '../db/types.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import type { Identity, Role } from './identity.ts';
@@ -237,7 +240,12 @@ export async function authenticate(deps: Deps, key: string, bootstrapHash: strin
   if (!/^[\x21-\x7e]{16,200}$/.test(key)) return null;
   const hash = cachedKeyHash(key);
   if (bootstrapHash && sameString(hash, bootstrapHash)) return { role: 'admin', actor: 'bootstrap-admin', keyId: null };
-  const row = await deps.state.selectFrom('qe_api_keys').selectAll().where('key_hash', '=', hash).executeTakeFirst();
+  // every request's first statement: prepared on PostgreSQL (one row by a unique key, one plan for
+  // every value; src/db/bounded.ts). The row is read each time, so a revocation holds at the next request.
+  const { rows } = await sql<
+    Selectable<Database['qe_api_keys']>
+  >`${sql.raw(PREPARED)}SELECT * FROM qe_api_keys WHERE key_hash = ${hash}`.execute(deps.state);
+  const row = rows[0];
   const now = Math.floor(deps.clock.now() / 1000);
   if (!row || !keyIsLive(row, now)) return null;
   return identityOfKey(row);

@@ -60,10 +60,26 @@ const deadlineOf = (sqlText: string, queryMs: number) => {
   return m ? Number(m[1]) + 1000 : queryMs;
 };
 
+/**
+ * A statement whose text begins with this comment is sent as a named (prepared) statement where the
+ * driver is node-postgres (src/db/connect.ts): parsed once per connection, and after five executions
+ * PostgreSQL may keep a generic plan instead of planning it again. For the hot statements whose
+ * planning costs as much as running them (the list's page: ~1 ms of planning for ~1 ms of execution
+ * at 1M messages; BENCHMARKS.md, issue 19.4). Only for statements whose text does not grow with
+ * their input (a list of values is one array parameter), and whose plan does not hinge on a value:
+ * PostgreSQL picks the generic plan only where it is not dearer than the planned ones.
+ */
+export const PREPARED = '/* qe:prepared */ ';
+/** Named statements kept per connection; later texts run unnamed (nothing to evict, memory bounded). */
+export const PREPARED_PER_CONNECTION = 32;
+/** "cached plan must not change result type": a table changed under a prepared statement. */
+const PLAN_CHANGED = '0A000';
+
 export type DbErrorListener = (err: Error, where: string) => void;
 
 const ROLLBACK = /^\s*rollback\s*;?\s*$/i;
-const verbOf = (sqlText: string) => /^\s*(\w+)/.exec(sqlText)?.[1]?.toUpperCase() ?? null;
+// past our leading comments (PREPARED, longerDeadline)
+const verbOf = (sqlText: string) => /^\s*(?:\/\*[^*]*\*\/\s*)*(\w+)/.exec(sqlText)?.[1]?.toUpperCase() ?? null;
 
 /** PostgreSQL's permission error does not say which privilege: remember the statement's verb. */
 function annotate(err: unknown, sqlText: string): unknown {
@@ -88,8 +104,27 @@ interface PgPoolLike {
   on(ev: 'error' | 'connect', fn: (arg: never) => void): unknown;
 }
 
-/** A pg-style pool for Kysely's PostgresDialect whose clients are time-bounded (see the top). */
-export function boundedPgPool(pool: PgPoolLike, t: DbTimeouts, onError: DbErrorListener) {
+/** The name a PREPARED statement has on this connection (null: run it unnamed). */
+const preparedNames = new WeakMap<object, Map<string, string>>();
+function preparedName(client: object, text: string): string | null {
+  if (!text.startsWith(PREPARED)) return null;
+  let names = preparedNames.get(client);
+  if (!names) preparedNames.set(client, (names = new Map()));
+  let name = names.get(text);
+  if (name === undefined) {
+    if (names.size >= PREPARED_PER_CONNECTION) return null;
+    name = `qe_${names.size + 1}`;
+    names.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * A pg-style pool for Kysely's PostgresDialect whose clients are time-bounded (see the top).
+ * `prepare`: send PREPARED statements as named ones (node-postgres only: a connection pooler in
+ * transaction mode, or Neon's proxy, may not keep a session's prepared statements).
+ */
+export function boundedPgPool(pool: PgPoolLike, t: DbTimeouts, onError: DbErrorListener, opts: { prepare?: boolean } = {}) {
   pool.on('error', ((err: Error) => onError(err, 'idle pooled connection')) as (arg: never) => void);
   pool.on('connect', ((client: PgClientLike) => client.on('error', (err) => onError(err, 'pooled connection'))) as (arg: never) => void);
   return {
@@ -106,6 +141,7 @@ export function boundedPgPool(pool: PgPoolLike, t: DbTimeouts, onError: DbErrorL
             return Promise.reject(new ConnectionLostError(broken));
           }
           const ms = deadlineOf(text, t.queryMs);
+          const name = opts.prepare ? preparedName(client, text) : null;
           return new Promise((resolve, reject) => {
             const timer = setTimeout(() => {
               broken = new DatabaseTimeoutError('query', ms);
@@ -113,7 +149,7 @@ export function boundedPgPool(pool: PgPoolLike, t: DbTimeouts, onError: DbErrorL
               // The reply may still come: the socket goes, so nothing reads it as another answer.
               client.connection?.stream?.destroy?.();
             }, ms);
-            client.query(text, params).then(
+            (name ? client.query({ name, text, values: params }) : client.query(text, params)).then(
               (res) => {
                 clearTimeout(timer);
                 resolve(res);
@@ -121,6 +157,8 @@ export function boundedPgPool(pool: PgPoolLike, t: DbTimeouts, onError: DbErrorL
               (err: unknown) => {
                 clearTimeout(timer);
                 if (client._queryable === false) broken ??= err;
+                // the statement would fail the same way on this connection until it closes
+                if (name && (err as { code?: unknown })?.code === PLAN_CHANGED) broken ??= err;
                 reject(annotate(err, text));
               },
             );

@@ -39,7 +39,7 @@ export interface OpenOptions {
 const quietErrors: DbErrorListener = () => {};
 
 /** Options in the URL that are ours, not the driver's: removed before the URL is handed on. */
-const OWN_PARAMS = ['driver', 'neon_ws_proxy', 'neon_insecure'] as const;
+const OWN_PARAMS = ['driver', 'neon_ws_proxy', 'neon_insecure', 'prepare'] as const;
 
 export function describeUrl(url: string | undefined): { driver: DriverName; dialect: SqlDialect } {
   if (!url || url.startsWith('pglite://')) return { driver: 'pglite', dialect: 'postgres' };
@@ -125,7 +125,11 @@ export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
       connectionTimeoutMillis: t.connectMs,
       ...(serverSide ? { statement_timeout: t.queryMs, lock_timeout: t.lockMs } : {}),
     });
-    kyselyDialect = new PostgresDialect({ pool: boundedPgPool(pool as never, clientBound, onError) as unknown as pg.Pool });
+    // Named statements on Node only: a Worker's connection lives for one request (nothing to reuse)
+    // and goes through Hyperdrive's pool. ?prepare=false: none (a pooler in transaction mode, e.g.
+    // PgBouncer before 1.21, does not keep a session's prepared statements across transactions).
+    const prepare = serverSide && new URL(opts.url!).searchParams.get('prepare') !== 'false';
+    kyselyDialect = new PostgresDialect({ pool: boundedPgPool(pool as never, clientBound, onError, { prepare }) as unknown as pg.Pool });
   }
 
   const db = new Kysely<Database>({ dialect: kyselyDialect });

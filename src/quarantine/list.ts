@@ -1,8 +1,9 @@
 import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
 import { RECIPIENT_STATUS, codesOfTypes, type ContentType } from '../amavis/codes.ts';
 import { reverseDomain } from '../amavis/address.ts';
-import { bind, searchable, text } from '../amavis/schema.ts';
+import { bind, hexBytes, searchable, text } from '../amavis/schema.ts';
 import type { Identity } from '../auth/identity.ts';
+import { PREPARED } from '../db/bounded.ts';
 import type { Deps } from '../deps.ts';
 import { decodeCursor, encodeCursor, type CursorValue } from './cursor.ts';
 import { afterPosition, DEFAULT_SORT, orderBy, sortValue, type Sort } from './sort.ts';
@@ -144,12 +145,36 @@ export async function listQuarantine(deps: Deps, who: Identity, input: ListInput
   const page =
     v.dialect === 'mysql'
       ? await pageWithRecipients(deps, who, pageSql, input.limit, orderBy(v, sort, 'p'))
-      : await pageThenRecipients(deps, who, pageSql, input.limit);
+      : await pageWithRecipientLists(deps, who, pageSql, input.limit, orderBy(v, sort, 'p'), planIsValueFree(who, input, sort));
   const items = page.msgs.map((x) => toItem(x.m, x.rcpts));
   const last = page.msgs[page.msgs.length - 1]?.m;
   const next_cursor =
     page.more && last ? await encodeCursor({ sort, p: Number(last.partition_tag), m: text(last.mail_id), v: cursorValue(last) }) : null;
   return { items, next_cursor };
+}
+
+/**
+ * Whether the page's plan is the same whatever the values bound into it, so that PostgreSQL may keep
+ * one plan for it (src/db/bounded.ts, PREPARED): the caller's whole list (an admin's, or a mailbox's:
+ * one address, unique in maddr), any status, order and cursor. Not a filter (a domain, sender, type,
+ * search or range: how many rows match decides the plan, and a plan kept for a common value can be
+ * the wrong one for a rare value), nor a domain admin's scope (its domains differ in size), nor the
+ * sender walk (its text grows with the page).
+ */
+export function planIsValueFree(who: Identity, input: ListInput, sort: Sort): boolean {
+  return (
+    who.role !== 'domain_admin' &&
+    !input.types?.length &&
+    !input.recipient &&
+    !input.domain &&
+    !input.sender &&
+    !input.q &&
+    input.since === undefined &&
+    input.until === undefined &&
+    input.min_score === undefined &&
+    input.max_score === undefined &&
+    !walksSenders(who, input, sort)
+  );
 }
 
 /** The last row's sort value as the cursor carries it (bytes stay bytes). */
@@ -172,8 +197,8 @@ interface Page {
  * recipient in scope (the EXISTS), so the inner join drops none. Against the page and then its
  * recipients by mail_id (two statements) it saves a round trip and ~40% of the SQL time on MariaDB
  * 10.11 (1.5-1.8 vs 2.4-3.4 ms p50, first page, 20k messages). Not on PostgreSQL 15: there the
- * joined statement cost the backend about twice the CPU of the two (measured per backend process),
- * so PostgreSQL keeps two statements.
+ * joined statement cost the backend about twice the CPU of the two (measured per backend process);
+ * PostgreSQL reads each message's recipients as a JSON array instead (pageWithRecipientLists).
  */
 async function pageWithRecipients(
   deps: Deps,
@@ -213,12 +238,49 @@ async function pageWithRecipients(
   return { msgs, more: false };
 }
 
-/** PostgreSQL: the page, then its recipients in one more statement. */
-async function pageThenRecipients(deps: Deps, who: Identity, pageSql: RawBuilder<unknown>, limit: number): Promise<Page> {
-  const { rows } = await (pageSql as RawBuilder<MsgRow>).execute(deps.db);
-  const page = rows.slice(0, limit);
-  const rcpts = await recipientsOf(deps, who, page);
-  return { msgs: page.map((m) => ({ m, rcpts: rcpts.get(keyOf(m.partition_tag, m.mail_id)) ?? [] })), more: rows.length > limit };
+/** A recipient as the PostgreSQL page carries it: [rseqnum, rs, content, bspam_level, email (hex where bytea)]. */
+type RcptTuple = [number, string, string | null, number | null, string];
+
+/**
+ * PostgreSQL: one statement, the page with each message's recipients in the caller's scope as one
+ * JSON array (a subquery per row on msgrcpt's primary key, the probe the page's EXISTS made).
+ * Against the page and then its recipients (two statements) it saves, per request, a statement's
+ * round trip, its socket writes and reads, and its result parsing, which were most of the API
+ * process's CPU beyond the floor's (BENCHMARKS.md, issue 19.4). A join instead (as on MySQL) cost
+ * the backend about twice the CPU of the two. `prepared`: the plan does not depend on the values
+ * (planIsValueFree), so it is a prepared statement (src/db/bounded.ts, PREPARED).
+ */
+async function pageWithRecipientLists(
+  deps: Deps,
+  who: Identity,
+  pageSql: RawBuilder<unknown>,
+  limit: number,
+  order: RawBuilder<unknown>,
+  prepared: boolean,
+): Promise<Page> {
+  const v = deps.variant;
+  const bytes = v.binary.has('maddr.email');
+  const { rows } = await sql<MsgRow & { r_list: RcptTuple[] | null }>`${sql.raw(prepared ? PREPARED : '')}
+    SELECT p.*, (SELECT json_agg(json_build_array(mr.rseqnum, mr.rs, mr.content, mr.bspam_level,
+        ${bytes ? sql`encode(r.email, 'hex')` : sql`r.email`}) ORDER BY mr.rseqnum)
+      FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
+      WHERE mr.partition_tag = p.partition_tag AND mr.mail_id = p.mail_id AND ${recipientScope(who, v)}) AS r_list
+    FROM (${pageSql}) p
+    ORDER BY ${order}`.execute(deps.db);
+  const msgs: Page['msgs'] = [];
+  for (const row of rows.slice(0, limit)) {
+    const rcpts = (row.r_list ?? []).map(([rseqnum, rs, content, bspam_level, email]) => ({
+      partition_tag: row.partition_tag,
+      mail_id: row.mail_id,
+      rseqnum,
+      rs,
+      content: content ?? '',
+      bspam_level,
+      email: bytes ? hexBytes(email) : email,
+    }));
+    msgs.push({ m: row, rcpts });
+  }
+  return { msgs, more: rows.length > limit };
 }
 
 type PageRow = MsgRow & {
@@ -249,10 +311,14 @@ export async function recipientsOf(
     const bytes = m.mail_id instanceof Uint8Array && deps.variant.dialect === 'postgres' && deps.variant.binary.has('msgrcpt.mail_id');
     ids.push(bytes ? m.mail_id : bind(deps.variant, 'msgrcpt.mail_id', id));
   }
-  const { rows } = await sql<RcptRow>`
+  // PostgreSQL: the ids as one array parameter, so that the text is the same for every page and the
+  // statement is prepared once per connection (src/db/bounded.ts, PREPARED); not for a domain admin,
+  // whose scope's size decides the plan (see planIsValueFree).
+  const pg = deps.variant.dialect === 'postgres';
+  const { rows } = await sql<RcptRow>`${sql.raw(pg && who.role !== 'domain_admin' ? PREPARED : '')}
     SELECT mr.partition_tag, mr.mail_id, mr.rseqnum, mr.rs, mr.content, mr.bspam_level, r.email
     FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
-    WHERE mr.mail_id IN (${sql.join(ids)}) AND ${recipientScope(who, deps.variant)}
+    WHERE ${pg ? sql`mr.mail_id = ANY(${ids})` : sql`mr.mail_id IN (${sql.join(ids)})`} AND ${recipientScope(who, deps.variant)}
     ORDER BY mr.rseqnum`.execute(deps.db);
   const wanted = new Set(msgs.map((m) => keyOf(m.partition_tag, m.mail_id)));
   for (const r of rows) {

@@ -34,10 +34,12 @@ export async function testApp(
     templates?: TemplateOverrides;
     /** the pool's bounds (default: src/db/bounded.ts DEFAULT_TIMEOUTS) */
     timeouts?: Partial<DbTimeouts>;
+    /** connections in the pool (default 4; 1: every statement on the same connection) */
+    poolSize?: number;
   } = {},
 ): Promise<TestApp> {
   const url = inject('variantUrls')[v]!;
-  const handle = await openDatabase({ url, runtime: 'node', poolSize: 4, timeouts: opts.timeouts });
+  const handle = await openDatabase({ url, runtime: 'node', poolSize: opts.poolSize ?? 4, timeouts: opts.timeouts });
   const variant = await detectSchema(handle.db, handle.dialect);
   const config = parseConfig({ DATABASE_URL: url, ADMIN_API_KEY: ADMIN_KEY, ...opts.env });
   // The composition root `serve` uses: the app's requests and `deps` (jobs, verbs) get the same

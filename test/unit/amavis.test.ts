@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { mailIdOfSecret, parseItemId, formatItemId, randomSecretId } from '../../src/amavis/mail-id.ts';
 import { normalizeAddress, normalizeDomain, reverseDomain } from '../../src/amavis/address.ts';
 import { codesOfTypes, statusOfRs, typeOfCode } from '../../src/amavis/codes.ts';
-import { classifyColumns, text } from '../../src/amavis/schema.ts';
+import { classifyColumns, hexBytes, text } from '../../src/amavis/schema.ts';
 
 describe('mail_id and secret_id', () => {
   it('derives mail_id from secret_id as amavisd does', () => {
@@ -132,5 +132,15 @@ describe('cutText (reasons shown to owners: from a header an attacker can make m
     const out = cutText(huge, 120);
     expect(out.length).toBeLessThanOrEqual(120);
     expect(out.startsWith('banned: a\u0301a\u0301')).toBe(true);
+  });
+});
+
+describe('hexBytes (a bytea from encode(x, hex))', () => {
+  it('gives every byte back, as Node decodes the same hex', () => {
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const hex = Buffer.from(all).toString('hex');
+    expect(hexBytes(hex)).toEqual(all);
+    expect(text(hexBytes(Buffer.from('ünï@例え.example', 'utf8').toString('hex')))).toBe('ünï@例え.example');
+    expect(hexBytes('')).toEqual(new Uint8Array(0));
   });
 });
