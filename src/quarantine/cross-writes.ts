@@ -28,7 +28,7 @@ import { listIntent, settleSenderList, type SenderListPayload } from '../senders
 import type { RecipientForm, SenderForm } from '../senders/forms.ts';
 import type { ListName } from '../senders/lists.ts';
 import { settlePolicy, type PolicyPayload } from '../policies/policies-apart.ts';
-import type { DeleteResult } from './delete.ts';
+import { recordDeleted, type DeleteResult } from './delete.ts';
 import { decideRequest } from './release-requests.ts';
 import type { OnRecorded, RecipientOutcome, ReleaseResult } from './release.ts';
 
@@ -252,23 +252,7 @@ export async function settleDelete(
     for (const l of lists) listIds.push({ id: await writeIntent(trx, deps, 'sender_list', NO_MAIL, l), payload: JSON.stringify(l) });
     // a copy whose release outcome was unknown, deleted by name, closes that attempt
     if (p.copies.some((c) => c.rs === 'p')) await closeResolvedAttempts(trx, deps, key);
-    await recordAudit(trx, deps.clock, p.who, {
-      action: 'delete',
-      partitionTag: key.partitionTag,
-      mailId: key.mailId,
-      recipients: deleted,
-      result: 'ok',
-      detail: JSON.stringify({ content_removed: contentRemoved }),
-    });
-    await emitMailEvent(
-      trx,
-      deps,
-      p.who,
-      'quarantine.deleted',
-      key,
-      deleted.map((address) => ({ address })),
-      { content_removed: contentRemoved },
-    );
+    await recordDeleted(trx, deps, p.who, key, deleted, contentRemoved);
     return true;
   });
   await settleListings(deps, listIds);

@@ -78,23 +78,7 @@ export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInpu
         AND mail_id = ${bind(v, 'quarantine.mail_id', key.mailId)}`.execute(trx);
     }
     const deleted = chosen.map((r) => r.address);
-    await recordAudit(trx, deps.clock, who, {
-      action: 'delete',
-      partitionTag: key.partitionTag,
-      mailId: key.mailId,
-      recipients: deleted,
-      result: 'ok',
-      detail: JSON.stringify({ content_removed: contentRemoved }),
-    });
-    await emitMailEvent(
-      trx,
-      deps,
-      who,
-      'quarantine.deleted',
-      key,
-      deleted.map((address) => ({ address })),
-      { content_removed: contentRemoved },
-    );
+    await recordDeleted(trx, deps, who, key, deleted, contentRemoved);
     return { id: formatItemId(key), deleted, content_removed: contentRemoved };
   });
 }
@@ -122,4 +106,32 @@ async function deleteApart(
   const settled = await settleDelete(deps, intent, deps.crossWriteStep);
   // settled by the recovery pass meanwhile: the copies are deleted either way
   return settled ?? { id: formatItemId(key), deleted: chosen.map((c) => c.address), content_removed: false };
+}
+
+/** A delete's audit row and its `quarantine.deleted` event, in the caller's (state) transaction: one database or apart (cross-writes.ts). */
+export async function recordDeleted(
+  trx: Deps['state'],
+  deps: Deps,
+  who: Identity,
+  key: MailKey,
+  deleted: string[],
+  contentRemoved: boolean,
+) {
+  await recordAudit(trx, deps.clock, who, {
+    action: 'delete',
+    partitionTag: key.partitionTag,
+    mailId: key.mailId,
+    recipients: deleted,
+    result: 'ok',
+    detail: JSON.stringify({ content_removed: contentRemoved }),
+  });
+  await emitMailEvent(
+    trx,
+    deps,
+    who,
+    'quarantine.deleted',
+    key,
+    deleted.map((address) => ({ address })),
+    { content_removed: contentRemoved },
+  );
 }

@@ -19,9 +19,9 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import type { ReleaseReply, ReleaseTransport } from '../release/transport.ts';
 import { enabledSubscriptions, type Subscriptions } from '../webhooks/events.ts';
-import { markAttemptUnknown, openAttempt } from './attempts.ts';
+import { openAttempt } from './attempts.ts';
 import { settleRelease, writeIntent, type Listing, type PlannedCopy, type ReleasePayload } from './cross-writes.ts';
-import { outcomes, releaseFrom, type OnRecorded, type ReleaseResult, type SharedReads } from './release.ts';
+import { outcomes, releaseFrom, unknownOutcome, type OnRecorded, type ReleaseResult, type SharedReads } from './release.ts';
 import { claimForRelease, unclaim, type ActionTarget } from './target.ts';
 
 export interface ApartRelease {
@@ -89,7 +89,7 @@ export async function releaseApart(deps: Deps, who: Identity, r: ApartRelease, o
   } catch (err) {
     if (auditId === 0) throw err;
     const known = err instanceof AppError && err.code !== 'release_outcome_unknown';
-    if (!known) return unknown(deps, auditId, id, addresses, err);
+    if (!known) return unknownOutcome(deps, auditId, id, addresses, err);
     const notSent = err.code === 'amavisd_busy';
     const results = addresses.map((recipient) => ({ recipient, released: false, reply: null }));
     const payload: ReleasePayload = { who, copies, results, status: 'failed', via: '', error: err.message, notSent };
@@ -119,7 +119,7 @@ export async function releaseApart(deps: Deps, who: Identity, r: ApartRelease, o
       return written;
     });
   } catch (err) {
-    return unknown(deps, auditId, id, addresses, err, results);
+    return unknownOutcome(deps, auditId, id, addresses, err, results);
   }
   step?.('release.answered');
   try {
@@ -170,27 +170,4 @@ async function dropAttempt(deps: Deps, auditId: number): Promise<void> {
     .catch((e: Error) =>
       deps.log.warn('a release attempt that claimed nothing is left for the recovery pass', { audit_id: auditId, message: e.message }),
     );
-}
-
-async function unknown(
-  deps: Deps,
-  auditId: number,
-  id: string,
-  recipients: string[],
-  err: unknown,
-  results?: ReleaseResult['results'],
-): Promise<never> {
-  const cause = err instanceof AppError ? err.message : `${(err as Error).name}: ${(err as Error).message}`;
-  const detail = results
-    ? `amavisd answered, but recording its answer failed (${cause}); the copies stay 'releasing'`
-    : `${cause}; the copies stay 'releasing'`;
-  deps.log.error('release outcome unknown', { id, audit_id: auditId, recipients, detail });
-  await markAttemptUnknown(deps.state, auditId, JSON.stringify({ error: detail, ...(results ? { results } : {}) })).catch((e: Error) =>
-    deps.log.error('release outcome unknown: the audit row stays pending', { id, audit_id: auditId, message: e.message }),
-  );
-  throw new AppError(
-    'release_outcome_unknown',
-    `${detail}. amavisd may have delivered: it is not released again without force. An admin resolves it (README: releases whose outcome is unknown).`,
-    { id, recipients, audit_id: auditId, ...(results ? { results } : {}) },
-  );
 }
