@@ -28,7 +28,7 @@ import { listIntent, settleSenderList, type SenderListPayload } from '../senders
 import type { RecipientForm, SenderForm } from '../senders/forms.ts';
 import type { ListName } from '../senders/lists.ts';
 import { settlePolicy, type PolicyPayload } from '../policies/policies-apart.ts';
-import { recordDeleted, type DeleteResult } from './delete.ts';
+import { recordDeleted, removeContentIfDone, type DeleteResult } from './delete.ts';
 import { decideRequest } from './release-requests.ts';
 import type { OnRecorded, RecipientOutcome, ReleaseResult } from './release.ts';
 
@@ -220,7 +220,6 @@ export async function settleDelete(
 ): Promise<DeleteResult | null> {
   const p = JSON.parse(intent.payload) as DeletePayload;
   const key: MailKey = { partitionTag: Number(intent.partition_tag), mailId: intent.mail_id };
-  const v = deps.variant;
   const { deleted, contentRemoved } = await deps.db.transaction().execute(async (trx) => {
     for (const c of p.copies) {
       await sql`UPDATE msgrcpt SET rs = 'D' WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)}
@@ -233,14 +232,7 @@ export async function settleDelete(
       key,
       p.copies.map((c) => c.rseqnum),
     );
-    const left = await sql<{ n: number | string }>`SELECT count(*) AS n FROM msgrcpt
-      WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(v, 'msgrcpt.mail_id', key.mailId)}
-        AND rs NOT IN ('R', 'D')`.execute(trx);
-    const removed = Number(left.rows[0]?.n ?? 0) === 0;
-    if (removed) {
-      await sql`DELETE FROM quarantine WHERE partition_tag = ${key.partitionTag}
-        AND mail_id = ${bind(v, 'quarantine.mail_id', key.mailId)}`.execute(trx);
-    }
+    const removed = await removeContentIfDone(trx, deps, key);
     return { deleted: p.copies.filter((c) => now.get(c.rseqnum) === 'D').map((c) => c.address), contentRemoved: removed };
   });
   step?.('delete.amavisd');

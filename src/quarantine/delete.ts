@@ -55,7 +55,6 @@ export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInpu
     );
   }
   const listing = input.blockSender ? senderListing(deps.variant, target, chosen, 'block_sender') : null;
-  const v = deps.variant;
   return deps.db.transaction().execute(async (trx) => {
     await setRecipientStatus(
       trx,
@@ -69,14 +68,7 @@ export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInpu
     if (listing) {
       for (const r of chosen) await writeEntry(trx, deps, who, listing.recipients.get(r.address)!, listing.sender, 'block');
     }
-    const left = await sql<{ n: number | string }>`SELECT count(*) AS n FROM msgrcpt
-      WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(v, 'msgrcpt.mail_id', key.mailId)}
-        AND rs NOT IN ('R', 'D')`.execute(trx);
-    const contentRemoved = Number(left.rows[0]?.n ?? 0) === 0;
-    if (contentRemoved) {
-      await sql`DELETE FROM quarantine WHERE partition_tag = ${key.partitionTag}
-        AND mail_id = ${bind(v, 'quarantine.mail_id', key.mailId)}`.execute(trx);
-    }
+    const contentRemoved = await removeContentIfDone(trx, deps, key);
     const deleted = chosen.map((r) => r.address);
     await recordDeleted(trx, deps, who, key, deleted, contentRemoved);
     return { id: formatItemId(key), deleted, content_removed: contentRemoved };
@@ -134,4 +126,21 @@ export async function recordDeleted(
     deleted.map((address) => ({ address })),
     { content_removed: contentRemoved },
   );
+}
+
+/**
+ * amavisd's side of a delete, after the copies are 'D': when no copy is left to release or delete,
+ * the stored message (quarantine rows) goes too. Returns whether it went.
+ */
+export async function removeContentIfDone(trx: Deps['db'], deps: Deps, key: MailKey): Promise<boolean> {
+  const v = deps.variant;
+  const left = await sql<{ n: number | string }>`SELECT count(*) AS n FROM msgrcpt
+    WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(v, 'msgrcpt.mail_id', key.mailId)}
+      AND rs NOT IN ('R', 'D')`.execute(trx);
+  const removed = Number(left.rows[0]?.n ?? 0) === 0;
+  if (removed) {
+    await sql`DELETE FROM quarantine WHERE partition_tag = ${key.partitionTag}
+      AND mail_id = ${bind(v, 'quarantine.mail_id', key.mailId)}`.execute(trx);
+  }
+  return removed;
 }
