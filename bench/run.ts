@@ -39,6 +39,7 @@ import { benchRelease } from './release.ts';
 import { benchStats } from './stats.ts';
 import { benchCount, benchSorted } from './sorted.ts';
 import { benchWorker } from './worker.ts';
+import { benchWorkerDigest } from './worker-digest-step.ts';
 import { checkRecommendedIndexes, createRecommendedIndexes } from '../src/db/recommended-indexes.ts';
 
 const { values: args } = parseArgs({
@@ -50,15 +51,20 @@ const { values: args } = parseArgs({
     db: { type: 'string', default: 'both' },
     schema: { type: 'string', default: 'iredmail' },
     samples: { type: 'string', default: '200' },
-    'release-samples': { type: 'string', default: '50' },
-    bulk: { type: 'string', default: '500' },
+    // release samples and bulk size: 50 / 500, or 20 / 200 for the quick runs (< 100k messages)
+    'release-samples': { type: 'string' },
+    bulk: { type: 'string' },
     // throughput seconds; default 10, 5 for the quick runs (< 100k messages) that must stay under 2 min
     duration: { type: 'string' },
     keep: { type: 'boolean', default: false },
     'skip-load': { type: 'boolean', default: false },
     'skip-worker': { type: 'boolean', default: false },
-    /** comma list of list,sorted,throughput,stats,release,digest (default: all) */
-    only: { type: 'string', default: 'list,sorted,throughput,stats,release,digest' },
+    /** comma list of list,sorted,throughput,stats,release,digest,worker-digest (default: all) */
+    only: { type: 'string', default: 'list,sorted,throughput,stats,release,digest,worker-digest' },
+    /** the backends one after the other even in a quick run (< 100k messages), where they run side by side */
+    sequential: { type: 'boolean', default: false },
+    /** worker-digest: subscribers (default: 50,000, or 2,000 in a quick run) */
+    'worker-recipients': { type: 'string' },
     /** requests per stats figure (each reads the whole 30-day window) */
     'stats-samples': { type: 'string', default: '20' },
     /** requests per page and order for the sorted figures, and counts per filter */
@@ -70,7 +76,10 @@ const { values: args } = parseArgs({
     'digest-count-sql': { type: 'boolean', default: false },
     /** digest process: compiled (esbuild bundle, plain node; default) or tsx (as bin/ runs notify today) */
     'digest-entry': { type: 'string', default: 'compiled' },
-    /** digest: run it again paced at N Resend requests/s (Resend's default: 2) and report it against the ideal */
+    /**
+     * digest: run it again paced at N Resend requests/s and report it against the ideal; default 2
+     * (Resend's default), 20 in a quick run (at 2, 17,000 recipients take 87 s); 0: not paced
+     */
     'digest-paced': { type: 'string' },
     /** apply `quarantine-edge migrate --recommended-indexes` before measuring */
     'recommended-indexes': { type: 'boolean', default: false },
@@ -80,7 +89,14 @@ const { values: args } = parseArgs({
   },
 });
 const N = Number(args.messages);
-args.duration ??= N < 100_000 ? '5' : '10';
+// A quick run (< 100k messages) must finish in 2 minutes with every figure: fewer samples where a
+// figure is a ratio of interleaved runs anyway, and the backends side by side (meta.backends says so)
+const QUICK = N < 100_000;
+args.duration ??= QUICK ? '5' : '10';
+args['release-samples'] ??= QUICK ? '20' : '50';
+args.bulk ??= QUICK ? '200' : '500';
+args['digest-paced'] ??= QUICK ? '20' : '2';
+args['worker-recipients'] ??= QUICK ? '2000' : '50000';
 const SAMPLES = Number(args.samples);
 const schema = args.schema as SchemaKind;
 if (!['upstream', 'iredmail'].includes(schema)) throw new Error('--schema upstream|iredmail');
@@ -384,7 +400,7 @@ async function main() {
       );
     }
   }
-  for (const backend of backends) {
+  const benchBackend = async (backend: BenchBackend) => {
     if (args['skip-load']) log(`[${backend}] reusing ${benchDatabaseUrl(backend).replace(/:[^:@/]+@/, ':***@')}`);
     const section: Record<string, unknown> = (result[backend] as Record<string, unknown> | undefined) ?? {};
     result[backend] = section;
@@ -441,7 +457,7 @@ async function main() {
         cpuProf: args['digest-cpu-prof'],
         countSql: args['digest-count-sql'],
         entry: args['digest-entry'] === 'tsx' ? 'tsx' : 'compiled',
-        ...(args['digest-paced'] ? { paced: Number(args['digest-paced']) } : {}),
+        ...(Number(args['digest-paced']) > 0 ? { paced: Number(args['digest-paced']) } : {}),
       });
       const d = section.digest as { wall_s: number; digests_sent: number; peak_rss_mb: number; digest_floor_ratio: number };
       log(
@@ -453,7 +469,27 @@ async function main() {
       section.release = await benchRelease(backend, schema, { samples: Number(args['release-samples']), bulk: Number(args.bulk), log });
     }
     if (!args.keep) await dropBenchDatabase(backend);
-  }
+  };
+  /** on its own databases: in a quick run it runs beside the rest */
+  const workerDigest = async (backend: BenchBackend) => {
+    if (!only.has('worker-digest') || args['skip-worker']) return;
+    const recipients = Number(args['worker-recipients']);
+    log(`[${backend}] worker digest: cron and queue batches in workerd, ${recipients} subscribers [${elapsed()}]`);
+    const figures = await benchWorkerDigest(backend, recipients, log);
+    (result[backend] as Record<string, unknown>).worker_digest = figures;
+    log(
+      `[${backend}] worker digest: worst invocation ${figures.worst_cpu_ms} ms CPU, ${figures.worst_heap_committed_mb} MB heap [${elapsed()}]`,
+    );
+  };
+  const parallel = QUICK && !args.sequential && backends.length > 1;
+  (meta as Record<string, unknown>).backends = parallel ? 'side by side, with the worker digests (quick run)' : 'one after the other';
+  for (const backend of backends) result[backend] ??= {};
+  if (parallel) await Promise.all([...backends.map(benchBackend), ...backends.map(workerDigest)]);
+  else
+    for (const backend of backends) {
+      await benchBackend(backend);
+      await workerDigest(backend);
+    }
   if (!args['skip-worker']) {
     log(`[worker] wrangler deploy --dry-run --minify; start-up CPU [${elapsed()}]`);
     result.worker = await benchWorker(log);
@@ -517,6 +553,18 @@ function printTable(result: Record<string, unknown>) {
   add('digest floor scan s', 'digest.floor.seconds');
   add('digest / floor', 'digest.digest_floor_ratio');
   add('one digest per recipient', 'digest.resend.one_digest_per_recipient');
+  add('digest paced: Resend requests/s', 'digest.paced.rate_limit_rps');
+  add('digest paced wall s', 'digest.paced.wall_s');
+  add('digest paced / ideal (<= 1.1)', 'digest.paced.ratio_to_ideal');
+  add('worker digest: subscribers', 'worker_digest.subscribers');
+  add('worker digest: worst invocation CPU ms (limit 30000)', 'worker_digest.worst_cpu_ms');
+  add('worker digest: worst heap committed MB (limit 128)', 'worker_digest.worst_heap_committed_mb');
+  add('worker digest: CPU / memory margin x', 'worker_digest.cpu_margin_x');
+  rows[rows.length - 1]!.splice(
+    1,
+    backends.length,
+    ...backends.map((b) => `${get(b, 'worker_digest.cpu_margin_x') ?? '-'} / ${get(b, 'worker_digest.memory_margin_x') ?? '-'}`),
+  );
   const w = result.worker as Record<string, unknown> | undefined;
   const width = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) log(r.map((c, i) => c.padEnd(width[i]!)).join('  '));
