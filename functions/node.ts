@@ -17,7 +17,7 @@ import type { Clock, Deps } from '../src/deps.ts';
 import { composeNode } from '../src/compose.node.ts';
 import { directTransport } from '../src/amavis/pdp-client.node.ts';
 import { pdpLimit } from '../src/release/limit.ts';
-import { relayFromConfig } from '../src/compose.ts';
+import { relayFromConfig, withReleaseRoutes } from '../src/compose.ts';
 import { consoleLogger } from '../src/deps.ts';
 import type { ReleaseTransport } from '../src/release/transport.ts';
 
@@ -68,14 +68,18 @@ export async function prepareEmbedded(handle: DbHandle, tables: 'amavisd' | 'sta
   if (tables === 'both') await migrate(handle.db, 'postgres', await loadMigrationFiles('postgres'), () => Date.now());
 }
 
-/** Beside amavisd, straight to its AM.PDP port; otherwise through the relay; else none (503). */
+/**
+ * Beside amavisd, straight to its AM.PDP port; otherwise through the relay; else none (503). With
+ * RELEASE_ROUTES, each message through its own host's path, these being the default.
+ */
 export function releaseTransportFor(config: Config): ReleaseTransport | null {
-  if (config.AMAVISD_PDP) {
-    return directTransport(config.AMAVISD_PDP, {
+  // each AM.PDP port its own slots: AMAVISD_PDP_CONCURRENCY is per amavisd
+  const direct = (hostPort: string) =>
+    directTransport(hostPort, {
       limit: pdpLimit({ max: config.AMAVISD_PDP_CONCURRENCY, maxWaitMs: config.AMAVISD_PDP_WAIT_SECONDS * 1000 }),
     });
-  }
-  return relayFromConfig(config);
+  if (!config.AMAVISD_PDP) return relayFromConfig(config, direct);
+  return withReleaseRoutes(config, direct(config.AMAVISD_PDP), direct);
 }
 
 export interface NodeRuntime {

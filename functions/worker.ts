@@ -66,7 +66,7 @@ async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
     { ConfigError, parseConfig, dbTimeouts, stateApart, stateApartProblem },
     { openDatabase },
     { perRequestProvider },
-    { composeRoot, relayFromConfig, learnerFromConfig },
+    { composeRoot, relayFromConfig, learnerFromConfig, releaseRoutesProblem },
   ] = await Promise.all([
     import('../src/config.ts'),
     import('../src/db/connect.ts'),
@@ -84,6 +84,8 @@ async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
       STATE_DATABASE_URL: config.STATE_DATABASE_URL,
     });
     if (unsupported) throw new ConfigError([unsupported]);
+    const routes = releaseRoutesProblem(config);
+    if (routes) throw new ConfigError([routes]);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(

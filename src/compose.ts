@@ -6,7 +6,7 @@
  * a queue message and a CLI command get the same transports.
  */
 import type { SchemaVariant } from './amavis/schema.ts';
-import type { Config } from './config.ts';
+import type { Config, ConfigProblem } from './config.ts';
 import type { DbHandle } from './db/connect.ts';
 import { consoleLogger, systemClock, type Clock, type DatabaseProvider, type Deps, type Logger } from './deps.ts';
 import type { TemplateOverrides } from './digest/render.ts';
@@ -14,6 +14,7 @@ import type { Learner } from './learn/learner.ts';
 import { relayLearner } from './learn/relay-learner.ts';
 import type { Mailer } from './mail/mailer.ts';
 import { relayTransport } from './release/relay-protocol.ts';
+import { routedTransport } from './release/routes.ts';
 import type { ReleaseTransport } from './release/transport.ts';
 import type { WebhookPost } from './webhooks/post.ts';
 
@@ -98,8 +99,42 @@ export function composeRoot(config: Config, database: DatabaseProvider, platform
  * Workers cannot reach amavisd's AM.PDP port (it accepts loopback only): a release goes through the
  * relay on the mail host, or answers 503 naming what to set. Node chooses in functions/node.ts.
  */
-export function relayFromConfig(config: Config): ReleaseTransport | null {
+export function relayFromConfig(config: Config, pdp: ((hostPort: string) => ReleaseTransport) | null = null): ReleaseTransport | null {
+  return withReleaseRoutes(config, defaultRelay(config), pdp);
+}
+
+function defaultRelay(config: Config): ReleaseTransport | null {
   return config.RELAY_URL && config.RELAY_SECRET ? relayTransport(config.RELAY_URL, config.RELAY_SECRET, relayFetch(config)) : null;
+}
+
+/**
+ * RELEASE_ROUTES (several amavisd hosts on one database) around the default path `fallback`;
+ * `pdp` is how this runtime reaches an AM.PDP port (Node), null where it cannot (Workers, whose
+ * start refuses such a route: releaseRoutesProblem).
+ */
+export function withReleaseRoutes(
+  config: Config,
+  fallback: ReleaseTransport | null,
+  pdp: ((hostPort: string) => ReleaseTransport) | null,
+): ReleaseTransport | null {
+  if (!config.RELEASE_ROUTES) return fallback;
+  const routes = new Map<string, ReleaseTransport>();
+  for (const r of config.RELEASE_ROUTES) {
+    if ('relay' in r.target) routes.set(r.host, relayTransport(r.target.relay, config.RELAY_SECRET!, relayFetch(config)));
+    else if (pdp) routes.set(r.host, pdp(r.target.pdp));
+    else throw new Error(`RELEASE_ROUTES: ${r.host} names an AM.PDP port, which this runtime cannot reach`);
+  }
+  return routedTransport(routes, fallback);
+}
+
+/** On Workers every route must be a relay: amavisd's AM.PDP port accepts loopback only. */
+export function releaseRoutesProblem(config: Config): ConfigProblem | null {
+  const pdp = config.RELEASE_ROUTES?.filter((r) => 'pdp' in r.target).map((r) => r.host) ?? [];
+  if (!pdp.length) return null;
+  return {
+    variable: 'RELEASE_ROUTES',
+    problem: `${pdp.join(', ')}: an AM.PDP port is reachable from Node on that mail host only; on Workers name each host's relay URL`,
+  };
 }
 
 /** Reports to the spam filter from a Worker (or a Node without SA_LEARN_COMMAND): through the relay. */

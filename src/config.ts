@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SSL_MODES, sslModeProblem } from './db/mysql-url.ts';
 import { CATALOGS } from './digest/templates.generated.ts';
+import { releaseRoutes } from './release/routes.ts';
 
 /**
  * The one environment parser. Worker (vars + secrets), Node and the CLI all call parseConfig,
@@ -63,6 +64,8 @@ export const configSchema = z
     /** a release attempt still unsettled after this long is announced (quarantine.release_unknown) */
     RELEASE_UNKNOWN_AFTER_MINUTES: z.coerce.number().int().min(1).max(10080).default(15),
     RELAY_URL: optionalString.pipe(z.url().optional()),
+    /** several amavisd hosts on one database: `host=host:port|relay URL, ...` (src/release/routes.ts) */
+    RELEASE_ROUTES: releaseRoutes,
     RELAY_SECRET: optionalString.refine((v) => v === undefined || v.length >= 32, 'must be at least 32 characters'),
     /**
      * A Cloudflare Access service token in front of the relay (README: Cloudflare Tunnel): sent as
@@ -162,6 +165,10 @@ export const configSchema = z
       (v) => v === undefined || /^whsec_[A-Za-z0-9+/=]{16,}$/.test(v),
       'expected whsec_ followed by base64, as Resend shows it',
     ),
+  })
+  .refine((c) => !c.RELEASE_ROUTES?.some((r) => 'relay' in r.target) || c.RELAY_SECRET !== undefined, {
+    path: ['RELAY_SECRET'],
+    message: 'is required when RELEASE_ROUTES names a relay (every relay checks the same secret)',
   })
   .refine((c) => !(c.RELAY_URL && !c.RELAY_SECRET), {
     path: ['RELAY_SECRET'],

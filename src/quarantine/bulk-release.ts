@@ -164,6 +164,7 @@ export async function releaseInBatches(
         secretId: c.target.secretId,
         recipients: c.plan.addresses,
         requestedBy: releaseFrom(deps.config, c.plan.addresses),
+        host: c.target.host,
       });
     } catch (err) {
       give();

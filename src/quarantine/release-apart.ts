@@ -83,6 +83,7 @@ export async function releaseApart(deps: Deps, who: Identity, r: ApartRelease, o
         secretId: r.target.secretId,
         recipients: addresses,
         requestedBy: releaseFrom(deps.config, addresses),
+        host: r.target.host,
       },
       record,
     );

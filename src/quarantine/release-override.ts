@@ -60,6 +60,7 @@ export async function releaseToOverride(
         secretId: target.secretId,
         recipients: to,
         requestedBy: releaseFrom(deps.config, to),
+        host: target.host,
       },
       record,
     );

@@ -186,6 +186,7 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
         secretId: target.secretId,
         recipients: addresses,
         requestedBy: releaseFrom(deps.config, addresses),
+        host: target.host,
       },
       record,
     );

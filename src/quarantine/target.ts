@@ -16,6 +16,8 @@ export interface ActionTarget {
   sender: string;
   /** msgs.content: what the release policy is decided on */
   contentCode: string;
+  /** msgs.host: the amavisd host that quarantined it, where its release goes (src/release/routes.ts) */
+  host: string;
   recipients: Array<{ address: string; rid: string; rseqnum: number; rs: string; status: RecipientStatus }>;
 }
 
@@ -25,6 +27,7 @@ type TargetRow = {
   secret_id: unknown;
   sender: unknown;
   content: string | null;
+  host: unknown;
   email: unknown;
   rid: number | string;
   rseqnum: number;
@@ -46,7 +49,7 @@ export async function loadTargets(deps: Deps, who: Identity, keys: MailKey[]): P
     sql` OR `,
   );
   const { rows } = await sql<TargetRow>`
-    SELECT m.partition_tag, m.mail_id, m.secret_id, s.email AS sender, m.content, r.email, mr.rid, mr.rseqnum, mr.rs
+    SELECT m.partition_tag, m.mail_id, m.secret_id, s.email AS sender, m.content, m.host, r.email, mr.rid, mr.rseqnum, mr.rs
     FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
       JOIN msgrcpt mr ON mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id
       JOIN maddr r ON r.id = mr.rid
@@ -71,6 +74,7 @@ const toTarget = (key: MailKey, msg: Omit<TargetRow, 'partition_tag' | 'mail_id'
   secretId: text(msg.secret_id),
   sender: text(msg.sender),
   contentCode: (msg.content ?? '').trim(),
+  host: msg.host === null || msg.host === undefined ? '' : text(msg.host),
   recipients: [],
 });
 
@@ -89,7 +93,7 @@ export async function loadTarget(deps: Deps, who: Identity, key: MailKey): Promi
   // One statement (it was two: the message, then its recipients): the message with each of its
   // recipients in the caller's scope. No row: not quarantined, or nothing of it in scope; both 404.
   const { rows } = await sql<Omit<TargetRow, 'partition_tag' | 'mail_id'>>`
-    SELECT m.secret_id, s.email AS sender, m.content, r.email, mr.rid, mr.rseqnum, mr.rs
+    SELECT m.secret_id, s.email AS sender, m.content, m.host, r.email, mr.rid, mr.rseqnum, mr.rs
     FROM msgs m LEFT JOIN maddr s ON s.id = m.sid
       JOIN msgrcpt mr ON mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id
       JOIN maddr r ON r.id = mr.rid

@@ -14,6 +14,8 @@ export interface ReleaseRequest {
    * of the gateway (RELEASE_FROM), never our actor name (that stays in our audit)
    */
   requestedBy: string;
+  /** msgs.host: the amavisd host that quarantined it (src/release/routes.ts routes by it) */
+  host?: string;
 }
 
 export interface ReleaseReply {

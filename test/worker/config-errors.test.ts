@@ -86,6 +86,21 @@ describe('functions/worker.ts in workerd: a configuration it cannot run with', (
     });
   });
 
+  it('RELEASE_ROUTES naming an AM.PDP port is misconfigured on Workers (only a relay reaches amavisd); relays only run', async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    const routes = 'mx1.example.test=https://relay.mx1.example.test';
+    const secret = 'worker-relay-secret-0123456789abcdef0123';
+    const bad: WorkerEnv = { ...env, RELAY_SECRET: secret, RELEASE_ROUTES: `${routes},mx2.example.test=127.0.0.1:9998` };
+    const res = await worker.fetch(new Request('https://quarantine.test/healthz'), bad, ctx);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({
+      status: 'misconfigured',
+      misconfigured: [{ variable: 'RELEASE_ROUTES', problem: expect.stringMatching(/^mx2\.example\.test: an AM\.PDP port/) }],
+    });
+    const good: WorkerEnv = { ...env, RELAY_SECRET: secret, RELEASE_ROUTES: routes };
+    expect((await worker.fetch(new Request('https://quarantine.test/healthz'), good, ctx)).status).toBe(200);
+  });
+
   it('the configured Worker answers /healthz ok', async () => {
     expect(await json(await call('/healthz'))).toEqual({ status: 'ok' });
   });
