@@ -126,6 +126,16 @@ describe.each(['mariadb', 'pg'] as const)('release routed by msgs.host with real
     expect(body.code).toBe('release_not_configured');
     expect(body.detail).toContain('"mx3.e2e.test"');
     expect(await rs(e.mailId)).toEqual([' ']);
+    // in bulk (claimed ahead): refused for that id, its claim given back, the routed one released
+    const f = await quarantine('frank@e2e.test');
+    const bulk = await call('/v1/quarantine/bulk', { action: 'release', ids: [e.id, f.id] });
+    const results = ((await bulk.json()) as { results: Array<{ id: string; status: number }> }).results;
+    expect(results.map((r) => [r.id, r.status])).toEqual([
+      [e.id, 503],
+      [f.id, 200],
+    ]);
+    await delivered(f.mailId);
+    expect(await rs(e.mailId)).toEqual([' ']);
     expect([...first.released, ...second.released]).not.toContain(e.mailId);
     // and the message can still be released once the host has a route
     const withDefault = parseConfig({
