@@ -16,6 +16,7 @@ import type { Mailer } from './mail/mailer.ts';
 import { relayTransport } from './release/relay-protocol.ts';
 import type { ReleaseTransport } from './release/transport.ts';
 import type { WebhookPost } from './webhooks/post.ts';
+import type { GatewayReach } from './gateways/reach.ts';
 
 /** What differs by runtime. Absent: the system clock, JSON log lines, no release, defaults below. */
 export interface Platform {
@@ -31,6 +32,8 @@ export interface Platform {
   templates?: TemplateOverrides;
   /** absent: global fetch (Workers: Cloudflare's fetch cannot reach private addresses) */
   webhookPost?: WebhookPost;
+  /** how /readyz reaches registered gateways (src/gateways/reach.ts); absent: they are listed unchecked */
+  gatewayReach?: GatewayReach;
 }
 
 export interface Lease {
@@ -50,6 +53,7 @@ export interface Root {
   mailer?: Mailer | null;
   templates?: TemplateOverrides;
   webhookPost?: WebhookPost;
+  gatewayReach?: GatewayReach;
   /** the Deps of one borrowed connection */
   deps(lease: Lease): Deps;
   /** borrow a connection, run `fn` with its Deps, give the connection back however `fn` ends */
@@ -67,6 +71,7 @@ export function composeRoot(config: Config, database: DatabaseProvider, platform
     mailer: platform.mailer,
     templates: platform.templates,
     webhookPost: platform.webhookPost,
+    gatewayReach: platform.gatewayReach,
     deps: (lease) => ({
       db: lease.handle.db,
       state: (lease.state ?? lease.handle).db,
