@@ -8,6 +8,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Config } from '../config.ts';
+import { classifyDatabaseFailure } from '../db/errors.ts';
 import type { Database } from '../db/types.ts';
 import type { Logger } from '../deps.ts';
 import type { GatewayReach } from './reach.ts';
@@ -57,8 +58,9 @@ function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
 
 /** A failure in words that name no host or credential. */
 function describe(err: unknown): string {
-  const e = err as { code?: unknown; errno?: unknown; name?: unknown } | null;
-  const code = String(e?.code ?? '');
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
+  // fetch wraps the socket's error: its code is the cause's
+  const code = String(e?.code ?? e?.cause?.code ?? '');
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host name not found';
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return 'host unreachable';
@@ -100,7 +102,15 @@ export async function probeGateways(state: Kysely<Database>, o: ProbeOptions): P
     try {
       return { ...(await bounded(check(ms), ms)), ms: now() - started };
     } catch (err) {
-      if (err instanceof Timeout) return { status: 'timeout', detail: `no answer within ${ms} ms`, ms: now() - started };
+      // the driver's or socket's own bound (the same ms) may end it a moment before ours
+      const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
+      const late =
+        err instanceof Timeout ||
+        classifyDatabaseFailure(err)?.kind === 'timeout' ||
+        e?.code === 'ETIMEDOUT' ||
+        e?.name === 'TimeoutError' ||
+        /timeout exceeded when trying to connect/i.test(String(e?.message ?? ''));
+      if (late) return { status: 'timeout', detail: `no answer within ${ms} ms`, ms: now() - started };
       o.log?.warn('gateway check failed', {
         gateway: id,
         check: what,

@@ -9,7 +9,6 @@
  * show. The additional data binds a value to its gateway and column, so a sealed value copied
  * into another row or column does not open there.
  */
-import type { Config } from '../config.ts';
 import { base64url, base64urlDecode } from '../crypto/hmac.ts';
 import { sha256Hex } from '../crypto/sha256.ts';
 import { AppError } from '../errors.ts';
@@ -51,7 +50,7 @@ export function keyId(raw: Uint8Array): string {
 let cached: { source: string; ring: Promise<Keyring> } | null = null;
 
 /** The keys of this configuration, imported once per process or isolate. */
-export function keyringFromConfig(config: Pick<Config, 'GATEWAY_SECRETS_KEY' | 'GATEWAY_SECRETS_PREVIOUS_KEYS'>): Promise<Keyring> {
+export function keyringFromConfig(config: { GATEWAY_SECRETS_KEY?: string; GATEWAY_SECRETS_PREVIOUS_KEYS?: string }): Promise<Keyring> {
   const source = `${config.GATEWAY_SECRETS_KEY ?? ''}|${config.GATEWAY_SECRETS_PREVIOUS_KEYS ?? ''}`;
   if (cached?.source === source) return cached.ring;
   const ring = buildKeyring(
