@@ -9,6 +9,8 @@ import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.
 import { freePort } from '../support/cli.ts';
 import { rekeyGateways } from '../../src/gateways/registry.ts';
 import { keyringFromConfig, open } from '../../src/gateways/secrets.ts';
+import { PROBE_CONCURRENCY, probeGateways } from '../../src/gateways/probe.ts';
+import type { GatewayReach } from '../../src/gateways/reach.ts';
 import { parseConfig } from '../../src/config.ts';
 import { Problem } from '../../src/api/schemas.ts';
 import { GatewayView } from '../../src/api/routes/gateways.ts';
@@ -387,6 +389,66 @@ describe('the registry tables after migration', () => {
       } finally {
         await a.close();
       }
+    }
+  });
+});
+
+describe('/readyz checks many gateways with a cap on concurrency, and none past the deadline', () => {
+  it('20 gateways whose databases never answer: at most PROBE_CONCURRENCY checks at once; the rest not_checked; done by the deadline', async () => {
+    const a = await testApp('pg-upstream', {});
+    const tag = crypto.randomUUID().slice(0, 6);
+    try {
+      const now = Math.floor(Date.now() / 1000);
+      const ids = Array.from({ length: 20 }, (_, i) => `cap${String(i).padStart(2, '0')}-${tag}`);
+      await a.deps.state
+        .insertInto('qe_gateways')
+        .values(
+          ids.map((id) => ({
+            id,
+            name: id,
+            database_kind: 'hyperdrive',
+            hyperdrive_binding: 'HD',
+            database_url_sealed: null,
+            release_kind: 'none',
+            pdp_address: null,
+            relay_url: null,
+            relay_secret_sealed: null,
+            mail_from: null,
+            created_at: now,
+            created_by: 'test',
+            updated_at: now,
+          })),
+        )
+        .execute();
+      let open = 0;
+      let most = 0;
+      // a database that never answers: each check holds its slot until its bound, where the driver gives up
+      const reach: GatewayReach = {
+        runtime: 'worker',
+        hyperdrive: () => 'postgres://never.example.test/amavisd',
+        openDatabase: (_url, o) => {
+          open++;
+          most = Math.max(most, open);
+          const timedOut = Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' });
+          return new Promise((_, reject) => setTimeout(() => (open--, reject(timedOut)), o.ms - 5));
+        },
+      };
+      const started = Date.now();
+      const reports = (await probeGateways(a.deps.state, { reach, config: a.deps.config, deadlineAt: started + 640, checkMs: 300 })).filter(
+        (r) => ids.includes(r.id),
+      );
+      const took = Date.now() - started;
+      expect(took).toBeLessThan(1000);
+      expect(most).toBe(PROBE_CONCURRENCY);
+      expect(reports).toHaveLength(20);
+      const statuses = reports.map((r) => r.database.status);
+      // two rounds of 8 fit in 640 ms at 300 ms each; the third found less than 50 ms left
+      expect(statuses.filter((s) => s === 'timeout')).toHaveLength(16);
+      expect(statuses.filter((s) => s === 'not_checked')).toHaveLength(4);
+      expect(reports.every((r) => r.release.status === 'not_configured')).toBe(true);
+    } finally {
+      await a.deps.state.deleteFrom('qe_gateways').where('id', 'like', `%-${tag}`).execute();
+      await a.close();
     }
   });
 });
