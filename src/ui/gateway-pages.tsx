@@ -103,7 +103,7 @@ export function GatewaysPage(props: {
       )}
 
       <h2 id="h-add">Register a gateway</h2>
-      <form method="post" action="/ui/gateways/add" class="add" aria-labelledby="h-add">
+      <form method="post" action="/ui/gateways/add" class="stacked" aria-labelledby="h-add">
         <input type="hidden" name="csrf" value={props.csrf} />
         <p>
           <label for="g-id">Id</label>
