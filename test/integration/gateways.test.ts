@@ -186,6 +186,7 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('gateway registry on %
     for (const key of [domainAdmin, user]) {
       expect((await t.get('/v1/gateways', key)).status).toBe(404);
       expect((await t.get(`/v1/gateways/${gid('mx1')}`, key)).status).toBe(404);
+      expect((await t.get('/v1/gateways/NOT_A_SLUG', key)).status).toBe(404);
       const create = await send(t, '/v1/gateways', 'POST', { id: gid('x'), name: 'x', domains: [d], database: { hyperdrive: 'HD' } }, key);
       expect(create.status).toBe(404);
       expect((await send(t, `/v1/gateways/${gid('mx1')}`, 'DELETE', undefined, key)).status).toBe(404);
@@ -232,7 +233,9 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('gateway registry on %
       expect((await problem(res)).field).toBe(field);
     }
     expect((await send(t, '/v1/gateways', 'POST', '{"id":')).status).toBe(400);
-    expect((await t.get('/v1/gateways/NOT_A_SLUG')).status).toBe(400);
+    // an id that cannot exist is as unknown as one that does not (as keys)
+    expect((await t.get('/v1/gateways/NOT_A_SLUG')).status).toBe(404);
+    expect((await t.get(`/v1/gateways/${'x'.repeat(65)}`)).status).toBe(400);
     const huge = await send(t, '/v1/gateways', 'POST', { ...ok, name: 'x'.repeat(1024 * 1024 + 10) });
     expect(huge.status).toBe(413);
     expect((await send(t, `/v1/gateways/${gid('mx1')}`, 'PATCH', { domains: ['a..b'] })).status).toBe(400);

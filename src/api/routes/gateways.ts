@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { CreateGatewayInput, GatewayId, UpdateGatewayInput } from '../../gateways/input.ts';
 import { createGateway, deleteGateway, getGateway, listGateways, updateGateway } from '../../gateways/registry.ts';
+import { AppError } from '../../errors.ts';
 import { newRouter } from '../env.ts';
 import { problems } from '../schemas.ts';
 
@@ -35,7 +36,15 @@ export const GatewayView = z
   })
   .openapi('Gateway');
 
-const id = GatewayId.openapi({ param: { name: 'id', in: 'path' } });
+// Any string up to 64: an id that cannot exist is a 404 like an unknown one (as keys), to every caller.
+const id = z
+  .string()
+  .max(64)
+  .transform((v) => {
+    if (!GatewayId.safeParse(v).success) throw new AppError('not_found', 'no gateway with this id');
+    return v;
+  })
+  .openapi({ param: { name: 'id', in: 'path' }, type: 'string', example: 'mx-eu-1' });
 // a change names what it needs: GATEWAY_SECRETS_KEY for a secret (503 misconfigured), a domain or id taken (409)
 const changeProblems = problems('payload_too_large', 'unsupported_media_type', 'conflict', 'misconfigured');
 
