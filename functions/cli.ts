@@ -1,5 +1,5 @@
 /**
- * `quarantine-edge <command>`: serve | demo | migrate | keys | release | delete | relay | notify | purge.
+ * `quarantine-edge <command>`: serve | demo | migrate | keys | gateways | release | delete | relay | notify | purge.
  * This file only reads the command: each command's module (and the database drivers, the API,
  * zod) is imported after that, so `--help`, a typo or a missing command answer at once.
  * Every command parses the environment with the Worker's parser (src/config.ts).
@@ -15,6 +15,7 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   relay: async (args) => (await import('./cli-server.ts')).relayCommand(args),
   migrate: async (args) => (await import('./cli-server.ts')).migrateCommand(args),
   keys: async (args) => (await import('./cli-ops.ts')).keysCommand(args, USAGE),
+  gateways: async (args) => (await import('./cli-gateways.ts')).gatewaysCommand(args, USAGE),
   release: async (args) => (await import('./cli-ops.ts')).actionCommand('release', args),
   delete: async (args) => (await import('./cli-ops.ts')).actionCommand('delete', args),
   notify: async (args) => (await import('./cli-ops.ts')).notifyCommand(args),

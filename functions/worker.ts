@@ -67,11 +67,13 @@ async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
     { openDatabase },
     { perRequestProvider },
     { composeRoot, relayFromConfig, learnerFromConfig, releaseRoutesProblem },
+    { workerGatewayReach },
   ] = await Promise.all([
     import('../src/config.ts'),
     import('../src/db/connect.ts'),
     import('../src/db/provider.ts'),
     import('../src/compose.ts'),
+    import('../src/gateways/reach.ts'),
   ]);
   let config: Config;
   try {
@@ -108,7 +110,12 @@ async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
   // amavisd's AM.PDP port accepts loopback only: from Workers a release goes through the relay.
   return {
     config,
-    root: composeRoot(config, database, { release: relayFromConfig(config), learner: learnerFromConfig(config) }),
+    root: composeRoot(config, database, {
+      release: relayFromConfig(config),
+      learner: learnerFromConfig(config),
+      // registered gateways' Hyperdrive bindings, by name, for /readyz (README "Gateways (registry)")
+      gatewayReach: workerGatewayReach(env),
+    }),
     app: null,
   };
 }

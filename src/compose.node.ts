@@ -11,6 +11,7 @@ import { loadCustomTemplates } from './digest/templates.node.ts';
 import { commandLearner } from './learn/command.node.ts';
 import { nodeMailer } from './mail/smtp.node.ts';
 import { nodeWebhookPost } from './webhooks/post.node.ts';
+import { nodeGatewayReach } from './gateways/reach.node.ts';
 
 /** Node's platform; `overrides` replace a part (a test's clock or release twin, the demo's sandbox). */
 export function nodePlatform(config: Config, overrides: Platform = {}): Platform {
@@ -18,6 +19,7 @@ export function nodePlatform(config: Config, overrides: Platform = {}): Platform
     mailer: nodeMailer(config),
     templates: loadCustomTemplates(),
     webhookPost: nodeWebhookPost,
+    gatewayReach: nodeGatewayReach,
     // next to amavisd the learner runs here; otherwise the relay's
     learner: config.SA_LEARN_COMMAND ? commandLearner(config.SA_LEARN_COMMAND) : learnerFromConfig(config),
   };

@@ -17,6 +17,7 @@ import { relayTransport } from './release/relay-protocol.ts';
 import { routedTransport } from './release/routes.ts';
 import type { ReleaseTransport } from './release/transport.ts';
 import type { WebhookPost } from './webhooks/post.ts';
+import type { GatewayReach } from './gateways/reach.ts';
 
 /** What differs by runtime. Absent: the system clock, JSON log lines, no release, defaults below. */
 export interface Platform {
@@ -32,6 +33,8 @@ export interface Platform {
   templates?: TemplateOverrides;
   /** absent: global fetch (Workers: Cloudflare's fetch cannot reach private addresses) */
   webhookPost?: WebhookPost;
+  /** how /readyz reaches registered gateways (src/gateways/reach.ts); absent: they are listed unchecked */
+  gatewayReach?: GatewayReach;
 }
 
 export interface Lease {
@@ -51,6 +54,7 @@ export interface Root {
   mailer?: Mailer | null;
   templates?: TemplateOverrides;
   webhookPost?: WebhookPost;
+  gatewayReach?: GatewayReach;
   /** the Deps of one borrowed connection */
   deps(lease: Lease): Deps;
   /** borrow a connection, run `fn` with its Deps, give the connection back however `fn` ends */
@@ -68,6 +72,7 @@ export function composeRoot(config: Config, database: DatabaseProvider, platform
     mailer: platform.mailer,
     templates: platform.templates,
     webhookPost: platform.webhookPost,
+    gatewayReach: platform.gatewayReach,
     deps: (lease) => ({
       db: lease.handle.db,
       state: (lease.state ?? lease.handle).db,

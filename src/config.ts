@@ -33,6 +33,17 @@ const databaseUrl = optionalString
  */
 export const STATE_APART_UNSUPPORTED: readonly string[] = ['digests (sending, admin digests, action links)'];
 
+/** base64 (or base64url) of exactly 32 bytes: an AES-256 key (GATEWAY_SECRETS_KEY). */
+export function isKey32(v: string): boolean {
+  if (!/^[A-Za-z0-9+/_-]{43}=?$/.test(v)) return false;
+  try {
+    return atob(v.replace(/-/g, '+').replace(/_/g, '/')).length === 32;
+  } catch {
+    return false;
+  }
+}
+const KEY32 = 'expected base64 of 32 random bytes, e.g. from `openssl rand -base64 32`';
+
 /** Five fields of digits, '*', ',', '-', '/' (croner checks the ranges on Node when it schedules it). */
 function isCronExpression(v: string): boolean {
   const fields = v.split(/\s+/);
@@ -74,6 +85,10 @@ export const configSchema = z
     RELAY_ACCESS_CLIENT_ID: optionalString,
     RELAY_ACCESS_CLIENT_SECRET: optionalString,
     RESEND_API_KEY: optionalString,
+    /** seals the gateway registry's database URLs and relay secrets (README "Gateways (registry)") */
+    GATEWAY_SECRETS_KEY: optionalString.refine((v) => v === undefined || isKey32(v), KEY32),
+    /** earlier keys, comma-separated: still open what they sealed until `gateways rekey` has run */
+    GATEWAY_SECRETS_PREVIOUS_KEYS: optionalString.refine((v) => v === undefined || v.split(',').every((k) => isKey32(k.trim())), KEY32),
     RESEND_BASE_URL: optionalString.pipe(z.url().optional()),
     /** requests per second to Resend (its default limit is 2; a raised limit may be set here); 0: unpaced */
     RESEND_RATE_LIMIT: z.coerce.number().min(0).max(1000).default(2),

@@ -23,6 +23,7 @@ import { policyRoutes } from './routes/policies.ts';
 import { releasePolicyRoutes } from './routes/release-policies.ts';
 import { releaseRequestRoutes } from './routes/release-requests.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { gatewayRoutes } from './routes/gateways.ts';
 import { hookRoutes } from './routes/hooks.ts';
 import { RESEND_HOOK_PATH } from '../webhooks/resend.ts';
 import { uiRoutes } from '../ui/routes.tsx';
@@ -142,7 +143,13 @@ export function createApp(opts: AppOptions) {
 
   app.route(
     '/',
-    systemRoutes({ database: opts.database, health, now: () => Date.now(), readOnly: opts.config.DATABASE_ACCESS === 'read-only' }),
+    systemRoutes({
+      database: opts.database,
+      health,
+      now: () => Date.now(),
+      readOnly: opts.config.DATABASE_ACCESS === 'read-only',
+      gateways: { reach: opts.gatewayReach ?? null, config: opts.config, log },
+    }),
   );
   app.route('/v1/quarantine', quarantineRoutes());
   app.route('/v1/quarantine', quarantineActionRoutes());
@@ -154,6 +161,7 @@ export function createApp(opts: AppOptions) {
   app.route('/v1/release-policies', releasePolicyRoutes());
   app.route('/v1', releaseRequestRoutes());
   app.route('/v1/webhooks', webhookRoutes());
+  app.route('/v1/gateways', gatewayRoutes());
   app.route('/v1/hooks', hookRoutes());
   app.route('/v1/digests/admin', adminDigestRoutes());
   app.route('/v1/digests', digestRoutes());

@@ -29,6 +29,10 @@ export const AUDIT_ACTIONS = [
   'key.revoke',
   'webhook.create',
   'webhook.delete',
+  'gateway.create',
+  'gateway.update',
+  'gateway.delete',
+  'gateway.rekey',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -30,6 +30,10 @@ const ACTIONS: Record<AuditAction, string> = {
   'key.revoke': 'Revoked an API key',
   'webhook.create': 'Added a webhook',
   'webhook.delete': 'Removed a webhook',
+  'gateway.create': 'Registered a gateway',
+  'gateway.update': 'Changed a gateway',
+  'gateway.delete': 'Removed a gateway',
+  'gateway.rekey': "Sealed a gateway's secrets with the current key",
 };
 
 /** The actions with words, in the order the page's filter offers them. */

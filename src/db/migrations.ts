@@ -24,6 +24,7 @@ export const MIGRATIONS = [
   '0016_key_notify_email',
   '0017_stats_snapshots',
   '0018_state_apart',
+  '0019_gateways',
 ] as const;
 export const LATEST_VERSION = MIGRATIONS.length;
 

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { DatabaseProvider } from '../deps.ts';
+import { probeGateways, type GatewayReport, type ProbeOptions } from '../gateways/probe.ts';
 import { classifyDatabaseFailure, type DatabaseFailure } from './errors.ts';
 import { LATEST_VERSION, appliedVersion } from './migrations.ts';
 
@@ -22,6 +23,7 @@ const STATE_READ_TABLES = [
   'qe_digest_subscriptions',
   'qe_digest_state',
   'qe_release_policies',
+  'qe_gateways',
 ] as const;
 const READ_TABLES = [...AMAVISD_READ_TABLES, ...STATE_READ_TABLES] as const;
 const LOOKUP_TABLES = ['mailaddr', 'wblist', 'policy', 'users'] as const;
@@ -66,15 +68,24 @@ export interface Readiness {
   retryAfter?: number;
 }
 
+/** How long before the deadline the gateways' checks must have answered (the rest of the answer's time). */
+const GATEWAY_MARGIN_MS = 150;
+
+/**
+ * `gateways`: report each registered gateway too (src/gateways/probe.ts), within the same deadline;
+ * what they answer never makes this deployment not ready.
+ */
 export async function checkReadiness(
   database: DatabaseProvider,
   health: DatabaseHealth,
   nowMs: () => number,
   deadlineMs: number,
   readOnly = false,
+  gateways?: Omit<ProbeOptions, 'deadlineAt'>,
 ): Promise<Readiness> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const work = probe(database, health, nowMs, readOnly);
+  const probeGw = gateways ? { ...gateways, deadlineAt: nowMs() + deadlineMs - GATEWAY_MARGIN_MS } : undefined;
+  const work = probe(database, health, nowMs, readOnly, probeGw);
   // Whatever the probe does after the deadline (it is bounded by the pool's own timeouts) is not awaited.
   work.catch(() => {});
   const late = new Promise<Readiness>((resolve) => {
@@ -91,7 +102,13 @@ function notReady(database: string, detail: string, extra: Record<string, unknow
   return { status: 503, retryAfter, body: { status: 'not_ready', database, detail, ...extra } };
 }
 
-async function probe(database: DatabaseProvider, health: DatabaseHealth, nowMs: () => number, readOnly: boolean): Promise<Readiness> {
+async function probe(
+  database: DatabaseProvider,
+  health: DatabaseHealth,
+  nowMs: () => number,
+  readOnly: boolean,
+  gateways: ProbeOptions | undefined,
+): Promise<Readiness> {
   let lease: Awaited<ReturnType<DatabaseProvider['acquire']>>;
   try {
     lease = await database.acquire();
@@ -119,6 +136,16 @@ async function probe(database: DatabaseProvider, health: DatabaseHealth, nowMs: 
         60,
       );
     }
+    // the gateways' checks run alongside the table probes; a failure to list them is reported, no more
+    const gw: Promise<{ gateways: GatewayReport[] | { error: string } } | object> = gateways
+      ? probeGateways(state, gateways).then(
+          (reports) => ({ gateways: reports }),
+          (err: Error) => {
+            gateways.log?.warn('gateway registry unreadable', { message: err?.message });
+            return { gateways: { error: 'the registry could not be read' } };
+          },
+        )
+      : Promise.resolve({});
     // amavisd's lookup tables only where they exist (a quarantine-only amavisd has none; see lookup_tables)
     const lookupTables = LOOKUP_TABLES.filter((t) => !lease.variant.lookup.missing.includes(t));
     await db.connection().execute(async (conn) => {
@@ -131,18 +158,19 @@ async function probe(database: DatabaseProvider, health: DatabaseHealth, nowMs: 
         for (const t of STATE_READ_TABLES) await sql`SELECT 1 FROM ${sql.table(t)} LIMIT 0`.execute(conn);
       });
     }
+    const withGateways = { ...base, ...(await gw) };
     const recent = health.recentPermissionFailure(nowMs(), readOnly);
     if (recent) {
       return notReady(
         'permission_denied',
         'a request was refused a privilege',
-        { ...base, code: 'database_permission_denied', table: recent.table, privilege: recent.privilege, last_failure: recent },
+        { ...withGateways, code: 'database_permission_denied', table: recent.table, privilege: recent.privilege, last_failure: recent },
         30,
       );
     }
     return {
       status: 200,
-      body: { status: 'ready', database: 'reachable', ...base, ...(health.last ? { last_failure: omitAt(health.last) } : {}) },
+      body: { status: 'ready', database: 'reachable', ...withGateways, ...(health.last ? { last_failure: omitAt(health.last) } : {}) },
     };
   } catch (err) {
     return failed(err);

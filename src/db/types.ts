@@ -313,6 +313,31 @@ export interface QeReleaseRequestsTable {
   reason: string | null;
 }
 
+/** A registered mail gateway (migration 0019; src/gateways/registry.ts). Sealed columns: src/gateways/secrets.ts. */
+export interface QeGatewaysTable {
+  id: string;
+  name: string;
+  /** 'hyperdrive' (hyperdrive_binding) or 'url' (database_url_sealed) */
+  database_kind: string;
+  hyperdrive_binding: string | null;
+  database_url_sealed: string | null;
+  /** 'pdp' (pdp_address), 'relay' (relay_url, relay_secret_sealed) or 'none' */
+  release_kind: string;
+  pdp_address: string | null;
+  relay_url: string | null;
+  relay_secret_sealed: string | null;
+  mail_from: string | null;
+  created_at: number | string;
+  created_by: string;
+  updated_at: number | string;
+}
+
+/** The domains a gateway serves: one gateway per domain (the primary key). */
+export interface QeGatewayDomainsTable {
+  domain: string;
+  gateway_id: string;
+}
+
 export interface Database {
   qe_digest_subscriptions: QeDigestSubscriptionsTable;
   qe_digest_state: QeDigestStateTable;
@@ -337,4 +362,6 @@ export interface Database {
   qe_release_requests: QeReleaseRequestsTable;
   qe_admin_digests: QeAdminDigestsTable;
   qe_stats_snapshots: QeStatsSnapshotsTable;
+  qe_gateways: QeGatewaysTable;
+  qe_gateway_domains: QeGatewayDomainsTable;
 }

@@ -22,6 +22,10 @@ form.add input, form.add select { width: 100%; }
 /* the digest settings: every menu as wide as the page, its help on the line under it (a phone shows it whole) */
 form.settings select { width: 100%; max-width: 32rem; }
 form.settings span.muted { display: block; }
+/* the gateway form: one field per line, grouped in fieldsets (a Hyperdrive binding or a URL; AM.PDP or a relay) */
+form.stacked label { display: block; }
+form.stacked input, form.stacked textarea { width: 100%; max-width: 32rem; box-sizing: border-box; }
+form.stacked fieldset { border: 1px solid var(--line); border-radius: 4px; margin: 0.75rem 0; max-width: 34rem; }
 code.detail { font-size: 0.85rem; overflow-wrap: anywhere; white-space: pre-wrap; }
 table.audit th { overflow-wrap: normal; }
 @media (min-width: 40.01rem) { table.audit td.detail { width: 35%; } }

@@ -70,6 +70,7 @@ function Nav(props: { who: Identity }) {
       <a href="/ui/senders">{w.t('page.nav.senders')}</a>
       {role !== 'user' ? <a href="/ui/requests">{`Release requests${pending ? ` (${pending})` : ''}`}</a> : null}
       {role !== 'user' ? <a href="/ui/audit">Audit log</a> : null}
+      {role === 'admin' ? <a href="/ui/gateways">Gateways</a> : null}
       {role === 'user' ? <a href="/ui/subscription">{w.t('page.nav.settings')}</a> : null}
     </nav>
   );

@@ -16,6 +16,7 @@ import { verifyPortalToken } from './portal-token.ts';
 import { usePageReader } from './page-reader.tsx';
 import { quarantineRoutes } from './quarantine-routes.tsx';
 import { requestRoutes } from './request-routes.tsx';
+import { gatewayRoutes } from './gateway-routes.tsx';
 import { countPendingRequests } from './request-count.ts';
 import { reportRoutes } from './report-routes.tsx';
 import { auditRoutes } from './audit-routes.tsx';
@@ -148,6 +149,7 @@ export function uiRoutes(opts: {
   auditRoutes(ui);
   requestRoutes(ui);
   reportRoutes(ui);
+  gatewayRoutes(ui);
 
   ui.all('*', () => {
     throw new AppError('not_found', 'There is no page here.');

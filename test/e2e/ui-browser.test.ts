@@ -192,6 +192,7 @@ describe('the pages in Chromium, releasing through a real amavisd-new (MariaDB)'
       'Sender lists',
       'Release requests',
       'Audit log',
+      'Gateways',
     ]);
     // the script turned UTC labels into the reader's zone
     expect(await page.locator('footer').textContent()).toContain('your time zone');

@@ -194,6 +194,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('a filtered list acts 
       `/ui/quarantine/${id}`,
       '/ui/senders',
       '/ui/audit',
+      '/ui/gateways',
       '/ui/quarantine/0.nosuchmail1x',
       '/ui/nowhere',
     ]) {
@@ -204,7 +205,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('a filtered list acts 
     expect(missing.res.status).toBe(404);
     // "Release requests (n)": the pending requests of every file sharing this database
     expect(missing.html).toMatch(
-      /<nav class="main-nav" aria-label="Main"><a href="\/ui">Overview<\/a><a href="\/ui\/quarantine">Quarantine<\/a><a href="\/ui\/senders">Sender lists<\/a><a href="\/ui\/requests">Release requests( \(\d+\))?<\/a><a href="\/ui\/audit">Audit log<\/a><\/nav>/,
+      /<nav class="main-nav" aria-label="Main"><a href="\/ui">Overview<\/a><a href="\/ui\/quarantine">Quarantine<\/a><a href="\/ui\/senders">Sender lists<\/a><a href="\/ui\/requests">Release requests( \(\d+\))?<\/a><a href="\/ui\/audit">Audit log<\/a><a href="\/ui\/gateways">Gateways<\/a><\/nav>/,
     );
     const anon = await t.app.request('/ui/portal/not-a-token');
     expect(anon.status).toBe(404);

@@ -40,6 +40,8 @@ function workerProject(db: 'mysql' | 'pg') {
             DIGEST_FROM: `Quarantine <digest-${db}@example.test>`,
             PUBLIC_URL: 'https://quarantine.test',
             LINK_SECRET: 'worker-test-link-secret-0123456789abcdef',
+            // the gateway registry's sealing key (test/worker/gateways.test.ts): 32 bytes of 7, base64
+            GATEWAY_SECRETS_KEY: 'BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=',
             // The seed's mail is dated 2026-01-01 (fixed, for exact assertions); a digest link never
             // outlives the retention of its message, so keep it longer than the seed's age.
             QUARANTINE_RETENTION_DAYS: '3650',

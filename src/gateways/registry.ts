@@ -1,0 +1,275 @@
+/**
+ * The gateway registry (issue 20, item 2): the mail gateways this deployment is to serve, kept in
+ * the state database (qe_gateways, qe_gateway_domains; migration 0019). Admins only: to anyone
+ * else a gateway does not exist (404, as keys). Secrets are sealed before they are stored
+ * (src/gateways/secrets.ts) and never returned: a view says whether one is set, and under which
+ * key. Nothing routes by gateway yet; /readyz reports each one (src/gateways/probe.ts).
+ */
+import type { Kysely, Selectable } from 'kysely';
+import type { Identity } from '../auth/identity.ts';
+import { recordAudit } from '../audit/audit.ts';
+import { isUniqueViolation } from '../db/errors.ts';
+import type { Database, QeGatewaysTable } from '../db/types.ts';
+import type { Deps } from '../deps.ts';
+import { AppError } from '../errors.ts';
+import { GATEWAYS_MAX, type CreateGateway, type UpdateGateway } from './input.ts';
+import { keyringFromConfig, reseal, seal, sealedKeyId, SecretUnavailable, type Keyring } from './secrets.ts';
+
+type Row = Selectable<QeGatewaysTable>;
+
+export interface GatewayView {
+  id: string;
+  name: string;
+  domains: string[];
+  database: { kind: 'hyperdrive'; binding: string } | { kind: 'url'; url_set: boolean; key_id: string | null };
+  release: { kind: 'pdp'; address: string } | { kind: 'relay'; url: string; secret_set: boolean; key_id: string | null } | null;
+  mail_from: string | null;
+  created_at: string;
+  created_by: string;
+  updated_at: string;
+}
+
+const iso = (s: number | string) => new Date(Number(s) * 1000).toISOString();
+
+export function gatewayView(row: Row, domains: string[]): GatewayView {
+  return {
+    id: row.id,
+    name: row.name,
+    domains,
+    database:
+      row.database_kind === 'hyperdrive'
+        ? { kind: 'hyperdrive', binding: row.hyperdrive_binding ?? '' }
+        : {
+            kind: 'url',
+            url_set: row.database_url_sealed !== null,
+            key_id: row.database_url_sealed ? sealedKeyId(row.database_url_sealed) : null,
+          },
+    release:
+      row.release_kind === 'pdp'
+        ? { kind: 'pdp', address: row.pdp_address ?? '' }
+        : row.release_kind === 'relay'
+          ? {
+              kind: 'relay',
+              url: row.relay_url ?? '',
+              secret_set: row.relay_secret_sealed !== null,
+              key_id: row.relay_secret_sealed ? sealedKeyId(row.relay_secret_sealed) : null,
+            }
+          : null,
+    mail_from: row.mail_from,
+    created_at: iso(row.created_at),
+    created_by: row.created_by,
+    updated_at: iso(row.updated_at),
+  };
+}
+
+function requireAdmin(who: Identity) {
+  // The registry is an admin matter; to anyone else it does not exist (as keys and their routes).
+  if (who.role !== 'admin') throw new AppError('not_found', 'not found');
+}
+
+const notFound = () => new AppError('not_found', 'no gateway with this id');
+
+async function domainsOf(db: Kysely<Database>, ids: string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>(ids.map((id) => [id, []]));
+  if (ids.length === 0) return out;
+  const rows = await db
+    .selectFrom('qe_gateway_domains')
+    .select(['gateway_id', 'domain'])
+    .where('gateway_id', 'in', ids)
+    .orderBy('domain')
+    .execute();
+  for (const r of rows) out.get(r.gateway_id)?.push(r.domain);
+  return out;
+}
+
+export async function listGateways(deps: Deps, who: Identity): Promise<GatewayView[]> {
+  requireAdmin(who);
+  const rows = await deps.state.selectFrom('qe_gateways').selectAll().orderBy('id').execute();
+  const domains = await domainsOf(
+    deps.state,
+    rows.map((r) => r.id),
+  );
+  return rows.map((r) => gatewayView(r, domains.get(r.id) ?? []));
+}
+
+export async function getGateway(deps: Deps, who: Identity, id: string): Promise<GatewayView> {
+  requireAdmin(who);
+  const row = await deps.state.selectFrom('qe_gateways').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row) throw notFound();
+  return gatewayView(row, (await domainsOf(deps.state, [id])).get(id) ?? []);
+}
+
+/** The columns of a database and a release path, sealing what is secret (and only when given). */
+async function databaseColumns(ring: Keyring, id: string, d: CreateGateway['database']) {
+  return d.url !== undefined
+    ? { database_kind: 'url', hyperdrive_binding: null, database_url_sealed: await seal(ring, id, 'database_url', d.url, 'database.url') }
+    : { database_kind: 'hyperdrive', hyperdrive_binding: d.hyperdrive!, database_url_sealed: null };
+}
+
+async function releaseColumns(ring: Keyring, id: string, r: CreateGateway['release'], keptSecret: string | null) {
+  if (r === null) return { release_kind: 'none', pdp_address: null, relay_url: null, relay_secret_sealed: null };
+  if (r.pdp !== undefined) return { release_kind: 'pdp', pdp_address: r.pdp, relay_url: null, relay_secret_sealed: null };
+  const secret = r.relay_secret !== undefined ? await seal(ring, id, 'relay_secret', r.relay_secret, 'release.relay_secret') : keptSecret;
+  if (secret === null)
+    throw new AppError('invalid_field', 'release.relay_secret: required with relay_url', { field: 'release.relay_secret' });
+  return { release_kind: 'relay', pdp_address: null, relay_url: r.relay_url!, relay_secret_sealed: secret };
+}
+
+/** A domain another gateway serves: 409 naming it (the primary key would refuse it anyway). */
+async function claimDomains(trx: Kysely<Database>, id: string, domains: string[]): Promise<void> {
+  const unique = [...new Set(domains)];
+  const taken = await trx
+    .selectFrom('qe_gateway_domains')
+    .select(['domain', 'gateway_id'])
+    .where('domain', 'in', unique)
+    .where('gateway_id', '<>', id)
+    .orderBy('domain')
+    .executeTakeFirst();
+  if (taken) {
+    throw new AppError('conflict', `domains: ${taken.domain} is served by gateway ${taken.gateway_id}`, {
+      field: 'domains',
+      domain: taken.domain,
+      gateway: taken.gateway_id,
+    });
+  }
+  await trx.deleteFrom('qe_gateway_domains').where('gateway_id', '=', id).execute();
+  await trx
+    .insertInto('qe_gateway_domains')
+    .values(unique.map((domain) => ({ domain, gateway_id: id })))
+    .execute();
+}
+
+/** What an audit row says of a change: the fields given, secrets only as "set". */
+function auditFields(input: Partial<CreateGateway>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...input };
+  if (input.database) out.database = input.database.url !== undefined ? { url: 'set' } : { hyperdrive: input.database.hyperdrive };
+  if (input.release?.relay_secret !== undefined) out.release = { ...input.release, relay_secret: 'set' };
+  return out;
+}
+
+/** A race (two creates of one id or one domain) that the pre-checks did not see: 409, not a 500. */
+function conflictOnRace(err: unknown): never {
+  if (isUniqueViolation(err)) throw new AppError('conflict', 'another change to the registry took this id or a domain just now; retry');
+  throw err;
+}
+
+export async function createGateway(deps: Deps, who: Identity, input: CreateGateway): Promise<GatewayView> {
+  requireAdmin(who);
+  const ring = await keyringFromConfig(deps.config);
+  const now = Math.floor(deps.clock.now() / 1000);
+  const row: Row = {
+    id: input.id,
+    name: input.name,
+    ...(await databaseColumns(ring, input.id, input.database)),
+    ...(await releaseColumns(ring, input.id, input.release, null)),
+    mail_from: input.mail_from,
+    created_at: now,
+    created_by: who.actor.slice(0, 512),
+    updated_at: now,
+  };
+  await deps.state
+    .transaction()
+    .execute(async (trx) => {
+      if (await trx.selectFrom('qe_gateways').select('id').where('id', '=', input.id).executeTakeFirst())
+        throw new AppError('conflict', `id: a gateway ${input.id} exists already`, { field: 'id' });
+      const count = await trx
+        .selectFrom('qe_gateways')
+        .select((e) => e.fn.countAll<string>().as('n'))
+        .executeTakeFirstOrThrow();
+      if (Number(count.n) >= GATEWAYS_MAX) throw new AppError('conflict', `at most ${GATEWAYS_MAX} gateways may be registered`);
+      await trx.insertInto('qe_gateways').values(row).execute();
+      await claimDomains(trx, input.id, input.domains);
+      await recordAudit(trx, deps.clock, who, { action: 'gateway.create', result: 'ok', detail: JSON.stringify(auditFields(input)) });
+    })
+    .catch(conflictOnRace);
+  return gatewayView(row, [...new Set(input.domains)].sort());
+}
+
+export async function updateGateway(deps: Deps, who: Identity, id: string, input: UpdateGateway): Promise<GatewayView> {
+  requireAdmin(who);
+  const ring = await keyringFromConfig(deps.config);
+  const view = await deps.state
+    .transaction()
+    .execute(async (trx) => {
+      const row = await trx.selectFrom('qe_gateways').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!row) throw notFound();
+      const kept = row.release_kind === 'relay' ? row.relay_secret_sealed : null;
+      const next: Row = {
+        ...row,
+        ...(input.name !== undefined ? { name: input.name } : {}),
+        ...(input.database !== undefined ? await databaseColumns(ring, id, input.database) : {}),
+        ...(input.release !== undefined ? await releaseColumns(ring, id, input.release, kept) : {}),
+        ...(input.mail_from !== undefined ? { mail_from: input.mail_from } : {}),
+        updated_at: Math.floor(deps.clock.now() / 1000),
+      };
+      const { id: _id, created_at: _c, created_by: _b, ...changes } = next;
+      await trx.updateTable('qe_gateways').set(changes).where('id', '=', id).execute();
+      if (input.domains !== undefined) await claimDomains(trx, id, input.domains);
+      await recordAudit(trx, deps.clock, who, {
+        action: 'gateway.update',
+        result: 'ok',
+        detail: JSON.stringify({ id, ...auditFields(input) }),
+      });
+      return gatewayView(next, (await domainsOf(trx, [id])).get(id) ?? []);
+    })
+    .catch(conflictOnRace);
+  return view;
+}
+
+export async function deleteGateway(deps: Deps, who: Identity, id: string): Promise<void> {
+  requireAdmin(who);
+  await deps.state.transaction().execute(async (trx) => {
+    const res = await trx.deleteFrom('qe_gateways').where('id', '=', id).executeTakeFirst();
+    if (Number(res.numDeletedRows) === 0) throw notFound();
+    const domains = await trx.deleteFrom('qe_gateway_domains').where('gateway_id', '=', id).executeTakeFirst();
+    await recordAudit(trx, deps.clock, who, {
+      action: 'gateway.delete',
+      result: 'ok',
+      detail: JSON.stringify({ id, domains_released: Number(domains.numDeletedRows) }),
+    });
+  });
+}
+
+/**
+ * Seal every stored secret again under the current GATEWAY_SECRETS_KEY (after a rotation; the old
+ * key stays in GATEWAY_SECRETS_PREVIOUS_KEYS until this has run). One transaction per gateway, with
+ * its audit row; a value that does not open stops the run naming its gateway.
+ */
+export async function rekeyGateways(deps: Deps, who: Identity): Promise<{ resealed: string[]; current: string[] }> {
+  requireAdmin(who);
+  const ring = await keyringFromConfig(deps.config);
+  if (!ring.current)
+    throw new AppError('misconfigured', 'rekey needs GATEWAY_SECRETS_KEY (the new key)', { setting: 'GATEWAY_SECRETS_KEY' });
+  const ids = await deps.state.selectFrom('qe_gateways').select('id').orderBy('id').execute();
+  const resealed: string[] = [];
+  const current: string[] = [];
+  for (const { id } of ids) {
+    const changed = await deps.state.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('qe_gateways').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!row) return false;
+      let url: string | null;
+      let secret: string | null;
+      try {
+        url = row.database_url_sealed ? await reseal(ring, id, 'database_url', row.database_url_sealed) : null;
+        secret = row.relay_secret_sealed ? await reseal(ring, id, 'relay_secret', row.relay_secret_sealed) : null;
+      } catch (err) {
+        if (err instanceof SecretUnavailable) throw new AppError('misconfigured', `gateway ${id}: ${err.message}`, { gateway: id });
+        throw err;
+      }
+      if (url === null && secret === null) return false;
+      await trx
+        .updateTable('qe_gateways')
+        .set({ ...(url ? { database_url_sealed: url } : {}), ...(secret ? { relay_secret_sealed: secret } : {}) })
+        .where('id', '=', id)
+        .execute();
+      await recordAudit(trx, deps.clock, who, {
+        action: 'gateway.rekey',
+        result: 'ok',
+        detail: JSON.stringify({ id, key_id: ring.current!.id }),
+      });
+      return true;
+    });
+    (changed ? resealed : current).push(id);
+  }
+  return { resealed, current };
+}
