@@ -6,6 +6,7 @@ import { runDigest, type RunOptions } from '../../src/digest/run.ts';
 import { advanceWatermarks } from '../../src/digest/send.ts';
 import { handleQueueMessage, type QueueMessageBody } from '../../src/jobs/queue.ts';
 import { resendMailer } from '../../src/mail/resend.ts';
+import type { VariantName } from '../../src/amavis/schema.ts';
 import { VARIANTS } from '../support/databases.ts';
 import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
@@ -17,7 +18,18 @@ const SECRET = 'digest-link-secret-0123456789abcdef0123';
 const PUBLIC = 'https://q.example.test';
 const MODE = { forceAll: false, allTime: false, includeBackupMx: false };
 
-describe.each(VARIANTS)('digests on %s', (variantName) => {
+/**
+ * Every variant with our tables in amavisd's database; then with the state apart (README "State in
+ * its own database"), MariaDB's amavisd with the state on PostgreSQL and the other way round, amavisd's
+ * database reached as the least-privileged user of that setup (no qe_* statement may go there).
+ */
+const SETUPS: Array<{ name: string; variantName: VariantName; stateApart?: { server: 'mysql' | 'postgres'; tag: string } }> = [
+  ...VARIANTS.map((v) => ({ name: v, variantName: v })),
+  { name: 'mysql-upstream, state apart on postgres', variantName: 'mysql-upstream', stateApart: { server: 'postgres', tag: 'dgp' } },
+  { name: 'pg-iredmail, state apart on mysql', variantName: 'pg-iredmail', stateApart: { server: 'mysql', tag: 'dgm' } },
+];
+
+describe.each(SETUPS)('digests on $name', ({ variantName, stateApart }) => {
   let t: TestApp;
   let f: Fixtures;
   let twin: ResendTwin;
@@ -47,13 +59,14 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
   const linksIn = (text: string) =>
     [...text.matchAll(/https:\/\/q\.example\.test\/a\/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)/g)].map((m) => m[1]!);
   const auditCount = async (mailId: string) =>
-    Number((await sql<{ n: number }>`SELECT count(*) AS n FROM qe_audit WHERE mail_id = ${mailId}`.execute(t.handle.db)).rows[0]!.n);
+    Number((await sql<{ n: number }>`SELECT count(*) AS n FROM qe_audit WHERE mail_id = ${mailId}`.execute(t.state.db)).rows[0]!.n);
 
   beforeAll(async () => {
     twin = await startResendTwin();
     release = new ReleaseTwin();
     t = await testApp(variantName, {
       release,
+      stateApart,
       env: {
         RESEND_API_KEY: 're_test_key',
         RESEND_BASE_URL: twin.url,
@@ -76,7 +89,7 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     await f?.cleanup();
     for (const table of ['qe_digest_subscriptions', 'qe_digest_state', 'qe_digest_sends'] as const) {
       const col = table === 'qe_digest_subscriptions' ? 'address' : 'recipient';
-      for (const d of [dA, dB]) await sql`DELETE FROM ${sql.table(table)} WHERE ${sql.ref(col)} LIKE ${`%@${d}`}`.execute(t.handle.db);
+      for (const d of [dA, dB]) await sql`DELETE FROM ${sql.table(table)} WHERE ${sql.ref(col)} LIKE ${`%@${d}`}`.execute(t.state.db);
     }
     await t?.close();
     await twin?.close();
@@ -163,7 +176,7 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     const r = await run({ recipients: more });
     expect(r).toMatchObject({ sent: 1, failed: 1, retryable: 0 });
     expect(r.errors[0]).toMatchObject({ recipient: more[1] });
-    const rows = await t.handle.db
+    const rows = await t.state.db
       .selectFrom('qe_digest_sends')
       .select(['recipient', 'status', 'error', 'provider_id'])
       .where('recipient', 'in', more)
@@ -181,20 +194,19 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     // (a run that settles the other's batch under its key gets Resend's stored answer: both may count it)
     expect(a.sent + b.sent).toBeGreaterThanOrEqual(people.length);
     expect(a.failed + b.failed).toBe(0);
-    const rows = await t.handle.db.selectFrom('qe_digest_sends').select(['recipient', 'status']).where('recipient', 'in', people).execute();
+    const rows = await t.state.db.selectFrom('qe_digest_sends').select(['recipient', 'status']).where('recipient', 'in', people).execute();
     expect(rows.map((r) => r.status.trim())).toEqual(people.map(() => 'sent'));
   });
 
   it('a watermark only moves forward (a late settlement of an older batch never re-opens delivered mail)', async () => {
     const who = `wm@${dA}`;
     const at = async () =>
-      await t.handle.db
+      await t.state.db
         .selectFrom('qe_digest_state')
         .select(['last_time_num', 'last_mail_id'])
         .where('recipient', '=', who)
         .executeTakeFirstOrThrow();
-    const move = (time: number, mailId: string) =>
-      advanceWatermarks(t.handle.db, t.handle.dialect, [{ recipient: who, time, mailId }], NOW);
+    const move = (time: number, mailId: string) => advanceWatermarks(t.state.db, t.state.dialect, [{ recipient: who, time, mailId }], NOW);
     await move(1000, 'BBBBBBBBBBBB');
     await move(999, 'ZZZZZZZZZZZZ'); // older time
     await move(1000, 'AAAAAAAAAAAA'); // same time, lower id
@@ -252,7 +264,8 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
       },
     };
     const held = twin.hold();
-    const second = runDigest({ ...deps, db: t.handle.db.withPlugin(gate) }, scope, {
+    // (the watermarks are read from the state database: the same handle as amavisd's but for the state apart)
+    const second = runDigest({ ...deps, db: t.deps.db.withPlugin(gate), state: t.deps.state.withPlugin(gate) }, scope, {
       ...MODE,
       inProgressHorizon: 0,
       recipients: people,
@@ -338,7 +351,7 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     expect(await done.text()).toContain('Released');
     expect(await f.rs(id!)).toEqual(['R']);
     expect(release.calls.map((c) => c.recipients)).toEqual([[erin]]);
-    const audit = await t.handle.db.selectFrom('qe_audit').selectAll().where('mail_id', '=', mailId).execute();
+    const audit = await t.state.db.selectFrom('qe_audit').selectAll().where('mail_id', '=', mailId).execute();
     expect(audit).toMatchObject([{ action: 'release', actor: `link:${erin}`, actor_role: 'user', result: 'ok' }]);
     const again = await t.app.request(`/a/${releaseTok}`, { method: 'POST' });
     expect(again.status).toBe(200);
