@@ -6,8 +6,8 @@ import { runDigest, type RunOptions } from '../../src/digest/run.ts';
 import { advanceWatermarks } from '../../src/digest/send.ts';
 import { handleQueueMessage, type QueueMessageBody } from '../../src/jobs/queue.ts';
 import { resendMailer } from '../../src/mail/resend.ts';
-import type { VariantName } from '../../src/amavis/schema.ts';
 import { VARIANTS } from '../support/databases.ts';
+import { withStateApart } from '../support/state-apart.ts';
 import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { ReleaseTwin } from '../support/release-twin.ts';
@@ -18,16 +18,8 @@ const SECRET = 'digest-link-secret-0123456789abcdef0123';
 const PUBLIC = 'https://q.example.test';
 const MODE = { forceAll: false, allTime: false, includeBackupMx: false };
 
-/**
- * Every variant with our tables in amavisd's database; then with the state apart (README "State in
- * its own database"), MariaDB's amavisd with the state on PostgreSQL and the other way round, amavisd's
- * database reached as the least-privileged user of that setup (no qe_* statement may go there).
- */
-const SETUPS: Array<{ name: string; variantName: VariantName; stateApart?: { server: 'mysql' | 'postgres'; tag: string } }> = [
-  ...VARIANTS.map((v) => ({ name: v, variantName: v })),
-  { name: 'mysql-upstream, state apart on postgres', variantName: 'mysql-upstream', stateApart: { server: 'postgres', tag: 'dgp' } },
-  { name: 'pg-iredmail, state apart on mysql', variantName: 'pg-iredmail', stateApart: { server: 'mysql', tag: 'dgm' } },
-];
+// every variant with our tables in amavisd's database, then the state apart both ways
+const SETUPS = withStateApart(VARIANTS, 'dg');
 
 describe.each(SETUPS)('digests on $name', ({ variantName, stateApart }) => {
   let t: TestApp;
