@@ -317,7 +317,7 @@ describe.each(SETUPS)('digests on $name', ({ variantName, stateApart }) => {
     for (const p of people) expect(to(p), p).toHaveLength(1);
   });
 
-  it('a scanner GETting a link changes nothing; the POST releases as link:<recipient>', async () => {
+  it('a scanner GETting a link changes nothing; the POST releases as link:<recipient>; allow and delete links do theirs', async () => {
     const erin = `erin@${dA}`;
     const [id] = await f.add(msg(erin, { subject: 'invoice' }));
     const mailId = id!.slice(2);
@@ -352,23 +352,26 @@ describe.each(SETUPS)('digests on $name', ({ variantName, stateApart }) => {
     expect((await t.app.request(`/a/${deleteTok}`, { method: 'POST' })).status).toBe(200);
     expect(await f.rs(id!)).toEqual(['R']); // a released copy is not then deleted
 
-    // release_allow: whatever the verb answers (501 until sender lists land), shown as a page
-    const [id2] = await f.add(msg(erin));
-    const allow = await signLink(SECRET, {
-      action: 'release_allow',
-      partitionTag: 0,
-      mailId: id2!.slice(2),
-      recipient: erin,
-      expires: NOW + 3600,
-    });
-    const allowed = await t.app.request(`/a/${allow}`, { method: 'POST' });
-    expect([200, 501]).toContain(allowed.status);
+    // release_allow: released and the sender allowed where amavisd's lookup tables are (else the
+    // verb's 501, shown as a page); delete: the copy deleted, audited as the link's recipient
+    const [id2, id3] = await f.add(msg(erin), msg(erin));
+    const link = (action: 'release_allow' | 'delete', id: string) =>
+      signLink(SECRET, { action, partitionTag: 0, mailId: id.slice(2), recipient: erin, expires: NOW + 3600 });
+    const allowed = await t.app.request(`/a/${await link('release_allow', id2!)}`, { method: 'POST' });
     expect(allowed.headers.get('content-type')).toContain('text/html');
-    const del = await signLink(SECRET, { action: 'delete', partitionTag: 0, mailId: id2!.slice(2), recipient: erin, expires: NOW + 3600 });
-    if (allowed.status === 501) {
-      expect((await t.app.request(`/a/${del}`, { method: 'POST' })).status).toBe(200);
-      expect(await f.rs(id2!)).toEqual(['D']);
-    }
+    if (t.deps.variant.lookup.missing.length === 0) {
+      expect(allowed.status).toBe(200);
+      expect(await f.rs(id2!)).toEqual(['R']);
+      expect(release.calls.map((c) => c.recipients)).toEqual([[erin], [erin]]);
+      const listed = (await (await t.get(`/v1/sender-lists?recipient=${erin}`)).json()) as {
+        items: Array<{ sender: string; list: string }>;
+      };
+      expect(listed.items).toContainEqual(expect.objectContaining({ sender: 'spammer@bulk.example', list: 'allow' }));
+    } else expect(allowed.status).toBe(501);
+    expect((await t.app.request(`/a/${await link('delete', id3!)}`, { method: 'POST' })).status).toBe(200);
+    expect(await f.rs(id3!)).toEqual(['D']);
+    const deleted = await t.state.db.selectFrom('qe_audit').selectAll().where('mail_id', '=', id3!.slice(2)).execute();
+    expect(deleted).toMatchObject([{ action: 'delete', actor: `link:${erin}`, result: 'ok' }]);
   });
 
   it('tampered, expired and foreign links are 403 and change nothing', async () => {
