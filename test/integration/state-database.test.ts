@@ -19,7 +19,7 @@ import { createEmptyDatabase, createVariantDatabase, databaseName, dropDatabase,
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const quiet = { info() {}, warn() {}, error() {} };
-const suffix = () => `${inject('runSuffix')}s`;
+const suffix = () => `${inject('runSuffix')}sd`; // not digest-kill-smtp's 's' (the same variant's database)
 
 async function version(url: string): Promise<number | null> {
   const h = await openDatabase({ url, runtime: 'node', poolSize: 1 });
