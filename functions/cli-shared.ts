@@ -1,5 +1,5 @@
 /** What every CLI command shares: failing with a message and an exit code, the configuration. */
-import { ConfigError, parseConfig, stateApartProblem, type Config } from '../src/config.ts';
+import { ConfigError, parseConfig, type Config } from '../src/config.ts';
 import type { Identity } from '../src/auth/identity.ts';
 
 export const cliAdmin: Identity = { role: 'admin', actor: 'cli', keyId: null };
@@ -34,9 +34,6 @@ export function databaseConfig(command: string): Config & { DATABASE_URL: string
       2,
     );
   }
-  // `migrate` may prepare a state database apart; the rest would run on it (src/config.ts)
-  const unsupported = command === 'migrate' ? null : stateApartProblem(cfg);
-  if (unsupported) fail(`${command}: ${unsupported.variable}: ${unsupported.problem}`, 2);
   return cfg as Config & { DATABASE_URL: string };
 }
 

@@ -7,7 +7,7 @@ import { WebSocket } from 'ws';
 import { sql } from 'kysely';
 import { createApp } from '../src/api/app.ts';
 import { detectSchema, type SchemaVariant } from '../src/amavis/schema.ts';
-import { ConfigError, dbTimeouts, stateApart, stateApartProblem, type Config } from '../src/config.ts';
+import { dbTimeouts, stateApart, type Config } from '../src/config.ts';
 import { openDatabase, type DbHandle } from '../src/db/connect.ts';
 import { loadAmavisdSchema, loadMigrationFiles } from '../src/db/drivers/files.ts';
 import { openPglite } from '../src/db/drivers/pglite.ts';
@@ -102,8 +102,6 @@ export async function startRuntime(
     bounds?: 'api' | 'jobs';
   } = {},
 ): Promise<NodeRuntime> {
-  const unsupported = stateApartProblem(config);
-  if (unsupported) throw new ConfigError([unsupported]);
   const bounds = opts.bounds === 'jobs' ? JOB_BOUNDS : {};
   const handle = await openNodeDatabase(config, 10, bounds);
   let state: DbHandle | undefined;

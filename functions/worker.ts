@@ -63,7 +63,7 @@ function runtimeFor(env: WorkerEnv): Promise<Runtime | Misconfigured> {
 
 async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
   const [
-    { ConfigError, parseConfig, dbTimeouts, stateApart, stateApartProblem },
+    { ConfigError, parseConfig, dbTimeouts, stateApart },
     { openDatabase },
     { perRequestProvider },
     { composeRoot, relayFromConfig, learnerFromConfig, releaseRoutesProblem },
@@ -81,11 +81,6 @@ async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
     if (!env.HYPERDRIVE?.connectionString && !config.DATABASE_URL) {
       throw new ConfigError([{ variable: 'DATABASE_URL', problem: 'required on Workers (or a HYPERDRIVE binding)' }]);
     }
-    const unsupported = stateApartProblem({
-      DATABASE_URL: env.HYPERDRIVE?.connectionString ?? config.DATABASE_URL,
-      STATE_DATABASE_URL: config.STATE_DATABASE_URL,
-    });
-    if (unsupported) throw new ConfigError([unsupported]);
     const routes = releaseRoutesProblem(config);
     if (routes) throw new ConfigError([routes]);
   } catch (err) {
@@ -101,8 +96,12 @@ async function buildRuntime(env: WorkerEnv): Promise<Runtime | Misconfigured> {
   }
   const hyperdrive = env.HYPERDRIVE?.connectionString;
   const url = hyperdrive ?? config.DATABASE_URL!;
-  // STATE_DATABASE_URL (e.g. Neon through its WebSocket driver): our qe_* tables, one connection per request too
-  const stateUrl = stateApart({ DATABASE_URL: url, STATE_DATABASE_URL: config.STATE_DATABASE_URL }) ? config.STATE_DATABASE_URL : undefined;
+  // STATE_DATABASE_URL (e.g. Neon through its WebSocket driver): our qe_* tables, one connection per
+  // request too. Apart or not is decided on what was configured, never on Hyperdrive's connection
+  // string (its own host and credentials, never equal to DATABASE_URL): STATE_DATABASE_URL equal to
+  // DATABASE_URL is one database, reached through Hyperdrive like amavisd's tables. With a HYPERDRIVE
+  // binding and no DATABASE_URL there is nothing to compare with: STATE_DATABASE_URL is then apart.
+  const stateUrl = stateApart(config) ? config.STATE_DATABASE_URL : undefined;
   const database = perRequestProvider(
     () => openDatabase({ url, runtime: 'worker', poolSize: 1, hyperdrive: hyperdrive !== undefined, timeouts: dbTimeouts(config) }),
     stateUrl ? () => openDatabase({ url: stateUrl, runtime: 'worker', poolSize: 1, timeouts: dbTimeouts(config) }) : undefined,

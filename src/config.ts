@@ -26,13 +26,6 @@ const databaseUrl = optionalString
     message: `ssl-mode must be one of ${SSL_MODES.join(', ')}`,
   });
 
-/**
- * The flows that still keep a write to amavisd's tables and its qe_* rows in one transaction (or
- * join them in one statement): while any is listed, a STATE_DATABASE_URL apart from DATABASE_URL
- * is refused at start rather than run wrongly. README "State in its own database".
- */
-export const STATE_APART_UNSUPPORTED: readonly string[] = ['digests (sending, admin digests, action links)'];
-
 /** base64 (or base64url) of exactly 32 bytes: an AES-256 key (GATEWAY_SECRETS_KEY). */
 export function isKey32(v: string): boolean {
   if (!/^[A-Za-z0-9+/_-]{43}=?$/.test(v)) return false;
@@ -199,18 +192,6 @@ export type Config = z.infer<typeof configSchema>;
 /** STATE_DATABASE_URL names a database other than DATABASE_URL's. */
 export function stateApart(c: { DATABASE_URL?: string; STATE_DATABASE_URL?: string }): boolean {
   return c.STATE_DATABASE_URL !== undefined && c.STATE_DATABASE_URL !== c.DATABASE_URL;
-}
-
-/**
- * A server (serve, the Worker, the one-shot commands) refuses to start with a state database apart
- * while some flow would still write both databases as if they were one; `migrate` may prepare it.
- */
-export function stateApartProblem(c: { DATABASE_URL?: string; STATE_DATABASE_URL?: string }): ConfigProblem | null {
-  if (!stateApart(c) || STATE_APART_UNSUPPORTED.length === 0) return null;
-  return {
-    variable: 'STATE_DATABASE_URL',
-    problem: `a state database apart from DATABASE_URL is not supported yet by: ${STATE_APART_UNSUPPORTED.join(', ')}; unset it (README "State in its own database")`,
-  };
 }
 
 /** The DB_*_TIMEOUT_MS variables as openDatabase takes them. */

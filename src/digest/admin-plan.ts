@@ -16,14 +16,14 @@ import { alertReasons, domainConditions, isDue, MAX_LISTED, WAITING, type PlanCo
 
 /** The ledger names of the admin digests that are due (frequency and watermark), their key live. */
 export async function dueAdminDigests(ctx: PlanContext): Promise<string[]> {
-  const subs = await ctx.deps.db.selectFrom('qe_admin_digests').select(['id', 'key_id', 'frequency']).orderBy('id').execute();
+  const subs = await ctx.deps.state.selectFrom('qe_admin_digests').select(['id', 'key_id', 'frequency']).orderBy('id').execute();
   const live = await liveKeys(
     ctx.deps,
     subs.map((s) => s.key_id),
   );
   const names = subs.filter((s) => live.has(s.key_id)).map((s) => ledgerName(s.id));
   if (names.length === 0 || ctx.mode.allTime) return names;
-  const states = await ctx.deps.db
+  const states = await ctx.deps.state
     .selectFrom('qe_digest_state')
     .select(['recipient', 'last_sent_at'])
     .where('recipient', 'in', names)
@@ -61,14 +61,14 @@ export async function loadAdminDigests(ctx: PlanContext, names: string[]): Promi
   const v = deps.variant;
   const ids = names.map(idOfLedgerName).filter((x): x is string => x !== null);
   if (ids.length === 0) return [];
-  const subs = await deps.db.selectFrom('qe_admin_digests').selectAll().where('id', 'in', ids).execute();
+  const subs = await deps.state.selectFrom('qe_admin_digests').selectAll().where('id', 'in', ids).execute();
   const live = await liveKeys(
     deps,
     subs.map((s) => s.key_id),
   );
   const states = mode.allTime
     ? []
-    : await deps.db
+    : await deps.state
         .selectFrom('qe_digest_state')
         .selectAll()
         .where(

@@ -10,6 +10,11 @@ import type { PlanContext, RecipientDigest } from './plan.ts';
  * each recipient's watermark. Every write that follows an outcome is one transaction with its
  * watermark and its events. The orchestration (who is sent what, when) is in send.ts.
  *
+ * All of it is in the state database (deps.state: amavisd's own unless STATE_DATABASE_URL is apart),
+ * and nothing here reads amavisd's tables, so every guarantee the ledger gives (one digest per
+ * recipient and window under kill, overlap and retry) holds the same with the state apart: a
+ * recorded outcome, its watermark and its webhook event are still one transaction of one database.
+ *
  * A row's life: 'sending' without a batch key (planned), 'sending' with one (claimed: a Resend
  * batch key, or an SMTP claim), then 'sent', 'failed' (refused for sure: claimable again),
  * 'superseded' (a newer digest of the same recipient went out instead) or 'unknown' (maybe
@@ -87,17 +92,17 @@ export async function recordIntent(ctx: PlanContext, mailer: Mailer, keyed: Keye
     created_at: now,
     updated_at: now,
   }));
-  const insert = deps.db.insertInto('qe_digest_sends').values(rows);
+  const insert = deps.state.insertInto('qe_digest_sends').values(rows);
   // idempotent, so safe to repeat when two overlapping runs' inserts deadlock on MariaDB
   await retryOnDeadlock(() =>
-    (deps.variant.dialect === 'mysql' ? insert.ignore() : insert.onConflict((oc) => oc.column('idempotency_key').doNothing())).execute(),
+    (deps.stateDialect === 'mysql' ? insert.ignore() : insert.onConflict((oc) => oc.column('idempotency_key').doNothing())).execute(),
   );
 }
 
 export async function rowsByKey(ctx: PlanContext, keys: string[]): Promise<SendRow[]> {
   if (keys.length === 0) return [];
   return (
-    await ctx.deps.db
+    await ctx.deps.state
       .selectFrom('qe_digest_sends')
       .select([...ROW])
       .where('idempotency_key', 'in', keys)
@@ -107,7 +112,7 @@ export async function rowsByKey(ctx: PlanContext, keys: string[]): Promise<SendR
 
 /** Resend batches still unanswered that any of these recipients is in. */
 export async function openBatches(ctx: PlanContext, recipients: string[]): Promise<string[]> {
-  const open = await ctx.deps.db
+  const open = await ctx.deps.state
     .selectFrom('qe_digest_sends')
     .select('batch_key')
     .distinct()
@@ -120,7 +125,7 @@ export async function openBatches(ctx: PlanContext, recipients: string[]): Promi
 
 export async function batchMembers(ctx: PlanContext, batchKey: string): Promise<SendRow[]> {
   return (
-    await ctx.deps.db
+    await ctx.deps.state
       .selectFrom('qe_digest_sends')
       .select([...ROW])
       .where('batch_key', '=', batchKey)
@@ -136,7 +141,7 @@ export async function batchMembers(ctx: PlanContext, batchKey: string): Promise<
  */
 export async function claim(ctx: PlanContext, keys: string[], batchKey: string): Promise<Set<string>> {
   if (keys.length === 0) return new Set();
-  const db = ctx.deps.db;
+  const db = ctx.deps.state;
   // SMTP claims are timed by the wall clock: a run lasts long, and the lease is about the claim's age
   const at = batchKey.startsWith(SMTP_CLAIM) ? wallClock(ctx) : ctx.now;
   const r = await retryOnDeadlock(() =>
@@ -166,7 +171,7 @@ export async function claim(ctx: PlanContext, keys: string[], batchKey: string):
 
 /** Settle every still-open member of a batch without an answer (too old to ask again, or nothing left to send). */
 export async function closeBatch(ctx: PlanContext, batchKey: string, status: Extract<SendStatus, 'unknown' | 'superseded'>, error: string) {
-  await ctx.deps.db
+  await ctx.deps.state
     .updateTable('qe_digest_sends')
     .set({ status, error, updated_at: ctx.now })
     .where('batch_key', '=', batchKey)
@@ -189,7 +194,7 @@ export async function recordDeliveredEarlier(
 ) {
   const { deps, now } = ctx;
   await retryOnDeadlock(() =>
-    deps.db.transaction().execute(async (trx) => {
+    deps.state.transaction().execute(async (trx) => {
       await trx
         .updateTable('qe_digest_sends')
         .set({ status: 'sent', error: 'delivered by an earlier attempt', updated_at: now })
@@ -207,7 +212,7 @@ export async function recordDeliveredEarlier(
       }
       await advanceWatermarks(
         trx,
-        deps.variant.dialect,
+        deps.stateDialect,
         members.map((m) => ({ recipient: m.recipient, time: m.window_to_time, mailId: m.window_to_id })),
         now,
       );
@@ -249,7 +254,7 @@ export async function recordOutcomes(
       return { r, o, error: `${o.status ?? 'network'} ${o.error}`.slice(0, 1000) };
     });
   await retryOnDeadlock(() =>
-    deps.db.transaction().execute(async (trx) => {
+    deps.state.transaction().execute(async (trx) => {
       if (sent.length) {
         const ids = sent.map((r) => sql`WHEN ${r.key} THEN ${r.o.ok ? r.o.id : null}`);
         await trx
@@ -269,7 +274,7 @@ export async function recordOutcomes(
           .execute();
         await advanceWatermarks(
           trx,
-          deps.variant.dialect,
+          deps.stateDialect,
           sent.map((r) => ({ recipient: r.d.recipient, time: r.d.to.time, mailId: r.d.to.mailId })),
           now,
         );
@@ -358,7 +363,7 @@ async function emit(trx: Deps['db'], hooks: DigestHook[], events: DigestEvent[])
 
 /** Each recipient's watermark as "time:mail_id", for those that have one. */
 export async function watermarksOf(ctx: PlanContext, recipients: string[]): Promise<Map<string, string>> {
-  const states = await ctx.deps.db
+  const states = await ctx.deps.state
     .selectFrom('qe_digest_state')
     .select(['recipient', 'last_time_num', 'last_mail_id'])
     .where('recipient', 'in', recipients)

@@ -23,6 +23,12 @@ import { ENABLED_OFF, ENABLED_ON, NOT_CHOSEN } from './subscriptions.ts';
  * Who gets a digest, and what is in it. The plan streams recipients in pages (keyset on the
  * address), and each page costs a fixed number of queries whatever its size, so a run over any
  * number of recipients holds one page in memory.
+ *
+ * No statement joins our tables with amavisd's: subscriptions, watermarks and release policies are
+ * read from the state database (deps.state), then the waiting mail of exactly that page's
+ * recipients from amavisd's (deps.db), and the two are merged here, a page at a time. With one
+ * database both handles are the same, so a state database apart (README "State in its own
+ * database") runs the same statements, each against the database that holds its tables.
  */
 export interface DigestMode {
   /** every recipient with quarantined mail, not only those who subscribed (opt-outs still hold) */
@@ -173,7 +179,7 @@ async function subscriberPage(ctx: PlanContext, after: string, n: number): Promi
   conds.push(...domainConditions(ctx, 'sub.domain', false));
   const { rows } = await sql<{ address: string }>`SELECT sub.address FROM qe_digest_subscriptions sub
     LEFT JOIN qe_digest_state st ON st.recipient = sub.address
-    WHERE ${sql.join(conds, sql` AND `)} ORDER BY sub.address LIMIT ${n}`.execute(ctx.deps.db);
+    WHERE ${sql.join(conds, sql` AND `)} ORDER BY sub.address LIMIT ${n}`.execute(ctx.deps.state);
   return rows.map((r) => r.address);
 }
 
@@ -237,13 +243,13 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
   const { deps, who, mode } = ctx;
   const v = deps.variant;
   if (recipients.length === 0) return [];
-  const subs = await deps.db
+  const subs = await deps.state
     .selectFrom('qe_digest_subscriptions')
     .select(['address', 'enabled', 'time_zone', 'frequency', 'language'])
     .where('address', 'in', recipients)
     .execute();
   const subOf = new Map(subs.map((s) => [s.address, s]));
-  const states = await deps.db.selectFrom('qe_digest_state').selectAll().where('recipient', 'in', recipients).execute();
+  const states = await deps.state.selectFrom('qe_digest_state').selectAll().where('recipient', 'in', recipients).execute();
   const stateOf = new Map(states.map((s) => [s.recipient, s]));
   const wanted = recipients.filter((r) => {
     const sub = subOf.get(r);

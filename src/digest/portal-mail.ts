@@ -90,16 +90,30 @@ export function portalLinkEmail(
 /**
  * Does this mailbox qualify? One statement, the same for every address, whatever the answer: no
  * follow-up query when there is mail (a page of the list, then its recipients, as listQuarantine
- * does on PostgreSQL, made a known address one round trip slower: an address oracle).
+ * does on PostgreSQL, made a known address one round trip slower: an address oracle). With the
+ * state apart (README "State in its own database") the subscription is in another database: two
+ * statements then, both always sent at once, so the answer still costs the same for every address.
  */
 async function isKnownMailbox(deps: Deps, address: string): Promise<{ known: boolean; language: string | null; timeZone: string | null }> {
   const email = bind(deps.variant, 'maddr.email', address);
-  const { rows } = await sql<{ mail: number | string; sub: number | string; language: string | null; time_zone: string | null }>`
-    SELECT
-      CASE WHEN EXISTS (SELECT 1 FROM maddr r
+  const hasMail = sql`CASE WHEN EXISTS (SELECT 1 FROM maddr r
         JOIN msgrcpt mr ON mr.rid = r.id
         JOIN msgs m ON m.partition_tag = mr.partition_tag AND m.mail_id = mr.mail_id
-        WHERE r.email = ${email} AND m.quar_type = 'Q' AND m.content IS NOT NULL) THEN 1 ELSE 0 END AS mail,
+        WHERE r.email = ${email} AND m.quar_type = 'Q' AND m.content IS NOT NULL) THEN 1 ELSE 0 END`;
+  if (deps.stateApart) {
+    const [mail, sub] = await Promise.all([
+      sql<{ mail: number | string }>`SELECT ${hasMail} AS mail`.execute(deps.db),
+      deps.state.selectFrom('qe_digest_subscriptions').select(['language', 'time_zone']).where('address', '=', address).executeTakeFirst(),
+    ]);
+    return {
+      known: Number(mail.rows[0]?.mail) === 1 || sub !== undefined,
+      language: sub?.language ?? null,
+      timeZone: sub?.time_zone ?? null,
+    };
+  }
+  const { rows } = await sql<{ mail: number | string; sub: number | string; language: string | null; time_zone: string | null }>`
+    SELECT
+      ${hasMail} AS mail,
       CASE WHEN EXISTS (SELECT 1 FROM qe_digest_subscriptions WHERE address = ${address}) THEN 1 ELSE 0 END AS sub,
       (SELECT language FROM qe_digest_subscriptions WHERE address = ${address}) AS language,
       (SELECT time_zone FROM qe_digest_subscriptions WHERE address = ${address}) AS time_zone`.execute(deps.db);

@@ -245,7 +245,7 @@ export async function* streamDigests(ctx: PlanContext, pageSize: number): AsyncG
 /** A page's digests: opt-outs dropped, language and zone from the subscriptions, senders and alert reasons of the listed messages. */
 async function digestsOf(ctx: PlanContext, page: Acc[]): Promise<RecipientDigest[]> {
   const { deps } = ctx;
-  const subs = await deps.db
+  const subs = await deps.state
     .selectFrom('qe_digest_subscriptions')
     .select(['address', 'enabled', 'time_zone', 'language'])
     .where(

@@ -11,6 +11,7 @@ import { resendMailer } from '../../src/mail/resend.ts';
 import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { VARIANTS } from '../support/databases.ts';
 import { Fixtures } from '../support/fixtures.ts';
+import { withStateApart } from '../support/state-apart.ts';
 import { ReleaseTwin } from '../support/release-twin.ts';
 import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
 
@@ -18,7 +19,8 @@ const NOW = Math.floor(Date.now() / 1000);
 const SECRET = 'admin-digest-link-secret-0123456789abcdef';
 const PUBLIC = 'https://q.example.test';
 
-describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
+// every variant with our tables in amavisd's database, then the state apart both ways
+describe.each(withStateApart(VARIANTS, 'ad'))("an admin's digest on $name", ({ variantName, stateApart }) => {
   let t: TestApp;
   let f: Fixtures;
   let twin: ResendTwin;
@@ -60,6 +62,7 @@ describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
     release = new ReleaseTwin();
     t = await testApp(variantName, {
       release,
+      stateApart,
       env: {
         RESEND_API_KEY: 're_test_key',
         RESEND_BASE_URL: twin.url,
@@ -80,13 +83,13 @@ describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
     await f?.cleanup();
     if (t) {
       const ids = (
-        await t.handle.db.selectFrom('qe_admin_digests').select('id').where('address', 'like', '%@ops.example.test').execute()
+        await t.state.db.selectFrom('qe_admin_digests').select('id').where('address', 'like', '%@ops.example.test').execute()
       ).map((r) => r.id);
       if (ids.length) {
         const names = ids.map((id) => `admin-digest:${id}`);
-        await t.handle.db.deleteFrom('qe_digest_sends').where('recipient', 'in', names).execute();
-        await t.handle.db.deleteFrom('qe_digest_state').where('recipient', 'in', names).execute();
-        await t.handle.db.deleteFrom('qe_admin_digests').where('id', 'in', ids).execute();
+        await t.state.db.deleteFrom('qe_digest_sends').where('recipient', 'in', names).execute();
+        await t.state.db.deleteFrom('qe_digest_state').where('recipient', 'in', names).execute();
+        await t.state.db.deleteFrom('qe_admin_digests').where('id', 'in', ids).execute();
       }
       await t.close();
     }
@@ -171,7 +174,7 @@ describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
     expect((await api(`/${sub.id}`, da.secret, 'DELETE')).status).toBe(204);
     expect((await api(`/${sub.id}`, da.secret)).status).toBe(404);
     expect((await api(`/${all.id}`, admin.secret, 'DELETE')).status).toBe(204);
-    const audit = await t.handle.db.selectFrom('qe_audit').select(['action', 'actor']).where('action', 'like', 'admin_digest.%').execute();
+    const audit = await t.state.db.selectFrom('qe_audit').select(['action', 'actor']).where('action', 'like', 'admin_digest.%').execute();
     expect(audit).toEqual(
       expect.arrayContaining([
         { action: 'admin_digest.create', actor: `key:${da.id}` },
@@ -226,8 +229,8 @@ describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
     expect((await api('', da.secret, 'POST', { address: ops, domains: [dB] })).status).toBe(201);
     const dave = `dave@${dB}`;
     // an owner's policy that hides virus mail from the owner does not hide it from the admin
-    await sql`DELETE FROM qe_release_policies WHERE domain = ${dB}`.execute(t.handle.db);
-    await t.handle.db
+    await sql`DELETE FROM qe_release_policies WHERE domain = ${dB}`.execute(t.state.db);
+    await t.state.db
       .insertInto('qe_release_policies')
       .values({ domain: dB, content_type: 'virus', owner_action: 'hidden', updated_at: NOW, updated_by: 'test' })
       .execute();
@@ -268,7 +271,7 @@ describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
     expect(await ticked.text()).toContain('Released');
     expect(release.calls.map((c) => c.recipients)).toEqual([[dave]]);
     expect(await f.rs(virusId!)).toEqual(['R']);
-    const rows = await t.handle.db
+    const rows = await t.state.db
       .selectFrom('qe_audit')
       .select(['action', 'actor', 'actor_role'])
       .where('mail_id', '=', virusId!.slice(2))
@@ -284,7 +287,7 @@ describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
     expect(dead.status).toBe(403);
     expect(await dead.text()).toContain('the API key it acts as was revoked');
     expect(await f.rs(spamId!)).toEqual([' ']);
-    await sql`DELETE FROM qe_release_policies WHERE domain = ${dB}`.execute(t.handle.db);
+    await sql`DELETE FROM qe_release_policies WHERE domain = ${dB}`.execute(t.state.db);
   });
 
   it('a key revoked: its digests stop (listed inactive); the unsubscribe link ends one', async () => {
@@ -317,7 +320,7 @@ describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });
     expect(done.status).toBe(200);
-    expect(await t.handle.db.selectFrom('qe_admin_digests').select('id').where('address', '=', quit).execute()).toEqual([]);
+    expect(await t.state.db.selectFrom('qe_admin_digests').select('id').where('address', '=', quit).execute()).toEqual([]);
   });
 
   it('overlap and retry: one digest per subscription and window (two runs at once; a failed run run again)', async () => {
@@ -346,8 +349,8 @@ describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
     const [a, b] = await Promise.all([run(), run()]);
     expect(a.failed + b.failed).toBe(0);
     for (const p of people) expect(to(p), p).toHaveLength(2);
-    const ids = await t.handle.db.selectFrom('qe_admin_digests').select('id').where('address', 'in', people).execute();
-    const sends = await t.handle.db
+    const ids = await t.state.db.selectFrom('qe_admin_digests').select('id').where('address', 'in', people).execute();
+    const sends = await t.state.db
       .selectFrom('qe_digest_sends')
       .select(['recipient', 'status'])
       .where(
@@ -383,7 +386,7 @@ describe.each(VARIANTS)("an admin's digest on %s", (variantName) => {
     expect(again.failed).toBe(0);
     // the rerun sent the unrecorded batch again under its key: the mail service did not deliver it twice
     for (const a of ops) expect(to(a), a).toHaveLength(1);
-    const rows = await t.handle.db
+    const rows = await t.state.db
       .selectFrom('qe_digest_sends')
       .select('status')
       .where('recipient', 'in', [...mine])

@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import type { VariantName } from '../../src/amavis/schema.ts';
 import type { DbHandle } from '../../src/db/connect.ts';
 import { inspectDatabase } from '../../src/db/provider.ts';
+import { apartDatabases } from '../support/state-apart.ts';
 import { writeMessages } from '../../src/demo/writer.ts';
 import { SMTP_CLAIM_LEASE } from '../../src/digest/ledger.ts';
 import { createVariantDatabase, dropVariantDatabase, openVariant } from '../support/databases.ts';
@@ -82,12 +83,21 @@ async function startSmtp() {
   };
 }
 
-describe.each(['mysql-iredmail', 'pg-upstream'] as const)('SMTP notify killed mid-run on %s', (variant: VariantName) => {
+// with our tables in amavisd's database, then with the state apart both ways (README "State in its
+// own database"), amavisd's reached as the README's least-privileged user of that setup
+const SETUPS: Array<{ name: string; variant: VariantName; state?: 'mysql' | 'postgres' }> = [
+  { name: 'mysql-iredmail', variant: 'mysql-iredmail' },
+  { name: 'pg-upstream', variant: 'pg-upstream' },
+  { name: 'mysql-iredmail, state apart on postgres', variant: 'mysql-iredmail', state: 'postgres' },
+  { name: 'pg-upstream, state apart on mysql', variant: 'pg-upstream', state: 'mysql' },
+];
+
+describe.each(SETUPS)('SMTP notify killed mid-run on $name', ({ variant, state: stateServer }) => {
   let suffix: string;
   let smtp: Awaited<ReturnType<typeof startSmtp>>;
 
   beforeAll(async () => {
-    suffix = `${inject('runSuffix')}s`;
+    suffix = `${inject('runSuffix')}s${stateServer ? 'a' : ''}`;
     smtp = await startSmtp();
   });
   afterAll(async () => {
@@ -96,11 +106,20 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('SMTP notify killed mi
   });
 
   it("a restart repeats at most the pool's messages in flight, and says whom it could not send yet", async () => {
-    const url = await createVariantDatabase(variant, { suffix });
-    const env = { ...ENV, DATABASE_URL: url, SMTP_URL: smtp.url };
+    const url = await createVariantDatabase(variant, { suffix, migrate: !stateServer });
+    const server = variant.startsWith('mysql') ? 'mysql' : 'postgres';
+    const apart = stateServer ? await apartDatabases({ ownerUrl: url, amavisdServer: server, stateServer, tag: suffix }) : null;
+    const env = {
+      ...ENV,
+      DATABASE_URL: apart?.amavisdUrl ?? url,
+      ...(apart ? { STATE_DATABASE_URL: apart.stateUrl } : {}),
+      SMTP_URL: smtp.url,
+    };
+    // amavisd's as its owner (the mail is written through it); the state: where the ledger is
     const handle: DbHandle = await openVariant(variant, 2, { suffix });
+    const state = apart?.state ?? handle;
     try {
-      const v = await inspectDatabase(handle);
+      const v = await inspectDatabase(handle, apart?.state);
       const now = Math.floor(Date.now() / 1000);
       const people = Array.from({ length: RECIPIENTS }, (_, i) => `s${String(i).padStart(4, '0')}@smtp-kill.example.com`);
       const written = await writeMessages(
@@ -117,7 +136,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('SMTP notify killed mi
       );
       const newest = new Map(people.map((p, i) => [p, written[i]!.mailId]));
       const sends = async () =>
-        (await handle.db.selectFrom('qe_digest_sends').select(['recipient', 'status', 'batch_key']).execute()).map((r) => ({
+        (await state.db.selectFrom('qe_digest_sends').select(['recipient', 'status', 'batch_key']).execute()).map((r) => ({
           recipient: r.recipient,
           status: r.status.trim(),
           claimed: r.batch_key !== null,
@@ -191,7 +210,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('SMTP notify killed mi
       const final = await sends();
       expect(final.filter((r) => r.status !== 'sent')).toEqual([]);
       expect(final).toHaveLength(RECIPIENTS);
-      const st = await handle.db.selectFrom('qe_digest_state').select(['recipient', 'last_mail_id']).execute();
+      const st = await state.db.selectFrom('qe_digest_state').select(['recipient', 'last_mail_id']).execute();
       expect(st).toHaveLength(RECIPIENTS);
       for (const s of st) expect(s.last_mail_id.trim(), s.recipient).toBe(newest.get(s.recipient));
 
@@ -208,6 +227,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('SMTP notify killed mi
           /* the client is gone */
         }
       await handle.close();
+      await apart?.drop();
     }
   });
 });

@@ -13,12 +13,16 @@
 //    late one must not deliver a second time either.
 // And the held batch's content changing before the restart (new mail for one of its recipients).
 // Run 1's clock is just before an hour boundary, the restarts' just after (test/support/clock-offset.mjs).
+// Each with our tables in amavisd's database, then with the state apart (README "State in its own
+// database"): amavisd's on MariaDB and the state on PostgreSQL, then the other way round, amavisd's
+// reached as the README's least-privileged user of that setup.
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import type { SchemaVariant, VariantName } from '../../src/amavis/schema.ts';
 import type { DbHandle } from '../../src/db/connect.ts';
 import { inspectDatabase } from '../../src/db/provider.ts';
 import { writeMessages, type AmavisMessage } from '../../src/demo/writer.ts';
 import { createVariantDatabase, dropVariantDatabase, openVariant } from '../support/databases.ts';
+import { apartDatabases } from '../support/state-apart.ts';
 import { acrossTheHour, notify, notifyToEnd } from '../support/notify-cli.ts';
 import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
 
@@ -37,7 +41,7 @@ interface Scenario {
   /** see HoldOptions.accept */
   accept: boolean;
   /** done between the kill and the restart; heldBatch: the recipients the service accepted and never answered for (accept) */
-  between?: (ctx: { handle: DbHandle; v: SchemaVariant; now: number; heldBatch: string[] }) => Promise<void>;
+  between?: (ctx: { handle: DbHandle; state: DbHandle; v: SchemaVariant; now: number; heldBatch: string[] }) => Promise<void>;
   /** recipients that may rightly get a second digest (new mail arrived for them) */
   mayGetTwo?: string[];
   /** recipients whose first digest row ends 'superseded' */
@@ -49,12 +53,19 @@ const SCENARIOS = {
   'never answered': { accept: false },
 } satisfies Record<string, Scenario>;
 
-describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-send on %s', (variant: VariantName) => {
+const SETUPS: Array<{ name: string; variant: VariantName; state?: 'mysql' | 'postgres' }> = [
+  { name: 'mysql-iredmail', variant: 'mysql-iredmail' },
+  { name: 'pg-upstream', variant: 'pg-upstream' },
+  { name: 'mysql-iredmail, state apart on postgres', variant: 'mysql-iredmail', state: 'postgres' },
+  { name: 'pg-upstream, state apart on mysql', variant: 'pg-upstream', state: 'mysql' },
+];
+
+describe.each(SETUPS)('notify killed mid-send on $name', ({ variant, state: stateServer }) => {
   let suffix: string;
   let twin: ResendTwin;
 
   beforeAll(async () => {
-    suffix = `${inject('runSuffix')}k`;
+    suffix = `${inject('runSuffix')}k${stateServer ? 'a' : ''}`;
     twin = await startResendTwin();
   });
   afterAll(async () => {
@@ -64,12 +75,22 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-sen
 
   async function killAndRestart(sc: Scenario) {
     // A fresh database per scenario: --force-all takes every recipient with quarantined mail.
-    const url = await createVariantDatabase(variant, { suffix });
+    const url = await createVariantDatabase(variant, { suffix, migrate: !stateServer });
     twin.reset();
-    const env = { ...ENV, DATABASE_URL: url, RESEND_BASE_URL: twin.url, RESEND_RATE_LIMIT: '0' };
+    const server = variant.startsWith('mysql') ? 'mysql' : 'postgres';
+    const apart = stateServer ? await apartDatabases({ ownerUrl: url, amavisdServer: server, stateServer, tag: suffix }) : null;
+    const env = {
+      ...ENV,
+      DATABASE_URL: apart?.amavisdUrl ?? url,
+      ...(apart ? { STATE_DATABASE_URL: apart.stateUrl } : {}),
+      RESEND_BASE_URL: twin.url,
+      RESEND_RATE_LIMIT: '0',
+    };
+    // amavisd's as its owner (the mail is written through it); the state: where the ledger is
     const handle: DbHandle = await openVariant(variant, 2, { suffix });
+    const state = apart?.state ?? handle;
     try {
-      const v = await inspectDatabase(handle);
+      const v = await inspectDatabase(handle, apart?.state);
       const now = Math.floor(Date.now() / 1000);
       const domains = ['kill-a.example.com', 'kill-b.example.net'];
       const people = Array.from({ length: RECIPIENTS }, (_, i) => `u${String(i).padStart(4, '0')}@${domains[i % 2]}`);
@@ -90,10 +111,10 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-sen
       const expected = [...people].sort();
 
       const sends = async () => {
-        const rows = await handle.db.selectFrom('qe_digest_sends').select(['recipient', 'status']).execute();
+        const rows = await state.db.selectFrom('qe_digest_sends').select(['recipient', 'status']).execute();
         return rows.map((r) => ({ recipient: r.recipient, status: r.status.trim() }));
       };
-      const states = () => handle.db.selectFrom('qe_digest_state').select(['recipient', 'last_mail_id']).execute();
+      const states = () => state.db.selectFrom('qe_digest_state').select(['recipient', 'last_mail_id']).execute();
 
       // Run 1 at hh:58:30, the restarts at (hh+1):00:30: all_time's key must not depend on the clock
       // (it used to be the hour the run started in: every digest run 1 delivered went out again).
@@ -137,7 +158,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-sen
         expect(twin.requests).toHaveLength(2);
       }
       const unsent = expected.filter((r) => !sentBefore.includes(r));
-      await sc.between?.({ handle, v, now, heldBatch: heldRecipients });
+      await sc.between?.({ handle, state, v, now, heldBatch: heldRecipients });
       const requestsBefore = twin.requests.length;
 
       // Run 2: to the end, exit 0; the recipients recorded as sent are skipped without asking Resend.
@@ -199,6 +220,7 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-sen
       hold.release();
     } finally {
       await handle.close();
+      await apart?.drop();
     }
   }
 
@@ -236,9 +258,9 @@ describe.each(['mysql-iredmail', 'pg-upstream'] as const)('notify killed mid-sen
     let late = '';
     await killAndRestart({
       accept: false,
-      between: async ({ handle, v, now }) => {
+      between: async ({ handle, state, v, now }) => {
         // a member of a batch that was marked for sending (rows of a page not reached have no batch key)
-        const held = await handle.db
+        const held = await state.db
           .selectFrom('qe_digest_sends')
           .select('recipient')
           .where('status', '=', 'sending')

@@ -7,6 +7,7 @@ import { advanceWatermarks } from '../../src/digest/send.ts';
 import { handleQueueMessage, type QueueMessageBody } from '../../src/jobs/queue.ts';
 import { resendMailer } from '../../src/mail/resend.ts';
 import { VARIANTS } from '../support/databases.ts';
+import { withStateApart } from '../support/state-apart.ts';
 import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { ReleaseTwin } from '../support/release-twin.ts';
@@ -17,7 +18,10 @@ const SECRET = 'digest-link-secret-0123456789abcdef0123';
 const PUBLIC = 'https://q.example.test';
 const MODE = { forceAll: false, allTime: false, includeBackupMx: false };
 
-describe.each(VARIANTS)('digests on %s', (variantName) => {
+// every variant with our tables in amavisd's database, then the state apart both ways
+const SETUPS = withStateApart(VARIANTS, 'dg');
+
+describe.each(SETUPS)('digests on $name', ({ variantName, stateApart }) => {
   let t: TestApp;
   let f: Fixtures;
   let twin: ResendTwin;
@@ -47,13 +51,14 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
   const linksIn = (text: string) =>
     [...text.matchAll(/https:\/\/q\.example\.test\/a\/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)/g)].map((m) => m[1]!);
   const auditCount = async (mailId: string) =>
-    Number((await sql<{ n: number }>`SELECT count(*) AS n FROM qe_audit WHERE mail_id = ${mailId}`.execute(t.handle.db)).rows[0]!.n);
+    Number((await sql<{ n: number }>`SELECT count(*) AS n FROM qe_audit WHERE mail_id = ${mailId}`.execute(t.state.db)).rows[0]!.n);
 
   beforeAll(async () => {
     twin = await startResendTwin();
     release = new ReleaseTwin();
     t = await testApp(variantName, {
       release,
+      stateApart,
       env: {
         RESEND_API_KEY: 're_test_key',
         RESEND_BASE_URL: twin.url,
@@ -76,7 +81,7 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     await f?.cleanup();
     for (const table of ['qe_digest_subscriptions', 'qe_digest_state', 'qe_digest_sends'] as const) {
       const col = table === 'qe_digest_subscriptions' ? 'address' : 'recipient';
-      for (const d of [dA, dB]) await sql`DELETE FROM ${sql.table(table)} WHERE ${sql.ref(col)} LIKE ${`%@${d}`}`.execute(t.handle.db);
+      for (const d of [dA, dB]) await sql`DELETE FROM ${sql.table(table)} WHERE ${sql.ref(col)} LIKE ${`%@${d}`}`.execute(t.state.db);
     }
     await t?.close();
     await twin?.close();
@@ -163,7 +168,7 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     const r = await run({ recipients: more });
     expect(r).toMatchObject({ sent: 1, failed: 1, retryable: 0 });
     expect(r.errors[0]).toMatchObject({ recipient: more[1] });
-    const rows = await t.handle.db
+    const rows = await t.state.db
       .selectFrom('qe_digest_sends')
       .select(['recipient', 'status', 'error', 'provider_id'])
       .where('recipient', 'in', more)
@@ -181,20 +186,19 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     // (a run that settles the other's batch under its key gets Resend's stored answer: both may count it)
     expect(a.sent + b.sent).toBeGreaterThanOrEqual(people.length);
     expect(a.failed + b.failed).toBe(0);
-    const rows = await t.handle.db.selectFrom('qe_digest_sends').select(['recipient', 'status']).where('recipient', 'in', people).execute();
+    const rows = await t.state.db.selectFrom('qe_digest_sends').select(['recipient', 'status']).where('recipient', 'in', people).execute();
     expect(rows.map((r) => r.status.trim())).toEqual(people.map(() => 'sent'));
   });
 
   it('a watermark only moves forward (a late settlement of an older batch never re-opens delivered mail)', async () => {
     const who = `wm@${dA}`;
     const at = async () =>
-      await t.handle.db
+      await t.state.db
         .selectFrom('qe_digest_state')
         .select(['last_time_num', 'last_mail_id'])
         .where('recipient', '=', who)
         .executeTakeFirstOrThrow();
-    const move = (time: number, mailId: string) =>
-      advanceWatermarks(t.handle.db, t.handle.dialect, [{ recipient: who, time, mailId }], NOW);
+    const move = (time: number, mailId: string) => advanceWatermarks(t.state.db, t.state.dialect, [{ recipient: who, time, mailId }], NOW);
     await move(1000, 'BBBBBBBBBBBB');
     await move(999, 'ZZZZZZZZZZZZ'); // older time
     await move(1000, 'AAAAAAAAAAAA'); // same time, lower id
@@ -252,7 +256,8 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
       },
     };
     const held = twin.hold();
-    const second = runDigest({ ...deps, db: t.handle.db.withPlugin(gate) }, scope, {
+    // (the watermarks are read from the state database: the same handle as amavisd's but for the state apart)
+    const second = runDigest({ ...deps, db: t.deps.db.withPlugin(gate), state: t.deps.state.withPlugin(gate) }, scope, {
       ...MODE,
       inProgressHorizon: 0,
       recipients: people,
@@ -312,7 +317,7 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     for (const p of people) expect(to(p), p).toHaveLength(1);
   });
 
-  it('a scanner GETting a link changes nothing; the POST releases as link:<recipient>', async () => {
+  it('a scanner GETting a link changes nothing; the POST releases as link:<recipient>; allow and delete links do theirs', async () => {
     const erin = `erin@${dA}`;
     const [id] = await f.add(msg(erin, { subject: 'invoice' }));
     const mailId = id!.slice(2);
@@ -338,7 +343,7 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     expect(await done.text()).toContain('Released');
     expect(await f.rs(id!)).toEqual(['R']);
     expect(release.calls.map((c) => c.recipients)).toEqual([[erin]]);
-    const audit = await t.handle.db.selectFrom('qe_audit').selectAll().where('mail_id', '=', mailId).execute();
+    const audit = await t.state.db.selectFrom('qe_audit').selectAll().where('mail_id', '=', mailId).execute();
     expect(audit).toMatchObject([{ action: 'release', actor: `link:${erin}`, actor_role: 'user', result: 'ok' }]);
     const again = await t.app.request(`/a/${releaseTok}`, { method: 'POST' });
     expect(again.status).toBe(200);
@@ -347,23 +352,26 @@ describe.each(VARIANTS)('digests on %s', (variantName) => {
     expect((await t.app.request(`/a/${deleteTok}`, { method: 'POST' })).status).toBe(200);
     expect(await f.rs(id!)).toEqual(['R']); // a released copy is not then deleted
 
-    // release_allow: whatever the verb answers (501 until sender lists land), shown as a page
-    const [id2] = await f.add(msg(erin));
-    const allow = await signLink(SECRET, {
-      action: 'release_allow',
-      partitionTag: 0,
-      mailId: id2!.slice(2),
-      recipient: erin,
-      expires: NOW + 3600,
-    });
-    const allowed = await t.app.request(`/a/${allow}`, { method: 'POST' });
-    expect([200, 501]).toContain(allowed.status);
+    // release_allow: released and the sender allowed where amavisd's lookup tables are (else the
+    // verb's 501, shown as a page); delete: the copy deleted, audited as the link's recipient
+    const [id2, id3] = await f.add(msg(erin), msg(erin));
+    const link = (action: 'release_allow' | 'delete', id: string) =>
+      signLink(SECRET, { action, partitionTag: 0, mailId: id.slice(2), recipient: erin, expires: NOW + 3600 });
+    const allowed = await t.app.request(`/a/${await link('release_allow', id2!)}`, { method: 'POST' });
     expect(allowed.headers.get('content-type')).toContain('text/html');
-    const del = await signLink(SECRET, { action: 'delete', partitionTag: 0, mailId: id2!.slice(2), recipient: erin, expires: NOW + 3600 });
-    if (allowed.status === 501) {
-      expect((await t.app.request(`/a/${del}`, { method: 'POST' })).status).toBe(200);
-      expect(await f.rs(id2!)).toEqual(['D']);
-    }
+    if (t.deps.variant.lookup.missing.length === 0) {
+      expect(allowed.status).toBe(200);
+      expect(await f.rs(id2!)).toEqual(['R']);
+      expect(release.calls.map((c) => c.recipients)).toEqual([[erin], [erin]]);
+      const listed = (await (await t.get(`/v1/sender-lists?recipient=${erin}`)).json()) as {
+        items: Array<{ sender: string; list: string }>;
+      };
+      expect(listed.items).toContainEqual(expect.objectContaining({ sender: 'spammer@bulk.example', list: 'allow' }));
+    } else expect(allowed.status).toBe(501);
+    expect((await t.app.request(`/a/${await link('delete', id3!)}`, { method: 'POST' })).status).toBe(200);
+    expect(await f.rs(id3!)).toEqual(['D']);
+    const deleted = await t.state.db.selectFrom('qe_audit').selectAll().where('mail_id', '=', id3!.slice(2)).execute();
+    expect(deleted).toMatchObject([{ action: 'delete', actor: `link:${erin}`, result: 'ok' }]);
   });
 
   it('tampered, expired and foreign links are 403 and change nothing', async () => {

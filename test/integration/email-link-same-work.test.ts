@@ -11,6 +11,7 @@ import { windowLimiter } from '../../src/digest/rate-limit.ts';
 import type { Mailer } from '../../src/mail/mailer.ts';
 import { testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
+import { withStateApart } from '../support/state-apart.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
 
@@ -26,9 +27,10 @@ class StatementLog implements KyselyPlugin {
   }
 }
 
-describe.each(['mysql-iredmail', 'pg-upstream', 'pg-iredmail'] as const)(
-  '"email me a link" does the same work for every address on %s',
-  (variantName) => {
+// also with the state apart both ways: two statements then (one to each database), the same two for every address
+describe.each(withStateApart(['mysql-iredmail', 'pg-upstream', 'pg-iredmail'], 'em'))(
+  '"email me a link" does the same work for every address on $name',
+  ({ variantName, stateApart }) => {
     let t: TestApp;
     let f: Fixtures;
     let domain: string;
@@ -45,6 +47,7 @@ describe.each(['mysql-iredmail', 'pg-upstream', 'pg-iredmail'] as const)(
 
     beforeAll(async () => {
       t = await testApp(variantName, {
+        stateApart,
         env: {
           LINK_SECRET: 'same-work-link-secret-0123456789abcdefgh',
           PUBLIC_URL: 'https://q.example.test',
@@ -56,7 +59,7 @@ describe.each(['mysql-iredmail', 'pg-upstream', 'pg-iredmail'] as const)(
     });
     afterAll(async () => {
       await f?.cleanup();
-      await t?.deps.db.deleteFrom('qe_digest_subscriptions').where('address', 'like', `%@${domain}`).execute();
+      await t?.deps.state.deleteFrom('qe_digest_subscriptions').where('address', 'like', `%@${domain}`).execute();
       await t?.close();
     });
 
@@ -82,14 +85,14 @@ describe.each(['mysql-iredmail', 'pg-upstream', 'pg-iredmail'] as const)(
           recipients: [{ address: withMail }],
         },
       );
-      await t.deps.db
+      await t.deps.state
         .insertInto('qe_digest_subscriptions')
         .values({ address: subscribed, domain, enabled: 0, frequency: 'daily', time_zone: null, updated_at: NOW, updated_by: 'test' })
         .execute();
 
       const shapesFor = async (address: string) => {
         const log = new StatementLog();
-        const deps = { ...t.deps, db: t.deps.db.withPlugin(log), mailer };
+        const deps = { ...t.deps, db: t.deps.db.withPlugin(log), state: t.deps.state.withPlugin(log), mailer };
         const r = await requestPortalLink(deps, address, {
           ip: '192.0.2.1',
           limiter: windowLimiter(1, 60_000),
@@ -102,6 +105,7 @@ describe.each(['mysql-iredmail', 'pg-upstream', 'pg-iredmail'] as const)(
       const sub = await shapesFor(subscribed);
       const none = await shapesFor(unknown);
       expect(known.length).toBeGreaterThan(0);
+      if (stateApart) expect(known).toHaveLength(2); // amavisd's mail and the state's subscription
       expect(sub).toEqual(known);
       expect(none).toEqual(known);
       expect(sent).toEqual([withMail, subscribed]);

@@ -9,6 +9,7 @@ import { parseConfig } from '../../src/config.ts';
 import { VARIANTS } from '../support/databases.ts';
 import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
+import { withStateApart } from '../support/state-apart.ts';
 import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
 import { keySession, portalSession } from '../support/ui-client.ts';
 import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
@@ -24,7 +25,8 @@ const PUBLIC = 'http://qe.test';
 // approve / deny links: GET confirms and changes nothing, POST acts as that key; a revoked key's
 // links are dead; a request for mail no longer in the quarantine cannot be approved. The pages:
 // "Release requests (n)" in the navigation, report buttons on the message page.
-describe.each(VARIANTS)('release request links for deciders on %s', (variantName) => {
+// every variant with our tables in amavisd's database, then the state apart both ways
+describe.each(withStateApart(VARIANTS, 'rl'))('release request links for deciders on $name', ({ variantName, stateApart }) => {
   let t: TestApp;
   let f: Fixtures;
   let peer: PdpPeer;
@@ -56,7 +58,7 @@ describe.each(VARIANTS)('release request links for deciders on %s', (variantName
     return (await r.json()) as { id: string };
   };
   const requestRow = (id: string) =>
-    t.handle.db.selectFrom('qe_release_requests').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    t.state.db.selectFrom('qe_release_requests').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
   /** the approve and deny links of the email `to` got about the message with this subject */
   const linksIn = async (to: string, subject: string) => {
     const email = await vi.waitFor(
@@ -77,6 +79,7 @@ describe.each(VARIANTS)('release request links for deciders on %s', (variantName
     mail = await startResendTwin();
     dir = mkdtempSync(path.join(tmpdir(), 'qe-decider-bayes-'));
     t = await testApp(variantName, {
+      stateApart,
       release: releaseTransportFor(parseConfig({ AMAVISD_PDP: peer.hostPort }))!,
       env: {
         LINK_SECRET: SECRET,
@@ -242,7 +245,7 @@ describe.each(VARIANTS)('release request links for deciders on %s', (variantName
     expect(await requestRow(r2.id)).toMatchObject({ status: 'expired', reason: 'the message was removed from the quarantine' });
     expect(peer.requests().length).toBe(before);
     // recorded as the decider's doing: an audit row each, naming the request and its requester
-    const expiries = await t.handle.db
+    const expiries = await t.state.db
       .selectFrom('qe_audit')
       .select(['actor', 'detail'])
       .where('action', '=', 'release_request_expire')
@@ -259,7 +262,7 @@ describe.each(VARIANTS)('release request links for deciders on %s', (variantName
       Number(
         (
           await sql<{ n: number }>`SELECT count(*) AS n FROM qe_release_requests WHERE domain = ${domain} AND status = 'pending'`.execute(
-            t.handle.db,
+            t.state.db,
           )
         ).rows[0]!.n,
       );
@@ -273,7 +276,7 @@ describe.each(VARIANTS)('release request links for deciders on %s', (variantName
     expect((await b.page('/ui/quarantine')).html).toContain('>Release requests</a>');
     // admins: every pending request
     const all = Number(
-      (await sql<{ n: number }>`SELECT count(*) AS n FROM qe_release_requests WHERE status = 'pending'`.execute(t.handle.db)).rows[0]!.n,
+      (await sql<{ n: number }>`SELECT count(*) AS n FROM qe_release_requests WHERE status = 'pending'`.execute(t.state.db)).rows[0]!.n,
     );
     const admin = await keySession(t.app, keys.admin!.key);
     expect((await admin.page('/ui/requests')).html).toMatch(new RegExp(`>Release requests \\((${all}|${all + 1}|${all + 2})\\)</a>`));

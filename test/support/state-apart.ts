@@ -3,6 +3,7 @@
  * database reached as the README's least-privileged user for that setup (grants:*:amavisd-apart,
  * run as written but for names), and an empty state database of the other server kind, migrated.
  */
+import type { VariantName } from '../../src/amavis/schema.ts';
 import { loadMigrationFiles } from '../../src/db/drivers/files.ts';
 import { migrate } from '../../src/db/migrations.ts';
 import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
@@ -66,4 +67,24 @@ export async function apartDatabases(opts: {
       }
     },
   };
+}
+
+/** One database setup a test file runs on: a variant with our tables in it, or with the state apart (testApp's `stateApart`). */
+export interface Setup {
+  name: string;
+  variantName: VariantName;
+  stateApart?: { server: 'mysql' | 'postgres'; tag: string };
+}
+
+/**
+ * `variants` with our tables in amavisd's database, then two with the state apart: MariaDB's
+ * amavisd with the state on PostgreSQL, and PostgreSQL's with the state on MariaDB. `tag`: short,
+ * [a-z0-9], unique per test file (it names the apart users and databases).
+ */
+export function withStateApart(variants: readonly VariantName[], tag: string): Setup[] {
+  return [
+    ...variants.map((v) => ({ name: v, variantName: v })),
+    { name: 'mysql-upstream, state apart on postgres', variantName: 'mysql-upstream', stateApart: { server: 'postgres', tag: `${tag}p` } },
+    { name: 'pg-iredmail, state apart on mysql', variantName: 'pg-iredmail', stateApart: { server: 'mysql', tag: `${tag}m` } },
+  ];
 }

@@ -53,25 +53,6 @@ describe('functions/worker.ts in workerd: a configuration it cannot run with', (
     });
   });
 
-  it('a STATE_DATABASE_URL apart from DATABASE_URL is refused while a flow does not support it, naming them', async () => {
-    vi.spyOn(console, 'error').mockImplementation(() => {});
-    const apart: WorkerEnv = { ...env, STATE_DATABASE_URL: 'postgres://qe:pw@127.0.0.1:5432/qe_state_elsewhere' };
-    const res = await worker.fetch(new Request('https://quarantine.test/healthz'), apart, ctx);
-    expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({
-      status: 'misconfigured',
-      misconfigured: [
-        {
-          variable: 'STATE_DATABASE_URL',
-          problem: expect.stringMatching(/^a state database apart from DATABASE_URL is not supported yet by: digests/),
-        },
-      ],
-    });
-    // the same database named twice is not apart: it runs
-    const same: WorkerEnv = { ...env, STATE_DATABASE_URL: String(env.DATABASE_URL) };
-    expect((await worker.fetch(new Request('https://quarantine.test/healthz'), same, ctx)).status).toBe(200);
-  });
-
   it('a MySQL DATABASE_URL with an ssl-mode MySQL does not know is misconfigured at start, not a 500 per request', async () => {
     vi.spyOn(console, 'error').mockImplementation(() => {});
     const bad: WorkerEnv = { ...env, DATABASE_URL: 'mysql://qe:pw@127.0.0.1:3306/amavisd?ssl-mode=sometimes' };

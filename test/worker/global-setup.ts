@@ -10,7 +10,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startRelay } from '../../functions/relay.ts';
-import { dropVariantDatabase } from '../support/databases.ts';
+import { openDatabase } from '../../src/db/connect.ts';
+import { loadMigrationFiles } from '../../src/db/drivers/files.ts';
+import { migrate } from '../../src/db/migrations.ts';
+import { createEmptyDatabase, dropDatabase, dropVariantDatabase } from '../support/databases.ts';
 import { startResendTwin } from '../support/resend-server.ts';
 import { type RealAmavisd, startRealAmavisd } from './real-amavisd.ts';
 import { SUFFIX, seedWorkerDatabase, type WorkerSeed } from './seed.ts';
@@ -18,6 +21,10 @@ import { SUFFIX, seedWorkerDatabase, type WorkerSeed } from './seed.ts';
 export default async function setup(project: TestProject) {
   const [mysql, pg] = await Promise.all([seedWorkerDatabase('mysql-iredmail'), seedWorkerDatabase('pg-upstream')]);
   project.provide('workerSeeds', { mysql, pg });
+  // A state database apart for each project, of the other server kind (README "State in its own
+  // database"): MariaDB's amavisd with the state on PostgreSQL, and the other way round.
+  const [pgState, mysqlState] = [await stateDatabase('postgres'), await stateDatabase('mysql')];
+  project.provide('workerStateUrls', { mysql: pgState, pg: mysqlState });
   // Digests from inside workerd go to this Resend-compatible server (Node side).
   const resend = await startResendTwin();
   project.provide('resendUrl', resend.url);
@@ -54,7 +61,23 @@ export default async function setup(project: TestProject) {
     await resend.close();
     await dropVariantDatabase('mysql-iredmail', { suffix: SUFFIX });
     await dropVariantDatabase('pg-upstream', { suffix: SUFFIX });
+    await dropDatabase('postgres', STATE_NAME);
+    await dropDatabase('mysql', STATE_NAME);
   };
+}
+
+const STATE_NAME = `qe_wstate_${SUFFIX}`;
+
+/** An empty database of this kind with our tables migrated: a state database apart. */
+async function stateDatabase(server: 'mysql' | 'postgres'): Promise<string> {
+  const url = await createEmptyDatabase(server, STATE_NAME);
+  const h = await openDatabase({ url, runtime: 'node', poolSize: 1 });
+  try {
+    await migrate(h.db, h.dialect, await loadMigrationFiles(h.dialect), () => Date.now());
+  } finally {
+    await h.close();
+  }
+  return url;
 }
 
 const LEARN_RELAY_SECRET = 'worker-test-learn-relay-secret-0123456789';
@@ -64,6 +87,8 @@ declare module 'vitest' {
     workerSeeds: { mysql: WorkerSeed; pg: WorkerSeed };
     /** which of workerSeeds this project's Worker is bound to (set per project in the config) */
     workerDb: 'mysql' | 'pg';
+    /** per project: a migrated state database of the other server kind, for STATE_DATABASE_URL */
+    workerStateUrls: { mysql: string; pg: string };
     /** the Resend twin the Worker's RESEND_BASE_URL points to */
     resendUrl: string;
     /** a relay that runs the real sa-learn (its AM.PDP goes nowhere) */
