@@ -97,7 +97,8 @@ async function deleteApart(
   const settled = await settleDelete(deps, { id }, { step: deps.crossWriteStep, live: true });
   // settled by the recovery pass meanwhile: the copies are deleted either way
   if (!settled) return { id: formatItemId(key), deleted: chosen.map((c) => c.address), content_removed: false };
-  if (settled.deleted.length === 0) throw new AppError('conflict', 'these copies changed meanwhile; nothing was deleted');
+  // as a repeated delete: the copies were released or deleted by another request meanwhile
+  if (settled.deleted.length === 0) throw new AppError('nothing_to_delete', 'these copies changed meanwhile; nothing was deleted');
   return settled;
 }
 

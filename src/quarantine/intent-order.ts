@@ -22,8 +22,8 @@ import type { Deps } from '../deps.ts';
 import type { QeCrossWritesTable } from '../db/types.ts';
 
 export type LockedIntent = Pick<QeCrossWritesTable, 'id' | 'kind' | 'audit_id' | 'partition_tag' | 'mail_id' | 'payload' | 'created_at'> & {
-  /** the highest qe_audit id when the intent was written (older intents: none, so every audit row counts as newer) */
-  seen: number;
+  /** the highest qe_audit id when the intent was written; null for one written before it was kept */
+  seen: number | null;
 };
 
 /** The highest audit id now: what an intent written now has seen. */
@@ -45,8 +45,8 @@ export async function withIntent<T>(
   return deps.state.transaction().execute(async (st) => {
     const row = await st.selectFrom('qe_cross_writes').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
     if (!row) return null;
-    const seen = (JSON.parse(row.payload) as { seen?: number }).seen ?? 0;
-    const out = await fn(st, { ...row, seen: Number(seen) });
+    const seen = (JSON.parse(row.payload) as { seen?: number }).seen;
+    const out = await fn(st, { ...row, seen: seen === undefined ? null : Number(seen) });
     await st.deleteFrom('qe_cross_writes').where('id', '=', id).execute();
     return out;
   });
@@ -56,10 +56,14 @@ export async function withIntent<T>(
 const after = (a: { created_at: number; id: string }, b: { created_at: number; id: string }) =>
   Number(a.created_at) > Number(b.created_at) || (Number(a.created_at) === Number(b.created_at) && a.id > b.id);
 
-/** The audit rows newer than the intent: after its release attempt's own row, or after what it had seen. */
+/**
+ * The audit rows newer than the intent: after its release attempt's own row, or after what it had
+ * seen; for an intent from before `seen` was kept, those audited in or after its second.
+ */
 function newerAudit(st: Deps['state'], intent: LockedIntent, actions: string[]) {
-  const since = intent.kind === 'release' && intent.audit_id !== null ? Number(intent.audit_id) : intent.seen;
-  return st.selectFrom('qe_audit').select(['recipients', 'detail']).where('action', 'in', actions).where('id', '>', since);
+  const q = st.selectFrom('qe_audit').select(['recipients', 'detail']).where('action', 'in', actions);
+  if (intent.kind === 'release' && intent.audit_id !== null) return q.where('id', '>', Number(intent.audit_id));
+  return intent.seen === null ? q.where('at', '>=', Number(intent.created_at)) : q.where('id', '>', intent.seen);
 }
 
 /**
