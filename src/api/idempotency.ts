@@ -11,8 +11,25 @@ export interface StoredAnswer {
   body: unknown;
 }
 
-/** Writes the answer inside the transaction that records the change, so the two never disagree. */
-export type Remember = (trx: Deps['db'], answer: StoredAnswer) => Promise<void>;
+/**
+ * Writes the answer inside the transaction that records the change, so the two never disagree.
+ * `keyHash` names the key for a change settled later by someone else (the recovery pass of a
+ * release with a state database apart: rememberAnswer, forgetPending).
+ */
+export type Remember = ((trx: Deps['db'], answer: StoredAnswer) => Promise<void>) & { keyHash: string };
+
+export async function rememberAnswer(trx: Deps['db'], keyHash: string, answer: StoredAnswer): Promise<void> {
+  await trx
+    .updateTable('qe_idempotency')
+    .set({ state: 'done', response_status: answer.status, response_body: JSON.stringify(answer.body) })
+    .where('key_hash', '=', keyHash)
+    .execute();
+}
+
+/** Nothing was recorded for the key: it is freed, so the client can retry. */
+export async function forgetPending(db: Deps['db'], keyHash: string): Promise<void> {
+  await db.deleteFrom('qe_idempotency').where('key_hash', '=', keyHash).where('state', '=', 'pending').execute();
+}
 
 /**
  * Idempotency-Key: the first request with a key claims it (a row in state 'pending'); the same
@@ -77,23 +94,12 @@ export async function idempotent<A extends StoredAnswer = StoredAnswer>(
       replayed: true;
     };
   }
-  const remember: Remember = async (trx, answer) => {
-    await trx
-      .updateTable('qe_idempotency')
-      .set({ state: 'done', response_status: answer.status, response_body: JSON.stringify(answer.body) })
-      .where('key_hash', '=', keyHash)
-      .execute();
-  };
+  const remember: Remember = Object.assign((trx: Deps['db'], answer: StoredAnswer) => rememberAnswer(trx, keyHash, answer), { keyHash });
   try {
     return { ...(await run(remember)), replayed: false };
   } catch (err) {
     // Nothing was recorded: free the key so the client can retry.
-    await deps.state
-      .deleteFrom('qe_idempotency')
-      .where('key_hash', '=', keyHash)
-      .where('state', '=', 'pending')
-      .execute()
-      .catch(() => {});
+    await forgetPending(deps.state, keyHash).catch(() => {});
     throw err;
   }
 }

@@ -20,6 +20,7 @@ import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { emitMailEvent } from '../webhooks/mail-events.ts';
 import { fitDetail } from '../audit/audit.ts';
+import type { QeReleaseAttemptsTable } from '../db/types.ts';
 
 const now = (deps: Pick<Deps, 'clock'>) => Math.floor(deps.clock.now() / 1000);
 
@@ -126,6 +127,8 @@ export async function announceUnsettledReleases(deps: Deps, limit = 100): Promis
     .execute();
   let announced = 0;
   for (const a of due) {
+    // one decision for a stopped process's attempt: never claimed is voided (not sent), not announced
+    if (await voidUnclaimed(deps, a)) continue;
     await deps.state.transaction().execute(async (trx) => {
       const mark = await trx
         .updateTable('qe_release_attempts')
@@ -157,4 +160,43 @@ export async function announceUnsettledReleases(deps: Deps, limit = 100): Promis
     });
   }
   return announced;
+}
+
+/**
+ * With a state database apart: an attempt still 'pending' (its process stopped before the fence)
+ * whose copies were never claimed is voided: its audit row 'failed' (not sent), its row gone; true
+ * when voided. Called by the recovery pass and, first, by the announcement, so an attempt is
+ * either voided or announced as unknown, never both: neither happens once the other has (the void
+ * needs notified_at unset, the announcement the row). Claimed copies ('p') are read as its claim,
+ * so one held by another release keeps it for the announcement (unknown), the safe side.
+ */
+export async function voidUnclaimed(
+  deps: Deps,
+  a: Pick<QeReleaseAttemptsTable, 'audit_id' | 'partition_tag' | 'mail_id' | 'plan' | 'state'>,
+): Promise<boolean> {
+  if (!deps.stateApart || a.state !== 'pending' || !a.plan) return false;
+  const copies = JSON.parse(a.plan) as Array<{ rseqnum: number; fresh?: boolean }>;
+  const claimable = copies.filter((c) => c.fresh !== false).map((c) => c.rseqnum);
+  if (claimable.length) {
+    const { rows } = await sql<{ n: number | string }>`SELECT count(*) AS n FROM msgrcpt
+      WHERE partition_tag = ${Number(a.partition_tag)} AND mail_id = ${bind(deps.variant, 'msgrcpt.mail_id', a.mail_id)}
+        AND rseqnum IN (${sql.join(claimable)}) AND rs = 'p'`.execute(deps.db);
+    // claimed but not fenced (the process stopped between the two): left to the admin, as unknown
+    if (Number(rows[0]?.n ?? 0) > 0) return false;
+  }
+  return deps.state.transaction().execute(async (trx) => {
+    const token = await trx
+      .deleteFrom('qe_release_attempts')
+      .where('audit_id', '=', a.audit_id)
+      .where('state', '=', 'pending')
+      .where('notified_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(token.numDeletedRows) !== 1) return false; // fenced by the live request, or announced, meanwhile
+    await trx
+      .updateTable('qe_audit')
+      .set({ result: 'failed', detail: 'not sent: the process stopped before it claimed the copies' })
+      .where('id', '=', a.audit_id)
+      .execute();
+    return true;
+  });
 }

@@ -5,8 +5,11 @@
  *  1. intent: a qe_cross_writes row, committed in the state database, holding everything the
  *     settlement needs (who, which copies, their rs before, amavisd's answer for a release);
  *  2. amavisd's change, committed in amavisd's database; idempotent (compare-and-set on rs);
- *  3. settle: in one state transaction, the intent row deleted (exactly one settler wins: the
- *     deletion is the token), the audit row written or settled, the events in the outbox.
+ *  3. settle: in one state transaction, the intent row deleted, the audit row written or settled,
+ *     the events in the outbox.
+ * Steps 2 and 3 run holding the intent's row lock in that state transaction (intent-order.ts): a
+ * settler that finds the intent gone redoes nothing, and step 2 is skipped for a target a newer
+ * change names, so an old intent is never redone over a newer change (not even A->B->A).
  * A process killed after 1 leaves the intent: the minute job (settleCrossWrites, run by the
  * webhook job before its delivery pass) redoes 2 (a no-op when it was done) and then 3, so no audit
  * row or event is lost, and none is written for a change that was not made: step 3 only ever
@@ -22,14 +25,17 @@ import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { emitMailEvent, emitReleaseEvents } from '../webhooks/mail-events.ts';
 import { newId, type Subscriptions } from '../webhooks/events.ts';
-import { closeResolvedAttempts, settleAttempt } from './attempts.ts';
-import type { QeCrossWritesTable } from '../db/types.ts';
+import { closeResolvedAttempts, settleAttempt, voidUnclaimed } from './attempts.ts';
+import type { QeCrossWritesTable, QeReleaseRequestsTable } from '../db/types.ts';
 import { listIntent, settleSenderList, type SenderListPayload } from '../senders/lists-apart.ts';
 import type { RecipientForm, SenderForm } from '../senders/forms.ts';
 import type { ListName } from '../senders/lists.ts';
 import { settlePolicy, type PolicyPayload } from '../policies/policies-apart.ts';
 import { recordDeleted, removeContentIfDone, type DeleteResult } from './delete.ts';
-import { decideRequest } from './release-requests.ts';
+import { decideRequest, notifyApproved } from './release-requests.ts';
+import { releaseHttpAnswer, type AnswerKey } from './release-answer.ts';
+import { forgetPending, rememberAnswer } from '../api/idempotency.ts';
+import { highestAuditId, newerOnCopies, withIntent } from './intent-order.ts';
 import type { OnRecorded, RecipientOutcome, ReleaseResult } from './release.ts';
 
 /** A copy a cross-write changes: its rs before (a compare-and-set, and what a failed release gives back). */
@@ -52,6 +58,8 @@ export interface ReleasePayload {
   notSent?: boolean;
   /** the release request it approves (src/quarantine/release-requests.ts): approved with it when released */
   request?: string;
+  /** the API request's Idempotency-Key: settled by the recovery pass, its answer is stored under it */
+  answerKey?: AnswerKey;
   /** allow_sender: the sender and each recipient's form; the released ones get an allow entry */
   listing?: Listing;
 }
@@ -78,7 +86,7 @@ async function listingIntents(deps: Deps, who: Identity, listing: Listing | unde
 async function settleListings(deps: Deps, ids: Array<{ id: string; payload: string }>) {
   for (const i of ids) {
     // left to the recovery pass when this fails: its intent is committed
-    await settleSenderList(deps, i).catch((e: Error) =>
+    await settleSenderList(deps, i, { live: true }).catch((e: Error) =>
       deps.log.warn('sender-list entry left to the recovery pass', { message: e.message }),
     );
   }
@@ -120,7 +128,8 @@ export async function writeIntent(
   payload: ReleasePayload | DeletePayload | MarkPayload | SenderListPayload | PolicyPayload,
   auditId: number | null = null,
 ): Promise<string> {
-  const id = newId('xw');
+  // ordered by when it was written, to the millisecond (intent-order.ts orders open intents by it)
+  const id = `xw_${deps.clock.now().toString(36).padStart(9, '0')}${newId('').slice(1)}`;
   await trx
     .insertInto('qe_cross_writes')
     .values({
@@ -129,7 +138,8 @@ export async function writeIntent(
       audit_id: auditId,
       partition_tag: key.partitionTag,
       mail_id: key.mailId,
-      payload: JSON.stringify(payload),
+      // what it had seen: a newer change is one audited after it (intent-order.ts)
+      payload: JSON.stringify({ ...payload, seen: await highestAuditId(trx) }),
       created_at: seconds(deps),
     })
     .execute();
@@ -141,150 +151,163 @@ const NO_MAIL: MailKey = { partitionTag: 0, mailId: '' };
 
 const mailIdOf = (deps: Deps, key: MailKey) => bind(deps.variant, 'msgrcpt.mail_id', key.mailId);
 
-/** The copies' rs now, by rseqnum. */
-async function currentRs(db: Deps['db'], deps: Deps, key: MailKey, rseqnums: number[]): Promise<Map<number, string>> {
-  if (rseqnums.length === 0) return new Map();
-  const { rows } = await sql<{ rseqnum: number; rs: string }>`SELECT rseqnum, rs FROM msgrcpt
-    WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)} AND rseqnum IN (${sql.join(rseqnums)})`.execute(db);
-  return new Map(rows.map((r) => [Number(r.rseqnum), r.rs]));
-}
-
 /**
  * A release whose answer is recorded (the intent): step 2, released copies 'p' → 'R' and the rest
  * of its own claims back to their rs, then step 3. Returns the result, or null when another
- * settler recorded it first.
+ * settler recorded it first. The answer is recorded even when a newer change holds some copies
+ * (intent-order.ts): amavisd has answered, so its delivery is audited and announced; only those
+ * copies' rs is left to the newer change.
  */
 export async function settleRelease(
   deps: Deps,
-  intent: { id: string; audit_id: number | null; partition_tag: number; mail_id: string; payload: string },
+  intent: { id: string },
   opts: { onRecorded?: OnRecorded; subs?: Subscriptions | null; step?: (s: CrossWriteStep) => void } = {},
 ): Promise<ReleaseResult | null> {
-  const p = JSON.parse(intent.payload) as ReleasePayload;
-  const key: MailKey = { partitionTag: Number(intent.partition_tag), mailId: intent.mail_id };
-  const auditId = Number(intent.audit_id);
-  const released = p.copies.filter((_, i) => p.results[i]?.released);
-  const giveBack = p.copies.filter((c, i) => c.fresh !== false && !p.results[i]?.released);
-  await deps.db.transaction().execute(async (trx) => {
-    if (released.length) {
-      await sql`UPDATE msgrcpt SET rs = 'R' WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)}
-        AND rseqnum IN (${sql.join(released.map((c) => c.rseqnum))}) AND rs = 'p'`.execute(trx);
-    }
-    for (const c of giveBack) {
-      await sql`UPDATE msgrcpt SET rs = ${c.rs} WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)}
-        AND rseqnum = ${c.rseqnum} AND rs = 'p'`.execute(trx);
-    }
-  });
-  opts.step?.('release.amavisd');
-  const result: ReleaseResult = { id: formatItemId(key), status: p.status, results: p.results, via: p.via };
-  const forced = p.copies.some((c) => c.fresh === false);
-  const lists = await listingIntents(
-    deps,
-    p.who,
-    p.listing,
-    released.map((c) => c.address),
-    'allow',
-  );
   const listIds: Array<{ id: string; payload: string }> = [];
-  const settled = await deps.state.transaction().execute(async (trx) => {
-    const token = await trx.deleteFrom('qe_cross_writes').where('id', '=', intent.id).executeTakeFirst();
-    if (Number(token.numDeletedRows) !== 1) return false;
-    for (const l of lists) listIds.push({ id: await writeIntent(trx, deps, 'sender_list', NO_MAIL, l), payload: JSON.stringify(l) });
+  let approved: QeReleaseRequestsTable | undefined;
+  const settled = await withIntent(deps, intent.id, async (st, locked) => {
+    const p = JSON.parse(locked.payload) as ReleasePayload;
+    const key: MailKey = { partitionTag: Number(locked.partition_tag), mailId: locked.mail_id };
+    const auditId = Number(locked.audit_id);
+    await deps.db.transaction().execute(async (trx) => {
+      await lockCopies(trx, deps, key, p.copies);
+      const newer = await newerOnCopies(st, locked, key);
+      const released = p.copies.filter((c, i) => p.results[i]?.released && !newer.has(c.address));
+      const giveBack = p.copies.filter((c, i) => c.fresh !== false && !p.results[i]?.released && !newer.has(c.address));
+      if (released.length) {
+        await sql`UPDATE msgrcpt SET rs = 'R' WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)}
+          AND rseqnum IN (${sql.join(released.map((c) => c.rseqnum))}) AND rs = 'p'`.execute(trx);
+      }
+      for (const c of giveBack) {
+        await sql`UPDATE msgrcpt SET rs = ${c.rs} WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)}
+          AND rseqnum = ${c.rseqnum} AND rs = 'p'`.execute(trx);
+      }
+    });
+    opts.step?.('release.amavisd');
+    const result: ReleaseResult = { id: formatItemId(key), status: p.status, results: p.results, via: p.via };
+    const forced = p.copies.some((c) => c.fresh === false);
+    const lists = await listingIntents(
+      deps,
+      p.who,
+      p.listing,
+      p.copies.filter((_, i) => p.results[i]?.released).map((c) => c.address),
+      'allow',
+    );
+    for (const l of lists) listIds.push({ id: await writeIntent(st, deps, 'sender_list', NO_MAIL, l), payload: JSON.stringify(l) });
     if (p.error !== undefined) {
-      await settleAttempt(trx, auditId, 'failed', p.notSent ? `not sent: ${p.error}` : p.error);
-      if (!p.notSent) await emitReleaseEvents(trx, deps, p.who, key, p.results, p.error, opts.subs);
-      return true;
+      await settleAttempt(st, auditId, 'failed', p.notSent ? `not sent: ${p.error}` : p.error);
+      if (!p.notSent) await emitReleaseEvents(st, deps, p.who, key, p.results, p.error, opts.subs);
+      // the live request answers with the error and frees its key; so does the recovery pass
+      if (p.answerKey) await forgetPending(st, p.answerKey.keyHash);
+      return result;
     }
-    await settleAttempt(trx, auditId, p.status === 'released' ? 'ok' : p.status, JSON.stringify(p.results));
-    if (forced) await closeResolvedAttempts(trx, deps, key);
-    await emitReleaseEvents(trx, deps, p.who, key, p.results, undefined, opts.subs);
-    if (opts.onRecorded) await opts.onRecorded(trx, result);
-    else if (p.request && p.status === 'released') {
-      // the recovery pass: the approval the stopped request would have recorded with the release
-      const row = await trx.selectFrom('qe_release_requests').selectAll().where('id', '=', p.request).executeTakeFirst();
-      if (row?.status === 'pending') await decideRequest(trx, deps, p.who, row, 'approved', null);
+    await settleAttempt(st, auditId, p.status === 'released' ? 'ok' : p.status, JSON.stringify(p.results));
+    if (forced) await closeResolvedAttempts(st, deps, key);
+    await emitReleaseEvents(st, deps, p.who, key, p.results, undefined, opts.subs);
+    if (opts.onRecorded) await opts.onRecorded(st, result);
+    else {
+      // the recovery pass: what the stopped request would have recorded with the release
+      if (p.answerKey) await rememberAnswer(st, p.answerKey.keyHash, releaseHttpAnswer(result, p.answerKey.requestId));
+      if (p.request && p.status === 'released') {
+        const row = await st.selectFrom('qe_release_requests').selectAll().where('id', '=', p.request).executeTakeFirst();
+        if (row?.status === 'pending') {
+          await decideRequest(st, deps, p.who, row, 'approved', null);
+          approved = row;
+        }
+      }
     }
-    return true;
+    return result;
   });
   await settleListings(deps, listIds);
-  return settled ? result : null;
+  // the owner's email, after the commit, as the live approval sends it (approveReleaseRequest)
+  if (approved) await (await notifyApproved(deps, approved)).delivery;
+  return settled;
+}
+
+/** amavisd's rows of these copies, locked until its transaction ends (intent-order.ts). */
+async function lockCopies(trx: Deps['db'], deps: Deps, key: MailKey, copies: PlannedCopy[]): Promise<Map<number, string>> {
+  if (copies.length === 0) return new Map();
+  const { rows } = await sql<{ rseqnum: number; rs: string }>`SELECT rseqnum, rs FROM msgrcpt
+    WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)}
+      AND rseqnum IN (${sql.join(copies.map((c) => c.rseqnum))}) FOR UPDATE`.execute(trx);
+  return new Map(rows.map((r) => [Number(r.rseqnum), r.rs]));
 }
 
 /**
  * A delete's step 2 (copies → 'D' where they still have the rs read before; the stored text
  * removed when no copy is left pending) and step 3. Returns null when another settler recorded it.
+ * Recorded as deleted: only the copies this delete made 'D'. Run live (`live`: the intent was just
+ * written, no run before made any change) that is what its compare-and-set changed; in the
+ * recovery pass also a copy already 'D' that no newer change names (the stopped run's change).
+ * When none is left the intent goes with no audit row or event: nothing was deleted by it, and a
+ * 'failed' row would claim an attempt nobody is waiting for.
  */
 export async function settleDelete(
   deps: Deps,
-  intent: { id: string; partition_tag: number; mail_id: string; payload: string },
-  step?: (s: CrossWriteStep) => void,
+  intent: { id: string },
+  opts: { step?: (s: CrossWriteStep) => void; live?: boolean } = {},
 ): Promise<DeleteResult | null> {
-  const p = JSON.parse(intent.payload) as DeletePayload;
-  const key: MailKey = { partitionTag: Number(intent.partition_tag), mailId: intent.mail_id };
-  const { deleted, contentRemoved } = await deps.db.transaction().execute(async (trx) => {
-    for (const c of p.copies) {
-      await sql`UPDATE msgrcpt SET rs = 'D' WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)}
-        AND rseqnum = ${c.rseqnum} AND rs = ${c.rs}`.execute(trx);
-    }
-    // what is 'D' now: this change, whether made now or by the run that was stopped
-    const now = await currentRs(
-      trx,
-      deps,
-      key,
-      p.copies.map((c) => c.rseqnum),
-    );
-    const removed = await removeContentIfDone(trx, deps, key);
-    return { deleted: p.copies.filter((c) => now.get(c.rseqnum) === 'D').map((c) => c.address), contentRemoved: removed };
-  });
-  step?.('delete.amavisd');
-  const lists = await listingIntents(deps, p.who, p.listing, deleted, 'block');
   const listIds: Array<{ id: string; payload: string }> = [];
-  const settled = await deps.state.transaction().execute(async (trx) => {
-    const token = await trx.deleteFrom('qe_cross_writes').where('id', '=', intent.id).executeTakeFirst();
-    if (Number(token.numDeletedRows) !== 1) return false;
-    for (const l of lists) listIds.push({ id: await writeIntent(trx, deps, 'sender_list', NO_MAIL, l), payload: JSON.stringify(l) });
+  const out = await withIntent(deps, intent.id, async (st, locked) => {
+    const p = JSON.parse(locked.payload) as DeletePayload;
+    const key: MailKey = { partitionTag: Number(locked.partition_tag), mailId: locked.mail_id };
+    const { deleted, contentRemoved } = await deps.db.transaction().execute(async (trx) => {
+      const before = await lockCopies(trx, deps, key, p.copies);
+      const newer = await newerOnCopies(st, locked, key);
+      const mine: string[] = [];
+      for (const c of p.copies) {
+        if (newer.has(c.address)) continue;
+        const res = await sql`UPDATE msgrcpt SET rs = 'D' WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)}
+          AND rseqnum = ${c.rseqnum} AND rs = ${c.rs}`.execute(trx);
+        const made = Number(res.numAffectedRows ?? 0) === 1;
+        if (made || (!opts.live && before.get(c.rseqnum) === 'D')) mine.push(c.address);
+      }
+      const removed = await removeContentIfDone(trx, deps, key);
+      return { deleted: mine, contentRemoved: removed };
+    });
+    opts.step?.('delete.amavisd');
+    const result: DeleteResult = { id: formatItemId(key), deleted, content_removed: contentRemoved };
+    if (deleted.length === 0) return result;
+    const lists = await listingIntents(deps, p.who, p.listing, deleted, 'block');
+    for (const l of lists) listIds.push({ id: await writeIntent(st, deps, 'sender_list', NO_MAIL, l), payload: JSON.stringify(l) });
     // a copy whose release outcome was unknown, deleted by name, closes that attempt
-    if (p.copies.some((c) => c.rs === 'p')) await closeResolvedAttempts(trx, deps, key);
-    await recordDeleted(trx, deps, p.who, key, deleted, contentRemoved);
-    return true;
+    if (p.copies.some((c) => c.rs === 'p')) await closeResolvedAttempts(st, deps, key);
+    await recordDeleted(st, deps, p.who, key, deleted, contentRemoved);
+    return result;
   });
   await settleListings(deps, listIds);
-  return settled ? { id: formatItemId(key), deleted, content_removed: contentRemoved } : null;
+  return out;
 }
 
 /**
  * An admin's mark-released (src/quarantine/resolve.ts): step 2 turns the copies from 'p' to 'R',
  * all or none (copies already 'R' count as done: the stopped run's own change); step 3 records it.
- * Returns 'conflict' when the copies are neither (changed meanwhile: nothing is marked or
- * recorded, and the intent goes), null when another settler recorded it first.
+ * Returns 'conflict' when the copies are neither, or a newer change names one (changed meanwhile:
+ * nothing is marked or recorded, and the intent goes), null when another settler recorded it first.
  */
 export async function settleMark(
   deps: Deps,
-  intent: { id: string; partition_tag: number; mail_id: string; payload: string },
+  intent: { id: string },
   step?: (s: CrossWriteStep) => void,
 ): Promise<'conflict' | { marked: string[] } | null> {
-  const p = JSON.parse(intent.payload) as MarkPayload;
-  const key: MailKey = { partitionTag: Number(intent.partition_tag), mailId: intent.mail_id };
-  const rseqnums = p.copies.map((c) => c.rseqnum);
-  const applied = await deps.db.transaction().execute(async (trx) => {
-    const { rows } = await sql<{ rseqnum: number; rs: string }>`SELECT rseqnum, rs FROM msgrcpt
-      WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)} AND rseqnum IN (${sql.join(rseqnums)})
-      FOR UPDATE`.execute(trx);
-    if (rows.length !== rseqnums.length || rows.some((r) => r.rs !== 'p' && r.rs !== 'R')) return false;
-    await sql`UPDATE msgrcpt SET rs = 'R' WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)}
-      AND rseqnum IN (${sql.join(rseqnums)}) AND rs = 'p'`.execute(trx);
-    return true;
-  });
-  if (!applied) {
-    await deps.state.deleteFrom('qe_cross_writes').where('id', '=', intent.id).execute();
-    return 'conflict';
-  }
-  step?.('mark.amavisd');
-  const addresses = p.copies.map((c) => c.address);
-  const settled = await deps.state.transaction().execute(async (trx) => {
-    const token = await trx.deleteFrom('qe_cross_writes').where('id', '=', intent.id).executeTakeFirst();
-    if (Number(token.numDeletedRows) !== 1) return false;
-    await closeResolvedAttempts(trx, deps, key);
-    await recordAudit(trx, deps.clock, p.who, {
+  return withIntent(deps, intent.id, async (st, locked) => {
+    const p = JSON.parse(locked.payload) as MarkPayload;
+    const key: MailKey = { partitionTag: Number(locked.partition_tag), mailId: locked.mail_id };
+    const rseqnums = p.copies.map((c) => c.rseqnum);
+    const applied = await deps.db.transaction().execute(async (trx) => {
+      const now = await lockCopies(trx, deps, key, p.copies);
+      if (now.size !== rseqnums.length || [...now.values()].some((rs) => rs !== 'p' && rs !== 'R')) return false;
+      const newer = await newerOnCopies(st, locked, key);
+      if (p.copies.some((c) => newer.has(c.address))) return false;
+      await sql`UPDATE msgrcpt SET rs = 'R' WHERE partition_tag = ${key.partitionTag} AND mail_id = ${mailIdOf(deps, key)}
+        AND rseqnum IN (${sql.join(rseqnums)}) AND rs = 'p'`.execute(trx);
+      return true;
+    });
+    if (!applied) return 'conflict' as const;
+    step?.('mark.amavisd');
+    const addresses = p.copies.map((c) => c.address);
+    await closeResolvedAttempts(st, deps, key);
+    await recordAudit(st, deps.clock, p.who, {
       action: 'mark_released',
       partitionTag: key.partitionTag,
       mailId: key.mailId,
@@ -293,7 +316,7 @@ export async function settleMark(
       detail: JSON.stringify({ note: p.note, delivered_by_this_action: false }),
     });
     await emitMailEvent(
-      trx,
+      st,
       deps,
       p.who,
       'quarantine.released',
@@ -301,9 +324,8 @@ export async function settleMark(
       addresses.map((address) => ({ address, released: true, reply: null })),
       { marked: true },
     );
-    return true;
+    return { marked: addresses };
   });
-  return settled ? { marked: addresses } : null;
 }
 
 export interface CrossWriteReport {
@@ -316,7 +338,8 @@ export interface CrossWriteReport {
  * The recovery pass (minute job): every intent older than `graceSeconds` (a live request settles
  * its own within a second or two; settling it twice is harmless, the token decides) is settled;
  * every release attempt still 'pending' after RELEASE_UNKNOWN_AFTER_MINUTES whose copies were never
- * claimed is voided (nothing was sent: a live request sends only after fencing it as 'claimed').
+ * claimed is voided (nothing was sent: a live request sends only after fencing it as 'claimed'),
+ * unless it was announced already (attempts.ts voidUnclaimed: one decision, whichever runs first).
  * Only with a state database apart; with one database there is nothing to recover.
  */
 export async function settleCrossWrites(deps: Deps, opts: { graceSeconds?: number; limit?: number } = {}): Promise<CrossWriteReport> {
@@ -351,38 +374,13 @@ export async function settleCrossWrites(deps: Deps, opts: { graceSeconds?: numbe
   const cutoff = now - deps.config.RELEASE_UNKNOWN_AFTER_MINUTES * 60;
   const stale = await deps.state
     .selectFrom('qe_release_attempts')
-    .select(['audit_id', 'partition_tag', 'mail_id', 'plan'])
+    .select(['audit_id', 'partition_tag', 'mail_id', 'plan', 'state'])
     .where('state', '=', 'pending')
+    .where('notified_at', 'is', null)
     .where('started_at', '<=', cutoff)
     .orderBy('started_at')
     .limit(opts.limit ?? 100)
     .execute();
-  for (const a of stale) {
-    if (a.plan === null) continue; // recorded with one database (never apart): the announcement's
-    const key: MailKey = { partitionTag: Number(a.partition_tag), mailId: a.mail_id };
-    const copies = JSON.parse(a.plan) as PlannedCopy[];
-    const rs = await currentRs(
-      deps.db,
-      deps,
-      key,
-      copies.map((c) => c.rseqnum),
-    );
-    // claimed but not fenced (the process stopped between the two): left to the admin, as unknown
-    if (copies.some((c) => c.fresh !== false && rs.get(c.rseqnum) === 'p')) continue;
-    await deps.state.transaction().execute(async (trx) => {
-      const token = await trx
-        .deleteFrom('qe_release_attempts')
-        .where('audit_id', '=', a.audit_id)
-        .where('state', '=', 'pending')
-        .executeTakeFirst();
-      if (Number(token.numDeletedRows) !== 1) return; // fenced by the live request meanwhile
-      await trx
-        .updateTable('qe_audit')
-        .set({ result: 'failed', detail: 'not sent: the process stopped before it claimed the copies' })
-        .where('id', '=', a.audit_id)
-        .execute();
-      report.voided++;
-    });
-  }
+  for (const a of stale) if (await voidUnclaimed(deps, a)) report.voided++;
   return report;
 }

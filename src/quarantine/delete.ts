@@ -94,10 +94,12 @@ async function deleteApart(
   };
   const id = await deps.state.transaction().execute((trx) => writeIntent(trx, deps, 'delete', key, payload));
   deps.crossWriteStep?.('delete.intent');
-  const intent = { id, partition_tag: key.partitionTag, mail_id: key.mailId, payload: JSON.stringify(payload) };
-  const settled = await settleDelete(deps, intent, deps.crossWriteStep);
+  const settled = await settleDelete(deps, { id }, { step: deps.crossWriteStep, live: true });
   // settled by the recovery pass meanwhile: the copies are deleted either way
-  return settled ?? { id: formatItemId(key), deleted: chosen.map((c) => c.address), content_removed: false };
+  if (!settled) return { id: formatItemId(key), deleted: chosen.map((c) => c.address), content_removed: false };
+  // as a repeated delete: the copies were released or deleted by another request meanwhile
+  if (settled.deleted.length === 0) throw new AppError('nothing_to_delete', 'these copies changed meanwhile; nothing was deleted');
+  return settled;
 }
 
 /** A delete's audit row and its `quarantine.deleted` event, in the caller's (state) transaction: one database or apart (cross-writes.ts). */

@@ -17,12 +17,13 @@ import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
+import type { AnswerKey } from './release-answer.ts';
 import type { ReleaseReply, ReleaseTransport } from '../release/transport.ts';
 import { enabledSubscriptions, type Subscriptions } from '../webhooks/events.ts';
 import { openAttempt } from './attempts.ts';
 import { settleRelease, writeIntent, type Listing, type PlannedCopy, type ReleasePayload } from './cross-writes.ts';
 import { outcomes, releaseFrom, unknownOutcome, type OnRecorded, type ReleaseResult, type SharedReads } from './release.ts';
-import { claimForRelease, unclaim, type ActionTarget } from './target.ts';
+import { claimForRelease, holdReleasing, unclaim, type ActionTarget } from './target.ts';
 
 export interface ApartRelease {
   key: MailKey;
@@ -33,6 +34,7 @@ export interface ApartRelease {
   requestId?: string;
   /** allow_sender (src/quarantine/cross-writes.ts Listing) */
   listing?: Listing;
+  answerKey?: AnswerKey;
 }
 
 export async function releaseApart(deps: Deps, who: Identity, r: ApartRelease, onRecorded?: OnRecorded): Promise<ReleaseResult> {
@@ -47,6 +49,13 @@ export async function releaseApart(deps: Deps, who: Identity, r: ApartRelease, o
     step?.('release.intent');
     try {
       await deps.db.transaction().execute(async (trx) => {
+        const forced = chosen.filter((c) => c.status === 'releasing');
+        if (!(await holdReleasing(trx, deps, key, forced))) {
+          throw new AppError(
+            'nothing_to_release',
+            'a copy taken over by force is no longer releasing (its earlier release was settled meanwhile)',
+          );
+        }
         const held = await claimForRelease(trx, deps, key, fresh);
         if (held.length !== fresh.length) throw new AppError('nothing_to_release', 'another release of this message is in progress');
       });
@@ -93,7 +102,16 @@ export async function releaseApart(deps: Deps, who: Identity, r: ApartRelease, o
     if (!known) return unknownOutcome(deps, auditId, id, addresses, err);
     const notSent = err.code === 'amavisd_busy';
     const results = addresses.map((recipient) => ({ recipient, released: false, reply: null }));
-    const payload: ReleasePayload = { who, copies, results, status: 'failed', via: '', error: err.message, notSent };
+    const payload: ReleasePayload = {
+      who,
+      copies,
+      results,
+      status: 'failed',
+      via: '',
+      error: err.message,
+      notSent,
+      ...(r.answerKey ? { answerKey: r.answerKey } : {}),
+    };
     await answerAndSettle(deps, auditId, key, payload, { subs: await subs }).catch((e: Error) =>
       deps.log.error('release refused; its record is settled by the recovery pass', { id, audit_id: auditId, message: e.message }),
     );
@@ -110,6 +128,7 @@ export async function releaseApart(deps: Deps, who: Identity, r: ApartRelease, o
     status,
     via: reply.via,
     ...(r.requestId ? { request: r.requestId } : {}),
+    ...(r.answerKey ? { answerKey: r.answerKey } : {}),
     ...(r.listing ? { listing: r.listing } : {}),
   };
   let intentId: string;
@@ -124,11 +143,7 @@ export async function releaseApart(deps: Deps, who: Identity, r: ApartRelease, o
   }
   step?.('release.answered');
   try {
-    const settled = await settleRelease(
-      deps,
-      { id: intentId, audit_id: auditId, partition_tag: key.partitionTag, mail_id: key.mailId, payload: JSON.stringify(payload) },
-      { onRecorded, subs: await subs, step },
-    );
+    const settled = await settleRelease(deps, { id: intentId }, { onRecorded, subs: await subs, step });
     // another settler (the recovery pass) recorded it first: the same answer
     return settled ?? { id, status, results, via: reply.via };
   } catch (err) {
@@ -149,11 +164,7 @@ async function answerAndSettle(deps: Deps, auditId: number, key: MailKey, payloa
     await trx.updateTable('qe_release_attempts').set({ state: 'answered' }).where('audit_id', '=', auditId).execute();
     return written;
   });
-  await settleRelease(
-    deps,
-    { id: intentId, audit_id: auditId, partition_tag: key.partitionTag, mail_id: key.mailId, payload: JSON.stringify(payload) },
-    opts,
-  );
+  await settleRelease(deps, { id: intentId }, opts);
 }
 
 /** The claim failed: the attempt and its 'pending' audit row are removed (nothing was claimed or sent). */

@@ -237,8 +237,7 @@ export async function approveReleaseRequest(
       if (onRecorded) await onRecorded(trx, res);
     },
   );
-  const delivery =
-    result.status === 'released' ? (await notifyDecision(deps, decision(row, 'approved', null))).delivery : Promise.resolve();
+  const delivery = result.status === 'released' ? (await notifyApproved(deps, row)).delivery : Promise.resolve();
   return { result, delivery };
 }
 
@@ -254,6 +253,9 @@ export async function denyReleaseRequest(
   const { delivery } = await notifyDecision(deps, decision(row, 'denied', reason));
   return { request: view({ ...row, status: 'denied', decided_at: seconds(deps), decided_by: who.actor.slice(0, 512), reason }), delivery };
 }
+
+/** The owner's email that the request was approved: the live approval's, and the recovery pass's (src/quarantine/cross-writes.ts). */
+export const notifyApproved = (deps: Deps, row: QeReleaseRequestsTable) => notifyDecision(deps, decision(row, 'approved', null));
 
 const decision = (row: QeReleaseRequestsTable, d: 'approved' | 'denied', reason: string | null) => ({
   id: row.id,

@@ -1,3 +1,4 @@
+import type { AnswerKey } from './release-answer.ts';
 import type { MailKey } from '../amavis/mail-id.ts';
 import { formatItemId } from '../amavis/mail-id.ts';
 import type { Identity } from '../auth/identity.ts';
@@ -30,6 +31,8 @@ export interface ReleaseInput {
   shared?: SharedReads;
   /** the release request this release approves (with a state database apart, the recovery pass records the approval too) */
   requestId?: string;
+  /** the API request's Idempotency-Key: with a state database apart, the recovery pass stores the answer under it too */
+  answerKey?: AnswerKey;
 }
 
 /** What a release reads that does not depend on the message: the webhook subscriptions, a user's release policy. */
@@ -159,6 +162,7 @@ export async function releaseMessage(deps: Deps, who: Identity, input: ReleaseIn
         transport,
         shared: input.shared,
         requestId: input.requestId,
+        answerKey: input.answerKey,
         ...(listing ? { listing: { sender: listing.sender, recipients: Object.fromEntries(listing.recipients) } } : {}),
       },
       onRecorded,

@@ -90,11 +90,7 @@ async function markReleasedApart(
   const payload: MarkPayload = { who, copies: chosen.map((c) => ({ address: c.address, rseqnum: c.rseqnum, rs: c.rs })), note };
   const id = await deps.state.transaction().execute((trx) => writeIntent(trx, deps, 'mark_released', key, payload));
   deps.crossWriteStep?.('mark.intent');
-  const done = await settleMark(
-    deps,
-    { id, partition_tag: key.partitionTag, mail_id: key.mailId, payload: JSON.stringify(payload) },
-    deps.crossWriteStep,
-  );
+  const done = await settleMark(deps, { id }, deps.crossWriteStep);
   if (done === 'conflict') throw new AppError('conflict', 'these copies changed meanwhile; reload and check again');
   return { id: formatItemId(key), marked: chosen.map((c) => c.address) };
 }

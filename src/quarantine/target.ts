@@ -146,6 +146,19 @@ export async function claimForRelease<R extends { rseqnum: number; rs: string }>
   return held;
 }
 
+/**
+ * Copies a forced release takes over: still 'p' now, and locked until the claim's transaction
+ * ends, so an older release's answer settled meanwhile (which may have given them back or
+ * released them) is seen rather than overwritten (src/quarantine/intent-order.ts).
+ */
+export async function holdReleasing(trx: Deps['db'], deps: Deps, key: MailKey, rcpts: Array<{ rseqnum: number }>): Promise<boolean> {
+  if (rcpts.length === 0) return true;
+  const { rows } = await sql<{ rs: string }>`SELECT rs FROM msgrcpt
+    WHERE partition_tag = ${key.partitionTag} AND mail_id = ${bind(deps.variant, 'msgrcpt.mail_id', key.mailId)}
+      AND rseqnum IN (${sql.join(rcpts.map((r) => r.rseqnum))}) FOR UPDATE`.execute(trx);
+  return rows.length === rcpts.length && rows.every((r) => r.rs === 'p');
+}
+
 /** Give claimed recipients back their former status (the release did not happen for them). */
 export async function unclaim(trx: Deps['db'], deps: Deps, key: MailKey, rcpts: Array<{ rseqnum: number; rs: string }>) {
   for (const r of rcpts) {

@@ -4,8 +4,8 @@
  * database, its audit row and sender_list.changed event in the state database. The entry as it was
  * is read first and goes into the intent, so that the change recorded ('created', 'updated',
  * 'removed') is the one made, whether this request or the recovery pass makes it: amavisd's step
- * applies only over that prior entry (already the target: the stopped run made it; anything else:
- * changed meanwhile, nothing is made or recorded).
+ * applies only over that prior entry and only when no newer change of the entry exists
+ * (src/quarantine/intent-order.ts); otherwise nothing is made or recorded.
  */
 import { sql } from 'kysely';
 import { text } from '../amavis/schema.ts';
@@ -16,6 +16,7 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { emitSenderListEvent } from '../webhooks/mail-events.ts';
 import { writeIntent } from '../quarantine/cross-writes.ts';
+import { newerOnTarget, withIntent } from '../quarantine/intent-order.ts';
 import { listOfWb, type RecipientForm, type SenderForm } from './forms.ts';
 import { ensureSender, ensureUser, findSender, findUser } from './rows.ts';
 import type { ListName } from './lists.ts';
@@ -71,53 +72,72 @@ export async function changeEntryApart(
   if (to === null && (!from || (onlyFrom && from !== onlyFrom))) return 'not_found';
   const payload: SenderListPayload = { who, r, s, from, to };
   const id = await deps.state.transaction().execute((trx) => writeIntent(trx, deps, 'sender_list', NO_MAIL, payload));
-  const done = await settleSenderList(deps, { id, payload: JSON.stringify(payload) });
+  const done = await settleSenderList(deps, { id }, { live: true });
   if (done === 'conflict') throw new AppError('conflict', 'this entry changed meanwhile; reload and try again');
+  if (done === 'unchanged') return to === null ? 'not_found' : 'unchanged';
   return to === null ? 'removed' : from === null ? 'created' : 'updated';
 }
 
-/** amavisd's wblist change over the prior entry, then the record; 'conflict': it was changed by someone else meanwhile. */
-export async function settleSenderList(deps: Deps, intent: { id: string; payload: string }): Promise<'conflict' | boolean> {
-  const p = JSON.parse(intent.payload) as SenderListPayload;
+/** The same recipient and sender: in a newer audit row, or in another open intent's payload (intent-order.ts). */
+function sameEntry(p: SenderListPayload) {
+  return (x: { recipients: string[]; detail: Record<string, unknown> } | { payload: Record<string, unknown> }) => {
+    if ('payload' in x) {
+      const o = x.payload as unknown as SenderListPayload;
+      return o.r?.key === p.r.key && o.s?.key === p.s.key;
+    }
+    return x.recipients.includes(p.r.key) && x.detail.sender === p.s.key;
+  };
+}
+
+/**
+ * amavisd's wblist change over the prior entry, then the record. 'conflict': changed by someone
+ * else meanwhile, or a newer change of this entry exists (intent-order.ts), nothing made;
+ * 'unchanged': run live (`live`: the intent was just written) and the entry is already the target,
+ * which another writer made, so it is not recorded as this one's. In the recovery pass an entry
+ * already the target, with no newer change of it, is the stopped run's change and is recorded.
+ * null: another settler recorded it.
+ */
+export async function settleSenderList(
+  deps: Deps,
+  intent: { id: string },
+  opts: { live?: boolean } = {},
+): Promise<'conflict' | 'unchanged' | true | null> {
   const v = deps.variant;
-  const applied = await deps.db.transaction().execute(async (trx) => {
-    const now = await currentEntry(trx, deps, p.r, p.s, true);
-    if (now === p.to) return true; // made already (the stopped run)
-    if (now !== p.from) return false;
-    const user = await ensureUser(trx, v, p.r);
-    const sid = await ensureSender(trx, v, p.s.key, p.s.priority);
-    if (p.to === null) await sql`DELETE FROM wblist WHERE rid = ${user.id} AND sid = ${sid}`.execute(trx);
-    else if (p.from === null) await sql`INSERT INTO wblist (rid, sid, wb) VALUES (${user.id}, ${sid}, ${WB[p.to]})`.execute(trx);
-    else await sql`UPDATE wblist SET wb = ${WB[p.to]} WHERE rid = ${user.id} AND sid = ${sid}`.execute(trx);
-    return true;
-  });
-  if (!applied) {
-    await deps.state.deleteFrom('qe_cross_writes').where('id', '=', intent.id).execute();
-    return 'conflict';
-  }
-  return deps.state.transaction().execute(async (trx) => {
-    const token = await trx.deleteFrom('qe_cross_writes').where('id', '=', intent.id).executeTakeFirst();
-    if (Number(token.numDeletedRows) !== 1) return false;
+  return withIntent(deps, intent.id, async (st, locked) => {
+    const p = JSON.parse(locked.payload) as SenderListPayload;
+    const outcome = await deps.db.transaction().execute(async (trx) => {
+      const now = await currentEntry(trx, deps, p.r, p.s, true);
+      if (await newerOnTarget(st, locked, ['sender_list.add', 'sender_list.remove'], sameEntry(p))) return 'conflict' as const;
+      if (now === p.to) return opts.live ? ('unchanged' as const) : ('made' as const);
+      if (now !== p.from) return 'conflict' as const;
+      const user = await ensureUser(trx, v, p.r);
+      const sid = await ensureSender(trx, v, p.s.key, p.s.priority);
+      if (p.to === null) await sql`DELETE FROM wblist WHERE rid = ${user.id} AND sid = ${sid}`.execute(trx);
+      else if (p.from === null) await sql`INSERT INTO wblist (rid, sid, wb) VALUES (${user.id}, ${sid}, ${WB[p.to]})`.execute(trx);
+      else await sql`UPDATE wblist SET wb = ${WB[p.to]} WHERE rid = ${user.id} AND sid = ${sid}`.execute(trx);
+      return 'made' as const;
+    });
+    if (outcome !== 'made') return outcome;
     const e = { recipient: p.r.key, domain: p.r.domain, sender: p.s.key };
     if (p.to === null) {
       const list = p.from as string;
-      await recordAudit(trx, deps.clock, p.who, {
+      await recordAudit(st, deps.clock, p.who, {
         action: 'sender_list.remove',
         recipients: [p.r.key],
         result: 'ok',
         detail: JSON.stringify({ sender: p.s.key, list }),
       });
-      await emitSenderListEvent(trx, deps, p.who, { ...e, list, change: 'removed' });
+      await emitSenderListEvent(st, deps, p.who, { ...e, list, change: 'removed' });
     } else {
       const change = p.from === null ? 'created' : 'updated';
-      await recordAudit(trx, deps.clock, p.who, {
+      await recordAudit(st, deps.clock, p.who, {
         action: 'sender_list.add',
         recipients: [p.r.key],
         result: 'ok',
         detail: JSON.stringify({ sender: p.s.key, list: p.to, change }),
       });
-      await emitSenderListEvent(trx, deps, p.who, { ...e, list: p.to, change });
+      await emitSenderListEvent(st, deps, p.who, { ...e, list: p.to, change });
     }
-    return true;
+    return true as const;
   });
 }

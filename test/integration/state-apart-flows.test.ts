@@ -332,6 +332,54 @@ describe.each(COMBOS)('state apart through the API: amavisd on $amavisd, state o
     expect(rows).toEqual([{ action: 'sender_list.add' }]);
   });
 
+  // a process stopped after its intent (null -> allow), then newer changes through the API, then the recovery pass
+  async function stoppedThenNewer(d: string, newer: () => Promise<void>) {
+    const payload: SenderListPayload = {
+      who: { role: 'admin', actor: 'stopped', keyId: null },
+      r: parseRecipient(`carol@${d}`)!,
+      s: parseSender('z@lists.example')!,
+      from: null,
+      to: 'allow',
+    };
+    await apart.state.db.transaction().execute((trx) => writeIntent(trx, deps, 'sender_list', { partitionTag: 0, mailId: '' }, payload));
+    await newer();
+    const later = { ...deps, clock: { now: () => Date.now() + 120_000 } };
+    await settleCrossWrites(later, { graceSeconds: 60 });
+    await settleCrossWrites(later, { graceSeconds: 60 });
+    const listed = (await (await call('GET', `/v1/sender-lists?recipient=carol@${d}`)).json()) as { items: Array<{ list: string }> };
+    const rows = await apart.state.db
+      .selectFrom('qe_audit')
+      .select(['action', 'detail'])
+      .where('recipients', 'like', `%carol@${d}%`)
+      .orderBy('id')
+      .execute();
+    const intents = await apart.state.db.selectFrom('qe_cross_writes').select('id').where('payload', 'like', `%carol@${d}%`).execute();
+    return {
+      lists: listed.items.map((i) => i.list),
+      audit: rows.map((r) => `${r.action} ${JSON.parse(r.detail!).list} ${JSON.parse(r.detail!).change ?? ''}`.trim()),
+      intents: intents.length,
+    };
+  }
+  const entry = (d: string) => ({ recipient: `carol@${d}`, sender: 'z@lists.example' });
+
+  it('a stopped sender-list change is not redone over newer changes that came back to its before-value (A->B->A)', async () => {
+    const d = `listaba-${domain()}`;
+    const got = await stoppedThenNewer(d, async () => {
+      expect((await call('POST', '/v1/sender-lists', { ...entry(d), list: 'block' })).status).toBe(201);
+      expect((await call('DELETE', `/v1/sender-lists?recipient=carol@${d}&sender=z@lists.example`)).status).toBe(200);
+    });
+    // the entry stays as the newest change left it; only the changes made are audited
+    expect(got).toEqual({ lists: [], audit: ['sender_list.add block created', 'sender_list.remove block'], intents: 0 });
+  });
+
+  it('a stopped sender-list change that another writer made meanwhile is not audited as its own', async () => {
+    const d = `listsame-${domain()}`;
+    const got = await stoppedThenNewer(d, async () => {
+      expect((await call('POST', '/v1/sender-lists', { ...entry(d), list: 'allow' })).status).toBe(201);
+    });
+    expect(got).toEqual({ lists: ['allow'], audit: ['sender_list.add allow created'], intents: 0 });
+  });
+
   it('policies: an update and an assignment in amavisd, audited in the state', async () => {
     const d = `pol-${domain()}`;
     const name = `apart-${tag()}`;

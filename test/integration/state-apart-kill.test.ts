@@ -14,11 +14,14 @@ import { composeNode } from '../../src/compose.node.ts';
 import { parseConfig } from '../../src/config.ts';
 import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
 import type { Deps } from '../../src/deps.ts';
+import { idempotent } from '../../src/api/idempotency.ts';
+import type { Mailer, OutgoingEmail } from '../../src/mail/mailer.ts';
 import { announceUnsettledReleases } from '../../src/quarantine/attempts.ts';
 import { settleCrossWrites } from '../../src/quarantine/cross-writes.ts';
 import type { TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
+import type { PdpAttributes } from '../../src/amavis/pdp.ts';
 import { apartDatabases, type ApartDatabases } from '../support/state-apart.ts';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
@@ -63,7 +66,10 @@ describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', 
   let stateDb: DbHandle;
   let f: Fixtures;
   let peer: PdpPeer;
+  // read by the peer at each request: a test may have amavisd refuse
+  const behaviour: { kind: 'reply'; reply?: (r: PdpAttributes) => PdpAttributes } = { kind: 'reply' };
   let later: Deps; // the recovery pass, 20 minutes on
+  let at: (minutes: number) => Deps; // the same, `minutes` on
 
   beforeAll(async () => {
     const ownerUrl = inject('variantUrls')[amavisd]!;
@@ -89,11 +95,13 @@ describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', 
     f = new Fixtures({ handle: owner, variant } as TestApp);
     limited = await openDatabase({ url: amavisdUrl, runtime: 'node', poolSize: 2 });
     const lease = { handle: limited, state: stateDb, variant: await detectSchema(limited.db, limited.dialect) };
-    later = composeNode(parseConfig({ DATABASE_URL: amavisdUrl }), lease, {
-      log: quiet,
-      clock: { now: () => Date.now() + 20 * 60_000 },
-    }).deps(lease);
-    peer = await startPdpPeer({ kind: 'reply' });
+    at = (minutes) =>
+      composeNode(parseConfig({ DATABASE_URL: amavisdUrl }), lease, {
+        log: quiet,
+        clock: { now: () => Date.now() + minutes * 60_000 },
+      }).deps(lease);
+    later = at(20);
+    peer = await startPdpPeer(behaviour);
   });
   afterAll(async () => {
     await f?.cleanup();
@@ -144,6 +152,8 @@ describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', 
     at: string,
     recipients: string[] = [],
     request = '',
+    force = false,
+    idempotencyKey = '',
   ): Promise<Run> {
     const run = await runChild({
       AMAVISD_URL: amavisdUrl,
@@ -154,6 +164,8 @@ describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', 
       KILL_AT: at,
       RECIPIENTS: JSON.stringify(recipients),
       REQUEST: request,
+      FORCE: force ? '1' : '',
+      IDEMPOTENCY_KEY: idempotencyKey,
     });
     if (at) expect(run.signal, run.out).toBe('SIGKILL');
     else expect(run.code, run.out).toBe(0);
@@ -303,7 +315,18 @@ describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', 
       .execute();
     await kill('approve', id!, 'release.answered', [], requestId);
     expect(await f.rs(id!)).toEqual(['p']);
-    await recover();
+    // the owner is told, as the live approval tells them (src/quarantine/release-request-mail.ts)
+    const sent: OutgoingEmail[] = [];
+    const mailer: Mailer = {
+      provider: 'smtp',
+      idempotent: false,
+      maxBatch: 1,
+      send: async (emails) => (sent.push(...emails), emails.map(() => ({ ok: true as const, id: null }))),
+    };
+    const mailing = { ...later, mailer, config: { ...later.config, DIGEST_FROM: 'quarantine@example.test' } };
+    await settleCrossWrites(mailing, { graceSeconds: 0 });
+    await settleCrossWrites(mailing, { graceSeconds: 0 });
+    expect(sent.map((m) => m.to)).toEqual([`owner@${d}`]);
     await recover();
     expect(await f.rs(id!)).toEqual(['R']);
     const request = await stateDb.db
@@ -314,6 +337,77 @@ describe.each(COMBOS)('killed mid-write: amavisd on $amavisd, state on $state', 
     expect(request.status).toBe('approved');
     expect((await audit(id!)).map((a) => `${a.action}:${a.result}`)).toEqual(['release:ok', 'release_request_approve:ok']);
     expect(sentFor(id!)).toBe(1);
+  });
+
+  it("an old release's answer recovered after a newer release of its copies: not set back over the newer (no copy delivered twice)", async () => {
+    const d = `aba-${tag()}.example`;
+    const id = await message(d);
+    const both = [`a@${d}`, `b@${d}`];
+    // the first release: amavisd refuses both, the answer is recorded, the process stops before amavisd's rows
+    behaviour.reply = (req) => req.filter(([k]) => k === 'recipient').map(() => ['setreply', '550 5.7.1 refused'] as [string, string]);
+    await kill('release', id, 'release.answered');
+    behaviour.reply = undefined;
+    expect(await f.rs(id)).toEqual(['p', 'p']);
+    // an admin releases the stuck copies with force: delivered, its answer recorded, stopped likewise
+    await kill('release', id, 'release.answered', both, '', true);
+    expect(sentFor(id)).toBe(2);
+    await recover();
+    await recover();
+    // the refused answer must not give the copies back to pending under the delivered one
+    expect(await f.rs(id)).toEqual(['R', 'R']);
+    expect((await audit(id)).map((a) => `${a.action}:${a.result}`)).toEqual(['release:failed', 'release:ok']);
+    expect((await events(id)).sort()).toEqual(['quarantine.release_failed', 'quarantine.released']);
+    expect(sentFor(id)).toBe(2);
+  });
+
+  it('a delete killed after its intent, its copies deleted by a newer delete meanwhile: the deletion is recorded once, by the one that made it', async () => {
+    const id = await message(`del-gone-${tag()}.example`);
+    await kill('delete', id, 'delete.intent');
+    await kill('delete', id, '');
+    expect(await f.rs(id)).toEqual(['D', 'D']);
+    await recover();
+    await recover();
+    expect((await audit(id)).map((a) => `${a.action}:${a.result}`)).toEqual(['delete:ok']);
+    expect(await events(id)).toEqual(['quarantine.deleted']);
+  });
+
+  it('a delete killed after its intent, its copies released meanwhile: no deletion is claimed', async () => {
+    const id = await message(`del-changed-${tag()}.example`);
+    await kill('delete', id, 'delete.intent');
+    await kill('release', id, '');
+    await recover();
+    await recover();
+    expect(await f.rs(id)).toEqual(['R', 'R']);
+    expect((await audit(id)).map((a) => `${a.action}:${a.result}`)).toEqual(['release:ok']);
+    expect(await events(id)).toEqual(['quarantine.released']);
+  });
+
+  it('an attempt never claimed is voided, never announced as unknown first (the job reads the time twice)', async () => {
+    const id = await message(`void-once-${tag()}.example`);
+    await kill('release', id, 'release.intent');
+    // the recovery pass runs just before RELEASE_UNKNOWN_AFTER_MINUTES (15) is up, the announcement just after
+    await settleCrossWrites(at(14.9), { graceSeconds: 0 });
+    await announceUnsettledReleases(at(15.1));
+    await recover();
+    await recover();
+    expect(await events(id)).toEqual([]);
+    expect(await audit(id)).toMatchObject([{ action: 'release', result: 'failed', detail: expect.stringMatching(/^not sent/) }]);
+    expect(sentFor(id)).toBe(0);
+  });
+
+  it("a release with an Idempotency-Key killed after amavisd's answer: the recovery stores the answer, a retry gets it", async () => {
+    const id = await message(`idem-${tag()}.example`);
+    const key = `kill-idem-${tag()}`;
+    await kill('release', id, 'release.answered', [], '', false, key);
+    const who = { role: 'admin', actor: 'kill-test', keyId: null } as const;
+    const retry = () =>
+      idempotent(later, who, key, { op: 'release', id, body: {} }, async () => {
+        throw new Error('a retry must not release again');
+      });
+    await expect(retry()).rejects.toThrow(/still in progress/);
+    await recover();
+    expect(await retry()).toMatchObject({ replayed: true, status: 200, body: { id, status: 'released' } });
+    expect(sentFor(id)).toBe(1);
   });
 
   it('leaves nothing open but the unknown attempts an admin resolves', async () => {

@@ -2,8 +2,10 @@
  * A release or delete with a state database apart, in a process of its own that SIGKILLs itself
  * right after a named step commits (test/integration/state-apart-kill.test.ts). Environment:
  * AMAVISD_URL, STATE_URL, PDP (host:port), ACTION (release|delete|mark with RECIPIENTS, a JSON list|approve with REQUEST, a request id), ID, KILL_AT (a CrossWriteStep, or
- * empty: run to the end). Prints the verb's answer (or its error) as one JSON line.
+ * empty: run to the end); IDEMPOTENCY_KEY: a release through the API's Idempotency-Key handling; FORCE=1: a release of the RECIPIENTS with force (an admin's release of copies stuck 'releasing'). Prints the verb's answer (or its error) as one JSON line.
  */
+import { idempotent } from '../../src/api/idempotency.ts';
+import { releaseAnswer } from '../../src/api/routes/quarantine-actions.ts';
 import { directTransport } from '../../src/amavis/pdp-client.node.ts';
 import { parseItemId } from '../../src/amavis/mail-id.ts';
 import { detectSchema } from '../../src/amavis/schema.ts';
@@ -36,7 +38,21 @@ const key = parseItemId(env.ID!)!;
 try {
   const result =
     env.ACTION === 'release'
-      ? await releaseMessage(deps, who, { key })
+      ? env.IDEMPOTENCY_KEY
+        ? // as the API's release route calls it (src/api/routes/quarantine-actions.ts)
+          await idempotent(deps, who, env.IDEMPOTENCY_KEY, { op: 'release', id: env.ID, body: {} }, (remember) =>
+            releaseMessage(
+              deps,
+              who,
+              { key, ...(remember ? { answerKey: { keyHash: remember.keyHash, requestId: 'req-kill' } } : {}) },
+              async (trx, res) => remember?.(trx, releaseAnswer(res, 'req-kill')),
+            ).then((res) => releaseAnswer(res, 'req-kill')),
+          )
+        : await releaseMessage(
+            deps,
+            who,
+            env.FORCE === '1' ? { key, force: true, recipients: JSON.parse(env.RECIPIENTS ?? '[]') as string[] } : { key },
+          )
       : env.ACTION === 'approve'
         ? (await approveReleaseRequest(deps, who, env.REQUEST!)).result
         : env.ACTION === 'mark'

@@ -1,11 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { AppError, toProblem } from '../../errors.ts';
+import { AppError } from '../../errors.ts';
 import { runBulk } from '../../quarantine/bulk.ts';
 import { deleteMessage } from '../../quarantine/delete.ts';
 import { releaseMessage, type ReleaseResult } from '../../quarantine/release.ts';
 import { reportMessage } from '../../quarantine/report.ts';
 import { OWNER_ACTIONS, POLICY_TYPES } from '../../quarantine/release-policy.ts';
 import { releaseToOverride } from '../../quarantine/release-override.ts';
+import { releaseHttpAnswer } from '../../quarantine/release-answer.ts';
 import { markReleased } from '../../quarantine/resolve.ts';
 import type { Identity } from '../../auth/identity.ts';
 import type { Deps } from '../../deps.ts';
@@ -115,10 +116,7 @@ export type ReleaseHttpAnswer =
   | { status: 502; body: z.infer<typeof ReleaseFailed> };
 
 export function releaseAnswer(result: ReleaseResult, requestId: string): ReleaseHttpAnswer {
-  if (result.status === 'released') return { status: 200, body: result };
-  if (result.status === 'partial') return { status: 207, body: result };
-  const problem = toProblem(new AppError('release_failed', 'amavisd did not release the message; nothing was delivered'), requestId);
-  return { status: 502, body: { ...problem, code: 'release_failed', id: result.id, results: result.results, via: result.via } };
+  return releaseHttpAnswer(result, requestId);
 }
 
 async function reportHam(deps: Deps, who: Identity, id: string): Promise<z.infer<typeof ReleaseReport>> {
@@ -181,6 +179,7 @@ export function quarantineActionRoutes() {
               allowSender: body.allow_sender,
               force: body.force,
               confirmDangerous: body.confirm_dangerous,
+              ...(remember ? { answerKey: { keyHash: remember.keyHash, requestId: c.get('requestId') } } : {}),
             },
             async (trx, res) => {
               stored = releaseAnswer(res, c.get('requestId'));
