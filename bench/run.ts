@@ -50,7 +50,7 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
     db: { type: 'string', default: 'both' },
     schema: { type: 'string', default: 'iredmail' },
-    samples: { type: 'string', default: '200' },
+    samples: { type: 'string' },
     // release samples and bulk size: 50 / 500, or 20 / 200 for the quick runs (< 100k messages)
     'release-samples': { type: 'string' },
     bulk: { type: 'string' },
@@ -66,9 +66,9 @@ const { values: args } = parseArgs({
     /** worker-digest: subscribers (default: 50,000, or 2,000 in a quick run) */
     'worker-recipients': { type: 'string' },
     /** requests per stats figure (each reads the whole 30-day window) */
-    'stats-samples': { type: 'string', default: '20' },
+    'stats-samples': { type: 'string' },
     /** requests per page and order for the sorted figures, and counts per filter */
-    'sort-samples': { type: 'string', default: '20' },
+    'sort-samples': { type: 'string' },
     /** the list pages measured (comma list of first,filtered,deep): the filtered page takes ~1 s a sample at 1M */
     'list-pages': { type: 'string', default: 'first,filtered,deep' },
     /** digest: write a V8 CPU profile of the digest process here; count its SQL statements */
@@ -93,6 +93,10 @@ const N = Number(args.messages);
 // figure is a ratio of interleaved runs anyway, and the backends side by side (meta.backends says so)
 const QUICK = N < 100_000;
 args.duration ??= QUICK ? '5' : '10';
+// list requests per page, stats requests per figure, sorted/count requests per order: 200 / 20 / 20, half in a quick run
+args.samples ??= QUICK ? '100' : '200';
+args['stats-samples'] ??= QUICK ? '10' : '20';
+args['sort-samples'] ??= QUICK ? '10' : '20';
 args['release-samples'] ??= QUICK ? '20' : '50';
 args.bulk ??= QUICK ? '200' : '500';
 args['digest-paced'] ??= QUICK ? '20' : '2';
