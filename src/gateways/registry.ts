@@ -154,13 +154,17 @@ function conflictOnRace(err: unknown): never {
   throw err;
 }
 
+/** The migration that made the registry: its row in qe_schema_migrations is the creates' lock on MariaDB. */
+const REGISTRY_MIGRATION = 19;
+
 /**
  * How many gateways are registered, counted so that the cap holds under concurrent creates: the
- * count and the insert after it are one step. PostgreSQL: a table lock that conflicts with itself
- * and with any insert not yet committed (a plain count would not see that row). MariaDB: a locking
- * read of every row, which waits for such an insert and, with the gap after the last row locked,
- * keeps a second create out until this one ends. Held to the end of the transaction; at most 1000
- * rows and only while a gateway is created.
+ * count and the insert after it are one step. Held to the end of the transaction, and only while a
+ * gateway is created. PostgreSQL: a table lock that conflicts with itself and with any insert not
+ * yet committed (a plain count would not see that row). MariaDB: creates queue on one row elsewhere
+ * first (two locking reads of qe_gateways at once deadlock as soon as either inserts, InnoDB
+ * counting the other's waiting gap lock), then a locking read of every gateway, which waits for an
+ * insert not yet committed instead of not seeing it.
  */
 async function countLocked(trx: Kysely<Database>, dialect: SqlDialect): Promise<number> {
   if (dialect === 'postgres') {
@@ -171,6 +175,7 @@ async function countLocked(trx: Kysely<Database>, dialect: SqlDialect): Promise<
       .executeTakeFirstOrThrow();
     return Number(count.n);
   }
+  await trx.selectFrom('qe_schema_migrations').select('version').where('version', '=', REGISTRY_MIGRATION).forUpdate().execute();
   return (await trx.selectFrom('qe_gateways').select('id').forUpdate().execute()).length;
 }
 
