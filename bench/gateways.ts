@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/gateways.ts [--db mariadb|pg|both] [--json] [--messages N] [--rounds R]`
+ * `npx tsx bench/gateways.ts [--db mariadb|pg|both] [--json] [--messages N] [--rounds R] [--keep]`
  *
  * Issue 20 item 7: what a request costs on a deployment with 1 vs 50 registered gateways (a caller
  * of one gateway must not pay for the others). A small quarantine in its own databases
@@ -19,7 +19,7 @@ import { ADMIN_KEY, closeAgent, ratio, request as once, spawnServer, stats, type
 
 process.env.QE_BENCH_DB_SUFFIX ??= 'gw';
 // after the suffix is set: bench/db.ts reads it when loaded
-const { benchDatabaseUrl, benchGenerateOptions, createBenchDatabase, loadBenchDataAll } = await import('./db.ts');
+const { benchDatabaseUrl, benchGenerateOptions, createBenchDatabase, dropBenchDatabase, loadBenchDataAll } = await import('./db.ts');
 type BenchBackend = 'mariadb' | 'pg';
 
 const { values: args } = parseArgs({
@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
     samples: { type: 'string', default: '100' },
     'readyz-samples': { type: 'string', default: '10' },
     duration: { type: 'string', default: '3' },
+    /** leave the databases (else dropped at the end) */
+    keep: { type: 'boolean', default: false },
   },
 });
 const backends: BenchBackend[] = args.db === 'both' ? ['mariadb', 'pg'] : args.db === 'mariadb' || args.db === 'pg' ? [args.db] : [];
@@ -214,6 +216,7 @@ async function main() {
     log(`[${backend}] ${JSON.stringify(result[backend])}`);
   }
   (result.meta as Record<string, unknown>).load_at_end = load();
+  if (!args.keep) for (const backend of backends) await dropBenchDatabase(backend);
   closeAgent();
   console.log(JSON.stringify(result, null, args.json ? undefined : 2));
 }
