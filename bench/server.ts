@@ -2,7 +2,7 @@
  * The API under test, in its own process (so the load generator and the raw-SQL floor do not share
  * its event loop): functions/node.ts's startRuntime + listen, exactly as `quarantine-edge serve`.
  *
- * env: DATABASE_URL, ADMIN_API_KEY; optional AMAVISD_PDP (direct release) and BENCH_RELAY=1 (also
+ * env: DATABASE_URL, ADMIN_API_KEY; optional GATEWAY_SECRETS_KEY, AMAVISD_PDP (direct release) and BENCH_RELAY=1 (also
  * start the relay towards AMAVISD_PDP and a second API instance that releases through it);
  * BENCH_SANDBOX=1 (no amavisd: the demo's sandbox AM.PDP peer over the same database).
  * Prints one JSON line {api, apiRelay?, relay?, pdp?} with ports, then serves until SIGTERM.
@@ -24,7 +24,12 @@ const closers: Array<() => Promise<unknown>> = [];
 let sandbox: SandboxPdp | undefined;
 let pdp = env.AMAVISD_PDP;
 
-const base = { DATABASE_URL: env.DATABASE_URL, ADMIN_API_KEY: env.ADMIN_API_KEY };
+const base = {
+  DATABASE_URL: env.DATABASE_URL,
+  ADMIN_API_KEY: env.ADMIN_API_KEY,
+  // bench/gateways.ts registers gateways with database URLs, which are sealed under this key
+  ...(env.GATEWAY_SECRETS_KEY ? { GATEWAY_SECRETS_KEY: env.GATEWAY_SECRETS_KEY } : {}),
+};
 let runtime: NodeRuntime;
 if (env.BENCH_SANDBOX === '1') {
   runtime = await startRuntime(parseConfig(base), {

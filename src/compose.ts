@@ -13,6 +13,7 @@ import type { TemplateOverrides } from './digest/render.ts';
 import type { Learner } from './learn/learner.ts';
 import { relayLearner } from './learn/relay-learner.ts';
 import type { Mailer } from './mail/mailer.ts';
+import { relayFetch } from './release/relay-fetch.ts';
 import { relayTransport } from './release/relay-protocol.ts';
 import { routedTransport } from './release/routes.ts';
 import type { ReleaseTransport } from './release/transport.ts';
@@ -145,21 +146,4 @@ export function releaseRoutesProblem(config: Config): ConfigProblem | null {
 /** Reports to the spam filter from a Worker (or a Node without SA_LEARN_COMMAND): through the relay. */
 export function learnerFromConfig(config: Config): Learner | null {
   return config.RELAY_URL && config.RELAY_SECRET ? relayLearner(config.RELAY_URL, config.RELAY_SECRET, relayFetch(config)) : null;
-}
-
-/**
- * fetch for relay requests: with a Cloudflare Access service token configured (the relay published
- * through a Tunnel behind Access), its two headers go with every request. The relay's own signature
- * is checked either way; Access only keeps unsigned traffic from reaching the mail host.
- */
-export function relayFetch(config: Config): typeof fetch {
-  const id = config.RELAY_ACCESS_CLIENT_ID;
-  const secret = config.RELAY_ACCESS_CLIENT_SECRET;
-  if (!id || !secret) return (input, init) => fetch(input, init);
-  return (input, init) => {
-    const headers = new Headers(init?.headers);
-    headers.set('cf-access-client-id', id);
-    headers.set('cf-access-client-secret', secret);
-    return fetch(input, { ...init, headers });
-  };
 }

@@ -1,8 +1,9 @@
 /**
  * /readyz's report on each registered gateway: can its amavisd database be reached (connect, then
  * a zero-row read of msgs), and its release path (a TCP connection to AM.PDP on Node, the relay's
- * /healthz). Every check is bounded in time, at most PROBE_CONCURRENCY run at once, and none starts
- * after the caller's deadline: one gateway that hangs costs its own check, never /readyz. The
+ * /healthz, with the Access service token that releases send). Every check is bounded in time, at
+ * most PROBE_CONCURRENCY run at once, and none starts after the caller's deadline: one gateway that
+ * hangs costs its own check, never /readyz. The
  * answer names no host, URL or driver message (/readyz needs no key); the log has the details.
  * A gateway's state never changes this deployment's own readiness (README "Gateways (registry)").
  */
@@ -11,6 +12,7 @@ import type { Config } from '../config.ts';
 import { classifyDatabaseFailure } from '../db/errors.ts';
 import type { Database } from '../db/types.ts';
 import type { Logger } from '../deps.ts';
+import { relayFetch } from '../release/relay-fetch.ts';
 import type { GatewayReach } from './reach.ts';
 import { keyringFromConfig, open, SecretUnavailable } from './secrets.ts';
 
@@ -92,6 +94,7 @@ export async function probeGateways(state: Kysely<Database>, o: ProbeOptions): P
   const now = o.now ?? Date.now;
   const checkMs = o.checkMs ?? PROBE_CHECK_MS;
   const ring = await keyringFromConfig(o.config);
+  const relayGet = relayFetch(o.config);
   const reports: GatewayReport[] = rows.map((r) => ({ id: r.id, database: { status: 'not_checked' }, release: { status: 'not_checked' } }));
 
   /** Run `check` within what is left (at most checkMs); a failure becomes its report. */
@@ -164,7 +167,8 @@ export async function probeGateways(state: Kysely<Database>, o: ProbeOptions): P
     }
     if (r.release_kind === 'relay') {
       return timed(r.id, 'release', async (ms) => {
-        const res = await fetch(`${(r.relay_url ?? '').replace(/\/+$/, '')}/healthz`, {
+        // with RELAY_ACCESS_CLIENT_ID/SECRET, Access turns away a request without them (a 302 or 403)
+        const res = await relayGet(`${(r.relay_url ?? '').replace(/\/+$/, '')}/healthz`, {
           signal: AbortSignal.timeout(ms),
           redirect: 'manual',
         });

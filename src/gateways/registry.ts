@@ -5,15 +5,16 @@
  * (src/gateways/secrets.ts) and never returned: a view says whether one is set, and under which
  * key. Nothing routes by gateway yet; /readyz reports each one (src/gateways/probe.ts).
  */
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Identity } from '../auth/identity.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Database, QeGatewaysTable } from '../db/types.ts';
+import type { SqlDialect } from '../db/connect.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { GATEWAYS_MAX, type CreateGateway, type UpdateGateway } from './input.ts';
-import { keyringFromConfig, reseal, seal, sealedKeyId, SecretUnavailable, type Keyring } from './secrets.ts';
+import { keyringFromConfig, open, reseal, seal, sealedKeyId, SecretUnavailable, type Keyring } from './secrets.ts';
 
 type Row = Selectable<QeGatewaysTable>;
 
@@ -153,6 +154,31 @@ function conflictOnRace(err: unknown): never {
   throw err;
 }
 
+/** The migration that made the registry: its row in qe_schema_migrations is the creates' lock on MariaDB. */
+const REGISTRY_MIGRATION = 19;
+
+/**
+ * How many gateways are registered, counted so that the cap holds under concurrent creates: the
+ * count and the insert after it are one step. Held to the end of the transaction, and only while a
+ * gateway is created. PostgreSQL: a table lock that conflicts with itself and with any insert not
+ * yet committed (a plain count would not see that row). MariaDB: creates queue on one row elsewhere
+ * first (two locking reads of qe_gateways at once deadlock as soon as either inserts, InnoDB
+ * counting the other's waiting gap lock), then a locking read of every gateway, which waits for an
+ * insert not yet committed instead of not seeing it.
+ */
+async function countLocked(trx: Kysely<Database>, dialect: SqlDialect): Promise<number> {
+  if (dialect === 'postgres') {
+    await sql`LOCK TABLE qe_gateways IN SHARE ROW EXCLUSIVE MODE`.execute(trx);
+    const count = await trx
+      .selectFrom('qe_gateways')
+      .select((e) => e.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(count.n);
+  }
+  await trx.selectFrom('qe_schema_migrations').select('version').where('version', '=', REGISTRY_MIGRATION).forUpdate().execute();
+  return (await trx.selectFrom('qe_gateways').select('id').forUpdate().execute()).length;
+}
+
 export async function createGateway(deps: Deps, who: Identity, input: CreateGateway): Promise<GatewayView> {
   requireAdmin(who);
   const ring = await keyringFromConfig(deps.config);
@@ -172,17 +198,37 @@ export async function createGateway(deps: Deps, who: Identity, input: CreateGate
     .execute(async (trx) => {
       if (await trx.selectFrom('qe_gateways').select('id').where('id', '=', input.id).executeTakeFirst())
         throw new AppError('conflict', `id: a gateway ${input.id} exists already`, { field: 'id' });
-      const count = await trx
-        .selectFrom('qe_gateways')
-        .select((e) => e.fn.countAll<string>().as('n'))
-        .executeTakeFirstOrThrow();
-      if (Number(count.n) >= GATEWAYS_MAX) throw new AppError('conflict', `at most ${GATEWAYS_MAX} gateways may be registered`);
+      if ((await countLocked(trx, deps.stateDialect)) >= GATEWAYS_MAX)
+        throw new AppError('conflict', `at most ${GATEWAYS_MAX} gateways may be registered`);
       await trx.insertInto('qe_gateways').values(row).execute();
       await claimDomains(trx, input.id, input.domains);
       await recordAudit(trx, deps.clock, who, { action: 'gateway.create', result: 'ok', detail: JSON.stringify(auditFields(input)) });
     })
     .catch(conflictOnRace);
   return gatewayView(row, [...new Set(input.domains)].sort());
+}
+
+/** The columns a PATCH may change, compared (sealed values by their stored text). */
+function sameColumns(a: Row, b: Row): boolean {
+  const keys = Object.keys(a).filter((k) => !['id', 'created_at', 'created_by', 'updated_at'].includes(k)) as Array<keyof Row>;
+  return keys.every((k) => (a[k] ?? null) === (b[k] ?? null));
+}
+
+/** `next` unless it seals the same value as `stored` (then `stored`); a value that does not open counts as changed. */
+async function keepIfSame(
+  ring: Keyring,
+  id: string,
+  column: 'database_url' | 'relay_secret',
+  stored: string | null,
+  next: string | null,
+): Promise<string | null> {
+  if (stored === null || next === null || stored === next) return next;
+  try {
+    return (await open(ring, id, column, stored)) === (await open(ring, id, column, next)) ? stored : next;
+  } catch (err) {
+    if (err instanceof SecretUnavailable) return next;
+    throw err;
+  }
 }
 
 export async function updateGateway(deps: Deps, who: Identity, id: string, input: UpdateGateway): Promise<GatewayView> {
@@ -200,8 +246,15 @@ export async function updateGateway(deps: Deps, who: Identity, id: string, input
         ...(input.database !== undefined ? await databaseColumns(ring, id, input.database) : {}),
         ...(input.release !== undefined ? await releaseColumns(ring, id, input.release, kept) : {}),
         ...(input.mail_from !== undefined ? { mail_from: input.mail_from } : {}),
-        updated_at: Math.floor(deps.clock.now() / 1000),
       };
+      // a secret sent again as it is stored: keep the stored seal (each seal differs, its value not)
+      next.database_url_sealed = await keepIfSame(ring, id, 'database_url', row.database_url_sealed, next.database_url_sealed);
+      next.relay_secret_sealed = await keepIfSame(ring, id, 'relay_secret', row.relay_secret_sealed, next.relay_secret_sealed);
+      const current = (await domainsOf(trx, [id])).get(id) ?? [];
+      const domains = input.domains === undefined ? current : [...new Set(input.domains)].sort();
+      // nothing changed: the stored view as it is, no updated_at, no audit row (as a repeated action)
+      if (sameColumns(row, next) && domains.join('\n') === current.join('\n')) return gatewayView(row, current);
+      next.updated_at = Math.floor(deps.clock.now() / 1000);
       const { id: _id, created_at: _c, created_by: _b, ...changes } = next;
       await trx.updateTable('qe_gateways').set(changes).where('id', '=', id).execute();
       if (input.domains !== undefined) await claimDomains(trx, id, input.domains);

@@ -1,14 +1,17 @@
 // The gateway registry (README "Gateways (registry)"): /v1/gateways for admins only, every bad input
 // a 400 naming its field, a domain served twice a 409, secrets sealed (never returned, never stored
 // in the clear), the key missing a 503 naming GATEWAY_SECRETS_KEY, rotation through the previous
-// keys and `rekey`; /readyz reports each gateway within its deadline, and a down gateway never
-// makes the service not ready. On MariaDB and PostgreSQL as the state database.
+// keys and `rekey`; a PATCH that changes nothing writes nothing; the cap holds under concurrent
+// creates; /readyz reports each gateway within its deadline (a relay behind Access with its service
+// token), and a down gateway never makes the service not ready. On MariaDB and PostgreSQL as the state database.
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { freePort } from '../support/cli.ts';
 import { rekeyGateways } from '../../src/gateways/registry.ts';
 import { keyringFromConfig, open } from '../../src/gateways/secrets.ts';
+import { GATEWAYS_MAX } from '../../src/gateways/input.ts';
 import { PROBE_CONCURRENCY, probeGateways } from '../../src/gateways/probe.ts';
 import type { GatewayReach } from '../../src/gateways/reach.ts';
 import { parseConfig } from '../../src/config.ts';
@@ -321,6 +324,174 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('gateway registry on %
     // rekey without a key at all: a clear refusal
     const noKey = await appWith({});
     await expect(rekeyGateways(noKey.deps, cliAdmin)).rejects.toThrow(/GATEWAY_SECRETS_KEY/);
+  });
+
+  it('a PATCH that changes nothing answers the view as it is: updated_at stays, no audit row; a real change bumps both', async () => {
+    let now = Date.parse('2026-03-01T10:00:00Z');
+    const a = await testApp(variantName, { env: { GATEWAY_SECRETS_KEY: KEY_A }, clock: { now: () => now } });
+    apps.push(a);
+    const [d1, d2] = uniqueDomains(2);
+    const id = gid('same');
+    const created = await send(a, '/v1/gateways', 'POST', {
+      id,
+      name: 'same',
+      domains: [d1, d2],
+      database: { url: url() },
+      release: { relay_url: 'https://relay.example.test/qe', relay_secret: SECRET },
+      mail_from: 'postmaster@example.test',
+    });
+    expect(created.status).toBe(201);
+    const view = GatewayView.parse(await created.json());
+    const sealed = () =>
+      a.deps.state
+        .selectFrom('qe_gateways')
+        .select(['database_url_sealed', 'relay_secret_sealed', 'updated_at'])
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+    const stored = await sealed();
+    const updates = async () =>
+      (
+        await a.deps.state
+          .selectFrom('qe_audit')
+          .select('id')
+          .where('action', '=', 'gateway.update')
+          .where('detail', 'like', `%"${id}"%`)
+          .execute()
+      ).length;
+    now += 3600_000;
+    // nothing at all, then every field as it is (domains in another order, the secrets sent again)
+    for (const body of [
+      {},
+      {
+        name: 'same',
+        domains: [d2!.toUpperCase(), d1],
+        database: { url: url() },
+        release: { relay_url: 'https://relay.example.test/qe', relay_secret: SECRET },
+        mail_from: 'postmaster@example.test',
+      },
+    ]) {
+      const res = await send(a, `/v1/gateways/${id}`, 'PATCH', body);
+      expect(res.status).toBe(200);
+      expect(GatewayView.parse(await res.json())).toEqual(view);
+    }
+    expect(await updates()).toBe(0);
+    expect(await sealed()).toEqual(stored);
+    // a real change: updated_at moves, one audit row
+    const renamed = await send(a, `/v1/gateways/${id}`, 'PATCH', { name: 'renamed' });
+    expect(renamed.status).toBe(200);
+    expect(GatewayView.parse(await renamed.json())).toMatchObject({ name: 'renamed', updated_at: new Date(now).toISOString() });
+    expect(await updates()).toBe(1);
+  });
+
+  it(`the cap of ${GATEWAYS_MAX} gateways holds under concurrent creates`, async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const row = (id: string) => ({
+      id,
+      name: id,
+      database_kind: 'hyperdrive',
+      hyperdrive_binding: 'HD',
+      database_url_sealed: null,
+      release_kind: 'none',
+      pdp_address: null,
+      relay_url: null,
+      relay_secret_sealed: null,
+      mail_from: null,
+      created_at: now,
+      created_by: 'test',
+      updated_at: now,
+    });
+    const create = (n: string) =>
+      send(t, '/v1/gateways', 'POST', { id: gid(n), name: n, domains: uniqueDomains(1), database: { hyperdrive: 'HD' } });
+    const registered = async () =>
+      Number(
+        (
+          await t.deps.state
+            .selectFrom('qe_gateways')
+            .select((e) => e.fn.countAll<string>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    try {
+      // one short of the cap
+      const fill = GATEWAYS_MAX - 1 - (await registered());
+      await t.deps.state
+        .insertInto('qe_gateways')
+        .values(Array.from({ length: fill }, (_, i) => row(gid(`cap${i}`))))
+        .execute();
+      expect(await registered()).toBe(GATEWAYS_MAX - 1);
+      // another create has inserted the last one and not yet committed: a create now must wait for
+      // it, then see the registry full (a plain count would not see that row, and insert one more)
+      let inserted!: () => void;
+      const insertedP = new Promise<void>((r) => (inserted = r));
+      let commit!: () => void;
+      const gate = new Promise<void>((r) => (commit = r));
+      const other = t.deps.state.transaction().execute(async (trx) => {
+        await trx
+          .insertInto('qe_gateways')
+          .values(row(gid('last')))
+          .execute();
+        inserted();
+        await gate;
+      });
+      await insertedP;
+      const racing = create('racing');
+      const early = await Promise.race([racing.then(() => 'answered'), new Promise((r) => setTimeout(() => r('waiting'), 500))]);
+      commit();
+      await other;
+      const res = await racing;
+      expect(early).toBe('waiting');
+      expect(res.status).toBe(409);
+      expect((await problem(res)).detail).toContain(`at most ${GATEWAYS_MAX}`);
+      expect(await registered()).toBe(GATEWAYS_MAX);
+
+      // two places left, six creates at once: two registered, four refused, nothing else (a deadlock
+      // between two creates' locking reads was a 500 here on MariaDB)
+      await t.deps.state
+        .deleteFrom('qe_gateways')
+        .where('id', 'in', [gid('last'), gid('cap0')])
+        .execute();
+      const answers = await Promise.all(['c1', 'c2', 'c3', 'c4', 'c5', 'c6'].map(create));
+      expect(answers.map((r) => r.status).sort()).toEqual([201, 201, 409, 409, 409, 409]);
+      expect(await registered()).toBe(GATEWAYS_MAX);
+    } finally {
+      await t.deps.state.deleteFrom('qe_gateway_domains').where('gateway_id', 'like', `%-${tag}`).execute();
+      await t.deps.state.deleteFrom('qe_gateways').where('id', 'like', `%-${tag}`).execute();
+    }
+  });
+
+  it('/readyz checks a relay behind Cloudflare Access with the service token releases send', async () => {
+    const ACCESS_ID = 'access-id-for-tests.access';
+    const ACCESS_SECRET = 'access-secret-for-tests-0123456789abcdef';
+    // Access in front of a relay: /healthz answers 200 only with the service token's two headers
+    const relay = createHttpServer((req, res) => {
+      const token = req.headers['cf-access-client-id'] === ACCESS_ID && req.headers['cf-access-client-secret'] === ACCESS_SECRET;
+      res.writeHead(req.url === '/healthz' && token ? 200 : 403).end();
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    try {
+      const port = (relay.address() as AddressInfo).port;
+      const id = gid('access');
+      const body = { id, name: 'behind access', domains: uniqueDomains(1), database: { hyperdrive: 'HD' } };
+      const release = { relay_url: `http://127.0.0.1:${port}/`, relay_secret: SECRET };
+      expect((await send(t, '/v1/gateways', 'POST', { ...body, release })).status).toBe(201);
+      const withToken = await appWith({
+        GATEWAY_SECRETS_KEY: KEY_A,
+        RELAY_ACCESS_CLIENT_ID: ACCESS_ID,
+        RELAY_ACCESS_CLIENT_SECRET: ACCESS_SECRET,
+      });
+      const releaseCheck = async (app: TestApp) => {
+        const res = await app.app.request('/readyz');
+        const b = (await res.json()) as { gateways: Array<{ id: string; release: { status: string; detail?: string } }> };
+        return b.gateways.find((g) => g.id === id)!.release;
+      };
+      expect(await releaseCheck(withToken)).toMatchObject({ status: 'reachable' });
+      // the same relay from a deployment without the token: Access turns the check away
+      expect(await releaseCheck(t)).toMatchObject({ status: 'unreachable', detail: "the relay's /healthz answered HTTP 403" });
+      // the token names no host and is not in the answer
+      expect(JSON.stringify(await (await withToken.app.request('/readyz')).json())).not.toContain(ACCESS_SECRET);
+    } finally {
+      await new Promise((r) => relay.close(r));
+    }
   });
 
   it('/readyz reports a gateway up and one down (closed port, a database that never answers) within its deadline; the service stays ready', async () => {
