@@ -17,6 +17,8 @@ import { benchDatabaseUrl, type BenchBackend, type SchemaKind } from './db.ts';
 export interface ReleaseOptions {
   samples: number;
   bulk: number;
+  /** the bulk between two floor runs of its size (false in a quick run: the interleaved rounds only) */
+  floors?: boolean;
   log: (s: string) => void;
 }
 
@@ -128,15 +130,15 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
       direct: make('b', n),
       relay: make('c', n),
       bulk: make('d', opts.bulk),
-      floorBefore: make('e', opts.bulk),
-      floorAfter: make('f', opts.bulk),
+      floorBefore: make('e', opts.floors === false ? 0 : opts.bulk),
+      floorAfter: make('f', opts.floors === false ? 0 : opts.bulk),
       // interleaved rounds: ROUNDS x (floor of bulk/ROUNDS, API bulk of bulk/ROUNDS)
       roundsFloor: make('g', opts.bulk),
       roundsApi: make('h', opts.bulk),
     };
     const written: Record<string, Array<{ mailId: string; secretId: string; rcpt: string }>> = {};
     for (const [k, msgs] of Object.entries(groups)) {
-      const w = await writeMessages(handle.db, variant, msgs);
+      const w = msgs.length ? await writeMessages(handle.db, variant, msgs) : [];
       written[k] = w.map((x, i) => ({ mailId: x.mailId, secretId: x.secretId, rcpt: msgs[i]!.recipients[0]!.address }));
     }
     server = await spawnServer({
@@ -181,7 +183,8 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
     }
     // the bulk between two runs of its floor (drift hits both alike): the same number of releases,
     // raw AM.PDP, BULK_CONCURRENCY at a time
-    const floorBefore = await rawBulk(pdp, written.floorBefore!, BULK_CONCURRENCY);
+    const skipped = { messages: 0, released: 0, seconds: 0, messages_per_s: 0 };
+    const floorBefore = opts.floors === false ? skipped : await rawBulk(pdp, written.floorBefore!, BULK_CONCURRENCY);
     const apiCpu0 = processCpuMs(server.child.pid);
     const t0 = performance.now();
     const bulk = await request(server.ports.api, '/v1/quarantine/bulk', {
@@ -190,7 +193,7 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
     });
     const bulkS = (performance.now() - t0) / 1000;
     const apiCpuMs = processCpuMs(server.child.pid) - apiCpu0;
-    const floorAfter = await rawBulk(pdp, written.floorAfter!, BULK_CONCURRENCY);
+    const floorAfter = opts.floors === false ? skipped : await rawBulk(pdp, written.floorAfter!, BULK_CONCURRENCY);
     const floorS = (floorBefore.seconds + floorAfter.seconds) / 2;
     // The machine's drift moves a 500-release floor by 2-4x between two runs minutes apart, so the
     // same comparison again in ROUNDS alternating slices: drift hits both sides alike.
@@ -248,7 +251,7 @@ export async function benchRelease(backend: BenchBackend, schema: SchemaKind, op
         floor_before: floorBefore,
         floor_after: floorAfter,
         /** bulk seconds / the mean of the two floors' */
-        floor_ratio: ratio(bulkS, floorS),
+        floor_ratio: opts.floors === false ? null : ratio(bulkS, floorS),
         /** ROUNDS x (raw floor, API bulk) of bulk/ROUNDS ids each, alternating: total seconds and ratio */
         interleaved: {
           rounds: ROUNDS,

@@ -470,7 +470,12 @@ async function main() {
     }
     if (only.has('release')) {
       log(`[${backend}] release: ${args['release-samples']} each, bulk ${args.bulk} [${elapsed()}]`);
-      section.release = await benchRelease(backend, schema, { samples: Number(args['release-samples']), bulk: Number(args.bulk), log });
+      section.release = await benchRelease(backend, schema, {
+        samples: Number(args['release-samples']),
+        bulk: Number(args.bulk),
+        floors: !QUICK,
+        log,
+      });
     }
     if (!args.keep) await dropBenchDatabase(backend);
   };
@@ -486,18 +491,22 @@ async function main() {
     );
   };
   const parallel = QUICK && !args.sequential && backends.length > 1;
-  (meta as Record<string, unknown>).backends = parallel ? 'side by side, with the worker digests (quick run)' : 'one after the other';
+  (meta as Record<string, unknown>).backends = parallel
+    ? 'side by side, with the Worker digests and the bundle (quick run)'
+    : 'one after the other';
   for (const backend of backends) result[backend] ??= {};
-  if (parallel) await Promise.all([...backends.map(benchBackend), ...backends.map(workerDigest)]);
+  const bundle = async () => {
+    if (args['skip-worker']) return;
+    log(`[worker] wrangler deploy --dry-run --minify; start-up CPU [${elapsed()}]`);
+    result.worker = await benchWorker(log);
+  };
+  if (parallel) await Promise.all([...backends.map(benchBackend), ...backends.map(workerDigest), bundle()]);
   else
     for (const backend of backends) {
       await benchBackend(backend);
       await workerDigest(backend);
     }
-  if (!args['skip-worker']) {
-    log(`[worker] wrangler deploy --dry-run --minify; start-up CPU [${elapsed()}]`);
-    result.worker = await benchWorker(log);
-  }
+  if (!parallel) await bundle();
   meta.machine = { ...meta.machine, loadavg_at_end: os.loadavg().map((x) => round(x, 2)) } as typeof meta.machine;
   (meta as Record<string, unknown>).wall_s = round((performance.now() - t0) / 1000, 1);
   // the bench process itself (generator, loader, floor, Resend twin): the digest's own RSS is in digest.peak_rss_mb
