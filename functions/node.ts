@@ -73,11 +73,19 @@ export async function prepareEmbedded(handle: DbHandle, tables: 'amavisd' | 'sta
  * RELEASE_ROUTES, each message through its own host's path, these being the default.
  */
 export function releaseTransportFor(config: Config): ReleaseTransport | null {
-  // each AM.PDP port its own slots: AMAVISD_PDP_CONCURRENCY is per amavisd
-  const direct = (hostPort: string) =>
-    directTransport(hostPort, {
-      limit: pdpLimit({ max: config.AMAVISD_PDP_CONCURRENCY, maxWaitMs: config.AMAVISD_PDP_WAIT_SECONDS * 1000 }),
-    });
+  // each AM.PDP port its own slots (AMAVISD_PDP_CONCURRENCY is per amavisd), and one transport per
+  // port: a route naming AMAVISD_PDP's own port shares its slots rather than doubling them
+  const byPort = new Map<string, ReleaseTransport>();
+  const direct = (hostPort: string) => {
+    let t = byPort.get(hostPort);
+    if (!t) {
+      t = directTransport(hostPort, {
+        limit: pdpLimit({ max: config.AMAVISD_PDP_CONCURRENCY, maxWaitMs: config.AMAVISD_PDP_WAIT_SECONDS * 1000 }),
+      });
+      byPort.set(hostPort, t);
+    }
+    return t;
+  };
   if (!config.AMAVISD_PDP) return relayFromConfig(config, direct);
   return withReleaseRoutes(config, direct(config.AMAVISD_PDP), direct);
 }
