@@ -148,7 +148,7 @@ export function createApp(opts: AppOptions) {
       health,
       now: () => Date.now(),
       readOnly: opts.config.DATABASE_ACCESS === 'read-only',
-      gateways: { reach: opts.gatewayReach ?? null, config: opts.config, log },
+      gateways: { reach: opts.gatewayReach ?? null, config: opts.config, log, memo: { byGateway: new Map() } },
     }),
   );
   app.route('/v1/quarantine', quarantineRoutes());

@@ -21,6 +21,7 @@ export const PROBE_CHECK_MS = 1000;
 export const PROBE_CONCURRENCY = 8;
 /** A check is not started with less than this left before the deadline. */
 const MIN_CHECK_MS = 50;
+const NO_TIME_LEFT = "no time left within /readyz's deadline";
 
 export type CheckStatus = 'reachable' | 'unreachable' | 'timeout' | 'not_checked' | 'not_configured';
 
@@ -36,10 +37,25 @@ export interface GatewayReport {
   release: CheckResult;
 }
 
+/**
+ * How long one app reuses a gateway's checks in later /readyz answers: a load balancer polling
+ * /readyz every few seconds must not open a connection to every gateway each time. A gateway whose
+ * row changed is checked again at once; a check the deadline cut short is never reused.
+ */
+export const PROBE_REUSE_MS = 30_000;
+
+/** The checks one app made, by gateway id (created with the app: per process on Node, per isolate on Workers). */
+export interface ProbeMemo {
+  byGateway: Map<string, { at: number; row: string; database: CheckResult; release: CheckResult }>;
+}
+
 export interface ProbeOptions {
   reach: GatewayReach | null;
   config: Config;
   log?: Logger;
+  /** absent: every answer checks every gateway */
+  memo?: ProbeMemo;
+  reuseMs?: number;
   /** epoch ms by which every check has answered */
   deadlineAt: number;
   now?: () => number;
@@ -96,11 +112,21 @@ export async function probeGateways(state: Kysely<Database>, o: ProbeOptions): P
   const ring = await keyringFromConfig(o.config);
   const relayGet = relayFetch(o.config);
   const reports: GatewayReport[] = rows.map((r) => ({ id: r.id, database: { status: 'not_checked' }, release: { status: 'not_checked' } }));
+  // what this app checked lately, for the rows unchanged since: reused as it was
+  const memo = o.memo?.byGateway;
+  const fingerprints = rows.map((r) => JSON.stringify(r));
+  const reused = rows.map((r, i) => {
+    const m = memo?.get(r.id);
+    if (!m || m.row !== fingerprints[i] || now() - m.at >= (o.reuseMs ?? PROBE_REUSE_MS)) return false;
+    reports[i] = { id: r.id, database: m.database, release: m.release };
+    return true;
+  });
+  for (const id of memo?.keys() ?? []) if (!rows.some((r) => r.id === id)) memo?.delete(id);
 
   /** Run `check` within what is left (at most checkMs); a failure becomes its report. */
   const timed = async (id: string, what: string, check: (ms: number) => Promise<CheckResult>): Promise<CheckResult> => {
     const ms = Math.min(checkMs, o.deadlineAt - now());
-    if (ms < MIN_CHECK_MS) return { status: 'not_checked', detail: "no time left within /readyz's deadline" };
+    if (ms < MIN_CHECK_MS) return { status: 'not_checked', detail: NO_TIME_LEFT };
     const started = now();
     try {
       return { ...(await bounded(check(ms), ms)), ms: now() - started };
@@ -183,6 +209,7 @@ export async function probeGateways(state: Kysely<Database>, o: ProbeOptions): P
 
   const tasks: Array<() => Promise<void>> = [];
   rows.forEach((r, i) => {
+    if (reused[i]) return;
     tasks.push(async () => {
       reports[i]!.database = await databaseCheck(r);
     });
@@ -195,6 +222,11 @@ export async function probeGateways(state: Kysely<Database>, o: ProbeOptions): P
     while (next < tasks.length) await tasks[next++]!().catch(() => {});
   };
   await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, tasks.length) }, worker));
+  rows.forEach((r, i) => {
+    const { database, release } = reports[i]!;
+    if (reused[i] || database.detail === NO_TIME_LEFT || release.detail === NO_TIME_LEFT) return;
+    memo?.set(r.id, { at: now(), row: fingerprints[i]!, database, release });
+  });
   return reports;
 }
 

@@ -494,6 +494,44 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('gateway registry on %
     }
   });
 
+  it("/readyz reuses an unchanged gateway's checks for a while (a polling load balancer opens no connection per gateway each time); a changed row is checked at once", async () => {
+    let hits = 0;
+    const relay = createHttpServer((req, res) => {
+      if (req.url === '/healthz') hits++;
+      res.writeHead(req.url === '/healthz' ? 200 : 404).end();
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    try {
+      const port = (relay.address() as AddressInfo).port;
+      const id = gid('memo');
+      const body = { id, name: 'polled', domains: uniqueDomains(1), database: { hyperdrive: 'HD' } };
+      expect(
+        (await send(t, '/v1/gateways', 'POST', { ...body, release: { relay_url: `http://127.0.0.1:${port}`, relay_secret: SECRET } }))
+          .status,
+      ).toBe(201);
+      const app = await appWith({ GATEWAY_SECRETS_KEY: KEY_A });
+      const release = async () => {
+        const b = (await (await app.app.request('/readyz')).json()) as { gateways: Array<{ id: string; release: { status: string } }> };
+        return b.gateways.find((g) => g.id === id)!.release.status;
+      };
+      expect(await release()).toBe('reachable');
+      expect(await release()).toBe('reachable');
+      expect(await release()).toBe('reachable');
+      expect(hits).toBe(1);
+      // the row changed (another relay path): checked again at once
+      expect((await send(t, `/v1/gateways/${id}`, 'PATCH', { release: { relay_url: `http://127.0.0.1:${port}/relay` } })).status).toBe(200);
+      expect(await release()).toBe('unreachable');
+      expect(hits).toBe(1);
+      // and another app (another process or isolate) checks for itself
+      expect((await send(t, `/v1/gateways/${id}`, 'PATCH', { release: { relay_url: `http://127.0.0.1:${port}` } })).status).toBe(200);
+      const other = await appWith({ GATEWAY_SECRETS_KEY: KEY_A });
+      expect((await (await other.app.request('/readyz')).json()) as object).toMatchObject({ status: 'ready' });
+      expect(hits).toBe(2);
+    } finally {
+      await new Promise((r) => relay.close(r));
+    }
+  });
+
   it('/readyz reports a gateway up and one down (closed port, a database that never answers) within its deadline; the service stays ready', async () => {
     // only this test's gateways in this database
     await t.deps.state.deleteFrom('qe_gateway_domains').execute();
