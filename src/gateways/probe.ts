@@ -106,7 +106,10 @@ export async function probeGateways(state: Kysely<Database>, o: ProbeOptions): P
     .select(['id', 'database_kind', 'hyperdrive_binding', 'database_url_sealed', 'release_kind', 'pdp_address', 'relay_url'])
     .orderBy('id')
     .execute();
-  if (rows.length === 0) return [];
+  if (rows.length === 0) {
+    o.memo?.byGateway.clear();
+    return [];
+  }
   const now = o.now ?? Date.now;
   const checkMs = o.checkMs ?? PROBE_CHECK_MS;
   const ring = await keyringFromConfig(o.config);
@@ -123,6 +126,8 @@ export async function probeGateways(state: Kysely<Database>, o: ProbeOptions): P
   });
   for (const id of memo?.keys() ?? []) if (!rows.some((r) => r.id === id)) memo?.delete(id);
 
+  /** timeouts of checks the deadline cut short (never reused) */
+  const cut = new WeakSet<CheckResult>();
   /** Run `check` within what is left (at most checkMs); a failure becomes its report. */
   const timed = async (id: string, what: string, check: (ms: number) => Promise<CheckResult>): Promise<CheckResult> => {
     const ms = Math.min(checkMs, o.deadlineAt - now());
@@ -139,7 +144,12 @@ export async function probeGateways(state: Kysely<Database>, o: ProbeOptions): P
         e?.code === 'ETIMEDOUT' ||
         e?.name === 'TimeoutError' ||
         /timeout exceeded when trying to connect/i.test(String(e?.message ?? ''));
-      if (late) return { status: 'timeout', detail: `no answer within ${ms} ms`, ms: now() - started };
+      if (late) {
+        const result: CheckResult = { status: 'timeout', detail: `no answer within ${ms} ms`, ms: now() - started };
+        // given less than a whole check's time by the deadline: not a verdict to reuse
+        if (ms < checkMs) cut.add(result);
+        return result;
+      }
       o.log?.warn('gateway check failed', {
         gateway: id,
         check: what,
@@ -224,7 +234,8 @@ export async function probeGateways(state: Kysely<Database>, o: ProbeOptions): P
   await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, tasks.length) }, worker));
   rows.forEach((r, i) => {
     const { database, release } = reports[i]!;
-    if (reused[i] || database.detail === NO_TIME_LEFT || release.detail === NO_TIME_LEFT) return;
+    const partial = (c: CheckResult) => c.detail === NO_TIME_LEFT || cut.has(c);
+    if (reused[i] || partial(database) || partial(release)) return;
     memo?.set(r.id, { at: now(), row: fingerprints[i]!, database, release });
   });
   return reports;

@@ -257,7 +257,8 @@ export async function sendFailed(
   const known = err instanceof AppError && err.code !== 'release_outcome_unknown';
   if (!known) return unknownOutcome(deps, auditId, id, addresses, err);
   const detail = err.message;
-  const notSent = err.code === 'amavisd_busy';
+  // nothing reached amavisd: busy, or no release path for the message's host (RELEASE_ROUTES)
+  const notSent = err.code === 'amavisd_busy' || err.code === 'release_not_configured';
   await deps.db.transaction().execute(async (trx) => {
     await unclaim(trx, deps, key, fresh);
     await settleAttempt(trx, auditId, 'failed', notSent ? `not sent: ${detail}` : detail);

@@ -19,7 +19,18 @@ export interface ReleaseRoute {
 
 /** a DNS name (letters, digits, '-', '.'), as amavisd's $myhostname is; at most 255 */
 const HOST = /^(?=.{1,255}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/;
-const HOST_PORT = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/;
+/** host:port or [v6]:port, port 1..65535: what src/amavis/pdp-client.node.ts parseHostPort accepts */
+const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+const isHostPort = (v: string) => {
+  const port = Number(HOST_PORT.exec(v)?.[1] ?? 0);
+  return port >= 1 && port <= 65535;
+};
+/** a relay's URL: http(s), no credentials, query or fragment (RELAY_SECRET signs; a password would end up in logs) */
+const isRelayUrl = (v: string) => {
+  if (!/^https?:\/\//i.test(v) || !URL.canParse(v)) return false;
+  const u = new URL(v);
+  return !u.username && !u.password && !u.search && !u.hash;
+};
 /** more routes than any mail cluster has: the value is read on every start */
 const MAX_ROUTES = 64;
 
@@ -49,9 +60,11 @@ export const releaseRoutes = z
       if (eq < 0) bad('expected host=target, e.g. mx2.example.org=https://relay.mx2.example.org');
       else if (!HOST.test(host)) bad('the host must be a host name as amavisd writes it in msgs.host (e.g. mx2.example.org)');
       else if (routes.some((r) => r.host === host)) bad(`${host} is named twice`);
-      else if (/^https?:\/\//i.test(target) && URL.canParse(target)) routes.push({ host, target: { relay: target } });
-      else if (HOST_PORT.test(target)) routes.push({ host, target: { pdp: target } });
-      else bad(`${host}: the target must be host:port (AM.PDP) or the URL of that host's relay`);
+      else if (isRelayUrl(target)) routes.push({ host, target: { relay: target } });
+      else if (isHostPort(target)) routes.push({ host, target: { pdp: target } });
+      else if (/^https?:\/\//i.test(target))
+        bad(`${host}: a relay URL without credentials, query or fragment (RELAY_SECRET signs each request)`);
+      else bad(`${host}: the target must be host:port (AM.PDP, port 1..65535) or the URL of that host's relay`);
     }
     return routes.length === pairs.length ? routes : z.NEVER;
   });

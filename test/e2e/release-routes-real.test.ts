@@ -136,6 +136,11 @@ describe.each(['mariadb', 'pg'] as const)('release routed by msgs.host with real
     ]);
     await delivered(f.mailId);
     expect(await rs(e.mailId)).toEqual([' ']);
+    // audited as not sent (no release_failed announced: amavisd never refused it)
+    const audit = await app.request(`/v1/audit?mail_id=${e.mailId}&limit=1`, { headers: { authorization: `Bearer ${KEY}` } });
+    const entry = ((await audit.json()) as { items: Array<{ action: string; result: string; detail: unknown }> }).items[0]!;
+    expect(entry).toMatchObject({ action: 'release', result: 'failed' });
+    expect(JSON.stringify(entry.detail)).toContain('not sent');
     expect([...first.released, ...second.released]).not.toContain(e.mailId);
     // and the message can still be released once the host has a route
     const withDefault = parseConfig({

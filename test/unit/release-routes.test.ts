@@ -23,12 +23,13 @@ function problemsOf(env: Record<string, string>): string[] {
 describe('RELEASE_ROUTES', () => {
   it('parses host=AM.PDP and host=relay pairs, hosts lowercased without a trailing dot', () => {
     const c = parseConfig({
-      RELEASE_ROUTES: ' MX1.Example.ORG.=127.0.0.1:9998 , mx2.example.org=https://relay.mx2.example.org/base ',
+      RELEASE_ROUTES: ' MX1.Example.ORG.=127.0.0.1:9998 , mx2.example.org=https://relay.mx2.example.org/base, mx3.example.org=[::1]:9998 ',
       RELAY_SECRET: SECRET,
     });
     expect(c.RELEASE_ROUTES).toEqual([
       { host: 'mx1.example.org', target: { pdp: '127.0.0.1:9998' } },
       { host: 'mx2.example.org', target: { relay: 'https://relay.mx2.example.org/base' } },
+      { host: 'mx3.example.org', target: { pdp: '[::1]:9998' } },
     ]);
     expect(parseConfig({}).RELEASE_ROUTES).toBeUndefined();
     expect(parseConfig({ RELEASE_ROUTES: '  ' }).RELEASE_ROUTES).toBeUndefined();
@@ -41,6 +42,11 @@ describe('RELEASE_ROUTES', () => {
     ['mx1.example.org=127.0.0.1:9998,MX1.example.org=127.0.0.2:9998', 'route 2: mx1.example.org is named twice'],
     ['mx1.example.org=ftp://relay.example.org', 'route 1: mx1.example.org: the target must be host:port'],
     ['mx1.example.org=relay.example.org', 'route 1: mx1.example.org: the target must be host:port'],
+    ['mx1.example.org=127.0.0.1:0', 'route 1: mx1.example.org: the target must be host:port'],
+    ['mx1.example.org=127.0.0.1:99999', 'route 1: mx1.example.org: the target must be host:port'],
+    ['mx1.example.org=::1:9998', 'route 1: mx1.example.org: the target must be host:port'],
+    ['mx1.example.org=https://user:secret@relay.example.org', 'route 1: mx1.example.org: a relay URL without credentials'],
+    ['mx1.example.org=https://relay.example.org/?token=x', 'route 1: mx1.example.org: a relay URL without credentials'],
     [`mx1.example.org=127.0.0.1:9998,${'a'.repeat(300)}=127.0.0.1:9998`, 'route 2: the host must be a host name'],
   ])('refuses %j', (value, message) => {
     const issues = problemsOf({ RELEASE_ROUTES: value });
