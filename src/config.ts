@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SSL_MODES, sslModeProblem } from './db/mysql-url.ts';
 import { CATALOGS } from './digest/templates.generated.ts';
+import { isHostPort } from './release/host-port.ts';
 import { releaseRoutes } from './release/routes.ts';
 
 /**
@@ -14,7 +15,7 @@ const optionalString = z
 
 const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
 
-const hostPort = z.string().regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9998');
+const hostPort = z.string().refine(isHostPort, 'expected host:port (port 1..65535), e.g. 127.0.0.1:9998 or [::1]:9998');
 
 const databaseUrl = optionalString
   .refine(

@@ -124,7 +124,8 @@ export async function probeGateways(state: Kysely<Database>, o: ProbeOptions): P
     reports[i] = { id: r.id, database: m.database, release: m.release };
     return true;
   });
-  for (const id of memo?.keys() ?? []) if (!rows.some((r) => r.id === id)) memo?.delete(id);
+  const present = new Set(rows.map((r) => r.id));
+  for (const id of memo?.keys() ?? []) if (!present.has(id)) memo?.delete(id);
 
   /** timeouts of checks the deadline cut short (never reused) */
   const cut = new WeakSet<CheckResult>();

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { AppError } from '../errors.ts';
+import { isHostPort } from './host-port.ts';
 import type { ReleaseReply, ReleaseRequest, ReleaseTransport } from './transport.ts';
 
 /** Where one host's releases go: its AM.PDP port (Node on that host) or its relay. */
@@ -19,12 +20,6 @@ export interface ReleaseRoute {
 
 /** a DNS name (letters, digits, '-', '.'), as amavisd's $myhostname is; at most 255 */
 const HOST = /^(?=.{1,255}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/;
-/** host:port or [v6]:port, port 1..65535: what src/amavis/pdp-client.node.ts parseHostPort accepts */
-const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
-const isHostPort = (v: string) => {
-  const port = Number(HOST_PORT.exec(v)?.[1] ?? 0);
-  return port >= 1 && port <= 65535;
-};
 /** a relay's URL: http(s), no credentials, query or fragment (RELAY_SECRET signs; a password would end up in logs) */
 const isRelayUrl = (v: string) => {
   if (!/^https?:\/\//i.test(v) || !URL.canParse(v)) return false;

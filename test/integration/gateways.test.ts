@@ -385,21 +385,7 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('gateway registry on %
 
   it(`the cap of ${GATEWAYS_MAX} gateways holds under concurrent creates`, async () => {
     const now = Math.floor(Date.now() / 1000);
-    const row = (id: string) => ({
-      id,
-      name: id,
-      database_kind: 'hyperdrive',
-      hyperdrive_binding: 'HD',
-      database_url_sealed: null,
-      release_kind: 'none',
-      pdp_address: null,
-      relay_url: null,
-      relay_secret_sealed: null,
-      mail_from: null,
-      created_at: now,
-      created_by: 'test',
-      updated_at: now,
-    });
+    const row = (id: string) => gatewayRow(id, now);
     const create = (n: string) =>
       send(t, '/v1/gateways', 'POST', { id: gid(n), name: n, domains: uniqueDomains(1), database: { hyperdrive: 'HD' } });
     const registered = async () =>
@@ -589,6 +575,23 @@ describe.each(['mysql-upstream', 'pg-iredmail'] as const)('gateway registry on %
   });
 });
 
+/** A registry row written straight to the table (a Hyperdrive gateway without a release path). */
+const gatewayRow = (id: string, now: number) => ({
+  id,
+  name: id,
+  database_kind: 'hyperdrive',
+  hyperdrive_binding: 'HD',
+  database_url_sealed: null,
+  release_kind: 'none',
+  pdp_address: null,
+  relay_url: null,
+  relay_secret_sealed: null,
+  mail_from: null,
+  created_at: now,
+  created_by: 'test',
+  updated_at: now,
+});
+
 describe('the registry tables after migration', () => {
   it('exist on both servers with one gateway per domain (the primary key)', async () => {
     for (const v of ['mysql-upstream', 'pg-upstream'] as const) {
@@ -614,23 +617,7 @@ describe('/readyz checks many gateways with a cap on concurrency, and none past 
       const ids = Array.from({ length: 20 }, (_, i) => `cap${String(i).padStart(2, '0')}-${tag}`);
       await a.deps.state
         .insertInto('qe_gateways')
-        .values(
-          ids.map((id) => ({
-            id,
-            name: id,
-            database_kind: 'hyperdrive',
-            hyperdrive_binding: 'HD',
-            database_url_sealed: null,
-            release_kind: 'none',
-            pdp_address: null,
-            relay_url: null,
-            relay_secret_sealed: null,
-            mail_from: null,
-            created_at: now,
-            created_by: 'test',
-            updated_at: now,
-          })),
-        )
+        .values(ids.map((id) => gatewayRow(id, now)))
         .execute();
       let open = 0;
       let most = 0;

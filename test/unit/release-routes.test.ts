@@ -62,6 +62,16 @@ describe('RELEASE_ROUTES', () => {
     ]);
   });
 
+  it('AMAVISD_PDP is checked the same way: a value the AM.PDP client could not open is named at start', () => {
+    for (const bad of ['::1:9998', '127.0.0.1:0', '127.0.0.1:99999', '127.0.0.1']) {
+      expect(problemsOf({ AMAVISD_PDP: bad })).toEqual([
+        'AMAVISD_PDP: expected host:port (port 1..65535), e.g. 127.0.0.1:9998 or [::1]:9998',
+      ]);
+    }
+    expect(parseConfig({ AMAVISD_PDP: '[::1]:9998' }).AMAVISD_PDP).toBe('[::1]:9998');
+    expect(parseConfig({ AMAVISD_PDP: 'localhost:9998' }).AMAVISD_PDP).toBe('localhost:9998');
+  });
+
   it('on Workers, an AM.PDP route is a configuration problem naming the host', () => {
     const c = parseConfig({ RELEASE_ROUTES: 'mx1.example.org=127.0.0.1:9998,mx2.example.org=https://r.example.org', RELAY_SECRET: SECRET });
     expect(releaseRoutesProblem(c)?.variable).toBe('RELEASE_ROUTES');
