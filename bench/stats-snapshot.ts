@@ -31,6 +31,7 @@ async function main() {
     stateDialect: h.dialect,
     stateApart: false,
     variant,
+    gateway: '',
     config,
     clock: systemClock,
     log: consoleLogger,

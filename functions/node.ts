@@ -72,11 +72,18 @@ export async function prepareEmbedded(handle: DbHandle, tables: 'amavisd' | 'sta
  * Beside amavisd, straight to its AM.PDP port; otherwise through the relay; else none (503). With
  * RELEASE_ROUTES, each message through its own host's path, these being the default.
  */
-export function releaseTransportFor(config: Config): ReleaseTransport | null {
-  // each AM.PDP port its own slots (AMAVISD_PDP_CONCURRENCY is per amavisd), and one transport per
-  // port: a route naming AMAVISD_PDP's own port shares its slots rather than doubling them
+export function releaseTransportFor(config: Config, direct = pdpPorts(config)): ReleaseTransport | null {
+  if (!config.AMAVISD_PDP) return relayFromConfig(config, direct);
+  return withReleaseRoutes(config, direct(config.AMAVISD_PDP), direct);
+}
+
+/**
+ * One transport per AM.PDP port, each with its own slots (AMAVISD_PDP_CONCURRENCY is per amavisd):
+ * a route or a registered gateway naming AMAVISD_PDP's own port shares its slots, never doubles them.
+ */
+export function pdpPorts(config: Config): (hostPort: string) => ReleaseTransport {
   const byPort = new Map<string, ReleaseTransport>();
-  const direct = (hostPort: string) => {
+  return (hostPort: string) => {
     let t = byPort.get(hostPort);
     if (!t) {
       t = directTransport(hostPort, {
@@ -86,8 +93,6 @@ export function releaseTransportFor(config: Config): ReleaseTransport | null {
     }
     return t;
   };
-  if (!config.AMAVISD_PDP) return relayFromConfig(config, direct);
-  return withReleaseRoutes(config, direct(config.AMAVISD_PDP), direct);
 }
 
 export interface NodeRuntime {
@@ -118,9 +123,10 @@ export async function startRuntime(
     if (handle.driver === 'pglite') await prepareEmbedded(handle, state ? 'amavisd' : 'both');
     if (state?.driver === 'pglite') await prepareEmbedded(state, 'state');
     const variant = await inspectDatabase(handle, state);
-    const release = opts.release ? await opts.release(handle, variant) : releaseTransportFor(config);
+    const direct = pdpPorts(config);
+    const release = opts.release ? await opts.release(handle, variant) : releaseTransportFor(config, direct);
     const lease = { handle, variant, ...(state ? { state } : {}) };
-    const root = composeNode(config, lease, { clock: opts.clock, release });
+    const root = composeNode(config, lease, { clock: opts.clock, release, gatewayPdp: direct });
     // the SMTP mailer keeps pooled connections open: closed with the database, so a CLI run ends at once
     const close = async () => (await root.mailer?.close?.(), await handle.close(), await state?.close());
     return { handle, ...(state ? { state } : {}), variant, deps: root.deps(lease), app: createApp(root), close };

@@ -19,6 +19,7 @@ import { routedTransport } from './release/routes.ts';
 import type { ReleaseTransport } from './release/transport.ts';
 import type { WebhookPost } from './webhooks/post.ts';
 import type { GatewayReach } from './gateways/reach.ts';
+import { gatewayOpener, type GatewayOpener } from './gateways/context.ts';
 
 /** What differs by runtime. Absent: the system clock, JSON log lines, no release, defaults below. */
 export interface Platform {
@@ -34,8 +35,10 @@ export interface Platform {
   templates?: TemplateOverrides;
   /** absent: global fetch (Workers: Cloudflare's fetch cannot reach private addresses) */
   webhookPost?: WebhookPost;
-  /** how /readyz reaches registered gateways (src/gateways/reach.ts); absent: they are listed unchecked */
+  /** how /readyz and requests reach registered gateways (src/gateways/reach.ts); absent: listed unchecked, not entered */
   gatewayReach?: GatewayReach;
+  /** how a registered gateway's AM.PDP address is reached (Node); absent: such a gateway's releases answer 503 */
+  gatewayPdp?: (hostPort: string) => ReleaseTransport;
 }
 
 export interface Lease {
@@ -56,6 +59,8 @@ export interface Root {
   templates?: TemplateOverrides;
   webhookPost?: WebhookPost;
   gatewayReach?: GatewayReach;
+  /** enters a registered gateway: its database and release path (src/gateways/context.ts) */
+  gateways: GatewayOpener;
   /** the Deps of one borrowed connection */
   deps(lease: Lease): Deps;
   /** borrow a connection, run `fn` with its Deps, give the connection back however `fn` ends */
@@ -74,12 +79,14 @@ export function composeRoot(config: Config, database: DatabaseProvider, platform
     templates: platform.templates,
     webhookPost: platform.webhookPost,
     gatewayReach: platform.gatewayReach,
+    gateways: gatewayOpener(platform.gatewayReach, platform.gatewayPdp ?? null),
     deps: (lease) => ({
       db: lease.handle.db,
       state: (lease.state ?? lease.handle).db,
       stateDialect: (lease.state ?? lease.handle).dialect,
       stateApart: lease.state !== undefined && lease.state !== lease.handle,
       variant: lease.variant,
+      gateway: '',
       config,
       clock: root.clock,
       log: root.log,

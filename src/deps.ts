@@ -44,6 +44,11 @@ export interface Deps {
   /** true when `state` is a database of its own: a write spanning both cannot be one transaction */
   stateApart: boolean;
   variant: SchemaVariant;
+  /**
+   * The gateway whose amavisd database `db` is: '' the deployment's own (DATABASE_URL), else a
+   * registered gateway's id (src/gateways/context.ts). Item ids a caller sees carry it (publicItemId).
+   */
+  gateway: string;
   config: Config;
   clock: Clock;
   log: Logger;

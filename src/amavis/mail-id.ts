@@ -6,24 +6,44 @@ import { base64url, base64urlDecode } from '../crypto/hmac.ts';
  */
 export const MAIL_ID_PATTERN = /^[A-Za-z0-9_+-]{1,16}$/;
 
-/** The API's id for a message: "<partition_tag>.<mail_id>"; the partition is part of its identity. */
-export const ITEM_ID_PATTERN = /^(\d{1,9})\.([A-Za-z0-9_+-]{1,16})$/;
+/**
+ * The API's id for a message: "<partition_tag>.<mail_id>"; the partition is part of its identity.
+ * A message of a registered gateway is "<gateway>:<partition_tag>.<mail_id>" (README "Gateways: who
+ * sees what"); the deployment's own database's ids carry no prefix, as before gateways.
+ */
+export const ITEM_ID_PATTERN = /^(?:([a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?):)?(\d{1,9})\.([A-Za-z0-9_+-]{1,16})$/;
 
 export interface MailKey {
   partitionTag: number;
   mailId: string;
 }
 
+/** The id within one gateway's database (no prefix): what our own tables and maps key by. */
 export function formatItemId(key: MailKey): string {
   return `${key.partitionTag}.${key.mailId}`;
 }
 
-export function parseItemId(id: string): MailKey | null {
+/** The id a caller sees: with the gateway's prefix unless it is the deployment's own database (''). */
+export function publicItemId(gateway: string, key: MailKey): string {
+  return gateway ? `${gateway}:${formatItemId(key)}` : formatItemId(key);
+}
+
+/**
+ * The key an id names in `gateway`'s database ('' the deployment's own), or null: an id of another
+ * gateway never names a message here (it would be another message with the same key).
+ */
+export function parseItemId(id: string, gateway = ''): MailKey | null {
+  const parsed = parseGatewayItemId(id);
+  return parsed && parsed.gateway === gateway ? parsed.key : null;
+}
+
+/** The gateway ('' the deployment's own) and key an id names, or null. */
+export function parseGatewayItemId(id: string): { gateway: string; key: MailKey } | null {
   const m = ITEM_ID_PATTERN.exec(id);
   if (!m) return null;
-  const partitionTag = Number(m[1]);
+  const partitionTag = Number(m[2]);
   if (!Number.isSafeInteger(partitionTag) || partitionTag > 2147483647) return null;
-  return { partitionTag, mailId: m[2]! };
+  return { gateway: m[1] ?? '', key: { partitionTag, mailId: m[3]! } };
 }
 
 /** MD5 is not in Web Crypto; this small implementation (RFC 1321) is only for this derivation. */

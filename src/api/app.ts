@@ -11,6 +11,7 @@ import { classifyDatabaseFailure } from '../db/errors.ts';
 import { DatabaseHealth } from '../db/readiness.ts';
 import { newRouter, type AppEnv } from './env.ts';
 import { onError } from './problem.ts';
+import { gatewayScope } from './gateway-scope.ts';
 import { Problem } from './schemas.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { quarantineRoutes } from './routes/quarantine.ts';
@@ -133,7 +134,7 @@ export function createApp(opts: AppOptions) {
     await next();
   });
 
-  app.use('/v1/*', withDatabase, requireKey);
+  app.use('/v1/*', withDatabase, requireKey, gatewayScope(root.gateways));
   // /readyz acquires its own connection, inside its deadline (src/db/readiness.ts).
   // Digest one-click links: the signed token is the credential, not a bearer key (src/digest/actions.ts).
   app.use('/a/*', withDatabase);

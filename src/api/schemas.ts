@@ -1,7 +1,8 @@
 import { z } from '@hono/zod-openapi';
 import { CONTENT_TYPE_NAMES } from '../amavis/codes.ts';
 import { normalizeAddress, normalizeDomain } from '../amavis/address.ts';
-import { parseItemId, type MailKey } from '../amavis/mail-id.ts';
+import { GatewayId } from '../gateways/gateway-id.ts';
+import { ITEM_ID_PATTERN, parseGatewayItemId, type MailKey } from '../amavis/mail-id.ts';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../errors.ts';
 
 /** Every error code, from the one table (src/errors.ts): `Problem.code` is this enum. */
@@ -30,6 +31,7 @@ const BASE_CODES = [
   'not_found',
   'too_many_requests',
   'database_unavailable',
+  'gateway_unavailable',
   'database_permission_denied',
   'internal',
 ] as const;
@@ -156,18 +158,32 @@ export const TypeList = z
   })
   .openapi({ type: 'string', example: 'spam,virus', description: `comma list of: ${CONTENT_TYPE_NAMES.join(', ')}` });
 
+/** `?gateway=`: the registered gateway a request acts in (src/api/gateway-scope.ts reads it first). */
+export const GatewayParam = GatewayId.optional().openapi({
+  description:
+    'a registered gateway\'s id: act in its quarantine (README "Gateways: who sees what"); absent: your only gateway, or for the deployment\'s admins its own database',
+});
+
 export const Score = z.coerce.number().min(-1e6).max(1e6);
 
 export const ItemId = z
   .string()
-  .regex(/^\d{1,9}\.[A-Za-z0-9_+-]{1,16}$/, 'expected "<partition_tag>.<mail_id>", e.g. 0.hZbBr1WxS3sy')
+  .regex(
+    ITEM_ID_PATTERN,
+    'expected "<partition_tag>.<mail_id>" (a registered gateway\'s: "<gateway>:<partition_tag>.<mail_id>"), e.g. 0.hZbBr1WxS3sy',
+  )
   .openapi({ param: { name: 'id', in: 'path' }, example: '0.hZbBr1WxS3sy' });
 
-/** The MailKey of an id that ItemId already validated (the pattern is the same). */
-export function mailKey(id: string): MailKey {
-  const k = parseItemId(id);
-  if (!k) throw new AppError('invalid_field', 'id: not a quarantine id', { field: 'id' });
-  return k;
+/**
+ * The MailKey of an id that ItemId already validated (the pattern is the same), in the request's
+ * gateway (Deps.gateway): an id of another gateway is not here (404, src/gateways/context.ts chose
+ * the request's gateway from the id, so this holds by construction).
+ */
+export function mailKey(id: string, gateway: string): MailKey {
+  const parsed = parseGatewayItemId(id);
+  if (!parsed) throw new AppError('invalid_field', 'id: not a quarantine id', { field: 'id' });
+  if (parsed.gateway !== gateway) throw new AppError('not_found', 'no quarantined message with this id');
+  return parsed.key;
 }
 
 export const Recipient = z

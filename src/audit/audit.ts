@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Identity } from '../auth/identity.ts';
+import { actingGateway, type Identity } from '../auth/identity.ts';
 import type { Clock } from '../deps.ts';
 import type { Database } from '../db/types.ts';
 
@@ -153,6 +153,7 @@ function auditRow(clock: Clock, who: Identity, e: AuditEntry) {
     result: e.result,
     detail: e.detail === undefined ? null : fitDetail(e.detail),
     key_id: who.keyId,
+    gateway_id: actingGateway(who),
     key_name: who.keyName == null ? null : fit(who.keyName, 200), // qe_audit.key_name varchar(200) (0008)
   };
 }

@@ -41,6 +41,8 @@ export async function listAudit(deps: Deps, who: Identity, q: AuditQuery) {
   let query = deps.state
     .selectFrom('qe_audit')
     .selectAll()
+    // the request's gateway's entries only (README "Gateways: who sees what")
+    .where('gateway_id', '=', deps.gateway)
     .orderBy('id', 'desc')
     .limit(q.limit + 1);
   if (q.action) query = query.where('action', '=', q.action);

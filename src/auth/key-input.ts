@@ -1,11 +1,14 @@
 import { z } from '@hono/zod-openapi';
 import { Address, Domain, Instant } from '../api/schemas.ts';
 import { AppError } from '../errors.ts';
+import { GatewayId } from '../gateways/gateway-id.ts';
 import { ROLES } from './identity.ts';
 
 /** A domain admin's domains: how many, and how many characters together (qe_api_keys.domains). */
 export const KEY_DOMAINS_MAX = 1000;
 export const KEY_DOMAINS_MAX_CHARS = 60_000;
+/** A gateway admin's gateways (qe_api_keys.gateways, a JSON list in a text column). */
+export const KEY_GATEWAYS_MAX = 100;
 
 /**
  * What a new API key needs, for every caller: `POST /v1/keys` declares this schema (so it is the
@@ -25,6 +28,15 @@ export const CreateKeyInput = z
       .describe(`domain_admin: its domains (at most ${KEY_DOMAINS_MAX}, at most ${KEY_DOMAINS_MAX_CHARS} characters together)`),
     mailbox: Address.optional(),
     expires_at: Instant.optional(),
+    gateways: z
+      .array(GatewayId)
+      .min(1)
+      .max(KEY_GATEWAYS_MAX)
+      .optional()
+      .describe('admin: makes a gateway admin, an admin inside these registered gateways only (README "Gateways: who sees what")'),
+    gateway: GatewayId.optional().describe(
+      "domain_admin and user: the registered gateway the key belongs to (absent: the deployment's own database, DATABASE_URL)",
+    ),
     notify_email: Address.optional().describe(
       'admin and domain_admin keys: where new release requests in its scope are mailed, with approve / deny links (README: Who may release what)',
     ),
@@ -40,8 +52,13 @@ export function roleProblems(v: {
   domains?: readonly string[] | null;
   mailbox?: string | null;
   notify_email?: string | null;
-}): Array<{ field: 'domains' | 'mailbox' | 'notify_email'; message: string }> {
-  const out: Array<{ field: 'domains' | 'mailbox' | 'notify_email'; message: string }> = [];
+  gateways?: readonly string[] | null;
+  gateway?: string | null;
+}): Array<{ field: 'domains' | 'mailbox' | 'notify_email' | 'gateways' | 'gateway'; message: string }> {
+  const out: Array<{ field: 'domains' | 'mailbox' | 'notify_email' | 'gateways' | 'gateway'; message: string }> = [];
+  if (v.role !== 'admin' && v.gateways) out.push({ field: 'gateways', message: 'only for role admin (a gateway admin)' });
+  if (v.role === 'admin' && v.gateway)
+    out.push({ field: 'gateway', message: 'only for roles domain_admin and user (an admin key names gateways)' });
   if (v.role === 'domain_admin' && !v.domains?.length) out.push({ field: 'domains', message: 'required for role domain_admin' });
   if (v.role !== 'domain_admin' && v.domains) out.push({ field: 'domains', message: 'only for role domain_admin' });
   if (v.role === 'user' && !v.mailbox) out.push({ field: 'mailbox', message: 'required for role user' });

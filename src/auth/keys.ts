@@ -6,7 +6,7 @@ import { PREPARED } from '../db/bounded.ts';
 import type { Database } from '../db/types.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
-import type { Identity, Role } from './identity.ts';
+import { isDeploymentAdmin, type Identity, type Role } from './identity.ts';
 import { sha256Hex } from '../crypto/sha256.ts';
 import { disableWebhooks } from '../webhooks/disable.ts';
 import { KEY_DOMAINS_MAX, KEY_DOMAINS_MAX_CHARS, roleProblems } from './key-input.ts';
@@ -46,6 +46,9 @@ export interface KeyInput {
   name: string;
   role: Role;
   domains?: string[];
+  /** admin: a gateway admin's gateways; domain_admin / user: `gateway`, the one it belongs to */
+  gateways?: string[];
+  gateway?: string;
   mailbox?: string;
   expires_at?: number; // epoch seconds
   notify_email?: string;
@@ -64,6 +67,10 @@ export interface KeyView {
   revoked_at: string | null;
   last_used_at: string | null;
   notify_email: string | null;
+  /** a gateway admin's gateways; null: the whole deployment (or, for other roles, see `gateway`) */
+  gateways: string[] | null;
+  /** a domain admin's or user's registered gateway; null: the deployment's own database */
+  gateway: string | null;
 }
 
 const iso = (s: number | string | null) => (s === null ? null : new Date(Number(s) * 1000).toISOString());
@@ -81,7 +88,9 @@ function view(row: {
   revoked_at: number | string | null;
   last_used_at: number | string | null;
   notify_email?: string | null;
+  gateways?: string | null;
 }): KeyView {
+  const gateways = row.gateways ? (JSON.parse(row.gateways) as string[]) : null;
   return {
     id: row.id,
     name: row.name,
@@ -95,7 +104,22 @@ function view(row: {
     revoked_at: iso(row.revoked_at),
     last_used_at: iso(row.last_used_at),
     notify_email: row.notify_email ?? null,
+    gateways: row.role === 'admin' ? gateways : null,
+    gateway: row.role === 'admin' ? null : (gateways?.[0] ?? null),
   };
+}
+
+/** The gateways a key names must be registered: a key for a gateway that does not exist is a typo. */
+async function keyGateways(deps: Deps, input: KeyInput): Promise<string[] | null> {
+  const field = input.role === 'admin' ? 'gateways' : 'gateway';
+  const named = input.role === 'admin' ? input.gateways : input.gateway === undefined ? undefined : [input.gateway];
+  if (!named) return null;
+  const unique = [...new Set(named)];
+  const rows = await deps.state.selectFrom('qe_gateways').select('id').where('id', 'in', unique).execute();
+  const known = new Set(rows.map((r) => r.id));
+  const missing = unique.find((g) => !known.has(g));
+  if (missing !== undefined) throw new AppError('invalid_field', `${field}: no registered gateway "${missing}"`, { field });
+  return unique;
 }
 
 /**
@@ -130,6 +154,7 @@ export async function createKey(deps: Deps, who: Identity, input: KeyInput): Pro
     throw new AppError('invalid_field', 'expires_at must be in the future', { field: 'expires_at' });
   }
   const domains = input.role === 'domain_admin' ? keyDomains(input.domains) : null;
+  const gateways = await keyGateways(deps, input);
   const key = `qe_${base64url(crypto.getRandomValues(new Uint8Array(32)))}`;
   const id = `key_${base64url(crypto.getRandomValues(new Uint8Array(12)))}`;
   const row = {
@@ -146,6 +171,7 @@ export async function createKey(deps: Deps, who: Identity, input: KeyInput): Pro
     revoked_at: null,
     last_used_at: null,
     notify_email: input.role === 'user' ? null : (input.notify_email ?? null),
+    gateways: gateways === null ? null : JSON.stringify(gateways),
   };
   await deps.state.transaction().execute(async (trx) => {
     await trx.insertInto('qe_api_keys').values(row).execute();
@@ -159,6 +185,7 @@ export async function createKey(deps: Deps, who: Identity, input: KeyInput): Pro
         domains: domains ?? undefined,
         mailbox: row.mailbox,
         notify_email: row.notify_email ?? undefined,
+        gateways: gateways ?? undefined,
       }),
     });
   });
@@ -231,8 +258,9 @@ export async function revokeKey(deps: Deps, who: Identity, id: string): Promise<
 }
 
 function requireAdmin(who: Identity) {
-  // Keys are an admin matter; to anyone else the resource does not exist.
-  if (who.role !== 'admin') throw new AppError('not_found', 'not found');
+  // Keys are the deployment admins' matter (a gateway admin could otherwise mint itself a wider
+  // key); to anyone else the resource does not exist.
+  if (!isDeploymentAdmin(who)) throw new AppError('not_found', 'not found');
 }
 
 /** Resolve a bearer key to an identity, or null. `bootstrapHash` is ADMIN_API_KEY's hash. */
@@ -258,11 +286,17 @@ export function identityOfKey(row: {
   role: string;
   domains: string | null;
   mailbox: string | null;
+  /** required: a reader that left it out would make a gateway's key one of the deployment's own database */
+  gateways: string | null | undefined;
 }): Identity | null {
   const base = { actor: `key:${row.id}`, keyId: row.id, keyName: row.name };
-  if (row.role === 'admin') return { role: 'admin', ...base };
-  if (row.role === 'domain_admin') return { role: 'domain_admin', ...base, domains: JSON.parse(row.domains ?? '[]') as string[] };
-  if (row.role === 'user' && row.mailbox) return { role: 'user', ...base, mailbox: row.mailbox };
+  // qe_api_keys.gateways (migration 0020): src/auth/identity.ts says what each role's list means
+  const gateways = row.gateways ? (JSON.parse(row.gateways) as string[]) : null;
+  if (row.role === 'admin') return gateways ? { role: 'admin', ...base, gateways } : { role: 'admin', ...base };
+  const gateway = gateways?.[0] ? { gateway: gateways[0] } : {};
+  if (row.role === 'domain_admin')
+    return { role: 'domain_admin', ...base, domains: JSON.parse(row.domains ?? '[]') as string[], ...gateway };
+  if (row.role === 'user' && row.mailbox) return { role: 'user', ...base, mailbox: row.mailbox, ...gateway };
   return null;
 }
 

@@ -25,6 +25,7 @@ export const MIGRATIONS = [
   '0017_stats_snapshots',
   '0018_state_apart',
   '0019_gateways',
+  '0020_gateway_scope',
 ] as const;
 export const LATEST_VERSION = MIGRATIONS.length;
 

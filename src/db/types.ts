@@ -79,6 +79,8 @@ export interface QeApiKeysTable {
   last_used_at: number | null;
   /** release request notifications (migration 0015); absent before it */
   notify_email?: string | null;
+  /** JSON list (0020): a gateway admin's gateways, or a domain admin's / user's one gateway; null: see src/auth/identity.ts */
+  gateways?: string | null;
 }
 
 export interface QeAuditTable {
@@ -96,6 +98,8 @@ export interface QeAuditTable {
   /** the API key that acted, or minted the link that acted (0008); null for the bootstrap admin, CLI, jobs */
   key_id?: string | null;
   key_name?: string | null;
+  /** where the message lives (0020): '' the deployment's own database, else a registered gateway's id */
+  gateway_id?: Generated<string>;
 }
 
 /** An unsettled release attempt (migration 0009): see src/quarantine/attempts.ts. */
@@ -116,6 +120,8 @@ export interface QeReleaseAttemptsTable {
   notified_at: number | null;
   /** JSON: the copies and their rs before the claim (migration 0018; a state database apart) */
   plan: string | null;
+  /** where the message lives (0020): '' the deployment's own database, else a registered gateway's id */
+  gateway_id?: Generated<string>;
 }
 
 /** A change to amavisd's tables whose audit row and event are not written yet (migration 0018; src/quarantine/cross-writes.ts). */
@@ -127,6 +133,8 @@ export interface QeCrossWritesTable {
   mail_id: string;
   payload: string;
   created_at: number;
+  /** the gateway whose amavisd database step 2 changes (0020); '' the deployment's own */
+  gateway_id?: Generated<string>;
 }
 
 export interface QeIdempotencyTable {

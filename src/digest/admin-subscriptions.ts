@@ -1,5 +1,5 @@
 import { recordAudit } from '../audit/audit.ts';
-import type { Identity } from '../auth/identity.ts';
+import { actsAtHome, type Identity } from '../auth/identity.ts';
 import { identityOfKey, keyIsLive } from '../auth/keys.ts';
 import type { Deps } from '../deps.ts';
 import type { QeAdminDigestsTable } from '../db/types.ts';
@@ -80,14 +80,15 @@ export async function liveKeys(deps: Deps, ids: string[]): Promise<Map<string, I
   const now = Math.floor(deps.clock.now() / 1000);
   const rows = await deps.state
     .selectFrom('qe_api_keys')
-    .select(['id', 'name', 'role', 'domains', 'mailbox', 'revoked_at', 'expires_at'])
+    .select(['id', 'name', 'role', 'domains', 'mailbox', 'gateways', 'revoked_at', 'expires_at'])
     .where('id', 'in', [...new Set(ids)])
     .execute();
   const out = new Map<string, Identity>();
   for (const r of rows) {
     if (!keyIsLive(r, now)) continue;
     const who = identityOfKey(r);
-    if (who && who.role !== 'user') out.set(r.id, who);
+    // admin digests read the deployment's own database: a gateway's key gets none (yet)
+    if (who && who.role !== 'user' && actsAtHome(who)) out.set(r.id, who);
   }
   return out;
 }

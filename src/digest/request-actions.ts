@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { bind, text } from '../amavis/schema.ts';
 import { identityOfKey } from '../auth/keys.ts';
-import type { Identity } from '../auth/identity.ts';
+import { actsAtHome, type Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { policyTypeOf } from '../quarantine/release-policy.ts';
@@ -44,11 +44,12 @@ const STATE_WORDS: Record<string, string> = {
 async function decider(deps: Deps, keyId: string): Promise<Identity | null> {
   const row = await deps.state
     .selectFrom('qe_api_keys')
-    .select(['id', 'name', 'role', 'domains', 'mailbox'])
+    .select(['id', 'name', 'role', 'domains', 'mailbox', 'gateways'])
     .where('id', '=', keyId)
     .executeTakeFirst();
   const who = row ? identityOfKey(row) : null;
-  return who && who.role !== 'user' ? who : null;
+  // these links act on the deployment's own database: a gateway's key decides through the API
+  return who && who.role !== 'user' && actsAtHome(who) ? who : null;
 }
 
 async function details(deps: Deps, c: LinkClaims, requestedBy: string, note: string | null): Promise<ActionPage['details']> {

@@ -8,15 +8,13 @@ import { z } from '@hono/zod-openapi';
 import { Address, Domain } from '../api/schemas.ts';
 import { sslModeProblem } from '../db/mysql-url.ts';
 import { AppError } from '../errors.ts';
+import { GatewayId } from './gateway-id.ts';
+
+export { GatewayId };
 
 /** Soft limits: domains per gateway, gateways per deployment (each is probed by /readyz). */
 export const GATEWAY_DOMAINS_MAX = 1000;
 export const GATEWAYS_MAX = 1000;
-
-export const GatewayId = z
-  .string()
-  .regex(/^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/, 'expected a short slug: 1 to 32 of a-z, 0-9 and inner hyphens, e.g. mx-eu-1')
-  .openapi({ example: 'mx-eu-1' });
 
 const DatabaseUrl = z
   .string()

@@ -9,7 +9,13 @@ export const nodeGatewayReach: GatewayReach = {
   runtime: 'node',
   hyperdrive: () => null,
   openDatabase: (url, o) =>
-    openDatabase({ url, runtime: 'node', poolSize: 1, webSocket: WebSocket, timeouts: { connectMs: o.ms, queryMs: o.ms, lockMs: o.ms } }),
+    openDatabase({
+      url,
+      runtime: 'node',
+      poolSize: o.poolSize ?? 1,
+      webSocket: WebSocket,
+      timeouts: o.timeouts ?? { connectMs: o.ms, queryMs: o.ms, lockMs: o.ms },
+    }),
   // Connect and close at once: nothing is sent, so amavisd's child only sees a connection end.
   tcpConnect: (hostPort, ms) =>
     new Promise<void>((resolve, reject) => {

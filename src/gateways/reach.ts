@@ -3,15 +3,26 @@
  * name and cannot open a TCP connection to AM.PDP; Node has no bindings and can (reach.node.ts).
  */
 import { openDatabase, type DbHandle } from '../db/connect.ts';
+import type { DbTimeouts } from '../db/bounded.ts';
 
 export interface GatewayReach {
   runtime: 'node' | 'worker';
   /** the connection string of the Hyperdrive binding `name`, or null (none by that name; Node: never) */
   hyperdrive(name: string): string | null;
-  /** one connection to a gateway's database, bounded by `ms` to connect and per statement */
-  openDatabase(url: string, opts: { hyperdrive: boolean; ms: number }): Promise<DbHandle>;
+  /**
+   * A gateway's database, bounded by `ms` to connect and per statement (or by `timeouts`, a
+   * request's); one connection unless `poolSize` (Node, serving requests: src/gateways/context.ts).
+   */
+  openDatabase(url: string, opts: GatewayOpen): Promise<DbHandle>;
   /** open a TCP connection to host:port and close it; absent where that is not possible (Workers) */
   tcpConnect?(hostPort: string, ms: number): Promise<void>;
+}
+
+export interface GatewayOpen {
+  hyperdrive: boolean;
+  ms: number;
+  poolSize?: number;
+  timeouts?: DbTimeouts;
 }
 
 interface HyperdriveBinding {
@@ -32,7 +43,7 @@ export function workerGatewayReach(env: Record<string, unknown>): GatewayReach {
         runtime: 'worker',
         poolSize: 1,
         hyperdrive: o.hyperdrive,
-        timeouts: { connectMs: o.ms, queryMs: o.ms, lockMs: o.ms },
+        timeouts: o.timeouts ?? { connectMs: o.ms, queryMs: o.ms, lockMs: o.ms },
       }),
   };
 }

@@ -6,7 +6,7 @@
  * key. Nothing routes by gateway yet; /readyz reports each one (src/gateways/probe.ts).
  */
 import { sql, type Kysely, type Selectable } from 'kysely';
-import type { Identity } from '../auth/identity.ts';
+import { isDeploymentAdmin, type Identity } from '../auth/identity.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Database, QeGatewaysTable } from '../db/types.ts';
@@ -65,7 +65,8 @@ export function gatewayView(row: Row, domains: string[]): GatewayView {
 
 function requireAdmin(who: Identity) {
   // The registry is an admin matter; to anyone else it does not exist (as keys and their routes).
-  if (who.role !== 'admin') throw new AppError('not_found', 'not found');
+  // (a gateway admin, too: its gateways' settings are the deployment admins' to change)
+  if (!isDeploymentAdmin(who)) throw new AppError('not_found', 'not found');
 }
 
 const notFound = () => new AppError('not_found', 'no gateway with this id');

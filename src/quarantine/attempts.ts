@@ -52,6 +52,7 @@ export async function openAttempt(
       started_at: now(deps),
       state: 'pending',
       notified_at: null,
+      gateway_id: deps.gateway,
       ...(plan === undefined ? {} : { plan }),
     })
     .execute();
@@ -90,6 +91,7 @@ export async function closeResolvedAttempts(trx: Deps['db'], deps: Deps, key: Ma
   const open = await trx
     .selectFrom('qe_release_attempts')
     .select(['audit_id', 'recipients'])
+    .where('gateway_id', '=', deps.gateway)
     .where('partition_tag', '=', key.partitionTag)
     .where('mail_id', '=', key.mailId)
     .execute();
@@ -122,6 +124,8 @@ export async function announceUnsettledReleases(deps: Deps, limit = 100): Promis
     .where('notified_at', 'is', null)
     .where('started_at', '<=', cutoff)
     .where('state', '!=', 'answered')
+    // each gateway's attempts by a pass with that gateway's Deps (its database tells what happened)
+    .where('gateway_id', '=', deps.gateway)
     .orderBy('started_at')
     .limit(limit)
     .execute();

@@ -213,7 +213,7 @@ export async function releaseInBatches(
     const keyed: Array<{ index: number; id: string; key: MailKey }> = [];
     for (const index of indexes) {
       const id = ids[index]!;
-      const key = parseItemId(id);
+      const key = parseItemId(id, deps.gateway);
       if (key) keyed.push({ index, id, key });
       else out[index] = failure(id, new AppError('invalid_field', NOT_AN_ID, { field: 'ids' }));
     }

@@ -147,7 +147,7 @@ export async function runBulk(deps: Deps, who: Identity, input: BulkInput): Prom
       const i = next++;
       const id = ids[i]!;
       try {
-        const key = parseItemId(id);
+        const key = parseItemId(id, deps.gateway);
         if (!key)
           throw new AppError('invalid_field', 'not a quarantine id (<partition_tag>.<mail_id>, e.g. 0.hZbBr1WxS3sy)', { field: 'ids' });
         const filtered = input.only ? await filteredRecipients(deps, who, key, input.only, input.action) : undefined;

@@ -19,7 +19,7 @@
  */
 import { sql } from 'kysely';
 import { bind } from '../amavis/schema.ts';
-import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
+import { publicItemId, type MailKey } from '../amavis/mail-id.ts';
 import { recordAudit } from '../audit/audit.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
@@ -141,6 +141,7 @@ export async function writeIntent(
       // what it had seen: a newer change is one audited after it (intent-order.ts)
       payload: JSON.stringify({ ...payload, seen: await highestAuditId(trx) }),
       created_at: seconds(deps),
+      gateway_id: deps.gateway,
     })
     .execute();
   return id;
@@ -184,7 +185,7 @@ export async function settleRelease(
       }
     });
     opts.step?.('release.amavisd');
-    const result: ReleaseResult = { id: formatItemId(key), status: p.status, results: p.results, via: p.via };
+    const result: ReleaseResult = { id: publicItemId(deps.gateway, key), status: p.status, results: p.results, via: p.via };
     const forced = p.copies.some((c) => c.fresh === false);
     const lists = await listingIntents(
       deps,
@@ -266,7 +267,7 @@ export async function settleDelete(
       return { deleted: mine, contentRemoved: removed };
     });
     opts.step?.('delete.amavisd');
-    const result: DeleteResult = { id: formatItemId(key), deleted, content_removed: contentRemoved };
+    const result: DeleteResult = { id: publicItemId(deps.gateway, key), deleted, content_removed: contentRemoved };
     if (deleted.length === 0) return result;
     const lists = await listingIntents(deps, p.who, p.listing, deleted, 'block');
     for (const l of lists) listIds.push({ id: await writeIntent(st, deps, 'sender_list', NO_MAIL, l), payload: JSON.stringify(l) });
@@ -349,6 +350,8 @@ export async function settleCrossWrites(deps: Deps, opts: { graceSeconds?: numbe
   const due = await deps.state
     .selectFrom('qe_cross_writes')
     .selectAll()
+    // each gateway's intents by a pass with that gateway's Deps: step 2 is redone in its database
+    .where('gateway_id', '=', deps.gateway)
     .where('created_at', '<=', now - (opts.graceSeconds ?? 60))
     .orderBy('created_at')
     .limit(opts.limit ?? 100)
@@ -377,6 +380,7 @@ export async function settleCrossWrites(deps: Deps, opts: { graceSeconds?: numbe
     .select(['audit_id', 'partition_tag', 'mail_id', 'plan', 'state'])
     .where('state', '=', 'pending')
     .where('notified_at', 'is', null)
+    .where('gateway_id', '=', deps.gateway)
     .where('started_at', '<=', cutoff)
     .orderBy('started_at')
     .limit(opts.limit ?? 100)

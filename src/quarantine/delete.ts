@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { bind } from '../amavis/schema.ts';
-import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
+import { publicItemId, type MailKey } from '../amavis/mail-id.ts';
 import { recordAudit } from '../audit/audit.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
@@ -71,7 +71,7 @@ export async function deleteMessage(deps: Deps, who: Identity, input: DeleteInpu
     const contentRemoved = await removeContentIfDone(trx, deps, key);
     const deleted = chosen.map((r) => r.address);
     await recordDeleted(trx, deps, who, key, deleted, contentRemoved);
-    return { id: formatItemId(key), deleted, content_removed: contentRemoved };
+    return { id: publicItemId(deps.gateway, key), deleted, content_removed: contentRemoved };
   });
 }
 
@@ -96,7 +96,7 @@ async function deleteApart(
   deps.crossWriteStep?.('delete.intent');
   const settled = await settleDelete(deps, { id }, { step: deps.crossWriteStep, live: true });
   // settled by the recovery pass meanwhile: the copies are deleted either way
-  if (!settled) return { id: formatItemId(key), deleted: chosen.map((c) => c.address), content_removed: false };
+  if (!settled) return { id: publicItemId(deps.gateway, key), deleted: chosen.map((c) => c.address), content_removed: false };
   // as a repeated delete: the copies were released or deleted by another request meanwhile
   if (settled.deleted.length === 0) throw new AppError('nothing_to_delete', 'these copies changed meanwhile; nothing was deleted');
   return settled;

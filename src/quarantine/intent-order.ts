@@ -22,6 +22,8 @@ import type { Deps } from '../deps.ts';
 import type { QeCrossWritesTable } from '../db/types.ts';
 
 export type LockedIntent = Pick<QeCrossWritesTable, 'id' | 'kind' | 'audit_id' | 'partition_tag' | 'mail_id' | 'payload' | 'created_at'> & {
+  /** the gateway whose database the intent changes ('' the deployment's own) */
+  gateway_id?: string;
   /** the highest qe_audit id when the intent was written; null for one written before it was kept */
   seen: number | null;
 };
@@ -61,7 +63,12 @@ const after = (a: { created_at: number; id: string }, b: { created_at: number; i
  * seen; for an intent from before `seen` was kept, those audited in or after its second.
  */
 function newerAudit(st: Deps['state'], intent: LockedIntent, actions: string[]) {
-  const q = st.selectFrom('qe_audit').select(['recipients', 'detail']).where('action', 'in', actions);
+  // a change in another gateway's database is another message, whatever its key
+  const q = st
+    .selectFrom('qe_audit')
+    .select(['recipients', 'detail'])
+    .where('action', 'in', actions)
+    .where('gateway_id', '=', intent.gateway_id ?? '');
   if (intent.kind === 'release' && intent.audit_id !== null) return q.where('id', '>', Number(intent.audit_id));
   return intent.seen === null ? q.where('at', '>=', Number(intent.created_at)) : q.where('id', '>', intent.seen);
 }
@@ -84,6 +91,7 @@ export async function newerOnCopies(st: Deps['state'], intent: LockedIntent, key
     .where('partition_tag', '=', key.partitionTag)
     .where('mail_id', '=', key.mailId)
     .where('kind', 'in', ['release', 'delete', 'mark_released'])
+    .where('gateway_id', '=', intent.gateway_id ?? '')
     .where('id', '!=', intent.id)
     .execute();
   for (const o of open) {
@@ -113,6 +121,7 @@ export async function newerOnTarget(
     .selectFrom('qe_cross_writes')
     .select(['id', 'payload', 'created_at'])
     .where('kind', '=', intent.kind)
+    .where('gateway_id', '=', intent.gateway_id ?? '')
     .where('id', '!=', intent.id)
     .execute();
   return open.some((o) => after(o, intent) && matches({ payload: JSON.parse(o.payload) as Record<string, unknown> }));

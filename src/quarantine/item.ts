@@ -1,5 +1,5 @@
 import { statusOfRs, typeOfCode, type ContentType, type RecipientStatus } from '../amavis/codes.ts';
-import { formatItemId } from '../amavis/mail-id.ts';
+import { publicItemId } from '../amavis/mail-id.ts';
 import { text } from '../amavis/schema.ts';
 
 /** The API's view of one quarantined message, limited to the recipients the caller may see. */
@@ -53,12 +53,13 @@ export function score(v: number | string | null): number | null {
   return Number.isFinite(n) ? Math.round(n * 1000) / 1000 : null;
 }
 
-export function toItem(m: MsgRow, rcpts: RcptRow[]): QuarantineItem {
+/** `gateway`: the database the rows are from ('' the deployment's own), for the id a caller sees. */
+export function toItem(m: MsgRow, rcpts: RcptRow[], gateway = ''): QuarantineItem {
   const mailId = text(m.mail_id);
   const partitionTag = Number(m.partition_tag);
   const content = (m.content ?? '?').trim() || '?';
   return {
-    id: formatItemId({ partitionTag, mailId }),
+    id: publicItemId(gateway, { partitionTag, mailId }),
     partition_tag: partitionTag,
     mail_id: mailId,
     type: typeOfCode(content),

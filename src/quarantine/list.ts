@@ -146,7 +146,7 @@ export async function listQuarantine(deps: Deps, who: Identity, input: ListInput
     v.dialect === 'mysql'
       ? await pageWithRecipients(deps, who, pageSql, input.limit, orderBy(v, sort, 'p'))
       : await pageWithRecipientLists(deps, who, pageSql, input.limit, orderBy(v, sort, 'p'), planIsValueFree(who, input, sort));
-  const items = page.msgs.map((x) => toItem(x.m, x.rcpts));
+  const items = page.msgs.map((x) => toItem(x.m, x.rcpts, deps.gateway));
   const last = page.msgs[page.msgs.length - 1]?.m;
   const next_cursor =
     page.more && last ? await encodeCursor({ sort, p: Number(last.partition_tag), m: text(last.mail_id), v: cursorValue(last) }) : null;

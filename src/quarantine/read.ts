@@ -25,7 +25,7 @@ export async function getItem(deps: Deps, who: Identity, key: MailKey): Promise<
   if (!msg) throw notFound();
   const rcpts = (await recipientsOf(deps, who, [msg])).get(`${key.partitionTag}.${key.mailId}`) ?? [];
   if (rcpts.length === 0) throw notFound();
-  return toItem(msg, rcpts);
+  return toItem(msg, rcpts, deps.gateway);
 }
 
 const notFound = () => new AppError('not_found', 'no quarantined message with this id');

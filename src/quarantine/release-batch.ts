@@ -91,6 +91,7 @@ export async function claimBatch(deps: Deps, who: Identity, items: Claimable[]):
             started_at: at,
             state: 'pending',
             notified_at: null,
+            gateway_id: deps.gateway,
           })),
         )
         .execute();

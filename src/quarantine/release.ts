@@ -1,6 +1,6 @@
 import type { AnswerKey } from './release-answer.ts';
 import type { MailKey } from '../amavis/mail-id.ts';
-import { formatItemId } from '../amavis/mail-id.ts';
+import { formatItemId, publicItemId } from '../amavis/mail-id.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
@@ -137,7 +137,7 @@ export async function planRelease(deps: Deps, who: Identity, input: ReleaseInput
   // Copies taken over by force are already 'p': they are not claimed again, and whatever this
   // attempt's fate, they never go back to pending (their earlier attempt's outcome is still unknown).
   const fresh = chosen.filter((r) => r.status !== 'releasing');
-  return { id: formatItemId(input.key), transport, chosen, fresh, addresses: chosen.map((r) => r.address), listing };
+  return { id: publicItemId(deps.gateway, input.key), transport, chosen, fresh, addresses: chosen.map((r) => r.address), listing };
 }
 
 /**

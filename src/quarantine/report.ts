@@ -1,4 +1,4 @@
-import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
+import { publicItemId, type MailKey } from '../amavis/mail-id.ts';
 import { recordAudit } from '../audit/audit.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
@@ -57,5 +57,5 @@ export async function reportMessage(deps: Deps, who: Identity, key: MailKey, kin
       { kind, learned: result.learned },
     );
   });
-  return { id: formatItemId(key), kind, learned: result.learned, learner_output: result.output };
+  return { id: publicItemId(deps.gateway, key), kind, learned: result.learned, learner_output: result.output };
 }

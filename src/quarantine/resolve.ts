@@ -1,4 +1,4 @@
-import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
+import { publicItemId, type MailKey } from '../amavis/mail-id.ts';
 import { recordAudit } from '../audit/audit.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
@@ -76,7 +76,7 @@ export async function markReleased(deps: Deps, who: Identity, input: MarkRelease
       { marked: true },
     );
   });
-  return { id: formatItemId(key), marked: addresses };
+  return { id: publicItemId(deps.gateway, key), marked: addresses };
 }
 
 /** With a state database apart: intent, amavisd's change, record (src/quarantine/cross-writes.ts). */
@@ -92,5 +92,5 @@ async function markReleasedApart(
   deps.crossWriteStep?.('mark.intent');
   const done = await settleMark(deps, { id }, deps.crossWriteStep);
   if (done === 'conflict') throw new AppError('conflict', 'these copies changed meanwhile; reload and check again');
-  return { id: formatItemId(key), marked: chosen.map((c) => c.address) };
+  return { id: publicItemId(deps.gateway, key), marked: chosen.map((c) => c.address) };
 }

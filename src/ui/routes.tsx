@@ -1,4 +1,5 @@
 /** @jsxImportSource hono/jsx */
+import { actsAtHome } from '../auth/identity.ts';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppEnv } from '../api/env.ts';
@@ -99,6 +100,13 @@ export function uiRoutes(opts: {
     if (!who) {
       if (ip !== null) opts.keyThrottle.fail(ip, now);
       return c.html(<SignInPage csrf={await csrf(c)} error="That API key is unknown, revoked or expired." />, 401);
+    }
+    if (!actsAtHome(who)) {
+      // the pages show the deployment's own database only (README "Gateways: who sees what")
+      return c.html(
+        <SignInPage csrf={await csrf(c)} error="This key belongs to a mail gateway whose pages are not here yet. Use the API with it." />,
+        403,
+      );
     }
     // The session row holds the key's id, never anything derived from the key itself.
     await startSession(

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { AppEnv } from '../api/env.ts';
-import type { Identity } from '../auth/identity.ts';
+import { actsAtHome, type Identity } from '../auth/identity.ts';
 import { AppError } from '../errors.ts';
 import { sameString } from '../crypto/hmac.ts';
 import { mac, randomToken } from './sign.ts';
@@ -109,6 +109,7 @@ export async function readSession(c: Context<AppEnv>, bootstrapHash: string | nu
       'k.role',
       'k.domains',
       'k.mailbox as key_mailbox',
+      'k.gateways',
       'k.revoked_at',
       'k.expires_at as key_expires_at',
     ])
@@ -127,8 +128,16 @@ export async function readSession(c: Context<AppEnv>, bootstrapHash: string | nu
     const ok = bootstrapHash !== null && row.bootstrap !== null && sameString(await bootstrapCheck(c, bootstrapHash), row.bootstrap);
     return ok ? { claim, identity: { role: 'admin', actor: 'bootstrap-admin', keyId: null } } : null;
   }
-  const identity = identityOfKey({ id: row.key_id, name: row.name!, role: row.role!, domains: row.domains, mailbox: row.key_mailbox });
-  return identity ? { claim, identity } : null;
+  const identity = identityOfKey({
+    id: row.key_id,
+    name: row.name!,
+    role: row.role!,
+    domains: row.domains,
+    mailbox: row.key_mailbox,
+    gateways: row.gateways,
+  });
+  // the pages show the deployment's own database: a registered gateway's key has no session here
+  return identity && actsAtHome(identity) ? { claim, identity } : null;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { domainOf } from '../amavis/address.ts';
 import { typeOfCode } from '../amavis/codes.ts';
-import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
+import { publicItemId, type MailKey } from '../amavis/mail-id.ts';
 import { bind, text } from '../amavis/schema.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
@@ -9,7 +9,7 @@ import { score } from '../quarantine/item.ts';
 import { emitEvent, type EventType, type Subscriptions } from './events.ts';
 
 /** What a mail event needs; `db` and `stateApart` when the state database is apart from amavisd's. */
-type MailEventDeps = Pick<Deps, 'clock' | 'variant'> & Partial<Pick<Deps, 'db' | 'stateApart'>>;
+type MailEventDeps = Pick<Deps, 'clock' | 'variant'> & Partial<Pick<Deps, 'db' | 'stateApart' | 'gateway'>>;
 
 export interface MailEventRecipient {
   address: string;
@@ -31,7 +31,7 @@ async function mailSummary(trx: Deps['db'], deps: MailEventDeps, key: MailKey) {
   const m = rows[0];
   const content = (m?.content ?? '?').trim() || '?';
   return {
-    id: formatItemId(key),
+    id: publicItemId(deps.gateway ?? '', key),
     type: typeOfCode(content),
     subject: text(m?.subject),
     sender: text(m?.sender),

@@ -59,6 +59,7 @@ export async function startRealAmavisd(kind: DbKind): Promise<{ real: RealAmavis
         stateDialect: handle.dialect,
         stateApart: false,
         variant: await detectSchema(handle.db, handle.dialect),
+        gateway: '',
         config: parseConfig({}),
         clock: systemClock,
         log: consoleLogger,

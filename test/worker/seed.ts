@@ -135,6 +135,7 @@ export async function seedWorkerDatabase(variant: VariantName): Promise<WorkerSe
       stateDialect: handle.dialect,
       stateApart: false,
       variant: schema,
+      gateway: '',
       config: parseConfig({}),
       clock: systemClock,
       log: consoleLogger,

@@ -2,10 +2,11 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { AUDIT_EXPORT_MAX, auditCsv } from '../../audit/export.ts';
 import { listAudit } from '../../audit/list.ts';
 import { newRouter } from '../env.ts';
-import { Address, Instant, problemResponses } from '../schemas.ts';
+import { Address, GatewayParam, Instant, problemResponses } from '../schemas.ts';
 
 /** The filters the list and the CSV export share. */
 export const AuditFilters = z.object({
+  gateway: GatewayParam,
   action: z.string().max(40).optional(),
   result: z
     .string()

@@ -20,6 +20,8 @@ const KeyView = z
     revoked_at: z.string().nullable(),
     last_used_at: z.string().nullable(),
     notify_email: z.string().nullable(),
+    gateways: z.array(z.string()).nullable().describe("a gateway admin's gateways; null: the whole deployment (admin) or see gateway"),
+    gateway: z.string().nullable().describe("a domain admin's or user's registered gateway; null: the deployment's own database"),
   })
   .openapi('ApiKey');
 

@@ -121,7 +121,7 @@ export function releaseAnswer(result: ReleaseResult, requestId: string): Release
 
 async function reportHam(deps: Deps, who: Identity, id: string): Promise<z.infer<typeof ReleaseReport>> {
   try {
-    const r = await reportMessage(deps, who, mailKey(id), 'ham');
+    const r = await reportMessage(deps, who, mailKey(id, deps.gateway), 'ham');
     return { kind: 'ham', learned: r.learned, learner_output: r.learner_output };
   } catch (err) {
     if (err instanceof AppError) return { error: { code: err.code, detail: err.message } };
@@ -162,7 +162,7 @@ export function quarantineActionRoutes() {
             const result = await releaseToOverride(
               deps,
               who,
-              { key: mailKey(id), recipients: body.recipients_override, confirmDangerous: body.confirm_dangerous },
+              { key: mailKey(id, deps.gateway), recipients: body.recipients_override, confirmDangerous: body.confirm_dangerous },
               async (trx, res) => {
                 stored = releaseAnswer(res, c.get('requestId'));
                 if (remember) await remember(trx, stored);
@@ -174,7 +174,7 @@ export function quarantineActionRoutes() {
             deps,
             who,
             {
-              key: mailKey(id),
+              key: mailKey(id, deps.gateway),
               recipients: body.recipients,
               allowSender: body.allow_sender,
               force: body.force,
@@ -233,7 +233,7 @@ export function quarantineActionRoutes() {
           return parsed.data;
         });
       const result = await deleteMessage(c.get('deps'), c.get('identity'), {
-        key: mailKey(id),
+        key: mailKey(id, c.get('deps').gateway),
         recipients,
         blockSender: q.block_sender === 'true',
       });
@@ -266,7 +266,11 @@ export function quarantineActionRoutes() {
       const { id } = c.req.valid('param');
       const b = c.req.valid('json');
       return c.json(
-        await markReleased(c.get('deps'), c.get('identity'), { key: mailKey(id), recipients: b.recipients, note: b.note }),
+        await markReleased(c.get('deps'), c.get('identity'), {
+          key: mailKey(id, c.get('deps').gateway),
+          recipients: b.recipients,
+          note: b.note,
+        }),
         200,
       );
     },

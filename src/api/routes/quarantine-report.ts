@@ -45,7 +45,7 @@ export function quarantineReportRoutes() {
     async (c) => {
       const { id } = c.req.valid('param');
       const { kind } = c.req.valid('json');
-      return c.json(await reportMessage(c.get('deps'), c.get('identity'), mailKey(id), kind), 200);
+      return c.json(await reportMessage(c.get('deps'), c.get('identity'), mailKey(id, c.get('deps').gateway), kind), 200);
     },
   );
   return r;

@@ -8,7 +8,19 @@ import { getItemDetail, getRawMessage } from '../../quarantine/read.ts';
 import { STATS_TOP_DEFAULT, quarantineStats } from '../../quarantine/stats.ts';
 import { isTimeZone } from '../../digest/render.ts';
 import { newRouter } from '../env.ts';
-import { Address, AddressOrDomain, Domain, Instant, Item, ItemId, mailKey, Score, TypeList, problemResponses } from '../schemas.ts';
+import {
+  Address,
+  AddressOrDomain,
+  Domain,
+  GatewayParam,
+  Instant,
+  Item,
+  ItemId,
+  mailKey,
+  Score,
+  TypeList,
+  problemResponses,
+} from '../schemas.ts';
 
 const Status = z
   .enum(['pending', 'released', 'deleted', 'releasing', 'all'])
@@ -25,6 +37,7 @@ export const OrderParam = z
   .openapi({ description: 'asc or desc (default desc: newest, highest, Z first)' });
 
 const Filters = z.object({
+  gateway: GatewayParam,
   type: TypeList.optional(),
   recipient: Address.optional(),
   sender: AddressOrDomain.optional(),
@@ -136,6 +149,7 @@ const statsRoute = createRoute({
   request: {
     query: z
       .object({
+        gateway: GatewayParam,
         since: Instant.optional(),
         until: Instant.optional(),
         status: Status,
@@ -205,11 +219,11 @@ export function quarantineRoutes() {
     return c.json(await quarantineStats(c.get('deps'), c.get('identity'), c.req.valid('query')), 200);
   });
   r.openapi(getRoute, async (c) => {
-    return c.json(await getItemDetail(c.get('deps'), c.get('identity'), mailKey(c.req.valid('param').id)), 200);
+    return c.json(await getItemDetail(c.get('deps'), c.get('identity'), mailKey(c.req.valid('param').id, c.get('deps').gateway)), 200);
   });
   r.openapi(rawRoute, async (c) => {
     const { id } = c.req.valid('param');
-    const bytes = await getRawMessage(c.get('deps'), c.get('identity'), mailKey(id));
+    const bytes = await getRawMessage(c.get('deps'), c.get('identity'), mailKey(id, c.get('deps').gateway));
     return c.body(bytes as unknown as ArrayBuffer, 200, {
       'content-type': 'message/rfc822',
       'content-disposition': `attachment; filename="${id}.eml"`,

@@ -58,7 +58,12 @@ export function releaseRequestRoutes() {
     async (c) => {
       const { id } = c.req.valid('param');
       const body = (c.req.header('content-length') === '0' || !c.req.header('content-type') ? {} : c.req.valid('json')) ?? {};
-      const { request, created, delivery } = await requestRelease(c.get('deps'), c.get('identity'), mailKey(id), body.note);
+      const { request, created, delivery } = await requestRelease(
+        c.get('deps'),
+        c.get('identity'),
+        mailKey(id, c.get('deps').gateway),
+        body.note,
+      );
       inBackground(c, delivery);
       return created ? c.json(request, 201) : c.json(request, 200);
     },

@@ -1,0 +1,89 @@
+/**
+ * Which gateway a /v1 request acts in (README "Gateways: who sees what"), and entering it: the
+ * request's Deps become that gateway's (src/gateways/context.ts) and its identity acts there
+ * (Identity.gateway, which its audit rows carry). What a caller may not enter is 404.
+ *
+ * The gateway is named by the item id's prefix ("<gateway>:<partition>.<mail_id>"), else by the
+ * `gateway` query parameter, else it is the caller's only one; a deployment admin naming none acts
+ * in the deployment's own database, as before gateways. Routes not listed in GATEWAY_ROUTES serve
+ * the deployment's own database only: a registered gateway's key is answered 404 there.
+ */
+import { createMiddleware } from 'hono/factory';
+import { parseGatewayItemId } from '../amavis/mail-id.ts';
+import { actsAtHome, gatewaysOf, HOME_GATEWAY, maySeeGateway } from '../auth/identity.ts';
+import { AppError } from '../errors.ts';
+import type { GatewayOpener } from '../gateways/context.ts';
+import type { AppEnv } from './env.ts';
+
+/** The route groups whose verbs act within one gateway's database. */
+export const GATEWAY_ROUTES = ['/v1/quarantine', '/v1/audit'] as const;
+
+const GATEWAY_PARAM = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
+
+/** The gateway a request names, or undefined when it names none; 400 when it names two. */
+export function namedGateway(path: string, query: string | undefined): string | undefined {
+  let fromId: string | undefined;
+  // /v1/quarantine/<id>[/...]: an id's prefix names its gateway
+  const parts = path.split('/');
+  if (parts[2] === 'quarantine' && parts[3]) {
+    let seg = parts[3];
+    try {
+      seg = decodeURIComponent(seg);
+    } catch {
+      // not an id: the route's own validation answers
+    }
+    const parsed = parseGatewayItemId(seg);
+    if (parsed) fromId = parsed.gateway;
+  }
+  if (query === undefined) return fromId;
+  if (!GATEWAY_PARAM.test(query)) {
+    throw new AppError('invalid_field', 'gateway: expected a registered gateway id, e.g. mx-eu-1', { field: 'gateway' });
+  }
+  if (fromId !== undefined && fromId !== query) {
+    throw new AppError('invalid_field', 'gateway: the id names another gateway', { field: 'gateway' });
+  }
+  return query;
+}
+
+export function gatewayScope(opener: GatewayOpener) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const who = c.get('identity');
+    if (!who) return next(); // Resend's signed events (no key): src/webhooks/resend.ts
+    const path = c.req.path;
+    const aware = GATEWAY_ROUTES.some((p) => path === p || path.startsWith(`${p}/`));
+    if (!aware) {
+      // not gateway-aware yet: the deployment's own database, which a gateway's key may not see
+      if (!actsAtHome(who)) throw new AppError('not_found', 'not found');
+      return next();
+    }
+    let id = namedGateway(path, c.req.query('gateway'));
+    if (id === undefined) {
+      const scope = gatewaysOf(who);
+      if (scope === 'all') id = HOME_GATEWAY;
+      else if (scope.length === 1) id = scope[0]!;
+      else {
+        throw new AppError('invalid_field', `gateway: name one of your gateways (${scope.slice(0, 10).join(', ')})`, {
+          field: 'gateway',
+        });
+      }
+    }
+    if (!maySeeGateway(who, id)) throw new AppError('not_found', 'no gateway with this id');
+    if (id === HOME_GATEWAY) return next();
+    const entered = await opener.enter(c.get('deps'), id);
+    c.set('deps', entered.deps);
+    c.set('identity', { ...who, gateway: id });
+    // a streamed answer (CSV export) still reads after the handler: the gateway's connection with it
+    let held: Promise<void> | null = null;
+    const hold = c.get('holdDatabase');
+    c.set('holdDatabase', (until) => {
+      held = until;
+      hold(until);
+    });
+    try {
+      await next();
+    } finally {
+      if (held) void (held as Promise<void>).catch(() => {}).then(() => entered.release());
+      else await entered.release();
+    }
+  });
+}
