@@ -18,6 +18,12 @@ import type { AppEnv } from './env.ts';
 /** The route groups whose verbs act within one gateway's database. */
 export const GATEWAY_ROUTES = ['/v1/quarantine', '/v1/audit'] as const;
 
+/**
+ * Under GATEWAY_ROUTES but not gateway-aware yet: release requests (their rows and the decider's
+ * links know one database), served for the deployment's own database only.
+ */
+const HOME_ONLY = /^\/v1\/quarantine\/[^/]+\/release-requests\/?$/;
+
 const GATEWAY_PARAM = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
 
 /** The gateway a request names, or undefined when it names none; 400 when it names two. */
@@ -50,7 +56,7 @@ export function gatewayScope(opener: GatewayOpener) {
     const who = c.get('identity');
     if (!who) return next(); // Resend's signed events (no key): src/webhooks/resend.ts
     const path = c.req.path;
-    const aware = GATEWAY_ROUTES.some((p) => path === p || path.startsWith(`${p}/`));
+    const aware = GATEWAY_ROUTES.some((p) => path === p || path.startsWith(`${p}/`)) && !HOME_ONLY.test(path);
     if (!aware) {
       // not gateway-aware yet: the deployment's own database, which a gateway's key may not see
       if (!actsAtHome(who)) throw new AppError('not_found', 'not found');

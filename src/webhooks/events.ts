@@ -34,6 +34,12 @@ export interface OutboundEvent {
    * only called when some subscription wants the event (no reads for nobody).
    */
   data: EventData | (() => Promise<EventData>);
+  /**
+   * The registered gateway whose mail it is ('' or absent: the deployment's own database). Only the
+   * deployment admins' subscriptions (every domain) receive a registered gateway's events: a domain
+   * admin's subscription belongs to the deployment's own database (README "Gateways: who sees what").
+   */
+  gateway?: string;
 }
 
 export const newId = (prefix: string) => `${prefix}_${base64url(crypto.getRandomValues(new Uint8Array(18)))}`;
@@ -48,6 +54,7 @@ export function subscriptionDomains(stored: string | null): string[] | null {
 function wants(sub: { events: string; domains: string | null }, event: OutboundEvent): boolean {
   if (!(JSON.parse(sub.events) as string[]).includes(event.type)) return false;
   const scope = subscriptionDomains(sub.domains);
+  if (event.gateway && scope !== null) return false;
   return scope === null || event.domains.some((d) => scope.includes(d));
 }
 

@@ -57,9 +57,11 @@ export async function emitMailEvent(
     {
       type,
       domains: recipients.map((r) => domainOf(r.address)),
+      gateway: deps.gateway ?? '',
       data: async () => ({
         mail: { ...(await mailSummary(trx, deps, key)), recipients },
         actor: { name: who.actor, role: who.role },
+        ...(deps.gateway ? { gateway: deps.gateway } : {}),
         ...extra,
       }),
     },
