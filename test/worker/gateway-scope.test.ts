@@ -1,0 +1,50 @@
+// Entering a registered gateway from inside workerd (src/gateways/context.ts, src/api/gateway-scope.ts):
+// the gateway's database is the other project's (MariaDB from the PostgreSQL project and the
+// reverse), opened per request by URL and closed after it. Its gateway admin lists and reads that
+// database's mail with prefixed ids, and never the deployment's own.
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { call, json, list, problem, seed } from './support.ts';
+
+describe('functions/worker.ts in workerd: a gateway admin in its gateway', () => {
+  const other = inject('workerSeeds')[inject('workerDb') === 'mysql' ? 'pg' : 'mysql'];
+  const tag = `${seed().variant.slice(0, 2)}${crypto.randomUUID().slice(0, 6)}`;
+  const gid = `wk-scope-${tag}`;
+  let gatewayAdmin = '';
+  const send = (path: string, method: string, body: unknown) =>
+    call(path, seed().adminKey, { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+
+  beforeAll(async () => {
+    await json(
+      await send('/v1/gateways', 'POST', {
+        id: gid,
+        name: 'scope',
+        domains: [`scope-${tag}.example.test`],
+        database: { url: other.url },
+        release: { relay_url: 'http://127.0.0.1:1', relay_secret: 'worker-relay-secret-for-tests-0123456789' },
+      }),
+      201,
+    );
+    gatewayAdmin = (await json<{ key: string }>(await send('/v1/keys', 'POST', { name: 'gw admin', role: 'admin', gateways: [gid] }), 201))
+      .key;
+  });
+  afterAll(async () => {
+    await call(`/v1/gateways/${gid}`, seed().adminKey, { method: 'DELETE' });
+  });
+
+  it("lists and reads the gateway's own database, ids prefixed; the deployment's own mail is 404", async () => {
+    const page = await list('?status=all&limit=200', gatewayAdmin);
+    const ids = page.items.map((i) => i.id);
+    expect(ids).toContain(`${gid}:${other.ids.spam}`);
+    expect(ids).not.toContain(seed().ids.spam);
+    expect(ids.every((id) => id.startsWith(`${gid}:`))).toBe(true);
+    const one = await json<{ id: string }>(await call(`/v1/quarantine/${gid}:${other.ids.spam}`, gatewayAdmin));
+    expect(one.id).toBe(`${gid}:${other.ids.spam}`);
+    await problem(await call(`/v1/quarantine/${seed().ids.spam}`, gatewayAdmin), 404, 'not_found');
+    await problem(await call('/v1/keys', gatewayAdmin), 404, 'not_found');
+    // the deployment's admin names the gateway, or gets its own database as before
+    const named = await list(`?gateway=${gid}&status=all&limit=200`, seed().adminKey);
+    expect(named.items.map((i) => i.id)).toContain(`${gid}:${other.ids.spam}`);
+    const own = await list('?status=all&limit=200', seed().adminKey);
+    expect(own.items.map((i) => i.id)).toContain(seed().ids.spam);
+  });
+});
