@@ -30,3 +30,16 @@ describe("the Worker bundle's zod locales stand-in", () => {
     expect(shim.en).toBe(z.locales.en);
   });
 });
+
+describe("the Worker bundle's mysql2 error-code table", () => {
+  it("is mysql2's own table, name to number and number to name (else re-run scripts/generate-mysql2-errors.ts)", async () => {
+    const { mysql2ErrorTable } = await import('../../scripts/generate-mysql2-errors.ts');
+    const shim = require('../../src/db/drivers/worker-shims/mysql2-errors.cjs') as Record<string, string | number>;
+    const own = mysql2ErrorTable();
+    expect({ ...shim }).toEqual({ ...own });
+    expect(Object.keys(shim)).toHaveLength(Object.keys(own).length);
+    // what an error's `code` is read from (mysql2 lib/packets/packet.js), and what pool.js uses
+    expect(shim[1062]).toBe('ER_DUP_ENTRY');
+    expect(shim.ER_LOCK_DEADLOCK).toBe(1213);
+  });
+});

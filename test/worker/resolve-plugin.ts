@@ -18,7 +18,8 @@
  *    here too, so the tests run the Worker with the same modules the bundle has. Like wrangler, an
  *    alias matches the import specifier exactly, in every importer: for a `require()` reaching the
  *    fallback service (mysql2's iconv-lite) and in Vite's own pipeline, which transforms the ESM
- *    dependencies (the pool inlines them): zod's relative "../locales/index.js" is resolved there.
+ *    dependencies (the pool inlines them): zod's relative "../locales/index.js" is resolved there;
+ *    mysql2's "../constants/errors.js" is a require() that reaches the fallback service.
  *
  * Nothing here changes what the Worker bundle (wrangler/esbuild) does in production.
  */
@@ -139,7 +140,10 @@ const ALIASES = wranglerAliases();
  * package it is meant for. Another importer of the same path would get the wrong module, so the
  * tests fail loudly instead.
  */
-const RELATIVE_ALIAS_OWNER: Record<string, string> = { '../locales/index.js': '/node_modules/zod/' };
+const RELATIVE_ALIAS_OWNER: Record<string, string> = {
+  '../locales/index.js': '/node_modules/zod/',
+  '../constants/errors.js': '/node_modules/mysql2/',
+};
 
 export function workerdCommonJs(): Plugin {
   return {
