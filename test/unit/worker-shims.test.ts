@@ -95,3 +95,10 @@ describe("the Worker bundle's stand-in for postal-mime's HTML entity table", () 
     expect(stub['&notin']).toBeUndefined();
   });
 });
+
+describe("the Worker bundle's generate-function stand-in", () => {
+  it('refuses to write a row parser, as workerd would, and names the setting that avoids it', () => {
+    const generate = require('../../src/db/drivers/worker-shims/generate-function.cjs') as () => unknown;
+    expect(() => generate()).toThrow(/disableEval/);
+  });
+});
