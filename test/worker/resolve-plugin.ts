@@ -18,7 +18,10 @@
  *    here too, so the tests run the Worker with the same modules the bundle has. Like wrangler, an
  *    alias matches the import specifier exactly, in every importer: for a `require()` reaching the
  *    fallback service (mysql2's iconv-lite) and in Vite's own pipeline, which transforms the ESM
- *    dependencies (the pool inlines them): zod's relative "../locales/index.js" is resolved there.
+ *    dependencies (the pool inlines them): zod's and postal-mime's relative imports are resolved
+ *    there. mysql2's relative require("../constants/errors.js") never reaches this plugin (the
+ *    pool resolves a package's relative requires itself), so these tests run mysql2's own table;
+ *    test/unit/worker-shims.test.ts checks that the bundle's copy is the same object.
  *
  * Nothing here changes what the Worker bundle (wrangler/esbuild) does in production.
  */
@@ -139,7 +142,13 @@ const ALIASES = wranglerAliases();
  * package it is meant for. Another importer of the same path would get the wrong module, so the
  * tests fail loudly instead.
  */
-const RELATIVE_ALIAS_OWNER: Record<string, string> = { '../locales/index.js': '/node_modules/zod/' };
+const RELATIVE_ALIAS_OWNER: Record<string, string> = {
+  '../locales/index.js': '/node_modules/zod/',
+  '../constants/errors.js': '/node_modules/mysql2/',
+  './compile.js': '/node_modules/zod/',
+  './from-json-schema.js': '/node_modules/zod/',
+  './html-entities.js': '/node_modules/postal-mime/',
+};
 
 export function workerdCommonJs(): Plugin {
   return {
