@@ -334,6 +334,8 @@ export interface QeGatewaysTable {
   pdp_address: string | null;
   relay_url: string | null;
   relay_secret_sealed: string | null;
+  /** JSON {msgs.host: "host:port" | relay URL} (0022): each amavisd host's own path; null: `release` for all */
+  release_hosts: string | null;
   mail_from: string | null;
   created_at: number | string;
   created_by: string;

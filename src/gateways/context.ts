@@ -14,6 +14,7 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { relayFetch } from '../release/relay-fetch.ts';
 import { relayTransport } from '../release/relay-protocol.ts';
+import { parseRouteTarget, routedTransport } from '../release/routes.ts';
 import type { ReleaseTransport } from '../release/transport.ts';
 import type { GatewayReach } from './reach.ts';
 import { keyringFromConfig, open, SecretUnavailable, type Keyring } from './secrets.ts';
@@ -124,21 +125,51 @@ type GatewayRow = {
   pdp_address: string | null;
   relay_url: string | null;
   relay_secret_sealed: string | null;
+  release_hosts: string | null;
 };
 
+/**
+ * The gateway's release path, and with release_hosts each amavisd host's own (routed by msgs.host,
+ * as RELEASE_ROUTES is for the deployment's own database: src/release/routes.ts).
+ */
 async function releaseOf(
   base: Deps,
   keys: Keyring,
   row: GatewayRow,
   pdp: ((hostPort: string) => ReleaseTransport) | null,
 ): Promise<ReleaseTransport | null> {
+  let secret: string | null = null;
+  let fallback: ReleaseTransport | null = null;
   if (row.release_kind === 'relay' && row.relay_url) {
-    const secret = await openSecret(keys, row.id, 'relay_secret', row.relay_secret_sealed);
-    return relayTransport(row.relay_url, secret, relayFetch(base.config));
+    secret = await openSecret(keys, row.id, 'relay_secret', row.relay_secret_sealed);
+    fallback = relayTransport(row.relay_url, secret, relayFetch(base.config));
   }
   // null: a release answers 503 release_not_configured (a Worker cannot reach AM.PDP)
-  if (row.release_kind === 'pdp' && row.pdp_address && pdp) return pdp(row.pdp_address);
-  return null;
+  if (row.release_kind === 'pdp' && row.pdp_address && pdp) fallback = pdp(row.pdp_address);
+  const hosts = row.release_hosts ? (JSON.parse(row.release_hosts) as Record<string, string>) : null;
+  if (!hosts) return fallback;
+  const routes = new Map<string, ReleaseTransport>();
+  for (const [host, text] of Object.entries(hosts)) {
+    const target = parseRouteTarget(text);
+    if (typeof target === 'string') continue; // checked when stored
+    if ('relay' in target && secret !== null) routes.set(host, relayTransport(target.relay, secret, relayFetch(base.config)));
+    else if ('pdp' in target && pdp) routes.set(host, pdp(target.pdp));
+    // never the default path for a host that has its own: refused before anything is sent
+    else routes.set(host, unreachableHost(row.id, host));
+  }
+  return routedTransport(routes, fallback);
+}
+
+function unreachableHost(id: string, host: string): ReleaseTransport {
+  return {
+    kind: 'direct',
+    release: async () => {
+      throw new AppError(
+        'release_not_configured',
+        `gateway ${id}: the path of amavisd host ${JSON.stringify(host)} is an AM.PDP address, which this runtime cannot reach; name that host's relay`,
+      );
+    },
+  };
 }
 
 async function openSecret(keys: Keyring, id: string, column: string, sealed: string | null): Promise<string> {

@@ -9,6 +9,7 @@ import { Address, Domain } from '../api/schemas.ts';
 import { sslModeProblem } from '../db/mysql-url.ts';
 import { AppError } from '../errors.ts';
 import { GatewayId } from './gateway-id.ts';
+import { isAmavisdHost, MAX_ROUTES, normalizeHost, parseRouteTarget } from '../release/routes.ts';
 
 export { GatewayId };
 
@@ -81,6 +82,32 @@ const Release = z
   })
   .describe("how a release reaches the gateway's amavisd; null: none");
 
+/**
+ * Several amavisd hosts behind one gateway (two MX hosts writing into one database): msgs.host (as
+ * amavisd writes it) to that host's path, "host:port" (AM.PDP, Node) or a relay URL (signed with the
+ * gateway's relay secret). A host not named goes through `release`. Normalized: lowercase, no final dot.
+ */
+const ReleaseHosts = z
+  .record(z.string().max(255), z.string().max(2048))
+  .transform((v, ctx) => {
+    const out: Record<string, string> = {};
+    const entries = Object.entries(v);
+    if (entries.length > MAX_ROUTES) ctx.addIssue({ code: 'custom', message: `at most ${MAX_ROUTES} hosts` });
+    for (const [raw, target] of entries) {
+      const host = normalizeHost(raw);
+      const parsed = parseRouteTarget(target.trim());
+      if (!isAmavisdHost(host)) ctx.addIssue({ code: 'custom', path: [raw], message: 'a host name as amavisd writes it in msgs.host' });
+      else if (host in out) ctx.addIssue({ code: 'custom', path: [raw], message: `${host} is named twice` });
+      else if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', path: [raw], message: parsed });
+      else out[host] = target.trim();
+    }
+    return out;
+  })
+  .nullable()
+  .describe(
+    'msgs.host to that amavisd host\'s release path: "host:port" (AM.PDP) or a relay URL signed with this gateway\'s relay_secret; hosts not named go through `release`; null: none',
+  );
+
 const fields = {
   name: z.string().trim().min(1).max(200),
   domains: z
@@ -92,11 +119,18 @@ const fields = {
     ),
   database: Database,
   release: Release.nullable(),
+  release_hosts: ReleaseHosts,
   mail_from: Address.nullable().describe('the From of mail about this gateway; null: the deployment-wide setting'),
 };
 
 export const CreateGatewayInput = z
-  .object({ id: GatewayId, ...fields, release: fields.release.default(null), mail_from: fields.mail_from.default(null) })
+  .object({
+    id: GatewayId,
+    ...fields,
+    release: fields.release.default(null),
+    release_hosts: fields.release_hosts.default(null),
+    mail_from: fields.mail_from.default(null),
+  })
   .strict()
   .superRefine((v, ctx) => {
     if (v.release?.relay_url !== undefined && v.release.relay_secret === undefined)
@@ -114,6 +148,7 @@ export const UpdateGatewayInput = z
     domains: fields.domains.optional(),
     database: fields.database.optional(),
     release: fields.release.optional(),
+    release_hosts: fields.release_hosts.optional(),
     mail_from: fields.mail_from.optional(),
   })
   .strict()

@@ -24,6 +24,8 @@ export interface GatewayView {
   domains: string[];
   database: { kind: 'hyperdrive'; binding: string } | { kind: 'url'; url_set: boolean; key_id: string | null };
   release: { kind: 'pdp'; address: string } | { kind: 'relay'; url: string; secret_set: boolean; key_id: string | null } | null;
+  /** msgs.host to that host's release path (README "Several amavisd hosts on one database"); null: none */
+  release_hosts: Record<string, string> | null;
   mail_from: string | null;
   created_at: string;
   created_by: string;
@@ -56,6 +58,7 @@ export function gatewayView(row: Row, domains: string[]): GatewayView {
               key_id: row.relay_secret_sealed ? sealedKeyId(row.relay_secret_sealed) : null,
             }
           : null,
+    release_hosts: row.release_hosts ? (JSON.parse(row.release_hosts) as Record<string, string>) : null,
     mail_from: row.mail_from,
     created_at: iso(row.created_at),
     created_by: row.created_by,
@@ -189,11 +192,13 @@ export async function createGateway(deps: Deps, who: Identity, input: CreateGate
     name: input.name,
     ...(await databaseColumns(ring, input.id, input.database)),
     ...(await releaseColumns(ring, input.id, input.release, null)),
+    release_hosts: hostsColumn(input.release_hosts),
     mail_from: input.mail_from,
     created_at: now,
     created_by: who.actor.slice(0, 512),
     updated_at: now,
   };
+  relayHostsNeedSecret(row);
   await deps.state
     .transaction()
     .execute(async (trx) => {
@@ -210,6 +215,21 @@ export async function createGateway(deps: Deps, who: Identity, input: CreateGate
 }
 
 /** The columns a PATCH may change, compared (sealed values by their stored text). */
+const hostsColumn = (hosts: Record<string, string> | null) => (hosts && Object.keys(hosts).length ? JSON.stringify(hosts) : null);
+
+/** A host's relay is signed with the gateway's relay secret: a relay host needs the gateway's release to be a relay. */
+function relayHostsNeedSecret(row: Row): void {
+  const hosts = row.release_hosts ? (JSON.parse(row.release_hosts) as Record<string, string>) : {};
+  const relayed = Object.keys(hosts).find((h) => /^https?:/i.test(hosts[h]!));
+  if (relayed !== undefined && (row.release_kind !== 'relay' || row.relay_secret_sealed === null)) {
+    throw new AppError(
+      'invalid_field',
+      `release_hosts.${relayed}: a host's relay is signed with the gateway's relay secret: give release.relay_url and release.relay_secret`,
+      { field: 'release_hosts' },
+    );
+  }
+}
+
 function sameColumns(a: Row, b: Row): boolean {
   const keys = Object.keys(a).filter((k) => !['id', 'created_at', 'created_by', 'updated_at'].includes(k)) as Array<keyof Row>;
   return keys.every((k) => (a[k] ?? null) === (b[k] ?? null));
@@ -246,8 +266,10 @@ export async function updateGateway(deps: Deps, who: Identity, id: string, input
         ...(input.name !== undefined ? { name: input.name } : {}),
         ...(input.database !== undefined ? await databaseColumns(ring, id, input.database) : {}),
         ...(input.release !== undefined ? await releaseColumns(ring, id, input.release, kept) : {}),
+        ...(input.release_hosts !== undefined ? { release_hosts: hostsColumn(input.release_hosts) } : {}),
         ...(input.mail_from !== undefined ? { mail_from: input.mail_from } : {}),
       };
+      relayHostsNeedSecret(next);
       // a secret sent again as it is stored: keep the stored seal (each seal differs, its value not)
       next.database_url_sealed = await keepIfSame(ring, id, 'database_url', row.database_url_sealed, next.database_url_sealed);
       next.relay_secret_sealed = await keepIfSame(ring, id, 'relay_secret', row.relay_secret_sealed, next.relay_secret_sealed);

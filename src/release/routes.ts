@@ -31,6 +31,19 @@ const MAX_ROUTES = 64;
 
 export const normalizeHost = (h: string) => h.trim().toLowerCase().replace(/\.$/, '');
 
+/** Is `host` a host name as amavisd writes it into msgs.host ($myhostname)? (normalized first) */
+export const isAmavisdHost = (host: string) => HOST.test(host);
+
+/** One route's target, or why it is not one (RELEASE_ROUTES and a gateway's release_hosts alike). */
+export function parseRouteTarget(target: string): RouteTarget | string {
+  if (isRelayUrl(target)) return { relay: target };
+  if (isHostPort(target)) return { pdp: target };
+  if (/^https?:\/\//i.test(target)) return 'a relay URL without credentials, query or fragment (a secret signs each request)';
+  return "the target must be host:port (AM.PDP, port 1..65535) or the URL of that host's relay";
+}
+
+export { MAX_ROUTES };
+
 /**
  * `host=target` pairs separated by commas, a target being host:port (AM.PDP) or an http(s) URL
  * (that host's relay, signed with RELAY_SECRET):
@@ -55,11 +68,11 @@ export const releaseRoutes = z
       if (eq < 0) bad('expected host=target, e.g. mx2.example.org=https://relay.mx2.example.org');
       else if (!HOST.test(host)) bad('the host must be a host name as amavisd writes it in msgs.host (e.g. mx2.example.org)');
       else if (routes.some((r) => r.host === host)) bad(`${host} is named twice`);
-      else if (isRelayUrl(target)) routes.push({ host, target: { relay: target } });
-      else if (isHostPort(target)) routes.push({ host, target: { pdp: target } });
-      else if (/^https?:\/\//i.test(target))
-        bad(`${host}: a relay URL without credentials, query or fragment (RELAY_SECRET signs each request)`);
-      else bad(`${host}: the target must be host:port (AM.PDP, port 1..65535) or the URL of that host's relay`);
+      else {
+        const parsed = parseRouteTarget(target);
+        if (typeof parsed === 'string') bad(`${host}: ${parsed.replace('a secret signs', 'RELAY_SECRET signs')}`);
+        else routes.push({ host, target: parsed });
+      }
     }
     return routes.length === pairs.length ? routes : z.NEVER;
   });

@@ -225,6 +225,33 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
     ]);
   });
 
+  it("a second amavisd host of gateway B (release_hosts): its mail through that host's own relay", async () => {
+    const second = await recordingRelay('e2e-relay-secret-b-0123456789abcdef0123', b.h.pdpPort);
+    try {
+      const patched = await req(ADMIN, '/v1/gateways/gw-b', {
+        method: 'PATCH',
+        body: { release_hosts: { 'mx2.gw.e2e.test': second.relay.url } },
+      });
+      expect(patched.status, await patched.clone().text()).toBe(200);
+      const first = await quarantine(b, 'bob');
+      const other = await quarantine(b, 'bob');
+      // as gateway B's second MX would have written it
+      await b.h.query('UPDATE msgs SET host = ? WHERE mail_id = ?', ['MX2.gw.e2e.test', other.mailId]);
+      for (const m of [first, other]) {
+        expect(await json(await req(keys['admin-b']!, `/v1/quarantine/${m.id}/release`, { method: 'POST' }))).toMatchObject({
+          status: 'released',
+        });
+        await b.h.waitForSink((s) => s.raw.includes(`Resent-Message-ID: <${m.mailId}-`));
+      }
+      expect(second.released).toEqual([other.mailId]);
+      expect(b.released).toContain(first.mailId);
+      expect(b.released).not.toContain(other.mailId);
+    } finally {
+      await req(ADMIN, '/v1/gateways/gw-b', { method: 'PATCH', body: { release_hosts: null } });
+      await second.relay.close();
+    }
+  });
+
   it('a user of gateway B releases its own mail there, through B', async () => {
     const mb = await quarantine(b, 'bob');
     b.h.clearSink();

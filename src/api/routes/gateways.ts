@@ -29,6 +29,10 @@ export const GatewayView = z
         }),
       ])
       .nullable(),
+    release_hosts: z
+      .record(z.string(), z.string())
+      .nullable()
+      .describe("msgs.host to that amavisd host's release path (hosts not named: `release`)"),
     mail_from: z.string().nullable(),
     created_at: z.string(),
     created_by: z.string(),
