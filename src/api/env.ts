@@ -2,6 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Identity } from '../auth/identity.ts';
 import type { DatabaseHealth } from '../db/readiness.ts';
 import type { Deps } from '../deps.ts';
+import type { GatewayOpener } from '../gateways/context.ts';
 import { AppError } from '../errors.ts';
 
 /** The one Hono env: every handler finds its dependencies and caller here. */
@@ -14,6 +15,8 @@ export interface AppEnv {
     health: DatabaseHealth;
     /** keep the request's connection until `until` settles (a streamed answer that still reads: CSV export) */
     holdDatabase: (until: Promise<void>) => void;
+    /** set when the list or stats reads several gateways at once (src/api/gateway-scope.ts): their ids, '' the deployment's own */
+    across?: { gateways: readonly string[]; opener: GatewayOpener };
   };
 }
 

@@ -5,13 +5,16 @@
  *
  * The gateway is named by the item id's prefix ("<gateway>:<partition>.<mail_id>"), else by the
  * `gateway` query parameter, else it is the caller's only one; a deployment admin naming none acts
- * in the deployment's own database, as before gateways. Routes not listed in GATEWAY_ROUTES serve
+ * in the deployment's own database, as before gateways, unless it reads the list or stats of several
+ * (ACROSS_ROUTES: a deployment admin once a gateway is registered, a gateway admin of two or more).
+ * Routes not listed in GATEWAY_ROUTES serve
  * the deployment's own database only: a registered gateway's key is answered 404 there.
  */
 import { createMiddleware } from 'hono/factory';
 import { parseGatewayItemId } from '../amavis/mail-id.ts';
 import { actsAtHome, gatewaysOf, HOME_GATEWAY, maySeeGateway } from '../auth/identity.ts';
 import { AppError } from '../errors.ts';
+import type { Deps } from '../deps.ts';
 import type { GatewayOpener } from '../gateways/context.ts';
 import type { AppEnv } from './env.ts';
 
@@ -23,6 +26,18 @@ export const GATEWAY_ROUTES = ['/v1/quarantine', '/v1/audit'] as const;
  * links know one database), served for the deployment's own database only.
  */
 const HOME_ONLY = /^\/v1\/quarantine\/[^/]+\/release-requests\/?$/;
+
+/**
+ * The reads that, for a caller of several gateways naming none, read them all at once and merge
+ * (src/quarantine/list-across.ts, stats-across.ts) instead of one.
+ */
+const ACROSS_ROUTES: readonly string[] = ['/v1/quarantine', '/v1/quarantine/stats'];
+
+/** A deployment admin's gateways: its own database, and every registered one (one read of the registry's ids). */
+async function everyGateway(deps: Deps): Promise<string[]> {
+  const rows = await deps.state.selectFrom('qe_gateways').select('id').orderBy('id').execute();
+  return rows.length === 0 ? [HOME_GATEWAY] : [HOME_GATEWAY, ...rows.map((r) => r.id)];
+}
 
 const GATEWAY_PARAM = /^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
 
@@ -65,6 +80,14 @@ export function gatewayScope(opener: GatewayOpener) {
     let id = namedGateway(path, c.req.query('gateway'));
     if (id === undefined) {
       const scope = gatewaysOf(who);
+      if (c.req.method === 'GET' && ACROSS_ROUTES.includes(path)) {
+        // a deployment admin's gateways are read only here: a caller of one gateway never reads the registry
+        const gateways = scope === 'all' ? await everyGateway(c.get('deps')) : scope;
+        if (gateways.length > 1) {
+          c.set('across', { gateways, opener });
+          return next();
+        }
+      }
       if (scope === 'all') id = HOME_GATEWAY;
       else if (scope.length === 1) id = scope[0]!;
       else {

@@ -28,8 +28,31 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 /** SHA-256, synchronously (one per page: Web Crypto's async digest cost more than the hash, src/crypto/sha256.ts). */
-function checksum(payload: string): string {
-  return base64url(sha256(`qe-cursor:${payload}`).subarray(0, 9));
+function checksum(payload: string, tag = LIST_TAG): string {
+  return base64url(sha256(`${tag}:${payload}`).subarray(0, 9));
+}
+
+/** One list's cursors (encodeCursor) and the list across gateways' cursors (src/quarantine/cursor-across.ts): a tag of their own, so neither kind passes for the other. */
+export const LIST_TAG = 'qe-cursor';
+export const ACROSS_TAG = 'qe-cursor-across';
+const SHAPE = /^([A-Za-z0-9_-]{1,2800})\.([A-Za-z0-9_-]{12})$/;
+
+/** `value` as JSON, base64url, with the checksum under `tag`: tamper-evident as a list cursor is. */
+export function sealCursor(tag: string, value: unknown): string {
+  const payload = base64url(enc.encode(JSON.stringify(value)));
+  return `${payload}.${checksum(payload, tag)}`;
+}
+
+/** The JSON value of a cursor sealCursor made under `tag`, or null (changed, or another kind). */
+export function openCursor(tag: string, cursor: string): unknown {
+  const m = SHAPE.exec(cursor);
+  if (!m || checksum(m[1]!, tag) !== m[2]) return null;
+  try {
+    const bytes = base64urlDecode(m[1]!);
+    return bytes ? (JSON.parse(dec.decode(bytes)) as unknown) : null;
+  } catch {
+    return null;
+  }
 }
 
 function packValue(v: CursorValue | undefined): unknown[] {
@@ -47,7 +70,8 @@ export async function encodeCursor(pos: Position): Promise<string> {
 /** The position, if the cursor is one this server issued for the order `sort`; else 400 invalid_cursor. */
 export async function decodeCursor(cursor: string, sort: Sort): Promise<Position> {
   const bad = (why = 'cursor is not one this server issued') => new AppError('invalid_cursor', why, { field: 'cursor' });
-  const m = /^([A-Za-z0-9_-]{1,2800})\.([A-Za-z0-9_-]{12})$/.exec(cursor);
+  const m = SHAPE.exec(cursor);
+  if (m && checksum(m[1]!, ACROSS_TAG) === m[2]) throw bad('cursor belongs to the list across gateways: name no gateway to follow it');
   if (!m || checksum(m[1]!) !== m[2]) throw bad();
   let parsed: unknown[];
   try {

@@ -6,7 +6,7 @@ import type { Identity } from '../auth/identity.ts';
 import { PREPARED } from '../db/bounded.ts';
 import type { Deps } from '../deps.ts';
 import { decodeCursor, encodeCursor, type CursorValue } from './cursor.ts';
-import { afterPosition, DEFAULT_SORT, orderBy, sortValue, type Sort } from './sort.ts';
+import { afterPosition, afterTime, DEFAULT_SORT, orderBy, sortValue, type Sort } from './sort.ts';
 import { senderWalkPage, walksSenders } from './sender-walk.ts';
 import { toItem, type MsgRow, type QuarantineItem, type RcptRow } from './item.ts';
 import { ownerVisibleFor } from './release-policy.ts';
@@ -30,6 +30,17 @@ export interface ListInput {
   cursor?: string;
   /** default: received, newest first (src/quarantine/sort.ts) */
   sort?: Sort;
+  /**
+   * Instead of `cursor`, for the received order only: after the row (v, p, m), or without p and m
+   * after every row of time v (the list across gateways, src/quarantine/list-across.ts).
+   */
+  after?: ReceivedPlace;
+}
+
+export interface ReceivedPlace {
+  v: number;
+  p?: number;
+  m?: string;
 }
 
 export interface ListResult {
@@ -99,7 +110,9 @@ export async function listQuarantine(deps: Deps, who: Identity, input: ListInput
   // a mailbox owner does not see the types their domain's release policy hides
   const conds = [...messageConditions(deps, input), await ownerVisibleFor(deps, who)];
   const sort = input.sort ?? DEFAULT_SORT;
-  const c = input.cursor ? await decodeCursor(input.cursor, sort) : null;
+  if (input.after && sort.key !== 'received') throw new Error('a place in the list is for the received order only');
+  const c: { v: CursorValue | undefined; p?: number; m?: string } | null =
+    input.after ?? (input.cursor ? await decodeCursor(input.cursor, sort) : null);
   const inScope = sql<SqlBool>`EXISTS (SELECT 1 FROM msgrcpt mr JOIN maddr r ON r.id = mr.rid
     WHERE mr.partition_tag = m.partition_tag AND mr.mail_id = m.mail_id
     AND ${recipientConditions(deps, who, input)})`;
@@ -108,8 +121,12 @@ export async function listQuarantine(deps: Deps, who: Identity, input: ListInput
     // A time past the column's range (forged; PostgreSQL would refuse the value): newest first, every
     // row is after it; oldest first, none.
     const beyond = sort.key === 'received' && (c.v as number) > timeNumMax(v);
-    if (!beyond) after = afterPosition(v, sort, { p: c.p, mailId: bind(v, 'msgs.mail_id', c.m), value: c.v });
-    else if (sort.order === 'asc') after = sql<SqlBool>`1 = 0`;
+    if (!beyond) {
+      after =
+        c.p === undefined || c.m === undefined
+          ? afterTime(sort, c.v as number)
+          : afterPosition(v, sort, { p: c.p, mailId: bind(v, 'msgs.mail_id', c.m), value: c.v });
+    } else if (sort.order === 'asc') after = sql<SqlBool>`1 = 0`;
   }
 
   // the cursor's bound before the EXISTS, as before: MySQL evaluates a table's conditions in the order written
@@ -123,7 +140,7 @@ export async function listQuarantine(deps: Deps, who: Identity, input: ListInput
   const pageSql = walksSenders(who, input, sort)
     ? await senderWalkPage(deps, sort, {
         base,
-        cursor: c ? { value: c.v, p: c.p, mailId: bind(v, 'msgs.mail_id', c.m) } : null,
+        cursor: c ? { value: c.v, p: c.p!, mailId: bind(v, 'msgs.mail_id', c.m!) } : null,
         columns,
         limit: input.limit,
       })

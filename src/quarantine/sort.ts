@@ -125,3 +125,11 @@ export function afterPosition(
   const rest = sql<SqlBool>`(${col} ${gt} ${value} OR (${col} = ${value} AND ${tie}))`;
   return s.order === 'asc' && !nullsLast(s.key) ? rest : sql<SqlBool>`(${rest} OR ${col} IS NULL)`;
 }
+
+/**
+ * The rows after every row of received time `t` in order `s` (no row's key: the list across
+ * gateways bounds the gateways other than its cursor's by time alone, src/quarantine/list-across.ts).
+ */
+export function afterTime(s: Sort, t: number): RawBuilder<SqlBool> {
+  return s.order === 'asc' ? sql<SqlBool>`m.time_num > ${t}` : sql<SqlBool>`m.time_num < ${t}`;
+}

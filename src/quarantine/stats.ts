@@ -142,7 +142,7 @@ function leadFor(deps: Deps, ms: number | undefined) {
 }
 
 /** Types in the API's order (CONTENT_TYPE_NAMES), so that every answer lists them alike. */
-function ordered(x: Partial<Record<ContentType, number>>): Partial<Record<ContentType, number>> {
+export function ordered(x: Partial<Record<ContentType, number>>): Partial<Record<ContentType, number>> {
   const out: Partial<Record<ContentType, number>> = {};
   for (const t of CONTENT_TYPE_NAMES) if (x[t] !== undefined) out[t] = x[t];
   return out;

@@ -3,6 +3,10 @@ import { CONTENT_TYPE_NAMES } from '../../amavis/codes.ts';
 import { CURSOR_MAX } from '../../quarantine/cursor.ts';
 import { csvHeaders, EXPORT_MAX_ROWS, exportCsv } from '../../quarantine/export.ts';
 import { listQuarantine } from '../../quarantine/list.ts';
+import { listAcross } from '../../quarantine/list-across.ts';
+import { statsAcross } from '../../quarantine/stats-across.ts';
+import type { Deps } from '../../deps.ts';
+import type { GatewayOpener } from '../../gateways/context.ts';
 import { SORT_KEYS } from '../../quarantine/sort.ts';
 import { getItemDetail, getRawMessage } from '../../quarantine/read.ts';
 import { STATS_TOP_DEFAULT, quarantineStats } from '../../quarantine/stats.ts';
@@ -85,6 +89,19 @@ const Detail = Item.extend({
     ),
 }).openapi('QuarantineItemDetail');
 
+const Unavailable = z
+  .array(
+    z.object({
+      gateway: z.string().describe("'' the deployment's own database"),
+      code: z
+        .enum(['gateway_unavailable', 'timeout', 'error'])
+        .describe('gateway_unavailable: its database could not be reached; timeout: no answer in time; error: it failed (logged)'),
+    }),
+  )
+  .describe(
+    'only when the answer spans several gateways (no gateway named, and the caller has several): the gateways left out of it, whose rows or counts it lacks; ask again later (README "Gateways: who sees what")',
+  );
+
 const listRoute = createRoute({
   method: 'get',
   path: '/',
@@ -94,7 +111,11 @@ const listRoute = createRoute({
   responses: {
     200: {
       description: 'A page of items',
-      content: { 'application/json': { schema: z.object({ items: z.array(Item), next_cursor: z.string().nullable() }) } },
+      content: {
+        'application/json': {
+          schema: z.object({ items: z.array(Item), next_cursor: z.string().nullable(), unavailable: Unavailable.optional() }),
+        },
+      },
     },
     ...problemResponses,
   },
@@ -124,6 +145,23 @@ const StatsSchema = z
     by_status: z
       .object({ pending: z.number().int(), releasing: z.number().int(), released: z.number().int(), deleted: z.number().int() })
       .describe('recipient copies by status, whatever `status` filters'),
+    by_gateway: z
+      .array(
+        z.object({
+          gateway: z.string(),
+          total: z.number().int(),
+          by_type: typeCounts,
+          by_status: z.object({
+            pending: z.number().int(),
+            releasing: z.number().int(),
+            released: z.number().int(),
+            deleted: z.number().int(),
+          }),
+        }),
+      )
+      .optional()
+      .describe('only across gateways: each gateway that answered (its by_day, domains and senders: name it with gateway=...)'),
+    unavailable: Unavailable.optional(),
   })
   .openapi('QuarantineStats');
 
@@ -198,12 +236,24 @@ const rawRoute = createRoute({
   },
 });
 
+/** Reads across gateways answer within one statement's bound (DB_QUERY_TIMEOUT_MS): a gateway slower than that is named, not awaited. */
+function acrossOptions(deps: Deps, opener: GatewayOpener) {
+  return { opener, deadlineAt: Date.now() + deps.config.DB_QUERY_TIMEOUT_MS };
+}
+
 export function quarantineRoutes() {
   const r = newRouter();
   r.openapi(listRoute, async (c) => {
     const q = c.req.valid('query');
-    const result = await listQuarantine(c.get('deps'), c.get('identity'), { ...q, types: q.type, sort: { key: q.sort, order: q.order } });
-    return c.json(result, 200);
+    const input = { ...q, types: q.type, sort: { key: q.sort, order: q.order } };
+    const across = c.get('across');
+    if (across) {
+      return c.json(
+        await listAcross(c.get('deps'), c.get('identity'), across.gateways, input, acrossOptions(c.get('deps'), across.opener)),
+        200,
+      );
+    }
+    return c.json(await listQuarantine(c.get('deps'), c.get('identity'), input), 200);
   });
   r.openapi(exportRoute, async (c) => {
     const q = c.req.valid('query');
@@ -216,6 +266,11 @@ export function quarantineRoutes() {
     return c.body(stream, 200, csvHeaders()) as never;
   });
   r.openapi(statsRoute, async (c) => {
+    const across = c.get('across');
+    if (across) {
+      const o = acrossOptions(c.get('deps'), across.opener);
+      return c.json(await statsAcross(c.get('deps'), c.get('identity'), across.gateways, c.req.valid('query'), o), 200);
+    }
     return c.json(await quarantineStats(c.get('deps'), c.get('identity'), c.req.valid('query')), 200);
   });
   r.openapi(getRoute, async (c) => {
