@@ -4,9 +4,10 @@
  * Issue 20 item 7: what a request costs on a deployment with 1 vs 50 registered gateways (a caller
  * of one gateway must not pay for the others). A small quarantine in its own databases
  * (QE_BENCH_DB_SUFFIX, default gw), the API in its own process, then rounds that alternate 1 and
- * 50 registered gateways (registered and deleted through /v1/gateways): p50/p95 of the first
- * quarantine page and of the stats, requests/s under autocannon on the first page, and /readyz's
- * latency. Each gateway's database is the bench database itself (a real msgs, so /readyz's check
+ * 50 registered gateways (registered and deleted through /v1/gateways): for a caller of one gateway
+ * (a gateway admin of the first), p50/p95 of the first quarantine page and of the stats, and
+ * requests/s under autocannon on the first page; /readyz's latency; and the deployment admin's first
+ * page, which reads every gateway at once (README "Gateways: who sees what") and so grows, by design. Each gateway's database is the bench database itself (a real msgs, so /readyz's check
  * succeeds); its release path is AM.PDP on a closed local port (a refused connection: /readyz says
  * unreachable at once, not after a timeout). Figures are absolute times on a shared machine, so
  * the load average goes with them and the ratios 50/1 of interleaved rounds are the result.
@@ -87,25 +88,33 @@ async function setGateways(api: number, n: number, have: number, dbUrl: string, 
   return n;
 }
 
-async function timed(api: number, path: string, samples: number, expect = 200): Promise<number[]> {
-  const first = await request(api, path);
+/** A key of an admin of gateway `id` only (a caller of one gateway). */
+async function gatewayAdminKey(api: number, id: string): Promise<string> {
+  const res = await request(api, '/v1/keys', { method: 'POST', body: { name: `bench admin of ${id}`, role: 'admin', gateways: [id] } });
+  if (res.status !== 201) throw new Error(`POST /v1/keys: ${res.status} ${res.body.slice(0, 300)}`);
+  return (JSON.parse(res.body) as { key: string }).key;
+}
+
+async function timed(api: number, path: string, samples: number, key = ADMIN_KEY, expect = 200): Promise<number[]> {
+  const headers = { authorization: `Bearer ${key}` };
+  const first = await request(api, path, { headers });
   if (first.status !== expect) throw new Error(`GET ${path}: ${first.status} ${first.body.slice(0, 300)}`);
   const ms: number[] = [];
   for (let i = 0; i < samples; i++) {
     const t0 = performance.now();
-    const res = await request(api, path);
+    const res = await request(api, path, { headers });
     ms.push(performance.now() - t0);
     if (res.status !== expect) throw new Error(`GET ${path}: ${res.status}`);
   }
   return ms;
 }
 
-async function throughput(api: number) {
+async function throughput(api: number, key: string) {
   const result = await autocannon({
     url: `http://127.0.0.1:${api}/v1/quarantine?limit=50`,
     connections: 50,
     duration: DURATION,
-    headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    headers: { authorization: `Bearer ${key}` },
   });
   await new Promise((r) => setTimeout(r, 1000)); // autocannon stops with requests in flight
   return { rps: result.requests.average, errors: result.errors + result.timeouts + result.non2xx };
@@ -113,6 +122,8 @@ async function throughput(api: number) {
 
 interface Acc {
   list: number[];
+  /** the deployment admin's first page: every gateway at once */
+  across: number[];
   stats: number[];
   readyz: number[];
   rps: number[];
@@ -126,7 +137,8 @@ async function benchBackend(backend: BenchBackend) {
   const server: ServerChild = await spawnServer({ DATABASE_URL: dbUrl, GATEWAY_SECRETS_KEY: SECRETS_KEY });
   const api = server.ports.api;
   const acc: Record<number, Acc> = {};
-  for (const n of COUNTS) acc[n] = { list: [], stats: [], readyz: [], rps: [], errors: 0, readyz_gateways: null };
+  for (const n of COUNTS) acc[n] = { list: [], across: [], stats: [], readyz: [], rps: [], errors: 0, readyz_gateways: null };
+  let oneKey = '';
   const loadBefore = load();
   let have = 0;
   try {
@@ -135,12 +147,15 @@ async function benchBackend(backend: BenchBackend) {
       const order = round % 2 === 0 ? [...COUNTS] : [...COUNTS].reverse();
       for (const n of order) {
         have = await setGateways(api, n, have, dbUrl, pdp);
+        // a caller of one gateway: an admin of the first (always registered), which its list enters
+        oneKey ||= await gatewayAdminKey(api, gid(1));
         const a = acc[n]!;
         log(`[${backend}] round ${round + 1}/${ROUNDS}: ${n} gateway(s), load ${load().join(' ')}`);
-        a.list.push(...(await timed(api, '/v1/quarantine?limit=50', SAMPLES)));
-        a.stats.push(...(await timed(api, '/v1/quarantine/stats', Math.max(1, Math.floor(SAMPLES / 5)))));
+        a.list.push(...(await timed(api, '/v1/quarantine?limit=50', SAMPLES, oneKey)));
+        a.stats.push(...(await timed(api, '/v1/quarantine/stats', Math.max(1, Math.floor(SAMPLES / 5)), oneKey)));
+        a.across.push(...(await timed(api, '/v1/quarantine?limit=50', Math.max(1, Math.floor(SAMPLES / 5)))));
         a.readyz.push(...(await timed(api, '/readyz', READYZ_SAMPLES)));
-        const t = await throughput(api);
+        const t = await throughput(api, oneKey);
         a.rps.push(t.rps);
         a.errors += t.errors;
         if (a.readyz_gateways === null) {
@@ -162,6 +177,7 @@ async function benchBackend(backend: BenchBackend) {
   }
   const figures = (a: Acc) => ({
     list_first_page_ms: stats(a.list),
+    deployment_admin_first_page_ms: stats(a.across),
     stats_ms: stats(a.stats),
     readyz_ms: stats(a.readyz),
     requests_per_s: Math.round(a.rps.reduce((x, y) => x + y, 0) / a.rps.length),
@@ -181,6 +197,7 @@ async function benchBackend(backend: BenchBackend) {
   out.ratio_50_over_1 = {
     list_p50: ratio(fifty.list_first_page_ms.p50, one.list_first_page_ms.p50),
     list_p95: ratio(fifty.list_first_page_ms.p95, one.list_first_page_ms.p95),
+    deployment_admin_list_p50: ratio(fifty.deployment_admin_first_page_ms.p50, one.deployment_admin_first_page_ms.p50),
     stats_p50: ratio(fifty.stats_ms.p50, one.stats_ms.p50),
     stats_p95: ratio(fifty.stats_ms.p95, one.stats_ms.p95),
     requests_per_s: ratio(fifty.requests_per_s, one.requests_per_s),

@@ -11,7 +11,11 @@ import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import type { GatewayOpener } from './context.ts';
 
-export const ACROSS_CONCURRENCY = 8;
+/**
+ * Gateways read at once: 8 on Node; 4 in a Worker, whose request may have 6 connections open at a
+ * time (README "Gateways: who sees what"), two of them the deployment's own and state databases.
+ */
+export const ACROSS_CONCURRENCY = { node: 8, worker: 4 } as const;
 /** A gateway is not started with less than this left before the deadline. */
 const MIN_START_MS = 50;
 
@@ -31,6 +35,8 @@ export interface AcrossOptions {
   opener: GatewayOpener;
   /** every gateway's answer by then (epoch ms) */
   deadlineAt: number;
+  /** gateways read at once (ACROSS_CONCURRENCY) */
+  concurrency: number;
   now?: () => number;
 }
 
@@ -91,7 +97,7 @@ export async function acrossGateways<T>(
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(ACROSS_CONCURRENCY, gateways.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, o.concurrency), gateways.length) }, worker));
   if (refused !== null) throw refused;
 
   const result: AcrossResult<T> = { answered: [], unavailable: [] };

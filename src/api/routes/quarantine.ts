@@ -7,6 +7,8 @@ import { listAcross } from '../../quarantine/list-across.ts';
 import { statsAcross } from '../../quarantine/stats-across.ts';
 import type { Deps } from '../../deps.ts';
 import type { GatewayOpener } from '../../gateways/context.ts';
+import { ACROSS_CONCURRENCY } from '../../gateways/across.ts';
+import { onWorkers } from '../../ui/client-ip.ts';
 import { SORT_KEYS } from '../../quarantine/sort.ts';
 import { getItemDetail, getRawMessage } from '../../quarantine/read.ts';
 import { STATS_TOP_DEFAULT, quarantineStats } from '../../quarantine/stats.ts';
@@ -238,7 +240,8 @@ const rawRoute = createRoute({
 
 /** Reads across gateways answer within one statement's bound (DB_QUERY_TIMEOUT_MS): a gateway slower than that is named, not awaited. */
 function acrossOptions(deps: Deps, opener: GatewayOpener) {
-  return { opener, deadlineAt: Date.now() + deps.config.DB_QUERY_TIMEOUT_MS };
+  const concurrency = onWorkers() ? ACROSS_CONCURRENCY.worker : ACROSS_CONCURRENCY.node;
+  return { opener, concurrency, deadlineAt: Date.now() + deps.config.DB_QUERY_TIMEOUT_MS };
 }
 
 export function quarantineRoutes() {
