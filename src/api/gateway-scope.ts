@@ -81,7 +81,7 @@ export function gatewayScope(opener: GatewayOpener) {
     if (id === undefined) {
       const scope = gatewaysOf(who);
       if (c.req.method === 'GET' && ACROSS_ROUTES.includes(path)) {
-        // a deployment admin's gateways are read only here: a caller of one gateway never reads the registry
+        // the registry's list is read only here, for a deployment admin: a caller of one gateway never lists it
         const gateways = scope === 'all' ? await everyGateway(c.get('deps')) : scope;
         if (gateways.length > 1) {
           c.set('across', { gateways, opener });
