@@ -5,8 +5,9 @@
  *
  * The gateway is named by the item id's prefix ("<gateway>:<partition>.<mail_id>"), else by the
  * `gateway` query parameter, else it is the caller's only one; a deployment admin naming none acts
- * in the deployment's own database, as before gateways, unless it reads the list or stats of several
- * (ACROSS_ROUTES: a deployment admin once a gateway is registered, a gateway admin of two or more).
+ * in the deployment's own database, as before gateways (its scripts keep their answers when a
+ * gateway is registered). The list and stats of several gateways at once (ACROSS_ROUTES): with
+ * `?gateway=all`, or for a gateway admin of two or more naming none.
  * Routes not listed in GATEWAY_ROUTES serve
  * the deployment's own database only: a registered gateway's key is answered 404 there.
  */
@@ -66,6 +67,9 @@ export function namedGateway(path: string, query: string | undefined): string | 
   return query;
 }
 
+/** `?gateway=all`: the list or stats of every gateway the caller may see (never a gateway's id: GatewayId). */
+export const ALL_GATEWAYS = 'all';
+
 export function gatewayScope(opener: GatewayOpener) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const who = c.get('identity');
@@ -77,16 +81,20 @@ export function gatewayScope(opener: GatewayOpener) {
       if (!actsAtHome(who)) throw new AppError('not_found', 'not found');
       return next();
     }
-    let id = namedGateway(path, c.req.query('gateway'));
+    const query = c.req.query('gateway');
+    const all = query === ALL_GATEWAYS;
+    const across = c.req.method === 'GET' && ACROSS_ROUTES.includes(path);
+    if (all && !across) {
+      throw new AppError('invalid_field', 'gateway: "all" is for the list and its stats only; name one gateway', { field: 'gateway' });
+    }
+    let id = namedGateway(path, all ? undefined : query);
     if (id === undefined) {
       const scope = gatewaysOf(who);
-      if (c.req.method === 'GET' && ACROSS_ROUTES.includes(path)) {
-        // the registry's list is read only here, for a deployment admin: a caller of one gateway never lists it
+      if (across && (all || (scope !== 'all' && scope.length > 1))) {
+        // the registry's list is read only here, for a deployment admin asking for all: never for a caller of one gateway
         const gateways = scope === 'all' ? await everyGateway(c.get('deps')) : scope;
-        if (gateways.length > 1) {
-          c.set('across', { gateways, opener });
-          return next();
-        }
+        c.set('across', { gateways, opener });
+        return next();
       }
       if (scope === 'all') id = HOME_GATEWAY;
       else if (scope.length === 1) id = scope[0]!;

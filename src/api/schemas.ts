@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { CONTENT_TYPE_NAMES } from '../amavis/codes.ts';
 import { normalizeAddress, normalizeDomain } from '../amavis/address.ts';
-import { GatewayId } from '../gateways/gateway-id.ts';
+import { GATEWAY_SLUG } from '../gateways/gateway-id.ts';
 import { ITEM_ID_PATTERN, parseGatewayItemId, type MailKey } from '../amavis/mail-id.ts';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../errors.ts';
 
@@ -159,9 +159,9 @@ export const TypeList = z
   .openapi({ type: 'string', example: 'spam,virus', description: `comma list of: ${CONTENT_TYPE_NAMES.join(', ')}` });
 
 /** `?gateway=`: the registered gateway a request acts in (src/api/gateway-scope.ts reads it first). */
-export const GatewayParam = GatewayId.optional().openapi({
+export const GatewayParam = z.string().regex(GATEWAY_SLUG, 'expected a registered gateway id, e.g. mx-eu-1, or all').optional().openapi({
   description:
-    'a registered gateway\'s id: act in its quarantine (README "Gateways: who sees what"); absent: your only gateway, or for the deployment\'s admins its own database',
+    'a registered gateway\'s id: act in its quarantine (README "Gateways: who sees what"); `all` (list and stats): every gateway you may see at once; absent: your only gateway (a gateway admin of several: all), or for the deployment\'s admins its own database',
 });
 
 export const Score = z.coerce.number().min(-1e6).max(1e6);

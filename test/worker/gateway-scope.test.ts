@@ -41,10 +41,10 @@ describe('functions/worker.ts in workerd: a gateway admin in its gateway', () =>
     expect(one.id).toBe(`${gid}:${other.ids.spam}`);
     await problem(await call(`/v1/quarantine/${seed().ids.spam}`, gatewayAdmin), 404, 'not_found');
     await problem(await call('/v1/keys', gatewayAdmin), 404, 'not_found');
-    // the deployment's admin names the gateway, or naming none reads its own database and the gateway at once
+    // the deployment's admin names the gateway, or all: its own database and the gateway at once
     const named = await list(`?gateway=${gid}&status=all&limit=200`, seed().adminKey);
     expect(named.items.map((i) => i.id)).toContain(`${gid}:${other.ids.spam}`);
-    const all = await list('?status=all&limit=200', seed().adminKey);
+    const all = await list('?gateway=all&status=all&limit=200', seed().adminKey);
     expect(all.items.map((i) => i.id)).toEqual(expect.arrayContaining([seed().ids.spam, `${gid}:${other.ids.spam}`]));
     expect((all as { unavailable?: unknown }).unavailable).toEqual([]);
   });
