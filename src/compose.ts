@@ -59,6 +59,11 @@ export interface Root {
   templates?: TemplateOverrides;
   webhookPost?: WebhookPost;
   gatewayReach?: GatewayReach;
+  /**
+   * Kept so that createApp(root), which composes again from the root as its platform, reaches a
+   * gateway's AM.PDP address as the root does (without it every such release answered 503).
+   */
+  gatewayPdp?: (hostPort: string) => ReleaseTransport;
   /** enters a registered gateway: its database and release path (src/gateways/context.ts) */
   gateways: GatewayOpener;
   /** the Deps of one borrowed connection */
@@ -79,6 +84,7 @@ export function composeRoot(config: Config, database: DatabaseProvider, platform
     templates: platform.templates,
     webhookPost: platform.webhookPost,
     gatewayReach: platform.gatewayReach,
+    gatewayPdp: platform.gatewayPdp,
     gateways: gatewayOpener(platform.gatewayReach, platform.gatewayPdp ?? null),
     deps: (lease) => ({
       db: lease.handle.db,

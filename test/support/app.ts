@@ -34,6 +34,8 @@ export async function testApp(
   opts: {
     env?: Record<string, string>;
     release?: ReleaseTransport;
+    /** how a registered gateway's AM.PDP address is reached (functions/node.ts pdpPorts); absent: its releases answer 503 */
+    gatewayPdp?: (hostPort: string) => ReleaseTransport;
     clock?: Clock;
     templates?: TemplateOverrides;
     /** the pool's bounds (default: src/db/bounded.ts DEFAULT_TIMEOUTS) */
@@ -77,6 +79,7 @@ export async function testApp(
     clock: opts.clock ?? systemClock,
     log: quiet,
     release: opts.release ?? null,
+    gatewayPdp: opts.gatewayPdp,
     templates: opts.templates,
   });
   const deps = root.deps(lease);

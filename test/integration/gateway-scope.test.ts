@@ -1,0 +1,562 @@
+// Scoping by gateway (README "Gateways: who sees what"; issue 20 item 3), on real databases: the
+// deployment's own amavisd database (home) on one server, a registered gateway "gw-b" on the other
+// (its own database, amavisd's tables only: our qe_* tables stay in the deployment's). Both hold mail
+// for the same domain, some under the very same key (partition 0, same mail_id), so an id that lost
+// its gateway would name another message. Every request goes through the app as a client's would.
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
+import { createVariantDatabase, dropVariantDatabase } from '../support/databases.ts';
+import { Fixtures } from '../support/fixtures.ts';
+import { closedPort, startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
+import { PageClient, keySession } from '../support/ui-client.ts';
+import { directTransport } from '../../src/amavis/pdp-client.node.ts';
+import { randomSecretId } from '../../src/amavis/mail-id.ts';
+import { detectSchema, type VariantName } from '../../src/amavis/schema.ts';
+import { Problem } from '../../src/api/schemas.ts';
+import { ReleaseAnswer } from '../../src/api/routes/quarantine-actions.ts';
+import { GATEWAY_ROUTES } from '../../src/api/gateway-scope.ts';
+import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
+import type { AmavisMessage } from '../../src/demo/writer.ts';
+
+const SECRETS_KEY = Buffer.alloc(32, 9).toString('base64');
+const NOW = Math.floor(Date.now() / 1000);
+const GW = 'gw-b';
+
+type Item = { id: string; subject: string; recipients: Array<{ address: string }> };
+
+describe.each([
+  { home: 'mysql-upstream', gateway: 'pg-iredmail' },
+  { home: 'pg-upstream', gateway: 'mysql-iredmail' },
+] as Array<{ home: VariantName; gateway: VariantName }>)('home on $home, gateway gw-b on $gateway', ({ home, gateway }) => {
+  let t: TestApp;
+  let gwHandle: DbHandle;
+  let homeMail: Fixtures;
+  let gwMail: Fixtures;
+  let homePeer: PdpPeer;
+  let gwPeer: PdpPeer;
+  const gwDbOpts = { suffix: `${inject('runSuffix')}gsc`.slice(0, 16) };
+  const [D, E] = uniqueDomains(2) as [string, string];
+  const dead = `gw-dead-${crypto.randomUUID().slice(0, 6)}`;
+  const keys = {} as Record<'adminB' | 'domB' | 'userB' | 'homeDom' | 'homeUser', { id: string; key: string }>;
+
+  const send = (path: string, key: string, method = 'GET', body?: unknown) =>
+    t.get(path, key, {
+      method,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    });
+  const ok = async <T = any>(res: Response): Promise<T> => {
+    expect(res.status, await res.clone().text()).toBe(200);
+    return (await res.json()) as T;
+  };
+  const status = async (path: string, key: string, method = 'GET', body?: unknown) => (await send(path, key, method, body)).status;
+  const listIds = async (key: string, query = '') =>
+    (await ok<{ items: Item[] }>(await send(`/v1/quarantine?limit=200${query}`, key))).items.map((i) => i.id).sort();
+  const message = (subject: string, rcpts: string[], extra: Partial<AmavisMessage> = {}): AmavisMessage => ({
+    timeNum: NOW - 300,
+    content: 'S',
+    sender: `${subject.replace(/\W+/g, '-')}@sender.example`,
+    subject,
+    spamLevel: 9,
+    recipients: rcpts.map((address) => ({ address })),
+    raw: `Subject: ${subject}\n\n${subject} body\n`,
+    ...extra,
+  });
+  /** One message written to both databases under the same key: partition 0, the same secret_id, so the same mail_id. */
+  const twins = async (rcpts: string[], what: string) => {
+    const secretId = randomSecretId();
+    const [h] = await homeMail.add(message(`home ${what}`, rcpts, { partitionTag: 0, secretId }));
+    const [g] = await gwMail.add(message(`gw-b ${what}`, rcpts, { partitionTag: 0, secretId }));
+    expect(g).toBe(h);
+    return { bare: h!, gw: `${GW}:${g}`, mailId: h!.slice(2) };
+  };
+  const newKey = async (body: Record<string, unknown>) => {
+    const res = await send('/v1/keys', ADMIN_KEY, 'POST', { name: `scope ${body.role}`, ...body });
+    expect(res.status, await res.clone().text()).toBe(201);
+    return (await res.json()) as { id: string; key: string };
+  };
+
+  beforeAll(async () => {
+    homePeer = await startPdpPeer();
+    gwPeer = await startPdpPeer();
+    t = await testApp(home, {
+      env: { GATEWAY_SECRETS_KEY: SECRETS_KEY, LINK_SECRET: 'gateway-scope-link-secret-0123456789abcdef' },
+      release: directTransport(homePeer.hostPort),
+      gatewayPdp: (hostPort) => directTransport(hostPort),
+    });
+    // the gateway's database as amavisd has it: amavisd's tables only, none of ours
+    const gwUrl = await createVariantDatabase(gateway, { ...gwDbOpts, migrate: false });
+    gwHandle = await openDatabase({ url: gwUrl, runtime: 'node', poolSize: 2 });
+    homeMail = new Fixtures(t);
+    gwMail = new Fixtures({ handle: gwHandle, variant: await detectSchema(gwHandle.db, gwHandle.dialect) } as TestApp);
+    const registered = await send('/v1/gateways', ADMIN_KEY, 'POST', {
+      id: GW,
+      name: 'gateway B',
+      domains: [D, E],
+      database: { url: gwUrl },
+      release: { pdp: gwPeer.hostPort },
+    });
+    expect(registered.status, await registered.clone().text()).toBe(201);
+    const [deadDomain] = uniqueDomains(1);
+    const down = await send('/v1/gateways', ADMIN_KEY, 'POST', {
+      id: dead,
+      name: 'gateway down',
+      domains: [deadDomain],
+      database: { url: `postgres://qe_test:qe_test_pw@127.0.0.1:${await closedPort()}/nothing` },
+      release: { pdp: '127.0.0.1:9' },
+    });
+    expect(down.status, await down.clone().text()).toBe(201);
+    keys.adminB = await newKey({ role: 'admin', gateways: [GW] });
+    keys.domB = await newKey({ role: 'domain_admin', domains: [D], gateway: GW });
+    keys.userB = await newKey({ role: 'user', mailbox: `alice@${D}`, gateway: GW });
+    keys.homeDom = await newKey({ role: 'domain_admin', domains: [D] });
+    keys.homeUser = await newKey({ role: 'user', mailbox: `alice@${D}` });
+  });
+  afterAll(async () => {
+    await homeMail?.cleanup();
+    await t?.deps.state
+      .deleteFrom('qe_api_keys')
+      .where(
+        'id',
+        'in',
+        Object.values(keys).map((k) => k.id),
+      )
+      .execute();
+    await t?.deps.state.deleteFrom('qe_gateway_domains').where('gateway_id', 'in', [GW, dead]).execute();
+    await t?.deps.state.deleteFrom('qe_gateways').where('id', 'in', [GW, dead]).execute();
+    await gwHandle?.close();
+    await t?.close();
+    await dropVariantDatabase(gateway, gwDbOpts);
+    await homePeer?.close();
+    await gwPeer?.close();
+  });
+
+  describe('reading', () => {
+    let alice: { bare: string; gw: string };
+    let bob: { bare: string; gw: string };
+    let other: string; // gw-b mail for domain E only
+    let homeOnly: string;
+
+    beforeAll(async () => {
+      alice = await twins([`alice@${D}`], 'alice');
+      bob = await twins([`bob@${D}`], 'bob');
+      other = (await gwMail.add(message('gw-b other domain', [`carol@${E}`], { partitionTag: 1 })))[0]!;
+      homeOnly = (await homeMail.add(message('home only', [`alice@${D}`])))[0]!;
+    });
+
+    it("a gateway admin, domain admin and user of gw-b list gw-b's mail only, each in its scope, with ids '<gateway>:<partition>.<mail_id>'", async () => {
+      expect(await listIds(keys.adminB.key)).toEqual([alice.gw, bob.gw, `${GW}:${other}`].sort());
+      expect(await listIds(keys.domB.key)).toEqual([alice.gw, bob.gw].sort());
+      expect(await listIds(keys.userB.key)).toEqual([alice.gw]);
+      // naming their own gateway changes nothing
+      expect(await listIds(keys.domB.key, `&gateway=${GW}`)).toEqual([alice.gw, bob.gw].sort());
+      const subjects = (await ok<{ items: Item[] }>(await send('/v1/quarantine', keys.domB.key))).items.map((i) => i.subject).sort();
+      expect(subjects).toEqual(['gw-b alice', 'gw-b bob']);
+    });
+
+    it("read and raw of a gw-b id are gw-b's message; the same key without prefix (home's message) is 404", async () => {
+      for (const k of [keys.adminB.key, keys.domB.key, keys.userB.key]) {
+        const item = await ok<Item>(await send(`/v1/quarantine/${alice.gw}`, k));
+        expect(item).toMatchObject({ id: alice.gw, subject: 'gw-b alice', recipients: [{ address: `alice@${D}` }] });
+        const raw = await send(`/v1/quarantine/${encodeURIComponent(alice.gw)}/raw`, k);
+        expect(raw.status).toBe(200);
+        const text = await raw.text();
+        expect(text).toContain('gw-b alice body');
+        expect(text).not.toContain('home alice');
+        expect(await status(`/v1/quarantine/${alice.bare}`, k)).toBe(404);
+        expect(await status(`/v1/quarantine/${alice.bare}/raw`, k)).toBe(404);
+        expect(await status(`/v1/quarantine/${homeOnly}`, k)).toBe(404);
+      }
+      // bob is not the user's; carol's domain is not the domain admin's
+      expect(await status(`/v1/quarantine/${bob.gw}`, keys.userB.key)).toBe(404);
+      expect(await status(`/v1/quarantine/${GW}:${other}`, keys.domB.key)).toBe(404);
+    });
+
+    it('another gateway, named or by an id, is 404 to gw-b keys, registered or not; an id and a parameter that disagree are a 400', async () => {
+      for (const k of [keys.adminB.key, keys.domB.key, keys.userB.key]) {
+        for (const path of [
+          `/v1/quarantine?gateway=${dead}`,
+          '/v1/quarantine?gateway=nowhere',
+          `/v1/quarantine/stats?gateway=${dead}`,
+          `/v1/quarantine/export.csv?gateway=${dead}`,
+          `/v1/audit?gateway=${dead}`,
+          `/v1/quarantine/${dead}:${alice.bare}`,
+          `/v1/quarantine/nowhere:${alice.bare}/raw`,
+        ]) {
+          const res = await send(path, k);
+          expect(res.status, `${path}: ${await res.clone().text()}`).toBe(404);
+        }
+      }
+      const clash = await send(`/v1/quarantine/${alice.gw}?gateway=${dead}`, keys.adminB.key);
+      expect(clash.status).toBe(400);
+      expect(Problem.parse(await clash.json())).toMatchObject({ field: 'gateway' });
+    });
+
+    it('stats and the CSV export count and list gw-b only', async () => {
+      const stats = await ok<{ total: number; top_senders: Array<{ sender: string }>; by_domain: Array<{ domain: string }> }>(
+        await send('/v1/quarantine/stats', keys.domB.key),
+      );
+      expect(stats.total).toBe(2);
+      expect(stats.top_senders.map((s) => s.sender).sort()).toEqual(['gw-b-alice@sender.example', 'gw-b-bob@sender.example']);
+      const adminStats = await ok<{ total: number }>(await send('/v1/quarantine/stats', keys.adminB.key));
+      expect(adminStats.total).toBe(3);
+      const homeStats = await ok<{ top_senders: Array<{ sender: string }> }>(await send('/v1/quarantine/stats', keys.homeDom.key));
+      expect(homeStats.top_senders.map((s) => s.sender).every((s) => s.startsWith('home-'))).toBe(true);
+
+      const csv = await send('/v1/quarantine/export.csv', keys.adminB.key);
+      expect(csv.status).toBe(200);
+      const lines = (await csv.text()).trim().split(/\r?\n/).slice(1);
+      expect(lines.map((l) => l.split(',')[0]).sort()).toEqual([alice.gw, bob.gw, `${GW}:${other}`].sort());
+      expect(lines.join('\n')).not.toContain('home ');
+    });
+
+    it("a home domain admin for the same domain never sees gw-b's mail: its ids are 404, the gateway 404", async () => {
+      const ids = await listIds(keys.homeDom.key);
+      expect(ids).toEqual(expect.arrayContaining([alice.bare, bob.bare, homeOnly]));
+      expect(ids.some((id) => id.includes(':'))).toBe(false);
+      expect((await ok<Item>(await send(`/v1/quarantine/${alice.bare}`, keys.homeDom.key))).subject).toBe('home alice');
+      for (const k of [keys.homeDom.key, keys.homeUser.key]) {
+        for (const path of [
+          `/v1/quarantine/${alice.gw}`,
+          `/v1/quarantine/${alice.gw}/raw`,
+          `/v1/quarantine?gateway=${GW}`,
+          `/v1/quarantine/stats?gateway=${GW}`,
+          `/v1/quarantine/export.csv?gateway=${GW}`,
+          `/v1/audit?gateway=${GW}`,
+        ]) {
+          expect(await status(path, k), path).toBe(404);
+        }
+      }
+    });
+
+    it('the deployment admin: its own database unless it names gw-b (by parameter or id); a gateway whose database is down is a 503 naming it', async () => {
+      expect(await listIds(ADMIN_KEY, `&domain=${D}`)).toEqual(expect.arrayContaining([alice.bare, bob.bare, homeOnly]));
+      expect((await listIds(ADMIN_KEY, `&domain=${D}`)).some((id) => id.includes(':'))).toBe(false);
+      expect(await listIds(ADMIN_KEY, `&gateway=${GW}`)).toEqual([alice.gw, bob.gw, `${GW}:${other}`].sort());
+      expect((await ok<Item>(await send(`/v1/quarantine/${alice.gw}`, ADMIN_KEY))).subject).toBe('gw-b alice');
+      expect((await ok<Item>(await send(`/v1/quarantine/${alice.bare}`, ADMIN_KEY))).subject).toBe('home alice');
+
+      for (const path of [`/v1/quarantine?gateway=${dead}`, `/v1/quarantine/${dead}:${alice.bare}`, `/v1/audit?gateway=${dead}`]) {
+        const started = Date.now();
+        const res = await send(path, ADMIN_KEY);
+        expect(Date.now() - started).toBeLessThan(15_000);
+        expect(res.status, path).toBe(503);
+        expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+        const p = (await res.json()) as Record<string, unknown>;
+        expect(Problem.parse(p)).toMatchObject({ code: 'gateway_unavailable' });
+        expect(p.detail).toContain(dead);
+      }
+    });
+  });
+
+  describe('routes that are not gateway-aware', () => {
+    it("answer 404 to every key of gw-b, before the route reads anything (table from the app's own routes)", async () => {
+      const routes = t.app.routes
+        .filter((r) => r.method !== 'ALL' && r.path.startsWith('/v1/'))
+        // the gateway-aware ones (src/api/gateway-scope.ts), except release requests, which serve home only
+        .filter((r) => !GATEWAY_ROUTES.some((p) => r.path === p || r.path.startsWith(`${p}/`)) || r.path.endsWith('/release-requests'))
+        // Resend's events carry a Svix signature, not a key: a bearer key is not read there at all
+        .filter((r) => r.path !== '/v1/hooks/resend');
+      const unique = [...new Map(routes.map((r) => [`${r.method} ${r.path}`, r])).values()];
+      // the table is not empty by accident: every group the brief names is in it
+      const groups = new Set(unique.map((r) => r.path.split('/').slice(0, 3).join('/')));
+      for (const g of [
+        '/v1/keys',
+        '/v1/gateways',
+        '/v1/sender-lists',
+        '/v1/policies',
+        '/v1/release-policies',
+        '/v1/release-requests',
+        '/v1/webhooks',
+        '/v1/digests',
+      ]) {
+        expect(groups, g).toContain(g);
+      }
+      expect(unique.some((r) => r.path === '/v1/digests/admin')).toBe(true);
+      expect(unique.some((r) => r.path === '/v1/quarantine/:id/release-requests')).toBe(true);
+
+      const [homeMsg] = await homeMail.add(message('home for routes', [`alice@${D}`]));
+      const params: Record<string, string> = {
+        id: keys.homeDom.id,
+        recipient: `alice@${D}`,
+        domain: D,
+        address: `alice@${D}`,
+        d: '1',
+      };
+      const pathOf = (p: string) =>
+        p
+          .replace('/v1/gateways/:id', `/v1/gateways/${GW}`)
+          .replace('/v1/quarantine/:id', `/v1/quarantine/${homeMsg}`)
+          .replace(/:(\w+)/g, (_, name: string) => encodeURIComponent(params[name] ?? '1'));
+      const answered: string[] = [];
+      for (const r of unique) {
+        const method = r.method.toUpperCase();
+        const body = method === 'GET' ? undefined : {};
+        for (const [name, k] of Object.entries({ adminB: keys.adminB.key, domB: keys.domB.key, userB: keys.userB.key })) {
+          const res = await send(pathOf(r.path), k, method, body);
+          if (res.status !== 404) answered.push(`${name} ${method} ${pathOf(r.path)}: ${res.status} ${await res.text()}`);
+        }
+        // the deployment admin reaches the route itself: the 404 above is the gateway's, not the route's
+        if (method === 'GET' && !r.path.includes(':')) expect(await status(r.path, ADMIN_KEY), r.path).not.toBe(404);
+      }
+      expect(answered).toEqual([]);
+      // nothing was changed by them: the key they tried to revoke lives, gw-b is still registered
+      expect((await send(`/v1/quarantine/${homeMsg}`, keys.homeDom.key)).status).toBe(200);
+      expect(await status(`/v1/gateways/${GW}`, ADMIN_KEY)).toBe(200);
+    });
+
+    it('a gateway admin cannot mint keys (not even for its own gateway) nor register or change gateways: 404, nothing written', async () => {
+      const count = async () =>
+        Number(
+          (
+            await t.deps.state
+              .selectFrom('qe_api_keys')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
+      const before = await count();
+      for (const body of [
+        { name: 'wider', role: 'admin' },
+        { name: 'same', role: 'admin', gateways: [GW] },
+        { name: 'dom', role: 'domain_admin', domains: [D], gateway: GW },
+      ]) {
+        expect(await status('/v1/keys', keys.adminB.key, 'POST', body)).toBe(404);
+      }
+      expect(await count()).toBe(before);
+      expect(await status(`/v1/gateways/${GW}`, keys.adminB.key, 'PATCH', { name: 'mine now' })).toBe(404);
+      expect(await status(`/v1/gateways/${GW}`, keys.adminB.key, 'DELETE')).toBe(404);
+      expect(
+        await status('/v1/gateways', keys.adminB.key, 'POST', {
+          id: 'gw-z',
+          name: 'z',
+          domains: uniqueDomains(1),
+          database: { hyperdrive: 'HD' },
+          release: { pdp: '127.0.0.1:9' },
+        }),
+      ).toBe(404);
+      expect(await status(`/v1/keys/${keys.domB.id}`, keys.adminB.key, 'DELETE')).toBe(404);
+      const row = await t.deps.state.selectFrom('qe_gateways').select('name').where('id', '=', GW).executeTakeFirstOrThrow();
+      expect(row.name).toBe('gateway B');
+      expect(await status('/v1/quarantine', keys.domB.key)).toBe(200); // not revoked
+    });
+  });
+
+  describe('actions', () => {
+    const rsOf = (f: Fixtures, id: string) => f.rs(id);
+
+    it("a release of gw-b's message goes to gw-b's AM.PDP only, changes gw-b's database only, and is audited in gw-b", async () => {
+      const m = await twins([`alice@${D}`], 'release');
+      homePeer.received.length = 0;
+      gwPeer.received.length = 0;
+      const res = await send(`/v1/quarantine/${m.gw}/release`, keys.domB.key, 'POST');
+      expect(ReleaseAnswer.parse(await ok(res))).toMatchObject({ id: m.gw, status: 'released', via: 'direct' });
+      expect(gwPeer.received).toHaveLength(1);
+      expect(homePeer.received).toHaveLength(0);
+      expect(Object.fromEntries(gwPeer.requests()[0]!)).toMatchObject({ mail_id: m.mailId });
+      expect(await rsOf(gwMail, m.bare)).toEqual(['R']);
+      expect(await rsOf(homeMail, m.bare)).toEqual([' ']);
+      const rows = await t.deps.state
+        .selectFrom('qe_audit')
+        .select(['gateway_id', 'result', 'actor'])
+        .where('action', '=', 'release')
+        .where('mail_id', '=', m.mailId)
+        .execute();
+      expect(rows).toEqual([{ gateway_id: GW, result: 'ok', actor: `key:${keys.domB.id}` }]);
+      // in gw-b's audit (with gw-b's subject), not in home's
+      const audit = await ok<{ items: Array<{ mail_id: string; subject: string | null }> }>(
+        await send(`/v1/audit?mail_id=${m.mailId}`, keys.adminB.key),
+      );
+      expect(audit.items).toEqual([expect.objectContaining({ mail_id: m.mailId, subject: 'gw-b release' })]);
+      expect((await ok<{ items: unknown[] }>(await send(`/v1/audit?mail_id=${m.mailId}`, ADMIN_KEY))).items).toEqual([]);
+      expect((await ok<{ items: unknown[] }>(await send(`/v1/audit?mail_id=${m.mailId}`, keys.homeDom.key))).items).toEqual([]);
+      expect((await ok<{ items: unknown[] }>(await send(`/v1/audit?mail_id=${m.mailId}&gateway=${GW}`, ADMIN_KEY))).items).toHaveLength(1);
+      expect(await status(`/v1/audit?mail_id=${m.mailId}`, keys.userB.key)).toBe(404); // users have no audit, as at home
+
+      // home's message under the same key: released through home's path, audited at home
+      const home = await send(`/v1/quarantine/${m.bare}/release`, keys.homeDom.key, 'POST');
+      expect(await ok(home)).toMatchObject({ id: m.bare, status: 'released' });
+      expect(homePeer.received).toHaveLength(1);
+      expect(gwPeer.received).toHaveLength(1);
+      expect(await rsOf(homeMail, m.bare)).toEqual(['R']);
+      const all = await t.deps.state
+        .selectFrom('qe_audit')
+        .select(['gateway_id'])
+        .where('action', '=', 'release')
+        .where('mail_id', '=', m.mailId)
+        .orderBy('id')
+        .execute();
+      expect(all.map((r) => r.gateway_id)).toEqual([GW, '']);
+    });
+
+    it('a release whose outcome is unknown leaves its attempt recorded in gw-b, seen by gw-b only', async () => {
+      const m = await twins([`alice@${D}`], 'unknown');
+      const restart = await startPdpPeer({ kind: 'close' });
+      try {
+        // point gw-b at a peer that closes without answering
+        expect(await status(`/v1/gateways/${GW}`, ADMIN_KEY, 'PATCH', { release: { pdp: restart.hostPort } })).toBe(200);
+        const res = await send(`/v1/quarantine/${m.gw}/release`, keys.adminB.key, 'POST');
+        expect(res.status, await res.clone().text()).toBeGreaterThanOrEqual(500);
+        expect(restart.received).toHaveLength(1);
+      } finally {
+        expect(await status(`/v1/gateways/${GW}`, ADMIN_KEY, 'PATCH', { release: { pdp: gwPeer.hostPort } })).toBe(200);
+        await restart.close();
+      }
+      const attempts = await t.deps.state
+        .selectFrom('qe_release_attempts')
+        .select(['gateway_id', 'state'])
+        .where('mail_id', '=', m.mailId)
+        .execute();
+      expect(attempts).toEqual([{ gateway_id: GW, state: 'unknown' }]);
+      expect(await rsOf(gwMail, m.bare)).toEqual(['p']);
+      expect(await rsOf(homeMail, m.bare)).toEqual([' ']);
+      const releasing = async (k: string, q = '') => listIds(k, `&status=releasing${q}`);
+      expect(await releasing(keys.adminB.key)).toContain(m.gw);
+      expect(await releasing(keys.homeDom.key)).not.toContain(m.bare);
+      const pending = await ok<{ items: Array<{ mail_id: string; result: string }> }>(
+        await send(`/v1/audit?mail_id=${m.mailId}`, keys.adminB.key),
+      );
+      expect(pending.items.map((i) => i.result)).toEqual(['unknown']);
+      expect((await ok<{ items: unknown[] }>(await send(`/v1/audit?mail_id=${m.mailId}`, ADMIN_KEY))).items).toEqual([]);
+      await t.deps.state.deleteFrom('qe_release_attempts').where('mail_id', '=', m.mailId).execute();
+    });
+
+    it("a delete of gw-b's message changes gw-b's database only; home's message with the same key stays", async () => {
+      const m = await twins([`alice@${D}`, `bob@${D}`], 'delete');
+      const res = await send(`/v1/quarantine/${m.gw}`, keys.userB.key, 'DELETE');
+      expect(await ok(res)).toMatchObject({ id: m.gw, deleted: [`alice@${D}`] });
+      expect(await rsOf(gwMail, m.bare)).toEqual(['D', ' ']);
+      expect(await rsOf(homeMail, m.bare)).toEqual([' ', ' ']);
+      const rows = await t.deps.state
+        .selectFrom('qe_audit')
+        .select(['gateway_id', 'action'])
+        .where('mail_id', '=', m.mailId)
+        .where('action', '=', 'delete')
+        .execute();
+      expect(rows).toEqual([{ gateway_id: GW, action: 'delete' }]);
+      expect(await status(`/v1/quarantine/${m.gw}`, keys.domB.key, 'DELETE')).toBe(200);
+      expect(await rsOf(gwMail, m.bare)).toEqual(['D', 'D']);
+      expect(await rsOf(homeMail, m.bare)).toEqual([' ', ' ']);
+    });
+
+    it("a gw-b key cannot act on home's message with the same key, nor a home key on gw-b's (404, nothing sent or changed)", async () => {
+      const m = await twins([`alice@${D}`], 'cross');
+      homePeer.received.length = 0;
+      gwPeer.received.length = 0;
+      const attempts: Array<[string, string, string, unknown?]> = [];
+      for (const k of [keys.adminB.key, keys.domB.key, keys.userB.key]) {
+        attempts.push(
+          [k, 'POST', `/v1/quarantine/${m.bare}/release`],
+          [k, 'DELETE', `/v1/quarantine/${m.bare}`],
+          [k, 'POST', `/v1/quarantine/${m.bare}/mark-released`, { recipients: [`alice@${D}`] }],
+          [k, 'POST', `/v1/quarantine/${m.bare}/report`, { kind: 'spam' }],
+        );
+      }
+      for (const k of [keys.homeDom.key, keys.homeUser.key]) {
+        attempts.push(
+          [k, 'POST', `/v1/quarantine/${m.gw}/release`],
+          [k, 'DELETE', `/v1/quarantine/${m.gw}`],
+          [k, 'POST', `/v1/quarantine/${m.gw}/mark-released`, { recipients: [`alice@${D}`] }],
+          [k, 'POST', `/v1/quarantine/bulk?gateway=${GW}`, { action: 'delete', ids: [m.gw] }],
+        );
+      }
+      for (const [k, method, path, body] of attempts) {
+        const res = await send(path, k, method, body);
+        expect(res.status, `${method} ${path}: ${await res.clone().text()}`).toBe(404);
+      }
+      // in bulk, the other database's id names nothing here
+      for (const [k, id] of [
+        [keys.domB.key, m.bare],
+        [keys.homeDom.key, m.gw],
+      ] as const) {
+        const bulk = await ok<{ results: Array<{ id: string; status: number }> }>(
+          await send('/v1/quarantine/bulk', k, 'POST', { action: 'release', ids: [id] }),
+        );
+        expect(bulk.results[0]!.status).toBeGreaterThanOrEqual(400);
+      }
+      expect(homePeer.received).toHaveLength(0);
+      expect(gwPeer.received).toHaveLength(0);
+      expect(await rsOf(gwMail, m.bare)).toEqual([' ']);
+      expect(await rsOf(homeMail, m.bare)).toEqual([' ']);
+    });
+  });
+
+  describe('keys API', () => {
+    const problem = async (body: Record<string, unknown>) => {
+      const res = await send('/v1/keys', ADMIN_KEY, 'POST', { name: 'bad', ...body });
+      expect(res.status, await res.clone().text()).toBe(400);
+      return Problem.parse(await res.json());
+    };
+
+    it('an unknown gateway, gateways on a non-admin role or gateway on an admin: 400 naming the field, nothing written', async () => {
+      const before = await t.deps.state.selectFrom('qe_api_keys').select('id').execute();
+      expect(await problem({ role: 'admin', gateways: ['nowhere'] })).toMatchObject({ code: 'invalid_field', field: 'gateways' });
+      expect(await problem({ role: 'admin', gateways: [GW, 'nowhere'] })).toMatchObject({ field: 'gateways' });
+      expect(await problem({ role: 'domain_admin', domains: [D], gateway: 'nowhere' })).toMatchObject({ field: 'gateway' });
+      expect(await problem({ role: 'user', mailbox: `a@${D}`, gateway: 'nowhere' })).toMatchObject({ field: 'gateway' });
+      expect(await problem({ role: 'domain_admin', domains: [D], gateways: [GW] })).toMatchObject({ field: 'gateways' });
+      expect(await problem({ role: 'user', mailbox: `a@${D}`, gateways: [GW] })).toMatchObject({ field: 'gateways' });
+      expect(await problem({ role: 'admin', gateway: GW })).toMatchObject({ field: 'gateway' });
+      expect(await problem({ role: 'admin', gateways: [] })).toMatchObject({ field: 'gateways' });
+      expect(await problem({ role: 'admin', gateways: ['Not A Slug'] })).toMatchObject({ field: 'gateways.0' });
+      expect(await t.deps.state.selectFrom('qe_api_keys').select('id').execute()).toHaveLength(before.length);
+    });
+
+    it('GET /v1/keys shows each key’s gateways or gateway', async () => {
+      const listed = await ok<{ items: Array<{ id: string; gateways: string[] | null; gateway: string | null }> }>(
+        await send('/v1/keys', ADMIN_KEY),
+      );
+      const byId = new Map(listed.items.map((k) => [k.id, k]));
+      expect(byId.get(keys.adminB.id)).toMatchObject({ gateways: [GW], gateway: null });
+      expect(byId.get(keys.domB.id)).toMatchObject({ gateways: null, gateway: GW });
+      expect(byId.get(keys.userB.id)).toMatchObject({ gateways: null, gateway: GW });
+      expect(byId.get(keys.homeDom.id)).toMatchObject({ gateways: null, gateway: null });
+    });
+  });
+
+  describe('pages', () => {
+    it('sign-in with a gw-b key is refused (403), no session is made', async () => {
+      for (const k of [keys.adminB, keys.domB, keys.userB]) {
+        const b = new PageClient(t.app);
+        const { csrf } = await b.page('/ui/sign-in');
+        const res = await b.post('/ui/sign-in', { csrf: csrf!, key: k.key });
+        expect(res.status).toBe(403);
+        expect(b.cookies.has('qe_session')).toBe(false);
+        const sessions = await t.deps.state.selectFrom('qe_ui_sessions').select('key_id').where('key_id', '=', k.id).execute();
+        expect(sessions).toEqual([]);
+        expect((await b.request('/ui/quarantine')).status).toBe(303);
+      }
+    });
+
+    it("a session whose key turns out to belong to a gateway is not honoured (the pages serve home's database only)", async () => {
+      const k = await newKey({ role: 'domain_admin', domains: [D] });
+      try {
+        const b = await keySession(t.app, k.key);
+        expect((await b.request('/ui/quarantine')).status).toBe(200);
+        await t.deps.state
+          .updateTable('qe_api_keys')
+          .set({ gateways: JSON.stringify([GW]) })
+          .where('id', '=', k.id)
+          .execute();
+        const res = await b.request('/ui/quarantine');
+        expect(res.status).toBe(303);
+        expect(res.headers.get('location')).toBe('/ui/sign-in');
+      } finally {
+        await t.deps.state.deleteFrom('qe_ui_sessions').where('key_id', '=', k.id).execute();
+        await t.deps.state.deleteFrom('qe_api_keys').where('id', '=', k.id).execute();
+      }
+    });
+  });
+
+  it("gw-b's database holds none of our tables: everything above kept its writes in the deployment's", async () => {
+    const dialect = gwHandle.dialect;
+    const { rows } =
+      dialect === 'mysql'
+        ? await sql<{ n: number }>`SELECT count(*) AS n FROM information_schema.tables
+            WHERE table_schema = DATABASE() AND table_name LIKE 'qe\\_%'`.execute(gwHandle.db)
+        : await sql<{ n: number }>`SELECT count(*)::int AS n FROM information_schema.tables
+            WHERE table_schema = current_schema() AND table_name LIKE 'qe\\_%'`.execute(gwHandle.db);
+    expect(Number(rows[0]!.n)).toBe(0);
+  });
+});
