@@ -17,6 +17,7 @@ import { relayTransport } from '../release/relay-protocol.ts';
 import { parseRouteTarget, routedTransport } from '../release/routes.ts';
 import type { ReleaseTransport } from '../release/transport.ts';
 import type { GatewayReach } from './reach.ts';
+import { sha256Hex } from '../crypto/sha256.ts';
 import { keyringFromConfig, open, SecretUnavailable, type Keyring } from './secrets.ts';
 
 export interface EnteredGateway {
@@ -45,7 +46,7 @@ const NODE_POOL = 4;
  */
 export function gatewayOpener(reach: GatewayReach | undefined, pdp: ((hostPort: string) => ReleaseTransport) | null): GatewayOpener {
   let ring: Promise<Keyring> | null = null;
-  // Node: opened gateways by `${id}@${updated_at}`; an older version is closed when a newer opens
+  // Node: opened gateways by `${id}@${reachVersion(row)}`; an older version is closed when a newer opens
   const pools = new Map<string, Promise<Opened>>();
   const latest = new Map<string, string>();
 
@@ -89,7 +90,7 @@ export function gatewayOpener(reach: GatewayReach | undefined, pdp: ((hostPort: 
       const pooled = reach?.runtime === 'node';
       let opened: Opened;
       if (pooled) {
-        const version = `${id}@${row.updated_at}`;
+        const version = `${id}@${reachVersion(row)}`;
         let p = pools.get(version);
         if (!p) {
           p = openGateway(base, row, true);
@@ -114,6 +115,18 @@ export function gatewayOpener(reach: GatewayReach | undefined, pdp: ((hostPort: 
       return { deps, release: pooled ? async () => {} : () => opened.handle.close().catch(() => {}) };
     },
   };
+}
+
+/**
+ * What decides how a gateway is reached, as one value: a pool is reused only while this is unchanged.
+ * Not updated_at, which counts seconds: a second change within the same second (a typo put right,
+ * an address switched back) kept the previous address's pool and release path.
+ */
+function reachVersion(row: GatewayRow): string {
+  const { database_kind, hyperdrive_binding, database_url_sealed, release_kind, pdp_address, relay_url, relay_secret_sealed } = row;
+  return sha256Hex(
+    JSON.stringify([database_kind, hyperdrive_binding, database_url_sealed, release_kind, pdp_address, relay_url, relay_secret_sealed]),
+  );
 }
 
 type GatewayRow = {

@@ -397,7 +397,9 @@ describe.each([
         // point gw-b at a peer that closes without answering
         expect(await status(`/v1/gateways/${GW}`, ADMIN_KEY, 'PATCH', { release: { pdp: restart.hostPort } })).toBe(200);
         const res = await send(`/v1/quarantine/${m.gw}/release`, keys.adminB.key, 'POST');
-        expect(res.status, await res.clone().text()).toBeGreaterThanOrEqual(500);
+        expect(res.status).toBe(502);
+        // the problem names the message as the caller does, with its gateway
+        expect(await res.json()).toMatchObject({ code: 'release_outcome_unknown', id: m.gw });
         expect(restart.received).toHaveLength(1);
       } finally {
         expect(await status(`/v1/gateways/${GW}`, ADMIN_KEY, 'PATCH', { release: { pdp: gwPeer.hostPort } })).toBe(200);
@@ -420,6 +422,63 @@ describe.each([
       expect(pending.items.map((i) => i.result)).toEqual(['unknown']);
       expect((await ok<{ items: unknown[] }>(await send(`/v1/audit?mail_id=${m.mailId}`, ADMIN_KEY))).items).toEqual([]);
       await t.deps.state.deleteFrom('qe_release_attempts').where('mail_id', '=', m.mailId).execute();
+    });
+
+    it("a release with recipients_override of gw-b's message goes through gw-b and answers gw-b's id", async () => {
+      const m = await twins([`alice@${D}`], 'override');
+      homePeer.received.length = 0;
+      gwPeer.received.length = 0;
+      const res = await send(`/v1/quarantine/${m.gw}/release`, keys.adminB.key, 'POST', { recipients_override: [`helpdesk@${D}`] });
+      expect(await ok(res)).toMatchObject({ id: m.gw, status: 'released' });
+      expect(gwPeer.received).toHaveLength(1);
+      expect(homePeer.received).toHaveLength(0);
+      expect(await t.deps.state.selectFrom('qe_audit').select(['gateway_id', 'action']).where('mail_id', '=', m.mailId).execute()).toEqual([
+        { gateway_id: GW, action: 'release_override' },
+      ]);
+    });
+
+    it("where a gateway's AM.PDP address is out of reach (no gatewayPdp, as on a Worker), its release is a 503 naming the gateway", async () => {
+      const m = await twins([`alice@${D}`], 'unreachable');
+      const bare = await testApp(home, { env: { GATEWAY_SECRETS_KEY: SECRETS_KEY }, release: directTransport(homePeer.hostPort) });
+      try {
+        for (const body of [undefined, { recipients_override: [`helpdesk@${D}`] }]) {
+          const res = await bare.get(`/v1/quarantine/${m.gw}/release`, keys.adminB.key, {
+            method: 'POST',
+            ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+          });
+          expect(res.status).toBe(503);
+          const p = Problem.parse(await res.json());
+          expect(p.code).toBe('release_not_configured');
+          expect(p.detail).toContain(`gateway ${GW}`);
+          expect(p.detail).not.toContain('AMAVISD_PDP=');
+        }
+      } finally {
+        await bare.close();
+      }
+      expect(await rsOf(gwMail, m.bare)).toEqual([' ']);
+    });
+
+    it("a change of gw-b's AM.PDP address is used at once, even one within the same second as the last (updated_at unchanged)", async () => {
+      const other = await startPdpPeer();
+      const releaseOne = async (what: string) => {
+        const m = await twins([`alice@${D}`], what);
+        expect(await ok(await send(`/v1/quarantine/${m.gw}/release`, keys.adminB.key, 'POST'))).toMatchObject({ status: 'released' });
+      };
+      try {
+        gwPeer.received.length = 0;
+        expect(await status(`/v1/gateways/${GW}`, ADMIN_KEY, 'PATCH', { release: { pdp: other.hostPort } })).toBe(200);
+        const first = await t.deps.state.selectFrom('qe_gateways').select('updated_at').where('id', '=', GW).executeTakeFirstOrThrow();
+        await releaseOne('moved');
+        expect([other.received.length, gwPeer.received.length]).toEqual([1, 0]);
+        expect(await status(`/v1/gateways/${GW}`, ADMIN_KEY, 'PATCH', { release: { pdp: gwPeer.hostPort } })).toBe(200);
+        // as if both changes fell within one second
+        await t.deps.state.updateTable('qe_gateways').set({ updated_at: first.updated_at }).where('id', '=', GW).execute();
+        await releaseOne('moved back');
+        expect([other.received.length, gwPeer.received.length]).toEqual([1, 1]);
+      } finally {
+        await status(`/v1/gateways/${GW}`, ADMIN_KEY, 'PATCH', { release: { pdp: gwPeer.hostPort } });
+        await other.close();
+      }
     });
 
     it("a delete of gw-b's message changes gw-b's database only; home's message with the same key stays", async () => {
