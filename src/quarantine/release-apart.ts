@@ -13,7 +13,7 @@
  * the attempt is announced as unknown, as with one database. After C or D: the recovery pass
  * settles it from the recorded answer, once.
  */
-import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
+import { publicItemId, type MailKey } from '../amavis/mail-id.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
@@ -82,7 +82,8 @@ export async function releaseApart(deps: Deps, who: Identity, r: ApartRelease, o
     auditId = opened;
   };
   const subs: Promise<Subscriptions | null> = (r.shared ? r.shared.subscriptions() : enabledSubscriptions(deps.state)).catch(() => null);
-  const id = formatItemId(key);
+  // the id the caller sees (its answer, an unknown outcome's problem), with the gateway's prefix
+  const id = publicItemId(deps.gateway, key);
   let reply: ReleaseReply;
   try {
     reply = await r.transport.release(

@@ -1,10 +1,10 @@
-import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
+import { publicItemId, type MailKey } from '../amavis/mail-id.ts';
 import { fitDetail, recordAuditReturningId } from '../audit/audit.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import type { ReleaseReply } from '../release/transport.ts';
-import { outcomes, releaseFrom, type OnRecorded, type ReleaseResult } from './release.ts';
+import { outcomes, releaseFrom, releaseNotConfigured, type OnRecorded, type ReleaseResult } from './release.ts';
 import { assertMayRelease } from './release-policy.ts';
 import { loadTarget } from './target.ts';
 
@@ -24,15 +24,10 @@ export async function releaseToOverride(
 ): Promise<ReleaseResult> {
   if (who.role !== 'admin') throw new AppError('forbidden', 'recipients_override: for admins only', { field: 'recipients_override' });
   const target = await loadTarget(deps, who, input.key);
-  await assertMayRelease(deps, who, formatItemId(input.key), target.contentCode, input.confirmDangerous);
+  await assertMayRelease(deps, who, publicItemId(deps.gateway, input.key), target.contentCode, input.confirmDangerous);
   const transport = deps.release;
-  if (!transport) {
-    throw new AppError(
-      'release_not_configured',
-      'set AMAVISD_PDP=127.0.0.1:9998 (Node beside amavisd) or RELAY_URL and RELAY_SECRET (through the relay)',
-    );
-  }
-  const id = formatItemId(input.key);
+  if (!transport) throw releaseNotConfigured(deps);
+  const id = publicItemId(deps.gateway, input.key);
   const to = [...new Set(input.recipients)];
   let auditId = 0;
   const record = async () => {

@@ -1,6 +1,6 @@
 import type { AnswerKey } from './release-answer.ts';
 import type { MailKey } from '../amavis/mail-id.ts';
-import { formatItemId, publicItemId } from '../amavis/mail-id.ts';
+import { publicItemId } from '../amavis/mail-id.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
@@ -100,6 +100,23 @@ export interface ReleasePlan {
 }
 
 /**
+ * No release path here: for the deployment's own database, the settings to set; for a registered
+ * gateway, that gateway (its AM.PDP address is out of this runtime's reach: a Worker needs a relay).
+ */
+export function releaseNotConfigured(deps: Pick<Deps, 'gateway'>): AppError {
+  if (deps.gateway) {
+    return new AppError(
+      'release_not_configured',
+      `gateway ${deps.gateway}: its release path cannot be reached from here (an AM.PDP address needs Node beside amavisd; elsewhere give it a relay: PATCH /v1/gateways/${deps.gateway} release.relay_url)`,
+    );
+  }
+  return new AppError(
+    'release_not_configured',
+    'set AMAVISD_PDP=127.0.0.1:9998 (Node beside amavisd) or RELAY_URL and RELAY_SECRET (through the relay)',
+  );
+}
+
+/**
  * Every check of a release on the message as read (the release policy, the transport, the
  * recipients and their states, the sender listing): an AppError, or the plan. Reads nothing but
  * the caller's release rules (a user's).
@@ -107,14 +124,16 @@ export interface ReleasePlan {
 export async function planRelease(deps: Deps, who: Identity, input: ReleaseInput, target: ActionTarget): Promise<ReleasePlan> {
   // the release policy, before anything is claimed or sent: every way in (API, bulk, pages, links)
   // comes here; who may not release is told so whatever the server's configuration
-  await assertMayRelease(deps, who, formatItemId(input.key), target.contentCode, input.confirmDangerous, input.shared?.ownerRules);
+  await assertMayRelease(
+    deps,
+    who,
+    publicItemId(deps.gateway, input.key),
+    target.contentCode,
+    input.confirmDangerous,
+    input.shared?.ownerRules,
+  );
   const transport = deps.release;
-  if (!transport) {
-    throw new AppError(
-      'release_not_configured',
-      'set AMAVISD_PDP=127.0.0.1:9998 (Node beside amavisd) or RELAY_URL and RELAY_SECRET (through the relay)',
-    );
-  }
+  if (!transport) throw releaseNotConfigured(deps);
   const chosen = chooseRecipients(target, input.recipients);
   if (input.force && (who.role !== 'admin' || !input.recipients?.length)) {
     throw new AppError('invalid_field', 'force: only for admins, with explicit recipients', { field: 'force' });
