@@ -3,6 +3,8 @@ import { HTTPException } from 'hono/http-exception';
 import { classifyDatabaseFailure, isUnstorableText } from '../db/errors.ts';
 import { AppError, internalProblem, toProblem, type Problem } from '../errors.ts';
 import type { AppEnv } from './env.ts';
+import { errorOrigin } from '../db/error-origin.ts';
+import { gatewayUnavailable } from '../gateways/context.ts';
 
 export function problemResponse(c: Context<AppEnv>, problem: Problem, headers: Record<string, string> = {}) {
   return new Response(JSON.stringify(problem), {
@@ -58,6 +60,25 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
   }
   const log = c.get('deps')?.log;
   const failure = classifyDatabaseFailure(err);
+  const gateway = failure ? errorOrigin(err) : undefined;
+  if (failure && gateway !== undefined) {
+    // a registered gateway's database (src/db/error-origin.ts): that gateway's trouble, named to the
+    // client; the deployment's own database is fine, so its health (/readyz) is not touched
+    log?.warn('gateway database unavailable', {
+      request_id: requestId,
+      gateway,
+      kind: failure.kind,
+      ...(failure.kind === 'permission' ? { table: failure.table, privilege: failure.privilege } : {}),
+      message: failure.message,
+    });
+    const why =
+      failure.kind === 'timeout'
+        ? 'its database did not answer in time'
+        : failure.kind === 'permission'
+          ? 'its database refused this operation for lack of a privilege, which an administrator must grant'
+          : 'its database is not reachable';
+    return onError(gatewayUnavailable(gateway, why), c);
+  }
   if (failure) {
     // A dependency failure, not a bug: 503. The client gets the code; the table and privilege,
     // internal names, go to the log and /readyz only.

@@ -1,3 +1,4 @@
+import { originDialect } from './error-origin.ts';
 import { Kysely, MysqlDialect, PostgresDialect, type Dialect } from 'kysely';
 import type pg from 'pg';
 import { DEFAULT_TIMEOUTS, boundedMysqlPool, boundedPgPool, type DbErrorListener, type DbTimeouts } from './bounded.ts';
@@ -34,6 +35,8 @@ export interface OpenOptions {
   timeouts?: Partial<DbTimeouts>;
   /** where a connection's own 'error' events go (logged, never thrown: see src/db/bounded.ts) */
   onError?: DbErrorListener;
+  /** marks every error this database throws with this name (a registered gateway's id: src/db/error-origin.ts) */
+  origin?: string;
 }
 
 const quietErrors: DbErrorListener = () => {};
@@ -132,6 +135,6 @@ export async function openDatabase(opts: OpenOptions): Promise<DbHandle> {
     kyselyDialect = new PostgresDialect({ pool: boundedPgPool(pool as never, clientBound, onError, { prepare }) as unknown as pg.Pool });
   }
 
-  const db = new Kysely<Database>({ dialect: kyselyDialect });
+  const db = new Kysely<Database>({ dialect: opts.origin === undefined ? kyselyDialect : originDialect(kyselyDialect, opts.origin) });
   return { db, dialect, driver, close: () => db.destroy() };
 }

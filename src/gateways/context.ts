@@ -51,14 +51,14 @@ export function gatewayOpener(reach: GatewayReach | undefined, pdp: ((hostPort: 
   const latest = new Map<string, string>();
 
   async function openGateway(base: Deps, row: GatewayRow, pooled: boolean): Promise<Opened> {
-    if (!reach) throw unavailable(row.id, 'this runtime cannot reach registered gateways');
+    if (!reach) throw gatewayUnavailable(row.id, 'this runtime cannot reach registered gateways');
     ring ??= keyringFromConfig(base.config);
     const keys = await ring;
     let url: string;
     let hyperdrive = false;
     if (row.database_kind === 'hyperdrive') {
       const bound = reach.hyperdrive(row.hyperdrive_binding ?? '');
-      if (!bound) throw unavailable(row.id, `no Hyperdrive binding named ${row.hyperdrive_binding} here`);
+      if (!bound) throw gatewayUnavailable(row.id, `no Hyperdrive binding named ${row.hyperdrive_binding} here`);
       url = bound;
       hyperdrive = true;
     } else {
@@ -67,10 +67,16 @@ export function gatewayOpener(reach: GatewayReach | undefined, pdp: ((hostPort: 
     const timeouts = dbTimeouts(base.config);
     let handle: DbHandle;
     try {
-      handle = await reach.openDatabase(url, { hyperdrive, ms: timeouts.connectMs, timeouts, poolSize: pooled ? NODE_POOL : 1 });
+      handle = await reach.openDatabase(url, {
+        hyperdrive,
+        ms: timeouts.connectMs,
+        timeouts,
+        poolSize: pooled ? NODE_POOL : 1,
+        origin: row.id,
+      });
     } catch (err) {
       base.log.warn('gateway database not reachable', { gateway: row.id, message: (err as Error).message });
-      throw unavailable(row.id, 'its database is not reachable');
+      throw gatewayUnavailable(row.id, 'its database is not reachable');
     }
     try {
       const variant = await detectSchema(handle.db, handle.dialect);
@@ -79,7 +85,7 @@ export function gatewayOpener(reach: GatewayReach | undefined, pdp: ((hostPort: 
       await handle.close().catch(() => {});
       if (err instanceof AppError) throw err;
       base.log.warn('gateway database not usable', { gateway: row.id, message: (err as Error).message });
-      throw unavailable(row.id, "its database does not answer as amavisd's does");
+      throw gatewayUnavailable(row.id, "its database does not answer as amavisd's does");
     }
   }
 
@@ -189,11 +195,12 @@ async function openSecret(keys: Keyring, id: string, column: string, sealed: str
   try {
     return await open(keys, id, column, sealed ?? '');
   } catch (err) {
-    if (err instanceof SecretUnavailable) throw unavailable(id, `its ${column.replace('_', ' ')} cannot be opened: ${err.message}`);
+    if (err instanceof SecretUnavailable) throw gatewayUnavailable(id, `its ${column.replace('_', ' ')} cannot be opened: ${err.message}`);
     throw err;
   }
 }
 
-function unavailable(id: string, why: string): AppError {
+/** 503 naming the gateway: its database or secrets cannot be used now (also src/api/problem.ts). */
+export function gatewayUnavailable(id: string, why: string): AppError {
   return new AppError('gateway_unavailable', `gateway ${id}: ${why}; try again shortly`, { retryAfter: 5, gateway: id });
 }

@@ -15,6 +15,7 @@ export const nodeGatewayReach: GatewayReach = {
       poolSize: o.poolSize ?? 1,
       webSocket: WebSocket,
       timeouts: o.timeouts ?? { connectMs: o.ms, queryMs: o.ms, lockMs: o.ms },
+      origin: o.origin,
     }),
   // Connect and close at once: nothing is sent, so amavisd's child only sees a connection end.
   tcpConnect: (hostPort, ms) =>

@@ -23,6 +23,8 @@ export interface GatewayOpen {
   ms: number;
   poolSize?: number;
   timeouts?: DbTimeouts;
+  /** the gateway's id: its database's errors carry it (src/db/error-origin.ts), so they answer as its own */
+  origin?: string;
 }
 
 interface HyperdriveBinding {
@@ -44,6 +46,7 @@ export function workerGatewayReach(env: Record<string, unknown>): GatewayReach {
         poolSize: 1,
         hyperdrive: o.hyperdrive,
         timeouts: o.timeouts ?? { connectMs: o.ms, queryMs: o.ms, lockMs: o.ms },
+        origin: o.origin,
       }),
   };
 }

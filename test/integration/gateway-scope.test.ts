@@ -6,9 +6,10 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
-import { createVariantDatabase, dropVariantDatabase } from '../support/databases.ts';
+import { createVariantDatabase, dropVariantDatabase, mysqlRoot, pgAdmin } from '../support/databases.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { closedPort, startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { PageClient, keySession } from '../support/ui-client.ts';
 import { directTransport } from '../../src/amavis/pdp-client.node.ts';
 import { randomSecretId } from '../../src/amavis/mail-id.ts';
@@ -31,6 +32,8 @@ describe.each([
 ] as Array<{ home: VariantName; gateway: VariantName }>)('home on $home, gateway gw-b on $gateway', ({ home, gateway }) => {
   let t: TestApp;
   let gwHandle: DbHandle;
+  let gwUrl: string;
+  const limitedUsers: string[] = [];
   let homeMail: Fixtures;
   let gwMail: Fixtures;
   let homePeer: PdpPeer;
@@ -86,7 +89,7 @@ describe.each([
       gatewayPdp: (hostPort) => directTransport(hostPort),
     });
     // the gateway's database as amavisd has it: amavisd's tables only, none of ours
-    const gwUrl = await createVariantDatabase(gateway, { ...gwDbOpts, migrate: false });
+    gwUrl = await createVariantDatabase(gateway, { ...gwDbOpts, migrate: false });
     gwHandle = await openDatabase({ url: gwUrl, runtime: 'node', poolSize: 2 });
     homeMail = new Fixtures(t);
     gwMail = new Fixtures({ handle: gwHandle, variant: await detectSchema(gwHandle.db, gwHandle.dialect) } as TestApp);
@@ -128,6 +131,10 @@ describe.each([
     await gwHandle?.close();
     await t?.close();
     await dropVariantDatabase(gateway, gwDbOpts);
+    for (const user of limitedUsers) {
+      if (gateway.startsWith('mysql')) await mysqlRoot(`DROP USER IF EXISTS '${user}'@'127.0.0.1';`);
+      else await pgAdmin([`DROP ROLE IF EXISTS ${user}`]);
+    }
     await homePeer?.close();
     await gwPeer?.close();
   });
@@ -539,6 +546,94 @@ describe.each([
       expect(await rsOf(gwMail, m.bare)).toEqual([' ']);
       expect(await rsOf(homeMail, m.bare)).toEqual([' ']);
     });
+  });
+
+  it("a gateway's database lost after it was opened: 503 gateway_unavailable naming it, and the deployment stays ready", async () => {
+    const flaky = `gw-flaky-${crypto.randomUUID().slice(0, 6)}`;
+    const u = new URL(gwUrl);
+    const proxy = await startTcpProxy(u.hostname, Number(u.port));
+    try {
+      const res = await send('/v1/gateways', ADMIN_KEY, 'POST', {
+        id: flaky,
+        name: 'flaky',
+        domains: uniqueDomains(1),
+        database: { url: proxy.url(gwUrl) },
+        release: { pdp: gwPeer.hostPort },
+      });
+      expect(res.status, await res.clone().text()).toBe(201);
+      expect(await status(`/v1/quarantine?gateway=${flaky}`, ADMIN_KEY)).toBe(200);
+      proxy.refuse();
+      proxy.drop();
+      for (const path of [`/v1/quarantine?gateway=${flaky}`, `/v1/quarantine/stats?gateway=${flaky}`]) {
+        const lost = await send(path, ADMIN_KEY);
+        expect(lost.status, path).toBe(503);
+        expect(lost.headers.get('retry-after')).toMatch(/^\d+$/);
+        const p = (await lost.json()) as Record<string, unknown>;
+        expect(p).toMatchObject({ code: 'gateway_unavailable', gateway: flaky });
+        expect(p.detail).toContain(flaky);
+      }
+      // the deployment's own database answers as ever, and /readyz says so
+      expect(await status('/v1/quarantine?limit=1', ADMIN_KEY)).toBe(200);
+      const ready = await t.app.request('/readyz');
+      expect(ready.status, await ready.clone().text()).toBe(200);
+      proxy.heal();
+      expect(await status(`/v1/quarantine?gateway=${flaky}`, ADMIN_KEY)).toBe(200);
+    } finally {
+      await t.deps.state.deleteFrom('qe_gateway_domains').where('gateway_id', '=', flaky).execute();
+      await t.deps.state.deleteFrom('qe_gateways').where('id', '=', flaky).execute();
+      await proxy.close();
+    }
+  });
+
+  it("a gateway's database refusing a privilege (no DELETE on quarantine) is that gateway's 503, not the deployment's: /readyz stays ready", async () => {
+    const limited = `qe_gwlim_${inject('runSuffix')}`.slice(0, 30);
+    const name = `gw-lim-${crypto.randomUUID().slice(0, 6)}`;
+    const u = new URL(gwUrl);
+    const dbName = u.pathname.slice(1);
+    if (gwHandle.dialect === 'mysql') {
+      await mysqlRoot(`CREATE USER IF NOT EXISTS '${limited}'@'127.0.0.1' IDENTIFIED BY 'lim_pw';
+        GRANT SELECT, INSERT, UPDATE ON ${dbName}.* TO '${limited}'@'127.0.0.1'; FLUSH PRIVILEGES;`);
+    } else {
+      await pgAdmin([
+        `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${limited}') THEN CREATE ROLE ${limited} LOGIN PASSWORD 'lim_pw'; END IF; END $$`,
+        `GRANT CONNECT ON DATABASE ${dbName} TO ${limited}`,
+      ]);
+      await pgAdmin(
+        [
+          `GRANT USAGE ON SCHEMA public TO ${limited}`,
+          `GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO ${limited}`,
+          `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${limited}`,
+        ],
+        dbName,
+      );
+    }
+    u.username = limited;
+    u.password = 'lim_pw';
+    const [domain] = uniqueDomains(1) as [string];
+    try {
+      const res = await send('/v1/gateways', ADMIN_KEY, 'POST', {
+        id: name,
+        name: 'limited',
+        domains: [domain],
+        database: { url: u.toString() },
+        release: { pdp: gwPeer.hostPort },
+      });
+      expect(res.status, await res.clone().text()).toBe(201);
+      const [id] = await gwMail.add(message('limited delete', [`dora@${domain}`]));
+      const refused = await send(`/v1/quarantine/${name}:${id}`, ADMIN_KEY, 'DELETE');
+      expect(refused.status, await refused.clone().text()).toBe(503);
+      const p = (await refused.json()) as Record<string, unknown>;
+      expect(p).toMatchObject({ code: 'gateway_unavailable', gateway: name });
+      expect(p.detail).toContain('privilege');
+      // nothing changed there (the copy's status and its delete went back together)
+      expect(await gwMail.rs(id!)).toEqual([' ']);
+      const ready = await t.app.request('/readyz');
+      expect(ready.status, await ready.clone().text()).toBe(200);
+    } finally {
+      await t.deps.state.deleteFrom('qe_gateway_domains').where('gateway_id', '=', name).execute();
+      await t.deps.state.deleteFrom('qe_gateways').where('id', '=', name).execute();
+      limitedUsers.push(limited);
+    }
   });
 
   describe('keys API', () => {
