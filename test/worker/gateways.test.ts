@@ -19,7 +19,7 @@ describe('functions/worker.ts in workerd: the gateway registry', () => {
     });
 
   afterAll(async () => {
-    for (const n of ['up', 'hd', 'pdp']) await send(`/v1/gateways/${gid(n)}`, 'DELETE');
+    for (const n of ['up', 'hd', 'pdp', 'pdpurl']) await send(`/v1/gateways/${gid(n)}`, 'DELETE');
   });
 
   it('registers gateways; the URL and the relay secret are sealed and never shown; others get 404', async () => {
@@ -85,5 +85,38 @@ describe('functions/worker.ts in workerd: the gateway registry', () => {
     expect(by.get(gid('hd'))!.release).toMatchObject({ status: 'not_configured' });
     expect(by.get(gid('pdp'))!.release).toMatchObject({ status: 'not_checked', detail: expect.stringMatching(/Node only/) });
     expect(JSON.stringify(body)).not.toContain(seed().url);
+  });
+
+  it('enters a gateway from the Worker (a connection per request): its ids carry it; its AM.PDP release is a 503 naming it', async () => {
+    // a gateway on the deployment's own database: the same mail, under the gateway's ids
+    const listed = await json<{ items: Array<{ id: string }> }>(
+      await call(`/v1/quarantine?gateway=${gid('up')}&limit=200`, seed().adminKey),
+    );
+    expect(listed.items.map((i) => i.id)).toContain(`${gid('up')}:${seed().ids.spam}`);
+    expect(listed.items.every((i) => i.id.startsWith(`${gid('up')}:`))).toBe(true);
+    const item = await json<{ id: string }>(await call(`/v1/quarantine/${gid('up')}:${seed().ids.spam}`, seed().adminKey));
+    expect(item.id).toBe(`${gid('up')}:${seed().ids.spam}`);
+    // a domain admin of the deployment's own database does not enter it
+    await problem(await call(`/v1/quarantine/${gid('up')}:${seed().ids.spam}`, seed().domainAdminKey), 404, 'not_found');
+    // a Hyperdrive binding this Worker lacks: 503 naming the gateway
+    const hd = await problem(await call(`/v1/quarantine?gateway=${gid('hd')}`, seed().adminKey), 503, 'gateway_unavailable');
+    expect(hd.detail).toContain(gid('hd'));
+    await json(
+      await send('/v1/gateways', 'POST', {
+        id: gid('pdpurl'),
+        name: 'pdp by url',
+        domains: [domain('pdpurl')],
+        database: { url: seed().url },
+        release: { pdp: '127.0.0.1:9998' },
+      }),
+      201,
+    );
+    const refused = await problem(
+      await send(`/v1/quarantine/${gid('pdpurl')}:${seed().ids.spam}/release`, 'POST', {}),
+      503,
+      'release_not_configured',
+    );
+    expect(refused.detail).toContain(`gateway ${gid('pdpurl')}`);
+    expect(refused.detail).not.toContain('AMAVISD_PDP=');
   });
 });
