@@ -13,9 +13,10 @@ import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { PageClient, keySession } from '../support/ui-client.ts';
 import { directTransport } from '../../src/amavis/pdp-client.node.ts';
 import { randomSecretId } from '../../src/amavis/mail-id.ts';
-import { detectSchema, type VariantName } from '../../src/amavis/schema.ts';
+import { detectSchema, type SchemaVariant, type VariantName } from '../../src/amavis/schema.ts';
 import { Problem } from '../../src/api/schemas.ts';
 import { ReleaseAnswer } from '../../src/api/routes/quarantine-actions.ts';
+import { listSenderEntries } from '../../src/senders/lists.ts';
 import { GATEWAY_ROUTES } from '../../src/api/gateway-scope.ts';
 import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
 import type { AmavisMessage } from '../../src/demo/writer.ts';
@@ -33,6 +34,7 @@ describe.each([
   let t: TestApp;
   let gwHandle: DbHandle;
   let gwUrl: string;
+  let gwMailVariant: () => SchemaVariant;
   const limitedUsers: string[] = [];
   let homeMail: Fixtures;
   let gwMail: Fixtures;
@@ -92,7 +94,9 @@ describe.each([
     gwUrl = await createVariantDatabase(gateway, { ...gwDbOpts, migrate: false });
     gwHandle = await openDatabase({ url: gwUrl, runtime: 'node', poolSize: 2 });
     homeMail = new Fixtures(t);
-    gwMail = new Fixtures({ handle: gwHandle, variant: await detectSchema(gwHandle.db, gwHandle.dialect) } as TestApp);
+    const gwVariant = await detectSchema(gwHandle.db, gwHandle.dialect);
+    gwMailVariant = () => gwVariant;
+    gwMail = new Fixtures({ handle: gwHandle, variant: gwVariant } as TestApp);
     const registered = await send('/v1/gateways', ADMIN_KEY, 'POST', {
       id: GW,
       name: 'gateway B',
@@ -504,6 +508,55 @@ describe.each([
       expect(await status(`/v1/quarantine/${m.gw}`, keys.domB.key, 'DELETE')).toBe(200);
       expect(await rsOf(gwMail, m.bare)).toEqual(['D', 'D']);
       expect(await rsOf(homeMail, m.bare)).toEqual([' ', ' ']);
+    });
+
+    it("bulk release and delete by gw-b keys act in gw-b's database only, through gw-b's path; the audit export holds gw-b's rows only", async () => {
+      const a = await twins([`alice@${D}`], 'bulk a');
+      const b = await twins([`alice@${D}`], 'bulk b');
+      homePeer.received.length = 0;
+      gwPeer.received.length = 0;
+      const released = await ok<{ results: Array<{ id: string; status: number }> }>(
+        await send('/v1/quarantine/bulk', keys.domB.key, 'POST', { action: 'release', ids: [a.gw] }),
+      );
+      expect(released.results).toEqual([expect.objectContaining({ id: a.gw, status: 200 })]);
+      const deleted = await ok<{ results: Array<{ id: string; status: number }> }>(
+        await send('/v1/quarantine/bulk', keys.userB.key, 'POST', { action: 'delete', ids: [b.gw] }),
+      );
+      expect(deleted.results).toEqual([expect.objectContaining({ id: b.gw, status: 200 })]);
+      expect([gwPeer.received.length, homePeer.received.length]).toEqual([1, 0]);
+      expect(await rsOf(gwMail, a.bare)).toEqual(['R']);
+      expect(await rsOf(gwMail, b.bare)).toEqual(['D']);
+      expect(await rsOf(homeMail, a.bare)).toEqual([' ']);
+      expect(await rsOf(homeMail, b.bare)).toEqual([' ']);
+
+      const csv = async (key: string, q = '') => {
+        const res = await send(`/v1/audit/export${q}`, key);
+        expect(res.status, await res.clone().text()).toBe(200);
+        return res.text();
+      };
+      const gwCsv = await csv(keys.adminB.key);
+      expect(gwCsv).toContain(a.mailId);
+      expect(gwCsv).toContain(b.mailId);
+      expect(await csv(ADMIN_KEY, `?gateway=${GW}`)).toContain(a.mailId);
+      // home's export: the same keys were never acted on there
+      const homeCsv = await csv(ADMIN_KEY);
+      expect(homeCsv).not.toContain(a.mailId);
+      expect(homeCsv).not.toContain(b.mailId);
+    });
+
+    it("allow_sender on a gw-b release writes the sender to gw-b's lists (its amavisd reads them), not the deployment's", async () => {
+      const m = await twins([`alice@${D}`], 'allow sender');
+      const sender = 'gw-b-allow-sender@sender.example';
+      const res = await send(`/v1/quarantine/${m.gw}/release`, keys.domB.key, 'POST', { allow_sender: true });
+      expect(await ok(res)).toMatchObject({ id: m.gw, status: 'released' });
+      const admin = { role: 'admin', actor: 'test', keyId: null } as const;
+      const gwDeps = { ...t.deps, db: gwHandle.db, variant: gwMailVariant() };
+      const inGw = await listSenderEntries(gwDeps, admin, { recipient: `alice@${D}` });
+      expect(inGw).toEqual([expect.objectContaining({ sender, list: 'allow' })]);
+      expect(await listSenderEntries(t.deps, admin, { recipient: `alice@${D}` })).toEqual([]);
+      // and the deployment's own sender-lists API (home only) does not show it
+      const listed = await ok<{ items: Array<{ sender: string }> }>(await send(`/v1/sender-lists?recipient=alice@${D}`, ADMIN_KEY));
+      expect(listed.items.map((i) => i.sender)).not.toContain(sender);
     });
 
     it("a gw-b key cannot act on home's message with the same key, nor a home key on gw-b's (404, nothing sent or changed)", async () => {
