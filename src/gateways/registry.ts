@@ -7,6 +7,7 @@
  */
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { isDeploymentAdmin, type Identity } from '../auth/identity.ts';
+import { keyIsLive } from '../auth/keys.ts';
 import { recordAudit } from '../audit/audit.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Database, QeGatewaysTable } from '../db/types.ts';
@@ -295,6 +296,7 @@ export async function updateGateway(deps: Deps, who: Identity, id: string, input
 export async function deleteGateway(deps: Deps, who: Identity, id: string): Promise<void> {
   requireAdmin(who);
   await deps.state.transaction().execute(async (trx) => {
+    await refuseWhileKeysBelong(trx, deps, id);
     const res = await trx.deleteFrom('qe_gateways').where('id', '=', id).executeTakeFirst();
     if (Number(res.numDeletedRows) === 0) throw notFound();
     const domains = await trx.deleteFrom('qe_gateway_domains').where('gateway_id', '=', id).executeTakeFirst();
@@ -304,6 +306,28 @@ export async function deleteGateway(deps: Deps, who: Identity, id: string): Prom
       detail: JSON.stringify({ id, domains_released: Number(domains.numDeletedRows) }),
     });
   });
+}
+
+/**
+ * A gateway with live keys is not removed (409 naming them): they would stay bound to its id, and a
+ * gateway registered later under the same id (another mail server) would be theirs to read and act
+ * on. Revoking them first is the admin's deliberate step.
+ */
+async function refuseWhileKeysBelong(trx: Deps['state'], deps: Deps, id: string): Promise<void> {
+  const now = Math.floor(deps.clock.now() / 1000);
+  // qe_api_keys.gateways is a JSON list of slugs (no LIKE wildcards in them); the list is parsed to be sure
+  const rows = await trx
+    .selectFrom('qe_api_keys')
+    .select(['id', 'gateways', 'revoked_at', 'expires_at'])
+    .where('gateways', 'like', `%"${id}"%`)
+    .execute();
+  const bound = rows.filter((r) => keyIsLive(r, now) && (JSON.parse(r.gateways ?? '[]') as string[]).includes(id)).map((r) => r.id);
+  if (bound.length === 0) return;
+  throw new AppError(
+    'conflict',
+    `gateway ${id}: ${bound.length} live API key(s) belong to it (${bound.slice(0, 10).join(', ')}${bound.length > 10 ? ', ...' : ''}); revoke them first (DELETE /v1/keys/{id})`,
+    { field: 'id' },
+  );
 }
 
 /**

@@ -710,6 +710,31 @@ describe.each([
       expect(await t.deps.state.selectFrom('qe_api_keys').select('id').execute()).toHaveLength(before.length);
     });
 
+    it('a gateway with live keys is not removed (409 naming them): a gateway registered later under its id would be theirs', async () => {
+      const id = `gw-del-${crypto.randomUUID().slice(0, 6)}`;
+      const created = await send('/v1/gateways', ADMIN_KEY, 'POST', {
+        id,
+        name: 'to remove',
+        domains: uniqueDomains(1),
+        database: { url: gwUrl },
+        release: { pdp: gwPeer.hostPort },
+      });
+      expect(created.status, await created.clone().text()).toBe(201);
+      const admin = await newKey({ role: 'admin', gateways: [GW, id] });
+      const user = await newKey({ role: 'user', mailbox: `zed@${D}`, gateway: id });
+      const refused = await send(`/v1/gateways/${id}`, ADMIN_KEY, 'DELETE');
+      expect(refused.status).toBe(409);
+      const p = Problem.parse(await refused.json());
+      expect(p).toMatchObject({ code: 'conflict', field: 'id' });
+      expect(p.detail).toContain(admin.id);
+      expect(p.detail).toContain(user.id);
+      expect(await status(`/v1/gateways/${id}`, ADMIN_KEY)).toBe(200);
+      for (const k of [admin, user]) expect(await status(`/v1/keys/${k.id}`, ADMIN_KEY, 'DELETE')).toBe(204);
+      expect(await status(`/v1/gateways/${id}`, ADMIN_KEY, 'DELETE')).toBe(204);
+      expect(await status(`/v1/gateways/${id}`, ADMIN_KEY)).toBe(404);
+      await t.deps.state.deleteFrom('qe_api_keys').where('id', 'in', [admin.id, user.id]).execute();
+    });
+
     it('GET /v1/keys shows each key’s gateways or gateway', async () => {
       const listed = await ok<{ items: Array<{ id: string; gateways: string[] | null; gateway: string | null }> }>(
         await send('/v1/keys', ADMIN_KEY),

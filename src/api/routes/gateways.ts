@@ -103,9 +103,9 @@ export function gatewayRoutes() {
       method: 'delete',
       path: '/{id}',
       tags: ['gateways'],
-      summary: 'Remove a gateway and free its domains (admin)',
+      summary: 'Remove a gateway and free its domains (admin); 409 while live API keys belong to it',
       request: { params: z.object({ id }) },
-      responses: { 204: { description: 'Removed' }, ...problems() },
+      responses: { 204: { description: 'Removed' }, ...problems('conflict') },
     }),
     async (c) => {
       await deleteGateway(c.get('deps'), c.get('identity'), c.req.valid('param').id);
