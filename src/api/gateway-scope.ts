@@ -79,6 +79,13 @@ export function gatewayScope(opener: GatewayOpener) {
     if (!aware) {
       // not gateway-aware yet: the deployment's own database, which a gateway's key may not see
       if (!actsAtHome(who)) throw new AppError('not_found', 'not found');
+      // naming a gateway here would be answered from the deployment's own database (its policies,
+      // lists, subscriptions): refused, so nobody reads or changes those believing them the gateway's
+      if (c.req.query('gateway') !== undefined) {
+        throw new AppError('invalid_field', "gateway: this route serves the deployment's own database only (it is not gateway-aware yet)", {
+          field: 'gateway',
+        });
+      }
       return next();
     }
     const query = c.req.query('gateway');

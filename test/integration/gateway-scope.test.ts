@@ -312,6 +312,14 @@ describe.each([
         if (method === 'GET' && !r.path.includes(':')) expect(await status(r.path, ADMIN_KEY), r.path).not.toBe(404);
       }
       expect(answered).toEqual([]);
+      // the deployment admin naming a gateway there: a 400, not the deployment's own data as if it were gw-b's
+      for (const r of unique) {
+        const method = r.method.toUpperCase();
+        const path = pathOf(r.path);
+        const res = await send(`${path}?gateway=${GW}`, ADMIN_KEY, method, method === 'GET' ? undefined : {});
+        expect(res.status, `${method} ${path}`).toBe(400);
+        expect(Problem.parse(await res.json()), `${method} ${path}`).toMatchObject({ field: 'gateway' });
+      }
       // nothing was changed by them: the key they tried to revoke lives, gw-b is still registered
       expect((await send(`/v1/quarantine/${homeMsg}`, keys.homeDom.key)).status).toBe(200);
       expect(await status(`/v1/gateways/${GW}`, ADMIN_KEY)).toBe(200);
