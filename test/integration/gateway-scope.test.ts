@@ -184,6 +184,21 @@ describe.each([
       expect(await status(`/v1/quarantine/${GW}:${other}`, keys.domB.key)).toBe(404);
     });
 
+    it('a gateway admin of two gateways names one (400 naming the field otherwise); an id names it too', async () => {
+      const two = await newKey({ role: 'admin', gateways: [GW, dead] });
+      try {
+        const res = await send('/v1/quarantine', two.key);
+        expect(res.status).toBe(400);
+        expect(Problem.parse(await res.json())).toMatchObject({ field: 'gateway' });
+        expect(await listIds(two.key, `&gateway=${GW}`)).toEqual([alice.gw, bob.gw, `${GW}:${other}`].sort());
+        expect((await ok<Item>(await send(`/v1/quarantine/${alice.gw}`, two.key))).subject).toBe('gw-b alice');
+        expect(await status(`/v1/quarantine/${alice.bare}`, two.key)).toBe(404);
+        expect(await status(`/v1/quarantine?gateway=${dead}`, two.key)).toBe(503);
+      } finally {
+        await t.deps.state.deleteFrom('qe_api_keys').where('id', '=', two.id).execute();
+      }
+    });
+
     it('another gateway, named or by an id, is 404 to gw-b keys, registered or not; an id and a parameter that disagree are a 400', async () => {
       for (const k of [keys.adminB.key, keys.domB.key, keys.userB.key]) {
         for (const path of [
@@ -440,7 +455,19 @@ describe.each([
       );
       expect(pending.items.map((i) => i.result)).toEqual(['unknown']);
       expect((await ok<{ items: unknown[] }>(await send(`/v1/audit?mail_id=${m.mailId}`, ADMIN_KEY))).items).toEqual([]);
-      await t.deps.state.deleteFrom('qe_release_attempts').where('mail_id', '=', m.mailId).execute();
+      // resolved by hand in gw-b: its copy 'R' there, the attempt closed, home's message untouched
+      const marked = await send(`/v1/quarantine/${m.gw}/mark-released`, keys.adminB.key, 'POST', { recipients: [`alice@${D}`] });
+      expect(await ok(marked)).toMatchObject({ id: m.gw, marked: [`alice@${D}`] });
+      expect(await rsOf(gwMail, m.bare)).toEqual(['R']);
+      expect(await rsOf(homeMail, m.bare)).toEqual([' ']);
+      expect(await t.deps.state.selectFrom('qe_release_attempts').select('state').where('mail_id', '=', m.mailId).execute()).toEqual([]);
+      const resolved = await t.deps.state
+        .selectFrom('qe_audit')
+        .select(['gateway_id'])
+        .where('mail_id', '=', m.mailId)
+        .where('action', '=', 'mark_released')
+        .execute();
+      expect(resolved).toEqual([{ gateway_id: GW }]);
     });
 
     it("a release with recipients_override of gw-b's message goes through gw-b and answers gw-b's id", async () => {
@@ -565,6 +592,13 @@ describe.each([
       // and the deployment's own sender-lists API (home only) does not show it
       const listed = await ok<{ items: Array<{ sender: string }> }>(await send(`/v1/sender-lists?recipient=alice@${D}`, ADMIN_KEY));
       expect(listed.items.map((i) => i.sender)).not.toContain(sender);
+    });
+
+    it("a report of gw-b's mail to the spam filter is 501 (the deployment's learner is not the gateway's), nothing learned", async () => {
+      const m = await twins([`alice@${D}`], 'report');
+      const res = await send(`/v1/quarantine/${m.gw}/report`, keys.domB.key, 'POST', { kind: 'spam' });
+      expect(res.status).toBe(501);
+      expect(Problem.parse(await res.json())).toMatchObject({ code: 'learner_not_configured' });
     });
 
     it("a gw-b key cannot act on home's message with the same key, nor a home key on gw-b's (404, nothing sent or changed)", async () => {
