@@ -13,7 +13,7 @@ import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { PageClient, keySession } from '../support/ui-client.ts';
 import { directTransport } from '../../src/amavis/pdp-client.node.ts';
 import { randomSecretId } from '../../src/amavis/mail-id.ts';
-import { detectSchema, type SchemaVariant, type VariantName } from '../../src/amavis/schema.ts';
+import { bind, detectSchema, type SchemaVariant, type VariantName } from '../../src/amavis/schema.ts';
 import { Problem } from '../../src/api/schemas.ts';
 import { ReleaseAnswer } from '../../src/api/routes/quarantine-actions.ts';
 import { listSenderEntries } from '../../src/senders/lists.ts';
@@ -130,6 +130,7 @@ describe.each([
         Object.values(keys).map((k) => k.id),
       )
       .execute();
+    await t?.deps.state.deleteFrom('qe_release_policies').where('domain', '=', D).execute();
     await t?.deps.state.deleteFrom('qe_gateway_domains').where('gateway_id', 'in', [GW, dead]).execute();
     await t?.deps.state.deleteFrom('qe_gateways').where('id', 'in', [GW, dead]).execute();
     await gwHandle?.close();
@@ -592,6 +593,27 @@ describe.each([
       // and the deployment's own sender-lists API (home only) does not show it
       const listed = await ok<{ items: Array<{ sender: string }> }>(await send(`/v1/sender-lists?recipient=alice@${D}`, ADMIN_KEY));
       expect(listed.items.map((i) => i.sender)).not.toContain(sender);
+    });
+
+    it("a gw-b user's virus mail (policy: request) is refused without pointing at release requests, which gw-b lacks", async () => {
+      const m = await twins([`alice@${D}`], 'virus');
+      // the domain's release policy (kept by domain) applies in whichever gateway serves it
+      expect(await status(`/v1/release-policies/domains/${D}`, ADMIN_KEY, 'PUT', { rules: { virus: 'request' } })).toBe(200);
+      await sql`UPDATE msgs SET content = 'V' WHERE partition_tag = 0 AND mail_id = ${bind(gwMailVariant(), 'msgs.mail_id', m.mailId)}`.execute(
+        gwHandle.db,
+      );
+      const res = await send(`/v1/quarantine/${m.gw}/release`, keys.userB.key, 'POST');
+      expect(res.status).toBe(403);
+      const p = Problem.parse(await res.json());
+      expect(p).toMatchObject({ code: 'release_not_allowed' });
+      expect(p.detail).not.toContain('release-requests');
+      expect(await status(`/v1/quarantine/${m.gw}/release-requests`, keys.userB.key, 'POST')).toBe(404);
+      // at home the same owner is pointed at them
+      await sql`UPDATE msgs SET content = 'V' WHERE partition_tag = 0 AND mail_id = ${bind(t.variant, 'msgs.mail_id', m.mailId)}`.execute(
+        t.handle.db,
+      );
+      const home = await send(`/v1/quarantine/${m.bare}/release`, keys.homeUser.key, 'POST');
+      expect(Problem.parse(await home.json()).detail).toContain(`/v1/quarantine/${m.bare}/release-requests`);
     });
 
     it("a report of gw-b's mail to the spam filter is 501 (the deployment's learner is not the gateway's), nothing learned", async () => {
