@@ -31,6 +31,14 @@ export interface GatewayOpener {
   enter(base: Deps, id: string): Promise<EnteredGateway>;
 }
 
+/** One version of a gateway's pool (Node): closed when retired and no request uses it. */
+interface Pool {
+  opening: Promise<Opened>;
+  users: number;
+  retired: boolean;
+  close(): void;
+}
+
 interface Opened {
   handle: DbHandle;
   variant: SchemaVariant;
@@ -46,9 +54,17 @@ const NODE_POOL = 4;
  */
 export function gatewayOpener(reach: GatewayReach | undefined, pdp: ((hostPort: string) => ReleaseTransport) | null): GatewayOpener {
   let ring: Promise<Keyring> | null = null;
-  // Node: opened gateways by `${id}@${reachVersion(row)}`; an older version is closed when a newer opens
-  const pools = new Map<string, Promise<Opened>>();
+  // Node: opened gateways by `${id}@${reachVersion(row)}`. A version a newer one (or the gateway's
+  // removal) replaced is closed once the requests still using it are done, never under them.
+  const pools = new Map<string, Pool>();
   const latest = new Map<string, string>();
+  const retire = (version: string | undefined) => {
+    const pool = version === undefined ? undefined : pools.get(version);
+    if (!pool) return;
+    pools.delete(version!);
+    pool.retired = true;
+    if (pool.users === 0) pool.close();
+  };
 
   async function openGateway(base: Deps, row: GatewayRow, pooled: boolean): Promise<Opened> {
     if (!reach) throw gatewayUnavailable(row.id, 'this runtime cannot reach registered gateways');
@@ -92,33 +108,54 @@ export function gatewayOpener(reach: GatewayReach | undefined, pdp: ((hostPort: 
   return {
     async enter(base, id) {
       const row = await base.state.selectFrom('qe_gateways').selectAll().where('id', '=', id).executeTakeFirst();
-      if (!row) throw new AppError('not_found', 'no gateway with this id');
+      if (!row) {
+        // removed: its pool (if any) goes once its last request is done
+        retire(latest.get(id));
+        latest.delete(id);
+        throw new AppError('not_found', 'no gateway with this id');
+      }
       const pooled = reach?.runtime === 'node';
       let opened: Opened;
+      let done: () => Promise<void>;
       if (pooled) {
         const version = `${id}@${reachVersion(row)}`;
-        let p = pools.get(version);
-        if (!p) {
-          p = openGateway(base, row, true);
-          pools.set(version, p);
+        let pool = pools.get(version);
+        if (!pool) {
+          const opening = openGateway(base, row, true);
+          const made: Pool = {
+            opening,
+            users: 0,
+            retired: false,
+            close: () => void opening.then((o) => o.handle.close()).catch(() => {}),
+          };
+          pool = made;
+          pools.set(version, made);
           // a failed open is tried again by the next request
-          p.catch(() => pools.delete(version));
+          opening.catch(() => pools.get(version) === made && pools.delete(version));
           const older = latest.get(id);
           latest.set(id, version);
-          if (older && older !== version) {
-            const gone = pools.get(older);
-            pools.delete(older);
-            void gone?.then((o) => o.handle.close()).catch(() => {});
-          }
+          if (older !== version) retire(older);
         }
-        opened = await p;
+        const using = pool;
+        using.users++;
+        done = async () => {
+          using.users--;
+          if (using.retired && using.users === 0) using.close();
+        };
+        try {
+          opened = await using.opening;
+        } catch (err) {
+          await done();
+          throw err;
+        }
       } else {
         opened = await openGateway(base, row, false);
+        done = () => opened.handle.close().catch(() => {});
       }
       const deps: Deps = { ...base, db: opened.handle.db, variant: opened.variant, gateway: id, stateApart: true, release: opened.release };
       // reports to the spam filter go to the deployment's own learner only: not a gateway's mail
       deps.learner = null;
-      return { deps, release: pooled ? async () => {} : () => opened.handle.close().catch(() => {}) };
+      return { deps, release: done };
     },
   };
 }

@@ -702,6 +702,45 @@ describe.each([
     }
   });
 
+  it("a gateway's changed address is used by the next request; a request still on the old pool finishes there, and a removed gateway's pool goes", async () => {
+    const slow = `gw-slow-${crypto.randomUUID().slice(0, 6)}`;
+    const u = new URL(gwUrl);
+    const proxy = await startTcpProxy(u.hostname, Number(u.port));
+    const second = await startTcpProxy(u.hostname, Number(u.port));
+    try {
+      const res = await send('/v1/gateways', ADMIN_KEY, 'POST', {
+        id: slow,
+        name: 'slow',
+        domains: uniqueDomains(1),
+        database: { url: proxy.url(gwUrl) },
+        release: { pdp: gwPeer.hostPort },
+      });
+      expect(res.status, await res.clone().text()).toBe(201);
+      expect(await status(`/v1/quarantine?gateway=${slow}`, ADMIN_KEY)).toBe(200);
+      proxy.pause();
+      const inFlight = send(`/v1/quarantine/stats?gateway=${slow}`, ADMIN_KEY);
+      await new Promise((r) => setTimeout(r, 300));
+      // the address changes (another way to the database): the next request opens the new pool
+      expect(await status(`/v1/gateways/${slow}`, ADMIN_KEY, 'PATCH', { database: { url: second.url(gwUrl) } })).toBe(200);
+      expect(await status(`/v1/quarantine?gateway=${slow}`, ADMIN_KEY)).toBe(200);
+      expect(second.open).toBeGreaterThan(0);
+      proxy.heal();
+      const finished = await inFlight;
+      expect(finished.status, await finished.clone().text()).toBe(200);
+      // the old pool closed once its request was done: nothing holds the first way any more
+      await expect.poll(() => proxy.open, { timeout: 5000 }).toBe(0);
+      // removed: the next request naming it is 404 and its pool goes
+      expect(await status(`/v1/gateways/${slow}`, ADMIN_KEY, 'DELETE')).toBe(204);
+      expect(await status(`/v1/quarantine?gateway=${slow}`, ADMIN_KEY)).toBe(404);
+      await expect.poll(() => second.open, { timeout: 5000 }).toBe(0);
+    } finally {
+      await t.deps.state.deleteFrom('qe_gateway_domains').where('gateway_id', '=', slow).execute();
+      await t.deps.state.deleteFrom('qe_gateways').where('id', '=', slow).execute();
+      await proxy.close();
+      await second.close();
+    }
+  });
+
   it("a gateway's database refusing a privilege (no DELETE on quarantine) is that gateway's 503, not the deployment's: /readyz stays ready", async () => {
     const limited = `qe_gwlim_${inject('runSuffix')}`.slice(0, 30);
     const name = `gw-lim-${crypto.randomUUID().slice(0, 6)}`;
