@@ -166,9 +166,27 @@ export function gatewayOpener(reach: GatewayReach | undefined, pdp: ((hostPort: 
  * an address switched back) kept the previous address's pool and release path.
  */
 function reachVersion(row: GatewayRow): string {
-  const { database_kind, hyperdrive_binding, database_url_sealed, release_kind, pdp_address, relay_url, relay_secret_sealed } = row;
+  const {
+    database_kind,
+    hyperdrive_binding,
+    database_url_sealed,
+    release_kind,
+    pdp_address,
+    relay_url,
+    relay_secret_sealed,
+    release_hosts,
+  } = row;
   return sha256Hex(
-    JSON.stringify([database_kind, hyperdrive_binding, database_url_sealed, release_kind, pdp_address, relay_url, relay_secret_sealed]),
+    JSON.stringify([
+      database_kind,
+      hyperdrive_binding,
+      database_url_sealed,
+      release_kind,
+      pdp_address,
+      relay_url,
+      relay_secret_sealed,
+      release_hosts,
+    ]),
   );
 }
 

@@ -185,10 +185,15 @@ describe.each([
       expect(await status(`/v1/quarantine/${GW}:${other}`, keys.domB.key)).toBe(404);
     });
 
-    it('a gateway admin of two gateways names one (400 naming the field otherwise); an id names it too', async () => {
+    it('a gateway admin of two gateways: the list across both (the one down named), else it names one (400 naming the field); an id names it too', async () => {
       const two = await newKey({ role: 'admin', gateways: [GW, dead] });
       try {
-        const res = await send('/v1/quarantine', two.key);
+        const across = await ok<{ items: Item[]; unavailable: Array<{ gateway: string; code: string }> }>(
+          await send('/v1/quarantine', two.key),
+        );
+        expect(across.items.map((i) => i.id).sort()).toEqual([alice.gw, bob.gw, `${GW}:${other}`].sort());
+        expect(across.unavailable).toEqual([expect.objectContaining({ gateway: dead, code: 'gateway_unavailable' })]);
+        const res = await send('/v1/audit', two.key);
         expect(res.status).toBe(400);
         expect(Problem.parse(await res.json())).toMatchObject({ field: 'gateway' });
         expect(await listIds(two.key, `&gateway=${GW}`)).toEqual([alice.gw, bob.gw, `${GW}:${other}`].sort());
