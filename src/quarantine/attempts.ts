@@ -15,7 +15,7 @@ import { sql } from 'kysely';
 import { bind, text } from '../amavis/schema.ts';
 import type { MailKey } from '../amavis/mail-id.ts';
 import { auditDomains, recordAuditReturningId } from '../audit/audit.ts';
-import { formatItemId } from '../amavis/mail-id.ts';
+import { publicItemId } from '../amavis/mail-id.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { emitMailEvent } from '../webhooks/mail-events.ts';
@@ -144,7 +144,8 @@ export async function announceUnsettledReleases(deps: Deps, limit = 100): Promis
       const row = await trx.selectFrom('qe_audit').select(['actor', 'actor_role']).where('id', '=', a.audit_id).executeTakeFirst();
       const who = { role: row?.actor_role ?? 'admin', actor: row?.actor ?? '', keyId: null } as Identity;
       const key = { partitionTag: Number(a.partition_tag), mailId: a.mail_id };
-      const id = formatItemId(key);
+      // the id a caller sends back: with the gateway's prefix, so the hint acts in this gateway
+      const id = publicItemId(deps.gateway, key);
       await emitMailEvent(
         trx,
         deps,

@@ -11,6 +11,7 @@ import type { ReleaseTransport } from '../../src/release/transport.ts';
 import type { TemplateOverrides } from '../../src/digest/render.ts';
 import { systemClock, type Clock, type Deps, type Logger } from '../../src/deps.ts';
 import { apartDatabases, type ApartDatabases } from './state-apart.ts';
+import type { GatewayOpener } from '../../src/gateways/context.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 const quiet: Logger = { info() {}, warn() {}, error() {} };
@@ -23,6 +24,8 @@ export interface TestApp {
   variant: SchemaVariant;
   deps: Deps;
   app: ReturnType<typeof createApp>;
+  /** enters registered gateways, as the app's requests and the jobs do (Root.gateways) */
+  gateways: GatewayOpener;
   /** fetch a path with a bearer key (admin by default) */
   get(path: string, key?: string, init?: RequestInit): Promise<Response>;
   key(role: Role, scope?: { domains?: string[]; mailbox?: string }): Promise<string>;
@@ -34,6 +37,8 @@ export async function testApp(
   opts: {
     env?: Record<string, string>;
     release?: ReleaseTransport;
+    /** how a registered gateway's AM.PDP address is reached (absent: its releases answer 503) */
+    gatewayPdp?: (hostPort: string) => ReleaseTransport;
     clock?: Clock;
     templates?: TemplateOverrides;
     /** the pool's bounds (default: src/db/bounded.ts DEFAULT_TIMEOUTS) */
@@ -77,6 +82,7 @@ export async function testApp(
     clock: opts.clock ?? systemClock,
     log: quiet,
     release: opts.release ?? null,
+    gatewayPdp: opts.gatewayPdp,
     templates: opts.templates,
   });
   const deps = root.deps(lease);
@@ -88,6 +94,7 @@ export async function testApp(
     variant,
     deps,
     app,
+    gateways: root.gateways,
     get: (path, key = ADMIN_KEY, init = {}) =>
       Promise.resolve(app.request(path, { ...init, headers: { authorization: `Bearer ${key}`, ...(init.headers ?? {}) } })),
     key: async (role, scope = {}) =>
