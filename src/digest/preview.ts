@@ -22,6 +22,7 @@ export async function previewDigest(deps: Deps, who: Identity, recipient: string
   const sub = await deps.state
     .selectFrom('qe_digest_subscriptions')
     .select(['time_zone', 'language'])
+    .where('gateway_id', '=', deps.gateway)
     .where('address', '=', recipient)
     .executeTakeFirst();
   // An opted-out mailbox previews as an empty digest (loadDigests honours the opt-out).
