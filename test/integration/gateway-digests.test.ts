@@ -1,0 +1,258 @@
+// Digests per gateway (issue 20 item 6; src/digest/job.ts): the deployment's own database (MariaDB,
+// the state in it) and a registered gateway (PostgreSQL) each with mail for their own owners. The
+// scheduled job sends one digest per subscriber per gateway (an address subscribed in both gets
+// one of each, each of its own database's mail), a second run sends nothing, a registered gateway
+// whose database is down is logged and skipped without holding back the others, and a link from a
+// gateway's digest acts in that gateway's database (audited with its gateway). On Workers' path
+// (a queue), every message of a gateway's run names it and its consumer enters it.
+import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it, vi } from 'vitest';
+import { directTransport } from '../../src/amavis/pdp-client.node.ts';
+import { detectSchema } from '../../src/amavis/schema.ts';
+import type { Identity } from '../../src/auth/identity.ts';
+import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
+import type { Deps, Logger } from '../../src/deps.ts';
+import { digestJob } from '../../src/digest/job.ts';
+import { putSubscription } from '../../src/digest/subscriptions.ts';
+import { CreateGatewayInput } from '../../src/gateways/input.ts';
+import { createGateway } from '../../src/gateways/registry.ts';
+import { handleQueueMessage, type QueueMessageBody } from '../../src/jobs/queue.ts';
+import { resendMailer } from '../../src/mail/resend.ts';
+import { testApp, type TestApp } from '../support/app.ts';
+import { Fixtures } from '../support/fixtures.ts';
+import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
+import { ReleaseTwin } from '../support/release-twin.ts';
+import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
+
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
+
+const NOW = Math.floor(Date.now() / 1000);
+const KEY = Buffer.alloc(32, 9).toString('base64');
+const SECRET = 'gateway-digest-link-secret-0123456789abcdef';
+const PUBLIC = 'https://q.example.test';
+const admin: Identity = { role: 'admin', actor: 'test', keyId: null };
+
+describe('digests per gateway: home on MariaDB, a registered gateway on PostgreSQL', () => {
+  const tag = crypto.randomUUID().slice(0, 6);
+  const gw = `dg-${tag}`;
+  const down = `dg-down-${tag}`;
+  const homeDomain = `home-${tag}.example`;
+  const gwDomain = `gw-${tag}.example`;
+  const [alice, bob, both] = [`alice@${homeDomain}`, `bob@${gwDomain}`, `both@${gwDomain}`];
+  let t: TestApp;
+  let homeMail: Fixtures;
+  let gwMail: Fixtures;
+  let owner: DbHandle; // the gateway's database as its owner: fixtures only
+  let twin: ResendTwin;
+  let peer: PdpPeer;
+  let release: ReleaseTwin;
+  let offset = 0;
+  const warnings: Array<{ msg: string; fields?: Record<string, unknown> }> = [];
+  const log: Logger = { info() {}, warn: (msg, fields) => void warnings.push({ msg, fields }), error() {} };
+  /** the job's Deps: the test's clock (offset seconds on) and a log that keeps warnings */
+  const jobDeps = (): Deps => ({ ...t.deps, log, clock: { now: () => Date.now() + offset * 1000 } });
+  let gatewayDeps: () => Promise<Deps>;
+
+  const msg = (to: string, subject: string, timeNum = NOW - 3600) => ({
+    timeNum,
+    content: 'S',
+    sender: 'spammer@bulk.example',
+    subject,
+    spamLevel: 9.5,
+    recipients: [{ address: to }],
+  });
+  const to = (address: string) => twin.emails.filter((e) => e.to[0] === address);
+  const tokensIn = (text: string) =>
+    [...text.matchAll(/https:\/\/q\.example\.test\/a\/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)/g)].map((m) => m[1]!);
+  /** a token's signed claims, as src/digest/links.ts writes them: v2|action|...|g:<gateway> */
+  const claimsOf = (token: string) => Buffer.from(token.split('.')[0]!, 'base64url').toString().split('|');
+
+  beforeAll(async () => {
+    twin = await startResendTwin();
+    peer = await startPdpPeer({ kind: 'reply' });
+    release = new ReleaseTwin();
+    t = await testApp('mysql-upstream', {
+      release,
+      gatewayPdp: (hostPort) => directTransport(hostPort),
+      env: {
+        GATEWAY_SECRETS_KEY: KEY,
+        RESEND_API_KEY: 're_test_key',
+        RESEND_BASE_URL: twin.url,
+        PUBLIC_URL: PUBLIC,
+        LINK_SECRET: SECRET,
+        DIGEST_FROM: 'Quarantine <q@example.test>',
+      },
+    });
+    t.deps.mailer = resendMailer({ apiKey: 're_test_key', baseUrl: twin.url, retry: { attempts: 2, baseDelayMs: 1 }, maxBatch: 2 });
+    homeMail = new Fixtures(t);
+    const gatewayUrl = inject('variantUrls')['pg-iredmail']!;
+    owner = await openDatabase({ url: gatewayUrl, runtime: 'node', poolSize: 2 });
+    gwMail = new Fixtures({ handle: owner, variant: await detectSchema(owner.db, owner.dialect) } as TestApp);
+    const register = (id: string, url: string, domain: string) =>
+      createGateway(
+        t.deps,
+        admin,
+        CreateGatewayInput.parse({ id, name: id, domains: [domain], database: { url }, release: { pdp: peer.hostPort } }),
+      );
+    await register(gw, gatewayUrl, gwDomain);
+    // registered, its database not there: its run fails, the others' go on
+    await register(down, 'postgres://qe_test:qe_test_pw@127.0.0.1:1/nowhere', `down-${tag}.example`);
+    gatewayDeps = async () => (await t.gateways.enter(t.deps, gw)).deps;
+  });
+  beforeEach(() => {
+    twin.reset();
+    warnings.length = 0;
+  });
+  afterAll(async () => {
+    await homeMail?.cleanup();
+    await gwMail?.cleanup();
+    await owner?.close();
+    const st = t.state.db;
+    for (const table of ['qe_digest_subscriptions', 'qe_digest_state', 'qe_digest_sends'] as const) {
+      const col = table === 'qe_digest_subscriptions' ? 'address' : 'recipient';
+      for (const d of [homeDomain, gwDomain]) await sql`DELETE FROM ${sql.table(table)} WHERE ${sql.ref(col)} LIKE ${`%@${d}`}`.execute(st);
+    }
+    await st.deleteFrom('qe_gateway_domains').where('gateway_id', 'in', [gw, down]).execute();
+    await st.deleteFrom('qe_gateways').where('id', 'in', [gw, down]).execute();
+    await t?.close();
+    await twin?.close();
+    await peer?.close();
+  });
+
+  it('one digest per subscriber per gateway, each of its own mail; nothing twice; a down gateway is skipped', async () => {
+    await homeMail.add(msg(alice, 'home for alice'), msg(both, 'home for both'));
+    await gwMail.add(msg(bob, 'gateway for bob'), msg(bob, 'gateway for bob 2'), msg(both, 'gateway for both'));
+    // home's subscriptions through the API; the gateway's with its Deps (what its digest links write)
+    for (const a of [alice, both]) await putSubscription(t.deps, admin, a, { enabled: true });
+    const g = await gatewayDeps();
+    for (const a of [bob, both]) await putSubscription(g, { ...admin, gateway: gw }, a, { enabled: true });
+
+    const report = await digestJob.run(jobDeps(), { gateways: t.gateways });
+    expect(report.summary).toMatch(new RegExp(`skipped: ${down}`));
+    expect(report.gateways).toMatchObject({
+      home: expect.stringMatching(/^digest: 2 sent/),
+      [gw]: expect.stringMatching(/^digest: 2 sent/),
+    });
+    expect(warnings.filter((w) => w.msg === 'job skipped a gateway').map((w) => w.fields?.gateway)).toEqual([down]);
+
+    expect(to(alice)).toHaveLength(1);
+    expect(to(bob)).toHaveLength(1);
+    expect(to(bob)[0]!.subject).toBe('2 messages were held in quarantine for you');
+    expect(to(bob)[0]!.text).toContain('gateway for bob 2');
+    // the same address in both databases: one digest of each, each of its own database's mail only
+    const bothDigests = to(both).map((e) => e.text ?? '');
+    expect(bothDigests).toHaveLength(2);
+    expect(bothDigests.filter((x) => x.includes('home for both') && !x.includes('gateway for both'))).toHaveLength(1);
+    expect(bothDigests.filter((x) => x.includes('gateway for both') && !x.includes('home for both'))).toHaveLength(1);
+    // each gateway's ledger: send records and watermarks by gateway
+    const sends = await t.state.db
+      .selectFrom('qe_digest_sends')
+      .select(['recipient', 'gateway_id', 'status'])
+      .where('recipient', 'in', [alice, bob, both])
+      .orderBy('recipient')
+      .orderBy('gateway_id')
+      .execute();
+    expect(sends).toEqual([
+      { recipient: alice, gateway_id: '', status: 'sent' },
+      { recipient: bob, gateway_id: gw, status: 'sent' },
+      { recipient: both, gateway_id: '', status: 'sent' },
+      { recipient: both, gateway_id: gw, status: 'sent' },
+    ]);
+    const marks = await t.state.db
+      .selectFrom('qe_digest_state')
+      .select(['recipient', 'gateway_id'])
+      .where('recipient', '=', both)
+      .execute();
+    expect(marks.map((m) => m.gateway_id).sort()).toEqual(['', gw]);
+
+    // a second run, and one a day later with nothing new: nothing more
+    await digestJob.run(jobDeps(), { gateways: t.gateways });
+    offset = 86400 + 600;
+    await digestJob.run(jobDeps(), { gateways: t.gateways });
+    offset = 0;
+    expect(twin.emails).toHaveLength(4);
+  });
+
+  it("a gateway digest's links name it and act in its database; its unsubscribe ends that gateway's digest only", async () => {
+    const [id] = await gwMail.add(msg(`carol@${gwDomain}`, 'gateway for carol'));
+    const carol = `carol@${gwDomain}`;
+    await putSubscription(await gatewayDeps(), { ...admin, gateway: gw }, carol, { enabled: true });
+    await putSubscription(t.deps, admin, carol, { enabled: true }); // at home too (no mail there)
+    await digestJob.run(jobDeps(), { gateways: t.gateways });
+    expect(to(carol)).toHaveLength(1);
+    const tokens = tokensIn(to(carol)[0]!.text!);
+    expect(tokens.length).toBeGreaterThan(0);
+    for (const tok of tokens) expect(claimsOf(tok).at(-1)).toBe(`g:${gw}`);
+    const releaseTok = tokens.find((tok) => claimsOf(tok)[1] === 'release')!;
+    // a gateway's digest offers no release request (decided in the deployment's own database only)
+    expect(tokens.some((tok) => claimsOf(tok)[1] === 'request')).toBe(false);
+
+    const confirm = await t.app.request(`/a/${releaseTok}`);
+    expect(confirm.status).toBe(200);
+    expect(await confirm.text()).toContain('gateway for carol');
+    const done = await t.app.request(`/a/${releaseTok}`, { method: 'POST' });
+    expect(done.status).toBe(200);
+    expect(await gwMail.rs(id!)).toEqual(['R']);
+    expect(peer.requests().filter((r) => r.find(([k]) => k === 'mail_id')?.[1] === id!.split('.')[1])).toHaveLength(1);
+    expect(release.calls).toHaveLength(0); // the deployment's own release path was not used
+    const audit = await t.state.db
+      .selectFrom('qe_audit')
+      .select(['action', 'result', 'gateway_id', 'actor'])
+      .where('mail_id', '=', id!.split('.')[1]!)
+      .execute();
+    expect(audit).toEqual([{ action: 'release', result: 'ok', gateway_id: gw, actor: `link:${carol}` }]);
+
+    // the portal link of a gateway's digest is refused by the pages (the deployment's own database only)
+    const portalTok = tokens.find((tok) => claimsOf(tok)[1] === 'portal')!;
+    const portal = await t.app.request(`/ui/portal/${portalTok}`);
+    expect(portal.status).toBe(404);
+
+    const unsubscribe = tokens.find((tok) => claimsOf(tok)[1] === 'unsubscribe')!;
+    expect((await t.app.request(`/a/${unsubscribe}`, { method: 'POST' })).status).toBe(200);
+    const subs = await t.state.db
+      .selectFrom('qe_digest_subscriptions')
+      .select(['gateway_id', 'enabled'])
+      .where('address', '=', carol)
+      .orderBy('gateway_id')
+      .execute();
+    expect(subs.map((s) => [s.gateway_id, Number(s.enabled)])).toEqual([
+      ['', 1],
+      [gw, 0],
+    ]);
+  });
+
+  it("Workers' path: each queued page names its gateway, its consumer enters it, and a rerun sends nothing twice", async () => {
+    const dave = `dave@${gwDomain}`;
+    const erin = `erin@${homeDomain}`;
+    await gwMail.add(msg(dave, 'gateway for dave'));
+    await homeMail.add(msg(erin, 'home for erin'));
+    await putSubscription(await gatewayDeps(), { ...admin, gateway: gw }, dave, { enabled: true });
+    await putSubscription(t.deps, admin, erin, { enabled: true });
+    const queued: QueueMessageBody[] = [];
+    const queue = { send: async (body: unknown) => void queued.push(body as QueueMessageBody) };
+    const drain = async () => {
+      const seen: QueueMessageBody[] = [];
+      while (queued.length) {
+        const body = queued.shift()!;
+        seen.push(body);
+        await handleQueueMessage(jobDeps(), body, { queue, gateways: t.gateways });
+      }
+      return seen;
+    };
+    await digestJob.run(jobDeps(), { queue, gateways: t.gateways });
+    const bodies = await drain();
+    const batches = bodies.filter((b) => b.kind === 'digest.batch');
+    expect(batches.find((b) => (b.recipients as string[]).includes(dave))?.gateway).toBe(gw);
+    expect(batches.find((b) => (b.recipients as string[]).includes(erin))?.gateway).toBeUndefined();
+    expect(to(dave)).toHaveLength(1);
+    expect(to(dave)[0]!.text).toContain('gateway for dave');
+    expect(to(erin)).toHaveLength(1);
+    // the same pages again (a retried message, an overlapping tick): nothing more is sent
+    for (const b of batches) queued.push(b);
+    await drain();
+    await digestJob.run(jobDeps(), { queue, gateways: t.gateways });
+    await drain();
+    expect(to(dave)).toHaveLength(1);
+    expect(to(erin)).toHaveLength(1);
+  });
+});
