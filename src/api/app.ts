@@ -165,7 +165,7 @@ export function createApp(opts: AppOptions) {
   app.route('/v1/gateways', gatewayRoutes());
   app.route('/v1/hooks', hookRoutes());
   app.route('/v1/digests/admin', adminDigestRoutes());
-  app.route('/v1/digests', digestRoutes());
+  app.route('/v1/digests', digestRoutes(root.gateways));
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -18,7 +18,7 @@ import { CreateGatewayInput } from '../../src/gateways/input.ts';
 import { createGateway } from '../../src/gateways/registry.ts';
 import { handleQueueMessage, type QueueMessageBody } from '../../src/jobs/queue.ts';
 import { resendMailer } from '../../src/mail/resend.ts';
-import { testApp, type TestApp } from '../support/app.ts';
+import { ADMIN_KEY, testApp, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
 import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
 import { ReleaseTwin } from '../support/release-twin.ts';
@@ -122,10 +122,23 @@ describe('digests per gateway: home on MariaDB, a registered gateway on PostgreS
   it('one digest per subscriber per gateway, each of its own mail; nothing twice; a down gateway is skipped', async () => {
     await homeMail.add(msg(alice, 'home for alice'), msg(both, 'home for both'));
     await gwMail.add(msg(bob, 'gateway for bob'), msg(bob, 'gateway for bob 2'), msg(both, 'gateway for both'));
-    // home's subscriptions through the API; the gateway's with its Deps (what its digest links write)
-    for (const a of [alice, both]) await putSubscription(t.deps, admin, a, { enabled: true });
-    const g = await gatewayDeps();
-    for (const a of [bob, both]) await putSubscription(g, { ...admin, gateway: gw }, a, { enabled: true });
+    // subscriptions through the API: ?gateway= names the gateway's digest (a deployment admin's)
+    const put = (address: string, query = '', key = ADMIN_KEY) =>
+      t.get(`/v1/digests/subscriptions/${address}${query}`, key, {
+        method: 'PUT',
+        body: JSON.stringify({ enabled: true }),
+        headers: { 'content-type': 'application/json' },
+      });
+    for (const a of [alice, both]) expect((await put(a)).status).toBe(200);
+    expect((await put(bob, `?gateway=${gw}`)).status).toBe(200);
+    expect(await (await t.get(`/v1/digests/subscriptions/${bob}?gateway=${gw}`)).json()).toMatchObject({ address: bob, enabled: true });
+    expect(await (await t.get(`/v1/digests/subscriptions/${bob}`)).json()).toMatchObject({ address: bob, enabled: false });
+    // not a gateway id: 400 naming the field; a gateway a home domain admin may not enter: 404
+    expect(await (await put(bob, '?gateway=Not_An_Id')).json()).toMatchObject({ status: 400, field: 'gateway' });
+    const homeDomainAdmin = await t.key('domain_admin', { domains: [gwDomain] });
+    expect((await put(bob, `?gateway=${gw}`, homeDomainAdmin)).status).toBe(404);
+    // as its digest's links write it: with the gateway's Deps
+    await putSubscription(await gatewayDeps(), { ...admin, gateway: gw }, both, { enabled: true });
 
     const report = await digestJob.run(jobDeps(), { gateways: t.gateways });
     expect(report.summary).toMatch(new RegExp(`skipped: ${down}`));

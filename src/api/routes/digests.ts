@@ -1,5 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { canSeeRecipient } from '../../auth/identity.ts';
+import { canSeeRecipient, HOME_GATEWAY, maySeeGateway, type Identity } from '../../auth/identity.ts';
+import type { Deps } from '../../deps.ts';
+import type { GatewayOpener } from '../../gateways/context.ts';
+import { GatewayId } from '../../gateways/gateway-id.ts';
 import { AppError } from '../../errors.ts';
 import { previewDigest } from '../../digest/preview.ts';
 import { runDigest } from '../../digest/run.ts';
@@ -65,7 +68,39 @@ const SubscriptionBody = z
 
 const addressParam = z.object({ address: Address.openapi({ param: { name: 'address', in: 'path' }, example: 'alice@example.com' }) });
 
-export function digestRoutes() {
+const gatewayQuery = z.object({
+  gateway: GatewayId.optional().openapi({
+    param: { name: 'gateway', in: 'query' },
+    description:
+      "a registered gateway's id: the subscription to that gateway's digest (a deployment admin's); absent: the deployment's own",
+  }),
+});
+
+/**
+ * A subscription belongs to one gateway's digest (migration 0021): `?gateway=` names a registered
+ * gateway's, entered for the request (src/gateways/context.ts); one the caller may not enter is 404.
+ * These routes are not gateway-aware in the request middleware (src/api/gateway-scope.ts): only a
+ * caller acting at home reaches them, so a deployment admin names the gateway here.
+ */
+async function inGateway<T>(
+  opener: GatewayOpener | undefined,
+  deps: Deps,
+  who: Identity,
+  gateway: string | undefined,
+  fn: (deps: Deps, who: Identity) => Promise<T>,
+): Promise<T> {
+  if (gateway === undefined || gateway === HOME_GATEWAY) return fn(deps, who);
+  if (!maySeeGateway(who, gateway) || !opener) throw new AppError('not_found', 'no gateway with this id');
+  const entered = await opener.enter(deps, gateway);
+  try {
+    return await fn(entered.deps, { ...who, gateway });
+  } finally {
+    await entered.release();
+  }
+}
+
+/** `gateways`: enters a registered gateway for a subscription of its digest (Root.gateways) */
+export function digestRoutes(gateways?: GatewayOpener) {
   const r = newRouter();
   r.openapi(
     createRoute({
@@ -126,10 +161,16 @@ export function digestRoutes() {
       path: '/subscriptions/{address}',
       tags: ['digests'],
       summary: "A mailbox's digest subscription (defaults when never set)",
-      request: { params: addressParam },
+      request: { params: addressParam, query: gatewayQuery },
       responses: { 200: { description: 'The subscription', ...json(Subscription) }, ...problemResponses },
     }),
-    async (c) => c.json(await getSubscription(c.get('deps'), c.get('identity'), c.req.valid('param').address), 200),
+    async (c) =>
+      c.json(
+        await inGateway(gateways, c.get('deps'), c.get('identity'), c.req.valid('query').gateway, (deps, who) =>
+          getSubscription(deps, who, c.req.valid('param').address),
+        ),
+        200,
+      ),
   );
 
   r.openapi(
@@ -138,10 +179,16 @@ export function digestRoutes() {
       path: '/subscriptions/{address}',
       tags: ['digests'],
       summary: "Set a mailbox's digest subscription (admin, its domain admin, or the mailbox's own key)",
-      request: { params: addressParam, body: { required: true, ...json(SubscriptionBody) } },
+      request: { params: addressParam, query: gatewayQuery, body: { required: true, ...json(SubscriptionBody) } },
       responses: { 200: { description: 'The subscription', ...json(Subscription) }, ...bodyProblemResponses },
     }),
-    async (c) => c.json(await putSubscription(c.get('deps'), c.get('identity'), c.req.valid('param').address, c.req.valid('json')), 200),
+    async (c) =>
+      c.json(
+        await inGateway(gateways, c.get('deps'), c.get('identity'), c.req.valid('query').gateway, (deps, who) =>
+          putSubscription(deps, who, c.req.valid('param').address, c.req.valid('json')),
+        ),
+        200,
+      ),
   );
   return r;
 }
