@@ -226,7 +226,9 @@ export async function recordDeliveredEarlier(
       await emit(
         trx,
         hooks,
-        members.map((m) => sentEvent(mailer, m.recipient, m.idempotency_key, null, m.messages, m.window_to_time, m.window_to_id, now)),
+        members.map((m) =>
+          sentEvent(deps.gateway, mailer, m.recipient, m.idempotency_key, null, m.messages, m.window_to_time, m.window_to_id, now),
+        ),
       );
     }),
   );
@@ -307,9 +309,9 @@ export async function recordOutcomes(
         hooks,
         results.map(({ d, key, o }) =>
           o.ok
-            ? sentEvent(mailer, d.recipient, key, o.id, d.total, d.to.time, d.to.mailId, now)
+            ? sentEvent(deps.gateway, mailer, d.recipient, key, o.id, d.total, d.to.time, d.to.mailId, now)
             : {
-                ...sentEvent(mailer, d.recipient, key, null, d.total, d.to.time, d.to.mailId, now),
+                ...sentEvent(deps.gateway, mailer, d.recipient, key, null, d.total, d.to.time, d.to.mailId, now),
                 type: 'digest.failed' as const,
                 error: o.error,
               },
@@ -321,6 +323,7 @@ export async function recordOutcomes(
 }
 
 function sentEvent(
+  gateway: string,
   mailer: Mailer,
   recipient: string,
   key: string,
@@ -332,6 +335,7 @@ function sentEvent(
 ): DigestEvent {
   return {
     type: 'digest.sent',
+    ...(gateway ? { gateway } : {}),
     recipient,
     idempotency_key: key,
     provider: mailer.provider,

@@ -19,6 +19,7 @@ export async function emitDigestWebhook(trx: Deps['db'], e: DigestEvent): Promis
       data: {
         recipients: [e.recipient],
         digest: { messages: e.messages, provider: e.provider, provider_id: e.provider_id, window_to: e.window_to, error: e.error },
+        ...(e.gateway ? { gateway: e.gateway } : {}),
       },
     },
   );

@@ -98,6 +98,22 @@ describe('digests per gateway: home on MariaDB, a registered gateway on PostgreS
     // registered, its database not there: its run fails, the others' go on
     await register(down, 'postgres://qe_test:qe_test_pw@127.0.0.1:1/nowhere', `down-${tag}.example`);
     gatewayDeps = async () => (await t.gateways.enter(t.deps, gw)).deps;
+    // digest.sent events are kept when a subscription wants them
+    await t.state.db
+      .insertInto('qe_webhooks')
+      .values({
+        id: `wh_${tag}`,
+        url: 'http://127.0.0.1:9/',
+        events: JSON.stringify(['digest.sent']),
+        description: null,
+        secret: 'whsec_Z2F0ZXdheS1kaWdlc3RzLXRlc3QtMDEyMzQ1Ng==',
+        domains: null,
+        created_by: 'test',
+        created_at: NOW,
+        disabled_at: null,
+        disabled_reason: null,
+      })
+      .execute();
   });
   beforeEach(() => {
     twin.reset();
@@ -108,6 +124,8 @@ describe('digests per gateway: home on MariaDB, a registered gateway on PostgreS
     await gwMail?.cleanup();
     await owner?.close();
     const st = t.state.db;
+    await st.deleteFrom('qe_webhook_deliveries').where('webhook_id', '=', `wh_${tag}`).execute();
+    await st.deleteFrom('qe_webhooks').where('id', '=', `wh_${tag}`).execute();
     for (const table of ['qe_digest_subscriptions', 'qe_digest_state', 'qe_digest_sends'] as const) {
       const col = table === 'qe_digest_subscriptions' ? 'address' : 'recipient';
       for (const d of [homeDomain, gwDomain]) await sql`DELETE FROM ${sql.table(table)} WHERE ${sql.ref(col)} LIKE ${`%@${d}`}`.execute(st);
@@ -170,6 +188,14 @@ describe('digests per gateway: home on MariaDB, a registered gateway on PostgreS
       { recipient: bob, gateway_id: gw, status: 'sent' },
       { recipient: both, gateway_id: '', status: 'sent' },
       { recipient: both, gateway_id: gw, status: 'sent' },
+    ]);
+    // digest.sent names the gateway whose mail the digest was of
+    const sentEvents = (await t.state.db.selectFrom('qe_webhook_events').select('payload').where('type', '=', 'digest.sent').execute())
+      .map((r) => (JSON.parse(r.payload) as { data: { recipients: string[]; gateway?: string } }).data)
+      .filter((d) => [alice, bob].includes(d.recipients[0]!));
+    expect(sentEvents.map((d) => [d.recipients[0], d.gateway ?? '']).sort()).toEqual([
+      [alice, ''],
+      [bob, gw],
     ]);
     const marks = await t.state.db
       .selectFrom('qe_digest_state')
