@@ -1,4 +1,5 @@
 import { HOME_GATEWAY } from '../auth/identity.ts';
+import { AppError } from '../errors.ts';
 import type { Deps } from '../deps.ts';
 import type { JobEnv, JobReport, ScheduledJob } from '../jobs/cron.ts';
 import { eachGateway, registeredGateways } from '../jobs/gateways.ts';
@@ -82,15 +83,22 @@ export const digestJob: ScheduledJob = {
 
 /**
  * A queue message's Deps: its gateway's when it names one (entered through `env.gateways`, given
- * back when `fn` ends), else the deployment's own. A gateway that cannot be entered throws: the
- * message is retried.
+ * back when `fn` ends), else the deployment's own. A gateway that cannot be entered now throws: the
+ * message is retried. One no longer registered has no digests to send: the message is dropped (logged).
  */
-async function inGatewayOf<T>(deps: Deps, body: QueueMessageBody, env: JobEnv, fn: (d: Deps) => Promise<T>): Promise<T> {
+async function inGatewayOf(deps: Deps, body: QueueMessageBody, env: JobEnv, fn: (d: Deps) => Promise<void>): Promise<void> {
   const gateway = body.gateway;
   if (gateway === undefined || gateway === HOME_GATEWAY) return fn(deps);
   if (typeof gateway !== 'string') throw new Error('digest: gateway must be a string');
   if (!env.gateways) throw new Error(`digest: this runtime cannot enter gateway ${gateway}`);
-  const entered = await env.gateways.enter(deps, gateway);
+  let entered: Awaited<ReturnType<NonNullable<JobEnv['gateways']>['enter']>>;
+  try {
+    entered = await env.gateways.enter(deps, gateway);
+  } catch (err) {
+    if (!(err instanceof AppError && err.code === 'not_found')) throw err;
+    deps.log.warn('digest message for a gateway no longer registered: dropped', { gateway, kind: body.kind });
+    return;
+  }
   try {
     return await fn(entered.deps);
   } finally {
