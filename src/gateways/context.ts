@@ -27,6 +27,8 @@ export interface EnteredGateway {
 export interface GatewayOpener {
   /** `base`: the request's own Deps (its state database reads the registry row). 404 for no such gateway. */
   enter(base: Deps, id: string): Promise<EnteredGateway>;
+  /** Node: close every gateway's pool (a CLI run ends, or the process stops); Workers: nothing is kept */
+  close(): Promise<void>;
 }
 
 interface Opened {
@@ -82,6 +84,12 @@ export function gatewayOpener(reach: GatewayReach | undefined, pdp: ((hostPort: 
   }
 
   return {
+    async close() {
+      const open = [...pools.values()];
+      pools.clear();
+      latest.clear();
+      await Promise.all(open.map((p) => p.then((o) => o.handle.close()).catch(() => {})));
+    },
     async enter(base, id) {
       const row = await base.state.selectFrom('qe_gateways').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row) throw new AppError('not_found', 'no gateway with this id');

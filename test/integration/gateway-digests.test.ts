@@ -20,6 +20,7 @@ import { handleQueueMessage, type QueueMessageBody } from '../../src/jobs/queue.
 import { resendMailer } from '../../src/mail/resend.ts';
 import { ADMIN_KEY, testApp, type TestApp } from '../support/app.ts';
 import { Fixtures } from '../support/fixtures.ts';
+import { notifyToEnd } from '../support/notify-cli.ts';
 import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
 import { ReleaseTwin } from '../support/release-twin.ts';
 import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
@@ -258,6 +259,38 @@ describe('digests per gateway: home on MariaDB, a registered gateway on PostgreS
       ['', 1],
       [gw, 0],
     ]);
+  });
+
+  it("notify --gateway: a gateway's digests from the CLI (its mail, its send records); a bad or unknown id exits 2", async () => {
+    const frank = `frank@${gwDomain}`;
+    await gwMail.add(msg(frank, 'gateway for frank'));
+    const env = {
+      DATABASE_URL: inject('variantUrls')['mysql-upstream']!,
+      GATEWAY_SECRETS_KEY: KEY,
+      RESEND_API_KEY: 're_test_key',
+      RESEND_BASE_URL: twin.url,
+      RESEND_RATE_LIMIT: '0',
+      PUBLIC_URL: PUBLIC,
+      LINK_SECRET: SECRET,
+      DIGEST_FROM: 'Quarantine <q@example.test>',
+    };
+    const args = ['--gateway', gw, '--force-all', '--recipient', frank];
+    const run = await notifyToEnd(env, { args });
+    expect(run.code, run.out).toBe(0);
+    expect(run.out).toMatch(/digest: 1 sent, 0 already sent, 0 failed/);
+    expect(to(frank)).toHaveLength(1);
+    expect(to(frank)[0]!.text).toContain('gateway for frank');
+    const row = await t.state.db.selectFrom('qe_digest_sends').select('gateway_id').where('recipient', '=', frank).execute();
+    expect(row).toEqual([{ gateway_id: gw }]);
+    const again = await notifyToEnd(env, { args });
+    expect(again.code, again.out).toBe(0);
+    expect(to(frank)).toHaveLength(1);
+    const bad = await notifyToEnd(env, { args: ['--gateway', 'Not_An_Id'] });
+    expect(bad.code).toBe(2);
+    expect(bad.out).toMatch(/--gateway: not a gateway id/);
+    const unknown = await notifyToEnd(env, { args: ['--gateway', `none-${tag}`] });
+    expect(unknown.code).toBe(2);
+    expect(unknown.out).toMatch(/no gateway with this id/);
   });
 
   it("Workers' path: each queued page names its gateway, its consumer enters it, and a rerun sends nothing twice", async () => {
