@@ -293,6 +293,35 @@ describe('digests per gateway: home on MariaDB, a registered gateway on PostgreS
     expect(unknown.out).toMatch(/no gateway with this id/);
   });
 
+  it("POST /v1/digests/run and GET /v1/digests/preview with ?gateway=: that gateway's mail, its links naming it", async () => {
+    const grace = `grace@${gwDomain}`;
+    await gwMail.add(msg(grace, 'gateway for grace'));
+    const preview = await t.get(`/v1/digests/preview?recipient=${encodeURIComponent(grace)}&gateway=${gw}`);
+    expect(preview.status).toBe(200);
+    const html = await preview.text();
+    expect(html).toContain('gateway for grace');
+    // the HTML writes '/' as &#x2F; inside attributes
+    const previewTokens = [
+      ...html.replaceAll('&#x2F;', '/').matchAll(/https:\/\/q\.example\.test\/a\/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)/g),
+    ].map((m) => m[1]!);
+    expect(previewTokens.length).toBeGreaterThan(0);
+    for (const tok of previewTokens) expect(claimsOf(tok).at(-1)).toBe(`g:${gw}`);
+    // the deployment's own database has no mail for grace
+    expect(await (await t.get(`/v1/digests/preview?recipient=${encodeURIComponent(grace)}`)).text()).not.toContain('gateway for grace');
+    const run = (query: string) =>
+      t.get(`/v1/digests/run${query}`, ADMIN_KEY, {
+        method: 'POST',
+        body: JSON.stringify({ force_all: true, recipients: [grace] }),
+        headers: { 'content-type': 'application/json' },
+      });
+    expect(await (await run('')).json()).toMatchObject({ sent: 0, recipients: 0 });
+    expect(await (await run(`?gateway=${gw}`)).json()).toMatchObject({ sent: 1, recipients: 1 });
+    expect(to(grace)).toHaveLength(1);
+    expect(to(grace)[0]!.text).toContain('gateway for grace');
+    expect(await (await run(`?gateway=${gw}`)).json()).toMatchObject({ sent: 0 });
+    expect((await run(`?gateway=none-${tag}`)).status).toBe(404);
+  });
+
   it("Workers' path: each queued page names its gateway, its consumer enters it, and a rerun sends nothing twice", async () => {
     const dave = `dave@${gwDomain}`;
     const erin = `erin@${homeDomain}`;

@@ -77,8 +77,8 @@ const gatewayQuery = z.object({
 });
 
 /**
- * A subscription belongs to one gateway's digest (migration 0021): `?gateway=` names a registered
- * gateway's, entered for the request (src/gateways/context.ts); one the caller may not enter is 404.
+ * A subscription, run or preview is of one gateway's digest (migration 0021): `?gateway=` names a
+ * registered gateway's, entered for the request (src/gateways/context.ts); one the caller may not enter is 404.
  * These routes are not gateway-aware in the request middleware (src/api/gateway-scope.ts): only a
  * caller acting at home reaches them, so a deployment admin names the gateway here.
  */
@@ -99,7 +99,7 @@ async function inGateway<T>(
   }
 }
 
-/** `gateways`: enters a registered gateway for a subscription of its digest (Root.gateways) */
+/** `gateways`: enters a registered gateway named by `?gateway=`: a run, preview or subscription of its digest (Root.gateways) */
 export function digestRoutes(gateways?: GatewayOpener) {
   const r = newRouter();
   r.openapi(
@@ -110,7 +110,7 @@ export function digestRoutes(gateways?: GatewayOpener) {
       summary: 'Send digests now (admin; a domain admin for its domains)',
       description:
         'force_all: every recipient with quarantined mail, not only subscribers (explicit opt-outs still hold). all_time: all their pending mail, not only new. include_backup_mx: also BACKUP_MX_DOMAINS. dry_run: plan only, nothing sent or recorded.',
-      request: { body: { required: false, ...json(RunBody) } },
+      request: { query: gatewayQuery, body: { required: false, ...json(RunBody) } },
       responses: {
         200: { description: 'What the run did', ...json(RunReport) },
         ...problems('forbidden', 'digest_not_configured', 'mail_not_configured', 'payload_too_large', 'unsupported_media_type'),
@@ -122,13 +122,15 @@ export function digestRoutes(gateways?: GatewayOpener) {
       const body = c.req.header('content-type') ? c.req.valid('json') : RunBody.parse({});
       const outside = body.recipients?.find((a) => !canSeeRecipient(who, a));
       if (outside) throw new AppError('invalid_field', `recipients: ${outside} is not in your scope`, { field: 'recipients' });
-      const report = await runDigest(c.get('deps'), who, {
-        forceAll: body.force_all,
-        allTime: body.all_time,
-        includeBackupMx: body.include_backup_mx,
-        dryRun: body.dry_run,
-        recipients: body.recipients,
-      });
+      const report = await inGateway(gateways, c.get('deps'), who, c.req.valid('query').gateway, (deps, as) =>
+        runDigest(deps, as, {
+          forceAll: body.force_all,
+          allTime: body.all_time,
+          includeBackupMx: body.include_backup_mx,
+          dryRun: body.dry_run,
+          recipients: body.recipients,
+        }),
+      );
       return c.json(report, 200);
     },
   );
@@ -139,7 +141,11 @@ export function digestRoutes(gateways?: GatewayOpener) {
       path: '/preview',
       tags: ['digests'],
       summary: "A recipient's next digest as HTML, without sending it",
-      request: { query: z.object({ recipient: Address, all_time: z.enum(['true', 'false']).optional() }).strict() },
+      request: {
+        query: z
+          .object({ recipient: Address, all_time: z.enum(['true', 'false']).optional(), gateway: gatewayQuery.shape.gateway })
+          .strict(),
+      },
       responses: {
         200: { description: 'The digest HTML', content: { 'text/html': { schema: z.string() } } },
         ...problems('digest_not_configured'),
@@ -147,7 +153,9 @@ export function digestRoutes(gateways?: GatewayOpener) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const html = await previewDigest(c.get('deps'), c.get('identity'), q.recipient, { allTime: q.all_time === 'true' });
+      const html = await inGateway(gateways, c.get('deps'), c.get('identity'), q.gateway, (deps, who) =>
+        previewDigest(deps, who, q.recipient, { allTime: q.all_time === 'true' }),
+      );
       return c.html(html, 200, {
         'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
         'x-frame-options': 'DENY',
