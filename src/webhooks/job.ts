@@ -34,16 +34,27 @@ export const webhookJob: ScheduledJob = {
       }
       return {
         job: 'webhooks',
-        summary: `${ids.length} due deliveries queued, ${pruned} old rows pruned, ${unknown} unsettled releases announced`,
+        summary: `${ids.length} due deliveries queued, ${pruned} old rows pruned, ${unknown} unsettled releases announced${skippedText(recovered.skipped)}`,
         queued: ids.length,
         pruned,
         unknown,
+        recovery_skipped: recovered.skipped,
       };
     }
     const report = await deliverDue(deps, { limit: 100 });
-    return { ...report, summary: `${report.summary}; ${pruned} old rows pruned; ${unknown} unsettled releases announced`, pruned, unknown };
+    return {
+      ...report,
+      summary: `${report.summary}; ${pruned} old rows pruned; ${unknown} unsettled releases announced${skippedText(recovered.skipped)}`,
+      pruned,
+      unknown,
+      recovery_skipped: recovered.skipped,
+    };
   },
 };
+
+/** The gateways whose recovery pass did not run this minute ('' the deployment's own), for the summary line. */
+const skippedText = (skipped: string[]) =>
+  skipped.length ? `; recovery skipped for ${skipped.map((g) => (g === '' ? 'the deployment' : `gateway ${g}`)).join(', ')}` : '';
 
 /**
  * Queue kind 'webhook.deliver' {delivery_id}: one attempt if still due (the database holds the

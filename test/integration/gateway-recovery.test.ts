@@ -155,6 +155,7 @@ describe('recovery pass per gateway: home on MariaDB, a registered gateway on Po
 
     const report = await webhookJob.run(later, { gateways: t.gateways });
     expect(report.job).toBe('webhooks');
+    expect(report.recovery_skipped).toEqual([]);
     expect(await f.rs(id)).toEqual(['R', 'R']);
     expect(await audit(id)).toEqual([{ action: 'release', result: 'ok', gateway_id: gw }]);
     expect(await events(id)).toEqual([{ type: 'quarantine.released', id: `${gw}:${id}` }]);
