@@ -131,7 +131,7 @@ export async function startRuntime(
     const lease = { handle, variant, ...(state ? { state } : {}) };
     const root = composeNode(config, lease, { clock: opts.clock, release, gatewayPdp: direct });
     // the SMTP mailer keeps pooled connections open: closed with the database, so a CLI run ends at once
-    const close = async () => (await root.mailer?.close?.(), await root.gateways.close(), await handle.close(), await state?.close());
+    const close = async () => (await root.mailer?.close?.(), await root.gateways.close?.(), await handle.close(), await state?.close());
     return { handle, ...(state ? { state } : {}), variant, deps: root.deps(lease), app: createApp(root), gateways: root.gateways, close };
   } catch (err) {
     await handle.close().catch(() => {});

@@ -28,7 +28,7 @@ export interface GatewayOpener {
   /** `base`: the request's own Deps (its state database reads the registry row). 404 for no such gateway. */
   enter(base: Deps, id: string): Promise<EnteredGateway>;
   /** Node: close every gateway's pool (a CLI run ends, or the process stops); Workers: nothing is kept */
-  close(): Promise<void>;
+  close?(): Promise<void>;
 }
 
 interface Opened {
