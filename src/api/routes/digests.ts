@@ -89,7 +89,8 @@ async function inGateway<T>(
   gateway: string | undefined,
   fn: (deps: Deps, who: Identity) => Promise<T>,
 ): Promise<T> {
-  if (gateway === undefined || gateway === HOME_GATEWAY) return fn(deps, who);
+  // the deployment's own; or the request entered the gateway already (src/api/gateway-scope.ts)
+  if (gateway === undefined || gateway === HOME_GATEWAY || gateway === deps.gateway) return fn(deps, who);
   if (!maySeeGateway(who, gateway) || !opener) throw new AppError('not_found', 'no gateway with this id');
   const entered = await opener.enter(deps, gateway);
   try {
