@@ -10,7 +10,8 @@ import { deleteMessage } from '../src/quarantine/delete.ts';
 import { purge, purgeSummary } from '../src/retention/purge.ts';
 import { runDigest, systemIdentity, type RunReport } from '../src/digest/run.ts';
 import { summarize } from '../src/digest/job.ts';
-import { startRuntime } from './node.ts';
+import { startRuntime, type NodeRuntime } from './node.ts';
+import { GatewayId } from '../src/gateways/gateway-id.ts';
 import { cliAdmin, databaseConfig, fail } from './cli-shared.ts';
 
 /** `notify`'s exit code when digests were held by another run's claim (sysexits EX_TEMPFAIL) */
@@ -66,13 +67,19 @@ export async function notifyCommand(args: string[]) {
       'notify-backupmx': { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
       recipient: { type: 'string', multiple: true },
+      // a registered gateway's digests (its mail, its subscribers and send records); absent: the deployment's own
+      gateway: { type: 'string' },
     },
   });
   const recipients = values.recipient?.map((r) => normalizeAddress(r) ?? fail(`not an address: ${JSON.stringify(r)}`, 2));
+  if (values.gateway !== undefined && !GatewayId.safeParse(values.gateway).success)
+    fail(`--gateway: not a gateway id: ${JSON.stringify(values.gateway)}`, 2);
   const runtime = await startRuntime(databaseConfig('notify'), { bounds: 'jobs' });
   const tty = process.stderr.isTTY;
+  let entered: Awaited<ReturnType<NodeRuntime['gateways']['enter']>> | null = null;
   try {
-    const report = await runDigest(runtime.deps, systemIdentity, {
+    if (values.gateway) entered = await runtime.gateways.enter(runtime.deps, values.gateway);
+    const report = await runDigest(entered?.deps ?? runtime.deps, systemIdentity, {
       forceAll: values['force-all'],
       allTime: values['force-all-time'],
       includeBackupMx: values['notify-backupmx'],
@@ -80,7 +87,8 @@ export async function notifyCommand(args: string[]) {
       recipients,
       // a CLI run has job bounds (startRuntime above): force_all + all_time reads in one stream; not
       // on the embedded database, whose one connection the stream would hold while each page waits for it
-      streamed: runtime.handle.driver !== 'pglite',
+      // (a gateway's pool has the API's statement bounds: its pages are read one by one)
+      streamed: !entered && runtime.handle.driver !== 'pglite',
       onProgress: (r: RunReport) => {
         if (tty)
           process.stderr.write(

@@ -24,7 +24,7 @@ export async function serveCommand() {
   // our tables: with amavisd's (the jobs' pool), or apart (a jobs' pool of the state database's own)
   const state = runtime.state;
   const jobsState = !state ? jobs : state.driver === 'pglite' ? state : await openNodeDatabase(cfg, 2, JOB_BOUNDS, 'state');
-  const scheduler = startScheduler({ ...runtime.deps, db: jobs.db, state: jobsState.db });
+  const scheduler = startScheduler({ ...runtime.deps, db: jobs.db, state: jobsState.db }, { gateways: runtime.gateways });
   if (runtime.handle.driver !== 'pglite') await hintRecommendedIndexes(runtime.handle);
   consoleLogger.info('quarantine-edge listening', {
     host: cfg.HOST,

@@ -20,6 +20,7 @@ import { pdpLimit } from '../src/release/limit.ts';
 import { relayFromConfig, withReleaseRoutes } from '../src/compose.ts';
 import { consoleLogger } from '../src/deps.ts';
 import type { ReleaseTransport } from '../src/release/transport.ts';
+import type { GatewayOpener } from '../src/gateways/context.ts';
 
 /**
  * Bounds for the jobs (digests, purge): a page of a digest over a million messages, or a purge
@@ -103,6 +104,8 @@ export interface NodeRuntime {
   /** the same dependencies the app's requests get (one composition root): for jobs, the CLI and the scheduler */
   deps: Deps;
   app: ReturnType<typeof createApp>;
+  /** enters registered gateways for jobs and the CLI (the app's requests use the same: one pool per gateway) */
+  gateways: GatewayOpener;
   close(): Promise<void>;
 }
 
@@ -128,8 +131,8 @@ export async function startRuntime(
     const lease = { handle, variant, ...(state ? { state } : {}) };
     const root = composeNode(config, lease, { clock: opts.clock, release, gatewayPdp: direct });
     // the SMTP mailer keeps pooled connections open: closed with the database, so a CLI run ends at once
-    const close = async () => (await root.mailer?.close?.(), await handle.close(), await state?.close());
-    return { handle, ...(state ? { state } : {}), variant, deps: root.deps(lease), app: createApp(root), close };
+    const close = async () => (await root.mailer?.close?.(), await root.gateways.close?.(), await handle.close(), await state?.close());
+    return { handle, ...(state ? { state } : {}), variant, deps: root.deps(lease), app: createApp(root), gateways: root.gateways, close };
   } catch (err) {
     await handle.close().catch(() => {});
     await state?.close().catch(() => {});

@@ -180,7 +180,7 @@ export default {
       throw new Error(`no job is scheduled for cron ${JSON.stringify(controller.cron)}`);
     }
     await withDeps(rt, async (deps) => {
-      for (const job of jobs) deps.log.info('job finished', await job.run(deps, { queue: env.QUEUE }));
+      for (const job of jobs) deps.log.info('job finished', await job.run(deps, { queue: env.QUEUE, gateways: rt.root.gateways }));
     });
   },
 
@@ -192,7 +192,7 @@ export default {
     await withDeps(rt, async (deps) => {
       for (const msg of batch.messages) {
         try {
-          await handleQueueMessage(deps, msg.body, { queue: env.QUEUE });
+          await handleQueueMessage(deps, msg.body, { queue: env.QUEUE, gateways: rt.root.gateways });
           msg.ack();
         } catch (err) {
           deps.log.error('queue message failed', { id: msg.id, message: (err as Error).message });

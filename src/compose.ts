@@ -39,6 +39,11 @@ export interface Platform {
   gatewayReach?: GatewayReach;
   /** how a registered gateway's AM.PDP address is reached (Node); absent: such a gateway's releases answer 503 */
   gatewayPdp?: (hostPort: string) => ReleaseTransport;
+  /**
+   * An opener made already (a Root's, when createApp composes from it): requests, jobs and the CLI
+   * then share its gateways' pools and its AM.PDP path rather than each making their own.
+   */
+  gateways?: GatewayOpener;
 }
 
 export interface Lease {
@@ -85,7 +90,7 @@ export function composeRoot(config: Config, database: DatabaseProvider, platform
     webhookPost: platform.webhookPost,
     gatewayReach: platform.gatewayReach,
     gatewayPdp: platform.gatewayPdp,
-    gateways: gatewayOpener(platform.gatewayReach, platform.gatewayPdp ?? null),
+    gateways: platform.gateways ?? gatewayOpener(platform.gatewayReach, platform.gatewayPdp ?? null),
     deps: (lease) => ({
       db: lease.handle.db,
       state: (lease.state ?? lease.handle).db,

@@ -20,7 +20,14 @@ import type { GatewayOpener } from '../gateways/context.ts';
 import type { AppEnv } from './env.ts';
 
 /** The route groups whose verbs act within one gateway's database. */
-export const GATEWAY_ROUTES = ['/v1/quarantine', '/v1/audit'] as const;
+export const GATEWAY_ROUTES = [
+  '/v1/quarantine',
+  '/v1/audit',
+  // a mailbox's digest in its gateway (README "Digests per gateway"); admin digests stay home-only
+  '/v1/digests/subscriptions',
+  '/v1/digests/run',
+  '/v1/digests/preview',
+] as const;
 
 /**
  * Under GATEWAY_ROUTES but not gateway-aware yet: release requests (their rows and the decider's

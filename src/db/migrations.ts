@@ -26,6 +26,7 @@ export const MIGRATIONS = [
   '0018_state_apart',
   '0019_gateways',
   '0020_gateway_scope',
+  '0021_gateway_digests',
   '0022_gateway_release_hosts',
 ] as const;
 export const LATEST_VERSION = MIGRATIONS.length;

@@ -237,6 +237,8 @@ export interface QeDigestSubscriptionsTable {
   language: string | null;
   updated_at: number | string;
   updated_by: string;
+  /** the gateway whose mail it is about (0021): '' the deployment's own database, else a registered gateway's id */
+  gateway_id?: Generated<string>;
 }
 
 export interface QeDigestStateTable {
@@ -245,6 +247,8 @@ export interface QeDigestStateTable {
   last_mail_id: string;
   last_sent_at: number | string;
   updated_at: number | string;
+  /** the gateway whose mail it is about (0021): '' the deployment's own database, else a registered gateway's id */
+  gateway_id?: Generated<string>;
 }
 
 export interface QeDigestSendsTable {
@@ -265,6 +269,8 @@ export interface QeDigestSendsTable {
   batch_key: string | null;
   created_at: number | string;
   updated_at: number | string;
+  /** the gateway whose mail it is about (0021): '' the deployment's own database, else a registered gateway's id */
+  gateway_id?: Generated<string>;
 }
 
 /** An admin's digest of a reach (migration 0015, src/digest/admin-subscriptions.ts). */

@@ -79,6 +79,7 @@ function nextLink(deps: Deps, c: LinkClaims, action: LinkAction): string {
     recipient: c.recipient,
     expires: c.expires,
     ...(c.keyId === undefined ? {} : { keyId: c.keyId }),
+    ...(c.gateway === undefined ? {} : { gateway: c.gateway }),
   })}`;
 }
 
@@ -88,6 +89,8 @@ function nextLink(deps: Deps, c: LinkClaims, action: LinkAction): string {
  * leads to the sign-in page (with "email me a link") rather than into the quarantine.
  */
 function quarantineLinks(deps: Deps, r: Reader, c: LinkClaims, label = r.w.t('act.open_quarantine')): ActionPage['links'] {
+  // the pages serve the deployment's own database only (src/ui/portal-token.ts): none for a gateway's mailbox yet
+  if (c.gateway !== undefined) return [];
   if (c.action === 'unsubscribe' || c.action === 'subscribe') return [{ label, url: '/ui/quarantine' }];
   return [{ label, url: nextLink(deps, c, 'portal') }];
 }
@@ -95,12 +98,14 @@ function quarantineLinks(deps: Deps, r: Reader, c: LinkClaims, label = r.w.t('ac
 /** The key that minted a link through /v1/digests/preview (null: a digest's own link). */
 export type Minter = { id: string; name: string } | null;
 
-export const linkIdentity = (recipient: string, minter: Minter = null): Identity => ({
+/** `gateway`: a registered gateway's link acts there (its audit rows name it) */
+export const linkIdentity = (recipient: string, minter: Minter = null, gateway?: string): Identity => ({
   role: 'user',
   actor: `link:${recipient}`,
   keyId: minter?.id ?? null,
   keyName: minter?.name ?? null,
   mailbox: recipient,
+  ...(gateway === undefined ? {} : { gateway }),
 });
 
 export type Verified = { ok: true; claims: LinkClaims; minter: Minter; reader: Reader } | { ok: false; page: ActionPage; reader: Reader };
@@ -179,7 +184,7 @@ function noSenderToAllow(deps: Deps, r: Reader, c: LinkClaims, details: ActionPa
 /** The copy for this link's recipient, or a page saying why there is nothing to do. */
 async function copyState(deps: Deps, r: Reader, c: LinkClaims): Promise<{ status: string; contentCode: string } | ActionPage> {
   try {
-    const target = await loadTarget(deps, linkIdentity(c.recipient), keyOf(c));
+    const target = await loadTarget(deps, linkIdentity(c.recipient, null, c.gateway), keyOf(c));
     const mine = target.recipients.find((x) => x.address === c.recipient);
     if (!mine) return said(r, 404, 'error', 'gone');
     return { status: mine.status, contentCode: target.contentCode };
@@ -266,7 +271,7 @@ export async function performAction(
 }
 
 async function perform(deps: Deps, r: Reader, claims: LinkClaims, minter: Minter): Promise<ActionPage> {
-  const who = linkIdentity(claims.recipient, minter);
+  const who = linkIdentity(claims.recipient, minter, claims.gateway);
   const recipient = { recipient: claims.recipient };
   if (claims.action === 'unsubscribe') {
     await putSubscription(deps, who, claims.recipient, { enabled: false });
@@ -293,6 +298,8 @@ async function perform(deps: Deps, r: Reader, claims: LinkClaims, minter: Minter
       return { ...said(r, 200, 'done', 'deleted', details), links: rest };
     }
     if (claims.action === 'request') {
+      // release requests are decided in the deployment's own database only: a gateway's digest offers none (plan.ts)
+      if (claims.gateway !== undefined) return said(r, 409, 'error', 'request_conflict', details);
       const { request, created, delivery } = await requestRelease(deps, who, keyOf(claims));
       if (created) return { ...said(r, 200, 'done', 'requested', details), background: delivery };
       return said(r, 200, 'done', 'already_requested', details, { state: r.w.t(`act.request_state.${request.status}`) });

@@ -19,6 +19,8 @@ export interface ComposeContext {
   linkTtl?: number;
   /** the API key previewing the digest: its links stop working when that key is revoked */
   mintedBy?: string;
+  /** a registered gateway's digest: its links act in that gateway ('' or absent: the deployment's own) */
+  gateway?: string;
 }
 
 const DAY = 86400;
@@ -58,7 +60,10 @@ export async function digestView(ctx: ComposeContext, d: RecipientDigest) {
   const w = wordsFor(d.language ?? ctx.config.DIGEST_LANGUAGE);
   const expires = expiryAt(ctx.now, ctx.linkTtl ?? DEFAULT_LINK_TTL);
   // an admin's digest: each item's links are for its recipient and act as the admin's key
-  const by = d.admin ? { keyId: d.admin.keyId, actsAsKey: true as const } : ctx.mintedBy === undefined ? {} : { keyId: ctx.mintedBy };
+  const by = {
+    ...(d.admin ? { keyId: d.admin.keyId, actsAsKey: true as const } : ctx.mintedBy === undefined ? {} : { keyId: ctx.mintedBy }),
+    ...(ctx.gateway ? { gateway: ctx.gateway } : {}),
+  };
   const link = (action: LinkAction, p: number | null, mailId: string | null, exp = expires, recipient = d.recipient) =>
     linkUrl(publicUrl, signLinkSync(secret, { action, partitionTag: p, mailId, recipient, expires: exp, ...by }));
   const messages = [];

@@ -71,7 +71,14 @@ async function enqueueInOrder(queue: Queue, bodies: unknown[]): Promise<void> {
 /** One planning step: plan one planning page from `step.after`, enqueue its batches, then the continuation. */
 export async function planStep(ctx: PlanContext, queue: Queue, step: PlanStep): Promise<StepReport> {
   const { recipients, next } = await planPage(ctx, step.after, step.pageSize * step.planPages);
-  const common = { mode: ctx.mode, now: ctx.now, cutoff: ctx.cutoff, ...scopeOf(ctx.who) };
+  // a registered gateway's messages name it: their consumer enters it (job.ts); the deployment's own name none
+  const common = {
+    mode: ctx.mode,
+    now: ctx.now,
+    cutoff: ctx.cutoff,
+    ...scopeOf(ctx.who),
+    ...(ctx.deps.gateway ? { gateway: ctx.deps.gateway } : {}),
+  };
   const bodies: unknown[] = [];
   for (let i = 0; i < recipients.length; i += step.pageSize) {
     bodies.push({ kind: BATCH_KIND, recipients: recipients.slice(i, i + step.pageSize), ...common });

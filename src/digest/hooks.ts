@@ -19,6 +19,8 @@ export interface DigestEvent {
   error: string | null;
   /** epoch seconds */
   at: number;
+  /** a registered gateway's digest (its mail); absent: the deployment's own */
+  gateway?: string;
 }
 
 export interface DigestHook {

@@ -15,6 +15,10 @@ import type { PlanContext, RecipientDigest } from './plan.ts';
  * recipient and window under kill, overlap and retry) holds the same with the state apart: a
  * recorded outcome, its watermark and its webhook event are still one transaction of one database.
  *
+ * Each gateway has its own rows (gateway_id, migration 0021; ctx.deps.gateway, '' the deployment's
+ * own): a recipient's watermark and open batches are its gateway's. Idempotency keys name the
+ * gateway (send.ts digestKey), so a row found by its key or batch key is of that gateway already.
+ *
  * A row's life: 'sending' without a batch key (planned), 'sending' with one (claimed: a Resend
  * batch key, or an SMTP claim), then 'sent', 'failed' (refused for sure: claimable again),
  * 'superseded' (a newer digest of the same recipient went out instead) or 'unknown' (maybe
@@ -78,6 +82,7 @@ export async function recordIntent(ctx: PlanContext, mailer: Mailer, keyed: Keye
   const rows = keyed.map(({ d, key }) => ({
     idempotency_key: key,
     recipient: d.recipient,
+    gateway_id: deps.gateway,
     window_from_time: d.from?.time ?? null,
     window_from_id: d.from?.mailId ?? null,
     window_to_time: d.to.time,
@@ -116,6 +121,7 @@ export async function openBatches(ctx: PlanContext, recipients: string[]): Promi
     .selectFrom('qe_digest_sends')
     .select('batch_key')
     .distinct()
+    .where('gateway_id', '=', ctx.deps.gateway)
     .where('recipient', 'in', recipients)
     .where('status', '=', 'sending')
     .where('batch_key', 'like', `${RESEND_BATCH}%`)
@@ -213,13 +219,16 @@ export async function recordDeliveredEarlier(
       await advanceWatermarks(
         trx,
         deps.stateDialect,
+        deps.gateway,
         members.map((m) => ({ recipient: m.recipient, time: m.window_to_time, mailId: m.window_to_id })),
         now,
       );
       await emit(
         trx,
         hooks,
-        members.map((m) => sentEvent(mailer, m.recipient, m.idempotency_key, null, m.messages, m.window_to_time, m.window_to_id, now)),
+        members.map((m) =>
+          sentEvent(deps.gateway, mailer, m.recipient, m.idempotency_key, null, m.messages, m.window_to_time, m.window_to_id, now),
+        ),
       );
     }),
   );
@@ -275,6 +284,7 @@ export async function recordOutcomes(
         await advanceWatermarks(
           trx,
           deps.stateDialect,
+          deps.gateway,
           sent.map((r) => ({ recipient: r.d.recipient, time: r.d.to.time, mailId: r.d.to.mailId })),
           now,
         );
@@ -299,9 +309,9 @@ export async function recordOutcomes(
         hooks,
         results.map(({ d, key, o }) =>
           o.ok
-            ? sentEvent(mailer, d.recipient, key, o.id, d.total, d.to.time, d.to.mailId, now)
+            ? sentEvent(deps.gateway, mailer, d.recipient, key, o.id, d.total, d.to.time, d.to.mailId, now)
             : {
-                ...sentEvent(mailer, d.recipient, key, null, d.total, d.to.time, d.to.mailId, now),
+                ...sentEvent(deps.gateway, mailer, d.recipient, key, null, d.total, d.to.time, d.to.mailId, now),
                 type: 'digest.failed' as const,
                 error: o.error,
               },
@@ -313,6 +323,7 @@ export async function recordOutcomes(
 }
 
 function sentEvent(
+  gateway: string,
   mailer: Mailer,
   recipient: string,
   key: string,
@@ -324,6 +335,7 @@ function sentEvent(
 ): DigestEvent {
   return {
     type: 'digest.sent',
+    ...(gateway ? { gateway } : {}),
     recipient,
     idempotency_key: key,
     provider: mailer.provider,
@@ -366,6 +378,7 @@ export async function watermarksOf(ctx: PlanContext, recipients: string[]): Prom
   const states = await ctx.deps.state
     .selectFrom('qe_digest_state')
     .select(['recipient', 'last_time_num', 'last_mail_id'])
+    .where('gateway_id', '=', ctx.deps.gateway)
     .where('recipient', 'in', recipients)
     .execute();
   return new Map(states.map((st) => [st.recipient, `${Number(st.last_time_num)}:${st.last_mail_id.trim()}`]));
@@ -378,12 +391,14 @@ export async function watermarksOf(ctx: PlanContext, recipients: string[]): Prom
 export async function advanceWatermarks(
   trx: Deps['db'],
   dialect: 'mysql' | 'postgres',
+  gateway: string,
   ws: Array<{ recipient: string; time: number; mailId: string }>,
   now: number,
 ) {
   if (ws.length === 0) return;
   const rows = ws.map((w) => ({
     recipient: w.recipient,
+    gateway_id: gateway,
     last_time_num: w.time,
     last_mail_id: w.mailId,
     last_sent_at: now,
@@ -404,7 +419,7 @@ export async function advanceWatermarks(
     await q
       .onConflict((oc) =>
         oc
-          .column('recipient')
+          .columns(['gateway_id', 'recipient'])
           .doUpdateSet((eb) => ({
             last_time_num: eb.ref('excluded.last_time_num'),
             last_mail_id: eb.ref('excluded.last_mail_id'),

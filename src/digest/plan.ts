@@ -177,8 +177,10 @@ async function subscriberPage(ctx: PlanContext, after: string, n: number): Promi
   if (mode.recipients)
     conds.push(mode.recipients.length ? sql<SqlBool>`sub.address IN (${sql.join(mode.recipients)})` : sql<SqlBool>`1 = 0`);
   conds.push(...domainConditions(ctx, 'sub.domain', false));
+  // this gateway's subscribers and watermarks ('' the deployment's own)
+  conds.push(sql<SqlBool>`sub.gateway_id = ${ctx.deps.gateway}`);
   const { rows } = await sql<{ address: string }>`SELECT sub.address FROM qe_digest_subscriptions sub
-    LEFT JOIN qe_digest_state st ON st.recipient = sub.address
+    LEFT JOIN qe_digest_state st ON st.gateway_id = sub.gateway_id AND st.recipient = sub.address
     WHERE ${sql.join(conds, sql` AND `)} ORDER BY sub.address LIMIT ${n}`.execute(ctx.deps.state);
   return rows.map((r) => r.address);
 }
@@ -246,10 +248,16 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
   const subs = await deps.state
     .selectFrom('qe_digest_subscriptions')
     .select(['address', 'enabled', 'time_zone', 'frequency', 'language'])
+    .where('gateway_id', '=', deps.gateway)
     .where('address', 'in', recipients)
     .execute();
   const subOf = new Map(subs.map((s) => [s.address, s]));
-  const states = await deps.state.selectFrom('qe_digest_state').selectAll().where('recipient', 'in', recipients).execute();
+  const states = await deps.state
+    .selectFrom('qe_digest_state')
+    .selectAll()
+    .where('gateway_id', '=', deps.gateway)
+    .where('recipient', 'in', recipients)
+    .execute();
   const stateOf = new Map(states.map((s) => [s.recipient, s]));
   const wanted = recipients.filter((r) => {
     const sub = subOf.get(r);
@@ -320,7 +328,8 @@ export async function loadDigests(ctx: PlanContext, recipients: string[]): Promi
       score: score(row.bspam_level ?? row.spam_level),
       reason: reasons.get(`${Number(row.partition_tag)}.${mailId}`) ?? '',
       actions: ownerActions(rulesOf.get(recipient) ?? effectiveRules(policies, domainOf(recipient)), policyTypeOf(row.content)).filter(
-        (a) => listable || a !== 'release_allow',
+        // release requests are decided in the deployment's own database only: none from a gateway's digest yet
+        (a) => (listable || a !== 'release_allow') && !(deps.gateway && a === 'request'),
       ),
     };
     let d = out.get(recipient);

@@ -103,7 +103,12 @@ async function isKnownMailbox(deps: Deps, address: string): Promise<{ known: boo
   if (deps.stateApart) {
     const [mail, sub] = await Promise.all([
       sql<{ mail: number | string }>`SELECT ${hasMail} AS mail`.execute(deps.db),
-      deps.state.selectFrom('qe_digest_subscriptions').select(['language', 'time_zone']).where('address', '=', address).executeTakeFirst(),
+      deps.state
+        .selectFrom('qe_digest_subscriptions')
+        .select(['language', 'time_zone'])
+        .where('gateway_id', '=', deps.gateway)
+        .where('address', '=', address)
+        .executeTakeFirst(),
     ]);
     return {
       known: Number(mail.rows[0]?.mail) === 1 || sub !== undefined,
@@ -114,9 +119,11 @@ async function isKnownMailbox(deps: Deps, address: string): Promise<{ known: boo
   const { rows } = await sql<{ mail: number | string; sub: number | string; language: string | null; time_zone: string | null }>`
     SELECT
       ${hasMail} AS mail,
-      CASE WHEN EXISTS (SELECT 1 FROM qe_digest_subscriptions WHERE address = ${address}) THEN 1 ELSE 0 END AS sub,
-      (SELECT language FROM qe_digest_subscriptions WHERE address = ${address}) AS language,
-      (SELECT time_zone FROM qe_digest_subscriptions WHERE address = ${address}) AS time_zone`.execute(deps.db);
+      CASE WHEN EXISTS (SELECT 1 FROM qe_digest_subscriptions WHERE gateway_id = ${deps.gateway} AND address = ${address}) THEN 1 ELSE 0 END AS sub,
+      (SELECT language FROM qe_digest_subscriptions WHERE gateway_id = ${deps.gateway} AND address = ${address}) AS language,
+      (SELECT time_zone FROM qe_digest_subscriptions WHERE gateway_id = ${deps.gateway} AND address = ${address}) AS time_zone`.execute(
+    deps.db,
+  );
   const row = rows[0];
   return {
     known: Number(row?.mail) === 1 || Number(row?.sub) === 1,

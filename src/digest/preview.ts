@@ -22,6 +22,7 @@ export async function previewDigest(deps: Deps, who: Identity, recipient: string
   const sub = await deps.state
     .selectFrom('qe_digest_subscriptions')
     .select(['time_zone', 'language'])
+    .where('gateway_id', '=', deps.gateway)
     .where('address', '=', recipient)
     .executeTakeFirst();
   // An opted-out mailbox previews as an empty digest (loadDigests honours the opt-out).
@@ -37,6 +38,7 @@ export async function previewDigest(deps: Deps, who: Identity, recipient: string
   };
   // The links in a preview are the key's, not the mailbox owner's: tied to it (links.ts, keyId).
   const mintedBy = who.keyId ?? undefined;
-  const view = await digestView({ config: deps.config, templates: templatesWith(deps.templates), now, mintedBy }, d);
+  // a registered gateway's preview: its links act in that gateway, as its digest's do
+  const view = await digestView({ config: deps.config, templates: templatesWith(deps.templates), now, mintedBy, gateway: deps.gateway }, d);
   return renderHtml(templateFor(templatesWith(deps.templates), 'digest.html', view.language), view);
 }

@@ -19,6 +19,7 @@ export async function ownerReader(deps: Deps, mailbox: string | null, acceptLang
     ? await deps.state
         .selectFrom('qe_digest_subscriptions')
         .select(['language', 'time_zone'])
+        .where('gateway_id', '=', deps.gateway)
         .where('address', '=', mailbox)
         .executeTakeFirst()
     : undefined;

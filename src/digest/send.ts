@@ -53,14 +53,15 @@ export type { Keyed } from './ledger.ts';
  * overlapping run finds the record and does not send again. Only what the digest covers goes in,
  * never the clock: all_time's window is "everything up to its newest message" (a restart in another
  * hour once sent every delivered digest again), so a second all_time digest goes out once new mail
- * arrived, not for the same mail again.
+ * arrived, not for the same mail again. A registered gateway's keys name it (another database's
+ * mail, which may have the same ids); the deployment's own ('') keep the spelling they always had.
  */
-export function digestKey(d: RecipientDigest, mode: DigestMode): string {
+export function digestKey(d: RecipientDigest, mode: DigestMode, gateway = ''): string {
   const from = mode.allTime ? 'all' : d.from ? `${d.from.time}:${d.from.mailId}` : 'start';
-  return sha256Hex(`digest/v1|${d.recipient}|${from}|${d.to.time}:${d.to.mailId}`);
+  return sha256Hex(`digest/v1${gateway ? `/g:${gateway}` : ''}|${d.recipient}|${from}|${d.to.time}:${d.to.mailId}`);
 }
 
-const keyAll = (ctx: PlanContext, ds: RecipientDigest[]): Keyed[] => ds.map((d) => ({ d, key: digestKey(d, ctx.mode) }));
+const keyAll = (ctx: PlanContext, ds: RecipientDigest[]): Keyed[] => ds.map((d) => ({ d, key: digestKey(d, ctx.mode, ctx.deps.gateway) }));
 const forced = (ctx: PlanContext, extra: Partial<DigestMode> = {}): PlanContext => ({
   ...ctx,
   mode: { ...ctx.mode, ignoreFrequency: true, ...extra },
@@ -249,7 +250,12 @@ const byRecipient = (a: { d: { recipient: string } }, b: { d: { recipient: strin
 
 const lost: SendOutcome = { ok: false, error: 'no outcome', status: null, permanent: false };
 
-const composeCtx = (ctx: PlanContext) => ({ config: ctx.deps.config, templates: templatesWith(ctx.deps.templates), now: ctx.now });
+const composeCtx = (ctx: PlanContext) => ({
+  config: ctx.deps.config,
+  templates: templatesWith(ctx.deps.templates),
+  now: ctx.now,
+  gateway: ctx.deps.gateway,
+});
 const compose = (ctx: PlanContext, ks: Keyed[]) => Promise.all(ks.map((k) => composeDigest(composeCtx(ctx), k.d, k.key)));
 
 /**

@@ -248,6 +248,7 @@ async function digestsOf(ctx: PlanContext, page: Acc[]): Promise<RecipientDigest
   const subs = await deps.state
     .selectFrom('qe_digest_subscriptions')
     .select(['address', 'enabled', 'time_zone', 'language'])
+    .where('gateway_id', '=', deps.gateway)
     .where(
       'address',
       'in',
@@ -291,7 +292,9 @@ async function digestsOf(ctx: PlanContext, page: Acc[]): Promise<RecipientDigest
         sender: row.sid === null ? '' : (senders.get(String(row.sid)) ?? ''),
         score: score(row.bspam_level ?? row.spam_level),
         reason: reasons.get(`${Number(row.partition_tag)}.${mailId}`) ?? '',
-        actions: ownerActions(a.rules, policyTypeOf(row.content)).filter((x) => listable || x !== 'release_allow'),
+        actions: ownerActions(a.rules, policyTypeOf(row.content)).filter(
+          (x) => (listable || x !== 'release_allow') && !(deps.gateway && x === 'request'),
+        ),
       };
     });
     const sub = subOf.get(a.recipient);

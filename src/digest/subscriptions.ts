@@ -52,7 +52,12 @@ function inScope(who: Identity, address: string) {
 
 export async function getSubscription(deps: Deps, who: Identity, address: string): Promise<Subscription> {
   inScope(who, address);
-  const row = await deps.state.selectFrom('qe_digest_subscriptions').selectAll().where('address', '=', address).executeTakeFirst();
+  const row = await deps.state
+    .selectFrom('qe_digest_subscriptions')
+    .selectAll()
+    .where('gateway_id', '=', deps.gateway)
+    .where('address', '=', address)
+    .executeTakeFirst();
   return subscriptionOf(address, row);
 }
 
@@ -84,8 +89,18 @@ function subscriptionOf(
 /** The subscription, how it was chosen, and the last digest sent (whoever's run sent it). */
 export async function subscriptionStatus(deps: Deps, who: Identity, address: string): Promise<SubscriptionStatus> {
   inScope(who, address);
-  const row = await deps.state.selectFrom('qe_digest_subscriptions').selectAll().where('address', '=', address).executeTakeFirst();
-  const state = await deps.state.selectFrom('qe_digest_state').select('last_sent_at').where('recipient', '=', address).executeTakeFirst();
+  const row = await deps.state
+    .selectFrom('qe_digest_subscriptions')
+    .selectAll()
+    .where('gateway_id', '=', deps.gateway)
+    .where('address', '=', address)
+    .executeTakeFirst();
+  const state = await deps.state
+    .selectFrom('qe_digest_state')
+    .select('last_sent_at')
+    .where('gateway_id', '=', deps.gateway)
+    .where('recipient', '=', address)
+    .executeTakeFirst();
   const stored = row ? Number(row.enabled) : NOT_CHOSEN;
   return {
     subscription: subscriptionOf(address, row),
@@ -115,7 +130,13 @@ export async function putSubscription(
   }
   const now = Math.floor(deps.clock.now() / 1000);
   await deps.state.transaction().execute(async (trx) => {
-    const prior = await trx.selectFrom('qe_digest_subscriptions').selectAll().where('address', '=', address).executeTakeFirst();
+    // the subscription to this gateway's digest ('' the deployment's own): an address may have one per gateway
+    const prior = await trx
+      .selectFrom('qe_digest_subscriptions')
+      .selectAll()
+      .where('gateway_id', '=', deps.gateway)
+      .where('address', '=', address)
+      .executeTakeFirst();
     const next = {
       enabled:
         patch.enabled === undefined
@@ -133,11 +154,17 @@ export async function putSubscription(
       updated_at: now,
       updated_by: who.actor,
     };
-    if (prior) await trx.updateTable('qe_digest_subscriptions').set(next).where('address', '=', address).execute();
+    if (prior)
+      await trx
+        .updateTable('qe_digest_subscriptions')
+        .set(next)
+        .where('gateway_id', '=', deps.gateway)
+        .where('address', '=', address)
+        .execute();
     else
       await trx
         .insertInto('qe_digest_subscriptions')
-        .values({ address, domain: domainOf(address), ...next })
+        .values({ address, domain: domainOf(address), gateway_id: deps.gateway, ...next })
         .execute();
     await recordAudit(trx, deps.clock, who, {
       action: 'digest_subscription',

@@ -29,6 +29,8 @@ export interface EnteredGateway {
 export interface GatewayOpener {
   /** `base`: the request's own Deps (its state database reads the registry row). 404 for no such gateway. */
   enter(base: Deps, id: string): Promise<EnteredGateway>;
+  /** Node: close every gateway's pool (a CLI run ends, or the process stops); Workers: nothing is kept */
+  close?(): Promise<void>;
 }
 
 /** One version of a gateway's pool (Node): closed when retired and no request uses it. */
@@ -106,6 +108,12 @@ export function gatewayOpener(reach: GatewayReach | undefined, pdp: ((hostPort: 
   }
 
   return {
+    async close() {
+      const open = [...pools.values()];
+      pools.clear();
+      latest.clear();
+      await Promise.all(open.map((p) => p.opening.then((o) => o.handle.close()).catch(() => {})));
+    },
     async enter(base, id) {
       const row = await base.state.selectFrom('qe_gateways').selectAll().where('id', '=', id).executeTakeFirst();
       if (!row) {

@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts';
 import type { Deps } from '../deps.ts';
+import type { GatewayOpener } from '../gateways/context.ts';
 import { webhookJob } from '../webhooks/job.ts';
 import { purgeJob } from '../retention/job.ts';
 import { digestJob } from '../digest/job.ts';
@@ -35,6 +36,8 @@ export interface ScheduledJob {
 /** Runtime extras a job may use (a Cloudflare Queue binding on Workers). */
 export interface JobEnv {
   queue?: { send(body: unknown): Promise<void>; sendBatch?(messages: Array<{ body: unknown }>): Promise<void> };
+  /** enters registered gateways (Root.gateways); absent: the jobs serve the deployment's own database only */
+  gateways?: GatewayOpener;
 }
 
 export const CRON_TABLE: ScheduledJob[] = [webhookJob, purgeJob, digestJob, adminDigestJob, statsSnapshotJob];

@@ -1,13 +1,14 @@
 import { Cron } from 'croner';
 import type { Deps } from '../deps.ts';
-import { CRON_TABLE, scheduleOf } from './cron.ts';
+import { CRON_TABLE, scheduleOf, type JobEnv } from './cron.ts';
 
 /**
  * Node: run CRON_TABLE in-process (UTC); an opt-in job (purge) only when its variable is set, at
  * the expression it holds. A job still running when its next time comes is skipped (croner's
  * `protect`), so a slow digest never overlaps itself. `jobs` says what runs when (logged at start).
+ * `env.gateways`: how the jobs enter registered gateways (src/jobs/gateways.ts).
  */
-export function startScheduler(deps: Deps): { stop(): void; jobs: Record<string, string> } {
+export function startScheduler(deps: Deps, env: JobEnv = {}): { stop(): void; jobs: Record<string, string> } {
   const jobs: Record<string, string> = {};
   const crons: Array<Cron<unknown>> = [];
   for (const job of CRON_TABLE) {
@@ -20,7 +21,7 @@ export function startScheduler(deps: Deps): { stop(): void; jobs: Record<string,
     crons.push(
       cronOrFail(job.optIn, schedule, { timezone: 'UTC', protect: true, catch: true }, async () => {
         try {
-          const report = await job.run(deps, {});
+          const report = await job.run(deps, env);
           deps.log.info('job finished', report);
         } catch (err) {
           deps.log.error('job failed', { job: job.name, message: (err as Error).message });

@@ -144,6 +144,7 @@ export async function announceUnsettledReleases(deps: Deps, limit = 100): Promis
       const row = await trx.selectFrom('qe_audit').select(['actor', 'actor_role']).where('id', '=', a.audit_id).executeTakeFirst();
       const who = { role: row?.actor_role ?? 'admin', actor: row?.actor ?? '', keyId: null } as Identity;
       const key = { partitionTag: Number(a.partition_tag), mailId: a.mail_id };
+      // the id a caller sends back: with the gateway's prefix, so the hint acts in this gateway
       const id = publicItemId(deps.gateway, key);
       await emitMailEvent(
         trx,

@@ -25,6 +25,9 @@ export async function verifyPortalToken(secret: string, token: string, nowSecond
   if (!r.ok) return { ok: false, reason: r.reason === 'expired' ? 'expired' : 'invalid' };
   // Only a portal link opens the portal: a release or delete link for one message does not.
   if (r.claims.action !== 'portal') return { ok: false, reason: 'invalid' };
+  // The pages serve the deployment's own database: a registered gateway's link must not open its
+  // mailbox's mail here (another database's), so it is refused until the pages know gateways.
+  if (r.claims.gateway !== undefined) return { ok: false, reason: 'invalid' };
   // The digest signs the address exactly as amavisd stored it (quotes, '|', 254 characters...).
   const mailbox = r.claims.recipient;
   if (!isStoredAddress(mailbox)) return { ok: false, reason: 'invalid' };

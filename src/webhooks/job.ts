@@ -1,8 +1,7 @@
 import type { Deps } from '../deps.ts';
 import type { JobEnv, JobReport, ScheduledJob } from '../jobs/cron.ts';
 import type { QueueMessageBody } from '../jobs/queue.ts';
-import { announceUnsettledReleases } from '../quarantine/attempts.ts';
-import { settleCrossWrites } from '../quarantine/cross-writes.ts';
+import { recoverEveryGateway } from '../quarantine/recovery-pass.ts';
 import { deliverDue, deliverOne, dueDeliveries } from './deliver.ts';
 
 /** Delivered and failed deliveries, their events and received Resend events are kept this long. */
@@ -19,11 +18,12 @@ export const webhookJob: ScheduledJob = {
   name: 'webhooks',
   async run(deps: Deps, env: JobEnv): Promise<JobReport> {
     const pruned = await prune(deps);
-    // a state database apart: writes a stopped process left half done are settled (their events go out in this run)
-    const recovered = await settleCrossWrites(deps);
-    if (recovered.settled || recovered.voided || recovered.failed) deps.log.info('cross-database writes recovered', { ...recovered });
-    // before the delivery pass, so an announcement goes out in the same run
-    const unknown = await announceUnsettledReleases(deps);
+    // a state database apart (always, for a registered gateway): writes a stopped process left half
+    // done are settled and unsettled releases announced, per gateway, before the delivery pass, so
+    // their events go out in this run
+    const { unknown, ...recovered } = await recoverEveryGateway(deps, env.gateways);
+    if (recovered.settled || recovered.voided || recovered.failed || recovered.skipped.length)
+      deps.log.info('cross-database writes recovered', { ...recovered });
     if (env.queue) {
       const ids = await dueDeliveries(deps, 500);
       const messages = ids.map((delivery_id) => ({ body: { kind: 'webhook.deliver', delivery_id } }));
@@ -34,16 +34,27 @@ export const webhookJob: ScheduledJob = {
       }
       return {
         job: 'webhooks',
-        summary: `${ids.length} due deliveries queued, ${pruned} old rows pruned, ${unknown} unsettled releases announced`,
+        summary: `${ids.length} due deliveries queued, ${pruned} old rows pruned, ${unknown} unsettled releases announced${skippedText(recovered.skipped)}`,
         queued: ids.length,
         pruned,
         unknown,
+        recovery_skipped: recovered.skipped,
       };
     }
     const report = await deliverDue(deps, { limit: 100 });
-    return { ...report, summary: `${report.summary}; ${pruned} old rows pruned; ${unknown} unsettled releases announced`, pruned, unknown };
+    return {
+      ...report,
+      summary: `${report.summary}; ${pruned} old rows pruned; ${unknown} unsettled releases announced${skippedText(recovered.skipped)}`,
+      pruned,
+      unknown,
+      recovery_skipped: recovered.skipped,
+    };
   },
 };
+
+/** The gateways whose recovery pass did not run this minute ('' the deployment's own), for the summary line. */
+const skippedText = (skipped: string[]) =>
+  skipped.length ? `; recovery skipped for ${skipped.map((g) => (g === '' ? 'the deployment' : `gateway ${g}`)).join(', ')}` : '';
 
 /**
  * Queue kind 'webhook.deliver' {delivery_id}: one attempt if still due (the database holds the

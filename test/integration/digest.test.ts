@@ -198,7 +198,8 @@ describe.each(SETUPS)('digests on $name', ({ variantName, stateApart }) => {
         .select(['last_time_num', 'last_mail_id'])
         .where('recipient', '=', who)
         .executeTakeFirstOrThrow();
-    const move = (time: number, mailId: string) => advanceWatermarks(t.state.db, t.state.dialect, [{ recipient: who, time, mailId }], NOW);
+    const move = (time: number, mailId: string) =>
+      advanceWatermarks(t.state.db, t.state.dialect, '', [{ recipient: who, time, mailId }], NOW);
     await move(1000, 'BBBBBBBBBBBB');
     await move(999, 'ZZZZZZZZZZZZ'); // older time
     await move(1000, 'AAAAAAAAAAAA'); // same time, lower id

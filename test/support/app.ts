@@ -11,6 +11,7 @@ import type { ReleaseTransport } from '../../src/release/transport.ts';
 import type { TemplateOverrides } from '../../src/digest/render.ts';
 import { systemClock, type Clock, type Deps, type Logger } from '../../src/deps.ts';
 import { apartDatabases, type ApartDatabases } from './state-apart.ts';
+import type { GatewayOpener } from '../../src/gateways/context.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 const quiet: Logger = { info() {}, warn() {}, error() {} };
@@ -23,6 +24,8 @@ export interface TestApp {
   variant: SchemaVariant;
   deps: Deps;
   app: ReturnType<typeof createApp>;
+  /** enters registered gateways, as the app's requests and the jobs do (Root.gateways) */
+  gateways: GatewayOpener;
   /** fetch a path with a bearer key (admin by default) */
   get(path: string, key?: string, init?: RequestInit): Promise<Response>;
   key(role: Role, scope?: { domains?: string[]; mailbox?: string }): Promise<string>;
@@ -91,6 +94,7 @@ export async function testApp(
     variant,
     deps,
     app,
+    gateways: root.gateways,
     get: (path, key = ADMIN_KEY, init = {}) =>
       Promise.resolve(app.request(path, { ...init, headers: { authorization: `Bearer ${key}`, ...(init.headers ?? {}) } })),
     key: async (role, scope = {}) =>

@@ -3,6 +3,10 @@
  * right after a named step commits (test/integration/state-apart-kill.test.ts). Environment:
  * AMAVISD_URL, STATE_URL, PDP (host:port), ACTION (release|delete|mark with RECIPIENTS, a JSON list|approve with REQUEST, a request id), ID, KILL_AT (a CrossWriteStep, or
  * empty: run to the end); IDEMPOTENCY_KEY: a release through the API's Idempotency-Key handling; FORCE=1: a release of the RECIPIENTS with force (an admin's release of copies stuck 'releasing'). Prints the verb's answer (or its error) as one JSON line.
+ * GATEWAY (with GATEWAY_SECRETS_KEY): the verb acts in that registered gateway, entered as a request
+ * enters it (src/gateways/context.ts; its AM.PDP address from its row); AMAVISD_URL and STATE_URL
+ * are then the deployment's own (the same URL: its state in its amavisd database) and ID the
+ * gateway's item id (test/integration/gateway-recovery.test.ts).
  */
 import { idempotent } from '../../src/api/idempotency.ts';
 import { releaseAnswer } from '../../src/api/routes/quarantine-actions.ts';
@@ -18,23 +22,27 @@ import { markReleased } from '../../src/quarantine/resolve.ts';
 import { approveReleaseRequest } from '../../src/quarantine/release-requests.ts';
 
 const env = process.env;
+const gateway = env.GATEWAY ?? '';
 const handle = await openDatabase({ url: env.AMAVISD_URL, runtime: 'node', poolSize: 2 });
-const state = await openDatabase({ url: env.STATE_URL, runtime: 'node', poolSize: 2 });
+const state = env.STATE_URL === env.AMAVISD_URL ? handle : await openDatabase({ url: env.STATE_URL, runtime: 'node', poolSize: 2 });
 const variant = await detectSchema(handle.db, handle.dialect);
 const quiet = { info() {}, warn() {}, error() {} };
 const root = composeNode(
-  parseConfig({ DATABASE_URL: env.AMAVISD_URL }),
+  parseConfig({ DATABASE_URL: env.AMAVISD_URL, ...(gateway ? { GATEWAY_SECRETS_KEY: env.GATEWAY_SECRETS_KEY } : {}) }),
   { handle, state, variant },
-  { log: quiet, release: directTransport(env.PDP!) },
+  gateway
+    ? { log: quiet, release: null, gatewayPdp: (hostPort) => directTransport(hostPort) }
+    : { log: quiet, release: directTransport(env.PDP!) },
 );
+const base = root.deps({ handle, state, variant });
 const deps = {
-  ...root.deps({ handle, state, variant }),
+  ...(gateway ? (await root.gateways.enter(base, gateway)).deps : base),
   crossWriteStep: (step: string) => {
     if (step === env.KILL_AT) process.kill(process.pid, 'SIGKILL');
   },
 };
-const who = { role: 'admin', actor: 'kill-test', keyId: null } as const;
-const key = parseItemId(env.ID!)!;
+const who = { role: 'admin', actor: 'kill-test', keyId: null, ...(gateway ? { gateway } : {}) } as const;
+const key = parseItemId(env.ID!, gateway)!;
 try {
   const result =
     env.ACTION === 'release'
@@ -63,5 +71,7 @@ try {
   console.log(JSON.stringify({ error: (err as Error).message, code: (err as { code?: string }).code }));
 } finally {
   await handle.close();
-  await state.close();
+  if (state !== handle) await state.close();
+  // a gateway's pool (src/gateways/context.ts) stays open for the process's life
+  if (gateway) process.exit(0);
 }

@@ -1,0 +1,8 @@
+-- Digests per gateway (README "Gateways: who sees what"): a mailbox owner's subscription, watermark
+-- and send records belong to the gateway whose amavisd database holds their mail. '' is the
+-- deployment's own (DATABASE_URL): every row before this migration. The same address may have a
+-- digest from two gateways (each of its own mail), so the gateway is part of each key.
+-- One statement per table: the file runs in one transaction (src/db/migrations.ts).
+ALTER TABLE qe_digest_subscriptions ADD COLUMN gateway_id varchar(32) NOT NULL DEFAULT '', DROP CONSTRAINT qe_digest_subscriptions_pkey, ADD PRIMARY KEY (gateway_id, address);
+ALTER TABLE qe_digest_state ADD COLUMN gateway_id varchar(32) NOT NULL DEFAULT '', DROP CONSTRAINT qe_digest_state_pkey, ADD PRIMARY KEY (gateway_id, recipient);
+ALTER TABLE qe_digest_sends ADD COLUMN gateway_id varchar(32) NOT NULL DEFAULT '';
