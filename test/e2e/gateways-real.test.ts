@@ -16,6 +16,8 @@ import { migrate, splitStatements } from '../../src/db/migrations.ts';
 import { sharedProvider } from '../../src/db/provider.ts';
 import type { Logger } from '../../src/deps.ts';
 import { nodeGatewayReach } from '../../src/gateways/reach.node.ts';
+import { resendMailer } from '../../src/mail/resend.ts';
+import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
 import { createEmptyDatabase } from '../support/databases.ts';
 import { startWsProxy } from '../support/ws-proxy.ts';
 import { blacklisted, gtube, startAmavisd, type Harness } from './harness/amavisd.ts';
@@ -54,6 +56,7 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
   let proxy: Awaited<ReturnType<typeof startWsProxy>>;
   let state: DbHandle;
   let app: ReturnType<typeof createApp>;
+  let resend: ResendTwin;
   const keys: Record<string, string> = {};
 
   const req = (key: string, path: string, init: { method?: string; body?: unknown } = {}) =>
@@ -90,12 +93,23 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
     expect(state.driver).toBe('neon');
     for (const s of splitStatements(await loadAmavisdSchema('pg-iredmail'))) await sql.raw(s).execute(state.db);
     await migrate(state.db, 'postgres', await loadMigrationFiles('postgres'), () => Date.now());
-    const config = parseConfig({ DATABASE_URL: neonUrl, ADMIN_API_KEY: ADMIN, GATEWAY_SECRETS_KEY: SECRETS_KEY });
+    resend = await startResendTwin();
+    const config = parseConfig({
+      DATABASE_URL: neonUrl,
+      ADMIN_API_KEY: ADMIN,
+      GATEWAY_SECRETS_KEY: SECRETS_KEY,
+      PUBLIC_URL: 'https://quarantine.e2e.test',
+      LINK_SECRET: 'e2e-link-secret-0123456789abcdef0123',
+      RESEND_API_KEY: 're_e2e_key',
+      RESEND_BASE_URL: resend.url,
+      DIGEST_FROM: 'Quarantine <quarantine@e2e.test>',
+    });
     app = createApp({
       config,
       database: sharedProvider(state, await detectSchema(state.db, state.dialect)),
       log: quiet,
       gatewayReach: nodeGatewayReach,
+      mailer: resendMailer({ apiKey: 're_e2e_key', baseUrl: resend.url }),
     });
     for (const [g, secret] of [
       [a, 'e2e-relay-secret-a-0123456789abcdef0123'],
@@ -126,6 +140,7 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
   afterAll(async () => {
     await a?.relay.close();
     await b?.relay.close();
+    await resend?.close();
     await state?.close();
     await proxy?.close();
     await Promise.all([a?.h.stop(), b?.h.stop()]);
@@ -265,5 +280,54 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
     });
     await b.h.waitForSink((s) => s.raw.includes(`Resent-Message-ID: <${mb.mailId}-`));
     expect(b.released).toContain(mb.mailId);
+  });
+
+  it('the deployment admin pages through both gateways at once, newest first, nothing twice', async () => {
+    const made = [await quarantine(a, 'paula'), await quarantine(b, 'paul'), await quarantine(a, 'pia')];
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let pages = 0; pages < 500; pages++) {
+      const page = await json(
+        await req(ADMIN, `/v1/quarantine?gateway=all&status=all&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`),
+      );
+      expect(page.unavailable).toEqual([]);
+      seen.push(...page.items.map((i: { id: string }) => i.id));
+      cursor = page.next_cursor;
+      if (!cursor) break;
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toEqual(expect.arrayContaining(made.map((m) => m.id)));
+    const total = (await json(await req(ADMIN, '/v1/quarantine/stats?gateway=all&status=all'))).by_gateway;
+    expect(total.map((g: { gateway: string }) => g.gateway).sort()).toEqual(['', 'gw-a', 'gw-b']);
+  });
+
+  it('digests go out for both gateways, one per recipient; a link releases in its own gateway', async () => {
+    await quarantine(a, 'carol');
+    const mb = await quarantine(b, 'dave');
+    const run = async (gateway: string) =>
+      json(await req(ADMIN, `/v1/digests/run?gateway=${gateway}`, { method: 'POST', body: { force_all: true } }));
+    const before = resend.emails.length;
+    await run('gw-a');
+    await run('gw-b');
+    const sent = resend.emails.slice(before);
+    const to = sent.flatMap((e) => e.to);
+    expect(new Set(to).size).toBe(to.length);
+    const carol = sent.find((e) => e.to.includes(`carol@${a.domain}`));
+    const dave = sent.find((e) => e.to.includes(`dave@${b.domain}`));
+    expect(carol, "gw-a's digest for its own recipient").toBeDefined();
+    expect(dave, "gw-b's digest for its own recipient").toBeDefined();
+    // again: nothing twice
+    await run('gw-a');
+    await run('gw-b');
+    expect(resend.emails.length).toBe(before + sent.length);
+    // dave's release link acts in gw-b: through gw-b's relay and amavisd
+    b.h.clearSink();
+    const token = /^\s*Release:\s+https:\/\/quarantine\.e2e\.test\/a\/(\S+)$/m.exec(dave!.text ?? '')?.[1];
+    expect(token, 'a release link').toBeDefined();
+    expect((await app.request(`/a/${token}`, { method: 'POST' })).status).toBe(200);
+    await b.h.waitForSink((m) => m.raw.includes(`Resent-Message-ID: <${mb.mailId}-`));
+    expect(b.released).toContain(mb.mailId);
+    expect(a.released).not.toContain(mb.mailId);
+    expect(await rs(b, mb.mailId)).toEqual(['R']);
   });
 });
