@@ -19,8 +19,11 @@ import type { Deps } from '../deps.ts';
 import type { GatewayOpener } from '../gateways/context.ts';
 import type { AppEnv } from './env.ts';
 
-/** The route groups whose verbs act within one gateway's database. */
-export const GATEWAY_ROUTES = ['/v1/quarantine', '/v1/audit'] as const;
+/**
+ * The route groups whose verbs act within one gateway's database: its quarantine, its audit, and
+ * its amavisd lookup tables (sender lists, policies) with the release policies that govern its owners.
+ */
+export const GATEWAY_ROUTES = ['/v1/quarantine', '/v1/audit', '/v1/sender-lists', '/v1/policies', '/v1/release-policies'] as const;
 
 /**
  * Under GATEWAY_ROUTES but not gateway-aware yet: release requests (their rows and the decider's
