@@ -165,14 +165,10 @@ export const GatewayParam = z.string().regex(GATEWAY_SLUG, 'expected a registere
 });
 
 /** `?gateway=` on a route that acts in one gateway only (not `all`). */
-export const OneGatewayParam = z
-  .string()
-  .regex(GATEWAY_SLUG, 'expected a registered gateway id, e.g. mx-eu-1')
-  .optional()
-  .openapi({
-    description:
-      'a registered gateway\'s id: act in its database (README "Gateways: who sees what"); absent: your only gateway, or for the deployment\'s admins its own database',
-  });
+export const OneGatewayParam = z.string().regex(GATEWAY_SLUG, 'expected a registered gateway id, e.g. mx-eu-1').optional().openapi({
+  description:
+    'a registered gateway\'s id: act in its database (README "Gateways: who sees what"); absent: your only gateway, or for the deployment\'s admins its own database',
+});
 
 export const Score = z.coerce.number().min(-1e6).max(1e6);
 
