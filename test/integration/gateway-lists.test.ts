@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ADMIN_KEY, testApp, uniqueDomains, type TestApp } from '../support/app.ts';
 import { createVariantDatabase, dropVariantDatabase } from '../support/databases.ts';
 import { Fixtures } from '../support/fixtures.ts';
-import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
+import { closedPort, startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
 import { directTransport } from '../../src/amavis/pdp-client.node.ts';
 import { bind, detectSchema, type SchemaVariant, type VariantName } from '../../src/amavis/schema.ts';
 import { Problem } from '../../src/api/schemas.ts';
@@ -30,6 +30,7 @@ describe.each([
   ({ home, gateway }) => {
     // its own id: the gateway's release policies (its global rule too) are no other test file's
     const GW = `gw-l${crypto.randomUUID().slice(0, 6)}`;
+    const DOWN = `${GW}-down`;
     let t: TestApp;
     let gwHandle: DbHandle;
     let gwVariant: SchemaVariant;
@@ -127,6 +128,36 @@ describe.each([
       await dropVariantDatabase(gateway, gwDbOpts);
       await homePeer?.close();
       await gwPeer?.close();
+    });
+
+    it('a gateway admin of two names one (400 naming the field, `all` too); the one down is 503 naming it; a malformed id 400', async () => {
+      const [elsewhere] = uniqueDomains(1);
+      await ok(
+        await send('/v1/gateways', ADMIN_KEY, 'POST', {
+          id: DOWN,
+          name: 'gateway down',
+          domains: [elsewhere],
+          database: { url: `postgres://qe_test:qe_test_pw@127.0.0.1:${await closedPort()}/nothing` },
+          release: { pdp: '127.0.0.1:9' },
+        }),
+        201,
+      );
+      const two = await newKey({ role: 'admin', gateways: [GW, DOWN] });
+      try {
+        for (const path of ['/v1/sender-lists', '/v1/policies', '/v1/release-policies']) {
+          for (const q of ['', '?gateway=all', '?gateway=Not_An_Id']) {
+            const res = await send(`${path}${q}`, two.key);
+            expect(res.status, `${path}${q}`).toBe(400);
+            expect(Problem.parse(await res.json())).toMatchObject({ field: 'gateway' });
+          }
+          expect(await status(`${path}?gateway=${GW}`, two.key), path).toBe(200);
+          const down = await send(`${path}?gateway=${DOWN}`, two.key);
+          expect(down.status, path).toBe(503);
+          expect(Problem.parse(await down.json())).toMatchObject({ code: 'gateway_unavailable' });
+        }
+      } finally {
+        await t.deps.state.deleteFrom('qe_api_keys').where('id', '=', two.id).execute();
+      }
     });
 
     describe('sender lists', () => {
@@ -389,6 +420,7 @@ describe.each([
         // home's global rule (other files' domain overrides come and go meanwhile: the global rule only)
         const homeGlobal = async () => (await ok<{ global: object }>(await send('/v1/release-policies', ADMIN_KEY))).global;
         const before = await homeGlobal();
+        const since = await lastAuditId();
         // home's override of the domain goes: its owners see their spam again
         expect((await send(`/v1/release-policies/domains/${D}`, keys.homeDom.key, 'DELETE')).status).toBe(204);
         expect(await listed(keys.homeUser.key)).toContain('home spam 2');
@@ -413,6 +445,18 @@ describe.each([
         expect(await homeGlobal()).toEqual(before);
         // a domain admin of gw-b may not set the global rule, as at home
         expect(await status('/v1/release-policies/global', keys.domB.key, 'PUT', { rules: { spam: 'none' } })).toBe(403);
+        const changes = await t.deps.state
+          .selectFrom('qe_audit')
+          .select(['gateway_id', 'actor'])
+          .where('action', '=', 'release_policy')
+          .where('id', '>', since)
+          .where('detail', 'like', '%"domain":"*"%')
+          .orderBy('id')
+          .execute();
+        expect(changes).toEqual([
+          { gateway_id: GW, actor: `key:${keys.adminB.id}` },
+          { gateway_id: GW, actor: expect.any(String) },
+        ]);
         const gwRows = await t.deps.state.selectFrom('qe_release_policies').select('domain').where('gateway_id', '=', GW).execute();
         expect(gwRows).toEqual([]);
       });
