@@ -19,11 +19,17 @@ import type { Deps } from '../deps.ts';
 import type { GatewayOpener } from '../gateways/context.ts';
 import type { AppEnv } from './env.ts';
 
-/** The route groups whose verbs act within one gateway's database. */
+/**
+ * The route groups whose verbs act within one gateway's database: its quarantine, its audit, its
+ * amavisd lookup tables (sender lists, policies) with the release policies that govern its owners,
+ * and a mailbox's digest (README "Digests per gateway"; admin digests stay home-only).
+ */
 export const GATEWAY_ROUTES = [
   '/v1/quarantine',
   '/v1/audit',
-  // a mailbox's digest in its gateway (README "Digests per gateway"); admin digests stay home-only
+  '/v1/sender-lists',
+  '/v1/policies',
+  '/v1/release-policies',
   '/v1/digests/subscriptions',
   '/v1/digests/run',
   '/v1/digests/preview',

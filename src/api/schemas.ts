@@ -164,6 +164,12 @@ export const GatewayParam = z.string().regex(GATEWAY_SLUG, 'expected a registere
     'a registered gateway\'s id: act in its quarantine (README "Gateways: who sees what"); `all` (list and stats): every gateway you may see at once; absent: your only gateway (a gateway admin of several: all), or for the deployment\'s admins its own database',
 });
 
+/** `?gateway=` on a route that acts in one gateway only (not `all`). */
+export const OneGatewayParam = z.string().regex(GATEWAY_SLUG, 'expected a registered gateway id, e.g. mx-eu-1').optional().openapi({
+  description:
+    'a registered gateway\'s id: act in its database (README "Gateways: who sees what"); absent: your only gateway, or for the deployment\'s admins its own database',
+});
+
 export const Score = z.coerce.number().min(-1e6).max(1e6);
 
 export const ItemId = z

@@ -28,6 +28,7 @@ export const MIGRATIONS = [
   '0020_gateway_scope',
   '0021_gateway_digests',
   '0022_gateway_release_hosts',
+  '0023_gateway_release_policies',
 ] as const;
 export const LATEST_VERSION = MIGRATIONS.length;
 

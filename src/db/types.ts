@@ -304,6 +304,8 @@ export interface QeStatsSnapshotsTable {
 
 /** What a mailbox owner may do with a content type (migration 0012): domain '*' is the global rule. */
 export interface QeReleasePoliciesTable {
+  /** the gateway whose owners the row governs ('' the deployment's own; migration 0023) */
+  gateway_id: Generated<string>;
   domain: string;
   content_type: string;
   owner_action: string;

@@ -83,9 +83,15 @@ export interface PolicyTable {
   domains: Map<string, Partial<Rules>>;
 }
 
-/** The rows for the global rule and the given domains (all domains when none are given). */
+/**
+ * The rows for the global rule and the given domains (all domains when none are given), of the
+ * request's gateway: a registered gateway's owners are governed by its own rows only (migration 0023).
+ */
 export async function loadPolicyTable(deps: Deps, domains?: readonly string[]): Promise<PolicyTable> {
-  let q = deps.state.selectFrom('qe_release_policies').select(['domain', 'content_type', 'owner_action']);
+  let q = deps.state
+    .selectFrom('qe_release_policies')
+    .select(['domain', 'content_type', 'owner_action'])
+    .where('gateway_id', '=', deps.gateway);
   if (domains) q = q.where('domain', 'in', [GLOBAL, ...domains]);
   const rows = await q.execute();
   const out: PolicyTable = { global: {}, domains: new Map() };
@@ -131,13 +137,14 @@ export function ownerActions(rules: Rules, type: PolicyType): OwnerLinkAction[] 
  * policy of their domain says is `hidden`; true for everyone else. In SQL (a probe of the small
  * policy table), so that every query scoped to an owner obeys it without a step that could be left out.
  */
-export function ownerVisible(who: Identity, column = 'm.content'): RawBuilder<boolean> {
+export function ownerVisible(who: Identity, column = 'm.content', gateway = ''): RawBuilder<boolean> {
   if (who.role !== 'user') return sql<boolean>`1 = 1`;
   const domain = domainOf(who.mailbox);
   return sql<boolean>`NOT EXISTS (SELECT 1 FROM qe_release_policies qp
-    WHERE qp.owner_action = 'hidden' AND qp.content_type = ${policyTypeSql(column)}
+    WHERE qp.gateway_id = ${gateway} AND qp.owner_action = 'hidden' AND qp.content_type = ${policyTypeSql(column)}
       AND (qp.domain = ${domain} OR (qp.domain = ${GLOBAL} AND NOT EXISTS (
-        SELECT 1 FROM qe_release_policies qd WHERE qd.domain = ${domain} AND qd.content_type = qp.content_type))))`;
+        SELECT 1 FROM qe_release_policies qd
+        WHERE qd.gateway_id = ${gateway} AND qd.domain = ${domain} AND qd.content_type = qp.content_type))))`;
 }
 
 /**
@@ -156,7 +163,7 @@ export async function ownerVisibleApart(deps: Deps, who: Identity, column = 'm.c
 
 /** ownerVisible, or with a state database apart ownerVisibleApart (its policy rows read first). */
 export function ownerVisibleFor(deps: Deps, who: Identity, column = 'm.content'): Promise<RawBuilder<boolean>> {
-  return deps.stateApart ? ownerVisibleApart(deps, who, column) : Promise.resolve(ownerVisible(who, column));
+  return deps.stateApart ? ownerVisibleApart(deps, who, column) : Promise.resolve(ownerVisible(who, column, deps.gateway));
 }
 
 /**
@@ -234,8 +241,9 @@ export async function putReleasePolicy(deps: Deps, who: Identity, domain: string
   const key = target(who, domain);
   const now = Math.floor(deps.clock.now() / 1000);
   await deps.state.transaction().execute(async (trx) => {
-    await trx.deleteFrom('qe_release_policies').where('domain', '=', key).execute();
+    await trx.deleteFrom('qe_release_policies').where('gateway_id', '=', deps.gateway).where('domain', '=', key).execute();
     const rows = Object.entries(rules).map(([type, action]) => ({
+      gateway_id: deps.gateway,
       domain: key,
       content_type: type,
       owner_action: action as string,
@@ -256,7 +264,11 @@ export async function putReleasePolicy(deps: Deps, who: Identity, domain: string
 export async function deleteReleasePolicy(deps: Deps, who: Identity, domain: string): Promise<void> {
   const key = target(who, domain);
   await deps.state.transaction().execute(async (trx) => {
-    const res = await trx.deleteFrom('qe_release_policies').where('domain', '=', key).executeTakeFirst();
+    const res = await trx
+      .deleteFrom('qe_release_policies')
+      .where('gateway_id', '=', deps.gateway)
+      .where('domain', '=', key)
+      .executeTakeFirst();
     if (Number(res.numDeletedRows) === 0) throw new AppError('not_found', 'this domain has no override');
     await recordAudit(trx, deps.clock, who, {
       action: 'release_policy',

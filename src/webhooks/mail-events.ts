@@ -96,13 +96,21 @@ export async function emitReleaseEvents(
 /** sender_list.changed: one allow/block entry added, moved between lists, or removed. */
 export async function emitSenderListEvent(
   trx: Deps['db'],
-  deps: Pick<Deps, 'clock'>,
+  deps: Pick<Deps, 'clock' | 'gateway'>,
   who: Identity,
   e: { recipient: string; domain: string | null; sender: string; list: string; change: 'created' | 'updated' | 'removed' },
 ): Promise<string | null> {
   return emitEvent(trx, deps, {
     type: 'sender_list.changed',
     domains: e.domain ? [e.domain] : [],
-    data: { recipient: e.recipient, sender: e.sender, list: e.list, change: e.change, actor: { name: who.actor, role: who.role } },
+    gateway: deps.gateway,
+    data: {
+      recipient: e.recipient,
+      sender: e.sender,
+      list: e.list,
+      change: e.change,
+      actor: { name: who.actor, role: who.role },
+      ...(deps.gateway ? { gateway: deps.gateway } : {}),
+    },
   });
 }

@@ -291,20 +291,13 @@ describe.each([
         // Resend's events carry a Svix signature, not a key: a bearer key is not read there at all
         .filter((r) => r.path !== '/v1/hooks/resend');
       const unique = [...new Map(routes.map((r) => [`${r.method} ${r.path}`, r])).values()];
-      // the table is not empty by accident: every group the brief names is in it
+      // the table is not empty by accident: every group still home-only is in it, and the
+      // gateway-aware lookup tables (test/integration/gateway-lists.test.ts) are not
       const groups = new Set(unique.map((r) => r.path.split('/').slice(0, 3).join('/')));
-      for (const g of [
-        '/v1/keys',
-        '/v1/gateways',
-        '/v1/sender-lists',
-        '/v1/policies',
-        '/v1/release-policies',
-        '/v1/release-requests',
-        '/v1/webhooks',
-        '/v1/digests',
-      ]) {
+      for (const g of ['/v1/keys', '/v1/gateways', '/v1/release-requests', '/v1/webhooks', '/v1/digests']) {
         expect(groups, g).toContain(g);
       }
+      for (const g of ['/v1/sender-lists', '/v1/policies', '/v1/release-policies']) expect(groups, g).not.toContain(g);
       expect(unique.some((r) => r.path === '/v1/digests/admin')).toBe(true);
       expect(unique.some((r) => r.path === '/v1/quarantine/:id/release-requests')).toBe(true);
 
@@ -595,15 +588,23 @@ describe.each([
       const inGw = await listSenderEntries(gwDeps, admin, { recipient: `alice@${D}` });
       expect(inGw).toEqual([expect.objectContaining({ sender, list: 'allow' })]);
       expect(await listSenderEntries(t.deps, admin, { recipient: `alice@${D}` })).toEqual([]);
-      // and the deployment's own sender-lists API (home only) does not show it
+      // the sender-lists API shows it in gw-b's lists, not in the deployment's own
       const listed = await ok<{ items: Array<{ sender: string }> }>(await send(`/v1/sender-lists?recipient=alice@${D}`, ADMIN_KEY));
       expect(listed.items.map((i) => i.sender)).not.toContain(sender);
+      for (const [path, k] of [
+        [`/v1/sender-lists?recipient=alice@${D}&gateway=${GW}`, ADMIN_KEY],
+        [`/v1/sender-lists?recipient=alice@${D}`, keys.domB.key],
+      ] as const) {
+        expect((await ok<{ items: Array<{ sender: string }> }>(await send(path, k))).items.map((i) => i.sender)).toContain(sender);
+      }
     });
 
     it("a gw-b user's virus mail (policy: request) is refused without pointing at release requests, which gw-b lacks", async () => {
       const m = await twins([`alice@${D}`], 'virus');
-      // the domain's release policy (kept by domain) applies in whichever gateway serves it
-      expect(await status(`/v1/release-policies/domains/${D}`, ADMIN_KEY, 'PUT', { rules: { virus: 'request' } })).toBe(200);
+      // each gateway's owners by its own release policy (test/integration/gateway-lists.test.ts): 'request' in both
+      for (const q of ['', `?gateway=${GW}`]) {
+        expect(await status(`/v1/release-policies/domains/${D}${q}`, ADMIN_KEY, 'PUT', { rules: { virus: 'request' } })).toBe(200);
+      }
       await sql`UPDATE msgs SET content = 'V' WHERE partition_tag = 0 AND mail_id = ${bind(gwMailVariant(), 'msgs.mail_id', m.mailId)}`.execute(
         gwHandle.db,
       );

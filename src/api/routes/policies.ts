@@ -3,7 +3,7 @@ import { LEVELS } from '../../policies/columns.ts';
 import { assignPolicy, getPolicy, listPolicies, updatePolicy } from '../../policies/policies.ts';
 import { AppError } from '../../errors.ts';
 import { newRouter } from '../env.ts';
-import { bodyProblemResponses, problemResponses, problems } from '../schemas.ts';
+import { bodyProblemResponses, OneGatewayParam, problemResponses, problems } from '../schemas.ts';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
@@ -49,6 +49,9 @@ const Patch = z
   .strict()
   .openapi('PolicyPatch');
 
+/** the gateway's own policy table (entered by src/api/gateway-scope.ts) */
+const gatewayQuery = z.object({ gateway: OneGatewayParam });
+
 const idParam = z.object({
   id: z.coerce
     .number()
@@ -66,6 +69,7 @@ export function policyRoutes() {
       path: '/',
       tags: ['policies'],
       summary: "amavisd policies you may manage (admins: all; domain admins: their domains' own policies)",
+      request: { query: gatewayQuery },
       responses: { 200: { description: 'Policies', ...json(z.object({ items: z.array(Policy) })) }, ...problemResponses },
     }),
     async (c) => {
@@ -79,7 +83,7 @@ export function policyRoutes() {
       path: '/{id}',
       tags: ['policies'],
       summary: 'One policy',
-      request: { params: idParam },
+      request: { params: idParam, query: gatewayQuery },
       responses: { 200: { description: 'The policy', ...json(Policy) }, ...problemResponses },
     }),
     async (c) => c.json(await getPolicy(c.get('deps'), c.get('identity'), c.req.valid('param').id), 200),
@@ -94,7 +98,7 @@ export function policyRoutes() {
         'Domain admins may change only the verdict columns: quarantine switches, *_lover, bypass_*_checks, spam_*_level, ' +
         'spam_subject_tag*, banned_rulenames (names from a fixed set) and policy_name. Every other column (forward_method, ' +
         '*_quarantine_to, archive_quarantine_to, *_admin, sa_userconf, addr_extension_*, ...) is for admins: 403 naming the field.',
-      request: { params: idParam, body: { required: true, ...json(Patch) } },
+      request: { params: idParam, query: gatewayQuery, body: { required: true, ...json(Patch) } },
       responses: {
         200: { description: 'The policy after the change', ...json(Policy) },
         ...problems('conflict', 'payload_too_large', 'unsupported_media_type'),
@@ -115,6 +119,7 @@ export function policyRoutes() {
             .max(300)
             .openapi({ param: { name: 'recipient', in: 'path' }, example: '@example.com' }),
         }),
+        query: gatewayQuery,
         body: {
           required: true,
           ...json(

@@ -8,7 +8,7 @@ import {
   type PolicyType,
 } from '../../quarantine/release-policy.ts';
 import { newRouter } from '../env.ts';
-import { problemResponses, problems } from '../schemas.ts';
+import { OneGatewayParam, problemResponses, problems } from '../schemas.ts';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
@@ -30,6 +30,8 @@ const View = z
   })
   .openapi('ReleasePolicies');
 const Body = z.object({ rules: PartialRules }).strict();
+/** the gateway whose owners the policy governs (entered by src/api/gateway-scope.ts) */
+const gatewayQuery = z.object({ gateway: OneGatewayParam });
 const domainParam = z.object({
   domain: z
     .string()
@@ -49,6 +51,7 @@ export function releasePolicyRoutes() {
       path: '/',
       tags: ['release-policies'],
       summary: 'The release policy in force: defaults, the global rule, and the domain overrides in your scope',
+      request: { query: gatewayQuery },
       responses: { 200: { description: 'The policy', ...json(View) }, ...problemResponses },
     }),
     async (c) => c.json(await getReleasePolicies(c.get('deps'), c.get('identity')), 200),
@@ -59,7 +62,7 @@ export function releasePolicyRoutes() {
       path: '/global',
       tags: ['release-policies'],
       summary: 'Admins: replace the global rule (types left out: the defaults)',
-      request: { body: { required: true, ...json(Body) } },
+      request: { query: gatewayQuery, body: { required: true, ...json(Body) } },
       responses: {
         200: { description: 'The policy after the change', ...json(View) },
         ...problems('forbidden', 'payload_too_large', 'unsupported_media_type'),
@@ -73,7 +76,7 @@ export function releasePolicyRoutes() {
       path: '/domains/{domain}',
       tags: ['release-policies'],
       summary: "Admins, or the domain's domain admin: replace the domain's override (types left out: the global rule)",
-      request: { params: domainParam, body: { required: true, ...json(Body) } },
+      request: { params: domainParam, query: gatewayQuery, body: { required: true, ...json(Body) } },
       responses: {
         200: { description: 'The policy after the change', ...json(View) },
         ...problems('payload_too_large', 'unsupported_media_type'),
@@ -88,7 +91,7 @@ export function releasePolicyRoutes() {
       path: '/domains/{domain}',
       tags: ['release-policies'],
       summary: "Admins, or the domain's domain admin: remove the domain's override (the global rule applies)",
-      request: { params: domainParam },
+      request: { params: domainParam, query: gatewayQuery },
       responses: { 204: { description: 'Removed' }, ...problemResponses },
     }),
     async (c) => {

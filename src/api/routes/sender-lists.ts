@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { addSenderEntry, listSenderEntries, removeSenderEntry } from '../../senders/lists.ts';
 import { parseRecipient, parseSender } from '../../senders/forms.ts';
 import { newRouter } from '../env.ts';
-import { bodyProblemResponses, problemResponses } from '../schemas.ts';
+import { bodyProblemResponses, OneGatewayParam, problemResponses } from '../schemas.ts';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 
@@ -50,6 +50,7 @@ export function senderListRoutes() {
             sender: SenderKey.optional(),
             list: ListName.optional(),
             limit: z.coerce.number().int().min(1).max(1000).default(500),
+            gateway: OneGatewayParam,
           })
           .strict(),
       },
@@ -59,7 +60,8 @@ export function senderListRoutes() {
       },
     }),
     async (c) => {
-      const items = await listSenderEntries(c.get('deps'), c.get('identity'), c.req.valid('query'));
+      const { gateway: _entered, ...q } = c.req.valid('query'); // the gateway was entered already (src/api/gateway-scope.ts)
+      const items = await listSenderEntries(c.get('deps'), c.get('identity'), q);
       return c.json({ items }, 200);
     },
   );
@@ -70,7 +72,10 @@ export function senderListRoutes() {
       path: '/',
       tags: ['sender-lists'],
       summary: 'Allow or block a sender for a recipient; repeating it changes nothing, the other list is replaced',
-      request: { body: { required: true, ...json(z.object({ recipient: RecipientKey, sender: SenderKey, list: ListName }).strict()) } },
+      request: {
+        query: z.object({ gateway: OneGatewayParam }),
+        body: { required: true, ...json(z.object({ recipient: RecipientKey, sender: SenderKey, list: ListName }).strict()) },
+      },
       responses: {
         201: { description: 'Created', ...json(Written) },
         200: { description: 'Already there (unchanged) or moved from the other list (updated)', ...json(Written) },
@@ -89,7 +94,9 @@ export function senderListRoutes() {
       path: '/',
       tags: ['sender-lists'],
       summary: 'Remove an entry (the users/mailaddr rows stay)',
-      request: { query: z.object({ recipient: RecipientKey, sender: SenderKey, list: ListName.optional() }).strict() },
+      request: {
+        query: z.object({ recipient: RecipientKey, sender: SenderKey, list: ListName.optional(), gateway: OneGatewayParam }).strict(),
+      },
       responses: {
         200: { description: 'removed: false when there was no such entry', ...json(z.object({ removed: z.boolean() })) },
         ...problemResponses,

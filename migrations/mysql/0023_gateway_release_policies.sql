@@ -1,0 +1,9 @@
+-- Release policies per gateway (README "Gateways: who sees what"): a registered gateway's owners
+-- are governed by its own rows, never by the deployment's or another gateway's. '' is the
+-- deployment's own amavisd database (every row before this migration). One statement: the column
+-- and the new key come together (MySQL commits each DDL statement at once; run again, the column's
+-- "already exists" counts the statement as done).
+ALTER TABLE qe_release_policies
+  ADD COLUMN gateway_id varchar(32) NOT NULL DEFAULT '' FIRST,
+  DROP PRIMARY KEY,
+  ADD PRIMARY KEY (gateway_id, domain, content_type);
