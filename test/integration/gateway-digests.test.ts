@@ -37,6 +37,8 @@ describe('digests per gateway: home on MariaDB, a registered gateway on PostgreS
   const tag = crypto.randomUUID().slice(0, 6);
   const gw = `dg-${tag}`;
   const down = `dg-down-${tag}`;
+  /** other files register gateways in the same state database at the same time: this file's own only */
+  const ours = (ids: unknown[]) => ids.filter((id) => typeof id === 'string' && id.endsWith(tag));
   const homeDomain = `home-${tag}.example`;
   const gwDomain = `gw-${tag}.example`;
   const [alice, bob, both] = [`alice@${homeDomain}`, `bob@${gwDomain}`, `both@${gwDomain}`];
@@ -160,12 +162,12 @@ describe('digests per gateway: home on MariaDB, a registered gateway on PostgreS
     await putSubscription(await gatewayDeps(), { ...admin, gateway: gw }, both, { enabled: true });
 
     const report = await digestJob.run(jobDeps(), { gateways: t.gateways });
-    expect(report.summary).toMatch(new RegExp(`skipped: ${down}`));
+    expect(report.summary).toMatch(new RegExp(`skipped: .*${down}`));
     expect(report.gateways).toMatchObject({
       home: expect.stringMatching(/^digest: 2 sent/),
       [gw]: expect.stringMatching(/^digest: 2 sent/),
     });
-    expect(warnings.filter((w) => w.msg === 'job skipped a gateway').map((w) => w.fields?.gateway)).toEqual([down]);
+    expect(ours(warnings.filter((w) => w.msg === 'job skipped a gateway').map((w) => w.fields?.gateway))).toEqual([down]);
 
     expect(to(alice)).toHaveLength(1);
     expect(to(bob)).toHaveLength(1);
