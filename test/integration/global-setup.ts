@@ -1,9 +1,10 @@
 import type { TestProject } from 'vitest/node';
 import { VARIANTS, createVariantDatabase, dropVariantDatabase, runSuffix } from '../support/databases.ts';
 
-/** One fresh database per amavisd schema variant for the whole run, named for this run only. */
+/** One fresh database per amavisd schema variant for the whole run (per project), named for this run only. */
 export default async function setup(project: TestProject) {
-  const suffix = runSuffix('it');
+  // per project: the gateway files' project has databases of its own (vitest.config.ts)
+  const suffix = runSuffix(project.name === 'integration-gateways' ? 'ig' : 'it');
   const urls: Record<string, string> = {};
   for (const v of VARIANTS) urls[v] = await createVariantDatabase(v, { suffix });
   project.provide('variantUrls', urls);
