@@ -8,7 +8,7 @@
  * a Worker opens a connection per request and closes it, as it does for its own database.
  */
 import { detectSchema, type SchemaVariant } from '../amavis/schema.ts';
-import { dbTimeouts } from '../config.ts';
+import { dbTimeouts, type Config } from '../config.ts';
 import type { DbHandle } from '../db/connect.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
@@ -160,7 +160,15 @@ export function gatewayOpener(reach: GatewayReach | undefined, pdp: ((hostPort: 
         opened = await openGateway(base, row, false);
         done = () => opened.handle.close().catch(() => {});
       }
-      const deps: Deps = { ...base, db: opened.handle.db, variant: opened.variant, gateway: id, stateApart: true, release: opened.release };
+      const deps: Deps = {
+        ...base,
+        config: withGatewayFrom(base.config, row.mail_from),
+        db: opened.handle.db,
+        variant: opened.variant,
+        gateway: id,
+        stateApart: true,
+        release: opened.release,
+      };
       // reports to the spam filter go to the deployment's own learner only: not a gateway's mail
       deps.learner = null;
       return { deps, release: done };
@@ -240,6 +248,18 @@ async function releaseOf(
     else routes.set(host, unreachableHost(row.id, host));
   }
   return routedTransport(routes, fallback);
+}
+
+/**
+ * A gateway's own From (its mail_from): its digests and mail about its quarantine come from that
+ * address (with DIGEST_FROM's display name), and the mail it releases is Resent-From it (amavisd's
+ * requested_by, RELEASE_FROM in the README). Unset: the deployment's DIGEST_FROM and RELEASE_FROM.
+ */
+export function withGatewayFrom(config: Config, mailFrom: string | null): Config {
+  if (!mailFrom) return config;
+  const lt = config.DIGEST_FROM?.lastIndexOf('<') ?? -1;
+  const name = lt > 0 ? config.DIGEST_FROM!.slice(0, lt).trim() : '';
+  return { ...config, DIGEST_FROM: name ? `${name} <${mailFrom}>` : mailFrom, RELEASE_FROM: mailFrom };
 }
 
 function unreachableHost(id: string, host: string): ReleaseTransport {

@@ -122,6 +122,8 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
           name: g.id,
           domains: [g.domain],
           database: { url: g.h.databaseUrl },
+          // gateway B's mail comes from its own address (its digests, and the Resent-From of what it releases)
+          mail_from: g.id === 'gw-b' ? `quarantine@${g.domain}` : null,
           release: { relay_url: g.relay.url, relay_secret: secret },
         },
       });
@@ -185,9 +187,11 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
         // the same key in the deployment's own database (no prefix) is another message: not found
         await req(k, `/v1/quarantine/${mb.bare}`),
         await req(k, '/v1/quarantine/bulk?gateway=gw-b', { method: 'POST', body: { action: 'release', ids: [mb.id] } }),
+        // the other gateway's lookup tables and release policies
+        await req(k, '/v1/sender-lists?gateway=gw-b'),
+        await req(k, '/v1/policies?gateway=gw-b'),
+        await req(k, '/v1/release-policies?gateway=gw-b'),
         // routes that serve the deployment's own database only
-        await req(k, '/v1/sender-lists'),
-        await req(k, '/v1/policies'),
         await req(k, '/v1/webhooks'),
         await req(k, '/v1/keys'),
         await req(k, '/v1/gateways'),
@@ -316,6 +320,8 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
     const dave = sent.find((e) => e.to.includes(`dave@${b.domain}`));
     expect(carol, "gw-a's digest for its own recipient").toBeDefined();
     expect(dave, "gw-b's digest for its own recipient").toBeDefined();
+    expect(carol!.from).toBe('Quarantine <quarantine@e2e.test>');
+    expect(dave!.from).toBe(`Quarantine <quarantine@${b.domain}>`);
     // again: nothing twice
     await run('gw-a');
     await run('gw-b');
@@ -325,7 +331,8 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
     const token = /^\s*Release:\s+https:\/\/quarantine\.e2e\.test\/a\/(\S+)$/m.exec(dave!.text ?? '')?.[1];
     expect(token, 'a release link').toBeDefined();
     expect((await app.request(`/a/${token}`, { method: 'POST' })).status).toBe(200);
-    await b.h.waitForSink((m) => m.raw.includes(`Resent-Message-ID: <${mb.mailId}-`));
+    const delivered = await b.h.waitForSink((m) => m.raw.includes(`Resent-Message-ID: <${mb.mailId}-`));
+    expect(delivered.raw).toMatch(new RegExp(`^Resent-From: <?quarantine@${b.domain.replaceAll('.', '\\.')}>?\\r?$`, 'm'));
     expect(b.released).toContain(mb.mailId);
     expect(a.released).not.toContain(mb.mailId);
     expect(await rs(b, mb.mailId)).toEqual(['R']);
