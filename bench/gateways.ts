@@ -153,7 +153,7 @@ async function benchBackend(backend: BenchBackend) {
         log(`[${backend}] round ${round + 1}/${ROUNDS}: ${n} gateway(s), load ${load().join(' ')}`);
         a.list.push(...(await timed(api, '/v1/quarantine?limit=50', SAMPLES, oneKey)));
         a.stats.push(...(await timed(api, '/v1/quarantine/stats', Math.max(1, Math.floor(SAMPLES / 5)), oneKey)));
-        a.across.push(...(await timed(api, '/v1/quarantine?limit=50', Math.max(1, Math.floor(SAMPLES / 5)))));
+        a.across.push(...(await timed(api, '/v1/quarantine?gateway=all&limit=50', Math.max(1, Math.floor(SAMPLES / 5)))));
         a.readyz.push(...(await timed(api, '/readyz', READYZ_SAMPLES)));
         const t = await throughput(api, oneKey);
         a.rps.push(t.rps);
