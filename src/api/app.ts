@@ -138,7 +138,7 @@ export function createApp(opts: AppOptions) {
   // /readyz acquires its own connection, inside its deadline (src/db/readiness.ts).
   // Digest one-click links: the signed token is the credential, not a bearer key (src/digest/actions.ts).
   app.use('/a/*', withDatabase);
-  app.route('/a', actionLinkRoutes());
+  app.route('/a', actionLinkRoutes(undefined, root.gateways));
   // The pages: their own sessions (cookie + CSRF), not the bearer key; src/ui/.
   app.route('/ui', uiRoutes({ withDatabase, bootstrapHash, keyThrottle, clock }));
 

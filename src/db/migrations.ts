@@ -27,6 +27,7 @@ export const MIGRATIONS = [
   '0019_gateways',
   '0020_gateway_scope',
   '0022_gateway_release_hosts',
+  '0024_gateway_webhooks',
 ] as const;
 export const LATEST_VERSION = MIGRATIONS.length;
 

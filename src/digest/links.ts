@@ -35,6 +35,11 @@ export interface LinkClaims {
   keyId?: string;
   /** an admin's digest: the link acts as that key (an admin), not as the recipient (src/digest/admin-actions.ts) */
   actsAsKey?: true;
+  /**
+   * A registered gateway's digest: the message and the mailbox are in that gateway's database, and
+   * the link acts there (src/api/routes/action-links.ts enters it). Absent: the deployment's own.
+   */
+  gateway?: string;
 }
 
 export const DEFAULT_LINK_TTL = 7 * 24 * 3600;
@@ -47,11 +52,13 @@ const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
 const KEY_ID = /^key_[A-Za-z0-9_-]{1,28}$/;
 const ACTS_AS_KEY = 'as-key';
+/** the last field of a registered gateway's link: `g:<gateway id>` (src/gateways/gateway-id.ts's form) */
+const GATEWAY_FIELD = /^g:([a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?)$/;
 
 /**
  * The signed payload: `v2|action|partition|b64url(mail_id)|b64url(recipient)|expires[|key_id]`
  * (the seventh field: the API key that minted a preview's link; an eighth, `as-key`: the link acts
- * as that key, from an admin's digest). The free-text
+ * as that key, from an admin's digest; last, `g:<gateway>`: a registered gateway's). The free-text
  * fields are base64url, so any address amavisd stores (RFC 5321 allows '|', quotes, spaces in a
  * quoted local part, 254 characters) signs as it is and cannot break the field split.
  * Tokens signed before v2 (`v1|...|recipient|...`, whose signer refused a '|' in any field) are
@@ -71,10 +78,16 @@ function payloadOf(c: LinkClaims): string {
     fields.push(c.keyId);
     if (c.actsAsKey) fields.push(ACTS_AS_KEY);
   } else if (c.actsAsKey) throw new Error('a link acting as a key needs its key id');
+  if (c.gateway) {
+    const field = `g:${c.gateway}`;
+    if (!GATEWAY_FIELD.test(field)) throw new Error("a link's gateway id is malformed");
+    fields.push(field);
+  }
   return fields.join('|');
 }
 
 function payloadV1(c: LinkClaims): string | null {
+  if (c.gateway) return null; // v1 links predate gateways
   const fields = ['v1', c.action, c.partitionTag === null ? '' : String(c.partitionTag), c.mailId ?? '', c.recipient, String(c.expires)];
   return fields.some((f) => f.includes('|')) ? null : fields.join('|');
 }
@@ -129,6 +142,8 @@ const DECIMAL = /^(0|[1-9][0-9]{0,14})$/;
 /** The claims of a payload, or null. Only its canonical spelling is accepted (checked by the caller). */
 function parsePayload(payload: string): LinkClaims | null {
   const [version, action, partition, mailIdField, recipientField, expires, ...more] = payload.split('|');
+  const gatewayMatch = version === 'v2' && more.length >= 1 ? GATEWAY_FIELD.exec(more[more.length - 1]!) : null;
+  if (gatewayMatch) more.pop();
   const keyId = version === 'v2' && more.length >= 1 && KEY_ID.test(more[0]!) ? more[0] : undefined;
   const actsAsKey = keyId !== undefined && more.length === 2 && more[1] === ACTS_AS_KEY;
   if (
@@ -149,6 +164,7 @@ function parsePayload(payload: string): LinkClaims | null {
     expires: Number(expires),
     ...(keyId === undefined ? {} : { keyId }),
     ...(actsAsKey ? { actsAsKey: true as const } : {}),
+    ...(gatewayMatch ? { gateway: gatewayMatch[1]! } : {}),
   };
   // exactly one spelling of these claims: the one this server's signer writes
   if ((version === 'v2' ? payloadOf(claims) : payloadV1(claims)) !== payload) return null;

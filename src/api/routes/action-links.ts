@@ -7,6 +7,9 @@ import { actionLinkLimiter, type RateLimiter } from '../../digest/rate-limit.ts'
 import { ownerReader } from '../../digest/reader.ts';
 import { renderHtml, templateFor, templatesWith } from '../../digest/render.ts';
 import { wordsFor } from '../../digest/wording.ts';
+import type { Deps } from '../../deps.ts';
+import { AppError } from '../../errors.ts';
+import type { GatewayOpener } from '../../gateways/context.ts';
 import { inBackground, type AppEnv } from '../env.ts';
 
 /**
@@ -72,18 +75,44 @@ async function formInput(c: Context<AppEnv>): Promise<{ reason?: string; confirm
   };
 }
 
-export function actionLinkRoutes(limiter: RateLimiter = actionLinkLimiter) {
+/**
+ * `gateways`: a registered gateway's link (its claims name the gateway, src/digest/links.ts) acts in
+ * that gateway's database, entered here for the one request; one that cannot be entered now says so
+ * (nothing was changed), a gateway no longer registered is a link that no longer works.
+ */
+export function actionLinkRoutes(limiter: RateLimiter = actionLinkLimiter, gateways?: GatewayOpener) {
   const r = new Hono<AppEnv>();
   const handle = (verb: typeof performAction) => async (c: Context<AppEnv>) => {
     const token = c.req.param('token') ?? '';
-    const deps = c.get('deps');
+    const home = c.get('deps');
     // the link owner's language and zone; without one (a bad link) the server's or the browser's language
     const accept = c.req.header('accept-language');
-    const v = await verifyToken(deps, token, (mailbox) => ownerReader(deps, mailbox, accept));
+    const v = await verifyToken(home, token, (mailbox) => ownerReader(home, mailbox, accept));
     if (!v.ok) return send(c, v.reader, v.page, token);
     // keyed by the link's claims, not the string it arrived as: one link, one bucket
-    if (!limiter.hit(linkKey(v.claims), deps.clock.now())) return send(c, v.reader, tooMany(v.reader), token);
-    return send(c, v.reader, await verb(deps, v.reader, v.claims, token, v.minter, await formInput(c)), token);
+    if (!limiter.hit(linkKey(v.claims), home.clock.now())) return send(c, v.reader, tooMany(v.reader), token);
+    const gateway = v.claims.gateway;
+    if (gateway === undefined) return send(c, v.reader, await verb(home, v.reader, v.claims, token, v.minter, await formInput(c)), token);
+    let entered: { deps: Deps; release(): Promise<void> };
+    try {
+      if (!gateways) throw new AppError('gateway_unavailable', 'this runtime cannot enter registered gateways');
+      entered = await gateways.enter(home, gateway);
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      const gone = err.code === 'not_found';
+      const w = v.reader.w;
+      const p: ActionPage = gone
+        ? { status: 404, kind: 'error', heading: w.t('act.invalid.heading'), message: w.t('act.invalid.revoked'), details: [], form: null }
+        : { status: 503, kind: 'error', heading: w.t('act.failed.heading'), message: w.t('act.failed.server'), details: [], form: null };
+      return send(c, v.reader, p, token);
+    }
+    try {
+      // the owner's words and zone as that gateway's subscription has them
+      const reader = await ownerReader(entered.deps, v.claims.recipient, accept);
+      return send(c, reader, await verb(entered.deps, reader, v.claims, token, v.minter, await formInput(c)), token);
+    } finally {
+      await entered.release();
+    }
   };
   r.get('/:token', handle(showAction));
   // the one field a link's form sends (a Deny's reason) is short: no large bodies are read
