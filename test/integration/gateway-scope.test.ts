@@ -131,6 +131,7 @@ describe.each([
       )
       .execute();
     await t?.deps.state.deleteFrom('qe_release_policies').where('domain', '=', D).execute();
+    await t?.deps.state.deleteFrom('qe_release_requests').where('domain', '=', D).execute();
     await t?.deps.state.deleteFrom('qe_gateway_domains').where('gateway_id', 'in', [GW, dead]).execute();
     await t?.deps.state.deleteFrom('qe_gateways').where('id', 'in', [GW, dead]).execute();
     await gwHandle?.close();
