@@ -94,8 +94,20 @@ async function load(deps: Deps, c: LinkClaims): Promise<Loaded> {
   return { ok: true, who, id: row.id, details: d };
 }
 
+/** The pages serve the deployment's own database only: a registered gateway's page links to none of them. */
+const inGateway = (deps: Deps, p: ActionPage): ActionPage => (deps.gateway ? { ...p, links: [] } : p);
+
 /** GET: reads only. */
 export async function showDecision(deps: Deps, c: LinkClaims): Promise<ActionPage> {
+  return inGateway(deps, await show(deps, c));
+}
+
+/** POST: the API's approve or deny, as the link's key. */
+export async function performDecision(deps: Deps, c: LinkClaims, input: { reason?: string }): Promise<ActionPage> {
+  return inGateway(deps, await perform(deps, c, input));
+}
+
+async function show(deps: Deps, c: LinkClaims): Promise<ActionPage> {
   const l = await load(deps, c);
   if (!l.ok) return l.page;
   if (c.action === 'approve_request') {
@@ -110,14 +122,13 @@ export async function showDecision(deps: Deps, c: LinkClaims): Promise<ActionPag
   };
 }
 
-/** POST: the API's approve or deny, as the link's key. */
-export async function performDecision(deps: Deps, c: LinkClaims, input: { reason?: string }): Promise<ActionPage> {
+async function perform(deps: Deps, c: LinkClaims, input: { reason?: string }): Promise<ActionPage> {
   const l = await load(deps, c);
   if (!l.ok) return l.page;
   if (c.action === 'deny_request') {
     const reason = (input.reason ?? '').trim();
     if (!reason || reason.length > REASON_MAX) {
-      const p = await showDecision(deps, c);
+      const p = await show(deps, c);
       return {
         ...p,
         status: 400,

@@ -25,6 +25,8 @@ const SECRETS_KEY = Buffer.alloc(32, 7).toString('base64');
 const NOW = Math.floor(Date.now() / 1000);
 const GW = 'gw-b';
 const PUBLIC = 'http://qe.test';
+/** the pages' "Release requests" link, as the HTML writes it (Mustache escapes '/') */
+const REQUESTS_PAGE = /ui(?:\/|&#x2F;)requests/;
 
 type Hook = { id: string; gateway: string | null; domains: string[] | null };
 type Req = { id: string; gateway: string; mail_id: string; recipient: string; status: string };
@@ -392,6 +394,7 @@ describe.each([
       const html = await shown.text();
       expect(html).toContain('Approve this release request?');
       expect(html).toContain('gw-b link approve'); // gw-b's message, read in gw-b's database
+      expect(html).not.toMatch(REQUESTS_PAGE); // the pages list the deployment's own requests only
       expect(gwPeer.received.length).toBe(before);
 
       const done = await t.app.request(approve, { method: 'POST' });
@@ -415,10 +418,16 @@ describe.each([
     it("a home request's link is home's: a gw-b decider is never mailed one; a home request's deciders are home's", async () => {
       const m = await twins('home link');
       await json<Req>(await send(`/v1/quarantine/${m.bare}/release-requests`, keys.homeUser.key, 'POST', {}), 201);
-      const { approve } = await linksIn(keys.homeDom.to, 'home home link');
+      const { approve, email } = await linksIn(keys.homeDom.to, 'home home link');
+      expect(email.text).toContain(`${PUBLIC}/ui/requests`);
       await linksIn(keys.admin.to, 'home home link');
       expect(mailed(keys.adminB.to, 'home home link')).toBe(false);
       expect(mailed(keys.domB.to, 'home home link')).toBe(false);
+      const shown = await t.app.request(approve);
+      expect(shown.status).toBe(200);
+      const html = await shown.text();
+      expect(html).toContain('home home link');
+      expect(html).toMatch(REQUESTS_PAGE);
       const done = await t.app.request(approve, { method: 'POST' });
       expect(done.status, await done.clone().text()).toBe(200);
       expect(await homeMail.rs(m.bare)).toEqual(['R']);
