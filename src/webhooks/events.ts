@@ -52,12 +52,22 @@ export function subscriptionDomains(stored: string | null): string[] | null {
   return stored === null ? null : (JSON.parse(stored) as string[]);
 }
 
+/**
+ * The event's gateway: `gateway`, else the payload's `data.gateway` (an emitter that names it only
+ * there), else the deployment's own. Never guessed wider: an event is one gateway's.
+ */
+function gatewayOf(event: OutboundEvent): string {
+  if (event.gateway !== undefined) return event.gateway;
+  const named = typeof event.data === 'function' ? undefined : event.data.gateway;
+  return typeof named === 'string' ? named : HOME_GATEWAY;
+}
+
 function wants(sub: Subscriptions[number], event: OutboundEvent): boolean {
   if (!(JSON.parse(sub.events) as string[]).includes(event.type)) return false;
   const scope = subscriptionDomains(sub.domains);
   // a domain admin's subscription always has a gateway (migration 0024 gave the older ones the deployment's own)
   const gateway = sub.gateway_id ?? (scope === null ? null : HOME_GATEWAY);
-  if (gateway !== null && gateway !== (event.gateway ?? HOME_GATEWAY)) return false;
+  if (gateway !== null && gateway !== gatewayOf(event)) return false;
   return scope === null || event.domains.some((d) => scope.includes(d));
 }
 

@@ -18,6 +18,7 @@ import { Problem } from '../../src/api/schemas.ts';
 import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
 import type { AmavisMessage } from '../../src/demo/writer.ts';
 import { deliverDue } from '../../src/webhooks/deliver.ts';
+import { emitEvent } from '../../src/webhooks/events.ts';
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -220,6 +221,19 @@ describe.each([
       // nothing of the other's reached either, whatever it was about
       expect(rx.adminB.received.map((x) => JSON.parse(x.body).data.gateway)).not.toContain(undefined);
       expect(rx.homeDom.received.map((x) => JSON.parse(x.body).data.gateway).filter(Boolean)).toEqual([]);
+    });
+
+    it("an event naming its gateway only in its data (data.gateway) is that gateway's too", async () => {
+      for (const r of Object.values(rx)) r.reset();
+      const marker = crypto.randomUUID();
+      await t.deps.state
+        .transaction()
+        .execute((trx) =>
+          emitEvent(trx, t.deps, { type: 'quarantine.released', domains: [D], data: { gateway: GW, marker, recipients: [`alice@${D}`] } }),
+        );
+      await deliverDue(t.deps, { limit: 500, timeoutMs: 2000 });
+      const got = (r: WebhookReceiver) => r.received.filter((x) => JSON.parse(x.body).data?.marker === marker).length;
+      expect([got(rx.admin), got(rx.adminB), got(rx.domB), got(rx.homeDom)]).toEqual([1, 1, 1, 0]);
     });
 
     it("listing, deleting, deliveries and retries: only subscriptions of the caller's gateways (else 404)", async () => {
