@@ -10,6 +10,7 @@ import { createVariantDatabase, dropVariantDatabase } from '../support/databases
 import { Fixtures } from '../support/fixtures.ts';
 import { startPdpPeer, type PdpPeer } from '../support/pdp-peer.ts';
 import { startResendTwin, type ResendTwin } from '../support/resend-server.ts';
+import { keySession } from '../support/ui-client.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
 import { directTransport } from '../../src/amavis/pdp-client.node.ts';
 import { randomSecretId } from '../../src/amavis/mail-id.ts';
@@ -446,6 +447,23 @@ describe.each([
       expect(done.status, await done.clone().text()).toBe(200);
       expect(await homeMail.rs(m.bare)).toEqual(['R']);
       expect(await gwMail.rs(m.bare)).toEqual([' ']);
+    });
+
+    it("the pages list and decide the deployment's own requests only: gw-b's is neither shown nor approved there", async () => {
+      const m = await twins('pages');
+      const b = await json<Req>(await send(`/v1/quarantine/${m.gw}/release-requests`, keys.userB.key, 'POST', {}), 201);
+      const h = await json<Req>(await send(`/v1/quarantine/${m.bare}/release-requests`, keys.homeUser.key, 'POST', {}), 201);
+      const browser = await keySession(t.app, ADMIN_KEY);
+      const { res, html, csrf } = await browser.page('/ui/requests');
+      expect(res.status).toBe(200);
+      expect(html).toContain(h.id);
+      expect(html).not.toContain(b.id);
+      const before = gwPeer.received.length;
+      const tried = await browser.post(`/ui/requests/${b.id}/approve`, { csrf: csrf! });
+      expect(tried.status).toBe(404);
+      expect(gwPeer.received.length).toBe(before);
+      const row = await t.deps.state.selectFrom('qe_release_requests').select('status').where('id', '=', b.id).executeTakeFirstOrThrow();
+      expect(row.status).toBe('pending');
     });
 
     it("gw-b's request expires when its message leaves gw-b's quarantine, not when home's twin does", async () => {
