@@ -142,6 +142,38 @@ describe('tokens have one spelling', () => {
   });
 });
 
+describe("a registered gateway's links", () => {
+  const sign = (payload: string) => {
+    const bytes = new TextEncoder().encode(payload);
+    return `${base64url(bytes)}.${base64url(hmacSha256Sync(SECRET, bytes).subarray(0, 16))}`;
+  };
+  it('carry the gateway as their last field, signed: round-trip, one spelling, a v1 link never names one', async () => {
+    const withGateway = { ...claims, gateway: 'mx-eu-1' };
+    const token = await signLink(SECRET, withGateway);
+    expect(await verifyLink(SECRET, token, 1_000)).toEqual({ ok: true, claims: withGateway });
+    expect(linkKey(withGateway)).not.toBe(linkKey(claims));
+    const asKey = { ...withGateway, keyId: 'key_abc', actsAsKey: true as const };
+    expect(await verifyLink(SECRET, await signLink(SECRET, asKey), 1_000)).toEqual({ ok: true, claims: asKey });
+    // another gateway's (or none) under this MAC: refused
+    const [p, m] = token.split('.') as [string, string];
+    const payload = new TextDecoder().decode(Uint8Array.from(Buffer.from(p, 'base64url')));
+    expect(payload.endsWith('|g:mx-eu-1')).toBe(true);
+    const other = base64url(new TextEncoder().encode(payload.replace('|g:mx-eu-1', '|g:mx-us-1')));
+    expect(await verifyLink(SECRET, `${other}.${m}`, 1_000)).toEqual({ ok: false, reason: 'bad_signature' });
+    const r = (s: string) => base64url(new TextEncoder().encode(s));
+    const base = `v2|release|0|${r('hZbBr1WxS3sy')}|${r('alice@example.com')}|2000000000`;
+    for (const bad of [
+      `${base}|g:`,
+      `${base}|g:MX`,
+      `${base}|g:-x`,
+      `${base}|g:mx|g:mx`,
+      `v1|release|0|hZbBr1WxS3sy|alice@example.com|2000000000|g:mx`,
+    ])
+      expect(await verifyLink(SECRET, sign(bad), 1_000), bad).toEqual({ ok: false, reason: 'malformed' });
+    await expect(signLink(SECRET, { ...claims, gateway: 'Not An Id' })).rejects.toThrow(/gateway id is malformed/);
+  });
+});
+
 describe('per-IP buckets', () => {
   it('an IPv4 address is its own bucket (also IPv4-mapped); IPv6 counts per /64 in any spelling', () => {
     expect(ipBucket('192.0.2.1')).toBe('192.0.2.1');
