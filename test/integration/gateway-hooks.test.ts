@@ -18,6 +18,7 @@ import { bind, detectSchema, type SchemaVariant, type VariantName } from '../../
 import { Problem } from '../../src/api/schemas.ts';
 import { openDatabase, type DbHandle } from '../../src/db/connect.ts';
 import type { AmavisMessage } from '../../src/demo/writer.ts';
+import { expireRequests } from '../../src/quarantine/request-expiry.ts';
 import { deliverDue } from '../../src/webhooks/deliver.ts';
 import { emitEvent } from '../../src/webhooks/events.ts';
 
@@ -447,6 +448,21 @@ describe.each([
       expect(done.status, await done.clone().text()).toBe(200);
       expect(await homeMail.rs(m.bare)).toEqual(['R']);
       expect(await gwMail.rs(m.bare)).toEqual([' ']);
+    });
+
+    it("the retention's expiry of one gateway's messages ends that gateway's requests only (the same key elsewhere stays pending)", async () => {
+      const m = await twins('retention');
+      const b = await json<Req>(await send(`/v1/quarantine/${m.gw}/release-requests`, keys.userB.key, 'POST', {}), 201);
+      const h = await json<Req>(await send(`/v1/quarantine/${m.bare}/release-requests`, keys.homeUser.key, 'POST', {}), 201);
+      const status = async (id: string) =>
+        (await t.deps.state.selectFrom('qe_release_requests').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status;
+      // as the purge runs it for the deployment's own database (src/retention/purge.ts)
+      expect(await t.deps.state.transaction().execute((trx) => expireRequests(trx, t.deps, 0, [m.mailId]))).toBe(1);
+      expect([await status(h.id), await status(b.id)]).toEqual(['expired', 'pending']);
+      // and for gw-b, with gw-b's Deps (its database apart from the state's)
+      const gwDeps = { ...t.deps, gateway: GW, db: gwHandle.db, variant: gwVariant, stateApart: true };
+      expect(await t.deps.state.transaction().execute((trx) => expireRequests(trx, gwDeps, 0, [m.mailId]))).toBe(1);
+      expect(await status(b.id)).toBe('expired');
     });
 
     it("the pages list and decide the deployment's own requests only: gw-b's is neither shown nor approved there", async () => {
