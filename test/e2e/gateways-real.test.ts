@@ -170,13 +170,15 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
         // the same key in the deployment's own database (no prefix) is another message: not found
         await req(k, `/v1/quarantine/${mb.bare}`),
         await req(k, '/v1/quarantine/bulk?gateway=gw-b', { method: 'POST', body: { action: 'release', ids: [mb.id] } }),
+        // release requests and webhooks are each gateway's: the other's are not theirs
+        await req(k, `/v1/quarantine/${mb.id}/release-requests`, { method: 'POST' }),
+        await req(k, '/v1/release-requests?gateway=gw-b'),
+        await req(k, '/v1/webhooks?gateway=gw-b'),
         // routes that serve the deployment's own database only
         await req(k, '/v1/sender-lists'),
         await req(k, '/v1/policies'),
-        await req(k, '/v1/webhooks'),
         await req(k, '/v1/keys'),
         await req(k, '/v1/gateways'),
-        await req(k, `/v1/quarantine/${ma.id}/release-requests`, { method: 'POST' }),
       ];
       expect(refused.map((r) => r.status)).toEqual(refused.map(() => 404));
       // in bulk, the other gateway's id names nothing here
