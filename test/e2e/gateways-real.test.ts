@@ -154,7 +154,7 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
 
   it("never shows or acts on the other gateway's mail, on any route (404)", async () => {
     const mb = await quarantine(b, 'bob');
-    const ma = await quarantine(a, 'alice');
+    await quarantine(a, 'alice'); // mail in both gateways
     for (const name of ['admin-a', 'domain-a']) {
       const k = keys[name]!;
       const refused = [
@@ -267,5 +267,42 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
     });
     await b.h.waitForSink((s) => s.raw.includes(`Resent-Message-ID: <${mb.mailId}-`));
     expect(b.released).toContain(mb.mailId);
+  });
+
+  it("a user of gateway B asks for a release; B's admin approves it through B's relay and amavisd; A's admin never sees it (404)", async () => {
+    const policy = `/v1/release-policies/domains/${b.domain}`;
+    expect((await req(ADMIN, policy, { method: 'PUT', body: { rules: { spam: 'request' } } })).status).toBe(200);
+    try {
+      const mb = await quarantine(b, 'bob');
+      b.h.clearSink();
+      const asked = await req(keys['user-b']!, `/v1/quarantine/${mb.id}/release-requests`, { method: 'POST', body: {} });
+      expect(asked.status, await asked.clone().text()).toBe(201);
+      const request = (await asked.json()) as { id: string; gateway: string; mail_id: string };
+      expect(request).toMatchObject({ gateway: 'gw-b', mail_id: mb.id });
+      const listed = async (k: string) => (await json(await req(k, '/v1/release-requests'))).items.map((r: { id: string }) => r.id);
+      expect(await listed(keys['admin-b']!)).toContain(request.id);
+      expect(await listed(keys['admin-a']!)).not.toContain(request.id);
+      expect((await req(keys['admin-a']!, `/v1/release-requests/${request.id}/approve`, { method: 'POST' })).status).toBe(404);
+      expect(
+        (await req(keys['domain-a']!, `/v1/release-requests/${request.id}/deny`, { method: 'POST', body: { reason: 'no' } })).status,
+      ).toBe(404);
+      expect(await json(await req(keys['admin-b']!, `/v1/release-requests/${request.id}/approve`, { method: 'POST' }))).toMatchObject({
+        id: mb.id,
+        status: 'released',
+        via: 'relay',
+      });
+      await b.h.waitForSink((s) => s.raw.includes(`Resent-Message-ID: <${mb.mailId}-`));
+      expect(await rs(b, mb.mailId)).toEqual(['R']);
+      expect(b.released).toContain(mb.mailId);
+      expect(a.released).not.toContain(mb.mailId);
+      const row = await state.db
+        .selectFrom('qe_release_requests')
+        .select(['status', 'gateway_id'])
+        .where('id', '=', request.id)
+        .executeTakeFirst();
+      expect(row).toEqual({ status: 'approved', gateway_id: 'gw-b' });
+    } finally {
+      await req(ADMIN, policy, { method: 'DELETE' });
+    }
   });
 });
