@@ -17,6 +17,12 @@ export interface AppEnv {
     holdDatabase: (until: Promise<void>) => void;
     /** set when the list or stats reads several gateways at once (src/api/gateway-scope.ts): their ids, '' the deployment's own */
     across?: { gateways: readonly string[]; opener: GatewayOpener };
+    /**
+     * On routes whose rows are all in the state database (webhooks, the release requests' list): the
+     * gateway `?gateway=` named, one the caller may enter, or 'all' (src/api/gateway-scope.ts); its
+     * database is not entered. Absent: none named.
+     */
+    gatewayNamed?: string;
   };
 }
 

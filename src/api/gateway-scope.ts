@@ -8,9 +8,11 @@
  * in the deployment's own database, as before gateways (its scripts keep their answers when a
  * gateway is registered). The list and stats of several gateways at once (ACROSS_ROUTES): with
  * `?gateway=all`, or for a gateway admin of two or more naming none.
- * Routes not listed in GATEWAY_ROUTES serve
- * the deployment's own database only: a registered gateway's key is answered 404 there.
+ * Webhook subscriptions and release requests are limited to the caller's gateways (stateOnly); a
+ * decision on a release request acts in its request's gateway. Routes not listed in GATEWAY_ROUTES
+ * serve the deployment's own database only: a registered gateway's key is answered 404 there.
  */
+import type { Context, Next } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { parseGatewayItemId } from '../amavis/mail-id.ts';
 import { actsAtHome, gatewaysOf, HOME_GATEWAY, maySeeGateway } from '../auth/identity.ts';
@@ -20,9 +22,10 @@ import type { GatewayOpener } from '../gateways/context.ts';
 import type { AppEnv } from './env.ts';
 
 /**
- * The route groups whose verbs act within one gateway's database: its quarantine, its audit, its
- * amavisd lookup tables (sender lists, policies) with the release policies that govern its owners,
- * and a mailbox's digest (README "Digests per gateway"; admin digests stay home-only).
+ * The route groups whose verbs act within one gateway's database, or are limited to the caller's
+ * gateways: its quarantine, its audit, its amavisd lookup tables (sender lists, policies) with the
+ * release policies that govern its owners, its release requests and webhooks, and a mailbox's
+ * digest (README "Digests per gateway"; admin digests stay home-only).
  */
 export const GATEWAY_ROUTES = [
   '/v1/quarantine',
@@ -30,16 +33,36 @@ export const GATEWAY_ROUTES = [
   '/v1/sender-lists',
   '/v1/policies',
   '/v1/release-policies',
+  '/v1/release-requests',
+  '/v1/webhooks',
   '/v1/digests/subscriptions',
   '/v1/digests/run',
   '/v1/digests/preview',
 ] as const;
 
 /**
- * Under GATEWAY_ROUTES but not gateway-aware yet: release requests (their rows and the decider's
- * links know one database), served for the deployment's own database only.
+ * Gateway-aware routes whose rows are all in the state database (webhook subscriptions, the release
+ * requests' list): the gateway `?gateway=` names is checked (404 when the caller may not enter it or
+ * it is not registered) and handed to the route (AppEnv gatewayNamed), which limits its rows to the
+ * caller's gateways; no gateway's database is opened for them.
  */
-const HOME_ONLY = /^\/v1\/quarantine\/[^/]+\/release-requests\/?$/;
+function stateOnly(method: string, path: string): boolean {
+  return path === '/v1/webhooks' || path.startsWith('/v1/webhooks/') || (method === 'GET' && path === '/v1/release-requests');
+}
+
+/** A decision on one release request: it acts in the gateway the request's row names (its message's). */
+const DECISION = /^\/v1\/release-requests\/([^/]+)\/(?:approve|deny)\/?$/;
+
+/** The gateway of a release request, or undefined for no such request. */
+async function requestGateway(deps: Deps, id: string): Promise<string | undefined> {
+  if (id.length > 40) return undefined; // never an id: the route's validation answers
+  const row = await deps.state.selectFrom('qe_release_requests').select('gateway_id').where('id', '=', id).executeTakeFirst();
+  return row?.gateway_id;
+}
+
+async function registered(deps: Deps, id: string): Promise<boolean> {
+  return !!(await deps.state.selectFrom('qe_gateways').select('id').where('id', '=', id).executeTakeFirst());
+}
 
 /**
  * The reads that, for a caller of several gateways naming none, read them all at once and merge
@@ -88,7 +111,7 @@ export function gatewayScope(opener: GatewayOpener) {
     const who = c.get('identity');
     if (!who) return next(); // Resend's signed events (no key): src/webhooks/resend.ts
     const path = c.req.path;
-    const aware = GATEWAY_ROUTES.some((p) => path === p || path.startsWith(`${p}/`)) && !HOME_ONLY.test(path);
+    const aware = GATEWAY_ROUTES.some((p) => path === p || path.startsWith(`${p}/`));
     if (!aware) {
       // not gateway-aware yet: the deployment's own database, which a gateway's key may not see
       if (!actsAtHome(who)) throw new AppError('not_found', 'not found');
@@ -103,6 +126,30 @@ export function gatewayScope(opener: GatewayOpener) {
     }
     const query = c.req.query('gateway');
     const all = query === ALL_GATEWAYS;
+    if (stateOnly(c.req.method, path)) {
+      if (query === undefined) return next();
+      if (all) {
+        if (path !== '/v1/release-requests')
+          throw new AppError('invalid_field', 'gateway: name one gateway, or none', { field: 'gateway' });
+        c.set('gatewayNamed', ALL_GATEWAYS);
+        return next();
+      }
+      const named = namedGateway(path, query)!;
+      if (!maySeeGateway(who, named) || !(await registered(c.get('deps'), named)))
+        throw new AppError('not_found', 'no gateway with this id');
+      c.set('gatewayNamed', named);
+      return next();
+    }
+    const decision = DECISION.exec(path);
+    if (decision) {
+      // the request's own gateway, whatever the caller's others: a decision acts where its message is
+      const gateway = await requestGateway(c.get('deps'), decision[1]!);
+      const mayDecide = gateway !== undefined && maySeeGateway(who, gateway) && (query === undefined || query === gateway);
+      if (mayDecide) return enterAndRun(c, next, opener, gateway);
+      if (gateway !== undefined || !maySeeGateway(who, HOME_GATEWAY))
+        throw new AppError('not_found', 'no release request with this id in your scope');
+      return next(); // no such request: the route answers (404, or 400 for what is not an id)
+    }
     const across = c.req.method === 'GET' && ACROSS_ROUTES.includes(path);
     if (all && !across) {
       throw new AppError('invalid_field', 'gateway: "all" is for the list and its stats only; name one gateway', { field: 'gateway' });
@@ -125,22 +172,28 @@ export function gatewayScope(opener: GatewayOpener) {
       }
     }
     if (!maySeeGateway(who, id)) throw new AppError('not_found', 'no gateway with this id');
-    if (id === HOME_GATEWAY) return next();
-    const entered = await opener.enter(c.get('deps'), id);
-    c.set('deps', entered.deps);
-    c.set('identity', { ...who, gateway: id });
-    // a streamed answer (CSV export) still reads after the handler: the gateway's connection with it
-    let held: Promise<void> | null = null;
-    const hold = c.get('holdDatabase');
-    c.set('holdDatabase', (until) => {
-      held = until;
-      hold(until);
-    });
-    try {
-      await next();
-    } finally {
-      if (held) void (held as Promise<void>).catch(() => {}).then(() => entered.release());
-      else await entered.release();
-    }
+    return enterAndRun(c, next, opener, id);
   });
+}
+
+/** Run the rest of the request in gateway `id` (the deployment's own: as it is). */
+async function enterAndRun(c: Context<AppEnv>, next: Next, opener: GatewayOpener, id: string): Promise<void> {
+  const who = c.get('identity');
+  if (id === HOME_GATEWAY) return next();
+  const entered = await opener.enter(c.get('deps'), id);
+  c.set('deps', entered.deps);
+  c.set('identity', { ...who, gateway: id });
+  // a streamed answer (CSV export) still reads after the handler: the gateway's connection with it
+  let held: Promise<void> | null = null;
+  const hold = c.get('holdDatabase');
+  c.set('holdDatabase', (until) => {
+    held = until;
+    hold(until);
+  });
+  try {
+    await next();
+  } finally {
+    if (held) void (held as Promise<void>).catch(() => {}).then(() => entered.release());
+    else await entered.release();
+  }
 }

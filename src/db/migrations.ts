@@ -29,6 +29,7 @@ export const MIGRATIONS = [
   '0021_gateway_digests',
   '0022_gateway_release_hosts',
   '0023_gateway_release_policies',
+  '0024_gateway_webhooks',
 ] as const;
 export const LATEST_VERSION = MIGRATIONS.length;
 

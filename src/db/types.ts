@@ -163,6 +163,8 @@ export interface QeWebhooksTable {
   disabled_reason: string | null;
   /** the API key that created it (0008): revoking the key disables it */
   key_id?: string | null;
+  /** the gateway whose events it receives (0024): '' the deployment's own database; null every gateway (a deployment admin's) */
+  gateway_id?: string | null;
 }
 
 /** Page sessions (0008): the cookie holds a random id; only its SHA-256 is stored. */
@@ -327,6 +329,8 @@ export interface QeReleaseRequestsTable {
   decided_at: number | string | null;
   decided_by: string | null;
   reason: string | null;
+  /** the gateway whose message it is (0024): '' the deployment's own database, else a registered gateway's id */
+  gateway_id: string;
 }
 
 /** A registered mail gateway (migration 0019; src/gateways/registry.ts). Sealed columns: src/gateways/secrets.ts. */

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { bind, text } from '../amavis/schema.ts';
 import { identityOfKey } from '../auth/keys.ts';
-import { actsAtHome, type Identity } from '../auth/identity.ts';
+import { maySeeGateway, type Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { policyTypeOf } from '../quarantine/release-policy.ts';
@@ -14,7 +14,9 @@ import type { LinkClaims } from './links.ts';
  * one request (the message and the requester's copy in the claims), made for one admin or domain
  * admin key. The link acts as that key, with its scope as it is now (a domain the key lost: 404);
  * it is refused once the key is revoked or expired (src/digest/actions.ts verifyToken). GET shows
- * what would happen and changes nothing; POST is the API's approve / deny verb.
+ * what would happen and changes nothing; POST is the API's approve / deny verb. A registered
+ * gateway's request has its gateway in the link's claims: `deps` are that gateway's
+ * (src/api/routes/action-links.ts entered it), and the key must be one of that gateway's deciders.
  */
 export const REASON_MAX = 1000;
 
@@ -41,6 +43,7 @@ const STATE_WORDS: Record<string, string> = {
   expired: 'This request expired: the message is no longer in the quarantine.',
 };
 
+/** The link's key as it is now, acting in the link's gateway; null when it may not act there. */
 async function decider(deps: Deps, keyId: string): Promise<Identity | null> {
   const row = await deps.state
     .selectFrom('qe_api_keys')
@@ -48,8 +51,8 @@ async function decider(deps: Deps, keyId: string): Promise<Identity | null> {
     .where('id', '=', keyId)
     .executeTakeFirst();
   const who = row ? identityOfKey(row) : null;
-  // these links act on the deployment's own database: a gateway's key decides through the API
-  return who && who.role !== 'user' && actsAtHome(who) ? who : null;
+  if (!who || who.role === 'user' || !maySeeGateway(who, deps.gateway)) return null;
+  return deps.gateway ? { ...who, gateway: deps.gateway } : who;
 }
 
 async function details(deps: Deps, c: LinkClaims, requestedBy: string, note: string | null): Promise<ActionPage['details']> {
@@ -91,8 +94,20 @@ async function load(deps: Deps, c: LinkClaims): Promise<Loaded> {
   return { ok: true, who, id: row.id, details: d };
 }
 
+/** The pages serve the deployment's own database only: a registered gateway's page links to none of them. */
+const inGateway = (deps: Deps, p: ActionPage): ActionPage => (deps.gateway ? { ...p, links: [] } : p);
+
 /** GET: reads only. */
 export async function showDecision(deps: Deps, c: LinkClaims): Promise<ActionPage> {
+  return inGateway(deps, await show(deps, c));
+}
+
+/** POST: the API's approve or deny, as the link's key. */
+export async function performDecision(deps: Deps, c: LinkClaims, input: { reason?: string }): Promise<ActionPage> {
+  return inGateway(deps, await perform(deps, c, input));
+}
+
+async function show(deps: Deps, c: LinkClaims): Promise<ActionPage> {
   const l = await load(deps, c);
   if (!l.ok) return l.page;
   if (c.action === 'approve_request') {
@@ -107,14 +122,13 @@ export async function showDecision(deps: Deps, c: LinkClaims): Promise<ActionPag
   };
 }
 
-/** POST: the API's approve or deny, as the link's key. */
-export async function performDecision(deps: Deps, c: LinkClaims, input: { reason?: string }): Promise<ActionPage> {
+async function perform(deps: Deps, c: LinkClaims, input: { reason?: string }): Promise<ActionPage> {
   const l = await load(deps, c);
   if (!l.ok) return l.page;
   if (c.action === 'deny_request') {
     const reason = (input.reason ?? '').trim();
     if (!reason || reason.length > REASON_MAX) {
-      const p = await showDecision(deps, c);
+      const p = await show(deps, c);
       return {
         ...p,
         status: 400,

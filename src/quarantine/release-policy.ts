@@ -186,8 +186,7 @@ export async function assertMayRelease(
     // 'hidden' never gets here: the scope query already answered 404
     throw new AppError(
       'release_not_allowed',
-      // release requests serve the deployment's own database only (README "Gateways: who sees what")
-      action === 'request' && !deps.gateway
+      action === 'request'
         ? `${type} mail is not released by its owner: request a release (POST /v1/quarantine/${id}/release-requests); an administrator decides`
         : `${type} mail is not released by its owner: ask your administrator`,
       { content_type: type, allowed: action },

@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
 import { domainOf } from '../amavis/address.ts';
 import { bind } from '../amavis/schema.ts';
-import { formatItemId, type MailKey } from '../amavis/mail-id.ts';
+import { publicItemId, type MailKey } from '../amavis/mail-id.ts';
 import { recordAudit } from '../audit/audit.ts';
-import type { Identity } from '../auth/identity.ts';
+import { actingGateway, gatewaysOf, maySeeGateway, type Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import type { QeReleaseRequestsTable } from '../db/types.ts';
 import { AppError } from '../errors.ts';
@@ -28,6 +28,9 @@ export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
 export interface ReleaseRequest {
   id: string;
+  /** the message's gateway: '' the deployment's own database */
+  gateway: string;
+  /** the quarantine item's id, as the message list gives it ('<gateway>:<partition>.<mail_id>' in a registered gateway) */
   mail_id: string;
   recipient: string;
   requested_by: string;
@@ -45,7 +48,8 @@ const seconds = (deps: Deps) => Math.floor(deps.clock.now() / 1000);
 function view(r: QeReleaseRequestsTable): ReleaseRequest {
   return {
     id: r.id,
-    mail_id: `${Number(r.partition_tag)}.${r.mail_id}`,
+    gateway: r.gateway_id,
+    mail_id: publicItemId(r.gateway_id, { partitionTag: Number(r.partition_tag), mailId: r.mail_id }),
     recipient: r.recipient,
     requested_by: r.requested_by,
     note: r.note,
@@ -76,7 +80,10 @@ export async function requestRelease(
   const type = policyTypeOf(target.contentCode);
   const rule = (await rulesForMailbox(deps, who.mailbox))[type];
   if (rule === 'release')
-    throw new AppError('conflict', `${type} mail: you may release it yourself (POST /v1/quarantine/${formatItemId(key)}/release)`);
+    throw new AppError(
+      'conflict',
+      `${type} mail: you may release it yourself (POST /v1/quarantine/${publicItemId(deps.gateway, key)}/release)`,
+    );
   if (rule !== 'request')
     throw new AppError('release_not_allowed', `${type} mail is not released by its owner: ask your administrator`, {
       content_type: type,
@@ -101,6 +108,8 @@ export async function requestRelease(
     decided_at: null,
     decided_by: null,
     reason: null,
+    // the gateway the request acts in (src/api/gateway-scope.ts): its deciders decide there
+    gateway_id: deps.gateway,
   };
   try {
     await deps.state.transaction().execute(async (trx) => {
@@ -127,23 +136,35 @@ export async function requestRelease(
   return { request: view(row), created: true, delivery };
 }
 
+/** The request for this copy in the gateway `deps` is in. */
 export function find(deps: Deps, key: MailKey, recipient: string) {
   return deps.state
     .selectFrom('qe_release_requests')
     .selectAll()
+    .where('gateway_id', '=', deps.gateway)
     .where('partition_tag', '=', key.partitionTag)
     .where('mail_id', '=', key.mailId)
     .where('recipient', '=', recipient)
     .executeTakeFirst();
 }
 
-/** Requests in the caller's scope: admins all, domain admins their domains', owners their own. */
+/**
+ * Requests in the caller's scope: admins all of their gateways, domain admins their domains' in
+ * their gateway, owners their own. `gateways`: the gateways to list ('all' every one; the caller's
+ * own limit it whatever is asked).
+ */
 export async function listReleaseRequests(
   deps: Deps,
   who: Identity,
-  q: { status?: RequestStatus | 'all'; limit: number },
+  q: { status?: RequestStatus | 'all'; limit: number; gateways: 'all' | readonly string[] },
 ): Promise<ReleaseRequest[]> {
   let query = deps.state.selectFrom('qe_release_requests').selectAll();
+  const mine = gatewaysOf(who);
+  const asked = q.gateways === 'all' ? mine : mine === 'all' ? q.gateways : q.gateways.filter((g) => mine.includes(g));
+  if (asked !== 'all') {
+    if (asked.length === 0) return [];
+    query = query.where('gateway_id', 'in', [...asked]);
+  }
   if (who.role === 'user') query = query.where('recipient', '=', who.mailbox);
   if (who.role === 'domain_admin') {
     if (who.domains.length === 0) return [];
@@ -155,14 +176,22 @@ export async function listReleaseRequests(
   return rows.map(view);
 }
 
-/** One request a decider may decide: admins any, domain admins their domains'; everyone else 404. */
+/**
+ * One request a decider may decide: admins of its gateway, domain admins of its domain in its
+ * gateway; everyone else 404. Decided only from within its gateway (`deps` that gateway's: the
+ * release and the message read there), else 404 too.
+ */
 export async function decidable(deps: Deps, who: Identity, id: string): Promise<QeReleaseRequestsTable> {
   const row =
     who.role === 'user'
       ? undefined
       : await deps.state.selectFrom('qe_release_requests').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!row || (who.role === 'domain_admin' && !who.domains.includes(row.domain)))
-    throw new AppError('not_found', 'no release request with this id in your scope');
+  const inScope =
+    !!row &&
+    row.gateway_id === deps.gateway &&
+    maySeeGateway(who, row.gateway_id) &&
+    (who.role !== 'domain_admin' || (who.domains.includes(row.domain) && actingGateway(who) === row.gateway_id));
+  if (!row || !inScope) throw new AppError('not_found', 'no release request with this id in your scope');
   if (row.status !== 'pending') throw new AppError('conflict', `this request was already ${row.status}`, { request_status: row.status });
   return row;
 }

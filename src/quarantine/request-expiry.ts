@@ -1,6 +1,6 @@
 import type { MailKey } from '../amavis/mail-id.ts';
 import { recordAudit } from '../audit/audit.ts';
-import type { Identity } from '../auth/identity.ts';
+import { HOME_GATEWAY, type Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { emitMailEvent } from '../webhooks/mail-events.ts';
 
@@ -22,8 +22,11 @@ export const EXPIRED_REASON = 'the message was removed from the quarantine';
  */
 export async function expireRequests(
   trx: Deps['db'],
-  /** `db` and `stateApart`: with a state database apart, `trx` is its own and the mail is read from amavisd's */
-  deps: Pick<Deps, 'clock' | 'variant'> & Partial<Pick<Deps, 'db' | 'stateApart'>>,
+  /**
+   * `db` and `stateApart`: with a state database apart, `trx` is its own and the mail is read from
+   * amavisd's; `gateway`: whose messages these are (their requests only; absent: the deployment's own)
+   */
+  deps: Pick<Deps, 'clock' | 'variant'> & Partial<Pick<Deps, 'db' | 'stateApart' | 'gateway'>>,
   partitionTag: number,
   mailIds: string[],
   who: Identity = RETENTION_ACTOR,
@@ -33,6 +36,7 @@ export async function expireRequests(
   const pending = await trx
     .selectFrom('qe_release_requests')
     .select(['id', 'mail_id', 'recipient', 'requested_by'])
+    .where('gateway_id', '=', deps.gateway ?? HOME_GATEWAY)
     .where('partition_tag', '=', partitionTag)
     .where('mail_id', 'in', mailIds)
     .where('status', '=', 'pending')

@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
 import { bind, text } from '../amavis/schema.ts';
+import { HOME_GATEWAY, maySeeGateway } from '../auth/identity.ts';
+import { identityOfKey } from '../auth/keys.ts';
 import type { Deps } from '../deps.ts';
 import type { QeReleaseRequestsTable } from '../db/types.ts';
 import { DEFAULT_LINK_TTL, linkUrl, signLinkSync } from '../digest/links.ts';
@@ -24,7 +26,7 @@ const HTML = `<!DOCTYPE html>
 {{#note}}<p>Their note: {{note}}</p>{{/note}}
 <p><a href="{{approve_url}}">Approve (release it to {{recipient}})</a></p>
 <p><a href="{{deny_url}}">Deny (with a reason they are told)</a></p>
-<p style="color:#57606a;font-size:13px">Each link asks you to confirm before anything happens. Or decide on the <a href="{{requests_url}}">Release requests</a> page.</p>
+<p style="color:#57606a;font-size:13px">Each link asks you to confirm before anything happens.{{#requests_url}} Or decide on the <a href="{{requests_url}}">Release requests</a> page.{{/requests_url}}</p>
 </body></html>`;
 const TEXT = `{{recipient}} asks for a quarantined message to be released.
 
@@ -40,20 +42,23 @@ Deny (with a reason they are told):
 {{deny_url}}
 
 Each link asks you to confirm before anything happens.
-Or decide on the Release requests page: {{requests_url}}
-`;
+{{#requests_url}}Or decide on the Release requests page: {{requests_url}}
+{{/requests_url}}`;
 
 interface Decider {
   keyId: string;
   to: string;
 }
 
-/** Live keys with a notify_email that may decide a request of this domain. */
-export async function decidersOf(deps: Deps, domain: string): Promise<Decider[]> {
+/**
+ * Live keys with a notify_email that may decide a request of this domain in this gateway ('' the
+ * deployment's own): the deployment's admins, that gateway's admins, its domain admins of the domain.
+ */
+export async function decidersOf(deps: Deps, domain: string, gateway: string = HOME_GATEWAY): Promise<Decider[]> {
   const now = Math.floor(deps.clock.now() / 1000);
   const rows = await deps.state
     .selectFrom('qe_api_keys')
-    .select(['id', 'role', 'domains', 'notify_email'])
+    .select(['id', 'role', 'domains', 'mailbox', 'gateways', 'name', 'notify_email'])
     .where('notify_email', 'is not', null)
     // keyIsLive (src/auth/keys.ts) in SQL: not revoked, not past its expiry
     .where('revoked_at', 'is', null)
@@ -62,7 +67,11 @@ export async function decidersOf(deps: Deps, domain: string): Promise<Decider[]>
     .orderBy('id')
     .execute();
   return rows
-    .filter((r) => r.role === 'admin' || (JSON.parse(r.domains ?? '[]') as string[]).includes(domain))
+    .filter((r) => {
+      const who = identityOfKey(r);
+      if (!who || !maySeeGateway(who, gateway)) return false;
+      return who.role === 'admin' || (who.role === 'domain_admin' && who.domains.includes(domain));
+    })
     .map((r) => ({ keyId: r.id, to: r.notify_email! }));
 }
 
@@ -73,7 +82,7 @@ export async function notifyDeciders(deps: Deps, row: QeReleaseRequestsTable): P
   if (!from || !mailer || !publicUrl || !secret) return none;
   let emails: OutgoingEmail[];
   try {
-    const deciders = await decidersOf(deps, row.domain);
+    const deciders = await decidersOf(deps, row.domain, row.gateway_id);
     if (deciders.length === 0) return none;
     const partitionTag = Number(row.partition_tag);
     const { rows } = await sql<{ subject: unknown; sender: unknown; content: unknown }>`
@@ -81,7 +90,19 @@ export async function notifyDeciders(deps: Deps, row: QeReleaseRequestsTable): P
       WHERE m.partition_tag = ${partitionTag} AND m.mail_id = ${bind(deps.variant, 'msgs.mail_id', row.mail_id)}`.execute(deps.db);
     const expires = Math.floor(deps.clock.now() / 1000) + DEFAULT_LINK_TTL;
     const link = (action: 'approve_request' | 'deny_request', keyId: string) =>
-      linkUrl(publicUrl, signLinkSync(secret, { action, partitionTag, mailId: row.mail_id, recipient: row.recipient, expires, keyId }));
+      linkUrl(
+        publicUrl,
+        signLinkSync(secret, {
+          action,
+          partitionTag,
+          mailId: row.mail_id,
+          recipient: row.recipient,
+          expires,
+          keyId,
+          // a registered gateway's request: the link acts there (src/api/routes/action-links.ts enters it)
+          ...(row.gateway_id ? { gateway: row.gateway_id } : {}),
+        }),
+      );
     // the sender wrote the subject, the owner the note: Mustache escapes them in the HTML; no header line carries them
     const base = {
       recipient: row.recipient,
@@ -89,7 +110,8 @@ export async function notifyDeciders(deps: Deps, row: QeReleaseRequestsTable): P
       sender: text(rows[0]?.sender) || '<>',
       type: policyTypeOf(text(rows[0]?.content) || '?'),
       note: row.note,
-      requests_url: `${publicUrl.replace(/\/+$/, '')}/ui/requests`,
+      // the pages serve the deployment's own database only: none for a registered gateway's request
+      requests_url: row.gateway_id ? null : `${publicUrl.replace(/\/+$/, '')}/ui/requests`,
     };
     emails = deciders.map((d) => {
       const view = { ...base, approve_url: link('approve_request', d.keyId), deny_url: link('deny_request', d.keyId) };

@@ -1,11 +1,11 @@
 import type { MiddlewareHandler } from 'hono';
-import type { Identity } from '../auth/identity.ts';
+import { HOME_GATEWAY, type Identity } from '../auth/identity.ts';
 import type { UiEnv } from './context.ts';
 
 /**
  * "Release requests (3)" in an admin's or domain admin's navigation: the pending requests of their
  * scope, one count query per request that may answer with a page (a form's POST may too), on the
- * index qe_release_requests (status, created_at).
+ * index qe_release_requests (gateway_id, status, created_at).
  * Kept per request against the session's identity object, which every page hands to its Layout.
  */
 const counts = new WeakMap<Identity, number>();
@@ -23,7 +23,9 @@ export const countPendingRequests: MiddlewareHandler<UiEnv> = async (c, next) =>
       .get('deps')
       .state.selectFrom('qe_release_requests')
       .select((eb) => eb.fn.countAll().as('n'))
-      .where('status', '=', 'pending');
+      .where('status', '=', 'pending')
+      // the pages serve the deployment's own database only
+      .where('gateway_id', '=', HOME_GATEWAY);
     if (who.role === 'domain_admin') q = q.where('domain', 'in', [...who.domains]);
     counts.set(who, Number((await q.executeTakeFirst())?.n ?? 0));
   }

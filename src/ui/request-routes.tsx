@@ -1,5 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { Hono } from 'hono';
+import { HOME_GATEWAY } from '../auth/identity.ts';
 import { AppError } from '../errors.ts';
 import { approveReleaseRequest, denyReleaseRequest, listReleaseRequests, type RequestStatus } from '../quarantine/release-requests.ts';
 import { csrf, ctx, field, form, inBackground, one, requireSession, type C, type UiEnv } from './context.ts';
@@ -30,7 +31,8 @@ export function requestRoutes(ui: Hono<UiEnv>) {
     if (!(REQUEST_FILTERS as readonly string[]).includes(q))
       throw new AppError('invalid_field', 'status: choose pending, approved, denied or all', { field: 'status' });
     const status = q as RequestStatus | 'all';
-    const items = await listReleaseRequests(c.get('deps'), s.identity, { status, limit: 200 });
+    // the pages serve the deployment's own database only (README "Gateways: who sees what")
+    const items = await listReleaseRequests(c.get('deps'), s.identity, { status, limit: 200, gateways: [HOME_GATEWAY] });
     const done = c.req.query('done') ?? '';
     const error = ERRORS[c.req.query('error') ?? ''] ?? null;
     return c.html(

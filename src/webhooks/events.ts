@@ -1,5 +1,6 @@
 import { base64url } from '../crypto/hmac.ts';
 import { domainOf } from '../amavis/address.ts';
+import { HOME_GATEWAY } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 
 export const EVENT_TYPES = [
@@ -35,9 +36,9 @@ export interface OutboundEvent {
    */
   data: EventData | (() => Promise<EventData>);
   /**
-   * The registered gateway whose mail it is ('' or absent: the deployment's own database). Only the
-   * deployment admins' subscriptions (every domain) receive a registered gateway's events: a domain
-   * admin's subscription belongs to the deployment's own database (README "Gateways: who sees what").
+   * The gateway whose mail it is ('' or absent: the deployment's own database). A subscription
+   * receives it only when that gateway is its own (qe_webhooks.gateway_id; null: every gateway, a
+   * deployment admin's), README "Gateways: who sees what".
    */
   gateway?: string;
 }
@@ -51,10 +52,22 @@ export function subscriptionDomains(stored: string | null): string[] | null {
   return stored === null ? null : (JSON.parse(stored) as string[]);
 }
 
-function wants(sub: { events: string; domains: string | null }, event: OutboundEvent): boolean {
+/**
+ * The event's gateway: `gateway`, else the payload's `data.gateway` (an emitter that names it only
+ * there), else the deployment's own. Never guessed wider: an event is one gateway's.
+ */
+function gatewayOf(event: OutboundEvent): string {
+  if (event.gateway !== undefined) return event.gateway;
+  const named = typeof event.data === 'function' ? undefined : event.data.gateway;
+  return typeof named === 'string' ? named : HOME_GATEWAY;
+}
+
+function wants(sub: Subscriptions[number], event: OutboundEvent): boolean {
   if (!(JSON.parse(sub.events) as string[]).includes(event.type)) return false;
   const scope = subscriptionDomains(sub.domains);
-  if (event.gateway && scope !== null) return false;
+  // a domain admin's subscription always has a gateway (migration 0024 gave the older ones the deployment's own)
+  const gateway = sub.gateway_id ?? (scope === null ? null : HOME_GATEWAY);
+  if (gateway !== null && gateway !== gatewayOf(event)) return false;
   return scope === null || event.domains.some((d) => scope.includes(d));
 }
 
@@ -64,11 +77,16 @@ function wants(sub: { events: string; domains: string | null }, event: OutboundE
  * a crash before any delivery pass loses nothing (the next pass sends it). Returns the event id,
  * or null when no subscription wants it (nothing is written).
  */
-export type Subscriptions = Array<{ id: string; events: string; domains: string | null }>;
+export type Subscriptions = Array<{ id: string; events: string; domains: string | null; gateway_id: string | null }>;
 
 /** The enabled subscriptions, as emitEvent reads them. */
-export function enabledSubscriptions(db: Deps['db']): Promise<Subscriptions> {
-  return db.selectFrom('qe_webhooks').select(['id', 'events', 'domains']).where('disabled_at', 'is', null).execute();
+export async function enabledSubscriptions(db: Deps['db']): Promise<Subscriptions> {
+  const rows = await db
+    .selectFrom('qe_webhooks')
+    .select(['id', 'events', 'domains', 'gateway_id'])
+    .where('disabled_at', 'is', null)
+    .execute();
+  return rows.map((r) => ({ ...r, gateway_id: r.gateway_id ?? null }));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { recordAudit } from '../audit/audit.ts';
-import type { Identity } from '../auth/identity.ts';
+import { actingGateway, gatewaysOf, HOME_GATEWAY, type Identity } from '../auth/identity.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
 import { newId, subscriptionDomains, type EventType } from './events.ts';
@@ -18,6 +18,8 @@ export interface WebhookView {
   events: EventType[];
   description: string | null;
   domains: string[] | null;
+  /** the gateway whose events it receives ('' the deployment's own database); null every gateway */
+  gateway: string | null;
   created_at: string;
   created_by: string;
   disabled_at: string | null;
@@ -60,6 +62,7 @@ type Row = {
   events: string;
   description: string | null;
   domains: string | null;
+  gateway_id: string | null;
   created_at: number;
   created_by: string;
   disabled_at: number | null;
@@ -73,6 +76,7 @@ function view(r: Row): WebhookView {
     events: JSON.parse(r.events) as EventType[],
     description: r.description,
     domains: subscriptionDomains(r.domains),
+    gateway: r.gateway_id ?? null,
     created_at: iso(r.created_at)!,
     created_by: r.created_by,
     disabled_at: iso(r.disabled_at),
@@ -80,24 +84,55 @@ function view(r: Row): WebhookView {
   };
 }
 
-/** Admins manage every subscription; a domain admin only those it made; users none (404). */
-function owned(deps: Deps, who: Identity) {
+/**
+ * The subscriptions a caller manages (README "Gateways: who sees what"): a deployment admin every
+ * one; a gateway admin those of its gateways; a domain admin those it made, in its gateway; users
+ * none (404). `named`: only those of this gateway (`?gateway=`, checked by src/api/gateway-scope.ts).
+ */
+function owned(deps: Deps, who: Identity, named?: string) {
   if (who.role === 'user') throw notFound();
-  const q = deps.state
+  let q = deps.state
     .selectFrom('qe_webhooks')
-    .select(['id', 'url', 'events', 'description', 'domains', 'created_at', 'created_by', 'disabled_at', 'disabled_reason']);
-  return who.role === 'admin' ? q : q.where('created_by', '=', who.actor);
+    .select(['id', 'url', 'events', 'description', 'domains', 'gateway_id', 'created_at', 'created_by', 'disabled_at', 'disabled_reason']);
+  if (who.role === 'domain_admin') q = q.where('created_by', '=', who.actor).where('gateway_id', '=', actingGateway(who));
+  const mine = gatewaysOf(who);
+  if (mine !== 'all') q = q.where('gateway_id', 'in', [...mine]);
+  if (named !== undefined) q = q.where('gateway_id', '=', named);
+  return q;
 }
 
-async function ownedOne(deps: Deps, who: Identity, id: string): Promise<Row> {
-  const row = await owned(deps, who).where('id', '=', id).executeTakeFirst();
+async function ownedOne(deps: Deps, who: Identity, id: string, named?: string): Promise<Row> {
+  const row = await owned(deps, who, named).where('id', '=', id).executeTakeFirst();
   if (!row) throw notFound();
-  return row;
+  return { ...row, gateway_id: row.gateway_id ?? null };
 }
+
+/**
+ * The gateway a new subscription receives events of: a domain admin's own; the one named; a
+ * gateway admin's only one (of several it names one: 400); a deployment admin naming none: every
+ * gateway (null), as before gateways.
+ */
+function gatewayOfNew(who: Identity, named: string | undefined): string | null {
+  if (who.role !== 'admin') return actingGateway(who);
+  if (named !== undefined) return named;
+  const mine = gatewaysOf(who);
+  if (mine === 'all') return null;
+  if (mine.length === 1) return mine[0]!;
+  throw new AppError('invalid_field', `gateway: name one of your gateways (${mine.slice(0, 10).join(', ')})`, { field: 'gateway' });
+}
+
+/** Its audit rows are the subscription's gateway's (an every-gateway one's: the deployment's own). */
+const auditedIn = (who: Identity, gateway: string | null): Identity => ({ ...who, gateway: gateway ?? HOME_GATEWAY });
 
 /** The signing secret is in this answer only. A domain admin's subscription is scoped to its domains. */
-export async function createWebhook(deps: Deps, who: Identity, input: WebhookInput): Promise<WebhookView & { secret: string }> {
+export async function createWebhook(
+  deps: Deps,
+  who: Identity,
+  input: WebhookInput,
+  named?: string,
+): Promise<WebhookView & { secret: string }> {
   if (who.role === 'user') throw notFound();
+  const gateway = gatewayOfNew(who, named);
   const problem = targetUrlProblem(input.url, deps.config.WEBHOOK_ALLOW_PRIVATE);
   if (problem) throw new AppError('invalid_field', `url: ${problem}`, { field: 'url' });
   const secret = newSigningSecret();
@@ -108,6 +143,7 @@ export async function createWebhook(deps: Deps, who: Identity, input: WebhookInp
     description: input.description ?? null,
     secret,
     domains: who.role === 'domain_admin' ? JSON.stringify(who.domains) : null,
+    gateway_id: gateway,
     created_at: seconds(deps),
     created_by: who.actor,
     disabled_at: null,
@@ -119,23 +155,23 @@ export async function createWebhook(deps: Deps, who: Identity, input: WebhookInp
       .insertInto('qe_webhooks')
       .values({ ...row, key_id: who.keyId })
       .execute();
-    await recordAudit(trx, deps.clock, who, {
+    await recordAudit(trx, deps.clock, auditedIn(who, gateway), {
       action: 'webhook.create',
       result: 'ok',
-      detail: JSON.stringify({ id: row.id, url: row.url, events: input.events }),
+      detail: JSON.stringify({ id: row.id, url: row.url, events: input.events, gateway }),
     });
   });
   return { ...view(row), secret };
 }
 
-export async function listWebhooks(deps: Deps, who: Identity): Promise<WebhookView[]> {
-  const rows = await owned(deps, who).orderBy('created_at', 'desc').orderBy('id').execute();
-  return rows.map(view);
+export async function listWebhooks(deps: Deps, who: Identity, named?: string): Promise<WebhookView[]> {
+  const rows = await owned(deps, who, named).orderBy('created_at', 'desc').orderBy('id').execute();
+  return rows.map((r) => view({ ...r, gateway_id: r.gateway_id ?? null }));
 }
 
 /** The subscription and its delivery history go; events already in the outbox stay for others. */
-export async function deleteWebhook(deps: Deps, who: Identity, id: string): Promise<void> {
-  const row = await ownedOne(deps, who, id);
+export async function deleteWebhook(deps: Deps, who: Identity, id: string, named?: string): Promise<void> {
+  const row = await ownedOne(deps, who, id, named);
   await deps.state.transaction().execute(async (trx) => {
     await trx
       .deleteFrom('qe_webhook_attempts')
@@ -143,7 +179,7 @@ export async function deleteWebhook(deps: Deps, who: Identity, id: string): Prom
       .execute();
     await trx.deleteFrom('qe_webhook_deliveries').where('webhook_id', '=', row.id).execute();
     await trx.deleteFrom('qe_webhooks').where('id', '=', row.id).execute();
-    await recordAudit(trx, deps.clock, who, {
+    await recordAudit(trx, deps.clock, auditedIn(who, row.gateway_id), {
       action: 'webhook.delete',
       result: 'ok',
       detail: JSON.stringify({ id: row.id, url: row.url }),
@@ -155,9 +191,9 @@ export async function listDeliveries(
   deps: Deps,
   who: Identity,
   id: string,
-  q: { limit: number; status?: 'pending' | 'delivered' | 'failed'; deliveryId?: string },
+  q: { limit: number; status?: 'pending' | 'delivered' | 'failed'; deliveryId?: string; named?: string },
 ): Promise<DeliveryView[]> {
-  await ownedOne(deps, who, id);
+  await ownedOne(deps, who, id, q.named);
   let query = deps.state
     .selectFrom('qe_webhook_deliveries as d')
     .innerJoin('qe_webhook_events as e', 'e.id', 'd.event_id')
@@ -230,8 +266,8 @@ async function attemptsOf(deps: Deps, ids: string[]): Promise<Map<string, Attemp
  * Send a delivery again (a failed one, or a pending one now rather than at its backoff time): a
  * fresh series of attempts with the same webhook-id, so a receiver that already has it drops it.
  */
-export async function retryDelivery(deps: Deps, who: Identity, id: string, deliveryId: string): Promise<DeliveryView> {
-  const hook = await ownedOne(deps, who, id);
+export async function retryDelivery(deps: Deps, who: Identity, id: string, deliveryId: string, named?: string): Promise<DeliveryView> {
+  const hook = await ownedOne(deps, who, id, named);
   if (hook.disabled_at !== null) throw new AppError('conflict', 'the subscription is disabled; create a new one');
   const [known] = await listDeliveries(deps, who, id, { limit: 1, deliveryId });
   if (!known) throw new AppError('not_found', 'no delivery with this id');

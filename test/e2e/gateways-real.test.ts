@@ -171,7 +171,7 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
 
   it("never shows or acts on the other gateway's mail, on any route (404)", async () => {
     const mb = await quarantine(b, 'bob');
-    const ma = await quarantine(a, 'alice');
+    await quarantine(a, 'alice'); // mail in both gateways
     for (const name of ['admin-a', 'domain-a']) {
       const k = keys[name]!;
       const refused = [
@@ -187,15 +187,15 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
         // the same key in the deployment's own database (no prefix) is another message: not found
         await req(k, `/v1/quarantine/${mb.bare}`),
         await req(k, '/v1/quarantine/bulk?gateway=gw-b', { method: 'POST', body: { action: 'release', ids: [mb.id] } }),
-        // the other gateway's lookup tables and release policies
+        // the other gateway's lookup tables, release policies, release requests and webhooks
         await req(k, '/v1/sender-lists?gateway=gw-b'),
         await req(k, '/v1/policies?gateway=gw-b'),
         await req(k, '/v1/release-policies?gateway=gw-b'),
-        // routes that serve the deployment's own database only
-        await req(k, '/v1/webhooks'),
+        await req(k, `/v1/quarantine/${mb.id}/release-requests`, { method: 'POST' }),
+        await req(k, '/v1/release-requests?gateway=gw-b'),
+        await req(k, '/v1/webhooks?gateway=gw-b'),
         await req(k, '/v1/keys'),
         await req(k, '/v1/gateways'),
-        await req(k, `/v1/quarantine/${ma.id}/release-requests`, { method: 'POST' }),
       ];
       expect(refused.map((r) => r.status)).toEqual(refused.map(() => 404));
       // in bulk, the other gateway's id names nothing here
@@ -336,5 +336,42 @@ describe('two gateways (real amavisd-new on MariaDB and on PostgreSQL), state th
     expect(b.released).toContain(mb.mailId);
     expect(a.released).not.toContain(mb.mailId);
     expect(await rs(b, mb.mailId)).toEqual(['R']);
+  });
+
+  it("a user of gateway B asks for a release; B's admin approves it through B's relay and amavisd; A's admin never sees it (404)", async () => {
+    const policy = `/v1/release-policies/domains/${b.domain}?gateway=gw-b`;
+    expect((await req(ADMIN, policy, { method: 'PUT', body: { rules: { spam: 'request' } } })).status).toBe(200);
+    try {
+      const mb = await quarantine(b, 'bob');
+      b.h.clearSink();
+      const asked = await req(keys['user-b']!, `/v1/quarantine/${mb.id}/release-requests`, { method: 'POST', body: {} });
+      expect(asked.status, await asked.clone().text()).toBe(201);
+      const request = (await asked.json()) as { id: string; gateway: string; mail_id: string };
+      expect(request).toMatchObject({ gateway: 'gw-b', mail_id: mb.id });
+      const listed = async (k: string) => (await json(await req(k, '/v1/release-requests'))).items.map((r: { id: string }) => r.id);
+      expect(await listed(keys['admin-b']!)).toContain(request.id);
+      expect(await listed(keys['admin-a']!)).not.toContain(request.id);
+      expect((await req(keys['admin-a']!, `/v1/release-requests/${request.id}/approve`, { method: 'POST' })).status).toBe(404);
+      expect(
+        (await req(keys['domain-a']!, `/v1/release-requests/${request.id}/deny`, { method: 'POST', body: { reason: 'no' } })).status,
+      ).toBe(404);
+      expect(await json(await req(keys['admin-b']!, `/v1/release-requests/${request.id}/approve`, { method: 'POST' }))).toMatchObject({
+        id: mb.id,
+        status: 'released',
+        via: 'relay',
+      });
+      await b.h.waitForSink((s) => s.raw.includes(`Resent-Message-ID: <${mb.mailId}-`));
+      expect(await rs(b, mb.mailId)).toEqual(['R']);
+      expect(b.released).toContain(mb.mailId);
+      expect(a.released).not.toContain(mb.mailId);
+      const row = await state.db
+        .selectFrom('qe_release_requests')
+        .select(['status', 'gateway_id'])
+        .where('id', '=', request.id)
+        .executeTakeFirst();
+      expect(row).toEqual({ status: 'approved', gateway_id: 'gw-b' });
+    } finally {
+      await req(ADMIN, policy, { method: 'DELETE' });
+    }
   });
 });

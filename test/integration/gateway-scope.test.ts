@@ -131,6 +131,7 @@ describe.each([
       )
       .execute();
     await t?.deps.state.deleteFrom('qe_release_policies').where('domain', '=', D).execute();
+    await t?.deps.state.deleteFrom('qe_release_requests').where('domain', '=', D).execute();
     await t?.deps.state.deleteFrom('qe_gateway_domains').where('gateway_id', 'in', [GW, dead]).execute();
     await t?.deps.state.deleteFrom('qe_gateways').where('id', 'in', [GW, dead]).execute();
     await gwHandle?.close();
@@ -286,20 +287,21 @@ describe.each([
     it("answer 404 to every key of gw-b, before the route reads anything (table from the app's own routes)", async () => {
       const routes = t.app.routes
         .filter((r) => r.method !== 'ALL' && r.path.startsWith('/v1/'))
-        // the gateway-aware ones (src/api/gateway-scope.ts), except release requests, which serve home only
-        .filter((r) => !GATEWAY_ROUTES.some((p) => r.path === p || r.path.startsWith(`${p}/`)) || r.path.endsWith('/release-requests'))
+        // the gateway-aware ones (src/api/gateway-scope.ts): release requests and webhooks among them (test/integration/gateway-hooks.test.ts)
+        .filter((r) => !GATEWAY_ROUTES.some((p) => r.path === p || r.path.startsWith(`${p}/`)))
         // Resend's events carry a Svix signature, not a key: a bearer key is not read there at all
         .filter((r) => r.path !== '/v1/hooks/resend');
       const unique = [...new Map(routes.map((r) => [`${r.method} ${r.path}`, r])).values()];
       // the table is not empty by accident: every group still home-only is in it, and the
       // gateway-aware lookup tables (test/integration/gateway-lists.test.ts) are not
       const groups = new Set(unique.map((r) => r.path.split('/').slice(0, 3).join('/')));
-      for (const g of ['/v1/keys', '/v1/gateways', '/v1/release-requests', '/v1/webhooks', '/v1/digests']) {
+      for (const g of ['/v1/keys', '/v1/gateways', '/v1/digests']) {
         expect(groups, g).toContain(g);
       }
       for (const g of ['/v1/sender-lists', '/v1/policies', '/v1/release-policies']) expect(groups, g).not.toContain(g);
       expect(unique.some((r) => r.path === '/v1/digests/admin')).toBe(true);
-      expect(unique.some((r) => r.path === '/v1/quarantine/:id/release-requests')).toBe(true);
+      // gateway-aware now: each limited to the caller's gateways
+      for (const g of ['/v1/release-requests', '/v1/webhooks', '/v1/quarantine']) expect(groups, g).not.toContain(g);
 
       const [homeMsg] = await homeMail.add(message('home for routes', [`alice@${D}`]));
       const params: Record<string, string> = {
@@ -599,7 +601,7 @@ describe.each([
       }
     });
 
-    it("a gw-b user's virus mail (policy: request) is refused without pointing at release requests, which gw-b lacks", async () => {
+    it("a gw-b user's virus mail (policy: request) is refused, pointing at release requests under its gw-b id, which record it in gw-b", async () => {
       const m = await twins([`alice@${D}`], 'virus');
       // each gateway's owners by its own release policy (test/integration/gateway-lists.test.ts): 'request' in both
       for (const q of ['', `?gateway=${GW}`]) {
@@ -612,8 +614,10 @@ describe.each([
       expect(res.status).toBe(403);
       const p = Problem.parse(await res.json());
       expect(p).toMatchObject({ code: 'release_not_allowed' });
-      expect(p.detail).not.toContain('release-requests');
-      expect(await status(`/v1/quarantine/${m.gw}/release-requests`, keys.userB.key, 'POST')).toBe(404);
+      expect(p.detail).toContain(`/v1/quarantine/${m.gw}/release-requests`);
+      const asked = await send(`/v1/quarantine/${m.gw}/release-requests`, keys.userB.key, 'POST');
+      expect(asked.status, await asked.clone().text()).toBe(201);
+      expect(await asked.json()).toMatchObject({ gateway: GW, mail_id: m.gw, recipient: `alice@${D}`, status: 'pending' });
       // at home the same owner is pointed at them
       await sql`UPDATE msgs SET content = 'V' WHERE partition_tag = 0 AND mail_id = ${bind(t.variant, 'msgs.mail_id', m.mailId)}`.execute(
         t.handle.db,

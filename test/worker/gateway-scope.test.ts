@@ -48,4 +48,39 @@ describe('functions/worker.ts in workerd: a gateway admin in its gateway', () =>
     expect(all.items.map((i) => i.id)).toEqual(expect.arrayContaining([seed().ids.spam, `${gid}:${other.ids.spam}`]));
     expect((all as { unavailable?: unknown }).unavailable).toEqual([]);
   });
+
+  it("a gateway user's release request is the gateway's: listed and decided there (entered per request), 404 to the deployment's domain admin", async () => {
+    const carol = await json<{ id: string; key: string }>(
+      await send('/v1/keys', 'POST', { name: 'gw carol', role: 'user', mailbox: 'carol@example.com', gateway: gid }),
+      201,
+    );
+    try {
+      // banned mail: owners request by default; the message is the gateway's (the other project's database)
+      const asked = await json<{ id: string; gateway: string; mail_id: string }>(
+        await call(`/v1/quarantine/${gid}:${other.ids.banned}/release-requests`, carol.key, {
+          method: 'POST',
+          body: JSON.stringify({ note: 'gateway' }),
+          headers: { 'content-type': 'application/json' },
+        }),
+        201,
+      );
+      expect(asked).toMatchObject({ gateway: gid, mail_id: `${gid}:${other.ids.banned}` });
+      const ids = async (key: string, query = '') =>
+        (await json<{ items: Array<{ id: string }> }>(await call(`/v1/release-requests?status=all${query}`, key))).items.map((r) => r.id);
+      expect(await ids(gatewayAdmin)).toContain(asked.id);
+      expect(await ids(seed().adminKey)).not.toContain(asked.id);
+      expect(await ids(seed().adminKey, `&gateway=${gid}`)).toContain(asked.id);
+      const deny = (key: string) =>
+        call(`/v1/release-requests/${asked.id}/deny`, key, {
+          method: 'POST',
+          body: JSON.stringify({ reason: 'not from here' }),
+          headers: { 'content-type': 'application/json' },
+        });
+      await problem(await deny(seed().domainAdminKey), 404, 'not_found');
+      // the decision reads the gateway's message (its event names it) through the gateway's connection
+      expect(await json(await deny(gatewayAdmin))).toMatchObject({ id: asked.id, gateway: gid, status: 'denied' });
+    } finally {
+      await call(`/v1/keys/${carol.id}`, seed().adminKey, { method: 'DELETE' });
+    }
+  });
 });

@@ -6,6 +6,8 @@ import {
   REQUEST_STATUSES,
   requestRelease,
 } from '../../quarantine/release-requests.ts';
+import { gatewaysOf, HOME_GATEWAY } from '../../auth/identity.ts';
+import { ALL_GATEWAYS } from '../gateway-scope.ts';
 import { inBackground, newRouter } from '../env.ts';
 import { ItemId, mailKey, problemResponses, problems, ProblemFields } from '../schemas.ts';
 import { ReleaseAnswer, ReleaseFailed, releaseAnswer, type ReleaseHttpAnswer } from './quarantine-actions.ts';
@@ -15,7 +17,10 @@ const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json
 const Request = z
   .object({
     id: z.string(),
-    mail_id: z.string().describe('the quarantine item id, <partition_tag>.<mail_id>'),
+    gateway: z.string().describe("the message's gateway ('' the deployment's own database)"),
+    mail_id: z
+      .string()
+      .describe("the quarantine item id: <partition_tag>.<mail_id>, in a registered gateway '<gateway>:<partition_tag>.<mail_id>'"),
     recipient: z.string(),
     requested_by: z.string(),
     note: z.string().nullable(),
@@ -74,9 +79,13 @@ export function releaseRequestRoutes() {
       path: '/release-requests',
       tags: ['release-requests'],
       summary: "Release requests in your scope (admins all, domain admins their domains', owners their own), newest first",
+      description:
+        'Of one gateway: the one `gateway` names, else your only one; a deployment admin naming none: its own database; ' +
+        '`gateway=all` (and a gateway admin of several naming none): every gateway you may see.',
       request: {
         query: z
           .object({
+            gateway: z.string().optional().openapi({ description: 'a gateway id, or all' }),
             status: z
               .enum([...REQUEST_STATUSES, 'all'])
               .optional()
@@ -89,10 +98,12 @@ export function releaseRequestRoutes() {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      return c.json(
-        { items: await listReleaseRequests(c.get('deps'), c.get('identity'), { status: q.status, limit: q.limit ?? 50 }) },
-        200,
-      );
+      const who = c.get('identity');
+      const named = c.get('gatewayNamed');
+      const mine = gatewaysOf(who);
+      // as the message list: a deployment admin naming none reads its own database (its scripts keep their answers)
+      const gateways = named === ALL_GATEWAYS ? 'all' : named !== undefined ? [named] : mine === 'all' ? [HOME_GATEWAY] : mine;
+      return c.json({ items: await listReleaseRequests(c.get('deps'), who, { status: q.status, limit: q.limit ?? 50, gateways }) }, 200);
     },
   );
   r.openapi(

@@ -13,6 +13,10 @@ export const WebhookView = z
     events: z.array(z.enum(EVENT_TYPES)),
     description: z.string().nullable(),
     domains: z.array(z.string()).nullable().describe("a domain admin's subscription: only events of these domains"),
+    gateway: z
+      .string()
+      .nullable()
+      .describe("only events of this gateway ('' the deployment's own database); null: every gateway (a deployment admin's)"),
     created_at: z.string(),
     created_by: z.string(),
     disabled_at: z.string().nullable(),
@@ -60,6 +64,13 @@ const CreateWebhook = z
   })
   .strict();
 
+/** checked by src/api/gateway-scope.ts (a gateway the caller may not enter: 404) */
+const GatewayParam = z
+  .string()
+  .optional()
+  .openapi({ description: 'only the subscriptions of this gateway (a new one: receives its events)' });
+const GatewayQuery = z.object({ gateway: GatewayParam });
+
 const id = z
   .string()
   .regex(/^wh_[A-Za-z0-9_-]{1,24}$/, 'not a webhook id')
@@ -79,21 +90,25 @@ export function webhookRoutes() {
       summary: 'Subscribe a URL to events. The signing secret (whsec_...) is in this answer only.',
       description:
         'Deliveries follow Standard Webhooks: headers webhook-id, webhook-timestamp, webhook-signature (v1, HMAC-SHA256). ' +
-        "A domain admin's subscription receives only events of its domains, with other domains' recipients removed.",
-      request: { body: { ...json(CreateWebhook), required: true } },
+        "A domain admin's subscription receives only events of its domains, with other domains' recipients removed. " +
+        "Each subscription receives the events of one gateway: a domain admin's own, the one `gateway` names, a gateway admin's only one; " +
+        'a deployment admin naming none: every gateway.',
+      request: { query: GatewayQuery, body: { ...json(CreateWebhook), required: true } },
       responses: { 201: { description: 'Created', ...json(WebhookView.extend({ secret: z.string() })) }, ...bodyProblemResponses },
     }),
-    async (c) => c.json(await createWebhook(c.get('deps'), c.get('identity'), c.req.valid('json')), 201),
+    async (c) => c.json(await createWebhook(c.get('deps'), c.get('identity'), c.req.valid('json'), c.get('gatewayNamed')), 201),
   );
   r.openapi(
     createRoute({
       method: 'get',
       path: '/',
       tags: ['webhooks'],
-      summary: 'List subscriptions (admins: all; domain admins: their own); secrets are never shown',
+      summary:
+        "List subscriptions (deployment admins: all; gateway admins: their gateways'; domain admins: their own); secrets are never shown",
+      request: { query: GatewayQuery },
       responses: { 200: { description: 'Subscriptions', ...json(z.object({ items: z.array(WebhookView) })) }, ...problemResponses },
     }),
-    async (c) => c.json({ items: await listWebhooks(c.get('deps'), c.get('identity')) }, 200),
+    async (c) => c.json({ items: await listWebhooks(c.get('deps'), c.get('identity'), c.get('gatewayNamed')) }, 200),
   );
   r.openapi(
     createRoute({
@@ -101,11 +116,11 @@ export function webhookRoutes() {
       path: '/{id}',
       tags: ['webhooks'],
       summary: 'Delete a subscription and its delivery history',
-      request: { params: z.object({ id }) },
+      request: { params: z.object({ id }), query: GatewayQuery },
       responses: { 204: { description: 'Deleted' }, ...problemResponses },
     }),
     async (c) => {
-      await deleteWebhook(c.get('deps'), c.get('identity'), c.req.valid('param').id);
+      await deleteWebhook(c.get('deps'), c.get('identity'), c.req.valid('param').id, c.get('gatewayNamed'));
       return c.body(null, 204);
     },
   );
@@ -121,6 +136,7 @@ export function webhookRoutes() {
           .object({
             status: z.enum(['pending', 'delivered', 'failed']).optional(),
             limit: z.coerce.number().int().min(1).max(500).default(100),
+            gateway: GatewayParam,
           })
           .strict(),
       },
@@ -128,7 +144,8 @@ export function webhookRoutes() {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      return c.json({ items: await listDeliveries(c.get('deps'), c.get('identity'), c.req.valid('param').id, q) }, 200);
+      const named = c.get('gatewayNamed');
+      return c.json({ items: await listDeliveries(c.get('deps'), c.get('identity'), c.req.valid('param').id, { ...q, named }) }, 200);
     },
   );
   r.openapi(
@@ -137,7 +154,7 @@ export function webhookRoutes() {
       path: '/{id}/deliveries/{d}/retry',
       tags: ['webhooks'],
       summary: 'Send a delivery again: a fresh series of attempts, same webhook-id',
-      request: { params: z.object({ id, d: deliveryId }) },
+      request: { params: z.object({ id, d: deliveryId }), query: GatewayQuery },
       responses: {
         202: { description: 'Queued for the next delivery pass', ...json(DeliveryView) },
         ...problems('conflict'),
@@ -145,7 +162,7 @@ export function webhookRoutes() {
     }),
     async (c) => {
       const p = c.req.valid('param');
-      return c.json(await retryDelivery(c.get('deps'), c.get('identity'), p.id, p.d), 202);
+      return c.json(await retryDelivery(c.get('deps'), c.get('identity'), p.id, p.d, c.get('gatewayNamed')), 202);
     },
   );
   return r;
