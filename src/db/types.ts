@@ -354,6 +354,13 @@ export interface QeGatewaysTable {
   updated_at: number | string;
 }
 
+/** A removed gateway's id (0026): never registered again (src/gateways/registry.ts). */
+export interface QeGatewayTombstonesTable {
+  id: string;
+  deleted_at: number | string;
+  deleted_by: string;
+}
+
 /** The domains a gateway serves: one gateway per domain (the primary key). */
 export interface QeGatewayDomainsTable {
   domain: string;
@@ -385,5 +392,6 @@ export interface Database {
   qe_admin_digests: QeAdminDigestsTable;
   qe_stats_snapshots: QeStatsSnapshotsTable;
   qe_gateways: QeGatewaysTable;
+  qe_gateway_tombstones: QeGatewayTombstonesTable;
   qe_gateway_domains: QeGatewayDomainsTable;
 }

@@ -205,6 +205,10 @@ export async function createGateway(deps: Deps, who: Identity, input: CreateGate
     .execute(async (trx) => {
       if (await trx.selectFrom('qe_gateways').select('id').where('id', '=', input.id).executeTakeFirst())
         throw new AppError('conflict', `id: a gateway ${input.id} exists already`, { field: 'id' });
+      if (await trx.selectFrom('qe_gateway_tombstones').select('id').where('id', '=', input.id).executeTakeFirst())
+        throw new AppError('conflict', `id: ${input.id} was a removed gateway's; an id is never used twice (its records still name it)`, {
+          field: 'id',
+        });
       if ((await countLocked(trx, deps.stateDialect)) >= GATEWAYS_MAX)
         throw new AppError('conflict', `at most ${GATEWAYS_MAX} gateways may be registered`);
       await trx.insertInto('qe_gateways').values(row).execute();
@@ -300,10 +304,26 @@ export async function deleteGateway(deps: Deps, who: Identity, id: string): Prom
     const res = await trx.deleteFrom('qe_gateways').where('id', '=', id).executeTakeFirst();
     if (Number(res.numDeletedRows) === 0) throw notFound();
     const domains = await trx.deleteFrom('qe_gateway_domains').where('gateway_id', '=', id).executeTakeFirst();
+    // its id is never registered again: its audit, policies, requests, webhooks and digest records
+    // name it, and would be another customer's to read (migration 0026)
+    await trx
+      .insertInto('qe_gateway_tombstones')
+      .values({ id, deleted_at: Math.floor(deps.clock.now() / 1000), deleted_by: who.actor.slice(0, 512) })
+      .execute();
+    // what a stopped process left unsettled in its database can no longer be settled there: it is
+    // dropped (named in the audit row), never redone in whatever database the id reaches later
+    const intents = await trx.selectFrom('qe_cross_writes').select(['id', 'kind', 'mail_id']).where('gateway_id', '=', id).execute();
+    await trx.deleteFrom('qe_cross_writes').where('gateway_id', '=', id).execute();
+    const attempts = await trx.deleteFrom('qe_release_attempts').where('gateway_id', '=', id).executeTakeFirst();
     await recordAudit(trx, deps.clock, who, {
       action: 'gateway.delete',
       result: 'ok',
-      detail: JSON.stringify({ id, domains_released: Number(domains.numDeletedRows) }),
+      detail: JSON.stringify({
+        id,
+        domains_released: Number(domains.numDeletedRows),
+        unsettled_dropped: intents.map((i) => ({ id: i.id, kind: i.kind, mail_id: i.mail_id })),
+        release_attempts_dropped: Number(attempts.numDeletedRows),
+      }),
     });
   });
 }

@@ -77,5 +77,9 @@ async function gatewaysWithDueWork(deps: Deps): Promise<string[]> {
     .where('notified_at', 'is', null)
     .where('started_at', '<=', now - deps.config.RELEASE_UNKNOWN_AFTER_MINUTES * 60)
     .execute();
-  return [...new Set([...intents, ...attempts].map((r) => String(r.gateway_id)))].sort();
+  const due = [...new Set([...intents, ...attempts].map((r) => String(r.gateway_id)))];
+  if (due.length === 0) return [];
+  // registered ones only (a removal drops its gateway's rows; any left from before are not for here)
+  const registered = await deps.state.selectFrom('qe_gateways').select('id').where('id', 'in', due).execute();
+  return registered.map((r) => r.id).sort();
 }

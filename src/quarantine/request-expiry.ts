@@ -54,14 +54,20 @@ export async function expireRequests(
     if (Number(res.numUpdatedRows) !== 1) continue; // decided meanwhile: that decision stands
     expired++;
     const key: MailKey = { partitionTag, mailId: row.mail_id };
-    await recordAudit(trx, deps.clock, who, {
-      action: 'release_request_expire',
-      result: 'ok',
-      partitionTag,
-      mailId: row.mail_id,
-      recipients: [row.recipient],
-      detail: JSON.stringify({ request_id: row.id, requested_by: row.requested_by, reason: EXPIRED_REASON }),
-    });
+    // audited in the gateway whose request it is (the job's identity names none)
+    await recordAudit(
+      trx,
+      deps.clock,
+      { ...who, gateway: deps.gateway ?? '' },
+      {
+        action: 'release_request_expire',
+        result: 'ok',
+        partitionTag,
+        mailId: row.mail_id,
+        recipients: [row.recipient],
+        detail: JSON.stringify({ request_id: row.id, requested_by: row.requested_by, reason: EXPIRED_REASON }),
+      },
+    );
     await emitMailEvent(trx, deps, who, 'quarantine.release_request_decided', key, [{ address: row.recipient }], {
       request: { id: row.id, requested_by: row.requested_by, decision: 'expired', reason: EXPIRED_REASON },
     });

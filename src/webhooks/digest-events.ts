@@ -64,10 +64,13 @@ export async function digestUndeliverable(
   await emitEvent(trx, deps, {
     type: 'digest.failed',
     domains: [domainOf(address)],
+    // the bounced digest's gateway: its subscribers are told, never another gateway's
+    gateway,
     data: {
       recipients: [address],
       digest: { provider: 'resend', provider_id: e.email_id, error: e.type === 'email.complained' ? 'complaint' : 'hard bounce' },
       subscription_disabled: true,
+      ...(gateway ? { gateway } : {}),
     },
   });
   return true;
