@@ -69,7 +69,7 @@ describe('pages per gateway: home on MariaDB, a registered gateway on PostgreSQL
     return { bare: h!, gw: `${GW}:${g}` };
   };
   /** A portal session from a link as a gateway's digest signs it (src/digest/links.ts: the `g:<id>` field). */
-  const gatewayPortal = async (gateway: string, mailbox = alice) => {
+  const gatewayPortal = async (gateway: string, mailbox = alice, viaDigestLink = true) => {
     const b = new PageClient(t.app);
     const token = await signLink(SECRET, {
       action: 'portal',
@@ -80,9 +80,11 @@ describe('pages per gateway: home on MariaDB, a registered gateway on PostgreSQL
       gateway,
     });
     // the digest's own "/a/" link leads to the pages' portal
-    const hop = await b.request(`/a/${token}`);
-    expect(hop.status).toBe(303);
-    expect(hop.headers.get('location')).toBe(`/ui/portal/${token}`);
+    if (viaDigestLink) {
+      const hop = await b.request(`/a/${token}`);
+      expect(hop.status).toBe(303);
+      expect(hop.headers.get('location')).toBe(`/ui/portal/${token}`);
+    }
     const { res, csrf } = await b.page(`/ui/portal/${token}`);
     expect(res.status).toBe(200);
     const started = await b.post(`/ui/portal/${token}`, { csrf: csrf! });
@@ -109,7 +111,13 @@ describe('pages per gateway: home on MariaDB, a registered gateway on PostgreSQL
     homeMail = new Fixtures(t);
     gwMail = new Fixtures({ handle: gwHandle, variant: await detectSchema(gwHandle.db, gwHandle.dialect) } as TestApp);
     const register = async (id: string, url: string, domain: string) => {
-      const res = await send('/v1/gateways', 'POST', { id, name: id, domains: [domain], database: { url }, release: { pdp: gwPeer.hostPort } });
+      const res = await send('/v1/gateways', 'POST', {
+        id,
+        name: id,
+        domains: [domain],
+        database: { url },
+        release: { pdp: gwPeer.hostPort },
+      });
       expect(res.status, await res.clone().text()).toBe(201);
     };
     await register(GW, gwUrl, D);
@@ -167,13 +175,14 @@ describe('pages per gateway: home on MariaDB, a registered gateway on PostgreSQL
     const del = await twins('to delete');
     const b = await gatewayPortal(GW);
     const before = homePeer.requests().length;
+    const pending = await homeMail.rs(rel.bare); // as amavisd's table pads it
 
     const { csrf } = await csrfOf(b, `/ui/quarantine/${encodeURIComponent(rel.gw)}`);
     const released = await b.post(`/ui/quarantine/${encodeURIComponent(rel.gw)}/release`, { csrf });
     expect(released.status).toBe(303);
     expect(released.headers.get('location')).toContain('done=released');
     expect(await gwMail.rs(rel.gw.slice(GW.length + 1))).toEqual(['R']);
-    expect(await homeMail.rs(rel.bare)).toEqual(['']);
+    expect(await homeMail.rs(rel.bare)).toEqual(pending);
     const mailIdOf = (id: string) => id.split('.')[1]!;
     expect(gwPeer.requests().some((r) => r.find(([k]) => k === 'mail_id')?.[1] === mailIdOf(rel.bare))).toBe(true);
     expect(homePeer.requests().length).toBe(before);
@@ -181,8 +190,8 @@ describe('pages per gateway: home on MariaDB, a registered gateway on PostgreSQL
     const deleted = await b.post(`/ui/quarantine/${encodeURIComponent(del.gw)}/delete`, { csrf });
     expect(deleted.status).toBe(303);
     expect(deleted.headers.get('location')).toContain('done=deleted');
-    expect(await gwMail.rs(del.gw.slice(GW.length + 1))).not.toEqual(['']);
-    expect(await homeMail.rs(del.bare)).toEqual(['']);
+    expect(await gwMail.rs(del.gw.slice(GW.length + 1))).toEqual(['D']);
+    expect(await homeMail.rs(del.bare)).toEqual(pending);
 
     const audit = await t.deps.state
       .selectFrom('qe_audit')
@@ -197,7 +206,7 @@ describe('pages per gateway: home on MariaDB, a registered gateway on PostgreSQL
     // a home id posted to the gateway session names nothing there: 404, nothing changes at home
     const stray = await b.post(`/ui/quarantine/${rel.bare}/release`, { csrf });
     expect(stray.status).toBe(404);
-    expect(await homeMail.rs(rel.bare)).toEqual(['']);
+    expect(await homeMail.rs(rel.bare)).toEqual(pending);
   });
 
   it("a user key of the gateway signs in and sees its gateway's mail; a domain admin of it gets the overview and its audit; home sessions unchanged", async () => {
@@ -246,7 +255,8 @@ describe('pages per gateway: home on MariaDB, a registered gateway on PostgreSQL
   });
 
   it('a session of a gateway that cannot be reached gets a 503 page in the owner’s words; signing out still works', async () => {
-    const owner = await gatewayPortal(DEAD, `dave@${deadDomain}`);
+    // the "/a/" hop enters the link's gateway (src/api/routes/action-links.ts): straight to the pages' portal here
+    const owner = await gatewayPortal(DEAD, `dave@${deadDomain}`, false);
     const res = await owner.request('/ui/quarantine');
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
