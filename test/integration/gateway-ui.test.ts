@@ -134,6 +134,7 @@ describe('pages per gateway: home on MariaDB, a registered gateway on PostgreSQL
         await st.deleteFrom('qe_ui_sessions').where('key_id', 'in', keyIds).execute();
         await st.deleteFrom('qe_api_keys').where('id', 'in', keyIds).execute();
       }
+      await st.deleteFrom('qe_digest_subscriptions').where('address', '=', alice).execute();
       await st.deleteFrom('qe_gateway_domains').where('gateway_id', 'in', [GW, DEAD, OTHER]).execute();
       await st.deleteFrom('qe_gateways').where('id', 'in', [GW, DEAD, OTHER]).execute();
     }
@@ -168,6 +169,37 @@ describe('pages per gateway: home on MariaDB, a registered gateway on PostgreSQL
     const raw = await b.request(`/ui/quarantine/${encodeURIComponent(m.gw)}/raw`);
     expect(raw.status).toBe(200);
     expect(await raw.text()).toContain('gateway listed body');
+    // the CSV streams after the handler returned: still the gateway's rows (its connection held until done)
+    const csv = await b.request('/ui/quarantine/export.csv');
+    expect(csv.status).toBe(200);
+    const rows = await csv.text();
+    expect(rows).toContain(m.gw);
+    expect(rows).not.toContain('home listed');
+    // the sender lists page reads the gateway's lookup tables
+    expect((await b.request('/ui/senders')).status).toBe(200);
+  });
+
+  it("a gateway session's digest settings are that gateway's subscription; a link naming an unregistered gateway is not valid", async () => {
+    const b = await gatewayPortal(GW);
+    const { csrf } = await csrfOf(b, '/ui/subscription');
+    const saved = await b.post('/ui/subscription', { csrf, enabled: '1', frequency: 'weekly', time_zone: 'UTC', language: '' });
+    expect(saved.status).toBe(303);
+    const subs = await t.deps.state
+      .selectFrom('qe_digest_subscriptions')
+      .select(['gateway_id', 'frequency'])
+      .where('address', '=', alice)
+      .execute();
+    expect(subs).toEqual([{ gateway_id: GW, frequency: 'weekly' }]);
+
+    const gone = await signLink(SECRET, {
+      action: 'portal',
+      partitionTag: null,
+      mailId: null,
+      recipient: alice,
+      expires: NOW + 3600,
+      gateway: `ui-gone-${tag}`,
+    });
+    expect((await new PageClient(t.app).request(`/ui/portal/${gone}`)).status).toBe(404);
   });
 
   it("releasing and deleting from a gateway session act in the gateway's database, audited there; home's twins untouched", async () => {
