@@ -241,6 +241,24 @@ describe('pages per gateway: home on MariaDB, a registered gateway on PostgreSQL
     expect(await homeMail.rs(rel.bare)).toEqual(pending);
   });
 
+  it("bulk from a gateway session: the confirmation lists the gateway's message, the delete acts there; a home id in the batch names nothing", async () => {
+    const m = await twins('bulk');
+    const b = await gatewayPortal(GW);
+    const pending = await homeMail.rs(m.bare);
+    const { csrf } = await csrfOf(b, '/ui/quarantine');
+    const confirm = await b.post('/ui/quarantine/bulk', { csrf, action: 'delete', ids: [m.gw, m.bare] });
+    expect(confirm.status).toBe(200);
+    const page = await confirm.text();
+    expect(page).toContain('gateway bulk');
+    expect(page).not.toContain('home bulk');
+    const done = await b.post('/ui/quarantine/bulk', { csrf, action: 'delete', ids: [m.gw, m.bare], confirmed: '1' });
+    expect(done.status).toBe(303);
+    const back = new URL(done.headers.get('location')!, 'http://localhost').searchParams;
+    expect([back.get('ok'), back.get('failed')]).toEqual(['1', '1']);
+    expect(await gwMail.rs(m.gw.slice(GW.length + 1))).toEqual(['D']);
+    expect(await homeMail.rs(m.bare)).toEqual(pending);
+  });
+
   it("a user key of the gateway signs in and sees its gateway's mail; a domain admin of it gets the overview and its audit; home sessions unchanged", async () => {
     const m = await twins('for keys');
     const user = await keySession(t.app, (await newKey({ role: 'user', mailbox: alice, gateway: GW })).key);
