@@ -274,8 +274,10 @@ describe('pages per gateway: home on MariaDB, a registered gateway on PostgreSQL
     expect(overview.html).not.toContain('/ui/requests'); // release requests pages stay the deployment's own
     expect((await dom.request('/ui/requests')).status).toBe(404);
     expect((await dom.request('/ui/gateways')).status).toBe(404);
+    // the audit log of the gateway: the portal owner's release and delete from the pages (tests above)
     const audit = await dom.page('/ui/audit');
     expect(audit.res.status).toBe(200);
+    expect(audit.html).toContain(`data-actor="portal:${alice}"`);
 
     const home = await keySession(t.app, (await newKey({ role: 'user', mailbox: alice })).key);
     const homeList = await csrfOf(home, '/ui/quarantine');
@@ -285,6 +287,10 @@ describe('pages per gateway: home on MariaDB, a registered gateway on PostgreSQL
     expect((await home.request(`/ui/quarantine/${encodeURIComponent(m.gw)}`)).status).toBe(404);
     const homeAdmin = await keySession(t.app, ADMIN_KEY);
     expect((await homeAdmin.page('/ui/quarantine')).html).not.toContain('gateway for keys');
+    // the deployment's own audit log has none of the gateway's rows
+    expect((await homeAdmin.page(`/ui/audit?actor=${encodeURIComponent(`portal:${alice}`)}`)).html).not.toContain(
+      `data-actor="portal:${alice}"`,
+    );
   });
 
   it('a gateway admin of several is refused at sign-in, saying why; of one, it acts in that one', async () => {
