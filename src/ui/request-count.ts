@@ -26,7 +26,7 @@ export const countPendingRequests: MiddlewareHandler<UiEnv> = async (c, next) =>
       .state.selectFrom('qe_release_requests')
       .select((eb) => eb.fn.countAll().as('n'))
       .where('status', '=', 'pending')
-      // the pages serve the deployment's own database only
+      // the release requests pages serve the deployment's own requests only
       .where('gateway_id', '=', HOME_GATEWAY);
     if (who.role === 'domain_admin') q = q.where('domain', 'in', [...who.domains]);
     counts.set(who, Number((await q.executeTakeFirst())?.n ?? 0));
