@@ -140,7 +140,7 @@ export function createApp(opts: AppOptions) {
   app.use('/a/*', withDatabase);
   app.route('/a', actionLinkRoutes(undefined, root.gateways));
   // The pages: their own sessions (cookie + CSRF), not the bearer key; src/ui/.
-  app.route('/ui', uiRoutes({ withDatabase, bootstrapHash, keyThrottle, clock }));
+  app.route('/ui', uiRoutes({ withDatabase, bootstrapHash, keyThrottle, clock, gateways: root.gateways }));
 
   app.route(
     '/',

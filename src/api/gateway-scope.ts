@@ -176,8 +176,11 @@ export function gatewayScope(opener: GatewayOpener) {
   });
 }
 
-/** Run the rest of the request in gateway `id` (the deployment's own: as it is). */
-async function enterAndRun(c: Context<AppEnv>, next: Next, opener: GatewayOpener, id: string): Promise<void> {
+/**
+ * Run the rest of the request in gateway `id` (the deployment's own: as it is). The pages enter a
+ * session's gateway with it too (src/ui/session-gateway.ts).
+ */
+export async function enterAndRun(c: Context<AppEnv>, next: Next, opener: GatewayOpener, id: string): Promise<void> {
   const who = c.get('identity');
   if (id === HOME_GATEWAY) return next();
   const entered = await opener.enter(c.get('deps'), id);

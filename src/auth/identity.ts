@@ -63,8 +63,9 @@ export function actingGateway(who: Identity): string {
 
 /**
  * Does this identity act in the deployment's own database only (or everywhere, a deployment admin)?
- * The pages, digests and release-request links serve that database alone until they know gateways:
- * a key of a registered gateway is refused there rather than shown the deployment's own mail.
+ * Routes that serve that database alone (admin digests, the API's routes not yet gateway-aware)
+ * refuse a key of a registered gateway rather than show it the deployment's own rows. (The pages
+ * act in one gateway per session instead: src/ui/session.ts pageGateway.)
  */
 export function actsAtHome(who: Identity): boolean {
   const g = gatewaysOf(who);

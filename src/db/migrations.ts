@@ -30,6 +30,7 @@ export const MIGRATIONS = [
   '0022_gateway_release_hosts',
   '0023_gateway_release_policies',
   '0024_gateway_webhooks',
+  '0025_gateway_sessions',
   '0026_gateway_tombstones',
 ] as const;
 export const LATEST_VERSION = MIGRATIONS.length;

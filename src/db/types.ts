@@ -179,6 +179,8 @@ export interface QeUiSessionsTable {
   bootstrap: string | null;
   created_at: number | string;
   expires_at: number | string;
+  /** the gateway the session acts in (0025): '' the deployment's own database */
+  gateway_id?: string;
 }
 
 export interface QeWebhookEventsTable {

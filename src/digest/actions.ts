@@ -89,8 +89,7 @@ function nextLink(deps: Deps, c: LinkClaims, action: LinkAction): string {
  * leads to the sign-in page (with "email me a link") rather than into the quarantine.
  */
 function quarantineLinks(deps: Deps, r: Reader, c: LinkClaims, label = r.w.t('act.open_quarantine')): ActionPage['links'] {
-  // the pages serve the deployment's own database only (src/ui/portal-token.ts): none for a gateway's mailbox yet
-  if (c.gateway !== undefined) return [];
+  // a gateway's link leads to that gateway's pages (its claims name it: src/ui/portal-token.ts)
   if (c.action === 'unsubscribe' || c.action === 'subscribe') return [{ label, url: '/ui/quarantine' }];
   return [{ label, url: nextLink(deps, c, 'portal') }];
 }

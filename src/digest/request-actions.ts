@@ -94,7 +94,7 @@ async function load(deps: Deps, c: LinkClaims): Promise<Loaded> {
   return { ok: true, who, id: row.id, details: d };
 }
 
-/** The pages serve the deployment's own database only: a registered gateway's page links to none of them. */
+/** The release requests pages serve the deployment's own requests only: a registered gateway's page links to none of them. */
 const inGateway = (deps: Deps, p: ActionPage): ActionPage => (deps.gateway ? { ...p, links: [] } : p);
 
 /** GET: reads only. */

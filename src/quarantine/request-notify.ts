@@ -110,7 +110,7 @@ export async function notifyDeciders(deps: Deps, row: QeReleaseRequestsTable): P
       sender: text(rows[0]?.sender) || '<>',
       type: policyTypeOf(text(rows[0]?.content) || '?'),
       note: row.note,
-      // the pages serve the deployment's own database only: none for a registered gateway's request
+      // the release requests pages serve the deployment's own requests only: none for a registered gateway's request
       requests_url: row.gateway_id ? null : `${publicUrl.replace(/\/+$/, '')}/ui/requests`,
     };
     emails = deciders.map((d) => {

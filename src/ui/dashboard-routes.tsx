@@ -1,5 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { Hono } from 'hono';
+import { HOME_GATEWAY } from '../auth/identity.ts';
 import { isTimeZone, timeZones } from '../digest/render.ts';
 import { quarantineStats, type Stats } from '../quarantine/stats.ts';
 import { dayText } from '../quarantine/zone-days.ts';
@@ -49,7 +50,9 @@ export function dashboardRoutes(ui: Hono<UiEnv>) {
       days = fillDays(stats, w.first, w.last);
     } catch (err) {
       if (!isTimeoutError(err)) throw err;
-      const snap = await wantSnapshot(deps, s.identity, zone);
+      // snapshots are the deployment's own database's (the snapshot job computes them with its Deps):
+      // a registered gateway's overview is counted live only, never shown another database's counts
+      const snap = deps.gateway === HOME_GATEWAY ? await wantSnapshot(deps, s.identity, zone) : null;
       // a page that says why, not a 500 (the API answers the same as a 503 problem)
       if (!snap) return c.html(<DashboardTooSlowPage who={s.identity} csrf={await csrf(c)} zone={zone} />, 503, { 'retry-after': '60' });
       stats = snap.stats;

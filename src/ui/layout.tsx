@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import { raw } from 'hono/html';
 import type { Child } from 'hono/jsx';
-import type { Identity } from '../auth/identity.ts';
+import { actingGateway, HOME_GATEWAY, type Identity } from '../auth/identity.ts';
 import { usePage } from './words.ts';
 import { pendingRequests } from './request-count.ts';
 
@@ -63,14 +63,16 @@ function Nav(props: { who: Identity }) {
   const role = props.who.role;
   const { w } = usePage();
   const pending = pendingRequests(props.who);
+  // a registered gateway's session: its release requests are not on the pages yet (src/ui/session-gateway.ts)
+  const home = actingGateway(props.who) === HOME_GATEWAY;
   return (
     <nav class="main-nav" aria-label={w.t('page.nav.label')}>
       {role !== 'user' ? <a href="/ui">Overview</a> : null}
       <a href="/ui/quarantine">{w.t('page.nav.quarantine')}</a>
       <a href="/ui/senders">{w.t('page.nav.senders')}</a>
-      {role !== 'user' ? <a href="/ui/requests">{`Release requests${pending ? ` (${pending})` : ''}`}</a> : null}
+      {role !== 'user' && home ? <a href="/ui/requests">{`Release requests${pending ? ` (${pending})` : ''}`}</a> : null}
       {role !== 'user' ? <a href="/ui/audit">Audit log</a> : null}
-      {role === 'admin' ? <a href="/ui/gateways">Gateways</a> : null}
+      {role === 'admin' && home ? <a href="/ui/gateways">Gateways</a> : null}
       {role === 'user' ? <a href="/ui/subscription">{w.t('page.nav.settings')}</a> : null}
     </nav>
   );
@@ -78,8 +80,10 @@ function Nav(props: { who: Identity }) {
 
 export function whoLabel(who: Identity): string {
   if (who.role === 'user') return usePage().w.t('page.mailbox', { mailbox: who.mailbox });
-  if (who.role === 'domain_admin') return `Domain admin (${who.domains.join(', ')})`;
-  return 'Admin';
+  // the gateway a key session acts in, for those who administer it (a mailbox owner reads their address only)
+  const at = actingGateway(who) === HOME_GATEWAY ? '' : ` at gateway ${actingGateway(who)}`;
+  if (who.role === 'domain_admin') return `Domain admin (${who.domains.join(', ')})${at}`;
+  return `Admin${at}`;
 }
 
 /**

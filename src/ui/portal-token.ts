@@ -12,6 +12,8 @@ export interface PortalClaim {
   expires: number;
   /** the API key that minted it (a digest preview): the link and its sessions live as long as that key */
   keyId?: string;
+  /** a registered gateway's digest link: the mailbox is in that gateway's database, and its session acts there */
+  gateway?: string;
 }
 
 export function signPortalToken(secret: string, mailbox: string, expires: number): Promise<string> {
@@ -25,11 +27,11 @@ export async function verifyPortalToken(secret: string, token: string, nowSecond
   if (!r.ok) return { ok: false, reason: r.reason === 'expired' ? 'expired' : 'invalid' };
   // Only a portal link opens the portal: a release or delete link for one message does not.
   if (r.claims.action !== 'portal') return { ok: false, reason: 'invalid' };
-  // The pages serve the deployment's own database: a registered gateway's link must not open its
-  // mailbox's mail here (another database's), so it is refused until the pages know gateways.
-  if (r.claims.gateway !== undefined) return { ok: false, reason: 'invalid' };
   // The digest signs the address exactly as amavisd stored it (quotes, '|', 254 characters...).
   const mailbox = r.claims.recipient;
   if (!isStoredAddress(mailbox)) return { ok: false, reason: 'invalid' };
-  return { ok: true, claim: { mailbox, expires: r.claims.expires, ...(r.claims.keyId === undefined ? {} : { keyId: r.claims.keyId }) } };
+  const claim: PortalClaim = { mailbox, expires: r.claims.expires };
+  if (r.claims.keyId !== undefined) claim.keyId = r.claims.keyId;
+  if (r.claims.gateway !== undefined) claim.gateway = r.claims.gateway;
+  return { ok: true, claim };
 }

@@ -46,7 +46,7 @@ async function selection(c: C, s: Session, ids: string[], only: RecipientFilter 
   const rows: ConfirmRow[] = [];
   const modes = new Map<string, ReleaseMode>();
   for (const id of ids) {
-    const k = parseItemId(id);
+    const k = parseItemId(id, c.get('deps').gateway);
     if (!k) continue;
     try {
       const item = await getItem(c.get('deps'), s.identity, k);
@@ -72,8 +72,9 @@ const BODY_UNREADABLE =
 const many = (v: unknown): string[] =>
   (Array.isArray(v) ? v : v === undefined ? [] : [v]).filter((x): x is string => typeof x === 'string');
 
-function key(id: string): MailKey {
-  const k = parseItemId(id);
+/** The message an id names in the session's gateway (an id of another gateway names none here). */
+function key(c: C, id: string): MailKey {
+  const k = parseItemId(id, c.get('deps').gateway);
   if (!k) throw new AppError('not_found', 'no quarantined message with this id');
   return k;
 }
@@ -89,7 +90,7 @@ export async function renderDetail(
     filter?: Record<string, string>;
   },
 ) {
-  const k = key(id);
+  const k = key(c, id);
   const item = await getItem(c.get('deps'), s.identity, k);
   let detail = null;
   try {
@@ -131,7 +132,7 @@ export async function renderDetail(
 
 /** A sender list could not be written (null sender, unlistable address): the message page, 400, saying why. */
 async function listingRefused(c: C, s: Session, id: string, err: AppError, body: Record<string, unknown>) {
-  const item = await getItem(c.get('deps'), s.identity, key(id));
+  const item = await getItem(c.get('deps'), s.identity, key(c, id));
   const { w } = c.get('reader');
   const owner = s.identity.role === 'user';
   const text =
@@ -151,7 +152,7 @@ async function releasedAndReported(c: C, s: Session, id: string, status: 'releas
   const owner = s.identity.role === 'user';
   const released = resultWords(w, owner).notice(status)!;
   try {
-    const r = await reportMessage(c.get('deps'), s.identity, key(id), 'ham');
+    const r = await reportMessage(c.get('deps'), s.identity, key(c, id), 'ham');
     const said = reportNotice('ham', { learned: r.learned, output: r.learner_output }, w, owner);
     return renderDetail(c, s, id, { notice: `${released} ${said}`, filter: scopeFields(body) });
   } catch (err) {
@@ -191,7 +192,8 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const failures: BulkFailure[] = [];
     for (const x of c.req.queries('fail') ?? []) {
       const [id, code] = x.split('~');
-      if (id && parseItemId(id) && failures.length < SHOWN_FAILURES) failures.push({ id, reason: said.reason(code ?? '') });
+      if (id && parseItemId(id, c.get('deps').gateway) && failures.length < SHOWN_FAILURES)
+        failures.push({ id, reason: said.reason(code ?? '') });
     }
     const more = bulk ? Math.max(0, Math.min(failed, 200) - failures.length) : 0;
     return c.html(
@@ -295,7 +297,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
   // The HTML part alone, rebuilt inert, for the sandboxed iframe; never part of a page.
   ui.get('/quarantine/:id/body', async (c) => {
     const s = requireSession(c);
-    const detail = await getItemDetail(c.get('deps'), s.identity, key(c.req.param('id')));
+    const detail = await getItemDetail(c.get('deps'), s.identity, key(c, c.req.param('id')));
     let html: string;
     if (detail.html !== null) html = inertHtml(detail.html, { loadImages: c.req.query('images') === '1' }).html;
     else if (detail.parse_error || detail.truncated)
@@ -311,7 +313,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
   // The original message, as GET /v1/quarantine/{id}/raw: what a view could not show in full.
   ui.get('/quarantine/:id/raw', async (c) => {
     const s = requireSession(c);
-    const k = key(c.req.param('id'));
+    const k = key(c, c.req.param('id'));
     const bytes = await getRawMessage(c.get('deps'), s.identity, k);
     return c.body(bytes as unknown as ArrayBuffer, 200, {
       'content-type': 'message/rfc822',
@@ -334,7 +336,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const confirmDangerous = flag(body.confirm_dangerous);
     let done: string;
     try {
-      const r = await releaseMessage(c.get('deps'), s.identity, { key: key(id), allowSender, force, recipients, confirmDangerous });
+      const r = await releaseMessage(c.get('deps'), s.identity, { key: key(c, id), allowSender, force, recipients, confirmDangerous });
       // "Release and report as not spam": once released, the report; the page says what the learner said
       if (flag(body.report_ham) && r.status !== 'failed') return releasedAndReported(c, s, id, r.status, body);
       done =
@@ -361,7 +363,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const body = await form(c);
     await checkCsrf(ctx(c), s, one(body.csrf));
     const id = c.req.param('id');
-    const { delivery } = await requestRelease(c.get('deps'), s.identity, key(id));
+    const { delivery } = await requestRelease(c.get('deps'), s.identity, key(c, id));
     inBackground(c, delivery);
     return c.redirect(`/ui/quarantine/${id}?done=requested`, 303);
   });
@@ -371,7 +373,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const body = await form(c);
     await checkCsrf(ctx(c), s, one(body.csrf));
     const id = c.req.param('id');
-    await markReleased(c.get('deps'), s.identity, { key: key(id), recipients: many(body.recipients), note: 'marked on the page' });
+    await markReleased(c.get('deps'), s.identity, { key: key(c, id), recipients: many(body.recipients), note: 'marked on the page' });
     return c.redirect(`/ui/quarantine/${id}?done=marked_released`, 303);
   });
 
@@ -383,7 +385,7 @@ export function quarantineRoutes(ui: Hono<UiEnv>) {
     const blockSender = flag(body.block_sender);
     const named = many(body.recipients);
     try {
-      await deleteMessage(c.get('deps'), s.identity, { key: key(id), blockSender, recipients: named.length ? named : undefined });
+      await deleteMessage(c.get('deps'), s.identity, { key: key(c, id), blockSender, recipients: named.length ? named : undefined });
     } catch (err) {
       if (err instanceof AppError && err.code === 'invalid_field' && blockSender) return listingRefused(c, s, id, err, body);
       if (err instanceof AppError && err.code === 'nothing_to_delete') {

@@ -16,7 +16,7 @@ export function reportRoutes(ui: Hono<UiEnv>) {
     const body = await form(c);
     await checkCsrf(ctx(c), s, one(body.csrf));
     const id = c.req.param('id');
-    const key = parseItemId(id);
+    const key = parseItemId(id, c.get('deps').gateway);
     if (!key) throw new AppError('not_found', 'no quarantined message with this id');
     const kind = field(body.kind);
     if (!(LEARN_KINDS as readonly string[]).includes(kind ?? ''))

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from 'hono';
-import { HOME_GATEWAY, type Identity } from '../auth/identity.ts';
+import { actingGateway, HOME_GATEWAY, type Identity } from '../auth/identity.ts';
 import type { UiEnv } from './context.ts';
 
 /**
@@ -18,13 +18,15 @@ export const countPendingRequests: MiddlewareHandler<UiEnv> = async (c, next) =>
   const who = c.get('session')?.identity;
   // not for the CSV downloads, the message frame's body or the original (.eml): no navigation there
   const pageView = !/(\.csv|\/body|\/raw)$/.test(c.req.path);
-  if (pageView && who && who.role !== 'user' && (who.role === 'admin' || who.domains.length > 0)) {
+  // a registered gateway's session has no release requests pages yet (src/ui/session-gateway.ts)
+  const home = who !== undefined && actingGateway(who) === HOME_GATEWAY;
+  if (pageView && who && home && who.role !== 'user' && (who.role === 'admin' || who.domains.length > 0)) {
     let q = c
       .get('deps')
       .state.selectFrom('qe_release_requests')
       .select((eb) => eb.fn.countAll().as('n'))
       .where('status', '=', 'pending')
-      // the pages serve the deployment's own database only
+      // the release requests pages serve the deployment's own requests only
       .where('gateway_id', '=', HOME_GATEWAY);
     if (who.role === 'domain_admin') q = q.where('domain', 'in', [...who.domains]);
     counts.set(who, Number((await q.executeTakeFirst())?.n ?? 0));

@@ -31,7 +31,7 @@ export function requestRoutes(ui: Hono<UiEnv>) {
     if (!(REQUEST_FILTERS as readonly string[]).includes(q))
       throw new AppError('invalid_field', 'status: choose pending, approved, denied or all', { field: 'status' });
     const status = q as RequestStatus | 'all';
-    // the pages serve the deployment's own database only (README "Gateways: who sees what")
+    // the release requests pages serve the deployment's own requests only (README "Gateways: who sees what")
     const items = await listReleaseRequests(c.get('deps'), s.identity, { status, limit: 200, gateways: [HOME_GATEWAY] });
     const done = c.req.query('done') ?? '';
     const error = ERRORS[c.req.query('error') ?? ''] ?? null;

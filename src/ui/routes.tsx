@@ -1,11 +1,11 @@
 /** @jsxImportSource hono/jsx */
-import { actsAtHome } from '../auth/identity.ts';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppEnv } from '../api/env.ts';
 import { authenticate, liveKey } from '../auth/keys.ts';
 import type { KeyCheckThrottle } from '../auth/throttle.ts';
-import type { Clock } from '../deps.ts';
+import type { Clock, Deps } from '../deps.ts';
+import { HOME_GATEWAY } from '../auth/identity.ts';
 import { clientIp } from './client-ip.ts';
 import { clientGone, logClientGone } from '../api/problem.ts';
 import { AppError } from '../errors.ts';
@@ -25,18 +25,35 @@ import { dashboardRoutes } from './dashboard-routes.tsx';
 import { senderListRoutes } from './sender-list-routes.tsx';
 import { selfServiceRoutes } from './self-service-routes.tsx';
 import { TZ_JS } from './self-service-pages.tsx';
-import { KEY_SESSION_SECONDS, MAILBOX_SESSION_SECONDS, checkCsrf, endSession, linkSecret, readSession, startSession } from './session.ts';
+import type { GatewayOpener } from '../gateways/context.ts';
+import { enterSessionGateway } from './session-gateway.ts';
+import {
+  KEY_SESSION_SECONDS,
+  MAILBOX_SESSION_SECONDS,
+  checkCsrf,
+  endSession,
+  linkSecret,
+  pageGateway,
+  readSession,
+  startSession,
+} from './session.ts';
 
 /** Every page: nothing inline, nothing from elsewhere, never framed, no referrer. */
 export const PAGE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; " +
   "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+async function gatewayRegistered(deps: Deps, id: string): Promise<boolean> {
+  return !!(await deps.state.selectFrom('qe_gateways').select('id').where('id', '=', id).executeTakeFirst());
+}
+
 export function uiRoutes(opts: {
   withDatabase: MiddlewareHandler<AppEnv>;
   bootstrapHash: Promise<string | null>;
   keyThrottle: KeyCheckThrottle;
   clock: Clock;
+  /** how a session of a registered gateway enters it (Root.gateways) */
+  gateways: GatewayOpener;
 }) {
   const ui = new Hono<UiEnv>();
   const withDatabase = opts.withDatabase as unknown as MiddlewareHandler<UiEnv>;
@@ -73,6 +90,7 @@ export function uiRoutes(opts: {
     await usePageReader(c);
     await next();
   });
+  ui.use('*', enterSessionGateway(opts.gateways));
   ui.use('*', countPendingRequests);
 
   // admins and domain admins land on the overview, mailbox owners on their list
@@ -101,10 +119,13 @@ export function uiRoutes(opts: {
       if (ip !== null) opts.keyThrottle.fail(ip, now);
       return c.html(<SignInPage csrf={await csrf(c)} error="That API key is unknown, revoked or expired." />, 401);
     }
-    if (!actsAtHome(who)) {
-      // the pages show the deployment's own database only (README "Gateways: who sees what")
+    if (pageGateway(who) === undefined) {
+      // the pages act in one gateway per session (README "Gateways: who sees what"); there is no picker yet
       return c.html(
-        <SignInPage csrf={await csrf(c)} error="This key belongs to a mail gateway whose pages are not here yet. Use the API with it." />,
+        <SignInPage
+          csrf={await csrf(c)}
+          error="This key is an admin key of several mail gateways; the pages act in one gateway at a time and cannot choose yet. Use the API with it, or a key of one gateway."
+        />,
         403,
       );
     }
@@ -132,6 +153,10 @@ export function uiRoutes(opts: {
     if (r.claim.keyId !== undefined && !minter) {
       throw new AppError('forbidden', 'This link is no longer valid: the API key it was made with was revoked or has expired.');
     }
+    // a registered gateway's link: its mailbox is in that gateway's database, while it is registered
+    if (r.claim.gateway !== undefined && !(await gatewayRegistered(c.get('deps'), r.claim.gateway))) {
+      throw new AppError('not_found', 'This link is not valid.');
+    }
     return { token, claim: r.claim };
   };
   ui.get('/portal/:token', async (c) => {
@@ -141,7 +166,8 @@ export function uiRoutes(opts: {
   ui.post('/portal/:token', async (c) => {
     const { claim } = await portalClaim(c);
     await checkCsrf(ctx(c), c.get('session'), one((await form(c)).csrf));
-    await startSession(ctx(c), { kind: 'mailbox', mailbox: claim.mailbox, keyId: claim.keyId ?? null }, MAILBOX_SESSION_SECONDS);
+    const gateway = claim.gateway ?? HOME_GATEWAY;
+    await startSession(ctx(c), { kind: 'mailbox', mailbox: claim.mailbox, keyId: claim.keyId ?? null, gateway }, MAILBOX_SESSION_SECONDS);
     return c.redirect('/ui/quarantine', 303);
   });
 
@@ -178,15 +204,20 @@ export function uiRoutes(opts: {
     if (err instanceof AppError) {
       if (err.status === 401) return c.redirect('/ui/sign-in', 303);
       const notFound = plain && err.status === 404;
+      // the session's gateway cannot be reached (src/ui/session-gateway.ts): a mailbox owner reads
+      // "the mail server could not do this right now"; admins read which gateway and why
+      const unreachable = plain && err.code === 'gateway_unavailable';
+      const retryAfter = err.extra.retryAfter;
       return c.html(
         <ErrorPage
           status={err.status}
-          title={notFound ? plain.t('page.error.not_found_title') : err.title}
-          detail={notFound ? plain.t('page.error.not_found') : err.message}
+          title={notFound ? plain.t('page.error.not_found_title') : unreachable ? plain.t('act.failed.heading') : err.title}
+          detail={notFound ? plain.t('page.error.not_found') : unreachable ? plain.t('act.failed.server') : err.message}
           requestId={requestId}
           who={who}
         />,
         err.status,
+        retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) },
       );
     }
     c.get('deps')?.log.error('unhandled error', { request_id: requestId, error: err.name, message: err.message, stack: err.stack });

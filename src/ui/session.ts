@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { AppEnv } from '../api/env.ts';
-import { actsAtHome, type Identity } from '../auth/identity.ts';
+import { gatewaysOf, HOME_GATEWAY, type Identity } from '../auth/identity.ts';
 import { AppError } from '../errors.ts';
 import { sameString } from '../crypto/hmac.ts';
 import { mac, randomToken } from './sign.ts';
@@ -16,6 +16,10 @@ import { sha256Hex } from '../crypto/sha256.ts';
  * rows, src/auth/keys.ts). A mailbox session (from a portal link) acts as a `user` identity for
  * that mailbox only; when the portal link was minted by an API key (a digest preview), the session
  * lives only as long as that key.
+ *
+ * Gateways (README "Gateways: who sees what"): a session acts in one gateway, its row's gateway_id
+ * ('' the deployment's own database). A portal session records the gateway its digest link names; a
+ * key session acts where its key does (pageGateway). src/ui/session-gateway.ts enters it per request.
  */
 export const SESSION_COOKIE = 'qe_session';
 export const PRE_COOKIE = 'qe_pre';
@@ -57,8 +61,19 @@ function secure(c: Context<AppEnv>): boolean {
 /** The bootstrap admin has no key row: its sessions hold a MAC of ADMIN_API_KEY's hash, so a new key ends them. */
 const bootstrapCheck = (c: Context<AppEnv>, bootstrapHash: string) => mac(linkSecret(c), 'qe-bootstrap-session-v1', bootstrapHash);
 
+/**
+ * The one gateway a key's pages act in: its own ('' the deployment's) for a domain admin or user
+ * key, the only one of a gateway admin of one; undefined for a gateway admin of several (no gateway
+ * picker on the pages: refused at sign-in). A deployment admin stays in the deployment's own.
+ */
+export function pageGateway(who: Identity): string | undefined {
+  const g = gatewaysOf(who);
+  if (g === 'all') return HOME_GATEWAY;
+  return g.length === 1 ? g[0] : undefined;
+}
+
 export type NewSession =
-  | { kind: 'mailbox'; mailbox: string; keyId: string | null }
+  | { kind: 'mailbox'; mailbox: string; keyId: string | null; gateway: string }
   | { kind: 'key'; keyId: string }
   | { kind: 'bootstrap'; bootstrapHash: string };
 
@@ -76,6 +91,8 @@ export async function startSession(c: Context<AppEnv>, s: NewSession, seconds: n
       key_id: s.kind === 'bootstrap' ? null : s.keyId,
       mailbox: s.kind === 'mailbox' ? s.mailbox : null,
       bootstrap: s.kind === 'bootstrap' ? await bootstrapCheck(c, s.bootstrapHash) : null,
+      // a key session's gateway is read from its key on every request (readSession), never stored
+      gateway_id: s.kind === 'mailbox' ? s.gateway : HOME_GATEWAY,
       created_at: now,
       expires_at: now + seconds,
     })
@@ -104,6 +121,7 @@ export async function readSession(c: Context<AppEnv>, bootstrapHash: string | nu
       's.mailbox',
       's.bootstrap',
       's.expires_at',
+      's.gateway_id',
       'k.id as key_row',
       'k.name',
       'k.role',
@@ -122,7 +140,9 @@ export async function readSession(c: Context<AppEnv>, bootstrapHash: string | nu
   if (claim.kind === 'mailbox') {
     if (!row.mailbox) return null;
     const minter = row.key_id !== null ? { keyId: row.key_id, keyName: row.name } : { keyId: null, keyName: null };
-    return { claim, identity: { role: 'user', actor: `portal:${row.mailbox}`, ...minter, mailbox: row.mailbox } };
+    const gateway = row.gateway_id ?? HOME_GATEWAY;
+    const identity: Identity = { role: 'user', actor: `portal:${row.mailbox}`, ...minter, mailbox: row.mailbox };
+    return { claim, identity: gateway === HOME_GATEWAY ? identity : { ...identity, gateway } };
   }
   if (row.key_id === null) {
     const ok = bootstrapHash !== null && row.bootstrap !== null && sameString(await bootstrapCheck(c, bootstrapHash), row.bootstrap);
@@ -136,8 +156,10 @@ export async function readSession(c: Context<AppEnv>, bootstrapHash: string | nu
     mailbox: row.key_mailbox,
     gateways: row.gateways,
   });
-  // the pages show the deployment's own database: a registered gateway's key has no session here
-  return identity && actsAtHome(identity) ? { claim, identity } : null;
+  // a gateway admin of several has no session here (no gateway picker on the pages yet)
+  const gateway = identity ? pageGateway(identity) : undefined;
+  if (!identity || gateway === undefined) return null;
+  return { claim, identity: gateway === HOME_GATEWAY || identity.gateway === gateway ? identity : { ...identity, gateway } };
 }
 
 /**

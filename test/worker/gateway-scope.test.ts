@@ -3,7 +3,9 @@
 // reverse), opened per request by URL and closed after it. Its gateway admin lists and reads that
 // database's mail with prefixed ids, and never the deployment's own.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { call, json, list, problem, seed } from './support.ts';
+import { exports } from 'cloudflare:workers';
+import { type Fetcher, keySession } from '../support/ui-client.ts';
+import { BASE, call, json, list, problem, seed } from './support.ts';
 
 describe('functions/worker.ts in workerd: a gateway admin in its gateway', () => {
   const other = inject('workerSeeds')[inject('workerDb') === 'mysql' ? 'pg' : 'mysql'];
@@ -47,6 +49,24 @@ describe('functions/worker.ts in workerd: a gateway admin in its gateway', () =>
     const all = await list('?gateway=all&status=all&limit=200', seed().adminKey);
     expect(all.items.map((i) => i.id)).toEqual(expect.arrayContaining([seed().ids.spam, `${gid}:${other.ids.spam}`]));
     expect((all as { unavailable?: unknown }).unavailable).toEqual([]);
+  });
+
+  it("its pages act in the gateway (entered per request, a streamed CSV included): its mail and ids, never the deployment's", async () => {
+    // as a browser's page client sees it: each answer itself, redirects not followed
+    const overWorker: Fetcher = { request: (url, init) => exports.default.fetch(url, { ...init, redirect: 'manual' }) };
+    const b = await keySession(overWorker, gatewayAdmin, BASE);
+    const { res, html } = await b.page('/ui/quarantine?status=all');
+    expect(res.status, html.slice(0, 300)).toBe(200);
+    // every message link is the gateway's (the deployment's own ids carry no prefix)
+    const links = [...html.matchAll(/href="\/ui\/quarantine\/([^"?/]+)[?"]/g)].map((m) => m[1]!).filter((x) => x !== 'export.csv');
+    expect(links).toContain(`${gid}:${other.ids.spam}`);
+    expect(links.every((id) => id.startsWith(`${gid}:`))).toBe(true);
+    const csv = await b.request('/ui/quarantine/export.csv?status=all');
+    expect(csv.status).toBe(200);
+    const rows = await csv.text();
+    expect(rows).toContain(`${gid}:${other.ids.spam}`);
+    expect((await b.request(`/ui/quarantine/${seed().ids.spam}`)).status).toBe(404);
+    expect((await b.request(`/ui/quarantine/${gid}:${other.ids.spam}`)).status).toBe(200);
   });
 
   it("a gateway user's release request is the gateway's: listed and decided there (entered per request), 404 to the deployment's domain admin", async () => {
