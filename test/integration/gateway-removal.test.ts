@@ -181,6 +181,8 @@ describe.each(['mysql-upstream', 'pg-upstream'] as const)('removing a gateway on
     } finally {
       await t.state.db.deleteFrom('qe_digest_subscriptions').where('gateway_id', '=', id).execute();
       if (made.length) await t.state.db.updateTable('qe_webhooks').set({ disabled_at: 1 }).where('id', 'in', made).execute();
+      // sealed under this file's key: another file's rekey must not meet it
+      await send(`/v1/gateways/${id}`, 'DELETE');
     }
   });
 });
