@@ -7,7 +7,7 @@
 import { composeRoot, learnerFromConfig, type Lease, type Platform, type Root } from './compose.ts';
 import type { Config } from './config.ts';
 import { sharedProvider } from './db/provider.ts';
-import { loadCustomTemplates } from './digest/templates.node.ts';
+import { loadCustomTemplates, loadGatewayTemplates } from './digest/templates.node.ts';
 import { commandLearner } from './learn/command.node.ts';
 import { nodeMailer } from './mail/smtp.node.ts';
 import { nodeWebhookPost } from './webhooks/post.node.ts';
@@ -18,6 +18,7 @@ export function nodePlatform(config: Config, overrides: Platform = {}): Platform
   const base: Platform = {
     mailer: nodeMailer(config),
     templates: loadCustomTemplates(),
+    gatewayTemplates: loadGatewayTemplates(),
     webhookPost: nodeWebhookPost,
     gatewayReach: nodeGatewayReach,
     // next to amavisd the learner runs here; otherwise the relay's

@@ -39,6 +39,8 @@ export interface Platform {
   gatewayReach?: GatewayReach;
   /** how a registered gateway's AM.PDP address is reached (Node); absent: such a gateway's releases answer 503 */
   gatewayPdp?: (hostPort: string) => ReleaseTransport;
+  /** registered gateways' own templates (templates/gateways/<id>/ on Node); absent: the deployment's */
+  gatewayTemplates?: ReadonlyMap<string, TemplateOverrides>;
   /**
    * An opener made already (a Root's, when createApp composes from it): requests, jobs and the CLI
    * then share its gateways' pools and its AM.PDP path rather than each making their own.
@@ -90,7 +92,7 @@ export function composeRoot(config: Config, database: DatabaseProvider, platform
     webhookPost: platform.webhookPost,
     gatewayReach: platform.gatewayReach,
     gatewayPdp: platform.gatewayPdp,
-    gateways: platform.gateways ?? gatewayOpener(platform.gatewayReach, platform.gatewayPdp ?? null),
+    gateways: platform.gateways ?? gatewayOpener(platform.gatewayReach, platform.gatewayPdp ?? null, platform.gatewayTemplates),
     deps: (lease) => ({
       db: lease.handle.db,
       state: (lease.state ?? lease.handle).db,

@@ -11,6 +11,15 @@ export type Templates = Record<TemplateName, string> & { byLanguage?: Record<str
 /** `byLanguage.de['digest.html']`: templates/digest.de.custom.html, German readers only */
 export type TemplateOverrides = Partial<Templates>;
 
+/** `own` over `base` (a gateway's templates over the deployment's), per language too. */
+export function overridesOver(base: TemplateOverrides | undefined, own: TemplateOverrides | undefined): TemplateOverrides | undefined {
+  if (!own) return base;
+  if (!base) return own;
+  const byLanguage: NonNullable<TemplateOverrides['byLanguage']> = { ...base.byLanguage };
+  for (const [lang, t] of Object.entries(own.byLanguage ?? {})) byLanguage[lang] = { ...byLanguage[lang], ...t };
+  return { ...base, ...own, byLanguage };
+}
+
 export function templatesWith(overrides: TemplateOverrides | undefined): Templates {
   return { ...DEFAULT_TEMPLATES, ...(overrides ?? {}) };
 }

@@ -9,6 +9,7 @@
  */
 import { detectSchema, type SchemaVariant } from '../amavis/schema.ts';
 import { dbTimeouts, type Config } from '../config.ts';
+import { overridesOver, type TemplateOverrides } from '../digest/render.ts';
 import type { DbHandle } from '../db/connect.ts';
 import type { Deps } from '../deps.ts';
 import { AppError } from '../errors.ts';
@@ -54,7 +55,12 @@ const NODE_POOL = 4;
  * How this runtime enters registered gateways. `pdp`: how it reaches an AM.PDP port (Node), null
  * where it cannot (Workers: such a gateway's release answers 503 naming it).
  */
-export function gatewayOpener(reach: GatewayReach | undefined, pdp: ((hostPort: string) => ReleaseTransport) | null): GatewayOpener {
+export function gatewayOpener(
+  reach: GatewayReach | undefined,
+  pdp: ((hostPort: string) => ReleaseTransport) | null,
+  /** templates/gateways/<id>/ on Node (src/digest/templates.node.ts); Workers: none, the bundled defaults */
+  templates: ReadonlyMap<string, TemplateOverrides> = new Map(),
+): GatewayOpener {
   let ring: Promise<Keyring> | null = null;
   // Node: opened gateways by `${id}@${reachVersion(row)}`. A version a newer one (or the gateway's
   // removal) replaced is closed once the requests still using it are done, never under them.
@@ -168,6 +174,8 @@ export function gatewayOpener(reach: GatewayReach | undefined, pdp: ((hostPort: 
         gateway: id,
         stateApart: true,
         release: opened.release,
+        // its own templates over the deployment's
+        templates: overridesOver(base.templates, templates.get(id)),
       };
       // reports to the spam filter go to the deployment's own learner only: not a gateway's mail
       deps.learner = null;

@@ -39,6 +39,8 @@ export async function testApp(
     release?: ReleaseTransport;
     /** how a registered gateway's AM.PDP address is reached (functions/node.ts pdpPorts); absent: its releases answer 503 */
     gatewayPdp?: (hostPort: string) => ReleaseTransport;
+    /** registered gateways' own templates (Node reads templates/gateways/<id>/) */
+    gatewayTemplates?: ReadonlyMap<string, TemplateOverrides>;
     clock?: Clock;
     templates?: TemplateOverrides;
     /** the pool's bounds (default: src/db/bounded.ts DEFAULT_TIMEOUTS) */
@@ -83,6 +85,7 @@ export async function testApp(
     log: quiet,
     release: opts.release ?? null,
     gatewayPdp: opts.gatewayPdp,
+    gatewayTemplates: opts.gatewayTemplates,
     templates: opts.templates,
   });
   const deps = root.deps(lease);
