@@ -7,6 +7,7 @@
  * Node keeps one small pool per gateway (and per version of its row: a changed row opens a new one);
  * a Worker opens a connection per request and closes it, as it does for its own database.
  */
+import { parseFromValue } from '../mail/from-address.ts';
 import { detectSchema, type SchemaVariant } from '../amavis/schema.ts';
 import { dbTimeouts, type Config } from '../config.ts';
 import { overridesOver, type TemplateOverrides } from '../digest/render.ts';
@@ -189,29 +190,9 @@ export function gatewayOpener(
  * Not updated_at, which counts seconds: a second change within the same second (a typo put right,
  * an address switched back) kept the previous address's pool and release path.
  */
-function reachVersion(row: GatewayRow): string {
-  const {
-    database_kind,
-    hyperdrive_binding,
-    database_url_sealed,
-    release_kind,
-    pdp_address,
-    relay_url,
-    relay_secret_sealed,
-    release_hosts,
-  } = row;
-  return sha256Hex(
-    JSON.stringify([
-      database_kind,
-      hyperdrive_binding,
-      database_url_sealed,
-      release_kind,
-      pdp_address,
-      relay_url,
-      relay_secret_sealed,
-      release_hosts,
-    ]),
-  );
+function reachVersion(r: GatewayRow): string {
+  const reach = [r.database_kind, r.hyperdrive_binding, r.database_url_sealed, r.release_kind, r.pdp_address];
+  return sha256Hex(JSON.stringify([...reach, r.relay_url, r.relay_secret_sealed, r.release_hosts]));
 }
 
 type GatewayRow = {
@@ -265,8 +246,7 @@ async function releaseOf(
  */
 export function withGatewayFrom(config: Config, mailFrom: string | null): Config {
   if (!mailFrom) return config;
-  const lt = config.DIGEST_FROM?.lastIndexOf('<') ?? -1;
-  const name = lt > 0 ? config.DIGEST_FROM!.slice(0, lt).trim() : '';
+  const name = config.DIGEST_FROM ? parseFromValue(config.DIGEST_FROM).name : '';
   return { ...config, DIGEST_FROM: name ? `${name} <${mailFrom}>` : mailFrom, RELEASE_FROM: mailFrom };
 }
 

@@ -1,3 +1,4 @@
+import { parseFromValue } from '../mail/from-address.ts';
 import type { AnswerKey } from './release-answer.ts';
 import type { MailKey } from '../amavis/mail-id.ts';
 import { publicItemId } from '../amavis/mail-id.ts';
@@ -79,7 +80,7 @@ export function outcomes(recipients: string[], reply: ReleaseReply): RecipientOu
  */
 export function releaseFrom(config: Deps['config'], recipients: string[]): string {
   if (config.RELEASE_FROM) return config.RELEASE_FROM;
-  const digest = config.DIGEST_FROM ? (/<([^<>\s]+@[^<>\s]+)>\s*$/.exec(config.DIGEST_FROM)?.[1] ?? config.DIGEST_FROM) : '';
+  const digest = config.DIGEST_FROM ? parseFromValue(config.DIGEST_FROM).address : '';
   if (/^[^\s<>@"]+@[^\s<>@"]+$/.test(digest)) return digest;
   const first = recipients[0] ?? '';
   return `postmaster@${first.slice(first.lastIndexOf('@') + 1)}`;
