@@ -51,4 +51,23 @@ describe.each([
     expect(body.bytes.length).toBe(expected.length);
     expect(Buffer.from(body.bytes.buffer, 0, body.bytes.length).equals(expected)).toBe(true);
   });
+
+  it("writes long strings slice by slice with JSON.stringify's bytes: pairs and lone surrogates at every slice edge", () => {
+    const at = (n: number, s: string) => `${'a'.repeat(n)}${s}${'b'.repeat(5000)}`;
+    const items = [
+      // a pair across the 4,096th code unit, a lone high one there, a lone low one just after
+      { html: at(4095, '\uD83D\uDE00'), text: at(4095, '\uD800x'), subject: at(4096, '\uDC00') },
+      { html: `${'\uD83D\uDE00'.repeat(6000)}\uD83D`, text: '"\\\u0000\u001f\u2028'.repeat(3000) },
+      // what JSON.stringify leaves out, or writes its own way
+      { to: ['x@example.test'], skipped: undefined, fn: () => 1, headers: { 'X-A': '1' }, n: 1.5, ok: true, none: null },
+      { toJSON: () => 'replaced' },
+      new (class Email {
+        html = 'c'.repeat(9000);
+      })(),
+      ['e'.repeat(9000)],
+      'f'.repeat(9000),
+    ];
+    const body = new BatchBodies(2, 64, nodeBuffer).take(items);
+    expect(Buffer.from(body.bytes).equals(Buffer.from(whole(items)))).toBe(true);
+  });
 });
