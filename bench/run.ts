@@ -54,7 +54,7 @@ const { values: args } = parseArgs({
     db: { type: 'string', default: 'both' },
     schema: { type: 'string', default: 'iredmail' },
     samples: { type: 'string' },
-    // release samples and bulk size: 50 / 500, or 20 / 200 for the quick runs (< 100k messages)
+    // release samples and bulk size: 50 / 500, or 20 / 100 for the quick runs (< 100k messages)
     'release-samples': { type: 'string' },
     bulk: { type: 'string' },
     // throughput seconds; default 10, 5 for the quick runs (< 100k messages) that must stay under 2 min
@@ -101,7 +101,7 @@ args.samples ??= QUICK ? '100' : '200';
 args['stats-samples'] ??= QUICK ? '10' : '20';
 args['sort-samples'] ??= QUICK ? '10' : '20';
 args['release-samples'] ??= QUICK ? '20' : '50';
-args.bulk ??= QUICK ? '200' : '500';
+args.bulk ??= QUICK ? '100' : '500';
 args['digest-paced'] ??= QUICK ? '20' : '2';
 args['worker-recipients'] ??= QUICK ? '2000' : '50000';
 // 1M over 50,000 mailboxes lists 20 messages a digest; 20k over 50,000 made 17,000 digests of one
