@@ -13,7 +13,14 @@ export async function benchStats(apiPort: number, samples: number) {
   };
   const out: Record<string, unknown> = { samples };
   for (const [name, p] of Object.entries(paths)) {
+    const t0 = performance.now();
     const first = await request(apiPort, p);
+    if (first.status === 503) {
+      // a live count past DB_QUERY_TIMEOUT_MS (MariaDB, admin, 1M): the API answers 503 and the page
+      // shows the stats-snapshot job's figures (README "Large quarantines: snapshots"); recorded, not fatal
+      out[name] = { status: 503, ms_to_503: Math.round(performance.now() - t0) };
+      continue;
+    }
     if (first.status !== 200) throw new Error(`GET ${p}: ${first.status} ${first.body.slice(0, 300)}`);
     const body = JSON.parse(first.body) as { total: number; by_day: unknown[]; by_domain: unknown[]; top_senders: unknown[] };
     const ms: number[] = [];
