@@ -25,7 +25,7 @@ function digestOf(i: number): RecipientDigest {
     mailId: `m${String(i).padStart(6, '0')}${String(j).padStart(5, '0')}`,
     timeNum: 1_779_990_000 - j * 600,
     contentCode: codes[j % codes.length]!,
-    subject: `Invoice ${i}-${j} for your account: payment overdue, act now`,
+    subject: `Rechnung ${i}-${j} – Zahlung überfällig ✓`,
     sender: `billing${j}@sender${i % 997}.example.net`,
     score: j % 3 ? 12.5 + j : null,
     reason: j % 8 === 3 ? 'INFECTED: Eicar-Signature' : '',
