@@ -93,7 +93,7 @@ export function renderCompiled(template: string, view: unknown, esc: Escape): st
     try {
       // Pieces joined once, not appended with +=: a digest's HTML is thousands of pieces, and a
       // string built by += is a rope that V8 flattens later, on the first JSON.stringify, at
-      // several times the cost of one join (BENCHMARKS.md "Digest at 1M", third pass).
+      // several times the cost of one join (BENCHMARKS.md, "Digest CPU, third pass").
       const out: string[] = [];
       part({ view, parent: null }, esc, out);
       return out.join('');

@@ -12,26 +12,12 @@
  */
 const utf8 = new TextEncoder();
 
-type NodeBufferView = { write(s: string, offset: number, encoding: 'utf8'): number };
-/**
- * Node's Buffer where there is one (Node; a Worker with nodejs_compat that declared it global):
- * Node 20's TextEncoder.encodeInto copied a digest's ~70 KB at ~0.4 ms, Buffer's write (simdutf)
- * at ~0.01 ms (BENCHMARKS.md "Digest at 1M", third pass). Looked up, not imported, as in crypto/hmac.ts.
- */
-const NodeBuffer = (
-  globalThis as {
-    Buffer?: { byteLength(s: string, encoding: 'utf8'): number; from(b: ArrayBuffer, offset: number, length: number): NodeBufferView };
-  }
-).Buffer;
-
 export class BatchBodies {
   private readonly free: Uint8Array<ArrayBuffer>[] = [];
 
   constructor(
     private readonly keep = 4,
     private readonly initial = 1 << 20,
-    /** false: TextEncoder even where Buffer exists (the Worker's path, tested on Node) */
-    private readonly nodeBuffer = NodeBuffer !== undefined,
   ) {}
 
   /**
@@ -42,26 +28,7 @@ export class BatchBodies {
   take(items: readonly unknown[]): { bytes: Uint8Array<ArrayBuffer>; give(): void } {
     let buf = this.free.pop() ?? new Uint8Array(this.initial);
     let at = 0;
-    let view = this.nodeBuffer ? NodeBuffer?.from(buf.buffer, 0, buf.length) : undefined;
     const write = (s: string) => {
-      if (NodeBuffer && view) {
-        // Written first, measured only when it may not have fit: Buffer.byteLength of a string with
-        // any character above U+00FF (most digests: a subject, a catalog) walked it character by
-        // character, 17% of a 1M run's CPU. write() stops before a character that does not fit, so
-        // ending at least 4 bytes short of the end means all of it was written.
-        const written = view.write(s, at, 'utf8');
-        const need = at + written <= buf.length - 4 ? written : NodeBuffer.byteLength(s, 'utf8');
-        if (written === need) {
-          at += written;
-          return;
-        }
-        const bigger = new Uint8Array(Math.max(buf.length * 2, at + need));
-        bigger.set(buf.subarray(0, at));
-        buf = bigger;
-        view = NodeBuffer.from(buf.buffer, 0, buf.length);
-        at += view.write(s, at, 'utf8');
-        return;
-      }
       for (;;) {
         const { read, written } = utf8.encodeInto(s, buf.subarray(at));
         at += written;
@@ -92,9 +59,10 @@ export class BatchBodies {
 
 /**
  * Long strings are stringified in slices of this many code units. V8 returns a long
- * JSON.stringify result as a rope, and turning a digest's ~70 KB rope into bytes cost ~0.5 ms
- * (a quarter of a digest's CPU at 1M); slices of 4 KB cost a third of that in all
- * (BENCHMARKS.md "Digest at 1M", third pass). The bytes are JSON.stringify's.
+ * JSON.stringify result as a rope (a string of pieces), and turning a digest's ~70 KB one into
+ * bytes cost ~0.5 ms, whatever did it (encodeInto, Buffer's write or byteLength): a quarter of a
+ * digest's CPU at 1M. Slices of 4 KB cost a third of that in all (BENCHMARKS.md, "Digest CPU, third
+ * pass"). The bytes are JSON.stringify's.
  */
 const SLICE = 4096;
 
