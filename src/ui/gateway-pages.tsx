@@ -52,7 +52,8 @@ export function GatewaysPage(props: {
     <Layout title="Gateways" who={props.who} csrf={props.csrf} wide>
       <h1>Gateways</h1>
       <p class="muted">
-        The mail gateways this service is to serve. Registered gateways are checked by /readyz; requests are not routed by gateway yet.
+        The mail gateways this service serves. Each one's quarantine, lists, digests and audit are kept apart from the others' (README
+        "Gateways: who sees what"); /readyz checks that each is reachable.
       </p>
       <Notice text={props.notice} />
       <Notice text={props.error} error />

@@ -126,10 +126,17 @@ export function Notice(props: { text: string | null; error?: boolean }) {
 }
 
 /** An error page keeps the way on: the signed-in reader's navigation, else the quarantine and sign-in. */
-export function ErrorPage(props: { status: number; title: string; detail: string; requestId: string; who?: Identity | null }) {
+export function ErrorPage(props: {
+  status: number;
+  title: string;
+  detail: string;
+  requestId: string;
+  who?: Identity | null;
+  csrf?: string;
+}) {
   const { w } = usePage();
   return (
-    <Layout title={props.title} who={props.who ?? null}>
+    <Layout title={props.title} who={props.who ?? null} {...(props.csrf === undefined ? {} : { csrf: props.csrf })}>
       <h1>{props.title}</h1>
       <p>{props.detail}</p>
       <p class="muted">{w.t('page.error_line', { status: String(props.status), id: props.requestId })}</p>

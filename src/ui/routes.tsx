@@ -189,7 +189,7 @@ export function uiRoutes(opts: {
     throw new AppError('not_found', 'There is no page here.');
   });
 
-  ui.onError((err, c) => {
+  ui.onError(async (err, c) => {
     const requestId = c.get('requestId') ?? 'unknown';
     if (!(err instanceof AppError) && clientGone(err, c)) {
       logClientGone(c as unknown as Context<AppEnv>);
@@ -201,6 +201,9 @@ export function uiRoutes(opts: {
     // words; admins and domain admins read the verb's detail (README: Languages)
     const who = c.get('session')?.identity ?? null;
     const plain = who && who.role !== 'user' ? null : (c.get('reader')?.w ?? null);
+    // the header's Sign out on the error page too: a session whose gateway cannot be reached gets
+    // this page everywhere else, and signing out reads no gateway (src/ui/session-gateway.ts)
+    const token = who ? await csrf(c).catch(() => undefined) : undefined;
     if (err instanceof AppError) {
       if (err.status === 401) return c.redirect('/ui/sign-in', 303);
       const notFound = plain && err.status === 404;
@@ -215,6 +218,7 @@ export function uiRoutes(opts: {
           detail={notFound ? plain.t('page.error.not_found') : unreachable ? plain.t('act.failed.server') : err.message}
           requestId={requestId}
           who={who}
+          csrf={token}
         />,
         err.status,
         retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) },
@@ -228,6 +232,7 @@ export function uiRoutes(opts: {
         detail={plain ? plain.t('act.failed.other') : 'An unexpected error occurred.'}
         requestId={requestId}
         who={who}
+        csrf={token}
       />,
       500,
     );

@@ -1,7 +1,8 @@
 // /ui/gateways in Chromium (playwright-core) over a real PostgreSQL: an admin registers a gateway
 // through the form (the secrets in password fields), sees it listed without them, sees a refused
 // field in an alert with what was typed kept, and removes it; axe finds nothing in light and dark
-// mode at 1280 and 390 px. Screenshots go to test-results/ui/.
+// mode at 1280 and 390 px. A gateway admin whose gateway's database cannot be reached reads a 503
+// page naming the gateway at 390 px, and can sign out from it. Screenshots go to test-results/ui/.
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -128,6 +129,48 @@ describe('the gateways page in Chromium', () => {
       await page.screenshot({ path: path.join(SHOTS, 'gateways-390-dark.png'), fullPage: true });
     } finally {
       await close();
+    }
+  });
+
+  it('a gateway admin whose gateway cannot be reached reads a 503 page naming it at 390 px; axe clean, nothing cut off', async () => {
+    const api = async (p: string, body: unknown) => {
+      const res = await fetch(`${base}${p}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      expect(res.status, await res.clone().text()).toBe(201);
+      return res.json() as Promise<{ key?: string }>;
+    };
+    // the database URL's port 1 answers nothing: every page of this gateway is a 503
+    await api('/v1/gateways', {
+      id: 'mx-down',
+      name: 'Down MX',
+      domains: ['down.example.test'],
+      database: { url: DB_URL },
+      release: { relay_url: 'https://relay.example.test', relay_secret: SECRET },
+    });
+    const { key } = await api('/v1/keys', { name: 'down gateway admin', role: 'admin', gateways: ['mx-down'] });
+    const context = await browser.newContext({ viewport: { width: 390, height: 800 }, bypassCSP: true });
+    const page = await context.newPage();
+    try {
+      await page.goto(`${base}/ui/sign-in`);
+      await page.getByLabel('API key').fill(key!);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL(`${base}/ui`);
+      const text = (await page.locator('body').textContent()) ?? '';
+      expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe("A mail gateway's database is not reachable");
+      expect(text).toContain('Admin at gateway mx-down');
+      expect(text).toContain('gateway mx-down:');
+      expect(await page.content()).not.toContain('browser-password-not-real');
+      await axe(page, 'gateway unavailable, 390');
+      expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+      await page.screenshot({ path: path.join(SHOTS, 'gateway-unavailable-390.png'), fullPage: true });
+      // the way out of a gateway that is down: Sign out, on this page, reads no gateway
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.waitForURL(`${base}/ui/sign-in`);
+    } finally {
+      await context.close();
     }
   });
 });
