@@ -50,15 +50,19 @@ function inScope(who: Identity, address: string) {
   if (!canSeeRecipient(who, address)) throw new AppError('not_found', 'no subscription for this address in your scope');
 }
 
-export async function getSubscription(deps: Deps, who: Identity, address: string): Promise<Subscription> {
-  inScope(who, address);
-  const row = await deps.state
+/** The stored row of one address, in the gateway the request acts in. */
+function subscriptionRow(deps: Deps, address: string) {
+  return deps.state
     .selectFrom('qe_digest_subscriptions')
     .selectAll()
     .where('gateway_id', '=', deps.gateway)
     .where('address', '=', address)
     .executeTakeFirst();
-  return subscriptionOf(address, row);
+}
+
+export async function getSubscription(deps: Deps, who: Identity, address: string): Promise<Subscription> {
+  inScope(who, address);
+  return subscriptionOf(address, await subscriptionRow(deps, address));
 }
 
 function subscriptionOf(
@@ -89,12 +93,7 @@ function subscriptionOf(
 /** The subscription, how it was chosen, and the last digest sent (whoever's run sent it). */
 export async function subscriptionStatus(deps: Deps, who: Identity, address: string): Promise<SubscriptionStatus> {
   inScope(who, address);
-  const row = await deps.state
-    .selectFrom('qe_digest_subscriptions')
-    .selectAll()
-    .where('gateway_id', '=', deps.gateway)
-    .where('address', '=', address)
-    .executeTakeFirst();
+  const row = await subscriptionRow(deps, address);
   const state = await deps.state
     .selectFrom('qe_digest_state')
     .select('last_sent_at')
